@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what crosstenant needs on Debian 12: the Debian packages to build, run and test it, and
+# the node tools the tests use (buf), locally in tools/ (git-ignored). Idempotent: when everything
+# is present it only checks, in a second or two.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+
+packages=(
+  # build
+  g++ cmake ninja-build ccache pkg-config git
+  # libraries
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  prometheus-cpp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
+  # .proto files compiled into the services: grpc.health.v1, and google.rpc status details
+  grpc-proto golang-github-gogo-googleapis-dev
+  # tests and tools
+  libgtest-dev libgmock-dev googletest curl openssl ca-certificates prometheus python3 yamllint
+  nodejs npm
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$package")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  # Node.js may come from elsewhere than Debian (a newer build is often preinstalled): use it if so.
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    filtered=()
+    for package in "${missing[@]}"; do
+      case "$package" in nodejs|npm) ;; *) filtered+=("$package") ;; esac
+    done
+    missing=("${filtered[@]+"${filtered[@]}"}")
+  fi
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bootstrap: these Debian packages are missing: ${missing[*]}" >&2
+    echo "bootstrap: run this script as root (sudo $0), or install them with apt-get yourself." >&2
+    exit 1
+  fi
+  echo "bootstrap: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  echo "bootstrap: installed ${#missing[@]} package(s)"
+fi
+
+buf="$root/tools/node_modules/.bin/buf"
+if [ ! -x "$buf" ] || ! "$buf" --version >/dev/null 2>&1; then
+  echo "bootstrap: installing @bufbuild/buf into tools/"
+  mkdir -p "$root/tools"
+  npm install --prefix "$root/tools" --no-fund --no-audit --loglevel=error @bufbuild/buf@1.75.0 >/dev/null
+fi
+
+echo "bootstrap: ready (buf $("$buf" --version))"

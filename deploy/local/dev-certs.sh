@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Creates a development CA and the certificates the local mesh uses for mTLS, in DIR (default
+# deploy/local/.certs). Existing files are kept while they are valid for at least another day, so
+# running it again is instant.
+#
+#   ca.pem ca.key                      the development CA (trust it with --tls-ca / ca files)
+#   server.pem server.key              every server of the mesh (SANs: localhost, 127.0.0.1, ::1 and the
+#                                      Kubernetes service names)
+#   client-<name>.pem client-<name>.key  client identities: orchestrator, worker, migratectl
+set -euo pipefail
+
+dir=${1:-"$(cd "$(dirname "$0")" && pwd)/.certs"}
+mkdir -p "$dir"
+cd "$dir"
+umask 077
+
+valid() { [ -s "$1" ] && openssl x509 -in "$1" -noout -checkend 86400 >/dev/null 2>&1; }
+
+if ! valid ca.pem; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+    -subj "/CN=crosstenant development CA" -keyout ca.key -out ca.pem \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  rm -f server.pem client-*.pem
+  echo "dev-certs: created CA in $dir"
+fi
+
+issue() {  # issue NAME CN EXTENDED_KEY_USAGE SAN
+  local name=$1 cn=$2 eku=$3 san=$4
+  valid "$name.pem" && return 0
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+    -keyout "$name.key" -out "$name.csr" 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=%s\nsubjectAltName=%s\n' \
+    "$eku" "$san" > "$name.ext"
+  openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 397 \
+    -extfile "$name.ext" -out "$name.pem" 2>/dev/null
+  rm -f "$name.csr" "$name.ext"
+  echo "dev-certs: issued $name ($cn)"
+}
+
+services="tenant-connector orchestrator worker"
+san="DNS:localhost,IP:127.0.0.1,IP:::1"
+for s in $services; do san="$san,DNS:$s,DNS:$s.crosstenant.svc,DNS:$s.crosstenant.svc.cluster.local"; done
+issue server "crosstenant server" serverAuth "$san"
+for client in orchestrator worker migratectl; do
+  issue "client-$client" "$client" clientAuth "DNS:$client,URI:spiffe://crosstenant/$client"
+done
+chmod 644 ./*.pem

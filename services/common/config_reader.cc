@@ -1,0 +1,156 @@
+#include "services/common/config_reader.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace crosstenant {
+
+struct ConfigReader::State {
+  std::string source_name;
+  std::vector<std::string> errors;
+  // Every mapping handed out (the root and each section), with the keys read from it.
+  struct Mapping {
+    YAML::Node node;
+    std::string path_prefix;
+    std::set<std::string> known_keys;
+  };
+  std::vector<Mapping> mappings;
+};
+
+absl::StatusOr<ConfigReader> ConfigReader::FromFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read config file ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return FromString(text.str(), path);
+}
+
+absl::StatusOr<ConfigReader> ConfigReader::FromString(absl::string_view text, absl::string_view source_name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", e.mark.line + 1, ":", e.mark.column + 1,
+                                                   ": not valid YAML: ", e.msg));
+  }
+  if (!root.IsNull() && !root.IsMap()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": the top level must be a mapping of keys to values"));
+  }
+  auto state = std::make_shared<State>();
+  state->source_name = std::string(source_name);
+  return ConfigReader(std::move(state), root, "");
+}
+
+ConfigReader::ConfigReader(std::shared_ptr<State> state, YAML::Node node, std::string path_prefix)
+    : state_(std::move(state)), node_(node), path_prefix_(std::move(path_prefix)) {
+  state_->mappings.push_back({node_, path_prefix_, {}});
+}
+
+std::string ConfigReader::PathOf(absl::string_view key) const { return absl::StrCat(path_prefix_, key); }
+
+void ConfigReader::ErrorAt(const YAML::Mark& mark, absl::string_view key, absl::string_view message) {
+  std::string where = state_->source_name;
+  if (!mark.is_null()) absl::StrAppend(&where, ":", mark.line + 1, ":", mark.column + 1);
+  state_->errors.push_back(absl::StrCat(where, ": ", PathOf(key), ": ", message));
+}
+
+void ConfigReader::AddError(absl::string_view key, absl::string_view message) {
+  YAML::Node value = node_.IsMap() ? node_[std::string(key)] : YAML::Node();
+  ErrorAt(value.IsDefined() ? value.Mark() : node_.Mark(), key, message);
+}
+
+YAML::Node ConfigReader::Lookup(absl::string_view key) {
+  for (State::Mapping& mapping : state_->mappings) {
+    if (mapping.path_prefix == path_prefix_) mapping.known_keys.insert(std::string(key));
+  }
+  if (!node_.IsMap()) return YAML::Node();
+  YAML::Node value = node_[std::string(key)];
+  return value.IsDefined() && !value.IsNull() ? value : YAML::Node();
+}
+
+void ConfigReader::Read(absl::string_view key, std::string* out) {
+  YAML::Node value = Lookup(key);
+  if (!value) return;
+  if (!value.IsScalar()) return ErrorAt(value.Mark(), key, "expected a string");
+  *out = value.Scalar();
+}
+
+void ConfigReader::Read(absl::string_view key, bool* out) {
+  YAML::Node value = Lookup(key);
+  if (!value) return;
+  bool parsed = false;
+  if (!value.IsScalar() || !YAML::convert<bool>::decode(value, parsed)) {
+    return ErrorAt(value.Mark(), key, "expected true or false");
+  }
+  *out = parsed;
+}
+
+void ConfigReader::Read(absl::string_view key, int* out, int min, int max) {
+  YAML::Node value = Lookup(key);
+  if (!value) return;
+  long long parsed = 0;
+  if (!value.IsScalar() || !YAML::convert<long long>::decode(value, parsed)) {
+    return ErrorAt(value.Mark(), key, absl::StrCat("expected an integer, got '", value.IsScalar() ? value.Scalar() : "", "'"));
+  }
+  if (parsed < min || parsed > max) {
+    return ErrorAt(value.Mark(), key, absl::StrCat("must be between ", min, " and ", max, ", got ", parsed));
+  }
+  *out = static_cast<int>(parsed);
+}
+
+void ConfigReader::Read(absl::string_view key, absl::Duration* out) {
+  YAML::Node value = Lookup(key);
+  if (!value) return;
+  absl::Duration parsed;
+  if (!value.IsScalar() || !absl::ParseDuration(value.Scalar(), &parsed) || parsed < absl::ZeroDuration()) {
+    return ErrorAt(value.Mark(), key,
+                   absl::StrCat("expected a duration such as 30s or 5m, got '", value.IsScalar() ? value.Scalar() : "",
+                                "'"));
+  }
+  *out = parsed;
+}
+
+void ConfigReader::Read(absl::string_view key, std::vector<std::string>* out) {
+  YAML::Node value = Lookup(key);
+  if (!value) return;
+  if (!value.IsSequence()) return ErrorAt(value.Mark(), key, "expected a list of strings");
+  std::vector<std::string> parsed;
+  for (const YAML::Node& item : value) {
+    if (!item.IsScalar()) return ErrorAt(item.Mark(), key, "expected a list of strings");
+    parsed.push_back(item.Scalar());
+  }
+  *out = std::move(parsed);
+}
+
+ConfigReader ConfigReader::Section(absl::string_view key) {
+  YAML::Node value = Lookup(key);
+  if (value && !value.IsMap()) {
+    ErrorAt(value.Mark(), key, "expected a mapping of keys to values");
+    value = YAML::Node();
+  }
+  return ConfigReader(state_, value ? value : YAML::Node(YAML::NodeType::Map), absl::StrCat(PathOf(key), "."));
+}
+
+absl::Status ConfigReader::Finish() {
+  std::vector<std::string> errors = state_->errors;
+  for (const State::Mapping& mapping : state_->mappings) {
+    if (!mapping.node.IsMap()) continue;
+    for (const auto& entry : mapping.node) {
+      const std::string key = entry.first.Scalar();
+      if (mapping.known_keys.count(key)) continue;
+      std::string known = absl::StrJoin(mapping.known_keys, ", ");
+      errors.push_back(absl::StrCat(state_->source_name, ":", entry.first.Mark().line + 1, ":",
+                                    entry.first.Mark().column + 1, ": ", mapping.path_prefix, key,
+                                    ": unknown key (known keys here: ", known, ")"));
+    }
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("invalid config:\n  ", absl::StrJoin(errors, "\n  ")));
+}
+
+}  // namespace crosstenant

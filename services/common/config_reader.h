@@ -1,0 +1,71 @@
+#ifndef CROSSTENANT_SERVICES_COMMON_CONFIG_READER_H_
+#define CROSSTENANT_SERVICES_COMMON_CONFIG_READER_H_
+
+// Reads a service's YAML config file into typed fields, and rejects what it does not know.
+//
+//   ASSIGN_OR_RETURN(ConfigReader reader, ConfigReader::FromFile(path));
+//   reader.Read("grpc_address", &config.grpc_address);
+//   ConfigReader tls = reader.Section("tls");
+//   tls.Read("cert", &config.tls.cert_file);
+//   RETURN_IF_ERROR(reader.Finish());   // unknown keys, wrong types: every problem at once
+//
+// Each problem names the file, the line and column, and the dotted key path, e.g.
+//   "orchestrator.yaml:4:3: tls.reload_interval: expected a duration such as 30s or 5m, got 'soon'".
+// A key that is absent leaves its field untouched, so defaults live in the config structs.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "yaml-cpp/yaml.h"
+
+namespace crosstenant {
+
+class ConfigReader {
+ public:
+  // Parses `path`; a missing file or a YAML syntax error is an INVALID_ARGUMENT naming the file.
+  static absl::StatusOr<ConfigReader> FromFile(const std::string& path);
+  // Parses `text`, reporting problems as coming from `source_name`.
+  static absl::StatusOr<ConfigReader> FromString(absl::string_view text, absl::string_view source_name);
+
+  void Read(absl::string_view key, std::string* out);
+  void Read(absl::string_view key, bool* out);
+  // Integers must lie in [min, max].
+  void Read(absl::string_view key, int* out, int min, int max);
+  // Durations are written as Go-style strings: "250ms", "30s", "5m", "1h30m".
+  void Read(absl::string_view key, absl::Duration* out);
+  // A YAML sequence of strings.
+  void Read(absl::string_view key, std::vector<std::string>* out);
+
+  // The nested mapping under `key`; reading from it records problems in this reader. If the key is
+  // absent the section is empty.
+  ConfigReader Section(absl::string_view key);
+
+  // Records a problem with `key` (for checks the caller makes on a value it read).
+  void AddError(absl::string_view key, absl::string_view message);
+
+  // OK, or INVALID_ARGUMENT listing every problem found so far, including keys nobody read in this
+  // reader and all its sections. Call once, on the top-level reader, after every section was read.
+  absl::Status Finish();
+
+ private:
+  struct State;
+  ConfigReader(std::shared_ptr<State> state, YAML::Node node, std::string path_prefix);
+
+  // The node under `key`, marked as known; a null node if absent.
+  YAML::Node Lookup(absl::string_view key);
+  std::string PathOf(absl::string_view key) const;
+  void ErrorAt(const YAML::Mark& mark, absl::string_view key, absl::string_view message);
+
+  std::shared_ptr<State> state_;
+  YAML::Node node_;
+  std::string path_prefix_;
+};
+
+}  // namespace crosstenant
+
+#endif  // CROSSTENANT_SERVICES_COMMON_CONFIG_READER_H_

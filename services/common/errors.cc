@@ -1,0 +1,56 @@
+#include "services/common/errors.h"
+
+#include <optional>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "google/rpc/error_details.pb.h"
+
+namespace crosstenant {
+
+absl::Status InvalidArgumentWithViolations(absl::string_view summary,
+                                           const std::vector<FieldViolation>& violations) {
+  google::rpc::BadRequest bad_request;
+  std::string message(summary);
+  for (const FieldViolation& violation : violations) {
+    auto* added = bad_request.add_field_violations();
+    added->set_field(violation.field);
+    added->set_description(violation.description);
+    absl::StrAppend(&message, "\n  ", violation.field, ": ", violation.description);
+  }
+  absl::Status status = absl::InvalidArgumentError(message);
+  status.SetPayload(kBadRequestTypeUrl, absl::Cord(bad_request.SerializeAsString()));
+  return status;
+}
+
+std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status) {
+  std::vector<FieldViolation> violations;
+  auto payload = status.GetPayload(kBadRequestTypeUrl);
+  google::rpc::BadRequest bad_request;
+  if (!payload || !bad_request.ParseFromString(std::string(*payload))) return violations;
+  for (const auto& violation : bad_request.field_violations()) {
+    violations.push_back({violation.field(), violation.description()});
+  }
+  return violations;
+}
+
+absl::Status ResourceExhaustedWithRetry(absl::string_view message, absl::Duration retry_after) {
+  google::rpc::RetryInfo retry_info;
+  const int64_t nanos = absl::ToInt64Nanoseconds(retry_after);
+  retry_info.mutable_retry_delay()->set_seconds(nanos / 1000000000);
+  retry_info.mutable_retry_delay()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  absl::Status status = absl::ResourceExhaustedError(
+      absl::StrCat(message, " (retry after ", absl::FormatDuration(retry_after), ")"));
+  status.SetPayload(kRetryInfoTypeUrl, absl::Cord(retry_info.SerializeAsString()));
+  return status;
+}
+
+absl::Duration RetryDelayOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kRetryInfoTypeUrl);
+  google::rpc::RetryInfo retry_info;
+  if (!payload || !retry_info.ParseFromString(std::string(*payload))) return absl::ZeroDuration();
+  return absl::Seconds(retry_info.retry_delay().seconds()) +
+         absl::Nanoseconds(retry_info.retry_delay().nanos());
+}
+
+}  // namespace crosstenant

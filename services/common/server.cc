@@ -1,0 +1,240 @@
+#include "services/common/server.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpc/health/v1/health.pb.h"
+#include "nlohmann/json.hpp"
+#include "prometheus/exposer.h"
+#include "prometheus/gauge.h"
+#include "services/common/atomic_file.h"
+#include "services/common/build_info.h"
+#include "services/common/diagnostics_service.h"
+#include "services/common/grpc_server_metrics.h"
+#include "services/common/logging.h"
+#include "services/common/process_metrics.h"
+
+namespace crosstenant {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitStartupFailed = 1;
+constexpr int kExitBadConfig = 2;
+constexpr int kMaxMessageBytes = 64 << 20;  // an identity map of 100,000 rows fits with room to spare
+
+// Adds the reflection plugin to one builder only, so that the health-only server does not serve
+// reflection (InitProtoReflectionServerBuilderPlugin would add it to every server of the process).
+class ReflectionOption : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+  }
+};
+
+std::string WithPort(const std::string& address, int port) {
+  std::string host;
+  int configured = 0;
+  SplitHostPort(address, &host, &configured);
+  return absl::StrCat(host, ":", port);
+}
+
+int Fail(const ServerDefinition& definition, int code, absl::string_view what, const absl::Status& status) {
+  std::fprintf(stderr, "%s: %s: %s\n", definition.name.c_str(), std::string(what).c_str(),
+               std::string(status.message()).c_str());
+  return code;
+}
+
+// Parses flags and the config file into `config`; an exit code when the process must stop now.
+std::optional<int> LoadSettings(int argc, char** argv, const ServerDefinition& definition, ServerConfig& config) {
+  config.grpc_address = definition.default_grpc_address;
+  config.metrics_address = definition.default_metrics_address;
+
+  std::string config_path;
+  FlagSet flags(definition.name, definition.summary);
+  flags.AddEarlyString("config", "FILE", "YAML config file; flags override its values", &config_path);
+  AddServerFlags(flags, &config);
+  if (definition.add_flags) definition.add_flags(flags);
+
+  if (absl::Status status = flags.Parse(argc, argv); !status.ok()) {
+    return Fail(definition, kExitBadConfig, "invalid command line", status);
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return kExitOk;
+  }
+  if (!config_path.empty()) {
+    absl::StatusOr<ConfigReader> reader = ConfigReader::FromFile(config_path);
+    if (!reader.ok()) return Fail(definition, kExitBadConfig, "invalid config", reader.status());
+    ReadServerConfig(*reader, &config);
+    if (definition.read_config) definition.read_config(*reader);
+    if (absl::Status status = reader->Finish(); !status.ok()) {
+      return Fail(definition, kExitBadConfig, absl::StrCat("invalid config file ", config_path), status);
+    }
+  }
+  if (absl::Status status = flags.Apply(); !status.ok()) {
+    return Fail(definition, kExitBadConfig, "invalid command line", status);
+  }
+  absl::Status valid = ValidateServerConfig(config);
+  if (valid.ok() && definition.validate_config) valid = definition.validate_config();
+  if (!valid.ok()) return Fail(definition, kExitBadConfig, "invalid settings", valid);
+  return std::nullopt;
+}
+
+}  // namespace
+
+int RunServer(int argc, char** argv, const ServerDefinition& definition) {
+  // Block the stop signals in this thread before any other exists, so that every thread inherits
+  // the mask and the signals are only ever taken by sigwait() below: no gRPC call in a handler.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  ServerConfig config;
+  if (std::optional<int> exit_code = LoadSettings(argc, argv, definition, config)) return *exit_code;
+  log::Configure(config.log_format, definition.name);
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  GrpcServerMetrics grpc_metrics(*registry);
+  auto process_metrics = std::make_shared<ProcessMetricsCollector>();
+  prometheus::BuildGauge()
+      .Name(definition.metrics_prefix + "_build_info")
+      .Help("Build of the running binary; the value is always 1.")
+      .Register(*registry)
+      .Add({{"version", kVersion}, {"revision", kRevision}})
+      .Set(1);
+
+  DiagnosticsService diagnostics;
+  HealthRegistry health({});
+  ServerEnvironment environment{config, *registry, health};
+  absl::StatusOr<std::unique_ptr<ServiceHost>> host = definition.create(environment);
+  if (!host.ok()) return Fail(definition, kExitStartupFailed, "cannot start", host.status());
+
+  std::vector<HostedService> services = (*host)->Services();
+  services.push_back({&diagnostics, crosstenant::v1::Diagnostics::service_full_name()});
+  // Health.proto's descriptor must be linked in for reflection to describe grpc.health.v1.Health.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  grpc::EnableDefaultHealthCheckService(true);
+
+  grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<ReflectionOption>());
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  const PeerAuthorizer authorizer =
+      definition.authorizer ? definition.authorizer(config) : AllowPeers(config.tls.allowed_peers);
+  int grpc_port = 0;
+  builder.AddListeningPort(config.grpc_address, MakeServerCredentials(config.tls, authorizer), &grpc_port);
+  for (const HostedService& hosted : services) {
+    builder.RegisterService(hosted.service);
+    health.SetServing(hosted.full_name, false);
+    if (const auto* descriptor =
+            google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(hosted.full_name)) {
+      grpc_metrics.Preregister(*descriptor);
+    }
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(grpc_metrics.NewInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || grpc_port == 0) {
+    return Fail(definition, kExitStartupFailed, "cannot serve gRPC",
+                absl::UnavailableError(absl::StrCat("cannot listen on ", config.grpc_address,
+                                                    " (address in use, or not an address of this host)")));
+  }
+  health.Attach(server->GetHealthCheckService());
+
+  std::unique_ptr<grpc::Server> health_server;
+  int health_port = 0;
+  if (!config.health_address.empty()) {
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(config.health_address, grpc::InsecureServerCredentials(), &health_port);
+    health_server = health_builder.BuildAndStart();
+    if (health_server == nullptr || health_port == 0) {
+      server->Shutdown();
+      return Fail(definition, kExitStartupFailed, "cannot serve health",
+                  absl::UnavailableError(absl::StrCat("cannot listen on ", config.health_address)));
+    }
+    health.Attach(health_server->GetHealthCheckService());
+  }
+
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string metrics_address;
+  if (!config.metrics_address.empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(config.metrics_address, 2);
+    } catch (const std::exception& e) {
+      server->Shutdown();
+      if (health_server) health_server->Shutdown();
+      return Fail(definition, kExitStartupFailed, "cannot serve metrics",
+                  absl::UnavailableError(absl::StrCat("cannot listen on ", config.metrics_address, ": ", e.what())));
+    }
+    exposer->RegisterCollectable(registry);
+    exposer->RegisterCollectable(process_metrics);
+    metrics_address = WithPort(config.metrics_address, exposer->GetListeningPorts().front());
+  }
+
+  const std::string grpc_address = WithPort(config.grpc_address, grpc_port);
+  const std::string health_address = health_server ? WithPort(config.health_address, health_port) : "";
+  diagnostics.SetInfo({definition.name, kVersion, kRevision, absl::Now(), grpc_address, metrics_address,
+                       health_address, config.tls.enabled()});
+
+  int exit_code = kExitOk;
+  if (absl::Status warm = (*host)->WarmUp(); !warm.ok()) {
+    log::Error("warm-up failed", {{"error", std::string(warm.message())}});
+    exit_code = kExitStartupFailed;
+  } else {
+    health.SetAllServing(true);
+    nlohmann::ordered_json ready = {{"service", definition.name},     {"pid", getpid()},
+                                    {"grpc_address", grpc_address},   {"metrics_address", metrics_address},
+                                    {"health_address", health_address}, {"mtls", config.tls.enabled()},
+                                    {"version", kVersion}};
+    if (!config.ready_file.empty()) {
+      if (absl::Status written = WriteFileAtomically(config.ready_file, ready.dump() + "\n"); !written.ok()) {
+        log::Error("cannot write the ready file", {{"error", std::string(written.message())}});
+        exit_code = kExitStartupFailed;
+      }
+    }
+  }
+
+  if (exit_code == kExitOk) {
+    log::Info("serving", {{"grpc_address", grpc_address},
+                          {"metrics_address", metrics_address},
+                          {"health_address", health_address},
+                          {"mtls", config.tls.enabled() ? "true" : "false"},
+                          {"version", kVersion}});
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    log::Info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
+                           {"grace", absl::FormatDuration(config.shutdown_grace)}});
+  }
+
+  health.Shutdown();
+  (*host)->BeginShutdown();
+  server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(config.shutdown_grace));
+  server->Wait();
+  if (health_server) {
+    health_server->Shutdown(std::chrono::system_clock::now());
+    health_server->Wait();
+  }
+  exposer.reset();
+  if (!config.ready_file.empty()) unlink(config.ready_file.c_str());
+  log::Info("stopped");
+  return exit_code;
+}
+
+}  // namespace crosstenant

@@ -1,0 +1,105 @@
+#ifndef CROSSTENANT_SERVICES_COMMON_SERVER_H_
+#define CROSSTENANT_SERVICES_COMMON_SERVER_H_
+
+// The one bootstrap every crosstenant server runs, so that a service's main() is a few lines:
+//
+//   int main(int argc, char** argv) {
+//     crosstenant::ServerDefinition definition;
+//     definition.name = "orchestrator";
+//     ...
+//     definition.create = [](crosstenant::ServerEnvironment& env) { return MakeOrchestratorHost(env); };
+//     return crosstenant::RunServer(argc, argv, definition);
+//   }
+//
+// RunServer parses the common flags and the --config file (flags win), then serves:
+//   - the service's gRPC services, plus grpc.health.v1, reflection (v1alpha) and
+//     crosstenant.v1.Diagnostics, on --grpc-address, with mTLS when TLS files are configured;
+//   - Prometheus /metrics on --metrics-address: go-grpc-prometheus server metrics, process_*,
+//     <metrics_prefix>_build_info and whatever the service registers;
+//   - grpc.health.v1 alone, in plaintext, on --health-address when given (Kubernetes probes).
+// Health reports NOT_SERVING until the host's WarmUp() succeeds; then --ready-file is written.
+// SIGTERM or SIGINT: health goes NOT_SERVING, the host's BeginShutdown() runs, new RPCs are refused,
+// in-flight ones get --shutdown-grace to finish, and the process exits 0.
+//
+// Exit codes: 0 clean stop, 1 start-up failure (warm-up, bind), 2 invalid flags or config.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/impl/service_type.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "prometheus/registry.h"
+#include "services/common/config_reader.h"
+#include "services/common/flag_set.h"
+#include "services/common/health.h"
+#include "services/common/server_config.h"
+#include "services/common/tls.h"
+
+namespace crosstenant {
+
+// A gRPC service a host registers, with its fully qualified name ("crosstenant.v1.Orchestrator").
+struct HostedService {
+  grpc::Service* service;
+  std::string full_name;
+};
+
+// What a service is made of: its gRPC services and the hooks the bootstrap calls. It is the
+// "wiring" of the service (userver's component): business classes live elsewhere.
+class ServiceHost {
+ public:
+  virtual ~ServiceHost() = default;
+
+  // The services to register. The host keeps ownership; they must outlive the server.
+  virtual std::vector<HostedService> Services() = 0;
+
+  // Runs once the server is bound, before readiness: connect to dependencies, load state. An error
+  // stops start-up (exit 1).
+  virtual absl::Status WarmUp() { return absl::OkStatus(); }
+
+  // Runs on SIGTERM/SIGINT before the server stops taking RPCs: end watch streams, stop starting
+  // new work. In-flight unary RPCs still complete afterwards, within the shutdown grace.
+  virtual void BeginShutdown() {}
+};
+
+// What a host gets to build itself.
+struct ServerEnvironment {
+  const ServerConfig& config;
+  // Register service metrics here (prefixed with the service's metrics prefix).
+  prometheus::Registry& metrics;
+  // Flip readiness of a name when a dependency comes and goes.
+  HealthRegistry& health;
+};
+
+struct ServerDefinition {
+  // Program name: "tenant-connector", "orchestrator", "worker".
+  std::string name;
+  // One line for --help.
+  std::string summary;
+  // Prefix of the service's own metrics: "tenant_connector" gives tenant_connector_build_info.
+  std::string metrics_prefix;
+  // Defaults that work on a laptop; a config file or flags override them.
+  std::string default_grpc_address;
+  std::string default_metrics_address;
+  // Service-specific flags (optional). Their setters run after the config file is read.
+  std::function<void(FlagSet&)> add_flags;
+  // Reads the service's own keys from the config file (optional); unread keys are errors.
+  std::function<void(ConfigReader&)> read_config;
+  // Validates the service's assembled settings (optional); report field violations.
+  std::function<absl::Status()> validate_config;
+  // Who may call, by client certificate; default: tls.allowed_peers.
+  std::function<PeerAuthorizer(const ServerConfig&)> authorizer;
+  // Builds the host once the settings are final.
+  std::function<absl::StatusOr<std::unique_ptr<ServiceHost>>(ServerEnvironment&)> create;
+};
+
+// Runs a server until SIGTERM/SIGINT; returns the process exit code. Call it first thing in main(),
+// before any thread exists, because it blocks the stop signals for every thread it starts.
+int RunServer(int argc, char** argv, const ServerDefinition& definition);
+
+}  // namespace crosstenant
+
+#endif  // CROSSTENANT_SERVICES_COMMON_SERVER_H_

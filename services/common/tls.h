@@ -1,0 +1,52 @@
+#ifndef CROSSTENANT_SERVICES_COMMON_TLS_H_
+#define CROSSTENANT_SERVICES_COMMON_TLS_H_
+
+// Mutual TLS between the services of the mesh, with certificates re-read from disk as they rotate
+// (a Kubernetes Secret volume swaps its files atomically; cert-manager renews them). Everything
+// here uses gRPC's experimental TLS stack, the only one with reload, so it stays in this one file.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include "services/common/server_config.h"
+
+namespace crosstenant {
+
+// The names a client certificate carries: its subject alternative names and its common name.
+struct PeerIdentity {
+  std::vector<std::string> names;
+};
+
+// Decides whether a caller with a verified certificate may call this server at all.
+using PeerAuthorizer = std::function<bool(const PeerIdentity&)>;
+
+// Allows a peer if any of its names is in `allowed` (exact match); an empty list allows every peer
+// whose certificate chains to the configured CA.
+PeerAuthorizer AllowPeers(std::vector<std::string> allowed);
+
+// Insecure credentials if TLS is not configured; otherwise TLS that requires and verifies a client
+// certificate against `tls.ca_file`, re-reads all three files every `tls.reload_interval`, and
+// refuses with PERMISSION_DENIED callers that `authorize` rejects.
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsConfig& tls, PeerAuthorizer authorize);
+
+// The names of the caller's certificate as seen by a server handler; empty without TLS.
+std::vector<std::string> PeerNamesOf(const grpc::AuthContext& auth_context);
+
+// Credentials for calling another service of the mesh: plaintext when `ca_file` is empty, else TLS
+// verifying the server against `ca_file`, presenting `cert_file`/`key_file` when given (both are
+// re-read as they rotate).
+struct ClientTlsConfig {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const ClientTlsConfig& tls);
+
+}  // namespace crosstenant
+
+#endif  // CROSSTENANT_SERVICES_COMMON_TLS_H_

@@ -1,0 +1,22 @@
+#ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_GRPC_ORCHESTRATOR_HOST_H_
+#define CROSSTENANT_SERVICES_ORCHESTRATOR_GRPC_ORCHESTRATOR_HOST_H_
+
+// The wiring of the orchestrator server: which gRPC services it registers and how they are built.
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "services/common/server.h"
+
+namespace crosstenant::orchestrator {
+
+// Builds the orchestrator host. Until its issue lands, crosstenant.v1.Orchestrator answers every RPC with
+// UNIMPLEMENTED; health, reflection, metrics, config and shutdown are served by the bootstrap.
+absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& environment);
+
+// The program's definition for RunServer (name, defaults, flags, host factory).
+ServerDefinition OrchestratorDefinition();
+
+}  // namespace crosstenant::orchestrator
+
+#endif  // CROSSTENANT_SERVICES_ORCHESTRATOR_GRPC_ORCHESTRATOR_HOST_H_

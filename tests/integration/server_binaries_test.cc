@@ -1,0 +1,370 @@
+// Starts each real server binary (tenant-connector, orchestrator, worker) on loopback port 0 and
+// checks what the bootstrap promises: health, metrics, config errors, graceful shutdown and mTLS.
+
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "crosstenant/v1/diagnostics.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "services/common/tls.h"
+#include "tests/support/server_process.h"
+
+namespace crosstenant {
+namespace {
+
+using ::grpc::health::v1::Health;
+using ::grpc::health::v1::HealthCheckRequest;
+using ::grpc::health::v1::HealthCheckResponse;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::ServerProcess;
+using testing::TempDir;
+
+struct Binary {
+  std::string name;
+  std::string service;
+  std::string metrics_prefix;
+};
+
+void PrintTo(const Binary& binary, std::ostream* out) { *out << binary.name; }
+
+std::chrono::system_clock::time_point In(std::chrono::milliseconds duration) {
+  return std::chrono::system_clock::now() + duration;
+}
+
+class ServerBinaryTest : public ::testing::TestWithParam<Binary> {
+ protected:
+  // Starts the binary with loopback port-0 addresses plus `extra` arguments.
+  std::unique_ptr<ServerProcess> Start(std::vector<std::string> extra = {}) {
+    ready_file_ = dir_.path() + "/ready-" + std::to_string(++starts_) + ".json";
+    std::vector<std::string> args = {"--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0",
+                                     "--health-address=127.0.0.1:0", "--ready-file=" + ready_file_,
+                                     "--log-format=json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<ServerProcess>(testing::BinaryPath(GetParam().name), args, dir_.path());
+  }
+
+  nlohmann::json WaitReady(ServerProcess& process) {
+    auto ready = process.WaitForReadyFile(ready_file_);
+    EXPECT_TRUE(ready.has_value()) << process.Stderr();
+    return ready.value_or(nlohmann::json::object());
+  }
+
+  static HealthCheckResponse::ServingStatus Check(const std::string& address, const std::string& service,
+                                                  grpc::Status* status_out = nullptr) {
+    auto stub = Health::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(In(std::chrono::seconds(5)));
+    HealthCheckRequest request;
+    request.set_service(service);
+    HealthCheckResponse response;
+    grpc::Status status = stub->Check(&context, request, &response);
+    if (status_out) *status_out = status;
+    return status.ok() ? response.status() : HealthCheckResponse::UNKNOWN;
+  }
+
+  TempDir dir_;
+  std::string ready_file_;
+  int starts_ = 0;
+};
+
+TEST_P(ServerBinaryTest, ServesHealthOnBothAddressesOnceReady) {
+  auto process = Start();
+  nlohmann::json ready = WaitReady(*process);
+  const std::string grpc_address = ready.value("grpc_address", "");
+  const std::string health_address = ready.value("health_address", "");
+  ASSERT_THAT(grpc_address, HasSubstr("127.0.0.1:"));
+  ASSERT_NE(grpc_address, "127.0.0.1:0");
+  EXPECT_EQ(ready.value("service", ""), GetParam().name);
+
+  for (const std::string& address : {grpc_address, health_address}) {
+    EXPECT_EQ(Check(address, ""), HealthCheckResponse::SERVING) << address;
+    EXPECT_EQ(Check(address, GetParam().service), HealthCheckResponse::SERVING) << address;
+    EXPECT_EQ(Check(address, "crosstenant.v1.Diagnostics"), HealthCheckResponse::SERVING) << address;
+    grpc::Status status;
+    Check(address, "no.such.Service", &status);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << address;
+  }
+
+  // The health-only address serves nothing but health.
+  auto diagnostics = crosstenant::v1::Diagnostics::NewStub(
+      grpc::CreateChannel(health_address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(In(std::chrono::seconds(5)));
+  crosstenant::v1::GetServerInfoResponse info;
+  EXPECT_EQ(diagnostics->GetServerInfo(&context, {}, &info).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_P(ServerBinaryTest, AnswersItsApiWithUnimplementedAndDiagnosticsWithItsIdentity) {
+  auto process = Start();
+  nlohmann::json ready = WaitReady(*process);
+  auto channel = grpc::CreateChannel(ready.value("grpc_address", ""), grpc::InsecureChannelCredentials());
+
+  auto diagnostics = crosstenant::v1::Diagnostics::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(In(std::chrono::seconds(5)));
+  crosstenant::v1::GetServerInfoResponse info;
+  ASSERT_TRUE(diagnostics->GetServerInfo(&context, {}, &info).ok());
+  EXPECT_EQ(info.service(), GetParam().name);
+  EXPECT_EQ(info.grpc_address(), ready.value("grpc_address", ""));
+  EXPECT_EQ(info.metrics_address(), ready.value("metrics_address", ""));
+  EXPECT_FALSE(info.mtls());
+  EXPECT_FALSE(info.version().empty());
+
+  // Any method of the service's own API: a generic call with an empty message.
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext call_context;
+  call_context.set_deadline(In(std::chrono::seconds(5)));
+  grpc::ByteBuffer request, response;
+  grpc::Status status;
+  std::mutex mutex;
+  std::condition_variable done;
+  bool finished = false;
+  const auto* descriptor = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(GetParam().service);
+  ASSERT_NE(descriptor, nullptr);
+  ASSERT_GT(descriptor->method_count(), 0);
+  const std::string method = "/" + GetParam().service + "/" + descriptor->method(0)->name();
+  if (descriptor->method(0)->server_streaming() || descriptor->method(0)->client_streaming()) GTEST_SKIP();
+  generic.UnaryCall(&call_context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mutex);
+    status = s;
+    finished = true;
+    done.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mutex);
+  done.wait(lock, [&] { return finished; });
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << method;
+}
+
+TEST_P(ServerBinaryTest, ExportsGrpcProcessAndBuildMetrics) {
+  auto process = Start();
+  nlohmann::json ready = WaitReady(*process);
+  Check(ready.value("grpc_address", ""), "");
+
+  auto metrics = testing::HttpGet("http://" + ready.value("metrics_address", "") + "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_THAT(*metrics, HasSubstr("grpc_server_started_total{grpc_method=\"Check\",grpc_service=\"grpc.health.v1."
+                                  "Health\",grpc_type=\"unary\"} 1"));
+  EXPECT_THAT(*metrics, HasSubstr("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Check\","
+                                  "grpc_service=\"grpc.health.v1.Health\",grpc_type=\"unary\"} 1"));
+  EXPECT_THAT(*metrics, HasSubstr("grpc_server_handling_seconds_bucket{grpc_code=\"OK\",grpc_method=\"Check\""));
+  // Every method of the service's API is pre-registered at zero, with Go code spellings.
+  EXPECT_THAT(*metrics, HasSubstr("grpc_code=\"InvalidArgument\""));
+  EXPECT_THAT(*metrics, HasSubstr("grpc_service=\"" + GetParam().service + "\""));
+  EXPECT_THAT(*metrics, HasSubstr("process_cpu_seconds_total "));
+  EXPECT_THAT(*metrics, HasSubstr("process_resident_memory_bytes "));
+  EXPECT_THAT(*metrics, HasSubstr("process_open_fds "));
+  EXPECT_THAT(*metrics, HasSubstr("process_start_time_seconds "));
+  EXPECT_THAT(*metrics, HasSubstr(GetParam().metrics_prefix + "_build_info{"));
+  EXPECT_THAT(*metrics, Not(HasSubstr("grpc_code=\"UNIMPLEMENTED\"")));
+}
+
+TEST_P(ServerBinaryTest, RejectsBadConfigNamingTheKeyAndTheFile) {
+  const std::string config = dir_.WriteFile("bad.yaml",
+                                            "grpc_address: 127.0.0.1:0\n"
+                                            "log_format: xml\n"
+                                            "tls:\n"
+                                            "  reload_interval: soon\n"
+                                            "grpc_adress: 127.0.0.1:0\n");
+  auto process = Start({"--config=" + config});
+  EXPECT_EQ(process->WaitForExit(std::chrono::seconds(10)), 2);
+  const std::string err = process->Stderr();
+  EXPECT_THAT(err, HasSubstr("bad.yaml:2:13: log_format: expected json or text, got 'xml'"));
+  EXPECT_THAT(err, HasSubstr("bad.yaml:4:20: tls.reload_interval: expected a duration"));
+  EXPECT_THAT(err, HasSubstr("bad.yaml:5:1: grpc_adress: unknown key"));
+}
+
+TEST_P(ServerBinaryTest, RejectsBadFlagsAndMissingConfigFile) {
+  auto unknown = Start({"--grpc-adress=127.0.0.1:0"});
+  EXPECT_EQ(unknown->WaitForExit(std::chrono::seconds(10)), 2);
+  EXPECT_THAT(unknown->Stderr(), HasSubstr("unknown flag --grpc-adress"));
+
+  auto bad_address = Start({"--grpc-address=localhost"});
+  EXPECT_EQ(bad_address->WaitForExit(std::chrono::seconds(10)), 2);
+  EXPECT_THAT(bad_address->Stderr(), HasSubstr("grpc_address: 'localhost' is not HOST:PORT"));
+
+  auto missing = Start({"--config=" + dir_.path() + "/absent.yaml"});
+  EXPECT_EQ(missing->WaitForExit(std::chrono::seconds(10)), 2);
+  EXPECT_THAT(missing->Stderr(), HasSubstr("cannot read config file"));
+}
+
+TEST_P(ServerBinaryTest, FlagsOverrideTheConfigFile) {
+  const std::string config = dir_.WriteFile("good.yaml",
+                                            "grpc_address: 127.0.0.1:1\n"  // overridden by the flag below
+                                            "shutdown_grace: 3s\n"
+                                            "log_format: text\n");
+  auto process = Start({"--config=" + config});
+  nlohmann::json ready = WaitReady(*process);
+  EXPECT_NE(ready.value("grpc_address", ""), "127.0.0.1:1");
+  EXPECT_EQ(Check(ready.value("grpc_address", ""), ""), HealthCheckResponse::SERVING);
+}
+
+TEST_P(ServerBinaryTest, SigtermLetsAnInFlightCallFinishThenExitsZero) {
+  auto process = Start({"--shutdown-grace=10s"});
+  nlohmann::json ready = WaitReady(*process);
+  const std::string address = ready.value("grpc_address", "");
+  auto stub = crosstenant::v1::Diagnostics::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+
+  grpc::ClientContext context;
+  context.set_deadline(In(std::chrono::seconds(20)));
+  crosstenant::v1::EchoRequest request;
+  request.set_payload("still here");
+  request.mutable_delay()->set_seconds(2);
+  crosstenant::v1::EchoResponse response;
+  std::mutex mutex;
+  std::condition_variable done;
+  std::optional<grpc::Status> status;
+  stub->async()->Echo(&context, &request, &response, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mutex);
+    status = s;
+    done.notify_one();
+  });
+
+  // The call is in flight once the server has counted it as started.
+  const std::string started = "grpc_server_started_total{grpc_method=\"Echo\"";
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < give_up) {
+    auto metrics = testing::HttpGet("http://" + ready.value("metrics_address", "") + "/metrics");
+    if (metrics && metrics->find(started) != std::string::npos &&
+        metrics->find(started + ",grpc_service=\"crosstenant.v1.Diagnostics\",grpc_type=\"unary\"} 1") !=
+            std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto signalled = std::chrono::steady_clock::now();
+  process->Signal(SIGTERM);
+
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    ASSERT_TRUE(done.wait_for(lock, std::chrono::seconds(15), [&] { return status.has_value(); }));
+  }
+  EXPECT_TRUE(status->ok()) << status->error_message();
+  EXPECT_EQ(response.payload(), "still here");
+  EXPECT_EQ(process->WaitForExit(std::chrono::seconds(15)), 0) << process->Stderr();
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, std::chrono::seconds(10) + std::chrono::seconds(3));
+  EXPECT_THAT(process->Stderr(), HasSubstr("\"message\":\"stopping\""));
+  std::ifstream ready_file(ready_file_);
+  EXPECT_FALSE(ready_file.good()) << "the ready file is removed on a clean stop";
+}
+
+TEST_P(ServerBinaryTest, SigtermCutsCallsThatOutliveTheGrace) {
+  auto process = Start({"--shutdown-grace=500ms", "--metrics-address="});
+  nlohmann::json ready = WaitReady(*process);
+  auto stub = crosstenant::v1::Diagnostics::NewStub(
+      grpc::CreateChannel(ready.value("grpc_address", ""), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(In(std::chrono::seconds(30)));
+  crosstenant::v1::EchoRequest request;
+  request.mutable_delay()->set_seconds(30);
+  crosstenant::v1::EchoResponse response;
+  std::promise<grpc::Status> result;
+  stub->async()->Echo(&context, &request, &response, [&](grpc::Status s) { result.set_value(s); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the call reach the server
+  process->Signal(SIGTERM);
+  EXPECT_EQ(process->WaitForExit(std::chrono::seconds(8)), 0) << process->Stderr();
+  auto future = result.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_FALSE(future.get().ok());
+}
+
+class MutualTlsTest : public ServerBinaryTest {
+ protected:
+  void SetUp() override {
+    certs_ = dir_.path() + "/certs";
+    const std::string command = std::string("bash ") + CROSSTENANT_SOURCE_DIR + "/deploy/local/dev-certs.sh " + certs_ +
+                                " >/dev/null";
+    ASSERT_EQ(std::system(command.c_str()), 0);
+  }
+
+  std::vector<std::string> TlsArgs() const {
+    return {"--tls-cert=" + certs_ + "/server.pem", "--tls-key=" + certs_ + "/server.key",
+            "--tls-ca=" + certs_ + "/ca.pem"};
+  }
+
+  grpc::Status CallInfo(const std::string& address, const ClientTlsConfig& tls,
+                        crosstenant::v1::GetServerInfoResponse* info) {
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    auto stub = crosstenant::v1::Diagnostics::NewStub(
+        grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args));
+    grpc::ClientContext context;
+    context.set_deadline(In(std::chrono::seconds(5)));
+    return stub->GetServerInfo(&context, {}, info);
+  }
+
+  std::string certs_;
+};
+
+TEST_P(MutualTlsTest, RefusesClientsWithoutCertificateAndAcceptsTheMesh) {
+  auto process = Start(TlsArgs());
+  nlohmann::json ready = WaitReady(*process);
+  const std::string address = ready.value("grpc_address", "");
+  EXPECT_TRUE(ready.value("mtls", false));
+
+  crosstenant::v1::GetServerInfoResponse info;
+  EXPECT_FALSE(CallInfo(address, {certs_ + "/ca.pem", "", ""}, &info).ok()) << "no client certificate";
+  EXPECT_FALSE(CallInfo(address, {}, &info).ok()) << "plaintext";
+
+  ASSERT_TRUE(CallInfo(address, {certs_ + "/ca.pem", certs_ + "/client-worker.pem", certs_ + "/client-worker.key"},
+                       &info)
+                  .ok());
+  EXPECT_TRUE(info.mtls());
+  EXPECT_THAT(info.caller_identities(), ::testing::Contains("worker"));
+
+  // Kubernetes probes still reach the plaintext health-only address.
+  EXPECT_EQ(Check(ready.value("health_address", ""), ""), HealthCheckResponse::SERVING);
+}
+
+TEST_P(MutualTlsTest, AllowedPeersRefusesOtherIdentities) {
+  const std::string config = dir_.WriteFile("tls.yaml",
+                                            "tls:\n"
+                                            "  cert: " + certs_ + "/server.pem\n"
+                                            "  key: " + certs_ + "/server.key\n"
+                                            "  ca: " + certs_ + "/ca.pem\n"
+                                            "  allowed_peers: [orchestrator]\n");
+  auto process = Start({"--config=" + config});
+  nlohmann::json ready = WaitReady(*process);
+  const std::string address = ready.value("grpc_address", "");
+  crosstenant::v1::GetServerInfoResponse info;
+  grpc::Status refused =
+      CallInfo(address, {certs_ + "/ca.pem", certs_ + "/client-worker.pem", certs_ + "/client-worker.key"}, &info);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
+  EXPECT_TRUE(CallInfo(address,
+                       {certs_ + "/ca.pem", certs_ + "/client-orchestrator.pem", certs_ + "/client-orchestrator.key"},
+                       &info)
+                  .ok());
+}
+
+TEST_P(MutualTlsTest, IncompleteTlsSettingsStopStartUp) {
+  auto process = Start({"--tls-cert=" + certs_ + "/server.pem"});
+  EXPECT_EQ(process->WaitForExit(std::chrono::seconds(10)), 2);
+  EXPECT_THAT(process->Stderr(), HasSubstr("tls.key: mTLS needs all three"));
+}
+
+const Binary kBinaries[] = {
+    {"tenant-connector", "crosstenant.v1.TenantConnector", "tenant_connector"},
+    {"orchestrator", "crosstenant.v1.Orchestrator", "orchestrator"},
+    {"worker", "crosstenant.v1.Worker", "worker"},
+};
+
+std::string Name(const ::testing::TestParamInfo<Binary>& info) {
+  std::string name = info.param.name;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, ServerBinaryTest, ::testing::ValuesIn(kBinaries), Name);
+INSTANTIATE_TEST_SUITE_P(Servers, MutualTlsTest, ::testing::ValuesIn(kBinaries), Name);
+
+}  // namespace
+}  // namespace crosstenant

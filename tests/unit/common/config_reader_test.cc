@@ -1,0 +1,86 @@
+#include "services/common/config_reader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace crosstenant {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ConfigReaderTest, ReadsTypedValuesAndLeavesAbsentKeysAlone) {
+  auto reader = ConfigReader::FromString(
+      "name: connector\nenabled: true\ncount: 7\nwait: 1m30s\npeers: [a, b]\nnested:\n  inner: x\n", "test.yaml");
+  ASSERT_TRUE(reader.ok());
+  std::string name, inner, absent = "default";
+  bool enabled = false;
+  int count = 0;
+  absl::Duration wait;
+  std::vector<std::string> peers;
+  reader->Read("name", &name);
+  reader->Read("enabled", &enabled);
+  reader->Read("count", &count, 1, 10);
+  reader->Read("wait", &wait);
+  reader->Read("peers", &peers);
+  reader->Read("absent", &absent);
+  ConfigReader nested = reader->Section("nested");
+  nested.Read("inner", &inner);
+  ASSERT_TRUE(reader->Finish().ok()) << reader->Finish();
+  EXPECT_EQ(name, "connector");
+  EXPECT_TRUE(enabled);
+  EXPECT_EQ(count, 7);
+  EXPECT_EQ(wait, absl::Seconds(90));
+  EXPECT_EQ(peers, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(inner, "x");
+  EXPECT_EQ(absent, "default");
+}
+
+TEST(ConfigReaderTest, ReportsEveryProblemWithFileLineColumnAndKeyPath) {
+  auto reader = ConfigReader::FromString("count: 70\nwait: later\nnested:\n  inner: [1]\n  typo: 1\nextra: 2\n",
+                                         "svc.yaml");
+  ASSERT_TRUE(reader.ok());
+  int count = 0;
+  absl::Duration wait;
+  std::string inner;
+  reader->Read("count", &count, 1, 10);
+  reader->Read("wait", &wait);
+  ConfigReader nested = reader->Section("nested");
+  nested.Read("inner", &inner);
+  absl::Status status = reader->Finish();
+  ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("svc.yaml:1:8: count: must be between 1 and 10, got 70"));
+  EXPECT_THAT(status.message(), HasSubstr("svc.yaml:2:7: wait: expected a duration"));
+  EXPECT_THAT(status.message(), HasSubstr("svc.yaml:4:10: nested.inner: expected a string"));
+  EXPECT_THAT(status.message(), HasSubstr("svc.yaml:5:3: nested.typo: unknown key (known keys here: inner)"));
+  EXPECT_THAT(status.message(), HasSubstr("svc.yaml:6:1: extra: unknown key"));
+  EXPECT_EQ(count, 0) << "a bad value leaves the default";
+}
+
+TEST(ConfigReaderTest, RejectsSyntaxErrorsAndNonMappings) {
+  auto broken = ConfigReader::FromString("a: [1, 2\n", "broken.yaml");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_THAT(broken.status().message(), HasSubstr("broken.yaml:"));
+  EXPECT_THAT(broken.status().message(), HasSubstr("not valid YAML"));
+  auto list = ConfigReader::FromString("- a\n- b\n", "list.yaml");
+  ASSERT_FALSE(list.ok());
+  EXPECT_THAT(list.status().message(), HasSubstr("top level must be a mapping"));
+}
+
+TEST(ConfigReaderTest, EmptyFileIsValidAndSectionOfScalarIsAnError) {
+  auto empty = ConfigReader::FromString("", "empty.yaml");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->Finish().ok());
+  auto scalar = ConfigReader::FromString("tls: yes\n", "s.yaml");
+  ASSERT_TRUE(scalar.ok());
+  scalar->Section("tls");
+  EXPECT_THAT(scalar->Finish().message(), HasSubstr("s.yaml:1:6: tls: expected a mapping"));
+}
+
+TEST(ConfigReaderTest, MissingFileNamesThePath) {
+  auto reader = ConfigReader::FromFile("/nonexistent/crosstenant.yaml");
+  ASSERT_FALSE(reader.ok());
+  EXPECT_THAT(reader.status().message(), HasSubstr("/nonexistent/crosstenant.yaml"));
+}
+
+}  // namespace
+}  // namespace crosstenant

@@ -1,0 +1,86 @@
+// errors.h, grpc_status.h and status_macros.h together: how a business error reaches the wire.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "services/common/errors.h"
+#include "services/common/grpc_status.h"
+#include "services/common/status_macros.h"
+
+namespace crosstenant {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ErrorsTest, InvalidArgumentCarriesEveryViolationInMessageAndDetails) {
+  absl::Status status = InvalidArgumentWithViolations(
+      "invalid plan", {{"window.begin", "must be before window.end"}, {"users.csv:3:2", "not a UPN"}});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("window.begin: must be before window.end"));
+  EXPECT_THAT(status.message(), HasSubstr("users.csv:3:2: not a UPN"));
+  auto violations = FieldViolationsOf(status);
+  ASSERT_EQ(violations.size(), 2u);
+  EXPECT_EQ(violations[1].field, "users.csv:3:2");
+}
+
+TEST(GrpcStatusTest, BadRequestTravelsInTheStatusDetails) {
+  grpc::Status wire = ToGrpcStatus(InvalidArgumentWithViolations("bad", {{"admin_url", "use the -admin host"}}));
+  EXPECT_EQ(wire.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(wire.error_details()));
+  EXPECT_EQ(details.code(), 3);
+  ASSERT_EQ(details.details_size(), 1);
+  EXPECT_EQ(details.details(0).type_url(), "type.googleapis.com/google.rpc.BadRequest");
+  google::rpc::BadRequest bad_request;
+  ASSERT_TRUE(details.details(0).UnpackTo(&bad_request));
+  EXPECT_EQ(bad_request.field_violations(0).field(), "admin_url");
+
+  absl::Status back = FromGrpcStatus(wire);
+  EXPECT_EQ(back.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FieldViolationsOf(back).at(0).description, "use the -admin host");
+}
+
+TEST(GrpcStatusTest, RetryInfoRoundTrips) {
+  grpc::Status wire = ToGrpcStatus(ResourceExhaustedWithRetry("tenant throttled", absl::Milliseconds(2500)));
+  EXPECT_EQ(wire.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(wire.error_message(), HasSubstr("retry after 2.5s"));
+  EXPECT_EQ(RetryDelayOf(FromGrpcStatus(wire)), absl::Milliseconds(2500));
+}
+
+TEST(GrpcStatusTest, CodesMapOneToOneExceptUnknown) {
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+  EXPECT_EQ(ToGrpcStatus(absl::FailedPreconditionError("x")).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ToGrpcStatus(absl::UnavailableError("x")).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ToGrpcStatus(absl::UnknownError("x")).error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_TRUE(ToGrpcStatus(absl::NotFoundError("x")).error_details().empty());
+  EXPECT_STREQ(GoCodeName(grpc::StatusCode::CANCELLED), "Canceled");
+  EXPECT_STREQ(GoCodeName(grpc::StatusCode::RESOURCE_EXHAUSTED), "ResourceExhausted");
+}
+
+absl::StatusOr<int> Half(int value) {
+  if (value % 2 != 0) return absl::InvalidArgumentError("odd");
+  return value / 2;
+}
+
+absl::StatusOr<int> Quarter(int value) {
+  ASSIGN_OR_RETURN(int half, Half(value));
+  ASSIGN_OR_RETURN(half, Half(half));
+  return half;
+}
+
+absl::Status CheckEven(int value) {
+  RETURN_IF_ERROR(Half(value).status());
+  return absl::OkStatus();
+}
+
+TEST(StatusMacrosTest, ReturnEarlyOnErrorAndAssignOnSuccess) {
+  EXPECT_EQ(Quarter(8).value(), 2);
+  EXPECT_EQ(Quarter(6).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(CheckEven(4).ok());
+  EXPECT_EQ(CheckEven(3).message(), "odd");
+}
+
+}  // namespace
+}  // namespace crosstenant
