@@ -1,6 +1,7 @@
 #include "services/common/config_reader.h"
 
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -60,29 +61,35 @@ void ConfigReader::ErrorAt(const YAML::Mark& mark, absl::string_view key, absl::
 }
 
 void ConfigReader::AddError(absl::string_view key, absl::string_view message) {
-  YAML::Node value = node_.IsMap() ? node_[std::string(key)] : YAML::Node();
+  const YAML::Node& map = node_;
+  YAML::Node value = map.IsMap() ? map[std::string(key)] : YAML::Node();
   ErrorAt(value.IsDefined() ? value.Mark() : node_.Mark(), key, message);
 }
 
-YAML::Node ConfigReader::Lookup(absl::string_view key) {
+std::optional<YAML::Node> ConfigReader::Lookup(absl::string_view key) {
   for (State::Mapping& mapping : state_->mappings) {
     if (mapping.path_prefix == path_prefix_) mapping.known_keys.insert(std::string(key));
   }
-  if (!node_.IsMap()) return YAML::Node();
-  YAML::Node value = node_[std::string(key)];
-  return value.IsDefined() && !value.IsNull() ? value : YAML::Node();
+  if (!node_.IsMap()) return std::nullopt;
+  // Const access: yaml-cpp's non-const operator[] would insert the key.
+  const YAML::Node& map = node_;
+  YAML::Node value = map[std::string(key)];
+  if (!value.IsDefined() || value.IsNull()) return std::nullopt;
+  return value;
 }
 
 void ConfigReader::Read(absl::string_view key, std::string* out) {
-  YAML::Node value = Lookup(key);
-  if (!value) return;
+  std::optional<YAML::Node> found = Lookup(key);
+  if (!found) return;
+  const YAML::Node& value = *found;
   if (!value.IsScalar()) return ErrorAt(value.Mark(), key, "expected a string");
   *out = value.Scalar();
 }
 
 void ConfigReader::Read(absl::string_view key, bool* out) {
-  YAML::Node value = Lookup(key);
-  if (!value) return;
+  std::optional<YAML::Node> found = Lookup(key);
+  if (!found) return;
+  const YAML::Node& value = *found;
   bool parsed = false;
   if (!value.IsScalar() || !YAML::convert<bool>::decode(value, parsed)) {
     return ErrorAt(value.Mark(), key, "expected true or false");
@@ -91,8 +98,9 @@ void ConfigReader::Read(absl::string_view key, bool* out) {
 }
 
 void ConfigReader::Read(absl::string_view key, int* out, int min, int max) {
-  YAML::Node value = Lookup(key);
-  if (!value) return;
+  std::optional<YAML::Node> found = Lookup(key);
+  if (!found) return;
+  const YAML::Node& value = *found;
   long long parsed = 0;
   if (!value.IsScalar() || !YAML::convert<long long>::decode(value, parsed)) {
     return ErrorAt(value.Mark(), key, absl::StrCat("expected an integer, got '", value.IsScalar() ? value.Scalar() : "", "'"));
@@ -104,8 +112,9 @@ void ConfigReader::Read(absl::string_view key, int* out, int min, int max) {
 }
 
 void ConfigReader::Read(absl::string_view key, absl::Duration* out) {
-  YAML::Node value = Lookup(key);
-  if (!value) return;
+  std::optional<YAML::Node> found = Lookup(key);
+  if (!found) return;
+  const YAML::Node& value = *found;
   absl::Duration parsed;
   if (!value.IsScalar() || !absl::ParseDuration(value.Scalar(), &parsed) || parsed < absl::ZeroDuration()) {
     return ErrorAt(value.Mark(), key,
@@ -116,8 +125,9 @@ void ConfigReader::Read(absl::string_view key, absl::Duration* out) {
 }
 
 void ConfigReader::Read(absl::string_view key, std::vector<std::string>* out) {
-  YAML::Node value = Lookup(key);
-  if (!value) return;
+  std::optional<YAML::Node> found = Lookup(key);
+  if (!found) return;
+  const YAML::Node& value = *found;
   if (!value.IsSequence()) return ErrorAt(value.Mark(), key, "expected a list of strings");
   std::vector<std::string> parsed;
   for (const YAML::Node& item : value) {
@@ -128,12 +138,12 @@ void ConfigReader::Read(absl::string_view key, std::vector<std::string>* out) {
 }
 
 ConfigReader ConfigReader::Section(absl::string_view key) {
-  YAML::Node value = Lookup(key);
-  if (value && !value.IsMap()) {
-    ErrorAt(value.Mark(), key, "expected a mapping of keys to values");
-    value = YAML::Node();
+  std::optional<YAML::Node> value = Lookup(key);
+  if (value && !value->IsMap()) {
+    ErrorAt(value->Mark(), key, "expected a mapping of keys to values");
+    value.reset();
   }
-  return ConfigReader(state_, value ? value : YAML::Node(YAML::NodeType::Map), absl::StrCat(PathOf(key), "."));
+  return ConfigReader(state_, value ? *value : YAML::Node(YAML::NodeType::Map), absl::StrCat(PathOf(key), "."));
 }
 
 absl::Status ConfigReader::Finish() {

@@ -14,6 +14,7 @@
 // A key that is absent leaves its field untouched, so defaults live in the config structs.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,8 +57,8 @@ class ConfigReader {
   struct State;
   ConfigReader(std::shared_ptr<State> state, YAML::Node node, std::string path_prefix);
 
-  // The node under `key`, marked as known; a null node if absent.
-  YAML::Node Lookup(absl::string_view key);
+  // The node under `key`, marked as known; nullopt if absent or null.
+  std::optional<YAML::Node> Lookup(absl::string_view key);
   std::string PathOf(absl::string_view key) const;
   void ErrorAt(const YAML::Mark& mark, absl::string_view key, absl::string_view message);
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -10,6 +11,7 @@
 
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
@@ -35,13 +37,15 @@ constexpr int kExitStartupFailed = 1;
 constexpr int kExitBadConfig = 2;
 constexpr int kMaxMessageBytes = 64 << 20;  // an identity map of 100,000 rows fits with room to spare
 
-// Adds the reflection plugin to one builder only, so that the health-only server does not serve
-// reflection (InitProtoReflectionServerBuilderPlugin would add it to every server of the process).
-class ReflectionOption : public grpc::ServerBuilderOption {
+// Reflection is a process-wide builder plugin (InitProtoReflectionServerBuilderPlugin); this option
+// takes it off the health-only server, which serves grpc.health.v1 and nothing else.
+class WithoutReflectionOption : public grpc::ServerBuilderOption {
  public:
   void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
   void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
-    plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const auto& plugin) { return plugin->name() == "proto_server_reflection"; }),
+                   plugins->end());
   }
 };
 
@@ -130,9 +134,9 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   // Health.proto's descriptor must be linked in for reflection to describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
-  builder.SetOption(std::make_unique<ReflectionOption>());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   const PeerAuthorizer authorizer =
@@ -158,10 +162,15 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   }
   health.Attach(server->GetHealthCheckService());
 
+  // The health-only server needs one callback service to poll its completion queue; the generic
+  // service answers UNIMPLEMENTED to anything that is not grpc.health.v1.
+  grpc::CallbackGenericService unimplemented;
   std::unique_ptr<grpc::Server> health_server;
   int health_port = 0;
   if (!config.health_address.empty()) {
     grpc::ServerBuilder health_builder;
+    health_builder.SetOption(std::make_unique<WithoutReflectionOption>());
+    health_builder.RegisterCallbackGenericService(&unimplemented);
     health_builder.AddListeningPort(config.health_address, grpc::InsecureServerCredentials(), &health_port);
     health_server = health_builder.BuildAndStart();
     if (health_server == nullptr || health_port == 0) {

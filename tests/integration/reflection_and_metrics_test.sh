@@ -39,7 +39,9 @@ check_binary() {
   for expected in "$service" crosstenant.v1.Diagnostics grpc.health.v1.Health grpc.reflection.v1alpha.ServerReflection; do
     grep -qx "$expected" <<<"$listed" || fail "$binary: reflection does not list $expected (got: $listed)"
   done
-  "${curl[@]}" --list-methods "http://$grpc" | grep -qx "$service/.*" || fail "$binary: no methods listed for $service"
+  local methods
+  methods=$("${curl[@]}" --list-methods "http://$grpc") || { fail "$binary: buf curl --list-methods failed"; return; }
+  grep -q "^$service/" <<<"$methods" || fail "$binary: no methods listed for $service (got: $methods)"
 
   for name in "" "$service"; do
     local answer

@@ -14,6 +14,9 @@
 #include <gtest/gtest.h>
 
 #include "crosstenant/v1/diagnostics.grpc.pb.h"
+#include "crosstenant/v1/orchestrator.pb.h"
+#include "crosstenant/v1/tenant_connector.pb.h"
+#include "crosstenant/v1/worker.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/common/tls.h"
 #include "tests/support/server_process.h"
@@ -33,6 +36,8 @@ struct Binary {
   std::string name;
   std::string service;
   std::string metrics_prefix;
+  // The service's descriptor; reaching it through a message links the generated file in.
+  const google::protobuf::ServiceDescriptor* descriptor;
 };
 
 void PrintTo(const Binary& binary, std::ostream* out) { *out << binary.name; }
@@ -124,13 +129,14 @@ TEST_P(ServerBinaryTest, AnswersItsApiWithUnimplementedAndDiagnosticsWithItsIden
   grpc::GenericStub generic(channel);
   grpc::ClientContext call_context;
   call_context.set_deadline(In(std::chrono::seconds(5)));
-  grpc::ByteBuffer request, response;
+  grpc::Slice empty_message("");
+  grpc::ByteBuffer request(&empty_message, 1), response;
   grpc::Status status;
   std::mutex mutex;
   std::condition_variable done;
   bool finished = false;
-  const auto* descriptor = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(GetParam().service);
-  ASSERT_NE(descriptor, nullptr);
+  const auto* descriptor = GetParam().descriptor;
+  ASSERT_EQ(descriptor->full_name(), GetParam().service);
   ASSERT_GT(descriptor->method_count(), 0);
   const std::string method = "/" + GetParam().service + "/" + descriptor->method(0)->name();
   if (descriptor->method(0)->server_streaming() || descriptor->method(0)->client_streaming()) GTEST_SKIP();
@@ -352,9 +358,11 @@ TEST_P(MutualTlsTest, IncompleteTlsSettingsStopStartUp) {
 }
 
 const Binary kBinaries[] = {
-    {"tenant-connector", "crosstenant.v1.TenantConnector", "tenant_connector"},
-    {"orchestrator", "crosstenant.v1.Orchestrator", "orchestrator"},
-    {"worker", "crosstenant.v1.Worker", "worker"},
+    {"tenant-connector", "crosstenant.v1.TenantConnector", "tenant_connector",
+     crosstenant::v1::CreateConnectionRequest::descriptor()->file()->service(0)},
+    {"orchestrator", "crosstenant.v1.Orchestrator", "orchestrator",
+     crosstenant::v1::CreateMigrationRequest::descriptor()->file()->service(0)},
+    {"worker", "crosstenant.v1.Worker", "worker", crosstenant::v1::GetWorkerStatusRequest::descriptor()->file()->service(0)},
 };
 
 std::string Name(const ::testing::TestParamInfo<Binary>& info) {
