@@ -1,0 +1,1 @@
+# Tests of the tenant connector (issue 4).

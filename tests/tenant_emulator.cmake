@@ -1,0 +1,1 @@
+# Tests of the tenant emulator (issue 3).
