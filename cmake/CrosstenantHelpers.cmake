@@ -10,6 +10,17 @@ function(crosstenant_build_revision out)
   if(NOT rc EQUAL 0 OR rev STREQUAL "")
     set(rev "unknown")
   endif()
+  # Configure again when HEAD moves, so that the revision baked into the binaries stays true.
+  foreach(git_file .git/HEAD .git/packed-refs)
+    if(EXISTS "${CMAKE_SOURCE_DIR}/${git_file}")
+      set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/${git_file}")
+    endif()
+  endforeach()
+  execute_process(COMMAND git -C "${CMAKE_SOURCE_DIR}" symbolic-ref -q HEAD
+                  OUTPUT_VARIABLE head_ref OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(head_ref AND EXISTS "${CMAKE_SOURCE_DIR}/.git/${head_ref}")
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/.git/${head_ref}")
+  endif()
   set(${out} "${rev}" PARENT_SCOPE)
 endfunction()
 
