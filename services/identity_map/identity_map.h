@@ -1,0 +1,88 @@
+#ifndef CROSSTENANT_SERVICES_IDENTITY_MAP_IDENTITY_MAP_H_
+#define CROSSTENANT_SERVICES_IDENTITY_MAP_IDENTITY_MAP_H_
+
+// The identity map of Microsoft's step 5: which source user (or group) becomes which target user (or
+// group). Admins write it as the CSV that `Add-SPOTenantIdentityMap` takes: no header, six columns,
+//
+//   User,<SourceTenantCompanyID>,<SourceUserUpn>,<TargetUserUpn>,<TargetUserEmail>,<UserType>
+//   Group,<SourceTenantCompanyID>,<SourceGroupObjectID>,<TargetGroupObjectID>,<GroupName>,<GroupType>
+//
+// This library parses and validates it before anything reaches Microsoft, and reports every problem
+// at once with its line, column and Microsoft's column name, so that an admin fixes a 10,000-row file
+// in one pass. It is shared by the orchestrator (migration plans) and the connector (uploads).
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace crosstenant::identity_map {
+
+enum class UserType { kRegularUser, kAdminUser, kGuestUser };
+enum class GroupType { kRegularGroup, kM365Group };
+
+struct UserMapping {
+  int line = 0;  // 1-based line of the CSV, or row number for structured input
+  std::string source_tenant_id;
+  std::string source_upn;
+  std::string target_upn;
+  std::string target_email;
+  UserType user_type = UserType::kRegularUser;
+};
+
+struct GroupMapping {
+  int line = 0;
+  std::string source_tenant_id;
+  std::string source_group_id;
+  std::string target_group_id;
+  std::string group_name;
+  GroupType group_type = GroupType::kRegularGroup;
+};
+
+struct IdentityMap {
+  std::vector<UserMapping> users;
+  std::vector<GroupMapping> groups;
+};
+
+// One problem; `code` is one of the stable codes documented on crosstenant.v1.IdentityMapProblem
+// (WRONG_COLUMN_COUNT, HEADER_ROW, BAD_ROW_KIND, EMPTY_FIELD, BAD_GUID, BAD_UPN, BAD_EMAIL,
+// APOSTROPHE_IN_UPN, BAD_USER_TYPE, BAD_GROUP_TYPE, SOURCE_TENANT_MISMATCH, DUPLICATE_SOURCE,
+// DUPLICATE_TARGET, BAD_ENCODING, BAD_QUOTING, WHITESPACE, EMPTY_LINE, EMPTY_MAP).
+struct Problem {
+  int line = 0;
+  int column = 0;     // 1..6, or 0 for the whole line
+  std::string field;  // Microsoft's column name, e.g. "SourceUserUpn"; empty when column is 0
+  std::string code;
+  std::string message;
+};
+
+struct ValidationOptions {
+  // When set, every row's SourceTenantCompanyID must equal it (the source connection's tenant id).
+  std::string expected_source_tenant_id;
+};
+
+struct ParseResult {
+  // The rows that parsed, valid or not, so that a caller can still show them.
+  IdentityMap map;
+  // Every problem, in line order. The map is usable only when this is empty.
+  std::vector<Problem> problems;
+};
+
+// Parses and validates a CSV (RFC 4180 quoting, LF or CRLF line ends, an optional UTF-8 byte order
+// mark as Excel writes it).
+ParseResult ParseCsv(absl::string_view csv, const ValidationOptions& options = {});
+
+// Validates structured rows (e.g. from a gRPC request): the same checks as ParseCsv, where a row's
+// `line` is its 1-based position.
+std::vector<Problem> Validate(const IdentityMap& map, const ValidationOptions& options = {});
+
+// Writes the map as Microsoft's CSV, users first, in the order given.
+std::string ToCsv(const IdentityMap& map);
+
+// Microsoft's spellings of the type columns ("RegularUser", "M365Group", ...).
+const char* UserTypeName(UserType type);
+const char* GroupTypeName(GroupType type);
+
+}  // namespace crosstenant::identity_map
+
+#endif  // CROSSTENANT_SERVICES_IDENTITY_MAP_IDENTITY_MAP_H_
