@@ -7,6 +7,10 @@
 #   server.pem server.key              every server of the mesh (SANs: localhost, 127.0.0.1, ::1 and the
 #                                      Kubernetes service names)
 #   client-<name>.pem client-<name>.key  client identities: orchestrator, worker, migratectl
+#   emulator.pem emulator.key          the tenant emulator (SANs: the Microsoft hosts of every cloud the
+#                                      connector supports, localhost, 127.0.0.1)
+#   migration-app.pem migration-app.key  an RSA app certificate for client assertions against the emulator
+#                                      (registered on the migration apps of deploy/local/emulator-seed.yaml)
 set -euo pipefail
 
 dir=${1:-"$(cd "$(dirname "$0")" && pwd)/.certs"}
@@ -20,7 +24,7 @@ if ! valid ca.pem; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
     -subj "/CN=crosstenant development CA" -keyout ca.key -out ca.pem \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  rm -f server.pem client-*.pem
+  rm -f server.pem client-*.pem emulator.pem
   echo "dev-certs: created CA in $dir"
 fi
 
@@ -44,4 +48,21 @@ issue server "crosstenant server" serverAuth "$san"
 for client in orchestrator worker migratectl; do
   issue "client-$client" "$client" clientAuth "DNS:$client,URI:spiffe://crosstenant/$client"
 done
+# The tenant emulator answers for Microsoft's hostnames: commercial, US Government (GCC High, DoD) and
+# China (21Vianet) clouds.
+emulator_san="DNS:login.microsoftonline.com,DNS:login.windows.net,DNS:login.microsoft.com,DNS:sts.windows.net"
+emulator_san="$emulator_san,DNS:graph.microsoft.com,DNS:*.sharepoint.com"
+emulator_san="$emulator_san,DNS:login.microsoftonline.us,DNS:graph.microsoft.us,DNS:dod-graph.microsoft.us"
+emulator_san="$emulator_san,DNS:*.sharepoint.us,DNS:*.sharepoint-mil.us"
+emulator_san="$emulator_san,DNS:login.chinacloudapi.cn,DNS:login.partner.microsoftonline.cn"
+emulator_san="$emulator_san,DNS:microsoftgraph.chinacloudapi.cn,DNS:*.sharepoint.cn"
+emulator_san="$emulator_san,DNS:localhost,IP:127.0.0.1"
+issue emulator "tenant emulator" serverAuth "$emulator_san"
+
+# A self-signed RSA certificate for an app registration (client assertions are RS256/PS256, so RSA).
+if ! valid migration-app.pem; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 397 -subj "/CN=crosstenant migration app" \
+    -keyout migration-app.key -out migration-app.pem 2>/dev/null
+  echo "dev-certs: issued migration-app (RSA, for client assertions)"
+fi
 chmod 644 ./*.pem

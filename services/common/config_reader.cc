@@ -137,6 +137,59 @@ void ConfigReader::Read(absl::string_view key, std::vector<std::string>* out) {
   *out = std::move(parsed);
 }
 
+void ConfigReader::Read(absl::string_view key, int64_t* out, int64_t min, int64_t max) {
+  std::optional<YAML::Node> found = Lookup(key);
+  if (!found) return;
+  const YAML::Node& value = *found;
+  long long parsed = 0;
+  if (!value.IsScalar() || !YAML::convert<long long>::decode(value, parsed)) {
+    return ErrorAt(value.Mark(), key,
+                   absl::StrCat("expected an integer, got '", value.IsScalar() ? value.Scalar() : "", "'"));
+  }
+  if (parsed < min || parsed > max) {
+    return ErrorAt(value.Mark(), key, absl::StrCat("must be between ", min, " and ", max, ", got ", parsed));
+  }
+  *out = static_cast<int64_t>(parsed);
+}
+
+void ConfigReader::Read(absl::string_view key, double* out, double min, double max) {
+  std::optional<YAML::Node> found = Lookup(key);
+  if (!found) return;
+  const YAML::Node& value = *found;
+  double parsed = 0;
+  if (!value.IsScalar() || !YAML::convert<double>::decode(value, parsed)) {
+    return ErrorAt(value.Mark(), key,
+                   absl::StrCat("expected a number, got '", value.IsScalar() ? value.Scalar() : "", "'"));
+  }
+  if (!(parsed >= min && parsed <= max)) {
+    return ErrorAt(value.Mark(), key, absl::StrCat("must be between ", min, " and ", max, ", got ", parsed));
+  }
+  *out = parsed;
+}
+
+std::vector<ConfigReader> ConfigReader::Items(absl::string_view key) {
+  std::vector<ConfigReader> items;
+  std::optional<YAML::Node> found = Lookup(key);
+  if (!found) return items;
+  const YAML::Node& value = *found;
+  if (!value.IsSequence()) {
+    ErrorAt(value.Mark(), key, "expected a list of mappings");
+    return items;
+  }
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const YAML::Node item = value[i];
+    const std::string item_path = absl::StrCat(PathOf(key), "[", i, "]");
+    if (!item.IsMap()) {
+      std::string where = state_->source_name;
+      absl::StrAppend(&where, ":", item.Mark().line + 1, ":", item.Mark().column + 1);
+      state_->errors.push_back(absl::StrCat(where, ": ", item_path, ": expected a mapping of keys to values"));
+      continue;
+    }
+    items.push_back(ConfigReader(state_, item, absl::StrCat(item_path, ".")));
+  }
+  return items;
+}
+
 ConfigReader ConfigReader::Section(absl::string_view key) {
   std::optional<YAML::Node> value = Lookup(key);
   if (value && !value->IsMap()) {

@@ -13,6 +13,7 @@
 //   "orchestrator.yaml:4:3: tls.reload_interval: expected a duration such as 30s or 5m, got 'soon'".
 // A key that is absent leaves its field untouched, so defaults live in the config structs.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,14 @@ class ConfigReader {
   void Read(absl::string_view key, absl::Duration* out);
   // A YAML sequence of strings.
   void Read(absl::string_view key, std::vector<std::string>* out);
+  // 64-bit integers must lie in [min, max] (sizes in bytes, item counts).
+  void Read(absl::string_view key, int64_t* out, int64_t min, int64_t max);
+  // Numbers (integer or decimal) must lie in [min, max] (ratios, scales).
+  void Read(absl::string_view key, double* out, double min, double max);
+
+  // The items of a YAML sequence of mappings under `key`, each a reader whose problems are reported
+  // with the path "key[i].field". Empty if the key is absent; an error if it is not such a sequence.
+  std::vector<ConfigReader> Items(absl::string_view key);
 
   // The nested mapping under `key`; reading from it records problems in this reader. If the key is
   // absent the section is empty.

@@ -82,5 +82,40 @@ TEST(ConfigReaderTest, MissingFileNamesThePath) {
   EXPECT_THAT(reader.status().message(), HasSubstr("/nonexistent/crosstenant.yaml"));
 }
 
+TEST(ConfigReaderTest, ReadsSequencesOfMappingsWithIndexedPaths) {
+  auto reader = ConfigReader::FromString(
+      "tenants:\n  - name: contoso\n    size: 5000000000000\n    ratio: 0.25\n  - name: fabrikam\n    typo: 1\n"
+      "    ratio: 2\n  - just a string\n",
+      "seed.yaml");
+  ASSERT_TRUE(reader.ok());
+  std::vector<ConfigReader> items = reader->Items("tenants");
+  ASSERT_EQ(items.size(), 2u);
+  std::string first, second;
+  int64_t size = 0;
+  double ratio = 0, bad_ratio = 0;
+  items[0].Read("name", &first);
+  items[0].Read("size", &size, 0, int64_t{1} << 50);
+  items[0].Read("ratio", &ratio, 0.0, 1.0);
+  items[1].Read("name", &second);
+  items[1].Read("ratio", &bad_ratio, 0.0, 1.0);
+  absl::Status status = reader->Finish();
+  EXPECT_EQ(first, "contoso");
+  EXPECT_EQ(second, "fabrikam");
+  EXPECT_EQ(size, int64_t{5000000000000});
+  EXPECT_DOUBLE_EQ(ratio, 0.25);
+  ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("seed.yaml:6:5: tenants[1].typo: unknown key"));
+  EXPECT_THAT(status.message(), HasSubstr("seed.yaml:7:12: tenants[1].ratio: must be between 0 and 1, got 2"));
+  EXPECT_THAT(status.message(), HasSubstr("seed.yaml:8:5: tenants[2]: expected a mapping of keys to values"));
+}
+
+TEST(ConfigReaderTest, ItemsOfANonSequenceIsAnError) {
+  auto reader = ConfigReader::FromString("tenants: 3\n", "seed.yaml");
+  ASSERT_TRUE(reader.ok());
+  EXPECT_TRUE(reader->Items("tenants").empty());
+  EXPECT_TRUE(reader->Items("absent").empty());
+  EXPECT_THAT(reader->Finish().message(), HasSubstr("seed.yaml:1:10: tenants: expected a list of mappings"));
+}
+
 }  // namespace
 }  // namespace crosstenant

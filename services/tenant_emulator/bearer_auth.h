@@ -1,0 +1,38 @@
+#ifndef CROSSTENANT_SERVICES_TENANT_EMULATOR_BEARER_AUTH_H_
+#define CROSSTENANT_SERVICES_TENANT_EMULATOR_BEARER_AUTH_H_
+
+// The bearer-token check in front of every Graph and SharePoint call: signature, expiry, audience,
+// tenant, then the permission (roles of app tokens, scp of user tokens) and, for admin operations
+// under a user token, a directory role.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "services/tenant_emulator/emulator_context.h"
+#include "services/tenant_emulator/http_util.h"
+
+namespace crosstenant::emulator {
+
+struct AccessRule {
+  std::vector<std::string> app_permissions;        // roles claim: any one suffices
+  std::vector<std::string> delegated_permissions;  // scp claim: any one suffices; empty = no scope needed
+  bool delegated_only = false;           // /me routes
+  // Delegated callers must also hold one of these directory roles (template ids); empty = none needed.
+  std::vector<std::string> admin_roles;
+};
+
+// Global Administrator or SharePoint Administrator.
+std::vector<std::string> SharePointAdminRoles();
+
+// Fills ctx.tenant and ctx.client from the (unverified) token, for faults and accounting.
+void IdentifyBearer(const EmulatorContext& c, RequestContext& ctx);
+
+// Checks the token for a Graph call on ctx.host; on failure answers 401/403 and returns nullopt.
+std::optional<AccessClaims> AuthorizeGraph(EmulatorContext& c, RequestContext& ctx, const AccessRule& rule);
+// Checks the token for a SharePoint call on a host of tenant ctx.host.tenant.
+std::optional<AccessClaims> AuthorizeSharePoint(EmulatorContext& c, RequestContext& ctx, const AccessRule& rule);
+
+}  // namespace crosstenant::emulator
+
+#endif  // CROSSTENANT_SERVICES_TENANT_EMULATOR_BEARER_AUTH_H_

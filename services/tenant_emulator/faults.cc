@@ -1,0 +1,171 @@
+#include "services/tenant_emulator/faults.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+
+namespace crosstenant::emulator {
+namespace {
+
+double Uniform() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+}
+
+absl::Status ReadRatio(const nlohmann::json& update, const char* key, double* out) {
+  if (!update.contains(key)) return absl::OkStatus();
+  const nlohmann::json& value = update[key];
+  if (!value.is_number() || value.get<double>() < 0 || value.get<double>() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ": expected a number between 0 and 1"));
+  }
+  *out = value.get<double>();
+  return absl::OkStatus();
+}
+
+absl::Status ReadNonNegative(const nlohmann::json& update, const char* key, double* out) {
+  if (!update.contains(key)) return absl::OkStatus();
+  const nlohmann::json& value = update[key];
+  if (!value.is_number() || value.get<double>() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ": expected a number of at least 0"));
+  }
+  *out = value.get<double>();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+nlohmann::json FaultSettings::ToJson(absl::Duration default_token_lifetime) const {
+  const absl::Duration lifetime = token_lifetime > absl::ZeroDuration() ? token_lifetime : default_token_lifetime;
+  return {{"throttle_ratio", throttle_ratio},
+          {"retry_after_seconds", retry_after_seconds},
+          {"unavailable_ratio", unavailable_ratio},
+          {"latency_ms", absl::ToInt64Milliseconds(latency)},
+          {"token_lifetime_seconds", absl::ToInt64Seconds(lifetime)},
+          {"unreachable_tenants", unreachable_tenants}};
+}
+
+absl::Status FaultSettings::Apply(const nlohmann::json& update) {
+  if (!update.is_object()) return absl::InvalidArgumentError("expected a JSON object");
+  static const std::set<std::string> kKnown = {"throttle_ratio",   "retry_after_seconds",   "unavailable_ratio",
+                                               "latency_ms",       "token_lifetime_seconds", "unreachable_tenants"};
+  for (const auto& [key, value] : update.items()) {
+    if (!kKnown.count(key)) return absl::InvalidArgumentError(absl::StrCat(key, ": unknown field"));
+  }
+  FaultSettings next = *this;
+  double retry_after = next.retry_after_seconds, latency_ms = absl::ToDoubleMilliseconds(next.latency);
+  double lifetime = absl::ToDoubleSeconds(next.token_lifetime);
+  if (absl::Status s = ReadRatio(update, "throttle_ratio", &next.throttle_ratio); !s.ok()) return s;
+  if (absl::Status s = ReadRatio(update, "unavailable_ratio", &next.unavailable_ratio); !s.ok()) return s;
+  if (absl::Status s = ReadNonNegative(update, "retry_after_seconds", &retry_after); !s.ok()) return s;
+  if (absl::Status s = ReadNonNegative(update, "latency_ms", &latency_ms); !s.ok()) return s;
+  if (absl::Status s = ReadNonNegative(update, "token_lifetime_seconds", &lifetime); !s.ok()) return s;
+  if (update.contains("unreachable_tenants")) {
+    const nlohmann::json& list = update["unreachable_tenants"];
+    if (!list.is_array()) return absl::InvalidArgumentError("unreachable_tenants: expected a list of tenant names");
+    next.unreachable_tenants.clear();
+    for (const nlohmann::json& item : list) {
+      if (!item.is_string()) return absl::InvalidArgumentError("unreachable_tenants: expected a list of tenant names");
+      next.unreachable_tenants.push_back(item.get<std::string>());
+    }
+  }
+  next.retry_after_seconds = static_cast<int>(retry_after);
+  next.latency = absl::Milliseconds(latency_ms);
+  next.token_lifetime = absl::Seconds(lifetime);
+  *this = next;
+  return absl::OkStatus();
+}
+
+FaultSettings Faults::Get() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+void Faults::Set(FaultSettings settings) {
+  absl::MutexLock lock(&mu_);
+  current_ = std::move(settings);
+}
+
+void Faults::Reset() {
+  absl::MutexLock lock(&mu_);
+  current_ = initial_;
+}
+
+InjectedFault Faults::Draw() const {
+  double throttle = 0, unavailable = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    throttle = current_.throttle_ratio;
+    unavailable = current_.unavailable_ratio;
+  }
+  if (throttle <= 0 && unavailable <= 0) return InjectedFault::kNone;
+  const double roll = Uniform();
+  if (roll < throttle) return InjectedFault::kThrottle;
+  if (roll < throttle + unavailable) return InjectedFault::kUnavailable;
+  return InjectedFault::kNone;
+}
+
+void Accounting::NoteArrival(const std::string& client, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  auto it = retry_not_before_.find(client);
+  if (it == retry_not_before_.end()) return;
+  if (now < it->second) {
+    ++early_retries_[client];
+    ++early_total_;
+  } else {
+    retry_not_before_.erase(it);
+  }
+}
+
+void Accounting::NoteRetryAfter(const std::string& client, absl::Time now, int seconds) {
+  absl::MutexLock lock(&mu_);
+  retry_not_before_[client] = now + absl::Seconds(seconds);
+}
+
+void Accounting::RecordRequest(const std::string& route, const std::string& tenant, int status) {
+  absl::MutexLock lock(&mu_);
+  ++total_;
+  ++by_route_[route];
+  ++by_tenant_[tenant.empty() ? "(none)" : tenant];
+  ++by_status_[std::to_string(status)];
+}
+
+void Accounting::RecordFault(const std::string& kind) {
+  absl::MutexLock lock(&mu_);
+  ++faults_[kind];
+}
+
+void Accounting::RecordMoveStart(const std::string& upn, bool duplicate) {
+  absl::MutexLock lock(&mu_);
+  ++move_starts_;
+  if (duplicate) ++duplicate_starts_;
+  ++starts_by_user_[upn];
+}
+
+nlohmann::json Accounting::ToJson() const {
+  absl::MutexLock lock(&mu_);
+  nlohmann::json faults = {{"throttled", 0}, {"unavailable", 0}, {"unreachable", 0}, {"latency", 0}};
+  for (const auto& [kind, count] : faults_) faults[kind] = count;
+  return {{"requests",
+           {{"total", total_}, {"by_route", by_route_}, {"by_tenant", by_tenant_}, {"by_status", by_status_}}},
+          {"faults", faults},
+          {"retry_after",
+           {{"early_retries", early_total_}, {"by_client", early_retries_}, {"waiting_clients", retry_not_before_.size()}}},
+          {"moves", {{"starts", move_starts_}, {"duplicates", duplicate_starts_}, {"by_user", starts_by_user_}}}};
+}
+
+void Accounting::Reset() {
+  absl::MutexLock lock(&mu_);
+  total_ = 0;
+  by_route_.clear();
+  by_tenant_.clear();
+  by_status_.clear();
+  faults_.clear();
+  retry_not_before_.clear();
+  early_retries_.clear();
+  early_total_ = 0;
+  move_starts_ = 0;
+  duplicate_starts_ = 0;
+  starts_by_user_.clear();
+}
+
+}  // namespace crosstenant::emulator

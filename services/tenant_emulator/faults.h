@@ -1,0 +1,85 @@
+#ifndef CROSSTENANT_SERVICES_TENANT_EMULATOR_FAULTS_H_
+#define CROSSTENANT_SERVICES_TENANT_EMULATOR_FAULTS_H_
+
+// Injected faults (429 + Retry-After, 503, latency, short token lifetimes, unreachable tenants), set
+// at start-up and changed at run time, and the accounting of what the emulator saw: requests by
+// route, tenant and status, faults injected, early retries and move starts.
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace crosstenant::emulator {
+
+struct FaultSettings {
+  double throttle_ratio = 0;     // share of requests answered 429
+  int retry_after_seconds = 2;   // Retry-After of 429 and 503 answers
+  double unavailable_ratio = 0;  // share of requests answered 503
+  absl::Duration latency;        // added before answering
+  absl::Duration token_lifetime;  // zero: the seed's token_lifetime
+  std::vector<std::string> unreachable_tenants;  // names, ids or domains, as given
+
+  // {"throttle_ratio":..,"retry_after_seconds":..,"unavailable_ratio":..,"latency_ms":..,
+  //  "token_lifetime_seconds":..,"unreachable_tenants":[..]}
+  nlohmann::json ToJson(absl::Duration default_token_lifetime) const;
+  // Overwrites the fields present in `update`; INVALID_ARGUMENT naming the first bad field.
+  absl::Status Apply(const nlohmann::json& update);
+};
+
+enum class InjectedFault { kNone, kThrottle, kUnavailable };
+
+class Faults {
+ public:
+  explicit Faults(FaultSettings initial) : initial_(initial), current_(std::move(initial)) {}
+
+  FaultSettings Get() const;
+  void Set(FaultSettings settings);
+  void Reset();
+  // Draws whether this request gets a 429, a 503 or nothing, from the current ratios.
+  InjectedFault Draw() const;
+
+ private:
+  const FaultSettings initial_;
+  mutable absl::Mutex mu_;
+  FaultSettings current_ ABSL_GUARDED_BY(mu_);
+};
+
+class Accounting {
+ public:
+  // Called when a request arrives from `client` (see docs: tenant/app/<appid> and friends): counts an
+  // early retry if the client was told to wait and the wait has not passed.
+  void NoteArrival(const std::string& client, absl::Time now);
+  // The client was answered with Retry-After `seconds`.
+  void NoteRetryAfter(const std::string& client, absl::Time now, int seconds);
+  void RecordRequest(const std::string& route, const std::string& tenant, int status);
+  void RecordFault(const std::string& kind);
+  void RecordMoveStart(const std::string& upn, bool duplicate);
+
+  nlohmann::json ToJson() const;
+  void Reset();
+
+ private:
+  mutable absl::Mutex mu_;
+  int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int64_t> by_route_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> by_tenant_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> by_status_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> faults_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Time> retry_not_before_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> early_retries_ ABSL_GUARDED_BY(mu_);
+  int64_t early_total_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t move_starts_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t duplicate_starts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int64_t> starts_by_user_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace crosstenant::emulator
+
+#endif  // CROSSTENANT_SERVICES_TENANT_EMULATOR_FAULTS_H_

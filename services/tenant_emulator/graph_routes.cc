@@ -1,0 +1,478 @@
+#include "services/tenant_emulator/graph_routes.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/tenant_emulator/bearer_auth.h"
+
+namespace crosstenant::emulator {
+namespace {
+
+constexpr int kMaxBatchRequests = 20;
+constexpr int kMaxMappingItems = 50;
+constexpr int kMaxPageSize = 999;
+
+const AccessRule kReadOrganization{
+    {"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All",
+     "User.Read.All"},
+    {"User.Read", "Organization.Read.All", "Directory.Read.All", "User.Read.All"},
+    false,
+    {}};
+const AccessRule kReadUsers{
+    {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.ReadBasic.All"},
+    {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.ReadBasic.All"},
+    false,
+    {}};
+const AccessRule kReadDrives{
+    {"Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All", "Sites.FullControl.All"},
+    {"Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All", "Sites.FullControl.All"},
+    false,
+    {}};
+const AccessRule kMe{{}, {"User.Read", "Directory.Read.All", "User.Read.All"}, true, {}};
+
+AccessRule MigrationRule(bool write) {
+  std::vector<std::string> permissions = {"SharePointCrossTenantMigration.Manage.All"};
+  if (!write) permissions.push_back("SharePointCrossTenantMigration.Read.All");
+  return {permissions, permissions, false, SharePointAdminRoles()};
+}
+
+// The quoted argument of an OData function segment: "f(name='a''b')" → "a'b".
+std::string QuotedArgument(const std::string& segment) {
+  const std::size_t open = segment.find('\'');
+  const std::size_t close = segment.rfind('\'');
+  if (open == std::string::npos || close <= open) return "";
+  std::string value = segment.substr(open + 1, close - open - 1);
+  std::string out;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    out += value[i];
+    if (value[i] == '\'' && i + 1 < value.size() && value[i + 1] == '\'') ++i;
+  }
+  return out;
+}
+
+std::string Param(const httplib::Request& request, const char* name) {
+  return request.has_param(name) ? request.get_param_value(name) : "";
+}
+
+nlohmann::json ParseBody(const httplib::Request& request) {
+  return nlohmann::json::parse(request.body, nullptr, false);
+}
+
+}  // namespace
+
+GraphRoutes::GraphRoutes(EmulatorContext& context) : c_(context) {}
+
+void GraphRoutes::Register(Router& router) {
+  router_ = &router;
+  auto bind = [this](auto method) {
+    return [this, method](RequestContext& ctx, const std::vector<std::string>& captures) {
+      (this->*method)(ctx, captures);
+    };
+  };
+  const std::string migrations = "/beta/solutions/sharePoint/migrations";
+  router.Add("GET", "/{version}/organization", "graph.organization", bind(&GraphRoutes::Organization));
+  router.Add("GET", "/{version}/users", "graph.users.list", bind(&GraphRoutes::ListUsers));
+  router.Add("GET", "/{version}/users/{id}", "graph.users.get", bind(&GraphRoutes::GetUser));
+  router.Add("GET", "/{version}/users/{id}/drive", "graph.users.drive", bind(&GraphRoutes::GetDrive));
+  router.Add("GET", "/{version}/me", "graph.me", bind(&GraphRoutes::Me));
+  router.Add("GET", "/{version}/me/memberOf/microsoft.graph.directoryRole", "graph.me.directory_roles",
+             bind(&GraphRoutes::MyDirectoryRoles));
+  router.Add("POST", "/{version}/$batch", "graph.batch", bind(&GraphRoutes::Batch));
+  router.Add("PATCH", migrations + "/crossOrganizationUserMappings", "graph.user_mappings.patch",
+             bind(&GraphRoutes::PatchUserMappings));
+  router.Add("GET", migrations + "/crossOrganizationUserMappings(*", "graph.user_mappings.get",
+             bind(&GraphRoutes::GetUserMapping));
+  router.Add("POST", migrations + "/crossOrganizationMigrationTasks", "graph.migration_tasks.create",
+             bind(&GraphRoutes::CreateTask));
+  router.Add("GET", migrations + "/crossOrganizationMigrationTasks/getBySourceUserPrincipalName(*",
+             "graph.migration_tasks.get_by_upn", bind(&GraphRoutes::GetTaskByUpn));
+  router.Add("GET", migrations + "/crossOrganizationMigrationTasks/{id}", "graph.migration_tasks.get",
+             bind(&GraphRoutes::GetTask));
+  router.Add("POST", migrations + "/crossOrganizationMigrationTasks/{id}/cancel", "graph.migration_tasks.cancel",
+             bind(&GraphRoutes::CancelTask));
+}
+
+bool GraphRoutes::CheckVersion(RequestContext& ctx, const std::string& version) {
+  if (version == "v1.0" || version == "beta") return true;
+  SendGraphError(ctx.request, ctx.response, 400, "BadRequest", absl::StrCat("Invalid version: ", version));
+  return false;
+}
+
+nlohmann::json GraphRoutes::UserJson(int tenant, int user, const std::string& version) const {
+  const DirectoryTenant& t = c_.directory.tenant(tenant);
+  const DirectoryUser& u = t.users[user];
+  return {{"id", u.id},
+          {"userPrincipalName", u.upn},
+          {"displayName", u.display_name},
+          {"mail", u.upn},
+          {"accountEnabled", true},
+          {"preferredDataLocation", t.seed.geos[u.geo].location},
+          {"@odata.context", absl::StrCat("https://", "graph.microsoft.com/", version, "/$metadata#users/$entity")}};
+}
+
+void GraphRoutes::Organization(RequestContext& ctx, const std::vector<std::string>& captures) {
+  if (!CheckVersion(ctx, captures[0])) return;
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, kReadOrganization);
+  if (!claims) return;
+  const SeedTenant& seed = c_.directory.tenant(claims->tenant).seed;
+  nlohmann::json organization = {
+      {"id", seed.id},
+      {"displayName", seed.display_name},
+      {"tenantType", "AAD"},
+      {"countryLetterCode", "US"},
+      {"verifiedDomains",
+       {{{"name", seed.initial_domain}, {"isInitial", true}, {"isDefault", true}, {"type", "Managed"},
+         {"capabilities", "Email, OfficeCommunicationsOnline"}}}}};
+  SendJson(ctx.response, 200,
+           {{"@odata.context", absl::StrCat("https://", ctx.host.host, "/", captures[0], "/$metadata#organization")},
+            {"value", nlohmann::json::array({organization})}});
+}
+
+void GraphRoutes::ListUsers(RequestContext& ctx, const std::vector<std::string>& captures) {
+  const std::string& version = captures[0];
+  if (!CheckVersion(ctx, version)) return;
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, kReadUsers);
+  if (!claims) return;
+  const DirectoryTenant& tenant = c_.directory.tenant(claims->tenant);
+  int top = c_.settings.users_page_size;
+  if (const std::string text = Param(ctx.request, "$top"); !text.empty()) {
+    if (!absl::SimpleAtoi(text, &top) || top < 1 || top > kMaxPageSize) {
+      return SendGraphError(ctx.request, ctx.response, 400, "Request_BadRequest",
+                            absl::StrCat("Invalid page size specified: '", text, "'. Must be between 1 and 999 inclusive."));
+    }
+  }
+  int offset = 0;
+  if (const std::string token = Param(ctx.request, "$skiptoken"); !token.empty()) {
+    std::string decoded;
+    absl::string_view rest;
+    if (Base64UrlDecode(token, &decoded)) rest = decoded;
+    if (!absl::ConsumePrefix(&rest, "offset:") || !absl::SimpleAtoi(rest, &offset) || offset < 0) {
+      return SendGraphError(ctx.request, ctx.response, 400, "Request_BadRequest", "Invalid $skiptoken.");
+    }
+  }
+  // $filter: only equality on userPrincipalName, mail or id.
+  std::string filter_field, filter_value;
+  if (const std::string filter = Param(ctx.request, "$filter"); !filter.empty()) {
+    std::vector<std::string> parts = absl::StrSplit(filter, absl::MaxSplits(' ', 2));
+    if (parts.size() != 3 || parts[1] != "eq" || parts[2].size() < 2 || parts[2].front() != '\'' ||
+        (parts[0] != "userPrincipalName" && parts[0] != "mail" && parts[0] != "id")) {
+      return SendGraphError(ctx.request, ctx.response, 400, "Request_UnsupportedQuery",
+                            "Unsupported query: the emulator filters users only by userPrincipalName, mail or id "
+                            "with eq.");
+    }
+    filter_field = parts[0];
+    filter_value = absl::AsciiStrToLower(QuotedArgument(parts[2]));
+  }
+  std::vector<std::string> select;
+  if (const std::string text = Param(ctx.request, "$select"); !text.empty()) select = absl::StrSplit(text, ',');
+
+  std::vector<int> matching;
+  for (std::size_t i = 0; i < tenant.users.size(); ++i) {
+    const DirectoryUser& u = tenant.users[i];
+    if (!filter_field.empty() && (filter_field == "id" ? u.id : u.upn) != filter_value) continue;
+    matching.push_back(static_cast<int>(i));
+  }
+  nlohmann::json value = nlohmann::json::array();
+  const int end = std::min<int>(static_cast<int>(matching.size()), offset + top);
+  for (int i = offset; i < end; ++i) {
+    nlohmann::json user = UserJson(claims->tenant, matching[i], version);
+    user.erase("@odata.context");
+    if (!select.empty()) {
+      nlohmann::json picked = nlohmann::json::object();
+      for (const std::string& field : select) {
+        if (user.contains(field)) picked[field] = user[field];
+      }
+      user = picked;
+    }
+    value.push_back(std::move(user));
+  }
+  nlohmann::json body = {{"@odata.context", absl::StrCat("https://", ctx.host.host, "/", version, "/$metadata#users")}};
+  if (Param(ctx.request, "$count") == "true" && offset == 0) body["@odata.count"] = matching.size();
+  if (end < static_cast<int>(matching.size())) {
+    std::string link = absl::StrCat("https://", ctx.host.host, "/", version, "/users?$top=", top,
+                                    "&$skiptoken=", Base64UrlEncode(absl::StrCat("offset:", end)));
+    if (!select.empty()) absl::StrAppend(&link, "&$select=", Param(ctx.request, "$select"));
+    if (!filter_field.empty()) {
+      absl::StrAppend(&link, "&$filter=", httplib::detail::encode_query_param(Param(ctx.request, "$filter")));
+    }
+    body["@odata.nextLink"] = link;
+  }
+  body["value"] = std::move(value);
+  SendJson(ctx.response, 200, body);
+}
+
+void GraphRoutes::GetUser(RequestContext& ctx, const std::vector<std::string>& captures) {
+  if (!CheckVersion(ctx, captures[0])) return;
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, kReadUsers);
+  if (!claims) return;
+  const int user = c_.directory.tenant(claims->tenant).FindUserIndex(captures[1]);
+  if (user < 0) {
+    return SendGraphError(ctx.request, ctx.response, 404, "Request_ResourceNotFound",
+                          absl::StrCat("Resource '", captures[1],
+                                       "' does not exist or one of its queried reference-property objects are not "
+                                       "present."));
+  }
+  SendJson(ctx.response, 200, UserJson(claims->tenant, user, captures[0]));
+}
+
+void GraphRoutes::GetDrive(RequestContext& ctx, const std::vector<std::string>& captures) {
+  if (!CheckVersion(ctx, captures[0])) return;
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, kReadDrives);
+  if (!claims) return;
+  const int tenant = claims->tenant;
+  const int user = c_.directory.tenant(tenant).FindUserIndex(captures[1]);
+  if (user < 0) {
+    return SendGraphError(ctx.request, ctx.response, 404, "Request_ResourceNotFound",
+                          absl::StrCat("Resource '", captures[1], "' does not exist."));
+  }
+  c_.moves.Tick();
+  OneDriveFacts drive;
+  {
+    absl::MutexLock lock(&c_.cloud.mu);
+    drive = c_.cloud.drives[tenant][user];
+  }
+  if (!drive.exists) {
+    return SendGraphError(ctx.request, ctx.response, 404, "ResourceNotFound", "User's mysite not found.");
+  }
+  const DirectoryUser& u = c_.directory.tenant(tenant).users[user];
+  const int64_t total = int64_t{1} << 40;
+  SendJson(ctx.response, 200,
+           {{"@odata.context", absl::StrCat("https://", ctx.host.host, "/", captures[0], "/$metadata#drives/$entity")},
+            {"id", absl::StrCat("b!", Base64UrlEncode(absl::StrCat(c_.directory.tenant(tenant).seed.id, "/", u.id)))},
+            {"driveType", "business"},
+            {"name", "OneDrive"},
+            {"webUrl", absl::StrCat(c_.directory.PersonalSiteUrl(tenant, u.geo, u.upn), "/Documents")},
+            {"owner", {{"user", {{"id", u.id}, {"displayName", u.display_name}, {"email", u.upn}}}}},
+            {"quota",
+             {{"used", drive.size_bytes},
+              {"total", total},
+              {"remaining", total - drive.size_bytes},
+              {"deleted", 0},
+              {"state", "normal"},
+              {"fileCount", drive.items}}}});
+}
+
+void GraphRoutes::Me(RequestContext& ctx, const std::vector<std::string>& captures) {
+  if (!CheckVersion(ctx, captures[0])) return;
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, kMe);
+  if (!claims) return;
+  const int user = c_.directory.tenant(claims->tenant).FindUserIndex(claims->object_id);
+  if (user < 0) return SendGraphError(ctx.request, ctx.response, 404, "Request_ResourceNotFound", "User not found.");
+  SendJson(ctx.response, 200, UserJson(claims->tenant, user, captures[0]));
+}
+
+void GraphRoutes::MyDirectoryRoles(RequestContext& ctx, const std::vector<std::string>& captures) {
+  if (!CheckVersion(ctx, captures[0])) return;
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, kMe);
+  if (!claims) return;
+  if (!absl::EqualsIgnoreCase(ctx.request.get_header_value("ConsistencyLevel"), "eventual") ||
+      Param(ctx.request, "$count") != "true") {
+    return SendGraphError(ctx.request, ctx.response, 400, "Request_UnsupportedQuery",
+                          "The OData cast on memberOf is an advanced query: send the header ConsistencyLevel: eventual "
+                          "and $count=true.");
+  }
+  const int user = c_.directory.tenant(claims->tenant).FindUserIndex(claims->object_id);
+  nlohmann::json value = nlohmann::json::array();
+  if (user >= 0) {
+    for (const std::string& role : c_.directory.tenant(claims->tenant).users[user].role_template_ids) {
+      value.push_back({{"@odata.type", "#microsoft.graph.directoryRole"},
+                       {"id", DerivedGuid(c_.directory.tenant(claims->tenant).seed.id, role)},
+                       {"displayName", RoleDisplayName(role)},
+                       {"description", RoleDisplayName(role)},
+                       {"roleTemplateId", role}});
+    }
+  }
+  SendJson(ctx.response, 200,
+           {{"@odata.context",
+             absl::StrCat("https://", ctx.host.host, "/", captures[0], "/$metadata#directoryObjects")},
+            {"@odata.count", value.size()},
+            {"value", value}});
+}
+
+void GraphRoutes::Batch(RequestContext& ctx, const std::vector<std::string>& captures) {
+  const std::string& version = captures[0];
+  if (!CheckVersion(ctx, version)) return;
+  const nlohmann::json body = ParseBody(ctx.request);
+  if (!body.is_object() || !body.contains("requests") || !body["requests"].is_array()) {
+    return SendGraphError(ctx.request, ctx.response, 400, "BadRequest",
+                          "Invalid batch payload format: a JSON object with a requests array is required.");
+  }
+  const nlohmann::json& requests = body["requests"];
+  if (requests.empty() || requests.size() > kMaxBatchRequests) {
+    return SendGraphError(ctx.request, ctx.response, 400, "BadRequest",
+                          absl::StrCat("The batch holds ", requests.size(), " requests; between 1 and ",
+                                       kMaxBatchRequests, " are allowed."));
+  }
+  nlohmann::json responses = nlohmann::json::array();
+  for (const nlohmann::json& item : requests) {
+    const std::string id = item.value("id", "");
+    const std::string method = item.value("method", "GET");
+    std::string url = item.value("url", "");
+    if (!absl::StartsWith(url, "/")) url = "/" + url;
+    httplib::Request sub;
+    sub.method = method;
+    const std::size_t question = url.find('?');
+    sub.path = absl::StrCat("/", version, url.substr(0, question));
+    if (question != std::string::npos) httplib::detail::parse_query_text(url.substr(question + 1), sub.params);
+    sub.headers = ctx.request.headers;
+    sub.headers.erase("Content-Length");
+    if (item.contains("headers") && item["headers"].is_object()) {
+      for (const auto& [name, value] : item["headers"].items()) {
+        if (value.is_string()) {
+          sub.headers.erase(name);
+          sub.headers.emplace(name, value.get<std::string>());
+        }
+      }
+    }
+    if (item.contains("body")) sub.body = item["body"].dump();
+    httplib::Response sub_response;
+    RequestContext sub_ctx{sub, sub_response, ctx.host, sub.path, "", -1, ""};
+    const Router::Match match = router_->Find(method, sub.path);
+    if (match.handler == nullptr || match.name == "graph.batch") {
+      SendGraphError(sub, sub_response, 400, "BadRequest", absl::StrCat("Invalid request URL: ", url));
+    } else if (c_.faults.Draw() == InjectedFault::kThrottle) {
+      const int retry_after = c_.faults.Get().retry_after_seconds;
+      sub_response.set_header("Retry-After", std::to_string(retry_after));
+      SendGraphError(sub, sub_response, 429, "TooManyRequests", "Too many requests.");
+      c_.accounting.RecordFault("throttled");
+      c_.metrics.RecordFault("throttle");
+      if (!ctx.client.empty()) c_.accounting.NoteRetryAfter(ctx.client, absl::Now(), retry_after);
+    } else {
+      (*match.handler)(sub_ctx, match.captures);
+    }
+    nlohmann::json headers = nlohmann::json::object();
+    for (const auto& [name, value] : sub_response.headers) headers[name] = value;
+    nlohmann::json sub_body = sub_response.body.empty() ? nlohmann::json(nullptr)
+                                                        : nlohmann::json::parse(sub_response.body, nullptr, false);
+    responses.push_back({{"id", id}, {"status", sub_response.status}, {"headers", headers}, {"body", sub_body}});
+  }
+  SendJson(ctx.response, 200, {{"responses", responses}});
+}
+
+void GraphRoutes::PatchUserMappings(RequestContext& ctx, const std::vector<std::string>&) {
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, MigrationRule(true));
+  if (!claims) return;
+  const nlohmann::json body = ParseBody(ctx.request);
+  if (!body.is_object() || !body.contains("value") || !body["value"].is_array()) {
+    return SendGraphError(ctx.request, ctx.response, 400, "invalidRequest",
+                          "Cannot process the request because the required parameter value is missing.");
+  }
+  const nlohmann::json& items = body["value"];
+  if (items.size() > kMaxMappingItems) {
+    return SendGraphError(ctx.request, ctx.response, 400, "invalidRequest",
+                          absl::StrCat("The request holds ", items.size(), " mappings; at most ", kMaxMappingItems,
+                                       " are allowed per request."));
+  }
+  for (const nlohmann::json& item : items) {
+    if (!item.is_object() || !item.contains("sourceUserIdentity") || !item["sourceUserIdentity"].is_object() ||
+        !item["sourceUserIdentity"].value("userPrincipalName", "").size()) {
+      return SendGraphError(ctx.request, ctx.response, 400, "invalidRequest",
+                            "Cannot process the request because the required parameter "
+                            "sourceUserIdentity.userPrincipalName is missing.");
+    }
+    if (!item.contains("@removed") &&
+        (!item.contains("targetUserIdentity") || !item["targetUserIdentity"].is_object() ||
+         item["targetUserIdentity"].value("userPrincipalName", "").empty())) {
+      return SendGraphError(ctx.request, ctx.response, 400, "invalidRequest",
+                            "Cannot process the request because the required parameter "
+                            "targetUserIdentity.userPrincipalName is missing.");
+    }
+  }
+  nlohmann::json value = nlohmann::json::array();
+  absl::MutexLock lock(&c_.cloud.mu);
+  auto& mappings = c_.cloud.user_mappings[claims->tenant];
+  for (const nlohmann::json& item : items) {
+    const std::string upn = absl::AsciiStrToLower(item["sourceUserIdentity"]["userPrincipalName"].get<std::string>());
+    if (item.contains("@removed")) {
+      mappings.erase(upn);
+      value.push_back(item);
+      continue;
+    }
+    nlohmann::json mapping = item;
+    mapping["@odata.type"] = "#microsoft.graph.sharePointUserIdentityMapping";
+    mapping["id"] = Base64Encode(upn);
+    if (!mapping.contains("userType")) mapping["userType"] = "regularUser";
+    mappings[upn] = mapping;
+    value.push_back(mapping);
+  }
+  SendJson(ctx.response, 200,
+           {{"@odata.context",
+             "https://graph.microsoft.com/beta/$metadata#solutions/sharePoint/migrations/crossOrganizationUserMappings"},
+            {"value", value}});
+}
+
+void GraphRoutes::GetUserMapping(RequestContext& ctx, const std::vector<std::string>& captures) {
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, MigrationRule(false));
+  if (!claims) return;
+  const std::string upn = absl::AsciiStrToLower(QuotedArgument(captures[0]));
+  nlohmann::json mapping;
+  {
+    absl::MutexLock lock(&c_.cloud.mu);
+    auto& mappings = c_.cloud.user_mappings[claims->tenant];
+    auto it = mappings.find(upn);
+    if (it != mappings.end()) mapping = it->second;
+  }
+  if (mapping.is_null()) {
+    return SendGraphError(ctx.request, ctx.response, 404, "itemNotFound",
+                          absl::StrCat("No user mapping was found for ", upn, "."));
+  }
+  mapping["@odata.context"] =
+      "https://graph.microsoft.com/beta/$metadata#solutions/sharePoint/migrations/crossOrganizationUserMappings/$entity";
+  SendJson(ctx.response, 200, mapping);
+}
+
+namespace {
+void SendMoveAnswer(RequestContext& ctx, const MoveAnswer& answer) {
+  if (!answer.error_code.empty()) {
+    return SendGraphError(ctx.request, ctx.response, answer.status, answer.error_code, answer.message);
+  }
+  if (answer.status == 204) {
+    ctx.response.status = 204;
+    return;
+  }
+  SendJson(ctx.response, answer.status, answer.body);
+}
+}  // namespace
+
+void GraphRoutes::CreateTask(RequestContext& ctx, const std::vector<std::string>&) {
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, MigrationRule(true));
+  if (!claims) return;
+  const nlohmann::json body = ParseBody(ctx.request);
+  SendMoveAnswer(ctx, c_.moves.Start(claims->tenant, body, c_.UnreachableTenants()));
+}
+
+void GraphRoutes::GetTask(RequestContext& ctx, const std::vector<std::string>& captures) {
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, MigrationRule(false));
+  if (!claims) return;
+  SendMoveAnswer(ctx, c_.moves.Get(claims->tenant, captures[0]));
+}
+
+void GraphRoutes::GetTaskByUpn(RequestContext& ctx, const std::vector<std::string>& captures) {
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, MigrationRule(false));
+  if (!claims) return;
+  const std::string upn = QuotedArgument(captures[0]);
+  if (upn.empty()) {
+    return SendGraphError(ctx.request, ctx.response, 400, "invalidRequest",
+                          "Cannot process the request because the required parameter sourcePrincipalName is missing.");
+  }
+  MoveAnswer answer = c_.moves.GetBySourceUpn(claims->tenant, upn);
+  if (answer.error_code.empty() && ctx.request.has_param("$select")) {
+    nlohmann::json picked = {{"@odata.context", answer.body["@odata.context"]}};
+    for (absl::string_view field : absl::StrSplit(ctx.request.get_param_value("$select"), ',')) {
+      const std::string name(field);
+      if (answer.body.contains(name)) picked[name] = answer.body[name];
+    }
+    answer.body = picked;
+  }
+  SendMoveAnswer(ctx, answer);
+}
+
+void GraphRoutes::CancelTask(RequestContext& ctx, const std::vector<std::string>& captures) {
+  std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, MigrationRule(true));
+  if (!claims) return;
+  SendMoveAnswer(ctx, c_.moves.Cancel(claims->tenant, captures[0]));
+}
+
+}  // namespace crosstenant::emulator

@@ -1,0 +1,162 @@
+#include "services/tenant_emulator/request_dispatcher.h"
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/tenant_emulator/bearer_auth.h"
+
+namespace crosstenant::emulator {
+namespace {
+
+const char* FamilyOf(HostRoute::Kind kind) {
+  switch (kind) {
+    case HostRoute::Kind::kLogin: return "entra";
+    case HostRoute::Kind::kGraph: return "graph";
+    case HostRoute::Kind::kSharePoint: return "sharepoint";
+    case HostRoute::Kind::kUnknown: return "unknown";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+RequestDispatcher::RequestDispatcher(EmulatorContext& context)
+    : c_(context), entra_(context), graph_(context), sharepoint_(context), admin_(context) {
+  entra_.Register(login_router_);
+  graph_.Register(graph_router_);
+  sharepoint_.Register(sharepoint_router_);
+  admin_.Register(admin_router_);
+}
+
+void RequestDispatcher::SendNotFound(RequestContext& ctx, HostRoute::Kind kind, bool method_not_allowed) {
+  const int status = method_not_allowed ? 405 : 404;
+  const std::string what = absl::StrCat(method_not_allowed ? "The method " : "No route for ", ctx.request.method, " ",
+                                        ctx.path, method_not_allowed ? " is not allowed here." : "");
+  switch (kind) {
+    case HostRoute::Kind::kLogin:
+      return SendEntraError(ctx.response, status, "invalid_request", 900561,
+                            absl::StrCat("The endpoint only accepts the documented requests. ", what));
+    case HostRoute::Kind::kGraph:
+      return SendGraphError(ctx.request, ctx.response, status,
+                            method_not_allowed ? "Request_BadRequest" : "BadRequest",
+                            absl::StrCat("Resource not found for the segment in ", ctx.path, "."));
+    case HostRoute::Kind::kSharePoint:
+      return SendSharePointError(ctx.response, status, what);
+    case HostRoute::Kind::kUnknown:
+      return SendJson(ctx.response, 404,
+                      {{"error", absl::StrCat("The emulator serves no host named '", ctx.host.host,
+                                              "'. Use a Microsoft hostname (see /_emulator/tenants).")}});
+  }
+}
+
+bool RequestDispatcher::InjectFault(RequestContext& ctx, HostRoute::Kind kind) {
+  const FaultSettings faults = c_.faults.Get();
+  if (faults.latency > absl::ZeroDuration()) {
+    c_.accounting.RecordFault("latency");
+    c_.metrics.RecordFault("latency");
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(faults.latency));
+  }
+  const bool unreachable = ctx.tenant >= 0 && c_.UnreachableTenants().count(ctx.tenant) > 0;
+  InjectedFault fault = unreachable ? InjectedFault::kUnavailable : c_.faults.Draw();
+  if (fault == InjectedFault::kNone) return false;
+  const bool throttle = fault == InjectedFault::kThrottle;
+  const int status = throttle ? 429 : 503;
+  const std::string kind_name = unreachable ? "unreachable" : throttle ? "throttled" : "unavailable";
+  c_.accounting.RecordFault(kind_name);
+  c_.metrics.RecordFault(unreachable ? "unreachable" : throttle ? "throttle" : "unavailable");
+  if (!unreachable) {
+    ctx.response.set_header("Retry-After", std::to_string(faults.retry_after_seconds));
+    if (!ctx.client.empty()) c_.accounting.NoteRetryAfter(ctx.client, absl::Now(), faults.retry_after_seconds);
+  }
+  switch (kind) {
+    case HostRoute::Kind::kLogin:
+      if (throttle) {
+        SendEntraError(ctx.response, status, "temporarily_unavailable", 90055,
+                       "TenantThrottlingError - There are too many incoming requests. Retry after the time given in "
+                       "Retry-After.");
+      } else {
+        SendEntraError(ctx.response, status, "temporarily_unavailable", 90033,
+                       unreachable ? "The tenant cannot be reached at the moment." : "A transient error has occurred. Please try again.");
+      }
+      break;
+    case HostRoute::Kind::kGraph:
+      if (throttle) {
+        SendGraphError(ctx.request, ctx.response, status, "activityLimitReached", "The request has been throttled");
+      } else {
+        SendGraphError(ctx.request, ctx.response, status, "serviceNotAvailable",
+                       "The service is temporarily unavailable. Retry after the time given in Retry-After.");
+      }
+      break;
+    default:
+      SendSharePointError(ctx.response, status,
+                          throttle ? "The request has been throttled." : "The service is temporarily unavailable.");
+      break;
+  }
+  return true;
+}
+
+void RequestDispatcher::Handle(const httplib::Request& request, httplib::Response& response) {
+  const absl::Time started = absl::Now();
+  RequestContext ctx{request, response, c_.directory.Route(request.get_header_value("Host")), request.path, "", -1, ""};
+  if (absl::StartsWith(request.path, "/_emulator/")) {
+    const Router::Match match = admin_router_.Find(request.method, request.path);
+    if (match.handler == nullptr) {
+      SendJson(response, match.path_known ? 405 : 404,
+               {{"error", absl::StrCat("no admin route ", request.method, " ", request.path,
+                                       " (see docs/tenant-emulator.md)")}});
+    } else {
+      (*match.handler)(ctx, match.captures);
+    }
+    c_.metrics.RecordRequest("admin", response.status, absl::ToDoubleSeconds(absl::Now() - started));
+    return;
+  }
+
+  const HostRoute::Kind kind = ctx.host.kind;
+  const Router* router = nullptr;
+  switch (kind) {
+    case HostRoute::Kind::kLogin:
+      router = &login_router_;
+      entra_.Identify(ctx);
+      break;
+    case HostRoute::Kind::kGraph:
+      router = &graph_router_;
+      IdentifyBearer(c_, ctx);
+      break;
+    case HostRoute::Kind::kSharePoint:
+      router = &sharepoint_router_;
+      IdentifyBearer(c_, ctx);
+      ctx.tenant = ctx.host.tenant;
+      break;
+    case HostRoute::Kind::kUnknown:
+      break;
+  }
+  Router::Match match;
+  if (router != nullptr) match = router->Find(request.method, request.path);
+  ctx.route_name = match.handler != nullptr ? match.name : absl::StrCat(FamilyOf(kind), ".unknown");
+  if (!ctx.client.empty()) c_.accounting.NoteArrival(ctx.client, absl::Now());
+
+  if (match.handler == nullptr) {
+    SendNotFound(ctx, kind, match.path_known);
+  } else if (!InjectFault(ctx, kind)) {
+    try {
+      (*match.handler)(ctx, match.captures);
+    } catch (const nlohmann::json::exception& e) {
+      // A field of the right name but the wrong JSON type.
+      if (kind == HostRoute::Kind::kGraph) {
+        SendGraphError(request, response, 400, "BadRequest", absl::StrCat("Invalid request body: ", e.what()));
+      } else if (kind == HostRoute::Kind::kSharePoint) {
+        SendSharePointError(response, 400, absl::StrCat("Invalid request body: ", e.what()));
+      } else {
+        SendEntraError(response, 400, "invalid_request", 900144, absl::StrCat("Invalid request: ", e.what()));
+      }
+    }
+  }
+  const std::string tenant_name = ctx.tenant >= 0 ? c_.directory.tenant(ctx.tenant).seed.name : "";
+  c_.accounting.RecordRequest(ctx.route_name, tenant_name, response.status);
+  c_.metrics.RecordRequest(FamilyOf(kind), response.status, absl::ToDoubleSeconds(absl::Now() - started));
+}
+
+}  // namespace crosstenant::emulator
