@@ -46,6 +46,8 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Relative paths (state files, defaults) land in the test's scratch directory.
+    if (chdir(work_dir.c_str()) != 0) _exit(126);
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(binary.c_str()));
     for (std::string& arg : args) argv.push_back(arg.data());

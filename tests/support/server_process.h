@@ -36,7 +36,7 @@ std::string BinaryPath(const std::string& name);
 
 class ServerProcess {
  public:
-  // Starts `binary` with `args`; stderr goes to a log file in `work_dir`.
+  // Starts `binary` with `args` in `work_dir` (its current directory); stderr goes to a log file there.
   ServerProcess(const std::string& binary, std::vector<std::string> args, const std::string& work_dir);
   ~ServerProcess();  // SIGKILL if still running
   ServerProcess(const ServerProcess&) = delete;

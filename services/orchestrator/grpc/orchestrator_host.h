@@ -10,8 +10,7 @@
 
 namespace crosstenant::orchestrator {
 
-// Builds the orchestrator host. Until its issue lands, crosstenant.v1.Orchestrator answers every RPC with
-// UNIMPLEMENTED; health, reflection, metrics, config and shutdown are served by the bootstrap.
+// Builds the orchestrator host: the SQLite store, MigrationService and the gRPC adapter.
 absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& environment);
 
 // The program's definition for RunServer (name, defaults, flags, host factory).

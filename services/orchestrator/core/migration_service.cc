@@ -1,0 +1,406 @@
+#include "services/orchestrator/core/migration_service.h"
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <regex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/errors.h"
+#include "services/common/status_macros.h"
+#include "services/orchestrator/core/identity_map_input.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+
+constexpr int kMaxQueuedPerSourceGeo = 4000;  // Microsoft's limit per source instance
+constexpr int kMaxDisplayName = 200;
+
+void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(time);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+absl::Time TimeOf(const google::protobuf::Timestamp& time) {
+  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
+}
+
+bool IsTerminal(v1::MigrationState state) {
+  return state == v1::MIGRATION_STATE_COMPLETED || state == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
+         state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
+}
+
+// Users the orchestrator has not handed to Microsoft yet; cancelling stops them at once.
+bool NotStartedAtMicrosoft(v1::UserMoveState state) {
+  return state == v1::USER_MOVE_STATE_PENDING || state == v1::USER_MOVE_STATE_QUEUED ||
+         state == v1::USER_MOVE_STATE_BLOCKED;
+}
+
+bool ValidResourceId(const std::string& id) {
+  static const std::regex kId("[a-z]([a-z0-9-]{0,61}[a-z0-9])?");
+  return std::regex_match(id, kId);
+}
+
+bool ValidResourceName(const std::string& name, absl::string_view collection) {
+  const std::string prefix = absl::StrCat(collection, "/");
+  return absl::StartsWith(name, prefix) && name.size() > prefix.size() &&
+         name.find('/', prefix.size()) == std::string::npos;
+}
+
+std::string RandomId() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string id = "m-";
+  for (int i = 0; i < 10; ++i) id += kAlphabet[random() % 36];
+  return id;
+}
+
+absl::Status CheckWindow(const v1::MoveWindow& window, absl::string_view field, absl::Time now,
+                         std::vector<FieldViolation>& violations) {
+  const bool has_begin = window.has_preferred_begin_time();
+  const bool has_end = window.has_preferred_end_time();
+  if (has_begin && has_end && TimeOf(window.preferred_end_time()) <= TimeOf(window.preferred_begin_time())) {
+    violations.push_back({absl::StrCat(field, ".preferred_end_time"), "must be after preferred_begin_time"});
+  }
+  if (has_end && TimeOf(window.preferred_end_time()) <= now) {
+    violations.push_back({absl::StrCat(field, ".preferred_end_time"), "is in the past: give a window that has not ended"});
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+MigrationService::MigrationService(MigrationStore* store, Options options)
+    : store_(store), options_(std::move(options)) {
+  if (!options_.new_id) options_.new_id = RandomId;
+}
+
+v1::MigrationEvent MigrationService::NewEvent(v1::Migration& migration, const std::string& message) {
+  v1::MigrationEvent event;
+  event.set_name(migration.name());
+  event.set_sequence(migration.last_event_sequence() + 1);
+  migration.set_last_event_sequence(event.sequence());
+  SetTime(options_.now(), event.mutable_event_time());
+  event.set_message(message);
+  return event;
+}
+
+absl::Status MigrationService::FillCounts(v1::Migration& migration) {
+  ASSIGN_OR_RETURN(auto counts, store_->CountUserMoves(migration.name()));
+  migration.clear_counts();
+  int total = 0;
+  for (const auto& [state, count] : counts) {
+    auto* by_state = migration.mutable_counts()->add_by_state();
+    by_state->set_state(state);
+    by_state->set_count(count);
+    total += count;
+  }
+  migration.mutable_counts()->set_total(total);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::CreateMigrationRequest& request) {
+  if (!request.request_id().empty()) {
+    ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->FindMigrationByRequest(request.request_id()));
+    if (existing) return GetMigration(*existing);
+  }
+  const absl::Time now = options_.now();
+  std::vector<FieldViolation> violations;
+  if (!request.migration_id().empty() && !ValidResourceId(request.migration_id())) {
+    violations.push_back({"migration_id", "must be 1-63 characters of a-z, 0-9 and '-', starting with a letter "
+                                          "and not ending with '-'"});
+  }
+  if (request.display_name().size() > kMaxDisplayName) {
+    violations.push_back({"display_name", "must be at most 200 characters"});
+  }
+  const v1::MigrationPlan& plan = request.plan();
+  if (!request.has_plan()) violations.push_back({"plan", "is required"});
+  for (const auto& [field, value] : {std::pair<const char*, const std::string*>{"plan.source_connection",
+                                                                                  &plan.source_connection()},
+                                     {"plan.target_connection", &plan.target_connection()}}) {
+    if (value->empty()) {
+      violations.push_back({field, "is required: the name of a connection, e.g. connections/contoso"});
+    } else if (!ValidResourceName(*value, "connections")) {
+      violations.push_back({field, absl::StrCat("'", *value, "' is not a connection name such as connections/contoso")});
+    }
+  }
+  if (!plan.source_connection().empty() && plan.source_connection() == plan.target_connection()) {
+    violations.push_back({"plan.target_connection", "must differ from plan.source_connection"});
+  }
+  const v1::MigrationOptions& options = plan.options();
+  if (options.max_queued_per_source_geo() < 0 || options.max_queued_per_source_geo() > kMaxQueuedPerSourceGeo) {
+    violations.push_back({"plan.options.max_queued_per_source_geo",
+                          "must be between 1 and 4000 (Microsoft's limit per source geo), or 0 for 4000"});
+  }
+  RETURN_IF_ERROR(CheckWindow(options.window(), "plan.options.window", now, violations));
+
+  ParsedIdentityMap identity_map = ParseIdentityMapInput(plan.identity_map(), "");
+  if (!identity_map.given) {
+    violations.push_back({"plan.identity_map", "is required: the six-column CSV or structured rows"});
+  } else if (identity_map.map.users.empty() && identity_map.problems.empty()) {
+    violations.push_back({"plan.identity_map", "maps no user: a migration needs at least one User row"});
+  }
+  const bool csv = plan.identity_map().has_csv();
+  for (const auto& problem : identity_map.problems) {
+    if (static_cast<int>(violations.size()) >= kMaxViolations) break;
+    violations.push_back(
+        {csv ? absl::StrCat("plan.identity_map.csv:", problem.line(), ":", problem.column())
+             : absl::StrCat("plan.identity_map.rows.entries[", problem.line() - 1, "]"),
+         absl::StrCat(problem.code(), problem.field().empty() ? "" : absl::StrCat(" (", problem.field(), ")"), ": ",
+                      problem.message())});
+  }
+  if (!violations.empty()) {
+    std::string summary = "invalid migration plan";
+    if (!identity_map.problems.empty()) {
+      absl::StrAppend(&summary, ": the identity map has ", identity_map.problems.size(), " problem(s)",
+                      identity_map.problems.size() > kMaxViolations
+                          ? " (the first 100 are listed; ValidateIdentityMap lists them all)"
+                          : "");
+    }
+    return InvalidArgumentWithViolations(summary, violations);
+  }
+
+  v1::Migration migration;
+  migration.set_name(absl::StrCat("migrations/", request.migration_id().empty() ? options_.new_id()
+                                                                                 : request.migration_id()));
+  migration.set_display_name(request.display_name());
+  *migration.mutable_plan() = plan;
+  migration.mutable_plan()->clear_identity_map();  // input-only: the summary stands for it
+  if (migration.plan().options().max_queued_per_source_geo() == 0) {
+    migration.mutable_plan()->mutable_options()->set_max_queued_per_source_geo(kMaxQueuedPerSourceGeo);
+  }
+  *migration.mutable_identity_map_summary() = identity_map.summary;
+  migration.set_phase(v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
+  migration.set_state(v1::MIGRATION_STATE_WAITING);
+  migration.set_state_reason(kNoPhaseDriverReason);
+  SetTime(now, migration.mutable_create_time());
+  SetTime(now, migration.mutable_update_time());
+
+  std::vector<v1::UserMove> user_moves;
+  user_moves.reserve(identity_map.map.users.size());
+  for (const identity_map::UserMapping& user : identity_map.map.users) {
+    v1::UserMove& move = user_moves.emplace_back();
+    move.set_name(absl::StrCat(migration.name(), "/users/", absl::AsciiStrToLower(user.source_upn)));
+    move.set_source_user_principal_name(user.source_upn);
+    move.set_target_user_principal_name(user.target_upn);
+    move.set_target_user_email(user.target_email);
+    move.set_state(v1::USER_MOVE_STATE_PENDING);
+    move.set_identity_map_line(user.line);
+    SetTime(now, move.mutable_update_time());
+  }
+  migration.mutable_counts()->set_total(static_cast<int32_t>(user_moves.size()));
+  auto* pending = migration.mutable_counts()->add_by_state();
+  pending->set_state(v1::USER_MOVE_STATE_PENDING);
+  pending->set_count(static_cast<int32_t>(user_moves.size()));
+
+  v1::MigrationEvent created = NewEvent(
+      migration, absl::StrCat("migration created: ", user_moves.size(), " user(s), ",
+                              identity_map.summary.group_rows(), " group mapping(s)"));
+  created.mutable_state_change()->set_to_state(migration.state());
+  created.mutable_state_change()->set_reason(migration.state_reason());
+  absl::Status stored = store_->CreateMigration(migration, user_moves, {created}, request.request_id());
+  if (absl::IsAlreadyExists(stored) && !request.request_id().empty()) {
+    // Two retries of the same request raced: the other one created it.
+    ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->FindMigrationByRequest(request.request_id()));
+    if (existing) return GetMigration(*existing);
+  }
+  RETURN_IF_ERROR(stored);
+  return migration;
+}
+
+absl::StatusOr<v1::Migration> MigrationService::GetMigration(const std::string& name) {
+  if (!ValidResourceName(name, "migrations")) {
+    return InvalidArgumentWithViolations("invalid migration name",
+                                         {{"name", absl::StrCat("'", name, "' is not of the form migrations/{id}")}});
+  }
+  ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(name));
+  RETURN_IF_ERROR(FillCounts(migration));
+  return migration;
+}
+
+absl::StatusOr<v1::ListMigrationsResponse> MigrationService::ListMigrations(const v1::ListMigrationsRequest& request) {
+  if (request.page_size() < 0) {
+    return InvalidArgumentWithViolations("invalid request", {{"page_size", "must not be negative"}});
+  }
+  std::vector<v1::MigrationState> states;
+  for (int state : request.states()) states.push_back(static_cast<v1::MigrationState>(state));
+  ASSIGN_OR_RETURN(MigrationPage page, store_->ListMigrations(states, request.page_size(), request.page_token()));
+  v1::ListMigrationsResponse response;
+  for (v1::Migration& migration : page.migrations) {
+    RETURN_IF_ERROR(FillCounts(migration));
+    *response.add_migrations() = std::move(migration);
+  }
+  response.set_next_page_token(page.next_page_token);
+  return response;
+}
+
+absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& name, v1::MigrationState to,
+                                                           const std::string& reason) {
+  ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(name));
+  const v1::MigrationState from = migration.state();
+  if (from == to) return migration;  // idempotent: pausing a paused migration succeeds
+  if (IsTerminal(from)) {
+    return absl::FailedPreconditionError(absl::StrCat(name, " has ended (", v1::MigrationState_Name(from),
+                                                      "): it can no longer change"));
+  }
+  if (from == v1::MIGRATION_STATE_CANCELLING) {
+    return absl::FailedPreconditionError(absl::StrCat(name, " is being cancelled"));
+  }
+  if (to == v1::MIGRATION_STATE_WAITING && from != v1::MIGRATION_STATE_PAUSED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, " is ", v1::MigrationState_Name(from), ", not PAUSED: only a paused migration resumes"));
+  }
+
+  std::vector<v1::UserMove> changed;
+  std::vector<v1::MigrationEvent> events;
+  const absl::Time now = options_.now();
+  if (to == v1::MIGRATION_STATE_CANCELLED) {
+    // Nothing has been handed to Microsoft by this build, so every user still waiting stops now.
+    UserMoveQuery query(name);
+    query.page_size = 1000;
+    do {
+      ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
+      for (v1::UserMove& move : page.user_moves) {
+        if (!NotStartedAtMicrosoft(move.state())) continue;
+        v1::MigrationEvent event = NewEvent(migration, "user stopped by cancellation");
+        auto* transition = event.mutable_user_transition();
+        transition->set_user_move(move.name());
+        transition->set_source_user_principal_name(move.source_user_principal_name());
+        transition->set_from_state(move.state());
+        transition->set_to_state(v1::USER_MOVE_STATE_STOPPED);
+        move.set_state(v1::USER_MOVE_STATE_STOPPED);
+        SetTime(now, move.mutable_update_time());
+        SetTime(now, move.mutable_end_time());
+        changed.push_back(std::move(move));
+        events.push_back(std::move(event));
+      }
+      query.page_token = page.next_page_token;
+    } while (!query.page_token.empty());
+    SetTime(now, migration.mutable_end_time());
+  }
+  v1::MigrationEvent event = NewEvent(migration, absl::StrCat("migration ", v1::MigrationState_Name(from), " -> ",
+                                                              v1::MigrationState_Name(to)));
+  event.mutable_state_change()->set_from_state(from);
+  event.mutable_state_change()->set_to_state(to);
+  event.mutable_state_change()->set_reason(reason);
+  events.push_back(std::move(event));
+  migration.set_state(to);
+  migration.set_state_reason(reason);
+  SetTime(now, migration.mutable_update_time());
+  RETURN_IF_ERROR(store_->Update(migration, changed, events));
+  RETURN_IF_ERROR(FillCounts(migration));
+  return migration;
+}
+
+absl::StatusOr<v1::Migration> MigrationService::PauseMigration(const v1::PauseMigrationRequest& request) {
+  return Transition(request.name(), v1::MIGRATION_STATE_PAUSED,
+                    request.reason().empty() ? "paused by an operator" : request.reason());
+}
+
+absl::StatusOr<v1::Migration> MigrationService::ResumeMigration(const v1::ResumeMigrationRequest& request) {
+  if (request.has_window()) {
+    std::vector<FieldViolation> violations;
+    RETURN_IF_ERROR(CheckWindow(request.window(), "window", options_.now(), violations));
+    if (!violations.empty()) return InvalidArgumentWithViolations("invalid window", violations);
+  }
+  ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(request.name()));
+  if (migration.state() == v1::MIGRATION_STATE_WAITING || migration.state() == v1::MIGRATION_STATE_RUNNING) {
+    return migration;  // already going: a retried resume succeeds
+  }
+  if (request.has_window() && migration.state() == v1::MIGRATION_STATE_PAUSED) {
+    *migration.mutable_plan()->mutable_options()->mutable_window() = request.window();
+    v1::MigrationEvent event = NewEvent(migration, "window changed on resume");
+    RETURN_IF_ERROR(store_->Update(migration, {}, {event}));
+  }
+  return Transition(request.name(), v1::MIGRATION_STATE_WAITING, kNoPhaseDriverReason);
+}
+
+absl::StatusOr<v1::Migration> MigrationService::CancelMigration(const v1::CancelMigrationRequest& request) {
+  return Transition(request.name(), v1::MIGRATION_STATE_CANCELLED,
+                    request.reason().empty() ? "cancelled by an operator" : request.reason());
+}
+
+absl::StatusOr<v1::ListUserMovesResponse> MigrationService::ListUserMoves(const v1::ListUserMovesRequest& request) {
+  ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(request.parent()));
+  UserMoveQuery query(migration.name());
+  for (int state : request.states()) query.states.push_back(static_cast<v1::UserMoveState>(state));
+  query.source_geo = request.source_geo();
+  query.page_size = request.page_size();
+  query.page_token = request.page_token();
+  ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
+  v1::ListUserMovesResponse response;
+  for (v1::UserMove& move : page.user_moves) *response.add_user_moves() = std::move(move);
+  response.set_next_page_token(page.next_page_token);
+  return response;
+}
+
+absl::StatusOr<v1::UserMove> MigrationService::GetUserMove(const std::string& name) {
+  const size_t users = name.find("/users/");
+  if (users == std::string::npos || !ValidResourceName(name.substr(0, users), "migrations") ||
+      users + 7 >= name.size()) {
+    return InvalidArgumentWithViolations(
+        "invalid user move name", {{"name", absl::StrCat("'", name, "' is not of the form migrations/{id}/users/{upn}")}});
+  }
+  return store_->GetUserMove(name);
+}
+
+absl::StatusOr<v1::GetMigrationReportResponse> MigrationService::GetMigrationReport(
+    const v1::GetMigrationReportRequest& request) {
+  v1::ListUserMovesRequest list;
+  list.set_parent(request.name());
+  list.set_page_size(request.page_size());
+  list.set_page_token(request.page_token());
+  *list.mutable_states() = request.states();
+  ASSIGN_OR_RETURN(v1::ListUserMovesResponse moves, ListUserMoves(list));
+  ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(request.name()));
+  v1::GetMigrationReportResponse report;
+  for (const v1::UserMove& move : moves.user_moves()) {
+    v1::MigrationReportRow* row = report.add_rows();
+    row->set_user_move(move.name());
+    row->set_source_user_principal_name(move.source_user_principal_name());
+    row->set_target_user_principal_name(move.target_user_principal_name());
+    row->set_source_location_code(move.source_geo());
+    row->set_target_location_code(move.target_geo());
+    row->set_state(move.state());
+    if (move.has_start_time()) *row->mutable_start_time() = move.start_time();
+    if (move.has_end_time()) *row->mutable_end_time() = move.end_time();
+    row->set_error_code(move.error().code());
+    row->set_error_message(move.error().message());
+    row->set_attempts(move.attempts());
+    row->set_source_site_url(move.source_site_url());
+    row->set_target_site_url(move.target_site_url());
+  }
+  report.set_next_page_token(moves.next_page_token());
+  *report.mutable_counts() = migration.counts();
+  report.set_phase(migration.phase());
+  report.set_state(migration.state());
+  SetTime(options_.now(), report.mutable_report_time());
+  return report;
+}
+
+absl::StatusOr<v1::ValidateIdentityMapResponse> MigrationService::ValidateIdentityMap(
+    const v1::ValidateIdentityMapRequest& request) {
+  std::vector<FieldViolation> violations;
+  if (request.identity_map().content_case() == v1::IdentityMapInput::CONTENT_NOT_SET) {
+    violations.push_back({"identity_map", "is required: csv or rows"});
+  }
+  if (request.max_problems() < 0 || request.max_problems() > 100000) {
+    violations.push_back({"max_problems", "must be between 0 (for 1000) and 100000"});
+  }
+  if (!violations.empty()) return InvalidArgumentWithViolations("invalid request", violations);
+  ParsedIdentityMap parsed = ParseIdentityMapInput(request.identity_map(), request.source_tenant_id());
+  v1::ValidateIdentityMapResponse response;
+  const size_t limit = request.max_problems() == 0 ? 1000 : static_cast<size_t>(request.max_problems());
+  for (size_t i = 0; i < parsed.problems.size() && i < limit; ++i) *response.add_problems() = parsed.problems[i];
+  response.set_problem_count(static_cast<int32_t>(parsed.problems.size()));
+  response.set_valid(parsed.problems.empty());
+  *response.mutable_summary() = parsed.summary;
+  return response;
+}
+
+}  // namespace crosstenant::orchestrator

@@ -1,0 +1,67 @@
+#ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_MIGRATION_SERVICE_H_
+#define CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_MIGRATION_SERVICE_H_
+
+// The orchestrator's business class: creates migrations from plans (validating the plan and the whole
+// identity map first), answers reads, and applies the operator's pause, resume and cancel as durable
+// transitions. It has no gRPC types; the adapter in ../grpc translates requests and statuses.
+//
+// Not yet here (issue 5, later): the phase driver that runs steps 2-7 through the connector and the
+// worker lease protocol. Until it lands, a new migration waits in phase CONNECTIONS_CHECK with state
+// WAITING and a reason that says so.
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "crosstenant/v1/orchestrator.pb.h"
+#include "services/orchestrator/store/migration_store.h"
+
+namespace crosstenant::orchestrator {
+
+class MigrationService {
+ public:
+  // Why a migration that is not paused, cancelled or finished is not moving yet.
+  static constexpr const char* kNoPhaseDriverReason =
+      "recorded; this build does not run the migration phases yet (issue 5 in progress)";
+  // How many identity-map problems CreateMigration returns as field violations.
+  static constexpr int kMaxViolations = 100;
+
+  struct Options {
+    std::function<absl::Time()> now = absl::Now;
+    // Generates ids for migrations created without one.
+    std::function<std::string()> new_id;
+  };
+
+  MigrationService(MigrationStore* store, Options options);
+
+  absl::StatusOr<crosstenant::v1::Migration> CreateMigration(const crosstenant::v1::CreateMigrationRequest& request);
+  absl::StatusOr<crosstenant::v1::Migration> GetMigration(const std::string& name);
+  absl::StatusOr<crosstenant::v1::ListMigrationsResponse> ListMigrations(
+      const crosstenant::v1::ListMigrationsRequest& request);
+  absl::StatusOr<crosstenant::v1::Migration> PauseMigration(const crosstenant::v1::PauseMigrationRequest& request);
+  absl::StatusOr<crosstenant::v1::Migration> ResumeMigration(const crosstenant::v1::ResumeMigrationRequest& request);
+  absl::StatusOr<crosstenant::v1::Migration> CancelMigration(const crosstenant::v1::CancelMigrationRequest& request);
+  absl::StatusOr<crosstenant::v1::GetMigrationReportResponse> GetMigrationReport(
+      const crosstenant::v1::GetMigrationReportRequest& request);
+  absl::StatusOr<crosstenant::v1::ListUserMovesResponse> ListUserMoves(
+      const crosstenant::v1::ListUserMovesRequest& request);
+  absl::StatusOr<crosstenant::v1::UserMove> GetUserMove(const std::string& name);
+  absl::StatusOr<crosstenant::v1::ValidateIdentityMapResponse> ValidateIdentityMap(
+      const crosstenant::v1::ValidateIdentityMapRequest& request);
+
+ private:
+  // Loads a migration, applies `change` to it (which may also return user moves it changed and a
+  // message), records a state-change event and commits everything in one transaction.
+  absl::StatusOr<crosstenant::v1::Migration> Transition(const std::string& name, crosstenant::v1::MigrationState to,
+                                                        const std::string& reason);
+  absl::Status FillCounts(crosstenant::v1::Migration& migration);
+  crosstenant::v1::MigrationEvent NewEvent(crosstenant::v1::Migration& migration, const std::string& message);
+
+  MigrationStore* store_;
+  Options options_;
+};
+
+}  // namespace crosstenant::orchestrator
+
+#endif  // CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_MIGRATION_SERVICE_H_

@@ -1,0 +1,92 @@
+#include "services/orchestrator/grpc/orchestrator_service.h"
+
+#include "services/common/grpc_status.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+
+// Finishes a unary call with the result of a business call: on success `store` moves the value into
+// the response; on error the status goes through the one translation.
+template <typename Value, typename Store>
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, absl::StatusOr<Value> result, Store store) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (result.ok()) store(*std::move(result));
+  reactor->Finish(ToGrpcStatus(result.status()));
+  return reactor;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* OrchestratorService::CreateMigration(grpc::CallbackServerContext* context,
+                                                               const v1::CreateMigrationRequest* request,
+                                                               v1::CreateMigrationResponse* response) {
+  return Reply(context, migrations_->CreateMigration(*request),
+               [response](v1::Migration m) { *response->mutable_migration() = std::move(m); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::GetMigration(grpc::CallbackServerContext* context,
+                                                            const v1::GetMigrationRequest* request,
+                                                            v1::GetMigrationResponse* response) {
+  return Reply(context, migrations_->GetMigration(request->name()),
+               [response](v1::Migration m) { *response->mutable_migration() = std::move(m); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::ListMigrations(grpc::CallbackServerContext* context,
+                                                              const v1::ListMigrationsRequest* request,
+                                                              v1::ListMigrationsResponse* response) {
+  return Reply(context, migrations_->ListMigrations(*request),
+               [response](v1::ListMigrationsResponse r) { *response = std::move(r); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::PauseMigration(grpc::CallbackServerContext* context,
+                                                              const v1::PauseMigrationRequest* request,
+                                                              v1::PauseMigrationResponse* response) {
+  return Reply(context, migrations_->PauseMigration(*request),
+               [response](v1::Migration m) { *response->mutable_migration() = std::move(m); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::ResumeMigration(grpc::CallbackServerContext* context,
+                                                               const v1::ResumeMigrationRequest* request,
+                                                               v1::ResumeMigrationResponse* response) {
+  return Reply(context, migrations_->ResumeMigration(*request),
+               [response](v1::Migration m) { *response->mutable_migration() = std::move(m); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::CancelMigration(grpc::CallbackServerContext* context,
+                                                               const v1::CancelMigrationRequest* request,
+                                                               v1::CancelMigrationResponse* response) {
+  return Reply(context, migrations_->CancelMigration(*request),
+               [response](v1::Migration m) { *response->mutable_migration() = std::move(m); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::GetMigrationReport(grpc::CallbackServerContext* context,
+                                                                  const v1::GetMigrationReportRequest* request,
+                                                                  v1::GetMigrationReportResponse* response) {
+  return Reply(context, migrations_->GetMigrationReport(*request),
+               [response](v1::GetMigrationReportResponse r) { *response = std::move(r); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::ListUserMoves(grpc::CallbackServerContext* context,
+                                                             const v1::ListUserMovesRequest* request,
+                                                             v1::ListUserMovesResponse* response) {
+  return Reply(context, migrations_->ListUserMoves(*request),
+               [response](v1::ListUserMovesResponse r) { *response = std::move(r); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::GetUserMove(grpc::CallbackServerContext* context,
+                                                           const v1::GetUserMoveRequest* request,
+                                                           v1::GetUserMoveResponse* response) {
+  return Reply(context, migrations_->GetUserMove(request->name()),
+               [response](v1::UserMove m) { *response->mutable_user_move() = std::move(m); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::ValidateIdentityMap(grpc::CallbackServerContext* context,
+                                                                   const v1::ValidateIdentityMapRequest* request,
+                                                                   v1::ValidateIdentityMapResponse* response) {
+  return Reply(context, migrations_->ValidateIdentityMap(*request),
+               [response](v1::ValidateIdentityMapResponse r) { *response = std::move(r); });
+}
+
+}  // namespace crosstenant::orchestrator

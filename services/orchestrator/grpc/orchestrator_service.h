@@ -1,0 +1,54 @@
+#ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_GRPC_ORCHESTRATOR_SERVICE_H_
+#define CROSSTENANT_SERVICES_ORCHESTRATOR_GRPC_ORCHESTRATOR_SERVICE_H_
+
+// crosstenant.v1.Orchestrator over gRPC: a thin adapter from requests to MigrationService, with the
+// one status translation at the edge. Methods not overridden here (WatchMigration and the worker lease
+// calls) answer UNIMPLEMENTED until their part of issue 5 lands.
+
+#include "crosstenant/v1/orchestrator.grpc.pb.h"
+#include "services/orchestrator/core/migration_service.h"
+
+namespace crosstenant::orchestrator {
+
+class OrchestratorService final : public crosstenant::v1::Orchestrator::CallbackService {
+ public:
+  explicit OrchestratorService(MigrationService* migrations) : migrations_(migrations) {}
+
+  grpc::ServerUnaryReactor* CreateMigration(grpc::CallbackServerContext* context,
+                                            const crosstenant::v1::CreateMigrationRequest* request,
+                                            crosstenant::v1::CreateMigrationResponse* response) override;
+  grpc::ServerUnaryReactor* GetMigration(grpc::CallbackServerContext* context,
+                                         const crosstenant::v1::GetMigrationRequest* request,
+                                         crosstenant::v1::GetMigrationResponse* response) override;
+  grpc::ServerUnaryReactor* ListMigrations(grpc::CallbackServerContext* context,
+                                           const crosstenant::v1::ListMigrationsRequest* request,
+                                           crosstenant::v1::ListMigrationsResponse* response) override;
+  grpc::ServerUnaryReactor* PauseMigration(grpc::CallbackServerContext* context,
+                                           const crosstenant::v1::PauseMigrationRequest* request,
+                                           crosstenant::v1::PauseMigrationResponse* response) override;
+  grpc::ServerUnaryReactor* ResumeMigration(grpc::CallbackServerContext* context,
+                                            const crosstenant::v1::ResumeMigrationRequest* request,
+                                            crosstenant::v1::ResumeMigrationResponse* response) override;
+  grpc::ServerUnaryReactor* CancelMigration(grpc::CallbackServerContext* context,
+                                            const crosstenant::v1::CancelMigrationRequest* request,
+                                            crosstenant::v1::CancelMigrationResponse* response) override;
+  grpc::ServerUnaryReactor* GetMigrationReport(grpc::CallbackServerContext* context,
+                                               const crosstenant::v1::GetMigrationReportRequest* request,
+                                               crosstenant::v1::GetMigrationReportResponse* response) override;
+  grpc::ServerUnaryReactor* ListUserMoves(grpc::CallbackServerContext* context,
+                                          const crosstenant::v1::ListUserMovesRequest* request,
+                                          crosstenant::v1::ListUserMovesResponse* response) override;
+  grpc::ServerUnaryReactor* GetUserMove(grpc::CallbackServerContext* context,
+                                        const crosstenant::v1::GetUserMoveRequest* request,
+                                        crosstenant::v1::GetUserMoveResponse* response) override;
+  grpc::ServerUnaryReactor* ValidateIdentityMap(grpc::CallbackServerContext* context,
+                                                const crosstenant::v1::ValidateIdentityMapRequest* request,
+                                                crosstenant::v1::ValidateIdentityMapResponse* response) override;
+
+ private:
+  MigrationService* migrations_;
+};
+
+}  // namespace crosstenant::orchestrator
+
+#endif  // CROSSTENANT_SERVICES_ORCHESTRATOR_GRPC_ORCHESTRATOR_SERVICE_H_

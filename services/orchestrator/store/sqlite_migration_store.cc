@@ -1,0 +1,363 @@
+#include "services/orchestrator/store/sqlite_migration_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "services/common/status_macros.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+using crosstenant::v1::Migration;
+using crosstenant::v1::MigrationEvent;
+using crosstenant::v1::UserMove;
+
+constexpr int kMaxPageSize = 1000;
+
+// Schema migrations, applied in order; entry i brings the file from version i to version i + 1.
+// Never edit a released entry: append a new one.
+constexpr const char* kSchemaMigrations[] = {
+    R"sql(
+      CREATE TABLE migrations (
+        name TEXT PRIMARY KEY,
+        create_time_us INTEGER NOT NULL,
+        state INTEGER NOT NULL,
+        record BLOB NOT NULL
+      );
+      CREATE INDEX migrations_by_time ON migrations (create_time_us DESC, name);
+      CREATE TABLE migration_requests (
+        request_id TEXT PRIMARY KEY,
+        migration TEXT NOT NULL REFERENCES migrations (name)
+      );
+      CREATE TABLE user_moves (
+        name TEXT PRIMARY KEY,
+        migration TEXT NOT NULL REFERENCES migrations (name),
+        source_upn TEXT NOT NULL,
+        source_geo TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        record BLOB NOT NULL
+      );
+      CREATE INDEX user_moves_by_migration ON user_moves (migration, source_upn);
+      CREATE INDEX user_moves_by_state ON user_moves (migration, state);
+      CREATE TABLE events (
+        migration TEXT NOT NULL REFERENCES migrations (name),
+        sequence INTEGER NOT NULL,
+        record BLOB NOT NULL,
+        PRIMARY KEY (migration, sequence)
+      );
+    )sql",
+};
+static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
+
+int64_t Micros(const google::protobuf::Timestamp& time) { return time.seconds() * 1000000 + time.nanos() / 1000; }
+
+std::string MigrationOf(absl::string_view user_move_name) {
+  const size_t users = user_move_name.find("/users/");
+  return std::string(user_move_name.substr(0, users));
+}
+
+std::string Token(absl::string_view key) { return absl::WebSafeBase64Escape(key); }
+
+absl::StatusOr<std::string> FromToken(absl::string_view token) {
+  std::string key;
+  if (!absl::WebSafeBase64Unescape(token, &key)) {
+    return absl::InvalidArgumentError("page_token is not one this server returned");
+  }
+  return key;
+}
+
+template <typename Enum>
+std::string InList(const std::vector<Enum>& values, int first_index) {
+  std::vector<std::string> placeholders;
+  for (size_t i = 0; i < values.size(); ++i) placeholders.push_back(absl::StrCat("?", first_index + i));
+  return absl::StrCat("(", absl::StrJoin(placeholders, ","), ")");
+}
+
+template <typename Message>
+absl::StatusOr<Message> ParseRecord(const std::string& bytes, absl::string_view what) {
+  Message message;
+  if (!message.ParseFromString(bytes)) return absl::DataLossError(absl::StrCat("the stored ", what, " is corrupt"));
+  return message;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> SqliteMigrationStore::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::Open(path));
+  std::unique_ptr<SqliteMigrationStore> store(new SqliteMigrationStore(std::move(db)));
+  absl::MutexLock lock(&store->mutex_);
+  RETURN_IF_ERROR(store->ApplySchemaMigrations());
+  return store;
+}
+
+absl::Status SqliteMigrationStore::ApplySchemaMigrations() {
+  RETURN_IF_ERROR(db_->Execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+  while (true) {
+    RETURN_IF_ERROR(db_->Begin());
+    auto read = [&]() -> absl::StatusOr<int> {
+      ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT version FROM schema_version"));
+      ASSIGN_OR_RETURN(bool row, select.Step());
+      return row ? static_cast<int>(select.ColumnInt(0)) : 0;
+    };
+    absl::StatusOr<int> version = read();
+    if (!version.ok()) {
+      db_->Rollback();
+      return version.status();
+    }
+    if (*version > kSchemaVersion) {
+      db_->Rollback();
+      return absl::FailedPreconditionError(
+          absl::StrCat("the state database has schema version ", *version, ", newer than this orchestrator's ",
+                       kSchemaVersion, ": run the newer orchestrator, or restore a backup"));
+    }
+    if (*version == kSchemaVersion) return db_->Commit();
+    absl::Status applied = db_->Execute(kSchemaMigrations[*version]);
+    if (applied.ok()) {
+      applied = db_->Execute(*version == 0 ? absl::StrCat("INSERT INTO schema_version VALUES (", *version + 1, ")")
+                                           : absl::StrCat("UPDATE schema_version SET version = ", *version + 1));
+    }
+    if (!applied.ok()) {
+      db_->Rollback();
+      return absl::InternalError(absl::StrCat("schema migration to version ", *version + 1, " failed: ",
+                                              applied.message()));
+    }
+    RETURN_IF_ERROR(db_->Commit());
+  }
+}
+
+absl::StatusOr<int> SqliteMigrationStore::SchemaVersion() {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT version FROM schema_version"));
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  return row ? static_cast<int>(select.ColumnInt(0)) : 0;
+}
+
+absl::Status SqliteMigrationStore::WriteMigration(const Migration& migration, bool insert) {
+  ASSIGN_OR_RETURN(SqliteStatement statement,
+                   db_->Prepare(insert ? "INSERT INTO migrations (name, create_time_us, state, record) "
+                                         "VALUES (?1, ?2, ?3, ?4)"
+                                       : "UPDATE migrations SET create_time_us = ?2, state = ?3, record = ?4 "
+                                         "WHERE name = ?1"));
+  statement.Bind(1, migration.name())
+      .Bind(2, Micros(migration.create_time()))
+      .Bind(3, static_cast<int64_t>(migration.state()))
+      .BindBlob(4, migration.SerializeAsString());
+  absl::Status status = statement.Run();
+  if (insert && absl::IsAlreadyExists(status)) {
+    return absl::AlreadyExistsError(absl::StrCat(migration.name(), " already exists"));
+  }
+  if (!insert && status.ok() && sqlite3_changes(db_->handle()) == 0) {
+    return absl::NotFoundError(absl::StrCat(migration.name(), " does not exist"));
+  }
+  return status;
+}
+
+absl::Status SqliteMigrationStore::WriteUserMoves(const std::vector<UserMove>& user_moves, bool insert) {
+  if (user_moves.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(SqliteStatement statement,
+                   db_->Prepare(insert ? "INSERT INTO user_moves (name, migration, source_upn, source_geo, state, "
+                                         "record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                                       : "UPDATE user_moves SET source_geo = ?4, state = ?5, record = ?6 "
+                                         "WHERE name = ?1 AND migration = ?2 AND source_upn = ?3"));
+  for (const UserMove& move : user_moves) {
+    statement.Bind(1, move.name())
+        .Bind(2, MigrationOf(move.name()))
+        .Bind(3, absl::AsciiStrToLower(move.source_user_principal_name()))
+        .Bind(4, move.source_geo())
+        .Bind(5, static_cast<int64_t>(move.state()))
+        .BindBlob(6, move.SerializeAsString());
+    RETURN_IF_ERROR(statement.Run());
+    if (!insert && sqlite3_changes(db_->handle()) == 0) {
+      return absl::NotFoundError(absl::StrCat(move.name(), " does not exist"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteMigrationStore::WriteEvents(const std::vector<MigrationEvent>& events) {
+  if (events.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(SqliteStatement statement,
+                   db_->Prepare("INSERT INTO events (migration, sequence, record) VALUES (?1, ?2, ?3)"));
+  for (const MigrationEvent& event : events) {
+    statement.Bind(1, event.name()).Bind(2, event.sequence()).BindBlob(3, event.SerializeAsString());
+    RETURN_IF_ERROR(statement.Run());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteMigrationStore::CreateMigration(const Migration& migration, const std::vector<UserMove>& user_moves,
+                                                   const std::vector<MigrationEvent>& events,
+                                                   absl::string_view request_id) {
+  for (const UserMove& move : user_moves) {
+    if (MigrationOf(move.name()) != migration.name()) {
+      return absl::InternalError(absl::StrCat("user move ", move.name(), " does not belong to ", migration.name()));
+    }
+  }
+  absl::MutexLock lock(&mutex_);
+  RETURN_IF_ERROR(db_->Begin());
+  absl::Status status = WriteMigration(migration, /*insert=*/true);
+  if (status.ok() && !request_id.empty()) {
+    absl::StatusOr<SqliteStatement> statement =
+        db_->Prepare("INSERT INTO migration_requests (request_id, migration) VALUES (?1, ?2)");
+    status = statement.ok() ? statement->Bind(1, request_id).Bind(2, migration.name()).Run() : statement.status();
+  }
+  if (status.ok()) status = WriteUserMoves(user_moves, /*insert=*/true);
+  if (status.ok()) status = WriteEvents(events);
+  if (!status.ok()) {
+    db_->Rollback();
+    return status;
+  }
+  return db_->Commit();
+}
+
+absl::StatusOr<std::optional<std::string>> SqliteMigrationStore::FindMigrationByRequest(absl::string_view request_id) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare("SELECT migration FROM migration_requests WHERE request_id = ?1"));
+  select.Bind(1, request_id);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(select.ColumnText(0));
+}
+
+absl::StatusOr<Migration> SqliteMigrationStore::GetMigration(absl::string_view name) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT record FROM migrations WHERE name = ?1"));
+  select.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
+  return ParseRecord<Migration>(select.ColumnBlob(0), name);
+}
+
+absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
+    const std::vector<crosstenant::v1::MigrationState>& states, int page_size, absl::string_view page_token) {
+  page_size = std::clamp(page_size <= 0 ? 50 : page_size, 1, kMaxPageSize);
+  int64_t after_time = INT64_MAX;
+  std::string after_name;
+  if (!page_token.empty()) {
+    ASSIGN_OR_RETURN(std::string key, FromToken(page_token));
+    std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('|', 1));
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &after_time)) {
+      return absl::InvalidArgumentError("page_token is not one this server returned");
+    }
+    after_name = parts[1];
+  }
+  std::string sql =
+      "SELECT record, create_time_us, name FROM migrations "
+      "WHERE (create_time_us < ?1 OR (create_time_us = ?1 AND name > ?2))";
+  if (!states.empty()) absl::StrAppend(&sql, " AND state IN ", InList(states, 4));
+  absl::StrAppend(&sql, " ORDER BY create_time_us DESC, name LIMIT ?3");
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
+  select.Bind(1, after_time).Bind(2, after_name).Bind(3, page_size + 1);
+  for (size_t i = 0; i < states.size(); ++i) select.Bind(static_cast<int>(4 + i), static_cast<int64_t>(states[i]));
+  MigrationPage page;
+  std::string last_key;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    if (static_cast<int>(page.migrations.size()) == page_size) {
+      page.next_page_token = Token(last_key);
+      break;
+    }
+    ASSIGN_OR_RETURN(Migration migration, ParseRecord<Migration>(select.ColumnBlob(0), "migration"));
+    last_key = absl::StrCat(select.ColumnInt(1), "|", select.ColumnText(2));
+    page.migrations.push_back(std::move(migration));
+  }
+  return page;
+}
+
+absl::Status SqliteMigrationStore::Update(const Migration& migration, const std::vector<UserMove>& user_moves,
+                                          const std::vector<MigrationEvent>& events) {
+  absl::MutexLock lock(&mutex_);
+  RETURN_IF_ERROR(db_->Begin());
+  absl::Status status = WriteMigration(migration, /*insert=*/false);
+  if (status.ok()) status = WriteUserMoves(user_moves, /*insert=*/false);
+  if (status.ok()) status = WriteEvents(events);
+  if (!status.ok()) {
+    db_->Rollback();
+    return status;
+  }
+  return db_->Commit();
+}
+
+absl::StatusOr<UserMove> SqliteMigrationStore::GetUserMove(absl::string_view name) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT record FROM user_moves WHERE name = ?1"));
+  select.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
+  return ParseRecord<UserMove>(select.ColumnBlob(0), name);
+}
+
+absl::StatusOr<UserMovePage> SqliteMigrationStore::ListUserMoves(const UserMoveQuery& query) {
+  const int page_size = std::clamp(query.page_size <= 0 ? 100 : query.page_size, 1, kMaxPageSize);
+  std::string after;
+  if (!query.page_token.empty()) {
+    ASSIGN_OR_RETURN(after, FromToken(query.page_token));
+  }
+  std::string sql = "SELECT record, source_upn FROM user_moves WHERE migration = ?1 AND source_upn > ?2";
+  if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND source_geo = ?4");
+  if (!query.states.empty()) absl::StrAppend(&sql, " AND state IN ", InList(query.states, 5));
+  absl::StrAppend(&sql, " ORDER BY source_upn LIMIT ?3");
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
+  select.Bind(1, query.migration).Bind(2, after).Bind(3, page_size + 1);
+  if (!query.source_geo.empty()) select.Bind(4, query.source_geo);
+  for (size_t i = 0; i < query.states.size(); ++i) {
+    select.Bind(static_cast<int>(5 + i), static_cast<int64_t>(query.states[i]));
+  }
+  UserMovePage page;
+  std::string last_key;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    if (static_cast<int>(page.user_moves.size()) == page_size) {
+      page.next_page_token = Token(last_key);
+      break;
+    }
+    ASSIGN_OR_RETURN(UserMove move, ParseRecord<UserMove>(select.ColumnBlob(0), "user move"));
+    last_key = select.ColumnText(1);
+    page.user_moves.push_back(std::move(move));
+  }
+  return page;
+}
+
+absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> SqliteMigrationStore::CountUserMoves(
+    absl::string_view migration) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare("SELECT state, COUNT(*) FROM user_moves WHERE migration = ?1 GROUP BY state"));
+  select.Bind(1, migration);
+  std::map<crosstenant::v1::UserMoveState, int> counts;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    counts[static_cast<crosstenant::v1::UserMoveState>(select.ColumnInt(0))] = static_cast<int>(select.ColumnInt(1));
+  }
+  return counts;
+}
+
+absl::StatusOr<std::vector<MigrationEvent>> SqliteMigrationStore::ListEvents(absl::string_view migration,
+                                                                            int64_t after_sequence, int limit) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare("SELECT record FROM events WHERE migration = ?1 AND sequence > ?2 "
+                                "ORDER BY sequence LIMIT ?3"));
+  select.Bind(1, migration).Bind(2, after_sequence).Bind(3, std::max(limit, 1));
+  std::vector<MigrationEvent> events;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(MigrationEvent event, ParseRecord<MigrationEvent>(select.ColumnBlob(0), "event"));
+    events.push_back(std::move(event));
+  }
+  return events;
+}
+
+}  // namespace crosstenant::orchestrator

@@ -1,0 +1,59 @@
+#ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_SQLITE_MIGRATION_STORE_H_
+#define CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_SQLITE_MIGRATION_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "services/orchestrator/store/migration_store.h"
+#include "services/orchestrator/store/sqlite.h"
+
+namespace crosstenant::orchestrator {
+
+// MigrationStore on one SQLite file (WAL). The schema is versioned: Open() applies, in order and each
+// in its own transaction, every schema migration the file has not seen yet, and refuses a file written
+// by a newer version of the orchestrator.
+class SqliteMigrationStore : public MigrationStore {
+ public:
+  // The schema version this build writes.
+  static constexpr int kSchemaVersion = 1;
+
+  static absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> Open(const std::string& path);
+
+  // The schema version of the open file (kSchemaVersion once Open succeeded).
+  absl::StatusOr<int> SchemaVersion();
+
+  absl::Status CreateMigration(const crosstenant::v1::Migration& migration,
+                               const std::vector<crosstenant::v1::UserMove>& user_moves,
+                               const std::vector<crosstenant::v1::MigrationEvent>& events,
+                               absl::string_view request_id) override;
+  absl::StatusOr<std::optional<std::string>> FindMigrationByRequest(absl::string_view request_id) override;
+  absl::StatusOr<crosstenant::v1::Migration> GetMigration(absl::string_view name) override;
+  absl::StatusOr<MigrationPage> ListMigrations(const std::vector<crosstenant::v1::MigrationState>& states,
+                                               int page_size, absl::string_view page_token) override;
+  absl::Status Update(const crosstenant::v1::Migration& migration,
+                      const std::vector<crosstenant::v1::UserMove>& user_moves,
+                      const std::vector<crosstenant::v1::MigrationEvent>& events) override;
+  absl::StatusOr<crosstenant::v1::UserMove> GetUserMove(absl::string_view name) override;
+  absl::StatusOr<UserMovePage> ListUserMoves(const UserMoveQuery& query) override;
+  absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> CountUserMoves(absl::string_view migration) override;
+  absl::StatusOr<std::vector<crosstenant::v1::MigrationEvent>> ListEvents(absl::string_view migration,
+                                                                         int64_t after_sequence, int limit) override;
+
+ private:
+  explicit SqliteMigrationStore(std::unique_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+  absl::Status ApplySchemaMigrations() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status WriteMigration(const crosstenant::v1::Migration& migration, bool insert)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status WriteUserMoves(const std::vector<crosstenant::v1::UserMove>& user_moves, bool insert)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status WriteEvents(const std::vector<crosstenant::v1::MigrationEvent>& events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  absl::Mutex mutex_;
+  std::unique_ptr<SqliteDatabase> db_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace crosstenant::orchestrator
+
+#endif  // CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_SQLITE_MIGRATION_STORE_H_

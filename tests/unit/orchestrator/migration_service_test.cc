@@ -1,0 +1,173 @@
+#include "services/orchestrator/core/migration_service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "services/common/errors.h"
+#include "services/orchestrator/store/sqlite_migration_store.h"
+#include "tests/support/server_process.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+using ::testing::HasSubstr;
+
+constexpr const char* kTenant = "7f1d1c1e-0000-4000-8000-000000000001";
+
+std::string Csv(int users) {
+  std::string csv;
+  for (int i = 0; i < users; ++i) {
+    csv += std::string("User,") + kTenant + ",user" + std::to_string(i) + "@contoso.com,user" + std::to_string(i) +
+           "@fabrikam.com,user" + std::to_string(i) + "@fabrikam.com,RegularUser\n";
+  }
+  return csv;
+}
+
+v1::CreateMigrationRequest Request(const std::string& csv) {
+  v1::CreateMigrationRequest request;
+  request.set_migration_id("merger");
+  request.mutable_plan()->set_source_connection("connections/contoso");
+  request.mutable_plan()->set_target_connection("connections/fabrikam");
+  request.mutable_plan()->mutable_identity_map()->set_csv(csv);
+  return request;
+}
+
+class MigrationServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = SqliteMigrationStore::Open(dir_.path() + "/o.db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    MigrationService::Options options;
+    options.now = [this] { return now_; };
+    service_ = std::make_unique<MigrationService>(store_.get(), options);
+  }
+
+  testing::TempDir dir_;
+  absl::Time now_ = absl::FromUnixSeconds(1800000000);
+  std::unique_ptr<SqliteMigrationStore> store_;
+  std::unique_ptr<MigrationService> service_;
+};
+
+TEST_F(MigrationServiceTest, CreatesAMigrationWithOnePendingUserPerUserRow) {
+  auto migration = service_->CreateMigration(Request(Csv(3)));
+  ASSERT_TRUE(migration.ok()) << migration.status();
+  EXPECT_EQ(migration->name(), "migrations/merger");
+  EXPECT_EQ(migration->counts().total(), 3);
+  EXPECT_EQ(migration->plan().options().max_queued_per_source_geo(), 4000) << "0 means Microsoft's limit";
+  EXPECT_FALSE(migration->plan().has_identity_map()) << "input-only";
+  EXPECT_EQ(migration->identity_map_summary().user_rows(), 3);
+  EXPECT_EQ(migration->identity_map_summary().sha256().size(), 64u);
+  EXPECT_EQ(migration->state(), v1::MIGRATION_STATE_WAITING);
+  EXPECT_EQ(migration->state_reason(), MigrationService::kNoPhaseDriverReason);
+
+  v1::ListUserMovesRequest list;
+  list.set_parent("migrations/merger");
+  auto moves = service_->ListUserMoves(list);
+  ASSERT_EQ(moves->user_moves_size(), 3);
+  EXPECT_EQ(moves->user_moves(0).state(), v1::USER_MOVE_STATE_PENDING);
+  EXPECT_EQ(moves->user_moves(0).identity_map_line(), 1);
+  EXPECT_EQ(service_->GetUserMove("migrations/merger/users/user2@contoso.com")->target_user_principal_name(),
+            "user2@fabrikam.com");
+}
+
+TEST_F(MigrationServiceTest, ABrokenPlanIsRefusedWithEveryProblemAsAFieldViolation) {
+  v1::CreateMigrationRequest request = Request(Csv(2) + "User,bad,o'neil@contoso.com,x@fabrikam.com,x@fabrikam.com,Boss\n");
+  request.set_migration_id("Bad_Id");
+  request.mutable_plan()->set_target_connection("fabrikam");
+  request.mutable_plan()->mutable_options()->set_max_queued_per_source_geo(5000);
+  absl::Status status = service_->CreateMigration(request).status();
+  ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> fields;
+  for (const auto& violation : FieldViolationsOf(status)) fields.push_back(violation.field);
+  EXPECT_THAT(fields, ::testing::ElementsAre("migration_id", "plan.target_connection",
+                                             "plan.options.max_queued_per_source_geo", "plan.identity_map.csv:3:2",
+                                             "plan.identity_map.csv:3:3", "plan.identity_map.csv:3:6"));
+  EXPECT_THAT(status.message(), HasSubstr("APOSTROPHE_IN_UPN (SourceUserUpn)"));
+  EXPECT_EQ(service_->ListMigrations({})->migrations_size(), 0) << "nothing half-written";
+}
+
+TEST_F(MigrationServiceTest, ARetriedCreateWithTheSameRequestIdReturnsTheSameMigration) {
+  v1::CreateMigrationRequest request = Request(Csv(1));
+  request.clear_migration_id();
+  request.set_request_id("7d0c4c1a-retry");
+  auto first = service_->CreateMigration(request);
+  auto second = service_->CreateMigration(request);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->name(), second->name());
+  EXPECT_EQ(service_->ListMigrations({})->migrations_size(), 1);
+  EXPECT_EQ(service_->CreateMigration(Request(Csv(1))).status().code(), absl::StatusCode::kOk);
+  EXPECT_EQ(service_->CreateMigration(Request(Csv(1))).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(MigrationServiceTest, PauseResumeAndCancelAreDurableIdempotentTransitions) {
+  ASSERT_TRUE(service_->CreateMigration(Request(Csv(2))).ok());
+  v1::PauseMigrationRequest pause;
+  pause.set_name("migrations/merger");
+  EXPECT_EQ(service_->PauseMigration(pause)->state(), v1::MIGRATION_STATE_PAUSED);
+  EXPECT_EQ(service_->PauseMigration(pause)->state(), v1::MIGRATION_STATE_PAUSED) << "pausing twice succeeds";
+
+  v1::ResumeMigrationRequest resume;
+  resume.set_name("migrations/merger");
+  resume.mutable_window()->mutable_preferred_end_time()->set_seconds(absl::ToUnixSeconds(now_) - 60);
+  EXPECT_EQ(service_->ResumeMigration(resume).status().code(), absl::StatusCode::kInvalidArgument) << "window over";
+  resume.clear_window();
+  EXPECT_EQ(service_->ResumeMigration(resume)->state(), v1::MIGRATION_STATE_WAITING);
+
+  v1::CancelMigrationRequest cancel;
+  cancel.set_name("migrations/merger");
+  cancel.set_reason("merger called off");
+  auto cancelled = service_->CancelMigration(cancel);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::MIGRATION_STATE_CANCELLED);
+  EXPECT_EQ(cancelled->counts().by_state(0).state(), v1::USER_MOVE_STATE_STOPPED);
+  EXPECT_EQ(cancelled->counts().by_state(0).count(), 2);
+  EXPECT_EQ(service_->PauseMigration(pause).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(service_->CancelMigration(cancel).ok()) << "cancelling twice succeeds";
+
+  auto events = store_->ListEvents("migrations/merger", 0, 100);
+  ASSERT_TRUE(events.ok());
+  // created, paused, resumed, two users stopped, cancelled
+  EXPECT_EQ(events->size(), 6u);
+  EXPECT_EQ(events->back().state_change().reason(), "merger called off");
+  EXPECT_EQ(service_->GetMigration("migrations/merger")->last_event_sequence(), 6);
+}
+
+TEST_F(MigrationServiceTest, ReportPagesRowsAndCarriesCounts) {
+  ASSERT_TRUE(service_->CreateMigration(Request(Csv(5))).ok());
+  v1::GetMigrationReportRequest request;
+  request.set_name("migrations/merger");
+  request.set_page_size(2);
+  int rows = 0;
+  do {
+    auto report = service_->GetMigrationReport(request);
+    ASSERT_TRUE(report.ok()) << report.status();
+    rows += report->rows_size();
+    EXPECT_EQ(report->counts().total(), 5);
+    request.set_page_token(report->next_page_token());
+  } while (!request.page_token().empty());
+  EXPECT_EQ(rows, 5);
+  request.set_name("migrations/none");
+  EXPECT_EQ(service_->GetMigrationReport(request).status().code(), absl::StatusCode::kNotFound);
+  request.set_name("merger");
+  EXPECT_EQ(service_->GetMigrationReport(request).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(MigrationServiceTest, ValidateIdentityMapListsEveryProblemUpToTheLimit) {
+  v1::ValidateIdentityMapRequest request;
+  std::string csv;
+  for (int i = 0; i < 30; ++i) csv += "User,x,y,z,w,RegularUser\n";
+  request.mutable_identity_map()->set_csv(csv);
+  request.set_max_problems(10);
+  auto response = service_->ValidateIdentityMap(request);
+  ASSERT_TRUE(response.ok());
+  EXPECT_FALSE(response->valid());
+  EXPECT_EQ(response->problems_size(), 10);
+  EXPECT_GT(response->problem_count(), 30);
+  request.set_max_problems(-1);
+  EXPECT_EQ(service_->ValidateIdentityMap(request).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace crosstenant::orchestrator
