@@ -82,7 +82,7 @@ start() {
 
 say "Starting the mesh"
 start tenant-connector tenant-connector
-start orchestrator orchestrator
+start orchestrator orchestrator --sqlite-path="$run_dir/orchestrator.db"
 start worker-1 worker
 start worker-2 worker
 

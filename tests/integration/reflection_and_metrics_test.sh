@@ -11,6 +11,7 @@ BIN_DIR=${BIN_DIR:?set BIN_DIR to build/bin}
 command -v promtool >/dev/null || { echo "FAIL: promtool not found (run deploy/local/bootstrap.sh)"; exit 1; }
 
 work=$(mktemp -d)
+cd "$work"  # the servers' relative state files (orchestrator.db) land here
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
