@@ -111,3 +111,101 @@ TEST_F(OrchestratorApiTest, AMigrationSurvivesKillNineAndCanBeCancelled) {
 
 }  // namespace
 }  // namespace crosstenant
+
+namespace crosstenant {
+namespace {
+
+TEST_F(OrchestratorApiTest, WatchStreamsSnapshotReplayAndLiveEventsAndEndsOnATerminalState) {
+  StartOrchestrator();
+  v1::CreateMigrationRequest request;
+  request.set_migration_id("watched");
+  request.mutable_plan()->set_source_connection("connections/contoso");
+  request.mutable_plan()->set_target_connection("connections/fabrikam");
+  request.mutable_plan()->mutable_identity_map()->set_csv(
+      std::string("User,") + kTenant + ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n" + "User," +
+      kTenant + ",b@contoso.com,b@fabrikam.com,b@fabrikam.com,RegularUser\n");
+  v1::CreateMigrationResponse created;
+  ASSERT_TRUE(stub_->CreateMigration(Context().get(), request, &created).ok());
+
+  // Out of range first.
+  {
+    v1::WatchMigrationRequest watch;
+    watch.set_name("migrations/watched");
+    watch.set_after_sequence(99);
+    auto context = Context();
+    auto reader = stub_->WatchMigration(context.get(), watch);
+    v1::WatchMigrationResponse event;
+    EXPECT_FALSE(reader->Read(&event));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  }
+
+  v1::WatchMigrationRequest watch;
+  watch.set_name("migrations/watched");
+  auto context = Context();
+  auto reader = stub_->WatchMigration(context.get(), watch);
+  v1::WatchMigrationResponse event;
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_TRUE(event.event().has_snapshot());
+  EXPECT_EQ(event.event().snapshot().counts().total(), 2);
+
+  // Live: a pause, then a cancel (two users stopped, then the terminal state change ends the stream).
+  v1::PauseMigrationRequest pause;
+  pause.set_name("migrations/watched");
+  v1::PauseMigrationResponse paused;
+  ASSERT_TRUE(stub_->PauseMigration(Context().get(), pause, &paused).ok());
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.event().state_change().to_state(), v1::MIGRATION_STATE_PAUSED);
+  v1::CancelMigrationRequest cancel;
+  cancel.set_name("migrations/watched");
+  v1::CancelMigrationResponse cancelled;
+  ASSERT_TRUE(stub_->CancelMigration(Context().get(), cancel, &cancelled).ok());
+  std::vector<std::string> kinds;
+  while (reader->Read(&event)) {
+    kinds.push_back(event.event().has_user_transition() ? "user" : event.event().has_state_change() ? "state" : "other");
+  }
+  EXPECT_EQ(kinds, (std::vector<std::string>{"user", "user", "state"}));
+  EXPECT_TRUE(reader->Finish().ok());
+
+  // Replay after the creation event, without per-user transitions: paused, cancelled.
+  watch.set_omit_user_transitions(true);
+  watch.set_after_sequence(1);
+  auto replay_context = Context();
+  auto replay = stub_->WatchMigration(replay_context.get(), watch);
+  std::vector<int64_t> sequences;
+  while (replay->Read(&event)) sequences.push_back(event.event().sequence());
+  EXPECT_TRUE(replay->Finish().ok());
+  EXPECT_EQ(sequences, (std::vector<int64_t>{5, 2, 5})) << "snapshot at 5, then paused (2) and cancelled (5)";
+}
+
+}  // namespace
+}  // namespace crosstenant
+
+namespace crosstenant {
+namespace {
+
+TEST_F(OrchestratorApiTest, ShutdownEndsWatchStreamsWithUnavailableAndTheResumeSequence) {
+  StartOrchestrator();
+  v1::CreateMigrationRequest request;
+  request.set_migration_id("long");
+  request.mutable_plan()->set_source_connection("connections/contoso");
+  request.mutable_plan()->set_target_connection("connections/fabrikam");
+  request.mutable_plan()->mutable_identity_map()->set_csv(
+      std::string("User,") + kTenant + ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n");
+  v1::CreateMigrationResponse created;
+  ASSERT_TRUE(stub_->CreateMigration(Context().get(), request, &created).ok());
+  v1::WatchMigrationRequest watch;
+  watch.set_name("migrations/long");
+  auto context = Context();
+  auto reader = stub_->WatchMigration(context.get(), watch);
+  v1::WatchMigrationResponse event;
+  ASSERT_TRUE(reader->Read(&event));
+  process_->Signal(SIGTERM);
+  EXPECT_FALSE(reader->Read(&event));
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("after_sequence=1"));
+  EXPECT_EQ(process_->WaitForExit(std::chrono::seconds(15)), 0);
+}
+
+}  // namespace
+}  // namespace crosstenant

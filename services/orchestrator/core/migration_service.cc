@@ -210,6 +210,7 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
     if (existing) return GetMigration(*existing);
   }
   RETURN_IF_ERROR(stored);
+  events_.Notify(migration.name());
   return migration;
 }
 
@@ -293,6 +294,7 @@ absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& na
   migration.set_state_reason(reason);
   SetTime(now, migration.mutable_update_time());
   RETURN_IF_ERROR(store_->Update(migration, changed, events));
+  events_.Notify(migration.name());
   RETURN_IF_ERROR(FillCounts(migration));
   return migration;
 }
@@ -316,6 +318,7 @@ absl::StatusOr<v1::Migration> MigrationService::ResumeMigration(const v1::Resume
     *migration.mutable_plan()->mutable_options()->mutable_window() = request.window();
     v1::MigrationEvent event = NewEvent(migration, "window changed on resume");
     RETURN_IF_ERROR(store_->Update(migration, {}, {event}));
+    events_.Notify(migration.name());
   }
   return Transition(request.name(), v1::MIGRATION_STATE_WAITING, kNoPhaseDriverReason);
 }

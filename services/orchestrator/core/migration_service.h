@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.pb.h"
+#include "services/orchestrator/core/event_hub.h"
 #include "services/orchestrator/store/migration_store.h"
 
 namespace crosstenant::orchestrator {
@@ -34,6 +35,10 @@ class MigrationService {
   };
 
   MigrationService(MigrationStore* store, Options options);
+
+  // Watchers subscribe here; every committed change of a migration notifies it.
+  EventHub& events() { return events_; }
+  MigrationStore& store() { return *store_; }
 
   absl::StatusOr<crosstenant::v1::Migration> CreateMigration(const crosstenant::v1::CreateMigrationRequest& request);
   absl::StatusOr<crosstenant::v1::Migration> GetMigration(const std::string& name);
@@ -60,6 +65,7 @@ class MigrationService {
 
   MigrationStore* store_;
   Options options_;
+  EventHub events_;
 };
 
 }  // namespace crosstenant::orchestrator

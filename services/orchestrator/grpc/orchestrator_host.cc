@@ -30,6 +30,9 @@ class OrchestratorHost : public ServiceHost {
     return {{&service_, crosstenant::v1::Orchestrator::service_full_name()}};
   }
 
+  // Ends every watch stream with UNAVAILABLE, so that watchers resume on another replica.
+  void BeginShutdown() override { migrations_.events().Close(); }
+
  private:
   std::unique_ptr<MigrationStore> store_;
   MigrationService migrations_;

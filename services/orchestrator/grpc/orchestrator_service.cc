@@ -1,6 +1,7 @@
 #include "services/orchestrator/grpc/orchestrator_service.h"
 
 #include "services/common/grpc_status.h"
+#include "services/orchestrator/grpc/watch_migration_reactor.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -38,6 +39,11 @@ grpc::ServerUnaryReactor* OrchestratorService::ListMigrations(grpc::CallbackServ
                                                               v1::ListMigrationsResponse* response) {
   return Reply(context, migrations_->ListMigrations(*request),
                [response](v1::ListMigrationsResponse r) { *response = std::move(r); });
+}
+
+grpc::ServerWriteReactor<v1::WatchMigrationResponse>* OrchestratorService::WatchMigration(
+    grpc::CallbackServerContext* /*context*/, const v1::WatchMigrationRequest* request) {
+  return NewWatchMigrationReactor(migrations_, *request);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::PauseMigration(grpc::CallbackServerContext* context,

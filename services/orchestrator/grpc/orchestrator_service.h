@@ -2,8 +2,8 @@
 #define CROSSTENANT_SERVICES_ORCHESTRATOR_GRPC_ORCHESTRATOR_SERVICE_H_
 
 // crosstenant.v1.Orchestrator over gRPC: a thin adapter from requests to MigrationService, with the
-// one status translation at the edge. Methods not overridden here (WatchMigration and the worker lease
-// calls) answer UNIMPLEMENTED until their part of issue 5 lands.
+// one status translation at the edge. Methods not overridden here (the worker lease calls) answer
+// UNIMPLEMENTED until their part of issue 5 lands.
 
 #include "crosstenant/v1/orchestrator.grpc.pb.h"
 #include "services/orchestrator/core/migration_service.h"
@@ -23,6 +23,8 @@ class OrchestratorService final : public crosstenant::v1::Orchestrator::Callback
   grpc::ServerUnaryReactor* ListMigrations(grpc::CallbackServerContext* context,
                                            const crosstenant::v1::ListMigrationsRequest* request,
                                            crosstenant::v1::ListMigrationsResponse* response) override;
+  grpc::ServerWriteReactor<crosstenant::v1::WatchMigrationResponse>* WatchMigration(
+      grpc::CallbackServerContext* context, const crosstenant::v1::WatchMigrationRequest* request) override;
   grpc::ServerUnaryReactor* PauseMigration(grpc::CallbackServerContext* context,
                                            const crosstenant::v1::PauseMigrationRequest* request,
                                            crosstenant::v1::PauseMigrationResponse* response) override;

@@ -1,0 +1,160 @@
+#include "services/orchestrator/grpc/watch_migration_reactor.h"
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/common/grpc_status.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+
+constexpr int kFetchBatch = 500;
+
+bool IsTerminal(v1::MigrationState state) {
+  return state == v1::MIGRATION_STATE_COMPLETED || state == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
+         state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
+}
+
+class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigrationResponse> {
+ public:
+  WatchMigrationReactor(MigrationService* migrations, const v1::WatchMigrationRequest& request)
+      : migrations_(migrations), request_(request), guard_(std::make_shared<Guard>()) {
+    guard_->reactor = this;
+    absl::StatusOr<v1::Migration> migration = migrations_->GetMigration(request.name());
+    if (!migration.ok()) {
+      FinishOnce(ToGrpcStatus(migration.status()));
+      return;
+    }
+    if (request.after_sequence() < 0 || request.after_sequence() > migration->last_event_sequence()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                              absl::StrCat("after_sequence must be between 0 and the migration's last_event_sequence ",
+                                           migration->last_event_sequence())));
+      return;
+    }
+    v1::WatchMigrationResponse snapshot;
+    v1::MigrationEvent* event = snapshot.mutable_event();
+    event->set_name(migration->name());
+    event->set_sequence(migration->last_event_sequence());
+    const int64_t now = absl::ToUnixNanos(absl::Now());
+    event->mutable_event_time()->set_seconds(now / 1000000000);
+    event->mutable_event_time()->set_nanos(static_cast<int32_t>(now % 1000000000));
+    event->set_message("snapshot");
+    *event->mutable_snapshot() = *migration;
+    cursor_ = request.after_sequence() > 0 ? request.after_sequence() : migration->last_event_sequence();
+    // A finished migration with nothing to replay ends right after its snapshot.
+    ended_ = IsTerminal(migration->state()) && cursor_ == migration->last_event_sequence();
+    queue_.push_back(std::move(snapshot));
+
+    std::weak_ptr<Guard> weak = guard_;
+    subscription_ = migrations_->events().Subscribe(request.name(), [weak] {
+      if (auto guard = weak.lock()) {
+        std::lock_guard<std::mutex> lock(guard->mutex);
+        if (guard->reactor) guard->reactor->FetchAndPump();
+      }
+    });
+    std::lock_guard<std::mutex> lock(guard_->mutex);
+    FetchAndPump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(guard_->mutex);
+    writing_ = false;
+    if (!ok) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the stream broke"));
+      return;
+    }
+    queue_.pop_front();
+    Pump();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(guard_->mutex);
+    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(guard_->mutex);
+      guard_->reactor = nullptr;
+    }
+    if (subscription_) migrations_->events().Unsubscribe(*subscription_);
+    delete this;
+  }
+
+ private:
+  // Shared with the EventHub callback, which may run after this reactor is gone.
+  struct Guard {
+    std::mutex mutex;
+    WatchMigrationReactor* reactor = nullptr;
+  };
+
+  // Reads every committed event after the cursor into the queue, then writes. Holds guard_->mutex.
+  void FetchAndPump() {
+    while (!finished_ && !ended_) {
+      absl::StatusOr<std::vector<v1::MigrationEvent>> events =
+          migrations_->store().ListEvents(request_.name(), cursor_, kFetchBatch);
+      if (!events.ok()) {
+        FinishOnce(ToGrpcStatus(events.status()));
+        return;
+      }
+      for (v1::MigrationEvent& event : *events) {
+        cursor_ = event.sequence();
+        if (event.has_state_change() && IsTerminal(event.state_change().to_state())) ended_ = true;
+        if (request_.omit_user_transitions() && event.has_user_transition()) continue;
+        v1::WatchMigrationResponse response;
+        *response.mutable_event() = std::move(event);
+        queue_.push_back(std::move(response));
+      }
+      if (static_cast<int>(events->size()) < kFetchBatch) break;
+    }
+    Pump();
+  }
+
+  // Starts the next write, or ends the stream once everything owed is written. Holds guard_->mutex.
+  void Pump() {
+    if (writing_ || finished_) return;
+    if (!queue_.empty()) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+      return;
+    }
+    if (ended_) {
+      FinishOnce(grpc::Status::OK);
+    } else if (migrations_->events().closed()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              absl::StrCat("the orchestrator is shutting down; watch again with after_sequence=",
+                                           cursor_)));
+    }
+  }
+
+  void FinishOnce(grpc::Status status) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(status));
+  }
+
+  MigrationService* migrations_;
+  const v1::WatchMigrationRequest request_;
+  std::shared_ptr<Guard> guard_;
+  std::optional<int64_t> subscription_;
+  std::deque<v1::WatchMigrationResponse> queue_;  // front() is being written while writing_
+  int64_t cursor_ = 0;                            // the last event sequence read from the store
+  bool writing_ = false;
+  bool ended_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::WatchMigrationResponse>* NewWatchMigrationReactor(
+    MigrationService* migrations, const v1::WatchMigrationRequest& request) {
+  return new WatchMigrationReactor(migrations, request);
+}
+
+}  // namespace crosstenant::orchestrator
