@@ -213,7 +213,13 @@ absl::StatusOr<SigningKey> SigningKey::Generate(absl::string_view common_name) {
 std::string SigningKey::Sign(const nlohmann::json& claims, absl::string_view alg,
                              const nlohmann::json& extra_header) const {
   nlohmann::json header = {{"typ", "JWT"}, {"alg", std::string(alg)}, {"kid", kid_}, {"x5t", x5t_}};
-  for (const auto& [name, value] : extra_header.items()) header[name] = value;
+  for (const auto& [name, value] : extra_header.items()) {
+    if (value.is_null()) {
+      header.erase(name);
+    } else {
+      header[name] = value;
+    }
+  }
   const std::string input = absl::StrCat(Base64UrlEncode(header.dump()), ".", Base64UrlEncode(claims.dump()));
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_PKEY_CTX* pkey_ctx = nullptr;

@@ -68,8 +68,8 @@ class SigningKey {
   // A fresh 2048-bit RSA key and a certificate for it with subject CN=`common_name`.
   static absl::StatusOr<SigningKey> Generate(absl::string_view common_name);
 
-  // A compact JWS with header {"typ":"JWT","alg":<alg>,"kid":..,"x5t":..} plus `extra_header`.
-  // alg is "RS256" or "PS256".
+  // A compact JWS with header {"typ":"JWT","alg":<alg>,"kid":..,"x5t":..} plus `extra_header` (a null
+  // value there removes that header field). alg is "RS256" or "PS256".
   std::string Sign(const nlohmann::json& claims, absl::string_view alg = "RS256",
                    const nlohmann::json& extra_header = nlohmann::json::object()) const;
   bool Verify(const Jwt& jwt) const { return VerifyJwtSignature(jwt, key_.get()); }

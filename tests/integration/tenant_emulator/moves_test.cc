@@ -1,0 +1,280 @@
+// Cross-tenant OneDrive moves against the real emulator process: the states over emulated time, every
+// refusal at start, every failure in Validation, cancel, validate-only, and the state after success.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "tests/integration/tenant_emulator/emulator_fixture.h"
+
+namespace crosstenant::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kTasks[] = "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationMigrationTasks";
+
+class MovesTest : public EmulatorTest {
+ protected:
+  void SetUp() override {
+    EmulatorTest::SetUp();
+    if (!HasFatalFailure()) EstablishTrust();
+  }
+  std::string Stage(const std::string& user) {
+    const std::string token = AppToken("contoso.onmicrosoft.com", kContosoApp, kContosoSecret, kContosoAdmin);
+    HttpResult result = Get(absl::StrCat(kContosoAdmin,
+                                         "/_api/SPO.Tenant/CrossTenantUserContentMoveStates?partnerCrossTenantHostUrl=",
+                                         "https%3A%2F%2Ffabrikam-my.sharepoint.com%2F&sourceUserPrincipalName=", user,
+                                         "%40contoso.onmicrosoft.com"),
+                            token);
+    return result.json["value"].empty() ? "" : result.json["value"].back().value("moveStage", "");
+  }
+  void ExpectRefused(const HttpResult& result, long status, const std::string& code, const std::string& text) {
+    EXPECT_EQ(result.status, status) << result.body;
+    ASSERT_TRUE(result.json.is_object() && result.json.contains("error")) << result.body;
+    EXPECT_EQ(result.json["error"]["code"], code);
+    EXPECT_THAT(result.json["error"]["message"].get<std::string>(), HasSubstr(text));
+  }
+};
+
+TEST_F(MovesTest, AMoveGoesThroughEveryStateToSuccess) {
+  HttpResult started = StartMove("user1");
+  ASSERT_EQ(started.status, 200) << started.body;
+  EXPECT_EQ(started.json["status"], "notStarted");
+  const std::string id = started.json["id"];
+  EXPECT_EQ(started.json["parameters"]["sourceUserIdentity"]["userPrincipalName"], "user1@contoso.onmicrosoft.com");
+
+  EXPECT_EQ(MoveState("user1"), "Scheduled");
+  AdvanceTime(61);
+  EXPECT_EQ(MoveState("user1"), "ReadytoTrigger");
+  AdvanceTime(60);
+  EXPECT_EQ(MoveState("user1"), "InProgress");
+  EXPECT_EQ(Stage("user1"), "Validation");
+  HttpResult in_progress = Get(absl::StrCat(kTasks, "/", id), AppToken());
+  EXPECT_EQ(in_progress.json["status"], "inProgress");
+  EXPECT_FALSE(in_progress.json["startedDateTime"].is_null());
+  AdvanceTime(60);
+  EXPECT_EQ(Stage("user1"), "Backup");
+  AdvanceTime(60);
+  EXPECT_EQ(Stage("user1"), "Restore");
+  AdvanceTime(60);
+  EXPECT_EQ(Stage("user1"), "Cleanup");
+  AdvanceTime(60);
+  EXPECT_EQ(MoveState("user1"), "Success");
+
+  HttpResult done = Get(absl::StrCat(kTasks, "/getBySourceUserPrincipalName(sourcePrincipalName='user1@contoso.onmicrosoft.com')"),
+                        AppToken());
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(done.json["status"], "completed");
+  EXPECT_EQ(done.json["id"], id);
+  EXPECT_FALSE(done.json["finishedDateTime"].is_null());
+
+  // The source OneDrive is gone and a redirect site points at the new one; the target has it.
+  EXPECT_EQ(Get(absl::StrCat(kGraph, "/v1.0/users/user1@contoso.onmicrosoft.com/drive"), AppToken()).status, 404);
+  const std::string fabrikam = AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret);
+  HttpResult target = Get(absl::StrCat(kGraph, "/v1.0/users/user1@fabrikam.onmicrosoft.com/drive"), fabrikam);
+  ASSERT_EQ(target.status, 200) << target.body;
+  EXPECT_EQ(target.json["webUrl"], "https://fabrikam-my.sharepoint.com/personal/user1_fabrikam_onmicrosoft_com/Documents");
+  const std::string sp = AppToken("contoso.onmicrosoft.com", kContosoApp, kContosoSecret, kContosoAdmin);
+  HttpResult redirects = Get(absl::StrCat(kContosoAdmin, "/_api/SPO.Tenant/RedirectSites"), sp);
+  ASSERT_EQ(redirects.json["value"].size(), 1u) << redirects.body;
+  EXPECT_EQ(redirects.json["value"][0]["url"], "https://contoso-my.sharepoint.com/personal/user1_contoso_onmicrosoft_com");
+  EXPECT_EQ(redirects.json["value"][0]["template"], "RedirectSite#0");
+
+  // A second start for the same user is refused and counted as a duplicate.
+  ExpectRefused(StartMove("user1"), 409, "conflict", "already exists");
+  HttpResult accounting = Admin("GET", "accounting");
+  EXPECT_EQ(accounting.json["moves"]["starts"], 2);
+  EXPECT_EQ(accounting.json["moves"]["duplicates"], 1);
+  EXPECT_EQ(accounting.json["moves"]["by_user"]["user1@contoso.onmicrosoft.com"], 2);
+
+  // Removing the redirect site.
+  HttpResult removed = PostJson(absl::StrCat(kContosoAdmin, "/_api/SPO.Tenant/RemoveRedirectSite"),
+                                {{"url", redirects.json["value"][0]["url"]}}, sp);
+  EXPECT_EQ(removed.status, 200) << removed.body;
+  EXPECT_TRUE(Get(absl::StrCat(kContosoAdmin, "/_api/SPO.Tenant/RedirectSites"), sp).json["value"].empty());
+  EXPECT_EQ(PostJson(absl::StrCat(kContosoAdmin, "/_api/SPO.Tenant/RemoveRedirectSite"),
+                     {{"url", redirects.json["value"][0]["url"]}}, sp)
+                .status,
+            404);
+}
+
+TEST_F(MovesTest, RefusalsAtStart) {
+  ExpectRefused(StartMove("o'brien"), 400, "invalidRequest", "invalid character");
+  ExpectRefused(StartMove("taken"), 409, "conflict", "target tenant has a conflict");
+  ExpectRefused(StartMove("nodrive"), 400, "invalidRequest", "has no OneDrive");
+  ExpectRefused(StartMove("ghost"), 404, "itemNotFound", "could not be found");
+  HttpResult missing = PostJson(kTasks, {{"parameters", {{"targetOrganizationHost", "https://fabrikam-my.sharepoint.com"}}}},
+                                AppToken());
+  ExpectRefused(missing, 400, "invalidRequest", "required parameter sourceUserIdentity is missing");
+  // The feature switched off on the source tenant.
+  const std::string northwind = AppToken("northwind.onmicrosoft.com", "44444444-4444-4444-8444-444444444444",
+                                         "northwind-secret");
+  HttpResult off = PostJson(kTasks,
+                            {{"parameters",
+                              {{"targetOrganizationHost", "https://fabrikam-my.sharepoint.com"},
+                               {"sourceUserIdentity", {{"userPrincipalName", "user1@northwind.onmicrosoft.com"}}},
+                               {"targetUserIdentity", {{"userPrincipalName", "user2@fabrikam.onmicrosoft.com"}}}}}},
+                            northwind);
+  ExpectRefused(off, 403, "accessDenied", "The Cross-Tenant content move feature is not enabled for this tenant.");
+}
+
+TEST_F(MovesTest, NoTrustIs422) {
+  // The EUR geo has no relationship with fabrikam yet.
+  ExpectRefused(StartMove("euser1"), 422, "unprocessableEntity",
+                "There is no Cross-Tenant relationship established for partner https://fabrikam-my.sharepoint.com/ "
+                "and role target.");
+  EstablishTrust(kContosoEurAdmin, kContosoEurHost);
+  HttpResult started = StartMove("euser1");
+  ASSERT_EQ(started.status, 200) << started.body;
+  EXPECT_EQ(MoveState("euser1", kContosoEurAdmin), "Scheduled");
+  EXPECT_EQ(MoveState("euser1", kContosoAdmin), "") << "a move belongs to the user's geo";
+}
+
+TEST_F(MovesTest, AtMostTheQueueLimitPerSourceGeo) {
+  for (const char* user : {"user1", "user2", "user3"}) ASSERT_EQ(StartMove(user).status, 200);
+  ExpectRefused(StartMove("user4"), 409, "conflict", "queued OneDrive moves");
+  // Once one is done there is room again.
+  AdvanceTime(400);
+  EXPECT_EQ(StartMove("user4").status, 200);
+}
+
+struct ValidationCase {
+  const char* user;
+  const char* code;
+  const char* text;
+};
+
+class ValidationFailureTest : public MovesTest, public ::testing::WithParamInterface<ValidationCase> {};
+
+TEST_P(ValidationFailureTest, FailsInValidationWithTheReason) {
+  const ValidationCase& c = GetParam();
+  HttpResult validated = StartMove(c.user, true);
+  ASSERT_EQ(validated.status, 200) << validated.body;
+  EXPECT_EQ(validated.json["status"], "failed");
+  EXPECT_EQ(validated.json["error"]["code"], c.code);
+
+  HttpResult started = StartMove(c.user);
+  ASSERT_EQ(started.status, 200) << started.body;
+  AdvanceTime(180);
+  EXPECT_EQ(MoveState(c.user), "Failed");
+  HttpResult task = Get(absl::StrCat(kTasks, "/", started.json["id"].get<std::string>()), AppToken());
+  EXPECT_EQ(task.json["status"], "failed");
+  EXPECT_EQ(task.json["error"]["code"], c.code);
+  EXPECT_THAT(task.json["error"]["message"].get<std::string>(), HasSubstr(c.text));
+  // A failed move may be started again (and fails again).
+  EXPECT_EQ(StartMove(c.user).status, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Blockers, ValidationFailureTest,
+    ::testing::Values(ValidationCase{"readonly", "sourceReadOnly", "read-only"},
+                      ValidationCase{"legalhold", "sourceOnHold", "legal hold"},
+                      ValidationCase{"unlicensed", "userNotLicensed", "Cross Tenant User Data Migration"},
+                      ValidationCase{"huge", "sizeLimitExceeded", "over the limit"},
+                      ValidationCase{"manyitems", "itemLimitExceeded", "1000000 items"},
+                      ValidationCase{"longpaths", "pathTooLong", "400-character"}),
+    [](const ::testing::TestParamInfo<ValidationCase>& param_info) { return std::string(param_info.param.user); });
+
+class TenantBlockerTest : public EmulatorTest {
+ protected:
+  // Trust between `name` and fabrikam, then a move of <user>@<name> to <user>@fabrikam.
+  HttpResult MoveFrom(const std::string& name, const std::string& app, const std::string& secret,
+                      const std::string& user) {
+    const std::string admin = absl::StrCat("https://", name, "-admin.sharepoint.com");
+    const std::string host = absl::StrCat("https://", name, "-my.sharepoint.com/");
+    const std::string domain = absl::StrCat(name, ".onmicrosoft.com");
+    PostJson(admin + "/_api/SPO.Tenant/SetCrossTenantRelationship",
+             {{"scenario", "MnA"}, {"partnerRole", "Target"}, {"partnerCrossTenantHostUrl", kFabrikamHost}},
+             AppToken(domain, app, secret, admin));
+    PostJson(std::string(kFabrikamAdmin) + "/_api/SPO.Tenant/SetCrossTenantRelationship",
+             {{"scenario", "MnA"}, {"partnerRole", "Source"}, {"partnerCrossTenantHostUrl", host}},
+             AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret, kFabrikamAdmin));
+    AdvanceTime(3601);
+    return PostJson(kTasks,
+                    {{"parameters",
+                      {{"targetOrganizationHost", "https://fabrikam-my.sharepoint.com"},
+                       {"sourceUserIdentity", {{"userPrincipalName", absl::StrCat(user, "@", domain)}}},
+                       {"targetUserIdentity", {{"userPrincipalName", absl::StrCat(user, "@fabrikam.onmicrosoft.com")}}},
+                       {"validateOnly", true}}}},
+                    AppToken(domain, app, secret));
+  }
+};
+
+TEST_F(TenantBlockerTest, IncompatibleTenantAndCustomerKeyFail) {
+  HttpResult incompatible = MoveFrom("litware", "55555555-5555-4555-8555-555555555555", "litware-secret", "lit");
+  ASSERT_EQ(incompatible.status, 200) << incompatible.body;
+  EXPECT_EQ(incompatible.json["status"], "failed");
+  EXPECT_EQ(incompatible.json["error"]["code"], "tenantsIncompatible");
+  HttpResult customer_key = MoveFrom("adatum", "66666666-6666-4666-8666-666666666666", "adatum-secret", "ada");
+  ASSERT_EQ(customer_key.status, 200) << customer_key.body;
+  EXPECT_EQ(customer_key.json["error"]["code"], "customerKeyNotSupported");
+}
+
+TEST_F(MovesTest, ValidateOnlyPassesWithoutQueueing) {
+  HttpResult validated = StartMove("user2", true);
+  ASSERT_EQ(validated.status, 200) << validated.body;
+  EXPECT_EQ(validated.json["status"], "completed");
+  EXPECT_TRUE(validated.json["error"].is_null());
+  EXPECT_EQ(MoveState("user2"), "") << "validation queues nothing";
+  EXPECT_EQ(StartMove("user2").status, 200);
+}
+
+TEST_F(MovesTest, CancelBeforeItRunsButNotAfter) {
+  HttpResult first = StartMove("user1");
+  ASSERT_EQ(first.status, 200);
+  HttpResult cancelled = PostJson(absl::StrCat(kTasks, "/", first.json["id"].get<std::string>(), "/cancel"), nullptr,
+                                  AppToken());
+  EXPECT_EQ(cancelled.status, 204) << cancelled.body;
+  EXPECT_EQ(MoveState("user1"), "Stopped");
+  EXPECT_EQ(Get(absl::StrCat(kTasks, "/", first.json["id"].get<std::string>()), AppToken()).json["status"], "cancelled");
+
+  HttpResult second = StartMove("user2");
+  AdvanceTime(150);
+  EXPECT_EQ(MoveState("user2"), "InProgress");
+  ExpectRefused(PostJson(absl::StrCat(kTasks, "/", second.json["id"].get<std::string>(), "/cancel"), nullptr, AppToken()),
+                409, "conflict", "Cannot process the cancel request because the task is in progress");
+  ExpectRefused(PostJson(absl::StrCat(kTasks, "/00000000-0000-4000-8000-000000000000/cancel"), nullptr, AppToken()), 404,
+                "itemNotFound", "could not be found");
+  // Tasks of another tenant are invisible.
+  EXPECT_EQ(Get(absl::StrCat(kTasks, "/", second.json["id"].get<std::string>()),
+                AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret))
+                .status,
+            404);
+}
+
+TEST_F(MovesTest, RescheduledThenSuccess) {
+  ASSERT_EQ(StartMove("flaky").status, 200);
+  AdvanceTime(300);  // Scheduled, Ready, Validation, Backup, Restore over
+  EXPECT_EQ(MoveState("flaky"), "Rescheduled");
+  AdvanceTime(60);
+  EXPECT_EQ(MoveState("flaky"), "Scheduled");
+  AdvanceTime(360);
+  EXPECT_EQ(MoveState("flaky"), "Success");
+}
+
+TEST_F(MovesTest, PreferredLatestStartCancelsAMoveThatDidNotStart) {
+  HttpResult started = StartMove("user3", false,
+                                 {{"preferredStartDateTime", "2099-01-01T00:00:00Z"},
+                                  {"preferredLatestStartDateTime", "2099-01-02T00:00:00Z"}});
+  ASSERT_EQ(started.status, 200) << started.body;
+  EXPECT_EQ(MoveState("user3"), "NotStarted");
+  HttpResult bad = StartMove("user4", false, {{"preferredStartDateTime", "tomorrow"}});
+  EXPECT_EQ(bad.status, 400);
+}
+
+TEST_F(MovesTest, TargetSideSeesIncomingMoves) {
+  ASSERT_EQ(StartMove("user5").status, 200);
+  const std::string token = AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret, kFabrikamAdmin);
+  HttpResult states = Get(absl::StrCat(kFabrikamAdmin,
+                                       "/_api/SPO.Tenant/CrossTenantUserContentMoveStates?partnerCrossTenantHostUrl=",
+                                       "https%3A%2F%2Fcontoso-my.sharepoint.com%2F"),
+                          token);
+  ASSERT_EQ(states.status, 200) << states.body;
+  ASSERT_EQ(states.json["value"].size(), 1u);
+  EXPECT_EQ(states.json["value"][0]["sourceUserPrincipalName"], "user5@contoso.onmicrosoft.com");
+  EXPECT_EQ(states.json["value"][0]["destinationDataLocation"], "NAM");
+}
+
+}  // namespace
+}  // namespace crosstenant::testing

@@ -1,0 +1,58 @@
+#include <gtest/gtest.h>
+
+#include "services/tenant_emulator/faults.h"
+
+namespace crosstenant::emulator {
+namespace {
+
+TEST(FaultSettingsTest, AppliesPartialUpdatesAndRefusesBadOnes) {
+  FaultSettings settings;
+  ASSERT_TRUE(settings.Apply({{"throttle_ratio", 0.5}, {"latency_ms", 25}, {"unreachable_tenants", {"fabrikam"}}}).ok());
+  EXPECT_DOUBLE_EQ(settings.throttle_ratio, 0.5);
+  EXPECT_EQ(settings.latency, absl::Milliseconds(25));
+  EXPECT_EQ(settings.retry_after_seconds, 2);
+  EXPECT_FALSE(settings.Apply({{"throttle_ratio", -1}}).ok());
+  EXPECT_FALSE(settings.Apply({{"retry_after_seconds", "soon"}}).ok());
+  EXPECT_FALSE(settings.Apply({{"bogus", 1}}).ok());
+  EXPECT_FALSE(settings.Apply(nlohmann::json::array()).ok());
+  EXPECT_DOUBLE_EQ(settings.throttle_ratio, 0.5) << "a refused update changes nothing";
+  EXPECT_EQ(settings.ToJson(absl::Hours(1))["token_lifetime_seconds"], 3600);
+}
+
+TEST(FaultsTest, DrawFollowsTheRatiosAndResetRestoresStartUp) {
+  FaultSettings initial;
+  initial.throttle_ratio = 1;
+  Faults faults(initial);
+  EXPECT_EQ(faults.Draw(), InjectedFault::kThrottle);
+  FaultSettings unavailable;
+  unavailable.unavailable_ratio = 1;
+  faults.Set(unavailable);
+  EXPECT_EQ(faults.Draw(), InjectedFault::kUnavailable);
+  faults.Set(FaultSettings());
+  EXPECT_EQ(faults.Draw(), InjectedFault::kNone);
+  faults.Reset();
+  EXPECT_EQ(faults.Draw(), InjectedFault::kThrottle);
+}
+
+TEST(AccountingTest, CountsEarlyRetriesPerClient) {
+  Accounting accounting;
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  accounting.NoteRetryAfter("contoso/app/a", t0, 10);
+  accounting.NoteArrival("contoso/app/a", t0 + absl::Seconds(3));
+  accounting.NoteArrival("contoso/app/b", t0 + absl::Seconds(3));
+  accounting.NoteArrival("contoso/app/a", t0 + absl::Seconds(10));
+  accounting.NoteArrival("contoso/app/a", t0 + absl::Seconds(11));
+  accounting.RecordMoveStart("u@x", false);
+  accounting.RecordMoveStart("u@x", true);
+  accounting.RecordRequest("graph.users.list", "contoso", 200);
+  nlohmann::json json = accounting.ToJson();
+  EXPECT_EQ(json["retry_after"]["early_retries"], 1);
+  EXPECT_EQ(json["retry_after"]["by_client"]["contoso/app/a"], 1);
+  EXPECT_EQ(json["moves"]["duplicates"], 1);
+  EXPECT_EQ(json["requests"]["by_route"]["graph.users.list"], 1);
+  accounting.Reset();
+  EXPECT_EQ(accounting.ToJson()["requests"]["total"], 0);
+}
+
+}  // namespace
+}  // namespace crosstenant::emulator
