@@ -242,6 +242,7 @@ absl::StatusOr<v1::ListMigrationsResponse> MigrationService::ListMigrations(cons
 
 absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& name, v1::MigrationState to,
                                                            const std::string& reason) {
+  absl::MutexLock lock(&write_mutex_);
   ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(name));
   const v1::MigrationState from = migration.state();
   if (from == to) return migration;  // idempotent: pausing a paused migration succeeds
@@ -315,6 +316,8 @@ absl::StatusOr<v1::Migration> MigrationService::ResumeMigration(const v1::Resume
     return migration;  // already going: a retried resume succeeds
   }
   if (request.has_window() && migration.state() == v1::MIGRATION_STATE_PAUSED) {
+    absl::MutexLock lock(&write_mutex_);
+    ASSIGN_OR_RETURN(migration, GetMigration(request.name()));
     *migration.mutable_plan()->mutable_options()->mutable_window() = request.window();
     v1::MigrationEvent event = NewEvent(migration, "window changed on resume");
     RETURN_IF_ERROR(store_->Update(migration, {}, {event}));

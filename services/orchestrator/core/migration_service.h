@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.pb.h"
 #include "services/orchestrator/core/event_hub.h"
@@ -38,6 +39,9 @@ class MigrationService {
 
   // Watchers subscribe here; every committed change of a migration notifies it.
   EventHub& events() { return events_; }
+  // Held by every writer of a migration's record (this class and TaskService): each change reads the
+  // record, advances its event sequence and writes it back.
+  absl::Mutex& write_mutex() { return write_mutex_; }
   MigrationStore& store() { return *store_; }
 
   absl::StatusOr<crosstenant::v1::Migration> CreateMigration(const crosstenant::v1::CreateMigrationRequest& request);
@@ -66,6 +70,7 @@ class MigrationService {
   MigrationStore* store_;
   Options options_;
   EventHub events_;
+  absl::Mutex write_mutex_;
 };
 
 }  // namespace crosstenant::orchestrator

@@ -4,6 +4,7 @@
 #include "services/common/errors.h"
 #include "services/common/status_macros.h"
 #include "services/orchestrator/core/migration_service.h"
+#include "services/orchestrator/core/task_service.h"
 #include "services/orchestrator/grpc/orchestrator_service.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
 
@@ -24,7 +25,10 @@ OrchestratorConfig& Config() {
 class OrchestratorHost : public ServiceHost {
  public:
   explicit OrchestratorHost(std::unique_ptr<MigrationStore> store)
-      : store_(std::move(store)), migrations_(store_.get(), {}), service_(&migrations_) {}
+      : store_(std::move(store)),
+        migrations_(store_.get(), {}),
+        tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(), {}),
+        service_(&migrations_, &tasks_) {}
 
   std::vector<HostedService> Services() override {
     return {{&service_, crosstenant::v1::Orchestrator::service_full_name()}};
@@ -36,6 +40,7 @@ class OrchestratorHost : public ServiceHost {
  private:
   std::unique_ptr<MigrationStore> store_;
   MigrationService migrations_;
+  TaskService tasks_;
   OrchestratorService service_;
 };
 

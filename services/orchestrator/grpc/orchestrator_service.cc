@@ -1,5 +1,7 @@
 #include "services/orchestrator/grpc/orchestrator_service.h"
 
+#include <grpcpp/alarm.h>
+
 #include "services/common/grpc_status.h"
 #include "services/orchestrator/grpc/watch_migration_reactor.h"
 
@@ -18,7 +20,70 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, absl::Stat
   return reactor;
 }
 
+// LeaseTasks with a wait: asks again every kPollEvery until tasks come or `wait_time` runs out, without
+// holding a gRPC thread in between.
+class LeaseTasksReactor : public grpc::ServerUnaryReactor {
+ public:
+  static constexpr std::chrono::milliseconds kPollEvery{200};
+
+  LeaseTasksReactor(TaskService* tasks, const v1::LeaseTasksRequest* request, v1::LeaseTasksResponse* response)
+      : tasks_(tasks), request_(request), response_(response) {
+    const auto wait = std::chrono::seconds(request->wait_time().seconds()) +
+                      std::chrono::nanoseconds(request->wait_time().nanos());
+    give_up_ = std::chrono::system_clock::now() + std::min<std::chrono::system_clock::duration>(
+                                                       wait, std::chrono::seconds(60));
+    Attempt();
+  }
+
+  void OnCancel() override { alarm_.Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  void Attempt() {
+    absl::StatusOr<v1::LeaseTasksResponse> result = tasks_->LeaseTasks(*request_);
+    const auto now = std::chrono::system_clock::now();
+    if (!result.ok() || result->tasks_size() > 0 || now + kPollEvery >= give_up_) {
+      if (result.ok()) *response_ = *std::move(result);
+      Finish(ToGrpcStatus(result.status()));
+      return;
+    }
+    alarm_.Set(now + kPollEvery, [this](bool fired) {
+      if (fired) {
+        Attempt();
+      } else {
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "lease wait cancelled"));
+      }
+    });
+  }
+
+  TaskService* tasks_;
+  const v1::LeaseTasksRequest* request_;
+  v1::LeaseTasksResponse* response_;
+  std::chrono::system_clock::time_point give_up_;
+  grpc::Alarm alarm_;
+};
+
 }  // namespace
+
+grpc::ServerUnaryReactor* OrchestratorService::LeaseTasks(grpc::CallbackServerContext* /*context*/,
+                                                          const v1::LeaseTasksRequest* request,
+                                                          v1::LeaseTasksResponse* response) {
+  return new LeaseTasksReactor(tasks_, request, response);
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::RenewLeases(grpc::CallbackServerContext* context,
+                                                           const v1::RenewLeasesRequest* request,
+                                                           v1::RenewLeasesResponse* response) {
+  return Reply(context, tasks_->RenewLeases(*request),
+               [response](v1::RenewLeasesResponse r) { *response = std::move(r); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::CompleteTask(grpc::CallbackServerContext* context,
+                                                            const v1::CompleteTaskRequest* request,
+                                                            v1::CompleteTaskResponse* response) {
+  return Reply(context, tasks_->CompleteTask(*request),
+               [response](v1::CompleteTaskResponse r) { *response = std::move(r); });
+}
 
 grpc::ServerUnaryReactor* OrchestratorService::CreateMigration(grpc::CallbackServerContext* context,
                                                                const v1::CreateMigrationRequest* request,

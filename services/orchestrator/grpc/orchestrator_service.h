@@ -2,17 +2,17 @@
 #define CROSSTENANT_SERVICES_ORCHESTRATOR_GRPC_ORCHESTRATOR_SERVICE_H_
 
 // crosstenant.v1.Orchestrator over gRPC: a thin adapter from requests to MigrationService, with the
-// one status translation at the edge. Methods not overridden here (the worker lease calls) answer
-// UNIMPLEMENTED until their part of issue 5 lands.
+// one status translation at the edge.
 
 #include "crosstenant/v1/orchestrator.grpc.pb.h"
 #include "services/orchestrator/core/migration_service.h"
+#include "services/orchestrator/core/task_service.h"
 
 namespace crosstenant::orchestrator {
 
 class OrchestratorService final : public crosstenant::v1::Orchestrator::CallbackService {
  public:
-  explicit OrchestratorService(MigrationService* migrations) : migrations_(migrations) {}
+  OrchestratorService(MigrationService* migrations, TaskService* tasks) : migrations_(migrations), tasks_(tasks) {}
 
   grpc::ServerUnaryReactor* CreateMigration(grpc::CallbackServerContext* context,
                                             const crosstenant::v1::CreateMigrationRequest* request,
@@ -43,12 +43,22 @@ class OrchestratorService final : public crosstenant::v1::Orchestrator::Callback
   grpc::ServerUnaryReactor* GetUserMove(grpc::CallbackServerContext* context,
                                         const crosstenant::v1::GetUserMoveRequest* request,
                                         crosstenant::v1::GetUserMoveResponse* response) override;
+  grpc::ServerUnaryReactor* LeaseTasks(grpc::CallbackServerContext* context,
+                                       const crosstenant::v1::LeaseTasksRequest* request,
+                                       crosstenant::v1::LeaseTasksResponse* response) override;
+  grpc::ServerUnaryReactor* RenewLeases(grpc::CallbackServerContext* context,
+                                        const crosstenant::v1::RenewLeasesRequest* request,
+                                        crosstenant::v1::RenewLeasesResponse* response) override;
+  grpc::ServerUnaryReactor* CompleteTask(grpc::CallbackServerContext* context,
+                                         const crosstenant::v1::CompleteTaskRequest* request,
+                                         crosstenant::v1::CompleteTaskResponse* response) override;
   grpc::ServerUnaryReactor* ValidateIdentityMap(grpc::CallbackServerContext* context,
                                                 const crosstenant::v1::ValidateIdentityMapRequest* request,
                                                 crosstenant::v1::ValidateIdentityMapResponse* response) override;
 
  private:
   MigrationService* migrations_;
+  TaskService* tasks_;
 };
 
 }  // namespace crosstenant::orchestrator

@@ -18,7 +18,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "crosstenant/v1/migration.pb.h"
+#include "crosstenant/v1/task.pb.h"
 
 namespace crosstenant::orchestrator {
 
@@ -39,6 +41,38 @@ struct UserMoveQuery {
   std::string source_geo;                              // empty: all
   int page_size = 100;
   std::string page_token;
+};
+
+// A task a change hands to workers, ready from `ready_time`.
+struct NewTask {
+  crosstenant::v1::Task task;  // name, kind, user_move, attempt and spec; lease fields are ignored
+  absl::Time ready_time;
+};
+
+// The lease a change consumes: the task is deleted only if the lease is still this worker's and
+// unexpired at `now`, otherwise the whole change fails with ABORTED (fencing).
+struct CompletedLease {
+  std::string task;
+  std::string lease_id;
+  std::string worker_id;
+  absl::Time now;
+};
+
+// Everything one durable transition writes.
+struct MigrationChange {
+  crosstenant::v1::Migration migration;           // its new record
+  std::vector<crosstenant::v1::UserMove> user_moves;  // user moves that changed
+  std::vector<crosstenant::v1::MigrationEvent> events;
+  std::vector<NewTask> new_tasks;                 // replaces a task of the same name
+  std::optional<CompletedLease> completed;
+};
+
+struct LeaseQuery {
+  std::string worker_id;
+  int max_tasks = 10;
+  std::vector<crosstenant::v1::TaskKind> kinds;  // empty: any
+  absl::Duration lease_duration = absl::Seconds(60);
+  absl::Time now;
 };
 
 class MigrationStore {
@@ -62,11 +96,33 @@ class MigrationStore {
   virtual absl::StatusOr<MigrationPage> ListMigrations(const std::vector<crosstenant::v1::MigrationState>& states,
                                                        int page_size, absl::string_view page_token) = 0;
 
-  // Writes a migration's new record, the user moves that changed and the events describing the change,
-  // in one transaction. The caller has set `migration.last_event_sequence` to the last event's.
-  virtual absl::Status Update(const crosstenant::v1::Migration& migration,
-                              const std::vector<crosstenant::v1::UserMove>& user_moves,
-                              const std::vector<crosstenant::v1::MigrationEvent>& events) = 0;
+  // Writes a whole change in one transaction. The caller has set `migration.last_event_sequence` to the
+  // last event's. ABORTED (and nothing written) if `completed` names a lease that is no longer held.
+  virtual absl::Status Apply(const MigrationChange& change) = 0;
+
+  // Convenience for a change without tasks.
+  absl::Status Update(const crosstenant::v1::Migration& migration,
+                      const std::vector<crosstenant::v1::UserMove>& user_moves,
+                      const std::vector<crosstenant::v1::MigrationEvent>& events) {
+    return Apply({migration, user_moves, events, {}, std::nullopt});
+  }
+
+  // Leases up to `max_tasks` ready tasks (ready time passed, no live lease) of migrations that are
+  // running, waiting or cancelling, oldest first, each to this worker alone until the lease expires.
+  // Every lease gets a new id (the fencing token) and the task's attempt count goes up by one.
+  virtual absl::StatusOr<std::vector<crosstenant::v1::Task>> LeaseTasks(const LeaseQuery& query) = 0;
+
+  // Extends a lease this worker still holds; `renewed` false with a reason otherwise.
+  virtual absl::StatusOr<crosstenant::v1::LeaseRenewal> RenewLease(const std::string& task,
+                                                                   const std::string& lease_id,
+                                                                   const std::string& worker_id,
+                                                                   absl::Duration lease_duration, absl::Time now) = 0;
+
+  // NOT_FOUND if the task does not exist (done, or never was).
+  virtual absl::StatusOr<crosstenant::v1::Task> GetTask(const std::string& name) = 0;
+
+  // How many tasks a migration has, leased or not.
+  virtual absl::StatusOr<int> CountTasks(absl::string_view migration) = 0;
 
   virtual absl::StatusOr<crosstenant::v1::UserMove> GetUserMove(absl::string_view name) = 0;
 

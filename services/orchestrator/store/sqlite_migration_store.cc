@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -50,6 +51,22 @@ constexpr const char* kSchemaMigrations[] = {
         record BLOB NOT NULL,
         PRIMARY KEY (migration, sequence)
       );
+    )sql",
+    // Version 2: per-user work handed to workers under leases.
+    R"sql(
+      CREATE TABLE tasks (
+        name TEXT PRIMARY KEY,
+        migration TEXT NOT NULL REFERENCES migrations (name),
+        kind INTEGER NOT NULL,
+        ready_time_us INTEGER NOT NULL,
+        lease_id TEXT NOT NULL DEFAULT '',
+        lease_owner TEXT NOT NULL DEFAULT '',
+        lease_expire_us INTEGER NOT NULL DEFAULT 0,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        record BLOB NOT NULL
+      );
+      CREATE INDEX tasks_by_ready_time ON tasks (ready_time_us, name);
+      CREATE INDEX tasks_by_migration ON tasks (migration);
     )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
@@ -272,18 +289,145 @@ absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
   return page;
 }
 
-absl::Status SqliteMigrationStore::Update(const Migration& migration, const std::vector<UserMove>& user_moves,
-                                          const std::vector<MigrationEvent>& events) {
+absl::Status SqliteMigrationStore::WriteChange(const MigrationChange& change) {
+  if (change.completed) {
+    const CompletedLease& lease = *change.completed;
+    ASSIGN_OR_RETURN(SqliteStatement remove,
+                     db_->Prepare("DELETE FROM tasks WHERE name = ?1 AND lease_id = ?2 AND lease_owner = ?3 "
+                                  "AND lease_expire_us >= ?4"));
+    remove.Bind(1, lease.task).Bind(2, lease.lease_id).Bind(3, lease.worker_id).Bind(4, absl::ToUnixMicros(lease.now));
+    RETURN_IF_ERROR(remove.Run());
+    if (sqlite3_changes(db_->handle()) == 0) {
+      return absl::AbortedError(absl::StrCat("the lease ", lease.lease_id, " on ", lease.task,
+                                             " is no longer held by ", lease.worker_id,
+                                             " (it expired or the task was done): drop the result"));
+    }
+  }
+  RETURN_IF_ERROR(WriteMigration(change.migration, /*insert=*/false));
+  RETURN_IF_ERROR(WriteUserMoves(change.user_moves, /*insert=*/false));
+  RETURN_IF_ERROR(WriteEvents(change.events));
+  if (!change.new_tasks.empty()) {
+    ASSIGN_OR_RETURN(SqliteStatement insert,
+                     db_->Prepare("INSERT OR REPLACE INTO tasks (name, migration, kind, ready_time_us, attempt, record) "
+                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+    for (const NewTask& added : change.new_tasks) {
+      crosstenant::v1::Task task = added.task;
+      task.clear_lease_id();
+      task.clear_lease_expire_time();
+      insert.Bind(1, task.name())
+          .Bind(2, change.migration.name())
+          .Bind(3, static_cast<int64_t>(task.kind()))
+          .Bind(4, absl::ToUnixMicros(added.ready_time))
+          .Bind(5, static_cast<int64_t>(task.attempt()))
+          .BindBlob(6, task.SerializeAsString());
+      RETURN_IF_ERROR(insert.Run());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteMigrationStore::Apply(const MigrationChange& change) {
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(db_->Begin());
-  absl::Status status = WriteMigration(migration, /*insert=*/false);
-  if (status.ok()) status = WriteUserMoves(user_moves, /*insert=*/false);
-  if (status.ok()) status = WriteEvents(events);
+  absl::Status status = WriteChange(change);
   if (!status.ok()) {
     db_->Rollback();
     return status;
   }
   return db_->Commit();
+}
+
+absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTasks(const LeaseQuery& query) {
+  const int64_t now = absl::ToUnixMicros(query.now);
+  const int64_t expire = absl::ToUnixMicros(query.now + query.lease_duration);
+  std::string sql =
+      "SELECT t.name, t.attempt, t.record FROM tasks t JOIN migrations m ON m.name = t.migration "
+      "WHERE t.ready_time_us <= ?1 AND (t.lease_id = '' OR t.lease_expire_us < ?1) AND m.state IN (?3, ?4, ?5)";
+  if (!query.kinds.empty()) absl::StrAppend(&sql, " AND t.kind IN ", InList(query.kinds, 6));
+  absl::StrAppend(&sql, " ORDER BY t.ready_time_us, t.name LIMIT ?2");
+  absl::MutexLock lock(&mutex_);
+  RETURN_IF_ERROR(db_->Begin());
+  auto lease = [&]() -> absl::StatusOr<std::vector<crosstenant::v1::Task>> {
+    ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
+    select.Bind(1, now).Bind(2, std::max(query.max_tasks, 1));
+    select.Bind(3, static_cast<int64_t>(crosstenant::v1::MIGRATION_STATE_RUNNING))
+        .Bind(4, static_cast<int64_t>(crosstenant::v1::MIGRATION_STATE_WAITING))
+        .Bind(5, static_cast<int64_t>(crosstenant::v1::MIGRATION_STATE_CANCELLING));
+    for (size_t i = 0; i < query.kinds.size(); ++i) {
+      select.Bind(static_cast<int>(6 + i), static_cast<int64_t>(query.kinds[i]));
+    }
+    std::vector<crosstenant::v1::Task> tasks;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      ASSIGN_OR_RETURN(crosstenant::v1::Task task, ParseRecord<crosstenant::v1::Task>(select.ColumnBlob(2), "task"));
+      task.set_attempt(static_cast<int32_t>(select.ColumnInt(1)) + 1);
+      task.set_lease_id(absl::StrCat(absl::Hex(lease_ids_(), absl::kZeroPad16), absl::Hex(lease_ids_(), absl::kZeroPad16)));
+      task.mutable_lease_expire_time()->set_seconds(expire / 1000000);
+      task.mutable_lease_expire_time()->set_nanos(static_cast<int32_t>(expire % 1000000) * 1000);
+      tasks.push_back(std::move(task));
+    }
+    ASSIGN_OR_RETURN(SqliteStatement update,
+                     db_->Prepare("UPDATE tasks SET lease_id = ?2, lease_owner = ?3, lease_expire_us = ?4, "
+                                  "attempt = ?5 WHERE name = ?1"));
+    for (const crosstenant::v1::Task& task : tasks) {
+      update.Bind(1, task.name()).Bind(2, task.lease_id()).Bind(3, query.worker_id).Bind(4, expire).Bind(
+          5, static_cast<int64_t>(task.attempt()));
+      RETURN_IF_ERROR(update.Run());
+    }
+    return tasks;
+  };
+  absl::StatusOr<std::vector<crosstenant::v1::Task>> tasks = lease();
+  if (!tasks.ok()) {
+    db_->Rollback();
+    return tasks.status();
+  }
+  RETURN_IF_ERROR(db_->Commit());
+  return tasks;
+}
+
+absl::StatusOr<crosstenant::v1::LeaseRenewal> SqliteMigrationStore::RenewLease(const std::string& task,
+                                                                               const std::string& lease_id,
+                                                                               const std::string& worker_id,
+                                                                               absl::Duration lease_duration,
+                                                                               absl::Time now) {
+  const int64_t expire = absl::ToUnixMicros(now + lease_duration);
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement update,
+                   db_->Prepare("UPDATE tasks SET lease_expire_us = ?4 WHERE name = ?1 AND lease_id = ?2 "
+                                "AND lease_owner = ?3 AND lease_expire_us >= ?5"));
+  update.Bind(1, task).Bind(2, lease_id).Bind(3, worker_id).Bind(4, expire).Bind(5, absl::ToUnixMicros(now));
+  RETURN_IF_ERROR(update.Run());
+  crosstenant::v1::LeaseRenewal renewal;
+  renewal.set_task(task);
+  renewal.set_lease_id(lease_id);
+  renewal.set_renewed(sqlite3_changes(db_->handle()) > 0);
+  if (renewal.renewed()) {
+    renewal.mutable_lease_expire_time()->set_seconds(expire / 1000000);
+    renewal.mutable_lease_expire_time()->set_nanos(static_cast<int32_t>(expire % 1000000) * 1000);
+  } else {
+    renewal.set_reason("the lease expired or the task was done or re-leased: stop working on it");
+  }
+  return renewal;
+}
+
+absl::StatusOr<crosstenant::v1::Task> SqliteMigrationStore::GetTask(const std::string& name) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT record, attempt FROM tasks WHERE name = ?1"));
+  select.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("task ", name, " does not exist (already done?)"));
+  ASSIGN_OR_RETURN(crosstenant::v1::Task task, ParseRecord<crosstenant::v1::Task>(select.ColumnBlob(0), "task"));
+  task.set_attempt(static_cast<int32_t>(select.ColumnInt(1)));
+  return task;
+}
+
+absl::StatusOr<int> SqliteMigrationStore::CountTasks(absl::string_view migration) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT COUNT(*) FROM tasks WHERE migration = ?1"));
+  select.Bind(1, migration);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  return row ? static_cast<int>(select.ColumnInt(0)) : 0;
 }
 
 absl::StatusOr<UserMove> SqliteMigrationStore::GetUserMove(absl::string_view name) {

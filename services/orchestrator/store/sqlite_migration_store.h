@@ -2,6 +2,7 @@
 #define CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_SQLITE_MIGRATION_STORE_H_
 
 #include <memory>
+#include <random>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
@@ -16,7 +17,7 @@ namespace crosstenant::orchestrator {
 class SqliteMigrationStore : public MigrationStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   static absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> Open(const std::string& path);
 
@@ -31,9 +32,13 @@ class SqliteMigrationStore : public MigrationStore {
   absl::StatusOr<crosstenant::v1::Migration> GetMigration(absl::string_view name) override;
   absl::StatusOr<MigrationPage> ListMigrations(const std::vector<crosstenant::v1::MigrationState>& states,
                                                int page_size, absl::string_view page_token) override;
-  absl::Status Update(const crosstenant::v1::Migration& migration,
-                      const std::vector<crosstenant::v1::UserMove>& user_moves,
-                      const std::vector<crosstenant::v1::MigrationEvent>& events) override;
+  absl::Status Apply(const MigrationChange& change) override;
+  absl::StatusOr<std::vector<crosstenant::v1::Task>> LeaseTasks(const LeaseQuery& query) override;
+  absl::StatusOr<crosstenant::v1::LeaseRenewal> RenewLease(const std::string& task, const std::string& lease_id,
+                                                           const std::string& worker_id, absl::Duration lease_duration,
+                                                           absl::Time now) override;
+  absl::StatusOr<crosstenant::v1::Task> GetTask(const std::string& name) override;
+  absl::StatusOr<int> CountTasks(absl::string_view migration) override;
   absl::StatusOr<crosstenant::v1::UserMove> GetUserMove(absl::string_view name) override;
   absl::StatusOr<UserMovePage> ListUserMoves(const UserMoveQuery& query) override;
   absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> CountUserMoves(absl::string_view migration) override;
@@ -49,9 +54,12 @@ class SqliteMigrationStore : public MigrationStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status WriteEvents(const std::vector<crosstenant::v1::MigrationEvent>& events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status WriteChange(const MigrationChange& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   absl::Mutex mutex_;
   std::unique_ptr<SqliteDatabase> db_ ABSL_GUARDED_BY(mutex_);
+  // Lease ids are fencing tokens: random, so that no two leases ever share one.
+  std::mt19937_64 lease_ids_ ABSL_GUARDED_BY(mutex_){std::random_device{}()};
 };
 
 }  // namespace crosstenant::orchestrator

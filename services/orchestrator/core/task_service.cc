@@ -1,0 +1,249 @@
+#include "services/orchestrator/core/task_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/errors.h"
+#include "services/common/status_macros.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+
+constexpr int kMaxTasksPerLease = 100;
+const absl::Duration kDefaultLease = absl::Seconds(60);
+const absl::Duration kMinLease = absl::Seconds(5);
+const absl::Duration kMaxLease = absl::Minutes(10);
+
+absl::Duration DurationOf(const google::protobuf::Duration& duration) {
+  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
+}
+
+void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(time);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+absl::Status CheckLeaseDuration(const google::protobuf::Duration& given, bool present, const char* field,
+                                std::vector<FieldViolation>& violations, absl::Duration* out) {
+  *out = present ? DurationOf(given) : kDefaultLease;
+  if (*out < kMinLease || *out > kMaxLease) {
+    violations.push_back({field, "must be between 5s and 10m (unset means 60s)"});
+  }
+  return absl::OkStatus();
+}
+
+std::string MigrationOfTask(const std::string& task) { return task.substr(0, task.find("/tasks/")); }
+
+bool IsTerminal(v1::UserMoveState state) {
+  return state == v1::USER_MOVE_STATE_SUCCESS || state == v1::USER_MOVE_STATE_FAILED ||
+         state == v1::USER_MOVE_STATE_STOPPED || state == v1::USER_MOVE_STATE_VALIDATED ||
+         state == v1::USER_MOVE_STATE_BLOCKED;
+}
+
+}  // namespace
+
+TaskService::TaskService(MigrationStore* store, EventHub* events, absl::Mutex* write_mutex, Options options)
+    : store_(store), events_(events), write_mutex_(write_mutex), options_(std::move(options)) {}
+
+v1::UserMoveState TaskService::UserStateOf(v1::MoveState state) {
+  switch (state) {
+    case v1::MOVE_STATE_NOT_STARTED: return v1::USER_MOVE_STATE_NOT_STARTED;
+    case v1::MOVE_STATE_SCHEDULED: return v1::USER_MOVE_STATE_SCHEDULED;
+    case v1::MOVE_STATE_READY_TO_TRIGGER: return v1::USER_MOVE_STATE_READY_TO_TRIGGER;
+    case v1::MOVE_STATE_IN_PROGRESS: return v1::USER_MOVE_STATE_IN_PROGRESS;
+    case v1::MOVE_STATE_SUCCESS: return v1::USER_MOVE_STATE_SUCCESS;
+    case v1::MOVE_STATE_RESCHEDULED: return v1::USER_MOVE_STATE_RESCHEDULED;
+    case v1::MOVE_STATE_FAILED: return v1::USER_MOVE_STATE_FAILED;
+    case v1::MOVE_STATE_STOPPED: return v1::USER_MOVE_STATE_STOPPED;
+    case v1::MOVE_STATE_NOT_SUPPORTED: return v1::USER_MOVE_STATE_FAILED;
+    default: return v1::USER_MOVE_STATE_UNSPECIFIED;
+  }
+}
+
+absl::StatusOr<v1::LeaseTasksResponse> TaskService::LeaseTasks(const v1::LeaseTasksRequest& request) {
+  std::vector<FieldViolation> violations;
+  if (request.worker_id().empty()) violations.push_back({"worker_id", "is required: a stable name of the worker"});
+  if (request.max_tasks() < 0 || request.max_tasks() > kMaxTasksPerLease) {
+    violations.push_back({"max_tasks", "must be between 1 and 100 (0 means 10)"});
+  }
+  LeaseQuery query;
+  RETURN_IF_ERROR(CheckLeaseDuration(request.lease_duration(), request.has_lease_duration(), "lease_duration",
+                                     violations, &query.lease_duration));
+  if (!violations.empty()) return InvalidArgumentWithViolations("invalid LeaseTasksRequest", violations);
+  query.worker_id = request.worker_id();
+  query.max_tasks = request.max_tasks() == 0 ? 10 : request.max_tasks();
+  for (int kind : request.kinds()) query.kinds.push_back(static_cast<v1::TaskKind>(kind));
+  query.now = options_.now();
+  ASSIGN_OR_RETURN(std::vector<v1::Task> tasks, store_->LeaseTasks(query));
+  v1::LeaseTasksResponse response;
+  for (v1::Task& task : tasks) *response.add_tasks() = std::move(task);
+  return response;
+}
+
+absl::StatusOr<v1::RenewLeasesResponse> TaskService::RenewLeases(const v1::RenewLeasesRequest& request) {
+  std::vector<FieldViolation> violations;
+  if (request.worker_id().empty()) violations.push_back({"worker_id", "is required"});
+  absl::Duration duration;
+  RETURN_IF_ERROR(CheckLeaseDuration(request.lease_duration(), request.has_lease_duration(), "lease_duration",
+                                     violations, &duration));
+  for (int i = 0; i < request.leases_size(); ++i) {
+    if (request.leases(i).task().empty() || request.leases(i).lease_id().empty()) {
+      violations.push_back({absl::StrCat("leases[", i, "]"), "needs both task and lease_id"});
+    }
+  }
+  if (!violations.empty()) return InvalidArgumentWithViolations("invalid RenewLeasesRequest", violations);
+  v1::RenewLeasesResponse response;
+  const absl::Time now = options_.now();
+  for (const v1::TaskLease& lease : request.leases()) {
+    ASSIGN_OR_RETURN(v1::LeaseRenewal renewal,
+                     store_->RenewLease(lease.task(), lease.lease_id(), request.worker_id(), duration, now));
+    *response.add_renewals() = std::move(renewal);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTask(const v1::CompleteTaskRequest& request) {
+  std::vector<FieldViolation> violations;
+  if (request.worker_id().empty()) violations.push_back({"worker_id", "is required"});
+  if (request.task().empty()) violations.push_back({"task", "is required: the name of the leased task"});
+  if (request.lease_id().empty()) violations.push_back({"lease_id", "is required: the lease's fencing token"});
+  if (request.outcome() == v1::TASK_OUTCOME_UNSPECIFIED) {
+    violations.push_back({"outcome", "is required: SUCCEEDED, RETRY, FAILED or ABANDONED"});
+  }
+  if (!violations.empty()) return InvalidArgumentWithViolations("invalid CompleteTaskRequest", violations);
+
+  absl::StatusOr<v1::Task> found = store_->GetTask(request.task());
+  if (absl::IsNotFound(found.status())) {
+    return absl::AbortedError(absl::StrCat(request.task(), " is no longer leased to ", request.worker_id(),
+                                           ": drop the result"));
+  }
+  RETURN_IF_ERROR(found.status());
+  const v1::Task& task = *found;
+  if (request.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
+    const bool wants_move = task.kind() == v1::TASK_KIND_START_MOVE || task.kind() == v1::TASK_KIND_POLL_MOVE ||
+                            task.kind() == v1::TASK_KIND_STOP_MOVE;
+    if (wants_move && !request.has_move()) violations.push_back({"move", "is required for a move task"});
+    if (task.kind() == v1::TASK_KIND_CHECK_USER && !request.has_check_user()) {
+      violations.push_back({"check_user", "is required for a check-user task"});
+    }
+    if (!violations.empty()) return InvalidArgumentWithViolations("invalid CompleteTaskRequest", violations);
+  }
+
+  // One writer per migration at a time: the record's event sequence is read, advanced and written back.
+  absl::MutexLock lock(write_mutex_);
+  const absl::Time now = options_.now();
+  ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(MigrationOfTask(task.name())));
+  ASSIGN_OR_RETURN(v1::UserMove user, store_->GetUserMove(task.user_move()));
+  const v1::UserMoveState before = user.state();
+
+  MigrationChange change;
+  change.completed = CompletedLease{request.task(), request.lease_id(), request.worker_id(), now};
+  auto requeue = [&](absl::Time ready) {
+    v1::Task again = task;
+    change.new_tasks.push_back({again, ready});
+  };
+
+  switch (request.outcome()) {
+    case v1::TASK_OUTCOME_RETRY:
+      requeue(now + std::max(absl::Seconds(1), DurationOf(request.retry_after())));
+      break;
+    case v1::TASK_OUTCOME_ABANDONED:
+      requeue(now);
+      break;
+    case v1::TASK_OUTCOME_FAILED:
+      user.set_state(v1::USER_MOVE_STATE_FAILED);
+      *user.mutable_error() = request.error();
+      SetTime(now, user.mutable_end_time());
+      break;
+    case v1::TASK_OUTCOME_SUCCEEDED:
+      if (request.has_check_user()) {
+        const v1::UserCheck& target = request.check_user().target();
+        std::string blocker;
+        if (!target.found()) {
+          blocker = "the target user does not exist: create it first (step 4)";
+        } else if (!target.onedrive_licensed()) {
+          blocker = "the target user has no OneDrive licence";
+        } else if (target.has_onedrive() && target.onedrive().exists()) {
+          blocker = "the target user already has a OneDrive: Microsoft refuses to move onto it";
+        }
+        if (!blocker.empty()) {
+          user.set_state(v1::USER_MOVE_STATE_BLOCKED);
+          user.mutable_error()->set_code("TARGET_USER_NOT_READY");
+          user.mutable_error()->set_message(blocker);
+        } else {
+          user.set_state(v1::USER_MOVE_STATE_QUEUED);
+          SetTime(now, user.mutable_queue_time());
+        }
+      } else if (request.has_move()) {
+        const v1::UserContentMove& move = request.move();
+        const v1::UserMoveState state = task.kind() == v1::TASK_KIND_STOP_MOVE && UserStateOf(move.state()) ==
+                                                                                      v1::USER_MOVE_STATE_UNSPECIFIED
+                                            ? v1::USER_MOVE_STATE_STOPPED
+                                            : UserStateOf(move.state());
+        if (state == v1::USER_MOVE_STATE_UNSPECIFIED) {
+          return InvalidArgumentWithViolations("invalid CompleteTaskRequest",
+                                               {{"move.state", "must be a known move state"}});
+        }
+        user.set_state(move.validate_only() && state == v1::USER_MOVE_STATE_SUCCESS ? v1::USER_MOVE_STATE_VALIDATED
+                                                                                     : state);
+        user.set_stage(move.stage());
+        user.set_raw_state(move.raw_state());
+        if (!move.task_id().empty()) user.set_task_id(move.task_id());
+        if (!move.source_site_url().empty()) user.set_source_site_url(move.source_site_url());
+        if (!move.target_site_url().empty()) user.set_target_site_url(move.target_site_url());
+        if (move.has_error()) *user.mutable_error() = move.error();
+        if (move.has_start_time()) *user.mutable_start_time() = move.start_time();
+        if (IsTerminal(user.state())) {
+          SetTime(now, user.mutable_end_time());
+        } else {
+          // Follow the move: the next poll of this user, by Microsoft's task id when there is one.
+          v1::Task poll;
+          poll.set_name(absl::StrCat(migration.name(), "/tasks/poll-", user.name().substr(user.name().rfind('/') + 1)));
+          poll.set_kind(v1::TASK_KIND_POLL_MOVE);
+          poll.set_user_move(user.name());
+          v1::GetUserContentMoveRequest* get = poll.mutable_poll_move();
+          if (task.has_start_move()) get->set_geo(task.start_move().geo());
+          if (task.has_poll_move()) *get = task.poll_move();
+          if (!user.task_id().empty()) {
+            get->set_task_id(user.task_id());
+          } else {
+            get->set_source_user_principal_name(user.source_user_principal_name());
+          }
+          change.new_tasks.push_back({poll, now + options_.poll_interval});
+        }
+      }
+      break;
+    default:
+      break;
+  }
+  user.set_attempts(std::max(user.attempts(), task.attempt()));
+  SetTime(now, user.mutable_update_time());
+  if (user.state() != before) {
+    v1::MigrationEvent event;
+    event.set_name(migration.name());
+    event.set_sequence(migration.last_event_sequence() + 1);
+    migration.set_last_event_sequence(event.sequence());
+    SetTime(now, event.mutable_event_time());
+    event.set_message(absl::StrCat("user ", v1::UserMoveState_Name(before), " -> ", v1::UserMoveState_Name(user.state())));
+    auto* transition = event.mutable_user_transition();
+    transition->set_user_move(user.name());
+    transition->set_source_user_principal_name(user.source_user_principal_name());
+    transition->set_from_state(before);
+    transition->set_to_state(user.state());
+    if (user.has_error()) *transition->mutable_error() = user.error();
+    change.events.push_back(std::move(event));
+  }
+  SetTime(now, migration.mutable_update_time());
+  change.migration = migration;
+  change.user_moves.push_back(user);
+  RETURN_IF_ERROR(store_->Apply(change));
+  if (!change.events.empty()) events_->Notify(migration.name());
+  v1::CompleteTaskResponse response;
+  response.set_user_move_state(user.state());
+  return response;
+}
+
+}  // namespace crosstenant::orchestrator

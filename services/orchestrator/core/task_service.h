@@ -1,0 +1,50 @@
+#ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_TASK_SERVICE_H_
+#define CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_TASK_SERVICE_H_
+
+// The worker side of the orchestrator: per-user tasks leased to workers, leases renewed, and results
+// applied to the user's state machine. A lease id is a fencing token: a result that arrives after its
+// lease expired (the task may be with another worker by then) is refused with ABORTED and changes
+// nothing, so a user is never started twice or moved to a state from a stale answer.
+//
+// The phase driver (not in this build yet) creates the tasks; this class runs them to their end.
+
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "crosstenant/v1/orchestrator.pb.h"
+#include "services/orchestrator/core/event_hub.h"
+#include "services/orchestrator/store/migration_store.h"
+
+namespace crosstenant::orchestrator {
+
+class TaskService {
+ public:
+  struct Options {
+    std::function<absl::Time()> now = absl::Now;
+    // How long after a non-terminal move state its next poll is due.
+    absl::Duration poll_interval = absl::Seconds(30);
+  };
+
+  // `write_mutex` is the one MigrationService holds while it changes a migration (see there).
+  TaskService(MigrationStore* store, EventHub* events, absl::Mutex* write_mutex, Options options);
+
+  absl::StatusOr<crosstenant::v1::LeaseTasksResponse> LeaseTasks(const crosstenant::v1::LeaseTasksRequest& request);
+  absl::StatusOr<crosstenant::v1::RenewLeasesResponse> RenewLeases(const crosstenant::v1::RenewLeasesRequest& request);
+  absl::StatusOr<crosstenant::v1::CompleteTaskResponse> CompleteTask(
+      const crosstenant::v1::CompleteTaskRequest& request);
+
+  // The user state a move state from Microsoft stands for.
+  static crosstenant::v1::UserMoveState UserStateOf(crosstenant::v1::MoveState state);
+
+ private:
+  MigrationStore* store_;
+  EventHub* events_;
+  absl::Mutex* write_mutex_;
+  Options options_;
+};
+
+}  // namespace crosstenant::orchestrator
+
+#endif  // CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_TASK_SERVICE_H_

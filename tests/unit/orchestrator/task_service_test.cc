@@ -1,0 +1,195 @@
+#include "services/orchestrator/core/task_service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "services/orchestrator/core/migration_service.h"
+#include "services/orchestrator/store/sqlite_migration_store.h"
+#include "tests/support/server_process.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+using ::testing::HasSubstr;
+
+constexpr const char* kTenant = "7f1d1c1e-0000-4000-8000-000000000001";
+constexpr const char* kUser = "migrations/m/users/a@contoso.com";
+
+class TaskServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = std::move(SqliteMigrationStore::Open(dir_.path() + "/o.db").value());
+    MigrationService::Options options;
+    options.now = [this] { return now_; };
+    migrations_ = std::make_unique<MigrationService>(store_.get(), options);
+    TaskService::Options task_options;
+    task_options.now = [this] { return now_; };
+    task_options.poll_interval = absl::Seconds(30);
+    tasks_ = std::make_unique<TaskService>(store_.get(), &migrations_->events(), &migrations_->write_mutex(),
+                                           task_options);
+    v1::CreateMigrationRequest create;
+    create.set_migration_id("m");
+    create.mutable_plan()->set_source_connection("connections/contoso");
+    create.mutable_plan()->set_target_connection("connections/fabrikam");
+    create.mutable_plan()->mutable_identity_map()->set_csv(
+        std::string("User,") + kTenant + ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n");
+    ASSERT_TRUE(migrations_->CreateMigration(create).ok());
+  }
+
+  // Hands a start-move task for the one user to workers.
+  void EnqueueStart() {
+    MigrationChange change;
+    change.migration = store_->GetMigration("migrations/m").value();
+    v1::Task task;
+    task.set_name("migrations/m/tasks/start-a@contoso.com");
+    task.set_kind(v1::TASK_KIND_START_MOVE);
+    task.set_user_move(kUser);
+    task.mutable_start_move()->set_geo("connections/contoso/geos/nam");
+    task.mutable_start_move()->set_source_user_principal_name("a@contoso.com");
+    change.new_tasks.push_back({task, now_});
+    ASSERT_TRUE(store_->Apply(change).ok());
+  }
+
+  v1::LeaseTasksResponse Lease(const std::string& worker) {
+    v1::LeaseTasksRequest request;
+    request.set_worker_id(worker);
+    return tasks_->LeaseTasks(request).value();
+  }
+
+  v1::CompleteTaskRequest Completion(const v1::Task& task, const std::string& worker, v1::MoveState state) {
+    v1::CompleteTaskRequest request;
+    request.set_worker_id(worker);
+    request.set_task(task.name());
+    request.set_lease_id(task.lease_id());
+    request.set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
+    request.mutable_move()->set_state(state);
+    request.mutable_move()->set_task_id("ms-task-1");
+    return request;
+  }
+
+  testing::TempDir dir_;
+  absl::Time now_ = absl::FromUnixSeconds(1800000000);
+  std::unique_ptr<SqliteMigrationStore> store_;
+  std::unique_ptr<MigrationService> migrations_;
+  std::unique_ptr<TaskService> tasks_;
+};
+
+TEST_F(TaskServiceTest, ATaskIsLeasedToOneWorkerAtATimeUntilItsLeaseExpires) {
+  EnqueueStart();
+  v1::LeaseTasksResponse first = Lease("worker-1");
+  ASSERT_EQ(first.tasks_size(), 1);
+  EXPECT_EQ(first.tasks(0).attempt(), 1);
+  EXPECT_FALSE(first.tasks(0).lease_id().empty());
+  EXPECT_EQ(Lease("worker-2").tasks_size(), 0) << "leased already";
+
+  now_ += absl::Seconds(61);  // the default lease is 60 s
+  v1::LeaseTasksResponse second = Lease("worker-2");
+  ASSERT_EQ(second.tasks_size(), 1);
+  EXPECT_EQ(second.tasks(0).attempt(), 2);
+  EXPECT_NE(second.tasks(0).lease_id(), first.tasks(0).lease_id());
+
+  // The first worker comes back late: its result is refused and changes nothing.
+  absl::Status stale = tasks_->CompleteTask(Completion(first.tasks(0), "worker-1", v1::MOVE_STATE_SCHEDULED)).status();
+  EXPECT_EQ(stale.code(), absl::StatusCode::kAborted) << stale;
+  EXPECT_EQ(store_->GetUserMove(kUser)->state(), v1::USER_MOVE_STATE_PENDING);
+
+  auto done = tasks_->CompleteTask(Completion(second.tasks(0), "worker-2", v1::MOVE_STATE_SCHEDULED));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->user_move_state(), v1::USER_MOVE_STATE_SCHEDULED);
+  EXPECT_EQ(store_->GetUserMove(kUser)->task_id(), "ms-task-1");
+  EXPECT_EQ(store_->GetUserMove(kUser)->attempts(), 2);
+}
+
+TEST_F(TaskServiceTest, ANonTerminalMoveIsPolledAgainAfterTheIntervalUntilItEnds) {
+  EnqueueStart();
+  v1::Task start = Lease("w").tasks(0);
+  ASSERT_TRUE(tasks_->CompleteTask(Completion(start, "w", v1::MOVE_STATE_IN_PROGRESS)).ok());
+  EXPECT_EQ(Lease("w").tasks_size(), 0) << "the poll is not due yet";
+  now_ += absl::Seconds(30);
+  v1::LeaseTasksResponse polls = Lease("w");
+  ASSERT_EQ(polls.tasks_size(), 1);
+  EXPECT_EQ(polls.tasks(0).kind(), v1::TASK_KIND_POLL_MOVE);
+  EXPECT_EQ(polls.tasks(0).poll_move().task_id(), "ms-task-1");
+  EXPECT_EQ(polls.tasks(0).poll_move().geo(), "connections/contoso/geos/nam");
+  ASSERT_TRUE(tasks_->CompleteTask(Completion(polls.tasks(0), "w", v1::MOVE_STATE_SUCCESS)).ok());
+  EXPECT_EQ(store_->GetUserMove(kUser)->state(), v1::USER_MOVE_STATE_SUCCESS);
+  EXPECT_TRUE(store_->GetUserMove(kUser)->has_end_time());
+  EXPECT_EQ(store_->CountTasks("migrations/m").value(), 0) << "nothing left to do for this user";
+
+  // Every transition is in the event log for watchers: after the creation, IN_PROGRESS and SUCCESS.
+  auto events = store_->ListEvents("migrations/m", 1, 10).value();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].user_transition().to_state(), v1::USER_MOVE_STATE_SUCCESS);
+}
+
+TEST_F(TaskServiceTest, RetryWaitsForRetryAfterAndFailureEndsTheUser) {
+  EnqueueStart();
+  v1::Task start = Lease("w").tasks(0);
+  v1::CompleteTaskRequest retry;
+  retry.set_worker_id("w");
+  retry.set_task(start.name());
+  retry.set_lease_id(start.lease_id());
+  retry.set_outcome(v1::TASK_OUTCOME_RETRY);
+  retry.mutable_retry_after()->set_seconds(5);
+  ASSERT_TRUE(tasks_->CompleteTask(retry).ok());
+  now_ += absl::Seconds(4);
+  EXPECT_EQ(Lease("w").tasks_size(), 0) << "Retry-After not over";
+  now_ += absl::Seconds(1);
+  v1::Task again = Lease("w").tasks(0);
+  v1::CompleteTaskRequest failed;
+  failed.set_worker_id("w");
+  failed.set_task(again.name());
+  failed.set_lease_id(again.lease_id());
+  failed.set_outcome(v1::TASK_OUTCOME_FAILED);
+  failed.mutable_error()->set_code("ONEDRIVE_READ_ONLY");
+  failed.mutable_error()->set_message("the source OneDrive is read-only");
+  ASSERT_TRUE(tasks_->CompleteTask(failed).ok());
+  EXPECT_EQ(store_->GetUserMove(kUser)->state(), v1::USER_MOVE_STATE_FAILED);
+  EXPECT_EQ(store_->GetUserMove(kUser)->error().code(), "ONEDRIVE_READ_ONLY");
+}
+
+TEST_F(TaskServiceTest, PausedMigrationsHandOutNoTasksAndBadRequestsNameTheField) {
+  EnqueueStart();
+  v1::PauseMigrationRequest pause;
+  pause.set_name("migrations/m");
+  ASSERT_TRUE(migrations_->PauseMigration(pause).ok());
+  EXPECT_EQ(Lease("w").tasks_size(), 0);
+
+  v1::LeaseTasksRequest bad;
+  bad.set_max_tasks(1000);
+  bad.mutable_lease_duration()->set_seconds(3600);
+  absl::Status status = tasks_->LeaseTasks(bad).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("worker_id"));
+  EXPECT_THAT(status.message(), HasSubstr("max_tasks"));
+  EXPECT_THAT(status.message(), HasSubstr("lease_duration"));
+
+  v1::CompleteTaskRequest unknown;
+  unknown.set_worker_id("w");
+  unknown.set_task("migrations/m/tasks/none");
+  unknown.set_lease_id("x");
+  unknown.set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_EQ(tasks_->CompleteTask(unknown).status().code(), absl::StatusCode::kAborted);
+}
+
+TEST_F(TaskServiceTest, RenewingKeepsALeaseOnlyForItsHolder) {
+  EnqueueStart();
+  v1::Task task = Lease("w").tasks(0);
+  v1::RenewLeasesRequest renew;
+  renew.set_worker_id("w");
+  auto* lease = renew.add_leases();
+  lease->set_task(task.name());
+  lease->set_lease_id(task.lease_id());
+  now_ += absl::Seconds(50);
+  EXPECT_TRUE(tasks_->RenewLeases(renew)->renewals(0).renewed());
+  now_ += absl::Seconds(50);  // past the first expiry, within the renewed one
+  EXPECT_EQ(Lease("other").tasks_size(), 0);
+  renew.set_worker_id("other");
+  auto refused = tasks_->RenewLeases(renew);
+  EXPECT_FALSE(refused->renewals(0).renewed());
+  EXPECT_FALSE(refused->renewals(0).reason().empty());
+}
+
+}  // namespace
+}  // namespace crosstenant::orchestrator
