@@ -1,34 +1,198 @@
 #include "services/tenant_connector/grpc/tenant_connector_host.h"
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/numbers.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
+#include "services/common/errors.h"
+#include "services/common/logging.h"
+#include "services/tenant_connector/core/connector.h"
+#include "services/tenant_connector/core/executor.h"
+#include "services/tenant_connector/core/http.h"
+#include "services/tenant_connector/core/metrics.h"
+#include "services/tenant_connector/core/store.h"
+#include "services/tenant_connector/grpc/tenant_connector_service.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
 
 class TenantConnectorHost : public ServiceHost {
  public:
+  TenantConnectorHost(ServerEnvironment& environment, const ConnectorSettings& settings,
+                      std::unique_ptr<ConnectionStore> store, std::string seal_key)
+      : executor_(settings.executor_threads),
+        transport_(CurlOptions{settings.connect_to, settings.ca_file}),
+        store_(std::move(store)),
+        metrics_(environment.metrics),
+        connector_(Options(settings), &transport_, Clock::Real(), &executor_, store_.get(), std::move(seal_key),
+                   &metrics_),
+        service_(&connector_, &executor_, settings.mutating_peers) {}
+
+  ~TenantConnectorHost() override {
+    connector_.Stop();
+    executor_.Shutdown();
+  }
+
   std::vector<HostedService> Services() override {
     return {{&service_, crosstenant::v1::TenantConnector::service_full_name()}};
   }
 
+  absl::Status WarmUp() override { return connector_.Load(); }
+
+  void BeginShutdown() override {
+    service_.EndStreams();
+    connector_.Stop();
+  }
+
  private:
-  crosstenant::v1::TenantConnector::CallbackService service_;
+  static ConnectorOptions Options(const ConnectorSettings& settings) {
+    ConnectorOptions options;
+    options.probe_interval = settings.probe_interval;
+    options.refresh_margin = settings.refresh_margin;
+    options.default_budget = settings.upstream_budget;
+    options.credential_warning = settings.credential_warning;
+    options.throttle.max_attempts = settings.max_attempts;
+    options.throttle.max_concurrency = settings.max_concurrency;
+    options.throttle.backoff_base = settings.backoff_base;
+    options.throttle.backoff_max = settings.backoff_max;
+    return options;
+  }
+
+  Executor executor_;
+  CurlTransport transport_;
+  std::unique_ptr<ConnectionStore> store_;
+  ConnectorMetrics metrics_;
+  Connector connector_;
+  TenantConnectorService service_;
 };
+
+absl::Status ParseDurationFlag(absl::string_view value, absl::Duration* out) {
+  if (!absl::ParseDuration(value, out) || *out < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("expected a duration such as 30s or 5m, got '", value, "'"));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> SplitList(absl::string_view value) {
+  return absl::StrSplit(value, ',', absl::SkipEmpty());
+}
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvironment& /*environment*/) {
-  return std::make_unique<TenantConnectorHost>();
+absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvironment& environment,
+                                                                     const ConnectorSettings& settings) {
+  std::unique_ptr<ConnectionStore> store;
+  std::string seal_key;
+  if (!settings.state_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<ConnectionStore>> opened = ConnectionStore::Open(settings.state_dir);
+    if (!opened.ok()) return opened.status();
+    store = *std::move(opened);
+    absl::StatusOr<int> sealed = store->CountSealed();
+    if (!sealed.ok()) return sealed.status();
+    std::string key_file =
+        settings.seal_key_file.empty() ? absl::StrCat(settings.state_dir, "/seal.key") : settings.seal_key_file;
+    absl::StatusOr<std::string> key = LoadSealKey(key_file, *sealed > 0);
+    if (!key.ok()) return key.status();
+    seal_key = *std::move(key);
+    log::Info("state", {{"state_dir", settings.state_dir}, {"seal_key_file", key_file},
+                        {"stored_connections", std::to_string(*sealed)}});
+  } else {
+    log::Warning("no state_dir configured: connections are kept in memory only and lost on restart");
+  }
+  return std::make_unique<TenantConnectorHost>(environment, settings, std::move(store), std::move(seal_key));
 }
 
 ServerDefinition TenantConnectorDefinition() {
+  auto settings = std::make_shared<ConnectorSettings>();
   ServerDefinition definition;
   definition.name = "tenant-connector";
-  definition.summary = "Holds the source and target Microsoft 365 tenant connections (every geo) and serves the tenant operations of the migration steps.";
+  definition.summary =
+      "Holds the source and target Microsoft 365 tenant connections (every geo) and serves the tenant operations "
+      "of the migration steps.";
   definition.metrics_prefix = "tenant_connector";
   definition.default_grpc_address = "127.0.0.1:50051";
   definition.default_metrics_address = "127.0.0.1:9464";
-  definition.create = MakeTenantConnectorHost;
+  definition.read_config = [settings](ConfigReader& reader) {
+    reader.Read("state_dir", &settings->state_dir);
+    reader.Read("seal_key_file", &settings->seal_key_file);
+    reader.Read("probe_interval", &settings->probe_interval);
+    reader.Read("credential_warning", &settings->credential_warning);
+    reader.Read("mutating_peers", &settings->mutating_peers);
+    reader.Read("executor_threads", &settings->executor_threads, 2, 1024);
+    ConfigReader upstream = reader.Section("upstream");
+    upstream.Read("connect_to", &settings->connect_to);
+    upstream.Read("ca_file", &settings->ca_file);
+    upstream.Read("budget", &settings->upstream_budget);
+    upstream.Read("refresh_margin", &settings->refresh_margin);
+    upstream.Read("max_attempts", &settings->max_attempts, 1, 20);
+    upstream.Read("max_concurrency", &settings->max_concurrency, 1, 64);
+    upstream.Read("backoff_base", &settings->backoff_base);
+    upstream.Read("backoff_max", &settings->backoff_max);
+  };
+  definition.add_flags = [settings](FlagSet& flags) {
+    flags.Add("state-dir", "DIR", "directory of the SQLite state file (empty: memory only)", [settings](absl::string_view v) {
+      settings->state_dir = std::string(v);
+      return absl::OkStatus();
+    });
+    flags.Add("seal-key-file", "FILE", "32-byte key sealing stored secrets (default STATE_DIR/seal.key)",
+              [settings](absl::string_view v) {
+                settings->seal_key_file = std::string(v);
+                return absl::OkStatus();
+              });
+    flags.Add("upstream-connect-to", "RULES",
+              "comma-separated libcurl connect-to rules, e.g. *:443:127.0.0.1:8443 (replaces the config list)",
+              [settings](absl::string_view v) {
+                settings->connect_to = SplitList(v);
+                return absl::OkStatus();
+              });
+    flags.Add("upstream-ca-file", "FILE", "PEM CA bundle trusted for upstream HTTPS (default: system store)",
+              [settings](absl::string_view v) {
+                settings->ca_file = std::string(v);
+                return absl::OkStatus();
+              });
+    flags.Add("probe-interval", "DURATION", "how often each connection is probed (default 5m)",
+              [settings](absl::string_view v) { return ParseDurationFlag(v, &settings->probe_interval); });
+    flags.Add("upstream-budget", "DURATION", "time budget of an upstream operation without a client deadline",
+              [settings](absl::string_view v) { return ParseDurationFlag(v, &settings->upstream_budget); });
+    flags.Add("upstream-max-attempts", "N", "sends per upstream call before giving up on throttling (default 5)",
+              [settings](absl::string_view v) {
+                if (!absl::SimpleAtoi(v, &settings->max_attempts) || settings->max_attempts < 1) {
+                  return absl::InvalidArgumentError("expected a positive integer");
+                }
+                return absl::OkStatus();
+              });
+    flags.Add("upstream-max-concurrency", "N", "upstream requests in flight per tenant and API group (default 1)",
+              [settings](absl::string_view v) {
+                if (!absl::SimpleAtoi(v, &settings->max_concurrency) || settings->max_concurrency < 1) {
+                  return absl::InvalidArgumentError("expected a positive integer");
+                }
+                return absl::OkStatus();
+              });
+    flags.Add("upstream-backoff-base", "DURATION", "first back-off when Microsoft sends no Retry-After (default 5s)",
+              [settings](absl::string_view v) { return ParseDurationFlag(v, &settings->backoff_base); });
+    flags.Add("mutating-peers", "NAMES", "comma-separated peer names allowed to call mutating RPCs under mTLS",
+              [settings](absl::string_view v) {
+                settings->mutating_peers = SplitList(v);
+                return absl::OkStatus();
+              });
+  };
+  definition.validate_config = [settings]() -> absl::Status {
+    std::vector<FieldViolation> violations;
+    for (const std::string& rule : settings->connect_to) {
+      std::vector<std::string> parts = absl::StrSplit(rule, ':');
+      if (parts.size() != 4) {
+        violations.push_back({"upstream.connect_to", absl::StrCat("\"", rule, "\" must be HOST:PORT:TO_HOST:TO_PORT")});
+      }
+    }
+    if (settings->probe_interval < absl::Seconds(1)) {
+      violations.push_back({"probe_interval", "must be at least 1s"});
+    }
+    if (!violations.empty()) return InvalidArgumentWithViolations("invalid tenant-connector settings", violations);
+    return absl::OkStatus();
+  };
+  definition.create = [settings](ServerEnvironment& environment) {
+    return MakeTenantConnectorHost(environment, *settings);
+  };
   return definition;
 }
 

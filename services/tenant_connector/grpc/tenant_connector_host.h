@@ -1,20 +1,48 @@
 #ifndef CROSSTENANT_SERVICES_TENANT_CONNECTOR_GRPC_TENANT_CONNECTOR_HOST_H_
 #define CROSSTENANT_SERVICES_TENANT_CONNECTOR_GRPC_TENANT_CONNECTOR_HOST_H_
 
-// The wiring of the tenant-connector server: which gRPC services it registers and how they are built.
+// The wiring of the tenant-connector server: its settings (config keys and flags), the core objects
+// (executor, upstream transport, state store and seal key, metrics, connector) and the gRPC service.
+// See docs/tenant-connector.md for every key and flag.
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "services/common/server.h"
 
 namespace crosstenant::tenant_connector {
 
-// Builds the tenant-connector host. Until its issue lands, crosstenant.v1.TenantConnector answers every RPC with
-// UNIMPLEMENTED; health, reflection, metrics, config and shutdown are served by the bootstrap.
-absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvironment& environment);
+// Service-specific settings; every default works on a laptop.
+struct ConnectorSettings {
+  // Directory of the SQLite state file; empty keeps connections in memory only.
+  std::string state_dir;
+  // 32-byte key sealing stored secrets; empty means <state_dir>/seal.key (created when absent and no
+  // sealed secret exists yet).
+  std::string seal_key_file;
+  // libcurl connect-to rules ("HOST:PORT:TO_HOST:TO_PORT", HOST "*" for any) and CA file for upstream.
+  std::vector<std::string> connect_to;
+  std::string ca_file;
+  absl::Duration probe_interval = absl::Minutes(5);
+  absl::Duration refresh_margin = absl::Minutes(5);
+  absl::Duration upstream_budget = absl::Seconds(60);
+  int max_attempts = 5;
+  // Upstream requests in flight per tenant and API group.
+  int max_concurrency = 1;
+  absl::Duration backoff_base = absl::Seconds(5);
+  absl::Duration backoff_max = absl::Seconds(60);
+  absl::Duration credential_warning = absl::Hours(24 * 30);
+  // Peer names allowed to call mutating RPCs under mTLS; empty allows every authenticated peer.
+  std::vector<std::string> mutating_peers;
+  int executor_threads = 16;
+};
 
-// The program's definition for RunServer (name, defaults, flags, host factory).
+absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvironment& environment,
+                                                                     const ConnectorSettings& settings);
+
+// The program's definition for RunServer (name, defaults, flags, config keys, host factory).
 ServerDefinition TenantConnectorDefinition();
 
 }  // namespace crosstenant::tenant_connector

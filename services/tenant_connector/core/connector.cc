@@ -1,0 +1,880 @@
+#include "services/tenant_connector/core/connector.h"
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/common/errors.h"
+#include "services/common/logging.h"
+#include "services/common/status_macros.h"
+#include "services/tenant_connector/core/connector_internal.h"
+#include "services/tenant_connector/core/crypto.h"
+#include "services/tenant_connector/core/sharepoint_admin.h"
+
+namespace crosstenant::tenant_connector {
+
+using internal::FromTimestamp;
+using internal::SetDuration;
+using internal::SetTimestamp;
+
+namespace {
+
+constexpr char kGlobalAdministrator[] = "62e90394-69f5-4237-9190-012177145e10";
+constexpr char kSharePointAdministrator[] = "f28a1f50-f6e7-4571-818b-6a12f2af6b6c";
+
+const std::regex& GuidPattern() {
+  static const std::regex* pattern =
+      new std::regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+  return *pattern;
+}
+
+std::string KindName(v1::CredentialKind kind) {
+  const std::string& full = v1::CredentialKind_Name(kind);
+  absl::string_view name = full;
+  absl::ConsumePrefix(&name, "CREDENTIAL_KIND_");
+  return absl::AsciiStrToLower(name);
+}
+
+v1::CredentialKind KindOf(const v1::Credential& credential) {
+  switch (credential.kind_case()) {
+    case v1::Credential::kClientSecret:
+      return v1::CREDENTIAL_KIND_CLIENT_SECRET;
+    case v1::Credential::kCertificate:
+      return v1::CREDENTIAL_KIND_CERTIFICATE;
+    case v1::Credential::kDeviceCode:
+      return v1::CREDENTIAL_KIND_DEVICE_CODE;
+    case v1::Credential::kUsernamePassword:
+      return v1::CREDENTIAL_KIND_USERNAME_PASSWORD;
+    case v1::Credential::kWorkloadIdentity:
+      return v1::CREDENTIAL_KIND_WORKLOAD_IDENTITY;
+    default:
+      return v1::CREDENTIAL_KIND_UNSPECIFIED;
+  }
+}
+
+bool Delegated(v1::CredentialKind kind) {
+  return kind == v1::CREDENTIAL_KIND_DEVICE_CODE || kind == v1::CREDENTIAL_KIND_USERNAME_PASSWORD;
+}
+
+std::string ClientIdOf(const v1::Credential& credential) {
+  switch (credential.kind_case()) {
+    case v1::Credential::kClientSecret:
+      return credential.client_secret().client_id();
+    case v1::Credential::kCertificate:
+      return credential.certificate().client_id();
+    case v1::Credential::kDeviceCode:
+      return credential.device_code().client_id();
+    case v1::Credential::kUsernamePassword:
+      return credential.username_password().client_id();
+    case v1::Credential::kWorkloadIdentity:
+      return credential.workload_identity().client_id();
+    default:
+      return "";
+  }
+}
+
+std::string RoleName(v1::ConnectionRole role) {
+  return role == v1::CONNECTION_ROLE_SOURCE ? "source" : role == v1::CONNECTION_ROLE_TARGET ? "target" : "unspecified";
+}
+
+std::string StateName(v1::ConnectionState state) {
+  const std::string& full = v1::ConnectionState_Name(state);
+  absl::string_view name = full;
+  absl::ConsumePrefix(&name, "CONNECTION_STATE_");
+  return std::string(name);
+}
+
+// Validates a SecretValue; adds violations under `field`.
+void CheckSecret(const v1::SecretValue& secret, const std::string& field, bool required,
+                 std::vector<FieldViolation>* violations) {
+  switch (secret.source_case()) {
+    case v1::SecretValue::kValue:
+      if (secret.value().empty()) violations->push_back({field + ".value", "must not be empty"});
+      break;
+    case v1::SecretValue::kFilePath:
+      if (secret.file_path().empty() || secret.file_path()[0] != '/') {
+        violations->push_back({field + ".file_path", "must be an absolute path of a file holding the secret"});
+      }
+      break;
+    default:
+      if (required) violations->push_back({field, "is required: give `value` or `file_path`"});
+  }
+}
+
+void CheckClientId(const std::string& client_id, const std::string& field, std::vector<FieldViolation>* violations) {
+  if (!std::regex_match(client_id, GuidPattern())) {
+    violations->push_back(
+        {field, "must be the application (client) id of the Entra app registration, a GUID such as "
+                "1b2c3d4e-0000-4000-8000-000000000001"});
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// Validation helpers shared with tenant operations.
+
+std::vector<FieldViolation> internal::CheckCredential(const v1::Credential& credential, const std::string& prefix) {
+  std::vector<FieldViolation> violations;
+  switch (credential.kind_case()) {
+    case v1::Credential::kClientSecret:
+      CheckClientId(credential.client_secret().client_id(), prefix + ".client_secret.client_id", &violations);
+      CheckSecret(credential.client_secret().secret(), prefix + ".client_secret.secret", true, &violations);
+      break;
+    case v1::Credential::kCertificate: {
+      const v1::CertificateCredential& c = credential.certificate();
+      CheckClientId(c.client_id(), prefix + ".certificate.client_id", &violations);
+      if (c.certificate_case() == v1::CertificateCredential::CERTIFICATE_NOT_SET ||
+          (c.certificate_case() == v1::CertificateCredential::kCertificatePem && c.certificate_pem().empty()) ||
+          (c.certificate_case() == v1::CertificateCredential::kCertificateFile && c.certificate_file().empty())) {
+        violations.push_back({prefix + ".certificate.certificate_pem",
+                              "is required: give the certificate as PEM text or `certificate_file`"});
+      }
+      CheckSecret(c.private_key(), prefix + ".certificate.private_key", true, &violations);
+      CheckSecret(c.private_key_passphrase(), prefix + ".certificate.private_key_passphrase", false, &violations);
+      break;
+    }
+    case v1::Credential::kDeviceCode:
+      CheckClientId(credential.device_code().client_id(), prefix + ".device_code.client_id", &violations);
+      break;
+    case v1::Credential::kUsernamePassword: {
+      const v1::UsernamePasswordCredential& c = credential.username_password();
+      CheckClientId(c.client_id(), prefix + ".username_password.client_id", &violations);
+      if (!absl::StrContains(c.username(), "@")) {
+        violations.push_back({prefix + ".username_password.username",
+                              "must be the admin's user principal name, e.g. admin@contoso.onmicrosoft.com"});
+      }
+      CheckSecret(c.password(), prefix + ".username_password.password", true, &violations);
+      break;
+    }
+    case v1::Credential::kWorkloadIdentity: {
+      const v1::WorkloadIdentityCredential& c = credential.workload_identity();
+      CheckClientId(c.client_id(), prefix + ".workload_identity.client_id", &violations);
+      if (c.token_file().empty() && getenv("AZURE_FEDERATED_TOKEN_FILE") == nullptr) {
+        violations.push_back({prefix + ".workload_identity.token_file",
+                              "is required when AZURE_FEDERATED_TOKEN_FILE is not set in the connector's environment"});
+      }
+      break;
+    }
+    default:
+      violations.push_back({prefix, "is required: set one of client_secret, certificate, device_code, "
+                                    "username_password, workload_identity"});
+  }
+  return violations;
+}
+
+absl::StatusOr<std::string> internal::ReadFileText(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read the ", what, " file ", path, ": ", strerror(errno)));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+absl::StatusOr<std::string> internal::ReadSecret(const v1::SecretValue& secret, const std::string& what) {
+  if (secret.source_case() == v1::SecretValue::kValue) return secret.value();
+  if (secret.source_case() == v1::SecretValue::kFilePath) {
+    ASSIGN_OR_RETURN(std::string text, ReadFileText(secret.file_path(), what));
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+  }
+  return std::string();
+}
+
+void internal::SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
+  if (time == absl::InfinitePast() || time == absl::InfiniteFuture()) {
+    out->Clear();
+    return;
+  }
+  int64_t nanos = absl::ToUnixNanos(time);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  if (out->nanos() < 0) {
+    out->set_seconds(out->seconds() - 1);
+    out->set_nanos(out->nanos() + 1000000000);
+  }
+}
+
+absl::Time internal::FromTimestamp(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+void internal::SetDuration(absl::Duration duration, google::protobuf::Duration* out) {
+  int64_t nanos = absl::ToInt64Nanoseconds(duration);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+Connector::Connector(ConnectorOptions options, HttpTransport* transport, Clock* clock, Executor* executor,
+                     ConnectionStore* store, std::string seal_key, ConnectorMetrics* metrics)
+    : options_(options),
+      transport_(transport),
+      clock_(clock),
+      executor_(executor),
+      store_(store),
+      seal_key_(seal_key.size() == 32 ? std::move(seal_key) : RandomBytes(32)),
+      metrics_(metrics),
+      governors_(options.throttle, clock,
+                 ThrottleObserver{[metrics](UpstreamApi api, int status) {
+                                    if (metrics) metrics->Throttled(UpstreamApiName(api), status);
+                                  },
+                                  [metrics](UpstreamApi api, absl::Duration wait) {
+                                    if (metrics) metrics->RetryAfterWait(UpstreamApiName(api), absl::ToDoubleSeconds(wait));
+                                  }}),
+      tokens_(transport, &governors_, clock) {}
+
+Connector::~Connector() { Stop(); }
+
+void Connector::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+}
+
+absl::Time Connector::Budget(absl::Time client) const {
+  absl::Time own = clock_->Now() + options_.default_budget;
+  return std::min(client, own);
+}
+
+std::string Connector::GovernorKey(const Entry& entry) const { return entry.tenant_key; }
+
+absl::StatusOr<std::shared_ptr<Connector::Entry>> Connector::Find(const std::string& name) {
+  absl::string_view id = name;
+  if (!absl::ConsumePrefix(&id, "connections/") || id.empty() || absl::StrContains(id, "/")) {
+    return InvalidArgumentWithViolations("invalid connection name",
+                                         {{"name", absl::StrCat("must be connections/{connection}, got \"", name, "\"")}});
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
+  return it->second;
+}
+
+void Connector::Publish(v1::ConnectionEventType type, const v1::Connection& connection) {
+  absl::MutexLock lock(&watch_mu_);
+  for (auto& [id, watcher] : watchers_) {
+    if (!watcher.names.empty() &&
+        std::find(watcher.names.begin(), watcher.names.end(), connection.name()) == watcher.names.end()) {
+      continue;
+    }
+    watcher.callback(type, connection);
+  }
+}
+
+int64_t Connector::Subscribe(const std::vector<std::string>& names, WatchCallback callback,
+                             std::vector<v1::Connection>* snapshot) {
+  absl::MutexLock lock(&watch_mu_);
+  int64_t id = next_watcher_++;
+  watchers_[id] = Watcher{names, std::move(callback)};
+  std::vector<std::shared_ptr<Entry>> entries;
+  {
+    absl::MutexLock registry_lock(&mu_);
+    for (auto& [name, entry] : entries_) {
+      if (names.empty() || std::find(names.begin(), names.end(), name) != names.end()) entries.push_back(entry);
+    }
+  }
+  for (auto& entry : entries) {
+    absl::MutexLock entry_lock(&entry->mu);
+    RefreshHealth(*entry);
+    snapshot->push_back(entry->connection);
+  }
+  return id;
+}
+
+void Connector::Unsubscribe(int64_t id) {
+  absl::MutexLock lock(&watch_mu_);
+  watchers_.erase(id);
+}
+
+void Connector::RefreshHealth(Entry& entry) {
+  v1::ConnectionHealth* health = entry.connection.mutable_health();
+  health->clear_throttling();
+  for (const ThrottleSnapshot& snapshot : governors_.SnapshotsOf(entry.tenant_key)) {
+    v1::ThrottleState* state = health->add_throttling();
+    state->set_api(static_cast<v1::UpstreamApi>(snapshot.api));
+    state->set_throttled(snapshot.throttled);
+    if (snapshot.throttled) SetTimestamp(snapshot.retry_after_time, state->mutable_retry_after_time());
+    SetDuration(snapshot.last_retry_after, state->mutable_last_retry_after());
+    SetTimestamp(snapshot.last_throttle_time, state->mutable_last_throttle_time());
+    state->set_throttled_response_count(snapshot.throttled_response_count);
+  }
+  // Standing credential warnings.
+  health->clear_warnings();
+  if (entry.connection.credential().has_expire_time()) {
+    absl::Time expire = FromTimestamp(entry.connection.credential().expire_time());
+    *health->mutable_credential_expire_time() = entry.connection.credential().expire_time();
+    absl::Duration left = expire - clock_->Now();
+    bool certificate = entry.connection.credential().kind() == v1::CREDENTIAL_KIND_CERTIFICATE;
+    if (left < options_.credential_warning) {
+      v1::Finding* finding = health->add_warnings();
+      std::string what = certificate ? "certificate" : "client secret";
+      finding->set_code(left <= absl::ZeroDuration() ? (certificate ? "CERTIFICATE_EXPIRED" : "SECRET_EXPIRED")
+                                                     : (certificate ? "CERTIFICATE_EXPIRES_SOON" : "SECRET_EXPIRES_SOON"));
+      finding->set_severity(left <= absl::Hours(24 * 7) ? v1::SEVERITY_ERROR : v1::SEVERITY_WARNING);
+      finding->set_message(left <= absl::ZeroDuration()
+                               ? absl::StrCat("the ", what, " expired at ", absl::FormatTime(expire, absl::UTCTimeZone()))
+                               : absl::StrCat("the ", what, " expires at ", absl::FormatTime(expire, absl::UTCTimeZone()),
+                                              " (in ", absl::ToInt64Hours(left) / 24, " days)"));
+      finding->set_remedy(absl::StrCat("Add a new ", what, " to app ", entry.connection.credential().client_id(),
+                                       " and call ReauthenticateConnection with it"));
+      finding->set_subject(entry.connection.name());
+    }
+    if (metrics_) metrics_->SetCredentialExpirySeconds(entry.connection.name(), absl::ToDoubleSeconds(left));
+  }
+  if (metrics_ && entry.connection.health().has_token_expire_time()) {
+    metrics_->SetTokenExpirySeconds(
+        entry.connection.name(),
+        absl::ToDoubleSeconds(FromTimestamp(entry.connection.health().token_expire_time()) - clock_->Now()));
+  }
+}
+
+void Connector::Persist(Entry& entry) {
+  if (store_ == nullptr) return;
+  StoredConnection row;
+  std::string refresh_token;
+  {
+    absl::MutexLock token_lock(&entry.token_mu);  // never while holding entry.mu (lock order: token_mu, mu)
+    refresh_token = entry.refresh_token;
+  }
+  {
+    absl::MutexLock lock(&entry.mu);
+    row.name = entry.connection.name();
+    entry.connection.SerializeToString(&row.connection);
+    nlohmann::json sealed_content = {{"credential", Base64UrlEncode(entry.credential.SerializeAsString())}};
+    if (!refresh_token.empty()) sealed_content["refresh_token"] = refresh_token;
+    absl::StatusOr<std::string> sealed = Seal(seal_key_, sealed_content.dump(), row.name);
+    if (!sealed.ok()) {
+      log::Error("cannot seal a credential", {{"connection", row.name}, {"error", std::string(sealed.status().message())}});
+      return;
+    }
+    row.sealed_credential = *std::move(sealed);
+  }
+  if (absl::Status put = store_->Put(row); !put.ok()) {
+    log::Error("cannot persist a connection", {{"connection", row.name}, {"error", std::string(put.message())}});
+  }
+}
+
+void Connector::UpdateGauges() {
+  if (metrics_ == nullptr) return;
+  std::map<std::pair<std::string, std::string>, int> counts;
+  for (v1::ConnectionRole role : {v1::CONNECTION_ROLE_SOURCE, v1::CONNECTION_ROLE_TARGET}) {
+    for (int state = v1::CONNECTION_STATE_PENDING_SIGN_IN; state <= v1::CONNECTION_STATE_FAILED; ++state) {
+      counts[{RoleName(role), StateName(static_cast<v1::ConnectionState>(state))}] = 0;
+    }
+  }
+  std::vector<std::shared_ptr<Entry>> entries;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, entry] : entries_) entries.push_back(entry);
+  }
+  for (auto& entry : entries) {
+    absl::MutexLock lock(&entry->mu);
+    ++counts[{RoleName(entry->connection.role()), StateName(entry->connection.state())}];
+  }
+  for (auto& [key, count] : counts) metrics_->SetConnections(key.first, key.second, count);
+}
+
+void Connector::Changed(Entry& entry, v1::ConnectionEventType type) {
+  v1::Connection copy;
+  {
+    absl::MutexLock lock(&entry.mu);
+    SetTimestamp(clock_->Now(), entry.connection.mutable_update_time());
+    if (entry.deleted || !entry.registered) return;
+    RefreshHealth(entry);
+    copy = entry.connection;
+  }
+  Persist(entry);
+  UpdateGauges();
+  Publish(type, copy);
+}
+
+void Connector::SetState(Entry& entry, v1::ConnectionState state, const std::string& reason) {
+  bool changed;
+  {
+    absl::MutexLock lock(&entry.mu);
+    changed = entry.connection.state() != state || entry.connection.state_reason() != reason;
+    if (changed) {
+      log::Info("connection state", {{"connection", entry.connection.name()},
+                                     {"state", StateName(state)},
+                                     {"reason", reason}});
+    }
+    entry.connection.set_state(state);
+    entry.connection.set_state_reason(state == v1::CONNECTION_STATE_CONNECTED ? "" : reason);
+    if (state != v1::CONNECTION_STATE_PENDING_SIGN_IN) entry.connection.clear_sign_in_prompt();
+  }
+  if (changed) Changed(entry);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Credentials and tokens.
+
+absl::Status Connector::Describe(Entry& entry) {
+  const v1::Credential& credential = entry.credential;
+  v1::CredentialInfo info;
+  info.set_kind(KindOf(credential));
+  info.set_client_id(ClientIdOf(credential));
+  std::string tenant = credential.tenant();
+  if (tenant.empty()) {
+    tenant = credential.has_device_code() ? "organizations" : entry.admin.InitialDomainGuess();
+  }
+  info.set_tenant(tenant);
+  auto fingerprint_secret = [&](const v1::SecretValue& secret, const std::string& what) -> absl::Status {
+    if (secret.source_case() == v1::SecretValue::kFilePath) info.add_file_paths(secret.file_path());
+    ASSIGN_OR_RETURN(std::string value, internal::ReadSecret(secret, what));
+    info.set_fingerprint(HexLower(HmacSha256(seal_key_, value)).substr(0, 16));
+    return absl::OkStatus();
+  };
+  switch (credential.kind_case()) {
+    case v1::Credential::kClientSecret:
+      RETURN_IF_ERROR(fingerprint_secret(credential.client_secret().secret(), "client secret"));
+      if (credential.client_secret().has_expire_time()) {
+        *info.mutable_expire_time() = credential.client_secret().expire_time();
+      }
+      break;
+    case v1::Credential::kCertificate: {
+      const v1::CertificateCredential& c = credential.certificate();
+      std::string pem = c.certificate_pem();
+      if (c.certificate_case() == v1::CertificateCredential::kCertificateFile) {
+        info.add_file_paths(c.certificate_file());
+        ASSIGN_OR_RETURN(pem, internal::ReadFileText(c.certificate_file(), "certificate"));
+      }
+      absl::StatusOr<CertificateInfo> cert = ParseCertificatePem(pem);
+      if (!cert.ok()) {
+        return InvalidArgumentWithViolations("invalid certificate",
+                                             {{"credential.certificate.certificate_pem", std::string(cert.status().message())}});
+      }
+      if (c.private_key().source_case() == v1::SecretValue::kFilePath) info.add_file_paths(c.private_key().file_path());
+      info.set_fingerprint(cert->sha256_thumbprint_hex);
+      info.set_certificate_subject(cert->subject);
+      info.set_assertion_algorithm(c.assertion_algorithm() == v1::ASSERTION_ALGORITHM_RS256
+                                       ? v1::ASSERTION_ALGORITHM_RS256
+                                       : v1::ASSERTION_ALGORITHM_PS256);
+      SetTimestamp(cert->not_after, info.mutable_expire_time());
+      // Check the key now, so that a wrong key is an INVALID_ARGUMENT rather than a refused sign-in.
+      ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key"));
+      ASSIGN_OR_RETURN(std::string passphrase, internal::ReadSecret(c.private_key_passphrase(), "key passphrase"));
+      absl::StatusOr<std::string> probe =
+          SignClientAssertion(*cert, key, passphrase, true, info.client_id(), "https://check", clock_->Now());
+      if (!probe.ok()) {
+        return InvalidArgumentWithViolations("invalid private key",
+                                             {{"credential.certificate.private_key", std::string(probe.status().message())}});
+      }
+      break;
+    }
+    case v1::Credential::kUsernamePassword:
+      info.set_username(credential.username_password().username());
+      RETURN_IF_ERROR(fingerprint_secret(credential.username_password().password(), "password"));
+      break;
+    case v1::Credential::kWorkloadIdentity: {
+      std::string path = credential.workload_identity().token_file();
+      if (path.empty()) path = getenv("AZURE_FEDERATED_TOKEN_FILE") ? getenv("AZURE_FEDERATED_TOKEN_FILE") : "";
+      info.add_file_paths(path);
+      break;
+    }
+    default:
+      break;
+  }
+  absl::MutexLock lock(&entry.mu);
+  *entry.connection.mutable_credential() = info;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AccessToken> Connector::Acquire(Entry& entry, const std::string& scope, absl::Time deadline) {
+  v1::Credential credential;
+  std::string tenant;
+  std::string login_host;
+  {
+    absl::MutexLock lock(&entry.mu);
+    credential = entry.credential;
+    tenant = entry.connection.tenant_id().empty() ? entry.connection.credential().tenant() : entry.connection.tenant_id();
+    login_host = ProfileOf(entry.admin.cloud).login_host;
+  }
+  std::vector<std::pair<std::string, std::string>> fields;
+  const std::string client_id = ClientIdOf(credential);
+  switch (credential.kind_case()) {
+    case v1::Credential::kClientSecret: {
+      ASSIGN_OR_RETURN(std::string secret, internal::ReadSecret(credential.client_secret().secret(), "client secret"));
+      fields = {{"grant_type", "client_credentials"}, {"client_id", client_id}, {"scope", scope},
+                {"client_secret", secret}};
+      break;
+    }
+    case v1::Credential::kCertificate: {
+      const v1::CertificateCredential& c = credential.certificate();
+      std::string pem = c.certificate_pem();
+      if (c.certificate_case() == v1::CertificateCredential::kCertificateFile) {
+        ASSIGN_OR_RETURN(pem, internal::ReadFileText(c.certificate_file(), "certificate"));
+      }
+      ASSIGN_OR_RETURN(CertificateInfo cert, ParseCertificatePem(pem));
+      ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key"));
+      ASSIGN_OR_RETURN(std::string passphrase, internal::ReadSecret(c.private_key_passphrase(), "key passphrase"));
+      ASSIGN_OR_RETURN(std::string assertion,
+                       SignClientAssertion(cert, key, passphrase, c.assertion_algorithm() != v1::ASSERTION_ALGORITHM_RS256,
+                                           client_id, TokenClient::TokenEndpoint(login_host, tenant), clock_->Now()));
+      fields = {{"grant_type", "client_credentials"},
+                {"client_id", client_id},
+                {"scope", scope},
+                {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+                {"client_assertion", assertion}};
+      break;
+    }
+    case v1::Credential::kWorkloadIdentity: {
+      std::string path = credential.workload_identity().token_file();
+      if (path.empty() && getenv("AZURE_FEDERATED_TOKEN_FILE")) path = getenv("AZURE_FEDERATED_TOKEN_FILE");
+      ASSIGN_OR_RETURN(std::string assertion, internal::ReadFileText(path, "workload identity token"));
+      assertion = std::string(absl::StripAsciiWhitespace(assertion));
+      fields = {{"grant_type", "client_credentials"},
+                {"client_id", client_id},
+                {"scope", scope},
+                {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+                {"client_assertion", assertion}};
+      break;
+    }
+    case v1::Credential::kUsernamePassword: {
+      ASSIGN_OR_RETURN(std::string password, internal::ReadSecret(credential.username_password().password(), "password"));
+      fields = {{"grant_type", "password"}, {"client_id", client_id}, {"scope", scope},
+                {"username", credential.username_password().username()}, {"password", password}};
+      break;
+    }
+    case v1::Credential::kDeviceCode: {
+      if (entry.refresh_token.empty()) {
+        return absl::FailedPreconditionError("the device code sign-in has not completed; the admin must enter the code");
+      }
+      fields = {{"grant_type", "refresh_token"}, {"client_id", client_id}, {"scope", scope + " offline_access"},
+                {"refresh_token", entry.refresh_token}};
+      break;
+    }
+    default:
+      return absl::FailedPreconditionError("the connection has no credential");
+  }
+  absl::StatusOr<AccessToken> token = tokens_.RequestToken(login_host, tenant, GovernorKey(entry), fields, deadline);
+  if (metrics_) metrics_->SignIn(KindName(KindOf(credential)), token.ok() ? "ok" : "error");
+  if (token.ok() && !token->refresh_token.empty()) entry.refresh_token = token->refresh_token;
+  return token;
+}
+
+absl::StatusOr<std::string> Connector::Token(Entry& entry, const std::string& scope, bool force, absl::Time deadline) {
+  AccessToken token;
+  {
+    absl::MutexLock lock(&entry.token_mu);
+    auto it = entry.tokens.find(scope);
+    absl::Time now = clock_->Now();
+    if (!force && it != entry.tokens.end()) {
+      absl::Duration margin = std::min(options_.refresh_margin, it->second.lifetime / 5);
+      if (now + margin < it->second.expire_time) return it->second.access_token;
+    }
+    absl::StatusOr<AccessToken> acquired = Acquire(entry, scope, deadline);
+    if (!acquired.ok()) {
+      entry.tokens.erase(scope);
+      AuthFailure failure = AuthFailureOf(acquired.status());
+      bool live;
+      {
+        absl::MutexLock entry_lock(&entry.mu);
+        live = entry.connection.state() == v1::CONNECTION_STATE_CONNECTED ||
+               entry.connection.state() == v1::CONNECTION_STATE_DEGRADED;
+      }
+      if (live && (failure == AuthFailure::kExpired || failure == AuthFailure::kRefused)) {
+        entry.token_mu.Unlock();
+        SetState(entry, v1::CONNECTION_STATE_EXPIRED,
+                 absl::StrCat("token refresh failed: ", acquired.status().message()));
+        entry.token_mu.Lock();
+      }
+      return acquired.status();
+    }
+    token = *acquired;
+    entry.tokens[scope] = token;
+    if (scope == entry.graph_scope) entry.claims = token.claims;
+  }
+  {
+    absl::MutexLock lock(&entry.mu);
+    v1::ConnectionHealth* health = entry.connection.mutable_health();
+    absl::Time earliest = token.expire_time;
+    if (health->has_token_expire_time()) {
+      absl::Time previous = FromTimestamp(health->token_expire_time());
+      if (previous > clock_->Now() && previous < earliest) earliest = previous;
+    }
+    SetTimestamp(earliest, health->mutable_token_expire_time());
+    SetDuration(token.lifetime, health->mutable_token_lifetime());
+  }
+  return token.access_token;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Upstream calls.
+
+absl::StatusOr<Connector::CallResult> Connector::Call(Entry& entry, UpstreamApi api, const std::string& scope,
+                                                      const std::string& method, const std::string& url,
+                                                      const nlohmann::json* body, absl::Time deadline,
+                                                      std::vector<std::pair<std::string, std::string>> extra_headers,
+                                                      bool allow_404) {
+  for (int auth_attempt = 0;; ++auth_attempt) {
+    ASSIGN_OR_RETURN(std::string token, Token(entry, scope, auth_attempt > 0, deadline));
+    HttpRequest request;
+    request.method = method;
+    request.url = url;
+    request.headers = {{"Authorization", absl::StrCat("Bearer ", token)}, {"Accept", "application/json"}};
+    for (auto& header : extra_headers) request.headers.push_back(header);
+    if (body != nullptr) {
+      request.headers.push_back({"Content-Type", "application/json"});
+      request.body = body->dump();
+    }
+    request.timeout = std::clamp(deadline - clock_->Now(), absl::Seconds(1), absl::Seconds(60));
+    const char* api_name = UpstreamApiName(api);
+    absl::StatusOr<HttpResponse> response = governors_.For(GovernorKey(entry), api).Run(
+        [&]() -> absl::StatusOr<HttpResponse> {
+          absl::StatusOr<HttpResponse> sent = transport_->Send(request);
+          if (metrics_) metrics_->UpstreamRequest(api_name, sent.ok() ? sent->status : 0);
+          return sent;
+        },
+        deadline);
+    if (!response.ok()) return response.status();
+    if (std::string date = response->Header("date"); !date.empty()) {
+      absl::Time server;
+      std::string error;
+      if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", date, absl::UTCTimeZone(), &server, &error)) {
+        absl::MutexLock lock(&entry.mu);
+        SetDuration(absl::Trunc(server - clock_->Now(), absl::Seconds(1)),
+                    entry.connection.mutable_health()->mutable_clock_skew());
+      }
+    }
+    if (response->status == 401 && auth_attempt == 0) continue;  // re-acquire once
+    CallResult result;
+    result.status = response->status;
+    result.raw = response->body;
+    result.body = nlohmann::json::parse(response->body, nullptr, false);
+    if (response->status == 401) {
+      SetState(entry, v1::CONNECTION_STATE_EXPIRED,
+               absl::StrCat("Microsoft ", api_name, " rejected a freshly acquired token (HTTP 401)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("Microsoft ", api_name, " rejected the connection's token after a refresh (HTTP 401): ",
+                       internal::UpstreamMessage(result.body, result.raw),
+                       "; the connection is EXPIRED, call ReauthenticateConnection"));
+    }
+    if (response->status >= 200 && response->status < 300) return result;
+    if (response->status == 404 && allow_404) return result;
+    return internal::MapUpstreamError(api_name, result.status, result.body, result.raw);
+  }
+}
+
+absl::StatusOr<Connector::CallResult> Connector::Graph(Entry& entry, const std::string& method,
+                                                       const std::string& path, const nlohmann::json* body,
+                                                       absl::Time deadline, bool allow_404,
+                                                       std::vector<std::pair<std::string, std::string>> extra_headers) {
+  std::string url = absl::StartsWith(path, "https://") ? path : absl::StrCat("https://", entry.graph_host, path);
+  return Call(entry, UpstreamApi::kGraph, entry.graph_scope, method, url, body, deadline, std::move(extra_headers),
+              allow_404);
+}
+
+absl::StatusOr<Connector::CallResult> Connector::SharePoint(Entry& entry, const v1::Geo& geo,
+                                                            const std::string& method, const std::string& path,
+                                                            const nlohmann::json* body, absl::Time deadline,
+                                                            bool allow_404) {
+  std::string host = geo.admin_url();
+  std::string scope = absl::StrCat(host, "/.default");
+  return Call(entry, UpstreamApi::kSharePoint, scope, method, absl::StrCat(host, path), body, deadline,
+              {{"Accept", "application/json;odata=nometadata"}}, allow_404);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Verification: tenant, admin URL, roles, geos.
+
+absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
+  RETURN_IF_ERROR(Token(entry, entry.graph_scope, false, deadline).status());
+  nlohmann::json claims;
+  {
+    absl::MutexLock lock(&entry.token_mu);
+    claims = entry.claims;
+  }
+  v1::CredentialKind kind;
+  std::string admin_url;
+  std::string tenant_name;
+  {
+    absl::MutexLock lock(&entry.mu);
+    kind = entry.connection.credential().kind();
+    admin_url = entry.admin.url;
+    tenant_name = entry.admin.tenant_name;
+  }
+  // Tenant.
+  ASSIGN_OR_RETURN(CallResult org, Graph(entry, "GET", "/v1.0/organization", nullptr, deadline));
+  const nlohmann::json* organization = nullptr;
+  if (org.body.contains("value") && org.body["value"].is_array() && !org.body["value"].empty()) {
+    organization = &org.body["value"][0];
+  }
+  if (organization == nullptr) return absl::UnavailableError("Graph /organization returned no organization");
+  std::string tenant_id = internal::Str(*organization, "id");
+  std::string tid = internal::Str(claims, "tid");
+  if (!tid.empty() && !tenant_id.empty() && tid != tenant_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the token is for tenant ", tid, " but Graph reports organization ", tenant_id));
+  }
+  std::string initial_domain;
+  if (organization->contains("verifiedDomains") && (*organization)["verifiedDomains"].is_array()) {
+    for (const auto& domain : (*organization)["verifiedDomains"]) {
+      if (domain.value("isInitial", false)) initial_domain = internal::Str(domain, "name");
+    }
+  }
+  std::string display_name = internal::Str(*organization, "displayName");
+
+  // Principal and roles.
+  v1::Principal principal;
+  principal.set_object_id(internal::Str(claims, "oid"));
+  principal.set_client_id(internal::Str(claims, "appid", internal::Str(claims, "azp")));
+  if (Delegated(kind)) {
+    principal.set_kind(v1::PRINCIPAL_KIND_USER);
+    principal.set_user_principal_name(
+        internal::Str(claims, "upn", internal::Str(claims, "preferred_username", internal::Str(claims, "unique_name"))));
+    principal.set_display_name(internal::Str(claims, "name"));
+    std::set<std::string> roles;
+    if (claims.contains("wids") && claims["wids"].is_array()) {
+      for (const auto& wid : claims["wids"]) {
+        if (wid.is_string()) roles.insert(wid.get<std::string>());
+      }
+    } else {
+      std::vector<std::pair<std::string, std::string>> headers = {{"ConsistencyLevel", "eventual"}};
+      ASSIGN_OR_RETURN(CallResult member_of,
+                       Graph(entry, "GET", "/v1.0/me/memberOf/microsoft.graph.directoryRole?$count=true", nullptr,
+                             deadline, false, headers));
+      for (const auto& role : member_of.body.value("value", nlohmann::json::array())) {
+        std::string id = internal::Str(role, "roleTemplateId");
+        if (!id.empty()) roles.insert(id);
+      }
+    }
+    for (const std::string& role : roles) {
+      v1::DirectoryRole* out = principal.add_directory_roles();
+      out->set_template_id(role);
+      if (role == kGlobalAdministrator) out->set_display_name("Global Administrator");
+      if (role == kSharePointAdministrator) out->set_display_name("SharePoint Administrator");
+      if (role == "8c8b803f-96e1-4129-9349-20738d9f9652") out->set_display_name("Microsoft 365 Migration Administrator");
+      if (role == "f2ef992c-3afb-46b9-b7cf-a126ee74c451") out->set_display_name("Global Reader");
+    }
+    if (!roles.count(kGlobalAdministrator) && !roles.count(kSharePointAdministrator)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          principal.user_principal_name().empty() ? "the signed-in user" : principal.user_principal_name(),
+          " is neither SharePoint Administrator (", kSharePointAdministrator, ") nor Global Administrator (",
+          kGlobalAdministrator, ") in tenant ", initial_domain.empty() ? tenant_id : initial_domain,
+          "; assign the SharePoint Administrator role to this account, or sign in as a Global Administrator"));
+    }
+  } else {
+    principal.set_kind(v1::PRINCIPAL_KIND_APPLICATION);
+    std::set<std::string> permissions;
+    for (const auto& role : claims.value("roles", nlohmann::json::array())) {
+      if (role.is_string()) permissions.insert(role.get<std::string>());
+    }
+    for (const std::string& permission : permissions) principal.add_application_permissions(permission);
+    std::vector<std::string> missing;
+    if (!permissions.count("Sites.FullControl.All")) missing.push_back("Sites.FullControl.All");
+    if (!permissions.count("User.Read.All") && !permissions.count("Directory.Read.All") &&
+        !permissions.count("User.ReadWrite.All") && !permissions.count("Directory.ReadWrite.All")) {
+      missing.push_back("User.Read.All");
+    }
+    if (!missing.empty()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "app ", principal.client_id(), " lacks the application permission(s) ", absl::StrJoin(missing, ", "),
+          " in tenant ", initial_domain.empty() ? tenant_id : initial_domain,
+          "; grant them (with admin consent) to the app registration"));
+    }
+  }
+
+  // Geos (modelled SharePoint admin call on the given admin host).
+  v1::Geo home;
+  home.set_admin_url(admin_url);
+  absl::StatusOr<CallResult> geos_result =
+      SharePoint(entry, home, "GET", sharepoint_admin::kGeoLocations, nullptr, deadline);
+  if (!geos_result.ok()) {
+    // A SharePoint host of another tenant: Entra has no such resource in this tenant, or SharePoint
+    // refuses this tenant's token.
+    if (absl::StrContains(geos_result.status().message(), "AADSTS500011") ||
+        absl::StrContains(geos_result.status().message(), "HTTP 401")) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "admin URL ", admin_url, " does not belong to tenant ", initial_domain.empty() ? tenant_id : initial_domain,
+          " (SharePoint refused the tenant's token: ", geos_result.status().message(),
+          "); give this tenant's own admin URL, or a credential of the tenant that owns ", admin_url));
+    }
+    return geos_result.status();
+  }
+  std::vector<v1::Geo> geos;
+  std::string home_geo;
+  std::string name;
+  {
+    absl::MutexLock lock(&entry.mu);
+    name = entry.connection.name();
+  }
+  const nlohmann::json& list = geos_result->body.contains("value") ? geos_result->body["value"] : geos_result->body;
+  Cloud cloud;
+  {
+    absl::MutexLock lock(&entry.mu);
+    cloud = entry.admin.cloud;
+  }
+  if (list.is_array()) {
+    for (const auto& item : list) {
+      std::string code = absl::AsciiStrToUpper(internal::Str(item, "dataLocationCode"));
+      absl::StatusOr<AdminUrl> geo_admin = ParseAdminUrl(internal::Str(item, "tenantAdminUrl"), cloud);
+      if (code.empty() || !geo_admin.ok()) continue;
+      v1::Geo geo;
+      geo.set_name(absl::StrCat(name, "/geos/", absl::AsciiStrToLower(code)));
+      geo.set_location_code(code);
+      geo.set_admin_url(geo_admin->url);
+      std::string my_site = internal::Str(item, "mySiteHostUrl", geo_admin->MySiteHost());
+      if (!absl::EndsWith(my_site, "/")) my_site += "/";
+      geo.set_my_site_host_url(absl::AsciiStrToLower(my_site));
+      geo.set_root_site_url(internal::Str(item, "rootSiteUrl", geo_admin->RootSite()));
+      geo.set_default_geo(item.value("isDefault", false));
+      geo.set_accessible(true);
+      if (geo_admin->url == admin_url) home_geo = geo.name();
+      geos.push_back(geo);
+    }
+  }
+  if (geos.empty()) {
+    // A single-geo tenant may report nothing: it is its own only geo.
+    AdminUrl own;
+    {
+      absl::MutexLock lock(&entry.mu);
+      own = entry.admin;
+    }
+    v1::Geo geo;
+    geo.set_name(absl::StrCat(name, "/geos/default"));
+    geo.set_admin_url(own.url);
+    geo.set_my_site_host_url(own.MySiteHost());
+    geo.set_root_site_url(own.RootSite());
+    geo.set_default_geo(true);
+    geo.set_accessible(true);
+    home_geo = geo.name();
+    geos.push_back(geo);
+  }
+  if (home_geo.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "admin URL ", admin_url, " does not belong to tenant ", initial_domain.empty() ? tenant_id : initial_domain,
+        " (its geos are ",
+        absl::StrJoin(geos, ", ", [](std::string* out, const v1::Geo& g) { out->append(g.admin_url()); }),
+        "); use one of those, or a credential of the tenant that owns ", admin_url));
+  }
+
+  absl::MutexLock lock(&entry.mu);
+  if (!entry.connection.tenant_id().empty() && !tenant_id.empty() && entry.connection.tenant_id() != tenant_id) {
+    return absl::FailedPreconditionError(absl::StrCat("the credential signs in to tenant ", tenant_id,
+                                                      " but this connection belongs to tenant ",
+                                                      entry.connection.tenant_id()));
+  }
+  entry.connection.set_tenant_id(tenant_id);
+  entry.tenant_key = tenant_name;
+  entry.connection.set_initial_domain(initial_domain);
+  principal.set_display_name(principal.display_name().empty() && !Delegated(kind) ? display_name
+                                                                                  : principal.display_name());
+  *entry.connection.mutable_principal() = principal;
+  entry.connection.clear_geos();
+  for (const v1::Geo& geo : geos) *entry.connection.add_geos() = geo;
+  entry.connection.set_home_geo(home_geo);
+  return absl::OkStatus();
+}
+
+}  // namespace crosstenant::tenant_connector

@@ -1,0 +1,69 @@
+#ifndef CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_CONNECTOR_INTERNAL_H_
+#define CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_CONNECTOR_INTERNAL_H_
+
+// Private to the connector's .cc files: the per-connection entry and small helpers.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "nlohmann/json.hpp"
+#include "services/common/errors.h"
+#include "services/tenant_connector/core/connector.h"
+
+namespace crosstenant::tenant_connector {
+
+struct Connector::Entry {
+  absl::Mutex mu;
+  v1::Connection connection;  // public view (no secrets)
+  v1::Credential credential;  // with secrets; never leaves the connector except sealed
+  AdminUrl admin;
+  std::string tenant_key;   // throttle governor key: the tenant's SharePoint name
+  std::string graph_host;   // from the cloud profile
+  std::string graph_scope;  // "https://graph.microsoft.com/.default"
+  uint64_t generation = 0;  // bumped by reauthentication and deletion; stale polls and probes stop
+  bool deleted = false;
+  bool registered = false;  // in the registry: changes are persisted and published
+  // Device code sign-in in progress.
+  std::string device_code;
+  absl::Duration poll_interval = absl::Seconds(5);
+  absl::Time device_code_expire_time;
+
+  absl::Mutex token_mu;  // serialises token acquisition for this connection
+  std::map<std::string, AccessToken> tokens;  // by scope
+  std::string refresh_token;
+  nlohmann::json claims;  // of the latest Graph token
+};
+
+namespace internal {
+
+std::vector<FieldViolation> CheckCredential(const v1::Credential& credential, const std::string& prefix);
+absl::StatusOr<std::string> ReadFileText(const std::string& path, const std::string& what);
+absl::StatusOr<std::string> ReadSecret(const v1::SecretValue& secret, const std::string& what);
+void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out);
+absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
+void SetDuration(absl::Duration duration, google::protobuf::Duration* out);
+
+inline std::string Str(const nlohmann::json& json, const char* key, const std::string& fallback = "") {
+  if (!json.is_object()) return fallback;
+  auto it = json.find(key);
+  return it != json.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+// Microsoft's error text from a Graph or SharePoint OData error body (or the raw body's start).
+std::string UpstreamMessage(const nlohmann::json& body, const std::string& raw);
+std::string UpstreamCode(const nlohmann::json& body);
+// The status for a non-2xx upstream response (see tenant_connector.proto's service comment).
+absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw);
+
+// Parses "2024-08-31T16:00:00Z"-style times; InfinitePast if empty or unreadable.
+absl::Time ParseIsoTime(const std::string& text);
+
+}  // namespace internal
+}  // namespace crosstenant::tenant_connector
+
+#endif  // CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_CONNECTOR_INTERNAL_H_

@@ -1,0 +1,136 @@
+#include "services/tenant_connector/core/http.h"
+
+#include <curl/curl.h>
+
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace crosstenant::tenant_connector {
+namespace {
+
+std::once_flag curl_init_once;
+
+size_t CollectBody(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+size_t CollectHeader(char* data, size_t size, size_t count, void* user) {
+  auto* headers = static_cast<std::map<std::string, std::string>*>(user);
+  absl::string_view line(data, size * count);
+  if (absl::StartsWith(line, "HTTP/")) {
+    headers->clear();  // a new response (after 100-continue or a redirect)
+  } else if (size_t colon = line.find(':'); colon != absl::string_view::npos) {
+    std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon)));
+    (*headers)[name] = std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  }
+  return size * count;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
+};
+
+std::string HostOf(const std::string& url) {
+  absl::string_view rest = url;
+  absl::ConsumePrefix(&rest, "https://");
+  absl::ConsumePrefix(&rest, "http://");
+  return std::string(rest.substr(0, rest.find_first_of("/?#")));
+}
+
+}  // namespace
+
+std::string HttpResponse::Header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+CurlTransport::CurlTransport(CurlOptions options) : options_(std::move(options)) {
+  std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  for (const std::string& rule : options_.connect_to) {
+    // libcurl spells "any host" as an empty first field.
+    rules_.push_back(absl::StartsWith(rule, "*:") ? rule.substr(1) : rule);
+  }
+}
+
+absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
+  thread_local std::unique_ptr<CURL, CurlDeleter> handle(curl_easy_init());
+  CURL* curl = handle.get();
+  if (curl == nullptr) return absl::InternalError("libcurl could not create a handle");
+  curl_easy_reset(curl);
+
+  HttpResponse response;
+  struct curl_slist* headers = nullptr;
+  struct curl_slist* connect_to = nullptr;
+  for (const auto& [name, value] : request.headers) {
+    headers = curl_slist_append(headers, absl::StrCat(name, ": ", value).c_str());
+  }
+  headers = curl_slist_append(headers, "Expect:");
+  for (const std::string& rule : rules_) connect_to = curl_slist_append(connect_to, rule.c_str());
+
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  if (request.method == "GET") {
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  } else if (request.method != "DELETE" || !request.body.empty()) {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.body.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  if (connect_to != nullptr) curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
+  if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, CollectBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "crosstenant-tenant-connector/0.1");
+
+  CURLcode code = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_slist_free_all(connect_to);
+  if (code != CURLE_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("upstream ", HostOf(request.url), " unreachable: ", curl_easy_strerror(code)));
+  }
+  response.status = static_cast<int>(status);
+  return response;
+}
+
+std::string UrlEscape(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      static const char* kHex = "0123456789ABCDEF";
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string out;
+  for (const auto& [name, value] : fields) {
+    if (!out.empty()) out.push_back('&');
+    absl::StrAppend(&out, UrlEscape(name), "=", UrlEscape(value));
+  }
+  return out;
+}
+
+}  // namespace crosstenant::tenant_connector

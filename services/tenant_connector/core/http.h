@@ -1,0 +1,74 @@
+#ifndef CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_HTTP_H_
+#define CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_HTTP_H_
+
+// Upstream HTTPS: the one place the connector talks to Microsoft (Entra ID, Graph, SharePoint).
+//
+// Requests always name Microsoft's real hosts. Two settings may differ between deployments, and only
+// these two: a connect-to map (libcurl CURLOPT_CONNECT_TO, e.g. "login.microsoftonline.com:443:127.0.0.1:8443"
+// or "*:443:127.0.0.1:8443" for every host) and a CA file. TLS verification is always on.
+//
+//   CurlTransport transport({.connect_to = {"*:443:127.0.0.1:8443"}, .ca_file = "emulator.pem"});
+//   ASSIGN_OR_RETURN(HttpResponse response, transport.Send(request));
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace crosstenant::tenant_connector {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+struct HttpResponse {
+  int status = 0;
+  // Header names in lower case; a repeated header keeps its last value.
+  std::map<std::string, std::string> headers;
+  std::string body;
+
+  // The header's value, or "" when absent (`name` in lower case).
+  std::string Header(const std::string& name) const;
+};
+
+// Sends one request. Implementations are thread-safe. A transport failure (DNS, connect, TLS,
+// timeout) is UNAVAILABLE naming the host, never the request body.
+class HttpTransport {
+ public:
+  virtual ~HttpTransport() = default;
+  virtual absl::StatusOr<HttpResponse> Send(const HttpRequest& request) = 0;
+};
+
+struct CurlOptions {
+  // libcurl CONNECT_TO rules, "HOST:PORT:CONNECT_TO_HOST:CONNECT_TO_PORT"; a HOST of "*" matches any.
+  std::vector<std::string> connect_to;
+  // PEM bundle of CAs to trust instead of the system store; empty means the system store.
+  std::string ca_file;
+};
+
+// libcurl-backed transport, reusing one handle (and its connections) per calling thread.
+class CurlTransport : public HttpTransport {
+ public:
+  explicit CurlTransport(CurlOptions options);
+  absl::StatusOr<HttpResponse> Send(const HttpRequest& request) override;
+
+ private:
+  CurlOptions options_;
+  std::vector<std::string> rules_;
+};
+
+// application/x-www-form-urlencoded body of `fields`.
+std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields);
+// Percent-encodes one URL component.
+std::string UrlEscape(const std::string& text);
+
+}  // namespace crosstenant::tenant_connector
+
+#endif  // CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_HTTP_H_

@@ -1,0 +1,271 @@
+// Preflight: every check across a source and a target connection, as one typed report. Findings are
+// data; the call succeeds even when checks fail.
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/common/errors.h"
+#include "services/common/status_macros.h"
+#include "services/tenant_connector/core/connector.h"
+#include "services/tenant_connector/core/connector_internal.h"
+
+namespace crosstenant::tenant_connector {
+namespace {
+
+constexpr char kGlobalAdministrator[] = "62e90394-69f5-4237-9190-012177145e10";
+constexpr char kSharePointAdministrator[] = "f28a1f50-f6e7-4571-818b-6a12f2af6b6c";
+
+class Report {
+ public:
+  explicit Report(v1::PreflightReport* report) : report_(report) {}
+
+  void Add(v1::PreflightCheck check, v1::CheckOutcome outcome, const std::string& code, v1::Severity severity,
+           const std::string& message, const std::string& remedy, const std::string& subject) {
+    v1::PreflightCheckResult* result = report_->add_results();
+    result->set_check(check);
+    result->set_outcome(outcome);
+    v1::Finding* finding = result->mutable_finding();
+    finding->set_code(code);
+    finding->set_severity(severity);
+    finding->set_message(message);
+    finding->set_remedy(remedy);
+    finding->set_subject(subject);
+  }
+  void Pass(v1::PreflightCheck check, const std::string& code, const std::string& message, const std::string& subject) {
+    Add(check, v1::CHECK_OUTCOME_PASSED, code, v1::SEVERITY_INFO, message, "", subject);
+  }
+  void Fail(v1::PreflightCheck check, const std::string& code, v1::Severity severity, const std::string& message,
+            const std::string& remedy, const std::string& subject) {
+    Add(check, v1::CHECK_OUTCOME_FAILED, code, severity, message, remedy, subject);
+  }
+  void Skip(v1::PreflightCheck check, const std::string& code, const std::string& message, const std::string& subject) {
+    Add(check, v1::CHECK_OUTCOME_SKIPPED, code, v1::SEVERITY_WARNING, message, "", subject);
+  }
+
+ private:
+  v1::PreflightReport* report_;
+};
+
+bool Usable(const v1::Connection& c) {
+  return c.state() == v1::CONNECTION_STATE_CONNECTED || c.state() == v1::CONNECTION_STATE_DEGRADED;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::PreflightReport> Connector::Preflight(const v1::PreflightRequest& request, absl::Time deadline) {
+  std::vector<FieldViolation> violations;
+  if (request.source_connection().empty()) violations.push_back({"source_connection", "is required"});
+  if (request.target_connection().empty()) violations.push_back({"target_connection", "is required"});
+  if (!violations.empty()) return InvalidArgumentWithViolations("Preflight: invalid request", violations);
+  ASSIGN_OR_RETURN(v1::Connection source, Get(request.source_connection()));
+  ASSIGN_OR_RETURN(v1::Connection target, Get(request.target_connection()));
+
+  v1::PreflightReport report;
+  report.set_source_connection(source.name());
+  report.set_target_connection(target.name());
+  Report out(&report);
+
+  for (const v1::Connection* c : {&source, &target}) {
+    const bool is_source = c == &source;
+    const std::string& subject = c->name();
+    const v1::ConnectionRole expected = is_source ? v1::CONNECTION_ROLE_SOURCE : v1::CONNECTION_ROLE_TARGET;
+    // Cloud.
+    const CloudProfile& profile = ProfileOf(static_cast<Cloud>(c->cloud()));
+    if (profile.migration_supported) {
+      out.Pass(v1::PREFLIGHT_CHECK_CLOUD_SUPPORT, "CLOUD_SUPPORTED_OK",
+               absl::StrCat(profile.name, " supports cross-tenant OneDrive migration"), subject);
+    } else {
+      out.Fail(v1::PREFLIGHT_CHECK_CLOUD_SUPPORT, "CLOUD_NOT_SUPPORTED", v1::SEVERITY_ERROR,
+               absl::StrCat("Microsoft does not support cross-tenant OneDrive migration in the ", profile.name, " cloud"),
+               "Use a tool that supports government or sovereign clouds", subject);
+    }
+    // State and role.
+    if (c->role() != expected) {
+      out.Fail(v1::PREFLIGHT_CHECK_CONNECTION_STATE, "CONNECTION_ROLE_MISMATCH", v1::SEVERITY_ERROR,
+               absl::StrCat(subject, " has role ", v1::ConnectionRole_Name(c->role()), " but is used as the ",
+                            is_source ? "source" : "target"),
+               "Pass a connection with the right role", subject);
+    } else if (!Usable(*c)) {
+      out.Fail(v1::PREFLIGHT_CHECK_CONNECTION_STATE, "CONNECTION_NOT_CONNECTED", v1::SEVERITY_ERROR,
+               absl::StrCat(subject, " is ", v1::ConnectionState_Name(c->state()), ": ", c->state_reason()),
+               "Call ReauthenticateConnection or CheckConnection", subject);
+    } else {
+      out.Pass(v1::PREFLIGHT_CHECK_CONNECTION_STATE, "CONNECTION_STATE_OK",
+               absl::StrCat(subject, " is ", v1::ConnectionState_Name(c->state())), subject);
+    }
+    // Roles / permissions.
+    if (c->principal().kind() == v1::PRINCIPAL_KIND_USER) {
+      bool ok = false;
+      for (const v1::DirectoryRole& role : c->principal().directory_roles()) {
+        if (role.template_id() == kGlobalAdministrator || role.template_id() == kSharePointAdministrator) ok = true;
+      }
+      if (ok) {
+        out.Pass(v1::PREFLIGHT_CHECK_ADMIN_ROLE, "ADMIN_ROLE_OK",
+                 absl::StrCat(c->principal().user_principal_name(), " is SharePoint or Global Administrator"), subject);
+      } else {
+        out.Fail(v1::PREFLIGHT_CHECK_ADMIN_ROLE, "SHAREPOINT_ADMIN_ROLE_MISSING", v1::SEVERITY_ERROR,
+                 absl::StrCat(c->principal().user_principal_name(),
+                              " is neither SharePoint Administrator nor Global Administrator"),
+                 absl::StrCat("Assign the SharePoint Administrator role to ", c->principal().user_principal_name(),
+                              " or sign in as a Global Administrator"),
+                 subject);
+      }
+    } else if (c->principal().kind() == v1::PRINCIPAL_KIND_APPLICATION) {
+      std::vector<std::string> needed = {"Sites.FullControl.All", "User.Read.All",
+                                         "SharePointCrossTenantMigration.Manage.All"};
+      std::vector<std::string> missing;
+      for (const std::string& permission : needed) {
+        if (std::find(c->principal().application_permissions().begin(), c->principal().application_permissions().end(),
+                      permission) == c->principal().application_permissions().end()) {
+          missing.push_back(permission);
+        }
+      }
+      if (missing.empty()) {
+        out.Pass(v1::PREFLIGHT_CHECK_API_PERMISSIONS, "API_PERMISSIONS_OK",
+                 "the app holds the application permissions the migration needs", subject);
+      } else {
+        out.Fail(v1::PREFLIGHT_CHECK_API_PERMISSIONS, "API_PERMISSION_MISSING", v1::SEVERITY_ERROR,
+                 absl::StrCat("app ", c->principal().client_id(), " lacks ", absl::StrJoin(missing, ", ")),
+                 "Grant the missing application permissions with admin consent", subject);
+      }
+    } else {
+      out.Skip(v1::PREFLIGHT_CHECK_ADMIN_ROLE, "ADMIN_ROLE_UNKNOWN", "not signed in yet", subject);
+    }
+    // Clock skew, token lifetime, credential expiry.
+    absl::Duration skew = absl::Seconds(c->health().clock_skew().seconds());
+    if (absl::AbsDuration(skew) > absl::Minutes(5)) {
+      out.Fail(v1::PREFLIGHT_CHECK_CLOCK_SKEW, "CLOCK_SKEW", v1::SEVERITY_ERROR,
+               absl::StrCat("the connector's clock is ", absl::FormatDuration(skew), " off Microsoft's"),
+               "Synchronise the connector host's clock (NTP); Entra refuses assertions with AADSTS700024", subject);
+    } else if (absl::AbsDuration(skew) > absl::Minutes(1)) {
+      out.Fail(v1::PREFLIGHT_CHECK_CLOCK_SKEW, "CLOCK_SKEW", v1::SEVERITY_WARNING,
+               absl::StrCat("the connector's clock is ", absl::FormatDuration(skew), " off Microsoft's"),
+               "Synchronise the connector host's clock (NTP)", subject);
+    } else {
+      out.Pass(v1::PREFLIGHT_CHECK_CLOCK_SKEW, "CLOCK_SKEW_OK", "clock skew under a minute", subject);
+    }
+    absl::Duration lifetime = absl::Seconds(c->health().token_lifetime().seconds());
+    if (lifetime > absl::ZeroDuration() && lifetime < absl::Minutes(10)) {
+      out.Fail(v1::PREFLIGHT_CHECK_TOKEN_LIFETIME, "TOKEN_LIFETIME_SHORT", v1::SEVERITY_WARNING,
+               absl::StrCat("access tokens live only ", absl::FormatDuration(lifetime)),
+               "Review the tenant's token lifetime policy; the connector refreshes early but long calls may fail",
+               subject);
+    } else {
+      out.Pass(v1::PREFLIGHT_CHECK_TOKEN_LIFETIME, "TOKEN_LIFETIME_OK",
+               absl::StrCat("access tokens live ", absl::FormatDuration(lifetime)), subject);
+    }
+    bool expiry_warned = false;
+    for (const v1::Finding& warning : c->health().warnings()) {
+      if (absl::StrContains(warning.code(), "EXPIRE")) {
+        out.Fail(v1::PREFLIGHT_CHECK_CREDENTIAL_EXPIRY, warning.code(), warning.severity(), warning.message(),
+                 warning.remedy(), subject);
+        expiry_warned = true;
+      }
+    }
+    if (!expiry_warned) {
+      out.Pass(v1::PREFLIGHT_CHECK_CREDENTIAL_EXPIRY, "CREDENTIAL_EXPIRY_OK",
+               c->credential().has_expire_time() ? "the credential does not expire within 30 days"
+                                                 : "the credential has no known expiry",
+               subject);
+    }
+    out.Skip(v1::PREFLIGHT_CHECK_CUSTOMER_KEY, "CUSTOMER_KEY_UNCHECKED",
+             "Microsoft exposes no API for Customer Key; check Microsoft Purview by hand (Customer Key blocks moves)",
+             subject);
+    // Feature enabled, per geo.
+    if (Usable(*c)) {
+      for (const v1::Geo& geo : c->geos()) {
+        absl::StatusOr<std::string> host = GetCrossTenantHostUrl(geo.name(), deadline);
+        if (host.ok()) {
+          out.Pass(v1::PREFLIGHT_CHECK_FEATURE_ENABLED, "FEATURE_ENABLED_OK",
+                   absl::StrCat("cross-tenant host URL ", *host), geo.name());
+        } else if (host.status().code() == absl::StatusCode::kPermissionDenied ||
+                   absl::StrContains(host.status().message(), "not enabled")) {
+          out.Fail(v1::PREFLIGHT_CHECK_FEATURE_ENABLED, "FEATURE_NOT_ENABLED", v1::SEVERITY_ERROR,
+                   std::string(host.status().message()),
+                   "Buy the Cross Tenant User Data Migration add-on and ask Microsoft support to enable the feature",
+                   geo.name());
+        } else {
+          out.Skip(v1::PREFLIGHT_CHECK_FEATURE_ENABLED, "FEATURE_UNCHECKED", std::string(host.status().message()),
+                   geo.name());
+        }
+      }
+    }
+  }
+
+  // Licences: the Cross Tenant User Data Migration add-on is assigned per user, on either side; a
+  // tenant-wide check needs Graph subscribedSkus.
+  out.Skip(v1::PREFLIGHT_CHECK_LICENSES, "LICENSES_PER_USER",
+           "the Cross Tenant User Data Migration licence is checked per user (BatchCheckUsers, and Microsoft's move "
+           "validation); it must be on the source or the target user",
+           "");
+
+  // Trust and compatibility for every source geo / target geo pair.
+  if (Usable(source) && Usable(target) && source.role() == v1::CONNECTION_ROLE_SOURCE &&
+      target.role() == v1::CONNECTION_ROLE_TARGET) {
+    for (const v1::Geo& s : source.geos()) {
+      for (const v1::Geo& t : target.geos()) {
+        const std::string pair = absl::StrCat(s.name(), " -> ", t.name());
+        v1::CrossTenantRelationship to_target;
+        to_target.set_partner_role(v1::CONNECTION_ROLE_TARGET);
+        to_target.set_partner_host_url(t.my_site_host_url());
+        v1::CrossTenantRelationship to_source;
+        to_source.set_partner_role(v1::CONNECTION_ROLE_SOURCE);
+        to_source.set_partner_host_url(s.my_site_host_url());
+        absl::StatusOr<v1::VerifyCrossTenantRelationshipResponse> a = VerifyRelationship(s.name(), to_target, deadline);
+        absl::StatusOr<v1::VerifyCrossTenantRelationshipResponse> b = VerifyRelationship(t.name(), to_source, deadline);
+        if (!a.ok() || !b.ok()) {
+          out.Skip(v1::PREFLIGHT_CHECK_TRUST, "TRUST_UNCHECKED",
+                   std::string((!a.ok() ? a.status() : b.status()).message()), pair);
+        } else if (a->status() == v1::TRUST_STATUS_GOOD_TO_PROCEED && b->status() == v1::TRUST_STATUS_GOOD_TO_PROCEED) {
+          out.Pass(v1::PREFLIGHT_CHECK_TRUST, "TRUST_OK", "GoodToProceed on both sides", pair);
+        } else {
+          bool waiting = a->status() == v1::TRUST_STATUS_DORMANT_BY_PARTNER ||
+                         b->status() == v1::TRUST_STATUS_DORMANT_BY_PARTNER;
+          out.Fail(v1::PREFLIGHT_CHECK_TRUST, waiting ? "TRUST_DORMANT" : "TRUST_NOT_ESTABLISHED",
+                   waiting ? v1::SEVERITY_WARNING : v1::SEVERITY_ERROR,
+                   absl::StrCat("source side: ", a->raw_status(), ", target side: ", b->raw_status()),
+                   waiting ? "Wait: a new trust stays DormantByPartner for up to seven days"
+                           : "Run SetCrossTenantRelationship on both sides (source with partner role TARGET, target "
+                             "with partner role SOURCE)",
+                   pair);
+        }
+        v1::GetCompatibilityStatusRequest compat;
+        compat.set_geo(s.name());
+        compat.set_partner_host_url(t.my_site_host_url());
+        absl::StatusOr<v1::GetCompatibilityStatusResponse> c = GetCompatibility(compat, deadline);
+        if (!c.ok()) {
+          out.Skip(v1::PREFLIGHT_CHECK_COMPATIBILITY, "COMPATIBILITY_UNCHECKED", std::string(c.status().message()), pair);
+        } else if (c->status() == v1::COMPATIBILITY_STATUS_COMPATIBLE) {
+          out.Pass(v1::PREFLIGHT_CHECK_COMPATIBILITY, "COMPATIBILITY_OK", "Compatible", pair);
+        } else if (c->status() == v1::COMPATIBILITY_STATUS_WARNING) {
+          out.Fail(v1::PREFLIGHT_CHECK_COMPATIBILITY, "COMPATIBILITY_WARNING", v1::SEVERITY_WARNING, "Warning",
+                   "Moves may proceed", pair);
+        } else {
+          out.Fail(v1::PREFLIGHT_CHECK_COMPATIBILITY, "TENANT_INCOMPATIBLE", v1::SEVERITY_ERROR, c->raw_status(),
+                   "Do not start moves; check again later (Microsoft: wait up to 48 hours, then contact support)",
+                   pair);
+        }
+      }
+    }
+  } else {
+    out.Skip(v1::PREFLIGHT_CHECK_TRUST, "TRUST_UNCHECKED", "both connections must be usable", "");
+    out.Skip(v1::PREFLIGHT_CHECK_COMPATIBILITY, "COMPATIBILITY_UNCHECKED", "both connections must be usable", "");
+  }
+
+  std::stable_sort(report.mutable_results()->begin(), report.mutable_results()->end(),
+                   [](const v1::PreflightCheckResult& a, const v1::PreflightCheckResult& b) {
+                     if (a.check() != b.check()) return a.check() < b.check();
+                     return a.finding().subject() < b.finding().subject();
+                   });
+  bool ready = true;
+  for (const v1::PreflightCheckResult& result : report.results()) {
+    if (result.finding().severity() == v1::SEVERITY_ERROR) ready = false;
+  }
+  report.set_ready(ready);
+  internal::SetTimestamp(clock_->Now(), report.mutable_create_time());
+  return report;
+}
+
+}  // namespace crosstenant::tenant_connector

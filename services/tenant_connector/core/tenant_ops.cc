@@ -1,0 +1,900 @@
+// Tenant operations of steps 2-7: trust, compatibility, users, identity map, moves, redirects. The
+// SharePoint admin calls are modelled (see sharepoint_admin.h); the rest is Microsoft Graph.
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "services/common/errors.h"
+#include "services/common/status_macros.h"
+#include "services/tenant_connector/core/connector.h"
+#include "services/tenant_connector/core/connector_internal.h"
+#include "services/tenant_connector/core/crypto.h"
+#include "services/tenant_connector/core/identity_map.h"
+#include "services/tenant_connector/core/sharepoint_admin.h"
+
+namespace crosstenant::tenant_connector {
+
+using internal::ParseIsoTime;
+using internal::SetTimestamp;
+using internal::Str;
+
+namespace {
+
+constexpr char kMigrationsBeta[] = "/beta/solutions/sharePoint/migrations";
+constexpr int kGraphBatchLimit = 20;
+constexpr int kMappingDeltaLimit = 50;
+
+// "https://Fabrikam-my.sharepoint.com" -> "https://fabrikam-my.sharepoint.com/".
+absl::StatusOr<std::string> NormaliseHostUrl(const std::string& text, const std::string& field) {
+  std::string url = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  if (url.empty()) {
+    return InvalidArgumentWithViolations(
+        "invalid request", {{field, "is required: the partner geo's cross-tenant host URL, e.g. "
+                                    "https://fabrikam-my.sharepoint.com/ (GetCrossTenantHostUrl on the partner)"}});
+  }
+  static const std::regex* pattern = new std::regex("^https://[a-z0-9-]+(\\.[a-z0-9-]+)+/?$");
+  if (!std::regex_match(url, *pattern)) {
+    return InvalidArgumentWithViolations(
+        "invalid request", {{field, absl::StrCat("\"", text, "\" is not a cross-tenant host URL; give the partner's "
+                                                 "my-site host, e.g. https://fabrikam-my.sharepoint.com/")}});
+  }
+  if (!absl::EndsWith(url, "/")) url += "/";
+  return url;
+}
+
+std::string UrlForQuery(const std::string& host_url) { return UrlEscape(host_url); }
+
+v1::MoveState MoveStateOf(const std::string& raw) {
+  std::string state = absl::AsciiStrToLower(raw);
+  if (state == "notstarted") return v1::MOVE_STATE_NOT_STARTED;
+  if (state == "scheduled" || state == "queued") return v1::MOVE_STATE_SCHEDULED;
+  if (state == "readytotrigger") return v1::MOVE_STATE_READY_TO_TRIGGER;
+  if (state == "inprogress") return v1::MOVE_STATE_IN_PROGRESS;
+  if (state == "success" || state == "completed") return v1::MOVE_STATE_SUCCESS;
+  if (state == "rescheduled") return v1::MOVE_STATE_RESCHEDULED;
+  if (state == "failed") return v1::MOVE_STATE_FAILED;
+  if (state == "stopped" || state == "cancelled" || state == "canceled") return v1::MOVE_STATE_STOPPED;
+  if (state == "notsupported") return v1::MOVE_STATE_NOT_SUPPORTED;
+  return v1::MOVE_STATE_UNKNOWN;
+}
+
+v1::MoveStage MoveStageOf(const std::string& raw) {
+  std::string stage = absl::AsciiStrToLower(raw);
+  if (stage == "validation") return v1::MOVE_STAGE_VALIDATION;
+  if (stage == "backup") return v1::MOVE_STAGE_BACKUP;
+  if (stage == "restore") return v1::MOVE_STAGE_RESTORE;
+  if (stage == "cleanup") return v1::MOVE_STAGE_CLEANUP;
+  return v1::MOVE_STAGE_UNSPECIFIED;
+}
+
+void SetTimeIf(const std::string& text, google::protobuf::Timestamp* out) {
+  absl::Time time = ParseIsoTime(text);
+  if (time != absl::InfinitePast()) SetTimestamp(time, out);
+}
+
+// A Graph sharePointMigrationTask as a UserContentMove.
+v1::UserContentMove MoveFromTask(const nlohmann::json& task) {
+  v1::UserContentMove move;
+  const nlohmann::json& parameters = task.contains("parameters") ? task["parameters"] : nlohmann::json::object();
+  if (parameters.contains("sourceUserIdentity")) {
+    move.set_source_user_principal_name(Str(parameters["sourceUserIdentity"], "userPrincipalName"));
+  }
+  if (parameters.contains("targetUserIdentity")) {
+    move.set_target_user_principal_name(Str(parameters["targetUserIdentity"], "userPrincipalName"));
+  }
+  std::string host = absl::AsciiStrToLower(Str(parameters, "targetOrganizationHost"));
+  if (!host.empty() && !absl::EndsWith(host, "/")) host += "/";
+  move.set_target_host_url(host);
+  move.set_target_location_code(Str(parameters, "targetDataLocationCode"));
+  move.set_validate_only(parameters.is_object() && parameters.value("validateOnly", false));
+  SetTimeIf(Str(parameters, "preferredStartDateTime"), move.mutable_window()->mutable_preferred_begin_time());
+  SetTimeIf(Str(parameters, "preferredLatestStartDateTime"), move.mutable_window()->mutable_preferred_end_time());
+  if (!move.window().has_preferred_begin_time() && !move.window().has_preferred_end_time()) move.clear_window();
+  move.set_raw_state(Str(task, "status"));
+  move.set_state(MoveStateOf(move.raw_state()));
+  move.set_task_id(Str(task, "id"));
+  SetTimeIf(Str(task, "startedDateTime"), move.mutable_start_time());
+  SetTimeIf(Str(task, "lastUpdatedDateTime"), move.mutable_update_time());
+  SetTimeIf(Str(task, "finishedDateTime"), move.mutable_end_time());
+  if (task.contains("error") && task["error"].is_object()) {
+    v1::ErrorDetail* error = move.mutable_error();
+    error->set_code(move.state() == v1::MOVE_STATE_FAILED ? "MOVE_FAILED" : "MOVE_ERROR");
+    error->set_upstream_code(Str(task["error"], "code"));
+    error->set_message(Str(task["error"], "message"));
+  }
+  return move;
+}
+
+// A modelled SharePoint move state row as a UserContentMove.
+v1::UserContentMove MoveFromState(const nlohmann::json& row, const std::string& partner_host) {
+  v1::UserContentMove move;
+  move.set_source_user_principal_name(Str(row, "sourceUserPrincipalName"));
+  move.set_target_user_principal_name(Str(row, "targetUserPrincipalName"));
+  move.set_target_host_url(partner_host);
+  move.set_raw_state(Str(row, "moveState"));
+  move.set_state(MoveStateOf(move.raw_state()));
+  if (move.state() == v1::MOVE_STATE_IN_PROGRESS) move.set_stage(MoveStageOf(Str(row, "moveStage")));
+  move.set_task_id(Str(row, "moveJobId"));
+  move.set_source_site_url(Str(row, "sourceSiteUrl"));
+  move.set_target_site_url(Str(row, "targetSiteUrl"));
+  move.set_source_location_code(Str(row, "sourceDataLocation"));
+  move.set_target_location_code(Str(row, "destinationDataLocation"));
+  SetTimeIf(Str(row, "timeStamp"), move.mutable_update_time());
+  if (std::string message = Str(row, "errorMessage"); !message.empty()) {
+    move.mutable_error()->set_code("MOVE_FAILED");
+    move.mutable_error()->set_message(message);
+  }
+  return move;
+}
+
+std::string RoleWord(v1::ConnectionRole role) { return role == v1::CONNECTION_ROLE_SOURCE ? "Source" : "Target"; }
+
+v1::Finding MakeFinding(const std::string& code, v1::Severity severity, const std::string& message,
+                        const std::string& remedy, const std::string& subject) {
+  v1::Finding finding;
+  finding.set_code(code);
+  finding.set_severity(severity);
+  finding.set_message(message);
+  finding.set_remedy(remedy);
+  finding.set_subject(subject);
+  return finding;
+}
+
+}  // namespace
+
+struct Connector::GeoRef {
+  std::shared_ptr<Entry> entry;
+  v1::Geo geo;
+  v1::ConnectionRole role = v1::CONNECTION_ROLE_UNSPECIFIED;
+  std::string connection_name;
+};
+
+absl::StatusOr<Connector::GeoRef> Connector::ResolveGeo(const std::string& geo_name, const char* field) {
+  std::vector<std::string> parts = absl::StrSplit(geo_name, '/');
+  if (!((parts.size() == 2 || parts.size() == 4) && parts[0] == "connections" && !parts[1].empty() &&
+        (parts.size() == 2 || (parts[2] == "geos" && !parts[3].empty())))) {
+    return InvalidArgumentWithViolations(
+        "invalid geo", {{field, absl::StrCat("must be connections/{connection} or connections/{connection}/geos/{geo}, "
+                                             "got \"", geo_name, "\"")}});
+  }
+  std::string connection_name = absl::StrCat("connections/", parts[1]);
+  ASSIGN_OR_RETURN(std::shared_ptr<Entry> entry, Find(connection_name));
+  GeoRef ref;
+  ref.entry = entry;
+  ref.connection_name = connection_name;
+  absl::MutexLock lock(&entry->mu);
+  const v1::Connection& connection = entry->connection;
+  if (connection.state() != v1::CONNECTION_STATE_CONNECTED && connection.state() != v1::CONNECTION_STATE_DEGRADED) {
+    absl::string_view state = v1::ConnectionState_Name(connection.state());
+    absl::ConsumePrefix(&state, "CONNECTION_STATE_");
+    return absl::FailedPreconditionError(absl::StrCat(connection_name, " is ", state,
+                                                      connection.state_reason().empty() ? "" : " (",
+                                                      connection.state_reason(),
+                                                      connection.state_reason().empty() ? "" : ")",
+                                                      "; it must be CONNECTED or DEGRADED"));
+  }
+  ref.role = connection.role();
+  std::string wanted = parts.size() == 2 ? connection.home_geo() : geo_name;
+  for (const v1::Geo& geo : connection.geos()) {
+    if (geo.name() == wanted) {
+      ref.geo = geo;
+      return ref;
+    }
+  }
+  std::vector<std::string> names;
+  for (const v1::Geo& geo : connection.geos()) names.push_back(geo.name());
+  return absl::NotFoundError(
+      absl::StrCat("geo ", geo_name, " does not exist; the geos of ", connection_name, " are ", absl::StrJoin(names, ", ")));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 2, 3, 5, 7: trust and compatibility (modelled SharePoint admin calls).
+
+absl::StatusOr<std::string> Connector::GetCrossTenantHostUrl(const std::string& geo, absl::Time deadline) {
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
+  ASSIGN_OR_RETURN(CallResult result,
+                   SharePoint(*ref.entry, ref.geo, "GET", sharepoint_admin::kCrossTenantHostUrl, nullptr, deadline));
+  // The cmdlet prints a multi-line blob; take the first SharePoint URL in it.
+  std::string text = result.body.is_object() ? Str(result.body, "value") : result.raw;
+  static const std::regex* url = new std::regex("https?://[^\\s/\"]+\\.sharepoint(-mil)?\\.[a-z]+");
+  std::smatch match;
+  if (!std::regex_search(text, match, *url)) {
+    return absl::UnavailableError("Get-SPOCrossTenantHostUrl returned no SharePoint URL");
+  }
+  return absl::StrCat(absl::AsciiStrToLower(match.str()), "/");
+}
+
+namespace {
+
+absl::StatusOr<v1::CrossTenantRelationship> CompleteRelationship(const v1::CrossTenantRelationship& relationship,
+                                                                 v1::ConnectionRole own_role) {
+  v1::CrossTenantRelationship out = relationship;
+  out.set_scenario(v1::RELATIONSHIP_SCENARIO_MNA);
+  if (out.partner_role() == v1::CONNECTION_ROLE_UNSPECIFIED) {
+    out.set_partner_role(own_role == v1::CONNECTION_ROLE_SOURCE ? v1::CONNECTION_ROLE_TARGET
+                                                                : v1::CONNECTION_ROLE_SOURCE);
+  }
+  ASSIGN_OR_RETURN(std::string host, NormaliseHostUrl(relationship.partner_host_url(),
+                                                      "relationship.partner_host_url"));
+  out.set_partner_host_url(host);
+  return out;
+}
+
+nlohmann::json RelationshipBody(const v1::CrossTenantRelationship& relationship) {
+  return {{"scenario", "MnA"},
+          {"partnerRole", RoleWord(relationship.partner_role())},
+          {"partnerCrossTenantHostUrl", relationship.partner_host_url()}};
+}
+
+}  // namespace
+
+absl::StatusOr<v1::CrossTenantRelationship> Connector::SetRelationship(const std::string& geo,
+                                                                       const v1::CrossTenantRelationship& relationship,
+                                                                       absl::Time deadline) {
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
+  ASSIGN_OR_RETURN(v1::CrossTenantRelationship complete, CompleteRelationship(relationship, ref.role));
+  nlohmann::json body = RelationshipBody(complete);
+  RETURN_IF_ERROR(
+      SharePoint(*ref.entry, ref.geo, "POST", sharepoint_admin::kSetRelationship, &body, deadline).status());
+  return complete;
+}
+
+absl::StatusOr<v1::VerifyCrossTenantRelationshipResponse> Connector::VerifyRelationship(
+    const std::string& geo, const v1::CrossTenantRelationship& relationship, absl::Time deadline) {
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
+  ASSIGN_OR_RETURN(v1::CrossTenantRelationship complete, CompleteRelationship(relationship, ref.role));
+  nlohmann::json body = RelationshipBody(complete);
+  ASSIGN_OR_RETURN(CallResult result,
+                   SharePoint(*ref.entry, ref.geo, "POST", sharepoint_admin::kVerifyRelationship, &body, deadline));
+  v1::VerifyCrossTenantRelationshipResponse response;
+  std::string raw = Str(result.body, "value");
+  response.set_raw_status(raw);
+  std::string lower = absl::AsciiStrToLower(raw);
+  response.set_status(lower == "notestablished"            ? v1::TRUST_STATUS_NOT_ESTABLISHED
+                      : lower == "notestablishedbypartner" ? v1::TRUST_STATUS_NOT_ESTABLISHED_BY_PARTNER
+                      : lower == "dormantbypartner"        ? v1::TRUST_STATUS_DORMANT_BY_PARTNER
+                      : lower == "couldnotcontactpartner"  ? v1::TRUST_STATUS_COULD_NOT_CONTACT_PARTNER
+                      : lower == "goodtoproceed"           ? v1::TRUST_STATUS_GOOD_TO_PROCEED
+                                                           : v1::TRUST_STATUS_UNKNOWN);
+  SetTimestamp(clock_->Now(), response.mutable_check_time());
+  return response;
+}
+
+absl::StatusOr<v1::CrossTenantRelationship> Connector::RemoveRelationship(
+    const std::string& geo, const v1::CrossTenantRelationship& relationship, absl::Time deadline) {
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
+  ASSIGN_OR_RETURN(v1::CrossTenantRelationship complete, CompleteRelationship(relationship, ref.role));
+  nlohmann::json body = RelationshipBody(complete);
+  RETURN_IF_ERROR(
+      SharePoint(*ref.entry, ref.geo, "POST", sharepoint_admin::kRemoveRelationship, &body, deadline).status());
+  return complete;
+}
+
+absl::StatusOr<v1::GetCompatibilityStatusResponse> Connector::GetCompatibility(
+    const v1::GetCompatibilityStatusRequest& request, absl::Time deadline) {
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
+  if (ref.role != v1::CONNECTION_ROLE_SOURCE) {
+    return InvalidArgumentWithViolations(
+        "GetCompatibilityStatus runs on the source tenant only",
+        {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection; ask a SOURCE geo (Microsoft: run "
+                                                   "Get-SPOCrossTenantCompatibilityStatus on the source)")}});
+  }
+  ASSIGN_OR_RETURN(std::string partner, NormaliseHostUrl(request.partner_host_url(), "partner_host_url"));
+  ASSIGN_OR_RETURN(CallResult result,
+                   SharePoint(*ref.entry, ref.geo, "GET",
+                              absl::StrCat(sharepoint_admin::kCompatibilityStatus,
+                                           "?partnerCrossTenantHostUrl=", UrlForQuery(partner)),
+                              nullptr, deadline));
+  v1::GetCompatibilityStatusResponse response;
+  std::string raw = Str(result.body, "value");
+  response.set_raw_status(raw);
+  std::string lower = absl::AsciiStrToLower(raw);
+  response.set_status(lower == "compatible"     ? v1::COMPATIBILITY_STATUS_COMPATIBLE
+                      : lower == "warning"      ? v1::COMPATIBILITY_STATUS_WARNING
+                      : lower == "incompatible" ? v1::COMPATIBILITY_STATUS_INCOMPATIBLE
+                                                : v1::COMPATIBILITY_STATUS_UNKNOWN);
+  response.set_message(Str(result.body, "message"));
+  SetTimestamp(clock_->Now(), response.mutable_check_time());
+  return response;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 4: users.
+
+absl::StatusOr<v1::ListTenantUsersResponse> Connector::ListTenantUsers(const v1::ListTenantUsersRequest& request,
+                                                                       absl::Time deadline) {
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.connection(), "connection"));
+  if (request.page_size() < 0) {
+    return InvalidArgumentWithViolations("invalid request", {{"page_size", "must not be negative"}});
+  }
+  std::string path;
+  if (!request.page_token().empty()) {
+    absl::StatusOr<std::string> link = Base64UrlDecode(request.page_token());
+    if (!link.ok() || !absl::StartsWith(*link, absl::StrCat("https://", ref.entry->graph_host, "/"))) {
+      return InvalidArgumentWithViolations("invalid request",
+                                           {{"page_token", "is not a token returned by ListTenantUsers"}});
+    }
+    path = *link;  // Graph's @odata.nextLink, verbatim
+  } else {
+    int top = request.page_size() == 0 ? 100 : std::min(request.page_size(), 999);
+    path = absl::StrCat("/v1.0/users?$top=", top,
+                        "&$select=id,userPrincipalName,mail,displayName,userType,accountEnabled,preferredDataLocation");
+    if (request.members_only()) absl::StrAppend(&path, "&$filter=", UrlEscape("userType eq 'Member'"));
+  }
+  ASSIGN_OR_RETURN(CallResult result, Graph(*ref.entry, "GET", path, nullptr, deadline));
+  v1::ListTenantUsersResponse response;
+  for (const auto& user : result.body.value("value", nlohmann::json::array())) {
+    if (request.members_only() && Str(user, "userType", "Member") != "Member") continue;
+    v1::TenantUser* out = response.add_users();
+    out->set_id(Str(user, "id"));
+    out->set_user_principal_name(Str(user, "userPrincipalName"));
+    out->set_mail(Str(user, "mail"));
+    out->set_display_name(Str(user, "displayName"));
+    out->set_user_type(Str(user, "userType", "Member"));
+    out->set_account_enabled(user.value("accountEnabled", true));
+    out->set_preferred_data_location(Str(user, "preferredDataLocation"));
+  }
+  if (std::string next = Str(result.body, "@odata.nextLink"); !next.empty()) {
+    response.set_next_page_token(Base64UrlEncode(next));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1::BatchCheckUsersRequest& request,
+                                                                       absl::Time deadline) {
+  if (request.user_principal_names_size() < 1 || request.user_principal_names_size() > 1000) {
+    return InvalidArgumentWithViolations("invalid request",
+                                         {{"user_principal_names", "give between 1 and 1000 user principal names"}});
+  }
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.connection(), "connection"));
+  const bool source = ref.role == v1::CONNECTION_ROLE_SOURCE;
+  v1::BatchCheckUsersResponse response;
+  for (const std::string& upn : request.user_principal_names()) {
+    response.add_checks()->set_user_principal_name(upn);
+  }
+  // Two sub-requests per user (the user, the drive): ten users per $batch request of twenty.
+  const int per_batch = kGraphBatchLimit / 2;
+  for (int start = 0; start < request.user_principal_names_size(); start += per_batch) {
+    int end = std::min(start + per_batch, request.user_principal_names_size());
+    nlohmann::json batch = {{"requests", nlohmann::json::array()}};
+    for (int i = start; i < end; ++i) {
+      std::string upn = UrlEscape(request.user_principal_names(i));
+      batch["requests"].push_back(
+          {{"id", absl::StrCat("u", i)},
+           {"method", "GET"},
+           {"url", absl::StrCat("/users/", upn,
+                                "?$select=id,userPrincipalName,mail,displayName,userType,accountEnabled,"
+                                "preferredDataLocation,assignedLicenses")}});
+      batch["requests"].push_back(
+          {{"id", absl::StrCat("d", i)}, {"method", "GET"}, {"url", absl::StrCat("/users/", upn, "/drive")}});
+    }
+    absl::StatusOr<CallResult> result = Graph(*ref.entry, "POST", "/v1.0/$batch", &batch, deadline);
+    if (!result.ok()) {
+      if (result.status().code() != absl::StatusCode::kResourceExhausted &&
+          result.status().code() != absl::StatusCode::kUnavailable) {
+        return result.status();
+      }
+      for (int i = start; i < end; ++i) {
+        v1::ErrorDetail* error = response.mutable_checks(i)->mutable_error();
+        error->set_code(result.status().code() == absl::StatusCode::kResourceExhausted ? "THROTTLED"
+                                                                                        : "UPSTREAM_UNAVAILABLE");
+        error->set_message(std::string(result.status().message()));
+      }
+      continue;
+    }
+    for (const auto& item : result->body.value("responses", nlohmann::json::array())) {
+      std::string id = Str(item, "id");
+      int index = 0;
+      if (id.size() < 2 || !absl::SimpleAtoi(id.substr(1), &index) || index < start || index >= end) continue;
+      v1::UserCheck* check = response.mutable_checks(index);
+      int status = item.value("status", 0);
+      const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
+      if (status == 429 || status >= 500) {
+        v1::ErrorDetail* error = check->mutable_error();
+        error->set_code(status == 429 ? "THROTTLED" : "UPSTREAM_UNAVAILABLE");
+        error->set_message(internal::UpstreamMessage(body, ""));
+        error->set_upstream_http_status(status);
+        continue;
+      }
+      if (id[0] == 'u') {
+        if (status == 200) {
+          check->set_found(true);
+          v1::TenantUser* user = check->mutable_user();
+          user->set_id(Str(body, "id"));
+          user->set_user_principal_name(Str(body, "userPrincipalName"));
+          user->set_mail(Str(body, "mail"));
+          user->set_display_name(Str(body, "displayName"));
+          user->set_user_type(Str(body, "userType", "Member"));
+          user->set_account_enabled(body.value("accountEnabled", true));
+          user->set_preferred_data_location(Str(body, "preferredDataLocation"));
+          if (body.contains("assignedLicenses") && body["assignedLicenses"].is_array()) {
+            check->set_onedrive_licensed(!body["assignedLicenses"].empty());
+          } else {
+            check->set_onedrive_licensed(true);  // not reported: assume, the move validation checks it
+          }
+        }
+      } else if (status == 200) {
+        v1::OneDrive* drive = check->mutable_onedrive();
+        drive->set_exists(true);
+        drive->set_site_url(Str(body, "webUrl"));
+        if (body.contains("quota") && body["quota"].is_object()) {
+          drive->set_used_bytes(body["quota"].value("used", int64_t{0}));
+        }
+      } else {
+        check->mutable_onedrive()->set_exists(false);
+      }
+    }
+  }
+  // Findings, by role.
+  for (v1::UserCheck& check : *response.mutable_checks()) {
+    if (check.has_error()) continue;
+    const std::string& upn = check.user_principal_name();
+    if (source) {
+      if (absl::StrContains(upn, "'")) {
+        *check.add_findings() = MakeFinding("APOSTROPHE_IN_UPN", v1::SEVERITY_ERROR,
+                                            absl::StrCat(upn, " contains an apostrophe; Microsoft fails such moves with "
+                                                              "an \"invalid character\" error"),
+                                            "Rename the user without the apostrophe before moving", upn);
+      }
+      if (!check.found()) {
+        *check.add_findings() = MakeFinding("USER_NOT_FOUND", v1::SEVERITY_ERROR,
+                                            absl::StrCat(upn, " does not exist in the source tenant"),
+                                            "Check the user principal name", upn);
+      } else if (!check.onedrive().exists()) {
+        *check.add_findings() = MakeFinding("NO_ONEDRIVE", v1::SEVERITY_ERROR,
+                                            absl::StrCat(upn, " has no OneDrive in the source tenant"),
+                                            "Nothing to move for this user", upn);
+      } else if (check.onedrive().used_bytes() > (int64_t{5} << 40)) {
+        *check.add_findings() = MakeFinding("SIZE_LIMIT_EXCEEDED", v1::SEVERITY_ERROR,
+                                            absl::StrCat(upn, "'s OneDrive holds more than 5 TB"),
+                                            "Reduce the OneDrive below 5 TB", upn);
+      }
+    } else {
+      if (!check.found()) {
+        *check.add_findings() = MakeFinding("TARGET_USER_MISSING", v1::SEVERITY_ERROR,
+                                            absl::StrCat(upn, " does not exist in the target tenant"),
+                                            "Pre-create the user in the target tenant and license it (step 4)", upn);
+      } else if (check.onedrive().exists()) {
+        *check.add_findings() = MakeFinding(
+            "TARGET_ONEDRIVE_EXISTS", v1::SEVERITY_ERROR,
+            absl::StrCat(upn, " already has a OneDrive in the target tenant; Microsoft can not overwrite it"),
+            "Delete the target OneDrive and restrict OneDrive creation on the target before the move", upn);
+      }
+    }
+  }
+  return response;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 5: identity map.
+
+absl::StatusOr<v1::UploadIdentityMapResponse> Connector::UploadIdentityMap(const v1::UploadIdentityMapRequest& request,
+                                                                           absl::Time deadline) {
+  ASSIGN_OR_RETURN(ParsedIdentityMap map, ParseIdentityMap(request.identity_map(),
+                                                           request.remove_source_user_principal_names_size() > 0));
+  std::vector<FieldViolation> violations;
+  for (const std::string& upn : request.remove_source_user_principal_names()) {
+    if (!absl::StrContains(upn, "@")) {
+      violations.push_back({"remove_source_user_principal_names", absl::StrCat("\"", upn, "\" is not a UPN")});
+    }
+  }
+  if (!violations.empty()) return InvalidArgumentWithViolations("invalid request", violations);
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
+  if (ref.role != v1::CONNECTION_ROLE_TARGET) {
+    return InvalidArgumentWithViolations(
+        "the identity map is uploaded to the target",
+        {{"geo", absl::StrCat(ref.connection_name, " is a SOURCE connection; upload to every TARGET geo")}});
+  }
+  // User items (and removals) in deltas of at most 50.
+  std::vector<nlohmann::json> items;
+  for (const v1::IdentityMapEntry& entry : map.entries) {
+    if (!entry.has_user()) continue;
+    const v1::UserIdentityMapping& user = entry.user();
+    static const char* kTypes[] = {"regularUser", "regularUser", "adminUser", "guestUser"};
+    items.push_back({{"@odata.type", "#microsoft.graph.sharePointUserIdentityMapping"},
+                     {"sourceOrganizationId", user.source_tenant_id()},
+                     {"userType", kTypes[std::clamp(static_cast<int>(user.user_type()), 0, 3)]},
+                     {"sourceUserIdentity", {{"userPrincipalName", user.source_user_principal_name()}}},
+                     {"targetUserIdentity", {{"userPrincipalName", user.target_user_principal_name()}}},
+                     {"targetUserMigrationData", {{"email", user.target_user_email()}}}});
+  }
+  for (const std::string& upn : request.remove_source_user_principal_names()) {
+    items.push_back({{"@odata.type", "#microsoft.graph.sharePointUserIdentityMapping"},
+                     {"@removed", {{"reason", "deleted"}}},
+                     {"sourceUserIdentity", {{"userPrincipalName", upn}}}});
+  }
+  std::vector<nlohmann::json> group_items;
+  for (const v1::IdentityMapEntry& entry : map.entries) {
+    if (!entry.has_group()) continue;
+    const v1::GroupIdentityMapping& group = entry.group();
+    group_items.push_back({{"@odata.type", "#microsoft.graph.sharePointGroupIdentityMapping"},
+                           {"sourceOrganizationId", group.source_tenant_id()},
+                           {"groupType", group.group_type() == v1::IDENTITY_GROUP_TYPE_M365_GROUP ? "m365Group"
+                                                                                                 : "regularGroup"},
+                           {"sourceGroupObjectId", group.source_group_object_id()},
+                           {"targetGroupIdentity", {{"id", group.target_group_object_id()}}},
+                           {"targetGroupMigrationData", {{"mailNickname", group.group_name()}}}});
+  }
+  v1::UploadIdentityMapResponse response;
+  auto send = [&](const std::vector<nlohmann::json>& all, const char* collection) -> absl::Status {
+    for (size_t start = 0; start < all.size(); start += kMappingDeltaLimit) {
+      nlohmann::json body = {{"@context", "#$delta"}, {"value", nlohmann::json::array()}};
+      for (size_t i = start; i < std::min(all.size(), start + kMappingDeltaLimit); ++i) body["value"].push_back(all[i]);
+      RETURN_IF_ERROR(
+          Graph(*ref.entry, "PATCH", absl::StrCat(kMigrationsBeta, "/", collection), &body, deadline).status());
+      response.set_upstream_request_count(response.upstream_request_count() + 1);
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(send(items, "crossOrganizationUserMappings"));
+  RETURN_IF_ERROR(send(group_items, "crossOrganizationGroupMappings"));
+  *response.mutable_summary() = map.summary;
+  response.set_removed_count(request.remove_source_user_principal_names_size());
+  return response;
+}
+
+absl::StatusOr<v1::GetIdentityMapEntryResponse> Connector::GetIdentityMapEntry(
+    const v1::GetIdentityMapEntryRequest& request, absl::Time deadline) {
+  if (!absl::StrContains(request.source_user_principal_name(), "@")) {
+    return InvalidArgumentWithViolations("invalid request",
+                                         {{"source_user_principal_name", "must be a user principal name"}});
+  }
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
+  std::string upn = absl::StrReplaceAll(request.source_user_principal_name(), {{"'", "''"}});
+  ASSIGN_OR_RETURN(CallResult result,
+                   Graph(*ref.entry, "GET",
+                         absl::StrCat(kMigrationsBeta, "/crossOrganizationUserMappings(sourceUserPrincipalName='",
+                                      UrlEscape(upn), "')"),
+                         nullptr, deadline));
+  v1::GetIdentityMapEntryResponse response;
+  v1::UserIdentityMapping* mapping = response.mutable_mapping();
+  mapping->set_source_tenant_id(Str(result.body, "sourceOrganizationId"));
+  if (result.body.contains("sourceUserIdentity")) {
+    mapping->set_source_user_principal_name(Str(result.body["sourceUserIdentity"], "userPrincipalName"));
+  }
+  if (result.body.contains("targetUserIdentity")) {
+    mapping->set_target_user_principal_name(Str(result.body["targetUserIdentity"], "userPrincipalName"));
+  }
+  if (result.body.contains("targetUserMigrationData")) {
+    mapping->set_target_user_email(Str(result.body["targetUserMigrationData"], "email"));
+  }
+  std::string type = absl::AsciiStrToLower(Str(result.body, "userType"));
+  mapping->set_user_type(type == "adminuser"   ? v1::IDENTITY_USER_TYPE_ADMIN_USER
+                         : type == "guestuser" ? v1::IDENTITY_USER_TYPE_GUEST_USER
+                                               : v1::IDENTITY_USER_TYPE_REGULAR_USER);
+  return response;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 6: moves.
+
+namespace {
+
+std::string ByUpnPath(const std::string& upn) {
+  std::string quoted = absl::StrReplaceAll(upn, {{"'", "''"}});
+  return absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/getBySourceUserPrincipalName(sourcePrincipalName='",
+                      UrlEscape(quoted), "')");
+}
+
+bool ActiveOrDone(v1::MoveState state) {
+  return state != v1::MOVE_STATE_FAILED && state != v1::MOVE_STATE_STOPPED && state != v1::MOVE_STATE_NOT_SUPPORTED;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::StartUserContentMoveRequest& request,
+                                                                      absl::Time deadline) {
+  std::vector<FieldViolation> violations;
+  if (!absl::StrContains(request.source_user_principal_name(), "@")) {
+    violations.push_back({"source_user_principal_name", "is required: the OneDrive owner's UPN on the source"});
+  }
+  if (!absl::StrContains(request.target_user_principal_name(), "@")) {
+    violations.push_back({"target_user_principal_name", "is required: the OneDrive owner's UPN on the target"});
+  }
+  absl::StatusOr<std::string> target_host = NormaliseHostUrl(request.target_host_url(), "target_host_url");
+  if (!target_host.ok()) violations.push_back({"target_host_url", std::string(target_host.status().message())});
+  if (request.window().has_preferred_begin_time() && request.window().has_preferred_end_time() &&
+      internal::FromTimestamp(request.window().preferred_end_time()) <=
+          internal::FromTimestamp(request.window().preferred_begin_time())) {
+    violations.push_back({"window.preferred_end_time", "must be after window.preferred_begin_time"});
+  }
+  if (!violations.empty()) return InvalidArgumentWithViolations("invalid request", violations);
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
+  if (ref.role != v1::CONNECTION_ROLE_SOURCE) {
+    return InvalidArgumentWithViolations("moves start on the source",
+                                         {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection")}});
+  }
+  // Idempotency on (source UPN, target host): one-and-done.
+  if (!request.validate_only()) {
+    ASSIGN_OR_RETURN(CallResult existing,
+                     Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline, true));
+    if (existing.status == 200) {
+      v1::UserContentMove move = MoveFromTask(existing.body);
+      if (!move.validate_only() && ActiveOrDone(move.state())) {
+        if (move.target_host_url().empty() || move.target_host_url() == *target_host) {
+          v1::StartUserContentMoveResponse response;
+          *response.mutable_move() = move;
+          response.set_already_started(true);
+          return response;
+        }
+        return absl::FailedPreconditionError(absl::StrCat(
+            "a move of ", request.source_user_principal_name(), " to ", move.target_host_url(),
+            " already exists (", move.raw_state(), "); Microsoft allows one move per OneDrive"));
+      }
+    }
+  }
+  std::string target_tenant_id = request.target_tenant_id();
+  if (target_tenant_id.empty()) {
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, other] : entries_) {
+      absl::MutexLock other_lock(&other->mu);
+      if (other->connection.role() != v1::CONNECTION_ROLE_TARGET) continue;
+      for (const v1::Geo& geo : other->connection.geos()) {
+        if (geo.my_site_host_url() == *target_host) target_tenant_id = other->connection.tenant_id();
+      }
+    }
+  }
+  nlohmann::json parameters = {{"@odata.type", "#microsoft.graph.sharePointUserMigrationTaskParameters"},
+                               {"targetOrganizationHost", target_host->substr(0, target_host->size() - 1)},
+                               {"sourceUserIdentity", {{"userPrincipalName", request.source_user_principal_name()}}},
+                               {"targetUserIdentity", {{"userPrincipalName", request.target_user_principal_name()}}},
+                               {"validateOnly", request.validate_only()}};
+  if (!target_tenant_id.empty()) parameters["targetOrganizationId"] = target_tenant_id;
+  if (!request.target_location_code().empty()) parameters["targetDataLocationCode"] = request.target_location_code();
+  if (request.window().has_preferred_begin_time()) {
+    parameters["preferredStartDateTime"] = absl::FormatTime(
+        "%Y-%m-%dT%H:%M:%SZ", internal::FromTimestamp(request.window().preferred_begin_time()), absl::UTCTimeZone());
+  }
+  if (request.window().has_preferred_end_time()) {
+    parameters["preferredLatestStartDateTime"] = absl::FormatTime(
+        "%Y-%m-%dT%H:%M:%SZ", internal::FromTimestamp(request.window().preferred_end_time()), absl::UTCTimeZone());
+  }
+  nlohmann::json body = {{"parameters", parameters}};
+  absl::StatusOr<CallResult> created =
+      Graph(*ref.entry, "POST", absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks"), &body, deadline);
+  if (!created.ok()) {
+    if (created.status().code() == absl::StatusCode::kFailedPrecondition &&
+        absl::StrContains(created.status().message(), "already exists")) {
+      ASSIGN_OR_RETURN(CallResult again,
+                       Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline));
+      v1::StartUserContentMoveResponse response;
+      *response.mutable_move() = MoveFromTask(again.body);
+      response.set_already_started(true);
+      return response;
+    }
+    return created.status();
+  }
+  v1::StartUserContentMoveResponse response;
+  *response.mutable_move() = MoveFromTask(created->body);
+  if (response.move().target_host_url().empty()) response.mutable_move()->set_target_host_url(*target_host);
+  return response;
+}
+
+absl::StatusOr<v1::UserContentMove> Connector::GetMove(const v1::GetUserContentMoveRequest& request,
+                                                       absl::Time deadline) {
+  if (request.key_case() == v1::GetUserContentMoveRequest::KEY_NOT_SET) {
+    return InvalidArgumentWithViolations("invalid request",
+                                         {{"source_user_principal_name", "set source_user_principal_name or task_id"}});
+  }
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
+  if (request.key_case() == v1::GetUserContentMoveRequest::kTaskId) {
+    ASSIGN_OR_RETURN(CallResult result,
+                     Graph(*ref.entry, "GET",
+                           absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/", UrlEscape(request.task_id())),
+                           nullptr, deadline));
+    return MoveFromTask(result.body);
+  }
+  if (!request.partner_host_url().empty()) {
+    ASSIGN_OR_RETURN(std::string partner, NormaliseHostUrl(request.partner_host_url(), "partner_host_url"));
+    ASSIGN_OR_RETURN(CallResult result,
+                     SharePoint(*ref.entry, ref.geo, "GET",
+                                absl::StrCat(sharepoint_admin::kMoveStates, "?partnerCrossTenantHostUrl=",
+                                             UrlForQuery(partner), "&sourceUserPrincipalName=",
+                                             UrlEscape(request.source_user_principal_name())),
+                                nullptr, deadline));
+    for (const auto& row : result.body.value("value", nlohmann::json::array())) {
+      if (absl::EqualsIgnoreCase(Str(row, "sourceUserPrincipalName"), request.source_user_principal_name())) {
+        return MoveFromState(row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
+      }
+    }
+    return absl::NotFoundError(absl::StrCat("no move of ", request.source_user_principal_name(), " with ", partner));
+  }
+  ASSIGN_OR_RETURN(CallResult result,
+                   Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline));
+  return MoveFromTask(result.body);
+}
+
+absl::StatusOr<v1::BatchGetUserContentMovesResponse> Connector::BatchGetMoves(
+    const v1::BatchGetUserContentMovesRequest& request, absl::Time deadline) {
+  if (request.source_user_principal_names_size() < 1 || request.source_user_principal_names_size() > 1000) {
+    return InvalidArgumentWithViolations("invalid request",
+                                         {{"source_user_principal_names", "give between 1 and 1000 UPNs"}});
+  }
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
+  v1::BatchGetUserContentMovesResponse response;
+  for (const std::string& upn : request.source_user_principal_names()) {
+    response.add_results()->set_source_user_principal_name(upn);
+  }
+  const std::string prefix = "/beta";
+  for (int start = 0; start < request.source_user_principal_names_size(); start += kGraphBatchLimit) {
+    int end = std::min(start + kGraphBatchLimit, request.source_user_principal_names_size());
+    nlohmann::json batch = {{"requests", nlohmann::json::array()}};
+    for (int i = start; i < end; ++i) {
+      std::string full = ByUpnPath(request.source_user_principal_names(i));
+      absl::string_view path = full;
+      absl::ConsumePrefix(&path, prefix);
+      batch["requests"].push_back({{"id", std::to_string(i)}, {"method", "GET"}, {"url", std::string(path)}});
+    }
+    absl::StatusOr<CallResult> result = Graph(*ref.entry, "POST", "/beta/$batch", &batch, deadline);
+    if (!result.ok()) {
+      if (result.status().code() != absl::StatusCode::kResourceExhausted &&
+          result.status().code() != absl::StatusCode::kUnavailable) {
+        return result.status();
+      }
+      for (int i = start; i < end; ++i) {
+        v1::ErrorDetail* error = response.mutable_results(i)->mutable_error();
+        error->set_code(result.status().code() == absl::StatusCode::kResourceExhausted ? "THROTTLED"
+                                                                                        : "UPSTREAM_UNAVAILABLE");
+        error->set_message(std::string(result.status().message()));
+      }
+      continue;
+    }
+    for (const auto& item : result->body.value("responses", nlohmann::json::array())) {
+      int index = 0;
+      if (!absl::SimpleAtoi(Str(item, "id"), &index) || index < start || index >= end) continue;
+      v1::UserContentMoveResult* out = response.mutable_results(index);
+      int status = item.value("status", 0);
+      const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
+      if (status == 200) {
+        out->set_found(true);
+        *out->mutable_move() = MoveFromTask(body);
+      } else if (status == 404) {
+        out->set_found(false);
+      } else {
+        v1::ErrorDetail* error = out->mutable_error();
+        error->set_code(status == 429 ? "THROTTLED" : status >= 500 ? "UPSTREAM_UNAVAILABLE" : "UPSTREAM_ERROR");
+        error->set_message(internal::UpstreamMessage(body, ""));
+        error->set_upstream_http_status(status);
+      }
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ListUserContentMovesResponse> Connector::ListMoves(const v1::ListUserContentMovesRequest& request,
+                                                                      absl::Time deadline) {
+  ASSIGN_OR_RETURN(std::string partner, NormaliseHostUrl(request.partner_host_url(), "partner_host_url"));
+  if (request.page_size() < 0) return InvalidArgumentWithViolations("invalid request", {{"page_size", "must be >= 0"}});
+  int offset = 0;
+  if (!request.page_token().empty()) {
+    absl::StatusOr<std::string> decoded = Base64UrlDecode(request.page_token());
+    if (!decoded.ok() || !absl::SimpleAtoi(*decoded, &offset) || offset < 0) {
+      return InvalidArgumentWithViolations("invalid request", {{"page_token", "is not a token from ListUserContentMoves"}});
+    }
+  }
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
+  ASSIGN_OR_RETURN(CallResult result,
+                   SharePoint(*ref.entry, ref.geo, "GET",
+                              absl::StrCat(sharepoint_admin::kMoveStates, "?partnerCrossTenantHostUrl=",
+                                           UrlForQuery(partner)),
+                              nullptr, deadline));
+  std::vector<v1::UserContentMove> moves;
+  for (const auto& row : result.body.value("value", nlohmann::json::array())) {
+    v1::UserContentMove move =
+        MoveFromState(row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
+    if (request.states_size() > 0 &&
+        std::find(request.states().begin(), request.states().end(), move.state()) == request.states().end()) {
+      continue;
+    }
+    moves.push_back(std::move(move));
+  }
+  std::sort(moves.begin(), moves.end(), [](const v1::UserContentMove& a, const v1::UserContentMove& b) {
+    return a.source_user_principal_name() < b.source_user_principal_name();
+  });
+  int page_size = request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000);
+  v1::ListUserContentMovesResponse response;
+  for (int i = offset; i < static_cast<int>(moves.size()) && i < offset + page_size; ++i) {
+    *response.add_moves() = moves[static_cast<size_t>(i)];
+  }
+  if (offset + page_size < static_cast<int>(moves.size())) {
+    response.set_next_page_token(Base64UrlEncode(std::to_string(offset + page_size)));
+  }
+  return response;
+}
+
+absl::StatusOr<v1::UserContentMove> Connector::StopMove(const v1::StopUserContentMoveRequest& request,
+                                                        absl::Time deadline) {
+  if (!absl::StrContains(request.source_user_principal_name(), "@")) {
+    return InvalidArgumentWithViolations("invalid request", {{"source_user_principal_name", "must be a UPN"}});
+  }
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
+  if (ref.role != v1::CONNECTION_ROLE_SOURCE) {
+    return InvalidArgumentWithViolations("moves are stopped on the source",
+                                         {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection")}});
+  }
+  ASSIGN_OR_RETURN(CallResult existing,
+                   Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline));
+  v1::UserContentMove move = MoveFromTask(existing.body);
+  if (move.state() == v1::MOVE_STATE_STOPPED) return move;
+  if (move.state() == v1::MOVE_STATE_IN_PROGRESS || move.state() == v1::MOVE_STATE_SUCCESS ||
+      move.state() == v1::MOVE_STATE_RESCHEDULED) {
+    return absl::FailedPreconditionError(absl::StrCat("Cancel is not possible. Current status is ", move.raw_state(),
+                                                      "; the migration continues"));
+  }
+  absl::StatusOr<CallResult> cancelled =
+      Graph(*ref.entry, "POST",
+            absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/", UrlEscape(move.task_id()), "/cancel"),
+            nullptr, deadline);
+  if (!cancelled.ok()) {
+    if (cancelled.status().code() == absl::StatusCode::kFailedPrecondition) {
+      return absl::FailedPreconditionError(absl::StrCat(cancelled.status().message(), "; the migration continues"));
+    }
+    return cancelled.status();
+  }
+  ASSIGN_OR_RETURN(CallResult after,
+                   Graph(*ref.entry, "GET",
+                         absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/", UrlEscape(move.task_id())),
+                         nullptr, deadline));
+  return MoveFromTask(after.body);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 7: redirect sites (modelled SharePoint admin calls).
+
+absl::StatusOr<v1::ListRedirectSitesResponse> Connector::ListRedirectSites(const v1::ListRedirectSitesRequest& request,
+                                                                           absl::Time deadline) {
+  if (request.page_size() < 0) return InvalidArgumentWithViolations("invalid request", {{"page_size", "must be >= 0"}});
+  int offset = 0;
+  if (!request.page_token().empty()) {
+    absl::StatusOr<std::string> decoded = Base64UrlDecode(request.page_token());
+    if (!decoded.ok() || !absl::SimpleAtoi(*decoded, &offset) || offset < 0) {
+      return InvalidArgumentWithViolations("invalid request", {{"page_token", "is not a token from ListRedirectSites"}});
+    }
+  }
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
+  ASSIGN_OR_RETURN(CallResult result,
+                   SharePoint(*ref.entry, ref.geo, "GET", sharepoint_admin::kRedirectSites, nullptr, deadline));
+  std::vector<v1::RedirectSite> sites;
+  for (const auto& row : result.body.value("value", nlohmann::json::array())) {
+    v1::RedirectSite site;
+    site.set_url(Str(row, "url"));
+    site.set_redirect_url(Str(row, "redirectUrl"));
+    SetTimeIf(Str(row, "createdDateTime"), site.mutable_create_time());
+    sites.push_back(std::move(site));
+  }
+  std::sort(sites.begin(), sites.end(),
+            [](const v1::RedirectSite& a, const v1::RedirectSite& b) { return a.url() < b.url(); });
+  int page_size = request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000);
+  v1::ListRedirectSitesResponse response;
+  for (int i = offset; i < static_cast<int>(sites.size()) && i < offset + page_size; ++i) {
+    *response.add_redirect_sites() = sites[static_cast<size_t>(i)];
+  }
+  if (offset + page_size < static_cast<int>(sites.size())) {
+    response.set_next_page_token(Base64UrlEncode(std::to_string(offset + page_size)));
+  }
+  return response;
+}
+
+absl::Status Connector::RemoveRedirectSite(const v1::RemoveRedirectSiteRequest& request, absl::Time deadline) {
+  if (!absl::StartsWith(absl::AsciiStrToLower(request.url()), "https://")) {
+    return InvalidArgumentWithViolations("invalid request", {{"url", "must be the https URL of the redirect site"}});
+  }
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
+  nlohmann::json body = {{"url", request.url()}};
+  if (request.permanent()) body["permanent"] = true;
+  absl::StatusOr<CallResult> result =
+      SharePoint(*ref.entry, ref.geo, "POST", sharepoint_admin::kRemoveRedirectSite, &body, deadline);
+  if (!result.ok() && result.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();  // absent: done
+  return result.status();
+}
+
+}  // namespace crosstenant::tenant_connector

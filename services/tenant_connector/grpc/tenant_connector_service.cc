@@ -1,0 +1,432 @@
+#include "services/tenant_connector/grpc/tenant_connector_service.h"
+
+#include <chrono>
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/common/grpc_status.h"
+#include "services/common/tls.h"
+#include "services/tenant_connector/core/connector_internal.h"
+
+namespace crosstenant::tenant_connector {
+namespace {
+
+absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
+  auto deadline = context->deadline();
+  if (deadline >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
+}  // namespace
+
+// One WatchConnections stream: a queue of events written one at a time.
+class TenantConnectorService::Watch final : public grpc::ServerWriteReactor<v1::WatchConnectionsResponse> {
+ public:
+  Watch(TenantConnectorService* service, const v1::WatchConnectionsRequest& request) : service_(service) {
+    std::vector<std::string> names(request.names().begin(), request.names().end());
+    std::vector<v1::Connection> snapshot;
+    // Not under mu_: the connector calls Enqueue under its own watch lock. Events that arrive before
+    // the snapshot is queued wait in pending_.
+    int64_t id = service_->connector_->Subscribe(
+        names,
+        [this](v1::ConnectionEventType type, const v1::Connection& connection) { Enqueue(type, connection); },
+        &snapshot);
+    absl::MutexLock lock(&mu_);
+    id_ = id;
+    for (const v1::Connection& connection : snapshot) {
+      EnqueueLocked(v1::CONNECTION_EVENT_TYPE_SNAPSHOT, connection);
+    }
+    for (v1::WatchConnectionsResponse& event : pending_) queue_.push_back(std::move(event));
+    pending_.clear();
+    ready_ = true;
+    MaybeWriteLocked();
+  }
+
+  void End() {
+    absl::MutexLock lock(&mu_);
+    ending_ = true;
+    if (!writing_ && !finished_) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      if (!finished_) {
+        finished_ = true;
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
+      }
+      return;
+    }
+    queue_.pop_front();
+    if (ending_ && !finished_) {
+      finished_ = true;
+      Finish(grpc::Status::OK);
+      return;
+    }
+    MaybeWriteLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    if (!finished_) {
+      finished_ = true;
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+    }
+  }
+
+  void OnDone() override {
+    service_->connector_->Unsubscribe(id_);
+    {
+      absl::MutexLock lock(&service_->mu_);
+      service_->watches_.erase(this);
+    }
+    delete this;
+  }
+
+ private:
+  void Enqueue(v1::ConnectionEventType type, const v1::Connection& connection) {
+    absl::MutexLock lock(&mu_);
+    EnqueueLocked(type, connection);
+    MaybeWriteLocked();
+  }
+  void EnqueueLocked(v1::ConnectionEventType type, const v1::Connection& connection) {
+    if (finished_) return;
+    v1::WatchConnectionsResponse event;
+    event.set_type(type);
+    *event.mutable_connection() = connection;
+    internal::SetTimestamp(absl::Now(), event.mutable_event_time());
+    if (!ready_ && type != v1::CONNECTION_EVENT_TYPE_SNAPSHOT) {
+      pending_.push_back(std::move(event));
+      return;
+    }
+    queue_.push_back(std::move(event));
+  }
+  void MaybeWriteLocked() {
+    if (!ready_ || writing_ || finished_ || queue_.empty()) return;
+    writing_ = true;
+    StartWrite(&queue_.front());
+  }
+
+  TenantConnectorService* const service_;
+  absl::Mutex mu_;
+  int64_t id_ = 0;
+  std::deque<v1::WatchConnectionsResponse> queue_;
+  std::vector<v1::WatchConnectionsResponse> pending_;
+  bool ready_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+  bool ending_ = false;
+};
+
+TenantConnectorService::TenantConnectorService(Connector* connector, Executor* executor,
+                                               std::vector<std::string> mutating_peers)
+    : connector_(connector), executor_(executor), mutating_peers_(std::move(mutating_peers)) {}
+
+TenantConnectorService::~TenantConnectorService() = default;
+
+void TenantConnectorService::EndStreams() {
+  absl::MutexLock lock(&mu_);
+  ending_ = true;
+  for (Watch* watch : watches_) watch->End();
+}
+
+absl::Status TenantConnectorService::Authorize(grpc::CallbackServerContext* context, const char* method) const {
+  if (mutating_peers_.empty()) return absl::OkStatus();
+  std::vector<std::string> names = PeerNamesOf(*context->auth_context());
+  if (names.empty()) return absl::OkStatus();  // plaintext (no TLS): nothing to check against
+  for (const std::string& name : names) {
+    if (std::find(mutating_peers_.begin(), mutating_peers_.end(), name) != mutating_peers_.end()) {
+      return absl::OkStatus();
+    }
+  }
+  return absl::PermissionDeniedError(absl::StrCat("peer ", absl::StrJoin(names, ", "), " may not call ", method,
+                                                  "; allowed: ", absl::StrJoin(mutating_peers_, ", ")));
+}
+
+template <typename Work>
+grpc::ServerUnaryReactor* TenantConnectorService::Offload(grpc::CallbackServerContext* context, Work work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Time deadline = connector_->Budget(DeadlineOf(context));
+  executor_->Run([reactor, deadline, work = std::move(work)]() mutable {
+    reactor->Finish(ToGrpcStatus(work(deadline)));
+  });
+  return reactor;
+}
+
+#define CROSSTENANT_AUTHORIZE(method)                                     \
+  if (absl::Status allowed = Authorize(context, method); !allowed.ok()) { \
+    auto* reactor = context->DefaultReactor();                            \
+    reactor->Finish(ToGrpcStatus(allowed));                               \
+    return reactor;                                                       \
+  }
+
+grpc::ServerUnaryReactor* TenantConnectorService::CreateConnection(grpc::CallbackServerContext* context,
+                                                                   const v1::CreateConnectionRequest* request,
+                                                                   v1::CreateConnectionResponse* response) {
+  CROSSTENANT_AUTHORIZE("CreateConnection");
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    absl::StatusOr<v1::Connection> connection = connector_->Create(*request, deadline);
+    if (!connection.ok()) return connection.status();
+    *response->mutable_connection() = *std::move(connection);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::GetConnection(grpc::CallbackServerContext* context,
+                                                                const v1::GetConnectionRequest* request,
+                                                                v1::GetConnectionResponse* response) {
+  // Cache only: answered inline.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<v1::Connection> connection = connector_->Get(request->name());
+  if (connection.ok()) *response->mutable_connection() = *std::move(connection);
+  reactor->Finish(ToGrpcStatus(connection.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::ListConnections(grpc::CallbackServerContext* context,
+                                                                  const v1::ListConnectionsRequest* request,
+                                                                  v1::ListConnectionsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<v1::ListConnectionsResponse> list = connector_->List(*request);
+  if (list.ok()) *response = *std::move(list);
+  reactor->Finish(ToGrpcStatus(list.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::DeleteConnection(grpc::CallbackServerContext* context,
+                                                                   const v1::DeleteConnectionRequest* request,
+                                                                   v1::DeleteConnectionResponse* /*response*/) {
+  CROSSTENANT_AUTHORIZE("DeleteConnection");
+  return Offload(context, [this, request](absl::Time) { return connector_->Delete(*request); });
+}
+
+grpc::ServerWriteReactor<v1::WatchConnectionsResponse>* TenantConnectorService::WatchConnections(
+    grpc::CallbackServerContext* /*context*/, const v1::WatchConnectionsRequest* request) {
+  auto* watch = new Watch(this, *request);
+  absl::MutexLock lock(&mu_);
+  watches_.insert(watch);
+  if (ending_) watch->End();
+  return watch;
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::CheckConnection(grpc::CallbackServerContext* context,
+                                                                  const v1::CheckConnectionRequest* request,
+                                                                  v1::CheckConnectionResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    absl::StatusOr<v1::Connection> connection = connector_->Check(request->name(), deadline);
+    if (!connection.ok()) return connection.status();
+    *response->mutable_connection() = *std::move(connection);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::ReauthenticateConnection(
+    grpc::CallbackServerContext* context, const v1::ReauthenticateConnectionRequest* request,
+    v1::ReauthenticateConnectionResponse* response) {
+  CROSSTENANT_AUTHORIZE("ReauthenticateConnection");
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    absl::StatusOr<v1::Connection> connection = connector_->Reauthenticate(*request, deadline);
+    if (!connection.ok()) return connection.status();
+    *response->mutable_connection() = *std::move(connection);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::Preflight(grpc::CallbackServerContext* context,
+                                                            const v1::PreflightRequest* request,
+                                                            v1::PreflightResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    absl::StatusOr<v1::PreflightReport> report = connector_->Preflight(*request, deadline);
+    if (!report.ok()) return report.status();
+    *response->mutable_report() = *std::move(report);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::GetCrossTenantHostUrl(grpc::CallbackServerContext* context,
+                                                                        const v1::GetCrossTenantHostUrlRequest* request,
+                                                                        v1::GetCrossTenantHostUrlResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    absl::StatusOr<std::string> url = connector_->GetCrossTenantHostUrl(request->geo(), deadline);
+    if (!url.ok()) return url.status();
+    response->set_host_url(*url);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::SetCrossTenantRelationship(
+    grpc::CallbackServerContext* context, const v1::SetCrossTenantRelationshipRequest* request,
+    v1::SetCrossTenantRelationshipResponse* response) {
+  CROSSTENANT_AUTHORIZE("SetCrossTenantRelationship");
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->SetRelationship(request->geo(), request->relationship(), deadline);
+    if (!result.ok()) return result.status();
+    *response->mutable_relationship() = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::VerifyCrossTenantRelationship(
+    grpc::CallbackServerContext* context, const v1::VerifyCrossTenantRelationshipRequest* request,
+    v1::VerifyCrossTenantRelationshipResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->VerifyRelationship(request->geo(), request->relationship(), deadline);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::RemoveCrossTenantRelationship(
+    grpc::CallbackServerContext* context, const v1::RemoveCrossTenantRelationshipRequest* request,
+    v1::RemoveCrossTenantRelationshipResponse* response) {
+  CROSSTENANT_AUTHORIZE("RemoveCrossTenantRelationship");
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->RemoveRelationship(request->geo(), request->relationship(), deadline);
+    if (!result.ok()) return result.status();
+    *response->mutable_relationship() = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::GetCompatibilityStatus(
+    grpc::CallbackServerContext* context, const v1::GetCompatibilityStatusRequest* request,
+    v1::GetCompatibilityStatusResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->GetCompatibility(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::ListTenantUsers(grpc::CallbackServerContext* context,
+                                                                  const v1::ListTenantUsersRequest* request,
+                                                                  v1::ListTenantUsersResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->ListTenantUsers(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::BatchCheckUsers(grpc::CallbackServerContext* context,
+                                                                  const v1::BatchCheckUsersRequest* request,
+                                                                  v1::BatchCheckUsersResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->BatchCheckUsers(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::UploadIdentityMap(grpc::CallbackServerContext* context,
+                                                                    const v1::UploadIdentityMapRequest* request,
+                                                                    v1::UploadIdentityMapResponse* response) {
+  CROSSTENANT_AUTHORIZE("UploadIdentityMap");
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->UploadIdentityMap(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::GetIdentityMapEntry(grpc::CallbackServerContext* context,
+                                                                      const v1::GetIdentityMapEntryRequest* request,
+                                                                      v1::GetIdentityMapEntryResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->GetIdentityMapEntry(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::StartUserContentMove(grpc::CallbackServerContext* context,
+                                                                       const v1::StartUserContentMoveRequest* request,
+                                                                       v1::StartUserContentMoveResponse* response) {
+  CROSSTENANT_AUTHORIZE("StartUserContentMove");
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->StartMove(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::GetUserContentMove(grpc::CallbackServerContext* context,
+                                                                     const v1::GetUserContentMoveRequest* request,
+                                                                     v1::GetUserContentMoveResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->GetMove(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response->mutable_move() = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::BatchGetUserContentMoves(
+    grpc::CallbackServerContext* context, const v1::BatchGetUserContentMovesRequest* request,
+    v1::BatchGetUserContentMovesResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->BatchGetMoves(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::ListUserContentMoves(grpc::CallbackServerContext* context,
+                                                                       const v1::ListUserContentMovesRequest* request,
+                                                                       v1::ListUserContentMovesResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->ListMoves(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::StopUserContentMove(grpc::CallbackServerContext* context,
+                                                                      const v1::StopUserContentMoveRequest* request,
+                                                                      v1::StopUserContentMoveResponse* response) {
+  CROSSTENANT_AUTHORIZE("StopUserContentMove");
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->StopMove(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response->mutable_move() = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::ListRedirectSites(grpc::CallbackServerContext* context,
+                                                                    const v1::ListRedirectSitesRequest* request,
+                                                                    v1::ListRedirectSitesResponse* response) {
+  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+    auto result = connector_->ListRedirectSites(*request, deadline);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::RemoveRedirectSite(grpc::CallbackServerContext* context,
+                                                                     const v1::RemoveRedirectSiteRequest* request,
+                                                                     v1::RemoveRedirectSiteResponse* /*response*/) {
+  CROSSTENANT_AUTHORIZE("RemoveRedirectSite");
+  return Offload(context, [this, request](absl::Time deadline) {
+    return connector_->RemoveRedirectSite(*request, deadline);
+  });
+}
+
+}  // namespace crosstenant::tenant_connector

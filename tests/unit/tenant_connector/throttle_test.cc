@@ -1,0 +1,147 @@
+// The throttle governor with a fake clock: Retry-After is honoured exactly, back-off without it,
+// bounded attempts, RESOURCE_EXHAUSTED with RetryInfo, shared across callers.
+
+#include "services/tenant_connector/core/throttle.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "services/common/errors.h"
+
+namespace crosstenant::tenant_connector {
+namespace {
+
+class FakeClock : public Clock {
+ public:
+  absl::Time Now() override { return now_; }
+  void SleepFor(absl::Duration duration) override {
+    slept_.push_back(duration);
+    now_ += duration;
+  }
+  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+  std::vector<absl::Duration> slept_;
+};
+
+HttpResponse Response(int status, std::string retry_after = "") {
+  HttpResponse response;
+  response.status = status;
+  if (!retry_after.empty()) response.headers["retry-after"] = retry_after;
+  return response;
+}
+
+struct Script {
+  std::deque<HttpResponse> responses;
+  std::vector<absl::Time> sent_at;
+  FakeClock* clock;
+  absl::StatusOr<HttpResponse> operator()() {
+    sent_at.push_back(clock->Now());
+    HttpResponse next = responses.front();
+    responses.pop_front();
+    return next;
+  }
+};
+
+TEST(ThrottleTest, HonoursRetryAfterExactly) {
+  FakeClock clock;
+  ThrottleGovernor governor(UpstreamApi::kGraph, ThrottleOptions{}, &clock);
+  Script script{{Response(429, "7"), Response(503, "3"), Response(200)}, {}, &clock};
+  absl::Time start = clock.Now();
+  absl::StatusOr<HttpResponse> result = governor.Run(std::ref(script), start + absl::Minutes(5));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status, 200);
+  ASSERT_EQ(script.sent_at.size(), 3u);
+  EXPECT_EQ(script.sent_at[1] - script.sent_at[0], absl::Seconds(7));
+  EXPECT_EQ(script.sent_at[2] - script.sent_at[1], absl::Seconds(3));
+  ThrottleSnapshot snapshot = governor.Snapshot();
+  EXPECT_EQ(snapshot.throttled_response_count, 2);
+  EXPECT_EQ(snapshot.last_retry_after, absl::Seconds(3));
+  EXPECT_FALSE(snapshot.throttled);
+}
+
+TEST(ThrottleTest, HttpDateRetryAfter) {
+  FakeClock clock;
+  ThrottleGovernor governor(UpstreamApi::kGraph, ThrottleOptions{}, &clock);
+  std::string date = absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", clock.Now() + absl::Seconds(12), absl::UTCTimeZone());
+  Script script{{Response(429, date), Response(200)}, {}, &clock};
+  ASSERT_TRUE(governor.Run(std::ref(script), clock.Now() + absl::Minutes(5)).ok());
+  EXPECT_EQ(script.sent_at[1] - script.sent_at[0], absl::Seconds(12));
+}
+
+TEST(ThrottleTest, ExponentialBackoffWithJitterWithoutRetryAfter) {
+  FakeClock clock;
+  ThrottleOptions options;
+  options.backoff_base = absl::Seconds(5);
+  options.max_attempts = 4;
+  ThrottleGovernor governor(UpstreamApi::kSharePoint, options, &clock);
+  Script script{{Response(503), Response(503), Response(503), Response(200)}, {}, &clock};
+  ASSERT_TRUE(governor.Run(std::ref(script), clock.Now() + absl::Hours(1)).ok());
+  ASSERT_EQ(script.sent_at.size(), 4u);
+  absl::Duration first = script.sent_at[1] - script.sent_at[0];
+  absl::Duration second = script.sent_at[2] - script.sent_at[1];
+  absl::Duration third = script.sent_at[3] - script.sent_at[2];
+  EXPECT_GE(first, absl::Milliseconds(2500));
+  EXPECT_LE(first, absl::Seconds(5));
+  EXPECT_GE(second, absl::Seconds(5));
+  EXPECT_LE(second, absl::Seconds(10));
+  EXPECT_GE(third, absl::Seconds(10));
+  EXPECT_LE(third, absl::Seconds(20));
+}
+
+TEST(ThrottleTest, BoundedAttemptsThenResourceExhaustedWithRetryInfo) {
+  FakeClock clock;
+  ThrottleOptions options;
+  options.max_attempts = 3;
+  ThrottleGovernor governor(UpstreamApi::kGraph, options, &clock);
+  Script script{{Response(429, "2"), Response(429, "2"), Response(429, "9")}, {}, &clock};
+  absl::StatusOr<HttpResponse> result = governor.Run(std::ref(script), clock.Now() + absl::Hours(1));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(RetryDelayOf(result.status()), absl::Seconds(9));
+  EXPECT_EQ(script.sent_at.size(), 3u);
+}
+
+TEST(ThrottleTest, DeadlineShorterThanRetryAfterFailsAtOnceWithoutSending) {
+  FakeClock clock;
+  ThrottleGovernor governor(UpstreamApi::kGraph, ThrottleOptions{}, &clock);
+  Script first{{Response(429, "30"), Response(200)}, {}, &clock};
+  // The first caller is told to wait 30 s but may only wait 10 s.
+  absl::StatusOr<HttpResponse> result = governor.Run(std::ref(first), clock.Now() + absl::Seconds(10));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(RetryDelayOf(result.status()), absl::Seconds(30));
+  EXPECT_EQ(first.sent_at.size(), 1u);
+  // A second caller of the same tenant and API sends nothing before the 30 s have passed.
+  clock.now_ += absl::Seconds(20);
+  Script second{{Response(200)}, {}, &clock};
+  absl::StatusOr<HttpResponse> waited = governor.Run(std::ref(second), clock.Now() + absl::Minutes(1));
+  ASSERT_TRUE(waited.ok());
+  ASSERT_EQ(second.sent_at.size(), 1u);
+  EXPECT_EQ(second.sent_at[0], first.sent_at[0] + absl::Seconds(30));
+  EXPECT_TRUE(governor.Snapshot().throttled == false);
+}
+
+TEST(ThrottleTest, NonRetryableStatusesReturnAtOnce) {
+  FakeClock clock;
+  ThrottleGovernor governor(UpstreamApi::kGraph, ThrottleOptions{}, &clock);
+  for (int status : {200, 400, 401, 403, 404, 409, 422}) {
+    Script script{{Response(status)}, {}, &clock};
+    absl::StatusOr<HttpResponse> result = governor.Run(std::ref(script), clock.Now() + absl::Minutes(1));
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(result->status, status);
+    EXPECT_EQ(script.sent_at.size(), 1u);
+  }
+}
+
+TEST(ThrottleTest, GovernorsArePerTenantAndApi) {
+  FakeClock clock;
+  ThrottleGovernors governors(ThrottleOptions{}, &clock);
+  EXPECT_EQ(&governors.For("contoso", UpstreamApi::kGraph), &governors.For("contoso", UpstreamApi::kGraph));
+  EXPECT_NE(&governors.For("contoso", UpstreamApi::kGraph), &governors.For("fabrikam", UpstreamApi::kGraph));
+  EXPECT_NE(&governors.For("contoso", UpstreamApi::kGraph), &governors.For("contoso", UpstreamApi::kSharePoint));
+  EXPECT_EQ(governors.SnapshotsOf("contoso").size(), 2u);
+}
+
+}  // namespace
+}  // namespace crosstenant::tenant_connector
