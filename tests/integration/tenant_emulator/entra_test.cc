@@ -13,7 +13,7 @@ namespace {
 using ::testing::Contains;
 using ::testing::HasSubstr;
 
-class EntraTest : public EmulatorTest {
+class TenantEmulatorEntraTest : public EmulatorTest {
  protected:
   HttpResult AssertionToken(const std::string& assertion, const std::string& tenant = "contoso.onmicrosoft.com") {
     return PostForm(TokenEndpoint(tenant),
@@ -35,7 +35,7 @@ class EntraTest : public EmulatorTest {
   }
 };
 
-TEST_F(EntraTest, ClientSecretGivesAnRs256AppTokenWithTheDocumentedClaims) {
+TEST_F(TenantEmulatorEntraTest, ClientSecretGivesAnRs256AppTokenWithTheDocumentedClaims) {
   HttpResult result = PostForm(TokenEndpoint(kContosoId), {{"grant_type", "client_credentials"},
                                                            {"client_id", kContosoApp},
                                                            {"client_secret", kContosoSecret},
@@ -66,7 +66,7 @@ TEST_F(EntraTest, ClientSecretGivesAnRs256AppTokenWithTheDocumentedClaims) {
   EXPECT_FALSE(keys.json["keys"][0]["x5c"].empty());
 }
 
-TEST_F(EntraTest, ClientCredentialErrorsCarryAadstsCodes) {
+TEST_F(TenantEmulatorEntraTest, ClientCredentialErrorsCarryAadstsCodes) {
   auto form = [](std::map<std::string, std::string> changes) {
     std::map<std::string, std::string> fields = {{"grant_type", "client_credentials"},
                                                {"client_id", kContosoApp},
@@ -97,13 +97,13 @@ TEST_F(EntraTest, ClientCredentialErrorsCarryAadstsCodes) {
   ExpectEntraError(PostForm(TokenEndpoint("common"), form({})), 400, "invalid_request", 50059);
 }
 
-TEST_F(EntraTest, Rs256AssertionWithX5tIsAccepted) {
+TEST_F(TenantEmulatorEntraTest, Rs256AssertionWithX5tIsAccepted) {
   HttpResult result = AssertionToken(Assertion("RS256"));
   ASSERT_EQ(result.status, 200) << result.body;
   EXPECT_EQ(DecodeClaims(result.json["access_token"])["appid"], kContosoApp);
 }
 
-TEST_F(EntraTest, Ps256AssertionWithX5tS256IsAccepted) {
+TEST_F(TenantEmulatorEntraTest, Ps256AssertionWithX5tS256IsAccepted) {
   const std::string assertion = Assertion("PS256");
   auto parsed = emulator::ParseJwt(assertion);
   ASSERT_TRUE(parsed.ok());
@@ -112,13 +112,13 @@ TEST_F(EntraTest, Ps256AssertionWithX5tS256IsAccepted) {
   ASSERT_EQ(result.status, 200) << result.body;
 }
 
-TEST_F(EntraTest, AssertionAudienceMayNameTheTenantByDomain) {
+TEST_F(TenantEmulatorEntraTest, AssertionAudienceMayNameTheTenantByDomain) {
   HttpResult result = AssertionToken(
       Assertion("RS256", {{"aud", absl::StrCat(kLogin, "/contoso.onmicrosoft.com/oauth2/v2.0/token")}}));
   EXPECT_EQ(result.status, 200) << result.body;
 }
 
-TEST_F(EntraTest, TamperedAssertionFailsSignatureValidation) {
+TEST_F(TenantEmulatorEntraTest, TamperedAssertionFailsSignatureValidation) {
   std::string assertion = Assertion("RS256");
   // Swap the payload for another one (claims of a different app id) and keep the signature.
   const std::size_t first = assertion.find('.');
@@ -130,12 +130,12 @@ TEST_F(EntraTest, TamperedAssertionFailsSignatureValidation) {
   ExpectEntraError(AssertionToken(assertion), 401, "invalid_client", 700027);
 }
 
-TEST_F(EntraTest, AssertionFromAnUnregisteredCertificateIsRejected) {
+TEST_F(TenantEmulatorEntraTest, AssertionFromAnUnregisteredCertificateIsRejected) {
   ExpectEntraError(AssertionToken(Assertion("RS256", {}, &StrangerKey())), 401, "invalid_client", 700027);
   ExpectEntraError(AssertionToken(Assertion("PS256", {}, &StrangerKey())), 401, "invalid_client", 700027);
 }
 
-TEST_F(EntraTest, AssertionClaimsAreChecked) {
+TEST_F(TenantEmulatorEntraTest, AssertionClaimsAreChecked) {
   ExpectEntraError(AssertionToken(Assertion("RS256", {{"aud", "https://login.microsoftonline.com/other/oauth2/v2.0/token"}})),
                    401, "invalid_client", 50027);
   ExpectEntraError(AssertionToken(Assertion("RS256", {{"iss", kFabrikamApp}})), 401, "invalid_client", 700021);
@@ -148,7 +148,7 @@ TEST_F(EntraTest, AssertionClaimsAreChecked) {
   ExpectEntraError(AssertionToken("not.a.jwt"), 401, "invalid_client", 50027);
 }
 
-TEST_F(EntraTest, ReplayedJtiIsRejected) {
+TEST_F(TenantEmulatorEntraTest, ReplayedJtiIsRejected) {
   const std::string assertion = Assertion("PS256");
   ASSERT_EQ(AssertionToken(assertion).status, 200);
   HttpResult replay = AssertionToken(assertion);
@@ -156,7 +156,7 @@ TEST_F(EntraTest, ReplayedJtiIsRejected) {
   EXPECT_THAT(replay.json.value("error_description", ""), HasSubstr("already used"));
 }
 
-TEST_F(EntraTest, PasswordGrantGivesAUserTokenWithWidsAndARefreshToken) {
+TEST_F(TenantEmulatorEntraTest, PasswordGrantGivesAUserTokenWithWidsAndARefreshToken) {
   HttpResult result = PostForm(TokenEndpoint("organizations"),
                                {{"grant_type", "password"},
                                 {"client_id", kPublicClient},
@@ -176,7 +176,7 @@ TEST_F(EntraTest, PasswordGrantGivesAUserTokenWithWidsAndARefreshToken) {
   EXPECT_THAT(claims["scp"].get<std::string>(), HasSubstr("User.Read"));
 }
 
-TEST_F(EntraTest, PasswordGrantErrors) {
+TEST_F(TenantEmulatorEntraTest, PasswordGrantErrors) {
   auto password = [&](const std::string& user, const std::string& secret) {
     return PostForm(TokenEndpoint("organizations"), {{"grant_type", "password"},
                                                      {"client_id", kPublicClient},
@@ -192,7 +192,7 @@ TEST_F(EntraTest, PasswordGrantErrors) {
   EXPECT_THAT(mfa.json.value("error_description", ""), HasSubstr("must use multi-factor authentication"));
 }
 
-TEST_F(EntraTest, RefreshTokenGivesATokenForAnotherResource) {
+TEST_F(TenantEmulatorEntraTest, RefreshTokenGivesATokenForAnotherResource) {
   HttpResult first = PostForm(TokenEndpoint(), {{"grant_type", "password"},
                                                 {"client_id", kPublicClient},
                                                 {"username", "admin@contoso.onmicrosoft.com"},
@@ -212,7 +212,7 @@ TEST_F(EntraTest, RefreshTokenGivesATokenForAnotherResource) {
                    400, "invalid_grant", 9002313);
 }
 
-class DeviceCodeTest : public EntraTest {
+class TenantEmulatorDeviceCodeTest : public TenantEmulatorEntraTest {
  protected:
   nlohmann::json Begin() {
     HttpResult result = PostForm(absl::StrCat(kLogin, "/organizations/oauth2/v2.0/devicecode"),
@@ -227,7 +227,7 @@ class DeviceCodeTest : public EntraTest {
   }
 };
 
-TEST_F(DeviceCodeTest, PendingSlowDownApprovedThenRedeemedOnce) {
+TEST_F(TenantEmulatorDeviceCodeTest, PendingSlowDownApprovedThenRedeemedOnce) {
   const nlohmann::json code = Begin();
   EXPECT_EQ(code["verification_uri"], "https://microsoft.com/devicelogin");
   EXPECT_EQ(code["interval"], 5);
@@ -248,7 +248,7 @@ TEST_F(DeviceCodeTest, PendingSlowDownApprovedThenRedeemedOnce) {
   ExpectEntraError(Poll(code["device_code"]), 400, "invalid_grant", 54005);
 }
 
-TEST_F(DeviceCodeTest, DeclinedExpiredAndUnknownCodes) {
+TEST_F(TenantEmulatorDeviceCodeTest, DeclinedExpiredAndUnknownCodes) {
   const nlohmann::json declined = Begin();
   ASSERT_EQ(Admin("POST", "devicecode/decline", {{"user_code", declined["user_code"]}}).status, 200);
   ExpectEntraError(Poll(declined["device_code"]), 400, "authorization_declined", 65004);
@@ -267,7 +267,7 @@ TEST_F(DeviceCodeTest, DeclinedExpiredAndUnknownCodes) {
             404);
 }
 
-TEST_F(EntraTest, OpenIdConfigurationInstanceDiscoveryAndUserRealm) {
+TEST_F(TenantEmulatorEntraTest, OpenIdConfigurationInstanceDiscoveryAndUserRealm) {
   HttpResult oidc = Get(absl::StrCat(kLogin, "/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"));
   ASSERT_EQ(oidc.status, 200) << oidc.body;
   EXPECT_EQ(oidc.json["issuer"], absl::StrCat(kLogin, "/", kContosoId, "/v2.0"));

@@ -11,9 +11,9 @@
 namespace crosstenant::testing {
 namespace {
 
-class FaultsTest : public EmulatorTest {};
+class TenantEmulatorFaultsTest : public EmulatorTest {};
 
-TEST_F(FaultsTest, ThrottlingAtRunTimeWithRetryAfterAndEarlyRetries) {
+TEST_F(TenantEmulatorFaultsTest, ThrottlingAtRunTimeWithRetryAfterAndEarlyRetries) {
   const std::string token = AppToken();
   const std::string url = absl::StrCat(kGraph, "/v1.0/organization");
   ASSERT_EQ(Get(url, token).status, 200);
@@ -54,7 +54,7 @@ TEST_F(FaultsTest, ThrottlingAtRunTimeWithRetryAfterAndEarlyRetries) {
   EXPECT_EQ(reset.json["retry_after"]["early_retries"], 0);
 }
 
-TEST_F(FaultsTest, RetryAfterHonouredIsNotEarly) {
+TEST_F(TenantEmulatorFaultsTest, RetryAfterHonouredIsNotEarly) {
   const std::string token = AppToken();
   const std::string url = absl::StrCat(kGraph, "/v1.0/organization");
   ASSERT_EQ(Admin("PUT", "faults", {{"throttle_ratio", 1.0}, {"retry_after_seconds", 0}}).status, 200);
@@ -64,14 +64,14 @@ TEST_F(FaultsTest, RetryAfterHonouredIsNotEarly) {
   EXPECT_EQ(Admin("GET", "accounting").json["retry_after"]["early_retries"], 0);
 }
 
-TEST_F(FaultsTest, BadFaultSettingsAreRefused) {
+TEST_F(TenantEmulatorFaultsTest, BadFaultSettingsAreRefused) {
   EXPECT_EQ(Admin("PUT", "faults", {{"throttle_ratio", 2}}).status, 400);
   EXPECT_EQ(Admin("PUT", "faults", {{"typo", 1}}).status, 400);
   EXPECT_EQ(Admin("PUT", "faults", {{"unreachable_tenants", {"nowhere"}}}).status, 400);
   EXPECT_EQ(Admin("GET", "faults").json["throttle_ratio"], 0.0);
 }
 
-TEST_F(FaultsTest, AccountingByRouteTenantAndStatus) {
+TEST_F(TenantEmulatorFaultsTest, AccountingByRouteTenantAndStatus) {
   const std::string token = AppToken();
   Get(absl::StrCat(kGraph, "/v1.0/users?$top=2"), token);
   Get(absl::StrCat(kGraph, "/v1.0/users/ghost@contoso.onmicrosoft.com"), token);
@@ -88,7 +88,7 @@ TEST_F(FaultsTest, AccountingByRouteTenantAndStatus) {
   EXPECT_EQ(requests["by_status"]["404"], 2);
 }
 
-class StartupFaultsTest : public EmulatorTest {
+class TenantEmulatorStartupFaultsTest : public EmulatorTest {
  protected:
   std::vector<std::string> ExtraArgs() override {
     return {"--fault-unavailable-ratio", "1", "--fault-retry-after", "7", "--fault-latency", "200ms",
@@ -96,7 +96,7 @@ class StartupFaultsTest : public EmulatorTest {
   }
 };
 
-TEST_F(StartupFaultsTest, UnavailableLatencyAndUnreachableFromFlags) {
+TEST_F(TenantEmulatorStartupFaultsTest, UnavailableLatencyAndUnreachableFromFlags) {
   HttpResult faults = Admin("GET", "faults");
   EXPECT_EQ(faults.json["unavailable_ratio"], 1.0);
   EXPECT_EQ(faults.json["latency_ms"], 200);
@@ -122,9 +122,9 @@ TEST_F(StartupFaultsTest, UnavailableLatencyAndUnreachableFromFlags) {
   EXPECT_EQ(Admin("GET", "accounting").json["faults"]["unreachable"], 1);
 }
 
-class TokenLifetimeTest : public EmulatorTest {};
+class TenantEmulatorTokenLifetimeTest : public EmulatorTest {};
 
-TEST_F(TokenLifetimeTest, TokenLifetimeChangesAtRunTime) {
+TEST_F(TenantEmulatorTokenLifetimeTest, TokenLifetimeChangesAtRunTime) {
   ASSERT_EQ(Admin("PUT", "faults", {{"token_lifetime_seconds", 120}}).status, 200);
   HttpResult issued = PostForm(TokenEndpoint(), {{"grant_type", "client_credentials"},
                                                  {"client_id", kContosoApp},

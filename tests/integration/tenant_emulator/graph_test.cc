@@ -17,7 +17,7 @@ using ::testing::HasSubstr;
 
 constexpr char kMappings[] = "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationUserMappings";
 
-class GraphTest : public EmulatorTest {};
+class TenantEmulatorGraphTest : public EmulatorTest {};
 
 void ExpectGraphError(const HttpResult& result, long status, const std::string& code) {
   EXPECT_EQ(result.status, status) << result.body;
@@ -27,7 +27,7 @@ void ExpectGraphError(const HttpResult& result, long status, const std::string& 
   EXPECT_TRUE(result.json["error"]["innerError"].contains("request-id"));
 }
 
-TEST_F(GraphTest, OrganizationOfTheTokensTenant) {
+TEST_F(TenantEmulatorGraphTest, OrganizationOfTheTokensTenant) {
   HttpResult result = Get(absl::StrCat(kGraph, "/v1.0/organization"), AppToken());
   ASSERT_EQ(result.status, 200) << result.body;
   ASSERT_EQ(result.json["value"].size(), 1u);
@@ -35,7 +35,7 @@ TEST_F(GraphTest, OrganizationOfTheTokensTenant) {
   EXPECT_EQ(result.json["value"][0]["verifiedDomains"][0]["name"], "contoso.onmicrosoft.com");
 }
 
-TEST_F(GraphTest, UsersArePagedWithNextLinkUntilTheEnd) {
+TEST_F(TenantEmulatorGraphTest, UsersArePagedWithNextLinkUntilTheEnd) {
   const std::string token = AppToken();
   std::string url = absl::StrCat(kGraph, "/v1.0/users?$select=id,userPrincipalName");
   std::set<std::string> seen;
@@ -64,7 +64,7 @@ TEST_F(GraphTest, UsersArePagedWithNextLinkUntilTheEnd) {
   ExpectGraphError(Get(absl::StrCat(kGraph, "/v1.0/users?$top=1000"), token), 400, "Request_BadRequest");
 }
 
-TEST_F(GraphTest, UserByIdOrUpnAndItsDrive) {
+TEST_F(TenantEmulatorGraphTest, UserByIdOrUpnAndItsDrive) {
   const std::string token = AppToken();
   HttpResult by_upn = Get(absl::StrCat(kGraph, "/v1.0/users/euser1@contoso.onmicrosoft.com"), token);
   ASSERT_EQ(by_upn.status, 200) << by_upn.body;
@@ -85,7 +85,7 @@ TEST_F(GraphTest, UserByIdOrUpnAndItsDrive) {
   EXPECT_EQ(none.json["error"]["message"], "User's mysite not found.");
 }
 
-TEST_F(GraphTest, BearerChecksOnEveryCall) {
+TEST_F(TenantEmulatorGraphTest, BearerChecksOnEveryCall) {
   const std::string url = absl::StrCat(kGraph, "/v1.0/users");
   HttpResult missing = Get(url);
   ExpectGraphError(missing, 401, "InvalidAuthenticationToken");
@@ -106,12 +106,12 @@ TEST_F(GraphTest, BearerChecksOnEveryCall) {
   ExpectGraphError(StartMoveAs(reader), 403, "Authorization_RequestDenied");
 }
 
-class ShortTokenTest : public EmulatorTest {
+class TenantEmulatorShortTokenTest : public EmulatorTest {
  protected:
   std::vector<std::string> ExtraArgs() override { return {"--token-lifetime", "1s"}; }
 };
 
-TEST_F(ShortTokenTest, ExpiredTokensAreRefused) {
+TEST_F(TenantEmulatorShortTokenTest, ExpiredTokensAreRefused) {
   HttpResult issued = PostForm(TokenEndpoint(), {{"grant_type", "client_credentials"},
                                                  {"client_id", kContosoApp},
                                                  {"client_secret", kContosoSecret},
@@ -130,7 +130,7 @@ TEST_F(ShortTokenTest, ExpiredTokensAreRefused) {
   EXPECT_THAT(result.json["error"]["message"].get<std::string>(), HasSubstr("expired"));
 }
 
-TEST_F(GraphTest, DirectoryRolesOfTheSignedInAdmin) {
+TEST_F(TenantEmulatorGraphTest, DirectoryRolesOfTheSignedInAdmin) {
   const std::string token = UserToken("admin@contoso.onmicrosoft.com", "Admin-1!");
   const std::string url = absl::StrCat(kGraph, "/v1.0/me/memberOf/microsoft.graph.directoryRole?$count=true");
   HttpResult roles = Get(url, token, {"ConsistencyLevel: eventual"});
@@ -144,7 +144,7 @@ TEST_F(GraphTest, DirectoryRolesOfTheSignedInAdmin) {
   EXPECT_EQ(me.json["userPrincipalName"], "admin@contoso.onmicrosoft.com");
 }
 
-TEST_F(GraphTest, BatchRunsUpToTwentyRequests) {
+TEST_F(TenantEmulatorGraphTest, BatchRunsUpToTwentyRequests) {
   nlohmann::json requests = nlohmann::json::array();
   requests.push_back({{"id", "1"}, {"method", "GET"}, {"url", "/organization"}});
   requests.push_back({{"id", "2"}, {"method", "GET"}, {"url", "/users/user1@contoso.onmicrosoft.com"}});
@@ -170,7 +170,7 @@ TEST_F(GraphTest, BatchRunsUpToTwentyRequests) {
   EXPECT_EQ(anonymous.json["responses"][0]["status"], 401);
 }
 
-TEST_F(GraphTest, UserMappingsDeltaGetAndLimits) {
+TEST_F(TenantEmulatorGraphTest, UserMappingsDeltaGetAndLimits) {
   const std::string token = AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret);
   nlohmann::json value = nlohmann::json::array();
   for (int i = 1; i <= 2; ++i) {

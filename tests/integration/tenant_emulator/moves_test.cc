@@ -14,7 +14,7 @@ using ::testing::HasSubstr;
 
 constexpr char kTasks[] = "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationMigrationTasks";
 
-class MovesTest : public EmulatorTest {
+class TenantEmulatorMovesTest : public EmulatorTest {
  protected:
   void SetUp() override {
     EmulatorTest::SetUp();
@@ -37,7 +37,7 @@ class MovesTest : public EmulatorTest {
   }
 };
 
-TEST_F(MovesTest, AMoveGoesThroughEveryStateToSuccess) {
+TEST_F(TenantEmulatorMovesTest, AMoveGoesThroughEveryStateToSuccess) {
   HttpResult started = StartMove("user1");
   ASSERT_EQ(started.status, 200) << started.body;
   EXPECT_EQ(started.json["status"], "notStarted");
@@ -99,7 +99,7 @@ TEST_F(MovesTest, AMoveGoesThroughEveryStateToSuccess) {
             404);
 }
 
-TEST_F(MovesTest, RefusalsAtStart) {
+TEST_F(TenantEmulatorMovesTest, RefusalsAtStart) {
   ExpectRefused(StartMove("o'brien"), 400, "invalidRequest", "invalid character");
   ExpectRefused(StartMove("taken"), 409, "conflict", "target tenant has a conflict");
   ExpectRefused(StartMove("nodrive"), 400, "invalidRequest", "has no OneDrive");
@@ -119,7 +119,7 @@ TEST_F(MovesTest, RefusalsAtStart) {
   ExpectRefused(off, 403, "accessDenied", "The Cross-Tenant content move feature is not enabled for this tenant.");
 }
 
-TEST_F(MovesTest, NoTrustIs422) {
+TEST_F(TenantEmulatorMovesTest, NoTrustIs422) {
   // The EUR geo has no relationship with fabrikam yet.
   ExpectRefused(StartMove("euser1"), 422, "unprocessableEntity",
                 "There is no Cross-Tenant relationship established for partner https://fabrikam-my.sharepoint.com/ "
@@ -131,7 +131,7 @@ TEST_F(MovesTest, NoTrustIs422) {
   EXPECT_EQ(MoveState("euser1", kContosoAdmin), "") << "a move belongs to the user's geo";
 }
 
-TEST_F(MovesTest, AtMostTheQueueLimitPerSourceGeo) {
+TEST_F(TenantEmulatorMovesTest, AtMostTheQueueLimitPerSourceGeo) {
   for (const char* user : {"user1", "user2", "user3"}) ASSERT_EQ(StartMove(user).status, 200);
   ExpectRefused(StartMove("user4"), 409, "conflict", "queued OneDrive moves");
   // Once one is done there is room again.
@@ -145,9 +145,9 @@ struct ValidationCase {
   const char* text;
 };
 
-class ValidationFailureTest : public MovesTest, public ::testing::WithParamInterface<ValidationCase> {};
+class TenantEmulatorValidationFailureTest : public TenantEmulatorMovesTest, public ::testing::WithParamInterface<ValidationCase> {};
 
-TEST_P(ValidationFailureTest, FailsInValidationWithTheReason) {
+TEST_P(TenantEmulatorValidationFailureTest, FailsInValidationWithTheReason) {
   const ValidationCase& c = GetParam();
   HttpResult validated = StartMove(c.user, true);
   ASSERT_EQ(validated.status, 200) << validated.body;
@@ -167,7 +167,7 @@ TEST_P(ValidationFailureTest, FailsInValidationWithTheReason) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Blockers, ValidationFailureTest,
+    Blockers, TenantEmulatorValidationFailureTest,
     ::testing::Values(ValidationCase{"readonly", "sourceReadOnly", "read-only"},
                       ValidationCase{"legalhold", "sourceOnHold", "legal hold"},
                       ValidationCase{"unlicensed", "userNotLicensed", "Cross Tenant User Data Migration"},
@@ -176,7 +176,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ValidationCase{"longpaths", "pathTooLong", "400-character"}),
     [](const ::testing::TestParamInfo<ValidationCase>& param_info) { return std::string(param_info.param.user); });
 
-class TenantBlockerTest : public EmulatorTest {
+class TenantEmulatorTenantBlockerTest : public EmulatorTest {
  protected:
   // Trust between `name` and fabrikam, then a move of <user>@<name> to <user>@fabrikam.
   HttpResult MoveFrom(const std::string& name, const std::string& app, const std::string& secret,
@@ -201,7 +201,7 @@ class TenantBlockerTest : public EmulatorTest {
   }
 };
 
-TEST_F(TenantBlockerTest, IncompatibleTenantAndCustomerKeyFail) {
+TEST_F(TenantEmulatorTenantBlockerTest, IncompatibleTenantAndCustomerKeyFail) {
   HttpResult incompatible = MoveFrom("litware", "55555555-5555-4555-8555-555555555555", "litware-secret", "lit");
   ASSERT_EQ(incompatible.status, 200) << incompatible.body;
   EXPECT_EQ(incompatible.json["status"], "failed");
@@ -211,7 +211,7 @@ TEST_F(TenantBlockerTest, IncompatibleTenantAndCustomerKeyFail) {
   EXPECT_EQ(customer_key.json["error"]["code"], "customerKeyNotSupported");
 }
 
-TEST_F(MovesTest, ValidateOnlyPassesWithoutQueueing) {
+TEST_F(TenantEmulatorMovesTest, ValidateOnlyPassesWithoutQueueing) {
   HttpResult validated = StartMove("user2", true);
   ASSERT_EQ(validated.status, 200) << validated.body;
   EXPECT_EQ(validated.json["status"], "completed");
@@ -220,7 +220,7 @@ TEST_F(MovesTest, ValidateOnlyPassesWithoutQueueing) {
   EXPECT_EQ(StartMove("user2").status, 200);
 }
 
-TEST_F(MovesTest, CancelBeforeItRunsButNotAfter) {
+TEST_F(TenantEmulatorMovesTest, CancelBeforeItRunsButNotAfter) {
   HttpResult first = StartMove("user1");
   ASSERT_EQ(first.status, 200);
   HttpResult cancelled = PostJson(absl::StrCat(kTasks, "/", first.json["id"].get<std::string>(), "/cancel"), nullptr,
@@ -243,7 +243,7 @@ TEST_F(MovesTest, CancelBeforeItRunsButNotAfter) {
             404);
 }
 
-TEST_F(MovesTest, RescheduledThenSuccess) {
+TEST_F(TenantEmulatorMovesTest, RescheduledThenSuccess) {
   ASSERT_EQ(StartMove("flaky").status, 200);
   AdvanceTime(300);  // Scheduled, Ready, Validation, Backup, Restore over
   EXPECT_EQ(MoveState("flaky"), "Rescheduled");
@@ -253,7 +253,7 @@ TEST_F(MovesTest, RescheduledThenSuccess) {
   EXPECT_EQ(MoveState("flaky"), "Success");
 }
 
-TEST_F(MovesTest, PreferredLatestStartCancelsAMoveThatDidNotStart) {
+TEST_F(TenantEmulatorMovesTest, PreferredLatestStartCancelsAMoveThatDidNotStart) {
   HttpResult started = StartMove("user3", false,
                                  {{"preferredStartDateTime", "2099-01-01T00:00:00Z"},
                                   {"preferredLatestStartDateTime", "2099-01-02T00:00:00Z"}});
@@ -263,7 +263,7 @@ TEST_F(MovesTest, PreferredLatestStartCancelsAMoveThatDidNotStart) {
   EXPECT_EQ(bad.status, 400);
 }
 
-TEST_F(MovesTest, TargetSideSeesIncomingMoves) {
+TEST_F(TenantEmulatorMovesTest, TargetSideSeesIncomingMoves) {
   ASSERT_EQ(StartMove("user5").status, 200);
   const std::string token = AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret, kFabrikamAdmin);
   HttpResult states = Get(absl::StrCat(kFabrikamAdmin,

@@ -25,9 +25,9 @@ struct BadSeedCase {
   const char* expected;
 };
 
-class BadSeedTest : public ::testing::TestWithParam<BadSeedCase> {};
+class TenantEmulatorBadSeedTest : public ::testing::TestWithParam<BadSeedCase> {};
 
-TEST_P(BadSeedTest, ExitsTwoNamingFileFieldAndReason) {
+TEST_P(TenantEmulatorBadSeedTest, ExitsTwoNamingFileFieldAndReason) {
   const BadSeedCase& c = GetParam();
   TempDir dir;
   dir.WriteFile("app.pem", AppKey().CertificatePem());
@@ -44,7 +44,7 @@ TEST_P(BadSeedTest, ExitsTwoNamingFileFieldAndReason) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Seeds, BadSeedTest,
+    Seeds, TenantEmulatorBadSeedTest,
     ::testing::Values(
         BadSeedCase{"UnknownKey", "display_name: Contoso", "display_nam: Contoso", "tenants[0].display_nam: unknown key"},
         BadSeedCase{"BadTenantId", "id: 7f1d1c1e-0000-4000-8000-000000000001", "id: not-a-guid",
@@ -59,7 +59,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadSeedCase{"NotYaml", "tenants:", "tenants: [", "not valid YAML"}),
     [](const ::testing::TestParamInfo<BadSeedCase>& param_info) { return std::string(param_info.param.name); });
 
-TEST(ProcessFlagsTest, BadFlagsAndMissingFilesExitTwo) {
+TEST(TenantEmulatorProcessFlagsTest, BadFlagsAndMissingFilesExitTwo) {
   TempDir dir;
   for (std::vector<std::string> args :
        {std::vector<std::string>{"--no-such-flag"}, std::vector<std::string>{"--seed", "/nonexistent.yaml", "--tls-cert", "x",
@@ -70,12 +70,12 @@ TEST(ProcessFlagsTest, BadFlagsAndMissingFilesExitTwo) {
   }
 }
 
-class ProcessTest : public EmulatorTest {
+class TenantEmulatorProcessTest : public EmulatorTest {
  protected:
   std::vector<std::string> ExtraArgs() override { return {"--metrics-address", "127.0.0.1:0", "--time-scale", "60"}; }
 };
 
-TEST_F(ProcessTest, ReadyFileDescribesTheProcess) {
+TEST_F(TenantEmulatorProcessTest, ReadyFileDescribesTheProcess) {
   EXPECT_EQ(ready_["service"], "tenant-emulator");
   EXPECT_EQ(ready_["pid"], process_->pid());
   EXPECT_THAT(ready_["address"].get<std::string>(), HasSubstr("127.0.0.1:"));
@@ -83,7 +83,7 @@ TEST_F(ProcessTest, ReadyFileDescribesTheProcess) {
   EXPECT_EQ(ready_["time_scale"], 60.0);
 }
 
-TEST_F(ProcessTest, AdminApiOnAnyHostAndUnknownHostsRefused) {
+TEST_F(TenantEmulatorProcessTest, AdminApiOnAnyHostAndUnknownHostsRefused) {
   EXPECT_EQ(Get(absl::StrCat(kLogin, "/_emulator/health")).json["status"], "ok");
   EXPECT_EQ(Get("https://contoso-my.sharepoint.com/_emulator/health").json["status"], "ok");
   EXPECT_EQ(Get("https://localhost/_emulator/health").status, 200);
@@ -99,7 +99,7 @@ TEST_F(ProcessTest, AdminApiOnAnyHostAndUnknownHostsRefused) {
   EXPECT_EQ(Admin("POST", "time", {{"time_scale", 0}}).status, 400);
 }
 
-TEST_F(ProcessTest, MetricsCountRequestsByFamilyAndCode) {
+TEST_F(TenantEmulatorProcessTest, MetricsCountRequestsByFamilyAndCode) {
   AppToken();
   Get(absl::StrCat(kGraph, "/v1.0/organization"));
   HttpResult metrics = Get("https://localhost/_emulator/metrics");
@@ -113,7 +113,7 @@ TEST_F(ProcessTest, MetricsCountRequestsByFamilyAndCode) {
   EXPECT_THAT(*exposed, HasSubstr("tenant_emulator_http_request_duration_seconds_bucket"));
 }
 
-TEST_F(ProcessTest, SigintStopsCleanly) {
+TEST_F(TenantEmulatorProcessTest, SigintStopsCleanly) {
   process_->Signal(SIGINT);
   EXPECT_EQ(process_->WaitForExit(std::chrono::seconds(10)), 0);
   EXPECT_FALSE(std::ifstream(ready_file_).good());

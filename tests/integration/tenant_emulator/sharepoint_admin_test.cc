@@ -9,7 +9,7 @@
 namespace crosstenant::testing {
 namespace {
 
-class SharePointAdminTest : public EmulatorTest {
+class TenantEmulatorSharePointAdminTest : public EmulatorTest {
  protected:
   std::string ContosoToken() { return AppToken("contoso.onmicrosoft.com", kContosoApp, kContosoSecret, kContosoAdmin); }
   std::string FabrikamToken() {
@@ -28,7 +28,7 @@ class SharePointAdminTest : public EmulatorTest {
   }
 };
 
-TEST_F(SharePointAdminTest, HostUrlAndGeoLocations) {
+TEST_F(TenantEmulatorSharePointAdminTest, HostUrlAndGeoLocations) {
   HttpResult host = Get(absl::StrCat(kContosoAdmin, "/_api/SPO.Tenant/CrossTenantHostUrl"), ContosoToken());
   ASSERT_EQ(host.status, 200) << host.body;
   EXPECT_EQ(host.json["value"], kContosoHost);
@@ -45,7 +45,7 @@ TEST_F(SharePointAdminTest, HostUrlAndGeoLocations) {
   EXPECT_EQ(eur.json["value"], kContosoEurHost);
 }
 
-TEST_F(SharePointAdminTest, TrustGoesThroughEveryVerificationValue) {
+TEST_F(TenantEmulatorSharePointAdminTest, TrustGoesThroughEveryVerificationValue) {
   const std::string source = ContosoToken(), target = FabrikamToken();
   EXPECT_EQ(Verify(kContosoAdmin, "Target", kFabrikamHost, source), "NotEstablished");
   ASSERT_EQ(Relationship(kContosoAdmin, "SetCrossTenantRelationship", "Target", kFabrikamHost, source).status, 200);
@@ -74,7 +74,7 @@ TEST_F(SharePointAdminTest, TrustGoesThroughEveryVerificationValue) {
   EXPECT_EQ(Verify(kFabrikamAdmin, "Source", kContosoHost, target), "NotEstablishedByPartner");
 }
 
-TEST_F(SharePointAdminTest, BadArgumentsAndFeatureOff) {
+TEST_F(TenantEmulatorSharePointAdminTest, BadArgumentsAndFeatureOff) {
   HttpResult bad_role = Relationship(kContosoAdmin, "SetCrossTenantRelationship", "Sideways", kFabrikamHost, ContosoToken());
   EXPECT_EQ(bad_role.status, 400);
   EXPECT_TRUE(bad_role.json.contains("odata.error")) << bad_role.body;
@@ -91,7 +91,7 @@ TEST_F(SharePointAdminTest, BadArgumentsAndFeatureOff) {
             "The Cross-Tenant content move feature is not enabled for this tenant.");
 }
 
-TEST_F(SharePointAdminTest, TokensMustBeForThisTenantsSharePoint) {
+TEST_F(TenantEmulatorSharePointAdminTest, TokensMustBeForThisTenantsSharePoint) {
   const std::string url = absl::StrCat(kContosoAdmin, "/_api/SPO.Tenant/CrossTenantHostUrl");
   EXPECT_EQ(Get(url).status, 401);
   EXPECT_EQ(Get(url, AppToken()).status, 401) << "a Graph token is not a SharePoint token";
@@ -102,7 +102,7 @@ TEST_F(SharePointAdminTest, TokensMustBeForThisTenantsSharePoint) {
   EXPECT_EQ(Get(url, reader).status, 403) << "Global Reader is not a SharePoint admin";
 }
 
-TEST_F(SharePointAdminTest, CompatibilityStatusIsTheWorseOfBoth) {
+TEST_F(TenantEmulatorSharePointAdminTest, CompatibilityStatusIsTheWorseOfBoth) {
   auto status = [&](const std::string& admin, const std::string& token, const std::string& partner) {
     HttpResult result = Get(absl::StrCat(admin, "/_api/SPO.Tenant/CrossTenantCompatibilityStatus?partnerCrossTenantHostUrl=",
                                          partner),

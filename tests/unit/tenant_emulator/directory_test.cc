@@ -18,7 +18,7 @@ Directory Build() {
   return *Directory::Build(*seed);
 }
 
-TEST(DirectoryTest, RoutesHostsToSurfaces) {
+TEST(TenantEmulatorDirectoryTest, RoutesHostsToSurfaces) {
   Directory directory = Build();
   EXPECT_EQ(directory.Route("login.microsoftonline.com").kind, HostRoute::Kind::kLogin);
   EXPECT_EQ(directory.Route("Graph.Microsoft.com:443").kind, HostRoute::Kind::kGraph);
@@ -32,7 +32,7 @@ TEST(DirectoryTest, RoutesHostsToSurfaces) {
   EXPECT_EQ(directory.Route("example.com").kind, HostRoute::Kind::kUnknown);
 }
 
-TEST(DirectoryTest, FindsTenantsUsersAndUrls) {
+TEST(TenantEmulatorDirectoryTest, FindsTenantsUsersAndUrls) {
   Directory directory = Build();
   EXPECT_EQ(directory.FindTenant("CONTOSO.onmicrosoft.com"), 0);
   EXPECT_EQ(directory.FindTenant(directory.tenant(1).seed.id), 1);

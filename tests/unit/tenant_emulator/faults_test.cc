@@ -5,7 +5,7 @@
 namespace crosstenant::emulator {
 namespace {
 
-TEST(FaultSettingsTest, AppliesPartialUpdatesAndRefusesBadOnes) {
+TEST(TenantEmulatorFaultSettingsTest, AppliesPartialUpdatesAndRefusesBadOnes) {
   FaultSettings settings;
   ASSERT_TRUE(settings.Apply({{"throttle_ratio", 0.5}, {"latency_ms", 25}, {"unreachable_tenants", {"fabrikam"}}}).ok());
   EXPECT_DOUBLE_EQ(settings.throttle_ratio, 0.5);
@@ -19,7 +19,7 @@ TEST(FaultSettingsTest, AppliesPartialUpdatesAndRefusesBadOnes) {
   EXPECT_EQ(settings.ToJson(absl::Hours(1))["token_lifetime_seconds"], 3600);
 }
 
-TEST(FaultsTest, DrawFollowsTheRatiosAndResetRestoresStartUp) {
+TEST(TenantEmulatorFaultsTest, DrawFollowsTheRatiosAndResetRestoresStartUp) {
   FaultSettings initial;
   initial.throttle_ratio = 1;
   Faults faults(initial);
@@ -34,7 +34,7 @@ TEST(FaultsTest, DrawFollowsTheRatiosAndResetRestoresStartUp) {
   EXPECT_EQ(faults.Draw(), InjectedFault::kThrottle);
 }
 
-TEST(AccountingTest, CountsEarlyRetriesPerClient) {
+TEST(TenantEmulatorAccountingTest, CountsEarlyRetriesPerClient) {
   Accounting accounting;
   const absl::Time t0 = absl::FromUnixSeconds(1000);
   accounting.NoteRetryAfter("contoso/app/a", t0, 10);

@@ -10,7 +10,7 @@ const SigningKey& Key() {
   return *key;
 }
 
-TEST(JwtTest, Base64UrlRoundTrip) {
+TEST(TenantEmulatorJwtTest, Base64UrlRoundTrip) {
   for (const std::string& text : {std::string(""), std::string("f"), std::string("fo"), std::string("foo"),
                                   std::string("\xff\xfe\x00\x01", 4)}) {
     std::string decoded;
@@ -23,7 +23,7 @@ TEST(JwtTest, Base64UrlRoundTrip) {
   EXPECT_FALSE(Base64UrlDecode("a*b", &out));
 }
 
-TEST(JwtTest, SignsAndVerifiesRs256AndPs256) {
+TEST(TenantEmulatorJwtTest, SignsAndVerifiesRs256AndPs256) {
   for (const char* alg : {"RS256", "PS256"}) {
     const std::string token = Key().Sign({{"sub", "x"}}, alg);
     absl::StatusOr<Jwt> jwt = ParseJwt(token);
@@ -37,7 +37,7 @@ TEST(JwtTest, SignsAndVerifiesRs256AndPs256) {
   }
 }
 
-TEST(JwtTest, RefusesOtherAlgorithmsAndMalformedTokens) {
+TEST(TenantEmulatorJwtTest, RefusesOtherAlgorithmsAndMalformedTokens) {
   absl::StatusOr<Jwt> jwt = ParseJwt(Key().Sign({{"sub", "x"}}, "RS256", {{"alg", "none"}}));
   ASSERT_TRUE(jwt.ok());
   EXPECT_FALSE(Key().Verify(*jwt));
@@ -46,7 +46,7 @@ TEST(JwtTest, RefusesOtherAlgorithmsAndMalformedTokens) {
   EXPECT_FALSE(ParseJwt(Base64UrlEncode("[1]") + "." + Base64UrlEncode("{}") + ".").ok());
 }
 
-TEST(JwtTest, CertificateThumbprintsMatchTheSigningKeys) {
+TEST(TenantEmulatorJwtTest, CertificateThumbprintsMatchTheSigningKeys) {
   absl::StatusOr<Certificate> certificate = Certificate::FromPem(Key().CertificatePem());
   ASSERT_TRUE(certificate.ok()) << certificate.status();
   EXPECT_EQ(certificate->x5t(), Key().x5t());
@@ -58,7 +58,7 @@ TEST(JwtTest, CertificateThumbprintsMatchTheSigningKeys) {
   EXPECT_FALSE(Certificate::FromPem("junk").ok());
 }
 
-TEST(JwtTest, PublicJwkHasModulusAndExponent) {
+TEST(TenantEmulatorJwtTest, PublicJwkHasModulusAndExponent) {
   nlohmann::json jwk = Key().PublicJwk();
   EXPECT_EQ(jwk["kty"], "RSA");
   EXPECT_EQ(jwk["e"], "AQAB");
@@ -67,7 +67,7 @@ TEST(JwtTest, PublicJwkHasModulusAndExponent) {
   EXPECT_EQ(n.size(), 256u);
 }
 
-TEST(JwtTest, RandomIdsAreGuids) {
+TEST(TenantEmulatorJwtTest, RandomIdsAreGuids) {
   const std::string a = RandomGuid(), b = RandomGuid();
   EXPECT_NE(a, b);
   EXPECT_EQ(a.size(), 36u);

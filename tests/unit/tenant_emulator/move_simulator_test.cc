@@ -8,9 +8,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class MoveSimulatorTest : public ::testing::Test {
+class TenantEmulatorMoveSimulatorTest : public ::testing::Test {
  protected:
-  MoveSimulatorTest() : clock_(0) {
+  TenantEmulatorMoveSimulatorTest() : clock_(0) {
     seed_ = *LoadSeedText(R"(settings:
   max_queued_per_geo: 2
   dormant_period: 1h
@@ -62,7 +62,7 @@ tenants:
   std::vector<MoveState> transitions_;
 };
 
-TEST_F(MoveSimulatorTest, TrustIsRequiredAndDormancyCounts) {
+TEST_F(TenantEmulatorMoveSimulatorTest, TrustIsRequiredAndDormancyCounts) {
   EXPECT_EQ(Start("a").status, 422);
   Trust(clock_.Now());
   EXPECT_EQ(Start("a").status, 422) << "DormantByPartner is not GoodToProceed";
@@ -70,7 +70,7 @@ TEST_F(MoveSimulatorTest, TrustIsRequiredAndDormancyCounts) {
   EXPECT_EQ(Start("a").status, 200);
 }
 
-TEST_F(MoveSimulatorTest, ProgressesAndMovesTheOneDrive) {
+TEST_F(TenantEmulatorMoveSimulatorTest, ProgressesAndMovesTheOneDrive) {
   Trust(clock_.Now() - absl::Hours(2));
   MoveAnswer started = Start("a");
   ASSERT_EQ(started.status, 200) << started.message;
@@ -88,7 +88,7 @@ TEST_F(MoveSimulatorTest, ProgressesAndMovesTheOneDrive) {
             "https://fabrikam-my.sharepoint.com/personal/a_fabrikam_onmicrosoft_com");
 }
 
-TEST_F(MoveSimulatorTest, QueueLimitDuplicatesAndValidationFailure) {
+TEST_F(TenantEmulatorMoveSimulatorTest, QueueLimitDuplicatesAndValidationFailure) {
   Trust(clock_.Now() - absl::Hours(2));
   ASSERT_EQ(Start("a").status, 200);
   EXPECT_EQ(Start("a").status, 409);
@@ -104,7 +104,7 @@ TEST_F(MoveSimulatorTest, QueueLimitDuplicatesAndValidationFailure) {
   EXPECT_EQ(accounting_.ToJson()["moves"]["duplicates"], 1);
 }
 
-TEST_F(MoveSimulatorTest, CancelOnlyBeforeInProgress) {
+TEST_F(TenantEmulatorMoveSimulatorTest, CancelOnlyBeforeInProgress) {
   Trust(clock_.Now() - absl::Hours(2));
   const std::string a = Start("a").body["id"];
   EXPECT_EQ(moves_->Cancel(0, a).status, 204);

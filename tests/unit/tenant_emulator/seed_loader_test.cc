@@ -22,7 +22,7 @@ tenants:
   - name: fabrikam
 )";
 
-TEST(SeedLoaderTest, ReadsTenantsAndGeneratesUsers) {
+TEST(TenantEmulatorSeedLoaderTest, ReadsTenantsAndGeneratesUsers) {
   absl::StatusOr<Seed> seed = LoadSeedText(kSeed, "seed.yaml", "/tmp");
   ASSERT_TRUE(seed.ok()) << seed.status();
   EXPECT_EQ(seed->settings.dormant_period, absl::Minutes(10));
@@ -46,7 +46,7 @@ TEST(SeedLoaderTest, ReadsTenantsAndGeneratesUsers) {
   EXPECT_EQ(seed->tenants[1].geos.size(), 1u) << "a tenant without geos has one NAM geo named after it";
 }
 
-TEST(SeedLoaderTest, ReportsEveryProblemWithItsPath) {
+TEST(TenantEmulatorSeedLoaderTest, ReportsEveryProblemWithItsPath) {
   absl::StatusOr<Seed> seed = LoadSeedText(R"(tenants:
   - name: con-toso
     geos: [{location: NAM, name: other}]
@@ -67,13 +67,13 @@ TEST(SeedLoaderTest, ReportsEveryProblemWithItsPath) {
   EXPECT_THAT(message, HasSubstr("tenants[0].users[1].upn: another user of this tenant already has a@b.c"));
 }
 
-TEST(SeedLoaderTest, EmptySeedAndUnreadableFile) {
+TEST(TenantEmulatorSeedLoaderTest, EmptySeedAndUnreadableFile) {
   EXPECT_THAT(LoadSeedText("settings: {}\n", "empty.yaml", "/tmp").status().message(),
               HasSubstr("tenants: required: at least one tenant"));
   EXPECT_THAT(LoadSeedFile("/nonexistent/seed.yaml").status().message(), HasSubstr("cannot read seed file"));
 }
 
-TEST(SeedLoaderTest, RoleNamesAndIds) {
+TEST(TenantEmulatorSeedLoaderTest, RoleNamesAndIds) {
   EXPECT_EQ(RoleTemplateId("Global Administrator"), kGlobalAdministratorRole);
   EXPECT_EQ(RoleTemplateId("migrationadministrator"), kMigrationAdministratorRole);
   EXPECT_EQ(RoleTemplateId("F2EF992C-3AFB-46B9-B7CF-A126EE74C451"), kGlobalReaderRole);
