@@ -83,8 +83,14 @@ start() {
 say "Starting the mesh"
 start tenant-connector tenant-connector
 start orchestrator orchestrator --sqlite-path="$run_dir/orchestrator.db"
-start worker-1 worker
-start worker-2 worker
+connector_address=$(json_field "$run_dir/tenant-connector.ready.json" grpc_address)
+orchestrator_address=$(json_field "$run_dir/orchestrator.ready.json" grpc_address)
+for n in 1 2; do
+  start "worker-$n" worker --worker-id="worker-$n" --orchestrator-address="$orchestrator_address" \
+    --connector-address="$connector_address" --client-tls-ca="$certs/ca.pem" \
+    --client-tls-cert="$certs/client-worker.pem" --client-tls-key="$certs/client-worker.key" \
+    --client-tls-server-name=localhost
+done
 
 # grpcurl equivalent: grpcurl -cacert ca.pem -cert client.pem -key client.key ADDR list
 mesh_curl() {
@@ -100,6 +106,15 @@ for name in tenant-connector orchestrator worker-1 worker-2; do
   echo "   health:   $(mesh_curl -d '{"service":""}' "https://$address/grpc.health.v1.Health/Check" | tr -d '\n ')"
   echo "   info:     $(mesh_curl "https://$address/crosstenant.v1.Diagnostics/GetServerInfo" |
     /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["service"], d["version"], "rev", d["revision"], "caller", d.get("callerIdentities"))')"
+done
+
+say "The workers lease tasks from the orchestrator over mTLS"
+for name in worker-1 worker-2; do
+  address=$(json_field "$run_dir/$name.ready.json" grpc_address)
+  mesh_curl "https://$address/crosstenant.v1.Worker/GetWorkerStatus" | /usr/bin/python3 -c '
+import json, sys
+s = json.load(sys.stdin)["status"]
+print("  %-9s state %-14s orchestrator reachable: %s" % (s["workerId"], s["state"], s.get("orchestrator", {}).get("reachable", False)))'
 done
 
 say "A client without a certificate is refused"

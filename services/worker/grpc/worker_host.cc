@@ -1,19 +1,82 @@
 #include "services/worker/grpc/worker_host.h"
 
-#include "crosstenant/v1/worker.grpc.pb.h"
+#include <unistd.h>
+
+#include <grpcpp/create_channel.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/errors.h"
+#include "services/common/tls.h"
+#include "services/worker/core/task_runner.h"
+#include "services/worker/core/worker_loop.h"
+#include "services/worker/grpc/grpc_clients.h"
+#include "services/worker/grpc/worker_service.h"
 
 namespace crosstenant::worker {
 namespace {
 
+// The worker's own settings: top-level keys of its config file, and flags.
+struct WorkerConfig {
+  std::string orchestrator_address = "127.0.0.1:50052";
+  std::string connector_address = "127.0.0.1:50051";
+  std::string worker_id;  // default: host name and pid
+  int concurrency = 4;
+  ClientTlsConfig client_tls;  // towards the orchestrator and the connector
+  std::string server_name;     // TLS name to verify on both, when it differs from the address host
+};
+
+WorkerConfig& Config() {
+  static WorkerConfig config;
+  return config;
+}
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+  grpc::ChannelArguments args;
+  if (!Config().server_name.empty()) args.SetSslTargetNameOverride(Config().server_name);
+  return grpc::CreateCustomChannel(address, MakeChannelCredentials(Config().client_tls), args);
+}
+
 class WorkerHost : public ServiceHost {
  public:
+  WorkerHost()
+      : orchestrator_(Channel(Config().orchestrator_address)),
+        connector_(Channel(Config().connector_address)),
+        runner_(&connector_, WorkerId(), {}),
+        loop_(&orchestrator_, &runner_, {WorkerId(), Config().concurrency}),
+        service_(&loop_) {}
+
   std::vector<HostedService> Services() override {
     return {{&service_, crosstenant::v1::Worker::service_full_name()}};
   }
+  absl::Status WarmUp() override {
+    loop_.Start();
+    return absl::OkStatus();
+  }
+  // No new leases; the tasks in hand finish while the server drains, and the loop is joined on exit.
+  void BeginShutdown() override { loop_.Drain(); }
 
  private:
-  crosstenant::v1::Worker::CallbackService service_;
+  static std::string WorkerId() {
+    if (!Config().worker_id.empty()) return Config().worker_id;
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    return absl::StrCat(host, "-", getpid());
+  }
+
+  GrpcLeaseClient orchestrator_;
+  GrpcTenantOperations connector_;
+  TaskRunner runner_;
+  WorkerLoop loop_;
+  WorkerService service_;
 };
+
+FlagSet::Setter Text(std::string* out) {
+  return [out](absl::string_view value) {
+    *out = std::string(value);
+    return absl::OkStatus();
+  };
+}
 
 }  // namespace
 
@@ -24,10 +87,61 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> MakeWorkerHost(ServerEnvironment& /
 ServerDefinition WorkerDefinition() {
   ServerDefinition definition;
   definition.name = "worker";
-  definition.summary = "Leases per-user migration tasks from the orchestrator and performs them through the tenant connector.";
+  definition.summary =
+      "Leases per-user migration tasks from the orchestrator and performs them through the tenant connector.";
   definition.metrics_prefix = "worker";
   definition.default_grpc_address = "127.0.0.1:50053";
   definition.default_metrics_address = "127.0.0.1:9466";
+  definition.add_flags = [](FlagSet& flags) {
+    flags.Add("orchestrator-address", "HOST:PORT", "the orchestrator to lease tasks from",
+              Text(&Config().orchestrator_address));
+    flags.Add("connector-address", "HOST:PORT", "the tenant connector to perform them through",
+              Text(&Config().connector_address));
+    flags.Add("worker-id", "ID", "this worker's name in leases (default: host name and pid)", Text(&Config().worker_id));
+    flags.Add("concurrency", "N", "tasks worked on at once (default 4)", [](absl::string_view value) {
+      if (!absl::SimpleAtoi(value, &Config().concurrency)) return absl::InvalidArgumentError("expected a number");
+      return absl::OkStatus();
+    });
+    flags.Add("client-tls-ca", "FILE", "CA that the orchestrator's and connector's certificates chain to",
+              Text(&Config().client_tls.ca_file));
+    flags.Add("client-tls-cert", "FILE", "this worker's client certificate (mTLS)", Text(&Config().client_tls.cert_file));
+    flags.Add("client-tls-key", "FILE", "this worker's client key (mTLS)", Text(&Config().client_tls.key_file));
+    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the upstreams", Text(&Config().server_name));
+  };
+  definition.read_config = [](ConfigReader& reader) {
+    reader.Read("orchestrator_address", &Config().orchestrator_address);
+    reader.Read("connector_address", &Config().connector_address);
+    reader.Read("worker_id", &Config().worker_id);
+    reader.Read("concurrency", &Config().concurrency, 1, 256);
+    ConfigReader tls = reader.Section("client_tls");
+    tls.Read("ca", &Config().client_tls.ca_file);
+    tls.Read("cert", &Config().client_tls.cert_file);
+    tls.Read("key", &Config().client_tls.key_file);
+    tls.Read("server_name", &Config().server_name);
+  };
+  definition.validate_config = []() -> absl::Status {
+    std::vector<FieldViolation> violations;
+    std::string host;
+    int port = 0;
+    if (!SplitHostPort(Config().orchestrator_address, &host, &port) || port == 0) {
+      violations.push_back({"orchestrator_address", absl::StrCat("'", Config().orchestrator_address,
+                                                                 "' is not HOST:PORT with a port")});
+    }
+    if (!SplitHostPort(Config().connector_address, &host, &port) || port == 0) {
+      violations.push_back(
+          {"connector_address", absl::StrCat("'", Config().connector_address, "' is not HOST:PORT with a port")});
+    }
+    if (Config().concurrency < 1 || Config().concurrency > 256) {
+      violations.push_back({"concurrency", "must be between 1 and 256"});
+    }
+    const ClientTlsConfig& tls = Config().client_tls;
+    if ((!tls.cert_file.empty() || !tls.key_file.empty()) && (tls.cert_file.empty() || tls.key_file.empty() ||
+                                                              tls.ca_file.empty())) {
+      violations.push_back({"client_tls", "a client certificate needs client_tls.cert, .key and .ca together"});
+    }
+    if (violations.empty()) return absl::OkStatus();
+    return InvalidArgumentWithViolations("invalid worker settings", violations);
+  };
   definition.create = MakeWorkerHost;
   return definition;
 }

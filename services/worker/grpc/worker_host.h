@@ -10,8 +10,8 @@
 
 namespace crosstenant::worker {
 
-// Builds the worker host. Until its issue lands, crosstenant.v1.Worker answers every RPC with
-// UNIMPLEMENTED; health, reflection, metrics, config and shutdown are served by the bootstrap.
+// Builds the worker host: the lease loop over the orchestrator and the connector, and the
+// crosstenant.v1.Worker service (status, drain).
 absl::StatusOr<std::unique_ptr<ServiceHost>> MakeWorkerHost(ServerEnvironment& environment);
 
 // The program's definition for RunServer (name, defaults, flags, host factory).

@@ -1,0 +1,138 @@
+#include "services/worker/core/worker_loop.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace crosstenant::worker {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+
+void SetDuration(absl::Duration duration, google::protobuf::Duration* out) {
+  const int64_t nanos = absl::ToInt64Nanoseconds(duration);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(time);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+}  // namespace
+
+WorkerLoop::WorkerLoop(LeaseClient* orchestrator, TaskRunner* runner, Options options)
+    : orchestrator_(orchestrator), runner_(runner), options_(std::move(options)) {
+  counters_.set_worker_id(options_.worker_id);
+  counters_.set_concurrency(options_.concurrency);
+  counters_.set_state(v1::WORKER_STATE_STARTING);
+}
+
+WorkerLoop::~WorkerLoop() { Stop(); }
+
+void WorkerLoop::Start() {
+  {
+    absl::MutexLock lock(&mutex_);
+    counters_.set_state(v1::WORKER_STATE_RUNNING);
+  }
+  for (int i = 0; i < options_.concurrency; ++i) threads_.emplace_back([this] { RunSlot(); });
+  threads_.emplace_back([this] { RenewLoop(); });
+}
+
+void WorkerLoop::Drain() {
+  draining_ = true;
+  absl::MutexLock lock(&mutex_);
+  if (counters_.state() == v1::WORKER_STATE_RUNNING || counters_.state() == v1::WORKER_STATE_STARTING) {
+    counters_.set_state(active_.empty() ? v1::WORKER_STATE_DRAINED : v1::WORKER_STATE_DRAINING);
+  }
+  wake_.SignalAll();
+}
+
+void WorkerLoop::Stop() {
+  Drain();
+  for (std::thread& thread : threads_) thread.join();
+  threads_.clear();
+  absl::MutexLock lock(&mutex_);
+  counters_.set_state(v1::WORKER_STATE_DRAINED);
+}
+
+void WorkerLoop::RunSlot() {
+  while (!draining_) {
+    v1::LeaseTasksRequest request;
+    request.set_worker_id(options_.worker_id);
+    request.set_max_tasks(1);
+    SetDuration(options_.lease_duration, request.mutable_lease_duration());
+    SetDuration(options_.lease_wait, request.mutable_wait_time());
+    absl::StatusOr<v1::LeaseTasksResponse> leased = orchestrator_->LeaseTasks(request);
+    if (!leased.ok()) {
+      absl::MutexLock lock(&mutex_);
+      counters_.mutable_orchestrator()->set_reachable(false);
+      counters_.mutable_orchestrator()->set_last_error(
+          absl::StrCat(absl::StatusCodeToString(leased.status().code()), ": ", leased.status().message()));
+      wake_.WaitWithTimeout(&mutex_, options_.idle_backoff);
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mutex_);
+      counters_.mutable_orchestrator()->set_reachable(true);
+      counters_.mutable_orchestrator()->clear_last_error();
+      SetTime(absl::Now(), counters_.mutable_orchestrator()->mutable_last_success_time());
+      if (leased->tasks_size() > 0) SetTime(absl::Now(), counters_.mutable_last_lease_time());
+      for (const v1::Task& task : leased->tasks()) active_[task.name()] = task;
+    }
+    for (const v1::Task& task : leased->tasks()) {
+      v1::CompleteTaskRequest completion = runner_->Run(task);
+      absl::StatusOr<v1::CompleteTaskResponse> reported = orchestrator_->CompleteTask(completion);
+      absl::MutexLock lock(&mutex_);
+      active_.erase(task.name());
+      if (!reported.ok()) {
+        // ABORTED: the lease was lost and another worker has the task; anything else: the lease expires
+        // and the task is handed out again. Either way nothing more to do here.
+        counters_.set_abandoned_task_count(counters_.abandoned_task_count() + 1);
+      } else if (completion.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
+        counters_.set_succeeded_task_count(counters_.succeeded_task_count() + 1);
+      } else {
+        counters_.set_failed_task_count(counters_.failed_task_count() + 1);
+      }
+      if (draining_ && active_.empty()) counters_.set_state(v1::WORKER_STATE_DRAINED);
+    }
+  }
+}
+
+void WorkerLoop::RenewLoop() {
+  absl::MutexLock lock(&mutex_);
+  while (!draining_ || !active_.empty()) {
+    wake_.WaitWithTimeout(&mutex_, options_.lease_duration / 3);
+    if (active_.empty()) {
+      if (draining_) break;
+      continue;
+    }
+    v1::RenewLeasesRequest request;
+    request.set_worker_id(options_.worker_id);
+    SetDuration(options_.lease_duration, request.mutable_lease_duration());
+    for (const auto& [name, task] : active_) {
+      v1::TaskLease* lease = request.add_leases();
+      lease->set_task(name);
+      lease->set_lease_id(task.lease_id());
+    }
+    mutex_.Unlock();
+    // A lease not renewed is simply lost: the completion will be refused and nothing is applied twice.
+    (void)orchestrator_->RenewLeases(request);
+    mutex_.Lock();
+  }
+}
+
+v1::WorkerStatus WorkerLoop::Status() const {
+  absl::MutexLock lock(&mutex_);
+  v1::WorkerStatus status = counters_;
+  for (const auto& [name, task] : active_) {
+    v1::ActiveTask* active = status.add_active_tasks();
+    active->set_task(name);
+    active->set_kind(task.kind());
+    active->set_user_move(task.user_move());
+    *active->mutable_lease_expire_time() = task.lease_expire_time();
+  }
+  return status;
+}
+
+}  // namespace crosstenant::worker

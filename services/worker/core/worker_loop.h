@@ -1,0 +1,73 @@
+#ifndef CROSSTENANT_SERVICES_WORKER_CORE_WORKER_LOOP_H_
+#define CROSSTENANT_SERVICES_WORKER_CORE_WORKER_LOOP_H_
+
+// The worker's main loop: `concurrency` slots each lease one task at a time from the orchestrator (a
+// long poll), run it through TaskRunner and report the completion; one more thread renews the leases
+// of tasks in hand. Drain stops new leases and lets the tasks in hand finish.
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "crosstenant/v1/worker.pb.h"
+#include "services/worker/core/task_runner.h"
+
+namespace crosstenant::worker {
+
+// The orchestrator's lease calls (implemented over gRPC in ../grpc).
+class LeaseClient {
+ public:
+  virtual ~LeaseClient() = default;
+  virtual absl::StatusOr<crosstenant::v1::LeaseTasksResponse> LeaseTasks(
+      const crosstenant::v1::LeaseTasksRequest& request) = 0;
+  virtual absl::StatusOr<crosstenant::v1::RenewLeasesResponse> RenewLeases(
+      const crosstenant::v1::RenewLeasesRequest& request) = 0;
+  virtual absl::StatusOr<crosstenant::v1::CompleteTaskResponse> CompleteTask(
+      const crosstenant::v1::CompleteTaskRequest& request) = 0;
+};
+
+class WorkerLoop {
+ public:
+  struct Options {
+    std::string worker_id;
+    int concurrency = 4;
+    absl::Duration lease_duration = absl::Seconds(60);
+    absl::Duration lease_wait = absl::Seconds(5);
+    absl::Duration idle_backoff = absl::Seconds(1);  // after a failed lease call
+  };
+
+  WorkerLoop(LeaseClient* orchestrator, TaskRunner* runner, Options options);
+  ~WorkerLoop();  // Stop()
+
+  void Start();
+  // No new leases; tasks in hand finish. Returns at once.
+  void Drain();
+  // Drains and waits for every thread.
+  void Stop();
+
+  crosstenant::v1::WorkerStatus Status() const;
+
+ private:
+  void RunSlot();
+  void RenewLoop();
+
+  LeaseClient* orchestrator_;
+  TaskRunner* runner_;
+  Options options_;
+  std::atomic<bool> draining_{false};
+  std::vector<std::thread> threads_;
+
+  mutable absl::Mutex mutex_;
+  std::map<std::string, crosstenant::v1::Task> active_ ABSL_GUARDED_BY(mutex_);
+  crosstenant::v1::WorkerStatus counters_ ABSL_GUARDED_BY(mutex_);
+  absl::CondVar wake_;  // signalled on Drain, for the renew thread
+};
+
+}  // namespace crosstenant::worker
+
+#endif  // CROSSTENANT_SERVICES_WORKER_CORE_WORKER_LOOP_H_
