@@ -62,13 +62,18 @@ std::vector<std::string> SharePointAdminRoles() {
 void IdentifyBearer(const EmulatorContext& c, RequestContext& ctx) {
   const nlohmann::json claims = PeekClaims(BearerToken(ctx.request));
   if (!claims.is_object()) return;
-  const int tenant = c.directory.FindTenant(claims.value("tid", ""));
+  // The token is not verified yet: any claim may be missing or of any type.
+  auto text = [&claims](const char* name) {
+    auto it = claims.find(name);
+    return it != claims.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const int tenant = c.directory.FindTenant(text("tid"));
   if (tenant < 0) return;
   ctx.tenant = tenant;
   AccessClaims peeked;
-  peeked.app_only = claims.value("idtyp", "") == "app";
-  peeked.app_id = claims.value("appid", "");
-  peeked.object_id = claims.value("oid", "");
+  peeked.app_only = text("idtyp") == "app";
+  peeked.app_id = text("appid");
+  peeked.object_id = text("oid");
   ctx.client = ClientKeyOf(peeked, c.directory.tenant(tenant).seed.name);
 }
 

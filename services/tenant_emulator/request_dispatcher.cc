@@ -98,23 +98,7 @@ bool RequestDispatcher::InjectFault(RequestContext& ctx, HostRoute::Kind kind) {
   return true;
 }
 
-void RequestDispatcher::Handle(const httplib::Request& request, httplib::Response& response) {
-  const absl::Time started = absl::Now();
-  RequestContext ctx{request, response, c_.directory.Route(request.get_header_value("Host")), request.path, "", -1, ""};
-  if (absl::StartsWith(request.path, "/_emulator/")) {
-    const Router::Match match = admin_router_.Find(request.method, request.path);
-    if (match.handler == nullptr) {
-      SendJson(response, match.path_known ? 405 : 404,
-               {{"error", absl::StrCat("no admin route ", request.method, " ", request.path,
-                                       " (see docs/tenant-emulator.md)")}});
-    } else {
-      (*match.handler)(ctx, match.captures);
-    }
-    c_.metrics.RecordRequest("admin", response.status, absl::ToDoubleSeconds(absl::Now() - started));
-    return;
-  }
-
-  const HostRoute::Kind kind = ctx.host.kind;
+void RequestDispatcher::Dispatch(RequestContext& ctx, HostRoute::Kind kind) {
   const Router* router = nullptr;
   switch (kind) {
     case HostRoute::Kind::kLogin:
@@ -134,24 +118,48 @@ void RequestDispatcher::Handle(const httplib::Request& request, httplib::Respons
       break;
   }
   Router::Match match;
-  if (router != nullptr) match = router->Find(request.method, request.path);
+  if (router != nullptr) match = router->Find(ctx.request.method, ctx.path);
   ctx.route_name = match.handler != nullptr ? match.name : absl::StrCat(FamilyOf(kind), ".unknown");
   if (!ctx.client.empty()) c_.accounting.NoteArrival(ctx.client, absl::Now());
-
   if (match.handler == nullptr) {
     SendNotFound(ctx, kind, match.path_known);
   } else if (!InjectFault(ctx, kind)) {
-    try {
-      (*match.handler)(ctx, match.captures);
-    } catch (const nlohmann::json::exception& e) {
-      // A field of the right name but the wrong JSON type.
-      if (kind == HostRoute::Kind::kGraph) {
-        SendGraphError(request, response, 400, "BadRequest", absl::StrCat("Invalid request body: ", e.what()));
-      } else if (kind == HostRoute::Kind::kSharePoint) {
-        SendSharePointError(response, 400, absl::StrCat("Invalid request body: ", e.what()));
-      } else {
-        SendEntraError(response, 400, "invalid_request", 900144, absl::StrCat("Invalid request: ", e.what()));
+    (*match.handler)(ctx, match.captures);
+  }
+}
+
+void RequestDispatcher::Handle(const httplib::Request& request, httplib::Response& response) {
+  const absl::Time started = absl::Now();
+  RequestContext ctx{request, response, c_.directory.Route(request.get_header_value("Host")), request.path, "", -1, ""};
+  if (absl::StartsWith(request.path, "/_emulator/")) {
+    const Router::Match match = admin_router_.Find(request.method, request.path);
+    if (match.handler == nullptr) {
+      SendJson(response, match.path_known ? 405 : 404,
+               {{"error", absl::StrCat("no admin route ", request.method, " ", request.path,
+                                       " (see docs/tenant-emulator.md)")}});
+    } else {
+      try {
+        (*match.handler)(ctx, match.captures);
+      } catch (const nlohmann::json::exception& e) {
+        SendJson(response, 400, {{"error", absl::StrCat("invalid request body: ", e.what())}});
       }
+    }
+    c_.metrics.RecordRequest("admin", response.status, absl::ToDoubleSeconds(absl::Now() - started));
+    return;
+  }
+
+  const HostRoute::Kind kind = ctx.host.kind;
+  try {
+    Dispatch(ctx, kind);
+  } catch (const nlohmann::json::exception& e) {
+    // A JSON field of the right name but the wrong type, in a body or in a token's claims.
+    response.headers.erase("Retry-After");
+    if (kind == HostRoute::Kind::kGraph) {
+      SendGraphError(request, response, 400, "BadRequest", absl::StrCat("Invalid request: ", e.what()));
+    } else if (kind == HostRoute::Kind::kSharePoint) {
+      SendSharePointError(response, 400, absl::StrCat("Invalid request: ", e.what()));
+    } else {
+      SendEntraError(response, 400, "invalid_request", 900144, absl::StrCat("Invalid request: ", e.what()));
     }
   }
   const std::string tenant_name = ctx.tenant >= 0 ? c_.directory.tenant(ctx.tenant).seed.name : "";

@@ -25,6 +25,8 @@ class RequestDispatcher {
   void Handle(const httplib::Request& request, httplib::Response& response);
 
  private:
+  // Identifies the caller, injects faults and runs the route (may throw nlohmann::json::exception).
+  void Dispatch(RequestContext& ctx, HostRoute::Kind kind);
   // Answers with the injected fault, if the current settings draw one; true if it did.
   bool InjectFault(RequestContext& ctx, HostRoute::Kind kind);
   void SendNotFound(RequestContext& ctx, HostRoute::Kind kind, bool method_not_allowed);

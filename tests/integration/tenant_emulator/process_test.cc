@@ -72,7 +72,13 @@ TEST(TenantEmulatorProcessFlagsTest, BadFlagsAndMissingFilesExitTwo) {
 
 class TenantEmulatorProcessTest : public EmulatorTest {
  protected:
-  std::vector<std::string> ExtraArgs() override { return {"--metrics-address", "127.0.0.1:0", "--time-scale", "60"}; }
+  std::vector<std::string> ExtraArgs() override { return {"--time-scale", "60"}; }
+};
+
+// Only this fixture serves plain-HTTP metrics: the exposer takes a second or two to stop.
+class TenantEmulatorMetricsTest : public EmulatorTest {
+ protected:
+  std::vector<std::string> ExtraArgs() override { return {"--metrics-address", "127.0.0.1:0"}; }
 };
 
 TEST_F(TenantEmulatorProcessTest, ReadyFileDescribesTheProcess) {
@@ -99,7 +105,7 @@ TEST_F(TenantEmulatorProcessTest, AdminApiOnAnyHostAndUnknownHostsRefused) {
   EXPECT_EQ(Admin("POST", "time", {{"time_scale", 0}}).status, 400);
 }
 
-TEST_F(TenantEmulatorProcessTest, MetricsCountRequestsByFamilyAndCode) {
+TEST_F(TenantEmulatorMetricsTest, MetricsCountRequestsByFamilyAndCode) {
   AppToken();
   Get(absl::StrCat(kGraph, "/v1.0/organization"));
   HttpResult metrics = Get("https://localhost/_emulator/metrics");
@@ -118,6 +124,28 @@ TEST_F(TenantEmulatorProcessTest, SigintStopsCleanly) {
   EXPECT_EQ(process_->WaitForExit(std::chrono::seconds(10)), 0);
   EXPECT_FALSE(std::ifstream(ready_file_).good());
   port_ = 0;  // already stopped
+}
+
+TEST_F(TenantEmulatorProcessTest, MalformedInputIsRefusedNeverCrashes) {
+  HttpResult get_token = Get(TokenEndpoint());
+  EXPECT_EQ(get_token.status, 405);
+  EXPECT_TRUE(get_token.json.contains("error_codes")) << get_token.body;
+  EXPECT_EQ(Admin("POST", "devicecode/approve", {{"user_code", 5}}).status, 400);
+  EXPECT_EQ(Admin("POST", "time", "not json").status, 400);
+  const std::string token = AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret);
+  HttpResult wrong_type = PostJson(
+      "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationUserMappings",
+      {{"value", {{{"sourceUserIdentity", {{"userPrincipalName", 5}}}}}}}, token, "PATCH");
+  EXPECT_EQ(wrong_type.status, 400) << wrong_type.body;
+  // A forged token whose claims have the wrong types is refused as a token, not as a crash.
+  const std::string forged = emulator::Base64UrlEncode(R"({"alg":"RS256"})") + "." +
+                             emulator::Base64UrlEncode(R"({"tid":5,"exp":"x"})") + ".c2ln";
+  EXPECT_EQ(Get(absl::StrCat(kGraph, "/v1.0/organization"), forged).status, 401);
+  HttpResult odd_version = Get(absl::StrCat(kGraph, "/v2.0/organization"), AppToken());
+  EXPECT_EQ(odd_version.status, 400);
+  EXPECT_EQ(Get(absl::StrCat(kGraph, "/v1.0/users?$top=0"), AppToken()).status, 400);
+  // Still serving.
+  EXPECT_EQ(Admin("GET", "health").status, 200);
 }
 
 }  // namespace
