@@ -176,8 +176,8 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
   }
   *migration.mutable_identity_map_summary() = identity_map.summary;
   migration.set_phase(v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
-  migration.set_state(v1::MIGRATION_STATE_WAITING);
-  migration.set_state_reason(kNoPhaseDriverReason);
+  migration.set_state(v1::MIGRATION_STATE_RUNNING);
+  migration.set_state_reason("created");
   SetTime(now, migration.mutable_create_time());
   SetTime(now, migration.mutable_update_time());
 
@@ -203,7 +203,8 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
                               identity_map.summary.group_rows(), " group mapping(s)"));
   created.mutable_state_change()->set_to_state(migration.state());
   created.mutable_state_change()->set_reason(migration.state_reason());
-  absl::Status stored = store_->CreateMigration(migration, user_moves, {created}, request.request_id());
+  absl::Status stored = store_->CreateMigration(migration, user_moves, {created}, request.request_id(),
+                                                identity_map::ToCsv(identity_map.map));
   if (absl::IsAlreadyExists(stored) && !request.request_id().empty()) {
     // Two retries of the same request raced: the other one created it.
     ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->FindMigrationByRequest(request.request_id()));
@@ -253,7 +254,7 @@ absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& na
   if (from == v1::MIGRATION_STATE_CANCELLING) {
     return absl::FailedPreconditionError(absl::StrCat(name, " is being cancelled"));
   }
-  if (to == v1::MIGRATION_STATE_WAITING && from != v1::MIGRATION_STATE_PAUSED) {
+  if (to == v1::MIGRATION_STATE_RUNNING && from != v1::MIGRATION_STATE_PAUSED) {
     return absl::FailedPreconditionError(
         absl::StrCat(name, " is ", v1::MigrationState_Name(from), ", not PAUSED: only a paused migration resumes"));
   }
@@ -262,7 +263,8 @@ absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& na
   std::vector<v1::MigrationEvent> events;
   const absl::Time now = options_.now();
   if (to == v1::MIGRATION_STATE_CANCELLED) {
-    // Nothing has been handed to Microsoft by this build, so every user still waiting stops now.
+    // Users not yet handed to Microsoft stop now. Moves already started are left to finish at Microsoft
+    // and are still followed by their poll tasks.
     UserMoveQuery query(name);
     query.page_size = 1000;
     do {
@@ -323,7 +325,7 @@ absl::StatusOr<v1::Migration> MigrationService::ResumeMigration(const v1::Resume
     RETURN_IF_ERROR(store_->Update(migration, {}, {event}));
     events_.Notify(migration.name());
   }
-  return Transition(request.name(), v1::MIGRATION_STATE_WAITING, kNoPhaseDriverReason);
+  return Transition(request.name(), v1::MIGRATION_STATE_RUNNING, "resumed by an operator");
 }
 
 absl::StatusOr<v1::Migration> MigrationService::CancelMigration(const v1::CancelMigrationRequest& request) {

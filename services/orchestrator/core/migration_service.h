@@ -5,9 +5,7 @@
 // identity map first), answers reads, and applies the operator's pause, resume and cancel as durable
 // transitions. It has no gRPC types; the adapter in ../grpc translates requests and statuses.
 //
-// Not yet here (issue 5, later): the phase driver that runs steps 2-7 through the connector and the
-// worker lease protocol. Until it lands, a new migration waits in phase CONNECTIONS_CHECK with state
-// WAITING and a reason that says so.
+// The phases themselves are run by PhaseDriver; per-user work by TaskService and the workers.
 
 #include <functional>
 #include <string>
@@ -23,9 +21,6 @@ namespace crosstenant::orchestrator {
 
 class MigrationService {
  public:
-  // Why a migration that is not paused, cancelled or finished is not moving yet.
-  static constexpr const char* kNoPhaseDriverReason =
-      "recorded; this build does not run the migration phases yet (issue 5 in progress)";
   // How many identity-map problems CreateMigration returns as field violations.
   static constexpr int kMaxViolations = 100;
 

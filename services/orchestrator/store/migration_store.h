@@ -79,12 +79,33 @@ class MigrationStore {
  public:
   virtual ~MigrationStore() = default;
 
-  // Stores a new migration with its user moves and first events. ALREADY_EXISTS if the name is taken.
-  // A non-empty `request_id` is remembered with it, for FindMigrationByRequest.
+  // Stores a new migration with its user moves, first events and identity map (Microsoft's CSV, kept
+  // for the uploads of step 5). ALREADY_EXISTS if the name is taken. A non-empty `request_id` is
+  // remembered with it, for FindMigrationByRequest.
   virtual absl::Status CreateMigration(const crosstenant::v1::Migration& migration,
                                        const std::vector<crosstenant::v1::UserMove>& user_moves,
                                        const std::vector<crosstenant::v1::MigrationEvent>& events,
-                                       absl::string_view request_id) = 0;
+                                       absl::string_view request_id, absl::string_view identity_map_csv) = 0;
+
+  // The same, without an identity map (tests and tools).
+  absl::Status CreateMigration(const crosstenant::v1::Migration& migration,
+                               const std::vector<crosstenant::v1::UserMove>& user_moves,
+                               const std::vector<crosstenant::v1::MigrationEvent>& events,
+                               absl::string_view request_id) {
+    return CreateMigration(migration, user_moves, events, request_id, "");
+  }
+
+  // The identity map CSV stored with a migration.
+  virtual absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) = 0;
+
+  // Users of `source_geo` that count against Microsoft's queue limit: moves active at Microsoft
+  // (NOT_STARTED to RESCHEDULED) plus QUEUED users whose start task is waiting for a worker.
+  virtual absl::StatusOr<int> CountActiveMoves(absl::string_view migration, absl::string_view source_geo) = 0;
+
+  // Up to `limit` QUEUED users of `source_geo` with no task yet, by source UPN.
+  virtual absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,
+                                                                                absl::string_view source_geo,
+                                                                                int limit) = 0;
 
   // The migration created by `request_id`, if any.
   virtual absl::StatusOr<std::optional<std::string>> FindMigrationByRequest(absl::string_view request_id) = 0;

@@ -68,6 +68,15 @@ constexpr const char* kSchemaMigrations[] = {
       CREATE INDEX tasks_by_ready_time ON tasks (ready_time_us, name);
       CREATE INDEX tasks_by_migration ON tasks (migration);
     )sql",
+    // Version 3: the identity map of each migration, for the uploads of step 5; tasks by user.
+    R"sql(
+      CREATE TABLE identity_maps (
+        migration TEXT PRIMARY KEY REFERENCES migrations (name),
+        csv BLOB NOT NULL
+      );
+      ALTER TABLE tasks ADD COLUMN user_move TEXT NOT NULL DEFAULT '';
+      CREATE INDEX tasks_by_user_move ON tasks (user_move);
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 
@@ -209,7 +218,7 @@ absl::Status SqliteMigrationStore::WriteEvents(const std::vector<MigrationEvent>
 
 absl::Status SqliteMigrationStore::CreateMigration(const Migration& migration, const std::vector<UserMove>& user_moves,
                                                    const std::vector<MigrationEvent>& events,
-                                                   absl::string_view request_id) {
+                                                   absl::string_view request_id, absl::string_view identity_map_csv) {
   for (const UserMove& move : user_moves) {
     if (MigrationOf(move.name()) != migration.name()) {
       return absl::InternalError(absl::StrCat("user move ", move.name(), " does not belong to ", migration.name()));
@@ -225,11 +234,62 @@ absl::Status SqliteMigrationStore::CreateMigration(const Migration& migration, c
   }
   if (status.ok()) status = WriteUserMoves(user_moves, /*insert=*/true);
   if (status.ok()) status = WriteEvents(events);
+  if (status.ok()) {
+    absl::StatusOr<SqliteStatement> statement =
+        db_->Prepare("INSERT INTO identity_maps (migration, csv) VALUES (?1, ?2)");
+    status = statement.ok() ? statement->Bind(1, migration.name()).BindBlob(2, identity_map_csv).Run()
+                            : statement.status();
+  }
   if (!status.ok()) {
     db_->Rollback();
     return status;
   }
   return db_->Commit();
+}
+
+absl::StatusOr<std::string> SqliteMigrationStore::GetIdentityMap(absl::string_view migration) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT csv FROM identity_maps WHERE migration = ?1"));
+  select.Bind(1, migration);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("no identity map stored for ", migration));
+  return select.ColumnBlob(0);
+}
+
+absl::StatusOr<int> SqliteMigrationStore::CountActiveMoves(absl::string_view migration, absl::string_view source_geo) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(
+      SqliteStatement select,
+      db_->Prepare("SELECT COUNT(*) FROM user_moves u WHERE u.migration = ?1 AND u.source_geo = ?2 AND "
+                   "(u.state IN (?3, ?4, ?5, ?6, ?7) OR (u.state = ?8 AND EXISTS "
+                   "(SELECT 1 FROM tasks t WHERE t.user_move = u.name)))"));
+  select.Bind(1, migration).Bind(2, source_geo);
+  const crosstenant::v1::UserMoveState active[] = {
+      crosstenant::v1::USER_MOVE_STATE_NOT_STARTED, crosstenant::v1::USER_MOVE_STATE_SCHEDULED,
+      crosstenant::v1::USER_MOVE_STATE_READY_TO_TRIGGER, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS,
+      crosstenant::v1::USER_MOVE_STATE_RESCHEDULED, crosstenant::v1::USER_MOVE_STATE_QUEUED};
+  for (int i = 0; i < 6; ++i) select.Bind(3 + i, static_cast<int64_t>(active[i]));
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  return row ? static_cast<int>(select.ColumnInt(0)) : 0;
+}
+
+absl::StatusOr<std::vector<UserMove>> SqliteMigrationStore::NextQueuedUsers(absl::string_view migration,
+                                                                           absl::string_view source_geo, int limit) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare("SELECT u.record FROM user_moves u WHERE u.migration = ?1 AND u.source_geo = ?2 AND "
+                                "u.state = ?3 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.user_move = u.name) "
+                                "ORDER BY u.source_upn LIMIT ?4"));
+  select.Bind(1, migration).Bind(2, source_geo).Bind(3, static_cast<int64_t>(crosstenant::v1::USER_MOVE_STATE_QUEUED))
+      .Bind(4, std::max(limit, 0));
+  std::vector<UserMove> users;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(UserMove move, ParseRecord<UserMove>(select.ColumnBlob(0), "user move"));
+    users.push_back(std::move(move));
+  }
+  return users;
 }
 
 absl::StatusOr<std::optional<std::string>> SqliteMigrationStore::FindMigrationByRequest(absl::string_view request_id) {
@@ -308,8 +368,8 @@ absl::Status SqliteMigrationStore::WriteChange(const MigrationChange& change) {
   RETURN_IF_ERROR(WriteEvents(change.events));
   if (!change.new_tasks.empty()) {
     ASSIGN_OR_RETURN(SqliteStatement insert,
-                     db_->Prepare("INSERT OR REPLACE INTO tasks (name, migration, kind, ready_time_us, attempt, record) "
-                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+                     db_->Prepare("INSERT OR REPLACE INTO tasks (name, migration, kind, ready_time_us, attempt, "
+                                  "record, user_move) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
     for (const NewTask& added : change.new_tasks) {
       crosstenant::v1::Task task = added.task;
       task.clear_lease_id();
@@ -319,7 +379,8 @@ absl::Status SqliteMigrationStore::WriteChange(const MigrationChange& change) {
           .Bind(3, static_cast<int64_t>(task.kind()))
           .Bind(4, absl::ToUnixMicros(added.ready_time))
           .Bind(5, static_cast<int64_t>(task.attempt()))
-          .BindBlob(6, task.SerializeAsString());
+          .BindBlob(6, task.SerializeAsString())
+          .Bind(7, task.user_move());
       RETURN_IF_ERROR(insert.Run());
     }
   }

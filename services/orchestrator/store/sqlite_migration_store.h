@@ -17,17 +17,24 @@ namespace crosstenant::orchestrator {
 class SqliteMigrationStore : public MigrationStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   static absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> Open(const std::string& path);
 
   // The schema version of the open file (kSchemaVersion once Open succeeded).
   absl::StatusOr<int> SchemaVersion();
 
+  using MigrationStore::CreateMigration;
+
   absl::Status CreateMigration(const crosstenant::v1::Migration& migration,
                                const std::vector<crosstenant::v1::UserMove>& user_moves,
                                const std::vector<crosstenant::v1::MigrationEvent>& events,
-                               absl::string_view request_id) override;
+                               absl::string_view request_id, absl::string_view identity_map_csv) override;
+  absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) override;
+  absl::StatusOr<int> CountActiveMoves(absl::string_view migration, absl::string_view source_geo) override;
+  absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,
+                                                                        absl::string_view source_geo,
+                                                                        int limit) override;
   absl::StatusOr<std::optional<std::string>> FindMigrationByRequest(absl::string_view request_id) override;
   absl::StatusOr<crosstenant::v1::Migration> GetMigration(absl::string_view name) override;
   absl::StatusOr<MigrationPage> ListMigrations(const std::vector<crosstenant::v1::MigrationState>& states,

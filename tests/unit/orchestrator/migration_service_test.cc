@@ -59,8 +59,9 @@ TEST_F(MigrationServiceTest, CreatesAMigrationWithOnePendingUserPerUserRow) {
   EXPECT_FALSE(migration->plan().has_identity_map()) << "input-only";
   EXPECT_EQ(migration->identity_map_summary().user_rows(), 3);
   EXPECT_EQ(migration->identity_map_summary().sha256().size(), 64u);
-  EXPECT_EQ(migration->state(), v1::MIGRATION_STATE_WAITING);
-  EXPECT_EQ(migration->state_reason(), MigrationService::kNoPhaseDriverReason);
+  EXPECT_EQ(migration->state(), v1::MIGRATION_STATE_RUNNING);
+  EXPECT_EQ(migration->phase(), v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
+  EXPECT_THAT(store_->GetIdentityMap("migrations/merger").value(), HasSubstr("User," + std::string(kTenant)));
 
   v1::ListUserMovesRequest list;
   list.set_parent("migrations/merger");
@@ -113,7 +114,7 @@ TEST_F(MigrationServiceTest, PauseResumeAndCancelAreDurableIdempotentTransitions
   resume.mutable_window()->mutable_preferred_end_time()->set_seconds(absl::ToUnixSeconds(now_) - 60);
   EXPECT_EQ(service_->ResumeMigration(resume).status().code(), absl::StatusCode::kInvalidArgument) << "window over";
   resume.clear_window();
-  EXPECT_EQ(service_->ResumeMigration(resume)->state(), v1::MIGRATION_STATE_WAITING);
+  EXPECT_EQ(service_->ResumeMigration(resume)->state(), v1::MIGRATION_STATE_RUNNING);
 
   v1::CancelMigrationRequest cancel;
   cancel.set_name("migrations/merger");

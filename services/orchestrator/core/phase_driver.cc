@@ -1,0 +1,544 @@
+#include "services/orchestrator/core/phase_driver.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/common/status_macros.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+
+void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(time);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+absl::Time TimeOf(const google::protobuf::Timestamp& time) {
+  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
+}
+
+bool Driven(v1::MigrationState state) {
+  return state == v1::MIGRATION_STATE_RUNNING || state == v1::MIGRATION_STATE_WAITING;
+}
+
+bool ActiveAtMicrosoft(v1::UserMoveState state) {
+  return state == v1::USER_MOVE_STATE_NOT_STARTED || state == v1::USER_MOVE_STATE_SCHEDULED ||
+         state == v1::USER_MOVE_STATE_READY_TO_TRIGGER || state == v1::USER_MOVE_STATE_IN_PROGRESS ||
+         state == v1::USER_MOVE_STATE_RESCHEDULED;
+}
+
+std::string Describe(const absl::Status& status) {
+  return absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());
+}
+
+// Transient upstream trouble: wait and try again rather than fail the migration.
+bool IsTransient(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status) || absl::IsResourceExhausted(status) ||
+         absl::IsAborted(status) || absl::IsInternal(status) || absl::IsUnknown(status);
+}
+
+const v1::Geo* HomeGeo(const v1::Connection& connection) {
+  for (const v1::Geo& geo : connection.geos()) {
+    if (geo.name() == connection.home_geo() || geo.default_geo()) return &geo;
+  }
+  return connection.geos().empty() ? nullptr : &connection.geos(0);
+}
+
+}  // namespace
+
+PhaseDriver::PhaseDriver(MigrationService* migrations, TenantGateway* tenant, Options options)
+    : migrations_(migrations), store_(&migrations->store()), tenant_(tenant), options_(std::move(options)) {}
+
+v1::MigrationEvent PhaseDriver::NewEvent(v1::Migration& migration, const std::string& message) {
+  v1::MigrationEvent event;
+  event.set_name(migration.name());
+  SetTime(options_.now(), event.mutable_event_time());
+  event.set_message(message);
+  return event;
+}
+
+absl::StatusOr<bool> PhaseDriver::Commit(v1::Migration& migration, MigrationChange change) {
+  absl::MutexLock lock(&migrations_->write_mutex());
+  ASSIGN_OR_RETURN(v1::Migration current, store_->GetMigration(migration.name()));
+  if (!Driven(current.state())) return false;  // paused or cancelled while we were upstream
+  // The driver owns the phase fields; everything else (plan, counts, operator changes) stays current.
+  current.set_phase(migration.phase());
+  current.set_state(migration.state());
+  current.set_state_reason(migration.state_reason());
+  *current.mutable_next_check_time() = migration.next_check_time();
+  *current.mutable_geo_pairs() = migration.geo_pairs();
+  *current.mutable_findings() = migration.findings();
+  *current.mutable_error() = migration.error();
+  if (migration.has_end_time()) *current.mutable_end_time() = migration.end_time();
+  SetTime(options_.now(), current.mutable_update_time());
+  for (v1::MigrationEvent& event : change.events) {
+    event.set_sequence(current.last_event_sequence() + 1);
+    current.set_last_event_sequence(event.sequence());
+  }
+  change.migration = current;
+  RETURN_IF_ERROR(store_->Apply(change));
+  migration = current;
+  migrations_->events().Notify(migration.name());
+  return true;
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Advanced(v1::Migration& migration, v1::MigrationPhase next) {
+  const v1::MigrationPhase from = migration.phase();
+  const v1::MigrationState from_state = migration.state();
+  MigrationChange change;
+  v1::MigrationEvent event = NewEvent(migration, absl::StrCat("phase ", v1::MigrationPhase_Name(from), " -> ",
+                                                              v1::MigrationPhase_Name(next)));
+  event.mutable_phase_change()->set_from_phase(from);
+  event.mutable_phase_change()->set_to_phase(next);
+  change.events.push_back(event);
+  if (from_state != v1::MIGRATION_STATE_RUNNING) {
+    v1::MigrationEvent running = NewEvent(migration, "running again");
+    running.mutable_state_change()->set_from_state(from_state);
+    running.mutable_state_change()->set_to_state(v1::MIGRATION_STATE_RUNNING);
+    change.events.push_back(running);
+  }
+  migration.set_phase(next);
+  migration.set_state(v1::MIGRATION_STATE_RUNNING);
+  migration.set_state_reason(absl::StrCat("in ", v1::MigrationPhase_Name(next)));
+  migration.clear_next_check_time();
+  ASSIGN_OR_RETURN(bool committed, Commit(migration, std::move(change)));
+  return StepResult{committed};
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Wait(v1::Migration& migration, const std::string& reason) {
+  const absl::Time now = options_.now();
+  absl::Duration gap = options_.first_recheck;
+  if (migration.state() == v1::MIGRATION_STATE_WAITING && migration.state_reason() == reason &&
+      migration.has_next_check_time()) {
+    // The same obstacle again: wait twice as long as last time, up to the cap.
+    gap = std::clamp(2 * (TimeOf(migration.next_check_time()) - TimeOf(migration.update_time())),
+                     options_.first_recheck, options_.max_recheck);
+  }
+  MigrationChange change;
+  if (migration.state() != v1::MIGRATION_STATE_WAITING || migration.state_reason() != reason) {
+    v1::MigrationEvent event = NewEvent(migration, reason);
+    event.mutable_state_change()->set_from_state(migration.state());
+    event.mutable_state_change()->set_to_state(v1::MIGRATION_STATE_WAITING);
+    event.mutable_state_change()->set_reason(reason);
+    change.events.push_back(event);
+  }
+  migration.set_state(v1::MIGRATION_STATE_WAITING);
+  migration.set_state_reason(reason);
+  SetTime(now + gap, migration.mutable_next_check_time());
+  RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
+  return StepResult{false};
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Fail(v1::Migration& migration, const std::string& code,
+                                                          const std::string& reason) {
+  MigrationChange change;
+  v1::MigrationEvent event = NewEvent(migration, reason);
+  event.mutable_state_change()->set_from_state(migration.state());
+  event.mutable_state_change()->set_to_state(v1::MIGRATION_STATE_FAILED);
+  event.mutable_state_change()->set_reason(reason);
+  change.events.push_back(event);
+  migration.set_state(v1::MIGRATION_STATE_FAILED);
+  migration.set_state_reason(reason);
+  migration.mutable_error()->set_code(code);
+  migration.mutable_error()->set_message(reason);
+  migration.clear_next_check_time();
+  SetTime(options_.now(), migration.mutable_end_time());
+  RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
+  return StepResult{false};
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckConnections(v1::Migration& migration) {
+  const v1::MigrationPlan& plan = migration.plan();
+  v1::Connection sides[2];
+  const std::pair<const std::string*, v1::ConnectionRole> wanted[2] = {
+      {&plan.source_connection(), v1::CONNECTION_ROLE_SOURCE}, {&plan.target_connection(), v1::CONNECTION_ROLE_TARGET}};
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<v1::Connection> connection = tenant_->GetConnection(*wanted[i].first);
+    if (absl::IsNotFound(connection.status())) {
+      return Fail(migration, "CONNECTION_NOT_FOUND",
+                  absl::StrCat(*wanted[i].first, " does not exist: connect the tenant first (migratectl connect)"));
+    }
+    if (!connection.ok()) return Wait(migration, absl::StrCat("cannot reach the connector: ", Describe(connection.status())));
+    if (connection->role() != wanted[i].second) {
+      return Fail(migration, "CONNECTION_ROLE_MISMATCH",
+                  absl::StrCat(*wanted[i].first, " is a ", v1::ConnectionRole_Name(connection->role()),
+                               " connection; the plan needs it as ", v1::ConnectionRole_Name(wanted[i].second)));
+    }
+    if (connection->state() != v1::CONNECTION_STATE_CONNECTED && connection->state() != v1::CONNECTION_STATE_DEGRADED) {
+      return Wait(migration, absl::StrCat(*wanted[i].first, " is ", v1::ConnectionState_Name(connection->state()),
+                                          connection->state_reason().empty() ? "" : ": ", connection->state_reason()));
+    }
+    if (HomeGeo(*connection) == nullptr) {
+      return Wait(migration, absl::StrCat(*wanted[i].first, " has no geo yet"));
+    }
+    sides[i] = *std::move(connection);
+  }
+  absl::StatusOr<v1::PreflightReport> report = tenant_->Preflight(plan.source_connection(), plan.target_connection());
+  if (!report.ok()) return Wait(migration, absl::StrCat("preflight failed: ", Describe(report.status())));
+  migration.clear_findings();
+  std::vector<std::string> errors;
+  for (const v1::PreflightCheckResult& result : report->results()) {
+    if (result.finding().severity() == v1::SEVERITY_UNSPECIFIED) continue;
+    *migration.add_findings() = result.finding();
+    if (result.finding().severity() == v1::SEVERITY_ERROR) errors.push_back(result.finding().code());
+  }
+  if (!report->ready() || !errors.empty()) {
+    return Wait(migration, absl::StrCat("preflight is not clean (", absl::StrJoin(errors, ", "),
+                                        "): fix the findings; the migration goes on by itself"));
+  }
+  // One pair per source geo, all towards the target's home geo.
+  const v1::Geo* target_geo = HomeGeo(sides[1]);
+  migration.clear_geo_pairs();
+  for (const v1::Geo& geo : sides[0].geos()) {
+    v1::GeoPair* pair = migration.add_geo_pairs();
+    pair->set_source_geo(geo.name());
+    pair->set_target_geo(target_geo->name());
+  }
+  return Advanced(migration, v1::MIGRATION_PHASE_TRUST);
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::EstablishTrust(v1::Migration& migration) {
+  for (v1::GeoPair& pair : *migration.mutable_geo_pairs()) {
+    absl::StatusOr<std::string> source_host = tenant_->GetCrossTenantHostUrl(pair.source_geo());
+    absl::StatusOr<std::string> target_host =
+        source_host.ok() ? tenant_->GetCrossTenantHostUrl(pair.target_geo()) : source_host;
+    if (!target_host.ok()) {
+      return Wait(migration, absl::StrCat("cannot read the cross-tenant host URLs: ", Describe(target_host.status())));
+    }
+    pair.set_source_host_url(*source_host);
+    pair.set_target_host_url(*target_host);
+    v1::SetCrossTenantRelationshipRequest on_source;
+    on_source.set_geo(pair.source_geo());
+    on_source.mutable_relationship()->set_scenario(v1::RELATIONSHIP_SCENARIO_MNA);
+    on_source.mutable_relationship()->set_partner_role(v1::CONNECTION_ROLE_TARGET);
+    on_source.mutable_relationship()->set_partner_host_url(*target_host);
+    on_source.set_request_id(absl::StrCat(migration.name(), "/trust/", pair.source_geo()));
+    v1::SetCrossTenantRelationshipRequest on_target;
+    on_target.set_geo(pair.target_geo());
+    on_target.mutable_relationship()->set_scenario(v1::RELATIONSHIP_SCENARIO_MNA);
+    on_target.mutable_relationship()->set_partner_role(v1::CONNECTION_ROLE_SOURCE);
+    on_target.mutable_relationship()->set_partner_host_url(*source_host);
+    on_target.set_request_id(absl::StrCat(migration.name(), "/trust/", pair.target_geo(), "/", pair.source_geo()));
+    for (const auto* request : {&on_source, &on_target}) {
+      absl::Status status = tenant_->SetCrossTenantRelationship(*request);
+      if (IsTransient(status)) return Wait(migration, absl::StrCat("setting trust: ", Describe(status)));
+      if (!status.ok()) {
+        return Fail(migration, "TRUST_REFUSED", absl::StrCat("trust on ", request->geo(), " refused: ", Describe(status)));
+      }
+    }
+  }
+  return Advanced(migration, v1::MIGRATION_PHASE_TRUST_VERIFICATION);
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::VerifyTrust(v1::Migration& migration) {
+  std::vector<std::string> pending;
+  for (v1::GeoPair& pair : *migration.mutable_geo_pairs()) {
+    for (const bool source_side : {true, false}) {
+      v1::VerifyCrossTenantRelationshipRequest request;
+      request.set_geo(source_side ? pair.source_geo() : pair.target_geo());
+      request.mutable_relationship()->set_scenario(v1::RELATIONSHIP_SCENARIO_MNA);
+      request.mutable_relationship()->set_partner_role(source_side ? v1::CONNECTION_ROLE_TARGET
+                                                                   : v1::CONNECTION_ROLE_SOURCE);
+      request.mutable_relationship()->set_partner_host_url(source_side ? pair.target_host_url()
+                                                                       : pair.source_host_url());
+      absl::StatusOr<v1::TrustStatus> status = tenant_->VerifyCrossTenantRelationship(request);
+      if (!status.ok()) return Wait(migration, absl::StrCat("verifying trust: ", Describe(status.status())));
+      source_side ? pair.set_source_trust(*status) : pair.set_target_trust(*status);
+      if (*status != v1::TRUST_STATUS_GOOD_TO_PROCEED) {
+        pending.push_back(absl::StrCat(request.geo(), " ", v1::TrustStatus_Name(*status)));
+      }
+    }
+    SetTime(options_.now(), pair.mutable_last_check_time());
+  }
+  if (!pending.empty()) {
+    return Wait(migration, absl::StrCat("trust is not GoodToProceed yet (", absl::StrJoin(pending, ", "),
+                                        "); DormantByPartner can last up to 7 days"));
+  }
+  return Advanced(migration, v1::MIGRATION_PHASE_TARGET_USERS);
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migration& migration) {
+  std::map<std::string, std::string> geo_by_location;  // "EUR" -> connections/c/geos/eur
+  for (const v1::GeoPair& pair : migration.geo_pairs()) {
+    geo_by_location[absl::AsciiStrToUpper(pair.source_geo().substr(pair.source_geo().rfind('/') + 1))] =
+        pair.source_geo();
+  }
+  const std::string home_geo = migration.geo_pairs().empty() ? "" : migration.geo_pairs(0).source_geo();
+  const std::string target_geo = migration.geo_pairs().empty() ? "" : migration.geo_pairs(0).target_geo();
+  while (true) {
+    UserMoveQuery query(migration.name());
+    query.states = {v1::USER_MOVE_STATE_PENDING};
+    query.page_size = options_.check_batch;
+    ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
+    if (page.user_moves.empty()) break;
+    std::vector<std::string> sources, targets;
+    for (const v1::UserMove& user : page.user_moves) {
+      sources.push_back(user.source_user_principal_name());
+      targets.push_back(user.target_user_principal_name());
+    }
+    absl::StatusOr<std::vector<v1::UserCheck>> source_checks =
+        tenant_->BatchCheckUsers(migration.plan().source_connection(), sources);
+    absl::StatusOr<std::vector<v1::UserCheck>> target_checks =
+        source_checks.ok() ? tenant_->BatchCheckUsers(migration.plan().target_connection(), targets) : source_checks;
+    if (!target_checks.ok()) {
+      return Wait(migration, absl::StrCat("checking users: ", Describe(target_checks.status())));
+    }
+    if (source_checks->size() != sources.size() || target_checks->size() != targets.size()) {
+      return absl::InternalError("the connector answered a user check with another number of users");
+    }
+    MigrationChange change;
+    const absl::Time now = options_.now();
+    for (size_t i = 0; i < page.user_moves.size(); ++i) {
+      v1::UserMove user = page.user_moves[i];
+      const v1::UserCheck& source = (*source_checks)[i];
+      const v1::UserCheck& target = (*target_checks)[i];
+      std::string code, blocker;
+      if (!source.found()) {
+        code = "SOURCE_USER_NOT_FOUND", blocker = "the source user does not exist";
+      } else if (!source.onedrive().exists()) {
+        code = "NO_SOURCE_ONEDRIVE", blocker = "the source user has no OneDrive to move";
+      } else if (source.onedrive().read_only()) {
+        code = "SOURCE_READ_ONLY", blocker = "the source OneDrive is read-only";
+      } else if (source.onedrive().legal_hold()) {
+        code = "SOURCE_LEGAL_HOLD", blocker = "the source OneDrive is on legal hold";
+      } else if (!target.found()) {
+        code = "TARGET_USER_NOT_FOUND", blocker = "the target user does not exist: create it first (step 4)";
+      } else if (!target.onedrive_licensed()) {
+        code = "TARGET_USER_UNLICENSED", blocker = "the target user has no OneDrive licence";
+      } else if (target.onedrive().exists()) {
+        code = "TARGET_ONEDRIVE_EXISTS", blocker = "the target user already has a OneDrive: Microsoft refuses it";
+      }
+      for (const v1::UserCheck* check : {&source, &target}) {
+        for (const v1::Finding& finding : check->findings()) {
+          if (finding.severity() == v1::SEVERITY_ERROR && blocker.empty()) {
+            code = finding.code(), blocker = finding.message();
+          }
+        }
+      }
+      const v1::UserMoveState before = user.state();
+      auto location = geo_by_location.find(absl::AsciiStrToUpper(source.onedrive().location_code()));
+      user.set_source_geo(location != geo_by_location.end() ? location->second : home_geo);
+      user.set_target_geo(target_geo);
+      user.set_source_site_url(source.onedrive().site_url());
+      if (blocker.empty()) {
+        user.set_state(v1::USER_MOVE_STATE_QUEUED);
+        SetTime(now, user.mutable_queue_time());
+      } else {
+        user.set_state(v1::USER_MOVE_STATE_BLOCKED);
+        user.mutable_error()->set_code(code);
+        user.mutable_error()->set_message(blocker);
+        SetTime(now, user.mutable_end_time());
+      }
+      SetTime(now, user.mutable_update_time());
+      v1::MigrationEvent event = NewEvent(migration, blocker.empty() ? "user queued" : blocker);
+      auto* transition = event.mutable_user_transition();
+      transition->set_user_move(user.name());
+      transition->set_source_user_principal_name(user.source_user_principal_name());
+      transition->set_from_state(before);
+      transition->set_to_state(user.state());
+      if (user.has_error()) *transition->mutable_error() = user.error();
+      change.events.push_back(std::move(event));
+      change.user_moves.push_back(std::move(user));
+    }
+    ASSIGN_OR_RETURN(bool committed, Commit(migration, std::move(change)));
+    if (!committed) return StepResult{false};
+  }
+  return Advanced(migration, v1::MIGRATION_PHASE_IDENTITY_MAP);
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::UploadIdentityMap(v1::Migration& migration) {
+  ASSIGN_OR_RETURN(std::string csv, store_->GetIdentityMap(migration.name()));
+  std::set<std::string> uploaded;
+  for (v1::GeoPair& pair : *migration.mutable_geo_pairs()) {
+    if (uploaded.insert(pair.target_geo()).second) {
+      v1::UploadIdentityMapRequest request;
+      request.set_geo(pair.target_geo());
+      request.mutable_identity_map()->set_csv(csv);
+      request.set_request_id(absl::StrCat(migration.name(), "/identity-map/", pair.target_geo()));
+      absl::Status status = tenant_->UploadIdentityMap(request);
+      if (IsTransient(status)) return Wait(migration, absl::StrCat("uploading the identity map: ", Describe(status)));
+      if (!status.ok()) {
+        return Fail(migration, "IDENTITY_MAP_REFUSED",
+                    absl::StrCat("the identity map was refused on ", pair.target_geo(), ": ", Describe(status)));
+      }
+    }
+    pair.set_identity_map_uploaded(true);
+  }
+  return Advanced(migration, v1::MIGRATION_PHASE_COMPATIBILITY);
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckCompatibility(v1::Migration& migration) {
+  std::vector<std::string> incompatible;
+  for (v1::GeoPair& pair : *migration.mutable_geo_pairs()) {
+    v1::GetCompatibilityStatusRequest request;
+    request.set_geo(pair.source_geo());
+    request.set_partner_host_url(pair.target_host_url());
+    absl::StatusOr<v1::CompatibilityStatus> status = tenant_->GetCompatibilityStatus(request);
+    if (!status.ok()) return Wait(migration, absl::StrCat("checking compatibility: ", Describe(status.status())));
+    pair.set_compatibility(*status);
+    if (*status != v1::COMPATIBILITY_STATUS_COMPATIBLE && *status != v1::COMPATIBILITY_STATUS_WARNING) {
+      incompatible.push_back(absl::StrCat(pair.source_geo(), " ", v1::CompatibilityStatus_Name(*status)));
+    }
+  }
+  if (!incompatible.empty()) {
+    return Wait(migration, absl::StrCat("the tenants are not compatible yet (", absl::StrJoin(incompatible, ", "),
+                                        "); Microsoft says to wait up to 48 hours"));
+  }
+  return Advanced(migration, v1::MIGRATION_PHASE_MOVES);
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& migration) {
+  const absl::Time now = options_.now();
+  const v1::MoveWindow& window = migration.plan().options().window();
+  if (window.has_preferred_begin_time() && TimeOf(window.preferred_begin_time()) > now) {
+    return Wait(migration, "waiting for the window to open");
+  }
+  const bool window_over = window.has_preferred_end_time() && TimeOf(window.preferred_end_time()) <= now;
+  const int limit = migration.plan().options().max_queued_per_source_geo();
+  MigrationChange change;
+  // One pair per source geo: each geo's queue is filled up to its own limit.
+  for (const v1::GeoPair& pair : migration.geo_pairs()) {
+    if (window_over) break;
+    ASSIGN_OR_RETURN(int active, store_->CountActiveMoves(migration.name(), pair.source_geo()));
+    if (active >= limit) continue;
+    ASSIGN_OR_RETURN(std::vector<v1::UserMove> users,
+                     store_->NextQueuedUsers(migration.name(), pair.source_geo(), limit - active));
+    for (const v1::UserMove& user : users) {
+      v1::Task task;
+      task.set_name(absl::StrCat(migration.name(), "/tasks/start-", user.name().substr(user.name().rfind('/') + 1)));
+      task.set_kind(v1::TASK_KIND_START_MOVE);
+      task.set_user_move(user.name());
+      v1::StartUserContentMoveRequest* start = task.mutable_start_move();
+      start->set_geo(pair.source_geo());
+      start->set_source_user_principal_name(user.source_user_principal_name());
+      start->set_target_user_principal_name(user.target_user_principal_name());
+      start->set_target_host_url(pair.target_host_url());
+      start->set_target_location_code(pair.target_geo().substr(pair.target_geo().rfind('/') + 1));
+      *start->mutable_window() = window;
+      start->set_validate_only(migration.plan().options().validate_only());
+      start->set_request_id(task.name());
+      change.new_tasks.push_back({task, now});
+    }
+  }
+  ASSIGN_OR_RETURN(auto counts, store_->CountUserMoves(migration.name()));
+  int unfinished = 0;
+  for (const auto& [state, count] : counts) {
+    if (state == v1::USER_MOVE_STATE_PENDING || state == v1::USER_MOVE_STATE_QUEUED || ActiveAtMicrosoft(state)) {
+      unfinished += count;
+    }
+  }
+  if (unfinished == 0) return Advanced(migration, v1::MIGRATION_PHASE_POST_MIGRATION);
+  if (window_over && counts[v1::USER_MOVE_STATE_QUEUED] > 0) {
+    // Users not started inside the window wait for the operator's new window (ResumeMigration).
+    ASSIGN_OR_RETURN(v1::Migration paused,
+                     migrations_->PauseMigration([&] {
+                       v1::PauseMigrationRequest pause;
+                       pause.set_name(migration.name());
+                       pause.set_reason("the window ended with users still queued: resume with a new window");
+                       return pause;
+                     }()));
+    migration = paused;
+    return StepResult{false};
+  }
+  SetTime(now + options_.moves_tick, migration.mutable_next_check_time());
+  migration.set_state_reason(absl::StrCat("moving: ", unfinished, " user(s) not finished"));
+  RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
+  return StepResult{false};
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::FinishMigration(v1::Migration& migration) {
+  if (migration.plan().options().remove_trust_when_done()) {
+    for (const v1::GeoPair& pair : migration.geo_pairs()) {
+      for (const bool source_side : {true, false}) {
+        v1::RemoveCrossTenantRelationshipRequest request;
+        request.set_geo(source_side ? pair.source_geo() : pair.target_geo());
+        request.mutable_relationship()->set_scenario(v1::RELATIONSHIP_SCENARIO_MNA);
+        request.mutable_relationship()->set_partner_role(source_side ? v1::CONNECTION_ROLE_TARGET
+                                                                     : v1::CONNECTION_ROLE_SOURCE);
+        request.mutable_relationship()->set_partner_host_url(source_side ? pair.target_host_url()
+                                                                         : pair.source_host_url());
+        request.set_request_id(absl::StrCat(migration.name(), "/untrust/", request.geo()));
+        absl::Status removed = tenant_->RemoveCrossTenantRelationship(request);
+        if (!removed.ok()) return Wait(migration, absl::StrCat("removing trust: ", Describe(removed)));
+        v1::VerifyCrossTenantRelationshipRequest verify;
+        verify.set_geo(request.geo());
+        *verify.mutable_relationship() = request.relationship();
+        absl::StatusOr<v1::TrustStatus> status = tenant_->VerifyCrossTenantRelationship(verify);
+        if (!status.ok() || *status != v1::TRUST_STATUS_NOT_ESTABLISHED) {
+          return Wait(migration, absl::StrCat("trust removal on ", request.geo(), " is not verified yet"));
+        }
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(auto counts, store_->CountUserMoves(migration.name()));
+  const int total = [&] {
+    int sum = 0;
+    for (const auto& [state, count] : counts) sum += count;
+    return sum;
+  }();
+  const int good = counts[v1::USER_MOVE_STATE_SUCCESS] + counts[v1::USER_MOVE_STATE_VALIDATED];
+  const v1::MigrationState end = good == total ? v1::MIGRATION_STATE_COMPLETED : v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS;
+  const std::string reason = absl::StrCat(good, " of ", total, " user(s) moved");
+  MigrationChange change;
+  v1::MigrationEvent phase = NewEvent(migration, "done");
+  phase.mutable_phase_change()->set_from_phase(migration.phase());
+  phase.mutable_phase_change()->set_to_phase(v1::MIGRATION_PHASE_DONE);
+  change.events.push_back(phase);
+  v1::MigrationEvent state = NewEvent(migration, reason);
+  state.mutable_state_change()->set_from_state(migration.state());
+  state.mutable_state_change()->set_to_state(end);
+  state.mutable_state_change()->set_reason(reason);
+  change.events.push_back(state);
+  migration.set_phase(v1::MIGRATION_PHASE_DONE);
+  migration.set_state(end);
+  migration.set_state_reason(reason);
+  migration.clear_next_check_time();
+  SetTime(options_.now(), migration.mutable_end_time());
+  RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
+  return StepResult{false};
+}
+
+absl::Status PhaseDriver::Advance(const std::string& name) {
+  ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(name));
+  for (int steps = 0; steps < 16 && Driven(migration.state()); ++steps) {
+    absl::StatusOr<StepResult> result;
+    switch (migration.phase()) {
+      case v1::MIGRATION_PHASE_CONNECTIONS_CHECK: result = CheckConnections(migration); break;
+      case v1::MIGRATION_PHASE_TRUST: result = EstablishTrust(migration); break;
+      case v1::MIGRATION_PHASE_TRUST_VERIFICATION: result = VerifyTrust(migration); break;
+      case v1::MIGRATION_PHASE_TARGET_USERS: result = CheckTargetUsers(migration); break;
+      case v1::MIGRATION_PHASE_IDENTITY_MAP: result = UploadIdentityMap(migration); break;
+      case v1::MIGRATION_PHASE_COMPATIBILITY: result = CheckCompatibility(migration); break;
+      case v1::MIGRATION_PHASE_MOVES: result = RunMoves(migration); break;
+      case v1::MIGRATION_PHASE_POST_MIGRATION: result = FinishMigration(migration); break;
+      default: return absl::OkStatus();
+    }
+    RETURN_IF_ERROR(result.status());
+    if (!result->advanced) break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PhaseDriver::Tick() {
+  const absl::Time now = options_.now();
+  std::string token;
+  do {
+    ASSIGN_OR_RETURN(MigrationPage page,
+                     store_->ListMigrations({v1::MIGRATION_STATE_RUNNING, v1::MIGRATION_STATE_WAITING}, 100, token));
+    for (const v1::Migration& migration : page.migrations) {
+      if (migration.has_next_check_time() && TimeOf(migration.next_check_time()) > now) continue;
+      RETURN_IF_ERROR(Advance(migration.name()));
+    }
+    token = page.next_page_token;
+  } while (!token.empty());
+  return absl::OkStatus();
+}
+
+}  // namespace crosstenant::orchestrator

@@ -1,0 +1,85 @@
+#ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_PHASE_DRIVER_H_
+#define CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_PHASE_DRIVER_H_
+
+// Runs Microsoft's steps 2-7 for every running migration, unattended:
+//
+//   CONNECTIONS_CHECK  both connections exist, have the right roles, are connected; preflight clean
+//   TRUST              Set-SPOCrossTenantRelationship on both sides of every source geo / target pair
+//   TRUST_VERIFICATION until every side says GoodToProceed (DormantByPartner can last days: back off)
+//   TARGET_USERS       source and target users checked in batches; users that cannot move are BLOCKED
+//                      with the reason, the others QUEUED with their source geo
+//   IDENTITY_MAP       the whole map uploaded to every target geo
+//   COMPATIBILITY      the source checked against each target; Incompatible waits and checks again
+//   MOVES              inside the window, each source geo's queue kept full up to its limit with start
+//                      tasks for workers; results and polls come back through TaskService
+//   POST_MIGRATION     optional trust removal; then COMPLETED or COMPLETED_WITH_ERRORS
+//
+// Every step is idempotent (requests carry keys derived from the migration), so a driver that dies
+// mid-step and runs the step again after a restart does no harm. Upstream calls are made without
+// holding the write lock; each result is applied only if the migration is still running.
+
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "services/orchestrator/core/migration_service.h"
+#include "services/orchestrator/core/tenant_gateway.h"
+
+namespace crosstenant::orchestrator {
+
+class PhaseDriver {
+ public:
+  struct Options {
+    std::function<absl::Time()> now = absl::Now;
+    // First and longest wait between checks of something that clears by itself (trust, compatibility,
+    // a connection that must be signed in again); the wait doubles in between.
+    absl::Duration first_recheck = absl::Seconds(5);
+    absl::Duration max_recheck = absl::Hours(1);
+    // How often a migration in MOVES is looked at to release more users.
+    absl::Duration moves_tick = absl::Seconds(1);
+    // Users checked per BatchCheckUsers call.
+    int check_batch = 200;
+  };
+
+  PhaseDriver(MigrationService* migrations, TenantGateway* tenant, Options options);
+
+  // Advances one migration as far as it can go now. Returns OK when it had to stop to wait (the
+  // migration's next_check_time says until when), or an error from the store.
+  absl::Status Advance(const std::string& name);
+
+  // Advances every running or waiting migration whose next check is due.
+  absl::Status Tick();
+
+ private:
+  // Each step either moves the migration to its next phase or records why it waits.
+  struct StepResult {
+    bool advanced = false;
+  };
+  absl::StatusOr<StepResult> CheckConnections(crosstenant::v1::Migration& migration);
+  absl::StatusOr<StepResult> EstablishTrust(crosstenant::v1::Migration& migration);
+  absl::StatusOr<StepResult> VerifyTrust(crosstenant::v1::Migration& migration);
+  absl::StatusOr<StepResult> CheckTargetUsers(crosstenant::v1::Migration& migration);
+  absl::StatusOr<StepResult> UploadIdentityMap(crosstenant::v1::Migration& migration);
+  absl::StatusOr<StepResult> CheckCompatibility(crosstenant::v1::Migration& migration);
+  absl::StatusOr<StepResult> RunMoves(crosstenant::v1::Migration& migration);
+  absl::StatusOr<StepResult> FinishMigration(crosstenant::v1::Migration& migration);
+
+  // Commits `migration` (with user moves, events and tasks) if it is still running or waiting;
+  // false if an operator paused or cancelled it meanwhile.
+  absl::StatusOr<bool> Commit(crosstenant::v1::Migration& migration, MigrationChange change);
+  absl::StatusOr<StepResult> Advanced(crosstenant::v1::Migration& migration, crosstenant::v1::MigrationPhase next);
+  absl::StatusOr<StepResult> Wait(crosstenant::v1::Migration& migration, const std::string& reason);
+  absl::StatusOr<StepResult> Fail(crosstenant::v1::Migration& migration, const std::string& code,
+                                  const std::string& reason);
+  crosstenant::v1::MigrationEvent NewEvent(crosstenant::v1::Migration& migration, const std::string& message);
+
+  MigrationService* migrations_;
+  MigrationStore* store_;
+  TenantGateway* tenant_;
+  Options options_;
+};
+
+}  // namespace crosstenant::orchestrator
+
+#endif  // CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_PHASE_DRIVER_H_

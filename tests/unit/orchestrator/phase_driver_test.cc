@@ -1,0 +1,261 @@
+// PhaseDriver over the real SQLite store, with an in-memory double of the tenant connector.
+
+#include "services/orchestrator/core/phase_driver.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "services/orchestrator/core/task_service.h"
+#include "services/orchestrator/store/sqlite_migration_store.h"
+#include "tests/support/server_process.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+using ::testing::HasSubstr;
+
+constexpr const char* kTenant = "7f1d1c1e-0000-4000-8000-000000000001";
+
+class FakeTenant : public TenantGateway {
+ public:
+  std::map<std::string, v1::ConnectionState> states = {{"connections/contoso", v1::CONNECTION_STATE_CONNECTED},
+                                                       {"connections/fabrikam", v1::CONNECTION_STATE_CONNECTED}};
+  int dormant_checks = 1;  // verifications answered DormantByPartner before GoodToProceed
+  bool compatible = true;
+  std::set<std::string> target_onedrive_exists;
+  std::map<std::string, std::string> location;  // source UPN -> OneDrive location code
+  std::vector<std::string> uploads;
+  std::vector<std::string> trust_requests;
+
+  absl::StatusOr<v1::Connection> GetConnection(const std::string& name) override {
+    if (!states.count(name)) return absl::NotFoundError(name + " does not exist");
+    v1::Connection connection;
+    connection.set_name(name);
+    connection.set_state(states[name]);
+    const bool source = name == "connections/contoso";
+    connection.set_role(source ? v1::CONNECTION_ROLE_SOURCE : v1::CONNECTION_ROLE_TARGET);
+    connection.set_home_geo(name + (source ? "/geos/nam" : "/geos/nam"));
+    for (const char* code : source ? std::vector<const char*>{"nam", "eur"} : std::vector<const char*>{"nam"}) {
+      v1::Geo* geo = connection.add_geos();
+      geo->set_name(name + "/geos/" + code);
+      geo->set_default_geo(std::string(code) == "nam");
+    }
+    return connection;
+  }
+  absl::StatusOr<v1::PreflightReport> Preflight(const std::string&, const std::string&) override {
+    v1::PreflightReport report;
+    report.set_ready(true);
+    return report;
+  }
+  absl::StatusOr<std::string> GetCrossTenantHostUrl(const std::string& geo) override {
+    return "https://" + geo.substr(geo.rfind('/') + 1) + ".host";
+  }
+  absl::Status SetCrossTenantRelationship(const v1::SetCrossTenantRelationshipRequest& request) override {
+    trust_requests.push_back(request.geo() + " partner " + request.relationship().partner_host_url());
+    return absl::OkStatus();
+  }
+  absl::StatusOr<v1::TrustStatus> VerifyCrossTenantRelationship(const v1::VerifyCrossTenantRelationshipRequest&) override {
+    if (dormant_checks > 0) {
+      --dormant_checks;
+      return v1::TRUST_STATUS_DORMANT_BY_PARTNER;
+    }
+    return v1::TRUST_STATUS_GOOD_TO_PROCEED;
+  }
+  absl::Status RemoveCrossTenantRelationship(const v1::RemoveCrossTenantRelationshipRequest&) override {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<v1::UserCheck>> BatchCheckUsers(const std::string& connection,
+                                                            const std::vector<std::string>& upns) override {
+    std::vector<v1::UserCheck> checks;
+    for (const std::string& upn : upns) {
+      v1::UserCheck check;
+      check.set_user_principal_name(upn);
+      check.set_found(true);
+      check.set_onedrive_licensed(true);
+      if (connection == "connections/contoso") {
+        check.mutable_onedrive()->set_exists(true);
+        check.mutable_onedrive()->set_location_code(location.count(upn) ? location[upn] : "NAM");
+      } else {
+        check.mutable_onedrive()->set_exists(target_onedrive_exists.count(upn) > 0);
+      }
+      checks.push_back(check);
+    }
+    return checks;
+  }
+  absl::Status UploadIdentityMap(const v1::UploadIdentityMapRequest& request) override {
+    uploads.push_back(request.geo());
+    return absl::OkStatus();
+  }
+  absl::StatusOr<v1::CompatibilityStatus> GetCompatibilityStatus(const v1::GetCompatibilityStatusRequest&) override {
+    return compatible ? v1::COMPATIBILITY_STATUS_COMPATIBLE : v1::COMPATIBILITY_STATUS_INCOMPATIBLE;
+  }
+};
+
+class PhaseDriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = std::move(SqliteMigrationStore::Open(dir_.path() + "/o.db").value());
+    MigrationService::Options options;
+    options.now = [this] { return now_; };
+    migrations_ = std::make_unique<MigrationService>(store_.get(), options);
+    PhaseDriver::Options driver_options;
+    driver_options.now = [this] { return now_; };
+    driver_ = std::make_unique<PhaseDriver>(migrations_.get(), &tenant_, driver_options);
+    TaskService::Options task_options;
+    task_options.now = [this] { return now_; };
+    tasks_ = std::make_unique<TaskService>(store_.get(), &migrations_->events(), &migrations_->write_mutex(),
+                                           task_options);
+  }
+
+  void Create(int users, int max_queued = 0) {
+    v1::CreateMigrationRequest create;
+    create.set_migration_id("m");
+    create.mutable_plan()->set_source_connection("connections/contoso");
+    create.mutable_plan()->set_target_connection("connections/fabrikam");
+    create.mutable_plan()->mutable_options()->set_max_queued_per_source_geo(max_queued);
+    std::string csv;
+    for (int i = 0; i < users; ++i) {
+      const std::string n = std::to_string(i);
+      csv += std::string("User,") + kTenant + ",u" + n + "@contoso.com,u" + n + "@fabrikam.com,u" + n +
+             "@fabrikam.com,RegularUser\n";
+    }
+    create.mutable_plan()->mutable_identity_map()->set_csv(csv);
+    ASSERT_TRUE(migrations_->CreateMigration(create).ok());
+  }
+
+  v1::Migration Get() { return migrations_->GetMigration("migrations/m").value(); }
+
+  // Workers: lease every task and answer it as Microsoft would, with `state`.
+  int RunWorkers(v1::MoveState state) {
+    v1::LeaseTasksRequest lease;
+    lease.set_worker_id("w");
+    lease.set_max_tasks(100);
+    v1::LeaseTasksResponse leased = tasks_->LeaseTasks(lease).value();
+    for (const v1::Task& task : leased.tasks()) {
+      v1::CompleteTaskRequest done;
+      done.set_worker_id("w");
+      done.set_task(task.name());
+      done.set_lease_id(task.lease_id());
+      done.set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
+      done.mutable_move()->set_state(state);
+      EXPECT_TRUE(tasks_->CompleteTask(done).ok());
+    }
+    return leased.tasks_size();
+  }
+
+  testing::TempDir dir_;
+  absl::Time now_ = absl::FromUnixSeconds(1800000000);
+  FakeTenant tenant_;
+  std::unique_ptr<SqliteMigrationStore> store_;
+  std::unique_ptr<MigrationService> migrations_;
+  std::unique_ptr<PhaseDriver> driver_;
+  std::unique_ptr<TaskService> tasks_;
+};
+
+TEST_F(PhaseDriverTest, RunsAMultiGeoMigrationToTheEndWithABlockedUser) {
+  tenant_.location["u1@contoso.com"] = "EUR";
+  tenant_.target_onedrive_exists.insert("u2@fabrikam.com");
+  Create(3);
+
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  v1::Migration migration = Get();
+  EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_TRUST_VERIFICATION);
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_WAITING);
+  EXPECT_THAT(migration.state_reason(), HasSubstr("DORMANT_BY_PARTNER"));
+  ASSERT_EQ(migration.geo_pairs_size(), 2);
+  EXPECT_EQ(tenant_.trust_requests.size(), 4u) << "both sides of both pairs";
+
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_TRUST_VERIFICATION) << "not due yet";
+  now_ += absl::Seconds(5);
+  ASSERT_TRUE(driver_->Tick().ok());
+  migration = Get();
+  EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_MOVES);
+  EXPECT_EQ(tenant_.uploads, std::vector<std::string>{"connections/fabrikam/geos/nam"});
+  auto blocked = migrations_->GetUserMove("migrations/m/users/u2@contoso.com").value();
+  EXPECT_EQ(blocked.state(), v1::USER_MOVE_STATE_BLOCKED);
+  EXPECT_EQ(blocked.error().code(), "TARGET_ONEDRIVE_EXISTS");
+  EXPECT_EQ(migrations_->GetUserMove("migrations/m/users/u1@contoso.com")->source_geo(),
+            "connections/contoso/geos/eur");
+
+  EXPECT_EQ(RunWorkers(v1::MOVE_STATE_IN_PROGRESS), 2) << "two start tasks, one per queued user";
+  now_ += absl::Seconds(30);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(RunWorkers(v1::MOVE_STATE_SUCCESS), 2) << "two polls";
+  now_ += absl::Seconds(1);
+  ASSERT_TRUE(driver_->Tick().ok());
+  migration = Get();
+  EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_DONE);
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS);
+  EXPECT_EQ(migration.state_reason(), "2 of 3 user(s) moved");
+}
+
+TEST_F(PhaseDriverTest, NeverQueuesMoreThanTheLimitPerSourceGeo) {
+  tenant_.dormant_checks = 0;
+  Create(5, /*max_queued=*/2);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
+  EXPECT_EQ(store_->CountActiveMoves("migrations/m", "connections/contoso/geos/nam").value(), 2);
+  EXPECT_EQ(RunWorkers(v1::MOVE_STATE_SCHEDULED), 2);
+  now_ += absl::Seconds(1);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(RunWorkers(v1::MOVE_STATE_SCHEDULED), 0) << "two still active at Microsoft: no room";
+  now_ += absl::Seconds(30);
+  EXPECT_EQ(RunWorkers(v1::MOVE_STATE_SUCCESS), 2) << "their polls";
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(RunWorkers(v1::MOVE_STATE_SUCCESS), 2) << "the next two released";
+}
+
+TEST_F(PhaseDriverTest, AMissingConnectionFailsTheMigration) {
+  tenant_.states.erase("connections/fabrikam");
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_FAILED);
+  EXPECT_THAT(Get().state_reason(), HasSubstr("connections/fabrikam does not exist"));
+}
+
+TEST_F(PhaseDriverTest, AnExpiredConnectionWaitsUntilItIsSignedInAgain) {
+  tenant_.states["connections/contoso"] = v1::CONNECTION_STATE_EXPIRED;
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_WAITING);
+  EXPECT_THAT(Get().state_reason(), HasSubstr("CONNECTION_STATE_EXPIRED"));
+  tenant_.states["connections/contoso"] = v1::CONNECTION_STATE_CONNECTED;
+  now_ += absl::Seconds(5);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_NE(Get().phase(), v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
+}
+
+TEST_F(PhaseDriverTest, IncompatibleTenantsWaitWithBackoffThenProceed) {
+  tenant_.dormant_checks = 0;
+  tenant_.compatible = false;
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  v1::Migration waiting = Get();
+  EXPECT_EQ(waiting.phase(), v1::MIGRATION_PHASE_COMPATIBILITY);
+  EXPECT_EQ(waiting.next_check_time().seconds(), absl::ToUnixSeconds(now_) + 5);
+  now_ += absl::Seconds(5);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().next_check_time().seconds(), absl::ToUnixSeconds(now_) + 10) << "doubled";
+  tenant_.compatible = true;
+  now_ += absl::Seconds(10);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
+}
+
+TEST_F(PhaseDriverTest, APausedMigrationIsNotDriven) {
+  Create(1);
+  v1::PauseMigrationRequest pause;
+  pause.set_name("migrations/m");
+  ASSERT_TRUE(migrations_->PauseMigration(pause).ok());
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
+  EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_PAUSED);
+}
+
+}  // namespace
+}  // namespace crosstenant::orchestrator
