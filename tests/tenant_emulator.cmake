@@ -6,6 +6,7 @@
 set(TENANT_EMULATOR_CERT_DIR "${CMAKE_BINARY_DIR}/tenant_emulator_certs")
 add_custom_command(
   OUTPUT ${TENANT_EMULATOR_CERT_DIR}/emulator.pem ${TENANT_EMULATOR_CERT_DIR}/ca.pem
+         ${TENANT_EMULATOR_CERT_DIR}/emulator-signing.key ${TENANT_EMULATOR_CERT_DIR}/migration-app.key
   COMMAND bash ${CMAKE_SOURCE_DIR}/deploy/local/dev-certs.sh ${TENANT_EMULATOR_CERT_DIR} > /dev/null
   DEPENDS ${CMAKE_SOURCE_DIR}/deploy/local/dev-certs.sh
   COMMENT "dev-certs.sh for the tenant emulator tests")

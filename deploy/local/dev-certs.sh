@@ -9,6 +9,7 @@
 #   client-<name>.pem client-<name>.key  client identities: orchestrator, worker, migratectl
 #   emulator.pem emulator.key          the tenant emulator (SANs: the Microsoft hosts of every cloud the
 #                                      connector supports, localhost, 127.0.0.1)
+#   emulator-signing.key               RSA key the emulator signs tokens with (--signing-key; optional)
 #   migration-app.pem migration-app.key  an RSA app certificate for client assertions against the emulator
 #                                      (registered on the migration apps of deploy/local/emulator-seed.yaml)
 set -euo pipefail
@@ -64,5 +65,9 @@ if ! valid migration-app.pem; then
   openssl req -x509 -newkey rsa:2048 -nodes -days 397 -subj "/CN=crosstenant migration app" \
     -keyout migration-app.key -out migration-app.pem 2>/dev/null
   echo "dev-certs: issued migration-app (RSA, for client assertions)"
+fi
+if [ ! -s emulator-signing.key ]; then
+  openssl genrsa -out emulator-signing.key 2048 2>/dev/null
+  echo "dev-certs: created emulator-signing.key (RSA, token signing)"
 fi
 chmod 644 ./*.pem

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -38,6 +40,7 @@ struct Options {
   std::string tls_cert;
   std::string tls_key;
   std::string metrics_address;
+  std::string signing_key;
   double time_scale = 1;
   int threads = 64;
   log::Format log_format = log::Format::kText;
@@ -93,6 +96,13 @@ void AddFlags(FlagSet& flags, Options& o) {
     o.tls_key = std::string(v);
     return absl::OkStatus();
   });
+  flags.Add("signing-key", "FILE",
+            "RSA private key (PEM) that signs tokens (default: a fresh key at each start; dev-certs.sh makes "
+            "emulator-signing.key)",
+            [&o](absl::string_view v) {
+              o.signing_key = std::string(v);
+              return absl::OkStatus();
+            });
   flags.Add("time-scale", "X", "emulated seconds per real second for moves, trust and device codes (default 1)",
             [&o](absl::string_view v) {
               if (!absl::SimpleAtod(v, &o.time_scale) || o.time_scale <= 0) {
@@ -183,8 +193,20 @@ int RunEmulator(int argc, char** argv) {
       return Fail(kExitBadInput, "invalid command line", absl::StrCat("--unreachable-tenant: no tenant ", tenant));
     }
   }
-  absl::StatusOr<SigningKey> key = SigningKey::Generate("tenant-emulator token signing");
-  if (!key.ok()) return Fail(kExitCannotServe, "cannot start", key.status().message());
+  absl::StatusOr<SigningKey> key = absl::InternalError("no key");
+  if (options.signing_key.empty()) {
+    key = SigningKey::Generate("tenant-emulator token signing");
+    if (!key.ok()) return Fail(kExitCannotServe, "cannot start", key.status().message());
+  } else {
+    std::ifstream in(options.signing_key);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    key = SigningKey::FromPrivateKeyPem(pem.str(), "tenant-emulator token signing");
+    if (!in || !key.ok()) {
+      return Fail(kExitBadInput, absl::StrCat("invalid --signing-key ", options.signing_key),
+                  in ? key.status().message() : "cannot read the file");
+    }
+  }
 
   ScaledClock clock(options.time_scale);
   Faults faults(options.faults);

@@ -184,6 +184,22 @@ std::string Certificate::sha1_hex() const {
 absl::StatusOr<SigningKey> SigningKey::Generate(absl::string_view common_name) {
   EVP_PKEY* key = EVP_RSA_gen(2048);
   if (key == nullptr) return absl::InternalError("cannot generate an RSA key");
+  return WithCertificate(key, common_name);
+}
+
+absl::StatusOr<SigningKey> SigningKey::FromPrivateKeyPem(absl::string_view pem, absl::string_view common_name) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (key == nullptr) return absl::InvalidArgumentError("not a PEM private key");
+  if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || EVP_PKEY_get_bits(key) < 2048) {
+    EVP_PKEY_free(key);
+    return absl::InvalidArgumentError("the key must be RSA of at least 2048 bits (tokens are RS256)");
+  }
+  return WithCertificate(key, common_name);
+}
+
+absl::StatusOr<SigningKey> SigningKey::WithCertificate(EVP_PKEY* key, absl::string_view common_name) {
   SigningKey signing;
   signing.key_.reset(key, EVP_PKEY_free);
   X509* x509 = X509_new();

@@ -67,6 +67,8 @@ class SigningKey {
  public:
   // A fresh 2048-bit RSA key and a certificate for it with subject CN=`common_name`.
   static absl::StatusOr<SigningKey> Generate(absl::string_view common_name);
+  // An RSA private key read from PEM, with a fresh self-signed certificate (CN=`common_name`).
+  static absl::StatusOr<SigningKey> FromPrivateKeyPem(absl::string_view pem, absl::string_view common_name);
 
   // A compact JWS with header {"typ":"JWT","alg":<alg>,"kid":..,"x5t":..} plus `extra_header` (a null
   // value there removes that header field). alg is "RS256" or "PS256".
@@ -83,6 +85,8 @@ class SigningKey {
   const std::string& x5t_s256() const { return x5t_s256_; }
 
  private:
+  static absl::StatusOr<SigningKey> WithCertificate(EVP_PKEY* key, absl::string_view common_name);
+
   std::shared_ptr<EVP_PKEY> key_;
   std::shared_ptr<X509> certificate_;
   std::string kid_;

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -46,8 +47,21 @@ std::string FormEncode(const std::map<std::string, std::string>& form) {
 
 }  // namespace
 
+namespace {
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
 const emulator::SigningKey& AppKey() {
-  static const emulator::SigningKey* key = new emulator::SigningKey(*emulator::SigningKey::Generate("test app"));
+  // The RSA key dev-certs.sh made for apps, with a certificate made here: no key generation per test.
+  static const emulator::SigningKey* key = new emulator::SigningKey(
+      *emulator::SigningKey::FromPrivateKeyPem(ReadText(CertDir() + "/migration-app.key"), "test app"));
   return *key;
 }
 
@@ -156,7 +170,8 @@ void EmulatorTest::SetUp() {
   ready_file_ = dir_->path() + "/ready.json";
   std::vector<std::string> args = {"--seed",     seed,        "--address",  "127.0.0.1:0",
                                    "--tls-cert", CertDir() + "/emulator.pem", "--tls-key", CertDir() + "/emulator.key",
-                                   "--ready-file", ready_file_, "--threads",  "16"};
+                                   "--ready-file", ready_file_, "--threads",  "16",
+                                   "--signing-key", CertDir() + "/emulator-signing.key"};
   for (std::string& arg : ExtraArgs()) args.push_back(std::move(arg));
   process_ = std::make_unique<ServerProcess>(BinaryPath("tenant-emulator"), args, dir_->path());
   std::optional<nlohmann::json> ready = process_->WaitForReadyFile(ready_file_);

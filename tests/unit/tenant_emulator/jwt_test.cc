@@ -74,5 +74,15 @@ TEST(TenantEmulatorJwtTest, RandomIdsAreGuids) {
   EXPECT_EQ(a[14], '4');
 }
 
+TEST(TenantEmulatorJwtTest, LoadsAnRsaPrivateKeyFromPem) {
+  absl::StatusOr<SigningKey> loaded = SigningKey::FromPrivateKeyPem(Key().PrivateKeyPem(), "again");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->PublicJwk()["n"], Key().PublicJwk()["n"]);
+  absl::StatusOr<Jwt> jwt = ParseJwt(loaded->Sign({{"a", 1}}));
+  ASSERT_TRUE(jwt.ok());
+  EXPECT_TRUE(Key().Verify(*jwt)) << "same key, so the original verifies it";
+  EXPECT_FALSE(SigningKey::FromPrivateKeyPem("junk", "x").ok());
+}
+
 }  // namespace
 }  // namespace crosstenant::emulator
