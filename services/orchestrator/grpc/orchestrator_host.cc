@@ -1,10 +1,19 @@
 #include "services/orchestrator/grpc/orchestrator_host.h"
 
+#include <grpcpp/create_channel.h>
+
+#include <thread>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "services/common/logging.h"
+#include "services/common/tls.h"
 #include "services/common/errors.h"
 #include "services/common/status_macros.h"
 #include "services/orchestrator/core/migration_service.h"
+#include "services/orchestrator/core/phase_driver.h"
 #include "services/orchestrator/core/task_service.h"
+#include "services/orchestrator/grpc/grpc_tenant_gateway.h"
 #include "services/orchestrator/grpc/orchestrator_service.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
 
@@ -15,11 +24,21 @@ namespace {
 struct OrchestratorConfig {
   std::string store = "sqlite";
   std::string sqlite_path = "orchestrator.db";
+  std::string connector_address = "127.0.0.1:50051";
+  ClientTlsConfig client_tls;  // towards the connector
+  std::string server_name;     // TLS name to verify on the connector, when it differs from the host
+  absl::Duration driver_tick = absl::Seconds(1);
 };
 
 OrchestratorConfig& Config() {
   static OrchestratorConfig config;
   return config;
+}
+
+std::shared_ptr<grpc::Channel> ConnectorChannel() {
+  grpc::ChannelArguments args;
+  if (!Config().server_name.empty()) args.SetSslTargetNameOverride(Config().server_name);
+  return grpc::CreateCustomChannel(Config().connector_address, MakeChannelCredentials(Config().client_tls), args);
 }
 
 class OrchestratorHost : public ServiceHost {
@@ -28,21 +47,67 @@ class OrchestratorHost : public ServiceHost {
       : store_(std::move(store)),
         migrations_(store_.get(), {}),
         tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(), {}),
+        connector_(ConnectorChannel()),
+        driver_(&migrations_, &connector_, {}),
         service_(&migrations_, &tasks_) {}
+
+  ~OrchestratorHost() override { StopDriver(); }
 
   std::vector<HostedService> Services() override {
     return {{&service_, crosstenant::v1::Orchestrator::service_full_name()}};
   }
 
-  // Ends every watch stream with UNAVAILABLE, so that watchers resume on another replica.
-  void BeginShutdown() override { migrations_.events().Close(); }
+  absl::Status WarmUp() override {
+    driver_thread_ = std::thread([this] { RunDriver(); });
+    return absl::OkStatus();
+  }
+
+  // Stops driving phases and ends every watch stream with UNAVAILABLE, so that watchers resume on
+  // another replica. Requests in flight still complete.
+  void BeginShutdown() override {
+    StopDriver();
+    migrations_.events().Close();
+  }
 
  private:
+  void RunDriver() {
+    absl::MutexLock lock(&driver_mutex_);
+    while (!stopping_) {
+      driver_mutex_.Unlock();
+      absl::Status ticked = driver_.Tick();
+      if (!ticked.ok()) log::Error("phase driver", {{"error", std::string(ticked.message())}});
+      driver_mutex_.Lock();
+      driver_wake_.WaitWithTimeout(&driver_mutex_, Config().driver_tick);
+    }
+  }
+
+  void StopDriver() {
+    {
+      absl::MutexLock lock(&driver_mutex_);
+      stopping_ = true;
+      driver_wake_.SignalAll();
+    }
+    if (driver_thread_.joinable()) driver_thread_.join();
+  }
+
   std::unique_ptr<MigrationStore> store_;
   MigrationService migrations_;
   TaskService tasks_;
+  GrpcTenantGateway connector_;
+  PhaseDriver driver_;
   OrchestratorService service_;
+  absl::Mutex driver_mutex_;
+  absl::CondVar driver_wake_;
+  bool stopping_ ABSL_GUARDED_BY(driver_mutex_) = false;
+  std::thread driver_thread_;
 };
+
+FlagSet::Setter Text(std::string* out) {
+  return [out](absl::string_view value) {
+    *out = std::string(value);
+    return absl::OkStatus();
+  };
+}
 
 }  // namespace
 
@@ -66,14 +131,26 @@ ServerDefinition OrchestratorDefinition() {
                 Config().store = std::string(value);
                 return absl::OkStatus();
               });
-    flags.Add("sqlite-path", "FILE", "the SQLite state file (default ./orchestrator.db)", [](absl::string_view value) {
-      Config().sqlite_path = std::string(value);
-      return absl::OkStatus();
-    });
+    flags.Add("sqlite-path", "FILE", "the SQLite state file (default ./orchestrator.db)", Text(&Config().sqlite_path));
+    flags.Add("connector-address", "HOST:PORT", "the tenant connector (default 127.0.0.1:50051)",
+              Text(&Config().connector_address));
+    flags.Add("client-tls-ca", "FILE", "CA that the connector's certificate chains to (turns TLS on)",
+              Text(&Config().client_tls.ca_file));
+    flags.Add("client-tls-cert", "FILE", "the orchestrator's client certificate (mTLS)",
+              Text(&Config().client_tls.cert_file));
+    flags.Add("client-tls-key", "FILE", "the orchestrator's client key (mTLS)", Text(&Config().client_tls.key_file));
+    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the connector", Text(&Config().server_name));
   };
   definition.read_config = [](ConfigReader& reader) {
     reader.Read("store", &Config().store);
     reader.Read("sqlite_path", &Config().sqlite_path);
+    reader.Read("connector_address", &Config().connector_address);
+    reader.Read("driver_tick", &Config().driver_tick);
+    ConfigReader tls = reader.Section("client_tls");
+    tls.Read("ca", &Config().client_tls.ca_file);
+    tls.Read("cert", &Config().client_tls.cert_file);
+    tls.Read("key", &Config().client_tls.key_file);
+    tls.Read("server_name", &Config().server_name);
   };
   definition.validate_config = []() -> absl::Status {
     std::vector<FieldViolation> violations;
@@ -81,6 +158,13 @@ ServerDefinition OrchestratorDefinition() {
       violations.push_back({"store", absl::StrCat("'", Config().store, "' is not supported: use sqlite")});
     }
     if (Config().sqlite_path.empty()) violations.push_back({"sqlite_path", "must name a file"});
+    std::string host;
+    int port = 0;
+    if (!SplitHostPort(Config().connector_address, &host, &port) || port == 0) {
+      violations.push_back(
+          {"connector_address", absl::StrCat("'", Config().connector_address, "' is not HOST:PORT with a port")});
+    }
+    if (Config().driver_tick < absl::Milliseconds(10)) violations.push_back({"driver_tick", "must be at least 10ms"});
     if (violations.empty()) return absl::OkStatus();
     return InvalidArgumentWithViolations("invalid orchestrator settings", violations);
   };

@@ -1,26 +1,19 @@
 #include "services/worker/grpc/grpc_clients.h"
 
-#include <grpcpp/client_context.h>
-
-#include "services/common/grpc_status.h"
+#include "services/common/grpc_client.h"
 
 namespace crosstenant::worker {
 namespace {
 
 namespace v1 = ::crosstenant::v1;
 
-constexpr auto kCallDeadline = std::chrono::seconds(30);
+constexpr std::chrono::seconds kCallDeadline(30);
 
 // Calls `method` on `stub` with a deadline `extra` past the default; the response on success.
 template <typename Response, typename Stub, typename Request, typename Method>
 absl::StatusOr<Response> Call(Stub* stub, Method method, const Request& request,
                               std::chrono::seconds extra = std::chrono::seconds(0)) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + kCallDeadline + extra);
-  Response response;
-  grpc::Status status = (stub->*method)(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return CallUnary<Response>(stub, method, request, kCallDeadline + extra);
 }
 
 }  // namespace
