@@ -19,8 +19,19 @@ bool IsGenericTenant(const std::string& ref) {
   return lower == "common" || lower == "organizations" || lower == "consumers";
 }
 
+// A form field; client_id and client_secret may also come in an HTTP Basic Authorization header
+// (client_secret_basic, which the discovery document advertises).
 std::string Param(const httplib::Request& request, const char* name) {
-  return request.has_param(name) ? request.get_param_value(name) : "";
+  if (request.has_param(name)) return request.get_param_value(name);
+  const std::string_view field(name);
+  if (field != "client_id" && field != "client_secret") return "";
+  const std::string header = request.get_header_value("Authorization");
+  std::string decoded;
+  if (!absl::StartsWithIgnoreCase(header, "Basic ") || !Base64UrlDecode(header.substr(6), &decoded)) return "";
+  const std::size_t colon = decoded.find(':');
+  if (colon == std::string::npos) return "";
+  const std::string value = field == "client_id" ? decoded.substr(0, colon) : decoded.substr(colon + 1);
+  return httplib::detail::decode_url(value, true);
 }
 
 void MissingParameter(RequestContext& ctx, absl::string_view name) {

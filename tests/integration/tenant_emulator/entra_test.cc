@@ -66,6 +66,15 @@ TEST_F(TenantEmulatorEntraTest, ClientSecretGivesAnRs256AppTokenWithTheDocumente
   EXPECT_FALSE(keys.json["keys"][0]["x5c"].empty());
 }
 
+TEST_F(TenantEmulatorEntraTest, ClientSecretMayComeAsHttpBasic) {
+  const std::string basic = emulator::Base64Encode(absl::StrCat(kContosoApp, ":", kContosoSecret));
+  HttpResult result = Request("POST", TokenEndpoint(),
+                              "grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+                              {"Content-Type: application/x-www-form-urlencoded", "Authorization: Basic " + basic});
+  ASSERT_EQ(result.status, 200) << result.body;
+  EXPECT_EQ(DecodeClaims(result.json["access_token"])["appid"], kContosoApp);
+}
+
 TEST_F(TenantEmulatorEntraTest, ClientCredentialErrorsCarryAadstsCodes) {
   auto form = [](std::map<std::string, std::string> changes) {
     std::map<std::string, std::string> fields = {{"grant_type", "client_credentials"},
