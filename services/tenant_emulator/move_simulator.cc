@@ -342,6 +342,16 @@ MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, c
     return Error(409, "conflict",
                  absl::StrCat("The target tenant has a conflict: a OneDrive already exists for ", target_upn, "."));
   }
+  // Moving a user back: the redirect the first move left occupies the URL the OneDrive needs.
+  const std::string target_url =
+      directory_.PersonalSiteUrl(target_tenant, target_geo, target.users[target_user].upn);
+  for (const RedirectSite& redirect : state_.geos[target_tenant][target_geo].redirects) {
+    if (redirect.url == target_url) {
+      return Error(409, "conflict",
+                   absl::StrCat("The target tenant has a conflict: the redirect site ", target_url,
+                                " occupies the OneDrive URL; remove it before moving the user back."));
+    }
+  }
   if (validate_only) {
     auto [code, message] = ContentBlocker(task);
     task.state = code.empty() ? MoveState::kSuccess : MoveState::kFailed;

@@ -115,5 +115,33 @@ TEST_F(TenantEmulatorMoveSimulatorTest, CancelOnlyBeforeInProgress) {
   EXPECT_EQ(moves_->Cancel(1, b).status, 404) << "another tenant's task";
 }
 
+TEST_F(TenantEmulatorMoveSimulatorTest, MovingBackNeedsTheRedirectRemoved) {
+  Trust(clock_.Now() - absl::Hours(2));
+  {
+    absl::MutexLock lock(&cloud_->mu);
+    cloud_->geos[1][0].relationships.push_back({"https://contoso-my.sharepoint.com", "Target", clock_.Now() - absl::Hours(2)});
+    cloud_->geos[0][0].relationships.push_back({"https://fabrikam-my.sharepoint.com", "Source", clock_.Now() - absl::Hours(2)});
+  }
+  ASSERT_EQ(Start("a").status, 200);
+  clock_.Advance(absl::Minutes(6));
+  ASSERT_EQ(State("a"), "Success");
+  auto back = [&] {
+    return moves_->Start(1,
+                         {{"parameters",
+                           {{"targetOrganizationHost", "https://contoso-my.sharepoint.com"},
+                            {"sourceUserIdentity", {{"userPrincipalName", "a@fabrikam.onmicrosoft.com"}}},
+                            {"targetUserIdentity", {{"userPrincipalName", "a@contoso.onmicrosoft.com"}}}}}},
+                         {});
+  };
+  MoveAnswer refused = back();
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_THAT(refused.message, HasSubstr("redirect site"));
+  {
+    absl::MutexLock lock(&cloud_->mu);
+    cloud_->geos[0][0].redirects.clear();
+  }
+  EXPECT_EQ(back().status, 200);
+}
+
 }  // namespace
 }  // namespace crosstenant::emulator
