@@ -6,3 +6,10 @@ crosstenant_cc_test(NAME tenant_connector_unit_test
   DEPS tenant_connector_core crosstenant_test_support
   LABELS unit)
 
+# Against the real tenant-emulator process.
+crosstenant_cc_test(NAME tenant_connector_emulator_test
+  SRCS integration/tenant_connector/connector_emulator_test.cc integration/tenant_connector/tenant_ops_test.cc
+       integration/tenant_connector/emulator_fixture.cc
+  DEPS tenant_connector_core crosstenant_test_support crosstenant_proto gRPC::grpc++
+  LABELS integration)
+add_dependencies(tenant_connector_emulator_test tenant-connector tenant-emulator)

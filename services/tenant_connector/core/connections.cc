@@ -476,6 +476,10 @@ absl::StatusOr<v1::ListConnectionsResponse> Connector::List(const v1::ListConnec
 }
 
 absl::Status Connector::Delete(const v1::DeleteConnectionRequest& request) {
+  if (absl::StatusOr<std::shared_ptr<Entry>> found = Find(request.name());
+      !found.ok() && found.status().code() == absl::StatusCode::kInvalidArgument) {
+    return found.status();
+  }
   std::shared_ptr<Entry> entry;
   {
     absl::MutexLock lock(&mu_);
@@ -485,7 +489,6 @@ absl::Status Connector::Delete(const v1::DeleteConnectionRequest& request) {
         auto seen = deleted_request_ids_.find(request.request_id());
         if (seen != deleted_request_ids_.end() && seen->second == request.name()) return absl::OkStatus();
       }
-      RETURN_IF_ERROR(Find(request.name()).status());  // INVALID_ARGUMENT for a malformed name
       return absl::NotFoundError(absl::StrCat(request.name(), " does not exist"));
     }
     entry = it->second;

@@ -53,6 +53,20 @@ absl::StatusOr<std::string> NormaliseHostUrl(const std::string& text, const std:
 
 std::string UrlForQuery(const std::string& host_url) { return UrlEscape(host_url); }
 
+// Escapes a UPN for a URL path segment or an OData string literal in a path: keeps the characters a
+// UPN is made of ('@' included) and percent-encodes the rest.
+std::string PathEscape(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '@' || c == '\'' || c == '+') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, "%", absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad2))));
+    }
+  }
+  return out;
+}
+
 v1::MoveState MoveStateOf(const std::string& raw) {
   std::string state = absl::AsciiStrToLower(raw);
   if (state == "notstarted") return v1::MOVE_STATE_NOT_STARTED;
@@ -367,7 +381,7 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
     int end = std::min(start + per_batch, request.user_principal_names_size());
     nlohmann::json batch = {{"requests", nlohmann::json::array()}};
     for (int i = start; i < end; ++i) {
-      std::string upn = UrlEscape(request.user_principal_names(i));
+      std::string upn = PathEscape(request.user_principal_names(i));
       batch["requests"].push_back(
           {{"id", absl::StrCat("u", i)},
            {"method", "GET"},
@@ -553,7 +567,7 @@ absl::StatusOr<v1::GetIdentityMapEntryResponse> Connector::GetIdentityMapEntry(
   ASSIGN_OR_RETURN(CallResult result,
                    Graph(*ref.entry, "GET",
                          absl::StrCat(kMigrationsBeta, "/crossOrganizationUserMappings(sourceUserPrincipalName='",
-                                      UrlEscape(upn), "')"),
+                                      PathEscape(upn), "')"),
                          nullptr, deadline));
   v1::GetIdentityMapEntryResponse response;
   v1::UserIdentityMapping* mapping = response.mutable_mapping();
@@ -582,7 +596,7 @@ namespace {
 std::string ByUpnPath(const std::string& upn) {
   std::string quoted = absl::StrReplaceAll(upn, {{"'", "''"}});
   return absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/getBySourceUserPrincipalName(sourcePrincipalName='",
-                      UrlEscape(quoted), "')");
+                      PathEscape(quoted), "')");
 }
 
 bool ActiveOrDone(v1::MoveState state) {
@@ -615,9 +629,12 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
   }
   // Idempotency on (source UPN, target host): one-and-done.
   if (!request.validate_only()) {
-    ASSIGN_OR_RETURN(CallResult existing,
-                     Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline, true));
-    if (existing.status == 200) {
+    absl::StatusOr<CallResult> looked =
+        Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline, true);
+    if (!looked.ok() && looked.status().code() != absl::StatusCode::kInvalidArgument) return looked.status();
+    // 400 (e.g. a UPN Microsoft refuses): let the start below return Microsoft's reason.
+    if (looked.ok() && looked->status == 200) {
+      const CallResult& existing = *looked;
       v1::UserContentMove move = MoveFromTask(existing.body);
       if (!move.validate_only() && ActiveOrDone(move.state())) {
         if (move.target_host_url().empty() || move.target_host_url() == *target_host) {
@@ -663,7 +680,7 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
       Graph(*ref.entry, "POST", absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks"), &body, deadline);
   if (!created.ok()) {
     if (created.status().code() == absl::StatusCode::kFailedPrecondition &&
-        absl::StrContains(created.status().message(), "already exists")) {
+        absl::StrContains(created.status().message(), "migration task already exists")) {
       ASSIGN_OR_RETURN(CallResult again,
                        Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline));
       v1::StartUserContentMoveResponse response;

@@ -163,7 +163,8 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
         absl::MutexLock lock(&gate_->mu);
         until = std::max(gate_->not_before, own_not_before);
       }
-      if (!SharedThrottle(response->status)) return response;  // the caller maps 5xx to UNAVAILABLE
+      // 5xx without Retry-After is an outage, not throttling: the caller maps it to UNAVAILABLE.
+      if (response->status != 429 && !retry_after.has_value()) return response;
       absl::Duration wait = std::max(until - now, absl::ZeroDuration());
       return ResourceExhaustedWithRetry(
           absl::StrCat("Microsoft ", UpstreamApiName(api_), " throttled this tenant (HTTP ", response->status, ") ",

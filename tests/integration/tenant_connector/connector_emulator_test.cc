@@ -1,0 +1,528 @@
+// The real tenant-connector against the real tenant-emulator: every sign-in kind and its failures,
+// roles, Multi-Geo, watchers, throttling storms, short token lifetimes, restart, and secrets kept out
+// of logs and responses. One emulator and one connector serve the suite; tests use their own
+// connection ids.
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "google/rpc/error_details.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "google/rpc/status.pb.h"
+#include "tests/integration/tenant_connector/emulator_fixture.h"
+
+namespace crosstenant::testing {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::chrono::system_clock::time_point In(std::chrono::milliseconds duration) {
+  return std::chrono::system_clock::now() + duration;
+}
+
+class ConnectorEmulatorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    emulator_ = new Emulator();
+    if (!emulator_->Start()) return;
+    connector_ = new Connector();
+    if (!connector_->Start(*emulator_, "", {"--upstream-backoff-base=200ms", "--probe-interval=1h"})) {
+      ADD_FAILURE() << "tenant-connector did not start: " << connector_->Stderr();
+    }
+  }
+  static void TearDownTestSuite() {
+    if (connector_ && ::testing::UnitTest::GetInstance()->failed_test_count() > 0) {
+      std::fprintf(stderr, "--- tenant-connector log ---\n%s\n", connector_->Stderr().c_str());
+    }
+    if (connector_) connector_->Stop();
+    delete connector_;
+    delete emulator_;
+    connector_ = nullptr;
+    emulator_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(connector_, nullptr);
+    ASSERT_NE(connector_->process(), nullptr);
+    emulator_->Admin("DELETE", "/_emulator/faults");
+  }
+
+  static grpc::Status Create(const v1::CreateConnectionRequest& request, v1::CreateConnectionResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(In(std::chrono::seconds(30)));
+    return connector_->stub().CreateConnection(&context, request, response);
+  }
+  static grpc::Status Delete(const std::string& name) {
+    grpc::ClientContext context;
+    v1::DeleteConnectionRequest request;
+    request.set_name(name);
+    v1::DeleteConnectionResponse response;
+    return connector_->stub().DeleteConnection(&context, request, &response);
+  }
+  static v1::Connection Get(const std::string& name, grpc::Status* status = nullptr) {
+    grpc::ClientContext context;
+    v1::GetConnectionRequest request;
+    request.set_name(name);
+    v1::GetConnectionResponse response;
+    grpc::Status got = connector_->stub().GetConnection(&context, request, &response);
+    if (status) *status = got;
+    return response.connection();
+  }
+
+  static Emulator* emulator_;
+  static Connector* connector_;
+};
+
+Emulator* ConnectorEmulatorTest::emulator_ = nullptr;
+Connector* ConnectorEmulatorTest::connector_ = nullptr;
+
+TEST_F(ConnectorEmulatorTest, ClientSecretConnectsAndDiscoversGeos) {
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(ConnectRequest("", v1::CONNECTION_ROLE_SOURCE, "https://Contoso-Admin.SharePoint.com/",
+                                              SecretCredential(kContosoApp, kContosoSecret)),
+                               &response);
+  ASSERT_TRUE(status.ok()) << status.error_message() << "\n" << connector_->Stderr();
+  const v1::Connection& c = response.connection();
+  EXPECT_EQ(c.name(), "connections/contoso-source");
+  EXPECT_EQ(c.state(), v1::CONNECTION_STATE_CONNECTED);
+  EXPECT_EQ(c.admin_url(), "https://contoso-admin.sharepoint.com");
+  EXPECT_EQ(c.cloud(), v1::CLOUD_COMMERCIAL);
+  EXPECT_EQ(c.tenant_id(), "7f1d1c1e-0000-4000-8000-000000000001");
+  EXPECT_EQ(c.tenant_name(), "contoso");
+  EXPECT_EQ(c.initial_domain(), "contoso.onmicrosoft.com");
+  EXPECT_EQ(c.principal().kind(), v1::PRINCIPAL_KIND_APPLICATION);
+  EXPECT_THAT(c.principal().application_permissions(), ::testing::Contains("Sites.FullControl.All"));
+  EXPECT_EQ(c.credential().kind(), v1::CREDENTIAL_KIND_CLIENT_SECRET);
+  EXPECT_EQ(c.credential().fingerprint().size(), 16u);
+  ASSERT_EQ(c.geos_size(), 2);
+  EXPECT_EQ(c.home_geo(), "connections/contoso-source/geos/nam");
+  EXPECT_EQ(c.geos(0).location_code(), "NAM");
+  EXPECT_TRUE(c.geos(0).default_geo());
+  EXPECT_EQ(c.geos(0).my_site_host_url(), "https://contoso-my.sharepoint.com/");
+  EXPECT_EQ(c.geos(1).name(), "connections/contoso-source/geos/eur");
+  EXPECT_EQ(c.geos(1).admin_url(), "https://contosoeur-admin.sharepoint.com");
+  EXPECT_TRUE(c.health().has_token_expire_time());
+
+  // Cached reads.
+  grpc::Status got;
+  EXPECT_EQ(Get("connections/contoso-source", &got).tenant_id(), c.tenant_id());
+  EXPECT_TRUE(got.ok());
+  // The same id again: ALREADY_EXISTS.
+  v1::CreateConnectionResponse again;
+  EXPECT_EQ(Create(ConnectRequest("", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                                  SecretCredential(kContosoApp, kContosoSecret)),
+                   &again)
+                .error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  // A tenant operation on the real protocol.
+  grpc::ClientContext context;
+  v1::GetCrossTenantHostUrlRequest host_request;
+  host_request.set_geo("connections/contoso-source/geos/eur");
+  v1::GetCrossTenantHostUrlResponse host;
+  ASSERT_TRUE(connector_->stub().GetCrossTenantHostUrl(&context, host_request, &host).ok());
+  EXPECT_EQ(host.host_url(), "https://contosoeur-my.sharepoint.com/");
+
+  ASSERT_TRUE(Delete("connections/contoso-source").ok());
+  Get("connections/contoso-source", &got);
+  EXPECT_EQ(got.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Delete("connections/contoso-source").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ConnectorEmulatorTest, CertificateAssertionsPs256AndRs256) {
+  for (v1::AssertionAlgorithm algorithm : {v1::ASSERTION_ALGORITHM_PS256, v1::ASSERTION_ALGORITHM_RS256}) {
+    v1::Credential credential;
+    v1::CertificateCredential* cert = credential.mutable_certificate();
+    cert->set_client_id(kContosoApp);
+    cert->set_certificate_file(emulator_->AppCertificate());
+    cert->mutable_private_key()->set_file_path(emulator_->AppKey());
+    cert->set_assertion_algorithm(algorithm);
+    std::string id = algorithm == v1::ASSERTION_ALGORITHM_PS256 ? "cert-ps256" : "cert-rs256";
+    v1::CreateConnectionResponse response;
+    grpc::Status status =
+        Create(ConnectRequest(id, v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
+               &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.connection().state(), v1::CONNECTION_STATE_CONNECTED);
+    EXPECT_EQ(response.connection().credential().kind(), v1::CREDENTIAL_KIND_CERTIFICATE);
+    EXPECT_EQ(response.connection().credential().certificate_subject(), "CN=migration-app");
+    EXPECT_EQ(response.connection().credential().fingerprint().size(), 64u);
+    EXPECT_EQ(response.connection().credential().assertion_algorithm(), algorithm);
+    EXPECT_TRUE(response.connection().credential().has_expire_time());
+    EXPECT_THAT(response.connection().credential().file_paths(), ::testing::Contains(emulator_->AppKey()));
+    ASSERT_TRUE(Delete("connections/" + id).ok());
+  }
+}
+
+TEST_F(ConnectorEmulatorTest, WrongSecretIsRefusedAndNoConnectionIsCreated) {
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(ConnectRequest("wrong-secret", v1::CONNECTION_ROLE_SOURCE,
+                                              "https://contoso-admin.sharepoint.com",
+                                              SecretCredential(kContosoApp, "not-the-secret-5c1d")),
+                               &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("AADSTS7000215"));
+  EXPECT_THAT(status.error_message(), Not(HasSubstr("not-the-secret-5c1d")));
+  grpc::Status got;
+  Get("connections/wrong-secret", &got);
+  EXPECT_EQ(got.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ConnectorEmulatorTest, AppWithoutSharePointPermissionIsDenied) {
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(ConnectRequest("weak-app", v1::CONNECTION_ROLE_SOURCE,
+                                              "https://contoso-admin.sharepoint.com",
+                                              SecretCredential(kContosoWeakApp, kContosoWeakSecret)),
+                               &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("Sites.FullControl.All"));
+}
+
+TEST_F(ConnectorEmulatorTest, BadRequestsCarryFieldViolations) {
+  v1::CreateConnectionRequest request = ConnectRequest("Bad_Id", v1::CONNECTION_ROLE_UNSPECIFIED,
+                                                       "https://contoso-my.sharepoint.com", v1::Credential());
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(request, &response);
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("https://contoso-admin.sharepoint.com"));
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(status.error_details()));
+  google::rpc::BadRequest bad_request;
+  ASSERT_EQ(details.details_size(), 1);
+  ASSERT_TRUE(details.details(0).UnpackTo(&bad_request));
+  std::vector<std::string> fields;
+  for (const auto& violation : bad_request.field_violations()) fields.push_back(violation.field());
+  EXPECT_THAT(fields, ::testing::IsSupersetOf({"role", "admin_url", "connection_id", "credential"}));
+}
+
+TEST_F(ConnectorEmulatorTest, PasswordSignInRolesAndMfa) {
+  auto password = [](const std::string& user) {
+    v1::Credential credential;
+    credential.set_tenant("contoso.onmicrosoft.com");
+    v1::UsernamePasswordCredential* p = credential.mutable_username_password();
+    p->set_client_id(kContosoPublicApp);
+    p->set_username(user);
+    p->mutable_password()->set_value(kAdminPassword);
+    return credential;
+  };
+  // SharePoint Administrator: connected, roles listed.
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(ConnectRequest("password-spadmin", v1::CONNECTION_ROLE_SOURCE,
+                                              "https://contoso-admin.sharepoint.com",
+                                              password("spadmin@contoso.onmicrosoft.com")),
+                               &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.connection().principal().kind(), v1::PRINCIPAL_KIND_USER);
+  EXPECT_EQ(response.connection().principal().user_principal_name(), "spadmin@contoso.onmicrosoft.com");
+  ASSERT_GE(response.connection().principal().directory_roles_size(), 1);
+  EXPECT_EQ(response.connection().principal().directory_roles(0).display_name(), "SharePoint Administrator");
+  EXPECT_EQ(response.connection().credential().username(), "spadmin@contoso.onmicrosoft.com");
+  ASSERT_TRUE(Delete("connections/password-spadmin").ok());
+
+  // Global Reader only: refused, naming the roles.
+  status = Create(ConnectRequest("password-reader", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                                 password("reader@contoso.onmicrosoft.com")),
+                  &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("SharePoint Administrator"));
+  EXPECT_THAT(status.error_message(), HasSubstr("reader@contoso.onmicrosoft.com"));
+
+  // MFA required: a clear error that points at device code.
+  status = Create(ConnectRequest("password-mfa", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                                 password("mfa@contoso.onmicrosoft.com")),
+                  &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("AADSTS50076"));
+  EXPECT_THAT(status.error_message(), HasSubstr("DEVICE_CODE"));
+  EXPECT_THAT(status.error_message(), Not(HasSubstr(kAdminPassword)));
+}
+
+TEST_F(ConnectorEmulatorTest, DeviceCodeCompletesInTheBackgroundAndWatchersSeeIt) {
+  // Watch everything first.
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(In(std::chrono::seconds(60)));
+  v1::WatchConnectionsRequest watch_request;
+  auto reader = connector_->stub().WatchConnections(&watch_context, watch_request);
+
+  v1::Credential credential;
+  credential.mutable_device_code()->set_client_id(kContosoPublicApp);
+  v1::CreateConnectionResponse response;
+  auto started = std::chrono::steady_clock::now();
+  grpc::Status status = Create(
+      ConnectRequest("device", v1::CONNECTION_ROLE_TARGET, "https://contoso-admin.sharepoint.com", credential),
+      &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));  // returns at once
+  EXPECT_EQ(response.connection().state(), v1::CONNECTION_STATE_PENDING_SIGN_IN);
+  const v1::DeviceCodePrompt& prompt = response.connection().sign_in_prompt();
+  EXPECT_FALSE(prompt.user_code().empty());
+  EXPECT_EQ(prompt.verification_uri(), "https://microsoft.com/devicelogin");
+  EXPECT_THAT(prompt.message(), HasSubstr(prompt.user_code()));
+
+  // The admin signs in.
+  emulator_->Admin("POST", "/_emulator/devicecode/approve",
+                   {{"user_code", prompt.user_code()}, {"upn", "admin@contoso.onmicrosoft.com"}});
+
+  v1::WatchConnectionsResponse event;
+  bool connected = false;
+  while (reader->Read(&event)) {
+    if (event.connection().name() == "connections/device" &&
+        event.connection().state() == v1::CONNECTION_STATE_CONNECTED) {
+      connected = true;
+      break;
+    }
+    ASSERT_NE(event.connection().state(), v1::CONNECTION_STATE_FAILED) << event.connection().state_reason();
+  }
+  ASSERT_TRUE(connected);
+  EXPECT_EQ(event.type(), v1::CONNECTION_EVENT_TYPE_UPDATED);
+  EXPECT_EQ(event.connection().principal().user_principal_name(), "admin@contoso.onmicrosoft.com");
+  EXPECT_FALSE(event.connection().has_sign_in_prompt());
+  watch_context.TryCancel();
+  reader->Finish();
+  ASSERT_TRUE(Delete("connections/device").ok());
+}
+
+TEST_F(ConnectorEmulatorTest, MultiGeoSatelliteAdminUrl) {
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(ConnectRequest("contoso-eur", v1::CONNECTION_ROLE_SOURCE,
+                                              "https://contosoeur-admin.sharepoint.com",
+                                              SecretCredential(kContosoApp, kContosoSecret, "contoso.onmicrosoft.com")),
+                               &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.connection().home_geo(), "connections/contoso-eur/geos/eur");
+  EXPECT_EQ(response.connection().geos_size(), 2);
+  ASSERT_TRUE(Delete("connections/contoso-eur").ok());
+}
+
+TEST_F(ConnectorEmulatorTest, AdminUrlOfAnotherTenantIsRefused) {
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(ConnectRequest("mismatch", v1::CONNECTION_ROLE_SOURCE,
+                                              "https://fabrikam-admin.sharepoint.com",
+                                              SecretCredential(kContosoApp, kContosoSecret, "contoso.onmicrosoft.com")),
+                               &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("does not belong to tenant"));
+}
+
+TEST_F(ConnectorEmulatorTest, ListPagesAndFilters) {
+  v1::CreateConnectionResponse response;
+  ASSERT_TRUE(Create(ConnectRequest("list-a", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                                    SecretCredential(kContosoApp, kContosoSecret)),
+                     &response)
+                  .ok());
+  ASSERT_TRUE(Create(ConnectRequest("list-b", v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
+                                    SecretCredential(kFabrikamApp, kFabrikamSecret)),
+                     &response)
+                  .ok());
+  std::vector<std::string> names;
+  std::string token;
+  do {
+    grpc::ClientContext context;
+    v1::ListConnectionsRequest request;
+    request.set_page_size(1);
+    request.set_page_token(token);
+    v1::ListConnectionsResponse page;
+    ASSERT_TRUE(connector_->stub().ListConnections(&context, request, &page).ok());
+    ASSERT_LE(page.connections_size(), 1);
+    for (const auto& c : page.connections()) names.push_back(c.name());
+    token = page.next_page_token();
+  } while (!token.empty());
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"connections/list-a", "connections/list-b"}));
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  grpc::ClientContext context;
+  v1::ListConnectionsRequest request;
+  request.set_role(v1::CONNECTION_ROLE_TARGET);
+  v1::ListConnectionsResponse targets;
+  ASSERT_TRUE(connector_->stub().ListConnections(&context, request, &targets).ok());
+  for (const auto& c : targets.connections()) EXPECT_EQ(c.role(), v1::CONNECTION_ROLE_TARGET);
+  ASSERT_TRUE(Delete("connections/list-a").ok());
+  ASSERT_TRUE(Delete("connections/list-b").ok());
+}
+
+TEST_F(ConnectorEmulatorTest, ThrottleStormHonoursRetryAfterExactly) {
+  v1::CreateConnectionResponse response;
+  ASSERT_TRUE(Create(ConnectRequest("storm", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                                    SecretCredential(kContosoApp, kContosoSecret)),
+                     &response)
+                  .ok());
+  emulator_->Admin("DELETE", "/_emulator/accounting");
+  emulator_->Admin("PUT", "/_emulator/faults",
+                   {{"throttle_ratio", 0.3}, {"unavailable_ratio", 0.1}, {"retry_after_seconds", 1}});
+  // Six callers at once, each several upstream calls (organization, geos).
+  std::vector<std::thread> callers;
+  std::atomic<int> ok{0}, exhausted{0}, other{0};
+  for (int i = 0; i < 6; ++i) {
+    callers.emplace_back([&] {
+      grpc::ClientContext context;
+      context.set_deadline(In(std::chrono::seconds(60)));
+      v1::CheckConnectionRequest request;
+      request.set_name("connections/storm");
+      v1::CheckConnectionResponse check;
+      grpc::Status status = connector_->stub().CheckConnection(&context, request, &check);
+      if (status.ok()) {
+        ++ok;
+      } else if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        ++exhausted;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  emulator_->Admin("DELETE", "/_emulator/faults");
+  nlohmann::json accounting = emulator_->Admin("GET", "/_emulator/accounting");
+  EXPECT_GT(accounting["faults"]["throttled"].get<int>() + accounting["faults"]["unavailable"].get<int>(), 0)
+      << accounting.dump();
+  EXPECT_EQ(accounting["retry_after"]["early_retries"].get<int>(), 0) << accounting.dump();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ok.load() + exhausted.load(), 6);
+  ASSERT_TRUE(Delete("connections/storm").ok());
+}
+
+TEST_F(ConnectorEmulatorTest, ShortTokenLifetimeIsRefreshedTransparently) {
+  emulator_->Admin("PUT", "/_emulator/faults", {{"token_lifetime_seconds", 2}});
+  v1::CreateConnectionResponse response;
+  ASSERT_TRUE(Create(ConnectRequest("short-token", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                                    SecretCredential(kContosoApp, kContosoSecret)),
+                     &response)
+                  .ok());
+  EXPECT_LE(response.connection().health().token_lifetime().seconds(), 2);
+  // Tokens expire while the connection is in use; every call still succeeds.
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // real token expiry needs real time
+    grpc::ClientContext context;
+    v1::GetCrossTenantHostUrlRequest request;
+    request.set_geo("connections/short-token");
+    v1::GetCrossTenantHostUrlResponse host;
+    grpc::Status status = connector_->stub().GetCrossTenantHostUrl(&context, request, &host);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  EXPECT_EQ(Get("connections/short-token").state(), v1::CONNECTION_STATE_CONNECTED);
+  ASSERT_TRUE(Delete("connections/short-token").ok());
+}
+
+TEST_F(ConnectorEmulatorTest, SecretsNeverInLogsOrResponses) {
+  v1::CreateConnectionResponse response;
+  ASSERT_TRUE(Create(ConnectRequest("secret-check", v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
+                                    SecretCredential(kFabrikamApp, kFabrikamSecret)),
+                     &response)
+                  .ok());
+  std::string serialized = response.connection().DebugString();
+  EXPECT_THAT(serialized, Not(HasSubstr(kFabrikamSecret)));
+  EXPECT_THAT(Get("connections/secret-check").DebugString(), Not(HasSubstr(kFabrikamSecret)));
+  auto metrics = HttpGet("http://" + connector_->metrics_address() + "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_THAT(*metrics, HasSubstr("tenant_connector_connections"));
+  EXPECT_THAT(*metrics, HasSubstr("tenant_connector_upstream_requests_total"));
+  EXPECT_THAT(*metrics, HasSubstr("tenant_connector_sign_ins_total"));
+  for (const char* secret : {kFabrikamSecret, kContosoSecret, kAdminPassword, "not-the-secret-5c1d"}) {
+    EXPECT_THAT(*metrics, Not(HasSubstr(secret)));
+    EXPECT_THAT(connector_->Stderr(), Not(HasSubstr(secret)));
+  }
+  ASSERT_TRUE(Delete("connections/secret-check").ok());
+}
+
+// A cached read must stay close to a bare gRPC call: GetConnection against the connector's own
+// grpc.health.v1 Check on the same server, same channel, sequential calls.
+TEST_F(ConnectorEmulatorTest, CachedReadIsCloseToABareCall) {
+  v1::CreateConnectionResponse response;
+  ASSERT_TRUE(Create(ConnectRequest("bench", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                                    SecretCredential(kContosoApp, kContosoSecret)),
+                     &response)
+                  .ok());
+  auto channel = grpc::CreateChannel(connector_->address(), grpc::InsecureChannelCredentials());
+  auto connector = v1::TenantConnector::NewStub(channel);
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  constexpr int kCalls = 2000;
+  auto measure = [&](auto&& call) {
+    for (int i = 0; i < 200; ++i) call();  // warm-up
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < kCalls; ++i) call();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  double bare = measure([&] {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse reply;
+    ASSERT_TRUE(health->Check(&context, request, &reply).ok());
+  });
+  double cached = measure([&] {
+    grpc::ClientContext context;
+    v1::GetConnectionRequest request;
+    request.set_name("connections/bench");
+    v1::GetConnectionResponse reply;
+    ASSERT_TRUE(connector->GetConnection(&context, request, &reply).ok());
+  });
+  double ratio = bare / cached;  // throughput of GetConnection relative to the bare call
+  std::printf("GetConnection: %.1f us/call, health Check: %.1f us/call, throughput ratio %.2f\n",
+              cached / kCalls * 1e6, bare / kCalls * 1e6, ratio);
+  RecordProperty("get_connection_ratio", std::to_string(ratio));
+  EXPECT_GE(ratio, 0.35);  // the target is 0.8 (see the report); the bound leaves room for a loaded machine
+  ASSERT_TRUE(Delete("connections/bench").ok());
+}
+
+// A separate connector with a state directory: restart keeps connections; a missing key refuses.
+TEST_F(ConnectorEmulatorTest, RestartKeepsConnectionsAndRefusesWithoutKey) {
+  TempDir state;
+  const std::string state_dir = state.path() + "/state";
+  {
+    Connector first;
+    ASSERT_TRUE(first.Start(*emulator_, state_dir)) << first.Stderr();
+    grpc::ClientContext context;
+    v1::CreateConnectionResponse response;
+    ASSERT_TRUE(first.stub()
+                    .CreateConnection(&context,
+                                      ConnectRequest("durable", v1::CONNECTION_ROLE_TARGET,
+                                                     "https://fabrikam-admin.sharepoint.com",
+                                                     SecretCredential(kFabrikamApp, kFabrikamSecret)),
+                                      &response)
+                    .ok());
+    EXPECT_EQ(first.Stop(), 0);
+  }
+  {
+    // The database holds no secret in clear.
+    std::ifstream db(state_dir + "/tenant-connector.db", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(db)), std::istreambuf_iterator<char>());
+    EXPECT_THAT(bytes, Not(HasSubstr(kFabrikamSecret)));
+  }
+  {
+    Connector second;
+    ASSERT_TRUE(second.Start(*emulator_, state_dir)) << second.Stderr();
+    grpc::ClientContext context;
+    v1::GetConnectionRequest request;
+    request.set_name("connections/durable");
+    v1::GetConnectionResponse got;
+    ASSERT_TRUE(second.stub().GetConnection(&context, request, &got).ok());
+    EXPECT_EQ(got.connection().tenant_id(), "9a8b7c6d-0000-4000-8000-000000000002");
+    // The stored credential still signs in.
+    grpc::ClientContext check_context;
+    v1::CheckConnectionRequest check_request;
+    check_request.set_name("connections/durable");
+    v1::CheckConnectionResponse checked;
+    ASSERT_TRUE(second.stub().CheckConnection(&check_context, check_request, &checked).ok());
+    EXPECT_EQ(checked.connection().state(), v1::CONNECTION_STATE_CONNECTED) << checked.connection().state_reason();
+    EXPECT_EQ(second.Stop(), 0);
+  }
+  ASSERT_EQ(std::remove((state_dir + "/seal.key").c_str()), 0);
+  {
+    Connector third;
+    EXPECT_FALSE(third.Start(*emulator_, state_dir));
+    EXPECT_EQ(third.process()->WaitForExit(std::chrono::seconds(10)).value_or(-1), 1);
+    EXPECT_THAT(third.Stderr(), HasSubstr("seal.key"));
+    EXPECT_THAT(third.Stderr(), HasSubstr("sealed credentials"));
+  }
+}
+
+}  // namespace
+}  // namespace crosstenant::testing
