@@ -86,8 +86,7 @@ std::optional<AccessClaims> AuthorizeGraph(EmulatorContext& c, RequestContext& c
     return std::nullopt;
   }
   if (!Permitted(*claims, rule)) {
-    SendGraphError(ctx.request, ctx.response, 403, "Authorization_RequestDenied",
-                   "Insufficient privileges to complete the operation.");
+    SendGraphError(ctx.request, ctx.response, 403, rule.denied_code, rule.denied_message);
     return std::nullopt;
   }
   return claims;

@@ -20,6 +20,9 @@ struct AccessRule {
   bool delegated_only = false;           // /me routes
   // Delegated callers must also hold one of these directory roles (template ids); empty = none needed.
   std::vector<std::string> admin_roles;
+  // The 403 answer: Graph's generic one unless the API documents its own.
+  std::string denied_code = "Authorization_RequestDenied";
+  std::string denied_message = "Insufficient privileges to complete the operation.";
 };
 
 // Global Administrator or SharePoint Administrator.

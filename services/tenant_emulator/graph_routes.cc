@@ -19,23 +19,31 @@ const AccessRule kReadOrganization{
      "User.Read.All"},
     {"User.Read", "Organization.Read.All", "Directory.Read.All", "User.Read.All"},
     false,
-    {}};
+    {},
+    "Authorization_RequestDenied",
+    "Insufficient privileges to complete the operation."};
 const AccessRule kReadUsers{
     {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.ReadBasic.All"},
     {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.ReadBasic.All"},
     false,
-    {}};
+    {},
+    "Authorization_RequestDenied",
+    "Insufficient privileges to complete the operation."};
 const AccessRule kReadDrives{
     {"Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All", "Sites.FullControl.All"},
     {"Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All", "Sites.FullControl.All"},
     false,
-    {}};
-const AccessRule kMe{{}, {"User.Read", "Directory.Read.All", "User.Read.All"}, true, {}};
+    {},
+    "Authorization_RequestDenied",
+    "Insufficient privileges to complete the operation."};
+const AccessRule kMe{{}, {"User.Read", "Directory.Read.All", "User.Read.All"}, true, {}, "Authorization_RequestDenied",
+                     "Insufficient privileges to complete the operation."};
 
 AccessRule MigrationRule(bool write) {
   std::vector<std::string> permissions = {"SharePointCrossTenantMigration.Manage.All"};
   if (!write) permissions.push_back("SharePointCrossTenantMigration.Read.All");
-  return {permissions, permissions, false, SharePointAdminRoles()};
+  // The sharePointMigrationTask pages document 403 "Access denied".
+  return {permissions, permissions, false, SharePointAdminRoles(), "accessDenied", "Access denied"};
 }
 
 // The quoted argument of an OData function segment: "f(name='a''b')" → "a'b".

@@ -6,7 +6,7 @@
 namespace crosstenant::emulator {
 namespace {
 
-const AccessRule kSharePointAdmin{{"Sites.FullControl.All"}, {}, false, SharePointAdminRoles()};
+const AccessRule kSharePointAdmin{{"Sites.FullControl.All"}, {}, false, SharePointAdminRoles(), "", ""};
 constexpr absl::string_view kNotEnabled = "The Cross-Tenant content move feature is not enabled for this tenant.";
 
 }  // namespace

@@ -103,7 +103,9 @@ TEST_F(TenantEmulatorGraphTest, BearerChecksOnEveryCall) {
   // A user without a migration role may read but not start moves.
   const std::string reader = UserToken("reader@contoso.onmicrosoft.com", "Reader-1!");
   EXPECT_EQ(Get(url, reader).status, 200);
-  ExpectGraphError(StartMoveAs(reader), 403, "Authorization_RequestDenied");
+  HttpResult denied = StartMoveAs(reader);
+  ExpectGraphError(denied, 403, "accessDenied");
+  EXPECT_EQ(denied.json["error"]["message"], "Access denied");
 }
 
 class TenantEmulatorShortTokenTest : public EmulatorTest {
