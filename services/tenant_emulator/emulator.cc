@@ -42,7 +42,7 @@ struct Options {
   std::string metrics_address;
   std::string signing_key;
   double time_scale = 1;
-  int threads = 64;
+  int threads = 128;
   log::Format log_format = log::Format::kText;
   FaultSettings faults;
   bool token_lifetime_set = false;
@@ -110,7 +110,7 @@ void AddFlags(FlagSet& flags, Options& o) {
               }
               return absl::OkStatus();
             });
-  flags.Add("threads", "N", "HTTP worker threads, one per open connection (default 64)", [&o](absl::string_view v) {
+  flags.Add("threads", "N", "HTTP worker threads, one per open connection (default 128)", [&o](absl::string_view v) {
     if (!absl::SimpleAtoi(v, &o.threads) || o.threads < 2 || o.threads > 4096) {
       return absl::InvalidArgumentError("expected an integer between 2 and 4096");
     }

@@ -113,7 +113,7 @@ Result Run(int clients, double seconds, int port, const std::string& ca, Setup s
 int main(int argc, char** argv) {
   int clients = 8;
   double seconds = 3;
-  std::string emulator_threads = "64";
+  std::string emulator_threads = "128";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--clients")) clients = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
