@@ -28,11 +28,18 @@ struct OrchestratorConfig {
   ClientTlsConfig client_tls;  // towards the connector
   std::string server_name;     // TLS name to verify on the connector, when it differs from the host
   absl::Duration driver_tick = absl::Seconds(1);
+  absl::Duration poll_interval = absl::Seconds(30);  // between two looks at a move in progress
 };
 
 OrchestratorConfig& Config() {
   static OrchestratorConfig config;
   return config;
+}
+
+TaskService::Options TaskOptions() {
+  TaskService::Options options;
+  options.poll_interval = Config().poll_interval;
+  return options;
 }
 
 std::shared_ptr<grpc::Channel> ConnectorChannel() {
@@ -46,7 +53,7 @@ class OrchestratorHost : public ServiceHost {
   explicit OrchestratorHost(std::unique_ptr<MigrationStore> store)
       : store_(std::move(store)),
         migrations_(store_.get(), {}),
-        tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(), {}),
+        tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(), TaskOptions()),
         connector_(ConnectorChannel()),
         driver_(&migrations_, &connector_, {}),
         service_(&migrations_, &tasks_) {}
@@ -140,12 +147,20 @@ ServerDefinition OrchestratorDefinition() {
               Text(&Config().client_tls.cert_file));
     flags.Add("client-tls-key", "FILE", "the orchestrator's client key (mTLS)", Text(&Config().client_tls.key_file));
     flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the connector", Text(&Config().server_name));
+    flags.Add("poll-interval", "DURATION", "how often a move in progress is looked at (default 30s)",
+              [](absl::string_view value) {
+                if (!absl::ParseDuration(value, &Config().poll_interval)) {
+                  return absl::InvalidArgumentError("expected a duration such as 30s");
+                }
+                return absl::OkStatus();
+              });
   };
   definition.read_config = [](ConfigReader& reader) {
     reader.Read("store", &Config().store);
     reader.Read("sqlite_path", &Config().sqlite_path);
     reader.Read("connector_address", &Config().connector_address);
     reader.Read("driver_tick", &Config().driver_tick);
+    reader.Read("poll_interval", &Config().poll_interval);
     ConfigReader tls = reader.Section("client_tls");
     tls.Read("ca", &Config().client_tls.ca_file);
     tls.Read("cert", &Config().client_tls.cert_file);
@@ -165,6 +180,9 @@ ServerDefinition OrchestratorDefinition() {
           {"connector_address", absl::StrCat("'", Config().connector_address, "' is not HOST:PORT with a port")});
     }
     if (Config().driver_tick < absl::Milliseconds(10)) violations.push_back({"driver_tick", "must be at least 10ms"});
+    if (Config().poll_interval < absl::Milliseconds(100)) {
+      violations.push_back({"poll_interval", "must be at least 100ms"});
+    }
     if (violations.empty()) return absl::OkStatus();
     return InvalidArgumentWithViolations("invalid orchestrator settings", violations);
   };
