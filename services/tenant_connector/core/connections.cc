@@ -431,7 +431,7 @@ absl::StatusOr<v1::Connection> Connector::Check(const std::string& name, absl::T
 absl::StatusOr<v1::Connection> Connector::Get(const std::string& name) {
   ASSIGN_OR_RETURN(std::shared_ptr<Entry> entry, Find(name));
   absl::MutexLock lock(&entry->mu);
-  RefreshHealth(*entry);
+  RefreshHealth(*entry, /*update_metrics=*/false);
   return entry->connection;
 }
 
@@ -469,7 +469,7 @@ absl::StatusOr<v1::ListConnectionsResponse> Connector::List(const v1::ListConnec
       response.set_next_page_token(Base64UrlEncode(response.connections(page_size - 1).name()));
       break;
     }
-    RefreshHealth(*entry);
+    RefreshHealth(*entry, /*update_metrics=*/false);
     *response.add_connections() = connection;
   }
   return response;

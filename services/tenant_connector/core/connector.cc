@@ -297,7 +297,7 @@ void Connector::Unsubscribe(int64_t id) {
   watchers_.erase(id);
 }
 
-void Connector::RefreshHealth(Entry& entry) {
+void Connector::RefreshHealth(Entry& entry, bool update_metrics) {
   v1::ConnectionHealth* health = entry.connection.mutable_health();
   health->clear_throttling();
   for (const ThrottleSnapshot& snapshot : governors_.SnapshotsOf(entry.tenant_key)) {
@@ -330,9 +330,11 @@ void Connector::RefreshHealth(Entry& entry) {
                                        " and call ReauthenticateConnection with it"));
       finding->set_subject(entry.connection.name());
     }
-    if (metrics_) metrics_->SetCredentialExpirySeconds(entry.connection.name(), absl::ToDoubleSeconds(left));
+    if (metrics_ && update_metrics) {
+      metrics_->SetCredentialExpirySeconds(entry.connection.name(), absl::ToDoubleSeconds(left));
+    }
   }
-  if (metrics_ && entry.connection.health().has_token_expire_time()) {
+  if (metrics_ && update_metrics && entry.connection.health().has_token_expire_time()) {
     metrics_->SetTokenExpirySeconds(
         entry.connection.name(),
         absl::ToDoubleSeconds(FromTimestamp(entry.connection.health().token_expire_time()) - clock_->Now()));

@@ -154,7 +154,8 @@ class Connector {
   void Publish(v1::ConnectionEventType type, const v1::Connection& connection);
   void Persist(Entry& entry);
   void Changed(Entry& entry, v1::ConnectionEventType type = v1::CONNECTION_EVENT_TYPE_UPDATED);
-  void RefreshHealth(Entry& entry);  // entry.mu held
+  // Recomputes throttling and warnings (entry.mu held); `update_metrics` also sets the expiry gauges.
+  void RefreshHealth(Entry& entry, bool update_metrics = true);
   void SetState(Entry& entry, v1::ConnectionState state, const std::string& reason);
   absl::StatusOr<std::shared_ptr<Entry>> NewEntry(const std::string& name, v1::ConnectionRole role,
                                                   const AdminUrl& admin, const v1::Credential& credential);

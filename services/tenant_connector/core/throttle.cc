@@ -197,6 +197,7 @@ ThrottleGovernor& ThrottleGovernors::For(const std::string& tenant, UpstreamApi 
     auto& gate = gates_[{tenant, api == UpstreamApi::kEntraId ? 0 : 1}];
     if (!gate) gate = std::make_shared<ThrottleGate>();
     slot = std::make_unique<ThrottleGovernor>(api, options_, clock_, observer_, gate);
+    by_tenant_[tenant].push_back(slot.get());
   }
   return *slot;
 }
@@ -205,9 +206,8 @@ std::vector<ThrottleSnapshot> ThrottleGovernors::SnapshotsOf(const std::string& 
   std::vector<ThrottleGovernor*> found;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [key, governor] : governors_) {
-      if (key.first == tenant) found.push_back(governor.get());
-    }
+    auto it = by_tenant_.find(tenant);
+    if (it != by_tenant_.end()) found = it->second;
   }
   std::vector<ThrottleSnapshot> snapshots;
   for (ThrottleGovernor* governor : found) snapshots.push_back(governor->Snapshot());

@@ -123,6 +123,7 @@ class ThrottleGovernors {
   absl::Mutex mu_;
   std::map<std::pair<std::string, UpstreamApi>, std::unique_ptr<ThrottleGovernor>> governors_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, int>, std::shared_ptr<ThrottleGate>> gates_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<ThrottleGovernor*>> by_tenant_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace crosstenant::tenant_connector
