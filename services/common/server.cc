@@ -125,7 +125,11 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
 
   DiagnosticsService diagnostics;
   HealthRegistry health({});
-  ServerEnvironment environment{config, *registry, health};
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables;
+  ServerEnvironment environment{config, *registry, health,
+                                [&collectables](std::shared_ptr<prometheus::Collectable> collectable) {
+                                  collectables.push_back(std::move(collectable));
+                                }};
   absl::StatusOr<std::unique_ptr<ServiceHost>> host = definition.create(environment);
   if (!host.ok()) return Fail(definition, kExitStartupFailed, "cannot start", host.status());
 
@@ -194,6 +198,7 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
     }
     exposer->RegisterCollectable(registry);
     exposer->RegisterCollectable(process_metrics);
+    for (const auto& collectable : collectables) exposer->RegisterCollectable(collectable);
     metrics_address = WithPort(config.metrics_address, exposer->GetListeningPorts().front());
   }
 

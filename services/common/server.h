@@ -32,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "prometheus/collectable.h"
 #include "prometheus/registry.h"
 #include "services/common/config_reader.h"
 #include "services/common/flag_set.h"
@@ -72,6 +73,8 @@ struct ServerEnvironment {
   prometheus::Registry& metrics;
   // Flip readiness of a name when a dependency comes and goes.
   HealthRegistry& health;
+  // Metrics computed at scrape time (a prometheus::Collectable), exported beside `metrics`.
+  std::function<void(std::shared_ptr<prometheus::Collectable>)> add_collectable;
 };
 
 struct ServerDefinition {

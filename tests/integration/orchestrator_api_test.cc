@@ -25,16 +25,18 @@ constexpr const char* kTenant = "7f1d1c1e-0000-4000-8000-000000000001";
 
 class OrchestratorApiTest : public ::testing::Test {
  protected:
-  void StartOrchestrator() {
+  void StartOrchestrator(bool with_metrics = false) {
     const std::string ready = dir_.path() + "/ready.json";
     std::remove(ready.c_str());  // a process killed with -9 leaves its ready file behind
     process_ = std::make_unique<ServerProcess>(
         testing::BinaryPath("orchestrator"),
-        std::vector<std::string>{"--grpc-address=127.0.0.1:0", "--metrics-address=", "--ready-file=" + ready,
-                                 "--sqlite-path=" + dir_.path() + "/state.db"},
+        std::vector<std::string>{"--grpc-address=127.0.0.1:0",
+                                 with_metrics ? "--metrics-address=127.0.0.1:0" : "--metrics-address=",
+                                 "--ready-file=" + ready, "--sqlite-path=" + dir_.path() + "/state.db"},
         dir_.path());
     auto info = process_->WaitForReadyFile(ready);
     ASSERT_TRUE(info.has_value()) << process_->Stderr();
+    metrics_address_ = (*info)["metrics_address"].get<std::string>();
     stub_ = v1::Orchestrator::NewStub(
         grpc::CreateChannel((*info)["grpc_address"].get<std::string>(), grpc::InsecureChannelCredentials()));
   }
@@ -48,6 +50,7 @@ class OrchestratorApiTest : public ::testing::Test {
   testing::TempDir dir_;
   std::unique_ptr<ServerProcess> process_;
   std::unique_ptr<v1::Orchestrator::Stub> stub_;
+  std::string metrics_address_;
 };
 
 TEST_F(OrchestratorApiTest, RefusesABrokenPlanWithFieldViolationsInTheStatusDetails) {
@@ -221,6 +224,33 @@ TEST_F(OrchestratorApiTest, ShutdownEndsWatchStreamsWithUnavailableAndTheResumeS
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("after_sequence=1"));
   EXPECT_EQ(process_->WaitForExit(std::chrono::seconds(15)), 0);
+}
+
+}  // namespace
+}  // namespace crosstenant
+
+namespace crosstenant {
+namespace {
+
+TEST_F(OrchestratorApiTest, MetricsCountMigrationsAndUsersFromTheStore) {
+  StartOrchestrator(/*with_metrics=*/true);
+  v1::CreateMigrationRequest request;
+  request.set_migration_id("counted");
+  request.mutable_plan()->set_source_connection("connections/contoso");
+  request.mutable_plan()->set_target_connection("connections/fabrikam");
+  std::string csv;
+  for (int i = 0; i < 3; ++i) {
+    csv += std::string("User,") + kTenant + ",m" + std::to_string(i) + "@contoso.com,m" + std::to_string(i) +
+           "@fabrikam.com,m" + std::to_string(i) + "@fabrikam.com,RegularUser\n";
+  }
+  request.mutable_plan()->mutable_identity_map()->set_csv(csv);
+  v1::CreateMigrationResponse created;
+  ASSERT_TRUE(stub_->CreateMigration(Context().get(), request, &created).ok());
+  auto metrics = testing::HttpGet("http://" + metrics_address_ + "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_THAT(*metrics, HasSubstr("orchestrator_migrations{phase=\"connections_check\""));
+  EXPECT_THAT(*metrics, HasSubstr("orchestrator_user_moves{state=\"pending\"} 3"));
+  EXPECT_THAT(*metrics, HasSubstr("orchestrator_stale_completions_total 0"));
 }
 
 }  // namespace

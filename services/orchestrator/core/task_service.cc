@@ -117,6 +117,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTask(const v1::Com
 
   absl::StatusOr<v1::Task> found = store_->GetTask(request.task());
   if (absl::IsNotFound(found.status())) {
+    if (options_.metrics) options_.metrics->StaleCompletion();
     return absl::AbortedError(absl::StrCat(request.task(), " is no longer leased to ", request.worker_id(),
                                            ": drop the result"));
   }
@@ -239,7 +240,10 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTask(const v1::Com
   SetTime(now, migration.mutable_update_time());
   change.migration = migration;
   change.user_moves.push_back(user);
-  RETURN_IF_ERROR(store_->Apply(change));
+  absl::Status applied = store_->Apply(change);
+  if (absl::IsAborted(applied) && options_.metrics) options_.metrics->StaleCompletion();
+  RETURN_IF_ERROR(applied);
+  if (options_.metrics) options_.metrics->TaskCompleted(task.kind(), request.outcome());
   if (!change.events.empty()) events_->Notify(migration.name());
   v1::CompleteTaskResponse response;
   response.set_user_move_state(user.state());

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.pb.h"
 #include "services/orchestrator/core/event_hub.h"
+#include "services/orchestrator/core/orchestrator_metrics.h"
 #include "services/orchestrator/store/migration_store.h"
 
 namespace crosstenant::orchestrator {
@@ -25,6 +26,8 @@ class TaskService {
     std::function<absl::Time()> now = absl::Now;
     // How long after a non-terminal move state its next poll is due.
     absl::Duration poll_interval = absl::Seconds(30);
+    // Counts completions when set.
+    OrchestratorMetrics* metrics = nullptr;
   };
 
   // `write_mutex` is the one MigrationService holds while it changes a migration (see there).

@@ -11,6 +11,7 @@
 #include "services/common/errors.h"
 #include "services/common/status_macros.h"
 #include "services/orchestrator/core/migration_service.h"
+#include "services/orchestrator/core/orchestrator_metrics.h"
 #include "services/orchestrator/core/phase_driver.h"
 #include "services/orchestrator/core/task_service.h"
 #include "services/orchestrator/grpc/grpc_tenant_gateway.h"
@@ -36,9 +37,10 @@ OrchestratorConfig& Config() {
   return config;
 }
 
-TaskService::Options TaskOptions() {
+TaskService::Options TaskOptions(OrchestratorMetrics* metrics) {
   TaskService::Options options;
   options.poll_interval = Config().poll_interval;
+  options.metrics = metrics;
   return options;
 }
 
@@ -50,10 +52,11 @@ std::shared_ptr<grpc::Channel> ConnectorChannel() {
 
 class OrchestratorHost : public ServiceHost {
  public:
-  explicit OrchestratorHost(std::unique_ptr<MigrationStore> store)
+  OrchestratorHost(std::unique_ptr<MigrationStore> store, std::shared_ptr<OrchestratorMetrics> metrics)
       : store_(std::move(store)),
+        metrics_(std::move(metrics)),
         migrations_(store_.get(), {}),
-        tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(), TaskOptions()),
+        tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(), TaskOptions(metrics_.get())),
         connector_(ConnectorChannel()),
         driver_(&migrations_, &connector_, {}),
         service_(&migrations_, &tasks_) {}
@@ -98,6 +101,7 @@ class OrchestratorHost : public ServiceHost {
   }
 
   std::unique_ptr<MigrationStore> store_;
+  std::shared_ptr<OrchestratorMetrics> metrics_;  // shared with the metrics exposer
   MigrationService migrations_;
   TaskService tasks_;
   GrpcTenantGateway connector_;
@@ -118,9 +122,11 @@ FlagSet::Setter Text(std::string* out) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& /*environment*/) {
+absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& environment) {
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteMigrationStore> store, SqliteMigrationStore::Open(Config().sqlite_path));
-  return std::make_unique<OrchestratorHost>(std::move(store));
+  auto metrics = std::make_shared<OrchestratorMetrics>(store.get(), environment.metrics);
+  environment.add_collectable(metrics);
+  return std::make_unique<OrchestratorHost>(std::move(store), std::move(metrics));
 }
 
 ServerDefinition OrchestratorDefinition() {

@@ -1,0 +1,91 @@
+#include "services/orchestrator/core/orchestrator_metrics.h"
+
+#include <map>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/strip.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+namespace v1 = ::crosstenant::v1;
+
+std::string Label(const std::string& enum_name, absl::string_view prefix) {
+  return absl::AsciiStrToLower(absl::StripPrefix(enum_name, prefix));
+}
+
+prometheus::MetricFamily Gauge(const char* name, const char* help) {
+  return prometheus::MetricFamily{name, help, prometheus::MetricType::Gauge, {}};
+}
+
+void AddSample(prometheus::MetricFamily& family, std::vector<prometheus::ClientMetric::Label> labels, double value) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  family.metric.push_back(std::move(metric));
+}
+
+}  // namespace
+
+OrchestratorMetrics::OrchestratorMetrics(MigrationStore* store, prometheus::Registry& registry)
+    : store_(store),
+      tasks_completed_(prometheus::BuildCounter()
+                           .Name("orchestrator_tasks_completed_total")
+                           .Help("Task completions applied, by task kind and outcome.")
+                           .Register(registry)),
+      stale_completions_(prometheus::BuildCounter()
+                             .Name("orchestrator_stale_completions_total")
+                             .Help("Task completions refused because their lease had expired or moved on.")
+                             .Register(registry)
+                             .Add({})) {}
+
+void OrchestratorMetrics::TaskCompleted(v1::TaskKind kind, v1::TaskOutcome outcome) {
+  tasks_completed_
+      .Add({{"kind", Label(v1::TaskKind_Name(kind), "TASK_KIND_")},
+            {"outcome", Label(v1::TaskOutcome_Name(outcome), "TASK_OUTCOME_")}})
+      .Increment();
+}
+
+void OrchestratorMetrics::StaleCompletion() { stale_completions_.Increment(); }
+
+std::vector<prometheus::MetricFamily> OrchestratorMetrics::Collect() const {
+  prometheus::MetricFamily migrations = Gauge("orchestrator_migrations", "Migrations by phase and state.");
+  prometheus::MetricFamily users =
+      Gauge("orchestrator_user_moves", "Users of running, waiting or paused migrations, by state.");
+  prometheus::MetricFamily depth =
+      Gauge("orchestrator_queue_depth", "Users active at Microsoft, or handed to a worker to start, per source geo.");
+  prometheus::MetricFamily limit = Gauge("orchestrator_queue_limit", "Most users active at once per source geo.");
+  std::map<std::pair<std::string, std::string>, int> by_phase_state;
+  std::map<std::string, int> by_user_state;
+  std::string token;
+  do {
+    absl::StatusOr<MigrationPage> page = store_->ListMigrations({}, 1000, token);
+    if (!page.ok()) break;  // a scrape must not fail the process; the gauges are just absent
+    for (const v1::Migration& migration : page->migrations) {
+      ++by_phase_state[{Label(v1::MigrationPhase_Name(migration.phase()), "MIGRATION_PHASE_"),
+                        Label(v1::MigrationState_Name(migration.state()), "MIGRATION_STATE_")}];
+      const bool live = migration.state() == v1::MIGRATION_STATE_RUNNING ||
+                        migration.state() == v1::MIGRATION_STATE_WAITING ||
+                        migration.state() == v1::MIGRATION_STATE_PAUSED;
+      if (!live) continue;
+      if (auto counts = store_->CountUserMoves(migration.name()); counts.ok()) {
+        for (const auto& [state, count] : *counts) {
+          by_user_state[Label(v1::UserMoveState_Name(state), "USER_MOVE_STATE_")] += count;
+        }
+      }
+      for (const v1::GeoPair& pair : migration.geo_pairs()) {
+        if (auto active = store_->CountActiveMoves(migration.name(), pair.source_geo()); active.ok()) {
+          AddSample(depth, {{"source_geo", pair.source_geo()}}, *active);
+          AddSample(limit, {{"source_geo", pair.source_geo()}}, migration.plan().options().max_queued_per_source_geo());
+        }
+      }
+    }
+    token = page->next_page_token;
+  } while (!token.empty());
+  for (const auto& [key, count] : by_phase_state) AddSample(migrations, {{"phase", key.first}, {"state", key.second}}, count);
+  for (const auto& [state, count] : by_user_state) AddSample(users, {{"state", state}}, count);
+  return {migrations, users, depth, limit};
+}
+
+}  // namespace crosstenant::orchestrator

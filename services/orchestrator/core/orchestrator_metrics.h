@@ -1,0 +1,44 @@
+#ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_ORCHESTRATOR_METRICS_H_
+#define CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_ORCHESTRATOR_METRICS_H_
+
+// The orchestrator's own Prometheus metrics. Gauges are read from the store at scrape time, so they
+// are right after a restart and on every replica; counters count what this process did.
+//
+//   orchestrator_migrations{phase,state}             migrations by phase and state
+//   orchestrator_user_moves{state}                   users of running or waiting migrations, by state
+//   orchestrator_queue_depth{source_geo}             users active at Microsoft (or about to be) per source geo
+//   orchestrator_queue_limit{source_geo}             the migration's limit for that geo
+//   orchestrator_tasks_completed_total{kind,outcome} task completions applied
+//   orchestrator_stale_completions_total             completions refused because their lease was lost
+
+#include <memory>
+#include <vector>
+
+#include "crosstenant/v1/task.pb.h"
+#include "prometheus/collectable.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/registry.h"
+#include "services/orchestrator/store/migration_store.h"
+
+namespace crosstenant::orchestrator {
+
+class OrchestratorMetrics : public prometheus::Collectable {
+ public:
+  // Registers the counters in `registry`; register this object too (as a shared_ptr) for the gauges.
+  OrchestratorMetrics(MigrationStore* store, prometheus::Registry& registry);
+
+  void TaskCompleted(crosstenant::v1::TaskKind kind, crosstenant::v1::TaskOutcome outcome);
+  void StaleCompletion();
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  MigrationStore* store_;
+  prometheus::Family<prometheus::Counter>& tasks_completed_;
+  prometheus::Counter& stale_completions_;
+};
+
+}  // namespace crosstenant::orchestrator
+
+#endif  // CROSSTENANT_SERVICES_ORCHESTRATOR_CORE_ORCHESTRATOR_METRICS_H_
