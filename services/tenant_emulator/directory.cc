@@ -94,6 +94,15 @@ absl::StatusOr<Directory> Directory::Build(const Seed& seed) {
         }
         app.certificates.push_back(*certificate);
       }
+      for (const SeedFederatedCredential& federated : seed_app.federated_credentials) {
+        absl::StatusOr<std::shared_ptr<EVP_PKEY>> key = PublicKeyFromPem(federated.key_pem);
+        if (!key.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat(seed.path, ": tenant ", source.name, " app ",
+                                                         seed_app.client_id, " federated credential ",
+                                                         federated.subject, ": ", key.status().message()));
+        }
+        app.federated_credentials.push_back({federated, *key});
+      }
       tenant.apps[seed_app.client_id] = std::move(app);
     }
     directory.tenant_by_reference_[tenant.seed.id] = tenant.index;

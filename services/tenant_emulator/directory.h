@@ -29,9 +29,15 @@ struct DirectoryUser {
   OneDriveFacts initial_onedrive;
 };
 
+struct FederatedCredential {
+  SeedFederatedCredential seed;
+  std::shared_ptr<EVP_PKEY> key;
+};
+
 struct DirectoryApp {
   SeedApp seed;
   std::vector<Certificate> certificates;
+  std::vector<FederatedCredential> federated_credentials;
 };
 
 struct DirectoryTenant {

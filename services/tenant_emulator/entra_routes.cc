@@ -1,5 +1,7 @@
 #include "services/tenant_emulator/entra_routes.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -216,6 +218,9 @@ bool EntraRoutes::CheckAssertion(RequestContext& ctx, int tenant, const std::str
   if (!jwt.ok()) return malformed(jwt.status().message());
   const std::string alg = jwt->header.value("alg", "");
   if (alg != "RS256" && alg != "PS256") return malformed(absl::StrCat("The algorithm '", alg, "' is not supported."));
+  if (!jwt->header.contains("x5t") && !jwt->header.contains("x5t#S256") && !app.federated_credentials.empty()) {
+    return CheckFederatedAssertion(ctx, *jwt, app);
+  }
   const std::string x5t_s256 = jwt->header.contains("x5t#S256") && jwt->header["x5t#S256"].is_string()
                                    ? jwt->header["x5t#S256"].get<std::string>()
                                    : "";
@@ -297,6 +302,52 @@ bool EntraRoutes::CheckAssertion(RequestContext& ctx, int tenant, const std::str
   if (jti.empty()) return malformed("The 'jti' claim is missing.");
   if (!c_.tokens.RememberAssertionId(app.seed.client_id, jti, exp)) {
     return malformed(absl::StrCat("The client assertion with jti '", jti, "' was already used (replay)."));
+  }
+  return true;
+}
+
+bool EntraRoutes::CheckFederatedAssertion(RequestContext& ctx, const Jwt& jwt, const DirectoryApp& app) {
+  auto text = [&jwt](const char* name) {
+    auto it = jwt.claims.find(name);
+    return it != jwt.claims.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::vector<std::string> audiences;
+  if (auto aud = jwt.claims.find("aud"); aud != jwt.claims.end()) {
+    if (aud->is_string()) audiences.push_back(aud->get<std::string>());
+    if (aud->is_array()) {
+      for (const auto& a : *aud) {
+        if (a.is_string()) audiences.push_back(a.get<std::string>());
+      }
+    }
+  }
+  const FederatedCredential* match = nullptr;
+  for (const FederatedCredential& credential : app.federated_credentials) {
+    const bool audience_ok =
+        std::find(audiences.begin(), audiences.end(), credential.seed.audience) != audiences.end();
+    if (credential.seed.issuer == text("iss") && credential.seed.subject == text("sub") && audience_ok) {
+      match = &credential;
+    }
+  }
+  if (match == nullptr) {
+    SendEntraError(ctx.response, 400, "invalid_client", 70021,
+                   absl::StrCat("No matching federated identity record found for presented assertion. Assertion "
+                                "Issuer: '", text("iss"), "'. Assertion Subject: '", text("sub"),
+                                "'. Assertion Audience: '", audiences.empty() ? "" : audiences[0], "'."));
+    return false;
+  }
+  if (!VerifyJwtSignature(jwt, match->key.get())) {
+    SendEntraError(ctx.response, 401, "invalid_client", 700027,
+                   "Client assertion failed signature validation. [Reason - The provided signature value did not "
+                   "match the expected signature value.]");
+    return false;
+  }
+  const absl::Time now = absl::Now();
+  const auto exp = jwt.claims.find("exp");
+  if (exp == jwt.claims.end() || !exp->is_number() || now > absl::FromUnixSeconds(exp->get<int64_t>()) + kClockSkew) {
+    SendEntraError(ctx.response, 401, "invalid_client", 700024,
+                   absl::StrCat("Client assertion is not within its valid time range. Current time: ", IsoTime(now),
+                                "."));
+    return false;
   }
   return true;
 }

@@ -35,6 +35,8 @@ class EntraRoutes {
   void DeviceCodeToken(RequestContext& ctx);
   // Checks a client assertion for `app`; on failure answers and returns false.
   bool CheckAssertion(RequestContext& ctx, int tenant, const std::string& tenant_ref, const DirectoryApp& app);
+  // Checks a workload identity federation assertion (no x5t: an external issuer's token).
+  bool CheckFederatedAssertion(RequestContext& ctx, const Jwt& jwt, const DirectoryApp& app);
   // Answers a delegated token response.
   void SendUserTokens(RequestContext& ctx, int tenant, int user, const std::string& client_id,
                       const std::string& scope, const std::string& grant_type);

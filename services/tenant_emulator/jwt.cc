@@ -151,6 +151,23 @@ bool VerifyJwtSignature(const Jwt& jwt, EVP_PKEY* public_key) {
   return ok;
 }
 
+absl::StatusOr<std::shared_ptr<EVP_PKEY>> PublicKeyFromPem(absl::string_view pem) {
+  absl::StatusOr<Certificate> certificate = Certificate::FromPem(pem);
+  if (certificate.ok()) {
+    EVP_PKEY* key = certificate->public_key();
+    EVP_PKEY_up_ref(key);
+    return std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
+  }
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (key == nullptr || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+    if (key != nullptr) EVP_PKEY_free(key);
+    return absl::InvalidArgumentError("not a PEM certificate or public key with an RSA key");
+  }
+  return std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
+}
+
 absl::StatusOr<Certificate> Certificate::FromPem(absl::string_view pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   X509* x509 = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);

@@ -43,6 +43,9 @@ absl::StatusOr<Jwt> ParseJwt(absl::string_view token);
 // Any other alg is refused.
 bool VerifyJwtSignature(const Jwt& jwt, EVP_PKEY* public_key);
 
+// The RSA public key of a PEM certificate or PEM public key.
+absl::StatusOr<std::shared_ptr<EVP_PKEY>> PublicKeyFromPem(absl::string_view pem);
+
 // An X.509 certificate (as registered on an app).
 class Certificate {
  public:

@@ -56,11 +56,21 @@ struct SeedAdmin {
   bool mfa_required = false;
 };
 
+// Workload identity federation: a token from an external issuer (e.g. a Kubernetes projected service
+// account token) accepted as the client assertion.
+struct SeedFederatedCredential {
+  std::string issuer;
+  std::string subject;
+  std::string audience = "api://AzureADTokenExchange";
+  std::string key_pem;  // certificate or public key (PEM) whose private key signs the issuer's tokens
+};
+
 struct SeedApp {
   std::string client_id;
   std::string display_name;
   std::string secret;                         // empty: no secret registered
   std::vector<std::string> certificate_pems;  // registered certificates (PEM), for client assertions
+  std::vector<SeedFederatedCredential> federated_credentials;
   std::vector<std::string> application_permissions;  // roles claim of app-only tokens
   std::vector<std::string> delegated_permissions;    // scp claim of user tokens
   bool public_client = false;  // may use device code and password grants without a secret

@@ -181,7 +181,28 @@ class TenantReader {
           app.certificate_pems.push_back(pem);
         }
       }
-      if (!app.public_client && app.secret.empty() && app.certificate_pems.empty() && certificates.empty()) {
+      for (ConfigReader& federated : item.Items("federated_credentials")) {
+        SeedFederatedCredential credential;
+        std::string key_file;
+        federated.Read("issuer", &credential.issuer);
+        federated.Read("subject", &credential.subject);
+        federated.Read("audience", &credential.audience);
+        federated.Read("key", &key_file);
+        if (credential.issuer.empty()) federated.AddError("issuer", "required: the issuer URL of the external tokens");
+        if (credential.subject.empty()) {
+          federated.AddError("subject", "required, e.g. system:serviceaccount:crosstenant:tenant-connector");
+        }
+        const std::string full =
+            std::filesystem::path(key_file).is_absolute() ? key_file : base_dir_ + "/" + key_file;
+        bool ok = false;
+        credential.key_pem = key_file.empty() ? "" : ReadFileText(full, &ok);
+        if (!ok) {
+          federated.AddError("key", absl::StrCat("required: a readable PEM certificate or public key; cannot read ", full));
+        }
+        app.federated_credentials.push_back(std::move(credential));
+      }
+      if (!app.public_client && app.secret.empty() && app.certificate_pems.empty() && certificates.empty() &&
+          app.federated_credentials.empty()) {
         item.AddError("client_id", "a confidential app needs a secret or a certificate (or set public_client: true)");
       }
       if (app.display_name.empty()) app.display_name = app.client_id;

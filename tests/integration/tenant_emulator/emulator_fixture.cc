@@ -90,6 +90,9 @@ tenants:
         certificate: APP_CERT
         application_permissions: [Organization.Read.All, User.Read.All, Files.Read.All, Sites.FullControl.All,
                                   SharePointCrossTenantMigration.Manage.All]
+        federated_credentials:   # the test's "Kubernetes issuer" signs with the app key, to save a key
+          - {issuer: "https://kubernetes.default.svc.cluster.local",
+             subject: "system:serviceaccount:crosstenant:tenant-connector", key: APP_CERT}
       - client_id: 14d82eec-204b-4c2f-b7e8-296a70dab67e
         public_client: true
         delegated_permissions: [User.Read, User.Read.All, Files.Read.All, SharePointCrossTenantMigration.Manage.All]

@@ -157,6 +157,26 @@ TEST_F(TenantEmulatorEntraTest, AssertionClaimsAreChecked) {
   ExpectEntraError(AssertionToken("not.a.jwt"), 401, "invalid_client", 50027);
 }
 
+TEST_F(TenantEmulatorEntraTest, WorkloadIdentityFederationAcceptsTheProjectedToken) {
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  auto projected = [&](const std::string& subject) {
+    // A Kubernetes projected service account token: no x5t, the issuer's kid.
+    return AppKey().Sign({{"iss", "https://kubernetes.default.svc.cluster.local"},
+                          {"sub", subject},
+                          {"aud", nlohmann::json::array({"api://AzureADTokenExchange"})},
+                          {"iat", now},
+                          {"nbf", now},
+                          {"exp", now + 3600}},
+                         "RS256", {{"x5t", nullptr}, {"kid", "k8s-key-1"}});
+  };
+  const std::string token = projected("system:serviceaccount:crosstenant:tenant-connector");
+  HttpResult first = AssertionToken(token);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(DecodeClaims(first.json["access_token"])["appid"], kContosoApp);
+  EXPECT_EQ(AssertionToken(token).status, 200) << "a projected token is reused until it rotates";
+  ExpectEntraError(AssertionToken(projected("system:serviceaccount:other:intruder")), 400, "invalid_client", 70021);
+}
+
 TEST_F(TenantEmulatorEntraTest, ReplayedJtiIsRejected) {
   const std::string assertion = Assertion("PS256");
   ASSERT_EQ(AssertionToken(assertion).status, 200);

@@ -50,7 +50,7 @@ TEST(TenantEmulatorSeedLoaderTest, ReportsEveryProblemWithItsPath) {
   absl::StatusOr<Seed> seed = LoadSeedText(R"(tenants:
   - name: con-toso
     geos: [{location: NAM, name: other}]
-    apps: [{client_id: nope}]
+    apps: [{client_id: nope}, {client_id: 11111111-1111-4111-8111-111111111111, federated_credentials: [{audience: x}]}]
     admins: [{upn: nobody, password: x, roles: [Janitor]}]
     users: [{upn: a@b.c, geo: APC, extra: 1}, {upn: A@B.C}]
 )",
@@ -61,6 +61,8 @@ TEST(TenantEmulatorSeedLoaderTest, ReportsEveryProblemWithItsPath) {
   EXPECT_THAT(message, HasSubstr("tenants[0].geos: the first geo is the default geo"));
   EXPECT_THAT(message, HasSubstr("tenants[0].apps[0].client_id: required: a GUID"));
   EXPECT_THAT(message, HasSubstr("tenants[0].apps[0].client_id: a confidential app needs a secret or a certificate"));
+  EXPECT_THAT(message, HasSubstr("tenants[0].apps[1].federated_credentials[0].issuer: required"));
+  EXPECT_THAT(message, HasSubstr("tenants[0].apps[1].federated_credentials[0].key: required"));
   EXPECT_THAT(message, HasSubstr("tenants[0].admins[0].upn: required: a user principal name"));
   EXPECT_THAT(message, HasSubstr("tenants[0].users[0].geo: the tenant has no geo APC"));
   EXPECT_THAT(message, HasSubstr("tenants[0].users[0].extra: unknown key"));
