@@ -1,6 +1,11 @@
 #include "services/worker/core/worker_loop.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
 
 namespace crosstenant::worker {
 namespace {
@@ -19,10 +24,41 @@ void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
 }
 
+std::string Label(const std::string& enum_name, absl::string_view prefix) {
+  return absl::AsciiStrToLower(absl::StripPrefix(enum_name, prefix));
+}
+
 }  // namespace
+
+struct WorkerLoop::Metrics {
+  explicit Metrics(prometheus::Registry& registry)
+      : tasks(prometheus::BuildCounter()
+                  .Name("worker_tasks_total")
+                  .Help("Tasks run, by kind and the outcome reported to the orchestrator.")
+                  .Register(registry)),
+        seconds(prometheus::BuildHistogram()
+                    .Name("worker_task_seconds")
+                    .Help("Time from lease to completion of a task, by kind.")
+                    .Register(registry)),
+        in_flight(prometheus::BuildGauge()
+                      .Name("worker_tasks_in_flight")
+                      .Help("Tasks in hand now.")
+                      .Register(registry)
+                      .Add({})),
+        lease_errors(prometheus::BuildCounter()
+                         .Name("worker_lease_errors_total")
+                         .Help("Failed calls to the orchestrator's LeaseTasks.")
+                         .Register(registry)
+                         .Add({})) {}
+  prometheus::Family<prometheus::Counter>& tasks;
+  prometheus::Family<prometheus::Histogram>& seconds;
+  prometheus::Gauge& in_flight;
+  prometheus::Counter& lease_errors;
+};
 
 WorkerLoop::WorkerLoop(LeaseClient* orchestrator, TaskRunner* runner, Options options)
     : orchestrator_(orchestrator), runner_(runner), options_(std::move(options)) {
+  if (options_.metrics) metrics_ = std::make_unique<Metrics>(*options_.metrics);
   counters_.set_worker_id(options_.worker_id);
   counters_.set_concurrency(options_.concurrency);
   counters_.set_state(v1::WORKER_STATE_STARTING);
@@ -65,6 +101,7 @@ void WorkerLoop::RunSlot() {
     SetDuration(options_.lease_wait, request.mutable_wait_time());
     absl::StatusOr<v1::LeaseTasksResponse> leased = orchestrator_->LeaseTasks(request);
     if (!leased.ok()) {
+      if (metrics_) metrics_->lease_errors.Increment();
       absl::MutexLock lock(&mutex_);
       counters_.mutable_orchestrator()->set_reachable(false);
       counters_.mutable_orchestrator()->set_last_error(
@@ -81,8 +118,21 @@ void WorkerLoop::RunSlot() {
       for (const v1::Task& task : leased->tasks()) active_[task.name()] = task;
     }
     for (const v1::Task& task : leased->tasks()) {
+      const absl::Time leased_at = absl::Now();
+      if (metrics_) metrics_->in_flight.Increment();
       v1::CompleteTaskRequest completion = runner_->Run(task);
       absl::StatusOr<v1::CompleteTaskResponse> reported = orchestrator_->CompleteTask(completion);
+      if (metrics_) {
+        metrics_->in_flight.Decrement();
+        const std::string kind = Label(v1::TaskKind_Name(task.kind()), "TASK_KIND_");
+        const std::string outcome =
+            reported.ok() ? Label(v1::TaskOutcome_Name(completion.outcome()), "TASK_OUTCOME_") : "lease_lost";
+        metrics_->tasks.Add({{"kind", kind}, {"outcome", outcome}}).Increment();
+        metrics_->seconds
+            .Add({{"kind", kind}}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+                                                                            60})
+            .Observe(absl::ToDoubleSeconds(absl::Now() - leased_at));
+      }
       absl::MutexLock lock(&mutex_);
       active_.erase(task.name());
       if (!reported.ok()) {

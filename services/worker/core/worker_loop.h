@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "crosstenant/v1/worker.pb.h"
+#include "prometheus/registry.h"
 #include "services/worker/core/task_runner.h"
 
 namespace crosstenant::worker {
@@ -39,6 +41,9 @@ class WorkerLoop {
     absl::Duration lease_duration = absl::Seconds(60);
     absl::Duration lease_wait = absl::Seconds(5);
     absl::Duration idle_backoff = absl::Seconds(1);  // after a failed lease call
+    // When set, the loop exports worker_tasks_total{kind,outcome}, worker_task_seconds{kind},
+    // worker_tasks_in_flight and worker_lease_errors_total here.
+    prometheus::Registry* metrics = nullptr;
   };
 
   WorkerLoop(LeaseClient* orchestrator, TaskRunner* runner, Options options);
@@ -61,6 +66,9 @@ class WorkerLoop {
   Options options_;
   std::atomic<bool> draining_{false};
   std::vector<std::thread> threads_;
+
+  struct Metrics;
+  std::unique_ptr<Metrics> metrics_;
 
   mutable absl::Mutex mutex_;
   std::map<std::string, crosstenant::v1::Task> active_ ABSL_GUARDED_BY(mutex_);

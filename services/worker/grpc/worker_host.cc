@@ -39,11 +39,11 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
 
 class WorkerHost : public ServiceHost {
  public:
-  WorkerHost()
+  explicit WorkerHost(prometheus::Registry& metrics)
       : orchestrator_(Channel(Config().orchestrator_address)),
         connector_(Channel(Config().connector_address)),
         runner_(&connector_, WorkerId(), {}),
-        loop_(&orchestrator_, &runner_, {WorkerId(), Config().concurrency}),
+        loop_(&orchestrator_, &runner_, LoopOptions(metrics)),
         service_(&loop_) {}
 
   std::vector<HostedService> Services() override {
@@ -57,6 +57,14 @@ class WorkerHost : public ServiceHost {
   void BeginShutdown() override { loop_.Drain(); }
 
  private:
+  static WorkerLoop::Options LoopOptions(prometheus::Registry& metrics) {
+    WorkerLoop::Options options;
+    options.worker_id = WorkerId();
+    options.concurrency = Config().concurrency;
+    options.metrics = &metrics;
+    return options;
+  }
+
   static std::string WorkerId() {
     if (!Config().worker_id.empty()) return Config().worker_id;
     char host[256] = {};
@@ -80,8 +88,8 @@ FlagSet::Setter Text(std::string* out) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServiceHost>> MakeWorkerHost(ServerEnvironment& /*environment*/) {
-  return std::make_unique<WorkerHost>();
+absl::StatusOr<std::unique_ptr<ServiceHost>> MakeWorkerHost(ServerEnvironment& environment) {
+  return std::make_unique<WorkerHost>(environment.metrics);
 }
 
 ServerDefinition WorkerDefinition() {

@@ -5,6 +5,8 @@
 
 #include <deque>
 
+#include "prometheus/registry.h"
+
 #include "absl/synchronization/notification.h"
 #include "services/common/errors.h"
 #include "services/worker/core/task_runner.h"
@@ -134,13 +136,24 @@ TEST(WorkerLoopTest, RunsEveryLeasedTaskAndStopsCleanly) {
   std::vector<v1::Task> tasks;
   for (int i = 0; i < 20; ++i) tasks.push_back(StartTask("migrations/m/tasks/t" + std::to_string(i)));
   FakeOrchestrator orchestrator(tasks);
-  WorkerLoop loop(&orchestrator, &runner, {"w1", 3});
+  prometheus::Registry registry;
+  WorkerLoop::Options options;
+  options.worker_id = "w1";
+  options.concurrency = 3;
+  options.metrics = &registry;
+  WorkerLoop loop(&orchestrator, &runner, options);
   loop.Start();
   for (int i = 0; i < 500 && orchestrator.completed() < 20; ++i) absl::SleepFor(absl::Milliseconds(10));
   EXPECT_EQ(orchestrator.completed(), 20u);
   EXPECT_EQ(loop.Status().succeeded_task_count(), 20);
   EXPECT_EQ(loop.Status().state(), v1::WORKER_STATE_RUNNING);
   EXPECT_TRUE(loop.Status().orchestrator().reachable());
+  double started = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "worker_tasks_total") continue;
+    for (const auto& metric : family.metric) started += metric.counter.value;
+  }
+  EXPECT_EQ(started, 20) << "worker_tasks_total{kind=start_move,outcome=succeeded}";
   loop.Drain();
   EXPECT_EQ(loop.Status().state(), v1::WORKER_STATE_DRAINED);
   loop.Stop();
