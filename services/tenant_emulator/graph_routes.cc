@@ -108,7 +108,7 @@ bool GraphRoutes::CheckVersion(RequestContext& ctx, const std::string& version) 
   return false;
 }
 
-nlohmann::json GraphRoutes::UserJson(int tenant, int user, const std::string& version) const {
+nlohmann::json GraphRoutes::UserJson(int tenant, int user, const std::string& host, const std::string& version) const {
   const DirectoryTenant& t = c_.directory.tenant(tenant);
   const DirectoryUser& u = t.users[user];
   return {{"id", u.id},
@@ -117,7 +117,7 @@ nlohmann::json GraphRoutes::UserJson(int tenant, int user, const std::string& ve
           {"mail", u.upn},
           {"accountEnabled", true},
           {"preferredDataLocation", t.seed.geos[u.geo].location},
-          {"@odata.context", absl::StrCat("https://", "graph.microsoft.com/", version, "/$metadata#users/$entity")}};
+          {"@odata.context", absl::StrCat("https://", host, "/", version, "/$metadata#users/$entity")}};
 }
 
 void GraphRoutes::Organization(RequestContext& ctx, const std::vector<std::string>& captures) {
@@ -185,7 +185,7 @@ void GraphRoutes::ListUsers(RequestContext& ctx, const std::vector<std::string>&
   nlohmann::json value = nlohmann::json::array();
   const int end = std::min<int>(static_cast<int>(matching.size()), offset + top);
   for (int i = offset; i < end; ++i) {
-    nlohmann::json user = UserJson(claims->tenant, matching[i], version);
+    nlohmann::json user = UserJson(claims->tenant, matching[i], ctx.host.host, version);
     user.erase("@odata.context");
     if (!select.empty()) {
       nlohmann::json picked = nlohmann::json::object();
@@ -222,7 +222,7 @@ void GraphRoutes::GetUser(RequestContext& ctx, const std::vector<std::string>& c
                                        "' does not exist or one of its queried reference-property objects are not "
                                        "present."));
   }
-  SendJson(ctx.response, 200, UserJson(claims->tenant, user, captures[0]));
+  SendJson(ctx.response, 200, UserJson(claims->tenant, user, ctx.host.host, captures[0]));
 }
 
 void GraphRoutes::GetDrive(RequestContext& ctx, const std::vector<std::string>& captures) {
@@ -268,7 +268,7 @@ void GraphRoutes::Me(RequestContext& ctx, const std::vector<std::string>& captur
   if (!claims) return;
   const int user = c_.directory.tenant(claims->tenant).FindUserIndex(claims->object_id);
   if (user < 0) return SendGraphError(ctx.request, ctx.response, 404, "Request_ResourceNotFound", "User not found.");
-  SendJson(ctx.response, 200, UserJson(claims->tenant, user, captures[0]));
+  SendJson(ctx.response, 200, UserJson(claims->tenant, user, ctx.host.host, captures[0]));
 }
 
 void GraphRoutes::MyDirectoryRoles(RequestContext& ctx, const std::vector<std::string>& captures) {

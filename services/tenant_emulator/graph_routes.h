@@ -36,7 +36,7 @@ class GraphRoutes {
 
   // False (and a 400 answer) unless captures[0] is v1.0 or beta.
   bool CheckVersion(RequestContext& ctx, const std::string& version);
-  nlohmann::json UserJson(int tenant, int user, const std::string& version) const;
+  nlohmann::json UserJson(int tenant, int user, const std::string& host, const std::string& version) const;
 
   EmulatorContext& c_;
   const Router* router_ = nullptr;  // for $batch
