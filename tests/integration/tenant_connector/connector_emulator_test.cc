@@ -293,6 +293,83 @@ TEST_F(ConnectorEmulatorTest, DeviceCodeCompletesInTheBackgroundAndWatchersSeeIt
   ASSERT_TRUE(Delete("connections/device").ok());
 }
 
+TEST_F(ConnectorEmulatorTest, DeviceCodeDeclinedFails) {
+  v1::Credential credential;
+  credential.mutable_device_code()->set_client_id(kContosoPublicApp);
+  v1::CreateConnectionResponse response;
+  ASSERT_TRUE(Create(ConnectRequest("device-declined", v1::CONNECTION_ROLE_SOURCE,
+                                    "https://contoso-admin.sharepoint.com", credential),
+                     &response)
+                  .ok());
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(In(std::chrono::seconds(60)));
+  v1::WatchConnectionsRequest watch_request;
+  watch_request.add_names("connections/device-declined");
+  auto reader = connector_->stub().WatchConnections(&watch_context, watch_request);
+  emulator_->Admin("POST", "/_emulator/devicecode/decline", {{"user_code", response.connection().sign_in_prompt().user_code()}});
+  v1::WatchConnectionsResponse event;
+  bool failed = false;
+  while (reader->Read(&event)) {
+    EXPECT_EQ(event.connection().name(), "connections/device-declined");
+    if (event.connection().state() == v1::CONNECTION_STATE_FAILED) {
+      failed = true;
+      break;
+    }
+  }
+  ASSERT_TRUE(failed);
+  EXPECT_THAT(event.connection().state_reason(), HasSubstr("authorization_declined"));
+  watch_context.TryCancel();
+  reader->Finish();
+  ASSERT_TRUE(Delete("connections/device-declined").ok());
+}
+
+TEST_F(ConnectorEmulatorTest, WorkloadIdentityReadsTheProjectedTokenFile) {
+  // The emulator has no federated identity credentials: Entra's refusal shows the token file was read
+  // and sent as the client assertion.
+  TempDir dir;
+  std::string token_file = dir.WriteFile(
+      "token", "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJodHRwczovL2s4cyIsInN1YiI6InN5c3RlbTpzYTpjdCJ9.c2ln\n");
+  v1::Credential credential;
+  credential.set_tenant("contoso.onmicrosoft.com");
+  credential.mutable_workload_identity()->set_client_id(kContosoApp);
+  credential.mutable_workload_identity()->set_token_file(token_file);
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(
+      ConnectRequest("workload", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
+      &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("AADSTS"));
+  credential.mutable_workload_identity()->set_token_file(dir.path() + "/missing");
+  status = Create(
+      ConnectRequest("workload", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
+      &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("workload identity token file"));
+}
+
+TEST_F(ConnectorEmulatorTest, SecretExpiryRaisesAWarningWellBefore) {
+  v1::Credential credential = SecretCredential(kFabrikamApp, kFabrikamSecret);
+  credential.mutable_client_secret()->mutable_expire_time()->set_seconds(
+      std::chrono::duration_cast<std::chrono::seconds>(
+          (std::chrono::system_clock::now() + std::chrono::hours(24 * 20)).time_since_epoch())
+          .count());
+  v1::CreateConnectionResponse response;
+  ASSERT_TRUE(Create(ConnectRequest("expiring", v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
+                                    credential),
+                     &response)
+                  .ok());
+  ASSERT_EQ(response.connection().health().warnings_size(), 1);
+  const v1::Finding& warning = response.connection().health().warnings(0);
+  EXPECT_EQ(warning.code(), "SECRET_EXPIRES_SOON");
+  EXPECT_EQ(warning.severity(), v1::SEVERITY_WARNING);
+  EXPECT_THAT(warning.remedy(), HasSubstr("ReauthenticateConnection"));
+  EXPECT_TRUE(response.connection().health().has_credential_expire_time());
+  auto metrics = HttpGet("http://" + connector_->metrics_address() + "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_THAT(*metrics, HasSubstr("tenant_connector_credential_expiry_seconds{connection=\"connections/expiring\"}"));
+  ASSERT_TRUE(Delete("connections/expiring").ok());
+}
+
 TEST_F(ConnectorEmulatorTest, MultiGeoSatelliteAdminUrl) {
   v1::CreateConnectionResponse response;
   grpc::Status status = Create(ConnectRequest("contoso-eur", v1::CONNECTION_ROLE_SOURCE,
