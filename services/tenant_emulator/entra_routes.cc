@@ -91,6 +91,27 @@ void EntraRoutes::Register(Router& router) {
     };
   };
   router.Add("POST", "/{tenant}/oauth2/v2.0/token", "entra.token", bind(&EntraRoutes::Token));
+  // The v1 endpoint (ADAL era, still in the v1 discovery document): `resource` instead of `scope`,
+  // and expires_on / resource in the answer.
+  router.Add("POST", "/{tenant}/oauth2/token", "entra.token_v1",
+             [this](RequestContext& ctx, const std::vector<std::string>& captures) {
+               httplib::Request v2 = ctx.request;
+               const std::string resource = Param(ctx.request, "resource");
+               if (!v2.has_param("scope") && !resource.empty()) {
+                 v2.params.emplace("scope", absl::StrCat(resource, "/.default"));
+               }
+               RequestContext inner{v2, ctx.response, ctx.host, ctx.path, ctx.route_name, ctx.tenant, ctx.client};
+               Token(inner, captures);
+               if (ctx.response.status != 200) return;
+               nlohmann::json body = nlohmann::json::parse(ctx.response.body, nullptr, false);
+               if (!body.is_object()) return;
+               const int64_t now = absl::ToUnixSeconds(absl::Now());
+               body["resource"] = resource;
+               body["not_before"] = std::to_string(now);
+               body["expires_on"] = std::to_string(now + body.value("expires_in", int64_t{0}));
+               body["expires_in"] = std::to_string(body.value("expires_in", int64_t{0}));
+               SendJson(ctx.response, 200, body);
+             });
   router.Add("POST", "/{tenant}/oauth2/v2.0/devicecode", "entra.devicecode", bind(&EntraRoutes::DeviceCodeRequest));
   router.Add("GET", "/{tenant}/v2.0/.well-known/openid-configuration", "entra.openid_configuration",
              [this](RequestContext& ctx, const std::vector<std::string>& captures) {

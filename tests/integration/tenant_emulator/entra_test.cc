@@ -75,6 +75,18 @@ TEST_F(TenantEmulatorEntraTest, ClientSecretMayComeAsHttpBasic) {
   EXPECT_EQ(DecodeClaims(result.json["access_token"])["appid"], kContosoApp);
 }
 
+TEST_F(TenantEmulatorEntraTest, V1EndpointTakesAResource) {
+  HttpResult result = PostForm(absl::StrCat(kLogin, "/", kContosoId, "/oauth2/token"),
+                               {{"grant_type", "client_credentials"},
+                                {"client_id", kContosoApp},
+                                {"client_secret", kContosoSecret},
+                                {"resource", "https://contoso-admin.sharepoint.com"}});
+  ASSERT_EQ(result.status, 200) << result.body;
+  EXPECT_EQ(result.json["resource"], "https://contoso-admin.sharepoint.com");
+  EXPECT_TRUE(result.json["expires_on"].is_string());
+  EXPECT_EQ(DecodeClaims(result.json["access_token"])["aud"], "https://contoso-admin.sharepoint.com");
+}
+
 TEST_F(TenantEmulatorEntraTest, ClientCredentialErrorsCarryAadstsCodes) {
   auto form = [](std::map<std::string, std::string> changes) {
     std::map<std::string, std::string> fields = {{"grant_type", "client_credentials"},
