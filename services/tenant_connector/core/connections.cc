@@ -431,7 +431,9 @@ absl::StatusOr<v1::Connection> Connector::Check(const std::string& name, absl::T
 absl::StatusOr<v1::Connection> Connector::Get(const std::string& name) {
   ASSIGN_OR_RETURN(std::shared_ptr<Entry> entry, Find(name));
   absl::MutexLock lock(&entry->mu);
-  RefreshHealth(*entry, /*update_metrics=*/false);
+  // Throttling and warnings are recomputed at most once a second on the read path; every change
+  // (probe, sign-in, throttling seen by a call) refreshes them at once.
+  if (clock_->Now() - entry->health_refresh_time > absl::Seconds(1)) RefreshHealth(*entry, /*update_metrics=*/false);
   return entry->connection;
 }
 

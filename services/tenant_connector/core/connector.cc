@@ -298,6 +298,7 @@ void Connector::Unsubscribe(int64_t id) {
 }
 
 void Connector::RefreshHealth(Entry& entry, bool update_metrics) {
+  entry.health_refresh_time = clock_->Now();
   v1::ConnectionHealth* health = entry.connection.mutable_health();
   health->clear_throttling();
   for (const ThrottleSnapshot& snapshot : governors_.SnapshotsOf(entry.tenant_key)) {

@@ -28,6 +28,7 @@ struct Connector::Entry {
   uint64_t generation = 0;  // bumped by reauthentication and deletion; stale polls and probes stop
   bool deleted = false;
   bool registered = false;  // in the registry: changes are persisted and published
+  absl::Time health_refresh_time = absl::InfinitePast();  // last RefreshHealth
   // Device code sign-in in progress.
   std::string device_code;
   absl::Duration poll_interval = absl::Seconds(5);

@@ -521,7 +521,7 @@ TEST_F(ConnectorEmulatorTest, CachedReadIsCloseToABareCall) {
   auto channel = grpc::CreateChannel(connector_->address(), grpc::InsecureChannelCredentials());
   auto connector = v1::TenantConnector::NewStub(channel);
   auto health = grpc::health::v1::Health::NewStub(channel);
-  constexpr int kCalls = 2000;
+  constexpr int kCalls = 5000;
   auto measure = [&](auto&& call) {
     for (int i = 0; i < 200; ++i) call();  // warm-up
     auto start = std::chrono::steady_clock::now();
@@ -547,6 +547,47 @@ TEST_F(ConnectorEmulatorTest, CachedReadIsCloseToABareCall) {
   RecordProperty("get_connection_ratio", std::to_string(ratio));
   EXPECT_GE(ratio, 0.35);  // the target is 0.8 (see the report); the bound leaves room for a loaded machine
   ASSERT_TRUE(Delete("connections/bench").ok());
+}
+
+// Scheduled probes (no CheckConnection): the tenant becomes unreachable, the connection turns
+// DEGRADED by itself, and recovers when the tenant is back; watchers see both.
+TEST_F(ConnectorEmulatorTest, ScheduledProbesDegradeAndRecover) {
+  Connector probing;
+  ASSERT_TRUE(probing.Start(*emulator_, "", {"--probe-interval=1s", "--upstream-backoff-base=100ms",
+                                             "--upstream-max-attempts=2"}))
+      << probing.Stderr();
+  {
+    grpc::ClientContext context;
+    v1::CreateConnectionResponse response;
+    ASSERT_TRUE(probing.stub()
+                    .CreateConnection(&context,
+                                      ConnectRequest("probed", v1::CONNECTION_ROLE_TARGET,
+                                                     "https://fabrikam-admin.sharepoint.com",
+                                                     SecretCredential(kFabrikamApp, kFabrikamSecret)),
+                                      &response)
+                    .ok());
+  }
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(In(std::chrono::seconds(60)));
+  v1::WatchConnectionsRequest watch_request;
+  watch_request.add_names("connections/probed");
+  auto reader = probing.stub().WatchConnections(&watch_context, watch_request);
+  v1::WatchConnectionsResponse event;
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.type(), v1::CONNECTION_EVENT_TYPE_SNAPSHOT);
+  emulator_->Admin("PUT", "/_emulator/faults", {{"unreachable_tenants", {"fabrikam"}}});
+  bool degraded = false;
+  while (!degraded && reader->Read(&event)) degraded = event.connection().state() == v1::CONNECTION_STATE_DEGRADED;
+  ASSERT_TRUE(degraded);
+  EXPECT_THAT(event.connection().state_reason(), HasSubstr("probe failed"));
+  emulator_->Admin("DELETE", "/_emulator/faults");
+  bool recovered = false;
+  while (!recovered && reader->Read(&event)) recovered = event.connection().state() == v1::CONNECTION_STATE_CONNECTED;
+  ASSERT_TRUE(recovered);
+  EXPECT_TRUE(event.connection().health().has_last_success_time());
+  watch_context.TryCancel();
+  reader->Finish();
+  EXPECT_EQ(probing.Stop(), 0);
 }
 
 // A separate connector with a state directory: restart keeps connections; a missing key refuses.
