@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "google/rpc/status.pb.h"
+#include "services/common/tls.h"
 #include "tests/integration/tenant_connector/emulator_fixture.h"
 
 namespace crosstenant::testing {
@@ -588,6 +590,59 @@ TEST_F(ConnectorEmulatorTest, ScheduledProbesDegradeAndRecover) {
   watch_context.TryCancel();
   reader->Finish();
   EXPECT_EQ(probing.Stop(), 0);
+}
+
+// With mTLS, only the configured peers may call mutating RPCs; every mesh peer may read.
+TEST_F(ConnectorEmulatorTest, MutualTlsMutatingPeers) {
+  TempDir dir;
+  const std::string certs = dir.path() + "/certs";
+  ASSERT_EQ(std::system((std::string("bash ") + CROSSTENANT_SOURCE_DIR + "/deploy/local/dev-certs.sh " + certs +
+                         " >/dev/null")
+                            .c_str()),
+            0);
+  Connector secured;
+  ASSERT_TRUE(secured.Start(*emulator_, "",
+                            {"--tls-cert=" + certs + "/server.pem", "--tls-key=" + certs + "/server.key",
+                             "--tls-ca=" + certs + "/ca.pem", "--mutating-peers=orchestrator"}))
+      << secured.Stderr();
+  auto stub_as = [&](const std::string& client) {
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    ClientTlsConfig tls{certs + "/ca.pem", certs + "/client-" + client + ".pem", certs + "/client-" + client + ".key"};
+    return v1::TenantConnector::NewStub(grpc::CreateCustomChannel(secured.address(), MakeChannelCredentials(tls), args));
+  };
+  auto worker = stub_as("worker");
+  auto orchestrator = stub_as("orchestrator");
+  v1::CreateConnectionRequest request = ConnectRequest("tls-target", v1::CONNECTION_ROLE_TARGET,
+                                                       "https://fabrikam-admin.sharepoint.com",
+                                                       SecretCredential(kFabrikamApp, kFabrikamSecret));
+  v1::CreateConnectionResponse response;
+  {
+    grpc::ClientContext context;
+    grpc::Status status = worker->CreateConnection(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("CreateConnection"));
+  }
+  {
+    grpc::ClientContext context;
+    grpc::Status status = orchestrator->CreateConnection(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  {
+    grpc::ClientContext context;
+    v1::GetConnectionRequest get;
+    get.set_name("connections/tls-target");
+    v1::GetConnectionResponse got;
+    EXPECT_TRUE(worker->GetConnection(&context, get, &got).ok());
+  }
+  {
+    grpc::ClientContext context;
+    v1::DeleteConnectionRequest del;
+    del.set_name("connections/tls-target");
+    v1::DeleteConnectionResponse deleted;
+    EXPECT_EQ(worker->DeleteConnection(&context, del, &deleted).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  EXPECT_EQ(secured.Stop(), 0);
 }
 
 // A separate connector with a state directory: restart keeps connections; a missing key refuses.
