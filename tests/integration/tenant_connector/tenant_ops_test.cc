@@ -183,6 +183,34 @@ TEST_F(TenantOpsTest, BatchCheckUsersByRole) {
   EXPECT_EQ(response.checks(0).findings(0).code(), "APOSTROPHE_IN_UPN");
 }
 
+TEST_F(TenantOpsTest, ListTenantUsersFollowsNextLink) {
+  std::vector<std::string> upns;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListTenantUsersRequest request;
+    request.set_connection("connections/src");
+    request.set_page_size(2);
+    request.set_page_token(token);
+    v1::ListTenantUsersResponse response;
+    grpc::Status status = Call(&v1::TenantConnector::Stub::ListTenantUsers, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_LE(response.users_size(), 2);
+    for (const auto& user : response.users()) upns.push_back(user.user_principal_name());
+    token = response.next_page_token();
+    ++pages;
+  } while (!token.empty() && pages < 20);
+  EXPECT_GE(pages, 2);
+  EXPECT_THAT(upns, ::testing::IsSupersetOf({"alice@contoso.onmicrosoft.com", "bob@contoso.onmicrosoft.com",
+                                             "carol@contoso.onmicrosoft.com"}));
+  v1::ListTenantUsersRequest bad;
+  bad.set_connection("connections/src");
+  bad.set_page_token("bm90LWEtbGluaw");
+  v1::ListTenantUsersResponse response;
+  EXPECT_EQ(Call(&v1::TenantConnector::Stub::ListTenantUsers, bad, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(TenantOpsTest, IdentityMapDeltasOfAtMostFifty) {
   std::string csv;
   for (int i = 0; i < 120; ++i) {
