@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# The README's first command: installs what is missing, builds, and runs the mesh on loopback.
+# The README's first command: installs what is missing, builds, and runs a whole cross-tenant OneDrive
+# migration on loopback: the tenant emulator stands in for Microsoft's cloud (source contoso with a
+# second geo contosoeur, target fabrikam), and the mesh (tenant-connector, orchestrator, two workers,
+# mTLS between all of them) runs Microsoft's seven steps unattended.
 #
-# Today (foundation) it starts tenant-connector, orchestrator and two workers with mTLS on, shows
-# each one answering health, reflection, diagnostics and /metrics the way an operator would check
-# them (buf curl, curl), and stops everything cleanly. It grows into the seven-step migration demo
-# as the connector, the emulator and the orchestrator land.
-#
-#   deploy/local/demo.sh                 set up, build, run the demo, stop
+#   deploy/local/demo.sh                 set up, build, run the demo, stop everything
 #   deploy/local/demo.sh --keep-running  leave the mesh up for exploring; Ctrl-C stops it
-#   deploy/local/demo.sh --no-setup      skip the package check and the build (used by the tests)
+#   deploy/local/demo.sh --short         40 users instead of 530 (what the test suite runs)
+#   deploy/local/demo.sh --no-setup      skip the package check and the build
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 keep_running=0
 setup=1
+short=0
 for arg in "$@"; do
   case "$arg" in
     --keep-running) keep_running=1 ;;
     --no-setup) setup=0 ;;
+    --short) short=1 ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -25,22 +26,24 @@ done
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 started=$(date +%s)
+programs="tenant-emulator tenant-connector orchestrator worker"
 
 if [ "$setup" -eq 1 ]; then
   say "Set-up: Debian packages and tools"
   bash "$root/deploy/local/bootstrap.sh"
   say "Build"
-  (cd "$root" && cmake --preset default >/dev/null && cmake --build --preset default --target tenant-connector orchestrator worker)
+  # shellcheck disable=SC2086
+  (cd "$root" && cmake --preset default >/dev/null && cmake --build --preset default --target $programs)
 fi
 
 bin="$root/build/bin"
 buf="$root/tools/node_modules/.bin/buf"
-for program in tenant-connector orchestrator worker; do
+for program in $programs; do
   [ -x "$bin/$program" ] || { echo "demo: $bin/$program is missing; run without --no-setup" >&2; exit 1; }
 done
 
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/crosstenant-demo.XXXXXX")
-certs="$run_dir/certs"
+certs="$root/deploy/local/.certs"  # the sample seed names the app certificate made here
 pids=()
 stop_all() {
   trap - EXIT INT TERM
@@ -54,90 +57,168 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-say "Development CA and mTLS certificates"
+say "Development CA, mTLS certificates, the emulator's certificate for Microsoft's host names"
 bash "$root/deploy/local/dev-certs.sh" "$certs"
 
-json_field() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+json() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d[sys.argv[2]])' "$1" "$2"; }
 
-# start NAME PROGRAM [extra flags...]: starts a server on free loopback ports, waits for its ready file.
-start() {
+# launch NAME PROGRAM ARGS...: starts a program that writes --ready-file, waits until it is ready.
+launch() {
   local name=$1 program=$2
   shift 2
-  "$bin/$program" --grpc-address=127.0.0.1:0 --metrics-address=127.0.0.1:0 --health-address=127.0.0.1:0 \
-    --ready-file="$run_dir/$name.ready.json" --log-format=json \
-    --tls-cert="$certs/server.pem" --tls-key="$certs/server.key" --tls-ca="$certs/ca.pem" \
-    "$@" 2>"$run_dir/$name.log" &
-  pids+=($!)
+  "$bin/$program" --ready-file="$run_dir/$name.ready.json" "$@" 2>"$run_dir/$name.log" &
   local pid=$!
-  for _ in $(seq 1 500); do
-    [ -s "$run_dir/$name.ready.json" ] && break
-    kill -0 "$pid" 2>/dev/null || { echo "demo: $name failed to start:" >&2; cat "$run_dir/$name.log" >&2; exit 1; }
+  pids+=("$pid")
+  for _ in $(seq 1 1000); do
+    [ -s "$run_dir/$name.ready.json" ] && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "demo: $name failed to start:" >&2; tail -20 "$run_dir/$name.log" >&2; exit 1; }
     sleep 0.02
   done
-  [ -s "$run_dir/$name.ready.json" ] || { echo "demo: $name did not become ready" >&2; exit 1; }
-  printf '  %-17s gRPC (mTLS) %-21s metrics http://%s/metrics  health %s\n' "$name" \
-    "$(json_field "$run_dir/$name.ready.json" grpc_address)" "$(json_field "$run_dir/$name.ready.json" metrics_address)" \
-    "$(json_field "$run_dir/$name.ready.json" health_address)"
-}
-
-say "Starting the mesh"
-start tenant-connector tenant-connector
-start orchestrator orchestrator --sqlite-path="$run_dir/orchestrator.db"
-connector_address=$(json_field "$run_dir/tenant-connector.ready.json" grpc_address)
-orchestrator_address=$(json_field "$run_dir/orchestrator.ready.json" grpc_address)
-for n in 1 2; do
-  start "worker-$n" worker --worker-id="worker-$n" --orchestrator-address="$orchestrator_address" \
-    --connector-address="$connector_address" --client-tls-ca="$certs/ca.pem" \
-    --client-tls-cert="$certs/client-worker.pem" --client-tls-key="$certs/client-worker.key" \
-    --client-tls-server-name=localhost
-done
-
-# grpcurl equivalent: grpcurl -cacert ca.pem -cert client.pem -key client.key ADDR list
-mesh_curl() {
-  "$buf" curl --protocol grpc --cacert "$certs/ca.pem" --cert "$certs/client-migratectl.pem" \
-    --key "$certs/client-migratectl.key" --servername localhost "$@"
-}
-
-say "What each server answers (buf curl over mTLS, as the migratectl identity)"
-for name in tenant-connector orchestrator worker-1 worker-2; do
-  address=$(json_field "$run_dir/$name.ready.json" grpc_address)
-  echo "-- $name ($address)"
-  echo "   services: $(mesh_curl --list-services "https://$address" | tr '\n' ' ')"
-  echo "   health:   $(mesh_curl -d '{"service":""}' "https://$address/grpc.health.v1.Health/Check" | tr -d '\n ')"
-  echo "   info:     $(mesh_curl "https://$address/crosstenant.v1.Diagnostics/GetServerInfo" |
-    /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["service"], d["version"], "rev", d["revision"], "caller", d.get("callerIdentities"))')"
-done
-
-say "The workers lease tasks from the orchestrator over mTLS"
-for name in worker-1 worker-2; do
-  address=$(json_field "$run_dir/$name.ready.json" grpc_address)
-  mesh_curl "https://$address/crosstenant.v1.Worker/GetWorkerStatus" | /usr/bin/python3 -c '
-import json, sys
-s = json.load(sys.stdin)["status"]
-print("  %-9s state %-14s orchestrator reachable: %s" % (s["workerId"], s["state"], s.get("orchestrator", {}).get("reachable", False)))'
-done
-
-say "A client without a certificate is refused"
-address=$(json_field "$run_dir/orchestrator.ready.json" grpc_address)
-if "$buf" curl --protocol grpc --cacert "$certs/ca.pem" --servername localhost --list-services "https://$address" >/dev/null 2>&1; then
-  echo "demo: the orchestrator accepted a client without a certificate" >&2
+  echo "demo: $name did not become ready" >&2
   exit 1
-fi
-echo "  refused, as it should be"
+}
 
-say "Prometheus metrics (orchestrator, excerpt)"
-curl -fsS "http://$(json_field "$run_dir/orchestrator.ready.json" metrics_address)/metrics" |
-  grep -E '^(grpc_server_handled_total\{grpc_code="OK",grpc_method="Check"|orchestrator_build_info|process_resident_memory_bytes)' || true
+# serve NAME PROGRAM ARGS...: a mesh server on free loopback ports, with mTLS.
+serve() {
+  local name=$1 program=$2
+  shift 2
+  launch "$name" "$program" --grpc-address=127.0.0.1:0 --metrics-address=127.0.0.1:0 --health-address=127.0.0.1:0 \
+    --log-format=json --tls-cert="$certs/server.pem" --tls-key="$certs/server.key" --tls-ca="$certs/ca.pem" "$@"
+  printf '  %-17s gRPC (mTLS) %-21s metrics http://%s/metrics\n' "$name" \
+    "$(json "$run_dir/$name.ready.json" grpc_address)" "$(json "$run_dir/$name.ready.json" metrics_address)"
+}
 
-say "Not yet: the seven migration steps"
-echo "  The tenant emulator, the connector's sign-in and the orchestrator's phases are being built (issues 3-6);"
-echo "  today every crosstenant.v1 API method answers UNIMPLEMENTED. Logs: $run_dir/*.log"
+# client IDENTITY: flags for calling the mesh as that certificate.
+client() {
+  echo "--client-tls-ca=$certs/ca.pem --client-tls-cert=$certs/client-$1.pem --client-tls-key=$certs/client-$1.key"
+  echo "--client-tls-server-name=localhost"
+}
+
+# call SERVER METHOD JSON: a gRPC call as the migratectl identity (grpcurl -cacert/-cert/-key does the same).
+call() {
+  "$buf" curl --protocol grpc --cacert "$certs/ca.pem" --cert "$certs/client-migratectl.pem" \
+    --key "$certs/client-migratectl.key" --servername localhost \
+    -d "$3" "https://$(json "$run_dir/$1.ready.json" grpc_address)/crosstenant.v1.$2"
+}
+
+time_scale=600
+[ "$short" -eq 1 ] && time_scale=3000
+
+say "Microsoft's cloud: the tenant emulator (deploy/local/emulator-seed.yaml, time x$time_scale)"
+launch tenant-emulator tenant-emulator --seed "$root/deploy/local/emulator-seed.yaml" --address 127.0.0.1:0 \
+  --tls-cert "$certs/emulator.pem" --tls-key "$certs/emulator.key" --time-scale "$time_scale"
+emulator=$(json "$run_dir/tenant-emulator.ready.json" address)
+echo "  login.microsoftonline.com, graph.microsoft.com, *.sharepoint.com -> https://$emulator"
+
+say "The mesh"
+mkdir -p "$run_dir/connector-state"
+serve tenant-connector tenant-connector --state-dir="$run_dir/connector-state" \
+  --upstream-connect-to="*:443:$emulator" --upstream-ca-file="$certs/ca.pem"
+connector=$(json "$run_dir/tenant-connector.ready.json" grpc_address)
+# shellcheck disable=SC2046
+serve orchestrator orchestrator --sqlite-path="$run_dir/orchestrator.db" --connector-address="$connector" \
+  --poll-interval=1s $(client orchestrator)
+orchestrator=$(json "$run_dir/orchestrator.ready.json" grpc_address)
+for n in 1 2; do
+  # shellcheck disable=SC2046
+  serve "worker-$n" worker --worker-id="worker-$n" --orchestrator-address="$orchestrator" \
+    --connector-address="$connector" --concurrency=8 $(client worker)
+done
+
+say "Step 1: connect to the source and the target (Connect-SPOService, both at once, every geo)"
+call tenant-connector TenantConnector/CreateConnection '{"connection_id":"contoso","role":"CONNECTION_ROLE_SOURCE",
+  "admin_url":"https://contoso-admin.sharepoint.com","credential":{"client_secret":{
+  "client_id":"11111111-1111-4111-8111-111111111111","secret":{"value":"contoso-migration-secret"}}}}' >/dev/null
+call tenant-connector TenantConnector/CreateConnection '{"connection_id":"fabrikam","role":"CONNECTION_ROLE_TARGET",
+  "admin_url":"https://fabrikam-admin.sharepoint.com","credential":{"client_secret":{
+  "client_id":"22222222-2222-4222-8222-222222222222","secret":{"value":"fabrikam-migration-secret"}}}}' >/dev/null
+call tenant-connector TenantConnector/ListConnections '{}' | /usr/bin/python3 -c '
+import json, sys
+for c in json.load(sys.stdin).get("connections", []):
+    geos = ", ".join(g.get("locationCode", "?") + " " + g.get("adminUrl", "") for g in c.get("geos", []))
+    print("  %-22s %-22s %-26s tenant %s (%s)\n  %22s geos: %s" % (c["name"], c.get("role", ""), c.get("state", ""),
+          c.get("initialDomain", ""), c.get("tenantId", ""), "", geos))'
+
+say "Steps 2-7: one migration plan; the orchestrator runs trust, verification, users, identity map, compatibility, moves"
+csv="$run_dir/identity-map.csv"
+tenant=7f1d1c1e-0000-4000-8000-000000000001
+nam=500; eur=20
+[ "$short" -eq 1 ] && { nam=30; eur=5; }
+{
+  for i in $(seq 1 "$nam"); do n=$(printf %03d "$i"); echo "User,$tenant,user$n@contoso.onmicrosoft.com,user$n@fabrikam.onmicrosoft.com,user$n@fabrikam.onmicrosoft.com,RegularUser"; done
+  for i in $(seq 1 "$eur"); do n=$(printf %02d "$i"); echo "User,$tenant,euser$n@contoso.onmicrosoft.com,euser$n@fabrikam.onmicrosoft.com,euser$n@fabrikam.com,RegularUser"; done
+  for u in taken readonly legalhold unlicensed huge manyitems nodrive flaky; do
+    echo "User,$tenant,$u@contoso.onmicrosoft.com,$u@fabrikam.onmicrosoft.com,$u@fabrikam.onmicrosoft.com,RegularUser"
+  done
+} >"$csv"
+echo "  identity map: $(wc -l <"$csv") users ($nam NAM, $eur EUR, 7 with a real blocker, 1 that Microsoft reschedules once) in $csv"
+/usr/bin/python3 - "$csv" >"$run_dir/create.json" <<'EOF'
+import json, sys
+print(json.dumps({"migration_id": "merger", "display_name": "Contoso to Fabrikam",
+                  "plan": {"source_connection": "connections/contoso", "target_connection": "connections/fabrikam",
+                           "identity_map": {"csv": open(sys.argv[1]).read()}}}))
+EOF
+call orchestrator Orchestrator/CreateMigration "@$run_dir/create.json" >/dev/null
+
+last=""
+deadline=$(( $(date +%s) + (short ? 120 : 170) ))
+while :; do
+  status=$(call orchestrator Orchestrator/GetMigration '{"name":"migrations/merger"}' | /usr/bin/python3 -c '
+import json, sys
+m = json.load(sys.stdin)["migration"]
+counts = " ".join("%s=%d" % (c["state"].replace("USER_MOVE_STATE_", "").lower(), c.get("count", 0))
+                  for c in m.get("counts", {}).get("byState", []))
+print("%s|%-32s %-22s %s" % (m["state"], m["phase"].replace("MIGRATION_PHASE_", ""),
+      m["state"].replace("MIGRATION_STATE_", ""), counts))')
+  state=${status%%|*}
+  line=${status#*|}
+  [ "$line" != "$last" ] && { printf '  %s  %s\n' "$(date +%H:%M:%S)" "$line"; last=$line; }
+  case "$state" in MIGRATION_STATE_COMPLETED*|MIGRATION_STATE_FAILED|MIGRATION_STATE_CANCELLED) break ;; esac
+  if [ "$(date +%s)" -gt "$deadline" ]; then
+    echo "demo: the migration did not finish in time; state: $line" >&2
+    call orchestrator Orchestrator/GetMigration '{"name":"migrations/merger"}' >&2
+    exit 1
+  fi
+  sleep 1
+done
+
+say "The report (users that did not move, and why)"
+call orchestrator Orchestrator/GetMigrationReport '{"name":"migrations/merger","page_size":1000}' | /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+rows = r.get("rows", [])
+print("  %d users: %s" % (len(rows), ", ".join("%s %d" % (c["state"].replace("USER_MOVE_STATE_", "").lower(), c.get("count", 0))
+                                              for c in r.get("counts", {}).get("byState", []))))
+for row in rows:
+    if row["state"] not in ("USER_MOVE_STATE_SUCCESS",):
+        print("  %-36s %-12s %-24s %s" % (row["sourceUserPrincipalName"], row["state"].replace("USER_MOVE_STATE_", ""),
+              row.get("errorCode", ""), row.get("errorMessage", "")[:70]))'
+final=$(call orchestrator Orchestrator/GetMigration '{"name":"migrations/merger"}' | /usr/bin/python3 -c '
+import json, sys; print(json.load(sys.stdin)["migration"]["state"])')
+
+say "What Microsoft's side saw (the emulator's accounting)"
+curl -fsS --connect-to "::$emulator" --cacert "$certs/ca.pem" https://login.microsoftonline.com/_emulator/accounting |
+  /usr/bin/python3 -c '
+import json, sys
+a = json.load(sys.stdin)
+requests, moves = a.get("requests", {}), a.get("moves", {})
+print("  upstream requests     %s (%s)" % (requests.get("total", 0), ", ".join(
+    "%s %s" % (status, count) for status, count in sorted(requests.get("by_status", {}).items()))))
+print("  move starts           %s, duplicate starts %s" % (moves.get("starts", 0), moves.get("duplicates", 0)))
+print("  early retries         %s (requests sent before a Retry-After had elapsed)" % a.get("retry_after", {}).get("early_retries", 0))'
+
+say "Where to look"
+echo "  logs:    $run_dir/*.log"
+for name in tenant-connector orchestrator worker-1; do
+  echo "  metrics: http://$(json "$run_dir/$name.ready.json" metrics_address)/metrics   ($name)"
+done
 
 if [ "$keep_running" -eq 1 ]; then
   say "The mesh stays up; press Ctrl-C to stop it"
   echo "  try: $buf curl --protocol grpc --cacert $certs/ca.pem --cert $certs/client-migratectl.pem \\"
-  echo "         --key $certs/client-migratectl.key --servername localhost --list-methods https://$address"
+  echo "         --key $certs/client-migratectl.key --servername localhost --list-methods https://$orchestrator"
   wait
 fi
 echo
-echo "demo finished in $(( $(date +%s) - started )) s"
+echo "demo finished in $(( $(date +%s) - started )) s: migration $final"
+case "$final" in MIGRATION_STATE_COMPLETED*) exit 0 ;; *) exit 1 ;; esac

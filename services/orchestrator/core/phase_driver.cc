@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/status_macros.h"
@@ -185,11 +186,14 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckConnections(v1::Migrat
   migration.clear_findings();
   std::vector<std::string> errors;
   for (const v1::PreflightCheckResult& result : report->results()) {
-    if (result.finding().severity() == v1::SEVERITY_UNSPECIFIED) continue;
-    *migration.add_findings() = result.finding();
-    if (result.finding().severity() == v1::SEVERITY_ERROR) errors.push_back(result.finding().code());
+    const v1::Finding& finding = result.finding();
+    if (finding.severity() == v1::SEVERITY_UNSPECIFIED) continue;
+    *migration.add_findings() = finding;
+    // Trust and compatibility are what the next phases establish and wait for: they do not block here.
+    if (absl::StartsWith(finding.code(), "TRUST_") || absl::StartsWith(finding.code(), "COMPATIBILITY_")) continue;
+    if (finding.severity() == v1::SEVERITY_ERROR) errors.push_back(finding.code());
   }
-  if (!report->ready() || !errors.empty()) {
+  if (!errors.empty()) {
     return Wait(migration, absl::StrCat("preflight is not clean (", absl::StrJoin(errors, ", "),
                                         "): fix the findings; the migration goes on by itself"));
   }
