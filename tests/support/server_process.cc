@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +40,8 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
                    std::to_string(reinterpret_cast<uintptr_t>(this)) + ".stderr") {
   pid_ = fork();
   if (pid_ == 0) {
+    // If the test process dies without its destructors (a crash, a ctest timeout), the server dies too.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     const int fd = open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, STDERR_FILENO);
     dup2(fd, STDOUT_FILENO);
