@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Static checks of deploy/ with the tools a user has, offline:
+#   - yamllint on every YAML file under deploy/k8s and deploy/prometheus;
+#   - each overlay renders (`kubectl kustomize`, or $KUSTOMIZE build) and every rendered object passes
+#     the OpenAPI schema of its kind (tests/deploy/validate_manifests.mjs: Kubernetes, cert-manager and
+#     Prometheus Operator schemas);
+#   - `promtool check rules`, `promtool check config` and the rule unit tests (`promtool test rules`).
+# A missing tool fails the test with what to install; nothing is skipped.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tools=${TOOLS_DIR:-$root/tools}
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+need() { command -v "$1" >/dev/null || { echo "FAIL: $1 not found: $2"; exit 1; }; }
+need yamllint "install the Debian package yamllint (deploy/local/bootstrap.sh)"
+need promtool "install the Debian package prometheus (deploy/local/bootstrap.sh)"
+need node "install the Debian packages nodejs and npm (deploy/local/bootstrap.sh)"
+if [ -n "${KUSTOMIZE:-}" ]; then
+  render=("$KUSTOMIZE" build)
+elif command -v kubectl >/dev/null; then
+  render=(kubectl kustomize)
+elif command -v kustomize >/dev/null; then
+  render=(kustomize build)
+else
+  echo "FAIL: neither kubectl (1.27 or newer) nor kustomize (v5) is on PATH; Debian 12's apt has no usable one."
+  echo "      Install kubectl from https://kubernetes.io/docs/tasks/tools/ or set KUSTOMIZE to a kustomize binary."
+  exit 1
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if yamllint -s -c "$root/tests/deploy/yamllint.yaml" "$root/deploy/k8s" "$root/deploy/prometheus" >"$work/yamllint" 2>&1; then
+  echo "ok: yamllint deploy/k8s deploy/prometheus"
+else
+  fail "yamllint:"; cat "$work/yamllint"
+fi
+
+for overlay in dev prod; do
+  if ! "${render[@]}" "$root/deploy/k8s/overlays/$overlay" >"$work/$overlay.yaml" 2>"$work/$overlay.err"; then
+    fail "overlay $overlay does not render: $(cat "$work/$overlay.err")"
+    continue
+  fi
+  echo "ok: overlay $overlay renders ($(grep -c '^kind:' "$work/$overlay.yaml") objects)"
+  if node "$root/tests/deploy/validate_manifests.mjs" "$tools" "$work/$overlay.yaml" >"$work/$overlay.schema" 2>&1; then
+    echo "ok: overlay $overlay: $(tail -1 "$work/$overlay.schema")"
+  else
+    fail "overlay $overlay fails the schema check:"; cat "$work/$overlay.schema"
+  fi
+done
+
+cd "$root/deploy/prometheus"
+for check in "check rules crosstenant-alerts.yml" "check config prometheus.yml" "test rules crosstenant-alerts.test.yml"; do
+  # shellcheck disable=SC2086
+  if promtool $check >"$work/promtool" 2>&1; then
+    echo "ok: promtool $check"
+  else
+    fail "promtool $check:"; cat "$work/promtool"
+  fi
+done
+
+[ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
+echo "deploy/ renders, validates and its rules pass their tests"
