@@ -20,6 +20,8 @@ class ProblemList {
  public:
   explicit ProblemList(std::vector<Problem>* problems) : problems_(problems) {}
   void Add(int line, int column, const char* const* columns, const char* code, std::string message) {
+    // A field past the sixth (a row with too many fields) has no column name: report the whole line.
+    if (column < 0 || column > kColumns) column = 0;
     problems_->push_back({line, column, column > 0 ? columns[column - 1] : "", code, std::move(message)});
   }
 
