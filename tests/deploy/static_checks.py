@@ -1,0 +1,362 @@
+#!/usr/bin/python3
+"""Static checks of deploy/ that need no cluster and no Docker engine.
+
+  static_checks.py pod-security   every rendered pod against the restricted Pod Security Standard, plus the
+                                  project's rules (read-only root, requests and limits, native gRPC probes,
+                                  no service-account token) and the references between objects
+  static_checks.py dashboard      deploy/grafana/crosstenant-dashboard.json against the dashboard model
+  static_checks.py dockerfile     deploy/docker/Dockerfile and .dockerignore (BIN_DIR: the binaries whose
+                                  shared libraries the runtime stage must install)
+
+Each prints one line per problem, naming the object and field, and exits 1 if there is any.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import deploy_lib as lib  # noqa: E402
+
+problems = []
+
+
+def problem(message):
+    problems.append(message)
+    print(f"FAIL: {message}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------ pod security
+# https://kubernetes.io/docs/concepts/security/pod-security-standards/ (restricted, latest)
+RESTRICTED_VOLUME_KINDS = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                           "projected", "secret"}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+
+
+def check_pod(where, pod):
+    spec_sc = pod.get("securityContext", {})
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(field):
+            problem(f"{where}: spec.{field} is true")
+    if pod.get("automountServiceAccountToken") is not False:
+        problem(f"{where}: automountServiceAccountToken must be false (no service calls the Kubernetes API)")
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUME_KINDS:
+            problem(f"{where}: volume {volume['name']} is {sorted(kinds)}, not allowed by the restricted standard")
+    seccomp = spec_sc.get("seccompProfile", {}).get("type")
+    pod_non_root = spec_sc.get("runAsNonRoot")
+    if spec_sc.get("runAsUser") == 0:
+        problem(f"{where}: securityContext.runAsUser is 0")
+    containers = pod.get("initContainers", []) + pod.get("containers", [])
+    for container in containers:
+        cwhere = f"{where} container {container['name']}"
+        sc = container.get("securityContext", {})
+        if sc.get("privileged"):
+            problem(f"{cwhere}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problem(f"{cwhere}: allowPrivilegeEscalation must be false")
+        caps = sc.get("capabilities", {})
+        if "ALL" not in caps.get("drop", []):
+            problem(f"{cwhere}: capabilities.drop must include ALL")
+        if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+            problem(f"{cwhere}: adds capabilities {caps['add']}")
+        if not (sc.get("runAsNonRoot") or (pod_non_root and sc.get("runAsNonRoot") is not False)):
+            problem(f"{cwhere}: runAsNonRoot is not true")
+        if sc.get("runAsUser") == 0:
+            problem(f"{cwhere}: runAsUser is 0")
+        if (sc.get("seccompProfile", {}).get("type") or seccomp) not in ("RuntimeDefault", "Localhost"):
+            problem(f"{cwhere}: seccompProfile must be RuntimeDefault or Localhost")
+        for port in container.get("ports", []):
+            if port.get("hostPort"):
+                problem(f"{cwhere}: hostPort {port['hostPort']}")
+        # The project's own rules.
+        if sc.get("readOnlyRootFilesystem") is not True:
+            problem(f"{cwhere}: readOnlyRootFilesystem must be true")
+        resources = container.get("resources", {})
+        for kind in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                if resource not in resources.get(kind, {}):
+                    problem(f"{cwhere}: resources.{kind}.{resource} is missing")
+        ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            grpc_probe = container.get(probe, {}).get("grpc")
+            if grpc_probe is None:
+                problem(f"{cwhere}: {probe} must be a native gRPC probe")
+            elif grpc_probe.get("port") != ports.get("health"):
+                problem(f"{cwhere}: {probe} port {grpc_probe.get('port')} is not the port named health")
+        if not re.match(r"^[^:@]+(:[^:]+|@sha256:[0-9a-f]{64})$", container.get("image", "")):
+            problem(f"{cwhere}: image {container.get('image')} has no tag or digest")
+        if container.get("image", "").endswith(":latest"):
+            problem(f"{cwhere}: image tag latest")
+
+
+def selects(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+        (labels.get(e["key"]) in e.get("values", [])) == (e["operator"] == "In")
+        for e in selector.get("matchExpressions", []) if e["operator"] in ("In", "NotIn"))
+
+
+def pod_security():
+    for overlay in lib.OVERLAYS:
+        _, objects = lib.render(overlay)
+        pods = {}
+        namespaces = [o for o in objects if o["kind"] == "Namespace"]
+        if not any(n["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted"
+                   for n in namespaces):
+            problem(f"{overlay}: no Namespace enforcing pod-security.kubernetes.io/enforce=restricted")
+        for o in objects:
+            if o["kind"] in WORKLOAD_KINDS:
+                template = o["spec"]["template"]
+                where = f"{overlay}: {o['kind']}/{o['metadata']['name']}"
+                check_pod(where, template["spec"])
+                pods[o["metadata"]["name"]] = template
+                if not selects(o["spec"]["selector"], template["metadata"].get("labels", {})):
+                    problem(f"{where}: selector does not select its own pod template")
+                sa = template["spec"].get("serviceAccountName")
+                if sa not in lib.by_kind(objects, "ServiceAccount"):
+                    problem(f"{where}: serviceAccountName {sa} is not in the overlay")
+        # References between objects.
+        for service in lib.by_kind(objects, "Service").values():
+            where = f"{overlay}: Service/{service['metadata']['name']}"
+            matched = [t for t in pods.values() if selects({"matchLabels": service["spec"].get("selector", {})},
+                                                           t["metadata"].get("labels", {}))]
+            if len(matched) != 1:
+                problem(f"{where}: selects {len(matched)} pod templates, expected 1")
+                continue
+            names = {p.get("name") for c in matched[0]["spec"]["containers"] for p in c.get("ports", [])}
+            for port in service["spec"]["ports"]:
+                if isinstance(port.get("targetPort"), str) and port["targetPort"] not in names:
+                    problem(f"{where}: targetPort {port['targetPort']} is no container port name")
+        for kind in ("PodDisruptionBudget", "NetworkPolicy"):
+            for o in lib.by_kind(objects, kind).values():
+                selector = o["spec"].get("selector") or o["spec"].get("podSelector")
+                if selector and selector.get("matchLabels", {}).get("app.kubernetes.io/name") == "migratectl":
+                    continue  # the operator's pods (a Job or `kubectl run`), not part of the overlay
+                if selector and selector != {} and not any(selects(selector, t["metadata"].get("labels", {}))
+                                                           for t in pods.values()):
+                    problem(f"{overlay}: {kind}/{o['metadata']['name']} selects no pod")
+        for hpa in lib.by_kind(objects, "HorizontalPodAutoscaler").values():
+            target = hpa["spec"]["scaleTargetRef"]["name"]
+            if target not in pods:
+                problem(f"{overlay}: HorizontalPodAutoscaler/{hpa['metadata']['name']} scales missing {target}")
+            elif hpa["spec"].get("minReplicas", 1) < 1:
+                problem(f"{overlay}: HorizontalPodAutoscaler/{target} minReplicas below 1")
+        for name, template in pods.items():
+            if name in ("orchestrator", "tenant-connector"):
+                deployment = lib.by_kind(objects, "Deployment")[name]
+                if deployment["spec"].get("replicas") != 1 or deployment["spec"].get("strategy", {}).get("type") != "Recreate":
+                    problem(f"{overlay}: Deployment/{name} must be 1 replica with strategy Recreate (SQLite on a "
+                            "ReadWriteOnce claim)")
+        policies = lib.by_kind(objects, "NetworkPolicy")
+        if not any(p["spec"].get("podSelector") == {} and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+                   and not p["spec"].get("ingress") and not p["spec"].get("egress") for p in policies.values()):
+            problem(f"{overlay}: no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)")
+        print(f"ok: {overlay}: {len(pods)} pod templates checked against the restricted Pod Security Standard",
+              flush=True)
+
+
+# ------------------------------------------------------------------------------------------ dashboard
+def dashboard():
+    path = os.path.join(lib.SOURCE_DIR, "deploy", "grafana", "crosstenant-dashboard.json")
+    with open(path) as f:
+        board = json.load(f)
+    for field, kind in (("title", str), ("uid", str), ("schemaVersion", int), ("panels", list), ("templating", dict),
+                        ("time", dict), ("tags", list)):
+        if not isinstance(board.get(field), kind):
+            problem(f"dashboard: {field} must be a {kind.__name__}")
+    if len(board.get("uid", "")) > 40:
+        problem("dashboard: uid longer than 40 characters")
+    if board.get("schemaVersion", 0) < 36:
+        problem("dashboard: schemaVersion below 36 (datasource references by uid need 36 or later)")
+    variables = {v["name"]: v for v in board.get("templating", {}).get("list", [])}
+    datasource = variables.get("datasource")
+    if not datasource or datasource.get("type") != "datasource" or datasource.get("query") != "prometheus":
+        problem("dashboard: no variable `datasource` of type datasource for Prometheus")
+    ids, titles = set(), set()
+    panels = []
+
+    def walk(items):
+        for panel in items:
+            panels.append(panel)
+            walk(panel.get("panels", []))
+    walk(board.get("panels", []))
+    rows = [p for p in panels if p.get("type") == "row"]
+    for panel in panels:
+        where = f"dashboard panel {panel.get('id')} '{panel.get('title')}'"
+        for field in ("id", "type", "title", "gridPos"):
+            if field not in panel:
+                problem(f"{where}: no {field}")
+        if panel.get("id") in ids:
+            problem(f"{where}: duplicate id")
+        ids.add(panel.get("id"))
+        grid = panel.get("gridPos", {})
+        if not all(isinstance(grid.get(k), int) for k in ("h", "w", "x", "y")) or grid.get("x", 0) + grid.get("w", 0) > 24:
+            problem(f"{where}: gridPos {grid} is not within the 24-column grid")
+        if panel.get("type") == "row":
+            continue
+        if panel.get("type") not in ("timeseries", "stat", "bargauge", "gauge", "table", "text"):
+            problem(f"{where}: unknown panel type {panel.get('type')}")
+        if panel.get("title") in titles:
+            problem(f"{where}: duplicate title")
+        titles.add(panel.get("title"))
+        for holder in [panel] + panel.get("targets", []):
+            if holder.get("datasource") != {"type": "prometheus", "uid": "${datasource}"}:
+                problem(f"{where}: datasource must be {{type: prometheus, uid: ${{datasource}}}} (a variable, never a fixed uid)")
+        if not panel.get("targets"):
+            problem(f"{where}: no queries")
+        refs = [t.get("refId") for t in panel.get("targets", [])]
+        if len(set(refs)) != len(refs) or not all(t.get("expr") for t in panel.get("targets", [])):
+            problem(f"{where}: every query needs an expr and a distinct refId")
+    text = json.dumps(board)
+    for needed, what in (("grpc_server_started_total", "traffic"), ("grpc_server_handled_total", "errors"),
+                         ("grpc_server_handling_seconds_bucket", "latency"), ("process_cpu_seconds_total", "saturation"),
+                         ("orchestrator_user_moves", "migration progress by state"),
+                         ("orchestrator_queue_depth", "queue depth per source geo"),
+                         ("tenant_connector_upstream_requests_total{code=~", "throttling"),
+                         ("tenant_connector_retry_after_wait_seconds", "Retry-After"),
+                         ("tenant_connector_token_expiry_seconds", "token expiry"),
+                         ("tenant_connector_credential_expiry_seconds", "credential expiry")):
+        if needed not in text:
+            problem(f"dashboard: nothing shows {what} ({needed})")
+    if not any(r.get("repeat") == "job" for r in rows):
+        problem("dashboard: the golden signals row is not repeated per service (repeat: job)")
+    generator = os.path.join(lib.SOURCE_DIR, "deploy", "grafana", "generate_dashboard.py")
+    result = subprocess.run([sys.executable, generator, "--check"], capture_output=True, text=True)
+    if result.returncode != 0:
+        problem(f"dashboard: {(result.stderr or result.stdout).strip()}")
+    print(f"ok: dashboard: {len(panels)} panels, {len(variables)} variables", flush=True)
+
+
+# ------------------------------------------------------------------------------------------ Dockerfile
+BASE_IMAGE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1"}  # in debian:bookworm-slim already
+
+
+def stages(text):
+    text = re.sub(r"\\\n", " ", text)
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, rest = line.partition(" ")
+        instruction = instruction.upper()
+        if instruction == "FROM":
+            result.append({"from": rest, "lines": []})
+        elif result:
+            result[-1]["lines"].append((instruction, rest.strip()))
+    return result
+
+
+def needed_packages(bin_dir, binaries):
+    """Debian package -> the binaries that link one of its libraries (readelf NEEDED, then one dpkg -S)."""
+    users = {}
+    for binary in binaries:
+        path = os.path.join(bin_dir, binary)
+        if not os.access(path, os.X_OK):
+            lib.fail(f"dockerfile: {path} does not exist (build it first)")
+        dynamic = subprocess.run(["readelf", "-d", path], capture_output=True, text=True, check=True).stdout
+        for library in re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic):
+            users.setdefault(library, set()).add(binary)
+    owners = subprocess.run(["dpkg", "-S", *(f"*/{library}" for library in users)], capture_output=True,
+                            text=True).stdout
+    packages = {}
+    for library, binaries_using in sorted(users.items()):
+        candidates = {line.split(":")[0] for line in owners.splitlines()
+                      if line.endswith(f"/{library}") and ": " in line}
+        amd = [c for c in candidates if not c.endswith("-i386") and not c.startswith("lib32") and "-dev" not in c]
+        if not amd:
+            problem(f"dockerfile: no Debian package owns {library} (needed by {sorted(binaries_using)})")
+            continue
+        packages.setdefault(sorted(amd)[0], set()).update(binaries_using)
+    return packages
+
+
+def dockerfile():
+    bin_dir = os.environ.get("BIN_DIR") or lib.fail("set BIN_DIR to the build's bin directory")
+    path = os.path.join(lib.SOURCE_DIR, "deploy", "docker", "Dockerfile")
+    with open(path) as f:
+        parsed = stages(f.read())
+    if len(parsed) < 2:
+        problem("Dockerfile: not multi-stage (a build stage and a runtime stage)")
+        return
+    build, runtime = parsed[0], parsed[-1]
+    if not re.match(r"^debian:(bookworm|12)(@sha256:[0-9a-f]{64})?\s+AS\s+\w+", build["from"], re.I):
+        problem(f"Dockerfile: the build stage is FROM {build['from']}, not Debian 12")
+    if not re.match(r"^debian:bookworm-slim(@sha256:[0-9a-f]{64})?(\s+AS\s+\w+)?$", runtime["from"], re.I):
+        problem(f"Dockerfile: the runtime stage is FROM {runtime['from']}, not debian:bookworm-slim")
+    build_runs = " ".join(rest for instruction, rest in build["lines"] if instruction == "RUN")
+    for needed, what in (("deploy/local/bootstrap.sh", "installs the project's packages"),
+                         ("cmake --preset ci", "configures with the CI preset"),
+                         ("ctest --preset ci -L unit", "runs the unit tests")):
+        if needed not in build_runs:
+            problem(f"Dockerfile: the build stage never {what} ({needed})")
+    users = [rest for instruction, rest in runtime["lines"] if instruction == "USER"]
+    if not users or not re.fullmatch(r"65532(:65532)?", users[-1]):
+        problem(f"Dockerfile: the runtime stage must end as USER 65532 (got {users})")
+    for instruction in ("ENTRYPOINT", "CMD"):
+        for rest in [r for i, r in runtime["lines"] if i == instruction]:
+            try:
+                if not isinstance(json.loads(rest), list):
+                    raise ValueError
+            except ValueError:
+                problem(f"Dockerfile: {instruction} {rest} is not in exec (JSON array) form")
+    if not any(i == "ENTRYPOINT" for i, _ in runtime["lines"]):
+        problem("Dockerfile: the runtime stage has no ENTRYPOINT")
+    runs = " ".join(rest for instruction, rest in runtime["lines"] if instruction == "RUN")
+    match = re.search(r"apt-get install (.*?)(&&|$)", runs)
+    if not match:
+        problem("Dockerfile: the runtime stage installs no packages with apt-get install")
+        return
+    words = match.group(1).split()
+    if "--no-install-recommends" not in words:
+        problem("Dockerfile: runtime apt-get install without --no-install-recommends")
+    if "rm -rf /var/lib/apt/lists/*" not in runs:
+        problem("Dockerfile: the runtime stage keeps the apt lists")
+    installed = {w for w in words if not w.startswith("-")}
+    binaries = ["tenant-connector", "orchestrator", "worker", "tenant-emulator", "loadgen"]
+    needed = needed_packages(bin_dir, binaries)
+    expected = (set(needed) - BASE_IMAGE_PACKAGES) | {"ca-certificates"}
+    for package in sorted(expected - installed):
+        problem(f"Dockerfile: runtime stage does not install {package} (needed by {sorted(needed.get(package, []))})")
+    for package in sorted(installed - expected):
+        problem(f"Dockerfile: runtime stage installs {package}, which no binary needs")
+    copied = " ".join(rest for instruction, rest in runtime["lines"] if instruction == "COPY")
+    if "/usr/local/bin/" not in copied:
+        problem("Dockerfile: the runtime stage copies no binaries to /usr/local/bin/")
+    build_text = " ".join(rest for _, rest in build["lines"])
+    for binary in binaries:
+        if binary not in build_text:
+            problem(f"Dockerfile: the build stage does not install {binary}")
+    # What the manifests run must be in the image.
+    for overlay in lib.OVERLAYS:
+        _, objects = lib.render(overlay)
+        for deployment in lib.by_kind(objects, "Deployment").values():
+            for container in deployment["spec"]["template"]["spec"]["containers"]:
+                command = container.get("command", [""])[0]
+                if not command.startswith("/usr/local/bin/") or os.path.basename(command) not in binaries:
+                    problem(f"{overlay}: Deployment/{deployment['metadata']['name']} runs {command}, not a binary of the image")
+    ignore_path = os.path.join(lib.SOURCE_DIR, ".dockerignore")
+    ignored = open(ignore_path).read().split() if os.path.exists(ignore_path) else []
+    for needed_ignore in ("build/", "build-*/", "tools/", "deploy/local/.certs/"):
+        if needed_ignore not in ignored:
+            problem(f".dockerignore: {needed_ignore} is not ignored (local build trees, node tools or dev keys "
+                    "would enter the image's context)")
+    print(f"ok: Dockerfile: {len(parsed)} stages; runtime installs {len(installed)} packages = the libraries of "
+          f"{len(binaries)} binaries + ca-certificates", flush=True)
+
+
+def main():
+    checks = {"pod-security": pod_security, "dashboard": dashboard, "dockerfile": dockerfile}
+    if len(sys.argv) != 2 or sys.argv[1] not in checks:
+        sys.exit(f"usage: static_checks.py {'|'.join(checks)}")
+    checks[sys.argv[1]]()
+    if problems:
+        print(f"{len(problems)} problem(s)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
