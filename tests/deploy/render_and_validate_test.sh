@@ -52,7 +52,8 @@ for overlay in dev prod; do
 done
 
 cd "$root/deploy/prometheus"
-for check in "check rules crosstenant-alerts.yml" "check config prometheus.yml" "test rules crosstenant-alerts.test.yml"; do
+for check in "check rules crosstenant-alerts.yml" "check config prometheus.yml" \
+  "test rules crosstenant-alerts.test.yml crosstenant-alerts-week.test.yml"; do
   # shellcheck disable=SC2086
   if promtool $check >"$work/promtool" 2>&1; then
     echo "ok: promtool $check"
