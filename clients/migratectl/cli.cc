@@ -1,0 +1,166 @@
+#include "clients/migratectl/cli.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "clients/migratectl/commands.h"
+#include "clients/migratectl/exit_codes.h"
+#include "clients/migratectl/invocation.h"
+#include "services/common/build_info.h"
+
+namespace crosstenant::migratectl {
+namespace {
+
+struct Command {
+  const char* path;      // "trust establish"
+  const char* step;      // Microsoft's step, for the overview
+  const char* replaces;  // the cmdlet, for the overview
+  absl::Status (*run)(Invocation&);
+};
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> commands = {
+      {"connect", "1", "Connect-SPOService -Url https://<tenant>-admin.sharepoint.com", RunConnect},
+      {"connections", "1", "(one connection per PowerShell session; here all, with --watch)", RunConnections},
+      {"connections show", "1", "", RunConnectionsShow},
+      {"connections check", "1", "", RunConnectionsCheck},
+      {"connections delete", "1", "Disconnect-SPOService", RunConnectionsDelete},
+      {"preflight", "1-5", "the prerequisites, checked by hand", RunPreflight},
+      {"trust establish", "2", "Get-SPOCrossTenantHostUrl + Set-SPOCrossTenantRelationship, both sides",
+       RunTrustEstablish},
+      {"trust verify", "3", "Verify-SPOCrossTenantRelationship, both sides (--wait for GoodToProceed)",
+       RunTrustVerify},
+      {"identity-map generate", "4", "the identity-map CSV written by hand", RunIdentityMapGenerate},
+      {"identity-map validate", "5", "(checks Add-SPOTenantIdentityMap does not make)", RunIdentityMapValidate},
+      {"identity-map upload", "5", "Add-SPOTenantIdentityMap -IdentityMapPath <file>, every target geo",
+       RunIdentityMapUpload},
+      {"compatibility", "5", "Get-SPOCrossTenantCompatibilityStatus -PartnerCrossTenantHostUrl <target>",
+       RunCompatibility},
+      {"migrate start", "2-7", "Start-SPOCrossTenantUserContentMove per user, in batches of 4,000",
+       RunMigrateStart},
+      {"migrate status", "6", "Get-SPOCrossTenantUserContentMoveState (--watch: live)", RunMigrateStatus},
+      {"migrate pause", "6", "(stop queueing by hand)", RunMigratePause},
+      {"migrate resume", "6", "-PreferredMoveBeginDate/-PreferredMoveEndDate of the next batch", RunMigrateResume},
+      {"migrate cancel", "6", "Stop-SPOCrossTenantUserContentMove per user", RunMigrateCancel},
+      {"migrate report", "6", "(a status script of your own); --format table|csv|json", RunMigrateReport},
+      {"redirects list", "7", "Get-SPOSite -Template RedirectSite#0 -IncludePersonalSite $true", RunRedirectsList},
+      {"redirects remove", "7", "Remove-SPOSite -Identity <url> (+ Remove-SPODeletedSite)", RunRedirectsRemove},
+      {"trust remove", "7", "Remove-SPOCrossTenantRelationship, both sides", RunTrustRemove},
+  };
+  return commands;
+}
+
+std::string Overview() {
+  std::string text =
+      "migratectl: the operator's tool for Microsoft's cross-tenant OneDrive migration, on the crosstenant mesh.\n"
+      "Both tenants stay connected at once (the tenant-connector holds them); the orchestrator runs steps 2-7\n"
+      "unattended, and every step can also be run and checked by hand.\n\n"
+      "Usage: migratectl [global flags] COMMAND [SUBCOMMAND] [flags] [arguments]\n"
+      "       migratectl COMMAND --help\n\n";
+  absl::StrAppend(&text, absl::StrFormat("%-5s %-23s %s\n", "STEP", "COMMAND", "REPLACES (SharePoint Online Management Shell)"));
+  for (const Command& command : Commands()) {
+    absl::StrAppend(&text, absl::StrFormat("%-5s %-23s %s\n", command.step, command.path, command.replaces));
+  }
+  absl::StrAppend(&text,
+                  "\nGlobal flags (any command; environment variables in brackets):\n"
+                  "  --connector=HOST:PORT        tenant-connector [MIGRATECTL_CONNECTOR], default 127.0.0.1:50051\n"
+                  "  --orchestrator=HOST:PORT     orchestrator [MIGRATECTL_ORCHESTRATOR], default 127.0.0.1:50052\n"
+                  "  --tls-ca=FILE                verify the servers with this CA; turns TLS on [MIGRATECTL_TLS_CA]\n"
+                  "  --tls-cert=FILE --tls-key=FILE  client certificate for mTLS [MIGRATECTL_TLS_CERT, _KEY]\n"
+                  "  --tls-server-name=NAME       name expected on the server certificate [MIGRATECTL_TLS_SERVER_NAME]\n"
+                  "  --deadline=DURATION          deadline of each call, default 30s [MIGRATECTL_DEADLINE]\n"
+                  "  --format=table|csv|json      output format, default table [MIGRATECTL_FORMAT]\n"
+                  "  --progress=auto|bars|lines   live progress style, default auto (bars on a terminal)\n"
+                  "  --help                       help of a command; --version the build\n\n"
+                  "A typical migration:\n"
+                  "  migratectl connect --role=source https://contoso-admin.sharepoint.com --client-id=ID --client-secret-file=F\n"
+                  "  migratectl connect --role=target https://fabrikam-admin.sharepoint.com --device-code\n"
+                  "  migratectl preflight --source=contoso-source --target=fabrikam-target --ignore=trust,compatibility\n"
+                  "  migratectl trust establish --source=contoso-source --target=fabrikam-target\n"
+                  "  migratectl trust verify --source=contoso-source --target=fabrikam-target --wait\n"
+                  "  migratectl identity-map generate --source=contoso-source --target=fabrikam-target --output=map.csv\n"
+                  "  migratectl identity-map upload map.csv --target=fabrikam-target\n"
+                  "  migratectl migrate start --plan=plan.yaml --watch\n"
+                  "  migratectl migrate report wave1 --format=csv --output=wave1.csv\n"
+                  "  migratectl redirects list --source=contoso-source\n"
+                  "  migratectl trust remove --source=contoso-source --target=fabrikam-target\n\n",
+                  ExitCodeHelp());
+  return text;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv, std::ostream& out, std::ostream& err, bool out_is_terminal) {
+  // Split the arguments into flags (normalised to --name=value) and positionals; the command is the
+  // longest run of leading positionals that names one.
+  std::vector<std::string> flags, positionals;
+  bool help = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      help = true;
+    } else if (arg == "--version") {
+      out << "migratectl " << kVersion << " (" << kRevision << ")\n";
+      return 0;
+    } else if (absl::StartsWith(arg, "--") && arg.size() > 2) {
+      const size_t eq = arg.find('=');
+      const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      if (eq != std::string::npos) {
+        flags.push_back(arg);
+      } else if (IsSwitch(name)) {
+        flags.push_back(arg + "=true");
+      } else if (i + 1 < argc) {
+        flags.push_back(absl::StrCat(arg, "=", argv[++i]));
+      } else {
+        err << "migratectl: flag " << arg << " needs a value: " << arg << "=VALUE\n";
+        return static_cast<int>(ExitCode::kUsage);
+      }
+    } else {
+      positionals.push_back(arg);
+    }
+  }
+  if (positionals.empty() || positionals[0] == "help") {
+    if (positionals.size() < 2) {
+      (positionals.empty() && !help ? err : out) << Overview();
+      return positionals.empty() && !help ? static_cast<int>(ExitCode::kUsage) : 0;
+    }
+    positionals.erase(positionals.begin());
+    help = true;
+  }
+  const Command* command = nullptr;
+  size_t words = 0;
+  for (const Command& candidate : Commands()) {
+    const std::vector<std::string> parts = absl::StrSplit(candidate.path, ' ');
+    if (parts.size() > positionals.size() || parts.size() <= words) continue;
+    if (std::equal(parts.begin(), parts.end(), positionals.begin())) {
+      command = &candidate;
+      words = parts.size();
+    }
+  }
+  if (command == nullptr) {
+    std::string group_commands;
+    for (const Command& candidate : Commands()) {
+      if (absl::StartsWith(candidate.path, positionals[0] + " ")) absl::StrAppend(&group_commands, "  migratectl ", candidate.path, "\n");
+    }
+    if (!group_commands.empty()) {
+      (help ? out : err) << "migratectl " << positionals[0] << " has these commands:\n" << group_commands;
+      return help ? 0 : static_cast<int>(ExitCode::kUsage);
+    }
+    err << "migratectl: unknown command '" << positionals[0] << "' (see migratectl --help)\n";
+    return static_cast<int>(ExitCode::kUsage);
+  }
+  if (help) flags.push_back("--help");
+  positionals.erase(positionals.begin(), positionals.begin() + static_cast<long>(words));
+  Invocation invocation(command->path, flags, positionals, OptionsFromEnvironment(), out, err, out_is_terminal);
+  absl::Status status = command->run(invocation);
+  out.flush();
+  if (!status.ok()) err << "migratectl " << command->path << ": " << DescribeError(status);
+  return static_cast<int>(ExitCodeOf(status));
+}
+
+}  // namespace crosstenant::migratectl

@@ -1,0 +1,363 @@
+// Step 6 (and the orchestrated steps 2-7): a migration from a plan file, its progress, pause, resume,
+// cancel and report.
+
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "clients/migratectl/commands.h"
+#include "clients/migratectl/exit_codes.h"
+#include "clients/migratectl/plan_file.h"
+#include "clients/migratectl/progress.h"
+#include "clients/migratectl/views.h"
+#include "services/common/atomic_file.h"
+#include "services/common/status_macros.h"
+#include "services/identity_map/identity_map.h"
+
+namespace crosstenant::migratectl {
+namespace v1 = crosstenant::v1;
+namespace {
+
+bool Terminal(v1::MigrationState state) {
+  return state == v1::MIGRATION_STATE_COMPLETED || state == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
+         state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
+}
+
+absl::StatusOr<v1::Migration> GetMigration(Invocation& in, const std::string& name) {
+  v1::GetMigrationRequest request;
+  request.set_name(MigrationName(name));
+  ASSIGN_OR_RETURN(v1::GetMigrationResponse response,
+                   in.Call<v1::GetMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::GetMigration,
+                                                     request));
+  return response.migration();
+}
+
+void PrintMigration(Invocation& in, const v1::Migration& migration) {
+  if (in.format() == OutputFormat::kJson) {
+    in.out() << RenderJson(MessageToJson(migration));
+  } else if (in.format() == OutputFormat::kCsv) {
+    in.out() << RenderCsv(MigrationsTable({migration}));
+  } else {
+    in.out() << MigrationDetails(migration);
+  }
+}
+
+// How a migration's end maps to migratectl's exit status.
+absl::Status FinalStatus(const v1::Migration& migration) {
+  if (migration.state() == v1::MIGRATION_STATE_COMPLETED) return absl::OkStatus();
+  std::string why = migration.has_error() ? absl::StrCat(": ", migration.error().code(), " ", migration.error().message())
+                                          : "";
+  return NotReadyError(absl::StrCat(migration.name(), " ended ", StateName(migration.state()), why, " (",
+                                    CountsSummary(migration.counts()), ")"));
+}
+
+// Follows WatchMigration to the migration's end, drawing progress; resumes the stream after an
+// interruption from the last event seen. Returns the migration as it ended (re-read at the end, since
+// counts are streamed at most once a second).
+absl::StatusOr<v1::Migration> Watch(Invocation& in, const std::string& name, absl::Duration timeout) {
+  ProgressPrinter progress(in.format() == OutputFormat::kJson ? in.err() : in.out(), in.progress_mode());
+  const absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+  v1::Migration migration;
+  int64_t after_sequence = 0;
+  int failures = 0;
+  while (true) {
+    grpc::ClientContext context;
+    if (deadline != absl::InfiniteFuture()) context.set_deadline(absl::ToChronoTime(deadline));
+    v1::WatchMigrationRequest request;
+    request.set_name(MigrationName(name));
+    request.set_after_sequence(after_sequence);
+    std::unique_ptr<grpc::ClientReader<v1::WatchMigrationResponse>> reader =
+        in.orchestrator().WatchMigration(&context, request);
+    v1::WatchMigrationResponse response;
+    while (reader->Read(&response)) {
+      failures = 0;
+      const v1::MigrationEvent& event = response.event();
+      after_sequence = std::max(after_sequence, event.sequence());
+      switch (event.kind_case()) {
+        case v1::MigrationEvent::kSnapshot:
+          migration = event.snapshot();
+          break;
+        case v1::MigrationEvent::kPhaseChange:
+          migration.set_phase(event.phase_change().to_phase());
+          break;
+        case v1::MigrationEvent::kStateChange:
+          migration.set_state(event.state_change().to_state());
+          migration.set_state_reason(event.state_change().reason());
+          break;
+        case v1::MigrationEvent::kProgress:
+          *migration.mutable_counts() = event.progress().counts();
+          *migration.mutable_queues() = event.progress().queues();
+          break;
+        case v1::MigrationEvent::kUserTransition: {
+          const v1::UserMoveTransition& t = event.user_transition();
+          if (t.to_state() == v1::USER_MOVE_STATE_BLOCKED || t.to_state() == v1::USER_MOVE_STATE_FAILED ||
+              t.to_state() == v1::USER_MOVE_STATE_STOPPED) {
+            progress.Note(absl::StrCat(t.source_user_principal_name(), " ", StateName(t.to_state()),
+                                       t.has_error() ? absl::StrCat(": ", t.error().code(), " ", t.error().message())
+                                                     : ""));
+          }
+          break;
+        }
+        default:
+          break;
+      }
+      progress.Update(migration);
+    }
+    grpc::Status status = reader->Finish();
+    if (status.ok() && Terminal(migration.state())) break;
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED || absl::Now() >= deadline) {
+      progress.Finish();
+      return absl::DeadlineExceededError(absl::StrCat(migration.name(), " is still ", StateName(migration.state()),
+                                                      " after ", absl::FormatDuration(timeout), " (--timeout)"));
+    }
+    // A watch that ended early (orchestrator restarting, network): resume from the last event seen.
+    if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) return FromGrpcStatus(status);
+    if (++failures > 30) return FromGrpcStatus(status);
+    absl::SleepFor(absl::Seconds(1));
+  }
+  ASSIGN_OR_RETURN(v1::Migration final_migration, GetMigration(in, name));
+  progress.Update(final_migration);
+  progress.Finish();
+  return final_migration;
+}
+
+absl::Status ParseWindowTime(const std::string& flag, const std::string& text, google::protobuf::Timestamp* out) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": expected an RFC 3339 UTC time such as "
+                                                   "2026-12-05T20:00:00Z, got '", text, "'"));
+  }
+  out->set_seconds(absl::ToUnixSeconds(time));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunMigrateStart(Invocation& in) {
+  std::string plan_path, identity_map_override, id_override;
+  bool watch = false;
+  absl::Duration timeout = absl::InfiniteDuration();
+  in.flags().Add("plan", "FILE", "the plan file (YAML; see deploy/local/demo-plan.yaml) (required)", Text(&plan_path));
+  in.flags().Add("identity-map", "FILE", "use this identity map instead of the plan's", Text(&identity_map_override));
+  in.flags().Add("id", "NAME", "use this migration id instead of the plan's", Text(&id_override));
+  in.flags().Add("watch", "", "then follow the migration to its end, like `migrate status --watch`", Switch(&watch));
+  in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long", DurationFlag(&timeout));
+  ASSIGN_OR_RETURN(bool run,
+                   in.Parse({"Creates a migration from a plan file and starts it: the orchestrator runs trust, "
+                             "verification, user checks, identity map, compatibility, the moves (at most 4,000 "
+                             "queued per source geo, inside the window) and the post-migration, unattended.",
+                             "Start-SPOCrossTenantUserContentMove, once per user, queued by hand in batches of "
+                             "4,000 (and steps 2-5 and 7 in order)",
+                             "",
+                             "The plan and the identity map are validated here first; every problem is named with "
+                             "its file, line and column."}));
+  if (!run) return absl::OkStatus();
+  if (plan_path.empty()) return UsageError("--plan=FILE is required");
+  ASSIGN_OR_RETURN(PlanFile plan, LoadPlanFile(plan_path));
+  if (!identity_map_override.empty()) plan.identity_map_path = identity_map_override;
+  if (!id_override.empty()) plan.migration_id = id_override;
+  ASSIGN_OR_RETURN(std::string csv, ReadIdentityMapFile(plan.identity_map_path));
+  identity_map::ParseResult parsed = identity_map::ParseCsv(csv);
+  if (!parsed.problems.empty()) return IdentityMapError(plan.identity_map_path, parsed.problems);
+
+  v1::CreateMigrationRequest request;
+  request.set_migration_id(plan.migration_id);
+  request.set_display_name(plan.display_name);
+  request.set_request_id(NewRequestId());
+  v1::MigrationPlan* p = request.mutable_plan();
+  p->set_source_connection(plan.source_connection);
+  p->set_target_connection(plan.target_connection);
+  p->mutable_identity_map()->set_csv(csv);
+  *p->mutable_options() = plan.options;
+  ASSIGN_OR_RETURN(v1::CreateMigrationResponse response,
+                   in.Call<v1::CreateMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::CreateMigration,
+                                                        request));
+  if (!watch) {
+    PrintMigration(in, response.migration());
+    return absl::OkStatus();
+  }
+  if (in.format() == OutputFormat::kTable) {
+    in.out() << "created " << response.migration().name() << ": " << parsed.map.users.size() << " users, "
+             << plan.source_connection << " -> " << plan.target_connection << "\n";
+  }
+  ASSIGN_OR_RETURN(v1::Migration ended, Watch(in, response.migration().name(), timeout));
+  if (in.format() == OutputFormat::kJson) in.out() << RenderJson(MessageToJson(ended));
+  return FinalStatus(ended);
+}
+
+absl::Status RunMigrateStatus(Invocation& in) {
+  bool watch = false;
+  absl::Duration timeout = absl::InfiniteDuration();
+  in.flags().Add("watch", "", "follow the migration live to its end (bars on a terminal, lines otherwise)",
+                 Switch(&watch));
+  in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long (exit 8)",
+                 DurationFlag(&timeout));
+  ASSIGN_OR_RETURN(bool run,
+                   in.Parse({"Shows a migration (phase, state and why, users by state, queues per source geo, trust "
+                             "and compatibility per geo pair), or lists every migration without NAME. With --watch, "
+                             "exit 0 when it COMPLETED and 10 when it ended otherwise.",
+                             "Get-SPOCrossTenantUserContentMoveState -PartnerCrossTenantHostUrl <partner>, polled "
+                             "by hand",
+                             "[NAME]", ""},
+                            0, 1));
+  if (!run) return absl::OkStatus();
+  if (in.positionals().empty()) {
+    if (watch) return UsageError("--watch needs the migration NAME");
+    std::vector<v1::Migration> migrations;
+    v1::ListMigrationsRequest request;
+    request.set_page_size(1000);
+    do {
+      ASSIGN_OR_RETURN(v1::ListMigrationsResponse response,
+                       in.Call<v1::ListMigrationsResponse>(in.orchestrator(), &v1::Orchestrator::Stub::ListMigrations,
+                                                           request));
+      migrations.insert(migrations.end(), response.migrations().begin(), response.migrations().end());
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    nlohmann::json json = nlohmann::json::array();
+    for (const v1::Migration& m : migrations) json.push_back(MessageToJson(m));
+    in.Print(MigrationsTable(migrations), json);
+    return absl::OkStatus();
+  }
+  const std::string& name = in.positionals()[0];
+  if (!watch) {
+    ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(in, name));
+    PrintMigration(in, migration);
+    return absl::OkStatus();
+  }
+  // Fails fast with NOT_FOUND for a wrong name, before opening the stream.
+  RETURN_IF_ERROR(GetMigration(in, name).status());
+  ASSIGN_OR_RETURN(v1::Migration ended, Watch(in, name, timeout));
+  if (in.format() == OutputFormat::kJson) in.out() << RenderJson(MessageToJson(ended));
+  return FinalStatus(ended);
+}
+
+absl::Status RunMigratePause(Invocation& in) {
+  std::string reason;
+  in.flags().Add("reason", "TEXT", "why, recorded in the migration's events", Text(&reason));
+  ASSIGN_OR_RETURN(bool run, in.Parse({"Pauses a migration: no new move is started; moves already started at "
+                                       "Microsoft carry on and are still followed.",
+                                       "(no cmdlet: stop queueing Start-SPOCrossTenantUserContentMove by hand)", "NAME",
+                                       ""},
+                                      1, 1));
+  if (!run) return absl::OkStatus();
+  v1::PauseMigrationRequest request;
+  request.set_name(MigrationName(in.positionals()[0]));
+  request.set_reason(reason);
+  request.set_request_id(NewRequestId());
+  ASSIGN_OR_RETURN(v1::PauseMigrationResponse response,
+                   in.Call<v1::PauseMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::PauseMigration,
+                                                       request));
+  PrintMigration(in, response.migration());
+  return absl::OkStatus();
+}
+
+absl::Status RunMigrateResume(Invocation& in) {
+  std::string begin, end;
+  in.flags().Add("window-begin", "TIME", "new window start, RFC 3339 UTC (e.g. after the window ended)", Text(&begin));
+  in.flags().Add("window-end", "TIME", "new window end, RFC 3339 UTC", Text(&end));
+  ASSIGN_OR_RETURN(bool run, in.Parse({"Resumes a paused migration where it stopped, optionally with a new window.",
+                                       "Start-SPOCrossTenantUserContentMove -PreferredMoveBeginDate/-EndDate for the "
+                                       "next batch",
+                                       "NAME", ""},
+                                      1, 1));
+  if (!run) return absl::OkStatus();
+  v1::ResumeMigrationRequest request;
+  request.set_name(MigrationName(in.positionals()[0]));
+  request.set_request_id(NewRequestId());
+  if (!begin.empty()) {
+    RETURN_IF_ERROR(ParseWindowTime("window-begin", begin, request.mutable_window()->mutable_preferred_begin_time()));
+  }
+  if (!end.empty()) {
+    RETURN_IF_ERROR(ParseWindowTime("window-end", end, request.mutable_window()->mutable_preferred_end_time()));
+  }
+  ASSIGN_OR_RETURN(v1::ResumeMigrationResponse response,
+                   in.Call<v1::ResumeMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::ResumeMigration,
+                                                        request));
+  PrintMigration(in, response.migration());
+  return absl::OkStatus();
+}
+
+absl::Status RunMigrateCancel(Invocation& in) {
+  std::string reason;
+  in.flags().Add("reason", "TEXT", "why, recorded in the migration's events", Text(&reason));
+  ASSIGN_OR_RETURN(bool run, in.Parse({"Cancels a migration: users not yet started are STOPPED, moves Microsoft "
+                                       "can still stop are stopped, moves already in progress are followed to "
+                                       "their end. Trust is left in place.",
+                                       "Stop-SPOCrossTenantUserContentMove -SourceUserPrincipalName <upn>, per user",
+                                       "NAME", ""},
+                                      1, 1));
+  if (!run) return absl::OkStatus();
+  v1::CancelMigrationRequest request;
+  request.set_name(MigrationName(in.positionals()[0]));
+  request.set_reason(reason);
+  request.set_request_id(NewRequestId());
+  ASSIGN_OR_RETURN(v1::CancelMigrationResponse response,
+                   in.Call<v1::CancelMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::CancelMigration,
+                                                        request));
+  PrintMigration(in, response.migration());
+  return absl::OkStatus();
+}
+
+absl::Status RunMigrateReport(Invocation& in) {
+  std::string states, output;
+  in.flags().Add("state", "STATE,...", "only users in these states, e.g. failed,blocked", Text(&states));
+  in.flags().Add("output", "FILE", "write the report to a file instead of standard output", Text(&output));
+  ASSIGN_OR_RETURN(bool run,
+                   in.Parse({"The migration report: one row per user (source, target, geos, state, attempts, times, "
+                             "error code and text), as an aligned table, CSV (every column) or JSON.",
+                             "Get-SPOCrossTenantUserContentMoveState output collected by a script of your own",
+                             "NAME", "  migratectl migrate report merger --format=csv --output=report.csv"},
+                            1, 1));
+  if (!run) return absl::OkStatus();
+  v1::GetMigrationReportRequest request;
+  request.set_name(MigrationName(in.positionals()[0]));
+  request.set_page_size(10000);
+  for (absl::string_view state : absl::StrSplit(states, ',', absl::SkipEmpty())) {
+    std::string name = absl::StrCat("USER_MOVE_STATE_", absl::AsciiStrToUpper(absl::StripAsciiWhitespace(state)));
+    for (char& c : name) c = c == '-' ? '_' : c;
+    v1::UserMoveState parsed;
+    if (!v1::UserMoveState_Parse(name, &parsed) || parsed == v1::USER_MOVE_STATE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat("--state: '", state, "' is not a user state (pending, blocked, "
+                                                     "queued, not_started, scheduled, ready_to_trigger, in_progress, "
+                                                     "rescheduled, success, failed, stopped, validated)"));
+    }
+    request.add_states(parsed);
+  }
+  std::vector<v1::MigrationReportRow> rows;
+  v1::GetMigrationReportResponse summary;
+  do {
+    ASSIGN_OR_RETURN(v1::GetMigrationReportResponse response,
+                     in.Call<v1::GetMigrationReportResponse>(in.orchestrator(),
+                                                             &v1::Orchestrator::Stub::GetMigrationReport, request));
+    rows.insert(rows.end(), response.rows().begin(), response.rows().end());
+    if (request.page_token().empty()) summary = response;
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  summary.clear_rows();
+  std::string text;
+  switch (in.format()) {
+    case OutputFormat::kTable:
+      text = absl::StrCat(RenderTable(ReportTable(rows)), request.name(), "  ", PhaseName(summary.phase()), "  ",
+                          StateName(summary.state()), "  ", summary.counts().total(), " users: ",
+                          CountsSummary(summary.counts()), "\n");
+      break;
+    case OutputFormat::kCsv:
+      text = RenderCsv(ReportCsvTable(rows));
+      break;
+    case OutputFormat::kJson:
+      text = RenderJson(ReportJson(request.name(), summary, rows));
+      break;
+  }
+  if (output.empty()) {
+    in.out() << text;
+  } else {
+    RETURN_IF_ERROR(WriteFileAtomically(output, text));
+    in.err() << "wrote " << rows.size() << " rows to " << output << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace crosstenant::migratectl

@@ -1,0 +1,132 @@
+#ifndef CROSSTENANT_CLIENTS_MIGRATECTL_INVOCATION_H_
+#define CROSSTENANT_CLIENTS_MIGRATECTL_INVOCATION_H_
+
+// One run of one migratectl command: its flags (the global ones and its own, parsed with the mesh's
+// FlagSet), its positional arguments, the output streams and format, and the gRPC stubs for the
+// connector and the orchestrator built from the global address and TLS flags.
+//
+// Every command is one function that registers its flags, parses, and runs:
+//
+//   absl::Status RunPreflight(Invocation& in) {
+//     std::string source;
+//     in.flags().Add("source", "CONNECTION", "the source connection", Text(&source));
+//     ASSIGN_OR_RETURN(bool run, in.Parse({"Runs every preflight check", "(none)", ""}));
+//     if (!run) return absl::OkStatus();   // --help was printed
+//     ...
+//   }
+
+#include <chrono>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "clients/migratectl/output.h"
+#include "clients/migratectl/progress.h"
+#include "crosstenant/v1/orchestrator.grpc.pb.h"
+#include "crosstenant/v1/tenant_connector.grpc.pb.h"
+#include "services/common/flag_set.h"
+#include "services/common/grpc_status.h"
+
+namespace crosstenant::migratectl {
+
+// Flags every command takes; defaults come from the environment (MIGRATECTL_*), then built-ins.
+struct GlobalOptions {
+  std::string connector_address = "127.0.0.1:50051";
+  std::string orchestrator_address = "127.0.0.1:50052";
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  absl::Duration deadline = absl::Seconds(30);
+  OutputFormat format = OutputFormat::kTable;
+  std::string progress = "auto";  // auto | bars | lines
+};
+
+// The defaults with MIGRATECTL_CONNECTOR, MIGRATECTL_ORCHESTRATOR, MIGRATECTL_TLS_CA, _CERT, _KEY,
+// _SERVER_NAME, MIGRATECTL_DEADLINE and MIGRATECTL_FORMAT applied.
+GlobalOptions OptionsFromEnvironment();
+
+// The help of a command.
+struct CommandHelp {
+  std::string summary;    // one line
+  std::string replaces;   // the cmdlet(s) it replaces, or "" when none
+  std::string arguments;  // positional arguments for the usage line, e.g. "NAME"
+  std::string details;    // more text after the flags, may be empty
+};
+
+// Setters for FlagSet.
+FlagSet::Setter Text(std::string* out);
+FlagSet::Setter Switch(bool* out);
+FlagSet::Setter DurationFlag(absl::Duration* out);
+FlagSet::Setter IntFlag(int* out, int min, int max);
+
+// Flag names that take no value (`--watch` is read as `--watch=true`), across every command.
+bool IsSwitch(absl::string_view name);
+
+class Invocation {
+ public:
+  // `command` is the command path for messages ("migrate status"); `args` are the arguments after it,
+  // already split by the dispatcher into flags (`--name=value`) and positionals.
+  Invocation(std::string command, std::vector<std::string> flag_args, std::vector<std::string> positionals,
+             GlobalOptions options, std::ostream& out, std::ostream& err, bool out_is_terminal);
+
+  FlagSet& flags() { return flags_; }
+
+  // Adds the global flags, parses and applies every flag, checks the number of positionals. Returns
+  // false after printing the help for --help.
+  absl::StatusOr<bool> Parse(const CommandHelp& help, size_t min_positionals = 0, size_t max_positionals = 0);
+
+  const std::vector<std::string>& positionals() const { return positionals_; }
+  const GlobalOptions& options() const { return options_; }
+  std::ostream& out() { return out_; }
+  std::ostream& err() { return err_; }
+  OutputFormat format() const { return options_.format; }
+  ProgressPrinter::Mode progress_mode() const;
+
+  crosstenant::v1::TenantConnector::Stub& connector();
+  crosstenant::v1::Orchestrator::Stub& orchestrator();
+
+  // A client context with the --deadline.
+  std::unique_ptr<grpc::ClientContext> Context() const;
+
+  // One unary call with the --deadline, its status through the mesh's one translation.
+  template <typename Response, typename Stub, typename Request, typename Method>
+  absl::StatusOr<Response> Call(Stub& stub, Method method, const Request& request) {
+    std::unique_ptr<grpc::ClientContext> context = Context();
+    Response response;
+    grpc::Status status = (stub.*method)(context.get(), request, &response);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return response;
+  }
+
+  // Prints `table` as a table or CSV, or `json` for --format=json.
+  void Print(const Table& table, const nlohmann::json& json);
+
+ private:
+  std::shared_ptr<grpc::Channel> Channel(const std::string& address) const;
+
+  std::string command_;
+  std::vector<std::string> flag_args_;
+  std::vector<std::string> positionals_;
+  GlobalOptions options_;
+  std::ostream& out_;
+  std::ostream& err_;
+  bool out_is_terminal_;
+  FlagSet flags_;
+  std::unique_ptr<crosstenant::v1::TenantConnector::Stub> connector_;
+  std::unique_ptr<crosstenant::v1::Orchestrator::Stub> orchestrator_;
+};
+
+// A fresh random UUID (version 4), for request ids.
+std::string NewRequestId();
+
+}  // namespace crosstenant::migratectl
+
+#endif  // CROSSTENANT_CLIENTS_MIGRATECTL_INVOCATION_H_
