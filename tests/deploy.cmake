@@ -17,7 +17,8 @@ endforeach()
 
 add_test(NAME deploy_manifest_args COMMAND ${CROSSTENANT_PYTHON} ${CROSSTENANT_DEPLOY_TESTS}/manifest_args_test.py)
 set_tests_properties(deploy_manifest_args PROPERTIES
-  ENVIRONMENT "BIN_DIR=${CMAKE_BINARY_DIR}/bin" LABELS "deploy;integration" TIMEOUT 180)
+  ENVIRONMENT "BIN_DIR=${CMAKE_BINARY_DIR}/bin;BUF=${CMAKE_SOURCE_DIR}/tools/node_modules/.bin/buf"
+  LABELS "deploy;integration" TIMEOUT 180)
 
 add_test(NAME deploy_metric_names COMMAND ${CROSSTENANT_PYTHON} ${CROSSTENANT_DEPLOY_TESTS}/metric_names_test.py)
 set_tests_properties(deploy_metric_names PROPERTIES

@@ -13,17 +13,22 @@ free loopback ports, and Service names in upstream addresses to those loopback p
   - each edge of the mesh works with the caller's own certificate (its Secret) and the callee's
     allowed_peers: orchestrator and worker -> connector, worker -> orchestrator;
   - GET /metrics on the metrics port answers the service's *_build_info;
+  - in the dev overlay, the tenant emulator starts from its manifest too, and the connector, with the
+    overlay's connect-to rule and CA, signs in to it (CreateConnection for the source and the target);
   - SIGTERM stops each server with exit code 0 within terminationGracePeriodSeconds.
 
   BIN_DIR=build/bin /usr/bin/python3 tests/deploy/manifest_args_test.py
 """
 
+import json
 import os
+import re
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import deploy_lib as lib  # noqa: E402
@@ -31,7 +36,11 @@ import grpc  # noqa: E402
 import yaml  # noqa: E402
 
 BIN_DIR = os.environ.get("BIN_DIR") or lib.fail("set BIN_DIR to the build's bin directory")
-ORDER = ("tenant-connector", "orchestrator", "worker")  # each one's upstreams start before it
+ORDER = ("tenant-emulator", "tenant-connector", "orchestrator", "worker")  # upstreams start first
+REQUIRED = ("tenant-connector", "orchestrator", "worker")  # the emulator is only in the dev overlay
+BUF = os.environ.get("BUF") or os.path.join(lib.SOURCE_DIR, "tools", "node_modules", ".bin", "buf")
+LISTEN = re.compile(r"^(0\.0\.0\.0|\[::\]):(\d+)$")
+SERVICE_ADDRESS = re.compile(r"\b([a-z][a-z0-9-]*):(\d+)\b")
 LISTEN_KEYS = {"grpc_address": "grpc", "metrics_address": "metrics", "health_address": "health"}
 UPSTREAM_KEYS = ("connector_address", "orchestrator_address")
 PROBE_SERVICE = {"tenant-connector": "crosstenant.v1.TenantConnector", "orchestrator": "crosstenant.v1.Orchestrator",
@@ -171,15 +180,34 @@ class Pod:
         if not os.access(binary, os.X_OK):
             lib.fail(f"{self.where}: {binary} does not exist (build it first)")
         argv = [binary]
+        names_by_port = {number: name for name, number in self.ports.items()}
         for arg in self.container.get("args", []):
             key, _, value = arg.partition("=")
+            listen = LISTEN.match(value)
             if key == "--config":
                 argv.append(f"--config={self.rewrite_config(value, upstreams)}")
+            elif listen:
+                port_name = names_by_port.get(int(listen.group(2)))
+                if check(port_name is not None, f"{self.where}: {key} listens on {listen.group(2)}, which is no "
+                                                "declared container port"):
+                    self.addresses[port_name] = f"127.0.0.1:{lib.free_port()}"
+                    argv.append(f"{key}={self.addresses[port_name]}")
             elif value.startswith("/"):
                 argv.append(f"{key}={self.host_path(value, key)}")
             else:
-                argv.append(arg)
+                argv.append(f"{key}={self.upstream(value, upstreams, key)}" if value else arg)
         return argv
+
+    def upstream(self, value, upstreams, field):
+        """`value` with each SERVICE:PORT of a started Service replaced by where that port really is."""
+        def replace(match):
+            service, port = match.group(1), int(match.group(2))
+            if service not in upstreams:
+                return match.group(0)
+            check(port in upstreams[service], f"{self.where}: {field} names {service}:{port}, but Service "
+                                              f"{service} has ports {sorted(upstreams[service])}")
+            return upstreams[service].get(port, match.group(0))
+        return SERVICE_ADDRESS.sub(replace, value)
 
     def rewrite_config(self, path, upstreams):
         host_config = self.host_path(path, "--config")
@@ -198,13 +226,10 @@ class Pod:
             config[key] = self.addresses[port_name]
         for key in UPSTREAM_KEYS:
             if key in config:
-                service, _, port = config[key].rpartition(":")
-                target = upstreams.get(service)
-                if check(target is not None, f"{self.where}: {key} {config[key]} names no Service of the overlay "
-                                             "started before it"):
-                    check(int(port) == target[1], f"{self.where}: {key} port {port} is not Service {service}'s "
-                                                  f"grpc port {target[1]}")
-                    config[key] = target[0]
+                service = config[key].rpartition(":")[0]
+                if check(service in upstreams, f"{self.where}: {key} {config[key]} names no Service of the "
+                                               "overlay started before it"):
+                    config[key] = self.upstream(config[key], upstreams, key)
         writable = {"state_dir", "sqlite_path"}
 
         def remap(node, field):
@@ -240,6 +265,8 @@ class Pod:
 def probe(pod, kind):
     """Sends the container's probe of `kind` like the kubelet: until success or failureThreshold."""
     spec = pod.container.get(kind)
+    if spec is not None and "httpGet" in spec and "health" not in pod.ports:
+        return http_probe(pod, kind, spec)
     if not check(spec is not None and "grpc" in spec, f"{pod.where}: no native gRPC {kind}"):
         return False
     port = spec["grpc"]["port"]
@@ -264,19 +291,56 @@ def probe(pod, kind):
     return check(False, f"{pod.where}: {kind} (grpc port {port}, service '{service}') did not succeed: {last}")
 
 
+def http_probe(pod, kind, spec):
+    """An httpGet probe (the emulator, which is not a gRPC server): 200-399 before failureThreshold."""
+    port = spec["httpGet"]["port"]
+    name = port if isinstance(port, str) else {n: p for p, n in pod.ports.items()}.get(port)
+    if not check(name in pod.addresses, f"{pod.where}: {kind} port {port} is no port the container listens on"):
+        return False
+    url = f"http://{pod.addresses[name]}{spec['httpGet'].get('path', '/')}"
+    deadline = time.monotonic() + min(spec.get("periodSeconds", 10) * spec.get("failureThreshold", 3), 20)
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=spec.get("timeoutSeconds", 1)) as response:
+                if 200 <= response.status < 400:
+                    return True
+                last = f"HTTP {response.status}"
+        except OSError as error:
+            last = str(error)
+        time.sleep(0.1)
+    return check(False, f"{pod.where}: {kind} GET {spec['httpGet'].get('path')} on port {port} did not succeed: {last}")
+
+
+def buf_call(pod, method, body, tls_dir):
+    """A call with JSON through reflection (buf curl), as the operator's migratectl identity."""
+    result = subprocess.run([BUF, "curl", "--protocol", "grpc", "--cacert", f"{tls_dir}/ca.crt", "--cert",
+                             f"{tls_dir}/tls.crt", "--key", f"{tls_dir}/tls.key", "--servername", pod.name,
+                             "-d", json.dumps(body), f"https://{pod.addresses['grpc']}/{method}"],
+                            capture_output=True, text=True, timeout=60)
+    return result.returncode, (result.stdout + result.stderr).strip()
+
+
 def run_overlay(overlay, work):
     print(f"== overlay {overlay}", flush=True)
     _, objects = lib.render(overlay)
     deployments = lib.by_kind(objects, "Deployment")
     services = lib.by_kind(objects, "Service")
-    check(set(ORDER) <= set(deployments), f"{overlay}: Deployments {sorted(deployments)} lack one of {ORDER}")
+    if not check(set(REQUIRED) <= set(deployments), f"{overlay}: Deployments {sorted(deployments)} lack one of "
+                                                     f"{REQUIRED}"):
+        return
     ca_dir = os.path.join(work, overlay, "ca")
     os.makedirs(ca_dir)
     ca = TestCa(ca_dir)
     processes = lib.Processes()
     pods, upstreams = {}, {}
     try:
-        for name in ORDER:
+        migratectl_dir = os.path.join(work, overlay, "migratectl-tls")
+        certificates = lib.by_kind(objects, "Certificate")
+        if not check("migratectl" in certificates, f"{overlay}: no Certificate for migratectl, the operator's identity"):
+            return
+        ca.issue(certificates["migratectl"], migratectl_dir)
+        for name in [n for n in ORDER if n in deployments]:
             pod = Pod(overlay, deployments[name], objects, work, ca)
             pods[name] = pod
             argv = pod.command(upstreams)
@@ -290,6 +354,24 @@ def run_overlay(overlay, work):
                 if not probe(pod, kind):
                     print(lib.log_tail(log), flush=True)
                     return
+            service = services.get(name)
+            if check(service is not None, f"{overlay}: no Service {name}"):
+                upstreams[name] = {}
+                for port in service["spec"]["ports"]:
+                    target = port.get("targetPort", port["port"])
+                    target_name = target if isinstance(target, str) else {p: n for n, p in pod.ports.items()}.get(target)
+                    if check(target_name in pod.addresses, f"{overlay}: Service/{name} port {port.get('name')} targets "
+                                                           f"{target}, where the container does not listen"):
+                        upstreams[name][port["port"]] = pod.addresses[target_name]
+            try:
+                metrics = lib.scrape(pod.addresses["metrics"])
+                prefix = name.replace("-", "_")
+                check(f"{prefix}_build_info" in metrics, f"{pod.where}: /metrics has no {prefix}_build_info")
+            except Exception as error:  # noqa: BLE001
+                check(False, f"{pod.where}: GET /metrics on the metrics port failed: {error}")
+            if name == "tenant-emulator":
+                print(f"ok: {overlay} {name}: started with the manifest's command and args; probes answer", flush=True)
+                continue
             check(pod.container["livenessProbe"]["grpc"].get("service") in (None, "", PROBE_SERVICE[name]),
                   f"{pod.where}: livenessProbe service is not a name the server reports")
             # The main port: mTLS only, and the operator's certificate is let in.
@@ -298,29 +380,29 @@ def run_overlay(overlay, work):
                 check(False, f"{pod.where}: the main gRPC port answered plaintext; it must require mTLS")
             except grpc.RpcError:
                 pass
-            service = services.get(name)
-            if check(service is not None, f"{overlay}: no Service {name}"):
-                grpc_port = {p["name"]: p for p in service["spec"]["ports"]}.get("grpc")
-                check(grpc_port is not None and grpc_port.get("targetPort") in ("grpc", pod.ports.get("grpc")),
-                      f"{overlay}: Service/{name} has no port named grpc targeting the container's grpc port")
-                metrics_port = {p["name"]: p for p in service["spec"]["ports"]}.get("metrics")
-                check(metrics_port is not None and metrics_port.get("targetPort") in ("metrics", pod.ports.get("metrics")),
-                      f"{overlay}: Service/{name} has no port named metrics targeting the container's metrics port")
-                upstreams[name] = (pod.addresses["grpc"], grpc_port["port"] if grpc_port else 0)
-            try:
-                metrics = lib.scrape(pod.addresses["metrics"])
-                prefix = name.replace("-", "_")
-                check(f"{prefix}_build_info" in metrics, f"{pod.where}: /metrics has no {prefix}_build_info")
-            except Exception as error:  # noqa: BLE001
-                check(False, f"{pod.where}: GET /metrics on the metrics port failed: {error}")
+            if service is not None:
+                ports = {p.get("name"): p for p in service["spec"]["ports"]}
+                for port_name in ("grpc", "metrics"):
+                    check(port_name in ports and ports[port_name].get("targetPort") in (port_name, pod.ports.get(port_name)),
+                          f"{overlay}: Service/{name} has no port named {port_name} targeting the container's {port_name} port")
+            if name == "tenant-connector" and "tenant-emulator" in pods:
+                for connection_id, role, client_id in [
+                        ("contoso", "CONNECTION_ROLE_SOURCE", "11111111-1111-4111-8111-111111111111"),
+                        ("fabrikam", "CONNECTION_ROLE_TARGET", "22222222-2222-4222-8222-222222222222")]:
+                    code, output = buf_call(pod, "crosstenant.v1.TenantConnector/CreateConnection", {
+                        "connection_id": connection_id, "role": role,
+                        "admin_url": f"https://{connection_id}-admin.sharepoint.com",
+                        "credential": {"client_secret": {"client_id": client_id,
+                                                         "secret": {"value": f"{connection_id}-migration-secret"}}}},
+                        migratectl_dir)
+                    if check(code == 0 and "CONNECTION_STATE_CONNECTED" in output,
+                             f"{overlay}: CreateConnection {connection_id} through the overlay's emulator: {output[:400]}"):
+                        print(f"ok: {overlay} tenant-connector signed in to {connection_id} on the emulator "
+                              "(connect-to rule and CA from the overlay)", flush=True)
             print(f"ok: {overlay} {name}: started with the manifest's command, args and config; probes SERVING; "
                   "/metrics answers", flush=True)
 
         # Who may call whom: each caller's own certificate against each callee's allowed_peers.
-        migratectl_dir = os.path.join(work, overlay, "migratectl-tls")
-        certificates = lib.by_kind(objects, "Certificate")
-        if check("migratectl" in certificates, f"{overlay}: no Certificate for migratectl, the operator's identity"):
-            ca.issue(certificates["migratectl"], migratectl_dir)
         edges = [("migratectl", "tenant-connector"), ("migratectl", "orchestrator"), ("migratectl", "worker"),
                  ("orchestrator", "tenant-connector"), ("worker", "tenant-connector"), ("worker", "orchestrator")]
         for caller, callee in edges:
@@ -347,7 +429,7 @@ def run_overlay(overlay, work):
                        and not line.endswith(" 0") for line in text.splitlines())
         check(lib.wait_until(leasing, 15, 0.2), f"{overlay}: the worker never called LeaseTasks on the orchestrator")
 
-        for name in reversed(ORDER):
+        for name in reversed([n for n in ORDER if n in pods]):
             pod = pods[name]
             grace = pod.pod_spec.get("terminationGracePeriodSeconds", 30)
             started = time.monotonic()

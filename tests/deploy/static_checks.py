@@ -82,7 +82,12 @@ def check_pod(where, pod):
                     problem(f"{cwhere}: resources.{kind}.{resource} is missing")
         ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            grpc_probe = container.get(probe, {}).get("grpc")
+            spec = container.get(probe, {})
+            if "health" not in ports:  # not a gRPC server of the mesh (the dev overlay's emulator)
+                if spec.get("httpGet", {}).get("port") not in list(ports.values()) + list(ports):
+                    problem(f"{cwhere}: {probe} must be an httpGet probe on a declared port (no health port)")
+                continue
+            grpc_probe = spec.get("grpc")
             if grpc_probe is None:
                 problem(f"{cwhere}: {probe} must be a native gRPC probe")
             elif grpc_probe.get("port") != ports.get("health"):
@@ -145,11 +150,11 @@ def pod_security():
             elif hpa["spec"].get("minReplicas", 1) < 1:
                 problem(f"{overlay}: HorizontalPodAutoscaler/{target} minReplicas below 1")
         for name, template in pods.items():
-            if name in ("orchestrator", "tenant-connector"):
+            if name in ("orchestrator", "tenant-connector", "tenant-emulator"):
                 deployment = lib.by_kind(objects, "Deployment")[name]
                 if deployment["spec"].get("replicas") != 1 or deployment["spec"].get("strategy", {}).get("type") != "Recreate":
-                    problem(f"{overlay}: Deployment/{name} must be 1 replica with strategy Recreate (SQLite on a "
-                            "ReadWriteOnce claim)")
+                    problem(f"{overlay}: Deployment/{name} must be 1 replica with strategy Recreate (its state is "
+                            "a SQLite file on a ReadWriteOnce claim, or in memory)")
         policies = lib.by_kind(objects, "NetworkPolicy")
         if not any(p["spec"].get("podSelector") == {} and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
                    and not p["spec"].get("ingress") and not p["spec"].get("egress") for p in policies.values()):
