@@ -27,13 +27,6 @@ namespace {
 
 constexpr const char* kEchoMethod = "/crosstenant.v1.Diagnostics/Echo";
 
-FlagSet::Setter Text(std::string* out) {
-  return [out](absl::string_view value) {
-    *out = std::string(value);
-    return absl::OkStatus();
-  };
-}
-
 FlagSet::Setter Int(int* out) {
   return [out](absl::string_view value) {
     if (!absl::SimpleAtoi(value, out) || *out < 1) return absl::InvalidArgumentError("expected a positive integer");
@@ -56,8 +49,8 @@ FlagSet::Setter Millis(std::chrono::milliseconds* out) {
 int ServeEcho(int argc, char** argv) {
   std::string address = "127.0.0.1:0", ready_file;
   FlagSet flags("loadgen serve-echo", "a bare gRPC echo server (crosstenant.v1.Diagnostics, no interceptors)");
-  flags.Add("address", "HOST:PORT", "listen address", Text(&address));
-  flags.Add("ready-file", "FILE", "written with {\"grpc_address\":...} once serving", Text(&ready_file));
+  flags.Add("address", "HOST:PORT", "listen address", FlagSet::StoreText(&address));
+  flags.Add("ready-file", "FILE", "written with {\"grpc_address\":...} once serving", FlagSet::StoreText(&ready_file));
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
@@ -109,19 +102,19 @@ int RunLoadgen(int argc, char** argv) {
   std::string request_text, server_pid;
   bool baseline = false;
   FlagSet flags("loadgen", "closed-loop gRPC load generator; `loadgen serve-echo --help` for the echo server");
-  flags.Add("target", "HOST:PORT", "server to load", Text(&spec.target));
-  flags.Add("method", "/pkg.Service/Method", "unary method to call", Text(&spec.method));
+  flags.Add("target", "HOST:PORT", "server to load", FlagSet::StoreText(&spec.target));
+  flags.Add("method", "/pkg.Service/Method", "unary method to call", FlagSet::StoreText(&spec.method));
   flags.Add("request", "TEXT", "the request in protobuf text format, e.g. \"name: 'connections/c1'\"",
-            Text(&request_text));
+            FlagSet::StoreText(&request_text));
   flags.Add("in-flight", "N", "calls kept outstanding (default 64)", Int(&spec.in_flight));
   flags.Add("channels", "N", "separate TCP connections (default 2)", Int(&spec.channels));
   flags.Add("warmup", "DURATION", "load before measuring (default 2s)", Millis(&spec.warmup));
   flags.Add("duration", "DURATION", "measured time (default 10s)", Millis(&spec.duration));
-  flags.Add("server-pid", "PID", "also report this process's CPU per call", Text(&server_pid));
-  flags.Add("tls-ca", "FILE", "CA to verify the server (turns TLS on)", Text(&spec.tls.ca_file));
-  flags.Add("tls-cert", "FILE", "client certificate for mTLS", Text(&spec.tls.cert_file));
-  flags.Add("tls-key", "FILE", "client key for mTLS", Text(&spec.tls.key_file));
-  flags.Add("server-name", "NAME", "TLS name to verify (e.g. localhost)", Text(&spec.server_name));
+  flags.Add("server-pid", "PID", "also report this process's CPU per call", FlagSet::StoreText(&server_pid));
+  flags.Add("tls-ca", "FILE", "CA to verify the server (turns TLS on)", FlagSet::StoreText(&spec.tls.ca_file));
+  flags.Add("tls-cert", "FILE", "client certificate for mTLS", FlagSet::StoreText(&spec.tls.cert_file));
+  flags.Add("tls-key", "FILE", "client key for mTLS", FlagSet::StoreText(&spec.tls.key_file));
+  flags.Add("server-name", "NAME", "TLS name to verify (e.g. localhost)", FlagSet::StoreText(&spec.server_name));
   flags.Add("baseline", "true|false", "also measure a bare echo server of this build and print the ratios",
             [&baseline](absl::string_view value) {
               baseline = value == "true" || value == "1";

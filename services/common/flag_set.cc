@@ -3,9 +3,35 @@
 #include <algorithm>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace crosstenant {
+
+FlagSet::Setter FlagSet::StoreText(std::string* out) {
+  return [out](absl::string_view value) {
+    *out = std::string(value);
+    return absl::OkStatus();
+  };
+}
+
+FlagSet::Setter FlagSet::StoreDuration(absl::Duration* out) {
+  return [out](absl::string_view value) {
+    if (!absl::ParseDuration(value, out)) return absl::InvalidArgumentError("expected a duration such as 30s or 250ms");
+    return absl::OkStatus();
+  };
+}
+
+FlagSet::Setter FlagSet::StoreInt(int* out, int min, int max) {
+  return [out, min, max](absl::string_view value) {
+    int parsed = 0;
+    if (!absl::SimpleAtoi(value, &parsed) || parsed < min || parsed > max) {
+      return absl::InvalidArgumentError(absl::StrCat("expected a whole number from ", min, " to ", max));
+    }
+    *out = parsed;
+    return absl::OkStatus();
+  };
+}
 
 FlagSet::FlagSet(std::string program, std::string summary) : program_(std::move(program)), summary_(std::move(summary)) {}
 

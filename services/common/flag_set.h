@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace crosstenant {
 
@@ -28,6 +29,11 @@ class FlagSet {
  public:
   // Receives a flag's value; an error names what is wrong with it (the flag name is added).
   using Setter = std::function<absl::Status(absl::string_view value)>;
+
+  // Setters for the common kinds of value.
+  static Setter StoreText(std::string* out);
+  static Setter StoreDuration(absl::Duration* out);  // absl's syntax: 30s, 1h30m, 250ms
+  static Setter StoreInt(int* out, int min, int max);
 
   FlagSet(std::string program, std::string summary);
 

@@ -179,8 +179,9 @@ std::pair<std::string, std::string> MoveSimulator::ContentBlocker(const MoveTask
             "The source tenant uses Service encryption with Microsoft Purview Customer Key, which cross-tenant "
             "OneDrive migration does not support."};
   }
-  if (source_tenant.seed.features.compatibility == "Incompatible" ||
-      target_tenant.seed.features.compatibility == "Incompatible") {
+  const absl::Duration elapsed = clock_.Elapsed();
+  if (source_tenant.seed.features.CompatibilityAt(elapsed) == "Incompatible" ||
+      target_tenant.seed.features.CompatibilityAt(elapsed) == "Incompatible") {
     return {"tenantsIncompatible",
             "The source and target tenants are Incompatible. Wait for them to be updated (up to 48 hours) and check "
             "the compatibility status again before starting."};

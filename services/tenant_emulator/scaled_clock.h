@@ -16,6 +16,11 @@ class ScaledClock {
  public:
   explicit ScaledClock(double scale) : scale_(scale) {}
 
+  // Emulated time at start-up, whatever the scale or the advances since.
+  absl::Time started() const { return started_; }
+  // Emulated time since start-up.
+  absl::Duration Elapsed() const { return Now() - started_; }
+
   absl::Time Now() const {
     absl::MutexLock lock(&mu_);
     return NowLocked();
@@ -44,6 +49,7 @@ class ScaledClock {
   mutable absl::Mutex mu_;
   absl::Time real_origin_ = absl::Now();
   absl::Time emulated_origin_ = real_origin_;
+  const absl::Time started_ = real_origin_;
   double scale_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -85,6 +85,16 @@ struct SeedFeatures {
   bool cross_tenant_move_enabled = true;
   bool customer_key = false;
   std::string compatibility = "Compatible";  // Compatible | Warning | Incompatible
+  // When non-zero, `compatibility` holds only for this much emulated time after start-up and the
+  // tenant is Compatible from then on: Microsoft's "wait up to 48 hours and check again".
+  absl::Duration compatible_after = absl::ZeroDuration();
+
+  // The compatibility status `elapsed` emulated time after start-up.
+  const std::string& CompatibilityAt(absl::Duration elapsed) const {
+    static const std::string kCompatible = "Compatible";
+    if (compatible_after > absl::ZeroDuration() && elapsed >= compatible_after) return kCompatible;
+    return compatibility;
+  }
 };
 
 struct SeedTenant {

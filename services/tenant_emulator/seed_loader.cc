@@ -124,6 +124,7 @@ class TenantReader {
     if (c != "Compatible" && c != "Warning" && c != "Incompatible") {
       features.AddError("compatibility", "must be Compatible, Warning or Incompatible");
     }
+    features.Read("compatible_after", &tenant_->features.compatible_after);
 
     ReadGeos();
     ReadApps();

@@ -160,8 +160,9 @@ void SharePointAdminRoutes::CompatibilityStatus(RequestContext& ctx) {
     return SendSharePointError(ctx.response, 503, "The partner tenant could not be contacted.");
   }
   auto rank = [](const std::string& status) { return status == "Incompatible" ? 2 : status == "Warning" ? 1 : 0; };
-  const std::string& mine = c_.directory.tenant(ctx.host.tenant).seed.features.compatibility;
-  const std::string& theirs = c_.directory.tenant(partner_tenant).seed.features.compatibility;
+  const absl::Duration elapsed = c_.clock.Elapsed();
+  const std::string& mine = c_.directory.tenant(ctx.host.tenant).seed.features.CompatibilityAt(elapsed);
+  const std::string& theirs = c_.directory.tenant(partner_tenant).seed.features.CompatibilityAt(elapsed);
   SendJson(ctx.response, 200, {{"value", rank(mine) >= rank(theirs) ? mine : theirs}});
 }
 

@@ -228,6 +228,22 @@ def dashboard():
             problem(f"dashboard: nothing shows {what} ({needed})")
     if not any(r.get("repeat") == "job" for r in rows):
         problem("dashboard: the golden signals row is not repeated per service (repeat: job)")
+    # Every query must be valid PromQL: promtool parses them as recording rules, with Grafana's variables
+    # replaced the way Grafana would ($__rate_interval by a duration, $job by a regex).
+    queries = [(p.get("title"), t["refId"], t["expr"]) for p in panels for t in p.get("targets", []) if t.get("expr")]
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query_{i}", "expr": expr.replace("$__rate_interval", "2m").replace("$job", ".*")}
+        for i, (_, _, expr) in enumerate(queries)]}]}
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+        json.dump(rules, f)
+        f.flush()
+        result = subprocess.run(["promtool", "check", "rules", f.name], capture_output=True, text=True)
+    if result.returncode != 0:
+        for i, (title, ref, expr) in enumerate(queries):
+            if f'"dashboard:query_{i}"' in result.stdout + result.stderr:
+                problem(f"dashboard panel '{title}' {ref}: not valid PromQL: {expr}")
+        problem(f"dashboard: promtool check rules on the queries: {(result.stdout + result.stderr).strip()[-600:]}")
     generator = os.path.join(lib.SOURCE_DIR, "deploy", "grafana", "generate_dashboard.py")
     result = subprocess.run([sys.executable, generator, "--check"], capture_output=True, text=True)
     if result.returncode != 0:

@@ -1,13 +1,18 @@
-#include "tests/integration/tenant_connector/emulator_fixture.h"
+#include "tests/support/mesh_processes.h"
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace crosstenant::testing {
 namespace {
@@ -99,14 +104,120 @@ tenants:
         onedrive: {exists: false}
 )";
 
+constexpr char kContosoId[] = "7f1d1c1e-0000-4000-8000-000000000001";
+
+// Each blocker user: its source and target OneDrive facts and licence, as seed YAML flow maps.
+struct BlockerSeed {
+  ExpectedBlocker expected;
+  const char* source;
+  const char* target;
+};
+const std::vector<BlockerSeed>& BlockerSeeds() {
+  static const std::vector<BlockerSeed> seeds = {
+      {{"taken", "BLOCKED"}, "{}", "{onedrive: {exists: true}}"},
+      {{"nodrive", "BLOCKED"}, "{onedrive: {exists: false}}", "{onedrive: {exists: false}}"},
+      {{"huge", "BLOCKED"}, "{onedrive: {size_bytes: 6597069766656}}", "{onedrive: {exists: false}}"},
+      {{"readonly", "FAILED"}, "{onedrive: {read_only: true}}", "{onedrive: {exists: false}}"},
+      {{"legalhold", "FAILED"}, "{onedrive: {legal_hold: true}}", "{onedrive: {exists: false}}"},
+      {{"unlicensed", "FAILED"}, "{licensed: false}", "{licensed: false, onedrive: {exists: false}}"},
+      {{"manyitems", "FAILED"}, "{onedrive: {items: 1500000}}", "{onedrive: {exists: false}}"},
+  };
+  return seeds;
+}
+
+// "{a: 1}" and a UPN -> "{upn: ..., a: 1}", one list item of a seed's users.
+std::string UserEntry(const std::string& upn, const std::string& facts) {
+  const std::string rest = facts.substr(1, facts.size() - 2);
+  return absl::StrCat("      - {upn: \"", upn, "\"", rest.empty() ? "" : ", ", rest, "}\n");
+}
+
 }  // namespace
 
-bool Emulator::Start(const std::vector<std::string>& extra) {
+const std::vector<ExpectedBlocker>& MeshBlockers() {
+  static const std::vector<ExpectedBlocker> blockers = [] {
+    std::vector<ExpectedBlocker> out;
+    for (const BlockerSeed& seed : BlockerSeeds()) out.push_back(seed.expected);
+    return out;
+  }();
+  return blockers;
+}
+
+std::string MeshSeed::Yaml() const {
+  const std::string& step = move_step;
+  std::string yaml = absl::StrCat(
+      "settings:\n  device_code_interval: 1s\n  dormant_period: ", dormant_period,
+      "\n  max_queued_per_geo: ", max_queued_per_geo, "\n  move_durations: {scheduled: ", step,
+      ", ready_to_trigger: ", step, ", validation: ", step, ", backup: ", step, ", restore: ", step,
+      ", cleanup: ", step, "}\ntenants:\n");
+  auto tenant = [&](const std::string& name, const std::string& id, const std::string& geos, const std::string& app,
+                    const std::string& secret, const std::string& features) {
+    absl::StrAppend(&yaml, "  - name: ", name, "\n    id: ", id, "\n    features: ", features, "\n    geos: ", geos,
+                    "\n    apps:\n      - {client_id: ", app, ", secret: ", secret,
+                    ", application_permissions: [User.Read.All, Organization.Read.All, Files.Read.All, "
+                    "Sites.FullControl.All, SharePointCrossTenantMigration.Manage.All]}\n"
+                    "    admins:\n      - {upn: admin@",
+                    name, ".onmicrosoft.com, password: ", kAdminPassword, ", roles: [GlobalAdministrator]}\n");
+  };
+  // Generated users; on the target they have no OneDrive yet and no geo of their own.
+  auto users = [&](const std::string& name, bool target) {
+    const std::string drive = target ? ", onedrive: {exists: false}" : "";
+    absl::StrAppend(&yaml, "    generate_users:\n");
+    absl::StrAppend(&yaml, "      - {count: ", std::max(nam_users, 1), ", upn_pattern: \"user{n}@", name,
+                    ".onmicrosoft.com\", width: 3", target ? "" : ", geo: NAM", drive, "}\n");
+    absl::StrAppend(&yaml, "      - {count: ", std::max(eur_users, 1), ", upn_pattern: \"euser{n}@", name,
+                    ".onmicrosoft.com\", width: 2", target ? "" : ", geo: EUR", drive, "}\n");
+    if (!blocked_users) return;
+    absl::StrAppend(&yaml, "    users:\n");
+    for (const BlockerSeed& seed : BlockerSeeds()) {
+      absl::StrAppend(&yaml, UserEntry(absl::StrCat(seed.expected.local_part, "@", name, ".onmicrosoft.com"),
+                                       target ? seed.target : seed.source));
+    }
+  };
+  tenant("contoso", kContosoId, "[{location: NAM, name: contoso}, {location: EUR, name: contosoeur}]", kContosoApp,
+         kContosoSecret,
+         absl::StrCat("{compatibility: ", contoso_compatibility, ", compatible_after: ", contoso_compatible_after, "}"));
+  users("contoso", false);
+  tenant("fabrikam", "9a8b7c6d-0000-4000-8000-000000000002", "[{location: NAM, name: fabrikam}]", kFabrikamApp,
+         kFabrikamSecret, "{compatibility: Compatible}");
+  users("fabrikam", true);
+  return yaml;
+}
+
+std::string MeshSeed::IdentityMapCsv() const {
+  std::string csv;
+  auto row = [&](const std::string& local_part) {
+    absl::StrAppend(&csv, "User,", kContosoId, ",", local_part, "@contoso.onmicrosoft.com,", local_part,
+                    "@fabrikam.onmicrosoft.com,", local_part, "@fabrikam.onmicrosoft.com,RegularUser\n");
+  };
+  for (int n = 1; n <= nam_users; ++n) row(absl::StrFormat("user%03d", n));
+  for (int n = 1; n <= eur_users; ++n) row(absl::StrFormat("euser%02d", n));
+  if (blocked_users) {
+    for (const BlockerSeed& seed : BlockerSeeds()) row(seed.expected.local_part);
+  }
+  return csv;
+}
+
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+bool Emulator::Start(const std::vector<std::string>& extra, const std::string& seed_yaml) {
   if (!MakeCertificates(dir_.path())) {
     ADD_FAILURE() << "openssl could not make the test certificates";
     return false;
   }
-  std::string seed = dir_.WriteFile("seed.yaml", kSeed);
+  std::string seed = dir_.WriteFile("seed.yaml", seed_yaml.empty() ? std::string(kSeed) : seed_yaml);
   std::string ready = dir_.path() + "/emulator.ready";
   std::vector<std::string> args = {"--seed=" + seed,
                                    "--tls-cert=" + dir_.path() + "/emulator.pem",
@@ -162,10 +273,85 @@ bool Connector::Start(const Emulator& emulator, const std::string& state_dir, co
   return true;
 }
 
+bool Connector::ConnectSourceAndTarget() {
+  for (const auto& request :
+       {ConnectRequest("contoso", crosstenant::v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                       SecretCredential(kContosoApp, kContosoSecret)),
+        ConnectRequest("fabrikam", crosstenant::v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
+                       SecretCredential(kFabrikamApp, kFabrikamSecret))}) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    crosstenant::v1::CreateConnectionResponse response;
+    const grpc::Status status = stub_->CreateConnection(&context, request, &response);
+    if (!status.ok()) {
+      ADD_FAILURE() << "CreateConnection " << request.connection_id() << ": " << status.error_message();
+      return false;
+    }
+  }
+  return true;
+}
+
 int Connector::Stop() {
   if (!process_) return -1;
   process_->Signal(SIGTERM);
   return process_->WaitForExit(std::chrono::seconds(20)).value_or(-1);
+}
+
+Orchestrator::Orchestrator() : address_(absl::StrCat("127.0.0.1:", FreeLoopbackPort())) {}
+
+bool Orchestrator::Start(const std::string& connector_address, const std::vector<std::string>& extra) {
+  const std::string ready = dir_.path() + "/orchestrator.ready";
+  std::remove(ready.c_str());
+  std::vector<std::string> args = {"--grpc-address=" + address_,
+                                   "--metrics-address=127.0.0.1:0",
+                                   "--ready-file=" + ready,
+                                   "--log-format=json",
+                                   "--sqlite-path=" + dir_.path() + "/orchestrator.db",
+                                   "--connector-address=" + connector_address};
+  args.insert(args.end(), extra.begin(), extra.end());
+  process_ = std::make_unique<ServerProcess>(BinaryPath("orchestrator"), args, dir_.path());
+  if (!process_->WaitForReadyFile(ready)) {
+    ADD_FAILURE() << "orchestrator did not start: " << process_->Stderr();
+    return false;
+  }
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(64 << 20);
+  stub_ = crosstenant::v1::Orchestrator::NewStub(
+      grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), channel_args));
+  return true;
+}
+
+void Orchestrator::Kill() {
+  if (!process_) return;
+  process_->Signal(SIGKILL);
+  process_->WaitForExit(std::chrono::seconds(10));
+}
+
+bool Worker::Start(const std::string& id, const std::string& orchestrator_address,
+                   const std::string& connector_address, const std::vector<std::string>& extra) {
+  const std::string ready = dir_.path() + "/" + id + ".ready";
+  std::remove(ready.c_str());
+  std::vector<std::string> args = {"--grpc-address=127.0.0.1:0",
+                                   "--metrics-address=127.0.0.1:0",
+                                   "--ready-file=" + ready,
+                                   "--log-format=json",
+                                   "--worker-id=" + id,
+                                   "--orchestrator-address=" + orchestrator_address,
+                                   "--connector-address=" + connector_address,
+                                   "--lease-duration=5s"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  process_ = std::make_unique<ServerProcess>(BinaryPath("worker"), args, dir_.path());
+  if (!process_->WaitForReadyFile(ready)) {
+    ADD_FAILURE() << "worker " << id << " did not start: " << process_->Stderr();
+    return false;
+  }
+  return true;
+}
+
+void Worker::Kill() {
+  if (!process_) return;
+  process_->Signal(SIGKILL);
+  process_->WaitForExit(std::chrono::seconds(10));
 }
 
 crosstenant::v1::Credential SecretCredential(const std::string& client_id, const std::string& secret,

@@ -1,9 +1,10 @@
-#ifndef CROSSTENANT_TESTS_INTEGRATION_TENANT_CONNECTOR_EMULATOR_FIXTURE_H_
-#define CROSSTENANT_TESTS_INTEGRATION_TENANT_CONNECTOR_EMULATOR_FIXTURE_H_
+#ifndef CROSSTENANT_TESTS_SUPPORT_MESH_PROCESSES_H_
+#define CROSSTENANT_TESTS_SUPPORT_MESH_PROCESSES_H_
 
-// Starts the real tenant-emulator (with a test CA, certificates and seed made in a temp directory)
-// and real tenant-connector processes pointed at it with only a connect-to rule and a CA file, and
-// gives tests a TenantConnector stub and the emulator's admin API.
+// The mesh as real processes for integration tests: the tenant-emulator (with a test CA, certificates
+// and seed made in a temp directory), tenant-connectors pointed at it with only a connect-to rule and a
+// CA file, orchestrators and workers. gRPC between them is plaintext on loopback. Orchestrators and
+// workers keep their address and state across a SIGKILL and a restart, as a crashed pod would.
 
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "crosstenant/v1/orchestrator.grpc.pb.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "services/tenant_connector/core/http.h"
@@ -28,10 +30,40 @@ inline constexpr char kFabrikamApp[] = "22222222-2222-4222-8222-222222222222";
 inline constexpr char kFabrikamSecret[] = "fabrikam-test-secret-93c2";
 inline constexpr char kAdminPassword[] = "Adm1n-Passw0rd-7f3e";
 
+// A seed with the tenants, apps and admins of the constants above, and generated users:
+// contoso (geos NAM and EUR) is the source, fabrikam (NAM) the target.
+struct MeshSeed {
+  int nam_users = 0;  // userNNN@contoso (NAM) -> userNNN@fabrikam, licensed, target without OneDrive
+  int eur_users = 0;  // euserNN@contoso (EUR) -> euserNN@fabrikam
+  // Users that each hit one real blocker, on both sides: taken (target OneDrive exists), nodrive,
+  // huge (> 5 TB), readonly, legalhold, unlicensed, manyitems (> 1M items).
+  bool blocked_users = false;
+  std::string dormant_period = "0s";   // emulated
+  std::string move_step = "1m";        // emulated duration of each SharePoint move state
+  std::string max_queued_per_geo = "4000";
+  std::string contoso_compatibility = "Compatible";
+  std::string contoso_compatible_after = "0s";
+  std::string Yaml() const;
+  // The six-column identity map of every seeded user (blocked ones included).
+  std::string IdentityMapCsv() const;
+};
+
+// Users of MeshSeed's blocked set and the final state each must reach.
+struct ExpectedBlocker {
+  const char* local_part;
+  const char* state;  // "BLOCKED" or "FAILED"
+};
+const std::vector<ExpectedBlocker>& MeshBlockers();
+
+// A free TCP port on 127.0.0.1 (bound and released), for servers that must keep their address
+// across restarts.
+int FreeLoopbackPort();
+
 class Emulator {
  public:
-  // Starts the emulator with `extra` flags; fails the test (and returns false) if it does not start.
-  bool Start(const std::vector<std::string>& extra = {});
+  // Starts the emulator with `extra` flags and `seed_yaml` (empty: the connector tests' seed); fails
+  // the test (and returns false) if it does not start.
+  bool Start(const std::vector<std::string>& extra = {}, const std::string& seed_yaml = "");
   const std::string& port() const { return port_; }
   const std::string& dir() const { return dir_.path(); }
   std::string CaFile() const { return dir_.path() + "/ca.pem"; }
@@ -53,6 +85,9 @@ class Connector {
  public:
   // Starts a tenant-connector against `emulator` with `state_dir` (empty: memory only) and `extra` flags.
   bool Start(const Emulator& emulator, const std::string& state_dir, const std::vector<std::string>& extra = {});
+  // Connects contoso as the source (`connections/contoso`) and fabrikam as the target
+  // (`connections/fabrikam`) with the seed's app secrets; fails the test on error.
+  bool ConnectSourceAndTarget();
   std::unique_ptr<ServerProcess>& process() { return process_; }
   crosstenant::v1::TenantConnector::Stub& stub() { return *stub_; }
   const std::string& address() const { return address_; }
@@ -69,6 +104,37 @@ class Connector {
   std::string metrics_address_;
 };
 
+// An orchestrator with its SQLite file in its own directory, at one address for its whole life.
+class Orchestrator {
+ public:
+  Orchestrator();
+  // Starts it (again, after Kill) against the connector at `connector_address`.
+  bool Start(const std::string& connector_address, const std::vector<std::string>& extra = {});
+  void Kill();  // SIGKILL: a crash, nothing flushed
+  crosstenant::v1::Orchestrator::Stub& stub() { return *stub_; }
+  const std::string& address() const { return address_; }
+  std::string Stderr() const { return process_ ? process_->Stderr() : ""; }
+
+ private:
+  TempDir dir_;
+  std::string address_;
+  std::unique_ptr<ServerProcess> process_;
+  std::unique_ptr<crosstenant::v1::Orchestrator::Stub> stub_;
+};
+
+class Worker {
+ public:
+  // Starts worker `id` (again, after Kill) with a 5 s lease, so that a killed worker's tasks move on soon.
+  bool Start(const std::string& id, const std::string& orchestrator_address, const std::string& connector_address,
+             const std::vector<std::string>& extra = {});
+  void Kill();
+  std::string Stderr() const { return process_ ? process_->Stderr() : ""; }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<ServerProcess> process_;
+};
+
 // Credentials of the seed.
 crosstenant::v1::Credential SecretCredential(const std::string& client_id, const std::string& secret,
                                              const std::string& tenant = "");
@@ -78,4 +144,4 @@ crosstenant::v1::CreateConnectionRequest ConnectRequest(const std::string& id, c
 
 }  // namespace crosstenant::testing
 
-#endif  // CROSSTENANT_TESTS_INTEGRATION_TENANT_CONNECTOR_EMULATOR_FIXTURE_H_
+#endif  // CROSSTENANT_TESTS_SUPPORT_MESH_PROCESSES_H_

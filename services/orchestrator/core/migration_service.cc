@@ -4,6 +4,7 @@
 #include <map>
 #include <random>
 #include <regex>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -90,7 +91,7 @@ v1::MigrationEvent MigrationService::NewEvent(v1::Migration& migration, const st
   return event;
 }
 
-absl::Status MigrationService::FillCounts(v1::Migration& migration) {
+absl::Status MigrationService::FillLiveFields(v1::Migration& migration) {
   ASSIGN_OR_RETURN(auto counts, store_->CountUserMoves(migration.name()));
   migration.clear_counts();
   int total = 0;
@@ -101,6 +102,14 @@ absl::Status MigrationService::FillCounts(v1::Migration& migration) {
     total += count;
   }
   migration.mutable_counts()->set_total(total);
+  migration.clear_queues();
+  std::set<std::string> source_geos;
+  for (const v1::GeoPair& pair : migration.geo_pairs()) {
+    if (!source_geos.insert(pair.source_geo()).second) continue;
+    ASSIGN_OR_RETURN(v1::SourceGeoQueue queue, store_->GetSourceGeoQueue(migration.name(), pair.source_geo()));
+    queue.set_limit(migration.plan().options().max_queued_per_source_geo());
+    *migration.add_queues() = std::move(queue);
+  }
   return absl::OkStatus();
 }
 
@@ -221,7 +230,7 @@ absl::StatusOr<v1::Migration> MigrationService::GetMigration(const std::string& 
                                          {{"name", absl::StrCat("'", name, "' is not of the form migrations/{id}")}});
   }
   ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(name));
-  RETURN_IF_ERROR(FillCounts(migration));
+  RETURN_IF_ERROR(FillLiveFields(migration));
   return migration;
 }
 
@@ -234,7 +243,7 @@ absl::StatusOr<v1::ListMigrationsResponse> MigrationService::ListMigrations(cons
   ASSIGN_OR_RETURN(MigrationPage page, store_->ListMigrations(states, request.page_size(), request.page_token()));
   v1::ListMigrationsResponse response;
   for (v1::Migration& migration : page.migrations) {
-    RETURN_IF_ERROR(FillCounts(migration));
+    RETURN_IF_ERROR(FillLiveFields(migration));
     *response.add_migrations() = std::move(migration);
   }
   response.set_next_page_token(page.next_page_token);
@@ -298,7 +307,7 @@ absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& na
   SetTime(now, migration.mutable_update_time());
   RETURN_IF_ERROR(store_->Update(migration, changed, events));
   events_.Notify(migration.name());
-  RETURN_IF_ERROR(FillCounts(migration));
+  RETURN_IF_ERROR(FillLiveFields(migration));
   return migration;
 }
 

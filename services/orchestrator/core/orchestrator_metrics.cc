@@ -1,6 +1,7 @@
 #include "services/orchestrator/core/orchestrator_metrics.h"
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -74,9 +75,11 @@ std::vector<prometheus::MetricFamily> OrchestratorMetrics::Collect() const {
           by_user_state[Label(v1::UserMoveState_Name(state), "USER_MOVE_STATE_")] += count;
         }
       }
+      std::set<std::string> source_geos;  // a source geo paired with several target geos is one queue
       for (const v1::GeoPair& pair : migration.geo_pairs()) {
-        if (auto active = store_->CountActiveMoves(migration.name(), pair.source_geo()); active.ok()) {
-          AddSample(depth, {{"source_geo", pair.source_geo()}}, *active);
+        if (!source_geos.insert(pair.source_geo()).second) continue;
+        if (auto queue = store_->GetSourceGeoQueue(migration.name(), pair.source_geo()); queue.ok()) {
+          AddSample(depth, {{"source_geo", pair.source_geo()}}, queue->active());
           AddSample(limit, {{"source_geo", pair.source_geo()}}, migration.plan().options().max_queued_per_source_geo());
         }
       }

@@ -407,10 +407,13 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
   const bool window_over = window.has_preferred_end_time() && TimeOf(window.preferred_end_time()) <= now;
   const int limit = migration.plan().options().max_queued_per_source_geo();
   MigrationChange change;
-  // One pair per source geo: each geo's queue is filled up to its own limit.
+  // Each source geo's queue is filled up to its own limit, whatever the number of target geos.
+  std::set<std::string> source_geos;
   for (const v1::GeoPair& pair : migration.geo_pairs()) {
     if (window_over) break;
-    ASSIGN_OR_RETURN(int active, store_->CountActiveMoves(migration.name(), pair.source_geo()));
+    if (!source_geos.insert(pair.source_geo()).second) continue;
+    ASSIGN_OR_RETURN(const v1::SourceGeoQueue queue, store_->GetSourceGeoQueue(migration.name(), pair.source_geo()));
+    const int active = queue.active();
     if (active >= limit) continue;
     ASSIGN_OR_RETURN(std::vector<v1::UserMove> users,
                      store_->NextQueuedUsers(migration.name(), pair.source_geo(), limit - active));

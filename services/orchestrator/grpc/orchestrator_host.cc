@@ -30,6 +30,7 @@ struct OrchestratorConfig {
   std::string server_name;     // TLS name to verify on the connector, when it differs from the host
   absl::Duration driver_tick = absl::Seconds(1);
   absl::Duration poll_interval = absl::Seconds(30);  // between two looks at a move in progress
+  absl::Duration recheck_max = absl::Hours(1);       // longest wait between checks of trust, compatibility
 };
 
 OrchestratorConfig& Config() {
@@ -41,6 +42,13 @@ TaskService::Options TaskOptions(OrchestratorMetrics* metrics) {
   TaskService::Options options;
   options.poll_interval = Config().poll_interval;
   options.metrics = metrics;
+  return options;
+}
+
+PhaseDriver::Options DriverOptions() {
+  PhaseDriver::Options options;
+  options.max_recheck = Config().recheck_max;
+  options.first_recheck = std::min(options.first_recheck, options.max_recheck);
   return options;
 }
 
@@ -58,7 +66,7 @@ class OrchestratorHost : public ServiceHost {
         migrations_(store_.get(), {}),
         tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(), TaskOptions(metrics_.get())),
         connector_(ConnectorChannel()),
-        driver_(&migrations_, &connector_, {}),
+        driver_(&migrations_, &connector_, DriverOptions()),
         service_(&migrations_, &tasks_) {}
 
   ~OrchestratorHost() override { StopDriver(); }
@@ -113,13 +121,6 @@ class OrchestratorHost : public ServiceHost {
   std::thread driver_thread_;
 };
 
-FlagSet::Setter Text(std::string* out) {
-  return [out](absl::string_view value) {
-    *out = std::string(value);
-    return absl::OkStatus();
-  };
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& environment) {
@@ -144,22 +145,20 @@ ServerDefinition OrchestratorDefinition() {
                 Config().store = std::string(value);
                 return absl::OkStatus();
               });
-    flags.Add("sqlite-path", "FILE", "the SQLite state file (default ./orchestrator.db)", Text(&Config().sqlite_path));
+    flags.Add("sqlite-path", "FILE", "the SQLite state file (default ./orchestrator.db)", FlagSet::StoreText(&Config().sqlite_path));
     flags.Add("connector-address", "HOST:PORT", "the tenant connector (default 127.0.0.1:50051)",
-              Text(&Config().connector_address));
+              FlagSet::StoreText(&Config().connector_address));
     flags.Add("client-tls-ca", "FILE", "CA that the connector's certificate chains to (turns TLS on)",
-              Text(&Config().client_tls.ca_file));
+              FlagSet::StoreText(&Config().client_tls.ca_file));
     flags.Add("client-tls-cert", "FILE", "the orchestrator's client certificate (mTLS)",
-              Text(&Config().client_tls.cert_file));
-    flags.Add("client-tls-key", "FILE", "the orchestrator's client key (mTLS)", Text(&Config().client_tls.key_file));
-    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the connector", Text(&Config().server_name));
+              FlagSet::StoreText(&Config().client_tls.cert_file));
+    flags.Add("client-tls-key", "FILE", "the orchestrator's client key (mTLS)", FlagSet::StoreText(&Config().client_tls.key_file));
+    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the connector", FlagSet::StoreText(&Config().server_name));
     flags.Add("poll-interval", "DURATION", "how often a move in progress is looked at (default 30s)",
-              [](absl::string_view value) {
-                if (!absl::ParseDuration(value, &Config().poll_interval)) {
-                  return absl::InvalidArgumentError("expected a duration such as 30s");
-                }
-                return absl::OkStatus();
-              });
+              FlagSet::StoreDuration(&Config().poll_interval));
+    flags.Add("recheck-max", "DURATION",
+              "longest wait between two checks of trust or compatibility, which back off up to it (default 1h)",
+              FlagSet::StoreDuration(&Config().recheck_max));
   };
   definition.read_config = [](ConfigReader& reader) {
     reader.Read("store", &Config().store);
@@ -167,6 +166,7 @@ ServerDefinition OrchestratorDefinition() {
     reader.Read("connector_address", &Config().connector_address);
     reader.Read("driver_tick", &Config().driver_tick);
     reader.Read("poll_interval", &Config().poll_interval);
+    reader.Read("recheck_max", &Config().recheck_max);
     ConfigReader tls = reader.Section("client_tls");
     tls.Read("ca", &Config().client_tls.ca_file);
     tls.Read("cert", &Config().client_tls.cert_file);
@@ -189,6 +189,7 @@ ServerDefinition OrchestratorDefinition() {
     if (Config().poll_interval < absl::Milliseconds(100)) {
       violations.push_back({"poll_interval", "must be at least 100ms"});
     }
+    if (Config().recheck_max < absl::Milliseconds(100)) violations.push_back({"recheck_max", "must be at least 100ms"});
     if (violations.empty()) return absl::OkStatus();
     return InvalidArgumentWithViolations("invalid orchestrator settings", violations);
   };

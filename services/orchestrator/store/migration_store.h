@@ -98,9 +98,11 @@ class MigrationStore {
   // The identity map CSV stored with a migration.
   virtual absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) = 0;
 
-  // Users of `source_geo` that count against Microsoft's queue limit: moves active at Microsoft
-  // (NOT_STARTED to RESCHEDULED) plus QUEUED users whose start task is waiting for a worker.
-  virtual absl::StatusOr<int> CountActiveMoves(absl::string_view migration, absl::string_view source_geo) = 0;
+  // The queue of `source_geo` (without its limit): `active` counts the users that count against
+  // Microsoft's queue limit, moves active at Microsoft (NOT_STARTED to RESCHEDULED) plus QUEUED users
+  // whose start task is waiting for a worker; `queued` the QUEUED users still waiting for a slot.
+  virtual absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
+                                                                          absl::string_view source_geo) = 0;
 
   // Up to `limit` QUEUED users of `source_geo` with no task yet, by source UPN.
   virtual absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,

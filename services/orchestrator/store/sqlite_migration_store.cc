@@ -256,21 +256,29 @@ absl::StatusOr<std::string> SqliteMigrationStore::GetIdentityMap(absl::string_vi
   return select.ColumnBlob(0);
 }
 
-absl::StatusOr<int> SqliteMigrationStore::CountActiveMoves(absl::string_view migration, absl::string_view source_geo) {
+absl::StatusOr<crosstenant::v1::SourceGeoQueue> SqliteMigrationStore::GetSourceGeoQueue(absl::string_view migration,
+                                                                                      absl::string_view source_geo) {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(
       SqliteStatement select,
-      db_->Prepare("SELECT COUNT(*) FROM user_moves u WHERE u.migration = ?1 AND u.source_geo = ?2 AND "
-                   "(u.state IN (?3, ?4, ?5, ?6, ?7) OR (u.state = ?8 AND EXISTS "
-                   "(SELECT 1 FROM tasks t WHERE t.user_move = u.name)))"));
+      db_->Prepare("SELECT COALESCE(SUM(u.state IN (?3, ?4, ?5, ?6, ?7) OR (u.state = ?8 AND t.task IS NOT NULL)), 0), "
+                   "COALESCE(SUM(u.state = ?8 AND t.task IS NULL), 0) "
+                   "FROM user_moves u LEFT JOIN (SELECT DISTINCT user_move AS task FROM tasks) t ON t.task = u.name "
+                   "WHERE u.migration = ?1 AND u.source_geo = ?2"));
   select.Bind(1, migration).Bind(2, source_geo);
   const crosstenant::v1::UserMoveState active[] = {
       crosstenant::v1::USER_MOVE_STATE_NOT_STARTED, crosstenant::v1::USER_MOVE_STATE_SCHEDULED,
       crosstenant::v1::USER_MOVE_STATE_READY_TO_TRIGGER, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS,
       crosstenant::v1::USER_MOVE_STATE_RESCHEDULED, crosstenant::v1::USER_MOVE_STATE_QUEUED};
   for (int i = 0; i < 6; ++i) select.Bind(3 + i, static_cast<int64_t>(active[i]));
+  crosstenant::v1::SourceGeoQueue queue;
+  queue.set_source_geo(std::string(source_geo));
   ASSIGN_OR_RETURN(bool row, select.Step());
-  return row ? static_cast<int>(select.ColumnInt(0)) : 0;
+  if (row) {
+    queue.set_active(static_cast<int32_t>(select.ColumnInt(0)));
+    queue.set_queued(static_cast<int32_t>(select.ColumnInt(1)));
+  }
+  return queue;
 }
 
 absl::StatusOr<std::vector<UserMove>> SqliteMigrationStore::NextQueuedUsers(absl::string_view migration,

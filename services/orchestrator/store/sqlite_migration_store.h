@@ -31,7 +31,8 @@ class SqliteMigrationStore : public MigrationStore {
                                const std::vector<crosstenant::v1::MigrationEvent>& events,
                                absl::string_view request_id, absl::string_view identity_map_csv) override;
   absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) override;
-  absl::StatusOr<int> CountActiveMoves(absl::string_view migration, absl::string_view source_geo) override;
+  absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
+                                                                  absl::string_view source_geo) override;
   absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,
                                                                         absl::string_view source_geo,
                                                                         int limit) override;

@@ -22,6 +22,7 @@ struct WorkerConfig {
   std::string connector_address = "127.0.0.1:50051";
   std::string worker_id;  // default: host name and pid
   int concurrency = 4;
+  absl::Duration lease_duration = absl::Seconds(60);  // a dead worker's tasks go to others after this
   ClientTlsConfig client_tls;  // towards the orchestrator and the connector
   std::string server_name;     // TLS name to verify on both, when it differs from the address host
 };
@@ -61,6 +62,7 @@ class WorkerHost : public ServiceHost {
     WorkerLoop::Options options;
     options.worker_id = WorkerId();
     options.concurrency = Config().concurrency;
+    options.lease_duration = Config().lease_duration;
     options.metrics = &metrics;
     return options;
   }
@@ -79,13 +81,6 @@ class WorkerHost : public ServiceHost {
   WorkerService service_;
 };
 
-FlagSet::Setter Text(std::string* out) {
-  return [out](absl::string_view value) {
-    *out = std::string(value);
-    return absl::OkStatus();
-  };
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServiceHost>> MakeWorkerHost(ServerEnvironment& environment) {
@@ -102,25 +97,27 @@ ServerDefinition WorkerDefinition() {
   definition.default_metrics_address = "127.0.0.1:9466";
   definition.add_flags = [](FlagSet& flags) {
     flags.Add("orchestrator-address", "HOST:PORT", "the orchestrator to lease tasks from",
-              Text(&Config().orchestrator_address));
+              FlagSet::StoreText(&Config().orchestrator_address));
     flags.Add("connector-address", "HOST:PORT", "the tenant connector to perform them through",
-              Text(&Config().connector_address));
-    flags.Add("worker-id", "ID", "this worker's name in leases (default: host name and pid)", Text(&Config().worker_id));
-    flags.Add("concurrency", "N", "tasks worked on at once (default 4)", [](absl::string_view value) {
-      if (!absl::SimpleAtoi(value, &Config().concurrency)) return absl::InvalidArgumentError("expected a number");
-      return absl::OkStatus();
-    });
+              FlagSet::StoreText(&Config().connector_address));
+    flags.Add("worker-id", "ID", "this worker's name in leases (default: host name and pid)", FlagSet::StoreText(&Config().worker_id));
+    flags.Add("concurrency", "N", "tasks worked on at once (default 4)", FlagSet::StoreInt(&Config().concurrency, 1, 256));
+    flags.Add("lease-duration", "DURATION",
+              "how long a leased task stays this worker's without a renewal; the tasks of a worker that died go to "
+              "others after it (default 60s, at least 5s)",
+              FlagSet::StoreDuration(&Config().lease_duration));
     flags.Add("client-tls-ca", "FILE", "CA that the orchestrator's and connector's certificates chain to",
-              Text(&Config().client_tls.ca_file));
-    flags.Add("client-tls-cert", "FILE", "this worker's client certificate (mTLS)", Text(&Config().client_tls.cert_file));
-    flags.Add("client-tls-key", "FILE", "this worker's client key (mTLS)", Text(&Config().client_tls.key_file));
-    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the upstreams", Text(&Config().server_name));
+              FlagSet::StoreText(&Config().client_tls.ca_file));
+    flags.Add("client-tls-cert", "FILE", "this worker's client certificate (mTLS)", FlagSet::StoreText(&Config().client_tls.cert_file));
+    flags.Add("client-tls-key", "FILE", "this worker's client key (mTLS)", FlagSet::StoreText(&Config().client_tls.key_file));
+    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the upstreams", FlagSet::StoreText(&Config().server_name));
   };
   definition.read_config = [](ConfigReader& reader) {
     reader.Read("orchestrator_address", &Config().orchestrator_address);
     reader.Read("connector_address", &Config().connector_address);
     reader.Read("worker_id", &Config().worker_id);
     reader.Read("concurrency", &Config().concurrency, 1, 256);
+    reader.Read("lease_duration", &Config().lease_duration);
     ConfigReader tls = reader.Section("client_tls");
     tls.Read("ca", &Config().client_tls.ca_file);
     tls.Read("cert", &Config().client_tls.cert_file);
@@ -141,6 +138,9 @@ ServerDefinition WorkerDefinition() {
     }
     if (Config().concurrency < 1 || Config().concurrency > 256) {
       violations.push_back({"concurrency", "must be between 1 and 256"});
+    }
+    if (Config().lease_duration < absl::Seconds(5)) {
+      violations.push_back({"lease_duration", "must be at least 5s (the orchestrator's shortest lease)"});
     }
     const ClientTlsConfig& tls = Config().client_tls;
     if ((!tls.cert_file.empty() || !tls.key_file.empty()) && (tls.cert_file.empty() || tls.key_file.empty() ||

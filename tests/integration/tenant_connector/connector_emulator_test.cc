@@ -22,7 +22,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "google/rpc/status.pb.h"
 #include "services/common/tls.h"
-#include "tests/integration/tenant_connector/emulator_fixture.h"
+#include "tests/support/mesh_processes.h"
 
 namespace crosstenant::testing {
 namespace {

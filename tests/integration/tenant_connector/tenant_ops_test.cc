@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "tests/integration/tenant_connector/emulator_fixture.h"
+#include "tests/support/mesh_processes.h"
 
 namespace crosstenant::testing {
 namespace {

@@ -1,0 +1,386 @@
+// Whole migrations through the real mesh: tenant-emulator, tenant-connector, orchestrator and workers
+// as processes on loopback. Each test compares the orchestrator's report with the emulator's own record
+// of every move, and checks the emulator's accounting: no user started twice, no request sent before a
+// Retry-After had elapsed.
+
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "crosstenant/v1/orchestrator.grpc.pb.h"
+#include "tests/support/mesh_processes.h"
+
+namespace crosstenant::testing {
+namespace {
+
+namespace v1 = crosstenant::v1;
+using google::protobuf::util::TimeUtil;
+
+std::string LocalPart(const std::string& upn) { return upn.substr(0, upn.find('@')); }
+
+std::string StateName(v1::UserMoveState state) {
+  std::string name = v1::UserMoveState_Name(state);
+  return name.substr(std::string("USER_MOVE_STATE_").size());
+}
+
+class MigrationTest : public ::testing::Test {
+ protected:
+  // Emulator with `seed` at `time_scale`, a connector with both tenants connected, an orchestrator
+  // that rechecks trust and compatibility at least every second, and `workers` workers.
+  bool StartMesh(const MeshSeed& seed, double time_scale, int workers) {
+    seed_ = seed;
+    if (!emulator_.Start({absl::StrCat("--time-scale=", time_scale)}, seed.Yaml())) return false;
+    if (!connector_.Start(emulator_, "")) {
+      ADD_FAILURE() << "connector did not start: " << connector_.Stderr();
+      return false;
+    }
+    if (!connector_.ConnectSourceAndTarget() || !StartOrchestrator()) return false;
+    for (int n = 0; n < workers; ++n) {
+      workers_.push_back(std::make_unique<Worker>());
+      if (!StartWorker(n)) return false;
+    }
+    return true;
+  }
+
+  bool StartOrchestrator() {
+    return orchestrator_.Start(connector_.address(), {"--poll-interval=300ms", "--recheck-max=1s"});
+  }
+  bool StartWorker(int n) {
+    return workers_[n]->Start(absl::StrCat("worker-", n + 1), orchestrator_.address(), connector_.address(),
+                              {"--concurrency=8"});
+  }
+
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cerr << "--- orchestrator log (tail) ---\n" << Tail(orchestrator_.Stderr());
+      for (const auto& worker : workers_) std::cerr << "--- worker log (tail) ---\n" << Tail(worker->Stderr());
+    }
+  }
+
+  static std::string Tail(const std::string& log) { return log.size() > 4000 ? log.substr(log.size() - 4000) : log; }
+
+  // CreateMigration of every user of the seed.
+  bool Create(const std::string& id, const v1::MigrationOptions& options = {}) {
+    v1::CreateMigrationRequest request;
+    request.set_migration_id(id);
+    request.mutable_plan()->set_source_connection("connections/contoso");
+    request.mutable_plan()->set_target_connection("connections/fabrikam");
+    request.mutable_plan()->mutable_identity_map()->set_csv(seed_.IdentityMapCsv());
+    *request.mutable_plan()->mutable_options() = options;
+    grpc::ClientContext context;
+    v1::CreateMigrationResponse response;
+    const grpc::Status status = orchestrator_.stub().CreateMigration(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return status.ok();
+  }
+
+  // GetMigration, retried while the orchestrator is restarting.
+  v1::Migration Get(const std::string& name) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::GetMigrationRequest request;
+      request.set_name(name);
+      v1::GetMigrationResponse response;
+      if (orchestrator_.stub().GetMigration(&context, request, &response).ok()) return response.migration();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "GetMigration " << name << " kept failing";
+    return {};
+  }
+
+  // Polls the migration until `done` holds or `timeout` passes; the last state seen.
+  v1::Migration WaitUntil(const std::string& name, const std::function<bool(const v1::Migration&)>& done,
+                          absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    v1::Migration migration = Get(name);
+    while (!done(migration) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(200));
+      migration = Get(name);
+    }
+    return migration;
+  }
+
+  static bool Ended(const v1::Migration& m) {
+    return m.state() == v1::MIGRATION_STATE_COMPLETED || m.state() == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
+           m.state() == v1::MIGRATION_STATE_FAILED || m.state() == v1::MIGRATION_STATE_CANCELLED;
+  }
+
+  std::vector<v1::MigrationReportRow> Report(const std::string& name) {
+    std::vector<v1::MigrationReportRow> rows;
+    v1::GetMigrationReportRequest request;
+    request.set_name(name);
+    request.set_page_size(100);
+    do {
+      grpc::ClientContext context;
+      v1::GetMigrationReportResponse response;
+      const grpc::Status status = orchestrator_.stub().GetMigrationReport(&context, request, &response);
+      if (!status.ok()) {
+        ADD_FAILURE() << "GetMigrationReport: " << status.error_message();
+        break;
+      }
+      rows.insert(rows.end(), response.rows().begin(), response.rows().end());
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    return rows;
+  }
+
+  // The emulator's tasks by source UPN.
+  std::map<std::string, std::vector<nlohmann::json>> EmulatorMoves() {
+    std::map<std::string, std::vector<nlohmann::json>> by_user;
+    const nlohmann::json tasks = emulator_.Admin("GET", "/_emulator/moves");
+    for (const nlohmann::json& task : tasks["value"]) {
+      by_user[task["sourceUserPrincipalName"].get<std::string>()].push_back(task);
+    }
+    return by_user;
+  }
+  int EmulatorMoveStarts() { return emulator_.Admin("GET", "/_emulator/accounting")["moves"]["starts"].get<int>(); }
+
+  // Every user of the seed is in the report in its right final state, the same as the emulator's record,
+  // and the emulator saw no duplicate start and no early retry.
+  void ExpectFinalStatesMatchEmulator(const std::string& name) {
+    std::map<std::string, std::string> expected;  // local part -> state
+    for (const ExpectedBlocker& blocker : MeshBlockers()) {
+      if (seed_.blocked_users) expected[blocker.local_part] = blocker.state;
+    }
+    const std::vector<v1::MigrationReportRow> rows = Report(name);
+    EXPECT_EQ(rows.size(), static_cast<size_t>(seed_.nam_users + seed_.eur_users) + expected.size());
+    std::map<std::string, std::vector<nlohmann::json>> moves = EmulatorMoves();
+    int mismatches = 0;
+    for (const v1::MigrationReportRow& row : rows) {
+      const std::string upn = row.source_user_principal_name();
+      const auto blocker = expected.find(LocalPart(upn));
+      const std::string want = blocker == expected.end() ? "SUCCESS" : blocker->second;
+      const std::vector<nlohmann::json>& tasks = moves[upn];
+      std::string emulator_state = tasks.empty() ? "none" : tasks.back()["moveState"].get<std::string>();
+      const bool ok = StateName(row.state()) == want &&
+                      (want == "BLOCKED" ? tasks.empty()
+                                         : tasks.size() == 1 && emulator_state == (want == "SUCCESS" ? "Success" : "Failed"));
+      if (!ok && ++mismatches <= 10) {
+        ADD_FAILURE() << upn << ": report " << StateName(row.state()) << " (" << row.error_code() << " "
+                      << row.error_message() << "), expected " << want << "; emulator has " << tasks.size()
+                      << " task(s), last " << emulator_state;
+      }
+    }
+    EXPECT_EQ(mismatches, 0);
+    const nlohmann::json accounting = emulator_.Admin("GET", "/_emulator/accounting");
+    EXPECT_EQ(accounting["moves"]["duplicates"].get<int>(), 0) << accounting["moves"].dump();
+    EXPECT_EQ(accounting["retry_after"]["early_retries"].get<int>(), 0);
+  }
+
+  MeshSeed seed_;
+  Emulator emulator_;
+  Connector connector_;
+  Orchestrator orchestrator_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+TEST_F(MigrationTest, TwoHundredUsersWithBlockersAllReachTheirRightFinalState) {
+  MeshSeed seed;
+  seed.nam_users = 180;
+  seed.eur_users = 13;
+  seed.blocked_users = true;
+  seed.max_queued_per_geo = "25";  // the emulator refuses a 26th active move per source geo
+  ASSERT_TRUE(StartMesh(seed, 600, 2));
+  v1::MigrationOptions options;
+  options.set_max_queued_per_source_geo(25);
+  ASSERT_TRUE(Create("two-hundred", options));
+
+  int most_active = 0;
+  const v1::Migration migration = WaitUntil(
+      "migrations/two-hundred",
+      [&](const v1::Migration& m) {
+        for (const v1::SourceGeoQueue& queue : m.queues()) most_active = std::max(most_active, queue.active());
+        return Ended(m);
+      },
+      absl::Seconds(90));
+  ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS) << migration.DebugString();
+  EXPECT_LE(most_active, 25);
+  EXPECT_GT(most_active, 0);
+  ExpectFinalStatesMatchEmulator("migrations/two-hundred");
+}
+
+// kill -9 of the orchestrator and of a worker at random moments, five times, each restarted: the
+// migration carries on, no user is lost and none is started twice.
+TEST_F(MigrationTest, SurvivesKillNineOfOrchestratorAndWorkersFiveTimes) {
+  const char* fixed_seed = std::getenv("CROSSTENANT_CRASH_SEED");
+  const unsigned random_seed = fixed_seed ? std::strtoul(fixed_seed, nullptr, 10) : std::random_device{}();
+  std::cout << "crash schedule seed " << random_seed << " (CROSSTENANT_CRASH_SEED reruns it)\n";
+  std::mt19937 random(random_seed);
+
+  MeshSeed seed;
+  seed.nam_users = 240;
+  seed.eur_users = 20;
+  seed.blocked_users = true;
+  seed.move_step = "2m";
+  ASSERT_TRUE(StartMesh(seed, 600, 2));
+  v1::MigrationOptions options;
+  options.set_max_queued_per_source_geo(30);
+  ASSERT_TRUE(Create("crashes", options));
+
+  for (int round = 1; round <= 5; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<>(500, 2500)(random)));
+    const int worker = std::uniform_int_distribution<>(0, 1)(random);
+    const int order = std::uniform_int_distribution<>(0, 2)(random);  // orchestrator first, worker first, both
+    std::cout << "round " << round << ": SIGKILL " << (order == 0 ? "orchestrator, then worker-"
+                                                      : order == 1 ? "worker-" : "orchestrator and worker-")
+              << worker + 1 << "\n";
+    if (order != 1) orchestrator_.Kill();
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<>(0, 700)(random)));
+    workers_[worker]->Kill();
+    if (order != 1) {
+      ASSERT_TRUE(StartOrchestrator());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<>(0, 700)(random)));
+    ASSERT_TRUE(StartWorker(worker));
+  }
+
+  const v1::Migration migration = WaitUntil("migrations/crashes", Ended, absl::Seconds(90));
+  ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS) << migration.DebugString();
+  ExpectFinalStatesMatchEmulator("migrations/crashes");
+}
+
+// A new trust shows DormantByPartner for the dormant period (up to seven days at Microsoft): the
+// migration waits in TRUST_VERIFICATION, starts nothing, and goes on by itself once it has passed.
+TEST_F(MigrationTest, TrustDormantByPartnerWaitsUntilThePeriodHasPassed) {
+  MeshSeed seed;
+  seed.nam_users = 8;
+  seed.eur_users = 2;
+  seed.dormant_period = "48h";
+  seed.move_step = "1s";
+  ASSERT_TRUE(StartMesh(seed, 1, 1));
+  ASSERT_TRUE(Create("dormant"));
+
+  v1::Migration migration = WaitUntil(
+      "migrations/dormant",
+      [](const v1::Migration& m) {
+        return m.phase() == v1::MIGRATION_PHASE_TRUST_VERIFICATION && m.state() == v1::MIGRATION_STATE_WAITING;
+      },
+      absl::Seconds(30));
+  ASSERT_EQ(migration.phase(), v1::MIGRATION_PHASE_TRUST_VERIFICATION) << migration.DebugString();
+  ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_WAITING);
+  // Several rechecks later it still waits, and nothing has been started.
+  absl::SleepFor(absl::Seconds(3));
+  migration = Get("migrations/dormant");
+  EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_TRUST_VERIFICATION);
+  EXPECT_EQ(EmulatorMoveStarts(), 0);
+
+  emulator_.Admin("POST", "/_emulator/time", {{"advance_seconds", 48 * 3600}});
+  migration = WaitUntil("migrations/dormant", Ended, absl::Seconds(60));
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
+  ExpectFinalStatesMatchEmulator("migrations/dormant");
+}
+
+// Get-SPOCrossTenantCompatibilityStatus says Incompatible: the migration waits in COMPATIBILITY
+// without starting a move, and carries on once the tenants have been updated.
+TEST_F(MigrationTest, IncompatibleTenantWaitsAndGoesOnOnceCompatible) {
+  MeshSeed seed;
+  seed.nam_users = 8;
+  seed.eur_users = 2;
+  seed.move_step = "1s";
+  seed.contoso_compatibility = "Incompatible";
+  seed.contoso_compatible_after = "24h";
+  ASSERT_TRUE(StartMesh(seed, 1, 1));
+  ASSERT_TRUE(Create("incompatible"));
+
+  v1::Migration migration = WaitUntil(
+      "migrations/incompatible",
+      [](const v1::Migration& m) {
+        return m.phase() == v1::MIGRATION_PHASE_COMPATIBILITY && m.state() == v1::MIGRATION_STATE_WAITING;
+      },
+      absl::Seconds(30));
+  ASSERT_EQ(migration.phase(), v1::MIGRATION_PHASE_COMPATIBILITY) << migration.DebugString();
+  absl::SleepFor(absl::Seconds(3));
+  migration = Get("migrations/incompatible");
+  EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_COMPATIBILITY);
+  EXPECT_EQ(EmulatorMoveStarts(), 0);
+
+  emulator_.Admin("POST", "/_emulator/time", {{"advance_seconds", 24 * 3600}});
+  migration = WaitUntil("migrations/incompatible", Ended, absl::Seconds(60));
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
+  ExpectFinalStatesMatchEmulator("migrations/incompatible");
+}
+
+// A preferred window that begins in the future: every phase before the moves runs at once, and no
+// move starts before the window opens.
+TEST_F(MigrationTest, WindowInTheFutureHoldsEveryMoveUntilItOpens) {
+  MeshSeed seed;
+  seed.nam_users = 8;
+  seed.eur_users = 2;
+  seed.move_step = "1s";
+  ASSERT_TRUE(StartMesh(seed, 1, 1));
+  const absl::Time begin = absl::Now() + absl::Seconds(8);
+  v1::MigrationOptions options;
+  *options.mutable_window()->mutable_preferred_begin_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(begin));
+  ASSERT_TRUE(Create("window", options));
+
+  v1::Migration migration = WaitUntil(
+      "migrations/window", [](const v1::Migration& m) { return m.phase() == v1::MIGRATION_PHASE_MOVES; },
+      absl::Seconds(30));
+  ASSERT_EQ(migration.phase(), v1::MIGRATION_PHASE_MOVES) << migration.DebugString();
+  ASSERT_LT(absl::Now() + absl::Seconds(1), begin) << "the phases before the moves took too long to test the window";
+  absl::SleepFor(begin - absl::Seconds(1) - absl::Now());
+  EXPECT_EQ(EmulatorMoveStarts(), 0);
+
+  migration = WaitUntil("migrations/window", Ended, absl::Seconds(60));
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
+  for (const v1::MigrationReportRow& row : Report("migrations/window")) {
+    EXPECT_GE(absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(row.start_time())), begin)
+        << row.source_user_principal_name();
+  }
+  ExpectFinalStatesMatchEmulator("migrations/window");
+}
+
+// PauseMigration stops releasing users (moves already at Microsoft go on); ResumeMigration carries on.
+TEST_F(MigrationTest, PauseHoldsNewMovesAndResumeFinishesTheMigration) {
+  MeshSeed seed;
+  seed.nam_users = 60;
+  seed.eur_users = 0;
+  seed.move_step = "1m";
+  ASSERT_TRUE(StartMesh(seed, 600, 1));
+  v1::MigrationOptions options;
+  options.set_max_queued_per_source_geo(5);
+  ASSERT_TRUE(Create("pause", options));
+  WaitUntil("migrations/pause", [this](const v1::Migration&) { return EmulatorMoveStarts() >= 5; },
+            absl::Seconds(30));
+
+  grpc::ClientContext pause_context;
+  v1::PauseMigrationRequest pause;
+  pause.set_name("migrations/pause");
+  pause.set_reason("change freeze");
+  v1::PauseMigrationResponse paused;
+  ASSERT_TRUE(orchestrator_.stub().PauseMigration(&pause_context, pause, &paused).ok());
+  EXPECT_EQ(paused.migration().state(), v1::MIGRATION_STATE_PAUSED);
+  // Starts already in the workers' hands may still land; after that, none.
+  absl::SleepFor(absl::Seconds(2));
+  const int starts_when_paused = EmulatorMoveStarts();
+  absl::SleepFor(absl::Seconds(3));
+  EXPECT_EQ(EmulatorMoveStarts(), starts_when_paused);
+  EXPECT_LT(starts_when_paused, 60);
+  EXPECT_EQ(Get("migrations/pause").state(), v1::MIGRATION_STATE_PAUSED);
+
+  grpc::ClientContext resume_context;
+  v1::ResumeMigrationRequest resume;
+  resume.set_name("migrations/pause");
+  v1::ResumeMigrationResponse resumed;
+  ASSERT_TRUE(orchestrator_.stub().ResumeMigration(&resume_context, resume, &resumed).ok());
+  const v1::Migration migration = WaitUntil("migrations/pause", Ended, absl::Seconds(60));
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
+  ExpectFinalStatesMatchEmulator("migrations/pause");
+}
+
+}  // namespace
+}  // namespace crosstenant::testing
