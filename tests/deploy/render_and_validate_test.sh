@@ -4,7 +4,8 @@
 #   - each overlay renders (`kubectl kustomize`, or $KUSTOMIZE build) and every rendered object passes
 #     the OpenAPI schema of its kind (tests/deploy/validate_manifests.mjs: Kubernetes, cert-manager and
 #     Prometheus Operator schemas);
-#   - `promtool check rules`, `promtool check config` and the rule unit tests (`promtool test rules`).
+#   - `promtool check rules`, `promtool check config` and the rule unit tests (`promtool test rules`);
+#   - the Prometheus Operator component's PrometheusRule holds exactly crosstenant-alerts.yml's groups.
 # A missing tool fails the test with what to install; nothing is skipped.
 set -euo pipefail
 
@@ -61,6 +62,12 @@ for check in "check rules crosstenant-alerts.yml" "check config prometheus.yml" 
     fail "promtool $check:"; cat "$work/promtool"
   fi
 done
+
+if /usr/bin/python3 "$root/deploy/prometheus/generate_prometheus_rule.py" --check >"$work/rule" 2>&1; then
+  echo "ok: the PrometheusRule of components/prometheus-operator holds crosstenant-alerts.yml's rules"
+else
+  fail "$(cat "$work/rule")"
+fi
 
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
 echo "deploy/ renders, validates and its rules pass their tests"
