@@ -57,7 +57,10 @@ Router::Match Router::Find(absl::string_view method, absl::string_view path) con
 
 void SendJson(httplib::Response& response, int status, const nlohmann::json& body) {
   response.status = status;
-  response.set_content(body.dump(), "application/json; charset=utf-8");
+  // Text from the request (a path, a parameter) may be invalid UTF-8: replace such bytes with U+FFFD
+  // rather than throw, since this runs outside the dispatcher's catch (e.g. for an unknown admin route).
+  response.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                       "application/json; charset=utf-8");
 }
 
 std::string IsoTime(absl::Time time) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone()); }
