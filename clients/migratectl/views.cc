@@ -176,12 +176,21 @@ std::string MigrationDetails(const v1::Migration& m) {
   return out;
 }
 
+// A geo as its location code: `NAM` stays, `connections/contoso/geos/nam` becomes `NAM`.
+std::string GeoCode(const std::string& geo) {
+  const size_t slash = geo.rfind('/');
+  std::string code = slash == std::string::npos ? geo : geo.substr(slash + 1);
+  for (char& c : code) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return code;
+}
+
 Table ReportTable(const std::vector<v1::MigrationReportRow>& rows) {
   Table table({"SOURCE USER", "TARGET USER", "GEOS", "STATE", "ATTEMPTS", "STARTED", "ENDED", "ERROR"});
   for (const v1::MigrationReportRow& row : rows) {
     std::string geos = row.source_location_code().empty() && row.target_location_code().empty()
                            ? ""
-                           : absl::StrCat(row.source_location_code(), "->", row.target_location_code());
+                           : absl::StrCat(GeoCode(row.source_location_code()), "->",
+                                          GeoCode(row.target_location_code()));
     std::string error = row.error_code().empty() ? row.error_message()
                                                  : absl::StrCat(row.error_code(), ": ", row.error_message());
     table.AddRow({row.source_user_principal_name(), row.target_user_principal_name(), geos, StateName(row.state()),

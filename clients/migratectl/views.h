@@ -43,6 +43,9 @@ std::string CountsSummary(const crosstenant::v1::UserMoveCounts& counts);
 // Users in a terminal state (BLOCKED, SUCCESS, FAILED, STOPPED, VALIDATED).
 int DoneCount(const crosstenant::v1::UserMoveCounts& counts);
 
+// A geo as its location code: `NAM` stays `NAM`, `connections/contoso/geos/nam` becomes `NAM`.
+std::string GeoCode(const std::string& geo);
+
 // The report for people: SOURCE TARGET GEOS STATE ATTEMPTS STARTED ENDED ERROR.
 Table ReportTable(const std::vector<crosstenant::v1::MigrationReportRow>& rows);
 // The report for spreadsheets: every column of MigrationReportRow, in field order.

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is missing, builds, and runs a whole cross-tenant OneDrive
-# migration on loopback: the tenant emulator stands in for Microsoft's cloud (source contoso with a
-# second geo contosoeur, target fabrikam), and the mesh (tenant-connector, orchestrator, two workers,
-# mTLS between all of them) runs Microsoft's seven steps unattended.
+# migration on loopback, driven step by step with migratectl: the tenant emulator stands in for
+# Microsoft's cloud (source contoso with a second geo contosoeur, target fabrikam), and the mesh
+# (tenant-connector, orchestrator, two workers, mTLS between all of them) does the work.
 #
-#   deploy/local/demo.sh                 set up, build, run the demo, stop everything
-#   deploy/local/demo.sh --keep-running  leave the mesh up for exploring; Ctrl-C stops it
-#   deploy/local/demo.sh --short         40 users instead of 530 (what the test suite runs)
+#   deploy/local/demo.sh                 set up, build, run the seven steps, stop everything
+#   deploy/local/demo.sh --keep-running  leave the mesh up for exploring with migratectl; Ctrl-C stops it
+#   deploy/local/demo.sh --short         44 users instead of 529 (what the test suite runs)
 #   deploy/local/demo.sh --no-setup      skip the package check and the build
+#
+# CROSSTENANT_BIN_DIR picks the binaries (default build/bin).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,14 +21,20 @@ for arg in "$@"; do
     --keep-running) keep_running=1 ;;
     --no-setup) setup=0 ;;
     --short) short=1 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+bold=$'\033[1m'; dim=$'\033[2m'; plain=$'\033[0m'
+[ -t 1 ] || { bold=""; dim=""; plain=""; }
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+step() {  # step N TITLE CMDLETS: the step and the cmdlets it replaces
+  printf '\n%s== Step %s: %s%s\n' "$bold" "$1" "$2" "$plain"
+  printf '   %sreplaces: %s%s\n' "$dim" "$3" "$plain"
+}
 started=$(date +%s)
-programs="tenant-emulator tenant-connector orchestrator worker"
+programs="tenant-emulator tenant-connector orchestrator worker migratectl"
 
 if [ "$setup" -eq 1 ]; then
   say "Set-up: Debian packages and tools"
@@ -36,7 +44,7 @@ if [ "$setup" -eq 1 ]; then
   (cd "$root" && cmake --preset default >/dev/null && cmake --build --preset default --target $programs)
 fi
 
-bin="$root/build/bin"
+bin="${CROSSTENANT_BIN_DIR:-$root/build/bin}"
 buf="$root/tools/node_modules/.bin/buf"
 for program in $programs; do
   [ -x "$bin/$program" ] || { echo "demo: $bin/$program is missing; run without --no-setup" >&2; exit 1; }
@@ -46,16 +54,19 @@ run_dir=$(mktemp -d "${TMPDIR:-/tmp}/crosstenant-demo.XXXXXX")
 certs="$root/deploy/local/.certs"  # the sample seed names the app certificate made here
 pids=()
 stop_all() {
+  local code=$?
   trap - EXIT INT TERM
   if [ "${#pids[@]}" -gt 0 ]; then
     say "Stopping the mesh (SIGTERM, graceful)"
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    echo "  every process stopped"
   fi
-  echo "logs kept in $run_dir"
+  echo "  logs kept in $run_dir"
+  exit "$code"
 }
 trap stop_all EXIT
-trap 'exit 130' INT TERM
+trap 'echo; echo "demo: interrupted"; exit 130' INT TERM
 
 say "Development CA, mTLS certificates, the emulator's certificate for Microsoft's host names"
 bash "$root/deploy/local/dev-certs.sh" "$certs"
@@ -94,13 +105,6 @@ client() {
   echo "--client-tls-server-name=localhost"
 }
 
-# call SERVER METHOD JSON: a gRPC call as the migratectl identity (grpcurl -cacert/-cert/-key does the same).
-call() {
-  "$buf" curl --protocol grpc --cacert "$certs/ca.pem" --cert "$certs/client-migratectl.pem" \
-    --key "$certs/client-migratectl.key" --servername localhost \
-    -d "$3" "https://$(json "$run_dir/$1.ready.json" grpc_address)/crosstenant.v1.$2"
-}
-
 time_scale=600
 [ "$short" -eq 1 ] && time_scale=3000
 
@@ -109,6 +113,14 @@ launch tenant-emulator tenant-emulator --seed "$root/deploy/local/emulator-seed.
   --tls-cert "$certs/emulator.pem" --tls-key "$certs/emulator.key" --time-scale "$time_scale"
 emulator=$(json "$run_dir/tenant-emulator.ready.json" address)
 echo "  login.microsoftonline.com, graph.microsoft.com, *.sharepoint.com -> https://$emulator"
+emulator_admin() {  # emulator_admin PATH [JSON]: the emulator's admin API (not Microsoft's)
+  if [ $# -gt 1 ]; then
+    curl -fsS --connect-to "::$emulator" --cacert "$certs/ca.pem" -H 'Content-Type: application/json' -d "$2" \
+      "https://login.microsoftonline.com$1"
+  else
+    curl -fsS --connect-to "::$emulator" --cacert "$certs/ca.pem" "https://login.microsoftonline.com$1"
+  fi
+}
 
 say "The mesh"
 mkdir -p "$run_dir/connector-state"
@@ -125,80 +137,100 @@ for n in 1 2; do
     --connector-address="$connector" --concurrency=8 $(client worker)
 done
 
-say "Step 1: connect to the source and the target (Connect-SPOService, both at once, every geo)"
-call tenant-connector TenantConnector/CreateConnection '{"connection_id":"contoso","role":"CONNECTION_ROLE_SOURCE",
-  "admin_url":"https://contoso-admin.sharepoint.com","credential":{"client_secret":{
-  "client_id":"11111111-1111-4111-8111-111111111111","secret":{"value":"contoso-migration-secret"}}}}' >/dev/null
-call tenant-connector TenantConnector/CreateConnection '{"connection_id":"fabrikam","role":"CONNECTION_ROLE_TARGET",
-  "admin_url":"https://fabrikam-admin.sharepoint.com","credential":{"client_secret":{
-  "client_id":"22222222-2222-4222-8222-222222222222","secret":{"value":"fabrikam-migration-secret"}}}}' >/dev/null
-call tenant-connector TenantConnector/ListConnections '{}' | /usr/bin/python3 -c '
-import json, sys
-for c in json.load(sys.stdin).get("connections", []):
-    geos = ", ".join(g.get("locationCode", "?") + " " + g.get("adminUrl", "") for g in c.get("geos", []))
-    print("  %-22s %-22s %-26s tenant %s (%s)\n  %22s geos: %s" % (c["name"], c.get("role", ""), c.get("state", ""),
-          c.get("initialDomain", ""), c.get("tenantId", ""), "", geos))'
+# migratectl finds the mesh through its environment (every variable is also a flag, see migratectl --help).
+export MIGRATECTL_CONNECTOR="$connector" MIGRATECTL_ORCHESTRATOR="$orchestrator"
+export MIGRATECTL_TLS_CA="$certs/ca.pem" MIGRATECTL_TLS_CERT="$certs/client-migratectl.pem"
+export MIGRATECTL_TLS_KEY="$certs/client-migratectl.key" MIGRATECTL_TLS_SERVER_NAME=localhost
+# m ARGS...: runs migratectl visibly, as an admin would type it.
+m() {
+  printf '\n%s$ migratectl %s%s\n' "$bold" "$*" "$plain"
+  "$bin/migratectl" "$@"
+}
+# expect CODE ARGS...: m, where exit code CODE is the expected answer (e.g. 10: users that did not move).
+expect() {
+  local want=$1 rc=0
+  shift
+  m "$@" || rc=$?
+  [ "$rc" -eq "$want" ] || { echo "demo: migratectl $1 exited $rc, expected $want" >&2; exit 1; }
+}
 
-say "Steps 2-7: one migration plan; the orchestrator runs trust, verification, users, identity map, compatibility, moves"
-csv="$run_dir/identity-map.csv"
-tenant=7f1d1c1e-0000-4000-8000-000000000001
-nam=500; eur=20
-[ "$short" -eq 1 ] && { nam=30; eur=5; }
-{
-  for i in $(seq 1 "$nam"); do n=$(printf %03d "$i"); echo "User,$tenant,user$n@contoso.onmicrosoft.com,user$n@fabrikam.onmicrosoft.com,user$n@fabrikam.onmicrosoft.com,RegularUser"; done
-  for i in $(seq 1 "$eur"); do n=$(printf %02d "$i"); echo "User,$tenant,euser$n@contoso.onmicrosoft.com,euser$n@fabrikam.onmicrosoft.com,euser$n@fabrikam.com,RegularUser"; done
-  for u in taken readonly legalhold unlicensed huge manyitems nodrive flaky; do
-    echo "User,$tenant,$u@contoso.onmicrosoft.com,$u@fabrikam.onmicrosoft.com,$u@fabrikam.onmicrosoft.com,RegularUser"
-  done
-} >"$csv"
-echo "  identity map: $(wc -l <"$csv") users ($nam NAM, $eur EUR, 7 with a real blocker, 1 that Microsoft reschedules once) in $csv"
-/usr/bin/python3 - "$csv" >"$run_dir/create.json" <<'EOF'
-import json, sys
-print(json.dumps({"migration_id": "merger", "display_name": "Contoso to Fabrikam",
-                  "plan": {"source_connection": "connections/contoso", "target_connection": "connections/fabrikam",
-                           "identity_map": {"csv": open(sys.argv[1]).read()}}}))
-EOF
-call orchestrator Orchestrator/CreateMigration "@$run_dir/create.json" >/dev/null
-
-last=""
-deadline=$(( $(date +%s) + (short ? 120 : 170) ))
-while :; do
-  status=$(call orchestrator Orchestrator/GetMigration '{"name":"migrations/merger"}' | /usr/bin/python3 -c '
-import json, sys
-m = json.load(sys.stdin)["migration"]
-counts = " ".join("%s=%d" % (c["state"].replace("USER_MOVE_STATE_", "").lower(), c.get("count", 0))
-                  for c in m.get("counts", {}).get("byState", []))
-print("%s|%-32s %-22s %s" % (m["state"], m["phase"].replace("MIGRATION_PHASE_", ""),
-      m["state"].replace("MIGRATION_STATE_", ""), counts))')
-  state=${status%%|*}
-  line=${status#*|}
-  [ "$line" != "$last" ] && { printf '  %s  %s\n' "$(date +%H:%M:%S)" "$line"; last=$line; }
-  case "$state" in MIGRATION_STATE_COMPLETED*|MIGRATION_STATE_FAILED|MIGRATION_STATE_CANCELLED) break ;; esac
-  if [ "$(date +%s)" -gt "$deadline" ]; then
-    echo "demo: the migration did not finish in time; state: $line" >&2
-    call orchestrator Orchestrator/GetMigration '{"name":"migrations/merger"}' >&2
-    exit 1
-  fi
-  sleep 1
+step 1 "connect to the source and the target, both at once, every geo" \
+  "Connect-SPOService -Url https://contoso-admin.sharepoint.com, then again for fabrikam (one at a time)"
+secret="$run_dir/contoso.secret"
+(umask 077; printf 'contoso-migration-secret\n' >"$secret")
+m connect --role=source https://contoso-admin.sharepoint.com --id=contoso \
+  --client-id=11111111-1111-4111-8111-111111111111 --client-secret-file="$secret"
+# The target admin signs in with a device code, as with MFA. The demo plays the admin: it reads the code
+# from Microsoft's prompt and approves it on the emulator's stand-in for https://microsoft.com/devicelogin.
+# Device codes live 15 emulated minutes: the emulator's clock slows down to x30 for the sign-in.
+emulator_admin /_emulator/time '{"time_scale":30}' >/dev/null
+printf '\n%s$ migratectl connect --role=target https://fabrikam-admin.sharepoint.com --id=fabrikam --device-code%s\n' \
+  "$bold" "$plain"
+"$bin/migratectl" connect --role=target https://fabrikam-admin.sharepoint.com --id=fabrikam --device-code \
+  >"$run_dir/connect-fabrikam.out" 2>&1 &
+connect_pid=$!
+code=""
+for _ in $(seq 1 500); do
+  code=$(sed -n 's/.*enter the code \([A-Z0-9]*\) to authenticate.*/\1/p' "$run_dir/connect-fabrikam.out")
+  [ -n "$code" ] && break
+  kill -0 "$connect_pid" 2>/dev/null || break
+  sleep 0.02
 done
+[ -n "$code" ] || { cat "$run_dir/connect-fabrikam.out" >&2; echo "demo: no device code prompt" >&2; exit 1; }
+sed -n '1,2p' "$run_dir/connect-fabrikam.out"
+printf '%s(the demo signs in as admin@fabrikam.onmicrosoft.com and enters %s)%s\n' "$dim" "$code" "$plain"
+emulator_admin /_emulator/devicecode/approve "{\"user_code\":\"$code\",\"upn\":\"admin@fabrikam.onmicrosoft.com\"}" >/dev/null
+wait "$connect_pid" || { cat "$run_dir/connect-fabrikam.out" >&2; echo "demo: device code sign-in failed" >&2; exit 1; }
+sed -n '3,$p' "$run_dir/connect-fabrikam.out"
+emulator_admin /_emulator/time "{\"time_scale\":$time_scale}" >/dev/null
+m connections
+m preflight --source=contoso --target=fabrikam --ignore=trust,compatibility
 
-say "The report (users that did not move, and why)"
-call orchestrator Orchestrator/GetMigrationReport '{"name":"migrations/merger","page_size":1000}' | /usr/bin/python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-rows = r.get("rows", [])
-print("  %d users: %s" % (len(rows), ", ".join("%s %d" % (c["state"].replace("USER_MOVE_STATE_", "").lower(), c.get("count", 0))
-                                              for c in r.get("counts", {}).get("byState", []))))
-for row in rows:
-    if row["state"] not in ("USER_MOVE_STATE_SUCCESS",):
-        print("  %-36s %-12s %-24s %s" % (row["sourceUserPrincipalName"], row["state"].replace("USER_MOVE_STATE_", ""),
-              row.get("errorCode", ""), row.get("errorMessage", "")[:70]))'
-final=$(call orchestrator Orchestrator/GetMigration '{"name":"migrations/merger"}' | /usr/bin/python3 -c '
-import json, sys; print(json.load(sys.stdin)["migration"]["state"])')
+step 2 "establish trust on both sides, for every geo pair" \
+  "Get-SPOCrossTenantHostUrl and Set-SPOCrossTenantRelationship -Scenario MnA, on each tenant and geo"
+m trust establish --source=contoso --target=fabrikam
+
+step 3 "verify the trust until it is GoodToProceed" \
+  "Verify-SPOCrossTenantRelationship, on each side, again and again (DormantByPartner: up to 7 days)"
+m trust verify --source=contoso --target=fabrikam --wait --interval=1s
+
+step 4 "the target users: match every source user to the user pre-created for it" \
+  "an identity-map CSV written by hand from two directory exports"
+csv="$run_dir/identity-map.csv"
+m identity-map generate --source=contoso --target=fabrikam --output="$csv"
+if [ "$short" -eq 1 ]; then
+  grep -E ',(user0(0[1-9]|[12][0-9]|30)|euser0[1-5]|taken|readonly|legalhold|unlicensed|huge|manyitems|longpaths|nodrive|flaky)@contoso' \
+    "$csv" >"$csv.short"
+  mv "$csv.short" "$csv"
+  echo "(--short: the map keeps $(wc -l <"$csv") of those users)"
+fi
+
+step 5 "the identity map, on every target geo, and the compatibility check" \
+  "Add-SPOTenantIdentityMap -IdentityMapPath (unchecked) and Get-SPOCrossTenantCompatibilityStatus"
+m identity-map validate "$csv" --source=contoso
+m identity-map upload "$csv" --target=fabrikam
+m compatibility --source=contoso --target=fabrikam
+
+step 6 "the moves: one plan, the orchestrator keeps each source geo's queue full, live progress" \
+  "Start-SPOCrossTenantUserContentMove per user in batches of 4,000, polled with Get-SPOCrossTenantUserContentMoveState"
+echo "plan: deploy/local/demo-plan.yaml"
+# Exit 10: the migration ended COMPLETED_WITH_ERRORS, as it must: some users are blocked for real reasons.
+final=0
+m migrate start --plan="$root/deploy/local/demo-plan.yaml" --identity-map="$csv" --watch --timeout=170s || final=$?
+[ "$final" -eq 0 ] || [ "$final" -eq 10 ] || { echo "demo: the migration did not finish (exit $final)" >&2; exit 1; }
+
+say "The report: users that did not move, and why (migratectl migrate report merger --format=csv|json for all)"
+m migrate report merger --state=blocked,failed,stopped
+
+step 7 "post-migration: the redirect sites, then remove the trust" \
+  "Get-SPOSite -Template RedirectSite#0 -IncludePersonalSite \$true, Remove-SPOSite, Remove-SPOCrossTenantRelationship"
+m redirects list --source=contoso --geo=eur
+first_redirect=$("$bin/migratectl" redirects list --source=contoso --geo=eur --format=csv | sed -n '2p' | cut -d, -f2)
+[ -n "$first_redirect" ] && m redirects remove "$first_redirect" --source=contoso
+m trust remove --source=contoso --target=fabrikam
 
 say "What Microsoft's side saw (the emulator's accounting)"
-curl -fsS --connect-to "::$emulator" --cacert "$certs/ca.pem" https://login.microsoftonline.com/_emulator/accounting |
-  /usr/bin/python3 -c '
+emulator_admin /_emulator/accounting | /usr/bin/python3 -c '
 import json, sys
 a = json.load(sys.stdin)
 requests, moves = a.get("requests", {}), a.get("moves", {})
@@ -208,17 +240,33 @@ print("  move starts           %s, duplicate starts %s" % (moves.get("starts", 0
 print("  early retries         %s (requests sent before a Retry-After had elapsed)" % a.get("retry_after", {}).get("early_retries", 0))'
 
 say "Where to look"
-echo "  logs:    $run_dir/*.log"
-for name in tenant-connector orchestrator worker-1; do
+echo "  logs:    $run_dir/*.log (one JSON line per event)"
+for name in tenant-connector orchestrator worker-1 worker-2; do
   echo "  metrics: http://$(json "$run_dir/$name.ready.json" metrics_address)/metrics   ($name)"
 done
 
+state=$("$bin/migratectl" migrate status merger --format=json |
+  /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["state"].replace("MIGRATION_STATE_", ""))')
 if [ "$keep_running" -eq 1 ]; then
-  say "The mesh stays up; press Ctrl-C to stop it"
-  echo "  try: $buf curl --protocol grpc --cacert $certs/ca.pem --cert $certs/client-migratectl.pem \\"
-  echo "         --key $certs/client-migratectl.key --servername localhost --list-methods https://$orchestrator"
+  say "The mesh stays up; press Ctrl-C to stop it. Paste these into another shell:"
+  cat <<EOT
+  export MIGRATECTL_CONNECTOR=$connector MIGRATECTL_ORCHESTRATOR=$orchestrator
+  export MIGRATECTL_TLS_CA=$certs/ca.pem MIGRATECTL_TLS_SERVER_NAME=localhost
+  export MIGRATECTL_TLS_CERT=$certs/client-migratectl.pem MIGRATECTL_TLS_KEY=$certs/client-migratectl.key
+  $bin/migratectl --help
+  $bin/migratectl connections
+  $bin/migratectl migrate status merger
+  $bin/migratectl migrate report merger --format=csv
+  $bin/migratectl preflight --source=contoso --target=fabrikam
+
+  grpcurl -cacert $certs/ca.pem -cert $certs/client-migratectl.pem -key $certs/client-migratectl.key \\
+    -servername localhost -d '{"name":"migrations/merger"}' $orchestrator crosstenant.v1.Orchestrator/GetMigration
+  $buf curl --protocol grpc --cacert $certs/ca.pem --cert $certs/client-migratectl.pem \\
+    --key $certs/client-migratectl.key --servername localhost -d '{"name":"migrations/merger"}' \\
+    https://$orchestrator/crosstenant.v1.Orchestrator/GetMigration
+EOT
   wait
 fi
 echo
-echo "demo finished in $(( $(date +%s) - started )) s: migration $final"
-case "$final" in MIGRATION_STATE_COMPLETED*) exit 0 ;; *) exit 1 ;; esac
+echo "demo finished in $(( $(date +%s) - started )) s: migration merger $state"
+case "$state" in COMPLETED*) exit 0 ;; *) exit 1 ;; esac
