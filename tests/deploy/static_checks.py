@@ -337,7 +337,7 @@ def dockerfile():
     if "rm -rf /var/lib/apt/lists/*" not in runs:
         problem("Dockerfile: the runtime stage keeps the apt lists")
     installed = {w for w in words if not w.startswith("-")}
-    binaries = ["tenant-connector", "orchestrator", "worker", "tenant-emulator", "loadgen"]
+    binaries = ["tenant-connector", "orchestrator", "worker", "tenant-emulator", "loadgen", "migratectl"]
     needed = needed_packages(bin_dir, binaries)
     expected = (set(needed) - BASE_IMAGE_PACKAGES) | {"ca-certificates"}
     for package in sorted(expected - installed):
