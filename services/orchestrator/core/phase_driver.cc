@@ -5,7 +5,6 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/status_macros.h"
@@ -190,7 +189,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckConnections(v1::Migrat
     if (finding.severity() == v1::SEVERITY_UNSPECIFIED) continue;
     *migration.add_findings() = finding;
     // Trust and compatibility are what the next phases establish and wait for: they do not block here.
-    if (absl::StartsWith(finding.code(), "TRUST_") || absl::StartsWith(finding.code(), "COMPATIBILITY_")) continue;
+    if (result.check() == v1::PREFLIGHT_CHECK_TRUST || result.check() == v1::PREFLIGHT_CHECK_COMPATIBILITY) continue;
     if (finding.severity() == v1::SEVERITY_ERROR) errors.push_back(finding.code());
   }
   if (!errors.empty()) {

@@ -199,7 +199,7 @@ TEST_F(PhaseDriverTest, NeverQueuesMoreThanTheLimitPerSourceGeo) {
   Create(5, /*max_queued=*/2);
   ASSERT_TRUE(driver_->Advance("migrations/m").ok());
   EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
-  EXPECT_EQ(store_->CountActiveMoves("migrations/m", "connections/contoso/geos/nam").value(), 2);
+  EXPECT_EQ(store_->GetSourceGeoQueue("migrations/m", "connections/contoso/geos/nam")->active(), 2);
   EXPECT_EQ(RunWorkers(v1::MOVE_STATE_SCHEDULED), 2);
   now_ += absl::Seconds(1);
   ASSERT_TRUE(driver_->Tick().ok());
