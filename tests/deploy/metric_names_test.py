@@ -135,7 +135,7 @@ def run_mesh(work):
         emulator = start(processes, work, "tenant-emulator", [
             "tenant-emulator", f"--seed={work}/emulator-seed.yaml", "--address=127.0.0.1:0",
             f"--tls-cert={certs}/emulator.pem", f"--tls-key={certs}/emulator.key", "--time-scale=3000",
-            "--metrics-address=127.0.0.1:0", "--fault-throttle-ratio=0.1", "--fault-retry-after=1"])
+            "--metrics-address=127.0.0.1:0", "--fault-throttle-ratio=0.2", "--fault-retry-after=1"])
         common = ["--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0", "--health-address=127.0.0.1:0"]
         os.makedirs(os.path.join(work, "connector-state"))
         connector = start(processes, work, "tenant-connector", [
@@ -188,7 +188,14 @@ def run_mesh(work):
                 break
             time.sleep(0.3)
         scrape_all()
-        print(f"migration ended {state}; {len(names)} metric names scraped from {len(endpoints)} endpoints", flush=True)
+        upstream = {"all": 0.0, "throttled": 0.0}
+        for line in lib.scrape(connector["metrics_address"]).splitlines():
+            if line.startswith("tenant_connector_upstream_requests_total{"):
+                upstream["all"] += float(line.rsplit(" ", 1)[1])
+                if re.search(r'code="(429|503)"', line):
+                    upstream["throttled"] += float(line.rsplit(" ", 1)[1])
+        print(f"migration ended {state}; {upstream['all']:.0f} upstream requests, {upstream['throttled']:.0f} of them "
+              f"throttled; {len(names)} metric names scraped from {len(endpoints)} endpoints", flush=True)
         if not state.startswith("MIGRATION_STATE_COMPLETED"):
             lib.fail(f"the migration did not complete (state {state}); the mesh did not run as in the demo")
     finally:
