@@ -1,0 +1,138 @@
+// migratectl's command line without a server: help, usage errors, local validation and exit codes.
+
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "clients/migratectl/cli.h"
+#include "tests/support/server_process.h"
+
+namespace crosstenant::migratectl {
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+Result RunCli(std::vector<std::string> args) {
+  args.insert(args.begin(), "migratectl");
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  std::ostringstream out, err;
+  const int code = Main(static_cast<int>(argv.size()), argv.data(), out, err, /*out_is_terminal=*/false);
+  return {code, out.str(), err.str()};
+}
+
+TEST(MigratectlCliTest, HelpNamesEveryStepAndTheCmdletItReplaces) {
+  Result r = RunCli({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* text : {"Connect-SPOService", "Set-SPOCrossTenantRelationship", "Verify-SPOCrossTenantRelationship",
+                           "Add-SPOTenantIdentityMap", "Get-SPOCrossTenantCompatibilityStatus",
+                           "Start-SPOCrossTenantUserContentMove", "Stop-SPOCrossTenantUserContentMove",
+                           "Get-SPOCrossTenantUserContentMoveState", "RedirectSite#0", "Remove-SPOSite",
+                           "Remove-SPOCrossTenantRelationship", "Exit codes:", "MIGRATECTL_ORCHESTRATOR"}) {
+    EXPECT_TRUE(absl::StrContains(r.out, text)) << text;
+  }
+}
+
+TEST(MigratectlCliTest, EveryCommandHasHelp) {
+  for (std::vector<std::string> command :
+       {std::vector<std::string>{"connect"}, {"connections"}, {"connections", "show"}, {"connections", "delete"},
+        {"preflight"}, {"trust", "establish"}, {"trust", "verify"}, {"trust", "remove"}, {"compatibility"},
+        {"identity-map", "validate"}, {"identity-map", "upload"}, {"identity-map", "generate"},
+        {"migrate", "start"}, {"migrate", "status"}, {"migrate", "pause"}, {"migrate", "resume"},
+        {"migrate", "cancel"}, {"migrate", "report"}, {"redirects", "list"}, {"redirects", "remove"}}) {
+    command.push_back("--help");
+    Result r = RunCli(command);
+    EXPECT_EQ(r.exit_code, 0) << command[0];
+    EXPECT_TRUE(absl::StartsWith(r.out, "migratectl " + command[0])) << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "--orchestrator=HOST:PORT")) << command[0];
+    EXPECT_TRUE(absl::StrContains(r.out, "Exit codes:")) << command[0];
+  }
+}
+
+TEST(MigratectlCliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(RunCli({}).exit_code, 2);
+  Result unknown = RunCli({"teleport"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(unknown.err, "unknown command 'teleport'")) << unknown.err;
+  Result flag = RunCli({"migrate", "status", "--colour=blue"});
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(flag.err, "unknown flag --colour")) << flag.err;
+  Result missing = RunCli({"migrate", "pause"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(missing.err, "missing NAME")) << missing.err;
+  Result group = RunCli({"trust"});
+  EXPECT_EQ(group.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(group.err, "migratectl trust verify")) << group.err;
+  EXPECT_EQ(RunCli({"connect", "--role=source"}).exit_code, 2);  // no admin URL, no credential
+  EXPECT_EQ(RunCli({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--device-code",
+                 "--username=admin@contoso.onmicrosoft.com"})
+                .exit_code,
+            2);  // two credential kinds
+}
+
+TEST(MigratectlCliTest, BadFlagValuesAreInvalidInput) {
+  Result r = RunCli({"migrate", "status", "--format=yaml"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_TRUE(absl::StrContains(r.err, "'yaml' is not an output format")) << r.err;
+  EXPECT_EQ(RunCli({"migrate", "status", "--deadline=soon"}).exit_code, 3);
+}
+
+TEST(MigratectlCliTest, PlanFileProblemsNameTheLine) {
+  testing::TempDir dir;
+  const std::string plan = dir.WriteFile("wave1.yaml", "source: contoso\ntarget: fabrikam\nidentity_map: m.csv\n"
+                                                       "options:\n  redirect_cleanup: shred\n");
+  Result r = RunCli({"migrate", "start", "--plan=" + plan});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_TRUE(absl::StrContains(r.err, plan + ":5:21: options.redirect_cleanup")) << r.err;
+}
+
+TEST(MigratectlCliTest, IdentityMapProblemsAreListedWithFileLineAndColumn) {
+  testing::TempDir dir;
+  const std::string map = dir.WriteFile(
+      "map.csv",
+      "User,7f1d1c1e-0000-4000-8000-000000000001,alice@contoso.onmicrosoft.com,alice@fabrikam.onmicrosoft.com,"
+      "alice@fabrikam.com,RegularUser\n"
+      "User,not-a-guid,bob@contoso.onmicrosoft.com,alice@fabrikam.onmicrosoft.com,bob@fabrikam.com,RegularUser\n"
+      "User,7f1d1c1e-0000-4000-8000-000000000001,carol@contoso.onmicrosoft.com\n");
+  Result r = RunCli({"identity-map", "validate", map});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, map + ":2:2")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "BAD_GUID")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "DUPLICATE_TARGET")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, map + ":3")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "WRONG_COLUMN_COUNT")) << r.out;
+
+  // The same map given to `migrate start` stops before any call, each problem as `field: description`.
+  const std::string plan = dir.WriteFile("plan.yaml", "source: contoso\ntarget: fabrikam\nidentity_map: map.csv\n");
+  Result start = RunCli({"migrate", "start", "--plan=" + plan});
+  EXPECT_EQ(start.exit_code, 3);
+  EXPECT_TRUE(absl::StrContains(start.err, "  " + map + ":2:2: BAD_GUID")) << start.err;
+
+  const std::string good = dir.WriteFile(
+      "good.csv", "User,7f1d1c1e-0000-4000-8000-000000000001,alice@contoso.onmicrosoft.com,"
+                  "alice@fabrikam.onmicrosoft.com,alice@fabrikam.com,RegularUser\n");
+  Result valid = RunCli({"identity-map", "validate", good});
+  EXPECT_EQ(valid.exit_code, 0) << valid.err;
+  EXPECT_TRUE(absl::StrContains(valid.out, "valid: 1 users, 0 groups")) << valid.out;
+}
+
+TEST(MigratectlCliTest, NoServerIsUnavailable) {
+  // Port 1 on loopback: nothing listens there.
+  Result r = RunCli({"connections", "--connector=127.0.0.1:1", "--deadline=2s"});
+  EXPECT_EQ(r.exit_code, 8) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "UNAVAILABLE")) << r.err;
+}
+
+TEST(MigratectlCliTest, Version) {
+  Result r = RunCli({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(absl::StartsWith(r.out, "migratectl ")) << r.out;
+}
+
+}  // namespace
+}  // namespace crosstenant::migratectl

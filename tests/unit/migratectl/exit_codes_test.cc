@@ -1,0 +1,82 @@
+// The one translation from a status to migratectl's exit code and error text.
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "clients/migratectl/exit_codes.h"
+#include "services/common/errors.h"
+
+namespace crosstenant::migratectl {
+namespace {
+
+TEST(MigratectlExitCodeTest, EachCanonicalCodeHasItsExitCode) {
+  struct Case {
+    absl::Status status;
+    int exit_code;
+  };
+  const Case cases[] = {
+      {absl::OkStatus(), 0},
+      {absl::InternalError("x"), 1},
+      {absl::UnknownError("x"), 1},
+      {UsageError("unknown flag --colour"), 2},
+      {absl::InvalidArgumentError("x"), 3},
+      {absl::OutOfRangeError("x"), 3},
+      {absl::NotFoundError("x"), 4},
+      {absl::AlreadyExistsError("x"), 5},
+      {absl::FailedPreconditionError("x"), 6},
+      {absl::AbortedError("x"), 6},
+      {absl::PermissionDeniedError("x"), 7},
+      {absl::UnauthenticatedError("x"), 7},
+      {absl::UnavailableError("x"), 8},
+      {absl::DeadlineExceededError("x"), 8},
+      {absl::ResourceExhaustedError("x"), 9},
+      {NotReadyError("preflight found 2 error(s)"), 10},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(static_cast<int>(ExitCodeOf(c.status)), c.exit_code) << c.status;
+  }
+}
+
+TEST(MigratectlExitCodeTest, FieldViolationsArePrintedOnceAsFieldColonDescription) {
+  absl::Status status = InvalidArgumentWithViolations(
+      "the identity map has 2 problems",
+      {{"plan.identity_map.csv:3:3", "BAD_UPN SourceUserUpn: 'x' is not a user principal name"},
+       {"plan.identity_map.csv:7:0", "WRONG_COLUMN_COUNT: 5 columns, Microsoft needs 6"}});
+  const std::string text = DescribeError(status);
+  EXPECT_EQ(text,
+            "INVALID_ARGUMENT: the identity map has 2 problems\n"
+            "  plan.identity_map.csv:3:3: BAD_UPN SourceUserUpn: 'x' is not a user principal name\n"
+            "  plan.identity_map.csv:7:0: WRONG_COLUMN_COUNT: 5 columns, Microsoft needs 6\n");
+}
+
+TEST(MigratectlExitCodeTest, RetryDelayIsNamed) {
+  absl::Status status = ResourceExhaustedWithRetry("Graph throttled contoso", absl::Seconds(12));
+  EXPECT_EQ(DescribeError(status), "RESOURCE_EXHAUSTED: Graph throttled contoso (retry after 12s)\n");
+  absl::Status bare = absl::ResourceExhaustedError("throttled");
+  bare.SetPayload(kRetryInfoTypeUrl, *ResourceExhaustedWithRetry("", absl::Seconds(3)).GetPayload(kRetryInfoTypeUrl));
+  EXPECT_EQ(DescribeError(bare), "RESOURCE_EXHAUSTED: throttled\n  retry after 3s\n");
+}
+
+TEST(MigratectlExitCodeTest, NoServerGetsAHintAboutAddresses) {
+  const std::string text =
+      DescribeError(absl::UnavailableError("failed to connect to all addresses; last error: connection refused"));
+  EXPECT_TRUE(absl::StartsWith(text, "UNAVAILABLE: failed to connect")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "--connector/--orchestrator")) << text;
+  // A server that answered UNAVAILABLE about Microsoft gets no such hint.
+  EXPECT_FALSE(absl::StrContains(DescribeError(absl::UnavailableError("Graph answered 503")), "--connector"));
+}
+
+TEST(MigratectlExitCodeTest, OwnOutcomesPrintTheirMessageOnly) {
+  EXPECT_EQ(DescribeError(NotReadyError("1 of 4 sides say GoodToProceed")), "1 of 4 sides say GoodToProceed\n");
+  EXPECT_EQ(DescribeError(UsageError("missing NAME")), "missing NAME\n");
+}
+
+TEST(MigratectlExitCodeTest, HelpListsEveryCode) {
+  const std::string help = ExitCodeHelp();
+  for (const char* code : {"  0 ", "  2 ", "  3 ", "  4 ", "  5 ", "  6 ", "  7 ", "  8 ", "  9 ", "  10 ", "  130 "}) {
+    EXPECT_TRUE(absl::StrContains(help, code)) << code;
+  }
+}
+
+}  // namespace
+}  // namespace crosstenant::migratectl
