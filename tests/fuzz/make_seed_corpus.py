@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets into tests/fuzz/corpus/<target>/.
+
+The seeds are well-formed inputs in the shapes the real parsers see: identity maps as the unit tests
+write them, server configs as the README documents them, Entra token and Graph / SharePoint answers as
+the tenant emulator gives them. libFuzzer mutates from there. Rerun after changing a shape:
+
+    python3 tests/fuzz/make_seed_corpus.py
+"""
+import base64
+import json
+import os
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+TENANT = "7f1d1c1e-0000-4000-8000-000000000001"
+CLIENT = "11111111-1111-4111-8111-111111111111"
+
+
+def write(target, name, data):
+    folder = os.path.join(ROOT, target)
+    os.makedirs(folder, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(folder, name), "wb") as out:
+        out.write(data)
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt(claims):
+    header = {"typ": "JWT", "alg": "RS256", "kid": "fuzz"}
+    return ".".join([b64url(json.dumps(header).encode()), b64url(json.dumps(claims).encode()),
+                     b64url(b"\x01" * 32)])
+
+
+# --- identity map CSV ---------------------------------------------------------------------------
+user = f"User,{TENANT},alice@contoso.com,alice@fabrikam.com,alice@fabrikam.com,RegularUser\n"
+group = (f"Group,{TENANT},11111111-2222-3333-4444-555555555555,aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee,"
+         "Sales,M365Group\r\n")
+write("fuzz_identity_map_csv", "users_and_groups.csv", user + group +
+      f"User,{TENANT},Bob.Smith@contoso.com,bob@fabrikam.com,bob@fabrikam.com,guestuser\n")
+write("fuzz_identity_map_csv", "bom_and_quotes.csv",
+      "\ufeff" + f'User,{TENANT},"carol@contoso.com","carol@fabrikam.com","carol@fabrikam.com",AdminUser\r\n')
+write("fuzz_identity_map_csv", "expected_tenant.csv", f"!{TENANT}\n" + user)
+write("fuzz_identity_map_csv", "problems.csv",
+      "Type,SourceTenantCompanyID,SourceUserUpn,TargetUserUpn,TargetUserEmail,UserType\n"
+      f"User,{TENANT}, o'brien@contoso.com ,x@fabrikam,\"a\"b,Boss\n\nGroup,not-a-guid,,,,\n")
+
+# --- admin URL (first byte: cloud) -----------------------------------------------------------------
+for i, text in enumerate(["\x00 HTTPS://Contoso-Admin.SharePoint.com/ ", "\x01https://contoso-my.sharepoint.com",
+                          "\x03https://contoso-admin.sharepoint.us", "\x04https://contoso-admin.sharepoint-mil.us",
+                          "\x05contoso-admin.sharepoint.cn", "\x02https://contoso.onmicrosoft.com",
+                          "\x00https://user@contoso-admin.sharepoint.com:8443/sites/x?y#z"]):
+    write("fuzz_admin_url", f"url{i}", text)
+
+# --- config reader -------------------------------------------------------------------------------
+write("fuzz_config_reader", "connector.yaml", """grpc_address: 0.0.0.0:50051
+metrics_address: 0.0.0.0:9464
+health_address: "[::1]:0"
+log_format: json
+shutdown_grace: 10s
+tls:
+  cert: /etc/crosstenant/tls.crt
+  key: /etc/crosstenant/tls.key
+  ca: /etc/crosstenant/ca.crt
+  reload_interval: 1h30m
+  allowed_peers: [orchestrator, worker]
+state_dir: /var/lib/tenant-connector
+executor_threads: 16
+mutating_peers: [orchestrator]
+upstream:
+  connect_to: ["*:443:127.0.0.1:8443"]
+  budget: 60s
+  max_attempts: 5
+  backoff_base: 5s
+""")
+write("fuzz_config_reader", "plan_like.yaml", """grpc_address: 127.0.0.1:0
+migrations:
+  - name: wave-1
+    dry_run: false
+    ratio: 0.25
+    max_bytes: 1099511627776
+    users: [alice@contoso.com, bob@contoso.com]
+    schedule: {every: 5m}
+  - name: bad
+  - 42
+""")
+write("fuzz_config_reader", "errors.yaml", "grpc_address: [1, 2]\nshutdown_grace: soon\ntls: 5\nunknown: &a {x: *a}\n")
+
+# --- emulator JWT (first byte: mode) ---------------------------------------------------------------
+claims = {"aud": "https://graph.microsoft.com", "iss": f"https://sts.windows.net/{TENANT}/", "tid": TENANT,
+          "roles": ["Sites.FullControl.All"], "exp": 1893456000, "nbf": 1700000000}
+write("fuzz_emulator_jwt", "token", b"\x00" + jwt(claims).encode())
+write("fuzz_emulator_jwt", "ps256_token", b"\x00" + jwt(dict(claims, alg="PS256")).encode())
+write("fuzz_emulator_jwt", "claims", b"\x01" + json.dumps(claims).encode())
+write("fuzz_emulator_jwt", "pem", b"\x02-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUAA==\n-----END CERTIFICATE-----\n")
+write("fuzz_emulator_jwt", "base64url", b"\x03" + b64url(b"\xff\xfe hello =").encode() + b"==")
+
+# --- connector: Entra answers ----------------------------------------------------------------------
+app_claims = {"tid": TENANT, "oid": "22222222-2222-4222-8222-222222222222", "appid": CLIENT,
+              "roles": ["Sites.FullControl.All", "User.Read.All"]}
+token = json.dumps({"token_type": "Bearer", "expires_in": 3599, "access_token": jwt(app_claims)})
+write("fuzz_connector_token", "token", "token\n200\n" + token)
+write("fuzz_connector_token", "token_throttled", "token\n429 Retry-After: 2\n{}\n%%\n200\n" + token)
+write("fuzz_connector_token", "token_refused", "token\n400\n" + json.dumps(
+    {"error": "invalid_client", "error_description": "AADSTS7000222: The provided client secret keys are expired.\r\nTrace ID: x"}))
+write("fuzz_connector_token", "device", "device\n200\n" + json.dumps(
+    {"device_code": "dc", "user_code": "ABCD-EFGH", "verification_uri": "https://microsoft.com/devicelogin",
+     "expires_in": "900", "interval": 5, "message": "To sign in, ..."}))
+write("fuzz_connector_token", "poll", "poll\n400\n{\"error\": \"authorization_pending\"}\n%%\n400\n"
+      "{\"error\": \"slow_down\"}\n%%\n200\n" + json.dumps({"access_token": jwt(app_claims), "refresh_token": "r",
+                                                             "expires_in": 4000}))
+write("fuzz_connector_token", "claims", "claims\n" + jwt(app_claims))
+
+# --- connector: the whole sign-in and the tenant operations ------------------------------------------
+user_claims = {"tid": TENANT, "oid": "33333333-3333-4333-8333-333333333333", "upn": "admin@contoso.onmicrosoft.com",
+               "name": "Admin", "scp": "AllSites.FullControl User.Read.All",
+               "wids": ["f28a1f50-f6e7-4571-818b-6a12f2af6b6c"]}
+
+
+def token_for(claims):
+    return "200\n" + json.dumps({"token_type": "Bearer", "expires_in": 3599, "access_token": jwt(claims)})
+
+
+organization = "200\n" + json.dumps({"value": [{"id": TENANT, "displayName": "Contoso Ltd", "verifiedDomains": [
+    {"name": "contoso.onmicrosoft.com", "isInitial": True}, {"name": "contoso.com", "isInitial": False}]}]})
+geos = "200\n" + json.dumps({"value": [
+    {"dataLocationCode": "NAM", "isDefault": True, "tenantAdminUrl": "https://contoso-admin.sharepoint.com",
+     "mySiteHostUrl": "https://contoso-my.sharepoint.com/", "rootSiteUrl": "https://contoso.sharepoint.com/"},
+    {"dataLocationCode": "EUR", "isDefault": False, "tenantAdminUrl": "https://contosoeur-admin.sharepoint.com",
+     "mySiteHostUrl": "https://contosoeur-my.sharepoint.com/", "rootSiteUrl": "https://contosoeur.sharepoint.com/"}]})
+
+
+def connect(kind, claims):
+    return [token_for(claims), organization, token_for(claims), geos]
+
+
+def script(first_line, responses):
+    return first_line + "\n" + "\n%%\n".join(responses)
+
+
+move_task = {"id": "task-1", "status": "inProgress", "startedDateTime": "2026-01-01T10:00:00Z",
+             "lastUpdatedDateTime": "2026-01-01T10:05:00.123Z",
+             "parameters": {"sourceUserIdentity": {"userPrincipalName": "alice@contoso.com"},
+                            "targetUserIdentity": {"userPrincipalName": "alice@fabrikam.com"},
+                            "targetOrganizationHost": "https://fabrikam-my.sharepoint.com",
+                            "targetDataLocationCode": "NAM", "validateOnly": False,
+                            "preferredStartDateTime": "2026-01-02T00:00:00Z"},
+             "error": {"code": "x", "message": "y"}}
+move_state = {"sourceUserPrincipalName": "alice@contoso.com", "targetUserPrincipalName": "alice@fabrikam.com",
+              "moveState": "InProgress", "moveStage": "Backup", "moveJobId": "job-1",
+              "sourceSiteUrl": "https://contoso-my.sharepoint.com/personal/alice",
+              "targetSiteUrl": "https://fabrikam-my.sharepoint.com/personal/alice",
+              "sourceDataLocation": "NAM", "destinationDataLocation": "NAM", "timeStamp": "2026-01-01T10:00:00Z",
+              "errorMessage": ""}
+operations = {
+    "hosturl": ["200\n" + json.dumps({"value": "https://contoso-my.sharepoint.com/"})],
+    "users": ["200\n" + json.dumps({"value": [
+        {"id": "u1", "userPrincipalName": "alice@contoso.com", "mail": "alice@contoso.com", "displayName": "Alice",
+         "userType": "Member", "accountEnabled": True, "preferredDataLocation": "NAM"}],
+        "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=abc"})],
+    "check": ["200\n" + json.dumps({"responses": [
+        {"id": "u0", "status": 200, "body": {"id": "u1", "userPrincipalName": "alice@contoso.com",
+                                              "accountEnabled": True, "userType": "Member",
+                                              "assignedLicenses": [{"skuId": "s"}]}},
+        {"id": "d0", "status": 200, "body": {"webUrl": "https://contoso-my.sharepoint.com/personal/alice",
+                                              "quota": {"used": 1048576}}},
+        {"id": "u1", "status": 404, "body": {"error": {"code": "Request_ResourceNotFound", "message": "no"}}},
+        {"id": "d1", "status": 429, "body": {}}]})],
+    "move": ["200\n" + json.dumps(move_task)],
+    "moves": ["200\n" + json.dumps({"value": [move_state, dict(move_state, moveState="Failed",
+                                                                 errorMessage="quota")]})],
+    "batch": ["200\n" + json.dumps({"value": [move_state]})],
+    "compat": ["200\n" + json.dumps({"value": "Compatible"})],
+    "redirects": ["200\n" + json.dumps({"value": [{"url": "https://contoso-my.sharepoint.com/personal/alice",
+                                                  "redirectUrl": "https://fabrikam-my.sharepoint.com/personal/alice",
+                                                  "createdDateTime": "2026-01-01T00:00:00Z"}]})],
+    "start": ["404\n" + json.dumps({"error": {"code": "itemNotFound", "message": "none"}}),
+              "201\n" + json.dumps(move_task)],
+    "entry": ["200\n" + json.dumps({"value": [{"sourceUserPrincipalName": "alice@contoso.com",
+                                               "targetUserPrincipalName": "alice@fabrikam.com"}]})],
+    "verify": ["200\n" + json.dumps({"value": "Ok"})],
+    "check2": [organization.replace("Contoso Ltd", "Contoso"), geos],
+}
+for kind, claims in (("app", app_claims), ("user", user_claims)):
+    write("fuzz_connector_upstream", f"connect_{kind}", script(kind, connect(kind, claims)))
+for op, responses in operations.items():
+    write("fuzz_connector_upstream", f"op_{op}", script(f"app {op}", connect("app", app_claims) + responses))
+write("fuzz_connector_upstream", "all_ops", script("app " + " ".join(operations),
+                                                   connect("app", app_claims) +
+                                                   [r for rs in operations.values() for r in rs]))
+write("fuzz_connector_upstream", "throttled", script("app users", [token_for(app_claims), "429 Retry-After: 3\n{}",
+                                                                    "503\n<html>busy</html>"] +
+                                                     connect("app", app_claims)[1:]))
+write("fuzz_connector_upstream", "user_member_of", script("user check", [
+    token_for(dict(user_claims, wids=None)), organization,
+    "200\n" + json.dumps({"value": [{"roleTemplateId": "62e90394-69f5-4237-9190-012177145e10"}]}),
+    token_for(user_claims), geos] + operations["check"]))
+
+# --- emulator seed: a minimal one here; run_fuzzers.sh adds deploy/local/emulator-seed.yaml each run ---
+write("fuzz_emulator_seed", "minimal.yaml", """settings: {token_lifetime: 1h, max_queued_per_geo: 10}
+tenants:
+  - name: contoso
+    id: 7f1d1c1e-0000-4000-8000-000000000001
+    geos: [{location: NAM, name: contoso}, {location: EUR, name: contosoeur}]
+    apps:
+      - client_id: 11111111-1111-4111-8111-111111111111
+        secret: s
+        application_permissions: [Sites.FullControl.All]
+    admins:
+      - {upn: admin@contoso.onmicrosoft.com, password: p, roles: [GlobalAdministrator]}
+    users:
+      - {upn: alice@contoso.com, geo: EUR, onedrive: {size_bytes: 10, items: 2, legal_hold: true}}
+  - name: fabrikam
+""")
+
+# --- emulator requests: "METHOD HOST TARGET", headers, empty line, body ------------------------------
+LOGIN = "login.microsoftonline.com"
+GRAPH = "graph.microsoft.com"
+SP = "contoso-admin.sharepoint.com"
+FORM = "Content-Type: application/x-www-form-urlencoded"
+assertion = jwt({"iss": CLIENT, "sub": CLIENT, "aud": f"https://{LOGIN}/{TENANT}/oauth2/v2.0/token",
+                 "exp": 1893456000, "nbf": 1700000000, "jti": "j1"})
+requests = {
+    "token_secret": f"POST {LOGIN} /contoso.onmicrosoft.com/oauth2/v2.0/token\n{FORM}\n\n"
+                    f"grant_type=client_credentials&client_id={CLIENT}&client_secret=contoso-secret"
+                    "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+    "token_assertion": f"POST {LOGIN} /{TENANT}/oauth2/v2.0/token\n{FORM}\n\n"
+                       f"grant_type=client_credentials&client_id={CLIENT}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+                       "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+                       f"&client_assertion={assertion}",
+    "token_password": f"POST {LOGIN} /contoso.onmicrosoft.com/oauth2/v2.0/token\n{FORM}\n\n"
+                      f"grant_type=password&client_id={CLIENT}&username=admin%40contoso.onmicrosoft.com"
+                      "&password=admin-password&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default%20offline_access",
+    "token_basic": f"POST {LOGIN} /contoso.onmicrosoft.com/oauth2/token\n{FORM}\n"
+                   f"Authorization: Basic {b64url((CLIENT + ':contoso-secret').encode())}\n\n"
+                   "grant_type=client_credentials&resource=https%3A%2F%2Fgraph.microsoft.com",
+    "devicecode": f"POST {LOGIN} /contoso.onmicrosoft.com/oauth2/v2.0/devicecode\n{FORM}\n\n"
+                  f"client_id={CLIENT}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+    "openid": f"GET {LOGIN} /contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration\n\n",
+    "userrealm": f"GET {LOGIN} /common/userrealm/admin@contoso.onmicrosoft.com?api-version=1.0\n\n",
+    "organization": f"GET {GRAPH} /v1.0/organization\nAuthorization: Bearer $GRAPH_TOKEN\n\n",
+    "users": f"GET {GRAPH} /v1.0/users?$top=1&$select=id,userPrincipalName\nAuthorization: Bearer $GRAPH_TOKEN\n\n",
+    "drive": f"GET {GRAPH} /v1.0/users/alice@contoso.com/drive\nAuthorization: Bearer $GRAPH_TOKEN\n\n",
+    "forged": f"GET {GRAPH} /v1.0/organization\nAuthorization: Bearer {jwt({'aud': 'https://graph.microsoft.com', 'tid': TENANT})}\n\n",
+    "batch": f"POST {GRAPH} /v1.0/$batch\nAuthorization: Bearer $GRAPH_TOKEN\nContent-Type: application/json\n\n" +
+             json.dumps({"requests": [{"id": "u0", "method": "GET", "url": "/users/alice@contoso.com"},
+                                      {"id": "d0", "method": "GET", "url": "/users/alice@contoso.com/drive",
+                                       "headers": {"ConsistencyLevel": "eventual"}}]}),
+    "mappings": f"PATCH {GRAPH} /beta/solutions/sharePoint/migrations/crossOrganizationUserMappings\n"
+                "Authorization: Bearer $GRAPH_TOKEN\nContent-Type: application/json\n\n" +
+                json.dumps({"value": [{"sourceUserIdentity": {"userPrincipalName": "alice@contoso.com"},
+                                       "targetUserIdentity": {"userPrincipalName": "alice@fabrikam.com"}}]}),
+    "task": f"POST {GRAPH} /beta/solutions/sharePoint/migrations/crossOrganizationMigrationTasks\n"
+            "Authorization: Bearer $GRAPH_TOKEN\nContent-Type: application/json\n\n" +
+            json.dumps(move_task["parameters"] | {"validateOnly": True}),
+    "geos": f"GET {SP} /_api/SPO.Tenant/GeoLocations\nAuthorization: Bearer $SHAREPOINT_TOKEN\n\n",
+    "hosturl": f"GET {SP} /_api/SPO.Tenant/CrossTenantHostUrl\nAuthorization: Bearer $SHAREPOINT_TOKEN\n\n",
+    "set_relationship": f"POST {SP} /_api/SPO.Tenant/SetCrossTenantRelationship\nAuthorization: Bearer $SHAREPOINT_TOKEN\n"
+                        "Content-Type: application/json\n\n" +
+                        json.dumps({"scenario": "MnA", "partnerRole": "Target",
+                                    "partnerCrossTenantHostUrl": "https://fabrikam-my.sharepoint.com/"}),
+    "move_states": f"GET {SP} /_api/SPO.Tenant/CrossTenantUserContentMoveStates?partnerCrossTenantHostUrl="
+                   "https%3A%2F%2Ffabrikam-my.sharepoint.com%2F\nAuthorization: Bearer $SHAREPOINT_TOKEN\n\n",
+    "admin_faults": "POST contoso-admin.sharepoint.com /_emulator/faults\nContent-Type: application/json\n\n" +
+                    json.dumps({"throttle_ratio": 0.5, "latency_ms": 0, "unreachable_tenants": ["fabrikam"]}),
+}
+for name, text in requests.items():
+    write("fuzz_emulator_requests", name, text)
