@@ -38,8 +38,7 @@ bool IsTerminal(v1::MigrationState state) {
 
 // Users the orchestrator has not handed to Microsoft yet; cancelling stops them at once.
 bool NotStartedAtMicrosoft(v1::UserMoveState state) {
-  return state == v1::USER_MOVE_STATE_PENDING || state == v1::USER_MOVE_STATE_QUEUED ||
-         state == v1::USER_MOVE_STATE_BLOCKED;
+  return state == v1::USER_MOVE_STATE_PENDING || state == v1::USER_MOVE_STATE_QUEUED;
 }
 
 bool ValidResourceId(const std::string& id) {
@@ -255,6 +254,10 @@ absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& na
   absl::MutexLock lock(&write_mutex_);
   ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(name));
   const v1::MigrationState from = migration.state();
+  if (to == v1::MIGRATION_STATE_CANCELLED && migration.phase() >= v1::MIGRATION_PHASE_MOVES) {
+    // Moves may be at Microsoft: the phase driver stops what can be stopped and waits for the rest.
+    to = v1::MIGRATION_STATE_CANCELLING;
+  }
   if (from == to) return migration;  // idempotent: pausing a paused migration succeeds
   if (IsTerminal(from)) {
     return absl::FailedPreconditionError(absl::StrCat(name, " has ended (", v1::MigrationState_Name(from),
@@ -272,8 +275,7 @@ absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& na
   std::vector<v1::MigrationEvent> events;
   const absl::Time now = options_.now();
   if (to == v1::MIGRATION_STATE_CANCELLED) {
-    // Users not yet handed to Microsoft stop now. Moves already started are left to finish at Microsoft
-    // and are still followed by their poll tasks.
+    // Before the moves, no user has reached Microsoft: every user not blocked stops now.
     UserMoveQuery query(name);
     query.page_size = 1000;
     do {

@@ -64,10 +64,14 @@ v1::MigrationEvent PhaseDriver::NewEvent(v1::Migration& migration, const std::st
   return event;
 }
 
-absl::StatusOr<bool> PhaseDriver::Commit(v1::Migration& migration, MigrationChange change) {
+absl::StatusOr<bool> PhaseDriver::Commit(v1::Migration& migration, MigrationChange change,
+                                         v1::MigrationState expected_state) {
   absl::MutexLock lock(&migrations_->write_mutex());
   ASSIGN_OR_RETURN(v1::Migration current, store_->GetMigration(migration.name()));
-  if (!Driven(current.state())) return false;  // paused or cancelled while we were upstream
+  // Paused or cancelled while we were upstream: the step's result no longer applies.
+  if (expected_state == v1::MIGRATION_STATE_UNSPECIFIED ? !Driven(current.state()) : current.state() != expected_state) {
+    return false;
+  }
   // The driver owns the phase fields; everything else (plan, counts, operator changes) stays current.
   current.set_phase(migration.phase());
   current.set_state(migration.state());
@@ -89,6 +93,17 @@ absl::StatusOr<bool> PhaseDriver::Commit(v1::Migration& migration, MigrationChan
   return true;
 }
 
+v1::MigrationEvent PhaseDriver::ChangeState(v1::Migration& migration, v1::MigrationState to,
+                                            const std::string& reason) {
+  v1::MigrationEvent event = NewEvent(migration, reason);
+  event.mutable_state_change()->set_from_state(migration.state());
+  event.mutable_state_change()->set_to_state(to);
+  event.mutable_state_change()->set_reason(reason);
+  migration.set_state(to);
+  migration.set_state_reason(reason);
+  return event;
+}
+
 absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Advanced(v1::Migration& migration, v1::MigrationPhase next) {
   const v1::MigrationPhase from = migration.phase();
   const v1::MigrationState from_state = migration.state();
@@ -99,10 +114,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Advanced(v1::Migration& mig
   event.mutable_phase_change()->set_to_phase(next);
   change.events.push_back(event);
   if (from_state != v1::MIGRATION_STATE_RUNNING) {
-    v1::MigrationEvent running = NewEvent(migration, "running again");
-    running.mutable_state_change()->set_from_state(from_state);
-    running.mutable_state_change()->set_to_state(v1::MIGRATION_STATE_RUNNING);
-    change.events.push_back(running);
+    change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_RUNNING, "running again"));
   }
   migration.set_phase(next);
   migration.set_state(v1::MIGRATION_STATE_RUNNING);
@@ -123,14 +135,8 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Wait(v1::Migration& migrati
   }
   MigrationChange change;
   if (migration.state() != v1::MIGRATION_STATE_WAITING || migration.state_reason() != reason) {
-    v1::MigrationEvent event = NewEvent(migration, reason);
-    event.mutable_state_change()->set_from_state(migration.state());
-    event.mutable_state_change()->set_to_state(v1::MIGRATION_STATE_WAITING);
-    event.mutable_state_change()->set_reason(reason);
-    change.events.push_back(event);
+    change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_WAITING, reason));
   }
-  migration.set_state(v1::MIGRATION_STATE_WAITING);
-  migration.set_state_reason(reason);
   SetTime(now + gap, migration.mutable_next_check_time());
   RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
   return StepResult{false};
@@ -139,13 +145,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Wait(v1::Migration& migrati
 absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Fail(v1::Migration& migration, const std::string& code,
                                                           const std::string& reason) {
   MigrationChange change;
-  v1::MigrationEvent event = NewEvent(migration, reason);
-  event.mutable_state_change()->set_from_state(migration.state());
-  event.mutable_state_change()->set_to_state(v1::MIGRATION_STATE_FAILED);
-  event.mutable_state_change()->set_reason(reason);
-  change.events.push_back(event);
-  migration.set_state(v1::MIGRATION_STATE_FAILED);
-  migration.set_state_reason(reason);
+  change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_FAILED, reason));
   migration.mutable_error()->set_code(code);
   migration.mutable_error()->set_message(reason);
   migration.clear_next_check_time();
@@ -511,8 +511,74 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::FinishMigration(v1::Migrati
   return StepResult{false};
 }
 
+absl::Status PhaseDriver::FinishCancellation(v1::Migration& migration) {
+  const absl::Time now = options_.now();
+  MigrationChange change;
+  int active = 0;
+  UserMoveQuery query(migration.name());
+  query.states = {v1::USER_MOVE_STATE_PENDING,          v1::USER_MOVE_STATE_QUEUED,
+                  v1::USER_MOVE_STATE_NOT_STARTED,
+                  v1::USER_MOVE_STATE_SCHEDULED,        v1::USER_MOVE_STATE_READY_TO_TRIGGER,
+                  v1::USER_MOVE_STATE_IN_PROGRESS,      v1::USER_MOVE_STATE_RESCHEDULED};
+  query.page_size = 1000;
+  do {
+    ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
+    for (v1::UserMove& user : page.user_moves) {
+      const std::string id = user.name().substr(user.name().rfind('/') + 1);
+      if (user.state() == v1::USER_MOVE_STATE_PENDING || user.state() == v1::USER_MOVE_STATE_QUEUED) {
+        // A start task never leased is not leased any more (the store skips it while cancelling): the
+        // user never reached Microsoft. One that was leased may have: it runs, and the user is followed.
+        absl::StatusOr<v1::Task> start = store_->GetTask(absl::StrCat(migration.name(), "/tasks/start-", id));
+        if (start.ok() && start->attempt() > 0) {
+          ++active;
+          continue;
+        }
+        if (!start.ok() && !absl::IsNotFound(start.status())) return start.status();
+        v1::MigrationEvent event = NewEvent(migration, "user stopped by cancellation");
+        auto* transition = event.mutable_user_transition();
+        transition->set_user_move(user.name());
+        transition->set_source_user_principal_name(user.source_user_principal_name());
+        transition->set_from_state(user.state());
+        transition->set_to_state(v1::USER_MOVE_STATE_STOPPED);
+        user.set_state(v1::USER_MOVE_STATE_STOPPED);
+        SetTime(now, user.mutable_update_time());
+        SetTime(now, user.mutable_end_time());
+        change.user_moves.push_back(user);
+        change.events.push_back(std::move(event));
+        continue;
+      }
+      ++active;
+      const bool stoppable = user.state() == v1::USER_MOVE_STATE_NOT_STARTED ||
+                             user.state() == v1::USER_MOVE_STATE_SCHEDULED ||
+                             user.state() == v1::USER_MOVE_STATE_READY_TO_TRIGGER;
+      const std::string stop_name = absl::StrCat(migration.name(), "/tasks/stop-", id);
+      if (!stoppable || store_->GetTask(stop_name).ok()) continue;
+      v1::Task stop;
+      stop.set_name(stop_name);
+      stop.set_kind(v1::TASK_KIND_STOP_MOVE);
+      stop.set_user_move(user.name());
+      stop.mutable_stop_move()->set_geo(user.source_geo());
+      stop.mutable_stop_move()->set_source_user_principal_name(user.source_user_principal_name());
+      stop.mutable_stop_move()->set_request_id(stop_name);
+      change.new_tasks.push_back({stop, now});
+    }
+    query.page_token = page.next_page_token;
+  } while (!query.page_token.empty());
+  if (active == 0) {
+    change.events.push_back(
+        ChangeState(migration, v1::MIGRATION_STATE_CANCELLED, "cancelled: no move is active at Microsoft any more"));
+    migration.clear_next_check_time();
+    SetTime(now, migration.mutable_end_time());
+  } else {
+    migration.set_state_reason(absl::StrCat("cancelling: ", active, " move(s) at Microsoft being stopped or finishing"));
+    SetTime(now + options_.moves_tick, migration.mutable_next_check_time());
+  }
+  return Commit(migration, std::move(change), v1::MIGRATION_STATE_CANCELLING).status();
+}
+
 absl::Status PhaseDriver::Advance(const std::string& name) {
   ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(name));
+  if (migration.state() == v1::MIGRATION_STATE_CANCELLING) return FinishCancellation(migration);
   for (int steps = 0; steps < 16 && Driven(migration.state()); ++steps) {
     absl::StatusOr<StepResult> result;
     switch (migration.phase()) {
@@ -537,7 +603,9 @@ absl::Status PhaseDriver::Tick() {
   std::string token;
   do {
     ASSIGN_OR_RETURN(MigrationPage page,
-                     store_->ListMigrations({v1::MIGRATION_STATE_RUNNING, v1::MIGRATION_STATE_WAITING}, 100, token));
+                     store_->ListMigrations({v1::MIGRATION_STATE_RUNNING, v1::MIGRATION_STATE_WAITING,
+                                             v1::MIGRATION_STATE_CANCELLING},
+                                            100, token));
     for (const v1::Migration& migration : page.migrations) {
       if (migration.has_next_check_time() && TimeOf(migration.next_check_time()) > now) continue;
       RETURN_IF_ERROR(Advance(migration.name()));

@@ -14,6 +14,11 @@
 //                      tasks for workers; results and polls come back through TaskService
 //   POST_MIGRATION     optional trust removal; then COMPLETED or COMPLETED_WITH_ERRORS
 //
+// A migration cancelled while moves were at Microsoft is CANCELLING: every move Microsoft still lets
+// stop (NotStarted, Scheduled, ReadyToTrigger) gets a stop task, the others are followed until they
+// end, start tasks no worker has taken are dropped, and the migration is CANCELLED once no move is
+// active any more.
+//
 // Every step is idempotent (requests carry keys derived from the migration), so a driver that dies
 // mid-step and runs the step again after a restart does no harm. Upstream calls are made without
 // holding the write lock; each result is applied only if the migration is still running.
@@ -64,10 +69,15 @@ class PhaseDriver {
   absl::StatusOr<StepResult> CheckCompatibility(crosstenant::v1::Migration& migration);
   absl::StatusOr<StepResult> RunMoves(crosstenant::v1::Migration& migration);
   absl::StatusOr<StepResult> FinishMigration(crosstenant::v1::Migration& migration);
+  absl::Status FinishCancellation(crosstenant::v1::Migration& migration);
 
-  // Commits `migration` (with user moves, events and tasks) if it is still running or waiting;
-  // false if an operator paused or cancelled it meanwhile.
-  absl::StatusOr<bool> Commit(crosstenant::v1::Migration& migration, MigrationChange change);
+  // Commits `migration` (with user moves, events and tasks) if it is still running or waiting (or,
+  // for the cancellation step, still cancelling); false if an operator changed its state meanwhile.
+  absl::StatusOr<bool> Commit(crosstenant::v1::Migration& migration, MigrationChange change,
+                              crosstenant::v1::MigrationState expected_state = crosstenant::v1::MIGRATION_STATE_UNSPECIFIED);
+  // Moves `migration` to `to` for `reason` and returns the event that records it.
+  crosstenant::v1::MigrationEvent ChangeState(crosstenant::v1::Migration& migration, crosstenant::v1::MigrationState to,
+                                              const std::string& reason);
   absl::StatusOr<StepResult> Advanced(crosstenant::v1::Migration& migration, crosstenant::v1::MigrationPhase next);
   absl::StatusOr<StepResult> Wait(crosstenant::v1::Migration& migration, const std::string& reason);
   absl::StatusOr<StepResult> Fail(crosstenant::v1::Migration& migration, const std::string& code,

@@ -155,6 +155,8 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTask(const v1::Com
       requeue(now);
       break;
     case v1::TASK_OUTCOME_FAILED:
+      // Microsoft refused to stop a move past the point of no return: the user's poll task follows it.
+      if (task.kind() == v1::TASK_KIND_STOP_MOVE) break;
       user.set_state(v1::USER_MOVE_STATE_FAILED);
       *user.mutable_error() = request.error();
       SetTime(now, user.mutable_end_time());

@@ -411,8 +411,10 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
   const int64_t expire = absl::ToUnixMicros(query.now + query.lease_duration);
   std::string sql =
       "SELECT t.name, t.attempt, t.record FROM tasks t JOIN migrations m ON m.name = t.migration "
-      "WHERE t.ready_time_us <= ?1 AND (t.lease_id = '' OR t.lease_expire_us < ?1) AND m.state IN (?3, ?4, ?5)";
-  if (!query.kinds.empty()) absl::StrAppend(&sql, " AND t.kind IN ", InList(query.kinds, 6));
+      "WHERE t.ready_time_us <= ?1 AND (t.lease_id = '' OR t.lease_expire_us < ?1) AND "
+      // While cancelling, a start no worker has taken yet is never handed out.
+      "(m.state IN (?3, ?4) OR (m.state = ?5 AND NOT (t.kind = ?6 AND t.attempt = 0)))";
+  if (!query.kinds.empty()) absl::StrAppend(&sql, " AND t.kind IN ", InList(query.kinds, 7));
   absl::StrAppend(&sql, " ORDER BY t.ready_time_us, t.name LIMIT ?2");
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(db_->Begin());
@@ -421,9 +423,10 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
     select.Bind(1, now).Bind(2, std::max(query.max_tasks, 1));
     select.Bind(3, static_cast<int64_t>(crosstenant::v1::MIGRATION_STATE_RUNNING))
         .Bind(4, static_cast<int64_t>(crosstenant::v1::MIGRATION_STATE_WAITING))
-        .Bind(5, static_cast<int64_t>(crosstenant::v1::MIGRATION_STATE_CANCELLING));
+        .Bind(5, static_cast<int64_t>(crosstenant::v1::MIGRATION_STATE_CANCELLING))
+        .Bind(6, static_cast<int64_t>(crosstenant::v1::TASK_KIND_START_MOVE));
     for (size_t i = 0; i < query.kinds.size(); ++i) {
-      select.Bind(static_cast<int>(6 + i), static_cast<int64_t>(query.kinds[i]));
+      select.Bind(static_cast<int>(7 + i), static_cast<int64_t>(query.kinds[i]));
     }
     std::vector<crosstenant::v1::Task> tasks;
     while (true) {

@@ -382,5 +382,49 @@ TEST_F(MigrationTest, PauseHoldsNewMovesAndResumeFinishesTheMigration) {
   ExpectFinalStatesMatchEmulator("migrations/pause");
 }
 
+// CancelMigration during the moves: users not handed to Microsoft stop at once, moves Microsoft still
+// lets stop are stopped (Stop-SPOCrossTenantUserContentMove), the others are followed to their end,
+// and only then is the migration CANCELLED. The report agrees with the emulator for every user.
+TEST_F(MigrationTest, CancelDuringMovesStopsWhatCanBeStoppedAndEndsCancelled) {
+  MeshSeed seed;
+  seed.nam_users = 40;
+  seed.move_step = "10m";  // one second per state at x600: moves linger in Scheduled and ReadyToTrigger
+  ASSERT_TRUE(StartMesh(seed, 600, 1));
+  v1::MigrationOptions options;
+  options.set_max_queued_per_source_geo(10);
+  ASSERT_TRUE(Create("cancel", options));
+  WaitUntil("migrations/cancel", [this](const v1::Migration&) { return EmulatorMoveStarts() >= 5; },
+            absl::Seconds(30));
+
+  grpc::ClientContext context;
+  v1::CancelMigrationRequest cancel;
+  cancel.set_name("migrations/cancel");
+  v1::CancelMigrationResponse cancelled;
+  ASSERT_TRUE(orchestrator_.stub().CancelMigration(&context, cancel, &cancelled).ok());
+  EXPECT_EQ(cancelled.migration().state(), v1::MIGRATION_STATE_CANCELLING);
+
+  const v1::Migration migration = WaitUntil("migrations/cancel", Ended, absl::Seconds(60));
+  ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_CANCELLED) << migration.DebugString();
+  std::map<std::string, std::vector<nlohmann::json>> moves = EmulatorMoves();
+  int stopped_at_microsoft = 0, never_started = 0;
+  for (const v1::MigrationReportRow& row : Report("migrations/cancel")) {
+    const std::vector<nlohmann::json>& tasks = moves[row.source_user_principal_name()];
+    ASSERT_LE(tasks.size(), 1u) << row.source_user_principal_name();
+    const std::string at_microsoft = tasks.empty() ? "none" : tasks[0]["moveState"].get<std::string>();
+    const std::string state = StateName(row.state());
+    if (state == "STOPPED" && at_microsoft == "none") {
+      ++never_started;
+    } else if (state == "STOPPED" && at_microsoft == "Stopped") {
+      ++stopped_at_microsoft;
+    } else {
+      EXPECT_TRUE(state == "SUCCESS" && at_microsoft == "Success")
+          << row.source_user_principal_name() << ": report " << state << ", emulator " << at_microsoft;
+    }
+  }
+  EXPECT_GT(never_started, 0);
+  EXPECT_GT(stopped_at_microsoft, 0);
+  EXPECT_EQ(emulator_.Admin("GET", "/_emulator/accounting")["moves"]["duplicates"].get<int>(), 0);
+}
+
 }  // namespace
 }  // namespace crosstenant::testing
