@@ -17,7 +17,9 @@ packages=(
   grpc-proto golang-github-gogo-googleapis-dev
   # tests and tools
   libgtest-dev libgmock-dev googletest curl openssl ca-certificates prometheus python3 yamllint
-  nodejs npm
+  python3-grpcio python3-yaml nodejs npm
+  # fuzzing: libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer
+  clang libclang-rt-14-dev
 )
 
 missing=()
@@ -56,5 +58,24 @@ if [ ! -x "$buf" ] || ! "$buf" --version >/dev/null 2>&1; then
   mkdir -p "$root/tools"
   npm install --prefix "$root/tools" --no-fund --no-audit --loglevel=error @bufbuild/buf@1.75.0 >/dev/null
 fi
+
+# The offline schema check of the Kubernetes manifests (tests/deploy/package.json pins the versions).
+node_modules=(kubernetes-models@4.5.1 @kubernetes-models/cert-manager@4.4.4 @kubernetes-models/prometheus-operator@4.4.4
+              yaml@2.9.1)
+for module in "${node_modules[@]}"; do
+  name=${module%@*}
+  version=${module##*@}
+  installed=$(node -p "require('$root/tools/node_modules/$name/package.json').version" 2>/dev/null || true)
+  if [ "$installed" != "$version" ]; then
+    echo "bootstrap: installing ${node_modules[*]} into tools/"
+    npm install --prefix "$root/tools" --no-fund --no-audit --loglevel=error "${node_modules[@]}" >/dev/null
+    break
+  fi
+done
+
+# kubectl (its kustomize renders the manifests in tests/deploy) is not in Debian 12 in a usable version.
+command -v kubectl >/dev/null ||
+  echo "bootstrap: note: kubectl is not installed; the deploy tests that render the Kubernetes manifests need it" \
+       "(https://kubernetes.io/docs/tasks/tools/), or KUSTOMIZE=/path/to/kustomize" >&2
 
 echo "bootstrap: ready (buf $("$buf" --version))"
