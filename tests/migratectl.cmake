@@ -10,3 +10,20 @@ crosstenant_cc_test(NAME migratectl_unit_test
 
 # The demo runs the binaries of the build it is tested in.
 set_tests_properties(demo_smoke PROPERTIES ENVIRONMENT "CROSSTENANT_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
+
+# The dev CA and certificates the mesh tests use, made by the script users run.
+set(MIGRATECTL_TEST_CERT_DIR "${CMAKE_BINARY_DIR}/migratectl_test_certs")
+add_custom_command(
+  OUTPUT ${MIGRATECTL_TEST_CERT_DIR}/client-migratectl.pem ${MIGRATECTL_TEST_CERT_DIR}/migration-app.pem
+  COMMAND bash ${CMAKE_SOURCE_DIR}/deploy/local/dev-certs.sh ${MIGRATECTL_TEST_CERT_DIR} > /dev/null
+  DEPENDS ${CMAKE_SOURCE_DIR}/deploy/local/dev-certs.sh
+  COMMENT "dev-certs.sh for the migratectl tests")
+add_custom_target(migratectl_test_certs DEPENDS ${MIGRATECTL_TEST_CERT_DIR}/client-migratectl.pem)
+
+crosstenant_cc_test(NAME migratectl_mesh_test
+  SRCS integration/migratectl/mesh.cc integration/migratectl/migratectl_test.cc
+  DEPS crosstenant_test_support absl::strings
+  LABELS integration)
+target_compile_definitions(migratectl_mesh_test PRIVATE MIGRATECTL_TEST_CERT_DIR="${MIGRATECTL_TEST_CERT_DIR}")
+add_dependencies(migratectl_mesh_test migratectl tenant-emulator tenant-connector orchestrator worker
+                 migratectl_test_certs)

@@ -1,0 +1,75 @@
+#ifndef CROSSTENANT_TESTS_INTEGRATION_MIGRATECTL_MESH_H_
+#define CROSSTENANT_TESTS_INTEGRATION_MIGRATECTL_MESH_H_
+
+// The real mesh for migratectl's integration tests: tenant-emulator (a small seed written here),
+// tenant-connector, orchestrator and one worker, all on loopback port 0 with mutual TLS from
+// deploy/local/dev-certs.sh; and the real migratectl binary run against it as a separate process,
+// as an admin runs it.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/server_process.h"
+
+namespace crosstenant::migratectl::testing {
+
+using crosstenant::testing::ServerProcess;
+using crosstenant::testing::TempDir;
+
+// What a migratectl run printed and how it exited.
+struct CliResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Ids and secrets of the test seed.
+inline constexpr char kContosoApp[] = "11111111-1111-4111-8111-111111111111";
+inline constexpr char kContosoSecret[] = "contoso-cli-secret-4f2a";
+inline constexpr char kFabrikamApp[] = "22222222-2222-4222-8222-222222222222";
+inline constexpr char kFabrikamSecret[] = "fabrikam-cli-secret-8c1d";
+inline constexpr char kContosoTenantId[] = "7f1d1c1e-0000-4000-8000-000000000001";
+
+class Mesh {
+ public:
+  // Starts every process; fails the test (and returns false) if one does not come up.
+  bool Start();
+
+  // Runs migratectl with `args` against the mesh (TLS and addresses through its MIGRATECTL_*
+  // environment), waits at most `timeout`.
+  CliResult Run(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(60));
+  // Starts migratectl in the background; its stdout and stderr go to one file, read with Output().
+  std::unique_ptr<ServerProcess> Spawn(const std::vector<std::string>& args);
+
+  // Connects contoso (source, client secret) as `contoso` and fabrikam (target) as `fabrikam`.
+  bool ConnectBoth();
+
+  // The emulator's admin API (`/_emulator/...`), through curl; the response body.
+  std::string EmulatorAdmin(const std::string& path, const std::string& json_body = "");
+
+  const std::string& dir() const { return dir_.path(); }
+  std::string WriteFile(const std::string& name, const std::string& content) const {
+    return dir_.WriteFile(name, content);
+  }
+  std::string ReadFile(const std::string& path) const;
+  std::string CertDir() const;
+
+ private:
+  TempDir dir_;
+  std::string emulator_address_;
+  std::string connector_address_;
+  std::string orchestrator_address_;
+  std::unique_ptr<ServerProcess> emulator_;
+  std::unique_ptr<ServerProcess> connector_;
+  std::unique_ptr<ServerProcess> orchestrator_;
+  std::unique_ptr<ServerProcess> worker_;
+  int runs_ = 0;
+};
+
+}  // namespace crosstenant::migratectl::testing
+
+#endif  // CROSSTENANT_TESTS_INTEGRATION_MIGRATECTL_MESH_H_
