@@ -129,16 +129,31 @@ TEST_F(MigratectlMeshTest, ConnectRefusalsHaveTheirExitCodes) {
 }
 
 TEST_F(MigratectlMeshTest, ConnectionsWatchShowsChangesAsTheyHappen) {
-  auto watch = mesh_.Spawn({"connections", "--watch", "--timeout=20s"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_TRUE(mesh_.ConnectBoth());
-  for (int i = 0; i < 500 && !absl::StrContains(watch->Stderr(), "connections/fabrikam"); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const std::string secret = mesh_.WriteFile("c.secret", kContosoSecret);
+  ASSERT_EQ(mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--id=contoso",
+                       std::string("--client-id=") + kContosoApp, "--client-secret-file=" + secret})
+                .exit_code,
+            0);
+  auto watch = mesh_.Spawn({"connections", "--watch", "--timeout=30s"});
+  auto wait_for = [&](const std::string& text) {
+    for (int i = 0; i < 1000 && !absl::StrContains(watch->Stderr(), text); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return absl::StrContains(watch->Stderr(), text);
+  };
+  // The stream opens with the current state of each connection, then shows each change.
+  EXPECT_TRUE(wait_for("SNAPSHOT  connections/contoso  SOURCE  CONNECTED")) << watch->Stderr();
+  const std::string fabrikam = mesh_.WriteFile("f.secret", kFabrikamSecret);
+  ASSERT_EQ(mesh_.Run({"connect", "--role=target", "https://fabrikam-admin.sharepoint.com", "--id=fabrikam",
+                       std::string("--client-id=") + kFabrikamApp, "--client-secret-file=" + fabrikam})
+                .exit_code,
+            0);
+  EXPECT_TRUE(wait_for("connections/fabrikam  TARGET  CONNECTED")) << watch->Stderr();
+  EXPECT_THAT(watch->Stderr(), HasSubstr("CREATED  connections/fabrikam  TARGET"));
+  ASSERT_EQ(mesh_.Run({"connections", "delete", "fabrikam"}).exit_code, 0);
+  EXPECT_TRUE(wait_for("DELETED  connections/fabrikam")) << watch->Stderr();
   watch->Signal(SIGINT);
-  watch->WaitForExit(std::chrono::seconds(10));
-  EXPECT_THAT(watch->Stderr(), HasSubstr("CREATED  connections/contoso  SOURCE"));
-  EXPECT_THAT(watch->Stderr(), HasSubstr("connections/fabrikam  TARGET"));
+  EXPECT_EQ(watch->WaitForExit(std::chrono::seconds(10)), 128 + SIGINT);
 }
 
 TEST_F(MigratectlMeshTest, PreflightTrustAndCompatibility) {
