@@ -46,7 +46,7 @@ class MigratectlMeshTest : public ::testing::Test {
   Mesh mesh_;
 };
 
-TEST_F(MigratectlMeshTest, ConnectWithSecretCertificateAndDeviceCode) {
+TEST_F(MigratectlMeshTest, ConnectWithSecretCertificateDeviceCodeAndPassword) {
   ASSERT_TRUE(mesh_.ConnectBoth());
   // Certificate (Connect-SPOService -CertificatePath): PS256 client assertion with the app's key.
   CliResult cert = mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--id=contoso-cert",
@@ -81,17 +81,28 @@ TEST_F(MigratectlMeshTest, ConnectWithSecretCertificateAndDeviceCode) {
   EXPECT_THAT(device->Stderr(), HasSubstr("signed in as: admin@fabrikam.onmicrosoft.com"));
   mesh_.EmulatorAdmin("/_emulator/time", R"({"time_scale":3000})");
 
-  // All four at once: the connector holds every connection (one per PowerShell session in Microsoft's tool).
+  // An admin's user name and password (Connect-SPOService -Credential), the password from the environment.
+  setenv("CONTOSO_ADMIN_PASSWORD", "Contoso-Admin-1!", 1);
+  CliResult password = mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com",
+                                  "--id=contoso-admin", "--username=admin@contoso.onmicrosoft.com",
+                                  "--password-env=CONTOSO_ADMIN_PASSWORD"});
+  unsetenv("CONTOSO_ADMIN_PASSWORD");
+  EXPECT_EQ(password.exit_code, 0) << password.out << password.err;
+  EXPECT_THAT(password.out, HasSubstr("credential:   username-password"));
+  EXPECT_THAT(password.out, HasSubstr("signed in as: admin@contoso.onmicrosoft.com"));
+  EXPECT_THAT(password.out + password.err, Not(HasSubstr("Contoso-Admin-1!")));
+
+  // All five at once: the connector holds every connection (one per PowerShell session in Microsoft's tool).
   CliResult list = mesh_.Run({"connections"});
   EXPECT_EQ(list.exit_code, 0) << list.err;
-  for (const char* name : {"connections/contoso ", "connections/contoso-cert", "connections/fabrikam ",
-                           "connections/fabrikam-admin"}) {
+  for (const char* name : {"connections/contoso ", "connections/contoso-admin", "connections/contoso-cert",
+                           "connections/fabrikam ", "connections/fabrikam-admin"}) {
     EXPECT_THAT(list.out, HasSubstr(name));
   }
   EXPECT_THAT(list.out, HasSubstr("NAME "));
   CliResult json = mesh_.Run({"connections", "--format=json"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
-  EXPECT_EQ(nlohmann::json::parse(json.out).size(), 4u);
+  EXPECT_EQ(nlohmann::json::parse(json.out).size(), 5u);
   EXPECT_THAT(json.out, Not(HasSubstr(kContosoSecret)));  // secrets are never shown
 
   CliResult check = mesh_.Run({"connections", "check", "contoso"});
