@@ -269,3 +269,26 @@ requests = {
 }
 for name, text in requests.items():
     write("fuzz_emulator_requests", name, text)
+
+# --- migratectl plan file (run_fuzzers.sh adds deploy/local/demo-plan.yaml each run) -------------------
+write("fuzz_migratectl_plan", "full.yaml", """migration: contoso-to-fabrikam
+display_name: Contoso to Fabrikam, wave 1
+source: contoso
+target: connections/fabrikam
+identity_map: identity-map.csv
+window:
+  begin: 2026-12-05T20:00:00Z
+  end: 2026-12-06T06:00:00+01:00
+options:
+  validate_only: true
+  max_queued_per_source_geo: 4000
+  remove_trust_when_done: false
+  redirect_cleanup: remove_permanently
+""")
+write("fuzz_migratectl_plan", "errors.yaml", """migration: 9Bad
+source: contoso
+target: contoso
+identity_map: /abs/map.csv
+window: {begin: tomorrow, end: 2026-12-05T20:00:00Z}
+options: {max_queued_per_source_geo: 4001, redirect_cleanup: maybe, surprise: 1}
+""")

@@ -133,7 +133,7 @@ for target in "${targets[@]}"; do
   if [ -d "$fuzz_dir/corpus/$target" ]; then seeds+=("$fuzz_dir/corpus/$target"); fi
   # The real YAML files people deploy with seed the YAML loaders as they are today.
   case "$target" in
-    fuzz_config_reader|fuzz_emulator_seed)
+    fuzz_config_reader|fuzz_emulator_seed|fuzz_migratectl_plan)
       for yaml in "$root"/deploy/local/*.yaml; do [ -f "$yaml" ] && cp "$yaml" "$corpus/real-$(basename "$yaml")"; done ;;
   esac
   dictionary=()
