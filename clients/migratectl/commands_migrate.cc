@@ -164,11 +164,13 @@ absl::Status ParseWindowTime(const std::string& flag, const std::string& text, g
 
 absl::Status RunMigrateStart(Invocation& in) {
   std::string plan_path, identity_map_override, id_override;
-  bool watch = false;
+  bool watch = false, validate_only = false;
   absl::Duration timeout = absl::InfiniteDuration();
   in.flags().Add("plan", "FILE", "the plan file (YAML; see deploy/local/demo-plan.yaml) (required)", Text(&plan_path));
   in.flags().Add("identity-map", "FILE", "use this identity map instead of the plan's", Text(&identity_map_override));
   in.flags().Add("id", "NAME", "use this migration id instead of the plan's", Text(&id_override));
+  in.flags().Add("validate-only", "", "a rehearsal whatever the plan says: every phase runs, Microsoft validates "
+                 "each user (-ValidationOnly) and nothing moves", Switch(&validate_only));
   in.flags().Add("watch", "", "then follow the migration to its end, like `migrate status --watch`", Switch(&watch));
   in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long", DurationFlag(&timeout));
   ASSIGN_OR_RETURN(bool run,
@@ -185,6 +187,7 @@ absl::Status RunMigrateStart(Invocation& in) {
   ASSIGN_OR_RETURN(PlanFile plan, LoadPlanFile(plan_path));
   if (!identity_map_override.empty()) plan.identity_map_path = identity_map_override;
   if (!id_override.empty()) plan.migration_id = id_override;
+  if (validate_only) plan.options.set_validate_only(true);
   ASSIGN_OR_RETURN(std::string csv, ReadIdentityMapFile(plan.identity_map_path));
   identity_map::ParseResult parsed = identity_map::ParseCsv(csv);
   if (!parsed.problems.empty()) return IdentityMapError(plan.identity_map_path, parsed.problems);

@@ -306,6 +306,20 @@ TEST_F(MigratectlMeshTest, MigrateStartWatchReportAndRedirects) {
   EXPECT_EQ(mesh_.Run({"migrate", "report", "wave9"}).exit_code, 4);
 }
 
+TEST_F(MigratectlMeshTest, RehearsalValidatesEveryUserAndMovesNothing) {
+  ASSERT_TRUE(mesh_.ConnectBoth());
+  CliResult rehearsal = mesh_.Run({"migrate", "start", "--plan=" + PlanFile("rehearsal", MapFile(true)),
+                                   "--validate-only", "--watch", "--timeout=90s"},
+                                  std::chrono::seconds(120));
+  // taken@ is blocked (its target has a OneDrive), so the rehearsal ends with errors: exit 10.
+  EXPECT_EQ(rehearsal.exit_code, 10) << rehearsal.out << rehearsal.err;
+  EXPECT_THAT(rehearsal.out, HasSubstr("taken@contoso.onmicrosoft.com BLOCKED: TARGET_ONEDRIVE_EXISTS"));
+  EXPECT_THAT(rehearsal.out, HasSubstr("validated 3"));
+  CliResult redirects = mesh_.Run({"redirects", "list", "--source=contoso"});
+  EXPECT_EQ(redirects.exit_code, 0) << redirects.err;
+  EXPECT_THAT(redirects.out, HasSubstr("0 redirect site(s)"));  // nothing moved
+}
+
 TEST_F(MigratectlMeshTest, MigratePauseResumeCancel) {
   ASSERT_TRUE(mesh_.ConnectBoth());
   // Real time for Microsoft's side: moves now take 15 minutes, so the migration is still running below.
