@@ -214,7 +214,7 @@ int FreeLoopbackPort() {
 
 bool Emulator::Start(const std::vector<std::string>& extra, const std::string& seed_yaml) {
   if (!MakeCertificates(dir_.path())) {
-    ADD_FAILURE() << "openssl could not make the test certificates";
+    error_ = "openssl could not make the test certificates";
     return false;
   }
   std::string seed = dir_.WriteFile("seed.yaml", seed_yaml.empty() ? std::string(kSeed) : seed_yaml);
@@ -228,7 +228,7 @@ bool Emulator::Start(const std::vector<std::string>& extra, const std::string& s
   process_ = std::make_unique<ServerProcess>(BinaryPath("tenant-emulator"), args, dir_.path());
   auto ready_json = process_->WaitForReadyFile(ready);
   if (!ready_json) {
-    ADD_FAILURE() << "tenant-emulator did not start: " << process_->Stderr();
+    error_ = "tenant-emulator did not start: " + process_->Stderr();
     return false;
   }
   std::string address = (*ready_json)["address"].get<std::string>();
@@ -266,25 +266,28 @@ bool Connector::Start(const Emulator& emulator, const std::string& state_dir, co
   args.insert(args.end(), extra.begin(), extra.end());
   process_ = std::make_unique<ServerProcess>(BinaryPath("tenant-connector"), args, dir_.path());
   auto ready_json = process_->WaitForReadyFile(ready);
-  if (!ready_json) return false;
+  if (!ready_json) {
+    error_ = "tenant-connector did not start: " + process_->Stderr();
+    return false;
+  }
   address_ = (*ready_json)["grpc_address"].get<std::string>();
   metrics_address_ = (*ready_json)["metrics_address"].get<std::string>();
   stub_ = crosstenant::v1::TenantConnector::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   return true;
 }
 
-bool Connector::ConnectSourceAndTarget() {
+bool Connector::ConnectSourceAndTarget(const std::string& source_id, const std::string& target_id) {
   for (const auto& request :
-       {ConnectRequest("contoso", crosstenant::v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+       {ConnectRequest(source_id, crosstenant::v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
                        SecretCredential(kContosoApp, kContosoSecret)),
-        ConnectRequest("fabrikam", crosstenant::v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
+        ConnectRequest(target_id, crosstenant::v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
                        SecretCredential(kFabrikamApp, kFabrikamSecret))}) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     crosstenant::v1::CreateConnectionResponse response;
     const grpc::Status status = stub_->CreateConnection(&context, request, &response);
     if (!status.ok()) {
-      ADD_FAILURE() << "CreateConnection " << request.connection_id() << ": " << status.error_message();
+      error_ = absl::StrCat("CreateConnection ", request.connection_id(), ": ", status.error_message());
       return false;
     }
   }
@@ -311,7 +314,7 @@ bool Orchestrator::Start(const std::string& connector_address, const std::vector
   args.insert(args.end(), extra.begin(), extra.end());
   process_ = std::make_unique<ServerProcess>(BinaryPath("orchestrator"), args, dir_.path());
   if (!process_->WaitForReadyFile(ready)) {
-    ADD_FAILURE() << "orchestrator did not start: " << process_->Stderr();
+    error_ = "orchestrator did not start: " + process_->Stderr();
     return false;
   }
   grpc::ChannelArguments channel_args;
@@ -342,7 +345,7 @@ bool Worker::Start(const std::string& id, const std::string& orchestrator_addres
   args.insert(args.end(), extra.begin(), extra.end());
   process_ = std::make_unique<ServerProcess>(BinaryPath("worker"), args, dir_.path());
   if (!process_->WaitForReadyFile(ready)) {
-    ADD_FAILURE() << "worker " << id << " did not start: " << process_->Stderr();
+    error_ = absl::StrCat("worker ", id, " did not start: ", process_->Stderr());
     return false;
   }
   return true;
@@ -353,6 +356,32 @@ void Worker::Kill() {
   process_->Signal(SIGKILL);
   process_->WaitForExit(std::chrono::seconds(10));
 }
+
+void ConnectorSuite::SetUpTestSuite() {
+  setup_error_.clear();
+  emulator_ = new Emulator();
+  if (!emulator_->Start()) {
+    setup_error_ = emulator_->error();
+    return;
+  }
+  connector_ = new Connector();
+  if (!connector_->Start(*emulator_, "", {"--upstream-backoff-base=200ms", "--probe-interval=1h"})) {
+    setup_error_ = connector_->error();
+  }
+}
+
+void ConnectorSuite::TearDownTestSuite() {
+  if (connector_ && ::testing::UnitTest::GetInstance()->failed_test_count() > 0) {
+    std::fprintf(stderr, "--- tenant-connector log ---\n%s\n", connector_->Stderr().c_str());
+  }
+  if (connector_ && connector_->process()) connector_->Stop();
+  delete connector_;
+  delete emulator_;
+  connector_ = nullptr;
+  emulator_ = nullptr;
+}
+
+void ConnectorSuite::SetUp() { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
 
 crosstenant::v1::Credential SecretCredential(const std::string& client_id, const std::string& secret,
                                              const std::string& tenant) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include "crosstenant/v1/orchestrator.grpc.pb.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
@@ -61,9 +62,10 @@ int FreeLoopbackPort();
 
 class Emulator {
  public:
-  // Starts the emulator with `extra` flags and `seed_yaml` (empty: the connector tests' seed); fails
-  // the test (and returns false) if it does not start.
+  // Starts the emulator with `extra` flags and `seed_yaml` (empty: the connector tests' seed); false,
+  // with error() saying why, if it does not start.
   bool Start(const std::vector<std::string>& extra = {}, const std::string& seed_yaml = "");
+  const std::string& error() const { return error_; }
   const std::string& port() const { return port_; }
   const std::string& dir() const { return dir_.path(); }
   std::string CaFile() const { return dir_.path() + "/ca.pem"; }
@@ -76,6 +78,7 @@ class Emulator {
 
  private:
   TempDir dir_;
+  std::string error_;
   std::string port_;
   std::unique_ptr<ServerProcess> process_;
   std::unique_ptr<tenant_connector::CurlTransport> transport_;
@@ -83,11 +86,13 @@ class Emulator {
 
 class Connector {
  public:
-  // Starts a tenant-connector against `emulator` with `state_dir` (empty: memory only) and `extra` flags.
+  // Starts a tenant-connector against `emulator` with `state_dir` (empty: memory only) and `extra` flags;
+  // false, with error() saying why, if it does not start.
   bool Start(const Emulator& emulator, const std::string& state_dir, const std::vector<std::string>& extra = {});
-  // Connects contoso as the source (`connections/contoso`) and fabrikam as the target
-  // (`connections/fabrikam`) with the seed's app secrets; fails the test on error.
-  bool ConnectSourceAndTarget();
+  const std::string& error() const { return error_; }
+  // Connects contoso as the source (`connections/{source_id}`) and fabrikam as the target
+  // (`connections/{target_id}`) with the seed's app secrets; false, with error() saying why, on error.
+  bool ConnectSourceAndTarget(const std::string& source_id = "contoso", const std::string& target_id = "fabrikam");
   std::unique_ptr<ServerProcess>& process() { return process_; }
   crosstenant::v1::TenantConnector::Stub& stub() { return *stub_; }
   const std::string& address() const { return address_; }
@@ -98,6 +103,7 @@ class Connector {
 
  private:
   TempDir dir_;
+  std::string error_;
   std::unique_ptr<ServerProcess> process_;
   std::unique_ptr<crosstenant::v1::TenantConnector::Stub> stub_;
   std::string address_;
@@ -108,8 +114,10 @@ class Connector {
 class Orchestrator {
  public:
   Orchestrator();
-  // Starts it (again, after Kill) against the connector at `connector_address`.
+  // Starts it (again, after Kill) against the connector at `connector_address`; false, with error()
+  // saying why, if it does not start.
   bool Start(const std::string& connector_address, const std::vector<std::string>& extra = {});
+  const std::string& error() const { return error_; }
   void Kill();  // SIGKILL: a crash, nothing flushed
   crosstenant::v1::Orchestrator::Stub& stub() { return *stub_; }
   const std::string& address() const { return address_; }
@@ -117,6 +125,7 @@ class Orchestrator {
 
  private:
   TempDir dir_;
+  std::string error_;
   std::string address_;
   std::unique_ptr<ServerProcess> process_;
   std::unique_ptr<crosstenant::v1::Orchestrator::Stub> stub_;
@@ -124,15 +133,32 @@ class Orchestrator {
 
 class Worker {
  public:
-  // Starts worker `id` (again, after Kill) with a 5 s lease, so that a killed worker's tasks move on soon.
+  // Starts worker `id` (again, after Kill) with a 5 s lease, so that a killed worker's tasks move on soon;
+  // false, with error() saying why, if it does not start.
   bool Start(const std::string& id, const std::string& orchestrator_address, const std::string& connector_address,
              const std::vector<std::string>& extra = {});
+  const std::string& error() const { return error_; }
   void Kill();
   std::string Stderr() const { return process_ ? process_->Stderr() : ""; }
 
  private:
   TempDir dir_;
+  std::string error_;
   std::unique_ptr<ServerProcess> process_;
+};
+
+// Test suites that share one emulator and one connector (started with a fast upstream back-off and
+// no scheduled probes). A start-up failure fails every test of the suite: gtest would report a
+// failure inside SetUpTestSuite as skipped tests.
+class ConnectorSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override;
+
+  inline static Emulator* emulator_ = nullptr;
+  inline static Connector* connector_ = nullptr;
+  inline static std::string setup_error_;
 };
 
 // Credentials of the seed.

@@ -42,12 +42,15 @@ class MigrationTest : public ::testing::Test {
   // that rechecks trust and compatibility at least every second, and `workers` workers.
   bool StartMesh(const MeshSeed& seed, double time_scale, int workers) {
     seed_ = seed;
-    if (!emulator_.Start({absl::StrCat("--time-scale=", time_scale)}, seed.Yaml())) return false;
-    if (!connector_.Start(emulator_, "")) {
-      ADD_FAILURE() << "connector did not start: " << connector_.Stderr();
+    if (!emulator_.Start({absl::StrCat("--time-scale=", time_scale)}, seed.Yaml())) {
+      ADD_FAILURE() << emulator_.error();
       return false;
     }
-    if (!connector_.ConnectSourceAndTarget() || !StartOrchestrator()) return false;
+    if (!connector_.Start(emulator_, "") || !connector_.ConnectSourceAndTarget()) {
+      ADD_FAILURE() << connector_.error();
+      return false;
+    }
+    if (!StartOrchestrator()) return false;
     for (int n = 0; n < workers; ++n) {
       workers_.push_back(std::make_unique<Worker>());
       if (!StartWorker(n)) return false;
@@ -56,11 +59,15 @@ class MigrationTest : public ::testing::Test {
   }
 
   bool StartOrchestrator() {
-    return orchestrator_.Start(connector_.address(), {"--poll-interval=300ms", "--recheck-max=1s"});
+    const bool started = orchestrator_.Start(connector_.address(), {"--poll-interval=300ms", "--recheck-max=1s"});
+    EXPECT_TRUE(started) << orchestrator_.error();
+    return started;
   }
   bool StartWorker(int n) {
-    return workers_[n]->Start(absl::StrCat("worker-", n + 1), orchestrator_.address(), connector_.address(),
-                              {"--concurrency=8"});
+    const bool started = workers_[n]->Start(absl::StrCat("worker-", n + 1), orchestrator_.address(),
+                                            connector_.address(), {"--concurrency=8"});
+    EXPECT_TRUE(started) << workers_[n]->error();
+    return started;
   }
 
   void TearDown() override {
@@ -322,7 +329,7 @@ TEST_F(MigrationTest, WindowInTheFutureHoldsEveryMoveUntilItOpens) {
   seed.eur_users = 2;
   seed.move_step = "1s";
   ASSERT_TRUE(StartMesh(seed, 1, 1));
-  const absl::Time begin = absl::Now() + absl::Seconds(8);
+  const absl::Time begin = absl::Now() + absl::Seconds(15);
   v1::MigrationOptions options;
   *options.mutable_window()->mutable_preferred_begin_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(begin));
   ASSERT_TRUE(Create("window", options));

@@ -35,29 +35,10 @@ std::chrono::system_clock::time_point In(std::chrono::milliseconds duration) {
   return std::chrono::system_clock::now() + duration;
 }
 
-class ConnectorEmulatorTest : public ::testing::Test {
+class ConnectorEmulatorTest : public ConnectorSuite {
  protected:
-  static void SetUpTestSuite() {
-    emulator_ = new Emulator();
-    if (!emulator_->Start()) return;
-    connector_ = new Connector();
-    if (!connector_->Start(*emulator_, "", {"--upstream-backoff-base=200ms", "--probe-interval=1h"})) {
-      ADD_FAILURE() << "tenant-connector did not start: " << connector_->Stderr();
-    }
-  }
-  static void TearDownTestSuite() {
-    if (connector_ && ::testing::UnitTest::GetInstance()->failed_test_count() > 0) {
-      std::fprintf(stderr, "--- tenant-connector log ---\n%s\n", connector_->Stderr().c_str());
-    }
-    if (connector_) connector_->Stop();
-    delete connector_;
-    delete emulator_;
-    connector_ = nullptr;
-    emulator_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_NE(connector_, nullptr);
-    ASSERT_NE(connector_->process(), nullptr);
+    ASSERT_NO_FATAL_FAILURE(ConnectorSuite::SetUp());
     emulator_->Admin("DELETE", "/_emulator/faults");
   }
 
@@ -83,12 +64,8 @@ class ConnectorEmulatorTest : public ::testing::Test {
     return response.connection();
   }
 
-  static Emulator* emulator_;
-  static Connector* connector_;
 };
 
-Emulator* ConnectorEmulatorTest::emulator_ = nullptr;
-Connector* ConnectorEmulatorTest::connector_ = nullptr;
 
 TEST_F(ConnectorEmulatorTest, ClientSecretConnectsAndDiscoversGeos) {
   v1::CreateConnectionResponse response;

@@ -31,41 +31,12 @@ std::chrono::system_clock::time_point In(std::chrono::seconds duration) {
   return std::chrono::system_clock::now() + duration;
 }
 
-class TenantOpsTest : public ::testing::Test {
+// The suite's connector holds connections/src (contoso) and connections/tgt (fabrikam).
+class TenantOpsTest : public ConnectorSuite {
  protected:
   static void SetUpTestSuite() {
-    emulator_ = new Emulator();
-    if (!emulator_->Start()) return;
-    connector_ = new Connector();
-    if (!connector_->Start(*emulator_, "", {"--upstream-backoff-base=200ms", "--probe-interval=1h"})) {
-      ADD_FAILURE() << "tenant-connector did not start: " << connector_->Stderr();
-      return;
-    }
-    for (auto [id, role, url, credential] :
-         {std::make_tuple("src", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
-                          SecretCredential(kContosoApp, kContosoSecret)),
-          std::make_tuple("tgt", v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
-                          SecretCredential(kFabrikamApp, kFabrikamSecret))}) {
-      grpc::ClientContext context;
-      v1::CreateConnectionResponse response;
-      grpc::Status status =
-          connector_->stub().CreateConnection(&context, ConnectRequest(id, role, url, credential), &response);
-      if (!status.ok()) ADD_FAILURE() << "connect " << id << ": " << status.error_message();
-    }
-  }
-  static void TearDownTestSuite() {
-    if (connector_ && ::testing::UnitTest::GetInstance()->failed_test_count() > 0) {
-      std::fprintf(stderr, "--- tenant-connector log ---\n%s\n", connector_->Stderr().c_str());
-    }
-    if (connector_) connector_->Stop();
-    delete connector_;
-    delete emulator_;
-    connector_ = nullptr;
-    emulator_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(connector_, nullptr);
-    ASSERT_NE(connector_->process(), nullptr);
+    ConnectorSuite::SetUpTestSuite();
+    if (setup_error_.empty() && !connector_->ConnectSourceAndTarget("src", "tgt")) setup_error_ = connector_->error();
   }
 
   template <typename Request, typename Response, typename Method>
@@ -100,12 +71,8 @@ class TenantOpsTest : public ::testing::Test {
     }
   }
 
-  static Emulator* emulator_;
-  static Connector* connector_;
 };
 
-Emulator* TenantOpsTest::emulator_ = nullptr;
-Connector* TenantOpsTest::connector_ = nullptr;
 
 TEST_F(TenantOpsTest, HostUrlsTrustAndCompatibility) {
   v1::GetCrossTenantHostUrlRequest host_request;
