@@ -1,12 +1,13 @@
 // Step 6 (and the orchestrated steps 2-7): a migration from a plan file, its progress, pause, resume,
 // cancel and report.
 
-#include <fstream>
-#include <thread>
+
+#include <algorithm>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "clients/migratectl/commands.h"
 #include "clients/migratectl/exit_codes.h"
 #include "clients/migratectl/plan_file.h"

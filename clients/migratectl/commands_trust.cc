@@ -1,9 +1,9 @@
 // Steps 2, 3 and 7 (trust) and the compatibility check of step 5, for every pair of a source geo and a
 // target geo (Microsoft: with Multi-Geo, trust is needed between every pair of geographies involved).
 
-#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "clients/migratectl/commands.h"
 #include "clients/migratectl/exit_codes.h"
 #include "clients/migratectl/plan_file.h"
