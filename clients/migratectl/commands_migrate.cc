@@ -1,7 +1,6 @@
 // Step 6 (and the orchestrated steps 2-7): a migration from a plan file, its progress, pause, resume,
 // cancel and report.
 
-
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
