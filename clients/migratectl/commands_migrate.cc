@@ -25,30 +25,6 @@ bool Terminal(v1::MigrationState state) {
          state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
 }
 
-// Moves one user from `from` to `to` in `counts`, keeping the states in enum order without zeros, so
-// that the counts follow every transition between the (at most once a second) progress events.
-void ApplyTransition(v1::UserMoveCounts* counts, v1::UserMoveState from, v1::UserMoveState to) {
-  auto* by_state = counts->mutable_by_state();
-  for (int i = 0; i < by_state->size(); ++i) {
-    if (by_state->Get(i).state() == from) {
-      by_state->Mutable(i)->set_count(by_state->Get(i).count() - 1);
-      if (by_state->Get(i).count() <= 0) by_state->DeleteSubrange(i, 1);
-      break;
-    }
-  }
-  int at = 0;
-  while (at < by_state->size() && by_state->Get(at).state() < to) ++at;
-  if (at < by_state->size() && by_state->Get(at).state() == to) {
-    by_state->Mutable(at)->set_count(by_state->Get(at).count() + 1);
-    return;
-  }
-  v1::UserMoveStateCount added;
-  added.set_state(to);
-  added.set_count(1);
-  by_state->Add(std::move(added));
-  for (int i = by_state->size() - 1; i > at; --i) by_state->SwapElements(i, i - 1);
-}
-
 absl::StatusOr<v1::Migration> GetMigration(Invocation& in, const std::string& name) {
   v1::GetMigrationRequest request;
   request.set_name(MigrationName(name));
@@ -117,7 +93,7 @@ absl::StatusOr<v1::Migration> Watch(Invocation& in, const std::string& name, abs
           break;
         case v1::MigrationEvent::kUserTransition: {
           const v1::UserMoveTransition& t = event.user_transition();
-          ApplyTransition(migration.mutable_counts(), t.from_state(), t.to_state());
+          ApplyUserTransition(migration.mutable_counts(), t.from_state(), t.to_state());
           if (t.to_state() == v1::USER_MOVE_STATE_BLOCKED || t.to_state() == v1::USER_MOVE_STATE_FAILED ||
               t.to_state() == v1::USER_MOVE_STATE_STOPPED) {
             progress.Note(absl::StrCat(t.source_user_principal_name(), " ", StateName(t.to_state()),

@@ -33,6 +33,28 @@ bool Terminal(v1::MigrationState state) {
 
 }  // namespace
 
+void ApplyUserTransition(v1::UserMoveCounts* counts, v1::UserMoveState from, v1::UserMoveState to) {
+  auto* by_state = counts->mutable_by_state();
+  for (int i = 0; i < by_state->size(); ++i) {
+    if (by_state->Get(i).state() == from) {
+      by_state->Mutable(i)->set_count(by_state->Get(i).count() - 1);
+      if (by_state->Get(i).count() <= 0) by_state->DeleteSubrange(i, 1);
+      break;
+    }
+  }
+  int at = 0;
+  while (at < by_state->size() && by_state->Get(at).state() < to) ++at;
+  if (at < by_state->size() && by_state->Get(at).state() == to) {
+    by_state->Mutable(at)->set_count(by_state->Get(at).count() + 1);
+    return;
+  }
+  v1::UserMoveStateCount added;
+  added.set_state(to);
+  added.set_count(1);
+  by_state->Add(std::move(added));
+  for (int i = by_state->size() - 1; i > at; --i) by_state->SwapElements(i, i - 1);
+}
+
 ProgressPrinter::ProgressPrinter(std::ostream& out, Mode mode, std::function<absl::Time()> clock,
                                  absl::Duration line_interval)
     : out_(out), mode_(mode), clock_(std::move(clock)), line_interval_(line_interval) {}

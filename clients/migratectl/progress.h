@@ -32,6 +32,12 @@
 
 namespace crosstenant::migratectl {
 
+// Moves one user from `from` to `to` in `counts`, keeping the states in enum order and leaving out
+// states with no user, so that a watcher's counts follow every per-user transition between the
+// orchestrator's progress events (sent at most once a second).
+void ApplyUserTransition(crosstenant::v1::UserMoveCounts* counts, crosstenant::v1::UserMoveState from,
+                         crosstenant::v1::UserMoveState to);
+
 class ProgressPrinter {
  public:
   enum class Mode { kBars, kLines };

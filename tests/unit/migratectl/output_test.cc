@@ -198,3 +198,25 @@ TEST(MigratectlProgressTest, TerminalOutputRedrawsBarsInPlace) {
 
 }  // namespace
 }  // namespace crosstenant::migratectl
+
+namespace crosstenant::migratectl {
+namespace {
+namespace v1 = crosstenant::v1;
+
+TEST(MigratectlProgressTest, CountsFollowEachUserTransition) {
+  v1::UserMoveCounts counts;
+  counts.set_total(3);
+  auto* pending = counts.add_by_state();
+  pending->set_state(v1::USER_MOVE_STATE_PENDING);
+  pending->set_count(3);
+  ApplyUserTransition(&counts, v1::USER_MOVE_STATE_PENDING, v1::USER_MOVE_STATE_QUEUED);
+  ApplyUserTransition(&counts, v1::USER_MOVE_STATE_PENDING, v1::USER_MOVE_STATE_BLOCKED);
+  ApplyUserTransition(&counts, v1::USER_MOVE_STATE_QUEUED, v1::USER_MOVE_STATE_SUCCESS);
+  ApplyUserTransition(&counts, v1::USER_MOVE_STATE_PENDING, v1::USER_MOVE_STATE_QUEUED);
+  // In enum order, without the states nobody is in any more.
+  EXPECT_EQ(CountsSummary(counts), "blocked 1, queued 1, success 1");
+  EXPECT_EQ(DoneCount(counts), 2);
+}
+
+}  // namespace
+}  // namespace crosstenant::migratectl
