@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <unistd.h>
+
 #include "absl/strings/match.h"
 #include "services/tenant_emulator/seed.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -22,6 +24,8 @@ const std::string& EmptyBaseDir() {
     char pattern[] = "/tmp/crosstenant-fuzz-seed-XXXXXX";
     const char* made = mkdtemp(pattern);
     FUZZ_CHECK(made != nullptr, "mkdtemp failed");
+    static std::string path = made;
+    std::atexit([] { rmdir(path.c_str()); });  // empty: nothing is ever written there
     return new std::string(made);
   }();
   return *dir;
