@@ -49,16 +49,19 @@ function(crosstenant_cc_binary)
   _crosstenant_warnings(${ARG_NAME})
 endfunction()
 
-# crosstenant_cc_test(NAME <target> SRCS ... DEPS ... [LABELS ...])
+# crosstenant_cc_test(NAME <target> SRCS ... DEPS ... [LABELS ...] [TIMEOUT seconds, default 120])
 # A GoogleTest binary; each test case becomes its own ctest entry.
 function(crosstenant_cc_test)
-  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS;ENV" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENV" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 120)
+  endif()
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   set_target_properties(${ARG_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests")
   _crosstenant_warnings(${ARG_NAME})
   gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60
-                       PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 120 ENVIRONMENT "${ARG_ENV}")
+                       PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ENVIRONMENT "${ARG_ENV}")
 endfunction()
 
 # crosstenant_grpc_proto(<target> ROOTS <import roots...> PROTOS <root-relative paths...>)

@@ -1,5 +1,6 @@
 #include "services/tenant_emulator/faults.h"
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -38,6 +39,7 @@ nlohmann::json FaultSettings::ToJson(absl::Duration default_token_lifetime) cons
   const absl::Duration lifetime = token_lifetime > absl::ZeroDuration() ? token_lifetime : default_token_lifetime;
   return {{"throttle_ratio", throttle_ratio},
           {"retry_after_seconds", retry_after_seconds},
+          {"retry_after_max_seconds", std::max(retry_after_max_seconds, retry_after_seconds)},
           {"unavailable_ratio", unavailable_ratio},
           {"latency_ms", absl::ToInt64Milliseconds(latency)},
           {"token_lifetime_seconds", absl::ToInt64Seconds(lifetime)},
@@ -46,17 +48,20 @@ nlohmann::json FaultSettings::ToJson(absl::Duration default_token_lifetime) cons
 
 absl::Status FaultSettings::Apply(const nlohmann::json& update) {
   if (!update.is_object()) return absl::InvalidArgumentError("expected a JSON object");
-  static const std::set<std::string> kKnown = {"throttle_ratio",   "retry_after_seconds",   "unavailable_ratio",
-                                               "latency_ms",       "token_lifetime_seconds", "unreachable_tenants"};
+  static const std::set<std::string> kKnown = {"throttle_ratio",         "retry_after_seconds",
+                                               "retry_after_max_seconds", "unavailable_ratio",
+                                               "latency_ms",             "token_lifetime_seconds",
+                                               "unreachable_tenants"};
   for (const auto& [key, value] : update.items()) {
     if (!kKnown.count(key)) return absl::InvalidArgumentError(absl::StrCat(key, ": unknown field"));
   }
   FaultSettings next = *this;
-  double retry_after = next.retry_after_seconds, latency_ms = absl::ToDoubleMilliseconds(next.latency);
+  double retry_after = next.retry_after_seconds, retry_after_max = next.retry_after_max_seconds, latency_ms = absl::ToDoubleMilliseconds(next.latency);
   double lifetime = absl::ToDoubleSeconds(next.token_lifetime);
   if (absl::Status s = ReadRatio(update, "throttle_ratio", &next.throttle_ratio); !s.ok()) return s;
   if (absl::Status s = ReadRatio(update, "unavailable_ratio", &next.unavailable_ratio); !s.ok()) return s;
   if (absl::Status s = ReadNonNegative(update, "retry_after_seconds", &retry_after); !s.ok()) return s;
+  if (absl::Status s = ReadNonNegative(update, "retry_after_max_seconds", &retry_after_max); !s.ok()) return s;
   if (absl::Status s = ReadNonNegative(update, "latency_ms", &latency_ms); !s.ok()) return s;
   if (absl::Status s = ReadNonNegative(update, "token_lifetime_seconds", &lifetime); !s.ok()) return s;
   if (update.contains("unreachable_tenants")) {
@@ -69,6 +74,7 @@ absl::Status FaultSettings::Apply(const nlohmann::json& update) {
     }
   }
   next.retry_after_seconds = static_cast<int>(retry_after);
+  next.retry_after_max_seconds = static_cast<int>(retry_after_max);
   next.latency = absl::Milliseconds(latency_ms);
   next.token_lifetime = absl::Seconds(lifetime);
   *this = next;
@@ -102,6 +108,16 @@ InjectedFault Faults::Draw() const {
   if (roll < throttle) return InjectedFault::kThrottle;
   if (roll < throttle + unavailable) return InjectedFault::kUnavailable;
   return InjectedFault::kNone;
+}
+
+int Faults::DrawRetryAfter() const {
+  int low = 0, high = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    low = current_.retry_after_seconds;
+    high = std::max(low, current_.retry_after_max_seconds);
+  }
+  return low + static_cast<int>(Uniform() * (high - low + 1) * 0.999999);
 }
 
 void Accounting::NoteArrival(const std::string& client, absl::Time now) {

@@ -21,13 +21,14 @@ namespace crosstenant::emulator {
 struct FaultSettings {
   double throttle_ratio = 0;     // share of requests answered 429
   int retry_after_seconds = 2;   // Retry-After of 429 and 503 answers
+  int retry_after_max_seconds = 0;  // when above retry_after_seconds: each Retry-After drawn in between
   double unavailable_ratio = 0;  // share of requests answered 503
   absl::Duration latency;        // added before answering
   absl::Duration token_lifetime;  // zero: the seed's token_lifetime
   std::vector<std::string> unreachable_tenants;  // names, ids or domains, as given
 
   // {"throttle_ratio":..,"retry_after_seconds":..,"unavailable_ratio":..,"latency_ms":..,
-  //  "token_lifetime_seconds":..,"unreachable_tenants":[..]}
+  //  "retry_after_max_seconds":..,"token_lifetime_seconds":..,"unreachable_tenants":[..]}
   nlohmann::json ToJson(absl::Duration default_token_lifetime) const;
   // Overwrites the fields present in `update`; INVALID_ARGUMENT naming the first bad field.
   absl::Status Apply(const nlohmann::json& update);
@@ -44,6 +45,8 @@ class Faults {
   void Reset();
   // Draws whether this request gets a 429, a 503 or nothing, from the current ratios.
   InjectedFault Draw() const;
+  // The Retry-After of one 429 or 503 answer, in seconds.
+  int DrawRetryAfter() const;
 
  private:
   const FaultSettings initial_;

@@ -341,7 +341,7 @@ void GraphRoutes::Batch(RequestContext& ctx, const std::vector<std::string>& cap
     if (match.handler == nullptr || match.name == "graph.batch") {
       SendGraphError(sub, sub_response, 400, "BadRequest", absl::StrCat("Invalid request URL: ", url));
     } else if (c_.faults.Draw() == InjectedFault::kThrottle) {
-      const int retry_after = c_.faults.Get().retry_after_seconds;
+      const int retry_after = c_.faults.DrawRetryAfter();
       sub_response.set_header("Retry-After", std::to_string(retry_after));
       SendGraphError(sub, sub_response, 429, "TooManyRequests", "Too many requests.");
       c_.accounting.RecordFault("throttled");

@@ -68,8 +68,9 @@ bool RequestDispatcher::InjectFault(RequestContext& ctx, HostRoute::Kind kind) {
   c_.accounting.RecordFault(kind_name);
   c_.metrics.RecordFault(unreachable ? "unreachable" : throttle ? "throttle" : "unavailable");
   if (!unreachable) {
-    ctx.response.set_header("Retry-After", std::to_string(faults.retry_after_seconds));
-    if (!ctx.client.empty()) c_.accounting.NoteRetryAfter(ctx.client, absl::Now(), faults.retry_after_seconds);
+    const int retry_after = c_.faults.DrawRetryAfter();
+    ctx.response.set_header("Retry-After", std::to_string(retry_after));
+    if (!ctx.client.empty()) c_.accounting.NoteRetryAfter(ctx.client, absl::Now(), retry_after);
   }
   switch (kind) {
     case HostRoute::Kind::kLogin:

@@ -41,6 +41,11 @@ bool NotStartedAtMicrosoft(v1::UserMoveState state) {
   return state == v1::USER_MOVE_STATE_PENDING || state == v1::USER_MOVE_STATE_QUEUED;
 }
 
+// "connections/contoso/geos/eur" -> "EUR": a geo's id is its data location code.
+std::string LocationCodeOf(const std::string& geo) {
+  return absl::AsciiStrToUpper(geo.substr(geo.rfind('/') + 1));
+}
+
 bool ValidResourceId(const std::string& id) {
   static const std::regex kId("[a-z]([a-z0-9-]{0,61}[a-z0-9])?");
   return std::regex_match(id, kId);
@@ -383,8 +388,8 @@ absl::StatusOr<v1::GetMigrationReportResponse> MigrationService::GetMigrationRep
     row->set_user_move(move.name());
     row->set_source_user_principal_name(move.source_user_principal_name());
     row->set_target_user_principal_name(move.target_user_principal_name());
-    row->set_source_location_code(move.source_geo());
-    row->set_target_location_code(move.target_geo());
+    row->set_source_location_code(LocationCodeOf(move.source_geo()));
+    row->set_target_location_code(LocationCodeOf(move.target_geo()));
     row->set_state(move.state());
     if (move.has_start_time()) *row->mutable_start_time() = move.start_time();
     if (move.has_end_time()) *row->mutable_end_time() = move.end_time();

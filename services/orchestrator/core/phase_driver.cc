@@ -296,6 +296,16 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
     if (source_checks->size() != sources.size() || target_checks->size() != targets.size()) {
       return absl::InternalError("the connector answered a user check with another number of users");
     }
+    // A check Microsoft did not answer (still throttled, unavailable) says nothing about the user:
+    // the whole page is checked again later rather than anyone blocked on it.
+    for (const auto* checks : {&*source_checks, &*target_checks}) {
+      for (const v1::UserCheck& check : *checks) {
+        if (check.has_error()) {
+          return Wait(migration, absl::StrCat("checking users: ", check.user_principal_name(), ": ",
+                                              check.error().code(), " ", check.error().message()));
+        }
+      }
+    }
     MigrationChange change;
     const absl::Time now = options_.now();
     for (size_t i = 0; i < page.user_moves.size(); ++i) {

@@ -678,6 +678,45 @@ absl::StatusOr<Connector::CallResult> Connector::Graph(Entry& entry, const std::
               allow_404);
 }
 
+absl::StatusOr<std::map<std::string, nlohmann::json>> Connector::GraphBatch(Entry& entry, const std::string& version,
+                                                                            std::vector<nlohmann::json> requests,
+                                                                            absl::Time deadline) {
+  constexpr size_t kGraphBatchLimit = 20;
+  std::map<std::string, nlohmann::json> answers;
+  for (int attempt = 1; !requests.empty(); ++attempt) {
+    std::vector<nlohmann::json> throttled;
+    for (size_t start = 0; start < requests.size(); start += kGraphBatchLimit) {
+      nlohmann::json batch = {{"requests", nlohmann::json::array()}};
+      for (size_t i = start; i < std::min(start + kGraphBatchLimit, requests.size()); ++i) {
+        batch["requests"].push_back(requests[i]);
+      }
+      ASSIGN_OR_RETURN(CallResult result, Graph(entry, "POST", absl::StrCat("/", version, "/$batch"), &batch, deadline));
+      std::map<std::string, const nlohmann::json*> sent;
+      for (const nlohmann::json& request : batch["requests"]) sent[internal::Str(request, "id")] = &request;
+      for (const nlohmann::json& item : internal::Array(result.body, "responses")) {
+        const std::string id = internal::Str(item, "id");
+        const auto request = sent.find(id);
+        if (request == sent.end()) continue;
+        HttpResponse inner;
+        inner.status = static_cast<int>(internal::Int(item, "status", 0));
+        if (item.contains("headers") && item["headers"].is_object()) {
+          for (const auto& [name, value] : item["headers"].items()) {
+            if (value.is_string()) inner.headers[absl::AsciiStrToLower(name)] = value.get<std::string>();
+          }
+        }
+        if ((inner.status == 429 || inner.status == 503) && attempt < options_.throttle.max_attempts) {
+          governors_.For(GovernorKey(entry), UpstreamApi::kGraph).NoteThrottled(inner);
+          throttled.push_back(*request->second);
+          continue;
+        }
+        answers[id] = item;
+      }
+    }
+    requests = std::move(throttled);
+  }
+  return answers;
+}
+
 absl::StatusOr<Connector::CallResult> Connector::SharePoint(Entry& entry, const v1::Geo& geo,
                                                             const std::string& method, const std::string& path,
                                                             const nlohmann::json* body, absl::Time deadline,
@@ -723,7 +762,7 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
   std::string initial_domain;
   if (organization->contains("verifiedDomains") && (*organization)["verifiedDomains"].is_array()) {
     for (const auto& domain : (*organization)["verifiedDomains"]) {
-      if (domain.value("isInitial", false)) initial_domain = internal::Str(domain, "name");
+      if (internal::Bool(domain, "isInitial", false)) initial_domain = internal::Str(domain, "name");
     }
   }
   std::string display_name = internal::Str(*organization, "displayName");
@@ -747,7 +786,7 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
       ASSIGN_OR_RETURN(CallResult member_of,
                        Graph(entry, "GET", "/v1.0/me/memberOf/microsoft.graph.directoryRole?$count=true", nullptr,
                              deadline, false, headers));
-      for (const auto& role : member_of.body.value("value", nlohmann::json::array())) {
+      for (const auto& role : internal::Array(member_of.body, "value")) {
         std::string id = internal::Str(role, "roleTemplateId");
         if (!id.empty()) roles.insert(id);
       }
@@ -770,7 +809,7 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
   } else {
     principal.set_kind(v1::PRINCIPAL_KIND_APPLICATION);
     std::set<std::string> permissions;
-    for (const auto& role : claims.value("roles", nlohmann::json::array())) {
+    for (const auto& role : internal::Array(claims, "roles")) {
       if (role.is_string()) permissions.insert(role.get<std::string>());
     }
     for (const std::string& permission : permissions) principal.add_application_permissions(permission);
@@ -831,7 +870,7 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
       if (!absl::EndsWith(my_site, "/")) my_site += "/";
       geo.set_my_site_host_url(absl::AsciiStrToLower(my_site));
       geo.set_root_site_url(internal::Str(item, "rootSiteUrl", geo_admin->RootSite()));
-      geo.set_default_geo(item.value("isDefault", false));
+      geo.set_default_geo(internal::Bool(item, "isDefault", false));
       geo.set_accessible(true);
       if (geo_admin->url == admin_url) home_geo = geo.name();
       geos.push_back(geo);

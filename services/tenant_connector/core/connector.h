@@ -140,6 +140,13 @@ class Connector {
                                   const std::string& url, const nlohmann::json* body, absl::Time deadline,
                                   std::vector<std::pair<std::string, std::string>> extra_headers = {},
                                   bool allow_404 = false);
+  // Sends `requests` (Graph `$batch` sub-requests, ids unique) in batches of 20 and returns each one's
+  // answer by id. Sub-requests throttled (429, 503) are held back by the tenant's governor for their
+  // Retry-After and sent again, up to the governor's number of attempts; those still throttled then
+  // come back with their 429 or 503. A whole batch refused is the error.
+  absl::StatusOr<std::map<std::string, nlohmann::json>> GraphBatch(Entry& entry, const std::string& version,
+                                                                  std::vector<nlohmann::json> requests,
+                                                                  absl::Time deadline);
   absl::StatusOr<CallResult> Graph(Entry& entry, const std::string& method, const std::string& path,
                                    const nlohmann::json* body, absl::Time deadline, bool allow_404 = false,
                                    std::vector<std::pair<std::string, std::string>> extra_headers = {});

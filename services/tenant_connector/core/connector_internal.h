@@ -55,6 +55,26 @@ inline std::string Str(const nlohmann::json& json, const char* key, const std::s
   return it != json.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
+// Typed reads of upstream JSON that never throw: a missing key, a value of another type or a body
+// that is not an object gives the fallback (Microsoft's answers are input like any other).
+inline bool Bool(const nlohmann::json& json, const char* key, bool fallback) {
+  if (!json.is_object()) return fallback;
+  auto it = json.find(key);
+  return it != json.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+inline int64_t Int(const nlohmann::json& json, const char* key, int64_t fallback) {
+  if (!json.is_object()) return fallback;
+  auto it = json.find(key);
+  return it != json.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+}
+// The array under `key`, or an empty one.
+inline const nlohmann::json& Array(const nlohmann::json& json, const char* key) {
+  static const nlohmann::json kEmpty = nlohmann::json::array();
+  if (!json.is_object()) return kEmpty;
+  auto it = json.find(key);
+  return it != json.end() && it->is_array() ? *it : kEmpty;
+}
+
 // Microsoft's error text from a Graph or SharePoint OData error body (or the raw body's start).
 std::string UpstreamMessage(const nlohmann::json& body, const std::string& raw);
 std::string UpstreamCode(const nlohmann::json& body);

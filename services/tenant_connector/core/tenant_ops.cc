@@ -25,12 +25,13 @@ namespace crosstenant::tenant_connector {
 
 using internal::ParseIsoTime;
 using internal::SetTimestamp;
+using internal::Bool;
+using internal::Int;
 using internal::Str;
 
 namespace {
 
 constexpr char kMigrationsBeta[] = "/beta/solutions/sharePoint/migrations";
-constexpr int kGraphBatchLimit = 20;
 constexpr int kMappingDeltaLimit = 50;
 
 // "https://Fabrikam-my.sharepoint.com" -> "https://fabrikam-my.sharepoint.com/".
@@ -109,7 +110,7 @@ v1::UserContentMove MoveFromTask(const nlohmann::json& task) {
   if (!host.empty() && !absl::EndsWith(host, "/")) host += "/";
   move.set_target_host_url(host);
   move.set_target_location_code(Str(parameters, "targetDataLocationCode"));
-  move.set_validate_only(parameters.is_object() && parameters.value("validateOnly", false));
+  move.set_validate_only(Bool(parameters, "validateOnly", false));
   SetTimeIf(Str(parameters, "preferredStartDateTime"), move.mutable_window()->mutable_preferred_begin_time());
   SetTimeIf(Str(parameters, "preferredLatestStartDateTime"), move.mutable_window()->mutable_preferred_end_time());
   if (!move.window().has_preferred_begin_time() && !move.window().has_preferred_end_time()) move.clear_window();
@@ -346,7 +347,7 @@ absl::StatusOr<v1::ListTenantUsersResponse> Connector::ListTenantUsers(const v1:
   }
   ASSIGN_OR_RETURN(CallResult result, Graph(*ref.entry, "GET", path, nullptr, deadline));
   v1::ListTenantUsersResponse response;
-  for (const auto& user : result.body.value("value", nlohmann::json::array())) {
+  for (const auto& user : internal::Array(result.body, "value")) {
     if (request.members_only() && Str(user, "userType", "Member") != "Member") continue;
     v1::TenantUser* out = response.add_users();
     out->set_id(Str(user, "id"));
@@ -354,7 +355,7 @@ absl::StatusOr<v1::ListTenantUsersResponse> Connector::ListTenantUsers(const v1:
     out->set_mail(Str(user, "mail"));
     out->set_display_name(Str(user, "displayName"));
     out->set_user_type(Str(user, "userType", "Member"));
-    out->set_account_enabled(user.value("accountEnabled", true));
+    out->set_account_enabled(Bool(user, "accountEnabled", true));
     out->set_preferred_data_location(Str(user, "preferredDataLocation"));
   }
   if (std::string next = Str(result.body, "@odata.nextLink"); !next.empty()) {
@@ -375,77 +376,68 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
   for (const std::string& upn : request.user_principal_names()) {
     response.add_checks()->set_user_principal_name(upn);
   }
-  // Two sub-requests per user (the user, the drive): ten users per $batch request of twenty.
-  const int per_batch = kGraphBatchLimit / 2;
-  for (int start = 0; start < request.user_principal_names_size(); start += per_batch) {
-    int end = std::min(start + per_batch, request.user_principal_names_size());
-    nlohmann::json batch = {{"requests", nlohmann::json::array()}};
-    for (int i = start; i < end; ++i) {
-      std::string upn = PathEscape(request.user_principal_names(i));
-      batch["requests"].push_back(
-          {{"id", absl::StrCat("u", i)},
-           {"method", "GET"},
-           {"url", absl::StrCat("/users/", upn,
-                                "?$select=id,userPrincipalName,mail,displayName,userType,accountEnabled,"
-                                "preferredDataLocation,assignedLicenses")}});
-      batch["requests"].push_back(
-          {{"id", absl::StrCat("d", i)}, {"method", "GET"}, {"url", absl::StrCat("/users/", upn, "/drive")}});
-    }
-    absl::StatusOr<CallResult> result = Graph(*ref.entry, "POST", "/v1.0/$batch", &batch, deadline);
-    if (!result.ok()) {
-      if (result.status().code() != absl::StatusCode::kResourceExhausted &&
-          result.status().code() != absl::StatusCode::kUnavailable) {
-        return result.status();
-      }
-      for (int i = start; i < end; ++i) {
-        v1::ErrorDetail* error = response.mutable_checks(i)->mutable_error();
-        error->set_code(result.status().code() == absl::StatusCode::kResourceExhausted ? "THROTTLED"
-                                                                                        : "UPSTREAM_UNAVAILABLE");
-        error->set_message(std::string(result.status().message()));
-      }
+  // Two sub-requests per user: the user and the drive.
+  std::vector<nlohmann::json> requests;
+  for (int i = 0; i < request.user_principal_names_size(); ++i) {
+    const std::string upn = PathEscape(request.user_principal_names(i));
+    requests.push_back({{"id", absl::StrCat("u", i)},
+                        {"method", "GET"},
+                        {"url", absl::StrCat("/users/", upn,
+                                             "?$select=id,userPrincipalName,mail,displayName,userType,accountEnabled,"
+                                             "preferredDataLocation,assignedLicenses")}});
+    requests.push_back({{"id", absl::StrCat("d", i)}, {"method", "GET"}, {"url", absl::StrCat("/users/", upn, "/drive")}});
+  }
+  absl::StatusOr<std::map<std::string, nlohmann::json>> answers =
+      GraphBatch(*ref.entry, "v1.0", std::move(requests), deadline);
+  if (!answers.ok()) return answers.status();
+  for (const auto& [id, item] : *answers) {
+    int index = 0;
+    if (id.size() < 2 || !absl::SimpleAtoi(id.substr(1), &index) || index < 0 ||
+        index >= request.user_principal_names_size()) {
       continue;
     }
-    for (const auto& item : result->body.value("responses", nlohmann::json::array())) {
-      std::string id = Str(item, "id");
-      int index = 0;
-      if (id.size() < 2 || !absl::SimpleAtoi(id.substr(1), &index) || index < start || index >= end) continue;
-      v1::UserCheck* check = response.mutable_checks(index);
-      int status = item.value("status", 0);
-      const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
-      if (status == 429 || status >= 500) {
-        v1::ErrorDetail* error = check->mutable_error();
-        error->set_code(status == 429 ? "THROTTLED" : "UPSTREAM_UNAVAILABLE");
-        error->set_message(internal::UpstreamMessage(body, ""));
-        error->set_upstream_http_status(status);
-        continue;
-      }
-      if (id[0] == 'u') {
-        if (status == 200) {
-          check->set_found(true);
-          v1::TenantUser* user = check->mutable_user();
-          user->set_id(Str(body, "id"));
-          user->set_user_principal_name(Str(body, "userPrincipalName"));
-          user->set_mail(Str(body, "mail"));
-          user->set_display_name(Str(body, "displayName"));
-          user->set_user_type(Str(body, "userType", "Member"));
-          user->set_account_enabled(body.value("accountEnabled", true));
-          user->set_preferred_data_location(Str(body, "preferredDataLocation"));
-          if (body.contains("assignedLicenses") && body["assignedLicenses"].is_array()) {
-            check->set_onedrive_licensed(!body["assignedLicenses"].empty());
-          } else {
-            check->set_onedrive_licensed(true);  // not reported: assume, the move validation checks it
-          }
+    v1::UserCheck* check = response.mutable_checks(index);
+    const int status = static_cast<int>(Int(item, "status", 0));
+    const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
+    if (status == 429 || status >= 500) {
+      v1::ErrorDetail* error = check->mutable_error();
+      error->set_code(status == 429 ? "THROTTLED" : "UPSTREAM_UNAVAILABLE");
+      error->set_message(internal::UpstreamMessage(body, ""));
+      error->set_upstream_http_status(status);
+      continue;
+    }
+    if (id[0] == 'u') {
+      if (status == 200) {
+        check->set_found(true);
+        v1::TenantUser* user = check->mutable_user();
+        user->set_id(Str(body, "id"));
+        user->set_user_principal_name(Str(body, "userPrincipalName"));
+        user->set_mail(Str(body, "mail"));
+        user->set_display_name(Str(body, "displayName"));
+        user->set_user_type(Str(body, "userType", "Member"));
+        user->set_account_enabled(Bool(body, "accountEnabled", true));
+        user->set_preferred_data_location(Str(body, "preferredDataLocation"));
+        if (body.contains("assignedLicenses") && body["assignedLicenses"].is_array()) {
+          check->set_onedrive_licensed(!body["assignedLicenses"].empty());
+        } else {
+          check->set_onedrive_licensed(true);  // not reported: assume, the move validation checks it
         }
-      } else if (status == 200) {
-        v1::OneDrive* drive = check->mutable_onedrive();
-        drive->set_exists(true);
-        drive->set_site_url(Str(body, "webUrl"));
-        if (body.contains("quota") && body["quota"].is_object()) {
-          drive->set_used_bytes(body["quota"].value("used", int64_t{0}));
-        }
-      } else {
-        check->mutable_onedrive()->set_exists(false);
       }
+    } else if (status == 200) {
+      v1::OneDrive* drive = check->mutable_onedrive();
+      drive->set_exists(true);
+      drive->set_site_url(Str(body, "webUrl"));
+      if (body.contains("quota") && body["quota"].is_object()) {
+        drive->set_used_bytes(Int(body["quota"], "used", 0));
+      }
+    } else {
+      check->mutable_onedrive()->set_exists(false);
+    }
+  }
+  // With Multi-Geo, a OneDrive lives in its user's preferred data location.
+  for (v1::UserCheck& check : *response.mutable_checks()) {
+    if (check.onedrive().exists() && check.onedrive().location_code().empty()) {
+      check.mutable_onedrive()->set_location_code(check.user().preferred_data_location());
     }
   }
   // Findings, by role.
@@ -718,7 +710,7 @@ absl::StatusOr<v1::UserContentMove> Connector::GetMove(const v1::GetUserContentM
                                              UrlForQuery(partner), "&sourceUserPrincipalName=",
                                              UrlEscape(request.source_user_principal_name())),
                                 nullptr, deadline));
-    for (const auto& row : result.body.value("value", nlohmann::json::array())) {
+    for (const auto& row : internal::Array(result.body, "value")) {
       if (absl::EqualsIgnoreCase(Str(row, "sourceUserPrincipalName"), request.source_user_principal_name())) {
         return MoveFromState(row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
       }
@@ -742,46 +734,30 @@ absl::StatusOr<v1::BatchGetUserContentMovesResponse> Connector::BatchGetMoves(
     response.add_results()->set_source_user_principal_name(upn);
   }
   const std::string prefix = "/beta";
-  for (int start = 0; start < request.source_user_principal_names_size(); start += kGraphBatchLimit) {
-    int end = std::min(start + kGraphBatchLimit, request.source_user_principal_names_size());
-    nlohmann::json batch = {{"requests", nlohmann::json::array()}};
-    for (int i = start; i < end; ++i) {
-      std::string full = ByUpnPath(request.source_user_principal_names(i));
-      absl::string_view path = full;
-      absl::ConsumePrefix(&path, prefix);
-      batch["requests"].push_back({{"id", std::to_string(i)}, {"method", "GET"}, {"url", std::string(path)}});
-    }
-    absl::StatusOr<CallResult> result = Graph(*ref.entry, "POST", "/beta/$batch", &batch, deadline);
-    if (!result.ok()) {
-      if (result.status().code() != absl::StatusCode::kResourceExhausted &&
-          result.status().code() != absl::StatusCode::kUnavailable) {
-        return result.status();
-      }
-      for (int i = start; i < end; ++i) {
-        v1::ErrorDetail* error = response.mutable_results(i)->mutable_error();
-        error->set_code(result.status().code() == absl::StatusCode::kResourceExhausted ? "THROTTLED"
-                                                                                        : "UPSTREAM_UNAVAILABLE");
-        error->set_message(std::string(result.status().message()));
-      }
-      continue;
-    }
-    for (const auto& item : result->body.value("responses", nlohmann::json::array())) {
-      int index = 0;
-      if (!absl::SimpleAtoi(Str(item, "id"), &index) || index < start || index >= end) continue;
-      v1::UserContentMoveResult* out = response.mutable_results(index);
-      int status = item.value("status", 0);
-      const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
-      if (status == 200) {
-        out->set_found(true);
-        *out->mutable_move() = MoveFromTask(body);
-      } else if (status == 404) {
-        out->set_found(false);
-      } else {
-        v1::ErrorDetail* error = out->mutable_error();
-        error->set_code(status == 429 ? "THROTTLED" : status >= 500 ? "UPSTREAM_UNAVAILABLE" : "UPSTREAM_ERROR");
-        error->set_message(internal::UpstreamMessage(body, ""));
-        error->set_upstream_http_status(status);
-      }
+  std::vector<nlohmann::json> requests;
+  for (int i = 0; i < request.source_user_principal_names_size(); ++i) {
+    const std::string full = ByUpnPath(request.source_user_principal_names(i));
+    absl::string_view path = full;
+    absl::ConsumePrefix(&path, prefix);
+    requests.push_back({{"id", std::to_string(i)}, {"method", "GET"}, {"url", std::string(path)}});
+  }
+  ASSIGN_OR_RETURN(auto answers, GraphBatch(*ref.entry, "beta", std::move(requests), deadline));
+  for (const auto& [id, item] : answers) {
+    int index = 0;
+    if (!absl::SimpleAtoi(id, &index) || index < 0 || index >= request.source_user_principal_names_size()) continue;
+    v1::UserContentMoveResult* out = response.mutable_results(index);
+    const int status = static_cast<int>(Int(item, "status", 0));
+    const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
+    if (status == 200) {
+      out->set_found(true);
+      *out->mutable_move() = MoveFromTask(body);
+    } else if (status == 404) {
+      out->set_found(false);
+    } else {
+      v1::ErrorDetail* error = out->mutable_error();
+      error->set_code(status == 429 ? "THROTTLED" : status >= 500 ? "UPSTREAM_UNAVAILABLE" : "UPSTREAM_ERROR");
+      error->set_message(internal::UpstreamMessage(body, ""));
+      error->set_upstream_http_status(status);
     }
   }
   return response;
@@ -805,7 +781,7 @@ absl::StatusOr<v1::ListUserContentMovesResponse> Connector::ListMoves(const v1::
                                            UrlForQuery(partner)),
                               nullptr, deadline));
   std::vector<v1::UserContentMove> moves;
-  for (const auto& row : result.body.value("value", nlohmann::json::array())) {
+  for (const auto& row : internal::Array(result.body, "value")) {
     v1::UserContentMove move =
         MoveFromState(row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
     if (request.states_size() > 0 &&
@@ -881,7 +857,7 @@ absl::StatusOr<v1::ListRedirectSitesResponse> Connector::ListRedirectSites(const
   ASSIGN_OR_RETURN(CallResult result,
                    SharePoint(*ref.entry, ref.geo, "GET", sharepoint_admin::kRedirectSites, nullptr, deadline));
   std::vector<v1::RedirectSite> sites;
-  for (const auto& row : result.body.value("value", nlohmann::json::array())) {
+  for (const auto& row : internal::Array(result.body, "value")) {
     v1::RedirectSite site;
     site.set_url(Str(row, "url"));
     site.set_redirect_url(Str(row, "redirectUrl"));

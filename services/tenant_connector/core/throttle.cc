@@ -174,6 +174,24 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
   }
 }
 
+void ThrottleGovernor::NoteThrottled(const HttpResponse& inner) {
+  if (!SharedThrottle(inner.status)) return;
+  const absl::Time now = clock_->Now();
+  const std::optional<absl::Duration> retry_after = ParseRetryAfter(inner, now);
+  const absl::Duration delay = retry_after.has_value() ? *retry_after : Backoff(1);
+  {
+    absl::MutexLock gate_lock(&gate_->mu);
+    gate_->not_before = std::max(gate_->not_before, now + delay);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot_.last_retry_after = delay;
+    snapshot_.last_throttle_time = now;
+    ++snapshot_.throttled_response_count;
+  }
+  if (observer_.on_throttled) observer_.on_throttled(api_, inner.status);
+}
+
 ThrottleSnapshot ThrottleGovernor::Snapshot() {
   absl::Time not_before;
   {

@@ -89,6 +89,11 @@ class ThrottleGovernor {
   // RESOURCE_EXHAUSTED with RetryInfo, or a transport error after the attempts are spent.
   absl::StatusOr<HttpResponse> Run(const std::function<absl::StatusOr<HttpResponse>()>& send, absl::Time deadline);
 
+  // A throttled answer that came inside another response (a Graph `$batch` sub-response): a 429 or
+  // 503 holds back every request of the tenant for its Retry-After (or a back-off when it has none),
+  // as if it had been the response itself.
+  void NoteThrottled(const HttpResponse& inner);
+
   ThrottleSnapshot Snapshot();
 
  private:

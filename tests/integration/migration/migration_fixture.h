@@ -1,0 +1,217 @@
+#ifndef CROSSTENANT_TESTS_INTEGRATION_MIGRATION_MIGRATION_FIXTURE_H_
+#define CROSSTENANT_TESTS_INTEGRATION_MIGRATION_MIGRATION_FIXTURE_H_
+
+// A whole mesh per test (tenant-emulator, tenant-connector, orchestrator, workers as processes on
+// loopback) and the checks every whole-migration test makes: the orchestrator's report against the
+// emulator's own record of every move, and the emulator's accounting (no user started twice, no
+// request sent before a Retry-After had elapsed). Every process keeps its address across a SIGKILL
+// and a restart, as a crashed pod behind a Service would.
+
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "crosstenant/v1/orchestrator.grpc.pb.h"
+#include "tests/support/mesh_processes.h"
+
+namespace crosstenant::testing {
+
+namespace v1 = crosstenant::v1;
+
+inline std::string LocalPart(const std::string& upn) { return upn.substr(0, upn.find('@')); }
+
+inline std::string StateName(v1::UserMoveState state) {
+  std::string name = v1::UserMoveState_Name(state);
+  return name.substr(std::string("USER_MOVE_STATE_").size());
+}
+
+class MigrationTest : public ::testing::Test {
+ protected:
+  // Emulator with `seed` at `time_scale` and `faults` (the admin API's JSON, applied before anyone
+  // signs in), a connector with both tenants connected, an orchestrator that rechecks trust and
+  // compatibility at least every second, and `workers` workers.
+  bool StartMesh(const MeshSeed& seed, double time_scale, int workers, const nlohmann::json& faults = nullptr) {
+    seed_ = seed;
+    if (!emulator_.Start({absl::StrCat("--time-scale=", time_scale)}, seed.Yaml())) {
+      ADD_FAILURE() << emulator_.error();
+      return false;
+    }
+    if (!faults.is_null()) emulator_.Admin("PUT", "/_emulator/faults", faults);
+    if (!StartConnector() || !connector_.ConnectSourceAndTarget()) {
+      ADD_FAILURE() << connector_.error();
+      return false;
+    }
+    if (!StartOrchestrator()) return false;
+    for (int n = 0; n < workers; ++n) {
+      workers_.push_back(std::make_unique<Worker>());
+      if (!StartWorker(n)) return false;
+    }
+    return true;
+  }
+
+  // Starts the connector (again, after a SIGKILL) at its one address, with its state directory.
+  bool StartConnector() {
+    const bool started = connector_.Start(emulator_, connector_state_.path() + "/state",
+                                          {"--grpc-address=" + connector_address_});
+    EXPECT_TRUE(started) << connector_.error();
+    return started;
+  }
+  void KillConnector() {
+    connector_.process()->Signal(SIGKILL);
+    connector_.process()->WaitForExit(std::chrono::seconds(10));
+  }
+
+  bool StartOrchestrator() {
+    const bool started = orchestrator_.Start(connector_.address(), {"--poll-interval=300ms", "--recheck-max=1s"});
+    EXPECT_TRUE(started) << orchestrator_.error();
+    return started;
+  }
+  bool StartWorker(int n) {
+    const bool started = workers_[n]->Start(absl::StrCat("worker-", n + 1), orchestrator_.address(),
+                                            connector_.address(), {"--concurrency=8"});
+    EXPECT_TRUE(started) << workers_[n]->error();
+    return started;
+  }
+
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cerr << "--- orchestrator log (tail) ---\n" << Tail(orchestrator_.Stderr());
+      for (const auto& worker : workers_) std::cerr << "--- worker log (tail) ---\n" << Tail(worker->Stderr());
+    }
+  }
+
+  static std::string Tail(const std::string& log) { return log.size() > 4000 ? log.substr(log.size() - 4000) : log; }
+
+  // CreateMigration of every user of the seed.
+  bool Create(const std::string& id, const v1::MigrationOptions& options = {}) {
+    v1::CreateMigrationRequest request;
+    request.set_migration_id(id);
+    request.mutable_plan()->set_source_connection("connections/contoso");
+    request.mutable_plan()->set_target_connection("connections/fabrikam");
+    request.mutable_plan()->mutable_identity_map()->set_csv(seed_.IdentityMapCsv());
+    *request.mutable_plan()->mutable_options() = options;
+    grpc::ClientContext context;
+    v1::CreateMigrationResponse response;
+    const grpc::Status status = orchestrator_.stub().CreateMigration(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return status.ok();
+  }
+
+  // GetMigration, retried while the orchestrator is restarting.
+  v1::Migration Get(const std::string& name) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::GetMigrationRequest request;
+      request.set_name(name);
+      v1::GetMigrationResponse response;
+      if (orchestrator_.stub().GetMigration(&context, request, &response).ok()) return response.migration();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "GetMigration " << name << " kept failing";
+    return {};
+  }
+
+  // Polls the migration until `done` holds or `timeout` passes; the last state seen.
+  v1::Migration WaitUntil(const std::string& name, const std::function<bool(const v1::Migration&)>& done,
+                          absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    v1::Migration migration = Get(name);
+    while (!done(migration) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(200));
+      migration = Get(name);
+    }
+    return migration;
+  }
+
+  static bool Ended(const v1::Migration& m) {
+    return m.state() == v1::MIGRATION_STATE_COMPLETED || m.state() == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
+           m.state() == v1::MIGRATION_STATE_FAILED || m.state() == v1::MIGRATION_STATE_CANCELLED;
+  }
+
+  std::vector<v1::MigrationReportRow> Report(const std::string& name) {
+    std::vector<v1::MigrationReportRow> rows;
+    v1::GetMigrationReportRequest request;
+    request.set_name(name);
+    request.set_page_size(100);
+    do {
+      grpc::ClientContext context;
+      v1::GetMigrationReportResponse response;
+      const grpc::Status status = orchestrator_.stub().GetMigrationReport(&context, request, &response);
+      if (!status.ok()) {
+        ADD_FAILURE() << "GetMigrationReport: " << status.error_message();
+        break;
+      }
+      rows.insert(rows.end(), response.rows().begin(), response.rows().end());
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    return rows;
+  }
+
+  // The emulator's tasks by source UPN.
+  std::map<std::string, std::vector<nlohmann::json>> EmulatorMoves() {
+    std::map<std::string, std::vector<nlohmann::json>> by_user;
+    const nlohmann::json tasks = emulator_.Admin("GET", "/_emulator/moves");
+    for (const nlohmann::json& task : tasks["value"]) {
+      by_user[task["sourceUserPrincipalName"].get<std::string>()].push_back(task);
+    }
+    return by_user;
+  }
+  int EmulatorMoveStarts() { return emulator_.Admin("GET", "/_emulator/accounting")["moves"]["starts"].get<int>(); }
+
+  // Every user of the seed is in the report in its right final state, the same as the emulator's record,
+  // and the emulator saw no duplicate start and no early retry.
+  void ExpectFinalStatesMatchEmulator(const std::string& name) {
+    std::map<std::string, std::string> expected;  // local part -> state
+    for (const ExpectedBlocker& blocker : MeshBlockers()) {
+      if (seed_.blocked_users) expected[blocker.local_part] = blocker.state;
+    }
+    const std::vector<v1::MigrationReportRow> rows = Report(name);
+    EXPECT_EQ(rows.size(), static_cast<size_t>(seed_.nam_users + seed_.eur_users) + expected.size());
+    std::map<std::string, std::vector<nlohmann::json>> moves = EmulatorMoves();
+    int mismatches = 0;
+    for (const v1::MigrationReportRow& row : rows) {
+      const std::string upn = row.source_user_principal_name();
+      const auto blocker = expected.find(LocalPart(upn));
+      const std::string want = blocker == expected.end() ? "SUCCESS" : blocker->second;
+      const std::vector<nlohmann::json>& tasks = moves[upn];
+      std::string emulator_state = tasks.empty() ? "none" : tasks.back()["moveState"].get<std::string>();
+      const bool ok = StateName(row.state()) == want &&
+                      (want == "BLOCKED" ? tasks.empty()
+                                         : tasks.size() == 1 && emulator_state == (want == "SUCCESS" ? "Success" : "Failed"));
+      if (!ok && ++mismatches <= 10) {
+        ADD_FAILURE() << upn << ": report " << StateName(row.state()) << " (" << row.error_code() << " "
+                      << row.error_message() << "), expected " << want << "; emulator has " << tasks.size()
+                      << " task(s), last " << emulator_state;
+      }
+    }
+    EXPECT_EQ(mismatches, 0);
+    const nlohmann::json accounting = emulator_.Admin("GET", "/_emulator/accounting");
+    EXPECT_EQ(accounting["moves"]["duplicates"].get<int>(), 0) << accounting["moves"].dump();
+    EXPECT_EQ(accounting["retry_after"]["early_retries"].get<int>(), 0);
+  }
+
+  MeshSeed seed_;
+  Emulator emulator_;
+  TempDir connector_state_;
+  const std::string connector_address_ = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
+  Connector connector_;
+  Orchestrator orchestrator_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace crosstenant::testing
+
+#endif  // CROSSTENANT_TESTS_INTEGRATION_MIGRATION_MIGRATION_FIXTURE_H_
