@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# Issue 8's benchmark table: one run, one table, every row a ratio or a count measured in this run.
+#
+#   tests/bench/run_benchmarks.sh [--quick] [--only=ROWS] [--users=N] [--big-users=N] [--watch-users=N]
+#
+#   --quick          skip row 3 (the 100,000-user migration)
+#   --only=1,3       run only these rows (1 GetConnection vs echo, 2 10k migration, 3 100k migration,
+#                    4 identity map validation, 5 1,000 watchers)
+#   --users=N        users of row 2 (default 10000); --big-users=N of row 3 (default 100000)
+#   --watch-users=N  users of the migration watched in row 5 (default 500); --watchers=N (default 1000)
+#
+# A missed target prints MISSED and does not fail the script; only something broken does (exit 1).
+# Every process it starts is stopped at exit, also on Ctrl-C. CROSSTENANT_BIN_DIR picks the binaries
+# (default build/bin); the run directory (logs, seeds, samples) is kept when KEEP=1.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin="${CROSSTENANT_BIN_DIR:-$root/build/bin}"
+py=/usr/bin/python3
+util="$root/tests/bench/bench_util.py"
+rows="1,2,3,4,5"
+users=10000
+big_users=100000
+watch_users=500
+watchers=1000
+for arg in "$@"; do
+  case "$arg" in
+    --quick) rows="1,2,4,5" ;;
+    --only=*) rows="${arg#--only=}" ;;
+    --users=*) users="${arg#--users=}" ;;
+    --big-users=*) big_users="${arg#--big-users=}" ;;
+    --watch-users=*) watch_users="${arg#--watch-users=}" ;;
+    --watchers=*) watchers="${arg#--watchers=}" ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run_benchmarks: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+want() { case ",$rows," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+for program in tenant-emulator tenant-connector orchestrator worker migratectl loadgen identity_map_bench; do
+  [ -x "$bin/$program" ] || { echo "run_benchmarks: $bin/$program is missing (build it first)" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/crosstenant-bench.XXXXXX")
+certs="$root/deploy/local/.certs"
+bash "$root/deploy/local/dev-certs.sh" "$certs" >/dev/null
+pids=()
+table="$work/table.tsv"
+: >"$table"
+
+stop_pids() {  # stop_pids PID...: SIGTERM, then SIGKILL after 10 s
+  local pid
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 100); do
+    local alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 0 ] && break
+    sleep 0.1
+  done
+  for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+}
+cleanup() {
+  local code=$?
+  trap - EXIT INT TERM
+  [ "${#pids[@]}" -gt 0 ] && stop_pids "${pids[@]}"
+  if [ "${KEEP:-0}" = 1 ] || [ "$code" -ne 0 ]; then echo "run_benchmarks: logs kept in $work" >&2; else rm -rf "$work"; fi
+  exit "$code"
+}
+trap cleanup EXIT
+trap 'echo "run_benchmarks: interrupted" >&2; exit 130' INT TERM
+
+json() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+# row NAME FIGURE TARGET VERDICT: one line of the table
+row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$table"; }
+
+# launch DIR NAME PROGRAM ARGS...: starts a program that writes --ready-file, waits until it is ready.
+launch() {
+  local dir=$1 name=$2 program=$3
+  shift 3
+  "$bin/$program" --ready-file="$dir/$name.ready.json" "$@" 2>"$dir/$name.log" &
+  local pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 3000); do
+    [ -s "$dir/$name.ready.json" ] && return 0
+    kill -0 "$pid" 2>/dev/null || { echo "run_benchmarks: $name failed to start:" >&2; tail -20 "$dir/$name.log" >&2; exit 1; }
+    sleep 0.02
+  done
+  echo "run_benchmarks: $name did not become ready" >&2
+  exit 1
+}
+
+# mesh DIR USERS: emulator (USERS users each side, instant moves), connector, orchestrator, 2 workers, plaintext,
+# both tenants connected with client secrets, the identity map generated and a plan written to DIR/plan.yaml.
+mesh() {
+  local dir=$1 n=$2
+  mkdir -p "$dir/connector-state"
+  "$py" "$util" seed "$n" "$dir/seed.yaml"
+  launch "$dir" emulator tenant-emulator --seed "$dir/seed.yaml" --address 127.0.0.1:0 \
+    --tls-cert "$certs/emulator.pem" --tls-key "$certs/emulator.key" --time-scale 10000
+  emulator=$(json "$dir/emulator.ready.json" address)
+  launch "$dir" connector tenant-connector --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
+    --state-dir="$dir/connector-state" --upstream-connect-to="*:443:$emulator" --upstream-ca-file="$certs/ca.pem"
+  connector=$(json "$dir/connector.ready.json" grpc_address)
+  launch "$dir" orchestrator orchestrator --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
+    --sqlite-path="$dir/orchestrator.db" --connector-address="$connector" --poll-interval=200ms --recheck-max=1s
+  orchestrator=$(json "$dir/orchestrator.ready.json" grpc_address)
+  local w
+  for w in 1 2; do
+    launch "$dir" "worker-$w" worker --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
+      --worker-id="worker-$w" --orchestrator-address="$orchestrator" --connector-address="$connector" --concurrency=16
+  done
+  export MIGRATECTL_CONNECTOR="$connector" MIGRATECTL_ORCHESTRATOR="$orchestrator"
+  unset MIGRATECTL_TLS_CA MIGRATECTL_TLS_CERT MIGRATECTL_TLS_KEY
+  local t
+  for t in contoso fabrikam; do
+    (umask 077; printf '%s-migration-secret\n' "$t" >"$dir/$t.secret")
+  done
+  "$bin/migratectl" connect --role=source https://contoso-admin.sharepoint.com --id=contoso \
+    --client-id=11111111-1111-4111-8111-111111111111 --client-secret-file="$dir/contoso.secret" >"$dir/connect.out"
+  "$bin/migratectl" connect --role=target https://fabrikam-admin.sharepoint.com --id=fabrikam \
+    --client-id=22222222-2222-4222-8222-222222222222 --client-secret-file="$dir/fabrikam.secret" >>"$dir/connect.out"
+  "$bin/migratectl" identity-map generate --source=contoso --target=fabrikam --output="$dir/identity-map.csv" \
+    >"$dir/generate.out" 2>&1
+  # only the generated users: the seed's admin accounts have no OneDrive to move
+  grep -v ',admin@contoso\.' "$dir/identity-map.csv" >"$dir/identity-map.users.csv"
+  mv "$dir/identity-map.users.csv" "$dir/identity-map.csv"
+  cat >"$dir/plan.yaml" <<EOF
+migration: bench
+source: contoso
+target: fabrikam
+identity_map: identity-map.csv
+options:
+  max_queued_per_source_geo: 4000
+  remove_trust_when_done: false
+  redirect_cleanup: keep
+EOF
+  mesh_pids="emulator=$(json "$dir/emulator.ready.json" pid) connector=$(json "$dir/connector.ready.json" pid)"
+  mesh_pids+=" orchestrator=$(json "$dir/orchestrator.ready.json" pid)"
+  mesh_pids+=" worker-1=$(json "$dir/worker-1.ready.json" pid) worker-2=$(json "$dir/worker-2.ready.json" pid)"
+}
+mesh_stop() { stop_pids "${pids[@]}"; pids=(); }
+
+accounting() {  # accounting FILE: the emulator's accounting document
+  curl -fsS --connect-to "::$emulator" --cacert "$certs/ca.pem" "https://login.microsoftonline.com/_emulator/accounting" >"$1"
+}
+
+# migrate DIR: migrate start, follow to the end; DIR/before.json, DIR/result.json, DIR/acct-{before,after}.json
+migrate() {
+  local dir=$1
+  # shellcheck disable=SC2086
+  "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/before.json"
+  accounting "$dir/acct-before.json"
+  local t0
+  t0=$("$py" -c 'import time; print(time.time())')
+  "$bin/migratectl" migrate start --plan="$dir/plan.yaml" >"$dir/start.out"
+  # shellcheck disable=SC2086
+  "$py" "$util" follow "$dir/result.json" "$bin/migratectl" bench "$t0" $mesh_pids
+  accounting "$dir/acct-after.json"
+}
+
+summary() {  # summary DIR USERS: prints KEY=VALUE lines for the shell (figures of one migration)
+  "$py" - "$1" "$2" "$mesh_pids" <<'EOF'
+import json, sys
+d, n, pids = sys.argv[1], int(sys.argv[2]), dict(p.split("=") for p in sys.argv[3].split())
+r = json.load(open(d + "/result.json"))
+before = json.load(open(d + "/before.json"))
+a0, a1 = json.load(open(d + "/acct-before.json")), json.load(open(d + "/acct-after.json"))
+final = r["final"] or {}
+print("state=%s" % final.get("state", "TIMEOUT").replace("MIGRATION_STATE_", ""))
+print("wall=%.2f" % r["wall_s"])
+req = a1["requests"]["total"] - a0["requests"]["total"]
+print("requests=%d" % req)
+routes0 = a0["requests"].get("by_route", {})
+routes = {k: v - routes0.get(k, 0) for k, v in a1["requests"].get("by_route", {}).items()}
+top = sorted(((v, k) for k, v in routes.items() if v), reverse=True)[:6]
+print("routes='%s'" % "; ".join("%s %d" % (k, v) for v, k in top))
+print("starts=%d" % (a1["moves"]["starts"] - a0["moves"]["starts"]))
+print("duplicates=%d" % (a1["moves"]["duplicates"] - a0["moves"]["duplicates"]))
+for name, pid in pids.items():
+    b, e = before[pid], r["proc"][name]
+    key = name.replace("-", "_")
+    print("cpu_%s=%.3f" % (key, e["cpu_s"] - b["cpu_s"]))
+    print("hwm_%s=%d" % (key, e["hwm_kb"]))
+    print("rss0_%s=%d" % (key, b["rss_kb"]))
+EOF
+}
+
+# the moved count over time: users/s of the first and the last 10% of the users
+rate_ratio() {
+  "$py" - "$1" "$2" <<'EOF'
+import json, sys
+r, n = json.load(open(sys.argv[1] + "/result.json")), int(sys.argv[2])
+FINAL = ("SUCCESS", "FAILED", "BLOCKED", "STOPPED", "CANCELLED", "VALIDATED")
+def done(st):
+    c = (st.get("counts") or {}).get("by_state", [])
+    return sum(int(x.get("count", 0)) for x in c if x.get("state", "").replace("USER_MOVE_STATE_", "") in FINAL)
+pts = [(s["t"], done(s["status"])) for s in r["samples"]]
+def when(k):  # first time the count reached k (linear between samples)
+    prev = (0.0, 0)
+    for t, c in pts:
+        if c >= k:
+            if c == prev[1]:
+                return t
+            return prev[0] + (t - prev[0]) * (k - prev[1]) / (c - prev[1])
+        prev = (t, c)
+    return None
+t10, t0, t90, t100 = when(max(1, n // 10)), when(1), when(n - n // 10), when(n)
+first = (n // 10) / (t10 - t0) if t10 and t0 is not None and t10 > t0 else 0
+last = (n // 10) / (t100 - t90) if t100 and t90 and t100 > t90 else 0
+print("first10=%.0f last10=%.0f" % (first, last))
+EOF
+}
+
+verdict() {  # verdict EXPR: ok when the python expression is true
+  if "$py" -c "import sys; sys.exit(0 if ($1) else 1)"; then echo ok; else echo MISSED; fi
+}
+
+# ---- 1. GetConnection (cached) against the bare echo server -------------------------------------------------
+if want 1; then
+  log "1. GetConnection vs echo (loadgen, 64 in flight, 2 channels, 10 s each)"
+  bash "$root/tests/bench/connector_get_connection.sh" "$bin" 10s >"$work/getconnection.out" 2>&1 ||
+    { cat "$work/getconnection.out" >&2; exit 1; }
+  sed -n '/^rpc/,$p' "$work/getconnection.out" >&2
+  line=$(grep '^ratio to bare echo' "$work/getconnection.out")
+  echo_rps=$(awk '/^bare echo/ {print $(NF-6)}' "$work/getconnection.out")
+  gc_rps=$(awk '/GetConnection/ {print $(NF-6)}' "$work/getconnection.out")
+  echo_p99=$(awk '/^bare echo/ {print $(NF-4)}' "$work/getconnection.out")
+  gc_p99=$(awk '/GetConnection/ {print $(NF-4)}' "$work/getconnection.out")
+  rps_ratio=$(echo "$line" | sed -n 's/.*calls\/s \([0-9.]*\).*/\1/p')
+  p99_ratio=$(echo "$line" | sed -n 's/.*p99 \([0-9.]*\).*/\1/p')
+  row "1 GetConnection/echo RPC/s" "$gc_rps / $echo_rps calls/s = $rps_ratio" ">= 0.8" "$(verdict "$rps_ratio >= 0.8")"
+  row "1 GetConnection/echo p99" "$gc_p99 / $echo_p99 us = $p99_ratio" "(reported)" "-"
+fi
+
+# ---- 2. a 10,000-user migration with instant moves -----------------------------------------------------------
+if want 2; then
+  dir="$work/m$users"
+  log "2. $users-user migration: starting the mesh, generating the identity map"
+  mesh "$dir" "$users"
+  log "2. migrate start"
+  migrate "$dir"
+  eval "$(summary "$dir" "$users")"
+  mesh_stop
+  log "2. $state in $wall s, $requests upstream requests ($routes)"
+  [ "$state" = COMPLETED ] || { echo "run_benchmarks: the $users-user migration ended $state" >&2; exit 1; }
+  ups=$("$py" -c "print('%.0f' % ($users / $wall))")
+  rpu=$("$py" -c "print('%.2f' % ($requests / $users))")
+  row "2 migration $users users: wall time" "${wall} s (CreateMigration to COMPLETED)" "-" "-"
+  row "2 users per second" "$ups users/s" ">= 1000/s" "$(verdict "$ups >= 1000")"
+  row "2 upstream requests per user" "$rpu ($requests requests; move starts $starts, duplicates $duplicates)" "<= 2" \
+    "$(verdict "$rpu <= 2")"
+  for s in emulator connector orchestrator worker_1 worker_2; do
+    c=$(eval echo "\$cpu_$s"); h=$(eval echo "\$hwm_$s")
+    row "2 $s" "$("$py" -c "print('%.2f CPU s per 1,000 users, peak RSS %.1f MB' % ($c * 1000 / $users, $h / 1024))")" "-" "-"
+  done
+  echo "$routes" >"$work/routes-$users.txt"
+fi
+
+# ---- 3. a 100,000-user migration -------------------------------------------------------------------------------
+if want 3; then
+  dir="$work/m$big_users"
+  log "3. $big_users-user migration: starting the mesh, generating the identity map"
+  mesh "$dir" "$big_users"
+  log "3. migrate start"
+  migrate "$dir"
+  eval "$(summary "$dir" "$big_users")"
+  eval "$(rate_ratio "$dir" "$big_users")"
+  mesh_stop
+  log "3. $state in $wall s"
+  [ "$state" = COMPLETED ] || { echo "run_benchmarks: the $big_users-user migration ended $state" >&2; exit 1; }
+  o=$("$py" -c "print('%.1f' % ($hwm_orchestrator / 1024))")
+  c=$("$py" -c "print('%.1f' % ($hwm_connector / 1024))")
+  rr=$("$py" -c "print('%.2f' % ($last10 / $first10 if $first10 else 0))")
+  row "3 migration $big_users users: wall time" "$wall s, $("$py" -c "print('%.0f' % ($big_users / $wall))") users/s, $("$py" -c "print('%.2f' % ($requests / $big_users))") requests/user" "-" "-"
+  row "3 orchestrator peak RSS" "$o MB" "< 150 MB" "$(verdict "$o < 150")"
+  row "3 connector peak RSS" "$c MB" "< 50 MB" "$(verdict "$c < 50")"
+  row "3 users/s last 10% / first 10%" "$last10 / $first10 = $rr" "(holds: ~1)" "$(verdict "$rr >= 0.8")"
+fi
+
+# ---- 4. identity map validation of 100,000 rows -----------------------------------------------------------------
+if want 4; then
+  log "4. identity map validation (identity_map_bench)"
+  "$bin/identity_map_bench" >"$work/identity_map.out"
+  cat "$work/identity_map.out" >&2
+  read_s=$(awk '/^plain read/ {print $(NF-1)}' "$work/identity_map.out")
+  val_s=$(awk '/^read \+ parse/ {print $(NF-1)}' "$work/identity_map.out")
+  ratio=$(sed -n 's/^ratio validate\/read: \([0-9.]*\)x.*/\1/p' "$work/identity_map.out")
+  row "4 identity map 100,000 rows" "validate $val_s s vs plain read $read_s s = ${ratio}x" "(reported)" "-"
+fi
+
+# ---- 5. WatchMigration with 1,000 concurrent watchers -------------------------------------------------------------
+if want 5; then
+  dir="$work/watch"
+  log "5. $watchers watchers of a $watch_users-user migration"
+  mesh "$dir" "$watch_users"
+  opid=$(json "$dir/orchestrator.ready.json" pid)
+  rss_before=$("$py" "$util" proc "$opid" | "$py" -c 'import json,sys; print(list(json.load(sys.stdin).values())[0]["rss_kb"])')
+  "$bin/migratectl" migrate start --plan="$dir/plan.yaml" >"$dir/start.out"
+  "$py" "$util" watch "$orchestrator" migrations/bench "$watchers" "$dir/watch.json" &
+  wpid=$!
+  pids+=("$wpid")
+  peak=0
+  while kill -0 "$wpid" 2>/dev/null; do
+    r=$(awk '/^VmRSS:/ {print $2}' "/proc/$opid/status")
+    [ "$r" -gt "$peak" ] && peak=$r
+    sleep 0.2
+  done
+  wait "$wpid" || { echo "run_benchmarks: the watchers failed" >&2; exit 1; }
+  sleep 1
+  rss_after=$(awk '/^VmRSS:/ {print $2}' "/proc/$opid/status")
+  st=$("$bin/migratectl" migrate status bench --format=json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+  mesh_stop
+  eval "$("$py" -c "
+import json; w = json.load(open('$dir/watch.json'))
+print('complete=%d last=%d errors=%d delivered=%d' % (w['complete'], w['last_sequence'], w['error_count'], w['events_delivered']))")"
+  row "5 WatchMigration $watchers watchers ($watch_users users)" \
+    "$complete/$watchers got every event up to #$last ($delivered events delivered, $errors errors; ${st#MIGRATION_STATE_})" \
+    "all" "$(verdict "$complete == $watchers")"
+  row "5 orchestrator RSS before/peak/after" "$("$py" -c "print('%.1f / %.1f / %.1f MB' % ($rss_before/1024, $peak/1024, $rss_after/1024))")" \
+    "(reported)" "-"
+fi
+
+# ---- the table ------------------------------------------------------------------------------------------------------
+echo
+echo "crosstenant benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+"$py" - "$table" <<'EOF'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+head = ["name", "figure", "target", "verdict"]
+w = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+line = lambda r: "| " + " | ".join(c.ljust(w[i]) for i, c in enumerate(r)) + " |"
+print(line(head))
+print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+for r in rows:
+    print(line(r))
+EOF
