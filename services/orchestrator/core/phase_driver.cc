@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/status_macros.h"
@@ -469,7 +470,83 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
   return StepResult{false};
 }
 
+namespace {
+
+// The personal site of a OneDrive URL: ".../personal/pat_contoso_com/Documents" -> ".../personal/pat_contoso_com".
+// After the move, Microsoft leaves a redirect site at that address.
+std::string PersonalSiteUrl(const std::string& url) {
+  const size_t personal = url.find("/personal/");
+  if (personal == std::string::npos) return url;
+  const size_t end = url.find('/', personal + std::string("/personal/").size());
+  return end == std::string::npos ? url : url.substr(0, end);
+}
+
+}  // namespace
+
+absl::StatusOr<bool> PhaseDriver::RemoveRedirects(v1::Migration& migration) {
+  const v1::RedirectCleanup cleanup = migration.plan().options().redirect_cleanup();
+  if (cleanup != v1::REDIRECT_CLEANUP_REMOVE && cleanup != v1::REDIRECT_CLEANUP_REMOVE_PERMANENTLY) return true;
+  auto done = [](const v1::UserMove& user) {
+    for (const v1::Finding& finding : user.findings()) {
+      if (absl::StartsWith(finding.code(), "REDIRECT_")) return true;
+    }
+    return false;
+  };
+  UserMoveQuery query(migration.name());
+  query.states = {v1::USER_MOVE_STATE_SUCCESS};
+  query.page_size = 200;
+  do {
+    ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
+    MigrationChange change;
+    absl::Status transient;
+    for (v1::UserMove& user : page.user_moves) {
+      if (done(user) || user.source_site_url().empty()) continue;
+      v1::RemoveRedirectSiteRequest request;
+      request.set_geo(user.source_geo());
+      request.set_url(PersonalSiteUrl(user.source_site_url()));
+      request.set_permanent(cleanup == v1::REDIRECT_CLEANUP_REMOVE_PERMANENTLY);
+      request.set_request_id(absl::StrCat(user.name(), "/redirect"));
+      const absl::Status removed = tenant_->RemoveRedirectSite(request);
+      if (IsTransient(removed)) {
+        transient = removed;
+        break;
+      }
+      v1::Finding* finding = user.add_findings();
+      finding->set_subject(request.url());
+      if (removed.ok()) {
+        finding->set_code("REDIRECT_REMOVED");
+        finding->set_severity(v1::SEVERITY_INFO);
+        finding->set_message(absl::StrCat("redirect site removed",
+                                          request.permanent() ? " and purged from the recycle bin" : ""));
+      } else if (absl::IsNotFound(removed)) {
+        finding->set_code("REDIRECT_NOT_FOUND");
+        finding->set_severity(v1::SEVERITY_INFO);
+        finding->set_message("no redirect site to remove");
+      } else {
+        finding->set_code("REDIRECT_NOT_REMOVED");
+        finding->set_severity(v1::SEVERITY_WARNING);
+        finding->set_message(Describe(removed));
+        finding->set_remedy("Remove it by hand: migratectl redirects remove (Remove-SPOSite)");
+      }
+      change.user_moves.push_back(std::move(user));
+    }
+    if (!change.user_moves.empty()) {
+      migration.set_state_reason(absl::StrCat("removing redirect sites"));
+      ASSIGN_OR_RETURN(bool committed, Commit(migration, std::move(change)));
+      if (!committed) return false;
+    }
+    if (!transient.ok()) {
+      RETURN_IF_ERROR(Wait(migration, absl::StrCat("removing redirect sites: ", Describe(transient))).status());
+      return false;
+    }
+    query.page_token = page.next_page_token;
+  } while (!query.page_token.empty());
+  return true;
+}
+
 absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::FinishMigration(v1::Migration& migration) {
+  ASSIGN_OR_RETURN(const bool redirects_done, RemoveRedirects(migration));
+  if (!redirects_done) return StepResult{false};
   if (migration.plan().options().remove_trust_when_done()) {
     for (const v1::GeoPair& pair : migration.geo_pairs()) {
       for (const bool source_side : {true, false}) {

@@ -12,7 +12,9 @@
 //   COMPATIBILITY      the source checked against each target; Incompatible waits and checks again
 //   MOVES              inside the window, each source geo's queue kept full up to its limit with start
 //                      tasks for workers; results and polls come back through TaskService
-//   POST_MIGRATION     optional trust removal; then COMPLETED or COMPLETED_WITH_ERRORS
+//   POST_MIGRATION     optional redirect clean-up (each moved user's redirect site removed, noted
+//                      on the user as a finding), optional trust removal verified NOT_ESTABLISHED;
+//                      then COMPLETED or COMPLETED_WITH_ERRORS
 //
 // A migration cancelled while moves were at Microsoft is CANCELLING: every move Microsoft still lets
 // stop (NotStarted, Scheduled, ReadyToTrigger) gets a stop task, the others are followed until they
@@ -70,6 +72,9 @@ class PhaseDriver {
   absl::StatusOr<StepResult> RunMoves(crosstenant::v1::Migration& migration);
   absl::StatusOr<StepResult> FinishMigration(crosstenant::v1::Migration& migration);
   absl::Status FinishCancellation(crosstenant::v1::Migration& migration);
+  // Removes the redirect sites of moved users not done yet, committing as it goes; true when none
+  // is left.
+  absl::StatusOr<bool> RemoveRedirects(crosstenant::v1::Migration& migration);
 
   // Commits `migration` (with user moves, events and tasks) if it is still running or waiting (or,
   // for the cancellation step, still cancelling); false if an operator changed its state meanwhile.

@@ -31,6 +31,7 @@ class TenantGateway {
   virtual absl::Status UploadIdentityMap(const crosstenant::v1::UploadIdentityMapRequest& request) = 0;
   virtual absl::StatusOr<crosstenant::v1::CompatibilityStatus> GetCompatibilityStatus(
       const crosstenant::v1::GetCompatibilityStatusRequest& request) = 0;
+  virtual absl::Status RemoveRedirectSite(const crosstenant::v1::RemoveRedirectSiteRequest& request) = 0;
 };
 
 }  // namespace crosstenant::orchestrator

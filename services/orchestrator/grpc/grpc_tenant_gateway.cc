@@ -59,6 +59,10 @@ absl::Status GrpcTenantGateway::RemoveCrossTenantRelationship(const v1::RemoveCr
       .status();
 }
 
+absl::Status GrpcTenantGateway::RemoveRedirectSite(const v1::RemoveRedirectSiteRequest& request) {
+  return CallUnary<v1::RemoveRedirectSiteResponse>(stub_.get(), &Stub::RemoveRedirectSite, request, kDeadline).status();
+}
+
 absl::StatusOr<std::vector<v1::UserCheck>> GrpcTenantGateway::BatchCheckUsers(
     const std::string& connection, const std::vector<std::string>& user_principal_names) {
   v1::BatchCheckUsersRequest request;

@@ -25,6 +25,7 @@ class GrpcTenantGateway : public TenantGateway {
       const crosstenant::v1::VerifyCrossTenantRelationshipRequest& request) override;
   absl::Status RemoveCrossTenantRelationship(
       const crosstenant::v1::RemoveCrossTenantRelationshipRequest& request) override;
+  absl::Status RemoveRedirectSite(const crosstenant::v1::RemoveRedirectSiteRequest& request) override;
   absl::StatusOr<std::vector<crosstenant::v1::UserCheck>> BatchCheckUsers(
       const std::string& connection, const std::vector<std::string>& user_principal_names) override;
   absl::Status UploadIdentityMap(const crosstenant::v1::UploadIdentityMapRequest& request) override;

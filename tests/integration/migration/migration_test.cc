@@ -266,5 +266,39 @@ TEST_F(MigrationTest, CancelDuringMovesStopsWhatCanBeStoppedAndEndsCancelled) {
   EXPECT_EQ(emulator_.Admin("GET", "/_emulator/accounting")["moves"]["duplicates"].get<int>(), 0);
 }
 
+// Post-migration with redirect clean-up: every moved user's redirect site is removed (Remove-SPOSite)
+// and the removal is noted on the user; the source geos list no redirect site afterwards.
+TEST_F(MigrationTest, RedirectCleanupRemovesEveryMovedUsersRedirectSite) {
+  MeshSeed seed;
+  seed.nam_users = 12;
+  seed.eur_users = 3;
+  ASSERT_TRUE(StartMesh(seed, 3000, 1));
+  v1::MigrationOptions options;
+  options.set_redirect_cleanup(v1::REDIRECT_CLEANUP_REMOVE);
+  ASSERT_TRUE(Create("redirects", options));
+  const v1::Migration migration = WaitUntil("migrations/redirects", Ended, absl::Seconds(60));
+  ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
+
+  grpc::ClientContext context;
+  v1::ListUserMovesRequest list;
+  list.set_parent("migrations/redirects");
+  list.set_page_size(100);
+  v1::ListUserMovesResponse moves;
+  ASSERT_TRUE(orchestrator_.stub().ListUserMoves(&context, list, &moves).ok());
+  ASSERT_EQ(moves.user_moves_size(), 15);
+  for (const v1::UserMove& user : moves.user_moves()) {
+    ASSERT_EQ(user.findings_size(), 1) << user.DebugString();
+    EXPECT_EQ(user.findings(0).code(), "REDIRECT_REMOVED") << user.DebugString();
+  }
+  for (const char* geo : {"connections/contoso/geos/nam", "connections/contoso/geos/eur"}) {
+    grpc::ClientContext list_context;
+    v1::ListRedirectSitesRequest redirects;
+    redirects.set_geo(geo);
+    v1::ListRedirectSitesResponse sites;
+    ASSERT_TRUE(connector_.stub().ListRedirectSites(&list_context, redirects, &sites).ok());
+    EXPECT_EQ(sites.redirect_sites_size(), 0) << geo << ": " << sites.DebugString();
+  }
+}
+
 }  // namespace
 }  // namespace crosstenant::testing

@@ -68,6 +68,7 @@ class FakeTenant : public TenantGateway {
   absl::Status RemoveCrossTenantRelationship(const v1::RemoveCrossTenantRelationshipRequest&) override {
     return absl::OkStatus();
   }
+  absl::Status RemoveRedirectSite(const v1::RemoveRedirectSiteRequest&) override { return absl::OkStatus(); }
   absl::StatusOr<std::vector<v1::UserCheck>> BatchCheckUsers(const std::string& connection,
                                                             const std::vector<std::string>& upns) override {
     std::vector<v1::UserCheck> checks;
