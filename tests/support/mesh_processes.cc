@@ -33,6 +33,9 @@ bool MakeCertificates(const std::string& dir) {
       "openssl x509 -req -in emulator.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile emulator.ext "
       "-out emulator.pem 2>/dev/null && ",
       "openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj '/CN=migration-app' -keyout app.key -out app.pem "
+      "2>/dev/null && ",
+      // The Kubernetes service-account issuer's signing key, for workload identity federation.
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=kubernetes' -keyout k8s-sa.key -out k8s-sa.pem "
       "2>/dev/null"));
 }
 
@@ -50,6 +53,10 @@ tenants:
         display_name: Migration service
         secret: contoso-test-secret-d1e7
         certificate: app.pem
+        federated_credentials:
+          - issuer: https://kubernetes.default.svc.cluster.local
+            subject: system:serviceaccount:crosstenant:tenant-connector
+            key: k8s-sa.pem
         application_permissions: [User.Read.All, Organization.Read.All, Files.Read.All, Sites.FullControl.All,
                                   SharePointCrossTenantMigration.Manage.All]
       - client_id: 33333333-3333-4333-8333-333333333333

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -18,10 +19,12 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "google/rpc/error_details.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "google/rpc/status.pb.h"
 #include "services/common/tls.h"
+#include "services/tenant_emulator/jwt.h"
 #include "tests/support/mesh_processes.h"
 
 namespace crosstenant::testing {
@@ -302,12 +305,53 @@ TEST_F(ConnectorEmulatorTest, DeviceCodeDeclinedFails) {
   ASSERT_TRUE(Delete("connections/device-declined").ok());
 }
 
+// A Kubernetes projected service-account token, signed by the cluster's issuer key the seed trusts for
+// `subject` (the app's federated identity credential).
+std::string ProjectedToken(const std::string& issuer_key_file, const std::string& subject) {
+  std::ifstream in(issuer_key_file);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  absl::StatusOr<emulator::SigningKey> key = emulator::SigningKey::FromPrivateKeyPem(pem.str(), "kubernetes");
+  if (!key.ok()) {
+    ADD_FAILURE() << key.status();
+    return "";
+  }
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  return key->Sign({{"iss", "https://kubernetes.default.svc.cluster.local"},
+                    {"sub", subject},
+                    {"aud", {"api://AzureADTokenExchange"}},
+                    {"iat", now},
+                    {"nbf", now},
+                    {"exp", now + 3600}},
+                   "RS256", {{"x5t", nullptr}});
+}
+
+TEST_F(ConnectorEmulatorTest, WorkloadIdentitySignsInWithTheProjectedTokenFile) {
+  TempDir dir;
+  const std::string issuer_key = emulator_->dir() + "/k8s-sa.key";
+  const std::string token = ProjectedToken(issuer_key, "system:serviceaccount:crosstenant:tenant-connector");
+  std::string token_file = dir.WriteFile("token", token);
+  v1::Credential credential;
+  credential.set_tenant("contoso.onmicrosoft.com");
+  credential.mutable_workload_identity()->set_client_id(kContosoApp);
+  credential.mutable_workload_identity()->set_token_file(token_file);
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(
+      ConnectRequest("workload-ok", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
+      &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.connection().state(), v1::CONNECTION_STATE_CONNECTED);
+  EXPECT_EQ(response.connection().tenant_id(), "7f1d1c1e-0000-4000-8000-000000000001");
+  EXPECT_THAT(response.connection().DebugString(), Not(HasSubstr(token.substr(token.rfind('.')))));  // signature
+  ASSERT_TRUE(Delete("connections/workload-ok").ok());
+}
+
 TEST_F(ConnectorEmulatorTest, WorkloadIdentityReadsTheProjectedTokenFile) {
-  // The emulator has no federated identity credentials: Entra's refusal shows the token file was read
-  // and sent as the client assertion.
+  // A token of another service account matches no federated identity credential: Entra's refusal shows
+  // the token file was read and sent as the client assertion.
   TempDir dir;
   std::string token_file = dir.WriteFile(
-      "token", "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJodHRwczovL2s4cyIsInN1YiI6InN5c3RlbTpzYTpjdCJ9.c2ln\n");
+      "token", ProjectedToken(emulator_->dir() + "/k8s-sa.key", "system:serviceaccount:other:intruder") + "\n");
   v1::Credential credential;
   credential.set_tenant("contoso.onmicrosoft.com");
   credential.mutable_workload_identity()->set_client_id(kContosoApp);
