@@ -34,6 +34,8 @@ bool MakeCertificates(const std::string& dir) {
       "-out emulator.pem 2>/dev/null && ",
       "openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj '/CN=migration-app' -keyout app.key -out app.pem "
       "2>/dev/null && ",
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 10 -subj '/CN=migration-app-expiring' -keyout app-expiring.key "
+      "-out app-expiring.pem 2>/dev/null && ",
       // The Kubernetes service-account issuer's signing key, for workload identity federation.
       "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=kubernetes' -keyout k8s-sa.key -out k8s-sa.pem "
       "2>/dev/null"));
@@ -52,7 +54,7 @@ tenants:
       - client_id: 11111111-1111-4111-8111-111111111111
         display_name: Migration service
         secret: contoso-test-secret-d1e7
-        certificate: app.pem
+        certificates: [app.pem, app-expiring.pem]
         federated_credentials:
           - issuer: https://kubernetes.default.svc.cluster.local
             subject: system:serviceaccount:crosstenant:tenant-connector

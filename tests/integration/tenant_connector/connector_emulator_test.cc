@@ -393,6 +393,30 @@ TEST_F(ConnectorEmulatorTest, SecretExpiryRaisesAWarningWellBefore) {
   ASSERT_TRUE(Delete("connections/expiring").ok());
 }
 
+TEST_F(ConnectorEmulatorTest, CertificateExpiryRaisesAWarningWellBefore) {
+  v1::Credential credential;
+  v1::CertificateCredential* cert = credential.mutable_certificate();
+  cert->set_client_id(kContosoApp);
+  cert->set_certificate_file(emulator_->dir() + "/app-expiring.pem");  // valid for 10 more days
+  cert->mutable_private_key()->set_file_path(emulator_->dir() + "/app-expiring.key");
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(
+      ConnectRequest("cert-expiring", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
+      &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.connection().health().warnings_size(), 1) << response.connection().health().DebugString();
+  const v1::Finding& warning = response.connection().health().warnings(0);
+  EXPECT_EQ(warning.code(), "CERTIFICATE_EXPIRES_SOON");
+  EXPECT_EQ(warning.severity(), v1::SEVERITY_WARNING);
+  EXPECT_THAT(warning.message(), HasSubstr("certificate expires at"));
+  EXPECT_THAT(warning.remedy(), HasSubstr(kContosoApp));
+  auto metrics = HttpGet("http://" + connector_->metrics_address() + "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_THAT(*metrics,
+              HasSubstr("tenant_connector_credential_expiry_seconds{connection=\"connections/cert-expiring\"} 8"));
+  ASSERT_TRUE(Delete("connections/cert-expiring").ok());
+}
+
 TEST_F(ConnectorEmulatorTest, MultiGeoSatelliteAdminUrl) {
   v1::CreateConnectionResponse response;
   grpc::Status status = Create(ConnectRequest("contoso-eur", v1::CONNECTION_ROLE_SOURCE,
