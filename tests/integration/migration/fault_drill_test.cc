@@ -58,18 +58,20 @@ TEST_F(FaultDrillTest, KillNineOfEachServiceInTurnDuringTwoThousandUsers) {
 }
 
 // Microsoft throttling hard: 30% of requests answered 429 with Retry-After 1-3 s, 5% answered 503,
-// and 50 ms added to every answer, from sign-in to the end.
+// and 50 ms added to every answer, from the moment the migration is created to its end (the
+// connections are made before: a sign-in throttled five times in a row is refused, as it should be).
 TEST_F(FaultDrillTest, ThrottlingStormOfFourTwoNinesAndFiveOhThrees) {
   MeshSeed seed;
   seed.nam_users = 16;
   seed.eur_users = 4;
   seed.blocked_users = true;
-  ASSERT_TRUE(StartMesh(seed, 3000, 2,
-                        {{"throttle_ratio", 0.3},
-                         {"retry_after_seconds", 1},
-                         {"retry_after_max_seconds", 3},
-                         {"unavailable_ratio", 0.05},
-                         {"latency_ms", 50}}));
+  ASSERT_TRUE(StartMesh(seed, 3000, 2));
+  emulator_.Admin("PUT", "/_emulator/faults",
+                  {{"throttle_ratio", 0.3},
+                   {"retry_after_seconds", 1},
+                   {"retry_after_max_seconds", 3},
+                   {"unavailable_ratio", 0.05},
+                   {"latency_ms", 50}});
   ASSERT_TRUE(Create("drill-throttle"));
   const v1::Migration migration = WaitUntil("migrations/drill-throttle", Ended, absl::Seconds(200));
   ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS) << migration.DebugString();
