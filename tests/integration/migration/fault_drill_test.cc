@@ -19,7 +19,7 @@ namespace {
 using FaultDrillTest = MigrationTest;
 
 // Waits until the emulator has seen `starts` move starts, so that a fault lands mid-run.
-void WaitForStarts(MigrationTest& test, const std::function<int()>& starts, int wanted) {
+void WaitForStarts(const std::function<int()>& starts, int wanted) {
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (starts() < wanted && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
 }
@@ -33,7 +33,7 @@ TEST_F(FaultDrillTest, KillNineOfEachServiceInTurnDuringTwoThousandUsers) {
   seed.move_step = "1m";
   ASSERT_TRUE(StartMesh(seed, 3000, 2));
   ASSERT_TRUE(Create("drill-kill"));
-  WaitForStarts(*this, [this] { return EmulatorMoveStarts(); }, 100);
+  WaitForStarts([this] { return EmulatorMoveStarts(); }, 100);
 
   const char* victims[] = {"connector", "orchestrator", "worker-1", "worker-2"};
   for (int round = 0; round < 8; ++round) {
@@ -106,7 +106,7 @@ TEST_F(FaultDrillTest, SourceTenantUnreachableForThirtySecondsMidRun) {
   v1::MigrationOptions options;
   options.set_max_queued_per_source_geo(10);
   ASSERT_TRUE(Create("drill-unreachable", options));
-  WaitForStarts(*this, [this] { return EmulatorMoveStarts(); }, 20);
+  WaitForStarts([this] { return EmulatorMoveStarts(); }, 20);
   emulator_.Admin("PUT", "/_emulator/faults", {{"unreachable_tenants", {"contoso"}}});
   const int starts_before = EmulatorMoveStarts();
   absl::SleepFor(absl::Seconds(30));
