@@ -145,18 +145,11 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
     std::optional<absl::Duration> retry_after = ParseRetryAfter(*response, now);
     absl::Duration delay = retry_after.has_value() ? *retry_after : Backoff(attempt);
     if (SharedThrottle(response->status)) {
-      {
-        absl::MutexLock gate_lock(&gate_->mu);
-        gate_->not_before = std::max(gate_->not_before, now + delay);
-      }
-      absl::MutexLock lock(&mu_);
-      snapshot_.last_retry_after = delay;
-      snapshot_.last_throttle_time = now;
-      ++snapshot_.throttled_response_count;
+      HoldBackTenant(now, delay, response->status);
     } else {
       own_not_before = now + delay;
+      if (observer_.on_throttled) observer_.on_throttled(api_, response->status);
     }
-    if (observer_.on_throttled) observer_.on_throttled(api_, response->status);
     if (attempt >= options_.max_attempts) {
       absl::Time until;
       {
@@ -178,7 +171,10 @@ void ThrottleGovernor::NoteThrottled(const HttpResponse& inner) {
   if (!SharedThrottle(inner.status)) return;
   const absl::Time now = clock_->Now();
   const std::optional<absl::Duration> retry_after = ParseRetryAfter(inner, now);
-  const absl::Duration delay = retry_after.has_value() ? *retry_after : Backoff(1);
+  HoldBackTenant(now, retry_after.has_value() ? *retry_after : Backoff(1), inner.status);
+}
+
+void ThrottleGovernor::HoldBackTenant(absl::Time now, absl::Duration delay, int status) {
   {
     absl::MutexLock gate_lock(&gate_->mu);
     gate_->not_before = std::max(gate_->not_before, now + delay);
@@ -189,7 +185,7 @@ void ThrottleGovernor::NoteThrottled(const HttpResponse& inner) {
     snapshot_.last_throttle_time = now;
     ++snapshot_.throttled_response_count;
   }
-  if (observer_.on_throttled) observer_.on_throttled(api_, inner.status);
+  if (observer_.on_throttled) observer_.on_throttled(api_, status);
 }
 
 ThrottleSnapshot ThrottleGovernor::Snapshot() {

@@ -100,6 +100,8 @@ class ThrottleGovernor {
   // Seconds or HTTP-date; nullopt when absent or unreadable.
   std::optional<absl::Duration> ParseRetryAfter(const HttpResponse& response, absl::Time now) const;
   absl::Duration Backoff(int attempt);
+  // A 429 or 503 (`status`): no request of the tenant before `now + delay`.
+  void HoldBackTenant(absl::Time now, absl::Duration delay, int status);
 
   const UpstreamApi api_;
   const ThrottleOptions options_;
