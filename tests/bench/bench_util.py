@@ -81,9 +81,15 @@ tenants:
 
 
 def status(migratectl, name):
-    out = subprocess.run([migratectl, "migrate", "status", name, "--format=json"], check=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60).stdout
-    return json.loads(out)
+    for attempt in range(5):  # a busy machine may time one call out: retry a few times
+        try:
+            out = subprocess.run([migratectl, "migrate", "status", name, "--format=json"], check=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60).stdout
+            return json.loads(out)
+        except (subprocess.SubprocessError, ValueError):
+            if attempt == 4:
+                raise
+            time.sleep(1)
 
 
 def moved(st):
@@ -98,7 +104,8 @@ def follow(out, migratectl, name, pids, start_time, timeout=1800):
     while time.time() - start_time < timeout:
         st = status(migratectl, name)
         now = time.time()
-        samples.append({"t": now - start_time, "status": st})
+        samples.append({"t": now - start_time, "status": st,
+                        "rss_kb": {n: proc(pid)["rss_kb"] for n, pid in pids.items()}})
         state = st.get("state", "")
         if state.startswith("MIGRATION_STATE_COMPLETED") or state in (
                 "MIGRATION_STATE_FAILED", "MIGRATION_STATE_CANCELLED"):
