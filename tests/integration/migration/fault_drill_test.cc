@@ -62,8 +62,8 @@ TEST_F(FaultDrillTest, KillNineOfEachServiceInTurnDuringTwoThousandUsers) {
 // connections are made before: a sign-in throttled five times in a row is refused, as it should be).
 TEST_F(FaultDrillTest, ThrottlingStormOfFourTwoNinesAndFiveOhThrees) {
   MeshSeed seed;
-  seed.nam_users = 16;
-  seed.eur_users = 4;
+  seed.nam_users = 10;
+  seed.eur_users = 2;
   seed.blocked_users = true;
   ASSERT_TRUE(StartMesh(seed, 3000, 2));
   emulator_.Admin("PUT", "/_emulator/faults",
