@@ -13,6 +13,11 @@ import sys
 import time
 import urllib.request
 
+# The tests start servers (fork and exec) while gRPC channels are open. gRPC's fork handlers then wait
+# for its thread pool to go idle, which can hang for minutes ("Waiting for thread pool to idle before
+# forking"); the children exec at once and never use gRPC, so the handlers are not needed.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 try:
     import grpc
     import yaml
