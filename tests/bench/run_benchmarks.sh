@@ -161,7 +161,11 @@ migrate() {
   t0=$("$py" -c 'import time; print(time.time())')
   "$bin/migratectl" migrate start --plan="$dir/plan.yaml" >"$dir/start.out"
   # shellcheck disable=SC2086
-  "$py" "$util" follow "$dir/result.json" "$bin/migratectl" bench "$t0" $mesh_pids
+  # in the background, so that Ctrl-C (or SIGTERM to this script) runs the trap at once
+  "$py" "$util" follow "$dir/result.json" "$bin/migratectl" bench "$t0" $mesh_pids &
+  local follower=$!
+  pids+=("$follower")
+  wait "$follower" || { echo "run_benchmarks: following the migration failed" >&2; exit 1; }
   accounting "$dir/acct-after.json"
 }
 
@@ -230,8 +234,10 @@ verdict() {  # verdict EXPR: ok when the python expression is true
 # ---- 1. GetConnection (cached) against the bare echo server -------------------------------------------------
 if want 1; then
   log "1. GetConnection vs echo (loadgen, 64 in flight, 2 channels, 10 s each)"
-  bash "$root/tests/bench/connector_get_connection.sh" "$bin" 10s >"$work/getconnection.out" 2>&1 ||
-    { cat "$work/getconnection.out" >&2; exit 1; }
+  bash "$root/tests/bench/connector_get_connection.sh" "$bin" 10s >"$work/getconnection.out" 2>&1 &
+  gc=$!
+  pids+=("$gc")
+  wait "$gc" || { cat "$work/getconnection.out" >&2; exit 1; }
   sed -n '/^rpc/,$p' "$work/getconnection.out" >&2
   line=$(grep '^ratio to bare echo' "$work/getconnection.out")
   echo_rps=$(awk '/^bare echo/ {print $(NF-6)}' "$work/getconnection.out")
