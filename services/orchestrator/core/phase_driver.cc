@@ -429,7 +429,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
                      store_->NextQueuedUsers(migration.name(), pair.source_geo(), limit - active));
     for (const v1::UserMove& user : users) {
       v1::Task task;
-      task.set_name(absl::StrCat(migration.name(), "/tasks/start-", user.name().substr(user.name().rfind('/') + 1)));
+      task.set_name(UserTaskName(migration.name(), "start", user.name()));
       task.set_kind(v1::TASK_KIND_START_MOVE);
       task.set_user_move(user.name());
       v1::StartUserContentMoveRequest* start = task.mutable_start_move();
@@ -611,11 +611,10 @@ absl::Status PhaseDriver::FinishCancellation(v1::Migration& migration) {
   do {
     ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
     for (v1::UserMove& user : page.user_moves) {
-      const std::string id = user.name().substr(user.name().rfind('/') + 1);
       if (user.state() == v1::USER_MOVE_STATE_PENDING || user.state() == v1::USER_MOVE_STATE_QUEUED) {
         // A start task never leased is not leased any more (the store skips it while cancelling): the
         // user never reached Microsoft. One that was leased may have: it runs, and the user is followed.
-        absl::StatusOr<v1::Task> start = store_->GetTask(absl::StrCat(migration.name(), "/tasks/start-", id));
+        absl::StatusOr<v1::Task> start = store_->GetTask(UserTaskName(migration.name(), "start", user.name()));
         if (start.ok() && start->attempt() > 0) {
           ++active;
           continue;
@@ -638,7 +637,7 @@ absl::Status PhaseDriver::FinishCancellation(v1::Migration& migration) {
       const bool stoppable = user.state() == v1::USER_MOVE_STATE_NOT_STARTED ||
                              user.state() == v1::USER_MOVE_STATE_SCHEDULED ||
                              user.state() == v1::USER_MOVE_STATE_READY_TO_TRIGGER;
-      const std::string stop_name = absl::StrCat(migration.name(), "/tasks/stop-", id);
+      const std::string stop_name = UserTaskName(migration.name(), "stop", user.name());
       if (!stoppable || store_->GetTask(stop_name).ok()) continue;
       v1::Task stop;
       stop.set_name(stop_name);

@@ -204,7 +204,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTask(const v1::Com
         } else {
           // Follow the move: the next poll of this user, by Microsoft's task id when there is one.
           v1::Task poll;
-          poll.set_name(absl::StrCat(migration.name(), "/tasks/poll-", user.name().substr(user.name().rfind('/') + 1)));
+          poll.set_name(UserTaskName(migration.name(), "poll", user.name()));
           poll.set_kind(v1::TASK_KIND_POLL_MOVE);
           poll.set_user_move(user.name());
           v1::GetUserContentMoveRequest* get = poll.mutable_poll_move();

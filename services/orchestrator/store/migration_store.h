@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "crosstenant/v1/migration.pb.h"
@@ -42,6 +43,13 @@ struct UserMoveQuery {
   int page_size = 100;
   std::string page_token;
 };
+
+// The name of a user's task of one kind (`verb`: "start", "poll", "stop"): for user move
+// `migrations/{m}/users/{u}`, `migrations/{m}/tasks/{verb}-{u}`. A user has one task of a kind at a time,
+// so whoever needs that task again (a retry, the cancellation) finds it by this name.
+inline std::string UserTaskName(absl::string_view migration, absl::string_view verb, absl::string_view user_move) {
+  return absl::StrCat(migration, "/tasks/", verb, "-", user_move.substr(user_move.rfind('/') + 1));
+}
 
 // A task a change hands to workers, ready from `ready_time`.
 struct NewTask {
