@@ -4,8 +4,13 @@
 // Durable state of the orchestrator: migrations, one record per user move, and each migration's event
 // log. Every write is one transaction: a migration's record, the user moves it changes and the events
 // that describe the change commit together or not at all, so a crash at any moment leaves a state the
-// orchestrator can resume from. SQLite implements it today; PostgreSQL will implement the same
-// interface (issue 9).
+// orchestrator can resume from. SqliteMigrationStore (one replica) and PostgresMigrationStore (several
+// replicas on one database) implement it with the same semantics; one test suite runs against both.
+//
+// Several orchestrator replicas may write the same migration at once (workers' results reach any
+// replica; operators call any replica). Writes are therefore optimistic: a migration record carries
+// the `etag` of the revision it was read at, and a change commits only if the record is still at that
+// revision. The loser gets ConcurrentChangeError, reads again and recomputes its change.
 //
 // Records are the crosstenant.v1 messages themselves (protobuf, no gRPC types).
 
@@ -68,12 +73,32 @@ struct CompletedLease {
 
 // Everything one durable transition writes.
 struct MigrationChange {
-  crosstenant::v1::Migration migration;           // its new record
+  // Its new record. Its `etag` is the one it was read with: the change commits only if the stored
+  // record still has it (an empty etag writes unconditionally). The store sets a new etag.
+  crosstenant::v1::Migration migration;
   std::vector<crosstenant::v1::UserMove> user_moves;  // user moves that changed
   std::vector<crosstenant::v1::MigrationEvent> events;
   std::vector<NewTask> new_tasks;                 // replaces a task of the same name
   std::optional<CompletedLease> completed;
+  // Set by the phase driver: the leadership term it drives under (Leadership::term). The change
+  // commits only while that term is current and unexpired by the store's clock, so a replica that lost
+  // the leadership without knowing it (paused, partitioned) cannot write behind its successor's back.
+  std::optional<int64_t> leader_term;
 };
+
+// Who drives the phases of every migration: one orchestrator replica at a time, under a lease kept in
+// the store and renewed by its holder.
+struct Leadership {
+  bool held = false;    // true when the caller is the leader
+  int64_t term = 0;     // the fencing token: goes up each time the leadership changes hands
+  std::string leader;   // the current leader (possibly another replica); empty if none
+  absl::Time expire_time = absl::InfinitePast();  // when the current lease lapses, by the store's clock
+};
+
+// ABORTED, recognisable by IsConcurrentChange: the migration was changed by another writer since the
+// caller read it (its etag no longer matches). Read again and recompute the change.
+absl::Status ConcurrentChangeError(absl::string_view migration);
+bool IsConcurrentChange(const absl::Status& status);
 
 struct LeaseQuery {
   std::string worker_id;
@@ -167,6 +192,14 @@ class MigrationStore {
   virtual absl::StatusOr<std::vector<crosstenant::v1::MigrationEvent>> ListEvents(absl::string_view migration,
                                                                                  int64_t after_sequence,
                                                                                  int limit) = 0;
+
+  // Makes `holder` the leader for `ttl` (by the store's clock) if nobody leads or the leader's lease
+  // has lapsed (the term goes up), or renews the lease if `holder` already leads (same term).
+  // Otherwise returns the current leader with `held` false. Safe to call from several replicas at once.
+  virtual absl::StatusOr<Leadership> AcquireLeadership(absl::string_view holder, absl::Duration ttl) = 0;
+
+  // Ends `holder`'s lease now, if it holds it, so that another replica takes over without waiting.
+  virtual absl::Status ReleaseLeadership(absl::string_view holder) = 0;
 };
 
 }  // namespace crosstenant::orchestrator

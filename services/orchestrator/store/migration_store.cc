@@ -1,0 +1,25 @@
+#include "services/orchestrator/store/migration_store.h"
+
+#include "absl/strings/cord.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+// The payload that tells a lost race on a migration record apart from other ABORTED errors (a lost
+// task lease, a lost leadership), which must not be retried.
+constexpr absl::string_view kConcurrentChange = "type.crosstenant.dev/crosstenant.ConcurrentChange";
+
+}  // namespace
+
+absl::Status ConcurrentChangeError(absl::string_view migration) {
+  absl::Status status = absl::AbortedError(
+      absl::StrCat(migration, " was changed by another writer since it was read: read it again"));
+  status.SetPayload(kConcurrentChange, absl::Cord(migration));
+  return status;
+}
+
+bool IsConcurrentChange(const absl::Status& status) {
+  return absl::IsAborted(status) && status.GetPayload(kConcurrentChange).has_value();
+}
+
+}  // namespace crosstenant::orchestrator
