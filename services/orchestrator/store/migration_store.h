@@ -160,7 +160,7 @@ class MigrationStore {
   absl::Status Update(const crosstenant::v1::Migration& migration,
                       const std::vector<crosstenant::v1::UserMove>& user_moves,
                       const std::vector<crosstenant::v1::MigrationEvent>& events) {
-    return Apply({migration, user_moves, events, {}, std::nullopt});
+    return Apply({migration, user_moves, events, {}, std::nullopt, std::nullopt});
   }
 
   // Leases up to `max_tasks` ready tasks (ready time passed, no live lease) of migrations that are

@@ -77,6 +77,17 @@ constexpr const char* kSchemaMigrations[] = {
       ALTER TABLE tasks ADD COLUMN user_move TEXT NOT NULL DEFAULT '';
       CREATE INDEX tasks_by_user_move ON tasks (user_move);
     )sql",
+    // Version 4: optimistic writes (the revision behind Migration.etag) and the phase driver's
+    // leadership lease.
+    R"sql(
+      ALTER TABLE migrations ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+      CREATE TABLE leadership (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        holder TEXT NOT NULL,
+        term INTEGER NOT NULL,
+        expire_us INTEGER NOT NULL
+      );
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 
@@ -164,23 +175,46 @@ absl::StatusOr<int> SqliteMigrationStore::SchemaVersion() {
 }
 
 absl::Status SqliteMigrationStore::WriteMigration(const Migration& migration, bool insert) {
+  // The etag lives in the revision column, never in the stored record.
+  Migration record = migration;
+  record.clear_etag();
+  int64_t revision = 0;
+  const bool conditional = !insert && !migration.etag().empty();
+  if (conditional && !absl::SimpleAtoi(migration.etag(), &revision)) return ConcurrentChangeError(migration.name());
   ASSIGN_OR_RETURN(SqliteStatement statement,
-                   db_->Prepare(insert ? "INSERT INTO migrations (name, create_time_us, state, record) "
-                                         "VALUES (?1, ?2, ?3, ?4)"
-                                       : "UPDATE migrations SET create_time_us = ?2, state = ?3, record = ?4 "
-                                         "WHERE name = ?1"));
+                   db_->Prepare(insert        ? "INSERT INTO migrations (name, create_time_us, state, record) "
+                                                "VALUES (?1, ?2, ?3, ?4)"
+                                : conditional ? "UPDATE migrations SET create_time_us = ?2, state = ?3, record = ?4, "
+                                                "revision = revision + 1 WHERE name = ?1 AND revision = ?5"
+                                              : "UPDATE migrations SET create_time_us = ?2, state = ?3, record = ?4, "
+                                                "revision = revision + 1 WHERE name = ?1"));
   statement.Bind(1, migration.name())
       .Bind(2, Micros(migration.create_time()))
       .Bind(3, static_cast<int64_t>(migration.state()))
-      .BindBlob(4, migration.SerializeAsString());
+      .BindBlob(4, record.SerializeAsString());
+  if (conditional) statement.Bind(5, revision);
   absl::Status status = statement.Run();
   if (insert && absl::IsAlreadyExists(status)) {
     return absl::AlreadyExistsError(absl::StrCat(migration.name(), " already exists"));
   }
   if (!insert && status.ok() && sqlite3_changes(db_->handle()) == 0) {
-    return absl::NotFoundError(absl::StrCat(migration.name(), " does not exist"));
+    ASSIGN_OR_RETURN(SqliteStatement exists, db_->Prepare("SELECT 1 FROM migrations WHERE name = ?1"));
+    exists.Bind(1, migration.name());
+    ASSIGN_OR_RETURN(bool found, exists.Step());
+    if (!found) return absl::NotFoundError(absl::StrCat(migration.name(), " does not exist"));
+    return ConcurrentChangeError(migration.name());
   }
   return status;
+}
+
+absl::Status SqliteMigrationStore::CheckLeaderTerm(int64_t term) {
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT term, expire_us FROM leadership WHERE id = 1"));
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row || select.ColumnInt(0) != term || select.ColumnInt(1) <= absl::ToUnixMicros(absl::Now())) {
+    return absl::AbortedError(absl::StrCat("leadership term ", term,
+                                           " is over: another replica drives the migrations now"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SqliteMigrationStore::WriteUserMoves(const std::vector<UserMove>& user_moves, bool insert) {
@@ -312,11 +346,13 @@ absl::StatusOr<std::optional<std::string>> SqliteMigrationStore::FindMigrationBy
 
 absl::StatusOr<Migration> SqliteMigrationStore::GetMigration(absl::string_view name) {
   absl::MutexLock lock(&mutex_);
-  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT record FROM migrations WHERE name = ?1"));
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT record, revision FROM migrations WHERE name = ?1"));
   select.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, select.Step());
   if (!row) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
-  return ParseRecord<Migration>(select.ColumnBlob(0), name);
+  ASSIGN_OR_RETURN(Migration migration, ParseRecord<Migration>(select.ColumnBlob(0), name));
+  migration.set_etag(absl::StrCat(select.ColumnInt(1)));
+  return migration;
 }
 
 absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
@@ -333,7 +369,7 @@ absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
     after_name = parts[1];
   }
   std::string sql =
-      "SELECT record, create_time_us, name FROM migrations "
+      "SELECT record, create_time_us, name, revision FROM migrations "
       "WHERE (create_time_us < ?1 OR (create_time_us = ?1 AND name > ?2))";
   if (!states.empty()) absl::StrAppend(&sql, " AND state IN ", InList(states, 4));
   absl::StrAppend(&sql, " ORDER BY create_time_us DESC, name LIMIT ?3");
@@ -351,6 +387,7 @@ absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
       break;
     }
     ASSIGN_OR_RETURN(Migration migration, ParseRecord<Migration>(select.ColumnBlob(0), "migration"));
+    migration.set_etag(absl::StrCat(select.ColumnInt(3)));
     last_key = absl::StrCat(select.ColumnInt(1), "|", select.ColumnText(2));
     page.migrations.push_back(std::move(migration));
   }
@@ -358,6 +395,7 @@ absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
 }
 
 absl::Status SqliteMigrationStore::WriteChange(const MigrationChange& change) {
+  if (change.leader_term) RETURN_IF_ERROR(CheckLeaderTerm(*change.leader_term));
   if (change.completed) {
     const CompletedLease& lease = *change.completed;
     ASSIGN_OR_RETURN(SqliteStatement remove,
@@ -574,6 +612,51 @@ absl::StatusOr<std::vector<MigrationEvent>> SqliteMigrationStore::ListEvents(abs
     events.push_back(std::move(event));
   }
   return events;
+}
+
+absl::StatusOr<Leadership> SqliteMigrationStore::AcquireLeadership(absl::string_view holder, absl::Duration ttl) {
+  absl::MutexLock lock(&mutex_);
+  RETURN_IF_ERROR(db_->Begin());
+  auto acquire = [&]() -> absl::StatusOr<Leadership> {
+    const absl::Time now = absl::Now();
+    ASSIGN_OR_RETURN(SqliteStatement select,
+                     db_->Prepare("SELECT holder, term, expire_us FROM leadership WHERE id = 1"));
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    Leadership current;
+    if (row) {
+      current.leader = select.ColumnText(0);
+      current.term = select.ColumnInt(1);
+      current.expire_time = absl::FromUnixMicros(select.ColumnInt(2));
+    }
+    const bool live = row && current.expire_time > now;
+    if (live && current.leader != holder) return current;
+    Leadership taken;
+    taken.held = true;
+    taken.leader = std::string(holder);
+    taken.term = live ? current.term : current.term + 1;
+    taken.expire_time = now + ttl;
+    ASSIGN_OR_RETURN(SqliteStatement write,
+                     db_->Prepare("INSERT OR REPLACE INTO leadership (id, holder, term, expire_us) "
+                                  "VALUES (1, ?1, ?2, ?3)"));
+    write.Bind(1, holder).Bind(2, taken.term).Bind(3, absl::ToUnixMicros(taken.expire_time));
+    RETURN_IF_ERROR(write.Run());
+    return taken;
+  };
+  absl::StatusOr<Leadership> leadership = acquire();
+  if (!leadership.ok()) {
+    db_->Rollback();
+    return leadership.status();
+  }
+  RETURN_IF_ERROR(db_->Commit());
+  return leadership;
+}
+
+absl::Status SqliteMigrationStore::ReleaseLeadership(absl::string_view holder) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement update,
+                   db_->Prepare("UPDATE leadership SET expire_us = 0 WHERE id = 1 AND holder = ?1"));
+  update.Bind(1, holder);
+  return update.Run();
 }
 
 }  // namespace crosstenant::orchestrator

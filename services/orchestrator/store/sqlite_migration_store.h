@@ -17,7 +17,7 @@ namespace crosstenant::orchestrator {
 class SqliteMigrationStore : public MigrationStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   static absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> Open(const std::string& path);
 
@@ -52,6 +52,9 @@ class SqliteMigrationStore : public MigrationStore {
   absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> CountUserMoves(absl::string_view migration) override;
   absl::StatusOr<std::vector<crosstenant::v1::MigrationEvent>> ListEvents(absl::string_view migration,
                                                                          int64_t after_sequence, int limit) override;
+  // Leadership by this machine's clock: replicas sharing one SQLite file share one host.
+  absl::StatusOr<Leadership> AcquireLeadership(absl::string_view holder, absl::Duration ttl) override;
+  absl::Status ReleaseLeadership(absl::string_view holder) override;
 
  private:
   explicit SqliteMigrationStore(std::unique_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
@@ -63,6 +66,8 @@ class SqliteMigrationStore : public MigrationStore {
   absl::Status WriteEvents(const std::vector<crosstenant::v1::MigrationEvent>& events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status WriteChange(const MigrationChange& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // ABORTED unless `term` is the current, unexpired leadership term.
+  absl::Status CheckLeaderTerm(int64_t term) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   absl::Mutex mutex_;
   std::unique_ptr<SqliteDatabase> db_ ABSL_GUARDED_BY(mutex_);
