@@ -227,7 +227,7 @@ absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire(bool fresh) {
   {
     absl::MutexLock lock(&mutex_);
     while (idle_.empty() && open_ >= size_) released_.Wait(&mutex_);
-    if (!idle_.empty()) {
+    if (!idle_.empty() && (!fresh || open_ >= size_)) {
       std::unique_ptr<PgConnection> connection = std::move(idle_.back());
       idle_.pop_back();
       if (!fresh) return Lease(this, std::move(connection));

@@ -437,9 +437,8 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
                                "AND expire_time > clock_timestamp() FOR SHARE",
                                {*change.leader_term}));
       if (leader.rows() == 0) {
-        return absl::AbortedError(absl::StrCat("the leadership (term ", *change.leader_term,
-                                               ") was lost: another replica leads now, or the lease lapsed; "
-                                               "stop driving migrations"));
+        return absl::AbortedError(absl::StrCat("leadership term ", *change.leader_term,
+                                               " is over: another replica drives the migrations now"));
       }
     }
     if (change.completed) {
@@ -463,7 +462,7 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
     if (!migration.etag().empty()) {
       int64_t revision = 0;
       // An etag this store never issued cannot be the stored one.
-      if (!absl::SimpleAtoi(migration.etag(), &revision)) revision = -1;
+      if (!absl::SimpleAtoi(migration.etag(), &revision)) return ConcurrentChangeError(migration.name());
       absl::StrAppend(&sql, " AND revision = ", params.Add(revision));
     }
     ASSIGN_OR_RETURN(PgResult updated, db.Exec(sql, params.list()));
@@ -664,8 +663,7 @@ absl::StatusOr<std::vector<MigrationEvent>> PostgresMigrationStore::ListEvents(a
 }
 
 absl::StatusOr<Leadership> PostgresMigrationStore::AcquireLeadership(absl::string_view holder, absl::Duration ttl) {
-  if (holder.empty()) return absl::InvalidArgumentError("a leadership holder needs a name");
-  const int64_t ttl_micros = std::max<int64_t>(absl::ToInt64Microseconds(ttl), 0);
+  const int64_t ttl_micros = absl::ToInt64Microseconds(ttl);
   Leadership leadership;
   const absl::Status status = Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
     leadership = Leadership();
