@@ -51,7 +51,9 @@ endfunction()
 
 # crosstenant_cc_test(NAME <target> SRCS ... DEPS ... [LABELS ...] [TIMEOUT seconds, default 120]
 #                     [ENV VAR=value...] [FIXTURES <ctest fixtures required>...])
-# A GoogleTest binary; each test case becomes its own ctest entry. A test that needs the test PostgreSQL
+# A GoogleTest binary; each test case becomes its own ctest entry. Give ONE label: gtest_discover_tests
+# flattens its PROPERTIES, so a second label (or a second ENV entry) is read as a property name and the
+# properties after it (TIMEOUT, ENVIRONMENT, FIXTURES_REQUIRED) are lost. A test that needs the test PostgreSQL
 # server says `FIXTURES ${CROSSTENANT_POSTGRES_FIXTURE} ENV ${CROSSTENANT_POSTGRES_ENV}` (tests/postgres.cmake).
 function(crosstenant_cc_test)
   cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENV;FIXTURES" ${ARGN})
