@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "services/common/status_macros.h"
+#include "services/orchestrator/store/stored_records.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -96,26 +97,9 @@ static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == Postgr
 constexpr absl::string_view kExpireMicros =
     "CASE WHEN isfinite(expire_time) THEN (EXTRACT(EPOCH FROM expire_time) * 1000000)::BIGINT END";
 
-int64_t Micros(const google::protobuf::Timestamp& time) { return time.seconds() * 1000000 + time.nanos() / 1000; }
-
 void SetMicros(int64_t micros, google::protobuf::Timestamp* time) {
   time->set_seconds(micros / 1000000);
   time->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
-}
-
-std::string MigrationOf(absl::string_view user_move_name) {
-  const size_t users = user_move_name.find("/users/");
-  return std::string(user_move_name.substr(0, users));
-}
-
-std::string Token(absl::string_view key) { return absl::WebSafeBase64Escape(key); }
-
-absl::StatusOr<std::string> FromToken(absl::string_view token) {
-  std::string key;
-  if (!absl::WebSafeBase64Unescape(token, &key)) {
-    return absl::InvalidArgumentError("page_token is not one this server returned");
-  }
-  return key;
 }
 
 // An integer[] parameter, e.g. {1,2}.
@@ -139,16 +123,9 @@ class Params {
   std::vector<PgParam> list_;
 };
 
-template <typename Message>
-absl::StatusOr<Message> ParseRecord(const std::string& bytes, absl::string_view what) {
-  Message message;
-  if (!message.ParseFromString(bytes)) return absl::DataLossError(absl::StrCat("the stored ", what, " is corrupt"));
-  return message;
-}
-
 // A migration as read: its record, with the etag of the revision it was read at.
 absl::StatusOr<Migration> ReadMigration(const PgResult& result, int row, int record_column, int revision_column) {
-  ASSIGN_OR_RETURN(Migration migration, ParseRecord<Migration>(result.Bytes(row, record_column), "migration"));
+  ASSIGN_OR_RETURN(Migration migration, stored::ParseRecord<Migration>(result.Bytes(row, record_column), "migration"));
   migration.set_etag(result.Text(row, revision_column));
   return migration;
 }
@@ -166,7 +143,7 @@ absl::Status WriteUserMoves(PgConnection& db, const std::vector<UserMove>& user_
                          "VALUES ($1, $2, $3, $4, $5, $6)"
                        : "UPDATE user_moves SET source_geo = $4, state = $5, record = $6 "
                          "WHERE name = $1 AND migration = $2 AND source_upn = $3",
-                {move.name(), MigrationOf(move.name()), absl::AsciiStrToLower(move.source_user_principal_name()),
+                {move.name(), stored::MigrationOf(move.name()), absl::AsciiStrToLower(move.source_user_principal_name()),
                  move.source_geo(), static_cast<int>(move.state()), PgParam::Bytes(move.SerializeAsString())}));
     if (!insert && result.affected_rows() == 0) {
       return absl::NotFoundError(absl::StrCat(move.name(), " does not exist"));
@@ -279,14 +256,14 @@ absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
                                                      absl::string_view request_id,
                                                      absl::string_view identity_map_csv) {
   for (const UserMove& move : user_moves) {
-    if (MigrationOf(move.name()) != migration.name()) {
+    if (stored::MigrationOf(move.name()) != migration.name()) {
       return absl::InternalError(absl::StrCat("user move ", move.name(), " does not belong to ", migration.name()));
     }
   }
   return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
     absl::Status inserted =
         db.Exec("INSERT INTO migrations (name, create_time_us, state, revision, record) VALUES ($1, $2, $3, 1, $4)",
-                {migration.name(), Micros(migration.create_time()), static_cast<int>(migration.state()),
+                {migration.name(), stored::Micros(migration.create_time()), static_cast<int>(migration.state()),
                  PgParam::Bytes(Serialized(migration))})
             .status();
     if (absl::IsAlreadyExists(inserted)) {
@@ -355,7 +332,7 @@ absl::StatusOr<std::vector<UserMove>> PostgresMigrationStore::NextQueuedUsers(ab
                 "AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.user_move = u.name) ORDER BY u.source_upn LIMIT $4",
                 {migration, source_geo, static_cast<int>(crosstenant::v1::USER_MOVE_STATE_QUEUED), std::max(limit, 0)}));
     for (int row = 0; row < read.rows(); ++row) {
-      ASSIGN_OR_RETURN(UserMove move, ParseRecord<UserMove>(read.Bytes(row, 0), "user move"));
+      ASSIGN_OR_RETURN(UserMove move, stored::ParseRecord<UserMove>(read.Bytes(row, 0), "user move"));
       users.push_back(std::move(move));
     }
     return absl::OkStatus();
@@ -395,7 +372,7 @@ absl::StatusOr<MigrationPage> PostgresMigrationStore::ListMigrations(
   int64_t after_time = INT64_MAX;
   std::string after_name;
   if (!page_token.empty()) {
-    ASSIGN_OR_RETURN(std::string key, FromToken(page_token));
+    ASSIGN_OR_RETURN(std::string key, stored::FromPageToken(page_token));
     std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('|', 1));
     if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &after_time)) {
       return absl::InvalidArgumentError("page_token is not one this server returned");
@@ -415,7 +392,7 @@ absl::StatusOr<MigrationPage> PostgresMigrationStore::ListMigrations(
     ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
     for (int row = 0; row < read.rows(); ++row) {
       if (row == page_size) {
-        page.next_page_token = Token(absl::StrCat(read.Text(row - 1, 2), "|", read.Text(row - 1, 3)));
+        page.next_page_token = stored::PageToken(absl::StrCat(read.Text(row - 1, 2), "|", read.Text(row - 1, 3)));
         break;
       }
       ASSIGN_OR_RETURN(Migration migration, ReadMigration(read, row, 0, 1));
@@ -455,7 +432,7 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
     }
     Params params;
     std::string sql = absl::StrCat(
-        "UPDATE migrations SET create_time_us = ", params.Add(Micros(migration.create_time())),
+        "UPDATE migrations SET create_time_us = ", params.Add(stored::Micros(migration.create_time())),
         ", state = ", params.Add(static_cast<int>(migration.state())),
         ", record = ", params.Add(PgParam::Bytes(Serialized(migration))),
         ", revision = revision + 1 WHERE name = ", params.Add(migration.name()));
@@ -514,7 +491,7 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
     tasks.clear();
     ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
     for (int row = 0; row < read.rows(); ++row) {
-      ASSIGN_OR_RETURN(Task task, ParseRecord<Task>(read.Bytes(row, 2), "task"));
+      ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(read.Bytes(row, 2), "task"));
       task.set_attempt(static_cast<int32_t>(read.Int(row, 1)) + 1);
       task.set_lease_id(NewLeaseId());
       SetMicros(expire, task.mutable_lease_expire_time());
@@ -565,7 +542,7 @@ absl::StatusOr<Task> PostgresMigrationStore::GetTask(const std::string& name) {
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT record, attempt FROM tasks WHERE name = $1", {name}));
     if (read.rows() == 0) return absl::NotFoundError(absl::StrCat("task ", name, " does not exist (already done?)"));
-    ASSIGN_OR_RETURN(task, ParseRecord<Task>(read.Bytes(0, 0), "task"));
+    ASSIGN_OR_RETURN(task, stored::ParseRecord<Task>(read.Bytes(0, 0), "task"));
     task.set_attempt(static_cast<int32_t>(read.Int(0, 1)));
     return absl::OkStatus();
   });
@@ -589,7 +566,7 @@ absl::StatusOr<UserMove> PostgresMigrationStore::GetUserMove(absl::string_view n
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT record FROM user_moves WHERE name = $1", {name}));
     if (read.rows() == 0) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
-    ASSIGN_OR_RETURN(move, ParseRecord<UserMove>(read.Bytes(0, 0), name));
+    ASSIGN_OR_RETURN(move, stored::ParseRecord<UserMove>(read.Bytes(0, 0), name));
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
@@ -600,7 +577,7 @@ absl::StatusOr<UserMovePage> PostgresMigrationStore::ListUserMoves(const UserMov
   const int page_size = std::clamp(query.page_size <= 0 ? 100 : query.page_size, 1, kMaxPageSize);
   std::string after;
   if (!query.page_token.empty()) {
-    ASSIGN_OR_RETURN(after, FromToken(query.page_token));
+    ASSIGN_OR_RETURN(after, stored::FromPageToken(query.page_token));
   }
   Params params;
   std::string sql = absl::StrCat("SELECT record, source_upn FROM user_moves WHERE migration = ",
@@ -616,10 +593,10 @@ absl::StatusOr<UserMovePage> PostgresMigrationStore::ListUserMoves(const UserMov
     ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
     for (int row = 0; row < read.rows(); ++row) {
       if (row == page_size) {
-        page.next_page_token = Token(read.Text(row - 1, 1));
+        page.next_page_token = stored::PageToken(read.Text(row - 1, 1));
         break;
       }
-      ASSIGN_OR_RETURN(UserMove move, ParseRecord<UserMove>(read.Bytes(row, 0), "user move"));
+      ASSIGN_OR_RETURN(UserMove move, stored::ParseRecord<UserMove>(read.Bytes(row, 0), "user move"));
       page.user_moves.push_back(std::move(move));
     }
     return absl::OkStatus();
@@ -653,7 +630,7 @@ absl::StatusOr<std::vector<MigrationEvent>> PostgresMigrationStore::ListEvents(a
                                             "ORDER BY sequence LIMIT $3",
                                             {migration, after_sequence, std::max(limit, 1)}));
     for (int row = 0; row < read.rows(); ++row) {
-      ASSIGN_OR_RETURN(MigrationEvent event, ParseRecord<MigrationEvent>(read.Bytes(row, 0), "event"));
+      ASSIGN_OR_RETURN(MigrationEvent event, stored::ParseRecord<MigrationEvent>(read.Bytes(row, 0), "event"));
       events.push_back(std::move(event));
     }
     return absl::OkStatus();

@@ -16,6 +16,13 @@ namespace {
 
 namespace v1 = ::crosstenant::v1;
 
+v1::Migration RunningMigration(const std::string& name) {
+  v1::Migration migration;
+  migration.set_name(name);
+  migration.set_state(v1::MIGRATION_STATE_RUNNING);
+  return migration;
+}
+
 class ReplicasTest : public ::testing::Test {
  protected:
   std::unique_ptr<SqliteMigrationStore> OpenReplica() {
@@ -77,10 +84,7 @@ TEST_F(ReplicasTest, ADeadLeaderIsReplacedOnceItsLeaseLapses) {
   ASSERT_TRUE(b.Campaign().ok());
   EXPECT_TRUE(b.leading());
 
-  v1::Migration migration;
-  migration.set_name("migrations/m1");
-  migration.set_state(v1::MIGRATION_STATE_RUNNING);
-  ASSERT_TRUE(store_a->CreateMigration(migration, {}, {}, "").ok());
+  ASSERT_TRUE(store_a->CreateMigration(RunningMigration("migrations/m1"), {}, {}, "").ok());
   MigrationChange late;
   late.migration = *store_a->GetMigration("migrations/m1");
   late.migration.set_state_reason("written by a leader that lost its lease");
@@ -97,10 +101,7 @@ TEST_F(ReplicasTest, ADeadLeaderIsReplacedOnceItsLeaseLapses) {
 TEST_F(ReplicasTest, AWatcherOnOneReplicaIsWokenByACommitThroughAnother) {
   auto store_a = OpenReplica();
   auto store_b = OpenReplica();
-  v1::Migration migration;
-  migration.set_name("migrations/m1");
-  migration.set_state(v1::MIGRATION_STATE_RUNNING);
-  ASSERT_TRUE(store_a->CreateMigration(migration, {}, {}, "").ok());
+  ASSERT_TRUE(store_a->CreateMigration(RunningMigration("migrations/m1"), {}, {}, "").ok());
 
   EventHub hub_b;
   EventFollower follower_b(store_b.get(), &hub_b);
@@ -127,10 +128,7 @@ TEST_F(ReplicasTest, AWatcherOnOneReplicaIsWokenByACommitThroughAnother) {
 TEST_F(ReplicasTest, AWriteFromAStaleReadLosesAndTheRetryWins) {
   auto store_a = OpenReplica();
   auto store_b = OpenReplica();
-  v1::Migration migration;
-  migration.set_name("migrations/m1");
-  migration.set_state(v1::MIGRATION_STATE_RUNNING);
-  ASSERT_TRUE(store_a->CreateMigration(migration, {}, {}, "").ok());
+  ASSERT_TRUE(store_a->CreateMigration(RunningMigration("migrations/m1"), {}, {}, "").ok());
 
   int runs = 0;
   absl::Status written = RetryOnConcurrentChange([&] {
