@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "tests/integration/migration/migration_fixture.h"
@@ -75,12 +77,21 @@ class FailoverTest : public MigrationTest {
     return response.migration();
   }
 
-  // Waits, asking replica `i`, until `users` more users have succeeded than `from` had.
+  static int Moved(const v1::Migration& migration) {
+    for (const v1::UserMoveStateCount& count : migration.counts().by_state()) {
+      if (count.state() == v1::USER_MOVE_STATE_SUCCESS) return count.count();
+    }
+    return 0;
+  }
+
+  // Waits, asking replica `i`, until `users` more users have moved than when it was called.
   bool WaitForProgress(int i, const std::string& name, int users, absl::Duration timeout) {
-    const int before = GetFrom(i, name).counts().success();
+    const int before = Moved(GetFrom(i, name));
     const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
-      if (GetFrom(i, name).counts().success() >= before + users) return true;
+      const v1::Migration migration = GetFrom(i, name);
+      if (Moved(migration) >= before + users) return true;
+      if (Ended(migration)) return false;
       absl::SleepFor(absl::Milliseconds(100));
     }
     return false;
@@ -170,7 +181,7 @@ class RelayWatcher {
 // relayed from replica to replica sees every event exactly once.
 TEST_F(FailoverTest, TheLeaderIsKilledTwiceMidRunAndTheMigrationCompletes) {
   MeshSeed seed;
-  seed.nam_users = 780;
+  seed.nam_users = 1480;
   seed.eur_users = 20;
   seed.move_step = "1m";
   ASSERT_TRUE(StartMesh(seed, 3000, 4));
@@ -178,19 +189,19 @@ TEST_F(FailoverTest, TheLeaderIsKilledTwiceMidRunAndTheMigrationCompletes) {
   ASSERT_TRUE(Create("failover"));
   const std::string name = "migrations/failover";
   RelayWatcher watcher([this](int i) -> Orchestrator& { return Replica(i); }, name);
-  ASSERT_TRUE(WaitForProgress(1, name, 100, absl::Seconds(90))) << "moves under orchestrator-a";
+  ASSERT_TRUE(WaitForProgress(1, name, 50, absl::Seconds(90))) << "moves under orchestrator-a";
 
   for (int victim : {0, 1}) {
     const int survivor = 1 - victim;
-    std::cout << "SIGKILL " << ReplicaId(victim) << " (leader) with " << GetFrom(survivor, name).counts().success()
+    std::cout << "SIGKILL " << ReplicaId(victim) << " (leader) with " << Moved(GetFrom(survivor, name))
               << " users moved\n";
     Replica(victim).Kill();
     const std::optional<absl::Duration> takeover = WaitForLeadership(survivor, absl::Seconds(20));
     ASSERT_TRUE(takeover) << ReplicaId(survivor) << " never took over";
     std::cout << ReplicaId(survivor) << " took over after " << absl::FormatDuration(*takeover) << "\n";
     EXPECT_LT(*takeover, absl::Seconds(10)) << "a 3 s lease, renewed every 0.75 s";
-    ASSERT_TRUE(WaitForProgress(survivor, name, 100, absl::Seconds(90)))
-        << "the migration goes on under " << ReplicaId(survivor);
+    ASSERT_TRUE(WaitForProgress(survivor, name, 50, absl::Seconds(90)))
+        << "the migration goes on under " << ReplicaId(survivor) << " (and had not ended before)";
     ASSERT_TRUE(StartReplica(victim)) << "the killed replica comes back (as Kubernetes restarts it)";
   }
 
@@ -226,6 +237,10 @@ TEST_F(FailoverTest, ThreeReplicasStartTogetherOnAnEmptyDatabase) {
   ASSERT_TRUE(StartConnector() && connector_.ConnectSourceAndTarget()) << connector_.error();
 
   Orchestrator replicas[3];
+  // Each replica is started by its own thread, which lives until the test ends: a test server is
+  // killed when the thread that started it exits (PR_SET_PDEATHSIG is per thread).
+  absl::Notification test_done;
+  absl::BlockingCounter all_started(3);
   std::vector<std::thread> starting;
   bool started[3] = {false, false, false};
   for (int i = 0; i < 3; ++i) {
@@ -233,15 +248,29 @@ TEST_F(FailoverTest, ThreeReplicasStartTogetherOnAnEmptyDatabase) {
       started[i] = replicas[i].Start(connector_.address(), {"--store=postgres", "--postgres-dsn-file=" + dsn_file_,
                                                             absl::StrCat("--replica-id=replica-", i),
                                                             "--leader-lease=3s"});
+      all_started.DecrementCount();
+      test_done.WaitForNotification();
+      replicas[i].Kill();
     });
   }
-  for (std::thread& thread : starting) thread.join();
+  struct JoinAtEnd {
+    absl::Notification& done;
+    std::vector<std::thread>& threads;
+    ~JoinAtEnd() {
+      done.Notify();
+      for (std::thread& thread : threads) thread.join();
+    }
+  } join_at_end{test_done, starting};
+  all_started.Wait();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(started[i]) << replicas[i].error();
 
   absl::SleepFor(absl::Seconds(2));  // several renewals
   int leaders = 0;
   for (Orchestrator& replica : replicas) leaders += absl::StrContains(replica.Stderr(), kLeads) ? 1 : 0;
   EXPECT_EQ(leaders, 1);
+  if (HasFailure()) {
+    for (Orchestrator& replica : replicas) std::cerr << "--- replica log ---\n" << Tail(replica.Stderr());
+  }
 
   v1::CreateMigrationRequest request;
   request.set_migration_id("together");
@@ -250,7 +279,11 @@ TEST_F(FailoverTest, ThreeReplicasStartTogetherOnAnEmptyDatabase) {
   request.mutable_plan()->mutable_identity_map()->set_csv(seed.IdentityMapCsv());
   grpc::ClientContext context;
   v1::CreateMigrationResponse response;
-  ASSERT_TRUE(replicas[1].stub().CreateMigration(&context, request, &response).ok());
+  const grpc::Status created = replicas[1].stub().CreateMigration(&context, request, &response);
+  if (!created.ok()) {
+    for (Orchestrator& replica : replicas) std::cerr << "--- replica log ---\n" << Tail(replica.Stderr());
+  }
+  ASSERT_TRUE(created.ok()) << created.error_message();
   for (Orchestrator& replica : replicas) {
     grpc::ClientContext get_context;
     v1::GetMigrationRequest get;
