@@ -184,9 +184,12 @@ TEST_F(FailoverTest, TheLeaderIsKilledTwiceMidRunAndTheMigrationCompletes) {
   seed.nam_users = 1480;
   seed.eur_users = 20;
   seed.move_step = "1m";
-  ASSERT_TRUE(StartMesh(seed, 3000, 4));
+  ASSERT_TRUE(StartMesh(seed, 1000, 4));
   ASSERT_TRUE(WaitForLeadership(0, absl::Seconds(10))) << "orchestrator-a started first and leads";
-  ASSERT_TRUE(Create("failover"));
+  // Moves in waves of 100 per geo, so that both kills land while users remain, however fast the machine.
+  v1::MigrationOptions options;
+  options.set_max_queued_per_source_geo(100);
+  ASSERT_TRUE(Create("failover", options));
   const std::string name = "migrations/failover";
   RelayWatcher watcher([this](int i) -> Orchestrator& { return Replica(i); }, name);
   ASSERT_TRUE(WaitForProgress(1, name, 50, absl::Seconds(90))) << "moves under orchestrator-a";
