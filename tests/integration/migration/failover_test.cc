@@ -176,10 +176,10 @@ class RelayWatcher {
   std::thread thread_;
 };
 
-// The leading replica is killed (SIGKILL) mid-run, then the other one once the first is back: each
-// time the survivor takes over within seconds, no user is lost, none is started twice, and a watch
-// relayed from replica to replica sees every event exactly once.
-TEST_F(FailoverTest, TheLeaderIsKilledTwiceMidRunAndTheMigrationCompletes) {
+// The leading replica is killed (SIGKILL) mid-run, then the other one once the first is back, then the
+// replica that only serves: each time the survivor takes over within seconds, no user is lost, none is
+// started twice, and a watch relayed from replica to replica sees every event exactly once.
+TEST_F(FailoverTest, LeadersAndAServingReplicaKilledMidRunAndTheMigrationCompletes) {
   MeshSeed seed;
   seed.nam_users = 1480;
   seed.eur_users = 20;
@@ -207,6 +207,11 @@ TEST_F(FailoverTest, TheLeaderIsKilledTwiceMidRunAndTheMigrationCompletes) {
         << "the migration goes on under " << ReplicaId(survivor) << " (and had not ended before)";
     ASSERT_TRUE(StartReplica(victim)) << "the killed replica comes back (as Kubernetes restarts it)";
   }
+  // Now orchestrator-a leads again; the death of orchestrator-b, which only serves, changes nothing.
+  std::cout << "SIGKILL orchestrator-b (serving, not leading)\n";
+  second_.Kill();
+  ASSERT_TRUE(WaitForProgress(0, name, 50, absl::Seconds(90))) << "the migration goes on under orchestrator-a";
+  ASSERT_TRUE(StartReplica(1));
 
   const v1::Migration migration = WaitUntil(name, Ended, absl::Seconds(180));
   ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
