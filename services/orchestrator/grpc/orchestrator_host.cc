@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "services/common/byte_size.h"
 #include "services/common/logging.h"
 #include "services/common/tls.h"
 #include "services/common/errors.h"
@@ -17,6 +18,7 @@
 #include "services/orchestrator/grpc/grpc_tenant_gateway.h"
 #include "services/orchestrator/grpc/orchestrator_service.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
+#include "services/orchestrator/store/store_health.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -25,6 +27,7 @@ namespace {
 struct OrchestratorConfig {
   std::string store = "sqlite";
   std::string sqlite_path = "orchestrator.db";
+  int64_t sqlite_max_size = 0;  // bytes; 0: no cap
   std::string connector_address = "127.0.0.1:50051";
   ClientTlsConfig client_tls;  // towards the connector
   std::string server_name;     // TLS name to verify on the connector, when it differs from the host
@@ -33,17 +36,58 @@ struct OrchestratorConfig {
   absl::Duration recheck_max = absl::Hours(1);       // longest wait between checks of trust, compatibility
 };
 
+// The state file's cap, when set: room for the schema and a small migration, at most what SQLite can
+// address with 4 KiB pages.
+constexpr int64_t kMinSqliteSize = int64_t{1} << 20;
+constexpr int64_t kMaxSqliteSize = int64_t{16} << 40;
+
 OrchestratorConfig& Config() {
   static OrchestratorConfig config;
   return config;
 }
 
-TaskService::Options TaskOptions(OrchestratorMetrics* metrics) {
+TaskService::Options TaskOptions(OrchestratorMetrics* metrics, StoreHealth* health) {
   TaskService::Options options;
   options.poll_interval = Config().poll_interval;
   options.metrics = metrics;
+  options.health = health;
   return options;
 }
+
+// Logs the phase driver's failed ticks: a new error at once, the same one again at most once a minute
+// (with how many times it happened), so that an error that lasts does not flood the log. A tick refused
+// because the state database is full is not logged here: StoreHealth logs the episode.
+class TickErrorLog {
+ public:
+  void Report(const absl::Status& status) {
+    if (absl::IsResourceExhausted(status)) return;
+    if (status.ok()) {
+      if (repeats_ > 0) {
+        log::Info("phase driver ticks succeed again", {{"failed_ticks_not_logged", absl::StrCat(repeats_)}});
+      }
+      last_.clear();
+      repeats_ = 0;
+      return;
+    }
+    const std::string message(status.message());
+    const absl::Time now = absl::Now();
+    if (message == last_ && now - logged_ < absl::Minutes(1)) {
+      ++repeats_;
+      return;
+    }
+    log::Fields fields = {{"error", message}, {"code", absl::StatusCodeToString(status.code())}};
+    if (message == last_ && repeats_ > 0) fields.push_back({"failed_ticks_not_logged", absl::StrCat(repeats_)});
+    log::Error("phase driver tick failed", fields);
+    last_ = message;
+    logged_ = now;
+    repeats_ = 0;
+  }
+
+ private:
+  std::string last_;  // the last error logged
+  absl::Time logged_ = absl::InfinitePast();
+  int64_t repeats_ = 0;  // failures with that error since
+};
 
 PhaseDriver::Options DriverOptions() {
   PhaseDriver::Options options;
@@ -60,11 +104,14 @@ std::shared_ptr<grpc::Channel> ConnectorChannel() {
 
 class OrchestratorHost : public ServiceHost {
  public:
-  OrchestratorHost(std::unique_ptr<MigrationStore> store, std::shared_ptr<OrchestratorMetrics> metrics)
-      : store_(std::move(store)),
+  OrchestratorHost(std::shared_ptr<StoreHealth> health, std::unique_ptr<MigrationStore> store,
+                   std::shared_ptr<OrchestratorMetrics> metrics)
+      : health_(std::move(health)),
+        store_(std::move(store)),
         metrics_(std::move(metrics)),
         migrations_(store_.get(), {}),
-        tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(), TaskOptions(metrics_.get())),
+        tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(),
+               TaskOptions(metrics_.get(), health_.get())),
         connector_(ConnectorChannel()),
         driver_(&migrations_, &connector_, DriverOptions()),
         service_(&migrations_, &tasks_) {}
@@ -89,11 +136,15 @@ class OrchestratorHost : public ServiceHost {
 
  private:
   void RunDriver() {
+    TickErrorLog errors;
     absl::MutexLock lock(&driver_mutex_);
     while (!stopping_) {
       driver_mutex_.Unlock();
-      absl::Status ticked = driver_.Tick();
-      if (!ticked.ok()) log::Error("phase driver", {{"error", std::string(ticked.message())}});
+      // While the state database is full no step is taken: each would call Microsoft and then fail to
+      // record what it did. The first tick after space returns picks up where the last one stopped.
+      absl::Status ticked = health_->CheckWritable();
+      if (ticked.ok()) ticked = driver_.Tick();
+      errors.Report(ticked);
       driver_mutex_.Lock();
       driver_wake_.WaitWithTimeout(&driver_mutex_, Config().driver_tick);
     }
@@ -108,6 +159,7 @@ class OrchestratorHost : public ServiceHost {
     if (driver_thread_.joinable()) driver_thread_.join();
   }
 
+  std::shared_ptr<StoreHealth> health_;  // outlives the store, which reports to it
   std::unique_ptr<MigrationStore> store_;
   std::shared_ptr<OrchestratorMetrics> metrics_;  // shared with the metrics exposer
   MigrationService migrations_;
@@ -124,10 +176,19 @@ class OrchestratorHost : public ServiceHost {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& environment) {
-  ASSIGN_OR_RETURN(std::unique_ptr<SqliteMigrationStore> store, SqliteMigrationStore::Open(Config().sqlite_path));
-  auto metrics = std::make_shared<OrchestratorMetrics>(store.get(), environment.metrics);
+  auto health = std::make_shared<StoreHealth>(Config().sqlite_path);
+  SqliteDatabase::Options options;
+  options.max_size_bytes = Config().sqlite_max_size;
+  options.health = health.get();
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteMigrationStore> store,
+                   SqliteMigrationStore::Open(Config().sqlite_path, options));
+  if (Config().sqlite_max_size > 0) {
+    log::Info("state database capped", {{"database", Config().sqlite_path},
+                                         {"sqlite_max_size", FormatByteSize(Config().sqlite_max_size)}});
+  }
+  auto metrics = std::make_shared<OrchestratorMetrics>(store.get(), environment.metrics, health.get());
   environment.add_collectable(metrics);
-  return std::make_unique<OrchestratorHost>(std::move(store), std::move(metrics));
+  return std::make_unique<OrchestratorHost>(std::move(health), std::move(store), std::move(metrics));
 }
 
 ServerDefinition OrchestratorDefinition() {
@@ -146,6 +207,10 @@ ServerDefinition OrchestratorDefinition() {
                 return absl::OkStatus();
               });
     flags.Add("sqlite-path", "FILE", "the SQLite state file (default ./orchestrator.db)", FlagSet::StoreText(&Config().sqlite_path));
+    flags.Add("sqlite-max-size", "SIZE",
+              "cap on the SQLite state file, e.g. 512MiB or 2GiB (default 0: none); at the cap writes are refused "
+              "RESOURCE_EXHAUSTED as on a full disk, and work resumes once pages are free",
+              FlagSet::StoreByteSize(&Config().sqlite_max_size));
     flags.Add("connector-address", "HOST:PORT", "the tenant connector (default 127.0.0.1:50051)",
               FlagSet::StoreText(&Config().connector_address));
     flags.Add("client-tls-ca", "FILE", "CA that the connector's certificate chains to (turns TLS on)",
@@ -163,6 +228,7 @@ ServerDefinition OrchestratorDefinition() {
   definition.read_config = [](ConfigReader& reader) {
     reader.Read("store", &Config().store);
     reader.Read("sqlite_path", &Config().sqlite_path);
+    reader.ReadByteSize("sqlite_max_size", &Config().sqlite_max_size, 0, kMaxSqliteSize);
     reader.Read("connector_address", &Config().connector_address);
     reader.Read("driver_tick", &Config().driver_tick);
     reader.Read("poll_interval", &Config().poll_interval);
@@ -179,6 +245,12 @@ ServerDefinition OrchestratorDefinition() {
       violations.push_back({"store", absl::StrCat("'", Config().store, "' is not supported: use sqlite")});
     }
     if (Config().sqlite_path.empty()) violations.push_back({"sqlite_path", "must name a file"});
+    if (Config().sqlite_max_size != 0 &&
+        (Config().sqlite_max_size < kMinSqliteSize || Config().sqlite_max_size > kMaxSqliteSize)) {
+      violations.push_back({"sqlite_max_size", absl::StrCat("must be 0 (no cap) or from ", FormatByteSize(kMinSqliteSize),
+                                                            " to ", FormatByteSize(kMaxSqliteSize), ", got ",
+                                                            FormatByteSize(Config().sqlite_max_size))});
+    }
     std::string host;
     int port = 0;
     if (!SplitHostPort(Config().connector_address, &host, &port) || port == 0) {
