@@ -112,10 +112,14 @@ absl::Status SqliteDatabase::StatusFor(int rc, absl::string_view what, absl::str
               ? absl::StrCat("; the file is capped at ", FormatByteSize(options_.max_size_bytes),
                              " (orchestrator --sqlite-max-size, config sqlite_max_size)")
               : "";
+      const char* remedy = max_pages_ > 0
+                               ? "Raise the cap and restart the orchestrator (or free space on its disk, if that is "
+                                 "what filled)"
+                               : "Free space on its disk";
       return ResourceExhaustedWithRetry(
           absl::StrCat("the state database ", path_, " is full and refuses writes (SQLite: ", detail, cap,
-                       "): nothing of this change was stored. Free space on its disk, or raise the cap and restart "
-                       "the orchestrator; work resumes by itself once writes fit again"),
+                       "): nothing of this change was stored. ", remedy,
+                       "; work resumes by itself once writes fit again"),
           kFullRetryAfter);
     }
     case SQLITE_BUSY:
