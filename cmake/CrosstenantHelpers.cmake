@@ -60,8 +60,17 @@ function(crosstenant_cc_test)
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   set_target_properties(${ARG_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests")
   _crosstenant_warnings(${ARG_NAME})
-  gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60
-                       PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ENVIRONMENT "${ARG_ENV}")
+  gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60)
+  # The properties are set by a script ctest runs after the discovered tests are added:
+  # gtest_discover_tests' PROPERTIES flattens lists, so "LABELS integration;drill TIMEOUT 300" became the
+  # pairs LABELS=integration, drill=TIMEOUT... and the second label and the timeout were lost.
+  set(properties_script "${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}_properties.cmake")
+  file(WRITE "${properties_script}"
+       "foreach(test IN LISTS ${ARG_NAME}_TESTS)\n"
+       "  set_tests_properties(\"\${test}\" PROPERTIES LABELS [==[${ARG_LABELS}]==] TIMEOUT ${ARG_TIMEOUT}\n"
+       "                      ENVIRONMENT [==[${ARG_ENV}]==])\n"
+       "endforeach()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${properties_script}")
 endfunction()
 
 # crosstenant_grpc_proto(<target> ROOTS <import roots...> PROTOS <root-relative paths...>)
