@@ -117,7 +117,8 @@ WorkerLoop::Options FastOptions(prometheus::Registry* registry = nullptr) {
   WorkerLoop::Options options;
   options.worker_id = "w1";
   options.concurrency = 1;
-  options.lease_duration = absl::Milliseconds(600);  // renewed every 200 ms
+  // Renewed every 500 ms: a busy machine may hold the renew thread back a few hundred milliseconds.
+  options.lease_duration = absl::Milliseconds(1500);
   options.report_backoff = absl::Milliseconds(10);
   options.report_backoff_max = absl::Milliseconds(80);
   options.metrics = registry;
@@ -146,7 +147,8 @@ double CounterValue(prometheus::Registry& registry, const std::string& name) {
 TEST(CompletionRetryTest, AResultTheOrchestratorCannotStoreYetIsKeptAndSentAgainUnderARenewedLease) {
   CountingTenant tenant;
   TaskRunner runner(&tenant, "w1", {});
-  // Refused for about 1.5 s: longer than the lease, so only renewals keep it.
+  // Refused for about 2 s: longer than the lease, so only renewals keep it.
+  // (30 refusals, each followed by a wait of at least the 50 ms RetryInfo, most by the 80 ms maximum.)
   FullOrchestrator orchestrator(
       ResourceExhaustedWithRetry("the state database /x/orchestrator.db is full and refuses writes", absl::Milliseconds(50)),
       30, FullOrchestrator::Renew::kYes);
@@ -161,7 +163,7 @@ TEST(CompletionRetryTest, AResultTheOrchestratorCannotStoreYetIsKeptAndSentAgain
   EXPECT_EQ(sent.front().lease_id(), "lease-1");
   EXPECT_EQ(sent.front().outcome(), v1::TASK_OUTCOME_SUCCEEDED);
   EXPECT_EQ(tenant.starts, 1) << "the task was done once; only its report was repeated";
-  EXPECT_GE(orchestrator.renewals(), 3) << "the lease was kept while the result waited";
+  EXPECT_GE(orchestrator.renewals(), 2) << "the lease was kept while the result waited";
   EXPECT_EQ(loop.Status().succeeded_task_count(), 1);
   EXPECT_EQ(loop.Status().abandoned_task_count(), 0);
   EXPECT_EQ(CounterValue(registry, "worker_completion_retries_total"), 30);
@@ -184,7 +186,7 @@ TEST(CompletionRetryTest, ALeaseThatCannotBeRenewedEndsTheAttemptsWhenItRunsOut)
   WorkerLoop loop(&orchestrator, &runner, FastOptions());
   const absl::Time start = absl::Now();
   ASSERT_TRUE(RunUntil(loop, [&] { return loop.Status().abandoned_task_count() == 1; }, absl::Seconds(10)));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "given up once the 600 ms lease ran out";
+  EXPECT_LT(absl::Now() - start, absl::Seconds(8)) << "given up once the 1.5 s lease ran out";
   EXPECT_GT(orchestrator.completions().size(), 1u) << "sent again while the lease lasted";
 }
 
@@ -210,7 +212,7 @@ TEST(CompletionRetryTest, DrainingDoesNotWaitForTheDatabaseBeyondTheLease) {
   ASSERT_GE(orchestrator.completions().size(), 3u);
   const absl::Time start = absl::Now();
   loop.Stop();  // drains: the reporting task's lease is no longer renewed
-  EXPECT_LT(absl::Now() - start, absl::Seconds(3)) << "at most about one lease (600 ms)";
+  EXPECT_LT(absl::Now() - start, absl::Seconds(6)) << "at most about one lease (1.5 s)";
   EXPECT_EQ(loop.Status().abandoned_task_count(), 1);
 }
 
