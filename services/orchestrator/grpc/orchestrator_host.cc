@@ -2,7 +2,10 @@
 
 #include <grpcpp/create_channel.h>
 
-#include <thread>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -11,12 +14,16 @@
 #include "services/common/tls.h"
 #include "services/common/errors.h"
 #include "services/common/status_macros.h"
+#include "services/common/periodic_thread.h"
+#include "services/orchestrator/core/event_follower.h"
+#include "services/orchestrator/core/leader_election.h"
 #include "services/orchestrator/core/migration_service.h"
 #include "services/orchestrator/core/orchestrator_metrics.h"
 #include "services/orchestrator/core/phase_driver.h"
 #include "services/orchestrator/core/task_service.h"
 #include "services/orchestrator/grpc/grpc_tenant_gateway.h"
 #include "services/orchestrator/grpc/orchestrator_service.h"
+#include "services/orchestrator/store/postgres_migration_store.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
 #include "services/orchestrator/store/store_health.h"
 
@@ -28,12 +35,19 @@ struct OrchestratorConfig {
   std::string store = "sqlite";
   std::string sqlite_path = "orchestrator.db";
   int64_t sqlite_max_size = 0;  // bytes; 0: no cap
+  // PostgreSQL's connection string (it may hold a password): from this file, else from the
+  // CROSSTENANT_POSTGRES_DSN environment variable. Never logged.
+  std::string postgres_dsn_file;
+  int postgres_pool_size = 4;
   std::string connector_address = "127.0.0.1:50051";
   ClientTlsConfig client_tls;  // towards the connector
   std::string server_name;     // TLS name to verify on the connector, when it differs from the host
   absl::Duration driver_tick = absl::Seconds(1);
   absl::Duration poll_interval = absl::Seconds(30);  // between two looks at a move in progress
   absl::Duration recheck_max = absl::Hours(1);       // longest wait between checks of trust, compatibility
+  std::string replica_id;                            // default: host name and process id
+  absl::Duration leader_lease = absl::Seconds(6);    // a dead leader is replaced within about this long
+  absl::Duration follow_interval = absl::Milliseconds(250);  // how often other replicas' events are looked for
 };
 
 // The state file's cap, when set: room for the schema and a small migration, at most what SQLite can
@@ -54,17 +68,18 @@ TaskService::Options TaskOptions(OrchestratorMetrics* metrics, StoreHealth* heal
   return options;
 }
 
-// Logs the phase driver's failed ticks: a new error at once, the same one again at most once a minute
-// (with how many times it happened), so that an error that lasts does not flood the log. A tick refused
-// because the state database is full is not logged here: StoreHealth logs the episode.
-class TickErrorLog {
+// Logs what a periodic task (the phase driver's tick, the leadership campaign) fails with: a new error at
+// once, the same one again at most once a minute (with how many times it happened since), so that an
+// error that lasts does not flood the log. RESOURCE_EXHAUSTED is not logged here: it is the state
+// database refusing writes, and StoreHealth logs that episode once.
+class RepeatedErrorLog {
  public:
+  explicit RepeatedErrorLog(std::string what) : what_(std::move(what)) {}
+
   void Report(const absl::Status& status) {
     if (absl::IsResourceExhausted(status)) return;
     if (status.ok()) {
-      if (repeats_ > 0) {
-        log::Info("phase driver ticks succeed again", {{"failed_ticks_not_logged", absl::StrCat(repeats_)}});
-      }
+      if (repeats_ > 0) log::Info(absl::StrCat(what_, " succeeds again"), {{"failures_not_logged", absl::StrCat(repeats_)}});
       last_.clear();
       repeats_ = 0;
       return;
@@ -76,25 +91,19 @@ class TickErrorLog {
       return;
     }
     log::Fields fields = {{"error", message}, {"code", absl::StatusCodeToString(status.code())}};
-    if (message == last_ && repeats_ > 0) fields.push_back({"failed_ticks_not_logged", absl::StrCat(repeats_)});
-    log::Error("phase driver tick failed", fields);
+    if (message == last_ && repeats_ > 0) fields.push_back({"failures_not_logged", absl::StrCat(repeats_)});
+    log::Error(what_, fields);
     last_ = message;
     logged_ = now;
     repeats_ = 0;
   }
 
  private:
+  const std::string what_;
   std::string last_;  // the last error logged
   absl::Time logged_ = absl::InfinitePast();
   int64_t repeats_ = 0;  // failures with that error since
 };
-
-PhaseDriver::Options DriverOptions() {
-  PhaseDriver::Options options;
-  options.max_recheck = Config().recheck_max;
-  options.first_recheck = std::min(options.first_recheck, options.max_recheck);
-  return options;
-}
 
 std::shared_ptr<grpc::Channel> ConnectorChannel() {
   grpc::ChannelArguments args;
@@ -102,6 +111,15 @@ std::shared_ptr<grpc::Channel> ConnectorChannel() {
   return grpc::CreateCustomChannel(Config().connector_address, MakeChannelCredentials(Config().client_tls), args);
 }
 
+LeaderElection::Options ElectionOptions() {
+  LeaderElection::Options options;
+  options.replica_id = Config().replica_id;
+  options.lease = Config().leader_lease;
+  return options;
+}
+
+// Every replica serves the API and workers; the one holding the leadership lease also drives the
+// phases. With one replica it simply always leads.
 class OrchestratorHost : public ServiceHost {
  public:
   OrchestratorHost(std::shared_ptr<StoreHealth> health, std::unique_ptr<MigrationStore> store,
@@ -113,79 +131,122 @@ class OrchestratorHost : public ServiceHost {
         tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(),
                TaskOptions(metrics_.get(), health_.get())),
         connector_(ConnectorChannel()),
-        driver_(&migrations_, &connector_, DriverOptions()),
+        election_(store_.get(), ElectionOptions()),
+        driver_(&migrations_, &connector_, DriverOptions(&election_)),
+        follower_(store_.get(), &migrations_.events()),
         service_(&migrations_, &tasks_) {}
 
-  ~OrchestratorHost() override { StopDriver(); }
+  ~OrchestratorHost() override { BeginShutdown(); }
 
   std::vector<HostedService> Services() override {
     return {{&service_, crosstenant::v1::Orchestrator::service_full_name()}};
   }
 
   absl::Status WarmUp() override {
-    driver_thread_ = std::thread([this] { RunDriver(); });
-    return absl::OkStatus();
-  }
-
-  // Stops driving phases and ends every watch stream with UNAVAILABLE, so that watchers resume on
-  // another replica. Requests in flight still complete.
-  void BeginShutdown() override {
-    StopDriver();
-    migrations_.events().Close();
-  }
-
- private:
-  void RunDriver() {
-    TickErrorLog errors;
-    absl::MutexLock lock(&driver_mutex_);
-    while (!stopping_) {
-      driver_mutex_.Unlock();
+    campaign_.Start(election_.renew_interval(), [this] {
+      campaign_errors_.Report(election_.Campaign());
+      metrics_->SetLeadership(election_.term());
+    });
+    driver_thread_.Start(Config().driver_tick, [this] {
+      if (!election_.leading()) return;
       // While the state database is full no step is taken: each would call Microsoft and then fail to
       // record what it did. The first tick after space returns picks up where the last one stopped.
       absl::Status ticked = health_->CheckWritable();
       if (ticked.ok()) ticked = driver_.Tick();
-      errors.Report(ticked);
-      driver_mutex_.Lock();
-      driver_wake_.WaitWithTimeout(&driver_mutex_, Config().driver_tick);
-    }
+      tick_errors_.Report(ticked);
+    });
+    follow_.Start(Config().follow_interval, [this] {
+      absl::Status followed = follower_.PollOnce();
+      if (!followed.ok()) log::Error("event follower", {{"error", std::string(followed.message())}});
+    });
+    return absl::OkStatus();
   }
 
-  void StopDriver() {
-    {
-      absl::MutexLock lock(&driver_mutex_);
-      stopping_ = true;
-      driver_wake_.SignalAll();
+  // Stops driving phases, hands the leadership on at once and ends every watch stream with
+  // UNAVAILABLE, so that watchers resume on another replica. Requests in flight still complete.
+  void BeginShutdown() override {
+    driver_thread_.Stop();
+    campaign_.Stop();
+    follow_.Stop();
+    if (absl::Status resigned = election_.Resign(); !resigned.ok()) {
+      log::Error("leadership", {{"error", std::string(resigned.message())}});
     }
-    if (driver_thread_.joinable()) driver_thread_.join();
+    metrics_->SetLeadership(0);
+    migrations_.events().Close();
+  }
+
+ private:
+  static PhaseDriver::Options DriverOptions(LeaderElection* election) {
+    PhaseDriver::Options options;
+    options.max_recheck = Config().recheck_max;
+    options.first_recheck = std::min(options.first_recheck, options.max_recheck);
+    options.leader_term = [election] { return election->term(); };
+    return options;
   }
 
   std::shared_ptr<StoreHealth> health_;  // outlives the store, which reports to it
   std::unique_ptr<MigrationStore> store_;
   std::shared_ptr<OrchestratorMetrics> metrics_;  // shared with the metrics exposer
+  RepeatedErrorLog campaign_errors_{"leadership"};   // used by campaign_ only
+  RepeatedErrorLog tick_errors_{"phase driver"};     // used by driver_thread_ only
   MigrationService migrations_;
   TaskService tasks_;
   GrpcTenantGateway connector_;
+  LeaderElection election_;
   PhaseDriver driver_;
+  EventFollower follower_;
   OrchestratorService service_;
-  absl::Mutex driver_mutex_;
-  absl::CondVar driver_wake_;
-  bool stopping_ ABSL_GUARDED_BY(driver_mutex_) = false;
-  std::thread driver_thread_;
+  PeriodicThread campaign_;
+  PeriodicThread driver_thread_;
+  PeriodicThread follow_;
 };
+
+absl::StatusOr<std::unique_ptr<MigrationStore>> OpenStore(StoreHealth* health) {
+  if (Config().store == "sqlite") {
+    SqliteDatabase::Options options;
+    options.max_size_bytes = Config().sqlite_max_size;
+    options.health = health;
+    ASSIGN_OR_RETURN(std::unique_ptr<SqliteMigrationStore> store,
+                     SqliteMigrationStore::Open(Config().sqlite_path, options));
+    if (Config().sqlite_max_size > 0) {
+      log::Info("state database capped", {{"database", Config().sqlite_path},
+                                           {"sqlite_max_size", FormatByteSize(Config().sqlite_max_size)}});
+    }
+    return std::unique_ptr<MigrationStore>(std::move(store));
+  }
+  std::string dsn;
+  if (!Config().postgres_dsn_file.empty()) {
+    std::ifstream file(Config().postgres_dsn_file);
+    if (!file) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot read postgres_dsn_file ", Config().postgres_dsn_file));
+    }
+    std::getline(file, dsn);
+  } else if (const char* from_environment = std::getenv("CROSSTENANT_POSTGRES_DSN")) {
+    dsn = from_environment;
+  }
+  if (dsn.empty()) {
+    return absl::FailedPreconditionError(
+        "store is postgres but no connection string was given: set postgres_dsn_file (--postgres-dsn-file) "
+        "or the CROSSTENANT_POSTGRES_DSN environment variable");
+  }
+  PostgresMigrationStore::Options options;
+  options.pool_size = Config().postgres_pool_size;
+  ASSIGN_OR_RETURN(std::unique_ptr<PostgresMigrationStore> store, PostgresMigrationStore::Open(dsn, options));
+  return std::unique_ptr<MigrationStore>(std::move(store));
+}
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& environment) {
-  auto health = std::make_shared<StoreHealth>(Config().sqlite_path);
-  SqliteDatabase::Options options;
-  options.max_size_bytes = Config().sqlite_max_size;
-  options.health = health.get();
-  ASSIGN_OR_RETURN(std::unique_ptr<SqliteMigrationStore> store,
-                   SqliteMigrationStore::Open(Config().sqlite_path, options));
-  if (Config().sqlite_max_size > 0) {
-    log::Info("state database capped", {{"database", Config().sqlite_path},
-                                         {"sqlite_max_size", FormatByteSize(Config().sqlite_max_size)}});
+  if (Config().replica_id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    Config().replica_id = absl::StrCat(host, "-", getpid());
   }
+  // The PostgreSQL store does not report to it yet: there the gauge stays 0 and nothing is held back.
+  auto health = std::make_shared<StoreHealth>(Config().store == "sqlite" ? Config().sqlite_path : "postgres");
+  ASSIGN_OR_RETURN(std::unique_ptr<MigrationStore> store, OpenStore(health.get()));
   auto metrics = std::make_shared<OrchestratorMetrics>(store.get(), environment.metrics, health.get());
   environment.add_collectable(metrics);
   return std::make_unique<OrchestratorHost>(std::move(health), std::move(store), std::move(metrics));
@@ -201,11 +262,16 @@ ServerDefinition OrchestratorDefinition() {
   definition.default_grpc_address = "127.0.0.1:50052";
   definition.default_metrics_address = "127.0.0.1:9465";
   definition.add_flags = [](FlagSet& flags) {
-    flags.Add("store", "sqlite", "where migrations are kept (sqlite; postgres comes with issue 9)",
-              [](absl::string_view value) {
-                Config().store = std::string(value);
-                return absl::OkStatus();
-              });
+    flags.Add("store", "sqlite|postgres",
+              "where migrations are kept: sqlite (one replica, a local file) or postgres (several replicas "
+              "sharing one database; default sqlite)",
+              FlagSet::StoreText(&Config().store));
+    flags.Add("postgres-dsn-file", "FILE",
+              "file holding PostgreSQL's connection string (libpq; sslmode=verify-full sslrootcert=... for TLS); "
+              "default: the CROSSTENANT_POSTGRES_DSN environment variable",
+              FlagSet::StoreText(&Config().postgres_dsn_file));
+    flags.Add("postgres-pool-size", "N", "connections to PostgreSQL (default 4)",
+              FlagSet::StoreInt(&Config().postgres_pool_size, 1, 64));
     flags.Add("sqlite-path", "FILE", "the SQLite state file (default ./orchestrator.db)", FlagSet::StoreText(&Config().sqlite_path));
     flags.Add("sqlite-max-size", "SIZE",
               "cap on the SQLite state file, e.g. 512MiB or 2GiB (default 0: none); at the cap writes are refused "
@@ -224,15 +290,27 @@ ServerDefinition OrchestratorDefinition() {
     flags.Add("recheck-max", "DURATION",
               "longest wait between two checks of trust or compatibility, which back off up to it (default 1h)",
               FlagSet::StoreDuration(&Config().recheck_max));
+    flags.Add("replica-id", "NAME",
+              "this replica's unique name among the orchestrators sharing a store (default: host name and pid; "
+              "the pod name on Kubernetes)",
+              FlagSet::StoreText(&Config().replica_id));
+    flags.Add("leader-lease", "DURATION",
+              "how long the driving replica's lease lasts: another replica takes over this long after it dies "
+              "(default 6s)",
+              FlagSet::StoreDuration(&Config().leader_lease));
   };
   definition.read_config = [](ConfigReader& reader) {
     reader.Read("store", &Config().store);
     reader.Read("sqlite_path", &Config().sqlite_path);
     reader.ReadByteSize("sqlite_max_size", &Config().sqlite_max_size, 0, kMaxSqliteSize);
+    reader.Read("postgres_dsn_file", &Config().postgres_dsn_file);
+    reader.Read("postgres_pool_size", &Config().postgres_pool_size, 1, 64);
     reader.Read("connector_address", &Config().connector_address);
     reader.Read("driver_tick", &Config().driver_tick);
     reader.Read("poll_interval", &Config().poll_interval);
     reader.Read("recheck_max", &Config().recheck_max);
+    reader.Read("replica_id", &Config().replica_id);
+    reader.Read("leader_lease", &Config().leader_lease);
     ConfigReader tls = reader.Section("client_tls");
     tls.Read("ca", &Config().client_tls.ca_file);
     tls.Read("cert", &Config().client_tls.cert_file);
@@ -241,16 +319,19 @@ ServerDefinition OrchestratorDefinition() {
   };
   definition.validate_config = []() -> absl::Status {
     std::vector<FieldViolation> violations;
-    if (Config().store != "sqlite") {
-      violations.push_back({"store", absl::StrCat("'", Config().store, "' is not supported: use sqlite")});
+    if (Config().store != "sqlite" && Config().store != "postgres") {
+      violations.push_back({"store", absl::StrCat("'", Config().store, "' is not supported: use sqlite or postgres")});
     }
-    if (Config().sqlite_path.empty()) violations.push_back({"sqlite_path", "must name a file"});
+    if (Config().store == "sqlite" && Config().sqlite_path.empty()) {
+      violations.push_back({"sqlite_path", "must name a file"});
+    }
     if (Config().sqlite_max_size != 0 &&
         (Config().sqlite_max_size < kMinSqliteSize || Config().sqlite_max_size > kMaxSqliteSize)) {
       violations.push_back({"sqlite_max_size", absl::StrCat("must be 0 (no cap) or from ", FormatByteSize(kMinSqliteSize),
                                                             " to ", FormatByteSize(kMaxSqliteSize), ", got ",
                                                             FormatByteSize(Config().sqlite_max_size))});
     }
+
     std::string host;
     int port = 0;
     if (!SplitHostPort(Config().connector_address, &host, &port) || port == 0) {
@@ -262,6 +343,9 @@ ServerDefinition OrchestratorDefinition() {
       violations.push_back({"poll_interval", "must be at least 100ms"});
     }
     if (Config().recheck_max < absl::Milliseconds(100)) violations.push_back({"recheck_max", "must be at least 100ms"});
+    if (Config().leader_lease < absl::Seconds(1) || Config().leader_lease > absl::Minutes(5)) {
+      violations.push_back({"leader_lease", "must be between 1s and 5m"});
+    }
     if (violations.empty()) return absl::OkStatus();
     return InvalidArgumentWithViolations("invalid orchestrator settings", violations);
   };
