@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/common/byte_size.h"
 
 namespace crosstenant {
 
@@ -150,6 +151,21 @@ void ConfigReader::Read(absl::string_view key, int64_t* out, int64_t min, int64_
     return ErrorAt(value.Mark(), key, absl::StrCat("must be between ", min, " and ", max, ", got ", parsed));
   }
   *out = static_cast<int64_t>(parsed);
+}
+
+void ConfigReader::ReadByteSize(absl::string_view key, int64_t* out, int64_t min, int64_t max) {
+  std::optional<YAML::Node> found = Lookup(key);
+  if (!found) return;
+  const YAML::Node& value = *found;
+  if (!value.IsScalar()) return ErrorAt(value.Mark(), key, "expected a size such as 512MiB or 2GiB");
+  absl::StatusOr<int64_t> parsed = ParseByteSize(value.Scalar());
+  if (!parsed.ok()) return ErrorAt(value.Mark(), key, parsed.status().message());
+  if (*parsed < min || *parsed > max) {
+    return ErrorAt(value.Mark(), key,
+                   absl::StrCat("must be between ", FormatByteSize(min), " and ", FormatByteSize(max), ", got ",
+                                FormatByteSize(*parsed)));
+  }
+  *out = *parsed;
 }
 
 void ConfigReader::Read(absl::string_view key, double* out, double min, double max) {

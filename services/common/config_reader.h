@@ -44,6 +44,8 @@ class ConfigReader {
   void Read(absl::string_view key, std::vector<std::string>* out);
   // 64-bit integers must lie in [min, max] (sizes in bytes, item counts).
   void Read(absl::string_view key, int64_t* out, int64_t min, int64_t max);
+  // A size in bytes: a plain integer, or byte_size.h's syntax ("512MiB", "2GiB"); must lie in [min, max].
+  void ReadByteSize(absl::string_view key, int64_t* out, int64_t min, int64_t max);
   // Numbers (integer or decimal) must lie in [min, max] (ratios, scales).
   void Read(absl::string_view key, double* out, double min, double max);
 

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/byte_size.h"
 
 namespace crosstenant {
 
@@ -29,6 +30,15 @@ FlagSet::Setter FlagSet::StoreInt(int* out, int min, int max) {
       return absl::InvalidArgumentError(absl::StrCat("expected a whole number from ", min, " to ", max));
     }
     *out = parsed;
+    return absl::OkStatus();
+  };
+}
+
+FlagSet::Setter FlagSet::StoreByteSize(int64_t* out) {
+  return [out](absl::string_view value) -> absl::Status {
+    absl::StatusOr<int64_t> parsed = ParseByteSize(value);
+    if (!parsed.ok()) return parsed.status();
+    *out = *parsed;
     return absl::OkStatus();
   };
 }

@@ -14,6 +14,7 @@
 //   ... load the file ...
 //   RETURN_IF_ERROR(flags.Apply());             // runs the other setters, in command-line order
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
@@ -34,6 +35,7 @@ class FlagSet {
   static Setter StoreText(std::string* out);
   static Setter StoreDuration(absl::Duration* out);  // absl's syntax: 30s, 1h30m, 250ms
   static Setter StoreInt(int* out, int min, int max);
+  static Setter StoreByteSize(int64_t* out);  // byte_size.h's syntax: 4096, 64KiB, 512MiB, 2GiB
 
   FlagSet(std::string program, std::string summary);
 

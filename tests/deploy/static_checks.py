@@ -383,7 +383,8 @@ def dockerfile():
 EXPECTED_STORE = {"dev": "sqlite", "prod": "postgres"}
 # The keys an overlay's replacement config file may change from the base's file of the same name.
 OVERLAY_CONFIG_CHANGES = {
-    "orchestrator.yaml": {"store", "sqlite_path", "postgres_dsn_file", "postgres_pool_size", "leader_lease"},
+    "orchestrator.yaml": {"store", "sqlite_path", "sqlite_max_size", "postgres_dsn_file", "postgres_pool_size",
+                          "leader_lease"},
     "worker.yaml": {"orchestrator_address"},
 }
 # What a libpq connection string looks like (keyword=value or URI form).

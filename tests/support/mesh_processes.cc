@@ -318,14 +318,16 @@ bool Orchestrator::Start(const std::string& connector_address, const std::vector
                                    "--metrics-address=127.0.0.1:0",
                                    "--ready-file=" + ready,
                                    "--log-format=json",
-                                   "--sqlite-path=" + dir_.path() + "/orchestrator.db",
+                                   "--sqlite-path=" + db_path(),
                                    "--connector-address=" + connector_address};
   args.insert(args.end(), extra.begin(), extra.end());
   process_ = std::make_unique<ServerProcess>(BinaryPath("orchestrator"), args, dir_.path());
-  if (!process_->WaitForReadyFile(ready)) {
+  auto ready_json = process_->WaitForReadyFile(ready);
+  if (!ready_json) {
     error_ = "orchestrator did not start: " + process_->Stderr();
     return false;
   }
+  metrics_address_ = ready_json->value("metrics_address", "");
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 << 20);
   stub_ = crosstenant::v1::Orchestrator::NewStub(

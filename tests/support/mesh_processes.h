@@ -121,12 +121,17 @@ class Orchestrator {
   void Kill();  // SIGKILL: a crash, nothing flushed
   crosstenant::v1::Orchestrator::Stub& stub() { return *stub_; }
   const std::string& address() const { return address_; }
+  // Where its /metrics is served (changes with each start).
+  const std::string& metrics_address() const { return metrics_address_; }
+  // Its SQLite state file (--sqlite-path), the same across restarts.
+  std::string db_path() const { return dir_.path() + "/orchestrator.db"; }
   std::string Stderr() const { return process_ ? process_->Stderr() : ""; }
 
  private:
   TempDir dir_;
   std::string error_;
   std::string address_;
+  std::string metrics_address_;
   std::unique_ptr<ServerProcess> process_;
   std::unique_ptr<crosstenant::v1::Orchestrator::Stub> stub_;
 };

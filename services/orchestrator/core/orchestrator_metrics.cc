@@ -29,8 +29,9 @@ void AddSample(prometheus::MetricFamily& family, std::vector<prometheus::ClientM
 
 }  // namespace
 
-OrchestratorMetrics::OrchestratorMetrics(MigrationStore* store, prometheus::Registry& registry)
+OrchestratorMetrics::OrchestratorMetrics(MigrationStore* store, prometheus::Registry& registry, StoreHealth* health)
     : store_(store),
+      health_(health),
       tasks_completed_(prometheus::BuildCounter()
                            .Name("orchestrator_tasks_completed_total")
                            .Help("Task completions applied, by task kind and outcome.")
@@ -103,7 +104,27 @@ std::vector<prometheus::MetricFamily> OrchestratorMetrics::Collect() const {
   } while (!token.empty());
   for (const auto& [key, count] : by_phase_state) AddSample(migrations, {{"phase", key.first}, {"state", key.second}}, count);
   for (const auto& [state, count] : by_user_state) AddSample(users, {{"state", state}}, count);
-  return {migrations, users, depth, limit};
+  std::vector<prometheus::MetricFamily> families = {migrations, users, depth, limit};
+  if (health_ != nullptr) {
+    prometheus::MetricFamily full = Gauge("orchestrator_store_full",
+                                          "1 while the state database is full and refuses writes (no new work is "
+                                          "handed out), 0 otherwise.");
+    AddSample(full, {}, health_->full() ? 1 : 0);
+    prometheus::MetricFamily failures{"orchestrator_store_write_failures_total",
+                                      "Writes the state database refused, by status code: resource_exhausted (full), "
+                                      "unavailable (locked), data_loss (corrupt), internal.",
+                                      prometheus::MetricType::Counter,
+                                      {}};
+    for (const auto& [code, count] : health_->WriteFailures()) {
+      prometheus::ClientMetric metric;
+      metric.label = {{"code", code}};
+      metric.counter.value = static_cast<double>(count);
+      failures.metric.push_back(std::move(metric));
+    }
+    families.push_back(std::move(full));
+    families.push_back(std::move(failures));
+  }
+  return families;
 }
 
 }  // namespace crosstenant::orchestrator

@@ -12,6 +12,9 @@
 //   orchestrator_stale_completions_total             completions refused because their lease was lost
 //   orchestrator_leader                              1 while this replica drives the phases, else 0
 //   orchestrator_leadership_term                     the term it drives in (0 when it does not)
+//   orchestrator_store_full                          1 while the state database is full and refuses writes
+//   orchestrator_store_write_failures_total{code}    writes the state database refused, by status code
+//                                                    (resource_exhausted, unavailable, data_loss, internal)
 
 #include <memory>
 #include <vector>
@@ -23,13 +26,15 @@
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
 #include "services/orchestrator/store/migration_store.h"
+#include "services/orchestrator/store/store_health.h"
 
 namespace crosstenant::orchestrator {
 
 class OrchestratorMetrics : public prometheus::Collectable {
  public:
   // Registers the counters in `registry`; register this object too (as a shared_ptr) for the gauges.
-  OrchestratorMetrics(MigrationStore* store, prometheus::Registry& registry);
+  // `health` (may be null: no store_* metrics) is the state database's write health.
+  OrchestratorMetrics(MigrationStore* store, prometheus::Registry& registry, StoreHealth* health = nullptr);
 
   void TaskCompleted(crosstenant::v1::TaskKind kind, crosstenant::v1::TaskOutcome outcome);
   void StaleCompletion();
@@ -40,6 +45,7 @@ class OrchestratorMetrics : public prometheus::Collectable {
 
  private:
   MigrationStore* store_;
+  StoreHealth* health_;
   prometheus::Family<prometheus::Counter>& tasks_completed_;
   prometheus::Counter& stale_completions_;
   prometheus::Gauge& leader_;

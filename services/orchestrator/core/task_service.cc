@@ -73,6 +73,7 @@ absl::StatusOr<v1::LeaseTasksResponse> TaskService::LeaseTasks(const v1::LeaseTa
   RETURN_IF_ERROR(CheckLeaseDuration(request.lease_duration(), request.has_lease_duration(), "lease_duration",
                                      violations, &query.lease_duration));
   if (!violations.empty()) return InvalidArgumentWithViolations("invalid LeaseTasksRequest", violations);
+  if (options_.health != nullptr) RETURN_IF_ERROR(options_.health->CheckWritable());
   query.worker_id = request.worker_id();
   query.max_tasks = request.max_tasks() == 0 ? 10 : request.max_tasks();
   for (int kind : request.kinds()) query.kinds.push_back(static_cast<v1::TaskKind>(kind));

@@ -17,6 +17,7 @@
 #include "services/orchestrator/core/event_hub.h"
 #include "services/orchestrator/core/orchestrator_metrics.h"
 #include "services/orchestrator/store/migration_store.h"
+#include "services/orchestrator/store/store_health.h"
 
 namespace crosstenant::orchestrator {
 
@@ -28,6 +29,10 @@ class TaskService {
     absl::Duration poll_interval = absl::Seconds(30);
     // Counts completions when set.
     OrchestratorMetrics* metrics = nullptr;
+    // When set, LeaseTasks hands out nothing while the state database is full (RESOURCE_EXHAUSTED):
+    // a worker would do work whose result could not be recorded. Renewals and completions still go
+    // through, so that results in hand are recorded as soon as they fit.
+    StoreHealth* health = nullptr;
   };
 
   // `write_mutex` is the one MigrationService holds while it changes a migration (see there).

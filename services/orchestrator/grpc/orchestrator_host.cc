@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "services/common/byte_size.h"
 #include "services/common/logging.h"
 #include "services/common/tls.h"
 #include "services/common/errors.h"
@@ -24,6 +25,7 @@
 #include "services/orchestrator/grpc/orchestrator_service.h"
 #include "services/orchestrator/store/postgres_migration_store.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
+#include "services/orchestrator/store/store_health.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -32,6 +34,7 @@ namespace {
 struct OrchestratorConfig {
   std::string store = "sqlite";
   std::string sqlite_path = "orchestrator.db";
+  int64_t sqlite_max_size = 0;  // bytes; 0: no cap
   // PostgreSQL's connection string (it may hold a password): from this file, else from the
   // CROSSTENANT_POSTGRES_DSN environment variable. Never logged.
   std::string postgres_dsn_file;
@@ -47,17 +50,60 @@ struct OrchestratorConfig {
   absl::Duration follow_interval = absl::Milliseconds(250);  // how often other replicas' events are looked for
 };
 
+// The state file's cap, when set: room for the schema and a small migration, at most what SQLite can
+// address with 4 KiB pages.
+constexpr int64_t kMinSqliteSize = int64_t{1} << 20;
+constexpr int64_t kMaxSqliteSize = int64_t{16} << 40;
+
 OrchestratorConfig& Config() {
   static OrchestratorConfig config;
   return config;
 }
 
-TaskService::Options TaskOptions(OrchestratorMetrics* metrics) {
+TaskService::Options TaskOptions(OrchestratorMetrics* metrics, StoreHealth* health) {
   TaskService::Options options;
   options.poll_interval = Config().poll_interval;
   options.metrics = metrics;
+  options.health = health;
   return options;
 }
+
+// Logs what a periodic task (the phase driver's tick, the leadership campaign) fails with: a new error at
+// once, the same one again at most once a minute (with how many times it happened since), so that an
+// error that lasts does not flood the log. RESOURCE_EXHAUSTED is not logged here: it is the state
+// database refusing writes, and StoreHealth logs that episode once.
+class RepeatedErrorLog {
+ public:
+  explicit RepeatedErrorLog(std::string what) : what_(std::move(what)) {}
+
+  void Report(const absl::Status& status) {
+    if (absl::IsResourceExhausted(status)) return;
+    if (status.ok()) {
+      if (repeats_ > 0) log::Info(absl::StrCat(what_, " succeeds again"), {{"failures_not_logged", absl::StrCat(repeats_)}});
+      last_.clear();
+      repeats_ = 0;
+      return;
+    }
+    const std::string message(status.message());
+    const absl::Time now = absl::Now();
+    if (message == last_ && now - logged_ < absl::Minutes(1)) {
+      ++repeats_;
+      return;
+    }
+    log::Fields fields = {{"error", message}, {"code", absl::StatusCodeToString(status.code())}};
+    if (message == last_ && repeats_ > 0) fields.push_back({"failures_not_logged", absl::StrCat(repeats_)});
+    log::Error(what_, fields);
+    last_ = message;
+    logged_ = now;
+    repeats_ = 0;
+  }
+
+ private:
+  const std::string what_;
+  std::string last_;  // the last error logged
+  absl::Time logged_ = absl::InfinitePast();
+  int64_t repeats_ = 0;  // failures with that error since
+};
 
 std::shared_ptr<grpc::Channel> ConnectorChannel() {
   grpc::ChannelArguments args;
@@ -76,11 +122,14 @@ LeaderElection::Options ElectionOptions() {
 // phases. With one replica it simply always leads.
 class OrchestratorHost : public ServiceHost {
  public:
-  OrchestratorHost(std::unique_ptr<MigrationStore> store, std::shared_ptr<OrchestratorMetrics> metrics)
-      : store_(std::move(store)),
+  OrchestratorHost(std::shared_ptr<StoreHealth> health, std::unique_ptr<MigrationStore> store,
+                   std::shared_ptr<OrchestratorMetrics> metrics)
+      : health_(std::move(health)),
+        store_(std::move(store)),
         metrics_(std::move(metrics)),
         migrations_(store_.get(), {}),
-        tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(), TaskOptions(metrics_.get())),
+        tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(),
+               TaskOptions(metrics_.get(), health_.get())),
         connector_(ConnectorChannel()),
         election_(store_.get(), ElectionOptions()),
         driver_(&migrations_, &connector_, DriverOptions(&election_)),
@@ -95,14 +144,16 @@ class OrchestratorHost : public ServiceHost {
 
   absl::Status WarmUp() override {
     campaign_.Start(election_.renew_interval(), [this] {
-      absl::Status campaigned = election_.Campaign();
-      if (!campaigned.ok()) log::Error("leadership", {{"error", std::string(campaigned.message())}});
+      campaign_errors_.Report(election_.Campaign());
       metrics_->SetLeadership(election_.term());
     });
     driver_thread_.Start(Config().driver_tick, [this] {
       if (!election_.leading()) return;
-      absl::Status ticked = driver_.Tick();
-      if (!ticked.ok()) log::Error("phase driver", {{"error", std::string(ticked.message())}});
+      // While the state database is full no step is taken: each would call Microsoft and then fail to
+      // record what it did. The first tick after space returns picks up where the last one stopped.
+      absl::Status ticked = health_->CheckWritable();
+      if (ticked.ok()) ticked = driver_.Tick();
+      tick_errors_.Report(ticked);
     });
     follow_.Start(Config().follow_interval, [this] {
       absl::Status followed = follower_.PollOnce();
@@ -133,8 +184,11 @@ class OrchestratorHost : public ServiceHost {
     return options;
   }
 
+  std::shared_ptr<StoreHealth> health_;  // outlives the store, which reports to it
   std::unique_ptr<MigrationStore> store_;
   std::shared_ptr<OrchestratorMetrics> metrics_;  // shared with the metrics exposer
+  RepeatedErrorLog campaign_errors_{"leadership"};   // used by campaign_ only
+  RepeatedErrorLog tick_errors_{"phase driver"};     // used by driver_thread_ only
   MigrationService migrations_;
   TaskService tasks_;
   GrpcTenantGateway connector_;
@@ -147,9 +201,17 @@ class OrchestratorHost : public ServiceHost {
   PeriodicThread follow_;
 };
 
-absl::StatusOr<std::unique_ptr<MigrationStore>> OpenStore() {
+absl::StatusOr<std::unique_ptr<MigrationStore>> OpenStore(StoreHealth* health) {
   if (Config().store == "sqlite") {
-    ASSIGN_OR_RETURN(std::unique_ptr<SqliteMigrationStore> store, SqliteMigrationStore::Open(Config().sqlite_path));
+    SqliteDatabase::Options options;
+    options.max_size_bytes = Config().sqlite_max_size;
+    options.health = health;
+    ASSIGN_OR_RETURN(std::unique_ptr<SqliteMigrationStore> store,
+                     SqliteMigrationStore::Open(Config().sqlite_path, options));
+    if (Config().sqlite_max_size > 0) {
+      log::Info("state database capped", {{"database", Config().sqlite_path},
+                                           {"sqlite_max_size", FormatByteSize(Config().sqlite_max_size)}});
+    }
     return std::unique_ptr<MigrationStore>(std::move(store));
   }
   std::string dsn;
@@ -182,10 +244,12 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironm
     gethostname(host, sizeof(host) - 1);
     Config().replica_id = absl::StrCat(host, "-", getpid());
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<MigrationStore> store, OpenStore());
-  auto metrics = std::make_shared<OrchestratorMetrics>(store.get(), environment.metrics);
+  // The PostgreSQL store does not report to it yet: there the gauge stays 0 and nothing is held back.
+  auto health = std::make_shared<StoreHealth>(Config().store == "sqlite" ? Config().sqlite_path : "postgres");
+  ASSIGN_OR_RETURN(std::unique_ptr<MigrationStore> store, OpenStore(health.get()));
+  auto metrics = std::make_shared<OrchestratorMetrics>(store.get(), environment.metrics, health.get());
   environment.add_collectable(metrics);
-  return std::make_unique<OrchestratorHost>(std::move(store), std::move(metrics));
+  return std::make_unique<OrchestratorHost>(std::move(health), std::move(store), std::move(metrics));
 }
 
 ServerDefinition OrchestratorDefinition() {
@@ -209,6 +273,10 @@ ServerDefinition OrchestratorDefinition() {
     flags.Add("postgres-pool-size", "N", "connections to PostgreSQL (default 4)",
               FlagSet::StoreInt(&Config().postgres_pool_size, 1, 64));
     flags.Add("sqlite-path", "FILE", "the SQLite state file (default ./orchestrator.db)", FlagSet::StoreText(&Config().sqlite_path));
+    flags.Add("sqlite-max-size", "SIZE",
+              "cap on the SQLite state file, e.g. 512MiB or 2GiB (default 0: none); at the cap writes are refused "
+              "RESOURCE_EXHAUSTED as on a full disk, and work resumes once pages are free",
+              FlagSet::StoreByteSize(&Config().sqlite_max_size));
     flags.Add("connector-address", "HOST:PORT", "the tenant connector (default 127.0.0.1:50051)",
               FlagSet::StoreText(&Config().connector_address));
     flags.Add("client-tls-ca", "FILE", "CA that the connector's certificate chains to (turns TLS on)",
@@ -234,6 +302,7 @@ ServerDefinition OrchestratorDefinition() {
   definition.read_config = [](ConfigReader& reader) {
     reader.Read("store", &Config().store);
     reader.Read("sqlite_path", &Config().sqlite_path);
+    reader.ReadByteSize("sqlite_max_size", &Config().sqlite_max_size, 0, kMaxSqliteSize);
     reader.Read("postgres_dsn_file", &Config().postgres_dsn_file);
     reader.Read("postgres_pool_size", &Config().postgres_pool_size, 1, 64);
     reader.Read("connector_address", &Config().connector_address);
@@ -255,6 +324,12 @@ ServerDefinition OrchestratorDefinition() {
     }
     if (Config().store == "sqlite" && Config().sqlite_path.empty()) {
       violations.push_back({"sqlite_path", "must name a file"});
+    }
+    if (Config().sqlite_max_size != 0 &&
+        (Config().sqlite_max_size < kMinSqliteSize || Config().sqlite_max_size > kMaxSqliteSize)) {
+      violations.push_back({"sqlite_max_size", absl::StrCat("must be 0 (no cap) or from ", FormatByteSize(kMinSqliteSize),
+                                                            " to ", FormatByteSize(kMaxSqliteSize), ", got ",
+                                                            FormatByteSize(Config().sqlite_max_size))});
     }
 
     std::string host;

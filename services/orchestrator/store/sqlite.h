@@ -2,7 +2,18 @@
 #define CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_SQLITE_H_
 
 // A thin RAII layer over the SQLite C API that reports errors as absl::Status, so that the store reads
-// as SQL and not as error plumbing. Not thread-safe: the owner serialises access.
+// as SQL and not as error plumbing. Not thread-safe: the owner serialises access (except MeasureSpace).
+//
+// Errors map to codes by what the caller can do about them:
+//   SQLITE_FULL (the file reached its cap, or the disk is full)  RESOURCE_EXHAUSTED, with RetryInfo and a
+//                                                                message naming the file and the remedy
+//   SQLITE_BUSY, SQLITE_LOCKED (locked past the busy timeout)    UNAVAILABLE
+//   SQLITE_CORRUPT, SQLITE_NOTADB                                DATA_LOSS
+//   SQLITE_CONSTRAINT (from Step)                                ALREADY_EXISTS
+//   anything else                                                INTERNAL
+// A write that fails leaves nothing behind: a failed COMMIT is rolled back here, and callers roll back
+// after any other failure inside a transaction (SQLite may already have rolled back on SQLITE_FULL; the
+// ROLLBACK is then a harmless no-op).
 
 #include <sqlite3.h>
 
@@ -13,33 +24,83 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace crosstenant::orchestrator {
 
 class SqliteStatement;
+class StoreHealth;
 
 class SqliteDatabase {
  public:
+  struct Options {
+    // Most bytes the file may hold, applied as PRAGMA max_page_count (whole pages, rounded down); 0: no
+    // cap. A write that needs more fails RESOURCE_EXHAUSTED exactly as on a full disk; pages freed by
+    // deletes are reused. The cap binds this connection's writes only: the orchestrator must be the
+    // file's only writer (SQLite lets a connection read a file another one grew past its cap).
+    int64_t max_size_bytes = 0;
+    // How long a statement waits for another connection's lock before UNAVAILABLE.
+    absl::Duration busy_timeout = absl::Seconds(10);
+    // Told of every write refused or made, and given a probe of the room left; may be null. Must
+    // outlive the database.
+    StoreHealth* health = nullptr;
+    // The SQLite VFS to open the file with (tests inject I/O faults with one); empty: the default.
+    std::string vfs;
+  };
+
+  // Room in the file and on its disk.
+  struct Space {
+    int64_t page_size = 0;
+    int64_t used_bytes = 0;    // pages in use (the file's pages minus its free list)
+    int64_t file_bytes = 0;    // pages in the file, used or free
+    int64_t limit_bytes = 0;   // the cap, 0 if none
+    int64_t disk_available_bytes = -1;  // for unprivileged writers on the file's file system; -1 unknown
+    // Room for writes: the cap (if any) leaves at least min(1 MiB, cap / 64) and the disk at least 4 MiB.
+    bool HasRoom() const;
+  };
+
   // Opens (creating if needed) the database file, in WAL mode with foreign keys on and a busy timeout,
   // so that a second process (or a crashed one's leftovers) is waited for instead of failing at once.
-  static absl::StatusOr<std::unique_ptr<SqliteDatabase>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<SqliteDatabase>> Open(const std::string& path, const Options& options);
+  static absl::StatusOr<std::unique_ptr<SqliteDatabase>> Open(const std::string& path) { return Open(path, {}); }
   ~SqliteDatabase();
 
   // Runs one or more statements without results.
   absl::Status Execute(absl::string_view sql);
   absl::StatusOr<SqliteStatement> Prepare(absl::string_view sql);
 
-  // BEGIN IMMEDIATE / COMMIT / ROLLBACK.
+  // BEGIN IMMEDIATE / COMMIT / ROLLBACK. A COMMIT that fails rolls the transaction back.
   absl::Status Begin();
   absl::Status Commit();
   void Rollback();
 
+  // The status for the connection's last error (`what` says what was being done).
   absl::Status Error(absl::string_view what) const;
+  // The status for SQLite result code `rc`, with SQLite's `detail`.
+  absl::Status StatusFor(int rc, absl::string_view what, absl::string_view detail) const;
+
+  // Measures the room left, on a connection of its own: safe from any thread at any time.
+  absl::StatusOr<Space> MeasureSpace();
+
+  const std::string& path() const { return path_; }
   sqlite3* handle() const { return db_; }
 
  private:
-  explicit SqliteDatabase(sqlite3* db) : db_(db) {}
+  friend class SqliteStatement;
+  SqliteDatabase(sqlite3* db, std::string path, const Options& options)
+      : db_(db), path_(std::move(path)), options_(options) {}
+  // Tell the health tracker (if any).
+  void WriteFailed(const absl::Status& status) const;
+  void WriteSucceeded() const;
+
   sqlite3* db_;
+  const std::string path_;
+  const Options options_;
+  int64_t max_pages_ = 0;  // the cap in pages, 0 if none
+
+  absl::Mutex probe_mutex_;
+  sqlite3* probe_db_ ABSL_GUARDED_BY(probe_mutex_) = nullptr;  // MeasureSpace's own connection
 };
 
 class SqliteStatement {

@@ -101,8 +101,9 @@ std::string InList(const std::vector<Enum>& values, int first_index) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> SqliteMigrationStore::Open(const std::string& path) {
-  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::Open(path));
+absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> SqliteMigrationStore::Open(const std::string& path,
+                                                                                const SqliteDatabase::Options& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::Open(path, options));
   std::unique_ptr<SqliteMigrationStore> store(new SqliteMigrationStore(std::move(db)));
   absl::MutexLock lock(&store->mutex_);
   RETURN_IF_ERROR(store->ApplySchemaMigrations());

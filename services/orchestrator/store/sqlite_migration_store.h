@@ -19,7 +19,8 @@ class SqliteMigrationStore : public MigrationStore {
   // The schema version this build writes.
   static constexpr int kSchemaVersion = 4;
 
-  static absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> Open(const std::string& path,
+                                                                    const SqliteDatabase::Options& options = {});
 
   // The schema version of the open file (kSchemaVersion once Open succeeded).
   absl::StatusOr<int> SchemaVersion();

@@ -1,8 +1,12 @@
 #include "services/worker/core/worker_loop.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "services/common/errors.h"
+#include "services/common/logging.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -28,6 +32,18 @@ std::string Label(const std::string& enum_name, absl::string_view prefix) {
   return absl::AsciiStrToLower(absl::StripPrefix(enum_name, prefix));
 }
 
+// A completion refused with these may be recorded if sent again (the orchestrator's database full or
+// locked, the orchestrator restarting or slow). ABORTED says the lease is lost: never sent again.
+bool RetryableCompletion(absl::StatusCode code) {
+  return code == absl::StatusCode::kResourceExhausted || code == absl::StatusCode::kUnavailable ||
+         code == absl::StatusCode::kDeadlineExceeded || code == absl::StatusCode::kInternal ||
+         code == absl::StatusCode::kUnknown || code == absl::StatusCode::kCancelled;
+}
+
+std::string Describe(const absl::Status& status) {
+  return absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());
+}
+
 }  // namespace
 
 struct WorkerLoop::Metrics {
@@ -49,11 +65,17 @@ struct WorkerLoop::Metrics {
                          .Name("worker_lease_errors_total")
                          .Help("Failed calls to the orchestrator's LeaseTasks.")
                          .Register(registry)
-                         .Add({})) {}
+                         .Add({})),
+        completion_retries(prometheus::BuildCounter()
+                               .Name("worker_completion_retries_total")
+                               .Help("Completions sent again because the orchestrator could not record them.")
+                               .Register(registry)
+                               .Add({})) {}
   prometheus::Family<prometheus::Counter>& tasks;
   prometheus::Family<prometheus::Histogram>& seconds;
   prometheus::Gauge& in_flight;
   prometheus::Counter& lease_errors;
+  prometheus::Counter& completion_retries;
 };
 
 WorkerLoop::WorkerLoop(LeaseClient* orchestrator, TaskRunner* runner, Options options)
@@ -99,14 +121,16 @@ void WorkerLoop::RunSlot() {
     request.set_max_tasks(1);
     SetDuration(options_.lease_duration, request.mutable_lease_duration());
     SetDuration(options_.lease_wait, request.mutable_wait_time());
+    const absl::Time asked_at = absl::Now();
     absl::StatusOr<v1::LeaseTasksResponse> leased = orchestrator_->LeaseTasks(request);
     if (!leased.ok()) {
       if (metrics_) metrics_->lease_errors.Increment();
       absl::MutexLock lock(&mutex_);
       counters_.mutable_orchestrator()->set_reachable(false);
-      counters_.mutable_orchestrator()->set_last_error(
-          absl::StrCat(absl::StatusCodeToString(leased.status().code()), ": ", leased.status().message()));
-      wake_.WaitWithTimeout(&mutex_, options_.idle_backoff);
+      counters_.mutable_orchestrator()->set_last_error(Describe(leased.status()));
+      // RESOURCE_EXHAUSTED (the orchestrator's database is full) comes with the wait it asks for.
+      wake_.WaitWithTimeout(&mutex_, std::clamp(RetryDelayOf(leased.status()), options_.idle_backoff,
+                                                std::max(options_.idle_backoff, absl::Seconds(30))));
       continue;
     }
     {
@@ -115,13 +139,19 @@ void WorkerLoop::RunSlot() {
       counters_.mutable_orchestrator()->clear_last_error();
       SetTime(absl::Now(), counters_.mutable_orchestrator()->mutable_last_success_time());
       if (leased->tasks_size() > 0) SetTime(absl::Now(), counters_.mutable_last_lease_time());
-      for (const v1::Task& task : leased->tasks()) active_[task.name()] = task;
+      // The lease runs from the orchestrator's clock when it got the call: from this side, no later
+      // than when the call was made.
+      for (const v1::Task& task : leased->tasks()) {
+        Held& held = active_[task.name()];
+        held.task = task;
+        held.held_until = asked_at + options_.lease_duration;
+      }
     }
     for (const v1::Task& task : leased->tasks()) {
       const absl::Time leased_at = absl::Now();
       if (metrics_) metrics_->in_flight.Increment();
       v1::CompleteTaskRequest completion = runner_->Run(task);
-      absl::StatusOr<v1::CompleteTaskResponse> reported = orchestrator_->CompleteTask(completion);
+      absl::StatusOr<v1::CompleteTaskResponse> reported = Report(completion);
       if (metrics_) {
         metrics_->in_flight.Decrement();
         const std::string kind = Label(v1::TaskKind_Name(task.kind()), "TASK_KIND_");
@@ -136,8 +166,8 @@ void WorkerLoop::RunSlot() {
       absl::MutexLock lock(&mutex_);
       active_.erase(task.name());
       if (!reported.ok()) {
-        // ABORTED: the lease was lost and another worker has the task; anything else: the lease expires
-        // and the task is handed out again. Either way nothing more to do here.
+        // The lease is lost (another worker may have the task) or ran out, or the orchestrator refused
+        // the result for good: the task is handed out again and redone. Nothing more to do here.
         counters_.set_abandoned_task_count(counters_.abandoned_task_count() + 1);
       } else if (completion.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
         counters_.set_succeeded_task_count(counters_.succeeded_task_count() + 1);
@@ -160,22 +190,79 @@ void WorkerLoop::RenewLoop() {
     v1::RenewLeasesRequest request;
     request.set_worker_id(options_.worker_id);
     SetDuration(options_.lease_duration, request.mutable_lease_duration());
-    for (const auto& [name, task] : active_) {
+    for (const auto& [name, held] : active_) {
+      // Draining: a task that only waits to report gets no more time than its lease has left.
+      if (held.lost || (draining_ && held.reporting)) continue;
       v1::TaskLease* lease = request.add_leases();
       lease->set_task(name);
-      lease->set_lease_id(task.lease_id());
+      lease->set_lease_id(held.task.lease_id());
     }
+    if (request.leases().empty()) continue;
+    const absl::Time asked_at = absl::Now();
     mutex_.Unlock();
     // A lease not renewed is simply lost: the completion will be refused and nothing is applied twice.
-    (void)orchestrator_->RenewLeases(request);
+    absl::StatusOr<v1::RenewLeasesResponse> renewed = orchestrator_->RenewLeases(request);
     mutex_.Lock();
+    if (!renewed.ok()) continue;  // tried again in a third of a lease; a reporting slot watches held_until
+    for (const v1::LeaseRenewal& renewal : renewed->renewals()) {
+      auto it = active_.find(renewal.task());
+      if (it == active_.end() || it->second.task.lease_id() != renewal.lease_id()) continue;
+      if (renewal.renewed()) {
+        it->second.held_until = asked_at + options_.lease_duration;
+        *it->second.task.mutable_lease_expire_time() = renewal.lease_expire_time();
+      } else {
+        it->second.lost = true;
+      }
+    }
+  }
+}
+
+absl::StatusOr<v1::CompleteTaskResponse> WorkerLoop::Report(const v1::CompleteTaskRequest& completion) {
+  absl::Duration backoff = options_.report_backoff;
+  int attempts = 0;
+  while (true) {
+    absl::StatusOr<v1::CompleteTaskResponse> reported = orchestrator_->CompleteTask(completion);
+    ++attempts;
+    if (reported.ok()) {
+      if (attempts > 1) {
+        log::Info("completion recorded", {{"task", completion.task()}, {"attempts", absl::StrCat(attempts)}});
+      }
+      return reported;
+    }
+    if (!RetryableCompletion(reported.status().code())) return reported;
+    absl::MutexLock lock(&mutex_);
+    auto found = active_.find(completion.task());
+    if (found == active_.end()) return reported;
+    Held& held = found->second;
+    if (held.lost || absl::Now() >= held.held_until) {
+      log::Warning("completion not recorded and the lease is gone: the task will be handed out again and redone",
+                   {{"task", completion.task()},
+                    {"attempts", absl::StrCat(attempts)},
+                    {"error", Describe(reported.status())}});
+      return reported;
+    }
+    if (!held.reporting) {
+      held.reporting = true;
+      log::Warning("the orchestrator did not record a completion: keeping the result and sending it again while "
+                   "the lease is held",
+                   {{"task", completion.task()}, {"error", Describe(reported.status())}});
+    }
+    if (metrics_) metrics_->completion_retries.Increment();
+    // Wait out the backoff, but no longer than the lease lasts unless renewed (one more attempt then:
+    // the orchestrator's lease ends a little later than this side reckons), and not at all once the
+    // lease is known lost (that attempt is refused ABORTED and ends it).
+    const absl::Duration wait =
+        std::min(std::max(backoff, RetryDelayOf(reported.status())), held.held_until - absl::Now());
+    mutex_.AwaitWithTimeout(absl::Condition(+[](Held* h) { return h->lost; }, &held), wait);
+    backoff = std::min(2 * backoff, options_.report_backoff_max);
   }
 }
 
 v1::WorkerStatus WorkerLoop::Status() const {
   absl::MutexLock lock(&mutex_);
   v1::WorkerStatus status = counters_;
-  for (const auto& [name, task] : active_) {
+  for (const auto& [name, held] : active_) {
+    const v1::Task& task = held.task;
     v1::ActiveTask* active = status.add_active_tasks();
     active->set_task(name);
     active->set_kind(task.kind());

@@ -4,6 +4,15 @@
 // The worker's main loop: `concurrency` slots each lease one task at a time from the orchestrator (a
 // long poll), run it through TaskRunner and report the completion; one more thread renews the leases
 // of tasks in hand. Drain stops new leases and lets the tasks in hand finish.
+//
+// A result is not dropped because the orchestrator could not record it for a while (its database full,
+// the orchestrator restarting, a timeout): the slot keeps the completion and sends it again, backing off,
+// for as long as it holds the lease, which the renew thread keeps extending. Only a lease the
+// orchestrator says is lost (ABORTED, or a renewal refused), a lease that ran out because renewals kept
+// failing, or an error that will not go away (INVALID_ARGUMENT...) ends the attempts; the task is then
+// handed out again later and redone, which is safe: a start is looked up before it is retried. While
+// draining, leases of tasks that are only waiting to report are no longer renewed, so that shutdown
+// takes at most one lease duration more.
 
 #include <atomic>
 #include <map>
@@ -40,9 +49,13 @@ class WorkerLoop {
     int concurrency = 4;
     absl::Duration lease_duration = absl::Seconds(60);
     absl::Duration lease_wait = absl::Seconds(5);
-    absl::Duration idle_backoff = absl::Seconds(1);  // after a failed lease call
+    absl::Duration idle_backoff = absl::Seconds(1);  // after a failed lease call (or its RetryInfo, up to 30s)
+    // Between two attempts to report a completion the orchestrator could not record: doubling from
+    // `report_backoff` up to `report_backoff_max`, or the orchestrator's RetryInfo when longer.
+    absl::Duration report_backoff = absl::Milliseconds(500);
+    absl::Duration report_backoff_max = absl::Seconds(10);
     // When set, the loop exports worker_tasks_total{kind,outcome}, worker_task_seconds{kind},
-    // worker_tasks_in_flight and worker_lease_errors_total here.
+    // worker_tasks_in_flight, worker_lease_errors_total and worker_completion_retries_total here.
     prometheus::Registry* metrics = nullptr;
   };
 
@@ -58,8 +71,18 @@ class WorkerLoop {
   crosstenant::v1::WorkerStatus Status() const;
 
  private:
+  // A task in hand: its lease as far as this worker knows.
+  struct Held {
+    crosstenant::v1::Task task;
+    absl::Time held_until;  // by this worker's clock: when the lease runs out unless renewed
+    bool lost = false;       // the orchestrator refused to renew it
+    bool reporting = false;  // done; its completion is being sent again
+  };
+
   void RunSlot();
   void RenewLoop();
+  // Sends `completion` until the orchestrator records it or the lease is gone (see above).
+  absl::StatusOr<crosstenant::v1::CompleteTaskResponse> Report(const crosstenant::v1::CompleteTaskRequest& completion);
 
   LeaseClient* orchestrator_;
   TaskRunner* runner_;
@@ -71,7 +94,7 @@ class WorkerLoop {
   std::unique_ptr<Metrics> metrics_;
 
   mutable absl::Mutex mutex_;
-  std::map<std::string, crosstenant::v1::Task> active_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, Held> active_ ABSL_GUARDED_BY(mutex_);
   crosstenant::v1::WorkerStatus counters_ ABSL_GUARDED_BY(mutex_);
   absl::CondVar wake_;  // signalled on Drain, for the renew thread
 };

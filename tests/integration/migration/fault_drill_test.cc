@@ -5,12 +5,17 @@
 
 #include <chrono>
 #include <iostream>
+#include <sstream>
 #include <thread>
+#include <tuple>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "services/orchestrator/store/sqlite.h"
 #include "tests/integration/migration/migration_fixture.h"
 
 namespace crosstenant::testing {
@@ -23,6 +28,83 @@ void WaitForStarts(const std::function<int()>& starts, int wanted) {
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (starts() < wanted && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
 }
+
+// The value of one series (`name` or `name{label="value"}`, as exposed) in Prometheus text; -1 if absent.
+double SeriesValue(const std::string& text, const std::string& series) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (absl::StartsWith(line, series + " ")) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+int Occurrences(const std::string& text, const std::string& what) {
+  int count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+// Fills a SQLite file up to `cap` bytes from a connection of its own, with rows of a filler table: big
+// blobs first, then smaller and smaller until not even a small row fits. Each row is its own short
+// transaction, so the orchestrator's writes wait at most one insert for the lock. The connection is given
+// the same cap, so that the file ends exactly at it: were it to grow the file past the orchestrator's
+// cap, SQLite would let the orchestrator's connection grow it that far too (it reads what another wrote).
+class DatabaseFiller {
+ public:
+  DatabaseFiller(const std::string& path, int64_t cap) {
+    orchestrator::SqliteDatabase::Options options;
+    options.max_size_bytes = cap;
+    auto db = orchestrator::SqliteDatabase::Open(path, options);
+    EXPECT_TRUE(db.ok()) << db.status();
+    if (db.ok()) db_ = std::move(*db);
+    EXPECT_TRUE(db_ && db_->Execute("CREATE TABLE IF NOT EXISTS drill_filler (id INTEGER PRIMARY KEY, payload BLOB)").ok());
+  }
+  // Fills up to the cap; the number of rows it took.
+  int Fill() {
+    int rows = 0;
+    for (int64_t size = 256 * 1024; db_ && size >= 16;) {
+      auto insert = db_->Prepare("INSERT INTO drill_filler (payload) VALUES (zeroblob(?1))");
+      const absl::Status status = insert.ok() ? insert->Bind(1, size).Run() : insert.status();
+      if (status.ok()) {
+        ++rows;
+      } else if (absl::IsResourceExhausted(status)) {
+        size /= 2;
+      } else {
+        ADD_FAILURE() << "filling the state database: " << status;
+        break;
+      }
+    }
+    return rows;
+  }
+  // Deletes the filler rows, a few at a time: their pages become free for the orchestrator's writes.
+  void Empty() {
+    while (db_) {
+      const absl::Status status = db_->Execute("DELETE FROM drill_filler WHERE id IN (SELECT id FROM drill_filler LIMIT 8)");
+      ASSERT_TRUE(status.ok()) << status;
+      if (sqlite3_changes(db_->handle()) == 0) break;
+    }
+  }
+  // The sequences of `migration`'s events in the file, in order.
+  std::vector<int64_t> EventSequences(const std::string& migration) {
+    std::vector<int64_t> sequences;
+    auto select = db_->Prepare("SELECT sequence FROM events WHERE migration = ?1 ORDER BY sequence");
+    if (!select.ok()) {
+      ADD_FAILURE() << select.status();
+      return sequences;
+    }
+    select->Bind(1, migration);
+    while (true) {
+      absl::StatusOr<bool> row = select->Step();
+      if (!row.ok() || !*row) break;
+      sequences.push_back(select->ColumnInt(0));
+    }
+    return sequences;
+  }
+  orchestrator::SqliteDatabase* db() { return db_.get(); }
+
+ private:
+  std::unique_ptr<orchestrator::SqliteDatabase> db_;
+};
 
 // kill -9 of each service in turn (connector, orchestrator, each worker), twice over, during a
 // 2,000-user migration; each comes back at once at the same address with its state.
@@ -115,6 +197,115 @@ TEST_F(FaultDrillTest, SourceTenantUnreachableForThirtySecondsMidRun) {
   const v1::Migration migration = WaitUntil("migrations/drill-unreachable", Ended, absl::Seconds(70));
   ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
   ExpectFinalStatesMatchEmulator("migrations/drill-unreachable");
+}
+
+// The orchestrator's database refusing writes mid-run. The state file is capped (--sqlite-max-size=16MiB:
+// SQLite's max_page_count, which gives the SQLITE_FULL of a full disk without privileges); once 100 of
+// 400 users have started, the test fills the file up to the cap from a connection of its own. The
+// refusal must be loud (orchestrator_store_full reads 1, an operator's CreateMigration fails
+// RESOURCE_EXHAUSTED naming the file, one ERROR line in the log), the migration must stop instead of
+// working on without recording, and after the filler rows are deleted it must carry on by itself to the
+// end with nothing lost: every user right, no start twice, no event missing from the log.
+TEST_F(FaultDrillTest, StateDatabaseFullMidRunThenSpaceReturns) {
+  constexpr int64_t kCap = int64_t{16} << 20;
+  MeshSeed seed;
+  seed.nam_users = 380;
+  seed.eur_users = 20;
+  orchestrator_flags_ = {"--sqlite-max-size=16MiB"};
+  ASSERT_TRUE(StartMesh(seed, 600, 2));
+  auto scrape = [this](const std::string& series) {
+    const std::optional<std::string> text = HttpGet("http://" + orchestrator_.metrics_address() + "/metrics");
+    return text ? SeriesValue(*text, series) : -1;
+  };
+  const std::string kFull = "orchestrator_store_full";
+  const std::string kRefused = "orchestrator_store_write_failures_total{code=\"resource_exhausted\"}";
+  EXPECT_EQ(scrape(kFull), 0);
+  EXPECT_EQ(scrape(kRefused), 0);
+  v1::MigrationOptions options;
+  options.set_max_queued_per_source_geo(40);  // spreads the moves out: the fault lands mid-run
+  ASSERT_TRUE(Create("drill-full", options));
+  WaitForStarts([this] { return EmulatorMoveStarts(); }, 100);
+
+  DatabaseFiller filler(orchestrator_.db_path(), kCap);
+  ASSERT_NE(filler.db(), nullptr);
+  const int rows = filler.Fill();
+  const auto space = filler.db()->MeasureSpace();
+  ASSERT_TRUE(space.ok()) << space.status();
+  EXPECT_EQ(space->file_bytes, kCap);
+  std::cout << "filled the state database to its 16 MiB cap with " << rows << " rows after " << EmulatorMoveStarts()
+            << " move starts\n";
+
+  // Loud: the gauge goes to 1 as soon as a write is refused, and the refusals are counted.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (scrape(kFull) != 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
+  ASSERT_EQ(scrape(kFull), 1) << "orchestrator_store_full did not go to 1";
+  EXPECT_GT(scrape(kRefused), 0);
+
+  // Loud: an operator's write is refused, naming the file and what is wrong, and leaves nothing behind.
+  {
+    v1::CreateMigrationRequest request;
+    request.set_migration_id("drill-full-second");
+    request.mutable_plan()->set_source_connection("connections/contoso");
+    request.mutable_plan()->set_target_connection("connections/fabrikam");
+    request.mutable_plan()->mutable_identity_map()->set_csv(seed_.IdentityMapCsv());
+    grpc::ClientContext context;
+    v1::CreateMigrationResponse response;
+    const grpc::Status status = orchestrator_.stub().CreateMigration(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+    EXPECT_THAT(status.error_message(),
+                ::testing::HasSubstr("the state database " + orchestrator_.db_path() + " is full and refuses writes"));
+    grpc::ClientContext get_context;
+    v1::GetMigrationRequest get;
+    get.set_name("migrations/drill-full-second");
+    v1::GetMigrationResponse got;
+    EXPECT_EQ(orchestrator_.stub().GetMigration(&get_context, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+
+  // The migration stops (tasks already in a worker's hands finish and wait to be recorded), and stays
+  // stopped while the database is full: no move started, nothing recorded.
+  auto progress = [this] {
+    return std::make_tuple(EmulatorMoveStarts(), Get("migrations/drill-full").last_event_sequence());
+  };
+  auto stopped = progress();
+  for (const absl::Time settle = absl::Now() + absl::Seconds(30); absl::Now() < settle;) {
+    absl::SleepFor(absl::Seconds(2));
+    const auto now = progress();
+    if (now == stopped) break;
+    stopped = now;
+  }
+  absl::SleepFor(absl::Seconds(5));
+  EXPECT_EQ(progress(), stopped) << "the migration went on while its database refused writes";
+  EXPECT_EQ(scrape(kFull), 1);
+  const v1::Migration during = Get("migrations/drill-full");
+  ASSERT_FALSE(Ended(during)) << "the migration ended before the database filled: the drill tested nothing";
+  std::cout << "stopped at " << std::get<0>(stopped) << " move starts, event " << std::get<1>(stopped) << "\n";
+
+  // Space returns: the filler rows go, their pages are free, and the migration carries on by itself.
+  filler.Empty();
+  const absl::Time freed = absl::Now();
+  while (scrape(kFull) != 0 && absl::Now() < freed + absl::Seconds(30)) absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(scrape(kFull), 0) << "orchestrator_store_full did not go back to 0";
+  const v1::Migration migration = WaitUntil("migrations/drill-full", Ended, absl::Seconds(150));
+  ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
+  std::cout << "completed " << absl::ToInt64Seconds(absl::Now() - freed) << "s after space returned\n";
+  ExpectFinalStatesMatchEmulator("migrations/drill-full");
+
+  // Nothing lost: the event log holds every sequence from 1 to the migration's last, once.
+  const std::vector<int64_t> sequences = filler.EventSequences("migrations/drill-full");
+  ASSERT_EQ(static_cast<int64_t>(sequences.size()), migration.last_event_sequence());
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    ASSERT_EQ(sequences[i], static_cast<int64_t>(i + 1)) << "a gap in the event log";
+  }
+  // Loud once, not once per refused request.
+  const std::string log = orchestrator_.Stderr();
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (absl::StrContains(line, "the state database is full") || absl::StrContains(line, "has room again")) {
+      std::cout << line << "\n";
+    }
+  }
+  EXPECT_EQ(Occurrences(log, "the state database is full"), 1) << Tail(log);
+  EXPECT_EQ(Occurrences(log, "the state database has room again"), 1) << Tail(log);
 }
 
 }  // namespace

@@ -76,7 +76,9 @@ class MigrationTest : public ::testing::Test {
   virtual ~MigrationTest() = default;
 
   virtual bool StartOrchestrator() {
-    const bool started = orchestrator_.Start(connector_.address(), {"--poll-interval=300ms", "--recheck-max=1s"});
+    std::vector<std::string> flags = {"--poll-interval=300ms", "--recheck-max=1s"};
+    flags.insert(flags.end(), orchestrator_flags_.begin(), orchestrator_flags_.end());
+    const bool started = orchestrator_.Start(connector_.address(), flags);
     EXPECT_TRUE(started) << orchestrator_.error();
     return started;
   }
@@ -206,6 +208,7 @@ class MigrationTest : public ::testing::Test {
   }
 
   MeshSeed seed_;
+  std::vector<std::string> orchestrator_flags_;  // more flags for every start of the orchestrator
   Emulator emulator_;
   TempDir connector_state_;
   const std::string connector_address_ = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
