@@ -49,10 +49,14 @@ function(crosstenant_cc_binary)
   _crosstenant_warnings(${ARG_NAME})
 endfunction()
 
-# crosstenant_cc_test(NAME <target> SRCS ... DEPS ... [LABELS ...] [TIMEOUT seconds, default 120])
-# A GoogleTest binary; each test case becomes its own ctest entry.
+# crosstenant_cc_test(NAME <target> SRCS ... DEPS ... [LABELS ...] [TIMEOUT seconds, default 120]
+#                     [ENV VAR=value...] [FIXTURES <ctest fixtures required>...])
+# A GoogleTest binary; each test case becomes its own ctest entry. Give ONE label: gtest_discover_tests
+# flattens its PROPERTIES, so a second label (or a second ENV entry) is read as a property name and the
+# properties after it (TIMEOUT, ENVIRONMENT, FIXTURES_REQUIRED) are lost. A test that needs the test PostgreSQL
+# server says `FIXTURES ${CROSSTENANT_POSTGRES_FIXTURE} ENV ${CROSSTENANT_POSTGRES_ENV}` (tests/postgres.cmake).
 function(crosstenant_cc_test)
-  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENV" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENV;FIXTURES" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
@@ -60,8 +64,13 @@ function(crosstenant_cc_test)
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   set_target_properties(${ARG_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests")
   _crosstenant_warnings(${ARG_NAME})
+  set(fixture_properties)
+  if(ARG_FIXTURES)
+    set(fixture_properties FIXTURES_REQUIRED "${ARG_FIXTURES}")
+  endif()
   gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60
-                       PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ENVIRONMENT "${ARG_ENV}")
+                       PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ENVIRONMENT "${ARG_ENV}"
+                                  ${fixture_properties})
 endfunction()
 
 # crosstenant_grpc_proto(<target> ROOTS <import roots...> PROTOS <root-relative paths...>)

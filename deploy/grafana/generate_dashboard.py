@@ -89,12 +89,15 @@ y[0] += 6
 
 # ---- migrations
 row("Migrations")
-stat("bargauge", "Users by state (live migrations)", [("sum by (state) (orchestrator_user_moves)", "{{state}}")], 0, 8, h=9,
-     description="orchestrator_user_moves: the users of running, waiting or paused migrations by state.",
+# orchestrator_migrations, _user_moves, _queue_depth and _queue_limit count the whole store, and every
+# orchestrator replica reports them (the prod overlay runs three on one database): take the max over the
+# replicas, never the sum.
+stat("bargauge", "Users by state (live migrations)", [("max by (state) (orchestrator_user_moves)", "{{state}}")], 0, 8, h=9,
+     description="orchestrator_user_moves: the users of running, waiting or paused migrations by state (every replica reports the whole store: max over them).",
      extra={"displayMode": "basic", "orientation": "horizontal", "showUnfilled": True})
-ts("Migration progress by state", [("sum by (state) (orchestrator_user_moves)", "{{state}}")], 8, 10, h=9, stack=True,
+ts("Migration progress by state", [("max by (state) (orchestrator_user_moves)", "{{state}}")], 8, 10, h=9, stack=True,
    description="Users per state over time; success growing and queued shrinking is progress (alert MigrationNoProgress).")
-stat("stat", "Migrations by phase and state", [("sum by (phase, state) (orchestrator_migrations)", "{{phase}} / {{state}}")], 18, 6, h=9,
+stat("stat", "Migrations by phase and state", [("max by (phase, state) (orchestrator_migrations)", "{{phase}} / {{state}}")], 18, 6, h=9,
      description="orchestrator_migrations. A migration waiting in trust_verification for seven days fires TrustDormantPastSevenDays.",
      extra={"textMode": "value_and_name", "colorMode": "none", "orientation": "horizontal"})
 y[0] += 9
@@ -106,19 +109,25 @@ ts("Worker tasks: in flight and p95 time", [
    8, 8, description="worker_tasks_in_flight against the workers' concurrency shows their saturation; worker_task_seconds from lease to completion.")
 ts("Failed moves and lease errors", [
     ('sum(increase(orchestrator_tasks_completed_total{kind="start_move",outcome="failed"}[$__rate_interval]))', "start refused by Microsoft"),
-    ('sum(orchestrator_user_moves{state="failed"})', "users failed (live migrations)"),
+    ('max(orchestrator_user_moves{state="failed"})', "users failed (live migrations)"),
     ("sum(increase(worker_lease_errors_total[$__rate_interval]))", "worker lease errors"),
     ("sum(increase(orchestrator_stale_completions_total[$__rate_interval]))", "stale completions (lease expired)")],
    16, 8)
 y[0] += 8
+ts("Orchestrator replicas leading", [("sum(orchestrator_leader)", "replicas leading (1, or an alert fires)")], 0, 12, h=6,
+   description="The sum of orchestrator_leader over the replicas: exactly one drives the migrations' phases. 0 for a minute fires CrosstenantOrchestratorNoLeader, over 1 CrosstenantOrchestratorSeveralLeaders; a failover shows as a short dip.",
+   thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}, {"color": "red", "value": 2}])
+ts("Orchestrator leadership term per replica", [("max by (instance) (orchestrator_leadership_term)", "{{instance}}")], 12, 12, h=6,
+   description="The term each replica leads in (0: it does not lead). The term grows by one at each change of leader: steps mean failovers or rolling updates.")
+y[0] += 6
 
 # ---- queues
 row("Queues per source geo")
 ts("Queue depth per source geo, against its limit", [
-    ("sum by (source_geo) (orchestrator_queue_depth)", "depth {{source_geo}}"),
+    ("max by (source_geo) (orchestrator_queue_depth)", "depth {{source_geo}}"),
     ("max by (source_geo) (orchestrator_queue_limit)", "limit {{source_geo}}")],
    0, 16, description="Users active at Microsoft (or handed to a worker to start) per source geo; Microsoft accepts at most 4,000 queued per source geo.")
-stat("bargauge", "Queue use per source geo", [("sum by (source_geo) (orchestrator_queue_depth) / on (source_geo) max by (source_geo) (orchestrator_queue_limit)", "{{source_geo}}")],
+stat("bargauge", "Queue use per source geo", [("max by (source_geo) (orchestrator_queue_depth) / on (source_geo) max by (source_geo) (orchestrator_queue_limit)", "{{source_geo}}")],
      16, 8, unit="percentunit", thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 0.9}],
      extra={"displayMode": "gradient", "orientation": "horizontal", "min": 0, "max": 1})
 y[0] += 8

@@ -16,7 +16,7 @@ packages=(
   # .proto files compiled into the services: grpc.health.v1, and google.rpc status details
   grpc-proto golang-github-gogo-googleapis-dev
   # tests and tools
-  libgtest-dev libgmock-dev googletest curl openssl ca-certificates prometheus python3 yamllint
+  libgtest-dev libgmock-dev googletest curl openssl ca-certificates prometheus python3 yamllint postgresql
   python3-grpcio python3-yaml nodejs npm
   # fuzzing: libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer
   clang libclang-rt-14-dev

@@ -123,16 +123,25 @@ class Processes:
 
     def start(self, name, argv, log_path, cwd=None, env=None):
         log = open(log_path, "w")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                   preexec_fn=_die_with_parent)
+        if SETPRIV:
+            # No preexec_fn: without one, Python starts the child with vfork and exec, so no fork
+            # handler runs in it. With one it forks, and gRPC's (this process talks gRPC) could abort the
+            # child before its exec ("Mutex::Fer with pending CondVar queueing") or hang it.
+            process = subprocess.Popen([SETPRIV, "--pdeathsig", "KILL", "--", *argv], stdout=log,
+                                       stderr=subprocess.STDOUT, cwd=cwd, env=env)
+        else:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+                                       preexec_fn=_die_with_parent)
         self.running.append((name, process, log_path))
         return process
 
-    def stop(self, process, grace):
-        """SIGTERM; returns the exit code, or None if it had to be killed after `grace` seconds."""
+    def stop(self, process, grace, signalled=False):
+        """SIGTERM (unless `signalled`: sent already); returns the exit code, or None if it had to be
+        killed after `grace` seconds."""
         if process.poll() is not None:
             return process.returncode
-        process.send_signal(signal.SIGTERM)
+        if not signalled:
+            process.send_signal(signal.SIGTERM)
         try:
             return process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
@@ -144,6 +153,11 @@ class Processes:
         for _, process, _ in reversed(self.running):
             if process.poll() is None:
                 self.stop(process, 10)
+
+
+# util-linux's setpriv sets the parent-death signal and execs the server (same pid), so a server never
+# outlives a crashed or timed-out test.
+SETPRIV = shutil.which("setpriv")
 
 
 def _die_with_parent():

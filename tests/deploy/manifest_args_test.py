@@ -16,14 +16,27 @@ free loopback ports, and Service names in upstream addresses to those loopback p
   - in the dev overlay, the tenant emulator starts from its manifest too, and the connector, with the
     overlay's connect-to rule and CA, signs in to it (CreateConnection for the source and the target);
   - SIGTERM stops each server with exit code 0 within terminationGracePeriodSeconds.
+The orchestrator starts as many replicas as its Deployment declares (the prod overlay: three on
+PostgreSQL). Env from the downward API gets the pod's name, and $(VAR) in args is expanded as the kubelet
+does (--replica-id=$(POD_NAME)). The Secret orchestrator-postgres gets the connection string of a fresh
+database on the test server (CROSSTENANT_TEST_POSTGRES_DSN_FILE, the ctest fixture `postgres`); a headless
+Service's dns:/// target becomes an ipv4: target listing every replica. Then, for several replicas:
+  - exactly one leads (orchestrator_leader summed over them is 1), and its log names its pod;
+  - the worker leases from every replica (round_robin over the headless Service's target);
+  - the leader killed with SIGKILL is replaced by another within about leader_lease, and the worker
+    leases on from the others; a leader stopped with SIGTERM hands over at once.
 
   BIN_DIR=build/bin /usr/bin/python3 tests/deploy/manifest_args_test.py
+  (on PostgreSQL also CROSSTENANT_TEST_POSTGRES_DSN_FILE=build/tests/postgres/dsn, as ctest sets it)
 """
 
 import json
 import os
 import re
 import secrets
+import shlex
+import signal
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,6 +62,15 @@ PROBE_SERVICE = {"tenant-connector": "crosstenant.v1.TenantConnector", "orchestr
 READ_CALL = {"tenant-connector": "/crosstenant.v1.TenantConnector/ListConnections",
              "orchestrator": "/crosstenant.v1.Orchestrator/ListMigrations",
              "worker": "/crosstenant.v1.Worker/GetWorkerStatus"}
+# Deployments whose replicas work together (the orchestrators share a store and elect a leader): every
+# declared replica is started. Of the others, one pod stands for all.
+ALL_REPLICAS = {"orchestrator"}
+MAX_REPLICAS = 3
+# dns:///SERVICE:PORT or dns:///SERVICE.NAMESPACE.svc.cluster.local:PORT (a headless Service: every replica).
+DNS_TARGET = re.compile(r"^dns:///([a-z][a-z0-9-]*)(\.[a-z0-9-]+\.svc\.cluster\.local)?:(\d+)$")
+# The downward API fields the test can give a pod.
+FIELD_REFS = {"metadata.name": lambda pod: pod.pod_name, "metadata.namespace": lambda pod: pod.namespace,
+              "status.podIP": lambda pod: "127.0.0.1", "spec.nodeName": lambda pod: "test-node"}
 
 failures = []
 
@@ -64,6 +86,53 @@ def openssl(*args, cwd):
     result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
         lib.fail(f"openssl {' '.join(args)}: {result.stderr.strip()}")
+
+
+class TestDatabase:
+    """A fresh database on the test PostgreSQL server (the ctest fixture `postgres`), made on first use:
+    what the Secret orchestrator-postgres holds in the test. Dropped at the end."""
+
+    def __init__(self):
+        self.name = None
+        self.server = None
+
+    def _psql(self, sql):
+        psql = shutil.which("psql") or lib.fail("psql not found: install Debian's postgresql-client")
+        # The password goes through the environment, not the command line.
+        keys = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD", "sslmode": "PGSSLMODE"}
+        env = dict(os.environ, PGDATABASE=self.server.get("dbname", "postgres"),
+                   **{keys[k]: v for k, v in self.server.items() if k in keys})
+        result = subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env,
+                                capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            lib.fail(f"psql {sql}: {result.stderr.strip()}")
+
+    def dsn(self):
+        if self.name is None:
+            path = os.environ.get("CROSSTENANT_TEST_POSTGRES_DSN_FILE")
+            if not path or not os.path.exists(path):
+                lib.fail("the overlay's orchestrator keeps its migrations in PostgreSQL: run this test through ctest "
+                         "(fixture postgres, tests/postgres.cmake), or start tests/support/postgres_server.sh and set "
+                         "CROSSTENANT_TEST_POSTGRES_DSN_FILE to its dsn file")
+            with open(path) as f:
+                self.server = dict(item.split("=", 1) for item in shlex.split(f.read().strip()))
+            name = f"deploy_manifest_args_{secrets.token_hex(4)}"
+            self._psql(f"CREATE DATABASE {name}")
+            self.name = name
+        fields = dict(self.server, dbname=self.name)
+        quoted = {k: v.replace("\\", "\\\\").replace("'", "\\'") for k, v in fields.items()}
+        return " ".join(f"{k}='{v}'" for k, v in quoted.items()) + "\n"
+
+    def drop(self):
+        if self.name is not None:
+            self._psql(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+            self.name = None
+
+
+def expand(text, variables):
+    """$(VAR) in command and args, as the kubelet expands it: from the container's env; $$ is a $."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else variables.get(m.group(1), m.group(0)), text)
 
 
 class TestCa:
@@ -101,13 +170,16 @@ class TestCa:
 class Pod:
     """One Deployment's container, laid out on disk and started like the kubelet would."""
 
-    def __init__(self, overlay, deployment, objects, work, ca):
+    def __init__(self, overlay, deployment, objects, work, ca, database, replica=0, replicas=1):
         self.name = deployment["metadata"]["name"]
-        self.where = f"{overlay}: Deployment/{self.name}"
+        self.pod_name = f"{self.name}-test-{replica}"
+        self.namespace = deployment["metadata"].get("namespace", "default")
+        self.where = f"{overlay}: Deployment/{self.name}" + (f" pod {self.pod_name}" if replicas > 1 else "")
         self.deployment = deployment
         self.pod_spec = deployment["spec"]["template"]["spec"]
         self.container = self.pod_spec["containers"][0]
-        self.root = os.path.join(work, overlay, self.name)
+        self.database = database
+        self.root = os.path.join(work, overlay, self.pod_name)
         self.mounts = {}  # mountPath -> (host directory, read-only)
         self.ports = {p["name"]: p["containerPort"] for p in self.container.get("ports", [])}
         self.addresses = {}  # grpc/metrics/health -> 127.0.0.1:port
@@ -130,7 +202,9 @@ class Pod:
             read_only = bool(mount.get("readOnly"))
             if "configMap" in volume:
                 name = volume["configMap"]["name"]
-                if check(name in config_maps, f"{self.where}: ConfigMap {name} is not in the overlay"):
+                if name not in config_maps and volume["configMap"].get("optional"):
+                    pass  # an optional ConfigMap the operator may create (orchestrator-postgres-ca): absent here
+                elif check(name in config_maps, f"{self.where}: ConfigMap {name} is not in the overlay"):
                     for key, value in config_maps[name].get("data", {}).items():
                         with open(os.path.join(host, key), "w") as f:
                             f.write(value)
@@ -143,6 +217,16 @@ class Pod:
                 elif secret.endswith("-seal-key"):
                     with open(os.path.join(host, "seal.key"), "w") as f:
                         f.write(secrets.token_hex(32) + "\n")
+                elif secret == "orchestrator-postgres":
+                    # The connection string the operator puts in the Secret, key dsn: here a fresh database
+                    # on the test server. Mode as the kubelet sets it (defaultMode, or an item's mode).
+                    items = {i["key"]: i for i in volume["secret"].get("items", [])} or {"dsn": {"path": "dsn"}}
+                    check("dsn" in items, f"{self.where}: Secret {secret} is mounted without its key dsn")
+                    for key, item in items.items():
+                        path = os.path.join(host, item["path"])
+                        with open(path, "w") as f:
+                            f.write(self.database.dsn() if key == "dsn" else "")
+                        os.chmod(path, item.get("mode", volume["secret"].get("defaultMode", 0o644)) & 0o777)
                 else:
                     check(volume["secret"].get("optional", False),
                           f"{self.where}: Secret {secret} is neither issued by a Certificate of the overlay nor "
@@ -181,7 +265,10 @@ class Pod:
             lib.fail(f"{self.where}: {binary} does not exist (build it first)")
         argv = [binary]
         names_by_port = {number: name for name, number in self.ports.items()}
+        variables = self.manifest_env()
         for arg in self.container.get("args", []):
+            arg = expand(arg, variables)
+            check("$(" not in arg, f"{self.where}: arg {arg} names a variable the container's env does not define")
             key, _, value = arg.partition("=")
             listen = LISTEN.match(value)
             if key == "--config":
@@ -199,14 +286,27 @@ class Pod:
         return argv
 
     def upstream(self, value, upstreams, field):
-        """`value` with each SERVICE:PORT of a started Service replaced by where that port really is."""
+        """`value` with each SERVICE:PORT of a started Service replaced by where that port really is: one
+        address for a ClusterIP Service, and for dns:/// through a headless Service an ipv4: target listing
+        every replica (what its DNS name resolves to)."""
+        target = DNS_TARGET.match(value)
+        if target:
+            service, domain, port = target.group(1), target.group(2), int(target.group(3))
+            check(domain in (None, f".{self.namespace}.svc.cluster.local"),
+                  f"{self.where}: {field} {value} is not in the namespace {self.namespace}")
+            if not check(service in upstreams and port in upstreams[service],
+                         f"{self.where}: {field} {value} names no port of a started Service"):
+                return value
+            addresses = upstreams[service][port]
+            return "ipv4:" + ",".join(addresses)
+
         def replace(match):
             service, port = match.group(1), int(match.group(2))
             if service not in upstreams:
                 return match.group(0)
             check(port in upstreams[service], f"{self.where}: {field} names {service}:{port}, but Service "
                                               f"{service} has ports {sorted(upstreams[service])}")
-            return upstreams[service].get(port, match.group(0))
+            return upstreams[service].get(port, [match.group(0)])[0]
         return SERVICE_ADDRESS.sub(replace, value)
 
     def rewrite_config(self, path, upstreams):
@@ -226,10 +326,19 @@ class Pod:
             config[key] = self.addresses[port_name]
         for key in UPSTREAM_KEYS:
             if key in config:
-                service = config[key].rpartition(":")[0]
+                target = DNS_TARGET.match(config[key])
+                service = target.group(1) if target else config[key].rpartition(":")[0]
                 if check(service in upstreams, f"{self.where}: {key} {config[key]} names no Service of the "
                                                "overlay started before it"):
                     config[key] = self.upstream(config[key], upstreams, key)
+        if any(str(config.get(key, "")).startswith("ipv4:") and "," in config[key] for key in UPSTREAM_KEYS):
+            # gRPC verifies a target's TLS name against its authority, which for an ipv4: list is the whole
+            # list. Here every test certificate also names 127.0.0.1 (what a single rewritten address is
+            # verified as); the real name, the headless Service's, is checked below on every replica.
+            client_tls = config.setdefault("client_tls", {})
+            check("server_name" not in client_tls, f"{self.where}: client_tls.server_name is set; it would apply "
+                                                   "to every upstream")
+            client_tls["server_name"] = "127.0.0.1"
         writable = {"state_dir", "sqlite_path"}
 
         def remap(node, field):
@@ -249,11 +358,24 @@ class Pod:
             yaml.safe_dump(config, f)
         return rewritten
 
-    def env(self):
-        env = {"PATH": "/usr/bin:/bin", "HOSTNAME": f"{self.name}-test-pod"}
+    def manifest_env(self):
+        """The container's env as the kubelet sets it: values with $(VAR) expanded, the downward API's fields."""
+        env = {}
         for item in self.container.get("env", []):
-            value = item.get("value", "")
-            env[item["name"]] = self.host_path(value, f"env {item['name']}") if value.startswith("/") else value
+            if "valueFrom" in item:
+                field = item["valueFrom"].get("fieldRef", {}).get("fieldPath")
+                if not check(field in FIELD_REFS, f"{self.where}: env {item['name']} comes from {item['valueFrom']}, "
+                                                  "which the test cannot give"):
+                    continue
+                env[item["name"]] = FIELD_REFS[field](self)
+            else:
+                env[item["name"]] = expand(item.get("value", ""), env)
+        return env
+
+    def env(self):
+        env = {"PATH": "/usr/bin:/bin", "HOSTNAME": self.pod_name}
+        for name, value in self.manifest_env().items():
+            env[name] = self.host_path(value, f"env {name}") if value.startswith("/") else value
         return env
 
     def credentials(self, tls_dir=None):
@@ -321,7 +443,82 @@ def buf_call(pod, method, body, tls_dir):
     return result.returncode, (result.stdout + result.stderr).strip()
 
 
-def run_overlay(overlay, work):
+def metric_value(pod, name):
+    """The value of an unlabelled sample `name` on the pod's /metrics, or None if absent or unreachable."""
+    try:
+        text = lib.scrape(pod.addresses["metrics"], timeout=2)
+    except Exception:  # noqa: BLE001
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def lease_calls(pod):
+    try:
+        text = lib.scrape(pod.addresses["metrics"], timeout=2)
+    except Exception:  # noqa: BLE001
+        return 0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("grpc_server_started_total") and 'grpc_method="LeaseTasks"' in line)
+
+
+def leaders(replicas):
+    """The running replicas that report orchestrator_leader 1, or None if one of them cannot be read."""
+    values = {pod.pod_name: metric_value(pod, "orchestrator_leader") for pod in replicas if pod.process.poll() is None}
+    if None in values.values():
+        return None
+    return [pod for pod in replicas if values.get(pod.pod_name) == 1]
+
+
+def duration_seconds(text, default):
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", str(text or ""))
+    if not match:
+        return default
+    return float(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60}[match.group(2)]
+
+
+def check_leadership(overlay, replicas, lease):
+    """Exactly one replica leads, its log names its pod (the replica id); killing it hands the lead to
+    another within about the lease. Returns the replicas still running."""
+    found = []
+
+    def one_leader():
+        found[:] = leaders(replicas) or []
+        return len(found) == 1
+    if not check(lib.wait_until(one_leader, 2 * lease + 10, 0.2),
+                 f"{overlay}: {len(found)} orchestrator replicas report orchestrator_leader 1, expected exactly one"):
+        return None
+    leader = found[0]
+    with open(os.path.join(leader.root, "log.txt")) as f:
+        named = [line for line in f if "drives the migrations" in line and leader.pod_name in line]
+    check(named, f"{overlay}: the leader's log does not name it {leader.pod_name} (--replica-id from the pod name)")
+    print(f"ok: {overlay}: one of {len(replicas)} orchestrator replicas leads ({leader.pod_name}, named by its "
+          "pod in its log)", flush=True)
+    return leader
+
+
+def check_failover(overlay, replicas, leader, lease):
+    """SIGKILL the leader: another replica must lead within about the lease (it never resigned)."""
+    leader.process.kill()
+    leader.process.wait()
+    killed = time.monotonic()
+    survivors = [pod for pod in replicas if pod is not leader]
+    found = []
+
+    def taken_over():
+        found[:] = leaders(survivors) or []
+        return len(found) == 1
+    bound = 2 * lease + 10  # the lease lapses, then the next campaign (every lease/4) takes it; a busy machine
+    if check(lib.wait_until(taken_over, bound, 0.1), f"{overlay}: no orchestrator replica took over within {bound:.0f}s "
+                                                     f"of the leader's SIGKILL (leader_lease {lease:.0f}s)"):
+        print(f"ok: {overlay}: leader {leader.pod_name} killed (SIGKILL); {found[0].pod_name} leads "
+              f"{time.monotonic() - killed:.1f}s later (leader_lease {lease:.0f}s)", flush=True)
+    return survivors
+
+
+def run_overlay(overlay, work, database):
     print(f"== overlay {overlay}", flush=True)
     _, objects = lib.render(overlay)
     deployments = lib.by_kind(objects, "Deployment")
@@ -333,7 +530,8 @@ def run_overlay(overlay, work):
     os.makedirs(ca_dir)
     ca = TestCa(ca_dir)
     processes = lib.Processes()
-    pods, upstreams = {}, {}
+    pods, upstreams, replica_sets, selecting = {}, {}, {}, {}
+    killed = set()
     try:
         migratectl_dir = os.path.join(work, overlay, "migratectl-tls")
         certificates = lib.by_kind(objects, "Certificate")
@@ -341,34 +539,49 @@ def run_overlay(overlay, work):
             return
         ca.issue(certificates["migratectl"], migratectl_dir)
         for name in [n for n in ORDER if n in deployments]:
-            pod = Pod(overlay, deployments[name], objects, work, ca)
-            pods[name] = pod
-            argv = pod.command(upstreams)
-            if failures:
-                return
-            os.makedirs(os.path.join(pod.root, "workdir"), exist_ok=True)
-            log = os.path.join(pod.root, "log.txt")
-            process = processes.start(name, argv, log, cwd=os.path.join(pod.root, "workdir"), env=pod.env())
-            pod.process = process
-            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
-                if not probe(pod, kind):
-                    print(lib.log_tail(log), flush=True)
+            declared = deployments[name]["spec"].get("replicas", 1)
+            count = min(declared, MAX_REPLICAS) if name in ALL_REPLICAS else 1
+            replica_sets[name] = []
+            for replica in range(count):
+                pod = Pod(overlay, deployments[name], objects, work, ca, database, replica, count)
+                argv = pod.command(upstreams)
+                if failures:
                     return
+                os.makedirs(os.path.join(pod.root, "workdir"), exist_ok=True)
+                log = os.path.join(pod.root, "log.txt")
+                pod.process = processes.start(pod.pod_name, argv, log, cwd=os.path.join(pod.root, "workdir"),
+                                              env=pod.env())
+                replica_sets[name].append(pod)
+                for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    if not probe(pod, kind):
+                        print(lib.log_tail(log), flush=True)
+                        return
+            pod = pods[name] = replica_sets[name][0]
+            # Every Service selecting the pods: a ClusterIP one reaches one replica, a headless one all.
             service = services.get(name)
-            if check(service is not None, f"{overlay}: no Service {name}"):
-                upstreams[name] = {}
-                for port in service["spec"]["ports"]:
+            check(service is not None, f"{overlay}: no Service {name}")
+            labels = deployments[name]["spec"]["template"]["metadata"].get("labels", {})
+            for svc_name, svc in services.items():
+                selector = svc["spec"].get("selector") or {}
+                if not selector or any(labels.get(k) != v for k, v in selector.items()):
+                    continue
+                headless = svc["spec"].get("clusterIP") == "None"
+                selecting.setdefault(name, []).append(svc)
+                upstreams[svc_name] = {}
+                for port in svc["spec"]["ports"]:
                     target = port.get("targetPort", port["port"])
                     target_name = target if isinstance(target, str) else {p: n for n, p in pod.ports.items()}.get(target)
-                    if check(target_name in pod.addresses, f"{overlay}: Service/{name} port {port.get('name')} targets "
-                                                           f"{target}, where the container does not listen"):
-                        upstreams[name][port["port"]] = pod.addresses[target_name]
-            try:
-                metrics = lib.scrape(pod.addresses["metrics"])
-                prefix = name.replace("-", "_")
-                check(f"{prefix}_build_info" in metrics, f"{pod.where}: /metrics has no {prefix}_build_info")
-            except Exception as error:  # noqa: BLE001
-                check(False, f"{pod.where}: GET /metrics on the metrics port failed: {error}")
+                    if check(target_name in pod.addresses, f"{overlay}: Service/{svc_name} port {port.get('name')} "
+                                                           f"targets {target}, where the container does not listen"):
+                        replicas = replica_sets[name] if headless else replica_sets[name][:1]
+                        upstreams[svc_name][port["port"]] = [r.addresses[target_name] for r in replicas]
+            for replica in replica_sets[name]:
+                try:
+                    metrics = lib.scrape(replica.addresses["metrics"])
+                    prefix = name.replace("-", "_")
+                    check(f"{prefix}_build_info" in metrics, f"{replica.where}: /metrics has no {prefix}_build_info")
+                except Exception as error:  # noqa: BLE001
+                    check(False, f"{replica.where}: GET /metrics on the metrics port failed: {error}")
             if name == "tenant-emulator":
                 print(f"ok: {overlay} {name}: started with the manifest's command and args; probes answer", flush=True)
                 continue
@@ -382,9 +595,13 @@ def run_overlay(overlay, work):
                 pass
             if service is not None:
                 ports = {p.get("name"): p for p in service["spec"]["ports"]}
-                for port_name in ("grpc", "metrics"):
-                    check(port_name in ports and ports[port_name].get("targetPort") in (port_name, pod.ports.get(port_name)),
-                          f"{overlay}: Service/{name} has no port named {port_name} targeting the container's {port_name} port")
+                check("grpc" in ports and ports["grpc"].get("targetPort") in ("grpc", pod.ports.get("grpc")),
+                      f"{overlay}: Service/{name} has no port named grpc targeting the container's grpc port")
+            scraped = [svc for svc in selecting.get(name, [])
+                       if any(p.get("name") == "metrics" and p.get("targetPort") in ("metrics", pod.ports.get("metrics"))
+                              for p in svc["spec"]["ports"])]
+            check(scraped, f"{overlay}: no Service of {name} has a port named metrics targeting the container's "
+                           "metrics port (Prometheus scrapes through it)")
             if name == "tenant-connector" and "tenant-emulator" in pods:
                 for connection_id, role, client_id in [
                         ("contoso", "CONNECTION_ROLE_SOURCE", "11111111-1111-4111-8111-111111111111"),
@@ -399,20 +616,42 @@ def run_overlay(overlay, work):
                              f"{overlay}: CreateConnection {connection_id} through the overlay's emulator: {output[:400]}"):
                         print(f"ok: {overlay} tenant-connector signed in to {connection_id} on the emulator "
                               "(connect-to rule and CA from the overlay)", flush=True)
-            print(f"ok: {overlay} {name}: started with the manifest's command, args and config; probes SERVING; "
-                  "/metrics answers", flush=True)
+            print(f"ok: {overlay} {name}: {len(replica_sets[name])} pod(s) started with the manifest's command, args "
+                  "and config; probes SERVING; /metrics answers", flush=True)
 
-        # Who may call whom: each caller's own certificate against each callee's allowed_peers.
+        orchestrators = replica_sets["orchestrator"]
+        orchestrator_config = yaml.safe_load(open(os.path.join(orchestrators[0].root, "config.yaml")))
+        lease = duration_seconds(orchestrator_config.get("leader_lease"), 6.0)
+        leader = check_leadership(overlay, orchestrators, lease) if len(orchestrators) > 1 else None
+        if failures:
+            return
+
+        # Who may call whom: each caller's own certificate against each callee's allowed_peers, verifying
+        # the callee under the name the caller's config gives it (a Service name, or the headless
+        # Service's full name that workers dial).
         edges = [("migratectl", "tenant-connector"), ("migratectl", "orchestrator"), ("migratectl", "worker"),
                  ("orchestrator", "tenant-connector"), ("worker", "tenant-connector"), ("worker", "orchestrator")]
+        manifest_worker_config = yaml.safe_load(open(pods["worker"].host_path(
+            next(a for a in pods["worker"].container["args"] if a.startswith("--config=")).partition("=")[2], "--config")))
         for caller, callee in edges:
+            server_name = callee
+            if caller == "worker":
+                key = "orchestrator_address" if callee == "orchestrator" else "connector_address"
+                target = str(manifest_worker_config.get(key, ""))
+                dns = DNS_TARGET.match(target)
+                server_name = (dns.group(1) + (dns.group(2) or "")) if dns else target.rpartition(":")[0]
             credentials = pods["worker"].credentials(migratectl_dir if caller == "migratectl" else pods[caller].tls_dir)
-            try:
-                lib.raw_call(pods[callee].addresses["grpc"], READ_CALL[callee], credentials, server_name=callee)
-                print(f"ok: {overlay} {caller} -> {callee} over mTLS (verified as {callee})", flush=True)
-            except grpc.RpcError as error:
-                check(False, f"{overlay}: {caller} -> {callee} {READ_CALL[callee]} failed with {caller}'s certificate: "
-                             f"{error.code().name}: {error.details()}")
+            for callee_pod in replica_sets[callee]:
+                try:
+                    lib.raw_call(callee_pod.addresses["grpc"], READ_CALL[callee], credentials, server_name=server_name)
+                except grpc.RpcError as error:
+                    check(False, f"{overlay}: {caller} -> {callee_pod.pod_name} {READ_CALL[callee]} failed with "
+                                 f"{caller}'s certificate, verifying it as {server_name}: {error.code().name}: "
+                                 f"{error.details()}")
+                    break
+            else:
+                print(f"ok: {overlay} {caller} -> {callee} over mTLS (verified as {server_name}"
+                      f"{f', {len(replica_sets[callee])} replicas' if len(replica_sets[callee]) > 1 else ''})", flush=True)
         # And one that must be refused: the orchestrator does not call workers.
         try:
             lib.raw_call(pods["worker"].addresses["grpc"], READ_CALL["worker"],
@@ -422,35 +661,70 @@ def run_overlay(overlay, work):
             check(error.code() == grpc.StatusCode.PERMISSION_DENIED,
                   f"{overlay}: orchestrator -> worker was refused with {error.code().name}, not PERMISSION_DENIED")
 
-        # The worker's real traffic: it leases from the orchestrator with its certificate.
+        # The worker's real traffic: it leases from the orchestrator with its certificate, from every
+        # replica when there are several (round_robin over the headless Service's target).
+        unreached = []
+
         def leasing():
-            text = lib.scrape(pods["orchestrator"].addresses["metrics"])
-            return any(line.startswith("grpc_server_started_total") and 'grpc_method="LeaseTasks"' in line
-                       and not line.endswith(" 0") for line in text.splitlines())
-        check(lib.wait_until(leasing, 15, 0.2), f"{overlay}: the worker never called LeaseTasks on the orchestrator")
+            unreached[:] = [pod.pod_name for pod in orchestrators if lease_calls(pod) == 0]
+            return not unreached
+        wait = 15 + 10 * (len(orchestrators) - 1)  # LeaseTasks waits up to 5 s for work when there is none
+        if check(lib.wait_until(leasing, wait, 0.2), f"{overlay}: the worker never called LeaseTasks on "
+                                                     f"{', '.join(unreached)} within {wait}s"):
+            if len(orchestrators) > 1:
+                print(f"ok: {overlay}: the worker leases from all {len(orchestrators)} orchestrator replicas", flush=True)
+        if leader is not None and not failures:
+            survivors = check_failover(overlay, orchestrators, leader, lease)
+            killed.add(leader.pod_name)
+            before = {pod.pod_name: lease_calls(pod) for pod in survivors}
+            check(lib.wait_until(lambda: any(lease_calls(pod) > before[pod.pod_name] for pod in survivors), 20, 0.2),
+                  f"{overlay}: after the leader's death the worker leased from no other replica within 20s")
 
         for name in reversed([n for n in ORDER if n in pods]):
-            pod = pods[name]
-            grace = pod.pod_spec.get("terminationGracePeriodSeconds", 30)
-            started = time.monotonic()
-            code = processes.stop(pod.process, grace)
-            check(code == 0, f"{pod.where}: SIGTERM gave exit code {code} (None: still running after "
-                             f"terminationGracePeriodSeconds={grace})")
-            print(f"ok: {overlay} {name} stopped on SIGTERM in {time.monotonic() - started:.1f}s (grace {grace}s)",
-                  flush=True)
+            running = [pod for pod in replica_sets[name] if pod.pod_name not in killed]
+            # Replicas: the leader first, so that a rolling update's handover is seen (it resigns).
+            current = leaders(running) if len(running) > 1 else None
+            if current:
+                running.sort(key=lambda pod: pod not in current)
+            for index, pod in enumerate(running):
+                grace = pod.pod_spec.get("terminationGracePeriodSeconds", 30)
+                started = time.monotonic()
+                if current and index == 0 and len(running) > 1:
+                    # A rolling update's SIGTERM: the leader resigns at once, so another leads within a
+                    # renewal (lease/4), long before its lease would have lapsed.
+                    pod.process.send_signal(signal.SIGTERM)
+                    rest = running[1:]
+                    if check(lib.wait_until(lambda: len(leaders(rest) or []) == 1, lease, 0.05),
+                             f"{overlay}: the leader got SIGTERM, and no replica led within leader_lease "
+                             f"({lease:.0f}s): it should resign and hand over at once"):
+                        print(f"ok: {overlay}: the leader {pod.pod_name} resigned on SIGTERM; "
+                              f"{leaders(rest)[0].pod_name} leads {time.monotonic() - started:.1f}s after the signal",
+                              flush=True)
+                code = processes.stop(pod.process, max(0.1, grace - (time.monotonic() - started)),
+                                      signalled=bool(current and index == 0 and len(running) > 1))
+                check(code == 0, f"{pod.where}: SIGTERM gave exit code {code} (None: still running after "
+                                 f"terminationGracePeriodSeconds={grace})")
+                print(f"ok: {overlay} {pod.pod_name} stopped on SIGTERM in {time.monotonic() - started:.1f}s "
+                      f"(grace {grace}s)", flush=True)
     finally:
         processes.stop_all()
         if failures:
-            for name, pod in pods.items():
-                print(f"--- {overlay} {name} log:\n{lib.log_tail(os.path.join(pod.root, 'log.txt'))}", flush=True)
+            for name, replicas in replica_sets.items():
+                for pod in replicas:
+                    print(f"--- {overlay} {pod.pod_name} log:\n{lib.log_tail(os.path.join(pod.root, 'log.txt'))}",
+                          flush=True)
 
 
 def main():
-    with tempfile.TemporaryDirectory(prefix="crosstenant-deploy-") as work:
-        for overlay in lib.OVERLAYS:
-            run_overlay(overlay, work)
-            if failures:
-                break
+    database = TestDatabase()
+    try:
+        with tempfile.TemporaryDirectory(prefix="crosstenant-deploy-") as work:
+            for overlay in lib.OVERLAYS:
+                run_overlay(overlay, work, database)
+                if failures:
+                    break
+    finally:
+        database.drop()
     if failures:
         print(f"{len(failures)} check(s) failed")
         sys.exit(1)

@@ -7,6 +7,11 @@
   static_checks.py dashboard      deploy/grafana/crosstenant-dashboard.json against the dashboard model
   static_checks.py dockerfile     deploy/docker/Dockerfile and .dockerignore (BIN_DIR: the binaries whose
                                   shared libraries the runtime stage must install)
+  static_checks.py orchestrator-ha
+                                  the orchestrator's store per overlay (dev: SQLite, one replica on a claim;
+                                  prod: PostgreSQL, several replicas, rolling, spread, a PDB, the connection
+                                  string from a Secret, the pod name as replica id), its network policies,
+                                  the upstream addresses and TLS names, and that every replica is scraped once
 
 Each prints one line per problem, naming the object and field, and exits 1 if there is any.
 """
@@ -30,6 +35,7 @@ def problem(message):
 
 # ------------------------------------------------------------------------------------------ pod security
 # https://kubernetes.io/docs/concepts/security/pod-security-standards/ (restricted, latest)
+IN_MEMORY_SINGLETONS = {"tenant-emulator"}  # its emulated tenants live in its memory
 RESTRICTED_VOLUME_KINDS = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
                            "projected", "secret"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
@@ -150,7 +156,8 @@ def pod_security():
             elif hpa["spec"].get("minReplicas", 1) < 1:
                 problem(f"{overlay}: HorizontalPodAutoscaler/{target} minReplicas below 1")
         for name, template in pods.items():
-            if name in ("orchestrator", "tenant-connector", "tenant-emulator"):
+            claims = [v for v in template["spec"].get("volumes", []) if "persistentVolumeClaim" in v]
+            if claims or name in IN_MEMORY_SINGLETONS:
                 deployment = lib.by_kind(objects, "Deployment")[name]
                 if deployment["spec"].get("replicas") != 1 or deployment["spec"].get("strategy", {}).get("type") != "Recreate":
                     problem(f"{overlay}: Deployment/{name} must be 1 replica with strategy Recreate (its state is "
@@ -369,8 +376,332 @@ def dockerfile():
           f"{len(binaries)} binaries + ca-certificates", flush=True)
 
 
+
+# ------------------------------------------------------------------------------------------ orchestrator
+# Which store each overlay's orchestrator uses: SQLite is one replica on a ReadWriteOnce claim; PostgreSQL
+# is several replicas sharing a database (issue 9).
+EXPECTED_STORE = {"dev": "sqlite", "prod": "postgres"}
+# The keys an overlay's replacement config file may change from the base's file of the same name.
+OVERLAY_CONFIG_CHANGES = {
+    "orchestrator.yaml": {"store", "sqlite_path", "postgres_dsn_file", "postgres_pool_size", "leader_lease"},
+    "worker.yaml": {"orchestrator_address"},
+}
+# What a libpq connection string looks like (keyword=value or URI form).
+DSN_PATTERN = re.compile(r"postgres(ql)?://|\b(password|dbname|sslmode|user)\s*=\s*\S", re.I)
+UPSTREAMS = {"connector_address": "tenant-connector", "orchestrator_address": "orchestrator"}
+POSTGRES_PORT = 5432
+
+
+def load_yaml(text):
+    import yaml
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+
+
+def strings(node):
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def volume_for(pod_spec, container, path):
+    """(the volume under whose mount `path` lies, the path inside that volume) or (None, None)."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+    best = max((m for m in container.get("volumeMounts", [])
+                if path == m["mountPath"] or path.startswith(m["mountPath"].rstrip("/") + "/")),
+               key=lambda m: len(m["mountPath"]), default=None)
+    if best is None:
+        return None, None
+    return volumes.get(best["name"]), path[len(best["mountPath"].rstrip("/")) + 1:]
+
+
+def settings(objects, pod_spec, container):
+    """The container's effective settings: its --config file from its ConfigMap, overridden by its flags
+    (--some-key=value is the key some_key). Also returns the args as {flag: value}."""
+    args = {}
+    for arg in container.get("args", []):
+        key, _, value = arg.partition("=")
+        args[key.lstrip("-").replace("-", "_")] = value
+    config = {}
+    if args.get("config"):
+        volume, key = volume_for(pod_spec, container, args["config"])
+        config_maps = lib.by_kind(objects, "ConfigMap")
+        if volume and "configMap" in volume and volume["configMap"]["name"] in config_maps:
+            config = load_yaml(config_maps[volume["configMap"]["name"]].get("data", {}).get(key, "")) or {}
+    merged = dict(config)
+    merged.update({k: v for k, v in args.items() if k != "config"})
+    return merged, args
+
+
+def selects_pod(selector, template):
+    return selects(selector or {}, template["metadata"].get("labels", {}))
+
+
+def services_of(objects, template):
+    return [svc for svc in lib.by_kind(objects, "Service").values()
+            if svc["spec"].get("selector") and selects_pod({"matchLabels": svc["spec"]["selector"]}, template)]
+
+
+def max_replicas(objects, deployment):
+    hpas = [h for h in lib.by_kind(objects, "HorizontalPodAutoscaler").values()
+            if h["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]]
+    return max([deployment["spec"].get("replicas", 1)] + [h["spec"]["maxReplicas"] for h in hpas])
+
+
+def policy_rules(objects, template, direction):
+    """Every (peer list, port list) of the NetworkPolicies of `direction` (ingress/egress) selecting the pod."""
+    key = "to" if direction == "egress" else "from"
+    rules = []
+    for policy in lib.by_kind(objects, "NetworkPolicy").values():
+        spec = policy["spec"]
+        if direction.capitalize() not in spec.get("policyTypes", []) or not selects_pod(spec.get("podSelector"), template):
+            continue
+        for rule in spec.get(direction, []) or []:
+            rules.append((policy["metadata"]["name"], rule.get(key), rule.get("ports")))
+    return rules
+
+
+def check_orchestrator(overlay, objects, base_dir):
+    where = f"{overlay}: Deployment/orchestrator"
+    deployment = lib.by_kind(objects, "Deployment").get("orchestrator")
+    if deployment is None:
+        problem(f"{overlay}: no Deployment orchestrator")
+        return
+    template = deployment["spec"]["template"]
+    pod_spec = template["spec"]
+    container = next(c for c in pod_spec["containers"] if c["name"] == "orchestrator")
+    config, args = settings(objects, pod_spec, container)
+    store = config.get("store", "sqlite")
+    replicas = deployment["spec"].get("replicas", 1)
+    strategy = deployment["spec"].get("strategy", {})
+    claims = [v for v in pod_spec.get("volumes", []) if "persistentVolumeClaim" in v]
+    orchestrator_claims = [c for c in lib.by_kind(objects, "PersistentVolumeClaim").values()
+                           if c["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "orchestrator"]
+    if store != EXPECTED_STORE[overlay]:
+        problem(f"{where}: store is {store}, expected {EXPECTED_STORE[overlay]} in the {overlay} overlay")
+    if store == "sqlite":
+        if replicas != 1 or strategy.get("type") != "Recreate":
+            problem(f"{where}: on SQLite it must be 1 replica with strategy Recreate (got {replicas}, "
+                    f"{strategy.get('type')})")
+        volume, _ = volume_for(pod_spec, container, config.get("sqlite_path", ""))
+        if not volume or "persistentVolumeClaim" not in volume:
+            problem(f"{where}: sqlite_path {config.get('sqlite_path')} is not on a PersistentVolumeClaim")
+        elif volume["persistentVolumeClaim"]["claimName"] not in {c["metadata"]["name"] for c in orchestrator_claims}:
+            problem(f"{where}: the claim {volume['persistentVolumeClaim']['claimName']} is not in the overlay")
+        print(f"ok: {overlay}: orchestrator on SQLite, 1 replica, Recreate, its file on a claim", flush=True)
+    elif store == "postgres":
+        check_postgres_orchestrator(overlay, objects, deployment, container, config, args, claims, orchestrator_claims)
+    else:
+        problem(f"{where}: unknown store {store}")
+    # Egress: DNS, the connector and (PostgreSQL) the database; nothing to other replicas or anywhere else.
+    expected = {("UDP", 53), ("TCP", 53), ("TCP", 50051)} | ({("TCP", POSTGRES_PORT)} if store == "postgres" else set())
+    allowed = set()
+    for name, peers, ports in policy_rules(objects, template, "egress"):
+        if not peers or not ports:
+            problem(f"{overlay}: NetworkPolicy/{name} lets the orchestrator reach {'any peer' if not peers else 'any port'}")
+            continue
+        for peer in peers:
+            if "podSelector" in peer and "namespaceSelector" not in peer and selects_pod(peer["podSelector"], template):
+                problem(f"{overlay}: NetworkPolicy/{name} lets orchestrator replicas call one another")
+        allowed |= {(p.get("protocol", "TCP"), p.get("port")) for p in ports}
+    if allowed != expected:
+        problem(f"{overlay}: the orchestrator's egress ports are {sorted(allowed, key=str)}, expected "
+                f"{sorted(expected, key=str)} (DNS, the connector{', PostgreSQL' if store == 'postgres' else ''})")
+    for name, peers, _ in policy_rules(objects, template, "ingress"):
+        for peer in peers or []:
+            if "podSelector" in peer and "namespaceSelector" not in peer and selects_pod(peer["podSelector"], template):
+                problem(f"{overlay}: NetworkPolicy/{name} lets orchestrator replicas call one another")
+    print(f"ok: {overlay}: orchestrator egress only to {sorted(p for _, p in expected)}", flush=True)
+
+
+def check_postgres_orchestrator(overlay, objects, deployment, container, config, args, claims, orchestrator_claims):
+    where = f"{overlay}: Deployment/orchestrator"
+    template = deployment["spec"]["template"]
+    pod_spec = template["spec"]
+    replicas = deployment["spec"].get("replicas", 1)
+    strategy = deployment["spec"].get("strategy", {})
+    if replicas < 2:
+        problem(f"{where}: on PostgreSQL it must run several replicas (got {replicas})")
+    if strategy.get("type") != "RollingUpdate" or str(strategy.get("rollingUpdate", {}).get("maxUnavailable")) != "1":
+        problem(f"{where}: on PostgreSQL the strategy must be RollingUpdate with maxUnavailable 1 (got {strategy})")
+    if claims or orchestrator_claims:
+        problem(f"{where}: on PostgreSQL it keeps nothing on disk, but claims {[c['name'] for c in claims]} / "
+                f"{[c['metadata']['name'] for c in orchestrator_claims]} are in the overlay")
+    # Spread over nodes.
+    spread = [c for c in pod_spec.get("topologySpreadConstraints", [])
+              if c.get("topologyKey") == "kubernetes.io/hostname" and selects_pod(c.get("labelSelector"), template)]
+    anti = pod_spec.get("affinity", {}).get("podAntiAffinity", {})
+    anti_terms = anti.get("requiredDuringSchedulingIgnoredDuringExecution", []) + [
+        t.get("podAffinityTerm", {}) for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])]
+    anti_terms = [t for t in anti_terms if t.get("topologyKey") == "kubernetes.io/hostname"
+                  and selects_pod(t.get("labelSelector"), template)]
+    if not spread and not anti_terms:
+        problem(f"{where}: its replicas are not spread over nodes (no topologySpreadConstraints or "
+                "podAntiAffinity on kubernetes.io/hostname selecting them)")
+    for constraint in spread:
+        if constraint.get("whenUnsatisfiable") == "DoNotSchedule" and constraint.get("nodeTaintsPolicy") != "Honor":
+            problem(f"{where}: a DoNotSchedule spread over nodes must set nodeTaintsPolicy: Honor, or a tainted "
+                    "node (control plane, NotReady) counts as an empty place and blocks scheduling")
+    # A disruption budget that lets one replica go at a time and keeps the others.
+    budgets = [b for b in lib.by_kind(objects, "PodDisruptionBudget").values() if selects_pod(b["spec"]["selector"], template)]
+    if len(budgets) != 1:
+        problem(f"{where}: {len(budgets)} PodDisruptionBudgets select it, expected 1")
+    for budget in budgets:
+        spec = budget["spec"]
+        if "maxUnavailable" in spec and "minAvailable" in spec:
+            problem(f"{overlay}: PodDisruptionBudget/{budget['metadata']['name']} sets both minAvailable and "
+                    "maxUnavailable (the API server refuses it)")
+        allowed = spec["maxUnavailable"] if "maxUnavailable" in spec else replicas - spec.get("minAvailable", replicas)
+        if allowed != 1:
+            problem(f"{overlay}: PodDisruptionBudget/{budget['metadata']['name']} allows {allowed} disruptions; "
+                    "expected 1 (minAvailable replicas-1 or maxUnavailable 1)")
+    # The connection string: a file from a Secret, never in the args, the env or a ConfigMap.
+    dsn_file = config.get("postgres_dsn_file")
+    if not dsn_file:
+        problem(f"{where}: no postgres_dsn_file (the connection string must come from a mounted Secret)")
+    else:
+        volume, key = volume_for(pod_spec, container, dsn_file)
+        if not volume or "secret" not in volume:
+            problem(f"{where}: postgres_dsn_file {dsn_file} is not on a Secret volume")
+        else:
+            secret = volume["secret"]
+            items = {i["path"]: i for i in secret.get("items", [])}
+            secret_key = items[key]["key"] if key in items else key
+            mode = items[key].get("mode", secret.get("defaultMode", 0o644)) if key in items else secret.get("defaultMode", 0o644)
+            if secret["secretName"] != "orchestrator-postgres" or secret_key != "dsn":
+                problem(f"{where}: postgres_dsn_file reads key {secret_key} of Secret {secret['secretName']}; the "
+                        "documented Secret is orchestrator-postgres, key dsn")
+            if secret.get("optional"):
+                problem(f"{where}: the Secret {secret['secretName']} is optional; without it the replicas cannot start")
+            if mode & 0o227:
+                problem(f"{where}: the Secret {secret['secretName']} is mounted with mode {oct(mode)}; it holds a "
+                        "password: 0440 at most (no write bit, nothing for others)")
+    for flag, value in args.items():
+        if flag.startswith("postgres_dsn") and flag != "postgres_dsn_file" or DSN_PATTERN.search(value):
+            problem(f"{where}: the args carry a connection string (--{flag.replace('_', '-')}); mount it from the Secret")
+    for item in container.get("env", []):
+        if item["name"] == "CROSSTENANT_POSTGRES_DSN" and "value" in item or DSN_PATTERN.search(item.get("value", "")):
+            problem(f"{where}: env {item['name']} carries a connection string in the manifest")
+    for config_map in lib.by_kind(objects, "ConfigMap").values():
+        for data_key, text in config_map.get("data", {}).items():
+            parsed = load_yaml(text)
+            values = list(strings(parsed)) if parsed is not None else [line for line in text.splitlines()
+                                                                      if not line.lstrip().startswith("#")]
+            if any(DSN_PATTERN.search(v) for v in values):
+                problem(f"{overlay}: ConfigMap/{config_map['metadata']['name']} {data_key} holds a connection string")
+    for secret in lib.by_kind(objects, "Secret").values():
+        if "dsn" in secret.get("data", {}) or "dsn" in secret.get("stringData", {}):
+            problem(f"{overlay}: Secret/{secret['metadata']['name']} with a dsn is committed; the operator creates it")
+    # The replica id is the pod's name (downward API), unique per replica.
+    replica_id = str(config.get("replica_id", ""))
+    variable = re.fullmatch(r"\$\((\w+)\)", replica_id)
+    env = {e["name"]: e for e in container.get("env", [])}
+    if not variable or env.get(variable.group(1), {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
+        problem(f"{where}: --replica-id is {replica_id or 'unset'}, not $(VAR) with VAR the pod's metadata.name "
+                "from the downward API")
+    # PostgreSQL is reachable: an egress rule for its port.
+    if not any(any(p.get("port") == POSTGRES_PORT for p in ports or []) for _, _, ports in policy_rules(objects, template, "egress")):
+        problem(f"{overlay}: no NetworkPolicy lets the orchestrator reach PostgreSQL on {POSTGRES_PORT}")
+    print(f"ok: {overlay}: orchestrator on PostgreSQL: {replicas} replicas, rolling, spread over nodes, a PDB of one, "
+          "no claim, the connection string from the Secret orchestrator-postgres, replica id = pod name", flush=True)
+
+
+def check_upstreams_and_scrapes(overlay, objects):
+    """Workers and the orchestrator reach their upstreams by a Service that selects them, verify a name of
+    the upstream's certificate, and reach every replica of a replicated upstream (headless Service and a
+    dns:/// target); every replica is scraped once, by a Service with a metrics port."""
+    deployments = lib.by_kind(objects, "Deployment")
+    certificates = lib.by_kind(objects, "Certificate")
+    for caller in ("orchestrator", "worker"):
+        deployment = deployments[caller]
+        pod_spec = deployment["spec"]["template"]["spec"]
+        config, _ = settings(objects, pod_spec, pod_spec["containers"][0])
+        for key, callee in UPSTREAMS.items():
+            if key not in config:
+                continue
+            target = str(config[key])
+            match = re.fullmatch(r"(?:dns:///)?([a-z0-9.-]+):(\d+)", target)
+            if not match:
+                problem(f"{overlay}: {caller}'s {key} {target} is neither SERVICE:PORT nor dns:///SERVICE[.NAMESPACE.svc"
+                        ".cluster.local]:PORT")
+                continue
+            host, port = match.group(1), int(match.group(2))
+            service = lib.by_kind(objects, "Service").get(host.split(".")[0])
+            callee_template = deployments[callee]["spec"]["template"]
+            if service is None or not selects_pod({"matchLabels": service["spec"].get("selector", {})}, callee_template):
+                problem(f"{overlay}: {caller}'s {key} {target} names no Service of {callee}")
+                continue
+            if port not in [p["port"] for p in service["spec"]["ports"]]:
+                problem(f"{overlay}: {caller}'s {key} {target}: Service {service['metadata']['name']} has no port {port}")
+            if host not in certificates.get(callee, {}).get("spec", {}).get("dnsNames", []):
+                problem(f"{overlay}: {caller} verifies {callee} as {host}, which is not a DNS name of its Certificate")
+            if max_replicas(objects, deployments[callee]) > 1 and (
+                    service["spec"].get("clusterIP") != "None" or not target.startswith("dns:///")):
+                problem(f"{overlay}: {caller}'s {key} {target}: {callee} runs several replicas, so it must be "
+                        "dns:/// through a headless Service (a ClusterIP pins the connection to one replica)")
+    for name, deployment in deployments.items():
+        scraped = [s for s in services_of(objects, deployment["spec"]["template"])
+                   if any(p.get("name") == "metrics" for p in s["spec"]["ports"])]
+        if len(scraped) != 1:
+            problem(f"{overlay}: {len(scraped)} Services with a metrics port select Deployment/{name}; expected 1 "
+                    "(two would scrape every replica twice and double the sums)")
+        elif max_replicas(objects, deployment) > 1 and scraped[0]["spec"].get("clusterIP") != "None":
+            problem(f"{overlay}: Service/{scraped[0]['metadata']['name']} has the metrics port of the replicated "
+                    f"Deployment/{name} but is not headless: a scrape through it reaches one replica at random")
+    # Plain Prometheus: each job's SRV name is a Service with a metrics port, headless if replicated.
+    with open(os.path.join(lib.SOURCE_DIR, "deploy", "prometheus", "prometheus.yml")) as f:
+        prometheus = load_yaml(f.read())
+    for job in prometheus["scrape_configs"]:
+        for sd in job.get("dns_sd_configs", []):
+            for srv in sd["names"]:
+                match = re.fullmatch(r"_metrics\._tcp\.([a-z0-9-]+)\.crosstenant\.svc\.cluster\.local", srv)
+                service = lib.by_kind(objects, "Service").get(match.group(1)) if match else None
+                if service is None or not any(p.get("name") == "metrics" for p in service["spec"]["ports"]):
+                    problem(f"{overlay}: prometheus.yml job {job['job_name']} scrapes {srv}, no Service with a metrics port")
+                    continue
+                targets = [d for d in deployments.values() if d["metadata"]["name"] == job["job_name"]]
+                if targets and max_replicas(objects, targets[0]) > 1 and service["spec"].get("clusterIP") != "None":
+                    problem(f"{overlay}: prometheus.yml job {job['job_name']} scrapes {srv} of a ClusterIP Service: "
+                            "one replica at random each time")
+    print(f"ok: {overlay}: upstream addresses, their TLS names and the scrape targets reach every replica once",
+          flush=True)
+
+
+def orchestrator_ha():
+    base_dir = os.path.join(lib.SOURCE_DIR, "deploy", "k8s", "base", "config")
+    # An overlay that replaces a config file changes only the keys it is there for.
+    for overlay in lib.OVERLAYS:
+        for name, changes in OVERLAY_CONFIG_CHANGES.items():
+            path = os.path.join(lib.SOURCE_DIR, "deploy", "k8s", "overlays", overlay, "config", name)
+            if not os.path.exists(path):
+                continue
+            with open(os.path.join(base_dir, name)) as f:
+                base = load_yaml(f.read())
+            with open(path) as f:
+                mine = load_yaml(f.read())
+            drifted = sorted(k for k in set(base) | set(mine) if k not in changes and base.get(k) != mine.get(k))
+            if drifted:
+                problem(f"overlays/{overlay}/config/{name}: {drifted} differ from base/config/{name}; only "
+                        f"{sorted(changes)} may")
+            else:
+                print(f"ok: overlays/{overlay}/config/{name} is base/config/{name} but for {sorted(set(base) ^ set(mine) | {k for k in base if k in mine and base[k] != mine[k]})}",
+                      flush=True)
+    for overlay in lib.OVERLAYS:
+        _, objects = lib.render(overlay)
+        check_orchestrator(overlay, objects, base_dir)
+        check_upstreams_and_scrapes(overlay, objects)
+
+
 def main():
-    checks = {"pod-security": pod_security, "dashboard": dashboard, "dockerfile": dockerfile}
+    checks = {"pod-security": pod_security, "dashboard": dashboard, "dockerfile": dockerfile,
+              "orchestrator-ha": orchestrator_ha}
     if len(sys.argv) != 2 or sys.argv[1] not in checks:
         sys.exit(f"usage: static_checks.py {'|'.join(checks)}")
     checks[sys.argv[1]]()

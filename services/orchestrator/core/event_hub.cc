@@ -54,4 +54,11 @@ int EventHub::subscriber_count() const {
   return static_cast<int>(subscribers_.size());
 }
 
+std::set<std::string> EventHub::watched_migrations() const {
+  absl::MutexLock lock(&mutex_);
+  std::set<std::string> migrations;
+  for (const auto& [id, subscriber] : subscribers_) migrations.insert(subscriber.migration);
+  return migrations;
+}
+
 }  // namespace crosstenant::orchestrator

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
@@ -31,6 +32,8 @@ class EventHub {
   bool closed() const;
 
   int subscriber_count() const;
+  // The migrations that have at least one subscriber.
+  std::set<std::string> watched_migrations() const;
 
  private:
   struct Subscriber {

@@ -257,6 +257,13 @@ absl::StatusOr<v1::ListMigrationsResponse> MigrationService::ListMigrations(cons
 absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& name, v1::MigrationState to,
                                                            const std::string& reason) {
   absl::MutexLock lock(&write_mutex_);
+  RETURN_IF_ERROR(RetryOnConcurrentChange([&] { return TransitionOnce(name, to, reason); }).status());
+  // The record as stored now (a new etag), with its live fields.
+  return GetMigration(name);
+}
+
+absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const std::string& name, v1::MigrationState to,
+                                                               const std::string& reason) {
   ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(name));
   const v1::MigrationState from = migration.state();
   if (to == v1::MIGRATION_STATE_CANCELLED && migration.phase() >= v1::MIGRATION_PHASE_MOVES) {
@@ -314,7 +321,6 @@ absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& na
   SetTime(now, migration.mutable_update_time());
   RETURN_IF_ERROR(store_->Update(migration, changed, events));
   events_.Notify(migration.name());
-  RETURN_IF_ERROR(FillLiveFields(migration));
   return migration;
 }
 
@@ -335,11 +341,14 @@ absl::StatusOr<v1::Migration> MigrationService::ResumeMigration(const v1::Resume
   }
   if (request.has_window() && migration.state() == v1::MIGRATION_STATE_PAUSED) {
     absl::MutexLock lock(&write_mutex_);
-    ASSIGN_OR_RETURN(migration, GetMigration(request.name()));
-    *migration.mutable_plan()->mutable_options()->mutable_window() = request.window();
-    v1::MigrationEvent event = NewEvent(migration, "window changed on resume");
-    RETURN_IF_ERROR(store_->Update(migration, {}, {event}));
-    events_.Notify(migration.name());
+    RETURN_IF_ERROR(RetryOnConcurrentChange([&] {
+      absl::StatusOr<v1::Migration> current = GetMigration(request.name());
+      if (!current.ok()) return current.status();
+      *current->mutable_plan()->mutable_options()->mutable_window() = request.window();
+      v1::MigrationEvent event = NewEvent(*current, "window changed on resume");
+      return store_->Update(*current, {}, {event});
+    }));
+    events_.Notify(request.name());
   }
   return Transition(request.name(), v1::MIGRATION_STATE_RUNNING, "resumed by an operator");
 }

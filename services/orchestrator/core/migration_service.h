@@ -59,6 +59,9 @@ class MigrationService {
   // message), records a state-change event and commits everything in one transaction.
   absl::StatusOr<crosstenant::v1::Migration> Transition(const std::string& name, crosstenant::v1::MigrationState to,
                                                         const std::string& reason);
+  // One try of Transition: ConcurrentChangeError if another replica changed the migration meanwhile.
+  absl::StatusOr<crosstenant::v1::Migration> TransitionOnce(const std::string& name, crosstenant::v1::MigrationState to,
+                                                            const std::string& reason);
   // Fills the live parts of `migration`: counts by state and each source geo's queue.
   absl::Status FillLiveFields(crosstenant::v1::Migration& migration);
   crosstenant::v1::MigrationEvent NewEvent(crosstenant::v1::Migration& migration, const std::string& message);

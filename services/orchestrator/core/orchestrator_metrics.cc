@@ -39,7 +39,22 @@ OrchestratorMetrics::OrchestratorMetrics(MigrationStore* store, prometheus::Regi
                              .Name("orchestrator_stale_completions_total")
                              .Help("Task completions refused because their lease had expired or moved on.")
                              .Register(registry)
-                             .Add({})) {}
+                             .Add({})),
+      leader_(prometheus::BuildGauge()
+                  .Name("orchestrator_leader")
+                  .Help("1 while this replica drives the migrations' phases (holds the leadership lease), else 0.")
+                  .Register(registry)
+                  .Add({})),
+      leadership_term_(prometheus::BuildGauge()
+                           .Name("orchestrator_leadership_term")
+                           .Help("The leadership term this replica drives in; 0 when it does not lead.")
+                           .Register(registry)
+                           .Add({})) {}
+
+void OrchestratorMetrics::SetLeadership(int64_t term) {
+  leader_.Set(term != 0 ? 1 : 0);
+  leadership_term_.Set(static_cast<double>(term));
+}
 
 void OrchestratorMetrics::TaskCompleted(v1::TaskKind kind, v1::TaskOutcome outcome) {
   tasks_completed_

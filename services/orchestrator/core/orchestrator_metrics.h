@@ -10,6 +10,8 @@
 //   orchestrator_queue_limit{source_geo}             the migration's limit for that geo
 //   orchestrator_tasks_completed_total{kind,outcome} task completions applied
 //   orchestrator_stale_completions_total             completions refused because their lease was lost
+//   orchestrator_leader                              1 while this replica drives the phases, else 0
+//   orchestrator_leadership_term                     the term it drives in (0 when it does not)
 
 #include <memory>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
+#include "prometheus/gauge.h"
 #include "prometheus/registry.h"
 #include "services/orchestrator/store/migration_store.h"
 
@@ -30,6 +33,8 @@ class OrchestratorMetrics : public prometheus::Collectable {
 
   void TaskCompleted(crosstenant::v1::TaskKind kind, crosstenant::v1::TaskOutcome outcome);
   void StaleCompletion();
+  // `term` 0: this replica does not lead.
+  void SetLeadership(int64_t term);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -37,6 +42,8 @@ class OrchestratorMetrics : public prometheus::Collectable {
   MigrationStore* store_;
   prometheus::Family<prometheus::Counter>& tasks_completed_;
   prometheus::Counter& stale_completions_;
+  prometheus::Gauge& leader_;
+  prometheus::Gauge& leadership_term_;
 };
 
 }  // namespace crosstenant::orchestrator

@@ -68,6 +68,14 @@ v1::MigrationEvent PhaseDriver::NewEvent(v1::Migration& migration, const std::st
 absl::StatusOr<bool> PhaseDriver::Commit(v1::Migration& migration, MigrationChange change,
                                          v1::MigrationState expected_state) {
   absl::MutexLock lock(&migrations_->write_mutex());
+  if (options_.leader_term) change.leader_term = options_.leader_term();
+  return RetryOnConcurrentChange([&]() -> absl::StatusOr<bool> {
+    return CommitOnce(migration, change, expected_state);
+  });
+}
+
+absl::StatusOr<bool> PhaseDriver::CommitOnce(v1::Migration& migration, MigrationChange& change,
+                                             v1::MigrationState expected_state) {
   ASSIGN_OR_RETURN(v1::Migration current, store_->GetMigration(migration.name()));
   // Paused or cancelled while we were upstream: the step's result no longer applies.
   if (expected_state == v1::MIGRATION_STATE_UNSPECIFIED ? !Driven(current.state()) : current.state() != expected_state) {

@@ -47,6 +47,8 @@ class PhaseDriver {
     absl::Duration moves_tick = absl::Seconds(1);
     // Users checked per BatchCheckUsers call.
     int check_batch = 200;
+    // The leadership term this replica drives under (MigrationChange::leader_term); unset: no fencing.
+    std::function<int64_t()> leader_term;
   };
 
   PhaseDriver(MigrationService* migrations, TenantGateway* tenant, Options options);
@@ -80,6 +82,8 @@ class PhaseDriver {
   // for the cancellation step, still cancelling); false if an operator changed its state meanwhile.
   absl::StatusOr<bool> Commit(crosstenant::v1::Migration& migration, MigrationChange change,
                               crosstenant::v1::MigrationState expected_state = crosstenant::v1::MIGRATION_STATE_UNSPECIFIED);
+  absl::StatusOr<bool> CommitOnce(crosstenant::v1::Migration& migration, MigrationChange& change,
+                                  crosstenant::v1::MigrationState expected_state);
   // Moves `migration` to `to` for `reason` and returns the event that records it.
   crosstenant::v1::MigrationEvent ChangeState(crosstenant::v1::Migration& migration, crosstenant::v1::MigrationState to,
                                               const std::string& reason);

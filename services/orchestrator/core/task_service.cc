@@ -106,6 +106,10 @@ absl::StatusOr<v1::RenewLeasesResponse> TaskService::RenewLeases(const v1::Renew
 }
 
 absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTask(const v1::CompleteTaskRequest& request) {
+  return RetryOnConcurrentChange([&] { return CompleteTaskOnce(request); });
+}
+
+absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1::CompleteTaskRequest& request) {
   std::vector<FieldViolation> violations;
   if (request.worker_id().empty()) violations.push_back({"worker_id", "is required"});
   if (request.task().empty()) violations.push_back({"task", "is required: the name of the leased task"});
@@ -243,7 +247,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTask(const v1::Com
   change.migration = migration;
   change.user_moves.push_back(user);
   absl::Status applied = store_->Apply(change);
-  if (absl::IsAborted(applied) && options_.metrics) options_.metrics->StaleCompletion();
+  if (absl::IsAborted(applied) && !IsConcurrentChange(applied) && options_.metrics) options_.metrics->StaleCompletion();
   RETURN_IF_ERROR(applied);
   if (options_.metrics) options_.metrics->TaskCompleted(task.kind(), request.outcome());
   if (!change.events.empty()) events_->Notify(migration.name());

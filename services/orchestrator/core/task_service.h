@@ -42,6 +42,9 @@ class TaskService {
   static crosstenant::v1::UserMoveState UserStateOf(crosstenant::v1::MoveState state);
 
  private:
+  // One try of CompleteTask: ConcurrentChangeError if another replica changed the migration meanwhile.
+  absl::StatusOr<crosstenant::v1::CompleteTaskResponse> CompleteTaskOnce(
+      const crosstenant::v1::CompleteTaskRequest& request);
   MigrationStore* store_;
   EventHub* events_;
   absl::Mutex* write_mutex_;

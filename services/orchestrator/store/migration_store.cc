@@ -1,6 +1,10 @@
 #include "services/orchestrator/store/migration_store.h"
 
+#include <algorithm>
+
+#include "absl/random/random.h"
 #include "absl/strings/cord.h"
+#include "absl/time/clock.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -20,6 +24,11 @@ absl::Status ConcurrentChangeError(absl::string_view migration) {
 
 bool IsConcurrentChange(const absl::Status& status) {
   return absl::IsAborted(status) && status.GetPayload(kConcurrentChange).has_value();
+}
+
+void BackOffAfterConflict(int attempt) {
+  thread_local absl::BitGen random;
+  absl::SleepFor(absl::Microseconds(absl::Uniform(random, 0, 500 * std::min(attempt, 10))));
 }
 
 }  // namespace crosstenant::orchestrator

@@ -100,6 +100,30 @@ struct Leadership {
 absl::Status ConcurrentChangeError(absl::string_view migration);
 bool IsConcurrentChange(const absl::Status& status);
 
+namespace internal {
+inline const absl::Status& StatusOf(const absl::Status& status) { return status; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& result) {
+  return result.status();
+}
+}  // namespace internal
+
+// Waits a little before the next try of a write that lost a race: random, growing with `attempt`,
+// so that the writers that collided do not collide again.
+void BackOffAfterConflict(int attempt);
+
+// Runs `write` (which reads what it needs, computes its change and applies it) again each time it
+// loses the race for a migration record to another writer, at most `attempts` times in all. Returns
+// what the last run returned.
+template <typename Write>
+auto RetryOnConcurrentChange(Write write, int attempts = 16) -> decltype(write()) {
+  for (int attempt = 1;; ++attempt) {
+    auto result = write();
+    if (result.ok() || attempt >= attempts || !IsConcurrentChange(internal::StatusOf(result))) return result;
+    BackOffAfterConflict(attempt);
+  }
+}
+
 struct LeaseQuery {
   std::string worker_id;
   int max_tasks = 10;

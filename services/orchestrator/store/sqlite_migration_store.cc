@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "services/common/status_macros.h"
+#include "services/orchestrator/store/stored_records.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -91,35 +92,11 @@ constexpr const char* kSchemaMigrations[] = {
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 
-int64_t Micros(const google::protobuf::Timestamp& time) { return time.seconds() * 1000000 + time.nanos() / 1000; }
-
-std::string MigrationOf(absl::string_view user_move_name) {
-  const size_t users = user_move_name.find("/users/");
-  return std::string(user_move_name.substr(0, users));
-}
-
-std::string Token(absl::string_view key) { return absl::WebSafeBase64Escape(key); }
-
-absl::StatusOr<std::string> FromToken(absl::string_view token) {
-  std::string key;
-  if (!absl::WebSafeBase64Unescape(token, &key)) {
-    return absl::InvalidArgumentError("page_token is not one this server returned");
-  }
-  return key;
-}
-
 template <typename Enum>
 std::string InList(const std::vector<Enum>& values, int first_index) {
   std::vector<std::string> placeholders;
   for (size_t i = 0; i < values.size(); ++i) placeholders.push_back(absl::StrCat("?", first_index + i));
   return absl::StrCat("(", absl::StrJoin(placeholders, ","), ")");
-}
-
-template <typename Message>
-absl::StatusOr<Message> ParseRecord(const std::string& bytes, absl::string_view what) {
-  Message message;
-  if (!message.ParseFromString(bytes)) return absl::DataLossError(absl::StrCat("the stored ", what, " is corrupt"));
-  return message;
 }
 
 }  // namespace
@@ -189,7 +166,7 @@ absl::Status SqliteMigrationStore::WriteMigration(const Migration& migration, bo
                                               : "UPDATE migrations SET create_time_us = ?2, state = ?3, record = ?4, "
                                                 "revision = revision + 1 WHERE name = ?1"));
   statement.Bind(1, migration.name())
-      .Bind(2, Micros(migration.create_time()))
+      .Bind(2, stored::Micros(migration.create_time()))
       .Bind(3, static_cast<int64_t>(migration.state()))
       .BindBlob(4, record.SerializeAsString());
   if (conditional) statement.Bind(5, revision);
@@ -226,7 +203,7 @@ absl::Status SqliteMigrationStore::WriteUserMoves(const std::vector<UserMove>& u
                                          "WHERE name = ?1 AND migration = ?2 AND source_upn = ?3"));
   for (const UserMove& move : user_moves) {
     statement.Bind(1, move.name())
-        .Bind(2, MigrationOf(move.name()))
+        .Bind(2, stored::MigrationOf(move.name()))
         .Bind(3, absl::AsciiStrToLower(move.source_user_principal_name()))
         .Bind(4, move.source_geo())
         .Bind(5, static_cast<int64_t>(move.state()))
@@ -254,7 +231,7 @@ absl::Status SqliteMigrationStore::CreateMigration(const Migration& migration, c
                                                    const std::vector<MigrationEvent>& events,
                                                    absl::string_view request_id, absl::string_view identity_map_csv) {
   for (const UserMove& move : user_moves) {
-    if (MigrationOf(move.name()) != migration.name()) {
+    if (stored::MigrationOf(move.name()) != migration.name()) {
       return absl::InternalError(absl::StrCat("user move ", move.name(), " does not belong to ", migration.name()));
     }
   }
@@ -328,7 +305,7 @@ absl::StatusOr<std::vector<UserMove>> SqliteMigrationStore::NextQueuedUsers(absl
   while (true) {
     ASSIGN_OR_RETURN(bool row, select.Step());
     if (!row) break;
-    ASSIGN_OR_RETURN(UserMove move, ParseRecord<UserMove>(select.ColumnBlob(0), "user move"));
+    ASSIGN_OR_RETURN(UserMove move, stored::ParseRecord<UserMove>(select.ColumnBlob(0), "user move"));
     users.push_back(std::move(move));
   }
   return users;
@@ -350,7 +327,7 @@ absl::StatusOr<Migration> SqliteMigrationStore::GetMigration(absl::string_view n
   select.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, select.Step());
   if (!row) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
-  ASSIGN_OR_RETURN(Migration migration, ParseRecord<Migration>(select.ColumnBlob(0), name));
+  ASSIGN_OR_RETURN(Migration migration, stored::ParseRecord<Migration>(select.ColumnBlob(0), name));
   migration.set_etag(absl::StrCat(select.ColumnInt(1)));
   return migration;
 }
@@ -361,7 +338,7 @@ absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
   int64_t after_time = INT64_MAX;
   std::string after_name;
   if (!page_token.empty()) {
-    ASSIGN_OR_RETURN(std::string key, FromToken(page_token));
+    ASSIGN_OR_RETURN(std::string key, stored::FromPageToken(page_token));
     std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('|', 1));
     if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &after_time)) {
       return absl::InvalidArgumentError("page_token is not one this server returned");
@@ -383,10 +360,10 @@ absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
     ASSIGN_OR_RETURN(bool row, select.Step());
     if (!row) break;
     if (static_cast<int>(page.migrations.size()) == page_size) {
-      page.next_page_token = Token(last_key);
+      page.next_page_token = stored::PageToken(last_key);
       break;
     }
-    ASSIGN_OR_RETURN(Migration migration, ParseRecord<Migration>(select.ColumnBlob(0), "migration"));
+    ASSIGN_OR_RETURN(Migration migration, stored::ParseRecord<Migration>(select.ColumnBlob(0), "migration"));
     migration.set_etag(absl::StrCat(select.ColumnInt(3)));
     last_key = absl::StrCat(select.ColumnInt(1), "|", select.ColumnText(2));
     page.migrations.push_back(std::move(migration));
@@ -470,7 +447,7 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
     while (true) {
       ASSIGN_OR_RETURN(bool row, select.Step());
       if (!row) break;
-      ASSIGN_OR_RETURN(crosstenant::v1::Task task, ParseRecord<crosstenant::v1::Task>(select.ColumnBlob(2), "task"));
+      ASSIGN_OR_RETURN(crosstenant::v1::Task task, stored::ParseRecord<crosstenant::v1::Task>(select.ColumnBlob(2), "task"));
       task.set_attempt(static_cast<int32_t>(select.ColumnInt(1)) + 1);
       task.set_lease_id(absl::StrCat(absl::Hex(lease_ids_(), absl::kZeroPad16), absl::Hex(lease_ids_(), absl::kZeroPad16)));
       task.mutable_lease_expire_time()->set_seconds(expire / 1000000);
@@ -527,7 +504,7 @@ absl::StatusOr<crosstenant::v1::Task> SqliteMigrationStore::GetTask(const std::s
   select.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, select.Step());
   if (!row) return absl::NotFoundError(absl::StrCat("task ", name, " does not exist (already done?)"));
-  ASSIGN_OR_RETURN(crosstenant::v1::Task task, ParseRecord<crosstenant::v1::Task>(select.ColumnBlob(0), "task"));
+  ASSIGN_OR_RETURN(crosstenant::v1::Task task, stored::ParseRecord<crosstenant::v1::Task>(select.ColumnBlob(0), "task"));
   task.set_attempt(static_cast<int32_t>(select.ColumnInt(1)));
   return task;
 }
@@ -546,14 +523,14 @@ absl::StatusOr<UserMove> SqliteMigrationStore::GetUserMove(absl::string_view nam
   select.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, select.Step());
   if (!row) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
-  return ParseRecord<UserMove>(select.ColumnBlob(0), name);
+  return stored::ParseRecord<UserMove>(select.ColumnBlob(0), name);
 }
 
 absl::StatusOr<UserMovePage> SqliteMigrationStore::ListUserMoves(const UserMoveQuery& query) {
   const int page_size = std::clamp(query.page_size <= 0 ? 100 : query.page_size, 1, kMaxPageSize);
   std::string after;
   if (!query.page_token.empty()) {
-    ASSIGN_OR_RETURN(after, FromToken(query.page_token));
+    ASSIGN_OR_RETURN(after, stored::FromPageToken(query.page_token));
   }
   std::string sql = "SELECT record, source_upn FROM user_moves WHERE migration = ?1 AND source_upn > ?2";
   if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND source_geo = ?4");
@@ -572,10 +549,10 @@ absl::StatusOr<UserMovePage> SqliteMigrationStore::ListUserMoves(const UserMoveQ
     ASSIGN_OR_RETURN(bool row, select.Step());
     if (!row) break;
     if (static_cast<int>(page.user_moves.size()) == page_size) {
-      page.next_page_token = Token(last_key);
+      page.next_page_token = stored::PageToken(last_key);
       break;
     }
-    ASSIGN_OR_RETURN(UserMove move, ParseRecord<UserMove>(select.ColumnBlob(0), "user move"));
+    ASSIGN_OR_RETURN(UserMove move, stored::ParseRecord<UserMove>(select.ColumnBlob(0), "user move"));
     last_key = select.ColumnText(1);
     page.user_moves.push_back(std::move(move));
   }
@@ -608,7 +585,7 @@ absl::StatusOr<std::vector<MigrationEvent>> SqliteMigrationStore::ListEvents(abs
   while (true) {
     ASSIGN_OR_RETURN(bool row, select.Step());
     if (!row) break;
-    ASSIGN_OR_RETURN(MigrationEvent event, ParseRecord<MigrationEvent>(select.ColumnBlob(0), "event"));
+    ASSIGN_OR_RETURN(MigrationEvent event, stored::ParseRecord<MigrationEvent>(select.ColumnBlob(0), "event"));
     events.push_back(std::move(event));
   }
   return events;

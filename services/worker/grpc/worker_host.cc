@@ -4,6 +4,7 @@
 
 #include <grpcpp/create_channel.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
@@ -33,8 +34,12 @@ WorkerConfig& Config() {
   return config;
 }
 
+// `address` is HOST:PORT or a gRPC target naming several replicas (`dns:///orchestrator:50052`,
+// `ipv4:10.0.0.1:50052,10.0.0.2:50052`): requests are spread over the replicas that answer, so one
+// replica's death only moves the worker to the others.
 std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
   grpc::ChannelArguments args;
+  args.SetLoadBalancingPolicyName("round_robin");
   if (!Config().server_name.empty()) args.SetSslTargetNameOverride(Config().server_name);
   return grpc::CreateCustomChannel(address, MakeChannelCredentials(Config().client_tls), args);
 }
@@ -98,7 +103,9 @@ ServerDefinition WorkerDefinition() {
   definition.default_grpc_address = "127.0.0.1:50053";
   definition.default_metrics_address = "127.0.0.1:9466";
   definition.add_flags = [](FlagSet& flags) {
-    flags.Add("orchestrator-address", "HOST:PORT", "the orchestrator to lease tasks from",
+    flags.Add("orchestrator-address", "TARGET",
+              "the orchestrator to lease tasks from: HOST:PORT, or a gRPC target naming every replica "
+              "(dns:///orchestrator-headless:50052, ipv4:A:P,B:P), spread round-robin",
               FlagSet::StoreText(&Config().orchestrator_address));
     flags.Add("connector-address", "HOST:PORT", "the tenant connector to perform them through",
               FlagSet::StoreText(&Config().connector_address));
@@ -135,9 +142,15 @@ ServerDefinition WorkerDefinition() {
     std::vector<FieldViolation> violations;
     std::string host;
     int port = 0;
-    if (!SplitHostPort(Config().orchestrator_address, &host, &port) || port == 0) {
-      violations.push_back({"orchestrator_address", absl::StrCat("'", Config().orchestrator_address,
-                                                                 "' is not HOST:PORT with a port")});
+    const std::string& orchestrator = Config().orchestrator_address;
+    const bool target = absl::StartsWith(orchestrator, "dns:") || absl::StartsWith(orchestrator, "ipv4:") ||
+                        absl::StartsWith(orchestrator, "ipv6:");
+    if (target ? orchestrator.find(':') + 1 == orchestrator.size()
+               : !SplitHostPort(orchestrator, &host, &port) || port == 0) {
+      violations.push_back({"orchestrator_address",
+                            absl::StrCat("'", orchestrator,
+                                         "' is neither HOST:PORT with a port nor a gRPC target such as "
+                                         "dns:///orchestrator:50052 or ipv4:10.0.0.1:50052,10.0.0.2:50052")});
     }
     if (!SplitHostPort(Config().connector_address, &host, &port) || port == 0) {
       violations.push_back(

@@ -73,12 +73,14 @@ class MigrationTest : public ::testing::Test {
     connector_.process()->WaitForExit(std::chrono::seconds(10));
   }
 
-  bool StartOrchestrator() {
+  virtual ~MigrationTest() = default;
+
+  virtual bool StartOrchestrator() {
     const bool started = orchestrator_.Start(connector_.address(), {"--poll-interval=300ms", "--recheck-max=1s"});
     EXPECT_TRUE(started) << orchestrator_.error();
     return started;
   }
-  bool StartWorker(int n) {
+  virtual bool StartWorker(int n) {
     const bool started = workers_[n]->Start(absl::StrCat("worker-", n + 1), orchestrator_.address(),
                                             connector_.address(), {"--concurrency=8"});
     EXPECT_TRUE(started) << workers_[n]->error();

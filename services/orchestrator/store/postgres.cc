@@ -1,0 +1,263 @@
+#include "services/orchestrator/store/postgres.h"
+
+#include <libpq-fe.h>
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+constexpr absl::string_view kDatabase = "the PostgreSQL state database";
+
+// The statement, shortened to its start on one line, to say what failed (parameters are never shown).
+std::string Abbreviate(absl::string_view sql) {
+  std::string text;
+  for (char c : sql) {
+    if (absl::ascii_isspace(static_cast<unsigned char>(c))) {
+      if (!text.empty() && text.back() != ' ') text.push_back(' ');
+    } else {
+      text.push_back(c);
+    }
+  }
+  text = std::string(absl::StripAsciiWhitespace(text));
+  if (text.size() > 80) text = absl::StrCat(text.substr(0, 77), "...");
+  return text;
+}
+
+// libpq messages end with a newline and may (for a malformed or refused connection string) quote it.
+std::string Clean(absl::string_view message, const std::vector<std::string>& secrets) {
+  std::string text(absl::StripAsciiWhitespace(message));
+  for (const std::string& secret : secrets) {
+    if (!secret.empty()) absl::StrReplaceAll({{secret, "<redacted>"}}, &text);
+  }
+  return text;
+}
+
+void IgnoreNotice(void*, const char*) {}
+
+}  // namespace
+
+PgParam::PgParam(int64_t value) : value_(absl::StrCat(value)) {}
+
+PgParam PgParam::Bytes(absl::string_view bytes) {
+  PgParam param;
+  param.value_ = std::string(bytes);
+  param.binary_ = true;
+  return param;
+}
+
+PgParam PgParam::Null() {
+  PgParam param;
+  param.null_ = true;
+  return param;
+}
+
+PgResult::PgResult(PgResult&& other) noexcept : result_(other.result_) { other.result_ = nullptr; }
+
+PgResult& PgResult::operator=(PgResult&& other) noexcept {
+  if (this != &other) {
+    PQclear(result_);
+    result_ = other.result_;
+    other.result_ = nullptr;
+  }
+  return *this;
+}
+
+PgResult::~PgResult() { PQclear(result_); }
+
+int PgResult::rows() const { return PQntuples(result_); }
+
+int64_t PgResult::affected_rows() const {
+  int64_t count = 0;
+  return absl::SimpleAtoi(PQcmdTuples(result_), &count) ? count : 0;
+}
+
+bool PgResult::IsNull(int row, int column) const { return PQgetisnull(result_, row, column) != 0; }
+
+std::string PgResult::Text(int row, int column) const {
+  return std::string(PQgetvalue(result_, row, column), PQgetlength(result_, row, column));
+}
+
+int64_t PgResult::Int(int row, int column) const {
+  int64_t value = 0;
+  return absl::SimpleAtoi(Text(row, column), &value) ? value : 0;
+}
+
+bool PgResult::Bool(int row, int column) const { return Text(row, column) == "t"; }
+
+std::string PgResult::Bytes(int row, int column) const {
+  size_t length = 0;
+  unsigned char* bytes =
+      PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(result_, row, column)), &length);
+  if (bytes == nullptr) return "";
+  std::string value(reinterpret_cast<const char*>(bytes), length);
+  PQfreemem(bytes);
+  return value;
+}
+
+absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& dsn) {
+  // Parse first: libpq's own complaint about a malformed string quotes the string, password and all.
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &parse_error);
+  if (options == nullptr) {
+    PQfreemem(parse_error);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the connection string of ", kDatabase, " is malformed (not repeated here: it may hold a password)"));
+  }
+  std::vector<std::string> secrets = {dsn};
+  for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+    if (option->val != nullptr && std::strcmp(option->keyword, "password") == 0) secrets.push_back(option->val);
+  }
+  PQconninfoFree(options);
+
+  const char* keywords[] = {"dbname", "fallback_application_name", nullptr};
+  const char* values[] = {dsn.c_str(), "crosstenant-orchestrator", nullptr};
+  PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  if (conn == nullptr) return absl::ResourceExhaustedError("out of memory connecting to the state database");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string message = Clean(PQerrorMessage(conn), secrets);
+    PQfinish(conn);
+    return absl::UnavailableError(absl::StrCat("cannot connect to ", kDatabase, ": ", message));
+  }
+  PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
+  std::unique_ptr<PgConnection> connection(new PgConnection(conn));
+  connection->secrets_ = std::move(secrets);
+  return connection;
+}
+
+PgConnection::~PgConnection() { PQfinish(conn_); }
+
+bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
+
+bool PgConnection::idle() const { return !broken() && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
+
+absl::Status PgConnection::Error(PGresult* result, absl::string_view sql) const {
+  const char* field = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string sqlstate = field ? field : "";
+  const char* primary = result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  const std::string message = Clean(primary ? primary : PQerrorMessage(conn_), secrets_);
+  const std::string what = absl::StrCat("[", Abbreviate(sql), "] failed: ", message,
+                                        sqlstate.empty() ? "" : absl::StrCat(" (SQLSTATE ", sqlstate, ")"));
+  if (broken() || absl::StartsWith(sqlstate, "08")) {
+    return absl::UnavailableError(absl::StrCat("lost the connection to ", kDatabase, ": ", what));
+  }
+  if (sqlstate == "40001" || sqlstate == "40P01") {
+    return absl::AbortedError(absl::StrCat("conflict with a concurrent transaction, try again: ", what));
+  }
+  if (sqlstate == "23505") return absl::AlreadyExistsError(absl::StrCat("constraint violated: ", what));
+  if (sqlstate == "53100" || sqlstate == "53200" || sqlstate == "54000") {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        kDatabase, " refuses writes (disk full, out of memory or a server limit reached): ", what));
+  }
+  return absl::InternalError(what);
+}
+
+absl::StatusOr<PgResult> PgConnection::Exec(absl::string_view sql, const std::vector<PgParam>& params) {
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  for (const PgParam& param : params) {
+    values.push_back(param.null() ? nullptr : param.value().c_str());
+    lengths.push_back(static_cast<int>(param.value().size()));
+    formats.push_back(param.binary() ? 1 : 0);
+  }
+  const std::string statement(sql);
+  PGresult* result = PQexecParams(conn_, statement.c_str(), static_cast<int>(params.size()), /*paramTypes=*/nullptr,
+                                  values.data(), lengths.data(), formats.data(), /*resultFormat=*/0);
+  const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return PgResult(result);
+  absl::Status error = Error(result, sql);
+  PQclear(result);
+  return error;
+}
+
+absl::Status PgConnection::Execute(absl::string_view sql) {
+  const std::string statement(sql);
+  PGresult* result = PQexec(conn_, statement.c_str());
+  const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  absl::Status outcome = absl::OkStatus();
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) outcome = Error(result, sql);
+  PQclear(result);
+  return outcome;
+}
+
+absl::Status PgConnection::Begin() { return Execute("BEGIN ISOLATION LEVEL READ COMMITTED"); }
+
+absl::Status PgConnection::Commit() {
+  PGresult* result = PQexec(conn_, "COMMIT");
+  const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+  absl::Status outcome = absl::OkStatus();
+  if (status != PGRES_COMMAND_OK) {
+    outcome = Error(result, "COMMIT");
+    if (absl::IsUnavailable(outcome)) {
+      outcome = absl::UnavailableError(
+          absl::StrCat(outcome.message(), " (the change may or may not have been written: read it again)"));
+    }
+  } else if (std::strcmp(PQcmdStatus(result), "ROLLBACK") == 0) {
+    // COMMIT of a transaction that had failed rolls it back without an error.
+    outcome = absl::AbortedError("the transaction had failed and was rolled back at COMMIT");
+  }
+  PQclear(result);
+  return outcome;
+}
+
+void PgConnection::Rollback() {
+  if (broken()) return;
+  PQclear(PQexec(conn_, "ROLLBACK"));
+}
+
+PgConnectionPool::PgConnectionPool(std::string dsn, int size) : dsn_(std::move(dsn)), size_(size < 1 ? 1 : size) {}
+
+PgConnectionPool::~PgConnectionPool() = default;
+
+PgConnectionPool::Lease::~Lease() {
+  if (connection_) pool_->Release(std::move(connection_));
+}
+
+absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire(bool fresh) {
+  std::unique_ptr<PgConnection> stale;
+  {
+    absl::MutexLock lock(&mutex_);
+    while (idle_.empty() && open_ >= size_) released_.Wait(&mutex_);
+    if (!idle_.empty() && (!fresh || open_ >= size_)) {
+      std::unique_ptr<PgConnection> connection = std::move(idle_.back());
+      idle_.pop_back();
+      if (!fresh) return Lease(this, std::move(connection));
+      stale = std::move(connection);  // closed below, outside the lock; its slot goes to the new one
+    } else {
+      ++open_;
+    }
+  }
+  stale.reset();
+  absl::StatusOr<std::unique_ptr<PgConnection>> connection = PgConnection::Connect(dsn_);
+  if (!connection.ok()) {
+    absl::MutexLock lock(&mutex_);
+    --open_;
+    released_.Signal();
+    return connection.status();
+  }
+  return Lease(this, std::move(*connection));
+}
+
+void PgConnectionPool::Release(std::unique_ptr<PgConnection> connection) {
+  // A broken connection, or one left inside a transaction, is closed, not reused.
+  const bool reusable = connection->idle();
+  if (!reusable) connection.reset();
+  absl::MutexLock lock(&mutex_);
+  if (reusable) {
+    idle_.push_back(std::move(connection));
+  } else {
+    --open_;
+  }
+  released_.Signal();
+}
+
+}  // namespace crosstenant::orchestrator

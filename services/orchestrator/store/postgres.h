@@ -1,0 +1,147 @@
+#ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_POSTGRES_H_
+#define CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_POSTGRES_H_
+
+// A thin RAII layer over libpq that reports errors as absl::Status, so that the store reads as SQL and
+// not as error plumbing. A PgConnection is not thread-safe: one thread uses it at a time, which
+// PgConnectionPool arranges.
+//
+// Errors are mapped by SQLSTATE: serialization failure and deadlock (40001, 40P01) -> ABORTED; unique
+// violation (23505) -> ALREADY_EXISTS; disk full, out of memory, program limit (53100, 53200, 54000)
+// -> RESOURCE_EXHAUSTED; connection errors (class 08, or a connection that broke) -> UNAVAILABLE;
+// anything else -> INTERNAL. Messages name what failed; they never contain the connection string or
+// its password.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace crosstenant::orchestrator {
+
+// One query parameter, sent as text (or as raw bytes for a bytea, or as NULL).
+class PgParam {
+ public:
+  PgParam(absl::string_view text) : value_(text) {}  // NOLINT: implicit, so that calls read as SQL
+  PgParam(const char* text) : value_(text) {}        // NOLINT
+  PgParam(const std::string& text) : value_(text) {}  // NOLINT
+  PgParam(int64_t value);                              // NOLINT
+  PgParam(int value) : PgParam(static_cast<int64_t>(value)) {}  // NOLINT
+  // Raw bytes for a bytea parameter (sent in binary, so any byte goes through unchanged).
+  static PgParam Bytes(absl::string_view bytes);
+  static PgParam Null();
+
+  const std::string& value() const { return value_; }
+  bool binary() const { return binary_; }
+  bool null() const { return null_; }
+
+ private:
+  PgParam() = default;
+  std::string value_;
+  bool binary_ = false;
+  bool null_ = false;
+};
+
+// The rows of one statement. Values are read as text (the server's text output).
+class PgResult {
+ public:
+  PgResult(PgResult&& other) noexcept;
+  PgResult& operator=(PgResult&& other) noexcept;
+  ~PgResult();
+
+  int rows() const;
+  // Rows changed by an INSERT, UPDATE or DELETE.
+  int64_t affected_rows() const;
+  bool IsNull(int row, int column) const;
+  std::string Text(int row, int column) const;
+  int64_t Int(int row, int column) const;  // 0 for NULL
+  bool Bool(int row, int column) const;    // PostgreSQL's 't'
+  std::string Bytes(int row, int column) const;  // a bytea column, decoded
+
+ private:
+  friend class PgConnection;
+  explicit PgResult(pg_result* result) : result_(result) {}
+  pg_result* result_;
+};
+
+class PgConnection {
+ public:
+  // Connects with a libpq connection string (key=value pairs or a postgresql:// URI). UNAVAILABLE if the
+  // server cannot be reached or refuses the login; INVALID_ARGUMENT if the string is malformed.
+  static absl::StatusOr<std::unique_ptr<PgConnection>> Connect(const std::string& dsn);
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  // One statement with $1, $2... parameters.
+  absl::StatusOr<PgResult> Exec(absl::string_view sql, const std::vector<PgParam>& params = {});
+  // One or more statements without parameters or results.
+  absl::Status Execute(absl::string_view sql);
+
+  // BEGIN (READ COMMITTED) / COMMIT / ROLLBACK.
+  absl::Status Begin();
+  absl::Status Commit();
+  void Rollback();
+
+  // True once the connection is lost (the server went away, or terminated this session): it is of no
+  // further use and must be replaced.
+  bool broken() const;
+  // Connected and outside any transaction: fit to be used again.
+  bool idle() const;
+
+ private:
+  explicit PgConnection(pg_conn* conn) : conn_(conn) {}
+  absl::Status Error(pg_result* result, absl::string_view sql) const;
+  pg_conn* conn_;
+  std::vector<std::string> secrets_;  // the connection string and its password: never in a message
+};
+
+// Up to `size` connections to one database, shared by threads. A connection that broke is closed when
+// handed back, and a new one is opened in its place when needed (reconnect).
+class PgConnectionPool {
+ public:
+  class Lease {
+   public:
+    Lease(Lease&& other) noexcept : pool_(other.pool_), connection_(std::move(other.connection_)) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    PgConnection* operator->() const { return connection_.get(); }
+    PgConnection& operator*() const { return *connection_; }
+
+   private:
+    friend class PgConnectionPool;
+    Lease(PgConnectionPool* pool, std::unique_ptr<PgConnection> connection)
+        : pool_(pool), connection_(std::move(connection)) {}
+    PgConnectionPool* pool_;
+    std::unique_ptr<PgConnection> connection_;
+  };
+
+  PgConnectionPool(std::string dsn, int size);
+  ~PgConnectionPool();
+
+  // Waits for an idle connection, or opens one while fewer than `size` are open. With `fresh`, never
+  // hands out an idle one (which may have been broken by a server restart without knowing it yet).
+  absl::StatusOr<Lease> Acquire(bool fresh = false);
+
+ private:
+  void Release(std::unique_ptr<PgConnection> connection);
+
+  const std::string dsn_;
+  const int size_;
+  absl::Mutex mutex_;
+  std::vector<std::unique_ptr<PgConnection>> idle_ ABSL_GUARDED_BY(mutex_);
+  int open_ ABSL_GUARDED_BY(mutex_) = 0;  // idle and leased
+  absl::CondVar released_;
+};
+
+}  // namespace crosstenant::orchestrator
+
+#endif  // CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_POSTGRES_H_

@@ -1,0 +1,692 @@
+#include "services/orchestrator/store/postgres_migration_store.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "services/common/status_macros.h"
+#include "services/orchestrator/store/stored_records.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+using crosstenant::v1::Migration;
+using crosstenant::v1::MigrationEvent;
+using crosstenant::v1::Task;
+using crosstenant::v1::UserMove;
+
+constexpr int kMaxPageSize = 1000;
+
+// The key of the transaction-level advisory lock that serialises schema migrations across replicas
+// ("crosstnt" in ASCII).
+constexpr int64_t kSchemaLockKey = 0x63726f7373746e74;
+
+// Schema migrations, applied in order; entry i brings the database from version i to version i + 1.
+// Never edit a released entry: append a new one.
+//
+// Text keys are compared byte-wise (COLLATE "C"), as SQLite does, whatever the database's locale: the
+// order of names and UPNs, and so the page tokens, are the same on both stores.
+constexpr const char* kSchemaMigrations[] = {
+    R"sql(
+      CREATE TABLE migrations (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        create_time_us BIGINT NOT NULL,
+        state INTEGER NOT NULL,
+        revision BIGINT NOT NULL,
+        record BYTEA NOT NULL
+      );
+      CREATE INDEX migrations_by_time ON migrations (create_time_us DESC, name);
+      CREATE TABLE migration_requests (
+        request_id TEXT COLLATE "C" PRIMARY KEY,
+        migration TEXT COLLATE "C" NOT NULL REFERENCES migrations (name)
+      );
+      CREATE TABLE user_moves (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        migration TEXT COLLATE "C" NOT NULL REFERENCES migrations (name),
+        source_upn TEXT COLLATE "C" NOT NULL,
+        source_geo TEXT COLLATE "C" NOT NULL,
+        state INTEGER NOT NULL,
+        record BYTEA NOT NULL
+      );
+      CREATE INDEX user_moves_by_migration ON user_moves (migration, source_upn);
+      CREATE INDEX user_moves_by_state ON user_moves (migration, state);
+      CREATE TABLE events (
+        migration TEXT COLLATE "C" NOT NULL REFERENCES migrations (name),
+        sequence BIGINT NOT NULL,
+        record BYTEA NOT NULL,
+        PRIMARY KEY (migration, sequence)
+      );
+      CREATE TABLE tasks (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        migration TEXT COLLATE "C" NOT NULL REFERENCES migrations (name),
+        kind INTEGER NOT NULL,
+        ready_time_us BIGINT NOT NULL,
+        lease_id TEXT COLLATE "C" NOT NULL DEFAULT '',
+        lease_owner TEXT COLLATE "C" NOT NULL DEFAULT '',
+        lease_expire_us BIGINT NOT NULL DEFAULT 0,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        user_move TEXT COLLATE "C" NOT NULL DEFAULT '',
+        record BYTEA NOT NULL
+      );
+      CREATE INDEX tasks_by_ready_time ON tasks (ready_time_us, name);
+      CREATE INDEX tasks_by_migration ON tasks (migration);
+      CREATE INDEX tasks_by_user_move ON tasks (user_move);
+      CREATE TABLE identity_maps (
+        migration TEXT COLLATE "C" PRIMARY KEY REFERENCES migrations (name),
+        csv BYTEA NOT NULL
+      );
+      -- The leadership lease: one row, timed by the database's clock.
+      CREATE TABLE leadership (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        holder TEXT COLLATE "C" NOT NULL,
+        term BIGINT NOT NULL,
+        expire_time TIMESTAMPTZ NOT NULL
+      );
+      INSERT INTO leadership (id, holder, term, expire_time) VALUES (1, '', 0, 'epoch');
+    )sql",
+};
+static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == PostgresMigrationStore::kSchemaVersion);
+
+// The database's time as Unix microseconds (NULL for an infinite time).
+constexpr absl::string_view kExpireMicros =
+    "CASE WHEN isfinite(expire_time) THEN (EXTRACT(EPOCH FROM expire_time) * 1000000)::BIGINT END";
+
+void SetMicros(int64_t micros, google::protobuf::Timestamp* time) {
+  time->set_seconds(micros / 1000000);
+  time->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+}
+
+// An integer[] parameter, e.g. {1,2}.
+template <typename Enum>
+std::string IntArray(const std::vector<Enum>& values) {
+  std::vector<int64_t> numbers;
+  for (Enum value : values) numbers.push_back(static_cast<int64_t>(value));
+  return absl::StrCat("{", absl::StrJoin(numbers, ","), "}");
+}
+
+// The parameters of a statement built piece by piece: Add returns the placeholder of the new one.
+class Params {
+ public:
+  std::string Add(PgParam param) {
+    list_.push_back(std::move(param));
+    return absl::StrCat("$", list_.size());
+  }
+  const std::vector<PgParam>& list() const { return list_; }
+
+ private:
+  std::vector<PgParam> list_;
+};
+
+// A migration as read: its record, with the etag of the revision it was read at.
+absl::StatusOr<Migration> ReadMigration(const PgResult& result, int row, int record_column, int revision_column) {
+  ASSIGN_OR_RETURN(Migration migration, stored::ParseRecord<Migration>(result.Bytes(row, record_column), "migration"));
+  migration.set_etag(result.Text(row, revision_column));
+  return migration;
+}
+
+std::string Serialized(Migration migration) {
+  migration.clear_etag();  // the revision column is the etag
+  return migration.SerializeAsString();
+}
+
+absl::Status WriteUserMoves(PgConnection& db, const std::vector<UserMove>& user_moves, bool insert) {
+  for (const UserMove& move : user_moves) {
+    ASSIGN_OR_RETURN(
+        PgResult result,
+        db.Exec(insert ? "INSERT INTO user_moves (name, migration, source_upn, source_geo, state, record) "
+                         "VALUES ($1, $2, $3, $4, $5, $6)"
+                       : "UPDATE user_moves SET source_geo = $4, state = $5, record = $6 "
+                         "WHERE name = $1 AND migration = $2 AND source_upn = $3",
+                {move.name(), stored::MigrationOf(move.name()), absl::AsciiStrToLower(move.source_user_principal_name()),
+                 move.source_geo(), static_cast<int>(move.state()), PgParam::Bytes(move.SerializeAsString())}));
+    if (!insert && result.affected_rows() == 0) {
+      return absl::NotFoundError(absl::StrCat(move.name(), " does not exist"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteEvents(PgConnection& db, const std::vector<MigrationEvent>& events) {
+  for (const MigrationEvent& event : events) {
+    RETURN_IF_ERROR(db.Exec("INSERT INTO events (migration, sequence, record) VALUES ($1, $2, $3)",
+                            {event.name(), event.sequence(), PgParam::Bytes(event.SerializeAsString())})
+                        .status());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PostgresMigrationStore>> PostgresMigrationStore::Open(const std::string& dsn,
+                                                                                     Options options) {
+  std::unique_ptr<PostgresMigrationStore> store(
+      new PostgresMigrationStore(std::make_unique<PgConnectionPool>(dsn, options.pool_size)));
+  // The first connection fails fast (UNAVAILABLE) if the database cannot be reached.
+  ASSIGN_OR_RETURN(PgConnectionPool::Lease connection, store->pool_->Acquire());
+  RETURN_IF_ERROR(store->ApplySchemaMigrations(*connection));
+  return store;
+}
+
+absl::Status PostgresMigrationStore::ApplySchemaMigrations(PgConnection& db) {
+  while (true) {
+    RETURN_IF_ERROR(db.Begin());
+    auto step = [&]() -> absl::StatusOr<bool> {
+      // Replicas starting together wait here for each other; the lock is released at COMMIT/ROLLBACK.
+      RETURN_IF_ERROR(db.Exec("SELECT pg_advisory_xact_lock($1)", {kSchemaLockKey}).status());
+      RETURN_IF_ERROR(db.Execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+      ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT version FROM schema_version"));
+      const int version = read.rows() > 0 ? static_cast<int>(read.Int(0, 0)) : 0;
+      if (version > kSchemaVersion) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("the state database has schema version ", version, ", newer than this orchestrator's ",
+                         kSchemaVersion, ": run the newer orchestrator, or restore a backup"));
+      }
+      if (version == kSchemaVersion) return true;
+      absl::Status applied = db.Execute(kSchemaMigrations[version]);
+      if (applied.ok()) {
+        applied = (version == 0 ? db.Exec("INSERT INTO schema_version (version) VALUES ($1)", {version + 1})
+                                : db.Exec("UPDATE schema_version SET version = $1", {version + 1}))
+                      .status();
+      }
+      if (!applied.ok()) {
+        return absl::Status(applied.code(), absl::StrCat("schema migration to version ", version + 1,
+                                                         " failed: ", applied.message()));
+      }
+      return false;
+    };
+    absl::StatusOr<bool> done = step();
+    if (!done.ok()) {
+      db.Rollback();
+      return done.status();
+    }
+    RETURN_IF_ERROR(db.Commit());
+    if (*done) return absl::OkStatus();
+  }
+}
+
+absl::Status PostgresMigrationStore::Run(Mode mode, const std::function<absl::Status(PgConnection&)>& body) {
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(PgConnectionPool::Lease db, pool_->Acquire(/*fresh=*/attempt > 0));
+    absl::Status status;
+    bool committing = false;
+    if (mode == Mode::kTransaction) {
+      status = db->Begin();
+      if (status.ok()) status = body(*db);
+      if (status.ok()) {
+        committing = true;
+        status = db->Commit();
+      } else {
+        db->Rollback();
+      }
+    } else {
+      status = body(*db);
+    }
+    // A connection that broke before COMMIT was sent took its transaction with it: nothing was written,
+    // so the work is done again on a new connection. After COMMIT was sent, the outcome is unknown.
+    if (status.ok() || committing || attempt > 0 || !db->broken()) return status;
+  }
+}
+
+std::string PostgresMigrationStore::NewLeaseId() {
+  absl::MutexLock lock(&random_mutex_);
+  return absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(random_), absl::kZeroPad16),
+                      absl::Hex(absl::Uniform<uint64_t>(random_), absl::kZeroPad16));
+}
+
+absl::StatusOr<int> PostgresMigrationStore::SchemaVersion() {
+  int version = 0;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT version FROM schema_version"));
+    version = read.rows() > 0 ? static_cast<int>(read.Int(0, 0)) : 0;
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return version;
+}
+
+absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
+                                                     const std::vector<UserMove>& user_moves,
+                                                     const std::vector<MigrationEvent>& events,
+                                                     absl::string_view request_id,
+                                                     absl::string_view identity_map_csv) {
+  for (const UserMove& move : user_moves) {
+    if (stored::MigrationOf(move.name()) != migration.name()) {
+      return absl::InternalError(absl::StrCat("user move ", move.name(), " does not belong to ", migration.name()));
+    }
+  }
+  return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+    absl::Status inserted =
+        db.Exec("INSERT INTO migrations (name, create_time_us, state, revision, record) VALUES ($1, $2, $3, 1, $4)",
+                {migration.name(), stored::Micros(migration.create_time()), static_cast<int>(migration.state()),
+                 PgParam::Bytes(Serialized(migration))})
+            .status();
+    if (absl::IsAlreadyExists(inserted)) {
+      return absl::AlreadyExistsError(absl::StrCat(migration.name(), " already exists"));
+    }
+    RETURN_IF_ERROR(inserted);
+    if (!request_id.empty()) {
+      RETURN_IF_ERROR(db.Exec("INSERT INTO migration_requests (request_id, migration) VALUES ($1, $2)",
+                              {request_id, migration.name()})
+                          .status());
+    }
+    RETURN_IF_ERROR(WriteUserMoves(db, user_moves, /*insert=*/true));
+    RETURN_IF_ERROR(WriteEvents(db, events));
+    return db.Exec("INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)",
+                   {migration.name(), PgParam::Bytes(identity_map_csv)})
+        .status();
+  });
+}
+
+absl::StatusOr<std::string> PostgresMigrationStore::GetIdentityMap(absl::string_view migration) {
+  std::string csv;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT csv FROM identity_maps WHERE migration = $1", {migration}));
+    if (read.rows() == 0) return absl::NotFoundError(absl::StrCat("no identity map stored for ", migration));
+    csv = read.Bytes(0, 0);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return csv;
+}
+
+absl::StatusOr<crosstenant::v1::SourceGeoQueue> PostgresMigrationStore::GetSourceGeoQueue(
+    absl::string_view migration, absl::string_view source_geo) {
+  const std::vector<crosstenant::v1::UserMoveState> active = {
+      crosstenant::v1::USER_MOVE_STATE_NOT_STARTED, crosstenant::v1::USER_MOVE_STATE_SCHEDULED,
+      crosstenant::v1::USER_MOVE_STATE_READY_TO_TRIGGER, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS,
+      crosstenant::v1::USER_MOVE_STATE_RESCHEDULED};
+  crosstenant::v1::SourceGeoQueue queue;
+  queue.set_source_geo(std::string(source_geo));
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(
+        PgResult read,
+        db.Exec("SELECT COUNT(*) FILTER (WHERE u.state = ANY($3::INTEGER[]) OR (u.state = $4 AND t.task IS NOT NULL)), "
+                "COUNT(*) FILTER (WHERE u.state = $4 AND t.task IS NULL) "
+                "FROM user_moves u LEFT JOIN (SELECT DISTINCT user_move AS task FROM tasks) t ON t.task = u.name "
+                "WHERE u.migration = $1 AND u.source_geo = $2",
+                {migration, source_geo, IntArray(active), static_cast<int>(crosstenant::v1::USER_MOVE_STATE_QUEUED)}));
+    if (read.rows() > 0) {
+      queue.set_active(static_cast<int32_t>(read.Int(0, 0)));
+      queue.set_queued(static_cast<int32_t>(read.Int(0, 1)));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return queue;
+}
+
+absl::StatusOr<std::vector<UserMove>> PostgresMigrationStore::NextQueuedUsers(absl::string_view migration,
+                                                                             absl::string_view source_geo, int limit) {
+  std::vector<UserMove> users;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    users.clear();
+    ASSIGN_OR_RETURN(
+        PgResult read,
+        db.Exec("SELECT u.record FROM user_moves u WHERE u.migration = $1 AND u.source_geo = $2 AND u.state = $3 "
+                "AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.user_move = u.name) ORDER BY u.source_upn LIMIT $4",
+                {migration, source_geo, static_cast<int>(crosstenant::v1::USER_MOVE_STATE_QUEUED), std::max(limit, 0)}));
+    for (int row = 0; row < read.rows(); ++row) {
+      ASSIGN_OR_RETURN(UserMove move, stored::ParseRecord<UserMove>(read.Bytes(row, 0), "user move"));
+      users.push_back(std::move(move));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return users;
+}
+
+absl::StatusOr<std::optional<std::string>> PostgresMigrationStore::FindMigrationByRequest(
+    absl::string_view request_id) {
+  std::optional<std::string> migration;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read,
+                     db.Exec("SELECT migration FROM migration_requests WHERE request_id = $1", {request_id}));
+    if (read.rows() > 0) migration = read.Text(0, 0);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return migration;
+}
+
+absl::StatusOr<Migration> PostgresMigrationStore::GetMigration(absl::string_view name) {
+  Migration migration;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT record, revision FROM migrations WHERE name = $1", {name}));
+    if (read.rows() == 0) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
+    ASSIGN_OR_RETURN(migration, ReadMigration(read, 0, 0, 1));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return migration;
+}
+
+absl::StatusOr<MigrationPage> PostgresMigrationStore::ListMigrations(
+    const std::vector<crosstenant::v1::MigrationState>& states, int page_size, absl::string_view page_token) {
+  page_size = std::clamp(page_size <= 0 ? 50 : page_size, 1, kMaxPageSize);
+  int64_t after_time = INT64_MAX;
+  std::string after_name;
+  if (!page_token.empty()) {
+    ASSIGN_OR_RETURN(std::string key, stored::FromPageToken(page_token));
+    std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('|', 1));
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &after_time)) {
+      return absl::InvalidArgumentError("page_token is not one this server returned");
+    }
+    after_name = parts[1];
+  }
+  Params params;
+  const std::string time = params.Add(after_time);
+  std::string sql = absl::StrCat(
+      "SELECT record, revision, create_time_us, name FROM migrations WHERE (create_time_us < ", time,
+      " OR (create_time_us = ", time, " AND name > ", params.Add(after_name), "))");
+  if (!states.empty()) absl::StrAppend(&sql, " AND state = ANY(", params.Add(IntArray(states)), "::INTEGER[])");
+  absl::StrAppend(&sql, " ORDER BY create_time_us DESC, name LIMIT ", params.Add(page_size + 1));
+  MigrationPage page;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    page = MigrationPage();
+    ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
+    for (int row = 0; row < read.rows(); ++row) {
+      if (row == page_size) {
+        page.next_page_token = stored::PageToken(absl::StrCat(read.Text(row - 1, 2), "|", read.Text(row - 1, 3)));
+        break;
+      }
+      ASSIGN_OR_RETURN(Migration migration, ReadMigration(read, row, 0, 1));
+      page.migrations.push_back(std::move(migration));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return page;
+}
+
+absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
+  const Migration& migration = change.migration;
+  return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+    if (change.leader_term) {
+      // FOR SHARE: a replica taking the leadership over waits until this change has committed.
+      ASSIGN_OR_RETURN(PgResult leader,
+                       db.Exec("SELECT term FROM leadership WHERE id = 1 AND term = $1 "
+                               "AND expire_time > clock_timestamp() FOR SHARE",
+                               {*change.leader_term}));
+      if (leader.rows() == 0) {
+        return absl::AbortedError(absl::StrCat("leadership term ", *change.leader_term,
+                                               " is over: another replica drives the migrations now"));
+      }
+    }
+    if (change.completed) {
+      const CompletedLease& lease = *change.completed;
+      ASSIGN_OR_RETURN(PgResult removed,
+                       db.Exec("DELETE FROM tasks WHERE name = $1 AND lease_id = $2 AND lease_owner = $3 "
+                               "AND lease_expire_us >= $4",
+                               {lease.task, lease.lease_id, lease.worker_id, absl::ToUnixMicros(lease.now)}));
+      if (removed.affected_rows() == 0) {
+        return absl::AbortedError(absl::StrCat("the lease ", lease.lease_id, " on ", lease.task,
+                                               " is no longer held by ", lease.worker_id,
+                                               " (it expired or the task was done): drop the result"));
+      }
+    }
+    Params params;
+    std::string sql = absl::StrCat(
+        "UPDATE migrations SET create_time_us = ", params.Add(stored::Micros(migration.create_time())),
+        ", state = ", params.Add(static_cast<int>(migration.state())),
+        ", record = ", params.Add(PgParam::Bytes(Serialized(migration))),
+        ", revision = revision + 1 WHERE name = ", params.Add(migration.name()));
+    if (!migration.etag().empty()) {
+      int64_t revision = 0;
+      // An etag this store never issued cannot be the stored one.
+      if (!absl::SimpleAtoi(migration.etag(), &revision)) return ConcurrentChangeError(migration.name());
+      absl::StrAppend(&sql, " AND revision = ", params.Add(revision));
+    }
+    ASSIGN_OR_RETURN(PgResult updated, db.Exec(sql, params.list()));
+    if (updated.affected_rows() == 0) {
+      ASSIGN_OR_RETURN(PgResult exists, db.Exec("SELECT 1 FROM migrations WHERE name = $1", {migration.name()}));
+      if (exists.rows() == 0) return absl::NotFoundError(absl::StrCat(migration.name(), " does not exist"));
+      return ConcurrentChangeError(migration.name());
+    }
+    RETURN_IF_ERROR(WriteUserMoves(db, change.user_moves, /*insert=*/false));
+    RETURN_IF_ERROR(WriteEvents(db, change.events));
+    for (const NewTask& added : change.new_tasks) {
+      Task task = added.task;
+      task.clear_lease_id();
+      task.clear_lease_expire_time();
+      // Replaces a task of the same name whole, lease and all.
+      RETURN_IF_ERROR(
+          db.Exec("INSERT INTO tasks (name, migration, kind, ready_time_us, attempt, record, user_move) "
+                  "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE SET "
+                  "migration = EXCLUDED.migration, kind = EXCLUDED.kind, ready_time_us = EXCLUDED.ready_time_us, "
+                  "attempt = EXCLUDED.attempt, record = EXCLUDED.record, user_move = EXCLUDED.user_move, "
+                  "lease_id = '', lease_owner = '', lease_expire_us = 0",
+                  {task.name(), migration.name(), static_cast<int>(task.kind()), absl::ToUnixMicros(added.ready_time),
+                   static_cast<int>(task.attempt()), PgParam::Bytes(task.SerializeAsString()), task.user_move()})
+              .status());
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const LeaseQuery& query) {
+  const int64_t now = absl::ToUnixMicros(query.now);
+  const int64_t expire = absl::ToUnixMicros(query.now + query.lease_duration);
+  Params params;
+  const std::string at = params.Add(now);
+  std::string sql = absl::StrCat(
+      "SELECT t.name, t.attempt, t.record FROM tasks t JOIN migrations m ON m.name = t.migration "
+      "WHERE t.ready_time_us <= ", at, " AND (t.lease_id = '' OR t.lease_expire_us < ", at, ") AND "
+      // While cancelling, a start no worker has taken yet is never handed out.
+      "(m.state IN (", params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_RUNNING)), ", ",
+      params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_WAITING)), ") OR (m.state = ",
+      params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_CANCELLING)), " AND NOT (t.kind = ",
+      params.Add(static_cast<int>(crosstenant::v1::TASK_KIND_START_MOVE)), " AND t.attempt = 0)))");
+  if (!query.kinds.empty()) absl::StrAppend(&sql, " AND t.kind = ANY(", params.Add(IntArray(query.kinds)), "::INTEGER[])");
+  // Rows another replica is leasing right now are skipped, not waited for: each goes to one worker.
+  absl::StrAppend(&sql, " ORDER BY t.ready_time_us, t.name LIMIT ", params.Add(std::max(query.max_tasks, 1)),
+                  " FOR UPDATE OF t SKIP LOCKED");
+  std::vector<Task> tasks;
+  const absl::Status status = Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+    tasks.clear();
+    ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
+    for (int row = 0; row < read.rows(); ++row) {
+      ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(read.Bytes(row, 2), "task"));
+      task.set_attempt(static_cast<int32_t>(read.Int(row, 1)) + 1);
+      task.set_lease_id(NewLeaseId());
+      SetMicros(expire, task.mutable_lease_expire_time());
+      tasks.push_back(std::move(task));
+    }
+    for (const Task& task : tasks) {
+      RETURN_IF_ERROR(db.Exec("UPDATE tasks SET lease_id = $2, lease_owner = $3, lease_expire_us = $4, attempt = $5 "
+                              "WHERE name = $1",
+                              {task.name(), task.lease_id(), query.worker_id, expire, static_cast<int>(task.attempt())})
+                          .status());
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return tasks;
+}
+
+absl::StatusOr<crosstenant::v1::LeaseRenewal> PostgresMigrationStore::RenewLease(const std::string& task,
+                                                                                 const std::string& lease_id,
+                                                                                 const std::string& worker_id,
+                                                                                 absl::Duration lease_duration,
+                                                                                 absl::Time now) {
+  const int64_t expire = absl::ToUnixMicros(now + lease_duration);
+  int64_t renewed = 0;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult updated,
+                     db.Exec("UPDATE tasks SET lease_expire_us = $4 WHERE name = $1 AND lease_id = $2 "
+                             "AND lease_owner = $3 AND lease_expire_us >= $5",
+                             {task, lease_id, worker_id, expire, absl::ToUnixMicros(now)}));
+    renewed = updated.affected_rows();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  crosstenant::v1::LeaseRenewal renewal;
+  renewal.set_task(task);
+  renewal.set_lease_id(lease_id);
+  renewal.set_renewed(renewed > 0);
+  if (renewal.renewed()) {
+    SetMicros(expire, renewal.mutable_lease_expire_time());
+  } else {
+    renewal.set_reason("the lease expired or the task was done or re-leased: stop working on it");
+  }
+  return renewal;
+}
+
+absl::StatusOr<Task> PostgresMigrationStore::GetTask(const std::string& name) {
+  Task task;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT record, attempt FROM tasks WHERE name = $1", {name}));
+    if (read.rows() == 0) return absl::NotFoundError(absl::StrCat("task ", name, " does not exist (already done?)"));
+    ASSIGN_OR_RETURN(task, stored::ParseRecord<Task>(read.Bytes(0, 0), "task"));
+    task.set_attempt(static_cast<int32_t>(read.Int(0, 1)));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return task;
+}
+
+absl::StatusOr<int> PostgresMigrationStore::CountTasks(absl::string_view migration) {
+  int count = 0;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT COUNT(*) FROM tasks WHERE migration = $1", {migration}));
+    count = read.rows() > 0 ? static_cast<int>(read.Int(0, 0)) : 0;
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return count;
+}
+
+absl::StatusOr<UserMove> PostgresMigrationStore::GetUserMove(absl::string_view name) {
+  UserMove move;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT record FROM user_moves WHERE name = $1", {name}));
+    if (read.rows() == 0) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
+    ASSIGN_OR_RETURN(move, stored::ParseRecord<UserMove>(read.Bytes(0, 0), name));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return move;
+}
+
+absl::StatusOr<UserMovePage> PostgresMigrationStore::ListUserMoves(const UserMoveQuery& query) {
+  const int page_size = std::clamp(query.page_size <= 0 ? 100 : query.page_size, 1, kMaxPageSize);
+  std::string after;
+  if (!query.page_token.empty()) {
+    ASSIGN_OR_RETURN(after, stored::FromPageToken(query.page_token));
+  }
+  Params params;
+  std::string sql = absl::StrCat("SELECT record, source_upn FROM user_moves WHERE migration = ",
+                                 params.Add(query.migration), " AND source_upn > ", params.Add(after));
+  if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND source_geo = ", params.Add(query.source_geo));
+  if (!query.states.empty()) {
+    absl::StrAppend(&sql, " AND state = ANY(", params.Add(IntArray(query.states)), "::INTEGER[])");
+  }
+  absl::StrAppend(&sql, " ORDER BY source_upn LIMIT ", params.Add(page_size + 1));
+  UserMovePage page;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    page = UserMovePage();
+    ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
+    for (int row = 0; row < read.rows(); ++row) {
+      if (row == page_size) {
+        page.next_page_token = stored::PageToken(read.Text(row - 1, 1));
+        break;
+      }
+      ASSIGN_OR_RETURN(UserMove move, stored::ParseRecord<UserMove>(read.Bytes(row, 0), "user move"));
+      page.user_moves.push_back(std::move(move));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return page;
+}
+
+absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> PostgresMigrationStore::CountUserMoves(
+    absl::string_view migration) {
+  std::map<crosstenant::v1::UserMoveState, int> counts;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    counts.clear();
+    ASSIGN_OR_RETURN(PgResult read,
+                     db.Exec("SELECT state, COUNT(*) FROM user_moves WHERE migration = $1 GROUP BY state", {migration}));
+    for (int row = 0; row < read.rows(); ++row) {
+      counts[static_cast<crosstenant::v1::UserMoveState>(read.Int(row, 0))] = static_cast<int>(read.Int(row, 1));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return counts;
+}
+
+absl::StatusOr<std::vector<MigrationEvent>> PostgresMigrationStore::ListEvents(absl::string_view migration,
+                                                                              int64_t after_sequence, int limit) {
+  std::vector<MigrationEvent> events;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    events.clear();
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT record FROM events WHERE migration = $1 AND sequence > $2 "
+                                            "ORDER BY sequence LIMIT $3",
+                                            {migration, after_sequence, std::max(limit, 1)}));
+    for (int row = 0; row < read.rows(); ++row) {
+      ASSIGN_OR_RETURN(MigrationEvent event, stored::ParseRecord<MigrationEvent>(read.Bytes(row, 0), "event"));
+      events.push_back(std::move(event));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return events;
+}
+
+absl::StatusOr<Leadership> PostgresMigrationStore::AcquireLeadership(absl::string_view holder, absl::Duration ttl) {
+  const int64_t ttl_micros = absl::ToInt64Microseconds(ttl);
+  Leadership leadership;
+  const absl::Status status = Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+    leadership = Leadership();
+    RETURN_IF_ERROR(db.Exec("INSERT INTO leadership (id, holder, term, expire_time) VALUES (1, '', 0, 'epoch') "
+                            "ON CONFLICT (id) DO NOTHING")
+                        .status());
+    // FOR UPDATE: replicas asking at once take turns, and a takeover waits for changes still being
+    // written under the current term (Apply holds the row FOR SHARE).
+    ASSIGN_OR_RETURN(PgResult current,
+                     db.Exec(absl::StrCat("SELECT holder, term, expire_time > clock_timestamp(), ", kExpireMicros,
+                                          " FROM leadership WHERE id = 1 FOR UPDATE")));
+    const std::string leader = current.Text(0, 0);
+    const bool live = current.Bool(0, 2);
+    if (live && leader != holder) {
+      leadership.held = false;
+      leadership.term = current.Int(0, 1);
+      leadership.leader = leader;
+      leadership.expire_time =
+          current.IsNull(0, 3) ? absl::InfiniteFuture() : absl::FromUnixMicros(current.Int(0, 3));
+      return absl::OkStatus();
+    }
+    // The holder renews its live lease under the same term; anyone takes a lapsed one under the next.
+    ASSIGN_OR_RETURN(
+        PgResult taken,
+        db.Exec(absl::StrCat("UPDATE leadership SET holder = $1, term = term + $2, "
+                             "expire_time = clock_timestamp() + $3::BIGINT * INTERVAL '1 microsecond' "
+                             "WHERE id = 1 RETURNING term, ",
+                             kExpireMicros),
+                {holder, live ? 0 : 1, ttl_micros}));
+    leadership.held = true;
+    leadership.term = taken.Int(0, 0);
+    leadership.leader = std::string(holder);
+    leadership.expire_time = taken.IsNull(0, 1) ? absl::InfiniteFuture() : absl::FromUnixMicros(taken.Int(0, 1));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return leadership;
+}
+
+absl::Status PostgresMigrationStore::ReleaseLeadership(absl::string_view holder) {
+  return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+    return db.Exec("UPDATE leadership SET expire_time = clock_timestamp() "
+                   "WHERE id = 1 AND holder = $1 AND expire_time > clock_timestamp()",
+                   {holder})
+        .status();
+  });
+}
+
+}  // namespace crosstenant::orchestrator

@@ -1,0 +1,96 @@
+#ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_POSTGRES_MIGRATION_STORE_H_
+#define CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_POSTGRES_MIGRATION_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
+#include "services/orchestrator/store/migration_store.h"
+#include "services/orchestrator/store/postgres.h"
+
+namespace crosstenant::orchestrator {
+
+struct PostgresMigrationStoreOptions {
+  // Connections kept to the database; the orchestrator's threads share them.
+  int pool_size = 4;
+};
+
+// MigrationStore on a PostgreSQL database, shared by several orchestrator replicas. Same semantics as
+// SqliteMigrationStore; what differs is only how they are enforced across processes: tasks are leased
+// with SELECT ... FOR UPDATE SKIP LOCKED, migration records carry a revision for the etag, and the
+// leadership lease lives in one row, timed by the database's clock.
+//
+// The schema is versioned: Open() applies, in order and each in its own transaction, every schema
+// migration the database has not seen yet, under a transaction-level advisory lock (so that replicas
+// starting together on an empty database take turns), and refuses a database written by a newer
+// version of the orchestrator. A connection that breaks (the server restarted, the network failed) is
+// replaced: a statement that failed before its transaction's COMMIT was sent is run again once on a
+// new connection; a COMMIT whose answer was lost fails with UNAVAILABLE.
+class PostgresMigrationStore : public MigrationStore {
+ public:
+  using Options = PostgresMigrationStoreOptions;
+
+  // The schema version this build writes.
+  static constexpr int kSchemaVersion = 1;
+
+  // `dsn`: a libpq connection string (`host=... dbname=... user=...` or `postgresql://...`). It is never
+  // repeated in errors or logs, as it may hold a password.
+  static absl::StatusOr<std::unique_ptr<PostgresMigrationStore>> Open(const std::string& dsn,
+                                                                      Options options = Options());
+
+  // The schema version of the database (kSchemaVersion once Open succeeded).
+  absl::StatusOr<int> SchemaVersion();
+
+  using MigrationStore::CreateMigration;
+
+  absl::Status CreateMigration(const crosstenant::v1::Migration& migration,
+                               const std::vector<crosstenant::v1::UserMove>& user_moves,
+                               const std::vector<crosstenant::v1::MigrationEvent>& events,
+                               absl::string_view request_id, absl::string_view identity_map_csv) override;
+  absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) override;
+  absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
+                                                                  absl::string_view source_geo) override;
+  absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,
+                                                                        absl::string_view source_geo,
+                                                                        int limit) override;
+  absl::StatusOr<std::optional<std::string>> FindMigrationByRequest(absl::string_view request_id) override;
+  absl::StatusOr<crosstenant::v1::Migration> GetMigration(absl::string_view name) override;
+  absl::StatusOr<MigrationPage> ListMigrations(const std::vector<crosstenant::v1::MigrationState>& states,
+                                               int page_size, absl::string_view page_token) override;
+  absl::Status Apply(const MigrationChange& change) override;
+  absl::StatusOr<std::vector<crosstenant::v1::Task>> LeaseTasks(const LeaseQuery& query) override;
+  absl::StatusOr<crosstenant::v1::LeaseRenewal> RenewLease(const std::string& task, const std::string& lease_id,
+                                                           const std::string& worker_id, absl::Duration lease_duration,
+                                                           absl::Time now) override;
+  absl::StatusOr<crosstenant::v1::Task> GetTask(const std::string& name) override;
+  absl::StatusOr<int> CountTasks(absl::string_view migration) override;
+  absl::StatusOr<crosstenant::v1::UserMove> GetUserMove(absl::string_view name) override;
+  absl::StatusOr<UserMovePage> ListUserMoves(const UserMoveQuery& query) override;
+  absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> CountUserMoves(absl::string_view migration) override;
+  absl::StatusOr<std::vector<crosstenant::v1::MigrationEvent>> ListEvents(absl::string_view migration,
+                                                                         int64_t after_sequence, int limit) override;
+  absl::StatusOr<Leadership> AcquireLeadership(absl::string_view holder, absl::Duration ttl) override;
+  absl::Status ReleaseLeadership(absl::string_view holder) override;
+
+ private:
+  enum class Mode { kRead, kTransaction };
+
+  explicit PostgresMigrationStore(std::unique_ptr<PgConnectionPool> pool) : pool_(std::move(pool)) {}
+  // Runs `body` on a pooled connection (inside BEGIN ... COMMIT for kTransaction), once more on a new
+  // connection if the pooled one turns out to be broken before anything could have been committed.
+  absl::Status Run(Mode mode, const std::function<absl::Status(PgConnection&)>& body);
+  absl::Status ApplySchemaMigrations(PgConnection& db);
+  std::string NewLeaseId();
+
+  std::unique_ptr<PgConnectionPool> pool_;
+  absl::Mutex random_mutex_;
+  // Lease ids are fencing tokens: random (from the OS's entropy), so that no two leases, on any replica,
+  // ever share one.
+  absl::BitGen random_ ABSL_GUARDED_BY(random_mutex_);
+};
+
+}  // namespace crosstenant::orchestrator
+
+#endif  // CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_POSTGRES_MIGRATION_STORE_H_

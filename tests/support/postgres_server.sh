@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for the tests (the ctest fixture `postgres`, tests/postgres.cmake).
+#
+#   postgres_server.sh start DIR   initdb into DIR/data and start the server: 127.0.0.1 only, on a free
+#                                  port, unix socket in DIR, fsync off, log in DIR/server.log. A test role
+#                                  with a generated password (scram) may create databases; its connection
+#                                  string is written to DIR/dsn (mode 600).
+#   postgres_server.sh stop DIR    stop it (fast shutdown) and remove DIR.
+#
+# PostgreSQL refuses to run as root: as root (CI, containers), the server runs as the `postgres` system
+# user that Debian's postgresql package creates; otherwise as the current user. Server binaries come from
+# /usr/lib/postgresql/<version>/bin (the newest installed).
+set -euo pipefail
+
+usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+command=$1
+dir=$2
+case "$dir" in /*) ;; *) dir="$(pwd)/$dir" ;; esac
+
+role=crosstenant_test
+
+bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+  echo "postgres_server: no PostgreSQL server in /usr/lib/postgresql/*/bin: install Debian's postgresql" \
+       "package (deploy/local/bootstrap.sh does)" >&2
+  exit 1
+fi
+
+# as_server CMD...: runs CMD as the user that owns the server.
+if [ "$(id -u)" -eq 0 ]; then
+  if ! id postgres >/dev/null 2>&1; then
+    echo "postgres_server: running as root, and there is no 'postgres' system user to run the server as" \
+         "(Debian's postgresql package creates it)" >&2
+    exit 1
+  fi
+  server_user=postgres
+  as_server() { runuser -u postgres -- "$@"; }
+else
+  server_user=$(id -un)
+  as_server() { "$@"; }
+fi
+
+stop_server() {
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    as_server "$bindir/pg_ctl" stop -D "$dir/data" -m fast -w -t 60 >/dev/null 2>&1 || true
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start() {
+  stop_server
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$dir"
+  if ! as_server test -w "$dir"; then
+    echo "postgres_server: the user $server_user cannot reach $dir (a parent directory is closed to it)" >&2
+    exit 1
+  fi
+
+  # A unix socket path is limited to 107 bytes: under a deep build directory, use a short one.
+  local socket_dir="$dir"
+  if [ $(( ${#dir} + 20 )) -gt 100 ]; then
+    socket_dir=$(mktemp -d /tmp/crosstenant-pg.XXXXXX)
+    [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$socket_dir"
+    echo "$socket_dir" > "$dir/socket_dir"
+  fi
+
+  local password
+  password=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+  as_server "$bindir/initdb" -D "$dir/data" -U "$server_user" --auth-local=peer --auth-host=scram-sha-256 \
+    --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 || {
+    echo "postgres_server: initdb failed:" >&2
+    cat "$dir/initdb.log" >&2
+    exit 1
+  }
+
+  local attempt port=""
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    cat > "$dir/port.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$socket_dir'
+password_encryption = 'scram-sha-256'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 300
+logging_collector = off
+EOF
+    [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$dir/port.conf"
+    grep -q "^include '$dir/port.conf'" "$dir/data/postgresql.conf" ||
+      echo "include '$dir/port.conf'" | as_server tee -a "$dir/data/postgresql.conf" >/dev/null
+    if as_server "$bindir/pg_ctl" start -D "$dir/data" -l "$dir/server.log" -w -t 60 >/dev/null 2>&1; then
+      break
+    fi
+    port=""  # most likely the port was taken meanwhile: try another
+  done
+  if [ -z "$port" ]; then
+    echo "postgres_server: the server did not start; its log ($dir/server.log):" >&2
+    tail -n 30 "$dir/server.log" >&2 || true
+    exit 1
+  fi
+
+  # The test role, over the unix socket as the server's own user (peer authentication). The password
+  # goes through stdin, not the command line.
+  as_server "$bindir/psql" -h "$socket_dir" -p "$port" -U "$server_user" -d postgres -X -q -v ON_ERROR_STOP=1 \
+    >/dev/null <<EOF
+CREATE ROLE $role LOGIN CREATEDB PASSWORD '$password';
+EOF
+
+  local dsn="host=127.0.0.1 port=$port user=$role password=$password dbname=postgres"
+  (umask 077 && printf '%s\n' "$dsn" > "$dir/dsn.tmp")
+  chmod 600 "$dir/dsn.tmp"
+  mv "$dir/dsn.tmp" "$dir/dsn"
+  echo "postgres_server: PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port," \
+       "data in $dir; connection string in $dir/dsn"
+}
+
+stop() {
+  stop_server
+  if [ -f "$dir/socket_dir" ]; then
+    rm -rf "$(cat "$dir/socket_dir")"
+  fi
+  rm -rf "$dir"
+}
+
+case "$command" in
+  start) start ;;
+  stop) stop ;;
+  *) usage ;;
+esac

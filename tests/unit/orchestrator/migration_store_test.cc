@@ -1,0 +1,948 @@
+// The MigrationStore contract, run against both stores (SQLite, and PostgreSQL on the test server of
+// the ctest fixture `postgres`), then what is particular to each: SQLite's file, PostgreSQL's replicas,
+// schema locking, connection loss and error mapping.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <functional>
+#include <set>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "services/orchestrator/store/postgres.h"
+#include "services/orchestrator/store/postgres_migration_store.h"
+#include "services/orchestrator/store/sqlite_migration_store.h"
+#include "tests/support/server_process.h"
+#include "tests/support/test_postgres.h"
+
+namespace crosstenant::orchestrator {
+namespace {
+
+using crosstenant::v1::Migration;
+using crosstenant::v1::MigrationEvent;
+using crosstenant::v1::Task;
+using crosstenant::v1::UserMove;
+using crosstenant::v1::UserMoveState;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::UnorderedElementsAre;
+
+Migration MakeMigration(const std::string& id, int64_t created_seconds) {
+  Migration migration;
+  migration.set_name("migrations/" + id);
+  migration.set_state(crosstenant::v1::MIGRATION_STATE_RUNNING);
+  migration.mutable_create_time()->set_seconds(created_seconds);
+  return migration;
+}
+
+UserMove MakeMove(const std::string& migration, const std::string& upn, UserMoveState state,
+                  const std::string& geo = "nam") {
+  UserMove move;
+  move.set_name(migration + "/users/" + upn);
+  move.set_source_user_principal_name(upn);
+  move.set_state(state);
+  move.set_source_geo(geo);
+  return move;
+}
+
+MigrationEvent MakeEvent(const std::string& migration, int64_t sequence) {
+  MigrationEvent event;
+  event.set_name(migration);
+  event.set_sequence(sequence);
+  event.set_message("event " + std::to_string(sequence));
+  return event;
+}
+
+NewTask MakeTask(const std::string& migration, const std::string& verb, const std::string& upn,
+                 crosstenant::v1::TaskKind kind, absl::Time ready) {
+  NewTask added;
+  const std::string user_move = migration + "/users/" + upn;
+  added.task.set_name(UserTaskName(migration, verb, user_move));
+  added.task.set_kind(kind);
+  added.task.set_user_move(user_move);
+  added.ready_time = ready;
+  return added;
+}
+
+MigrationChange ChangeOf(Migration migration) {
+  MigrationChange change;
+  change.migration = std::move(migration);
+  return change;
+}
+
+const absl::Time kT0 = absl::FromUnixSeconds(1800000000);
+
+// The database a test runs against, and how to open a store on it (another one: another replica).
+class StoreBackend {
+ public:
+  virtual ~StoreBackend() = default;
+  virtual absl::StatusOr<std::unique_ptr<MigrationStore>> Open() = 0;
+};
+
+class SqliteBackend : public StoreBackend {
+ public:
+  absl::StatusOr<std::unique_ptr<MigrationStore>> Open() override {
+    auto store = SqliteMigrationStore::Open(dir_.path() + "/orchestrator.db");
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<MigrationStore>(std::move(*store));
+  }
+
+ private:
+  testing::TempDir dir_;
+};
+
+class PostgresBackend : public StoreBackend {
+ public:
+  explicit PostgresBackend(std::unique_ptr<testing::TestPostgresDatabase> database) : database_(std::move(database)) {}
+  absl::StatusOr<std::unique_ptr<MigrationStore>> Open() override {
+    auto store = PostgresMigrationStore::Open(database_->dsn());
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<MigrationStore>(std::move(*store));
+  }
+
+ private:
+  std::unique_ptr<testing::TestPostgresDatabase> database_;
+};
+
+struct StoreKind {
+  std::string name;
+  std::function<absl::StatusOr<std::unique_ptr<StoreBackend>>()> make;
+};
+
+void PrintTo(const StoreKind& kind, std::ostream* out) { *out << kind.name; }
+
+const StoreKind kSqlite = {"SQLite", []() -> absl::StatusOr<std::unique_ptr<StoreBackend>> {
+                             return std::make_unique<SqliteBackend>();
+                           }};
+const StoreKind kPostgres = {"PostgreSQL", []() -> absl::StatusOr<std::unique_ptr<StoreBackend>> {
+                               auto database = testing::TestPostgresDatabase::Create();
+                               if (!database.ok()) return database.status();
+                               return std::make_unique<PostgresBackend>(std::move(*database));
+                             }};
+
+class MigrationStoreTest : public ::testing::TestWithParam<StoreKind> {
+ protected:
+  void SetUp() override {
+    auto backend = GetParam().make();
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    backend_ = std::move(*backend);
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
+  }
+
+  // A store on the same database (the same file, for SQLite).
+  std::unique_ptr<MigrationStore> OpenStore() {
+    auto store = backend_->Open();
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  // A RUNNING migration with one task per user, ready at kT0.
+  void CreateWithTasks(const std::string& id, int users, crosstenant::v1::TaskKind kind) {
+    const std::string name = "migrations/" + id;
+    std::vector<UserMove> moves;
+    MigrationChange change = ChangeOf(MakeMigration(id, 1));
+    for (int i = 0; i < users; ++i) {
+      const std::string upn = "u" + std::to_string(i) + "@x.com";
+      moves.push_back(MakeMove(name, upn, crosstenant::v1::USER_MOVE_STATE_QUEUED));
+      change.new_tasks.push_back(MakeTask(name, "poll", upn, kind, kT0));
+    }
+    ASSERT_TRUE(store_->CreateMigration(MakeMigration(id, 1), moves, {}, "").ok());
+    ASSERT_TRUE(store_->Apply(change).ok());
+  }
+
+  std::unique_ptr<StoreBackend> backend_;  // outlives the stores
+  std::unique_ptr<MigrationStore> store_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, MigrationStoreTest, ::testing::Values(kSqlite));
+INSTANTIATE_TEST_SUITE_P(Postgres, MigrationStoreTest, ::testing::Values(kPostgres));
+
+TEST_P(MigrationStoreTest, CreatesAndReadsBackAMigrationWithItsUsersAndEvents) {
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 100),
+                                      {MakeMove("migrations/m1", "bob@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
+                                       MakeMove("migrations/m1", "Alice@contoso.com",
+                                                crosstenant::v1::USER_MOVE_STATE_BLOCKED, "eur")},
+                                      {MakeEvent("migrations/m1", 1)}, "req-1", "source,target\na,b\n")
+                  .ok());
+  EXPECT_EQ(store_->GetMigration("migrations/m1")->state(), crosstenant::v1::MIGRATION_STATE_RUNNING);
+  EXPECT_EQ(store_->GetMigration("migrations/none").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindMigrationByRequest("req-1")->value_or(""), "migrations/m1");
+  EXPECT_FALSE(store_->FindMigrationByRequest("req-2")->has_value());
+  EXPECT_EQ(store_->GetIdentityMap("migrations/m1").value_or(""), "source,target\na,b\n");
+  EXPECT_EQ(store_->GetIdentityMap("migrations/none").status().code(), absl::StatusCode::kNotFound);
+
+  auto page = store_->ListUserMoves(UserMoveQuery("migrations/m1"));
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->user_moves.size(), 2u);
+  EXPECT_EQ(page->user_moves[0].source_user_principal_name(), "Alice@contoso.com") << "ordered by UPN, any case";
+  EXPECT_EQ(store_->GetUserMove("migrations/m1/users/bob@contoso.com")->state(),
+            crosstenant::v1::USER_MOVE_STATE_PENDING);
+  EXPECT_EQ(store_->GetUserMove("migrations/m1/users/nobody@contoso.com").status().code(),
+            absl::StatusCode::kNotFound);
+
+  auto counts = store_->CountUserMoves("migrations/m1");
+  EXPECT_EQ((*counts)[crosstenant::v1::USER_MOVE_STATE_BLOCKED], 1);
+  EXPECT_EQ(store_->ListEvents("migrations/m1", 0, 10)->size(), 1u);
+}
+
+TEST_P(MigrationStoreTest, ANameIsTakenOnceAndAFailedCreateLeavesNothing) {
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+  absl::Status again = store_->CreateMigration(MakeMigration("m1", 2), {}, {}, "");
+  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(again.message(), HasSubstr("migrations/m1 already exists"));
+
+  // Two users with the same name: the whole creation rolls back.
+  absl::Status duplicate = store_->CreateMigration(
+      MakeMigration("m2", 3),
+      {MakeMove("migrations/m2", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
+       MakeMove("migrations/m2", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+      {}, "req-m2");
+  EXPECT_EQ(duplicate.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetMigration("migrations/m2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(store_->FindMigrationByRequest("req-m2")->has_value());
+}
+
+TEST_P(MigrationStoreTest, UpdateWritesMigrationUsersAndEventsTogether) {
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1),
+                                      {MakeMove("migrations/m1", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+                                      {MakeEvent("migrations/m1", 1)}, "")
+                  .ok());
+  Migration paused = MakeMigration("m1", 1);
+  paused.set_state(crosstenant::v1::MIGRATION_STATE_PAUSED);
+  paused.set_last_event_sequence(3);
+  ASSERT_TRUE(store_->Update(paused, {MakeMove("migrations/m1", "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
+                             {MakeEvent("migrations/m1", 2), MakeEvent("migrations/m1", 3)})
+                  .ok());
+  EXPECT_EQ(store_->GetMigration("migrations/m1")->state(), crosstenant::v1::MIGRATION_STATE_PAUSED);
+  EXPECT_EQ(store_->GetUserMove("migrations/m1/users/a@x.com")->state(), crosstenant::v1::USER_MOVE_STATE_QUEUED);
+  auto events = store_->ListEvents("migrations/m1", 1, 10);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[1].sequence(), 3);
+
+  // An update naming an unknown user changes nothing at all.
+  Migration later = paused;
+  later.set_state(crosstenant::v1::MIGRATION_STATE_CANCELLED);
+  EXPECT_EQ(store_->Update(later, {MakeMove("migrations/m1", "ghost@x.com", crosstenant::v1::USER_MOVE_STATE_STOPPED)},
+                           {MakeEvent("migrations/m1", 4)})
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetMigration("migrations/m1")->state(), crosstenant::v1::MIGRATION_STATE_PAUSED);
+  EXPECT_EQ(store_->ListEvents("migrations/m1", 3, 10)->size(), 0u);
+  // So does an update of a migration that does not exist.
+  EXPECT_EQ(store_->Update(MakeMigration("ghost", 1), {}, {}).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(MigrationStoreTest, PagesThroughMigrationsNewestFirstAndUsersByUpnWithFilters) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->CreateMigration(MakeMigration("m" + std::to_string(i), i), {}, {}, "").ok());
+  }
+  // Two created in the same second: by name.
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m3b", 3), {}, {}, "").ok());
+  std::vector<std::string> names;
+  std::string token;
+  do {
+    auto page = store_->ListMigrations({}, 2, token);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const auto& migration : page->migrations) names.push_back(migration.name());
+    token = page->next_page_token;
+  } while (!token.empty());
+  EXPECT_THAT(names, ElementsAre("migrations/m4", "migrations/m3", "migrations/m3b", "migrations/m2", "migrations/m1",
+                                 "migrations/m0"));
+  EXPECT_EQ(store_->ListMigrations({}, 2, "!!not-a-token").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListMigrations({crosstenant::v1::MIGRATION_STATE_PAUSED}, 10, "")->migrations.size(), 0u);
+  EXPECT_EQ(store_->ListMigrations({crosstenant::v1::MIGRATION_STATE_PAUSED, crosstenant::v1::MIGRATION_STATE_RUNNING},
+                                   10, "")
+                ->migrations.size(),
+            6u);
+}
+
+TEST_P(MigrationStoreTest, UserMovesMustBelongToTheMigrationTheyAreCreatedWith) {
+  absl::Status stray = store_->CreateMigration(
+      MakeMigration("m1", 1), {MakeMove("migrations/other", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)}, {},
+      "");
+  EXPECT_EQ(stray.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(store_->GetMigration("migrations/m1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(MigrationStoreTest, FiltersUsersByStateAndGeoAcrossPages) {
+  std::vector<UserMove> moves;
+  for (int i = 0; i < 7; ++i) {
+    moves.push_back(MakeMove("migrations/m", "u" + std::to_string(i) + "@x.com",
+                             i % 2 ? crosstenant::v1::USER_MOVE_STATE_BLOCKED : crosstenant::v1::USER_MOVE_STATE_PENDING,
+                             i < 3 ? "eur" : "nam"));
+  }
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}, "").ok());
+  UserMoveQuery query;
+  query.migration = "migrations/m";
+  query.states = {crosstenant::v1::USER_MOVE_STATE_PENDING};
+  query.source_geo = "nam";
+  query.page_size = 1;
+  std::vector<std::string> upns;
+  do {
+    auto page = store_->ListUserMoves(query);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const auto& move : page->user_moves) upns.push_back(move.source_user_principal_name());
+    query.page_token = page->next_page_token;
+  } while (!query.page_token.empty());
+  EXPECT_THAT(upns, ElementsAre("u4@x.com", "u6@x.com"));
+}
+
+TEST_P(MigrationStoreTest, OrdersUpnsByteWiseWhateverTheDatabaseLocale) {
+  // A locale-aware collation would put these in another order (it ignores punctuation at first).
+  const std::vector<std::string> upns = {"a-c@x.com", "a.b@x.com", "a_a@x.com", "ab@x.com", "a~z@x.com"};
+  std::vector<UserMove> moves;
+  for (const std::string& upn : upns) moves.push_back(MakeMove("migrations/m", upn, crosstenant::v1::USER_MOVE_STATE_PENDING));
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}, "").ok());
+  UserMoveQuery query("migrations/m");
+  query.page_size = 2;
+  std::vector<std::string> listed;
+  do {
+    auto page = store_->ListUserMoves(query);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const auto& move : page->user_moves) listed.push_back(move.source_user_principal_name());
+    query.page_token = page->next_page_token;
+  } while (!query.page_token.empty());
+  EXPECT_THAT(listed, ElementsAre("a-c@x.com", "a.b@x.com", "a_a@x.com", "ab@x.com", "a~z@x.com"));
+}
+
+TEST_P(MigrationStoreTest, StateSurvivesReopening) {
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}, "req").ok());
+  store_.reset();
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_TRUE(store_->GetMigration("migrations/m1").ok());
+  EXPECT_EQ(store_->FindMigrationByRequest("req")->value_or(""), "migrations/m1");
+}
+
+// --- Tasks and leases ---
+
+TEST_P(MigrationStoreTest, LeasesReadyTasksOldestFirstEachToOneWorkerUntilTheLeaseExpires) {
+  const std::string m = "migrations/m";
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1),
+                                      {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                       MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                       MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
+                                      {}, "")
+                  .ok());
+  MigrationChange change = ChangeOf(*store_->GetMigration(m));
+  change.new_tasks = {MakeTask(m, "start", "b@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0 + absl::Seconds(1)),
+                      MakeTask(m, "start", "a@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0 + absl::Seconds(2)),
+                      MakeTask(m, "start", "c@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0 + absl::Hours(1))};
+  ASSERT_TRUE(store_->Apply(change).ok());
+  EXPECT_EQ(store_->CountTasks(m).value_or(-1), 3);
+
+  LeaseQuery query{"w1", 10, {}, absl::Seconds(30), kT0 + absl::Seconds(5)};
+  auto first = store_->LeaseTasks(query);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 2u) << "the third is not ready yet";
+  EXPECT_EQ((*first)[0].name(), UserTaskName(m, "start", m + "/users/b@x.com")) << "oldest ready time first";
+  EXPECT_EQ((*first)[0].attempt(), 1);
+  EXPECT_EQ((*first)[0].lease_id().size(), 32u);
+  EXPECT_NE((*first)[0].lease_id(), (*first)[1].lease_id());
+  EXPECT_EQ((*first)[0].lease_expire_time().seconds(), absl::ToUnixSeconds(kT0 + absl::Seconds(35)));
+  EXPECT_EQ(store_->GetTask((*first)[0].name())->attempt(), 1);
+
+  // Nobody else gets them while the lease lives...
+  query.worker_id = "w2";
+  query.now = kT0 + absl::Seconds(20);
+  EXPECT_TRUE(store_->LeaseTasks(query)->empty());
+  // ...the holder can extend it, nobody else can...
+  const Task& held = (*first)[0];
+  auto renewed = store_->RenewLease(held.name(), held.lease_id(), "w1", absl::Seconds(30), kT0 + absl::Seconds(20));
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_TRUE(renewed->renewed());
+  EXPECT_EQ(renewed->lease_expire_time().seconds(), absl::ToUnixSeconds(kT0 + absl::Seconds(50)));
+  EXPECT_FALSE(store_->RenewLease(held.name(), held.lease_id(), "w2", absl::Seconds(30), kT0 + absl::Seconds(20))
+                   ->renewed());
+  EXPECT_FALSE(store_->RenewLease(held.name(), "not-the-lease", "w1", absl::Seconds(30), kT0 + absl::Seconds(20))
+                   ->renewed());
+  // ...and once it lapses the task goes to another worker, under a new lease id and the next attempt.
+  query.now = kT0 + absl::Seconds(40);
+  auto second = store_->LeaseTasks(query);
+  ASSERT_EQ(second->size(), 1u) << "the renewed one is still held";
+  EXPECT_EQ((*second)[0].name(), (*first)[1].name());
+  EXPECT_EQ((*second)[0].attempt(), 2);
+  EXPECT_NE((*second)[0].lease_id(), (*first)[1].lease_id());
+  auto late = store_->RenewLease((*first)[1].name(), (*first)[1].lease_id(), "w1", absl::Seconds(30), query.now);
+  EXPECT_FALSE(late->renewed());
+  EXPECT_FALSE(late->reason().empty());
+  EXPECT_EQ(store_->GetTask("migrations/m/tasks/none").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(MigrationStoreTest, ACompletedLeaseIsConsumedOnlyWhileStillHeld) {
+  CreateWithTasks("m", 1, crosstenant::v1::TASK_KIND_POLL_MOVE);
+  const std::string m = "migrations/m";
+  auto leased = store_->LeaseTasks({"w1", 1, {}, absl::Seconds(30), kT0});
+  ASSERT_EQ(leased->size(), 1u);
+  const Task task = (*leased)[0];
+
+  // A lapsed lease (re-leased to w2 meanwhile) is fenced off: nothing of the change is written.
+  auto stolen = store_->LeaseTasks({"w2", 1, {}, absl::Seconds(30), kT0 + absl::Minutes(1)});
+  ASSERT_EQ(stolen->size(), 1u);
+  MigrationChange late = ChangeOf(*store_->GetMigration(m));
+  late.migration.set_state_reason("from w1");
+  late.migration.set_last_event_sequence(1);
+  late.events = {MakeEvent(m, 1)};
+  late.completed = CompletedLease{task.name(), task.lease_id(), "w1", kT0 + absl::Seconds(10)};
+  absl::Status refused = store_->Apply(late);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kAborted);
+  EXPECT_FALSE(IsConcurrentChange(refused));
+  EXPECT_THAT(refused.message(), HasSubstr(task.lease_id()));
+  EXPECT_EQ(store_->GetMigration(m)->state_reason(), "");
+  EXPECT_TRUE(store_->ListEvents(m, 0, 10)->empty());
+  EXPECT_EQ(store_->CountTasks(m).value_or(-1), 1);
+
+  // The current holder's result is taken, and the task is done.
+  MigrationChange done = ChangeOf(*store_->GetMigration(m));
+  done.migration.set_state_reason("from w2");
+  done.completed = CompletedLease{task.name(), (*stolen)[0].lease_id(), "w2", kT0 + absl::Minutes(1)};
+  ASSERT_TRUE(store_->Apply(done).ok());
+  EXPECT_EQ(store_->GetMigration(m)->state_reason(), "from w2");
+  EXPECT_EQ(store_->CountTasks(m).value_or(-1), 0);
+  EXPECT_EQ(store_->GetTask(task.name()).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(MigrationStoreTest, ANewTaskReplacesOneOfTheSameNameLeaseAndAll) {
+  CreateWithTasks("m", 1, crosstenant::v1::TASK_KIND_POLL_MOVE);
+  const std::string m = "migrations/m";
+  auto leased = store_->LeaseTasks({"w1", 1, {}, absl::Seconds(30), kT0});
+  ASSERT_EQ(leased->size(), 1u);
+  MigrationChange retry = ChangeOf(*store_->GetMigration(m));
+  NewTask again = MakeTask(m, "poll", "u0@x.com", crosstenant::v1::TASK_KIND_POLL_MOVE, kT0 + absl::Seconds(5));
+  again.task.set_attempt(3);
+  retry.new_tasks = {again};
+  ASSERT_TRUE(store_->Apply(retry).ok());
+  EXPECT_EQ(store_->CountTasks(m).value_or(-1), 1);
+  EXPECT_EQ(store_->GetTask(again.task.name())->attempt(), 3);
+  EXPECT_FALSE(store_->RenewLease((*leased)[0].name(), (*leased)[0].lease_id(), "w1", absl::Seconds(30), kT0)
+                   ->renewed())
+      << "the old lease went with the old task";
+  auto next = store_->LeaseTasks({"w2", 5, {}, absl::Seconds(30), kT0 + absl::Seconds(6)});
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].attempt(), 4);
+}
+
+TEST_P(MigrationStoreTest, LeasesOnlyForRunnableMigrationsAndNoUnstartedMovesWhileCancelling) {
+  const std::string m = "migrations/m";
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1),
+                                      {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                       MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS),
+                                       MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
+                                      {}, "")
+                  .ok());
+  MigrationChange change = ChangeOf(*store_->GetMigration(m));
+  NewTask retried_start = MakeTask(m, "start", "c@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0);
+  retried_start.task.set_attempt(1);  // a worker took it once already
+  change.new_tasks = {MakeTask(m, "start", "a@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0),
+                      MakeTask(m, "poll", "b@x.com", crosstenant::v1::TASK_KIND_POLL_MOVE, kT0), retried_start};
+  change.migration.set_state(crosstenant::v1::MIGRATION_STATE_PAUSED);
+  ASSERT_TRUE(store_->Apply(change).ok());
+  const LeaseQuery query{"w1", 10, {}, absl::Seconds(30), kT0 + absl::Seconds(1)};
+  EXPECT_TRUE(store_->LeaseTasks(query)->empty()) << "paused";
+
+  Migration cancelling = *store_->GetMigration(m);
+  cancelling.set_state(crosstenant::v1::MIGRATION_STATE_CANCELLING);
+  ASSERT_TRUE(store_->Update(cancelling, {}, {}).ok());
+  // By kind first: only the start moves asked for.
+  LeaseQuery starts = query;
+  starts.kinds = {crosstenant::v1::TASK_KIND_START_MOVE};
+  auto started = store_->LeaseTasks(starts);
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_EQ(started->size(), 1u) << "a start no worker has taken yet is held back while cancelling";
+  EXPECT_EQ((*started)[0].name(), retried_start.task.name());
+  auto rest = store_->LeaseTasks(query);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].kind(), crosstenant::v1::TASK_KIND_POLL_MOVE);
+}
+
+TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
+  const std::string m = "migrations/m";
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1),
+                                      {MakeMove(m, "q1@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                       MakeMove(m, "q2@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                       MakeMove(m, "q3@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                       MakeMove(m, "p@x.com", crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS),
+                                       MakeMove(m, "s@x.com", crosstenant::v1::USER_MOVE_STATE_SCHEDULED),
+                                       MakeMove(m, "done@x.com", crosstenant::v1::USER_MOVE_STATE_SUCCESS),
+                                       MakeMove(m, "pending@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
+                                       MakeMove(m, "e@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED, "eur")},
+                                      {}, "")
+                  .ok());
+  MigrationChange change = ChangeOf(*store_->GetMigration(m));
+  change.new_tasks = {MakeTask(m, "start", "q2@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0)};
+  ASSERT_TRUE(store_->Apply(change).ok());
+
+  auto queue = store_->GetSourceGeoQueue(m, "nam");
+  ASSERT_TRUE(queue.ok()) << queue.status();
+  EXPECT_EQ(queue->source_geo(), "nam");
+  EXPECT_EQ(queue->active(), 3) << "in progress, scheduled, and the queued user whose start waits for a worker";
+  EXPECT_EQ(queue->queued(), 2);
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "eur")->queued(), 1);
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "apc")->active(), 0);
+
+  auto next = store_->NextQueuedUsers(m, "nam", 10);
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->size(), 2u);
+  EXPECT_EQ((*next)[0].source_user_principal_name(), "q1@x.com");
+  EXPECT_EQ((*next)[1].source_user_principal_name(), "q3@x.com");
+  EXPECT_EQ(store_->NextQueuedUsers(m, "nam", 1)->size(), 1u);
+  EXPECT_TRUE(store_->NextQueuedUsers(m, "nam", 0)->empty());
+}
+
+TEST_P(MigrationStoreTest, ThreadsLeasingFromOneStoreAtOnceNeverGetTheSameTask) {
+  constexpr int kTasks = 60;
+  CreateWithTasks("m", kTasks, crosstenant::v1::TASK_KIND_POLL_MOVE);
+  absl::Mutex mutex;
+  std::vector<std::string> leased;
+  std::vector<std::thread> workers;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&, w] {
+      for (int round = 0; round < kTasks; ++round) {
+        auto tasks = store_->LeaseTasks({"w" + std::to_string(w), 3, {}, absl::Minutes(5), kT0});
+        if (!tasks.ok()) {
+          ++failures;
+          ADD_FAILURE() << tasks.status();
+          return;
+        }
+        if (tasks->empty()) return;
+        absl::MutexLock lock(&mutex);
+        for (const Task& task : *tasks) leased.push_back(task.name());
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_TRUE(store_->LeaseTasks({"late", 100, {}, absl::Minutes(5), kT0})->empty()) << "all were leased";
+  const std::set<std::string> distinct(leased.begin(), leased.end());
+  EXPECT_EQ(leased.size(), static_cast<size_t>(kTasks)) << "no task went to two workers";
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kTasks));
+}
+
+// --- Optimistic writes (etag) ---
+
+TEST_P(MigrationStoreTest, AChangeCommitsOnlyIfTheMigrationIsStillAtTheRevisionItWasReadAt) {
+  const std::string m = "migrations/m1";
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1),
+                                      {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+                                      {MakeEvent(m, 1)}, "")
+                  .ok());
+  Migration first = *store_->GetMigration(m);
+  Migration second = *store_->GetMigration(m);
+  ASSERT_FALSE(first.etag().empty()) << "every read fills the etag";
+  EXPECT_EQ(first.etag(), second.etag());
+  EXPECT_EQ(store_->ListMigrations({}, 10, "")->migrations.at(0).etag(), first.etag()) << "lists fill it too";
+
+  // The first writer wins...
+  MigrationChange won = ChangeOf(first);
+  won.migration.set_state(crosstenant::v1::MIGRATION_STATE_PAUSED);
+  won.migration.set_last_event_sequence(2);
+  won.user_moves = {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)};
+  won.events = {MakeEvent(m, 2)};
+  ASSERT_TRUE(store_->Apply(won).ok());
+  const Migration after = *store_->GetMigration(m);
+  EXPECT_EQ(after.state(), crosstenant::v1::MIGRATION_STATE_PAUSED);
+  EXPECT_NE(after.etag(), first.etag()) << "a write sets a new etag";
+
+  // ...the second, computed from the same read, is refused whole: no record, event, user move or task.
+  MigrationChange lost = ChangeOf(second);
+  lost.migration.set_state(crosstenant::v1::MIGRATION_STATE_CANCELLING);
+  lost.migration.set_last_event_sequence(3);
+  lost.user_moves = {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_STOPPED)};
+  lost.events = {MakeEvent(m, 3)};
+  lost.new_tasks = {MakeTask(m, "stop", "a@x.com", crosstenant::v1::TASK_KIND_STOP_MOVE, kT0)};
+  absl::Status refused = store_->Apply(lost);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(IsConcurrentChange(refused)) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr(m));
+  const Migration unchanged = *store_->GetMigration(m);
+  EXPECT_EQ(unchanged.state(), crosstenant::v1::MIGRATION_STATE_PAUSED);
+  EXPECT_EQ(unchanged.etag(), after.etag());
+  EXPECT_EQ(store_->GetUserMove(m + "/users/a@x.com")->state(), crosstenant::v1::USER_MOVE_STATE_QUEUED);
+  EXPECT_EQ(store_->ListEvents(m, 2, 10)->size(), 0u);
+  EXPECT_EQ(store_->CountTasks(m).value_or(-1), 0);
+
+  // Read again, recompute, and it commits.
+  lost.migration.set_etag(unchanged.etag());
+  ASSERT_TRUE(store_->Apply(lost).ok());
+  const Migration cancelling = *store_->GetMigration(m);
+  EXPECT_EQ(cancelling.state(), crosstenant::v1::MIGRATION_STATE_CANCELLING);
+  EXPECT_NE(cancelling.etag(), unchanged.etag());
+  EXPECT_EQ(store_->CountTasks(m).value_or(-1), 1);
+
+  // An etag the store never issued is not the stored one.
+  Migration forged = cancelling;
+  forged.set_etag("forged");
+  EXPECT_TRUE(IsConcurrentChange(store_->Update(forged, {}, {})));
+
+  // An empty etag writes unconditionally (and still moves the etag on).
+  Migration blind = first;
+  blind.clear_etag();
+  blind.set_state(crosstenant::v1::MIGRATION_STATE_CANCELLED);
+  blind.set_last_event_sequence(3);
+  ASSERT_TRUE(store_->Update(blind, {}, {}).ok());
+  const Migration cancelled = *store_->GetMigration(m);
+  EXPECT_EQ(cancelled.state(), crosstenant::v1::MIGRATION_STATE_CANCELLED);
+  EXPECT_NE(cancelled.etag(), cancelling.etag());
+}
+
+TEST_P(MigrationStoreTest, TwoStoresOnOneDatabaseSeeEachOthersEtags) {
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+  auto other = OpenStore();
+  ASSERT_NE(other, nullptr);
+  Migration mine = *store_->GetMigration("migrations/m1");
+  Migration theirs = *other->GetMigration("migrations/m1");
+  EXPECT_EQ(mine.etag(), theirs.etag());
+  theirs.set_state_reason("theirs");
+  ASSERT_TRUE(other->Update(theirs, {}, {}).ok());
+  mine.set_state_reason("mine");
+  EXPECT_TRUE(IsConcurrentChange(store_->Update(mine, {}, {})));
+  EXPECT_EQ(store_->GetMigration("migrations/m1")->state_reason(), "theirs");
+}
+
+// --- Leadership ---
+
+TEST_P(MigrationStoreTest, OneLeaderAtATimeRenewingUnderItsTermAndHandingOverOnRelease) {
+  auto a = store_->AcquireLeadership("replica-a", absl::Minutes(1));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(a->held);
+  EXPECT_EQ(a->leader, "replica-a");
+  EXPECT_GT(a->term, 0);
+  EXPECT_GT(a->expire_time, absl::Now()) << "same machine: the store's clock is close to ours";
+  EXPECT_LT(a->expire_time, absl::Now() + absl::Minutes(2));
+
+  auto renewed = store_->AcquireLeadership("replica-a", absl::Minutes(1));
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_TRUE(renewed->held);
+  EXPECT_EQ(renewed->term, a->term) << "a renewal keeps the term";
+  EXPECT_GE(renewed->expire_time, a->expire_time);
+
+  auto b = store_->AcquireLeadership("replica-b", absl::Minutes(1));
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->held) << "the lease of replica-a lives";
+  EXPECT_EQ(b->leader, "replica-a");
+  EXPECT_EQ(b->term, a->term);
+  // (To the microsecond: the SQLite store answers a renewal with its clock's nanoseconds.)
+  EXPECT_EQ(absl::ToUnixMicros(b->expire_time), absl::ToUnixMicros(renewed->expire_time));
+
+  ASSERT_TRUE(store_->ReleaseLeadership("replica-b").ok()) << "releasing what one does not hold does nothing";
+  EXPECT_FALSE(store_->AcquireLeadership("replica-b", absl::Minutes(1))->held);
+
+  ASSERT_TRUE(store_->ReleaseLeadership("replica-a").ok());
+  b = store_->AcquireLeadership("replica-b", absl::Minutes(1));
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->held) << "released: taken over at once";
+  EXPECT_EQ(b->term, a->term + 1);
+  auto a_again = store_->AcquireLeadership("replica-a", absl::Minutes(1));
+  EXPECT_FALSE(a_again->held);
+  EXPECT_EQ(a_again->leader, "replica-b");
+  EXPECT_EQ(a_again->term, b->term);
+}
+
+TEST_P(MigrationStoreTest, ALapsedLeaseIsTakenOverUnderTheNextTermAndFencesTheOldLeader) {
+  const std::string m = "migrations/m1";
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+  auto a = store_->AcquireLeadership("replica-a", absl::Milliseconds(1));
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(a->held);
+  // Replica-a stops renewing (paused, partitioned): once its lease lapses by the store's clock,
+  // replica-b takes over. (Polled: the store's clock cannot be injected for PostgreSQL.)
+  absl::StatusOr<Leadership> b;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    b = store_->AcquireLeadership("replica-b", absl::Minutes(1));
+    ASSERT_TRUE(b.ok()) << b.status();
+    if (!b->held) absl::SleepFor(absl::Milliseconds(2));
+  } while (!b->held && absl::Now() < deadline);
+  ASSERT_TRUE(b->held);
+  EXPECT_EQ(b->term, a->term + 1);
+
+  // Replica-a, unaware, writes under its old term: refused, and not as a race to retry.
+  MigrationChange stale = ChangeOf(*store_->GetMigration(m));
+  stale.migration.set_state_reason("by a");
+  stale.migration.set_last_event_sequence(1);
+  stale.events = {MakeEvent(m, 1)};
+  stale.leader_term = a->term;
+  absl::Status fenced = store_->Apply(stale);
+  EXPECT_EQ(fenced.code(), absl::StatusCode::kAborted);
+  EXPECT_FALSE(IsConcurrentChange(fenced)) << fenced;
+  EXPECT_THAT(fenced.message(), HasSubstr("leader"));
+  EXPECT_EQ(store_->GetMigration(m)->state_reason(), "");
+  EXPECT_TRUE(store_->ListEvents(m, 0, 10)->empty());
+
+  // A term nobody holds is refused too; the current one commits.
+  stale.leader_term = b->term + 1;
+  EXPECT_EQ(store_->Apply(stale).code(), absl::StatusCode::kAborted);
+  stale.leader_term = b->term;
+  stale.migration.set_state_reason("by b");
+  ASSERT_TRUE(store_->Apply(stale).ok());
+  EXPECT_EQ(store_->GetMigration(m)->state_reason(), "by b");
+
+  // The leader's own lease lapsing fences it as well, and it comes back under a new term.
+  ASSERT_TRUE(store_->ReleaseLeadership("replica-b").ok());
+  MigrationChange after_release = ChangeOf(*store_->GetMigration(m));
+  after_release.leader_term = b->term;
+  EXPECT_EQ(store_->Apply(after_release).code(), absl::StatusCode::kAborted);
+  auto b_again = store_->AcquireLeadership("replica-b", absl::Minutes(1));
+  EXPECT_TRUE(b_again->held);
+  EXPECT_EQ(b_again->term, b->term + 1);
+}
+
+// --- SQLite only ---
+
+TEST(SqliteMigrationStoreTest, SurvivesReopenAndRefusesANewerSchema) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/orchestrator.db";
+  {
+    auto store = SqliteMigrationStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+    EXPECT_EQ((*store)->SchemaVersion().value(), SqliteMigrationStore::kSchemaVersion);
+  }
+  {
+    auto store = SqliteMigrationStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_TRUE((*store)->GetMigration("migrations/m1").ok()) << "state survives a restart";
+  }
+  {
+    auto db = SqliteDatabase::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Execute("UPDATE schema_version SET version = 99").ok());
+  }
+  auto newer = SqliteMigrationStore::Open(path);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(newer.status().message(), HasSubstr("schema version 99"));
+}
+
+// --- PostgreSQL only ---
+
+class PostgresMigrationStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto database = testing::TestPostgresDatabase::Create();
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = std::move(*database);
+  }
+  std::unique_ptr<PostgresMigrationStore> Open(PostgresMigrationStore::Options options = {}) {
+    auto store = PostgresMigrationStore::Open(database_->dsn(), options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  std::unique_ptr<PgConnection> Connect() {
+    auto connection = PgConnection::Connect(database_->dsn());
+    EXPECT_TRUE(connection.ok()) << connection.status();
+    return connection.ok() ? std::move(*connection) : nullptr;
+  }
+  // The test role's password, read back from the connection string.
+  std::string Password() const {
+    const std::string& dsn = database_->dsn();
+    const size_t at = dsn.find("password='");
+    if (at == std::string::npos) return "";
+    const size_t start = at + 10;
+    return dsn.substr(start, dsn.find('\'', start) - start);
+  }
+  std::unique_ptr<testing::TestPostgresDatabase> database_;
+};
+
+TEST_F(PostgresMigrationStoreTest, ReplicasStartingTogetherOnAnEmptyDatabaseAllOpenItAtTheCurrentSchema) {
+  constexpr int kReplicas = 3;
+  std::vector<absl::StatusOr<std::unique_ptr<PostgresMigrationStore>>> stores(kReplicas);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kReplicas; ++i) {
+    threads.emplace_back([&, i] { stores[i] = PostgresMigrationStore::Open(database_->dsn()); });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (auto& store : stores) {
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ((*store)->SchemaVersion().value_or(-1), PostgresMigrationStore::kSchemaVersion);
+  }
+  auto db = Connect();
+  ASSERT_NE(db, nullptr);
+  auto rows = db->Exec("SELECT version FROM schema_version");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->rows(), 1) << "one version row, not one per replica";
+  EXPECT_EQ(rows->Int(0, 0), PostgresMigrationStore::kSchemaVersion);
+  auto leadership = db->Exec("SELECT COUNT(*) FROM leadership");
+  EXPECT_EQ(leadership->Int(0, 0), 1);
+}
+
+TEST_F(PostgresMigrationStoreTest, RefusesADatabaseWrittenByANewerOrchestrator) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+  }
+  ASSERT_TRUE(Connect()->Execute("UPDATE schema_version SET version = 99").ok());
+  auto newer = PostgresMigrationStore::Open(database_->dsn());
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(newer.status().message(), HasSubstr("schema version 99"));
+}
+
+TEST_F(PostgresMigrationStoreTest, TwoReplicasLeasingAtOnceNeverShareATask) {
+  constexpr int kTasks = 80;
+  auto first = Open();
+  auto second = Open();
+  ASSERT_TRUE(first && second);
+  std::vector<UserMove> moves;
+  MigrationChange change = ChangeOf(MakeMigration("m", 1));
+  for (int i = 0; i < kTasks; ++i) {
+    const std::string upn = "u" + std::to_string(i) + "@x.com";
+    moves.push_back(MakeMove("migrations/m", upn, crosstenant::v1::USER_MOVE_STATE_QUEUED));
+    change.new_tasks.push_back(MakeTask("migrations/m", "poll", upn, crosstenant::v1::TASK_KIND_POLL_MOVE, kT0));
+  }
+  ASSERT_TRUE(first->CreateMigration(MakeMigration("m", 1), moves, {}, "").ok());
+  ASSERT_TRUE(first->Apply(change).ok());
+
+  absl::Mutex mutex;
+  std::vector<std::string> leased;
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 6; ++w) {
+    MigrationStore* replica = w % 2 ? second.get() : first.get();
+    workers.emplace_back([&, w, replica] {
+      for (int round = 0; round < kTasks; ++round) {
+        auto tasks = replica->LeaseTasks({"w" + std::to_string(w), 2, {}, absl::Minutes(5), kT0});
+        if (!tasks.ok()) {
+          ADD_FAILURE() << tasks.status();
+          return;
+        }
+        if (tasks->empty()) return;
+        absl::MutexLock lock(&mutex);
+        for (const Task& task : *tasks) leased.push_back(task.name());
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  EXPECT_TRUE(first->LeaseTasks({"late", 100, {}, absl::Minutes(5), kT0})->empty());
+  const std::set<std::string> distinct(leased.begin(), leased.end());
+  EXPECT_EQ(leased.size(), static_cast<size_t>(kTasks));
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kTasks));
+}
+
+TEST_F(PostgresMigrationStoreTest, ReplicasRacingForTheLeadershipGetOneLeaderPerTerm) {
+  std::vector<std::unique_ptr<PostgresMigrationStore>> replicas;
+  for (int i = 0; i < 3; ++i) replicas.push_back(Open());
+  std::vector<absl::StatusOr<Leadership>> results(replicas.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = replicas[i]->AcquireLeadership("replica-" + std::to_string(i), absl::Minutes(1)); });
+  }
+  for (std::thread& thread : threads) thread.join();
+  int held = 0;
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.ok()) << result.status();
+    held += result->held ? 1 : 0;
+    EXPECT_EQ(result->term, 1);
+  }
+  EXPECT_EQ(held, 1);
+}
+
+TEST_F(PostgresMigrationStoreTest, ABrokenConnectionIsReplacedNotKeptInThePool) {
+  PostgresMigrationStore::Options options;
+  options.pool_size = 2;
+  auto store = Open(options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+  // Two connections in the pool, both used.
+  std::thread other([&] { EXPECT_TRUE(store->GetMigration("migrations/m1").ok()); });
+  EXPECT_TRUE(store->GetMigration("migrations/m1").ok());
+  other.join();
+
+  // The server drops every session of the store (a restart, a failover, an idle timeout).
+  auto admin = Connect();
+  ASSERT_NE(admin, nullptr);
+  auto killed = admin->Exec(
+      "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+      "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  EXPECT_GE(killed->Int(0, 0), 1);
+
+  // Reads and writes go on, on new connections.
+  auto read = store->GetMigration("migrations/m1");
+  EXPECT_TRUE(read.ok()) << read.status();
+  Migration changed = *read;
+  changed.set_state_reason("after reconnect");
+  EXPECT_TRUE(store->Update(changed, {}, {}).ok());
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(store->GetMigration("migrations/m1").ok());
+  EXPECT_EQ(store->GetMigration("migrations/m1")->state_reason(), "after reconnect");
+}
+
+TEST_F(PostgresMigrationStoreTest, ConnectionErrorsNeverRepeatTheConnectionStringOrPassword) {
+  const std::string password = Password();
+  ASSERT_FALSE(password.empty());
+  // A wrong password: refused login.
+  std::string wrong = database_->dsn() + " password='wrong-pass-123'";
+  auto refused = PostgresMigrationStore::Open(wrong);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(refused.status().message(), HasSubstr("cannot connect"));
+  EXPECT_THAT(refused.status().message(), Not(HasSubstr("wrong-pass-123")));
+  EXPECT_THAT(refused.status().message(), Not(HasSubstr(password)));
+
+  // Nobody listening.
+  auto closed = PostgresMigrationStore::Open("host=127.0.0.1 port=1 user=x password=s3cret-value dbname=y");
+  ASSERT_FALSE(closed.ok());
+  EXPECT_EQ(closed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(closed.status().message(), Not(HasSubstr("s3cret-value")));
+
+  // Malformed: libpq would quote the string back.
+  for (const std::string& malformed :
+       {std::string("host=127.0.0.1 password=s3cret-value port"), std::string("postgresql://u:s3cret-value@[::1")}) {
+    auto bad = PostgresMigrationStore::Open(malformed);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+    EXPECT_THAT(bad.status().message(), Not(HasSubstr("s3cret-value")));
+  }
+}
+
+TEST_F(PostgresMigrationStoreTest, MapsServerErrorsBySqlstate) {
+  auto db = Connect();
+  ASSERT_NE(db, nullptr);
+  auto raise = [&](const std::string& sqlstate) {
+    return db->Execute("DO $$ BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = '" + sqlstate + "'; END $$");
+  };
+  EXPECT_EQ(raise("40001").code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(raise("40P01").code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(raise("23505").code(), absl::StatusCode::kAlreadyExists);
+  for (const char* full : {"53100", "53200", "54000"}) {
+    absl::Status status = raise(full);
+    EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << full;
+    EXPECT_THAT(status.message(), HasSubstr("refuses writes"));
+    EXPECT_THAT(status.message(), HasSubstr("disk full"));
+  }
+  EXPECT_EQ(raise("08006").code(), absl::StatusCode::kUnavailable);
+  absl::Status syntax = db->Execute("SELEC 1");
+  EXPECT_EQ(syntax.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(syntax.message(), HasSubstr("SELEC 1")) << "names what failed";
+  EXPECT_THAT(syntax.message(), HasSubstr("42601"));
+
+  // Parameters and bytes go through unchanged; NULLs are NULL.
+  auto echo = db->Exec("SELECT $1::TEXT, $2::BIGINT, $3::BYTEA, $4::TEXT IS NULL",
+                       {"it's", int64_t{-5}, PgParam::Bytes(std::string("\0\x01\xff", 3)), PgParam::Null()});
+  ASSERT_TRUE(echo.ok()) << echo.status();
+  EXPECT_EQ(echo->Text(0, 0), "it's");
+  EXPECT_EQ(echo->Int(0, 1), -5);
+  EXPECT_EQ(echo->Bytes(0, 2), std::string("\0\x01\xff", 3));
+  EXPECT_TRUE(echo->Bool(0, 3));
+
+  // A transaction rolls back whole; a COMMIT after a failure reports it.
+  ASSERT_TRUE(db->Execute("CREATE TABLE t (k INTEGER PRIMARY KEY)").ok());
+  ASSERT_TRUE(db->Begin().ok());
+  ASSERT_TRUE(db->Execute("INSERT INTO t VALUES (1)").ok());
+  db->Rollback();
+  EXPECT_EQ(db->Exec("SELECT COUNT(*) FROM t")->Int(0, 0), 0);
+  ASSERT_TRUE(db->Begin().ok());
+  ASSERT_TRUE(db->Execute("INSERT INTO t VALUES (1)").ok());
+  EXPECT_EQ(db->Execute("INSERT INTO t VALUES (1)").code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(db->Commit().ok());
+  EXPECT_EQ(db->Exec("SELECT COUNT(*) FROM t")->Int(0, 0), 0);
+}
+
+}  // namespace
+}  // namespace crosstenant::orchestrator
