@@ -72,8 +72,10 @@ absl::StatusOr<v1::Migration> Watch(Invocation& in, const std::string& name, abs
     std::unique_ptr<grpc::ClientReader<v1::WatchMigrationResponse>> reader =
         in.orchestrator().WatchMigration(&context, request);
     v1::WatchMigrationResponse response;
+    bool progressed = false;  // this stream delivered something
     while (reader->Read(&response)) {
       failures = 0;
+      progressed = true;
       const v1::MigrationEvent& event = response.event();
       after_sequence = std::max(after_sequence, event.sequence());
       switch (event.kind_case()) {
@@ -114,7 +116,9 @@ absl::StatusOr<v1::Migration> Watch(Invocation& in, const std::string& name, abs
       return absl::DeadlineExceededError(absl::StrCat(migration.name(), " is still ", StateName(migration.state()),
                                                       " after ", absl::FormatDuration(timeout), " (--timeout)"));
     }
-    // A watch that ended early (orchestrator restarting, network): resume from the last event seen.
+    // A watch that ended early (orchestrator restarting, network; or cut off for reading too slowly,
+    // RESOURCE_EXHAUSTED): resume from the last event seen.
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && progressed) continue;
     if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) return FromGrpcStatus(status);
     if (++failures > 30) return FromGrpcStatus(status);
     absl::SleepFor(absl::Seconds(1));

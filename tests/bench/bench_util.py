@@ -190,17 +190,28 @@ def watch(addr, name, count, out, timeout=600):
         first = None
         seqs = []
         error = None
-        try:
-            async for response in call(request, timeout=timeout):
-                seq, kind = event_of(response)
-                if kind == 5:
-                    if first is None:
-                        first = seq
-                else:
-                    seqs.append(seq)
-        except grpc.aio.AioRpcError as e:
-            error = "%s %s" % (e.code().name, e.details())
-        results[idx] = {"snapshot": first, "seqs": seqs, "error": error}
+        resumes = 0
+        after = 0
+        while True:
+            try:
+                # field 2, after_sequence: a resumed watch carries on after the last event it received
+                async for response in call(request + (b"\x10" + varint(after) if after else b""), timeout=timeout):
+                    seq, kind = event_of(response)
+                    if kind == 5:
+                        if first is None:
+                            first = seq
+                    else:
+                        seqs.append(seq)
+                break
+            except grpc.aio.AioRpcError as e:
+                # too slow (or the server going away): the server says to watch again with after_sequence
+                if e.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE) and resumes < 1000:
+                    resumes += 1
+                    after = seqs[-1] if seqs else (first or 0)
+                    continue
+                error = "%s %s" % (e.code().name, e.details())
+                break
+        results[idx] = {"snapshot": first, "seqs": seqs, "error": error, "resumes": resumes}
 
     async def main():
         # a few channels (HTTP/2 connections), many streams each, as many dashboards behind a few proxies would
@@ -224,9 +235,12 @@ def watch(addr, name, count, out, timeout=600):
         start = r["snapshot"] or 0
         if not r["error"] and s == list(range(start + 1, last + 1)):
             complete += 1
+    resumed = sum(1 for r in results if r["resumes"])
+    resumes = sum(r["resumes"] for r in results)
     with open(out, "w") as f:
         json.dump({"watchers": count, "complete": complete, "last_sequence": last, "errors": errors[:5],
-                   "error_count": len(errors), "events_delivered": events, "wall_s": wall}, f)
+                   "error_count": len(errors), "events_delivered": events, "wall_s": wall,
+                   "resumed_watchers": resumed, "resumes": resumes}, f)
 
 
 def main(argv):

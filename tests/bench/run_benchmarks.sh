@@ -183,7 +183,7 @@ req = a1["requests"]["total"] - a0["requests"]["total"]
 print("requests=%d" % req)
 routes0 = a0["requests"].get("by_route", {})
 routes = {k: v - routes0.get(k, 0) for k, v in a1["requests"].get("by_route", {}).items()}
-top = sorted(((v, k) for k, v in routes.items() if v), reverse=True)[:6]
+top = sorted(((v, k) for k, v in routes.items() if v), reverse=True)  # every route with a request
 print("routes='%s'" % "; ".join("%s %d" % (k, v) for v, k in top))
 print("starts=%d" % (a1["moves"]["starts"] - a0["moves"]["starts"]))
 print("duplicates=%d" % (a1["moves"]["duplicates"] - a0["moves"]["duplicates"]))
@@ -333,9 +333,9 @@ if want 5; then
   mesh_stop
   eval "$("$py" -c "
 import json; w = json.load(open('$dir/watch.json'))
-print('complete=%d last=%d errors=%d delivered=%d' % (w['complete'], w['last_sequence'], w['error_count'], w['events_delivered']))")"
+print('complete=%d last=%d errors=%d delivered=%d resumed=%d resumes=%d wwall=%.0f' % (w['complete'], w['last_sequence'], w['error_count'], w['events_delivered'], w.get('resumed_watchers', 0), w.get('resumes', 0), w['wall_s']))")"
   row "5 WatchMigration $watchers watchers ($watch_users users)" \
-    "$complete/$watchers got every event up to #$last ($delivered events delivered, $errors errors; ${st#MIGRATION_STATE_})" \
+    "$complete/$watchers got every event up to #$last ($delivered events delivered in $wwall s, $errors errors, $resumed watchers cut off for reading too slowly and resumed $resumes times; ${st#MIGRATION_STATE_})" \
     "all" "$(verdict "$complete == $watchers")"
   row "5 orchestrator RSS before/peak/after" "$("$py" -c "print('%.1f / %.1f / %.1f MB' % ($rss_before/1024, $peak/1024, $rss_after/1024))")" \
     "(reported)" "-"

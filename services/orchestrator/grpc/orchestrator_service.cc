@@ -108,7 +108,7 @@ grpc::ServerUnaryReactor* OrchestratorService::ListMigrations(grpc::CallbackServ
 
 grpc::ServerWriteReactor<v1::WatchMigrationResponse>* OrchestratorService::WatchMigration(
     grpc::CallbackServerContext* /*context*/, const v1::WatchMigrationRequest* request) {
-  return NewWatchMigrationReactor(migrations_, *request);
+  return NewWatchMigrationReactor(migrations_, *request, watch_);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::PauseMigration(grpc::CallbackServerContext* context,

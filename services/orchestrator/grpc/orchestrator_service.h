@@ -7,12 +7,14 @@
 #include "crosstenant/v1/orchestrator.grpc.pb.h"
 #include "services/orchestrator/core/migration_service.h"
 #include "services/orchestrator/core/task_service.h"
+#include "services/orchestrator/grpc/watch_migration_reactor.h"
 
 namespace crosstenant::orchestrator {
 
 class OrchestratorService final : public crosstenant::v1::Orchestrator::CallbackService {
  public:
-  OrchestratorService(MigrationService* migrations, TaskService* tasks) : migrations_(migrations), tasks_(tasks) {}
+  OrchestratorService(MigrationService* migrations, TaskService* tasks, WatchOptions watch = {})
+      : migrations_(migrations), tasks_(tasks), watch_(std::move(watch)) {}
 
   grpc::ServerUnaryReactor* CreateMigration(grpc::CallbackServerContext* context,
                                             const crosstenant::v1::CreateMigrationRequest* request,
@@ -59,6 +61,7 @@ class OrchestratorService final : public crosstenant::v1::Orchestrator::Callback
  private:
   MigrationService* migrations_;
   TaskService* tasks_;
+  WatchOptions watch_;
 };
 
 }  // namespace crosstenant::orchestrator

@@ -1,5 +1,6 @@
 #include "services/orchestrator/grpc/watch_migration_reactor.h"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -7,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/common/errors.h"
 #include "services/common/grpc_status.h"
 
 namespace crosstenant::orchestrator {
@@ -14,17 +16,21 @@ namespace {
 
 namespace v1 = ::crosstenant::v1;
 
-constexpr int kFetchBatch = 500;
-
 bool IsTerminal(v1::MigrationState state) {
   return state == v1::MIGRATION_STATE_COMPLETED || state == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
          state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
 }
 
+absl::Time TimeOf(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
+}
+
 class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigrationResponse> {
  public:
-  WatchMigrationReactor(MigrationService* migrations, const v1::WatchMigrationRequest& request)
-      : migrations_(migrations), request_(request), guard_(std::make_shared<Guard>()) {
+  WatchMigrationReactor(MigrationService* migrations, const v1::WatchMigrationRequest& request, WatchOptions options)
+      : migrations_(migrations), request_(request), options_(std::move(options)), guard_(std::make_shared<Guard>()) {
+    options_.page_size = std::max(options_.page_size, 1);
+    opened_ = options_.now();
     guard_->reactor = this;
     absl::StatusOr<v1::Migration> migration = migrations_->GetMigration(request.name());
     if (!migration.ok()) {
@@ -49,17 +55,18 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
     cursor_ = request.after_sequence() > 0 ? request.after_sequence() : migration->last_event_sequence();
     // A finished migration with nothing to replay ends right after its snapshot.
     ended_ = IsTerminal(migration->state()) && cursor_ == migration->last_event_sequence();
+    more_ = !ended_;
     queue_.push_back(std::move(snapshot));
 
     std::weak_ptr<Guard> weak = guard_;
     subscription_ = migrations_->events().Subscribe(request.name(), [weak] {
       if (auto guard = weak.lock()) {
         std::lock_guard<std::mutex> lock(guard->mutex);
-        if (guard->reactor) guard->reactor->FetchAndPump();
+        if (guard->reactor) guard->reactor->Notified();
       }
     });
     std::lock_guard<std::mutex> lock(guard_->mutex);
-    FetchAndPump();
+    Pump();
   }
 
   void OnWriteDone(bool ok) override {
@@ -70,7 +77,11 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
       return;
     }
     queue_.pop_front();
-    Pump();
+    if (queue_.empty()) {
+      Refill();
+    } else {
+      Pump();
+    }
   }
 
   void OnCancel() override {
@@ -94,14 +105,44 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
     WatchMigrationReactor* reactor = nullptr;
   };
 
-  // Reads every committed event after the cursor into the queue, then writes. Holds guard_->mutex.
-  void FetchAndPump() {
-    while (!finished_ && !ended_) {
+  // A commit (or the hub's close). Holds guard_->mutex. A watcher still writing its page only notes that
+  // there is more: it reads on when the page is written, so what it holds stays one page.
+  void Notified() {
+    more_ = true;
+    if (!writing_ && queue_.empty()) Refill();
+  }
+
+  // With nothing queued or being written: reads the next page of events after the cursor (skipping those
+  // the client does not want) and writes it, or ends the stream when there is nothing more to send.
+  // Holds guard_->mutex.
+  void Refill() {
+    while (!finished_ && !ended_ && more_ && queue_.empty()) {
+      // Shutting down: no more reading; Pump ends the stream where the client has everything.
+      if (migrations_->events().closed()) break;
+      more_ = false;
       absl::StatusOr<std::vector<v1::MigrationEvent>> events =
-          migrations_->store().ListEvents(request_.name(), cursor_, kFetchBatch);
+          migrations_->store().ListEvents(request_.name(), cursor_, options_.page_size);
       if (!events.ok()) {
         FinishOnce(ToGrpcStatus(events.status()));
         return;
+      }
+      if (static_cast<int>(events->size()) >= options_.page_size) {
+        more_ = true;  // perhaps more after this page
+        // The client has everything up to the cursor and a full page waits: is it keeping up?
+        if (options_.max_lag > absl::ZeroDuration()) {
+          const absl::Duration behind = options_.now() - std::max(TimeOf(events->front().event_time()), opened_);
+          if (behind > options_.max_lag) {
+            FinishOnce(ToGrpcStatus(ResourceExhaustedWithRetry(
+                absl::StrCat("this watcher reads events more slowly than the migration makes them: its next event "
+                             "has waited ",
+                             absl::FormatDuration(absl::Trunc(behind, absl::Seconds(1))), " (more than ",
+                             absl::FormatDuration(options_.max_lag), ") and more wait behind it; watch again with "
+                             "after_sequence=",
+                             cursor_, " to carry on without a gap (omit_user_transitions sends fewer events)"),
+                absl::ZeroDuration())));
+            return;
+          }
+        }
       }
       for (v1::MigrationEvent& event : *events) {
         cursor_ = event.sequence();
@@ -111,7 +152,6 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
         *response.mutable_event() = std::move(event);
         queue_.push_back(std::move(response));
       }
-      if (static_cast<int>(events->size()) < kFetchBatch) break;
     }
     Pump();
   }
@@ -141,10 +181,13 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
 
   MigrationService* migrations_;
   const v1::WatchMigrationRequest request_;
+  WatchOptions options_;
   std::shared_ptr<Guard> guard_;
   std::optional<int64_t> subscription_;
-  std::deque<v1::WatchMigrationResponse> queue_;  // front() is being written while writing_
+  std::deque<v1::WatchMigrationResponse> queue_;  // at most one page; front() is being written while writing_
   int64_t cursor_ = 0;                            // the last event sequence read from the store
+  absl::Time opened_;                             // when the stream started
+  bool more_ = false;                             // events after the cursor may wait in the store
   bool writing_ = false;
   bool ended_ = false;
   bool finished_ = false;
@@ -153,8 +196,8 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
 }  // namespace
 
 grpc::ServerWriteReactor<v1::WatchMigrationResponse>* NewWatchMigrationReactor(
-    MigrationService* migrations, const v1::WatchMigrationRequest& request) {
-  return new WatchMigrationReactor(migrations, request);
+    MigrationService* migrations, const v1::WatchMigrationRequest& request, const WatchOptions& options) {
+  return new WatchMigrationReactor(migrations, request, options);
 }
 
 }  // namespace crosstenant::orchestrator

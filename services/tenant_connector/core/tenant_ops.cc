@@ -619,8 +619,11 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
     return InvalidArgumentWithViolations("moves start on the source",
                                          {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection")}});
   }
-  // Idempotency on (source UPN, target host): one-and-done.
-  if (!request.validate_only()) {
+  // Idempotency on (source UPN, target host): one-and-done. The look-up protects a start that an earlier
+  // attempt may already have sent (Microsoft would refuse the second POST, and the refusal itself counts
+  // as a duplicate start against the tenant); on a caller's first attempt nothing can have been sent, so
+  // the POST goes at once and a refusal for an existing task still falls back to the look-up below.
+  if (!request.validate_only() && request.attempt() != 1) {
     absl::StatusOr<CallResult> looked =
         Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline, true);
     if (!looked.ok() && looked.status().code() != absl::StatusCode::kInvalidArgument) return looked.status();
@@ -724,19 +727,29 @@ absl::StatusOr<v1::UserContentMove> Connector::GetMove(const v1::GetUserContentM
 
 absl::StatusOr<v1::BatchGetUserContentMovesResponse> Connector::BatchGetMoves(
     const v1::BatchGetUserContentMovesRequest& request, absl::Time deadline) {
-  if (request.source_user_principal_names_size() < 1 || request.source_user_principal_names_size() > 1000) {
-    return InvalidArgumentWithViolations("invalid request",
-                                         {{"source_user_principal_names", "give between 1 and 1000 UPNs"}});
+  const int upns = request.source_user_principal_names_size();
+  const int total = upns + request.task_ids_size();
+  if (total < 1 || total > 1000) {
+    return InvalidArgumentWithViolations(
+        "invalid request", {{"source_user_principal_names", "give between 1 and 1000 UPNs and task ids together"}});
   }
+  std::vector<FieldViolation> violations;
+  for (int i = 0; i < request.task_ids_size(); ++i) {
+    if (request.task_ids(i).empty()) violations.push_back({absl::StrCat("task_ids[", i, "]"), "must not be empty"});
+  }
+  if (!violations.empty()) return InvalidArgumentWithViolations("invalid request", violations);
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
   v1::BatchGetUserContentMovesResponse response;
   for (const std::string& upn : request.source_user_principal_names()) {
     response.add_results()->set_source_user_principal_name(upn);
   }
+  for (const std::string& id : request.task_ids()) response.add_results()->set_task_id(id);
   const std::string prefix = "/beta";
   std::vector<nlohmann::json> requests;
-  for (int i = 0; i < request.source_user_principal_names_size(); ++i) {
-    const std::string full = ByUpnPath(request.source_user_principal_names(i));
+  for (int i = 0; i < total; ++i) {
+    const std::string full =
+        i < upns ? ByUpnPath(request.source_user_principal_names(i))
+                 : absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/", UrlEscape(request.task_ids(i - upns)));
     absl::string_view path = full;
     absl::ConsumePrefix(&path, prefix);
     requests.push_back({{"id", std::to_string(i)}, {"method", "GET"}, {"url", std::string(path)}});
@@ -744,7 +757,7 @@ absl::StatusOr<v1::BatchGetUserContentMovesResponse> Connector::BatchGetMoves(
   ASSIGN_OR_RETURN(auto answers, GraphBatch(*ref.entry, "beta", std::move(requests), deadline));
   for (const auto& [id, item] : answers) {
     int index = 0;
-    if (!absl::SimpleAtoi(id, &index) || index < 0 || index >= request.source_user_principal_names_size()) continue;
+    if (!absl::SimpleAtoi(id, &index) || index < 0 || index >= total) continue;
     v1::UserContentMoveResult* out = response.mutable_results(index);
     const int status = static_cast<int>(Int(item, "status", 0));
     const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();

@@ -1,5 +1,9 @@
 #include "services/worker/core/task_runner.h"
 
+#include <algorithm>
+#include <map>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
 
@@ -7,6 +11,9 @@ namespace crosstenant::worker {
 namespace {
 
 namespace v1 = ::crosstenant::v1;
+
+// The connector takes up to 1,000 moves a BatchGetUserContentMoves.
+constexpr size_t kMaxPollBatch = 1000;
 
 void SetDuration(absl::Duration duration, google::protobuf::Duration* out) {
   const int64_t nanos = absl::ToInt64Nanoseconds(duration);
@@ -22,20 +29,28 @@ bool IsTransient(absl::StatusCode code) {
 
 }  // namespace
 
-v1::CompleteTaskRequest TaskRunner::Run(const v1::Task& task) {
+v1::CompleteTaskRequest TaskRunner::NewCompletion(const v1::Task& task) const {
   v1::CompleteTaskRequest completion;
   completion.set_worker_id(worker_id_);
   completion.set_task(task.name());
   completion.set_lease_id(task.lease_id());
   // The task's own name is a stable idempotency key: a retried completion is recognised.
   completion.set_request_id(absl::StrCat(task.name(), "#", task.attempt()));
+  return completion;
+}
 
+v1::CompleteTaskRequest TaskRunner::Run(const v1::Task& task) {
+  v1::CompleteTaskRequest completion = NewCompletion(task);
   absl::Status status;
   switch (task.spec_case()) {
     case v1::Task::kStartMove: {
       v1::StartUserContentMoveRequest request = task.start_move();
       // A start retried on another worker reaches the connector with the same key: never started twice.
       if (request.request_id().empty()) request.set_request_id(task.name());
+      // Attempt 1 is the task's first lease: no earlier attempt can have reached Microsoft, so the
+      // connector starts without looking for an existing move first. From attempt 2 on (a retry, or a
+      // lease lost while the start may have been in flight) it looks first.
+      request.set_attempt(task.attempt());
       auto move = tenant_->StartUserContentMove(request);
       status = move.status();
       if (move.ok()) *completion.mutable_move() = *std::move(move);
@@ -67,9 +82,14 @@ v1::CompleteTaskRequest TaskRunner::Run(const v1::Task& task) {
       break;
   }
 
+  Conclude(status, completion);
+  return completion;
+}
+
+void TaskRunner::Conclude(const absl::Status& status, v1::CompleteTaskRequest& completion) const {
   if (status.ok()) {
     completion.set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
-    return completion;
+    return;
   }
   v1::ErrorDetail* error = completion.mutable_error();
   error->set_code(absl::StatusCodeToString(status.code()));
@@ -84,7 +104,84 @@ v1::CompleteTaskRequest TaskRunner::Run(const v1::Task& task) {
   } else {
     completion.set_outcome(v1::TASK_OUTCOME_FAILED);
   }
-  return completion;
+}
+
+bool TaskRunner::Batchable(const v1::Task& task) {
+  if (task.spec_case() != v1::Task::kPollMove) return false;
+  const v1::GetUserContentMoveRequest& poll = task.poll_move();
+  return poll.partner_host_url().empty() && poll.key_case() != v1::GetUserContentMoveRequest::KEY_NOT_SET;
+}
+
+std::vector<v1::CompleteTaskRequest> TaskRunner::RunPolls(const std::vector<v1::Task>& polls) {
+  std::vector<v1::CompleteTaskRequest> completions(polls.size());
+  std::vector<bool> done(polls.size(), false);
+  // The batchable polls, by geo, in lease order.
+  std::map<std::string, std::vector<size_t>> by_geo;
+  for (size_t i = 0; i < polls.size(); ++i) {
+    if (Batchable(polls[i])) by_geo[polls[i].poll_move().geo()].push_back(i);
+  }
+  for (const auto& [geo, members] : by_geo) {
+    if (members.size() < 2) continue;  // a lone poll goes through Run
+    for (size_t from = 0; from < members.size(); from += kMaxPollBatch) {
+      const std::vector<size_t> chunk(members.begin() + static_cast<std::ptrdiff_t>(from),
+                                      members.begin() + static_cast<std::ptrdiff_t>(
+                                                            std::min(members.size(), from + kMaxPollBatch)));
+      // The connector answers the UPNs first, then the task ids, each in request order.
+      v1::BatchGetUserContentMovesRequest request;
+      request.set_geo(geo);
+      std::vector<size_t> order;
+      for (size_t i : chunk) {
+        if (polls[i].poll_move().key_case() == v1::GetUserContentMoveRequest::kSourceUserPrincipalName) {
+          request.add_source_user_principal_names(polls[i].poll_move().source_user_principal_name());
+          order.push_back(i);
+        }
+      }
+      for (size_t i : chunk) {
+        if (polls[i].poll_move().key_case() == v1::GetUserContentMoveRequest::kTaskId) {
+          request.add_task_ids(polls[i].poll_move().task_id());
+          order.push_back(i);
+        }
+      }
+      absl::StatusOr<v1::BatchGetUserContentMovesResponse> response = tenant_->BatchGetUserContentMoves(request);
+      if (response.ok() && response->results_size() != static_cast<int>(order.size())) {
+        // Not the answer this worker asked for (e.g. a connector that predates task ids): one by one.
+        continue;
+      }
+      for (size_t k = 0; k < order.size(); ++k) {
+        const size_t i = order[k];
+        v1::CompleteTaskRequest completion = NewCompletion(polls[i]);
+        absl::Status status = response.status();
+        if (response.ok()) {
+          const v1::UserContentMoveResult& result = response->results(static_cast<int>(k));
+          if (result.has_error()) {
+            const v1::ErrorDetail& error = result.error();
+            const int http = error.upstream_http_status();
+            const std::string message = absl::StrCat(error.code(), ": ", error.message());
+            status = error.code() == "THROTTLED" || http == 429 ? absl::ResourceExhaustedError(message)
+                     : http >= 500 || http == 0                 ? absl::UnavailableError(message)
+                     : http == 404                              ? absl::NotFoundError(message)
+                     : http == 401 || http == 403               ? absl::PermissionDeniedError(message)
+                                                                : absl::FailedPreconditionError(message);
+          } else if (!result.found()) {
+            status = absl::NotFoundError(
+                absl::StrCat("Microsoft has no move ",
+                             result.task_id().empty() ? absl::StrCat("of ", result.source_user_principal_name())
+                                                      : absl::StrCat("with task id ", result.task_id()),
+                             " (HTTP 404)"));
+          } else {
+            *completion.mutable_move() = result.move();
+          }
+        }
+        Conclude(status, completion);
+        completions[i] = std::move(completion);
+        done[i] = true;
+      }
+    }
+  }
+  for (size_t i = 0; i < polls.size(); ++i) {
+    if (!done[i]) completions[i] = Run(polls[i]);
+  }
+  return completions;
 }
 
 }  // namespace crosstenant::worker

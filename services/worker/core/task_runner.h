@@ -8,6 +8,8 @@
 //   - Microsoft's refusals (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, PERMISSION_DENIED,
 //     ALREADY_EXISTS...): FAILED, with the connector's message as the user's error.
 
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.pb.h"
@@ -23,6 +25,8 @@ class TenantOperations {
       const crosstenant::v1::StartUserContentMoveRequest& request) = 0;
   virtual absl::StatusOr<crosstenant::v1::UserContentMove> GetUserContentMove(
       const crosstenant::v1::GetUserContentMoveRequest& request) = 0;
+  virtual absl::StatusOr<crosstenant::v1::BatchGetUserContentMovesResponse> BatchGetUserContentMoves(
+      const crosstenant::v1::BatchGetUserContentMovesRequest& request) = 0;
   virtual absl::StatusOr<crosstenant::v1::UserContentMove> StopUserContentMove(
       const crosstenant::v1::StopUserContentMoveRequest& request) = 0;
   virtual absl::StatusOr<crosstenant::v1::CheckUserResult> CheckUser(const crosstenant::v1::CheckUserTask& task) = 0;
@@ -38,10 +42,27 @@ class TaskRunner {
   TaskRunner(TenantOperations* tenant, std::string worker_id, Options options)
       : tenant_(tenant), worker_id_(std::move(worker_id)), options_(options) {}
 
-  // Runs `task` and returns its completion (worker id, task, lease id, outcome, result or error).
+  // Runs `task` and returns its completion (worker id, task, lease id, outcome, result or error). A start
+  // is sent with the task's attempt number, so the connector skips its duplicate-start look-up on the
+  // first attempt only.
   crosstenant::v1::CompleteTaskRequest Run(const crosstenant::v1::Task& task);
 
+  // Whether `task` is a poll that RunPolls can read in a batch: POLL_MOVE by task id or UPN, without a
+  // partner host URL (those read SharePoint's move states, one user at a time).
+  static bool Batchable(const crosstenant::v1::Task& task);
+
+  // Runs several POLL_MOVE tasks, one completion per task in the same order: the batchable ones of the
+  // same geo go to the connector in one BatchGetUserContentMoves (upstream, one Graph $batch request per
+  // 20 polls instead of one GET each), the others through Run. A user's result maps to an outcome as
+  // Run's GetUserContentMove would: found -> SUCCEEDED; not found -> FAILED (NOT_FOUND); throttled or
+  // unavailable -> RETRY.
+  std::vector<crosstenant::v1::CompleteTaskRequest> RunPolls(const std::vector<crosstenant::v1::Task>& polls);
+
  private:
+  crosstenant::v1::CompleteTaskRequest NewCompletion(const crosstenant::v1::Task& task) const;
+  // Sets the outcome (and error, retry delay) of `completion` from `status`.
+  void Conclude(const absl::Status& status, crosstenant::v1::CompleteTaskRequest& completion) const;
+
   TenantOperations* tenant_;
   std::string worker_id_;
   Options options_;

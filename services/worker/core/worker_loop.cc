@@ -133,50 +133,71 @@ void WorkerLoop::RunSlot() {
                                                 std::max(options_.idle_backoff, absl::Seconds(30))));
       continue;
     }
+    std::vector<v1::Task> tasks(leased->tasks().begin(), leased->tasks().end());
+    const absl::Time leased_at = absl::Now();
+    if (options_.poll_batch > 1 && tasks.size() == 1 && TaskRunner::Batchable(tasks.front()) && !draining_) {
+      // Polls are cheap to read together: take the others that are ready now, without waiting.
+      v1::LeaseTasksRequest more;
+      more.set_worker_id(options_.worker_id);
+      more.set_max_tasks(std::min(options_.poll_batch, 100) - 1);
+      more.add_kinds(v1::TASK_KIND_POLL_MOVE);
+      SetDuration(options_.lease_duration, more.mutable_lease_duration());
+      absl::StatusOr<v1::LeaseTasksResponse> extra = orchestrator_->LeaseTasks(more);
+      if (extra.ok()) {
+        for (const v1::Task& task : extra->tasks()) tasks.push_back(task);
+      } else if (metrics_) {
+        metrics_->lease_errors.Increment();
+      }
+    }
     {
       absl::MutexLock lock(&mutex_);
       counters_.mutable_orchestrator()->set_reachable(true);
       counters_.mutable_orchestrator()->clear_last_error();
       SetTime(absl::Now(), counters_.mutable_orchestrator()->mutable_last_success_time());
-      if (leased->tasks_size() > 0) SetTime(absl::Now(), counters_.mutable_last_lease_time());
+      if (!tasks.empty()) SetTime(absl::Now(), counters_.mutable_last_lease_time());
       // The lease runs from the orchestrator's clock when it got the call: from this side, no later
       // than when the call was made.
-      for (const v1::Task& task : leased->tasks()) {
+      for (const v1::Task& task : tasks) {
         Held& held = active_[task.name()];
         held.task = task;
         held.held_until = asked_at + options_.lease_duration;
       }
     }
-    for (const v1::Task& task : leased->tasks()) {
-      const absl::Time leased_at = absl::Now();
-      if (metrics_) metrics_->in_flight.Increment();
-      v1::CompleteTaskRequest completion = runner_->Run(task);
-      absl::StatusOr<v1::CompleteTaskResponse> reported = Report(completion);
-      if (metrics_) {
-        metrics_->in_flight.Decrement();
-        const std::string kind = Label(v1::TaskKind_Name(task.kind()), "TASK_KIND_");
-        const std::string outcome =
-            reported.ok() ? Label(v1::TaskOutcome_Name(completion.outcome()), "TASK_OUTCOME_") : "lease_lost";
-        metrics_->tasks.Add({{"kind", kind}, {"outcome", outcome}}).Increment();
-        metrics_->seconds
-            .Add({{"kind", kind}}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-                                                                            60})
-            .Observe(absl::ToDoubleSeconds(absl::Now() - leased_at));
-      }
-      absl::MutexLock lock(&mutex_);
-      active_.erase(task.name());
-      if (!reported.ok()) {
-        // The lease is lost (another worker may have the task) or ran out, or the orchestrator refused
-        // the result for good: the task is handed out again and redone. Nothing more to do here.
-        counters_.set_abandoned_task_count(counters_.abandoned_task_count() + 1);
-      } else if (completion.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
-        counters_.set_succeeded_task_count(counters_.succeeded_task_count() + 1);
-      } else {
-        counters_.set_failed_task_count(counters_.failed_task_count() + 1);
-      }
-      if (draining_ && active_.empty()) counters_.set_state(v1::WORKER_STATE_DRAINED);
+    if (metrics_) metrics_->in_flight.Increment(static_cast<double>(tasks.size()));
+    if (tasks.size() > 1) {
+      // Only polls are leased together (see above); non-batchable ones among them run one by one.
+      const std::vector<v1::CompleteTaskRequest> completions = runner_->RunPolls(tasks);
+      for (size_t i = 0; i < tasks.size(); ++i) Finish(tasks[i], completions[i], leased_at);
+    } else {
+      for (const v1::Task& task : tasks) Finish(task, runner_->Run(task), leased_at);
     }
   }
+}
+
+void WorkerLoop::Finish(const v1::Task& task, const v1::CompleteTaskRequest& completion, absl::Time leased_at) {
+  absl::StatusOr<v1::CompleteTaskResponse> reported = Report(completion);
+  if (metrics_) {
+    metrics_->in_flight.Decrement();
+    const std::string kind = Label(v1::TaskKind_Name(task.kind()), "TASK_KIND_");
+    const std::string outcome =
+        reported.ok() ? Label(v1::TaskOutcome_Name(completion.outcome()), "TASK_OUTCOME_") : "lease_lost";
+    metrics_->tasks.Add({{"kind", kind}, {"outcome", outcome}}).Increment();
+    metrics_->seconds
+        .Add({{"kind", kind}}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})
+        .Observe(absl::ToDoubleSeconds(absl::Now() - leased_at));
+  }
+  absl::MutexLock lock(&mutex_);
+  active_.erase(task.name());
+  if (!reported.ok()) {
+    // The lease is lost (another worker may have the task) or ran out, or the orchestrator refused
+    // the result for good: the task is handed out again and redone. Nothing more to do here.
+    counters_.set_abandoned_task_count(counters_.abandoned_task_count() + 1);
+  } else if (completion.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
+    counters_.set_succeeded_task_count(counters_.succeeded_task_count() + 1);
+  } else {
+    counters_.set_failed_task_count(counters_.failed_task_count() + 1);
+  }
+  if (draining_ && active_.empty()) counters_.set_state(v1::WORKER_STATE_DRAINED);
 }
 
 void WorkerLoop::RenewLoop() {

@@ -48,6 +48,12 @@ absl::StatusOr<v1::UserContentMove> GrpcTenantOperations::GetUserContentMove(
   return response->move();
 }
 
+absl::StatusOr<v1::BatchGetUserContentMovesResponse> GrpcTenantOperations::BatchGetUserContentMoves(
+    const v1::BatchGetUserContentMovesRequest& request) {
+  return Call<v1::BatchGetUserContentMovesResponse>(stub_.get(), &v1::TenantConnector::Stub::BatchGetUserContentMoves,
+                                                    request);
+}
+
 absl::StatusOr<v1::UserContentMove> GrpcTenantOperations::StopUserContentMove(
     const v1::StopUserContentMoveRequest& request) {
   auto response =

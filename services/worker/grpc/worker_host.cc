@@ -23,6 +23,7 @@ struct WorkerConfig {
   std::string connector_address = "127.0.0.1:50051";
   std::string worker_id;  // default: host name and pid
   int concurrency = 4;
+  int poll_batch = 20;  // polls read together in one BatchGetUserContentMoves
   absl::Duration lease_duration = absl::Seconds(60);  // a dead worker's tasks go to others after this
   ClientTlsConfig client_tls;  // towards the orchestrator and the connector
   std::string server_name;     // TLS name to verify on both, when it differs from the address host
@@ -67,6 +68,7 @@ class WorkerHost : public ServiceHost {
     WorkerLoop::Options options;
     options.worker_id = WorkerId();
     options.concurrency = Config().concurrency;
+    options.poll_batch = Config().poll_batch;
     options.lease_duration = Config().lease_duration;
     options.metrics = &metrics;
     return options;
@@ -109,6 +111,10 @@ ServerDefinition WorkerDefinition() {
               FlagSet::StoreText(&Config().connector_address));
     flags.Add("worker-id", "ID", "this worker's name in leases (default: host name and pid)", FlagSet::StoreText(&Config().worker_id));
     flags.Add("concurrency", "N", "tasks worked on at once (default 4)", FlagSet::StoreInt(&Config().concurrency, 1, 256));
+    flags.Add("poll-batch", "N",
+              "polls of move states read together in one connector call, one Graph $batch request per 20 "
+              "(default 20, 1 reads one at a time)",
+              FlagSet::StoreInt(&Config().poll_batch, 1, 100));
     flags.Add("lease-duration", "DURATION",
               "how long a leased task stays this worker's without a renewal; the tasks of a worker that died go to "
               "others after it (default 60s, at least 5s)",
@@ -124,6 +130,7 @@ ServerDefinition WorkerDefinition() {
     reader.Read("connector_address", &Config().connector_address);
     reader.Read("worker_id", &Config().worker_id);
     reader.Read("concurrency", &Config().concurrency, 1, 256);
+    reader.Read("poll_batch", &Config().poll_batch, 1, 100);
     reader.Read("lease_duration", &Config().lease_duration);
     ConfigReader tls = reader.Section("client_tls");
     tls.Read("ca", &Config().client_tls.ca_file);
@@ -151,6 +158,9 @@ ServerDefinition WorkerDefinition() {
     }
     if (Config().concurrency < 1 || Config().concurrency > 256) {
       violations.push_back({"concurrency", "must be between 1 and 256"});
+    }
+    if (Config().poll_batch < 1 || Config().poll_batch > 100) {
+      violations.push_back({"poll_batch", "must be between 1 and 100"});
     }
     if (Config().lease_duration < absl::Seconds(5)) {
       violations.push_back({"lease_duration", "must be at least 5s (the orchestrator's shortest lease)"});

@@ -3,7 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
+#include <map>
+#include <set>
 
 #include "prometheus/registry.h"
 
@@ -21,26 +24,63 @@ class FakeTenant : public TenantOperations {
  public:
   absl::Status next_status;
   std::vector<std::string> start_request_ids;
+  std::vector<int> start_attempts;
+  // Polls: the single reads and the batches, as asked.
+  std::vector<v1::GetUserContentMoveRequest> gets;
+  std::vector<v1::BatchGetUserContentMovesRequest> batches;
+  // Per UPN or task id: how a batch answers it (default: found, SUCCESS).
+  std::map<std::string, v1::UserContentMoveResult> batch_answers;
+  absl::Status batch_status;
 
   absl::StatusOr<v1::UserContentMove> StartUserContentMove(const v1::StartUserContentMoveRequest& request) override {
+    absl::MutexLock lock(&mutex);
     start_request_ids.push_back(request.request_id());
+    start_attempts.push_back(request.attempt());
     if (!next_status.ok()) return next_status;
     v1::UserContentMove move;
     move.set_state(v1::MOVE_STATE_SCHEDULED);
     move.set_source_user_principal_name(request.source_user_principal_name());
     return move;
   }
-  absl::StatusOr<v1::UserContentMove> GetUserContentMove(const v1::GetUserContentMoveRequest&) override {
+  absl::StatusOr<v1::UserContentMove> GetUserContentMove(const v1::GetUserContentMoveRequest& request) override {
+    absl::MutexLock lock(&mutex);
+    gets.push_back(request);
     if (!next_status.ok()) return next_status;
     v1::UserContentMove move;
     move.set_state(v1::MOVE_STATE_SUCCESS);
     return move;
+  }
+  absl::StatusOr<v1::BatchGetUserContentMovesResponse> BatchGetUserContentMoves(
+      const v1::BatchGetUserContentMovesRequest& request) override {
+    absl::MutexLock lock(&mutex);
+    batches.push_back(request);
+    if (!batch_status.ok()) return batch_status;
+    v1::BatchGetUserContentMovesResponse response;
+    auto answer = [&](const std::string& key, bool by_id) {
+      v1::UserContentMoveResult result;
+      if (auto it = batch_answers.find(key); it != batch_answers.end()) {
+        result = it->second;
+      } else {
+        result.set_found(true);
+        result.mutable_move()->set_state(v1::MOVE_STATE_SUCCESS);
+        if (by_id) result.mutable_move()->set_task_id(key);
+        if (!by_id) result.mutable_move()->set_source_user_principal_name(key);
+      }
+      if (by_id) result.set_task_id(key);
+      if (!by_id) result.set_source_user_principal_name(key);
+      *response.add_results() = result;
+    };
+    for (const std::string& upn : request.source_user_principal_names()) answer(upn, false);
+    for (const std::string& id : request.task_ids()) answer(id, true);
+    return response;
   }
   absl::StatusOr<v1::UserContentMove> StopUserContentMove(const v1::StopUserContentMoveRequest&) override {
     return absl::FailedPreconditionError("the move is in progress and can no longer be stopped");
   }
   absl::StatusOr<v1::CheckUserResult> CheckUser(const v1::CheckUserTask&) override { return v1::CheckUserResult(); }
   absl::Status RemoveRedirectSite(const v1::RemoveRedirectSiteRequest&) override { return absl::OkStatus(); }
+
+  absl::Mutex mutex;
 };
 
 v1::Task StartTask(const std::string& name) {
@@ -92,7 +132,107 @@ TEST(TaskRunnerTest, TransientErrorsRetryAndRefusalsFail) {
   EXPECT_EQ(runner.Run(v1::Task()).outcome(), v1::TASK_OUTCOME_FAILED) << "a task without a spec";
 }
 
-// Hands out the tasks it is given, one per lease call, and records completions.
+TEST(TaskRunnerTest, AStartCarriesItsAttemptSoOnlyTheFirstSkipsTheLookUp) {
+  FakeTenant tenant;
+  TaskRunner runner(&tenant, "w1", {});
+  v1::Task first = StartTask("migrations/m/tasks/start-u1");
+  first.set_attempt(1);
+  v1::Task again = first;
+  again.set_attempt(2);  // e.g. the lease of attempt 1 was lost while its start was in flight
+  EXPECT_EQ(runner.Run(first).outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_EQ(runner.Run(again).outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_EQ(tenant.start_attempts, (std::vector<int>{1, 2}));
+  // Both attempts carry the same idempotency key.
+  EXPECT_EQ(tenant.start_request_ids,
+            (std::vector<std::string>{"migrations/m/tasks/start-u1", "migrations/m/tasks/start-u1"}));
+}
+
+v1::Task PollTask(const std::string& name, const std::string& geo, const std::string& task_id,
+                  const std::string& upn = "") {
+  v1::Task task;
+  task.set_name(name);
+  task.set_lease_id("lease-" + name);
+  task.set_kind(v1::TASK_KIND_POLL_MOVE);
+  task.set_attempt(1);
+  task.mutable_poll_move()->set_geo(geo);
+  if (!task_id.empty()) task.mutable_poll_move()->set_task_id(task_id);
+  if (!upn.empty()) task.mutable_poll_move()->set_source_user_principal_name(upn);
+  return task;
+}
+
+TEST(TaskRunnerTest, PollsOfOneGeoAreReadInOneBatchAndEachGetsItsOwnOutcome) {
+  FakeTenant tenant;
+  v1::UserContentMoveResult gone;
+  gone.set_found(false);
+  tenant.batch_answers["id-gone"] = gone;
+  v1::UserContentMoveResult throttled;
+  throttled.mutable_error()->set_code("THROTTLED");
+  throttled.mutable_error()->set_upstream_http_status(429);
+  tenant.batch_answers["id-throttled"] = throttled;
+  v1::UserContentMoveResult refused;
+  refused.mutable_error()->set_code("UPSTREAM_ERROR");
+  refused.mutable_error()->set_message("Forbidden");
+  refused.mutable_error()->set_upstream_http_status(403);
+  tenant.batch_answers["id-refused"] = refused;
+  TaskRunner runner(&tenant, "w1", {absl::Seconds(3)});
+  v1::Task partner = PollTask("p6", "connections/src", "", "f@contoso.com");
+  partner.mutable_poll_move()->set_partner_host_url("https://fabrikam-my.sharepoint.com/");
+  const std::vector<v1::Task> polls = {
+      PollTask("p0", "connections/src", "id-ok"),
+      PollTask("p1", "connections/src", "", "b@contoso.com"),  // no task id yet: by UPN
+      PollTask("p2", "connections/src/geos/eur", "id-eur"),     // alone in its geo: read on its own
+      PollTask("p3", "connections/src", "id-gone"),
+      PollTask("p4", "connections/src", "id-throttled"),
+      PollTask("p5", "connections/src", "id-refused"),
+      partner,  // SharePoint's move states: one at a time
+  };
+  const std::vector<v1::CompleteTaskRequest> done = runner.RunPolls(polls);
+  ASSERT_EQ(done.size(), polls.size());
+  for (size_t i = 0; i < polls.size(); ++i) {
+    EXPECT_EQ(done[i].task(), polls[i].name());
+    EXPECT_EQ(done[i].lease_id(), polls[i].lease_id());
+    EXPECT_EQ(done[i].worker_id(), "w1");
+  }
+  ASSERT_EQ(tenant.batches.size(), 1u) << "one connector call for the five polls of connections/src";
+  EXPECT_EQ(tenant.batches[0].geo(), "connections/src");
+  EXPECT_THAT(tenant.batches[0].source_user_principal_names(), ::testing::ElementsAre("b@contoso.com"));
+  EXPECT_THAT(tenant.batches[0].task_ids(), ::testing::ElementsAre("id-ok", "id-gone", "id-throttled", "id-refused"));
+  ASSERT_EQ(tenant.gets.size(), 2u);
+  EXPECT_EQ(tenant.gets[0].task_id(), "id-eur");
+  EXPECT_EQ(tenant.gets[1].partner_host_url(), "https://fabrikam-my.sharepoint.com/");
+
+  EXPECT_EQ(done[0].outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_EQ(done[0].move().task_id(), "id-ok");
+  EXPECT_EQ(done[1].outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_EQ(done[1].move().source_user_principal_name(), "b@contoso.com");
+  EXPECT_EQ(done[2].outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_EQ(done[3].outcome(), v1::TASK_OUTCOME_FAILED) << "no move: as a single GetUserContentMove's NOT_FOUND";
+  EXPECT_EQ(done[3].error().code(), "NOT_FOUND");
+  EXPECT_EQ(done[4].outcome(), v1::TASK_OUTCOME_RETRY) << "still throttled after the connector's own retries";
+  EXPECT_EQ(done[4].retry_after().seconds(), 3);
+  EXPECT_EQ(done[5].outcome(), v1::TASK_OUTCOME_FAILED);
+  EXPECT_EQ(done[5].error().code(), "PERMISSION_DENIED");
+  EXPECT_EQ(done[6].outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+}
+
+TEST(TaskRunnerTest, AFailedBatchCallGivesEveryPollTheSameOutcome) {
+  FakeTenant tenant;
+  tenant.batch_status = absl::UnavailableError("connector restarting");
+  TaskRunner runner(&tenant, "w1", {absl::Seconds(4)});
+  const std::vector<v1::CompleteTaskRequest> done =
+      runner.RunPolls({PollTask("p0", "g", "a"), PollTask("p1", "g", "b"), PollTask("p2", "g", "c")});
+  ASSERT_EQ(done.size(), 3u);
+  for (const v1::CompleteTaskRequest& completion : done) {
+    EXPECT_EQ(completion.outcome(), v1::TASK_OUTCOME_RETRY);
+    EXPECT_EQ(completion.retry_after().seconds(), 4);
+    EXPECT_EQ(completion.error().code(), "UNAVAILABLE");
+  }
+  EXPECT_EQ(tenant.batches.size(), 1u);
+  EXPECT_TRUE(tenant.gets.empty());
+}
+
+// Hands out the tasks it is given, up to max_tasks of the kinds asked per lease call, and records
+// completions.
 class FakeOrchestrator : public LeaseClient {
  public:
   explicit FakeOrchestrator(std::vector<v1::Task> tasks) : tasks_(tasks.begin(), tasks.end()) {}
@@ -100,11 +240,18 @@ class FakeOrchestrator : public LeaseClient {
   absl::StatusOr<v1::LeaseTasksResponse> LeaseTasks(const v1::LeaseTasksRequest& request) override {
     absl::MutexLock lock(&mutex_);
     v1::LeaseTasksResponse response;
-    EXPECT_EQ(request.max_tasks(), 1);
-    if (!tasks_.empty()) {
-      *response.add_tasks() = tasks_.front();
-      tasks_.pop_front();
-    } else {
+    requests_.push_back(request);
+    for (auto it = tasks_.begin(); it != tasks_.end() && response.tasks_size() < request.max_tasks();) {
+      const bool wanted = request.kinds().empty() ||
+                          std::find(request.kinds().begin(), request.kinds().end(), it->kind()) != request.kinds().end();
+      if (!wanted) {
+        ++it;
+        continue;
+      }
+      *response.add_tasks() = *it;
+      it = tasks_.erase(it);
+    }
+    if (response.tasks_size() == 0 && request.has_wait_time()) {
       // A long poll that finds nothing.
       mutex_.AwaitWithTimeout(absl::Condition(&never_), absl::Milliseconds(20));
     }
@@ -122,9 +269,14 @@ class FakeOrchestrator : public LeaseClient {
     absl::MutexLock lock(&mutex_);
     return completed_.size();
   }
+  std::vector<v1::LeaseTasksRequest> requests() {
+    absl::MutexLock lock(&mutex_);
+    return requests_;
+  }
 
  private:
   absl::Mutex mutex_;
+  std::vector<v1::LeaseTasksRequest> requests_ ABSL_GUARDED_BY(mutex_);
   bool never_ = false;
   std::deque<v1::Task> tasks_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::string> completed_ ABSL_GUARDED_BY(mutex_);
@@ -157,6 +309,62 @@ TEST(WorkerLoopTest, RunsEveryLeasedTaskAndStopsCleanly) {
   loop.Drain();
   EXPECT_EQ(loop.Status().state(), v1::WORKER_STATE_DRAINED);
   loop.Stop();
+}
+
+TEST(WorkerLoopTest, ASlotThatLeasesAPollTakesTheReadyPollsAlongAndReadsThemTogether) {
+  FakeTenant tenant;
+  TaskRunner runner(&tenant, "w1", {});
+  std::vector<v1::Task> tasks;
+  for (int i = 0; i < 25; ++i) {
+    tasks.push_back(PollTask("migrations/m/tasks/poll-u" + std::to_string(i), "connections/src", "id" + std::to_string(i)));
+  }
+  tasks.insert(tasks.begin() + 3, StartTask("migrations/m/tasks/start-u99"));
+  FakeOrchestrator orchestrator(tasks);
+  WorkerLoop::Options options;
+  options.worker_id = "w1";
+  options.concurrency = 1;
+  options.poll_batch = 10;
+  WorkerLoop loop(&orchestrator, &runner, options);
+  loop.Start();
+  for (int i = 0; i < 500 && orchestrator.completed() < 26; ++i) absl::SleepFor(absl::Milliseconds(10));
+  loop.Stop();
+  EXPECT_EQ(orchestrator.completed(), 26u);
+  EXPECT_EQ(loop.Status().succeeded_task_count(), 26);
+  // 25 polls in batches of at most 10 (1 leased, then up to 9 more of the ready polls).
+  size_t polled = 0;
+  for (const auto& batch : tenant.batches) {
+    EXPECT_LE(batch.task_ids_size(), 10);
+    polled += static_cast<size_t>(batch.task_ids_size());
+  }
+  EXPECT_EQ(polled + tenant.gets.size(), 25u);
+  EXPECT_EQ(tenant.batches.size(), 3u);
+  EXPECT_EQ(tenant.start_attempts.size(), 1u);
+  for (const v1::LeaseTasksRequest& request : orchestrator.requests()) {
+    if (request.max_tasks() == 1) continue;
+    EXPECT_EQ(request.max_tasks(), 9);
+    EXPECT_THAT(request.kinds(), ::testing::ElementsAre(v1::TASK_KIND_POLL_MOVE)) << "only polls are batched";
+    EXPECT_FALSE(request.has_wait_time()) << "the extra polls are those ready now";
+  }
+}
+
+TEST(WorkerLoopTest, PollBatchOfOneLeasesOneTaskAtATime) {
+  FakeTenant tenant;
+  TaskRunner runner(&tenant, "w1", {});
+  std::vector<v1::Task> tasks;
+  for (int i = 0; i < 5; ++i) tasks.push_back(PollTask("poll-" + std::to_string(i), "g", "id" + std::to_string(i)));
+  FakeOrchestrator orchestrator(tasks);
+  WorkerLoop::Options options;
+  options.worker_id = "w1";
+  options.concurrency = 1;
+  options.poll_batch = 1;
+  WorkerLoop loop(&orchestrator, &runner, options);
+  loop.Start();
+  for (int i = 0; i < 500 && orchestrator.completed() < 5; ++i) absl::SleepFor(absl::Milliseconds(10));
+  loop.Stop();
+  EXPECT_EQ(orchestrator.completed(), 5u);
+  EXPECT_TRUE(tenant.batches.empty());
+  EXPECT_EQ(tenant.gets.size(), 5u);
+  for (const v1::LeaseTasksRequest& request : orchestrator.requests()) EXPECT_EQ(request.max_tasks(), 1);
 }
 
 }  // namespace
