@@ -5,7 +5,7 @@
 #
 #   --quick          skip row 3 (the 100,000-user migration)
 #   --only=1,3       run only these rows (1 GetConnection vs echo, 2 10k migration, 3 100k migration,
-#                    4 identity map validation, 5 1,000 watchers)
+#                    4 identity map validation, 5 1,000 watchers, 6 row 2 again on PostgreSQL; 6 runs 2 too)
 #   --users=N        users of row 2 (default 10000); --big-users=N of row 3 (default 100000)
 #   --watch-users=N  users of the migration watched in row 5 (default 500); --watchers=N (default 1000)
 #
@@ -18,14 +18,14 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bin="${CROSSTENANT_BIN_DIR:-$root/build/bin}"
 py=/usr/bin/python3
 util="$root/tests/bench/bench_util.py"
-rows="1,2,3,4,5"
+rows="1,2,3,4,5,6"
 users=10000
 big_users=100000
 watch_users=500
 watchers=1000
 for arg in "$@"; do
   case "$arg" in
-    --quick) rows="1,2,4,5" ;;
+    --quick) rows="1,2,4,5,6" ;;
     --only=*) rows="${arg#--only=}" ;;
     --users=*) users="${arg#--users=}" ;;
     --big-users=*) big_users="${arg#--big-users=}" ;;
@@ -36,6 +36,7 @@ for arg in "$@"; do
   esac
 done
 want() { case ",$rows," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+if want 6 && ! want 2; then rows="$rows,2"; fi  # row 6 is a ratio to row 2 of the same run
 
 for program in tenant-emulator tenant-connector orchestrator worker migratectl loadgen identity_map_bench; do
   [ -x "$bin/$program" ] || { echo "run_benchmarks: $bin/$program is missing (build it first)" >&2; exit 1; }
@@ -51,6 +52,8 @@ bin="$work/bin"
 certs="$root/deploy/local/.certs"
 bash "$root/deploy/local/dev-certs.sh" "$certs" >/dev/null
 pids=()
+store_flags=()  # the orchestrator's store: SQLite in its run directory unless row 6 sets PostgreSQL
+postgres_dir=""
 table="$work/table.tsv"
 : >"$table"
 
@@ -69,6 +72,7 @@ cleanup() {
   local code=$?
   trap - EXIT INT TERM
   [ "${#pids[@]}" -gt 0 ] && stop_pids "${pids[@]}"
+  [ -n "$postgres_dir" ] && bash "$root/tests/support/postgres_server.sh" stop "$postgres_dir" >/dev/null 2>&1
   if [ "${KEEP:-0}" = 1 ] || [ "$code" -ne 0 ]; then echo "run_benchmarks: logs kept in $work" >&2; else rm -rf "$work"; fi
   exit "$code"
 }
@@ -109,7 +113,8 @@ mesh() {
     --state-dir="$dir/connector-state" --upstream-connect-to="*:443:$emulator" --upstream-ca-file="$certs/ca.pem"
   connector=$(json "$dir/connector.ready.json" grpc_address)
   launch "$dir" orchestrator orchestrator --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
-    --sqlite-path="$dir/orchestrator.db" --connector-address="$connector" --poll-interval=200ms --recheck-max=1s
+    --sqlite-path="$dir/orchestrator.db" --connector-address="$connector" --poll-interval=200ms --recheck-max=1s \
+    "${store_flags[@]}"
   orchestrator=$(json "$dir/orchestrator.ready.json" grpc_address)
   local w
   for w in 1 2; do
@@ -263,6 +268,7 @@ if want 2; then
   [ "$state" = COMPLETED ] || { echo "run_benchmarks: the $users-user migration ended $state" >&2; exit 1; }
   ups=$("$py" -c "print('%.0f' % ($users / $wall))")
   rpu=$("$py" -c "print('%.2f' % ($requests / $users))")
+  sqlite_wall=$wall sqlite_requests=$requests sqlite_cpu_orchestrator=$cpu_orchestrator
   row "2 migration $users users: wall time" "${wall} s (CreateMigration to COMPLETED)" "-" "-"
   row "2 users per second" "$ups users/s" ">= 1000/s" "$(verdict "$ups >= 1000")"
   row "2 upstream requests per user" "$rpu ($requests requests; move starts $starts, duplicates $duplicates)" "<= 2" \
@@ -273,6 +279,34 @@ if want 2; then
     row "2 $s" "$("$py" -c "print('%.2f CPU s per 1,000 users, peak RSS %.1f MB' % ($c * 1000 / $users, $h / 1024))") (highest in $ph)" "-" "-"
   done
   echo "$routes" >"$work/routes-$users.txt"
+fi
+
+# ---- 6. row 2's migration again, the orchestrator on PostgreSQL (issue 9) -------------------------------------
+if want 6; then
+  dir="$work/m$users-postgres"
+  postgres_dir="$work/postgres"
+  chmod 711 "$work"  # the server runs as an unprivileged user, who must reach its directory
+  log "6. $users-user migration on PostgreSQL: starting a PostgreSQL server and the mesh"
+  bash "$root/tests/support/postgres_server.sh" start "$postgres_dir" >"$work/postgres-start.log" 2>&1 || {
+    echo "run_benchmarks: PostgreSQL did not start:" >&2; tail -20 "$work/postgres-start.log" >&2; exit 1; }
+  # a database of the test role's own (it may not create tables in the server's default database)
+  psql -qX "$(cat "$postgres_dir/dsn")" -c "CREATE DATABASE bench" >/dev/null
+  (umask 077 && sed 's/dbname=postgres/dbname=bench/' "$postgres_dir/dsn" >"$work/postgres-bench.dsn")
+  store_flags=(--store=postgres --postgres-dsn-file="$work/postgres-bench.dsn")
+  mesh "$dir" "$users"
+  log "6. migrate start"
+  migrate "$dir"
+  eval "$(summary "$dir" "$users")"
+  mesh_stop
+  store_flags=()
+  log "6. $state in $wall s on PostgreSQL ($sqlite_wall s on SQLite)"
+  [ "$state" = COMPLETED ] || { echo "run_benchmarks: the $users-user migration on PostgreSQL ended $state" >&2; exit 1; }
+  row "6 migration $users users on PostgreSQL: wall time" "${wall} s (SQLite: ${sqlite_wall} s)" "-" "-"
+  row "6 users/s PostgreSQL / SQLite" "$("$py" -c "print('%.0f / %.0f users/s = %.2f' % ($users / $wall, $users / $sqlite_wall, $sqlite_wall / $wall))")" \
+    "(reported)" "-"
+  row "6 orchestrator CPU s per 1,000 users" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($cpu_orchestrator * 1000 / $users, $sqlite_cpu_orchestrator * 1000 / $users))") (the database server's own CPU not counted)" "-" "-"
+  row "6 upstream requests per user" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($requests / $users, $sqlite_requests / $users))")" "<= 2" \
+    "$(verdict "$requests / $users <= 2")"
 fi
 
 # ---- 3. a 100,000-user migration -------------------------------------------------------------------------------
