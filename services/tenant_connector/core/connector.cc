@@ -619,7 +619,8 @@ absl::StatusOr<Connector::CallResult> Connector::Call(Entry& entry, UpstreamApi 
                                                       const std::string& method, const std::string& url,
                                                       const nlohmann::json* body, absl::Time deadline,
                                                       std::vector<std::pair<std::string, std::string>> extra_headers,
-                                                      bool allow_404) {
+                                                      bool allow_404,
+                                                      const std::function<void(const HttpResponse&)>& inspect) {
   for (int auth_attempt = 0;; ++auth_attempt) {
     ASSIGN_OR_RETURN(std::string token, Token(entry, scope, auth_attempt > 0, deadline));
     HttpRequest request;
@@ -637,6 +638,7 @@ absl::StatusOr<Connector::CallResult> Connector::Call(Entry& entry, UpstreamApi 
         [&]() -> absl::StatusOr<HttpResponse> {
           absl::StatusOr<HttpResponse> sent = transport_->Send(request);
           if (metrics_) metrics_->UpstreamRequest(api_name, sent.ok() ? sent->status : 0);
+          if (sent.ok() && inspect) inspect(*sent);  // still holding the permit
           return sent;
         },
         deadline);
@@ -672,16 +674,39 @@ absl::StatusOr<Connector::CallResult> Connector::Call(Entry& entry, UpstreamApi 
 absl::StatusOr<Connector::CallResult> Connector::Graph(Entry& entry, const std::string& method,
                                                        const std::string& path, const nlohmann::json* body,
                                                        absl::Time deadline, bool allow_404,
-                                                       std::vector<std::pair<std::string, std::string>> extra_headers) {
+                                                       std::vector<std::pair<std::string, std::string>> extra_headers,
+                                                       const std::function<void(const HttpResponse&)>& inspect) {
   std::string url = absl::StartsWith(path, "https://") ? path : absl::StrCat("https://", entry.graph_host, path);
   return Call(entry, UpstreamApi::kGraph, entry.graph_scope, method, url, body, deadline, std::move(extra_headers),
-              allow_404);
+              allow_404, inspect);
 }
 
 absl::StatusOr<std::map<std::string, nlohmann::json>> Connector::GraphBatch(Entry& entry, const std::string& version,
                                                                             std::vector<nlohmann::json> requests,
                                                                             absl::Time deadline) {
   constexpr size_t kGraphBatchLimit = 20;
+  ThrottleGovernor& governor = governors_.For(GovernorKey(entry), UpstreamApi::kGraph);
+  // A throttled sub-response holds the tenant back as a throttled response would, and it must do so
+  // before the batch's permit is released: otherwise a request of another caller could leave before its
+  // Retry-After has elapsed.
+  const auto note_throttled = [&governor](const HttpResponse& response) {
+    if (response.status != 200 ||
+        (!absl::StrContains(response.body, "429") && !absl::StrContains(response.body, "503"))) {
+      return;
+    }
+    const nlohmann::json parsed = nlohmann::json::parse(response.body, nullptr, false);
+    for (const nlohmann::json& item : internal::Array(parsed, "responses")) {
+      HttpResponse inner;
+      inner.status = static_cast<int>(internal::Int(item, "status", 0));
+      if (inner.status != 429 && inner.status != 503) continue;
+      if (item.contains("headers") && item["headers"].is_object()) {
+        for (const auto& [name, value] : item["headers"].items()) {
+          if (value.is_string()) inner.headers[absl::AsciiStrToLower(name)] = value.get<std::string>();
+        }
+      }
+      governor.NoteThrottled(inner);
+    }
+  };
   std::map<std::string, nlohmann::json> answers;
   for (int attempt = 1; !requests.empty(); ++attempt) {
     std::vector<nlohmann::json> throttled;
@@ -690,22 +715,17 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> Connector::GraphBatch(Entr
       for (size_t i = start; i < std::min(start + kGraphBatchLimit, requests.size()); ++i) {
         batch["requests"].push_back(requests[i]);
       }
-      ASSIGN_OR_RETURN(CallResult result, Graph(entry, "POST", absl::StrCat("/", version, "/$batch"), &batch, deadline));
+      ASSIGN_OR_RETURN(CallResult result, Graph(entry, "POST", absl::StrCat("/", version, "/$batch"), &batch, deadline,
+                                                /*allow_404=*/false, {}, note_throttled));
       std::map<std::string, const nlohmann::json*> sent;
       for (const nlohmann::json& request : batch["requests"]) sent[internal::Str(request, "id")] = &request;
       for (const nlohmann::json& item : internal::Array(result.body, "responses")) {
         const std::string id = internal::Str(item, "id");
         const auto request = sent.find(id);
         if (request == sent.end()) continue;
-        HttpResponse inner;
-        inner.status = static_cast<int>(internal::Int(item, "status", 0));
-        if (item.contains("headers") && item["headers"].is_object()) {
-          for (const auto& [name, value] : item["headers"].items()) {
-            if (value.is_string()) inner.headers[absl::AsciiStrToLower(name)] = value.get<std::string>();
-          }
-        }
-        if ((inner.status == 429 || inner.status == 503) && attempt < options_.throttle.max_attempts) {
-          governors_.For(GovernorKey(entry), UpstreamApi::kGraph).NoteThrottled(inner);
+        const int status = static_cast<int>(internal::Int(item, "status", 0));
+        if ((status == 429 || status == 503) && attempt < options_.throttle.max_attempts) {
+          // Already held back by note_throttled; sent again once the governor lets it.
           throttled.push_back(*request->second);
           continue;
         }

@@ -136,10 +136,13 @@ class Connector {
     nlohmann::json body;
     std::string raw;
   };
+  // `inspect`, when set, sees each response while the request still holds the tenant's governor permit,
+  // i.e. before any other request of the tenant can leave (GraphBatch notes throttled sub-responses there).
   absl::StatusOr<CallResult> Call(Entry& entry, UpstreamApi api, const std::string& scope, const std::string& method,
                                   const std::string& url, const nlohmann::json* body, absl::Time deadline,
                                   std::vector<std::pair<std::string, std::string>> extra_headers = {},
-                                  bool allow_404 = false);
+                                  bool allow_404 = false,
+                                  const std::function<void(const HttpResponse&)>& inspect = nullptr);
   // Sends `requests` (Graph `$batch` sub-requests, ids unique) in batches of 20 and returns each one's
   // answer by id. Sub-requests throttled (429, 503) are held back by the tenant's governor for their
   // Retry-After and sent again, up to the governor's number of attempts; those still throttled then
@@ -149,7 +152,8 @@ class Connector {
                                                                   absl::Time deadline);
   absl::StatusOr<CallResult> Graph(Entry& entry, const std::string& method, const std::string& path,
                                    const nlohmann::json* body, absl::Time deadline, bool allow_404 = false,
-                                   std::vector<std::pair<std::string, std::string>> extra_headers = {});
+                                   std::vector<std::pair<std::string, std::string>> extra_headers = {},
+                                   const std::function<void(const HttpResponse&)>& inspect = nullptr);
   absl::StatusOr<CallResult> SharePoint(Entry& entry, const v1::Geo& geo, const std::string& method,
                                         const std::string& path, const nlohmann::json* body, absl::Time deadline,
                                         bool allow_404 = false);

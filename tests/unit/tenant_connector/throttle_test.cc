@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 
 #include "services/common/errors.h"
 
@@ -141,6 +144,57 @@ TEST(ThrottleTest, GovernorsArePerTenantAndApi) {
   EXPECT_NE(&governors.For("contoso", UpstreamApi::kGraph), &governors.For("fabrikam", UpstreamApi::kGraph));
   EXPECT_NE(&governors.For("contoso", UpstreamApi::kGraph), &governors.For("contoso", UpstreamApi::kSharePoint));
   EXPECT_EQ(governors.SnapshotsOf("contoso").size(), 2u);
+}
+
+// A Graph `$batch` answers 200 with a throttled sub-response inside. The connector notes it from inside
+// the batch's send (Connector::GraphBatch's inspector), while the batch still holds the tenant's permit;
+// a request of another caller waiting for that permit then leaves only after the sub-response's
+// Retry-After. (Noted after the permit was released, that request could leave in between, which the
+// emulator counts as an early retry.)
+TEST(ThrottleTest, AThrottledSubResponseNotedInsideTheSendHoldsBackTheNextCaller) {
+  class LockedClock : public Clock {
+   public:
+    absl::Time Now() override {
+      absl::MutexLock lock(&mu_);
+      return now_;
+    }
+    void SleepFor(absl::Duration duration) override {
+      absl::MutexLock lock(&mu_);
+      now_ += duration;
+    }
+
+   private:
+    absl::Mutex mu_;
+    absl::Time now_ = absl::FromUnixSeconds(1700000000);
+  } clock;
+  ThrottleGovernor governor(UpstreamApi::kGraph, ThrottleOptions{}, &clock);
+  const absl::Time deadline = clock.Now() + absl::Minutes(5);
+  absl::Notification other_started;
+  absl::Time noted_at;
+  absl::Time other_sent_at;
+  std::thread other([&] {
+    other_started.WaitForNotification();
+    absl::StatusOr<HttpResponse> sent = governor.Run(
+        [&]() -> absl::StatusOr<HttpResponse> {
+          other_sent_at = clock.Now();
+          return Response(200);
+        },
+        deadline);
+    EXPECT_TRUE(sent.ok()) << sent.status();
+  });
+  absl::StatusOr<HttpResponse> batch = governor.Run(
+      [&]() -> absl::StatusOr<HttpResponse> {
+        other_started.Notify();
+        absl::SleepFor(absl::Milliseconds(20));  // let the other caller queue for the permit
+        noted_at = clock.Now();
+        governor.NoteThrottled(Response(429, "4"));
+        return Response(200);
+      },
+      deadline);
+  other.join();
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_GE(other_sent_at - noted_at, absl::Seconds(4));
+  EXPECT_EQ(governor.Snapshot().throttled_response_count, 1);
 }
 
 }  // namespace
