@@ -369,21 +369,12 @@ absl::StatusOr<Migration> PostgresMigrationStore::GetMigration(absl::string_view
 absl::StatusOr<MigrationPage> PostgresMigrationStore::ListMigrations(
     const std::vector<crosstenant::v1::MigrationState>& states, int page_size, absl::string_view page_token) {
   page_size = std::clamp(page_size <= 0 ? 50 : page_size, 1, kMaxPageSize);
-  int64_t after_time = INT64_MAX;
-  std::string after_name;
-  if (!page_token.empty()) {
-    ASSIGN_OR_RETURN(std::string key, stored::FromPageToken(page_token));
-    std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('|', 1));
-    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &after_time)) {
-      return absl::InvalidArgumentError("page_token is not one this server returned");
-    }
-    after_name = parts[1];
-  }
+  ASSIGN_OR_RETURN(const stored::MigrationPageKey after, stored::FromMigrationPageToken(page_token));
   Params params;
-  const std::string time = params.Add(after_time);
+  const std::string time = params.Add(after.create_time_us);
   std::string sql = absl::StrCat(
       "SELECT record, revision, create_time_us, name FROM migrations WHERE (create_time_us < ", time,
-      " OR (create_time_us = ", time, " AND name > ", params.Add(after_name), "))");
+      " OR (create_time_us = ", time, " AND name > ", params.Add(after.name), "))");
   if (!states.empty()) absl::StrAppend(&sql, " AND state = ANY(", params.Add(IntArray(states)), "::INTEGER[])");
   absl::StrAppend(&sql, " ORDER BY create_time_us DESC, name LIMIT ", params.Add(page_size + 1));
   MigrationPage page;
@@ -392,7 +383,7 @@ absl::StatusOr<MigrationPage> PostgresMigrationStore::ListMigrations(
     ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
     for (int row = 0; row < read.rows(); ++row) {
       if (row == page_size) {
-        page.next_page_token = stored::PageToken(absl::StrCat(read.Text(row - 1, 2), "|", read.Text(row - 1, 3)));
+        page.next_page_token = stored::MigrationPageToken(read.Int(row - 1, 2), read.Text(row - 1, 3));
         break;
       }
       ASSIGN_OR_RETURN(Migration migration, ReadMigration(read, row, 0, 1));

@@ -336,16 +336,7 @@ absl::StatusOr<Migration> SqliteMigrationStore::GetMigration(absl::string_view n
 absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
     const std::vector<crosstenant::v1::MigrationState>& states, int page_size, absl::string_view page_token) {
   page_size = std::clamp(page_size <= 0 ? 50 : page_size, 1, kMaxPageSize);
-  int64_t after_time = INT64_MAX;
-  std::string after_name;
-  if (!page_token.empty()) {
-    ASSIGN_OR_RETURN(std::string key, stored::FromPageToken(page_token));
-    std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('|', 1));
-    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &after_time)) {
-      return absl::InvalidArgumentError("page_token is not one this server returned");
-    }
-    after_name = parts[1];
-  }
+  ASSIGN_OR_RETURN(const stored::MigrationPageKey after, stored::FromMigrationPageToken(page_token));
   std::string sql =
       "SELECT record, create_time_us, name, revision FROM migrations "
       "WHERE (create_time_us < ?1 OR (create_time_us = ?1 AND name > ?2))";
@@ -353,20 +344,20 @@ absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
   absl::StrAppend(&sql, " ORDER BY create_time_us DESC, name LIMIT ?3");
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
-  select.Bind(1, after_time).Bind(2, after_name).Bind(3, page_size + 1);
+  select.Bind(1, after.create_time_us).Bind(2, after.name).Bind(3, page_size + 1);
   for (size_t i = 0; i < states.size(); ++i) select.Bind(static_cast<int>(4 + i), static_cast<int64_t>(states[i]));
   MigrationPage page;
-  std::string last_key;
+  std::string last_token;
   while (true) {
     ASSIGN_OR_RETURN(bool row, select.Step());
     if (!row) break;
     if (static_cast<int>(page.migrations.size()) == page_size) {
-      page.next_page_token = stored::PageToken(last_key);
+      page.next_page_token = last_token;
       break;
     }
     ASSIGN_OR_RETURN(Migration migration, stored::ParseRecord<Migration>(select.ColumnBlob(0), "migration"));
     migration.set_etag(absl::StrCat(select.ColumnInt(3)));
-    last_key = absl::StrCat(select.ColumnInt(1), "|", select.ColumnText(2));
+    last_token = stored::MigrationPageToken(select.ColumnInt(1), select.ColumnText(2));
     page.migrations.push_back(std::move(migration));
   }
   return page;

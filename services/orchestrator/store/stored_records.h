@@ -6,10 +6,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/timestamp.pb.h"
 
@@ -32,6 +35,30 @@ inline absl::StatusOr<std::string> FromPageToken(absl::string_view token) {
   if (!absl::WebSafeBase64Unescape(token, &key)) {
     return absl::InvalidArgumentError("page_token is not one this server returned");
   }
+  return key;
+}
+
+// Migrations are listed newest first: a page of them ends at (create time, name).
+struct MigrationPageKey {
+  int64_t create_time_us = INT64_MAX;  // the first page starts after the end of time
+  std::string name;
+};
+
+inline std::string MigrationPageToken(int64_t create_time_us, absl::string_view name) {
+  return PageToken(absl::StrCat(create_time_us, "|", name));
+}
+
+// The key of a ListMigrations page token; the first page's key for an empty token.
+inline absl::StatusOr<MigrationPageKey> FromMigrationPageToken(absl::string_view token) {
+  MigrationPageKey key;
+  if (token.empty()) return key;
+  absl::StatusOr<std::string> text = FromPageToken(token);
+  if (!text.ok()) return text.status();
+  std::vector<std::string> parts = absl::StrSplit(*text, absl::MaxSplits('|', 1));
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &key.create_time_us)) {
+    return absl::InvalidArgumentError("page_token is not one this server returned");
+  }
+  key.name = parts[1];
   return key;
 }
 
