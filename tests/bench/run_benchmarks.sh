@@ -285,7 +285,6 @@ fi
 if want 6; then
   dir="$work/m$users-postgres"
   postgres_dir="$work/postgres"
-  chmod 711 "$work"  # the server runs as an unprivileged user, who must reach its directory
   log "6. $users-user migration on PostgreSQL: starting a PostgreSQL server and the mesh"
   bash "$root/tests/support/postgres_server.sh" start "$postgres_dir" >"$work/postgres-start.log" 2>&1 || {
     echo "run_benchmarks: PostgreSQL did not start:" >&2; tail -20 "$work/postgres-start.log" >&2; exit 1; }

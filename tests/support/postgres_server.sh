@@ -4,7 +4,9 @@
 #   postgres_server.sh start DIR   initdb into DIR/data and start the server: 127.0.0.1 only, on a free
 #                                  port, unix socket in DIR, fsync off, log in DIR/server.log. A test role
 #                                  with a generated password (scram) may create databases; its connection
-#                                  string is written to DIR/dsn (mode 600).
+#                                  string is written to DIR/dsn (mode 600). When the server's user cannot
+#                                  reach DIR (a checkout under a private directory), the server's files go
+#                                  to a fresh directory under /tmp instead, named in DIR/server_dir.
 #   postgres_server.sh stop DIR    stop it (fast shutdown) and remove DIR.
 #
 # PostgreSQL refuses to run as root: as root (CI, containers), the server runs as the `postgres` system
@@ -41,10 +43,16 @@ else
   as_server() { "$@"; }
 fi
 
+# Where the server's own files are: DIR, or the directory named in DIR/server_dir.
+server_dir_of() { if [ -f "$dir/server_dir" ]; then cat "$dir/server_dir"; else echo "$dir"; fi; }
+
 stop_server() {
-  if [ -f "$dir/data/postmaster.pid" ]; then
-    as_server "$bindir/pg_ctl" stop -D "$dir/data" -m fast -w -t 60 >/dev/null 2>&1 || true
+  local server_dir
+  server_dir=$(server_dir_of)
+  if [ -f "$server_dir/data/postmaster.pid" ]; then
+    as_server "$bindir/pg_ctl" stop -D "$server_dir/data" -m fast -w -t 60 >/dev/null 2>&1 || true
   fi
+  if [ "$server_dir" != "$dir" ]; then rm -rf "$server_dir"; fi
 }
 
 free_port() {
@@ -57,24 +65,25 @@ start() {
   mkdir -p "$dir"
   chmod 700 "$dir"
   [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$dir"
-  if ! as_server test -w "$dir"; then
-    echo "postgres_server: the user $server_user cannot reach $dir (a parent directory is closed to it)" >&2
+  # The server's files: in DIR if its user can reach it, else under /tmp (a checkout in a private
+  # directory); a unix socket path is limited to 107 bytes, so a deep DIR gets a short one too.
+  local server_dir="$dir"
+  if ! as_server test -w "$dir" || [ $(( ${#dir} + 20 )) -gt 100 ]; then
+    server_dir=$(mktemp -d /tmp/crosstenant-pg.XXXXXX)
+    [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$server_dir"
+    echo "$server_dir" > "$dir/server_dir"
+  fi
+  if ! as_server test -w "$server_dir"; then
+    echo "postgres_server: the user $server_user cannot write to $server_dir" >&2
     exit 1
   fi
-
-  # A unix socket path is limited to 107 bytes: under a deep build directory, use a short one.
-  local socket_dir="$dir"
-  if [ $(( ${#dir} + 20 )) -gt 100 ]; then
-    socket_dir=$(mktemp -d /tmp/crosstenant-pg.XXXXXX)
-    [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$socket_dir"
-    echo "$socket_dir" > "$dir/socket_dir"
-  fi
+  local socket_dir="$server_dir"
 
   local password
   password=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-  as_server "$bindir/initdb" -D "$dir/data" -U "$server_user" --auth-local=peer --auth-host=scram-sha-256 \
-    --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 || {
+  as_server "$bindir/initdb" -D "$server_dir/data" -U "$server_user" --auth-local=peer \
+    --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 || {
     echo "postgres_server: initdb failed:" >&2
     cat "$dir/initdb.log" >&2
     exit 1
@@ -83,7 +92,7 @@ start() {
   local attempt port=""
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
-    cat > "$dir/port.conf" <<EOF
+    cat > "$server_dir/port.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$socket_dir'
@@ -94,17 +103,17 @@ full_page_writes = off
 max_connections = 300
 logging_collector = off
 EOF
-    [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$dir/port.conf"
-    grep -q "^include '$dir/port.conf'" "$dir/data/postgresql.conf" ||
-      echo "include '$dir/port.conf'" | as_server tee -a "$dir/data/postgresql.conf" >/dev/null
-    if as_server "$bindir/pg_ctl" start -D "$dir/data" -l "$dir/server.log" -w -t 60 >/dev/null 2>&1; then
+    [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$server_dir/port.conf"
+    grep -q "^include '$server_dir/port.conf'" "$server_dir/data/postgresql.conf" ||
+      echo "include '$server_dir/port.conf'" | as_server tee -a "$server_dir/data/postgresql.conf" >/dev/null
+    if as_server "$bindir/pg_ctl" start -D "$server_dir/data" -l "$server_dir/server.log" -w -t 60 >/dev/null 2>&1; then
       break
     fi
     port=""  # most likely the port was taken meanwhile: try another
   done
   if [ -z "$port" ]; then
-    echo "postgres_server: the server did not start; its log ($dir/server.log):" >&2
-    tail -n 30 "$dir/server.log" >&2 || true
+    echo "postgres_server: the server did not start; its log ($server_dir/server.log):" >&2
+    tail -n 30 "$server_dir/server.log" >&2 || true
     exit 1
   fi
 
@@ -120,14 +129,11 @@ EOF
   chmod 600 "$dir/dsn.tmp"
   mv "$dir/dsn.tmp" "$dir/dsn"
   echo "postgres_server: PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port," \
-       "data in $dir; connection string in $dir/dsn"
+       "data in $server_dir; connection string in $dir/dsn"
 }
 
 stop() {
   stop_server
-  if [ -f "$dir/socket_dir" ]; then
-    rm -rf "$(cat "$dir/socket_dir")"
-  fi
   rm -rf "$dir"
 }
 
