@@ -106,6 +106,7 @@ std::string ConnectionDetails(const v1::Connection& c) {
   }
   for (const v1::Finding& warning : c.health().warnings()) {
     absl::StrAppend(&out, "warning:      ", warning.code(), ": ", warning.message(), "\n");
+    if (!warning.remedy().empty()) absl::StrAppend(&out, "  fix:        ", warning.remedy(), "\n");
   }
   return out;
 }

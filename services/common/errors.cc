@@ -53,4 +53,29 @@ absl::Duration RetryDelayOf(const absl::Status& status) {
          absl::Nanoseconds(retry_info.retry_delay().nanos());
 }
 
+absl::Status WithErrorInfo(absl::Status status, absl::string_view reason, absl::string_view domain,
+                           const std::vector<std::pair<std::string, std::string>>& metadata) {
+  google::rpc::ErrorInfo info;
+  info.set_reason(std::string(reason));
+  info.set_domain(std::string(domain));
+  for (const auto& [key, value] : metadata) (*info.mutable_metadata())[key] = value;
+  status.SetPayload(kErrorInfoTypeUrl, absl::Cord(info.SerializeAsString()));
+  return status;
+}
+
+std::string ErrorInfoReasonOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kErrorInfoTypeUrl);
+  google::rpc::ErrorInfo info;
+  if (!payload || !info.ParseFromString(std::string(*payload))) return "";
+  return info.reason();
+}
+
+std::string ErrorInfoMetadataOf(const absl::Status& status, absl::string_view key) {
+  auto payload = status.GetPayload(kErrorInfoTypeUrl);
+  google::rpc::ErrorInfo info;
+  if (!payload || !info.ParseFromString(std::string(*payload))) return "";
+  auto it = info.metadata().find(std::string(key));
+  return it == info.metadata().end() ? "" : it->second;
+}
+
 }  // namespace crosstenant

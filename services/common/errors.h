@@ -9,6 +9,7 @@
 // client library decode.
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -27,6 +28,7 @@ struct FieldViolation {
 // Type URLs of the payloads attached by the functions below.
 inline constexpr absl::string_view kBadRequestTypeUrl = "type.googleapis.com/google.rpc.BadRequest";
 inline constexpr absl::string_view kRetryInfoTypeUrl = "type.googleapis.com/google.rpc.RetryInfo";
+inline constexpr absl::string_view kErrorInfoTypeUrl = "type.googleapis.com/google.rpc.ErrorInfo";
 
 // INVALID_ARGUMENT listing every violation (at least one). The message is `summary` followed by the
 // violations, so that a caller that reads only the message still learns what is wrong and where.
@@ -41,6 +43,17 @@ absl::Status ResourceExhaustedWithRetry(absl::string_view message, absl::Duratio
 
 // The retry delay attached by ResourceExhaustedWithRetry, or absl::ZeroDuration() if none.
 absl::Duration RetryDelayOf(const absl::Status& status);
+
+// `status` with a google.rpc.ErrorInfo detail: why (`reason`, UPPER_SNAKE or an upstream type name),
+// whose (`domain`, e.g. "sharepoint.microsoft.com") and facts a support engineer needs (`metadata`).
+absl::Status WithErrorInfo(absl::Status status, absl::string_view reason, absl::string_view domain,
+                           const std::vector<std::pair<std::string, std::string>>& metadata);
+
+// The reason of the ErrorInfo attached by WithErrorInfo, or "" if none.
+std::string ErrorInfoReasonOf(const absl::Status& status);
+
+// The metadata value `key` of the ErrorInfo attached by WithErrorInfo, or "" if none.
+std::string ErrorInfoMetadataOf(const absl::Status& status, absl::string_view key);
 
 }  // namespace crosstenant
 

@@ -32,53 +32,6 @@ std::string StateName(v1::ConnectionState state) {
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------------
-// Upstream error helpers.
-
-std::string internal::UpstreamMessage(const nlohmann::json& body, const std::string& raw) {
-  if (body.is_object()) {
-    for (const char* key : {"error", "odata.error"}) {
-      if (!body.contains(key)) continue;
-      const nlohmann::json& error = body[key];
-      if (error.is_object()) {
-        const nlohmann::json& message = error.contains("message") ? error["message"] : nlohmann::json();
-        if (message.is_string()) return message.get<std::string>();
-        if (message.is_object() && message.contains("value") && message["value"].is_string()) {
-          return message["value"].get<std::string>();
-        }
-        if (error.contains("code") && error["code"].is_string()) return error["code"].get<std::string>();
-      }
-      if (error.is_string()) return Str(body, "error_description", error.get<std::string>());
-    }
-    if (body.contains("message") && body["message"].is_string()) return body["message"].get<std::string>();
-  }
-  std::string text = raw.substr(0, 200);
-  return text.empty() ? "no details" : text;
-}
-
-std::string internal::UpstreamCode(const nlohmann::json& body) {
-  if (!body.is_object()) return "";
-  for (const char* key : {"error", "odata.error"}) {
-    if (body.contains(key) && body[key].is_object()) return Str(body[key], "code");
-  }
-  return "";
-}
-
-absl::Status internal::MapUpstreamError(const char* api, int status, const nlohmann::json& body,
-                                        const std::string& raw) {
-  std::string message = UpstreamMessage(body, raw);
-  std::string code = UpstreamCode(body);
-  std::string text = absl::StrCat("Microsoft ", api, " answered HTTP ", status, code.empty() ? "" : " ", code, ": ",
-                                  message);
-  if (status == 400) return absl::InvalidArgumentError(text);
-  if (status == 403) return absl::PermissionDeniedError(text);
-  if (status == 404) return absl::NotFoundError(text);
-  if (status == 409 || status == 422 || status == 412) return absl::FailedPreconditionError(text);
-  if (status == 429) return ResourceExhaustedWithRetry(text, absl::Seconds(5));
-  if (status >= 500) return absl::UnavailableError(text);
-  return absl::FailedPreconditionError(text);
-}
-
 absl::Time internal::ParseIsoTime(const std::string& text) {
   if (text.empty()) return absl::InfinitePast();
   absl::Time time;
@@ -194,9 +147,21 @@ absl::StatusOr<v1::Connection> Connector::Create(const v1::CreateConnectionReque
 // Otherwise acquires a Graph token and verifies tenant, admin URL, roles and geos: CONNECTED.
 absl::StatusOr<v1::Connection> Connector::SignIn(const std::shared_ptr<Entry>& entry, absl::Time deadline, bool fresh) {
   bool device_code;
+  std::string admin_url;
+  bool tenant_known;
   {
     absl::MutexLock lock(&entry->mu);
     device_code = entry->credential.has_device_code();
+    admin_url = entry->admin.url;
+    tenant_known = !entry->connection.tenant_id().empty() || !entry->sharepoint_tenant_id.empty();
+  }
+  if (!tenant_known) {
+    // Any geo's admin URL names its tenant (contosoeur-admin is contoso's): sign in to that tenant, not
+    // to a tenant guessed from the host name.
+    ASSIGN_OR_RETURN(std::string tenant_id, sharepoint_.DiscoverTenantId(admin_url, deadline));
+    absl::MutexLock lock(&entry->mu);
+    entry->sharepoint_tenant_id = tenant_id;
+    if (entry->credential.tenant().empty()) entry->connection.mutable_credential()->set_tenant(tenant_id);
   }
   {
     absl::MutexLock lock(&entry->token_mu);

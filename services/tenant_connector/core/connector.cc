@@ -17,7 +17,7 @@
 #include "services/common/status_macros.h"
 #include "services/tenant_connector/core/connector_internal.h"
 #include "services/tenant_connector/core/crypto.h"
-#include "services/tenant_connector/core/sharepoint_admin.h"
+#include "services/tenant_connector/core/required_access.h"
 
 namespace crosstenant::tenant_connector {
 
@@ -26,9 +26,6 @@ using internal::SetDuration;
 using internal::SetTimestamp;
 
 namespace {
-
-constexpr char kGlobalAdministrator[] = "62e90394-69f5-4237-9190-012177145e10";
-constexpr char kSharePointAdministrator[] = "f28a1f50-f6e7-4571-818b-6a12f2af6b6c";
 
 const std::regex& GuidPattern() {
   static const std::regex* pattern =
@@ -121,6 +118,22 @@ void CheckClientId(const std::string& client_id, const std::string& field, std::
 
 // ---------------------------------------------------------------------------------------------------
 // Validation helpers shared with tenant operations.
+
+v1::Finding internal::SharePointNeedsCertificate(const std::string& connection, const std::string& client_id,
+                                                 v1::Severity severity) {
+  v1::Finding finding;
+  finding.set_code(kReasonNeedsCertificate);
+  finding.set_severity(severity);
+  finding.set_message(absl::StrCat(
+      connection, " signs in with a client secret; SharePoint Online refuses app-only tokens obtained with a client "
+      "secret, so trust, verification, compatibility, geo discovery and redirect clean-up cannot run on it"));
+  finding.set_remedy(absl::StrCat("Add a certificate to app ", client_id,
+                                  " (Entra ID: Certificates & secrets) and reconnect with it (migratectl connect "
+                                  "--certificate=FILE), or connect as a SharePoint administrator (--device-code or "
+                                  "--username)"));
+  finding.set_subject(connection);
+  return finding;
+}
 
 std::vector<FieldViolation> internal::CheckCredential(const v1::Credential& credential, const std::string& prefix) {
   std::vector<FieldViolation> violations;
@@ -233,7 +246,8 @@ Connector::Connector(ConnectorOptions options, HttpTransport* transport, Clock* 
                                   [metrics](UpstreamApi api, absl::Duration wait) {
                                     if (metrics) metrics->RetryAfterWait(UpstreamApiName(api), absl::ToDoubleSeconds(wait));
                                   }}),
-      tokens_(transport, &governors_, clock) {}
+      tokens_(transport, &governors_, clock),
+      sharepoint_(transport, &governors_, clock, metrics, options_.sharepoint_wire_log) {}
 
 Connector::~Connector() { Stop(); }
 
@@ -334,6 +348,10 @@ void Connector::RefreshHealth(Entry& entry, bool update_metrics) {
     if (metrics_ && update_metrics) {
       metrics_->SetCredentialExpirySeconds(entry.connection.name(), absl::ToDoubleSeconds(left));
     }
+  }
+  if (entry.connection.credential().kind() == v1::CREDENTIAL_KIND_CLIENT_SECRET) {
+    *health->add_warnings() = internal::SharePointNeedsCertificate(
+        entry.connection.name(), entry.connection.credential().client_id(), v1::SEVERITY_WARNING);
   }
   if (metrics_ && update_metrics && entry.connection.health().has_token_expire_time()) {
     metrics_->SetTokenExpirySeconds(
@@ -737,18 +755,83 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> Connector::GraphBatch(Entr
   return answers;
 }
 
-absl::StatusOr<Connector::CallResult> Connector::SharePoint(Entry& entry, const v1::Geo& geo,
-                                                            const std::string& method, const std::string& path,
-                                                            const nlohmann::json* body, absl::Time deadline,
-                                                            bool allow_404) {
-  std::string host = geo.admin_url();
-  std::string scope = absl::StrCat(host, "/.default");
-  return Call(entry, UpstreamApi::kSharePoint, scope, method, absl::StrCat(host, path), body, deadline,
-              {{"Accept", "application/json;odata=nometadata"}}, allow_404);
+absl::StatusOr<SharePointTarget> Connector::SharePointOf(Entry& entry, const v1::Geo& geo) {
+  SharePointTarget target;
+  target.admin_url = geo.admin_url();
+  target.governor_key = GovernorKey(entry);
+  {
+    absl::MutexLock lock(&entry.mu);
+    target.connection = entry.connection.name();
+    if (entry.credential.has_client_secret()) {
+      return WithErrorInfo(
+          absl::FailedPreconditionError(absl::StrCat(
+              target.connection, " signs in with a client secret, and SharePoint Online refuses app-only tokens "
+              "obtained with a client secret; add a certificate to app ", entry.credential.client_secret().client_id(),
+              " and reconnect with it (migratectl connect --certificate=FILE), or connect as a SharePoint "
+              "administrator (--device-code or --username)")),
+          kReasonNeedsCertificate, "crosstenant", {{"connection", target.connection}});
+    }
+  }
+  const std::string scope = absl::StrCat(geo.admin_url(), "/.default");
+  // The target lives only as long as the call that made it, which holds the entry.
+  Entry* raw = &entry;
+  target.token = [this, raw, scope](bool force, absl::Time deadline) { return Token(*raw, scope, force, deadline); };
+  target.on_token_rejected = [this, raw](const std::string& message) {
+    SetState(*raw, v1::CONNECTION_STATE_EXPIRED, message);
+  };
+  return target;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Verification: tenant, admin URL, roles, geos.
+
+absl::StatusOr<std::vector<v1::Geo>> Connector::DiscoverGeos(Entry& entry, absl::Time deadline) {
+  std::string name;
+  AdminUrl own;
+  {
+    absl::MutexLock lock(&entry.mu);
+    name = entry.connection.name();
+    own = entry.admin;
+  }
+  v1::Geo home;
+  home.set_admin_url(own.url);
+  absl::StatusOr<SharePointTarget> target = SharePointOf(entry, home);
+  if (!target.ok()) {
+    // A client secret cannot ask SharePoint: the connection has its admin URL's geo only (and a
+    // standing warning, see RefreshHealth).
+    if (ErrorInfoReasonOf(target.status()) != kReasonNeedsCertificate) return target.status();
+    home.set_name(absl::StrCat(name, "/geos/default"));
+    home.set_my_site_host_url(own.MySiteHost());
+    home.set_root_site_url(absl::StrCat(own.RootSite(), "/"));
+    home.set_default_geo(true);
+    home.set_accessible(true);
+    return std::vector<v1::Geo>{home};
+  }
+  ASSIGN_OR_RETURN(std::vector<TenantInstance> instances, sharepoint_.GetTenantInstances(*target, deadline));
+  std::vector<v1::Geo> geos;
+  for (const TenantInstance& instance : instances) {
+    absl::StatusOr<AdminUrl> geo_admin = ParseAdminUrl(instance.tenant_admin_url, own.cloud);
+    if (!geo_admin.ok()) {
+      return absl::UnavailableError(absl::StrCat("SharePoint's GetTenantInstances named ", instance.tenant_admin_url,
+                                                 ", which is not an admin URL: ", geo_admin.status().message()));
+    }
+    v1::Geo geo;
+    // A tenant that is not Multi-Geo has one instance without a data location.
+    const std::string code = instance.data_location.empty() ? "default" : absl::AsciiStrToLower(instance.data_location);
+    geo.set_name(absl::StrCat(name, "/geos/", code));
+    geo.set_location_code(instance.data_location);
+    geo.set_admin_url(geo_admin->url);
+    geo.set_my_site_host_url(instance.my_site_host_url.empty() ? geo_admin->MySiteHost() : instance.my_site_host_url);
+    geo.set_root_site_url(instance.root_site_url);
+    geo.set_default_geo(instance.is_default || instances.size() == 1);
+    geo.set_accessible(true);
+    geos.push_back(std::move(geo));
+  }
+  if (geos.empty()) {
+    return absl::UnavailableError(absl::StrCat("SharePoint's GetTenantInstances at ", own.url, " listed no geography"));
+  }
+  return geos;
+}
 
 absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
   RETURN_IF_ERROR(Token(entry, entry.graph_scope, false, deadline).status());
@@ -814,16 +897,13 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
     for (const std::string& role : roles) {
       v1::DirectoryRole* out = principal.add_directory_roles();
       out->set_template_id(role);
-      if (role == kGlobalAdministrator) out->set_display_name("Global Administrator");
-      if (role == kSharePointAdministrator) out->set_display_name("SharePoint Administrator");
-      if (role == "8c8b803f-96e1-4129-9349-20738d9f9652") out->set_display_name("Microsoft 365 Migration Administrator");
-      if (role == "f2ef992c-3afb-46b9-b7cf-a126ee74c451") out->set_display_name("Global Reader");
+      out->set_display_name(DirectoryRoleName(role));
     }
-    if (!roles.count(kGlobalAdministrator) && !roles.count(kSharePointAdministrator)) {
+    if (!HoldsSharePointAdminRole(roles)) {
       return absl::PermissionDeniedError(absl::StrCat(
           principal.user_principal_name().empty() ? "the signed-in user" : principal.user_principal_name(),
-          " is neither SharePoint Administrator (", kSharePointAdministrator, ") nor Global Administrator (",
-          kGlobalAdministrator, ") in tenant ", initial_domain.empty() ? tenant_id : initial_domain,
+          " is neither SharePoint Administrator (", kSharePointAdministratorRole, ") nor Global Administrator (",
+          kGlobalAdministratorRole, ") in tenant ", initial_domain.empty() ? tenant_id : initial_domain,
           "; assign the SharePoint Administrator role to this account, or sign in as a Global Administrator"));
     }
   } else {
@@ -833,12 +913,7 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
       if (role.is_string()) permissions.insert(role.get<std::string>());
     }
     for (const std::string& permission : permissions) principal.add_application_permissions(permission);
-    std::vector<std::string> missing;
-    if (!permissions.count("Sites.FullControl.All")) missing.push_back("Sites.FullControl.All");
-    if (!permissions.count("User.Read.All") && !permissions.count("Directory.Read.All") &&
-        !permissions.count("User.ReadWrite.All") && !permissions.count("Directory.ReadWrite.All")) {
-      missing.push_back("User.Read.All");
-    }
+    std::vector<std::string> missing = MissingApplicationPermissions(permissions, /*to_connect=*/true);
     if (!missing.empty()) {
       return absl::PermissionDeniedError(absl::StrCat(
           "app ", principal.client_id(), " lacks the application permission(s) ", absl::StrJoin(missing, ", "),
@@ -847,76 +922,31 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
     }
   }
 
-  // Geos (modelled SharePoint admin call on the given admin host).
-  v1::Geo home;
-  home.set_admin_url(admin_url);
-  absl::StatusOr<CallResult> geos_result =
-      SharePoint(entry, home, "GET", sharepoint_admin::kGeoLocations, nullptr, deadline);
-  if (!geos_result.ok()) {
-    // A SharePoint host of another tenant: Entra has no such resource in this tenant, or SharePoint
-    // refuses this tenant's token.
-    if (absl::StrContains(geos_result.status().message(), "AADSTS500011") ||
-        absl::StrContains(geos_result.status().message(), "HTTP 401")) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "admin URL ", admin_url, " does not belong to tenant ", initial_domain.empty() ? tenant_id : initial_domain,
-          " (SharePoint refused the tenant's token: ", geos_result.status().message(),
-          "); give this tenant's own admin URL, or a credential of the tenant that owns ", admin_url));
-    }
-    return geos_result.status();
+  // The tenant SharePoint named for the admin URL must be the one the credential signed in to.
+  std::string realm;
+  {
+    absl::MutexLock lock(&entry.mu);
+    realm = entry.sharepoint_tenant_id;
   }
-  std::vector<v1::Geo> geos;
+  const std::string tenant_label = initial_domain.empty() ? tenant_id : initial_domain;
+  if (!realm.empty() && !tenant_id.empty() && !absl::EqualsIgnoreCase(realm, tenant_id)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "admin URL ", admin_url, " belongs to tenant ", realm, " but the credential signs in to tenant ", tenant_id,
+        " (", tenant_label, "); give this tenant's own admin URL, or a credential of tenant ", realm));
+  }
+  ASSIGN_OR_RETURN(std::vector<v1::Geo> geos, DiscoverGeos(entry, deadline));
   std::string home_geo;
-  std::string name;
-  {
-    absl::MutexLock lock(&entry.mu);
-    name = entry.connection.name();
-  }
-  const nlohmann::json& list = geos_result->body.contains("value") ? geos_result->body["value"] : geos_result->body;
-  Cloud cloud;
-  {
-    absl::MutexLock lock(&entry.mu);
-    cloud = entry.admin.cloud;
-  }
-  if (list.is_array()) {
-    for (const auto& item : list) {
-      std::string code = absl::AsciiStrToUpper(internal::Str(item, "dataLocationCode"));
-      absl::StatusOr<AdminUrl> geo_admin = ParseAdminUrl(internal::Str(item, "tenantAdminUrl"), cloud);
-      if (code.empty() || !geo_admin.ok()) continue;
-      v1::Geo geo;
-      geo.set_name(absl::StrCat(name, "/geos/", absl::AsciiStrToLower(code)));
-      geo.set_location_code(code);
-      geo.set_admin_url(geo_admin->url);
-      std::string my_site = internal::Str(item, "mySiteHostUrl", geo_admin->MySiteHost());
-      if (!absl::EndsWith(my_site, "/")) my_site += "/";
-      geo.set_my_site_host_url(absl::AsciiStrToLower(my_site));
-      geo.set_root_site_url(internal::Str(item, "rootSiteUrl", geo_admin->RootSite()));
-      geo.set_default_geo(internal::Bool(item, "isDefault", false));
-      geo.set_accessible(true);
-      if (geo_admin->url == admin_url) home_geo = geo.name();
-      geos.push_back(geo);
+  std::string home_tenant_name = tenant_name;
+  for (const v1::Geo& geo : geos) {
+    if (geo.admin_url() == admin_url) home_geo = geo.name();
+    if (geo.default_geo()) {
+      absl::StatusOr<AdminUrl> parsed = ParseAdminUrl(geo.admin_url(), Cloud::kUnspecified);
+      if (parsed.ok()) home_tenant_name = parsed->tenant_name;
     }
-  }
-  if (geos.empty()) {
-    // A single-geo tenant may report nothing: it is its own only geo.
-    AdminUrl own;
-    {
-      absl::MutexLock lock(&entry.mu);
-      own = entry.admin;
-    }
-    v1::Geo geo;
-    geo.set_name(absl::StrCat(name, "/geos/default"));
-    geo.set_admin_url(own.url);
-    geo.set_my_site_host_url(own.MySiteHost());
-    geo.set_root_site_url(own.RootSite());
-    geo.set_default_geo(true);
-    geo.set_accessible(true);
-    home_geo = geo.name();
-    geos.push_back(geo);
   }
   if (home_geo.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "admin URL ", admin_url, " does not belong to tenant ", initial_domain.empty() ? tenant_id : initial_domain,
-        " (its geos are ",
+        "admin URL ", admin_url, " is not a geography of tenant ", tenant_label, " (its geos are ",
         absl::StrJoin(geos, ", ", [](std::string* out, const v1::Geo& g) { out->append(g.admin_url()); }),
         "); use one of those, or a credential of the tenant that owns ", admin_url));
   }
@@ -928,7 +958,8 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
                                                       entry.connection.tenant_id()));
   }
   entry.connection.set_tenant_id(tenant_id);
-  entry.tenant_key = tenant_name;
+  // Every geo's connection to one tenant shares the tenant's throttle budget: keyed by the default geo.
+  entry.tenant_key = home_tenant_name;
   entry.connection.set_initial_domain(initial_domain);
   principal.set_display_name(principal.display_name().empty() && !Delegated(kind) ? display_name
                                                                                   : principal.display_name());

@@ -30,6 +30,8 @@
 #include "services/tenant_connector/core/http.h"
 #include "services/tenant_connector/core/metrics.h"
 #include "services/tenant_connector/core/oauth.h"
+#include "services/tenant_connector/core/sharepoint/admin_client.h"
+#include "services/tenant_connector/core/sharepoint/wire_log.h"
 #include "services/tenant_connector/core/store.h"
 #include "services/tenant_connector/core/throttle.h"
 
@@ -47,6 +49,8 @@ struct ConnectorOptions {
   // Credential expiry warnings start this long ahead.
   absl::Duration credential_warning = absl::Hours(24 * 30);
   ThrottleOptions throttle;
+  // Every SharePoint admin request and answer is appended here when set (not owned; may be null).
+  sharepoint::WireLog* sharepoint_wire_log = nullptr;
 };
 
 class Connector {
@@ -124,6 +128,8 @@ class Connector {
   absl::StatusOr<AccessToken> Acquire(Entry& entry, const std::string& scope, absl::Time deadline);
   absl::StatusOr<std::string> Token(Entry& entry, const std::string& scope, bool force, absl::Time deadline);
   absl::Status Verify(Entry& entry, absl::Time deadline);
+  // The tenant's geographies, from SharePoint (GetTenantInstances on the connection's admin URL).
+  absl::StatusOr<std::vector<v1::Geo>> DiscoverGeos(Entry& entry, absl::Time deadline);
   void StartDeviceCodePolling(std::shared_ptr<Entry> entry, uint64_t generation, absl::Time when);
   void PollDeviceCode(std::shared_ptr<Entry> entry, uint64_t generation);
   void ScheduleProbe(const std::shared_ptr<Entry>& entry, absl::Time when);
@@ -154,9 +160,9 @@ class Connector {
                                    const nlohmann::json* body, absl::Time deadline, bool allow_404 = false,
                                    std::vector<std::pair<std::string, std::string>> extra_headers = {},
                                    const std::function<void(const HttpResponse&)>& inspect = nullptr);
-  absl::StatusOr<CallResult> SharePoint(Entry& entry, const v1::Geo& geo, const std::string& method,
-                                        const std::string& path, const nlohmann::json* body, absl::Time deadline,
-                                        bool allow_404 = false);
+  // Where and as whom to reach SharePoint admin on `geo`. A connection whose credential is a client
+  // secret gets FAILED_PRECONDITION naming the fix: SharePoint refuses app-only tokens from a secret.
+  absl::StatusOr<SharePointTarget> SharePointOf(Entry& entry, const v1::Geo& geo);
 
   // Registry helpers.
   absl::StatusOr<std::shared_ptr<Entry>> Find(const std::string& name);
@@ -182,6 +188,7 @@ class Connector {
   ConnectorMetrics* const metrics_;
   ThrottleGovernors governors_;
   TokenClient tokens_;
+  SharePointAdminClient sharepoint_;
 
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);

@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "services/common/errors.h"
 #include "services/tenant_connector/core/connector.h"
+#include "services/tenant_connector/core/upstream_error.h"
 
 namespace crosstenant::tenant_connector {
 
@@ -22,7 +23,8 @@ struct Connector::Entry {
   v1::Connection connection;  // public view (no secrets)
   v1::Credential credential;  // with secrets; never leaves the connector except sealed
   AdminUrl admin;
-  std::string tenant_key;   // throttle governor key: the tenant's SharePoint name
+  std::string tenant_key;   // throttle governor key: the tenant's SharePoint name (of its default geo)
+  std::string sharepoint_tenant_id;  // the tenant SharePoint names for the admin URL (its realm)
   std::string graph_host;   // from the cloud profile
   std::string graph_scope;  // "https://graph.microsoft.com/.default"
   uint64_t generation = 0;  // bumped by reauthentication and deletion; stale polls and probes stop
@@ -75,11 +77,13 @@ inline const nlohmann::json& Array(const nlohmann::json& json, const char* key) 
   return it != json.end() && it->is_array() ? *it : kEmpty;
 }
 
-// Microsoft's error text from a Graph or SharePoint OData error body (or the raw body's start).
-std::string UpstreamMessage(const nlohmann::json& body, const std::string& raw);
-std::string UpstreamCode(const nlohmann::json& body);
-// The status for a non-2xx upstream response (see tenant_connector.proto's service comment).
-absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw);
+using ::crosstenant::tenant_connector::MapUpstreamError;
+using ::crosstenant::tenant_connector::UpstreamMessage;
+
+// The standing finding of a connection whose credential is a client secret (`client_id` its app):
+// SharePoint refuses app-only tokens from a secret. Code SHAREPOINT_NEEDS_CERTIFICATE.
+v1::Finding SharePointNeedsCertificate(const std::string& connection, const std::string& client_id,
+                                       v1::Severity severity);
 
 // Parses "2024-08-31T16:00:00Z"-style times; InfinitePast if empty or unreadable.
 absl::Time ParseIsoTime(const std::string& text);

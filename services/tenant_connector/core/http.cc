@@ -27,7 +27,10 @@ size_t CollectHeader(char* data, size_t size, size_t count, void* user) {
     headers->clear();  // a new response (after 100-continue or a redirect)
   } else if (size_t colon = line.find(':'); colon != absl::string_view::npos) {
     std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon)));
-    (*headers)[name] = std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    // A repeated header is one list (RFC 9110 5.3): SharePoint sends WWW-Authenticate twice.
+    auto [it, inserted] = headers->emplace(name, value);
+    if (!inserted) absl::StrAppend(&it->second, ", ", value);
   }
   return size * count;
 }

@@ -30,7 +30,7 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 0;
-  // Header names in lower case; a repeated header keeps its last value.
+  // Header names in lower case; the values of a repeated header joined by ", " (RFC 9110).
   std::map<std::string, std::string> headers;
   std::string body;
 

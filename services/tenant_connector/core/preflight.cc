@@ -2,6 +2,7 @@
 // data; the call succeeds even when checks fail.
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -10,12 +11,10 @@
 #include "services/common/status_macros.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/connector_internal.h"
+#include "services/tenant_connector/core/required_access.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
-
-constexpr char kGlobalAdministrator[] = "62e90394-69f5-4237-9190-012177145e10";
-constexpr char kSharePointAdministrator[] = "f28a1f50-f6e7-4571-818b-6a12f2af6b6c";
 
 class Report {
  public:
@@ -97,10 +96,9 @@ absl::StatusOr<v1::PreflightReport> Connector::Preflight(const v1::PreflightRequ
     }
     // Roles / permissions.
     if (c->principal().kind() == v1::PRINCIPAL_KIND_USER) {
-      bool ok = false;
-      for (const v1::DirectoryRole& role : c->principal().directory_roles()) {
-        if (role.template_id() == kGlobalAdministrator || role.template_id() == kSharePointAdministrator) ok = true;
-      }
+      std::set<std::string> roles;
+      for (const v1::DirectoryRole& role : c->principal().directory_roles()) roles.insert(role.template_id());
+      const bool ok = HoldsSharePointAdminRole(roles);
       if (ok) {
         out.Pass(v1::PREFLIGHT_CHECK_ADMIN_ROLE, "ADMIN_ROLE_OK",
                  absl::StrCat(c->principal().user_principal_name(), " is SharePoint or Global Administrator"), subject);
@@ -113,15 +111,9 @@ absl::StatusOr<v1::PreflightReport> Connector::Preflight(const v1::PreflightRequ
                  subject);
       }
     } else if (c->principal().kind() == v1::PRINCIPAL_KIND_APPLICATION) {
-      std::vector<std::string> needed = {"Sites.FullControl.All", "User.Read.All",
-                                         "SharePointCrossTenantMigration.Manage.All"};
-      std::vector<std::string> missing;
-      for (const std::string& permission : needed) {
-        if (std::find(c->principal().application_permissions().begin(), c->principal().application_permissions().end(),
-                      permission) == c->principal().application_permissions().end()) {
-          missing.push_back(permission);
-        }
-      }
+      const std::set<std::string> held(c->principal().application_permissions().begin(),
+                                       c->principal().application_permissions().end());
+      const std::vector<std::string> missing = MissingApplicationPermissions(held, /*to_connect=*/false);
       if (missing.empty()) {
         out.Pass(v1::PREFLIGHT_CHECK_API_PERMISSIONS, "API_PERMISSIONS_OK",
                  "the app holds the application permissions the migration needs", subject);
@@ -173,8 +165,19 @@ absl::StatusOr<v1::PreflightReport> Connector::Preflight(const v1::PreflightRequ
     out.Skip(v1::PREFLIGHT_CHECK_CUSTOMER_KEY, "CUSTOMER_KEY_UNCHECKED",
              "Microsoft exposes no API for Customer Key; check Microsoft Purview by hand (Customer Key blocks moves)",
              subject);
+    // SharePoint admin access: a client secret cannot reach it.
+    const bool secret = c->credential().kind() == v1::CREDENTIAL_KIND_CLIENT_SECRET;
+    if (secret) {
+      const v1::Finding finding =
+          internal::SharePointNeedsCertificate(subject, c->credential().client_id(), v1::SEVERITY_ERROR);
+      out.Fail(v1::PREFLIGHT_CHECK_SHAREPOINT_ACCESS, finding.code(), finding.severity(), finding.message(),
+               finding.remedy(), subject);
+    } else {
+      out.Pass(v1::PREFLIGHT_CHECK_SHAREPOINT_ACCESS, "SHAREPOINT_ACCESS_OK",
+               "the credential can reach SharePoint admin (a certificate or an admin sign-in)", subject);
+    }
     // Feature enabled, per geo.
-    if (Usable(*c)) {
+    if (Usable(*c) && !secret) {
       for (const v1::Geo& geo : c->geos()) {
         absl::StatusOr<std::string> host = GetCrossTenantHostUrl(geo.name(), deadline);
         if (host.ok()) {

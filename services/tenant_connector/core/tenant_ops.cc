@@ -1,8 +1,11 @@
-// Tenant operations of steps 2-7: trust, compatibility, users, identity map, moves, redirects. The
-// SharePoint admin calls are modelled (see sharepoint_admin.h); the rest is Microsoft Graph.
+// Tenant operations of steps 2-7: trust, compatibility, users, identity map, moves, redirects. Trust,
+// compatibility, geos, move states, redirect sites and the identity-map read-back are SharePoint admin
+// calls (SharePointAdminClient, CSOM); the rest is Microsoft Graph.
 
 #include <algorithm>
 #include <regex>
+#include <initializer_list>
+#include <optional>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -14,12 +17,15 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/common/errors.h"
+#include "services/common/logging.h"
 #include "services/common/status_macros.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/connector_internal.h"
 #include "services/tenant_connector/core/crypto.h"
 #include "services/tenant_connector/core/identity_map.h"
-#include "services/tenant_connector/core/sharepoint_admin.h"
+#include "services/tenant_connector/core/sharepoint/csom.h"
+#include "services/tenant_connector/core/sharepoint/enums.h"
+#include "services/tenant_connector/core/sharepoint/states.h"
 
 namespace crosstenant::tenant_connector {
 
@@ -52,8 +58,6 @@ absl::StatusOr<std::string> NormaliseHostUrl(const std::string& text, const std:
   return url;
 }
 
-std::string UrlForQuery(const std::string& host_url) { return UrlEscape(host_url); }
-
 // Escapes a UPN for a URL path segment or an OData string literal in a path: keeps the characters a
 // UPN is made of ('@' included) and percent-encodes the rest.
 std::string PathEscape(const std::string& text) {
@@ -66,29 +70,6 @@ std::string PathEscape(const std::string& text) {
     }
   }
   return out;
-}
-
-v1::MoveState MoveStateOf(const std::string& raw) {
-  std::string state = absl::AsciiStrToLower(raw);
-  if (state == "notstarted") return v1::MOVE_STATE_NOT_STARTED;
-  if (state == "scheduled" || state == "queued") return v1::MOVE_STATE_SCHEDULED;
-  if (state == "readytotrigger") return v1::MOVE_STATE_READY_TO_TRIGGER;
-  if (state == "inprogress") return v1::MOVE_STATE_IN_PROGRESS;
-  if (state == "success" || state == "completed") return v1::MOVE_STATE_SUCCESS;
-  if (state == "rescheduled") return v1::MOVE_STATE_RESCHEDULED;
-  if (state == "failed") return v1::MOVE_STATE_FAILED;
-  if (state == "stopped" || state == "cancelled" || state == "canceled") return v1::MOVE_STATE_STOPPED;
-  if (state == "notsupported") return v1::MOVE_STATE_NOT_SUPPORTED;
-  return v1::MOVE_STATE_UNKNOWN;
-}
-
-v1::MoveStage MoveStageOf(const std::string& raw) {
-  std::string stage = absl::AsciiStrToLower(raw);
-  if (stage == "validation") return v1::MOVE_STAGE_VALIDATION;
-  if (stage == "backup") return v1::MOVE_STAGE_BACKUP;
-  if (stage == "restore") return v1::MOVE_STAGE_RESTORE;
-  if (stage == "cleanup") return v1::MOVE_STAGE_CLEANUP;
-  return v1::MOVE_STAGE_UNSPECIFIED;
 }
 
 void SetTimeIf(const std::string& text, google::protobuf::Timestamp* out) {
@@ -115,7 +96,7 @@ v1::UserContentMove MoveFromTask(const nlohmann::json& task) {
   SetTimeIf(Str(parameters, "preferredLatestStartDateTime"), move.mutable_window()->mutable_preferred_end_time());
   if (!move.window().has_preferred_begin_time() && !move.window().has_preferred_end_time()) move.clear_window();
   move.set_raw_state(Str(task, "status"));
-  move.set_state(MoveStateOf(move.raw_state()));
+  move.set_state(sharepoint::MoveStateOfName(move.raw_state()));
   move.set_task_id(Str(task, "id"));
   SetTimeIf(Str(task, "startedDateTime"), move.mutable_start_time());
   SetTimeIf(Str(task, "lastUpdatedDateTime"), move.mutable_update_time());
@@ -129,26 +110,8 @@ v1::UserContentMove MoveFromTask(const nlohmann::json& task) {
   return move;
 }
 
-// A modelled SharePoint move state row as a UserContentMove.
-v1::UserContentMove MoveFromState(const nlohmann::json& row, const std::string& partner_host) {
-  v1::UserContentMove move;
-  move.set_source_user_principal_name(Str(row, "sourceUserPrincipalName"));
-  move.set_target_user_principal_name(Str(row, "targetUserPrincipalName"));
-  move.set_target_host_url(partner_host);
-  move.set_raw_state(Str(row, "moveState"));
-  move.set_state(MoveStateOf(move.raw_state()));
-  if (move.state() == v1::MOVE_STATE_IN_PROGRESS) move.set_stage(MoveStageOf(Str(row, "moveStage")));
-  move.set_task_id(Str(row, "moveJobId"));
-  move.set_source_site_url(Str(row, "sourceSiteUrl"));
-  move.set_target_site_url(Str(row, "targetSiteUrl"));
-  move.set_source_location_code(Str(row, "sourceDataLocation"));
-  move.set_target_location_code(Str(row, "destinationDataLocation"));
-  SetTimeIf(Str(row, "timeStamp"), move.mutable_update_time());
-  if (std::string message = Str(row, "errorMessage"); !message.empty()) {
-    move.mutable_error()->set_code("MOVE_FAILED");
-    move.mutable_error()->set_message(message);
-  }
-  return move;
+v1::ConnectionRole PartnerRoleOf(v1::ConnectionRole own) {
+  return own == v1::CONNECTION_ROLE_SOURCE ? v1::CONNECTION_ROLE_TARGET : v1::CONNECTION_ROLE_SOURCE;
 }
 
 std::string RoleWord(v1::ConnectionRole role) { return role == v1::CONNECTION_ROLE_SOURCE ? "Source" : "Target"; }
@@ -216,16 +179,23 @@ absl::StatusOr<Connector::GeoRef> Connector::ResolveGeo(const std::string& geo_n
 
 absl::StatusOr<std::string> Connector::GetCrossTenantHostUrl(const std::string& geo, absl::Time deadline) {
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
-  ASSIGN_OR_RETURN(CallResult result,
-                   SharePoint(*ref.entry, ref.geo, "GET", sharepoint_admin::kCrossTenantHostUrl, nullptr, deadline));
-  // The cmdlet prints a multi-line blob; take the first SharePoint URL in it.
-  std::string text = result.body.is_object() ? Str(result.body, "value") : result.raw;
-  static const std::regex* url = new std::regex("https?://[^\\s/\"]+\\.sharepoint(-mil)?\\.[a-z]+");
-  std::smatch match;
-  if (!std::regex_search(text, match, *url)) {
-    return absl::UnavailableError("Get-SPOCrossTenantHostUrl returned no SharePoint URL");
+  ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
+  ASSIGN_OR_RETURN(std::string host, sharepoint_.GetMySiteHostUrl(target, deadline));
+  // Cross-checked with GetTenantInstances (the connection's geos): SharePoint may name the tenant's
+  // default my-site host on any geo; Microsoft tells Multi-Geo customers to give each geo's own.
+  std::string default_host;
+  {
+    absl::MutexLock lock(&ref.entry->mu);
+    for (const v1::Geo& g : ref.entry->connection.geos()) {
+      if (g.default_geo()) default_host = g.my_site_host_url();
+    }
   }
-  return absl::StrCat(absl::AsciiStrToLower(match.str()), "/");
+  if (host != ref.geo.my_site_host_url() && host != default_host) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "SharePoint's GetMySiteHostUrl on ", ref.geo.admin_url(), " answered ", host, ", but its GetTenantInstances "
+        "lists ", ref.geo.my_site_host_url(), " for ", ref.geo.name(), "; check the connection (CheckConnection)"));
+  }
+  return ref.geo.my_site_host_url();
 }
 
 namespace {
@@ -244,12 +214,6 @@ absl::StatusOr<v1::CrossTenantRelationship> CompleteRelationship(const v1::Cross
   return out;
 }
 
-nlohmann::json RelationshipBody(const v1::CrossTenantRelationship& relationship) {
-  return {{"scenario", "MnA"},
-          {"partnerRole", RoleWord(relationship.partner_role())},
-          {"partnerCrossTenantHostUrl", relationship.partner_host_url()}};
-}
-
 }  // namespace
 
 absl::StatusOr<v1::CrossTenantRelationship> Connector::SetRelationship(const std::string& geo,
@@ -257,9 +221,9 @@ absl::StatusOr<v1::CrossTenantRelationship> Connector::SetRelationship(const std
                                                                        absl::Time deadline) {
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
   ASSIGN_OR_RETURN(v1::CrossTenantRelationship complete, CompleteRelationship(relationship, ref.role));
-  nlohmann::json body = RelationshipBody(complete);
+  ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
   RETURN_IF_ERROR(
-      SharePoint(*ref.entry, ref.geo, "POST", sharepoint_admin::kSetRelationship, &body, deadline).status());
+      sharepoint_.NewOrgRelation(target, RoleWord(complete.partner_role()), complete.partner_host_url(), deadline));
   return complete;
 }
 
@@ -267,19 +231,17 @@ absl::StatusOr<v1::VerifyCrossTenantRelationshipResponse> Connector::VerifyRelat
     const std::string& geo, const v1::CrossTenantRelationship& relationship, absl::Time deadline) {
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
   ASSIGN_OR_RETURN(v1::CrossTenantRelationship complete, CompleteRelationship(relationship, ref.role));
-  nlohmann::json body = RelationshipBody(complete);
-  ASSIGN_OR_RETURN(CallResult result,
-                   SharePoint(*ref.entry, ref.geo, "POST", sharepoint_admin::kVerifyRelationship, &body, deadline));
+  ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
+  ASSIGN_OR_RETURN(int64_t number, sharepoint_.VerifyOrgRelation(target, RoleWord(complete.partner_role()),
+                                                                 complete.partner_host_url(), deadline));
   v1::VerifyCrossTenantRelationshipResponse response;
-  std::string raw = Str(result.body, "value");
-  response.set_raw_status(raw);
-  std::string lower = absl::AsciiStrToLower(raw);
-  response.set_status(lower == "notestablished"            ? v1::TRUST_STATUS_NOT_ESTABLISHED
-                      : lower == "notestablishedbypartner" ? v1::TRUST_STATUS_NOT_ESTABLISHED_BY_PARTNER
-                      : lower == "dormantbypartner"        ? v1::TRUST_STATUS_DORMANT_BY_PARTNER
-                      : lower == "couldnotcontactpartner"  ? v1::TRUST_STATUS_COULD_NOT_CONTACT_PARTNER
-                      : lower == "goodtoproceed"           ? v1::TRUST_STATUS_GOOD_TO_PROCEED
-                                                           : v1::TRUST_STATUS_UNKNOWN);
+  const sharepoint::WireState<v1::TrustStatus> status = sharepoint::TrustStatusFromWire(number);
+  response.set_status(status.state);
+  response.set_raw_status(status.raw);
+  if (status.state == v1::TRUST_STATUS_UNKNOWN) {
+    log::Warning("SharePoint answered a trust status the enum table does not know",
+                 {{"geo", ref.geo.name()}, {"raw_status", status.raw}});
+  }
   SetTimestamp(clock_->Now(), response.mutable_check_time());
   return response;
 }
@@ -288,9 +250,9 @@ absl::StatusOr<v1::CrossTenantRelationship> Connector::RemoveRelationship(
     const std::string& geo, const v1::CrossTenantRelationship& relationship, absl::Time deadline) {
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
   ASSIGN_OR_RETURN(v1::CrossTenantRelationship complete, CompleteRelationship(relationship, ref.role));
-  nlohmann::json body = RelationshipBody(complete);
+  ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
   RETURN_IF_ERROR(
-      SharePoint(*ref.entry, ref.geo, "POST", sharepoint_admin::kRemoveRelationship, &body, deadline).status());
+      sharepoint_.RemoveOrgRelation(target, RoleWord(complete.partner_role()), complete.partner_host_url(), deadline));
   return complete;
 }
 
@@ -304,20 +266,19 @@ absl::StatusOr<v1::GetCompatibilityStatusResponse> Connector::GetCompatibility(
                                                    "Get-SPOCrossTenantCompatibilityStatus on the source)")}});
   }
   ASSIGN_OR_RETURN(std::string partner, NormaliseHostUrl(request.partner_host_url(), "partner_host_url"));
-  ASSIGN_OR_RETURN(CallResult result,
-                   SharePoint(*ref.entry, ref.geo, "GET",
-                              absl::StrCat(sharepoint_admin::kCompatibilityStatus,
-                                           "?partnerCrossTenantHostUrl=", UrlForQuery(partner)),
-                              nullptr, deadline));
+  ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
+  ASSIGN_OR_RETURN(CompatibilityCheck check, sharepoint_.CheckCompatibility(target, partner, deadline));
   v1::GetCompatibilityStatusResponse response;
-  std::string raw = Str(result.body, "value");
-  response.set_raw_status(raw);
-  std::string lower = absl::AsciiStrToLower(raw);
-  response.set_status(lower == "compatible"     ? v1::COMPATIBILITY_STATUS_COMPATIBLE
-                      : lower == "warning"      ? v1::COMPATIBILITY_STATUS_WARNING
-                      : lower == "incompatible" ? v1::COMPATIBILITY_STATUS_INCOMPATIBLE
-                                                : v1::COMPATIBILITY_STATUS_UNKNOWN);
-  response.set_message(Str(result.body, "message"));
+  const sharepoint::WireState<v1::CompatibilityStatus> status = sharepoint::CompatibilityFromWire(check.result);
+  response.set_status(status.state);
+  response.set_raw_status(status.raw);
+  if (status.state == v1::COMPATIBILITY_STATUS_UNKNOWN) {
+    response.set_message(status.raw.empty()
+                             ? "SharePoint's XTenantMoveCompatibilityCheck answered no XTenantMoveCompatibilityResult"
+                             : absl::StrCat("SharePoint answered compatibility ", status.raw,
+                                            ", which is not Compatible, Warning or Incompatible: treated as not "
+                                            "compatible until it is known"));
+  }
   SetTimestamp(clock_->Now(), response.mutable_check_time());
   return response;
 }
@@ -555,28 +516,28 @@ absl::StatusOr<v1::GetIdentityMapEntryResponse> Connector::GetIdentityMapEntry(
                                          {{"source_user_principal_name", "must be a user principal name"}});
   }
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
-  std::string upn = absl::StrReplaceAll(request.source_user_principal_name(), {{"'", "''"}});
-  ASSIGN_OR_RETURN(CallResult result,
-                   Graph(*ref.entry, "GET",
-                         absl::StrCat(kMigrationsBeta, "/crossOrganizationUserMappings(sourceUserPrincipalName='",
-                                      PathEscape(upn), "')"),
-                         nullptr, deadline));
+  ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
+  ASSIGN_OR_RETURN(std::vector<UserIdentityMappingRow> rows,
+                   sharepoint_.GetUserIdentityMapping(target, request.source_user_principal_name(), deadline));
+  const UserIdentityMappingRow* found = nullptr;
+  for (const UserIdentityMappingRow& row : rows) {
+    if (absl::EqualsIgnoreCase(row.source_user_key, request.source_user_principal_name())) found = &row;
+  }
+  if (found == nullptr) {
+    return absl::NotFoundError(absl::StrCat("SharePoint at ", ref.geo.admin_url(), " holds no identity-map entry for ",
+                                            request.source_user_principal_name()));
+  }
   v1::GetIdentityMapEntryResponse response;
   v1::UserIdentityMapping* mapping = response.mutable_mapping();
-  mapping->set_source_tenant_id(Str(result.body, "sourceOrganizationId"));
-  if (result.body.contains("sourceUserIdentity")) {
-    mapping->set_source_user_principal_name(Str(result.body["sourceUserIdentity"], "userPrincipalName"));
-  }
-  if (result.body.contains("targetUserIdentity")) {
-    mapping->set_target_user_principal_name(Str(result.body["targetUserIdentity"], "userPrincipalName"));
-  }
-  if (result.body.contains("targetUserMigrationData")) {
-    mapping->set_target_user_email(Str(result.body["targetUserMigrationData"], "email"));
-  }
-  std::string type = absl::AsciiStrToLower(Str(result.body, "userType"));
-  mapping->set_user_type(type == "adminuser"   ? v1::IDENTITY_USER_TYPE_ADMIN_USER
-                         : type == "guestuser" ? v1::IDENTITY_USER_TYPE_GUEST_USER
-                                               : v1::IDENTITY_USER_TYPE_REGULAR_USER);
+  mapping->set_source_tenant_id(absl::AsciiStrToLower(found->source_tenant_company_id));
+  mapping->set_source_user_principal_name(found->source_user_key);
+  mapping->set_target_user_principal_name(found->target_user_upn);
+  mapping->set_target_user_email(found->target_user_email);
+  std::optional<std::string> type = sharepoint::EnumName("TenantIdentityMappingUserType", found->user_type);
+  mapping->set_user_type(type == "AdminUser"     ? v1::IDENTITY_USER_TYPE_ADMIN_USER
+                         : type == "GuestUser"   ? v1::IDENTITY_USER_TYPE_GUEST_USER
+                         : type == "RegularUser" ? v1::IDENTITY_USER_TYPE_REGULAR_USER
+                                                 : v1::IDENTITY_USER_TYPE_UNSPECIFIED);
   return response;
 }
 
@@ -707,15 +668,13 @@ absl::StatusOr<v1::UserContentMove> Connector::GetMove(const v1::GetUserContentM
   }
   if (!request.partner_host_url().empty()) {
     ASSIGN_OR_RETURN(std::string partner, NormaliseHostUrl(request.partner_host_url(), "partner_host_url"));
-    ASSIGN_OR_RETURN(CallResult result,
-                     SharePoint(*ref.entry, ref.geo, "GET",
-                                absl::StrCat(sharepoint_admin::kMoveStates, "?partnerCrossTenantHostUrl=",
-                                             UrlForQuery(partner), "&sourceUserPrincipalName=",
-                                             UrlEscape(request.source_user_principal_name())),
-                                nullptr, deadline));
-    for (const auto& row : internal::Array(result.body, "value")) {
-      if (absl::EqualsIgnoreCase(Str(row, "sourceUserPrincipalName"), request.source_user_principal_name())) {
-        return MoveFromState(row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
+    ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
+    ASSIGN_OR_RETURN(std::vector<nlohmann::json> rows,
+                     sharepoint_.GetMoveStates(target, partner, request.source_user_principal_name(),
+                                               RoleWord(PartnerRoleOf(ref.role)), deadline));
+    for (const nlohmann::json& row : rows) {
+      if (absl::EqualsIgnoreCase(sharepoint::MoveFromStateRow(row, "").source_user_principal_name(), request.source_user_principal_name())) {
+        return sharepoint::MoveFromStateRow(row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
       }
     }
     return absl::NotFoundError(absl::StrCat("no move of ", request.source_user_principal_name(), " with ", partner));
@@ -788,15 +747,13 @@ absl::StatusOr<v1::ListUserContentMovesResponse> Connector::ListMoves(const v1::
     }
   }
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
-  ASSIGN_OR_RETURN(CallResult result,
-                   SharePoint(*ref.entry, ref.geo, "GET",
-                              absl::StrCat(sharepoint_admin::kMoveStates, "?partnerCrossTenantHostUrl=",
-                                           UrlForQuery(partner)),
-                              nullptr, deadline));
+  ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
+  ASSIGN_OR_RETURN(std::vector<nlohmann::json> rows,
+                   sharepoint_.GetMoveStates(target, partner, "", RoleWord(PartnerRoleOf(ref.role)), deadline));
   std::vector<v1::UserContentMove> moves;
-  for (const auto& row : internal::Array(result.body, "value")) {
+  for (const nlohmann::json& row : rows) {
     v1::UserContentMove move =
-        MoveFromState(row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
+        sharepoint::MoveFromStateRow(row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
     if (request.states_size() > 0 &&
         std::find(request.states().begin(), request.states().end(), move.state()) == request.states().end()) {
       continue;
@@ -856,36 +813,67 @@ absl::StatusOr<v1::UserContentMove> Connector::StopMove(const v1::StopUserConten
 // ---------------------------------------------------------------------------------------------------
 // Step 7: redirect sites (modelled SharePoint admin calls).
 
+namespace {
+
+// A ListRedirectSites page token: SharePoint's page (its NextStartIndexFromSharePoint, "" for the first)
+// and how many of its sites earlier pages of ours already returned.
+struct SitePosition {
+  std::string start_index;
+  int offset = 0;
+};
+
+std::string EncodeSitePosition(const SitePosition& position) {
+  return Base64UrlEncode(nlohmann::json{{"s", position.start_index}, {"o", position.offset}}.dump());
+}
+
+std::optional<SitePosition> DecodeSitePosition(const std::string& token) {
+  absl::StatusOr<std::string> decoded = Base64UrlDecode(token);
+  if (!decoded.ok()) return std::nullopt;
+  const nlohmann::json parsed = nlohmann::json::parse(*decoded, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("s") || !parsed["s"].is_string() || !parsed.contains("o") ||
+      !parsed["o"].is_number_integer() || parsed["o"].get<int64_t>() < 0 || parsed["o"].get<int64_t>() > 1000000) {
+    return std::nullopt;
+  }
+  return SitePosition{parsed["s"].get<std::string>(), static_cast<int>(parsed["o"].get<int64_t>())};
+}
+
+}  // namespace
+
 absl::StatusOr<v1::ListRedirectSitesResponse> Connector::ListRedirectSites(const v1::ListRedirectSitesRequest& request,
                                                                            absl::Time deadline) {
   if (request.page_size() < 0) return InvalidArgumentWithViolations("invalid request", {{"page_size", "must be >= 0"}});
-  int offset = 0;
+  SitePosition position;
   if (!request.page_token().empty()) {
-    absl::StatusOr<std::string> decoded = Base64UrlDecode(request.page_token());
-    if (!decoded.ok() || !absl::SimpleAtoi(*decoded, &offset) || offset < 0) {
+    std::optional<SitePosition> decoded = DecodeSitePosition(request.page_token());
+    if (!decoded) {
       return InvalidArgumentWithViolations("invalid request", {{"page_token", "is not a token from ListRedirectSites"}});
     }
+    position = *decoded;
   }
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
-  ASSIGN_OR_RETURN(CallResult result,
-                   SharePoint(*ref.entry, ref.geo, "GET", sharepoint_admin::kRedirectSites, nullptr, deadline));
-  std::vector<v1::RedirectSite> sites;
-  for (const auto& row : internal::Array(result.body, "value")) {
-    v1::RedirectSite site;
-    site.set_url(Str(row, "url"));
-    site.set_redirect_url(Str(row, "redirectUrl"));
-    SetTimeIf(Str(row, "createdDateTime"), site.mutable_create_time());
-    sites.push_back(std::move(site));
-  }
-  std::sort(sites.begin(), sites.end(),
-            [](const v1::RedirectSite& a, const v1::RedirectSite& b) { return a.url() < b.url(); });
-  int page_size = request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000);
+  ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
+  const int page_size = request.page_size() == 0 ? 100 : std::min(request.page_size(), 1000);
   v1::ListRedirectSitesResponse response;
-  for (int i = offset; i < static_cast<int>(sites.size()) && i < offset + page_size; ++i) {
-    *response.add_redirect_sites() = sites[static_cast<size_t>(i)];
-  }
-  if (offset + page_size < static_cast<int>(sites.size())) {
-    response.set_next_page_token(Base64UrlEncode(std::to_string(offset + page_size)));
+  // SharePoint decides its own page size: ours is filled from as many of its pages as it takes.
+  while (response.redirect_sites_size() < page_size) {
+    ASSIGN_OR_RETURN(SitePage page, sharepoint_.ListSites(target, "RedirectSite#0", position.start_index, deadline));
+    int index = position.offset;
+    for (; index < static_cast<int>(page.sites.size()) && response.redirect_sites_size() < page_size; ++index) {
+      const SiteRow& row = page.sites[static_cast<size_t>(index)];
+      v1::RedirectSite* site = response.add_redirect_sites();
+      site->set_url(row.url);
+      if (row.last_content_modified) SetTimestamp(*row.last_content_modified, site->mutable_create_time());
+    }
+    if (index < static_cast<int>(page.sites.size())) {
+      response.set_next_page_token(EncodeSitePosition({position.start_index, index}));
+      break;
+    }
+    if (page.next_start_index.empty()) break;
+    position = {page.next_start_index, 0};
+    if (response.redirect_sites_size() == page_size) {
+      response.set_next_page_token(EncodeSitePosition(position));
+      break;
+    }
   }
   return response;
 }
@@ -895,12 +883,10 @@ absl::Status Connector::RemoveRedirectSite(const v1::RemoveRedirectSiteRequest& 
     return InvalidArgumentWithViolations("invalid request", {{"url", "must be the https URL of the redirect site"}});
   }
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
-  nlohmann::json body = {{"url", request.url()}};
-  if (request.permanent()) body["permanent"] = true;
-  absl::StatusOr<CallResult> result =
-      SharePoint(*ref.entry, ref.geo, "POST", sharepoint_admin::kRemoveRedirectSite, &body, deadline);
-  if (!result.ok() && result.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();  // absent: done
-  return result.status();
+  ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
+  absl::Status removed = sharepoint_.RemoveSite(target, request.url(), request.permanent(), deadline);
+  if (removed.code() == absl::StatusCode::kNotFound) return absl::OkStatus();  // absent: done
+  return removed;
 }
 
 }  // namespace crosstenant::tenant_connector

@@ -10,6 +10,7 @@
 #include "services/tenant_connector/core/executor.h"
 #include "services/tenant_connector/core/http.h"
 #include "services/tenant_connector/core/metrics.h"
+#include "services/tenant_connector/core/sharepoint/wire_log.h"
 #include "services/tenant_connector/core/store.h"
 #include "services/tenant_connector/grpc/tenant_connector_service.h"
 
@@ -19,13 +20,15 @@ namespace {
 class TenantConnectorHost : public ServiceHost {
  public:
   TenantConnectorHost(ServerEnvironment& environment, const ConnectorSettings& settings,
-                      std::unique_ptr<ConnectionStore> store, std::string seal_key)
+                      std::unique_ptr<ConnectionStore> store, std::string seal_key,
+                      std::unique_ptr<sharepoint::WireLog> wire_log)
       : executor_(settings.executor_threads),
         transport_(CurlOptions{settings.connect_to, settings.ca_file}),
         store_(std::move(store)),
         metrics_(environment.metrics),
-        connector_(Options(settings), &transport_, Clock::Real(), &executor_, store_.get(), std::move(seal_key),
-                   &metrics_),
+        wire_log_(std::move(wire_log)),
+        connector_(Options(settings, wire_log_.get()), &transport_, Clock::Real(), &executor_, store_.get(),
+                   std::move(seal_key), &metrics_),
         service_(&connector_, &executor_, settings.mutating_peers) {}
 
   ~TenantConnectorHost() override {
@@ -45,8 +48,9 @@ class TenantConnectorHost : public ServiceHost {
   }
 
  private:
-  static ConnectorOptions Options(const ConnectorSettings& settings) {
+  static ConnectorOptions Options(const ConnectorSettings& settings, sharepoint::WireLog* wire_log) {
     ConnectorOptions options;
+    options.sharepoint_wire_log = wire_log;
     options.probe_interval = settings.probe_interval;
     options.refresh_margin = settings.refresh_margin;
     options.default_budget = settings.upstream_budget;
@@ -62,6 +66,7 @@ class TenantConnectorHost : public ServiceHost {
   CurlTransport transport_;
   std::unique_ptr<ConnectionStore> store_;
   ConnectorMetrics metrics_;
+  std::unique_ptr<sharepoint::WireLog> wire_log_;
   Connector connector_;
   TenantConnectorService service_;
 };
@@ -99,7 +104,17 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvir
   } else {
     log::Warning("no state_dir configured: connections are kept in memory only and lost on restart");
   }
-  return std::make_unique<TenantConnectorHost>(environment, settings, std::move(store), std::move(seal_key));
+  std::unique_ptr<sharepoint::WireLog> wire_log;
+  if (!settings.sharepoint_wire_log.empty()) {
+    absl::StatusOr<std::unique_ptr<sharepoint::WireLog>> opened = sharepoint::WireLog::Open(settings.sharepoint_wire_log);
+    if (!opened.ok()) return opened.status();
+    wire_log = *std::move(opened);
+    log::Warning("the SharePoint wire log is on: every SharePoint admin request and answer is written (secrets "
+                 "removed); turn it off when you are done",
+                 {{"sharepoint_wire_log", settings.sharepoint_wire_log}});
+  }
+  return std::make_unique<TenantConnectorHost>(environment, settings, std::move(store), std::move(seal_key),
+                                               std::move(wire_log));
 }
 
 ServerDefinition TenantConnectorDefinition() {
@@ -119,6 +134,7 @@ ServerDefinition TenantConnectorDefinition() {
     reader.Read("credential_warning", &settings->credential_warning);
     reader.Read("mutating_peers", &settings->mutating_peers);
     reader.Read("executor_threads", &settings->executor_threads, 2, 1024);
+    reader.Read("sharepoint_wire_log", &settings->sharepoint_wire_log);
     ConfigReader upstream = reader.Section("upstream");
     upstream.Read("connect_to", &settings->connect_to);
     upstream.Read("ca_file", &settings->ca_file);
@@ -170,6 +186,13 @@ ServerDefinition TenantConnectorDefinition() {
               });
     flags.Add("upstream-backoff-base", "DURATION", "first back-off when Microsoft sends no Retry-After (default 5s)",
               [settings](absl::string_view v) { return ParseDurationFlag(v, &settings->backoff_base); });
+    flags.Add("sharepoint-wire-log", "FILE",
+              "append every SharePoint admin request and answer to FILE, secrets removed (off by default; see "
+              "docs/sharepoint-admin-protocol.md)",
+              [settings](absl::string_view v) {
+                settings->sharepoint_wire_log = std::string(v);
+                return absl::OkStatus();
+              });
     flags.Add("mutating-peers", "NAMES", "comma-separated peer names allowed to call mutating RPCs under mTLS",
               [settings](absl::string_view v) {
                 settings->mutating_peers = SplitList(v);

@@ -37,6 +37,8 @@ struct ConnectorSettings {
   // Peer names allowed to call mutating RPCs under mTLS; empty allows every authenticated peer.
   std::vector<std::string> mutating_peers;
   int executor_threads = 16;
+  // File where every SharePoint admin request and answer is appended (secrets removed); empty: none.
+  std::string sharepoint_wire_log;
 };
 
 absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvironment& environment,

@@ -1,0 +1,24 @@
+#ifndef CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_UPSTREAM_ERROR_H_
+#define CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_UPSTREAM_ERROR_H_
+
+// Microsoft's non-2xx answers (Entra ID, Graph, SharePoint) as statuses, in one place.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "nlohmann/json.hpp"
+
+namespace crosstenant::tenant_connector {
+
+// Microsoft's error text from a Graph, OAuth or SharePoint OData error body (or the raw body's start).
+std::string UpstreamMessage(const nlohmann::json& body, const std::string& raw);
+// The error code of a Graph or OData error body ("" if none).
+std::string UpstreamCode(const nlohmann::json& body);
+// The status for a non-2xx upstream response (see tenant_connector.proto's service comment): 400
+// INVALID_ARGUMENT, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409/412/422 FAILED_PRECONDITION, 429
+// RESOURCE_EXHAUSTED, 5xx UNAVAILABLE. `api` names the API in the message ("graph", "sharepoint").
+absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw);
+
+}  // namespace crosstenant::tenant_connector
+
+#endif  // CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_UPSTREAM_ERROR_H_
