@@ -81,6 +81,9 @@ std::string BareGuid(absl::string_view text) {
   return absl::AsciiStrToLower(text);
 }
 
+// GetTenantInstances prints every URL with a trailing slash.
+std::string WithSlash(const std::string& url) { return absl::EndsWith(url, "/") ? url : url + "/"; }
+
 // SharePoint's JavaScript-style date: "/Date(2026,11,5,2,28,0,0)/" (month from 0).
 std::string CsomDate(absl::Time time) {
   const absl::CivilSecond civil = absl::ToCivilSecond(time, absl::UTCTimeZone());
@@ -406,8 +409,8 @@ Outcome Execution::TenantInstances() {
     instance["IsDefaultDataLocation"] = g == 0;
     instance["MySiteHostUrl"] = c_.directory.MySiteHostUrl(tenant, geo);
     instance["PortalUrl"] = nullptr;
-    instance["RootSiteUrl"] = c_.directory.RootUrl(tenant, geo);
-    instance["TenantAdminUrl"] = c_.directory.AdminUrl(tenant, geo);
+    instance["RootSiteUrl"] = WithSlash(c_.directory.RootUrl(tenant, geo));
+    instance["TenantAdminUrl"] = WithSlash(c_.directory.AdminUrl(tenant, geo));
     list->children.push_back(std::move(instance));
   }
   return Outcome::Object(std::move(list));
