@@ -49,6 +49,7 @@ if(CROSSTENANT_FUZZ)
   crosstenant_fuzz_target(NAME fuzz_emulator_seed DEPS crosstenant_tenant_emulator)
   crosstenant_fuzz_target(NAME fuzz_emulator_jwt DEPS crosstenant_tenant_emulator)
   crosstenant_fuzz_target(NAME fuzz_emulator_requests DEPS crosstenant_tenant_emulator)
+  crosstenant_fuzz_target(NAME fuzz_emulator_csom DEPS crosstenant_tenant_emulator)
   # migratectl's plan file, compiled in directly: migratectl_lib would bring the whole CLI into the build.
   crosstenant_fuzz_target(NAME fuzz_migratectl_plan DEPS crosstenant_common_base)
   target_sources(fuzz_migratectl_plan PRIVATE ${CMAKE_SOURCE_DIR}/clients/migratectl/plan_file.cc)

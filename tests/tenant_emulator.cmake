@@ -15,13 +15,13 @@ add_custom_target(tenant_emulator_test_certs DEPENDS ${TENANT_EMULATOR_CERT_DIR}
 crosstenant_cc_test(NAME tenant_emulator_unit_test
   SRCS unit/tenant_emulator/seed_loader_test.cc unit/tenant_emulator/jwt_test.cc
        unit/tenant_emulator/directory_test.cc unit/tenant_emulator/faults_test.cc
-       unit/tenant_emulator/move_simulator_test.cc
+       unit/tenant_emulator/move_simulator_test.cc unit/tenant_emulator/csom_request_test.cc
   DEPS crosstenant_tenant_emulator
   LABELS unit)
 
 crosstenant_cc_test(NAME tenant_emulator_integration_test
   SRCS integration/tenant_emulator/emulator_fixture.cc integration/tenant_emulator/entra_test.cc
-       integration/tenant_emulator/graph_test.cc integration/tenant_emulator/sharepoint_admin_test.cc
+       integration/tenant_emulator/graph_test.cc integration/tenant_emulator/csom_test.cc
        integration/tenant_emulator/moves_test.cc integration/tenant_emulator/faults_test.cc
        integration/tenant_emulator/process_test.cc
   DEPS crosstenant_tenant_emulator crosstenant_test_support CURL::libcurl

@@ -12,7 +12,7 @@ packages=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
-  libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev libpugixml-dev
   # .proto files compiled into the services: grpc.health.v1, and google.rpc status details
   grpc-proto golang-github-gogo-googleapis-dev
   # tests and tools

@@ -6,6 +6,8 @@
 namespace crosstenant::emulator {
 namespace {
 
+constexpr absl::string_view kSharePointAppId = "00000003-0000-0ff1-ce00-000000000000";
+
 bool Permitted(const AccessClaims& claims, const AccessRule& rule) {
   if (rule.delegated_only && claims.app_only) return false;
   const std::set<std::string>& held = claims.app_only ? claims.roles : claims.scopes;
@@ -24,14 +26,14 @@ std::optional<AccessClaims> Verify(EmulatorContext& c, RequestContext& ctx, bool
   const std::string token = BearerToken(ctx.request);
   absl::StatusOr<AccessClaims> claims = c.tokens.VerifyAccessToken(token);
   auto reject = [&](absl::string_view message) -> std::optional<AccessClaims> {
-    ctx.response.set_header("WWW-Authenticate",
-                            absl::StrCat("Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/"
-                                         "common/oauth2/authorize\", client_id=\"",
-                                         kGraphAppId, "\""));
     if (graph) {
+      ctx.response.set_header("WWW-Authenticate",
+                              absl::StrCat("Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/"
+                                           "common/oauth2/authorize\", client_id=\"",
+                                           kGraphAppId, "\""));
       SendGraphError(ctx.request, ctx.response, 401, "InvalidAuthenticationToken", message);
     } else {
-      SendSharePointError(ctx.response, 401, absl::StrCat("Unauthorized: ", message));
+      SendSharePointUnauthorized(c, ctx, message);
     }
     return std::nullopt;
   };
@@ -49,6 +51,11 @@ std::optional<AccessClaims> Verify(EmulatorContext& c, RequestContext& ctx, bool
       return reject("Invalid audience Uri.");
     }
     if (claims->tenant != ctx.host.tenant) return reject("The token was issued for another tenant.");
+    if (claims->app_only && claims->appidacr == "1") {
+      // SharePoint Online takes app-only tokens only from apps that signed in with a certificate.
+      ctx.response.set_header("x-ms-diagnostics", "3001000;reason=\"Unsupported app only token.\";category=\"invalid_client\"");
+      return reject("Unsupported app only token.");
+    }
   }
   return *claims;
 }
@@ -57,6 +64,15 @@ std::optional<AccessClaims> Verify(EmulatorContext& c, RequestContext& ctx, bool
 
 std::vector<std::string> SharePointAdminRoles() {
   return {std::string(kGlobalAdministratorRole), std::string(kSharePointAdministratorRole)};
+}
+
+void SendSharePointUnauthorized(const EmulatorContext& c, RequestContext& ctx, absl::string_view message) {
+  const std::string realm = ctx.host.tenant >= 0 ? c.directory.tenant(ctx.host.tenant).seed.id : "";
+  ctx.response.set_header("WWW-Authenticate",
+                          absl::StrCat("Bearer realm=\"", realm, "\",client_id=\"", kSharePointAppId,
+                                       "\",trusted_issuers=\"00000001-0000-0000-c000-000000000000@*\","
+                                       "authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\""));
+  SendJson(ctx.response, 401, {{"error_description", std::string(message)}});
 }
 
 void IdentifyBearer(const EmulatorContext& c, RequestContext& ctx) {

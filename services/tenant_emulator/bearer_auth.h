@@ -33,8 +33,17 @@ void IdentifyBearer(const EmulatorContext& c, RequestContext& ctx);
 
 // Checks the token for a Graph call on ctx.host; on failure answers 401/403 and returns nullopt.
 std::optional<AccessClaims> AuthorizeGraph(EmulatorContext& c, RequestContext& ctx, const AccessRule& rule);
-// Checks the token for a SharePoint call on a host of tenant ctx.host.tenant.
+// Checks the token for a SharePoint call on a host of tenant ctx.host.tenant. As SharePoint Online does,
+// an app-only token obtained with a client secret (appidacr "1") is refused: 401
+// {"error_description":"Unsupported app only token."} with x-ms-diagnostics 3001000.
 std::optional<AccessClaims> AuthorizeSharePoint(EmulatorContext& c, RequestContext& ctx, const AccessRule& rule);
+
+// SharePoint's 401: body {"error_description":message} and the challenge that tells a client which
+// tenant the host belongs to:
+//   WWW-Authenticate: Bearer realm="<tenant id>",client_id="00000003-0000-0ff1-ce00-000000000000",
+//     trusted_issuers="00000001-0000-0000-c000-000000000000@*",
+//     authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"
+void SendSharePointUnauthorized(const EmulatorContext& c, RequestContext& ctx, absl::string_view message);
 
 }  // namespace crosstenant::emulator
 

@@ -2,7 +2,7 @@
 #define CROSSTENANT_SERVICES_TENANT_EMULATOR_CLOUD_STATE_H_
 
 // What changes while the emulator runs, under one lock: each user's OneDrive, each geo's
-// cross-tenant relationships and redirect sites, and each tenant's identity mappings. Trust
+// cross-tenant relationships, redirect sites and recycle bin, and each tenant's identity mappings. Trust
 // verification, which reads both partners' relationships, is here too.
 
 #include <map>
@@ -32,6 +32,7 @@ struct RedirectSite {
 struct GeoState {
   std::vector<Relationship> relationships;
   std::vector<RedirectSite> redirects;
+  std::vector<RedirectSite> recycle_bin;  // removed with RemoveSite, until RemoveDeletedSite purges them
 };
 
 struct CloudState {

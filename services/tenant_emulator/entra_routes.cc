@@ -225,7 +225,9 @@ void EntraRoutes::ClientCredentials(RequestContext& ctx, int tenant, const std::
            {{"token_type", "Bearer"},
             {"expires_in", lifetime},
             {"ext_expires_in", lifetime},
-            {"access_token", c_.tokens.IssueAppToken(tenant, app->second, parsed.resource)}});
+            {"access_token", c_.tokens.IssueAppToken(tenant, app->second, parsed.resource,
+                                                    assertion.empty() ? ClientCredential::kSecret
+                                                                      : ClientCredential::kAssertion)}});
 }
 
 bool EntraRoutes::CheckAssertion(RequestContext& ctx, int tenant, const std::string& tenant_ref,

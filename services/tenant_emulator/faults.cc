@@ -43,7 +43,9 @@ nlohmann::json FaultSettings::ToJson(absl::Duration default_token_lifetime) cons
           {"unavailable_ratio", unavailable_ratio},
           {"latency_ms", absl::ToInt64Milliseconds(latency)},
           {"token_lifetime_seconds", absl::ToInt64Seconds(lifetime)},
-          {"unreachable_tenants", unreachable_tenants}};
+          {"unreachable_tenants", unreachable_tenants},
+          {"require_form_digest", require_form_digest},
+          {"site_page_size", site_page_size}};
 }
 
 absl::Status FaultSettings::Apply(const nlohmann::json& update) {
@@ -51,7 +53,8 @@ absl::Status FaultSettings::Apply(const nlohmann::json& update) {
   static const std::set<std::string> kKnown = {"throttle_ratio",         "retry_after_seconds",
                                                "retry_after_max_seconds", "unavailable_ratio",
                                                "latency_ms",             "token_lifetime_seconds",
-                                               "unreachable_tenants"};
+                                               "unreachable_tenants",    "require_form_digest",
+                                               "site_page_size"};
   for (const auto& [key, value] : update.items()) {
     if (!kKnown.count(key)) return absl::InvalidArgumentError(absl::StrCat(key, ": unknown field"));
   }
@@ -72,6 +75,17 @@ absl::Status FaultSettings::Apply(const nlohmann::json& update) {
       if (!item.is_string()) return absl::InvalidArgumentError("unreachable_tenants: expected a list of tenant names");
       next.unreachable_tenants.push_back(item.get<std::string>());
     }
+  }
+  if (update.contains("require_form_digest")) {
+    if (!update["require_form_digest"].is_boolean()) return absl::InvalidArgumentError("require_form_digest: expected true or false");
+    next.require_form_digest = update["require_form_digest"].get<bool>();
+  }
+  if (update.contains("site_page_size")) {
+    const nlohmann::json& size = update["site_page_size"];
+    if (!size.is_number_integer() || size.get<int64_t>() < 1 || size.get<int64_t>() > 5000) {
+      return absl::InvalidArgumentError("site_page_size: expected a whole number between 1 and 5000");
+    }
+    next.site_page_size = size.get<int>();
   }
   next.retry_after_seconds = static_cast<int>(retry_after);
   next.retry_after_max_seconds = static_cast<int>(retry_after_max);

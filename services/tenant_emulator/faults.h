@@ -26,9 +26,15 @@ struct FaultSettings {
   absl::Duration latency;        // added before answering
   absl::Duration token_lifetime;  // zero: the seed's token_lifetime
   std::vector<std::string> unreachable_tenants;  // names, ids or domains, as given
+  // SharePoint: ProcessQuery without an X-RequestDigest from /_api/contextinfo → 403 (as a site that
+  // insists on form digests answers).
+  bool require_form_digest = false;
+  // SharePoint: sites per page of GetSitePropertiesFromSharePointByFilters (1..5000).
+  int site_page_size = 300;
 
   // {"throttle_ratio":..,"retry_after_seconds":..,"unavailable_ratio":..,"latency_ms":..,
-  //  "retry_after_max_seconds":..,"token_lifetime_seconds":..,"unreachable_tenants":[..]}
+  //  "retry_after_max_seconds":..,"token_lifetime_seconds":..,"unreachable_tenants":[..],
+  //  "require_form_digest":false,"site_page_size":300}
   nlohmann::json ToJson(absl::Duration default_token_lifetime) const;
   // Overwrites the fields present in `update`; INVALID_ARGUMENT naming the first bad field.
   absl::Status Apply(const nlohmann::json& update);

@@ -103,10 +103,11 @@ void SendGraphError(const httplib::Request& request, httplib::Response& response
                {{"date", IsoTime(absl::Now())}, {"request-id", request_id}, {"client-request-id", client_request_id}}}}}});
 }
 
-void SendSharePointError(httplib::Response& response, int status, absl::string_view message) {
+void SendSharePointError(httplib::Response& response, int status, absl::string_view message,
+                         absl::string_view code) {
   SendJson(response, status,
            {{"odata.error",
-             {{"code", "-2146232832, Microsoft.SharePoint.SPException"},
+             {{"code", std::string(code)},
               {"message", {{"lang", "en-US"}, {"value", std::string(message)}}}}}});
 }
 

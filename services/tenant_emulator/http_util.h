@@ -62,8 +62,11 @@ void SendEntraError(httplib::Response& response, int status, absl::string_view e
 // Graph: {"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}.
 void SendGraphError(const httplib::Request& request, httplib::Response& response, int status,
                     absl::string_view code, absl::string_view message);
-// SharePoint: {"odata.error":{"code":"<hresult>, <type>","message":{"lang":"en-US","value":..}}}.
-void SendSharePointError(httplib::Response& response, int status, absl::string_view message);
+// SharePoint: {"odata.error":{"code":"<hresult>, <type>","message":{"lang":"en-US","value":..}}}; `code`
+// is "<hresult>, <type>".
+inline constexpr absl::string_view kSPExceptionCode = "-2146232832, Microsoft.SharePoint.SPException";
+void SendSharePointError(httplib::Response& response, int status, absl::string_view message,
+                         absl::string_view code = kSPExceptionCode);
 
 // "2026-11-28T09:00:00Z"
 std::string IsoTime(absl::Time time);

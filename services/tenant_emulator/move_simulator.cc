@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "services/tenant_emulator/http_util.h"
 #include "services/tenant_emulator/jwt.h"
 
@@ -427,13 +428,15 @@ MoveAnswer MoveSimulator::Cancel(int tenant, const std::string& id) {
   return answer;
 }
 
-nlohmann::json MoveSimulator::MoveStates(int tenant, int geo, const std::string& partner_url, const std::string& upn) {
+nlohmann::ordered_json MoveSimulator::MoveStates(int tenant, int geo, const std::string& partner_url,
+                                                 const std::string& upn, const std::string& move_id) {
   absl::MutexLock lock(&state_.mu);
   TickLocked(clock_.Now());
   int partner_tenant = -1, partner_geo = -1;
-  nlohmann::json value = nlohmann::json::array();
-  if (!directory_.FindGeoByUrl(partner_url, &partner_tenant, &partner_geo)) return {{"value", value}};
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  if (!directory_.FindGeoByUrl(partner_url, &partner_tenant, &partner_geo)) return rows;
   const std::string wanted = absl::AsciiStrToLower(upn);
+  const std::string wanted_id = absl::AsciiStrToLower(absl::StripSuffix(absl::StripPrefix(move_id, "{"), "}"));
   for (const MoveTask& task : tasks_) {
     const bool outgoing = task.source_tenant == tenant && task.source_geo == geo &&
                           task.target_tenant == partner_tenant && task.target_geo == partner_geo;
@@ -441,9 +444,10 @@ nlohmann::json MoveSimulator::MoveStates(int tenant, int geo, const std::string&
                           task.source_tenant == partner_tenant && task.source_geo == partner_geo;
     if (!outgoing && !incoming) continue;
     if (!wanted.empty() && directory_.tenant(task.source_tenant).users[task.source_user].upn != wanted) continue;
-    value.push_back(StateJson(task));
+    if (!wanted_id.empty() && absl::AsciiStrToLower(task.id) != wanted_id) continue;
+    rows.push_back(StateRow(task));
   }
-  return {{"value", value}};
+  return rows;
 }
 
 nlohmann::json MoveSimulator::AllTasks() {
@@ -493,6 +497,28 @@ nlohmann::json MoveSimulator::StateJson(const MoveTask& task) const {
           {"destinationDataLocation", target.seed.geos[task.target_geo].location},
           {"timeStamp", IsoTime(task.updated)},
           {"errorMessage", task.error_message}};
+}
+
+nlohmann::ordered_json MoveSimulator::StateRow(const MoveTask& task) const {
+  const DirectoryTenant& source = directory_.tenant(task.source_tenant);
+  const DirectoryTenant& target = directory_.tenant(task.target_tenant);
+  const std::string& source_upn = source.users[task.source_user].upn;
+  const std::string& target_upn = target.users[task.target_user].upn;
+  // Microsoft's step-6 documentation spells the state ReadyToTrigger (Graph's and ours: ReadytoTrigger).
+  const std::string state = task.state == MoveState::kReadyToTrigger ? "ReadyToTrigger" : MoveStateName(task.state);
+  nlohmann::ordered_json row;
+  row["SourceUserPrincipalName"] = source_upn;
+  row["TargetUserPrincipalName"] = target_upn;
+  row["MoveState"] = state;
+  row["MoveStage"] = MoveStageName(task.stage);
+  row["MoveJobId"] = task.id;
+  row["SourceSiteUrl"] = directory_.PersonalSiteUrl(task.source_tenant, task.source_geo, source_upn);
+  row["TargetSiteUrl"] = directory_.PersonalSiteUrl(task.target_tenant, task.target_geo, target_upn);
+  row["SourceDataLocation"] = source.seed.geos[task.source_geo].location;
+  row["DestinationDataLocation"] = target.seed.geos[task.target_geo].location;
+  row["LastModified"] = absl::StrCat("/Date(", absl::ToUnixMillis(task.updated), ")/");
+  row["ErrorMessage"] = task.error_message;
+  return row;
 }
 
 }  // namespace crosstenant::emulator

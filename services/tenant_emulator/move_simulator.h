@@ -67,9 +67,16 @@ class MoveSimulator {
   MoveAnswer GetBySourceUpn(int tenant, const std::string& upn);
   MoveAnswer Cancel(int tenant, const std::string& id);
 
-  // Get-SPOCrossTenantUserContentMoveState from geo (tenant, geo) about `partner_url`, optionally for
-  // one source UPN: {"value":[...]}.
-  nlohmann::json MoveStates(int tenant, int geo, const std::string& partner_url, const std::string& upn);
+  // Get-SPOCrossTenantUserContentMoveState from geo (tenant, geo) about the partner geo at `partner_url`:
+  // the moves from this geo to the partner and from the partner to this geo, oldest first, optionally
+  // only those of one source UPN (case-insensitive) and one move id ("" = any), as rows
+  //   {"SourceUserPrincipalName","TargetUserPrincipalName","MoveState" (NotStarted, Scheduled,
+  //    ReadyToTrigger, InProgress, Success, Rescheduled, Failed, Stopped),"MoveStage" (Validation,
+  //    Backup, Restore, Cleanup or ""),"MoveJobId","SourceSiteUrl","TargetSiteUrl","SourceDataLocation",
+  //    "DestinationDataLocation","LastModified":"/Date(<ms since 1970>)/","ErrorMessage"}.
+  // An unknown partner URL gives no rows.
+  nlohmann::ordered_json MoveStates(int tenant, int geo, const std::string& partner_url, const std::string& upn,
+                                    const std::string& move_id = "");
   // Every task, for /_emulator/moves.
   nlohmann::json AllTasks();
 
@@ -87,6 +94,7 @@ class MoveSimulator {
   int QueuedInGeo(int tenant, int geo) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
   nlohmann::json TaskJson(const MoveTask& task) const;
   nlohmann::json StateJson(const MoveTask& task) const;
+  nlohmann::ordered_json StateRow(const MoveTask& task) const;
 
   const Directory& directory_;
   const SeedSettings& settings_;

@@ -119,7 +119,15 @@ void RequestDispatcher::Dispatch(RequestContext& ctx, HostRoute::Kind kind) {
       break;
   }
   Router::Match match;
-  if (router != nullptr) match = router->Find(ctx.request.method, ctx.path);
+  if (router != nullptr) {
+    // SharePoint's OData paths carry percent-encoded URLs in a segment
+    // (XTenantMoveCompatibilityCheck(targetTenantHostUrl='https%3A%2F%2F...')): match before decoding.
+    std::string path = ctx.path;
+    if (kind == HostRoute::Kind::kSharePoint && !ctx.request.target.empty()) {
+      path = ctx.request.target.substr(0, ctx.request.target.find('?'));
+    }
+    match = router->Find(ctx.request.method, path);
+  }
   ctx.route_name = match.handler != nullptr ? match.name : absl::StrCat(FamilyOf(kind), ".unknown");
   if (!ctx.client.empty()) c_.accounting.NoteArrival(ctx.client, absl::Now());
   if (match.handler == nullptr) {

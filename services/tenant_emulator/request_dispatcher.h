@@ -8,11 +8,11 @@
 
 #include "httplib.h"
 #include "services/tenant_emulator/admin_routes.h"
+#include "services/tenant_emulator/csom_routes.h"
 #include "services/tenant_emulator/emulator_context.h"
 #include "services/tenant_emulator/entra_routes.h"
 #include "services/tenant_emulator/graph_routes.h"
 #include "services/tenant_emulator/http_util.h"
-#include "services/tenant_emulator/sharepoint_admin_routes.h"
 
 namespace crosstenant::emulator {
 
@@ -34,7 +34,7 @@ class RequestDispatcher {
   EmulatorContext& c_;
   EntraRoutes entra_;
   GraphRoutes graph_;
-  SharePointAdminRoutes sharepoint_;
+  CsomRoutes sharepoint_;
   AdminRoutes admin_;
   Router login_router_;
   Router graph_router_;

@@ -65,13 +65,14 @@ nlohmann::json TokenService::BaseClaims(int tenant, const std::string& audience)
           {"uti", RandomToken(16)}};
 }
 
-std::string TokenService::IssueAppToken(int tenant, const DirectoryApp& app, const std::string& resource) const {
+std::string TokenService::IssueAppToken(int tenant, const DirectoryApp& app, const std::string& resource,
+                                        ClientCredential credential) const {
   nlohmann::json claims = BaseClaims(tenant, resource);
   const std::string sp_id = DerivedGuid(directory_.tenant(tenant).seed.id, app.seed.client_id);
   claims["appid"] = app.seed.client_id;
   claims["azp"] = app.seed.client_id;
   claims["app_displayname"] = app.seed.display_name;
-  claims["appidacr"] = "1";
+  claims["appidacr"] = credential == ClientCredential::kSecret ? "1" : "2";
   claims["idtyp"] = "app";
   claims["oid"] = sp_id;
   claims["sub"] = sp_id;
@@ -140,6 +141,7 @@ absl::StatusOr<AccessClaims> TokenService::VerifyAccessToken(absl::string_view t
   claims.app_id = c.value("appid", "");
   claims.app_only = c.value("idtyp", "") == "app";
   claims.object_id = c.value("oid", "");
+  claims.appidacr = c.value("appidacr", "");
   claims.upn = c.value("upn", "");
   claims.roles = StringSet(c, "roles", false);
   claims.scopes = StringSet(c, "scp", true);

@@ -33,6 +33,7 @@ struct AccessClaims {
   std::string app_id;
   bool app_only = false;
   std::string object_id;  // user oid, or the app's service principal id for app-only tokens
+  std::string appidacr;   // how the client authenticated: "0" public, "1" secret, "2" certificate/assertion
   std::string upn;
   std::set<std::string> roles;   // application permissions
   std::set<std::string> scopes;  // delegated permissions
@@ -42,6 +43,10 @@ struct AccessClaims {
 
 // The caller's identity for throttling and accounting: "tenant/app/<appid>" or "tenant/user/<oid>".
 std::string ClientKeyOf(const AccessClaims& claims, const std::string& tenant_name);
+
+// How a confidential client proved itself on the token endpoint; Entra writes it into app-only tokens
+// as appidacr ("1" client secret, "2" certificate or other client assertion).
+enum class ClientCredential { kSecret, kAssertion };
 
 // A pending device authorization.
 struct DeviceCode {
@@ -76,8 +81,9 @@ class TokenService {
   // The access token lifetime now (the fault override, else the seed's).
   absl::Duration TokenLifetime() const;
 
-  // An app-only access token for `resource` (e.g. "https://graph.microsoft.com").
-  std::string IssueAppToken(int tenant, const DirectoryApp& app, const std::string& resource) const;
+  // An app-only access token for `resource` (e.g. "https://graph.microsoft.com"), obtained with `credential`.
+  std::string IssueAppToken(int tenant, const DirectoryApp& app, const std::string& resource,
+                            ClientCredential credential) const;
   // A delegated access token for `user` of `tenant`.
   std::string IssueUserToken(int tenant, int user, const DirectoryApp* app, const std::string& client_id,
                              const std::string& resource) const;

@@ -6,8 +6,9 @@
 // Input: a request line "METHOD HOST PATH[?QUERY]", header lines "Name: value", an empty line, the
 // body (form fields of a POST with Content-Type application/x-www-form-urlencoded become parameters,
 // as cpp-httplib's server does). In headers and body, $GRAPH_TOKEN and $SHAREPOINT_TOKEN stand for
-// valid app tokens of tenant contoso, obtained once from the emulator itself, so that fuzzing reaches
-// past the signature check.
+// valid app tokens of tenant contoso, made once by the emulator itself (the SharePoint one as if the
+// app had signed in with a certificate, which SharePoint insists on), so that fuzzing reaches past the
+// signature check into the Graph routes, CSOM ProcessQuery and the Multi-Geo REST routes.
 //
 // Each input runs on a fresh emulator state built from the same seed (the signing key is made once).
 
@@ -137,7 +138,9 @@ const Fixed& GetFixed() {
     f->metrics = std::make_unique<em::EmulatorMetrics>();
     Emulator emulator(f->seed, *f->directory, *f->key, *f->metrics);
     f->graph_token = AppToken(emulator, "https://graph.microsoft.com/.default");
-    f->sharepoint_token = AppToken(emulator, "https://contoso-admin.sharepoint.com/.default");
+    f->sharepoint_token =
+        emulator.tokens.IssueAppToken(0, f->directory->tenant(0).apps.at("11111111-1111-4111-8111-111111111111"),
+                                      "https://contoso-admin.sharepoint.com", em::ClientCredential::kAssertion);
     return f;
   }();
   return *fixed;

@@ -216,6 +216,70 @@ tenants:
   - name: fabrikam
 """)
 
+# --- emulator CSOM ProcessQuery bodies (fuzz_emulator_csom, and inside fuzz_emulator_requests) -----------
+CSOM_NS = "http://schemas.microsoft.com/sharepoint/clientquery/2009"
+TENANT_PATH = '<Constructor Id="1" TypeId="{268004ae-ef6b-4e9b-8425-127220d84719}"/>'
+CHILD_QUERY = ('<Query SelectAllProperties="true"><Properties/></Query>'
+               '<ChildItemQuery SelectAllProperties="true"><Properties/></ChildItemQuery>')
+
+
+def csom_body(actions, paths):
+    return (f'<Request xmlns="{CSOM_NS}" SchemaVersion="15.0.0.0" LibraryVersion="16.0.0.0" '
+            f'ApplicationName="crosstenant"><Actions>{actions}</Actions><ObjectPaths>{paths}</ObjectPaths></Request>')
+
+
+def csom_method(name, parameters):
+    return csom_body(f'<ObjectPath Id="2" ObjectPathId="1"/><Method Name="{name}" Id="3" ObjectPathId="1">'
+                     f'<Parameters>{parameters}</Parameters></Method>', TENANT_PATH)
+
+
+def csom_queried(name, parameters):
+    return csom_body(f'<ObjectPath Id="2" ObjectPathId="1"/><ObjectPath Id="6" ObjectPathId="4"/>'
+                     f'<Query Id="5" ObjectPathId="4">{CHILD_QUERY}</Query>',
+                     TENANT_PATH + f'<Method Id="4" ParentId="1" Name="{name}"><Parameters>{parameters}'
+                     '</Parameters></Method>')
+
+
+relation = ('<Parameter Type="Enum">1</Parameter><Parameter Type="Enum">2</Parameter>'
+            '<Parameter Type="String">https://fabrikam-my.sharepoint.com/</Parameter>')
+csom = {
+    "instances": csom_queried("GetTenantInstances", ""),
+    "host_url": csom_method("GetMySiteHostUrl", ""),
+    "verify": csom_method("VerifySPOTenantOrgRelation", relation),
+    "new_relation": csom_method("NewSPOTenantOrgRelation", relation),
+    "mapping": csom_queried("GetTenantUserIdentityMappingItem",
+                            '<Parameter Type="Enum">0</Parameter><Parameter Type="String">alice@contoso.com</Parameter>'),
+    "move_state": csom_method("GetSPOCrossTenantContentMoveState",
+                              '<Parameter Type="Enum">0</Parameter>'
+                              '<Parameter Type="String">https://fabrikam-my.sharepoint.com/</Parameter>'
+                              '<Parameter Type="Null"/><Parameter Type="Guid">{00000000-0000-0000-0000-000000000000}'
+                              '</Parameter><Parameter Type="Int32">-1</Parameter><Parameter Type="Int32">0</Parameter>'
+                              '<Parameter Type="UInt32">0</Parameter><Parameter Type="DateTime">/Date(0)/</Parameter>'
+                              '<Parameter Type="DateTime">2099-01-01T00:00:00.0000000Z</Parameter>'
+                              '<Parameter Type="Enum">2</Parameter>'),
+    "sites": csom_queried("GetSitePropertiesFromSharePointByFilters",
+                          '<Parameter TypeId="{b92aeee2-c92c-4b67-abcc-024e471bc140}">'
+                          '<Property Name="Filter" Type="Null"/><Property Name="IncludeDetail" Type="Boolean">false'
+                          '</Property><Property Name="IncludePersonalSite" Type="Enum">1</Property>'
+                          '<Property Name="StartIndex" Type="Null"/>'
+                          '<Property Name="Template" Type="String">RedirectSite#0</Property></Parameter>'),
+    "remove_site": csom_queried("RemoveSite", '<Parameter Type="String">'
+                                'https://contoso-my.sharepoint.com/personal/alice_contoso_com</Parameter>'),
+    "poll": csom_body('<Query Id="2" ObjectPathId="1"><Query SelectAllProperties="false"><Properties>'
+                      '<Property Name="IsComplete" ScalarProperty="true"/>'
+                      '<Property Name="PollingInterval" ScalarProperty="true"/></Properties></Query></Query>',
+                      '<Identity Id="1" Name="6b2f5a9f-90a1-4000-8c1d-2e5b0c7a1d3e|908bed80-a04a-4433-b4a0-883d9847d110:'
+                      '7f1d1c1e-0000-4000-8000-000000000001&#xA;SpoOperation&#xA;RemoveSite&#xA;1&#xA;'
+                      'https://contoso-my.sharepoint.com/personal/a_b&amp;c"/>'),
+    "kinds": csom_method("M", '<Parameter Type="String">a &lt;b&gt; &amp;</Parameter>'
+                         '<Parameter Type="Boolean">true</Parameter><Parameter Type="Int64">-5</Parameter>'
+                         '<Parameter Type="Double">2.5</Parameter>'
+                         '<Parameter Type="Array"><Object Type="String">x</Object><Object Type="Int32">7</Object>'
+                         '</Parameter><Parameter ObjectPathId="1"/>'),
+}
+for name, body in csom.items():
+    write("fuzz_emulator_csom", name + ".xml", body)
+
 # --- emulator requests: "METHOD HOST TARGET", headers, empty line, body ------------------------------
 LOGIN = "login.microsoftonline.com"
 GRAPH = "graph.microsoft.com"
@@ -256,14 +320,27 @@ requests = {
     "task": f"POST {GRAPH} /beta/solutions/sharePoint/migrations/crossOrganizationMigrationTasks\n"
             "Authorization: Bearer $GRAPH_TOKEN\nContent-Type: application/json\n\n" +
             json.dumps(move_task["parameters"] | {"validateOnly": True}),
-    "geos": f"GET {SP} /_api/SPO.Tenant/GeoLocations\nAuthorization: Bearer $SHAREPOINT_TOKEN\n\n",
-    "hosturl": f"GET {SP} /_api/SPO.Tenant/CrossTenantHostUrl\nAuthorization: Bearer $SHAREPOINT_TOKEN\n\n",
-    "set_relationship": f"POST {SP} /_api/SPO.Tenant/SetCrossTenantRelationship\nAuthorization: Bearer $SHAREPOINT_TOKEN\n"
-                        "Content-Type: application/json\n\n" +
-                        json.dumps({"scenario": "MnA", "partnerRole": "Target",
-                                    "partnerCrossTenantHostUrl": "https://fabrikam-my.sharepoint.com/"}),
-    "move_states": f"GET {SP} /_api/SPO.Tenant/CrossTenantUserContentMoveStates?partnerCrossTenantHostUrl="
-                   "https%3A%2F%2Ffabrikam-my.sharepoint.com%2F\nAuthorization: Bearer $SHAREPOINT_TOKEN\n\n",
+    "csom_instances": f"POST {SP} /_vti_bin/client.svc/ProcessQuery\nAuthorization: Bearer $SHAREPOINT_TOKEN\n"
+                      "Content-Type: text/xml\n\n" + csom["instances"],
+    "csom_verify": f"POST {SP} /_vti_bin/client.svc/ProcessQuery\nAuthorization: Bearer $SHAREPOINT_TOKEN\n"
+                   "Content-Type: text/xml\n\n" + csom["verify"],
+    "csom_new_relation": f"POST {SP} /_vti_bin/client.svc/ProcessQuery\nAuthorization: Bearer $SHAREPOINT_TOKEN\n"
+                         "Content-Type: text/xml\n\n" + csom["new_relation"],
+    "csom_move_state": f"POST {SP} /_vti_bin/client.svc/ProcessQuery\nAuthorization: Bearer $SHAREPOINT_TOKEN\n"
+                       "Content-Type: text/xml\n\n" + csom["move_state"],
+    "csom_sites": f"POST {SP} /_vti_bin/client.svc/ProcessQuery\nAuthorization: Bearer $SHAREPOINT_TOKEN\n"
+                  "Content-Type: text/xml\n\n" + csom["sites"],
+    "csom_remove_site": f"POST {SP} /_vti_bin/client.svc/ProcessQuery\nAuthorization: Bearer $SHAREPOINT_TOKEN\n"
+                        "Content-Type: text/xml\n\n" + csom["remove_site"],
+    "csom_poll": f"POST {SP} /_vti_bin/client.svc/ProcessQuery\nAuthorization: Bearer $SHAREPOINT_TOKEN\n"
+                 "Content-Type: text/xml\n\n" + csom["poll"],
+    "realm": f"GET contosoeur-admin.sharepoint.com /_vti_bin/client.svc\nAuthorization: Bearer\n\n",
+    "contextinfo": f"POST {SP} /_api/contextinfo\nAuthorization: Bearer $SHAREPOINT_TOKEN\n"
+                   "Accept: application/json;odata=verbose\n\n",
+    "multigeo_versions": f"GET {SP} /_api/MultiGeoApiVersions\nAuthorization: Bearer $SHAREPOINT_TOKEN\n\n",
+    "multigeo_compatibility": f"GET {SP} /_api/XTenantMoveCompatibilityCheck(targetTenantHostUrl="
+                              "'https%3A%2F%2Ffabrikam-my.sharepoint.com%2F')?api-version=1.4.7\n"
+                              "Authorization: Bearer $SHAREPOINT_TOKEN\n\n",
     "admin_faults": "POST contoso-admin.sharepoint.com /_emulator/faults\nContent-Type: application/json\n\n" +
                     json.dumps({"throttle_ratio": 0.5, "latency_ms": 0, "unreachable_tenants": ["fabrikam"]}),
 }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
@@ -122,6 +123,7 @@ tenants:
     apps:
       - client_id: 22222222-2222-4222-8222-222222222222
         secret: fabrikam-secret
+        certificate: APP_CERT
         application_permissions: [User.Read.All, Files.Read.All, Sites.FullControl.All,
                                   SharePointCrossTenantMigration.Manage.All]
       - client_id: 14d82eec-204b-4c2f-b7e8-296a70dab67e
@@ -146,17 +148,17 @@ tenants:
       - {upn: ada@fabrikam.onmicrosoft.com, onedrive: {exists: false}}
   - name: northwind
     features: {cross_tenant_move_enabled: false}
-    apps: [{client_id: 44444444-4444-4444-8444-444444444444, secret: northwind-secret,
+    apps: [{client_id: 44444444-4444-4444-8444-444444444444, secret: northwind-secret, certificate: APP_CERT,
             application_permissions: [Sites.FullControl.All, SharePointCrossTenantMigration.Manage.All]}]
     users: [{upn: user1@northwind.onmicrosoft.com}]
   - name: litware
     features: {compatibility: Incompatible}
-    apps: [{client_id: 55555555-5555-4555-8555-555555555555, secret: litware-secret,
+    apps: [{client_id: 55555555-5555-4555-8555-555555555555, secret: litware-secret, certificate: APP_CERT,
             application_permissions: [Sites.FullControl.All, SharePointCrossTenantMigration.Manage.All]}]
     users: [{upn: lit@litware.onmicrosoft.com}]
   - name: adatum
     features: {customer_key: true, compatibility: Warning}
-    apps: [{client_id: 66666666-6666-4666-8666-666666666666, secret: adatum-secret,
+    apps: [{client_id: 66666666-6666-4666-8666-666666666666, secret: adatum-secret, certificate: APP_CERT,
             application_permissions: [Sites.FullControl.All, SharePointCrossTenantMigration.Manage.All]}]
     users: [{upn: ada@adatum.onmicrosoft.com}]
 )";
@@ -300,17 +302,12 @@ void EmulatorTest::AdvanceTime(double seconds) {
 }
 
 void EmulatorTest::EstablishTrust(const std::string& source_admin, const std::string& source_host) {
-  const std::string source_token = AppToken("contoso.onmicrosoft.com", kContosoApp, kContosoSecret, source_admin);
-  const std::string target_token =
-      AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret, kFabrikamAdmin);
-  HttpResult set_source = PostJson(source_admin + std::string("/_api/SPO.Tenant/SetCrossTenantRelationship"),
-                                   {{"scenario", "MnA"}, {"partnerRole", "Target"}, {"partnerCrossTenantHostUrl", kFabrikamHost}},
-                                   source_token);
+  HttpResult set_source = OrgRelation(source_admin, "NewSPOTenantOrgRelation", 2, kFabrikamHost);
   ASSERT_EQ(set_source.status, 200) << set_source.body;
-  HttpResult set_target = PostJson(std::string(kFabrikamAdmin) + "/_api/SPO.Tenant/SetCrossTenantRelationship",
-                                   {{"scenario", "MnA"}, {"partnerRole", "Source"}, {"partnerCrossTenantHostUrl", source_host}},
-                                   target_token);
+  ASSERT_TRUE(CsomError(set_source).is_null()) << set_source.body;
+  HttpResult set_target = OrgRelation(kFabrikamAdmin, "NewSPOTenantOrgRelation", 1, source_host);
   ASSERT_EQ(set_target.status, 200) << set_target.body;
+  ASSERT_TRUE(CsomError(set_target).is_null()) << set_target.body;
   AdvanceTime(3601);
 }
 
@@ -331,15 +328,118 @@ HttpResult EmulatorTest::StartMoveAs(const std::string& token, const std::string
 }
 
 std::string EmulatorTest::MoveState(const std::string& user, const std::string& source_admin) {
-  const std::string token = AppToken("contoso.onmicrosoft.com", kContosoApp, kContosoSecret, source_admin);
-  char* escaped = curl_easy_escape(nullptr, kFabrikamHost, 0);
-  HttpResult result = Get(absl::StrCat(source_admin, "/_api/SPO.Tenant/CrossTenantUserContentMoveStates?partnerCrossTenantHostUrl=",
-                                       escaped, "&sourceUserPrincipalName=", user, "%40contoso.onmicrosoft.com"),
-                          token);
-  curl_free(escaped);
+  const nlohmann::json rows = MoveRows(source_admin, kFabrikamHost, user + "@contoso.onmicrosoft.com");
+  if (!rows.is_array() || rows.empty()) return "";
+  return rows.back().value("MoveState", "");
+}
+
+std::string EmulatorTest::CertToken(const std::string& tenant, const std::string& app, const std::string& resource) {
+  HttpResult result =
+      PostForm(TokenEndpoint(tenant),
+               {{"grant_type", "client_credentials"},
+                {"client_id", app},
+                {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+                {"client_assertion", Assertion("RS256", {{"iss", app}, {"sub", app}}, nullptr, tenant)},
+                {"scope", resource + "/.default"}});
   EXPECT_EQ(result.status, 200) << result.body;
-  if (!result.json.is_object() || result.json["value"].empty()) return "";
-  return result.json["value"].back()["moveState"];
+  return result.json.is_object() ? result.json.value("access_token", "") : "";
+}
+
+std::string EmulatorTest::SharePointToken(const std::string& host) {
+  // "https://contosoeur-admin.sharepoint.com" → contoso (the geo label starts with the tenant name).
+  static const std::vector<std::pair<std::string, std::string>> kApps = {
+      {"fabrikam", kFabrikamApp}, {"northwind", kNorthwindApp}, {"litware", kLitwareApp},
+      {"adatum", kAdatumApp},     {"contoso", kContosoApp}};
+  for (const auto& [name, app] : kApps) {
+    if (absl::StartsWith(host, absl::StrCat("https://", name))) {
+      return CertToken(absl::StrCat(name, ".onmicrosoft.com"), app, host);
+    }
+  }
+  ADD_FAILURE() << "no test app for " << host;
+  return "";
+}
+
+std::string EmulatorTest::XmlEscape(const std::string& text) {
+  return absl::StrReplaceAll(text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"\n", "&#xA;"}});
+}
+
+std::string EmulatorTest::CsomBody(const std::string& actions, const std::string& object_paths) {
+  return absl::StrCat(
+      "<Request xmlns=\"http://schemas.microsoft.com/sharepoint/clientquery/2009\" SchemaVersion=\"15.0.0.0\" "
+      "LibraryVersion=\"16.0.0.0\" ApplicationName=\"crosstenant tests\"><Actions>",
+      actions, "</Actions><ObjectPaths>", object_paths, "</ObjectPaths></Request>");
+}
+
+std::string EmulatorTest::CsomParameter(const std::string& type, const std::string& value) {
+  return absl::StrCat("<Parameter Type=\"", type, "\">", XmlEscape(value), "</Parameter>");
+}
+
+HttpResult EmulatorTest::ProcessQuery(const std::string& host, const std::string& body, const std::string& token,
+                                      const std::vector<std::string>& headers) {
+  std::vector<std::string> all = headers;
+  all.push_back("Content-Type: text/xml");
+  all.push_back("Authorization: Bearer " + (token.empty() ? SharePointToken(host) : token));
+  return Request("POST", host + "/_vti_bin/client.svc/ProcessQuery", body, all);
+}
+
+HttpResult EmulatorTest::CallTenant(const std::string& host, const std::string& method, const std::string& parameters,
+                                    const std::string& token) {
+  return ProcessQuery(host,
+                      CsomBody(absl::StrCat("<ObjectPath Id=\"2\" ObjectPathId=\"1\"/><Method Name=\"", method,
+                                            "\" Id=\"3\" ObjectPathId=\"1\"><Parameters>", parameters,
+                                            "</Parameters></Method>"),
+                               "<Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\"/>"),
+                      token);
+}
+
+HttpResult EmulatorTest::QueryTenantMethod(const std::string& host, const std::string& method,
+                                           const std::string& parameters, const std::string& token) {
+  return ProcessQuery(
+      host,
+      CsomBody("<ObjectPath Id=\"2\" ObjectPathId=\"1\"/><ObjectPath Id=\"6\" ObjectPathId=\"4\"/>"
+               "<Query Id=\"5\" ObjectPathId=\"4\"><Query SelectAllProperties=\"true\"><Properties/></Query>"
+               "<ChildItemQuery SelectAllProperties=\"true\"><Properties/></ChildItemQuery></Query>",
+               absl::StrCat("<Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\"/>"
+                            "<Method Id=\"4\" ParentId=\"1\" Name=\"",
+                            method, "\"><Parameters>", parameters, "</Parameters></Method>")),
+      token);
+}
+
+nlohmann::json EmulatorTest::CsomResult(const HttpResult& result, int id) {
+  if (!result.json.is_array()) return nullptr;
+  for (std::size_t i = 1; i + 1 < result.json.size(); i += 2) {
+    if (result.json[i] == id) return result.json[i + 1];
+  }
+  return nullptr;
+}
+
+nlohmann::json EmulatorTest::CsomError(const HttpResult& result) {
+  if (!result.json.is_array() || result.json.empty() || !result.json[0].is_object()) return nullptr;
+  return result.json[0].value("ErrorInfo", nlohmann::json(nullptr));
+}
+
+HttpResult EmulatorTest::OrgRelation(const std::string& host, const std::string& method, int role,
+                                     const std::string& partner, const std::string& token) {
+  return CallTenant(host, method,
+                    CsomParameter("Enum", "1") + CsomParameter("Enum", std::to_string(role)) +
+                        CsomParameter("String", partner),
+                    token);
+}
+
+nlohmann::json EmulatorTest::MoveRows(const std::string& host, const std::string& partner, const std::string& upn) {
+  HttpResult result = CallTenant(
+      host, "GetSPOCrossTenantContentMoveState",
+      CsomParameter("Enum", "0") + CsomParameter("String", partner) +
+          (upn.empty() ? CsomParameter("Null", "") : CsomParameter("String", upn)) +
+          CsomParameter("Guid", "{00000000-0000-0000-0000-000000000000}") + CsomParameter("Int32", "-1") +
+          CsomParameter("Int32", "0") + CsomParameter("UInt32", "0") +
+          CsomParameter("DateTime", "0001-01-01T00:00:00.0000000") +
+          CsomParameter("DateTime", "9999-12-31T23:59:59.0000000") + CsomParameter("Enum", "2"));
+  EXPECT_EQ(result.status, 200) << result.body;
+  EXPECT_TRUE(CsomError(result).is_null()) << result.body;
+  const nlohmann::json value = CsomResult(result, 3);
+  if (!value.is_string()) return nullptr;
+  return nlohmann::json::parse(value.get<std::string>(), nullptr, false);
 }
 
 nlohmann::json EmulatorTest::DecodeClaims(const std::string& jwt) {

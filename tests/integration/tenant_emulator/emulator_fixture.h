@@ -32,6 +32,9 @@ inline constexpr char kGraph[] = "https://graph.microsoft.com";
 inline constexpr char kContosoAdmin[] = "https://contoso-admin.sharepoint.com";
 inline constexpr char kContosoEurAdmin[] = "https://contosoeur-admin.sharepoint.com";
 inline constexpr char kFabrikamAdmin[] = "https://fabrikam-admin.sharepoint.com";
+inline constexpr char kNorthwindApp[] = "44444444-4444-4444-8444-444444444444";
+inline constexpr char kLitwareApp[] = "55555555-5555-4555-8555-555555555555";
+inline constexpr char kAdatumApp[] = "66666666-6666-4666-8666-666666666666";
 inline constexpr char kContosoHost[] = "https://contoso-my.sharepoint.com/";
 inline constexpr char kContosoEurHost[] = "https://contosoeur-my.sharepoint.com/";
 inline constexpr char kFabrikamHost[] = "https://fabrikam-my.sharepoint.com/";
@@ -73,6 +76,11 @@ class EmulatorTest : public ::testing::Test {
   // An app-only access token (secret) for `resource`.
   std::string AppToken(const std::string& tenant = "contoso.onmicrosoft.com", const std::string& app = kContosoApp,
                        const std::string& secret = kContosoSecret, const std::string& resource = kGraph);
+  // An app-only access token obtained with the test certificate (client assertion) for `resource`.
+  std::string CertToken(const std::string& tenant, const std::string& app, const std::string& resource);
+  // A certificate token of the migration app of the tenant that owns SharePoint host `host`
+  // ("https://fabrikam-admin.sharepoint.com": fabrikam's app), for that host.
+  std::string SharePointToken(const std::string& host = kContosoAdmin);
   // A delegated token by the password grant with the public client.
   std::string UserToken(const std::string& upn, const std::string& password, const std::string& resource = kGraph);
   // A client assertion of the test app for `tenant`.
@@ -91,6 +99,30 @@ class EmulatorTest : public ::testing::Test {
   std::string MoveState(const std::string& user, const std::string& source_admin = kContosoAdmin);
 
   static nlohmann::json DecodeClaims(const std::string& jwt);
+
+  // CSOM. A ProcessQuery body from XML fragments of <Actions> and <ObjectPaths>.
+  static std::string CsomBody(const std::string& actions, const std::string& object_paths);
+  // <Parameter Type="type">value (XML-escaped)</Parameter>
+  static std::string CsomParameter(const std::string& type, const std::string& value);
+  static std::string XmlEscape(const std::string& text);
+  // POST /_vti_bin/client.svc/ProcessQuery on `host` (token: SharePointToken(host) when empty).
+  HttpResult ProcessQuery(const std::string& host, const std::string& body, const std::string& token = "",
+                          const std::vector<std::string>& headers = {});
+  // One Tenant method called as an action (<ObjectPath Id="2"/>, <Method Id="3">): the answer.
+  HttpResult CallTenant(const std::string& host, const std::string& method, const std::string& parameters = "",
+                        const std::string& token = "");
+  // A Tenant method as an object path (Id 4), queried with its child items (Query Id 5).
+  HttpResult QueryTenantMethod(const std::string& host, const std::string& method, const std::string& parameters = "",
+                               const std::string& token = "");
+  // The value that follows action `id` in a ProcessQuery answer (null if none).
+  static nlohmann::json CsomResult(const HttpResult& result, int id);
+  // The ErrorInfo of a ProcessQuery answer (null if none).
+  static nlohmann::json CsomError(const HttpResult& result);
+  // Set-/Verify-/Remove-SPOCrossTenantRelationship: role 1 Source, 2 Target.
+  HttpResult OrgRelation(const std::string& host, const std::string& method, int role, const std::string& partner,
+                         const std::string& token = "");
+  // GetSPOCrossTenantContentMoveState from `host` about `partner`, optionally for one source UPN: the rows.
+  nlohmann::json MoveRows(const std::string& host, const std::string& partner, const std::string& upn = "");
 
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<ServerProcess> process_;

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/integration/tenant_emulator/emulator_fixture.h"
 
@@ -21,13 +22,52 @@ class TenantEmulatorMovesTest : public EmulatorTest {
     if (!HasFatalFailure()) EstablishTrust();
   }
   std::string Stage(const std::string& user) {
-    const std::string token = AppToken("contoso.onmicrosoft.com", kContosoApp, kContosoSecret, kContosoAdmin);
-    HttpResult result = Get(absl::StrCat(kContosoAdmin,
-                                         "/_api/SPO.Tenant/CrossTenantUserContentMoveStates?partnerCrossTenantHostUrl=",
-                                         "https%3A%2F%2Ffabrikam-my.sharepoint.com%2F&sourceUserPrincipalName=", user,
-                                         "%40contoso.onmicrosoft.com"),
-                            token);
-    return result.json["value"].empty() ? "" : result.json["value"].back().value("moveStage", "");
+    const nlohmann::json rows = MoveRows(kContosoAdmin, kFabrikamHost, user + "@contoso.onmicrosoft.com");
+    return rows.is_array() && !rows.empty() ? rows.back().value("MoveStage", "") : "";
+  }
+  static std::string SiteFilter(const std::string& start, int include_personal,
+                                const std::string& template_name = "RedirectSite#0") {
+    return absl::StrCat("<Parameter TypeId=\"{b92aeee2-c92c-4b67-abcc-024e471bc140}\">",
+                        "<Property Name=\"Filter\" Type=\"Null\"/>",
+                        "<Property Name=\"IncludeDetail\" Type=\"Boolean\">false</Property>",
+                        "<Property Name=\"IncludePersonalSite\" Type=\"Enum\">", include_personal, "</Property>",
+                        start.empty() ? "<Property Name=\"StartIndex\" Type=\"Null\"/>"
+                                      : absl::StrCat("<Property Name=\"StartIndex\" Type=\"String\">",
+                                                     XmlEscape(start), "</Property>"),
+                        "<Property Name=\"Template\" Type=\"String\">", template_name, "</Property></Parameter>");
+  }
+  // Get-SPOSite -Template RedirectSite#0 -IncludePersonalSite $true: the SPOSitePropertiesEnumerable.
+  nlohmann::json RedirectSites(const std::string& admin, const std::string& start = "", int include_personal = 1) {
+    HttpResult result = QueryTenantMethod(admin, "GetSitePropertiesFromSharePointByFilters",
+                                          SiteFilter(start, include_personal, "redirectsite#0"));
+    EXPECT_EQ(result.status, 200) << result.body;
+    EXPECT_TRUE(CsomError(result).is_null()) << result.body;
+    return CsomResult(result, 5);
+  }
+  // RemoveSite / RemoveDeletedSite: the SpoOperation.
+  nlohmann::json RemoveSite(const std::string& admin, const std::string& method, const std::string& url) {
+    HttpResult result = QueryTenantMethod(admin, method, CsomParameter("String", url));
+    EXPECT_TRUE(CsomError(result).is_null()) << result.body;
+    return CsomResult(result, 5);
+  }
+  // The operation queried through an <Identity> path for IsComplete and PollingInterval.
+  nlohmann::json PollOperation(const std::string& admin, const std::string& identity) {
+    HttpResult result = ProcessQuery(
+        admin,
+        CsomBody("<Query Id=\"2\" ObjectPathId=\"1\"><Query SelectAllProperties=\"false\"><Properties>"
+                 "<Property Name=\"IsComplete\" ScalarProperty=\"true\"/>"
+                 "<Property Name=\"PollingInterval\" ScalarProperty=\"true\"/></Properties></Query></Query>",
+                 absl::StrCat("<Identity Id=\"1\" Name=\"", XmlEscape(identity), "\"/>")));
+    EXPECT_TRUE(CsomError(result).is_null()) << result.body;
+    return CsomResult(result, 2);
+  }
+  void ExpectNoSite(const HttpResult& result, const std::string& url) {
+    EXPECT_EQ(result.status, 200);
+    const nlohmann::json error = CsomError(result);
+    ASSERT_TRUE(error.is_object()) << result.body;
+    EXPECT_EQ(error["ErrorTypeName"], "Microsoft.Online.SharePoint.Common.SpoNoSiteException");
+    EXPECT_EQ(error["ErrorMessage"], absl::StrCat("Cannot get site ", url, "."));
+    EXPECT_EQ(error["ErrorCode"], -1);
   }
   void ExpectRefused(const HttpResult& result, long status, const std::string& code, const std::string& text) {
     EXPECT_EQ(result.status, status) << result.body;
@@ -46,7 +86,7 @@ TEST_F(TenantEmulatorMovesTest, AMoveGoesThroughEveryStateToSuccess) {
 
   EXPECT_EQ(MoveState("user1"), "Scheduled");
   AdvanceTime(61);
-  EXPECT_EQ(MoveState("user1"), "ReadytoTrigger");
+  EXPECT_EQ(MoveState("user1"), "ReadyToTrigger");
   AdvanceTime(60);
   EXPECT_EQ(MoveState("user1"), "InProgress");
   EXPECT_EQ(Stage("user1"), "Validation");
@@ -75,11 +115,19 @@ TEST_F(TenantEmulatorMovesTest, AMoveGoesThroughEveryStateToSuccess) {
   HttpResult target = Get(absl::StrCat(kGraph, "/v1.0/users/user1@fabrikam.onmicrosoft.com/drive"), fabrikam);
   ASSERT_EQ(target.status, 200) << target.body;
   EXPECT_EQ(target.json["webUrl"], "https://fabrikam-my.sharepoint.com/personal/user1_fabrikam_onmicrosoft_com/Documents");
-  const std::string sp = AppToken("contoso.onmicrosoft.com", kContosoApp, kContosoSecret, kContosoAdmin);
-  HttpResult redirects = Get(absl::StrCat(kContosoAdmin, "/_api/SPO.Tenant/RedirectSites"), sp);
-  ASSERT_EQ(redirects.json["value"].size(), 1u) << redirects.body;
-  EXPECT_EQ(redirects.json["value"][0]["url"], "https://contoso-my.sharepoint.com/personal/user1_contoso_onmicrosoft_com");
-  EXPECT_EQ(redirects.json["value"][0]["template"], "RedirectSite#0");
+  const nlohmann::json sites = RedirectSites(kContosoAdmin);
+  ASSERT_EQ(sites["_Child_Items_"].size(), 1u) << sites;
+  const nlohmann::json& site = sites["_Child_Items_"][0];
+  EXPECT_EQ(site["_ObjectType_"], "Microsoft.Online.SharePoint.TenantAdministration.SiteProperties");
+  EXPECT_EQ(site["Url"], "https://contoso-my.sharepoint.com/personal/user1_contoso_onmicrosoft_com");
+  EXPECT_EQ(site["Template"], "RedirectSite#0");
+  EXPECT_EQ(site["Status"], "Active");
+  EXPECT_TRUE(absl::StartsWith(site["LastContentModifiedDate"].get<std::string>(), "/Date(")) << site;
+  EXPECT_TRUE(sites["NextStartIndexFromSharePoint"].is_null()) << "one page";
+  EXPECT_TRUE(RedirectSites(kContosoEurAdmin)["_Child_Items_"].empty()) << "redirect sites belong to their geo";
+  EXPECT_TRUE(RedirectSites(kContosoAdmin, "", 2)["_Child_Items_"].empty()) << "personal sites excluded";
+  EXPECT_TRUE(RedirectSites(kContosoAdmin, "", 0)["_Child_Items_"].empty()) << "server default: no personal sites";
+  // The target user's move back is blocked while the redirect site holds the URL (below, once removed, not).
 
   // A second start for the same user is refused and counted as a duplicate.
   ExpectRefused(StartMove("user1"), 409, "conflict", "already exists");
@@ -88,15 +136,61 @@ TEST_F(TenantEmulatorMovesTest, AMoveGoesThroughEveryStateToSuccess) {
   EXPECT_EQ(accounting.json["moves"]["duplicates"], 1);
   EXPECT_EQ(accounting.json["moves"]["by_user"]["user1@contoso.onmicrosoft.com"], 2);
 
-  // Removing the redirect site.
-  HttpResult removed = PostJson(absl::StrCat(kContosoAdmin, "/_api/SPO.Tenant/RemoveRedirectSite"),
-                                {{"url", redirects.json["value"][0]["url"]}}, sp);
-  EXPECT_EQ(removed.status, 200) << removed.body;
-  EXPECT_TRUE(Get(absl::StrCat(kContosoAdmin, "/_api/SPO.Tenant/RedirectSites"), sp).json["value"].empty());
-  EXPECT_EQ(PostJson(absl::StrCat(kContosoAdmin, "/_api/SPO.Tenant/RemoveRedirectSite"),
-                     {{"url", redirects.json["value"][0]["url"]}}, sp)
-                .status,
-            404);
+  // Removing the redirect site: an operation, polled through its identity, then purged from the recycle bin.
+  const std::string url = site["Url"];
+  const nlohmann::json operation = RemoveSite(kContosoAdmin, "RemoveSite", url);
+  EXPECT_EQ(operation["_ObjectType_"], "Microsoft.Online.SharePoint.TenantAdministration.SpoOperation");
+  EXPECT_EQ(operation["IsComplete"], false);
+  EXPECT_EQ(operation["HasTimedout"], false);
+  EXPECT_GT(operation["PollingInterval"].get<int>(), 0);
+  const std::string identity = operation["_ObjectIdentity_"];
+  EXPECT_NE(identity.find('\n'), std::string::npos) << "SharePoint's identities span lines";
+  EXPECT_EQ(PollOperation(kContosoAdmin, identity)["IsComplete"], false);
+  AdvanceTime(5);
+  const nlohmann::json polled = PollOperation(kContosoAdmin, identity);
+  EXPECT_EQ(polled["IsComplete"], true) << polled;
+  EXPECT_EQ(polled["_ObjectIdentity_"], identity);
+  EXPECT_FALSE(polled.contains("HasTimedout")) << "only the queried properties";
+  EXPECT_TRUE(RedirectSites(kContosoAdmin)["_Child_Items_"].empty());
+  ExpectNoSite(QueryTenantMethod(kContosoAdmin, "RemoveSite", CsomParameter("String", url)), url);
+  EXPECT_EQ(RemoveSite(kContosoAdmin, "RemoveDeletedSite", url)["_ObjectType_"],
+            "Microsoft.Online.SharePoint.TenantAdministration.SpoOperation");
+  ExpectNoSite(QueryTenantMethod(kContosoAdmin, "RemoveDeletedSite", CsomParameter("String", url)), url);
+  // An identity SharePoint never gave out.
+  HttpResult forged = ProcessQuery(
+      kContosoAdmin, CsomBody("<Query Id=\"2\" ObjectPathId=\"1\"><Query SelectAllProperties=\"true\"/></Query>",
+                              "<Identity Id=\"1\" Name=\"forged&#xA;SpoOperation\"/>"));
+  EXPECT_EQ(CsomError(forged)["ErrorTypeName"], "System.ArgumentException") << forged.body;
+}
+
+TEST_F(TenantEmulatorMovesTest, RedirectSitesArePagedAndRemovingThemDoesNotSkip) {
+  for (const char* user : {"user1", "user2", "user3"}) ASSERT_EQ(StartMove(user).status, 200);
+  AdvanceTime(400);
+  ASSERT_EQ(MoveState("user3"), "Success");
+  ASSERT_EQ(Admin("PUT", "faults", {{"site_page_size", 2}}).status, 200);
+  const nlohmann::json first = RedirectSites(kContosoAdmin);
+  ASSERT_EQ(first["_Child_Items_"].size(), 2u) << first;
+  EXPECT_EQ(first["_ObjectType_"], "Microsoft.Online.SharePoint.TenantAdministration.SPOSitePropertiesEnumerable");
+  EXPECT_EQ(first["NextStartIndex"], -1);
+  ASSERT_TRUE(first["NextStartIndexFromSharePoint"].is_string()) << first;
+  // The caller removes the first page's sites before asking for the next, as cleanup does.
+  for (const nlohmann::json& site : first["_Child_Items_"]) RemoveSite(kContosoAdmin, "RemoveSite", site["Url"]);
+  const nlohmann::json second = RedirectSites(kContosoAdmin, first["NextStartIndexFromSharePoint"]);
+  ASSERT_EQ(second["_Child_Items_"].size(), 1u) << second;
+  EXPECT_EQ(second["_Child_Items_"][0]["Url"], "https://contoso-my.sharepoint.com/personal/user3_contoso_onmicrosoft_com");
+  EXPECT_TRUE(second["NextStartIndexFromSharePoint"].is_null());
+
+  HttpResult bad = QueryTenantMethod(kContosoAdmin, "GetSitePropertiesFromSharePointByFilters",
+                                     SiteFilter("2;made-up", 1));
+  EXPECT_EQ(CsomError(bad)["ErrorTypeName"], "System.ArgumentException") << bad.body;
+  HttpResult other_geo = QueryTenantMethod(kContosoEurAdmin, "GetSitePropertiesFromSharePointByFilters",
+                                           SiteFilter(first["NextStartIndexFromSharePoint"], 1));
+  EXPECT_EQ(CsomError(other_geo)["ErrorTypeName"], "System.ArgumentException") << "a page token is for its geo";
+  HttpResult wrong_type = QueryTenantMethod(
+      kContosoAdmin, "GetSitePropertiesFromSharePointByFilters",
+      "<Parameter TypeId=\"{00000000-0000-0000-0000-000000000001}\"><Property Name=\"Template\" Type=\"String\">x"
+      "</Property></Parameter>");
+  EXPECT_EQ(CsomError(wrong_type)["ErrorTypeName"], "System.ArgumentException") << wrong_type.body;
 }
 
 TEST_F(TenantEmulatorMovesTest, RefusalsAtStart) {
@@ -184,12 +278,8 @@ class TenantEmulatorTenantBlockerTest : public EmulatorTest {
     const std::string admin = absl::StrCat("https://", name, "-admin.sharepoint.com");
     const std::string host = absl::StrCat("https://", name, "-my.sharepoint.com/");
     const std::string domain = absl::StrCat(name, ".onmicrosoft.com");
-    PostJson(admin + "/_api/SPO.Tenant/SetCrossTenantRelationship",
-             {{"scenario", "MnA"}, {"partnerRole", "Target"}, {"partnerCrossTenantHostUrl", kFabrikamHost}},
-             AppToken(domain, app, secret, admin));
-    PostJson(std::string(kFabrikamAdmin) + "/_api/SPO.Tenant/SetCrossTenantRelationship",
-             {{"scenario", "MnA"}, {"partnerRole", "Source"}, {"partnerCrossTenantHostUrl", host}},
-             AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret, kFabrikamAdmin));
+    EXPECT_TRUE(CsomError(OrgRelation(admin, "NewSPOTenantOrgRelation", 2, kFabrikamHost)).is_null());
+    EXPECT_TRUE(CsomError(OrgRelation(kFabrikamAdmin, "NewSPOTenantOrgRelation", 1, host)).is_null());
     AdvanceTime(3601);
     return PostJson(kTasks,
                     {{"parameters",
@@ -265,15 +355,24 @@ TEST_F(TenantEmulatorMovesTest, PreferredLatestStartCancelsAMoveThatDidNotStart)
 
 TEST_F(TenantEmulatorMovesTest, TargetSideSeesIncomingMoves) {
   ASSERT_EQ(StartMove("user5").status, 200);
-  const std::string token = AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret, kFabrikamAdmin);
-  HttpResult states = Get(absl::StrCat(kFabrikamAdmin,
-                                       "/_api/SPO.Tenant/CrossTenantUserContentMoveStates?partnerCrossTenantHostUrl=",
-                                       "https%3A%2F%2Fcontoso-my.sharepoint.com%2F"),
-                          token);
-  ASSERT_EQ(states.status, 200) << states.body;
-  ASSERT_EQ(states.json["value"].size(), 1u);
-  EXPECT_EQ(states.json["value"][0]["sourceUserPrincipalName"], "user5@contoso.onmicrosoft.com");
-  EXPECT_EQ(states.json["value"][0]["destinationDataLocation"], "NAM");
+  const nlohmann::json rows = MoveRows(kFabrikamAdmin, kContosoHost);
+  ASSERT_TRUE(rows.is_array());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["SourceUserPrincipalName"], "user5@contoso.onmicrosoft.com");
+  EXPECT_EQ(rows[0]["TargetUserPrincipalName"], "user5@fabrikam.onmicrosoft.com");
+  EXPECT_EQ(rows[0]["MoveState"], "Scheduled");
+  EXPECT_EQ(rows[0]["MoveStage"], "");
+  EXPECT_EQ(rows[0]["SourceSiteUrl"], "https://contoso-my.sharepoint.com/personal/user5_contoso_onmicrosoft_com");
+  EXPECT_EQ(rows[0]["TargetSiteUrl"], "https://fabrikam-my.sharepoint.com/personal/user5_fabrikam_onmicrosoft_com");
+  EXPECT_EQ(rows[0]["SourceDataLocation"], "NAM");
+  EXPECT_EQ(rows[0]["DestinationDataLocation"], "NAM");
+  EXPECT_TRUE(absl::StartsWith(rows[0]["LastModified"].get<std::string>(), "/Date(")) << rows[0];
+  EXPECT_EQ(rows[0]["ErrorMessage"], "");
+  EXPECT_FALSE(rows[0]["MoveJobId"].get<std::string>().empty());
+  // Filtered by partner: nothing with another partner; by UPN.
+  EXPECT_TRUE(MoveRows(kFabrikamAdmin, kContosoEurHost).empty());
+  EXPECT_TRUE(MoveRows(kContosoAdmin, kFabrikamHost, "user4@contoso.onmicrosoft.com").empty());
+  EXPECT_EQ(MoveRows(kContosoAdmin, kFabrikamHost, "USER5@contoso.onmicrosoft.com").size(), 1u);
 }
 
 }  // namespace

@@ -15,6 +15,18 @@ TEST(TenantEmulatorFaultSettingsTest, AppliesPartialUpdatesAndRefusesBadOnes) {
   EXPECT_FALSE(settings.Apply({{"retry_after_seconds", "soon"}}).ok());
   EXPECT_FALSE(settings.Apply({{"bogus", 1}}).ok());
   EXPECT_FALSE(settings.Apply(nlohmann::json::array()).ok());
+  // The SharePoint knobs.
+  EXPECT_FALSE(settings.require_form_digest);
+  EXPECT_EQ(settings.site_page_size, 300);
+  ASSERT_TRUE(settings.Apply({{"require_form_digest", true}, {"site_page_size", 2}}).ok());
+  EXPECT_TRUE(settings.require_form_digest);
+  EXPECT_EQ(settings.site_page_size, 2);
+  EXPECT_FALSE(settings.Apply({{"site_page_size", 0}}).ok());
+  EXPECT_FALSE(settings.Apply({{"site_page_size", 5001}}).ok());
+  EXPECT_FALSE(settings.Apply({{"site_page_size", 2.5}}).ok());
+  EXPECT_FALSE(settings.Apply({{"require_form_digest", "yes"}}).ok());
+  EXPECT_EQ(settings.ToJson(absl::Hours(1))["site_page_size"], 2);
+  EXPECT_EQ(settings.ToJson(absl::Hours(1))["require_form_digest"], true);
   EXPECT_DOUBLE_EQ(settings.throttle_ratio, 0.5) << "a refused update changes nothing";
   EXPECT_EQ(settings.ToJson(absl::Hours(1))["token_lifetime_seconds"], 3600);
 }

@@ -49,8 +49,9 @@ tenants:
   }
 
   std::string State(const std::string& user) {
-    nlohmann::json states = moves_->MoveStates(0, 0, "https://fabrikam-my.sharepoint.com/", user + "@contoso.onmicrosoft.com");
-    return states["value"].empty() ? "" : states["value"].back()["moveState"].get<std::string>();
+    nlohmann::ordered_json rows =
+        moves_->MoveStates(0, 0, "https://fabrikam-my.sharepoint.com/", user + "@contoso.onmicrosoft.com");
+    return rows.empty() ? "" : rows.back()["MoveState"].get<std::string>();
   }
 
   Seed seed_;
