@@ -23,7 +23,8 @@ if(CROSSTENANT_FUZZ)
 
   # The libraries holding the fuzzed parsers get coverage feedback and the sanitizers; the generated
   # protobuf code and Debian's libraries stay as they are.
-  foreach(fuzzed_library identity_map crosstenant_common_base tenant_connector_core crosstenant_tenant_emulator)
+  foreach(fuzzed_library identity_map crosstenant_common_base tenant_connector_sharepoint_protocol tenant_connector_core
+                          crosstenant_tenant_emulator)
     # -Wshadow=local is gcc's spelling; clang would warn about it on every file.
     target_compile_options(${fuzzed_library} PRIVATE -fsanitize=fuzzer-no-link ${CROSSTENANT_SANITIZERS}
                                                      -Wno-unknown-warning-option)
@@ -45,6 +46,7 @@ if(CROSSTENANT_FUZZ)
   crosstenant_fuzz_target(NAME fuzz_admin_url DEPS tenant_connector_core)
   crosstenant_fuzz_target(NAME fuzz_connector_token DEPS tenant_connector_core)
   crosstenant_fuzz_target(NAME fuzz_connector_upstream DEPS tenant_connector_core)
+  crosstenant_fuzz_target(NAME fuzz_connector_csom DEPS tenant_connector_sharepoint_protocol)
   crosstenant_fuzz_target(NAME fuzz_config_reader DEPS crosstenant_common_base)
   crosstenant_fuzz_target(NAME fuzz_emulator_seed DEPS crosstenant_tenant_emulator)
   crosstenant_fuzz_target(NAME fuzz_emulator_jwt DEPS crosstenant_tenant_emulator)

@@ -70,10 +70,10 @@ class ConnectorEmulatorTest : public ConnectorSuite {
 };
 
 
-TEST_F(ConnectorEmulatorTest, ClientSecretConnectsAndDiscoversGeos) {
+TEST_F(ConnectorEmulatorTest, CertificateConnectsAndDiscoversGeosFromSharePoint) {
   v1::CreateConnectionResponse response;
   grpc::Status status = Create(ConnectRequest("", v1::CONNECTION_ROLE_SOURCE, "https://Contoso-Admin.SharePoint.com/",
-                                              SecretCredential(kContosoApp, kContosoSecret)),
+                                              MigrationAppCredential(*emulator_, kContosoApp)),
                                &response);
   ASSERT_TRUE(status.ok()) << status.error_message() << "\n" << connector_->Stderr();
   const v1::Connection& c = response.connection();
@@ -86,8 +86,10 @@ TEST_F(ConnectorEmulatorTest, ClientSecretConnectsAndDiscoversGeos) {
   EXPECT_EQ(c.initial_domain(), "contoso.onmicrosoft.com");
   EXPECT_EQ(c.principal().kind(), v1::PRINCIPAL_KIND_APPLICATION);
   EXPECT_THAT(c.principal().application_permissions(), ::testing::Contains("Sites.FullControl.All"));
-  EXPECT_EQ(c.credential().kind(), v1::CREDENTIAL_KIND_CLIENT_SECRET);
-  EXPECT_EQ(c.credential().fingerprint().size(), 16u);
+  EXPECT_EQ(c.credential().kind(), v1::CREDENTIAL_KIND_CERTIFICATE);
+  // The tenant came from SharePoint's realm challenge, not from a guess at the host name.
+  EXPECT_EQ(c.credential().tenant(), "7f1d1c1e-0000-4000-8000-000000000001");
+  EXPECT_EQ(c.health().warnings_size(), 0) << c.health().DebugString();
   ASSERT_EQ(c.geos_size(), 2);
   EXPECT_EQ(c.home_geo(), "connections/contoso-source/geos/nam");
   EXPECT_EQ(c.geos(0).location_code(), "NAM");
@@ -104,7 +106,7 @@ TEST_F(ConnectorEmulatorTest, ClientSecretConnectsAndDiscoversGeos) {
   // The same id again: ALREADY_EXISTS.
   v1::CreateConnectionResponse again;
   EXPECT_EQ(Create(ConnectRequest("", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
-                                  SecretCredential(kContosoApp, kContosoSecret)),
+                                  MigrationAppCredential(*emulator_, kContosoApp)),
                    &again)
                 .error_code(),
             grpc::StatusCode::ALREADY_EXISTS);
@@ -120,6 +122,60 @@ TEST_F(ConnectorEmulatorTest, ClientSecretConnectsAndDiscoversGeos) {
   Get("connections/contoso-source", &got);
   EXPECT_EQ(got.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Delete("connections/contoso-source").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// SharePoint refuses app-only tokens from a client secret: the connection is made (Graph accepts the
+// secret) with a warning naming the fix, and SharePoint admin operations are refused up front, before
+// any SharePoint request, with the same fix; preflight reports it as an error.
+TEST_F(ConnectorEmulatorTest, ClientSecretConnectsWithAWarningAndSharePointStepsNameTheFix) {
+  emulator_->Admin("DELETE", "/_emulator/accounting");
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(ConnectRequest("secret-src", v1::CONNECTION_ROLE_SOURCE,
+                                              "https://contoso-admin.sharepoint.com",
+                                              SecretCredential(kContosoApp, kContosoSecret)),
+                               &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const v1::Connection& c = response.connection();
+  EXPECT_EQ(c.state(), v1::CONNECTION_STATE_CONNECTED);
+  EXPECT_EQ(c.credential().kind(), v1::CREDENTIAL_KIND_CLIENT_SECRET);
+  ASSERT_EQ(c.geos_size(), 1);  // Multi-Geo discovery needs SharePoint
+  EXPECT_EQ(c.geos(0).admin_url(), "https://contoso-admin.sharepoint.com");
+  ASSERT_EQ(c.health().warnings_size(), 1) << c.health().DebugString();
+  EXPECT_EQ(c.health().warnings(0).code(), "SHAREPOINT_NEEDS_CERTIFICATE");
+  EXPECT_EQ(c.health().warnings(0).severity(), v1::SEVERITY_WARNING);
+  EXPECT_THAT(c.health().warnings(0).remedy(), HasSubstr("certificate"));
+  EXPECT_THAT(c.health().warnings(0).remedy(), HasSubstr(kContosoApp));
+
+  grpc::ClientContext context;
+  v1::SetCrossTenantRelationshipRequest trust;
+  trust.set_geo("connections/secret-src");
+  trust.mutable_relationship()->set_partner_host_url("https://fabrikam-my.sharepoint.com/");
+  v1::SetCrossTenantRelationshipResponse trusted;
+  grpc::Status refused = connector_->stub().SetCrossTenantRelationship(&context, trust, &trusted);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(), HasSubstr("refuses app-only tokens obtained with a client secret"));
+  EXPECT_THAT(refused.error_message(), HasSubstr("--certificate"));
+  EXPECT_THAT(refused.error_message(), HasSubstr("--device-code"));
+  auto accounting = emulator_->Admin("GET", "/_emulator/accounting");
+  EXPECT_THAT(accounting.dump(), Not(HasSubstr("sharepoint.csom"))) << "no SharePoint request may have left";
+  EXPECT_THAT(accounting.dump(), Not(HasSubstr("sharepoint.processquery")));
+
+  v1::PreflightRequest preflight;
+  preflight.set_source_connection("connections/secret-src");
+  preflight.set_target_connection("connections/secret-src");
+  v1::PreflightReport report;
+  grpc::ClientContext preflight_context;
+  ASSERT_TRUE(connector_->stub().Preflight(&preflight_context, preflight, &report).ok());
+  bool reported = false;
+  for (const v1::PreflightCheckResult& result : report.results()) {
+    if (result.check() != v1::PREFLIGHT_CHECK_SHAREPOINT_ACCESS) continue;
+    reported = reported || (result.outcome() == v1::CHECK_OUTCOME_FAILED &&
+                            result.finding().code() == "SHAREPOINT_NEEDS_CERTIFICATE" &&
+                            result.finding().severity() == v1::SEVERITY_ERROR);
+  }
+  EXPECT_TRUE(reported) << report.DebugString();
+  EXPECT_FALSE(report.ready());
+  ASSERT_TRUE(Delete("connections/secret-src").ok());
 }
 
 TEST_F(ConnectorEmulatorTest, CertificateAssertionsPs256AndRs256) {
@@ -381,7 +437,7 @@ TEST_F(ConnectorEmulatorTest, SecretExpiryRaisesAWarningWellBefore) {
                                     credential),
                      &response)
                   .ok());
-  ASSERT_EQ(response.connection().health().warnings_size(), 1);
+  ASSERT_EQ(response.connection().health().warnings_size(), 2);  // and SHAREPOINT_NEEDS_CERTIFICATE
   const v1::Finding& warning = response.connection().health().warnings(0);
   EXPECT_EQ(warning.code(), "SECRET_EXPIRES_SOON");
   EXPECT_EQ(warning.severity(), v1::SEVERITY_WARNING);
@@ -417,26 +473,43 @@ TEST_F(ConnectorEmulatorTest, CertificateExpiryRaisesAWarningWellBefore) {
   ASSERT_TRUE(Delete("connections/cert-expiring").ok());
 }
 
-TEST_F(ConnectorEmulatorTest, MultiGeoSatelliteAdminUrl) {
-  v1::CreateConnectionResponse response;
-  grpc::Status status = Create(ConnectRequest("contoso-eur", v1::CONNECTION_ROLE_SOURCE,
-                                              "https://contosoeur-admin.sharepoint.com",
-                                              SecretCredential(kContosoApp, kContosoSecret, "contoso.onmicrosoft.com")),
-                               &response);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.connection().home_geo(), "connections/contoso-eur/geos/eur");
-  EXPECT_EQ(response.connection().geos_size(), 2);
-  ASSERT_TRUE(Delete("connections/contoso-eur").ok());
+// Microsoft tells Multi-Geo customers to treat each geography as a tenant of its own and to give its
+// admin URL: contosoeur-admin is contoso's EUR geo. No tenant is given: SharePoint names it.
+TEST_F(ConnectorEmulatorTest, AnyGeosAdminUrlConnectsItsTenant) {
+  for (const v1::Credential& credential :
+       {MigrationAppCredential(*emulator_, kContosoApp), MigrationAppCredential(*emulator_, kContosoApp,
+                                                                                "contoso.onmicrosoft.com")}) {
+    v1::CreateConnectionResponse response;
+    grpc::Status status = Create(ConnectRequest("contoso-eur", v1::CONNECTION_ROLE_SOURCE,
+                                                "https://contosoeur-admin.sharepoint.com", credential),
+                                 &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    const v1::Connection& c = response.connection();
+    EXPECT_EQ(c.tenant_id(), "7f1d1c1e-0000-4000-8000-000000000001");
+    EXPECT_EQ(c.home_geo(), "connections/contoso-eur/geos/eur");
+    ASSERT_EQ(c.geos_size(), 2);
+    EXPECT_EQ(c.geos(1).my_site_host_url(), "https://contosoeur-my.sharepoint.com/");
+    // Later steps use the geo's own hosts.
+    grpc::ClientContext context;
+    v1::GetCrossTenantHostUrlRequest request;
+    request.set_geo("connections/contoso-eur");
+    v1::GetCrossTenantHostUrlResponse host;
+    ASSERT_TRUE(connector_->stub().GetCrossTenantHostUrl(&context, request, &host).ok());
+    EXPECT_EQ(host.host_url(), "https://contosoeur-my.sharepoint.com/");
+    ASSERT_TRUE(Delete("connections/contoso-eur").ok());
+  }
 }
 
 TEST_F(ConnectorEmulatorTest, AdminUrlOfAnotherTenantIsRefused) {
   v1::CreateConnectionResponse response;
   grpc::Status status = Create(ConnectRequest("mismatch", v1::CONNECTION_ROLE_SOURCE,
                                               "https://fabrikam-admin.sharepoint.com",
-                                              SecretCredential(kContosoApp, kContosoSecret, "contoso.onmicrosoft.com")),
+                                              MigrationAppCredential(*emulator_, kContosoApp, "contoso.onmicrosoft.com")),
                                &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(status.error_message(), HasSubstr("does not belong to tenant"));
+  // Both tenants named: SharePoint's (fabrikam) and the credential's (contoso).
+  EXPECT_THAT(status.error_message(), HasSubstr("belongs to tenant 9a8b7c6d-0000-4000-8000-000000000002"));
+  EXPECT_THAT(status.error_message(), HasSubstr("signs in to tenant 7f1d1c1e-0000-4000-8000-000000000001"));
 }
 
 TEST_F(ConnectorEmulatorTest, ListPagesAndFilters) {
@@ -518,7 +591,7 @@ TEST_F(ConnectorEmulatorTest, ShortTokenLifetimeIsRefreshedTransparently) {
   emulator_->Admin("PUT", "/_emulator/faults", {{"token_lifetime_seconds", 2}});
   v1::CreateConnectionResponse response;
   ASSERT_TRUE(Create(ConnectRequest("short-token", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
-                                    SecretCredential(kContosoApp, kContosoSecret)),
+                                    MigrationAppCredential(*emulator_, kContosoApp)),
                      &response)
                   .ok());
   EXPECT_LE(response.connection().health().token_lifetime().seconds(), 2);
@@ -652,6 +725,52 @@ TEST_F(ConnectorEmulatorTest, MutualTlsMutatingPeers) {
 }
 
 // A separate connector with a state directory: restart keeps connections; a missing key refuses.
+// --sharepoint-wire-log: every SharePoint admin exchange as a JSON line, with no token in it.
+TEST_F(ConnectorEmulatorTest, WireLogRecordsSharePointExchangesWithoutSecrets) {
+  TempDir dir;
+  const std::string log_path = dir.path() + "/sharepoint-wire.jsonl";
+  Connector logged;
+  ASSERT_TRUE(logged.Start(*emulator_, "", {"--sharepoint-wire-log=" + log_path})) << logged.Stderr();
+  {
+    grpc::ClientContext context;
+    context.set_deadline(In(std::chrono::seconds(30)));
+    v1::CreateConnectionResponse response;
+    grpc::Status status = logged.stub().CreateConnection(
+        &context,
+        ConnectRequest("logged", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                       MigrationAppCredential(*emulator_, kContosoApp)),
+        &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  {
+    grpc::ClientContext context;
+    v1::VerifyCrossTenantRelationshipRequest request;
+    request.set_geo("connections/logged");
+    request.mutable_relationship()->set_partner_host_url("https://fabrikam-my.sharepoint.com/");
+    v1::VerifyCrossTenantRelationshipResponse response;
+    ASSERT_TRUE(logged.stub().VerifyCrossTenantRelationship(&context, request, &response).ok());
+  }
+  EXPECT_EQ(logged.Stop(), 0);
+  std::ifstream in(log_path);
+  std::string line;
+  std::vector<nlohmann::json> lines;
+  while (std::getline(in, line)) {
+    EXPECT_THAT(line, Not(HasSubstr("eyJ"))) << "a JWT reached the wire log";
+    EXPECT_THAT(line, Not(HasSubstr("Bearer ")));
+    lines.push_back(nlohmann::json::parse(line));
+  }
+  // The realm challenge, GetTenantInstances at connect, then the verification.
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_THAT(lines.front()["url"].get<std::string>(), HasSubstr("/_vti_bin/client.svc"));
+  EXPECT_EQ(lines.front()["status"], 401);
+  const nlohmann::json& verify = lines.back();
+  EXPECT_EQ(verify["url"], "https://contoso-admin.sharepoint.com/_vti_bin/client.svc/ProcessQuery");
+  EXPECT_EQ(verify["connection"], "connections/logged");
+  EXPECT_EQ(verify["status"], 200);
+  EXPECT_THAT(verify["request"].get<std::string>(), HasSubstr("Name=\"VerifySPOTenantOrgRelation\""));
+  EXPECT_THAT(verify["response"].get<std::string>(), HasSubstr("\"ErrorInfo\":null"));
+}
+
 TEST_F(ConnectorEmulatorTest, RestartKeepsConnectionsAndRefusesWithoutKey) {
   TempDir state;
   const std::string state_dir = state.path() + "/state";
