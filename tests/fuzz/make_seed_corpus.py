@@ -126,15 +126,34 @@ def token_for(claims):
 
 organization = "200\n" + json.dumps({"value": [{"id": TENANT, "displayName": "Contoso Ltd", "verifiedDomains": [
     {"name": "contoso.onmicrosoft.com", "isInitial": True}, {"name": "contoso.com", "isInitial": False}]}]})
-geos = "200\n" + json.dumps({"value": [
-    {"dataLocationCode": "NAM", "isDefault": True, "tenantAdminUrl": "https://contoso-admin.sharepoint.com",
-     "mySiteHostUrl": "https://contoso-my.sharepoint.com/", "rootSiteUrl": "https://contoso.sharepoint.com/"},
-    {"dataLocationCode": "EUR", "isDefault": False, "tenantAdminUrl": "https://contosoeur-admin.sharepoint.com",
-     "mySiteHostUrl": "https://contosoeur-my.sharepoint.com/", "rootSiteUrl": "https://contosoeur.sharepoint.com/"}]})
+# SharePoint's Bearer challenge naming the tenant (the script's header syntax has no spaces in values).
+realm = f'401 WWW-Authenticate: realm="{TENANT}"\n'
+CSOM_HEADER = {"SchemaVersion": "15.0.0.0", "LibraryVersion": "16.0.24106.12002", "ErrorInfo": None,
+               "TraceCorrelationId": "6b2f5a9f-90a1-4000-8c1d-2e5b0c7a1d3e"}
+
+
+def csom_answer(*pairs):
+    return "200\n" + json.dumps([CSOM_HEADER, *pairs])
+
+
+def collection(items, **extra):
+    return dict({"_ObjectType_": "SP.ClientObjectList", "_Child_Items_": items}, **extra)
+
+
+instance = {"_ObjectType_": "Microsoft.Online.SharePoint.TenantAdministration.SPOTenantInstance"}
+geos = csom_answer(2, {"IsNull": False}, 4, {"IsNull": False}, 5, collection([
+    dict(instance, DataLocation="NAM", IsDefaultDataLocation=True, TenantAdminUrl="https://contoso-admin.sharepoint.com/",
+         MySiteHostUrl="https://contoso-my.sharepoint.com/", RootSiteUrl="https://contoso.sharepoint.com/"),
+    dict(instance, DataLocation="EUR", IsDefaultDataLocation=False,
+         TenantAdminUrl="https://contosoeur-admin.sharepoint.com/", MySiteHostUrl="https://contosoeur-my.sharepoint.com/",
+         RootSiteUrl="https://contosoeur.sharepoint.com/")]))
 
 
 def connect(kind, claims):
-    return [token_for(claims), organization, token_for(claims), geos]
+    # A client secret never reaches SharePoint: the app connects with Graph only.
+    if kind == "app":
+        return [realm, token_for(claims), organization]
+    return [realm, token_for(claims), organization, token_for(claims), geos]
 
 
 def script(first_line, responses):
@@ -149,14 +168,17 @@ move_task = {"id": "task-1", "status": "inProgress", "startedDateTime": "2026-01
                             "targetDataLocationCode": "NAM", "validateOnly": False,
                             "preferredStartDateTime": "2026-01-02T00:00:00Z"},
              "error": {"code": "x", "message": "y"}}
-move_state = {"sourceUserPrincipalName": "alice@contoso.com", "targetUserPrincipalName": "alice@fabrikam.com",
-              "moveState": "InProgress", "moveStage": "Backup", "moveJobId": "job-1",
-              "sourceSiteUrl": "https://contoso-my.sharepoint.com/personal/alice",
-              "targetSiteUrl": "https://fabrikam-my.sharepoint.com/personal/alice",
-              "sourceDataLocation": "NAM", "destinationDataLocation": "NAM", "timeStamp": "2026-01-01T10:00:00Z",
-              "errorMessage": ""}
+move_state = {"SourceUserPrincipalName": "alice@contoso.com", "TargetUserPrincipalName": "alice@fabrikam.com",
+              "MoveState": "InProgress", "MoveStage": "Backup", "MoveJobId": "job-1",
+              "SourceSiteUrl": "https://contoso-my.sharepoint.com/personal/alice",
+              "TargetSiteUrl": "https://fabrikam-my.sharepoint.com/personal/alice",
+              "SourceDataLocation": "NAM", "DestinationDataLocation": "NAM", "LastModified": "/Date(1767261600000)/",
+              "ErrorMessage": ""}
+site = {"_ObjectType_": "Microsoft.Online.SharePoint.TenantAdministration.SiteProperties",
+        "Url": "https://contoso-my.sharepoint.com/personal/alice", "Template": "RedirectSite#0",
+        "LastContentModifiedDate": "/Date(2026,0,1,0,0,0,0)/"}
 operations = {
-    "hosturl": ["200\n" + json.dumps({"value": "https://contoso-my.sharepoint.com/"})],
+    "hosturl": [csom_answer(2, {"IsNull": False}, 3, "https://contoso-my.sharepoint.com/")],
     "users": ["200\n" + json.dumps({"value": [
         {"id": "u1", "userPrincipalName": "alice@contoso.com", "mail": "alice@contoso.com", "displayName": "Alice",
          "userType": "Member", "accountEnabled": True, "preferredDataLocation": "NAM"}],
@@ -169,35 +191,54 @@ operations = {
                                               "quota": {"used": 1048576}}},
         {"id": "u1", "status": 404, "body": {"error": {"code": "Request_ResourceNotFound", "message": "no"}}},
         {"id": "d1", "status": 429, "body": {}}]})],
-    "move": ["200\n" + json.dumps(move_task)],
-    "moves": ["200\n" + json.dumps({"value": [move_state, dict(move_state, moveState="Failed",
-                                                                 errorMessage="quota")]})],
-    "batch": ["200\n" + json.dumps({"value": [move_state]})],
-    "compat": ["200\n" + json.dumps({"value": "Compatible"})],
-    "redirects": ["200\n" + json.dumps({"value": [{"url": "https://contoso-my.sharepoint.com/personal/alice",
-                                                  "redirectUrl": "https://fabrikam-my.sharepoint.com/personal/alice",
-                                                  "createdDateTime": "2026-01-01T00:00:00Z"}]})],
+    "move": [csom_answer(2, {"IsNull": False}, 3, json.dumps([move_state]))],
+    "moves": [csom_answer(2, {"IsNull": False}, 3, json.dumps([move_state, dict(move_state, MoveState=3,
+                                                                                 ErrorMessage="quota")]))],
+    "batch": ["200\n" + json.dumps({"responses": [{"id": "0", "status": 200, "body": move_task},
+                                                  {"id": "1", "status": 404, "body": {}}]})],
+    "compat": ["200\n" + json.dumps({"SupportedVersions": ["1.0", "1.4.7"]}),
+               "200\n" + json.dumps({"SourceTenantHostUrl": "https://contoso-my.sharepoint.com/",
+                                     "TargetTenantHostUrl": "https://fabrikam-my.sharepoint.com/",
+                                     "XTenantMoveCompatibilityResult": 2})],
+    "redirects": [csom_answer(2, {"IsNull": False}, 4, {"IsNull": False}, 5,
+                              collection([site], NextStartIndexFromSharePoint="2;x")),
+                  csom_answer(2, {"IsNull": False}, 4, {"IsNull": False}, 5,
+                              collection([], NextStartIndexFromSharePoint=None))],
     "start": ["404\n" + json.dumps({"error": {"code": "itemNotFound", "message": "none"}}),
               "201\n" + json.dumps(move_task)],
-    "entry": ["200\n" + json.dumps({"value": [{"sourceUserPrincipalName": "alice@contoso.com",
-                                               "targetUserPrincipalName": "alice@fabrikam.com"}]})],
-    "verify": ["200\n" + json.dumps({"value": "Ok"})],
+    "entry": [csom_answer(2, {"IsNull": False}, 4, {"IsNull": False}, 5, collection([
+        {"_ObjectType_": "Microsoft.Online.SharePoint.TenantAdministration.SPOTenantUserIdentityMapping",
+         "SourceTenantCompanyId": TENANT, "SourceUserKey": "alice@contoso.com", "TargetUserUpn": "alice@fabrikam.com",
+         "TargetUserEmail": "alice@fabrikam.com", "TargetUserPuid": "", "UserType": 1}]))],
+    "verify": [csom_answer(2, {"IsNull": False}, 3, 4)],
     "check2": [organization.replace("Contoso Ltd", "Contoso"), geos],
 }
 for kind, claims in (("app", app_claims), ("user", user_claims)):
     write("fuzz_connector_upstream", f"connect_{kind}", script(kind, connect(kind, claims)))
 for op, responses in operations.items():
-    write("fuzz_connector_upstream", f"op_{op}", script(f"app {op}", connect("app", app_claims) + responses))
-write("fuzz_connector_upstream", "all_ops", script("app " + " ".join(operations),
-                                                   connect("app", app_claims) +
+    write("fuzz_connector_upstream", f"op_{op}", script(f"user {op}", connect("user", user_claims) + responses))
+write("fuzz_connector_upstream", "all_ops", script("user " + " ".join(operations),
+                                                   connect("user", user_claims) +
                                                    [r for rs in operations.values() for r in rs]))
-write("fuzz_connector_upstream", "throttled", script("app users", [token_for(app_claims), "429 Retry-After: 3\n{}",
-                                                                    "503\n<html>busy</html>"] +
-                                                     connect("app", app_claims)[1:]))
+write("fuzz_connector_upstream", "secret_ops", script("app hosturl verify users", connect("app", app_claims) +
+                                                      operations["users"]))
+write("fuzz_connector_upstream", "throttled", script("app users", [realm, token_for(app_claims),
+                                                                    "429 Retry-After: 3\n{}",
+                                                                    "503\n<html>busy</html>", organization] +
+                                                     operations["users"]))
 write("fuzz_connector_upstream", "user_member_of", script("user check", [
-    token_for(dict(user_claims, wids=None)), organization,
+    realm, token_for(dict(user_claims, wids=None)), organization,
     "200\n" + json.dumps({"value": [{"roleTemplateId": "62e90394-69f5-4237-9190-012177145e10"}]}),
     token_for(user_claims), geos] + operations["check"]))
+
+# --- connector: CSOM answers alone (fuzz_connector_csom) -----------------------------------------------
+for name, answer in (("scalar", operations["hosturl"][0]), ("geos", geos), ("moves", operations["moves"][0]),
+                     ("sites", operations["redirects"][0]), ("entry", operations["entry"][0])):
+    write("fuzz_connector_csom", name, answer.split("\n", 1)[1])
+write("fuzz_connector_csom", "error", json.dumps([dict(CSOM_HEADER, ErrorInfo={
+    "ErrorMessage": "Cannot get site https://x/.", "ErrorValue": None, "TraceCorrelationId": "5fe2279f",
+    "ErrorCode": -1, "ErrorTypeName": "Microsoft.Online.SharePoint.Common.SpoNoSiteException"})]))
+write("fuzz_connector_csom", "date", "/Date(2017,10,7,11,29,31,0)/")
 
 # --- emulator seed: a minimal one here; run_fuzzers.sh adds deploy/local/emulator-seed.yaml each run ---
 write("fuzz_emulator_seed", "minimal.yaml", """settings: {token_lifetime: 1h, max_queued_per_geo: 10}
