@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Helpers of tests/bench/run_benchmarks.sh (python3 from Debian, with python3-grpcio for `watch`).
 
-  bench_util.py seed N FILE                      an emulator seed: N users on contoso (NAM) and N on fabrikam,
-                                                 instant moves
+  bench_util.py seed N FILE CERT                 an emulator seed: N users on contoso (NAM) and N on fabrikam,
+                                                 instant moves; both migration apps have the certificate CERT
+                                                 (dev-certs.sh's migration-app.pem)
   bench_util.py proc PID...                      JSON {pid: {cpu_s, rss_kb, hwm_kb}} from /proc
   bench_util.py follow OUT MIGRATECTL NAME PID... polls `migratectl migrate status NAME --format=json` until the
                                                  migration ends; writes samples, wall time and /proc figures
@@ -31,7 +32,7 @@ def proc(pid):
     return {"cpu_s": cpu, "rss_kb": rss, "hwm_kb": hwm}
 
 
-def seed(n, path):
+def seed(n, path, certificate):
     move = "{scheduled: 1s, ready_to_trigger: 1s, validation: 1s, backup: 1s, restore: 1s, cleanup: 1s, " \
            "reschedule_delay: 1s}"
     perms = "[Organization.Read.All, User.Read.All, Files.Read.All, Sites.FullControl.All, " \
@@ -54,6 +55,7 @@ tenants:
       - client_id: 11111111-1111-4111-8111-111111111111
         display_name: crosstenant migration (contoso)
         secret: contoso-migration-secret
+        certificate: {certificate}
         application_permissions: {perms}
     admins:
       - {{upn: admin@contoso.onmicrosoft.com, password: "Contoso-Admin-1!", roles: [GlobalAdministrator]}}
@@ -69,6 +71,7 @@ tenants:
       - client_id: 22222222-2222-4222-8222-222222222222
         display_name: crosstenant migration (fabrikam)
         secret: fabrikam-migration-secret
+        certificate: {certificate}
         application_permissions: {perms}
     admins:
       - {{upn: admin@fabrikam.onmicrosoft.com, password: "Fabrikam-Admin-1!", roles: [GlobalAdministrator]}}
@@ -246,7 +249,7 @@ def watch(addr, name, count, out, timeout=600):
 def main(argv):
     cmd = argv[1]
     if cmd == "seed":
-        seed(int(argv[2]), argv[3])
+        seed(int(argv[2]), argv[3], os.path.abspath(argv[4]))
     elif cmd == "proc":
         print(json.dumps({p: proc(int(p)) for p in argv[2:]}))
     elif cmd == "follow":

@@ -26,10 +26,13 @@ wait_ready "$work/emulator.json"
 pids+=($!)
 wait_ready "$work/connector.json"
 connector=$(json "$work/connector.json" grpc_address)
+# The migration app's certificate (registered by the sample seed), as every connection that may run
+# SharePoint steps must use: SharePoint refuses app-only tokens obtained with a client secret.
 "$root/tools/node_modules/.bin/buf" curl --protocol grpc --http2-prior-knowledge \
   "http://$connector/crosstenant.v1.TenantConnector/CreateConnection" -d '{"connection_id":"contoso",
-  "role":"CONNECTION_ROLE_SOURCE","admin_url":"https://contoso-admin.sharepoint.com","credential":{"client_secret":{
-  "client_id":"11111111-1111-4111-8111-111111111111","secret":{"value":"contoso-migration-secret"}}}}' >/dev/null
+  "role":"CONNECTION_ROLE_SOURCE","admin_url":"https://contoso-admin.sharepoint.com","credential":{"certificate":{
+  "client_id":"11111111-1111-4111-8111-111111111111","certificate_file":"'"$certs/migration-app.pem"'",
+  "private_key":{"file_path":"'"$certs/migration-app.key"'"}}}}' >/dev/null
 "$bin/loadgen" --target="$connector" --method=/crosstenant.v1.TenantConnector/GetConnection \
   --request="name: 'connections/contoso'" --baseline=true --in-flight=64 --channels=2 --warmup=2s \
   --duration="$duration" --server-pid="$(json "$work/connector.json" pid)"

@@ -101,11 +101,12 @@ launch() {
 }
 
 # mesh DIR USERS: emulator (USERS users each side, instant moves), connector, orchestrator, 2 workers, plaintext,
-# both tenants connected with client secrets, the identity map generated and a plan written to DIR/plan.yaml.
+# both tenants connected with the migration app's certificate (SharePoint refuses app-only tokens from a
+# client secret), the identity map generated and a plan written to DIR/plan.yaml.
 mesh() {
   local dir=$1 n=$2
   mkdir -p "$dir/connector-state"
-  "$py" "$util" seed "$n" "$dir/seed.yaml"
+  "$py" "$util" seed "$n" "$dir/seed.yaml" "$certs/migration-app.pem"
   launch "$dir" emulator tenant-emulator --seed "$dir/seed.yaml" --address 127.0.0.1:0 \
     --tls-cert "$certs/emulator.pem" --tls-key "$certs/emulator.key" --time-scale 10000
   emulator=$(json "$dir/emulator.ready.json" address)
@@ -123,14 +124,11 @@ mesh() {
   done
   export MIGRATECTL_CONNECTOR="$connector" MIGRATECTL_ORCHESTRATOR="$orchestrator"
   unset MIGRATECTL_TLS_CA MIGRATECTL_TLS_CERT MIGRATECTL_TLS_KEY
-  local t
-  for t in contoso fabrikam; do
-    (umask 077; printf '%s-migration-secret\n' "$t" >"$dir/$t.secret")
-  done
+  local app_cert=(--certificate="$certs/migration-app.pem" --private-key-file="$certs/migration-app.key")
   "$bin/migratectl" connect --role=source https://contoso-admin.sharepoint.com --id=contoso \
-    --client-id=11111111-1111-4111-8111-111111111111 --client-secret-file="$dir/contoso.secret" >"$dir/connect.out"
+    --client-id=11111111-1111-4111-8111-111111111111 "${app_cert[@]}" >"$dir/connect.out"
   "$bin/migratectl" connect --role=target https://fabrikam-admin.sharepoint.com --id=fabrikam \
-    --client-id=22222222-2222-4222-8222-222222222222 --client-secret-file="$dir/fabrikam.secret" >>"$dir/connect.out"
+    --client-id=22222222-2222-4222-8222-222222222222 "${app_cert[@]}" >>"$dir/connect.out"
   "$bin/migratectl" identity-map generate --source=contoso --target=fabrikam --output="$dir/identity-map.csv" \
     >"$dir/generate.out" 2>&1
   # only the generated users: the seed's admin accounts have no OneDrive to move

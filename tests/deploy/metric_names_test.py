@@ -3,7 +3,8 @@
 
 Runs the demo mesh on loopback with the real binaries: the tenant emulator (with a share of throttled
 answers, so Retry-After waits happen), tenant-connector, orchestrator and a worker; connects the source
-and the target (the source's secret with an expiry date, so the credential expiry gauge exists), runs a
+and the target with the migration app's certificate (SharePoint refuses app-only tokens obtained with a
+client secret; the certificate's end date makes the credential expiry gauge exist), runs a
 small migration to its end, and scrapes every /metrics endpoint all along (some series exist only while
 a migration is live). Then each PromQL expression of deploy/prometheus/crosstenant-alerts.yml and of
 deploy/grafana/crosstenant-dashboard.json is taken apart: every metric name must appear in the scrapes,
@@ -161,14 +162,14 @@ def run_mesh(work):
                         metric, rest = line.split("{", 1)
                         labels.setdefault(metric, set()).update(re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="', rest.split("}")[0]))
 
-        expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 20 * 86400))
-        for connection_id, role, client_id, secret in [
-                ("contoso", "CONNECTION_ROLE_SOURCE", "11111111-1111-4111-8111-111111111111", "contoso-migration-secret"),
-                ("fabrikam", "CONNECTION_ROLE_TARGET", "22222222-2222-4222-8222-222222222222", "fabrikam-migration-secret")]:
+        for connection_id, role, client_id in [
+                ("contoso", "CONNECTION_ROLE_SOURCE", "11111111-1111-4111-8111-111111111111"),
+                ("fabrikam", "CONNECTION_ROLE_TARGET", "22222222-2222-4222-8222-222222222222")]:
             call(connector["grpc_address"], "TenantConnector/CreateConnection", {
                 "connection_id": connection_id, "role": role, "admin_url": f"https://{connection_id}-admin.sharepoint.com",
-                "credential": {"client_secret": {"client_id": client_id, "secret": {"value": secret},
-                                                 "expire_time": expiry}}})
+                "credential": {"certificate": {"client_id": client_id,
+                                               "certificate_file": f"{certs}/migration-app.pem",
+                                               "private_key": {"file_path": f"{certs}/migration-app.key"}}}})
         tenant = "7f1d1c1e-0000-4000-8000-000000000001"
         users = [f"user{n:03d}" for n in range(1, 13)] + ["euser01", "euser02", "taken", "readonly", "flaky"]
         csv = "".join(f"User,{tenant},{u}@contoso.onmicrosoft.com,{u}@fabrikam.onmicrosoft.com,"

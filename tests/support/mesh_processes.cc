@@ -98,6 +98,7 @@ tenants:
       - client_id: 22222222-2222-4222-8222-222222222222
         display_name: Migration service
         secret: fabrikam-test-secret-93c2
+        certificates: [app.pem]
         application_permissions: [User.Read.All, Organization.Read.All, Files.Read.All, Sites.FullControl.All,
                                   SharePointCrossTenantMigration.Manage.All]
     admins:
@@ -162,7 +163,7 @@ std::string MeshSeed::Yaml() const {
                     const std::string& secret, const std::string& features) {
     absl::StrAppend(&yaml, "  - name: ", name, "\n    id: ", id, "\n    features: ", features, "\n    geos: ", geos,
                     "\n    apps:\n      - {client_id: ", app, ", secret: ", secret,
-                    ", application_permissions: [User.Read.All, Organization.Read.All, Files.Read.All, "
+                    ", certificates: [app.pem], application_permissions: [User.Read.All, Organization.Read.All, Files.Read.All, "
                     "Sites.FullControl.All, SharePointCrossTenantMigration.Manage.All]}\n"
                     "    admins:\n      - {upn: admin@",
                     name, ".onmicrosoft.com, password: ", kAdminPassword, ", roles: [GlobalAdministrator]}\n");
@@ -281,6 +282,8 @@ bool Connector::Start(const Emulator& emulator, const std::string& state_dir, co
   }
   address_ = (*ready_json)["grpc_address"].get<std::string>();
   metrics_address_ = (*ready_json)["metrics_address"].get<std::string>();
+  app_certificate_ = emulator.AppCertificate();
+  app_key_ = emulator.AppKey();
   stub_ = crosstenant::v1::TenantConnector::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   return true;
 }
@@ -288,9 +291,9 @@ bool Connector::Start(const Emulator& emulator, const std::string& state_dir, co
 bool Connector::ConnectSourceAndTarget(const std::string& source_id, const std::string& target_id) {
   for (const auto& request :
        {ConnectRequest(source_id, crosstenant::v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
-                       SecretCredential(kContosoApp, kContosoSecret)),
+                       MigrationAppCredential(app_certificate_, app_key_, kContosoApp)),
         ConnectRequest(target_id, crosstenant::v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
-                       SecretCredential(kFabrikamApp, kFabrikamSecret))}) {
+                       MigrationAppCredential(app_certificate_, app_key_, kFabrikamApp))}) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     crosstenant::v1::CreateConnectionResponse response;
@@ -393,6 +396,22 @@ void ConnectorSuite::TearDownTestSuite() {
 }
 
 void ConnectorSuite::SetUp() { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
+
+crosstenant::v1::Credential MigrationAppCredential(const std::string& certificate_file, const std::string& key_file,
+                                                   const std::string& client_id, const std::string& tenant) {
+  crosstenant::v1::Credential credential;
+  credential.set_tenant(tenant);
+  crosstenant::v1::CertificateCredential* certificate = credential.mutable_certificate();
+  certificate->set_client_id(client_id);
+  certificate->set_certificate_file(certificate_file);
+  certificate->mutable_private_key()->set_file_path(key_file);
+  return credential;
+}
+
+crosstenant::v1::Credential MigrationAppCredential(const Emulator& emulator, const std::string& client_id,
+                                                   const std::string& tenant) {
+  return MigrationAppCredential(emulator.AppCertificate(), emulator.AppKey(), client_id, tenant);
+}
 
 crosstenant::v1::Credential SecretCredential(const std::string& client_id, const std::string& secret,
                                              const std::string& tenant) {

@@ -21,7 +21,10 @@
 
 namespace crosstenant::testing {
 
-// Ids and secrets of the test seed.
+// Ids and secrets of the test seed. Both migration apps (kContosoApp, kFabrikamApp) also have the
+// emulator's app certificate (Emulator::AppCertificate); connect them with MigrationAppCredential,
+// since SharePoint refuses app-only tokens obtained with a client secret (docs/sharepoint-admin-protocol.md).
+// The secrets stay for Graph-only use and for tests of the secret path itself.
 inline constexpr char kContosoApp[] = "11111111-1111-4111-8111-111111111111";
 inline constexpr char kContosoSecret[] = "contoso-test-secret-d1e7";
 inline constexpr char kContosoPublicApp[] = "33333333-3333-4333-8333-333333333333";
@@ -91,7 +94,8 @@ class Connector {
   bool Start(const Emulator& emulator, const std::string& state_dir, const std::vector<std::string>& extra = {});
   const std::string& error() const { return error_; }
   // Connects contoso as the source (`connections/{source_id}`) and fabrikam as the target
-  // (`connections/{target_id}`) with the seed's app secrets; false, with error() saying why, on error.
+  // (`connections/{target_id}`) with the seed's app certificate (MigrationAppCredential); false, with
+  // error() saying why, on error.
   bool ConnectSourceAndTarget(const std::string& source_id = "contoso", const std::string& target_id = "fabrikam");
   std::unique_ptr<ServerProcess>& process() { return process_; }
   crosstenant::v1::TenantConnector::Stub& stub() { return *stub_; }
@@ -108,6 +112,8 @@ class Connector {
   std::unique_ptr<crosstenant::v1::TenantConnector::Stub> stub_;
   std::string address_;
   std::string metrics_address_;
+  std::string app_certificate_;  // the emulator's, from Start
+  std::string app_key_;
 };
 
 // An orchestrator with its SQLite file in its own directory, at one address for its whole life.
@@ -167,6 +173,16 @@ class ConnectorSuite : public ::testing::Test {
 };
 
 // Credentials of the seed.
+//
+// The one credential the tests connect a migration app (kContosoApp, kFabrikamApp) with: the app
+// certificate `emulator` registers for both (a client assertion signed with its key). SharePoint, and
+// the emulator like it, refuses app-only tokens obtained with a client secret, so a connection that runs
+// SharePoint steps (trust, verify, compatibility, redirect sites) must use this, not SecretCredential.
+crosstenant::v1::Credential MigrationAppCredential(const Emulator& emulator, const std::string& client_id,
+                                                   const std::string& tenant = "");
+crosstenant::v1::Credential MigrationAppCredential(const std::string& certificate_file, const std::string& key_file,
+                                                   const std::string& client_id, const std::string& tenant = "");
+// A client secret: for Graph-only use and for tests of the secret path itself.
 crosstenant::v1::Credential SecretCredential(const std::string& client_id, const std::string& secret,
                                              const std::string& tenant = "");
 crosstenant::v1::CreateConnectionRequest ConnectRequest(const std::string& id, crosstenant::v1::ConnectionRole role,

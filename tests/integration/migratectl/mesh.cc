@@ -62,6 +62,7 @@ tenants:
     apps:
       - client_id: 22222222-2222-4222-8222-222222222222
         secret: fabrikam-cli-secret-8c1d
+        certificate: )", cert_dir, R"(/migration-app.pem
         application_permissions: [Organization.Read.All, User.Read.All, Files.Read.All, Sites.FullControl.All,
                                   SharePointCrossTenantMigration.Manage.All]
       - client_id: 14d82eec-204b-4c2f-b7e8-296a70dab67e
@@ -212,14 +213,29 @@ std::unique_ptr<ServerProcess> Mesh::Spawn(const std::vector<std::string>& args)
   return std::make_unique<ServerProcess>(crosstenant::testing::BinaryPath("migratectl"), args, dir());
 }
 
+std::vector<std::string> Mesh::CertificateFlags() const {
+  return {"--certificate=" + CertDir() + "/migration-app.pem", "--private-key-file=" + CertDir() + "/migration-app.key"};
+}
+
+std::vector<std::string> Mesh::ConnectArgs(const std::string& role, const std::string& tenant, const std::string& id,
+                                           const std::vector<std::string>& extra) const {
+  std::vector<std::string> args = {"connect", "--role=" + role, "https://" + tenant + "-admin.sharepoint.com",
+                                   "--id=" + id,
+                                   std::string("--client-id=") + (tenant == "fabrikam" ? kFabrikamApp : kContosoApp)};
+  const std::vector<std::string> certificate = CertificateFlags();
+  args.insert(args.end(), certificate.begin(), certificate.end());
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 bool Mesh::ConnectBoth() {
-  const std::string contoso = WriteFile("contoso.secret", std::string(kContosoSecret) + "\n");
-  const std::string fabrikam = WriteFile("fabrikam.secret", kFabrikamSecret);
-  CliResult source = Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--id=contoso",
-                          std::string("--client-id=") + kContosoApp, "--client-secret-file=" + contoso});
-  CliResult target = Run({"connect", "--role=target", "--admin-url=https://fabrikam-admin.sharepoint.com",
-                          "--id=fabrikam", std::string("--client-id=") + kFabrikamApp,
-                          "--client-secret-file=" + fabrikam});
+  CliResult source = Run(ConnectArgs("source", "contoso", "contoso"));
+  // The target with the admin URL as a flag, the other spelling.
+  std::vector<std::string> target_args = {"connect", "--role=target",
+                                          "--admin-url=https://fabrikam-admin.sharepoint.com", "--id=fabrikam",
+                                          std::string("--client-id=") + kFabrikamApp};
+  for (const std::string& flag : CertificateFlags()) target_args.push_back(flag);
+  CliResult target = Run(target_args);
   EXPECT_EQ(source.exit_code, 0) << source.out << source.err;
   EXPECT_EQ(target.exit_code, 0) << target.out << target.err;
   return source.exit_code == 0 && target.exit_code == 0;

@@ -47,16 +47,25 @@ class MigratectlMeshTest : public ::testing::Test {
 };
 
 TEST_F(MigratectlMeshTest, ConnectWithSecretCertificateDeviceCodeAndPassword) {
-  ASSERT_TRUE(mesh_.ConnectBoth());
-  // Certificate (Connect-SPOService -CertificatePath): PS256 client assertion with the app's key.
-  CliResult cert = mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--id=contoso-cert",
-                              std::string("--client-id=") + kContosoApp,
-                              "--certificate=" + mesh_.CertDir() + "/migration-app.pem",
-                              "--private-key-file=" + mesh_.CertDir() + "/migration-app.key"});
+  // Certificate (Connect-SPOService -CertificatePath): PS256 client assertion with the app's key. The
+  // credential an app needs for SharePoint's admin steps, so the one every other test connects with.
+  CliResult cert = mesh_.Run(mesh_.ConnectArgs("source", "contoso", "contoso"));
   EXPECT_EQ(cert.exit_code, 0) << cert.out << cert.err;
   EXPECT_THAT(cert.out, HasSubstr("state:        CONNECTED"));
   EXPECT_THAT(cert.out, HasSubstr("credential:   certificate"));
   EXPECT_THAT(cert.out, HasSubstr("geo:          EUR https://contosoeur-admin.sharepoint.com"));
+  CliResult target = mesh_.Run(mesh_.ConnectArgs("target", "fabrikam", "fabrikam"));
+  EXPECT_EQ(target.exit_code, 0) << target.out << target.err;
+
+  // Client secret: Graph accepts it, so it connects; SharePoint refuses app-only tokens obtained with a
+  // secret, so nothing here runs a SharePoint step with it.
+  const std::string secret_file = mesh_.WriteFile("contoso.secret", std::string(kContosoSecret) + "\n");
+  CliResult secret = mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com",
+                                "--id=contoso-secret", std::string("--client-id=") + kContosoApp,
+                                "--client-secret-file=" + secret_file});
+  EXPECT_EQ(secret.exit_code, 0) << secret.out << secret.err;
+  EXPECT_THAT(secret.out, HasSubstr("credential:   client-secret"));
+  EXPECT_THAT(secret.out + secret.err, Not(HasSubstr(kContosoSecret)));
 
   // Device code: Microsoft's prompt on stderr, then migratectl waits until the admin has signed in.
   mesh_.EmulatorAdmin("/_emulator/time", R"({"time_scale":30})");  // 15 emulated minutes = 30 s
@@ -95,7 +104,7 @@ TEST_F(MigratectlMeshTest, ConnectWithSecretCertificateDeviceCodeAndPassword) {
   // All five at once: the connector holds every connection (one per PowerShell session in Microsoft's tool).
   CliResult list = mesh_.Run({"connections"});
   EXPECT_EQ(list.exit_code, 0) << list.err;
-  for (const char* name : {"connections/contoso ", "connections/contoso-admin", "connections/contoso-cert",
+  for (const char* name : {"connections/contoso ", "connections/contoso-admin", "connections/contoso-secret",
                            "connections/fabrikam ", "connections/fabrikam-admin"}) {
     EXPECT_THAT(list.out, HasSubstr(name));
   }
@@ -107,9 +116,9 @@ TEST_F(MigratectlMeshTest, ConnectWithSecretCertificateDeviceCodeAndPassword) {
 
   CliResult check = mesh_.Run({"connections", "check", "contoso"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
-  CliResult removed = mesh_.Run({"connections", "delete", "contoso-cert"});
+  CliResult removed = mesh_.Run({"connections", "delete", "contoso-secret"});
   EXPECT_EQ(removed.exit_code, 0) << removed.err;
-  CliResult gone = mesh_.Run({"connections", "show", "contoso-cert"});
+  CliResult gone = mesh_.Run({"connections", "show", "contoso-secret"});
   EXPECT_EQ(gone.exit_code, 4) << gone.err;
   EXPECT_THAT(gone.err, HasSubstr("NOT_FOUND"));
 }
@@ -123,14 +132,13 @@ TEST_F(MigratectlMeshTest, ConnectRefusalsHaveTheirExitCodes) {
   EXPECT_THAT(refused.err, HasSubstr("AADSTS7000215"));
   EXPECT_THAT(refused.err + refused.out, Not(HasSubstr("not-the-secret-91b3")));
 
-  const std::string secret = mesh_.WriteFile("c.secret", kContosoSecret);
-  CliResult my_site = mesh_.Run({"connect", "--role=source", "https://contoso-my.sharepoint.com", "--id=my",
-                                 std::string("--client-id=") + kContosoApp, "--client-secret-file=" + secret});
+  std::vector<std::string> my_site_args = mesh_.ConnectArgs("source", "contoso", "my");
+  my_site_args[2] = "https://contoso-my.sharepoint.com";
+  CliResult my_site = mesh_.Run(my_site_args);
   EXPECT_EQ(my_site.exit_code, 3) << my_site.err;  // the -my URL: INVALID_ARGUMENT naming the URL to type
   EXPECT_THAT(my_site.err, HasSubstr("contoso-admin.sharepoint.com"));
 
-  CliResult taken = mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--id=contoso",
-                               std::string("--client-id=") + kContosoApp, "--client-secret-file=" + secret});
+  CliResult taken = mesh_.Run(mesh_.ConnectArgs("source", "contoso", "contoso"));
   EXPECT_EQ(taken.exit_code, 5) << taken.err;  // ALREADY_EXISTS
 
   CliResult env = mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--id=env",
@@ -140,11 +148,7 @@ TEST_F(MigratectlMeshTest, ConnectRefusalsHaveTheirExitCodes) {
 }
 
 TEST_F(MigratectlMeshTest, ConnectionsWatchShowsChangesAsTheyHappen) {
-  const std::string secret = mesh_.WriteFile("c.secret", kContosoSecret);
-  ASSERT_EQ(mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--id=contoso",
-                       std::string("--client-id=") + kContosoApp, "--client-secret-file=" + secret})
-                .exit_code,
-            0);
+  ASSERT_EQ(mesh_.Run(mesh_.ConnectArgs("source", "contoso", "contoso")).exit_code, 0);
   auto watch = mesh_.Spawn({"connections", "--watch", "--timeout=30s"});
   auto wait_for = [&](const std::string& text) {
     for (int i = 0; i < 1000 && !absl::StrContains(watch->Stderr(), text); ++i) {
@@ -154,11 +158,7 @@ TEST_F(MigratectlMeshTest, ConnectionsWatchShowsChangesAsTheyHappen) {
   };
   // The stream opens with the current state of each connection, then shows each change.
   EXPECT_TRUE(wait_for("SNAPSHOT  connections/contoso  SOURCE  CONNECTED")) << watch->Stderr();
-  const std::string fabrikam = mesh_.WriteFile("f.secret", kFabrikamSecret);
-  ASSERT_EQ(mesh_.Run({"connect", "--role=target", "https://fabrikam-admin.sharepoint.com", "--id=fabrikam",
-                       std::string("--client-id=") + kFabrikamApp, "--client-secret-file=" + fabrikam})
-                .exit_code,
-            0);
+  ASSERT_EQ(mesh_.Run(mesh_.ConnectArgs("target", "fabrikam", "fabrikam")).exit_code, 0);
   EXPECT_TRUE(wait_for("connections/fabrikam  TARGET  CONNECTED")) << watch->Stderr();
   EXPECT_THAT(watch->Stderr(), HasSubstr("CREATED  connections/fabrikam  TARGET"));
   ASSERT_EQ(mesh_.Run({"connections", "delete", "fabrikam"}).exit_code, 0);
