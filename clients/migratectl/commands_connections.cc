@@ -182,8 +182,11 @@ absl::Status RunConnect(Invocation& in) {
                                        "Connect-SPOService -Url https://<tenant>-admin.sharepoint.com",
                                        "[ADMIN_URL]",
                                        "Credential kinds (exactly one):\n"
-                                       "  client secret      --client-id=GUID --client-secret-file=FILE|--client-secret-env=VAR\n"
                                        "  certificate        --client-id=GUID --certificate=FILE [--private-key-file=FILE]\n"
+                                       "  client secret      --client-id=GUID --client-secret-file=FILE|--client-secret-env=VAR\n"
+                                       "                     (Graph only: SharePoint refuses app-only tokens from a secret,\n"
+                                       "                     so trust, verify, compatibility and redirects need a certificate\n"
+                                       "                     or an admin sign-in)\n"
                                        "  device code        --device-code [--client-id=GUID]   (prints Microsoft's prompt, waits)\n"
                                        "  admin password     --username=UPN --password-file=FILE|--password-env=VAR [--client-id]\n"
                                        "  workload identity  --workload-identity --client-id=GUID [--token-file=PATH]\n"
@@ -191,7 +194,7 @@ absl::Status RunConnect(Invocation& in) {
                                        "environment and sealed by the connector; migratectl never prints them.\n\n"
                                        "Example:\n"
                                        "  migratectl connect --role=source https://contoso-admin.sharepoint.com \\\n"
-                                       "      --client-id=11111111-1111-4111-8111-111111111111 --client-secret-file=contoso.secret"},
+                                       "      --client-id=11111111-1111-4111-8111-111111111111 --certificate=app.pem --private-key-file=app.key"},
                                       0, 1));
   if (!run) return absl::OkStatus();
   if (!in.positionals().empty()) {

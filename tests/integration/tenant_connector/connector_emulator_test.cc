@@ -163,9 +163,10 @@ TEST_F(ConnectorEmulatorTest, ClientSecretConnectsWithAWarningAndSharePointSteps
   v1::PreflightRequest preflight;
   preflight.set_source_connection("connections/secret-src");
   preflight.set_target_connection("connections/secret-src");
-  v1::PreflightReport report;
+  v1::PreflightResponse preflight_response;
   grpc::ClientContext preflight_context;
-  ASSERT_TRUE(connector_->stub().Preflight(&preflight_context, preflight, &report).ok());
+  ASSERT_TRUE(connector_->stub().Preflight(&preflight_context, preflight, &preflight_response).ok());
+  const v1::PreflightReport& report = preflight_response.report();
   bool reported = false;
   for (const v1::PreflightCheckResult& result : report.results()) {
     if (result.check() != v1::PREFLIGHT_CHECK_SHAREPOINT_ACCESS) continue;
