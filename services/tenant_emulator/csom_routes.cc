@@ -580,7 +580,8 @@ Outcome Execution::SiteProperties(const std::vector<CsomValue>& p) {
   }
   std::string after_url;
   const std::string start_index = start != nullptr ? start->text : "";
-  if (!start_index.empty()) {
+  // Clients start with no index, or with "0" as CLI for Microsoft 365 does.
+  if (!start_index.empty() && start_index != "0") {
     const std::optional<CsomRoutes::SitePage> page = routes_.FindSitePage(start_index);
     if (!page || page->tenant != ctx_.host.tenant || page->geo != ctx_.host.geo) {
       return Outcome::Error(ArgumentError("The StartIndex is not valid.\r\nParameter name: StartIndex"));

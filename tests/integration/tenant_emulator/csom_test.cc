@@ -336,3 +336,74 @@ TEST_F(TenantEmulatorCsomTest, AccountingLabelsPerMethodAreBounded) {
 
 }  // namespace
 }  // namespace crosstenant::testing
+
+namespace crosstenant::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The requests of a CSOM client nobody here wrote, byte for byte: CLI for Microsoft 365 fetches a form
+// digest first and sends it, writes empty <Properties />, puts the Request's attributes in its own
+// order, and starts site paging at StartIndex "0" (its `spo site list` and `spo tenant` commands).
+TEST_F(EmulatorTest, CliForMicrosoft365RequestsAreAnsweredAsSharePointDoes) {
+  const std::string token = SharePointToken(kContosoAdmin);
+  HttpResult info = Request("POST", absl::StrCat(kContosoAdmin, "/_api/contextinfo"), "",
+                            {"Authorization: Bearer " + token, "accept: application/json;odata=nometadata"});
+  ASSERT_EQ(info.status, 200) << info.body;
+  const std::string digest = info.json["FormDigestValue"];
+  const std::string start =
+      "<Request AddExpandoFieldTypeSuffix=\"true\" SchemaVersion=\"15.0.0.0\" LibraryVersion=\"16.0.0.0\" "
+      "ApplicationName=\"CLI for Microsoft 365 v6.0.0\" xmlns=\"http://schemas.microsoft.com/sharepoint/clientquery/2009\">";
+  const std::string sites =
+      start +
+      "<Actions><ObjectPath Id=\"2\" ObjectPathId=\"1\" /><ObjectPath Id=\"4\" ObjectPathId=\"3\" /><Query Id=\"5\" "
+      "ObjectPathId=\"3\"><Query SelectAllProperties=\"true\"><Properties /></Query><ChildItemQuery "
+      "SelectAllProperties=\"true\"><Properties /></ChildItemQuery></Query></Actions><ObjectPaths><Constructor Id=\"1\" "
+      "TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\" /><Method Id=\"3\" ParentId=\"1\" "
+      "Name=\"GetSitePropertiesFromSharePointByFilters\"><Parameters><Parameter "
+      "TypeId=\"{b92aeee2-c92c-4b67-abcc-024e471bc140}\"><Property Name=\"Filter\" Type=\"String\"></Property>"
+      "<Property Name=\"IncludeDetail\" Type=\"Boolean\">false</Property><Property Name=\"IncludePersonalSite\" "
+      "Type=\"Enum\">1</Property><Property Name=\"StartIndex\" Type=\"String\">0</Property><Property "
+      "Name=\"Template\" Type=\"String\">RedirectSite#0</Property></Parameter></Parameters></Method></ObjectPaths>"
+      "</Request>";
+  HttpResult listed = ProcessQuery(kContosoAdmin, sites, token,
+                                   {"X-RequestDigest: " + digest, "X-ClientService-ClientTag: M365CLI:6.0.0",
+                                    "User-Agent: NONISV|SharePointPnP|CLIMicrosoft365/6.0.0"});
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  ASSERT_TRUE(CsomError(listed).is_null()) << listed.body;
+  // The CLI reads the last element of the array as the site list.
+  const nlohmann::json& last = listed.json.back();
+  EXPECT_EQ(last["_ObjectType_"], "Microsoft.Online.SharePoint.TenantAdministration.SPOSitePropertiesEnumerable");
+  EXPECT_TRUE(last["_Child_Items_"].is_array()) << listed.body;
+
+  // A method the emulator does not serve answers SharePoint's error shape, never a crash.
+  const std::string deleted =
+      start +
+      "<Actions><ObjectPath Id=\"4\" ObjectPathId=\"3\" /><ObjectPath Id=\"6\" ObjectPathId=\"5\" /><Query Id=\"7\" "
+      "ObjectPathId=\"5\"><Query SelectAllProperties=\"true\"><Properties><Property "
+      "Name=\"NextStartIndexFromSharePoint\" ScalarProperty=\"true\" /></Properties></Query><ChildItemQuery "
+      "SelectAllProperties=\"true\"><Properties /></ChildItemQuery></Query></Actions><ObjectPaths><Constructor "
+      "Id=\"3\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\" /><Method Id=\"5\" ParentId=\"3\" "
+      "Name=\"GetDeletedSitePropertiesFromSharePoint\"><Parameters><Parameter Type=\"Null\" /></Parameters></Method>"
+      "</ObjectPaths></Request>";
+  HttpResult unknown = ProcessQuery(kContosoAdmin, deleted, token, {"X-RequestDigest: " + digest});
+  EXPECT_EQ(unknown.status, 200) << unknown.body;
+  const nlohmann::json error = CsomError(unknown);
+  ASSERT_TRUE(error.is_object()) << unknown.body;
+  EXPECT_THAT(error["ErrorMessage"].get<std::string>(), HasSubstr("GetDeletedSitePropertiesFromSharePoint"));
+  EXPECT_TRUE(error["TraceCorrelationId"].is_string());
+
+  // `spo tenant` style: a scalar method on the Tenant object.
+  const std::string host_url =
+      start +
+      "<Actions><ObjectPath Id=\"5\" ObjectPathId=\"4\" /><Method Name=\"GetMySiteHostUrl\" Id=\"6\" "
+      "ObjectPathId=\"4\" /></Actions><ObjectPaths><Constructor Id=\"4\" "
+      "TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\" /></ObjectPaths></Request>";
+  HttpResult host = ProcessQuery(kContosoAdmin, host_url, token, {"X-RequestDigest: " + digest});
+  ASSERT_EQ(host.status, 200) << host.body;
+  EXPECT_EQ(CsomResult(host, 5), nlohmann::json({{"IsNull", false}}));
+  EXPECT_EQ(CsomResult(host, 6), "https://contoso-my.sharepoint.com/");
+}
+
+}  // namespace
+}  // namespace crosstenant::testing

@@ -10,6 +10,7 @@
 #include <deque>
 
 #include "services/common/errors.h"
+#include "tests/unit/tenant_connector/fake_clock.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
@@ -24,16 +25,6 @@ constexpr char kRequestStart[] =
     "LibraryVersion=\"16.0.0.0\" ApplicationName=\"crosstenant\" AddExpandoFieldTypeSuffix=\"true\">";
 constexpr char kTenant[] = "<Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\" />";
 
-class FakeClock : public Clock {
- public:
-  absl::Time Now() override { return now_; }
-  void SleepFor(absl::Duration duration) override {
-    slept_.push_back(duration);
-    now_ += duration;
-  }
-  absl::Time now_ = absl::FromUnixSeconds(1764901680);
-  std::vector<absl::Duration> slept_;
-};
 
 // Answers requests in order from a script and keeps every request.
 class ScriptedTransport : public HttpTransport {
@@ -252,7 +243,7 @@ TEST_F(SharePointAdminClientTest, ListSitesPagesWithNextStartIndexFromSharePoint
                          "<Parameter TypeId=\"{b92aeee2-c92c-4b67-abcc-024e471bc140}\">"
                          "<Property Name=\"Filter\" Type=\"Null\" /><Property Name=\"IncludeDetail\" Type=\"Boolean\">"
                          "false</Property><Property Name=\"IncludePersonalSite\" Type=\"Enum\">1</Property>"
-                         "<Property Name=\"StartIndex\" Type=\"Null\" /><Property Name=\"Template\" Type=\"String\">"
+                         "<Property Name=\"StartIndex\" Type=\"String\">0</Property><Property Name=\"Template\" Type=\"String\">"
                          "RedirectSite#0</Property></Parameter></Parameters></Method></ObjectPaths></Request>"));
   EXPECT_THAT(transport_.sent.at(1).body,
               HasSubstr("<Property Name=\"StartIndex\" Type=\"String\">page-2</Property>"));

@@ -12,20 +12,11 @@
 #include "absl/synchronization/notification.h"
 
 #include "services/common/errors.h"
+#include "tests/unit/tenant_connector/fake_clock.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
 
-class FakeClock : public Clock {
- public:
-  absl::Time Now() override { return now_; }
-  void SleepFor(absl::Duration duration) override {
-    slept_.push_back(duration);
-    now_ += duration;
-  }
-  absl::Time now_ = absl::FromUnixSeconds(1700000000);
-  std::vector<absl::Duration> slept_;
-};
 
 HttpResponse Response(int status, std::string retry_after = "") {
   HttpResponse response;

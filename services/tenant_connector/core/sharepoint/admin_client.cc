@@ -369,7 +369,8 @@ absl::StatusOr<SitePage> SharePointAdminClient::ListSites(const SharePointTarget
       {{"Filter", Parameter::Null()},
        {"IncludeDetail", Parameter::Boolean(false)},
        {"IncludePersonalSite", Parameter::Enum(EnumNumber("PersonalSiteFilter", "Include"))},
-       {"StartIndex", start_index.empty() ? Parameter::Null() : Parameter::String(start_index)},
+       // The first page starts at "0", as CLI for Microsoft 365 asks for it.
+       {"StartIndex", Parameter::String(start_index.empty() ? "0" : start_index)},
        {"Template", Parameter::String(template_name)}});
   const int sites = request.MethodPath(request.Tenant(), "GetSitePropertiesFromSharePointByFilters", {filter});
   const int query = request.Query(sites, {}, /*child_items=*/true);

@@ -34,56 +34,28 @@ std::string EscapeXml(absl::string_view text) {
 // ---------------------------------------------------------------------------------------------------
 // Parameters.
 
-Parameter Parameter::String(std::string value) {
+Parameter Parameter::Typed(std::string type, std::string text) {
   Parameter p;
-  p.type_ = "String";
-  p.text_ = std::move(value);
+  p.type_ = std::move(type);
+  p.text_ = std::move(text);
   return p;
 }
-Parameter Parameter::Boolean(bool value) {
-  Parameter p;
-  p.type_ = "Boolean";
-  p.text_ = value ? "true" : "false";
-  return p;
-}
-Parameter Parameter::Int32(int32_t value) {
-  Parameter p;
-  p.type_ = "Int32";
-  p.text_ = std::to_string(value);
-  return p;
-}
-Parameter Parameter::UInt32(uint32_t value) {
-  Parameter p;
-  p.type_ = "UInt32";
-  p.text_ = std::to_string(value);
-  return p;
-}
-Parameter Parameter::Enum(int64_t value) {
-  Parameter p;
-  p.type_ = "Enum";
-  p.text_ = std::to_string(value);
-  return p;
-}
+
+Parameter Parameter::String(std::string value) { return Typed("String", std::move(value)); }
+Parameter Parameter::Boolean(bool value) { return Typed("Boolean", value ? "true" : "false"); }
+Parameter Parameter::Int32(int32_t value) { return Typed("Int32", std::to_string(value)); }
+Parameter Parameter::UInt32(uint32_t value) { return Typed("UInt32", std::to_string(value)); }
+Parameter Parameter::Enum(int64_t value) { return Typed("Enum", std::to_string(value)); }
 Parameter Parameter::Guid(std::string value) {
-  Parameter p;
-  p.type_ = "Guid";
   absl::string_view bare = value;
   absl::ConsumePrefix(&bare, "{");
   absl::ConsumeSuffix(&bare, "}");
-  p.text_ = absl::StrCat("{", absl::AsciiStrToLower(bare), "}");
-  return p;
+  return Typed("Guid", absl::StrCat("{", absl::AsciiStrToLower(bare), "}"));
 }
 Parameter Parameter::DateTime(absl::Time value) {
-  Parameter p;
-  p.type_ = "DateTime";
-  p.text_ = absl::FormatTime("%Y-%m-%dT%H:%M:%E3S+00:00", value, absl::UTCTimeZone());
-  return p;
+  return Typed("DateTime", absl::FormatTime("%Y-%m-%dT%H:%M:%E3S+00:00", value, absl::UTCTimeZone()));
 }
-Parameter Parameter::Null() {
-  Parameter p;
-  p.type_ = "Null";
-  return p;
-}
+Parameter Parameter::Null() { return Typed("Null", ""); }
 Parameter Parameter::StringArray(std::vector<std::string> values) {
   Parameter p;
   p.type_ = "Array";

@@ -62,6 +62,8 @@ class Parameter {
   void AppendXml(std::string* out, absl::string_view name = "") const;
 
  private:
+  static Parameter Typed(std::string type, std::string text);
+
   std::string type_;   // "String", "Boolean", ...; empty for a value object
   std::string text_;   // the value's text, unescaped
   std::string type_id_;
