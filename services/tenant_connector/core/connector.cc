@@ -247,6 +247,7 @@ Connector::Connector(ConnectorOptions options, HttpTransport* transport, Clock* 
                                     if (metrics) metrics->RetryAfterWait(UpstreamApiName(api), absl::ToDoubleSeconds(wait));
                                   }}),
       tokens_(transport, &governors_, clock),
+      graph_(transport, &governors_, clock, metrics, options_.throttle.max_attempts),
       sharepoint_(transport, &governors_, clock, metrics, options_.sharepoint_wire_log) {}
 
 Connector::~Connector() { Stop(); }
@@ -633,126 +634,28 @@ absl::StatusOr<std::string> Connector::Token(Entry& entry, const std::string& sc
 // ---------------------------------------------------------------------------------------------------
 // Upstream calls.
 
-absl::StatusOr<Connector::CallResult> Connector::Call(Entry& entry, UpstreamApi api, const std::string& scope,
-                                                      const std::string& method, const std::string& url,
-                                                      const nlohmann::json* body, absl::Time deadline,
-                                                      std::vector<std::pair<std::string, std::string>> extra_headers,
-                                                      bool allow_404,
-                                                      const std::function<void(const HttpResponse&)>& inspect) {
-  for (int auth_attempt = 0;; ++auth_attempt) {
-    ASSIGN_OR_RETURN(std::string token, Token(entry, scope, auth_attempt > 0, deadline));
-    HttpRequest request;
-    request.method = method;
-    request.url = url;
-    request.headers = {{"Authorization", absl::StrCat("Bearer ", token)}, {"Accept", "application/json"}};
-    for (auto& header : extra_headers) request.headers.push_back(header);
-    if (body != nullptr) {
-      request.headers.push_back({"Content-Type", "application/json"});
-      request.body = body->dump();
-    }
-    request.timeout = std::clamp(deadline - clock_->Now(), absl::Seconds(1), absl::Seconds(60));
-    const char* api_name = UpstreamApiName(api);
-    absl::StatusOr<HttpResponse> response = governors_.For(GovernorKey(entry), api).Run(
-        [&]() -> absl::StatusOr<HttpResponse> {
-          absl::StatusOr<HttpResponse> sent = transport_->Send(request);
-          if (metrics_) metrics_->UpstreamRequest(api_name, sent.ok() ? sent->status : 0);
-          if (sent.ok() && inspect) inspect(*sent);  // still holding the permit
-          return sent;
-        },
-        deadline);
-    if (!response.ok()) return response.status();
-    if (std::string date = response->Header("date"); !date.empty()) {
-      absl::Time server;
-      std::string error;
-      if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", date, absl::UTCTimeZone(), &server, &error)) {
-        absl::MutexLock lock(&entry.mu);
-        SetDuration(absl::Trunc(server - clock_->Now(), absl::Seconds(1)),
-                    entry.connection.mutable_health()->mutable_clock_skew());
-      }
-    }
-    if (response->status == 401 && auth_attempt == 0) continue;  // re-acquire once
-    CallResult result;
-    result.status = response->status;
-    result.raw = response->body;
-    result.body = nlohmann::json::parse(response->body, nullptr, false);
-    if (response->status == 401) {
-      SetState(entry, v1::CONNECTION_STATE_EXPIRED,
-               absl::StrCat("Microsoft ", api_name, " rejected a freshly acquired token (HTTP 401)"));
-      return absl::FailedPreconditionError(
-          absl::StrCat("Microsoft ", api_name, " rejected the connection's token after a refresh (HTTP 401): ",
-                       internal::UpstreamMessage(result.body, result.raw),
-                       "; the connection is EXPIRED, call ReauthenticateConnection"));
-    }
-    if (response->status >= 200 && response->status < 300) return result;
-    if (response->status == 404 && allow_404) return result;
-    return internal::MapUpstreamError(api_name, result.status, result.body, result.raw);
-  }
-}
-
-absl::StatusOr<Connector::CallResult> Connector::Graph(Entry& entry, const std::string& method,
-                                                       const std::string& path, const nlohmann::json* body,
-                                                       absl::Time deadline, bool allow_404,
-                                                       std::vector<std::pair<std::string, std::string>> extra_headers,
-                                                       const std::function<void(const HttpResponse&)>& inspect) {
-  std::string url = absl::StartsWith(path, "https://") ? path : absl::StrCat("https://", entry.graph_host, path);
-  return Call(entry, UpstreamApi::kGraph, entry.graph_scope, method, url, body, deadline, std::move(extra_headers),
-              allow_404, inspect);
-}
-
-absl::StatusOr<std::map<std::string, nlohmann::json>> Connector::GraphBatch(Entry& entry, const std::string& version,
-                                                                            std::vector<nlohmann::json> requests,
-                                                                            absl::Time deadline) {
-  constexpr size_t kGraphBatchLimit = 20;
-  ThrottleGovernor& governor = governors_.For(GovernorKey(entry), UpstreamApi::kGraph);
-  // A throttled sub-response holds the tenant back as a throttled response would, and it must do so
-  // before the batch's permit is released: otherwise a request of another caller could leave before its
-  // Retry-After has elapsed.
-  const auto note_throttled = [&governor](const HttpResponse& response) {
-    if (response.status != 200 ||
-        (!absl::StrContains(response.body, "429") && !absl::StrContains(response.body, "503"))) {
-      return;
-    }
-    const nlohmann::json parsed = nlohmann::json::parse(response.body, nullptr, false);
-    for (const nlohmann::json& item : internal::Array(parsed, "responses")) {
-      HttpResponse inner;
-      inner.status = static_cast<int>(internal::Int(item, "status", 0));
-      if (inner.status != 429 && inner.status != 503) continue;
-      if (item.contains("headers") && item["headers"].is_object()) {
-        for (const auto& [name, value] : item["headers"].items()) {
-          if (value.is_string()) inner.headers[absl::AsciiStrToLower(name)] = value.get<std::string>();
-        }
-      }
-      governor.NoteThrottled(inner);
-    }
+GraphTarget Connector::GraphOf(Entry& entry) {
+  GraphTarget target;
+  target.graph_host = entry.graph_host;
+  target.governor_key = GovernorKey(entry);
+  const std::string scope = entry.graph_scope;
+  // The target lives only as long as the call that made it, which holds the entry.
+  Entry* raw = &entry;
+  target.token = [this, raw, scope](bool force, absl::Time deadline) { return Token(*raw, scope, force, deadline); };
+  target.on_token_rejected = [this, raw](const std::string& message) {
+    SetState(*raw, v1::CONNECTION_STATE_EXPIRED, message);
   };
-  std::map<std::string, nlohmann::json> answers;
-  for (int attempt = 1; !requests.empty(); ++attempt) {
-    std::vector<nlohmann::json> throttled;
-    for (size_t start = 0; start < requests.size(); start += kGraphBatchLimit) {
-      nlohmann::json batch = {{"requests", nlohmann::json::array()}};
-      for (size_t i = start; i < std::min(start + kGraphBatchLimit, requests.size()); ++i) {
-        batch["requests"].push_back(requests[i]);
-      }
-      ASSIGN_OR_RETURN(CallResult result, Graph(entry, "POST", absl::StrCat("/", version, "/$batch"), &batch, deadline,
-                                                /*allow_404=*/false, {}, note_throttled));
-      std::map<std::string, const nlohmann::json*> sent;
-      for (const nlohmann::json& request : batch["requests"]) sent[internal::Str(request, "id")] = &request;
-      for (const nlohmann::json& item : internal::Array(result.body, "responses")) {
-        const std::string id = internal::Str(item, "id");
-        const auto request = sent.find(id);
-        if (request == sent.end()) continue;
-        const int status = static_cast<int>(internal::Int(item, "status", 0));
-        if ((status == 429 || status == 503) && attempt < options_.throttle.max_attempts) {
-          // Already held back by note_throttled; sent again once the governor lets it.
-          throttled.push_back(*request->second);
-          continue;
-        }
-        answers[id] = item;
-      }
-    }
-    requests = std::move(throttled);
-  }
-  return answers;
+  target.on_clock_skew = [raw](absl::Duration skew) {
+    absl::MutexLock lock(&raw->mu);
+    SetDuration(skew, raw->connection.mutable_health()->mutable_clock_skew());
+  };
+  return target;
+}
+
+absl::StatusOr<GraphResult> Connector::Graph(Entry& entry, const std::string& method, const std::string& path,
+                                             const nlohmann::json* body, absl::Time deadline, bool allow_404,
+                                             std::vector<std::pair<std::string, std::string>> extra_headers) {
+  return graph_.Send(GraphOf(entry), method, path, body, deadline, allow_404, std::move(extra_headers));
 }
 
 absl::StatusOr<SharePointTarget> Connector::SharePointOf(Entry& entry, const v1::Geo& geo) {
@@ -850,7 +753,7 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
     tenant_name = entry.admin.tenant_name;
   }
   // Tenant.
-  ASSIGN_OR_RETURN(CallResult org, Graph(entry, "GET", "/v1.0/organization", nullptr, deadline));
+  ASSIGN_OR_RETURN(GraphResult org, Graph(entry, "GET", "/v1.0/organization", nullptr, deadline));
   const nlohmann::json* organization = nullptr;
   if (org.body.contains("value") && org.body["value"].is_array() && !org.body["value"].empty()) {
     organization = &org.body["value"][0];
@@ -886,7 +789,7 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
       }
     } else {
       std::vector<std::pair<std::string, std::string>> headers = {{"ConsistencyLevel", "eventual"}};
-      ASSIGN_OR_RETURN(CallResult member_of,
+      ASSIGN_OR_RETURN(GraphResult member_of,
                        Graph(entry, "GET", "/v1.0/me/memberOf/microsoft.graph.directoryRole?$count=true", nullptr,
                              deadline, false, headers));
       for (const auto& role : internal::Array(member_of.body, "value")) {

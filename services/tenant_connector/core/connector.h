@@ -27,6 +27,7 @@
 #include "nlohmann/json.hpp"
 #include "services/tenant_connector/core/admin_url.h"
 #include "services/tenant_connector/core/executor.h"
+#include "services/tenant_connector/core/graph_client.h"
 #include "services/tenant_connector/core/http.h"
 #include "services/tenant_connector/core/metrics.h"
 #include "services/tenant_connector/core/oauth.h"
@@ -136,30 +137,12 @@ class Connector {
   void Probe(std::shared_ptr<Entry> entry, uint64_t generation);
   absl::StatusOr<v1::Connection> RunProbe(const std::shared_ptr<Entry>& entry, absl::Time deadline);
 
-  // Upstream calls with token, governor, 401 re-acquire and status mapping.
-  struct CallResult {
-    int status = 0;
-    nlohmann::json body;
-    std::string raw;
-  };
-  // `inspect`, when set, sees each response while the request still holds the tenant's governor permit,
-  // i.e. before any other request of the tenant can leave (GraphBatch notes throttled sub-responses there).
-  absl::StatusOr<CallResult> Call(Entry& entry, UpstreamApi api, const std::string& scope, const std::string& method,
-                                  const std::string& url, const nlohmann::json* body, absl::Time deadline,
-                                  std::vector<std::pair<std::string, std::string>> extra_headers = {},
-                                  bool allow_404 = false,
-                                  const std::function<void(const HttpResponse&)>& inspect = nullptr);
-  // Sends `requests` (Graph `$batch` sub-requests, ids unique) in batches of 20 and returns each one's
-  // answer by id. Sub-requests throttled (429, 503) are held back by the tenant's governor for their
-  // Retry-After and sent again, up to the governor's number of attempts; those still throttled then
-  // come back with their 429 or 503. A whole batch refused is the error.
-  absl::StatusOr<std::map<std::string, nlohmann::json>> GraphBatch(Entry& entry, const std::string& version,
-                                                                  std::vector<nlohmann::json> requests,
-                                                                  absl::Time deadline);
-  absl::StatusOr<CallResult> Graph(Entry& entry, const std::string& method, const std::string& path,
-                                   const nlohmann::json* body, absl::Time deadline, bool allow_404 = false,
-                                   std::vector<std::pair<std::string, std::string>> extra_headers = {},
-                                   const std::function<void(const HttpResponse&)>& inspect = nullptr);
+  // Where and as whom to reach Graph for `entry` (its token, throttle key, state and clock skew).
+  GraphTarget GraphOf(Entry& entry);
+  // One Graph request for `entry` (GraphClient::Send).
+  absl::StatusOr<GraphResult> Graph(Entry& entry, const std::string& method, const std::string& path,
+                                    const nlohmann::json* body, absl::Time deadline, bool allow_404 = false,
+                                    std::vector<std::pair<std::string, std::string>> extra_headers = {});
   // Where and as whom to reach SharePoint admin on `geo`. A connection whose credential is a client
   // secret gets FAILED_PRECONDITION naming the fix: SharePoint refuses app-only tokens from a secret.
   absl::StatusOr<SharePointTarget> SharePointOf(Entry& entry, const v1::Geo& geo);
@@ -188,6 +171,7 @@ class Connector {
   ConnectorMetrics* const metrics_;
   ThrottleGovernors governors_;
   TokenClient tokens_;
+  GraphClient graph_;
   SharePointAdminClient sharepoint_;
 
   absl::Mutex mu_;

@@ -306,7 +306,7 @@ absl::StatusOr<v1::ListTenantUsersResponse> Connector::ListTenantUsers(const v1:
                         "&$select=id,userPrincipalName,mail,displayName,userType,accountEnabled,preferredDataLocation");
     if (request.members_only()) absl::StrAppend(&path, "&$filter=", UrlEscape("userType eq 'Member'"));
   }
-  ASSIGN_OR_RETURN(CallResult result, Graph(*ref.entry, "GET", path, nullptr, deadline));
+  ASSIGN_OR_RETURN(GraphResult result, Graph(*ref.entry, "GET", path, nullptr, deadline));
   v1::ListTenantUsersResponse response;
   for (const auto& user : internal::Array(result.body, "value")) {
     if (request.members_only() && Str(user, "userType", "Member") != "Member") continue;
@@ -349,7 +349,7 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
     requests.push_back({{"id", absl::StrCat("d", i)}, {"method", "GET"}, {"url", absl::StrCat("/users/", upn, "/drive")}});
   }
   absl::StatusOr<std::map<std::string, nlohmann::json>> answers =
-      GraphBatch(*ref.entry, "v1.0", std::move(requests), deadline);
+      graph_.Batch(GraphOf(*ref.entry), "v1.0", std::move(requests), deadline);
   if (!answers.ok()) return answers.status();
   for (const auto& [id, item] : *answers) {
     int index = 0;
@@ -585,12 +585,12 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
   // as a duplicate start against the tenant); on a caller's first attempt nothing can have been sent, so
   // the POST goes at once and a refusal for an existing task still falls back to the look-up below.
   if (!request.validate_only() && request.attempt() != 1) {
-    absl::StatusOr<CallResult> looked =
+    absl::StatusOr<GraphResult> looked =
         Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline, true);
     if (!looked.ok() && looked.status().code() != absl::StatusCode::kInvalidArgument) return looked.status();
     // 400 (e.g. a UPN Microsoft refuses): let the start below return Microsoft's reason.
     if (looked.ok() && looked->status == 200) {
-      const CallResult& existing = *looked;
+      const GraphResult& existing = *looked;
       v1::UserContentMove move = MoveFromTask(existing.body);
       if (!move.validate_only() && ActiveOrDone(move.state())) {
         if (move.target_host_url().empty() || move.target_host_url() == *target_host) {
@@ -632,12 +632,12 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
         "%Y-%m-%dT%H:%M:%SZ", internal::FromTimestamp(request.window().preferred_end_time()), absl::UTCTimeZone());
   }
   nlohmann::json body = {{"parameters", parameters}};
-  absl::StatusOr<CallResult> created =
+  absl::StatusOr<GraphResult> created =
       Graph(*ref.entry, "POST", absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks"), &body, deadline);
   if (!created.ok()) {
     if (created.status().code() == absl::StatusCode::kFailedPrecondition &&
         absl::StrContains(created.status().message(), "migration task already exists")) {
-      ASSIGN_OR_RETURN(CallResult again,
+      ASSIGN_OR_RETURN(GraphResult again,
                        Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline));
       v1::StartUserContentMoveResponse response;
       *response.mutable_move() = MoveFromTask(again.body);
@@ -660,7 +660,7 @@ absl::StatusOr<v1::UserContentMove> Connector::GetMove(const v1::GetUserContentM
   }
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
   if (request.key_case() == v1::GetUserContentMoveRequest::kTaskId) {
-    ASSIGN_OR_RETURN(CallResult result,
+    ASSIGN_OR_RETURN(GraphResult result,
                      Graph(*ref.entry, "GET",
                            absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/", UrlEscape(request.task_id())),
                            nullptr, deadline));
@@ -679,7 +679,7 @@ absl::StatusOr<v1::UserContentMove> Connector::GetMove(const v1::GetUserContentM
     }
     return absl::NotFoundError(absl::StrCat("no move of ", request.source_user_principal_name(), " with ", partner));
   }
-  ASSIGN_OR_RETURN(CallResult result,
+  ASSIGN_OR_RETURN(GraphResult result,
                    Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline));
   return MoveFromTask(result.body);
 }
@@ -713,7 +713,7 @@ absl::StatusOr<v1::BatchGetUserContentMovesResponse> Connector::BatchGetMoves(
     absl::ConsumePrefix(&path, prefix);
     requests.push_back({{"id", std::to_string(i)}, {"method", "GET"}, {"url", std::string(path)}});
   }
-  ASSIGN_OR_RETURN(auto answers, GraphBatch(*ref.entry, "beta", std::move(requests), deadline));
+  ASSIGN_OR_RETURN(auto answers, graph_.Batch(GraphOf(*ref.entry), "beta", std::move(requests), deadline));
   for (const auto& [id, item] : answers) {
     int index = 0;
     if (!absl::SimpleAtoi(id, &index) || index < 0 || index >= total) continue;
@@ -784,7 +784,7 @@ absl::StatusOr<v1::UserContentMove> Connector::StopMove(const v1::StopUserConten
     return InvalidArgumentWithViolations("moves are stopped on the source",
                                          {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection")}});
   }
-  ASSIGN_OR_RETURN(CallResult existing,
+  ASSIGN_OR_RETURN(GraphResult existing,
                    Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline));
   v1::UserContentMove move = MoveFromTask(existing.body);
   if (move.state() == v1::MOVE_STATE_STOPPED) return move;
@@ -793,7 +793,7 @@ absl::StatusOr<v1::UserContentMove> Connector::StopMove(const v1::StopUserConten
     return absl::FailedPreconditionError(absl::StrCat("Cancel is not possible. Current status is ", move.raw_state(),
                                                       "; the migration continues"));
   }
-  absl::StatusOr<CallResult> cancelled =
+  absl::StatusOr<GraphResult> cancelled =
       Graph(*ref.entry, "POST",
             absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/", UrlEscape(move.task_id()), "/cancel"),
             nullptr, deadline);
@@ -803,7 +803,7 @@ absl::StatusOr<v1::UserContentMove> Connector::StopMove(const v1::StopUserConten
     }
     return cancelled.status();
   }
-  ASSIGN_OR_RETURN(CallResult after,
+  ASSIGN_OR_RETURN(GraphResult after,
                    Graph(*ref.entry, "GET",
                          absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/", UrlEscape(move.task_id())),
                          nullptr, deadline));

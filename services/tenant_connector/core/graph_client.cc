@@ -1,0 +1,147 @@
+#include "services/tenant_connector/core/graph_client.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
+#include "services/tenant_connector/core/upstream_error.h"
+
+namespace crosstenant::tenant_connector {
+namespace {
+
+constexpr size_t kBatchLimit = 20;  // Graph's limit of sub-requests in one $batch
+
+const nlohmann::json& Responses(const nlohmann::json& batch) {
+  static const nlohmann::json kEmpty = nlohmann::json::array();
+  if (!batch.is_object()) return kEmpty;
+  auto it = batch.find("responses");
+  return it != batch.end() && it->is_array() ? *it : kEmpty;
+}
+
+std::string Id(const nlohmann::json& item) {
+  auto it = item.is_object() ? item.find("id") : item.end();
+  return item.is_object() && it != item.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+int Status(const nlohmann::json& item) {
+  auto it = item.is_object() ? item.find("status") : item.end();
+  return item.is_object() && it != item.end() && it->is_number_integer() ? it->get<int>() : 0;
+}
+
+}  // namespace
+
+GraphClient::GraphClient(HttpTransport* transport, ThrottleGovernors* governors, Clock* clock,
+                         ConnectorMetrics* metrics, int max_attempts)
+    : transport_(transport), governors_(governors), clock_(clock), metrics_(metrics), max_attempts_(max_attempts) {}
+
+absl::StatusOr<GraphResult> GraphClient::Send(const GraphTarget& target, const std::string& method,
+                                              const std::string& path, const nlohmann::json* body, absl::Time deadline,
+                                              bool allow_404,
+                                              std::vector<std::pair<std::string, std::string>> extra_headers,
+                                              const std::function<void(const HttpResponse&)>& inspect) {
+  const std::string url = absl::StartsWith(path, "https://") ? path : absl::StrCat("https://", target.graph_host, path);
+  for (int auth_attempt = 0;; ++auth_attempt) {
+    ASSIGN_OR_RETURN(std::string token, target.token(auth_attempt > 0, deadline));
+    HttpRequest request;
+    request.method = method;
+    request.url = url;
+    request.headers = {{"Authorization", absl::StrCat("Bearer ", token)}, {"Accept", "application/json"}};
+    for (auto& header : extra_headers) request.headers.push_back(header);
+    if (body != nullptr) {
+      request.headers.push_back({"Content-Type", "application/json"});
+      request.body = body->dump();
+    }
+    request.timeout = std::clamp(deadline - clock_->Now(), absl::Seconds(1), absl::Seconds(60));
+    absl::StatusOr<HttpResponse> response = governors_->For(target.governor_key, UpstreamApi::kGraph).Run(
+        [&]() -> absl::StatusOr<HttpResponse> {
+          absl::StatusOr<HttpResponse> sent = transport_->Send(request);
+          if (metrics_) metrics_->UpstreamRequest("graph", sent.ok() ? sent->status : 0);
+          if (sent.ok() && inspect) inspect(*sent);  // still holding the permit
+          return sent;
+        },
+        deadline);
+    if (!response.ok()) return response.status();
+    if (std::string date = response->Header("date"); !date.empty() && target.on_clock_skew) {
+      absl::Time server;
+      std::string error;
+      if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", date, absl::UTCTimeZone(), &server, &error)) {
+        target.on_clock_skew(absl::Trunc(server - clock_->Now(), absl::Seconds(1)));
+      }
+    }
+    if (response->status == 401 && auth_attempt == 0) continue;  // re-acquire once
+    GraphResult result;
+    result.status = response->status;
+    result.raw = response->body;
+    result.body = nlohmann::json::parse(response->body, nullptr, false);
+    if (response->status == 401) {
+      if (target.on_token_rejected) target.on_token_rejected("Microsoft graph rejected a freshly acquired token (HTTP 401)");
+      return absl::FailedPreconditionError(
+          absl::StrCat("Microsoft graph rejected the connection's token after a refresh (HTTP 401): ",
+                       UpstreamMessage(result.body, result.raw),
+                       "; the connection is EXPIRED, call ReauthenticateConnection"));
+    }
+    if (response->status >= 200 && response->status < 300) return result;
+    if (response->status == 404 && allow_404) return result;
+    return MapUpstreamError("graph", result.status, result.body, result.raw);
+  }
+}
+
+absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const GraphTarget& target,
+                                                                         const std::string& version,
+                                                                         std::vector<nlohmann::json> requests,
+                                                                         absl::Time deadline) {
+  ThrottleGovernor& governor = governors_->For(target.governor_key, UpstreamApi::kGraph);
+  // A throttled sub-response holds the tenant back as a throttled response would, and it must do so
+  // before the batch's permit is released: otherwise a request of another caller could leave before its
+  // Retry-After has elapsed.
+  const auto note_throttled = [&governor](const HttpResponse& response) {
+    if (response.status != 200 ||
+        (!absl::StrContains(response.body, "429") && !absl::StrContains(response.body, "503"))) {
+      return;
+    }
+    const nlohmann::json parsed = nlohmann::json::parse(response.body, nullptr, false);
+    for (const nlohmann::json& item : Responses(parsed)) {
+      HttpResponse inner;
+      inner.status = Status(item);
+      if (inner.status != 429 && inner.status != 503) continue;
+      if (item.contains("headers") && item["headers"].is_object()) {
+        for (const auto& [name, value] : item["headers"].items()) {
+          if (value.is_string()) inner.headers[absl::AsciiStrToLower(name)] = value.get<std::string>();
+        }
+      }
+      governor.NoteThrottled(inner);
+    }
+  };
+  std::map<std::string, nlohmann::json> answers;
+  for (int attempt = 1; !requests.empty(); ++attempt) {
+    std::vector<nlohmann::json> throttled;
+    for (size_t start = 0; start < requests.size(); start += kBatchLimit) {
+      nlohmann::json batch = {{"requests", nlohmann::json::array()}};
+      for (size_t i = start; i < std::min(start + kBatchLimit, requests.size()); ++i) {
+        batch["requests"].push_back(requests[i]);
+      }
+      ASSIGN_OR_RETURN(GraphResult result, Send(target, "POST", absl::StrCat("/", version, "/$batch"), &batch,
+                                                deadline, /*allow_404=*/false, {}, note_throttled));
+      std::map<std::string, const nlohmann::json*> sent;
+      for (const nlohmann::json& request : batch["requests"]) sent[Id(request)] = &request;
+      for (const nlohmann::json& item : Responses(result.body)) {
+        const std::string id = Id(item);
+        const auto request = sent.find(id);
+        if (request == sent.end()) continue;
+        const int status = Status(item);
+        if ((status == 429 || status == 503) && attempt < max_attempts_) {
+          // Already held back by note_throttled; sent again once the governor lets it.
+          throttled.push_back(*request->second);
+          continue;
+        }
+        answers[id] = item;
+      }
+    }
+    requests = std::move(throttled);
+  }
+  return answers;
+}
+
+}  // namespace crosstenant::tenant_connector

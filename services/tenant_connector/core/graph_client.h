@@ -1,0 +1,78 @@
+#ifndef CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_GRAPH_CLIENT_H_
+#define CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_GRAPH_CLIENT_H_
+
+// The connector's client for Microsoft Graph: one request (token, the tenant's throttle governor, one
+// token refresh on a 401, Microsoft's errors as statuses) and `$batch` with throttled sub-requests held
+// back and sent again. The business meaning of each Graph call is the tenant operations' job.
+// Methods block on HTTP: call them from the connector's executor.
+//
+//   GraphClient graph(&transport, &governors, Clock::Real(), &metrics, /*max_attempts=*/5);
+//   ASSIGN_OR_RETURN(GraphResult organization, graph.Send(target, "GET", "/v1.0/organization", nullptr, deadline));
+
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+#include "services/tenant_connector/core/http.h"
+#include "services/tenant_connector/core/metrics.h"
+#include "services/tenant_connector/core/throttle.h"
+
+namespace crosstenant::tenant_connector {
+
+// Who calls, and as whom.
+struct GraphTarget {
+  std::string graph_host;    // "graph.microsoft.com" (from the cloud profile)
+  std::string governor_key;  // the tenant's throttle key
+  // A Graph bearer token; `force` asks for a fresh one (after a 401).
+  std::function<absl::StatusOr<std::string>(bool force, absl::Time deadline)> token;
+  // Told when Graph refuses even a fresh token; may be empty.
+  std::function<void(const std::string& message)> on_token_rejected;
+  // Told Microsoft's clock minus ours, from each answer's Date header; may be empty.
+  std::function<void(absl::Duration skew)> on_clock_skew;
+};
+
+// A Graph answer: its status, the parsed body (discarded when not JSON) and the raw body.
+struct GraphResult {
+  int status = 0;
+  nlohmann::json body;
+  std::string raw;
+};
+
+class GraphClient {
+ public:
+  // `metrics` may be null; `max_attempts` bounds the sends of one throttled `$batch` sub-request.
+  GraphClient(HttpTransport* transport, ThrottleGovernors* governors, Clock* clock, ConnectorMetrics* metrics,
+              int max_attempts);
+
+  // `path` is "/v1.0/..." or "/beta/..." (or a whole https URL, such as an @odata.nextLink). A 2xx
+  // answer (or a 404 with `allow_404`) is returned; anything else is its status (MapUpstreamError).
+  // `inspect`, when set, sees each answer while the request still holds the tenant's governor permit.
+  absl::StatusOr<GraphResult> Send(const GraphTarget& target, const std::string& method, const std::string& path,
+                                   const nlohmann::json* body, absl::Time deadline, bool allow_404 = false,
+                                   std::vector<std::pair<std::string, std::string>> extra_headers = {},
+                                   const std::function<void(const HttpResponse&)>& inspect = nullptr);
+
+  // Sends `requests` (`$batch` sub-requests, ids unique) in batches of 20 and returns each one's answer
+  // by id. Sub-requests throttled (429, 503) hold the tenant back for their Retry-After and are sent
+  // again, up to `max_attempts`; those still throttled then come back with their 429 or 503. A whole
+  // batch refused is the error.
+  absl::StatusOr<std::map<std::string, nlohmann::json>> Batch(const GraphTarget& target, const std::string& version,
+                                                              std::vector<nlohmann::json> requests,
+                                                              absl::Time deadline);
+
+ private:
+  HttpTransport* const transport_;
+  ThrottleGovernors* const governors_;
+  Clock* const clock_;
+  ConnectorMetrics* const metrics_;
+  const int max_attempts_;
+};
+
+}  // namespace crosstenant::tenant_connector
+
+#endif  // CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_GRAPH_CLIENT_H_
