@@ -804,7 +804,7 @@ void CsomRoutes::CompatibilityCheck(RequestContext& ctx, const std::vector<std::
   }
   // The segment is XTenantMoveCompatibilityCheck(targetTenantHostUrl='<percent-encoded URL>'), taken
   // from the undecoded target (the dispatcher matches SharePoint paths before percent-decoding).
-  const absl::string_view segment = captures.empty() ? "" : captures[0];
+  const absl::string_view segment = captures.empty() ? absl::string_view() : absl::string_view(captures[0]);
   std::string url;
   const std::size_t open = segment.find('(');
   const std::size_t first_quote = segment.find('\'');
