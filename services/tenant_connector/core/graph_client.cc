@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "services/common/status_macros.h"
 #include "services/tenant_connector/core/upstream_error.h"
 
@@ -82,7 +83,15 @@ absl::StatusOr<GraphResult> GraphClient::Send(const GraphTarget& target, const s
                        UpstreamMessage(result.body, result.raw),
                        "; the connection is EXPIRED, call ReauthenticateConnection"));
     }
-    if (response->status >= 200 && response->status < 300) return result;
+    if (response->status >= 200 && response->status < 300) {
+      // A cut-off or garbled answer is not an empty one: read as such, users who exist would be "not found".
+      if (result.body.is_discarded() && !absl::StripAsciiWhitespace(result.raw).empty()) {
+        return absl::UnavailableError(absl::StrCat("Microsoft graph answered HTTP ", result.status, " to ", method, " ",
+                                                   path.substr(0, path.find('?')), " with a body that is not JSON (",
+                                                   result.raw.size(), " bytes, perhaps cut off); retry the call"));
+      }
+      return result;
+    }
     if (response->status == 404 && allow_404) return result;
     return MapUpstreamError("graph", result.status, result.body, result.raw);
   }
@@ -134,9 +143,16 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
         if ((status == 429 || status == 503) && attempt < max_attempts_) {
           // Already held back by note_throttled; sent again once the governor lets it.
           throttled.push_back(*request->second);
-          continue;
+        } else {
+          answers[id] = item;
         }
-        answers[id] = item;
+        sent.erase(request);
+      }
+      // A sub-request without an answer has no result: never read it as "not found".
+      if (!sent.empty()) {
+        return absl::UnavailableError(absl::StrCat("Microsoft graph's $batch answer lacks ", sent.size(), " of ",
+                                                   batch["requests"].size(), " sub-requests (first id \"",
+                                                   sent.begin()->first, "\"); retry the call"));
       }
     }
     requests = std::move(throttled);

@@ -7,10 +7,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <deque>
-
 #include "services/common/errors.h"
 #include "tests/unit/tenant_connector/fake_clock.h"
+#include "tests/unit/tenant_connector/scripted_transport.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
@@ -26,35 +25,10 @@ constexpr char kRequestStart[] =
 constexpr char kTenant[] = "<Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\" />";
 
 
-// Answers requests in order from a script and keeps every request.
-class ScriptedTransport : public HttpTransport {
- public:
-  absl::StatusOr<HttpResponse> Send(const HttpRequest& request) override {
-    sent.push_back(request);
-    if (answers.empty()) return absl::UnavailableError("script exhausted");
-    HttpResponse next = answers.front();
-    answers.pop_front();
-    return next;
-  }
-  void Answer(int status, std::string body, std::map<std::string, std::string> headers = {}) {
-    HttpResponse response;
-    response.status = status;
-    response.body = std::move(body);
-    response.headers = std::move(headers);
-    answers.push_back(response);
-  }
-  // A 200 ProcessQuery answer: the header, then `pairs` (without brackets).
-  void Csom(const std::string& pairs) { Answer(200, absl::StrCat("[", kHeader, pairs.empty() ? "" : ",", pairs, "]")); }
-  std::string Header(size_t index, const std::string& name) const {
-    for (const auto& [key, value] : sent.at(index).headers) {
-      if (key == name) return value;
-    }
-    return "";
-  }
-
-  std::deque<HttpResponse> answers;
-  std::vector<HttpRequest> sent;
-};
+// A 200 ProcessQuery answer: the header, then `pairs` (without brackets).
+void Csom(ScriptedTransport& transport, const std::string& pairs) {
+  transport.Answer(200, absl::StrCat("[", kHeader, pairs.empty() ? "" : ",", pairs, "]"));
+}
 
 class SharePointAdminClientTest : public ::testing::Test {
  protected:
@@ -81,7 +55,7 @@ class SharePointAdminClientTest : public ::testing::Test {
 };
 
 TEST_F(SharePointAdminClientTest, GetMySiteHostUrl) {
-  transport_.Csom(R"(2,{"IsNull":false},3,"https://Contoso-my.sharepoint.com")");
+  Csom(transport_, R"(2,{"IsNull":false},3,"https://Contoso-my.sharepoint.com")");
   absl::StatusOr<std::string> host = client_.GetMySiteHostUrl(target_, Deadline());
   ASSERT_TRUE(host.ok()) << host.status();
   EXPECT_EQ(*host, "https://contoso-my.sharepoint.com/");
@@ -100,7 +74,7 @@ TEST_F(SharePointAdminClientTest, GetMySiteHostUrl) {
 }
 
 TEST_F(SharePointAdminClientTest, GetTenantInstancesReadsTheCapturedShape) {
-  transport_.Csom(
+  Csom(transport_, 
       R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":"SP.ClientObjectList","_Child_Items_":[)"
       R"({"_ObjectType_":"Microsoft.Online.SharePoint.TenantAdministration.SPOTenantInstance","DataLocation":"NAM",)"
       R"("IsDefaultDataLocation":true,"MySiteHostUrl":"https://contoso-my.sharepoint.com/","PortalUrl":null,)"
@@ -127,9 +101,9 @@ TEST_F(SharePointAdminClientTest, GetTenantInstancesReadsTheCapturedShape) {
 }
 
 TEST_F(SharePointAdminClientTest, TrustCallsSendScenarioRoleAndPartner) {
-  transport_.Csom(R"(2,{"IsNull":false})");      // NewSPOTenantOrgRelation: void
-  transport_.Csom(R"(2,{"IsNull":false},3,4)");  // VerifySPOTenantOrgRelation: GoodToProceed
-  transport_.Csom(R"(2,{"IsNull":false})");      // RemoveSPOTenantOrgRelation
+  Csom(transport_, R"(2,{"IsNull":false})");      // NewSPOTenantOrgRelation: void
+  Csom(transport_, R"(2,{"IsNull":false},3,4)");  // VerifySPOTenantOrgRelation: GoodToProceed
+  Csom(transport_, R"(2,{"IsNull":false})");      // RemoveSPOTenantOrgRelation
   const std::string partner = "https://fabrikam-my.sharepoint.com/";
   ASSERT_TRUE(client_.NewOrgRelation(target_, "Target", partner, Deadline()).ok());
   absl::StatusOr<int64_t> status = client_.VerifyOrgRelation(target_, "Target", partner, Deadline());
@@ -150,10 +124,10 @@ TEST_F(SharePointAdminClientTest, TrustCallsSendScenarioRoleAndPartner) {
 }
 
 TEST_F(SharePointAdminClientTest, VerifyWithoutANumberIsAnErrorNotASuccess) {
-  transport_.Csom(R"(2,{"IsNull":false},3,"GoodToProceed")");
+  Csom(transport_, R"(2,{"IsNull":false},3,"GoodToProceed")");
   EXPECT_EQ(client_.VerifyOrgRelation(target_, "Target", "https://f-my.sharepoint.com/", Deadline()).status().code(),
             absl::StatusCode::kUnavailable);
-  transport_.Csom(R"(2,{"IsNull":false})");
+  Csom(transport_, R"(2,{"IsNull":false})");
   EXPECT_EQ(client_.VerifyOrgRelation(target_, "Target", "https://f-my.sharepoint.com/", Deadline()).status().code(),
             absl::StatusCode::kUnavailable);
 }
@@ -210,14 +184,14 @@ TEST_F(SharePointAdminClientTest, NoCommonApiVersionIsAClearError) {
 }
 
 TEST_F(SharePointAdminClientTest, ListSitesPagesWithNextStartIndexFromSharePoint) {
-  transport_.Csom(
+  Csom(transport_, 
       R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":)"
       R"("Microsoft.Online.SharePoint.TenantAdministration.SPOSitePropertiesEnumerable","NextStartIndex":-1,)"
       R"("NextStartIndexFromSharePoint":"page-2","_Child_Items_":[{"_ObjectType_":)"
       R"("Microsoft.Online.SharePoint.TenantAdministration.SiteProperties","Url":)"
       R"("https://contoso-my.sharepoint.com/personal/adele_contoso_com","Template":"RedirectSite#0",)"
       R"("LastContentModifiedDate":"/Date(2026,11,5,2,28,0,0)/"}]})");
-  transport_.Csom(
+  Csom(transport_, 
       R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":)"
       R"("Microsoft.Online.SharePoint.TenantAdministration.SPOSitePropertiesEnumerable",)"
       R"("NextStartIndexFromSharePoint":null,"_Child_Items_":[]})");
@@ -251,12 +225,12 @@ TEST_F(SharePointAdminClientTest, ListSitesPagesWithNextStartIndexFromSharePoint
 
 TEST_F(SharePointAdminClientTest, RemoveSitePollsTheOperationUntilComplete) {
   const std::string identity = "740c6a0b-85e2-48a0-a494-e0f1759d4aa7|908bed80\\nSpoOperation\\nRemoveSite\\n1";
-  transport_.Csom(absl::StrCat(
+  Csom(transport_, absl::StrCat(
       R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":"Microsoft.Online.SharePoint.TenantAdministration.)",
       R"(SpoOperation","_ObjectIdentity_":")", identity, R"(","IsComplete":false,"PollingInterval":15000,)",
       R"("HasTimedout":false})"));
-  transport_.Csom(R"(2,{"IsComplete":false,"PollingInterval":1000,"HasTimedout":false})");
-  transport_.Csom(R"(2,{"IsComplete":true,"PollingInterval":1000,"HasTimedout":false})");
+  Csom(transport_, R"(2,{"IsComplete":false,"PollingInterval":1000,"HasTimedout":false})");
+  Csom(transport_, R"(2,{"IsComplete":true,"PollingInterval":1000,"HasTimedout":false})");
   absl::Status removed = client_.RemoveSite(target_, "https://contoso-my.sharepoint.com/personal/a", false, Deadline());
   ASSERT_TRUE(removed.ok()) << removed;
   ASSERT_EQ(transport_.sent.size(), 3u);
@@ -284,15 +258,15 @@ TEST_F(SharePointAdminClientTest, RemoveSiteOfAMissingSiteIsNotFound) {
 TEST_F(SharePointAdminClientTest, PermanentRemovalAlsoPurgesTheRecycleBin) {
   const std::string done = R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":"Microsoft.Online.SharePoint.)"
                            R"(TenantAdministration.SpoOperation","_ObjectIdentity_":"op","IsComplete":true})";
-  transport_.Csom(done);
-  transport_.Csom(done);
+  Csom(transport_, done);
+  Csom(transport_, done);
   ASSERT_TRUE(client_.RemoveSite(target_, "https://x/", true, Deadline()).ok());
   ASSERT_EQ(transport_.sent.size(), 2u);
   EXPECT_THAT(transport_.sent[1].body, HasSubstr("Name=\"RemoveDeletedSite\""));
 }
 
 TEST_F(SharePointAdminClientTest, IdentityMappingReadBack) {
-  transport_.Csom(
+  Csom(transport_, 
       R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":"SP.ClientObjectList","_Child_Items_":[{)"
       R"("_ObjectType_":"Microsoft.Online.SharePoint.TenantAdministration.SPOTenantUserIdentityMapping",)"
       R"("SourceTenantCompanyId":"7F1D1C1E-0000-4000-8000-000000000001","SourceUserKey":"adele@contoso.com",)"
@@ -310,7 +284,7 @@ TEST_F(SharePointAdminClientTest, IdentityMappingReadBack) {
 }
 
 TEST_F(SharePointAdminClientTest, MoveStatesAreTheRowsOfTheJsonString) {
-  transport_.Csom(R"(2,{"IsNull":false},3,"[{\"SourceUserPrincipalName\":\"adele@contoso.com\",\"MoveState\":\"InProgress\"}]")");
+  Csom(transport_, R"(2,{"IsNull":false},3,"[{\"SourceUserPrincipalName\":\"adele@contoso.com\",\"MoveState\":\"InProgress\"}]")");
   absl::StatusOr<std::vector<nlohmann::json>> rows =
       client_.GetMoveStates(target_, "https://fabrikam-my.sharepoint.com/", "adele@contoso.com", "Target", Deadline());
   ASSERT_TRUE(rows.ok()) << rows.status();
@@ -323,7 +297,7 @@ TEST_F(SharePointAdminClientTest, MoveStatesAreTheRowsOfTheJsonString) {
                         "</Parameter><Parameter Type=\"Guid\">{00000000-0000-0000-0000-000000000000}</Parameter>"
                         "<Parameter Type=\"Int32\">-1</Parameter><Parameter Type=\"Int32\">2</Parameter>"
                         "<Parameter Type=\"UInt32\">0</Parameter>"));
-  transport_.Csom(R"(2,{"IsNull":false},3,"not json at all")");
+  Csom(transport_, R"(2,{"IsNull":false},3,"not json at all")");
   EXPECT_EQ(client_.GetMoveStates(target_, "https://f-my.sharepoint.com/", "", "Target", Deadline()).status().code(),
             absl::StatusCode::kUnavailable);
 }
@@ -348,7 +322,7 @@ TEST_F(SharePointAdminClientTest, DigestOnlyWhenSharePointAsksForIt) {
   transport_.Answer(403, R"({"error":{"code":"-2130575252, Microsoft.SharePoint.SPException","message":{"lang":)"
                          R"("en-US","value":"The security validation for this page is invalid and might be corrupted."}}})");
   transport_.Answer(200, R"({"FormDigestValue":"0xABC,05 Dec 2026 02:00:00 -0000","FormDigestTimeoutSeconds":1800})");
-  transport_.Csom(R"(2,{"IsNull":false},3,"https://contoso-my.sharepoint.com/")");
+  Csom(transport_, R"(2,{"IsNull":false},3,"https://contoso-my.sharepoint.com/")");
   ASSERT_TRUE(client_.GetMySiteHostUrl(target_, Deadline()).ok());
   ASSERT_EQ(transport_.sent.size(), 3u);
   EXPECT_EQ(transport_.sent[1].url, "https://contoso-admin.sharepoint.com/_api/contextinfo");
@@ -364,7 +338,7 @@ TEST_F(SharePointAdminClientTest, DigestOnlyWhenSharePointAsksForIt) {
 TEST_F(SharePointAdminClientTest, ThrottledRequestsWaitForRetryAfterThroughTheGovernor) {
   transport_.Answer(429, "", {{"retry-after", "7"}});
   transport_.Answer(503, "", {{"retry-after", "2"}});
-  transport_.Csom(R"(2,{"IsNull":false},3,"https://contoso-my.sharepoint.com/")");
+  Csom(transport_, R"(2,{"IsNull":false},3,"https://contoso-my.sharepoint.com/")");
   const absl::Time start = clock_.Now();
   ASSERT_TRUE(client_.GetMySiteHostUrl(target_, Deadline()).ok());
   EXPECT_EQ(clock_.Now() - start, absl::Seconds(9));
@@ -373,7 +347,7 @@ TEST_F(SharePointAdminClientTest, ThrottledRequestsWaitForRetryAfterThroughTheGo
 
 TEST_F(SharePointAdminClientTest, A401IsAnsweredOnceByAFreshTokenThenTheConnectionIsTold) {
   transport_.Answer(401, R"({"error_description":"Invalid issuer or signature."})");
-  transport_.Csom(R"(2,{"IsNull":false},3,"https://contoso-my.sharepoint.com/")");
+  Csom(transport_, R"(2,{"IsNull":false},3,"https://contoso-my.sharepoint.com/")");
   ASSERT_TRUE(client_.GetMySiteHostUrl(target_, Deadline()).ok());
   EXPECT_EQ(transport_.Header(1, "Authorization"), "Bearer fresh-token");
   EXPECT_EQ(rejected_, 0);
@@ -398,7 +372,7 @@ TEST_F(SharePointAdminClientTest, AppOnlySecretTokenRefusalNamesTheFix) {
 TEST_F(SharePointAdminClientTest, TruncatedAnswersAreUnavailableNotEmpty) {
   transport_.Answer(200, absl::StrCat("[", kHeader, ",2,{\"IsNull\":false},4,{\"IsNull\":false},5,{\"_Child_"));
   EXPECT_EQ(client_.GetTenantInstances(target_, Deadline()).status().code(), absl::StatusCode::kUnavailable);
-  transport_.Csom(R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":"SP.ClientObjectList"})");
+  Csom(transport_, R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":"SP.ClientObjectList"})");
   EXPECT_EQ(client_.GetTenantInstances(target_, Deadline()).status().code(), absl::StatusCode::kUnavailable);
 }
 

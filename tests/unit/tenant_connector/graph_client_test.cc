@@ -1,0 +1,108 @@
+// GraphClient against a scripted transport: an answer that does not parse is an error, never an empty
+// result; a $batch answer missing sub-requests is an error; throttled sub-requests are sent again
+// after their Retry-After; one token refresh on a 401, then the connection is told.
+
+#include "services/tenant_connector/core/graph_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/unit/tenant_connector/fake_clock.h"
+#include "tests/unit/tenant_connector/scripted_transport.h"
+
+namespace crosstenant::tenant_connector {
+namespace {
+
+using ::testing::HasSubstr;
+
+class GraphClientTest : public ::testing::Test {
+ protected:
+  GraphClientTest() : governors_(ThrottleOptions{}, &clock_), graph_(&transport_, &governors_, &clock_, nullptr, 5) {
+    target_.graph_host = "graph.microsoft.com";
+    target_.governor_key = "contoso";
+    target_.token = [this](bool force, absl::Time) -> absl::StatusOr<std::string> {
+      return std::string(force ? "fresh" : "cached");
+    };
+    target_.on_token_rejected = [this](const std::string&) { ++rejected_; };
+  }
+  absl::Time Deadline() { return clock_.Now() + absl::Minutes(5); }
+  static nlohmann::json Requests(int n) {
+    nlohmann::json requests = nlohmann::json::array();
+    for (int i = 0; i < n; ++i) {
+      requests.push_back({{"id", std::to_string(i)}, {"method", "GET"}, {"url", "/users/u" + std::to_string(i)}});
+    }
+    return requests;
+  }
+
+  FakeClock clock_;
+  ScriptedTransport transport_;
+  ThrottleGovernors governors_;
+  GraphClient graph_;
+  GraphTarget target_;
+  int rejected_ = 0;
+};
+
+TEST_F(GraphClientTest, AnswersAreReadAndPathsGoToTheGraphHost) {
+  transport_.Answer(200, R"({"value":[{"id":"1"}]})");
+  absl::StatusOr<GraphResult> result = graph_.Send(target_, "GET", "/v1.0/users?$top=1", nullptr, Deadline());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->body["value"][0]["id"], "1");
+  EXPECT_EQ(transport_.sent[0].url, "https://graph.microsoft.com/v1.0/users?$top=1");
+  EXPECT_EQ(transport_.Header(0, "Authorization"), "Bearer cached");
+  transport_.Answer(204, "");  // e.g. cancel: no body is fine
+  EXPECT_TRUE(graph_.Send(target_, "POST", "/beta/x/cancel", nullptr, Deadline()).ok());
+}
+
+TEST_F(GraphClientTest, ACutOffAnswerIsAnErrorNeverAnEmptyResult) {
+  for (const char* body : {R"({"value":[{"id":"1"},{"id")", "<html>gateway</html>", "{\"value\": [" }) {
+    transport_.Answer(200, body);
+    absl::Status status = graph_.Send(target_, "GET", "/v1.0/users?$select=id", nullptr, Deadline()).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << body;
+    EXPECT_THAT(status.message(), HasSubstr("not JSON"));
+    EXPECT_THAT(status.message(), HasSubstr("GET /v1.0/users"));
+    EXPECT_THAT(status.message(), ::testing::Not(HasSubstr("$select")));
+  }
+}
+
+TEST_F(GraphClientTest, ABatchAnswerMissingSubRequestsIsAnError) {
+  transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{}},{"id":"2","status":404,"body":{}}]})");
+  std::vector<nlohmann::json> requests = Requests(3);
+  absl::Status status = graph_.Batch(target_, "v1.0", requests, Deadline()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr("lacks 1 of 3 sub-requests (first id \"1\")"));
+  transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{}},{"id":"1","status":200,"body":{}})");
+  EXPECT_EQ(graph_.Batch(target_, "v1.0", requests, Deadline()).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(GraphClientTest, ThrottledSubRequestsAloneAreSentAgainAfterTheirRetryAfter) {
+  transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{"n":0}},)"
+                         R"({"id":"1","status":429,"headers":{"Retry-After":"4"},"body":{}},)"
+                         R"({"id":"2","status":200,"body":{"n":2}}]})");
+  transport_.Answer(200, R"({"responses":[{"id":"1","status":200,"body":{"n":1}}]})");
+  const absl::Time start = clock_.Now();
+  absl::StatusOr<std::map<std::string, nlohmann::json>> answers = graph_.Batch(target_, "v1.0", Requests(3), Deadline());
+  ASSERT_TRUE(answers.ok()) << answers.status();
+  ASSERT_EQ(answers->size(), 3u);
+  EXPECT_EQ((*answers)["1"]["body"]["n"], 1);
+  ASSERT_EQ(transport_.sent.size(), 2u);
+  const nlohmann::json again = nlohmann::json::parse(transport_.sent[1].body);
+  ASSERT_EQ(again["requests"].size(), 1u);  // only the throttled one
+  EXPECT_EQ(again["requests"][0]["id"], "1");
+  EXPECT_GE(clock_.Now() - start, absl::Seconds(4));
+}
+
+TEST_F(GraphClientTest, OneRefreshOnA401ThenTheConnectionIsTold) {
+  transport_.Answer(401, R"({"error":{"code":"InvalidAuthenticationToken","message":"expired"}})");
+  transport_.Answer(200, "{}");
+  ASSERT_TRUE(graph_.Send(target_, "GET", "/v1.0/organization", nullptr, Deadline()).ok());
+  EXPECT_EQ(transport_.Header(1, "Authorization"), "Bearer fresh");
+  transport_.Answer(401, "{}");
+  transport_.Answer(401, "{}");
+  absl::Status status = graph_.Send(target_, "GET", "/v1.0/organization", nullptr, Deadline()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("ReauthenticateConnection"));
+  EXPECT_EQ(rejected_, 1);
+}
+
+}  // namespace
+}  // namespace crosstenant::tenant_connector
