@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -298,6 +299,58 @@ TEST_F(MigrationTest, RedirectCleanupRemovesEveryMovedUsersRedirectSite) {
     ASSERT_TRUE(connector_.stub().ListRedirectSites(&list_context, redirects, &sites).ok());
     EXPECT_EQ(sites.redirect_sites_size(), 0) << geo << ": " << sites.DebugString();
   }
+}
+
+// Redirect sites kept by the migration, listed through the connector while SharePoint pages them in
+// fours: pages of five are filled across SharePoint's pages (NextStartIndexFromSharePoint), nothing is
+// listed twice or skipped, and removing every site (RemoveSite, its SpoOperation polled) empties the geo.
+TEST_F(MigrationTest, RedirectSitesArePagedAcrossSharePointsPagesAndRemoved) {
+  MeshSeed seed;
+  seed.nam_users = 12;
+  seed.eur_users = 0;
+  ASSERT_TRUE(StartMesh(seed, 3000, 1));
+  v1::MigrationOptions options;
+  options.set_redirect_cleanup(v1::REDIRECT_CLEANUP_KEEP);
+  ASSERT_TRUE(Create("kept", options));
+  const v1::Migration migration = WaitUntil("migrations/kept", Ended, absl::Seconds(60));
+  ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
+  emulator_.Admin("PUT", "/_emulator/faults", {{"site_page_size", 4}});
+
+  auto list_all = [this](std::vector<int>* page_sizes) {
+    std::vector<std::string> urls;
+    v1::ListRedirectSitesRequest request;
+    request.set_geo("connections/contoso/geos/nam");
+    request.set_page_size(5);
+    do {
+      grpc::ClientContext context;
+      v1::ListRedirectSitesResponse page;
+      grpc::Status status = connector_.stub().ListRedirectSites(&context, request, &page);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (!status.ok()) break;
+      if (page_sizes) page_sizes->push_back(page.redirect_sites_size());
+      for (const v1::RedirectSite& site : page.redirect_sites()) {
+        urls.push_back(site.url());
+        EXPECT_TRUE(site.has_create_time()) << site.DebugString();
+      }
+      request.set_page_token(page.next_page_token());
+    } while (!request.page_token().empty());
+    return urls;
+  };
+  std::vector<int> page_sizes;
+  std::vector<std::string> urls = list_all(&page_sizes);
+  EXPECT_EQ(page_sizes, (std::vector<int>{5, 5, 2}));
+  ASSERT_EQ(urls.size(), 12u);
+  EXPECT_EQ(std::set<std::string>(urls.begin(), urls.end()).size(), 12u) << "a site listed twice";
+  for (const std::string& url : urls) {
+    grpc::ClientContext context;
+    v1::RemoveRedirectSiteRequest remove;
+    remove.set_geo("connections/contoso/geos/nam");
+    remove.set_url(url);
+    v1::RemoveRedirectSiteResponse removed;
+    grpc::Status status = connector_.stub().RemoveRedirectSite(&context, remove, &removed);
+    ASSERT_TRUE(status.ok()) << url << ": " << status.error_message();
+  }
+  EXPECT_TRUE(list_all(nullptr).empty());
 }
 
 }  // namespace
