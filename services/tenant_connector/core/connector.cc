@@ -666,13 +666,10 @@ absl::StatusOr<SharePointTarget> Connector::SharePointOf(Entry& entry, const v1:
     absl::MutexLock lock(&entry.mu);
     target.connection = entry.connection.name();
     if (entry.credential.has_client_secret()) {
-      return WithErrorInfo(
-          absl::FailedPreconditionError(absl::StrCat(
-              target.connection, " signs in with a client secret, and SharePoint Online refuses app-only tokens "
-              "obtained with a client secret; add a certificate to app ", entry.credential.client_secret().client_id(),
-              " and reconnect with it (migratectl connect --certificate=FILE), or connect as a SharePoint "
-              "administrator (--device-code or --username)")),
-          kReasonNeedsCertificate, "crosstenant", {{"connection", target.connection}});
+      const v1::Finding finding = internal::SharePointNeedsCertificate(
+          target.connection, entry.credential.client_secret().client_id(), v1::SEVERITY_ERROR);
+      return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(finding.message(), ". ", finding.remedy())),
+                           kReasonNeedsCertificate, "crosstenant", {{"connection", target.connection}});
     }
   }
   const std::string scope = absl::StrCat(geo.admin_url(), "/.default");

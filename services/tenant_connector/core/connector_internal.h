@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "services/common/errors.h"
 #include "services/tenant_connector/core/connector.h"
+#include "services/tenant_connector/core/json_read.h"
 #include "services/tenant_connector/core/upstream_error.h"
 
 namespace crosstenant::tenant_connector {
@@ -51,31 +52,10 @@ void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out);
 absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
 void SetDuration(absl::Duration duration, google::protobuf::Duration* out);
 
-inline std::string Str(const nlohmann::json& json, const char* key, const std::string& fallback = "") {
-  if (!json.is_object()) return fallback;
-  auto it = json.find(key);
-  return it != json.end() && it->is_string() ? it->get<std::string>() : fallback;
-}
-
-// Typed reads of upstream JSON that never throw: a missing key, a value of another type or a body
-// that is not an object gives the fallback (Microsoft's answers are input like any other).
-inline bool Bool(const nlohmann::json& json, const char* key, bool fallback) {
-  if (!json.is_object()) return fallback;
-  auto it = json.find(key);
-  return it != json.end() && it->is_boolean() ? it->get<bool>() : fallback;
-}
-inline int64_t Int(const nlohmann::json& json, const char* key, int64_t fallback) {
-  if (!json.is_object()) return fallback;
-  auto it = json.find(key);
-  return it != json.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
-}
-// The array under `key`, or an empty one.
-inline const nlohmann::json& Array(const nlohmann::json& json, const char* key) {
-  static const nlohmann::json kEmpty = nlohmann::json::array();
-  if (!json.is_object()) return kEmpty;
-  auto it = json.find(key);
-  return it != json.end() && it->is_array() ? *it : kEmpty;
-}
+using json_read::Array;
+using json_read::Bool;
+using json_read::Int;
+using json_read::Str;
 
 using ::crosstenant::tenant_connector::MapUpstreamError;
 using ::crosstenant::tenant_connector::UpstreamMessage;

@@ -7,29 +7,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "services/common/status_macros.h"
+#include "services/tenant_connector/core/json_read.h"
 #include "services/tenant_connector/core/upstream_error.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
 
 constexpr size_t kBatchLimit = 20;  // Graph's limit of sub-requests in one $batch
-
-const nlohmann::json& Responses(const nlohmann::json& batch) {
-  static const nlohmann::json kEmpty = nlohmann::json::array();
-  if (!batch.is_object()) return kEmpty;
-  auto it = batch.find("responses");
-  return it != batch.end() && it->is_array() ? *it : kEmpty;
-}
-
-std::string Id(const nlohmann::json& item) {
-  auto it = item.is_object() ? item.find("id") : item.end();
-  return item.is_object() && it != item.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-int Status(const nlohmann::json& item) {
-  auto it = item.is_object() ? item.find("status") : item.end();
-  return item.is_object() && it != item.end() && it->is_number_integer() ? it->get<int>() : 0;
-}
 
 }  // namespace
 
@@ -111,9 +95,9 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
       return;
     }
     const nlohmann::json parsed = nlohmann::json::parse(response.body, nullptr, false);
-    for (const nlohmann::json& item : Responses(parsed)) {
+    for (const nlohmann::json& item : json_read::Array(parsed, "responses")) {
       HttpResponse inner;
-      inner.status = Status(item);
+      inner.status = static_cast<int>(json_read::Int(item, "status", 0));
       if (inner.status != 429 && inner.status != 503) continue;
       if (item.contains("headers") && item["headers"].is_object()) {
         for (const auto& [name, value] : item["headers"].items()) {
@@ -134,12 +118,12 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
       ASSIGN_OR_RETURN(GraphResult result, Send(target, "POST", absl::StrCat("/", version, "/$batch"), &batch,
                                                 deadline, /*allow_404=*/false, {}, note_throttled));
       std::map<std::string, const nlohmann::json*> sent;
-      for (const nlohmann::json& request : batch["requests"]) sent[Id(request)] = &request;
-      for (const nlohmann::json& item : Responses(result.body)) {
-        const std::string id = Id(item);
+      for (const nlohmann::json& request : batch["requests"]) sent[json_read::Str(request, "id")] = &request;
+      for (const nlohmann::json& item : json_read::Array(result.body, "responses")) {
+        const std::string id = json_read::Str(item, "id");
         const auto request = sent.find(id);
         if (request == sent.end()) continue;
-        const int status = Status(item);
+        const int status = static_cast<int>(json_read::Int(item, "status", 0));
         if ((status == 429 || status == 503) && attempt < max_attempts_) {
           // Already held back by note_throttled; sent again once the governor lets it.
           throttled.push_back(*request->second);

@@ -672,10 +672,10 @@ absl::StatusOr<v1::UserContentMove> Connector::GetMove(const v1::GetUserContentM
     ASSIGN_OR_RETURN(std::vector<nlohmann::json> rows,
                      sharepoint_.GetMoveStates(target, partner, request.source_user_principal_name(),
                                                RoleWord(PartnerRoleOf(ref.role)), deadline));
+    const std::string& target_host = ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url();
     for (const nlohmann::json& row : rows) {
-      if (absl::EqualsIgnoreCase(sharepoint::MoveFromStateRow(row, "").source_user_principal_name(), request.source_user_principal_name())) {
-        return sharepoint::MoveFromStateRow(row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
-      }
+      v1::UserContentMove move = sharepoint::MoveFromStateRow(row, target_host);
+      if (absl::EqualsIgnoreCase(move.source_user_principal_name(), request.source_user_principal_name())) return move;
     }
     return absl::NotFoundError(absl::StrCat("no move of ", request.source_user_principal_name(), " with ", partner));
   }

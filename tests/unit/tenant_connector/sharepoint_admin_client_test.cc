@@ -23,6 +23,15 @@ constexpr char kRequestStart[] =
     "<Request xmlns=\"http://schemas.microsoft.com/sharepoint/clientquery/2009\" SchemaVersion=\"15.0.0.0\" "
     "LibraryVersion=\"16.0.0.0\" ApplicationName=\"crosstenant\" AddExpandoFieldTypeSuffix=\"true\">";
 constexpr char kTenant[] = "<Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\" />";
+// A Tenant method returning a collection (path 3), queried with every property of its items (action 5);
+// the method's own <Method Id="3" ...> path follows.
+const std::string kQueriedMethodStart = absl::StrCat(
+    kRequestStart,
+    "<Actions><ObjectPath Id=\"2\" ObjectPathId=\"1\" /><ObjectPath Id=\"4\" ObjectPathId=\"3\" />"
+    "<Query Id=\"5\" ObjectPathId=\"3\"><Query SelectAllProperties=\"true\"><Properties></Properties></Query>"
+    "<ChildItemQuery SelectAllProperties=\"true\"><Properties></Properties></ChildItemQuery></Query></Actions>"
+    "<ObjectPaths>",
+    kTenant);
 
 
 // A 200 ProcessQuery answer: the header, then `pairs` (without brackets).
@@ -90,12 +99,7 @@ TEST_F(SharePointAdminClientTest, GetTenantInstancesReadsTheCapturedShape) {
   EXPECT_EQ((*instances)[1].tenant_admin_url, "https://contosoeur-admin.sharepoint.com/");
   EXPECT_EQ((*instances)[1].my_site_host_url, "https://contosoeur-my.sharepoint.com/");
   EXPECT_EQ(transport_.sent.at(0).body,
-            absl::StrCat(kRequestStart,
-                         "<Actions><ObjectPath Id=\"2\" ObjectPathId=\"1\" /><ObjectPath Id=\"4\" ObjectPathId=\"3\" />"
-                         "<Query Id=\"5\" ObjectPathId=\"3\"><Query SelectAllProperties=\"true\"><Properties>"
-                         "</Properties></Query><ChildItemQuery SelectAllProperties=\"true\"><Properties></Properties>"
-                         "</ChildItemQuery></Query></Actions><ObjectPaths>",
-                         kTenant,
+            absl::StrCat(kQueriedMethodStart,
                          "<Method Id=\"3\" ParentId=\"1\" Name=\"GetTenantInstances\"><Parameters></Parameters>"
                          "</Method></ObjectPaths></Request>"));
 }
@@ -207,12 +211,7 @@ TEST_F(SharePointAdminClientTest, ListSitesPagesWithNextStartIndexFromSharePoint
   EXPECT_TRUE(second->sites.empty());
   EXPECT_EQ(second->next_start_index, "");
   EXPECT_EQ(transport_.sent.at(0).body,
-            absl::StrCat(kRequestStart,
-                         "<Actions><ObjectPath Id=\"2\" ObjectPathId=\"1\" /><ObjectPath Id=\"4\" ObjectPathId=\"3\" />"
-                         "<Query Id=\"5\" ObjectPathId=\"3\"><Query SelectAllProperties=\"true\"><Properties>"
-                         "</Properties></Query><ChildItemQuery SelectAllProperties=\"true\"><Properties></Properties>"
-                         "</ChildItemQuery></Query></Actions><ObjectPaths>",
-                         kTenant,
+            absl::StrCat(kQueriedMethodStart,
                          "<Method Id=\"3\" ParentId=\"1\" Name=\"GetSitePropertiesFromSharePointByFilters\"><Parameters>"
                          "<Parameter TypeId=\"{b92aeee2-c92c-4b67-abcc-024e471bc140}\">"
                          "<Property Name=\"Filter\" Type=\"Null\" /><Property Name=\"IncludeDetail\" Type=\"Boolean\">"

@@ -13,6 +13,7 @@
 #include "services/common/errors.h"
 #include "services/common/logging.h"
 #include "services/common/status_macros.h"
+#include "services/tenant_connector/core/json_read.h"
 #include "services/tenant_connector/core/sharepoint/enums.h"
 #include "services/tenant_connector/core/upstream_error.h"
 
@@ -37,18 +38,6 @@ constexpr absl::Duration kMinPoll = absl::Milliseconds(100);
 constexpr absl::Duration kMaxPoll = absl::Seconds(30);
 
 std::string UserAgent() { return absl::StrCat("NONISV|crosstenant|tenant-connector/", kVersion); }
-
-std::string Text(const nlohmann::json& object, const char* key) {
-  if (!object.is_object()) return "";
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-bool Flag(const nlohmann::json& object, const char* key) {
-  if (!object.is_object()) return false;
-  auto it = object.find(key);
-  return it != object.end() && it->is_boolean() && it->get<bool>();
-}
 
 // The child items of a collection answer, or UNAVAILABLE if the answer is not a collection.
 absl::StatusOr<const nlohmann::json*> ChildItems(const nlohmann::json* value, const std::string& method) {
@@ -135,17 +124,7 @@ absl::StatusOr<std::string> SharePointAdminClient::Send(const SharePointTarget& 
     if (!digest.empty()) request.headers.push_back({"X-RequestDigest", digest});
     request.body = body;
     request.timeout = std::clamp(deadline - clock_->Now(), absl::Seconds(1), absl::Seconds(60));
-    absl::StatusOr<HttpResponse> response = governors_->For(target.governor_key, UpstreamApi::kSharePoint).Run(
-        [&]() -> absl::StatusOr<HttpResponse> {
-          absl::StatusOr<HttpResponse> sent = transport_->Send(request);
-          if (metrics_) metrics_->UpstreamRequest("sharepoint", sent.ok() ? sent->status : 0);
-          if (wire_log_) {
-            wire_log_->Write(clock_->Now(), target.connection, method, url, sent.ok() ? sent->status : 0, body,
-                             sent.ok() ? sent->body : std::string(sent.status().message()));
-          }
-          return sent;
-        },
-        deadline);
+    absl::StatusOr<HttpResponse> response = Governed(target, request, deadline);
     if (!response.ok()) return response.status();
     if (response->status >= 200 && response->status < 300) return std::move(response->body);
     if (response->status == 401) {
@@ -168,6 +147,23 @@ absl::StatusOr<std::string> SharePointAdminClient::Send(const SharePointTarget& 
   }
 }
 
+absl::StatusOr<HttpResponse> SharePointAdminClient::Governed(const SharePointTarget& target,
+                                                             const HttpRequest& request, absl::Time deadline) {
+  return governors_->For(target.governor_key, UpstreamApi::kSharePoint)
+      .Run(
+          [&]() -> absl::StatusOr<HttpResponse> {
+            absl::StatusOr<HttpResponse> sent = transport_->Send(request);
+            if (metrics_) metrics_->UpstreamRequest("sharepoint", sent.ok() ? sent->status : 0);
+            if (wire_log_) {
+              wire_log_->Write(clock_->Now(), target.connection, request.method, request.url,
+                               sent.ok() ? sent->status : 0, request.body,
+                               sent.ok() ? sent->body : std::string(sent.status().message()));
+            }
+            return sent;
+          },
+          deadline);
+}
+
 absl::StatusOr<std::string> SharePointAdminClient::FormDigest(const SharePointTarget& target, const std::string& token,
                                                               absl::Time deadline) {
   HttpRequest request;
@@ -177,26 +173,14 @@ absl::StatusOr<std::string> SharePointAdminClient::FormDigest(const SharePointTa
                      {"Accept", "application/json;odata=nometadata"},
                      {"User-Agent", UserAgent()}};
   request.timeout = std::clamp(deadline - clock_->Now(), absl::Seconds(1), absl::Seconds(60));
-  ASSIGN_OR_RETURN(HttpResponse response,
-                   governors_->For(target.governor_key, UpstreamApi::kSharePoint)
-                       .Run(
-                           [&]() -> absl::StatusOr<HttpResponse> {
-                             absl::StatusOr<HttpResponse> sent = transport_->Send(request);
-                             if (metrics_) metrics_->UpstreamRequest("sharepoint", sent.ok() ? sent->status : 0);
-                             if (wire_log_ && sent.ok()) {
-                               wire_log_->Write(clock_->Now(), target.connection, request.method, request.url,
-                                                sent->status, "", sent->body);
-                             }
-                             return sent;
-                           },
-                           deadline));
+  ASSIGN_OR_RETURN(HttpResponse response, Governed(target, request, deadline));
   const nlohmann::json parsed = nlohmann::json::parse(response.body, nullptr, false);
   if (response.status < 200 || response.status >= 300) {
     return MapUpstreamError("sharepoint", response.status, parsed, response.body);
   }
-  std::string digest = Text(parsed, "FormDigestValue");
+  std::string digest = json_read::Str(parsed, "FormDigestValue");
   if (digest.empty() && parsed.is_object() && parsed.contains("d")) {
-    digest = Text(parsed["d"].value("GetContextWebInformation", nlohmann::json::object()), "FormDigestValue");
+    digest = json_read::Str(parsed["d"].value("GetContextWebInformation", nlohmann::json::object()), "FormDigestValue");
   }
   if (digest.empty()) return absl::UnavailableError("SharePoint's /_api/contextinfo answered no FormDigestValue");
   log::Info("SharePoint asked for a form digest", {{"connection", target.connection}, {"admin_url", target.admin_url}});
@@ -290,11 +274,11 @@ absl::StatusOr<std::vector<TenantInstance>> SharePointAdminClient::GetTenantInst
   std::vector<TenantInstance> out;
   for (const nlohmann::json& item : *items) {
     TenantInstance instance;
-    instance.data_location = absl::AsciiStrToUpper(Text(item, "DataLocation"));
-    instance.is_default = Flag(item, "IsDefaultDataLocation");
-    instance.tenant_admin_url = HostUrl(Text(item, "TenantAdminUrl"));
-    instance.my_site_host_url = HostUrl(Text(item, "MySiteHostUrl"));
-    instance.root_site_url = HostUrl(Text(item, "RootSiteUrl"));
+    instance.data_location = absl::AsciiStrToUpper(json_read::Str(item, "DataLocation"));
+    instance.is_default = json_read::Bool(item, "IsDefaultDataLocation", false);
+    instance.tenant_admin_url = HostUrl(json_read::Str(item, "TenantAdminUrl"));
+    instance.my_site_host_url = HostUrl(json_read::Str(item, "MySiteHostUrl"));
+    instance.root_site_url = HostUrl(json_read::Str(item, "RootSiteUrl"));
     if (instance.tenant_admin_url.empty()) {
       return absl::UnavailableError("SharePoint answered GetTenantInstances with an instance without TenantAdminUrl");
     }
@@ -353,8 +337,8 @@ absl::StatusOr<CompatibilityCheck> SharePointAdminClient::CheckCompatibility(con
                                                     UrlEscape(literal), "')"),
                                deadline));
   CompatibilityCheck check;
-  check.source_host_url = Text(body, "SourceTenantHostUrl");
-  check.target_host_url = Text(body, "TargetTenantHostUrl");
+  check.source_host_url = json_read::Str(body, "SourceTenantHostUrl");
+  check.target_host_url = json_read::Str(body, "TargetTenantHostUrl");
   auto result = body.find("XTenantMoveCompatibilityResult");
   if (result != body.end() && result->is_number_integer()) check.result = result->get<int64_t>();
   return check;
@@ -381,17 +365,17 @@ absl::StatusOr<SitePage> SharePointAdminClient::ListSites(const SharePointTarget
   SitePage page;
   for (const nlohmann::json& item : *items) {
     SiteRow row;
-    row.url = Text(item, "Url");
-    row.template_name = Text(item, "Template");
-    row.title = Text(item, "Title");
-    row.last_content_modified = csom::ParseDate(Text(item, "LastContentModifiedDate"));
+    row.url = json_read::Str(item, "Url");
+    row.template_name = json_read::Str(item, "Template");
+    row.title = json_read::Str(item, "Title");
+    row.last_content_modified = csom::ParseDate(json_read::Str(item, "LastContentModifiedDate"));
     if (row.url.empty()) {
       return absl::UnavailableError("SharePoint answered GetSitePropertiesFromSharePointByFilters with a site "
                                     "without Url");
     }
     page.sites.push_back(std::move(row));
   }
-  page.next_start_index = Text(*response.Find(query), "NextStartIndexFromSharePoint");
+  page.next_start_index = json_read::Str(*response.Find(query), "NextStartIndexFromSharePoint");
   if (page.next_start_index == start_index && !start_index.empty()) {
     return absl::UnavailableError("SharePoint answered the same NextStartIndexFromSharePoint twice; paging stopped");
   }
@@ -405,11 +389,11 @@ absl::Status SharePointAdminClient::WaitForOperation(const SharePointTarget& tar
     if (!current.is_object() || current.value("_ObjectType_", "").find("SpoOperation") == std::string::npos) {
       return absl::UnavailableError(absl::StrCat("SharePoint answered ", method, " without an SpoOperation"));
     }
-    if (Flag(current, "IsComplete")) return absl::OkStatus();
-    if (Flag(current, "HasTimedout")) {
+    if (json_read::Bool(current, "IsComplete", false)) return absl::OkStatus();
+    if (json_read::Bool(current, "HasTimedout", false)) {
       return absl::DeadlineExceededError(absl::StrCat("SharePoint's ", method, " operation timed out on its side"));
     }
-    const std::string identity = Text(current, "_ObjectIdentity_");
+    const std::string identity = json_read::Str(current, "_ObjectIdentity_");
     if (identity.empty()) {
       return absl::UnavailableError(absl::StrCat("SharePoint's ", method, " operation has no _ObjectIdentity_"));
     }
@@ -463,11 +447,11 @@ absl::StatusOr<std::vector<UserIdentityMappingRow>> SharePointAdminClient::GetUs
   std::vector<UserIdentityMappingRow> out;
   for (const nlohmann::json& item : *rows) {
     UserIdentityMappingRow row;
-    row.source_tenant_company_id = Text(item, "SourceTenantCompanyId");
-    row.source_user_key = Text(item, "SourceUserKey");
-    row.target_user_upn = Text(item, "TargetUserUpn");
-    row.target_user_email = Text(item, "TargetUserEmail");
-    row.target_user_puid = Text(item, "TargetUserPuid");
+    row.source_tenant_company_id = json_read::Str(item, "SourceTenantCompanyId");
+    row.source_user_key = json_read::Str(item, "SourceUserKey");
+    row.target_user_upn = json_read::Str(item, "TargetUserUpn");
+    row.target_user_email = json_read::Str(item, "TargetUserEmail");
+    row.target_user_puid = json_read::Str(item, "TargetUserPuid");
     if (auto it = item.find("UserType"); it != item.end() && it->is_number_integer()) row.user_type = it->get<int64_t>();
     out.push_back(std::move(row));
   }

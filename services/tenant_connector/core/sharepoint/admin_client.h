@@ -147,14 +147,13 @@ class SharePointAdminClient {
                                                             const std::string& partner_role, absl::Time deadline);
 
  private:
-  struct Exchange {
-    int status = 0;
-    std::string body;
-  };
   // One HTTP exchange with token, governor, 401 re-acquire, digest fallback and wire log. Returns the
   // 2xx answer's body, or the error status.
   absl::StatusOr<std::string> Send(const SharePointTarget& target, const std::string& method, const std::string& url,
                                    const std::string& content_type, const std::string& body, absl::Time deadline);
+  // `request` through the tenant's throttle governor, counted in the metrics and the wire log.
+  absl::StatusOr<HttpResponse> Governed(const SharePointTarget& target, const HttpRequest& request,
+                                        absl::Time deadline);
   absl::StatusOr<std::string> FormDigest(const SharePointTarget& target, const std::string& token,
                                          absl::Time deadline);
   absl::StatusOr<std::string> ApiVersion(const SharePointTarget& target, absl::Time deadline);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "services/common/errors.h"
+#include "services/tenant_connector/core/json_read.h"
 
 namespace crosstenant::tenant_connector::csom {
 
@@ -169,14 +170,6 @@ std::string RequestBuilder::Build() const {
 // ---------------------------------------------------------------------------------------------------
 // Responses.
 
-namespace {
-
-std::string Text(const nlohmann::json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-}  // namespace
 
 absl::StatusOr<Response> Response::Parse(absl::string_view body) {
   nlohmann::json parsed = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
@@ -190,18 +183,18 @@ absl::StatusOr<Response> Response::Parse(absl::string_view body) {
   }
   Response response;
   const nlohmann::json& header = parsed[0];
-  response.correlation_id_ = Text(header, "TraceCorrelationId");
-  response.library_version_ = Text(header, "LibraryVersion");
+  response.correlation_id_ = json_read::Str(header, "TraceCorrelationId");
+  response.library_version_ = json_read::Str(header, "LibraryVersion");
   auto error = header.find("ErrorInfo");
   if (error != header.end() && !error->is_null()) {
     if (!error->is_object()) return unreadable("ErrorInfo is not an object");
     ServerError server;
-    server.message = Text(*error, "ErrorMessage");
-    server.value = Text(*error, "ErrorValue");
-    server.type_name = Text(*error, "ErrorTypeName");
+    server.message = json_read::Str(*error, "ErrorMessage");
+    server.value = json_read::Str(*error, "ErrorValue");
+    server.type_name = json_read::Str(*error, "ErrorTypeName");
     auto code = error->find("ErrorCode");
     if (code != error->end() && code->is_number_integer()) server.code = code->get<int64_t>();
-    server.correlation_id = Text(*error, "TraceCorrelationId");
+    server.correlation_id = json_read::Str(*error, "TraceCorrelationId");
     if (server.correlation_id.empty()) server.correlation_id = response.correlation_id_;
     response.error_ = std::move(server);
     return response;

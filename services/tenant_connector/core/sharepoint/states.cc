@@ -6,11 +6,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
+#include "google/protobuf/util/time_util.h"
 #include "services/tenant_connector/core/sharepoint/csom.h"
 #include "services/tenant_connector/core/sharepoint/enums.h"
 
 namespace crosstenant::tenant_connector::sharepoint {
 namespace {
+
+using ::google::protobuf::util::TimeUtil;
 
 // A field of a move row by name without case; a number as its text.
 std::string Field(const nlohmann::json& row, absl::string_view name) {
@@ -32,11 +35,6 @@ std::string AnyField(const nlohmann::json& row, std::initializer_list<absl::stri
   return "";
 }
 
-void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(time);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
 
 }  // namespace
 
@@ -110,9 +108,9 @@ v1::UserContentMove MoveFromStateRow(const nlohmann::json& row, const std::strin
   absl::Time time;
   std::string error;
   if (std::optional<absl::Time> date = csom::ParseDate(modified)) {
-    SetTime(*date, move.mutable_update_time());
+    *move.mutable_update_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(*date));
   } else if (absl::ParseTime(absl::RFC3339_full, modified, &time, &error)) {
-    SetTime(time, move.mutable_update_time());
+    *move.mutable_update_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
   }
   if (std::string message = Field(row, "ErrorMessage"); !message.empty()) {
     move.mutable_error()->set_code("MOVE_FAILED");
