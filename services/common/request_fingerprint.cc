@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/strings/escaping.h"
@@ -12,12 +13,17 @@
 
 namespace crosstenant {
 
-std::string RequestFingerprint(const google::protobuf::Message& request) {
+std::string RequestFingerprint(const google::protobuf::Message& request,
+                               std::initializer_list<absl::string_view> retry_fields) {
   std::unique_ptr<google::protobuf::Message> body(request.New());
   body->CopyFrom(request);
-  if (const google::protobuf::FieldDescriptor* id = body->GetDescriptor()->FindFieldByName("request_id")) {
-    body->GetReflection()->ClearField(body.get(), id);
-  }
+  auto clear = [&](absl::string_view name) {
+    if (const google::protobuf::FieldDescriptor* field = body->GetDescriptor()->FindFieldByName(std::string(name))) {
+      body->GetReflection()->ClearField(body.get(), field);
+    }
+  };
+  clear("request_id");
+  for (absl::string_view name : retry_fields) clear(name);
   std::string bytes;
   {
     google::protobuf::io::StringOutputStream stream(&bytes);
@@ -29,6 +35,14 @@ std::string RequestFingerprint(const google::protobuf::Message& request) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+std::string RequestIdProblem(absl::string_view request_id) {
+  constexpr size_t kMaxRequestId = 128;
+  const bool printable =
+      std::all_of(request_id.begin(), request_id.end(), [](char c) { return c > ' ' && c < 0x7f; });
+  if (request_id.size() <= kMaxRequestId && printable) return "";
+  return "must be at most 128 printable ASCII characters without spaces (a UUID is recommended)";
 }
 
 }  // namespace crosstenant

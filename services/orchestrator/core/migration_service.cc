@@ -58,14 +58,9 @@ bool ValidResourceName(const std::string& name, absl::string_view collection) {
          name.find('/', prefix.size()) == std::string::npos;
 }
 
-// AIP-155's request ids: a UUID is recommended; any id of printable ASCII up to 128 characters is taken.
 void CheckRequestId(const std::string& request_id, std::vector<FieldViolation>& violations) {
-  constexpr size_t kMaxRequestId = 128;
-  const bool printable = std::all_of(request_id.begin(), request_id.end(),
-                                     [](char c) { return c > ' ' && c < 0x7f; });
-  if (request_id.size() > kMaxRequestId || !printable) {
-    violations.push_back({"request_id", "must be at most 128 printable ASCII characters without spaces (a UUID is "
-                                        "recommended)"});
+  if (std::string problem = RequestIdProblem(request_id); !problem.empty()) {
+    violations.push_back({"request_id", problem});
   }
 }
 
