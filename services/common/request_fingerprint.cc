@@ -14,7 +14,7 @@
 namespace crosstenant {
 
 std::string RequestFingerprint(const google::protobuf::Message& request,
-                               std::initializer_list<absl::string_view> retry_fields) {
+                               absl::Span<const absl::string_view> retry_fields) {
   std::unique_ptr<google::protobuf::Message> body(request.New());
   body->CopyFrom(request);
   auto clear = [&](absl::string_view name) {

@@ -6,10 +6,10 @@
 // from another request that reuses the id (refuse it). The fingerprint is what it compares: a hash of
 // the request's body without its `request_id`.
 
-#include <initializer_list>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "google/protobuf/message.h"
 
 namespace crosstenant {
@@ -19,7 +19,7 @@ namespace crosstenant {
 // change, e.g. an attempt counter). Equal requests give equal fingerprints within one build; a field
 // added by a newer build changes a request's fingerprint only when the field is set.
 std::string RequestFingerprint(const google::protobuf::Message& request,
-                               std::initializer_list<absl::string_view> retry_fields = {});
+                               absl::Span<const absl::string_view> retry_fields = {});
 
 // What is wrong with `request_id` as an id (at most 128 printable ASCII characters, no spaces; a UUID is
 // recommended), for a field violation; empty when nothing is.

@@ -8,7 +8,7 @@ namespace crosstenant {
 
 absl::Status RequestLog::Run(absl::string_view method, const google::protobuf::Message& request,
                              google::protobuf::Message* response, const std::function<absl::Status()>& run,
-                             std::initializer_list<absl::string_view> retry_fields) {
+                             absl::Span<const absl::string_view> retry_fields) {
   const google::protobuf::FieldDescriptor* id_field = request.GetDescriptor()->FindFieldByName("request_id");
   const std::string id = id_field == nullptr ? "" : request.GetReflection()->GetString(request, id_field);
   if (id.empty()) return run();

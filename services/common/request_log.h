@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
@@ -46,7 +47,7 @@ class RequestLog {
   // in `retry_fields` (e.g. an attempt counter) are left out of the comparison of bodies.
   absl::Status Run(absl::string_view method, const google::protobuf::Message& request,
                    google::protobuf::Message* response, const std::function<absl::Status()>& run,
-                   std::initializer_list<absl::string_view> retry_fields = {});
+                   absl::Span<const absl::string_view> retry_fields = {});
 
   // Number of answers remembered now.
   size_t size() const;
