@@ -142,6 +142,9 @@ struct LeaseQuery {
   std::vector<crosstenant::v1::TaskKind> kinds;  // empty: any
   absl::Duration lease_duration = absl::Seconds(60);
   absl::Time now;
+  // When set, a retry of the same lease call by the same worker gets the leases the first call granted
+  // that are still held, instead of more.
+  std::string request_id = {};
 };
 
 class MigrationStore {

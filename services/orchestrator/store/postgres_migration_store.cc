@@ -95,6 +95,7 @@ constexpr const char* kSchemaMigrations[] = {
     R"sql(
       ALTER TABLE migration_requests ADD COLUMN method TEXT COLLATE "C" NOT NULL DEFAULT 'CreateMigration';
       ALTER TABLE migration_requests ADD COLUMN fingerprint TEXT COLLATE "C" NOT NULL DEFAULT '';
+      ALTER TABLE tasks ADD COLUMN lease_request TEXT COLLATE "C" NOT NULL DEFAULT '';
     )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == PostgresMigrationStore::kSchemaVersion);
@@ -496,6 +497,22 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
   std::vector<Task> tasks;
   const absl::Status status = Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
     tasks.clear();
+    if (!query.request_id.empty()) {
+      // A retry of a call whose answer was lost: the leases it granted, if still held.
+      ASSIGN_OR_RETURN(PgResult granted,
+                       db.Exec("SELECT attempt, record, lease_id, lease_expire_us FROM tasks WHERE lease_owner = $1 "
+                               "AND lease_request = $2 AND lease_id != '' AND lease_expire_us >= $3 "
+                               "ORDER BY ready_time_us, name",
+                               {query.worker_id, query.request_id, now}));
+      for (int row = 0; row < granted.rows(); ++row) {
+        ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(granted.Bytes(row, 1), "task"));
+        task.set_attempt(static_cast<int32_t>(granted.Int(row, 0)));
+        task.set_lease_id(granted.Text(row, 2));
+        SetMicros(granted.Int(row, 3), task.mutable_lease_expire_time());
+        tasks.push_back(std::move(task));
+      }
+      if (!tasks.empty()) return absl::OkStatus();
+    }
     ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
     for (int row = 0; row < read.rows(); ++row) {
       ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(read.Bytes(row, 2), "task"));
@@ -505,9 +522,10 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
       tasks.push_back(std::move(task));
     }
     for (const Task& task : tasks) {
-      RETURN_IF_ERROR(db.Exec("UPDATE tasks SET lease_id = $2, lease_owner = $3, lease_expire_us = $4, attempt = $5 "
-                              "WHERE name = $1",
-                              {task.name(), task.lease_id(), query.worker_id, expire, static_cast<int>(task.attempt())})
+      RETURN_IF_ERROR(db.Exec("UPDATE tasks SET lease_id = $2, lease_owner = $3, lease_expire_us = $4, attempt = $5, "
+                              "lease_request = $6 WHERE name = $1",
+                              {task.name(), task.lease_id(), query.worker_id, expire,
+                               static_cast<int>(task.attempt()), query.request_id})
                           .status());
     }
     return absl::OkStatus();

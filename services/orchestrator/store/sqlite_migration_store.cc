@@ -94,6 +94,7 @@ constexpr const char* kSchemaMigrations[] = {
     R"sql(
       ALTER TABLE migration_requests ADD COLUMN method TEXT NOT NULL DEFAULT 'CreateMigration';
       ALTER TABLE migration_requests ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+      ALTER TABLE tasks ADD COLUMN lease_request TEXT NOT NULL DEFAULT '';
     )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
@@ -442,6 +443,28 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(db_->Begin());
   auto lease = [&]() -> absl::StatusOr<std::vector<crosstenant::v1::Task>> {
+    std::vector<crosstenant::v1::Task> tasks;
+    if (!query.request_id.empty()) {
+      // A retry of a call whose answer was lost: the leases it granted, if still held.
+      ASSIGN_OR_RETURN(SqliteStatement granted,
+                       db_->Prepare("SELECT attempt, record, lease_id, lease_expire_us FROM tasks WHERE "
+                                    "lease_owner = ?1 AND lease_request = ?2 AND lease_id != '' AND "
+                                    "lease_expire_us >= ?3 ORDER BY ready_time_us, name"));
+      granted.Bind(1, query.worker_id).Bind(2, query.request_id).Bind(3, now);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, granted.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(crosstenant::v1::Task task,
+                         stored::ParseRecord<crosstenant::v1::Task>(granted.ColumnBlob(1), "task"));
+        task.set_attempt(static_cast<int32_t>(granted.ColumnInt(0)));
+        task.set_lease_id(granted.ColumnText(2));
+        const int64_t granted_expire = granted.ColumnInt(3);
+        task.mutable_lease_expire_time()->set_seconds(granted_expire / 1000000);
+        task.mutable_lease_expire_time()->set_nanos(static_cast<int32_t>(granted_expire % 1000000) * 1000);
+        tasks.push_back(std::move(task));
+      }
+      if (!tasks.empty()) return tasks;
+    }
     ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
     select.Bind(1, now).Bind(2, std::max(query.max_tasks, 1));
     select.Bind(3, static_cast<int64_t>(crosstenant::v1::MIGRATION_STATE_RUNNING))
@@ -451,7 +474,6 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
     for (size_t i = 0; i < query.kinds.size(); ++i) {
       select.Bind(static_cast<int>(7 + i), static_cast<int64_t>(query.kinds[i]));
     }
-    std::vector<crosstenant::v1::Task> tasks;
     while (true) {
       ASSIGN_OR_RETURN(bool row, select.Step());
       if (!row) break;
@@ -464,10 +486,10 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
     }
     ASSIGN_OR_RETURN(SqliteStatement update,
                      db_->Prepare("UPDATE tasks SET lease_id = ?2, lease_owner = ?3, lease_expire_us = ?4, "
-                                  "attempt = ?5 WHERE name = ?1"));
+                                  "attempt = ?5, lease_request = ?6 WHERE name = ?1"));
     for (const crosstenant::v1::Task& task : tasks) {
       update.Bind(1, task.name()).Bind(2, task.lease_id()).Bind(3, query.worker_id).Bind(4, expire).Bind(
-          5, static_cast<int64_t>(task.attempt()));
+          5, static_cast<int64_t>(task.attempt())).Bind(6, query.request_id);
       RETURN_IF_ERROR(update.Run());
     }
     return tasks;

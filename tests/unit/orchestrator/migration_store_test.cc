@@ -358,6 +358,42 @@ TEST_P(MigrationStoreTest, StateSurvivesReopening) {
 
 // --- Tasks and leases ---
 
+TEST_P(MigrationStoreTest, ALeaseCallRetriedWithItsRequestIdGetsTheSameLeasesNotMore) {
+  const std::string m = "migrations/m";
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1),
+                                      {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                       MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                       MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
+                                      {})
+                  .ok());
+  MigrationChange change = ChangeOf(*store_->GetMigration(m));
+  for (const char* upn : {"a@x.com", "b@x.com", "c@x.com"}) {
+    change.new_tasks.push_back(MakeTask(m, "start", upn, crosstenant::v1::TASK_KIND_START_MOVE, kT0));
+  }
+  ASSERT_TRUE(store_->Apply(change).ok());
+
+  LeaseQuery query{"w1", 2, {}, absl::Seconds(30), kT0 + absl::Seconds(1), "lease-call-1"};
+  auto first = store_->LeaseTasks(query);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 2u);
+  query.now = kT0 + absl::Seconds(2);
+  auto retried = store_->LeaseTasks(query);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  ASSERT_EQ(retried->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ((*retried)[i].name(), (*first)[i].name());
+    EXPECT_EQ((*retried)[i].lease_id(), (*first)[i].lease_id()) << "the same leases, not new ones";
+    EXPECT_EQ((*retried)[i].attempt(), 1);
+    EXPECT_EQ((*retried)[i].lease_expire_time().seconds(), (*first)[i].lease_expire_time().seconds());
+  }
+  // Another call (another id) gets what is left; another worker with the same id gets nothing of w1's.
+  query.request_id = "lease-call-2";
+  EXPECT_EQ(store_->LeaseTasks(query)->size(), 1u);
+  query.worker_id = "w2";
+  query.request_id = "lease-call-1";
+  EXPECT_TRUE(store_->LeaseTasks(query)->empty());
+}
+
 TEST_P(MigrationStoreTest, LeasesReadyTasksOldestFirstEachToOneWorkerUntilTheLeaseExpires) {
   const std::string m = "migrations/m";
   ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1),
