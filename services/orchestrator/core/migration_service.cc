@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
+#include "services/common/request_fingerprint.h"
 #include "services/common/status_macros.h"
 #include "services/orchestrator/core/identity_map_input.h"
 
@@ -55,6 +56,12 @@ bool ValidResourceName(const std::string& name, absl::string_view collection) {
   const std::string prefix = absl::StrCat(collection, "/");
   return absl::StartsWith(name, prefix) && name.size() > prefix.size() &&
          name.find('/', prefix.size()) == std::string::npos;
+}
+
+void CheckRequestId(const std::string& request_id, std::vector<FieldViolation>& violations) {
+  if (std::string problem = RequestIdProblem(request_id); !problem.empty()) {
+    violations.push_back({"request_id", problem});
+  }
 }
 
 std::string RandomId() {
@@ -117,13 +124,42 @@ absl::Status MigrationService::FillLiveFields(v1::Migration& migration) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::CreateMigrationRequest& request) {
-  if (!request.request_id().empty()) {
-    ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->FindMigrationByRequest(request.request_id()));
-    if (existing) return GetMigration(*existing);
+std::optional<RequestRecord> MigrationService::RecordOf(absl::string_view method,
+                                                        const google::protobuf::Message& request,
+                                                        const std::string& request_id, const std::string& migration) {
+  if (request_id.empty()) return std::nullopt;
+  return RequestRecord{request_id, std::string(method), migration, RequestFingerprint(request)};
+}
+
+absl::StatusOr<std::optional<std::string>> MigrationService::EarlierRequest(
+    const std::optional<RequestRecord>& record) {
+  if (!record) return std::nullopt;
+  ASSIGN_OR_RETURN(std::optional<RequestRecord> earlier, store_->FindRequest(record->request_id));
+  if (!earlier) return std::nullopt;
+  // An id remembered before fingerprints were kept can only be compared by method and migration.
+  const bool same = earlier->method == record->method &&
+                    (earlier->fingerprint.empty() ? record->method == "CreateMigration" ||
+                                                        earlier->migration == record->migration
+                                                  : earlier->fingerprint == record->fingerprint);
+  if (!same) {
+    return InvalidArgumentWithViolations(
+        "request_id reused for another request",
+        {{"request_id", absl::StrCat("was already used by a different ", earlier->method, " request on ",
+                                     earlier->migration,
+                                     ": a retry must repeat the request exactly; a new request needs a new id")}});
   }
+  return earlier->migration;
+}
+
+absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::CreateMigrationRequest& request) {
   const absl::Time now = options_.now();
   std::vector<FieldViolation> violations;
+  CheckRequestId(request.request_id(), violations);
+  if (!violations.empty()) return InvalidArgumentWithViolations("invalid request", violations);
+  std::optional<RequestRecord> record = RecordOf("CreateMigration", request, request.request_id(), "");
+  ASSIGN_OR_RETURN(std::optional<std::string> earlier, EarlierRequest(record));
+  if (earlier) return GetMigration(*earlier);
+
   if (!request.migration_id().empty() && !ValidResourceId(request.migration_id())) {
     violations.push_back({"migration_id", "must be 1-63 characters of a-z, 0-9 and '-', starting with a letter "
                                           "and not ending with '-'"});
@@ -216,12 +252,13 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
                               identity_map.summary.group_rows(), " group mapping(s)"));
   created.mutable_state_change()->set_to_state(migration.state());
   created.mutable_state_change()->set_reason(migration.state_reason());
-  absl::Status stored = store_->CreateMigration(migration, user_moves, {created}, request.request_id(),
-                                                identity_map::ToCsv(identity_map.map));
-  if (absl::IsAlreadyExists(stored) && !request.request_id().empty()) {
-    // Two retries of the same request raced: the other one created it.
-    ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->FindMigrationByRequest(request.request_id()));
-    if (existing) return GetMigration(*existing);
+  if (record) record->migration = migration.name();
+  absl::Status stored =
+      store_->CreateMigration(migration, user_moves, {created}, record, identity_map::ToCsv(identity_map.map));
+  if (absl::IsAlreadyExists(stored) && record) {
+    // Two tries raced: the other one took the id first (or the name was taken by another request).
+    ASSIGN_OR_RETURN(std::optional<std::string> other, EarlierRequest(record));
+    if (other) return GetMigration(*other);
   }
   RETURN_IF_ERROR(stored);
   events_.Notify(migration.name());
@@ -254,16 +291,28 @@ absl::StatusOr<v1::ListMigrationsResponse> MigrationService::ListMigrations(cons
   return response;
 }
 
-absl::StatusOr<v1::Migration> MigrationService::Transition(const std::string& name, v1::MigrationState to,
-                                                           const std::string& reason) {
+absl::StatusOr<v1::Migration> MigrationService::Transition(const TransitionRequest& transition) {
+  std::vector<FieldViolation> violations;
+  if (transition.request) CheckRequestId(transition.request->request_id, violations);
+  if (!violations.empty()) return InvalidArgumentWithViolations("invalid request", violations);
   absl::MutexLock lock(&write_mutex_);
-  RETURN_IF_ERROR(RetryOnConcurrentChange([&] { return TransitionOnce(name, to, reason); }).status());
+  absl::Status done = RetryOnConcurrentChange([&] { return TransitionOnce(transition); }).status();
+  if (absl::IsAlreadyExists(done) && transition.request) {
+    // The same id raced in from another try: answer as a retry if it was this request.
+    ASSIGN_OR_RETURN(std::optional<std::string> earlier, EarlierRequest(transition.request));
+    if (earlier) done = absl::OkStatus();
+  }
+  RETURN_IF_ERROR(done);
   // The record as stored now (a new etag), with its live fields.
-  return GetMigration(name);
+  return GetMigration(transition.name);
 }
 
-absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const std::string& name, v1::MigrationState to,
-                                                               const std::string& reason) {
+absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const TransitionRequest& step) {
+  const std::string& name = step.name;
+  v1::MigrationState to = step.to;
+  const std::string& reason = step.reason;
+  ASSIGN_OR_RETURN(std::optional<std::string> earlier, EarlierRequest(step.request));
+  if (earlier) return GetMigration(name);  // a retry of a request already applied
   ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(name));
   const v1::MigrationState from = migration.state();
   if (to == v1::MIGRATION_STATE_CANCELLED && migration.phase() >= v1::MIGRATION_PHASE_MOVES) {
@@ -310,6 +359,10 @@ absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const std::string
     } while (!query.page_token.empty());
     SetTime(now, migration.mutable_end_time());
   }
+  if (step.window != nullptr) {
+    *migration.mutable_plan()->mutable_options()->mutable_window() = *step.window;
+    events.push_back(NewEvent(migration, "window changed on resume"));
+  }
   v1::MigrationEvent event = NewEvent(migration, absl::StrCat("migration ", v1::MigrationState_Name(from), " -> ",
                                                               v1::MigrationState_Name(to)));
   event.mutable_state_change()->set_from_state(from);
@@ -319,14 +372,20 @@ absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const std::string
   migration.set_state(to);
   migration.set_state_reason(reason);
   SetTime(now, migration.mutable_update_time());
-  RETURN_IF_ERROR(store_->Update(migration, changed, events));
+  MigrationChange change;
+  change.migration = migration;
+  change.user_moves = std::move(changed);
+  change.events = std::move(events);
+  change.request = step.request;
+  RETURN_IF_ERROR(store_->Apply(change));
   events_.Notify(migration.name());
   return migration;
 }
 
 absl::StatusOr<v1::Migration> MigrationService::PauseMigration(const v1::PauseMigrationRequest& request) {
-  return Transition(request.name(), v1::MIGRATION_STATE_PAUSED,
-                    request.reason().empty() ? "paused by an operator" : request.reason());
+  return Transition({request.name(), v1::MIGRATION_STATE_PAUSED,
+                     request.reason().empty() ? "paused by an operator" : request.reason(), nullptr,
+                     RecordOf("PauseMigration", request, request.request_id(), request.name())});
 }
 
 absl::StatusOr<v1::Migration> MigrationService::ResumeMigration(const v1::ResumeMigrationRequest& request) {
@@ -335,27 +394,21 @@ absl::StatusOr<v1::Migration> MigrationService::ResumeMigration(const v1::Resume
     RETURN_IF_ERROR(CheckWindow(request.window(), "window", options_.now(), violations));
     if (!violations.empty()) return InvalidArgumentWithViolations("invalid window", violations);
   }
+  std::optional<RequestRecord> record = RecordOf("ResumeMigration", request, request.request_id(), request.name());
+  ASSIGN_OR_RETURN(std::optional<std::string> earlier, EarlierRequest(record));
   ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(request.name()));
-  if (migration.state() == v1::MIGRATION_STATE_WAITING || migration.state() == v1::MIGRATION_STATE_RUNNING) {
+  if (earlier || migration.state() == v1::MIGRATION_STATE_WAITING ||
+      migration.state() == v1::MIGRATION_STATE_RUNNING) {
     return migration;  // already going: a retried resume succeeds
   }
-  if (request.has_window() && migration.state() == v1::MIGRATION_STATE_PAUSED) {
-    absl::MutexLock lock(&write_mutex_);
-    RETURN_IF_ERROR(RetryOnConcurrentChange([&] {
-      absl::StatusOr<v1::Migration> current = GetMigration(request.name());
-      if (!current.ok()) return current.status();
-      *current->mutable_plan()->mutable_options()->mutable_window() = request.window();
-      v1::MigrationEvent event = NewEvent(*current, "window changed on resume");
-      return store_->Update(*current, {}, {event});
-    }));
-    events_.Notify(request.name());
-  }
-  return Transition(request.name(), v1::MIGRATION_STATE_RUNNING, "resumed by an operator");
+  return Transition({request.name(), v1::MIGRATION_STATE_RUNNING, "resumed by an operator",
+                     request.has_window() ? &request.window() : nullptr, std::move(record)});
 }
 
 absl::StatusOr<v1::Migration> MigrationService::CancelMigration(const v1::CancelMigrationRequest& request) {
-  return Transition(request.name(), v1::MIGRATION_STATE_CANCELLED,
-                    request.reason().empty() ? "cancelled by an operator" : request.reason());
+  return Transition({request.name(), v1::MIGRATION_STATE_CANCELLED,
+                     request.reason().empty() ? "cancelled by an operator" : request.reason(), nullptr,
+                     RecordOf("CancelMigration", request, request.request_id(), request.name())});
 }
 
 absl::StatusOr<v1::ListUserMovesResponse> MigrationService::ListUserMoves(const v1::ListUserMovesRequest& request) {

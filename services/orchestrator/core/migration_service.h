@@ -8,6 +8,7 @@
 // The phases themselves are run by PhaseDriver; per-user work by TaskService and the workers.
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -39,6 +40,10 @@ class MigrationService {
   absl::Mutex& write_mutex() { return write_mutex_; }
   MigrationStore& store() { return *store_; }
 
+  // CreateMigration, PauseMigration, ResumeMigration and CancelMigration honour `request_id` (AIP-155): a
+  // retry with the same id and the same body is answered with the migration as it is now, without doing
+  // the work twice; the same id with another body (or on another method) is INVALID_ARGUMENT. Ids are
+  // remembered in the store, with a fingerprint of the body, for as long as their migration exists.
   absl::StatusOr<crosstenant::v1::Migration> CreateMigration(const crosstenant::v1::CreateMigrationRequest& request);
   absl::StatusOr<crosstenant::v1::Migration> GetMigration(const std::string& name);
   absl::StatusOr<crosstenant::v1::ListMigrationsResponse> ListMigrations(
@@ -57,11 +62,24 @@ class MigrationService {
  private:
   // Loads a migration, applies `change` to it (which may also return user moves it changed and a
   // message), records a state-change event and commits everything in one transaction.
-  absl::StatusOr<crosstenant::v1::Migration> Transition(const std::string& name, crosstenant::v1::MigrationState to,
-                                                        const std::string& reason);
+  // A resume with a new window sets `window` in the same transaction. `request`, when set, is
+  // remembered with the change.
+  struct TransitionRequest {
+    std::string name;
+    crosstenant::v1::MigrationState to;
+    std::string reason;
+    const crosstenant::v1::MoveWindow* window = nullptr;
+    std::optional<RequestRecord> request;
+  };
+  absl::StatusOr<crosstenant::v1::Migration> Transition(const TransitionRequest& transition);
   // One try of Transition: ConcurrentChangeError if another replica changed the migration meanwhile.
-  absl::StatusOr<crosstenant::v1::Migration> TransitionOnce(const std::string& name, crosstenant::v1::MigrationState to,
-                                                            const std::string& reason);
+  absl::StatusOr<crosstenant::v1::Migration> TransitionOnce(const TransitionRequest& step);
+  // The record to remember `request` by (nullopt without a request_id), made by `method` on `migration`.
+  static std::optional<RequestRecord> RecordOf(absl::string_view method, const google::protobuf::Message& request,
+                                               const std::string& request_id, const std::string& migration);
+  // What an earlier request under `record`'s id did: nullopt when the id is new; the migration it
+  // created or changed when it was this same request; INVALID_ARGUMENT when it was another one.
+  absl::StatusOr<std::optional<std::string>> EarlierRequest(const std::optional<RequestRecord>& record);
   // Fills the live parts of `migration`: counts by state and each source geo's queue.
   absl::Status FillLiveFields(crosstenant::v1::Migration& migration);
   crosstenant::v1::MigrationEvent NewEvent(crosstenant::v1::Migration& migration, const std::string& message);

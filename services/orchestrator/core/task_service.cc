@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
+#include "services/common/request_fingerprint.h"
 #include "services/common/status_macros.h"
 
 namespace crosstenant::orchestrator {
@@ -72,9 +73,13 @@ absl::StatusOr<v1::LeaseTasksResponse> TaskService::LeaseTasks(const v1::LeaseTa
   LeaseQuery query;
   RETURN_IF_ERROR(CheckLeaseDuration(request.lease_duration(), request.has_lease_duration(), "lease_duration",
                                      violations, &query.lease_duration));
+  if (std::string problem = RequestIdProblem(request.request_id()); !problem.empty()) {
+    violations.push_back({"request_id", problem});
+  }
   if (!violations.empty()) return InvalidArgumentWithViolations("invalid LeaseTasksRequest", violations);
   if (options_.health != nullptr) RETURN_IF_ERROR(options_.health->CheckWritable());
   query.worker_id = request.worker_id();
+  query.request_id = request.request_id();
   query.max_tasks = request.max_tasks() == 0 ? 10 : request.max_tasks();
   for (int kind : request.kinds()) query.kinds.push_back(static_cast<v1::TaskKind>(kind));
   query.now = options_.now();

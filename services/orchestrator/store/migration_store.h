@@ -71,6 +71,15 @@ struct CompletedLease {
   absl::Time now;
 };
 
+// A mutating request remembered under its client-chosen `request_id` (AIP-155), so that a retry is
+// answered as the first call was and another request that reuses the id is refused.
+struct RequestRecord {
+  std::string request_id;
+  std::string method;       // the RPC, e.g. "CreateMigration"
+  std::string migration;    // the migration it created or changed
+  std::string fingerprint;  // RequestFingerprint of its body; empty for ids stored before fingerprints
+};
+
 // Everything one durable transition writes.
 struct MigrationChange {
   // Its new record. Its `etag` is the one it was read with: the change commits only if the stored
@@ -84,6 +93,9 @@ struct MigrationChange {
   // commits only while that term is current and unexpired by the store's clock, so a replica that lost
   // the leadership without knowing it (paused, partitioned) cannot write behind its successor's back.
   std::optional<int64_t> leader_term;
+  // The request that made the change, remembered with it. ALREADY_EXISTS (and nothing written) when its
+  // `request_id` is already taken.
+  std::optional<RequestRecord> request;
 };
 
 // Who drives the phases of every migration: one orchestrator replica at a time, under a lease kept in
@@ -130,6 +142,9 @@ struct LeaseQuery {
   std::vector<crosstenant::v1::TaskKind> kinds;  // empty: any
   absl::Duration lease_duration = absl::Seconds(60);
   absl::Time now;
+  // When set, a retry of the same lease call by the same worker gets the leases the first call granted
+  // that are still held, instead of more.
+  std::string request_id = {};
 };
 
 class MigrationStore {
@@ -137,19 +152,20 @@ class MigrationStore {
   virtual ~MigrationStore() = default;
 
   // Stores a new migration with its user moves, first events and identity map (Microsoft's CSV, kept
-  // for the uploads of step 5). ALREADY_EXISTS if the name is taken. A non-empty `request_id` is
-  // remembered with it, for FindMigrationByRequest.
+  // for the uploads of step 5). ALREADY_EXISTS if the name is taken, or if `request` is given and its
+  // `request_id` is taken (FindRequest tells which). `request` is remembered with the migration.
   virtual absl::Status CreateMigration(const crosstenant::v1::Migration& migration,
                                        const std::vector<crosstenant::v1::UserMove>& user_moves,
                                        const std::vector<crosstenant::v1::MigrationEvent>& events,
-                                       absl::string_view request_id, absl::string_view identity_map_csv) = 0;
+                                       const std::optional<RequestRecord>& request,
+                                       absl::string_view identity_map_csv) = 0;
 
   // The same, without an identity map (tests and tools).
   absl::Status CreateMigration(const crosstenant::v1::Migration& migration,
                                const std::vector<crosstenant::v1::UserMove>& user_moves,
                                const std::vector<crosstenant::v1::MigrationEvent>& events,
-                               absl::string_view request_id) {
-    return CreateMigration(migration, user_moves, events, request_id, "");
+                               const std::optional<RequestRecord>& request = std::nullopt) {
+    return CreateMigration(migration, user_moves, events, request, "");
   }
 
   // The identity map CSV stored with a migration.
@@ -166,8 +182,9 @@ class MigrationStore {
                                                                                 absl::string_view source_geo,
                                                                                 int limit) = 0;
 
-  // The migration created by `request_id`, if any.
-  virtual absl::StatusOr<std::optional<std::string>> FindMigrationByRequest(absl::string_view request_id) = 0;
+  // The request remembered under `request_id` (by CreateMigration or Apply), if any. Requests are kept
+  // as long as their migration.
+  virtual absl::StatusOr<std::optional<RequestRecord>> FindRequest(absl::string_view request_id) = 0;
 
   // NOT_FOUND if absent.
   virtual absl::StatusOr<crosstenant::v1::Migration> GetMigration(absl::string_view name) = 0;
@@ -184,7 +201,7 @@ class MigrationStore {
   absl::Status Update(const crosstenant::v1::Migration& migration,
                       const std::vector<crosstenant::v1::UserMove>& user_moves,
                       const std::vector<crosstenant::v1::MigrationEvent>& events) {
-    return Apply({migration, user_moves, events, {}, std::nullopt, std::nullopt});
+    return Apply({migration, user_moves, events, {}, std::nullopt, std::nullopt, std::nullopt});
   }
 
   // Leases up to `max_tasks` ready tasks (ready time passed, no live lease) of migrations that are

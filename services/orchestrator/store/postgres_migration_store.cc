@@ -90,6 +90,13 @@ constexpr const char* kSchemaMigrations[] = {
       );
       INSERT INTO leadership (id, holder, term, expire_time) VALUES (1, '', 0, 'epoch');
     )sql",
+    // Version 2: every remembered request says which RPC made it and with which body (AIP-155). Ids
+    // stored before have no fingerprint and are taken as the CreateMigration they were.
+    R"sql(
+      ALTER TABLE migration_requests ADD COLUMN method TEXT COLLATE "C" NOT NULL DEFAULT 'CreateMigration';
+      ALTER TABLE migration_requests ADD COLUMN fingerprint TEXT COLLATE "C" NOT NULL DEFAULT '';
+      ALTER TABLE tasks ADD COLUMN lease_request TEXT COLLATE "C" NOT NULL DEFAULT '';
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == PostgresMigrationStore::kSchemaVersion);
 
@@ -133,6 +140,17 @@ absl::StatusOr<Migration> ReadMigration(const PgResult& result, int row, int rec
 std::string Serialized(Migration migration) {
   migration.clear_etag();  // the revision column is the etag
   return migration.SerializeAsString();
+}
+
+absl::Status WriteRequest(PgConnection& db, const RequestRecord& request) {
+  absl::Status inserted = db.Exec("INSERT INTO migration_requests (request_id, migration, method, fingerprint) "
+                                  "VALUES ($1, $2, $3, $4)",
+                                  {request.request_id, request.migration, request.method, request.fingerprint})
+                              .status();
+  if (absl::IsAlreadyExists(inserted)) {
+    return absl::AlreadyExistsError(absl::StrCat("request_id ", request.request_id, " is already taken"));
+  }
+  return inserted;
 }
 
 absl::Status WriteUserMoves(PgConnection& db, const std::vector<UserMove>& user_moves, bool insert) {
@@ -253,7 +271,7 @@ absl::StatusOr<int> PostgresMigrationStore::SchemaVersion() {
 absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
                                                      const std::vector<UserMove>& user_moves,
                                                      const std::vector<MigrationEvent>& events,
-                                                     absl::string_view request_id,
+                                                     const std::optional<RequestRecord>& request,
                                                      absl::string_view identity_map_csv) {
   for (const UserMove& move : user_moves) {
     if (stored::MigrationOf(move.name()) != migration.name()) {
@@ -270,11 +288,7 @@ absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
       return absl::AlreadyExistsError(absl::StrCat(migration.name(), " already exists"));
     }
     RETURN_IF_ERROR(inserted);
-    if (!request_id.empty()) {
-      RETURN_IF_ERROR(db.Exec("INSERT INTO migration_requests (request_id, migration) VALUES ($1, $2)",
-                              {request_id, migration.name()})
-                          .status());
-    }
+    if (request) RETURN_IF_ERROR(WriteRequest(db, *request));
     RETURN_IF_ERROR(WriteUserMoves(db, user_moves, /*insert=*/true));
     RETURN_IF_ERROR(WriteEvents(db, events));
     return db.Exec("INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)",
@@ -341,17 +355,19 @@ absl::StatusOr<std::vector<UserMove>> PostgresMigrationStore::NextQueuedUsers(ab
   return users;
 }
 
-absl::StatusOr<std::optional<std::string>> PostgresMigrationStore::FindMigrationByRequest(
-    absl::string_view request_id) {
-  std::optional<std::string> migration;
+absl::StatusOr<std::optional<RequestRecord>> PostgresMigrationStore::FindRequest(absl::string_view request_id) {
+  std::optional<RequestRecord> request;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
-    ASSIGN_OR_RETURN(PgResult read,
-                     db.Exec("SELECT migration FROM migration_requests WHERE request_id = $1", {request_id}));
-    if (read.rows() > 0) migration = read.Text(0, 0);
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT migration, method, fingerprint FROM migration_requests "
+                                            "WHERE request_id = $1",
+                                            {request_id}));
+    if (read.rows() > 0) {
+      request = RequestRecord{std::string(request_id), read.Text(0, 1), read.Text(0, 0), read.Text(0, 2)};
+    }
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  return migration;
+  return request;
 }
 
 absl::StatusOr<Migration> PostgresMigrationStore::GetMigration(absl::string_view name) {
@@ -439,6 +455,7 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
       if (exists.rows() == 0) return absl::NotFoundError(absl::StrCat(migration.name(), " does not exist"));
       return ConcurrentChangeError(migration.name());
     }
+    if (change.request) RETURN_IF_ERROR(WriteRequest(db, *change.request));
     RETURN_IF_ERROR(WriteUserMoves(db, change.user_moves, /*insert=*/false));
     RETURN_IF_ERROR(WriteEvents(db, change.events));
     for (const NewTask& added : change.new_tasks) {
@@ -480,6 +497,22 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
   std::vector<Task> tasks;
   const absl::Status status = Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
     tasks.clear();
+    if (!query.request_id.empty()) {
+      // A retry of a call whose answer was lost: the leases it granted, if still held.
+      ASSIGN_OR_RETURN(PgResult granted,
+                       db.Exec("SELECT attempt, record, lease_id, lease_expire_us FROM tasks WHERE lease_owner = $1 "
+                               "AND lease_request = $2 AND lease_id != '' AND lease_expire_us >= $3 "
+                               "ORDER BY ready_time_us, name",
+                               {query.worker_id, query.request_id, now}));
+      for (int row = 0; row < granted.rows(); ++row) {
+        ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(granted.Bytes(row, 1), "task"));
+        task.set_attempt(static_cast<int32_t>(granted.Int(row, 0)));
+        task.set_lease_id(granted.Text(row, 2));
+        SetMicros(granted.Int(row, 3), task.mutable_lease_expire_time());
+        tasks.push_back(std::move(task));
+      }
+      if (!tasks.empty()) return absl::OkStatus();
+    }
     ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
     for (int row = 0; row < read.rows(); ++row) {
       ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(read.Bytes(row, 2), "task"));
@@ -489,9 +522,10 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
       tasks.push_back(std::move(task));
     }
     for (const Task& task : tasks) {
-      RETURN_IF_ERROR(db.Exec("UPDATE tasks SET lease_id = $2, lease_owner = $3, lease_expire_us = $4, attempt = $5 "
-                              "WHERE name = $1",
-                              {task.name(), task.lease_id(), query.worker_id, expire, static_cast<int>(task.attempt())})
+      RETURN_IF_ERROR(db.Exec("UPDATE tasks SET lease_id = $2, lease_owner = $3, lease_expire_us = $4, attempt = $5, "
+                              "lease_request = $6 WHERE name = $1",
+                              {task.name(), task.lease_id(), query.worker_id, expire,
+                               static_cast<int>(task.attempt()), query.request_id})
                           .status());
     }
     return absl::OkStatus();

@@ -33,7 +33,7 @@ class PostgresMigrationStore : public MigrationStore {
   using Options = PostgresMigrationStoreOptions;
 
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // `dsn`: a libpq connection string (`host=... dbname=... user=...` or `postgresql://...`). It is never
   // repeated in errors or logs, as it may hold a password.
@@ -48,14 +48,14 @@ class PostgresMigrationStore : public MigrationStore {
   absl::Status CreateMigration(const crosstenant::v1::Migration& migration,
                                const std::vector<crosstenant::v1::UserMove>& user_moves,
                                const std::vector<crosstenant::v1::MigrationEvent>& events,
-                               absl::string_view request_id, absl::string_view identity_map_csv) override;
+                               const std::optional<RequestRecord>& request, absl::string_view identity_map_csv) override;
   absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) override;
   absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
                                                                   absl::string_view source_geo) override;
   absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,
                                                                         absl::string_view source_geo,
                                                                         int limit) override;
-  absl::StatusOr<std::optional<std::string>> FindMigrationByRequest(absl::string_view request_id) override;
+  absl::StatusOr<std::optional<RequestRecord>> FindRequest(absl::string_view request_id) override;
   absl::StatusOr<crosstenant::v1::Migration> GetMigration(absl::string_view name) override;
   absl::StatusOr<MigrationPage> ListMigrations(const std::vector<crosstenant::v1::MigrationState>& states,
                                                int page_size, absl::string_view page_token) override;

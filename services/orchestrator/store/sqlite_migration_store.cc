@@ -89,6 +89,13 @@ constexpr const char* kSchemaMigrations[] = {
         expire_us INTEGER NOT NULL
       );
     )sql",
+    // Version 5: every remembered request says which RPC made it and with which body (AIP-155). Ids
+    // stored before have no fingerprint and are taken as the CreateMigration they were.
+    R"sql(
+      ALTER TABLE migration_requests ADD COLUMN method TEXT NOT NULL DEFAULT 'CreateMigration';
+      ALTER TABLE migration_requests ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+      ALTER TABLE tasks ADD COLUMN lease_request TEXT NOT NULL DEFAULT '';
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 
@@ -230,7 +237,8 @@ absl::Status SqliteMigrationStore::WriteEvents(const std::vector<MigrationEvent>
 
 absl::Status SqliteMigrationStore::CreateMigration(const Migration& migration, const std::vector<UserMove>& user_moves,
                                                    const std::vector<MigrationEvent>& events,
-                                                   absl::string_view request_id, absl::string_view identity_map_csv) {
+                                                   const std::optional<RequestRecord>& request,
+                                                   absl::string_view identity_map_csv) {
   for (const UserMove& move : user_moves) {
     if (stored::MigrationOf(move.name()) != migration.name()) {
       return absl::InternalError(absl::StrCat("user move ", move.name(), " does not belong to ", migration.name()));
@@ -239,11 +247,7 @@ absl::Status SqliteMigrationStore::CreateMigration(const Migration& migration, c
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(db_->Begin());
   absl::Status status = WriteMigration(migration, /*insert=*/true);
-  if (status.ok() && !request_id.empty()) {
-    absl::StatusOr<SqliteStatement> statement =
-        db_->Prepare("INSERT INTO migration_requests (request_id, migration) VALUES (?1, ?2)");
-    status = statement.ok() ? statement->Bind(1, request_id).Bind(2, migration.name()).Run() : statement.status();
-  }
+  if (status.ok() && request) status = WriteRequest(*request);
   if (status.ok()) status = WriteUserMoves(user_moves, /*insert=*/true);
   if (status.ok()) status = WriteEvents(events);
   if (status.ok()) {
@@ -312,14 +316,26 @@ absl::StatusOr<std::vector<UserMove>> SqliteMigrationStore::NextQueuedUsers(absl
   return users;
 }
 
-absl::StatusOr<std::optional<std::string>> SqliteMigrationStore::FindMigrationByRequest(absl::string_view request_id) {
+absl::Status SqliteMigrationStore::WriteRequest(const RequestRecord& request) {
+  ASSIGN_OR_RETURN(SqliteStatement insert,
+                   db_->Prepare("INSERT INTO migration_requests (request_id, migration, method, fingerprint) "
+                                "VALUES (?1, ?2, ?3, ?4)"));
+  insert.Bind(1, request.request_id).Bind(2, request.migration).Bind(3, request.method).Bind(4, request.fingerprint);
+  absl::Status status = insert.Run();
+  if (absl::IsAlreadyExists(status)) {
+    return absl::AlreadyExistsError(absl::StrCat("request_id ", request.request_id, " is already taken"));
+  }
+  return status;
+}
+
+absl::StatusOr<std::optional<RequestRecord>> SqliteMigrationStore::FindRequest(absl::string_view request_id) {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(SqliteStatement select,
-                   db_->Prepare("SELECT migration FROM migration_requests WHERE request_id = ?1"));
+                   db_->Prepare("SELECT migration, method, fingerprint FROM migration_requests WHERE request_id = ?1"));
   select.Bind(1, request_id);
   ASSIGN_OR_RETURN(bool row, select.Step());
-  if (!row) return std::optional<std::string>();
-  return std::optional<std::string>(select.ColumnText(0));
+  if (!row) return std::optional<RequestRecord>();
+  return RequestRecord{std::string(request_id), select.ColumnText(1), select.ColumnText(0), select.ColumnText(2)};
 }
 
 absl::StatusOr<Migration> SqliteMigrationStore::GetMigration(absl::string_view name) {
@@ -379,6 +395,7 @@ absl::Status SqliteMigrationStore::WriteChange(const MigrationChange& change) {
     }
   }
   RETURN_IF_ERROR(WriteMigration(change.migration, /*insert=*/false));
+  if (change.request) RETURN_IF_ERROR(WriteRequest(*change.request));
   RETURN_IF_ERROR(WriteUserMoves(change.user_moves, /*insert=*/false));
   RETURN_IF_ERROR(WriteEvents(change.events));
   if (!change.new_tasks.empty()) {
@@ -426,6 +443,28 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(db_->Begin());
   auto lease = [&]() -> absl::StatusOr<std::vector<crosstenant::v1::Task>> {
+    std::vector<crosstenant::v1::Task> tasks;
+    if (!query.request_id.empty()) {
+      // A retry of a call whose answer was lost: the leases it granted, if still held.
+      ASSIGN_OR_RETURN(SqliteStatement granted,
+                       db_->Prepare("SELECT attempt, record, lease_id, lease_expire_us FROM tasks WHERE "
+                                    "lease_owner = ?1 AND lease_request = ?2 AND lease_id != '' AND "
+                                    "lease_expire_us >= ?3 ORDER BY ready_time_us, name"));
+      granted.Bind(1, query.worker_id).Bind(2, query.request_id).Bind(3, now);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, granted.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(crosstenant::v1::Task task,
+                         stored::ParseRecord<crosstenant::v1::Task>(granted.ColumnBlob(1), "task"));
+        task.set_attempt(static_cast<int32_t>(granted.ColumnInt(0)));
+        task.set_lease_id(granted.ColumnText(2));
+        const int64_t granted_expire = granted.ColumnInt(3);
+        task.mutable_lease_expire_time()->set_seconds(granted_expire / 1000000);
+        task.mutable_lease_expire_time()->set_nanos(static_cast<int32_t>(granted_expire % 1000000) * 1000);
+        tasks.push_back(std::move(task));
+      }
+      if (!tasks.empty()) return tasks;
+    }
     ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
     select.Bind(1, now).Bind(2, std::max(query.max_tasks, 1));
     select.Bind(3, static_cast<int64_t>(crosstenant::v1::MIGRATION_STATE_RUNNING))
@@ -435,7 +474,6 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
     for (size_t i = 0; i < query.kinds.size(); ++i) {
       select.Bind(static_cast<int>(7 + i), static_cast<int64_t>(query.kinds[i]));
     }
-    std::vector<crosstenant::v1::Task> tasks;
     while (true) {
       ASSIGN_OR_RETURN(bool row, select.Step());
       if (!row) break;
@@ -448,10 +486,10 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
     }
     ASSIGN_OR_RETURN(SqliteStatement update,
                      db_->Prepare("UPDATE tasks SET lease_id = ?2, lease_owner = ?3, lease_expire_us = ?4, "
-                                  "attempt = ?5 WHERE name = ?1"));
+                                  "attempt = ?5, lease_request = ?6 WHERE name = ?1"));
     for (const crosstenant::v1::Task& task : tasks) {
       update.Bind(1, task.name()).Bind(2, task.lease_id()).Bind(3, query.worker_id).Bind(4, expire).Bind(
-          5, static_cast<int64_t>(task.attempt()));
+          5, static_cast<int64_t>(task.attempt())).Bind(6, query.request_id);
       RETURN_IF_ERROR(update.Run());
     }
     return tasks;

@@ -17,7 +17,7 @@ namespace crosstenant::orchestrator {
 class SqliteMigrationStore : public MigrationStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   static absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> Open(const std::string& path,
                                                                     const SqliteDatabase::Options& options = {});
@@ -30,14 +30,14 @@ class SqliteMigrationStore : public MigrationStore {
   absl::Status CreateMigration(const crosstenant::v1::Migration& migration,
                                const std::vector<crosstenant::v1::UserMove>& user_moves,
                                const std::vector<crosstenant::v1::MigrationEvent>& events,
-                               absl::string_view request_id, absl::string_view identity_map_csv) override;
+                               const std::optional<RequestRecord>& request, absl::string_view identity_map_csv) override;
   absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) override;
   absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
                                                                   absl::string_view source_geo) override;
   absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,
                                                                         absl::string_view source_geo,
                                                                         int limit) override;
-  absl::StatusOr<std::optional<std::string>> FindMigrationByRequest(absl::string_view request_id) override;
+  absl::StatusOr<std::optional<RequestRecord>> FindRequest(absl::string_view request_id) override;
   absl::StatusOr<crosstenant::v1::Migration> GetMigration(absl::string_view name) override;
   absl::StatusOr<MigrationPage> ListMigrations(const std::vector<crosstenant::v1::MigrationState>& states,
                                                int page_size, absl::string_view page_token) override;
@@ -67,6 +67,8 @@ class SqliteMigrationStore : public MigrationStore {
   absl::Status WriteEvents(const std::vector<crosstenant::v1::MigrationEvent>& events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status WriteChange(const MigrationChange& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // ALREADY_EXISTS when the request id is taken.
+  absl::Status WriteRequest(const RequestRecord& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // ABORTED unless `term` is the current, unexpired leadership term.
   absl::Status CheckLeaderTerm(int64_t term) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 

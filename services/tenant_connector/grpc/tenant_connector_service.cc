@@ -160,6 +160,17 @@ grpc::ServerUnaryReactor* TenantConnectorService::Offload(grpc::CallbackServerCo
   return reactor;
 }
 
+template <typename Work>
+grpc::ServerUnaryReactor* TenantConnectorService::OffloadOnce(grpc::CallbackServerContext* context, const char* method,
+                                                             const google::protobuf::Message& request,
+                                                             google::protobuf::Message* response, Work work,
+                                                             std::vector<absl::string_view> retry_fields) {
+  return Offload(context, [this, method, &request, response, work = std::move(work),
+                           retry_fields = std::move(retry_fields)](absl::Time deadline) mutable {
+    return requests_.Run(method, request, response, [&] { return work(deadline); }, retry_fields);
+  });
+}
+
 #define CROSSTENANT_AUTHORIZE(method)                                     \
   if (absl::Status allowed = Authorize(context, method); !allowed.ok()) { \
     auto* reactor = context->DefaultReactor();                            \
@@ -171,7 +182,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::CreateConnection(grpc::Callbac
                                                                    const v1::CreateConnectionRequest* request,
                                                                    v1::CreateConnectionResponse* response) {
   CROSSTENANT_AUTHORIZE("CreateConnection");
-  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, "CreateConnection", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     absl::StatusOr<v1::Connection> connection = connector_->Create(*request, deadline);
     if (!connection.ok()) return connection.status();
     *response->mutable_connection() = *std::move(connection);
@@ -202,9 +213,10 @@ grpc::ServerUnaryReactor* TenantConnectorService::ListConnections(grpc::Callback
 
 grpc::ServerUnaryReactor* TenantConnectorService::DeleteConnection(grpc::CallbackServerContext* context,
                                                                    const v1::DeleteConnectionRequest* request,
-                                                                   v1::DeleteConnectionResponse* /*response*/) {
+                                                                   v1::DeleteConnectionResponse* response) {
   CROSSTENANT_AUTHORIZE("DeleteConnection");
-  return Offload(context, [this, request](absl::Time) { return connector_->Delete(*request); });
+  return OffloadOnce(context, "DeleteConnection", *request, response,
+                     [this, request](absl::Time) { return connector_->Delete(*request); });
 }
 
 grpc::ServerWriteReactor<v1::WatchConnectionsResponse>* TenantConnectorService::WatchConnections(
@@ -231,7 +243,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::ReauthenticateConnection(
     grpc::CallbackServerContext* context, const v1::ReauthenticateConnectionRequest* request,
     v1::ReauthenticateConnectionResponse* response) {
   CROSSTENANT_AUTHORIZE("ReauthenticateConnection");
-  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, "ReauthenticateConnection", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     absl::StatusOr<v1::Connection> connection = connector_->Reauthenticate(*request, deadline);
     if (!connection.ok()) return connection.status();
     *response->mutable_connection() = *std::move(connection);
@@ -265,7 +277,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::SetCrossTenantRelationship(
     grpc::CallbackServerContext* context, const v1::SetCrossTenantRelationshipRequest* request,
     v1::SetCrossTenantRelationshipResponse* response) {
   CROSSTENANT_AUTHORIZE("SetCrossTenantRelationship");
-  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, "SetCrossTenantRelationship", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->SetRelationship(request->geo(), request->relationship(), deadline);
     if (!result.ok()) return result.status();
     *response->mutable_relationship() = *std::move(result);
@@ -288,7 +300,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::RemoveCrossTenantRelationship(
     grpc::CallbackServerContext* context, const v1::RemoveCrossTenantRelationshipRequest* request,
     v1::RemoveCrossTenantRelationshipResponse* response) {
   CROSSTENANT_AUTHORIZE("RemoveCrossTenantRelationship");
-  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, "RemoveCrossTenantRelationship", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->RemoveRelationship(request->geo(), request->relationship(), deadline);
     if (!result.ok()) return result.status();
     *response->mutable_relationship() = *std::move(result);
@@ -333,7 +345,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::UploadIdentityMap(grpc::Callba
                                                                     const v1::UploadIdentityMapRequest* request,
                                                                     v1::UploadIdentityMapResponse* response) {
   CROSSTENANT_AUTHORIZE("UploadIdentityMap");
-  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, "UploadIdentityMap", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->UploadIdentityMap(*request, deadline);
     if (!result.ok()) return result.status();
     *response = *std::move(result);
@@ -356,12 +368,12 @@ grpc::ServerUnaryReactor* TenantConnectorService::StartUserContentMove(grpc::Cal
                                                                        const v1::StartUserContentMoveRequest* request,
                                                                        v1::StartUserContentMoveResponse* response) {
   CROSSTENANT_AUTHORIZE("StartUserContentMove");
-  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, "StartUserContentMove", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->StartMove(*request, deadline);
     if (!result.ok()) return result.status();
     *response = *std::move(result);
     return absl::OkStatus();
-  });
+  }, {"attempt"});
 }
 
 grpc::ServerUnaryReactor* TenantConnectorService::GetUserContentMove(grpc::CallbackServerContext* context,
@@ -401,7 +413,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::StopUserContentMove(grpc::Call
                                                                       const v1::StopUserContentMoveRequest* request,
                                                                       v1::StopUserContentMoveResponse* response) {
   CROSSTENANT_AUTHORIZE("StopUserContentMove");
-  return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, "StopUserContentMove", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->StopMove(*request, deadline);
     if (!result.ok()) return result.status();
     *response->mutable_move() = *std::move(result);
@@ -422,9 +434,9 @@ grpc::ServerUnaryReactor* TenantConnectorService::ListRedirectSites(grpc::Callba
 
 grpc::ServerUnaryReactor* TenantConnectorService::RemoveRedirectSite(grpc::CallbackServerContext* context,
                                                                      const v1::RemoveRedirectSiteRequest* request,
-                                                                     v1::RemoveRedirectSiteResponse* /*response*/) {
+                                                                     v1::RemoveRedirectSiteResponse* response) {
   CROSSTENANT_AUTHORIZE("RemoveRedirectSite");
-  return Offload(context, [this, request](absl::Time deadline) {
+  return OffloadOnce(context, "RemoveRedirectSite", *request, response, [this, request](absl::Time deadline) {
     return connector_->RemoveRedirectSite(*request, deadline);
   });
 }

@@ -15,6 +15,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
+#include "services/common/request_log.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/executor.h"
 
@@ -105,12 +106,19 @@ class TenantConnectorService final : public crosstenant::v1::TenantConnector::Ca
   // Runs `work(deadline)` on the executor and finishes the reactor with its status.
   template <typename Work>
   grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Work work);
+  // Offload for a mutating RPC with a `request_id`: through `requests_`, so that a retry is answered as
+  // the first call was and another request under the same id is refused (see RequestLog).
+  template <typename Work>
+  grpc::ServerUnaryReactor* OffloadOnce(grpc::CallbackServerContext* context, const char* method,
+                                        const google::protobuf::Message& request, google::protobuf::Message* response,
+                                        Work work, std::vector<absl::string_view> retry_fields = {});
   // PERMISSION_DENIED unless the caller may mutate.
   absl::Status Authorize(grpc::CallbackServerContext* context, const char* method) const;
 
   Connector* const connector_;
   Executor* const executor_;
   const std::vector<std::string> mutating_peers_;
+  RequestLog requests_;
   absl::Mutex mu_;
   std::set<Watch*> watches_ ABSL_GUARDED_BY(mu_);
   bool ending_ ABSL_GUARDED_BY(mu_) = false;

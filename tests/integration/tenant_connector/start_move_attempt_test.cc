@@ -1,7 +1,8 @@
-// StartUserContentMove's `attempt` against the real emulator: the duplicate-start look-up (a Graph GET
-// before the POST) is skipped on attempt 1 only; a retry (attempt 2, e.g. after a worker lost its lease
-// while the first start was in flight) still looks first and returns the move the first attempt
-// started, so no second start reaches Microsoft. Also BatchGetUserContentMoves by task id, which the
+// StartUserContentMove's `attempt` and `request_id` against the real emulator: the duplicate-start
+// look-up (a Graph GET before the POST) is skipped on attempt 1 only; a retry (attempt 2, e.g. after a
+// worker lost its lease while the first start was in flight) is answered from the connector's memory of
+// the request id, or, when the connector no longer remembers it, looks first and returns the move the
+// first attempt started, so no second start reaches Microsoft. Also BatchGetUserContentMoves by task id, which the
 // workers' batched polls use.
 
 #include <chrono>
@@ -53,13 +54,14 @@ class StartMoveAttemptTest : public ConnectorSuite {
     return (connector_->stub().*method)(&context, request, response);
   }
 
-  static grpc::Status Start(const std::string& user, int attempt, v1::StartUserContentMoveResponse* response) {
+  static grpc::Status Start(const std::string& user, int attempt, v1::StartUserContentMoveResponse* response,
+                            const std::string& request_id = "") {
     v1::StartUserContentMoveRequest request;
     request.set_geo("connections/src");
     request.set_source_user_principal_name(user + "@contoso.onmicrosoft.com");
     request.set_target_user_principal_name(user + "@fabrikam.onmicrosoft.com");
     request.set_target_host_url(kTargetHost);
-    request.set_request_id("migrations/m/tasks/start-" + user);
+    request.set_request_id(request_id.empty() ? "migrations/m/tasks/start-" + user : request_id);
     request.set_attempt(attempt);
     return Call(&v1::TenantConnector::Stub::StartUserContentMove, request, response);
   }
@@ -100,11 +102,21 @@ TEST_F(StartMoveAttemptTest, FirstAttemptStartsWithoutTheLookUpAndARetryLooksFir
   EXPECT_EQ(counted.starts, 1);
 
   // The worker that sent attempt 1 lost its lease before it could report; the task is leased again
-  // (attempt 2) and sent again with the same request id. The connector looks first and returns the
-  // move attempt 1 started: no second POST.
+  // (attempt 2) and sent again with the same request id. The connector remembers its answer: the same
+  // move, and nothing reaches Microsoft.
+  Reset();
+  v1::StartUserContentMoveResponse replayed;
+  status = Start("alice", 2, &replayed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(replayed.move().task_id(), first.move().task_id());
+  counted = Counted();
+  EXPECT_EQ(counted.look_ups + counted.creates + counted.starts, 0) << "answered from the connector's memory";
+
+  // A connector that no longer remembers (restarted; here: another request id) looks first and
+  // returns the move attempt 1 started: no second POST.
   Reset();
   v1::StartUserContentMoveResponse retried;
-  status = Start("alice", 2, &retried);
+  status = Start("alice", 2, &retried, "migrations/m/tasks/start-alice-after-restart");
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_TRUE(retried.already_started());
   EXPECT_EQ(retried.move().task_id(), first.move().task_id());
@@ -113,6 +125,14 @@ TEST_F(StartMoveAttemptTest, FirstAttemptStartsWithoutTheLookUpAndARetryLooksFir
   EXPECT_EQ(counted.creates, 0) << "a retry must not POST when the move exists";
   EXPECT_EQ(counted.starts, 0);
   EXPECT_EQ(counted.duplicates, 0);
+
+  // The same request id for another user is another request: refused before anything reaches Microsoft.
+  Reset();
+  v1::StartUserContentMoveResponse refused;
+  status = Start("bob", 1, &refused, "migrations/m/tasks/start-alice");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("request_id reused for another request"));
+  EXPECT_EQ(Counted().creates, 0);
 }
 
 TEST_F(StartMoveAttemptTest, UnsetAttemptLooksFirstAsBefore) {
@@ -137,7 +157,7 @@ TEST_F(StartMoveAttemptTest, AWrongFirstAttemptStillNeverStartsTwice) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   Reset();
   v1::StartUserContentMoveResponse again;
-  status = Start("alice", 1, &again);
+  status = Start("alice", 1, &again, "migrations/m/tasks/start-alice-sent-again-as-new");
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_TRUE(again.already_started());
   EXPECT_EQ(again.move().task_id(), first.move().task_id());

@@ -102,6 +102,61 @@ TEST_F(MigrationServiceTest, ARetriedCreateWithTheSameRequestIdReturnsTheSameMig
   EXPECT_EQ(service_->CreateMigration(Request(Csv(1))).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
+TEST_F(MigrationServiceTest, ARequestIdReusedWithAnotherBodyIsRefusedNamingTheField) {
+  v1::CreateMigrationRequest request = Request(Csv(2));
+  request.set_request_id("create-once");
+  ASSERT_TRUE(service_->CreateMigration(request).ok());
+
+  // Another plan under the same id: refused, nothing created, the first migration untouched.
+  v1::CreateMigrationRequest other = request;
+  other.set_migration_id("another");
+  const absl::Status refused = service_->CreateMigration(other).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("request_id reused for another request"));
+  EXPECT_THAT(refused.ToString(), HasSubstr("was already used by a different CreateMigration request on "
+                                            "migrations/merger"));
+  EXPECT_EQ(service_->ListMigrations({})->migrations_size(), 1);
+
+  // The same id on another method is another request too; the operations themselves still work.
+  v1::PauseMigrationRequest pause;
+  pause.set_name("migrations/merger");
+  pause.set_request_id("create-once");
+  EXPECT_EQ(service_->PauseMigration(pause).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->GetMigration("migrations/merger")->state(), v1::MIGRATION_STATE_RUNNING);
+
+  // A retried pause is answered as the first one; its id with another reason is refused.
+  pause.set_request_id("pause-1");
+  pause.set_reason("change freeze");
+  ASSERT_EQ(service_->PauseMigration(pause)->state(), v1::MIGRATION_STATE_PAUSED);
+  const int64_t events = service_->GetMigration("migrations/merger")->last_event_sequence();
+  EXPECT_EQ(service_->PauseMigration(pause)->state(), v1::MIGRATION_STATE_PAUSED);
+  EXPECT_EQ(service_->GetMigration("migrations/merger")->last_event_sequence(), events) << "nothing done twice";
+  pause.set_reason("another reason");
+  EXPECT_THAT(service_->PauseMigration(pause).status().message(), HasSubstr("request_id reused for another request"));
+
+  // A retried resume after the migration moved on is still answered, not re-applied; the window it set
+  // is part of its body.
+  v1::ResumeMigrationRequest resume;
+  resume.set_name("migrations/merger");
+  resume.set_request_id("resume-1");
+  ASSERT_EQ(service_->ResumeMigration(resume)->state(), v1::MIGRATION_STATE_RUNNING);
+  v1::PauseMigrationRequest pause_again;
+  pause_again.set_name("migrations/merger");
+  ASSERT_EQ(service_->PauseMigration(pause_again)->state(), v1::MIGRATION_STATE_PAUSED);
+  EXPECT_EQ(service_->ResumeMigration(resume)->state(), v1::MIGRATION_STATE_PAUSED)
+      << "a retry of an applied resume does not resume again";
+  resume.mutable_window()->mutable_preferred_end_time()->set_seconds(4102444800);  // 2100-01-01
+  const absl::Status other_resume = service_->ResumeMigration(resume).status();
+  EXPECT_EQ(other_resume.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(other_resume.message(), HasSubstr("request_id reused for another request"));
+
+  v1::CancelMigrationRequest cancel;
+  cancel.set_name("migrations/merger");
+  cancel.set_request_id(std::string(129, 'x'));
+  EXPECT_EQ(service_->CancelMigration(cancel).status().code(), absl::StatusCode::kInvalidArgument)
+      << "request ids are bounded";
+}
+
 TEST_F(MigrationServiceTest, PauseResumeAndCancelAreDurableIdempotentTransitions) {
   ASSERT_TRUE(service_->CreateMigration(Request(Csv(2))).ok());
   v1::PauseMigrationRequest pause;

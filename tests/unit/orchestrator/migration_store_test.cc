@@ -48,6 +48,11 @@ UserMove MakeMove(const std::string& migration, const std::string& upn, UserMove
   return move;
 }
 
+RequestRecord Request(const std::string& request_id, const std::string& migration,
+                      const std::string& method = "CreateMigration") {
+  return RequestRecord{request_id, method, migration, "fingerprint-of-" + request_id};
+}
+
 MigrationEvent MakeEvent(const std::string& migration, int64_t sequence) {
   MigrationEvent event;
   event.set_name(migration);
@@ -150,7 +155,7 @@ class MigrationStoreTest : public ::testing::TestWithParam<StoreKind> {
       moves.push_back(MakeMove(name, upn, crosstenant::v1::USER_MOVE_STATE_QUEUED));
       change.new_tasks.push_back(MakeTask(name, "poll", upn, kind, kT0));
     }
-    ASSERT_TRUE(store_->CreateMigration(MakeMigration(id, 1), moves, {}, "").ok());
+    ASSERT_TRUE(store_->CreateMigration(MakeMigration(id, 1), moves, {}).ok());
     ASSERT_TRUE(store_->Apply(change).ok());
   }
 
@@ -166,12 +171,15 @@ TEST_P(MigrationStoreTest, CreatesAndReadsBackAMigrationWithItsUsersAndEvents) {
                                       {MakeMove("migrations/m1", "bob@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
                                        MakeMove("migrations/m1", "Alice@contoso.com",
                                                 crosstenant::v1::USER_MOVE_STATE_BLOCKED, "eur")},
-                                      {MakeEvent("migrations/m1", 1)}, "req-1", "source,target\na,b\n")
+                                      {MakeEvent("migrations/m1", 1)}, Request("req-1", "migrations/m1"), "source,target\na,b\n")
                   .ok());
   EXPECT_EQ(store_->GetMigration("migrations/m1")->state(), crosstenant::v1::MIGRATION_STATE_RUNNING);
   EXPECT_EQ(store_->GetMigration("migrations/none").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->FindMigrationByRequest("req-1")->value_or(""), "migrations/m1");
-  EXPECT_FALSE(store_->FindMigrationByRequest("req-2")->has_value());
+  ASSERT_TRUE(store_->FindRequest("req-1")->has_value());
+  EXPECT_EQ((*store_->FindRequest("req-1"))->migration, "migrations/m1");
+  EXPECT_EQ((*store_->FindRequest("req-1"))->method, "CreateMigration");
+  EXPECT_EQ((*store_->FindRequest("req-1"))->fingerprint, "fingerprint-of-req-1");
+  EXPECT_FALSE(store_->FindRequest("req-2")->has_value());
   EXPECT_EQ(store_->GetIdentityMap("migrations/m1").value_or(""), "source,target\na,b\n");
   EXPECT_EQ(store_->GetIdentityMap("migrations/none").status().code(), absl::StatusCode::kNotFound);
 
@@ -190,8 +198,8 @@ TEST_P(MigrationStoreTest, CreatesAndReadsBackAMigrationWithItsUsersAndEvents) {
 }
 
 TEST_P(MigrationStoreTest, ANameIsTakenOnceAndAFailedCreateLeavesNothing) {
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
-  absl::Status again = store_->CreateMigration(MakeMigration("m1", 2), {}, {}, "");
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
+  absl::Status again = store_->CreateMigration(MakeMigration("m1", 2), {}, {});
   EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(again.message(), HasSubstr("migrations/m1 already exists"));
 
@@ -200,16 +208,46 @@ TEST_P(MigrationStoreTest, ANameIsTakenOnceAndAFailedCreateLeavesNothing) {
       MakeMigration("m2", 3),
       {MakeMove("migrations/m2", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
        MakeMove("migrations/m2", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
-      {}, "req-m2");
+      {}, Request("req-m2", "migrations/m2"));
   EXPECT_EQ(duplicate.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(store_->GetMigration("migrations/m2").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_FALSE(store_->FindMigrationByRequest("req-m2")->has_value());
+  EXPECT_FALSE(store_->FindRequest("req-m2")->has_value());
+}
+
+TEST_P(MigrationStoreTest, AChangeRemembersItsRequestAndATakenRequestIdWritesNothing) {
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
+  Migration migration = store_->GetMigration("migrations/m1").value();
+  migration.set_state(crosstenant::v1::MIGRATION_STATE_PAUSED);
+  MigrationChange pause;
+  pause.migration = migration;
+  pause.request = Request("pause-1", "migrations/m1", "PauseMigration");
+  ASSERT_TRUE(store_->Apply(pause).ok());
+  const std::optional<RequestRecord> found = store_->FindRequest("pause-1").value();
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->method, "PauseMigration");
+  EXPECT_EQ(found->migration, "migrations/m1");
+  EXPECT_EQ(found->fingerprint, "fingerprint-of-pause-1");
+
+  // The same id again: refused whole, the record as it was.
+  Migration again = store_->GetMigration("migrations/m1").value();
+  again.set_state(crosstenant::v1::MIGRATION_STATE_CANCELLED);
+  again.set_last_event_sequence(1);
+  MigrationChange cancel;
+  cancel.migration = again;
+  cancel.events = {MakeEvent("migrations/m1", 1)};
+  cancel.request = Request("pause-1", "migrations/m1", "CancelMigration");
+  const absl::Status refused = store_->Apply(cancel);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kAlreadyExists) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("request_id pause-1 is already taken"));
+  EXPECT_EQ(store_->GetMigration("migrations/m1")->state(), crosstenant::v1::MIGRATION_STATE_PAUSED);
+  EXPECT_EQ(store_->ListEvents("migrations/m1", 0, 10)->size(), 0u);
+  EXPECT_EQ(store_->FindRequest("pause-1").value()->method, "PauseMigration");
 }
 
 TEST_P(MigrationStoreTest, UpdateWritesMigrationUsersAndEventsTogether) {
   ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1),
                                       {MakeMove("migrations/m1", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
-                                      {MakeEvent("migrations/m1", 1)}, "")
+                                      {MakeEvent("migrations/m1", 1)})
                   .ok());
   Migration paused = MakeMigration("m1", 1);
   paused.set_state(crosstenant::v1::MIGRATION_STATE_PAUSED);
@@ -238,10 +276,10 @@ TEST_P(MigrationStoreTest, UpdateWritesMigrationUsersAndEventsTogether) {
 
 TEST_P(MigrationStoreTest, PagesThroughMigrationsNewestFirstAndUsersByUpnWithFilters) {
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(store_->CreateMigration(MakeMigration("m" + std::to_string(i), i), {}, {}, "").ok());
+    ASSERT_TRUE(store_->CreateMigration(MakeMigration("m" + std::to_string(i), i), {}, {}).ok());
   }
   // Two created in the same second: by name.
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m3b", 3), {}, {}, "").ok());
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m3b", 3), {}, {}).ok());
   std::vector<std::string> names;
   std::string token;
   do {
@@ -262,8 +300,7 @@ TEST_P(MigrationStoreTest, PagesThroughMigrationsNewestFirstAndUsersByUpnWithFil
 
 TEST_P(MigrationStoreTest, UserMovesMustBelongToTheMigrationTheyAreCreatedWith) {
   absl::Status stray = store_->CreateMigration(
-      MakeMigration("m1", 1), {MakeMove("migrations/other", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)}, {},
-      "");
+      MakeMigration("m1", 1), {MakeMove("migrations/other", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)}, {});
   EXPECT_EQ(stray.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(store_->GetMigration("migrations/m1").status().code(), absl::StatusCode::kNotFound);
 }
@@ -275,7 +312,7 @@ TEST_P(MigrationStoreTest, FiltersUsersByStateAndGeoAcrossPages) {
                              i % 2 ? crosstenant::v1::USER_MOVE_STATE_BLOCKED : crosstenant::v1::USER_MOVE_STATE_PENDING,
                              i < 3 ? "eur" : "nam"));
   }
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}, "").ok());
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}).ok());
   UserMoveQuery query;
   query.migration = "migrations/m";
   query.states = {crosstenant::v1::USER_MOVE_STATE_PENDING};
@@ -296,7 +333,7 @@ TEST_P(MigrationStoreTest, OrdersUpnsByteWiseWhateverTheDatabaseLocale) {
   const std::vector<std::string> upns = {"a-c@x.com", "a.b@x.com", "a_a@x.com", "ab@x.com", "a~z@x.com"};
   std::vector<UserMove> moves;
   for (const std::string& upn : upns) moves.push_back(MakeMove("migrations/m", upn, crosstenant::v1::USER_MOVE_STATE_PENDING));
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}, "").ok());
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}).ok());
   UserMoveQuery query("migrations/m");
   query.page_size = 2;
   std::vector<std::string> listed;
@@ -310,15 +347,52 @@ TEST_P(MigrationStoreTest, OrdersUpnsByteWiseWhateverTheDatabaseLocale) {
 }
 
 TEST_P(MigrationStoreTest, StateSurvivesReopening) {
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}, "req").ok());
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}, Request("req", "migrations/m1")).ok());
   store_.reset();
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
   EXPECT_TRUE(store_->GetMigration("migrations/m1").ok());
-  EXPECT_EQ(store_->FindMigrationByRequest("req")->value_or(""), "migrations/m1");
+  ASSERT_TRUE(store_->FindRequest("req")->has_value());
+  EXPECT_EQ((*store_->FindRequest("req"))->fingerprint, "fingerprint-of-req");
 }
 
 // --- Tasks and leases ---
+
+TEST_P(MigrationStoreTest, ALeaseCallRetriedWithItsRequestIdGetsTheSameLeasesNotMore) {
+  const std::string m = "migrations/m";
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1),
+                                      {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                       MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                       MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
+                                      {})
+                  .ok());
+  MigrationChange change = ChangeOf(*store_->GetMigration(m));
+  for (const char* upn : {"a@x.com", "b@x.com", "c@x.com"}) {
+    change.new_tasks.push_back(MakeTask(m, "start", upn, crosstenant::v1::TASK_KIND_START_MOVE, kT0));
+  }
+  ASSERT_TRUE(store_->Apply(change).ok());
+
+  LeaseQuery query{"w1", 2, {}, absl::Seconds(30), kT0 + absl::Seconds(1), "lease-call-1"};
+  auto first = store_->LeaseTasks(query);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 2u);
+  query.now = kT0 + absl::Seconds(2);
+  auto retried = store_->LeaseTasks(query);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  ASSERT_EQ(retried->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ((*retried)[i].name(), (*first)[i].name());
+    EXPECT_EQ((*retried)[i].lease_id(), (*first)[i].lease_id()) << "the same leases, not new ones";
+    EXPECT_EQ((*retried)[i].attempt(), 1);
+    EXPECT_EQ((*retried)[i].lease_expire_time().seconds(), (*first)[i].lease_expire_time().seconds());
+  }
+  // Another call (another id) gets what is left; another worker with the same id gets nothing of w1's.
+  query.request_id = "lease-call-2";
+  EXPECT_EQ(store_->LeaseTasks(query)->size(), 1u);
+  query.worker_id = "w2";
+  query.request_id = "lease-call-1";
+  EXPECT_TRUE(store_->LeaseTasks(query)->empty());
+}
 
 TEST_P(MigrationStoreTest, LeasesReadyTasksOldestFirstEachToOneWorkerUntilTheLeaseExpires) {
   const std::string m = "migrations/m";
@@ -326,7 +400,7 @@ TEST_P(MigrationStoreTest, LeasesReadyTasksOldestFirstEachToOneWorkerUntilTheLea
                                       {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
                                        MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
                                        MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
-                                      {}, "")
+                                      {})
                   .ok());
   MigrationChange change = ChangeOf(*store_->GetMigration(m));
   change.new_tasks = {MakeTask(m, "start", "b@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0 + absl::Seconds(1)),
@@ -432,7 +506,7 @@ TEST_P(MigrationStoreTest, LeasesOnlyForRunnableMigrationsAndNoUnstartedMovesWhi
                                       {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
                                        MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS),
                                        MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
-                                      {}, "")
+                                      {})
                   .ok());
   MigrationChange change = ChangeOf(*store_->GetMigration(m));
   NewTask retried_start = MakeTask(m, "start", "c@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0);
@@ -470,7 +544,7 @@ TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
                                        MakeMove(m, "done@x.com", crosstenant::v1::USER_MOVE_STATE_SUCCESS),
                                        MakeMove(m, "pending@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
                                        MakeMove(m, "e@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED, "eur")},
-                                      {}, "")
+                                      {})
                   .ok());
   MigrationChange change = ChangeOf(*store_->GetMigration(m));
   change.new_tasks = {MakeTask(m, "start", "q2@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0)};
@@ -529,7 +603,7 @@ TEST_P(MigrationStoreTest, AChangeCommitsOnlyIfTheMigrationIsStillAtTheRevisionI
   const std::string m = "migrations/m1";
   ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1),
                                       {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
-                                      {MakeEvent(m, 1)}, "")
+                                      {MakeEvent(m, 1)})
                   .ok());
   Migration first = *store_->GetMigration(m);
   Migration second = *store_->GetMigration(m);
@@ -591,7 +665,7 @@ TEST_P(MigrationStoreTest, AChangeCommitsOnlyIfTheMigrationIsStillAtTheRevisionI
 }
 
 TEST_P(MigrationStoreTest, TwoStoresOnOneDatabaseSeeEachOthersEtags) {
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
   auto other = OpenStore();
   ASSERT_NE(other, nullptr);
   Migration mine = *store_->GetMigration("migrations/m1");
@@ -645,7 +719,7 @@ TEST_P(MigrationStoreTest, OneLeaderAtATimeRenewingUnderItsTermAndHandingOverOnR
 
 TEST_P(MigrationStoreTest, ALapsedLeaseIsTakenOverUnderTheNextTermAndFencesTheOldLeader) {
   const std::string m = "migrations/m1";
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
   auto a = store_->AcquireLeadership("replica-a", absl::Milliseconds(1));
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(a->held);
@@ -700,7 +774,7 @@ TEST(SqliteMigrationStoreTest, SurvivesReopenAndRefusesANewerSchema) {
   {
     auto store = SqliteMigrationStore::Open(path);
     ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_TRUE((*store)->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+    ASSERT_TRUE((*store)->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
     EXPECT_EQ((*store)->SchemaVersion().value(), SqliteMigrationStore::kSchemaVersion);
   }
   {
@@ -775,7 +849,7 @@ TEST_F(PostgresMigrationStoreTest, RefusesADatabaseWrittenByANewerOrchestrator) 
   {
     auto store = Open();
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+    ASSERT_TRUE(store->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
   }
   ASSERT_TRUE(Connect()->Execute("UPDATE schema_version SET version = 99").ok());
   auto newer = PostgresMigrationStore::Open(database_->dsn());
@@ -796,7 +870,7 @@ TEST_F(PostgresMigrationStoreTest, TwoReplicasLeasingAtOnceNeverShareATask) {
     moves.push_back(MakeMove("migrations/m", upn, crosstenant::v1::USER_MOVE_STATE_QUEUED));
     change.new_tasks.push_back(MakeTask("migrations/m", "poll", upn, crosstenant::v1::TASK_KIND_POLL_MOVE, kT0));
   }
-  ASSERT_TRUE(first->CreateMigration(MakeMigration("m", 1), moves, {}, "").ok());
+  ASSERT_TRUE(first->CreateMigration(MakeMigration("m", 1), moves, {}).ok());
   ASSERT_TRUE(first->Apply(change).ok());
 
   absl::Mutex mutex;
@@ -848,7 +922,7 @@ TEST_F(PostgresMigrationStoreTest, ABrokenConnectionIsReplacedNotKeptInThePool) 
   options.pool_size = 2;
   auto store = Open(options);
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->CreateMigration(MakeMigration("m1", 1), {}, {}, "").ok());
+  ASSERT_TRUE(store->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
   // Two connections in the pool, both used.
   std::thread other([&] { EXPECT_TRUE(store->GetMigration("migrations/m1").ok()); });
   EXPECT_TRUE(store->GetMigration("migrations/m1").ok());

@@ -84,7 +84,7 @@ TEST_F(ReplicasTest, ADeadLeaderIsReplacedOnceItsLeaseLapses) {
   ASSERT_TRUE(b.Campaign().ok());
   EXPECT_TRUE(b.leading());
 
-  ASSERT_TRUE(store_a->CreateMigration(RunningMigration("migrations/m1"), {}, {}, "").ok());
+  ASSERT_TRUE(store_a->CreateMigration(RunningMigration("migrations/m1"), {}, {}).ok());
   MigrationChange late;
   late.migration = *store_a->GetMigration("migrations/m1");
   late.migration.set_state_reason("written by a leader that lost its lease");
@@ -101,7 +101,7 @@ TEST_F(ReplicasTest, ADeadLeaderIsReplacedOnceItsLeaseLapses) {
 TEST_F(ReplicasTest, AWatcherOnOneReplicaIsWokenByACommitThroughAnother) {
   auto store_a = OpenReplica();
   auto store_b = OpenReplica();
-  ASSERT_TRUE(store_a->CreateMigration(RunningMigration("migrations/m1"), {}, {}, "").ok());
+  ASSERT_TRUE(store_a->CreateMigration(RunningMigration("migrations/m1"), {}, {}).ok());
 
   EventHub hub_b;
   EventFollower follower_b(store_b.get(), &hub_b);
@@ -128,7 +128,7 @@ TEST_F(ReplicasTest, AWatcherOnOneReplicaIsWokenByACommitThroughAnother) {
 TEST_F(ReplicasTest, AWriteFromAStaleReadLosesAndTheRetryWins) {
   auto store_a = OpenReplica();
   auto store_b = OpenReplica();
-  ASSERT_TRUE(store_a->CreateMigration(RunningMigration("migrations/m1"), {}, {}, "").ok());
+  ASSERT_TRUE(store_a->CreateMigration(RunningMigration("migrations/m1"), {}, {}).ok());
 
   int runs = 0;
   absl::Status written = RetryOnConcurrentChange([&] {

@@ -105,6 +105,10 @@ const char* RegisterFaultyVfs() {
 
 // --- Records.
 
+RequestRecord Request(const std::string& request_id, const std::string& migration) {
+  return RequestRecord{request_id, "CreateMigration", migration, "fingerprint-of-" + request_id};
+}
+
 v1::Migration MakeMigration(const std::string& id) {
   v1::Migration migration;
   migration.set_name("migrations/" + id);
@@ -228,7 +232,7 @@ TEST_F(SqliteFullTest, AWriteOverTheCapIsRefusedNamingTheFileAndLeavesTheStoreAs
   ASSERT_NE(store, nullptr);
   v1::Migration first = MakeMigration("first");
   first.set_last_event_sequence(1);
-  ASSERT_TRUE(store->CreateMigration(first, MakeMoves(first.name(), 20), {MakeEvent(first.name(), 1)}, "req-1").ok());
+  ASSERT_TRUE(store->CreateMigration(first, MakeMoves(first.name(), 20), {MakeEvent(first.name(), 1)}, Request("req-1", first.name())).ok());
   EXPECT_FALSE(health_.full());
 
   Filler filler(path_, kCap);
@@ -240,14 +244,14 @@ TEST_F(SqliteFullTest, AWriteOverTheCapIsRefusedNamingTheFileAndLeavesTheStoreAs
   v1::Migration second = MakeMigration("second");
   second.set_last_event_sequence(1);
   const absl::Status refused =
-      store->CreateMigration(second, MakeMoves(second.name(), 300), {MakeEvent(second.name(), 1)}, "req-2", "csv");
+      store->CreateMigration(second, MakeMoves(second.name(), 300), {MakeEvent(second.name(), 1)}, Request("req-2", second.name()), "csv");
   ASSERT_TRUE(absl::IsResourceExhausted(refused)) << refused;
   EXPECT_THAT(refused.message(), HasSubstr("the state database " + path_ + " is full and refuses writes"));
   EXPECT_THAT(refused.message(), HasSubstr("capped at 1 MiB"));
   EXPECT_THAT(refused.message(), HasSubstr("nothing of this change was stored"));
   EXPECT_GT(RetryDelayOf(refused), absl::ZeroDuration()) << "RetryInfo tells clients to back off";
   EXPECT_TRUE(absl::IsNotFound(store->GetMigration(second.name()).status()));
-  EXPECT_FALSE(store->FindMigrationByRequest("req-2").value().has_value());
+  EXPECT_FALSE(store->FindRequest("req-2").value().has_value());
   EXPECT_TRUE(absl::IsNotFound(store->GetUserMove(second.name() + "/users/user1000@contoso.onmicrosoft.com").status()));
 
   // So is a change of the existing migration that needs new pages: its record and events stay as they were.
@@ -269,7 +273,7 @@ TEST_F(SqliteFullTest, AWriteOverTheCapIsRefusedNamingTheFileAndLeavesTheStoreAs
   filler.Empty();
   EXPECT_FALSE(health_.full()) << "the probe sees the room";
   EXPECT_TRUE(health_.CheckWritable().ok());
-  ASSERT_TRUE(store->CreateMigration(second, MakeMoves(second.name(), 300), {MakeEvent(second.name(), 1)}, "req-2", "csv")
+  ASSERT_TRUE(store->CreateMigration(second, MakeMoves(second.name(), 300), {MakeEvent(second.name(), 1)}, Request("req-2", second.name()), "csv")
                   .ok());
   ASSERT_TRUE(store->Apply(EventsChange(store->GetMigration(first.name()).value(), 300)).ok());
   ExpectContiguous(*store, first.name());
@@ -285,7 +289,7 @@ TEST_F(SqliteFullTest, ACommitThatFailsForADiskFullIsRolledBackAndTheConnectionC
   ASSERT_NE(store, nullptr);
   v1::Migration migration = MakeMigration("m");
   migration.set_last_event_sequence(1);
-  ASSERT_TRUE(store->CreateMigration(migration, MakeMoves(migration.name(), 5), {MakeEvent(migration.name(), 1)}, "").ok());
+  ASSERT_TRUE(store->CreateMigration(migration, MakeMoves(migration.name(), 5), {MakeEvent(migration.name(), 1)}).ok());
 
   g_disk_full = true;
   const v1::Migration before = store->GetMigration(migration.name()).value();
@@ -422,7 +426,7 @@ TEST_F(SqliteFullTest, CreatePauseAndCancelAreRefusedWholeWhileTheDiskIsFull) {
     EXPECT_THAT(status.message(), HasSubstr("the state database " + path_ + " is full and refuses writes"));
   }
   EXPECT_TRUE(absl::IsNotFound(store->GetMigration("migrations/n").status()));
-  EXPECT_FALSE(store->FindMigrationByRequest("create-n").value().has_value());
+  EXPECT_FALSE(store->FindRequest("create-n").value().has_value());
   EXPECT_EQ(store->GetMigration("migrations/m").value().DebugString(), before.DebugString());
   EXPECT_EQ(store->CountUserMoves("migrations/m").value().at(v1::USER_MOVE_STATE_PENDING), 50) << "no user stopped";
   ExpectContiguous(*store, "migrations/m");
@@ -446,7 +450,7 @@ TEST_F(SqliteFullTest, LeasingIsRefusedWhileTheCapIsReachedAndResumesWhenPagesAr
   TaskService tasks(store.get(), &migrations.events(), &migrations.write_mutex(), task_options);
   v1::Migration migration = MakeMigration("m");
   migration.set_last_event_sequence(1);
-  ASSERT_TRUE(store->CreateMigration(migration, MakeMoves(migration.name(), 5), {MakeEvent(migration.name(), 1)}, "").ok());
+  ASSERT_TRUE(store->CreateMigration(migration, MakeMoves(migration.name(), 5), {MakeEvent(migration.name(), 1)}).ok());
   Filler filler(path_, kCap);
   filler.Fill();
   ASSERT_TRUE(absl::IsResourceExhausted(store->Apply(EventsChange(store->GetMigration(migration.name()).value(), 300))));
@@ -482,7 +486,7 @@ TEST_F(SqliteFullTest, ALockHeldPastTheBusyTimeoutIsUnavailableAndCounted) {
   auto store = OpenStore(options);
   ASSERT_NE(store, nullptr);
   v1::Migration migration = MakeMigration("m");
-  ASSERT_TRUE(store->CreateMigration(migration, {}, {}, "").ok());
+  ASSERT_TRUE(store->CreateMigration(migration, {}, {}).ok());
   auto other = SqliteDatabase::Open(path_).value();
   ASSERT_TRUE(other->Begin().ok());
   const absl::Status locked = store->Apply(EventsChange(store->GetMigration(migration.name()).value(), 1));
@@ -507,7 +511,7 @@ TEST_F(SqliteFullTest, AFileAlreadyOverItsCapOpensAndOnlyWritesThatNeedNewPagesA
     auto store = OpenStore({});
     v1::Migration migration = MakeMigration("big");
     migration.set_last_event_sequence(1);
-    ASSERT_TRUE(store->CreateMigration(migration, MakeMoves(migration.name(), 4000), {MakeEvent(migration.name(), 1)}, "")
+    ASSERT_TRUE(store->CreateMigration(migration, MakeMoves(migration.name(), 4000), {MakeEvent(migration.name(), 1)})
                     .ok());
   }
   ASSERT_GT(SqliteDatabase::Open(path_).value()->MeasureSpace().value().file_bytes, kCap);
