@@ -125,9 +125,8 @@ class TenantConnectorService::Watch final : public grpc::ServerWriteReactor<v1::
   bool ending_ = false;
 };
 
-TenantConnectorService::TenantConnectorService(Connector* connector, Executor* executor,
-                                               std::vector<std::string> mutating_peers)
-    : connector_(connector), executor_(executor), mutating_peers_(std::move(mutating_peers)) {}
+TenantConnectorService::TenantConnectorService(Connector* connector, Executor* executor)
+    : connector_(connector), executor_(executor) {}
 
 TenantConnectorService::~TenantConnectorService() = default;
 
@@ -135,19 +134,6 @@ void TenantConnectorService::EndStreams() {
   absl::MutexLock lock(&mu_);
   ending_ = true;
   for (Watch* watch : watches_) watch->End();
-}
-
-absl::Status TenantConnectorService::Authorize(grpc::CallbackServerContext* context, const char* method) const {
-  if (mutating_peers_.empty()) return absl::OkStatus();
-  std::vector<std::string> names = PeerNamesOf(*context->auth_context());
-  if (names.empty()) return absl::OkStatus();  // plaintext (no TLS): nothing to check against
-  for (const std::string& name : names) {
-    if (std::find(mutating_peers_.begin(), mutating_peers_.end(), name) != mutating_peers_.end()) {
-      return absl::OkStatus();
-    }
-  }
-  return absl::PermissionDeniedError(absl::StrCat("peer ", absl::StrJoin(names, ", "), " may not call ", method,
-                                                  "; allowed: ", absl::StrJoin(mutating_peers_, ", ")));
 }
 
 template <typename Work>
@@ -160,17 +146,9 @@ grpc::ServerUnaryReactor* TenantConnectorService::Offload(grpc::CallbackServerCo
   return reactor;
 }
 
-#define CROSSTENANT_AUTHORIZE(method)                                     \
-  if (absl::Status allowed = Authorize(context, method); !allowed.ok()) { \
-    auto* reactor = context->DefaultReactor();                            \
-    reactor->Finish(ToGrpcStatus(allowed));                               \
-    return reactor;                                                       \
-  }
-
 grpc::ServerUnaryReactor* TenantConnectorService::CreateConnection(grpc::CallbackServerContext* context,
                                                                    const v1::CreateConnectionRequest* request,
                                                                    v1::CreateConnectionResponse* response) {
-  CROSSTENANT_AUTHORIZE("CreateConnection");
   return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
     absl::StatusOr<v1::Connection> connection = connector_->Create(*request, deadline);
     if (!connection.ok()) return connection.status();
@@ -203,7 +181,6 @@ grpc::ServerUnaryReactor* TenantConnectorService::ListConnections(grpc::Callback
 grpc::ServerUnaryReactor* TenantConnectorService::DeleteConnection(grpc::CallbackServerContext* context,
                                                                    const v1::DeleteConnectionRequest* request,
                                                                    v1::DeleteConnectionResponse* /*response*/) {
-  CROSSTENANT_AUTHORIZE("DeleteConnection");
   return Offload(context, [this, request](absl::Time) { return connector_->Delete(*request); });
 }
 
@@ -230,7 +207,6 @@ grpc::ServerUnaryReactor* TenantConnectorService::CheckConnection(grpc::Callback
 grpc::ServerUnaryReactor* TenantConnectorService::ReauthenticateConnection(
     grpc::CallbackServerContext* context, const v1::ReauthenticateConnectionRequest* request,
     v1::ReauthenticateConnectionResponse* response) {
-  CROSSTENANT_AUTHORIZE("ReauthenticateConnection");
   return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
     absl::StatusOr<v1::Connection> connection = connector_->Reauthenticate(*request, deadline);
     if (!connection.ok()) return connection.status();
@@ -264,7 +240,6 @@ grpc::ServerUnaryReactor* TenantConnectorService::GetCrossTenantHostUrl(grpc::Ca
 grpc::ServerUnaryReactor* TenantConnectorService::SetCrossTenantRelationship(
     grpc::CallbackServerContext* context, const v1::SetCrossTenantRelationshipRequest* request,
     v1::SetCrossTenantRelationshipResponse* response) {
-  CROSSTENANT_AUTHORIZE("SetCrossTenantRelationship");
   return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->SetRelationship(request->geo(), request->relationship(), deadline);
     if (!result.ok()) return result.status();
@@ -287,7 +262,6 @@ grpc::ServerUnaryReactor* TenantConnectorService::VerifyCrossTenantRelationship(
 grpc::ServerUnaryReactor* TenantConnectorService::RemoveCrossTenantRelationship(
     grpc::CallbackServerContext* context, const v1::RemoveCrossTenantRelationshipRequest* request,
     v1::RemoveCrossTenantRelationshipResponse* response) {
-  CROSSTENANT_AUTHORIZE("RemoveCrossTenantRelationship");
   return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->RemoveRelationship(request->geo(), request->relationship(), deadline);
     if (!result.ok()) return result.status();
@@ -332,7 +306,6 @@ grpc::ServerUnaryReactor* TenantConnectorService::BatchCheckUsers(grpc::Callback
 grpc::ServerUnaryReactor* TenantConnectorService::UploadIdentityMap(grpc::CallbackServerContext* context,
                                                                     const v1::UploadIdentityMapRequest* request,
                                                                     v1::UploadIdentityMapResponse* response) {
-  CROSSTENANT_AUTHORIZE("UploadIdentityMap");
   return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->UploadIdentityMap(*request, deadline);
     if (!result.ok()) return result.status();
@@ -355,7 +328,6 @@ grpc::ServerUnaryReactor* TenantConnectorService::GetIdentityMapEntry(grpc::Call
 grpc::ServerUnaryReactor* TenantConnectorService::StartUserContentMove(grpc::CallbackServerContext* context,
                                                                        const v1::StartUserContentMoveRequest* request,
                                                                        v1::StartUserContentMoveResponse* response) {
-  CROSSTENANT_AUTHORIZE("StartUserContentMove");
   return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->StartMove(*request, deadline);
     if (!result.ok()) return result.status();
@@ -400,7 +372,6 @@ grpc::ServerUnaryReactor* TenantConnectorService::ListUserContentMoves(grpc::Cal
 grpc::ServerUnaryReactor* TenantConnectorService::StopUserContentMove(grpc::CallbackServerContext* context,
                                                                       const v1::StopUserContentMoveRequest* request,
                                                                       v1::StopUserContentMoveResponse* response) {
-  CROSSTENANT_AUTHORIZE("StopUserContentMove");
   return Offload(context, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->StopMove(*request, deadline);
     if (!result.ok()) return result.status();
@@ -423,10 +394,44 @@ grpc::ServerUnaryReactor* TenantConnectorService::ListRedirectSites(grpc::Callba
 grpc::ServerUnaryReactor* TenantConnectorService::RemoveRedirectSite(grpc::CallbackServerContext* context,
                                                                      const v1::RemoveRedirectSiteRequest* request,
                                                                      v1::RemoveRedirectSiteResponse* /*response*/) {
-  CROSSTENANT_AUTHORIZE("RemoveRedirectSite");
   return Offload(context, [this, request](absl::Time deadline) {
     return connector_->RemoveRedirectSite(*request, deadline);
   });
+}
+
+const MethodRoles& TenantConnectorMethodRoles() {
+  static const auto* const roles = new MethodRoles{
+      {"CreateConnection", Role::kAdminister},
+      {"GetConnection", Role::kRead},
+      {"ListConnections", Role::kRead},
+      {"DeleteConnection", Role::kAdminister},
+      // Holds are taken and released by the orchestrator for the migrations it runs.
+      {"HoldConnection", Role::kOperate},
+      {"ReleaseConnection", Role::kOperate},
+      {"WatchConnections", Role::kRead},
+      {"CheckConnection", Role::kOperate},
+      {"ReauthenticateConnection", Role::kAdminister},
+      {"Preflight", Role::kOperate},
+      {"GetCrossTenantHostUrl", Role::kOperate},
+      {"SetCrossTenantRelationship", Role::kOperate},
+      {"VerifyCrossTenantRelationship", Role::kOperate},
+      // The orchestrator removes the trust it set up when a migration is cancelled or finished.
+      {"RemoveCrossTenantRelationship", Role::kOperate},
+      {"GetCompatibilityStatus", Role::kOperate},
+      {"ListTenantUsers", Role::kOperate},
+      {"BatchCheckUsers", Role::kOperate},
+      {"UploadIdentityMap", Role::kOperate},
+      {"GetIdentityMapEntry", Role::kOperate},
+      {"StartUserContentMove", Role::kOperate},
+      {"GetUserContentMove", Role::kOperate},
+      {"BatchGetUserContentMoves", Role::kOperate},
+      {"ListUserContentMoves", Role::kOperate},
+      {"StopUserContentMove", Role::kOperate},
+      {"ListRedirectSites", Role::kOperate},
+      // Redirect sites are cleaned up by the workers once a migration allows it.
+      {"RemoveRedirectSite", Role::kOperate},
+  };
+  return *roles;
 }
 
 }  // namespace crosstenant::tenant_connector

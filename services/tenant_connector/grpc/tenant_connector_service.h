@@ -4,8 +4,8 @@
 // The thin gRPC adapter of crosstenant.v1.TenantConnector on the callback API: each RPC hands its
 // request to the core Connector on the connector's Executor (upstream calls never block gRPC's
 // callback threads), finishes its reactor from there, and translates the absl::Status once, with
-// ToGrpcStatus. Cached reads (GetConnection, ListConnections) answer inline. With mTLS, mutating
-// RPCs are allowed only to the configured peer identities.
+// ToGrpcStatus. Cached reads (GetConnection, ListConnections) answer inline. Who may call what is
+// TenantConnectorMethodRoles(), checked by the server bootstrap before any handler runs.
 
 #include <set>
 #include <string>
@@ -15,16 +15,21 @@
 
 #include "absl/synchronization/mutex.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
+#include "services/common/authorization.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/executor.h"
 
 namespace crosstenant::tenant_connector {
 
+// The role each method of crosstenant.v1.TenantConnector needs (authorization.h): the connector's own
+// state (connections) is read; everything that calls Microsoft, even to read, is operate (it spends
+// the tenant's request budget and reads its directory), which the orchestrator and the workers
+// have; connecting, deleting and re-authenticating connections is administer (the operator).
+const MethodRoles& TenantConnectorMethodRoles();
+
 class TenantConnectorService final : public crosstenant::v1::TenantConnector::CallbackService {
  public:
-  // `mutating_peers`: peer names (certificate SAN or CN) allowed to call mutating RPCs when the caller
-  // presents a certificate; empty allows every authenticated peer.
-  TenantConnectorService(Connector* connector, Executor* executor, std::vector<std::string> mutating_peers);
+  TenantConnectorService(Connector* connector, Executor* executor);
   ~TenantConnectorService() override;
 
   // Ends every WatchConnections stream (on SIGTERM).
@@ -105,12 +110,9 @@ class TenantConnectorService final : public crosstenant::v1::TenantConnector::Ca
   // Runs `work(deadline)` on the executor and finishes the reactor with its status.
   template <typename Work>
   grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Work work);
-  // PERMISSION_DENIED unless the caller may mutate.
-  absl::Status Authorize(grpc::CallbackServerContext* context, const char* method) const;
 
   Connector* const connector_;
   Executor* const executor_;
-  const std::vector<std::string> mutating_peers_;
   absl::Mutex mu_;
   std::set<Watch*> watches_ ABSL_GUARDED_BY(mu_);
   bool ending_ ABSL_GUARDED_BY(mu_) = false;
