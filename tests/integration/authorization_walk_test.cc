@@ -167,7 +167,7 @@ TEST_F(AuthorizationWalkTest, EveryRpcOfEveryServiceWithEveryIdentity) {
   int walked_methods = 0;
   for (const Server& server : Servers()) {
     std::vector<std::pair<std::string, int>> methods;  // full method -> role needed
-    for (const std::string service : {server.service, std::string("crosstenant.v1.Diagnostics"),
+    for (const std::string& service : {server.service, std::string("crosstenant.v1.Diagnostics"),
                                       std::string("grpc.health.v1.Health")}) {
       const auto* descriptor = pool->FindServiceByName(service);
       ASSERT_NE(descriptor, nullptr) << service;
