@@ -8,6 +8,7 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include "services/common/grpc_status.h"
 
 namespace crosstenant {
 namespace {
@@ -30,9 +31,7 @@ class PeerAuthorizingProcessor : public grpc::AuthMetadataProcessor {
     if (auto path = auth_metadata.find(":path"); path != auth_metadata.end()) {
       method = absl::string_view(path->second.data(), path->second.size());
     }
-    absl::Status allowed = authorize_(peer, method);
-    if (allowed.ok()) return grpc::Status::OK;
-    return grpc::Status(static_cast<grpc::StatusCode>(allowed.code()), std::string(allowed.message()));
+    return ToGrpcStatus(authorize_(peer, method));
   }
 
  private:
