@@ -178,8 +178,10 @@ TEST_F(AuthorizationWalkTest, EveryRpcOfEveryServiceWithEveryIdentity) {
         methods.emplace_back("/" + service + "/" + descriptor->method(i)->name(), static_cast<int>(role->second));
       }
     }
-    // Reflection's descriptor is not linked into the tests; its one method is read.
+    // Reflection's descriptor is not linked into the tests; its one method is read. v1 is not served
+    // (UNIMPLEMENTED), but must not be denied: buf and grpcurl try it before v1alpha.
     methods.emplace_back("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", kRead);
+    methods.emplace_back("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", kRead);
     // And a method no table has: denied to everyone.
     methods.emplace_back("/" + server.service + "/NoSuchMethod", kAdminister + 1);
     walked_methods += static_cast<int>(methods.size());
