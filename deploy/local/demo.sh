@@ -89,11 +89,13 @@ launch() {
   exit 1
 }
 
-# serve NAME PROGRAM ARGS...: a mesh server on free loopback ports, with mTLS.
+# serve NAME PROGRAM ARGS...: a mesh server on free loopback ports, with mTLS and the roles of
+# deploy/local/config/PROGRAM.yaml.
 serve() {
   local name=$1 program=$2
   shift 2
-  launch "$name" "$program" --grpc-address=127.0.0.1:0 --metrics-address=127.0.0.1:0 --health-address=127.0.0.1:0 \
+  launch "$name" "$program" --config="$root/deploy/local/config/$program.yaml" \
+    --grpc-address=127.0.0.1:0 --metrics-address=127.0.0.1:0 --health-address=127.0.0.1:0 \
     --log-format=json --tls-cert="$certs/server.pem" --tls-key="$certs/server.key" --tls-ca="$certs/ca.pem" "$@"
   printf '  %-17s gRPC (mTLS) %-21s metrics http://%s/metrics\n' "$name" \
     "$(json "$run_dir/$name.ready.json" grpc_address)" "$(json "$run_dir/$name.ready.json" metrics_address)"

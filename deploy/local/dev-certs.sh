@@ -6,7 +6,8 @@
 #   ca.pem ca.key                      the development CA (trust it with --tls-ca / ca files)
 #   server.pem server.key              every server of the mesh (SANs: localhost, 127.0.0.1, ::1 and the
 #                                      Kubernetes service names)
-#   client-<name>.pem client-<name>.key  client identities: orchestrator, worker, migratectl
+#   client-<name>.pem client-<name>.key  client identities: orchestrator, worker, migratectl, reader (a
+#                                      read-only observer; roles: deploy/local/config/*.yaml)
 #   emulator.pem emulator.key          the tenant emulator (SANs: the Microsoft hosts of every cloud the
 #                                      connector supports, localhost, 127.0.0.1)
 #   emulator-signing.key               RSA key the emulator signs tokens with (--signing-key; optional)
@@ -46,7 +47,7 @@ services="tenant-connector orchestrator worker"
 san="DNS:localhost,IP:127.0.0.1,IP:::1"
 for s in $services; do san="$san,DNS:$s,DNS:$s.crosstenant.svc,DNS:$s.crosstenant.svc.cluster.local"; done
 issue server "crosstenant server" serverAuth "$san"
-for client in orchestrator worker migratectl; do
+for client in orchestrator worker migratectl reader; do
   issue "client-$client" "$client" clientAuth "DNS:$client,URI:spiffe://crosstenant/$client"
 done
 # The tenant emulator answers for Microsoft's hostnames: commercial, US Government (GCC High, DoD) and

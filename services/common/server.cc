@@ -17,6 +17,7 @@
 #include <grpcpp/impl/server_builder_option.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.pb.h"
 #include "nlohmann/json.hpp"
@@ -134,7 +135,18 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   if (!host.ok()) return Fail(definition, kExitStartupFailed, "cannot start", host.status());
 
   std::vector<HostedService> services = (*host)->Services();
-  services.push_back({&diagnostics, crosstenant::v1::Diagnostics::service_full_name()});
+  services.push_back({&diagnostics, crosstenant::v1::Diagnostics::service_full_name(),
+                      CommonServiceRoles().at(crosstenant::v1::Diagnostics::service_full_name())});
+  // One authorizer for every call of every service; a method missing from its table stops start-up
+  // rather than being denied at the first call.
+  auto authorizer = std::make_shared<Authorizer>(config.authorization, definition.name);
+  for (const HostedService& hosted : services) {
+    if (std::vector<std::string> problems = RoleTableMismatches(hosted.full_name, hosted.roles); !problems.empty()) {
+      return Fail(definition, kExitStartupFailed, "incomplete role table",
+                  absl::InternalError(absl::StrJoin(problems, "; ")));
+    }
+    authorizer->AddService(hosted.full_name, hosted.roles);
+  }
   // Health.proto's descriptor must be linked in for reflection to describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
@@ -143,10 +155,16 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  const PeerAuthorizer authorizer =
-      definition.authorizer ? definition.authorizer(config) : AllowPeers(config.tls.allowed_peers);
+  PeerAuthorizer authorize = [authorizer, allowed_peers = config.tls.allowed_peers](
+                                 const PeerIdentity& peer, absl::string_view method) -> absl::Status {
+    if (!PeerAllowed(peer, allowed_peers)) {
+      return absl::PermissionDeniedError(absl::StrCat("client certificate (", absl::StrJoin(peer.names, ", "),
+                                                      ") is not allowed to call this service; see tls.allowed_peers"));
+    }
+    return authorizer->Check(peer.names, method);
+  };
   int grpc_port = 0;
-  builder.AddListeningPort(config.grpc_address, MakeServerCredentials(config.tls, authorizer), &grpc_port);
+  builder.AddListeningPort(config.grpc_address, MakeServerCredentials(config.tls, std::move(authorize)), &grpc_port);
   for (const HostedService& hosted : services) {
     builder.RegisterService(hosted.service);
     health.SetServing(hosted.full_name, false);
@@ -230,6 +248,9 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
                           {"metrics_address", metrics_address},
                           {"health_address", health_address},
                           {"mtls", config.tls.enabled() ? "true" : "false"},
+                          {"authorization", !config.tls.enabled()               ? "none: plaintext, every call allowed"
+                                            : config.authorization.configured() ? "roles"
+                                                                                : "no roles: every certificate may read"},
                           {"version", kVersion}});
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);

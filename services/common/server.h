@@ -13,7 +13,9 @@
 //
 // RunServer parses the common flags and the --config file (flags win), then serves:
 //   - the service's gRPC services, plus grpc.health.v1, reflection (v1alpha) and
-//     crosstenant.v1.Diagnostics, on --grpc-address, with mTLS when TLS files are configured;
+//     crosstenant.v1.Diagnostics, on --grpc-address, with mTLS when TLS files are configured; with
+//     mTLS every call is authorized before any handler runs: the caller's certificate must pass
+//     tls.allowed_peers and have the role the method's table names (authorization.h);
 //   - Prometheus /metrics on --metrics-address: go-grpc-prometheus server metrics, process_*,
 //     <metrics_prefix>_build_info and whatever the service registers;
 //   - grpc.health.v1 alone, in plaintext, on --health-address when given (Kubernetes probes).
@@ -34,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "prometheus/collectable.h"
 #include "prometheus/registry.h"
+#include "services/common/authorization.h"
 #include "services/common/config_reader.h"
 #include "services/common/flag_set.h"
 #include "services/common/health.h"
@@ -42,10 +45,13 @@
 
 namespace crosstenant {
 
-// A gRPC service a host registers, with its fully qualified name ("crosstenant.v1.Orchestrator").
+// A gRPC service a host registers, with its fully qualified name ("crosstenant.v1.Orchestrator") and
+// the role each of its methods needs (authorization.h). Every method must be in `roles`, or the
+// server does not start.
 struct HostedService {
   grpc::Service* service;
   std::string full_name;
+  MethodRoles roles;
 };
 
 // What a service is made of: its gRPC services and the hooks the bootstrap calls. It is the
@@ -93,8 +99,6 @@ struct ServerDefinition {
   std::function<void(ConfigReader&)> read_config;
   // Validates the service's assembled settings (optional); report field violations.
   std::function<absl::Status()> validate_config;
-  // Who may call, by client certificate; default: tls.allowed_peers.
-  std::function<PeerAuthorizer(const ServerConfig&)> authorizer;
   // Builds the host once the settings are final.
   std::function<absl::StatusOr<std::unique_ptr<ServiceHost>>(ServerEnvironment&)> create;
 };

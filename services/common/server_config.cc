@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
 
@@ -34,6 +35,10 @@ bool SplitHostPort(const std::string& address, std::string* host, int* port) {
   return true;
 }
 
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+}
+
 void ReadServerConfig(ConfigReader& reader, ServerConfig* config) {
   reader.Read("grpc_address", &config->grpc_address);
   reader.Read("metrics_address", &config->metrics_address);
@@ -51,6 +56,7 @@ void ReadServerConfig(ConfigReader& reader, ServerConfig* config) {
   tls.Read("ca", &config->tls.ca_file);
   tls.Read("reload_interval", &config->tls.reload_interval);
   tls.Read("allowed_peers", &config->tls.allowed_peers);
+  ReadAuthorizationConfig(reader, &config->authorization);
 }
 
 void AddServerFlags(FlagSet& flags, ServerConfig* config) {
@@ -111,6 +117,18 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
     if (config.tls.reload_interval < absl::Seconds(1)) {
       violations.push_back({"tls.reload_interval", "must be at least 1s"});
     }
+  }
+  // Plaintext carries no caller identity, so every call would be allowed: only on loopback, unless
+  // the config says it explicitly.
+  std::string grpc_host;
+  int grpc_port = 0;
+  if (!config.tls.enabled() && !config.authorization.allow_plaintext &&
+      SplitHostPort(config.grpc_address, &grpc_host, &grpc_port) && !IsLoopbackHost(grpc_host)) {
+    violations.push_back({"grpc_address",
+                          absl::StrCat("'", config.grpc_address,
+                                       "' is not a loopback address and TLS is off, so every caller could call "
+                                       "every RPC: set tls.cert, tls.key and tls.ca (--tls-cert/--tls-key/--tls-ca), "
+                                       "listen on 127.0.0.1, or set authorization.allow_plaintext: true")});
   }
   if (violations.empty()) return absl::OkStatus();
   return InvalidArgumentWithViolations("invalid server settings", violations);

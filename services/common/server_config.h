@@ -16,12 +16,18 @@
 //     ca: /etc/crosstenant/tls/ca.crt  # clients must present a certificate signed by it
 //     reload_interval: 60s             # how often the files are re-read (rotation without restart)
 //     allowed_peers: [orchestrator.crosstenant.svc]  # certificate names allowed to call; empty = any
+//   authorization:                     # roles of certificate names, per call (authorization.h)
+//     read: [dashboard]
+//     operate: [worker]
+//     administer: [migratectl]
+//     allow_plaintext: false           # without TLS, serve on a non-loopback address anyway
 
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "services/common/authorization.h"
 #include "services/common/config_reader.h"
 #include "services/common/flag_set.h"
 #include "services/common/logging.h"
@@ -48,6 +54,7 @@ struct ServerConfig {
   log::Format log_format = log::Format::kText;
   absl::Duration shutdown_grace = absl::Seconds(10);
   TlsConfig tls;
+  AuthorizationConfig authorization;
 };
 
 // Reads the common keys from the top level of a config file.
@@ -57,9 +64,13 @@ void ReadServerConfig(ConfigReader& reader, ServerConfig* config);
 // --shutdown-grace and --tls-{cert,key,ca}; their setters write into `config` when applied.
 void AddServerFlags(FlagSet& flags, ServerConfig* config);
 
-// Checks a fully assembled config: addresses are HOST:PORT, TLS has all three files (each readable).
+// Checks a fully assembled config: addresses are HOST:PORT, TLS has all three files (each readable),
+// and a gRPC address other than loopback has TLS unless authorization.allow_plaintext is set.
 // Every problem is a field violation named after its config key.
 absl::Status ValidateServerConfig(const ServerConfig& config);
+
+// True for "localhost", "[::1]" and 127.0.0.0/8.
+bool IsLoopbackHost(const std::string& host);
 
 // Splits "HOST:PORT" ("[::1]:0" allowed). Returns false if it is not of that form.
 bool SplitHostPort(const std::string& address, std::string* host, int* port);

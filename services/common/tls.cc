@@ -8,7 +8,7 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
-#include "absl/strings/str_join.h"
+#include "services/common/grpc_status.h"
 
 namespace crosstenant {
 namespace {
@@ -23,13 +23,15 @@ class PeerAuthorizingProcessor : public grpc::AuthMetadataProcessor {
   // The decision needs no I/O, so it runs inline on the transport thread.
   bool IsBlocking() const override { return false; }
 
-  grpc::Status Process(const InputMetadata& /*auth_metadata*/, grpc::AuthContext* context,
+  // Runs for every call, with the call's metadata, which holds the method as ":path".
+  grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
                        OutputMetadata* /*consumed*/, OutputMetadata* /*response*/) override {
     PeerIdentity peer{PeerNamesOf(*context)};
-    if (authorize_(peer)) return grpc::Status::OK;
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "client certificate (" + absl::StrJoin(peer.names, ", ") +
-                            ") is not allowed to call this service; see tls.allowed_peers");
+    absl::string_view method;
+    if (auto path = auth_metadata.find(":path"); path != auth_metadata.end()) {
+      method = absl::string_view(path->second.data(), path->second.size());
+    }
+    return ToGrpcStatus(authorize_(peer, method));
   }
 
  private:
@@ -45,13 +47,11 @@ std::string ReadFile(const std::string& path) {
 
 }  // namespace
 
-PeerAuthorizer AllowPeers(std::vector<std::string> allowed) {
-  return [allowed = std::move(allowed)](const PeerIdentity& peer) {
-    if (allowed.empty()) return true;
-    return std::any_of(peer.names.begin(), peer.names.end(), [&allowed](const std::string& name) {
-      return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
-    });
-  };
+bool PeerAllowed(const PeerIdentity& peer, const std::vector<std::string>& allowed) {
+  if (allowed.empty()) return true;
+  return std::any_of(peer.names.begin(), peer.names.end(), [&allowed](const std::string& name) {
+    return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
+  });
 }
 
 std::vector<std::string> PeerNamesOf(const grpc::AuthContext& auth_context) {

@@ -13,6 +13,8 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "services/common/server_config.h"
 
 namespace crosstenant {
@@ -22,16 +24,17 @@ struct PeerIdentity {
   std::vector<std::string> names;
 };
 
-// Decides whether a caller with a verified certificate may call this server at all.
-using PeerAuthorizer = std::function<bool(const PeerIdentity&)>;
+// Decides whether a caller with a verified certificate may call `full_method`
+// ("/crosstenant.v1.Orchestrator/CancelMigration"): OK, or the error the call fails with.
+using PeerAuthorizer = std::function<absl::Status(const PeerIdentity&, absl::string_view full_method)>;
 
-// Allows a peer if any of its names is in `allowed` (exact match); an empty list allows every peer
+// True if any of the peer's names is in `allowed` (exact match); an empty list allows every peer
 // whose certificate chains to the configured CA.
-PeerAuthorizer AllowPeers(std::vector<std::string> allowed);
+bool PeerAllowed(const PeerIdentity& peer, const std::vector<std::string>& allowed);
 
 // Insecure credentials if TLS is not configured; otherwise TLS that requires and verifies a client
 // certificate against `tls.ca_file`, re-reads all three files every `tls.reload_interval`, and
-// refuses with PERMISSION_DENIED callers that `authorize` rejects.
+// runs `authorize` on every call before any handler (a call it refuses fails with its status).
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsConfig& tls, PeerAuthorizer authorize);
 
 // The names of the caller's certificate as seen by a server handler; empty without TLS.

@@ -26,7 +26,7 @@ constexpr char kSource[] = "fuzz.yaml";
 struct ConnectorKeys {
   std::string state_dir, seal_key_file, ca_file;
   absl::Duration probe_interval, credential_warning, budget, refresh_margin, backoff_base, backoff_max;
-  std::vector<std::string> mutating_peers, connect_to;
+  std::vector<std::string> connect_to;
   int executor_threads = 16, max_attempts = 5, max_concurrency = 1;
 };
 
@@ -35,7 +35,6 @@ void ReadConnectorKeys(crosstenant::ConfigReader& reader, ConnectorKeys* keys) {
   reader.Read("seal_key_file", &keys->seal_key_file);
   reader.Read("probe_interval", &keys->probe_interval);
   reader.Read("credential_warning", &keys->credential_warning);
-  reader.Read("mutating_peers", &keys->mutating_peers);
   reader.Read("executor_threads", &keys->executor_threads, 2, 1024);
   crosstenant::ConfigReader upstream = reader.Section("upstream");
   upstream.Read("connect_to", &keys->connect_to);

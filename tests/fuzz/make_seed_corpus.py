@@ -69,7 +69,9 @@ tls:
   allowed_peers: [orchestrator, worker]
 state_dir: /var/lib/tenant-connector
 executor_threads: 16
-mutating_peers: [orchestrator]
+authorization:
+  operate: [orchestrator, worker]
+  administer: [migratectl]
 upstream:
   connect_to: ["*:443:127.0.0.1:8443"]
   budget: 60s

@@ -139,7 +139,7 @@ class OrchestratorHost : public ServiceHost {
   ~OrchestratorHost() override { BeginShutdown(); }
 
   std::vector<HostedService> Services() override {
-    return {{&service_, crosstenant::v1::Orchestrator::service_full_name()}};
+    return {{&service_, crosstenant::v1::Orchestrator::service_full_name(), OrchestratorMethodRoles()}};
   }
 
   absl::Status WarmUp() override {

@@ -160,4 +160,27 @@ grpc::ServerUnaryReactor* OrchestratorService::ValidateIdentityMap(grpc::Callbac
                [response](v1::ValidateIdentityMapResponse r) { *response = std::move(r); });
 }
 
+const MethodRoles& OrchestratorMethodRoles() {
+  static const auto* const roles = new MethodRoles{
+      {"CreateMigration", Role::kAdminister},
+      {"GetMigration", Role::kRead},
+      {"ListMigrations", Role::kRead},
+      {"WatchMigration", Role::kRead},
+      {"PauseMigration", Role::kAdminister},
+      {"ResumeMigration", Role::kAdminister},
+      {"CancelMigration", Role::kAdminister},
+      {"ReconcileMigration", Role::kAdminister},
+      {"GetMigrationReport", Role::kRead},
+      {"ListUserMoves", Role::kRead},
+      {"GetUserMove", Role::kRead},
+      // Checks a map sent in the request and changes nothing.
+      {"ValidateIdentityMap", Role::kRead},
+      // The workers' side of the task queue.
+      {"LeaseTasks", Role::kOperate},
+      {"RenewLeases", Role::kOperate},
+      {"CompleteTask", Role::kOperate},
+  };
+  return *roles;
+}
+
 }  // namespace crosstenant::orchestrator

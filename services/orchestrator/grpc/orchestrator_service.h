@@ -5,11 +5,17 @@
 // one status translation at the edge.
 
 #include "crosstenant/v1/orchestrator.grpc.pb.h"
+#include "services/common/authorization.h"
 #include "services/orchestrator/core/migration_service.h"
 #include "services/orchestrator/core/task_service.h"
 #include "services/orchestrator/grpc/watch_migration_reactor.h"
 
 namespace crosstenant::orchestrator {
+
+// The role each method of crosstenant.v1.Orchestrator needs (authorization.h): reads are read, the
+// workers' task RPCs operate, and everything that starts, steers or stops a migration administer,
+// so that a worker's certificate cannot create, pause or cancel one.
+const MethodRoles& OrchestratorMethodRoles();
 
 class OrchestratorService final : public crosstenant::v1::Orchestrator::CallbackService {
  public:

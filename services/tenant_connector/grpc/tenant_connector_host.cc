@@ -29,7 +29,7 @@ class TenantConnectorHost : public ServiceHost {
         wire_log_(std::move(wire_log)),
         connector_(Options(settings, wire_log_.get()), &transport_, Clock::Real(), &executor_, store_.get(),
                    std::move(seal_key), &metrics_),
-        service_(&connector_, &executor_, settings.mutating_peers) {}
+        service_(&connector_, &executor_) {}
 
   ~TenantConnectorHost() override {
     connector_.Stop();
@@ -37,7 +37,7 @@ class TenantConnectorHost : public ServiceHost {
   }
 
   std::vector<HostedService> Services() override {
-    return {{&service_, crosstenant::v1::TenantConnector::service_full_name()}};
+    return {{&service_, crosstenant::v1::TenantConnector::service_full_name(), TenantConnectorMethodRoles()}};
   }
 
   absl::Status WarmUp() override { return connector_.Load(); }
@@ -132,7 +132,6 @@ ServerDefinition TenantConnectorDefinition() {
     reader.Read("seal_key_file", &settings->seal_key_file);
     reader.Read("probe_interval", &settings->probe_interval);
     reader.Read("credential_warning", &settings->credential_warning);
-    reader.Read("mutating_peers", &settings->mutating_peers);
     reader.Read("executor_threads", &settings->executor_threads, 2, 1024);
     reader.Read("sharepoint_wire_log", &settings->sharepoint_wire_log);
     ConfigReader upstream = reader.Section("upstream");
@@ -191,11 +190,6 @@ ServerDefinition TenantConnectorDefinition() {
               "docs/sharepoint-admin-protocol.md)",
               [settings](absl::string_view v) {
                 settings->sharepoint_wire_log = std::string(v);
-                return absl::OkStatus();
-              });
-    flags.Add("mutating-peers", "NAMES", "comma-separated peer names allowed to call mutating RPCs under mTLS",
-              [settings](absl::string_view v) {
-                settings->mutating_peers = SplitList(v);
                 return absl::OkStatus();
               });
   };

@@ -34,8 +34,6 @@ struct ConnectorSettings {
   absl::Duration backoff_base = absl::Seconds(5);
   absl::Duration backoff_max = absl::Seconds(60);
   absl::Duration credential_warning = absl::Hours(24 * 30);
-  // Peer names allowed to call mutating RPCs under mTLS; empty allows every authenticated peer.
-  std::vector<std::string> mutating_peers;
   int executor_threads = 16;
   // File where every SharePoint admin request and answer is appended (secrets removed); empty: none.
   std::string sharepoint_wire_log;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "services/common/grpc_status.h"
 #include "services/common/tls.h"
 #include "services/tenant_connector/core/connector_internal.h"
@@ -125,9 +126,8 @@ class TenantConnectorService::Watch final : public grpc::ServerWriteReactor<v1::
   bool ending_ = false;
 };
 
-TenantConnectorService::TenantConnectorService(Connector* connector, Executor* executor,
-                                               std::vector<std::string> mutating_peers)
-    : connector_(connector), executor_(executor), mutating_peers_(std::move(mutating_peers)) {}
+TenantConnectorService::TenantConnectorService(Connector* connector, Executor* executor)
+    : connector_(connector), executor_(executor) {}
 
 TenantConnectorService::~TenantConnectorService() = default;
 
@@ -135,19 +135,6 @@ void TenantConnectorService::EndStreams() {
   absl::MutexLock lock(&mu_);
   ending_ = true;
   for (Watch* watch : watches_) watch->End();
-}
-
-absl::Status TenantConnectorService::Authorize(grpc::CallbackServerContext* context, const char* method) const {
-  if (mutating_peers_.empty()) return absl::OkStatus();
-  std::vector<std::string> names = PeerNamesOf(*context->auth_context());
-  if (names.empty()) return absl::OkStatus();  // plaintext (no TLS): nothing to check against
-  for (const std::string& name : names) {
-    if (std::find(mutating_peers_.begin(), mutating_peers_.end(), name) != mutating_peers_.end()) {
-      return absl::OkStatus();
-    }
-  }
-  return absl::PermissionDeniedError(absl::StrCat("peer ", absl::StrJoin(names, ", "), " may not call ", method,
-                                                  "; allowed: ", absl::StrJoin(mutating_peers_, ", ")));
 }
 
 template <typename Work>
@@ -161,28 +148,22 @@ grpc::ServerUnaryReactor* TenantConnectorService::Offload(grpc::CallbackServerCo
 }
 
 template <typename Work>
-grpc::ServerUnaryReactor* TenantConnectorService::OffloadOnce(grpc::CallbackServerContext* context, const char* method,
+grpc::ServerUnaryReactor* TenantConnectorService::OffloadOnce(grpc::CallbackServerContext* context,
                                                              const google::protobuf::Message& request,
                                                              google::protobuf::Message* response, Work work,
                                                              std::vector<absl::string_view> retry_fields) {
-  return Offload(context, [this, method, &request, response, work = std::move(work),
+  // Each RPC has its own request type: "StartUserContentMoveRequest" names StartUserContentMove.
+  std::string method(absl::StripSuffix(request.GetDescriptor()->name(), "Request"));
+  return Offload(context, [this, method = std::move(method), &request, response, work = std::move(work),
                            retry_fields = std::move(retry_fields)](absl::Time deadline) mutable {
     return requests_.Run(method, request, response, [&] { return work(deadline); }, retry_fields);
   });
 }
 
-#define CROSSTENANT_AUTHORIZE(method)                                     \
-  if (absl::Status allowed = Authorize(context, method); !allowed.ok()) { \
-    auto* reactor = context->DefaultReactor();                            \
-    reactor->Finish(ToGrpcStatus(allowed));                               \
-    return reactor;                                                       \
-  }
-
 grpc::ServerUnaryReactor* TenantConnectorService::CreateConnection(grpc::CallbackServerContext* context,
                                                                    const v1::CreateConnectionRequest* request,
                                                                    v1::CreateConnectionResponse* response) {
-  CROSSTENANT_AUTHORIZE("CreateConnection");
-  return OffloadOnce(context, "CreateConnection", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     absl::StatusOr<v1::Connection> connection = connector_->Create(*request, deadline);
     if (!connection.ok()) return connection.status();
     *response->mutable_connection() = *std::move(connection);
@@ -214,8 +195,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::ListConnections(grpc::Callback
 grpc::ServerUnaryReactor* TenantConnectorService::DeleteConnection(grpc::CallbackServerContext* context,
                                                                    const v1::DeleteConnectionRequest* request,
                                                                    v1::DeleteConnectionResponse* response) {
-  CROSSTENANT_AUTHORIZE("DeleteConnection");
-  return OffloadOnce(context, "DeleteConnection", *request, response,
+  return OffloadOnce(context, *request, response,
                      [this, request](absl::Time) { return connector_->Delete(*request); });
 }
 
@@ -242,8 +222,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::CheckConnection(grpc::Callback
 grpc::ServerUnaryReactor* TenantConnectorService::ReauthenticateConnection(
     grpc::CallbackServerContext* context, const v1::ReauthenticateConnectionRequest* request,
     v1::ReauthenticateConnectionResponse* response) {
-  CROSSTENANT_AUTHORIZE("ReauthenticateConnection");
-  return OffloadOnce(context, "ReauthenticateConnection", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     absl::StatusOr<v1::Connection> connection = connector_->Reauthenticate(*request, deadline);
     if (!connection.ok()) return connection.status();
     *response->mutable_connection() = *std::move(connection);
@@ -276,8 +255,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::GetCrossTenantHostUrl(grpc::Ca
 grpc::ServerUnaryReactor* TenantConnectorService::SetCrossTenantRelationship(
     grpc::CallbackServerContext* context, const v1::SetCrossTenantRelationshipRequest* request,
     v1::SetCrossTenantRelationshipResponse* response) {
-  CROSSTENANT_AUTHORIZE("SetCrossTenantRelationship");
-  return OffloadOnce(context, "SetCrossTenantRelationship", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->SetRelationship(request->geo(), request->relationship(), deadline);
     if (!result.ok()) return result.status();
     *response->mutable_relationship() = *std::move(result);
@@ -299,8 +277,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::VerifyCrossTenantRelationship(
 grpc::ServerUnaryReactor* TenantConnectorService::RemoveCrossTenantRelationship(
     grpc::CallbackServerContext* context, const v1::RemoveCrossTenantRelationshipRequest* request,
     v1::RemoveCrossTenantRelationshipResponse* response) {
-  CROSSTENANT_AUTHORIZE("RemoveCrossTenantRelationship");
-  return OffloadOnce(context, "RemoveCrossTenantRelationship", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->RemoveRelationship(request->geo(), request->relationship(), deadline);
     if (!result.ok()) return result.status();
     *response->mutable_relationship() = *std::move(result);
@@ -344,8 +321,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::BatchCheckUsers(grpc::Callback
 grpc::ServerUnaryReactor* TenantConnectorService::UploadIdentityMap(grpc::CallbackServerContext* context,
                                                                     const v1::UploadIdentityMapRequest* request,
                                                                     v1::UploadIdentityMapResponse* response) {
-  CROSSTENANT_AUTHORIZE("UploadIdentityMap");
-  return OffloadOnce(context, "UploadIdentityMap", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->UploadIdentityMap(*request, deadline);
     if (!result.ok()) return result.status();
     *response = *std::move(result);
@@ -367,8 +343,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::GetIdentityMapEntry(grpc::Call
 grpc::ServerUnaryReactor* TenantConnectorService::StartUserContentMove(grpc::CallbackServerContext* context,
                                                                        const v1::StartUserContentMoveRequest* request,
                                                                        v1::StartUserContentMoveResponse* response) {
-  CROSSTENANT_AUTHORIZE("StartUserContentMove");
-  return OffloadOnce(context, "StartUserContentMove", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->StartMove(*request, deadline);
     if (!result.ok()) return result.status();
     *response = *std::move(result);
@@ -412,8 +387,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::ListUserContentMoves(grpc::Cal
 grpc::ServerUnaryReactor* TenantConnectorService::StopUserContentMove(grpc::CallbackServerContext* context,
                                                                       const v1::StopUserContentMoveRequest* request,
                                                                       v1::StopUserContentMoveResponse* response) {
-  CROSSTENANT_AUTHORIZE("StopUserContentMove");
-  return OffloadOnce(context, "StopUserContentMove", *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
+  return OffloadOnce(context, *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
     auto result = connector_->StopMove(*request, deadline);
     if (!result.ok()) return result.status();
     *response->mutable_move() = *std::move(result);
@@ -435,10 +409,44 @@ grpc::ServerUnaryReactor* TenantConnectorService::ListRedirectSites(grpc::Callba
 grpc::ServerUnaryReactor* TenantConnectorService::RemoveRedirectSite(grpc::CallbackServerContext* context,
                                                                      const v1::RemoveRedirectSiteRequest* request,
                                                                      v1::RemoveRedirectSiteResponse* response) {
-  CROSSTENANT_AUTHORIZE("RemoveRedirectSite");
-  return OffloadOnce(context, "RemoveRedirectSite", *request, response, [this, request](absl::Time deadline) {
+  return OffloadOnce(context, *request, response, [this, request](absl::Time deadline) {
     return connector_->RemoveRedirectSite(*request, deadline);
   });
+}
+
+const MethodRoles& TenantConnectorMethodRoles() {
+  static const auto* const roles = new MethodRoles{
+      {"CreateConnection", Role::kAdminister},
+      {"GetConnection", Role::kRead},
+      {"ListConnections", Role::kRead},
+      {"DeleteConnection", Role::kAdminister},
+      // Holds are taken and released by the orchestrator for the migrations it runs.
+      {"HoldConnection", Role::kOperate},
+      {"ReleaseConnection", Role::kOperate},
+      {"WatchConnections", Role::kRead},
+      {"CheckConnection", Role::kOperate},
+      {"ReauthenticateConnection", Role::kAdminister},
+      {"Preflight", Role::kOperate},
+      {"GetCrossTenantHostUrl", Role::kOperate},
+      {"SetCrossTenantRelationship", Role::kOperate},
+      {"VerifyCrossTenantRelationship", Role::kOperate},
+      // The orchestrator removes the trust it set up when a migration is cancelled or finished.
+      {"RemoveCrossTenantRelationship", Role::kOperate},
+      {"GetCompatibilityStatus", Role::kOperate},
+      {"ListTenantUsers", Role::kOperate},
+      {"BatchCheckUsers", Role::kOperate},
+      {"UploadIdentityMap", Role::kOperate},
+      {"GetIdentityMapEntry", Role::kOperate},
+      {"StartUserContentMove", Role::kOperate},
+      {"GetUserContentMove", Role::kOperate},
+      {"BatchGetUserContentMoves", Role::kOperate},
+      {"ListUserContentMoves", Role::kOperate},
+      {"StopUserContentMove", Role::kOperate},
+      {"ListRedirectSites", Role::kOperate},
+      // Redirect sites are cleaned up by the workers once a migration allows it.
+      {"RemoveRedirectSite", Role::kOperate},
+  };
+  return *roles;
 }
 
 }  // namespace crosstenant::tenant_connector

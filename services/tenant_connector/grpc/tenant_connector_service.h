@@ -4,8 +4,8 @@
 // The thin gRPC adapter of crosstenant.v1.TenantConnector on the callback API: each RPC hands its
 // request to the core Connector on the connector's Executor (upstream calls never block gRPC's
 // callback threads), finishes its reactor from there, and translates the absl::Status once, with
-// ToGrpcStatus. Cached reads (GetConnection, ListConnections) answer inline. With mTLS, mutating
-// RPCs are allowed only to the configured peer identities.
+// ToGrpcStatus. Cached reads (GetConnection, ListConnections) answer inline. Who may call what is
+// TenantConnectorMethodRoles(), checked by the server bootstrap before any handler runs.
 
 #include <set>
 #include <string>
@@ -15,17 +15,22 @@
 
 #include "absl/synchronization/mutex.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
+#include "services/common/authorization.h"
 #include "services/common/request_log.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/executor.h"
 
 namespace crosstenant::tenant_connector {
 
+// The role each method of crosstenant.v1.TenantConnector needs (authorization.h): the connector's own
+// state (connections) is read; everything that calls Microsoft, even to read, is operate (it spends
+// the tenant's request budget and reads its directory), which the orchestrator and the workers
+// have; connecting, deleting and re-authenticating connections is administer (the operator).
+const MethodRoles& TenantConnectorMethodRoles();
+
 class TenantConnectorService final : public crosstenant::v1::TenantConnector::CallbackService {
  public:
-  // `mutating_peers`: peer names (certificate SAN or CN) allowed to call mutating RPCs when the caller
-  // presents a certificate; empty allows every authenticated peer.
-  TenantConnectorService(Connector* connector, Executor* executor, std::vector<std::string> mutating_peers);
+  TenantConnectorService(Connector* connector, Executor* executor);
   ~TenantConnectorService() override;
 
   // Ends every WatchConnections stream (on SIGTERM).
@@ -109,15 +114,11 @@ class TenantConnectorService final : public crosstenant::v1::TenantConnector::Ca
   // Offload for a mutating RPC with a `request_id`: through `requests_`, so that a retry is answered as
   // the first call was and another request under the same id is refused (see RequestLog).
   template <typename Work>
-  grpc::ServerUnaryReactor* OffloadOnce(grpc::CallbackServerContext* context, const char* method,
-                                        const google::protobuf::Message& request, google::protobuf::Message* response,
-                                        Work work, std::vector<absl::string_view> retry_fields = {});
-  // PERMISSION_DENIED unless the caller may mutate.
-  absl::Status Authorize(grpc::CallbackServerContext* context, const char* method) const;
-
+  grpc::ServerUnaryReactor* OffloadOnce(grpc::CallbackServerContext* context, const google::protobuf::Message& request,
+                                        google::protobuf::Message* response, Work work,
+                                        std::vector<absl::string_view> retry_fields = {});
   Connector* const connector_;
   Executor* const executor_;
-  const std::vector<std::string> mutating_peers_;
   RequestLog requests_;
   absl::Mutex mu_;
   std::set<Watch*> watches_ ABSL_GUARDED_BY(mu_);

@@ -54,7 +54,7 @@ class WorkerHost : public ServiceHost {
         service_(&loop_) {}
 
   std::vector<HostedService> Services() override {
-    return {{&service_, crosstenant::v1::Worker::service_full_name()}};
+    return {{&service_, crosstenant::v1::Worker::service_full_name(), WorkerMethodRoles()}};
   }
   absl::Status WarmUp() override {
     loop_.Start();

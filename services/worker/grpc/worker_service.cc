@@ -25,4 +25,13 @@ grpc::ServerUnaryReactor* WorkerService::Drain(grpc::CallbackServerContext* cont
   return reactor;
 }
 
+const MethodRoles& WorkerMethodRoles() {
+  static const auto* const roles = new MethodRoles{
+      {"GetWorkerStatus", Role::kRead},
+      // Stops this worker taking new tasks: an operational action, not a change to any migration.
+      {"Drain", Role::kOperate},
+  };
+  return *roles;
+}
+
 }  // namespace crosstenant::worker

@@ -4,9 +4,13 @@
 // crosstenant.v1.Worker: the worker's own status and drain, over gRPC.
 
 #include "crosstenant/v1/worker.grpc.pb.h"
+#include "services/common/authorization.h"
 #include "services/worker/core/worker_loop.h"
 
 namespace crosstenant::worker {
+
+// The role each method of crosstenant.v1.Worker needs (authorization.h).
+const MethodRoles& WorkerMethodRoles();
 
 class WorkerService final : public crosstenant::v1::Worker::CallbackService {
  public:

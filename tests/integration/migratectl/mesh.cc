@@ -114,13 +114,17 @@ bool Mesh::Start() {
                                     "--client-tls-key=" + certs + "/client-" + identity + ".key",
                                     "--client-tls-server-name=localhost"};
   };
+  // The roles the demo ships (deploy/local/config): migratectl administers, the mesh operates.
+  auto roles = [](const std::string& program) {
+    return "--config=" + std::string(CROSSTENANT_SOURCE_DIR) + "/deploy/local/config/" + program + ".yaml";
+  };
   auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
   };
   connector_ = std::make_unique<ServerProcess>(
       crosstenant::testing::BinaryPath("tenant-connector"),
-      with(server_tls, {"--ready-file=" + dir() + "/connector.ready", "--upstream-connect-to=*:443:" + emulator_address_,
+      with(server_tls, {roles("tenant-connector"), "--ready-file=" + dir() + "/connector.ready", "--upstream-connect-to=*:443:" + emulator_address_,
                         "--upstream-ca-file=" + certs + "/ca.pem", "--state-dir=" + dir() + "/connector-state"}),
       dir());
   auto connector = GrpcAddress(*connector_, dir() + "/connector.ready", "grpc_address");
@@ -131,7 +135,7 @@ bool Mesh::Start() {
   connector_address_ = *connector;
   orchestrator_ = std::make_unique<ServerProcess>(
       crosstenant::testing::BinaryPath("orchestrator"),
-      with(with(server_tls, {"--ready-file=" + dir() + "/orchestrator.ready", "--sqlite-path=" + dir() + "/o.db",
+      with(with(server_tls, {roles("orchestrator"), "--ready-file=" + dir() + "/orchestrator.ready", "--sqlite-path=" + dir() + "/o.db",
                              "--connector-address=" + connector_address_, "--poll-interval=1s"}),
            client_tls("orchestrator")),
       dir());
@@ -143,7 +147,7 @@ bool Mesh::Start() {
   orchestrator_address_ = *orchestrator;
   worker_ = std::make_unique<ServerProcess>(
       crosstenant::testing::BinaryPath("worker"),
-      with(with(server_tls, {"--ready-file=" + dir() + "/worker.ready", "--worker-id=worker-1",
+      with(with(server_tls, {roles("worker"), "--ready-file=" + dir() + "/worker.ready", "--worker-id=worker-1",
                              "--orchestrator-address=" + orchestrator_address_,
                              "--connector-address=" + connector_address_, "--concurrency=8"}),
            client_tls("worker")),

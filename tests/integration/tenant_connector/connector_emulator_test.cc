@@ -672,8 +672,8 @@ TEST_F(ConnectorEmulatorTest, ScheduledProbesDegradeAndRecover) {
   EXPECT_EQ(probing.Stop(), 0);
 }
 
-// With mTLS, only the configured peers may call mutating RPCs; every mesh peer may read.
-TEST_F(ConnectorEmulatorTest, MutualTlsMutatingPeers) {
+// With mTLS, managing connections needs the administer role; operate (a worker) may read them.
+TEST_F(ConnectorEmulatorTest, MutualTlsConnectionRoles) {
   TempDir dir;
   const std::string certs = dir.path() + "/certs";
   ASSERT_EQ(std::system((std::string("bash ") + CROSSTENANT_SOURCE_DIR + "/deploy/local/dev-certs.sh " + certs +
@@ -683,7 +683,9 @@ TEST_F(ConnectorEmulatorTest, MutualTlsMutatingPeers) {
   Connector secured;
   ASSERT_TRUE(secured.Start(*emulator_, "",
                             {"--tls-cert=" + certs + "/server.pem", "--tls-key=" + certs + "/server.key",
-                             "--tls-ca=" + certs + "/ca.pem", "--mutating-peers=orchestrator"}))
+                             "--tls-ca=" + certs + "/ca.pem",
+                             "--config=" + dir.WriteFile("roles.yaml",
+                                                         "authorization: {operate: [worker], administer: [orchestrator]}\n")}))
       << secured.Stderr();
   auto stub_as = [&](const std::string& client) {
     grpc::ChannelArguments args;
@@ -702,6 +704,7 @@ TEST_F(ConnectorEmulatorTest, MutualTlsMutatingPeers) {
     grpc::Status status = worker->CreateConnection(&context, request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
     EXPECT_THAT(status.error_message(), HasSubstr("CreateConnection"));
+    EXPECT_THAT(status.error_message(), HasSubstr("needs role administer"));
   }
   {
     grpc::ClientContext context;
