@@ -781,6 +781,8 @@ absl::Status PhaseDriver::Tick() {
                                             100, token));
     for (const v1::Migration& migration : page.migrations) {
       listed.insert(migration.name());
+      // Also while it waits out a long recheck: a replica that has just taken over knows its holds at once.
+      HoldConnections(migration);
       if (migration.has_next_check_time() && TimeOf(migration.next_check_time()) > now) continue;
       RETURN_IF_ERROR(Advance(migration.name()));
     }
