@@ -3,6 +3,7 @@
 // holders and --force) and forced, and holds kept across a restart of a connector with a state directory.
 
 #include <chrono>
+#include <cstdlib>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -11,6 +12,7 @@
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "services/common/tls.h"
 #include "tests/support/mesh_processes.h"
 
 namespace crosstenant::testing {
@@ -187,6 +189,40 @@ TEST_F(ConnectionHoldsTest, HoldsSurviveARestart) {
   ASSERT_TRUE(Release(second.stub(), name, "migrations/merger").ok());
   ASSERT_TRUE(Delete(second.stub(), name).ok());
   EXPECT_EQ(second.Stop(), 0);
+}
+
+// Hold and Release change what a delete does: like the other mutating RPCs, only the configured peers
+// may call them.
+TEST_F(ConnectionHoldsTest, HoldAndReleaseAreMutatingCalls) {
+  TempDir dir;
+  const std::string certs = dir.path() + "/certs";
+  ASSERT_EQ(std::system((std::string("bash ") + CROSSTENANT_SOURCE_DIR + "/deploy/local/dev-certs.sh " + certs +
+                         " >/dev/null")
+                            .c_str()),
+            0);
+  Connector secured;
+  ASSERT_TRUE(secured.Start(*emulator_, "",
+                            {"--tls-cert=" + certs + "/server.pem", "--tls-key=" + certs + "/server.key",
+                             "--tls-ca=" + certs + "/ca.pem", "--mutating-peers=orchestrator"}))
+      << secured.Stderr();
+  auto stub_as = [&](const std::string& client) {
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    ClientTlsConfig tls{certs + "/ca.pem", certs + "/client-" + client + ".pem", certs + "/client-" + client + ".key"};
+    return v1::TenantConnector::NewStub(grpc::CreateCustomChannel(secured.address(), MakeChannelCredentials(tls), args));
+  };
+  auto worker = stub_as("worker");
+  auto orchestrator = stub_as("orchestrator");
+  ASSERT_NO_FATAL_FAILURE(Connect(*orchestrator, "held-tls"));
+  const std::string name = "connections/held-tls";
+  grpc::Status denied = Hold(*worker, name, "migrations/merger");
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED) << denied.error_message();
+  EXPECT_THAT(denied.error_message(), HasSubstr("HoldConnection"));
+  ASSERT_TRUE(Hold(*orchestrator, name, "migrations/merger").ok());
+  EXPECT_EQ(Release(*worker, name, "migrations/merger").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(HoldersOf(Get(*worker, name)), ElementsAre("migrations/merger")) << "reads stay open to every peer";
+  ASSERT_TRUE(Release(*orchestrator, name, "migrations/merger").ok());
+  EXPECT_EQ(secured.Stop(), 0);
 }
 
 }  // namespace
