@@ -393,13 +393,20 @@ absl::Status RunConnectionsCheck(Invocation& in) {
 }
 
 absl::Status RunConnectionsDelete(Invocation& in) {
+  bool force = false;
+  in.flags().Add("force", "", "delete even while live migrations hold the connection (`connections show` lists "
+                 "them); their users whose moves may have started wait until a connection of the same name is back",
+                 Switch(&force));
   ASSIGN_OR_RETURN(bool run, in.Parse({"Forgets a connection, its tokens and its sealed secrets. Moves already "
-                                       "started at Microsoft are not affected.", "Disconnect-SPOService", "NAME", ""},
+                                       "started at Microsoft are not affected. Refused (exit 6, naming the "
+                                       "migrations) while a live migration holds the connection, unless --force.",
+                                       "Disconnect-SPOService", "NAME", ""},
                                       1, 1));
   if (!run) return absl::OkStatus();
   v1::DeleteConnectionRequest request;
   request.set_name(ConnectionName(in.positionals()[0]));
   request.set_request_id(NewRequestId());
+  request.set_force(force);
   ASSIGN_OR_RETURN(v1::DeleteConnectionResponse response,
                    in.Call<v1::DeleteConnectionResponse>(in.connector(), &v1::TenantConnector::Stub::DeleteConnection,
                                                          request));

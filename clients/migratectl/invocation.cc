@@ -94,7 +94,7 @@ FlagSet::Setter IntFlag(int* out, int min, int max) {
 bool IsSwitch(absl::string_view name) {
   static const char* const kSwitches[] = {"watch",          "wait",     "permanent", "device-code",
                                           "no-wait",        "include-guests", "workload-identity",
-                                          "connector-reads-files", "validate-only"};
+                                          "connector-reads-files", "validate-only", "force"};
   for (const char* candidate : kSwitches) {
     if (name == candidate) return true;
   }

@@ -75,11 +75,11 @@ std::string Lower(std::string text) {
 }  // namespace
 
 Table ConnectionsTable(const std::vector<v1::Connection>& connections) {
-  Table table({"NAME", "ROLE", "STATE", "TENANT", "GEOS", "CREDENTIAL", "SIGNED IN AS"});
+  Table table({"NAME", "ROLE", "STATE", "TENANT", "GEOS", "CREDENTIAL", "SIGNED IN AS", "HELD BY"});
   for (const v1::Connection& c : connections) {
     table.AddRow({c.name(), RoleName(c.role()), StateName(c.state()),
                   c.initial_domain().empty() ? c.admin_url() : c.initial_domain(), Geos(c),
-                  CredentialName(c.credential()), SignedInAs(c.principal())});
+                  CredentialName(c.credential()), SignedInAs(c.principal()), absl::StrJoin(c.holders(), ",")});
   }
   return table;
 }
@@ -104,6 +104,8 @@ std::string ConnectionDetails(const v1::Connection& c) {
   if (c.has_health() && c.health().has_token_expire_time()) {
     absl::StrAppend(&out, "token until:  ", TimeText(c.health().token_expire_time()), "\n");
   }
+  // Why a delete is refused: the live migrations that use the connection.
+  for (const std::string& holder : c.holders()) absl::StrAppend(&out, "held by:      ", holder, "\n");
   for (const v1::Finding& warning : c.health().warnings()) {
     absl::StrAppend(&out, "warning:      ", warning.code(), ": ", warning.message(), "\n");
     if (!warning.remedy().empty()) absl::StrAppend(&out, "  fix:        ", warning.remedy(), "\n");

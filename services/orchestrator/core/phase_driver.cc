@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/common/logging.h"
 #include "services/common/status_macros.h"
 
 namespace crosstenant::orchestrator {
@@ -27,6 +28,16 @@ absl::Time TimeOf(const google::protobuf::Timestamp& time) {
 
 bool Driven(v1::MigrationState state) {
   return state == v1::MIGRATION_STATE_RUNNING || state == v1::MIGRATION_STATE_WAITING;
+}
+
+// Driven, or paused by an operator: the migration's users still depend on its connections.
+bool Live(v1::MigrationState state) {
+  return Driven(state) || state == v1::MIGRATION_STATE_PAUSED || state == v1::MIGRATION_STATE_CANCELLING;
+}
+
+bool Ended(v1::MigrationState state) {
+  return state == v1::MIGRATION_STATE_COMPLETED || state == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
+         state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
 }
 
 bool ActiveAtMicrosoft(v1::UserMoveState state) {
@@ -159,7 +170,8 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Fail(v1::Migration& migrati
   migration.mutable_error()->set_message(reason);
   migration.clear_next_check_time();
   SetTime(options_.now(), migration.mutable_end_time());
-  RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
+  ASSIGN_OR_RETURN(const bool committed, Commit(migration, std::move(change)));
+  if (committed) ReleaseConnections(migration);
   return StepResult{false};
 }
 
@@ -602,7 +614,8 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::FinishMigration(v1::Migrati
   migration.set_state_reason(reason);
   migration.clear_next_check_time();
   SetTime(options_.now(), migration.mutable_end_time());
-  RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
+  ASSIGN_OR_RETURN(const bool committed, Commit(migration, std::move(change)));
+  if (committed) ReleaseConnections(migration);
   return StepResult{false};
 }
 
@@ -667,11 +680,25 @@ absl::Status PhaseDriver::FinishCancellation(v1::Migration& migration) {
     migration.set_state_reason(absl::StrCat("cancelling: ", active, " move(s) at Microsoft being stopped or finishing"));
     SetTime(now + options_.moves_tick, migration.mutable_next_check_time());
   }
-  return Commit(migration, std::move(change), v1::MIGRATION_STATE_CANCELLING).status();
+  ASSIGN_OR_RETURN(const bool committed, Commit(migration, std::move(change), v1::MIGRATION_STATE_CANCELLING));
+  if (committed && active == 0) ReleaseConnections(migration);
+  return absl::OkStatus();
 }
 
 absl::Status PhaseDriver::Advance(const std::string& name) {
   ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(name));
+  if (Live(migration.state())) {
+    HoldConnections(migration);
+  } else if (Ended(migration.state())) {
+    bool held;
+    {
+      absl::MutexLock lock(&held_mu_);
+      held = held_.count(name) > 0;
+    }
+    // Ended by something other than this driver (an operator's cancellation before the moves).
+    if (held) ReleaseConnections(migration);
+    return absl::OkStatus();
+  }
   if (migration.state() == v1::MIGRATION_STATE_CANCELLING) return FinishCancellation(migration);
   for (int steps = 0; steps < 16 && Driven(migration.state()); ++steps) {
     absl::StatusOr<StepResult> result;
@@ -692,8 +719,60 @@ absl::Status PhaseDriver::Advance(const std::string& name) {
   return absl::OkStatus();
 }
 
+void PhaseDriver::HoldConnections(const v1::Migration& migration) {
+  {
+    absl::MutexLock lock(&held_mu_);
+    if (held_.count(migration.name())) return;
+  }
+  for (const std::string* connection : {&migration.plan().source_connection(), &migration.plan().target_connection()}) {
+    if (absl::Status held = tenant_->HoldConnection(*connection, migration.name()); !held.ok()) {
+      // The step that needs the connection reports a missing one; the hold is tried again next time.
+      log::Warning("cannot hold a migration's connection",
+                   {{"migration", migration.name()}, {"connection", *connection}, {"error", Describe(held)}});
+      return;
+    }
+  }
+  absl::MutexLock lock(&held_mu_);
+  held_.insert(migration.name());
+}
+
+void PhaseDriver::ReleaseConnections(const v1::Migration& migration) {
+  {
+    absl::MutexLock lock(&held_mu_);
+    held_.erase(migration.name());
+  }
+  for (const std::string* connection : {&migration.plan().source_connection(), &migration.plan().target_connection()}) {
+    if (absl::Status released = tenant_->ReleaseConnection(*connection, migration.name()); !released.ok()) {
+      // Best effort: the migration has ended either way; the operator can still delete with force.
+      log::Warning("cannot release a migration's connection",
+                   {{"migration", migration.name()}, {"connection", *connection}, {"error", Describe(released)}});
+    }
+  }
+}
+
+absl::Status PhaseDriver::SweepHeld(const std::set<std::string>& listed) {
+  std::vector<std::string> unlisted;
+  {
+    absl::MutexLock lock(&held_mu_);
+    for (const std::string& name : held_) {
+      if (!listed.count(name)) unlisted.push_back(name);
+    }
+  }
+  for (const std::string& name : unlisted) {
+    absl::Status advanced = Advance(name);
+    if (absl::IsNotFound(advanced)) {
+      absl::MutexLock lock(&held_mu_);
+      held_.erase(name);
+      continue;
+    }
+    RETURN_IF_ERROR(advanced);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status PhaseDriver::Tick() {
   const absl::Time now = options_.now();
+  std::set<std::string> listed;
   std::string token;
   do {
     ASSIGN_OR_RETURN(MigrationPage page,
@@ -701,12 +780,15 @@ absl::Status PhaseDriver::Tick() {
                                              v1::MIGRATION_STATE_CANCELLING},
                                             100, token));
     for (const v1::Migration& migration : page.migrations) {
+      listed.insert(migration.name());
+      // Also while it waits out a long recheck: a replica that has just taken over knows its holds at once.
+      HoldConnections(migration);
       if (migration.has_next_check_time() && TimeOf(migration.next_check_time()) > now) continue;
       RETURN_IF_ERROR(Advance(migration.name()));
     }
     token = page.next_page_token;
   } while (!token.empty());
-  return absl::OkStatus();
+  return SweepHeld(listed);
 }
 
 }  // namespace crosstenant::orchestrator

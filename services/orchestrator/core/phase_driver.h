@@ -21,14 +21,21 @@
 // end, start tasks no worker has taken are dropped, and the migration is CANCELLED once no move is
 // active any more.
 //
+// While a migration is driven (RUNNING, WAITING, PAUSED, CANCELLING) it holds both its connections
+// (TenantConnector.HoldConnection, holder = the migration's name), so that they are not deleted under
+// its users; the holds are released, best effort, when it ends.
+//
 // Every step is idempotent (requests carry keys derived from the migration), so a driver that dies
 // mid-step and runs the step again after a restart does no harm. Upstream calls are made without
 // holding the write lock; each result is applied only if the migration is still running.
 
 #include <functional>
+#include <set>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/orchestrator/core/migration_service.h"
 #include "services/orchestrator/core/tenant_gateway.h"
@@ -93,10 +100,21 @@ class PhaseDriver {
                                   const std::string& reason);
   crosstenant::v1::MigrationEvent NewEvent(crosstenant::v1::Migration& migration, const std::string& message);
 
+  // Holds both connections of `migration` for it, unless this driver already did (held_). A failure is
+  // logged and tried again at the next Advance; it never stops the migration.
+  void HoldConnections(const crosstenant::v1::Migration& migration);
+  // Releases both holds of an ended `migration`, best effort (a failure is logged).
+  void ReleaseConnections(const crosstenant::v1::Migration& migration);
+  // Advances the held migrations that Tick did not list (`listed`): paused ones stay held, ended ones
+  // (an operator cancelled them before their moves) are released.
+  absl::Status SweepHeld(const std::set<std::string>& listed);
+
   MigrationService* migrations_;
   MigrationStore* store_;
   TenantGateway* tenant_;
   Options options_;
+  absl::Mutex held_mu_;
+  std::set<std::string> held_ ABSL_GUARDED_BY(held_mu_);  // migrations whose holds this driver took
 };
 
 }  // namespace crosstenant::orchestrator

@@ -17,6 +17,11 @@ class TenantGateway {
   virtual ~TenantGateway() = default;
 
   virtual absl::StatusOr<crosstenant::v1::Connection> GetConnection(const std::string& name) = 0;
+  // Records that `holder` (a migration's name) uses connection `name`, so that it is not deleted
+  // under the migration (TenantConnector.HoldConnection). Holding twice is one hold.
+  virtual absl::Status HoldConnection(const std::string& name, const std::string& holder) = 0;
+  // Ends `holder`'s hold on `name`; releasing what is not held succeeds.
+  virtual absl::Status ReleaseConnection(const std::string& name, const std::string& holder) = 0;
   virtual absl::StatusOr<crosstenant::v1::PreflightReport> Preflight(const std::string& source_connection,
                                                                      const std::string& target_connection) = 0;
   virtual absl::StatusOr<std::string> GetCrossTenantHostUrl(const std::string& geo) = 0;

@@ -23,6 +23,21 @@ absl::StatusOr<v1::Connection> GrpcTenantGateway::GetConnection(const std::strin
   return response.connection();
 }
 
+absl::Status GrpcTenantGateway::HoldConnection(const std::string& name, const std::string& holder) {
+  v1::HoldConnectionRequest request;
+  request.set_name(name);
+  request.set_holder(holder);
+  return CallUnary<v1::HoldConnectionResponse>(stub_.get(), &Stub::HoldConnection, request, kDeadline).status();
+}
+
+absl::Status GrpcTenantGateway::ReleaseConnection(const std::string& name, const std::string& holder) {
+  v1::ReleaseConnectionRequest request;
+  request.set_name(name);
+  request.set_holder(holder);
+  return CallUnary<v1::ReleaseConnectionResponse>(stub_.get(), &Stub::ReleaseConnection, request, kDeadline)
+      .status();
+}
+
 absl::StatusOr<v1::PreflightReport> GrpcTenantGateway::Preflight(const std::string& source_connection,
                                                                  const std::string& target_connection) {
   v1::PreflightRequest request;

@@ -17,6 +17,8 @@ class GrpcTenantGateway : public TenantGateway {
       : stub_(crosstenant::v1::TenantConnector::NewStub(channel)) {}
 
   absl::StatusOr<crosstenant::v1::Connection> GetConnection(const std::string& name) override;
+  absl::Status HoldConnection(const std::string& name, const std::string& holder) override;
+  absl::Status ReleaseConnection(const std::string& name, const std::string& holder) override;
   absl::StatusOr<crosstenant::v1::PreflightReport> Preflight(const std::string& source_connection,
                                                              const std::string& target_connection) override;
   absl::StatusOr<std::string> GetCrossTenantHostUrl(const std::string& geo) override;

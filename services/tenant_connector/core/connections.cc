@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
@@ -28,6 +29,40 @@ std::string StateName(v1::ConnectionState state) {
   absl::string_view name = full;
   absl::ConsumePrefix(&name, "CONNECTION_STATE_");
   return std::string(name);
+}
+
+// A message names at most this many holders, so that it stays short however many there are.
+constexpr size_t kHoldersNamed = 10;
+
+// "migrations/a, migrations/b and 3 more".
+std::string HolderList(const std::vector<std::string>& holders) {
+  if (holders.size() <= kHoldersNamed) return absl::StrJoin(holders, ", ");
+  return absl::StrCat(absl::StrJoin(holders.begin(), holders.begin() + kHoldersNamed, ", "), " and ",
+                      holders.size() - kHoldersNamed, " more");
+}
+
+absl::Status HeldError(const std::string& name, const std::vector<std::string>& holders) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      name, " is used by live migration(s) ", HolderList(holders),
+      ": deleting it would leave their users whose moves may have started unreconciled. Wait until they "
+      "end (or cancel them), or delete with force (migratectl connections delete ",
+      name, " --force)"));
+}
+
+// The request of HoldConnection / ReleaseConnection: `name` of a connection, `holder` 1-200 characters
+// shaped like a resource name (`migrations/{migration}`).
+absl::Status CheckHoldRequest(absl::string_view method, const std::string& name, const std::string& holder) {
+  static const std::regex kHolder("[a-z][a-zA-Z0-9]*(/[A-Za-z0-9._~@-]+)+");
+  std::vector<FieldViolation> violations;
+  absl::string_view id = name;
+  if (!absl::ConsumePrefix(&id, "connections/") || id.empty() || absl::StrContains(id, "/")) {
+    violations.push_back({"name", "must be connections/{connection}"});
+  }
+  if (holder.empty() || holder.size() > 200 || !std::regex_match(holder, kHolder)) {
+    violations.push_back({"holder", "must be 1-200 characters shaped like a resource name, e.g. migrations/merger"});
+  }
+  if (violations.empty()) return absl::OkStatus();
+  return InvalidArgumentWithViolations(absl::StrCat(method, ": invalid request"), violations);
 }
 
 }  // namespace
@@ -448,6 +483,7 @@ absl::Status Connector::Delete(const v1::DeleteConnectionRequest& request) {
     return found.status();
   }
   std::shared_ptr<Entry> entry;
+  std::vector<std::string> holders;
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(request.name());
@@ -459,8 +495,19 @@ absl::Status Connector::Delete(const v1::DeleteConnectionRequest& request) {
       return absl::NotFoundError(absl::StrCat(request.name(), " does not exist"));
     }
     entry = it->second;
+    {
+      // Checked under the registry lock, so that a hold cannot be taken between the check and the erase.
+      absl::MutexLock entry_lock(&entry->mu);
+      holders.assign(entry->connection.holders().begin(), entry->connection.holders().end());
+    }
+    if (!holders.empty() && !request.force()) return HeldError(request.name(), holders);
     entries_.erase(it);
     if (!request.request_id().empty()) deleted_request_ids_[request.request_id()] = request.name();
+  }
+  if (!holders.empty()) {
+    log::Warning("connection deleted while held: its migrations' users whose moves may have started wait "
+                 "until a connection of the same name is back",
+                 {{"connection", request.name()}, {"holders", HolderList(holders)}});
   }
   v1::Connection last;
   {
@@ -482,6 +529,90 @@ absl::Status Connector::Delete(const v1::DeleteConnectionRequest& request) {
   UpdateGauges();
   log::Info("connection deleted", {{"connection", request.name()}});
   Publish(v1::CONNECTION_EVENT_TYPE_DELETED, last);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Holds: live migrations that use a connection.
+
+absl::StatusOr<v1::Connection> Connector::Hold(const v1::HoldConnectionRequest& request) {
+  RETURN_IF_ERROR(CheckHoldRequest("HoldConnection", request.name(), request.holder()));
+  std::shared_ptr<Entry> entry;
+  v1::Connection copy;
+  {
+    // Taken under the registry lock, like Delete's check of the holders, so that the two cannot interleave.
+    absl::MutexLock registry_lock(&mu_);
+    auto it = entries_.find(request.name());
+    if (it == entries_.end()) return absl::NotFoundError(absl::StrCat(request.name(), " does not exist"));
+    entry = it->second;
+    absl::MutexLock lock(&entry->mu);
+    const auto& holders = entry->connection.holders();
+    if (std::find(holders.begin(), holders.end(), request.holder()) != holders.end()) return entry->connection;
+    if (holders.size() >= kMaxHolders) {
+      return absl::ResourceExhaustedError(absl::StrCat(request.name(), " already has ", kMaxHolders,
+                                                       " holders, the most a connection may have"));
+    }
+    auto* mutable_holders = entry->connection.mutable_holders();
+    mutable_holders->Add(std::string(request.holder()));
+    std::sort(mutable_holders->begin(), mutable_holders->end());
+    SetTimestamp(clock_->Now(), entry->connection.mutable_update_time());
+  }
+  // A hold that is not on disk would not survive a restart: refuse it rather than promise it.
+  if (absl::Status persisted = Persist(*entry); !persisted.ok()) {
+    absl::MutexLock lock(&entry->mu);
+    auto* holders = entry->connection.mutable_holders();
+    holders->erase(std::remove(holders->begin(), holders->end(), request.holder()), holders->end());
+    return absl::UnavailableError(absl::StrCat("cannot record the hold of ", request.name(), ": ", persisted.message()));
+  }
+  {
+    absl::MutexLock lock(&entry->mu);
+    if (entry->deleted) {
+      // A forced delete ran while the row was written: the write must not bring the connection back.
+      if (store_ != nullptr) RETURN_IF_ERROR(store_->Delete(request.name()));
+      return absl::NotFoundError(absl::StrCat(request.name(), " does not exist"));
+    }
+    copy = entry->connection;
+  }
+  log::Info("connection held", {{"connection", request.name()}, {"holder", request.holder()}});
+  Publish(v1::CONNECTION_EVENT_TYPE_UPDATED, copy);
+  return copy;
+}
+
+absl::Status Connector::Release(const v1::ReleaseConnectionRequest& request) {
+  RETURN_IF_ERROR(CheckHoldRequest("ReleaseConnection", request.name(), request.holder()));
+  absl::StatusOr<std::shared_ptr<Entry>> found = Find(request.name());
+  if (absl::IsNotFound(found.status())) return absl::OkStatus();  // deleted: nothing is held any more
+  RETURN_IF_ERROR(found.status());
+  Entry& entry = **found;
+  {
+    absl::MutexLock lock(&entry.mu);
+    if (entry.deleted) return absl::OkStatus();
+    auto* holders = entry.connection.mutable_holders();
+    auto it = std::find(holders->begin(), holders->end(), request.holder());
+    if (it == holders->end()) return absl::OkStatus();
+    holders->erase(it);
+    SetTimestamp(clock_->Now(), entry.connection.mutable_update_time());
+  }
+  if (absl::Status persisted = Persist(entry); !persisted.ok()) {
+    // Still held on disk: keep it held in memory too, so that a restart does not bring it back unnoticed.
+    absl::MutexLock lock(&entry.mu);
+    auto* holders = entry.connection.mutable_holders();
+    holders->Add(std::string(request.holder()));
+    std::sort(holders->begin(), holders->end());
+    return absl::UnavailableError(absl::StrCat("cannot record the release of ", request.name(), ": ",
+                                               persisted.message()));
+  }
+  v1::Connection copy;
+  {
+    absl::MutexLock lock(&entry.mu);
+    if (entry.deleted) {
+      if (store_ != nullptr) RETURN_IF_ERROR(store_->Delete(request.name()));
+      return absl::OkStatus();
+    }
+    copy = entry.connection;
+  }
+  log::Info("connection released", {{"connection", request.name()}, {"holder", request.holder()}});
+  Publish(v1::CONNECTION_EVENT_TYPE_UPDATED, copy);
   return absl::OkStatus();
 }
 

@@ -361,8 +361,8 @@ void Connector::RefreshHealth(Entry& entry, bool update_metrics) {
   }
 }
 
-void Connector::Persist(Entry& entry) {
-  if (store_ == nullptr) return;
+absl::Status Connector::Persist(Entry& entry) {
+  if (store_ == nullptr) return absl::OkStatus();
   StoredConnection row;
   std::string refresh_token;
   {
@@ -378,13 +378,15 @@ void Connector::Persist(Entry& entry) {
     absl::StatusOr<std::string> sealed = Seal(seal_key_, sealed_content.dump(), row.name);
     if (!sealed.ok()) {
       log::Error("cannot seal a credential", {{"connection", row.name}, {"error", std::string(sealed.status().message())}});
-      return;
+      return sealed.status();
     }
     row.sealed_credential = *std::move(sealed);
   }
-  if (absl::Status put = store_->Put(row); !put.ok()) {
+  absl::Status put = store_->Put(row);
+  if (!put.ok()) {
     log::Error("cannot persist a connection", {{"connection", row.name}, {"error", std::string(put.message())}});
   }
+  return put;
 }
 
 void Connector::UpdateGauges() {
@@ -416,7 +418,7 @@ void Connector::Changed(Entry& entry, v1::ConnectionEventType type) {
     RefreshHealth(entry);
     copy = entry.connection;
   }
-  Persist(entry);
+  (void)Persist(entry);  // logged there; the in-memory state stays authoritative until the next change
   UpdateGauges();
   Publish(type, copy);
 }

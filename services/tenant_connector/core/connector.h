@@ -56,6 +56,9 @@ struct ConnectorOptions {
 
 class Connector {
  public:
+  // Holders one connection may have at once.
+  static constexpr int kMaxHolders = 100;
+
   using WatchCallback = std::function<void(v1::ConnectionEventType, const v1::Connection&)>;
 
   // `store` may be null (connections are then kept in memory only); `seal_key` is 32 bytes when a
@@ -73,7 +76,15 @@ class Connector {
   absl::StatusOr<v1::Connection> Create(const v1::CreateConnectionRequest& request, absl::Time deadline);
   absl::StatusOr<v1::Connection> Get(const std::string& name);  // cache only
   absl::StatusOr<v1::ListConnectionsResponse> List(const v1::ListConnectionsRequest& request);  // cache only
+  // Refused with FAILED_PRECONDITION, naming the holders, while the connection is held, unless
+  // `request.force()`; a forced delete logs a warning naming them.
   absl::Status Delete(const v1::DeleteConnectionRequest& request);
+  // Records that `request.holder()` (a live migration) uses the connection: kept with the connection
+  // (it survives a restart) and shown in `holders`, in name order. Holding twice is one hold; at most
+  // kMaxHolders holders (RESOURCE_EXHAUSTED beyond). NOT_FOUND when the connection does not exist.
+  absl::StatusOr<v1::Connection> Hold(const v1::HoldConnectionRequest& request);
+  // Ends `request.holder()`'s hold. A hold not held, or a connection that no longer exists, is no error.
+  absl::Status Release(const v1::ReleaseConnectionRequest& request);
   absl::StatusOr<v1::Connection> Check(const std::string& name, absl::Time deadline);
   absl::StatusOr<v1::Connection> Reauthenticate(const v1::ReauthenticateConnectionRequest& request,
                                                 absl::Time deadline);
@@ -152,7 +163,8 @@ class Connector {
   absl::StatusOr<GeoRef> ResolveGeo(const std::string& geo_name, const char* field);
   std::string GovernorKey(const Entry& entry) const;
   void Publish(v1::ConnectionEventType type, const v1::Connection& connection);
-  void Persist(Entry& entry);
+  // Writes `entry` to the store (when there is one); errors are also logged.
+  absl::Status Persist(Entry& entry);
   void Changed(Entry& entry, v1::ConnectionEventType type = v1::CONNECTION_EVENT_TYPE_UPDATED);
   // Recomputes throttling and warnings (entry.mu held); `update_metrics` also sets the expiry gauges.
   void RefreshHealth(Entry& entry, bool update_metrics = true);

@@ -199,6 +199,23 @@ grpc::ServerUnaryReactor* TenantConnectorService::DeleteConnection(grpc::Callbac
                      [this, request](absl::Time) { return connector_->Delete(*request); });
 }
 
+grpc::ServerUnaryReactor* TenantConnectorService::HoldConnection(grpc::CallbackServerContext* context,
+                                                                 const v1::HoldConnectionRequest* request,
+                                                                 v1::HoldConnectionResponse* response) {
+  return Offload(context, [this, request, response](absl::Time) -> absl::Status {
+    absl::StatusOr<v1::Connection> connection = connector_->Hold(*request);
+    if (!connection.ok()) return connection.status();
+    *response->mutable_connection() = *std::move(connection);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::ReleaseConnection(grpc::CallbackServerContext* context,
+                                                                    const v1::ReleaseConnectionRequest* request,
+                                                                    v1::ReleaseConnectionResponse* /*response*/) {
+  return Offload(context, [this, request](absl::Time) { return connector_->Release(*request); });
+}
+
 grpc::ServerWriteReactor<v1::WatchConnectionsResponse>* TenantConnectorService::WatchConnections(
     grpc::CallbackServerContext* /*context*/, const v1::WatchConnectionsRequest* request) {
   auto* watch = new Watch(this, *request);

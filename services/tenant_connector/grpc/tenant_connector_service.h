@@ -47,6 +47,12 @@ class TenantConnectorService final : public crosstenant::v1::TenantConnector::Ca
   grpc::ServerUnaryReactor* DeleteConnection(grpc::CallbackServerContext* context,
                                              const v1::DeleteConnectionRequest* request,
                                              v1::DeleteConnectionResponse* response) override;
+  grpc::ServerUnaryReactor* HoldConnection(grpc::CallbackServerContext* context,
+                                           const v1::HoldConnectionRequest* request,
+                                           v1::HoldConnectionResponse* response) override;
+  grpc::ServerUnaryReactor* ReleaseConnection(grpc::CallbackServerContext* context,
+                                              const v1::ReleaseConnectionRequest* request,
+                                              v1::ReleaseConnectionResponse* response) override;
   grpc::ServerWriteReactor<v1::WatchConnectionsResponse>* WatchConnections(
       grpc::CallbackServerContext* context, const v1::WatchConnectionsRequest* request) override;
   grpc::ServerUnaryReactor* CheckConnection(grpc::CallbackServerContext* context,

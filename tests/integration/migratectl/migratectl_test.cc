@@ -344,6 +344,21 @@ TEST_F(MigratectlMeshTest, MigratePauseResumeCancel) {
   CliResult impatient = mesh_.Run({"migrate", "status", "slow", "--watch", "--timeout=1s"});
   EXPECT_EQ(impatient.exit_code, 8) << impatient.out << impatient.err;
 
+  // The running migration holds its connections: a delete is refused with the connector's words (exit 6)
+  // and `connections show` says why.
+  CliResult show;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    show = mesh_.Run({"connections", "show", "fabrikam"});
+    if (show.out.find("held by:      migrations/slow") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_THAT(show.out, HasSubstr("held by:      migrations/slow"));
+  CliResult refused = mesh_.Run({"connections", "delete", "fabrikam"});
+  EXPECT_EQ(refused.exit_code, 6) << refused.out << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("migrations/slow"));
+  EXPECT_THAT(refused.err, HasSubstr("--force"));
+  EXPECT_THAT(mesh_.Run({"connections"}).out, HasSubstr("migrations/slow"));
+
   CliResult cancel = mesh_.Run({"migrate", "cancel", "slow", "--reason=wrong wave"});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
   EXPECT_THAT(cancel.out, HasSubstr("CANCEL"));
@@ -353,6 +368,14 @@ TEST_F(MigratectlMeshTest, MigratePauseResumeCancel) {
   EXPECT_EQ(watched.exit_code, 10) << watched.out << watched.err;  // ended, but not COMPLETED
   EXPECT_THAT(watched.err, HasSubstr("migrations/slow ended CANCELLED"));
   EXPECT_EQ(mesh_.Run({"migrate", "resume", "slow"}).exit_code, 6);
+  // Ended: its holds are released and the connection can go.
+  CliResult deleted;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    deleted = mesh_.Run({"connections", "delete", "fabrikam"});
+    if (deleted.exit_code != 6) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.out << deleted.err;
   CliResult stopped = mesh_.Run({"migrate", "report", "slow", "--state=stopped,blocked"});
   EXPECT_EQ(stopped.exit_code, 0);
   EXPECT_THAT(stopped.out, HasSubstr("taken@contoso.onmicrosoft.com"));  // BLOCKED: target OneDrive exists

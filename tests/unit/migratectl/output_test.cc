@@ -91,6 +91,8 @@ TEST(MigratectlOutputTest, ConnectionsTable) {
   source.mutable_principal()->set_client_id("11111111-1111-4111-8111-111111111111");
   source.add_geos()->set_location_code("NAM");
   source.add_geos()->set_location_code("EUR");
+  source.add_holders("migrations/merger");
+  source.add_holders("migrations/pilot");
   v1::Connection target;
   target.set_name("connections/fabrikam");
   target.set_role(v1::CONNECTION_ROLE_TARGET);

@@ -30,6 +30,25 @@ class FakeTenant : public TenantGateway {
   std::map<std::string, std::string> location;  // source UPN -> OneDrive location code
   std::vector<std::string> uploads;
   std::vector<std::string> trust_requests;
+  std::map<std::string, std::set<std::string>> holders;  // connection -> its holders
+  int hold_calls = 0;
+  int hold_failures = 0;  // HoldConnection calls still to answer UNAVAILABLE
+
+  absl::Status HoldConnection(const std::string& name, const std::string& holder) override {
+    ++hold_calls;
+    if (hold_failures > 0) {
+      --hold_failures;
+      return absl::UnavailableError("connector unreachable");
+    }
+    if (!states.count(name)) return absl::NotFoundError(name + " does not exist");
+    holders[name].insert(holder);
+    return absl::OkStatus();
+  }
+  absl::Status ReleaseConnection(const std::string& name, const std::string& holder) override {
+    holders[name].erase(holder);
+    return absl::OkStatus();
+  }
+  std::set<std::string> HoldersOf(const std::string& name) { return holders[name]; }
 
   absl::StatusOr<v1::Connection> GetConnection(const std::string& name) override {
     if (!states.count(name)) return absl::NotFoundError(name + " does not exist");
@@ -256,6 +275,73 @@ TEST_F(PhaseDriverTest, APausedMigrationIsNotDriven) {
   ASSERT_TRUE(driver_->Tick().ok());
   EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
   EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_PAUSED);
+}
+
+TEST_F(PhaseDriverTest, ADrivenMigrationHoldsBothConnectionsOnceAndReleasesThemWhenItCompletes) {
+  tenant_.dormant_checks = 0;
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  const std::set<std::string> held = {"migrations/m"};
+  EXPECT_EQ(tenant_.HoldersOf("connections/contoso"), held);
+  EXPECT_EQ(tenant_.HoldersOf("connections/fabrikam"), held);
+  ASSERT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
+  EXPECT_EQ(RunWorkers(v1::MOVE_STATE_IN_PROGRESS), 1);
+  now_ += absl::Seconds(30);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(tenant_.HoldersOf("connections/contoso"), held) << "still held while the move runs";
+  EXPECT_EQ(RunWorkers(v1::MOVE_STATE_SUCCESS), 1);
+  now_ += absl::Seconds(1);
+  ASSERT_TRUE(driver_->Tick().ok());
+  ASSERT_EQ(Get().state(), v1::MIGRATION_STATE_COMPLETED);
+  EXPECT_EQ(tenant_.hold_calls, 2) << "one hold per connection for the whole run";
+  EXPECT_TRUE(tenant_.HoldersOf("connections/contoso").empty());
+  EXPECT_TRUE(tenant_.HoldersOf("connections/fabrikam").empty());
+}
+
+TEST_F(PhaseDriverTest, AFailedHoldIsTriedAgainAndDoesNotStopTheMigration) {
+  tenant_.compatible = false;  // waits in COMPATIBILITY, so that later ticks advance it again
+  tenant_.dormant_checks = 0;
+  tenant_.hold_failures = 1;
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_COMPATIBILITY) << "went on without the hold";
+  EXPECT_TRUE(tenant_.HoldersOf("connections/contoso").empty());
+  now_ += absl::Seconds(5);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(tenant_.HoldersOf("connections/contoso"), std::set<std::string>{"migrations/m"});
+  EXPECT_EQ(tenant_.HoldersOf("connections/fabrikam"), std::set<std::string>{"migrations/m"});
+}
+
+TEST_F(PhaseDriverTest, AFailedMigrationReleasesItsConnections) {
+  tenant_.states["connections/fabrikam"] = v1::CONNECTION_STATE_EXPIRED;
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  ASSERT_EQ(Get().state(), v1::MIGRATION_STATE_WAITING);
+  EXPECT_EQ(tenant_.HoldersOf("connections/contoso"), std::set<std::string>{"migrations/m"});
+  tenant_.states.erase("connections/fabrikam");  // deleted while the migration waited for it
+  now_ += absl::Seconds(5);
+  ASSERT_TRUE(driver_->Tick().ok());
+  ASSERT_EQ(Get().state(), v1::MIGRATION_STATE_FAILED);
+  EXPECT_TRUE(tenant_.HoldersOf("connections/contoso").empty());
+}
+
+TEST_F(PhaseDriverTest, APausedMigrationKeepsItsHoldsAndACancelledOneReleasesThem) {
+  tenant_.dormant_checks = 5;  // stays in TRUST_VERIFICATION: cancelling ends it at once
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  v1::PauseMigrationRequest pause;
+  pause.set_name("migrations/m");
+  ASSERT_TRUE(migrations_->PauseMigration(pause).ok());
+  now_ += absl::Seconds(5);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(tenant_.HoldersOf("connections/contoso"), std::set<std::string>{"migrations/m"});
+  v1::CancelMigrationRequest cancel;
+  cancel.set_name("migrations/m");
+  ASSERT_TRUE(migrations_->CancelMigration(cancel).ok());
+  ASSERT_EQ(Get().state(), v1::MIGRATION_STATE_CANCELLED);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_TRUE(tenant_.HoldersOf("connections/contoso").empty());
+  EXPECT_TRUE(tenant_.HoldersOf("connections/fabrikam").empty());
 }
 
 }  // namespace
