@@ -1,5 +1,8 @@
 #include "clients/migratectl/invocation.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -8,6 +11,8 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -26,6 +31,98 @@ constexpr int kMaxMessageBytes = 64 * 1024 * 1024;
 std::string Env(const char* name) {
   const char* value = std::getenv(name);
   return value == nullptr ? "" : value;
+}
+
+// Host and port of a gRPC target ("127.0.0.1:50051", "dns:///host:443", "[::1]:50051"); false for
+// the forms that are not one address (unix sockets, load-balanced names).
+bool SplitTarget(std::string target, std::string* host, std::string* port) {
+  for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) {
+    if (absl::StartsWith(target, scheme)) target.erase(0, scheme.size());
+  }
+  if (absl::StartsWith(target, "unix:")) return false;
+  const size_t colon = target.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = target.substr(0, colon);
+  *port = target.substr(colon + 1);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  return !host->empty() && !port->empty();
+}
+
+// The text of OpenSSL's most recent error ("tlsv13 alert certificate required"), and clears the queue.
+std::string OpenSslReason() {
+  std::string reason;
+  while (unsigned long code = ERR_get_error()) {
+    const char* text = ERR_reason_error_string(code);
+    if (text != nullptr) reason = text;
+  }
+  return reason;
+}
+
+struct TlsOutcome {
+  enum Kind { kAccepted, kClientRefused, kServerUntrusted, kUnknown } kind = kUnknown;
+  std::string reason;  // OpenSSL's words
+};
+
+// Opens a TLS connection to `address` as the gRPC channel would (same CA, client certificate and
+// server name, ALPN h2) and reads the server's first answer: with TLS 1.3 a server refuses a client
+// certificate only after the client considers the handshake done, so gRPC sees nothing but a closed
+// socket. The alert read here says what happened.
+TlsOutcome ProbeTls(const std::string& address, const GlobalOptions& o) {
+  std::string host, port;
+  if (!SplitTarget(address, &host, &port)) return {};
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr) return {};
+  int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+  timeval timeout{3, 0};
+  bool connected = false;
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    connected = connect(fd, found->ai_addr, found->ai_addrlen) == 0;
+  }
+  freeaddrinfo(found);
+  if (!connected) {
+    if (fd >= 0) close(fd);
+    return {};
+  }
+  TlsOutcome outcome;
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = nullptr;
+  if (ctx != nullptr && SSL_CTX_load_verify_locations(ctx, o.tls_ca.c_str(), nullptr) == 1 &&
+      (o.tls_cert.empty() || (SSL_CTX_use_certificate_chain_file(ctx, o.tls_cert.c_str()) == 1 &&
+                              SSL_CTX_use_PrivateKey_file(ctx, o.tls_key.c_str(), SSL_FILETYPE_PEM) == 1))) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    ssl = SSL_new(ctx);
+  }
+  if (ssl != nullptr) {
+    static const unsigned char kAlpn[] = {2, 'h', '2'};
+    SSL_set_alpn_protos(ssl, kAlpn, sizeof(kAlpn));
+    const std::string name = o.tls_server_name.empty() ? host : o.tls_server_name;
+    SSL_set_tlsext_host_name(ssl, name.c_str());
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) != 1) {
+      const bool untrusted = SSL_get_verify_result(ssl) != X509_V_OK;
+      outcome = {untrusted ? TlsOutcome::kServerUntrusted : TlsOutcome::kClientRefused, OpenSslReason()};
+      if (untrusted) outcome.reason = X509_verify_cert_error_string(SSL_get_verify_result(ssl));
+    } else {
+      // The HTTP/2 preface and an empty SETTINGS frame: a server that accepted us answers with its own.
+      static const char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+      char answer[64];
+      if (SSL_write(ssl, kPreface, sizeof(kPreface) - 1) > 0 && SSL_read(ssl, answer, sizeof(answer)) > 0) {
+        outcome.kind = TlsOutcome::kAccepted;
+      } else if (std::string reason = OpenSslReason(); absl::StrContains(reason, "alert")) {
+        outcome = {TlsOutcome::kClientRefused, reason};
+      }
+    }
+    SSL_free(ssl);
+  }
+  OpenSslReason();
+  if (ctx != nullptr) SSL_CTX_free(ctx);
+  close(fd);
+  return outcome;
 }
 
 }  // namespace
@@ -217,6 +314,38 @@ crosstenant::v1::TenantConnector::Stub& Invocation::connector() {
 crosstenant::v1::Orchestrator::Stub& Invocation::orchestrator() {
   if (!orchestrator_) orchestrator_ = crosstenant::v1::Orchestrator::NewStub(Channel(options_.orchestrator_address));
   return *orchestrator_;
+}
+
+absl::Status Invocation::ExplainConnectionFailure(absl::Status status) const {
+  // Only gRPC's own words for a connection that never carried a call; a server's UNAVAILABLE (Microsoft
+  // down) is left as it is.
+  const absl::string_view message = status.message();
+  if (status.code() != absl::StatusCode::kUnavailable || options_.tls_ca.empty() ||
+      !(absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake") ||
+        absl::StrContains(message, "failed to connect") || absl::StrContains(message, "Connection reset") ||
+        absl::StrContains(message, "SSL"))) {
+    return status;
+  }
+  std::vector<std::string> addresses;
+  if (connector_) addresses.push_back(options_.connector_address);
+  if (orchestrator_) addresses.push_back(options_.orchestrator_address);
+  for (const std::string& address : addresses) {
+    const TlsOutcome outcome = ProbeTls(address, options_);
+    if (outcome.kind == TlsOutcome::kClientRefused) {
+      const std::string certificate =
+          options_.tls_cert.empty() ? std::string("no client certificate (give --tls-cert and --tls-key)")
+                                    : absl::StrCat("the client certificate ", options_.tls_cert, " (--tls-cert)");
+      return absl::PermissionDeniedError(absl::StrCat(
+          "the server at ", address, " refused the TLS handshake with ", certificate, ": ", outcome.reason,
+          ". Use a certificate issued by the CA that server trusts, not expired, and whose identity it admits."));
+    }
+    if (outcome.kind == TlsOutcome::kServerUntrusted) {
+      return absl::UnauthenticatedError(absl::StrCat("the certificate of the server at ", address,
+                                                     " is not trusted with --tls-ca ", options_.tls_ca, ": ",
+                                                     outcome.reason));
+    }
+  }
+  return status;
 }
 
 std::unique_ptr<grpc::ClientContext> Invocation::Context() const {
