@@ -66,7 +66,7 @@ void CheckSyntax(const YAML::Node& node, absl::string_view text, absl::string_vi
       !QuoteIsClosed(text, static_cast<size_t>(mark.pos))) {
     problems->push_back(absl::StrCat(source_name, ":", mark.line + 1, ":", mark.column + 1,
                                      ": not valid YAML: the quoted text that starts here is never closed (a ",
-                                     text[mark.pos], " is missing)"));
+                                     text.substr(mark.pos, 1), " is missing)"));
   } else if (node.IsSequence()) {
     for (const YAML::Node& item : node) CheckSyntax(item, text, source_name, depth + 1, problems);
   } else if (node.IsMap()) {
