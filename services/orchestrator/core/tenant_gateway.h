@@ -43,9 +43,11 @@ inline std::string SameTenantProblem(const crosstenant::v1::Connection& source,
   const bool same_name = (source.tenant_id().empty() || target.tenant_id().empty()) &&
                          !source.tenant_name().empty() && source.tenant_name() == target.tenant_name();
   if (!same_id && !same_name) return "";
-  return absl::StrCat(source.name(), " and ", target.name(), " are the same tenant (",
-                      source.tenant_name().empty() ? target.tenant_name() : source.tenant_name(),
-                      source.tenant_id().empty() ? "" : absl::StrCat(", tenant id ", source.tenant_id()),
+  const std::string& tenant_name = source.tenant_name().empty() ? target.tenant_name() : source.tenant_name();
+  const std::string& tenant_id = source.tenant_id().empty() ? target.tenant_id() : source.tenant_id();
+  std::string tenant = tenant_name;
+  if (!tenant_id.empty()) absl::StrAppend(&tenant, tenant.empty() ? "" : ", ", "tenant id ", tenant_id);
+  return absl::StrCat(source.name(), " and ", target.name(), " are the same tenant (", tenant,
                       "): a cross-tenant migration needs the source and the target in two different tenants");
 }
 
