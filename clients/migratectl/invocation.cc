@@ -1,6 +1,7 @@
 #include "clients/migratectl/invocation.h"
 
 #include <netdb.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -12,7 +13,9 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -87,6 +90,10 @@ TlsOutcome ProbeTls(const std::string& address, const GlobalOptions& o) {
     if (fd >= 0) close(fd);
     return {};
   }
+  // A server that refused us has closed the socket: writing to it must fail, not raise SIGPIPE.
+  struct sigaction ignore {}, previous {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, &previous);
   TlsOutcome outcome;
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
@@ -111,10 +118,18 @@ TlsOutcome ProbeTls(const std::string& address, const GlobalOptions& o) {
       // The HTTP/2 preface and an empty SETTINGS frame: a server that accepted us answers with its own.
       static const char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
       char answer[64];
-      if (SSL_write(ssl, kPreface, sizeof(kPreface) - 1) > 0 && SSL_read(ssl, answer, sizeof(answer)) > 0) {
+      const int written = SSL_write(ssl, kPreface, sizeof(kPreface) - 1);
+      const int read = written > 0 ? SSL_read(ssl, answer, sizeof(answer)) : written;
+      const int error = SSL_get_error(ssl, read);
+      if (read > 0) {
         outcome.kind = TlsOutcome::kAccepted;
       } else if (std::string reason = OpenSslReason(); absl::StrContains(reason, "alert")) {
         outcome = {TlsOutcome::kClientRefused, reason};
+      } else if (error == SSL_ERROR_SSL || error == SSL_ERROR_SYSCALL || error == SSL_ERROR_ZERO_RETURN) {
+        // gRPC's server drops a client certificate it does not trust without an alert: the connection
+        // ends right after the handshake, before the server's first HTTP/2 frame.
+        outcome = {TlsOutcome::kClientRefused,
+                   "it closed the connection right after the handshake, before any HTTP/2 frame"};
       }
     }
     SSL_free(ssl);
@@ -122,7 +137,30 @@ TlsOutcome ProbeTls(const std::string& address, const GlobalOptions& o) {
   OpenSslReason();
   if (ctx != nullptr) SSL_CTX_free(ctx);
   close(fd);
+  sigaction(SIGPIPE, &previous, nullptr);
   return outcome;
+}
+
+// What is wrong with the client certificate as --tls-ca sees it ("self-signed certificate",
+// "certificate has expired"), or "" when it verifies (or cannot be read). Servers of one mesh usually
+// trust the CA that signed theirs, so this names the likely cause of a refusal.
+std::string ClientCertificateProblem(const GlobalOptions& o) {
+  std::string problem;
+  BIO* file = BIO_new_file(o.tls_cert.c_str(), "r");
+  X509* certificate = file == nullptr ? nullptr : PEM_read_bio_X509(file, nullptr, nullptr, nullptr);
+  X509_STORE* store = X509_STORE_new();
+  X509_STORE_CTX* context = X509_STORE_CTX_new();
+  if (certificate != nullptr && store != nullptr && context != nullptr &&
+      X509_STORE_load_locations(store, o.tls_ca.c_str(), nullptr) == 1 &&
+      X509_STORE_CTX_init(context, store, certificate, nullptr) == 1 && X509_verify_cert(context) != 1) {
+    problem = X509_verify_cert_error_string(X509_STORE_CTX_get_error(context));
+  }
+  X509_STORE_CTX_free(context);
+  X509_STORE_free(store);
+  X509_free(certificate);
+  BIO_free(file);
+  OpenSslReason();
+  return problem;
 }
 
 }  // namespace
@@ -335,8 +373,10 @@ absl::Status Invocation::ExplainConnectionFailure(absl::Status status) const {
       const std::string certificate =
           options_.tls_cert.empty() ? std::string("no client certificate (give --tls-cert and --tls-key)")
                                     : absl::StrCat("the client certificate ", options_.tls_cert, " (--tls-cert)");
+      const std::string problem = options_.tls_cert.empty() ? "" : ClientCertificateProblem(options_);
       return absl::PermissionDeniedError(absl::StrCat(
           "the server at ", address, " refused the TLS handshake with ", certificate, ": ", outcome.reason,
+          problem.empty() ? "" : absl::StrCat(" (checked here against --tls-ca ", options_.tls_ca, ": ", problem, ")"),
           ". Use a certificate issued by the CA that server trusts, not expired, and whose identity it admits."));
     }
     if (outcome.kind == TlsOutcome::kServerUntrusted) {
