@@ -1,5 +1,6 @@
 #include "clients/migratectl/cli.h"
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -7,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "clients/migratectl/commands.h"
 #include "clients/migratectl/exit_codes.h"
@@ -53,6 +55,41 @@ const std::vector<Command>& Commands() {
       {"trust remove", "7", "Remove-SPOCrossTenantRelationship, both sides", RunTrustRemove},
   };
   return commands;
+}
+
+// Edit distance with adjacent transpositions counted as one edit ("mirgate" is one from "migrate").
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1, 0));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t substitution = d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, substitution});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The command (or command group) closest to `typed`, compared word for word with as many words as
+// were typed; "" when nothing is close enough to be a likely typo.
+std::string ClosestCommand(absl::string_view typed) {
+  const size_t typed_words = std::count(typed.begin(), typed.end(), ' ') + 1;
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, typed.size() / 3) + 1;
+  for (const Command& candidate : Commands()) {
+    std::vector<absl::string_view> words = absl::StrSplit(candidate.path, ' ');
+    if (words.size() < typed_words) continue;
+    words.resize(typed_words);
+    const std::string prefix = absl::StrJoin(words, " ");
+    const size_t distance = EditDistance(typed, prefix);
+    if (distance < best_distance) {
+      best = prefix;
+      best_distance = distance;
+    }
+  }
+  return best;
 }
 
 std::string Overview() {
@@ -117,8 +154,8 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, bool out_i
       } else if (i + 1 < argc) {
         flags.push_back(absl::StrCat(arg, "=", argv[++i]));
       } else {
-        err << "migratectl: flag " << arg << " needs a value: " << arg << "=VALUE\n";
-        return static_cast<int>(ExitCode::kUsage);
+        // Left bare: the command's flags decide whether it is unknown or lacks its value.
+        flags.push_back(arg);
       }
     } else {
       positionals.push_back(arg);
@@ -147,17 +184,26 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, bool out_i
     for (const Command& candidate : Commands()) {
       if (absl::StartsWith(candidate.path, positionals[0] + " ")) absl::StrAppend(&group_commands, "  migratectl ", candidate.path, "\n");
     }
-    if (!group_commands.empty()) {
+    if (!group_commands.empty() && positionals.size() == 1) {
       (help ? out : err) << "migratectl " << positionals[0] << " has these commands:\n" << group_commands;
       return help ? 0 : static_cast<int>(ExitCode::kUsage);
     }
-    err << "migratectl: unknown command '" << positionals[0] << "' (see migratectl --help)\n";
+    // A misspelt group ("mirgate start") or a misspelt command of a known group ("migrate strat").
+    const std::string typed = group_commands.empty() ? positionals[0] : absl::StrCat(positionals[0], " ", positionals[1]);
+    err << "migratectl: unknown command '" << typed << "'";
+    if (std::string closest = ClosestCommand(typed); !closest.empty()) err << "; did you mean '" << closest << "'?";
+    err << "\n";
+    if (!group_commands.empty()) {
+      err << "migratectl " << positionals[0] << " has these commands:\n" << group_commands;
+    } else {
+      err << "(see migratectl --help for the commands)\n";
+    }
     return static_cast<int>(ExitCode::kUsage);
   }
   if (help) flags.push_back("--help");
   positionals.erase(positionals.begin(), positionals.begin() + static_cast<long>(words));
   Invocation invocation(command->path, flags, positionals, OptionsFromEnvironment(), out, err, out_is_terminal);
-  absl::Status status = command->run(invocation);
+  absl::Status status = invocation.ExplainConnectionFailure(command->run(invocation));
   out.flush();
   if (!status.ok()) err << "migratectl " << command->path << ": " << DescribeError(status);
   return static_cast<int>(ExitCodeOf(status));

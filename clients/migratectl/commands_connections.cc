@@ -2,6 +2,8 @@
 // the connections, and run the preflight across both.
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -28,7 +30,7 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& flag, const std::s
     text << std::cin.rdbuf();
   } else {
     std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+    if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path, ": ", std::strerror(errno)));
     text << in.rdbuf();
   }
   std::string value = text.str();
@@ -71,7 +73,7 @@ absl::Status FillSecret(const std::string& name, const std::string& file, const 
 
 absl::StatusOr<std::string> ReadTextFile(const std::string& flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path, ": ", std::strerror(errno)));
   std::stringstream text;
   text << in.rdbuf();
   return text.str();

@@ -1,6 +1,8 @@
 // Steps 4 and 5: the identity map. Generated from both directories, validated before anything reaches
 // Microsoft, and uploaded to every target geo.
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -21,7 +23,7 @@ namespace v1 = crosstenant::v1;
 
 absl::StatusOr<std::string> ReadIdentityMapFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the identity map"));
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the identity map: ", std::strerror(errno)));
   std::stringstream text;
   text << in.rdbuf();
   return text.str();

@@ -77,11 +77,14 @@ std::string DescribeError(const absl::Status& status) {
   }
   const absl::Duration retry = RetryDelayOf(status);
   if (retry > absl::ZeroDuration() && !absl::StrContains(message, "retry after")) {
-    absl::StrAppend(&text, "  retry after ", absl::FormatDuration(retry), "\n");
+    absl::StrAppend(&text, "  retry after ", FormatRetryDelay(retry), "\n");
   }
   // gRPC's own words when no server answered at all (as opposed to a server reporting Microsoft down).
-  if (absl::StrContains(message, "failed to connect") || absl::StrContains(message, "Deadline Exceeded") ||
-      absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake")) {
+  const bool unreachable =
+      status.code() == absl::StatusCode::kUnavailable || status.code() == absl::StatusCode::kDeadlineExceeded;
+  if (unreachable && (absl::StrContains(message, "failed to connect") ||
+                      absl::StrContains(message, "Deadline Exceeded") || absl::StrContains(message, "Socket closed") ||
+                      absl::StrContains(message, "handshake"))) {
     absl::StrAppend(&text, "  (is the server running, and are --connector/--orchestrator and the TLS flags right?)\n");
   }
   return text;

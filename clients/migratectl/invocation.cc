@@ -1,5 +1,9 @@
 #include "clients/migratectl/invocation.h"
 
+#include <netdb.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -8,6 +12,10 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -26,6 +34,133 @@ constexpr int kMaxMessageBytes = 64 * 1024 * 1024;
 std::string Env(const char* name) {
   const char* value = std::getenv(name);
   return value == nullptr ? "" : value;
+}
+
+// Host and port of a gRPC target ("127.0.0.1:50051", "dns:///host:443", "[::1]:50051"); false for
+// the forms that are not one address (unix sockets, load-balanced names).
+bool SplitTarget(std::string target, std::string* host, std::string* port) {
+  for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) {
+    if (absl::StartsWith(target, scheme)) target.erase(0, scheme.size());
+  }
+  if (absl::StartsWith(target, "unix:")) return false;
+  const size_t colon = target.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = target.substr(0, colon);
+  *port = target.substr(colon + 1);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  return !host->empty() && !port->empty();
+}
+
+// The text of OpenSSL's most recent error ("tlsv13 alert certificate required"), and clears the queue.
+std::string OpenSslReason() {
+  std::string reason;
+  while (unsigned long code = ERR_get_error()) {
+    const char* text = ERR_reason_error_string(code);
+    if (text != nullptr) reason = text;
+  }
+  return reason;
+}
+
+struct TlsOutcome {
+  enum Kind { kAccepted, kClientRefused, kServerUntrusted, kUnknown } kind = kUnknown;
+  std::string reason;  // OpenSSL's words
+};
+
+// Opens a TLS connection to `address` as the gRPC channel would (same CA, client certificate and
+// server name, ALPN h2) and reads the server's first answer: with TLS 1.3 a server refuses a client
+// certificate only after the client considers the handshake done, so gRPC sees nothing but a closed
+// socket. The alert read here says what happened.
+TlsOutcome ProbeTls(const std::string& address, const GlobalOptions& o) {
+  std::string host, port;
+  if (!SplitTarget(address, &host, &port)) return {};
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr) return {};
+  int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+  timeval timeout{3, 0};
+  bool connected = false;
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    connected = connect(fd, found->ai_addr, found->ai_addrlen) == 0;
+  }
+  freeaddrinfo(found);
+  if (!connected) {
+    if (fd >= 0) close(fd);
+    return {};
+  }
+  // A server that refused us has closed the socket: writing to it must fail, not raise SIGPIPE.
+  struct sigaction ignore {}, previous {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, &previous);
+  TlsOutcome outcome;
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = nullptr;
+  if (ctx != nullptr && SSL_CTX_load_verify_locations(ctx, o.tls_ca.c_str(), nullptr) == 1 &&
+      (o.tls_cert.empty() || (SSL_CTX_use_certificate_chain_file(ctx, o.tls_cert.c_str()) == 1 &&
+                              SSL_CTX_use_PrivateKey_file(ctx, o.tls_key.c_str(), SSL_FILETYPE_PEM) == 1))) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    ssl = SSL_new(ctx);
+  }
+  if (ssl != nullptr) {
+    static const unsigned char kAlpn[] = {2, 'h', '2'};
+    SSL_set_alpn_protos(ssl, kAlpn, sizeof(kAlpn));
+    const std::string name = o.tls_server_name.empty() ? host : o.tls_server_name;
+    SSL_set_tlsext_host_name(ssl, name.c_str());
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) != 1) {
+      const bool untrusted = SSL_get_verify_result(ssl) != X509_V_OK;
+      outcome = {untrusted ? TlsOutcome::kServerUntrusted : TlsOutcome::kClientRefused, OpenSslReason()};
+      if (untrusted) outcome.reason = X509_verify_cert_error_string(SSL_get_verify_result(ssl));
+    } else {
+      // The HTTP/2 preface and an empty SETTINGS frame: a server that accepted us answers with its own.
+      static const char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+      char answer[64];
+      const int written = SSL_write(ssl, kPreface, sizeof(kPreface) - 1);
+      const int read = written > 0 ? SSL_read(ssl, answer, sizeof(answer)) : written;
+      const int error = SSL_get_error(ssl, read);
+      if (read > 0) {
+        outcome.kind = TlsOutcome::kAccepted;
+      } else if (std::string reason = OpenSslReason(); absl::StrContains(reason, "alert")) {
+        outcome = {TlsOutcome::kClientRefused, reason};
+      } else if (error == SSL_ERROR_SSL || error == SSL_ERROR_SYSCALL || error == SSL_ERROR_ZERO_RETURN) {
+        // gRPC's server drops a client certificate it does not trust without an alert: the connection
+        // ends right after the handshake, before the server's first HTTP/2 frame.
+        outcome = {TlsOutcome::kClientRefused,
+                   "it closed the connection right after the handshake, before any HTTP/2 frame"};
+      }
+    }
+    SSL_free(ssl);
+  }
+  OpenSslReason();
+  if (ctx != nullptr) SSL_CTX_free(ctx);
+  close(fd);
+  sigaction(SIGPIPE, &previous, nullptr);
+  return outcome;
+}
+
+// What is wrong with the client certificate as --tls-ca sees it ("self-signed certificate",
+// "certificate has expired"), or "" when it verifies (or cannot be read). Servers of one mesh usually
+// trust the CA that signed theirs, so this names the likely cause of a refusal.
+std::string ClientCertificateProblem(const GlobalOptions& o) {
+  std::string problem;
+  BIO* file = BIO_new_file(o.tls_cert.c_str(), "r");
+  X509* certificate = file == nullptr ? nullptr : PEM_read_bio_X509(file, nullptr, nullptr, nullptr);
+  X509_STORE* store = X509_STORE_new();
+  X509_STORE_CTX* context = X509_STORE_CTX_new();
+  if (certificate != nullptr && store != nullptr && context != nullptr &&
+      X509_STORE_load_locations(store, o.tls_ca.c_str(), nullptr) == 1 &&
+      X509_STORE_CTX_init(context, store, certificate, nullptr) == 1 && X509_verify_cert(context) != 1) {
+    problem = X509_verify_cert_error_string(X509_STORE_CTX_get_error(context));
+  }
+  X509_STORE_CTX_free(context);
+  X509_STORE_free(store);
+  X509_free(certificate);
+  BIO_free(file);
+  OpenSslReason();
+  return problem;
 }
 
 }  // namespace
@@ -217,6 +352,40 @@ crosstenant::v1::TenantConnector::Stub& Invocation::connector() {
 crosstenant::v1::Orchestrator::Stub& Invocation::orchestrator() {
   if (!orchestrator_) orchestrator_ = crosstenant::v1::Orchestrator::NewStub(Channel(options_.orchestrator_address));
   return *orchestrator_;
+}
+
+absl::Status Invocation::ExplainConnectionFailure(absl::Status status) const {
+  // Only gRPC's own words for a connection that never carried a call; a server's UNAVAILABLE (Microsoft
+  // down) is left as it is.
+  const absl::string_view message = status.message();
+  if (status.code() != absl::StatusCode::kUnavailable || options_.tls_ca.empty() ||
+      !(absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake") ||
+        absl::StrContains(message, "failed to connect") || absl::StrContains(message, "Connection reset") ||
+        absl::StrContains(message, "SSL"))) {
+    return status;
+  }
+  std::vector<std::string> addresses;
+  if (connector_) addresses.push_back(options_.connector_address);
+  if (orchestrator_) addresses.push_back(options_.orchestrator_address);
+  for (const std::string& address : addresses) {
+    const TlsOutcome outcome = ProbeTls(address, options_);
+    if (outcome.kind == TlsOutcome::kClientRefused) {
+      const std::string certificate =
+          options_.tls_cert.empty() ? std::string("no client certificate (give --tls-cert and --tls-key)")
+                                    : absl::StrCat("the client certificate ", options_.tls_cert, " (--tls-cert)");
+      const std::string problem = options_.tls_cert.empty() ? "" : ClientCertificateProblem(options_);
+      return absl::PermissionDeniedError(absl::StrCat(
+          "the server at ", address, " refused the TLS handshake with ", certificate, ": ", outcome.reason,
+          problem.empty() ? "" : absl::StrCat(" (checked here against --tls-ca ", options_.tls_ca, ": ", problem, ")"),
+          ". Use a certificate issued by the CA that server trusts, not expired, and whose identity it admits."));
+    }
+    if (outcome.kind == TlsOutcome::kServerUntrusted) {
+      return absl::UnauthenticatedError(absl::StrCat("the certificate of the server at ", address,
+                                                     " is not trusted with --tls-ca ", options_.tls_ca, ": ",
+                                                     outcome.reason));
+    }
+  }
+  return status;
 }
 
 std::unique_ptr<grpc::ClientContext> Invocation::Context() const {

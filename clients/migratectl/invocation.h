@@ -106,6 +106,12 @@ class Invocation {
     return response;
   }
 
+  // `status` itself, unless it is gRPC's UNAVAILABLE for a TLS connection that never carried a call and
+  // a fresh handshake with a server this run used shows why: then PERMISSION_DENIED when the server
+  // refused the client certificate (or wanted one), UNAUTHENTICATED when --tls-ca does not trust the
+  // server. Either names the server and the files; neither is worth retrying.
+  absl::Status ExplainConnectionFailure(absl::Status status) const;
+
   // Prints `table` as a table or CSV, or `json` for --format=json.
   void Print(const Table& table, const nlohmann::json& json);
 

@@ -1,5 +1,7 @@
 #include "clients/migratectl/plan_file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -119,7 +121,7 @@ absl::StatusOr<PlanFile> ParsePlan(absl::string_view text, absl::string_view sou
 
 absl::StatusOr<PlanFile> LoadPlanFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the plan file"));
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the plan file: ", std::strerror(errno)));
   std::stringstream text;
   text << in.rdbuf();
   std::string default_id = std::filesystem::path(path).stem().string();

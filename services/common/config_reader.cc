@@ -1,6 +1,9 @@
 #include "services/common/config_reader.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -25,11 +28,65 @@ struct ConfigReader::State {
 
 absl::StatusOr<ConfigReader> ConfigReader::FromFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read config file ", path));
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read config file ", path, ": ", std::strerror(errno)));
   std::stringstream text;
   text << in.rdbuf();
   return FromString(text.str(), path);
 }
+
+namespace {
+
+// Whether the quoted scalar starting at `at` (its opening quote) is closed before the end of `text`.
+bool QuoteIsClosed(absl::string_view text, size_t at) {
+  const char quote = text[at];
+  for (size_t i = at + 1; i < text.size(); ++i) {
+    if (quote == '"' && text[i] == '\\') {
+      ++i;  // an escape: the next character is never the closing quote
+    } else if (text[i] == quote) {
+      if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;  // '' is a quote inside a single-quoted scalar
+      } else {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// What yaml-cpp accepts although YAML forbids it: a quoted scalar that is never closed (yaml-cpp runs it
+// to the end of the file, so the keys after it vanish and are then reported as missing at 1:1), and a
+// key given twice in one mapping (one of the two values would be dropped without a word). Appends one
+// problem per finding, each at its line and column.
+void CheckSyntax(const YAML::Node& node, absl::string_view text, absl::string_view source_name, int depth,
+                 std::vector<std::string>* problems) {
+  if (!node.IsDefined() || depth > 64) return;
+  const YAML::Mark mark = node.Mark();
+  if (node.IsScalar() && node.Tag() == "!" && !mark.is_null() && mark.pos >= 0 &&
+      static_cast<size_t>(mark.pos) < text.size() && (text[mark.pos] == '"' || text[mark.pos] == '\'') &&
+      !QuoteIsClosed(text, static_cast<size_t>(mark.pos))) {
+    problems->push_back(absl::StrCat(source_name, ":", mark.line + 1, ":", mark.column + 1,
+                                     ": not valid YAML: the quoted text that starts here is never closed (a ",
+                                     text.substr(mark.pos, 1), " is missing)"));
+  } else if (node.IsSequence()) {
+    for (const YAML::Node& item : node) CheckSyntax(item, text, source_name, depth + 1, problems);
+  } else if (node.IsMap()) {
+    std::map<std::string, int> first_line;
+    for (const auto& entry : node) {
+      CheckSyntax(entry.first, text, source_name, depth + 1, problems);
+      CheckSyntax(entry.second, text, source_name, depth + 1, problems);
+      if (!entry.first.IsScalar()) continue;
+      const YAML::Mark key_mark = entry.first.Mark();
+      auto [it, inserted] = first_line.emplace(entry.first.Scalar(), key_mark.line + 1);
+      if (!inserted) {
+        problems->push_back(absl::StrCat(source_name, ":", key_mark.line + 1, ":", key_mark.column + 1, ": key '",
+                                         entry.first.Scalar(), "' is given twice, on lines ", it->second, " and ",
+                                         key_mark.line + 1, ": keep one"));
+      }
+    }
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<ConfigReader> ConfigReader::FromString(absl::string_view text, absl::string_view source_name) {
   YAML::Node root;
@@ -39,6 +96,9 @@ absl::StatusOr<ConfigReader> ConfigReader::FromString(absl::string_view text, ab
     return absl::InvalidArgumentError(absl::StrCat(source_name, ":", e.mark.line + 1, ":", e.mark.column + 1,
                                                    ": not valid YAML: ", e.msg));
   }
+  std::vector<std::string> problems;
+  CheckSyntax(root, text, source_name, 0, &problems);
+  if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
   if (!root.IsNull() && !root.IsMap()) {
     return absl::InvalidArgumentError(
         absl::StrCat(source_name, ": the top level must be a mapping of keys to values"));

@@ -29,7 +29,9 @@ namespace crosstenant {
 
 class ConfigReader {
  public:
-  // Parses `path`; a missing file or a YAML syntax error is an INVALID_ARGUMENT naming the file.
+  // Parses `path`; a missing file or a YAML syntax error is an INVALID_ARGUMENT naming the file. A
+  // quoted value that is never closed and a key given twice in one mapping are syntax errors too, named
+  // with their line and column (and, for a duplicate, both lines).
   static absl::StatusOr<ConfigReader> FromFile(const std::string& path);
   // Parses `text`, reporting problems as coming from `source_name`.
   static absl::StatusOr<ConfigReader> FromString(absl::string_view text, absl::string_view source_name);

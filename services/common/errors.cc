@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 
@@ -40,9 +41,19 @@ absl::Status ResourceExhaustedWithRetry(absl::string_view message, absl::Duratio
   retry_info.mutable_retry_delay()->set_seconds(nanos / 1000000000);
   retry_info.mutable_retry_delay()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
   absl::Status status = absl::ResourceExhaustedError(
-      absl::StrCat(message, " (retry after ", absl::FormatDuration(retry_after), ")"));
+      absl::StrContains(message, "retry after")
+          ? std::string(message)
+          : absl::StrCat(message, " (retry after ", FormatRetryDelay(retry_after), ")"));
   status.SetPayload(kRetryInfoTypeUrl, absl::Cord(retry_info.SerializeAsString()));
   return status;
+}
+
+std::string FormatRetryDelay(absl::Duration delay) {
+  if (delay <= absl::ZeroDuration()) return "0s";
+  // Nanoseconds mean nothing to a person waiting; rounding up never invites an early retry.
+  if (delay < absl::Seconds(1)) return absl::FormatDuration(absl::Ceil(delay, absl::Milliseconds(1)));
+  if (delay < absl::Minutes(1)) return absl::FormatDuration(absl::Ceil(delay, absl::Milliseconds(100)));
+  return absl::FormatDuration(absl::Ceil(delay, absl::Seconds(1)));
 }
 
 absl::Duration RetryDelayOf(const absl::Status& status) {

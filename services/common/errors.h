@@ -38,8 +38,13 @@ absl::Status InvalidArgumentWithViolations(absl::string_view summary,
 // The field violations attached to `status` by InvalidArgumentWithViolations (empty if none).
 std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status);
 
-// RESOURCE_EXHAUSTED telling the caller to wait `retry_after` before trying again.
+// RESOURCE_EXHAUSTED telling the caller to wait `retry_after` before trying again. The message gets
+// " (retry after 2.2s)" unless it already names the delay ("retry after" in it); the RetryInfo detail
+// keeps the exact delay.
 absl::Status ResourceExhaustedWithRetry(absl::string_view message, absl::Duration retry_after);
+
+// A delay as people read it, rounded up: "250ms" under a second, "2.2s" under a minute, "1m3s" above.
+std::string FormatRetryDelay(absl::Duration delay);
 
 // The retry delay attached by ResourceExhaustedWithRetry, or absl::ZeroDuration() if none.
 absl::Duration RetryDelayOf(const absl::Status& status);

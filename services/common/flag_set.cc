@@ -86,7 +86,10 @@ absl::Status FlagSet::Parse(int argc, char** argv) {
     }
     const Flag* flag = Find(name);
     if (flag == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see ", program_, " --help)"));
+      std::string known;
+      for (const Flag& candidate : flags_) absl::StrAppend(&known, known.empty() ? "" : " ", "--", candidate.name);
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, "; the flags of ", program_, " are: ",
+                                                     known, " (see ", program_, " --help)"));
     }
     if (!has_value) {
       if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value: --", name, "=", flag->value_name));

@@ -45,7 +45,8 @@ class FlagSet {
   void AddEarlyString(std::string name, std::string value_name, std::string help, std::string* out);
 
   // Parses argv. `--help` sets help_requested() and stops. Unknown flags, missing values and
-  // positional arguments are INVALID_ARGUMENT naming the argument.
+  // positional arguments are INVALID_ARGUMENT naming the argument; an unknown flag's error also lists
+  // the valid ones.
   absl::Status Parse(int argc, char** argv);
   // Runs the setters of the parsed flags in command-line order; stops at the first error.
   absl::Status Apply() const;

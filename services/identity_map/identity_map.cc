@@ -315,10 +315,16 @@ ParseResult ParseCsv(absl::string_view csv, const ValidationOptions& options) {
   ProblemList problems(&result.problems);
   if (absl::StartsWith(csv, "\xEF\xBB\xBF")) csv.remove_prefix(3);
   std::vector<CsvRecord> records = SplitCsv(csv, problems);
-  // A final line end leaves no record; trailing blank lines are tolerated, inner ones are not.
-  while (!records.empty() && records.back().fields.size() == 1 && records.back().fields[0].empty()) {
-    records.pop_back();
-  }
+  // Blank lines are skipped wherever they are: spreadsheets export trailing empty rows, as empty lines or
+  // as ",,,,," (a final line end leaves no record at all). Records keep their own line numbers.
+  records.erase(std::remove_if(records.begin(), records.end(),
+                               [](const CsvRecord& record) {
+                                 return std::all_of(record.fields.begin(), record.fields.end(),
+                                                    [](const std::string& field) {
+                                                      return absl::StripAsciiWhitespace(field).empty();
+                                                    });
+                               }),
+                records.end());
   if (records.empty()) {
     problems.Add(1, 0, kUserColumns, "EMPTY_MAP", "the identity map has no rows");
     return result;
@@ -327,10 +333,6 @@ ParseResult ParseCsv(absl::string_view csv, const ValidationOptions& options) {
   for (CsvRecord& record : records) {
     std::vector<std::string>& fields = record.fields;
     const int line = record.line;
-    if (fields.size() == 1 && fields[0].empty()) {
-      problems.Add(line, 0, kUserColumns, "EMPTY_LINE", "empty line: remove it");
-      continue;
-    }
     bool bad_encoding = false;
     for (const std::string& field : fields) bad_encoding |= !IsValidUtf8(field);
     if (bad_encoding) {

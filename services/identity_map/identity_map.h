@@ -47,7 +47,8 @@ struct IdentityMap {
 // One problem; `code` is one of the stable codes documented on crosstenant.v1.IdentityMapProblem
 // (WRONG_COLUMN_COUNT, HEADER_ROW, BAD_ROW_KIND, EMPTY_FIELD, BAD_GUID, BAD_UPN, BAD_EMAIL,
 // APOSTROPHE_IN_UPN, BAD_USER_TYPE, BAD_GROUP_TYPE, SOURCE_TENANT_MISMATCH, DUPLICATE_SOURCE,
-// DUPLICATE_TARGET, BAD_ENCODING, BAD_QUOTING, WHITESPACE, EMPTY_LINE, EMPTY_MAP).
+// DUPLICATE_TARGET, BAD_ENCODING, BAD_QUOTING, WHITESPACE, EMPTY_MAP).
+// Blank lines (empty, spaces only, or only commas) are skipped wherever they are; line numbers count them.
 struct Problem {
   int line = 0;
   int column = 0;     // 1..6, or 0 for the whole line

@@ -158,6 +158,9 @@ void RequestDispatcher::Handle(const httplib::Request& request, httplib::Respons
   }
 
   const HostRoute::Kind kind = ctx.host.kind;
+  // Every Microsoft answer carries its clock (RFC 9110 `Date`); clients measure their skew from it. Real
+  // time, like tokens, since clients compare it with their own clocks.
+  response.set_header("Date", absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", absl::Now(), absl::UTCTimeZone()));
   try {
     Dispatch(ctx, kind);
   } catch (const nlohmann::json::exception& e) {

@@ -179,7 +179,9 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
     }
   }
   if (!plan.source_connection().empty() && plan.source_connection() == plan.target_connection()) {
-    violations.push_back({"plan.target_connection", "must differ from plan.source_connection"});
+    violations.push_back({"plan.target_connection",
+                          absl::StrCat("must differ from plan.source_connection: ", plan.source_connection(),
+                                       " twice is one tenant, and a cross-tenant migration needs two")});
   }
   const v1::MigrationOptions& options = plan.options();
   if (options.max_queued_per_source_geo() < 0 || options.max_queued_per_source_geo() > kMaxQueuedPerSourceGeo) {
@@ -202,6 +204,18 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
              : absl::StrCat("plan.identity_map.rows.entries[", problem.line() - 1, "]"),
          absl::StrCat(problem.code(), problem.field().empty() ? "" : absl::StrCat(" (", problem.field(), ")"), ": ",
                       problem.message())});
+  }
+  if (violations.empty() && options_.tenant != nullptr) {
+    // Refused now rather than failing in TRUST with every user left pending. A connection the connector
+    // cannot show (not connected yet, connector down) is checked again in CONNECTIONS_CHECK.
+    absl::StatusOr<v1::Connection> source = options_.tenant->GetConnection(plan.source_connection());
+    absl::StatusOr<v1::Connection> target =
+        source.ok() ? options_.tenant->GetConnection(plan.target_connection()) : source.status();
+    if (target.ok()) {
+      if (std::string problem = SameTenantProblem(*source, *target); !problem.empty()) {
+        violations.push_back({"plan.target_connection", problem});
+      }
+    }
   }
   if (!violations.empty()) {
     std::string summary = "invalid migration plan";

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.pb.h"
 #include "services/orchestrator/core/event_hub.h"
+#include "services/orchestrator/core/tenant_gateway.h"
 #include "services/orchestrator/store/migration_store.h"
 
 namespace crosstenant::orchestrator {
@@ -29,6 +30,9 @@ class MigrationService {
     std::function<absl::Time()> now = absl::Now;
     // Generates ids for migrations created without one.
     std::function<std::string()> new_id;
+    // Reads the plan's two connections so that CreateMigration refuses a migration within one tenant;
+    // nullptr leaves that check to the CONNECTIONS_CHECK phase alone.
+    TenantGateway* tenant = nullptr;
   };
 
   MigrationService(MigrationStore* store, Options options);

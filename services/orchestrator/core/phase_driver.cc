@@ -201,6 +201,9 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckConnections(v1::Migrat
     }
     sides[i] = *std::move(connection);
   }
+  if (std::string problem = SameTenantProblem(sides[0], sides[1]); !problem.empty()) {
+    return Fail(migration, "SAME_TENANT", problem);
+  }
   absl::StatusOr<v1::PreflightReport> report = tenant_->Preflight(plan.source_connection(), plan.target_connection());
   if (!report.ok()) return Wait(migration, absl::StrCat("preflight failed: ", Describe(report.status())));
   migration.clear_findings();

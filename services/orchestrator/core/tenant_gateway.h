@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "crosstenant/v1/tenant_connector.pb.h"
 
 namespace crosstenant::orchestrator {
@@ -38,6 +39,22 @@ class TenantGateway {
       const crosstenant::v1::GetCompatibilityStatusRequest& request) = 0;
   virtual absl::Status RemoveRedirectSite(const crosstenant::v1::RemoveRedirectSiteRequest& request) = 0;
 };
+
+// Why `source` and `target` cannot make a cross-tenant migration: they are the same tenant (same Entra
+// tenant id, or, while an id is not known yet, the same SharePoint tenant name). "" when they differ.
+inline std::string SameTenantProblem(const crosstenant::v1::Connection& source,
+                                     const crosstenant::v1::Connection& target) {
+  const bool same_id = !source.tenant_id().empty() && source.tenant_id() == target.tenant_id();
+  const bool same_name = (source.tenant_id().empty() || target.tenant_id().empty()) &&
+                         !source.tenant_name().empty() && source.tenant_name() == target.tenant_name();
+  if (!same_id && !same_name) return "";
+  const std::string& tenant_name = source.tenant_name().empty() ? target.tenant_name() : source.tenant_name();
+  const std::string& tenant_id = source.tenant_id().empty() ? target.tenant_id() : source.tenant_id();
+  std::string tenant = tenant_name;
+  if (!tenant_id.empty()) absl::StrAppend(&tenant, tenant.empty() ? "" : ", ", "tenant id ", tenant_id);
+  return absl::StrCat(source.name(), " and ", target.name(), " are the same tenant (", tenant,
+                      "): a cross-tenant migration needs the source and the target in two different tenants");
+}
 
 }  // namespace crosstenant::orchestrator
 

@@ -127,7 +127,7 @@ class OrchestratorHost : public ServiceHost {
       : health_(std::move(health)),
         store_(std::move(store)),
         metrics_(std::move(metrics)),
-        migrations_(store_.get(), {}),
+        migrations_(store_.get(), MigrationOptions(&connector_)),
         tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(),
                TaskOptions(metrics_.get(), health_.get())),
         connector_(ConnectorChannel()),
@@ -176,6 +176,12 @@ class OrchestratorHost : public ServiceHost {
   }
 
  private:
+  static MigrationService::Options MigrationOptions(TenantGateway* tenant) {
+    MigrationService::Options options;
+    options.tenant = tenant;  // constructed later; used only once requests arrive
+    return options;
+  }
+
   static PhaseDriver::Options DriverOptions(LeaderElection* election) {
     PhaseDriver::Options options;
     options.max_recheck = Config().recheck_max;

@@ -629,6 +629,7 @@ absl::StatusOr<std::string> Connector::Token(Entry& entry, const std::string& sc
     }
     SetTimestamp(earliest, health->mutable_token_expire_time());
     SetDuration(token.lifetime, health->mutable_token_lifetime());
+    if (token.clock_skew) SetDuration(*token.clock_skew, health->mutable_clock_skew());
   }
   return token.access_token;
 }

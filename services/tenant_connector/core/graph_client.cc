@@ -1,6 +1,7 @@
 #include "services/tenant_connector/core/graph_client.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -48,12 +49,8 @@ absl::StatusOr<GraphResult> GraphClient::Send(const GraphTarget& target, const s
         },
         deadline);
     if (!response.ok()) return response.status();
-    if (std::string date = response->Header("date"); !date.empty() && target.on_clock_skew) {
-      absl::Time server;
-      std::string error;
-      if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", date, absl::UTCTimeZone(), &server, &error)) {
-        target.on_clock_skew(absl::Trunc(server - clock_->Now(), absl::Seconds(1)));
-      }
+    if (std::optional<absl::Duration> skew = response->ClockSkew(clock_->Now()); skew && target.on_clock_skew) {
+      target.on_clock_skew(*skew);
     }
     if (response->status == 401 && auth_attempt == 0) continue;  // re-acquire once
     GraphResult result;

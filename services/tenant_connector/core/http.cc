@@ -53,6 +53,16 @@ std::string HttpResponse::Header(const std::string& name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
+std::optional<absl::Duration> HttpResponse::ClockSkew(absl::Time now) const {
+  const std::string date = Header("date");
+  absl::Time server;
+  std::string error;
+  if (date.empty() || !absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", date, absl::UTCTimeZone(), &server, &error)) {
+    return std::nullopt;
+  }
+  return absl::Trunc(server - now, absl::Seconds(1));
+}
+
 CurlTransport::CurlTransport(CurlOptions options) : options_(std::move(options)) {
   std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   for (const std::string& rule : options_.connect_to) {

@@ -11,6 +11,7 @@
 //   ASSIGN_OR_RETURN(HttpResponse response, transport.Send(request));
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,9 @@ struct HttpResponse {
 
   // The header's value, or "" when absent (`name` in lower case).
   std::string Header(const std::string& name) const;
+  // The answering server's clock minus `now` (whole seconds), from the `Date` header (RFC 9110's
+  // IMF-fixdate); nullopt when the header is absent or not a date.
+  std::optional<absl::Duration> ClockSkew(absl::Time now) const;
 };
 
 // Sends one request. Implementations are thread-safe. A transport failure (DNS, connect, TLS,

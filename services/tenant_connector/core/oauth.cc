@@ -134,6 +134,7 @@ absl::StatusOr<AccessToken> TokenClient::RequestToken(const std::string& login_h
   token.refresh_token = StringOr(body, "refresh_token");
   token.lifetime = absl::Seconds(IntOr(body, "expires_in", 3599));
   token.expire_time = sent + token.lifetime;
+  token.clock_skew = response->ClockSkew(clock_->Now());
   if (absl::StatusOr<nlohmann::json> claims = JwtClaims(token.access_token); claims.ok()) token.claims = *claims;
   return token;
 }

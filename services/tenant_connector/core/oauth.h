@@ -11,6 +11,7 @@
 //   RESOURCE_EXHAUSTED   throttled beyond the caller's deadline (with RetryInfo).
 // AuthFailureOf() tells a credential that has expired from one that is wrong.
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,8 @@ struct AccessToken {
   absl::Time expire_time;
   absl::Duration lifetime;
   nlohmann::json claims;  // payload of the access token, when it is a JWT
+  // Entra's clock minus the connector's, from the answer's `Date` header; nullopt without one.
+  std::optional<absl::Duration> clock_skew;
 };
 
 struct DeviceCodeStart {

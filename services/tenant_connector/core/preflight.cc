@@ -129,7 +129,12 @@ void CheckPrincipal(const Subject& s, Report& out) {
 void CheckClockSkew(const Subject& s, Report& out) {
   const absl::Duration skew = absl::Seconds(s.connection.health().clock_skew().seconds());
   const std::string& subject = s.connection.name();
-  if (absl::AbsDuration(skew) > absl::Minutes(5)) {
+  if (!s.connection.health().has_clock_skew()) {
+    // No answer with a `Date` header yet: an unmeasured skew is not a small one.
+    out.Skip(v1::PREFLIGHT_CHECK_CLOCK_SKEW, "CLOCK_SKEW_NOT_MEASURED",
+             "clock skew not measured: no answer from Microsoft (token or Graph) carried a Date header yet",
+             subject);
+  } else if (absl::AbsDuration(skew) > absl::Minutes(5)) {
     out.Fail(v1::PREFLIGHT_CHECK_CLOCK_SKEW, "CLOCK_SKEW", v1::SEVERITY_ERROR,
              absl::StrCat("the connector's clock is ", absl::FormatDuration(skew), " off Microsoft's"),
              "Synchronise the connector host's clock (NTP); Entra refuses assertions with AADSTS700024", subject);
@@ -138,7 +143,8 @@ void CheckClockSkew(const Subject& s, Report& out) {
              absl::StrCat("the connector's clock is ", absl::FormatDuration(skew), " off Microsoft's"),
              "Synchronise the connector host's clock (NTP)", subject);
   } else {
-    out.Pass(v1::PREFLIGHT_CHECK_CLOCK_SKEW, "CLOCK_SKEW_OK", "clock skew under a minute", subject);
+    out.Pass(v1::PREFLIGHT_CHECK_CLOCK_SKEW, "CLOCK_SKEW_OK",
+             absl::StrCat("clock skew under a minute (measured ", absl::FormatDuration(skew), ")"), subject);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -145,6 +146,26 @@ TEST_F(MigratectlMeshTest, ConnectRefusalsHaveTheirExitCodes) {
                              std::string("--client-id=") + kContosoApp, "--client-secret-env=NO_SUCH_VARIABLE_X"});
   EXPECT_EQ(env.exit_code, 3) << env.err;
   EXPECT_THAT(env.err, HasSubstr("NO_SUCH_VARIABLE_X is not set"));
+}
+
+// A client certificate the servers do not trust is named as the cause, with a code that says not to retry.
+TEST_F(MigratectlMeshTest, RefusedClientCertificateIsNamedAndNotRetryable) {
+  const std::string dir = mesh_.dir();
+  ASSERT_EQ(std::system(("cd '" + dir + "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=stranger' "
+                         "-keyout stranger.key -out stranger.pem 2>/dev/null")
+                            .c_str()),
+            0);
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"connections"}, std::vector<std::string>{"migrate", "status"}}) {
+    std::vector<std::string> args = command;
+    args.push_back("--tls-cert=" + dir + "/stranger.pem");
+    args.push_back("--tls-key=" + dir + "/stranger.key");
+    CliResult refused = mesh_.Run(args);
+    EXPECT_EQ(refused.exit_code, 7) << refused.err;
+    EXPECT_THAT(refused.err, HasSubstr("refused the TLS handshake with the client certificate " + dir + "/stranger.pem"));
+    EXPECT_THAT(refused.err, HasSubstr("the server at 127.0.0.1:"));
+    EXPECT_THAT(refused.err, Not(HasSubstr("is the server running")));
+  }
 }
 
 TEST_F(MigratectlMeshTest, ConnectionsWatchShowsChangesAsTheyHappen) {

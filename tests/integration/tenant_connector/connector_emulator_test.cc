@@ -179,6 +179,35 @@ TEST_F(ConnectorEmulatorTest, ClientSecretConnectsWithAWarningAndSharePointSteps
   ASSERT_TRUE(Delete("connections/secret-src").ok());
 }
 
+// The skew is measured from the Date header of Microsoft's answers, and preflight says what it measured.
+TEST_F(ConnectorEmulatorTest, ClockSkewIsMeasuredFromTheDateOfMicrosoftsAnswers) {
+  v1::CreateConnectionResponse response;
+  grpc::Status status = Create(ConnectRequest("", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                                              MigrationAppCredential(*emulator_, kContosoApp)),
+                               &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const v1::ConnectionHealth& health = response.connection().health();
+  ASSERT_TRUE(health.has_clock_skew()) << health.DebugString();
+  EXPECT_LE(std::abs(health.clock_skew().seconds()), 2) << "the emulator runs on this host's clock";
+
+  v1::PreflightRequest preflight;
+  preflight.set_source_connection("connections/contoso-source");
+  preflight.set_target_connection("connections/contoso-source");
+  v1::PreflightResponse preflight_response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(connector_->stub().Preflight(&context, preflight, &preflight_response).ok());
+  int clock_checks = 0;
+  for (const v1::PreflightCheckResult& result : preflight_response.report().results()) {
+    if (result.check() != v1::PREFLIGHT_CHECK_CLOCK_SKEW) continue;
+    ++clock_checks;
+    EXPECT_EQ(result.outcome(), v1::CHECK_OUTCOME_PASSED) << result.DebugString();
+    EXPECT_EQ(result.finding().code(), "CLOCK_SKEW_OK");
+    EXPECT_THAT(result.finding().message(), HasSubstr("(measured "));
+  }
+  EXPECT_GE(clock_checks, 1) << preflight_response.report().DebugString();
+  ASSERT_TRUE(Delete("connections/contoso-source").ok());
+}
+
 TEST_F(ConnectorEmulatorTest, CertificateAssertionsPs256AndRs256) {
   for (v1::AssertionAlgorithm algorithm : {v1::ASSERTION_ALGORITHM_PS256, v1::ASSERTION_ALGORITHM_RS256}) {
     v1::Credential credential;

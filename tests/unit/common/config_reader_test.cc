@@ -66,6 +66,17 @@ TEST(ConfigReaderTest, RejectsSyntaxErrorsAndNonMappings) {
   EXPECT_THAT(list.status().message(), HasSubstr("top level must be a mapping"));
 }
 
+TEST(ConfigReaderTest, DuplicateKeysAndUnclosedQuotesAreSyntaxErrors) {
+  auto twice = ConfigReader::FromString("grpc_address: a\ntls:\n  cert: x\n  cert: y\ngrpc_address: b\n", "svc.yaml");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_THAT(twice.status().message(), HasSubstr("svc.yaml:4:3: key 'cert' is given twice, on lines 3 and 4"));
+  EXPECT_THAT(twice.status().message(), HasSubstr("svc.yaml:5:1: key 'grpc_address' is given twice, on lines 1 and 5"));
+  auto unclosed = ConfigReader::FromString("a: 1\ntls:\n  cert: 'x.pem\n  key: y\n", "svc.yaml");
+  ASSERT_FALSE(unclosed.ok());
+  EXPECT_THAT(unclosed.status().message(), HasSubstr("svc.yaml:3:9: not valid YAML: the quoted text that starts here"));
+  EXPECT_TRUE(ConfigReader::FromString("k: \"a\\\\\"\nl: 'it''s'\n", "ok.yaml").ok());
+}
+
 TEST(ConfigReaderTest, EmptyFileIsValidAndSectionOfScalarIsAnError) {
   auto empty = ConfigReader::FromString("", "empty.yaml");
   ASSERT_TRUE(empty.ok());

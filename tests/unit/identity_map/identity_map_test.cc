@@ -48,13 +48,13 @@ TEST(IdentityMapTest, ReportsEveryProblemWithLineColumnAndMicrosoftColumnName) {
                           UserRow("DAVE@contoso.com", "dave2@fabrikam.com") +               // 6: duplicate source
                           UserRow("erin@contoso.com", "dave@fabrikam.com") +                // 7: duplicate target
                           "Person," + kTenant + ",x@y.com,x@y.com,x@y.com,RegularUser\n" +  // 8: bad kind
-                          "\n" +                                                            // 9: empty line
+                          "\n" +                                                            // 9: blank, skipped
                           UserRow(" frank@contoso.com", "frank@fabrikam.com");              // 10: whitespace
   ParseResult result = ParseCsv(csv);
   EXPECT_THAT(Codes(result.problems),
               ElementsAre("1:0:HEADER_ROW", "2:3:APOSTROPHE_IN_UPN", "3:2:BAD_GUID", "3:4:BAD_UPN",
                           "3:6:BAD_USER_TYPE", "4:0:WRONG_COLUMN_COUNT", "6:3:DUPLICATE_SOURCE",
-                          "7:4:DUPLICATE_TARGET", "8:1:BAD_ROW_KIND", "9:0:EMPTY_LINE", "10:3:WHITESPACE"));
+                          "7:4:DUPLICATE_TARGET", "8:1:BAD_ROW_KIND", "10:3:WHITESPACE"));
   const Problem& duplicate = result.problems[6];
   EXPECT_EQ(duplicate.field, "SourceUserUpn");
   EXPECT_THAT(duplicate.message, HasSubstr("already mapped on line 5"));
@@ -87,6 +87,17 @@ TEST(IdentityMapTest, HandlesQuotingBomAndLineEnds) {
               ::testing::Contains("1:2:BAD_QUOTING"));
   EXPECT_THAT(Codes(ParseCsv("").problems), ElementsAre("1:0:EMPTY_MAP"));
   EXPECT_THAT(Codes(ParseCsv(UserRow("b\xff@contoso.com", "b@fabrikam.com")).problems), ElementsAre("1:0:BAD_ENCODING"));
+}
+
+TEST(IdentityMapTest, BlankLinesAnywhereAreSkippedAndLinesKeepTheirNumbers) {
+  // As a spreadsheet exports it: an empty line, a row of empty cells, spaces, and blank rows at the end.
+  const std::string csv = UserRow("alice@contoso.com", "alice@fabrikam.com") + "\r\n" + ",,,,,\r\n" + "  \n" +
+                          UserRow("bob@contoso.com", "bob@fabrikam.com", "Boss") + "\n\n,,,,,\r\n\r\n";
+  ParseResult result = ParseCsv(csv);
+  EXPECT_THAT(Codes(result.problems), ElementsAre("5:6:BAD_USER_TYPE"));
+  ASSERT_EQ(result.map.users.size(), 2u);
+  EXPECT_EQ(result.map.users[1].line, 5);
+  EXPECT_THAT(Codes(ParseCsv("\n,,,,,\n\n").problems), ElementsAre("1:0:EMPTY_MAP"));
 }
 
 TEST(IdentityMapTest, GroupRowsNeedGuidsAndAName) {

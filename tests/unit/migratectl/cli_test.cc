@@ -75,6 +75,46 @@ TEST(MigratectlCliTest, UsageErrorsExitTwo) {
             2);  // two credential kinds
 }
 
+TEST(MigratectlCliTest, TrailingUnknownFlagIsUnknownAndTheValidFlagsAreListed) {
+  Result r = RunCli({"migrate", "status", "--x"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.err, "unknown flag --x")) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.err, "needs a value")) << r.err;
+  for (const char* flag : {"--watch", "--timeout", "--orchestrator", "--format"}) {
+    EXPECT_TRUE(absl::StrContains(r.err, flag)) << flag << " in " << r.err;
+  }
+  Result middle = RunCli({"migrate", "status", "--x", "merger"});
+  EXPECT_EQ(middle.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(middle.err, "unknown flag --x")) << middle.err;
+  // A known flag at the end without its value still says so.
+  Result value = RunCli({"preflight", "--source"});
+  EXPECT_EQ(value.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(value.err, "flag --source needs a value")) << value.err;
+}
+
+TEST(MigratectlCliTest, MisspeltCommandIsUnknownWithTheClosestSuggested) {
+  Result group = RunCli({"mirgate", "start"});
+  EXPECT_EQ(group.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(group.err, "unknown command 'mirgate'; did you mean 'migrate'?")) << group.err;
+  Result command = RunCli({"migrate", "strat", "--plan=p.yaml"});
+  EXPECT_EQ(command.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(command.err, "unknown command 'migrate strat'; did you mean 'migrate start'?"))
+      << command.err;
+  EXPECT_TRUE(absl::StrContains(command.err, "migratectl migrate report")) << command.err;
+  Result trust = RunCli({"trust", "verfy"});
+  EXPECT_TRUE(absl::StrContains(trust.err, "did you mean 'trust verify'?")) << trust.err;
+  Result far = RunCli({"teleport"});
+  EXPECT_TRUE(absl::StrContains(far.err, "unknown command 'teleport'")) << far.err;
+  EXPECT_FALSE(absl::StrContains(far.err, "did you mean")) << far.err;
+}
+
+TEST(MigratectlCliTest, UnreadablePlanSaysWhy) {
+  Result r = RunCli({"migrate", "start", "--plan=/nonexistent/wave1.yaml"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_TRUE(absl::StrContains(r.err, "/nonexistent/wave1.yaml: cannot read the plan file: No such file or directory"))
+      << r.err;
+}
+
 TEST(MigratectlCliTest, BadFlagValuesAreInvalidInput) {
   Result r = RunCli({"migrate", "status", "--format=yaml"});
   EXPECT_EQ(r.exit_code, 3);

@@ -57,6 +57,18 @@ TEST(MigratectlExitCodeTest, RetryDelayIsNamed) {
   EXPECT_EQ(DescribeError(bare), "RESOURCE_EXHAUSTED: throttled\n  retry after 3s\n");
 }
 
+TEST(MigratectlExitCodeTest, RetryDelayIsPrintedOnceAndRounded) {
+  // The connector's governor names the delay in its message already.
+  absl::Status named = ResourceExhaustedWithRetry("Microsoft Graph is throttling this tenant; retry after 2.124s",
+                                                  absl::Nanoseconds(2123456789));
+  EXPECT_EQ(DescribeError(named), "RESOURCE_EXHAUSTED: Microsoft Graph is throttling this tenant; retry after 2.124s\n");
+  absl::Status unnamed = ResourceExhaustedWithRetry("Graph throttled contoso", absl::Nanoseconds(2123456789));
+  EXPECT_EQ(DescribeError(unnamed), "RESOURCE_EXHAUSTED: Graph throttled contoso (retry after 2.2s)\n");
+  EXPECT_EQ(RetryDelayOf(unnamed), absl::Nanoseconds(2123456789));  // the detail keeps the exact delay
+  EXPECT_EQ(FormatRetryDelay(absl::Nanoseconds(250000001)), "251ms");
+  EXPECT_EQ(FormatRetryDelay(absl::Seconds(62.5)), "1m3s");
+}
+
 TEST(MigratectlExitCodeTest, NoServerGetsAHintAboutAddresses) {
   const std::string text =
       DescribeError(absl::UnavailableError("failed to connect to all addresses; last error: connection refused"));

@@ -103,6 +103,33 @@ TEST(MigratectlPlanFileTest, YamlSyntaxErrorNamesTheFile) {
   EXPECT_TRUE(absl::StrContains(plan.status().message(), "plan.yaml")) << plan.status();
 }
 
+TEST(MigratectlPlanFileTest, UnclosedQuoteIsReportedWhereItOpens) {
+  for (const std::string& text : {std::string("migration: wave1\nsource: \"contoso\ntarget: fabrikam\nidentity_map: m.csv\n"),
+                                  std::string("migration: wave1\nsource: 'contoso\ntarget: fabrikam\nidentity_map: m.csv\n")}) {
+    absl::StatusOr<PlanFile> plan = Parse(text);
+    ASSERT_FALSE(plan.ok());
+    EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StrContains(plan.status().message(), "plan.yaml:2:9: not valid YAML: the quoted text"))
+        << plan.status();
+    EXPECT_TRUE(absl::StrContains(plan.status().message(), "never closed")) << plan.status();
+    EXPECT_FALSE(absl::StrContains(plan.status().message(), "required")) << plan.status();
+  }
+  // Closed quotes, escaped quotes and doubled single quotes are fine.
+  EXPECT_TRUE(Parse("source: \"con\\\"toso\"\ntarget: 'fab''rikam'\nidentity_map: \"m.csv\"\n").ok());
+}
+
+TEST(MigratectlPlanFileTest, DuplicatedKeyNamesBothLines) {
+  absl::StatusOr<PlanFile> plan =
+      Parse("source: contoso\ntarget: fabrikam\nidentity_map: m.csv\noptions:\n  validate_only: true\n"
+            "  validate_only: false\nsource: northwind\n");
+  ASSERT_FALSE(plan.ok());
+  EXPECT_TRUE(absl::StrContains(plan.status().message(),
+                                "plan.yaml:6:3: key 'validate_only' is given twice, on lines 5 and 6"))
+      << plan.status();
+  EXPECT_TRUE(absl::StrContains(plan.status().message(), "plan.yaml:7:1: key 'source' is given twice, on lines 1 and 7"))
+      << plan.status();
+}
+
 TEST(MigratectlPlanFileTest, TheDemoPlanIsValid) {
   const std::string path = std::string(CROSSTENANT_SOURCE_DIR) + "/deploy/local/demo-plan.yaml";
   absl::StatusOr<PlanFile> plan = LoadPlanFile(path);
@@ -117,6 +144,7 @@ TEST(MigratectlPlanFileTest, UnreadableFileIsInvalidInputNamingIt) {
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(plan.status().message(), "/nonexistent/wave-2.yaml")) << plan.status();
+  EXPECT_TRUE(absl::StrContains(plan.status().message(), "No such file or directory")) << plan.status();
 }
 
 TEST(MigratectlPlanFileTest, NamesGetTheirCollectionPrefix) {

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "services/common/errors.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
 #include "tests/support/server_process.h"
@@ -32,6 +34,40 @@ v1::CreateMigrationRequest Request(const std::string& csv) {
   request.mutable_plan()->mutable_identity_map()->set_csv(csv);
   return request;
 }
+
+// The connector as CreateMigration sees it: connections by name, each with its tenant.
+class ConnectionsOnly : public TenantGateway {
+ public:
+  std::map<std::string, std::pair<std::string, std::string>> tenants;  // name -> (tenant name, tenant id)
+
+  absl::StatusOr<v1::Connection> GetConnection(const std::string& name) override {
+    auto it = tenants.find(name);
+    if (it == tenants.end()) return absl::NotFoundError(name + " does not exist");
+    v1::Connection connection;
+    connection.set_name(name);
+    connection.set_tenant_name(it->second.first);
+    connection.set_tenant_id(it->second.second);
+    return connection;
+  }
+  absl::StatusOr<v1::PreflightReport> Preflight(const std::string&, const std::string&) override { return Unused(); }
+  absl::StatusOr<std::string> GetCrossTenantHostUrl(const std::string&) override { return Unused(); }
+  absl::Status SetCrossTenantRelationship(const v1::SetCrossTenantRelationshipRequest&) override { return Unused(); }
+  absl::StatusOr<v1::TrustStatus> VerifyCrossTenantRelationship(const v1::VerifyCrossTenantRelationshipRequest&) override {
+    return Unused();
+  }
+  absl::Status RemoveCrossTenantRelationship(const v1::RemoveCrossTenantRelationshipRequest&) override { return Unused(); }
+  absl::StatusOr<std::vector<v1::UserCheck>> BatchCheckUsers(const std::string&, const std::vector<std::string>&) override {
+    return Unused();
+  }
+  absl::Status UploadIdentityMap(const v1::UploadIdentityMapRequest&) override { return Unused(); }
+  absl::StatusOr<v1::CompatibilityStatus> GetCompatibilityStatus(const v1::GetCompatibilityStatusRequest&) override {
+    return Unused();
+  }
+  absl::Status RemoveRedirectSite(const v1::RemoveRedirectSiteRequest&) override { return Unused(); }
+
+ private:
+  static absl::Status Unused() { return absl::UnimplementedError("not used by CreateMigration"); }
+};
 
 class MigrationServiceTest : public ::testing::Test {
  protected:
@@ -87,6 +123,39 @@ TEST_F(MigrationServiceTest, ABrokenPlanIsRefusedWithEveryProblemAsAFieldViolati
                                              "plan.identity_map.csv:3:3", "plan.identity_map.csv:3:6"));
   EXPECT_THAT(status.message(), HasSubstr("APOSTROPHE_IN_UPN (SourceUserUpn)"));
   EXPECT_EQ(service_->ListMigrations({})->migrations_size(), 0) << "nothing half-written";
+}
+
+TEST_F(MigrationServiceTest, SourceAndTargetInOneTenantAreRefusedNamingBothAndTheTenant) {
+  ConnectionsOnly connector;
+  connector.tenants = {{"connections/contoso", {"contoso", kTenant}},
+                       {"connections/contoso-again", {"contoso", kTenant}},
+                       {"connections/fabrikam", {"fabrikam", "9a2b3c4d-0000-4000-8000-000000000002"}}};
+  MigrationService::Options options;
+  options.tenant = &connector;
+  MigrationService service(store_.get(), options);
+
+  v1::CreateMigrationRequest same_tenant = Request(Csv(1));
+  same_tenant.mutable_plan()->set_target_connection("connections/contoso-again");
+  absl::Status refused = service.CreateMigration(same_tenant).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(FieldViolationsOf(refused).size(), 1u) << refused;
+  EXPECT_EQ(FieldViolationsOf(refused)[0].field, "plan.target_connection");
+  EXPECT_THAT(FieldViolationsOf(refused)[0].description,
+              HasSubstr(std::string("connections/contoso and connections/contoso-again are the same tenant (contoso, "
+                                    "tenant id ") + kTenant + ")"));
+
+  v1::CreateMigrationRequest same_connection = Request(Csv(1));
+  same_connection.mutable_plan()->set_target_connection("connections/contoso");
+  absl::Status twice = service.CreateMigration(same_connection).status();
+  EXPECT_EQ(twice.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(twice.message(), HasSubstr("connections/contoso twice is one tenant"));
+
+  // Two tenants pass; so does a connection the connector does not know yet (CONNECTIONS_CHECK decides).
+  EXPECT_TRUE(service.CreateMigration(Request(Csv(1))).ok());
+  v1::CreateMigrationRequest unknown = Request(Csv(1));
+  unknown.set_migration_id("later");
+  unknown.mutable_plan()->set_target_connection("connections/northwind");
+  EXPECT_TRUE(service.CreateMigration(unknown).ok());
 }
 
 TEST_F(MigrationServiceTest, ARetriedCreateWithTheSameRequestIdReturnsTheSameMigration) {

@@ -49,12 +49,15 @@ class FakeTenant : public TenantGateway {
     return absl::OkStatus();
   }
   std::set<std::string> HoldersOf(const std::string& name) { return holders[name]; }
+  std::map<std::string, std::string> tenant_ids = {{"connections/contoso", kTenant},
+                                                   {"connections/fabrikam", "9a2b3c4d-0000-4000-8000-000000000002"}};
 
   absl::StatusOr<v1::Connection> GetConnection(const std::string& name) override {
     if (!states.count(name)) return absl::NotFoundError(name + " does not exist");
     v1::Connection connection;
     connection.set_name(name);
     connection.set_state(states[name]);
+    connection.set_tenant_id(tenant_ids[name]);
     const bool source = name == "connections/contoso";
     connection.set_role(source ? v1::CONNECTION_ROLE_SOURCE : v1::CONNECTION_ROLE_TARGET);
     connection.set_home_geo(name + (source ? "/geos/nam" : "/geos/nam"));
@@ -236,6 +239,20 @@ TEST_F(PhaseDriverTest, AMissingConnectionFailsTheMigration) {
   ASSERT_TRUE(driver_->Advance("migrations/m").ok());
   EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_FAILED);
   EXPECT_THAT(Get().state_reason(), HasSubstr("connections/fabrikam does not exist"));
+}
+
+TEST_F(PhaseDriverTest, SourceAndTargetInOneTenantFailInConnectionsCheck) {
+  tenant_.tenant_ids["connections/fabrikam"] = kTenant;  // the same tenant connected twice
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  const v1::Migration migration = Get();
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_FAILED);
+  EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
+  EXPECT_EQ(migration.error().code(), "SAME_TENANT");
+  EXPECT_THAT(migration.state_reason(),
+              HasSubstr(std::string("connections/contoso and connections/fabrikam are the same tenant (tenant id ") +
+                        kTenant));
+  EXPECT_TRUE(tenant_.trust_requests.empty());
 }
 
 TEST_F(PhaseDriverTest, AnExpiredConnectionWaitsUntilItIsSignedInAgain) {
