@@ -37,6 +37,9 @@ struct ConnectorSettings {
   // Peer names allowed to call mutating RPCs under mTLS; empty allows every authenticated peer.
   std::vector<std::string> mutating_peers;
   int executor_threads = 16;
+  // Directories from which credential files named in a request may be read (after resolving links);
+  // empty: credentials must be passed inline.
+  std::vector<std::string> credential_file_dirs;
   // File where every SharePoint admin request and answer is appended (secrets removed); empty: none.
   std::string sharepoint_wire_log;
 };

@@ -151,12 +151,15 @@ absl::Status TenantConnectorService::Authorize(grpc::CallbackServerContext* cont
 }
 
 template <typename Work>
-grpc::ServerUnaryReactor* TenantConnectorService::Offload(grpc::CallbackServerContext* context, Work work) {
+grpc::ServerUnaryReactor* TenantConnectorService::Offload(grpc::CallbackServerContext* context, Work work,
+                                                         const char* method) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Time deadline = connector_->Budget(DeadlineOf(context));
-  executor_->Run([reactor, deadline, work = std::move(work)]() mutable {
+  // Each RPC is its own kind: a flood of one (or calls that block) cannot take every thread.
+  absl::Status queued = executor_->TryRun(method, [reactor, deadline, work = std::move(work)]() mutable {
     reactor->Finish(ToGrpcStatus(work(deadline)));
   });
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;
 }
 
