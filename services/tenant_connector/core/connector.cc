@@ -503,7 +503,8 @@ absl::Status Connector::Describe(Entry& entry) {
                                        : v1::ASSERTION_ALGORITHM_PS256);
       SetTimestamp(cert->not_after, info.mutable_expire_time());
       // Check the key now, so that a wrong key is an INVALID_ARGUMENT rather than a refused sign-in.
-      ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key", "credential.certificate.private_key", dirs));
+      ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key",
+                                                             "credential.certificate.private_key", dirs));
       ASSIGN_OR_RETURN(std::string passphrase, internal::ReadSecret(c.private_key_passphrase(), "key passphrase",
                                                                        "credential.certificate.private_key_passphrase", dirs));
       absl::StatusOr<std::string> probe =
@@ -562,7 +563,8 @@ absl::StatusOr<AccessToken> Connector::Acquire(Entry& entry, const std::string& 
                                                     internal::CredentialFileOptions("certificate", dirs)));
       }
       ASSIGN_OR_RETURN(CertificateInfo cert, ParseCertificatePem(pem));
-      ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key", "credential.certificate.private_key", dirs));
+      ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key",
+                                                             "credential.certificate.private_key", dirs));
       ASSIGN_OR_RETURN(std::string passphrase, internal::ReadSecret(c.private_key_passphrase(), "key passphrase",
                                                                        "credential.certificate.private_key_passphrase", dirs));
       ASSIGN_OR_RETURN(std::string assertion,
