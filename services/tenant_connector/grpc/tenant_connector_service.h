@@ -5,7 +5,8 @@
 // request to the core Connector on the connector's Executor (upstream calls never block gRPC's
 // callback threads), finishes its reactor from there, and translates the absl::Status once, with
 // ToGrpcStatus. Cached reads (GetConnection, ListConnections) answer inline. With mTLS, mutating
-// RPCs are allowed only to the configured peer identities.
+// RPCs are allowed only to the configured peer identities. Each RPC holds at most the executor's
+// kind_limit() threads; beyond it the call ends RESOURCE_EXHAUSTED with RetryInfo.
 
 #include <set>
 #include <string>
