@@ -152,7 +152,7 @@ absl::Status TenantConnectorService::Authorize(grpc::CallbackServerContext* cont
 
 template <typename Work>
 grpc::ServerUnaryReactor* TenantConnectorService::Offload(grpc::CallbackServerContext* context, Work work,
-                                                         const char* method) {
+                                                         absl::string_view method) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Time deadline = connector_->Budget(DeadlineOf(context));
   // Each RPC is its own kind: a flood of one (or calls that block) cannot take every thread.

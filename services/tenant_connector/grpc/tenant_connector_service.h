@@ -14,6 +14,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
 #include "services/tenant_connector/core/connector.h"
@@ -104,11 +105,11 @@ class TenantConnectorService final : public crosstenant::v1::TenantConnector::Ca
  private:
   class Watch;
   // Runs `work(deadline)` on the executor and finishes the reactor with its status.
-  // Runs `work` on the executor as the kind `method` (the calling handler's name), or finishes the
-  // call with RESOURCE_EXHAUSTED when that kind is at its limit.
+  // Runs `work` on the executor as the kind `method` (by default the calling handler's name), or
+  // finishes the call with RESOURCE_EXHAUSTED when that kind is at its limit.
   template <typename Work>
   grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Work work,
-                                    const char* method = __builtin_FUNCTION());
+                                    absl::string_view method = __builtin_FUNCTION());
   // PERMISSION_DENIED unless the caller may mutate.
   absl::Status Authorize(grpc::CallbackServerContext* context, const char* method) const;
 
