@@ -152,7 +152,7 @@ TEST(AdminUrlTest, RefusalsEchoTheUrlBoundedRedactedAndValidUtf8) {
   EXPECT_THAT(password.status().message(), ::testing::Not(HasSubstr("hunter2")));
   EXPECT_THAT(password.status().message(), HasSubstr("https://***@contoso-admin.sharepoint.com"));
 
-  for (const std::string input : {std::string("https://cöntoso-admin.sharepoint.com"),
+  for (const std::string& input : {std::string("https://cöntoso-admin.sharepoint.com"),
                                   std::string("https://c\xC3-admin.sharepoint.com"),
                                   std::string("https://\xFF\xFE.example.com/\x01")}) {
     absl::StatusOr<AdminUrl> url = ParseAdminUrl(input, Cloud::kUnspecified);
