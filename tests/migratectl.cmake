@@ -29,3 +29,11 @@ crosstenant_cc_test(NAME migratectl_mesh_test
 target_compile_definitions(migratectl_mesh_test PRIVATE MIGRATECTL_TEST_CERT_DIR="${MIGRATECTL_TEST_CERT_DIR}")
 add_dependencies(migratectl_mesh_test migratectl tenant-emulator tenant-connector orchestrator worker
                  migratectl_test_certs)
+
+# migratectl on devices, FIFOs, directories, oversized files and 50 MB of garbage (the real binary's
+# peak memory is measured).
+crosstenant_cc_test(NAME migratectl_limits_test
+  SRCS integration/migratectl/limits_test.cc
+  DEPS migratectl_lib crosstenant_test_support
+  LABELS integration)
+add_dependencies(migratectl_limits_test migratectl)

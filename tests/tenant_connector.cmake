@@ -4,7 +4,7 @@ crosstenant_cc_test(NAME tenant_connector_unit_test
   SRCS unit/tenant_connector/admin_url_test.cc unit/tenant_connector/throttle_test.cc
        unit/tenant_connector/crypto_test.cc unit/tenant_connector/test_certificates.cc
        unit/tenant_connector/csom_test.cc unit/tenant_connector/sharepoint_admin_client_test.cc
-       unit/tenant_connector/graph_client_test.cc
+       unit/tenant_connector/graph_client_test.cc unit/tenant_connector/executor_test.cc
   DEPS tenant_connector_core crosstenant_test_support
   LABELS unit)
 
@@ -15,3 +15,11 @@ crosstenant_cc_test(NAME tenant_connector_emulator_test
   DEPS tenant_connector_core crosstenant_common_server crosstenant_mesh_support crosstenant_tenant_emulator
   LABELS integration)
 add_dependencies(tenant_connector_emulator_test tenant-connector tenant-emulator)
+
+# The real tenant-connector misused: credential files that are not secrets, floods of one RPC, SIGTERM
+# while calls hang upstream. No emulator.
+crosstenant_cc_test(NAME tenant_connector_misuse_test
+  SRCS integration/tenant_connector/credential_files_test.cc
+  DEPS crosstenant_test_support crosstenant_proto gRPC::grpc++
+  LABELS integration)
+add_dependencies(tenant_connector_misuse_test tenant-connector)

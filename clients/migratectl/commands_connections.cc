@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "clients/migratectl/commands.h"
 #include "clients/migratectl/exit_codes.h"
+#include "clients/migratectl/input_file.h"
 #include "clients/migratectl/plan_file.h"
 #include "clients/migratectl/views.h"
 #include "services/common/status_macros.h"
@@ -25,15 +26,10 @@ namespace {
 
 // Reads a secret from a local file ('-' is stdin), without its trailing line break.
 absl::StatusOr<std::string> ReadSecretFile(const std::string& flag, const std::string& path) {
-  std::stringstream text;
-  if (path == "-") {
-    text << std::cin.rdbuf();
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path, ": ", std::strerror(errno)));
-    text << in.rdbuf();
-  }
-  std::string value = text.str();
+  absl::StatusOr<std::string> text = path == "-" ? ReadStandardInput("secret", kMaxSecretFileBytes)
+                                                 : ReadInputFile(path, "secret", kMaxSecretFileBytes);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", text.status().message()));
+  std::string value = *std::move(text);
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
   if (value.empty()) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", path, " is empty"));
   return value;
@@ -72,11 +68,9 @@ absl::Status FillSecret(const std::string& name, const std::string& file, const 
 }
 
 absl::StatusOr<std::string> ReadTextFile(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path, ": ", std::strerror(errno)));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  absl::StatusOr<std::string> text = ReadInputFile(path, "certificate", kMaxCertificateFileBytes);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", text.status().message()));
+  return text;
 }
 
 bool Settled(v1::ConnectionState state) {

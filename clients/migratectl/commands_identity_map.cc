@@ -1,15 +1,11 @@
 // Steps 4 and 5: the identity map. Generated from both directories, validated before anything reaches
 // Microsoft, and uploaded to every target geo.
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "clients/migratectl/commands.h"
 #include "clients/migratectl/exit_codes.h"
+#include "clients/migratectl/input_file.h"
 #include "clients/migratectl/plan_file.h"
 #include "clients/migratectl/user_matcher.h"
 #include "clients/migratectl/views.h"
@@ -22,11 +18,7 @@ namespace crosstenant::migratectl {
 namespace v1 = crosstenant::v1;
 
 absl::StatusOr<std::string> ReadIdentityMapFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the identity map: ", std::strerror(errno)));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return ReadInputFile(path, "identity map", kMaxIdentityMapFileBytes);
 }
 
 // INVALID_ARGUMENT naming every problem as `FILE:LINE:COLUMN` (the first 100, like the orchestrator).
@@ -73,10 +65,14 @@ absl::StatusOr<std::vector<v1::TenantUser>> ListUsers(Invocation& in, const std:
 
 absl::Status RunIdentityMapValidate(Invocation& in) {
   std::string source, tenant_id;
+  int max_problems = 100;
   in.flags().Add("source", "CONNECTION", "check column 2 against this source connection's tenant id", Text(&source));
   in.flags().Add("source-tenant-id", "GUID", "check column 2 against this tenant id", Text(&tenant_id));
+  in.flags().Add("max-problems", "N", "list at most N problems, then count the rest (default 100)",
+                 IntFlag(&max_problems, 1, 1000000));
   ASSIGN_OR_RETURN(bool run, in.Parse({"Validates Microsoft's identity-map CSV the way the orchestrator does, and "
-                                       "lists every problem at once with its file, line and column: six columns, "
+                                       "lists its problems at once with their file, line and column (the first "
+                                       "--max-problems, then how many more): six columns, "
                                        "no header, User and Group rows, GUIDs, UPNs and e-mails, apostrophes, "
                                        "one source tenant, one-to-one both ways. Exit 3 when there is a problem.",
                                        "the checks Add-SPOTenantIdentityMap does not make", "FILE", ""},
@@ -85,13 +81,19 @@ absl::Status RunIdentityMapValidate(Invocation& in) {
   const std::string& path = in.positionals()[0];
   ASSIGN_OR_RETURN(std::string csv, ReadIdentityMapFile(path));
   identity_map::ValidationOptions options;
+  options.max_problems = max_problems;
   ASSIGN_OR_RETURN(options.expected_source_tenant_id, SourceTenantId(in, source, tenant_id));
   identity_map::ParseResult parsed = identity_map::ParseCsv(csv, options);
+  csv.clear();
+  csv.shrink_to_fit();
+  // Every problem found: those listed, without the TOO_MANY_PROBLEMS line, and those left out.
+  const int64_t problem_count = static_cast<int64_t>(parsed.problems.size()) -
+                                (parsed.problems_omitted > 0 ? 1 : 0) + parsed.problems_omitted;
   nlohmann::json json = {{"file", path},
                          {"valid", parsed.problems.empty()},
                          {"user_rows", parsed.map.users.size()},
                          {"group_rows", parsed.map.groups.size()},
-                         {"problem_count", parsed.problems.size()},
+                         {"problem_count", problem_count},
                          {"problems", TableToJson(ProblemsTable(path, parsed.problems))}};
   if (in.format() == OutputFormat::kJson) {
     in.out() << RenderJson(json);
@@ -104,7 +106,7 @@ absl::Status RunIdentityMapValidate(Invocation& in) {
     in.out() << RenderTable(ProblemsTable(path, parsed.problems));
   }
   if (parsed.problems.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(path, ": ", parsed.problems.size(), " problem(s)"));
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem_count, " problem(s)"));
 }
 
 absl::Status RunIdentityMapUpload(Invocation& in) {

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "clients/migratectl/input_file.h"
 #include "services/common/config_reader.h"
 #include "services/common/status_macros.h"
 
@@ -120,17 +121,14 @@ absl::StatusOr<PlanFile> ParsePlan(absl::string_view text, absl::string_view sou
 }
 
 absl::StatusOr<PlanFile> LoadPlanFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the plan file: ", std::strerror(errno)));
-  std::stringstream text;
-  text << in.rdbuf();
+  ASSIGN_OR_RETURN(std::string text, ReadInputFile(path, "plan", kMaxPlanFileBytes));
   std::string default_id = std::filesystem::path(path).stem().string();
   for (char& c : default_id) {
     c = absl::ascii_tolower(c);
     if (!absl::ascii_islower(c) && !absl::ascii_isdigit(c)) c = '-';
   }
   std::string base_dir = std::filesystem::path(path).parent_path().string();
-  return ParsePlan(text.str(), path, base_dir, default_id);
+  return ParsePlan(text, path, base_dir, default_id);
 }
 
 }  // namespace crosstenant::migratectl

@@ -237,7 +237,7 @@ nlohmann::json ReportJson(const std::string& migration, const v1::GetMigrationRe
 Table ProblemsTable(const std::string& file, const std::vector<identity_map::Problem>& problems) {
   Table table({"WHERE", "CODE", "FIELD", "MESSAGE"});
   for (const identity_map::Problem& problem : problems) {
-    std::string where = absl::StrCat(file, ":", problem.line);
+    std::string where = problem.line > 0 ? absl::StrCat(file, ":", problem.line) : file;  // line 0: the file
     if (problem.column > 0) absl::StrAppend(&where, ":", problem.column);
     table.AddRow({where, problem.code, problem.field, problem.message});
   }

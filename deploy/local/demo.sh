@@ -127,7 +127,7 @@ emulator_admin() {  # emulator_admin PATH [JSON]: the emulator's admin API (not 
 say "The mesh"
 mkdir -p "$run_dir/connector-state"
 serve tenant-connector tenant-connector --state-dir="$run_dir/connector-state" \
-  --upstream-connect-to="*:443:$emulator" --upstream-ca-file="$certs/ca.pem"
+  --upstream-connect-to="*:443:$emulator" --upstream-ca-file="$certs/ca.pem" --credential-file-dirs="$certs"
 connector=$(json "$run_dir/tenant-connector.ready.json" grpc_address)
 # shellcheck disable=SC2046
 serve orchestrator orchestrator --sqlite-path="$run_dir/orchestrator.db" --connector-address="$connector" \

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <thread>
 
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -18,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.pb.h"
 #include "nlohmann/json.hpp"
@@ -37,6 +40,8 @@ constexpr int kExitOk = 0;
 constexpr int kExitStartupFailed = 1;
 constexpr int kExitBadConfig = 2;
 constexpr int kMaxMessageBytes = 64 << 20;  // an identity map of 100,000 rows fits with room to spare
+// How long past --shutdown-grace a stop waits for calls that ignore their cancellation.
+constexpr absl::Duration kAbandonAfterGrace = absl::Seconds(2);
 
 // Reflection is a process-wide builder plugin (InitProtoReflectionServerBuilderPlugin); this option
 // takes it off the health-only server, which serves grpc.health.v1 and nothing else.
@@ -260,8 +265,23 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
 
   health.Shutdown();
   (*host)->BeginShutdown();
-  server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(config.shutdown_grace));
-  server->Wait();
+  // gRPC cancels the calls still running at the deadline, but a call whose handler never finishes
+  // (blocked in the kernel, say) keeps Shutdown waiting for ever. Past the grace and a little more,
+  // the process exits without it rather than ignore SIGTERM.
+  auto stopped = std::make_shared<absl::Notification>();
+  std::thread stopper([&server, &config, stopped] {
+    server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(config.shutdown_grace));
+    server->Wait();
+    stopped->Notify();
+  });
+  if (!stopped->WaitForNotificationWithTimeout(config.shutdown_grace + kAbandonAfterGrace)) {
+    log::Error("calls still running after the shutdown grace; exiting without them",
+               {{"grace", absl::FormatDuration(config.shutdown_grace)}});
+    if (!config.ready_file.empty()) unlink(config.ready_file.c_str());
+    std::fflush(nullptr);
+    std::_Exit(exit_code);
+  }
+  stopper.join();
   if (health_server) {
     health_server->Shutdown(std::chrono::system_clock::now());
     health_server->Wait();

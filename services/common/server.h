@@ -21,7 +21,8 @@
 //   - grpc.health.v1 alone, in plaintext, on --health-address when given (Kubernetes probes).
 // Health reports NOT_SERVING until the host's WarmUp() succeeds; then --ready-file is written.
 // SIGTERM or SIGINT: health goes NOT_SERVING, the host's BeginShutdown() runs, new RPCs are refused,
-// in-flight ones get --shutdown-grace to finish, and the process exits 0.
+// in-flight ones get --shutdown-grace to finish, and the process exits 0. A call still running 2 s after
+// the grace (a handler that ignores its cancellation) is abandoned: the process logs it and exits.
 //
 // Exit codes: 0 clean stop, 1 start-up failure (warm-up, bind), 2 invalid flags or config.
 

@@ -1,33 +1,64 @@
 #include "services/identity_map/identity_map.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <functional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/user_text.h"
 
 namespace crosstenant::identity_map {
 namespace {
 
 constexpr int kColumns = 6;
+// Values quoted in messages are cut to this many bytes.
+constexpr size_t kMaxEchoedField = 80;
+// No column needs more (a UPN is at most 113 characters, a group name 256).
+constexpr size_t kMaxFieldBytes = 1024;
 constexpr const char* kUserColumns[kColumns] = {"Type",          "SourceTenantCompanyID", "SourceUserUpn",
                                                 "TargetUserUpn", "TargetUserEmail",       "UserType"};
 constexpr const char* kGroupColumns[kColumns] = {"Type",                "SourceTenantCompanyID", "SourceGroupObjectID",
                                                  "TargetGroupObjectID", "GroupName",             "GroupType"};
 
+// Collects problems up to a limit and counts the rest, so that a file of garbage costs a bounded
+// amount of memory and output however many lines it has.
 class ProblemList {
  public:
-  explicit ProblemList(std::vector<Problem>* problems) : problems_(problems) {}
+  ProblemList(std::vector<Problem>* problems, int64_t limit) : problems_(problems), limit_(limit) {}
   void Add(int line, int column, const char* const* columns, const char* code, std::string message) {
+    if (limit_ > 0 && static_cast<int64_t>(problems_->size()) >= limit_) {
+      ++omitted_;
+      return;
+    }
     // A field past the sixth (a row with too many fields) has no column name: report the whole line.
     if (column < 0 || column > kColumns) column = 0;
     problems_->push_back({line, column, column > 0 ? columns[column - 1] : "", code, std::move(message)});
   }
+  // Sorts what was kept by position and, when some were left out, ends with TOO_MANY_PROBLEMS.
+  // Returns how many were left out.
+  int64_t Finish() {
+    std::stable_sort(problems_->begin(), problems_->end(), [](const Problem& a, const Problem& b) {
+      return a.line != b.line ? a.line < b.line : a.column < b.column;
+    });
+    if (omitted_ > 0) {
+      problems_->push_back({0, 0, "", "TOO_MANY_PROBLEMS",
+                            absl::StrCat("and ", omitted_, " more problems not listed (the first ", limit_,
+                                         " are); fix these and validate again")});
+    }
+    return omitted_;
+  }
 
  private:
   std::vector<Problem>* problems_;
+  const int64_t limit_;
+  int64_t omitted_ = 0;
 };
+
+// A field's value as quoted in a message: short, valid UTF-8.
+std::string Echo(absl::string_view value) { return QuoteForMessage(value, kMaxEchoedField); }
 
 bool IsHex(char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); }
 
@@ -119,7 +150,7 @@ void CheckAddress(ProblemList& problems, int line, int column, const char* const
   }
   std::string problem = AddressProblem(value);
   if (!problem.empty()) {
-    problems.Add(line, column, columns, is_upn ? "BAD_UPN" : "BAD_EMAIL", absl::StrCat("'", value, "' ", problem));
+    problems.Add(line, column, columns, is_upn ? "BAD_UPN" : "BAD_EMAIL", absl::StrCat("'", Echo(value), "' ", problem));
   }
 }
 
@@ -128,7 +159,7 @@ void CheckGuid(ProblemList& problems, int line, int column, const char* const* c
     problems.Add(line, column, columns, "EMPTY_FIELD", absl::StrCat(columns[column - 1], " is empty"));
   } else if (!IsGuid(value)) {
     problems.Add(line, column, columns, "BAD_GUID",
-                 absl::StrCat("'", value, "' is not a GUID such as 7f1d1c1e-0000-4000-8000-000000000001"));
+                 absl::StrCat("'", Echo(value), "' is not a GUID such as 7f1d1c1e-0000-4000-8000-000000000001"));
   }
 }
 
@@ -158,10 +189,10 @@ void CheckAcrossRows(ProblemList& problems, const IdentityMap& map, const Valida
       tenant = value;
     } else if (!absl::EqualsIgnoreCase(value, tenant)) {
       problems.Add(line, 2, columns, "SOURCE_TENANT_MISMATCH",
-                   absl::StrCat("source tenant '", value, "' differs from ",
+                   absl::StrCat("source tenant '", Echo(value), "' differs from ",
                                 options.expected_source_tenant_id.empty() ? "the first row's '"
                                                                           : "the source connection's tenant id '",
-                                tenant, "': one map holds one source tenant"));
+                                Echo(tenant), "': one map holds one source tenant"));
     }
   };
   absl::flat_hash_map<std::string, int> sources, targets;
@@ -173,7 +204,7 @@ void CheckAcrossRows(ProblemList& problems, const IdentityMap& map, const Valida
     auto [it, inserted] = seen.emplace(absl::AsciiStrToLower(value), line);
     if (!inserted) {
       problems.Add(line, column, columns, code,
-                   absl::StrCat(what, " '", value, "' is already mapped on line ", it->second,
+                   absl::StrCat(what, " '", Echo(value), "' is already mapped on line ", it->second,
                                 ": the map must be one-to-one"));
     }
   };
@@ -189,20 +220,15 @@ void CheckAcrossRows(ProblemList& problems, const IdentityMap& map, const Valida
   }
 }
 
-void SortByPosition(std::vector<Problem>& problems) {
-  std::stable_sort(problems.begin(), problems.end(), [](const Problem& a, const Problem& b) {
-    return a.line != b.line ? a.line < b.line : a.column < b.column;
-  });
-}
-
 struct CsvRecord {
   int line = 0;
   std::vector<std::string> fields;
 };
 
-// Splits RFC 4180 CSV into records. Problems with quoting are reported; the record is still returned.
-std::vector<CsvRecord> SplitCsv(absl::string_view csv, ProblemList& problems) {
-  std::vector<CsvRecord> records;
+// Splits RFC 4180 CSV into records, handing each to `on_record` as soon as it is read (a file is
+// never held twice). Problems with quoting are reported; the record is still handed on. A field is
+// kept up to kMaxFieldBytes (FIELD_TOO_LONG past that).
+void SplitCsv(absl::string_view csv, ProblemList& problems, const std::function<void(CsvRecord&)>& on_record) {
   size_t i = 0;
   int line = 1;
   while (i < csv.size()) {
@@ -212,19 +238,29 @@ std::vector<CsvRecord> SplitCsv(absl::string_view csv, ProblemList& problems) {
     bool in_quotes = false;
     bool quoted = false;
     bool end_of_record = false;
+    bool too_long = false;
+    auto append = [&](char c) {
+      if (field.size() < kMaxFieldBytes) {
+        field += c;
+      } else if (!too_long) {
+        too_long = true;
+        problems.Add(record.line, static_cast<int>(record.fields.size()) + 1, kUserColumns, "FIELD_TOO_LONG",
+                     absl::StrCat("a field longer than ", kMaxFieldBytes, " bytes: no column holds that much"));
+      }
+    };
     while (i < csv.size() && !end_of_record) {
       const char c = csv[i];
       if (in_quotes) {
         if (c == '"') {
           if (i + 1 < csv.size() && csv[i + 1] == '"') {
-            field += '"';
+            append('"');
             ++i;
           } else {
             in_quotes = false;
           }
         } else {
           if (c == '\n') ++line;
-          field += c;
+          append(c);
         }
         ++i;
         continue;
@@ -236,13 +272,14 @@ std::vector<CsvRecord> SplitCsv(absl::string_view csv, ProblemList& problems) {
           } else {
             problems.Add(record.line, static_cast<int>(record.fields.size()) + 1, kUserColumns, "BAD_QUOTING",
                          "a double quote inside an unquoted field: quote the whole field and double the quote");
-            field += c;
+            append(c);
           }
           break;
         case ',':
           record.fields.push_back(std::move(field));
           field.clear();
           quoted = false;
+          too_long = false;
           break;
         case '\r':
           if (i + 1 < csv.size() && csv[i + 1] == '\n') break;
@@ -256,7 +293,7 @@ std::vector<CsvRecord> SplitCsv(absl::string_view csv, ProblemList& problems) {
             problems.Add(record.line, static_cast<int>(record.fields.size()) + 1, kUserColumns, "BAD_QUOTING",
                          "text after a closing quote");
           }
-          field += c;
+          append(c);
       }
       ++i;
     }
@@ -265,10 +302,9 @@ std::vector<CsvRecord> SplitCsv(absl::string_view csv, ProblemList& problems) {
                    "a quoted field is never closed");
     }
     record.fields.push_back(std::move(field));
-    records.push_back(std::move(record));
+    on_record(record);
     ++line;
   }
-  return records;
 }
 
 bool ParseUserType(absl::string_view text, UserType* type) {
@@ -312,37 +348,29 @@ const char* GroupTypeName(GroupType type) {
 
 ParseResult ParseCsv(absl::string_view csv, const ValidationOptions& options) {
   ParseResult result;
-  ProblemList problems(&result.problems);
+  ProblemList problems(&result.problems, options.max_problems);
   if (absl::StartsWith(csv, "\xEF\xBB\xBF")) csv.remove_prefix(3);
-  std::vector<CsvRecord> records = SplitCsv(csv, problems);
   // Blank lines are skipped wherever they are: spreadsheets export trailing empty rows, as empty lines or
   // as ",,,,," (a final line end leaves no record at all). Records keep their own line numbers.
-  records.erase(std::remove_if(records.begin(), records.end(),
-                               [](const CsvRecord& record) {
-                                 return std::all_of(record.fields.begin(), record.fields.end(),
-                                                    [](const std::string& field) {
-                                                      return absl::StripAsciiWhitespace(field).empty();
-                                                    });
-                               }),
-                records.end());
-  if (records.empty()) {
-    problems.Add(1, 0, kUserColumns, "EMPTY_MAP", "the identity map has no rows");
-    return result;
-  }
-  result.map.users.reserve(records.size());
-  for (CsvRecord& record : records) {
+  bool any_row = false;
+  SplitCsv(csv, problems, [&](CsvRecord& record) {
     std::vector<std::string>& fields = record.fields;
     const int line = record.line;
+    if (std::all_of(fields.begin(), fields.end(),
+                    [](const std::string& field) { return absl::StripAsciiWhitespace(field).empty(); })) {
+      return;
+    }
+    any_row = true;
     bool bad_encoding = false;
     for (const std::string& field : fields) bad_encoding |= !IsValidUtf8(field);
     if (bad_encoding) {
       problems.Add(line, 0, kUserColumns, "BAD_ENCODING", "not valid UTF-8: save the file as UTF-8");
-      continue;
+      return;
     }
     if (line == 1 && LooksLikeHeader(fields)) {
       problems.Add(line, 0, kUserColumns, "HEADER_ROW",
                    "this looks like a header row: the identity map has no header, remove line 1");
-      continue;
+      return;
     }
     const bool is_user = absl::EqualsIgnoreCase(fields[0], "User");
     const bool is_group = absl::EqualsIgnoreCase(fields[0], "Group");
@@ -351,25 +379,25 @@ ParseResult ParseCsv(absl::string_view csv, const ValidationOptions& options) {
       problems.Add(line, 0, columns, "WRONG_COLUMN_COUNT",
                    absl::StrCat("expected 6 comma-separated columns, found ", fields.size(),
                                 " (Type, SourceTenantCompanyID, source, target, e-mail or name, type)"));
-      continue;
+      return;
     }
     for (int column = 1; column <= kColumns; ++column) {
       const std::string& value = fields[column - 1];
       if (absl::StripAsciiWhitespace(value).size() != value.size()) {
         problems.Add(line, column, columns, "WHITESPACE",
-                     absl::StrCat("'", value, "' has spaces around it: remove them"));
+                     absl::StrCat("'", Echo(value), "' has spaces around it: remove them"));
         fields[column - 1] = std::string(absl::StripAsciiWhitespace(value));
       }
     }
     if (!is_user && !is_group) {
-      problems.Add(line, 1, columns, "BAD_ROW_KIND", absl::StrCat("'", fields[0], "' must be User or Group"));
-      continue;
+      problems.Add(line, 1, columns, "BAD_ROW_KIND", absl::StrCat("'", Echo(fields[0]), "' must be User or Group"));
+      return;
     }
     if (is_user) {
       UserMapping user{line, fields[1], fields[2], fields[3], fields[4], UserType::kRegularUser};
       if (!ParseUserType(fields[5], &user.user_type)) {
         problems.Add(line, 6, columns, "BAD_USER_TYPE",
-                     absl::StrCat("'", fields[5], "' must be RegularUser, AdminUser or GuestUser"));
+                     absl::StrCat("'", Echo(fields[5]), "' must be RegularUser, AdminUser or GuestUser"));
       }
       CheckUserFields(problems, user);
       result.map.users.push_back(std::move(user));
@@ -377,20 +405,25 @@ ParseResult ParseCsv(absl::string_view csv, const ValidationOptions& options) {
       GroupMapping group{line, fields[1], fields[2], fields[3], fields[4], GroupType::kRegularGroup};
       if (!ParseGroupType(fields[5], &group.group_type)) {
         problems.Add(line, 6, columns, "BAD_GROUP_TYPE",
-                     absl::StrCat("'", fields[5], "' must be RegularGroup or M365Group"));
+                     absl::StrCat("'", Echo(fields[5]), "' must be RegularGroup or M365Group"));
       }
       CheckGroupFields(problems, group);
       result.map.groups.push_back(std::move(group));
     }
+  });
+  if (!any_row) {
+    problems.Add(1, 0, kUserColumns, "EMPTY_MAP", "the identity map has no rows");
+    result.problems_omitted = problems.Finish();
+    return result;
   }
   CheckAcrossRows(problems, result.map, options);
-  SortByPosition(result.problems);
+  result.problems_omitted = problems.Finish();
   return result;
 }
 
 std::vector<Problem> Validate(const IdentityMap& map, const ValidationOptions& options) {
   std::vector<Problem> result;
-  ProblemList problems(&result);
+  ProblemList problems(&result, options.max_problems);
   if (map.users.empty() && map.groups.empty()) {
     problems.Add(1, 0, kUserColumns, "EMPTY_MAP", "the identity map has no rows");
     return result;
@@ -398,7 +431,7 @@ std::vector<Problem> Validate(const IdentityMap& map, const ValidationOptions& o
   for (const UserMapping& user : map.users) CheckUserFields(problems, user);
   for (const GroupMapping& group : map.groups) CheckGroupFields(problems, group);
   CheckAcrossRows(problems, map, options);
-  SortByPosition(result);
+  problems.Finish();
   return result;
 }
 

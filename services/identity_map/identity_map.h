@@ -11,6 +11,7 @@
 // at once with its line, column and Microsoft's column name, so that an admin fixes a 10,000-row file
 // in one pass. It is shared by the orchestrator (migration plans) and the connector (uploads).
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -47,7 +48,9 @@ struct IdentityMap {
 // One problem; `code` is one of the stable codes documented on crosstenant.v1.IdentityMapProblem
 // (WRONG_COLUMN_COUNT, HEADER_ROW, BAD_ROW_KIND, EMPTY_FIELD, BAD_GUID, BAD_UPN, BAD_EMAIL,
 // APOSTROPHE_IN_UPN, BAD_USER_TYPE, BAD_GROUP_TYPE, SOURCE_TENANT_MISMATCH, DUPLICATE_SOURCE,
-// DUPLICATE_TARGET, BAD_ENCODING, BAD_QUOTING, WHITESPACE, EMPTY_MAP).
+// DUPLICATE_TARGET, BAD_ENCODING, BAD_QUOTING, WHITESPACE, EMPTY_MAP, FIELD_TOO_LONG, and
+// TOO_MANY_PROBLEMS: the last problem, on line 0, when more than ValidationOptions::max_problems were
+// found, saying how many more).
 // Blank lines (empty, spaces only, or only commas) are skipped wherever they are; line numbers count them.
 struct Problem {
   int line = 0;
@@ -60,13 +63,20 @@ struct Problem {
 struct ValidationOptions {
   // When set, every row's SourceTenantCompanyID must equal it (the source connection's tenant id).
   std::string expected_source_tenant_id;
+  // At most this many problems are kept (the first found, in line order), then one TOO_MANY_PROBLEMS
+  // counting the rest; 0 keeps every one. Bounds memory and output for a file of garbage; the default
+  // is the most the orchestrator's ValidateIdentityMap returns.
+  int64_t max_problems = 100000;
 };
 
 struct ParseResult {
   // The rows that parsed, valid or not, so that a caller can still show them.
   IdentityMap map;
-  // Every problem, in line order. The map is usable only when this is empty.
+  // Every problem, in line order (at most ValidationOptions::max_problems, then TOO_MANY_PROBLEMS).
+  // The map is usable only when this is empty.
   std::vector<Problem> problems;
+  // How many problems were found beyond those listed.
+  int64_t problems_omitted = 0;
 };
 
 // Parses and validates a CSV (RFC 4180 quoting, LF or CRLF line ends, an optional UTF-8 byte order

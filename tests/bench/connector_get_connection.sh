@@ -22,7 +22,7 @@ pids+=($!)
 wait_ready "$work/emulator.json"
 "$bin/tenant-connector" --grpc-address=127.0.0.1:0 --metrics-address= --ready-file="$work/connector.json" \
   --state-dir="$work" --upstream-connect-to="*:443:$(json "$work/emulator.json" address)" \
-  --upstream-ca-file="$certs/ca.pem" 2>"$work/connector.log" &
+  --upstream-ca-file="$certs/ca.pem" --credential-file-dirs="$certs" 2>"$work/connector.log" &
 pids+=($!)
 wait_ready "$work/connector.json"
 connector=$(json "$work/connector.json" grpc_address)

@@ -111,7 +111,8 @@ mesh() {
     --tls-cert "$certs/emulator.pem" --tls-key "$certs/emulator.key" --time-scale 10000
   emulator=$(json "$dir/emulator.ready.json" address)
   launch "$dir" connector tenant-connector --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
-    --state-dir="$dir/connector-state" --upstream-connect-to="*:443:$emulator" --upstream-ca-file="$certs/ca.pem"
+    --state-dir="$dir/connector-state" --upstream-connect-to="*:443:$emulator" --upstream-ca-file="$certs/ca.pem" \
+    --credential-file-dirs="$certs"
   connector=$(json "$dir/connector.ready.json" grpc_address)
   launch "$dir" orchestrator orchestrator --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
     --sqlite-path="$dir/orchestrator.db" --connector-address="$connector" --poll-interval=200ms --recheck-max=1s \

@@ -142,7 +142,7 @@ def run_mesh(work):
         connector = start(processes, work, "tenant-connector", [
             "tenant-connector", *common, f"--state-dir={work}/connector-state",
             f"--upstream-connect-to=*:443:{emulator['address']}", f"--upstream-ca-file={certs}/ca.pem",
-            "--upstream-backoff-base=200ms"])
+            "--upstream-backoff-base=200ms", f"--credential-file-dirs={certs}"])
         orchestrator = start(processes, work, "orchestrator", [
             "orchestrator", *common, f"--sqlite-path={work}/orchestrator.db",
             f"--connector-address={connector['grpc_address']}", "--poll-interval=1s"])

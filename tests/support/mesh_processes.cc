@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include <gtest/gtest.h>
 
@@ -271,7 +272,9 @@ bool Connector::Start(const Emulator& emulator, const std::string& state_dir, co
   std::vector<std::string> args = {"--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0",
                                    "--ready-file=" + ready, "--log-format=json",
                                    "--upstream-connect-to=" + emulator.ConnectTo(),
-                                   "--upstream-ca-file=" + emulator.CaFile()};
+                                   "--upstream-ca-file=" + emulator.CaFile(),
+                                   // Every test writes its credential files under the temporary directory.
+                                   "--credential-file-dirs=" + std::filesystem::temp_directory_path().string()};
   if (!state_dir.empty()) args.push_back("--state-dir=" + state_dir);
   args.insert(args.end(), extra.begin(), extra.end());
   process_ = std::make_unique<ServerProcess>(BinaryPath("tenant-connector"), args, dir_.path());

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/common/user_text.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
@@ -25,8 +26,11 @@ std::string Example(absl::string_view name, Cloud cloud) {
   return absl::StrCat("https://", name.empty() ? "<tenant>" : name, "-admin.", ProfileOf(cloud).sharepoint_suffix);
 }
 
+// The URL is echoed bounded, without its user information, and as valid UTF-8: a status message
+// travels in gRPC metadata, and a pasted URL may carry a password.
 absl::Status Refuse(absl::string_view given, absl::string_view why, absl::string_view instead) {
-  return absl::InvalidArgumentError(absl::StrCat("admin_url \"", given, "\" ", why, "; type ", instead, " instead"));
+  return absl::InvalidArgumentError(absl::StrCat("admin_url \"", QuoteUrlForMessage(given), "\" ", why, "; type ",
+                                                 QuoteUrlForMessage(instead), " instead"));
 }
 
 // The cloud whose SharePoint suffix ends `host`, and the label before it; kUnspecified if none.
@@ -126,7 +130,7 @@ absl::StatusOr<AdminUrl> ParseAdminUrl(absl::string_view text, Cloud cloud) {
   if (host.empty()) return Refuse(given, "has no host name", Example("<tenant>", cloud));
   for (char c : host) {
     if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) {
-      return Refuse(given, absl::StrCat("has an invalid character '", std::string(1, c), "' in its host name"),
+      return Refuse(given, absl::StrCat("has an invalid character '", QuoteForMessage(std::string(1, c)), "' in its host name"),
                     Example("<tenant>", cloud));
     }
   }

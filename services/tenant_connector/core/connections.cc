@@ -12,6 +12,7 @@
 #include "services/common/errors.h"
 #include "services/common/logging.h"
 #include "services/common/status_macros.h"
+#include "services/common/user_text.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/connector_internal.h"
 #include "services/tenant_connector/core/crypto.h"
@@ -492,7 +493,7 @@ absl::Status Connector::Delete(const v1::DeleteConnectionRequest& request) {
         auto seen = deleted_request_ids_.find(request.request_id());
         if (seen != deleted_request_ids_.end() && seen->second == request.name()) return absl::OkStatus();
       }
-      return absl::NotFoundError(absl::StrCat(request.name(), " does not exist"));
+      return absl::NotFoundError(absl::StrCat(QuoteForMessage(request.name()), " does not exist"));
     }
     entry = it->second;
     {

@@ -1,10 +1,8 @@
 #include "services/tenant_connector/core/connector.h"
 
 #include <algorithm>
-#include <fstream>
 #include <regex>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -15,6 +13,7 @@
 #include "services/common/errors.h"
 #include "services/common/logging.h"
 #include "services/common/status_macros.h"
+#include "services/common/user_text.h"
 #include "services/tenant_connector/core/connector_internal.h"
 #include "services/tenant_connector/core/crypto.h"
 #include "services/tenant_connector/core/required_access.h"
@@ -184,20 +183,36 @@ std::vector<FieldViolation> internal::CheckCredential(const v1::Credential& cred
   return violations;
 }
 
-absl::StatusOr<std::string> internal::ReadFileText(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot read the ", what, " file ", path, ": ", strerror(errno)));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+BoundedFileOptions internal::CredentialFileOptions(const std::string& what, const std::vector<std::string>& dirs) {
+  BoundedFileOptions options;
+  options.what = what;
+  options.max_bytes = kMaxCredentialFileBytes;
+  // Far longer than a local or secret-volume read takes; short enough that a stuck network file
+  // system does not hold an executor thread for the whole upstream budget.
+  options.timeout = absl::Seconds(5);
+  options.restrict_to_dirs = true;
+  options.allowed_dirs = dirs;
+  options.dirs_setting = "credential_file_dirs";
+  return options;
 }
 
-absl::StatusOr<std::string> internal::ReadSecret(const v1::SecretValue& secret, const std::string& what) {
+absl::StatusOr<std::string> internal::ReadFileText(const std::string& path, const std::string& field,
+                                                   const BoundedFileOptions& options) {
+  absl::StatusOr<std::string> text = ReadBoundedFile(path, options);
+  if (absl::IsInvalidArgument(text.status())) {
+    return InvalidArgumentWithViolations(absl::StrCat("cannot use the ", options.what, " file"),
+                                         {{field, std::string(text.status().message())}});
+  }
+  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat(field, ": ", text.status().message()));
+  return text;
+}
+
+absl::StatusOr<std::string> internal::ReadSecret(const v1::SecretValue& secret, const std::string& what,
+                                                 const std::string& field, const std::vector<std::string>& dirs) {
   if (secret.source_case() == v1::SecretValue::kValue) return secret.value();
   if (secret.source_case() == v1::SecretValue::kFilePath) {
-    ASSIGN_OR_RETURN(std::string text, ReadFileText(secret.file_path(), what));
+    ASSIGN_OR_RETURN(std::string text,
+                     ReadFileText(secret.file_path(), field + ".file_path", CredentialFileOptions(what, dirs)));
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     return text;
   }
@@ -272,7 +287,7 @@ absl::StatusOr<std::shared_ptr<Connector::Entry>> Connector::Find(const std::str
   }
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(name);
-  if (it == entries_.end()) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
+  if (it == entries_.end()) return absl::NotFoundError(absl::StrCat(QuoteForMessage(name), " does not exist"));
   return it->second;
 }
 
@@ -453,15 +468,18 @@ absl::Status Connector::Describe(Entry& entry) {
     tenant = credential.has_device_code() ? "organizations" : entry.admin.InitialDomainGuess();
   }
   info.set_tenant(tenant);
-  auto fingerprint_secret = [&](const v1::SecretValue& secret, const std::string& what) -> absl::Status {
+  const std::vector<std::string>& dirs = options_.credential_file_dirs;
+  auto fingerprint_secret = [&](const v1::SecretValue& secret, const std::string& what,
+                                const std::string& field) -> absl::Status {
     if (secret.source_case() == v1::SecretValue::kFilePath) info.add_file_paths(secret.file_path());
-    ASSIGN_OR_RETURN(std::string value, internal::ReadSecret(secret, what));
+    ASSIGN_OR_RETURN(std::string value, internal::ReadSecret(secret, what, field, dirs));
     info.set_fingerprint(HexLower(HmacSha256(seal_key_, value)).substr(0, 16));
     return absl::OkStatus();
   };
   switch (credential.kind_case()) {
     case v1::Credential::kClientSecret:
-      RETURN_IF_ERROR(fingerprint_secret(credential.client_secret().secret(), "client secret"));
+      RETURN_IF_ERROR(
+          fingerprint_secret(credential.client_secret().secret(), "client secret", "credential.client_secret.secret"));
       if (credential.client_secret().has_expire_time()) {
         *info.mutable_expire_time() = credential.client_secret().expire_time();
       }
@@ -471,7 +489,8 @@ absl::Status Connector::Describe(Entry& entry) {
       std::string pem = c.certificate_pem();
       if (c.certificate_case() == v1::CertificateCredential::kCertificateFile) {
         info.add_file_paths(c.certificate_file());
-        ASSIGN_OR_RETURN(pem, internal::ReadFileText(c.certificate_file(), "certificate"));
+        ASSIGN_OR_RETURN(pem, internal::ReadFileText(c.certificate_file(), "credential.certificate.certificate_file",
+                                                    internal::CredentialFileOptions("certificate", dirs)));
       }
       absl::StatusOr<CertificateInfo> cert = ParseCertificatePem(pem);
       if (!cert.ok()) {
@@ -486,8 +505,10 @@ absl::Status Connector::Describe(Entry& entry) {
                                        : v1::ASSERTION_ALGORITHM_PS256);
       SetTimestamp(cert->not_after, info.mutable_expire_time());
       // Check the key now, so that a wrong key is an INVALID_ARGUMENT rather than a refused sign-in.
-      ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key"));
-      ASSIGN_OR_RETURN(std::string passphrase, internal::ReadSecret(c.private_key_passphrase(), "key passphrase"));
+      ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key",
+                                                             "credential.certificate.private_key", dirs));
+      ASSIGN_OR_RETURN(std::string passphrase, internal::ReadSecret(c.private_key_passphrase(), "key passphrase",
+                                                                       "credential.certificate.private_key_passphrase", dirs));
       absl::StatusOr<std::string> probe =
           SignClientAssertion(*cert, key, passphrase, true, info.client_id(), "https://check", clock_->Now());
       if (!probe.ok()) {
@@ -498,7 +519,8 @@ absl::Status Connector::Describe(Entry& entry) {
     }
     case v1::Credential::kUsernamePassword:
       info.set_username(credential.username_password().username());
-      RETURN_IF_ERROR(fingerprint_secret(credential.username_password().password(), "password"));
+      RETURN_IF_ERROR(fingerprint_secret(credential.username_password().password(), "password",
+                                         "credential.username_password.password"));
       break;
     case v1::Credential::kWorkloadIdentity: {
       std::string path = credential.workload_identity().token_file();
@@ -526,9 +548,11 @@ absl::StatusOr<AccessToken> Connector::Acquire(Entry& entry, const std::string& 
   }
   std::vector<std::pair<std::string, std::string>> fields;
   const std::string client_id = ClientIdOf(credential);
+  const std::vector<std::string>& dirs = options_.credential_file_dirs;
   switch (credential.kind_case()) {
     case v1::Credential::kClientSecret: {
-      ASSIGN_OR_RETURN(std::string secret, internal::ReadSecret(credential.client_secret().secret(), "client secret"));
+      ASSIGN_OR_RETURN(std::string secret, internal::ReadSecret(credential.client_secret().secret(), "client secret",
+                                                                     "credential.client_secret.secret", dirs));
       fields = {{"grant_type", "client_credentials"}, {"client_id", client_id}, {"scope", scope},
                 {"client_secret", secret}};
       break;
@@ -537,11 +561,14 @@ absl::StatusOr<AccessToken> Connector::Acquire(Entry& entry, const std::string& 
       const v1::CertificateCredential& c = credential.certificate();
       std::string pem = c.certificate_pem();
       if (c.certificate_case() == v1::CertificateCredential::kCertificateFile) {
-        ASSIGN_OR_RETURN(pem, internal::ReadFileText(c.certificate_file(), "certificate"));
+        ASSIGN_OR_RETURN(pem, internal::ReadFileText(c.certificate_file(), "credential.certificate.certificate_file",
+                                                    internal::CredentialFileOptions("certificate", dirs)));
       }
       ASSIGN_OR_RETURN(CertificateInfo cert, ParseCertificatePem(pem));
-      ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key"));
-      ASSIGN_OR_RETURN(std::string passphrase, internal::ReadSecret(c.private_key_passphrase(), "key passphrase"));
+      ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key",
+                                                             "credential.certificate.private_key", dirs));
+      ASSIGN_OR_RETURN(std::string passphrase, internal::ReadSecret(c.private_key_passphrase(), "key passphrase",
+                                                                       "credential.certificate.private_key_passphrase", dirs));
       ASSIGN_OR_RETURN(std::string assertion,
                        SignClientAssertion(cert, key, passphrase, c.assertion_algorithm() != v1::ASSERTION_ALGORITHM_RS256,
                                            client_id, TokenClient::TokenEndpoint(login_host, tenant), clock_->Now()));
@@ -554,8 +581,14 @@ absl::StatusOr<AccessToken> Connector::Acquire(Entry& entry, const std::string& 
     }
     case v1::Credential::kWorkloadIdentity: {
       std::string path = credential.workload_identity().token_file();
-      if (path.empty() && getenv("AZURE_FEDERATED_TOKEN_FILE")) path = getenv("AZURE_FEDERATED_TOKEN_FILE");
-      ASSIGN_OR_RETURN(std::string assertion, internal::ReadFileText(path, "workload identity token"));
+      BoundedFileOptions limits = internal::CredentialFileOptions("workload identity token", dirs);
+      if (path.empty() && getenv("AZURE_FEDERATED_TOKEN_FILE")) {
+        // The operator's own setting (the pod's projected token), not a caller's path.
+        path = getenv("AZURE_FEDERATED_TOKEN_FILE");
+        limits.restrict_to_dirs = false;
+      }
+      ASSIGN_OR_RETURN(std::string assertion,
+                       internal::ReadFileText(path, "credential.workload_identity.token_file", limits));
       assertion = std::string(absl::StripAsciiWhitespace(assertion));
       fields = {{"grant_type", "client_credentials"},
                 {"client_id", client_id},
@@ -565,7 +598,8 @@ absl::StatusOr<AccessToken> Connector::Acquire(Entry& entry, const std::string& 
       break;
     }
     case v1::Credential::kUsernamePassword: {
-      ASSIGN_OR_RETURN(std::string password, internal::ReadSecret(credential.username_password().password(), "password"));
+      ASSIGN_OR_RETURN(std::string password, internal::ReadSecret(credential.username_password().password(), "password",
+                                                                       "credential.username_password.password", dirs));
       fields = {{"grant_type", "password"}, {"client_id", client_id}, {"scope", scope},
                 {"username", credential.username_password().username()}, {"password", password}};
       break;

@@ -50,6 +50,9 @@ struct ConnectorOptions {
   // Credential expiry warnings start this long ahead.
   absl::Duration credential_warning = absl::Hours(24 * 30);
   ThrottleOptions throttle;
+  // Directories from which credential files named by callers (a secret's file_path, certificate_file,
+  // a workload identity token_file) may be read; empty refuses every such file.
+  std::vector<std::string> credential_file_dirs;
   // Every SharePoint admin request and answer is appended here when set (not owned; may be null).
   sharepoint::WireLog* sharepoint_wire_log = nullptr;
 };

@@ -12,6 +12,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "nlohmann/json.hpp"
+#include "services/common/bounded_file.h"
 #include "services/common/errors.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/json_read.h"
@@ -46,8 +47,20 @@ struct Connector::Entry {
 namespace internal {
 
 std::vector<FieldViolation> CheckCredential(const v1::Credential& credential, const std::string& prefix);
-absl::StatusOr<std::string> ReadFileText(const std::string& path, const std::string& what);
-absl::StatusOr<std::string> ReadSecret(const v1::SecretValue& secret, const std::string& what);
+// The limits of a file a caller names in a credential (`what`, e.g. "client secret"): at most
+// kMaxCredentialFileBytes, read within 5 s, a regular file inside one of `dirs` (the setting
+// credential_file_dirs; none refuses every file).
+inline constexpr int64_t kMaxCredentialFileBytes = 64 * 1024;
+BoundedFileOptions CredentialFileOptions(const std::string& what, const std::vector<std::string>& dirs);
+// The content of the file at `path`, read with `options`; a file that is not one to read (a FIFO, a
+// device, a directory, too large, outside the directories) is INVALID_ARGUMENT with a violation of
+// `field` (e.g. "credential.client_secret.secret.file_path").
+absl::StatusOr<std::string> ReadFileText(const std::string& path, const std::string& field,
+                                         const BoundedFileOptions& options);
+// A secret given inline or as a file (then read as ReadFileText, under `field`.file_path, without
+// its trailing line break).
+absl::StatusOr<std::string> ReadSecret(const v1::SecretValue& secret, const std::string& what, const std::string& field,
+                                       const std::vector<std::string>& dirs);
 void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out);
 absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
 void SetDuration(absl::Duration duration, google::protobuf::Duration* out);

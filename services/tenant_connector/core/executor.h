@@ -8,13 +8,22 @@
 //   Executor executor(16);
 //   executor.Run([] { ... });
 //   executor.RunAt(absl::Now() + absl::Seconds(5), [] { ... });
+//   RETURN_IF_ERROR(executor.TryRun("CreateConnection", [] { ... }));  // at most kind_limit() at once
+//
+// One kind of work (one RPC) can never hold every thread: TryRun refuses a kind that already has
+// kind_limit() tasks queued or running, so the other kinds keep threads to run on.
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <queue>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -22,15 +31,24 @@ namespace crosstenant::tenant_connector {
 
 class Executor {
  public:
-  explicit Executor(int threads);
+  // `kind_limit`: tasks of one kind queued or running at once; 0 means three quarters of `threads`
+  // (at least 1, and below `threads` when there are 2 or more).
+  explicit Executor(int threads, int kind_limit = 0);
   ~Executor();  // Shutdown()
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
   void Run(std::function<void()> task) { RunAt(absl::InfinitePast(), std::move(task)); }
   void RunAt(absl::Time when, std::function<void()> task);
-  // Drops tasks not yet started, waits for running ones, joins the threads. Idempotent.
-  void Shutdown();
+  // Runs `task` now unless `kind` already has kind_limit() tasks queued or running: then
+  // RESOURCE_EXHAUSTED with RetryInfo, naming the kind, and `task` is dropped.
+  absl::Status TryRun(absl::string_view kind, std::function<void()> task);
+  int kind_limit() const { return kind_limit_; }
+
+  // Drops tasks not yet started and waits up to `grace` for running ones; threads still running a
+  // task then are detached (logged) so that a task blocked for ever does not hang the process.
+  // Returns the number of tasks abandoned. Idempotent.
+  int Shutdown(absl::Duration grace = absl::InfiniteDuration());
 
  private:
   struct Timed {
@@ -41,12 +59,19 @@ class Executor {
       return when != other.when ? when > other.when : sequence > other.sequence;
     }
   };
-  void Loop();
+  // Shared with the threads, so that an abandoned thread never touches a destroyed Executor.
+  struct State {
+    absl::Mutex mu;
+    std::priority_queue<Timed, std::vector<Timed>, std::greater<Timed>> queue ABSL_GUARDED_BY(mu);
+    uint64_t sequence ABSL_GUARDED_BY(mu) = 0;
+    bool stopping ABSL_GUARDED_BY(mu) = false;
+    int running ABSL_GUARDED_BY(mu) = 0;  // threads inside a task
+    std::map<std::string, int, std::less<>> kinds ABSL_GUARDED_BY(mu);  // queued or running, by kind
+  };
+  static void Loop(std::shared_ptr<State> state);
 
-  absl::Mutex mu_;
-  std::priority_queue<Timed, std::vector<Timed>, std::greater<Timed>> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  const int kind_limit_;
+  std::shared_ptr<State> state_;
   std::vector<std::thread> threads_;
 };
 

@@ -22,7 +22,8 @@ class TenantConnectorHost : public ServiceHost {
   TenantConnectorHost(ServerEnvironment& environment, const ConnectorSettings& settings,
                       std::unique_ptr<ConnectionStore> store, std::string seal_key,
                       std::unique_ptr<sharepoint::WireLog> wire_log)
-      : executor_(settings.executor_threads),
+      : grace_(environment.config.shutdown_grace),
+        executor_(settings.executor_threads),
         transport_(CurlOptions{settings.connect_to, settings.ca_file}),
         store_(std::move(store)),
         metrics_(environment.metrics),
@@ -33,7 +34,9 @@ class TenantConnectorHost : public ServiceHost {
 
   ~TenantConnectorHost() override {
     connector_.Stop();
-    executor_.Shutdown();
+    // Calls were given the grace already; what still runs (a probe blocked upstream) gets as long
+    // again, then is abandoned rather than hold the process.
+    executor_.Shutdown(grace_);
   }
 
   std::vector<HostedService> Services() override {
@@ -55,6 +58,7 @@ class TenantConnectorHost : public ServiceHost {
     options.refresh_margin = settings.refresh_margin;
     options.default_budget = settings.upstream_budget;
     options.credential_warning = settings.credential_warning;
+    options.credential_file_dirs = settings.credential_file_dirs;
     options.throttle.max_attempts = settings.max_attempts;
     options.throttle.max_concurrency = settings.max_concurrency;
     options.throttle.backoff_base = settings.backoff_base;
@@ -62,6 +66,7 @@ class TenantConnectorHost : public ServiceHost {
     return options;
   }
 
+  const absl::Duration grace_;
   Executor executor_;
   CurlTransport transport_;
   std::unique_ptr<ConnectionStore> store_;
@@ -132,6 +137,7 @@ ServerDefinition TenantConnectorDefinition() {
     reader.Read("seal_key_file", &settings->seal_key_file);
     reader.Read("probe_interval", &settings->probe_interval);
     reader.Read("credential_warning", &settings->credential_warning);
+    reader.Read("credential_file_dirs", &settings->credential_file_dirs);
     reader.Read("executor_threads", &settings->executor_threads, 2, 1024);
     reader.Read("sharepoint_wire_log", &settings->sharepoint_wire_log);
     ConfigReader upstream = reader.Section("upstream");
@@ -192,6 +198,13 @@ ServerDefinition TenantConnectorDefinition() {
                 settings->sharepoint_wire_log = std::string(v);
                 return absl::OkStatus();
               });
+    flags.Add("credential-file-dirs", "DIRS",
+              "comma-separated directories from which credential files named in requests may be read "
+              "(default none: credentials are passed inline)",
+              [settings](absl::string_view v) {
+                settings->credential_file_dirs = SplitList(v);
+                return absl::OkStatus();
+              });
   };
   definition.validate_config = [settings]() -> absl::Status {
     std::vector<FieldViolation> violations;
@@ -199,6 +212,11 @@ ServerDefinition TenantConnectorDefinition() {
       std::vector<std::string> parts = absl::StrSplit(rule, ':');
       if (parts.size() != 4) {
         violations.push_back({"upstream.connect_to", absl::StrCat("\"", rule, "\" must be HOST:PORT:TO_HOST:TO_PORT")});
+      }
+    }
+    for (const std::string& dir : settings->credential_file_dirs) {
+      if (dir.empty() || dir[0] != '/') {
+        violations.push_back({"credential_file_dirs", absl::StrCat("\"", dir, "\" must be an absolute directory")});
       }
     }
     if (settings->probe_interval < absl::Seconds(1)) {

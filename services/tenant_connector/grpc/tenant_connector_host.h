@@ -35,6 +35,9 @@ struct ConnectorSettings {
   absl::Duration backoff_max = absl::Seconds(60);
   absl::Duration credential_warning = absl::Hours(24 * 30);
   int executor_threads = 16;
+  // Directories from which credential files named in a request may be read (after resolving links);
+  // empty: credentials must be passed inline.
+  std::vector<std::string> credential_file_dirs;
   // File where every SharePoint admin request and answer is appended (secrets removed); empty: none.
   std::string sharepoint_wire_log;
 };

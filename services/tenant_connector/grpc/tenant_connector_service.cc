@@ -138,12 +138,15 @@ void TenantConnectorService::EndStreams() {
 }
 
 template <typename Work>
-grpc::ServerUnaryReactor* TenantConnectorService::Offload(grpc::CallbackServerContext* context, Work work) {
+grpc::ServerUnaryReactor* TenantConnectorService::Offload(grpc::CallbackServerContext* context, Work work,
+                                                         absl::string_view method) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Time deadline = connector_->Budget(DeadlineOf(context));
-  executor_->Run([reactor, deadline, work = std::move(work)]() mutable {
+  // Each RPC is its own kind: a flood of one (or calls that block) cannot take every thread.
+  absl::Status queued = executor_->TryRun(method, [reactor, deadline, work = std::move(work)]() mutable {
     reactor->Finish(ToGrpcStatus(work(deadline)));
   });
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;
 }
 
@@ -154,10 +157,14 @@ grpc::ServerUnaryReactor* TenantConnectorService::OffloadOnce(grpc::CallbackServ
                                                              std::vector<absl::string_view> retry_fields) {
   // Each RPC has its own request type: "StartUserContentMoveRequest" names StartUserContentMove.
   std::string method(absl::StripSuffix(request.GetDescriptor()->name(), "Request"));
-  return Offload(context, [this, method = std::move(method), &request, response, work = std::move(work),
-                           retry_fields = std::move(retry_fields)](absl::Time deadline) mutable {
-    return requests_.Run(method, request, response, [&] { return work(deadline); }, retry_fields);
-  });
+  const std::string kind = method;  // the RPC is the executor's kind, as for Offload's other callers
+  return Offload(
+      context,
+      [this, method = std::move(method), &request, response, work = std::move(work),
+       retry_fields = std::move(retry_fields)](absl::Time deadline) mutable {
+        return requests_.Run(method, request, response, [&] { return work(deadline); }, retry_fields);
+      },
+      kind);
 }
 
 grpc::ServerUnaryReactor* TenantConnectorService::CreateConnection(grpc::CallbackServerContext* context,

@@ -5,7 +5,8 @@
 // request to the core Connector on the connector's Executor (upstream calls never block gRPC's
 // callback threads), finishes its reactor from there, and translates the absl::Status once, with
 // ToGrpcStatus. Cached reads (GetConnection, ListConnections) answer inline. Who may call what is
-// TenantConnectorMethodRoles(), checked by the server bootstrap before any handler runs.
+// TenantConnectorMethodRoles(), checked by the server bootstrap before any handler runs. Each RPC holds
+// at most the executor's kind_limit() threads; beyond it the call ends RESOURCE_EXHAUSTED with RetryInfo.
 
 #include <set>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
 #include "services/common/authorization.h"
@@ -115,8 +117,11 @@ class TenantConnectorService final : public crosstenant::v1::TenantConnector::Ca
  private:
   class Watch;
   // Runs `work(deadline)` on the executor and finishes the reactor with its status.
+  // Runs `work` on the executor as the kind `method` (by default the calling handler's name), or
+  // finishes the call with RESOURCE_EXHAUSTED when that kind is at its limit.
   template <typename Work>
-  grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Work work);
+  grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Work work,
+                                    absl::string_view method = __builtin_FUNCTION());
   // Offload for a mutating RPC with a `request_id`: through `requests_`, so that a retry is answered as
   // the first call was and another request under the same id is refused (see RequestLog).
   template <typename Work>

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -124,8 +125,10 @@ bool Mesh::Start() {
   };
   connector_ = std::make_unique<ServerProcess>(
       crosstenant::testing::BinaryPath("tenant-connector"),
-      with(server_tls, {roles("tenant-connector"), "--ready-file=" + dir() + "/connector.ready", "--upstream-connect-to=*:443:" + emulator_address_,
-                        "--upstream-ca-file=" + certs + "/ca.pem", "--state-dir=" + dir() + "/connector-state"}),
+      with(server_tls, {roles("tenant-connector"), "--ready-file=" + dir() + "/connector.ready",
+                        "--upstream-connect-to=*:443:" + emulator_address_, "--upstream-ca-file=" + certs + "/ca.pem",
+                        "--state-dir=" + dir() + "/connector-state",
+                        "--credential-file-dirs=" + certs + "," + std::filesystem::temp_directory_path().string()}),
       dir());
   auto connector = GrpcAddress(*connector_, dir() + "/connector.ready", "grpc_address");
   if (!connector) {

@@ -119,5 +119,53 @@ TEST(IdentityMapTest, StructuredRowsGetTheSameChecksAndRoundTripThroughCsv) {
   EXPECT_EQ(back.map.users[0].user_type, UserType::kAdminUser);
 }
 
+TEST(IdentityMapTest, ListsTheFirstProblemsAndCountsTheRest) {
+  std::string csv;
+  for (int i = 0; i < 50; ++i) csv += "Nobody,x\n";  // WRONG_COLUMN_COUNT on every line
+  ValidationOptions options;
+  options.max_problems = 10;
+  ParseResult result = ParseCsv(csv, options);
+  ASSERT_EQ(result.problems.size(), 11u);
+  EXPECT_EQ(result.problems[0].line, 1);
+  EXPECT_EQ(result.problems[9].line, 10);
+  EXPECT_EQ(result.problems_omitted, 40);
+  EXPECT_EQ(result.problems.back().code, "TOO_MANY_PROBLEMS");
+  EXPECT_EQ(result.problems.back().line, 0);
+  EXPECT_THAT(result.problems.back().message, HasSubstr("and 40 more problems"));
+  // Structured rows are capped the same way.
+  IdentityMap map;
+  for (int i = 1; i <= 30; ++i) map.users.push_back({i, "not-a-guid", "a@contoso.com" + std::to_string(i), "", "", {}});
+  std::vector<Problem> problems = Validate(map, options);
+  EXPECT_EQ(problems.size(), 11u);
+  EXPECT_EQ(problems.back().code, "TOO_MANY_PROBLEMS");
+}
+
+TEST(IdentityMapTest, AVeryLongFieldIsOneProblemAndIsNotEchoedWhole) {
+  const std::string huge(10 << 20, 'a');
+  ParseResult result = ParseCsv(UserRow(huge + "@contoso.com", "b@fabrikam.com"));
+  ASSERT_FALSE(result.problems.empty());
+  EXPECT_EQ(result.problems[0].code, "FIELD_TOO_LONG");
+  EXPECT_EQ(result.problems[0].column, 3);
+  size_t total = 0;
+  for (const Problem& problem : result.problems) total += problem.message.size();
+  EXPECT_LT(total, 2000u);
+  EXPECT_LE(result.map.users.at(0).source_upn.size(), 1024u);
+}
+
+TEST(IdentityMapTest, GarbageCostsBoundedProblemsAndValidUtf8Messages) {
+  std::string garbage;
+  uint32_t state = 12345;
+  for (int i = 0; i < (4 << 20); ++i) {
+    state = state * 1103515245u + 12345u;
+    garbage += static_cast<char>(state >> 24);
+  }
+  ValidationOptions options;
+  options.max_problems = 100;
+  ParseResult result = ParseCsv(garbage, options);
+  EXPECT_EQ(result.problems.size(), 101u);
+  EXPECT_GT(result.problems_omitted, 1000);
+  for (const Problem& problem : result.problems) EXPECT_LT(problem.message.size(), 400u);
+}
+
 }  // namespace
 }  // namespace crosstenant::identity_map

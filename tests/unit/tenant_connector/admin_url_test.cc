@@ -5,6 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
+#include "services/common/user_text.h"
+
 namespace crosstenant::tenant_connector {
 namespace {
 
@@ -132,6 +136,30 @@ TEST(AdminUrlTest, DerivedHosts) {
   EXPECT_EQ(std::string(ProfileOf(Cloud::kChina).login_host), "login.chinacloudapi.cn");
   EXPECT_FALSE(ProfileOf(Cloud::kGcc).migration_supported);
   EXPECT_TRUE(ProfileOf(Cloud::kCommercial).migration_supported);
+}
+
+// Whatever was typed, the refusal is short, holds no password and is valid UTF-8 (it travels in gRPC
+// metadata, which a 10 MB URL used to overflow).
+TEST(AdminUrlTest, RefusalsEchoTheUrlBoundedRedactedAndValidUtf8) {
+  const auto valid_utf8 = [](absl::string_view text) { return QuoteForMessage(text, SIZE_MAX) == text; };
+  absl::StatusOr<AdminUrl> huge = ParseAdminUrl("https://" + std::string(10 << 20, 'a') + ".sharepoint.com/x", Cloud::kUnspecified);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_LT(huge.status().message().size(), 1000u);
+  EXPECT_THAT(huge.status().message(), HasSubstr("bytes)"));
+
+  absl::StatusOr<AdminUrl> password = ParseAdminUrl("https://admin:hunter2@contoso-admin.sharepoint.com", Cloud::kUnspecified);
+  ASSERT_FALSE(password.ok());
+  EXPECT_THAT(password.status().message(), ::testing::Not(HasSubstr("hunter2")));
+  EXPECT_THAT(password.status().message(), HasSubstr("https://***@contoso-admin.sharepoint.com"));
+
+  for (const std::string& input : {std::string("https://cöntoso-admin.sharepoint.com"),
+                                  std::string("https://c\xC3-admin.sharepoint.com"),
+                                  std::string("https://\xFF\xFE.example.com/\x01")}) {
+    absl::StatusOr<AdminUrl> url = ParseAdminUrl(input, Cloud::kUnspecified);
+    ASSERT_FALSE(url.ok()) << input;
+    EXPECT_TRUE(valid_utf8(url.status().message())) << url.status().message();
+  }
+  EXPECT_THAT(ParseAdminUrl("https://c\xC3-admin.sharepoint.com", Cloud::kUnspecified).status().message(), HasSubstr("\\xC3"));
 }
 
 }  // namespace

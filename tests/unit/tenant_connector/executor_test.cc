@@ -1,0 +1,96 @@
+#include "services/tenant_connector/core/executor.h"
+
+#include <atomic>
+#include <memory>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "services/common/errors.h"
+
+namespace crosstenant::tenant_connector {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ExecutorTest, OneKindHoldsAtMostItsLimitAndOtherKindsStillRun) {
+  Executor executor(4);
+  EXPECT_EQ(executor.kind_limit(), 3);
+  auto release = std::make_shared<absl::Notification>();
+  // Releases the blocked tasks before the executor joins them, also when an assertion returns early.
+  struct Guard {
+    std::shared_ptr<absl::Notification> release;
+    ~Guard() {
+      if (!release->HasBeenNotified()) release->Notify();
+    }
+  } guard{release};
+  std::atomic<int> started{0};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(executor.TryRun("CreateConnection", [release, &started] {
+      ++started;
+      release->WaitForNotification();
+    }).ok());
+  }
+  for (absl::Time give_up = absl::Now() + absl::Seconds(5); started.load() < 3 && absl::Now() < give_up;) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(started.load(), 3);  // all three run at once, each holding a thread
+  absl::Status refused = executor.TryRun("CreateConnection", [] {});
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.message(), HasSubstr("CreateConnection: 3 calls of this kind are already in progress"));
+  EXPECT_EQ(RetryDelayOf(refused), absl::Seconds(1));
+
+  absl::Notification other;
+  ASSERT_TRUE(executor.TryRun("CheckConnection", [&other] { other.Notify(); }).ok());
+  EXPECT_TRUE(other.WaitForNotificationWithTimeout(absl::Seconds(5)));
+
+  release->Notify();
+  // The places free up as the tasks end.
+  const absl::Time give_up = absl::Now() + absl::Seconds(5);
+  absl::Status again = absl::UnknownError("not tried");
+  absl::Notification ran;
+  while (absl::Now() < give_up) {
+    again = executor.TryRun("CreateConnection", [&ran] { ran.Notify(); });
+    if (again.ok()) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(again.ok()) << again;
+  EXPECT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(5)));
+}
+
+TEST(ExecutorTest, ShutdownAbandonsATaskBlockedPastTheGrace) {
+  auto executor = std::make_unique<Executor>(2);
+  auto release = std::make_shared<absl::Notification>();
+  absl::Notification started;
+  executor->Run([release, &started] {
+    started.Notify();
+    release->WaitForNotification();
+  });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(executor->Shutdown(absl::Milliseconds(300)), 1);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  executor.reset();   // the abandoned thread no longer needs the Executor
+  release->Notify();  // and ends on its own
+  absl::SleepFor(absl::Milliseconds(50));
+}
+
+TEST(ExecutorTest, ShutdownWaitsForTasksThatFinishInTime) {
+  Executor executor(2);
+  std::atomic<bool> done{false};
+  absl::Notification started;
+  executor.Run([&] {
+    started.Notify();
+    absl::SleepFor(absl::Milliseconds(100));
+    done = true;
+  });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(executor.Shutdown(absl::Seconds(5)), 0);
+  EXPECT_TRUE(done.load());
+  EXPECT_EQ(executor.TryRun("x", [] {}).code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace crosstenant::tenant_connector
