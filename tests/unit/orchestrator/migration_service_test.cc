@@ -64,6 +64,8 @@ class ConnectionsOnly : public TenantGateway {
     return Unused();
   }
   absl::Status RemoveRedirectSite(const v1::RemoveRedirectSiteRequest&) override { return Unused(); }
+  absl::Status HoldConnection(const std::string&, const std::string&) override { return Unused(); }
+  absl::Status ReleaseConnection(const std::string&, const std::string&) override { return Unused(); }
 
  private:
   static absl::Status Unused() { return absl::UnimplementedError("not used by CreateMigration"); }
