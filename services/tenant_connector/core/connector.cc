@@ -272,7 +272,10 @@ absl::StatusOr<std::shared_ptr<Connector::Entry>> Connector::Find(const std::str
   }
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(name);
-  if (it == entries_.end()) return absl::NotFoundError(absl::StrCat(name, " does not exist"));
+  if (it == entries_.end()) {
+    return WithErrorInfo(absl::NotFoundError(absl::StrCat(name, " does not exist")), kReasonConnectionNotFound,
+                         "crosstenant", {{"connection", name}});
+  }
   return it->second;
 }
 
@@ -600,8 +603,10 @@ absl::StatusOr<std::string> Connector::Token(Entry& entry, const std::string& sc
       entry.tokens.erase(scope);
       AuthFailure failure = AuthFailureOf(acquired.status());
       bool live;
+      std::string connection_name;
       {
         absl::MutexLock entry_lock(&entry.mu);
+        connection_name = entry.connection.name();
         live = entry.connection.state() == v1::CONNECTION_STATE_CONNECTED ||
                entry.connection.state() == v1::CONNECTION_STATE_DEGRADED;
       }
@@ -610,6 +615,12 @@ absl::StatusOr<std::string> Connector::Token(Entry& entry, const std::string& sc
         SetState(entry, v1::CONNECTION_STATE_EXPIRED,
                  absl::StrCat("token refresh failed: ", acquired.status().message()));
         entry.token_mu.Lock();
+      }
+      // Entra's refusal of the connection's own credential: the connection, not the operation asked for,
+      // is what failed (a worker keeps a user's move waiting on it rather than failing the user).
+      if (failure == AuthFailure::kExpired || failure == AuthFailure::kRefused) {
+        return WithErrorInfo(acquired.status(), kReasonConnectionNotUsable, "crosstenant",
+                             {{"connection", connection_name}});
       }
       return acquired.status();
     }

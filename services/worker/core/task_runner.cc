@@ -27,7 +27,23 @@ bool IsTransient(absl::StatusCode code) {
          code == absl::StatusCode::kUnknown || code == absl::StatusCode::kCancelled;
 }
 
+// ErrorInfo reasons of refusals caused by a connection of the mesh, never by the user's move.
+constexpr absl::string_view kConnectionReasons[] = {kReasonConnectionNotFound, kReasonConnectionNotUsable,
+                                                    "SHAREPOINT_TOKEN_REJECTED", "SHAREPOINT_NEEDS_CERTIFICATE"};
+
+// Whether Microsoft may already know of `task`'s move: a start that an earlier attempt may have sent,
+// a poll or a stop.
+bool MayBeAtMicrosoft(const v1::Task& task) {
+  return (task.spec_case() == v1::Task::kStartMove && task.attempt() != 1) ||
+         task.spec_case() == v1::Task::kPollMove || task.spec_case() == v1::Task::kStopMove;
+}
+
 }  // namespace
+
+bool TaskRunner::IsConnectionWait(absl::string_view error_code) {
+  return std::find(std::begin(kConnectionReasons), std::end(kConnectionReasons), error_code) !=
+         std::end(kConnectionReasons);
+}
 
 v1::CompleteTaskRequest TaskRunner::NewCompletion(const v1::Task& task) const {
   v1::CompleteTaskRequest completion;
@@ -82,11 +98,12 @@ v1::CompleteTaskRequest TaskRunner::Run(const v1::Task& task) {
       break;
   }
 
-  Conclude(status, completion);
+  Conclude(task, status, completion);
   return completion;
 }
 
-void TaskRunner::Conclude(const absl::Status& status, v1::CompleteTaskRequest& completion) const {
+void TaskRunner::Conclude(const v1::Task& task, const absl::Status& status,
+                          v1::CompleteTaskRequest& completion) const {
   if (status.ok()) {
     completion.set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
     return;
@@ -94,6 +111,19 @@ void TaskRunner::Conclude(const absl::Status& status, v1::CompleteTaskRequest& c
   v1::ErrorDetail* error = completion.mutable_error();
   error->set_code(absl::StatusCodeToString(status.code()));
   error->set_message(std::string(status.message()));
+  // Typed, not read from the message: the connector names the connection as the cause.
+  std::string reason = ErrorInfoReasonOf(status);
+  if (!IsConnectionWait(reason) && MayBeAtMicrosoft(task) &&
+      (status.code() == absl::StatusCode::kPermissionDenied || status.code() == absl::StatusCode::kUnauthenticated)) {
+    // The connection's access refused while the move may be running: Microsoft said nothing about it.
+    reason = std::string(kReasonConnectionNotUsable);
+  }
+  if (IsConnectionWait(reason)) {
+    error->set_code(reason);
+    completion.set_outcome(v1::TASK_OUTCOME_RETRY);
+    SetDuration(options_.connection_backoff, completion.mutable_retry_after());
+    return;
+  }
   if (status.code() == absl::StatusCode::kResourceExhausted) {
     completion.set_outcome(v1::TASK_OUTCOME_RETRY);
     const absl::Duration delay = RetryDelayOf(status);
@@ -172,7 +202,7 @@ std::vector<v1::CompleteTaskRequest> TaskRunner::RunPolls(const std::vector<v1::
             *completion.mutable_move() = result.move();
           }
         }
-        Conclude(status, completion);
+        Conclude(polls[i], status, completion);
         completions[i] = std::move(completion);
         done[i] = true;
       }
