@@ -56,6 +56,11 @@ absl::Status WithErrorInfo(absl::Status status, absl::string_view reason, absl::
 inline constexpr absl::string_view kReasonConnectionNotFound = "CONNECTION_NOT_FOUND";
 inline constexpr absl::string_view kReasonConnectionNotUsable = "CONNECTION_NOT_USABLE";
 
+// Whether `reason` (an ErrorInfo reason, or an ErrorDetail.code copied from one) names the connection
+// as the cause: the two above, and SharePoint's SHAREPOINT_TOKEN_REJECTED and
+// SHAREPOINT_NEEDS_CERTIFICATE (the connection's token or credential kind refused).
+bool IsConnectionReason(absl::string_view reason);
+
 // The reason of the ErrorInfo attached by WithErrorInfo, or "" if none.
 std::string ErrorInfoReasonOf(const absl::Status& status);
 

@@ -27,10 +27,6 @@ bool IsTransient(absl::StatusCode code) {
          code == absl::StatusCode::kUnknown || code == absl::StatusCode::kCancelled;
 }
 
-// ErrorInfo reasons of refusals caused by a connection of the mesh, never by the user's move.
-constexpr absl::string_view kConnectionReasons[] = {kReasonConnectionNotFound, kReasonConnectionNotUsable,
-                                                    "SHAREPOINT_TOKEN_REJECTED", "SHAREPOINT_NEEDS_CERTIFICATE"};
-
 // Whether Microsoft may already know of `task`'s move: a start that an earlier attempt may have sent,
 // a poll or a stop.
 bool MayBeAtMicrosoft(const v1::Task& task) {
@@ -39,11 +35,6 @@ bool MayBeAtMicrosoft(const v1::Task& task) {
 }
 
 }  // namespace
-
-bool TaskRunner::IsConnectionWait(absl::string_view error_code) {
-  return std::find(std::begin(kConnectionReasons), std::end(kConnectionReasons), error_code) !=
-         std::end(kConnectionReasons);
-}
 
 v1::CompleteTaskRequest TaskRunner::NewCompletion(const v1::Task& task) const {
   v1::CompleteTaskRequest completion;
@@ -113,12 +104,12 @@ void TaskRunner::Conclude(const v1::Task& task, const absl::Status& status,
   error->set_message(std::string(status.message()));
   // Typed, not read from the message: the connector names the connection as the cause.
   std::string reason = ErrorInfoReasonOf(status);
-  if (!IsConnectionWait(reason) && MayBeAtMicrosoft(task) &&
+  if (!IsConnectionReason(reason) && MayBeAtMicrosoft(task) &&
       (status.code() == absl::StatusCode::kPermissionDenied || status.code() == absl::StatusCode::kUnauthenticated)) {
     // The connection's access refused while the move may be running: Microsoft said nothing about it.
     reason = std::string(kReasonConnectionNotUsable);
   }
-  if (IsConnectionWait(reason)) {
+  if (IsConnectionReason(reason)) {
     error->set_code(reason);
     completion.set_outcome(v1::TASK_OUTCOME_RETRY);
     SetDuration(options_.connection_backoff, completion.mutable_retry_after());

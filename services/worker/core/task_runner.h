@@ -8,8 +8,8 @@
 //   - the mesh's own refusals, told apart by the google.rpc.ErrorInfo reason the connector attaches
 //     (CONNECTION_NOT_FOUND, CONNECTION_NOT_USABLE, SHAREPOINT_TOKEN_REJECTED,
 //     SHAREPOINT_NEEDS_CERTIFICATE): RETRY after `connection_backoff`, with that reason as the error's
-//     code, whatever the task. They say nothing about the user's move, which stays in the state
-//     Microsoft last reported (see IsConnectionWait);
+//     code, whatever the task (IsConnectionReason in services/common/errors.h). They say nothing
+//     about the user's move, which stays in the state Microsoft last reported;
 //   - for a task whose move may already be at Microsoft (a start from attempt 2 on, a poll, a stop),
 //     PERMISSION_DENIED and UNAUTHENTICATED without such a reason are the connection's access being
 //     refused, not an answer about the move: also RETRY, with code CONNECTION_NOT_USABLE;
@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.pb.h"
 #include "crosstenant/v1/tenant_connector.pb.h"
@@ -51,9 +50,6 @@ class TaskRunner {
     absl::Duration connection_backoff = absl::Seconds(15);
   };
 
-  // Whether `error_code` (a completion's or a user's ErrorDetail.code) says the task waits on a
-  // connection of the mesh (CONNECTION_NOT_FOUND, CONNECTION_NOT_USABLE, ...) rather than on Microsoft.
-  static bool IsConnectionWait(absl::string_view error_code);
 
   TaskRunner(TenantOperations* tenant, std::string worker_id, Options options)
       : tenant_(tenant), worker_id_(std::move(worker_id)), options_(options) {}

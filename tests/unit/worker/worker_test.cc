@@ -260,7 +260,7 @@ TEST(TaskRunnerTest, ARefusalBecauseOfTheConnectionRetriesEveryMoveTaskAndNeverF
       EXPECT_EQ(done.outcome(), v1::TASK_OUTCOME_RETRY) << task.name() << " " << refusal;
       EXPECT_EQ(done.retry_after().seconds(), 42) << "the connection's own back-off, not the transient one";
       EXPECT_EQ(done.error().code(), ErrorInfoReasonOf(refusal));
-      EXPECT_TRUE(TaskRunner::IsConnectionWait(done.error().code()));
+      EXPECT_TRUE(IsConnectionReason(done.error().code()));
       EXPECT_THAT(done.error().message(), ::testing::HasSubstr("connections/contoso"));
     }
   }
@@ -274,7 +274,7 @@ TEST(TaskRunnerTest, TheSameCodesFromMicrosoftWithoutTheConnectionReasonStillFai
   v1::CompleteTaskRequest done = runner.Run(PollTask("p", "connections/contoso", "task-1"));
   EXPECT_EQ(done.outcome(), v1::TASK_OUTCOME_FAILED);
   EXPECT_EQ(done.error().code(), "NOT_FOUND");
-  EXPECT_FALSE(TaskRunner::IsConnectionWait(done.error().code()));
+  EXPECT_FALSE(IsConnectionReason(done.error().code()));
   // Microsoft refuses a first start: the user's failure, Microsoft's word.
   tenant.next_status = absl::FailedPreconditionError("the target user already has a OneDrive (HTTP 409)");
   v1::Task start = StartTask("s");
