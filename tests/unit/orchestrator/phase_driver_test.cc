@@ -287,7 +287,7 @@ void ConnectionGoneAsFailure(const v1::Task&, v1::CompleteTaskRequest& done) {
   done.mutable_error()->set_message("connections/contoso does not exist");
 }
 
-class InDoubtTest : public PhaseDriverTest {
+class UsersInDoubtTest : public PhaseDriverTest {
  protected:
   // Leases every ready task and answers each with answers[user] (or `otherwise`); the kinds leased.
   std::vector<v1::TaskKind> Work(const std::map<std::string, Answer>& answers, const Answer& otherwise) {
@@ -312,7 +312,7 @@ class InDoubtTest : public PhaseDriverTest {
   v1::UserMove User(const std::string& upn) { return migrations_->GetUserMove("migrations/m/users/" + upn).value(); }
 };
 
-TEST_F(InDoubtTest, AConnectionRefusalKeepsUsersInFlightAndTheMigrationWaitsNamingItWithoutStartingMore) {
+TEST_F(UsersInDoubtTest, AConnectionRefusalKeepsUsersInFlightAndTheMigrationWaitsNamingItWithoutStartingMore) {
   tenant_.dormant_checks = 0;
   Create(3, /*max_queued=*/2);
   ASSERT_TRUE(driver_->Advance("migrations/m").ok());
@@ -357,7 +357,7 @@ TEST_F(InDoubtTest, AConnectionRefusalKeepsUsersInFlightAndTheMigrationWaitsNami
   EXPECT_EQ(migration.state_reason(), "3 of 3 user(s) moved");
 }
 
-TEST_F(InDoubtTest, ReconcileAsksMicrosoftAgainAboutUsersAnOlderBuildFailedAndEndsWithItsAnswers) {
+TEST_F(UsersInDoubtTest, ReconcileAsksMicrosoftAgainAboutUsersAnOlderBuildFailedAndEndsWithItsAnswers) {
   tenant_.dormant_checks = 0;
   Create(3);
   ASSERT_TRUE(driver_->Advance("migrations/m").ok());
@@ -402,7 +402,7 @@ TEST_F(InDoubtTest, ReconcileAsksMicrosoftAgainAboutUsersAnOlderBuildFailedAndEn
   EXPECT_EQ(reconciled->migration().last_event_sequence(), again.last_event_sequence());
 }
 
-TEST_F(InDoubtTest, ACancelledMigrationReconciledEndsCancelledAgainAndStartsNothing) {
+TEST_F(UsersInDoubtTest, ACancelledMigrationReconciledEndsCancelledAgainAndStartsNothing) {
   tenant_.dormant_checks = 0;
   Create(3, /*max_queued=*/1);
   ASSERT_TRUE(driver_->Advance("migrations/m").ok());
