@@ -117,6 +117,17 @@ class InDoubtTest : public MigrationTest {
     EXPECT_EQ(ended.state(), v1::MIGRATION_STATE_COMPLETED) << ended.DebugString();
     EXPECT_EQ(ended.state_reason(), "10 of 10 user(s) moved");
     ExpectFinalStatesMatchEmulator(name);
+
+    // Nothing is in doubt any more: reconciling changes nothing.
+    grpc::ClientContext context;
+    v1::ReconcileMigrationRequest reconcile;
+    reconcile.set_name(name);
+    v1::ReconcileMigrationResponse response;
+    const grpc::Status status = orchestrator_.stub().ReconcileMigration(&context, reconcile, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.users_to_reconcile(), 0);
+    EXPECT_EQ(response.migration().state(), v1::MIGRATION_STATE_COMPLETED);
+    EXPECT_EQ(response.migration().last_event_sequence(), Get(name).last_event_sequence());
   }
 };
 
