@@ -81,11 +81,11 @@ class MigrationService {
   // One try of Transition: ConcurrentChangeError if another replica changed the migration meanwhile.
   absl::StatusOr<crosstenant::v1::Migration> TransitionOnce(const std::string& name, crosstenant::v1::MigrationState to,
                                                             const std::string& reason);
-  // One try of ReconcileMigration: ConcurrentChangeError if another replica changed the migration.
-  absl::StatusOr<crosstenant::v1::ReconcileMigrationResponse> ReconcileMigrationOnce(const std::string& name);
   // Fills the live parts of `migration`: counts by state and each source geo's queue.
   absl::Status FillLiveFields(crosstenant::v1::Migration& migration);
   crosstenant::v1::MigrationEvent NewEvent(crosstenant::v1::Migration& migration, const std::string& message);
+  // One try of ReconcileMigration: ConcurrentChangeError if another replica changed the migration.
+  absl::StatusOr<crosstenant::v1::ReconcileMigrationResponse> ReconcileMigrationOnce(const std::string& name);
 
   MigrationStore* store_;
   Options options_;
