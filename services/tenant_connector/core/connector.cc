@@ -616,9 +616,10 @@ absl::StatusOr<std::string> Connector::Token(Entry& entry, const std::string& sc
                  absl::StrCat("token refresh failed: ", acquired.status().message()));
         entry.token_mu.Lock();
       }
-      // Entra's refusal of the connection's own credential: the connection, not the operation asked for,
-      // is what failed (a worker keeps a user's move waiting on it rather than failing the user).
-      if (failure == AuthFailure::kExpired || failure == AuthFailure::kRefused) {
+      // No token for the connection (Entra refused its credential, or the credential cannot be read):
+      // the connection, not the operation asked for, is what failed (a worker keeps a user's move
+      // waiting on it rather than failing the user).
+      if (failure != AuthFailure::kTransient) {
         return WithErrorInfo(acquired.status(), kReasonConnectionNotUsable, "crosstenant",
                              {{"connection", connection_name}});
       }

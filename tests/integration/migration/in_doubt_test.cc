@@ -1,11 +1,14 @@
 // Whole migrations whose source connection goes away mid-run, through the real mesh: deleted (forced),
-// its credential refused on a re-sign-in (FAILED, as an expired secret would be), its tenant
-// unreachable. While the connection is gone Microsoft (the emulator) completes every move; the mesh
+// its credential refused on a re-sign-in, EXPIRED when its token can no longer be refreshed, its
+// tenant unreachable. While the connection is gone Microsoft (the emulator) completes every move; the mesh
 // must never report one of those users FAILED, must say what it waits for, and once the connection is
 // back must end with the emulator's own record: every user SUCCESS, nobody started twice.
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -43,14 +46,31 @@ class InDoubtTest : public MigrationTest {
     return connector_.stub().CreateConnection(&context, SourceConnection(), &response);
   }
 
+  // Signs the source in again with `credential`; an empty one: with the stored one, its files read again.
   grpc::Status ReauthenticateSource(const v1::Credential& credential) {
     v1::ReauthenticateConnectionRequest request;
     request.set_name("connections/contoso");
-    *request.mutable_credential() = credential;
+    if (credential.ByteSizeLong() > 0) *request.mutable_credential() = credential;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::ReauthenticateConnectionResponse response;
     return connector_.stub().ReauthenticateConnection(&context, request, &response);
+  }
+
+  v1::ConnectionState SourceState() {
+    grpc::ClientContext context;
+    v1::GetConnectionRequest request;
+    request.set_name("connections/contoso");
+    v1::GetConnectionResponse response;
+    const grpc::Status status = connector_.stub().GetConnection(&context, request, &response);
+    return status.ok() ? response.connection().state() : v1::CONNECTION_STATE_UNSPECIFIED;
+  }
+
+  static std::string ReadFile(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream content;
+    content << in.rdbuf();
+    return content.str();
   }
 
   // Emulator moves in `state` (every user of the seed has at most one).
@@ -161,6 +181,37 @@ TEST_F(InDoubtTest, AConnectionWhoseCredentialIsRefusedEndsWithMicrosoftsRecordO
       [&] {
         const grpc::Status signed_in = ReauthenticateSource(MigrationAppCredential(emulator_, kContosoApp));
         ASSERT_TRUE(signed_in.ok()) << signed_in.error_message();
+      },
+      "waiting for connections/contoso");
+}
+
+TEST_F(InDoubtTest, AConnectionThatExpiresEndsWithMicrosoftsRecordOnceSignedInAgain) {
+  TempDir credentials;
+  std::string certificate, key, original_key;
+  RunThroughOutage(
+      "expired",
+      [&] {
+        // The source signs in with its own copy of the app's certificate and key; then its key is
+        // replaced by one Entra does not know (as a credential that ran out) and tokens live 2 s: the
+        // next refresh is refused and the connector turns the connection EXPIRED on its own.
+        original_key = ReadFile(emulator_.AppKey());
+        certificate = credentials.WriteFile("app.pem", ReadFile(emulator_.AppCertificate()));
+        key = credentials.WriteFile("app.key", original_key);
+        emulator_.Admin("PUT", "/_emulator/faults", {{"token_lifetime_seconds", 2}});  // tokens issued from now
+        const grpc::Status copied = ReauthenticateSource(MigrationAppCredential(certificate, key, kContosoApp));
+        ASSERT_TRUE(copied.ok()) << copied.error_message();
+        ASSERT_EQ(std::system(("openssl genrsa -out " + key + " 2048 2>/dev/null").c_str()), 0);
+        const absl::Time expired_by = absl::Now() + absl::Seconds(30);
+        while (SourceState() != v1::CONNECTION_STATE_EXPIRED && absl::Now() < expired_by) {
+          absl::SleepFor(absl::Milliseconds(200));
+        }
+        ASSERT_EQ(SourceState(), v1::CONNECTION_STATE_EXPIRED);
+      },
+      [&] {
+        credentials.WriteFile("app.key", original_key);
+        const grpc::Status signed_in = ReauthenticateSource(v1::Credential());  // the files, read again
+        ASSERT_TRUE(signed_in.ok()) << signed_in.error_message();
+        emulator_.Admin("DELETE", "/_emulator/faults");
       },
       "waiting for connections/contoso");
 }
