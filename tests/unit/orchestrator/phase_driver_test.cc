@@ -232,33 +232,6 @@ TEST_F(PhaseDriverTest, AnExpiredConnectionWaitsUntilItIsSignedInAgain) {
   EXPECT_NE(Get().phase(), v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
 }
 
-TEST_F(PhaseDriverTest, IncompatibleTenantsWaitWithBackoffThenProceed) {
-  tenant_.dormant_checks = 0;
-  tenant_.compatible = false;
-  Create(1);
-  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
-  v1::Migration waiting = Get();
-  EXPECT_EQ(waiting.phase(), v1::MIGRATION_PHASE_COMPATIBILITY);
-  EXPECT_EQ(waiting.next_check_time().seconds(), absl::ToUnixSeconds(now_) + 5);
-  now_ += absl::Seconds(5);
-  ASSERT_TRUE(driver_->Tick().ok());
-  EXPECT_EQ(Get().next_check_time().seconds(), absl::ToUnixSeconds(now_) + 10) << "doubled";
-  tenant_.compatible = true;
-  now_ += absl::Seconds(10);
-  ASSERT_TRUE(driver_->Tick().ok());
-  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
-}
-
-TEST_F(PhaseDriverTest, APausedMigrationIsNotDriven) {
-  Create(1);
-  v1::PauseMigrationRequest pause;
-  pause.set_name("migrations/m");
-  ASSERT_TRUE(migrations_->PauseMigration(pause).ok());
-  ASSERT_TRUE(driver_->Tick().ok());
-  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
-  EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_PAUSED);
-}
-
 // What a worker reports for one leased task, by user: `answer` fills in the outcome and result.
 using Answer = std::function<void(const v1::Task& task, v1::CompleteTaskRequest& done)>;
 
@@ -431,6 +404,33 @@ TEST_F(UsersInDoubtTest, ACancelledMigrationReconciledEndsCancelledAgainAndStart
   EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_CANCELLED);
   EXPECT_EQ(User("u0@contoso.com").state(), v1::USER_MOVE_STATE_SUCCESS);
   EXPECT_EQ(User("u1@contoso.com").state(), v1::USER_MOVE_STATE_STOPPED);
+}
+
+TEST_F(PhaseDriverTest, IncompatibleTenantsWaitWithBackoffThenProceed) {
+  tenant_.dormant_checks = 0;
+  tenant_.compatible = false;
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  v1::Migration waiting = Get();
+  EXPECT_EQ(waiting.phase(), v1::MIGRATION_PHASE_COMPATIBILITY);
+  EXPECT_EQ(waiting.next_check_time().seconds(), absl::ToUnixSeconds(now_) + 5);
+  now_ += absl::Seconds(5);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().next_check_time().seconds(), absl::ToUnixSeconds(now_) + 10) << "doubled";
+  tenant_.compatible = true;
+  now_ += absl::Seconds(10);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
+}
+
+TEST_F(PhaseDriverTest, APausedMigrationIsNotDriven) {
+  Create(1);
+  v1::PauseMigrationRequest pause;
+  pause.set_name("migrations/m");
+  ASSERT_TRUE(migrations_->PauseMigration(pause).ok());
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
+  EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_PAUSED);
 }
 
 }  // namespace
