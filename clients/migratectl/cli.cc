@@ -49,6 +49,7 @@ const std::vector<Command>& Commands() {
       {"migrate pause", "6", "(stop queueing by hand)", RunMigratePause},
       {"migrate resume", "6", "-PreferredMoveBeginDate/-PreferredMoveEndDate of the next batch", RunMigrateResume},
       {"migrate cancel", "6", "Stop-SPOCrossTenantUserContentMove per user", RunMigrateCancel},
+      {"migrate reconcile", "6", "Get-SPOCrossTenantUserContentMoveState per user in doubt", RunMigrateReconcile},
       {"migrate report", "6", "(a status script of your own); --format table|csv|json", RunMigrateReport},
       {"redirects list", "7", "Get-SPOSite -Template RedirectSite#0 -IncludePersonalSite $true", RunRedirectsList},
       {"redirects remove", "7", "Remove-SPOSite -Identity <url> (+ Remove-SPODeletedSite)", RunRedirectsRemove},

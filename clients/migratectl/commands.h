@@ -40,6 +40,7 @@ absl::Status RunMigrateStatus(Invocation& in);
 absl::Status RunMigratePause(Invocation& in);
 absl::Status RunMigrateResume(Invocation& in);
 absl::Status RunMigrateCancel(Invocation& in);
+absl::Status RunMigrateReconcile(Invocation& in);
 absl::Status RunMigrateReport(Invocation& in);
 
 // Step 7: redirect sites (commands_redirects.cc).

@@ -1,5 +1,5 @@
 // Step 6 (and the orchestrated steps 2-7): a migration from a plan file, its progress, pause, resume,
-// cancel and report.
+// cancel, reconcile and report.
 
 #include <algorithm>
 
@@ -308,6 +308,44 @@ absl::Status RunMigrateCancel(Invocation& in) {
                                                         request));
   PrintMigration(in, response.migration());
   return absl::OkStatus();
+}
+
+absl::Status RunMigrateReconcile(Invocation& in) {
+  bool watch = false;
+  absl::Duration timeout = absl::InfiniteDuration();
+  in.flags().Add("watch", "", "then follow the migration to its end, like `migrate status --watch`", Switch(&watch));
+  in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long (exit 8)",
+                 DurationFlag(&timeout));
+  ASSIGN_OR_RETURN(bool run,
+                   in.Parse({"Asks Microsoft again about every user whose move may have started but whose final "
+                             "state Microsoft has not confirmed (FAILED on the mesh's own error: a connection "
+                             "deleted, expired or unreachable), and corrects their states from Microsoft's "
+                             "answers. A migration that ended goes back to MOVES until they are settled, then "
+                             "ends again with its counts recomputed; no new move is started.",
+                             "Get-SPOCrossTenantUserContentMoveState -SourceUserPrincipalName <upn>, per user in "
+                             "doubt",
+                             "NAME", ""},
+                            1, 1));
+  if (!run) return absl::OkStatus();
+  v1::ReconcileMigrationRequest request;
+  request.set_name(MigrationName(in.positionals()[0]));
+  ASSIGN_OR_RETURN(v1::ReconcileMigrationResponse response,
+                   in.Call<v1::ReconcileMigrationResponse>(in.orchestrator(),
+                                                           &v1::Orchestrator::Stub::ReconcileMigration, request));
+  if (in.format() == OutputFormat::kTable) {
+    in.out() << response.users_to_reconcile() << " user(s) to reconcile with Microsoft\n";
+  }
+  if (!watch || response.users_to_reconcile() == 0) {
+    if (in.format() == OutputFormat::kJson) {
+      in.out() << RenderJson(MessageToJson(response));
+    } else {
+      PrintMigration(in, response.migration());
+    }
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(v1::Migration ended, Watch(in, request.name(), timeout));
+  if (in.format() == OutputFormat::kJson) in.out() << RenderJson(MessageToJson(ended));
+  return FinalStatus(ended);
 }
 
 absl::Status RunMigrateReport(Invocation& in) {

@@ -74,6 +74,11 @@ absl::Status WithErrorInfo(absl::Status status, absl::string_view reason, absl::
   return status;
 }
 
+bool IsConnectionReason(absl::string_view reason) {
+  return reason == kReasonConnectionNotFound || reason == kReasonConnectionNotUsable ||
+         reason == "SHAREPOINT_TOKEN_REJECTED" || reason == "SHAREPOINT_NEEDS_CERTIFICATE";
+}
+
 std::string ErrorInfoReasonOf(const absl::Status& status) {
   auto payload = status.GetPayload(kErrorInfoTypeUrl);
   google::rpc::ErrorInfo info;

@@ -54,6 +54,18 @@ absl::Duration RetryDelayOf(const absl::Status& status);
 absl::Status WithErrorInfo(absl::Status status, absl::string_view reason, absl::string_view domain,
                            const std::vector<std::pair<std::string, std::string>>& metadata);
 
+// ErrorInfo reasons (domain "crosstenant") of a refusal caused by the connection itself, not by
+// Microsoft: the connection does not exist at the connector, or it exists but cannot be used now
+// (EXPIRED, FAILED, PENDING_SIGN_IN, DISCONNECTED, or its token refused). A caller that asked about
+// a move must not read them as Microsoft's answer about that move.
+inline constexpr absl::string_view kReasonConnectionNotFound = "CONNECTION_NOT_FOUND";
+inline constexpr absl::string_view kReasonConnectionNotUsable = "CONNECTION_NOT_USABLE";
+
+// Whether `reason` (an ErrorInfo reason, or an ErrorDetail.code copied from one) names the connection
+// as the cause: the two above, and SharePoint's SHAREPOINT_TOKEN_REJECTED and
+// SHAREPOINT_NEEDS_CERTIFICATE (the connection's token or credential kind refused).
+bool IsConnectionReason(absl::string_view reason);
+
 // The reason of the ErrorInfo attached by WithErrorInfo, or "" if none.
 std::string ErrorInfoReasonOf(const absl::Status& status);
 

@@ -13,6 +13,7 @@
 #include "services/common/request_fingerprint.h"
 #include "services/common/status_macros.h"
 #include "services/orchestrator/core/identity_map_input.h"
+#include "services/orchestrator/core/task_service.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -423,6 +424,142 @@ absl::StatusOr<v1::Migration> MigrationService::CancelMigration(const v1::Cancel
   return Transition({request.name(), v1::MIGRATION_STATE_CANCELLED,
                      request.reason().empty() ? "cancelled by an operator" : request.reason(), nullptr,
                      RecordOf("CancelMigration", request, request.request_id(), request.name())});
+}
+
+namespace {
+
+bool AtMicrosoft(v1::UserMoveState state) {
+  return state == v1::USER_MOVE_STATE_NOT_STARTED || state == v1::USER_MOVE_STATE_SCHEDULED ||
+         state == v1::USER_MOVE_STATE_READY_TO_TRIGGER || state == v1::USER_MOVE_STATE_IN_PROGRESS ||
+         state == v1::USER_MOVE_STATE_RESCHEDULED;
+}
+
+// The user state of Microsoft's last reported raw state of a move still running ("InProgress" ...);
+// NOT_STARTED when none was reported or it is not one of those.
+v1::UserMoveState ActiveStateOfRaw(const std::string& raw_state) {
+  const std::string raw = absl::AsciiStrToLower(raw_state);
+  if (raw == "scheduled" || raw == "queued") return v1::USER_MOVE_STATE_SCHEDULED;
+  if (raw == "readytotrigger") return v1::USER_MOVE_STATE_READY_TO_TRIGGER;
+  if (raw == "inprogress") return v1::USER_MOVE_STATE_IN_PROGRESS;
+  if (raw == "rescheduled") return v1::USER_MOVE_STATE_RESCHEDULED;
+  return v1::USER_MOVE_STATE_NOT_STARTED;
+}
+
+// Whether `user`'s state did not come from Microsoft's word although its move may be at Microsoft.
+bool InDoubt(const v1::UserMove& user, bool migration_ended) {
+  if (user.state() == v1::USER_MOVE_STATE_FAILED) {
+    if (IsConnectionReason(user.error().code())) return true;
+    const std::string raw = absl::AsciiStrToLower(user.raw_state());
+    const bool reported_by_microsoft = !user.task_id().empty() || !raw.empty();
+    return reported_by_microsoft && raw != "failed" && raw != "notsupported";
+  }
+  return migration_ended && AtMicrosoft(user.state());
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigration(
+    const v1::ReconcileMigrationRequest& request) {
+  if (!ValidResourceName(request.name(), "migrations")) {
+    return InvalidArgumentWithViolations(
+        "invalid migration name", {{"name", absl::StrCat("'", request.name(), "' is not of the form migrations/{id}")}});
+  }
+  absl::MutexLock lock(&write_mutex_);
+  ASSIGN_OR_RETURN(v1::ReconcileMigrationResponse response,
+                   RetryOnConcurrentChange([&] { return ReconcileMigrationOnce(request.name()); }));
+  ASSIGN_OR_RETURN(*response.mutable_migration(), GetMigration(request.name()));
+  return response;
+}
+
+absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigrationOnce(const std::string& name) {
+  ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(name));
+  if (migration.state() == v1::MIGRATION_STATE_CANCELLING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, " is being cancelled: reconcile it once it is CANCELLED"));
+  }
+  const bool ended = IsTerminal(migration.state());
+  const absl::Time now = options_.now();
+  MigrationChange change;
+  UserMoveQuery query(name);
+  query.states = {v1::USER_MOVE_STATE_FAILED};
+  if (ended) {
+    query.states.insert(query.states.end(), {v1::USER_MOVE_STATE_NOT_STARTED, v1::USER_MOVE_STATE_SCHEDULED,
+                                             v1::USER_MOVE_STATE_READY_TO_TRIGGER, v1::USER_MOVE_STATE_IN_PROGRESS,
+                                             v1::USER_MOVE_STATE_RESCHEDULED});
+  }
+  query.page_size = 1000;
+  do {
+    ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
+    for (v1::UserMove& user : page.user_moves) {
+      if (!InDoubt(user, ended)) continue;
+      const v1::UserMoveState before = user.state();
+      if (before == v1::USER_MOVE_STATE_FAILED) {
+        user.set_state(ActiveStateOfRaw(user.raw_state()));
+        user.clear_error();
+        user.clear_end_time();
+      }
+      SetTime(now, user.mutable_update_time());
+      v1::GetUserContentMoveRequest base;
+      base.set_geo(user.source_geo());
+      change.new_tasks.push_back({PollTaskOf(name, user, base), now});
+      if (user.state() != before) {
+        v1::MigrationEvent event = NewEvent(migration, "user reconciled with Microsoft");
+        auto* transition = event.mutable_user_transition();
+        transition->set_user_move(user.name());
+        transition->set_source_user_principal_name(user.source_user_principal_name());
+        transition->set_from_state(before);
+        transition->set_to_state(user.state());
+        change.events.push_back(std::move(event));
+      }
+      change.user_moves.push_back(std::move(user));
+    }
+    query.page_token = page.next_page_token;
+  } while (!query.page_token.empty());
+
+  v1::ReconcileMigrationResponse response;
+  response.set_users_to_reconcile(static_cast<int32_t>(change.new_tasks.size()));
+  if (change.new_tasks.empty()) return response;  // nothing in doubt: nothing changes
+  const std::string reason = absl::StrCat("reconciling ", change.new_tasks.size(),
+                                          " user(s) whose final state Microsoft had not confirmed");
+  if (ended || migration.phase() == v1::MIGRATION_PHASE_POST_MIGRATION) {
+    const v1::MigrationState from = migration.state();
+    v1::MigrationEvent phase = NewEvent(migration, absl::StrCat("phase ", v1::MigrationPhase_Name(migration.phase()),
+                                                                " -> MIGRATION_PHASE_MOVES (reconcile)"));
+    phase.mutable_phase_change()->set_from_phase(migration.phase());
+    phase.mutable_phase_change()->set_to_phase(v1::MIGRATION_PHASE_MOVES);
+    change.events.push_back(std::move(phase));
+    if (from != v1::MIGRATION_STATE_RUNNING) {
+      v1::MigrationEvent state = NewEvent(migration, reason);
+      state.mutable_state_change()->set_from_state(from);
+      state.mutable_state_change()->set_to_state(v1::MIGRATION_STATE_RUNNING);
+      state.mutable_state_change()->set_reason(reason);
+      change.events.push_back(std::move(state));
+    }
+    bool marked = false;
+    for (const v1::Finding& finding : migration.findings()) {
+      marked = marked || finding.code() == kReconcilingFinding || finding.code() == kReconcilingCancelledFinding;
+    }
+    if (!marked) {
+      v1::Finding* finding = migration.add_findings();
+      finding->set_code(from == v1::MIGRATION_STATE_CANCELLED ? kReconcilingCancelledFinding : kReconcilingFinding);
+      finding->set_severity(v1::SEVERITY_INFO);
+      finding->set_message(absl::StrCat(reason, "; no new move is started"));
+      finding->set_subject(name);
+    }
+    migration.set_phase(v1::MIGRATION_PHASE_MOVES);
+    migration.set_state(v1::MIGRATION_STATE_RUNNING);
+    migration.set_state_reason(reason);
+    migration.clear_end_time();
+    migration.clear_error();
+    migration.clear_next_check_time();
+  } else {
+    change.events.push_back(NewEvent(migration, reason));
+  }
+  SetTime(now, migration.mutable_update_time());
+  change.migration = migration;
+  RETURN_IF_ERROR(store_->Apply(change));
+  events_.Notify(name);
+  return response;
 }
 
 absl::StatusOr<v1::ListUserMovesResponse> MigrationService::ListUserMoves(const v1::ListUserMovesRequest& request) {

@@ -21,6 +21,13 @@
 
 namespace crosstenant::orchestrator {
 
+// Finding codes ReconcileMigration leaves on a migration it sent back to MOVES; the phase driver
+// starts no new move while one is there, ends MOVES once the reconciled users are settled (users
+// never started are left as they are) and removes it. RECONCILING_CANCELLED: the migration had been
+// cancelled, and ends CANCELLED again rather than going through POST_MIGRATION.
+inline constexpr char kReconcilingFinding[] = "RECONCILING";
+inline constexpr char kReconcilingCancelledFinding[] = "RECONCILING_CANCELLED";
+
 class MigrationService {
  public:
   // How many identity-map problems CreateMigration returns as field violations.
@@ -55,6 +62,18 @@ class MigrationService {
   absl::StatusOr<crosstenant::v1::Migration> PauseMigration(const crosstenant::v1::PauseMigrationRequest& request);
   absl::StatusOr<crosstenant::v1::Migration> ResumeMigration(const crosstenant::v1::ResumeMigrationRequest& request);
   absl::StatusOr<crosstenant::v1::Migration> CancelMigration(const crosstenant::v1::CancelMigrationRequest& request);
+  // Asks Microsoft again about every user in doubt: a user whose move Microsoft has reported (it has
+  // a task id or a raw state) but who ended FAILED without Microsoft reporting the move Failed or
+  // NotSupported (an older build failed users on the mesh's own errors: connection deleted, expired,
+  // unreachable); a user FAILED with a connection refusal as its error code; and, in a migration that
+  // has ended, a user still at Microsoft (NOT_STARTED to RESCHEDULED) whose polls stopped with it.
+  // Each gets a poll task at once and goes back to the state Microsoft last reported (its raw state;
+  // NOT_STARTED if none). A migration that has ended (or is in POST_MIGRATION) goes back to
+  // MOVES/RUNNING, end time and error cleared, with a RECONCILING finding (see above); a running,
+  // waiting or paused one keeps its state. No user in doubt: nothing changes.
+  // FAILED_PRECONDITION while CANCELLING.
+  absl::StatusOr<crosstenant::v1::ReconcileMigrationResponse> ReconcileMigration(
+      const crosstenant::v1::ReconcileMigrationRequest& request);
   absl::StatusOr<crosstenant::v1::GetMigrationReportResponse> GetMigrationReport(
       const crosstenant::v1::GetMigrationReportRequest& request);
   absl::StatusOr<crosstenant::v1::ListUserMovesResponse> ListUserMoves(
@@ -87,6 +106,8 @@ class MigrationService {
   // Fills the live parts of `migration`: counts by state and each source geo's queue.
   absl::Status FillLiveFields(crosstenant::v1::Migration& migration);
   crosstenant::v1::MigrationEvent NewEvent(crosstenant::v1::Migration& migration, const std::string& message);
+  // One try of ReconcileMigration: ConcurrentChangeError if another replica changed the migration.
+  absl::StatusOr<crosstenant::v1::ReconcileMigrationResponse> ReconcileMigrationOnce(const std::string& name);
 
   MigrationStore* store_;
   Options options_;

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/common/errors.h"
 #include "services/common/logging.h"
 #include "services/common/status_macros.h"
 
@@ -431,19 +432,70 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckCompatibility(v1::Migr
   return Advanced(migration, v1::MIGRATION_PHASE_MOVES);
 }
 
+absl::StatusOr<std::map<std::string, PhaseDriver::ConnectionWait>> PhaseDriver::UsersWaitingOnConnections(
+    const v1::Migration& migration) {
+  std::map<std::string, ConnectionWait> waits;
+  UserMoveQuery query(migration.name());
+  // Only moves at Microsoft are in doubt; their number is bounded by the queue limits.
+  query.states = {v1::USER_MOVE_STATE_NOT_STARTED, v1::USER_MOVE_STATE_SCHEDULED,
+                  v1::USER_MOVE_STATE_READY_TO_TRIGGER, v1::USER_MOVE_STATE_IN_PROGRESS,
+                  v1::USER_MOVE_STATE_RESCHEDULED};
+  query.page_size = 1000;
+  do {
+    ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
+    for (const v1::UserMove& user : page.user_moves) {
+      if (!IsConnectionReason(user.error().code())) continue;
+      // Polls and stops go through the user's source geo, connections/{c}/geos/{g}.
+      const std::string& geo = user.source_geo();
+      const size_t cut = geo.find("/geos/");
+      ConnectionWait& wait =
+          waits[geo.empty() ? migration.plan().source_connection() : geo.substr(0, cut)];
+      ++wait.users;
+      if (TimeOf(user.update_time()) >= wait.latest) {
+        wait.latest = TimeOf(user.update_time());
+        wait.message = user.error().message();
+      }
+    }
+    query.page_token = page.next_page_token;
+  } while (!query.page_token.empty());
+  return waits;
+}
+
+namespace {
+
+// The finding ReconcileMigration leaves on a migration while it asks Microsoft again about users it
+// had closed: no new move is started, and MOVES ends once those users are settled.
+bool Reconciling(const v1::Migration& migration, bool* was_cancelled) {
+  for (const v1::Finding& finding : migration.findings()) {
+    if (finding.code() == kReconcilingFinding || finding.code() == kReconcilingCancelledFinding) {
+      *was_cancelled = finding.code() == kReconcilingCancelledFinding;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& migration) {
   const absl::Time now = options_.now();
   const v1::MoveWindow& window = migration.plan().options().window();
-  if (window.has_preferred_begin_time() && TimeOf(window.preferred_begin_time()) > now) {
+  bool was_cancelled = false;
+  const bool reconciling = Reconciling(migration, &was_cancelled);
+  if (!reconciling && window.has_preferred_begin_time() && TimeOf(window.preferred_begin_time()) > now) {
     return Wait(migration, "waiting for the window to open");
   }
+  // Users whose poll (or stop, or retried start) was refused because of a connection: their moves may
+  // be running at Microsoft, so they stay in flight, and nothing new is started through a connection
+  // the mesh cannot use until they are reconciled.
+  ASSIGN_OR_RETURN(const auto waits, UsersWaitingOnConnections(migration));
   const bool window_over = window.has_preferred_end_time() && TimeOf(window.preferred_end_time()) <= now;
   const int limit = migration.plan().options().max_queued_per_source_geo();
   MigrationChange change;
   // Each source geo's queue is filled up to its own limit, whatever the number of target geos.
   std::set<std::string> source_geos;
   for (const v1::GeoPair& pair : migration.geo_pairs()) {
-    if (window_over) break;
+    if (window_over || reconciling || !waits.empty()) break;
     if (!source_geos.insert(pair.source_geo()).second) continue;
     ASSIGN_OR_RETURN(const v1::SourceGeoQueue queue, store_->GetSourceGeoQueue(migration.name(), pair.source_geo()));
     const int active = queue.active();
@@ -470,12 +522,32 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
   ASSIGN_OR_RETURN(auto counts, store_->CountUserMoves(migration.name()));
   int unfinished = 0;
   for (const auto& [state, count] : counts) {
-    if (state == v1::USER_MOVE_STATE_PENDING || state == v1::USER_MOVE_STATE_QUEUED || ActiveAtMicrosoft(state)) {
-      unfinished += count;
-    }
+    // While reconciling, users never started stay as they are: only moves at Microsoft are awaited.
+    const bool not_started = state == v1::USER_MOVE_STATE_PENDING || state == v1::USER_MOVE_STATE_QUEUED;
+    if ((not_started && !reconciling) || ActiveAtMicrosoft(state)) unfinished += count;
   }
-  if (unfinished == 0) return Advanced(migration, v1::MIGRATION_PHASE_POST_MIGRATION);
-  if (window_over && counts[v1::USER_MOVE_STATE_QUEUED] > 0) {
+  if (unfinished == 0) {
+    if (reconciling) {
+      auto* findings = migration.mutable_findings();
+      findings->erase(std::remove_if(findings->begin(), findings->end(),
+                                     [](const v1::Finding& f) {
+                                       return f.code() == kReconcilingFinding ||
+                                              f.code() == kReconcilingCancelledFinding;
+                                     }),
+                      findings->end());
+    }
+    if (was_cancelled) {
+      // A cancelled migration ends cancelled again, its users' states now Microsoft's.
+      change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_CANCELLED,
+                                          "cancelled: every user in doubt reconciled with Microsoft"));
+      migration.clear_next_check_time();
+      SetTime(now, migration.mutable_end_time());
+      RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
+      return StepResult{false};
+    }
+    return Advanced(migration, v1::MIGRATION_PHASE_POST_MIGRATION);
+  }
+  if (!reconciling && waits.empty() && window_over && counts[v1::USER_MOVE_STATE_QUEUED] > 0) {
     // Users not started inside the window wait for the operator's new window (ResumeMigration).
     ASSIGN_OR_RETURN(v1::Migration paused,
                      migrations_->PauseMigration([&] {
@@ -487,8 +559,34 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
     migration = paused;
     return StepResult{false};
   }
+  if (!waits.empty()) {
+    std::vector<std::string> parts;
+    int waiting = 0;
+    for (const auto& [connection, wait] : waits) {
+      waiting += wait.users;
+      std::string message = wait.message.substr(0, 300);
+      parts.push_back(absl::StrCat(connection, " (", message, ")"));
+    }
+    const std::string reason =
+        absl::StrCat("waiting for ", absl::StrJoin(parts, ", "), ": ", waiting,
+                     " user(s) in flight are reconciled with Microsoft once it is back; no new move is started "
+                     "meanwhile");
+    if (migration.state() != v1::MIGRATION_STATE_WAITING) {
+      change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_WAITING, reason));
+    }
+    migration.set_state_reason(reason);
+    // The users' own tasks are retried by the workers; this only refreshes what the migration says.
+    SetTime(now + options_.first_recheck, migration.mutable_next_check_time());
+    RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
+    return StepResult{false};
+  }
+  if (migration.state() == v1::MIGRATION_STATE_WAITING) {
+    change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_RUNNING, "running again"));
+  }
   SetTime(now + options_.moves_tick, migration.mutable_next_check_time());
-  migration.set_state_reason(absl::StrCat("moving: ", unfinished, " user(s) not finished"));
+  migration.set_state_reason(reconciling ? absl::StrCat("reconciling: ", unfinished,
+                                                        " user(s) being asked of Microsoft again")
+                                         : absl::StrCat("moving: ", unfinished, " user(s) not finished"));
   RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
   return StepResult{false};
 }

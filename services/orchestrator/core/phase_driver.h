@@ -11,7 +11,11 @@
 //   IDENTITY_MAP       the whole map uploaded to every target geo
 //   COMPATIBILITY      the source checked against each target; Incompatible waits and checks again
 //   MOVES              inside the window, each source geo's queue kept full up to its limit with start
-//                      tasks for workers; results and polls come back through TaskService
+//                      tasks for workers; results and polls come back through TaskService. Users
+//                      whose tasks are refused because of a connection (deleted, expired, needing a
+//                      sign-in) stay in flight: the migration is WAITING, naming the connection, and
+//                      starts nothing new until they are answered by Microsoft again. MOVES ends only
+//                      once no user is queued or at Microsoft (while reconciling: at Microsoft)
 //   POST_MIGRATION     optional redirect clean-up (each moved user's redirect site removed, noted
 //                      on the user as a finding), optional trust removal verified NOT_ESTABLISHED;
 //                      then COMPLETED or COMPLETED_WITH_ERRORS
@@ -30,6 +34,7 @@
 // holding the write lock; each result is applied only if the migration is still running.
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 
@@ -79,6 +84,15 @@ class PhaseDriver {
   absl::StatusOr<StepResult> UploadIdentityMap(crosstenant::v1::Migration& migration);
   absl::StatusOr<StepResult> CheckCompatibility(crosstenant::v1::Migration& migration);
   absl::StatusOr<StepResult> RunMoves(crosstenant::v1::Migration& migration);
+  // Users at Microsoft whose last task was refused because of a connection (TaskService notes the
+  // refusal as the user's error, code CONNECTION_NOT_FOUND, CONNECTION_NOT_USABLE...), by connection.
+  struct ConnectionWait {
+    int users = 0;
+    std::string message;  // the latest refusal's
+    absl::Time latest = absl::InfinitePast();
+  };
+  absl::StatusOr<std::map<std::string, ConnectionWait>> UsersWaitingOnConnections(
+      const crosstenant::v1::Migration& migration);
   absl::StatusOr<StepResult> FinishMigration(crosstenant::v1::Migration& migration);
   absl::Status FinishCancellation(crosstenant::v1::Migration& migration);
   // Removes the redirect sites of moved users not done yet, committing as it goes; true when none

@@ -46,6 +46,21 @@ bool IsTerminal(v1::UserMoveState state) {
 
 }  // namespace
 
+v1::Task PollTaskOf(const std::string& migration, const v1::UserMove& user, v1::GetUserContentMoveRequest base) {
+  v1::Task poll;
+  poll.set_name(UserTaskName(migration, "poll", user.name()));
+  poll.set_kind(v1::TASK_KIND_POLL_MOVE);
+  poll.set_user_move(user.name());
+  v1::GetUserContentMoveRequest* get = poll.mutable_poll_move();
+  *get = std::move(base);
+  if (!user.task_id().empty()) {
+    get->set_task_id(user.task_id());
+  } else {
+    get->set_source_user_principal_name(user.source_user_principal_name());
+  }
+  return poll;
+}
+
 TaskService::TaskService(MigrationStore* store, EventHub* events, absl::Mutex* write_mutex, Options options)
     : store_(store), events_(events), write_mutex_(write_mutex), options_(std::move(options)) {}
 
@@ -160,6 +175,11 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
   switch (request.outcome()) {
     case v1::TASK_OUTCOME_RETRY:
       requeue(now + std::max(absl::Seconds(1), DurationOf(request.retry_after())));
+      // Refused because of a connection of the mesh: the user keeps the state Microsoft last reported
+      // and notes what it waits for, so that the phase driver can say so (and hold new starts).
+      if (IsConnectionReason(request.error().code()) && !IsTerminal(user.state())) {
+        *user.mutable_error() = request.error();
+      }
       break;
     case v1::TASK_OUTCOME_ABANDONED:
       requeue(now);
@@ -207,25 +227,18 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
         if (!move.task_id().empty()) user.set_task_id(move.task_id());
         if (!move.source_site_url().empty()) user.set_source_site_url(move.source_site_url());
         if (!move.target_site_url().empty()) user.set_target_site_url(move.target_site_url());
+        // Microsoft answered: whatever connection the user waited on is back.
+        if (IsConnectionReason(user.error().code())) user.clear_error();
         if (move.has_error()) *user.mutable_error() = move.error();
         if (move.has_start_time()) *user.mutable_start_time() = move.start_time();
         if (IsTerminal(user.state())) {
           SetTime(now, user.mutable_end_time());
         } else {
           // Follow the move: the next poll of this user, by Microsoft's task id when there is one.
-          v1::Task poll;
-          poll.set_name(UserTaskName(migration.name(), "poll", user.name()));
-          poll.set_kind(v1::TASK_KIND_POLL_MOVE);
-          poll.set_user_move(user.name());
-          v1::GetUserContentMoveRequest* get = poll.mutable_poll_move();
-          if (task.has_start_move()) get->set_geo(task.start_move().geo());
-          if (task.has_poll_move()) *get = task.poll_move();
-          if (!user.task_id().empty()) {
-            get->set_task_id(user.task_id());
-          } else {
-            get->set_source_user_principal_name(user.source_user_principal_name());
-          }
-          change.new_tasks.push_back({poll, now + options_.poll_interval});
+          v1::GetUserContentMoveRequest base;
+          if (task.has_start_move()) base.set_geo(task.start_move().geo());
+          if (task.has_poll_move()) base = task.poll_move();
+          change.new_tasks.push_back({PollTaskOf(migration.name(), user, base), now + options_.poll_interval});
         }
       }
       break;

@@ -21,6 +21,11 @@
 
 namespace crosstenant::orchestrator {
 
+// The task that asks Microsoft for `user`'s move in `migration`: `base` (geo, partner host) keyed by
+// Microsoft's task id when the user has one, else by the source UPN.
+crosstenant::v1::Task PollTaskOf(const std::string& migration, const crosstenant::v1::UserMove& user,
+                                 crosstenant::v1::GetUserContentMoveRequest base);
+
 class TaskService {
  public:
   struct Options {

@@ -132,6 +132,13 @@ grpc::ServerUnaryReactor* OrchestratorService::CancelMigration(grpc::CallbackSer
                [response](v1::Migration m) { *response->mutable_migration() = std::move(m); });
 }
 
+grpc::ServerUnaryReactor* OrchestratorService::ReconcileMigration(grpc::CallbackServerContext* context,
+                                                                  const v1::ReconcileMigrationRequest* request,
+                                                                  v1::ReconcileMigrationResponse* response) {
+  return Reply(context, migrations_->ReconcileMigration(*request),
+               [response](v1::ReconcileMigrationResponse r) { *response = std::move(r); });
+}
+
 grpc::ServerUnaryReactor* OrchestratorService::GetMigrationReport(grpc::CallbackServerContext* context,
                                                                   const v1::GetMigrationReportRequest* request,
                                                                   v1::GetMigrationReportResponse* response) {

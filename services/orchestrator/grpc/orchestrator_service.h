@@ -42,6 +42,9 @@ class OrchestratorService final : public crosstenant::v1::Orchestrator::Callback
   grpc::ServerUnaryReactor* CancelMigration(grpc::CallbackServerContext* context,
                                             const crosstenant::v1::CancelMigrationRequest* request,
                                             crosstenant::v1::CancelMigrationResponse* response) override;
+  grpc::ServerUnaryReactor* ReconcileMigration(grpc::CallbackServerContext* context,
+                                               const crosstenant::v1::ReconcileMigrationRequest* request,
+                                               crosstenant::v1::ReconcileMigrationResponse* response) override;
   grpc::ServerUnaryReactor* GetMigrationReport(grpc::CallbackServerContext* context,
                                                const crosstenant::v1::GetMigrationReportRequest* request,
                                                crosstenant::v1::GetMigrationReportResponse* response) override;

@@ -287,7 +287,10 @@ absl::StatusOr<std::shared_ptr<Connector::Entry>> Connector::Find(const std::str
   }
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(name);
-  if (it == entries_.end()) return absl::NotFoundError(absl::StrCat(QuoteForMessage(name), " does not exist"));
+  if (it == entries_.end()) {
+    return WithErrorInfo(absl::NotFoundError(absl::StrCat(QuoteForMessage(name), " does not exist")),
+                         kReasonConnectionNotFound, "crosstenant", {{"connection", QuoteForMessage(name)}});
+  }
   return it->second;
 }
 
@@ -636,8 +639,10 @@ absl::StatusOr<std::string> Connector::Token(Entry& entry, const std::string& sc
       entry.tokens.erase(scope);
       AuthFailure failure = AuthFailureOf(acquired.status());
       bool live;
+      std::string connection_name;
       {
         absl::MutexLock entry_lock(&entry.mu);
+        connection_name = entry.connection.name();
         live = entry.connection.state() == v1::CONNECTION_STATE_CONNECTED ||
                entry.connection.state() == v1::CONNECTION_STATE_DEGRADED;
       }
@@ -646,6 +651,13 @@ absl::StatusOr<std::string> Connector::Token(Entry& entry, const std::string& sc
         SetState(entry, v1::CONNECTION_STATE_EXPIRED,
                  absl::StrCat("token refresh failed: ", acquired.status().message()));
         entry.token_mu.Lock();
+      }
+      // No token for the connection (Entra refused its credential, or the credential cannot be read):
+      // the connection, not the operation asked for, is what failed (a worker keeps a user's move
+      // waiting on it rather than failing the user).
+      if (failure != AuthFailure::kTransient) {
+        return WithErrorInfo(acquired.status(), kReasonConnectionNotUsable, "crosstenant",
+                             {{"connection", connection_name}});
       }
       return acquired.status();
     }

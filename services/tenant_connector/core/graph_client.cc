@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "services/common/errors.h"
 #include "services/common/status_macros.h"
 #include "services/tenant_connector/core/json_read.h"
 #include "services/tenant_connector/core/upstream_error.h"
@@ -59,10 +60,12 @@ absl::StatusOr<GraphResult> GraphClient::Send(const GraphTarget& target, const s
     result.body = nlohmann::json::parse(response->body, nullptr, false);
     if (response->status == 401) {
       if (target.on_token_rejected) target.on_token_rejected("Microsoft graph rejected a freshly acquired token (HTTP 401)");
-      return absl::FailedPreconditionError(
-          absl::StrCat("Microsoft graph rejected the connection's token after a refresh (HTTP 401): ",
-                       UpstreamMessage(result.body, result.raw),
-                       "; the connection is EXPIRED, call ReauthenticateConnection"));
+      return WithErrorInfo(
+          absl::FailedPreconditionError(
+              absl::StrCat("Microsoft graph rejected the connection's token after a refresh (HTTP 401): ",
+                           UpstreamMessage(result.body, result.raw),
+                           "; the connection is EXPIRED, call ReauthenticateConnection")),
+          kReasonConnectionNotUsable, "crosstenant", {});
     }
     if (response->status >= 200 && response->status < 300) {
       // A cut-off or garbled answer is not an empty one: read as such, users who exist would be "not found".

@@ -154,11 +154,13 @@ absl::StatusOr<Connector::GeoRef> Connector::ResolveGeo(const std::string& geo_n
   if (connection.state() != v1::CONNECTION_STATE_CONNECTED && connection.state() != v1::CONNECTION_STATE_DEGRADED) {
     absl::string_view state = v1::ConnectionState_Name(connection.state());
     absl::ConsumePrefix(&state, "CONNECTION_STATE_");
-    return absl::FailedPreconditionError(absl::StrCat(connection_name, " is ", state,
-                                                      connection.state_reason().empty() ? "" : " (",
-                                                      connection.state_reason(),
-                                                      connection.state_reason().empty() ? "" : ")",
-                                                      "; it must be CONNECTED or DEGRADED"));
+    return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(connection_name, " is ", state,
+                                                                    connection.state_reason().empty() ? "" : " (",
+                                                                    connection.state_reason(),
+                                                                    connection.state_reason().empty() ? "" : ")",
+                                                                    "; it must be CONNECTED or DEGRADED")),
+                         kReasonConnectionNotUsable, "crosstenant",
+                         {{"connection", connection_name}, {"state", std::string(state)}});
   }
   ref.role = connection.role();
   std::string wanted = parts.size() == 2 ? connection.home_geo() : geo_name;

@@ -27,6 +27,13 @@ bool IsTransient(absl::StatusCode code) {
          code == absl::StatusCode::kUnknown || code == absl::StatusCode::kCancelled;
 }
 
+// Whether Microsoft may already know of `task`'s move: a start that an earlier attempt may have sent,
+// a poll or a stop.
+bool MayBeAtMicrosoft(const v1::Task& task) {
+  return (task.spec_case() == v1::Task::kStartMove && task.attempt() != 1) ||
+         task.spec_case() == v1::Task::kPollMove || task.spec_case() == v1::Task::kStopMove;
+}
+
 }  // namespace
 
 v1::CompleteTaskRequest TaskRunner::NewCompletion(const v1::Task& task) const {
@@ -82,11 +89,12 @@ v1::CompleteTaskRequest TaskRunner::Run(const v1::Task& task) {
       break;
   }
 
-  Conclude(status, completion);
+  Conclude(task, status, completion);
   return completion;
 }
 
-void TaskRunner::Conclude(const absl::Status& status, v1::CompleteTaskRequest& completion) const {
+void TaskRunner::Conclude(const v1::Task& task, const absl::Status& status,
+                          v1::CompleteTaskRequest& completion) const {
   if (status.ok()) {
     completion.set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
     return;
@@ -94,6 +102,19 @@ void TaskRunner::Conclude(const absl::Status& status, v1::CompleteTaskRequest& c
   v1::ErrorDetail* error = completion.mutable_error();
   error->set_code(absl::StatusCodeToString(status.code()));
   error->set_message(std::string(status.message()));
+  // Typed, not read from the message: the connector names the connection as the cause.
+  std::string reason = ErrorInfoReasonOf(status);
+  if (!IsConnectionReason(reason) && MayBeAtMicrosoft(task) &&
+      (status.code() == absl::StatusCode::kPermissionDenied || status.code() == absl::StatusCode::kUnauthenticated)) {
+    // The connection's access refused while the move may be running: Microsoft said nothing about it.
+    reason = std::string(kReasonConnectionNotUsable);
+  }
+  if (IsConnectionReason(reason)) {
+    error->set_code(reason);
+    completion.set_outcome(v1::TASK_OUTCOME_RETRY);
+    SetDuration(options_.connection_backoff, completion.mutable_retry_after());
+    return;
+  }
   if (status.code() == absl::StatusCode::kResourceExhausted) {
     completion.set_outcome(v1::TASK_OUTCOME_RETRY);
     const absl::Duration delay = RetryDelayOf(status);
@@ -172,7 +193,7 @@ std::vector<v1::CompleteTaskRequest> TaskRunner::RunPolls(const std::vector<v1::
             *completion.mutable_move() = result.move();
           }
         }
-        Conclude(status, completion);
+        Conclude(polls[i], status, completion);
         completions[i] = std::move(completion);
         done[i] = true;
       }

@@ -5,6 +5,14 @@
 // completion for the orchestrator. The outcome follows what the error means for the caller:
 //   - throttled (RESOURCE_EXHAUSTED): RETRY after the connector's RetryInfo delay, exactly;
 //   - transient (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, INTERNAL): RETRY after a short back-off;
+//   - the mesh's own refusals, told apart by the google.rpc.ErrorInfo reason the connector attaches
+//     (CONNECTION_NOT_FOUND, CONNECTION_NOT_USABLE, SHAREPOINT_TOKEN_REJECTED,
+//     SHAREPOINT_NEEDS_CERTIFICATE): RETRY after `connection_backoff`, with that reason as the error's
+//     code, whatever the task (IsConnectionReason in services/common/errors.h). They say nothing
+//     about the user's move, which stays in the state Microsoft last reported;
+//   - for a task whose move may already be at Microsoft (a start from attempt 2 on, a poll, a stop),
+//     PERMISSION_DENIED and UNAUTHENTICATED without such a reason are the connection's access being
+//     refused, not an answer about the move: also RETRY, with code CONNECTION_NOT_USABLE;
 //   - Microsoft's refusals (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, PERMISSION_DENIED,
 //     ALREADY_EXISTS...): FAILED, with the connector's message as the user's error.
 
@@ -37,7 +45,11 @@ class TaskRunner {
  public:
   struct Options {
     absl::Duration transient_backoff = absl::Seconds(5);
+    // Wait before a task refused because of its connection is tried again: the connection comes back
+    // only when an operator acts (re-creates, re-authenticates it), so polling it hard helps nobody.
+    absl::Duration connection_backoff = absl::Seconds(15);
   };
+
 
   TaskRunner(TenantOperations* tenant, std::string worker_id, Options options)
       : tenant_(tenant), worker_id_(std::move(worker_id)), options_(options) {}
@@ -60,8 +72,9 @@ class TaskRunner {
 
  private:
   crosstenant::v1::CompleteTaskRequest NewCompletion(const crosstenant::v1::Task& task) const;
-  // Sets the outcome (and error, retry delay) of `completion` from `status`.
-  void Conclude(const absl::Status& status, crosstenant::v1::CompleteTaskRequest& completion) const;
+  // Sets the outcome (and error, retry delay) of `completion` from `status`, the result of `task`.
+  void Conclude(const crosstenant::v1::Task& task, const absl::Status& status,
+                crosstenant::v1::CompleteTaskRequest& completion) const;
 
   TenantOperations* tenant_;
   std::string worker_id_;

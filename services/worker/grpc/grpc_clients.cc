@@ -9,7 +9,8 @@ namespace v1 = ::crosstenant::v1;
 
 constexpr std::chrono::seconds kCallDeadline(30);
 
-// Calls `method` on `stub` with a deadline `extra` past the default; the response on success.
+// Calls `method` on `stub` with a deadline `extra` past the default; the response on success. A failure
+// keeps its google.rpc details (CallUnary): TaskRunner reads the connector's ErrorInfo reason from them.
 template <typename Response, typename Stub, typename Request, typename Method>
 absl::StatusOr<Response> Call(Stub* stub, Method method, const Request& request,
                               std::chrono::seconds extra = std::chrono::seconds(0)) {

@@ -15,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "services/common/errors.h"
+#include "services/common/grpc_status.h"
 #include "tests/support/mesh_processes.h"
 
 namespace crosstenant::testing {
@@ -388,6 +390,18 @@ TEST_F(TenantOpsTest, ConnectionDegradesExpiresAndRecovers) {
   grpc::Status refused = Call(&v1::TenantConnector::Stub::GetCrossTenantHostUrl, host_request, &host);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(refused.error_message(), HasSubstr("EXPIRED"));
+  // Typed as the connection's refusal, not Microsoft's: a worker keeps a move in flight on it.
+  EXPECT_EQ(ErrorInfoReasonOf(FromGrpcStatus(refused)), kReasonConnectionNotUsable);
+  EXPECT_EQ(ErrorInfoMetadataOf(FromGrpcStatus(refused), "state"), "EXPIRED");
+  {
+    v1::GetUserContentMoveRequest get;
+    get.set_geo("connections/no-such-connection");
+    get.set_task_id("any");
+    v1::GetUserContentMoveResponse got;
+    const grpc::Status missing = Call(&v1::TenantConnector::Stub::GetUserContentMove, get, &got);
+    EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(ErrorInfoReasonOf(FromGrpcStatus(missing)), kReasonConnectionNotFound);
+  }
   // The file is fixed: the next probe recovers.
   std::ofstream(secret_file) << kFabrikamSecret << "\n";
   EXPECT_EQ(check().state(), v1::CONNECTION_STATE_CONNECTED);

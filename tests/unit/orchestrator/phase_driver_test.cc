@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <set>
 
@@ -265,6 +266,180 @@ TEST_F(PhaseDriverTest, AnExpiredConnectionWaitsUntilItIsSignedInAgain) {
   now_ += absl::Seconds(5);
   ASSERT_TRUE(driver_->Tick().ok());
   EXPECT_NE(Get().phase(), v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
+}
+
+// What a worker reports for one leased task, by user: `answer` fills in the outcome and result.
+using Answer = std::function<void(const v1::Task& task, v1::CompleteTaskRequest& done)>;
+
+// Answers as Microsoft would: the move in `state`, with its task id and raw state.
+Answer Microsoft(v1::MoveState state, const std::string& raw) {
+  return [state, raw](const v1::Task& task, v1::CompleteTaskRequest& done) {
+    done.set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
+    done.mutable_move()->set_state(state);
+    done.mutable_move()->set_raw_state(raw);
+    done.mutable_move()->set_task_id("ms-" + task.user_move().substr(task.user_move().rfind('/') + 1));
+  };
+}
+
+// The connector refused because of the connection: a RETRY whose error code is the typed reason.
+void ConnectionGone(const v1::Task&, v1::CompleteTaskRequest& done) {
+  done.set_outcome(v1::TASK_OUTCOME_RETRY);
+  done.mutable_retry_after()->set_seconds(15);
+  done.mutable_error()->set_code("CONNECTION_NOT_FOUND");
+  done.mutable_error()->set_message("connections/contoso does not exist");
+}
+
+// What an older worker reported for the same refusal: the user's final failure.
+void ConnectionGoneAsFailure(const v1::Task&, v1::CompleteTaskRequest& done) {
+  done.set_outcome(v1::TASK_OUTCOME_FAILED);
+  done.mutable_error()->set_code("NOT_FOUND");
+  done.mutable_error()->set_message("connections/contoso does not exist");
+}
+
+class UsersInDoubtTest : public PhaseDriverTest {
+ protected:
+  // Leases every ready task and answers each with answers[user] (or `otherwise`); the kinds leased.
+  std::vector<v1::TaskKind> Work(const std::map<std::string, Answer>& answers, const Answer& otherwise) {
+    v1::LeaseTasksRequest lease;
+    lease.set_worker_id("w");
+    lease.set_max_tasks(100);
+    std::vector<v1::TaskKind> kinds;
+    const v1::LeaseTasksResponse leased = tasks_->LeaseTasks(lease).value();
+    for (const v1::Task& task : leased.tasks()) {
+      v1::CompleteTaskRequest done;
+      done.set_worker_id("w");
+      done.set_task(task.name());
+      done.set_lease_id(task.lease_id());
+      const std::string upn = task.user_move().substr(task.user_move().rfind('/') + 1);
+      auto it = answers.find(upn);
+      (it == answers.end() ? otherwise : it->second)(task, done);
+      EXPECT_TRUE(tasks_->CompleteTask(done).ok());
+      kinds.push_back(task.kind());
+    }
+    return kinds;
+  }
+  v1::UserMove User(const std::string& upn) { return migrations_->GetUserMove("migrations/m/users/" + upn).value(); }
+};
+
+TEST_F(UsersInDoubtTest, AConnectionRefusalKeepsUsersInFlightAndTheMigrationWaitsNamingItWithoutStartingMore) {
+  tenant_.dormant_checks = 0;
+  Create(3, /*max_queued=*/2);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  ASSERT_EQ(Work({}, Microsoft(v1::MOVE_STATE_IN_PROGRESS, "InProgress")).size(), 2u) << "u0 and u1 started";
+  now_ += absl::Seconds(30);
+  // u0's move ends; u1's poll is refused: its connection was deleted.
+  Work({{"u0@contoso.com", Microsoft(v1::MOVE_STATE_SUCCESS, "Success")}, {"u1@contoso.com", ConnectionGone}}, nullptr);
+  ASSERT_TRUE(driver_->Tick().ok());
+  v1::Migration migration = Get();
+  EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_MOVES);
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_WAITING);
+  EXPECT_THAT(migration.state_reason(), HasSubstr("waiting for connections/contoso (connections/contoso does not "
+                                                  "exist): 1 user(s) in flight are reconciled with Microsoft"));
+  const v1::UserMove waiting = User("u1@contoso.com");
+  EXPECT_EQ(waiting.state(), v1::USER_MOVE_STATE_IN_PROGRESS) << "the state Microsoft last reported";
+  EXPECT_EQ(waiting.error().code(), "CONNECTION_NOT_FOUND");
+  EXPECT_FALSE(waiting.has_end_time());
+  EXPECT_TRUE(absl::IsNotFound(store_->GetTask("migrations/m/tasks/start-u2@contoso.com").status()))
+      << "a slot is free, but nothing new starts while a connection is missing";
+
+  // Many ticks later, still waiting: MOVES does not end while a user is in doubt.
+  for (int i = 0; i < 5; ++i) {
+    now_ += absl::Seconds(5);
+    ASSERT_TRUE(driver_->Tick().ok());
+  }
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
+
+  // The connection is back: the retried poll is answered by Microsoft, and the migration goes on.
+  Work({}, Microsoft(v1::MOVE_STATE_SUCCESS, "Success"));
+  EXPECT_EQ(User("u1@contoso.com").state(), v1::USER_MOVE_STATE_SUCCESS);
+  EXPECT_FALSE(User("u1@contoso.com").has_error()) << "the wait is over";
+  now_ += absl::Seconds(5);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_RUNNING);
+  EXPECT_EQ(Work({}, Microsoft(v1::MOVE_STATE_SUCCESS, "Success")),
+            std::vector<v1::TaskKind>{v1::TASK_KIND_START_MOVE})
+      << "u2 is started now";
+  now_ += absl::Seconds(1);
+  ASSERT_TRUE(driver_->Tick().ok());
+  migration = Get();
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED);
+  EXPECT_EQ(migration.state_reason(), "3 of 3 user(s) moved");
+}
+
+TEST_F(UsersInDoubtTest, ReconcileAsksMicrosoftAgainAboutUsersAnOlderBuildFailedAndEndsWithItsAnswers) {
+  tenant_.dormant_checks = 0;
+  Create(3);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  ASSERT_EQ(Work({}, Microsoft(v1::MOVE_STATE_IN_PROGRESS, "InProgress")).size(), 3u);
+  now_ += absl::Seconds(30);
+  // An older build: u0 and u1 FAILED on the connection's error; u2 Microsoft itself reports Failed.
+  Work({{"u2@contoso.com", Microsoft(v1::MOVE_STATE_FAILED, "Failed")}}, ConnectionGoneAsFailure);
+  now_ += absl::Seconds(1);
+  ASSERT_TRUE(driver_->Tick().ok());
+  v1::Migration ended = Get();
+  ASSERT_EQ(ended.state(), v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS);
+  EXPECT_EQ(ended.state_reason(), "0 of 3 user(s) moved");
+  EXPECT_EQ(User("u0@contoso.com").state(), v1::USER_MOVE_STATE_FAILED);
+
+  v1::ReconcileMigrationRequest reconcile;
+  reconcile.set_name("migrations/m");
+  absl::StatusOr<v1::ReconcileMigrationResponse> reconciled = migrations_->ReconcileMigration(reconcile);
+  ASSERT_TRUE(reconciled.ok()) << reconciled.status();
+  EXPECT_EQ(reconciled->users_to_reconcile(), 2) << "u2's failure is Microsoft's word";
+  EXPECT_EQ(reconciled->migration().phase(), v1::MIGRATION_PHASE_MOVES);
+  EXPECT_EQ(reconciled->migration().state(), v1::MIGRATION_STATE_RUNNING);
+  EXPECT_FALSE(reconciled->migration().has_end_time());
+  EXPECT_EQ(User("u0@contoso.com").state(), v1::USER_MOVE_STATE_IN_PROGRESS) << "as Microsoft last reported";
+  EXPECT_FALSE(User("u0@contoso.com").has_end_time());
+  EXPECT_EQ(User("u2@contoso.com").state(), v1::USER_MOVE_STATE_FAILED);
+
+  // Microsoft completed both moves meanwhile.
+  EXPECT_EQ(Work({}, Microsoft(v1::MOVE_STATE_SUCCESS, "Success")),
+            (std::vector<v1::TaskKind>{v1::TASK_KIND_POLL_MOVE, v1::TASK_KIND_POLL_MOVE}));
+  ASSERT_TRUE(driver_->Tick().ok());
+  v1::Migration again = Get();
+  EXPECT_EQ(again.state(), v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS);
+  EXPECT_EQ(again.state_reason(), "2 of 3 user(s) moved");
+  EXPECT_TRUE(again.has_end_time());
+  EXPECT_EQ(again.findings_size(), 0) << "the reconciling mark is gone";
+
+  // Nothing left in doubt: a second reconcile changes nothing.
+  reconciled = migrations_->ReconcileMigration(reconcile);
+  ASSERT_TRUE(reconciled.ok()) << reconciled.status();
+  EXPECT_EQ(reconciled->users_to_reconcile(), 0);
+  EXPECT_EQ(reconciled->migration().state(), v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS);
+  EXPECT_EQ(reconciled->migration().last_event_sequence(), again.last_event_sequence());
+}
+
+TEST_F(UsersInDoubtTest, ACancelledMigrationReconciledEndsCancelledAgainAndStartsNothing) {
+  tenant_.dormant_checks = 0;
+  Create(3, /*max_queued=*/1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  ASSERT_EQ(Work({}, Microsoft(v1::MOVE_STATE_IN_PROGRESS, "InProgress")).size(), 1u);
+  v1::CancelMigrationRequest cancel;
+  cancel.set_name("migrations/m");
+  ASSERT_TRUE(migrations_->CancelMigration(cancel).ok());
+  v1::ReconcileMigrationRequest reconcile;
+  reconcile.set_name("migrations/m");
+  EXPECT_EQ(migrations_->ReconcileMigration(reconcile).status().code(), absl::StatusCode::kFailedPrecondition)
+      << "while CANCELLING";
+  now_ += absl::Seconds(30);
+  Work({}, ConnectionGoneAsFailure);  // an older build fails the in-progress user
+  ASSERT_TRUE(driver_->Tick().ok());
+  ASSERT_EQ(Get().state(), v1::MIGRATION_STATE_CANCELLED);
+
+  absl::StatusOr<v1::ReconcileMigrationResponse> reconciled = migrations_->ReconcileMigration(reconcile);
+  ASSERT_TRUE(reconciled.ok()) << reconciled.status();
+  EXPECT_EQ(reconciled->users_to_reconcile(), 1);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Work({}, Microsoft(v1::MOVE_STATE_SUCCESS, "Success")),
+            std::vector<v1::TaskKind>{v1::TASK_KIND_POLL_MOVE})
+      << "only the poll: the stopped users are not started";
+  now_ += absl::Seconds(1);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_CANCELLED);
+  EXPECT_EQ(User("u0@contoso.com").state(), v1::USER_MOVE_STATE_SUCCESS);
+  EXPECT_EQ(User("u1@contoso.com").state(), v1::USER_MOVE_STATE_STOPPED);
 }
 
 TEST_F(PhaseDriverTest, IncompatibleTenantsWaitWithBackoffThenProceed) {

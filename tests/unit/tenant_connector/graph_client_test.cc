@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "services/common/errors.h"
 #include "tests/unit/tenant_connector/fake_clock.h"
 #include "tests/unit/tenant_connector/scripted_transport.h"
 
@@ -101,6 +102,7 @@ TEST_F(GraphClientTest, OneRefreshOnA401ThenTheConnectionIsTold) {
   absl::Status status = graph_.Send(target_, "GET", "/v1.0/organization", nullptr, Deadline()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(status.message(), HasSubstr("ReauthenticateConnection"));
+  EXPECT_EQ(ErrorInfoReasonOf(status), kReasonConnectionNotUsable) << "the connection's refusal, not the call's";
   EXPECT_EQ(rejected_, 1);
 }
 

@@ -210,8 +210,8 @@ TEST(TaskRunnerTest, PollsOfOneGeoAreReadInOneBatchAndEachGetsItsOwnOutcome) {
   EXPECT_EQ(done[3].error().code(), "NOT_FOUND");
   EXPECT_EQ(done[4].outcome(), v1::TASK_OUTCOME_RETRY) << "still throttled after the connector's own retries";
   EXPECT_EQ(done[4].retry_after().seconds(), 3);
-  EXPECT_EQ(done[5].outcome(), v1::TASK_OUTCOME_FAILED);
-  EXPECT_EQ(done[5].error().code(), "PERMISSION_DENIED");
+  EXPECT_EQ(done[5].outcome(), v1::TASK_OUTCOME_RETRY) << "403 on a poll: the connection's access, not the move";
+  EXPECT_EQ(done[5].error().code(), "CONNECTION_NOT_USABLE");
   EXPECT_EQ(done[6].outcome(), v1::TASK_OUTCOME_SUCCEEDED);
 }
 
@@ -229,6 +229,114 @@ TEST(TaskRunnerTest, AFailedBatchCallGivesEveryPollTheSameOutcome) {
   }
   EXPECT_EQ(tenant.batches.size(), 1u);
   EXPECT_TRUE(tenant.gets.empty());
+}
+
+// The connector's refusals because of the connection itself, typed as it sends them.
+absl::Status ConnectionMissing() {
+  return WithErrorInfo(absl::NotFoundError("connections/contoso does not exist"), kReasonConnectionNotFound,
+                       "crosstenant", {{"connection", "connections/contoso"}});
+}
+absl::Status ConnectionExpired() {
+  return WithErrorInfo(absl::FailedPreconditionError("connections/contoso is EXPIRED (secret expired); it must be "
+                                                     "CONNECTED or DEGRADED"),
+                       kReasonConnectionNotUsable, "crosstenant", {{"connection", "connections/contoso"}});
+}
+
+TEST(TaskRunnerTest, ARefusalBecauseOfTheConnectionRetriesEveryMoveTaskAndNeverFailsTheUser) {
+  TaskRunner::Options options;
+  options.transient_backoff = absl::Seconds(3);
+  options.connection_backoff = absl::Seconds(42);
+  v1::Task first_start = StartTask("migrations/m/tasks/start-u1");
+  first_start.set_attempt(1);
+  v1::Task retried_start = first_start;
+  retried_start.set_attempt(2);
+  const v1::Task poll = PollTask("migrations/m/tasks/poll-u1", "connections/contoso", "task-1");
+  for (const absl::Status& refusal : {ConnectionMissing(), ConnectionExpired()}) {
+    for (const v1::Task& task : {first_start, retried_start, poll}) {
+      FakeTenant tenant;
+      tenant.next_status = refusal;
+      TaskRunner runner(&tenant, "w1", options);
+      const v1::CompleteTaskRequest done = runner.Run(task);
+      EXPECT_EQ(done.outcome(), v1::TASK_OUTCOME_RETRY) << task.name() << " " << refusal;
+      EXPECT_EQ(done.retry_after().seconds(), 42) << "the connection's own back-off, not the transient one";
+      EXPECT_EQ(done.error().code(), ErrorInfoReasonOf(refusal));
+      EXPECT_TRUE(IsConnectionReason(done.error().code()));
+      EXPECT_THAT(done.error().message(), ::testing::HasSubstr("connections/contoso"));
+    }
+  }
+}
+
+TEST(TaskRunnerTest, TheSameCodesFromMicrosoftWithoutTheConnectionReasonStillFail) {
+  FakeTenant tenant;
+  TaskRunner runner(&tenant, "w1", {});
+  // Microsoft has no such move: its own answer, not the connection's.
+  tenant.next_status = absl::NotFoundError("Microsoft graph: the task does not exist (HTTP 404)");
+  v1::CompleteTaskRequest done = runner.Run(PollTask("p", "connections/contoso", "task-1"));
+  EXPECT_EQ(done.outcome(), v1::TASK_OUTCOME_FAILED);
+  EXPECT_EQ(done.error().code(), "NOT_FOUND");
+  EXPECT_FALSE(IsConnectionReason(done.error().code()));
+  // Microsoft refuses a first start: the user's failure, Microsoft's word.
+  tenant.next_status = absl::FailedPreconditionError("the target user already has a OneDrive (HTTP 409)");
+  v1::Task start = StartTask("s");
+  start.set_attempt(1);
+  EXPECT_EQ(runner.Run(start).outcome(), v1::TASK_OUTCOME_FAILED);
+  start.set_attempt(3);
+  EXPECT_EQ(runner.Run(start).outcome(), v1::TASK_OUTCOME_FAILED);
+}
+
+TEST(TaskRunnerTest, AccessRefusedWhileAMoveMayRunWaitsOnTheConnection) {
+  FakeTenant tenant;
+  TaskRunner runner(&tenant, "w1", {});
+  tenant.next_status = absl::PermissionDeniedError("Microsoft graph: Access denied (HTTP 403)");
+  // A poll: the move may be running; the refusal is about the connection's access, not the move.
+  v1::CompleteTaskRequest poll = runner.Run(PollTask("p", "connections/contoso", "task-1"));
+  EXPECT_EQ(poll.outcome(), v1::TASK_OUTCOME_RETRY);
+  EXPECT_EQ(poll.error().code(), "CONNECTION_NOT_USABLE");
+  // A retried start may have reached Microsoft on its first attempt: the same.
+  v1::Task start = StartTask("s");
+  start.set_attempt(2);
+  EXPECT_EQ(runner.Run(start).outcome(), v1::TASK_OUTCOME_RETRY);
+  // A first start cannot have: Microsoft refused it.
+  start.set_attempt(1);
+  v1::CompleteTaskRequest refused = runner.Run(start);
+  EXPECT_EQ(refused.outcome(), v1::TASK_OUTCOME_FAILED);
+  EXPECT_EQ(refused.error().code(), "PERMISSION_DENIED");
+}
+
+TEST(TaskRunnerTest, ABatchOfPollsRefusedBecauseOfTheConnectionWaitsAndOnlyMicrosoftsAnswersFail) {
+  FakeTenant tenant;
+  tenant.batch_status = ConnectionExpired();
+  TaskRunner runner(&tenant, "w1", {});
+  std::vector<v1::CompleteTaskRequest> done =
+      runner.RunPolls({PollTask("p0", "g", "a"), PollTask("p1", "g", "b")});
+  ASSERT_EQ(done.size(), 2u);
+  for (const v1::CompleteTaskRequest& completion : done) {
+    EXPECT_EQ(completion.outcome(), v1::TASK_OUTCOME_RETRY);
+    EXPECT_EQ(completion.error().code(), "CONNECTION_NOT_USABLE");
+  }
+
+  tenant.batch_status = absl::OkStatus();
+  v1::UserContentMoveResult forbidden;
+  forbidden.set_task_id("a");
+  forbidden.mutable_error()->set_code("UPSTREAM_ERROR");
+  forbidden.mutable_error()->set_upstream_http_status(403);
+  tenant.batch_answers["a"] = forbidden;
+  v1::UserContentMoveResult missing;
+  missing.set_task_id("b");
+  missing.set_found(false);
+  tenant.batch_answers["b"] = missing;
+  v1::UserContentMoveResult failed;
+  failed.set_task_id("c");
+  failed.set_found(true);
+  failed.mutable_move()->set_state(v1::MOVE_STATE_FAILED);
+  tenant.batch_answers["c"] = failed;
+  done = runner.RunPolls({PollTask("p0", "g", "a"), PollTask("p1", "g", "b"), PollTask("p2", "g", "c")});
+  ASSERT_EQ(done.size(), 3u);
+  EXPECT_EQ(done[0].outcome(), v1::TASK_OUTCOME_RETRY) << "403 on a poll: the connection's access";
+  EXPECT_EQ(done[0].error().code(), "CONNECTION_NOT_USABLE");
+  EXPECT_EQ(done[1].outcome(), v1::TASK_OUTCOME_FAILED) << "Microsoft has no such move";
+  EXPECT_EQ(done[2].outcome(), v1::TASK_OUTCOME_SUCCEEDED) << "Failed is reported as Microsoft's state";
+  EXPECT_EQ(done[2].move().state(), v1::MOVE_STATE_FAILED);
 }
 
 // Hands out the tasks it is given, up to max_tasks of the kinds asked per lease call, and records
