@@ -40,6 +40,19 @@ namespace {
 constexpr char kMigrationsBeta[] = "/beta/solutions/sharePoint/migrations";
 constexpr int kMappingDeltaLimit = 50;
 
+// The error of one `$batch` sub-request Microsoft did not answer for good: a 429, or a 503 with
+// Retry-After, is THROTTLED with that Retry-After (the caller asks again for this item alone, then);
+// another 5xx is UPSTREAM_UNAVAILABLE, anything else UPSTREAM_ERROR.
+void SetSubRequestError(int status, const nlohmann::json& item, const nlohmann::json& body, v1::ErrorDetail* error) {
+  const std::optional<absl::Duration> retry_after = SubResponseRetryAfter(item);
+  const bool throttled = status == 429 || (status == 503 && retry_after.has_value());
+  error->set_code(throttled ? "THROTTLED" : status >= 500 ? "UPSTREAM_UNAVAILABLE" : "UPSTREAM_ERROR");
+  error->set_message(internal::UpstreamMessage(body, ""));
+  error->set_upstream_code(UpstreamCode(body));
+  error->set_upstream_http_status(status);
+  if (retry_after.has_value()) internal::SetDuration(*retry_after, error->mutable_retry_after());
+}
+
 // "https://Fabrikam-my.sharepoint.com" -> "https://fabrikam-my.sharepoint.com/".
 absl::StatusOr<std::string> NormaliseHostUrl(const std::string& text, const std::string& field) {
   std::string url = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
@@ -361,10 +374,7 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
     const int status = static_cast<int>(Int(item, "status", 0));
     const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
     if (status == 429 || status >= 500) {
-      v1::ErrorDetail* error = check->mutable_error();
-      error->set_code(status == 429 ? "THROTTLED" : "UPSTREAM_UNAVAILABLE");
-      error->set_message(internal::UpstreamMessage(body, ""));
-      error->set_upstream_http_status(status);
+      SetSubRequestError(status, item, body, check->mutable_error());
       continue;
     }
     if (id[0] == 'u') {
@@ -726,10 +736,7 @@ absl::StatusOr<v1::BatchGetUserContentMovesResponse> Connector::BatchGetMoves(
     } else if (status == 404) {
       out->set_found(false);
     } else {
-      v1::ErrorDetail* error = out->mutable_error();
-      error->set_code(status == 429 ? "THROTTLED" : status >= 500 ? "UPSTREAM_UNAVAILABLE" : "UPSTREAM_ERROR");
-      error->set_message(internal::UpstreamMessage(body, ""));
-      error->set_upstream_http_status(status);
+      SetSubRequestError(status, item, body, out->mutable_error());
     }
   }
   return response;
