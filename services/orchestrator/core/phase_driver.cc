@@ -162,7 +162,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Wait(v1::Migration& migrati
   absl::Duration gap = options_.first_recheck;
   if (retry_after.has_value()) {
     // Throttling is no obstacle that clears more slowly the longer it lasts: Microsoft named the time.
-    gap = std::clamp(*retry_after, kThrottleRecheckFloor, options_.max_recheck);
+    gap = std::min(std::max(*retry_after, kThrottleRecheckFloor), options_.max_recheck);
   } else if (migration.state() == v1::MIGRATION_STATE_WAITING && migration.state_reason() == reason &&
              migration.has_next_check_time()) {
     // The same obstacle again: wait twice as long as last time, up to the cap.

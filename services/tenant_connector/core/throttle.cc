@@ -110,6 +110,8 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
           permitted = true;
         }
       } else {
+        // Callers queued behind an outage's probe are told of the outage, not of throttling.
+        if (gate_->outage_failures > 0) return UnreachableError();
         return ResourceExhaustedWithRetry(
             absl::StrCat("too many requests to Microsoft ", UpstreamApiName(api_), " for this tenant are in flight"),
             absl::Seconds(1));
@@ -126,10 +128,7 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
               absl::StrCat("Microsoft ", UpstreamApiName(api_), " is throttling this tenant; retry after ", when),
               wait);
         }
-        return absl::UnavailableError(absl::StrCat("Microsoft ", UpstreamApiName(api_),
-                                                   " is unreachable for this tenant (no answer, or HTTP 503 without "
-                                                   "Retry-After); the next attempt in ",
-                                                   when));
+        return UnreachableError(when);
       }
       if (observer_.on_wait) observer_.on_wait(api_, wait);
       clock_->SleepFor(wait);
@@ -184,6 +183,13 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
           wait);
     }
   }
+}
+
+absl::Status ThrottleGovernor::UnreachableError(const std::string& next_attempt) const {
+  return absl::UnavailableError(absl::StrCat("Microsoft ", UpstreamApiName(api_),
+                                             " is unreachable for this tenant (no answer, or HTTP 503 without "
+                                             "Retry-After)",
+                                             next_attempt.empty() ? "" : "; the next attempt in ", next_attempt));
 }
 
 void ThrottleGovernor::NoteThrottled(const HttpResponse& inner) {

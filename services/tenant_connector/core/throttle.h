@@ -118,6 +118,8 @@ class ThrottleGovernor {
   absl::Duration Backoff(int attempt);
   // A 429 or 503 (`status`): no request of the tenant before `now + delay`.
   void HoldBackTenant(absl::Time now, absl::Duration delay, int status);
+  // UNAVAILABLE: the tenant's endpoint does not answer (and when it is tried again, if known).
+  absl::Status UnreachableError(const std::string& next_attempt = "") const;
   // No answer, or a 503 without Retry-After: the tenant is held back for a short, capped back-off.
   void NoteOutage(absl::Time now);
   // An answer that is not an outage: the outage (if any) ends now.
