@@ -51,11 +51,19 @@ bool ActiveAtMicrosoft(v1::UserMoveState state) {
 // back until Microsoft's Retry-After anyway).
 constexpr absl::Duration kThrottleRecheckFloor = absl::Milliseconds(500);
 
-// How long to wait before checking again a user whose check Microsoft did not answer: its Retry-After,
-// or, for an error that names none (an outage), the floor.
-absl::Duration RecheckDelayOf(const v1::ErrorDetail& error) {
-  if (!error.has_retry_after()) return kThrottleRecheckFloor;
-  return absl::Seconds(error.retry_after().seconds()) + absl::Nanoseconds(error.retry_after().nanos());
+// How long Microsoft asked the tenants of `connections` to wait: the latest Retry-After in force in
+// their connector governors (GetConnection's health.throttling), zero when none is.
+absl::Duration MicrosoftRetryAfter(TenantGateway* tenant, const std::vector<std::string>& connections,
+                                   absl::Time now) {
+  absl::Time until = now;
+  for (const std::string& name : connections) {
+    absl::StatusOr<v1::Connection> connection = tenant->GetConnection(name);
+    if (!connection.ok()) continue;
+    for (const v1::ThrottleState& state : connection->health().throttling()) {
+      if (state.throttled() && state.has_retry_after_time()) until = std::max(until, TimeOf(state.retry_after_time()));
+    }
+  }
+  return until - now;
 }
 
 std::string Describe(const absl::Status& status) {
@@ -324,9 +332,8 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
   const std::string home_geo = migration.geo_pairs().empty() ? "" : migration.geo_pairs(0).source_geo();
   const std::string target_geo = migration.geo_pairs().empty() ? "" : migration.geo_pairs(0).target_geo();
   // Users whose checks Microsoft did not answer (throttled, unavailable) stay PENDING and are checked
-  // again, alone, once the longest Retry-After among them has passed; the others are decided now.
+  // again, alone, once the tenants' Retry-After has passed; the others are decided now.
   int unanswered = 0;
-  absl::Duration retry_after = absl::ZeroDuration();
   std::string first_unanswered;
   UserMoveQuery query(migration.name());
   query.states = {v1::USER_MOVE_STATE_PENDING};
@@ -359,9 +366,6 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
         if (unanswered++ == 0) {
           first_unanswered = absl::StrCat(failed.user_principal_name(), ": ", failed.error().code(), " ",
                                           failed.error().message());
-        }
-        for (const v1::UserCheck* check : {&source, &target}) {
-          if (check->has_error()) retry_after = std::max(retry_after, RecheckDelayOf(check->error()));
         }
         continue;
       }
@@ -421,6 +425,11 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
     query.page_token = page.next_page_token;
   }
   if (unanswered > 0) {
+    // The connector sends nothing to a tenant before its Retry-After; asking again then, not after a
+    // growing back-off, is what Microsoft named.
+    const absl::Duration retry_after =
+        MicrosoftRetryAfter(tenant_, {migration.plan().source_connection(), migration.plan().target_connection()},
+                            options_.now());
     return Wait(migration,
                 absl::StrCat("checking users: Microsoft did not answer the checks of ", unanswered,
                              " user(s) yet (first ", first_unanswered, "); checking those again after its Retry-After"),

@@ -41,16 +41,15 @@ constexpr char kMigrationsBeta[] = "/beta/solutions/sharePoint/migrations";
 constexpr int kMappingDeltaLimit = 50;
 
 // The error of one `$batch` sub-request Microsoft did not answer for good: a 429, or a 503 with
-// Retry-After, is THROTTLED with that Retry-After (the caller asks again for this item alone, then);
-// another 5xx is UPSTREAM_UNAVAILABLE, anything else UPSTREAM_ERROR.
+// Retry-After, is THROTTLED (the tenant's governor holds every request back until that Retry-After,
+// which GetConnection reports as health.throttling[].retry_after_time); another 5xx is
+// UPSTREAM_UNAVAILABLE, anything else UPSTREAM_ERROR.
 void SetSubRequestError(int status, const nlohmann::json& item, const nlohmann::json& body, v1::ErrorDetail* error) {
-  const std::optional<absl::Duration> retry_after = SubResponseRetryAfter(item);
-  const bool throttled = status == 429 || (status == 503 && retry_after.has_value());
+  const bool throttled = status == 429 || (status == 503 && SubResponseRetryAfter(item).has_value());
   error->set_code(throttled ? "THROTTLED" : status >= 500 ? "UPSTREAM_UNAVAILABLE" : "UPSTREAM_ERROR");
   error->set_message(internal::UpstreamMessage(body, ""));
   error->set_upstream_code(UpstreamCode(body));
   error->set_upstream_http_status(status);
-  if (retry_after.has_value()) internal::SetDuration(*retry_after, error->mutable_retry_after());
 }
 
 // "https://Fabrikam-my.sharepoint.com" -> "https://fabrikam-my.sharepoint.com/".
