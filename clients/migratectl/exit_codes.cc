@@ -100,8 +100,10 @@ std::string ExitCodeHelp() {
          "  5    already exists (ALREADY_EXISTS)\n"
          "  6    failed precondition (FAILED_PRECONDITION, ABORTED): wrong state for the request\n"
          "  7    permission denied (PERMISSION_DENIED, UNAUTHENTICATED)\n"
-         "  8    unavailable (UNAVAILABLE, DEADLINE_EXCEEDED): server or Microsoft unreachable; retry\n"
-         "  9    throttled (RESOURCE_EXHAUSTED): wait the time named, then retry\n"
+         "  8    unavailable (UNAVAILABLE, DEADLINE_EXCEEDED): a server, or a tenant at Microsoft, unreachable\n"
+         "       (HTTP 503 without Retry-After, no answer); retry\n"
+         "  9    throttled (RESOURCE_EXHAUSTED): Microsoft throttled the tenant (429, 503 with Retry-After);\n"
+         "       wait the time named, then retry\n"
          "  10   not ready: preflight errors, trust not GoodToProceed, users not moved, migration failed\n"
          "  130  interrupted (Ctrl-C)\n";
 }

@@ -127,11 +127,18 @@ void AddFlags(FlagSet& flags, Options& o) {
   });
   flags.Add("fault-throttle-ratio", "R", "share of requests answered 429 with Retry-After (0..1)",
             [&o](absl::string_view v) { return ParseRatio(v, &o.faults.throttle_ratio); });
-  flags.Add("fault-retry-after", "SECONDS", "Retry-After sent with 429 and 503 answers (default 2)",
+  flags.Add("fault-retry-after", "SECONDS|MIN-MAX",
+            "Retry-After sent with 429 and 503 answers, or a range each one is drawn from, e.g. 1-3 (default 2)",
             [&o](absl::string_view v) {
-              if (!absl::SimpleAtoi(v, &o.faults.retry_after_seconds) || o.faults.retry_after_seconds < 0) {
-                return absl::InvalidArgumentError("expected a whole number of seconds");
+              const size_t dash = v.find('-');
+              int low = 0, high = 0;
+              if (!absl::SimpleAtoi(v.substr(0, dash), &low) ||
+                  (dash != absl::string_view::npos && !absl::SimpleAtoi(v.substr(dash + 1), &high)) || low < 0 ||
+                  (dash != absl::string_view::npos && high < low)) {
+                return absl::InvalidArgumentError("expected whole seconds, or a range MIN-MAX such as 1-3");
               }
+              o.faults.retry_after_seconds = low;
+              o.faults.retry_after_max_seconds = dash == absl::string_view::npos ? 0 : high;
               return absl::OkStatus();
             });
   flags.Add("fault-unavailable-ratio", "R", "share of requests answered 503 with Retry-After (0..1)",

@@ -148,7 +148,9 @@ void Accounting::NoteArrival(const std::string& client, absl::Time now) {
 
 void Accounting::NoteRetryAfter(const std::string& client, absl::Time now, int seconds) {
   absl::MutexLock lock(&mu_);
-  retry_not_before_[client] = now + absl::Seconds(seconds);
+  // Several answers at once (the sub-responses of one $batch): the client must wait for the longest.
+  absl::Time& not_before = retry_not_before_.emplace(client, absl::InfinitePast()).first->second;
+  not_before = std::max(not_before, now + absl::Seconds(seconds));
 }
 
 void Accounting::RecordRequest(const std::string& route, const std::string& tenant, int status) {

@@ -65,7 +65,8 @@ class Accounting {
   // Called when a request arrives from `client` (see docs: tenant/app/<appid> and friends): counts an
   // early retry if the client was told to wait and the wait has not passed.
   void NoteArrival(const std::string& client, absl::Time now);
-  // The client was answered with Retry-After `seconds`.
+  // The client was answered with Retry-After `seconds` (it may send again once the longest Retry-After
+  // it was given has passed).
   void NoteRetryAfter(const std::string& client, absl::Time now, int seconds);
   void RecordRequest(const std::string& route, const std::string& tenant, int status);
   void RecordFault(const std::string& kind);

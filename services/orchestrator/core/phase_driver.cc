@@ -47,6 +47,25 @@ bool ActiveAtMicrosoft(v1::UserMoveState state) {
          state == v1::USER_MOVE_STATE_RESCHEDULED;
 }
 
+// The least a throttled step waits before asking Microsoft again (the connector holds any request
+// back until Microsoft's Retry-After anyway).
+constexpr absl::Duration kThrottleRecheckFloor = absl::Milliseconds(500);
+
+// How long Microsoft asked the tenants of `connections` to wait: the latest Retry-After in force in
+// their connector governors (GetConnection's health.throttling), zero when none is.
+absl::Duration MicrosoftRetryAfter(TenantGateway* tenant, const std::vector<std::string>& connections,
+                                   absl::Time now) {
+  absl::Time until = now;
+  for (const std::string& name : connections) {
+    absl::StatusOr<v1::Connection> connection = tenant->GetConnection(name);
+    if (!connection.ok()) continue;
+    for (const v1::ThrottleState& state : connection->health().throttling()) {
+      if (state.throttled() && state.has_retry_after_time()) until = std::max(until, TimeOf(state.retry_after_time()));
+    }
+  }
+  return until - now;
+}
+
 std::string Describe(const absl::Status& status) {
   return absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());
 }
@@ -145,11 +164,15 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Advanced(v1::Migration& mig
   return StepResult{committed};
 }
 
-absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Wait(v1::Migration& migration, const std::string& reason) {
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Wait(v1::Migration& migration, const std::string& reason,
+                                                          std::optional<absl::Duration> retry_after) {
   const absl::Time now = options_.now();
   absl::Duration gap = options_.first_recheck;
-  if (migration.state() == v1::MIGRATION_STATE_WAITING && migration.state_reason() == reason &&
-      migration.has_next_check_time()) {
+  if (retry_after.has_value()) {
+    // Throttling is no obstacle that clears more slowly the longer it lasts: Microsoft named the time.
+    gap = std::min(std::max(*retry_after, kThrottleRecheckFloor), options_.max_recheck);
+  } else if (migration.state() == v1::MIGRATION_STATE_WAITING && migration.state_reason() == reason &&
+             migration.has_next_check_time()) {
     // The same obstacle again: wait twice as long as last time, up to the cap.
     gap = std::clamp(2 * (TimeOf(migration.next_check_time()) - TimeOf(migration.update_time())),
                      options_.first_recheck, options_.max_recheck);
@@ -161,6 +184,14 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Wait(v1::Migration& migrati
   SetTime(now + gap, migration.mutable_next_check_time());
   RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
   return StepResult{false};
+}
+
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::WaitForUpstream(v1::Migration& migration,
+                                                                     const std::string& what,
+                                                                     const absl::Status& status) {
+  const std::string reason = absl::StrCat(what, ": ", Describe(status));
+  if (absl::IsResourceExhausted(status)) return Wait(migration, reason, RetryDelayOf(status));
+  return Wait(migration, reason);
 }
 
 absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Fail(v1::Migration& migration, const std::string& code,
@@ -300,10 +331,14 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
   }
   const std::string home_geo = migration.geo_pairs().empty() ? "" : migration.geo_pairs(0).source_geo();
   const std::string target_geo = migration.geo_pairs().empty() ? "" : migration.geo_pairs(0).target_geo();
+  // Users whose checks Microsoft did not answer (throttled, unavailable) stay PENDING and are checked
+  // again, alone, once the tenants' Retry-After has passed; the others are decided now.
+  int unanswered = 0;
+  std::string first_unanswered;
+  UserMoveQuery query(migration.name());
+  query.states = {v1::USER_MOVE_STATE_PENDING};
+  query.page_size = options_.check_batch;
   while (true) {
-    UserMoveQuery query(migration.name());
-    query.states = {v1::USER_MOVE_STATE_PENDING};
-    query.page_size = options_.check_batch;
     ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
     if (page.user_moves.empty()) break;
     std::vector<std::string> sources, targets;
@@ -315,21 +350,9 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
         tenant_->BatchCheckUsers(migration.plan().source_connection(), sources);
     absl::StatusOr<std::vector<v1::UserCheck>> target_checks =
         source_checks.ok() ? tenant_->BatchCheckUsers(migration.plan().target_connection(), targets) : source_checks;
-    if (!target_checks.ok()) {
-      return Wait(migration, absl::StrCat("checking users: ", Describe(target_checks.status())));
-    }
+    if (!target_checks.ok()) return WaitForUpstream(migration, "checking users", target_checks.status());
     if (source_checks->size() != sources.size() || target_checks->size() != targets.size()) {
       return absl::InternalError("the connector answered a user check with another number of users");
-    }
-    // A check Microsoft did not answer (still throttled, unavailable) says nothing about the user:
-    // the whole page is checked again later rather than anyone blocked on it.
-    for (const auto* checks : {&*source_checks, &*target_checks}) {
-      for (const v1::UserCheck& check : *checks) {
-        if (check.has_error()) {
-          return Wait(migration, absl::StrCat("checking users: ", check.user_principal_name(), ": ",
-                                              check.error().code(), " ", check.error().message()));
-        }
-      }
     }
     MigrationChange change;
     const absl::Time now = options_.now();
@@ -337,6 +360,15 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
       v1::UserMove user = page.user_moves[i];
       const v1::UserCheck& source = (*source_checks)[i];
       const v1::UserCheck& target = (*target_checks)[i];
+      // A check Microsoft did not answer says nothing about the user: never blocked on it.
+      if (source.has_error() || target.has_error()) {
+        const v1::UserCheck& failed = source.has_error() ? source : target;
+        if (unanswered++ == 0) {
+          first_unanswered = absl::StrCat(failed.user_principal_name(), ": ", failed.error().code(), " ",
+                                          failed.error().message());
+        }
+        continue;
+      }
       std::string code, blocker;
       if (!source.found()) {
         code = "SOURCE_USER_NOT_FOUND", blocker = "the source user does not exist";
@@ -385,8 +417,23 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
       change.events.push_back(std::move(event));
       change.user_moves.push_back(std::move(user));
     }
-    ASSIGN_OR_RETURN(bool committed, Commit(migration, std::move(change)));
-    if (!committed) return StepResult{false};
+    if (!change.user_moves.empty()) {
+      ASSIGN_OR_RETURN(bool committed, Commit(migration, std::move(change)));
+      if (!committed) return StepResult{false};
+    }
+    if (page.next_page_token.empty()) break;
+    query.page_token = page.next_page_token;
+  }
+  if (unanswered > 0) {
+    // The connector sends nothing to a tenant before its Retry-After; asking again then, not after a
+    // growing back-off, is what Microsoft named.
+    const absl::Duration retry_after =
+        MicrosoftRetryAfter(tenant_, {migration.plan().source_connection(), migration.plan().target_connection()},
+                            options_.now());
+    return Wait(migration,
+                absl::StrCat("checking users: Microsoft did not answer the checks of ", unanswered,
+                             " user(s) yet (first ", first_unanswered, "); checking those again after its Retry-After"),
+                retry_after);
   }
   return Advanced(migration, v1::MIGRATION_PHASE_IDENTITY_MAP);
 }

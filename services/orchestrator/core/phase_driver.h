@@ -35,6 +35,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -109,7 +110,15 @@ class PhaseDriver {
   crosstenant::v1::MigrationEvent ChangeState(crosstenant::v1::Migration& migration, crosstenant::v1::MigrationState to,
                                               const std::string& reason);
   absl::StatusOr<StepResult> Advanced(crosstenant::v1::Migration& migration, crosstenant::v1::MigrationPhase next);
-  absl::StatusOr<StepResult> Wait(crosstenant::v1::Migration& migration, const std::string& reason);
+  // Records that `migration` waits for `reason` and when to look again: after `retry_after` (at least a
+  // small floor) when Microsoft named the time (throttling), otherwise after a back-off that doubles
+  // while the same obstacle stays.
+  absl::StatusOr<StepResult> Wait(crosstenant::v1::Migration& migration, const std::string& reason,
+                                  std::optional<absl::Duration> retry_after = std::nullopt);
+  // Wait for a failed upstream call: Microsoft's delay for throttling (RESOURCE_EXHAUSTED with
+  // RetryInfo), the back-off for anything else.
+  absl::StatusOr<StepResult> WaitForUpstream(crosstenant::v1::Migration& migration, const std::string& what,
+                                             const absl::Status& status);
   absl::StatusOr<StepResult> Fail(crosstenant::v1::Migration& migration, const std::string& code,
                                   const std::string& reason);
   crosstenant::v1::MigrationEvent NewEvent(crosstenant::v1::Migration& migration, const std::string& message);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "services/common/errors.h"
@@ -17,7 +18,34 @@ namespace {
 
 constexpr size_t kBatchLimit = 20;  // Graph's limit of sub-requests in one $batch
 
+// A `$batch` answer item for a sub-request that was not answered because the whole batch was refused
+// with `error`: 429 with Retry-After for throttling, 503 without it for an outage.
+nlohmann::json UnansweredItem(const absl::Status& error) {
+  const bool throttled = absl::IsResourceExhausted(error);
+  nlohmann::json headers = nlohmann::json::object();
+  if (throttled) {
+    headers["Retry-After"] = std::to_string(absl::ToInt64Seconds(absl::Ceil(RetryDelayOf(error), absl::Seconds(1))));
+  }
+  return {{"status", throttled ? 429 : 503},
+          {"headers", headers},
+          {"body", {{"error", {{"code", throttled ? "TooManyRequests" : "serviceNotAvailable"},
+                               {"message", std::string(error.message())}}}}}};
+}
+
 }  // namespace
+
+std::optional<absl::Duration> SubResponseRetryAfter(const nlohmann::json& item) {
+  if (!item.is_object() || !item.contains("headers") || !item["headers"].is_object()) return std::nullopt;
+  for (const auto& [name, value] : item["headers"].items()) {
+    if (!absl::EqualsIgnoreCase(name, "retry-after")) continue;
+    double seconds = 0;
+    if (value.is_number()) return absl::Seconds(std::max(value.get<double>(), 0.0));
+    if (value.is_string() && absl::SimpleAtod(value.get<std::string>(), &seconds) && seconds >= 0) {
+      return absl::Seconds(seconds);
+    }
+  }
+  return std::nullopt;
+}
 
 GraphClient::GraphClient(HttpTransport* transport, ThrottleGovernors* governors, Clock* clock,
                          ConnectorMetrics* metrics, int max_attempts)
@@ -115,8 +143,21 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
       for (size_t i = start; i < std::min(start + kBatchLimit, requests.size()); ++i) {
         batch["requests"].push_back(requests[i]);
       }
-      ASSIGN_OR_RETURN(GraphResult result, Send(target, "POST", absl::StrCat("/", version, "/$batch"), &batch,
-                                                deadline, /*allow_404=*/false, {}, note_throttled));
+      absl::StatusOr<GraphResult> sent_batch = Send(target, "POST", absl::StrCat("/", version, "/$batch"), &batch,
+                                                    deadline, /*allow_404=*/false, {}, note_throttled);
+      if (!sent_batch.ok()) {
+        // Throttled or unreachable after some answers came: keep those, and give every request left its
+        // own transient error, for the caller to retry only those.
+        const absl::Status& error = sent_batch.status();
+        const bool transient = absl::IsResourceExhausted(error) || absl::IsUnavailable(error) ||
+                               absl::IsDeadlineExceeded(error);
+        if (!transient || answers.empty()) return error;
+        std::vector<nlohmann::json> left(requests.begin() + static_cast<std::ptrdiff_t>(start), requests.end());
+        left.insert(left.end(), throttled.begin(), throttled.end());
+        for (const nlohmann::json& request : left) answers[json_read::Str(request, "id")] = UnansweredItem(error);
+        return answers;
+      }
+      GraphResult& result = *sent_batch;
       std::map<std::string, const nlohmann::json*> sent;
       for (const nlohmann::json& request : batch["requests"]) sent[json_read::Str(request, "id")] = &request;
       for (const nlohmann::json& item : json_read::Array(result.body, "responses")) {

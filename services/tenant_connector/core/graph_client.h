@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,6 +44,9 @@ struct GraphResult {
   std::string raw;
 };
 
+// The Retry-After of one `$batch` answer item (seconds), if it has one.
+std::optional<absl::Duration> SubResponseRetryAfter(const nlohmann::json& item);
+
 class GraphClient {
  public:
   // `metrics` may be null; `max_attempts` bounds the sends of one throttled `$batch` sub-request.
@@ -60,7 +64,9 @@ class GraphClient {
   // Sends `requests` (`$batch` sub-requests, ids unique) in batches of 20 and returns each one's answer
   // by id. Sub-requests throttled (429, 503) hold the tenant back for their Retry-After and are sent
   // again, up to `max_attempts`; those still throttled then come back with their 429 or 503. A whole
-  // batch refused is the error.
+  // batch refused is the error when nothing was answered yet; once some sub-requests were answered, a
+  // batch refused as throttled (or unreachable) keeps those answers and gives each sub-request left a
+  // 429 with Retry-After (or a 503), so that the caller retries only them.
   absl::StatusOr<std::map<std::string, nlohmann::json>> Batch(const GraphTarget& target, const std::string& version,
                                                               std::vector<nlohmann::json> requests,
                                                               absl::Time deadline);

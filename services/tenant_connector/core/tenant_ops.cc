@@ -40,6 +40,18 @@ namespace {
 constexpr char kMigrationsBeta[] = "/beta/solutions/sharePoint/migrations";
 constexpr int kMappingDeltaLimit = 50;
 
+// The error of one `$batch` sub-request Microsoft did not answer for good: a 429, or a 503 with
+// Retry-After, is THROTTLED (the tenant's governor holds every request back until that Retry-After,
+// which GetConnection reports as health.throttling[].retry_after_time); another 5xx is
+// UPSTREAM_UNAVAILABLE, anything else UPSTREAM_ERROR.
+void SetSubRequestError(int status, const nlohmann::json& item, const nlohmann::json& body, v1::ErrorDetail* error) {
+  const bool throttled = status == 429 || (status == 503 && SubResponseRetryAfter(item).has_value());
+  error->set_code(throttled ? "THROTTLED" : status >= 500 ? "UPSTREAM_UNAVAILABLE" : "UPSTREAM_ERROR");
+  error->set_message(internal::UpstreamMessage(body, ""));
+  error->set_upstream_code(UpstreamCode(body));
+  error->set_upstream_http_status(status);
+}
+
 // "https://Fabrikam-my.sharepoint.com" -> "https://fabrikam-my.sharepoint.com/".
 absl::StatusOr<std::string> NormaliseHostUrl(const std::string& text, const std::string& field) {
   std::string url = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
@@ -363,10 +375,7 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
     const int status = static_cast<int>(Int(item, "status", 0));
     const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
     if (status == 429 || status >= 500) {
-      v1::ErrorDetail* error = check->mutable_error();
-      error->set_code(status == 429 ? "THROTTLED" : "UPSTREAM_UNAVAILABLE");
-      error->set_message(internal::UpstreamMessage(body, ""));
-      error->set_upstream_http_status(status);
+      SetSubRequestError(status, item, body, check->mutable_error());
       continue;
     }
     if (id[0] == 'u') {
@@ -728,10 +737,7 @@ absl::StatusOr<v1::BatchGetUserContentMovesResponse> Connector::BatchGetMoves(
     } else if (status == 404) {
       out->set_found(false);
     } else {
-      v1::ErrorDetail* error = out->mutable_error();
-      error->set_code(status == 429 ? "THROTTLED" : status >= 500 ? "UPSTREAM_UNAVAILABLE" : "UPSTREAM_ERROR");
-      error->set_message(internal::UpstreamMessage(body, ""));
-      error->set_upstream_http_status(status);
+      SetSubRequestError(status, item, body, out->mutable_error());
     }
   }
   return response;

@@ -90,36 +90,45 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
   absl::Time own_not_before = absl::InfinitePast();  // back-off of this call alone (500/502/504)
   for (int attempt = 1;; ++attempt) {
     absl::Time now = clock_->Now();
-    absl::Time not_before;
+    absl::Time throttled_until, outage_until;
     bool permitted = false;
     {
       absl::MutexLock lock(&gate_->mu);
-      // Wait (in real time, bounded by the deadline) for a permit.
+      // Wait (in real time, bounded by the deadline) for a permit; during an outage there is one, for
+      // the probe.
       auto free = [this]() ABSL_SHARED_LOCKS_REQUIRED(gate_->mu) {
-        return gate_->in_flight < std::max(options_.max_concurrency, 1);
+        return gate_->in_flight < (gate_->outage_failures > 0 ? 1 : std::max(options_.max_concurrency, 1));
       };
       absl::Duration budget = deadline - now;
       if (budget > absl::ZeroDuration() &&
           gate_->mu.AwaitWithTimeout(absl::Condition(&free), std::min(budget, absl::Hours(1)))) {
-        not_before = std::max(gate_->not_before, own_not_before);
+        throttled_until = gate_->not_before;
+        outage_until = std::max(gate_->outage_not_before, own_not_before);
         now = clock_->Now();
-        if (not_before <= now) {
+        if (std::max(throttled_until, outage_until) <= now) {
           ++gate_->in_flight;
           permitted = true;
         }
       } else {
+        // Callers queued behind an outage's probe are told of the outage, not of throttling.
+        if (gate_->outage_failures > 0) return UnreachableError();
         return ResourceExhaustedWithRetry(
             absl::StrCat("too many requests to Microsoft ", UpstreamApiName(api_), " for this tenant are in flight"),
             absl::Seconds(1));
       }
     }
     if (!permitted) {
+      const absl::Time not_before = std::max(throttled_until, outage_until);
       absl::Duration wait = not_before - now;
       if (not_before > deadline) {
-        return ResourceExhaustedWithRetry(
-            absl::StrCat("Microsoft ", UpstreamApiName(api_), " is throttling this tenant; retry after ",
-                         absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1)))),
-            wait);
+        const std::string when = absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1)));
+        // Microsoft's own Retry-After is throttling; our hold after an outage or a 5xx is not.
+        if (throttled_until >= outage_until) {
+          return ResourceExhaustedWithRetry(
+              absl::StrCat("Microsoft ", UpstreamApiName(api_), " is throttling this tenant; retry after ", when),
+              wait);
+        }
+        return UnreachableError(when);
       }
       if (observer_.on_wait) observer_.on_wait(api_, wait);
       clock_->SleepFor(wait);
@@ -137,12 +146,21 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
     absl::StatusOr<HttpResponse> response = send();
     now = clock_->Now();
     if (!response.ok()) {
+      // No answer (connection refused, timeout): the endpoint is unreachable, for every caller.
+      NoteOutage(now);
       if (attempt >= options_.max_attempts) return response.status();
-      own_not_before = now + Backoff(attempt);
       continue;
     }
+    std::optional<absl::Duration> retry_after =
+        Retryable(response->status) ? ParseRetryAfter(*response, now) : std::nullopt;
+    if (response->status == 503 && !retry_after.has_value()) {
+      NoteOutage(now);
+      // The caller maps the 503 to UNAVAILABLE.
+      if (attempt >= options_.max_attempts) return response;
+      continue;
+    }
+    NoteAnswered();
     if (!Retryable(response->status)) return response;
-    std::optional<absl::Duration> retry_after = ParseRetryAfter(*response, now);
     absl::Duration delay = retry_after.has_value() ? *retry_after : Backoff(attempt);
     if (SharedThrottle(response->status)) {
       HoldBackTenant(now, delay, response->status);
@@ -167,11 +185,42 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
   }
 }
 
+absl::Status ThrottleGovernor::UnreachableError(const std::string& next_attempt) const {
+  return absl::UnavailableError(absl::StrCat("Microsoft ", UpstreamApiName(api_),
+                                             " is unreachable for this tenant (no answer, or HTTP 503 without "
+                                             "Retry-After)",
+                                             next_attempt.empty() ? "" : "; the next attempt in ", next_attempt));
+}
+
 void ThrottleGovernor::NoteThrottled(const HttpResponse& inner) {
   if (!SharedThrottle(inner.status)) return;
   const absl::Time now = clock_->Now();
   const std::optional<absl::Duration> retry_after = ParseRetryAfter(inner, now);
+  if (inner.status == 503 && !retry_after.has_value()) return NoteOutage(now);
   HoldBackTenant(now, retry_after.has_value() ? *retry_after : Backoff(1), inner.status);
+}
+
+bool ThrottleGovernor::InOutage() {
+  absl::MutexLock lock(&gate_->mu);
+  return gate_->outage_failures > 0;
+}
+
+void ThrottleGovernor::NoteOutage(absl::Time now) {
+  int failures;
+  {
+    absl::MutexLock lock(&gate_->mu);
+    failures = ++gate_->outage_failures;
+  }
+  // Short: the tenant is probed again within `outage_hold_max`, and used at once when it answers.
+  const absl::Duration hold = std::min(Backoff(failures), options_.outage_hold_max);
+  absl::MutexLock lock(&gate_->mu);
+  gate_->outage_not_before = std::max(gate_->outage_not_before, now + hold);
+}
+
+void ThrottleGovernor::NoteAnswered() {
+  absl::MutexLock lock(&gate_->mu);
+  gate_->outage_failures = 0;
+  gate_->outage_not_before = absl::InfinitePast();
 }
 
 void ThrottleGovernor::HoldBackTenant(absl::Time now, absl::Duration delay, int status) {

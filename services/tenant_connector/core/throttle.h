@@ -4,11 +4,18 @@
 // One throttle governor per (tenant, upstream API), shared by every caller and every connection to
 // that tenant, so that a hundred workers never stampede Microsoft.
 //
-// - A 429, or a 503 with `Retry-After`, sets a "not before" time for the whole tenant and API: no
-//   request is sent before it has elapsed (Retry-After honoured exactly, seconds or an HTTP date).
-// - Without `Retry-After` (429/503, and 500/502/504), the call backs off exponentially with jitter.
-// - After `max_attempts` sends, or when the next permitted send lies beyond the caller's deadline,
-//   the call fails with RESOURCE_EXHAUSTED carrying google.rpc.RetryInfo = the time still to wait.
+// - Throttling: a 429, or a 503 with `Retry-After`, sets a "not before" time for the whole tenant and
+//   API: no request is sent before it has elapsed (Retry-After honoured exactly, seconds or an HTTP
+//   date; a 429 without it backs off exponentially with jitter). After `max_attempts` sends, or when
+//   the next permitted send lies beyond the caller's deadline, the call fails with RESOURCE_EXHAUSTED
+//   carrying google.rpc.RetryInfo = the time still to wait.
+// - Outage: a 503 without `Retry-After`, or no answer at all (connection refused, timeout), means the
+//   tenant's endpoint is unreachable, not that Microsoft asks us to slow down. The tenant is held back
+//   briefly (a back-off capped at `outage_hold_max`), then one request at a time goes through as a
+//   probe (a half-open circuit); the first answer that is not an outage ends the outage at once, so a
+//   recovered tenant is used again within seconds. A call that cannot get through fails with
+//   UNAVAILABLE saying the endpoint is unreachable.
+// - 500, 502 and 504 back the one call off exponentially with jitter (or for their Retry-After).
 //
 // Waiting happens on the calling thread: callers are the connector's executor threads, never gRPC's.
 
@@ -47,8 +54,10 @@ struct ThrottleOptions {
   // First back-off without Retry-After (Microsoft: at least 5 s), doubled each time up to `backoff_max`.
   absl::Duration backoff_base = absl::Seconds(5);
   absl::Duration backoff_max = absl::Seconds(60);
-  // Requests in flight per gate (tenant and API group).
+  // Requests in flight per gate (tenant and API group); one while the tenant is in an outage.
   int max_concurrency = 1;
+  // Longest hold of a tenant that does not answer, before the next probe.
+  absl::Duration outage_hold_max = absl::Seconds(2);
 };
 
 // What a governor has seen, for ConnectionHealth.throttling.
@@ -74,7 +83,11 @@ struct ThrottleObserver {
 // ever reaches Microsoft after a Retry-After and before it has elapsed).
 struct ThrottleGate {
   absl::Mutex mu;
+  // Microsoft's Retry-After (or the back-off of a 429 without one): never shortened.
   absl::Time not_before ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  // The hold of an outage, and the outage answers in a row (above 0: half-open, one probe at a time).
+  absl::Time outage_not_before ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  int outage_failures ABSL_GUARDED_BY(mu) = 0;
   int in_flight ABSL_GUARDED_BY(mu) = 0;
 };
 
@@ -89,10 +102,13 @@ class ThrottleGovernor {
   // RESOURCE_EXHAUSTED with RetryInfo, or a transport error after the attempts are spent.
   absl::StatusOr<HttpResponse> Run(const std::function<absl::StatusOr<HttpResponse>()>& send, absl::Time deadline);
 
-  // A throttled answer that came inside another response (a Graph `$batch` sub-response): a 429 or
-  // 503 holds back every request of the tenant for its Retry-After (or a back-off when it has none),
-  // as if it had been the response itself.
+  // A throttled answer that came inside another response (a Graph `$batch` sub-response): a 429 or a
+  // 503 with Retry-After holds back every request of the tenant for its Retry-After (a 429 without it
+  // for a back-off), a 503 without it for an outage's short hold, as if it had been the response itself.
   void NoteThrottled(const HttpResponse& inner);
+
+  // Whether the tenant is in an outage now (the last answer was none, or a 503 without Retry-After).
+  bool InOutage();
 
   ThrottleSnapshot Snapshot();
 
@@ -102,6 +118,12 @@ class ThrottleGovernor {
   absl::Duration Backoff(int attempt);
   // A 429 or 503 (`status`): no request of the tenant before `now + delay`.
   void HoldBackTenant(absl::Time now, absl::Duration delay, int status);
+  // UNAVAILABLE: the tenant's endpoint does not answer (and when it is tried again, if known).
+  absl::Status UnreachableError(const std::string& next_attempt = "") const;
+  // No answer, or a 503 without Retry-After: the tenant is held back for a short, capped back-off.
+  void NoteOutage(absl::Time now);
+  // An answer that is not an outage: the outage (if any) ends now.
+  void NoteAnswered();
 
   const UpstreamApi api_;
   const ThrottleOptions options_;

@@ -62,6 +62,12 @@ absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json&
   if (status == 404) return absl::NotFoundError(text);
   if (status == 409 || status == 422 || status == 412) return absl::FailedPreconditionError(text);
   if (status == 429) return ResourceExhaustedWithRetry(text, absl::Seconds(5));
+  // The governor answers a 503 with Retry-After as throttling itself; one that reaches here had none:
+  // an outage of the endpoint, not Microsoft asking us to slow down.
+  if (status == 503) {
+    return absl::UnavailableError(absl::StrCat("Microsoft ", api, " is unreachable for this tenant (HTTP 503",
+                                               code.empty() ? "" : " ", code, ", no Retry-After): ", message));
+  }
   if (status >= 500) return absl::UnavailableError(text);
   return absl::FailedPreconditionError(text);
 }

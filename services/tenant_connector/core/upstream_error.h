@@ -16,7 +16,8 @@ std::string UpstreamMessage(const nlohmann::json& body, const std::string& raw);
 std::string UpstreamCode(const nlohmann::json& body);
 // The status for a non-2xx upstream response (see tenant_connector.proto's service comment): 400
 // INVALID_ARGUMENT, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409/412/422 FAILED_PRECONDITION, 429
-// RESOURCE_EXHAUSTED, 5xx UNAVAILABLE. `api` names the API in the message ("graph", "sharepoint").
+// RESOURCE_EXHAUSTED, 5xx UNAVAILABLE (a 503, which reaches here only without Retry-After, is named an
+// unreachable endpoint, never throttling). `api` names the API in the message ("graph", "sharepoint").
 absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw);
 
 }  // namespace crosstenant::tenant_connector

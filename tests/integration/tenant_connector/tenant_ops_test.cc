@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -411,6 +412,48 @@ TEST_F(TenantOpsTest, ConnectionDegradesExpiresAndRecovers) {
   del.set_name("connections/health");
   v1::DeleteConnectionResponse deleted;
   ASSERT_TRUE(Call(&v1::TenantConnector::Stub::DeleteConnection, del, &deleted).ok());
+}
+
+// An outage is not throttling: a tenant that answers 503 without Retry-After is UNAVAILABLE, saying it
+// is unreachable (migratectl exit 8, not 9), and once it answers again it is used within seconds. A
+// connector of its own, with the default back-off (5 s, doubling), which the outage's hold must not
+// follow.
+TEST_F(TenantOpsTest, AnUnreachableTenantIsUnavailableAndUsedAgainWithinSecondsOfRecovering) {
+  Connector own;
+  ASSERT_TRUE(own.Start(*emulator_, "", {"--probe-interval=1h"})) << own.Stderr();
+  {
+    grpc::ClientContext context;
+    v1::CreateConnectionResponse response;
+    const grpc::Status status = own.stub().CreateConnection(
+        &context,
+        ConnectRequest("outage", v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
+                       SecretCredential(kFabrikamApp, kFabrikamSecret)),
+        &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  auto list = [&own](std::chrono::seconds deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(In(deadline));
+    v1::ListTenantUsersRequest request;
+    request.set_connection("connections/outage");
+    request.set_page_size(1);
+    v1::ListTenantUsersResponse response;
+    return own.stub().ListTenantUsers(&context, request, &response);
+  };
+  emulator_->Admin("PUT", "/_emulator/faults", {{"unreachable_tenants", {"fabrikam"}}});
+  const grpc::Status down = list(std::chrono::seconds(20));
+  EXPECT_EQ(down.error_code(), grpc::StatusCode::UNAVAILABLE) << down.error_message();
+  EXPECT_THAT(down.error_message(), HasSubstr("unreachable"));
+  EXPECT_THAT(down.error_message(), ::testing::Not(HasSubstr("throttl")));
+  emulator_->Admin("DELETE", "/_emulator/faults");
+  const auto recovered_at = std::chrono::steady_clock::now();
+  const grpc::Status up = list(std::chrono::seconds(30));
+  const auto took = std::chrono::steady_clock::now() - recovered_at;
+  EXPECT_TRUE(up.ok()) << up.error_message();
+  EXPECT_LT(took, std::chrono::seconds(4)) << "the tenant answered again, but was held back";
+  std::cout << "outage: UNAVAILABLE (" << down.error_message() << "); first answer after recovery in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+  EXPECT_EQ(own.Stop(), 0);
 }
 
 TEST_F(TenantOpsTest, PreflightReportsAMissingRole) {

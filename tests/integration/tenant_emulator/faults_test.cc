@@ -91,7 +91,7 @@ TEST_F(TenantEmulatorFaultsTest, AccountingByRouteTenantAndStatus) {
 class TenantEmulatorStartupFaultsTest : public EmulatorTest {
  protected:
   std::vector<std::string> ExtraArgs() override {
-    return {"--fault-unavailable-ratio", "1", "--fault-retry-after", "7", "--fault-latency", "200ms",
+    return {"--fault-unavailable-ratio", "1", "--fault-retry-after", "7-7", "--fault-latency", "200ms",
             "--unreachable-tenant", "fabrikam"};
   }
 };
@@ -100,6 +100,8 @@ TEST_F(TenantEmulatorStartupFaultsTest, UnavailableLatencyAndUnreachableFromFlag
   HttpResult faults = Admin("GET", "faults");
   EXPECT_EQ(faults.json["unavailable_ratio"], 1.0);
   EXPECT_EQ(faults.json["latency_ms"], 200);
+  EXPECT_EQ(faults.json["retry_after_seconds"], 7);
+  EXPECT_EQ(faults.json["retry_after_max_seconds"], 7);
   EXPECT_EQ(faults.json["unreachable_tenants"], nlohmann::json::array({"fabrikam"}));
   const auto started = std::chrono::steady_clock::now();
   HttpResult unavailable = PostForm(TokenEndpoint(), {{"grant_type", "client_credentials"},

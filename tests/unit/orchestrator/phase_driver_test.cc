@@ -31,6 +31,9 @@ class FakeTenant : public TenantGateway {
   std::map<std::string, std::string> location;  // source UPN -> OneDrive location code
   std::vector<std::string> uploads;
   std::vector<std::string> trust_requests;
+  std::map<std::string, int> throttled_checks;   // UPN -> checks answered THROTTLED before a real answer
+  absl::Time throttled_until = absl::InfinitePast();  // Graph's Retry-After in force, as GetConnection says
+  std::vector<std::string> checked;              // every UPN asked, in order
   std::map<std::string, std::set<std::string>> holders;  // connection -> its holders
   int hold_calls = 0;
   int hold_failures = 0;  // HoldConnection calls still to answer UNAVAILABLE
@@ -62,6 +65,12 @@ class FakeTenant : public TenantGateway {
     const bool source = name == "connections/contoso";
     connection.set_role(source ? v1::CONNECTION_ROLE_SOURCE : v1::CONNECTION_ROLE_TARGET);
     connection.set_home_geo(name + (source ? "/geos/nam" : "/geos/nam"));
+    if (source && throttled_until != absl::InfinitePast()) {
+      v1::ThrottleState* throttling = connection.mutable_health()->add_throttling();
+      throttling->set_api(v1::UPSTREAM_API_GRAPH);
+      throttling->set_throttled(true);
+      throttling->mutable_retry_after_time()->set_seconds(absl::ToUnixSeconds(throttled_until));
+    }
     for (const char* code : source ? std::vector<const char*>{"nam", "eur"} : std::vector<const char*>{"nam"}) {
       v1::Geo* geo = connection.add_geos();
       geo->set_name(name + "/geos/" + code);
@@ -96,8 +105,16 @@ class FakeTenant : public TenantGateway {
                                                             const std::vector<std::string>& upns) override {
     std::vector<v1::UserCheck> checks;
     for (const std::string& upn : upns) {
+      checked.push_back(upn);
       v1::UserCheck check;
       check.set_user_principal_name(upn);
+      if (throttled_checks[upn] > 0) {
+        --throttled_checks[upn];
+        check.mutable_error()->set_code("THROTTLED");
+        check.mutable_error()->set_upstream_http_status(429);
+        checks.push_back(check);
+        continue;
+      }
       check.set_found(true);
       check.set_onedrive_licensed(true);
       if (connection == "connections/contoso") {
@@ -534,6 +551,44 @@ TEST_F(PhaseDriverTest, APausedMigrationKeepsItsHoldsAndACancelledOneReleasesThe
   ASSERT_TRUE(driver_->Tick().ok());
   EXPECT_TRUE(tenant_.HoldersOf("connections/contoso").empty());
   EXPECT_TRUE(tenant_.HoldersOf("connections/fabrikam").empty());
+}
+
+// Microsoft throttles some of a page's checks: the users whose checks both answered are decided at
+// once, only the others are checked again, and at the Retry-After Microsoft named (the connector's
+// governor, as GetConnection reports it), however often it happens (no back-off towards an hour).
+TEST_F(PhaseDriverTest, ThrottledUserChecksAloneAreRetriedAtMicrosoftsRetryAfter) {
+  tenant_.dormant_checks = 0;
+  tenant_.throttled_checks["u1@contoso.com"] = 3;  // the source side, three times
+  tenant_.throttled_checks["u3@fabrikam.com"] = 1;  // the target side, once
+  Create(5);
+  tenant_.throttled_until = now_ + absl::Seconds(3);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  v1::Migration migration = Get();
+  EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_TARGET_USERS);
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_WAITING);
+  EXPECT_THAT(migration.state_reason(), HasSubstr("2 user(s)"));
+  EXPECT_EQ(migration.next_check_time().seconds(), absl::ToUnixSeconds(now_) + 3);
+  for (const char* user : {"u0", "u2", "u4"}) {
+    EXPECT_EQ(migrations_->GetUserMove(std::string("migrations/m/users/") + user + "@contoso.com")->state(),
+              v1::USER_MOVE_STATE_QUEUED)
+        << user;
+  }
+  EXPECT_EQ(migrations_->GetUserMove("migrations/m/users/u1@contoso.com")->state(), v1::USER_MOVE_STATE_PENDING);
+  EXPECT_EQ(migrations_->GetUserMove("migrations/m/users/u3@contoso.com")->state(), v1::USER_MOVE_STATE_PENDING);
+
+  for (int round = 0; round < 2; ++round) {
+    tenant_.checked.clear();
+    now_ += absl::Seconds(3);
+    tenant_.throttled_until = now_ + absl::Seconds(3);
+    ASSERT_TRUE(driver_->Tick().ok());
+    EXPECT_EQ(Get().next_check_time().seconds(), absl::ToUnixSeconds(now_) + 3) << "round " << round;
+    EXPECT_THAT(tenant_.checked, ::testing::Not(::testing::Contains("u0@contoso.com"))) << "decided users kept";
+  }
+  EXPECT_EQ(migrations_->GetUserMove("migrations/m/users/u3@contoso.com")->state(), v1::USER_MOVE_STATE_QUEUED);
+  now_ += absl::Seconds(3);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
+  EXPECT_EQ(migrations_->GetUserMove("migrations/m/users/u1@contoso.com")->state(), v1::USER_MOVE_STATE_QUEUED);
 }
 
 }  // namespace

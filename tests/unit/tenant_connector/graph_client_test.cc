@@ -92,6 +92,32 @@ TEST_F(GraphClientTest, ThrottledSubRequestsAloneAreSentAgainAfterTheirRetryAfte
   EXPECT_GE(clock_.Now() - start, absl::Seconds(4));
 }
 
+// The second batch of 20 is refused whole (throttled beyond the deadline): the first batch's answers
+// are kept, and each sub-request of the second comes back as its own 429 with Retry-After, for the
+// caller to retry those alone.
+TEST_F(GraphClientTest, ABatchRefusedAfterOthersWereAnsweredKeepsTheAnswers) {
+  std::string first = R"({"responses":[)";
+  for (int i = 0; i < 20; ++i) {
+    first += (i ? "," : "") + std::string(R"({"id":")") + std::to_string(i) + R"(","status":200,"body":{}})";
+  }
+  transport_.Answer(200, first + "]}");
+  transport_.Answer(429, R"({"error":{"code":"TooManyRequests","message":"slow down"}})", {{"retry-after", "600"}});
+  absl::StatusOr<std::map<std::string, nlohmann::json>> answers = graph_.Batch(target_, "v1.0", Requests(25), Deadline());
+  ASSERT_TRUE(answers.ok()) << answers.status();
+  ASSERT_EQ(answers->size(), 25u);
+  EXPECT_EQ((*answers)["19"]["status"], 200);
+  for (const char* id : {"20", "24"}) {
+    EXPECT_EQ((*answers)[id]["status"], 429) << id;
+    std::optional<absl::Duration> retry_after = SubResponseRetryAfter((*answers)[id]);
+    ASSERT_TRUE(retry_after.has_value()) << (*answers)[id].dump();
+    EXPECT_EQ(*retry_after, absl::Seconds(600));
+  }
+  EXPECT_EQ(transport_.sent.size(), 2u);
+  // Refused before anything was answered, the batch is the error.
+  EXPECT_EQ(graph_.Batch(target_, "v1.0", Requests(2), Deadline()).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
 TEST_F(GraphClientTest, OneRefreshOnA401ThenTheConnectionIsTold) {
   transport_.Answer(401, R"({"error":{"code":"InvalidAuthenticationToken","message":"expired"}})");
   transport_.Answer(200, "{}");

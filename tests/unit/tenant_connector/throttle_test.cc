@@ -1,5 +1,6 @@
 // The throttle governor with a fake clock: Retry-After is honoured exactly, back-off without it,
-// bounded attempts, RESOURCE_EXHAUSTED with RetryInfo, shared across callers.
+// bounded attempts, RESOURCE_EXHAUSTED with RetryInfo, shared across callers; an outage (no answer, 503
+// without Retry-After) is UNAVAILABLE, held briefly, probed, and over at the first answer.
 
 #include "services/tenant_connector/core/throttle.h"
 
@@ -69,7 +70,7 @@ TEST(ThrottleTest, ExponentialBackoffWithJitterWithoutRetryAfter) {
   options.backoff_base = absl::Seconds(5);
   options.max_attempts = 4;
   ThrottleGovernor governor(UpstreamApi::kSharePoint, options, &clock);
-  Script script{{Response(503), Response(503), Response(503), Response(200)}, {}, &clock};
+  Script script{{Response(500), Response(502), Response(504), Response(200)}, {}, &clock};
   ASSERT_TRUE(governor.Run(std::ref(script), clock.Now() + absl::Hours(1)).ok());
   ASSERT_EQ(script.sent_at.size(), 4u);
   absl::Duration first = script.sent_at[1] - script.sent_at[0];
@@ -186,6 +187,117 @@ TEST(ThrottleTest, AThrottledSubResponseNotedInsideTheSendHoldsBackTheNextCaller
   ASSERT_TRUE(batch.ok()) << batch.status();
   EXPECT_GE(other_sent_at - noted_at, absl::Seconds(4));
   EXPECT_EQ(governor.Snapshot().throttled_response_count, 1);
+}
+
+// A 503 without Retry-After is an outage: a short hold (never the minute-long back-off of throttling),
+// and once the attempts are spent the 503 itself comes back for the caller to map to UNAVAILABLE.
+TEST(ThrottleTest, OutageIsHeldAtMostOutageHoldMaxAndNotCountedAsThrottling) {
+  FakeClock clock;
+  ThrottleOptions options;
+  options.max_attempts = 4;
+  ThrottleGovernor governor(UpstreamApi::kGraph, options, &clock);
+  Script script{{Response(503), Response(503), Response(503), Response(503)}, {}, &clock};
+  absl::StatusOr<HttpResponse> result = governor.Run(std::ref(script), clock.Now() + absl::Hours(1));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status, 503);
+  ASSERT_EQ(script.sent_at.size(), 4u);
+  for (size_t i = 1; i < script.sent_at.size(); ++i) {
+    EXPECT_GT(script.sent_at[i] - script.sent_at[i - 1], absl::ZeroDuration());
+    EXPECT_LE(script.sent_at[i] - script.sent_at[i - 1], options.outage_hold_max);
+  }
+  EXPECT_TRUE(governor.InOutage());
+  EXPECT_EQ(governor.Snapshot().throttled_response_count, 0);
+  EXPECT_FALSE(governor.Snapshot().throttled);
+}
+
+// A caller that cannot wait for the outage's hold is told the tenant is unreachable (UNAVAILABLE), not
+// that it is throttled; a caller that can wait sends one probe, and its success ends the outage: the
+// next request leaves at once.
+TEST(ThrottleTest, OutageBeyondTheDeadlineIsUnavailableAndARecoveredTenantIsUsedAtOnce) {
+  FakeClock clock;
+  ThrottleOptions options;
+  options.max_attempts = 1;
+  ThrottleGovernor governor(UpstreamApi::kGraph, options, &clock);
+  Script refused{{}, {}, &clock};
+  absl::StatusOr<HttpResponse> first = governor.Run(
+      [&]() -> absl::StatusOr<HttpResponse> {
+        refused.sent_at.push_back(clock.Now());
+        return absl::UnavailableError("upstream graph.microsoft.com unreachable: Couldn't connect to server");
+      },
+      clock.Now() + absl::Minutes(1));
+  EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(governor.InOutage());
+
+  Script impatient{{Response(200)}, {}, &clock};
+  absl::StatusOr<HttpResponse> second = governor.Run(std::ref(impatient), clock.Now() + absl::Milliseconds(1));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
+  EXPECT_THAT(std::string(second.status().message()), ::testing::HasSubstr("unreachable"));
+  EXPECT_THAT(std::string(second.status().message()), ::testing::Not(::testing::HasSubstr("throttl")));
+  EXPECT_TRUE(impatient.sent_at.empty());
+
+  Script probe{{Response(200)}, {}, &clock};
+  ASSERT_TRUE(governor.Run(std::ref(probe), clock.Now() + absl::Minutes(1)).ok());
+  ASSERT_EQ(probe.sent_at.size(), 1u);
+  EXPECT_LE(probe.sent_at[0] - refused.sent_at[0], options.outage_hold_max);
+  EXPECT_FALSE(governor.InOutage());
+
+  Script after{{Response(200)}, {}, &clock};
+  const absl::Time asked = clock.Now();
+  ASSERT_TRUE(governor.Run(std::ref(after), asked + absl::Minutes(1)).ok());
+  EXPECT_EQ(after.sent_at[0], asked);
+}
+
+// However long the outage lasted, the hold never grows past outage_hold_max: the tenant is probed
+// every few seconds, and used within them of answering again.
+TEST(ThrottleTest, ALongOutageIsProbedEveryFewSeconds) {
+  FakeClock clock;
+  ThrottleOptions options;
+  options.max_attempts = 1;
+  ThrottleGovernor governor(UpstreamApi::kGraph, options, &clock);
+  std::vector<absl::Time> sent;
+  for (int call = 0; call < 30; ++call) {
+    (void)governor.Run(
+        [&]() -> absl::StatusOr<HttpResponse> {
+          sent.push_back(clock.Now());
+          return Response(503);
+        },
+        clock.Now() + absl::Minutes(1));
+  }
+  ASSERT_EQ(sent.size(), 30u);
+  EXPECT_LE(sent.back() - sent[sent.size() - 2], options.outage_hold_max);
+  Script recovered{{Response(200)}, {}, &clock};
+  const absl::Time asked = clock.Now();
+  ASSERT_TRUE(governor.Run(std::ref(recovered), asked + absl::Minutes(1)).ok());
+  EXPECT_LE(recovered.sent_at[0] - asked, options.outage_hold_max);
+}
+
+// A 503 with Retry-After is Microsoft asking us to slow down: throttling, RESOURCE_EXHAUSTED.
+TEST(ThrottleTest, FiveOhThreeWithRetryAfterIsThrottling) {
+  FakeClock clock;
+  ThrottleOptions options;
+  options.max_attempts = 2;
+  ThrottleGovernor governor(UpstreamApi::kGraph, options, &clock);
+  Script script{{Response(503, "3"), Response(503, "4")}, {}, &clock};
+  absl::StatusOr<HttpResponse> result = governor.Run(std::ref(script), clock.Now() + absl::Hours(1));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(RetryDelayOf(result.status()), absl::Seconds(4));
+  EXPECT_FALSE(governor.InOutage());
+}
+
+// A `$batch` sub-response 503 without Retry-After is an outage's short hold, not a throttle.
+TEST(ThrottleTest, SubResponseFiveOhThreeWithoutRetryAfterIsAnOutage) {
+  FakeClock clock;
+  ThrottleGovernor governor(UpstreamApi::kGraph, ThrottleOptions{}, &clock);
+  governor.NoteThrottled(Response(503));
+  EXPECT_TRUE(governor.InOutage());
+  EXPECT_EQ(governor.Snapshot().throttled_response_count, 0);
+  Script script{{Response(200)}, {}, &clock};
+  const absl::Time asked = clock.Now();
+  ASSERT_TRUE(governor.Run(std::ref(script), asked + absl::Minutes(1)).ok());
+  EXPECT_LE(script.sent_at[0] - asked, ThrottleOptions{}.outage_hold_max);
+  EXPECT_FALSE(governor.InOutage());
 }
 
 }  // namespace

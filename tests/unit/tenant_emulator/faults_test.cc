@@ -66,5 +66,17 @@ TEST(TenantEmulatorAccountingTest, CountsEarlyRetriesPerClient) {
   EXPECT_EQ(accounting.ToJson()["requests"]["total"], 0);
 }
 
+// One $batch answer throttles several sub-requests: the client must wait for the longest Retry-After,
+// even when a shorter one was given after it.
+TEST(TenantEmulatorAccountingTest, TheLongestRetryAfterOfOneAnswerCounts) {
+  Accounting accounting;
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  accounting.NoteRetryAfter("contoso/app/a", t0, 3);
+  accounting.NoteRetryAfter("contoso/app/a", t0, 1);
+  accounting.NoteArrival("contoso/app/a", t0 + absl::Seconds(2));
+  accounting.NoteArrival("contoso/app/a", t0 + absl::Seconds(3));
+  EXPECT_EQ(accounting.ToJson()["retry_after"]["early_retries"], 1);
+}
+
 }  // namespace
 }  // namespace crosstenant::emulator

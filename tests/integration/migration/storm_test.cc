@@ -1,0 +1,133 @@
+// Progress through a throttling storm: the same migration of STORM_USERS users (default 100; ctest runs
+// 20, `ctest -L storm`), once without faults and once while Microsoft answers 30% of requests 429
+// (Retry-After 1-3 s), 5% 503 (with Retry-After) and adds 50 ms to every answer. The storm run must
+// finish within 3x the fault-free run, with 0 requests sent before a Retry-After had elapsed (the
+// emulator's early retries). The 100-user run takes about 6 minutes, nearly all of it the Retry-Afters:
+// `STORM_USERS=100 build/tests/storm_test` (tests/bench/README.md).
+//
+// The fault-free time gets a floor, the time Microsoft's Retry-Afters alone take: every refused request
+// holds its tenant back for its Retry-After (the governor sends nothing to that tenant meanwhile, or the
+// emulator would count early retries), so a run that sends the busiest tenant N requests spends, on
+// average, N x q/(1-q) refusals x the mean Retry-After waiting, whatever the mesh does (q = 0.35, mean 2 s:
+// about 1.08 s per request; N taken from the fault-free run, $batch envelopes counted once, so the floor
+// errs low). The bound is 3 x max(fault-free time, that floor). The orchestrator runs with its default
+// re-check back-off (up to an hour), so a phase that backs off from throttling shows.
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "tests/integration/migration/migration_fixture.h"
+
+namespace crosstenant::testing {
+namespace {
+
+int Users() {
+  const char* users = std::getenv("STORM_USERS");
+  return users != nullptr && std::atoi(users) > 0 ? std::min(std::atoi(users), 500) : 100;
+}
+constexpr double kThrottleRatio = 0.30;
+constexpr double kUnavailableRatio = 0.05;
+constexpr int kRetryAfterMin = 1;
+constexpr int kRetryAfterMax = 3;
+
+class StormTest : public MigrationTest {
+ protected:
+  // The default re-check back-off, unlike the other whole-migration tests.
+  bool StartOrchestrator() override {
+    const bool started = orchestrator_.Start(connector_.address(), {"--poll-interval=300ms"});
+    EXPECT_TRUE(started) << orchestrator_.error();
+    return started;
+  }
+
+  // CreateMigration of the seed's identity-map rows [from, from + count).
+  bool CreateWithRows(const std::string& id, int from, int count) {
+    const std::vector<std::string> rows = absl::StrSplit(seed_.IdentityMapCsv(), '\n', absl::SkipEmpty());
+    std::string csv;
+    for (int i = from; i < from + count && i < static_cast<int>(rows.size()); ++i) csv += rows[i] + "\n";
+    v1::CreateMigrationRequest request;
+    request.set_migration_id(id);
+    request.mutable_plan()->set_source_connection("connections/contoso");
+    request.mutable_plan()->set_target_connection("connections/fabrikam");
+    request.mutable_plan()->mutable_identity_map()->set_csv(csv);
+    grpc::ClientContext context;
+    v1::CreateMigrationResponse response;
+    const grpc::Status status = orchestrator_.stub().CreateMigration(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return status.ok();
+  }
+
+  // Runs one migration of `count` users from row `from` to its end; its wall time.
+  absl::Duration Run(const std::string& id, int from, int count, absl::Duration timeout) {
+    const absl::Time started = absl::Now();
+    if (!CreateWithRows(id, from, count)) return absl::InfiniteDuration();
+    const v1::Migration migration = WaitUntil("migrations/" + id, Ended, timeout);
+    const absl::Duration took = absl::Now() - started;
+    EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
+    int succeeded = 0;
+    for (const v1::MigrationReportRow& row : Report("migrations/" + id)) {
+      if (row.state() == v1::USER_MOVE_STATE_SUCCESS) ++succeeded;
+    }
+    EXPECT_EQ(succeeded, count) << id;
+    return took;
+  }
+};
+
+TEST_F(StormTest, AMigrationUnderThrottlingFinishesWithinThreeTimesTheFaultFreeRun) {
+  const int kUsers = Users();
+  MeshSeed seed;
+  seed.nam_users = 2 * kUsers;  // the first half for the fault-free run, the second for the storm
+  seed.move_step = "1m";
+  ASSERT_TRUE(StartMesh(seed, 3000, 2));
+
+  emulator_.Admin("DELETE", "/_emulator/accounting");
+  const absl::Duration calm = Run("calm", 0, kUsers, absl::Seconds(120));
+  const nlohmann::json calm_accounting = emulator_.Admin("GET", "/_emulator/accounting");
+  int busiest = 0;
+  for (const auto& [tenant, count] : calm_accounting["requests"]["by_tenant"].items()) {
+    busiest = std::max(busiest, count.get<int>());
+  }
+  ASSERT_FALSE(HasFailure()) << "the fault-free run failed";
+
+  const double q = kThrottleRatio + kUnavailableRatio;
+  const double mean_retry_after = (kRetryAfterMin + kRetryAfterMax) / 2.0;
+  const absl::Duration floor = absl::Seconds(busiest * q / (1 - q) * mean_retry_after);
+  const absl::Duration bound = 3 * std::max(calm, floor);
+
+  emulator_.Admin("DELETE", "/_emulator/accounting");
+  emulator_.Admin("PUT", "/_emulator/faults",
+                  {{"throttle_ratio", kThrottleRatio},
+                   {"retry_after_seconds", kRetryAfterMin},
+                   {"retry_after_max_seconds", kRetryAfterMax},
+                   {"unavailable_ratio", kUnavailableRatio},
+                   {"latency_ms", 50}});
+  const absl::Duration storm = Run("storm", kUsers, kUsers, bound + absl::Seconds(10));
+  emulator_.Admin("DELETE", "/_emulator/faults");
+  const nlohmann::json accounting = emulator_.Admin("GET", "/_emulator/accounting");
+
+  std::ostringstream figures;
+  figures << "storm test, " << kUsers << " users: fault-free " << absl::FormatDuration(absl::Trunc(calm, absl::Milliseconds(10)))
+          << " (busiest tenant " << busiest << " requests, Retry-After floor "
+          << absl::FormatDuration(absl::Trunc(floor, absl::Milliseconds(10))) << "), storm "
+          << absl::FormatDuration(absl::Trunc(storm, absl::Milliseconds(10))) << ", ratio to fault-free "
+          << absl::FDivDuration(storm, calm) << ", ratio to max(fault-free, floor) "
+          << absl::FDivDuration(storm, std::max(calm, floor)) << " (bound 3); storm requests "
+          << accounting["requests"]["total"] << ", faults " << accounting["faults"].dump() << ", early retries "
+          << accounting["retry_after"]["early_retries"] << "\n";
+  std::cout << figures.str();
+  RecordProperty("figures", figures.str());
+
+  EXPECT_LE(storm, bound) << figures.str();
+  EXPECT_EQ(accounting["retry_after"]["early_retries"].get<int>(), 0) << accounting["retry_after"].dump();
+  EXPECT_GT(accounting["faults"]["throttled"].get<int>(), 10) << "the storm did not happen";
+  EXPECT_EQ(accounting["moves"]["duplicates"].get<int>(), 0);
+}
+
+}  // namespace
+}  // namespace crosstenant::testing
