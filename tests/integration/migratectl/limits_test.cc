@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "clients/migratectl/cli.h"
+#include "tests/unit/migratectl/run_cli.h"
 #include "tests/support/server_process.h"
 
 namespace crosstenant::migratectl {
@@ -28,25 +29,10 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Result RunCli(std::vector<std::string> args) {
-  args.insert(args.begin(), "migratectl");
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  std::ostringstream out, err;
-  const int code = Main(static_cast<int>(argv.size()), argv.data(), out, err, /*out_is_terminal=*/false);
-  return {code, out.str(), err.str()};
-}
-
 // Runs migratectl with `args` in `limit`: exit 3, the reason on stderr, and not a moment's blocking.
 void ExpectInvalidInput(const std::vector<std::string>& args, const std::string& why) {
   const absl::Time start = absl::Now();
-  Result r = RunCli(args);
+  CliResult r = RunCli(args);
   EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << args[0];
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_THAT(r.err, HasSubstr(why)) << args[0];
@@ -59,7 +45,7 @@ TEST(MigratectlLimitsTest, DevicesFifosAndDirectoriesAreRefusedWithTheReason) {
   ExpectInvalidInput({"identity-map", "validate", "/dev/zero"}, "the identity map file /dev/zero is a character device");
   ExpectInvalidInput({"identity-map", "validate", fifo}, "is a FIFO (named pipe), not a regular file");
   ExpectInvalidInput({"identity-map", "validate", dir.path()}, "is a directory, not a regular file");
-  Result directory = RunCli({"identity-map", "validate", dir.path()});
+  CliResult directory = RunCli({"identity-map", "validate", dir.path()});
   EXPECT_THAT(directory.out + directory.err, Not(HasSubstr("no rows")));
   ExpectInvalidInput({"migrate", "start", "--plan=" + fifo, "--orchestrator=127.0.0.1:1"}, "the plan file " + fifo);
   ExpectInvalidInput({"migrate", "start", "--plan=/dev/urandom", "--orchestrator=127.0.0.1:1"}, "character device");
@@ -79,7 +65,7 @@ TEST(MigratectlLimitsTest, ValidateListsAtMostMaxProblemsAndCountsTheRest) {
   std::string csv;
   for (int i = 0; i < 500; ++i) csv += "Nobody,x\n";
   const std::string path = dir.WriteFile("bad.csv", csv);
-  Result r = RunCli({"identity-map", "validate", path, "--max-problems=5"});
+  CliResult r = RunCli({"identity-map", "validate", path, "--max-problems=5"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_THAT(r.out, HasSubstr("TOO_MANY_PROBLEMS"));
   EXPECT_THAT(r.out, HasSubstr("and 495 more problems"));

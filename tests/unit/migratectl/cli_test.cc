@@ -6,28 +6,14 @@
 
 #include "absl/strings/match.h"
 #include "clients/migratectl/cli.h"
+#include "tests/unit/migratectl/run_cli.h"
 #include "tests/support/server_process.h"
 
 namespace crosstenant::migratectl {
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Result RunCli(std::vector<std::string> args) {
-  args.insert(args.begin(), "migratectl");
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  std::ostringstream out, err;
-  const int code = Main(static_cast<int>(argv.size()), argv.data(), out, err, /*out_is_terminal=*/false);
-  return {code, out.str(), err.str()};
-}
-
 TEST(MigratectlCliTest, HelpNamesEveryStepAndTheCmdletItReplaces) {
-  Result r = RunCli({"--help"});
+  CliResult r = RunCli({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   for (const char* text : {"Connect-SPOService", "Set-SPOCrossTenantRelationship", "Verify-SPOCrossTenantRelationship",
                            "Add-SPOTenantIdentityMap", "Get-SPOCrossTenantCompatibilityStatus",
@@ -46,7 +32,7 @@ TEST(MigratectlCliTest, EveryCommandHasHelp) {
         {"migrate", "start"}, {"migrate", "status"}, {"migrate", "pause"}, {"migrate", "resume"},
         {"migrate", "cancel"}, {"migrate", "report"}, {"redirects", "list"}, {"redirects", "remove"}}) {
     command.push_back("--help");
-    Result r = RunCli(command);
+    CliResult r = RunCli(command);
     EXPECT_EQ(r.exit_code, 0) << command[0];
     EXPECT_TRUE(absl::StartsWith(r.out, "migratectl " + command[0])) << r.out;
     EXPECT_TRUE(absl::StrContains(r.out, "--orchestrator=HOST:PORT")) << command[0];
@@ -56,16 +42,16 @@ TEST(MigratectlCliTest, EveryCommandHasHelp) {
 
 TEST(MigratectlCliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(RunCli({}).exit_code, 2);
-  Result unknown = RunCli({"teleport"});
+  CliResult unknown = RunCli({"teleport"});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(unknown.err, "unknown command 'teleport'")) << unknown.err;
-  Result flag = RunCli({"migrate", "status", "--colour=blue"});
+  CliResult flag = RunCli({"migrate", "status", "--colour=blue"});
   EXPECT_EQ(flag.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(flag.err, "unknown flag --colour")) << flag.err;
-  Result missing = RunCli({"migrate", "pause"});
+  CliResult missing = RunCli({"migrate", "pause"});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(missing.err, "missing NAME")) << missing.err;
-  Result group = RunCli({"trust"});
+  CliResult group = RunCli({"trust"});
   EXPECT_EQ(group.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(group.err, "migratectl trust verify")) << group.err;
   EXPECT_EQ(RunCli({"connect", "--role=source"}).exit_code, 2);  // no admin URL, no credential
@@ -76,47 +62,47 @@ TEST(MigratectlCliTest, UsageErrorsExitTwo) {
 }
 
 TEST(MigratectlCliTest, TrailingUnknownFlagIsUnknownAndTheValidFlagsAreListed) {
-  Result r = RunCli({"migrate", "status", "--x"});
+  CliResult r = RunCli({"migrate", "status", "--x"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(r.err, "unknown flag --x")) << r.err;
   EXPECT_FALSE(absl::StrContains(r.err, "needs a value")) << r.err;
   for (const char* flag : {"--watch", "--timeout", "--orchestrator", "--format"}) {
     EXPECT_TRUE(absl::StrContains(r.err, flag)) << flag << " in " << r.err;
   }
-  Result middle = RunCli({"migrate", "status", "--x", "merger"});
+  CliResult middle = RunCli({"migrate", "status", "--x", "merger"});
   EXPECT_EQ(middle.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(middle.err, "unknown flag --x")) << middle.err;
   // A known flag at the end without its value still says so.
-  Result value = RunCli({"preflight", "--source"});
+  CliResult value = RunCli({"preflight", "--source"});
   EXPECT_EQ(value.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(value.err, "flag --source needs a value")) << value.err;
 }
 
 TEST(MigratectlCliTest, MisspeltCommandIsUnknownWithTheClosestSuggested) {
-  Result group = RunCli({"mirgate", "start"});
+  CliResult group = RunCli({"mirgate", "start"});
   EXPECT_EQ(group.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(group.err, "unknown command 'mirgate'; did you mean 'migrate'?")) << group.err;
-  Result command = RunCli({"migrate", "strat", "--plan=p.yaml"});
+  CliResult command = RunCli({"migrate", "strat", "--plan=p.yaml"});
   EXPECT_EQ(command.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(command.err, "unknown command 'migrate strat'; did you mean 'migrate start'?"))
       << command.err;
   EXPECT_TRUE(absl::StrContains(command.err, "migratectl migrate report")) << command.err;
-  Result trust = RunCli({"trust", "verfy"});
+  CliResult trust = RunCli({"trust", "verfy"});
   EXPECT_TRUE(absl::StrContains(trust.err, "did you mean 'trust verify'?")) << trust.err;
-  Result far = RunCli({"teleport"});
+  CliResult far = RunCli({"teleport"});
   EXPECT_TRUE(absl::StrContains(far.err, "unknown command 'teleport'")) << far.err;
   EXPECT_FALSE(absl::StrContains(far.err, "did you mean")) << far.err;
 }
 
 TEST(MigratectlCliTest, UnreadablePlanSaysWhy) {
-  Result r = RunCli({"migrate", "start", "--plan=/nonexistent/wave1.yaml"});
+  CliResult r = RunCli({"migrate", "start", "--plan=/nonexistent/wave1.yaml"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_TRUE(absl::StrContains(r.err, "/nonexistent/wave1.yaml: cannot read the plan file: No such file or directory"))
       << r.err;
 }
 
 TEST(MigratectlCliTest, BadFlagValuesAreInvalidInput) {
-  Result r = RunCli({"migrate", "status", "--format=yaml"});
+  CliResult r = RunCli({"migrate", "status", "--format=yaml"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_TRUE(absl::StrContains(r.err, "'yaml' is not an output format")) << r.err;
   EXPECT_EQ(RunCli({"migrate", "status", "--deadline=soon"}).exit_code, 3);
@@ -126,7 +112,7 @@ TEST(MigratectlCliTest, PlanFileProblemsNameTheLine) {
   testing::TempDir dir;
   const std::string plan = dir.WriteFile("wave1.yaml", "source: contoso\ntarget: fabrikam\nidentity_map: m.csv\n"
                                                        "options:\n  redirect_cleanup: shred\n");
-  Result r = RunCli({"migrate", "start", "--plan=" + plan});
+  CliResult r = RunCli({"migrate", "start", "--plan=" + plan});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_TRUE(absl::StrContains(r.err, plan + ":5:21: options.redirect_cleanup")) << r.err;
 }
@@ -139,7 +125,7 @@ TEST(MigratectlCliTest, IdentityMapProblemsAreListedWithFileLineAndColumn) {
       "alice@fabrikam.com,RegularUser\n"
       "User,not-a-guid,bob@contoso.onmicrosoft.com,alice@fabrikam.onmicrosoft.com,bob@fabrikam.com,RegularUser\n"
       "User,7f1d1c1e-0000-4000-8000-000000000001,carol@contoso.onmicrosoft.com\n");
-  Result r = RunCli({"identity-map", "validate", map});
+  CliResult r = RunCli({"identity-map", "validate", map});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_TRUE(absl::StrContains(r.out, map + ":2:2")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "BAD_GUID")) << r.out;
@@ -149,27 +135,27 @@ TEST(MigratectlCliTest, IdentityMapProblemsAreListedWithFileLineAndColumn) {
 
   // The same map given to `migrate start` stops before any call, each problem as `field: description`.
   const std::string plan = dir.WriteFile("plan.yaml", "source: contoso\ntarget: fabrikam\nidentity_map: map.csv\n");
-  Result start = RunCli({"migrate", "start", "--plan=" + plan});
+  CliResult start = RunCli({"migrate", "start", "--plan=" + plan});
   EXPECT_EQ(start.exit_code, 3);
   EXPECT_TRUE(absl::StrContains(start.err, "  " + map + ":2:2: BAD_GUID")) << start.err;
 
   const std::string good = dir.WriteFile(
       "good.csv", "User,7f1d1c1e-0000-4000-8000-000000000001,alice@contoso.onmicrosoft.com,"
                   "alice@fabrikam.onmicrosoft.com,alice@fabrikam.com,RegularUser\n");
-  Result valid = RunCli({"identity-map", "validate", good});
+  CliResult valid = RunCli({"identity-map", "validate", good});
   EXPECT_EQ(valid.exit_code, 0) << valid.err;
   EXPECT_TRUE(absl::StrContains(valid.out, "valid: 1 users, 0 groups")) << valid.out;
 }
 
 TEST(MigratectlCliTest, NoServerIsUnavailable) {
   // Port 1 on loopback: nothing listens there.
-  Result r = RunCli({"connections", "--connector=127.0.0.1:1", "--deadline=2s"});
+  CliResult r = RunCli({"connections", "--connector=127.0.0.1:1", "--deadline=2s"});
   EXPECT_EQ(r.exit_code, 8) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "UNAVAILABLE")) << r.err;
 }
 
 TEST(MigratectlCliTest, Version) {
-  Result r = RunCli({"--version"});
+  CliResult r = RunCli({"--version"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(absl::StartsWith(r.out, "migratectl ")) << r.out;
 }
