@@ -54,7 +54,8 @@ if(CROSSTENANT_FUZZ)
   crosstenant_fuzz_target(NAME fuzz_emulator_csom DEPS crosstenant_tenant_emulator)
   # migratectl's plan file, compiled in directly: migratectl_lib would bring the whole CLI into the build.
   crosstenant_fuzz_target(NAME fuzz_migratectl_plan DEPS crosstenant_common_base)
-  target_sources(fuzz_migratectl_plan PRIVATE ${CMAKE_SOURCE_DIR}/clients/migratectl/plan_file.cc)
+  target_sources(fuzz_migratectl_plan PRIVATE ${CMAKE_SOURCE_DIR}/clients/migratectl/plan_file.cc
+                                              ${CMAKE_SOURCE_DIR}/clients/migratectl/input_file.cc)
   target_compile_options(fuzz_migratectl_plan PRIVATE -Wno-unknown-warning-option)
 
   # `cmake --build build-fuzz --target crosstenant_fuzzers` builds them all and nothing else.
