@@ -185,16 +185,18 @@ absl::StatusOr<v1::Connection> Connector::SignIn(const std::shared_ptr<Entry>& e
   bool device_code;
   std::string admin_url;
   bool tenant_known;
+  std::string governor_key;
   {
     absl::MutexLock lock(&entry->mu);
     device_code = entry->credential.has_device_code();
     admin_url = entry->admin.url;
+    governor_key = GovernorKey(*entry);
     tenant_known = !entry->connection.tenant_id().empty() || !entry->sharepoint_tenant_id.empty();
   }
   if (!tenant_known) {
     // Any geo's admin URL names its tenant (contosoeur-admin is contoso's): sign in to that tenant, not
     // to a tenant guessed from the host name.
-    ASSIGN_OR_RETURN(std::string tenant_id, sharepoint_.DiscoverTenantId(admin_url, deadline));
+    ASSIGN_OR_RETURN(std::string tenant_id, sharepoint_.DiscoverTenantId(admin_url, governor_key, deadline));
     absl::MutexLock lock(&entry->mu);
     entry->sharepoint_tenant_id = tenant_id;
     if (entry->credential.tenant().empty()) entry->connection.mutable_credential()->set_tenant(tenant_id);

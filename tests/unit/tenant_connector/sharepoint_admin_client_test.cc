@@ -306,15 +306,31 @@ TEST_F(SharePointAdminClientTest, RealmChallengeNamesTheTenant) {
                                "Bearer realm=\"7F1D1C1E-0000-4000-8000-000000000001\",client_id=\"00000003-0000-0ff1-"
                                "ce00-000000000000\",trusted_issuers=\"00000001-0000-0000-c000-000000000000@*\", NTLM"}});
   absl::StatusOr<std::string> tenant =
-      client_.DiscoverTenantId("https://contosoeur-admin.sharepoint.com", Deadline());
+      client_.DiscoverTenantId("https://contosoeur-admin.sharepoint.com", "contoso", Deadline());
   ASSERT_TRUE(tenant.ok()) << tenant.status();
   EXPECT_EQ(*tenant, "7f1d1c1e-0000-4000-8000-000000000001");
   EXPECT_EQ(transport_.sent[0].url, "https://contosoeur-admin.sharepoint.com/_vti_bin/client.svc");
   EXPECT_EQ(transport_.Header(0, "Authorization"), "Bearer");
   transport_.Answer(200, "<html/>");
-  absl::Status none = client_.DiscoverTenantId("https://example-admin.sharepoint.com", Deadline()).status();
+  absl::Status none = client_.DiscoverTenantId("https://example-admin.sharepoint.com", "example", Deadline()).status();
   EXPECT_EQ(none.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ErrorInfoReasonOf(none), kReasonNoRealm);
+}
+
+TEST_F(SharePointAdminClientTest, RealmChallengeWaitsOutThrottlingAndNamesAnOutage) {
+  // A 429 is waited out for its Retry-After and the challenge asked again, as for any other request.
+  transport_.Answer(429, "", {{"retry-after", "2"}});
+  transport_.Answer(401, "", {{"www-authenticate", "Bearer realm=\"7f1d1c1e-0000-4000-8000-000000000001\""}});
+  const absl::Time before = clock_.Now();
+  absl::StatusOr<std::string> tenant = client_.DiscoverTenantId("https://contoso-admin.sharepoint.com", "contoso", Deadline());
+  ASSERT_TRUE(tenant.ok()) << tenant.status();
+  EXPECT_EQ(transport_.sent.size(), 2u);
+  EXPECT_GE(clock_.Now() - before, absl::Seconds(2));
+  // A tenant that only answers 503 is unreachable, not a host that names no tenant.
+  for (int i = 0; i < 10; ++i) transport_.Answer(503, "");
+  absl::Status down = client_.DiscoverTenantId("https://contoso-admin.sharepoint.com", "contoso", Deadline()).status();
+  EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
+  EXPECT_NE(ErrorInfoReasonOf(down), kReasonNoRealm);
 }
 
 TEST_F(SharePointAdminClientTest, DigestOnlyWhenSharePointAsksForIt) {

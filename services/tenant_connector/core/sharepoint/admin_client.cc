@@ -83,15 +83,22 @@ SharePointAdminClient::SharePointAdminClient(HttpTransport* transport, ThrottleG
 // Transport.
 
 absl::StatusOr<std::string> SharePointAdminClient::DiscoverTenantId(const std::string& admin_url,
+                                                                    const std::string& governor_key,
                                                                     absl::Time deadline) {
   HttpRequest request;
   request.method = "GET";
   request.url = absl::StrCat(admin_url, "/_vti_bin/client.svc");
   request.headers = {{"Authorization", "Bearer"}, {"User-Agent", UserAgent()}};
   request.timeout = std::clamp(deadline - clock_->Now(), absl::Seconds(1), absl::Seconds(30));
-  ASSIGN_OR_RETURN(HttpResponse response, transport_->Send(request));
-  if (metrics_) metrics_->UpstreamRequest("sharepoint", response.status);
-  if (wire_log_) wire_log_->Write(clock_->Now(), "", request.method, request.url, response.status, "", response.body);
+  SharePointTarget target;
+  target.admin_url = admin_url;
+  target.governor_key = governor_key;
+  ASSIGN_OR_RETURN(HttpResponse response, Governed(target, request, deadline));
+  if (response.status == 429 || response.status >= 500) {
+    // Still throttled or down after the governor's attempts: say so, not that the host named no tenant.
+    return MapUpstreamError("sharepoint", response.status, nlohmann::json::parse(response.body, nullptr, false),
+                            response.body);
+  }
   static const auto* realm = new std::regex(
       "realm=\"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\"");
   const std::string challenge = response.Header("www-authenticate");

@@ -102,8 +102,10 @@ class SharePointAdminClient {
 
   // The tenant id SharePoint announces for `admin_url` in the `realm` of its Bearer challenge to an
   // anonymous request of `/_vti_bin/client.svc`. FAILED_PRECONDITION (reason kReasonNoRealm) when the
-  // host answers no realm; UNAVAILABLE when it cannot be reached.
-  absl::StatusOr<std::string> DiscoverTenantId(const std::string& admin_url, absl::Time deadline);
+  // host answers no realm; UNAVAILABLE when it cannot be reached. The request goes through the
+  // throttle governor of `governor_key`, so a 429 or 503 is waited out like any other.
+  absl::StatusOr<std::string> DiscoverTenantId(const std::string& admin_url, const std::string& governor_key,
+                                               absl::Time deadline);
 
   // Sends `request` and returns the answer whose ErrorInfo is empty (else the server error's status);
   // `method` names the call in errors and logs.
