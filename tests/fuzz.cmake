@@ -1,4 +1,4 @@
-# Fuzzing (issue 8): libFuzzer targets, with AddressSanitizer and UndefinedBehaviorSanitizer, for the
+# Fuzzing: libFuzzer targets, with AddressSanitizer and UndefinedBehaviorSanitizer, for the
 # parsers that read what someone else wrote: the identity-map CSV, the SharePoint admin URL, the JWT and
 # token responses, the Graph and SharePoint JSON answers, the YAML config reader and the emulator's seed.
 #

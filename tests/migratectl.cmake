@@ -1,4 +1,4 @@
-# Tests of migratectl (issue 6): unit tests of its parts (plan file, exit codes, output formats against
+# Tests of migratectl: unit tests of its parts (plan file, exit codes, output formats against
 # golden files, user matching, the command line without a server) and integration tests that run the
 # real binary against the real mesh. Every suite is named Migratectl*: `ctest -R Migratectl`.
 

@@ -1,4 +1,4 @@
-# A real PostgreSQL server for the tests of PostgresMigrationStore (issue 9), started once per ctest run
+# A real PostgreSQL server for the tests of PostgresMigrationStore, started once per ctest run
 # by the fixture `postgres`: tests/support/postgres_server.sh initdb's it into the build directory, on
 # 127.0.0.1 and a free port, with a test role whose generated password is in <dir>/dsn. Needs Debian's
 # postgresql package (deploy/local/bootstrap.sh installs it).

@@ -1,4 +1,4 @@
-# Tests of the tenant connector (issue 4).
+# Tests of the tenant connector.
 
 crosstenant_cc_test(NAME tenant_connector_unit_test
   SRCS unit/tenant_connector/admin_url_test.cc unit/tenant_connector/throttle_test.cc

@@ -1,4 +1,4 @@
-# Tests of the tenant emulator (issue 3): unit tests of its classes, integration tests that start the
+# Tests of the tenant emulator: unit tests of its classes, integration tests that start the
 # real binary on 127.0.0.1:0 and speak HTTPS to it with the real Microsoft hostnames, and a benchmark.
 # Every test suite is named TenantEmulator*: `ctest --test-dir build -R TenantEmulator` runs them all.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4's speed figure: a cached GetConnection on the real connector (connected to the emulator)
+# The connector's speed figure: a cached GetConnection on the real connector (connected to the emulator)
 # against a bare echo server of the same build, same load, one run, with the ratio.
 #
 #   tests/bench/connector_get_connection.sh [BIN_DIR] [DURATION]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 8's longer fuzzing run: every libFuzzer target (ASan + UBSan) for SECONDS each (default 300),
+# The longer fuzzing run: every libFuzzer target (ASan + UBSan) for SECONDS each (default 300),
 # from the corpus earlier runs grew, after replaying every saved regression input. Prints one line per
 # target (runs, runs per second, coverage, corpus size) and exits non-zero on any finding, naming the
 # reproducer. The test suite runs the same script for 10 s per target (ctest -R fuzz_short).

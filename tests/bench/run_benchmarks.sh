@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 8's benchmark table: one run, one table, every row a ratio or a count measured in this run.
+# The benchmark table: one run, one table, every row a ratio or a count measured in this run.
 #
 #   tests/bench/run_benchmarks.sh [--quick] [--only=ROWS] [--users=N] [--big-users=N] [--watch-users=N]
 #
@@ -280,7 +280,7 @@ if want 2; then
   echo "$routes" >"$work/routes-$users.txt"
 fi
 
-# ---- 6. row 2's migration again, the orchestrator on PostgreSQL (issue 9) -------------------------------------
+# ---- 6. row 2's migration again, the orchestrator on PostgreSQL -------------------------------------
 if want 6; then
   dir="$work/m$users-postgres"
   postgres_dir="$work/postgres"

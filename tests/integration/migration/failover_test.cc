@@ -1,4 +1,4 @@
-// Several orchestrator replicas on one PostgreSQL database (issue 9): a migration survives the death
+// Several orchestrator replicas on one PostgreSQL database: a migration survives the death
 // of the replica that drives it, watch streams on any replica see every event, and replicas started
 // together on an empty database agree on the schema and on one leader.
 

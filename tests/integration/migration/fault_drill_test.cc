@@ -1,4 +1,4 @@
-// Fault drills (issue 8): a whole migration while something goes wrong. Each drill asserts that the
+// Fault drills: a whole migration while something goes wrong. Each drill asserts that the
 // migration completes with every user in the right final state, that the report agrees with the
 // emulator's record of every move, and that the emulator counted 0 duplicate starts and 0 requests
 // sent before a Retry-After had elapsed.

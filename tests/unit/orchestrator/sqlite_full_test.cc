@@ -1,4 +1,4 @@
-// The state database refusing writes (issue 8's fifth drill, in the small): a file at its cap
+// The state database refusing writes (the full-database drill, in the small): a file at its cap
 // (PRAGMA max_page_count, which gives SQLite's SQLITE_FULL exactly as a full disk does) and a disk that
 // fills under a COMMIT (a fault-injecting VFS). Each refused write is RESOURCE_EXHAUSTED naming the file,
 // leaves the store exactly as it was and usable, is counted by StoreHealth, and writes succeed again

@@ -1,4 +1,4 @@
-// WorkerLoop when the orchestrator cannot record a completion (its state database full, issue 8): the
+// WorkerLoop when the orchestrator cannot record a completion (its state database full): the
 // worker keeps the result and sends it again while it holds the lease, renewing the lease meanwhile;
 // it stops only when the lease is lost or runs out, or the refusal is final.
 
