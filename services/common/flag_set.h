@@ -8,7 +8,7 @@
 // the other flags override what the file said:
 //
 //   FlagSet flags("orchestrator", "Drives cross-tenant OneDrive migrations.");
-//   flags.AddString("config", "FILE", "YAML config file", &config_path);
+//   flags.AddEarlyString("config", "FILE", "YAML config file", &config_path);
 //   flags.Add("grpc-address", "HOST:PORT", "gRPC listen address", [&](absl::string_view v) { ... });
 //   RETURN_IF_ERROR(flags.Parse(argc, argv));   // fills --config at once, keeps the rest
 //   ... load the file ...

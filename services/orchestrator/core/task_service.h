@@ -6,7 +6,7 @@
 // lease expired (the task may be with another worker by then) is refused with ABORTED and changes
 // nothing, so a user is never started twice or moved to a state from a stale answer.
 //
-// The phase driver (not in this build yet) creates the tasks; this class runs them to their end.
+// The phase driver (phase_driver.h) creates the tasks; this class runs them to their end.
 
 #include <functional>
 

@@ -10,7 +10,8 @@
 
 namespace crosstenant::orchestrator {
 
-// Builds the orchestrator host: the SQLite store, MigrationService and the gRPC adapter.
+// Builds the orchestrator host: the configured store (SQLite or PostgreSQL), MigrationService and the gRPC
+// adapter.
 absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& environment);
 
 // The program's definition for RunServer (name, defaults, flags, host factory).

@@ -5,7 +5,7 @@
 // public Connection (protobuf bytes) and the credential sealed with AES-256-GCM under a 32-byte key
 // read from the seal key file. The key never enters the database.
 //
-// Start-up rules (SealKey::Load):
+// Start-up rules (LoadSealKey):
 //   - key file present: used (must hold exactly 32 bytes, raw or 64 hex digits);
 //   - key file absent and no sealed secret stored: a new key is created (mode 0600);
 //   - key file absent but sealed secrets stored: refused, naming the file, because those secrets
