@@ -1,4 +1,5 @@
 #include "services/common/diagnostics_service.h"
+#include "services/common/proto_time.h"
 
 #include <grpcpp/alarm.h>
 
@@ -14,12 +15,6 @@ namespace {
 
 constexpr size_t kMaxEchoPayloadBytes = 1 << 20;
 constexpr int64_t kMaxEchoDelaySeconds = 60;
-
-void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(time);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
 
 // Answers an Echo after its delay without holding a callback thread: a gRPC alarm fires the reply,
 // and a cancelled call (client gone, server past its shutdown grace) cancels the alarm.

@@ -19,9 +19,6 @@
 
 namespace crosstenant::tenant_connector {
 
-using internal::FromTimestamp;
-using internal::SetDuration;
-using internal::SetTimestamp;
 
 namespace {
 

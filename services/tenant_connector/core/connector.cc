@@ -20,9 +20,6 @@
 
 namespace crosstenant::tenant_connector {
 
-using internal::FromTimestamp;
-using internal::SetDuration;
-using internal::SetTimestamp;
 
 namespace {
 
@@ -219,30 +216,6 @@ absl::StatusOr<std::string> internal::ReadSecret(const v1::SecretValue& secret, 
   return std::string();
 }
 
-void internal::SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
-  if (time == absl::InfinitePast() || time == absl::InfiniteFuture()) {
-    out->Clear();
-    return;
-  }
-  int64_t nanos = absl::ToUnixNanos(time);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  if (out->nanos() < 0) {
-    out->set_seconds(out->seconds() - 1);
-    out->set_nanos(out->nanos() + 1000000000);
-  }
-}
-
-absl::Time internal::FromTimestamp(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-void internal::SetDuration(absl::Duration duration, google::protobuf::Duration* out) {
-  int64_t nanos = absl::ToInt64Nanoseconds(duration);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
 // ---------------------------------------------------------------------------------------------------
 
 Connector::Connector(ConnectorOptions options, HttpTransport* transport, Clock* clock, Executor* executor,
@@ -346,7 +319,7 @@ void Connector::RefreshHealth(Entry& entry, bool update_metrics) {
   // Standing credential warnings.
   health->clear_warnings();
   if (entry.connection.credential().has_expire_time()) {
-    absl::Time expire = FromTimestamp(entry.connection.credential().expire_time());
+    absl::Time expire = TimeOf(entry.connection.credential().expire_time());
     *health->mutable_credential_expire_time() = entry.connection.credential().expire_time();
     absl::Duration left = expire - clock_->Now();
     bool certificate = entry.connection.credential().kind() == v1::CREDENTIAL_KIND_CERTIFICATE;
@@ -375,7 +348,7 @@ void Connector::RefreshHealth(Entry& entry, bool update_metrics) {
   if (metrics_ && update_metrics && entry.connection.health().has_token_expire_time()) {
     metrics_->SetTokenExpirySeconds(
         entry.connection.name(),
-        absl::ToDoubleSeconds(FromTimestamp(entry.connection.health().token_expire_time()) - clock_->Now()));
+        absl::ToDoubleSeconds(TimeOf(entry.connection.health().token_expire_time()) - clock_->Now()));
   }
 }
 
@@ -670,7 +643,7 @@ absl::StatusOr<std::string> Connector::Token(Entry& entry, const std::string& sc
     v1::ConnectionHealth* health = entry.connection.mutable_health();
     absl::Time earliest = token.expire_time;
     if (health->has_token_expire_time()) {
-      absl::Time previous = FromTimestamp(health->token_expire_time());
+      absl::Time previous = TimeOf(health->token_expire_time());
       if (previous > clock_->Now() && previous < earliest) earliest = previous;
     }
     SetTimestamp(earliest, health->mutable_token_expire_time());

@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "services/common/bounded_file.h"
 #include "services/common/errors.h"
+#include "services/common/proto_time.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/json_read.h"
 #include "services/tenant_connector/core/upstream_error.h"
@@ -61,9 +62,6 @@ absl::StatusOr<std::string> ReadFileText(const std::string& path, const std::str
 // its trailing line break).
 absl::StatusOr<std::string> ReadSecret(const v1::SecretValue& secret, const std::string& what, const std::string& field,
                                        const std::vector<std::string>& dirs);
-void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out);
-absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
-void SetDuration(absl::Duration duration, google::protobuf::Duration* out);
 
 using json_read::Array;
 using json_read::Bool;

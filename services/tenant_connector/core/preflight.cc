@@ -354,7 +354,7 @@ absl::StatusOr<v1::PreflightReport> Connector::Preflight(const v1::PreflightRequ
     if (result.finding().severity() == v1::SEVERITY_ERROR) ready = false;
   }
   report.set_ready(ready);
-  internal::SetTimestamp(clock_->Now(), report.mutable_create_time());
+  SetTimestamp(clock_->Now(), report.mutable_create_time());
   return report;
 }
 

@@ -30,7 +30,6 @@
 namespace crosstenant::tenant_connector {
 
 using internal::ParseIsoTime;
-using internal::SetTimestamp;
 using internal::Bool;
 using internal::Int;
 using internal::Str;
@@ -50,6 +49,9 @@ void SetSubRequestError(int status, const nlohmann::json& item, const nlohmann::
   error->set_message(internal::UpstreamMessage(body, ""));
   error->set_upstream_code(UpstreamCode(body));
   error->set_upstream_http_status(status);
+  if (throttled) {
+    if (std::optional<absl::Duration> delay = SubResponseRetryAfter(item)) SetDuration(*delay, error->mutable_retry_delay());
+  }
 }
 
 // "https://Fabrikam-my.sharepoint.com" -> "https://fabrikam-my.sharepoint.com/".
@@ -581,8 +583,8 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
   absl::StatusOr<std::string> target_host = NormaliseHostUrl(request.target_host_url(), "target_host_url");
   if (!target_host.ok()) violations.push_back({"target_host_url", std::string(target_host.status().message())});
   if (request.window().has_preferred_begin_time() && request.window().has_preferred_end_time() &&
-      internal::FromTimestamp(request.window().preferred_end_time()) <=
-          internal::FromTimestamp(request.window().preferred_begin_time())) {
+      TimeOf(request.window().preferred_end_time()) <=
+          TimeOf(request.window().preferred_begin_time())) {
     violations.push_back({"window.preferred_end_time", "must be after window.preferred_begin_time"});
   }
   if (!violations.empty()) return InvalidArgumentWithViolations("invalid request", violations);
@@ -636,11 +638,11 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
   if (!request.target_location_code().empty()) parameters["targetDataLocationCode"] = request.target_location_code();
   if (request.window().has_preferred_begin_time()) {
     parameters["preferredStartDateTime"] = absl::FormatTime(
-        "%Y-%m-%dT%H:%M:%SZ", internal::FromTimestamp(request.window().preferred_begin_time()), absl::UTCTimeZone());
+        "%Y-%m-%dT%H:%M:%SZ", TimeOf(request.window().preferred_begin_time()), absl::UTCTimeZone());
   }
   if (request.window().has_preferred_end_time()) {
     parameters["preferredLatestStartDateTime"] = absl::FormatTime(
-        "%Y-%m-%dT%H:%M:%SZ", internal::FromTimestamp(request.window().preferred_end_time()), absl::UTCTimeZone());
+        "%Y-%m-%dT%H:%M:%SZ", TimeOf(request.window().preferred_end_time()), absl::UTCTimeZone());
   }
   nlohmann::json body = {{"parameters", parameters}};
   absl::StatusOr<GraphResult> created =

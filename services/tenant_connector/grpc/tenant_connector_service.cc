@@ -102,7 +102,7 @@ class TenantConnectorService::Watch final : public grpc::ServerWriteReactor<v1::
     v1::WatchConnectionsResponse event;
     event.set_type(type);
     *event.mutable_connection() = connection;
-    internal::SetTimestamp(absl::Now(), event.mutable_event_time());
+    SetTimestamp(absl::Now(), event.mutable_event_time());
     if (!ready_ && type != v1::CONNECTION_EVENT_TYPE_SNAPSHOT) {
       pending_.push_back(std::move(event));
       return;

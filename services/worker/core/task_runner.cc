@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
+#include "services/common/proto_time.h"
 
 namespace crosstenant::worker {
 namespace {
@@ -14,12 +15,6 @@ namespace v1 = ::crosstenant::v1;
 
 // The connector takes up to 1,000 moves a BatchGetUserContentMoves.
 constexpr size_t kMaxPollBatch = 1000;
-
-void SetDuration(absl::Duration duration, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(duration);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
 
 bool IsTransient(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
@@ -178,7 +173,8 @@ std::vector<v1::CompleteTaskRequest> TaskRunner::RunPolls(const std::vector<v1::
             const v1::ErrorDetail& error = result.error();
             const int http = error.upstream_http_status();
             const std::string message = absl::StrCat(error.code(), ": ", error.message());
-            status = error.code() == "THROTTLED" || http == 429 ? absl::ResourceExhaustedError(message)
+            // Microsoft's own delay for this item, not the worker's default back-off.
+            status = error.code() == "THROTTLED" || http == 429 ? ResourceExhaustedWithRetry(message, DurationOf(error.retry_delay()))
                      : http >= 500 || http == 0                 ? absl::UnavailableError(message)
                      : http == 404                              ? absl::NotFoundError(message)
                      : http == 401 || http == 403               ? absl::PermissionDeniedError(message)

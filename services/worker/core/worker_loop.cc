@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "services/common/errors.h"
+#include "services/common/proto_time.h"
 #include "services/common/logging.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
@@ -16,17 +17,6 @@ namespace {
 
 namespace v1 = ::crosstenant::v1;
 
-void SetDuration(absl::Duration duration, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(duration);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
-void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(time);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
 
 std::string Label(const std::string& enum_name, absl::string_view prefix) {
   return absl::AsciiStrToLower(absl::StripPrefix(enum_name, prefix));
@@ -153,8 +143,8 @@ void WorkerLoop::RunSlot() {
       absl::MutexLock lock(&mutex_);
       counters_.mutable_orchestrator()->set_reachable(true);
       counters_.mutable_orchestrator()->clear_last_error();
-      SetTime(absl::Now(), counters_.mutable_orchestrator()->mutable_last_success_time());
-      if (!tasks.empty()) SetTime(absl::Now(), counters_.mutable_last_lease_time());
+      SetTimestamp(absl::Now(), counters_.mutable_orchestrator()->mutable_last_success_time());
+      if (!tasks.empty()) SetTimestamp(absl::Now(), counters_.mutable_last_lease_time());
       // The lease runs from the orchestrator's clock when it got the call: from this side, no later
       // than when the call was made.
       for (const v1::Task& task : tasks) {

@@ -215,6 +215,27 @@ TEST(TaskRunnerTest, PollsOfOneGeoAreReadInOneBatchAndEachGetsItsOwnOutcome) {
   EXPECT_EQ(done[6].outcome(), v1::TASK_OUTCOME_SUCCEEDED);
 }
 
+TEST(TaskRunnerTest, AThrottledPollInABatchWaitsForMicrosoftsOwnDelay) {
+  FakeTenant tenant;
+  v1::UserContentMoveResult named;
+  named.mutable_error()->set_code("THROTTLED");
+  named.mutable_error()->set_upstream_http_status(429);
+  named.mutable_error()->mutable_retry_delay()->set_seconds(11);
+  tenant.batch_answers["id-named"] = named;
+  v1::UserContentMoveResult unnamed;
+  unnamed.mutable_error()->set_code("THROTTLED");
+  unnamed.mutable_error()->set_upstream_http_status(429);
+  tenant.batch_answers["id-unnamed"] = unnamed;
+  TaskRunner runner(&tenant, "w1", {absl::Seconds(3)});
+  const std::vector<v1::CompleteTaskRequest> done =
+      runner.RunPolls({PollTask("p0", "connections/src", "id-named"), PollTask("p1", "connections/src", "id-unnamed")});
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].outcome(), v1::TASK_OUTCOME_RETRY);
+  EXPECT_EQ(done[0].retry_after().seconds(), 11) << "Microsoft's Retry-After for that item";
+  EXPECT_EQ(done[1].outcome(), v1::TASK_OUTCOME_RETRY);
+  EXPECT_EQ(done[1].retry_after().seconds(), 3) << "no delay named: the worker's own back-off";
+}
+
 TEST(TaskRunnerTest, AFailedBatchCallGivesEveryPollTheSameOutcome) {
   FakeTenant tenant;
   tenant.batch_status = absl::UnavailableError("connector restarting");
