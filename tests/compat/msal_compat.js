@@ -72,6 +72,10 @@ const emulator = child_process.spawn(
      path.join(certDir, 'emulator.key'), '--signing-key', path.join(certDir, 'emulator-signing.key'), '--address',
      '127.0.0.1:0', '--ready-file', readyFile, '--threads', '16'],
     {stdio: ['ignore', 'ignore', fs.openSync(path.join(workDir, 'emulator.log'), 'w')]});
+emulator.on('error', (error) => {
+  console.log(`FAIL harness: cannot start ${emulatorBinary}: ${error.message} (build the tenant-emulator target)`);
+  process.exit(1);
+});
 let emulatorPort = 0;
 
 async function waitForEmulator() {
