@@ -358,6 +358,19 @@ test('azure-identity: ClientSecretCredential through proxyOptions gives appidacr
   return 'appidacr 1, through the proxy';
 });
 
+test('azure-identity: HTTPS_PROXY from the environment works as well', async () => {
+  const from = tunnels.length;
+  process.env.HTTPS_PROXY = `http://127.0.0.1:${proxyPort}`;
+  try {
+    const token = await new identity.ClientSecretCredential(TENANT, APP, SECRET).getToken(GRAPH);
+    assert.equal(claimsOf(token.token).appid, APP);
+  } finally {
+    delete process.env.HTTPS_PROXY;
+  }
+  assert.ok(tunnels.slice(from).includes('login.microsoftonline.com:443'), 'the request did not go through the proxy');
+  return 'through the proxy';
+});
+
 test('azure-identity: ClientCertificateCredential (SHA-1, certificate chain) signs in to Graph and SharePoint admin with one assertion', async () => {
   const before = await assertionCount();
   const credential = new identity.ClientCertificateCredential(
