@@ -59,9 +59,11 @@ if [ ! -x "$buf" ] || ! "$buf" --version >/dev/null 2>&1; then
   npm install --prefix "$root/tools" --no-fund --no-audit --loglevel=error @bufbuild/buf@1.75.0 >/dev/null
 fi
 
-# The offline schema check of the Kubernetes manifests (tests/deploy/package.json pins the versions).
+# The offline schema check of the Kubernetes manifests (tests/deploy/package.json pins the versions), and
+# Microsoft's client libraries for tests/compat (versions whose `engines` allow Node 18 as well as 20:
+# @azure/identity 4.10 and later need Node 20, 4.14 Node 22).
 node_modules=(kubernetes-models@4.5.1 @kubernetes-models/cert-manager@4.4.4 @kubernetes-models/prometheus-operator@4.4.4
-              yaml@2.9.1)
+              yaml@2.9.1 @azure/msal-node@3.8.4 @azure/identity@4.9.1)
 for module in "${node_modules[@]}"; do
   name=${module%@*}
   version=${module##*@}

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
 namespace crosstenant::emulator {
@@ -14,6 +15,8 @@ namespace {
 
 constexpr absl::string_view kJwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 constexpr absl::string_view kDeviceCodeGrant = "urn:ietf:params:oauth:grant-type:device_code";
+// MSAL (and so the Azure SDK) polls with the short spelling; Entra accepts both.
+constexpr absl::string_view kDeviceCodeGrantShort = "device_code";
 constexpr absl::Duration kClockSkew = absl::Minutes(5);
 
 bool IsGenericTenant(const std::string& ref) {
@@ -34,6 +37,31 @@ std::string Param(const httplib::Request& request, const char* name) {
   if (colon == std::string::npos) return "";
   const std::string value = field == "client_id" ? decoded.substr(0, colon) : decoded.substr(colon + 1);
   return httplib::detail::decode_url(value, true);
+}
+
+// Entra marks every answer of its token and device authorization endpoints, errors included, as not to
+// be stored by caches on the way (RFC 6749 5.1).
+void NoStore(httplib::Response& response) {
+  response.set_header("Cache-Control", "no-store, no-cache");
+  response.set_header("Pragma", "no-cache");
+}
+
+// The login hosts of the clouds Entra knows, as instance discovery lists them: {preferred_network,
+// preferred_cache, aliases}.
+struct LoginCloud {
+  const char* preferred_network;
+  const char* preferred_cache;
+  std::vector<const char*> aliases;
+};
+const std::vector<LoginCloud>& LoginClouds() {
+  static const auto* clouds = new std::vector<LoginCloud>{
+      {"login.microsoftonline.com", "login.windows.net",
+       {"login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"}},
+      {"login.partner.microsoftonline.cn", "login.partner.microsoftonline.cn",
+       {"login.partner.microsoftonline.cn", "login.chinacloudapi.cn"}},
+      {"login.microsoftonline.us", "login.microsoftonline.us", {"login.microsoftonline.us", "login.usgovcloudapi.net"}},
+      {"login-us.microsoftonline.com", "login-us.microsoftonline.com", {"login-us.microsoftonline.com"}}};
+  return *clouds;
 }
 
 void MissingParameter(RequestContext& ctx, absl::string_view name) {
@@ -95,6 +123,7 @@ void EntraRoutes::Register(Router& router) {
   // and expires_on / resource in the answer.
   router.Add("POST", "/{tenant}/oauth2/token", "entra.token_v1",
              [this](RequestContext& ctx, const std::vector<std::string>& captures) {
+               NoStore(ctx.response);
                httplib::Request v2 = ctx.request;
                const std::string resource = Param(ctx.request, "resource");
                if (!v2.has_param("scope") && !resource.empty()) {
@@ -143,6 +172,7 @@ void EntraRoutes::Identify(RequestContext& ctx) const {
 }
 
 void EntraRoutes::Token(RequestContext& ctx, const std::vector<std::string>& captures) {
+  NoStore(ctx.response);
   const std::string& tenant_ref = captures[0];
   const int tenant = c_.directory.FindTenant(tenant_ref);
   if (tenant < 0 && !IsGenericTenant(tenant_ref)) {
@@ -156,7 +186,7 @@ void EntraRoutes::Token(RequestContext& ctx, const std::vector<std::string>& cap
   if (grant == "client_credentials") return ClientCredentials(ctx, tenant, tenant_ref);
   if (grant == "password") return Password(ctx, tenant);
   if (grant == "refresh_token") return RefreshToken(ctx);
-  if (grant == kDeviceCodeGrant) return DeviceCodeToken(ctx);
+  if (grant == kDeviceCodeGrant || grant == kDeviceCodeGrantShort) return DeviceCodeToken(ctx);
   SendEntraError(ctx.response, 400, "unsupported_grant_type", 70003,
                  absl::StrCat("The app requested an unsupported grant type '", grant, "'."));
 }
@@ -239,6 +269,8 @@ bool EntraRoutes::CheckAssertion(RequestContext& ctx, int tenant, const std::str
   };
   absl::StatusOr<Jwt> jwt = ParseJwt(Param(ctx.request, "client_assertion"));
   if (!jwt.ok()) return malformed(jwt.status().message());
+  c_.accounting.RecordClientAssertion(app.seed.client_id, c_.directory.tenant(tenant).seed.name, jwt->header,
+                                      jwt->claims);
   const std::string alg = jwt->header.value("alg", "");
   if (alg != "RS256" && alg != "PS256") return malformed(absl::StrCat("The algorithm '", alg, "' is not supported."));
   if (!jwt->header.contains("x5t") && !jwt->header.contains("x5t#S256") && !app.federated_credentials.empty()) {
@@ -321,11 +353,9 @@ bool EntraRoutes::CheckAssertion(RequestContext& ctx, int tenant, const std::str
       return false;
     }
   }
-  const std::string jti = claims.value("jti", "");
-  if (jti.empty()) return malformed("The 'jti' claim is missing.");
-  if (!c_.tokens.RememberAssertionId(app.seed.client_id, jti, exp)) {
-    return malformed(absl::StrCat("The client assertion with jti '", jti, "' was already used (replay)."));
-  }
+  // An assertion may be presented again while it is valid, as Entra allows: MSAL and the Azure SDK
+  // cache theirs for several minutes and sign in to every resource with the same one.
+  if (claims.value("jti", "").empty()) return malformed("The 'jti' claim is missing.");
   return true;
 }
 
@@ -501,6 +531,7 @@ void EntraRoutes::RefreshToken(RequestContext& ctx) {
 }
 
 void EntraRoutes::DeviceCodeRequest(RequestContext& ctx, const std::vector<std::string>& captures) {
+  NoStore(ctx.response);
   const std::string& tenant_ref = captures[0];
   const int tenant = c_.directory.FindTenant(tenant_ref);
   if (tenant < 0 && !IsGenericTenant(tenant_ref)) {
@@ -651,26 +682,34 @@ void EntraRoutes::Keys(RequestContext& ctx) {
 }
 
 void EntraRoutes::InstanceDiscovery(RequestContext& ctx) {
-  std::string tenant = "common";
+  // authorization_endpoint names the authority the client wants validated; a host of no cloud Entra
+  // knows is refused, which is how MSAL learns that an authority is not trusted.
+  std::string host = ctx.host.host, tenant = "common";
   const std::string authorization_endpoint = Param(ctx.request, "authorization_endpoint");
-  if (absl::StartsWith(authorization_endpoint, "https://")) {
-    std::vector<std::string> parts = absl::StrSplit(authorization_endpoint.substr(8), '/');
+  if (!authorization_endpoint.empty()) {
+    absl::string_view rest = authorization_endpoint;
+    const bool https = absl::ConsumePrefix(&rest, "https://");
+    std::vector<std::string> parts = absl::StrSplit(rest, '/');
+    host = https ? absl::AsciiStrToLower(parts[0]) : "";
     if (parts.size() > 1 && !parts[1].empty()) tenant = parts[1];
   }
+  nlohmann::json metadata = nlohmann::json::array();
+  bool known = false;
+  for (const LoginCloud& cloud : LoginClouds()) {
+    nlohmann::json aliases = nlohmann::json::array();
+    for (const char* alias : cloud.aliases) {
+      aliases.push_back(alias);
+      known = known || host == alias;
+    }
+    metadata.push_back(
+        {{"preferred_network", cloud.preferred_network}, {"preferred_cache", cloud.preferred_cache}, {"aliases", aliases}});
+  }
+  if (!known) return SendEntraError(ctx.response, 400, "invalid_instance", 50049, "Unknown or invalid instance.");
   SendJson(ctx.response, 200,
            {{"tenant_discovery_endpoint",
-             absl::StrCat("https://", ctx.host.host, "/", tenant, "/v2.0/.well-known/openid-configuration")},
+             absl::StrCat("https://", host, "/", tenant, "/v2.0/.well-known/openid-configuration")},
             {"api-version", "1.1"},
-            {"metadata",
-             {{{"preferred_network", "login.microsoftonline.com"},
-               {"preferred_cache", "login.windows.net"},
-               {"aliases", {"login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"}}},
-              {{"preferred_network", "login.partner.microsoftonline.cn"},
-               {"preferred_cache", "login.partner.microsoftonline.cn"},
-               {"aliases", {"login.partner.microsoftonline.cn", "login.chinacloudapi.cn"}}},
-              {{"preferred_network", "login.microsoftonline.us"},
-               {"preferred_cache", "login.microsoftonline.us"},
-               {"aliases", {"login.microsoftonline.us", "login.usgovcloudapi.net"}}}}}});
+            {"metadata", metadata}});
 }
 
 void EntraRoutes::UserRealm(RequestContext& ctx, const std::vector<std::string>& captures) {

@@ -1,6 +1,7 @@
 #include "services/tenant_emulator/faults.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -173,6 +174,25 @@ void Accounting::RecordMoveStart(const std::string& upn, bool duplicate) {
   ++starts_by_user_[upn];
 }
 
+void Accounting::RecordClientAssertion(const std::string& client_id, const std::string& tenant,
+                                       const nlohmann::json& header, const nlohmann::json& claims) {
+  // Copies named fields only: whatever else a client put in its assertion stays out of the accounting.
+  auto pick = [](const nlohmann::json& from, std::initializer_list<const char*> names) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const char* name : names) {
+      if (from.is_object() && from.contains(name)) out[name] = from[name];
+    }
+    return out;
+  };
+  nlohmann::json record = {{"client_id", client_id},
+                           {"tenant", tenant},
+                           {"header", pick(header, {"alg", "typ", "x5t", "x5t#S256", "kid"})},
+                           {"claims", pick(claims, {"aud", "iss", "sub", "jti", "nbf", "exp", "iat"})}};
+  absl::MutexLock lock(&mu_);
+  client_assertions_.push_back(std::move(record));
+  while (client_assertions_.size() > kMaxClientAssertions) client_assertions_.pop_front();
+}
+
 nlohmann::json Accounting::ToJson() const {
   absl::MutexLock lock(&mu_);
   nlohmann::json faults = {{"throttled", 0}, {"unavailable", 0}, {"unreachable", 0}, {"latency", 0}};
@@ -182,7 +202,8 @@ nlohmann::json Accounting::ToJson() const {
           {"faults", faults},
           {"retry_after",
            {{"early_retries", early_total_}, {"by_client", early_retries_}, {"waiting_clients", retry_not_before_.size()}}},
-          {"moves", {{"starts", move_starts_}, {"duplicates", duplicate_starts_}, {"by_user", starts_by_user_}}}};
+          {"moves", {{"starts", move_starts_}, {"duplicates", duplicate_starts_}, {"by_user", starts_by_user_}}},
+          {"client_assertions", client_assertions_}};
 }
 
 void Accounting::Reset() {
@@ -198,6 +219,7 @@ void Accounting::Reset() {
   move_starts_ = 0;
   duplicate_starts_ = 0;
   starts_by_user_.clear();
+  client_assertions_.clear();
 }
 
 }  // namespace crosstenant::emulator

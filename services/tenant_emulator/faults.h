@@ -3,8 +3,10 @@
 
 // Injected faults (429 + Retry-After, 503, latency, short token lifetimes, unreachable tenants), set
 // at start-up and changed at run time, and the accounting of what the emulator saw: requests by
-// route, tenant and status, faults injected, early retries and move starts.
+// route, tenant and status, faults injected, early retries, move starts and the client assertions
+// presented to the token endpoint.
 
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -71,6 +73,13 @@ class Accounting {
   void RecordRequest(const std::string& route, const std::string& tenant, int status);
   void RecordFault(const std::string& kind);
   void RecordMoveStart(const std::string& upn, bool duplicate);
+  // A client assertion presented for `client_id` on `tenant`'s token endpoint: keeps the JOSE header
+  // fields alg, typ, x5t, x5t#S256 and kid and the claims aud, iss, sub, jti, nbf, exp and iat (never the
+  // signature or the token itself), whether or not the assertion was then accepted. Only the last
+  // kMaxClientAssertions are kept.
+  void RecordClientAssertion(const std::string& client_id, const std::string& tenant, const nlohmann::json& header,
+                             const nlohmann::json& claims);
+  static constexpr std::size_t kMaxClientAssertions = 100;
 
   nlohmann::json ToJson() const;
   void Reset();
@@ -88,6 +97,7 @@ class Accounting {
   int64_t move_starts_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t duplicate_starts_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, int64_t> starts_by_user_ ABSL_GUARDED_BY(mu_);
+  std::deque<nlohmann::json> client_assertions_ ABSL_GUARDED_BY(mu_);  // oldest first
 };
 
 }  // namespace crosstenant::emulator

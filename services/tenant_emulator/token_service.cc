@@ -149,16 +149,6 @@ absl::StatusOr<AccessClaims> TokenService::VerifyAccessToken(absl::string_view t
   return claims;
 }
 
-bool TokenService::RememberAssertionId(const std::string& client_id, const std::string& jti, absl::Time expires) {
-  const absl::Time now = absl::Now();
-  absl::MutexLock lock(&mu_);
-  // Forget ids whose assertions could no longer be accepted anyway.
-  for (auto it = used_assertions_.begin(); it != used_assertions_.end();) {
-    it = it->second + absl::Minutes(10) < now ? used_assertions_.erase(it) : std::next(it);
-  }
-  return used_assertions_.emplace(absl::StrCat(client_id, "/", jti), expires).second;
-}
-
 std::string TokenService::NewRefreshToken(RefreshGrant grant) {
   std::string token = absl::StrCat("1.", RandomToken(48));
   grant.expires = absl::Now() + settings_.refresh_token_lifetime;

@@ -2,7 +2,7 @@
 #define CROSSTENANT_SERVICES_TENANT_EMULATOR_TOKEN_SERVICE_H_
 
 // Issues and verifies the emulator's tokens: RS256 JWT access tokens (app-only and delegated), ID
-// tokens, refresh tokens and device codes, and remembers client assertion ids (jti) to refuse replays.
+// tokens, refresh tokens and device codes.
 // The OAuth protocol (form fields, grants, AADSTS errors) is in entra_routes.h.
 
 #include <map>
@@ -92,9 +92,6 @@ class TokenService {
   // Verifies signature, expiry and shape; UNAUTHENTICATED with Graph-style text otherwise.
   absl::StatusOr<AccessClaims> VerifyAccessToken(absl::string_view token) const;
 
-  // Records a client assertion id; false if it was already used (a replay).
-  bool RememberAssertionId(const std::string& client_id, const std::string& jti, absl::Time expires);
-
   std::string NewRefreshToken(RefreshGrant grant);
   std::optional<RefreshGrant> FindRefreshToken(const std::string& token) const;
 
@@ -112,7 +109,6 @@ class TokenService {
   const SigningKey key_;
 
   mutable absl::Mutex mu_;
-  std::map<std::string, absl::Time> used_assertions_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, RefreshGrant> refresh_tokens_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, DeviceCode> device_codes_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> device_code_by_user_code_ ABSL_GUARDED_BY(mu_);

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -231,6 +232,56 @@ TEST_F(ConnectorEmulatorTest, CertificateAssertionsPs256AndRs256) {
     EXPECT_THAT(response.connection().credential().file_paths(), ::testing::Contains(emulator_->AppKey()));
     ASSERT_TRUE(Delete("connections/" + id).ok());
   }
+}
+
+// What the connector puts in its client assertions, as the emulator recorded them (header and claims,
+// never the signature): Entra's documented certificate-credential format.
+TEST_F(ConnectorEmulatorTest, TheEmulatorRecordsTheAssertionsTheConnectorSigns) {
+  std::set<std::string> jtis;
+  for (v1::AssertionAlgorithm algorithm : {v1::ASSERTION_ALGORITHM_PS256, v1::ASSERTION_ALGORITHM_RS256}) {
+    emulator_->Admin("DELETE", "/_emulator/accounting");
+    v1::Credential credential;
+    v1::CertificateCredential* cert = credential.mutable_certificate();
+    cert->set_client_id(kContosoApp);
+    cert->set_certificate_file(emulator_->AppCertificate());
+    cert->mutable_private_key()->set_file_path(emulator_->AppKey());
+    cert->set_assertion_algorithm(algorithm);
+    const bool ps256 = algorithm == v1::ASSERTION_ALGORITHM_PS256;
+    const std::string id = ps256 ? "recorded-ps256" : "recorded-rs256";
+    v1::CreateConnectionResponse response;
+    const int64_t before = absl::ToUnixSeconds(absl::Now());
+    grpc::Status status =
+        Create(ConnectRequest(id, v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
+               &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    const int64_t after = absl::ToUnixSeconds(absl::Now());
+    const nlohmann::json accounting = emulator_->Admin("GET", "/_emulator/accounting");
+    const nlohmann::json& records = accounting["client_assertions"];
+    ASSERT_FALSE(records.empty()) << accounting.dump();
+    for (const nlohmann::json& record : records) {
+      SCOPED_TRACE(record.dump());
+      const nlohmann::json& header = record["header"];
+      const nlohmann::json& claims = record["claims"];
+      EXPECT_EQ(record["client_id"], kContosoApp);
+      EXPECT_EQ(record["tenant"], "contoso");
+      EXPECT_EQ(header.value("alg", ""), ps256 ? "PS256" : "RS256");
+      EXPECT_EQ(header.value("typ", ""), "JWT");
+      // PS256 names the certificate by its SHA-256 thumbprint, RS256 by the SHA-1 one (x5t).
+      EXPECT_TRUE(header.contains(ps256 ? "x5t#S256" : "x5t"));
+      EXPECT_THAT(claims.value("aud", ""), ::testing::MatchesRegex(
+                                               "https://login\\.microsoftonline\\.com/[^/]+/oauth2/v2\\.0/token"));
+      EXPECT_EQ(claims.value("iss", ""), kContosoApp);
+      EXPECT_EQ(claims.value("sub", ""), kContosoApp);
+      ASSERT_TRUE(claims.contains("exp") && claims.contains("nbf") && claims.contains("jti"));
+      EXPECT_LE(claims["nbf"].get<int64_t>(), after);
+      EXPECT_GT(claims["exp"].get<int64_t>(), before);
+      EXPECT_LE(claims["exp"].get<int64_t>() - claims["nbf"].get<int64_t>(), 600) << "valid for at most 10 minutes";
+      jtis.insert(claims["jti"].get<std::string>());
+    }
+    EXPECT_THAT(accounting.dump(), Not(HasSubstr("\"signature\"")));
+    ASSERT_TRUE(Delete("connections/" + id).ok());
+  }
+  EXPECT_GE(jtis.size(), 2u) << "each connection signs its own assertion (a fresh jti)";
 }
 
 TEST_F(ConnectorEmulatorTest, WrongSecretIsRefusedAndNoConnectionIsCreated) {

@@ -189,12 +189,64 @@ TEST_F(TenantEmulatorEntraTest, WorkloadIdentityFederationAcceptsTheProjectedTok
   ExpectEntraError(AssertionToken(projected("system:serviceaccount:other:intruder")), 400, "invalid_client", 70021);
 }
 
-TEST_F(TenantEmulatorEntraTest, ReplayedJtiIsRejected) {
+TEST_F(TenantEmulatorEntraTest, AnAssertionMayBePresentedAgainWhileItIsValid) {
+  // MSAL and the Azure SDK cache their signed assertion and send it for every resource: Entra takes it.
   const std::string assertion = Assertion("PS256");
   ASSERT_EQ(AssertionToken(assertion).status, 200);
-  HttpResult replay = AssertionToken(assertion);
-  ExpectEntraError(replay, 401, "invalid_client", 50027);
-  EXPECT_THAT(replay.json.value("error_description", ""), HasSubstr("already used"));
+  HttpResult again = AssertionToken(assertion);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(DecodeClaims(again.json["access_token"])["appidacr"], "2");
+  // Every other check still holds for a second use: an expired one is refused.
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  const std::string expired = Assertion("RS256", {{"nbf", now - 3600}, {"exp", now - 1200}});
+  ExpectEntraError(AssertionToken(expired), 401, "invalid_client", 700024);
+  ExpectEntraError(AssertionToken(expired), 401, "invalid_client", 700024);
+}
+
+TEST_F(TenantEmulatorEntraTest, TheAccountingRecordsEachAssertionsHeaderAndClaimsButNotItsSignature) {
+  ASSERT_EQ(Admin("DELETE", "accounting").status, 200);
+  const std::string assertion = Assertion("PS256");
+  ASSERT_EQ(AssertionToken(assertion).status, 200);
+  ExpectEntraError(AssertionToken(Assertion("RS256", {{"iss", kFabrikamApp}})), 401, "invalid_client", 700021);
+  HttpResult accounting = Admin("GET", "accounting");
+  ASSERT_EQ(accounting.status, 200) << accounting.body;
+  const nlohmann::json& records = accounting.json["client_assertions"];
+  ASSERT_EQ(records.size(), 2u) << accounting.body;
+  const nlohmann::json sent = DecodeClaims(assertion);
+  EXPECT_EQ(records[0]["client_id"], kContosoApp);
+  EXPECT_EQ(records[0]["tenant"], "contoso");
+  EXPECT_EQ(records[0]["header"]["alg"], "PS256");
+  EXPECT_TRUE(records[0]["header"].contains("x5t#S256")) << records[0];
+  EXPECT_EQ(records[0]["claims"]["jti"], sent["jti"]);
+  EXPECT_EQ(records[0]["claims"]["aud"], sent["aud"]);
+  EXPECT_EQ(records[0]["claims"]["exp"], sent["exp"]);
+  EXPECT_EQ(records[1]["claims"]["iss"], kFabrikamApp) << "refused assertions are recorded too";
+  const std::string signature = assertion.substr(assertion.rfind('.') + 1);
+  EXPECT_THAT(accounting.body, ::testing::Not(HasSubstr(signature)));
+  EXPECT_THAT(accounting.body, ::testing::Not(HasSubstr(assertion.substr(0, assertion.find('.')))));
+}
+
+TEST_F(TenantEmulatorEntraTest, TokenAnswersAreNotToBeCached) {
+  HttpResult ok = PostForm(TokenEndpoint(kContosoId), {{"grant_type", "client_credentials"},
+                                                       {"client_id", kContosoApp},
+                                                       {"client_secret", kContosoSecret},
+                                                       {"scope", "https://graph.microsoft.com/.default"}});
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  HttpResult refused = PostForm(TokenEndpoint(kContosoId), {{"grant_type", "client_credentials"},
+                                                            {"client_id", kContosoApp},
+                                                            {"client_secret", "wrong"},
+                                                            {"scope", "https://graph.microsoft.com/.default"}});
+  ASSERT_EQ(refused.status, 401) << refused.body;
+  HttpResult v1 = PostForm(absl::StrCat(kLogin, "/", kContosoId, "/oauth2/token"),
+                           {{"grant_type", "client_credentials"},
+                            {"client_id", kContosoApp},
+                            {"client_secret", kContosoSecret},
+                            {"resource", "https://graph.microsoft.com"}});
+  ASSERT_EQ(v1.status, 200) << v1.body;
+  for (HttpResult* answer : {&ok, &refused, &v1}) {
+    EXPECT_THAT(answer->headers["cache-control"], HasSubstr("no-store")) << answer->body;
+    EXPECT_EQ(answer->headers["pragma"], "no-cache");
+  }
 }
 
 TEST_F(TenantEmulatorEntraTest, PasswordGrantGivesAUserTokenWithWidsAndARefreshToken) {
@@ -261,8 +313,9 @@ class TenantEmulatorDeviceCodeTest : public TenantEmulatorEntraTest {
     EXPECT_EQ(result.status, 200) << result.body;
     return result.json;
   }
-  HttpResult Poll(const std::string& device_code) {
-    return PostForm(TokenEndpoint("organizations"), {{"grant_type", "urn:ietf:params:oauth:grant-type:device_code"},
+  HttpResult Poll(const std::string& device_code,
+                  const std::string& grant_type = "urn:ietf:params:oauth:grant-type:device_code") {
+    return PostForm(TokenEndpoint("organizations"), {{"grant_type", grant_type},
                                                      {"client_id", kPublicClient},
                                                      {"device_code", device_code}});
   }
@@ -287,6 +340,19 @@ TEST_F(TenantEmulatorDeviceCodeTest, PendingSlowDownApprovedThenRedeemedOnce) {
   EXPECT_EQ(DecodeClaims(token.json["access_token"])["upn"], "admin@contoso.onmicrosoft.com");
   EXPECT_TRUE(token.json.contains("refresh_token"));
   ExpectEntraError(Poll(code["device_code"]), 400, "invalid_grant", 54005);
+}
+
+TEST_F(TenantEmulatorDeviceCodeTest, TheShortGrantTypeMsalSendsIsAccepted) {
+  const nlohmann::json code = Begin();
+  ExpectEntraError(Poll(code["device_code"], "device_code"), 400, "authorization_pending", 70016);
+  ASSERT_EQ(Admin("POST", "devicecode/approve", {{"user_code", code["user_code"]}, {"upn", "admin@contoso.onmicrosoft.com"}})
+                .status,
+            200);
+  AdvanceTime(6);
+  HttpResult token = Poll(code["device_code"], "device_code");
+  ASSERT_EQ(token.status, 200) << token.body;
+  EXPECT_EQ(DecodeClaims(token.json["access_token"])["upn"], "admin@contoso.onmicrosoft.com");
+  ExpectEntraError(Poll(code["device_code"], "devicecode"), 400, "unsupported_grant_type", 70003);
 }
 
 TEST_F(TenantEmulatorDeviceCodeTest, DeclinedExpiredAndUnknownCodes) {
@@ -330,6 +396,15 @@ TEST_F(TenantEmulatorEntraTest, OpenIdConfigurationInstanceDiscoveryAndUserRealm
   EXPECT_EQ(instance.json["tenant_discovery_endpoint"],
             absl::StrCat(kLogin, "/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"));
   EXPECT_EQ(instance.json["metadata"][0]["preferred_network"], "login.microsoftonline.com");
+  HttpResult us = Get(absl::StrCat(kLogin, "/common/discovery/instance?api-version=1.1&authorization_endpoint=",
+                                   "https%3A%2F%2Flogin.microsoftonline.us%2Fcontoso.onmicrosoft.com%2Foauth2%2Fv2.0%2Fauthorize"));
+  ASSERT_EQ(us.status, 200) << us.body;
+  EXPECT_EQ(us.json["tenant_discovery_endpoint"],
+            "https://login.microsoftonline.us/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration");
+  // A host of no cloud Entra knows: MSAL reports the authority as untrusted.
+  ExpectEntraError(Get(absl::StrCat(kLogin, "/common/discovery/instance?api-version=1.1&authorization_endpoint=",
+                                    "https%3A%2F%2Flogin.contoso.example%2Fcontoso.onmicrosoft.com%2Foauth2%2Fv2.0%2Fauthorize")),
+                   400, "invalid_instance", 50049);
 
   HttpResult realm = Get(absl::StrCat(kLogin, "/common/userrealm/admin@contoso.onmicrosoft.com?api-version=1.0"));
   ASSERT_EQ(realm.status, 200);

@@ -78,5 +78,24 @@ TEST(TenantEmulatorAccountingTest, TheLongestRetryAfterOfOneAnswerCounts) {
   EXPECT_EQ(accounting.ToJson()["retry_after"]["early_retries"], 1);
 }
 
+TEST(TenantEmulatorAccountingTest, KeepsTheNamedFieldsOfTheLastClientAssertions) {
+  Accounting accounting;
+  const nlohmann::json header = {{"alg", "PS256"}, {"typ", "JWT"}, {"x5t#S256", "abc"}, {"x5c", "MIIB..."}};
+  for (std::size_t i = 0; i < Accounting::kMaxClientAssertions + 5; ++i) {
+    accounting.RecordClientAssertion("app", "contoso", header,
+                                     {{"jti", std::to_string(i)}, {"exp", 1}, {"secret_claim", "x"}});
+  }
+  const nlohmann::json records = accounting.ToJson()["client_assertions"];
+  ASSERT_EQ(records.size(), Accounting::kMaxClientAssertions);
+  EXPECT_EQ(records.front()["claims"]["jti"], "5") << "the oldest are dropped";
+  EXPECT_EQ(records.back()["claims"]["jti"], std::to_string(Accounting::kMaxClientAssertions + 4));
+  EXPECT_EQ(records.back()["header"], nlohmann::json({{"alg", "PS256"}, {"typ", "JWT"}, {"x5t#S256", "abc"}}));
+  EXPECT_EQ(records.back()["claims"], nlohmann::json({{"jti", "104"}, {"exp", 1}}));
+  EXPECT_EQ(records.back()["client_id"], "app");
+  EXPECT_EQ(records.back()["tenant"], "contoso");
+  accounting.Reset();
+  EXPECT_TRUE(accounting.ToJson()["client_assertions"].empty());
+}
+
 }  // namespace
 }  // namespace crosstenant::emulator
