@@ -19,6 +19,12 @@ class GraphRoutes {
 
   void Register(Router& router);
 
+  // Graph's answer to a request no route takes (`path` is its path): 400 `BadRequest` "Invalid version."
+  // when the first segment is not v1.0 or beta; 405 `Request_BadRequest` for a path that exists with
+  // other methods; otherwise 400 `BadRequest` "Resource not found for the segment '<s>'." naming the
+  // first segment no route knows. Valid after Register.
+  void SendUnrouted(const httplib::Request& request, httplib::Response& response, const std::string& path) const;
+
  private:
   void Organization(RequestContext& ctx, const std::vector<std::string>& captures);
   void ListUsers(RequestContext& ctx, const std::vector<std::string>& captures);
@@ -36,7 +42,15 @@ class GraphRoutes {
 
   // False (and a 400 answer) unless captures[0] is v1.0 or beta.
   bool CheckVersion(RequestContext& ctx, const std::string& version);
-  nlohmann::json UserJson(int tenant, int user, const std::string& host, const std::string& version) const;
+  // A user as Graph returns it: without `$select` (empty `select`) the version's default properties (v1.0:
+  // businessPhones, displayName, givenName, jobTitle, mail, mobilePhone, officeLocation, preferredLanguage,
+  // surname, userPrincipalName, id), with it exactly the selected properties the emulator models.
+  nlohmann::json UserJson(int tenant, int user, const std::string& version, const std::vector<std::string>& select) const;
+  // 200 with the user as UserJson gives it, and its @odata.context.
+  void RespondUser(RequestContext& ctx, int tenant, int user, const std::string& version);
+  // Answers one request of a $batch (`sub`, made from the envelope `ctx`) into `sub_response`: throttled
+  // on its own draw of the faults, else run by its route.
+  void RunBatchStep(RequestContext& ctx, const httplib::Request& sub, httplib::Response& sub_response);
 
   EmulatorContext& c_;
   const Router* router_ = nullptr;  // for $batch
