@@ -2,8 +2,10 @@
 #define CROSSTENANT_SERVICES_TENANT_EMULATOR_GRAPH_ROUTES_H_
 
 // Microsoft Graph on graph.microsoft.com (and the sovereign Graph hosts): organization, users (by id
-// or UPN, paged), a user's drive, the signed-in admin's directory roles, $batch, and the beta
-// cross-organization identity mappings and migration tasks. Every call checks the bearer token.
+// or UPN, paged; v1.0's default properties or exactly the $select), a user's drive, the signed-in
+// admin's directory roles, $batch (dependsOn with 424 for the dependants of a failure, faults drawn per
+// request), and the beta cross-organization identity mappings and migration tasks. Every call checks
+// the bearer token; unknown versions, segments and methods get Graph's status and code.
 
 #include <string>
 #include <vector>
