@@ -101,6 +101,8 @@ std::string UsersContext(const std::string& host, const std::string& version, co
   return context;
 }
 
+constexpr absl::string_view kMember = "member";  // a user's userType, lowercase as $filter values are compared
+
 bool KnownVersion(absl::string_view version) { return version == "v1.0" || version == "beta"; }
 
 // A $batch request's id as Graph compares them: case-insensitively.
@@ -246,15 +248,15 @@ void GraphRoutes::ListUsers(RequestContext& ctx, const std::vector<std::string>&
       return SendGraphError(ctx.request, ctx.response, 400, "Request_BadRequest", "Invalid $skiptoken.");
     }
   }
-  // $filter: only equality on userPrincipalName, mail or id.
+  // $filter: only equality on userPrincipalName, mail, id or userType (every seeded user is a Member).
   std::string filter_field, filter_value;
   if (const std::string filter = Param(ctx.request, "$filter"); !filter.empty()) {
     std::vector<std::string> parts = absl::StrSplit(filter, absl::MaxSplits(' ', 2));
     if (parts.size() != 3 || parts[1] != "eq" || parts[2].size() < 2 || parts[2].front() != '\'' ||
-        (parts[0] != "userPrincipalName" && parts[0] != "mail" && parts[0] != "id")) {
+        (parts[0] != "userPrincipalName" && parts[0] != "mail" && parts[0] != "id" && parts[0] != "userType")) {
       return SendGraphError(ctx.request, ctx.response, 400, "Request_UnsupportedQuery",
-                            "Unsupported query: the emulator filters users only by userPrincipalName, mail or id "
-                            "with eq.");
+                            "Unsupported query: the emulator filters users only by userPrincipalName, mail, id or "
+                            "userType with eq.");
     }
     filter_field = parts[0];
     filter_value = absl::AsciiStrToLower(QuotedArgument(parts[2]));
@@ -264,7 +266,9 @@ void GraphRoutes::ListUsers(RequestContext& ctx, const std::vector<std::string>&
   std::vector<int> matching;
   for (std::size_t i = 0; i < tenant.users.size(); ++i) {
     const DirectoryUser& u = tenant.users[i];
-    if (!filter_field.empty() && (filter_field == "id" ? u.id : u.upn) != filter_value) continue;
+    const absl::string_view field =
+        filter_field == "id" ? absl::string_view(u.id) : filter_field == "userType" ? kMember : absl::string_view(u.upn);
+    if (!filter_field.empty() && field != filter_value) continue;
     matching.push_back(static_cast<int>(i));
   }
   nlohmann::json value = nlohmann::json::array();

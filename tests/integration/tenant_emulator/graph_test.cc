@@ -256,6 +256,11 @@ TEST_F(TenantEmulatorGraphTest, UsersHaveGraphsDefaultPropertiesAndExactlyTheSel
                 UnorderedElementsAreArray({"id", "preferredDataLocation", "userType", "accountEnabled"}));
     EXPECT_EQ(user["userType"], "Member");
   }
+  HttpResult members = Get(absl::StrCat(kGraph, "/v1.0/users?$top=999&$filter=userType%20eq%20'Member'"), token);
+  ASSERT_EQ(members.status, 200) << members.body;
+  EXPECT_EQ(members.json["value"].size(), 21u) << "every seeded user is a member";
+  HttpResult guests = Get(absl::StrCat(kGraph, "/v1.0/users?$filter=userType%20eq%20'Guest'"), token);
+  EXPECT_EQ(guests.json["value"].size(), 0u) << guests.body;
   // beta keeps its own default set.
   HttpResult beta = Get(absl::StrCat(kGraph, "/beta/users/user1@contoso.onmicrosoft.com"), token);
   EXPECT_THAT(Properties(beta.json), UnorderedElementsAreArray({"id", "userPrincipalName", "displayName", "mail",
