@@ -422,7 +422,9 @@ TEST_F(TenantEmulatorGraphTest, BatchThrottlesEachRequestOnItsOwn) {
   }
   int envelopes_throttled = 0, ok = 0, throttled = 0, unavailable = 0, failed_dependency = 0;
   std::set<std::string> retry_afters;
-  for (int round = 0; round < 200 && (throttled == 0 || unavailable == 0 || failed_dependency == 0); ++round) {
+  for (int round = 0;
+       round < 300 && (envelopes_throttled == 0 || throttled == 0 || unavailable == 0 || failed_dependency == 0);
+       ++round) {
     HttpResult batch = PostJson(absl::StrCat(kGraph, "/v1.0/$batch"), {{"requests", requests}}, token);
     if (batch.status != 200) {
       ASSERT_TRUE(batch.status == 429 || batch.status == 503) << batch.body;
