@@ -12,6 +12,7 @@ crosstenant_cc_test(NAME tenant_connector_unit_test
 crosstenant_cc_test(NAME tenant_connector_emulator_test
   SRCS integration/tenant_connector/connector_emulator_test.cc integration/tenant_connector/tenant_ops_test.cc
        integration/tenant_connector/start_move_attempt_test.cc integration/tenant_connector/connection_holds_test.cc
+       integration/tenant_connector/batch_throttling_test.cc
   DEPS tenant_connector_core crosstenant_common_server crosstenant_mesh_support crosstenant_tenant_emulator
   LABELS integration)
 add_dependencies(tenant_connector_emulator_test tenant-connector tenant-emulator)

@@ -1,10 +1,17 @@
 #include "services/tenant_emulator/graph_routes.h"
 
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "services/tenant_emulator/bearer_auth.h"
 
 namespace crosstenant::emulator {
@@ -68,6 +75,39 @@ nlohmann::json ParseBody(const httplib::Request& request) {
   return nlohmann::json::parse(request.body, nullptr, false);
 }
 
+// Graph v1.0's default properties of a user (the user resource page), and the beta set the emulator
+// has always returned.
+constexpr const char* kV1UserDefaults[] = {"businessPhones", "displayName",       "givenName", "jobTitle",
+                                           "mail",           "mobilePhone",       "officeLocation",
+                                           "preferredLanguage", "surname", "userPrincipalName", "id"};
+constexpr const char* kBetaUserDefaults[] = {"id", "userPrincipalName", "displayName", "mail", "accountEnabled",
+                                             "preferredDataLocation"};
+
+// The properties named by $select ("id, displayName" → {"id","displayName"}), empty without it.
+std::vector<std::string> SelectList(const httplib::Request& request) {
+  std::vector<std::string> out;
+  for (absl::string_view field : absl::StrSplit(Param(request, "$select"), ',', absl::SkipWhitespace())) {
+    out.emplace_back(absl::StripAsciiWhitespace(field));
+  }
+  return out;
+}
+
+// "https://graph.microsoft.com/v1.0/$metadata#users(id,displayName)/$entity", as Graph names a selection.
+std::string UsersContext(const std::string& host, const std::string& version, const std::vector<std::string>& select,
+                         bool entity) {
+  std::string context = absl::StrCat("https://", host, "/", version, "/$metadata#users");
+  if (!select.empty()) absl::StrAppend(&context, "(", absl::StrJoin(select, ","), ")");
+  if (entity) absl::StrAppend(&context, "/$entity");
+  return context;
+}
+
+constexpr absl::string_view kMember = "member";  // a user's userType, lowercase as $filter values are compared
+
+bool KnownVersion(absl::string_view version) { return version == "v1.0" || version == "beta"; }
+
+// A $batch request's id as Graph compares them: case-insensitively.
+std::string BatchId(const nlohmann::json& id) { return absl::AsciiStrToLower(id.get<std::string>()); }
+
 }  // namespace
 
 GraphRoutes::GraphRoutes(EmulatorContext& context) : c_(context) {}
@@ -102,22 +142,70 @@ void GraphRoutes::Register(Router& router) {
              bind(&GraphRoutes::CancelTask));
 }
 
+void GraphRoutes::SendUnrouted(const httplib::Request& request, httplib::Response& response,
+                               const std::string& path) const {
+  const std::vector<std::string> segments = absl::StrSplit(path, '/', absl::SkipEmpty());
+  if (segments.empty() || !KnownVersion(segments[0])) {
+    return SendGraphError(request, response, 400, "BadRequest", "Invalid version.");
+  }
+  if (router_->Find(request.method, path).path_known) {
+    return SendGraphError(request, response, 405, "Request_BadRequest",
+                          "Specified HTTP method is not allowed for the request uri.");
+  }
+  const std::size_t known = std::min(router_->KnownSegments(path), segments.size() - 1);
+  SendGraphError(request, response, 400, "BadRequest",
+                 absl::StrCat("Resource not found for the segment '", segments[known], "'."));
+}
+
 bool GraphRoutes::CheckVersion(RequestContext& ctx, const std::string& version) {
-  if (version == "v1.0" || version == "beta") return true;
-  SendGraphError(ctx.request, ctx.response, 400, "BadRequest", absl::StrCat("Invalid version: ", version));
+  if (KnownVersion(version)) return true;
+  SendGraphError(ctx.request, ctx.response, 400, "BadRequest", "Invalid version.");
   return false;
 }
 
-nlohmann::json GraphRoutes::UserJson(int tenant, int user, const std::string& host, const std::string& version) const {
+nlohmann::json GraphRoutes::UserJson(int tenant, int user, const std::string& version,
+                                     const std::vector<std::string>& select) const {
   const DirectoryTenant& t = c_.directory.tenant(tenant);
   const DirectoryUser& u = t.users[user];
-  return {{"id", u.id},
-          {"userPrincipalName", u.upn},
-          {"displayName", u.display_name},
-          {"mail", u.upn},
-          {"accountEnabled", true},
-          {"preferredDataLocation", t.seed.geos[u.geo].location},
-          {"@odata.context", absl::StrCat("https://", host, "/", version, "/$metadata#users/$entity")}};
+  // Every property the emulator models (null where the seed says nothing); Graph's other user
+  // properties are left out even when selected.
+  const nlohmann::json all = {{"id", u.id},
+                              {"userPrincipalName", u.upn},
+                              {"displayName", u.display_name},
+                              {"mail", u.upn},
+                              {"businessPhones", nlohmann::json::array()},
+                              {"givenName", nullptr},
+                              {"surname", nullptr},
+                              {"jobTitle", nullptr},
+                              {"mobilePhone", nullptr},
+                              {"officeLocation", nullptr},
+                              {"preferredLanguage", nullptr},
+                              {"accountEnabled", true},
+                              {"userType", "Member"},
+                              {"preferredDataLocation", t.seed.geos[u.geo].location}};
+  nlohmann::json out = nlohmann::json::object();
+  if (select.empty()) {
+    if (version == "beta") {
+      for (const char* name : kBetaUserDefaults) out[name] = all[name];
+    } else {
+      for (const char* name : kV1UserDefaults) out[name] = all[name];
+    }
+    return out;
+  }
+  // $select names properties case-insensitively; the answer spells them as Graph does.
+  for (const std::string& field : select) {
+    for (const auto& [name, value] : all.items()) {
+      if (absl::EqualsIgnoreCase(name, field)) out[name] = value;
+    }
+  }
+  return out;
+}
+
+void GraphRoutes::RespondUser(RequestContext& ctx, int tenant, int user, const std::string& version) {
+  const std::vector<std::string> select = SelectList(ctx.request);
+  nlohmann::json body = UserJson(tenant, user, version, select);
+  body["@odata.context"] = UsersContext(ctx.host.host, version, select, true);
+  SendJson(ctx.response, 200, body);
 }
 
 void GraphRoutes::Organization(RequestContext& ctx, const std::vector<std::string>& captures) {
@@ -160,43 +248,35 @@ void GraphRoutes::ListUsers(RequestContext& ctx, const std::vector<std::string>&
       return SendGraphError(ctx.request, ctx.response, 400, "Request_BadRequest", "Invalid $skiptoken.");
     }
   }
-  // $filter: only equality on userPrincipalName, mail or id.
+  // $filter: only equality on userPrincipalName, mail, id or userType (every seeded user is a Member).
   std::string filter_field, filter_value;
   if (const std::string filter = Param(ctx.request, "$filter"); !filter.empty()) {
     std::vector<std::string> parts = absl::StrSplit(filter, absl::MaxSplits(' ', 2));
     if (parts.size() != 3 || parts[1] != "eq" || parts[2].size() < 2 || parts[2].front() != '\'' ||
-        (parts[0] != "userPrincipalName" && parts[0] != "mail" && parts[0] != "id")) {
+        (parts[0] != "userPrincipalName" && parts[0] != "mail" && parts[0] != "id" && parts[0] != "userType")) {
       return SendGraphError(ctx.request, ctx.response, 400, "Request_UnsupportedQuery",
-                            "Unsupported query: the emulator filters users only by userPrincipalName, mail or id "
-                            "with eq.");
+                            "Unsupported query: the emulator filters users only by userPrincipalName, mail, id or "
+                            "userType with eq.");
     }
     filter_field = parts[0];
     filter_value = absl::AsciiStrToLower(QuotedArgument(parts[2]));
   }
-  std::vector<std::string> select;
-  if (const std::string text = Param(ctx.request, "$select"); !text.empty()) select = absl::StrSplit(text, ',');
+  const std::vector<std::string> select = SelectList(ctx.request);
 
   std::vector<int> matching;
   for (std::size_t i = 0; i < tenant.users.size(); ++i) {
     const DirectoryUser& u = tenant.users[i];
-    if (!filter_field.empty() && (filter_field == "id" ? u.id : u.upn) != filter_value) continue;
+    const absl::string_view field =
+        filter_field == "id" ? absl::string_view(u.id) : filter_field == "userType" ? kMember : absl::string_view(u.upn);
+    if (!filter_field.empty() && field != filter_value) continue;
     matching.push_back(static_cast<int>(i));
   }
   nlohmann::json value = nlohmann::json::array();
   const int end = std::min<int>(static_cast<int>(matching.size()), offset + top);
   for (int i = offset; i < end; ++i) {
-    nlohmann::json user = UserJson(claims->tenant, matching[i], ctx.host.host, version);
-    user.erase("@odata.context");
-    if (!select.empty()) {
-      nlohmann::json picked = nlohmann::json::object();
-      for (const std::string& field : select) {
-        if (user.contains(field)) picked[field] = user[field];
-      }
-      user = picked;
-    }
-    value.push_back(std::move(user));
+    value.push_back(UserJson(claims->tenant, matching[i], version, select));
   }
-  nlohmann::json body = {{"@odata.context", absl::StrCat("https://", ctx.host.host, "/", version, "/$metadata#users")}};
+  nlohmann::json body = {{"@odata.context", UsersContext(ctx.host.host, version, select, false)}};
   if (Param(ctx.request, "$count") == "true" && offset == 0) body["@odata.count"] = matching.size();
   if (end < static_cast<int>(matching.size())) {
     std::string link = absl::StrCat("https://", ctx.host.host, "/", version, "/users?$top=", top,
@@ -222,7 +302,7 @@ void GraphRoutes::GetUser(RequestContext& ctx, const std::vector<std::string>& c
                                        "' does not exist or one of its queried reference-property objects are not "
                                        "present."));
   }
-  SendJson(ctx.response, 200, UserJson(claims->tenant, user, ctx.host.host, captures[0]));
+  RespondUser(ctx, claims->tenant, user, captures[0]);
 }
 
 void GraphRoutes::GetDrive(RequestContext& ctx, const std::vector<std::string>& captures) {
@@ -268,7 +348,7 @@ void GraphRoutes::Me(RequestContext& ctx, const std::vector<std::string>& captur
   if (!claims) return;
   const int user = c_.directory.tenant(claims->tenant).FindUserIndex(claims->object_id);
   if (user < 0) return SendGraphError(ctx.request, ctx.response, 404, "Request_ResourceNotFound", "User not found.");
-  SendJson(ctx.response, 200, UserJson(claims->tenant, user, ctx.host.host, captures[0]));
+  RespondUser(ctx, claims->tenant, user, captures[0]);
 }
 
 void GraphRoutes::MyDirectoryRoles(RequestContext& ctx, const std::vector<std::string>& captures) {
@@ -313,14 +393,44 @@ void GraphRoutes::Batch(RequestContext& ctx, const std::vector<std::string>& cap
                           absl::StrCat("The batch holds ", requests.size(), " requests; between 1 and ",
                                        kMaxBatchRequests, " are allowed."));
   }
+  // A malformed batch is refused whole, before any request runs. A dependency must name a request
+  // earlier in the batch (Graph refuses forward references), so no batch that passes has a cycle, and
+  // running the requests in their order honours every dependsOn.
+  absl::flat_hash_set<std::string> seen;
+  for (const nlohmann::json& item : requests) {
+    if (!item.is_object() || !item.contains("id") || !item["id"].is_string() || item["id"].get<std::string>().empty() ||
+        !item.contains("method") || !item["method"].is_string() || !item.contains("url") || !item["url"].is_string()) {
+      return SendGraphError(ctx.request, ctx.response, 400, "BadRequest",
+                            "Invalid batch payload format: every request needs a string id, method and url.");
+    }
+    const std::string& id = item["id"].get_ref<const std::string&>();
+    if (seen.contains(BatchId(item["id"]))) {
+      return SendGraphError(ctx.request, ctx.response, 400, "BadRequest",
+                            absl::StrCat("Request Id ", id, " has to be unique in a batch."));
+    }
+    if (item.contains("dependsOn")) {
+      const nlohmann::json& depends_on = item["dependsOn"];
+      const bool valid = depends_on.is_array() && std::all_of(depends_on.begin(), depends_on.end(),
+                                                              [&seen](const nlohmann::json& dependency) {
+                                                                return dependency.is_string() &&
+                                                                       seen.contains(BatchId(dependency));
+                                                              });
+      if (!valid) {
+        return SendGraphError(ctx.request, ctx.response, 400, "BadRequest",
+                              absl::StrCat("Invalid dependency for request Id ", id,
+                                           ": dependsOn must name requests earlier in the batch."));
+      }
+    }
+    seen.insert(BatchId(item["id"]));
+  }
+
+  absl::flat_hash_map<std::string, int> status_of;  // by BatchId
   nlohmann::json responses = nlohmann::json::array();
   for (const nlohmann::json& item : requests) {
-    const std::string id = item.value("id", "");
-    const std::string method = item.value("method", "GET");
-    std::string url = item.value("url", "");
+    std::string url = item["url"].get<std::string>();
     if (!absl::StartsWith(url, "/")) url = "/" + url;
     httplib::Request sub;
-    sub.method = method;
+    sub.method = item["method"].get<std::string>();
     const std::size_t question = url.find('?');
     sub.path = absl::StrCat("/", version, url.substr(0, question));
     if (question != std::string::npos) httplib::detail::parse_query_text(url.substr(question + 1), sub.params);
@@ -335,28 +445,66 @@ void GraphRoutes::Batch(RequestContext& ctx, const std::vector<std::string>& cap
       }
     }
     if (item.contains("body")) sub.body = item["body"].dump();
+
     httplib::Response sub_response;
-    RequestContext sub_ctx{sub, sub_response, ctx.host, sub.path, "", -1, ""};
-    const Router::Match match = router_->Find(method, sub.path);
-    if (match.handler == nullptr || match.name == "graph.batch") {
-      SendGraphError(sub, sub_response, 400, "BadRequest", absl::StrCat("Invalid request URL: ", url));
-    } else if (c_.faults.Draw() == InjectedFault::kThrottle) {
-      const int retry_after = c_.faults.DrawRetryAfter();
-      sub_response.set_header("Retry-After", std::to_string(retry_after));
-      SendGraphError(sub, sub_response, 429, "TooManyRequests", "Too many requests.");
-      c_.accounting.RecordFault("throttled");
-      c_.metrics.RecordFault("throttle");
-      if (!ctx.client.empty()) c_.accounting.NoteRetryAfter(ctx.client, absl::Now(), retry_after);
-    } else {
-      (*match.handler)(sub_ctx, match.captures);
+    std::string failed_dependency;
+    if (item.contains("dependsOn")) {
+      for (const nlohmann::json& dependency : item["dependsOn"]) {
+        if (status_of[BatchId(dependency)] >= 400) {
+          failed_dependency = dependency.get<std::string>();
+          break;
+        }
+      }
     }
+    if (!failed_dependency.empty()) {
+      // Not run, not drawn for faults: Graph answers 424 for a request whose dependency failed.
+      SendGraphError(sub, sub_response, 424, "FailedDependency",
+                     absl::StrCat("The request depends on request ", failed_dependency, ", which failed."));
+    } else {
+      RunBatchStep(ctx, sub, sub_response);
+    }
+    status_of[BatchId(item["id"])] = sub_response.status;
+    // Graph's sub-responses carry their own headers (Content-Type, Retry-After, Location); the request
+    // ids are the envelope's, and each error body's innerError has its own request-id.
     nlohmann::json headers = nlohmann::json::object();
-    for (const auto& [name, value] : sub_response.headers) headers[name] = value;
+    for (const auto& [name, value] : sub_response.headers) {
+      if (!absl::EqualsIgnoreCase(name, "request-id") && !absl::EqualsIgnoreCase(name, "client-request-id")) {
+        headers[name] = value;
+      }
+    }
     nlohmann::json sub_body = sub_response.body.empty() ? nlohmann::json(nullptr)
                                                         : nlohmann::json::parse(sub_response.body, nullptr, false);
-    responses.push_back({{"id", id}, {"status", sub_response.status}, {"headers", headers}, {"body", sub_body}});
+    responses.push_back({{"id", item["id"]}, {"status", sub_response.status}, {"headers", headers}, {"body", sub_body}});
   }
   SendJson(ctx.response, 200, {{"responses", responses}});
+}
+
+void GraphRoutes::RunBatchStep(RequestContext& ctx, const httplib::Request& sub, httplib::Response& sub_response) {
+  const Router::Match match = router_->Find(sub.method, sub.path);
+  if (match.name == "graph.batch") {
+    return SendGraphError(sub, sub_response, 400, "BadRequest", "A $batch request cannot hold another $batch.");
+  }
+  if (match.handler == nullptr) return SendUnrouted(sub, sub_response, sub.path);
+  // Graph throttles each request of a batch on its own: a 429, or a 503, with its own Retry-After in
+  // the sub-response's headers.
+  const InjectedFault fault = c_.faults.Draw();
+  if (fault != InjectedFault::kNone) {
+    const bool throttle = fault == InjectedFault::kThrottle;
+    const int retry_after = c_.faults.DrawRetryAfter();
+    sub_response.set_header("Retry-After", std::to_string(retry_after));
+    if (throttle) {
+      SendGraphError(sub, sub_response, 429, "TooManyRequests", "Too many requests.");
+    } else {
+      SendGraphError(sub, sub_response, 503, "serviceNotAvailable",
+                     "The service is temporarily unavailable. Retry after the time given in Retry-After.");
+    }
+    c_.accounting.RecordFault(throttle ? "throttled" : "unavailable");
+    c_.metrics.RecordFault(throttle ? "throttle" : "unavailable");
+    if (!ctx.client.empty()) c_.accounting.NoteRetryAfter(ctx.client, absl::Now(), retry_after);
+    return;
+  }
+  RequestContext sub_ctx{sub, sub_response, ctx.host, sub.path, "", -1, ""};
+  (*match.handler)(sub_ctx, match.captures);
 }
 
 void GraphRoutes::PatchUserMappings(RequestContext& ctx, const std::vector<std::string>&) {

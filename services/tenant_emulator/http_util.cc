@@ -1,5 +1,7 @@
 #include "services/tenant_emulator/http_util.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -55,6 +57,17 @@ Router::Match Router::Find(absl::string_view method, absl::string_view path) con
   return match;
 }
 
+std::size_t Router::KnownSegments(absl::string_view path) const {
+  const std::vector<std::string> segments = Segments(path);
+  std::size_t known = 0;
+  for (const Route& route : routes_) {
+    std::size_t i = 0;
+    while (i < segments.size() && i < route.segments.size() && SegmentMatches(route.segments[i], segments[i])) ++i;
+    known = std::max(known, i);
+  }
+  return known;
+}
+
 void SendJson(httplib::Response& response, int status, const nlohmann::json& body) {
   response.status = status;
   // Text from the request (a path, a parameter) may be invalid UTF-8: replace such bytes with U+FFFD
@@ -89,18 +102,29 @@ void SendEntraError(httplib::Response& response, int status, absl::string_view e
   SendJson(response, status, body);
 }
 
-void SendGraphError(const httplib::Request& request, httplib::Response& response, int status,
-                    absl::string_view code, absl::string_view message) {
+void SetGraphRequestIds(const httplib::Request& request, httplib::Response& response) {
+  if (response.has_header("request-id")) return;
   const std::string request_id = RandomGuid();
   std::string client_request_id = request.get_header_value("client-request-id");
-  if (client_request_id.empty()) client_request_id = request_id;
+  // Echoed into a header and a body: nothing that could break either, nor an unbounded value.
+  const bool usable = !client_request_id.empty() && client_request_id.size() <= 128 &&
+                      std::all_of(client_request_id.begin(), client_request_id.end(),
+                                  [](char c) { return c > ' ' && c < 127; });
   response.set_header("request-id", request_id);
+  response.set_header("client-request-id", usable ? client_request_id : request_id);
+}
+
+void SendGraphError(const httplib::Request& request, httplib::Response& response, int status,
+                    absl::string_view code, absl::string_view message) {
+  SetGraphRequestIds(request, response);
   SendJson(response, status,
            {{"error",
              {{"code", std::string(code)},
               {"message", std::string(message)},
               {"innerError",
-               {{"date", IsoTime(absl::Now())}, {"request-id", request_id}, {"client-request-id", client_request_id}}}}}});
+               {{"date", absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::Now(), absl::UTCTimeZone())},
+                {"request-id", response.get_header_value("request-id")},
+                {"client-request-id", response.get_header_value("client-request-id")}}}}}});
 }
 
 void SendSharePointError(httplib::Response& response, int status, absl::string_view message,

@@ -42,6 +42,9 @@ class Router {
     bool path_known = false;  // some route has this path, with another method
   };
   Match Find(absl::string_view method, absl::string_view path) const;
+  // How many leading segments of `path` some route (of any method) matches: for a path no route
+  // has, the index of the first segment nothing knows.
+  std::size_t KnownSegments(absl::string_view path) const;
 
  private:
   struct Route {
@@ -59,7 +62,12 @@ void SendJson(httplib::Response& response, int status, const nlohmann::json& bod
 // "trace_id","correlation_id","error_uri"}.
 void SendEntraError(httplib::Response& response, int status, absl::string_view error, int aadsts,
                     absl::string_view text, const nlohmann::json& extra = nlohmann::json::object());
-// Graph: {"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}.
+// Graph's correlation headers on `response`, unless already there: `request-id` a fresh GUID per answer,
+// `client-request-id` the client's own (echoed when it sent one of at most 128 printable characters)
+// or else the request-id, as Graph does.
+void SetGraphRequestIds(const httplib::Request& request, httplib::Response& response);
+// Graph: {"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}, with the
+// ids of SetGraphRequestIds (set here if not yet) and the date as Graph writes it ("2026-12-05T09:30:00").
 void SendGraphError(const httplib::Request& request, httplib::Response& response, int status,
                     absl::string_view code, absl::string_view message);
 // SharePoint: {"odata.error":{"code":"<hresult>, <type>","message":{"lang":"en-US","value":..}}}; `code`

@@ -40,9 +40,7 @@ void RequestDispatcher::SendNotFound(RequestContext& ctx, HostRoute::Kind kind, 
       return SendEntraError(ctx.response, status, "invalid_request", 900561,
                             absl::StrCat("The endpoint only accepts the documented requests. ", what));
     case HostRoute::Kind::kGraph:
-      return SendGraphError(ctx.request, ctx.response, status,
-                            method_not_allowed ? "Request_BadRequest" : "BadRequest",
-                            absl::StrCat("Resource not found for the segment in ", ctx.path, "."));
+      return graph_.SendUnrouted(ctx.request, ctx.response, ctx.path);
     case HostRoute::Kind::kSharePoint:
       return SendSharePointError(ctx.response, status, what);
     case HostRoute::Kind::kUnknown:
@@ -161,6 +159,8 @@ void RequestDispatcher::Handle(const httplib::Request& request, httplib::Respons
   // Every Microsoft answer carries its clock (RFC 9110 `Date`); clients measure their skew from it. Real
   // time, like tokens, since clients compare it with their own clocks.
   response.set_header("Date", absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", absl::Now(), absl::UTCTimeZone()));
+  // Every Graph answer, success or not, carries its request-id and client-request-id, as Graph's do.
+  if (kind == HostRoute::Kind::kGraph) SetGraphRequestIds(request, response);
   try {
     Dispatch(ctx, kind);
   } catch (const nlohmann::json::exception& e) {
