@@ -621,7 +621,7 @@ Outcome Execution::SiteProperties(const std::vector<CsomValue>& p) {
     item["Template"] = "RedirectSite#0";
     item["Title"] = "";
     item["Status"] = "Active";
-    item["LastContentModifiedDate"] = CsomDate(site.created);
+    item["LastContentModifiedDate"] = CsomDate(c_.clock.WallTimeOf(site.created));  // real, never ahead
     list->children.push_back(std::move(item));
     last_url = site.url;
     ++taken;
