@@ -16,6 +16,7 @@ crosstenant_cc_test(NAME tenant_emulator_unit_test
   SRCS unit/tenant_emulator/seed_loader_test.cc unit/tenant_emulator/jwt_test.cc
        unit/tenant_emulator/directory_test.cc unit/tenant_emulator/faults_test.cc
        unit/tenant_emulator/move_simulator_test.cc unit/tenant_emulator/csom_request_test.cc
+       unit/tenant_emulator/scaled_clock_test.cc
   DEPS crosstenant_tenant_emulator
   LABELS unit)
 

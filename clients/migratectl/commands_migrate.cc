@@ -349,16 +349,21 @@ absl::Status RunMigrateReconcile(Invocation& in) {
 }
 
 absl::Status RunMigrateReport(Invocation& in) {
-  std::string states, output;
+  std::string states, output, clock_name = "mesh";
   in.flags().Add("state", "STATE,...", "only users in these states, e.g. failed,blocked", Text(&states));
+  in.flags().Add("clock", "mesh|microsoft",
+                 "whose times to show: the mesh's (when it queued, started and saw each move end; the default) "
+                 "or Microsoft's (what Microsoft reported); never both in a row",
+                 Text(&clock_name));
   in.flags().Add("output", "FILE", "write the report to a file instead of standard output", Text(&output));
   ASSIGN_OR_RETURN(bool run,
-                   in.Parse({"The migration report: one row per user (source, target, geos, state, attempts, times, "
-                             "error code and text), as an aligned table, CSV (every column) or JSON.",
+                   in.Parse({"The migration report: one row per user (source, target, geos, state, attempts, times on "
+                             "one clock, error code and text), as an aligned table, CSV (every column) or JSON.",
                              "Get-SPOCrossTenantUserContentMoveState output collected by a script of your own",
                              "NAME", "  migratectl migrate report merger --format=csv --output=report.csv"},
                             1, 1));
   if (!run) return absl::OkStatus();
+  ASSIGN_OR_RETURN(const ReportClock clock, ParseReportClock(clock_name));
   v1::GetMigrationReportRequest request;
   request.set_name(MigrationName(in.positionals()[0]));
   request.set_page_size(10000);
@@ -387,15 +392,15 @@ absl::Status RunMigrateReport(Invocation& in) {
   std::string text;
   switch (in.format()) {
     case OutputFormat::kTable:
-      text = absl::StrCat(RenderTable(ReportTable(rows)), request.name(), "  ", PhaseName(summary.phase()), "  ",
+      text = absl::StrCat(RenderTable(ReportTable(rows, clock)), request.name(), "  ", PhaseName(summary.phase()), "  ",
                           StateName(summary.state()), "  ", summary.counts().total(), " users: ",
                           CountsSummary(summary.counts()), "\n");
       break;
     case OutputFormat::kCsv:
-      text = RenderCsv(ReportCsvTable(rows));
+      text = RenderCsv(ReportCsvTable(rows, clock));
       break;
     case OutputFormat::kJson:
-      text = RenderJson(ReportJson(request.name(), summary, rows));
+      text = RenderJson(ReportJson(request.name(), summary, rows, clock));
       break;
   }
   if (output.empty()) {

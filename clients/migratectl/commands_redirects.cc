@@ -33,7 +33,8 @@ absl::Status RunRedirectsList(Invocation& in) {
   if (!run) return absl::OkStatus();
   if (source.empty()) return UsageError("--source=CONNECTION is required");
   ASSIGN_OR_RETURN(v1::Connection connection, GetConnection(in, source));
-  Table table({"GEO", "URL", "REDIRECTS TO", "CREATED"});
+  // Created by SharePoint when the move completed: Microsoft's clock, not the mesh's.
+  Table table({"GEO", "URL", "REDIRECTS TO", "CREATED (Microsoft)"});
   nlohmann::json json = nlohmann::json::array();
   for (const v1::Geo& g : AccessibleGeos(connection)) {
     if (!geo.empty() && absl::AsciiStrToLower(g.location_code()) != absl::AsciiStrToLower(geo)) continue;

@@ -1,6 +1,7 @@
 #include "clients/migratectl/views.h"
 
 #include <map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -125,7 +126,7 @@ Table PreflightTable(const v1::PreflightReport& report) {
 }
 
 Table MigrationsTable(const std::vector<v1::Migration>& migrations) {
-  Table table({"NAME", "DISPLAY NAME", "PHASE", "STATE", "USERS", "DONE", "CREATED"});
+  Table table({"NAME", "DISPLAY NAME", "PHASE", "STATE", "USERS", "DONE", "CREATED (mesh)"});
   for (const v1::Migration& m : migrations) {
     table.AddRow({m.name(), m.display_name(), PhaseName(m.phase()), StateName(m.state()),
                   absl::StrCat(m.counts().total()), absl::StrCat(DoneCount(m.counts())), TimeText(m.create_time())});
@@ -187,8 +188,31 @@ std::string GeoCode(const std::string& geo) {
   return code;
 }
 
-Table ReportTable(const std::vector<v1::MigrationReportRow>& rows) {
-  Table table({"SOURCE USER", "TARGET USER", "GEOS", "STATE", "ATTEMPTS", "STARTED", "ENDED", "ERROR"});
+absl::StatusOr<ReportClock> ParseReportClock(absl::string_view text) {
+  if (text == "mesh") return ReportClock::kMesh;
+  if (text == "microsoft") return ReportClock::kMicrosoft;
+  return absl::InvalidArgumentError(absl::StrCat("--clock: '", text, "' is not a clock (mesh, microsoft)"));
+}
+
+namespace {
+
+// A row's times on one clock, named after it; the other clock's times are left out, so that no row
+// mixes them (Microsoft's clock and the mesh's can disagree by any amount).
+std::vector<std::pair<std::string, const google::protobuf::Timestamp*>> TimesOf(const v1::MigrationReportRow& row,
+                                                                                  ReportClock clock) {
+  if (clock == ReportClock::kMicrosoft) {
+    return {{"microsoft_start_time", &row.microsoft_start_time()}, {"microsoft_end_time", &row.microsoft_end_time()}};
+  }
+  return {{"mesh_queue_time", &row.queue_time()}, {"mesh_start_time", &row.start_time()},
+          {"mesh_end_time", &row.end_time()}};
+}
+
+}  // namespace
+
+Table ReportTable(const std::vector<v1::MigrationReportRow>& rows, ReportClock clock) {
+  const bool mesh = clock == ReportClock::kMesh;
+  Table table({"SOURCE USER", "TARGET USER", "GEOS", "STATE", "ATTEMPTS",
+               mesh ? "STARTED (mesh)" : "STARTED (Microsoft)", mesh ? "ENDED (mesh)" : "ENDED (Microsoft)", "ERROR"});
   for (const v1::MigrationReportRow& row : rows) {
     std::string geos = row.source_location_code().empty() && row.target_location_code().empty()
                            ? ""
@@ -197,37 +221,52 @@ Table ReportTable(const std::vector<v1::MigrationReportRow>& rows) {
     std::string error = row.error_code().empty() ? row.error_message()
                                                  : absl::StrCat(row.error_code(), ": ", row.error_message());
     table.AddRow({row.source_user_principal_name(), row.target_user_principal_name(), geos, StateName(row.state()),
-                  absl::StrCat(row.attempts()), TimeText(row.start_time()), TimeText(row.end_time()), error});
+                  absl::StrCat(row.attempts()), TimeText(mesh ? row.start_time() : row.microsoft_start_time()),
+                  TimeText(mesh ? row.end_time() : row.microsoft_end_time()), error});
   }
   return table;
 }
 
-Table ReportCsvTable(const std::vector<v1::MigrationReportRow>& rows) {
-  Table table({"user_move", "source_user_principal_name", "target_user_principal_name", "source_location_code",
-               "target_location_code", "state", "start_time", "end_time", "error_code", "error_message", "attempts",
-               "source_site_url", "target_site_url"});
+Table ReportCsvTable(const std::vector<v1::MigrationReportRow>& rows, ReportClock clock) {
+  std::vector<std::string> header = {"user_move", "source_user_principal_name", "target_user_principal_name",
+                                     "source_location_code", "target_location_code", "state"};
+  for (const auto& [name, time] : TimesOf(v1::MigrationReportRow::default_instance(), clock)) {
+    header.push_back(name);
+  }
+  header.insert(header.end(), {"error_code", "error_message", "attempts", "source_site_url", "target_site_url"});
+  Table table(header);
   for (const v1::MigrationReportRow& row : rows) {
-    table.AddRow({row.user_move(), row.source_user_principal_name(), row.target_user_principal_name(),
-                  row.source_location_code(), row.target_location_code(), StateName(row.state()),
-                  TimeText(row.start_time()), TimeText(row.end_time()), row.error_code(), row.error_message(),
-                  absl::StrCat(row.attempts()), row.source_site_url(), row.target_site_url()});
+    std::vector<std::string> cells = {row.user_move(), row.source_user_principal_name(),
+                                      row.target_user_principal_name(), row.source_location_code(),
+                                      row.target_location_code(), StateName(row.state())};
+    for (const auto& [name, time] : TimesOf(row, clock)) cells.push_back(TimeText(*time));
+    cells.insert(cells.end(), {row.error_code(), row.error_message(), absl::StrCat(row.attempts()),
+                               row.source_site_url(), row.target_site_url()});
+    table.AddRow(cells);
   }
   return table;
 }
 
 nlohmann::json ReportJson(const std::string& migration, const v1::GetMigrationReportResponse& summary,
-                          const std::vector<v1::MigrationReportRow>& rows) {
+                          const std::vector<v1::MigrationReportRow>& rows, ReportClock clock) {
   nlohmann::json counts = nlohmann::json::object();
   for (const v1::UserMoveStateCount& count : summary.counts().by_state()) counts[StateName(count.state())] = count.count();
   nlohmann::json json_rows = nlohmann::json::array();
   for (const v1::MigrationReportRow& row : rows) {
     nlohmann::json object = MessageToJson(row);
     object["state"] = StateName(row.state());
+    for (const char* field : {"queue_time", "start_time", "end_time", "microsoft_start_time", "microsoft_end_time"}) {
+      object.erase(field);
+    }
+    for (const auto& [name, time] : TimesOf(row, clock)) {
+      if (time->seconds() != 0 || time->nanos() != 0) object[name] = TimeText(*time);
+    }
     json_rows.push_back(std::move(object));
   }
   return {{"migration", migration},
           {"phase", PhaseName(summary.phase())},
           {"state", StateName(summary.state())},
+          {"clock", clock == ReportClock::kMesh ? "mesh" : "microsoft"},
           {"report_time", TimeText(summary.report_time())},
           {"total", summary.counts().total()},
           {"counts", counts},

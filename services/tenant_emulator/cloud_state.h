@@ -26,7 +26,7 @@ struct Relationship {
 struct RedirectSite {
   std::string url;
   std::string redirect_url;
-  absl::Time created;
+  absl::Time created;  // emulated (the move's completion); shown through ScaledClock::WallTimeOf
 };
 
 struct GeoState {

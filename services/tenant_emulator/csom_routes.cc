@@ -621,7 +621,7 @@ Outcome Execution::SiteProperties(const std::vector<CsomValue>& p) {
     item["Template"] = "RedirectSite#0";
     item["Title"] = "";
     item["Status"] = "Active";
-    item["LastContentModifiedDate"] = CsomDate(site.created);
+    item["LastContentModifiedDate"] = CsomDate(c_.clock.WallTimeOf(site.created));  // real, never ahead
     list->children.push_back(std::move(item));
     last_url = site.url;
     ++taken;
@@ -837,9 +837,10 @@ void CsomRoutes::CompatibilityCheck(RequestContext& ctx, const std::vector<std::
 std::string CsomRoutes::NewOperation(int tenant, int geo, const std::string& method, const std::string& url) {
   const absl::Time now = c_.clock.Now();
   // SharePoint's operation identities are opaque, several lines long; clients send them back verbatim.
+  // The instant in it is real, as every instant that leaves the emulator.
   const std::string identity =
       absl::StrCat(RandomGuid(), "|", kIdentityFarm, ":", c_.directory.tenant(tenant).seed.id, "\nSpoOperation\n",
-                   method, "\n", absl::ToUnixMillis(now), "\n", url, "\n", RandomGuid());
+                   method, "\n", absl::ToUnixMillis(absl::Now()), "\n", url, "\n", RandomGuid());
   absl::MutexLock lock(&mu_);
   Bound(operations_);
   operations_[identity] = {tenant, geo, now + kOperationDuration, absl::Now()};

@@ -292,6 +292,8 @@ MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, c
       if (!parameters[field].is_string() || !ParseIsoTime(parameters[field].get<std::string>(), out)) {
         return Error(400, "invalidRequest", absl::StrCat(field, " must be an ISO 8601 date and time in UTC."));
       }
+      // The client means its own, real clock; the moves run on the emulated one.
+      *out = clock_.EmulatedTimeOf(*out);
     }
   }
   if (latest_start != absl::InfiniteFuture() && preferred_start != absl::InfinitePast() &&
@@ -463,9 +465,11 @@ nlohmann::json MoveSimulator::AllTasks() {
   return {{"value", value}};
 }
 
+std::string MoveSimulator::WallIsoTime(absl::Time emulated) const { return IsoTime(clock_.WallTimeOf(emulated)); }
+
 nlohmann::json MoveSimulator::TaskJson(const MoveTask& task) const {
-  auto time_or_null = [](const std::optional<absl::Time>& t) -> nlohmann::json {
-    return t ? nlohmann::json(IsoTime(*t)) : nlohmann::json(nullptr);
+  auto time_or_null = [this](const std::optional<absl::Time>& t) -> nlohmann::json {
+    return t ? nlohmann::json(WallIsoTime(*t)) : nlohmann::json(nullptr);
   };
   std::string status = GraphStatus(task);
   if (task.validate_only) status = task.error_code.empty() ? "completed" : "failed";
@@ -475,7 +479,7 @@ nlohmann::json MoveSimulator::TaskJson(const MoveTask& task) const {
           {"id", task.id},
           {"status", status},
           {"startedDateTime", time_or_null(task.started)},
-          {"lastUpdatedDateTime", IsoTime(task.updated)},
+          {"lastUpdatedDateTime", WallIsoTime(task.updated)},
           {"finishedDateTime", time_or_null(task.finished)},
           {"parameters", task.parameters},
           {"error", error}};
@@ -495,7 +499,7 @@ nlohmann::json MoveSimulator::StateJson(const MoveTask& task) const {
           {"moveStage", MoveStageName(task.stage)},
           {"sourceDataLocation", source.seed.geos[task.source_geo].location},
           {"destinationDataLocation", target.seed.geos[task.target_geo].location},
-          {"timeStamp", IsoTime(task.updated)},
+          {"timeStamp", WallIsoTime(task.updated)},
           {"errorMessage", task.error_message}};
 }
 
@@ -516,7 +520,7 @@ nlohmann::ordered_json MoveSimulator::StateRow(const MoveTask& task) const {
   row["TargetSiteUrl"] = directory_.PersonalSiteUrl(task.target_tenant, task.target_geo, target_upn);
   row["SourceDataLocation"] = source.seed.geos[task.source_geo].location;
   row["DestinationDataLocation"] = target.seed.geos[task.target_geo].location;
-  row["LastModified"] = absl::StrCat("/Date(", absl::ToUnixMillis(task.updated), ")/");
+  row["LastModified"] = absl::StrCat("/Date(", absl::ToUnixMillis(clock_.WallTimeOf(task.updated)), ")/");
   row["ErrorMessage"] = task.error_message;
   return row;
 }

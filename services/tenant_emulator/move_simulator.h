@@ -39,6 +39,7 @@ struct MoveTask {
   nlohmann::json parameters;  // as sent
   MoveState state = MoveState::kNotStarted;
   MoveStage stage = MoveStage::kNone;
+  // Emulated instants: converted with ScaledClock::WallTimeOf before they are shown.
   absl::Time created, updated, next_at;
   std::optional<absl::Time> started, finished, latest_start;
   int reschedules_left = 0;
@@ -92,6 +93,8 @@ class MoveSimulator {
   std::pair<std::string, std::string> ContentBlocker(const MoveTask& task) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
   int QueuedInGeo(int tenant, int geo) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
+  // An emulated instant as Microsoft writes it, on the real clock (ScaledClock::WallTimeOf).
+  std::string WallIsoTime(absl::Time emulated) const;
   nlohmann::json TaskJson(const MoveTask& task) const;
   nlohmann::json StateJson(const MoveTask& task) const;
   nlohmann::ordered_json StateRow(const MoveTask& task) const;

@@ -604,8 +604,11 @@ absl::StatusOr<v1::GetMigrationReportResponse> MigrationService::GetMigrationRep
     row->set_source_location_code(LocationCodeOf(move.source_geo()));
     row->set_target_location_code(LocationCodeOf(move.target_geo()));
     row->set_state(move.state());
+    if (move.has_queue_time()) *row->mutable_queue_time() = move.queue_time();
     if (move.has_start_time()) *row->mutable_start_time() = move.start_time();
     if (move.has_end_time()) *row->mutable_end_time() = move.end_time();
+    if (move.has_microsoft_start_time()) *row->mutable_microsoft_start_time() = move.microsoft_start_time();
+    if (move.has_microsoft_end_time()) *row->mutable_microsoft_end_time() = move.microsoft_end_time();
     row->set_error_code(move.error().code());
     row->set_error_message(move.error().message());
     row->set_attempts(move.attempts());

@@ -230,10 +230,22 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
         // Microsoft answered: whatever connection the user waited on is back.
         if (IsConnectionReason(user.error().code())) user.clear_error();
         if (move.has_error()) *user.mutable_error() = move.error();
-        if (move.has_start_time()) *user.mutable_start_time() = move.start_time();
+        // One clock per row: the user's times are the mesh's, so that queued <= started <= ended holds
+        // whatever Microsoft's clock says; Microsoft's own times are kept beside them for an audit.
+        if (task.kind() == v1::TASK_KIND_START_MOVE) {
+          // A new start (also of a user that failed before): Microsoft's times of an earlier move go.
+          SetTime(now, user.mutable_start_time());
+          user.clear_microsoft_start_time();
+          user.clear_microsoft_end_time();
+        } else if (!user.has_start_time() && task.kind() == v1::TASK_KIND_POLL_MOVE) {
+          SetTime(now, user.mutable_start_time());  // first seen started (its start's answer was lost)
+        }
+        if (move.has_start_time()) *user.mutable_microsoft_start_time() = move.start_time();
+        if (move.has_end_time()) *user.mutable_microsoft_end_time() = move.end_time();
         if (IsTerminal(user.state())) {
           SetTime(now, user.mutable_end_time());
         } else {
+          user.clear_end_time();  // an earlier move's end, when a failed user was started again
           // Follow the move: the next poll of this user, by Microsoft's task id when there is one.
           v1::GetUserContentMoveRequest base;
           if (task.has_start_move()) base.set_geo(task.start_move().geo());

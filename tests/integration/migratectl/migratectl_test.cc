@@ -291,6 +291,11 @@ TEST_F(MigratectlMeshTest, MigrateStartWatchReportAndRedirects) {
   EXPECT_THAT(table.out, ::testing::ContainsRegex("bob@contoso.onmicrosoft.com +bob@fabrikam.onmicrosoft.com +[A-Z]+->NAM +"
                                                   "SUCCESS +1 "));
   EXPECT_THAT(table.out, HasSubstr("migrations/wave1  DONE  COMPLETED  3 users: success 3"));
+  EXPECT_THAT(table.out, HasSubstr("STARTED (mesh)        ENDED (mesh)"));
+  CliResult microsoft = mesh_.Run({"migrate", "report", "wave1", "--clock=microsoft"});
+  EXPECT_EQ(microsoft.exit_code, 0) << microsoft.err;
+  EXPECT_THAT(microsoft.out, HasSubstr("STARTED (Microsoft)   ENDED (Microsoft)"));
+  EXPECT_EQ(mesh_.Run({"migrate", "report", "wave1", "--clock=emulator"}).exit_code, 3);
   CliResult csv = mesh_.Run({"migrate", "report", "wave1", "--format=csv"});
   EXPECT_EQ(csv.exit_code, 0);
   const std::vector<std::string> lines = absl::StrSplit(csv.out, '\n', absl::SkipEmpty());
@@ -312,6 +317,7 @@ TEST_F(MigratectlMeshTest, MigrateStartWatchReportAndRedirects) {
   EXPECT_THAT(redirects.out, HasSubstr("NAM  " + alice));
   EXPECT_THAT(redirects.out, HasSubstr("EUR  https://contosoeur-my.sharepoint.com/personal/bob_contoso_onmicrosoft_com"));
   EXPECT_THAT(redirects.out, HasSubstr("3 redirect site(s)"));
+  EXPECT_THAT(redirects.out, HasSubstr("CREATED (Microsoft)"));
   CliResult remove = mesh_.Run({"redirects", "remove", alice, "--source=contoso", "--permanent"});
   EXPECT_EQ(remove.exit_code, 0) << remove.err;
   CliResult after = mesh_.Run({"redirects", "list", "--source=contoso"});

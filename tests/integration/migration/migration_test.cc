@@ -185,6 +185,74 @@ TEST_F(MigrationTest, WindowInTheFutureHoldsEveryMoveUntilItOpens) {
   ExpectFinalStatesMatchEmulator("migrations/window");
 }
 
+// The emulator at 3000x, its clock advanced by a day mid-run: durations shrink, but every time the report
+// shows is ordered on the mesh's clock (queued <= started <= ended <= report time), and none of
+// Microsoft's times (the moves' and the redirect sites') is later than the report, so none is in the future.
+TEST_F(MigrationTest, AtAScaledEmulatorClockEveryReportRowIsOrderedAndNothingIsInTheFuture) {
+  MeshSeed seed;
+  seed.nam_users = 20;
+  seed.eur_users = 4;
+  seed.blocked_users = true;
+  ASSERT_TRUE(StartMesh(seed, 3000, 2));
+  const absl::Time created = absl::Now();
+  ASSERT_TRUE(Create("clocks"));
+  WaitUntil(
+      "migrations/clocks", [](const v1::Migration& m) { return m.phase() == v1::MIGRATION_PHASE_MOVES || Ended(m); },
+      absl::Seconds(30));
+  emulator_.Admin("POST", "/_emulator/time", {{"advance_seconds", 86400}});
+  const v1::Migration migration = WaitUntil("migrations/clocks", Ended, absl::Seconds(90));
+  ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS) << migration.DebugString();
+
+  grpc::ClientContext context;
+  v1::GetMigrationReportRequest request;
+  request.set_name("migrations/clocks");
+  request.set_page_size(1000);
+  v1::GetMigrationReportResponse report;
+  ASSERT_TRUE(orchestrator_.stub().GetMigrationReport(&context, request, &report).ok());
+  auto at = [](const google::protobuf::Timestamp& t) {
+    return absl::FromUnixNanos(TimeUtil::TimestampToNanoseconds(t));
+  };
+  const absl::Time report_time = at(report.report_time());
+  int started = 0, microsoft_times = 0;
+  for (const v1::MigrationReportRow& row : report.rows()) {
+    const std::string who = row.source_user_principal_name() + " " + row.DebugString();
+    ASSERT_TRUE(row.has_end_time()) << who;
+    EXPECT_LE(at(row.end_time()), report_time) << who;
+    EXPECT_GE(at(row.end_time()), created) << who;
+    if (row.has_start_time()) {
+      ++started;
+      ASSERT_TRUE(row.has_queue_time()) << who;
+      EXPECT_LE(at(row.queue_time()), at(row.start_time())) << who;
+      EXPECT_LE(at(row.start_time()), at(row.end_time())) << who;
+    }
+    for (const google::protobuf::Timestamp* microsoft : {&row.microsoft_start_time(), &row.microsoft_end_time()}) {
+      if (microsoft->seconds() == 0) continue;
+      ++microsoft_times;
+      EXPECT_LE(at(*microsoft), report_time) << "Microsoft's time in the future: " << who;
+      EXPECT_GE(at(*microsoft), created - absl::Seconds(1)) << who;
+    }
+    if (row.has_microsoft_start_time() && row.has_microsoft_end_time()) {
+      EXPECT_LE(at(row.microsoft_start_time()), at(row.microsoft_end_time())) << who;
+    }
+  }
+  EXPECT_GE(started, seed.nam_users + seed.eur_users) << "every user without a blocker was started";
+  EXPECT_GT(microsoft_times, 0) << "Microsoft's times were kept beside the mesh's";
+  for (const char* geo : {"connections/contoso/geos/nam", "connections/contoso/geos/eur"}) {
+    grpc::ClientContext list_context;
+    v1::ListRedirectSitesRequest redirects;
+    redirects.set_geo(geo);
+    redirects.set_page_size(100);
+    v1::ListRedirectSitesResponse sites;
+    ASSERT_TRUE(connector_.stub().ListRedirectSites(&list_context, redirects, &sites).ok()) << geo;
+    EXPECT_GT(sites.redirect_sites_size(), 0) << geo;
+    for (const v1::RedirectSite& site : sites.redirect_sites()) {
+      EXPECT_LE(at(site.create_time()), report_time + absl::Seconds(1)) << "in the future: " << site.DebugString();
+      EXPECT_GE(at(site.create_time()), created - absl::Seconds(1)) << site.DebugString();
+    }
+  }
+  ExpectFinalStatesMatchEmulator("migrations/clocks");
+}
+
 // PauseMigration stops releasing users (moves already at Microsoft go on); ResumeMigration carries on.
 TEST_F(MigrationTest, PauseHoldsNewMovesAndResumeFinishesTheMigration) {
   MeshSeed seed;

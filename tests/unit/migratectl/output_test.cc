@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "clients/migratectl/output.h"
@@ -30,8 +31,12 @@ std::vector<v1::MigrationReportRow> ReportRows() {
   rows[0].set_source_location_code("connections/contoso/geos/nam");
   rows[0].set_target_location_code("connections/fabrikam/geos/nam");
   rows[0].set_state(v1::USER_MOVE_STATE_SUCCESS);
+  *rows[0].mutable_queue_time() = At(kNoon + 30);
   *rows[0].mutable_start_time() = At(kNoon + 60);
   *rows[0].mutable_end_time() = At(kNoon + 960);
+  // Microsoft's clock disagrees with the mesh's: a report shows one of them, never both in a row.
+  *rows[0].mutable_microsoft_start_time() = At(kNoon + 3 * 3600 + 120);
+  *rows[0].mutable_microsoft_end_time() = At(kNoon + 40);
   rows[0].set_attempts(1);
   rows[0].set_source_site_url("https://contoso-my.sharepoint.com/personal/alice_contoso_onmicrosoft_com");
   rows[0].set_target_site_url("https://fabrikam-my.sharepoint.com/personal/alice_fabrikam_onmicrosoft_com");
@@ -50,7 +55,9 @@ std::vector<v1::MigrationReportRow> ReportRows() {
   rows[2].set_source_location_code("EUR");
   rows[2].set_target_location_code("NAM");
   rows[2].set_state(v1::USER_MOVE_STATE_IN_PROGRESS);
+  *rows[2].mutable_queue_time() = At(kNoon + 90);
   *rows[2].mutable_start_time() = At(kNoon + 120);
+  *rows[2].mutable_microsoft_start_time() = At(kNoon + 125);
   rows[2].set_attempts(2);
   return rows;
 }
@@ -79,6 +86,31 @@ TEST(MigratectlOutputTest, ReportAsCsvWithEveryColumnAndQuoting) {
 
 TEST(MigratectlOutputTest, ReportAsJson) {
   ExpectGolden("report.json", RenderJson(ReportJson("migrations/merger", ReportSummary(), ReportRows())));
+}
+
+TEST(MigratectlOutputTest, EachReportTimeColumnSaysItsClockAndARowShowsOneClock) {
+  const std::string mesh = RenderTable(ReportTable(ReportRows()));
+  EXPECT_THAT(mesh, ::testing::AllOf(::testing::HasSubstr("STARTED (mesh)"), ::testing::HasSubstr("ENDED (mesh)"),
+                                   ::testing::HasSubstr("2026-11-28T12:01:00Z"),
+                                   ::testing::Not(::testing::HasSubstr("2026-11-28T15:02:00Z")),
+                                   ::testing::Not(::testing::HasSubstr("(Microsoft)"))));
+  const std::string microsoft = RenderTable(ReportTable(ReportRows(), ReportClock::kMicrosoft));
+  EXPECT_THAT(microsoft, ::testing::AllOf(::testing::HasSubstr("STARTED (Microsoft)"),
+                                        ::testing::HasSubstr("ENDED (Microsoft)"),
+                                        ::testing::HasSubstr("2026-11-28T15:02:00Z"),
+                                        ::testing::Not(::testing::HasSubstr("2026-11-28T12:01:00Z")),
+                                        ::testing::Not(::testing::HasSubstr("mesh"))));
+  ExpectGolden("report.microsoft.table.txt", microsoft);
+  ExpectGolden("report.microsoft.csv", RenderCsv(ReportCsvTable(ReportRows(), ReportClock::kMicrosoft)));
+  const nlohmann::json json =
+      ReportJson("migrations/merger", ReportSummary(), ReportRows(), ReportClock::kMicrosoft);
+  EXPECT_EQ(json["clock"], "microsoft");
+  EXPECT_EQ(json["rows"][0]["microsoft_start_time"], "2026-11-28T15:02:00Z");
+  EXPECT_FALSE(json["rows"][0].contains("mesh_start_time"));
+  EXPECT_FALSE(json["rows"][0].contains("start_time"));
+  EXPECT_EQ(*ParseReportClock("mesh"), ReportClock::kMesh);
+  EXPECT_EQ(*ParseReportClock("microsoft"), ReportClock::kMicrosoft);
+  EXPECT_FALSE(ParseReportClock("emulator").ok());
 }
 
 TEST(MigratectlOutputTest, ConnectionsTable) {

@@ -123,6 +123,41 @@ TEST_F(TaskServiceTest, ANonTerminalMoveIsPolledAgainAfterTheIntervalUntilItEnds
   EXPECT_EQ(events[1].user_transition().to_state(), v1::USER_MOVE_STATE_SUCCESS);
 }
 
+// A user's times are the mesh's clock, whatever Microsoft's says (here hours ahead, its end before its
+// start): started when the start was accepted, ended when the mesh saw the final state. Microsoft's
+// times are kept apart, for an audit.
+TEST_F(TaskServiceTest, AUsersTimesAreTheMeshsClockAndMicrosoftsAreKeptApart) {
+  EnqueueStart();
+  const absl::Time accepted = now_;
+  v1::CompleteTaskRequest start = Completion(Lease("w").tasks(0), "w", v1::MOVE_STATE_IN_PROGRESS);
+  start.mutable_move()->mutable_start_time()->set_seconds(absl::ToUnixSeconds(now_ + absl::Hours(3)));
+  ASSERT_TRUE(tasks_->CompleteTask(start).ok());
+  v1::UserMove user = *store_->GetUserMove(kUser);
+  EXPECT_EQ(user.start_time().seconds(), absl::ToUnixSeconds(accepted));
+  EXPECT_EQ(user.microsoft_start_time().seconds(), absl::ToUnixSeconds(accepted + absl::Hours(3)));
+  EXPECT_FALSE(user.has_end_time());
+
+  now_ += absl::Seconds(30);
+  v1::CompleteTaskRequest poll = Completion(Lease("w").tasks(0), "w", v1::MOVE_STATE_SUCCESS);
+  poll.mutable_move()->mutable_start_time()->set_seconds(absl::ToUnixSeconds(accepted + absl::Hours(3)));
+  poll.mutable_move()->mutable_end_time()->set_seconds(absl::ToUnixSeconds(accepted + absl::Minutes(1)));
+  ASSERT_TRUE(tasks_->CompleteTask(poll).ok());
+  user = *store_->GetUserMove(kUser);
+  EXPECT_EQ(user.start_time().seconds(), absl::ToUnixSeconds(accepted)) << "a poll does not move the start";
+  EXPECT_EQ(user.end_time().seconds(), absl::ToUnixSeconds(now_));
+  EXPECT_EQ(user.microsoft_end_time().seconds(), absl::ToUnixSeconds(accepted + absl::Minutes(1)));
+
+  v1::GetMigrationReportRequest request;
+  request.set_name("migrations/m");
+  const v1::GetMigrationReportResponse report = migrations_->GetMigrationReport(request).value();
+  ASSERT_EQ(report.rows_size(), 1);
+  EXPECT_EQ(report.rows(0).start_time().seconds(), absl::ToUnixSeconds(accepted));
+  EXPECT_EQ(report.rows(0).end_time().seconds(), absl::ToUnixSeconds(now_));
+  EXPECT_EQ(report.rows(0).microsoft_start_time().seconds(), absl::ToUnixSeconds(accepted + absl::Hours(3)));
+  EXPECT_EQ(report.rows(0).microsoft_end_time().seconds(), absl::ToUnixSeconds(accepted + absl::Minutes(1)));
+  EXPECT_LE(report.rows(0).end_time().seconds(), report.report_time().seconds());
+}
+
 TEST_F(TaskServiceTest, RetryWaitsForRetryAfterAndFailureEndsTheUser) {
   EnqueueStart();
   v1::Task start = Lease("w").tasks(0);
