@@ -5,8 +5,11 @@
                                                  instant moves; both migration apps have the certificate CERT
                                                  (dev-certs.sh's migration-app.pem)
   bench_util.py proc PID...                      JSON {pid: {cpu_s, rss_kb, hwm_kb}} from /proc
-  bench_util.py follow OUT MIGRATECTL NAME PID... polls `migratectl migrate status NAME --format=json` until the
-                                                 migration ends; writes samples, wall time and /proc figures
+  bench_util.py follow OUT MIGRATECTL NAME T0 TIMEOUT STALL NAME=PID...
+                                                 polls `migratectl migrate status NAME --format=json` (every
+                                                 second) and each process's RSS (every 0.2 s) until the
+                                                 migration ends, TIMEOUT s pass, or STALL s pass without
+                                                 progress; writes samples, wall time and /proc figures
   bench_util.py watch ADDR NAME N OUT             N concurrent WatchMigration streams (raw protobuf, no stubs)
 """
 import json
@@ -30,6 +33,13 @@ def proc(pid):
             elif line.startswith("VmHWM:"):
                 hwm = int(line.split()[1])
     return {"cpu_s": cpu, "rss_kb": rss, "hwm_kb": hwm}
+
+
+def proc_or_zero(pid):
+    try:
+        return proc(pid)
+    except OSError:  # the process has exited
+        return {"cpu_s": 0.0, "rss_kb": 0, "hwm_kb": 0}
 
 
 def seed(n, path, certificate):
@@ -95,31 +105,68 @@ def status(migratectl, name):
             time.sleep(1)
 
 
-def moved(st):
-    """Users in a final state (the counts of the status document)."""
-    counts = st.get("counts") or st.get("user_counts") or {}
-    return counts
-
-
-def follow(out, migratectl, name, pids, start_time, timeout=1800):
+def follow(out, migratectl, name, pids, start_time, timeout, stall_timeout, status_every=1.0):
+    """Follows a migration to its end: `migrate status` every status_every seconds (it counts the users by
+    state in the orchestrator, so it is not free), each process's RSS every 0.2 s (cheap). Gives up, with
+    final None and the reason in "why", after timeout seconds, when a process exits, or when neither the
+    phase, the etag nor the counts by state changed for stall_timeout seconds: a wedged run fails its row
+    instead of hanging the script."""
     samples = []
     final = None
-    while time.time() - start_time < timeout:
-        st = status(migratectl, name)
+    why = None
+    peak = {n: 0 for n in pids}
+    last_status = -status_every
+    progress = None
+    progress_at = time.time()
+    while True:
         now = time.time()
-        samples.append({"t": now - start_time, "status": st,
-                        "rss_kb": {n: proc(pid)["rss_kb"] for n, pid in pids.items()}})
-        state = st.get("state", "")
-        if state.startswith("MIGRATION_STATE_COMPLETED") or state in (
-                "MIGRATION_STATE_FAILED", "MIGRATION_STATE_CANCELLED"):
-            final = st
+        try:
+            for n, pid in pids.items():
+                peak[n] = max(peak[n], proc(pid)["rss_kb"])
+        except OSError:
+            why = "%s exited" % n
+            break
+        if now - last_status >= status_every:
+            last_status = now
+            try:
+                st = status(migratectl, name)
+            except (subprocess.SubprocessError, ValueError) as e:
+                why = "migrate status failed: %s" % e
+                break
+            samples.append({"t": time.time() - start_time, "status": st,
+                            "rss_kb": {n: proc(pid)["rss_kb"] for n, pid in pids.items()}})
+            state = st.get("state", "")
+            if state.startswith("MIGRATION_STATE_COMPLETED") or state in (
+                    "MIGRATION_STATE_FAILED", "MIGRATION_STATE_CANCELLED"):
+                final = st
+                break
+            # any change of the migration counts: its phase, its etag, its counts by state
+            seen = (st.get("phase"), st.get("etag"), json.dumps(st.get("counts"), sort_keys=True))
+            if seen != progress:
+                progress, progress_at = seen, now
+        if now - start_time > timeout:
+            why = "no end after %d s" % timeout
+            break
+        if now - progress_at > stall_timeout:
+            why = "no progress for %d s (phase %s, %d users done)" % (
+                stall_timeout, progress[0] if progress else "?", done(samples[-1]["status"]) if samples else 0)
             break
         time.sleep(0.2)
     end = time.time()
-    result = {"wall_s": end - start_time, "final": final, "samples": samples,
-              "proc": {name_: proc(pid) for name_, pid in pids.items()}}
+    result = {"wall_s": end - start_time, "final": final, "why": why, "samples": samples,
+              "rss_peak_kb": peak, "proc": {name_: proc_or_zero(pid) for name_, pid in pids.items()}}
     with open(out, "w") as f:
         json.dump(result, f)
+
+
+FINAL = ("SUCCESS", "FAILED", "BLOCKED", "STOPPED", "CANCELLED", "VALIDATED")
+
+
+def done(st):
+    """Users in a final state, from the counts by state of a status document."""
+    counts = (st.get("counts") or {}).get("by_state", [])
+    return sum(int(c.get("count", 0)) for c in counts
+               if c.get("state", "").replace("USER_MOVE_STATE_", "") in FINAL)
 
 
 def varint(n):
@@ -251,10 +298,11 @@ def main(argv):
     if cmd == "seed":
         seed(int(argv[2]), argv[3], os.path.abspath(argv[4]))
     elif cmd == "proc":
-        print(json.dumps({p: proc(int(p)) for p in argv[2:]}))
+        print(json.dumps({p: proc_or_zero(int(p)) for p in argv[2:]}))
     elif cmd == "follow":
-        pids = dict(a.split("=") for a in argv[6:])
-        follow(argv[2], argv[3], argv[4], {k: int(v) for k, v in pids.items()}, float(argv[5]))
+        pids = dict(a.split("=") for a in argv[8:])
+        follow(argv[2], argv[3], argv[4], {k: int(v) for k, v in pids.items()}, float(argv[5]), float(argv[6]),
+               float(argv[7]))
     elif cmd == "watch":
         watch(argv[2], argv[3], int(argv[4]), argv[5])
     else:
