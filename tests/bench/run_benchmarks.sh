@@ -112,7 +112,7 @@ launch() {
 # mesh DIR USERS: emulator (USERS users each side, instant moves), connector, orchestrator, 2 workers, plaintext,
 # both tenants connected with the migration app's certificate (SharePoint refuses app-only tokens from a
 # client secret), the identity map generated and a plan written to DIR/plan.yaml. Sets seed_s (the seed
-# written and the emulator ready) and idmap_s (migratectl identity-map generate).
+# written and the emulator ready, every user created) and idmap_s (migratectl identity-map generate).
 mesh() {
   local dir=$1 n=$2 t
   mkdir -p "$dir/connector-state"
@@ -121,6 +121,7 @@ mesh() {
   launch "$dir" emulator tenant-emulator --seed "$dir/seed.yaml" --address 127.0.0.1:0 \
     --tls-cert "$certs/emulator.pem" --tls-key "$certs/emulator.key" --time-scale 10000
   emulator=$(json "$dir/emulator.ready.json" address)
+  seed_s=$(since "$t")
   launch "$dir" connector tenant-connector --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
     --state-dir="$dir/connector-state" --upstream-connect-to="*:443:$emulator" --upstream-ca-file="$certs/ca.pem" \
     --credential-file-dirs="$certs"
@@ -141,7 +142,6 @@ mesh() {
     --client-id=11111111-1111-4111-8111-111111111111 "${app_cert[@]}" >"$dir/connect.out"
   "$bin/migratectl" connect --role=target https://fabrikam-admin.sharepoint.com --id=fabrikam \
     --client-id=22222222-2222-4222-8222-222222222222 "${app_cert[@]}" >>"$dir/connect.out"
-  seed_s=$(since "$t")
   t=$(now)
   # bounded: a generation that hangs fails the run instead of wedging it (about 1,000 users/s at the least)
   timeout "$((120 + n / 1000))" "$bin/migratectl" identity-map generate --source=contoso --target=fabrikam \
