@@ -262,7 +262,7 @@ TEST_F(PhaseDriverTest, TheIdentityMapGoesToTheConnectorInPagesThatAddUpToTheWho
   EXPECT_EQ(whole, store_->GetIdentityMap("migrations/m").value()) << "every row once, in order";
 }
 
-TEST_F(PhaseDriverTest, IdentityMapPagesCountRowsNotBlankOrQuotedLineEnds) {
+TEST_F(PhaseDriverTest, IdentityMapPagesNeverCutAQuotedLineEnd) {
   tenant_.dormant_checks = 0;
   PhaseDriver::Options options;
   options.now = [this] { return now_; };
@@ -286,8 +286,11 @@ TEST_F(PhaseDriverTest, IdentityMapPagesCountRowsNotBlankOrQuotedLineEnds) {
 
   ASSERT_TRUE(driver_->Advance("migrations/m").ok());
   ASSERT_EQ(tenant_.upload_csvs.size(), 2u) << stored;
-  EXPECT_THAT(tenant_.upload_csvs[0], HasSubstr("Sales\nEurope")) << "a quoted line end is not a row end";
-  EXPECT_THAT(tenant_.upload_csvs[1], HasSubstr("b@contoso.com"));
+  // The stored map is canonical: users first, then groups, no blank lines.
+  EXPECT_THAT(tenant_.upload_csvs[0], HasSubstr("b@contoso.com"));
+  EXPECT_THAT(tenant_.upload_csvs[1], HasSubstr("c@contoso.com"));
+  EXPECT_THAT(tenant_.upload_csvs[1], HasSubstr("\"Sales\nEurope\",RegularGroup\n"))
+      << "a quoted line end is not a row end";
   EXPECT_EQ(tenant_.upload_csvs[0] + tenant_.upload_csvs[1], stored);
 }
 
