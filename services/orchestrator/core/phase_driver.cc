@@ -1,13 +1,20 @@
 #include "services/orchestrator/core/phase_driver.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
 #include "services/common/status_macros.h"
@@ -16,6 +23,43 @@ namespace crosstenant::orchestrator {
 namespace {
 
 namespace v1 = ::crosstenant::v1;
+
+// Up to `rows` non-blank lines of the stored identity map CSV, starting at 1-based `first_line`.
+struct IdentityMapPage {
+  absl::string_view csv;
+  int first_line = 1;
+};
+
+// Cuts the CSV at line ends outside quotes (RFC 4180 lets a quoted field hold a line end) into pages of
+// at most `rows` rows. Blank lines ride along with the page they fall in but do not count as rows, and a
+// page of blank lines only is not sent (the connector refuses an empty map).
+std::vector<IdentityMapPage> SplitIdentityMap(absl::string_view csv, int rows) {
+  std::vector<IdentityMapPage> pages;
+  size_t page_start = 0;
+  int line = 1, page_first_line = 1, page_rows = 0;
+  bool quoted = false, blank = true;
+  for (size_t i = 0; i <= csv.size(); ++i) {
+    const bool end = i == csv.size();
+    const char c = end ? '\n' : csv[i];
+    if (!end && c == '"') quoted = !quoted;
+    if (c != '\n' || (quoted && !end)) {
+      if (c != ' ' && c != ',' && c != '\r' && c != '\t') blank = false;
+      continue;
+    }
+    if (!blank) ++page_rows;
+    const bool last_line = end || i + 1 == csv.size();
+    if (page_rows == rows || (last_line && page_rows > 0)) {
+      pages.push_back({csv.substr(page_start, std::min(i + 1, csv.size()) - page_start), page_first_line});
+      page_start = i + 1;
+      page_first_line = line + 1;
+      page_rows = 0;
+    }
+    if (end) break;
+    ++line;
+    blank = true;
+  }
+  return pages;
+}
 
 void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
   const int64_t nanos = absl::ToUnixNanos(time);
@@ -440,22 +484,39 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
 
 absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::UploadIdentityMap(v1::Migration& migration) {
   ASSIGN_OR_RETURN(std::string csv, store_->GetIdentityMap(migration.name()));
+  const std::vector<IdentityMapPage> pages = SplitIdentityMap(csv, std::max(1, options_.identity_map_page));
   std::set<std::string> uploaded;
   for (v1::GeoPair& pair : *migration.mutable_geo_pairs()) {
     if (uploaded.insert(pair.target_geo()).second) {
-      v1::UploadIdentityMapRequest request;
-      request.set_geo(pair.target_geo());
-      request.mutable_identity_map()->set_csv(csv);
-      request.set_request_id(absl::StrCat(migration.name(), "/identity-map/", pair.target_geo()));
-      absl::Status status = tenant_->UploadIdentityMap(request);
-      if (IsTransient(status)) return Wait(migration, absl::StrCat("uploading the identity map: ", Describe(status)));
-      if (!status.ok()) {
-        return Fail(migration, "IDENTITY_MAP_REFUSED",
-                    absl::StrCat("the identity map was refused on ", pair.target_geo(), ": ", Describe(status)));
+      // The connector adds or updates each call's rows, so the map goes in pages: neither side ever
+      // builds one message, nor one parsed copy, of every row. A page sent again after a wait is harmless.
+      for (const IdentityMapPage& page : pages) {
+        v1::UploadIdentityMapRequest request;
+        request.set_geo(pair.target_geo());
+        request.mutable_identity_map()->set_csv(page.csv.data(), page.csv.size());
+        request.set_request_id(
+            absl::StrCat(migration.name(), "/identity-map/", pair.target_geo(), "/line-", page.first_line));
+        absl::Status status = tenant_->UploadIdentityMap(request);
+        if (IsTransient(status)) {
+          return Wait(migration, absl::StrCat("uploading the identity map: ", Describe(status)));
+        }
+        if (!status.ok()) {
+          return Fail(migration, "IDENTITY_MAP_REFUSED",
+                      absl::StrCat("the identity map was refused on ", pair.target_geo(), " (the page from line ",
+                                   page.first_line, "; lines in the error count from there): ", Describe(status)));
+        }
       }
     }
     pair.set_identity_map_uploaded(true);
   }
+  csv.clear();
+  csv.shrink_to_fit();
+#ifdef __GLIBC__
+  // The map's text, and CreateMigration's parse of every row moments before, are freed by now, but glibc
+  // keeps freed memory of its per-thread arenas resident unless asked: a migration that runs for days
+  // would keep its identity-map peak all along.
+  malloc_trim(0);
+#endif
   return Advanced(migration, v1::MIGRATION_PHASE_COMPATIBILITY);
 }
 

@@ -60,6 +60,8 @@ class PhaseDriver {
     absl::Duration moves_tick = absl::Seconds(1);
     // Users checked per BatchCheckUsers call.
     int check_batch = 200;
+    // Identity map rows sent per UploadIdentityMap call: the connector holds one call's rows at a time.
+    int identity_map_page = 2000;
     // The leadership term this replica drives under (MigrationChange::leader_term); unset: no fencing.
     std::function<int64_t()> leader_term;
   };

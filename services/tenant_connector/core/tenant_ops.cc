@@ -474,49 +474,56 @@ absl::StatusOr<v1::UploadIdentityMapResponse> Connector::UploadIdentityMap(const
         "the identity map is uploaded to the target",
         {{"geo", absl::StrCat(ref.connection_name, " is a SOURCE connection; upload to every TARGET geo")}});
   }
-  // User items (and removals) in deltas of at most 50.
-  std::vector<nlohmann::json> items;
+  // Each delta body of at most 50 items is built just before it is sent, so the call holds its parsed
+  // rows and one body, never a JSON copy of every row (a large map comes in several calls: see the proto).
+  v1::UploadIdentityMapResponse response;
+  nlohmann::json body;
+  auto flush = [&](const char* collection) -> absl::Status {
+    if (body.is_null() || body["value"].empty()) return absl::OkStatus();
+    RETURN_IF_ERROR(Graph(*ref.entry, "PATCH", absl::StrCat(kMigrationsBeta, "/", collection), &body, deadline).status());
+    response.set_upstream_request_count(response.upstream_request_count() + 1);
+    body = nullptr;
+    return absl::OkStatus();
+  };
+  auto add = [&](nlohmann::json item, const char* collection) -> absl::Status {
+    if (body.is_null()) body = {{"@context", "#$delta"}, {"value", nlohmann::json::array()}};
+    body["value"].push_back(std::move(item));
+    return body["value"].size() >= static_cast<size_t>(kMappingDeltaLimit) ? flush(collection) : absl::OkStatus();
+  };
+  constexpr const char* kUsers = "crossOrganizationUserMappings";
+  constexpr const char* kGroups = "crossOrganizationGroupMappings";
   for (const v1::IdentityMapEntry& entry : map.entries) {
     if (!entry.has_user()) continue;
     const v1::UserIdentityMapping& user = entry.user();
     static const char* kTypes[] = {"regularUser", "regularUser", "adminUser", "guestUser"};
-    items.push_back({{"@odata.type", "#microsoft.graph.sharePointUserIdentityMapping"},
-                     {"sourceOrganizationId", user.source_tenant_id()},
-                     {"userType", kTypes[std::clamp(static_cast<int>(user.user_type()), 0, 3)]},
-                     {"sourceUserIdentity", {{"userPrincipalName", user.source_user_principal_name()}}},
-                     {"targetUserIdentity", {{"userPrincipalName", user.target_user_principal_name()}}},
-                     {"targetUserMigrationData", {{"email", user.target_user_email()}}}});
+    RETURN_IF_ERROR(add({{"@odata.type", "#microsoft.graph.sharePointUserIdentityMapping"},
+                         {"sourceOrganizationId", user.source_tenant_id()},
+                         {"userType", kTypes[std::clamp(static_cast<int>(user.user_type()), 0, 3)]},
+                         {"sourceUserIdentity", {{"userPrincipalName", user.source_user_principal_name()}}},
+                         {"targetUserIdentity", {{"userPrincipalName", user.target_user_principal_name()}}},
+                         {"targetUserMigrationData", {{"email", user.target_user_email()}}}},
+                        kUsers));
   }
   for (const std::string& upn : request.remove_source_user_principal_names()) {
-    items.push_back({{"@odata.type", "#microsoft.graph.sharePointUserIdentityMapping"},
-                     {"@removed", {{"reason", "deleted"}}},
-                     {"sourceUserIdentity", {{"userPrincipalName", upn}}}});
+    RETURN_IF_ERROR(add({{"@odata.type", "#microsoft.graph.sharePointUserIdentityMapping"},
+                         {"@removed", {{"reason", "deleted"}}},
+                         {"sourceUserIdentity", {{"userPrincipalName", upn}}}},
+                        kUsers));
   }
-  std::vector<nlohmann::json> group_items;
+  RETURN_IF_ERROR(flush(kUsers));
   for (const v1::IdentityMapEntry& entry : map.entries) {
     if (!entry.has_group()) continue;
     const v1::GroupIdentityMapping& group = entry.group();
-    group_items.push_back({{"@odata.type", "#microsoft.graph.sharePointGroupIdentityMapping"},
-                           {"sourceOrganizationId", group.source_tenant_id()},
-                           {"groupType", group.group_type() == v1::IDENTITY_GROUP_TYPE_M365_GROUP ? "m365Group"
-                                                                                                 : "regularGroup"},
-                           {"sourceGroupObjectId", group.source_group_object_id()},
-                           {"targetGroupIdentity", {{"id", group.target_group_object_id()}}},
-                           {"targetGroupMigrationData", {{"mailNickname", group.group_name()}}}});
+    RETURN_IF_ERROR(add({{"@odata.type", "#microsoft.graph.sharePointGroupIdentityMapping"},
+                         {"sourceOrganizationId", group.source_tenant_id()},
+                         {"groupType", group.group_type() == v1::IDENTITY_GROUP_TYPE_M365_GROUP ? "m365Group"
+                                                                                               : "regularGroup"},
+                         {"sourceGroupObjectId", group.source_group_object_id()},
+                         {"targetGroupIdentity", {{"id", group.target_group_object_id()}}},
+                         {"targetGroupMigrationData", {{"mailNickname", group.group_name()}}}},
+                        kGroups));
   }
-  v1::UploadIdentityMapResponse response;
-  auto send = [&](const std::vector<nlohmann::json>& all, const char* collection) -> absl::Status {
-    for (size_t start = 0; start < all.size(); start += kMappingDeltaLimit) {
-      nlohmann::json body = {{"@context", "#$delta"}, {"value", nlohmann::json::array()}};
-      for (size_t i = start; i < std::min(all.size(), start + kMappingDeltaLimit); ++i) body["value"].push_back(all[i]);
-      RETURN_IF_ERROR(
-          Graph(*ref.entry, "PATCH", absl::StrCat(kMigrationsBeta, "/", collection), &body, deadline).status());
-      response.set_upstream_request_count(response.upstream_request_count() + 1);
-    }
-    return absl::OkStatus();
-  };
-  RETURN_IF_ERROR(send(items, "crossOrganizationUserMappings"));
-  RETURN_IF_ERROR(send(group_items, "crossOrganizationGroupMappings"));
+  RETURN_IF_ERROR(flush(kGroups));
   *response.mutable_summary() = map.summary;
   response.set_removed_count(request.remove_source_user_principal_names_size());
   return response;

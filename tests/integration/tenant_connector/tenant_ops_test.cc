@@ -227,6 +227,37 @@ TEST_F(TenantOpsTest, IdentityMapDeltasOfAtMostFifty) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(TenantOpsTest, AMapSentInPagesArrivesWholeAtMicrosoft) {
+  constexpr int kPages = 3, kPageRows = 60;
+  int upstream = 0;
+  for (int page = 0; page < kPages; ++page) {
+    std::string csv;
+    for (int i = page * kPageRows; i < (page + 1) * kPageRows; ++i) {
+      absl::StrAppend(&csv, "User,", kContosoTenantId, ",paged", i, "@contoso.onmicrosoft.com,paged", i,
+                      "@fabrikam.onmicrosoft.com,paged", i, "@fabrikam.com,RegularUser\n");
+    }
+    v1::UploadIdentityMapRequest request;
+    request.set_geo("connections/tgt");
+    request.mutable_identity_map()->set_csv(csv);
+    v1::UploadIdentityMapResponse response;
+    grpc::Status status = Call(&v1::TenantConnector::Stub::UploadIdentityMap, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.summary().user_rows(), kPageRows);
+    upstream += response.upstream_request_count();
+  }
+  EXPECT_EQ(upstream, kPages * 2) << "each page of 60 in deltas of 50 and 10";
+  // Every row of every page is at Microsoft: a later page adds to the earlier ones, it does not replace them.
+  for (int i = 0; i < kPages * kPageRows; ++i) {
+    v1::GetIdentityMapEntryRequest get;
+    get.set_geo("connections/tgt");
+    get.set_source_user_principal_name(absl::StrCat("paged", i, "@contoso.onmicrosoft.com"));
+    v1::GetIdentityMapEntryResponse entry;
+    grpc::Status status = Call(&v1::TenantConnector::Stub::GetIdentityMapEntry, get, &entry);
+    ASSERT_TRUE(status.ok()) << i << ": " << status.error_message();
+    EXPECT_EQ(entry.mapping().target_user_principal_name(), absl::StrCat("paged", i, "@fabrikam.onmicrosoft.com"));
+  }
+}
+
 TEST_F(TenantOpsTest, MovesStartIdempotentlyProgressAndStop) {
   EstablishTrust();
   emulator_->Admin("POST", "/_emulator/time", {{"advance_seconds", 8 * 86400}});

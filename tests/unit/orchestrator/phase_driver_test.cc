@@ -5,10 +5,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "services/orchestrator/core/task_service.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
 #include "tests/support/server_process.h"
@@ -30,6 +34,7 @@ class FakeTenant : public TenantGateway {
   std::set<std::string> target_onedrive_exists;
   std::map<std::string, std::string> location;  // source UPN -> OneDrive location code
   std::vector<std::string> uploads;
+  std::vector<std::string> upload_csvs;  // the CSV of every UploadIdentityMap call, in order
   std::vector<std::string> trust_requests;
   std::map<std::string, int> throttled_checks;   // UPN -> checks answered THROTTLED before a real answer
   absl::Time throttled_until = absl::InfinitePast();  // Graph's Retry-After in force, as GetConnection says
@@ -129,6 +134,7 @@ class FakeTenant : public TenantGateway {
   }
   absl::Status UploadIdentityMap(const v1::UploadIdentityMapRequest& request) override {
     uploads.push_back(request.geo());
+    upload_csvs.push_back(request.identity_map().csv());
     return absl::OkStatus();
   }
   absl::StatusOr<v1::CompatibilityStatus> GetCompatibilityStatus(const v1::GetCompatibilityStatusRequest&) override {
@@ -233,6 +239,59 @@ TEST_F(PhaseDriverTest, RunsAMultiGeoMigrationToTheEndWithABlockedUser) {
   EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_DONE);
   EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS);
   EXPECT_EQ(migration.state_reason(), "2 of 3 user(s) moved");
+}
+
+TEST_F(PhaseDriverTest, TheIdentityMapGoesToTheConnectorInPagesThatAddUpToTheWholeMap) {
+  tenant_.dormant_checks = 0;
+  PhaseDriver::Options options;
+  options.now = [this] { return now_; };
+  options.identity_map_page = 7;
+  driver_ = std::make_unique<PhaseDriver>(migrations_.get(), &tenant_, options);
+  Create(20);
+
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
+  ASSERT_EQ(tenant_.upload_csvs.size(), 3u) << "20 rows in pages of 7";
+  std::vector<size_t> rows;
+  std::string whole;
+  for (const std::string& csv : tenant_.upload_csvs) {
+    rows.push_back(static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n')));
+    whole += csv;
+  }
+  EXPECT_EQ(rows, (std::vector<size_t>{7, 7, 6}));
+  EXPECT_EQ(whole, store_->GetIdentityMap("migrations/m").value()) << "every row once, in order";
+}
+
+TEST_F(PhaseDriverTest, IdentityMapPagesNeverCutAQuotedLineEnd) {
+  tenant_.dormant_checks = 0;
+  PhaseDriver::Options options;
+  options.now = [this] { return now_; };
+  options.identity_map_page = 2;
+  driver_ = std::make_unique<PhaseDriver>(migrations_.get(), &tenant_, options);
+  v1::CreateMigrationRequest create;
+  create.set_migration_id("m");
+  create.mutable_plan()->set_source_connection("connections/contoso");
+  create.mutable_plan()->set_target_connection("connections/fabrikam");
+  const std::string group = absl::StrCat("Group,", kTenant,
+                                         ",1b2c3d4e-0000-4000-8000-000000000001,2b2c3d4e-0000-4000-8000-000000000002,"
+                                         "\"Sales\nEurope\",RegularGroup\n");
+  std::string csv = absl::StrCat("User,", kTenant, ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n",
+                                 "\n,,,,,\n", group,
+                                 "User,", kTenant, ",b@contoso.com,b@fabrikam.com,b@fabrikam.com,RegularUser\n",
+                                 "User,", kTenant, ",c@contoso.com,c@fabrikam.com,c@fabrikam.com,RegularUser\n\n");
+  create.mutable_plan()->mutable_identity_map()->set_csv(csv);
+  absl::StatusOr<v1::Migration> created = migrations_->CreateMigration(create);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const std::string stored = store_->GetIdentityMap("migrations/m").value();
+
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  ASSERT_EQ(tenant_.upload_csvs.size(), 2u) << stored;
+  // The stored map is canonical: users first, then groups, no blank lines.
+  EXPECT_THAT(tenant_.upload_csvs[0], HasSubstr("b@contoso.com"));
+  EXPECT_THAT(tenant_.upload_csvs[1], HasSubstr("c@contoso.com"));
+  EXPECT_THAT(tenant_.upload_csvs[1], HasSubstr("\"Sales\nEurope\",RegularGroup\n"))
+      << "a quoted line end is not a row end";
+  EXPECT_EQ(tenant_.upload_csvs[0] + tenant_.upload_csvs[1], stored);
 }
 
 TEST_F(PhaseDriverTest, NeverQueuesMoreThanTheLimitPerSourceGeo) {
