@@ -36,8 +36,6 @@ absl::Status CheckLeaseDuration(const google::protobuf::Duration& given, bool pr
   return absl::OkStatus();
 }
 
-std::string MigrationOfTask(const std::string& task) { return task.substr(0, task.find("/tasks/")); }
-
 bool IsTerminal(v1::UserMoveState state) {
   return state == v1::USER_MOVE_STATE_SUCCESS || state == v1::USER_MOVE_STATE_FAILED ||
          state == v1::USER_MOVE_STATE_STOPPED || state == v1::USER_MOVE_STATE_VALIDATED ||
