@@ -36,8 +36,6 @@ absl::Status CheckLeaseDuration(const google::protobuf::Duration& given, bool pr
   return absl::OkStatus();
 }
 
-std::string MigrationOfTask(const std::string& task) { return task.substr(0, task.find("/tasks/")); }
-
 bool IsTerminal(v1::UserMoveState state) {
   return state == v1::USER_MOVE_STATE_SUCCESS || state == v1::USER_MOVE_STATE_FAILED ||
          state == v1::USER_MOVE_STATE_STOPPED || state == v1::USER_MOVE_STATE_VALIDATED ||
@@ -131,6 +129,9 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTask(const v1::Com
 }
 
 absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1::CompleteTaskRequest& request) {
+  // The task, its migration and its user are read together, under the lock (one round trip on
+  // PostgreSQL), and the change is written in one transaction: a result costs the store two or three
+  // round trips whatever the migration's size.
   std::vector<FieldViolation> violations;
   if (request.worker_id().empty()) violations.push_back({"worker_id", "is required"});
   if (request.task().empty()) violations.push_back({"task", "is required: the name of the leased task"});
@@ -140,14 +141,15 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
   }
   if (!violations.empty()) return InvalidArgumentWithViolations("invalid CompleteTaskRequest", violations);
 
-  absl::StatusOr<v1::Task> found = store_->GetTask(request.task());
-  if (absl::IsNotFound(found.status())) {
+  // One writer per migration at a time: the record's event sequence is read, advanced and written back.
+  absl::MutexLock lock(write_mutex_);
+  ASSIGN_OR_RETURN(std::optional<TaskContext> found, store_->GetTaskContext(request.task()));
+  if (!found) {
     if (options_.metrics) options_.metrics->StaleCompletion();
     return absl::AbortedError(absl::StrCat(request.task(), " is no longer leased to ", request.worker_id(),
                                            ": drop the result"));
   }
-  RETURN_IF_ERROR(found.status());
-  const v1::Task& task = *found;
+  const v1::Task& task = found->task;
   if (request.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
     const bool wants_move = task.kind() == v1::TASK_KIND_START_MOVE || task.kind() == v1::TASK_KIND_POLL_MOVE ||
                             task.kind() == v1::TASK_KIND_STOP_MOVE;
@@ -158,11 +160,9 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
     if (!violations.empty()) return InvalidArgumentWithViolations("invalid CompleteTaskRequest", violations);
   }
 
-  // One writer per migration at a time: the record's event sequence is read, advanced and written back.
-  absl::MutexLock lock(write_mutex_);
   const absl::Time now = options_.now();
-  ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(MigrationOfTask(task.name())));
-  ASSIGN_OR_RETURN(v1::UserMove user, store_->GetUserMove(task.user_move()));
+  v1::Migration& migration = found->migration;
+  v1::UserMove& user = found->user_move;
   const v1::UserMoveState before = user.state();
 
   MigrationChange change;

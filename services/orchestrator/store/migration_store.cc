@@ -31,4 +31,19 @@ void BackOffAfterConflict(int attempt) {
   absl::SleepFor(absl::Microseconds(absl::Uniform(random, 0, 500 * std::min(attempt, 10))));
 }
 
+absl::StatusOr<std::optional<TaskContext>> MigrationStore::GetTaskContext(const std::string& task) {
+  absl::StatusOr<crosstenant::v1::Task> found = GetTask(task);
+  if (absl::IsNotFound(found.status())) return std::nullopt;
+  if (!found.ok()) return found.status();
+  TaskContext context;
+  context.task = *std::move(found);
+  absl::StatusOr<crosstenant::v1::Migration> migration = GetMigration(task.substr(0, task.find("/tasks/")));
+  if (!migration.ok()) return migration.status();
+  context.migration = *std::move(migration);
+  absl::StatusOr<crosstenant::v1::UserMove> user_move = GetUserMove(context.task.user_move());
+  if (!user_move.ok()) return user_move.status();
+  context.user_move = *std::move(user_move);
+  return context;
+}
+
 }  // namespace crosstenant::orchestrator

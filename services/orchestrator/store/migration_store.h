@@ -98,6 +98,13 @@ struct MigrationChange {
   std::optional<RequestRecord> request;
 };
 
+// What a worker's result is applied to: the task, its migration (with its etag) and its user move.
+struct TaskContext {
+  crosstenant::v1::Task task;
+  crosstenant::v1::Migration migration;
+  crosstenant::v1::UserMove user_move;
+};
+
 // Who drives the phases of every migration: one orchestrator replica at a time, under a lease kept in
 // the store and renewed by its holder.
 struct Leadership {
@@ -217,6 +224,10 @@ class MigrationStore {
 
   // NOT_FOUND if the task does not exist (done, or never was).
   virtual absl::StatusOr<crosstenant::v1::Task> GetTask(const std::string& name) = 0;
+
+  // The task with its migration and user move; nullopt if the task does not exist (done, or never
+  // was); NOT_FOUND if its migration or user move does not. A store may read them in one go.
+  virtual absl::StatusOr<std::optional<TaskContext>> GetTaskContext(const std::string& task);
 
   // How many tasks a migration has, leased or not.
   virtual absl::StatusOr<int> CountTasks(absl::string_view migration) = 0;

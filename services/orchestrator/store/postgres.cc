@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <cstring>
 #include <utility>
 
@@ -43,7 +44,19 @@ std::string Clean(absl::string_view message, const std::vector<std::string>& sec
 
 void IgnoreNotice(void*, const char*) {}
 
+std::atomic<int64_t> statements_sent{0};
+std::atomic<int64_t> round_trips{0};
+
+void CountRoundTrip(size_t statements) {
+  statements_sent.fetch_add(static_cast<int64_t>(statements), std::memory_order_relaxed);
+  round_trips.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
+
+PgTraffic PgTrafficSoFar() {
+  return {statements_sent.load(std::memory_order_relaxed), round_trips.load(std::memory_order_relaxed)};
+}
 
 PgParam::PgParam(int64_t value) : value_(absl::StrCat(value)) {}
 
@@ -137,7 +150,9 @@ PgConnection::~PgConnection() { PQfinish(conn_); }
 
 bool PgConnection::broken() const { return PQstatus(conn_) != CONNECTION_OK; }
 
-bool PgConnection::idle() const { return !broken() && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
+bool PgConnection::idle() const {
+  return !broken() && PQtransactionStatus(conn_) == PQTRANS_IDLE && PQpipelineStatus(conn_) == PQ_PIPELINE_OFF;
+}
 
 absl::Status PgConnection::Error(PGresult* result, absl::string_view sql) const {
   const char* field = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
@@ -170,6 +185,7 @@ absl::StatusOr<PgResult> PgConnection::Exec(absl::string_view sql, const std::ve
     formats.push_back(param.binary() ? 1 : 0);
   }
   const std::string statement(sql);
+  CountRoundTrip(1);
   PGresult* result = PQexecParams(conn_, statement.c_str(), static_cast<int>(params.size()), /*paramTypes=*/nullptr,
                                   values.data(), lengths.data(), formats.data(), /*resultFormat=*/0);
   const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
@@ -181,6 +197,7 @@ absl::StatusOr<PgResult> PgConnection::Exec(absl::string_view sql, const std::ve
 
 absl::Status PgConnection::Execute(absl::string_view sql) {
   const std::string statement(sql);
+  CountRoundTrip(1);
   PGresult* result = PQexec(conn_, statement.c_str());
   const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   absl::Status outcome = absl::OkStatus();
@@ -192,6 +209,7 @@ absl::Status PgConnection::Execute(absl::string_view sql) {
 absl::Status PgConnection::Begin() { return Execute("BEGIN ISOLATION LEVEL READ COMMITTED"); }
 
 absl::Status PgConnection::Commit() {
+  CountRoundTrip(1);
   PGresult* result = PQexec(conn_, "COMMIT");
   const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   absl::Status outcome = absl::OkStatus();
@@ -211,7 +229,59 @@ absl::Status PgConnection::Commit() {
 
 void PgConnection::Rollback() {
   if (broken()) return;
+  CountRoundTrip(1);
   PQclear(PQexec(conn_, "ROLLBACK"));
+}
+
+std::vector<absl::StatusOr<PgResult>> PgConnection::Pipeline(const std::vector<PgStatement>& statements) {
+  std::vector<absl::StatusOr<PgResult>> results;
+  if (statements.empty()) return results;
+  CountRoundTrip(statements.size());
+  auto fail_rest = [&](const absl::Status& status) {
+    while (results.size() < statements.size()) results.push_back(status);
+    return std::move(results);
+  };
+  if (PQenterPipelineMode(conn_) != 1) return fail_rest(Error(nullptr, statements.front().sql));
+  for (const PgStatement& statement : statements) {
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    std::vector<int> formats;
+    for (const PgParam& param : statement.params) {
+      values.push_back(param.null() ? nullptr : param.value().c_str());
+      lengths.push_back(static_cast<int>(param.value().size()));
+      formats.push_back(param.binary() ? 1 : 0);
+    }
+    if (PQsendQueryParams(conn_, statement.sql.c_str(), static_cast<int>(statement.params.size()),
+                          /*paramTypes=*/nullptr, values.data(), lengths.data(), formats.data(),
+                          /*resultFormat=*/0) != 1) {
+      // Only a connection that broke refuses to queue a statement; the pool replaces it.
+      return fail_rest(Error(nullptr, statement.sql));
+    }
+  }
+  if (PQpipelineSync(conn_) != 1) return fail_rest(Error(nullptr, statements.front().sql));
+  for (const PgStatement& statement : statements) {
+    PGresult* result = PQgetResult(conn_);
+    if (result == nullptr) return fail_rest(Error(nullptr, statement.sql));
+    const ExecStatusType status = PQresultStatus(result);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      results.push_back(PgResult(result));
+    } else {
+      results.push_back(status == PGRES_PIPELINE_ABORTED
+                            ? absl::AbortedError("skipped: an earlier statement of its pipeline failed")
+                            : Error(result, statement.sql));
+      PQclear(result);
+    }
+    // Each statement's results end with a null one.
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+  }
+  // The sync point's own result; then the connection takes single statements again.
+  while (PGresult* sync = PQgetResult(conn_)) {
+    const bool done = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (done || broken()) break;
+  }
+  PQexitPipelineMode(conn_);
+  return results;
 }
 
 PgConnectionPool::PgConnectionPool(std::string dsn, int size) : dsn_(std::move(dsn)), size_(size < 1 ? 1 : size) {}

@@ -72,6 +72,20 @@ class PgResult {
   pg_result* result_;
 };
 
+// One statement of a pipeline, with its $1, $2... parameters.
+struct PgStatement {
+  std::string sql;
+  std::vector<PgParam> params = {};
+};
+
+// What this process's connections sent to the database, all together: statements, and round trips
+// (waits for the server's answer). Their ratio is what pipelining saves.
+struct PgTraffic {
+  int64_t statements = 0;
+  int64_t round_trips = 0;
+};
+PgTraffic PgTrafficSoFar();
+
 class PgConnection {
  public:
   // Connects with a libpq connection string (key=value pairs or a postgresql:// URI). UNAVAILABLE if the
@@ -85,6 +99,10 @@ class PgConnection {
   absl::StatusOr<PgResult> Exec(absl::string_view sql, const std::vector<PgParam>& params = {});
   // One or more statements without parameters or results.
   absl::Status Execute(absl::string_view sql);
+  // Sends all `statements` at once (libpq's pipeline mode) and waits for their answers once: one round
+  // trip instead of one per statement. One result per statement, in order. When one fails, the server
+  // skips the rest: they come back ABORTED. A transaction the statements opened stays open.
+  std::vector<absl::StatusOr<PgResult>> Pipeline(const std::vector<PgStatement>& statements);
 
   // BEGIN (READ COMMITTED) / COMMIT / ROLLBACK.
   absl::Status Begin();

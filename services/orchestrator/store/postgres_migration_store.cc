@@ -97,6 +97,33 @@ constexpr const char* kSchemaMigrations[] = {
       ALTER TABLE migration_requests ADD COLUMN fingerprint TEXT COLLATE "C" NOT NULL DEFAULT '';
       ALTER TABLE tasks ADD COLUMN lease_request TEXT COLLATE "C" NOT NULL DEFAULT '';
     )sql",
+    // Version 3: users counted by state as they change (by triggers, so no write costs a round trip
+    // more), so that counting them reads a handful of rows instead of every user of the migration.
+    R"sql(
+      CREATE TABLE user_move_counts (
+        migration TEXT COLLATE "C" NOT NULL,
+        state INTEGER NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (migration, state)
+      );
+      INSERT INTO user_move_counts (migration, state, count)
+        SELECT migration, state, COUNT(*) FROM user_moves GROUP BY migration, state;
+      CREATE FUNCTION count_user_moves() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+          UPDATE user_move_counts SET count = count - 1 WHERE migration = OLD.migration AND state = OLD.state;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+          INSERT INTO user_move_counts (migration, state, count) VALUES (NEW.migration, NEW.state, 1)
+            ON CONFLICT (migration, state) DO UPDATE SET count = user_move_counts.count + 1;
+        END IF;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER user_moves_counted AFTER INSERT OR DELETE ON user_moves
+        FOR EACH ROW EXECUTE FUNCTION count_user_moves();
+      CREATE TRIGGER user_moves_counted_on_update AFTER UPDATE OF state ON user_moves
+        FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION count_user_moves();
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == PostgresMigrationStore::kSchemaVersion);
 
@@ -142,40 +169,43 @@ std::string Serialized(Migration migration) {
   return migration.SerializeAsString();
 }
 
+constexpr absl::string_view kBegin = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
+PgStatement RequestInsert(const RequestRecord& request) {
+  return {"INSERT INTO migration_requests (request_id, migration, method, fingerprint) VALUES ($1, $2, $3, $4)",
+          {request.request_id, request.migration, request.method, request.fingerprint}};
+}
+
+PgStatement UserMoveWrite(const UserMove& move, bool insert) {
+  return {insert ? "INSERT INTO user_moves (name, migration, source_upn, source_geo, state, record) "
+                   "VALUES ($1, $2, $3, $4, $5, $6)"
+                 : "UPDATE user_moves SET source_geo = $4, state = $5, record = $6 "
+                   "WHERE name = $1 AND migration = $2 AND source_upn = $3",
+          {move.name(), stored::MigrationOf(move.name()), absl::AsciiStrToLower(move.source_user_principal_name()),
+           move.source_geo(), static_cast<int>(move.state()), PgParam::Bytes(move.SerializeAsString())}};
+}
+
+PgStatement EventInsert(const MigrationEvent& event) {
+  return {"INSERT INTO events (migration, sequence, record) VALUES ($1, $2, $3)",
+          {event.name(), event.sequence(), PgParam::Bytes(event.SerializeAsString())}};
+}
+
 absl::Status WriteRequest(PgConnection& db, const RequestRecord& request) {
-  absl::Status inserted = db.Exec("INSERT INTO migration_requests (request_id, migration, method, fingerprint) "
-                                  "VALUES ($1, $2, $3, $4)",
-                                  {request.request_id, request.migration, request.method, request.fingerprint})
-                              .status();
+  const PgStatement insert = RequestInsert(request);
+  absl::Status inserted = db.Exec(insert.sql, insert.params).status();
   if (absl::IsAlreadyExists(inserted)) {
     return absl::AlreadyExistsError(absl::StrCat("request_id ", request.request_id, " is already taken"));
   }
   return inserted;
 }
 
-absl::Status WriteUserMoves(PgConnection& db, const std::vector<UserMove>& user_moves, bool insert) {
-  for (const UserMove& move : user_moves) {
-    ASSIGN_OR_RETURN(
-        PgResult result,
-        db.Exec(insert ? "INSERT INTO user_moves (name, migration, source_upn, source_geo, state, record) "
-                         "VALUES ($1, $2, $3, $4, $5, $6)"
-                       : "UPDATE user_moves SET source_geo = $4, state = $5, record = $6 "
-                         "WHERE name = $1 AND migration = $2 AND source_upn = $3",
-                {move.name(), stored::MigrationOf(move.name()), absl::AsciiStrToLower(move.source_user_principal_name()),
-                 move.source_geo(), static_cast<int>(move.state()), PgParam::Bytes(move.SerializeAsString())}));
-    if (!insert && result.affected_rows() == 0) {
-      return absl::NotFoundError(absl::StrCat(move.name(), " does not exist"));
-    }
-  }
-  return absl::OkStatus();
-}
+// CreateMigration's rows go in pipelines of this many: a round trip per thousand users, not per user,
+// without holding every user's statement in memory at once.
+constexpr size_t kRowsPerPipeline = 1000;
 
-absl::Status WriteEvents(PgConnection& db, const std::vector<MigrationEvent>& events) {
-  for (const MigrationEvent& event : events) {
-    RETURN_IF_ERROR(db.Exec("INSERT INTO events (migration, sequence, record) VALUES ($1, $2, $3)",
-                            {event.name(), event.sequence(), PgParam::Bytes(event.SerializeAsString())})
-                        .status());
-  }
+// Rows written together: one round trip for all of them.
+absl::Status WriteAll(PgConnection& db, const std::vector<PgStatement>& statements) {
+  for (absl::StatusOr<PgResult>& result : db.Pipeline(statements)) RETURN_IF_ERROR(result.status());
   return absl::OkStatus();
 }
 
@@ -233,8 +263,8 @@ absl::Status PostgresMigrationStore::Run(Mode mode, const std::function<absl::St
     ASSIGN_OR_RETURN(PgConnectionPool::Lease db, pool_->Acquire(/*fresh=*/attempt > 0));
     absl::Status status;
     bool committing = false;
-    if (mode == Mode::kTransaction) {
-      status = db->Begin();
+    if (mode != Mode::kRead) {
+      status = mode == Mode::kTransaction ? db->Begin() : absl::OkStatus();
       if (status.ok()) status = body(*db);
       if (status.ok()) {
         committing = true;
@@ -289,8 +319,16 @@ absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
     }
     RETURN_IF_ERROR(inserted);
     if (request) RETURN_IF_ERROR(WriteRequest(db, *request));
-    RETURN_IF_ERROR(WriteUserMoves(db, user_moves, /*insert=*/true));
-    RETURN_IF_ERROR(WriteEvents(db, events));
+    std::vector<PgStatement> rows;
+    for (const UserMove& move : user_moves) {
+      rows.push_back(UserMoveWrite(move, /*insert=*/true));
+      if (rows.size() == kRowsPerPipeline) {
+        RETURN_IF_ERROR(WriteAll(db, rows));
+        rows.clear();
+      }
+    }
+    for (const MigrationEvent& event : events) rows.push_back(EventInsert(event));
+    RETURN_IF_ERROR(WriteAll(db, rows));
     return db.Exec("INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)",
                    {migration.name(), PgParam::Bytes(identity_map_csv)})
         .status();
@@ -413,65 +451,90 @@ absl::StatusOr<MigrationPage> PostgresMigrationStore::ListMigrations(
 
 absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
   const Migration& migration = change.migration;
-  return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
-    if (change.leader_term) {
-      // FOR SHARE: a replica taking the leadership over waits until this change has committed.
-      ASSIGN_OR_RETURN(PgResult leader,
-                       db.Exec("SELECT term FROM leadership WHERE id = 1 AND term = $1 "
-                               "AND expire_time > clock_timestamp() FOR SHARE",
-                               {*change.leader_term}));
-      if (leader.rows() == 0) {
+  // The whole change goes to the server in one pipeline, BEGIN included, and COMMIT follows once the
+  // answers show every condition held: two round trips however many rows the change writes. The
+  // conditions (leadership, lease, etag) are checked in the order the statements were sent, so the
+  // first one that failed is the one reported; whatever ran after it is rolled back.
+  std::vector<PgStatement> statements = {{std::string(kBegin)}};
+  int leader_at = -1;
+  int lease_at = -1;
+  int request_at = -1;
+  if (change.leader_term) {
+    leader_at = static_cast<int>(statements.size());
+    // FOR SHARE: a replica taking the leadership over waits until this change has committed.
+    statements.push_back({"SELECT term FROM leadership WHERE id = 1 AND term = $1 "
+                          "AND expire_time > clock_timestamp() FOR SHARE",
+                          {*change.leader_term}});
+  }
+  if (change.completed) {
+    const CompletedLease& lease = *change.completed;
+    lease_at = static_cast<int>(statements.size());
+    statements.push_back({"DELETE FROM tasks WHERE name = $1 AND lease_id = $2 AND lease_owner = $3 "
+                          "AND lease_expire_us >= $4",
+                          {lease.task, lease.lease_id, lease.worker_id, absl::ToUnixMicros(lease.now)}});
+  }
+  Params params;
+  std::string sql = absl::StrCat(
+      "UPDATE migrations SET create_time_us = ", params.Add(stored::Micros(migration.create_time())),
+      ", state = ", params.Add(static_cast<int>(migration.state())),
+      ", record = ", params.Add(PgParam::Bytes(Serialized(migration))),
+      ", revision = revision + 1 WHERE name = ", params.Add(migration.name()));
+  if (!migration.etag().empty()) {
+    int64_t revision = 0;
+    // An etag this store never issued cannot be the stored one.
+    if (!absl::SimpleAtoi(migration.etag(), &revision)) return ConcurrentChangeError(migration.name());
+    absl::StrAppend(&sql, " AND revision = ", params.Add(revision));
+  }
+  const int update_at = static_cast<int>(statements.size());
+  statements.push_back({std::move(sql), params.list()});
+  if (change.request) {
+    request_at = static_cast<int>(statements.size());
+    statements.push_back(RequestInsert(*change.request));
+  }
+  const int moves_at = static_cast<int>(statements.size());
+  for (const UserMove& move : change.user_moves) statements.push_back(UserMoveWrite(move, /*insert=*/false));
+  for (const MigrationEvent& event : change.events) statements.push_back(EventInsert(event));
+  for (const NewTask& added : change.new_tasks) {
+    Task task = added.task;
+    task.clear_lease_id();
+    task.clear_lease_expire_time();
+    // Replaces a task of the same name whole, lease and all.
+    statements.push_back(
+        {"INSERT INTO tasks (name, migration, kind, ready_time_us, attempt, record, user_move) "
+         "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE SET "
+         "migration = EXCLUDED.migration, kind = EXCLUDED.kind, ready_time_us = EXCLUDED.ready_time_us, "
+         "attempt = EXCLUDED.attempt, record = EXCLUDED.record, user_move = EXCLUDED.user_move, "
+         "lease_id = '', lease_owner = '', lease_expire_us = 0",
+         {task.name(), migration.name(), static_cast<int>(task.kind()), absl::ToUnixMicros(added.ready_time),
+          static_cast<int>(task.attempt()), PgParam::Bytes(task.SerializeAsString()), task.user_move()}});
+  }
+  return Run(Mode::kPipelinedTransaction, [&](PgConnection& db) -> absl::Status {
+    std::vector<absl::StatusOr<PgResult>> results = db.Pipeline(statements);
+    for (int i = 0; i < static_cast<int>(results.size()); ++i) {
+      if (i == request_at && absl::IsAlreadyExists(results[i].status())) {
+        return absl::AlreadyExistsError(absl::StrCat("request_id ", change.request->request_id, " is already taken"));
+      }
+      RETURN_IF_ERROR(results[i].status());
+      const PgResult& result = *results[i];
+      if (i == leader_at && result.rows() == 0) {
         return absl::AbortedError(absl::StrCat("leadership term ", *change.leader_term,
                                                " is over: another replica drives the migrations now"));
       }
-    }
-    if (change.completed) {
-      const CompletedLease& lease = *change.completed;
-      ASSIGN_OR_RETURN(PgResult removed,
-                       db.Exec("DELETE FROM tasks WHERE name = $1 AND lease_id = $2 AND lease_owner = $3 "
-                               "AND lease_expire_us >= $4",
-                               {lease.task, lease.lease_id, lease.worker_id, absl::ToUnixMicros(lease.now)}));
-      if (removed.affected_rows() == 0) {
+      if (i == lease_at && result.affected_rows() == 0) {
+        const CompletedLease& lease = *change.completed;
         return absl::AbortedError(absl::StrCat("the lease ", lease.lease_id, " on ", lease.task,
                                                " is no longer held by ", lease.worker_id,
                                                " (it expired or the task was done): drop the result"));
       }
-    }
-    Params params;
-    std::string sql = absl::StrCat(
-        "UPDATE migrations SET create_time_us = ", params.Add(stored::Micros(migration.create_time())),
-        ", state = ", params.Add(static_cast<int>(migration.state())),
-        ", record = ", params.Add(PgParam::Bytes(Serialized(migration))),
-        ", revision = revision + 1 WHERE name = ", params.Add(migration.name()));
-    if (!migration.etag().empty()) {
-      int64_t revision = 0;
-      // An etag this store never issued cannot be the stored one.
-      if (!absl::SimpleAtoi(migration.etag(), &revision)) return ConcurrentChangeError(migration.name());
-      absl::StrAppend(&sql, " AND revision = ", params.Add(revision));
-    }
-    ASSIGN_OR_RETURN(PgResult updated, db.Exec(sql, params.list()));
-    if (updated.affected_rows() == 0) {
-      ASSIGN_OR_RETURN(PgResult exists, db.Exec("SELECT 1 FROM migrations WHERE name = $1", {migration.name()}));
-      if (exists.rows() == 0) return absl::NotFoundError(absl::StrCat(migration.name(), " does not exist"));
-      return ConcurrentChangeError(migration.name());
-    }
-    if (change.request) RETURN_IF_ERROR(WriteRequest(db, *change.request));
-    RETURN_IF_ERROR(WriteUserMoves(db, change.user_moves, /*insert=*/false));
-    RETURN_IF_ERROR(WriteEvents(db, change.events));
-    for (const NewTask& added : change.new_tasks) {
-      Task task = added.task;
-      task.clear_lease_id();
-      task.clear_lease_expire_time();
-      // Replaces a task of the same name whole, lease and all.
-      RETURN_IF_ERROR(
-          db.Exec("INSERT INTO tasks (name, migration, kind, ready_time_us, attempt, record, user_move) "
-                  "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE SET "
-                  "migration = EXCLUDED.migration, kind = EXCLUDED.kind, ready_time_us = EXCLUDED.ready_time_us, "
-                  "attempt = EXCLUDED.attempt, record = EXCLUDED.record, user_move = EXCLUDED.user_move, "
-                  "lease_id = '', lease_owner = '', lease_expire_us = 0",
-                  {task.name(), migration.name(), static_cast<int>(task.kind()), absl::ToUnixMicros(added.ready_time),
-                   static_cast<int>(task.attempt()), PgParam::Bytes(task.SerializeAsString()), task.user_move()})
-              .status());
+      if (i == update_at && result.affected_rows() == 0) {
+        ASSIGN_OR_RETURN(PgResult exists, db.Exec("SELECT 1 FROM migrations WHERE name = $1", {migration.name()}));
+        if (exists.rows() == 0) return absl::NotFoundError(absl::StrCat(migration.name(), " does not exist"));
+        return ConcurrentChangeError(migration.name());
+      }
+      const int move = i - moves_at;
+      if (move >= 0 && move < static_cast<int>(change.user_moves.size()) && result.affected_rows() == 0) {
+        return absl::NotFoundError(absl::StrCat(change.user_moves[move].name(), " does not exist"));
+      }
     }
     return absl::OkStatus();
   });
@@ -495,15 +558,22 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
   absl::StrAppend(&sql, " ORDER BY t.ready_time_us, t.name LIMIT ", params.Add(std::max(query.max_tasks, 1)),
                   " FOR UPDATE OF t SKIP LOCKED");
   std::vector<Task> tasks;
-  const absl::Status status = Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+  // BEGIN and the reads in one round trip, the leases in a second, COMMIT in a third.
+  std::vector<PgStatement> reads = {{std::string(kBegin)}};
+  if (!query.request_id.empty()) {
+    // A retry of a call whose answer was lost: the leases it granted, if still held.
+    reads.push_back({"SELECT attempt, record, lease_id, lease_expire_us FROM tasks WHERE lease_owner = $1 "
+                     "AND lease_request = $2 AND lease_id != '' AND lease_expire_us >= $3 "
+                     "ORDER BY ready_time_us, name",
+                     {query.worker_id, query.request_id, now}});
+  }
+  reads.push_back({sql, params.list()});
+  const absl::Status status = Run(Mode::kPipelinedTransaction, [&](PgConnection& db) -> absl::Status {
     tasks.clear();
+    std::vector<absl::StatusOr<PgResult>> results = db.Pipeline(reads);
+    for (const absl::StatusOr<PgResult>& result : results) RETURN_IF_ERROR(result.status());
     if (!query.request_id.empty()) {
-      // A retry of a call whose answer was lost: the leases it granted, if still held.
-      ASSIGN_OR_RETURN(PgResult granted,
-                       db.Exec("SELECT attempt, record, lease_id, lease_expire_us FROM tasks WHERE lease_owner = $1 "
-                               "AND lease_request = $2 AND lease_id != '' AND lease_expire_us >= $3 "
-                               "ORDER BY ready_time_us, name",
-                               {query.worker_id, query.request_id, now}));
+      const PgResult& granted = *results[1];
       for (int row = 0; row < granted.rows(); ++row) {
         ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(granted.Bytes(row, 1), "task"));
         task.set_attempt(static_cast<int32_t>(granted.Int(row, 0)));
@@ -511,9 +581,10 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
         SetMicros(granted.Int(row, 3), task.mutable_lease_expire_time());
         tasks.push_back(std::move(task));
       }
+      // The rows the other read locked are let go at COMMIT.
       if (!tasks.empty()) return absl::OkStatus();
     }
-    ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
+    const PgResult& read = *results.back();
     for (int row = 0; row < read.rows(); ++row) {
       ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(read.Bytes(row, 2), "task"));
       task.set_attempt(static_cast<int32_t>(read.Int(row, 1)) + 1);
@@ -521,14 +592,15 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
       SetMicros(expire, task.mutable_lease_expire_time());
       tasks.push_back(std::move(task));
     }
+    // The leases, all in one round trip.
+    std::vector<PgStatement> leases;
     for (const Task& task : tasks) {
-      RETURN_IF_ERROR(db.Exec("UPDATE tasks SET lease_id = $2, lease_owner = $3, lease_expire_us = $4, attempt = $5, "
-                              "lease_request = $6 WHERE name = $1",
-                              {task.name(), task.lease_id(), query.worker_id, expire,
-                               static_cast<int>(task.attempt()), query.request_id})
-                          .status());
+      leases.push_back({"UPDATE tasks SET lease_id = $2, lease_owner = $3, lease_expire_us = $4, attempt = $5, "
+                        "lease_request = $6 WHERE name = $1",
+                        {task.name(), task.lease_id(), query.worker_id, expire, static_cast<int>(task.attempt()),
+                         query.request_id}});
     }
-    return absl::OkStatus();
+    return WriteAll(db, leases);
   });
   if (!status.ok()) return status;
   return tasks;
@@ -573,6 +645,31 @@ absl::StatusOr<Task> PostgresMigrationStore::GetTask(const std::string& name) {
   });
   if (!status.ok()) return status;
   return task;
+}
+
+absl::StatusOr<std::optional<TaskContext>> PostgresMigrationStore::GetTaskContext(const std::string& task) {
+  std::optional<TaskContext> context;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    context.reset();
+    // One round trip for the three rows a worker's result is applied to.
+    ASSIGN_OR_RETURN(PgResult read,
+                     db.Exec("SELECT t.record, t.attempt, m.record, m.revision, u.record, t.migration, t.user_move "
+                             "FROM tasks t LEFT JOIN migrations m ON m.name = t.migration "
+                             "LEFT JOIN user_moves u ON u.name = t.user_move WHERE t.name = $1",
+                             {task}));
+    if (read.rows() == 0) return absl::OkStatus();
+    if (read.IsNull(0, 2)) return absl::NotFoundError(absl::StrCat(read.Text(0, 5), " does not exist"));
+    if (read.IsNull(0, 4)) return absl::NotFoundError(absl::StrCat(read.Text(0, 6), " does not exist"));
+    TaskContext found;
+    ASSIGN_OR_RETURN(found.task, stored::ParseRecord<Task>(read.Bytes(0, 0), "task"));
+    found.task.set_attempt(static_cast<int32_t>(read.Int(0, 1)));
+    ASSIGN_OR_RETURN(found.migration, ReadMigration(read, 0, 2, 3));
+    ASSIGN_OR_RETURN(found.user_move, stored::ParseRecord<UserMove>(read.Bytes(0, 4), read.Text(0, 6)));
+    context = std::move(found);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return context;
 }
 
 absl::StatusOr<int> PostgresMigrationStore::CountTasks(absl::string_view migration) {
@@ -636,7 +733,7 @@ absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> PostgresMigrationS
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     counts.clear();
     ASSIGN_OR_RETURN(PgResult read,
-                     db.Exec("SELECT state, COUNT(*) FROM user_moves WHERE migration = $1 GROUP BY state", {migration}));
+                     db.Exec("SELECT state, count FROM user_move_counts WHERE migration = $1 AND count > 0", {migration}));
     for (int row = 0; row < read.rows(); ++row) {
       counts[static_cast<crosstenant::v1::UserMoveState>(read.Int(row, 0))] = static_cast<int>(read.Int(row, 1));
     }

@@ -33,7 +33,7 @@ class PostgresMigrationStore : public MigrationStore {
   using Options = PostgresMigrationStoreOptions;
 
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // `dsn`: a libpq connection string (`host=... dbname=... user=...` or `postgresql://...`). It is never
   // repeated in errors or logs, as it may hold a password.
@@ -65,6 +65,7 @@ class PostgresMigrationStore : public MigrationStore {
                                                            const std::string& worker_id, absl::Duration lease_duration,
                                                            absl::Time now) override;
   absl::StatusOr<crosstenant::v1::Task> GetTask(const std::string& name) override;
+  absl::StatusOr<std::optional<TaskContext>> GetTaskContext(const std::string& task) override;
   absl::StatusOr<int> CountTasks(absl::string_view migration) override;
   absl::StatusOr<crosstenant::v1::UserMove> GetUserMove(absl::string_view name) override;
   absl::StatusOr<UserMovePage> ListUserMoves(const UserMoveQuery& query) override;
@@ -75,7 +76,9 @@ class PostgresMigrationStore : public MigrationStore {
   absl::Status ReleaseLeadership(absl::string_view holder) override;
 
  private:
-  enum class Mode { kRead, kTransaction };
+  // kPipelinedTransaction: the body opens the transaction itself, as the first statement of a
+  // pipeline (saving BEGIN's own round trip); Run commits or rolls back as for kTransaction.
+  enum class Mode { kRead, kTransaction, kPipelinedTransaction };
 
   explicit PostgresMigrationStore(std::unique_ptr<PgConnectionPool> pool) : pool_(std::move(pool)) {}
   // Runs `body` on a pooled connection (inside BEGIN ... COMMIT for kTransaction), once more on a new

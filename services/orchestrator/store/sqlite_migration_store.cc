@@ -96,6 +96,31 @@ constexpr const char* kSchemaMigrations[] = {
       ALTER TABLE migration_requests ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
       ALTER TABLE tasks ADD COLUMN lease_request TEXT NOT NULL DEFAULT '';
     )sql",
+    // Version 6: users counted by state as they change, so that counting them reads a handful of rows
+    // instead of every user of the migration.
+    R"sql(
+      CREATE TABLE user_move_counts (
+        migration TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (migration, state)
+      );
+      INSERT INTO user_move_counts (migration, state, count)
+        SELECT migration, state, COUNT(*) FROM user_moves GROUP BY migration, state;
+      CREATE TRIGGER user_moves_counted_on_insert AFTER INSERT ON user_moves BEGIN
+        INSERT INTO user_move_counts (migration, state, count) VALUES (NEW.migration, NEW.state, 1)
+          ON CONFLICT (migration, state) DO UPDATE SET count = count + 1;
+      END;
+      CREATE TRIGGER user_moves_counted_on_update AFTER UPDATE OF state ON user_moves
+        WHEN OLD.state != NEW.state BEGIN
+        UPDATE user_move_counts SET count = count - 1 WHERE migration = OLD.migration AND state = OLD.state;
+        INSERT INTO user_move_counts (migration, state, count) VALUES (NEW.migration, NEW.state, 1)
+          ON CONFLICT (migration, state) DO UPDATE SET count = count + 1;
+      END;
+      CREATE TRIGGER user_moves_counted_on_delete AFTER DELETE ON user_moves BEGIN
+        UPDATE user_move_counts SET count = count - 1 WHERE migration = OLD.migration AND state = OLD.state;
+      END;
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 
@@ -593,7 +618,7 @@ absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> SqliteMigrationSto
     absl::string_view migration) {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(SqliteStatement select,
-                   db_->Prepare("SELECT state, COUNT(*) FROM user_moves WHERE migration = ?1 GROUP BY state"));
+                   db_->Prepare("SELECT state, count FROM user_move_counts WHERE migration = ?1 AND count > 0"));
   select.Bind(1, migration);
   std::map<crosstenant::v1::UserMoveState, int> counts;
   while (true) {

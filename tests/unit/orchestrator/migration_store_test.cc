@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <functional>
+#include <iostream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -478,6 +480,62 @@ TEST_P(MigrationStoreTest, ACompletedLeaseIsConsumedOnlyWhileStillHeld) {
   EXPECT_EQ(store_->GetMigration(m)->state_reason(), "from w2");
   EXPECT_EQ(store_->CountTasks(m).value_or(-1), 0);
   EXPECT_EQ(store_->GetTask(task.name()).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(MigrationStoreTest, CountsUsersByStateAsTheyChangeAndNotWhatWasRolledBack) {
+  using State = crosstenant::v1::UserMoveState;
+  using Counts = std::map<State, int>;
+  const std::string m = "migrations/m";
+  std::vector<UserMove> moves;
+  for (int i = 0; i < 5; ++i) {
+    moves.push_back(MakeMove(m, "u" + std::to_string(i) + "@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING));
+  }
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}).ok());
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("other", 2),
+                                      {MakeMove("migrations/other", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+                                      {})
+                  .ok());
+  EXPECT_EQ(*store_->CountUserMoves(m), (Counts{{crosstenant::v1::USER_MOVE_STATE_PENDING, 5}}));
+
+  moves[0].set_state(crosstenant::v1::USER_MOVE_STATE_QUEUED);
+  moves[1].set_state(crosstenant::v1::USER_MOVE_STATE_QUEUED);
+  moves[2].set_raw_state("same state, other fields");
+  ASSERT_TRUE(store_->Update(*store_->GetMigration(m), {moves[0], moves[1], moves[2]}, {}).ok());
+  moves[0].set_state(crosstenant::v1::USER_MOVE_STATE_SUCCESS);
+  ASSERT_TRUE(store_->Update(*store_->GetMigration(m), {moves[0]}, {}).ok());
+  const Counts expected = {{crosstenant::v1::USER_MOVE_STATE_PENDING, 3},
+                           {crosstenant::v1::USER_MOVE_STATE_QUEUED, 1},
+                           {crosstenant::v1::USER_MOVE_STATE_SUCCESS, 1}};
+  EXPECT_EQ(*store_->CountUserMoves(m), expected);
+
+  // A change refused (a stale etag) counts nothing.
+  Migration stale = *store_->GetMigration(m);
+  ASSERT_TRUE(store_->Update(*store_->GetMigration(m), {}, {}).ok());
+  moves[3].set_state(crosstenant::v1::USER_MOVE_STATE_FAILED);
+  EXPECT_TRUE(IsConcurrentChange(store_->Update(stale, {moves[3]}, {})));
+  EXPECT_EQ(*store_->CountUserMoves(m), expected);
+  EXPECT_EQ(*store_->CountUserMoves("migrations/other"), (Counts{{crosstenant::v1::USER_MOVE_STATE_PENDING, 1}}));
+  EXPECT_TRUE(store_->CountUserMoves("migrations/none")->empty());
+}
+
+TEST_P(MigrationStoreTest, ReadsATaskWithItsMigrationAndUserMoveTogether) {
+  CreateWithTasks("m", 2, crosstenant::v1::TASK_KIND_POLL_MOVE);
+  const std::string m = "migrations/m";
+  const std::string name = UserTaskName(m, "poll", m + "/users/u1@x.com");
+  auto leased = store_->LeaseTasks({"w1", 2, {}, absl::Seconds(30), kT0});
+  ASSERT_EQ(leased->size(), 2u);
+  auto context = store_->GetTaskContext(name);
+  ASSERT_TRUE(context.ok()) << context.status();
+  ASSERT_TRUE(context->has_value());
+  EXPECT_EQ((*context)->task.name(), name);
+  EXPECT_EQ((*context)->task.attempt(), 1);
+  EXPECT_EQ((*context)->user_move.name(), m + "/users/u1@x.com");
+  EXPECT_EQ((*context)->migration.name(), m);
+  EXPECT_EQ((*context)->migration.etag(), store_->GetMigration(m)->etag()) << "the etag to write it back with";
+
+  auto unknown = store_->GetTaskContext(m + "/tasks/poll-nobody@x.com");
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_FALSE(unknown->has_value());
 }
 
 TEST_P(MigrationStoreTest, ANewTaskReplacesOneOfTheSameNameLeaseAndAll) {
@@ -1016,6 +1074,83 @@ TEST_F(PostgresMigrationStoreTest, MapsServerErrorsBySqlstate) {
   EXPECT_EQ(db->Execute("INSERT INTO t VALUES (1)").code(), absl::StatusCode::kAlreadyExists);
   EXPECT_FALSE(db->Commit().ok());
   EXPECT_EQ(db->Exec("SELECT COUNT(*) FROM t")->Int(0, 0), 0);
+}
+
+TEST_F(PostgresMigrationStoreTest, AWorkersResultCostsThreeRoundTripsWhateverItWrites) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const std::string m = "migrations/m";
+  constexpr int kUsers = 3000;  // more than one pipeline of CreateMigration's rows
+  std::vector<UserMove> moves;
+  MigrationChange tasks = ChangeOf(MakeMigration("m", 1));
+  for (int i = 0; i < kUsers; ++i) {
+    const std::string upn = "u" + std::to_string(i) + "@x.com";
+    moves.push_back(MakeMove(m, upn, crosstenant::v1::USER_MOVE_STATE_QUEUED));
+    if (i < 10) tasks.new_tasks.push_back(MakeTask(m, "poll", upn, crosstenant::v1::TASK_KIND_POLL_MOVE, kT0));
+  }
+  const PgTraffic before_create = PgTrafficSoFar();
+  ASSERT_TRUE(store->CreateMigration(MakeMigration("m", 1), moves, {}).ok());
+  const PgTraffic created = PgTrafficSoFar();
+  EXPECT_LE(created.round_trips - before_create.round_trips, 8) << "users in pipelines of a thousand";
+  EXPECT_EQ(store->CountUserMoves(m)->at(crosstenant::v1::USER_MOVE_STATE_QUEUED), kUsers);
+  ASSERT_TRUE(store->Apply(tasks).ok());
+
+  const PgTraffic before_lease = PgTrafficSoFar();
+  auto leased = store->LeaseTasks({"w1", 10, {}, absl::Seconds(30), kT0});
+  ASSERT_EQ(leased->size(), 10u);
+  const PgTraffic after_lease = PgTrafficSoFar();
+  EXPECT_EQ(after_lease.round_trips - before_lease.round_trips, 3) << "BEGIN and SELECT, the ten leases, COMMIT";
+
+  // What TaskService does with a poll's answer: read, then write the lease, the migration, the user,
+  // an event and the next poll in one transaction.
+  const PgTraffic start = PgTrafficSoFar();
+  for (const Task& task : *leased) {
+    auto context = store->GetTaskContext(task.name());
+    ASSERT_TRUE(context.ok() && context->has_value()) << context.status();
+    MigrationChange change = ChangeOf((*context)->migration);
+    UserMove user = (*context)->user_move;
+    user.set_state(crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS);
+    change.user_moves = {user};
+    change.migration.set_last_event_sequence(change.migration.last_event_sequence() + 1);
+    change.events = {MakeEvent(m, change.migration.last_event_sequence())};
+    change.new_tasks = {MakeTask(m, "poll", user.source_user_principal_name(), crosstenant::v1::TASK_KIND_POLL_MOVE,
+                                 kT0 + absl::Seconds(30))};
+    change.completed = CompletedLease{task.name(), task.lease_id(), "w1", kT0};
+    ASSERT_TRUE(store->Apply(change).ok());
+  }
+  const PgTraffic end = PgTrafficSoFar();
+  const double statements = static_cast<double>(end.statements - start.statements) / leased->size();
+  const double round_trips = static_cast<double>(end.round_trips - start.round_trips) / leased->size();
+  std::cout << "a worker's result on PostgreSQL: " << statements << " statements in " << round_trips
+            << " round trips\n";
+  EXPECT_EQ(round_trips, 3) << "one read; the change's statements in one pipeline; COMMIT";
+  EXPECT_EQ(statements, 8) << "read; BEGIN, lease, migration, user, event, task; COMMIT";
+  EXPECT_EQ(store->CountUserMoves(m)->at(crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS), 10);
+  EXPECT_EQ(store->ListEvents(m, 0, 100)->size(), 10u);
+  EXPECT_EQ(store->CountTasks(m).value_or(-1), 10);
+}
+
+TEST_F(PostgresMigrationStoreTest, APipelineAnswersEachStatementAndSkipsWhatFollowsAFailure) {
+  auto db = Connect();
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Execute("CREATE TABLE p (k INTEGER PRIMARY KEY)").ok());
+  auto results = db->Pipeline({{"BEGIN"},
+                               {"INSERT INTO p VALUES ($1)", {1}},
+                               {"INSERT INTO p VALUES ($1)", {1}},
+                               {"INSERT INTO p VALUES ($1)", {2}}});
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_TRUE(results[0].ok());
+  ASSERT_TRUE(results[1].ok()) << results[1].status();
+  EXPECT_EQ(results[1]->affected_rows(), 1);
+  EXPECT_EQ(results[2].status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(results[3].status().code(), absl::StatusCode::kAborted) << "skipped";
+  EXPECT_FALSE(db->idle()) << "the failed transaction is still open";
+  db->Rollback();
+  EXPECT_TRUE(db->idle()) << "and the connection takes single statements again";
+  EXPECT_EQ(db->Exec("SELECT COUNT(*) FROM p")->Int(0, 0), 0);
+  auto rows = db->Pipeline({{"INSERT INTO p VALUES ($1)", {3}}, {"SELECT k FROM p"}});
+  ASSERT_TRUE(rows[1].ok()) << rows[1].status();
+  EXPECT_EQ(rows[1]->Text(0, 0), "3");
 }
 
 }  // namespace
