@@ -8,7 +8,7 @@
 #include "absl/strings/strip.h"
 #include "services/common/grpc_status.h"
 #include "services/common/tls.h"
-#include "services/tenant_connector/core/connector_internal.h"
+#include "services/tenant_connector/core/connector.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
