@@ -13,17 +13,13 @@
 #include "clients/migratectl/progress.h"
 #include "clients/migratectl/views.h"
 #include "services/common/atomic_file.h"
+#include "services/common/migration_state.h"
 #include "services/common/status_macros.h"
 #include "services/identity_map/identity_map.h"
 
 namespace crosstenant::migratectl {
 namespace v1 = crosstenant::v1;
 namespace {
-
-bool Terminal(v1::MigrationState state) {
-  return state == v1::MIGRATION_STATE_COMPLETED || state == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
-         state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
-}
 
 absl::StatusOr<v1::Migration> GetMigration(Invocation& in, const std::string& name) {
   v1::GetMigrationRequest request;
@@ -110,7 +106,7 @@ absl::StatusOr<v1::Migration> Watch(Invocation& in, const std::string& name, abs
       progress.Update(migration);
     }
     grpc::Status status = reader->Finish();
-    if (status.ok() && Terminal(migration.state())) break;
+    if (status.ok() && MigrationHasEnded(migration.state())) break;
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED || absl::Now() >= deadline) {
       progress.Finish();
       return absl::DeadlineExceededError(absl::StrCat(migration.name(), " is still ", StateName(migration.state()),

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "clients/migratectl/output.h"
 #include "clients/migratectl/views.h"
+#include "services/common/migration_state.h"
 
 namespace crosstenant::migratectl {
 namespace v1 = crosstenant::v1;
@@ -25,11 +26,6 @@ std::string Lower(std::string text) {
 }
 
 int Percent(int done, int total) { return total > 0 ? done * 100 / total : 0; }
-
-bool Terminal(v1::MigrationState state) {
-  return state == v1::MIGRATION_STATE_COMPLETED || state == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
-         state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
-}
 
 }  // namespace
 
@@ -62,7 +58,7 @@ ProgressPrinter::ProgressPrinter(std::ostream& out, Mode mode, std::function<abs
 std::string ProgressPrinter::Eta(const v1::Migration& migration, absl::Time now) {
   const int total = migration.counts().total();
   const int done = DoneCount(migration.counts());
-  if (Terminal(migration.state()) || done >= total) return "";
+  if (MigrationHasEnded(migration.state()) || done >= total) return "";
   if (migration.phase() != v1::MIGRATION_PHASE_MOVES) return "";
   if (moves_start_time_ == absl::InfinitePast()) return "";
   const absl::Duration elapsed = now - moves_start_time_;

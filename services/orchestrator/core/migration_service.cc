@@ -10,6 +10,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
+#include "services/common/migration_state.h"
+#include "services/common/proto_time.h"
 #include "services/common/request_fingerprint.h"
 #include "services/common/status_macros.h"
 #include "services/orchestrator/core/identity_map_input.h"
@@ -22,21 +24,6 @@ namespace v1 = ::crosstenant::v1;
 
 constexpr int kMaxQueuedPerSourceGeo = 4000;  // Microsoft's limit per source instance
 constexpr int kMaxDisplayName = 200;
-
-void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(time);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
-absl::Time TimeOf(const google::protobuf::Timestamp& time) {
-  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
-}
-
-bool IsTerminal(v1::MigrationState state) {
-  return state == v1::MIGRATION_STATE_COMPLETED || state == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
-         state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
-}
 
 // Users the orchestrator has not handed to Microsoft yet; cancelling stops them at once.
 bool NotStartedAtMicrosoft(v1::UserMoveState state) {
@@ -98,7 +85,7 @@ v1::MigrationEvent MigrationService::NewEvent(v1::Migration& migration, const st
   event.set_name(migration.name());
   event.set_sequence(migration.last_event_sequence() + 1);
   migration.set_last_event_sequence(event.sequence());
-  SetTime(options_.now(), event.mutable_event_time());
+  SetTimestamp(options_.now(), event.mutable_event_time());
   event.set_message(message);
   return event;
 }
@@ -242,8 +229,8 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
   migration.set_phase(v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
   migration.set_state(v1::MIGRATION_STATE_RUNNING);
   migration.set_state_reason("created");
-  SetTime(now, migration.mutable_create_time());
-  SetTime(now, migration.mutable_update_time());
+  SetTimestamp(now, migration.mutable_create_time());
+  SetTimestamp(now, migration.mutable_update_time());
 
   std::vector<v1::UserMove> user_moves;
   user_moves.reserve(identity_map.map.users.size());
@@ -255,7 +242,7 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
     move.set_target_user_email(user.target_email);
     move.set_state(v1::USER_MOVE_STATE_PENDING);
     move.set_identity_map_line(user.line);
-    SetTime(now, move.mutable_update_time());
+    SetTimestamp(now, move.mutable_update_time());
   }
   migration.mutable_counts()->set_total(static_cast<int32_t>(user_moves.size()));
   auto* pending = migration.mutable_counts()->add_by_state();
@@ -335,7 +322,7 @@ absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const TransitionR
     to = v1::MIGRATION_STATE_CANCELLING;
   }
   if (from == to) return migration;  // idempotent: pausing a paused migration succeeds
-  if (IsTerminal(from)) {
+  if (MigrationHasEnded(from)) {
     return absl::FailedPreconditionError(absl::StrCat(name, " has ended (", v1::MigrationState_Name(from),
                                                       "): it can no longer change"));
   }
@@ -365,14 +352,14 @@ absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const TransitionR
         transition->set_from_state(move.state());
         transition->set_to_state(v1::USER_MOVE_STATE_STOPPED);
         move.set_state(v1::USER_MOVE_STATE_STOPPED);
-        SetTime(now, move.mutable_update_time());
-        SetTime(now, move.mutable_end_time());
+        SetTimestamp(now, move.mutable_update_time());
+        SetTimestamp(now, move.mutable_end_time());
         changed.push_back(std::move(move));
         events.push_back(std::move(event));
       }
       query.page_token = page.next_page_token;
     } while (!query.page_token.empty());
-    SetTime(now, migration.mutable_end_time());
+    SetTimestamp(now, migration.mutable_end_time());
   }
   if (step.window != nullptr) {
     *migration.mutable_plan()->mutable_options()->mutable_window() = *step.window;
@@ -386,7 +373,7 @@ absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const TransitionR
   events.push_back(std::move(event));
   migration.set_state(to);
   migration.set_state_reason(reason);
-  SetTime(now, migration.mutable_update_time());
+  SetTimestamp(now, migration.mutable_update_time());
   MigrationChange change;
   change.migration = migration;
   change.user_moves = std::move(changed);
@@ -477,7 +464,7 @@ absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigrat
     return absl::FailedPreconditionError(
         absl::StrCat(name, " is being cancelled: reconcile it once it is CANCELLED"));
   }
-  const bool ended = IsTerminal(migration.state());
+  const bool ended = MigrationHasEnded(migration.state());
   const absl::Time now = options_.now();
   MigrationChange change;
   UserMoveQuery query(name);
@@ -498,7 +485,7 @@ absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigrat
         user.clear_error();
         user.clear_end_time();
       }
-      SetTime(now, user.mutable_update_time());
+      SetTimestamp(now, user.mutable_update_time());
       v1::GetUserContentMoveRequest base;
       base.set_geo(user.source_geo());
       change.new_tasks.push_back({PollTaskOf(name, user, base), now});
@@ -555,7 +542,7 @@ absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigrat
   } else {
     change.events.push_back(NewEvent(migration, reason));
   }
-  SetTime(now, migration.mutable_update_time());
+  SetTimestamp(now, migration.mutable_update_time());
   change.migration = migration;
   RETURN_IF_ERROR(store_->Apply(change));
   events_.Notify(name);
@@ -619,7 +606,7 @@ absl::StatusOr<v1::GetMigrationReportResponse> MigrationService::GetMigrationRep
   *report.mutable_counts() = migration.counts();
   report.set_phase(migration.phase());
   report.set_state(migration.state());
-  SetTime(options_.now(), report.mutable_report_time());
+  SetTimestamp(options_.now(), report.mutable_report_time());
   return report;
 }
 

@@ -17,6 +17,8 @@
 #include "absl/strings/string_view.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
+#include "services/common/migration_state.h"
+#include "services/common/proto_time.h"
 #include "services/common/status_macros.h"
 
 namespace crosstenant::orchestrator {
@@ -61,16 +63,6 @@ std::vector<IdentityMapPage> SplitIdentityMap(absl::string_view csv, int rows) {
   return pages;
 }
 
-void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(time);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
-absl::Time TimeOf(const google::protobuf::Timestamp& time) {
-  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
-}
-
 bool Driven(v1::MigrationState state) {
   return state == v1::MIGRATION_STATE_RUNNING || state == v1::MIGRATION_STATE_WAITING;
 }
@@ -78,11 +70,6 @@ bool Driven(v1::MigrationState state) {
 // Driven, or paused by an operator: the migration's users still depend on its connections.
 bool Live(v1::MigrationState state) {
   return Driven(state) || state == v1::MIGRATION_STATE_PAUSED || state == v1::MIGRATION_STATE_CANCELLING;
-}
-
-bool Ended(v1::MigrationState state) {
-  return state == v1::MIGRATION_STATE_COMPLETED || state == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
-         state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
 }
 
 bool ActiveAtMicrosoft(v1::UserMoveState state) {
@@ -135,7 +122,7 @@ PhaseDriver::PhaseDriver(MigrationService* migrations, TenantGateway* tenant, Op
 v1::MigrationEvent PhaseDriver::NewEvent(v1::Migration& migration, const std::string& message) {
   v1::MigrationEvent event;
   event.set_name(migration.name());
-  SetTime(options_.now(), event.mutable_event_time());
+  SetTimestamp(options_.now(), event.mutable_event_time());
   event.set_message(message);
   return event;
 }
@@ -165,7 +152,7 @@ absl::StatusOr<bool> PhaseDriver::CommitOnce(v1::Migration& migration, Migration
   *current.mutable_findings() = migration.findings();
   *current.mutable_error() = migration.error();
   if (migration.has_end_time()) *current.mutable_end_time() = migration.end_time();
-  SetTime(options_.now(), current.mutable_update_time());
+  SetTimestamp(options_.now(), current.mutable_update_time());
   for (v1::MigrationEvent& event : change.events) {
     event.set_sequence(current.last_event_sequence() + 1);
     current.set_last_event_sequence(event.sequence());
@@ -225,7 +212,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Wait(v1::Migration& migrati
   if (migration.state() != v1::MIGRATION_STATE_WAITING || migration.state_reason() != reason) {
     change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_WAITING, reason));
   }
-  SetTime(now + gap, migration.mutable_next_check_time());
+  SetTimestamp(now + gap, migration.mutable_next_check_time());
   RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
   return StepResult{false};
 }
@@ -245,7 +232,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Fail(v1::Migration& migrati
   migration.mutable_error()->set_code(code);
   migration.mutable_error()->set_message(reason);
   migration.clear_next_check_time();
-  SetTime(options_.now(), migration.mutable_end_time());
+  SetTimestamp(options_.now(), migration.mutable_end_time());
   ASSIGN_OR_RETURN(const bool committed, Commit(migration, std::move(change)));
   if (committed) ReleaseConnections(migration);
   return StepResult{false};
@@ -358,7 +345,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::VerifyTrust(v1::Migration& 
         pending.push_back(absl::StrCat(request.geo(), " ", v1::TrustStatus_Name(*status)));
       }
     }
-    SetTime(options_.now(), pair.mutable_last_check_time());
+    SetTimestamp(options_.now(), pair.mutable_last_check_time());
   }
   if (!pending.empty()) {
     return Wait(migration, absl::StrCat("trust is not GoodToProceed yet (", absl::StrJoin(pending, ", "),
@@ -443,14 +430,14 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
       user.set_source_site_url(source.onedrive().site_url());
       if (blocker.empty()) {
         user.set_state(v1::USER_MOVE_STATE_QUEUED);
-        SetTime(now, user.mutable_queue_time());
+        SetTimestamp(now, user.mutable_queue_time());
       } else {
         user.set_state(v1::USER_MOVE_STATE_BLOCKED);
         user.mutable_error()->set_code(code);
         user.mutable_error()->set_message(blocker);
-        SetTime(now, user.mutable_end_time());
+        SetTimestamp(now, user.mutable_end_time());
       }
-      SetTime(now, user.mutable_update_time());
+      SetTimestamp(now, user.mutable_update_time());
       v1::MigrationEvent event = NewEvent(migration, blocker.empty() ? "user queued" : blocker);
       auto* transition = event.mutable_user_transition();
       transition->set_user_move(user.name());
@@ -649,7 +636,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
       change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_CANCELLED,
                                           "cancelled: every user in doubt reconciled with Microsoft"));
       migration.clear_next_check_time();
-      SetTime(now, migration.mutable_end_time());
+      SetTimestamp(now, migration.mutable_end_time());
       RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
       return StepResult{false};
     }
@@ -684,14 +671,14 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
     }
     migration.set_state_reason(reason);
     // The users' own tasks are retried by the workers; this only refreshes what the migration says.
-    SetTime(now + options_.first_recheck, migration.mutable_next_check_time());
+    SetTimestamp(now + options_.first_recheck, migration.mutable_next_check_time());
     RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
     return StepResult{false};
   }
   if (migration.state() == v1::MIGRATION_STATE_WAITING) {
     change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_RUNNING, "running again"));
   }
-  SetTime(now + options_.moves_tick, migration.mutable_next_check_time());
+  SetTimestamp(now + options_.moves_tick, migration.mutable_next_check_time());
   migration.set_state_reason(reconciling ? absl::StrCat("reconciling: ", unfinished,
                                                         " user(s) being asked of Microsoft again")
                                          : absl::StrCat("moving: ", unfinished, " user(s) not finished"));
@@ -822,7 +809,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::FinishMigration(v1::Migrati
   migration.set_state(end);
   migration.set_state_reason(reason);
   migration.clear_next_check_time();
-  SetTime(options_.now(), migration.mutable_end_time());
+  SetTimestamp(options_.now(), migration.mutable_end_time());
   ASSIGN_OR_RETURN(const bool committed, Commit(migration, std::move(change)));
   if (committed) ReleaseConnections(migration);
   return StepResult{false};
@@ -857,8 +844,8 @@ absl::Status PhaseDriver::FinishCancellation(v1::Migration& migration) {
         transition->set_from_state(user.state());
         transition->set_to_state(v1::USER_MOVE_STATE_STOPPED);
         user.set_state(v1::USER_MOVE_STATE_STOPPED);
-        SetTime(now, user.mutable_update_time());
-        SetTime(now, user.mutable_end_time());
+        SetTimestamp(now, user.mutable_update_time());
+        SetTimestamp(now, user.mutable_end_time());
         change.user_moves.push_back(user);
         change.events.push_back(std::move(event));
         continue;
@@ -884,10 +871,10 @@ absl::Status PhaseDriver::FinishCancellation(v1::Migration& migration) {
     change.events.push_back(
         ChangeState(migration, v1::MIGRATION_STATE_CANCELLED, "cancelled: no move is active at Microsoft any more"));
     migration.clear_next_check_time();
-    SetTime(now, migration.mutable_end_time());
+    SetTimestamp(now, migration.mutable_end_time());
   } else {
     migration.set_state_reason(absl::StrCat("cancelling: ", active, " move(s) at Microsoft being stopped or finishing"));
-    SetTime(now + options_.moves_tick, migration.mutable_next_check_time());
+    SetTimestamp(now + options_.moves_tick, migration.mutable_next_check_time());
   }
   ASSIGN_OR_RETURN(const bool committed, Commit(migration, std::move(change), v1::MIGRATION_STATE_CANCELLING));
   if (committed && active == 0) ReleaseConnections(migration);
@@ -898,7 +885,7 @@ absl::Status PhaseDriver::Advance(const std::string& name) {
   ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(name));
   if (Live(migration.state())) {
     HoldConnections(migration);
-  } else if (Ended(migration.state())) {
+  } else if (MigrationHasEnded(migration.state())) {
     bool held;
     {
       absl::MutexLock lock(&held_mu_);
