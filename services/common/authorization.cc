@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/common/user_text.h"
 
 namespace crosstenant {
 namespace {
@@ -113,9 +114,8 @@ absl::Status Authorizer::Check(const std::vector<std::string>& identity, absl::s
   const std::string caller = identity.empty() ? "(no certificate name)" : absl::StrJoin(identity, ", ");
   auto it = method_roles_.find(full_method);
   if (it == method_roles_.end()) {
-    // The path is the caller's own text: echo a bounded piece of it.
-    constexpr size_t kMaxEchoed = 200;
-    return absl::PermissionDeniedError(absl::StrCat(server_, ": ", full_method.substr(0, kMaxEchoed),
+    // The path is the caller's own text: echo a bounded, valid UTF-8 piece of it.
+    return absl::PermissionDeniedError(absl::StrCat(server_, ": ", QuoteForMessage(full_method, 200),
                                                     " has no role in this server's table; denied to ", caller));
   }
   const Role needed = it->second;

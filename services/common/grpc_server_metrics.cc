@@ -164,6 +164,17 @@ void GrpcServerMetrics::RecordHandled(MethodSeries& series, int code, double sec
   handling->Observe(seconds);
 }
 
+void GrpcServerMetrics::RecordDenied(const std::string& full_method) {
+  MethodSeries* series = nullptr;
+  {
+    absl::ReaderMutexLock lock(&mutex_);
+    if (auto it = series_.find(full_method); it != series_.end()) series = it->second.get();
+  }
+  if (series == nullptr) series = &SeriesFor("/unknown/unknown", "unary");
+  series->started->Increment();
+  RecordHandled(*series, static_cast<int>(grpc::StatusCode::PERMISSION_DENIED), 0);
+}
+
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> GrpcServerMetrics::NewInterceptorFactory() {
   return std::make_unique<MetricsInterceptorFactory>(this);
 }

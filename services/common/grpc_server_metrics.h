@@ -56,6 +56,12 @@ class GrpcServerMetrics {
   MethodSeries& SeriesFor(const std::string& full_method, const char* grpc_type);
   void RecordHandled(MethodSeries& series, int code, double seconds);
 
+  // A call refused by authorization before any handler or interceptor ran: counted as started and
+  // handled with PermissionDenied, as go-grpc-prometheus counts a call its auth interceptor refuses.
+  // A method the server does not serve counts under grpc_service="unknown", grpc_method="unknown", so
+  // that callers cannot create series with names of their own.
+  void RecordDenied(const std::string& full_method);
+
  private:
   MethodSeries& CreateSeries(const std::string& full_method, const char* grpc_type)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -32,6 +32,7 @@
 #include "services/common/grpc_server_metrics.h"
 #include "services/common/logging.h"
 #include "services/common/process_metrics.h"
+#include "services/common/user_text.h"
 
 namespace crosstenant {
 namespace {
@@ -160,13 +161,19 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  PeerAuthorizer authorize = [authorizer, allowed_peers = config.tls.allowed_peers](
-                                 const PeerIdentity& peer, absl::string_view method) -> absl::Status {
+  PeerAuthorizer authorize = [authorizer, &grpc_metrics, server_name = definition.name,
+                               allowed_peers = config.tls.allowed_peers](const PeerIdentity& peer,
+                                                                         absl::string_view method) -> absl::Status {
+    absl::Status allowed = absl::OkStatus();
     if (!PeerAllowed(peer, allowed_peers)) {
-      return absl::PermissionDeniedError(absl::StrCat("client certificate (", absl::StrJoin(peer.names, ", "),
-                                                      ") is not allowed to call this service; see tls.allowed_peers"));
+      allowed = absl::PermissionDeniedError(absl::StrCat(
+          server_name, ": client certificate (", absl::StrJoin(peer.names, ", "), ") may not call ",
+          QuoteForMessage(method, 200), ": it is not in tls.allowed_peers"));
+    } else {
+      allowed = authorizer->Check(peer.names, method);
     }
-    return authorizer->Check(peer.names, method);
+    if (!allowed.ok()) grpc_metrics.RecordDenied(std::string(method));
+    return allowed;
   };
   int grpc_port = 0;
   builder.AddListeningPort(config.grpc_address, MakeServerCredentials(config.tls, std::move(authorize)), &grpc_port);

@@ -344,6 +344,14 @@ TEST_P(MutualTlsTest, AllowedPeersRefusesOtherIdentities) {
   grpc::Status refused =
       CallInfo(address, {certs_ + "/ca.pem", certs_ + "/client-worker.pem", certs_ + "/client-worker.key"}, &info);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
+  // The refusal names the caller, the method and the setting that refused it, and is counted.
+  EXPECT_THAT(refused.error_message(), HasSubstr("client certificate (worker"));
+  EXPECT_THAT(refused.error_message(), HasSubstr("may not call /crosstenant.v1.Diagnostics/GetServerInfo"));
+  EXPECT_THAT(refused.error_message(), HasSubstr("tls.allowed_peers"));
+  auto metrics = testing::HttpGet("http://" + ready.value("metrics_address", "") + "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_THAT(*metrics, HasSubstr("grpc_server_handled_total{grpc_code=\"PermissionDenied\",grpc_method=\"GetServerInfo\","
+                                  "grpc_service=\"crosstenant.v1.Diagnostics\",grpc_type=\"unary\"} 1"));
   EXPECT_TRUE(CallInfo(address,
                        {certs_ + "/ca.pem", certs_ + "/client-orchestrator.pem", certs_ + "/client-orchestrator.key"},
                        &info)
