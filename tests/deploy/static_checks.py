@@ -502,9 +502,15 @@ def check_orchestrator(overlay, objects, base_dir):
     else:
         problem(f"{where}: unknown store {store}")
     # Egress: DNS, the connector and (PostgreSQL) the database; nothing to other replicas or anywhere else.
-    expected = {("UDP", 53), ("TCP", 53), ("TCP", 50051)} | ({("TCP", POSTGRES_PORT)} if store == "postgres" else set())
+    # DNS may go to any address (NodeLocal DNSCache's node-local address, OpenShift's resolvers on 5353), but
+    # only on the DNS ports.
+    dns = {("UDP", 53), ("TCP", 53), ("UDP", 5353), ("TCP", 5353)}
+    expected = dns | {("TCP", 50051)} | ({("TCP", POSTGRES_PORT)} if store == "postgres" else set())
     allowed = set()
     for name, peers, ports in policy_rules(objects, template, "egress"):
+        if not peers and ports and {(p.get("protocol", "TCP"), p.get("port")) for p in ports} <= dns:
+            allowed |= {(p.get("protocol", "TCP"), p.get("port")) for p in ports}
+            continue
         if not peers or not ports:
             problem(f"{overlay}: NetworkPolicy/{name} lets the orchestrator reach {'any peer' if not peers else 'any port'}")
             continue
@@ -519,7 +525,7 @@ def check_orchestrator(overlay, objects, base_dir):
         for peer in peers or []:
             if "podSelector" in peer and "namespaceSelector" not in peer and selects_pod(peer["podSelector"], template):
                 problem(f"{overlay}: NetworkPolicy/{name} lets orchestrator replicas call one another")
-    print(f"ok: {overlay}: orchestrator egress only to {sorted(p for _, p in expected)}", flush=True)
+    print(f"ok: {overlay}: orchestrator egress only to ports {sorted({p for _, p in expected})}", flush=True)
 
 
 def check_postgres_orchestrator(overlay, objects, deployment, container, config, args, claims, orchestrator_claims):
@@ -698,6 +704,21 @@ def orchestrator_ha():
         _, objects = lib.render(overlay)
         check_orchestrator(overlay, objects, base_dir)
         check_upstreams_and_scrapes(overlay, objects)
+        check_autoscaled_replicas(overlay, objects)
+
+
+def check_autoscaled_replicas(overlay, objects):
+    """A Deployment an HPA scales sets no `replicas`: each apply or GitOps sync would reset the HPA's count."""
+    deployments = lib.by_kind(objects, "Deployment")
+    for hpa in lib.by_kind(objects, "HorizontalPodAutoscaler").values():
+        target = hpa["spec"]["scaleTargetRef"]["name"]
+        if target not in deployments:
+            problem(f"{overlay}: HorizontalPodAutoscaler/{hpa['metadata']['name']} scales {target}, which is not rendered")
+        elif "replicas" in deployments[target]["spec"]:
+            problem(f"{overlay}: Deployment/{target} sets replicas beside its HorizontalPodAutoscaler; an apply "
+                    "would undo the scaling")
+        else:
+            print(f"ok: {overlay}: Deployment/{target}'s replicas belong to its HorizontalPodAutoscaler", flush=True)
 
 
 def main():
