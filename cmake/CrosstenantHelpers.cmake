@@ -1,6 +1,12 @@
 # Small helpers, one per kind of target, so that every component is declared the same way.
 
-set(CROSSTENANT_WARNINGS -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  # clang checks the ABSL_GUARDED_BY / ABSL_*_LOCKS_REQUIRED annotations; a broken one is an error even in
+  # a build whose other warnings are not (the clang fuzz build, tests/fuzz/run_fuzzers.sh).
+  set(CROSSTENANT_WARNINGS -Wall -Wextra -Wpedantic -Wnon-virtual-dtor -Wthread-safety -Werror=thread-safety)
+else()
+  set(CROSSTENANT_WARNINGS -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor)
+endif()
 
 # crosstenant_build_revision(<out-var>): the git revision of the source tree, or "unknown".
 function(crosstenant_build_revision out)
@@ -51,10 +57,9 @@ endfunction()
 
 # crosstenant_cc_test(NAME <target> SRCS ... DEPS ... [LABELS ...] [TIMEOUT seconds, default 120]
 #                     [ENV VAR=value...] [FIXTURES <ctest fixtures required>...])
-# A GoogleTest binary; each test case becomes its own ctest entry. Give ONE label: gtest_discover_tests
-# flattens its PROPERTIES, so a second label (or a second ENV entry) is read as a property name and the
-# properties after it (TIMEOUT, ENVIRONMENT, FIXTURES_REQUIRED) are lost. A test that needs the test PostgreSQL
-# server says `FIXTURES ${CROSSTENANT_POSTGRES_FIXTURE} ENV ${CROSSTENANT_POSTGRES_ENV}` (tests/postgres.cmake).
+# A GoogleTest binary; each test case becomes its own ctest entry, with every label, environment entry and
+# fixture given. A test that needs the test PostgreSQL server says
+# `FIXTURES ${CROSSTENANT_POSTGRES_FIXTURE} ENV ${CROSSTENANT_POSTGRES_ENV}` (tests/postgres.cmake).
 function(crosstenant_cc_test)
   cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;ENV;FIXTURES" ${ARGN})
   if(NOT ARG_TIMEOUT)
@@ -64,13 +69,22 @@ function(crosstenant_cc_test)
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   set_target_properties(${ARG_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests")
   _crosstenant_warnings(${ARG_NAME})
-  set(fixture_properties)
-  if(ARG_FIXTURES)
-    set(fixture_properties FIXTURES_REQUIRED "${ARG_FIXTURES}")
+  gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+  # gtest_discover_tests flattens list-valued PROPERTIES (a second label would be read as a property
+  # name), so the lists are set by a script ctest reads after the discovered tests, on <target>_TESTS.
+  set(lists "")
+  foreach(pair "LABELS;ARG_LABELS" "ENVIRONMENT;ARG_ENV" "FIXTURES_REQUIRED;ARG_FIXTURES")
+    list(GET pair 0 property)
+    list(GET pair 1 variable)
+    if(${variable})
+      string(APPEND lists " ${property} [==[${${variable}}]==]")
+    endif()
+  endforeach()
+  if(lists)
+    set(script "${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}_list_properties.cmake")
+    file(WRITE "${script}" "if(${ARG_NAME}_TESTS)\n  set_tests_properties(\${${ARG_NAME}_TESTS} PROPERTIES${lists})\nendif()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${script}")
   endif()
-  gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60
-                       PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ENVIRONMENT "${ARG_ENV}"
-                                  ${fixture_properties})
 endfunction()
 
 # crosstenant_grpc_proto(<target> ROOTS <import roots...> PROTOS <root-relative paths...>)

@@ -60,4 +60,10 @@ if(CROSSTENANT_FUZZ)
 
   # `cmake --build build-fuzz --target crosstenant_fuzzers` builds them all and nothing else.
   add_custom_target(crosstenant_fuzzers DEPENDS ${CROSSTENANT_FUZZ_TARGETS})
+
+  # The same clang tree checks the thread-safety annotations of every service and client library
+  # (-Werror=thread-safety, cmake/CrosstenantHelpers.cmake); run_fuzzers.sh builds this target too.
+  add_custom_target(crosstenant_thread_safety)
+  add_dependencies(crosstenant_thread_safety orchestrator_grpc worker_grpc tenant_connector_grpc migratectl_lib
+                   loadgen_lib crosstenant_tenant_emulator)
 endif()

@@ -61,8 +61,6 @@ const absl::flat_hash_map<std::string, MethodRoles>& CommonServiceRoles() {
   static const auto* const roles = new absl::flat_hash_map<std::string, MethodRoles>{
       {"grpc.health.v1.Health", {{"Check", Role::kRead}, {"Watch", Role::kRead}}},
       {"grpc.reflection.v1alpha.ServerReflection", {{"ServerReflectionInfo", Role::kRead}}},
-      // Not served by gRPC 1.51, but asked first by buf and newer grpcurl, which fall back to v1alpha
-      // on UNIMPLEMENTED: a denial here would stop them.
       {"grpc.reflection.v1.ServerReflection", {{"ServerReflectionInfo", Role::kRead}}},
       {"crosstenant.v1.Diagnostics", {{"GetServerInfo", Role::kRead}, {"Echo", Role::kRead}}},
   };

@@ -59,7 +59,7 @@ void ReadAuthorizationConfig(ConfigReader& reader, AuthorizationConfig* config);
 using MethodRoles = absl::flat_hash_map<std::string, Role>;
 
 // The role table of the services every server hosts: grpc.health.v1.Health,
-// grpc.reflection.v1alpha.ServerReflection (and v1, which clients try first) and
+// grpc.reflection.v1 and v1alpha ServerReflection, and
 // crosstenant.v1.Diagnostics, all read. Keyed by the service's full name.
 const absl::flat_hash_map<std::string, MethodRoles>& CommonServiceRoles();
 

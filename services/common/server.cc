@@ -32,6 +32,7 @@
 #include "services/common/grpc_server_metrics.h"
 #include "services/common/logging.h"
 #include "services/common/process_metrics.h"
+#include "services/common/reflection_v1.h"
 #include "services/common/user_text.h"
 
 namespace crosstenant {
@@ -105,16 +106,140 @@ std::optional<int> LoadSettings(int argc, char** argv, const ServerDefinition& d
   return std::nullopt;
 }
 
-}  // namespace
+// Admits a call: the caller's certificate must be in tls.allowed_peers (when set), then hold the
+// method's role. Every refusal is counted in the gRPC metrics.
+PeerAuthorizer MakePeerAuthorizer(std::shared_ptr<const Authorizer> authorizer, GrpcServerMetrics& metrics,
+                                  std::string server_name, std::vector<std::string> allowed_peers) {
+  return [authorizer = std::move(authorizer), &metrics, server_name = std::move(server_name),
+          allowed_peers = std::move(allowed_peers)](const PeerIdentity& peer, absl::string_view method) {
+    absl::Status allowed = absl::OkStatus();
+    if (!PeerAllowed(peer, allowed_peers)) {
+      allowed = absl::PermissionDeniedError(absl::StrCat(server_name, ": client certificate (",
+                                                         absl::StrJoin(peer.names, ", "), ") may not call ",
+                                                         QuoteForMessage(method, 200), ": it is not in tls.allowed_peers"));
+    } else {
+      allowed = authorizer->Check(peer.names, method);
+    }
+    if (!allowed.ok()) metrics.RecordDenied(std::string(method));
+    return allowed;
+  };
+}
 
-int RunServer(int argc, char** argv, const ServerDefinition& definition) {
-  // Block the stop signals in this thread before any other exists, so that every thread inherits
-  // the mask and the signals are only ever taken by sigwait() below: no gRPC call in a handler.
+// The server of the hosted services, reflection and health on config.grpc_address, each call admitted
+// by `authorize` and recorded in `metrics`; the services start NOT_SERVING. Null when it cannot listen.
+std::unique_ptr<grpc::Server> StartMainServer(const ServerConfig& config, const std::vector<HostedService>& services,
+                                              grpc::Service* reflection_v1, PeerAuthorizer authorize,
+                                              GrpcServerMetrics& metrics, HealthRegistry& health, int* port) {
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  builder.AddListeningPort(config.grpc_address, MakeServerCredentials(config.tls, std::move(authorize)), port);
+  for (const HostedService& hosted : services) {
+    builder.RegisterService(hosted.service);
+    health.SetServing(hosted.full_name, false);
+    if (const auto* descriptor =
+            google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(hosted.full_name)) {
+      metrics.Preregister(*descriptor);
+    }
+  }
+  builder.RegisterService(reflection_v1);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(metrics.NewInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  return builder.BuildAndStart();
+}
+
+// The plaintext server that answers grpc.health.v1 only (Kubernetes probes). It needs one callback
+// service to poll its completion queue: `unimplemented` answers UNIMPLEMENTED to anything else.
+absl::StatusOr<std::unique_ptr<grpc::Server>> StartHealthServer(const std::string& address,
+                                                                grpc::CallbackGenericService* unimplemented,
+                                                                int* port) {
+  grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<WithoutReflectionOption>());
+  builder.RegisterCallbackGenericService(unimplemented);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), port);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || *port == 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  return server;
+}
+
+// The /metrics endpoint on `address`, serving the registry, the process metrics and the host's own.
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetrics(
+    const std::string& address, const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables) {
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(address, 2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": ", e.what()));
+  }
+  for (const auto& collectable : collectables) exposer->RegisterCollectable(collectable);
+  return exposer;
+}
+
+// Blocks SIGTERM and SIGINT in the calling thread and returns them, so that they are only ever taken by
+// sigwait(): no gRPC call in a signal handler.
+sigset_t BlockStopSignals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  return stop_signals;
+}
+
+// How calls are admitted, as the "serving" log line says it.
+const char* AuthorizationMode(const ServerConfig& config) {
+  if (!config.tls.enabled()) return "none: plaintext, every call allowed";
+  return config.authorization.configured() ? "roles" : "no roles: every certificate may read";
+}
+
+// Warms the host up, then reports SERVING and writes the ready file. An exit code when that fails.
+int BecomeReady(ServiceHost& host, HealthRegistry& health, const ServerConfig& config,
+                const nlohmann::ordered_json& ready) {
+  if (absl::Status warm = host.WarmUp(); !warm.ok()) {
+    log::Error("warm-up failed", {{"error", std::string(warm.message())}});
+    return kExitStartupFailed;
+  }
+  health.SetAllServing(true);
+  if (!config.ready_file.empty()) {
+    if (absl::Status written = WriteFileAtomically(config.ready_file, ready.dump() + "\n"); !written.ok()) {
+      log::Error("cannot write the ready file", {{"error", std::string(written.message())}});
+      return kExitStartupFailed;
+    }
+  }
+  return kExitOk;
+}
+
+// Stops the main server within the shutdown grace, then the health server. gRPC cancels the calls still
+// running at the deadline, but a call whose handler never finishes (blocked in the kernel, say) keeps
+// Shutdown waiting for ever: past the grace and a little more, the process exits without it rather
+// than ignore SIGTERM.
+void StopServers(grpc::Server& server, grpc::Server* health_server, const ServerConfig& config, int exit_code) {
+  auto stopped = std::make_shared<absl::Notification>();
+  std::thread stopper([&server, &config, stopped] {
+    server.Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(config.shutdown_grace));
+    server.Wait();
+    stopped->Notify();
+  });
+  if (!stopped->WaitForNotificationWithTimeout(config.shutdown_grace + kAbandonAfterGrace)) {
+    log::Error("calls still running after the shutdown grace; exiting without them",
+               {{"grace", absl::FormatDuration(config.shutdown_grace)}});
+    if (!config.ready_file.empty()) unlink(config.ready_file.c_str());
+    std::fflush(nullptr);
+    std::_Exit(exit_code);
+  }
+  stopper.join();
+  if (health_server != nullptr) {
+    health_server->Shutdown(std::chrono::system_clock::now());
+    health_server->Wait();
+  }
+}
+
+}  // namespace
+
+int RunServer(int argc, char** argv, const ServerDefinition& definition) {
+  // Before any other thread exists, so that every thread inherits the mask.
+  const sigset_t stop_signals = BlockStopSignals();
 
   ServerConfig config;
   if (std::optional<int> exit_code = LoadSettings(argc, argv, definition, config)) return *exit_code;
@@ -122,7 +247,6 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   GrpcServerMetrics grpc_metrics(*registry);
-  auto process_metrics = std::make_shared<ProcessMetricsCollector>();
   prometheus::BuildGauge()
       .Name(definition.metrics_prefix + "_build_info")
       .Help("Build of the running binary; the value is always 1.")
@@ -132,7 +256,8 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
 
   DiagnosticsService diagnostics;
   HealthRegistry health({});
-  std::vector<std::shared_ptr<prometheus::Collectable>> collectables;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables = {registry,
+                                                                        std::make_shared<ProcessMetricsCollector>()};
   ServerEnvironment environment{config, *registry, health,
                                 [&collectables](std::shared_ptr<prometheus::Collectable> collectable) {
                                   collectables.push_back(std::move(collectable));
@@ -158,37 +283,17 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  grpc::ServerBuilder builder;
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  PeerAuthorizer authorize = [authorizer, &grpc_metrics, server_name = definition.name,
-                               allowed_peers = config.tls.allowed_peers](const PeerIdentity& peer,
-                                                                         absl::string_view method) -> absl::Status {
-    absl::Status allowed = absl::OkStatus();
-    if (!PeerAllowed(peer, allowed_peers)) {
-      allowed = absl::PermissionDeniedError(absl::StrCat(
-          server_name, ": client certificate (", absl::StrJoin(peer.names, ", "), ") may not call ",
-          QuoteForMessage(method, 200), ": it is not in tls.allowed_peers"));
-    } else {
-      allowed = authorizer->Check(peer.names, method);
-    }
-    if (!allowed.ok()) grpc_metrics.RecordDenied(std::string(method));
-    return allowed;
-  };
+  // Reflection v1 lists what v1alpha lists: every service registered below, health and reflection.
+  std::vector<std::string> served = {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+                                     "grpc.reflection.v1alpha.ServerReflection"};
+  for (const HostedService& hosted : services) served.push_back(hosted.full_name);
+  ReflectionV1Service reflection_v1(std::move(served));
+
   int grpc_port = 0;
-  builder.AddListeningPort(config.grpc_address, MakeServerCredentials(config.tls, std::move(authorize)), &grpc_port);
-  for (const HostedService& hosted : services) {
-    builder.RegisterService(hosted.service);
-    health.SetServing(hosted.full_name, false);
-    if (const auto* descriptor =
-            google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(hosted.full_name)) {
-      grpc_metrics.Preregister(*descriptor);
-    }
-  }
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(grpc_metrics.NewInterceptorFactory());
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server =
+      StartMainServer(config, services, &reflection_v1,
+                      MakePeerAuthorizer(authorizer, grpc_metrics, definition.name, config.tls.allowed_peers),
+                      grpc_metrics, health, &grpc_port);
   if (server == nullptr || grpc_port == 0) {
     return Fail(definition, kExitStartupFailed, "cannot serve gRPC",
                 absl::UnavailableError(absl::StrCat("cannot listen on ", config.grpc_address,
@@ -196,39 +301,30 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   }
   health.Attach(server->GetHealthCheckService());
 
-  // The health-only server needs one callback service to poll its completion queue; the generic
-  // service answers UNIMPLEMENTED to anything that is not grpc.health.v1.
   grpc::CallbackGenericService unimplemented;
   std::unique_ptr<grpc::Server> health_server;
   int health_port = 0;
   if (!config.health_address.empty()) {
-    grpc::ServerBuilder health_builder;
-    health_builder.SetOption(std::make_unique<WithoutReflectionOption>());
-    health_builder.RegisterCallbackGenericService(&unimplemented);
-    health_builder.AddListeningPort(config.health_address, grpc::InsecureServerCredentials(), &health_port);
-    health_server = health_builder.BuildAndStart();
-    if (health_server == nullptr || health_port == 0) {
+    absl::StatusOr<std::unique_ptr<grpc::Server>> started =
+        StartHealthServer(config.health_address, &unimplemented, &health_port);
+    if (!started.ok()) {
       server->Shutdown();
-      return Fail(definition, kExitStartupFailed, "cannot serve health",
-                  absl::UnavailableError(absl::StrCat("cannot listen on ", config.health_address)));
+      return Fail(definition, kExitStartupFailed, "cannot serve health", started.status());
     }
+    health_server = std::move(*started);
     health.Attach(health_server->GetHealthCheckService());
   }
 
   std::unique_ptr<prometheus::Exposer> exposer;
   std::string metrics_address;
   if (!config.metrics_address.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(config.metrics_address, 2);
-    } catch (const std::exception& e) {
+    absl::StatusOr<std::unique_ptr<prometheus::Exposer>> started = StartMetrics(config.metrics_address, collectables);
+    if (!started.ok()) {
       server->Shutdown();
       if (health_server) health_server->Shutdown();
-      return Fail(definition, kExitStartupFailed, "cannot serve metrics",
-                  absl::UnavailableError(absl::StrCat("cannot listen on ", config.metrics_address, ": ", e.what())));
+      return Fail(definition, kExitStartupFailed, "cannot serve metrics", started.status());
     }
-    exposer->RegisterCollectable(registry);
-    exposer->RegisterCollectable(process_metrics);
-    for (const auto& collectable : collectables) exposer->RegisterCollectable(collectable);
+    exposer = std::move(*started);
     metrics_address = WithPort(config.metrics_address, exposer->GetListeningPorts().front());
   }
 
@@ -237,32 +333,17 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   diagnostics.SetInfo({definition.name, kVersion, kRevision, absl::Now(), grpc_address, metrics_address,
                        health_address, config.tls.enabled()});
 
-  int exit_code = kExitOk;
-  if (absl::Status warm = (*host)->WarmUp(); !warm.ok()) {
-    log::Error("warm-up failed", {{"error", std::string(warm.message())}});
-    exit_code = kExitStartupFailed;
-  } else {
-    health.SetAllServing(true);
-    nlohmann::ordered_json ready = {{"service", definition.name},     {"pid", getpid()},
-                                    {"grpc_address", grpc_address},   {"metrics_address", metrics_address},
-                                    {"health_address", health_address}, {"mtls", config.tls.enabled()},
-                                    {"version", kVersion}};
-    if (!config.ready_file.empty()) {
-      if (absl::Status written = WriteFileAtomically(config.ready_file, ready.dump() + "\n"); !written.ok()) {
-        log::Error("cannot write the ready file", {{"error", std::string(written.message())}});
-        exit_code = kExitStartupFailed;
-      }
-    }
-  }
-
+  const nlohmann::ordered_json ready = {{"service", definition.name},     {"pid", getpid()},
+                                        {"grpc_address", grpc_address},   {"metrics_address", metrics_address},
+                                        {"health_address", health_address}, {"mtls", config.tls.enabled()},
+                                        {"version", kVersion}};
+  const int exit_code = BecomeReady(**host, health, config, ready);
   if (exit_code == kExitOk) {
     log::Info("serving", {{"grpc_address", grpc_address},
                           {"metrics_address", metrics_address},
                           {"health_address", health_address},
                           {"mtls", config.tls.enabled() ? "true" : "false"},
-                          {"authorization", !config.tls.enabled()               ? "none: plaintext, every call allowed"
-                                            : config.authorization.configured() ? "roles"
-                                                                                : "no roles: every certificate may read"},
+                          {"authorization", AuthorizationMode(config)},
                           {"version", kVersion}});
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
@@ -272,27 +353,7 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
 
   health.Shutdown();
   (*host)->BeginShutdown();
-  // gRPC cancels the calls still running at the deadline, but a call whose handler never finishes
-  // (blocked in the kernel, say) keeps Shutdown waiting for ever. Past the grace and a little more,
-  // the process exits without it rather than ignore SIGTERM.
-  auto stopped = std::make_shared<absl::Notification>();
-  std::thread stopper([&server, &config, stopped] {
-    server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(config.shutdown_grace));
-    server->Wait();
-    stopped->Notify();
-  });
-  if (!stopped->WaitForNotificationWithTimeout(config.shutdown_grace + kAbandonAfterGrace)) {
-    log::Error("calls still running after the shutdown grace; exiting without them",
-               {{"grace", absl::FormatDuration(config.shutdown_grace)}});
-    if (!config.ready_file.empty()) unlink(config.ready_file.c_str());
-    std::fflush(nullptr);
-    std::_Exit(exit_code);
-  }
-  stopper.join();
-  if (health_server) {
-    health_server->Shutdown(std::chrono::system_clock::now());
-    health_server->Wait();
-  }
+  StopServers(*server, health_server.get(), config, exit_code);
   exposer.reset();
   if (!config.ready_file.empty()) unlink(config.ready_file.c_str());
   log::Info("stopped");

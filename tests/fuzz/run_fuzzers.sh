@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) in their own build directory, replays every
-# saved regression input, then fuzzes each target for a bounded time. Exits non-zero on any crash,
+# saved regression input, then fuzzes each target for a bounded time. A run of every target also has the
+# same clang tree check the thread-safety annotations of every service and client library. Exits non-zero on any crash,
 # sanitizer report or failed check, printing the reproducer's path and the command that replays it.
 #
 #   tests/fuzz/run_fuzzers.sh                    # 10 s per target (the ctest case fuzz_short)
@@ -49,7 +50,8 @@ all_targets=()
 for source in "$fuzz_dir"/fuzz_*.cc; do
   all_targets+=("$(basename "$source" .cc)")
 done
-if [ ${#targets[@]} -eq 0 ]; then targets=("${all_targets[@]}"); fi
+all_requested=0
+if [ ${#targets[@]} -eq 0 ]; then targets=("${all_targets[@]}"); all_requested=1; fi
 for target in "${targets[@]}"; do
   if [ ! -f "$fuzz_dir/$target.cc" ]; then
     echo "run_fuzzers.sh: no fuzz target '$target' (targets: ${all_targets[*]})" >&2
@@ -97,6 +99,23 @@ echo "== building ${targets[*]} (clang, -fsanitize=fuzzer,address,undefined, -j$
 build_start=$(date +%s)
 env -u CI cmake --build "$build_dir" --target "${targets[@]}" -j "$jobs"
 echo "== built in $(( $(date +%s) - build_start )) s"
+
+# A full run also has this clang tree check the thread-safety annotations (ABSL_GUARDED_BY...) of every
+# service and client library: -Werror=thread-safety (cmake/CrosstenantHelpers.cmake) fails the build on a
+# broken one. The probe shows that the flag is on and that clang rejects an unguarded access with it.
+if [ "$all_requested" = 1 ]; then
+  printf '%s\n' '#include "absl/synchronization/mutex.h"' 'struct Probe { absl::Mutex mu; int n ABSL_GUARDED_BY(mu) = 0; };' \
+    'int Read(Probe& p) { return p.n; }' > "$probe_dir/thread_safety_probe.cc"
+  if ! grep -q -- '-Werror=thread-safety' "$build_dir/build.ninja" ||
+     clang++ -std=c++17 -fsyntax-only -Wthread-safety -Werror=thread-safety "$probe_dir/thread_safety_probe.cc" 2>/dev/null; then
+    echo "run_fuzzers.sh: the thread-safety analysis is not on in $build_dir" >&2
+    exit 1
+  fi
+  echo "== checking the thread-safety annotations (clang -Werror=thread-safety)"
+  ts_start=$(date +%s)
+  env -u CI cmake --build "$build_dir" --target crosstenant_thread_safety -j "$jobs"
+  echo "== thread-safety annotations hold ($(( $(date +%s) - ts_start )) s)"
+fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

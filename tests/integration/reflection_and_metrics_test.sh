@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What a user sees with standard tools against each real server binary:
-#   - buf curl lists the services by reflection and describes the health service;
+#   - buf curl lists the services by reflection (v1 and v1alpha, each alone) and calls through it;
 #   - grpc.health.v1.Health/Check answers SERVING per service;
 #   - /metrics passes `promtool check metrics`.
 set -euo pipefail
@@ -35,14 +35,24 @@ check_binary() {
   metrics=$(json_field "$ready" metrics_address)
   local curl=("$BUF" curl --protocol grpc --http2-prior-knowledge)
 
-  local listed
-  listed=$("${curl[@]}" --list-services "http://$grpc") || { fail "$binary: buf curl --list-services failed"; return; }
-  for expected in "$service" crosstenant.v1.Diagnostics grpc.health.v1.Health grpc.reflection.v1alpha.ServerReflection; do
-    grep -qx "$expected" <<<"$listed" || fail "$binary: reflection does not list $expected (got: $listed)"
+  # Both reflection versions, each asked alone (buf tries v1 first and would hide a v1 failure).
+  local protocol listed methods
+  for protocol in grpc-v1 grpc-v1alpha; do
+    listed=$("${curl[@]}" --reflect-protocol "$protocol" --list-services "http://$grpc") ||
+      { fail "$binary: buf curl --list-services over $protocol reflection failed"; return; }
+    for expected in "$service" crosstenant.v1.Diagnostics grpc.health.v1.Health grpc.reflection.v1alpha.ServerReflection \
+                    grpc.reflection.v1.ServerReflection; do
+      grep -qx "$expected" <<<"$listed" || fail "$binary: $protocol reflection does not list $expected (got: $listed)"
+    done
+    methods=$("${curl[@]}" --reflect-protocol "$protocol" --list-methods "http://$grpc") ||
+      { fail "$binary: buf curl --list-methods over $protocol reflection failed"; return; }
+    grep -q "^$service/" <<<"$methods" || fail "$binary: $protocol: no methods listed for $service (got: $methods)"
+    # A call whose request and response types come from reflection: the whole file set must resolve.
+    local echo_answer
+    echo_answer=$("${curl[@]}" --reflect-protocol "$protocol" -d '{"payload":"cGluZw=="}' \
+                  "http://$grpc/crosstenant.v1.Diagnostics/Echo") || true
+    grep -q '"cGluZw=="' <<<"$echo_answer" || fail "$binary: Echo over $protocol reflection said: $echo_answer"
   done
-  local methods
-  methods=$("${curl[@]}" --list-methods "http://$grpc") || { fail "$binary: buf curl --list-methods failed"; return; }
-  grep -q "^$service/" <<<"$methods" || fail "$binary: no methods listed for $service (got: $methods)"
 
   for name in "" "$service"; do
     local answer

@@ -263,7 +263,7 @@ TEST_P(ServerBinaryTest, SigtermLetsAnInFlightCallFinishThenExitsZero) {
 }
 
 TEST_P(ServerBinaryTest, SigtermCutsCallsThatOutliveTheGrace) {
-  auto process = Start({"--shutdown-grace=500ms", "--metrics-address="});
+  auto process = Start({"--shutdown-grace=500ms"});
   nlohmann::json ready = WaitReady(*process);
   auto stub = crosstenant::v1::Diagnostics::NewStub(
       grpc::CreateChannel(ready.value("grpc_address", ""), grpc::InsecureChannelCredentials()));
@@ -274,12 +274,24 @@ TEST_P(ServerBinaryTest, SigtermCutsCallsThatOutliveTheGrace) {
   crosstenant::v1::EchoResponse response;
   std::promise<grpc::Status> result;
   stub->async()->Echo(&context, &request, &response, [&](grpc::Status s) { result.set_value(s); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the call reach the server
+  // Signal only once the server counts the call as started, so that the failure below is the cut,
+  // not a call that never arrived.
+  const std::string started = "grpc_server_started_total{grpc_method=\"Echo\",grpc_service=\"crosstenant.v1."
+                              "Diagnostics\",grpc_type=\"unary\"} 1";
+  bool arrived = false;
+  for (int i = 0; i < 250 && !arrived; ++i) {
+    auto metrics = testing::HttpGet("http://" + ready.value("metrics_address", "") + "/metrics");
+    arrived = metrics.has_value() && metrics->find(started) != std::string::npos;
+    if (!arrived) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(arrived) << "the Echo call never reached the server";
   process->Signal(SIGTERM);
   EXPECT_EQ(process->WaitForExit(std::chrono::seconds(8)), 0) << process->Stderr();
   auto future = result.get_future();
   ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
-  EXPECT_FALSE(future.get().ok());
+  const grpc::Status cut = future.get();
+  EXPECT_FALSE(cut.ok());
+  EXPECT_NE(cut.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << "the server, not the deadline, ends the call";
 }
 
 class MutualTlsTest : public ServerBinaryTest {
