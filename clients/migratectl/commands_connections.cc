@@ -137,41 +137,164 @@ std::vector<v1::Geo> AccessibleGeos(const v1::Connection& connection) {
   return geos;
 }
 
-absl::Status RunConnect(Invocation& in) {
+namespace {
+
+// Every flag of `connect`.
+struct ConnectFlags {
   std::string role, admin_url, id, tenant, cloud, client_id;
   std::string secret_file, secret_env, certificate, key_file, key_env, passphrase_env, algorithm;
   std::string username, password_file, password_env, token_file;
   bool device_code = false, no_wait = false, workload_identity = false, connector_reads_files = false;
   absl::Duration timeout = absl::Minutes(15);
-  FlagSet& f = in.flags();
-  f.Add("role", "source|target", "the tenant's role in the migration (required)", Text(&role));
+};
+
+void AddConnectFlags(FlagSet& f, ConnectFlags* c) {
+  f.Add("role", "source|target", "the tenant's role in the migration (required)", Text(&c->role));
   f.Add("admin-url", "URL", "SharePoint admin URL, https://<tenant>-admin.sharepoint.com (or the argument)",
-        Text(&admin_url));
-  f.Add("id", "NAME", "connection id (default <tenant>-<role>)", Text(&id));
-  f.Add("tenant", "ID|DOMAIN", "Entra tenant for sign-in (default <tenant>.onmicrosoft.com)", Text(&tenant));
-  f.Add("cloud", "NAME", "commercial, gcc, gcc-high, dod or china (default: from the admin URL)", Text(&cloud));
-  f.Add("client-id", "GUID", "application (client) id of the app registration", Text(&client_id));
-  f.Add("client-secret-file", "FILE", "client secret from a file ('-' reads stdin)", Text(&secret_file));
-  f.Add("client-secret-env", "VAR", "client secret from an environment variable", Text(&secret_env));
-  f.Add("certificate", "FILE", "certificate (PEM) for app-only sign-in, like -CertificatePath", Text(&certificate));
-  f.Add("private-key-file", "FILE", "its private key (PEM; default: the certificate file)", Text(&key_file));
-  f.Add("private-key-env", "VAR", "its private key (PEM) from an environment variable", Text(&key_env));
-  f.Add("private-key-passphrase-env", "VAR", "passphrase of an encrypted key", Text(&passphrase_env));
-  f.Add("assertion", "ps256|rs256", "client assertion algorithm (default ps256)", Text(&algorithm));
+        Text(&c->admin_url));
+  f.Add("id", "NAME", "connection id (default <tenant>-<role>)", Text(&c->id));
+  f.Add("tenant", "ID|DOMAIN", "Entra tenant for sign-in (default <tenant>.onmicrosoft.com)", Text(&c->tenant));
+  f.Add("cloud", "NAME", "commercial, gcc, gcc-high, dod or china (default: from the admin URL)", Text(&c->cloud));
+  f.Add("client-id", "GUID", "application (client) id of the app registration", Text(&c->client_id));
+  f.Add("client-secret-file", "FILE", "client secret from a file ('-' reads stdin)", Text(&c->secret_file));
+  f.Add("client-secret-env", "VAR", "client secret from an environment variable", Text(&c->secret_env));
+  f.Add("certificate", "FILE", "certificate (PEM) for app-only sign-in, like -CertificatePath", Text(&c->certificate));
+  f.Add("private-key-file", "FILE", "its private key (PEM; default: the certificate file)", Text(&c->key_file));
+  f.Add("private-key-env", "VAR", "its private key (PEM) from an environment variable", Text(&c->key_env));
+  f.Add("private-key-passphrase-env", "VAR", "passphrase of an encrypted key", Text(&c->passphrase_env));
+  f.Add("assertion", "ps256|rs256", "client assertion algorithm (default ps256)", Text(&c->algorithm));
   f.Add("device-code", "", "sign in as an admin in a browser (works with MFA); waits for the sign-in",
-        Switch(&device_code));
-  f.Add("no-wait", "", "with --device-code: print the prompt and return without waiting", Switch(&no_wait));
+        Switch(&c->device_code));
+  f.Add("no-wait", "", "with --device-code: print the prompt and return without waiting", Switch(&c->no_wait));
   f.Add("timeout", "DURATION", "with --device-code: how long to wait for the sign-in (default 15m)",
-        DurationFlag(&timeout));
-  f.Add("username", "UPN", "admin user name for a password sign-in (-Credential)", Text(&username));
-  f.Add("password-file", "FILE", "the admin's password from a file ('-' reads stdin)", Text(&password_file));
-  f.Add("password-env", "VAR", "the admin's password from an environment variable", Text(&password_env));
+        DurationFlag(&c->timeout));
+  f.Add("username", "UPN", "admin user name for a password sign-in (-Credential)", Text(&c->username));
+  f.Add("password-file", "FILE", "the admin's password from a file ('-' reads stdin)", Text(&c->password_file));
+  f.Add("password-env", "VAR", "the admin's password from an environment variable", Text(&c->password_env));
   f.Add("workload-identity", "", "sign in with a Kubernetes service-account token (federated credential)",
-        Switch(&workload_identity));
+        Switch(&c->workload_identity));
   f.Add("token-file", "PATH", "with --workload-identity: token file on the connector's host "
-        "(default AZURE_FEDERATED_TOKEN_FILE there)", Text(&token_file));
+        "(default AZURE_FEDERATED_TOKEN_FILE there)", Text(&c->token_file));
   f.Add("connector-reads-files", "", "send the secret, key and password files as paths the connector reads "
-        "(and re-reads when they rotate) instead of their content", Switch(&connector_reads_files));
+        "(and re-reads when they rotate) instead of their content", Switch(&c->connector_reads_files));
+}
+
+// The role, cloud and admin URL of the request.
+absl::Status FillTarget(const ConnectFlags& c, v1::CreateConnectionRequest& request) {
+  request.set_connection_id(c.id);
+  request.set_admin_url(c.admin_url);
+  const std::string lower_role = absl::AsciiStrToLower(c.role);
+  if (lower_role == "source") {
+    request.set_role(v1::CONNECTION_ROLE_SOURCE);
+  } else if (lower_role == "target") {
+    request.set_role(v1::CONNECTION_ROLE_TARGET);
+  } else if (c.role.empty()) {
+    return UsageError("missing --role=source|target");
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("--role: expected source or target, got '", c.role, "'"));
+  }
+  if (c.admin_url.empty()) return UsageError("missing the admin URL (--admin-url=URL or argument)");
+  if (!c.cloud.empty()) {
+    const std::string cloud = absl::AsciiStrToLower(c.cloud);
+    if (cloud == "commercial") request.set_cloud(v1::CLOUD_COMMERCIAL);
+    else if (cloud == "gcc") request.set_cloud(v1::CLOUD_GCC);
+    else if (cloud == "gcc-high") request.set_cloud(v1::CLOUD_GCC_HIGH);
+    else if (cloud == "dod") request.set_cloud(v1::CLOUD_DOD);
+    else if (cloud == "china") request.set_cloud(v1::CLOUD_CHINA);
+    else return absl::InvalidArgumentError(absl::StrCat("--cloud: expected commercial, gcc, gcc-high, dod or china, got '", c.cloud, "'"));
+  }
+  return absl::OkStatus();
+}
+
+// The one credential the flags give, its secrets read from files or the environment.
+absl::Status FillCredential(const ConnectFlags& c, v1::Credential* credential) {
+  std::vector<std::string> kinds;
+  if (!c.secret_file.empty() || !c.secret_env.empty()) kinds.push_back("client secret");
+  if (!c.certificate.empty()) kinds.push_back("certificate");
+  if (c.device_code) kinds.push_back("device code");
+  if (!c.username.empty()) kinds.push_back("admin password");
+  if (c.workload_identity) kinds.push_back("workload identity");
+  if (kinds.empty()) {
+    return UsageError("no credential; give one of --client-secret-file/--client-secret-env, "
+                      "--certificate, --device-code, --username, --workload-identity (see --help)");
+  }
+  if (kinds.size() > 1) {
+    return UsageError(absl::StrCat("one credential kind at a time, got ", absl::StrJoin(kinds, " and ")));
+  }
+  credential->set_tenant(c.tenant);
+  const std::string& kind = kinds.front();
+  if (kind != "device code" && kind != "admin password" && c.client_id.empty()) {
+    return UsageError(absl::StrCat("the ", kind, " sign-in needs --client-id=GUID"));
+  }
+  // Microsoft Graph Command Line Tools: the public client Microsoft's own admin tools sign in with.
+  const std::string public_client = c.client_id.empty() ? "14d82eec-204b-4c2f-b7e8-296a70dab67e" : c.client_id;
+  if (kind == "client secret") {
+    credential->mutable_client_secret()->set_client_id(c.client_id);
+    return FillSecret("client-secret", c.secret_file, c.secret_env, c.connector_reads_files,
+                      credential->mutable_client_secret()->mutable_secret());
+  }
+  if (kind == "certificate") {
+    v1::CertificateCredential* cert = credential->mutable_certificate();
+    cert->set_client_id(c.client_id);
+    if (c.connector_reads_files) {
+      cert->set_certificate_file(c.certificate);
+    } else {
+      ASSIGN_OR_RETURN(std::string pem, ReadTextFile("certificate", c.certificate));
+      cert->set_certificate_pem(pem);
+    }
+    RETURN_IF_ERROR(FillSecret("private-key", c.key_file.empty() && c.key_env.empty() ? c.certificate : c.key_file,
+                               c.key_env, c.connector_reads_files, cert->mutable_private_key()));
+    if (!c.passphrase_env.empty()) {
+      ASSIGN_OR_RETURN(std::string passphrase, ReadSecretEnv("private-key-passphrase-env", c.passphrase_env));
+      cert->mutable_private_key_passphrase()->set_value(passphrase);
+    }
+    const std::string alg = absl::AsciiStrToLower(c.algorithm);
+    if (alg == "rs256") cert->set_assertion_algorithm(v1::ASSERTION_ALGORITHM_RS256);
+    else if (alg == "ps256") cert->set_assertion_algorithm(v1::ASSERTION_ALGORITHM_PS256);
+    else if (!alg.empty()) return absl::InvalidArgumentError(absl::StrCat("--assertion: expected ps256 or rs256, got '", c.algorithm, "'"));
+    return absl::OkStatus();
+  }
+  if (kind == "device code") {
+    credential->mutable_device_code()->set_client_id(public_client);
+  } else if (kind == "admin password") {
+    credential->mutable_username_password()->set_client_id(public_client);
+    credential->mutable_username_password()->set_username(c.username);
+    return FillSecret("password", c.password_file, c.password_env, c.connector_reads_files,
+                      credential->mutable_username_password()->mutable_password());
+  } else {
+    credential->mutable_workload_identity()->set_client_id(c.client_id);
+    credential->mutable_workload_identity()->set_token_file(c.token_file);
+  }
+  return absl::OkStatus();
+}
+
+// A connection waiting for a device-code sign-in: prints Microsoft's prompt and, unless --no-wait,
+// waits for the sign-in. Returns the connection to print.
+absl::StatusOr<v1::Connection> FollowSignIn(Invocation& in, const ConnectFlags& c, v1::Connection connection) {
+  // Microsoft's own words, as Connect-SPOService and az login print them, on stderr like theirs.
+  const v1::DeviceCodePrompt& prompt = connection.sign_in_prompt();
+  std::string message = prompt.message().empty()
+                            ? absl::StrCat("To sign in, use a web browser to open the page ", prompt.verification_uri(),
+                                           " and enter the code ", prompt.user_code(), " to authenticate.")
+                            : prompt.message();
+  in.err() << message << "\n";
+  if (c.no_wait) {
+    in.err() << "Not waiting (--no-wait): `migratectl connections --watch` shows when " << connection.name()
+             << " is signed in.\n";
+    return connection;
+  }
+  in.err() << "Waiting for the sign-in to " << connection.name();
+  if (prompt.has_expire_time()) in.err() << " (the code expires at " << TimeText(prompt.expire_time()) << ")";
+  in.err() << "...\n";
+  in.err().flush();
+  return WaitForSignIn(in, connection, c.timeout);
+}
+
+}  // namespace
+
+absl::Status RunConnect(Invocation& in) {
+  ConnectFlags c;
+  AddConnectFlags(in.flags(), &c);
   ASSIGN_OR_RETURN(bool run, in.Parse({"Connects a source or target tenant: signs in, checks the admin role, finds "
                                        "every geo. The connection is kept by the tenant-connector for the whole "
                                        "migration, so the source and the target are connected at the same time.",
@@ -194,113 +317,24 @@ absl::Status RunConnect(Invocation& in) {
                                       0, 1));
   if (!run) return absl::OkStatus();
   if (!in.positionals().empty()) {
-    if (!admin_url.empty()) return UsageError("give the admin URL once: as --admin-url or as the argument");
-    admin_url = in.positionals()[0];
+    if (!c.admin_url.empty()) return UsageError("give the admin URL once: as --admin-url or as the argument");
+    c.admin_url = in.positionals()[0];
   }
   v1::CreateConnectionRequest request;
-  request.set_connection_id(id);
-  request.set_admin_url(admin_url);
   request.set_request_id(NewRequestId());
-  const std::string lower_role = absl::AsciiStrToLower(role);
-  if (lower_role == "source") {
-    request.set_role(v1::CONNECTION_ROLE_SOURCE);
-  } else if (lower_role == "target") {
-    request.set_role(v1::CONNECTION_ROLE_TARGET);
-  } else if (role.empty()) {
-    return UsageError("missing --role=source|target");
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("--role: expected source or target, got '", role, "'"));
-  }
-  if (admin_url.empty()) return UsageError("missing the admin URL (--admin-url=URL or argument)");
-  if (!cloud.empty()) {
-    const std::string c = absl::AsciiStrToLower(cloud);
-    if (c == "commercial") request.set_cloud(v1::CLOUD_COMMERCIAL);
-    else if (c == "gcc") request.set_cloud(v1::CLOUD_GCC);
-    else if (c == "gcc-high") request.set_cloud(v1::CLOUD_GCC_HIGH);
-    else if (c == "dod") request.set_cloud(v1::CLOUD_DOD);
-    else if (c == "china") request.set_cloud(v1::CLOUD_CHINA);
-    else return absl::InvalidArgumentError(absl::StrCat("--cloud: expected commercial, gcc, gcc-high, dod or china, got '", cloud, "'"));
-  }
-
-  std::vector<std::string> kinds;
-  if (!secret_file.empty() || !secret_env.empty()) kinds.push_back("client secret");
-  if (!certificate.empty()) kinds.push_back("certificate");
-  if (device_code) kinds.push_back("device code");
-  if (!username.empty()) kinds.push_back("admin password");
-  if (workload_identity) kinds.push_back("workload identity");
-  if (kinds.empty()) {
-    return UsageError("no credential; give one of --client-secret-file/--client-secret-env, "
-                      "--certificate, --device-code, --username, --workload-identity (see --help)");
-  }
-  if (kinds.size() > 1) {
-    return UsageError(absl::StrCat("one credential kind at a time, got ", absl::StrJoin(kinds, " and ")));
-  }
-  v1::Credential* credential = request.mutable_credential();
-  credential->set_tenant(tenant);
-  const std::string& kind = kinds.front();
-  if (kind != "device code" && kind != "admin password" && client_id.empty()) {
-    return UsageError(absl::StrCat("the ", kind, " sign-in needs --client-id=GUID"));
-  }
-  // Microsoft Graph Command Line Tools: the public client Microsoft's own admin tools sign in with.
-  const std::string public_client = client_id.empty() ? "14d82eec-204b-4c2f-b7e8-296a70dab67e" : client_id;
-  if (kind == "client secret") {
-    credential->mutable_client_secret()->set_client_id(client_id);
-    RETURN_IF_ERROR(FillSecret("client-secret", secret_file, secret_env, connector_reads_files,
-                               credential->mutable_client_secret()->mutable_secret()));
-  } else if (kind == "certificate") {
-    v1::CertificateCredential* cert = credential->mutable_certificate();
-    cert->set_client_id(client_id);
-    if (connector_reads_files) {
-      cert->set_certificate_file(certificate);
-    } else {
-      ASSIGN_OR_RETURN(std::string pem, ReadTextFile("certificate", certificate));
-      cert->set_certificate_pem(pem);
-    }
-    RETURN_IF_ERROR(FillSecret("private-key", key_file.empty() && key_env.empty() ? certificate : key_file, key_env,
-                               connector_reads_files, cert->mutable_private_key()));
-    if (!passphrase_env.empty()) {
-      ASSIGN_OR_RETURN(std::string passphrase, ReadSecretEnv("private-key-passphrase-env", passphrase_env));
-      cert->mutable_private_key_passphrase()->set_value(passphrase);
-    }
-    const std::string alg = absl::AsciiStrToLower(algorithm);
-    if (alg == "rs256") cert->set_assertion_algorithm(v1::ASSERTION_ALGORITHM_RS256);
-    else if (alg == "ps256") cert->set_assertion_algorithm(v1::ASSERTION_ALGORITHM_PS256);
-    else if (!alg.empty()) return absl::InvalidArgumentError(absl::StrCat("--assertion: expected ps256 or rs256, got '", algorithm, "'"));
-  } else if (kind == "device code") {
-    credential->mutable_device_code()->set_client_id(public_client);
-  } else if (kind == "admin password") {
-    credential->mutable_username_password()->set_client_id(public_client);
-    credential->mutable_username_password()->set_username(username);
-    RETURN_IF_ERROR(FillSecret("password", password_file, password_env, connector_reads_files,
-                               credential->mutable_username_password()->mutable_password()));
-  } else {
-    credential->mutable_workload_identity()->set_client_id(client_id);
-    credential->mutable_workload_identity()->set_token_file(token_file);
-  }
+  RETURN_IF_ERROR(FillTarget(c, request));
+  RETURN_IF_ERROR(FillCredential(c, request.mutable_credential()));
 
   ASSIGN_OR_RETURN(v1::CreateConnectionResponse response,
                    in.Call<v1::CreateConnectionResponse>(in.connector(),
                                                          &v1::TenantConnector::Stub::CreateConnection, request));
   v1::Connection connection = response.connection();
   if (connection.state() == v1::CONNECTION_STATE_PENDING_SIGN_IN) {
-    // Microsoft's own words, as Connect-SPOService and az login print them, on stderr like theirs.
-    const v1::DeviceCodePrompt& prompt = connection.sign_in_prompt();
-    std::string message = prompt.message().empty()
-                              ? absl::StrCat("To sign in, use a web browser to open the page ", prompt.verification_uri(),
-                                             " and enter the code ", prompt.user_code(), " to authenticate.")
-                              : prompt.message();
-    in.err() << message << "\n";
-    if (no_wait) {
-      in.err() << "Not waiting (--no-wait): `migratectl connections --watch` shows when " << connection.name()
-               << " is signed in.\n";
+    ASSIGN_OR_RETURN(connection, FollowSignIn(in, c, std::move(connection)));
+    if (c.no_wait) {
       PrintConnection(in, connection);
       return absl::OkStatus();
     }
-    in.err() << "Waiting for the sign-in to " << connection.name();
-    if (prompt.has_expire_time()) in.err() << " (the code expires at " << TimeText(prompt.expire_time()) << ")";
-    in.err() << "...\n";
-    in.err().flush();
-    ASSIGN_OR_RETURN(connection, WaitForSignIn(in, connection, timeout));
   }
   PrintConnection(in, connection);
   if (connection.state() == v1::CONNECTION_STATE_CONNECTED || connection.state() == v1::CONNECTION_STATE_DEGRADED) {
