@@ -225,7 +225,35 @@ int MoveSimulator::QueuedInGeo(int tenant, int geo) const {
   return queued;
 }
 
-MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, const std::set<int>& unreachable) {
+std::optional<MoveAnswer> MoveSimulator::FindTargetGeo(const nlohmann::json& parameters, const std::string& target_upn,
+                                                      int* tenant, int* geo) const {
+  // The host if given, else the organization id (+ data location), else the UPN's domain.
+  const std::string host = parameters.value("targetOrganizationHost", "");
+  const std::string organization = parameters.value("targetOrganizationId", "");
+  const std::string location = absl::AsciiStrToUpper(parameters.value("targetDataLocationCode", ""));
+  if (!host.empty()) {
+    if (!directory_.FindGeoByUrl(host, tenant, geo)) {
+      return Error(422, "unprocessableEntity",
+                   absl::StrCat("There is no Cross-Tenant relationship established for partner ", host,
+                                " and role target."));
+    }
+    return std::nullopt;
+  }
+  *tenant = !organization.empty() ? directory_.FindTenant(organization) : directory_.FindTenantOfUpn(target_upn);
+  if (*tenant < 0) {
+    return Error(400, "invalidRequest",
+                 "Cannot process the request because the required parameter targetOrganizationHost is missing.");
+  }
+  *geo = 0;
+  const auto& geos = directory_.tenant(*tenant).seed.geos;
+  for (std::size_t g = 0; g < geos.size(); ++g) {
+    if (geos[g].location == location) *geo = static_cast<int>(g);
+  }
+  return std::nullopt;
+}
+
+std::optional<MoveAnswer> MoveSimulator::ReadStartRequest(int source_tenant, const nlohmann::json& body,
+                                                         MoveTask* task, absl::Time* preferred_start) const {
   if (!body.is_object() || !body.contains("parameters") || !body["parameters"].is_object()) {
     return Error(400, "invalidRequest", "Cannot process the request because the required parameter parameters is missing.");
   }
@@ -250,43 +278,23 @@ MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, c
   if (!source.seed.features.cross_tenant_move_enabled) {
     return Error(403, "accessDenied", "The Cross-Tenant content move feature is not enabled for this tenant.");
   }
-  const int source_user = source.FindUserIndex(source_upn);
-  if (source_user < 0) {
+  task->source_tenant = source_tenant;
+  task->source_user = source.FindUserIndex(source_upn);
+  if (task->source_user < 0) {
     return Error(404, "itemNotFound", absl::StrCat("The user ", source_upn, " could not be found."));
   }
-
-  // The target geo: the host if given, else the organization id (+ data location), else the UPN's domain.
-  int target_tenant = -1, target_geo = -1;
-  const std::string host = parameters.value("targetOrganizationHost", "");
-  const std::string organization = parameters.value("targetOrganizationId", "");
-  const std::string location = absl::AsciiStrToUpper(parameters.value("targetDataLocationCode", ""));
-  if (!host.empty()) {
-    if (!directory_.FindGeoByUrl(host, &target_tenant, &target_geo)) {
-      return Error(422, "unprocessableEntity",
-                   absl::StrCat("There is no Cross-Tenant relationship established for partner ", host,
-                                " and role target."));
-    }
-  } else {
-    target_tenant = !organization.empty() ? directory_.FindTenant(organization) : directory_.FindTenantOfUpn(target_upn);
-    if (target_tenant < 0) {
-      return Error(400, "invalidRequest",
-                   "Cannot process the request because the required parameter targetOrganizationHost is missing.");
-    }
-    target_geo = 0;
-    const auto& geos = directory_.tenant(target_tenant).seed.geos;
-    for (std::size_t g = 0; g < geos.size(); ++g) {
-      if (geos[g].location == location) target_geo = static_cast<int>(g);
-    }
-  }
-  const DirectoryTenant& target = directory_.tenant(target_tenant);
-  const int target_user = target.FindUserIndex(target_upn);
-  if (target_user < 0) {
+  task->source_geo = source.users[task->source_user].geo;
+  if (auto refused = FindTargetGeo(parameters, target_upn, &task->target_tenant, &task->target_geo)) return refused;
+  task->target_user = directory_.tenant(task->target_tenant).FindUserIndex(target_upn);
+  if (task->target_user < 0) {
     return Error(400, "invalidRequest",
                  absl::StrCat("The target user ", target_upn, " does not exist in the target tenant."));
   }
-  const bool validate_only = parameters.value("validateOnly", false);
-  absl::Time preferred_start = absl::InfinitePast(), latest_start = absl::InfiniteFuture();
-  for (auto [field, out] : {std::pair{"preferredStartDateTime", &preferred_start},
+  task->parameters = parameters;
+  task->validate_only = parameters.value("validateOnly", false);
+  absl::Time latest_start = absl::InfiniteFuture();
+  *preferred_start = absl::InfinitePast();
+  for (auto [field, out] : {std::pair{"preferredStartDateTime", preferred_start},
                             std::pair{"preferredLatestStartDateTime", &latest_start}}) {
     if (parameters.contains(field) && !parameters[field].is_null()) {
       if (!parameters[field].is_string() || !ParseIsoTime(parameters[field].get<std::string>(), out)) {
@@ -296,31 +304,59 @@ MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, c
       *out = clock_.EmulatedTimeOf(*out);
     }
   }
-  if (latest_start != absl::InfiniteFuture() && preferred_start != absl::InfinitePast() &&
-      latest_start <= preferred_start) {
+  if (latest_start != absl::InfiniteFuture() && *preferred_start != absl::InfinitePast() &&
+      latest_start <= *preferred_start) {
     return Error(400, "invalidRequest", "preferredLatestStartDateTime must be later than preferredStartDateTime.");
   }
+  if (latest_start != absl::InfiniteFuture()) task->latest_start = latest_start;
+  return std::nullopt;
+}
+
+std::optional<MoveAnswer> MoveSimulator::TargetRefusal(const MoveTask& task, absl::Time now,
+                                                      const std::set<int>& unreachable) const {
+  if (!state_.drives[task.source_tenant][task.source_user].exists) {
+    return Error(400, "invalidRequest", absl::StrCat("The user ", UpnOf(task.parameters, "sourceUserIdentity"),
+                                                     " has no OneDrive to move."));
+  }
+  const std::string target_host = directory_.MySiteHostUrl(task.target_tenant, task.target_geo);
+  const TrustStatus trust = VerifyTrust(directory_, state_, task.source_tenant, task.source_geo, "Target", target_host,
+                                        now, settings_.dormant_period, unreachable);
+  if (trust != TrustStatus::kGoodToProceed) {
+    return Error(422, "unprocessableEntity",
+                 absl::StrCat("There is no Cross-Tenant relationship established for partner ", target_host,
+                              " and role target."));
+  }
+  if (state_.drives[task.target_tenant][task.target_user].exists) {
+    return Error(409, "conflict", absl::StrCat("The target tenant has a conflict: a OneDrive already exists for ",
+                                               UpnOf(task.parameters, "targetUserIdentity"), "."));
+  }
+  // Moving a user back: the redirect the first move left occupies the URL the OneDrive needs.
+  const std::string target_url = directory_.PersonalSiteUrl(
+      task.target_tenant, task.target_geo, directory_.tenant(task.target_tenant).users[task.target_user].upn);
+  for (const RedirectSite& redirect : state_.geos[task.target_tenant][task.target_geo].redirects) {
+    if (redirect.url == target_url) {
+      return Error(409, "conflict",
+                   absl::StrCat("The target tenant has a conflict: the redirect site ", target_url,
+                                " occupies the OneDrive URL; remove it before moving the user back."));
+    }
+  }
+  return std::nullopt;
+}
+
+MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, const std::set<int>& unreachable) {
+  MoveTask task;
+  absl::Time preferred_start;
+  if (auto refused = ReadStartRequest(source_tenant, body, &task, &preferred_start)) return *refused;
+  const std::string source_upn = UpnOf(task.parameters, "sourceUserIdentity");
 
   absl::MutexLock lock(&state_.mu);
   const absl::Time now = clock_.Now();
   TickLocked(now);
-  const int source_geo = source.users[source_user].geo;
-  MoveTask task;
   task.id = RandomGuid();
-  task.source_tenant = source_tenant;
-  task.source_geo = source_geo;
-  task.source_user = source_user;
-  task.target_tenant = target_tenant;
-  task.target_geo = target_geo;
-  task.target_user = target_user;
-  task.parameters = parameters;
   task.created = task.updated = now;
-  task.validate_only = validate_only;
-  task.reschedules_left = state_.drives[source_tenant][source_user].reschedules;
-  if (latest_start != absl::InfiniteFuture()) task.latest_start = latest_start;
-
-  if (!validate_only) {
-    auto latest = latest_by_user_.find({source_tenant, source_user});
+  task.reschedules_left = state_.drives[source_tenant][task.source_user].reschedules;
+  if (!task.validate_only) {
+    auto latest = latest_by_user_.find({source_tenant, task.source_user});
     if (latest != latest_by_user_.end()) {
       const MoveTask& previous = tasks_[latest->second];
       if (previous.state != MoveState::kFailed && previous.state != MoveState::kStopped) {
@@ -331,32 +367,8 @@ MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, c
       }
     }
   }
-  if (!state_.drives[source_tenant][source_user].exists) {
-    return Error(400, "invalidRequest", absl::StrCat("The user ", source_upn, " has no OneDrive to move."));
-  }
-  const std::string target_host = directory_.MySiteHostUrl(target_tenant, target_geo);
-  const TrustStatus trust = VerifyTrust(directory_, state_, source_tenant, source_geo, "Target", target_host, now,
-                                        settings_.dormant_period, unreachable);
-  if (trust != TrustStatus::kGoodToProceed) {
-    return Error(422, "unprocessableEntity",
-                 absl::StrCat("There is no Cross-Tenant relationship established for partner ", target_host,
-                              " and role target."));
-  }
-  if (state_.drives[target_tenant][target_user].exists) {
-    return Error(409, "conflict",
-                 absl::StrCat("The target tenant has a conflict: a OneDrive already exists for ", target_upn, "."));
-  }
-  // Moving a user back: the redirect the first move left occupies the URL the OneDrive needs.
-  const std::string target_url =
-      directory_.PersonalSiteUrl(target_tenant, target_geo, target.users[target_user].upn);
-  for (const RedirectSite& redirect : state_.geos[target_tenant][target_geo].redirects) {
-    if (redirect.url == target_url) {
-      return Error(409, "conflict",
-                   absl::StrCat("The target tenant has a conflict: the redirect site ", target_url,
-                                " occupies the OneDrive URL; remove it before moving the user back."));
-    }
-  }
-  if (validate_only) {
+  if (auto refused = TargetRefusal(task, now, unreachable)) return *refused;
+  if (task.validate_only) {
     auto [code, message] = ContentBlocker(task);
     task.state = code.empty() ? MoveState::kSuccess : MoveState::kFailed;
     task.error_code = code;
@@ -366,7 +378,7 @@ MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, c
     answer.body = TaskJson(task);
     return answer;
   }
-  if (QueuedInGeo(source_tenant, source_geo) >= settings_.max_queued_per_geo) {
+  if (QueuedInGeo(source_tenant, task.source_geo) >= settings_.max_queued_per_geo) {
     return Error(409, "conflict",
                  absl::StrCat("The source instance already has ", settings_.max_queued_per_geo,
                               " queued OneDrive moves; start more when the current batch is near completion."));
@@ -376,7 +388,7 @@ MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, c
   const std::size_t index = tasks_.size();
   tasks_.push_back(task);
   task_by_id_[task.id] = index;
-  latest_by_user_[{source_tenant, source_user}] = index;
+  latest_by_user_[{source_tenant, task.source_user}] = index;
   earliest_due_ = std::min(earliest_due_, task.next_at);
   if (on_transition_) on_transition_(MoveState::kNotStarted);
   MoveAnswer answer;

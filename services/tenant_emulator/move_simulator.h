@@ -93,6 +93,16 @@ class MoveSimulator {
   std::pair<std::string, std::string> ContentBlocker(const MoveTask& task) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
   int QueuedInGeo(int tenant, int geo) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
+
+  // The parts of Start. ReadStartRequest reads the users, the window and the target geo into `task`;
+  // TargetRefusal says what refuses the move once source and target are known. Each returns the error
+  // answer, or nullopt when the move may go on.
+  std::optional<MoveAnswer> ReadStartRequest(int source_tenant, const nlohmann::json& body, MoveTask* task,
+                                             absl::Time* preferred_start) const;
+  std::optional<MoveAnswer> FindTargetGeo(const nlohmann::json& parameters, const std::string& target_upn,
+                                          int* tenant, int* geo) const;
+  std::optional<MoveAnswer> TargetRefusal(const MoveTask& task, absl::Time now, const std::set<int>& unreachable) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
   // An emulated instant as Microsoft writes it, on the real clock (ScaledClock::WallTimeOf).
   std::string WallIsoTime(absl::Time emulated) const;
   nlohmann::json TaskJson(const MoveTask& task) const;
