@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "services/common/grpc_status.h"
+#include "services/common/proto_time.h"
 #include "services/common/tls.h"
 #include "services/tenant_connector/core/connector.h"
 
