@@ -31,8 +31,10 @@ absl::Status Set(absl::StatusOr<Value> result, Value* out) {
 
 // The LeaseTasks calls waiting for a task, oldest first, and the one subscription to the EventHub that
 // wakes them: as many as there are tasks announced (every one on a resume or on the hub's close), when
-// the tasks become ready. A woken waiter leaves the queue; if its look finds nothing it queues again at
-// the back. A task announced while nobody waits is found by the next call's first look.
+// the tasks become ready. A woken waiter leaves the queue; if its look finds nothing (another call took
+// the task first, or it asks for other kinds) it queues again at the back, and a task still left is
+// found by a periodic look. A task announced while nobody waits is found by the next call's first look.
+// One wake-up per task, not one per waiter: a commit costs one look at the store, however many wait.
 class LeaseWaiters : public std::enable_shared_from_this<LeaseWaiters> {
  public:
   static std::shared_ptr<LeaseWaiters> Create(EventHub* hub, Executor* executor) {

@@ -127,7 +127,8 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
     };
   }
 
-  // Reads on on the executor (never on a gRPC thread or a writer's), once at a time. Holds guard_->mutex.
+  // Queues the next read on the executor (never on a gRPC thread or a writer's), one at a time. Holds
+  // guard_->mutex.
   void RefillLater() {
     if (refill_queued_ || finished_) return;
     refill_queued_ = true;
