@@ -35,20 +35,30 @@ absl::Status Set(absl::StatusOr<Value> result, Value* out) {
 // the task first, or it asks for other kinds) it queues again at the back, and a task still left is
 // found by a periodic look. A task announced while nobody waits is found by the next call's first look.
 // One wake-up per task, not one per waiter: a commit costs one look at the store, however many wait.
+//
+// The hub sees this process's commits only. For the tasks it does not see (another replica's on
+// PostgreSQL, a lease that expired), every `probe` the longest-waiting call is woken as a probe; a probe
+// that leases a task wakes the next call as a probe, until one finds nothing. Idle, that is one look per
+// `probe` per replica, not one per waiting call.
 class LeaseWaiters : public std::enable_shared_from_this<LeaseWaiters> {
  public:
-  static std::shared_ptr<LeaseWaiters> Create(EventHub* hub, Executor* executor) {
-    std::shared_ptr<LeaseWaiters> waiters(new LeaseWaiters(hub, executor));
+  // `wake(probe)`: see Add.
+  using WakeCallback = std::function<void(bool probe)>;
+
+  static std::shared_ptr<LeaseWaiters> Create(EventHub* hub, Executor* executor, absl::Duration probe) {
+    std::shared_ptr<LeaseWaiters> waiters(new LeaseWaiters(hub, executor, probe));
     std::weak_ptr<LeaseWaiters> weak = waiters;
     waiters->subscription_ = hub->SubscribeTasks([weak](absl::Time ready, int count) {
       if (std::shared_ptr<LeaseWaiters> self = weak.lock()) self->Announced(ready, count);
     });
+    waiters->ScheduleProbe();
     return waiters;
   }
   ~LeaseWaiters() { hub_->Unsubscribe(subscription_); }
 
-  // Queues `wake` (it must not block); returns its id for Remove.
-  int64_t Add(std::function<void()> wake) {
+  // Queues `wake` (it must not block; `probe` when woken by a probe, not for an announced task);
+  // returns its id for Remove.
+  int64_t Add(WakeCallback wake) {
     absl::MutexLock lock(&mu_);
     const int64_t id = next_id_++;
     queue_.emplace(id, std::move(wake));
@@ -63,8 +73,32 @@ class LeaseWaiters : public std::enable_shared_from_this<LeaseWaiters> {
     return static_cast<int>(queue_.size());
   }
 
+  // Wakes the `count` longest-waiting calls (dequeued), as probes if `probe`.
+  void Wake(int count, bool probe = false) {
+    std::vector<WakeCallback> woken;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!queue_.empty() && static_cast<int>(woken.size()) < count) {
+        woken.push_back(std::move(queue_.begin()->second));
+        queue_.erase(queue_.begin());
+      }
+    }
+    for (const WakeCallback& wake : woken) wake(probe);
+  }
+
  private:
-  LeaseWaiters(EventHub* hub, Executor* executor) : hub_(hub), executor_(executor) {}
+  LeaseWaiters(EventHub* hub, Executor* executor, absl::Duration probe)
+      : hub_(hub), executor_(executor), probe_(probe) {}
+
+  void ScheduleProbe() {
+    std::weak_ptr<LeaseWaiters> weak = weak_from_this();
+    executor_->RunAt(absl::Now() + probe_, [weak] {
+      if (std::shared_ptr<LeaseWaiters> self = weak.lock()) {
+        self->Wake(1, /*probe=*/true);
+        self->ScheduleProbe();
+      }
+    });
+  }
 
   // The hub's callback, on a writer's thread.
   void Announced(absl::Time ready, int count) {
@@ -79,24 +113,13 @@ class LeaseWaiters : public std::enable_shared_from_this<LeaseWaiters> {
     });
   }
 
-  void Wake(int count) {
-    std::vector<std::function<void()>> woken;
-    {
-      absl::MutexLock lock(&mu_);
-      while (!queue_.empty() && static_cast<int>(woken.size()) < count) {
-        woken.push_back(std::move(queue_.begin()->second));
-        queue_.erase(queue_.begin());
-      }
-    }
-    for (const std::function<void()>& wake : woken) wake();
-  }
-
   EventHub* const hub_;
   Executor* const executor_;
+  const absl::Duration probe_;
   int64_t subscription_ = 0;
   mutable absl::Mutex mu_;
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
-  std::map<int64_t, std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);  // by arrival
+  std::map<int64_t, WakeCallback> queue_ ABSL_GUARDED_BY(mu_);  // by arrival
 };
 
 namespace {
@@ -142,22 +165,27 @@ class LeaseWait : public std::enable_shared_from_this<LeaseWait> {
  private:
   // One look at the store, unless the call has ended or a newer look was scheduled since.
   void Look(uint64_t generation) {
+    bool probing = false;
     {
       absl::MutexLock lock(&mu_);
       if (finished_ || generation != generation_) return;
       looking_ = true;
       woken_ = false;
+      probing = probe_;
+      probe_ = false;
       // Queued before the store is read, so that a task committed after the read wakes this call.
       if (queued_ == 0) {
         std::weak_ptr<LeaseWait> weak = weak_from_this();
-        queued_ = waiters_->Add([weak] {
-          if (std::shared_ptr<LeaseWait> wait = weak.lock()) wait->Woken();
+        queued_ = waiters_->Add([weak](bool probe) {
+          if (std::shared_ptr<LeaseWait> wait = weak.lock()) wait->Woken(probe);
         });
       }
     }
     absl::StatusOr<v1::LeaseTasksResponse> result = tasks_->LeaseTasks(request_);
     ++*looks_;
     const absl::Time now = absl::Now();
+    // A probe that found a task: there may be more the hub does not know of.
+    if (probing && result.ok() && result->tasks_size() > 0) waiters_->Wake(1, /*probe=*/true);
     grpc::Status status;
     {
       absl::MutexLock lock(&mu_);
@@ -181,10 +209,11 @@ class LeaseWait : public std::enable_shared_from_this<LeaseWait> {
   }
 
   // Called by LeaseWaiters (on a writer's thread, or the executor's), which has dequeued this call.
-  void Woken() {
+  void Woken(bool probe) {
     absl::MutexLock lock(&mu_);
     queued_ = 0;
     if (finished_) return;
+    probe_ = probe_ || probe;
     if (looking_) {
       woken_ = true;
     } else {
@@ -222,6 +251,7 @@ class LeaseWait : public std::enable_shared_from_this<LeaseWait> {
   int64_t queued_ ABSL_GUARDED_BY(mu_) = 0;       // its id in LeaseWaiters while queued there
   bool looking_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;  // during the look
+  bool probe_ ABSL_GUARDED_BY(mu_) = false;  // the next look is a probe
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -251,7 +281,7 @@ OrchestratorService::OrchestratorService(MigrationService* migrations, TaskServi
       watch_(std::move(watch)),
       options_(std::move(options)),
       executor_(options_.executor_threads),
-      lease_waiters_(LeaseWaiters::Create(&migrations->events(), &executor_)) {}
+      lease_waiters_(LeaseWaiters::Create(&migrations->events(), &executor_, options_.lease_probe)) {}
 
 OrchestratorService::~OrchestratorService() { Shutdown(); }
 

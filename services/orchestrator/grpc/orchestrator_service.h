@@ -9,7 +9,7 @@
 // one RPC (the executor's kind) holds at most its kind_limit() threads at once, beyond which the call
 // ends RESOURCE_EXHAUSTED with RetryInfo. A LeaseTasks with a wait_time that finds nothing holds no
 // thread while it waits: it looks again when the EventHub announces tasks (or when an announced task
-// becomes ready), and every ServiceOptions::lease_recheck in any case.
+// becomes ready), and now and then in any case (ServiceOptions::lease_probe, lease_recheck).
 
 #include <atomic>
 #include <cstdint>
@@ -37,9 +37,11 @@ struct ServiceOptions {
   // them wait for the store's writer at busy times: 48 completions in flight at once stay below the
   // limit of one RPC (two workers of 16 slots each send at most 32).
   int executor_threads = 64;
-  // Longest time a waiting LeaseTasks goes without looking at the store. The EventHub sees only this
-  // process's commits: a task another replica adds (PostgreSQL), or one whose lease expires, is found
-  // by this look.
+  // The EventHub sees only this process's commits: a task another replica adds (PostgreSQL), or one
+  // whose lease expires, is found by looking. Every `lease_probe` the longest-waiting LeaseTasks looks
+  // (and, when it leases a task, the next one too), and no waiting LeaseTasks goes longer than
+  // `lease_recheck` without looking.
+  absl::Duration lease_probe = absl::Seconds(1);
   absl::Duration lease_recheck = absl::Seconds(5);
 };
 

@@ -47,10 +47,7 @@ class LeaseTasksTest : public ::testing::Test {
         "User,7f1d1c1e-0000-4000-8000-000000000001,b@contoso.com,b@fabrikam.com,b@fabrikam.com,RegularUser\n");
     ASSERT_TRUE(migrations_->CreateMigration(create).ok());
 
-    ServiceOptions options;
-    // Only an announcement can end a wait early: a call that returns with a task was woken by it.
-    options.lease_recheck = absl::Hours(1);
-    service_ = std::make_unique<OrchestratorService>(migrations_.get(), tasks_.get(), WatchOptions(), options);
+    service_ = std::make_unique<OrchestratorService>(migrations_.get(), tasks_.get(), WatchOptions(), Options());
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -61,13 +58,22 @@ class LeaseTasksTest : public ::testing::Test {
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   }
 
+  virtual ServiceOptions Options() {
+    ServiceOptions options;
+    // Only an announcement can end a wait early: a call that returns with a task was woken by it.
+    options.lease_probe = absl::Hours(1);
+    options.lease_recheck = absl::Hours(1);
+    return options;
+  }
+
   void TearDown() override {
     migrations_->events().Close();  // waiting leases end before the server waits for them
     if (server_) server_->Shutdown();
   }
 
-  // Commits a start task for `user` ready at `ready`, and announces it as the orchestrator's writers do.
-  void AddTask(const std::string& user, absl::Time ready) {
+  // Commits a start task for `user` ready at `ready`, and announces it as the orchestrator's writers do
+  // (unless `announce` is false: a task another replica added).
+  void AddTask(const std::string& user, absl::Time ready, bool announce = true) {
     MigrationChange change;
     change.migration = store_->GetMigration(kMigration).value();
     v1::Task task;
@@ -78,7 +84,7 @@ class LeaseTasksTest : public ::testing::Test {
     task.mutable_start_move()->set_source_user_principal_name(user);
     change.new_tasks.push_back({task, ready});
     ASSERT_TRUE(store_->Apply(change).ok());
-    migrations_->events().NotifyTasks(change.new_tasks);
+    if (announce) migrations_->events().NotifyTasks(change.new_tasks);
   }
 
   // A LeaseTasks call on its own thread, waiting up to 30 s for one task.
@@ -188,6 +194,30 @@ TEST_F(LeaseTasksTest, ClosingTheHubEndsTheWaitsWithNoTasks) {
   EXPECT_TRUE(call->status.ok()) << call->status.error_message();
   EXPECT_EQ(call->response.tasks_size(), 0);
   EXPECT_EQ(service_->waiting_leases(), 0);
+}
+
+// The periodic probe: the only way to wake here, with the per-call look still an hour away.
+class LeaseTasksProbeTest : public LeaseTasksTest {
+ protected:
+  ServiceOptions Options() override {
+    ServiceOptions options = LeaseTasksTest::Options();
+    options.lease_probe = absl::Milliseconds(50);
+    return options;
+  }
+};
+
+TEST_F(LeaseTasksProbeTest, ATaskTheHubDoesNotSeeIsFoundByTheProbe) {
+  std::unique_ptr<Call> call = StartLease("worker-1");
+  // Its first look found nothing (the probes may have made it look again since).
+  for (absl::Time give_up = absl::Now() + absl::Seconds(10); service_->lease_looks() < 1 && absl::Now() < give_up;) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  ASSERT_GE(service_->lease_looks(), 1);
+  AddTask("a@contoso.com", absl::Now(), /*announce=*/false);
+  ASSERT_TRUE(call->done.WaitForNotificationWithTimeout(absl::Seconds(25)));
+  ASSERT_TRUE(call->status.ok()) << call->status.error_message();
+  ASSERT_EQ(call->response.tasks_size(), 1);
+  EXPECT_EQ(call->response.tasks(0).name(), "migrations/m/tasks/start-a@contoso.com");
 }
 
 }  // namespace
