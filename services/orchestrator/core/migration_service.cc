@@ -381,6 +381,8 @@ absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const TransitionR
   change.request = step.request;
   RETURN_IF_ERROR(store_->Apply(change));
   events_.Notify(migration.name());
+  // A resumed migration's tasks may be leased again.
+  if (to == v1::MIGRATION_STATE_RUNNING) events_.NotifyTasks(now, EventHub::kAllTasks);
   return migration;
 }
 
@@ -546,6 +548,7 @@ absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigrat
   change.migration = migration;
   RETURN_IF_ERROR(store_->Apply(change));
   events_.Notify(name);
+  events_.NotifyTasks(change.new_tasks);
   return response;
 }
 

@@ -161,6 +161,7 @@ absl::StatusOr<bool> PhaseDriver::CommitOnce(v1::Migration& migration, Migration
   RETURN_IF_ERROR(store_->Apply(change));
   migration = current;
   migrations_->events().Notify(migration.name());
+  migrations_->events().NotifyTasks(change.new_tasks);  // workers waiting for a lease
   return true;
 }
 

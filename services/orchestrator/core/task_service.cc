@@ -282,6 +282,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
   RETURN_IF_ERROR(applied);
   if (options_.metrics) options_.metrics->TaskCompleted(task.kind(), request.outcome());
   if (!change.events.empty()) events_->Notify(migration.name());
+  events_->NotifyTasks(change.new_tasks);  // a retry or the next poll
   v1::CompleteTaskResponse response;
   response.set_user_move_state(user.state());
   return response;

@@ -122,9 +122,10 @@ LeaderElection::Options ElectionOptions() {
 // phases. With one replica it simply always leads.
 class OrchestratorHost : public ServiceHost {
  public:
-  OrchestratorHost(std::shared_ptr<StoreHealth> health, std::unique_ptr<MigrationStore> store,
+  OrchestratorHost(absl::Duration grace, std::shared_ptr<StoreHealth> health, std::unique_ptr<MigrationStore> store,
                    std::shared_ptr<OrchestratorMetrics> metrics)
-      : health_(std::move(health)),
+      : grace_(grace),
+        health_(std::move(health)),
         store_(std::move(store)),
         metrics_(std::move(metrics)),
         migrations_(store_.get(), MigrationOptions(&connector_)),
@@ -136,7 +137,12 @@ class OrchestratorHost : public ServiceHost {
         follower_(store_.get(), &migrations_.events()),
         service_(&migrations_, &tasks_) {}
 
-  ~OrchestratorHost() override { BeginShutdown(); }
+  // After the gRPC server's Shutdown, which waited (up to the grace) for the calls the service's
+  // executor finishes: what still runs there gets as long again, then is abandoned.
+  ~OrchestratorHost() override {
+    BeginShutdown();
+    service_.Shutdown(grace_);
+  }
 
   std::vector<HostedService> Services() override {
     return {{&service_, crosstenant::v1::Orchestrator::service_full_name(), OrchestratorMethodRoles()}};
@@ -190,6 +196,7 @@ class OrchestratorHost : public ServiceHost {
     return options;
   }
 
+  const absl::Duration grace_;
   std::shared_ptr<StoreHealth> health_;  // outlives the store, which reports to it
   std::unique_ptr<MigrationStore> store_;
   std::shared_ptr<OrchestratorMetrics> metrics_;  // shared with the metrics exposer
@@ -255,7 +262,8 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironm
   ASSIGN_OR_RETURN(std::unique_ptr<MigrationStore> store, OpenStore(health.get()));
   auto metrics = std::make_shared<OrchestratorMetrics>(store.get(), environment.metrics, health.get());
   environment.add_collectable(metrics);
-  return std::make_unique<OrchestratorHost>(std::move(health), std::move(store), std::move(metrics));
+  return std::make_unique<OrchestratorHost>(environment.config.shutdown_grace, std::move(health), std::move(store),
+                                            std::move(metrics));
 }
 
 ServerDefinition OrchestratorDefinition() {

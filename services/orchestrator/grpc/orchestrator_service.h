@@ -1,11 +1,24 @@
 #ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_GRPC_ORCHESTRATOR_SERVICE_H_
 #define CROSSTENANT_SERVICES_ORCHESTRATOR_GRPC_ORCHESTRATOR_SERVICE_H_
 
-// crosstenant.v1.Orchestrator over gRPC: a thin adapter from requests to MigrationService, with the
-// one status translation at the edge.
+// crosstenant.v1.Orchestrator over gRPC: a thin adapter from requests to MigrationService and
+// TaskService, with the one status translation at the edge.
+//
+// Threading: no handler blocks a gRPC callback thread. Every call whose core call may block (a store
+// read or write, identity-map validation) runs on the adapter's Executor and is finished from there;
+// one RPC (the executor's kind) holds at most its kind_limit() threads at once, beyond which the call
+// ends RESOURCE_EXHAUSTED with RetryInfo. A LeaseTasks with a wait_time that finds nothing holds no
+// thread while it waits: it looks again when the EventHub announces tasks (or when an announced task
+// becomes ready), and now and then in any case (ServiceOptions::lease_probe, lease_recheck).
 
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.grpc.pb.h"
 #include "services/common/authorization.h"
+#include "services/common/executor.h"
 #include "services/orchestrator/core/migration_service.h"
 #include "services/orchestrator/core/task_service.h"
 #include "services/orchestrator/grpc/watch_migration_reactor.h"
@@ -17,10 +30,36 @@ namespace crosstenant::orchestrator {
 // so that a worker's certificate cannot create, pause or cancel one.
 const MethodRoles& OrchestratorMethodRoles();
 
+class LeaseWaiters;  // the LeaseTasks calls waiting for a task (orchestrator_service.cc)
+
+struct ServiceOptions {
+  // Threads running the calls' core work; one RPC may hold at most three quarters of them. Most of
+  // them wait for the store's writer at busy times: 48 completions in flight at once stay below the
+  // limit of one RPC (two workers of 16 slots each send at most 32).
+  int executor_threads = 64;
+  // The EventHub sees only this process's commits: a task another replica adds (PostgreSQL), or one
+  // whose lease expires, is found by looking. Every `lease_probe` the longest-waiting LeaseTasks looks
+  // (and, when it leases a task, the next one too), and no waiting LeaseTasks goes longer than
+  // `lease_recheck` without looking.
+  absl::Duration lease_probe = absl::Seconds(1);
+  absl::Duration lease_recheck = absl::Seconds(5);
+};
+
 class OrchestratorService final : public crosstenant::v1::Orchestrator::CallbackService {
  public:
-  OrchestratorService(MigrationService* migrations, TaskService* tasks, WatchOptions watch = {})
-      : migrations_(migrations), tasks_(tasks), watch_(std::move(watch)) {}
+  // `tasks` may be null when no task RPC is called (tests of the migration RPCs).
+  OrchestratorService(MigrationService* migrations, TaskService* tasks, WatchOptions watch = {},
+                      ServiceOptions options = {});
+  ~OrchestratorService() override;  // Shutdown()
+
+  // Stops the executor: call it after the gRPC server's Shutdown (which waits for the calls the
+  // executor finishes). Waits up to `grace` for work still running; see Executor::Shutdown.
+  void Shutdown(absl::Duration grace = absl::InfiniteDuration()) { executor_.Shutdown(grace); }
+
+  // LeaseTasks calls waiting for a task now, and the looks at the store LeaseTasks calls made so far
+  // (a first look each, then one per wake-up or periodic look).
+  int waiting_leases() const;
+  int64_t lease_looks() const { return lease_looks_.load(); }
 
   grpc::ServerUnaryReactor* CreateMigration(grpc::CallbackServerContext* context,
                                             const crosstenant::v1::CreateMigrationRequest* request,
@@ -68,9 +107,19 @@ class OrchestratorService final : public crosstenant::v1::Orchestrator::Callback
                                                 crosstenant::v1::ValidateIdentityMapResponse* response) override;
 
  private:
+  // Runs `work` (returning absl::Status) on the executor as the kind `method`, and finishes the call
+  // with its status from there; RESOURCE_EXHAUSTED at once when that kind is at its limit.
+  template <typename Work>
+  grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Work work,
+                                    const char* method = __builtin_FUNCTION());
+
   MigrationService* migrations_;
   TaskService* tasks_;
   WatchOptions watch_;
+  ServiceOptions options_;
+  Executor executor_;
+  std::shared_ptr<LeaseWaiters> lease_waiters_;  // uses executor_
+  std::atomic<int64_t> lease_looks_{0};
 };
 
 }  // namespace crosstenant::orchestrator

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,46 +28,25 @@ absl::Time TimeOf(const google::protobuf::Timestamp& timestamp) {
 
 class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigrationResponse> {
  public:
-  WatchMigrationReactor(MigrationService* migrations, const v1::WatchMigrationRequest& request, WatchOptions options)
-      : migrations_(migrations), request_(request), options_(std::move(options)), guard_(std::make_shared<Guard>()) {
+  WatchMigrationReactor(MigrationService* migrations, const v1::WatchMigrationRequest& request, Executor* executor,
+                        WatchOptions options)
+      : migrations_(migrations), request_(request), executor_(executor), options_(std::move(options)),
+        guard_(std::make_shared<Guard>()) {
     options_.page_size = std::max(options_.page_size, 1);
     opened_ = options_.now();
     guard_->reactor = this;
-    absl::StatusOr<v1::Migration> migration = migrations_->GetMigration(request.name());
-    if (!migration.ok()) {
-      FinishOnce(ToGrpcStatus(migration.status()));
-      return;
-    }
-    if (request.after_sequence() < 0 || request.after_sequence() > migration->last_event_sequence()) {
-      FinishOnce(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                              absl::StrCat("after_sequence must be between 0 and the migration's last_event_sequence ",
-                                           migration->last_event_sequence())));
-      return;
-    }
-    v1::WatchMigrationResponse snapshot;
-    v1::MigrationEvent* event = snapshot.mutable_event();
-    event->set_name(migration->name());
-    event->set_sequence(migration->last_event_sequence());
-    const int64_t now = absl::ToUnixNanos(absl::Now());
-    event->mutable_event_time()->set_seconds(now / 1000000000);
-    event->mutable_event_time()->set_nanos(static_cast<int32_t>(now % 1000000000));
-    event->set_message("snapshot");
-    *event->mutable_snapshot() = *migration;
-    cursor_ = request.after_sequence() > 0 ? request.after_sequence() : migration->last_event_sequence();
-    // A finished migration with nothing to replay ends right after its snapshot.
-    ended_ = IsTerminal(migration->state()) && cursor_ == migration->last_event_sequence();
-    more_ = !ended_;
-    queue_.push_back(std::move(snapshot));
-
+    // Subscribed before the snapshot is read, so that no commit after it goes unseen; a commit before
+    // Open only notes that there may be more (on a closed hub the callback runs here, at once).
     std::weak_ptr<Guard> weak = guard_;
-    subscription_ = migrations_->events().Subscribe(request.name(), [weak] {
+    subscription_ = migrations_->events().Subscribe(request_.name(), [weak] {
       if (auto guard = weak.lock()) {
         std::lock_guard<std::mutex> lock(guard->mutex);
         if (guard->reactor) guard->reactor->Notified();
       }
     });
     std::lock_guard<std::mutex> lock(guard_->mutex);
-    Pump();
+    absl::Status queued = executor_->TryRun("WatchMigration", OnExecutor(&WatchMigrationReactor::Open));
+    if (!queued.ok()) FinishOnce(ToGrpcStatus(queued));
   }
 
   void OnWriteDone(bool ok) override {
@@ -78,7 +58,7 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
     }
     queue_.pop_front();
     if (queue_.empty()) {
-      Refill();
+      RefillLater();
     } else {
       Pump();
     }
@@ -105,16 +85,71 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
     WatchMigrationReactor* reactor = nullptr;
   };
 
-  // A commit (or the hub's close). Holds guard_->mutex. A watcher still writing its page only notes that
-  // there is more: it reads on when the page is written, so what it holds stays one page.
+  // The snapshot, then the first events. On the executor; holds guard_->mutex.
+  void Open() {
+    absl::StatusOr<v1::Migration> migration = migrations_->GetMigration(request_.name());
+    if (!migration.ok()) {
+      FinishOnce(ToGrpcStatus(migration.status()));
+      return;
+    }
+    if (request_.after_sequence() < 0 || request_.after_sequence() > migration->last_event_sequence()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                              absl::StrCat("after_sequence must be between 0 and the migration's last_event_sequence ",
+                                           migration->last_event_sequence())));
+      return;
+    }
+    v1::WatchMigrationResponse snapshot;
+    v1::MigrationEvent* event = snapshot.mutable_event();
+    event->set_name(migration->name());
+    event->set_sequence(migration->last_event_sequence());
+    const int64_t now = absl::ToUnixNanos(absl::Now());
+    event->mutable_event_time()->set_seconds(now / 1000000000);
+    event->mutable_event_time()->set_nanos(static_cast<int32_t>(now % 1000000000));
+    event->set_message("snapshot");
+    *event->mutable_snapshot() = *migration;
+    cursor_ = request_.after_sequence() > 0 ? request_.after_sequence() : migration->last_event_sequence();
+    // A finished migration with nothing to replay ends right after its snapshot.
+    ended_ = IsTerminal(migration->state()) && cursor_ == migration->last_event_sequence();
+    more_ = !ended_;
+    queue_.push_back(std::move(snapshot));
+    open_ = true;
+    Pump();
+  }
+
+  // A task for the executor that runs `method` under guard_->mutex while the stream is open.
+  std::function<void()> OnExecutor(void (WatchMigrationReactor::*method)()) {
+    std::weak_ptr<Guard> weak = guard_;
+    return [weak, method] {
+      if (auto guard = weak.lock()) {
+        std::lock_guard<std::mutex> lock(guard->mutex);
+        if (guard->reactor && !guard->reactor->finished_) (guard->reactor->*method)();
+      }
+    };
+  }
+
+  // Queues the next read on the executor (never on a gRPC thread or a writer's), one at a time. Holds
+  // guard_->mutex.
+  void RefillLater() {
+    if (refill_queued_ || finished_) return;
+    refill_queued_ = true;
+    executor_->Run(OnExecutor(&WatchMigrationReactor::QueuedRefill));
+  }
+  void QueuedRefill() {
+    refill_queued_ = false;
+    Refill();
+  }
+
+  // A commit (or the hub's close), on the writer's thread. Holds guard_->mutex. A watcher still writing its
+  // page only notes that there is more: it reads on when the page is written, so what it holds stays one
+  // page.
   void Notified() {
     more_ = true;
-    if (!writing_ && queue_.empty()) Refill();
+    if (open_ && !writing_ && queue_.empty()) RefillLater();
   }
 
   // With nothing queued or being written: reads the next page of events after the cursor (skipping those
   // the client does not want) and writes it, or ends the stream when there is nothing more to send.
-  // Holds guard_->mutex.
+  // On the executor; holds guard_->mutex.
   void Refill() {
     while (!finished_ && !ended_ && more_ && queue_.empty()) {
       // Shutting down: no more reading; Pump ends the stream where the client has everything.
@@ -181,6 +216,7 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
 
   MigrationService* migrations_;
   const v1::WatchMigrationRequest request_;
+  Executor* const executor_;
   WatchOptions options_;
   std::shared_ptr<Guard> guard_;
   std::optional<int64_t> subscription_;
@@ -189,6 +225,8 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
   absl::Time opened_;                             // when the stream started
   bool more_ = false;                             // events after the cursor may wait in the store
   bool writing_ = false;
+  bool open_ = false;           // the snapshot is read
+  bool refill_queued_ = false;  // a Refill waits on the executor
   bool ended_ = false;
   bool finished_ = false;
 };
@@ -196,8 +234,9 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
 }  // namespace
 
 grpc::ServerWriteReactor<v1::WatchMigrationResponse>* NewWatchMigrationReactor(
-    MigrationService* migrations, const v1::WatchMigrationRequest& request, const WatchOptions& options) {
-  return new WatchMigrationReactor(migrations, request, options);
+    MigrationService* migrations, const v1::WatchMigrationRequest& request, Executor* executor,
+    const WatchOptions& options) {
+  return new WatchMigrationReactor(migrations, request, executor, options);
 }
 
 }  // namespace crosstenant::orchestrator

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.pb.h"
+#include "services/common/executor.h"
 #include "services/orchestrator/core/migration_service.h"
 
 namespace crosstenant::orchestrator {
@@ -30,10 +31,11 @@ struct WatchOptions {
 // migration in a terminal state, with CANCELLED when the client goes, with UNAVAILABLE when the server
 // shuts down and with RESOURCE_EXHAUSTED when the client reads too slowly (see WatchOptions::max_lag);
 // in the last two cases the client resumes with `after_sequence` (given in the message). It never blocks
-// a gRPC thread: events are read from the store, a page at a time, when the EventHub signals a commit and
-// the previous page is written, so a slow watcher holds one page, never the backlog.
+// a gRPC thread, nor the writer that signals a commit: the snapshot and the events are read from the
+// store on `executor`, a page at a time, when the EventHub signals a commit and the previous page is
+// written, so a slow watcher holds one page, never the backlog.
 grpc::ServerWriteReactor<crosstenant::v1::WatchMigrationResponse>* NewWatchMigrationReactor(
-    MigrationService* migrations, const crosstenant::v1::WatchMigrationRequest& request,
+    MigrationService* migrations, const crosstenant::v1::WatchMigrationRequest& request, Executor* executor,
     const WatchOptions& options = {});
 
 }  // namespace crosstenant::orchestrator

@@ -26,7 +26,7 @@
 #include "crosstenant/v1/tenant_connector.pb.h"
 #include "nlohmann/json.hpp"
 #include "services/tenant_connector/core/admin_url.h"
-#include "services/tenant_connector/core/executor.h"
+#include "services/common/executor.h"
 #include "services/tenant_connector/core/graph_client.h"
 #include "services/tenant_connector/core/http.h"
 #include "services/tenant_connector/core/metrics.h"

@@ -7,7 +7,7 @@
 #include "services/common/errors.h"
 #include "services/common/logging.h"
 #include "services/tenant_connector/core/connector.h"
-#include "services/tenant_connector/core/executor.h"
+#include "services/common/executor.h"
 #include "services/tenant_connector/core/http.h"
 #include "services/tenant_connector/core/metrics.h"
 #include "services/tenant_connector/core/sharepoint/wire_log.h"

@@ -20,7 +20,7 @@
 #include "services/common/authorization.h"
 #include "services/common/request_log.h"
 #include "services/tenant_connector/core/connector.h"
-#include "services/tenant_connector/core/executor.h"
+#include "services/common/executor.h"
 
 namespace crosstenant::tenant_connector {
 

@@ -1,16 +1,18 @@
-#include "services/tenant_connector/core/executor.h"
+#include "services/common/executor.h"
 
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "services/common/errors.h"
 
-namespace crosstenant::tenant_connector {
+namespace crosstenant {
 namespace {
 
 using ::testing::HasSubstr;
@@ -60,6 +62,24 @@ TEST(ExecutorTest, OneKindHoldsAtMostItsLimitAndOtherKindsStillRun) {
   EXPECT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(5)));
 }
 
+TEST(ExecutorTest, RunAtRunsTimedTasksInTheirTimeOrderAfterTasksDueNow) {
+  Executor executor(1);
+  absl::Mutex mu;
+  std::vector<int> order;
+  auto record = [&mu, &order](int n) {
+    absl::MutexLock lock(&mu);
+    order.push_back(n);
+  };
+  const absl::Time now = absl::Now();
+  executor.RunAt(now + absl::Milliseconds(60), [&] { record(2); });
+  executor.RunAt(now + absl::Milliseconds(30), [&] { record(1); });
+  executor.Run([&] { record(0); });
+  absl::MutexLock lock(&mu);
+  auto all_ran = [&order] { return order.size() == 3; };
+  ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all_ran), absl::Seconds(5)));
+  EXPECT_THAT(order, ::testing::ElementsAre(0, 1, 2));
+}
+
 TEST(ExecutorTest, ShutdownAbandonsATaskBlockedPastTheGrace) {
   auto executor = std::make_unique<Executor>(2);
   auto release = std::make_shared<absl::Notification>();
@@ -93,4 +113,4 @@ TEST(ExecutorTest, ShutdownWaitsForTasksThatFinishInTime) {
 }
 
 }  // namespace
-}  // namespace crosstenant::tenant_connector
+}  // namespace crosstenant

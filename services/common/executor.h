@@ -1,9 +1,10 @@
-#ifndef CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_EXECUTOR_H_
-#define CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_EXECUTOR_H_
+#ifndef CROSSTENANT_SERVICES_COMMON_EXECUTOR_H_
+#define CROSSTENANT_SERVICES_COMMON_EXECUTOR_H_
 
-// A fixed pool of threads that runs closures now or at a given time. Upstream calls (which may wait
-// out a Retry-After) run here, never on gRPC's callback threads; device code polls and health probes
-// are scheduled here too.
+// A fixed pool of threads that runs closures now or at a given time. Every gRPC adapter runs the work
+// of a call that may block (upstream HTTPS, a store read or write) here, never on gRPC's callback
+// threads, and finishes the call from here; timed work (sign-in polls, probes, a lease wait's next
+// look) is scheduled here too.
 //
 //   Executor executor(16);
 //   executor.Run([] { ... });
@@ -27,7 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace crosstenant::tenant_connector {
+namespace crosstenant {
 
 class Executor {
  public:
@@ -75,6 +76,6 @@ class Executor {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace crosstenant::tenant_connector
+}  // namespace crosstenant
 
-#endif  // CROSSTENANT_SERVICES_TENANT_CONNECTOR_CORE_EXECUTOR_H_
+#endif  // CROSSTENANT_SERVICES_COMMON_EXECUTOR_H_

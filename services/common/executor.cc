@@ -1,4 +1,4 @@
-#include "services/tenant_connector/core/executor.h"
+#include "services/common/executor.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "services/common/errors.h"
 #include "services/common/logging.h"
 
-namespace crosstenant::tenant_connector {
+namespace crosstenant {
 namespace {
 
 int DefaultKindLimit(int threads) {
@@ -31,7 +31,7 @@ void Executor::RunAt(absl::Time when, std::function<void()> task) {
 
 absl::Status Executor::TryRun(absl::string_view kind, std::function<void()> task) {
   absl::MutexLock lock(&state_->mu);
-  if (state_->stopping) return absl::UnavailableError("the connector is stopping");
+  if (state_->stopping) return absl::UnavailableError("the server is stopping");
   auto it = state_->kinds.find(kind);
   if (it == state_->kinds.end()) it = state_->kinds.emplace(std::string(kind), 0).first;
   if (it->second >= kind_limit_) {
@@ -111,4 +111,4 @@ void Executor::Loop(std::shared_ptr<State> state) {
   }
 }
 
-}  // namespace crosstenant::tenant_connector
+}  // namespace crosstenant
