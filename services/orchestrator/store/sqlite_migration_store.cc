@@ -146,7 +146,7 @@ absl::Status SqliteMigrationStore::ApplySchemaMigrations() {
   RETURN_IF_ERROR(db_->Execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
   while (true) {
     RETURN_IF_ERROR(db_->Begin());
-    auto read = [&]() -> absl::StatusOr<int> {
+    auto read = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::StatusOr<int> {
       ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT version FROM schema_version"));
       ASSIGN_OR_RETURN(bool row, select.Step());
       return row ? static_cast<int>(select.ColumnInt(0)) : 0;
@@ -467,7 +467,7 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
   absl::StrAppend(&sql, " ORDER BY t.ready_time_us, t.name LIMIT ?2");
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(db_->Begin());
-  auto lease = [&]() -> absl::StatusOr<std::vector<crosstenant::v1::Task>> {
+  auto lease = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::StatusOr<std::vector<crosstenant::v1::Task>> {
     std::vector<crosstenant::v1::Task> tasks;
     if (!query.request_id.empty()) {
       // A retry of a call whose answer was lost: the leases it granted, if still held.
@@ -649,7 +649,7 @@ absl::StatusOr<std::vector<MigrationEvent>> SqliteMigrationStore::ListEvents(abs
 absl::StatusOr<Leadership> SqliteMigrationStore::AcquireLeadership(absl::string_view holder, absl::Duration ttl) {
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(db_->Begin());
-  auto acquire = [&]() -> absl::StatusOr<Leadership> {
+  auto acquire = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::StatusOr<Leadership> {
     const absl::Time now = absl::Now();
     ASSIGN_OR_RETURN(SqliteStatement select,
                      db_->Prepare("SELECT holder, term, expire_us FROM leadership WHERE id = 1"));
