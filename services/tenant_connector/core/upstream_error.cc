@@ -1,5 +1,6 @@
 #include "services/tenant_connector/core/upstream_error.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
 
@@ -52,9 +53,9 @@ std::string UpstreamCode(const nlohmann::json& body) {
   return "";
 }
 
-absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw) {
-  std::string message = UpstreamMessage(body, raw);
-  std::string code = UpstreamCode(body);
+namespace {
+
+absl::Status MapStatus(const char* api, int status, const std::string& code, const std::string& message) {
   std::string text = absl::StrCat("Microsoft ", api, " answered HTTP ", status, code.empty() ? "" : " ", code, ": ",
                                   message);
   if (status == 400) return absl::InvalidArgumentError(text);
@@ -70,6 +71,20 @@ absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json&
   }
   if (status >= 500) return absl::UnavailableError(text);
   return absl::FailedPreconditionError(text);
+}
+
+}  // namespace
+
+absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw) {
+  const std::string code = UpstreamCode(body);
+  return WithErrorInfo(MapStatus(api, status, code, UpstreamMessage(body, raw)),
+                       code.empty() ? absl::StrCat("HTTP_", status) : code, absl::StrCat(api, ".microsoft.com"),
+                       {{kMetadataHttpStatus, absl::StrCat(status)}});
+}
+
+int UpstreamHttpStatusOf(const absl::Status& status) {
+  int http = 0;
+  return absl::SimpleAtoi(ErrorInfoMetadataOf(status, kMetadataHttpStatus), &http) ? http : 0;
 }
 
 }  // namespace crosstenant::tenant_connector
