@@ -87,7 +87,8 @@ struct ProbeVerdict {
 ProbeVerdict ProbeVerdictOf(const absl::Status& status);
 
 // Whether `status`, the answer to creating a migration task, says that Microsoft has one for the user
-// already (FAILED_PRECONDITION from Graph's HTTP 409): the start is then a duplicate, not a failure.
+// already (FAILED_PRECONDITION with reason kReasonMigrationTaskExists): the start is then a duplicate,
+// not a failure.
 bool MoveTaskExists(const absl::Status& status);
 
 // Whether `status`, the answer to GetCrossTenantHostUrl, says that the cross-tenant feature is not

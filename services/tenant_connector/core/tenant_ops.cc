@@ -32,7 +32,8 @@ namespace crosstenant::tenant_connector {
 namespace internal {
 
 bool MoveTaskExists(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kFailedPrecondition && UpstreamHttpStatusOf(status) == 409;
+  return status.code() == absl::StatusCode::kFailedPrecondition &&
+         ErrorInfoReasonOf(status) == kReasonMigrationTaskExists;
 }
 
 }  // namespace internal

@@ -1,6 +1,7 @@
 #include "services/tenant_connector/core/upstream_error.h"
 
-#include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
 
@@ -77,14 +78,14 @@ absl::Status MapStatus(const char* api, int status, const std::string& code, con
 
 absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw) {
   const std::string code = UpstreamCode(body);
-  return WithErrorInfo(MapStatus(api, status, code, UpstreamMessage(body, raw)),
-                       code.empty() ? absl::StrCat("HTTP_", status) : code, absl::StrCat(api, ".microsoft.com"),
-                       {{kMetadataHttpStatus, absl::StrCat(status)}});
-}
-
-int UpstreamHttpStatusOf(const absl::Status& status) {
-  int http = 0;
-  return absl::SimpleAtoi(ErrorInfoMetadataOf(status, kMetadataHttpStatus), &http) ? http : 0;
+  const std::string message = UpstreamMessage(body, raw);
+  absl::Status mapped = MapStatus(api, status, code, message);
+  if (status == 409 && absl::StrContains(absl::AsciiStrToLower(message), "migration task already exists")) {
+    return WithErrorInfo(std::move(mapped), kReasonMigrationTaskExists, kCrosstenantDomain,
+                         {{kMetadataHttpStatus, absl::StrCat(status)}, {kMetadataUpstreamCode, code}});
+  }
+  return WithErrorInfo(std::move(mapped), code.empty() ? absl::StrCat("HTTP_", status) : code,
+                       absl::StrCat(api, ".microsoft.com"), {{kMetadataHttpStatus, absl::StrCat(status)}});
 }
 
 }  // namespace crosstenant::tenant_connector

@@ -25,8 +25,13 @@ absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json&
 // ErrorInfo metadata key of MapUpstreamError's statuses: Microsoft's HTTP status ("409").
 inline constexpr char kMetadataHttpStatus[] = "http_status";
 
-// Microsoft's HTTP status recorded by MapUpstreamError on `status`, or 0 if none.
-int UpstreamHttpStatusOf(const absl::Status& status);
+// The reason (domain "crosstenant") MapUpstreamError gives Graph's 409 refusing a migration task
+// because the user has one already. Graph answers every conflict of a start (a target that has a
+// OneDrive, a task that exists...) with code "conflict" and tells them apart only in its text, so the
+// text is read here, once, where the answer is parsed; Microsoft's code stays in metadata
+// kMetadataUpstreamCode.
+inline constexpr char kReasonMigrationTaskExists[] = "MIGRATION_TASK_EXISTS";
+inline constexpr char kMetadataUpstreamCode[] = "upstream_code";
 
 }  // namespace crosstenant::tenant_connector
 

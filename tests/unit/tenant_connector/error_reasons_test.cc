@@ -38,16 +38,24 @@ TEST(ErrorReasonsTest, ProbeOfAnotherTenantFailsTheConnectionWhateverTheMessage)
   EXPECT_STREQ(internal::ProbeVerdictOf(ResourceExhaustedWithRetry("x", absl::Seconds(1))).code, "THROTTLED");
 }
 
-TEST(ErrorReasonsTest, MicrosoftsConflictOnAStartIsAnExistingTaskWhateverItsText) {
-  const absl::Status conflict =
-      MapUpstreamError("graph", 409, {{"error", {{"code", "conflict"}, {"message", "Es gibt schon eine Aufgabe."}}}}, "");
-  EXPECT_EQ(conflict.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(ErrorInfoReasonOf(conflict), "conflict");
-  EXPECT_EQ(ErrorInfoMetadataOf(conflict, kMetadataHttpStatus), "409");
-  EXPECT_EQ(UpstreamHttpStatusOf(conflict), 409);
-  EXPECT_TRUE(internal::MoveTaskExists(conflict));
-  // Another refusal, or the words in a message of ours, are not.
-  EXPECT_FALSE(internal::MoveTaskExists(MapUpstreamError("graph", 422, nlohmann::json::object(), "")));
+TEST(ErrorReasonsTest, AnExistingMigrationTaskIsToldByItsReasonNotByOurMessage) {
+  const absl::Status exists = MapUpstreamError(
+      "graph", 409,
+      {{"error", {{"code", "conflict"}, {"message", "A migration task already exists for a@contoso.com (status Queued)."}}}},
+      "");
+  EXPECT_EQ(exists.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorInfoReasonOf(exists), kReasonMigrationTaskExists);
+  EXPECT_EQ(ErrorInfoMetadataOf(exists, kMetadataUpstreamCode), "conflict");  // Microsoft's code kept
+  EXPECT_EQ(ErrorInfoMetadataOf(exists, kMetadataHttpStatus), "409");
+  EXPECT_TRUE(internal::MoveTaskExists(exists));
+  EXPECT_TRUE(internal::MoveTaskExists(
+      Reasoned(absl::FailedPreconditionError("unrelated words"), kReasonMigrationTaskExists)));
+  // Another conflict of a start keeps Microsoft's code and is a refusal.
+  const absl::Status other = MapUpstreamError(
+      "graph", 409, {{"error", {{"code", "conflict"}, {"message", "The target user already has a OneDrive."}}}}, "");
+  EXPECT_EQ(ErrorInfoReasonOf(other), "conflict");
+  EXPECT_FALSE(internal::MoveTaskExists(other));
+  // The words in a message of ours are not the reason.
   EXPECT_FALSE(internal::MoveTaskExists(absl::FailedPreconditionError("A migration task already exists for x")));
 }
 
