@@ -18,6 +18,7 @@
 #include "clients/migratectl/input_file.h"
 #include "clients/migratectl/plan_file.h"
 #include "clients/migratectl/views.h"
+#include "services/common/errors.h"
 #include "services/common/status_macros.h"
 
 namespace crosstenant::migratectl {
@@ -100,11 +101,12 @@ absl::StatusOr<v1::Connection> WaitForSignIn(Invocation& in, const v1::Connectio
   }
   grpc::Status status = reader->Finish();
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    return absl::DeadlineExceededError(absl::StrCat("no sign-in for ", pending.name(), " within ",
-                                                    absl::FormatDuration(timeout), " (see --timeout)"));
+    return TimeoutError(
+        absl::StrCat("no sign-in for ", pending.name(), " within ", absl::FormatDuration(timeout), " (see --timeout)"));
   }
   if (!status.ok()) return FromGrpcStatus(status);
-  return absl::UnavailableError("the connector ended the watch before the sign-in finished");
+  return WithErrorInfo(absl::UnavailableError("the connector ended the watch before the sign-in finished"),
+                       kReasonWatchEnded, kMigratectlDomain, {});
 }
 
 void PrintConnection(Invocation& in, const v1::Connection& connection) {

@@ -109,8 +109,8 @@ absl::StatusOr<v1::Migration> Watch(Invocation& in, const std::string& name, abs
     if (status.ok() && MigrationHasEnded(migration.state())) break;
     if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED || absl::Now() >= deadline) {
       progress.Finish();
-      return absl::DeadlineExceededError(absl::StrCat(migration.name(), " is still ", StateName(migration.state()),
-                                                      " after ", absl::FormatDuration(timeout), " (--timeout)"));
+      return TimeoutError(absl::StrCat(migration.name(), " is still ", StateName(migration.state()), " after ",
+                                       absl::FormatDuration(timeout), " (--timeout)"));
     }
     // A watch that ended early (orchestrator restarting, network; or cut off for reading too slowly,
     // RESOURCE_EXHAUSTED): resume from the last event seen.

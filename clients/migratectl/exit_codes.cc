@@ -3,9 +3,7 @@
 #include <vector>
 
 #include "absl/strings/cord.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "services/common/errors.h"
 
 namespace crosstenant::migratectl {
@@ -29,6 +27,15 @@ absl::Status UsageError(absl::string_view message) {
 
 absl::Status NotReadyError(absl::string_view message) {
   return Marked(absl::StatusCode::kFailedPrecondition, message, kNotReadyKey);
+}
+
+absl::Status TimeoutError(absl::string_view message) {
+  return WithErrorInfo(absl::DeadlineExceededError(message), kReasonTimeout, kMigratectlDomain, {});
+}
+
+bool IsChannelFailure(const absl::Status& status) {
+  return (status.code() == absl::StatusCode::kUnavailable || status.code() == absl::StatusCode::kDeadlineExceeded) &&
+         !HasErrorDetails(status);
 }
 
 ExitCode ExitCodeOf(const absl::Status& status) {
@@ -75,16 +82,8 @@ std::string DescribeError(const absl::Status& status) {
   for (const FieldViolation& violation : violations) {
     absl::StrAppend(&text, "  ", violation.field, ": ", violation.description, "\n");
   }
-  const absl::Duration retry = RetryDelayOf(status);
-  if (retry > absl::ZeroDuration() && !absl::StrContains(message, "retry after")) {
-    absl::StrAppend(&text, "  retry after ", FormatRetryDelay(retry), "\n");
-  }
-  // gRPC's own words when no server answered at all (as opposed to a server reporting Microsoft down).
-  const bool unreachable =
-      status.code() == absl::StatusCode::kUnavailable || status.code() == absl::StatusCode::kDeadlineExceeded;
-  if (unreachable && (absl::StrContains(message, "failed to connect") ||
-                      absl::StrContains(message, "Deadline Exceeded") || absl::StrContains(message, "Socket closed") ||
-                      absl::StrContains(message, "handshake"))) {
+  // A RetryInfo delay needs no line of its own: ResourceExhaustedWithRetry named it in the message.
+  if (IsChannelFailure(status)) {
     absl::StrAppend(&text, "  (is the server running, and are --connector/--orchestrator and the TLS flags right?)\n");
   }
   return text;

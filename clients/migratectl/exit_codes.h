@@ -39,6 +39,23 @@ absl::Status UsageError(absl::string_view message);
 // A negative answer (exit 10): the command worked and printed its result, which is not good to go.
 absl::Status NotReadyError(absl::string_view message);
 
+// ErrorInfo reasons (domain "migratectl") of failures migratectl decides itself, so that they are
+// never read as a channel that reached no server (IsChannelFailure).
+inline constexpr absl::string_view kMigratectlDomain = "migratectl";
+inline constexpr absl::string_view kReasonTimeout = "TIMEOUT";         // --timeout passed while waiting
+inline constexpr absl::string_view kReasonWatchEnded = "WATCH_ENDED";  // a server ended a watch early
+
+// DEADLINE_EXCEEDED with reason kReasonTimeout (exit 8): --timeout passed while migratectl waited for
+// a state (a migration to end, a sign-in to complete).
+absl::Status TimeoutError(absl::string_view message);
+
+// Whether `status` is gRPC's own failure of the call rather than a server's answer: UNAVAILABLE or
+// DEADLINE_EXCEEDED with no google.rpc detail. A mesh server's UNAVAILABLE and DEADLINE_EXCEEDED
+// always carry an ErrorInfo (kReasonUnavailable in services/common/errors.h), and so do migratectl's
+// own (TimeoutError); what is left is a server not reached (refused, TLS handshake failed, no answer
+// before --deadline).
+bool IsChannelFailure(const absl::Status& status);
+
 // The exit code for `status` (kOk for OK).
 ExitCode ExitCodeOf(const absl::Status& status);
 
@@ -47,8 +64,10 @@ ExitCode ExitCodeOf(const absl::Status& status);
 //   INVALID_ARGUMENT: the identity map has 2 problems
 //     plan.identity_map.csv:3:3: SourceUserUpn 'x' is not a user principal name
 //   RESOURCE_EXHAUSTED: Graph throttled the tenant (retry after 12s)
-// google.rpc.BadRequest field violations are printed one per line as `field: description`; a
-// google.rpc.RetryInfo delay is named when the message does not already say it.
+// google.rpc.BadRequest field violations are printed one per line as `field: description`. A
+// google.rpc.RetryInfo delay is in the message already (ResourceExhaustedWithRetry, the mesh's one
+// way to attach it, names it there). A channel failure (IsChannelFailure) gets a hint to check the
+// addresses and TLS flags.
 std::string DescribeError(const absl::Status& status);
 
 // The table of exit codes for --help and the docs.

@@ -355,13 +355,9 @@ crosstenant::v1::Orchestrator::Stub& Invocation::orchestrator() {
 }
 
 absl::Status Invocation::ExplainConnectionFailure(absl::Status status) const {
-  // Only gRPC's own words for a connection that never carried a call; a server's UNAVAILABLE (Microsoft
-  // down) is left as it is.
-  const absl::string_view message = status.message();
-  if (status.code() != absl::StatusCode::kUnavailable || options_.tls_ca.empty() ||
-      !(absl::StrContains(message, "Socket closed") || absl::StrContains(message, "handshake") ||
-        absl::StrContains(message, "failed to connect") || absl::StrContains(message, "Connection reset") ||
-        absl::StrContains(message, "SSL"))) {
+  // Only a connection that never carried a call (gRPC's own UNAVAILABLE, without a detail); a server's
+  // UNAVAILABLE (Microsoft down) carries an ErrorInfo and is left as it is.
+  if (status.code() != absl::StatusCode::kUnavailable || options_.tls_ca.empty() || !IsChannelFailure(status)) {
     return status;
   }
   std::vector<std::string> addresses;

@@ -1,5 +1,6 @@
 #include "services/common/errors.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/strings/cord.h"
@@ -40,10 +41,8 @@ absl::Status ResourceExhaustedWithRetry(absl::string_view message, absl::Duratio
   const int64_t nanos = absl::ToInt64Nanoseconds(retry_after);
   retry_info.mutable_retry_delay()->set_seconds(nanos / 1000000000);
   retry_info.mutable_retry_delay()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  absl::Status status = absl::ResourceExhaustedError(
-      absl::StrContains(message, "retry after")
-          ? std::string(message)
-          : absl::StrCat(message, " (retry after ", FormatRetryDelay(retry_after), ")"));
+  absl::Status status =
+      absl::ResourceExhaustedError(absl::StrCat(message, " (retry after ", FormatRetryDelay(retry_after), ")"));
   status.SetPayload(kRetryInfoTypeUrl, absl::Cord(retry_info.SerializeAsString()));
   return status;
 }
@@ -92,6 +91,24 @@ std::string ErrorInfoMetadataOf(const absl::Status& status, absl::string_view ke
   if (!payload || !info.ParseFromString(std::string(*payload))) return "";
   auto it = info.metadata().find(std::string(key));
   return it == info.metadata().end() ? "" : it->second;
+}
+
+std::vector<std::pair<std::string, std::string>> ErrorInfoMetadataListOf(const absl::Status& status) {
+  std::vector<std::pair<std::string, std::string>> entries;
+  auto payload = status.GetPayload(kErrorInfoTypeUrl);
+  google::rpc::ErrorInfo info;
+  if (!payload || !info.ParseFromString(std::string(*payload))) return entries;
+  for (const auto& [key, value] : info.metadata()) entries.emplace_back(key, value);
+  std::sort(entries.begin(), entries.end());
+  return entries;
+}
+
+bool HasErrorDetails(const absl::Status& status) {
+  bool found = false;
+  status.ForEachPayload([&found](absl::string_view type_url, const absl::Cord&) {
+    if (absl::StartsWith(type_url, "type.googleapis.com/google.rpc.")) found = true;
+  });
+  return found;
 }
 
 }  // namespace crosstenant

@@ -39,8 +39,9 @@ absl::Status InvalidArgumentWithViolations(absl::string_view summary,
 std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status);
 
 // RESOURCE_EXHAUSTED telling the caller to wait `retry_after` before trying again. The message gets
-// " (retry after 2.2s)" unless it already names the delay ("retry after" in it); the RetryInfo detail
-// keeps the exact delay.
+// " (retry after 2.2s)" (so `message` should not name the delay itself); the RetryInfo detail keeps
+// the exact delay. This is the one way the mesh attaches a RetryInfo, so a client that finds one knows
+// the message names the delay already.
 absl::Status ResourceExhaustedWithRetry(absl::string_view message, absl::Duration retry_after);
 
 // A delay as people read it, rounded up: "250ms" under a second, "2.2s" under a minute, "1m3s" above.
@@ -66,11 +67,31 @@ inline constexpr absl::string_view kReasonConnectionNotUsable = "CONNECTION_NOT_
 // SHAREPOINT_NEEDS_CERTIFICATE (the connection's token or credential kind refused).
 bool IsConnectionReason(absl::string_view reason);
 
+// The domain of the mesh's own reasons; an upstream reason has Microsoft's (e.g.
+// "sharepoint.microsoft.com", "graph.microsoft.com", "login.microsoftonline.com").
+inline constexpr absl::string_view kCrosstenantDomain = "crosstenant";
+
+// ErrorInfo reasons (domain "crosstenant") that ToGrpcStatus gives a server's own UNAVAILABLE or
+// DEADLINE_EXCEEDED that has no reason yet: what the server needed (Microsoft, its store, another
+// service) did not answer, or not in time. Every such answer of a mesh server so carries a detail,
+// and a client tells it from a failure of its own channel (no server answered), which has none.
+inline constexpr absl::string_view kReasonUnavailable = "UNAVAILABLE";
+inline constexpr absl::string_view kReasonDeadlineExceeded = "DEADLINE_EXCEEDED";
+
 // The reason of the ErrorInfo attached by WithErrorInfo, or "" if none.
 std::string ErrorInfoReasonOf(const absl::Status& status);
 
 // The metadata value `key` of the ErrorInfo attached by WithErrorInfo, or "" if none.
 std::string ErrorInfoMetadataOf(const absl::Status& status, absl::string_view key);
+
+// Every metadata entry of the ErrorInfo attached by WithErrorInfo, sorted by key (empty if none):
+// for a caller that names a reason of its own for an error and keeps the facts of the first.
+std::vector<std::pair<std::string, std::string>> ErrorInfoMetadataListOf(const absl::Status& status);
+
+// Whether `status` carries any google.rpc detail (ErrorInfo, RetryInfo, BadRequest, ...). A mesh
+// server's UNAVAILABLE and DEADLINE_EXCEEDED always do (see kReasonUnavailable); the same codes
+// without one are gRPC's own: the call never reached a server, or its deadline passed on the way.
+bool HasErrorDetails(const absl::Status& status);
 
 }  // namespace crosstenant
 

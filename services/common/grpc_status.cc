@@ -4,7 +4,9 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
+#include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "services/common/errors.h"
 
 namespace crosstenant {
 namespace {
@@ -20,6 +22,15 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   const std::string message(status.message());
 
   google::rpc::Status details;
+  // A server's own UNAVAILABLE or DEADLINE_EXCEEDED always carries a reason: without one a client
+  // could not tell it from its channel's failure, which has the same codes and no detail.
+  if ((code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED) &&
+      ErrorInfoReasonOf(status).empty()) {
+    google::rpc::ErrorInfo info;
+    info.set_reason(std::string(code == grpc::StatusCode::UNAVAILABLE ? kReasonUnavailable : kReasonDeadlineExceeded));
+    info.set_domain(std::string(kCrosstenantDomain));
+    details.add_details()->PackFrom(info);
+  }
   status.ForEachPayload([&details](absl::string_view type_url, const absl::Cord& payload) {
     if (!absl::StartsWith(type_url, kGoogleRpcTypeUrlPrefix)) return;
     auto* any = details.add_details();

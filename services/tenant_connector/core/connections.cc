@@ -19,6 +19,23 @@
 
 namespace crosstenant::tenant_connector {
 
+namespace internal {
+
+ProbeVerdict ProbeVerdictOf(const absl::Status& status) {
+  if (AuthFailureOf(status) == AuthFailure::kTransient) {
+    return {v1::CONNECTION_STATE_DEGRADED,
+            status.code() == absl::StatusCode::kResourceExhausted ? "THROTTLED" : "UPSTREAM_UNAVAILABLE"};
+  }
+  const std::string reason = ErrorInfoReasonOf(status);
+  if (status.code() == absl::StatusCode::kPermissionDenied || reason == kReasonTenantMismatch ||
+      reason == kReasonTenantChanged) {
+    return {v1::CONNECTION_STATE_FAILED, "VERIFICATION_FAILED"};
+  }
+  return {v1::CONNECTION_STATE_EXPIRED, "TOKEN_EXPIRED"};
+}
+
+}  // namespace internal
+
 
 namespace {
 
@@ -398,19 +415,9 @@ absl::StatusOr<v1::Connection> Connector::RunProbe(const std::shared_ptr<Entry>&
     } else {
       v1::ErrorDetail* error = health->mutable_last_error();
       error->set_message(std::string(status.message()));
-      AuthFailure failure = AuthFailureOf(status);
-      if (failure == AuthFailure::kTransient) {
-        state = v1::CONNECTION_STATE_DEGRADED;
-        error->set_code(status.code() == absl::StatusCode::kResourceExhausted ? "THROTTLED" : "UPSTREAM_UNAVAILABLE");
-      } else if (status.code() == absl::StatusCode::kPermissionDenied ||
-                 (status.code() == absl::StatusCode::kFailedPrecondition &&
-                  absl::StrContains(status.message(), "does not belong"))) {
-        state = v1::CONNECTION_STATE_FAILED;
-        error->set_code("VERIFICATION_FAILED");
-      } else {
-        state = v1::CONNECTION_STATE_EXPIRED;
-        error->set_code("TOKEN_EXPIRED");
-      }
+      const internal::ProbeVerdict verdict = internal::ProbeVerdictOf(status);
+      state = verdict.state;
+      error->set_code(verdict.code);
       reason = absl::StrCat("probe failed: ", status.message());
     }
   }
@@ -647,8 +654,7 @@ absl::StatusOr<v1::Connection> Connector::Reauthenticate(const v1::Reauthenticat
   }
   absl::StatusOr<v1::Connection> connection = SignIn(entry, deadline, /*fresh=*/false);
   if (!connection.ok()) {
-    if (request.has_credential() &&
-        absl::StrContains(connection.status().message(), "but this connection belongs to tenant")) {
+    if (request.has_credential() && ErrorInfoReasonOf(connection.status()) == kReasonTenantChanged) {
       absl::MutexLock lock(&entry->mu);
       entry->credential = previous_credential;
       *entry->connection.mutable_credential() = previous_info;

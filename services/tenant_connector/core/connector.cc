@@ -628,9 +628,11 @@ absl::StatusOr<std::string> Connector::Token(Entry& entry, const std::string& sc
       // No token for the connection (Entra refused its credential, or the credential cannot be read):
       // the connection, not the operation asked for, is what failed (a worker keeps a user's move
       // waiting on it rather than failing the user).
+      // Entra's facts (its AADSTS code and OAuth error) stay in the metadata: AuthFailureOf reads them.
       if (failure != AuthFailure::kTransient) {
-        return WithErrorInfo(acquired.status(), kReasonConnectionNotUsable, "crosstenant",
-                             {{"connection", connection_name}});
+        std::vector<std::pair<std::string, std::string>> metadata = ErrorInfoMetadataListOf(acquired.status());
+        metadata.emplace_back("connection", connection_name);
+        return WithErrorInfo(acquired.status(), kReasonConnectionNotUsable, kCrosstenantDomain, metadata);
       }
       return acquired.status();
     }
@@ -781,8 +783,9 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
   std::string tenant_id = internal::Str(*organization, "id");
   std::string tid = internal::Str(claims, "tid");
   if (!tid.empty() && !tenant_id.empty() && tid != tenant_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the token is for tenant ", tid, " but Graph reports organization ", tenant_id));
+    return WithErrorInfo(absl::FailedPreconditionError(
+                             absl::StrCat("the token is for tenant ", tid, " but Graph reports organization ", tenant_id)),
+                         kReasonTenantMismatch, kCrosstenantDomain, {{"token_tenant", tid}, {"tenant", tenant_id}});
   }
   std::string initial_domain;
   if (organization->contains("verifiedDomains") && (*organization)["verifiedDomains"].is_array()) {
@@ -852,9 +855,12 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
   }
   const std::string tenant_label = initial_domain.empty() ? tenant_id : initial_domain;
   if (!realm.empty() && !tenant_id.empty() && !absl::EqualsIgnoreCase(realm, tenant_id)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "admin URL ", admin_url, " belongs to tenant ", realm, " but the credential signs in to tenant ", tenant_id,
-        " (", tenant_label, "); give this tenant's own admin URL, or a credential of tenant ", realm));
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            "admin URL ", admin_url, " belongs to tenant ", realm, " but the credential signs in to tenant ", tenant_id,
+            " (", tenant_label, "); give this tenant's own admin URL, or a credential of tenant ", realm)),
+        kReasonTenantMismatch, kCrosstenantDomain,
+        {{"admin_url", admin_url}, {"admin_url_tenant", realm}, {"tenant", tenant_id}});
   }
   ASSIGN_OR_RETURN(std::vector<v1::Geo> geos, DiscoverGeos(entry, deadline));
   std::string home_geo;
@@ -867,17 +873,21 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
     }
   }
   if (home_geo.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "admin URL ", admin_url, " is not a geography of tenant ", tenant_label, " (its geos are ",
-        absl::StrJoin(geos, ", ", [](std::string* out, const v1::Geo& g) { out->append(g.admin_url()); }),
-        "); use one of those, or a credential of the tenant that owns ", admin_url));
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            "admin URL ", admin_url, " is not a geography of tenant ", tenant_label, " (its geos are ",
+            absl::StrJoin(geos, ", ", [](std::string* out, const v1::Geo& g) { out->append(g.admin_url()); }),
+            "); use one of those, or a credential of the tenant that owns ", admin_url)),
+        kReasonTenantMismatch, kCrosstenantDomain, {{"admin_url", admin_url}, {"tenant", tenant_id}});
   }
 
   absl::MutexLock lock(&entry.mu);
   if (!entry.connection.tenant_id().empty() && !tenant_id.empty() && entry.connection.tenant_id() != tenant_id) {
-    return absl::FailedPreconditionError(absl::StrCat("the credential signs in to tenant ", tenant_id,
-                                                      " but this connection belongs to tenant ",
-                                                      entry.connection.tenant_id()));
+    return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat("the credential signs in to tenant ", tenant_id,
+                                                                    " but this connection belongs to tenant ",
+                                                                    entry.connection.tenant_id())),
+                         kReasonTenantChanged, kCrosstenantDomain,
+                         {{"tenant", tenant_id}, {"connection_tenant", entry.connection.tenant_id()}});
   }
   entry.connection.set_tenant_id(tenant_id);
   // Every geo's connection to one tenant shares the tenant's throttle budget: keyed by the default geo.

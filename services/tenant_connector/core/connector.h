@@ -40,6 +40,16 @@ namespace crosstenant::tenant_connector {
 
 namespace v1 = ::crosstenant::v1;
 
+// ErrorInfo reasons (domain "crosstenant") of a connection whose credential and admin URL disagree
+// about the tenant (FAILED_PRECONDITION from sign-in, ReauthenticateConnection and probes):
+// - kReasonTenantMismatch: the token, Graph's organization and SharePoint's realm of the admin URL do
+//   not name one tenant, or the admin URL is not a geography of the credential's tenant; a probe that
+//   finds it marks the connection FAILED (VERIFICATION_FAILED), not EXPIRED;
+// - kReasonTenantChanged: the credential signs in to a tenant other than the connection's own;
+//   ReauthenticateConnection then keeps the previous credential.
+inline constexpr char kReasonTenantMismatch[] = "TENANT_MISMATCH";
+inline constexpr char kReasonTenantChanged[] = "CONNECTION_TENANT_CHANGED";
+
 struct ConnectorOptions {
   // How often each connection is probed.
   absl::Duration probe_interval = absl::Minutes(5);

@@ -76,6 +76,26 @@ using ::crosstenant::tenant_connector::UpstreamMessage;
 v1::Finding SharePointNeedsCertificate(const std::string& connection, const std::string& client_id,
                                        v1::Severity severity);
 
+// What a failed probe (`status`, not OK) makes of a connection, from its code and ErrorInfo reason:
+// DEGRADED with THROTTLED or UPSTREAM_UNAVAILABLE when the failure is transient; FAILED with
+// VERIFICATION_FAILED when access is refused (PERMISSION_DENIED) or the tenant does not match
+// (kReasonTenantMismatch, kReasonTenantChanged); EXPIRED with TOKEN_EXPIRED otherwise.
+struct ProbeVerdict {
+  v1::ConnectionState state;
+  const char* code;
+};
+ProbeVerdict ProbeVerdictOf(const absl::Status& status);
+
+// Whether `status`, the answer to creating a migration task, says that Microsoft has one for the user
+// already (FAILED_PRECONDITION with reason kReasonMigrationTaskExists): the start is then a duplicate,
+// not a failure.
+bool MoveTaskExists(const absl::Status& status);
+
+// Whether `status`, the answer to GetCrossTenantHostUrl, says that the cross-tenant feature is not
+// enabled for the tenant: PERMISSION_DENIED, or SharePoint's refusal with reason
+// csom::kReasonFeatureNotEnabled.
+bool FeatureNotEnabled(const absl::Status& status);
+
 // Parses "2024-08-31T16:00:00Z"-style times; InfinitePast if empty or unreadable.
 absl::Time ParseIsoTime(const std::string& text);
 

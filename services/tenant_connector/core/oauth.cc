@@ -2,16 +2,17 @@
 
 #include <algorithm>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "services/common/errors.h"
 #include "services/tenant_connector/core/crypto.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
 
 // AADSTS codes meaning "the credential has expired" rather than "it is wrong".
-constexpr const char* kExpiredCodes[] = {
+constexpr absl::string_view kExpiredCodes[] = {
     "AADSTS7000222",  // client secret expired
     "AADSTS1000502",  // certificate outside its validity window
     "AADSTS700082",   // refresh token expired (inactivity)
@@ -20,6 +21,9 @@ constexpr const char* kExpiredCodes[] = {
     "AADSTS70008",    // authorization code / refresh token expired
     "AADSTS50133",    // session invalid after password change
 };
+
+// AADSTS codes meaning "this account needs multi-factor authentication".
+constexpr absl::string_view kMfaCodes[] = {"AADSTS50076", "AADSTS50079", "AADSTS50158"};
 
 std::string FirstLine(const std::string& text) {
   std::string line = text.substr(0, text.find_first_of("\r\n"));
@@ -46,26 +50,51 @@ int64_t IntOr(const nlohmann::json& json, const char* key, int64_t fallback) {
   return fallback;
 }
 
+// Entra's AADSTS code of an error body: its `error_codes` (Microsoft's own field), else the code that
+// starts its `error_description` ("AADSTS7000222: ..."); "" if neither.
+std::string AadstsCode(const nlohmann::json& body, const std::string& description) {
+  if (auto codes = body.find("error_codes"); codes != body.end() && codes->is_array() && !codes->empty() &&
+                                             codes->front().is_number_integer()) {
+    return absl::StrCat("AADSTS", codes->front().get<int64_t>());
+  }
+  absl::string_view text = description;
+  if (!absl::ConsumePrefix(&text, "AADSTS")) return "";
+  const size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
+  return digits == 0 ? "" : absl::StrCat("AADSTS", text.substr(0, digits));
+}
+
+// `status` with the ErrorInfo of an Entra refusal: reason the AADSTS code (or the OAuth error without
+// one), metadata both, for AuthFailureOf and for support.
+absl::Status WithEntraReason(absl::Status status, const std::string& error, const std::string& aadsts) {
+  std::vector<std::pair<std::string, std::string>> metadata;
+  if (!aadsts.empty()) metadata.emplace_back(kMetadataAadsts, aadsts);
+  if (!error.empty()) metadata.emplace_back(kMetadataOAuthError, error);
+  if (aadsts.empty() && error.empty()) return status;
+  return WithErrorInfo(std::move(status), aadsts.empty() ? error : aadsts, kEntraDomain, metadata);
+}
+
 // The status for an Entra error response.
 absl::Status EntraError(const HttpResponse& response) {
   nlohmann::json body = nlohmann::json::parse(response.body, nullptr, false);
   std::string error = body.is_object() ? StringOr(body, "error") : "";
   std::string description = body.is_object() ? FirstLine(StringOr(body, "error_description")) : "";
+  const std::string aadsts = body.is_object() ? AadstsCode(body, description) : "";
   if (response.status >= 500) {
     return absl::UnavailableError(absl::StrCat("Entra ID token endpoint failed with HTTP ", response.status,
                                                description.empty() ? "" : ": ", description));
   }
   if (error.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("Entra ID refused the sign-in with HTTP ", response.status));
+    return WithEntraReason(
+        absl::FailedPreconditionError(absl::StrCat("Entra ID refused the sign-in with HTTP ", response.status)), error,
+        aadsts);
   }
   std::string message = absl::StrCat("sign-in refused by Entra ID: ", error, description.empty() ? "" : ": ", description);
-  if (absl::StrContains(description, "AADSTS50076") || absl::StrContains(description, "AADSTS50079") ||
-      absl::StrContains(description, "AADSTS50158")) {
+  if (std::find(std::begin(kMfaCodes), std::end(kMfaCodes), aadsts) != std::end(kMfaCodes)) {
     absl::StrAppend(&message,
                     " (the account requires multi-factor authentication, which a username and password can not "
                     "satisfy; connect with a DEVICE_CODE credential instead)");
   }
-  return absl::FailedPreconditionError(message);
+  return WithEntraReason(absl::FailedPreconditionError(message), error, aadsts);
 }
 
 }  // namespace
@@ -81,10 +110,13 @@ AuthFailure AuthFailureOf(const absl::Status& status) {
     default:
       break;
   }
-  for (const char* code : kExpiredCodes) {
-    if (absl::StrContains(status.message(), code)) return AuthFailure::kExpired;
+  // Read from the ErrorInfo metadata EntraError attaches (kept when the connector names the connection
+  // as the cause), never from the message.
+  const std::string aadsts = ErrorInfoMetadataOf(status, kMetadataAadsts);
+  if (std::find(std::begin(kExpiredCodes), std::end(kExpiredCodes), aadsts) != std::end(kExpiredCodes)) {
+    return AuthFailure::kExpired;
   }
-  if (absl::StrContains(status.message(), "expired_token")) return AuthFailure::kExpired;
+  if (ErrorInfoMetadataOf(status, kMetadataOAuthError) == "expired_token") return AuthFailure::kExpired;
   return AuthFailure::kRefused;
 }
 
@@ -200,14 +232,17 @@ DeviceCodePoll TokenClient::PollDeviceCode(const std::string& login_host, const 
   if (response->status >= 500) return poll;
   poll.kind = DeviceCodePoll::Kind::kFailed;
   std::string description = body.is_object() ? FirstLine(StringOr(body, "error_description")) : "";
+  const std::string aadsts = body.is_object() ? AadstsCode(body, description) : "";
   if (error == "expired_token") {
-    poll.failure = absl::FailedPreconditionError(
-        absl::StrCat("device code expired before the admin signed in (expired_token)",
-                     description.empty() ? "" : ": ", description));
+    poll.failure = WithEntraReason(
+        absl::FailedPreconditionError(absl::StrCat("device code expired before the admin signed in (expired_token)",
+                                                   description.empty() ? "" : ": ", description)),
+        error, aadsts);
   } else if (error == "authorization_declined") {
-    poll.failure = absl::FailedPreconditionError(
-        absl::StrCat("the admin declined the sign-in (authorization_declined)", description.empty() ? "" : ": ",
-                     description));
+    poll.failure = WithEntraReason(
+        absl::FailedPreconditionError(absl::StrCat("the admin declined the sign-in (authorization_declined)",
+                                                   description.empty() ? "" : ": ", description)),
+        error, aadsts);
   } else {
     poll.failure = EntraError(*response);
   }

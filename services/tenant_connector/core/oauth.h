@@ -9,7 +9,9 @@
 //   FAILED_PRECONDITION  sign-in refused (wrong secret, unknown app, MFA required, ...);
 //   UNAVAILABLE          the endpoint failed (5xx, transport);
 //   RESOURCE_EXHAUSTED   throttled beyond the caller's deadline (with RetryInfo).
-// AuthFailureOf() tells a credential that has expired from one that is wrong.
+// A refusal by Entra carries an ErrorInfo (domain kEntraDomain): reason its AADSTS code (or its OAuth
+// `error` when it has none), metadata kMetadataAadsts and kMetadataOAuthError. AuthFailureOf() reads
+// them to tell a credential that has expired from one that is wrong.
 
 #include <optional>
 #include <string>
@@ -17,12 +19,18 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "services/tenant_connector/core/http.h"
 #include "services/tenant_connector/core/throttle.h"
 
 namespace crosstenant::tenant_connector {
+
+// ErrorInfo domain and metadata keys of Entra ID's refusals (see above).
+inline constexpr absl::string_view kEntraDomain = "login.microsoftonline.com";
+inline constexpr char kMetadataAadsts[] = "aadsts";           // "AADSTS7000222"
+inline constexpr char kMetadataOAuthError[] = "oauth_error";  // "invalid_client", "expired_token"
 
 struct AccessToken {
   std::string access_token;
@@ -50,7 +58,8 @@ struct DeviceCodePoll {
   absl::Status failure;  // kFailed: declined, expired, bad code, other
 };
 
-// Why a sign-in failed, from the AADSTS code.
+// Why a sign-in failed, from the ErrorInfo metadata of Entra's refusal (the AADSTS code, the OAuth
+// error), never from the message.
 enum class AuthFailure {
   kNone,
   kTransient,  // retry later (5xx, throttled, unreachable)

@@ -15,8 +15,18 @@
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/connector_internal.h"
 #include "services/tenant_connector/core/required_access.h"
+#include "services/tenant_connector/core/sharepoint/csom.h"
 
 namespace crosstenant::tenant_connector {
+
+namespace internal {
+
+bool FeatureNotEnabled(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kPermissionDenied ||
+         ErrorInfoReasonOf(status) == csom::kReasonFeatureNotEnabled;
+}
+
+}  // namespace internal
 namespace {
 
 class Report {
@@ -209,9 +219,7 @@ void CheckFeatureEnabled(const Subject& s, Report& out) {
     if (host.ok()) {
       out.Pass(v1::PREFLIGHT_CHECK_FEATURE_ENABLED, "FEATURE_ENABLED_OK", absl::StrCat("cross-tenant host URL ", *host),
                geo.name());
-    } else if (host.status().code() == absl::StatusCode::kPermissionDenied ||
-               absl::StrContains(host.status().message(), "not enabled")) {
-      // Microsoft says "not enabled" only in its message text: there is no code for it.
+    } else if (internal::FeatureNotEnabled(host.status())) {
       out.Fail(v1::PREFLIGHT_CHECK_FEATURE_ENABLED, "FEATURE_NOT_ENABLED", v1::SEVERITY_ERROR,
                std::string(host.status().message()),
                "Buy the Cross Tenant User Data Migration add-on and ask Microsoft support to enable the feature",

@@ -29,6 +29,15 @@
 
 namespace crosstenant::tenant_connector {
 
+namespace internal {
+
+bool MoveTaskExists(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kFailedPrecondition &&
+         ErrorInfoReasonOf(status) == kReasonMigrationTaskExists;
+}
+
+}  // namespace internal
+
 using internal::ParseIsoTime;
 using internal::Bool;
 using internal::Int;
@@ -655,8 +664,7 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
   absl::StatusOr<GraphResult> created =
       Graph(*ref.entry, "POST", absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks"), &body, deadline);
   if (!created.ok()) {
-    if (created.status().code() == absl::StatusCode::kFailedPrecondition &&
-        absl::StrContains(created.status().message(), "migration task already exists")) {
+    if (internal::MoveTaskExists(created.status())) {
       ASSIGN_OR_RETURN(GraphResult again,
                        Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline));
       v1::StartUserContentMoveResponse response;

@@ -121,14 +121,12 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
       const absl::Time not_before = std::max(throttled_until, outage_until);
       absl::Duration wait = not_before - now;
       if (not_before > deadline) {
-        const std::string when = absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1)));
         // Microsoft's own Retry-After is throttling; our hold after an outage or a 5xx is not.
         if (throttled_until >= outage_until) {
           return ResourceExhaustedWithRetry(
-              absl::StrCat("Microsoft ", UpstreamApiName(api_), " is throttling this tenant; retry after ", when),
-              wait);
+              absl::StrCat("Microsoft ", UpstreamApiName(api_), " is throttling this tenant"), wait);
         }
-        return UnreachableError(when);
+        return UnreachableError(absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1))));
       }
       if (observer_.on_wait) observer_.on_wait(api_, wait);
       clock_->SleepFor(wait);
@@ -179,7 +177,7 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
       absl::Duration wait = std::max(until - now, absl::ZeroDuration());
       return ResourceExhaustedWithRetry(
           absl::StrCat("Microsoft ", UpstreamApiName(api_), " throttled this tenant (HTTP ", response->status, ") ",
-                       attempt, " times; retry after ", absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1)))),
+                       attempt, " times"),
           wait);
     }
   }

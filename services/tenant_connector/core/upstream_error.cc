@@ -1,5 +1,7 @@
 #include "services/tenant_connector/core/upstream_error.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
 
@@ -52,9 +54,9 @@ std::string UpstreamCode(const nlohmann::json& body) {
   return "";
 }
 
-absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw) {
-  std::string message = UpstreamMessage(body, raw);
-  std::string code = UpstreamCode(body);
+namespace {
+
+absl::Status MapStatus(const char* api, int status, const std::string& code, const std::string& message) {
   std::string text = absl::StrCat("Microsoft ", api, " answered HTTP ", status, code.empty() ? "" : " ", code, ": ",
                                   message);
   if (status == 400) return absl::InvalidArgumentError(text);
@@ -70,6 +72,20 @@ absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json&
   }
   if (status >= 500) return absl::UnavailableError(text);
   return absl::FailedPreconditionError(text);
+}
+
+}  // namespace
+
+absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw) {
+  const std::string code = UpstreamCode(body);
+  const std::string message = UpstreamMessage(body, raw);
+  absl::Status mapped = MapStatus(api, status, code, message);
+  if (status == 409 && absl::StrContains(absl::AsciiStrToLower(message), "migration task already exists")) {
+    return WithErrorInfo(std::move(mapped), kReasonMigrationTaskExists, kCrosstenantDomain,
+                         {{kMetadataHttpStatus, absl::StrCat(status)}, {kMetadataUpstreamCode, code}});
+  }
+  return WithErrorInfo(std::move(mapped), code.empty() ? absl::StrCat("HTTP_", status) : code,
+                       absl::StrCat(api, ".microsoft.com"), {{kMetadataHttpStatus, absl::StrCat(status)}});
 }
 
 }  // namespace crosstenant::tenant_connector

@@ -18,7 +18,20 @@ std::string UpstreamCode(const nlohmann::json& body);
 // INVALID_ARGUMENT, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409/412/422 FAILED_PRECONDITION, 429
 // RESOURCE_EXHAUSTED, 5xx UNAVAILABLE (a 503, which reaches here only without Retry-After, is named an
 // unreachable endpoint, never throttling). `api` names the API in the message ("graph", "sharepoint").
+// The status carries Microsoft's answer as an ErrorInfo: reason its error code (UpstreamCode), or
+// "HTTP_<status>" without one; domain "<api>.microsoft.com"; metadata kMetadataHttpStatus.
 absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw);
+
+// ErrorInfo metadata key of MapUpstreamError's statuses: Microsoft's HTTP status ("409").
+inline constexpr char kMetadataHttpStatus[] = "http_status";
+
+// The reason (domain "crosstenant") MapUpstreamError gives Graph's 409 refusing a migration task
+// because the user has one already. Graph answers every conflict of a start (a target that has a
+// OneDrive, a task that exists...) with code "conflict" and tells them apart only in its text, so the
+// text is read here, once, where the answer is parsed; Microsoft's code stays in metadata
+// kMetadataUpstreamCode.
+inline constexpr char kReasonMigrationTaskExists[] = "MIGRATION_TASK_EXISTS";
+inline constexpr char kMetadataUpstreamCode[] = "upstream_code";
 
 }  // namespace crosstenant::tenant_connector
 

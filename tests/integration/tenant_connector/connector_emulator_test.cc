@@ -24,7 +24,10 @@
 #include "google/rpc/error_details.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "google/rpc/status.pb.h"
+#include "services/common/errors.h"
+#include "services/common/grpc_status.h"
 #include "services/common/tls.h"
+#include "services/tenant_connector/core/connector.h"
 #include "services/tenant_emulator/jwt.h"
 #include "tests/support/mesh_processes.h"
 
@@ -591,6 +594,8 @@ TEST_F(ConnectorEmulatorTest, AdminUrlOfAnotherTenantIsRefused) {
   // Both tenants named: SharePoint's (fabrikam) and the credential's (contoso).
   EXPECT_THAT(status.error_message(), HasSubstr("belongs to tenant 9a8b7c6d-0000-4000-8000-000000000002"));
   EXPECT_THAT(status.error_message(), HasSubstr("signs in to tenant 7f1d1c1e-0000-4000-8000-000000000001"));
+  // What code reads is the reason, passed on by the gRPC edge.
+  EXPECT_EQ(ErrorInfoReasonOf(FromGrpcStatus(status)), tenant_connector::kReasonTenantMismatch);
 }
 
 TEST_F(ConnectorEmulatorTest, ListPagesAndFilters) {

@@ -49,6 +49,30 @@ TEST(GrpcStatusTest, RetryInfoRoundTrips) {
   EXPECT_EQ(RetryDelayOf(FromGrpcStatus(wire)), absl::Milliseconds(2500));
 }
 
+TEST(GrpcStatusTest, RetryDelayIsNamedOnceInTheMessage) {
+  const absl::Status status = ResourceExhaustedWithRetry("Microsoft graph is throttling this tenant", absl::Seconds(3));
+  EXPECT_EQ(status.message(), "Microsoft graph is throttling this tenant (retry after 3s)");
+}
+
+TEST(GrpcStatusTest, ErrorInfoTravelsAndAServersUnavailableAlwaysCarriesOne) {
+  const absl::Status upstream = WithErrorInfo(absl::UnavailableError("Microsoft graph answered HTTP 502"), "HTTP_502",
+                                              "graph.microsoft.com", {{"http_status", "502"}, {"a", "1"}});
+  const absl::Status back = FromGrpcStatus(ToGrpcStatus(upstream));
+  EXPECT_EQ(ErrorInfoReasonOf(back), "HTTP_502");  // a reason of its own is kept
+  EXPECT_EQ(ErrorInfoMetadataOf(back, "http_status"), "502");
+  EXPECT_EQ(ErrorInfoMetadataListOf(back),
+            (std::vector<std::pair<std::string, std::string>>{{"a", "1"}, {"http_status", "502"}}));
+
+  const absl::Status unavailable = FromGrpcStatus(ToGrpcStatus(absl::UnavailableError("store down")));
+  EXPECT_EQ(ErrorInfoReasonOf(unavailable), kReasonUnavailable);
+  EXPECT_TRUE(HasErrorDetails(unavailable));
+  EXPECT_EQ(ErrorInfoReasonOf(FromGrpcStatus(ToGrpcStatus(absl::DeadlineExceededError("x")))),
+            kReasonDeadlineExceeded);
+  // Other codes get no reason they did not have; a channel's own failure has no detail at all.
+  EXPECT_TRUE(ToGrpcStatus(absl::FailedPreconditionError("x")).error_details().empty());
+  EXPECT_FALSE(HasErrorDetails(FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to connect"))));
+}
+
 TEST(GrpcStatusTest, CodesMapOneToOneExceptUnknown) {
   EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
   EXPECT_EQ(ToGrpcStatus(absl::FailedPreconditionError("x")).error_code(), grpc::StatusCode::FAILED_PRECONDITION);

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "clients/migratectl/exit_codes.h"
 #include "services/common/errors.h"
+#include "services/common/grpc_status.h"
 
 namespace crosstenant::migratectl {
 namespace {
@@ -49,19 +50,18 @@ TEST(MigratectlExitCodeTest, FieldViolationsArePrintedOnceAsFieldColonDescriptio
             "  plan.identity_map.csv:7:0: WRONG_COLUMN_COUNT: 5 columns, Microsoft needs 6\n");
 }
 
-TEST(MigratectlExitCodeTest, RetryDelayIsNamed) {
+TEST(MigratectlExitCodeTest, RetryDelayIsNamedOnceByTheMessage) {
   absl::Status status = ResourceExhaustedWithRetry("Graph throttled contoso", absl::Seconds(12));
   EXPECT_EQ(DescribeError(status), "RESOURCE_EXHAUSTED: Graph throttled contoso (retry after 12s)\n");
-  absl::Status bare = absl::ResourceExhaustedError("throttled");
-  bare.SetPayload(kRetryInfoTypeUrl, *ResourceExhaustedWithRetry("", absl::Seconds(3)).GetPayload(kRetryInfoTypeUrl));
-  EXPECT_EQ(DescribeError(bare), "RESOURCE_EXHAUSTED: throttled\n  retry after 3s\n");
+  // The RetryInfo's presence, not the message's words, decides: nothing is added to a message that
+  // came with one, whatever it says.
+  absl::Status reworded = absl::ResourceExhaustedError("zu viele Anfragen");
+  reworded.SetPayload(kRetryInfoTypeUrl, *status.GetPayload(kRetryInfoTypeUrl));
+  EXPECT_EQ(DescribeError(reworded), "RESOURCE_EXHAUSTED: zu viele Anfragen\n");
+  EXPECT_EQ(static_cast<int>(ExitCodeOf(reworded)), 9);
 }
 
 TEST(MigratectlExitCodeTest, RetryDelayIsPrintedOnceAndRounded) {
-  // The connector's governor names the delay in its message already.
-  absl::Status named = ResourceExhaustedWithRetry("Microsoft Graph is throttling this tenant; retry after 2.124s",
-                                                  absl::Nanoseconds(2123456789));
-  EXPECT_EQ(DescribeError(named), "RESOURCE_EXHAUSTED: Microsoft Graph is throttling this tenant; retry after 2.124s\n");
   absl::Status unnamed = ResourceExhaustedWithRetry("Graph throttled contoso", absl::Nanoseconds(2123456789));
   EXPECT_EQ(DescribeError(unnamed), "RESOURCE_EXHAUSTED: Graph throttled contoso (retry after 2.2s)\n");
   EXPECT_EQ(RetryDelayOf(unnamed), absl::Nanoseconds(2123456789));  // the detail keeps the exact delay
@@ -69,13 +69,33 @@ TEST(MigratectlExitCodeTest, RetryDelayIsPrintedOnceAndRounded) {
   EXPECT_EQ(FormatRetryDelay(absl::Seconds(62.5)), "1m3s");
 }
 
+// A status as migratectl receives it from a mesh server (through the one translation each way).
+absl::Status FromServer(const absl::Status& status) { return FromGrpcStatus(ToGrpcStatus(status)); }
+
 TEST(MigratectlExitCodeTest, NoServerGetsAHintAboutAddresses) {
-  const std::string text =
-      DescribeError(absl::UnavailableError("failed to connect to all addresses; last error: connection refused"));
-  EXPECT_TRUE(absl::StartsWith(text, "UNAVAILABLE: failed to connect")) << text;
-  EXPECT_TRUE(absl::StrContains(text, "--connector/--orchestrator")) << text;
-  // A server that answered UNAVAILABLE about Microsoft gets no such hint.
-  EXPECT_FALSE(absl::StrContains(DescribeError(absl::UnavailableError("Graph answered 503")), "--connector"));
+  // gRPC's own failures, whatever their words: UNAVAILABLE or DEADLINE_EXCEEDED without a detail.
+  for (const absl::Status& channel :
+       {FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to connect to all addresses")),
+        FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "words a new gRPC release may use")),
+        FromGrpcStatus(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded"))}) {
+    EXPECT_TRUE(IsChannelFailure(channel)) << channel;
+    const std::string text = DescribeError(channel);
+    EXPECT_TRUE(absl::StrContains(text, "--connector/--orchestrator")) << text;
+    EXPECT_EQ(static_cast<int>(ExitCodeOf(channel)), 8);
+  }
+  // A server that answered UNAVAILABLE about Microsoft gets no such hint, even in gRPC's words.
+  for (const absl::Status& answer : {FromServer(absl::UnavailableError("Graph answered 503")),
+                                     FromServer(absl::UnavailableError("failed to connect to all addresses")),
+                                     FromServer(absl::DeadlineExceededError("Deadline Exceeded"))}) {
+    EXPECT_FALSE(IsChannelFailure(answer)) << answer;
+    EXPECT_FALSE(absl::StrContains(DescribeError(answer), "--connector")) << answer;
+    EXPECT_EQ(static_cast<int>(ExitCodeOf(answer)), 8);
+  }
+  // Nor does migratectl's own --timeout.
+  const absl::Status timeout = TimeoutError("migrations/merger is still RUNNING after 10m (--timeout)");
+  EXPECT_FALSE(IsChannelFailure(timeout));
+  EXPECT_EQ(DescribeError(timeout), "DEADLINE_EXCEEDED: migrations/merger is still RUNNING after 10m (--timeout)\n");
+  EXPECT_EQ(static_cast<int>(ExitCodeOf(timeout)), 8);
 }
 
 TEST(MigratectlExitCodeTest, OwnOutcomesPrintTheirMessageOnly) {

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "services/common/errors.h"
 #include "services/tenant_connector/core/oauth.h"
 #include "services/tenant_connector/core/store.h"
 #include "tests/support/server_process.h"
@@ -150,9 +151,12 @@ TEST(CryptoTest, StoreRoundTrip) {
 
 TEST(OAuthTest, AuthFailureClassification) {
   EXPECT_EQ(AuthFailureOf(absl::UnavailableError("x")), AuthFailure::kTransient);
-  EXPECT_EQ(AuthFailureOf(absl::FailedPreconditionError("invalid_client: AADSTS7000222: secret expired")),
+  // The AADSTS code is read from Entra's ErrorInfo (error_reasons_test.cc), not from the message.
+  EXPECT_EQ(AuthFailureOf(WithErrorInfo(absl::FailedPreconditionError("secret expired"), "AADSTS7000222",
+                                        kEntraDomain, {{kMetadataAadsts, "AADSTS7000222"}})),
             AuthFailure::kExpired);
-  EXPECT_EQ(AuthFailureOf(absl::FailedPreconditionError("invalid_client: AADSTS7000215: wrong secret")),
+  EXPECT_EQ(AuthFailureOf(WithErrorInfo(absl::FailedPreconditionError("wrong secret"), "AADSTS7000215",
+                                        kEntraDomain, {{kMetadataAadsts, "AADSTS7000215"}})),
             AuthFailure::kRefused);
   EXPECT_EQ(AuthFailureOf(absl::OkStatus()), AuthFailure::kNone);
 }

@@ -231,6 +231,15 @@ absl::Status StatusOfServerError(const ServerError& error, absl::string_view met
                                          error.message.empty() ? "(no message)" : error.message, " (",
                                          type.empty() ? "no error type" : type, ", code ", error.code,
                                          ", correlation id ", error.correlation_id, ")"));
+  // Microsoft says "The Cross-Tenant content move feature is not enabled for this tenant." in the text of
+  // a plain SpoException only: read once, here where its answer is parsed, into a reason of our own.
+  if (absl::StrContains(error.message, "not enabled")) {
+    return WithErrorInfo(std::move(status), kReasonFeatureNotEnabled, kCrosstenantDomain,
+                         {{"method", std::string(method)},
+                          {"error_type_name", type},
+                          {"error_code", std::to_string(error.code)},
+                          {"trace_correlation_id", error.correlation_id}});
+  }
   return WithErrorInfo(std::move(status), type.empty() ? "SHAREPOINT_ERROR" : type, "sharepoint.microsoft.com",
                        {{"method", std::string(method)},
                         {"error_type_name", type},

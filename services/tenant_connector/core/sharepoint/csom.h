@@ -141,7 +141,12 @@ class Response {
 // INVALID_ARGUMENT, anything else FAILED_PRECONDITION. The message names the method, Microsoft's text,
 // the type, the code and the correlation id; a google.rpc.ErrorInfo detail (reason = the type name,
 // domain "sharepoint.microsoft.com") carries `error_type_name`, `error_code` and `trace_correlation_id`.
+// The one exception: Microsoft's refusal because the cross-tenant feature is not enabled for the
+// tenant has reason kReasonFeatureNotEnabled (domain "crosstenant"), read from Microsoft's text here
+// because Microsoft gives it no code of its own.
 absl::Status StatusOfServerError(const ServerError& error, absl::string_view method);
+
+inline constexpr char kReasonFeatureNotEnabled[] = "CROSS_TENANT_FEATURE_NOT_ENABLED";
 
 // A CSOM date: "/Date(2026,11,5,2,28,0,0)/" (month from 0, as JavaScript counts) or "/Date(1764901680000)/"
 // (milliseconds since 1970), read as UTC. nullopt if `text` is neither.
