@@ -7,7 +7,7 @@
 Edit the panels here rather than in the JSON (or export from Grafana and port the change back), so the
 layout stays computed. Every metric named here must exist: tests/deploy/metric_names_test.py checks them
 against the live mesh. The datasource is the variable ${datasource}; the golden-signals row repeats per
-job (tenant-connector, orchestrator, worker).
+job (crosstenant-tenant-connector, crosstenant-orchestrator, crosstenant-worker).
 """
 import json
 import os
@@ -181,8 +181,8 @@ dashboard = {
         {"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus", "refresh": 1,
          "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [], "regex": ""},
         {"name": "job", "label": "Service", "type": "query", "datasource": DS,
-         "query": {"query": "label_values(grpc_server_started_total, job)", "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
-         "definition": "label_values(grpc_server_started_total, job)",
+         "query": {"query": "label_values(grpc_server_started_total{job=~\"crosstenant-.*\"}, job)", "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
+         "definition": "label_values(grpc_server_started_total{job=~\"crosstenant-.*\"}, job)",
          "refresh": 2, "includeAll": True, "multi": True, "current": {}, "options": [], "regex": "", "sort": 1, "hide": 0},
     ]},
     "panels": panels,
