@@ -705,6 +705,26 @@ def orchestrator_ha():
         check_orchestrator(overlay, objects, base_dir)
         check_upstreams_and_scrapes(overlay, objects)
         check_autoscaled_replicas(overlay, objects)
+        check_kept_on_prune(overlay, objects)
+
+
+PRUNE_PROTECTION = {"argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
+                    "kustomize.toolkit.fluxcd.io/prune": "disabled"}
+
+
+def check_kept_on_prune(overlay, objects):
+    """The state a GitOps prune must never delete: every claim, and in prod the Namespace (its Secrets)."""
+    kept = list(lib.by_kind(objects, "PersistentVolumeClaim").values())
+    if overlay == "prod":
+        kept += list(lib.by_kind(objects, "Namespace").values())
+    for obj in kept:
+        annotations = obj["metadata"].get("annotations", {})
+        missing = [k for k, v in PRUNE_PROTECTION.items() if annotations.get(k) != v]
+        where = f"{overlay}: {obj['kind']}/{obj['metadata']['name']}"
+        if missing:
+            problem(f"{where} is not protected from a GitOps prune (missing {missing})")
+        else:
+            print(f"ok: {where} is kept by Argo CD and Flux prunes", flush=True)
 
 
 def check_autoscaled_replicas(overlay, objects):
