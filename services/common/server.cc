@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <google/protobuf/descriptor.h>
+#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
@@ -187,6 +188,16 @@ sigset_t BlockStopSignals() {
   return stop_signals;
 }
 
+// gRPC core's own log lines (GRPC_VERBOSITY, GRPC_TRACE, its errors) as lines of the service's log, in
+// its format, instead of gRPC's plain text among the JSON lines. gRPC has already filtered them by
+// GRPC_VERBOSITY, so its debug lines are written as info rather than dropped a second time.
+void LogGrpcCoreLine(gpr_log_func_args* args) {
+  const log::Severity severity =
+      args->severity == GPR_LOG_SEVERITY_ERROR ? log::Severity::kError : log::Severity::kInfo;
+  log::Write(severity, args->message != nullptr ? args->message : "",
+             {{"source", "grpc"}, {"at", absl::StrCat(args->file != nullptr ? args->file : "?", ":", args->line)}});
+}
+
 // How calls are admitted, as the "serving" log line says it.
 const char* AuthorizationMode(const ServerConfig& config) {
   if (!config.tls.enabled()) return "none: plaintext, every call allowed";
@@ -244,6 +255,7 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   ServerConfig config;
   if (std::optional<int> exit_code = LoadSettings(argc, argv, definition, config)) return *exit_code;
   log::Configure(config.log_format, definition.name);
+  gpr_set_log_function(&LogGrpcCoreLine);
 
   auto registry = std::make_shared<prometheus::Registry>();
   GrpcServerMetrics grpc_metrics(*registry);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
@@ -260,6 +261,28 @@ TEST_P(ServerBinaryTest, SigtermLetsAnInFlightCallFinishThenExitsZero) {
   EXPECT_THAT(process->Stderr(), HasSubstr("\"message\":\"stopping\""));
   std::ifstream ready_file(ready_file_);
   EXPECT_FALSE(ready_file.good()) << "the ready file is removed on a clean stop";
+}
+
+// gRPC core's own lines (here its API trace) come out as JSON log lines like the service's, not as
+// gRPC's plain text among them.
+TEST_P(ServerBinaryTest, GrpcCoreLinesAreJsonLogLines) {
+  setenv("GRPC_TRACE", "api", 1);
+  setenv("GRPC_VERBOSITY", "INFO", 1);
+  auto process = Start();
+  unsetenv("GRPC_TRACE");
+  unsetenv("GRPC_VERBOSITY");
+  nlohmann::json ready = WaitReady(*process);
+  EXPECT_EQ(Check(ready.value("grpc_address", ""), ""), HealthCheckResponse::SERVING);
+  process->Signal(SIGTERM);
+  EXPECT_EQ(process->WaitForExit(std::chrono::seconds(15)), 0) << process->Stderr();
+  int grpc_lines = 0;
+  std::istringstream lines(process->Stderr());
+  for (std::string line; std::getline(lines, line);) {
+    nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(parsed.is_object()) << "not a JSON log line: " << line;
+    if (parsed.value("source", "") == "grpc") ++grpc_lines;
+  }
+  EXPECT_GT(grpc_lines, 0) << "no gRPC trace line reached the log";
 }
 
 TEST_P(ServerBinaryTest, SigtermCutsCallsThatOutliveTheGrace) {

@@ -424,7 +424,10 @@ TEST(WorkerLoopTest, RunsEveryLeasedTaskAndStopsCleanly) {
   options.metrics = &registry;
   WorkerLoop loop(&orchestrator, &runner, options);
   loop.Start();
-  for (int i = 0; i < 500 && orchestrator.completed() < 20; ++i) absl::SleepFor(absl::Milliseconds(10));
+  // The orchestrator records a completion before the slot counts it: wait for both.
+  for (int i = 0; i < 500 && (orchestrator.completed() < 20 || loop.Status().succeeded_task_count() < 20); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   EXPECT_EQ(orchestrator.completed(), 20u);
   EXPECT_EQ(loop.Status().succeeded_task_count(), 20);
   EXPECT_EQ(loop.Status().state(), v1::WORKER_STATE_RUNNING);
@@ -436,6 +439,10 @@ TEST(WorkerLoopTest, RunsEveryLeasedTaskAndStopsCleanly) {
   }
   EXPECT_EQ(started, 20) << "worker_tasks_total{kind=start_move,outcome=succeeded}";
   loop.Drain();
+  // Drain returns at once; with nothing in hand the loop is DRAINED as soon as its slots see it.
+  for (int i = 0; i < 500 && loop.Status().state() != v1::WORKER_STATE_DRAINED; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   EXPECT_EQ(loop.Status().state(), v1::WORKER_STATE_DRAINED);
   loop.Stop();
 }
