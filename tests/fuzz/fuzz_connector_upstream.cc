@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "services/common/executor.h"
 #include "services/common/logging.h"
 #include "services/tenant_connector/core/connector.h"
 #include "tests/fuzz/fake_upstream.h"
@@ -143,7 +144,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   crosstenant::fuzz::ScriptedTransport transport(script);
   crosstenant::fuzz::InstantClock clock(absl::Now());
-  tc::Executor executor(1);
+  crosstenant::Executor executor(1);
   tc::ConnectorOptions options;
   options.probe_interval = absl::Hours(1000);  // no probe runs during one input
   options.throttle.max_attempts = 3;
