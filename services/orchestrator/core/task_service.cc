@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
+#include "services/common/proto_time.h"
 #include "services/common/request_fingerprint.h"
 #include "services/common/status_macros.h"
 
@@ -16,16 +17,6 @@ constexpr int kMaxTasksPerLease = 100;
 const absl::Duration kDefaultLease = absl::Seconds(60);
 const absl::Duration kMinLease = absl::Seconds(5);
 const absl::Duration kMaxLease = absl::Minutes(10);
-
-absl::Duration DurationOf(const google::protobuf::Duration& duration) {
-  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
-}
-
-void SetTime(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(time);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
 
 absl::Status CheckLeaseDuration(const google::protobuf::Duration& given, bool present, const char* field,
                                 std::vector<FieldViolation>& violations, absl::Duration* out) {
@@ -189,7 +180,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
       if (task.kind() == v1::TASK_KIND_STOP_MOVE) break;
       user.set_state(v1::USER_MOVE_STATE_FAILED);
       *user.mutable_error() = request.error();
-      SetTime(now, user.mutable_end_time());
+      SetTimestamp(now, user.mutable_end_time());
       break;
     case v1::TASK_OUTCOME_SUCCEEDED:
       if (request.has_check_user()) {
@@ -208,7 +199,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
           user.mutable_error()->set_message(blocker);
         } else {
           user.set_state(v1::USER_MOVE_STATE_QUEUED);
-          SetTime(now, user.mutable_queue_time());
+          SetTimestamp(now, user.mutable_queue_time());
         }
       } else if (request.has_move()) {
         const v1::UserContentMove& move = request.move();
@@ -234,16 +225,16 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
         // whatever Microsoft's clock says; Microsoft's own times are kept beside them for an audit.
         if (task.kind() == v1::TASK_KIND_START_MOVE) {
           // A new start (also of a user that failed before): Microsoft's times of an earlier move go.
-          SetTime(now, user.mutable_start_time());
+          SetTimestamp(now, user.mutable_start_time());
           user.clear_microsoft_start_time();
           user.clear_microsoft_end_time();
         } else if (!user.has_start_time() && task.kind() == v1::TASK_KIND_POLL_MOVE) {
-          SetTime(now, user.mutable_start_time());  // first seen started (its start's answer was lost)
+          SetTimestamp(now, user.mutable_start_time());  // first seen started (its start's answer was lost)
         }
         if (move.has_start_time()) *user.mutable_microsoft_start_time() = move.start_time();
         if (move.has_end_time()) *user.mutable_microsoft_end_time() = move.end_time();
         if (IsTerminal(user.state())) {
-          SetTime(now, user.mutable_end_time());
+          SetTimestamp(now, user.mutable_end_time());
         } else {
           user.clear_end_time();  // an earlier move's end, when a failed user was started again
           // Follow the move: the next poll of this user, by Microsoft's task id when there is one.
@@ -258,13 +249,13 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
       break;
   }
   user.set_attempts(std::max(user.attempts(), task.attempt()));
-  SetTime(now, user.mutable_update_time());
+  SetTimestamp(now, user.mutable_update_time());
   if (user.state() != before) {
     v1::MigrationEvent event;
     event.set_name(migration.name());
     event.set_sequence(migration.last_event_sequence() + 1);
     migration.set_last_event_sequence(event.sequence());
-    SetTime(now, event.mutable_event_time());
+    SetTimestamp(now, event.mutable_event_time());
     event.set_message(absl::StrCat("user ", v1::UserMoveState_Name(before), " -> ", v1::UserMoveState_Name(user.state())));
     auto* transition = event.mutable_user_transition();
     transition->set_user_move(user.name());
@@ -274,7 +265,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
     if (user.has_error()) *transition->mutable_error() = user.error();
     change.events.push_back(std::move(event));
   }
-  SetTime(now, migration.mutable_update_time());
+  SetTimestamp(now, migration.mutable_update_time());
   change.migration = migration;
   change.user_moves.push_back(user);
   absl::Status applied = store_->Apply(change);

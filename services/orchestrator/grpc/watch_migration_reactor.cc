@@ -11,20 +11,13 @@
 #include "absl/time/clock.h"
 #include "services/common/errors.h"
 #include "services/common/grpc_status.h"
+#include "services/common/migration_state.h"
+#include "services/common/proto_time.h"
 
 namespace crosstenant::orchestrator {
 namespace {
 
 namespace v1 = ::crosstenant::v1;
-
-bool IsTerminal(v1::MigrationState state) {
-  return state == v1::MIGRATION_STATE_COMPLETED || state == v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS ||
-         state == v1::MIGRATION_STATE_FAILED || state == v1::MIGRATION_STATE_CANCELLED;
-}
-
-absl::Time TimeOf(const google::protobuf::Timestamp& timestamp) {
-  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
-}
 
 class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigrationResponse> {
  public:
@@ -109,7 +102,7 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
     *event->mutable_snapshot() = *migration;
     cursor_ = request_.after_sequence() > 0 ? request_.after_sequence() : migration->last_event_sequence();
     // A finished migration with nothing to replay ends right after its snapshot.
-    ended_ = IsTerminal(migration->state()) && cursor_ == migration->last_event_sequence();
+    ended_ = MigrationHasEnded(migration->state()) && cursor_ == migration->last_event_sequence();
     more_ = !ended_;
     queue_.push_back(std::move(snapshot));
     open_ = true;
@@ -181,7 +174,7 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
       }
       for (v1::MigrationEvent& event : *events) {
         cursor_ = event.sequence();
-        if (event.has_state_change() && IsTerminal(event.state_change().to_state())) ended_ = true;
+        if (event.has_state_change() && MigrationHasEnded(event.state_change().to_state())) ended_ = true;
         if (request_.omit_user_transitions() && event.has_user_transition()) continue;
         v1::WatchMigrationResponse response;
         *response.mutable_event() = std::move(event);
