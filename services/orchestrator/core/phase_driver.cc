@@ -222,7 +222,9 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::WaitForUpstream(v1::Migrati
                                                                      const std::string& what,
                                                                      const absl::Status& status) {
   const std::string reason = absl::StrCat(what, ": ", Describe(status));
-  if (absl::IsResourceExhausted(status)) return Wait(migration, reason, RetryDelayOf(status));
+  // Throttling names its own delay; anything else (an outage included) gets the growing back-off.
+  const absl::Duration retry_after = RetryDelayOf(status);
+  if (absl::IsResourceExhausted(status) && retry_after > absl::ZeroDuration()) return Wait(migration, reason, retry_after);
   return Wait(migration, reason);
 }
 
@@ -250,7 +252,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckConnections(v1::Migrat
       return Fail(migration, "CONNECTION_NOT_FOUND",
                   absl::StrCat(*wanted[i].first, " does not exist: connect the tenant first (migratectl connect)"));
     }
-    if (!connection.ok()) return Wait(migration, absl::StrCat("cannot reach the connector: ", Describe(connection.status())));
+    if (!connection.ok()) return WaitForUpstream(migration, "cannot reach the connector", connection.status());
     if (connection->role() != wanted[i].second) {
       return Fail(migration, "CONNECTION_ROLE_MISMATCH",
                   absl::StrCat(*wanted[i].first, " is a ", v1::ConnectionRole_Name(connection->role()),
@@ -269,7 +271,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckConnections(v1::Migrat
     return Fail(migration, "SAME_TENANT", problem);
   }
   absl::StatusOr<v1::PreflightReport> report = tenant_->Preflight(plan.source_connection(), plan.target_connection());
-  if (!report.ok()) return Wait(migration, absl::StrCat("preflight failed: ", Describe(report.status())));
+  if (!report.ok()) return WaitForUpstream(migration, "preflight failed", report.status());
   migration.clear_findings();
   std::vector<std::string> errors;
   for (const v1::PreflightCheckResult& result : report->results()) {
@@ -301,7 +303,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::EstablishTrust(v1::Migratio
     absl::StatusOr<std::string> target_host =
         source_host.ok() ? tenant_->GetCrossTenantHostUrl(pair.target_geo()) : source_host;
     if (!target_host.ok()) {
-      return Wait(migration, absl::StrCat("cannot read the cross-tenant host URLs: ", Describe(target_host.status())));
+      return WaitForUpstream(migration, "cannot read the cross-tenant host URLs", target_host.status());
     }
     pair.set_source_host_url(*source_host);
     pair.set_target_host_url(*target_host);
@@ -319,7 +321,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::EstablishTrust(v1::Migratio
     on_target.set_request_id(absl::StrCat(migration.name(), "/trust/", pair.target_geo(), "/", pair.source_geo()));
     for (const auto* request : {&on_source, &on_target}) {
       absl::Status status = tenant_->SetCrossTenantRelationship(*request);
-      if (IsTransient(status)) return Wait(migration, absl::StrCat("setting trust: ", Describe(status)));
+      if (IsTransient(status)) return WaitForUpstream(migration, "setting trust", status);
       if (!status.ok()) {
         return Fail(migration, "TRUST_REFUSED", absl::StrCat("trust on ", request->geo(), " refused: ", Describe(status)));
       }
@@ -340,7 +342,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::VerifyTrust(v1::Migration& 
       request.mutable_relationship()->set_partner_host_url(source_side ? pair.target_host_url()
                                                                        : pair.source_host_url());
       absl::StatusOr<v1::TrustStatus> status = tenant_->VerifyCrossTenantRelationship(request);
-      if (!status.ok()) return Wait(migration, absl::StrCat("verifying trust: ", Describe(status.status())));
+      if (!status.ok()) return WaitForUpstream(migration, "verifying trust", status.status());
       source_side ? pair.set_source_trust(*status) : pair.set_target_trust(*status);
       if (*status != v1::TRUST_STATUS_GOOD_TO_PROCEED) {
         pending.push_back(absl::StrCat(request.geo(), " ", v1::TrustStatus_Name(*status)));
@@ -486,7 +488,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::UploadIdentityMap(v1::Migra
             absl::StrCat(migration.name(), "/identity-map/", pair.target_geo(), "/line-", page.first_line));
         absl::Status status = tenant_->UploadIdentityMap(request);
         if (IsTransient(status)) {
-          return Wait(migration, absl::StrCat("uploading the identity map: ", Describe(status)));
+          return WaitForUpstream(migration, "uploading the identity map", status);
         }
         if (!status.ok()) {
           return Fail(migration, "IDENTITY_MAP_REFUSED",
@@ -515,7 +517,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckCompatibility(v1::Migr
     request.set_geo(pair.source_geo());
     request.set_partner_host_url(pair.target_host_url());
     absl::StatusOr<v1::CompatibilityStatus> status = tenant_->GetCompatibilityStatus(request);
-    if (!status.ok()) return Wait(migration, absl::StrCat("checking compatibility: ", Describe(status.status())));
+    if (!status.ok()) return WaitForUpstream(migration, "checking compatibility", status.status());
     pair.set_compatibility(*status);
     if (*status != v1::COMPATIBILITY_STATUS_COMPATIBLE && *status != v1::COMPATIBILITY_STATUS_WARNING) {
       incompatible.push_back(absl::StrCat(pair.source_geo(), " ", v1::CompatibilityStatus_Name(*status)));
@@ -531,29 +533,36 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckCompatibility(v1::Migr
 absl::StatusOr<std::map<std::string, PhaseDriver::ConnectionWait>> PhaseDriver::UsersWaitingOnConnections(
     const v1::Migration& migration) {
   std::map<std::string, ConnectionWait> waits;
-  UserMoveQuery query(migration.name());
-  // Only moves at Microsoft are in doubt; their number is bounded by the queue limits.
-  query.states = {v1::USER_MOVE_STATE_NOT_STARTED, v1::USER_MOVE_STATE_SCHEDULED,
-                  v1::USER_MOVE_STATE_READY_TO_TRIGGER, v1::USER_MOVE_STATE_IN_PROGRESS,
-                  v1::USER_MOVE_STATE_RESCHEDULED};
-  query.page_size = 1000;
-  do {
-    ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
-    for (const v1::UserMove& user : page.user_moves) {
-      if (!IsConnectionReason(user.error().code())) continue;
-      // Polls and stops go through the user's source geo, connections/{c}/geos/{g}.
-      const std::string& geo = user.source_geo();
-      const size_t cut = geo.find("/geos/");
-      ConnectionWait& wait =
-          waits[geo.empty() ? migration.plan().source_connection() : geo.substr(0, cut)];
-      ++wait.users;
-      if (TimeOf(user.update_time()) >= wait.latest) {
-        wait.latest = TimeOf(user.update_time());
-        wait.message = user.error().message();
+  UserMoveQuery at_microsoft(migration.name());
+  // Moves at Microsoft are in doubt; their number is bounded by the queue limits.
+  at_microsoft.states = {v1::USER_MOVE_STATE_NOT_STARTED, v1::USER_MOVE_STATE_SCHEDULED,
+                         v1::USER_MOVE_STATE_READY_TO_TRIGGER, v1::USER_MOVE_STATE_IN_PROGRESS,
+                         v1::USER_MOVE_STATE_RESCHEDULED};
+  // Queued users with a start task: a refused first start leaves nothing in doubt, but the migration
+  // waits for the connection all the same. Only users with a task are read (bounded as above), not
+  // every queued user.
+  UserMoveQuery starting(migration.name());
+  starting.states = {v1::USER_MOVE_STATE_QUEUED};
+  starting.with_task = true;
+  for (UserMoveQuery* query : {&at_microsoft, &starting}) {
+    query->page_size = 1000;
+    do {
+      ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(*query));
+      for (const v1::UserMove& user : page.user_moves) {
+        if (!IsConnectionReason(user.error().code())) continue;
+        // Every call for a user goes through its source geo, connections/{c}/geos/{g}.
+        const std::string& geo = user.source_geo();
+        const size_t cut = geo.find("/geos/");
+        ConnectionWait& wait = waits[geo.empty() ? migration.plan().source_connection() : geo.substr(0, cut)];
+        ++(query == &starting ? wait.starts : wait.users);
+        if (TimeOf(user.update_time()) >= wait.latest) {
+          wait.latest = TimeOf(user.update_time());
+          wait.message = user.error().message();
+        }
       }
-    }
-    query.page_token = page.next_page_token;
-  } while (!query.page_token.empty());
+      query->page_token = page.next_page_token;
+    } while (!query->page_token.empty());
+  }
   return waits;
 }
 
@@ -657,16 +666,23 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
   }
   if (!waits.empty()) {
     std::vector<std::string> parts;
-    int waiting = 0;
+    int in_flight = 0;
+    int refused_starts = 0;
     for (const auto& [connection, wait] : waits) {
-      waiting += wait.users;
+      in_flight += wait.users;
+      refused_starts += wait.starts;
       std::string message = wait.message.substr(0, 300);
       parts.push_back(absl::StrCat(connection, " (", message, ")"));
     }
-    const std::string reason =
-        absl::StrCat("waiting for ", absl::StrJoin(parts, ", "), ": ", waiting,
-                     " user(s) in flight are reconciled with Microsoft once it is back; no new move is started "
-                     "meanwhile");
+    std::vector<std::string> who;
+    if (in_flight > 0) {
+      who.push_back(absl::StrCat(in_flight, " user(s) in flight are reconciled with Microsoft once it is back"));
+    }
+    if (refused_starts > 0) {
+      who.push_back(absl::StrCat(refused_starts, " start(s) it refused are sent again once it is back"));
+    }
+    const std::string reason = absl::StrCat("waiting for ", absl::StrJoin(parts, ", "), ": ", absl::StrJoin(who, "; "),
+                                            "; no new move is started meanwhile");
     if (migration.state() != v1::MIGRATION_STATE_WAITING) {
       change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_WAITING, reason));
     }
@@ -753,7 +769,7 @@ absl::StatusOr<bool> PhaseDriver::RemoveRedirects(v1::Migration& migration) {
       if (!committed) return false;
     }
     if (!transient.ok()) {
-      RETURN_IF_ERROR(Wait(migration, absl::StrCat("removing redirect sites: ", Describe(transient))).status());
+      RETURN_IF_ERROR(WaitForUpstream(migration, "removing redirect sites", transient).status());
       return false;
     }
     query.page_token = page.next_page_token;
@@ -776,7 +792,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::FinishMigration(v1::Migrati
                                                                          : pair.source_host_url());
         request.set_request_id(absl::StrCat(migration.name(), "/untrust/", request.geo()));
         absl::Status removed = tenant_->RemoveCrossTenantRelationship(request);
-        if (!removed.ok()) return Wait(migration, absl::StrCat("removing trust: ", Describe(removed)));
+        if (!removed.ok()) return WaitForUpstream(migration, "removing trust", removed);
         v1::VerifyCrossTenantRelationshipRequest verify;
         verify.set_geo(request.geo());
         *verify.mutable_relationship() = request.relationship();

@@ -87,10 +87,12 @@ class PhaseDriver {
   absl::StatusOr<StepResult> UploadIdentityMap(crosstenant::v1::Migration& migration);
   absl::StatusOr<StepResult> CheckCompatibility(crosstenant::v1::Migration& migration);
   absl::StatusOr<StepResult> RunMoves(crosstenant::v1::Migration& migration);
-  // Users at Microsoft whose last task was refused because of a connection (TaskService notes the
-  // refusal as the user's error, code CONNECTION_NOT_FOUND, CONNECTION_NOT_USABLE...), by connection.
+  // Users whose last task was refused because of a connection (TaskService notes the refusal as the
+  // user's error, code CONNECTION_NOT_FOUND, CONNECTION_NOT_USABLE...), by connection: users at
+  // Microsoft (in doubt until it is back) and queued users whose start it refused.
   struct ConnectionWait {
-    int users = 0;
+    int users = 0;   // at Microsoft
+    int starts = 0;  // queued, their start refused
     std::string message;  // the latest refusal's
     absl::Time latest = absl::InfinitePast();
   };

@@ -45,6 +45,9 @@ struct UserMoveQuery {
   std::string migration;  // migrations/{id}
   std::vector<crosstenant::v1::UserMoveState> states;  // empty: all
   std::string source_geo;                              // empty: all
+  // Only users that have a task (a start, poll, stop or redirect removal not done yet): their number is
+  // bounded by the queue limits, so this stays cheap however many users the migration has.
+  bool with_task = false;
   int page_size = 100;
   std::string page_token;
 };

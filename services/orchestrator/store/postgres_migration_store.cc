@@ -708,6 +708,7 @@ absl::StatusOr<UserMovePage> PostgresMigrationStore::ListUserMoves(const UserMov
   if (!query.states.empty()) {
     absl::StrAppend(&sql, " AND state = ANY(", params.Add(IntArray(query.states)), "::INTEGER[])");
   }
+  if (query.with_task) absl::StrAppend(&sql, " AND EXISTS (SELECT 1 FROM tasks t WHERE t.user_move = user_moves.name)");
   absl::StrAppend(&sql, " ORDER BY source_upn LIMIT ", params.Add(page_size + 1));
   UserMovePage page;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {

@@ -590,6 +590,7 @@ absl::StatusOr<UserMovePage> SqliteMigrationStore::ListUserMoves(const UserMoveQ
   std::string sql = "SELECT record, source_upn FROM user_moves WHERE migration = ?1 AND source_upn > ?2";
   if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND source_geo = ?4");
   if (!query.states.empty()) absl::StrAppend(&sql, " AND state IN ", InList(query.states, 5));
+  if (query.with_task) absl::StrAppend(&sql, " AND name IN (SELECT user_move FROM tasks WHERE migration = ?1)");
   absl::StrAppend(&sql, " ORDER BY source_upn LIMIT ?3");
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));

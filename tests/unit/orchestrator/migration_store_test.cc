@@ -623,6 +623,16 @@ TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
   EXPECT_EQ((*next)[1].source_user_principal_name(), "q3@x.com");
   EXPECT_EQ(store_->NextQueuedUsers(m, "nam", 1)->size(), 1u);
   EXPECT_TRUE(store_->NextQueuedUsers(m, "nam", 0)->empty());
+
+  UserMoveQuery starting(m);
+  starting.states = {crosstenant::v1::USER_MOVE_STATE_QUEUED};
+  starting.with_task = true;
+  auto with_task = store_->ListUserMoves(starting);
+  ASSERT_TRUE(with_task.ok()) << with_task.status();
+  ASSERT_EQ(with_task->user_moves.size(), 1u) << "only the queued user that has a task";
+  EXPECT_EQ(with_task->user_moves[0].source_user_principal_name(), "q2@x.com");
+  starting.states.clear();
+  EXPECT_EQ(store_->ListUserMoves(starting)->user_moves.size(), 1u) << "no other user has a task";
 }
 
 TEST_P(MigrationStoreTest, ThreadsLeasingFromOneStoreAtOnceNeverGetTheSameTask) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/errors.h"
 #include "services/orchestrator/core/task_service.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
 #include "tests/support/server_process.h"
@@ -42,6 +43,17 @@ class FakeTenant : public TenantGateway {
   std::map<std::string, std::set<std::string>> holders;  // connection -> its holders
   int hold_calls = 0;
   int hold_failures = 0;  // HoldConnection calls still to answer UNAVAILABLE
+  // Trust and compatibility calls still to answer as the connector answers throttling: RESOURCE_EXHAUSTED
+  // with Microsoft's Retry-After as RetryInfo.
+  int throttled_trust_sets = 0;
+  int throttled_trust_verifications = 0;
+  int throttled_compatibility_calls = 0;
+  absl::Duration throttle_delay = absl::Seconds(7);
+  bool Throttle(int& remaining) {
+    if (remaining <= 0) return false;
+    --remaining;
+    return true;
+  }
 
   absl::Status HoldConnection(const std::string& name, const std::string& holder) override {
     ++hold_calls;
@@ -92,10 +104,14 @@ class FakeTenant : public TenantGateway {
     return "https://" + geo.substr(geo.rfind('/') + 1) + ".host";
   }
   absl::Status SetCrossTenantRelationship(const v1::SetCrossTenantRelationshipRequest& request) override {
+    if (Throttle(throttled_trust_sets)) return ResourceExhaustedWithRetry("SharePoint throttled", throttle_delay);
     trust_requests.push_back(request.geo() + " partner " + request.relationship().partner_host_url());
     return absl::OkStatus();
   }
   absl::StatusOr<v1::TrustStatus> VerifyCrossTenantRelationship(const v1::VerifyCrossTenantRelationshipRequest&) override {
+    if (Throttle(throttled_trust_verifications)) {
+      return ResourceExhaustedWithRetry("SharePoint throttled", throttle_delay);
+    }
     if (dormant_checks > 0) {
       --dormant_checks;
       return v1::TRUST_STATUS_DORMANT_BY_PARTNER;
@@ -138,6 +154,7 @@ class FakeTenant : public TenantGateway {
     return absl::OkStatus();
   }
   absl::StatusOr<v1::CompatibilityStatus> GetCompatibilityStatus(const v1::GetCompatibilityStatusRequest&) override {
+    if (Throttle(throttled_compatibility_calls)) return ResourceExhaustedWithRetry("SharePoint throttled", throttle_delay);
     return compatible ? v1::COMPATIBILITY_STATUS_COMPATIBLE : v1::COMPATIBILITY_STATUS_INCOMPATIBLE;
   }
 };
@@ -442,6 +459,37 @@ TEST_F(UsersInDoubtTest, AConnectionRefusalKeepsUsersInFlightAndTheMigrationWait
   EXPECT_EQ(migration.state_reason(), "3 of 3 user(s) moved");
 }
 
+// The connection is gone before any move started: nothing is in doubt, but the migration still waits,
+// naming the connection, instead of reporting progress while every start is refused.
+TEST_F(UsersInDoubtTest, RefusedFirstStartsMakeTheMigrationWaitForTheConnectionAndStartAgainOnceItIsBack) {
+  tenant_.dormant_checks = 0;
+  Create(3, /*max_queued=*/2);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  ASSERT_EQ(Work({}, ConnectionGone), (std::vector<v1::TaskKind>{v1::TASK_KIND_START_MOVE, v1::TASK_KIND_START_MOVE}));
+  now_ += absl::Seconds(5);
+  ASSERT_TRUE(driver_->Tick().ok());
+  v1::Migration migration = Get();
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_WAITING);
+  EXPECT_THAT(migration.state_reason(), HasSubstr("waiting for connections/contoso (connections/contoso does not "
+                                                  "exist): 2 start(s) it refused are sent again once it is back"));
+  EXPECT_THAT(migration.state_reason(), ::testing::Not(HasSubstr("in flight")));
+  EXPECT_EQ(User("u0@contoso.com").state(), v1::USER_MOVE_STATE_QUEUED) << "never started: nothing in doubt";
+
+  // The retried starts are refused again until the connection is back; the migration keeps saying why.
+  now_ += absl::Seconds(15);
+  ASSERT_EQ(Work({}, ConnectionGone).size(), 2u);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_WAITING);
+
+  now_ += absl::Seconds(15);
+  ASSERT_EQ(Work({}, Microsoft(v1::MOVE_STATE_IN_PROGRESS, "InProgress")).size(), 2u);
+  EXPECT_FALSE(User("u0@contoso.com").has_error()) << "Microsoft answered: the wait is over";
+  ASSERT_TRUE(driver_->Tick().ok());
+  migration = Get();
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_RUNNING);
+  EXPECT_THAT(migration.state_reason(), HasSubstr("moving"));
+}
+
 TEST_F(UsersInDoubtTest, ReconcileAsksMicrosoftAgainAboutUsersAnOlderBuildFailedAndEndsWithItsAnswers) {
   tenant_.dormant_checks = 0;
   Create(3);
@@ -533,6 +581,39 @@ TEST_F(PhaseDriverTest, IncompatibleTenantsWaitWithBackoffThenProceed) {
   now_ += absl::Seconds(10);
   ASSERT_TRUE(driver_->Tick().ok());
   EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
+}
+
+// Throttling in the migration-wide steps is waited out at the Retry-After Microsoft named, however often it
+// comes, and not with the back-off that grows towards an hour; an outage still backs off.
+TEST_F(PhaseDriverTest, ThrottledTrustAndCompatibilityWaitForMicrosoftsRetryAfterEveryTime) {
+  tenant_.dormant_checks = 0;
+  tenant_.throttled_trust_sets = 2;
+  tenant_.throttled_trust_verifications = 2;
+  tenant_.throttled_compatibility_calls = 3;
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  std::set<v1::MigrationPhase> throttled_in;
+  absl::Duration delay = tenant_.throttle_delay;
+  for (int step = 0; step < 20 && Get().phase() != v1::MIGRATION_PHASE_MOVES; ++step) {
+    const v1::Migration waiting = Get();
+    ASSERT_EQ(waiting.state(), v1::MIGRATION_STATE_WAITING) << "step " << step;
+    ASSERT_THAT(waiting.state_reason(), HasSubstr("RESOURCE_EXHAUSTED")) << "step " << step;
+    throttled_in.insert(waiting.phase());
+    EXPECT_EQ(waiting.next_check_time().seconds(), absl::ToUnixSeconds(now_ + delay))
+        << "step " << step << ": Microsoft's delay every time, not a back-off";
+    now_ += delay;
+    // Another delay each time: the migration follows Microsoft's, it does not double its own.
+    delay = absl::Seconds(2 + step % 4);
+    tenant_.throttle_delay = delay;
+    ASSERT_TRUE(driver_->Tick().ok());
+  }
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
+  EXPECT_EQ(tenant_.throttled_trust_sets, 0);
+  EXPECT_EQ(tenant_.throttled_trust_verifications, 0);
+  EXPECT_EQ(tenant_.throttled_compatibility_calls, 0);
+  EXPECT_EQ(throttled_in, (std::set<v1::MigrationPhase>{v1::MIGRATION_PHASE_TRUST,
+                                                        v1::MIGRATION_PHASE_TRUST_VERIFICATION,
+                                                        v1::MIGRATION_PHASE_COMPATIBILITY}));
 }
 
 TEST_F(PhaseDriverTest, APausedMigrationIsNotDriven) {
