@@ -2,9 +2,21 @@
 # Installs what crosstenant needs on Debian 12: the Debian packages to build, run and test it, and
 # the node tools the tests use (buf), locally in tools/ (git-ignored). Idempotent: when everything
 # is present it only checks, in a second or two.
+#
+#   deploy/local/bootstrap.sh               everything: build, unit, integration and deploy tests
+#   deploy/local/bootstrap.sh --build-only  only the Debian packages to build and run the unit tests: no
+#                                           Node.js, no npm download (the image's build stage uses this,
+#                                           so a builder without npm access, or behind a proxy, works)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+
+build_only=false
+case "${1:-}" in
+  "") ;;
+  --build-only) build_only=true ;;
+  *) echo "bootstrap: unknown argument '$1' (the only option is --build-only)" >&2; exit 2 ;;
+esac
 
 packages=(
   # build
@@ -21,6 +33,15 @@ packages=(
   # fuzzing: libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer
   clang libclang-rt-14-dev
 )
+
+if "$build_only"; then
+  # Node.js serves only the integration, compat and deploy tests.
+  kept=()
+  for package in "${packages[@]}"; do
+    case "$package" in nodejs|npm) ;; *) kept+=("$package") ;; esac
+  done
+  packages=("${kept[@]}")
+fi
 
 missing=()
 for package in "${packages[@]}"; do
@@ -50,6 +71,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
   echo "bootstrap: installed ${#missing[@]} package(s)"
+fi
+
+if "$build_only"; then
+  echo "bootstrap: ready to build (--build-only: no Node.js tools)"
+  exit 0
 fi
 
 buf="$root/tools/node_modules/.bin/buf"

@@ -316,7 +316,8 @@ def dockerfile():
     if not re.match(r"^debian:bookworm-slim(@sha256:[0-9a-f]{64})?(\s+AS\s+\w+)?$", runtime["from"], re.I):
         problem(f"Dockerfile: the runtime stage is FROM {runtime['from']}, not debian:bookworm-slim")
     build_runs = " ".join(rest for instruction, rest in build["lines"] if instruction == "RUN")
-    for needed, what in (("deploy/local/bootstrap.sh", "installs the project's packages"),
+    for needed, what in (("deploy/local/bootstrap.sh --build-only",
+                          "installs the project's build packages alone (no Node.js tools, no npm download)"),
                          ("cmake --preset ci", "configures with the CI preset"),
                          ("ctest --preset ci -L unit", "runs the unit tests")):
         if needed not in build_runs:
