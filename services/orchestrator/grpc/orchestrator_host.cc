@@ -245,6 +245,7 @@ absl::StatusOr<std::unique_ptr<MigrationStore>> OpenStore(StoreHealth* health) {
   }
   PostgresMigrationStore::Options options;
   options.pool_size = Config().postgres_pool_size;
+  options.health = health;
   ASSIGN_OR_RETURN(std::unique_ptr<PostgresMigrationStore> store, PostgresMigrationStore::Open(dsn, options));
   return std::unique_ptr<MigrationStore>(std::move(store));
 }
@@ -257,7 +258,6 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironm
     gethostname(host, sizeof(host) - 1);
     Config().replica_id = absl::StrCat(host, "-", getpid());
   }
-  // The PostgreSQL store does not report to it yet: there the gauge stays 0 and nothing is held back.
   auto health = std::make_shared<StoreHealth>(Config().store == "sqlite" ? Config().sqlite_path : "postgres");
   ASSIGN_OR_RETURN(std::unique_ptr<MigrationStore> store, OpenStore(health.get()));
   auto metrics = std::make_shared<OrchestratorMetrics>(store.get(), environment.metrics, health.get());

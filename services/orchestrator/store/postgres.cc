@@ -131,8 +131,10 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::s
   }
   PQconninfoFree(options);
 
-  const char* keywords[] = {"dbname", "fallback_application_name", nullptr};
-  const char* values[] = {dsn.c_str(), "crosstenant-orchestrator", nullptr};
+  // A server that never answers fails the connection after 10 s instead of hanging the caller; a
+  // connect_timeout in the string itself wins (libpq lets the expanded dbname override earlier keywords).
+  const char* keywords[] = {"connect_timeout", "dbname", "fallback_application_name", nullptr};
+  const char* values[] = {"10", dsn.c_str(), "crosstenant-orchestrator", nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn == nullptr) return absl::ResourceExhaustedError("out of memory connecting to the state database");
   if (PQstatus(conn) != CONNECTION_OK) {
@@ -163,6 +165,12 @@ absl::Status PgConnection::Error(PGresult* result, absl::string_view sql) const 
                                         sqlstate.empty() ? "" : absl::StrCat(" (SQLSTATE ", sqlstate, ")"));
   if (broken() || absl::StartsWith(sqlstate, "08")) {
     return absl::UnavailableError(absl::StrCat("lost the connection to ", kDatabase, ": ", what));
+  }
+  // A standby after a failover (read-only), or a server shutting down or starting (class 57): the
+  // primary is elsewhere or back soon.
+  if (sqlstate == "25006" || absl::StartsWith(sqlstate, "57P")) {
+    return absl::UnavailableError(
+        absl::StrCat(kDatabase, " does not take writes now (a read-only standby, or shutting down): ", what));
   }
   if (sqlstate == "40001" || sqlstate == "40P01") {
     return absl::AbortedError(absl::StrCat("conflict with a concurrent transaction, try again: ", what));

@@ -214,7 +214,7 @@ absl::Status WriteAll(PgConnection& db, const std::vector<PgStatement>& statemen
 absl::StatusOr<std::unique_ptr<PostgresMigrationStore>> PostgresMigrationStore::Open(const std::string& dsn,
                                                                                      Options options) {
   std::unique_ptr<PostgresMigrationStore> store(
-      new PostgresMigrationStore(std::make_unique<PgConnectionPool>(dsn, options.pool_size)));
+      new PostgresMigrationStore(std::make_unique<PgConnectionPool>(dsn, options.pool_size), options.health));
   // The first connection fails fast (UNAVAILABLE) if the database cannot be reached.
   ASSIGN_OR_RETURN(PgConnectionPool::Lease connection, store->pool_->Acquire());
   RETURN_IF_ERROR(store->ApplySchemaMigrations(*connection));
@@ -277,7 +277,29 @@ absl::Status PostgresMigrationStore::Run(Mode mode, const std::function<absl::St
     }
     // A connection that broke before COMMIT was sent took its transaction with it: nothing was written,
     // so the work is done again on a new connection. After COMMIT was sent, the outcome is unknown.
-    if (status.ok() || committing || attempt > 0 || !db->broken()) return status;
+    if (!status.ok() && !committing && attempt == 0 && db->broken()) continue;
+    if (mode != Mode::kRead) ReportWrite(status);
+    return status;
+  }
+}
+
+void PostgresMigrationStore::ReportWrite(const absl::Status& status) {
+  if (health_ == nullptr) return;
+  if (status.ok()) {
+    health_->WriteSucceeded();
+    return;
+  }
+  // The database's own refusals; a body's answers about the data (a name taken, a concurrent change,
+  // a lease lost) say nothing about the database's health.
+  switch (status.code()) {
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kInternal:
+      health_->WriteFailed(status);
+      break;
+    default:
+      break;
   }
 }
 

@@ -9,12 +9,19 @@
 #include "absl/synchronization/mutex.h"
 #include "services/orchestrator/store/migration_store.h"
 #include "services/orchestrator/store/postgres.h"
+#include "services/orchestrator/store/store_health.h"
 
 namespace crosstenant::orchestrator {
 
 struct PostgresMigrationStoreOptions {
   // Connections kept to the database; the orchestrator's threads share them.
   int pool_size = 4;
+  // Told of every write (a transaction) that committed and of every one the database refused
+  // (RESOURCE_EXHAUSTED: disk full, out of memory, a server limit; UNAVAILABLE: the server unreachable,
+  // shutting down, or a read-only standby; INTERNAL, DATA_LOSS), so that the state database's health
+  // metrics and alerts work as on SQLite. An episode of "full" ends at the next write that commits (the
+  // leader renews its lease every few seconds). Not owned; may be null.
+  StoreHealth* health = nullptr;
 };
 
 // MigrationStore on a PostgreSQL database, shared by several orchestrator replicas. Same semantics as
@@ -80,14 +87,18 @@ class PostgresMigrationStore : public MigrationStore {
   // pipeline (saving BEGIN's own round trip); Run commits or rolls back as for kTransaction.
   enum class Mode { kRead, kTransaction, kPipelinedTransaction };
 
-  explicit PostgresMigrationStore(std::unique_ptr<PgConnectionPool> pool) : pool_(std::move(pool)) {}
+  PostgresMigrationStore(std::unique_ptr<PgConnectionPool> pool, StoreHealth* health)
+      : pool_(std::move(pool)), health_(health) {}
   // Runs `body` on a pooled connection (inside BEGIN ... COMMIT for kTransaction), once more on a new
   // connection if the pooled one turns out to be broken before anything could have been committed.
   absl::Status Run(Mode mode, const std::function<absl::Status(PgConnection&)>& body);
   absl::Status ApplySchemaMigrations(PgConnection& db);
+  // Tells health_ (if any) how a write ended.
+  void ReportWrite(const absl::Status& status);
   std::string NewLeaseId();
 
   std::unique_ptr<PgConnectionPool> pool_;
+  StoreHealth* const health_;
   absl::Mutex random_mutex_;
   // Lease ids are fencing tokens: random (from the OS's entropy), so that no two leases, on any replica,
   // ever share one.

@@ -16,6 +16,7 @@
 #include "services/orchestrator/store/postgres.h"
 #include "services/orchestrator/store/postgres_migration_store.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
+#include "services/orchestrator/store/store_health.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_postgres.h"
 
@@ -1015,6 +1016,48 @@ TEST_F(PostgresMigrationStoreTest, ABrokenConnectionIsReplacedNotKeptInThePool) 
   EXPECT_EQ(store->GetMigration("migrations/m1")->state_reason(), "after reconnect");
 }
 
+// The state database's health (orchestrator_store_write_failures_total, orchestrator_store_full and
+// their alerts) is fed by the PostgreSQL store as by SQLite: here the database turns read-only under the
+// store (a failover left it on a standby), then writable again.
+TEST_F(PostgresMigrationStoreTest, TellsStoreHealthOfEveryWriteTheDatabaseRefusedAndOfTheNextThatCommitted) {
+  StoreHealth health("postgres");
+  PostgresMigrationStore::Options options;
+  options.pool_size = 1;
+  options.health = &health;
+  auto store = Open(options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
+  EXPECT_EQ(health.WriteFailures()["unavailable"], 0);
+  EXPECT_EQ(store->CreateMigration(MakeMigration("m1", 1), {}, {}).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(health.WriteFailures()["internal"], 0) << "a name taken says nothing about the database";
+
+  auto admin = Connect();
+  ASSERT_NE(admin, nullptr);
+  auto drop_sessions = [&] {
+    ASSERT_TRUE(admin->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                    .ok());
+  };
+  ASSERT_TRUE(admin->Execute("ALTER DATABASE " + database_->name() + " SET default_transaction_read_only = on").ok());
+  drop_sessions();
+  Migration changed = *store->GetMigration("migrations/m1");
+  changed.set_state_reason("while read-only");
+  const absl::Status refused = store->Update(changed, {}, {});
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("read-only"));
+  EXPECT_EQ(health.WriteFailures()["unavailable"], 1);
+  EXPECT_TRUE(health.CheckWritable().ok()) << "only a database out of room holds work back";
+  EXPECT_TRUE(store->GetMigration("migrations/m1").ok()) << "reads go on";
+
+  ASSERT_TRUE(admin->Execute("ALTER DATABASE " + database_->name() + " RESET default_transaction_read_only").ok());
+  drop_sessions();
+  changed = *store->GetMigration("migrations/m1");
+  changed.set_state_reason("writable again");
+  EXPECT_TRUE(store->Update(changed, {}, {}).ok());
+  EXPECT_EQ(store->GetMigration("migrations/m1")->state_reason(), "writable again");
+  EXPECT_EQ(health.WriteFailures()["unavailable"], 1);
+}
+
 TEST_F(PostgresMigrationStoreTest, ConnectionErrorsNeverRepeatTheConnectionStringOrPassword) {
   const std::string password = Password();
   ASSERT_FALSE(password.empty());
@@ -1059,6 +1102,8 @@ TEST_F(PostgresMigrationStoreTest, MapsServerErrorsBySqlstate) {
     EXPECT_THAT(status.message(), HasSubstr("disk full"));
   }
   EXPECT_EQ(raise("08006").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(raise("25006").code(), absl::StatusCode::kUnavailable) << "a read-only standby";
+  EXPECT_EQ(raise("57P01").code(), absl::StatusCode::kUnavailable) << "the server shutting down";
   absl::Status syntax = db->Execute("SELEC 1");
   EXPECT_EQ(syntax.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(syntax.message(), HasSubstr("SELEC 1")) << "names what failed";
