@@ -4,7 +4,9 @@
 #   postgres_server.sh start DIR   initdb into DIR/data and start the server: 127.0.0.1 only, on a free
 #                                  port, unix socket in DIR, fsync off, log in DIR/server.log. A test role
 #                                  with a generated password (scram) may create databases; its connection
-#                                  string is written to DIR/dsn (mode 600). When the server's user cannot
+#                                  string is written to DIR/dsn (mode 600). TLS is on, with a server
+#                                  certificate for IP 127.0.0.1 only (no DNS name) from a fresh CA,
+#                                  DIR/ca.pem, so that sslmode=verify-full can be tested both ways. When the server's user cannot
 #                                  reach DIR (a checkout under a private directory), the server's files go
 #                                  to a fresh directory under /tmp instead, named in DIR/server_dir.
 #   postgres_server.sh stop DIR    stop it (fast shutdown) and remove DIR.
@@ -89,6 +91,20 @@ start() {
     exit 1
   }
 
+  # TLS: a throwaway CA and a certificate for 127.0.0.1 (an IP SAN only: `host=localhost` must fail
+  # verify-full). The key belongs to the server's user, mode 600, as PostgreSQL demands.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=crosstenant test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" >/dev/null 2>&1
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=crosstenant test postgres" \
+    -keyout "$server_dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+    -extfile "$dir/server.ext" -out "$server_dir/server.crt" >/dev/null 2>&1
+  rm -f "$dir/ca.key" "$dir/server.csr" "$dir/server.ext" "$dir/ca.srl"
+  chmod 600 "$server_dir/server.key"
+  chmod 644 "$dir/ca.pem"
+  [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$server_dir/server.key" "$server_dir/server.crt"
+
   local attempt port=""
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
@@ -102,6 +118,9 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 300
 logging_collector = off
+ssl = on
+ssl_cert_file = '$server_dir/server.crt'
+ssl_key_file = '$server_dir/server.key'
 EOF
     [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$server_dir/port.conf"
     grep -q "^include '$server_dir/port.conf'" "$server_dir/data/postgresql.conf" ||

@@ -89,7 +89,11 @@ absl::StatusOr<std::unique_ptr<TestPostgresDatabase>> TestPostgresDatabase::Crea
   if (absl::Status created = RunOnServer(server_dsn, absl::StrCat("CREATE DATABASE ", name)); !created.ok()) {
     return created;
   }
-  return std::unique_ptr<TestPostgresDatabase>(new TestPostgresDatabase(server_dsn, name, *std::move(dsn)));
+  const std::string dsn_file(file);
+  const size_t slash = dsn_file.rfind('/');
+  std::string ca_file = absl::StrCat(slash == std::string::npos ? "." : dsn_file.substr(0, slash), "/ca.pem");
+  return std::unique_ptr<TestPostgresDatabase>(
+      new TestPostgresDatabase(server_dsn, name, *std::move(dsn), std::move(ca_file)));
 }
 
 TestPostgresDatabase::~TestPostgresDatabase() {

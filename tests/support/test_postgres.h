@@ -25,13 +25,16 @@ class TestPostgresDatabase {
   // The connection string of the new database (with the test role's password).
   const std::string& dsn() const { return dsn_; }
   const std::string& name() const { return name_; }
+  // The CA that issued the server's TLS certificate (for IP 127.0.0.1 only), for sslmode=verify-full.
+  const std::string& ca_file() const { return ca_file_; }
 
  private:
-  TestPostgresDatabase(std::string server_dsn, std::string name, std::string dsn)
-      : server_dsn_(std::move(server_dsn)), name_(std::move(name)), dsn_(std::move(dsn)) {}
+  TestPostgresDatabase(std::string server_dsn, std::string name, std::string dsn, std::string ca_file)
+      : server_dsn_(std::move(server_dsn)), name_(std::move(name)), dsn_(std::move(dsn)), ca_file_(std::move(ca_file)) {}
   std::string server_dsn_;
   std::string name_;
   std::string dsn_;
+  std::string ca_file_;
 };
 
 }  // namespace crosstenant::testing

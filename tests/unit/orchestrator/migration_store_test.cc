@@ -1058,6 +1058,36 @@ TEST_F(PostgresMigrationStoreTest, TellsStoreHealthOfEveryWriteTheDatabaseRefuse
   EXPECT_EQ(health.WriteFailures()["unavailable"], 1);
 }
 
+// TLS to the database as the deploy docs configure it (sslmode=verify-full with the server's CA): the
+// session is encrypted, and a server whose certificate does not name the host, or chains to another CA,
+// is refused with a reason and without the password.
+TEST_F(PostgresMigrationStoreTest, VerifyFullTlsConnectsAndRefusesAWrongHostOrCa) {
+  const std::string tls = absl::StrCat(" sslmode=verify-full sslrootcert=", database_->ca_file());
+  auto store = PostgresMigrationStore::Open(database_->dsn() + tls);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
+  auto connection = PgConnection::Connect(database_->dsn() + tls);
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  auto ssl = (*connection)->Exec("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+  ASSERT_TRUE(ssl.ok()) << ssl.status();
+  EXPECT_TRUE(ssl->Bool(0, 0));
+  EXPECT_THAT(ssl->Text(0, 1), HasSubstr("TLSv1."));
+
+  // The same server by a name its certificate does not carry (a later keyword wins in libpq's strings).
+  auto wrong_host = PostgresMigrationStore::Open(database_->dsn() + " host=localhost" + tls);
+  ASSERT_FALSE(wrong_host.ok());
+  EXPECT_EQ(wrong_host.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(wrong_host.status().message(), HasSubstr("does not match host name"));
+  EXPECT_THAT(wrong_host.status().message(), Not(HasSubstr(Password())));
+
+  auto wrong_ca = PostgresMigrationStore::Open(database_->dsn() +
+                                               " sslmode=verify-full sslrootcert=/etc/ssl/certs/ca-certificates.crt");
+  ASSERT_FALSE(wrong_ca.ok());
+  EXPECT_EQ(wrong_ca.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(wrong_ca.status().message(), HasSubstr("certificate verify failed"));
+  EXPECT_THAT(wrong_ca.status().message(), Not(HasSubstr(Password())));
+}
+
 TEST_F(PostgresMigrationStoreTest, ConnectionErrorsNeverRepeatTheConnectionStringOrPassword) {
   const std::string password = Password();
   ASSERT_FALSE(password.empty());
