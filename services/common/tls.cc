@@ -8,13 +8,16 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include "absl/strings/match.h"
 #include "services/common/grpc_status.h"
 
 namespace crosstenant {
 namespace {
 
-// Properties of a gRPC auth context that carry certificate names.
-constexpr const char* kNameProperties[] = {"x509_subject_alternative_name", "x509_common_name"};
+// Properties of a gRPC auth context that carry certificate names: DNS SANs, the common name, URI SANs
+// (gRPC's x509_subject_alternative_name mixes every kind of SAN, so it is not used).
+constexpr const char* kUriProperty = "peer_uri";
+constexpr const char* kNameProperties[] = {"peer_dns", "x509_common_name", kUriProperty};
 
 class PeerAuthorizingProcessor : public grpc::AuthMetadataProcessor {
  public:
@@ -59,6 +62,8 @@ std::vector<std::string> PeerNamesOf(const grpc::AuthContext& auth_context) {
   for (const char* property : kNameProperties) {
     for (const grpc::string_ref& value : auth_context.FindPropertyValues(property)) {
       std::string name(value.data(), value.size());
+      // Only a URI SAN may carry a URI: a common name "spiffe://..." is anyone's to write.
+      if (property != kUriProperty && absl::StrContains(name, "://")) continue;
       if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
     }
   }

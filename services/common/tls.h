@@ -19,7 +19,11 @@
 
 namespace crosstenant {
 
-// The names a client certificate carries: its subject alternative names and its common name.
+// The names a client certificate carries, as identities are matched against them: its URI SANs
+// (SPIFFE IDs such as `spiffe://cluster.local/ns/crosstenant/sa/migratectl`), its DNS SANs and its common
+// name. A name with "://" in it can only have come from a URI SAN (a common name that looks like a URI is
+// left out), so an identity written as a SPIFFE ID binds the caller to its namespace and service account:
+// a certificate from the same CA with the same bare name, or a forged common name, does not match it.
 struct PeerIdentity {
   std::vector<std::string> names;
 };

@@ -151,7 +151,8 @@ class TestCa:
         usages = {"server auth": "serverAuth", "client auth": "clientAuth"}
         eku = ",".join(usages[u] for u in spec.get("usages", []) if u in usages) or "serverAuth,clientAuth"
         # The test reaches every server on 127.0.0.1 instead of its Service name, hence the extra IP SAN.
-        sans = ",".join([f"DNS:{d}" for d in spec.get("dnsNames", [])] + ["IP:127.0.0.1"])
+        sans = ",".join([f"DNS:{d}" for d in spec.get("dnsNames", [])] + [f"URI:{u}" for u in spec.get("uris", [])]
+                        + ["IP:127.0.0.1"])
         ext = os.path.join(self.directory, f"{name}.ext")
         with open(ext, "w") as f:
             f.write(f"subjectAltName={sans}\nextendedKeyUsage={eku}\nkeyUsage=critical,digitalSignature,keyEncipherment\n"

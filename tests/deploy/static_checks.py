@@ -707,6 +707,39 @@ def orchestrator_ha():
         check_upstreams_and_scrapes(overlay, objects)
         check_autoscaled_replicas(overlay, objects)
         check_kept_on_prune(overlay, objects)
+        check_identities(overlay, objects)
+
+
+def check_identities(overlay, objects):
+    """Every identity a server admits is a SPIFFE ID of the namespace it is rendered into, issued to some
+    Certificate of the overlay: a bare name ("migratectl") would admit a certificate of that name from any
+    namespace sharing the CA."""
+    issued = set()
+    for certificate in lib.by_kind(objects, "Certificate").values():
+        issued.update(certificate["spec"].get("uris", []))
+    for deployment in lib.by_kind(objects, "Deployment").values():
+        namespace = deployment["metadata"].get("namespace", "")
+        pod_spec = deployment["spec"]["template"]["spec"]
+        for container in pod_spec["containers"]:
+            config, _ = settings(objects, pod_spec, container)
+            authorization = config.get("authorization") or {}
+            named = {"tls.allowed_peers": (config.get("tls") or {}).get("allowed_peers") or []}
+            named.update({f"authorization.{role}": authorization.get(role) or []
+                          for role in ("read", "operate", "administer")})
+            where = f"{overlay}: Deployment/{deployment['metadata']['name']}"
+            count = 0
+            for key, identities in named.items():
+                for identity in identities:
+                    count += 1
+                    prefix = "spiffe://"
+                    if not identity.startswith(prefix) or f"/ns/{namespace}/sa/" not in identity:
+                        problem(f"{where}: {key} admits {identity}, not a SPIFFE ID of namespace {namespace} "
+                                f"(spiffe://<trust domain>/ns/{namespace}/sa/<name>)")
+                    elif issued and identity not in issued:
+                        problem(f"{where}: {key} admits {identity}, which no Certificate of the overlay carries")
+            if count:
+                print(f"ok: {where}: its {count} admitted identities are SPIFFE IDs of namespace {namespace}"
+                      + (" issued by the overlay's Certificates" if issued else ""), flush=True)
 
 
 PRUNE_PROTECTION = {"argocd.argoproj.io/sync-options": "Prune=false,Delete=false",

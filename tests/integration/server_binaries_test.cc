@@ -342,6 +342,22 @@ class MutualTlsTest : public ServerBinaryTest {
     return stub->GetServerInfo(&context, {}, info);
   }
 
+  // Issues a client certificate from the test CA with common name `cn` and SANs `san` (openssl syntax,
+  // "DNS:a,URI:b"); its credentials.
+  ClientTlsConfig Issue(const std::string& name, const std::string& cn, const std::string& san) {
+    const std::string base = certs_ + "/" + name;
+    std::string subject;  // openssl reads '/' as the start of the next field unless escaped
+    for (char c : cn) subject += c == '/' ? std::string("\\/") : std::string(1, c);
+    const std::string command =
+        "cd " + certs_ + " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=" + subject +
+        "' -keyout " + base + ".key -out " + base + ".csr 2>/dev/null && printf 'basicConstraints=CA:FALSE\n"
+        "extendedKeyUsage=clientAuth\nsubjectAltName=" + san + "\n' > " + base + ".ext && openssl x509 -req -in " +
+        base + ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile " + base + ".ext -out " + base +
+        ".pem 2>/dev/null";
+    EXPECT_EQ(std::system(command.c_str()), 0) << command;
+    return {certs_ + "/ca.pem", base + ".pem", base + ".key"};
+  }
+
   std::string certs_;
 };
 
@@ -391,6 +407,45 @@ TEST_P(MutualTlsTest, AllowedPeersRefusesOtherIdentities) {
                        {certs_ + "/ca.pem", certs_ + "/client-orchestrator.pem", certs_ + "/client-orchestrator.key"},
                        &info)
                   .ok());
+}
+
+// Identities written as SPIFFE IDs bind a caller to its namespace and service account: a certificate
+// from the same CA with the right bare name, a SPIFFE ID of another namespace, or a common name that
+// spells the SPIFFE ID is refused; only the URI SAN itself is admitted.
+TEST_P(MutualTlsTest, SpiffeIdentitiesAdmitOnlyTheirOwnNamespacesUriSan) {
+  const std::string operator_id = "spiffe://cluster.local/ns/crosstenant/sa/migratectl";
+  const std::string config = dir_.WriteFile("tls.yaml",
+                                            "tls:\n"
+                                            "  cert: " + certs_ + "/server.pem\n"
+                                            "  key: " + certs_ + "/server.key\n"
+                                            "  ca: " + certs_ + "/ca.pem\n"
+                                            "  allowed_peers: [" + operator_id + ", reader]\n"
+                                            "authorization:\n"
+                                            "  read: [reader]\n"
+                                            "  administer: [" + operator_id + "]\n");
+  auto process = Start({"--config=" + config});
+  nlohmann::json ready = WaitReady(*process);
+  const std::string address = ready.value("grpc_address", "");
+  crosstenant::v1::GetServerInfoResponse info;
+
+  const ClientTlsConfig right = Issue("right", "migratectl", "DNS:migratectl,URI:" + operator_id);
+  ASSERT_TRUE(CallInfo(address, right, &info).ok());
+  EXPECT_THAT(info.caller_identities(), ::testing::Contains(operator_id));
+
+  const ClientTlsConfig other_namespace =
+      Issue("other-ns", "migratectl", "DNS:migratectl,URI:spiffe://cluster.local/ns/team-b/sa/migratectl");
+  const ClientTlsConfig bare_name = Issue("bare", "migratectl", "DNS:migratectl");
+  const ClientTlsConfig forged_cn = Issue("forged-cn", operator_id, "DNS:someone");
+  for (const auto& [what, tls] : {std::pair<std::string, ClientTlsConfig>{"another namespace", other_namespace},
+                                  {"the bare name", bare_name},
+                                  {"the SPIFFE ID as common name", forged_cn}}) {
+    const grpc::Status refused = CallInfo(address, tls, &info);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << what << ": " << refused.error_message();
+  }
+
+  // A bare identity still matches a DNS SAN whatever the common name says.
+  const ClientTlsConfig reader = Issue("reader-dns", "not-the-reader", "DNS:reader");
+  EXPECT_TRUE(CallInfo(address, reader, &info).ok()) << "DNS SAN reader";
 }
 
 TEST_P(MutualTlsTest, IncompleteTlsSettingsStopStartUp) {
