@@ -32,6 +32,7 @@
 #include "services/common/diagnostics_service.h"
 #include "services/common/grpc_server_metrics.h"
 #include "services/common/logging.h"
+#include "services/common/sqlite_backup.h"
 #include "services/common/process_metrics.h"
 #include "services/common/reflection_v1.h"
 #include "services/common/user_text.h"
@@ -71,8 +72,10 @@ int Fail(const ServerDefinition& definition, int code, absl::string_view what, c
   return code;
 }
 
-// Parses flags and the config file into `config`; an exit code when the process must stop now.
-std::optional<int> LoadSettings(int argc, char** argv, const ServerDefinition& definition, ServerConfig& config) {
+// Parses flags and the config file into `config` (and --backup-to into `backup_to`); an exit code when
+// the process must stop now.
+std::optional<int> LoadSettings(int argc, char** argv, const ServerDefinition& definition, ServerConfig& config,
+                                std::string& backup_to) {
   config.grpc_address = definition.default_grpc_address;
   config.metrics_address = definition.default_metrics_address;
 
@@ -81,6 +84,12 @@ std::optional<int> LoadSettings(int argc, char** argv, const ServerDefinition& d
   flags.AddEarlyString("config", "FILE", "YAML config file; flags override its values", &config_path);
   AddServerFlags(flags, &config);
   if (definition.add_flags) definition.add_flags(flags);
+  if (definition.state_database) {
+    flags.Add("backup-to", "FILE",
+              "write a consistent copy of the state database to FILE and exit, instead of serving (safe while "
+              "the server runs; docs/deploy.md, Backup and restore)",
+              FlagSet::StoreText(&backup_to));
+  }
 
   if (absl::Status status = flags.Parse(argc, argv); !status.ok()) {
     return Fail(definition, kExitBadConfig, "invalid command line", status);
@@ -105,6 +114,20 @@ std::optional<int> LoadSettings(int argc, char** argv, const ServerDefinition& d
   if (valid.ok() && definition.validate_config) valid = definition.validate_config();
   if (!valid.ok()) return Fail(definition, kExitBadConfig, "invalid settings", valid);
   return std::nullopt;
+}
+
+// --backup-to: one JSON line naming the copy on success.
+int BackUp(const ServerDefinition& definition, const std::string& to) {
+  const std::string database = definition.state_database();
+  if (database.empty()) {
+    return Fail(definition, kExitBadConfig, "cannot back up",
+                absl::FailedPreconditionError("these settings keep no state in SQLite (no state directory, or the "
+                                              "store is PostgreSQL: back that up with pg_dump)"));
+  }
+  absl::StatusOr<int64_t> bytes = BackupSqliteDatabase(database, to);
+  if (!bytes.ok()) return Fail(definition, kExitStartupFailed, "backup failed", bytes.status());
+  std::cout << nlohmann::json{{"backup", to}, {"database", database}, {"bytes", *bytes}}.dump() << std::endl;
+  return kExitOk;
 }
 
 // Admits a call: the caller's certificate must be in tls.allowed_peers (when set), then hold the
@@ -253,8 +276,10 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   const sigset_t stop_signals = BlockStopSignals();
 
   ServerConfig config;
-  if (std::optional<int> exit_code = LoadSettings(argc, argv, definition, config)) return *exit_code;
+  std::string backup_to;
+  if (std::optional<int> exit_code = LoadSettings(argc, argv, definition, config, backup_to)) return *exit_code;
   log::Configure(config.log_format, definition.name);
+  if (!backup_to.empty()) return BackUp(definition, backup_to);
   gpr_set_log_function(&LogGrpcCoreLine);
 
   auto registry = std::make_shared<prometheus::Registry>();

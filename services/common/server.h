@@ -102,6 +102,10 @@ struct ServerDefinition {
   std::function<absl::Status()> validate_config;
   // Builds the host once the settings are final.
   std::function<absl::StatusOr<std::unique_ptr<ServiceHost>>(ServerEnvironment&)> create;
+  // The SQLite file holding the service's durable state once the settings are final, or "" when the
+  // settings keep none in SQLite (optional). With it, `--backup-to=FILE` writes a consistent copy of
+  // that file (while another process serves from it, too) and exits instead of serving.
+  std::function<std::string()> state_database;
 };
 
 // Runs a server until SIGTERM/SIGINT; returns the process exit code. Call it first thing in main(),

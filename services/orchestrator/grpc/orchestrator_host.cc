@@ -273,6 +273,7 @@ ServerDefinition OrchestratorDefinition() {
       "Drives cross-tenant OneDrive migrations (steps 2-7) as durable, resumable state machines and leases "
       "per-user work to workers.";
   definition.metrics_prefix = "orchestrator";
+  definition.state_database = [] { return Config().store == "sqlite" ? Config().sqlite_path : std::string(); };
   definition.default_grpc_address = "127.0.0.1:50052";
   definition.default_metrics_address = "127.0.0.1:9465";
   definition.add_flags = [](FlagSet& flags) {

@@ -26,11 +26,15 @@ struct Statement {
 
 }  // namespace
 
+std::string ConnectionStore::DatabasePath(const std::string& state_dir) {
+  return absl::StrCat(state_dir, "/tenant-connector.db");
+}
+
 absl::StatusOr<std::unique_ptr<ConnectionStore>> ConnectionStore::Open(const std::string& state_dir) {
   if (mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::FailedPreconditionError(absl::StrCat("cannot create state directory ", state_dir, ": ", strerror(errno)));
   }
-  std::string path = absl::StrCat(state_dir, "/tenant-connector.db");
+  std::string path = DatabasePath(state_dir);
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
       SQLITE_OK) {

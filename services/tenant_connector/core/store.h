@@ -30,7 +30,9 @@ struct StoredConnection {
 
 class ConnectionStore {
  public:
-  // Opens (creating) `<state_dir>/tenant-connector.db`.
+  // The database file in `state_dir`: `<state_dir>/tenant-connector.db`.
+  static std::string DatabasePath(const std::string& state_dir);
+  // Opens (creating) DatabasePath(state_dir).
   static absl::StatusOr<std::unique_ptr<ConnectionStore>> Open(const std::string& state_dir);
   ~ConnectionStore();
 

@@ -132,6 +132,9 @@ ServerDefinition TenantConnectorDefinition() {
   definition.metrics_prefix = "tenant_connector";
   definition.default_grpc_address = "127.0.0.1:50051";
   definition.default_metrics_address = "127.0.0.1:9464";
+  definition.state_database = [settings] {
+    return settings->state_dir.empty() ? std::string() : ConnectionStore::DatabasePath(settings->state_dir);
+  };
   definition.read_config = [settings](ConfigReader& reader) {
     reader.Read("state_dir", &settings->state_dir);
     reader.Read("seal_key_file", &settings->seal_key_file);
