@@ -52,6 +52,15 @@ for overlay in dev prod; do
   fi
 done
 
+# The examples an operator applies by hand (a migratectl Job) pass the same schema check.
+for example in "$root"/deploy/k8s/examples/*.yaml; do
+  if node "$root/tests/deploy/validate_manifests.mjs" "$tools" "$example" >"$work/example.schema" 2>&1; then
+    echo "ok: ${example#"$root"/}: $(tail -1 "$work/example.schema")"
+  else
+    fail "${example#"$root"/} fails the schema check:"; cat "$work/example.schema"
+  fi
+done
+
 cd "$root/deploy/prometheus"
 for check in "check rules crosstenant-alerts.yml" "check config prometheus.yml" \
   "test rules crosstenant-alerts.test.yml crosstenant-alerts-week.test.yml"; do

@@ -41,7 +41,9 @@ RESTRICTED_VOLUME_KINDS = {"configMap", "csi", "downwardAPI", "emptyDir", "ephem
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
 
-def check_pod(where, pod):
+def check_pod(where, pod, serves=True):
+    """The restricted Pod Security Standard and the project's rules; `serves`: a long-running server,
+    which must also have probes (a Job's pod has none)."""
     spec_sc = pod.get("securityContext", {})
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.get(field):
@@ -87,7 +89,7 @@ def check_pod(where, pod):
                 if resource not in resources.get(kind, {}):
                     problem(f"{cwhere}: resources.{kind}.{resource} is missing")
         ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe") if serves else ():
             spec = container.get(probe, {})
             if "health" not in ports:  # not a gRPC server of the mesh (the dev overlay's emulator)
                 if spec.get("httpGet", {}).get("port") not in list(ports.values()) + list(ports):
@@ -110,9 +112,35 @@ def selects(selector, labels):
         for e in selector.get("matchExpressions", []) if e["operator"] in ("In", "NotIn"))
 
 
+def migratectl_job(objects):
+    """The example migratectl Job runs under the restricted policy, with the label the network policies
+    admit as the operator, and the operator's certificate Secret of the overlay."""
+    path = os.path.join(lib.SOURCE_DIR, "deploy", "k8s", "examples", "migratectl-job.yaml")
+    with open(path) as f:
+        job = load_yaml(f.read())
+    where = "examples/migratectl-job.yaml"
+    template = job["spec"]["template"]
+    check_pod(where, template["spec"], serves=False)
+    labels = template["metadata"].get("labels", {})
+    admitted = [p for p in lib.by_kind(objects, "NetworkPolicy").values()
+                for rule in p["spec"].get("ingress", []) for peer in rule.get("from", [])
+                if "podSelector" in peer and "namespaceSelector" not in peer and peer["podSelector"]
+                and selects(peer["podSelector"], labels)]
+    if not admitted:
+        problem(f"{where}: no NetworkPolicy admits its pods (labels {labels})")
+    secrets = {v["secret"]["secretName"] for v in template["spec"].get("volumes", []) if "secret" in v}
+    issued = {c["spec"]["secretName"] for c in lib.by_kind(objects, "Certificate").values()}
+    if not secrets <= issued:
+        problem(f"{where}: mounts {sorted(secrets - issued)}, which no Certificate of the overlay issues")
+    print(f"ok: {where}: restricted, admitted by {len(admitted)} network policy rule(s), its certificate issued",
+          flush=True)
+
+
 def pod_security():
     for overlay in lib.OVERLAYS:
         _, objects = lib.render(overlay)
+        if overlay == "prod":
+            migratectl_job(objects)
         pods = {}
         namespaces = [o for o in objects if o["kind"] == "Namespace"]
         if not any(n["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted"
