@@ -52,6 +52,26 @@ for overlay in dev prod; do
   fi
 done
 
+# The strict field check fails on a misspelt field (so that its passes above mean something).
+cat >"$work/misspelt.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: misspelt}
+spec:
+  selector: {matchLabels: {a: b}}
+  template:
+    metadata: {labels: {a: b}}
+    spec:
+      containers: [{name: c, image: "i:1"}]
+      tolerationz: []
+YAML
+if node "$root/tests/deploy/validate_manifests.mjs" "$tools" "$work/misspelt.yaml" >"$work/misspelt.out" 2>&1 ||
+   ! grep -q "unknown field(s) /spec/template/spec/tolerationz" "$work/misspelt.out"; then
+  fail "the strict field check let a misspelt field through:"; cat "$work/misspelt.out"
+else
+  echo "ok: the strict field check refuses a misspelt field (/spec/template/spec/tolerationz)"
+fi
+
 # The examples an operator applies by hand (a migratectl Job) pass the same schema check.
 for example in "$root"/deploy/k8s/examples/*.yaml; do
   if node "$root/tests/deploy/validate_manifests.mjs" "$tools" "$example" >"$work/example.schema" 2>&1; then

@@ -7,10 +7,13 @@
 // (kubernetes-models), cert-manager's and the Prometheus Operator's CRDs (@kubernetes-models/*). An
 // object whose kind has no schema fails: nothing is waved through. TOOLS_DIR is the directory whose
 // node_modules holds those packages (tests/deploy/package.json lists the versions). Prints one line
-// per problem, naming the document, the kind/name and the field; exits 1 if there is any.
+// per problem, naming the document, the kind/name and the field; exits 1 if there is any. Then every field
+// of every object must be one its kind declares (unknown_fields.mjs): a misspelt or misplaced field is a
+// problem too, as `kubectl apply --validate=strict` would make it.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { DeclaredFields } from "./unknown_fields.mjs";
 
 const [toolsDir, ...inputs] = process.argv.slice(2);
 if (!toolsDir || inputs.length === 0) {
@@ -37,6 +40,7 @@ function moduleFor(apiVersion) {
   return group === "" ? `kubernetes-models/${version}` : `kubernetes-models/${group}/${version}`;
 }
 
+const declared = new DeclaredFields(path.join(path.resolve(toolsDir), "node_modules"));
 let problems = 0;
 let checked = 0;
 for (const input of inputs) {
@@ -73,6 +77,14 @@ for (const input of inputs) {
       problems++;
       const details = (error.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message}`);
       console.log(`FAIL ${where}: ${name}: ${details.length ? details.join("; ") : error.message}`);
+    }
+    const unknown = declared.unknownFields(moduleFor(String(object.apiVersion)), object.kind, object);
+    if (unknown === null) {
+      problems++;
+      console.log(`FAIL ${where}: ${name}: no declaration of its fields to check them against`);
+    } else if (unknown.length > 0) {
+      problems++;
+      console.log(`FAIL ${where}: ${name}: unknown field(s) ${unknown.join(", ")}`);
     }
   });
 }
