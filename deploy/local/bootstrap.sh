@@ -32,6 +32,8 @@ packages=(
   python3-grpcio python3-yaml nodejs npm
   # fuzzing: libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer
   clang libclang-rt-14-dev
+  # the C++ format check (tests/layering/check_format.py)
+  clang-format
 )
 
 if "$build_only"; then
