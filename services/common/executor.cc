@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
+#include "services/common/trace_context.h"
 
 namespace crosstenant {
 namespace {
@@ -26,7 +27,8 @@ Executor::~Executor() { Shutdown(); }
 void Executor::RunAt(absl::Time when, std::function<void()> task) {
   absl::MutexLock lock(&state_->mu);
   if (state_->stopping) return;
-  state_->queue.push(Timed{when, state_->sequence++, std::move(task)});
+  // The task belongs to the call (and trace) that scheduled it.
+  state_->queue.push(Timed{when, state_->sequence++, WithCurrentTrace(std::move(task))});
 }
 
 absl::Status Executor::TryRun(absl::string_view kind, std::function<void()> task) {
@@ -44,7 +46,7 @@ absl::Status Executor::TryRun(absl::string_view kind, std::function<void()> task
   ++it->second;
   std::string name(kind);
   std::weak_ptr<State> weak = state_;
-  state_->queue.push(Timed{absl::InfinitePast(), state_->sequence++, [weak, name, task = std::move(task)] {
+  state_->queue.push(Timed{absl::InfinitePast(), state_->sequence++, [weak, name, task = WithCurrentTrace(std::move(task))] {
                              task();
                              if (std::shared_ptr<State> state = weak.lock()) {
                                absl::MutexLock done(&state->mu);

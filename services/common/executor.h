@@ -11,6 +11,9 @@
 //   executor.RunAt(absl::Now() + absl::Seconds(5), [] { ... });
 //   RETURN_IF_ERROR(executor.TryRun("CreateConnection", [] { ... }));  // at most kind_limit() at once
 //
+// A task runs under the trace that was current when it was scheduled (trace_context.h), so that its
+// log lines and outgoing calls belong to the call that made it.
+//
 // One kind of work (one RPC) can never hold every thread: TryRun refuses a kind that already has
 // kind_limit() tasks queued or running, so the other kinds keep threads to run on.
 

@@ -31,6 +31,7 @@
 #include "services/common/build_info.h"
 #include "services/common/diagnostics_service.h"
 #include "services/common/grpc_server_metrics.h"
+#include "services/common/grpc_trace.h"
 #include "services/common/logging.h"
 #include "services/common/process_metrics.h"
 #include "services/common/reflection_v1.h"
@@ -145,6 +146,7 @@ std::unique_ptr<grpc::Server> StartMainServer(const ServerConfig& config, const 
   }
   builder.RegisterService(reflection_v1);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewTraceInterceptorFactory());
   interceptors.push_back(metrics.NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   return builder.BuildAndStart();
@@ -254,7 +256,7 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
 
   ServerConfig config;
   if (std::optional<int> exit_code = LoadSettings(argc, argv, definition, config)) return *exit_code;
-  log::Configure(config.log_format, definition.name);
+  log::Configure(config.log_format, definition.name, config.log_level);
   gpr_set_log_function(&LogGrpcCoreLine);
 
   auto registry = std::make_shared<prometheus::Registry>();
