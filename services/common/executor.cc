@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
-#include "services/common/trace_context.h"
 
 namespace crosstenant {
 namespace {
@@ -27,8 +26,7 @@ Executor::~Executor() { Shutdown(); }
 void Executor::RunAt(absl::Time when, std::function<void()> task) {
   absl::MutexLock lock(&state_->mu);
   if (state_->stopping) return;
-  // The task belongs to the call (and trace) that scheduled it.
-  state_->queue.push(Timed{when, state_->sequence++, WithCurrentTrace(std::move(task))});
+  state_->queue.push(Timed{when, state_->sequence++, std::move(task)});
 }
 
 absl::Status Executor::TryRun(absl::string_view kind, std::function<void()> task) {

@@ -137,6 +137,18 @@ TEST(TraceContextTest, AnExecutorTaskRunsUnderTheTraceThatScheduledIt) {
   });
   later_done.WaitForNotification();
   EXPECT_EQ(later, "");  // the threads keep no trace between tasks
+  // Timed work outlives the call that scheduled it (probes reschedule themselves): it runs under none.
+  std::string timed = "unset";
+  absl::Notification timed_done;
+  {
+    ScopedTrace scope(ParseTraceparent(kExample));
+    executor.RunAt(absl::Now(), [&] {
+      timed = CurrentTraceId();
+      timed_done.Notify();
+    });
+  }
+  timed_done.WaitForNotification();
+  EXPECT_EQ(timed, "");
 }
 
 TEST(TraceContextTest, LogLinesWrittenUnderATraceCarryItsId) {
