@@ -72,6 +72,11 @@ TraceContext NewTrace() { return TraceContext{RandomHex(32), RandomHex(16), 0x01
 
 TraceContext ChildSpan(const TraceContext& parent) { return TraceContext{parent.trace_id, RandomHex(16), parent.flags}; }
 
+std::optional<TraceContext> ContinueTrace(absl::string_view trace_id) {
+  if (trace_id.size() != 32 || !IsLowerHex(trace_id) || AllZero(trace_id)) return std::nullopt;
+  return TraceContext{std::string(trace_id), RandomHex(16), 0x01};
+}
+
 TraceContext TraceFromHeaderOrNew(absl::string_view header) {
   std::optional<TraceContext> parent = ParseTraceparent(header);
   return parent ? ChildSpan(*parent) : NewTrace();

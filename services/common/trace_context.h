@@ -49,6 +49,10 @@ TraceContext NewTrace();
 // `parent`.
 TraceContext ChildSpan(const TraceContext& parent);
 
+// A context continuing the trace `trace_id` (as kept in a record) with a new span, sampled; nullopt
+// when `trace_id` is not 32 lowercase hex digits, not all zero.
+std::optional<TraceContext> ContinueTrace(absl::string_view trace_id);
+
 // A server's context for a call carrying `header`: the caller's trace with a new span, or a new trace
 // when the header is absent or malformed (never an error: a bad header must not fail the call).
 TraceContext TraceFromHeaderOrNew(absl::string_view header);

@@ -184,11 +184,15 @@ void RequestDispatcher::Handle(const httplib::Request& request, httplib::Respons
       response.set_header("SPRequestGuid", guid);
     }
     if (!response.has_header("request-id")) response.set_header("request-id", guid);
+  } else if (kind == HostRoute::Kind::kLogin && !response.has_header("x-ms-request-id")) {
+    response.set_header("x-ms-request-id", RandomGuid());  // Entra ID's id of its answer
   }
   const std::string tenant_name = ctx.tenant >= 0 ? c_.directory.tenant(ctx.tenant).seed.name : "";
   c_.accounting.RecordRequest(ctx.route_name, tenant_name, response.status);
   c_.accounting.RecordClientRequestId(request.get_header_value("client-request-id"), ctx.route_name,
-                                      response.get_header_value("request-id"), response.status);
+                                      response.has_header("request-id") ? response.get_header_value("request-id")
+                                                                        : response.get_header_value("x-ms-request-id"),
+                                      response.status);
   c_.metrics.RecordRequest(FamilyOf(kind), response.status, absl::ToDoubleSeconds(absl::Now() - started));
 }
 

@@ -101,7 +101,7 @@ absl::StatusOr<v1::LeaseTasksResponse> TaskService::LeaseTasks(const v1::LeaseTa
       absl::StatusOr<v1::Migration> record = store_->GetMigration(migration);
       if (record.ok()) it->second = record->trace_id();
     }
-    if (!it->second.empty()) task.set_traceparent(FormatTraceparent(ChildSpan(TraceContext{it->second, "", 0x01})));
+    if (std::optional<TraceContext> trace = ContinueTrace(it->second)) task.set_traceparent(FormatTraceparent(*trace));
     *response.add_tasks() = std::move(task);
   }
   return response;

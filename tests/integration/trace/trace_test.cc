@@ -104,8 +104,11 @@ TEST(TraceTest, OneUsersMoveIsFoundByTheOperatorsTraceIdInEveryServiceAndAtMicro
   const std::vector<nlohmann::json> worker_lines = LinesOfTrace(worker.Stderr(), kTraceId);
   EXPECT_TRUE(AnyLine(worker_lines, "kind", "TASK_KIND_START_MOVE")) << worker.Stderr();
 
-  // The connector: the worker's call, and its requests to Microsoft with both ids.
+  // The connector: the orchestrator's calls for the migration's phases, the worker's call for the user,
+  // and the requests to Microsoft with both ids.
   const std::vector<nlohmann::json> connector_lines = LinesOfTrace(connector.Stderr(), kTraceId);
+  EXPECT_TRUE(AnyLine(connector_lines, "method", "/crosstenant.v1.TenantConnector/Preflight"))
+      << connector.Stderr();
   EXPECT_TRUE(AnyLine(connector_lines, "method", "/crosstenant.v1.TenantConnector/StartUserContentMove"))
       << connector.Stderr();
   std::map<std::string, std::string> sent;  // client-request-id -> request-id, as the connector logged them

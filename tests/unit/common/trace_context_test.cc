@@ -74,6 +74,17 @@ TEST(TraceContextTest, NewTracesAndSpansAreValidAndDistinct) {
   EXPECT_EQ(child.flags, a.flags);
 }
 
+TEST(TraceContextTest, ContinuesAKeptTraceIdWithANewSpan) {
+  std::optional<TraceContext> continued = ContinueTrace("4bf92f3577b34da6a3ce929d0e0e4736");
+  ASSERT_TRUE(continued.has_value());
+  EXPECT_EQ(continued->trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_TRUE(IsLowerHexOfLength(continued->span_id, 16));
+  for (const char* bad : {"", "4bf92f3577b34da6a3ce929d0e0e473", "4BF92F3577B34DA6A3CE929D0E0E4736",
+                          "00000000000000000000000000000000", "4bf92f3577b34da6a3ce929d0e0e4736 "}) {
+    EXPECT_FALSE(ContinueTrace(bad).has_value()) << "'" << bad << "'";
+  }
+}
+
 TEST(TraceContextTest, AServerContinuesAValidTraceAndStartsOneForABadHeader) {
   const TraceContext continued = TraceFromHeaderOrNew(kExample);
   EXPECT_EQ(continued.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
