@@ -206,7 +206,11 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, bool out_i
   Invocation invocation(command->path, flags, positionals, OptionsFromEnvironment(), out, err, out_is_terminal);
   absl::Status status = invocation.ExplainConnectionFailure(command->run(invocation));
   out.flush();
-  if (!status.ok()) err << "migratectl " << command->path << ": " << DescribeError(status);
+  if (!status.ok()) {
+    err << "migratectl " << command->path << ": " << DescribeError(status);
+    // One line an admin can quote: the services' log lines about this command carry this id.
+    if (invocation.called()) err << "migratectl: trace_id " << invocation.trace().trace_id << "\n";
+  }
   return static_cast<int>(ExitCodeOf(status));
 }
 

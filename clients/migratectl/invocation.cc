@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <random>
 
 #include <grpcpp/create_channel.h>
@@ -229,7 +230,7 @@ FlagSet::Setter IntFlag(int* out, int min, int max) {
 bool IsSwitch(absl::string_view name) {
   static const char* const kSwitches[] = {"watch",          "wait",     "permanent", "device-code",
                                           "no-wait",        "include-guests", "workload-identity",
-                                          "connector-reads-files", "validate-only", "force"};
+                                          "connector-reads-files", "validate-only", "force", "verbose"};
   for (const char* candidate : kSwitches) {
     if (name == candidate) return true;
   }
@@ -245,7 +246,11 @@ Invocation::Invocation(std::string command, std::vector<std::string> flag_args, 
       out_(out),
       err_(err),
       out_is_terminal_(out_is_terminal),
-      flags_("migratectl " + command_, "") {}
+      flags_("migratectl " + command_, "") {
+  const char* inherited = std::getenv("TRACEPARENT");
+  std::optional<TraceContext> parent = ParseTraceparent(inherited == nullptr ? "" : inherited);
+  trace_ = parent ? ChildSpan(*parent) : NewTrace();
+}
 
 absl::StatusOr<bool> Invocation::Parse(const CommandHelp& help, size_t min_positionals, size_t max_positionals) {
   GlobalOptions& o = options_;
@@ -277,6 +282,7 @@ absl::StatusOr<bool> Invocation::Parse(const CommandHelp& help, size_t min_posit
                o.progress = std::string(value);
                return absl::OkStatus();
              });
+  flags_.Add("verbose", "", "print the command's trace id (W3C trace context) on stderr first", Switch(&o.verbose));
 
   std::vector<std::string> argv_storage = {"migratectl"};
   argv_storage.insert(argv_storage.end(), flag_args_.begin(), flag_args_.end());
@@ -320,6 +326,7 @@ absl::StatusOr<bool> Invocation::Parse(const CommandHelp& help, size_t min_posit
     return UsageError(absl::StrCat("missing ", help.arguments, " (usage: migratectl ",
                                    command_, " [flags] ", help.arguments, ")"));
   }
+  if (o.verbose) err_ << "migratectl: trace_id " << trace_.trace_id << "\n";
   if (o.tls_cert.empty() != o.tls_key.empty()) {
     return UsageError("--tls-cert and --tls-key go together");
   }
@@ -388,6 +395,8 @@ std::unique_ptr<grpc::ClientContext> Invocation::Context() const {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() +
                         std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.deadline)));
+  context->AddMetadata(kTraceparentKey, FormatTraceparent(ChildSpan(trace_)));
+  called_ = true;
   return context;
 }
 

@@ -33,6 +33,7 @@
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
 #include "services/common/flag_set.h"
 #include "services/common/grpc_status.h"
+#include "services/common/trace_context.h"
 
 namespace crosstenant::migratectl {
 
@@ -47,6 +48,7 @@ struct GlobalOptions {
   absl::Duration deadline = absl::Seconds(30);
   OutputFormat format = OutputFormat::kTable;
   std::string progress = "auto";  // auto | bars | lines
+  bool verbose = false;           // print the command's trace id first
 };
 
 // The defaults with MIGRATECTL_CONNECTOR, MIGRATECTL_ORCHESTRATOR, MIGRATECTL_TLS_CA, _CERT, _KEY,
@@ -93,8 +95,15 @@ class Invocation {
   crosstenant::v1::TenantConnector::Stub& connector();
   crosstenant::v1::Orchestrator::Stub& orchestrator();
 
-  // A client context with the --deadline.
+  // A client context with the --deadline and the command's trace (a `traceparent` with a new span).
   std::unique_ptr<grpc::ClientContext> Context() const;
+
+  // The command's W3C trace: the one in the TRACEPARENT environment variable when it holds a valid
+  // `traceparent` (a script's or a pipeline's trace), else a new one. Every call the command makes
+  // carries it, so its trace id finds the command's work in every service's logs.
+  const TraceContext& trace() const { return trace_; }
+  // Whether the command made a call (built a Context), so that its trace id means something.
+  bool called() const { return called_; }
 
   // One unary call with the --deadline, its status through the mesh's one translation.
   template <typename Response, typename Stub, typename Request, typename Method>
@@ -128,6 +137,8 @@ class Invocation {
   FlagSet flags_;
   std::unique_ptr<crosstenant::v1::TenantConnector::Stub> connector_;
   std::unique_ptr<crosstenant::v1::Orchestrator::Stub> orchestrator_;
+  TraceContext trace_;
+  mutable bool called_ = false;
 };
 
 // A fresh random UUID (version 4), for request ids.

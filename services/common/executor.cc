@@ -44,7 +44,7 @@ absl::Status Executor::TryRun(absl::string_view kind, std::function<void()> task
   ++it->second;
   std::string name(kind);
   std::weak_ptr<State> weak = state_;
-  state_->queue.push(Timed{absl::InfinitePast(), state_->sequence++, [weak, name, task = std::move(task)] {
+  state_->queue.push(Timed{absl::InfinitePast(), state_->sequence++, [weak, name, task = WithCurrentTrace(std::move(task))] {
                              task();
                              if (std::shared_ptr<State> state = weak.lock()) {
                                absl::MutexLock done(&state->mu);

@@ -11,6 +11,10 @@
 //   executor.RunAt(absl::Now() + absl::Seconds(5), [] { ... });
 //   RETURN_IF_ERROR(executor.TryRun("CreateConnection", [] { ... }));  // at most kind_limit() at once
 //
+// A task given to Run or TryRun runs under the trace that was current when it was given
+// (trace_context.h), so that its log lines and outgoing calls belong to the call that made it. Timed
+// work (RunAt: probes, sign-in polls, a long-poll's next look) outlives any call and runs under none.
+//
 // One kind of work (one RPC) can never hold every thread: TryRun refuses a kind that already has
 // kind_limit() tasks queued or running, so the other kinds keep threads to run on.
 
@@ -27,6 +31,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "services/common/trace_context.h"
 
 namespace crosstenant {
 
@@ -39,7 +44,7 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  void Run(std::function<void()> task) { RunAt(absl::InfinitePast(), std::move(task)); }
+  void Run(std::function<void()> task) { RunAt(absl::InfinitePast(), WithCurrentTrace(std::move(task))); }
   void RunAt(absl::Time when, std::function<void()> task);
   // Runs `task` now unless `kind` already has kind_limit() tasks queued or running: then
   // RESOURCE_EXHAUSTED with RetryInfo, naming the kind, and `task` is dropped.

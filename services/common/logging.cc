@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "services/common/trace_context.h"
 
 namespace crosstenant::log {
 namespace {
@@ -53,6 +54,16 @@ bool ParseFormat(absl::string_view text, Format* format) {
   return true;
 }
 
+bool ParseSeverity(absl::string_view text, Severity* severity) {
+  for (Severity candidate : {Severity::kDebug, Severity::kInfo, Severity::kWarning, Severity::kError}) {
+    if (text == SeverityName(candidate)) {
+      *severity = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string FormatLine(Format format, absl::string_view service, Severity severity, absl::string_view message,
                        const Fields& fields) {
   const std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
@@ -79,7 +90,16 @@ std::string FormatLine(Format format, absl::string_view service, Severity severi
 void Write(Severity severity, absl::string_view message, const Fields& fields) {
   const Settings& settings = GlobalSettings();
   if (severity < settings.min_severity) return;
-  std::string line = FormatLine(settings.format, settings.service, severity, message, fields);
+  std::string line;
+  if (const TraceContext* trace = CurrentTrace(); trace != nullptr) {
+    // Every line written during a call names its trace, so that one user's move can be followed
+    // across the services by one id.
+    Fields traced = fields;
+    traced.emplace_back("trace_id", trace->trace_id);
+    line = FormatLine(settings.format, settings.service, severity, message, traced);
+  } else {
+    line = FormatLine(settings.format, settings.service, severity, message, fields);
+  }
   line += '\n';
   std::lock_guard<std::mutex> lock(OutputMutex());
   std::fwrite(line.data(), 1, line.size(), stderr);

@@ -6,7 +6,8 @@
 //
 //   log::Info("serving", {{"grpc_address", address}, {"pid", std::to_string(getpid())}});
 //
-// Never pass a secret in a message or a field: lines are written as given.
+// Never pass a secret in a message or a field: lines are written as given. A line written while a
+// trace is current (trace_context.h) gets a `trace_id` field.
 
 #include <string>
 #include <utility>
@@ -26,6 +27,9 @@ void Configure(Format format, absl::string_view service, Severity min_severity =
 
 // Parses "json" or "text".
 bool ParseFormat(absl::string_view text, Format* format);
+
+// Parses "debug", "info", "warning" or "error".
+bool ParseSeverity(absl::string_view text, Severity* severity);
 
 void Write(Severity severity, absl::string_view message, const Fields& fields = {});
 inline void Debug(absl::string_view message, const Fields& fields = {}) { Write(Severity::kDebug, message, fields); }

@@ -31,6 +31,7 @@
 #include "services/common/build_info.h"
 #include "services/common/diagnostics_service.h"
 #include "services/common/grpc_server_metrics.h"
+#include "services/common/grpc_trace.h"
 #include "services/common/logging.h"
 #include "services/common/sqlite_backup.h"
 #include "services/common/process_metrics.h"
@@ -168,6 +169,7 @@ std::unique_ptr<grpc::Server> StartMainServer(const ServerConfig& config, const 
   }
   builder.RegisterService(reflection_v1);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewTraceInterceptorFactory());
   interceptors.push_back(metrics.NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   return builder.BuildAndStart();
@@ -278,7 +280,7 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   ServerConfig config;
   std::string backup_to;
   if (std::optional<int> exit_code = LoadSettings(argc, argv, definition, config, backup_to)) return *exit_code;
-  log::Configure(config.log_format, definition.name);
+  log::Configure(config.log_format, definition.name, config.log_level);
   if (!backup_to.empty()) return BackUp(definition, backup_to);
   gpr_set_log_function(&LogGrpcCoreLine);
 

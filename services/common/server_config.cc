@@ -49,6 +49,11 @@ void ReadServerConfig(ConfigReader& reader, ServerConfig* config) {
   if (!log_format.empty() && !log::ParseFormat(log_format, &config->log_format)) {
     reader.AddError("log_format", absl::StrCat("expected json or text, got '", log_format, "'"));
   }
+  std::string log_level;
+  reader.Read("log_level", &log_level);
+  if (!log_level.empty() && !log::ParseSeverity(log_level, &config->log_level)) {
+    reader.AddError("log_level", absl::StrCat("expected debug, info, warning or error, got '", log_level, "'"));
+  }
   reader.Read("shutdown_grace", &config->shutdown_grace);
   ConfigReader tls = reader.Section("tls");
   tls.Read("cert", &config->tls.cert_file);
@@ -72,6 +77,13 @@ void AddServerFlags(FlagSet& flags, ServerConfig* config) {
     if (!log::ParseFormat(value, &config->log_format)) return absl::InvalidArgumentError("expected json or text");
     return absl::OkStatus();
   });
+  flags.Add("log-level", "debug|info|warning|error", "the least severe log lines written (default info)",
+            [config](absl::string_view value) {
+              if (!log::ParseSeverity(value, &config->log_level)) {
+                return absl::InvalidArgumentError("expected debug, info, warning or error");
+              }
+              return absl::OkStatus();
+            });
   flags.Add("shutdown-grace", "DURATION", "time in-flight RPCs get after SIGTERM, e.g. 10s",
             [config](absl::string_view value) {
               absl::Duration grace;

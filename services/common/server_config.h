@@ -9,6 +9,7 @@
 //   health_address: 0.0.0.0:50061      # plaintext grpc.health.v1 only, for Kubernetes probes; "" = none
 //   ready_file: /run/crosstenant/ready.json
 //   log_format: json                   # json | text
+//   log_level: info                    # debug | info | warning | error
 //   shutdown_grace: 10s                # how long in-flight RPCs may take after SIGTERM
 //   tls:
 //     cert: /etc/crosstenant/tls/tls.crt
@@ -52,6 +53,7 @@ struct ServerConfig {
   std::string health_address;
   std::string ready_file;
   log::Format log_format = log::Format::kText;
+  log::Severity log_level = log::Severity::kInfo;
   absl::Duration shutdown_grace = absl::Seconds(10);
   TlsConfig tls;
   AuthorizationConfig authorization;
@@ -60,7 +62,7 @@ struct ServerConfig {
 // Reads the common keys from the top level of a config file.
 void ReadServerConfig(ConfigReader& reader, ServerConfig* config);
 
-// Registers --grpc-address, --metrics-address, --health-address, --ready-file, --log-format,
+// Registers --grpc-address, --metrics-address, --health-address, --ready-file, --log-format, --log-level,
 // --shutdown-grace and --tls-{cert,key,ca}; their setters write into `config` when applied.
 void AddServerFlags(FlagSet& flags, ServerConfig* config);
 

@@ -193,6 +193,18 @@ void Accounting::RecordClientAssertion(const std::string& client_id, const std::
   while (client_assertions_.size() > kMaxClientAssertions) client_assertions_.pop_front();
 }
 
+void Accounting::RecordClientRequestId(const std::string& client_request_id, const std::string& route,
+                                       const std::string& request_id, int status) {
+  if (client_request_id.empty()) return;
+  nlohmann::json record = {{"client_request_id", client_request_id.substr(0, 128)},
+                           {"route", route},
+                           {"request_id", request_id},
+                           {"status", status}};
+  absl::MutexLock lock(&mu_);
+  client_request_ids_.push_back(std::move(record));
+  while (client_request_ids_.size() > kMaxClientRequestIds) client_request_ids_.pop_front();
+}
+
 nlohmann::json Accounting::ToJson() const {
   absl::MutexLock lock(&mu_);
   nlohmann::json faults = {{"throttled", 0}, {"unavailable", 0}, {"unreachable", 0}, {"latency", 0}};
@@ -203,7 +215,8 @@ nlohmann::json Accounting::ToJson() const {
           {"retry_after",
            {{"early_retries", early_total_}, {"by_client", early_retries_}, {"waiting_clients", retry_not_before_.size()}}},
           {"moves", {{"starts", move_starts_}, {"duplicates", duplicate_starts_}, {"by_user", starts_by_user_}}},
-          {"client_assertions", client_assertions_}};
+          {"client_assertions", client_assertions_},
+          {"client_request_ids", client_request_ids_}};
 }
 
 void Accounting::Reset() {
@@ -220,6 +233,7 @@ void Accounting::Reset() {
   duplicate_starts_ = 0;
   starts_by_user_.clear();
   client_assertions_.clear();
+  client_request_ids_.clear();
 }
 
 }  // namespace crosstenant::emulator

@@ -80,6 +80,11 @@ class Accounting {
   void RecordClientAssertion(const std::string& client_id, const std::string& tenant, const nlohmann::json& header,
                              const nlohmann::json& claims);
   static constexpr std::size_t kMaxClientAssertions = 100;
+  // A Graph or SharePoint request that carried a `client-request-id` (ignored when empty), with the
+  // request-id it was answered with. Only the last kMaxClientRequestIds are kept.
+  void RecordClientRequestId(const std::string& client_request_id, const std::string& route,
+                             const std::string& request_id, int status);
+  static constexpr std::size_t kMaxClientRequestIds = 2000;
 
   nlohmann::json ToJson() const;
   void Reset();
@@ -98,6 +103,7 @@ class Accounting {
   int64_t duplicate_starts_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, int64_t> starts_by_user_ ABSL_GUARDED_BY(mu_);
   std::deque<nlohmann::json> client_assertions_ ABSL_GUARDED_BY(mu_);  // oldest first
+  std::deque<nlohmann::json> client_request_ids_ ABSL_GUARDED_BY(mu_);  // oldest first
 };
 
 }  // namespace crosstenant::emulator

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/tenant_emulator/bearer_auth.h"
+#include "services/tenant_emulator/jwt.h"
 
 namespace crosstenant::emulator {
 namespace {
@@ -174,8 +175,24 @@ void RequestDispatcher::Handle(const httplib::Request& request, httplib::Respons
       SendEntraError(response, 400, "invalid_request", 900144, absl::StrCat("Invalid request: ", e.what()));
     }
   }
+  if (kind == HostRoute::Kind::kSharePoint) {
+    // SharePoint names every answer by one GUID, in SPRequestGuid and request-id alike (CSOM sets its
+    // own, which is also the ErrorInfo's TraceCorrelationId).
+    std::string guid = response.get_header_value("SPRequestGuid");
+    if (guid.empty()) {
+      guid = RandomGuid();
+      response.set_header("SPRequestGuid", guid);
+    }
+    if (!response.has_header("request-id")) response.set_header("request-id", guid);
+  } else if (kind == HostRoute::Kind::kLogin && !response.has_header("x-ms-request-id")) {
+    response.set_header("x-ms-request-id", RandomGuid());  // Entra ID's id of its answer
+  }
   const std::string tenant_name = ctx.tenant >= 0 ? c_.directory.tenant(ctx.tenant).seed.name : "";
   c_.accounting.RecordRequest(ctx.route_name, tenant_name, response.status);
+  c_.accounting.RecordClientRequestId(request.get_header_value("client-request-id"), ctx.route_name,
+                                      response.has_header("request-id") ? response.get_header_value("request-id")
+                                                                        : response.get_header_value("x-ms-request-id"),
+                                      response.status);
   c_.metrics.RecordRequest(FamilyOf(kind), response.status, absl::ToDoubleSeconds(absl::Now() - started));
 }
 

@@ -14,6 +14,7 @@
 #include "services/common/proto_time.h"
 #include "services/common/request_fingerprint.h"
 #include "services/common/status_macros.h"
+#include "services/common/trace_context.h"
 #include "services/orchestrator/core/identity_map_input.h"
 #include "services/orchestrator/core/task_service.h"
 
@@ -229,6 +230,7 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
   migration.set_phase(v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
   migration.set_state(v1::MIGRATION_STATE_RUNNING);
   migration.set_state_reason("created");
+  migration.set_trace_id(CurrentTraceId());
   SetTimestamp(now, migration.mutable_create_time());
   SetTimestamp(now, migration.mutable_update_time());
 
@@ -373,6 +375,7 @@ absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const TransitionR
   events.push_back(std::move(event));
   migration.set_state(to);
   migration.set_state_reason(reason);
+  if (std::string trace_id = CurrentTraceId(); !trace_id.empty()) migration.set_trace_id(trace_id);
   SetTimestamp(now, migration.mutable_update_time());
   MigrationChange change;
   change.migration = migration;

@@ -20,6 +20,7 @@
 #include "services/common/migration_state.h"
 #include "services/common/proto_time.h"
 #include "services/common/status_macros.h"
+#include "services/common/trace_context.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -900,6 +901,8 @@ absl::Status PhaseDriver::FinishCancellation(v1::Migration& migration) {
 
 absl::Status PhaseDriver::Advance(const std::string& name) {
   ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(name));
+  // The phases' calls for this migration carry the trace of the operator call behind it.
+  ScopedTrace trace(ContinueTrace(migration.trace_id()));
   if (Live(migration.state())) {
     HoldConnections(migration);
   } else if (MigrationHasEnded(migration.state())) {

@@ -1,12 +1,14 @@
 #include "services/orchestrator/core/task_service.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
 #include "services/common/proto_time.h"
 #include "services/common/request_fingerprint.h"
 #include "services/common/status_macros.h"
+#include "services/common/trace_context.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -89,7 +91,19 @@ absl::StatusOr<v1::LeaseTasksResponse> TaskService::LeaseTasks(const v1::LeaseTa
   query.now = options_.now();
   ASSIGN_OR_RETURN(std::vector<v1::Task> tasks, store_->LeaseTasks(query));
   v1::LeaseTasksResponse response;
-  for (v1::Task& task : tasks) *response.add_tasks() = std::move(task);
+  // Each task carries the trace of the operator call behind its migration, with a span of this lease,
+  // so that the worker's calls for the user can be found by the operator's trace id.
+  std::map<std::string, std::string> trace_ids;  // by migration: one read each
+  for (v1::Task& task : tasks) {
+    const std::string migration = task.name().substr(0, task.name().find("/tasks/"));
+    auto [it, fresh] = trace_ids.try_emplace(migration);
+    if (fresh) {
+      absl::StatusOr<v1::Migration> record = store_->GetMigration(migration);
+      if (record.ok()) it->second = record->trace_id();
+    }
+    if (std::optional<TraceContext> trace = ContinueTrace(it->second)) task.set_traceparent(FormatTraceparent(*trace));
+    *response.add_tasks() = std::move(task);
+  }
   return response;
 }
 

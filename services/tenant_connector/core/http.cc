@@ -2,13 +2,16 @@
 
 #include <curl/curl.h>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <random>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "services/common/logging.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
@@ -46,7 +49,42 @@ std::string HostOf(const std::string& url) {
   return std::string(rest.substr(0, rest.find_first_of("/?#")));
 }
 
+// The URL's path without its query: queries may name users ($filter), never worth a log line.
+std::string PathOf(const std::string& url) {
+  absl::string_view rest = url;
+  absl::ConsumePrefix(&rest, "https://");
+  absl::ConsumePrefix(&rest, "http://");
+  const size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos) return "/";
+  rest.remove_prefix(slash);
+  return std::string(rest.substr(0, rest.find_first_of("?#")));
+}
+
+// A random (version 4) UUID.
+std::string NewClientRequestId() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  const uint64_t high = (generator() & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  const uint64_t low = (generator() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 15; i >= 0; --i) out.push_back(kHex[(high >> (i * 4)) & 0xf]);
+  for (int i = 15; i >= 0; --i) out.push_back(kHex[(low >> (i * 4)) & 0xf]);
+  return absl::StrCat(out.substr(0, 8), "-", out.substr(8, 4), "-", out.substr(12, 4), "-", out.substr(16, 4), "-",
+                      out.substr(20));
+}
+
+thread_local UpstreamIds last_ids;
+
 }  // namespace
+
+UpstreamIds LastUpstreamIds() { return last_ids; }
+
+std::string HttpResponse::MicrosoftRequestId() const {
+  for (const char* name : {"request-id", "sprequestguid", "x-ms-request-id"}) {
+    if (std::string value = Header(name); !value.empty()) return value.substr(0, 128);
+  }
+  return "";
+}
 
 std::string HttpResponse::Header(const std::string& name) const {
   auto it = headers.find(name);
@@ -78,11 +116,15 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
   curl_easy_reset(curl);
 
   HttpResponse response;
+  response.client_request_id = NewClientRequestId();
+  last_ids = UpstreamIds{response.client_request_id, ""};
   struct curl_slist* headers = nullptr;
   struct curl_slist* connect_to = nullptr;
   for (const auto& [name, value] : request.headers) {
     headers = curl_slist_append(headers, absl::StrCat(name, ": ", value).c_str());
   }
+  headers = curl_slist_append(headers, absl::StrCat("client-request-id: ", response.client_request_id).c_str());
+  headers = curl_slist_append(headers, "return-client-request-id: true");
   headers = curl_slist_append(headers, "Expect:");
   for (const std::string& rule : rules_) connect_to = curl_slist_append(connect_to, rule.c_str());
 
@@ -109,16 +151,35 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response.headers);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "crosstenant-tenant-connector/0.1");
 
+  const auto started = std::chrono::steady_clock::now();
   CURLcode code = curl_easy_perform(curl);
+  const auto elapsed =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(headers);
   curl_slist_free_all(connect_to);
+  response.status = code == CURLE_OK ? static_cast<int>(status) : 0;
+  last_ids.request_id = response.MicrosoftRequestId();
+  // Never the headers or the body: they carry tokens and secrets.
+  log::Fields fields = {{"method", request.method},
+                        {"host", HostOf(request.url)},
+                        {"path", PathOf(request.url)},
+                        {"status", absl::StrCat(response.status)},
+                        {"client_request_id", last_ids.client_request_id},
+                        {"request_id", last_ids.request_id},
+                        {"duration_ms", absl::StrCat(elapsed)}};
+  if (code != CURLE_OK) fields.emplace_back("error", curl_easy_strerror(code));
+  const bool failed = code != CURLE_OK || response.status >= 400;
+  log::Write(failed ? log::Severity::kInfo : log::Severity::kDebug,
+             response.status == 429 || response.status == 503 ? "upstream request throttled or refused"
+             : failed                                         ? "upstream request failed"
+                                                              : "upstream request",
+             fields);
   if (code != CURLE_OK) {
     return absl::UnavailableError(
         absl::StrCat("upstream ", HostOf(request.url), " unreachable: ", curl_easy_strerror(code)));
   }
-  response.status = static_cast<int>(status);
   return response;
 }
 

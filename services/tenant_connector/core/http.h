@@ -3,6 +3,12 @@
 
 // Upstream HTTPS: the one place the connector talks to Microsoft (Entra ID, Graph, SharePoint).
 //
+// Every request carries a fresh `client-request-id` (a UUID) and `return-client-request-id: true`, as
+// Microsoft asks of callers who may need support: with Microsoft's own id of the answer (Graph's and
+// SharePoint's `request-id`, SharePoint's `SPRequestGuid`, Entra ID's `x-ms-request-id`) it names one
+// request to Microsoft support. Each request is logged with both ids and the current trace id
+// (trace_context.h): at debug level, and at info when it failed (HTTP 4xx/5xx or no answer).
+//
 // Requests always name Microsoft's real hosts. Two settings may differ between deployments, and only
 // these two: a connect-to map (libcurl CURLOPT_CONNECT_TO, e.g. "login.microsoftonline.com:443:127.0.0.1:8443"
 // or "*:443:127.0.0.1:8443" for every host) and a CA file. TLS verification is always on.
@@ -35,12 +41,28 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;
   std::string body;
 
+  // The `client-request-id` the transport sent with the request.
+  std::string client_request_id;
+
   // The header's value, or "" when absent (`name` in lower case).
   std::string Header(const std::string& name) const;
+  // Microsoft's id of this answer: `request-id` (Graph, SharePoint), else `SPRequestGuid`
+  // (SharePoint), else `x-ms-request-id` (Entra ID); "" when none.
+  std::string MicrosoftRequestId() const;
   // The answering server's clock minus `now` (whole seconds), from the `Date` header (RFC 9110's
   // IMF-fixdate); nullopt when the header is absent or not a date.
   std::optional<absl::Duration> ClockSkew(absl::Time now) const;
 };
+
+// The ids of one upstream request, for support: ours and Microsoft's ("" when it did not answer).
+struct UpstreamIds {
+  std::string client_request_id;
+  std::string request_id;
+};
+
+// The ids of the last request CurlTransport sent on this thread: errors about Microsoft's answer
+// (upstream_error.h) name them, since they are built on the thread that received it.
+UpstreamIds LastUpstreamIds();
 
 // Sends one request. Implementations are thread-safe. A transport failure (DNS, connect, TLS,
 // timeout) is UNAVAILABLE naming the host, never the request body.

@@ -76,16 +76,26 @@ absl::Status MapStatus(const char* api, int status, const std::string& code, con
 
 }  // namespace
 
-absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw) {
+absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw,
+                              const UpstreamIds& ids) {
   const std::string code = UpstreamCode(body);
   const std::string message = UpstreamMessage(body, raw);
-  absl::Status mapped = MapStatus(api, status, code, message);
+  // The ids Microsoft support asks for, in the text for the admin and in metadata for programs.
+  const std::string support_ids =
+      ids.client_request_id.empty() && ids.request_id.empty()
+          ? ""
+          : absl::StrCat(" (request-id ", ids.request_id.empty() ? "none" : ids.request_id, ", client-request-id ",
+                         ids.client_request_id.empty() ? "none" : ids.client_request_id, ")");
+  absl::Status mapped = MapStatus(api, status, code, absl::StrCat(message, support_ids));
+  std::vector<std::pair<std::string, std::string>> metadata = {{kMetadataHttpStatus, absl::StrCat(status)}};
+  if (!ids.request_id.empty()) metadata.emplace_back(kMetadataRequestId, ids.request_id);
+  if (!ids.client_request_id.empty()) metadata.emplace_back(kMetadataClientRequestId, ids.client_request_id);
   if (status == 409 && absl::StrContains(absl::AsciiStrToLower(message), "migration task already exists")) {
-    return WithErrorInfo(std::move(mapped), kReasonMigrationTaskExists, kCrosstenantDomain,
-                         {{kMetadataHttpStatus, absl::StrCat(status)}, {kMetadataUpstreamCode, code}});
+    metadata.emplace_back(kMetadataUpstreamCode, code);
+    return WithErrorInfo(std::move(mapped), kReasonMigrationTaskExists, kCrosstenantDomain, metadata);
   }
   return WithErrorInfo(std::move(mapped), code.empty() ? absl::StrCat("HTTP_", status) : code,
-                       absl::StrCat(api, ".microsoft.com"), {{kMetadataHttpStatus, absl::StrCat(status)}});
+                       absl::StrCat(api, ".microsoft.com"), metadata);
 }
 
 }  // namespace crosstenant::tenant_connector

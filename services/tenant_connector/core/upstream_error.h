@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "nlohmann/json.hpp"
+#include "services/tenant_connector/core/http.h"
 
 namespace crosstenant::tenant_connector {
 
@@ -19,11 +20,17 @@ std::string UpstreamCode(const nlohmann::json& body);
 // RESOURCE_EXHAUSTED, 5xx UNAVAILABLE (a 503, which reaches here only without Retry-After, is named an
 // unreachable endpoint, never throttling). `api` names the API in the message ("graph", "sharepoint").
 // The status carries Microsoft's answer as an ErrorInfo: reason its error code (UpstreamCode), or
-// "HTTP_<status>" without one; domain "<api>.microsoft.com"; metadata kMetadataHttpStatus.
-absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw);
+// "HTTP_<status>" without one; domain "<api>.microsoft.com"; metadata kMetadataHttpStatus. The message
+// ends with "(request-id R, client-request-id C)" and the metadata has kMetadataRequestId and
+// kMetadataClientRequestId: `ids`, by default those of the answer this thread received last.
+absl::Status MapUpstreamError(const char* api, int status, const nlohmann::json& body, const std::string& raw,
+                              const UpstreamIds& ids = LastUpstreamIds());
 
-// ErrorInfo metadata key of MapUpstreamError's statuses: Microsoft's HTTP status ("409").
+// ErrorInfo metadata keys of MapUpstreamError's statuses: Microsoft's HTTP status ("409"), Microsoft's
+// id of its answer and the client-request-id the connector sent (for Microsoft support).
 inline constexpr char kMetadataHttpStatus[] = "http_status";
+inline constexpr char kMetadataRequestId[] = "request_id";
+inline constexpr char kMetadataClientRequestId[] = "client_request_id";
 
 // The reason (domain "crosstenant") MapUpstreamError gives Graph's 409 refusing a migration task
 // because the user has one already. Graph answers every conflict of a start (a target that has a

@@ -8,6 +8,7 @@
 #include "services/common/errors.h"
 #include "services/common/proto_time.h"
 #include "services/common/logging.h"
+#include "services/common/trace_context.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -154,6 +155,10 @@ void WorkerLoop::RunSlot() {
       }
     }
     if (metrics_) metrics_->in_flight.Increment(static_cast<double>(tasks.size()));
+    // A task runs under the trace of the operator call behind its migration (Task.traceparent), so
+    // that its calls to the connector and its log lines carry that trace id; polls read together
+    // carry the first one's.
+    ScopedTrace trace(tasks.empty() ? std::nullopt : ParseTraceparent(tasks.front().traceparent()));
     if (tasks.size() > 1) {
       // Only polls are leased together (see above); non-batchable ones among them run one by one.
       const std::vector<v1::CompleteTaskRequest> completions = runner_->RunPolls(tasks);
@@ -165,6 +170,15 @@ void WorkerLoop::RunSlot() {
 }
 
 void WorkerLoop::Finish(const v1::Task& task, const v1::CompleteTaskRequest& completion, absl::Time leased_at) {
+  // One line per task: at info for the actions taken on a user (start, stop, redirect removal), at
+  // debug for the checks and polls that repeat.
+  const bool action = task.kind() == v1::TASK_KIND_START_MOVE || task.kind() == v1::TASK_KIND_STOP_MOVE ||
+                      task.kind() == v1::TASK_KIND_REMOVE_REDIRECT;
+  log::Write(action ? log::Severity::kInfo : log::Severity::kDebug, "task done",
+             {{"task", task.name()},
+              {"kind", v1::TaskKind_Name(task.kind())},
+              {"attempt", absl::StrCat(task.attempt())},
+              {"outcome", v1::TaskOutcome_Name(completion.outcome())}});
   absl::StatusOr<v1::CompleteTaskResponse> reported = Report(completion);
   if (metrics_) {
     metrics_->in_flight.Decrement();

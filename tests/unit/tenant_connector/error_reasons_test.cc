@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "services/common/errors.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/connector_internal.h"
@@ -67,6 +68,25 @@ TEST(ErrorReasonsTest, UpstreamErrorsKeepMicrosoftsCodeAsTheReason) {
   EXPECT_EQ(bare.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ErrorInfoReasonOf(bare), "HTTP_502");
   EXPECT_EQ(RetryDelayOf(MapUpstreamError("graph", 429, nlohmann::json(), "")), absl::Seconds(5));
+}
+
+TEST(ErrorReasonsTest, UpstreamErrorsNameTheIdsMicrosoftSupportAsksFor) {
+  const UpstreamIds ids{"6a1e8e0e-2f4b-4c55-9b0a-0d5c2f1e7a31", "b1c2d3e4-0000-4000-8000-000000000042"};
+  const absl::Status throttled = MapUpstreamError("graph", 429, {{"error", {{"code", "TooManyRequests"}}}}, "", ids);
+  EXPECT_TRUE(absl::StrContains(throttled.message(),
+                                "(request-id b1c2d3e4-0000-4000-8000-000000000042, client-request-id "
+                                "6a1e8e0e-2f4b-4c55-9b0a-0d5c2f1e7a31)"))
+      << throttled.message();
+  EXPECT_EQ(ErrorInfoMetadataOf(throttled, kMetadataRequestId), "b1c2d3e4-0000-4000-8000-000000000042");
+  EXPECT_EQ(ErrorInfoMetadataOf(throttled, kMetadataClientRequestId), "6a1e8e0e-2f4b-4c55-9b0a-0d5c2f1e7a31");
+  EXPECT_EQ(RetryDelayOf(throttled), absl::Seconds(5));  // still throttling, with its wait
+  // No answer id (Microsoft never answered): ours alone, and "none" for theirs.
+  const absl::Status unanswered = MapUpstreamError("sharepoint", 500, nlohmann::json(), "", {"c-1", ""});
+  EXPECT_TRUE(absl::StrContains(unanswered.message(), "(request-id none, client-request-id c-1)"))
+      << unanswered.message();
+  EXPECT_EQ(ErrorInfoMetadataOf(unanswered, kMetadataRequestId), "");
+  // Without ids (nothing sent on this thread), the message is as before.
+  EXPECT_FALSE(absl::StrContains(MapUpstreamError("graph", 403, nlohmann::json(), "", {}).message(), "request-id"));
 }
 
 TEST(ErrorReasonsTest, FeatureNotEnabledIsReadFromTheReasonNotTheMessage) {
