@@ -140,7 +140,7 @@ TEST_F(IdentityMapUploadTest, ProblemsAreThoseOfValidateIdentityMapWithTheirLine
   }
   EXPECT_EQ(response->problems(0).code(), "DUPLICATE_SOURCE");
   EXPECT_THAT(response->problems(0).message(), HasSubstr("already mapped on line 4"));
-  EXPECT_EQ(store_->DeleteUnusedIdentityMapUploads(absl::InfiniteFuture()).value_or(-1), 0) << "already deleted";
+  EXPECT_EQ(store_->DeleteUnusedIdentityMapUploads(absl::InfiniteFuture(), "").value_or(-1), 0) << "already deleted";
 
   // At most max_problems are listed; problem_count counts them all.
   std::string garbage;
