@@ -373,10 +373,12 @@ absl::StatusOr<std::map<std::string, int>> SqliteMigrationStore::FindStagedKeys(
   absl::MutexLock lock(&mutex_);
   // One indexed look-up per key: in-process, that is cheaper than building one statement for a page.
   ASSIGN_OR_RETURN(SqliteStatement select,
+                   // No ORDER BY: SQLite would walk the rows by line rather than use the key's index. A
+                   // key is on one row at most, since duplicates are never staged.
                    db_->Prepare(target ? "SELECT line FROM identity_map_upload_rows WHERE upload = ?1 AND "
-                                         "target_key = ?2 ORDER BY line LIMIT 1"
+                                         "target_key = ?2 LIMIT 1"
                                        : "SELECT line FROM identity_map_upload_rows WHERE upload = ?1 AND "
-                                         "source_key = ?2 ORDER BY line LIMIT 1"));
+                                         "source_key = ?2 LIMIT 1"));
   std::map<std::string, int> found;
   for (const std::string& key : keys) {
     select.Bind(1, upload).Bind(2, key);
