@@ -139,6 +139,8 @@ absl::Status ParseWindowTime(const std::string& flag, const std::string& text, g
 
 // Pieces of the identity map file sent per UploadIdentityMap message (the orchestrator takes up to 1 MiB).
 constexpr size_t kIdentityMapPieceBytes = size_t{256} << 10;
+// The longest row the orchestrator takes.
+constexpr size_t kMaxRowBytes = size_t{64} << 10;
 // One call streams the whole map: a large one takes longer than --deadline allows a call.
 constexpr absl::Duration kMinUploadDeadline = absl::Minutes(30);
 
@@ -146,6 +148,24 @@ constexpr absl::Duration kMinUploadDeadline = absl::Minutes(30);
 // and returns the staged upload; the map's problems, as found by the orchestrator, are INVALID_ARGUMENT
 // naming FILE:LINE:COLUMN as local validation names them.
 absl::StatusOr<v1::OrchestratorUploadIdentityMapResponse> StageIdentityMap(Invocation& in, const std::string& path) {
+  // First, locally and before any call, every problem a row shows on its own (one pass over the file in
+  // pieces, a piece's rows at a time); duplicates across the whole map are found by the orchestrator,
+  // which keeps the rows.
+  identity_map::CsvStream local;
+  identity_map::IdentityMap rows;
+  RETURN_IF_ERROR(ReadInputFileInPieces(path, "identity map", kMaxStagedIdentityMapFileBytes, kIdentityMapPieceBytes,
+                                        [&](absl::string_view piece) -> absl::Status {
+                                          local.Add(piece, &rows);
+                                          rows = {};
+                                          if (local.open_row_bytes() > kMaxRowBytes) {
+                                            return absl::InvalidArgumentError(absl::StrCat(
+                                                path, ": a row longer than 64 KiB: is a quoted field never closed?"));
+                                          }
+                                          return absl::OkStatus();
+                                        }));
+  local.Finish(&rows);
+  if (local.problem_count() > 0) return IdentityMapError(path, local.TakeProblems());
+
   std::unique_ptr<grpc::ClientContext> context = in.Context();
   if (context->deadline() < std::chrono::system_clock::now() + absl::ToChronoSeconds(kMinUploadDeadline)) {
     context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoSeconds(kMinUploadDeadline));
@@ -201,9 +221,9 @@ absl::Status RunMigrateStart(Invocation& in) {
                              "Start-SPOCrossTenantUserContentMove, once per user, queued by hand in batches of "
                              "4,000 (and steps 2-5 and 7 in order)",
                              "",
-                             "The plan is validated here first; the identity map is streamed to the orchestrator "
-                             "(UploadIdentityMap), which checks every row as it arrives. Every problem is named with "
-                             "its file, line and column."}));
+                             "The plan and each row of the identity map are validated here first; the map is then "
+                             "streamed to the orchestrator (UploadIdentityMap), which also checks it is one-to-one. "
+                             "Every problem is named with its file, line and column."}));
   if (!run) return absl::OkStatus();
   if (plan_path.empty()) return UsageError("--plan=FILE is required");
   ASSIGN_OR_RETURN(PlanFile plan, LoadPlanFile(plan_path));
