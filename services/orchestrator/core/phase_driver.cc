@@ -516,7 +516,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::UploadIdentityMap(v1::Migra
             absl::StrCat(migration.name(), "/identity-map/", pair.target_geo(), "/line-", page.first_line));
         absl::Status status = tenant_->UploadIdentityMap(request);
         if (IsTransient(status)) {
-          stopped = Wait(migration, absl::StrCat("uploading the identity map: ", Describe(status)));
+          stopped = WaitForUpstream(migration, "uploading the identity map", status);
         } else if (!status.ok()) {
           stopped = Fail(migration, "IDENTITY_MAP_REFUSED",
                          absl::StrCat("the identity map was refused on ", pair.target_geo(), " (the page from line ",
