@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/common/errors.h"
 #include "services/common/migration_state.h"
 #include "services/common/proto_time.h"
@@ -248,6 +249,32 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
     if (target.ok()) {
       if (std::string problem = SameTenantProblem(*source, *target); !problem.empty()) {
         violations.push_back({"plan.target_connection", problem});
+      }
+    }
+  }
+  if (violations.empty() && upload) {
+    // A user in two live migrations from one source would be started twice at Microsoft. Live migrations
+    // are few; their users are matched against the staged rows by the store, by index.
+    std::vector<std::string> live;
+    std::string token;
+    do {
+      ASSIGN_OR_RETURN(MigrationPage page,
+                       store_->ListMigrations({v1::MIGRATION_STATE_RUNNING, v1::MIGRATION_STATE_WAITING,
+                                               v1::MIGRATION_STATE_PAUSED, v1::MIGRATION_STATE_CANCELLING},
+                                              1000, token));
+      for (const v1::Migration& other : page.migrations) {
+        if (other.plan().source_connection() == plan.source_connection()) live.push_back(other.name());
+      }
+      token = page.next_page_token;
+    } while (!token.empty());
+    if (!live.empty()) {
+      constexpr int kNamed = 10;
+      ASSIGN_OR_RETURN(std::vector<std::string> taken, store_->StagedUsersIn(upload->name, live, kNamed));
+      if (!taken.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "user(s) already in another live migration from ", plan.source_connection(), " (",
+            absl::StrJoin(live, ", "), "): ", absl::StrJoin(taken, ", "),
+            taken.size() == kNamed ? " and maybe more" : "", "; leave them out of this map or wait for it to end"));
       }
     }
   }

@@ -233,6 +233,11 @@ class MigrationStore {
   // `created_before`; `upload`, when given, whatever its age (an invalid map). Returns how many.
   virtual absl::StatusOr<int> DeleteUnusedIdentityMapUploads(absl::Time created_before,
                                                              absl::string_view upload = "") = 0;
+  // Up to `limit` source users (column 3 as written) of the upload's User rows that already have a user
+  // move in one of `migrations`, in line order.
+  virtual absl::StatusOr<std::vector<std::string>> StagedUsersIn(absl::string_view upload,
+                                                                 const std::vector<std::string>& migrations,
+                                                                 int limit) = 0;
   // CreateMigration for a migration whose identity map is the complete, unused upload `upload`: in the
   // same transaction, one user move per staged User row (made by `make_move`, a page of rows at a time,
   // never all at once), and the upload is given to the migration. FAILED_PRECONDITION when the upload is

@@ -546,6 +546,24 @@ absl::StatusOr<int> PostgresMigrationStore::DeleteUnusedIdentityMapUploads(absl:
   return deleted;
 }
 
+absl::StatusOr<std::vector<std::string>> PostgresMigrationStore::StagedUsersIn(
+    absl::string_view upload, const std::vector<std::string>& migrations, int limit) {
+  std::vector<std::string> users;
+  if (migrations.empty()) return users;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read,
+                     db.Exec("SELECT r.source FROM identity_map_upload_rows r JOIN user_moves u "
+                             "ON u.migration = ANY($2::text[]) AND u.source_upn = r.source_key "
+                             "WHERE r.upload = $1 AND NOT r.is_group ORDER BY r.line LIMIT $3",
+                             {upload, TextArray(migrations), limit}));
+    users.clear();
+    for (int i = 0; i < read.rows(); ++i) users.push_back(read.Text(i, 0));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return users;
+}
+
 absl::Status PostgresMigrationStore::CreateMigrationFromUpload(
     const Migration& migration, const std::vector<MigrationEvent>& events, const std::optional<RequestRecord>& request,
     absl::string_view upload, const std::function<UserMove(const StagedIdentityMapRow&)>& make_move) {

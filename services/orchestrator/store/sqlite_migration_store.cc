@@ -488,6 +488,37 @@ absl::StatusOr<int> SqliteMigrationStore::DeleteUnusedIdentityMapUploads(absl::T
   return deleted;
 }
 
+absl::StatusOr<std::vector<std::string>> SqliteMigrationStore::StagedUsersIn(absl::string_view upload,
+                                                                             const std::vector<std::string>& migrations,
+                                                                             int limit) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare("SELECT r.line, r.source FROM identity_map_upload_rows r JOIN user_moves u "
+                                "ON u.migration = ?2 AND u.source_upn = r.source_key "
+                                "WHERE r.upload = ?1 AND r.is_group = 0 ORDER BY r.line LIMIT ?3"));
+  std::vector<std::pair<int64_t, std::string>> found;
+  for (const std::string& migration : migrations) {
+    select.Bind(1, upload).Bind(2, migration).Bind(3, int64_t{limit});
+    while (true) {
+      absl::StatusOr<bool> row = select.Step();
+      if (!row.ok()) {
+        select.Reset();
+        return row.status();
+      }
+      if (!*row) break;
+      found.emplace_back(select.ColumnInt(0), select.ColumnText(1));
+    }
+    select.Reset();
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> users;
+  for (auto& [line, user] : found) {
+    if (static_cast<int>(users.size()) >= limit) break;
+    users.push_back(std::move(user));
+  }
+  return users;
+}
+
 absl::Status SqliteMigrationStore::CreateMigrationFromUpload(
     const Migration& migration, const std::vector<MigrationEvent>& events, const std::optional<RequestRecord>& request,
     absl::string_view upload, const std::function<UserMove(const StagedIdentityMapRow&)>& make_move) {

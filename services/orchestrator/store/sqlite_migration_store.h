@@ -43,6 +43,9 @@ class SqliteMigrationStore : public MigrationStore {
   absl::StatusOr<IdentityMapUpload> GetIdentityMapUpload(absl::string_view upload) override;
   absl::StatusOr<std::optional<std::string>> IdentityMapUploadOf(absl::string_view migration) override;
   absl::StatusOr<int> DeleteUnusedIdentityMapUploads(absl::Time created_before, absl::string_view upload) override;
+  absl::StatusOr<std::vector<std::string>> StagedUsersIn(absl::string_view upload,
+                                                         const std::vector<std::string>& migrations,
+                                                         int limit) override;
   absl::Status CreateMigrationFromUpload(
       const crosstenant::v1::Migration& migration, const std::vector<crosstenant::v1::MigrationEvent>& events,
       const std::optional<RequestRecord>& request, absl::string_view upload,

@@ -155,6 +155,26 @@ TEST_F(IdentityMapUploadTest, ProblemsAreThoseOfValidateIdentityMapWithTheirLine
   EXPECT_EQ(empty->problems(0).code(), "EMPTY_MAP");
 }
 
+TEST_F(IdentityMapUploadTest, AUserInAnotherLiveMigrationFromTheSameSourceIsRefusedByName) {
+  std::string first, second;
+  for (int i = 0; i < 1500; ++i) first += UserRow(i);
+  for (int i = 1400; i < 1600; ++i) second += UserRow(i);
+  auto a = Upload(first, 65536);
+  ASSERT_TRUE(a.ok() && a->valid()) << a.status();
+  ASSERT_TRUE(service_->CreateMigration(CreateFrom(a->name(), "wave1")).ok());
+  auto b = Upload(second, 65536);
+  ASSERT_TRUE(b.ok() && b->valid()) << b.status();
+  auto refused = service_->CreateMigration(CreateFrom(b->name(), "wave2"));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("migrations/wave1"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("User1400@contoso.com, User1401@contoso.com"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("and maybe more"));
+  // From another source the same users are free.
+  v1::CreateMigrationRequest elsewhere = CreateFrom(b->name(), "wave2");
+  elsewhere.mutable_plan()->set_source_connection("connections/northwind");
+  EXPECT_TRUE(service_->CreateMigration(elsewhere).ok());
+}
+
 TEST_F(IdentityMapUploadTest, OversizedPiecesAndRowsAreRefused) {
   auto big = Upload(std::string(IdentityMapUploadStream::kMaxChunkBytes + 1, 'x'), IdentityMapUploadStream::kMaxChunkBytes + 1);
   EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);

@@ -275,6 +275,17 @@ TEST_P(MigrationStoreTest, AStagedIdentityMapIsWrittenInPagesReadBackInOrderAndC
   EXPECT_EQ((*store_->FindRequest("req-1"))->migration, "migrations/m1");
   EXPECT_EQ(store_->ListEvents("migrations/m1", 0, 10)->size(), 1u);
   EXPECT_EQ(store_->GetIdentityMap("migrations/m1").value_or("x"), "");
+  // Which staged users another migration already has, by index, in line order.
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("other", 1),
+                                      {MakeMove("migrations/other", "carol@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
+                                       MakeMove("migrations/other", "alice@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+                                      {})
+                  .ok());
+  auto taken = store_->StagedUsersIn(upload, {"migrations/other", "migrations/none"}, 10);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(*taken, (std::vector<std::string>{"Alice@contoso.com", "carol@contoso.com"}));
+  EXPECT_EQ(store_->StagedUsersIn(upload, {"migrations/other"}, 1).value_or(std::vector<std::string>{}).size(), 1u);
+  EXPECT_TRUE(store_->StagedUsersIn(upload, {"migrations/none"}, 10)->empty());
   EXPECT_EQ(store_->IdentityMapUploadOf("migrations/m1").value_or(std::nullopt), upload);
   EXPECT_EQ(store_->IdentityMapUploadOf("migrations/m2").value_or("x"), std::nullopt);
   // Used once; a used upload is kept with its migration, whatever its age.
