@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "clients/migratectl/commands.h"
 #include "clients/migratectl/exit_codes.h"
+#include "clients/migratectl/input_file.h"
 #include "clients/migratectl/plan_file.h"
 #include "clients/migratectl/progress.h"
 #include "clients/migratectl/views.h"
@@ -136,6 +137,70 @@ absl::Status ParseWindowTime(const std::string& flag, const std::string& text, g
   return absl::OkStatus();
 }
 
+// Pieces of the identity map file sent per UploadIdentityMap message (the orchestrator takes up to 1 MiB).
+constexpr size_t kIdentityMapPieceBytes = size_t{256} << 10;
+// The longest row the orchestrator takes.
+constexpr size_t kMaxRowBytes = size_t{64} << 10;
+// One call streams the whole map: a large one takes longer than --deadline allows a call.
+constexpr absl::Duration kMinUploadDeadline = absl::Minutes(30);
+
+// Streams the identity map file to the orchestrator (UploadIdentityMap), reading it a piece at a time,
+// and returns the staged upload; the map's problems, as found by the orchestrator, are INVALID_ARGUMENT
+// naming FILE:LINE:COLUMN as local validation names them.
+absl::StatusOr<v1::OrchestratorUploadIdentityMapResponse> StageIdentityMap(Invocation& in, const std::string& path) {
+  // First, locally and before any call, every problem a row shows on its own (one pass over the file in
+  // pieces, a piece's rows at a time); duplicates across the whole map are found by the orchestrator,
+  // which keeps the rows.
+  identity_map::CsvStream local;
+  identity_map::IdentityMap rows;
+  RETURN_IF_ERROR(ReadInputFileInPieces(path, "identity map", kMaxStagedIdentityMapFileBytes, kIdentityMapPieceBytes,
+                                        [&](absl::string_view piece) -> absl::Status {
+                                          local.Add(piece, &rows);
+                                          rows = {};
+                                          if (local.open_row_bytes() > kMaxRowBytes) {
+                                            return absl::InvalidArgumentError(absl::StrCat(
+                                                path, ": a row longer than 64 KiB: is a quoted field never closed?"));
+                                          }
+                                          return absl::OkStatus();
+                                        }));
+  local.Finish(&rows);
+  if (local.problem_count() > 0) return IdentityMapError(path, local.TakeProblems());
+
+  std::unique_ptr<grpc::ClientContext> context = in.Context();
+  if (context->deadline() < std::chrono::system_clock::now() + absl::ToChronoSeconds(kMinUploadDeadline)) {
+    context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoSeconds(kMinUploadDeadline));
+  }
+  v1::OrchestratorUploadIdentityMapResponse response;
+  std::unique_ptr<grpc::ClientWriter<v1::OrchestratorUploadIdentityMapRequest>> writer =
+      in.orchestrator().UploadIdentityMap(context.get(), &response);
+  bool ended_by_server = false;
+  absl::Status read = ReadInputFileInPieces(
+      path, "identity map", kMaxStagedIdentityMapFileBytes, kIdentityMapPieceBytes,
+      [&](absl::string_view piece) -> absl::Status {
+        v1::OrchestratorUploadIdentityMapRequest request;
+        request.set_csv_chunk(std::string(piece));
+        if (writer->Write(request)) return absl::OkStatus();
+        ended_by_server = true;  // Finish says why
+        return absl::CancelledError("the orchestrator ended the upload");
+      });
+  if (!read.ok() && !ended_by_server) {
+    context->TryCancel();
+    writer->Finish();
+    return read;
+  }
+  if (!ended_by_server) writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  if (!status.ok()) return in.ExplainConnectionFailure(FromGrpcStatus(status));
+  if (!response.valid()) {
+    std::vector<identity_map::Problem> problems;
+    for (const v1::IdentityMapProblem& problem : response.problems()) {
+      problems.push_back({problem.line(), problem.column(), problem.field(), problem.code(), problem.message()});
+    }
+    return IdentityMapError(path, problems);
+  }
+  return response;
+}
+
 }  // namespace
 
 absl::Status RunMigrateStart(Invocation& in) {
@@ -156,17 +221,16 @@ absl::Status RunMigrateStart(Invocation& in) {
                              "Start-SPOCrossTenantUserContentMove, once per user, queued by hand in batches of "
                              "4,000 (and steps 2-5 and 7 in order)",
                              "",
-                             "The plan and the identity map are validated here first; every problem is named with "
-                             "its file, line and column."}));
+                             "The plan and each row of the identity map are validated here first; the map is then "
+                             "streamed to the orchestrator (UploadIdentityMap), which also checks it is one-to-one. "
+                             "Every problem is named with its file, line and column."}));
   if (!run) return absl::OkStatus();
   if (plan_path.empty()) return UsageError("--plan=FILE is required");
   ASSIGN_OR_RETURN(PlanFile plan, LoadPlanFile(plan_path));
   if (!identity_map_override.empty()) plan.identity_map_path = identity_map_override;
   if (!id_override.empty()) plan.migration_id = id_override;
   if (validate_only) plan.options.set_validate_only(true);
-  ASSIGN_OR_RETURN(std::string csv, ReadIdentityMapFile(plan.identity_map_path));
-  identity_map::ParseResult parsed = identity_map::ParseCsv(csv);
-  if (!parsed.problems.empty()) return IdentityMapError(plan.identity_map_path, parsed.problems);
+  ASSIGN_OR_RETURN(v1::OrchestratorUploadIdentityMapResponse staged, StageIdentityMap(in, plan.identity_map_path));
 
   v1::CreateMigrationRequest request;
   request.set_migration_id(plan.migration_id);
@@ -175,7 +239,7 @@ absl::Status RunMigrateStart(Invocation& in) {
   v1::MigrationPlan* p = request.mutable_plan();
   p->set_source_connection(plan.source_connection);
   p->set_target_connection(plan.target_connection);
-  p->mutable_identity_map()->set_csv(csv);
+  p->mutable_identity_map()->set_upload(staged.name());
   *p->mutable_options() = plan.options;
   ASSIGN_OR_RETURN(v1::CreateMigrationResponse response,
                    in.Call<v1::CreateMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::CreateMigration,
@@ -185,7 +249,7 @@ absl::Status RunMigrateStart(Invocation& in) {
     return absl::OkStatus();
   }
   if (in.format() == OutputFormat::kTable) {
-    in.out() << "created " << response.migration().name() << ": " << parsed.map.users.size() << " users, "
+    in.out() << "created " << response.migration().name() << ": " << staged.summary().user_rows() << " users, "
              << plan.source_connection << " -> " << plan.target_connection << "\n";
   }
   ASSIGN_OR_RETURN(v1::Migration ended, Watch(in, response.migration().name(), timeout));

@@ -27,7 +27,9 @@ constexpr const char* kGroupColumns[kColumns] = {"Type",                "SourceT
 // amount of memory and output however many lines it has.
 class ProblemList {
  public:
-  ProblemList(std::vector<Problem>* problems, int64_t limit) : problems_(problems), limit_(limit) {}
+  ProblemList(std::vector<Problem>* problems, int64_t limit, int64_t omitted = 0)
+      : problems_(problems), limit_(limit), omitted_(omitted) {}
+  int64_t omitted() const { return omitted_; }
   void Add(int line, int column, const char* const* columns, const char* code, std::string message) {
     if (limit_ > 0 && static_cast<int64_t>(problems_->size()) >= limit_) {
       ++omitted_;
@@ -180,20 +182,33 @@ void CheckGroupFields(ProblemList& problems, const GroupMapping& group) {
   }
 }
 
+// One source tenant: `tenant` is the expected one, or the first row's once seen.
+void CheckTenant(ProblemList& problems, std::string& tenant, const ValidationOptions& options, int line,
+                 const char* const* columns, const std::string& value) {
+  if (value.empty() || !IsGuid(value)) return;  // already reported
+  if (tenant.empty()) {
+    tenant = value;
+  } else if (!absl::EqualsIgnoreCase(value, tenant)) {
+    problems.Add(line, 2, columns, "SOURCE_TENANT_MISMATCH",
+                 absl::StrCat("source tenant '", Echo(value), "' differs from ",
+                              options.expected_source_tenant_id.empty() ? "the first row's '"
+                                                                        : "the source connection's tenant id '",
+                              Echo(tenant), "': one map holds one source tenant"));
+  }
+}
+
+void AddDuplicateProblem(ProblemList& problems, int line, int column, const char* const* columns, const char* code,
+                         const char* what, absl::string_view value, int other_line) {
+  problems.Add(line, column, columns, code,
+               absl::StrCat(what, " '", Echo(value), "' is already mapped on line ", other_line,
+                            ": the map must be one-to-one"));
+}
+
 // The checks across rows: one source tenant, and one-to-one in both directions.
 void CheckAcrossRows(ProblemList& problems, const IdentityMap& map, const ValidationOptions& options) {
   std::string tenant = options.expected_source_tenant_id;
   auto check_tenant = [&](int line, const char* const* columns, const std::string& value) {
-    if (value.empty() || !IsGuid(value)) return;  // already reported
-    if (tenant.empty()) {
-      tenant = value;
-    } else if (!absl::EqualsIgnoreCase(value, tenant)) {
-      problems.Add(line, 2, columns, "SOURCE_TENANT_MISMATCH",
-                   absl::StrCat("source tenant '", Echo(value), "' differs from ",
-                                options.expected_source_tenant_id.empty() ? "the first row's '"
-                                                                          : "the source connection's tenant id '",
-                                Echo(tenant), "': one map holds one source tenant"));
-    }
+    CheckTenant(problems, tenant, options, line, columns, value);
   };
   absl::flat_hash_map<std::string, int> sources, targets;
   sources.reserve(map.users.size() + map.groups.size());
@@ -202,11 +217,7 @@ void CheckAcrossRows(ProblemList& problems, const IdentityMap& map, const Valida
                                   int column, const char* const* columns, const char* code, const char* what) {
     if (value.empty()) return;
     auto [it, inserted] = seen.emplace(absl::AsciiStrToLower(value), line);
-    if (!inserted) {
-      problems.Add(line, column, columns, code,
-                   absl::StrCat(what, " '", Echo(value), "' is already mapped on line ", it->second,
-                                ": the map must be one-to-one"));
-    }
+    if (!inserted) AddDuplicateProblem(problems, line, column, columns, code, what, value, it->second);
   };
   for (const UserMapping& user : map.users) {
     check_tenant(user.line, kUserColumns, user.source_tenant_id);
@@ -228,9 +239,10 @@ struct CsvRecord {
 // Splits RFC 4180 CSV into records, handing each to `on_record` as soon as it is read (a file is
 // never held twice). Problems with quoting are reported; the record is still handed on. A field is
 // kept up to kMaxFieldBytes (FIELD_TOO_LONG past that).
-void SplitCsv(absl::string_view csv, ProblemList& problems, const std::function<void(CsvRecord&)>& on_record) {
+// Returns the line after the last; `line` is the first record's.
+int SplitCsv(absl::string_view csv, int line, ProblemList& problems,
+             const std::function<void(CsvRecord&)>& on_record) {
   size_t i = 0;
-  int line = 1;
   while (i < csv.size()) {
     CsvRecord record;
     record.line = line;
@@ -305,6 +317,7 @@ void SplitCsv(absl::string_view csv, ProblemList& problems, const std::function<
     on_record(record);
     ++line;
   }
+  return line;
 }
 
 bool ParseUserType(absl::string_view text, UserType* type) {
@@ -331,6 +344,67 @@ bool LooksLikeHeader(const std::vector<std::string>& fields) {
   return false;
 }
 
+// Checks one record of the CSV and appends it to `map` as a user or a group row (even with problems
+// in its fields); blank records are skipped, any other sets `any_row`.
+void CheckRecord(CsvRecord& record, ProblemList& problems, IdentityMap& map, bool& any_row) {
+  std::vector<std::string>& fields = record.fields;
+  const int line = record.line;
+  if (std::all_of(fields.begin(), fields.end(),
+                  [](const std::string& field) { return absl::StripAsciiWhitespace(field).empty(); })) {
+    return;
+  }
+  any_row = true;
+  bool bad_encoding = false;
+  for (const std::string& field : fields) bad_encoding |= !IsValidUtf8(field);
+  if (bad_encoding) {
+    problems.Add(line, 0, kUserColumns, "BAD_ENCODING", "not valid UTF-8: save the file as UTF-8");
+    return;
+  }
+  if (line == 1 && LooksLikeHeader(fields)) {
+    problems.Add(line, 0, kUserColumns, "HEADER_ROW",
+                 "this looks like a header row: the identity map has no header, remove line 1");
+    return;
+  }
+  const bool is_user = absl::EqualsIgnoreCase(fields[0], "User");
+  const bool is_group = absl::EqualsIgnoreCase(fields[0], "Group");
+  const char* const* columns = is_group ? kGroupColumns : kUserColumns;
+  if (fields.size() != kColumns) {
+    problems.Add(line, 0, columns, "WRONG_COLUMN_COUNT",
+                 absl::StrCat("expected 6 comma-separated columns, found ", fields.size(),
+                              " (Type, SourceTenantCompanyID, source, target, e-mail or name, type)"));
+    return;
+  }
+  for (int column = 1; column <= kColumns; ++column) {
+    const std::string& value = fields[column - 1];
+    if (absl::StripAsciiWhitespace(value).size() != value.size()) {
+      problems.Add(line, column, columns, "WHITESPACE",
+                   absl::StrCat("'", Echo(value), "' has spaces around it: remove them"));
+      fields[column - 1] = std::string(absl::StripAsciiWhitespace(value));
+    }
+  }
+  if (!is_user && !is_group) {
+    problems.Add(line, 1, columns, "BAD_ROW_KIND", absl::StrCat("'", Echo(fields[0]), "' must be User or Group"));
+    return;
+  }
+  if (is_user) {
+    UserMapping user{line, fields[1], fields[2], fields[3], fields[4], UserType::kRegularUser};
+    if (!ParseUserType(fields[5], &user.user_type)) {
+      problems.Add(line, 6, columns, "BAD_USER_TYPE",
+                   absl::StrCat("'", Echo(fields[5]), "' must be RegularUser, AdminUser or GuestUser"));
+    }
+    CheckUserFields(problems, user);
+    map.users.push_back(std::move(user));
+  } else {
+    GroupMapping group{line, fields[1], fields[2], fields[3], fields[4], GroupType::kRegularGroup};
+    if (!ParseGroupType(fields[5], &group.group_type)) {
+      problems.Add(line, 6, columns, "BAD_GROUP_TYPE",
+                   absl::StrCat("'", Echo(fields[5]), "' must be RegularGroup or M365Group"));
+    }
+    CheckGroupFields(problems, group);
+    map.groups.push_back(std::move(group));
+  }
+}
+
 }  // namespace
 
 const char* UserTypeName(UserType type) {
@@ -353,64 +427,7 @@ ParseResult ParseCsv(absl::string_view csv, const ValidationOptions& options) {
   // Blank lines are skipped wherever they are: spreadsheets export trailing empty rows, as empty lines or
   // as ",,,,," (a final line end leaves no record at all). Records keep their own line numbers.
   bool any_row = false;
-  SplitCsv(csv, problems, [&](CsvRecord& record) {
-    std::vector<std::string>& fields = record.fields;
-    const int line = record.line;
-    if (std::all_of(fields.begin(), fields.end(),
-                    [](const std::string& field) { return absl::StripAsciiWhitespace(field).empty(); })) {
-      return;
-    }
-    any_row = true;
-    bool bad_encoding = false;
-    for (const std::string& field : fields) bad_encoding |= !IsValidUtf8(field);
-    if (bad_encoding) {
-      problems.Add(line, 0, kUserColumns, "BAD_ENCODING", "not valid UTF-8: save the file as UTF-8");
-      return;
-    }
-    if (line == 1 && LooksLikeHeader(fields)) {
-      problems.Add(line, 0, kUserColumns, "HEADER_ROW",
-                   "this looks like a header row: the identity map has no header, remove line 1");
-      return;
-    }
-    const bool is_user = absl::EqualsIgnoreCase(fields[0], "User");
-    const bool is_group = absl::EqualsIgnoreCase(fields[0], "Group");
-    const char* const* columns = is_group ? kGroupColumns : kUserColumns;
-    if (fields.size() != kColumns) {
-      problems.Add(line, 0, columns, "WRONG_COLUMN_COUNT",
-                   absl::StrCat("expected 6 comma-separated columns, found ", fields.size(),
-                                " (Type, SourceTenantCompanyID, source, target, e-mail or name, type)"));
-      return;
-    }
-    for (int column = 1; column <= kColumns; ++column) {
-      const std::string& value = fields[column - 1];
-      if (absl::StripAsciiWhitespace(value).size() != value.size()) {
-        problems.Add(line, column, columns, "WHITESPACE",
-                     absl::StrCat("'", Echo(value), "' has spaces around it: remove them"));
-        fields[column - 1] = std::string(absl::StripAsciiWhitespace(value));
-      }
-    }
-    if (!is_user && !is_group) {
-      problems.Add(line, 1, columns, "BAD_ROW_KIND", absl::StrCat("'", Echo(fields[0]), "' must be User or Group"));
-      return;
-    }
-    if (is_user) {
-      UserMapping user{line, fields[1], fields[2], fields[3], fields[4], UserType::kRegularUser};
-      if (!ParseUserType(fields[5], &user.user_type)) {
-        problems.Add(line, 6, columns, "BAD_USER_TYPE",
-                     absl::StrCat("'", Echo(fields[5]), "' must be RegularUser, AdminUser or GuestUser"));
-      }
-      CheckUserFields(problems, user);
-      result.map.users.push_back(std::move(user));
-    } else {
-      GroupMapping group{line, fields[1], fields[2], fields[3], fields[4], GroupType::kRegularGroup};
-      if (!ParseGroupType(fields[5], &group.group_type)) {
-        problems.Add(line, 6, columns, "BAD_GROUP_TYPE",
-                     absl::StrCat("'", Echo(fields[5]), "' must be RegularGroup or M365Group"));
-      }
-      CheckGroupFields(problems, group);
-      result.map.groups.push_back(std::move(group));
-    }
-  });
+  SplitCsv(csv, 1, problems, [&](CsvRecord& record) { CheckRecord(record, problems, result.map, any_row); });
   if (!any_row) {
     problems.Add(1, 0, kUserColumns, "EMPTY_MAP", "the identity map has no rows");
     result.problems_omitted = problems.Finish();
@@ -451,30 +468,113 @@ void AppendField(std::string& out, absl::string_view field) {
 }
 }  // namespace
 
+namespace {
+void AppendRow(std::string& out, const UserMapping& user) {
+  for (absl::string_view field : {absl::string_view("User"), absl::string_view(user.source_tenant_id),
+                                  absl::string_view(user.source_upn), absl::string_view(user.target_upn),
+                                  absl::string_view(user.target_email)}) {
+    AppendField(out, field);
+    out += ',';
+  }
+  out += UserTypeName(user.user_type);
+  out += '\n';
+}
+
+void AppendRow(std::string& out, const GroupMapping& group) {
+  for (absl::string_view field : {absl::string_view("Group"), absl::string_view(group.source_tenant_id),
+                                  absl::string_view(group.source_group_id), absl::string_view(group.target_group_id),
+                                  absl::string_view(group.group_name)}) {
+    AppendField(out, field);
+    out += ',';
+  }
+  out += GroupTypeName(group.group_type);
+  out += '\n';
+}
+}  // namespace
+
 std::string ToCsv(const IdentityMap& map) {
   std::string out;
   out.reserve((map.users.size() + map.groups.size()) * 160);
-  for (const UserMapping& user : map.users) {
-    for (absl::string_view field : {absl::string_view("User"), absl::string_view(user.source_tenant_id),
-                                    absl::string_view(user.source_upn), absl::string_view(user.target_upn),
-                                    absl::string_view(user.target_email)}) {
-      AppendField(out, field);
-      out += ',';
-    }
-    out += UserTypeName(user.user_type);
-    out += '\n';
-  }
-  for (const GroupMapping& group : map.groups) {
-    for (absl::string_view field : {absl::string_view("Group"), absl::string_view(group.source_tenant_id),
-                                    absl::string_view(group.source_group_id), absl::string_view(group.target_group_id),
-                                    absl::string_view(group.group_name)}) {
-      AppendField(out, field);
-      out += ',';
-    }
-    out += GroupTypeName(group.group_type);
-    out += '\n';
-  }
+  for (const UserMapping& user : map.users) AppendRow(out, user);
+  for (const GroupMapping& group : map.groups) AppendRow(out, group);
   return out;
+}
+
+std::string ToCsv(const UserMapping& user) {
+  std::string out;
+  AppendRow(out, user);
+  return out;
+}
+
+std::string ToCsv(const GroupMapping& group) {
+  std::string out;
+  AppendRow(out, group);
+  return out;
+}
+
+CsvStream::CsvStream(const ValidationOptions& options)
+    : options_(options), tenant_(options.expected_source_tenant_id) {}
+
+void CsvStream::Add(absl::string_view piece, IdentityMap* rows) {
+  pending_.append(piece.data(), piece.size());
+  // Only whole records are parsed: text up to the last line end outside quotes. A doubled quote inside a
+  // quoted field flips the state twice, so counting quotes is enough.
+  size_t cut = std::string::npos;
+  for (size_t i = scanned_; i < pending_.size(); ++i) {
+    if (pending_[i] == '"') in_quotes_ = !in_quotes_;
+    else if (pending_[i] == '\n' && !in_quotes_) cut = i;
+  }
+  scanned_ = pending_.size();
+  // The byte order mark is looked at once three bytes (or the end) are there.
+  if (cut == std::string::npos || (!started_ && pending_.size() < 3)) return;
+  Parse(absl::string_view(pending_).substr(0, cut + 1), rows);
+  pending_.erase(0, cut + 1);
+  scanned_ = pending_.size();
+}
+
+void CsvStream::Finish(IdentityMap* rows) {
+  if (!pending_.empty()) Parse(pending_, rows);
+  pending_.clear();
+  scanned_ = 0;
+  ProblemList problems(&problems_, options_.max_problems, omitted_);
+  if (!any_row_) problems.Add(1, 0, kUserColumns, "EMPTY_MAP", "the identity map has no rows");
+  omitted_ = problems.omitted();
+}
+
+void CsvStream::Parse(absl::string_view text, IdentityMap* rows) {
+  if (!started_) {
+    started_ = true;
+    if (absl::StartsWith(text, "\xEF\xBB\xBF")) text.remove_prefix(3);
+  }
+  ProblemList problems(&problems_, options_.max_problems, omitted_);
+  const size_t first_user = rows->users.size(), first_group = rows->groups.size();
+  next_line_ = SplitCsv(text, next_line_, problems,
+                        [&](CsvRecord& record) { CheckRecord(record, problems, *rows, any_row_); });
+  for (size_t i = first_user; i < rows->users.size(); ++i) {
+    CheckTenant(problems, tenant_, options_, rows->users[i].line, kUserColumns, rows->users[i].source_tenant_id);
+  }
+  for (size_t i = first_group; i < rows->groups.size(); ++i) {
+    CheckTenant(problems, tenant_, options_, rows->groups[i].line, kGroupColumns, rows->groups[i].source_tenant_id);
+  }
+  omitted_ = problems.omitted();
+}
+
+void CsvStream::AddDuplicate(int line, bool group, bool target, absl::string_view value, int other_line) {
+  ProblemList problems(&problems_, options_.max_problems, omitted_);
+  AddDuplicateProblem(problems, line, target ? 4 : 3, group ? kGroupColumns : kUserColumns,
+                      target ? "DUPLICATE_TARGET" : "DUPLICATE_SOURCE",
+                      group ? (target ? "target group" : "source group") : (target ? "target user" : "source user"),
+                      value, other_line);
+  omitted_ = problems.omitted();
+}
+
+int64_t CsvStream::problem_count() const { return static_cast<int64_t>(problems_.size()) + omitted_; }
+
+std::vector<Problem> CsvStream::TakeProblems() {
+  ProblemList problems(&problems_, options_.max_problems, omitted_);
+  problems.Finish();
+  omitted_ = 0;
+  return std::move(problems_);
 }
 
 }  // namespace crosstenant::identity_map

@@ -89,6 +89,53 @@ std::vector<Problem> Validate(const IdentityMap& map, const ValidationOptions& o
 
 // Writes the map as Microsoft's CSV, users first, in the order given.
 std::string ToCsv(const IdentityMap& map);
+// One row of that CSV, ending with '\n'.
+std::string ToCsv(const UserMapping& user);
+std::string ToCsv(const GroupMapping& group);
+
+// Parses and validates a CSV that arrives in pieces (a row may span pieces), with ParseCsv's rules and
+// line numbers, holding only the rows the current piece completes and the one row still open: a map of
+// any size is checked in bounded memory. One source tenant is checked here; duplicates across the whole
+// map are not, since that needs every earlier row: the caller looks them up (in its store) and reports
+// each with AddDuplicate.
+class CsvStream {
+ public:
+  explicit CsvStream(const ValidationOptions& options = {});
+  CsvStream(const CsvStream&) = delete;
+  CsvStream& operator=(const CsvStream&) = delete;
+
+  // Adds the next piece. The rows it completes are appended to `rows`, valid or not (as ParseResult::map).
+  void Add(absl::string_view piece, IdentityMap* rows);
+  // The input has ended: its last row (one without a line end) goes to `rows`; EMPTY_MAP when there
+  // was no row at all.
+  void Finish(IdentityMap* rows);
+  // Bytes of the row still open (read, not complete yet). A caller bounds it: a quote never closed
+  // makes the rest of the input one row.
+  size_t open_row_bytes() const { return pending_.size(); }
+
+  // Reports that the value in column 3 (`target` false) or 4 (`target` true) of the row on `line` is
+  // already mapped on `other_line`: DUPLICATE_SOURCE or DUPLICATE_TARGET, worded as ParseCsv words it.
+  void AddDuplicate(int line, bool group, bool target, absl::string_view value, int other_line);
+
+  // How many problems were found so far (kept or not).
+  int64_t problem_count() const;
+  // After Finish: the problems kept, in line order, then TOO_MANY_PROBLEMS when some were left out.
+  std::vector<Problem> TakeProblems();
+
+ private:
+  void Parse(absl::string_view text, IdentityMap* rows);
+
+  ValidationOptions options_;
+  std::vector<Problem> problems_;
+  std::string pending_;      // text not parsed yet: the open row
+  size_t scanned_ = 0;       // bytes of pending_ already looked at for a line end
+  bool in_quotes_ = false;   // inside a quoted field at pending_[scanned_]
+  bool started_ = false;     // the byte order mark, if any, has been dealt with
+  bool any_row_ = false;
+  int next_line_ = 1;
+  std::string tenant_;       // the first row's (or the expected) source tenant
+  int64_t omitted_ = 0;      // problems found beyond the kept ones
+};
 
 // Microsoft's spellings of the type columns ("RegularUser", "M365Group", ...).
 const char* UserTypeName(UserType type);

@@ -71,6 +71,79 @@ TEST_F(OrchestratorApiTest, RefusesABrokenPlanWithFieldViolationsInTheStatusDeta
   EXPECT_THAT(violations[0].description, HasSubstr("already mapped on line 1"));
 }
 
+TEST_F(OrchestratorApiTest, AMigrationIsCreatedFromAnIdentityMapStreamedInPieces) {
+  StartOrchestrator();
+  std::string csv;
+  for (int i = 0; i < 12000; ++i) {
+    csv += std::string("User,") + kTenant + ",u" + std::to_string(i) + "@contoso.com,u" + std::to_string(i) +
+           "@fabrikam.com,u" + std::to_string(i) + "@fabrikam.com,RegularUser\n";
+  }
+  // Too large to send inline.
+  v1::CreateMigrationRequest request;
+  request.set_migration_id("merger");
+  request.set_request_id("create-merger");
+  request.mutable_plan()->set_source_connection("connections/contoso");
+  request.mutable_plan()->set_target_connection("connections/fabrikam");
+  request.mutable_plan()->mutable_identity_map()->set_csv(csv);
+  v1::CreateMigrationResponse created;
+  grpc::Status refused = stub_->CreateMigration(Context().get(), request, &created);
+  ASSERT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldViolationsOf(FromGrpcStatus(refused)).at(0).description, HasSubstr("UploadIdentityMap"));
+
+  // Streamed in 10 KiB pieces that cut rows anywhere.
+  auto context = Context();
+  v1::OrchestratorUploadIdentityMapResponse staged;
+  auto writer = stub_->UploadIdentityMap(context.get(), &staged);
+  for (size_t at = 0; at < csv.size(); at += 10 * 1024) {
+    v1::OrchestratorUploadIdentityMapRequest piece;
+    piece.set_csv_chunk(csv.substr(at, 10 * 1024));
+    ASSERT_TRUE(writer->Write(piece));
+  }
+  ASSERT_TRUE(writer->WritesDone());
+  grpc::Status status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(staged.valid());
+  EXPECT_EQ(staged.summary().user_rows(), 12000);
+  EXPECT_THAT(staged.name(), HasSubstr("identityMapUploads/"));
+
+  request.mutable_plan()->mutable_identity_map()->set_upload(staged.name());
+  status = stub_->CreateMigration(Context().get(), request, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(created.migration().counts().total(), 12000);
+  EXPECT_EQ(created.migration().identity_map_summary().sha256(), staged.summary().sha256());
+  v1::CreateMigrationResponse retried;
+  ASSERT_TRUE(stub_->CreateMigration(Context().get(), request, &retried).ok()) << "the same request again";
+  EXPECT_EQ(retried.migration().name(), "migrations/merger");
+  request.set_migration_id("second");
+  request.set_request_id("create-second");
+  EXPECT_EQ(stub_->CreateMigration(Context().get(), request, &retried).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION)
+      << "an upload makes one migration";
+
+  v1::GetUserMoveRequest get;
+  get.set_name("migrations/merger/users/u11999@contoso.com");
+  v1::GetUserMoveResponse user;
+  ASSERT_TRUE(stub_->GetUserMove(Context().get(), get, &user).ok());
+  EXPECT_EQ(user.user_move().identity_map_line(), 12000);
+
+  // A map with problems is named nowhere, and its problems carry their lines.
+  auto bad_context = Context();
+  v1::OrchestratorUploadIdentityMapResponse bad;
+  auto bad_writer = stub_->UploadIdentityMap(bad_context.get(), &bad);
+  v1::OrchestratorUploadIdentityMapRequest piece;
+  const std::string first_row = csv.substr(0, csv.find('\n') + 1);
+  piece.set_csv_chunk(first_row + "\n" + first_row);  // line 3 repeats line 1
+  ASSERT_TRUE(bad_writer->Write(piece));
+  ASSERT_TRUE(bad_writer->WritesDone());
+  ASSERT_TRUE(bad_writer->Finish().ok());
+  EXPECT_FALSE(bad.valid());
+  EXPECT_TRUE(bad.name().empty());
+  ASSERT_GE(bad.problems_size(), 1);
+  EXPECT_EQ(bad.problems(0).code(), "DUPLICATE_SOURCE");
+  EXPECT_EQ(bad.problems(0).line(), 3);
+  EXPECT_THAT(bad.problems(0).message(), HasSubstr("already mapped on line 1"));
+}
+
 TEST_F(OrchestratorApiTest, AMigrationSurvivesKillNineAndCanBeCancelled) {
   StartOrchestrator();
   v1::CreateMigrationRequest request;

@@ -27,6 +27,7 @@ ParsedIdentityMap ParseIdentityMapInput(const crosstenant::v1::IdentityMapInput&
       parsed.given = true;
       break;
     }
+    case crosstenant::v1::IdentityMapInput::kUpload:  // staged: checked as it was uploaded
     case crosstenant::v1::IdentityMapInput::CONTENT_NOT_SET:
       break;
   }

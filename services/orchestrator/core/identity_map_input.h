@@ -16,7 +16,7 @@ struct ParsedIdentityMap {
   identity_map::IdentityMap map;
   std::vector<crosstenant::v1::IdentityMapProblem> problems;  // every problem, in line order
   crosstenant::v1::IdentityMapSummary summary;                // counts and SHA-256 of the canonical CSV
-  bool given = false;                                         // false when the input had neither CSV nor rows
+  bool given = false;  // false when the input had neither CSV nor rows (nothing, or a staged upload)
 };
 
 ParsedIdentityMap ParseIdentityMapInput(const crosstenant::v1::IdentityMapInput& input,

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/common/errors.h"
 #include "services/common/migration_state.h"
 #include "services/common/proto_time.h"
@@ -16,6 +17,7 @@
 #include "services/common/status_macros.h"
 #include "services/common/trace_context.h"
 #include "services/orchestrator/core/identity_map_input.h"
+#include "services/orchestrator/core/identity_map_upload.h"
 #include "services/orchestrator/core/task_service.h"
 
 namespace crosstenant::orchestrator {
@@ -25,6 +27,13 @@ namespace v1 = ::crosstenant::v1;
 
 constexpr int kMaxQueuedPerSourceGeo = 4000;  // Microsoft's limit per source instance
 constexpr int kMaxDisplayName = 200;
+
+// The rows (or CSV lines, blank ones included) of an inline identity map.
+int64_t InlineRows(const v1::IdentityMapInput& input) {
+  if (input.has_rows()) return input.rows().entries_size();
+  const std::string& csv = input.csv();
+  return std::count(csv.begin(), csv.end(), '\n') + (!csv.empty() && csv.back() != '\n' ? 1 : 0);
+}
 
 // Users the orchestrator has not handed to Microsoft yet; cancelling stops them at once.
 bool NotStartedAtMicrosoft(v1::UserMoveState state) {
@@ -179,11 +188,49 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
   }
   RETURN_IF_ERROR(CheckWindow(options.window(), "plan.options.window", now, violations));
 
-  ParsedIdentityMap identity_map = ParseIdentityMapInput(plan.identity_map(), "");
-  if (!identity_map.given) {
-    violations.push_back({"plan.identity_map", "is required: the six-column CSV or structured rows"});
-  } else if (identity_map.map.users.empty() && identity_map.problems.empty()) {
-    violations.push_back({"plan.identity_map", "maps no user: a migration needs at least one User row"});
+  // A large map comes staged (UploadIdentityMap): its rows stay in the store, and only its summary here.
+  const v1::IdentityMapInput& map_input = plan.identity_map();
+  std::optional<IdentityMapUpload> upload;
+  ParsedIdentityMap identity_map;
+  if (map_input.has_upload()) {
+    if (!ValidResourceName(map_input.upload(), "identityMapUploads")) {
+      violations.push_back({"plan.identity_map.upload", absl::StrCat("'", map_input.upload(),
+                                                                     "' is not an upload name such as "
+                                                                     "identityMapUploads/u-0123456789abcdef")});
+    } else {
+      absl::StatusOr<IdentityMapUpload> found = store_->GetIdentityMapUpload(map_input.upload());
+      if (absl::IsNotFound(found.status())) {
+        return absl::NotFoundError(absl::StrCat(map_input.upload(), " does not exist: uploads are deleted ",
+                                                absl::FormatDuration(IdentityMapUploadStream::kUnusedLifetime),
+                                                " after UploadIdentityMap unless a migration is created from them"));
+      }
+      RETURN_IF_ERROR(found.status());
+      if (!found->migration.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(map_input.upload(), " was already used by ",
+                                                          found->migration, ": upload the map again"));
+      }
+      if (!found->complete) {
+        return absl::FailedPreconditionError(absl::StrCat(map_input.upload(), " is still being uploaded"));
+      }
+      upload = *std::move(found);
+      identity_map.summary = upload->summary;
+      if (upload->summary.user_rows() == 0) {
+        violations.push_back({"plan.identity_map", "maps no user: a migration needs at least one User row"});
+      }
+    }
+  } else if (const int64_t rows = InlineRows(map_input); rows > kMaxInlineRows) {
+    violations.push_back({map_input.has_csv() ? "plan.identity_map.csv" : "plan.identity_map.rows",
+                          absl::StrCat("has ", rows, map_input.has_csv() ? " lines" : " rows",
+                                       ": an inline map takes at most 10000; stage a larger one with "
+                                       "UploadIdentityMap (migratectl does) and name it in plan.identity_map.upload")});
+  } else {
+    identity_map = ParseIdentityMapInput(map_input, "");
+    if (!identity_map.given) {
+      violations.push_back(
+          {"plan.identity_map", "is required: the six-column CSV, structured rows or a staged upload"});
+    } else if (identity_map.map.users.empty() && identity_map.problems.empty()) {
+      violations.push_back({"plan.identity_map", "maps no user: a migration needs at least one User row"});
+    }
   }
   const bool csv = plan.identity_map().has_csv();
   for (const auto& problem : identity_map.problems) {
@@ -203,6 +250,32 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
     if (target.ok()) {
       if (std::string problem = SameTenantProblem(*source, *target); !problem.empty()) {
         violations.push_back({"plan.target_connection", problem});
+      }
+    }
+  }
+  if (violations.empty() && upload) {
+    // A user in two live migrations from one source would be started twice at Microsoft. Live migrations
+    // are few; their users are matched against the staged rows by the store, by index.
+    std::vector<std::string> live;
+    std::string token;
+    do {
+      ASSIGN_OR_RETURN(MigrationPage page,
+                       store_->ListMigrations({v1::MIGRATION_STATE_RUNNING, v1::MIGRATION_STATE_WAITING,
+                                               v1::MIGRATION_STATE_PAUSED, v1::MIGRATION_STATE_CANCELLING},
+                                              1000, token));
+      for (const v1::Migration& other : page.migrations) {
+        if (other.plan().source_connection() == plan.source_connection()) live.push_back(other.name());
+      }
+      token = page.next_page_token;
+    } while (!token.empty());
+    if (!live.empty()) {
+      constexpr int kNamed = 10;
+      ASSIGN_OR_RETURN(std::vector<std::string> taken, store_->StagedUsersIn(upload->name, live, kNamed));
+      if (!taken.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "user(s) already in another live migration from ", plan.source_connection(), " (",
+            absl::StrJoin(live, ", "), "): ", absl::StrJoin(taken, ", "),
+            taken.size() == kNamed ? " and maybe more" : "", "; leave them out of this map or wait for it to end"));
       }
     }
   }
@@ -234,33 +307,44 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
   SetTimestamp(now, migration.mutable_create_time());
   SetTimestamp(now, migration.mutable_update_time());
 
+  auto make_move = [&](const std::string& source_upn, const std::string& target_upn, const std::string& target_email,
+                       int line) {
+    v1::UserMove move;
+    move.set_name(absl::StrCat(migration.name(), "/users/", absl::AsciiStrToLower(source_upn)));
+    move.set_source_user_principal_name(source_upn);
+    move.set_target_user_principal_name(target_upn);
+    move.set_target_user_email(target_email);
+    move.set_state(v1::USER_MOVE_STATE_PENDING);
+    move.set_identity_map_line(line);
+    SetTimestamp(now, move.mutable_update_time());
+    return move;
+  };
   std::vector<v1::UserMove> user_moves;
   user_moves.reserve(identity_map.map.users.size());
   for (const identity_map::UserMapping& user : identity_map.map.users) {
-    v1::UserMove& move = user_moves.emplace_back();
-    move.set_name(absl::StrCat(migration.name(), "/users/", absl::AsciiStrToLower(user.source_upn)));
-    move.set_source_user_principal_name(user.source_upn);
-    move.set_target_user_principal_name(user.target_upn);
-    move.set_target_user_email(user.target_email);
-    move.set_state(v1::USER_MOVE_STATE_PENDING);
-    move.set_identity_map_line(user.line);
-    SetTimestamp(now, move.mutable_update_time());
+    user_moves.push_back(make_move(user.source_upn, user.target_upn, user.target_email, user.line));
   }
-  migration.mutable_counts()->set_total(static_cast<int32_t>(user_moves.size()));
+  const int32_t users = upload ? upload->summary.user_rows() : static_cast<int32_t>(user_moves.size());
+  migration.mutable_counts()->set_total(users);
   auto* pending = migration.mutable_counts()->add_by_state();
   pending->set_state(v1::USER_MOVE_STATE_PENDING);
-  pending->set_count(static_cast<int32_t>(user_moves.size()));
+  pending->set_count(users);
 
   v1::MigrationEvent created = NewEvent(
-      migration, absl::StrCat("migration created: ", user_moves.size(), " user(s), ",
-                              identity_map.summary.group_rows(), " group mapping(s)"));
+      migration, absl::StrCat("migration created: ", users, " user(s), ", identity_map.summary.group_rows(),
+                              " group mapping(s)"));
   created.mutable_state_change()->set_to_state(migration.state());
   created.mutable_state_change()->set_reason(migration.state_reason());
   if (record) record->migration = migration.name();
   absl::Status stored =
-      store_->CreateMigration(migration, user_moves, {created}, record, identity_map::ToCsv(identity_map.map));
-  if (absl::IsAlreadyExists(stored) && record) {
-    // Two tries raced: the other one took the id first (or the name was taken by another request).
+      upload ? store_->CreateMigrationFromUpload(migration, {created}, record, upload->name,
+                                                 [&](const StagedIdentityMapRow& row) {
+                                                   return make_move(row.source, row.target, row.email, row.line);
+                                                 })
+             : store_->CreateMigration(migration, user_moves, {created}, record,
+                                       identity_map::ToCsv(identity_map.map));
+  // Two tries raced: the other one took the id (or, from an upload, the upload) first.
+  if ((absl::IsAlreadyExists(stored) || (upload && absl::IsFailedPrecondition(stored))) && record) {
     ASSIGN_OR_RETURN(std::optional<std::string> other, EarlierRequest(record));
     if (other) return GetMigration(*other);
   }
@@ -621,6 +705,8 @@ absl::StatusOr<v1::ValidateIdentityMapResponse> MigrationService::ValidateIdenti
   std::vector<FieldViolation> violations;
   if (request.identity_map().content_case() == v1::IdentityMapInput::CONTENT_NOT_SET) {
     violations.push_back({"identity_map", "is required: csv or rows"});
+  } else if (request.identity_map().has_upload()) {
+    violations.push_back({"identity_map.upload", "was validated as it was uploaded: give csv or rows here"});
   }
   if (request.max_problems() < 0 || request.max_problems() > 100000) {
     violations.push_back({"max_problems", "must be between 0 (for 1000) and 100000"});

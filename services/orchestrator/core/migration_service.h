@@ -8,6 +8,7 @@
 // The phases themselves are run by PhaseDriver; per-user work by TaskService and the workers.
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -16,6 +17,7 @@
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.pb.h"
 #include "services/orchestrator/core/event_hub.h"
+#include "services/orchestrator/core/identity_map_upload.h"
 #include "services/orchestrator/core/tenant_gateway.h"
 #include "services/orchestrator/store/migration_store.h"
 
@@ -32,6 +34,9 @@ class MigrationService {
  public:
   // How many identity-map problems CreateMigration returns as field violations.
   static constexpr int kMaxViolations = 100;
+  // The most rows (CSV lines) an inline identity map may have; a larger one is staged with
+  // UploadIdentityMap, so that no request carries it whole.
+  static constexpr int kMaxInlineRows = 10000;
 
   struct Options {
     std::function<absl::Time()> now = absl::Now;
@@ -81,6 +86,10 @@ class MigrationService {
   absl::StatusOr<crosstenant::v1::UserMove> GetUserMove(const std::string& name);
   absl::StatusOr<crosstenant::v1::ValidateIdentityMapResponse> ValidateIdentityMap(
       const crosstenant::v1::ValidateIdentityMapRequest& request);
+  // A new UploadIdentityMap stream, its upload named at random.
+  std::unique_ptr<IdentityMapUploadStream> NewIdentityMapUpload() {
+    return std::make_unique<IdentityMapUploadStream>(store_, NewIdentityMapUploadName(), options_.now());
+  }
 
  private:
   // Loads a migration, applies `change` to it (which may also return user moves it changed and a

@@ -5,6 +5,8 @@
 #endif
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <map>
 #include <set>
 #include <string>
@@ -474,14 +476,42 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
 }
 
 absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::UploadIdentityMap(v1::Migration& migration) {
-  ASSIGN_OR_RETURN(std::string csv, store_->GetIdentityMap(migration.name()));
-  const std::vector<IdentityMapPage> pages = SplitIdentityMap(csv, std::max(1, options_.identity_map_page));
+  const int page_rows = std::max(1, options_.identity_map_page);
+  // A map staged with UploadIdentityMap stays in the store, and is read from there a page at a time;
+  // an inline one (at most 10,000 rows) is read whole and cut into pages.
+  ASSIGN_OR_RETURN(std::optional<std::string> upload, store_->IdentityMapUploadOf(migration.name()));
+  std::string csv;
+  std::vector<IdentityMapPage> inline_pages;
+  if (!upload) {
+    ASSIGN_OR_RETURN(csv, store_->GetIdentityMap(migration.name()));
+    inline_pages = SplitIdentityMap(csv, page_rows);
+  }
+  // Calls `send` with each page in turn, stopping at the first that returns false.
+  auto for_each_page = [&](const std::function<bool(const IdentityMapPage&)>& send) -> absl::Status {
+    if (!upload) {
+      for (const IdentityMapPage& page : inline_pages) {
+        if (!send(page)) return absl::OkStatus();
+      }
+      return absl::OkStatus();
+    }
+    int after_line = 0;
+    while (true) {
+      ASSIGN_OR_RETURN(std::vector<StagedIdentityMapRow> rows,
+                       store_->ListStagedRows(*upload, StagedRows::kAll, after_line, page_rows));
+      if (rows.empty()) return absl::OkStatus();
+      std::string text;
+      for (const StagedIdentityMapRow& row : rows) text += row.csv;
+      if (!send({text, rows.front().line})) return absl::OkStatus();
+      after_line = rows.back().line;
+    }
+  };
   std::set<std::string> uploaded;
   for (v1::GeoPair& pair : *migration.mutable_geo_pairs()) {
     if (uploaded.insert(pair.target_geo()).second) {
       // The connector adds or updates each call's rows, so the map goes in pages: neither side ever
       // builds one message, nor one parsed copy, of every row. A page sent again after a wait is harmless.
-      for (const IdentityMapPage& page : pages) {
+      std::optional<absl::StatusOr<StepResult>> stopped;
+      RETURN_IF_ERROR(for_each_page([&](const IdentityMapPage& page) {
         v1::UploadIdentityMapRequest request;
         request.set_geo(pair.target_geo());
         request.mutable_identity_map()->set_csv(page.csv.data(), page.csv.size());
@@ -489,19 +519,22 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::UploadIdentityMap(v1::Migra
             absl::StrCat(migration.name(), "/identity-map/", pair.target_geo(), "/line-", page.first_line));
         absl::Status status = tenant_->UploadIdentityMap(request);
         if (IsTransient(status)) {
-          return WaitForUpstream(migration, "uploading the identity map", status);
+          stopped = WaitForUpstream(migration, "uploading the identity map", status);
+        } else if (!status.ok()) {
+          stopped = Fail(migration, "IDENTITY_MAP_REFUSED",
+                         absl::StrCat("the identity map was refused on ", pair.target_geo(), " (the page from line ",
+                                      page.first_line, "; lines in the error count from there): ",
+                                      Describe(status)));
         }
-        if (!status.ok()) {
-          return Fail(migration, "IDENTITY_MAP_REFUSED",
-                      absl::StrCat("the identity map was refused on ", pair.target_geo(), " (the page from line ",
-                                   page.first_line, "; lines in the error count from there): ", Describe(status)));
-        }
-      }
+        return !stopped.has_value();
+      }));
+      if (stopped) return *std::move(stopped);
     }
     pair.set_identity_map_uploaded(true);
   }
   csv.clear();
   csv.shrink_to_fit();
+  inline_pages.clear();
 #ifdef __GLIBC__
   // The map's text, and CreateMigration's parse of every row moments before, are freed by now, but glibc
   // keeps freed memory of its per-thread arenas resident unless asked: a migration that runs for days
@@ -988,6 +1021,16 @@ absl::Status PhaseDriver::SweepHeld(const std::set<std::string>& listed) {
 
 absl::Status PhaseDriver::Tick() {
   const absl::Time now = options_.now();
+  if (now >= next_upload_sweep_) {
+    // Staged identity maps no migration was created from: deleted after their lifetime, looked for
+    // once a minute rather than on every tick.
+    next_upload_sweep_ = now + absl::Minutes(1);
+    absl::StatusOr<int> deleted =
+        store_->DeleteUnusedIdentityMapUploads(now - IdentityMapUploadStream::kUnusedLifetime);
+    if (!deleted.ok()) {
+      log::Warning("cannot delete unused identity-map uploads", {{"error", deleted.status().ToString()}});
+    }
+  }
   std::set<std::string> listed;
   std::string token;
   do {

@@ -136,6 +136,8 @@ class PhaseDriver {
   // (an operator cancelled them before their moves) are released.
   absl::Status SweepHeld(const std::set<std::string>& listed);
 
+  // When Tick next deletes the staged identity maps left unused.
+  absl::Time next_upload_sweep_ = absl::InfinitePast();
   MigrationService* migrations_;
   MigrationStore* store_;
   TenantGateway* tenant_;

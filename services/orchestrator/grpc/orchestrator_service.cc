@@ -401,6 +401,52 @@ grpc::ServerUnaryReactor* OrchestratorService::GetUserMove(grpc::CallbackServerC
   });
 }
 
+namespace {
+
+// One UploadIdentityMap call: reads a message, hands it to the upload on the executor (the store is
+// written there, never on a gRPC thread), and reads the next only once it is done, so that one call
+// holds one message and one page of rows at a time.
+class UploadIdentityMapReactor : public grpc::ServerReadReactor<v1::OrchestratorUploadIdentityMapRequest> {
+ public:
+  UploadIdentityMapReactor(grpc::CallbackServerContext* context, MigrationService* migrations, Executor* executor,
+                           v1::OrchestratorUploadIdentityMapResponse* response)
+      : context_(context), upload_(migrations->NewIdentityMapUpload()), executor_(executor), response_(response) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    absl::Status queued = executor_->TryRun("UploadIdentityMap", [this, ok] {
+      if (!ok) {
+        // The client is done, or gone: a cancelled call's partial upload is never named, and is deleted
+        // with the unused ones.
+        if (context_->IsCancelled()) return Finish(grpc::Status::CANCELLED);
+        absl::StatusOr<v1::OrchestratorUploadIdentityMapResponse> done = upload_->Finish();
+        if (done.ok()) *response_ = *std::move(done);
+        return Finish(ToGrpcStatus(done.status()));
+      }
+      if (absl::Status added = upload_->Add(request_); !added.ok()) return Finish(ToGrpcStatus(added));
+      StartRead(&request_);
+    });
+    if (!queued.ok()) Finish(ToGrpcStatus(queued));
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::CallbackServerContext* const context_;
+  const std::unique_ptr<IdentityMapUploadStream> upload_;
+  Executor* const executor_;
+  v1::OrchestratorUploadIdentityMapResponse* const response_;
+  v1::OrchestratorUploadIdentityMapRequest request_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<v1::OrchestratorUploadIdentityMapRequest>* OrchestratorService::UploadIdentityMap(
+    grpc::CallbackServerContext* context, v1::OrchestratorUploadIdentityMapResponse* response) {
+  return new UploadIdentityMapReactor(context, migrations_, &executor_, response);
+}
+
 grpc::ServerUnaryReactor* OrchestratorService::ValidateIdentityMap(grpc::CallbackServerContext* context,
                                                                    const v1::ValidateIdentityMapRequest* request,
                                                                    v1::ValidateIdentityMapResponse* response) {
@@ -423,6 +469,8 @@ const MethodRoles& OrchestratorMethodRoles() {
       {"GetUserMove", Role::kRead},
       // Checks a map sent in the request and changes nothing.
       {"ValidateIdentityMap", Role::kRead},
+      // Stages a map for CreateMigration.
+      {"UploadIdentityMap", Role::kAdminister},
       // The workers' side of the task queue.
       {"LeaseTasks", Role::kOperate},
       {"RenewLeases", Role::kOperate},

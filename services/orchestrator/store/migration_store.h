@@ -15,6 +15,7 @@
 // Records are the crosstenant.v1 messages themselves (protobuf, no gRPC types).
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "crosstenant/v1/identity_map.pb.h"
 #include "crosstenant/v1/migration.pb.h"
 #include "crosstenant/v1/task.pb.h"
 
@@ -117,6 +119,30 @@ struct Leadership {
   absl::Time expire_time = absl::InfinitePast();  // when the current lease lapses, by the store's clock
 };
 
+// One row of an identity map staged by Orchestrator.UploadIdentityMap.
+struct StagedIdentityMapRow {
+  int line = 0;  // its line in the uploaded CSV; rows are kept and read in line order
+  bool group = false;
+  std::string source_key;  // column 3 in lower case: no two rows of an upload share one
+  std::string target_key;  // column 4 in lower case: likewise
+  std::string source;      // column 3 as written: the source UPN or group id
+  std::string target;      // column 4: the target UPN or group id
+  std::string email;       // column 5: the target e-mail, or the group's name
+  std::string csv;         // the row in Microsoft's CSV, ending with '\n'
+};
+
+// Which rows of an upload a page read returns.
+enum class StagedRows { kAll, kUsers, kGroups };
+
+// An identity map staged by Orchestrator.UploadIdentityMap, without its rows.
+struct IdentityMapUpload {
+  std::string name;  // identityMapUploads/{id}
+  absl::Time create_time;
+  bool complete = false;  // the whole map arrived without a problem, and its summary is set
+  crosstenant::v1::IdentityMapSummary summary;
+  std::string migration;  // the migration created from it, which keeps its rows; empty while unused
+};
+
 // ABORTED, recognisable by IsConcurrentChange: the migration was changed by another writer since the
 // caller read it (its etag no longer matches). Read again and recompute the change.
 absl::Status ConcurrentChangeError(absl::string_view migration);
@@ -178,8 +204,51 @@ class MigrationStore {
     return CreateMigration(migration, user_moves, events, request, "");
   }
 
-  // The identity map CSV stored with a migration.
+  // The identity map CSV stored with a migration. Empty for a migration created from a staged upload:
+  // its rows are read with ListStagedRows(IdentityMapUploadOf(migration)).
   virtual absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) = 0;
+
+  // Staged identity maps (Orchestrator.UploadIdentityMap). An upload is created empty, receives its rows a
+  // page at a time, is completed with its summary, and is either consumed by CreateMigrationFromUpload
+  // or deleted unused.
+  // ALREADY_EXISTS if the name is taken.
+  virtual absl::Status CreateIdentityMapUpload(absl::string_view name, absl::Time create_time) = 0;
+  // Appends rows (their lines above every stored one). NOT_FOUND without the upload; FAILED_PRECONDITION
+  // once it is complete.
+  virtual absl::Status AppendStagedRows(absl::string_view upload, const std::vector<StagedIdentityMapRow>& rows) = 0;
+  // The line of the stored row whose source key (`target` false) or target key (`target` true) is each
+  // of `keys`; keys no row has are left out. How duplicates are found across a whole map without
+  // holding it.
+  virtual absl::StatusOr<std::map<std::string, int>> FindStagedKeys(absl::string_view upload, bool target,
+                                                                    const std::vector<std::string>& keys) = 0;
+  // Up to `limit` rows of `which` kind with a line above `after_line`, in line order.
+  virtual absl::StatusOr<std::vector<StagedIdentityMapRow>> ListStagedRows(absl::string_view upload,
+                                                                          StagedRows which, int after_line,
+                                                                          int limit) = 0;
+  // Marks the upload complete with its summary. NOT_FOUND without it.
+  virtual absl::Status CompleteIdentityMapUpload(absl::string_view upload,
+                                                 const crosstenant::v1::IdentityMapSummary& summary) = 0;
+  // NOT_FOUND if absent.
+  virtual absl::StatusOr<IdentityMapUpload> GetIdentityMapUpload(absl::string_view upload) = 0;
+  // The upload a migration was created from; nullopt for one created with an inline map.
+  virtual absl::StatusOr<std::optional<std::string>> IdentityMapUploadOf(absl::string_view migration) = 0;
+  // Deletes, with their rows, the uploads no migration was created from that were created before
+  // `created_before`; `upload`, when given, whatever its age (an invalid map). Returns how many.
+  virtual absl::StatusOr<int> DeleteUnusedIdentityMapUploads(absl::Time created_before,
+                                                             absl::string_view upload = "") = 0;
+  // Up to `limit` source users (column 3 as written) of the upload's User rows that already have a user
+  // move in one of `migrations`, in line order.
+  virtual absl::StatusOr<std::vector<std::string>> StagedUsersIn(absl::string_view upload,
+                                                                 const std::vector<std::string>& migrations,
+                                                                 int limit) = 0;
+  // CreateMigration for a migration whose identity map is the complete, unused upload `upload`: in the
+  // same transaction, one user move per staged User row (made by `make_move`, a page of rows at a time,
+  // never all at once), and the upload is given to the migration. FAILED_PRECONDITION when the upload is
+  // incomplete or already used; NOT_FOUND when it does not exist (or was deleted after 24 hours).
+  virtual absl::Status CreateMigrationFromUpload(
+      const crosstenant::v1::Migration& migration, const std::vector<crosstenant::v1::MigrationEvent>& events,
+      const std::optional<RequestRecord>& request, absl::string_view upload,
+      const std::function<crosstenant::v1::UserMove(const StagedIdentityMapRow&)>& make_move) = 0;
 
   // The queue of `source_geo` (without its limit): `active` counts the users that count against
   // Microsoft's queue limit, moves active at Microsoft (NOT_STARTED to RESCHEDULED) plus QUEUED users

@@ -124,6 +124,32 @@ constexpr const char* kSchemaMigrations[] = {
       CREATE TRIGGER user_moves_counted_on_update AFTER UPDATE OF state ON user_moves
         FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION count_user_moves();
     )sql",
+    // Version 4: identity maps staged by UploadIdentityMap, a page of rows at a time, and kept by the
+    // migration created from them (whose identity_maps csv is then empty).
+    R"sql(
+      CREATE TABLE identity_map_uploads (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        create_time_us BIGINT NOT NULL,
+        complete BOOLEAN NOT NULL DEFAULT FALSE,
+        summary BYTEA NOT NULL DEFAULT '',
+        migration TEXT COLLATE "C" NOT NULL DEFAULT ''
+      );
+      CREATE INDEX identity_map_uploads_by_migration ON identity_map_uploads (migration, create_time_us);
+      CREATE TABLE identity_map_upload_rows (
+        upload TEXT COLLATE "C" NOT NULL,
+        line INTEGER NOT NULL,
+        is_group BOOLEAN NOT NULL,
+        source_key TEXT COLLATE "C" NOT NULL,
+        target_key TEXT COLLATE "C" NOT NULL,
+        source TEXT NOT NULL,
+        target TEXT NOT NULL,
+        email TEXT NOT NULL,
+        csv TEXT NOT NULL,
+        PRIMARY KEY (upload, line)
+      );
+      CREATE INDEX identity_map_upload_rows_by_source ON identity_map_upload_rows (upload, source_key);
+      CREATE INDEX identity_map_upload_rows_by_target ON identity_map_upload_rows (upload, target_key);
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == PostgresMigrationStore::kSchemaVersion);
 
@@ -367,6 +393,249 @@ absl::StatusOr<std::string> PostgresMigrationStore::GetIdentityMap(absl::string_
   });
   if (!status.ok()) return status;
   return csv;
+}
+
+namespace {
+
+// A text[] literal: every element quoted, with its quotes and backslashes escaped.
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+constexpr const char* kStagedRowColumns = "line, is_group, source_key, target_key, source, target, email, csv";
+
+absl::StatusOr<std::vector<StagedIdentityMapRow>> ReadStagedRows(PgConnection& db, absl::string_view upload,
+                                                                 StagedRows which, int after_line, int limit) {
+  const char* kind = which == StagedRows::kUsers    ? " AND NOT is_group"
+                     : which == StagedRows::kGroups ? " AND is_group"
+                                                    : "";
+  ASSIGN_OR_RETURN(PgResult read,
+                   db.Exec(absl::StrCat("SELECT ", kStagedRowColumns, " FROM identity_map_upload_rows "
+                                        "WHERE upload = $1 AND line > $2", kind, " ORDER BY line LIMIT $3"),
+                           {upload, after_line, std::max(1, limit)}));
+  std::vector<StagedIdentityMapRow> rows;
+  rows.reserve(read.rows());
+  for (int i = 0; i < read.rows(); ++i) {
+    StagedIdentityMapRow& row = rows.emplace_back();
+    row.line = static_cast<int>(read.Int(i, 0));
+    row.group = read.Bool(i, 1);
+    row.source_key = read.Text(i, 2);
+    row.target_key = read.Text(i, 3);
+    row.source = read.Text(i, 4);
+    row.target = read.Text(i, 5);
+    row.email = read.Text(i, 6);
+    row.csv = read.Text(i, 7);
+  }
+  return rows;
+}
+
+}  // namespace
+
+absl::Status PostgresMigrationStore::CreateIdentityMapUpload(absl::string_view name, absl::Time create_time) {
+  return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+    return db.Exec("INSERT INTO identity_map_uploads (name, create_time_us) VALUES ($1, $2)",
+                   {name, absl::ToUnixMicros(create_time)})
+        .status();
+  });
+}
+
+absl::Status PostgresMigrationStore::AppendStagedRows(absl::string_view upload,
+                                                      const std::vector<StagedIdentityMapRow>& rows) {
+  return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult upload_row,
+                     db.Exec("SELECT complete FROM identity_map_uploads WHERE name = $1 FOR UPDATE", {upload}));
+    if (upload_row.rows() == 0) return absl::NotFoundError(absl::StrCat(upload, " does not exist"));
+    if (upload_row.Bool(0, 0)) return absl::FailedPreconditionError(absl::StrCat(upload, " is complete"));
+    std::vector<PgStatement> inserts;
+    inserts.reserve(std::min(rows.size(), kRowsPerPipeline));
+    for (const StagedIdentityMapRow& row : rows) {
+      inserts.push_back({"INSERT INTO identity_map_upload_rows (upload, line, is_group, source_key, target_key, "
+                         "source, target, email, csv) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         {upload, row.line, row.group ? "t" : "f", row.source_key, row.target_key, row.source,
+                          row.target, row.email, row.csv}});
+      if (inserts.size() == kRowsPerPipeline) {
+        RETURN_IF_ERROR(WriteAll(db, inserts));
+        inserts.clear();
+      }
+    }
+    return WriteAll(db, inserts);
+  });
+}
+
+absl::StatusOr<std::map<std::string, int>> PostgresMigrationStore::FindStagedKeys(
+    absl::string_view upload, bool target, const std::vector<std::string>& keys) {
+  std::map<std::string, int> found;
+  if (keys.empty()) return found;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    // One round trip for a page of keys.
+    const char* column = target ? "target_key" : "source_key";
+    ASSIGN_OR_RETURN(PgResult read,
+                     db.Exec(absl::StrCat("SELECT ", column, ", MIN(line) FROM identity_map_upload_rows "
+                                          "WHERE upload = $1 AND ", column, " = ANY($2::text[]) GROUP BY ", column),
+                             {upload, TextArray(keys)}));
+    found.clear();
+    for (int i = 0; i < read.rows(); ++i) found[read.Text(i, 0)] = static_cast<int>(read.Int(i, 1));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return found;
+}
+
+absl::StatusOr<std::vector<StagedIdentityMapRow>> PostgresMigrationStore::ListStagedRows(absl::string_view upload,
+                                                                                       StagedRows which,
+                                                                                       int after_line, int limit) {
+  std::vector<StagedIdentityMapRow> rows;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(rows, ReadStagedRows(db, upload, which, after_line, limit));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
+}
+
+absl::Status PostgresMigrationStore::CompleteIdentityMapUpload(absl::string_view upload,
+                                                               const crosstenant::v1::IdentityMapSummary& summary) {
+  return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult update,
+                     db.Exec("UPDATE identity_map_uploads SET complete = TRUE, summary = $2 WHERE name = $1",
+                             {upload, PgParam::Bytes(summary.SerializeAsString())}));
+    if (update.affected_rows() == 0) return absl::NotFoundError(absl::StrCat(upload, " does not exist"));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<IdentityMapUpload> PostgresMigrationStore::GetIdentityMapUpload(absl::string_view upload) {
+  IdentityMapUpload result;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT create_time_us, complete, summary, migration "
+                                            "FROM identity_map_uploads WHERE name = $1",
+                                            {upload}));
+    if (read.rows() == 0) return absl::NotFoundError(absl::StrCat(upload, " does not exist"));
+    result.name = std::string(upload);
+    result.create_time = absl::FromUnixMicros(read.Int(0, 0));
+    result.complete = read.Bool(0, 1);
+    if (!result.summary.ParseFromString(read.Bytes(0, 2))) {
+      return absl::DataLossError(absl::StrCat("the summary of ", upload, " is unreadable"));
+    }
+    result.migration = read.Text(0, 3);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+absl::StatusOr<std::optional<std::string>> PostgresMigrationStore::IdentityMapUploadOf(absl::string_view migration) {
+  std::optional<std::string> upload;
+  if (migration.empty()) return upload;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read,
+                     db.Exec("SELECT name FROM identity_map_uploads WHERE migration = $1 LIMIT 1", {migration}));
+    upload.reset();
+    if (read.rows() > 0) upload = read.Text(0, 0);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return upload;
+}
+
+absl::StatusOr<int> PostgresMigrationStore::DeleteUnusedIdentityMapUploads(absl::Time created_before,
+                                                                          absl::string_view upload) {
+  int deleted = 0;
+  const absl::Status status = Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult uploads,
+                     db.Exec("DELETE FROM identity_map_uploads WHERE migration = '' AND "
+                             "(create_time_us < $1 OR name = $2) RETURNING name",
+                             {absl::ToUnixMicros(created_before), upload}));
+    deleted = uploads.rows();
+    if (deleted == 0) return absl::OkStatus();
+    std::vector<std::string> names;
+    for (int i = 0; i < uploads.rows(); ++i) names.push_back(uploads.Text(i, 0));
+    return db.Exec("DELETE FROM identity_map_upload_rows WHERE upload = ANY($1::text[])", {TextArray(names)})
+        .status();
+  });
+  if (!status.ok()) return status;
+  return deleted;
+}
+
+absl::StatusOr<std::vector<std::string>> PostgresMigrationStore::StagedUsersIn(
+    absl::string_view upload, const std::vector<std::string>& migrations, int limit) {
+  std::vector<std::string> users;
+  if (migrations.empty()) return users;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read,
+                     db.Exec("SELECT r.source FROM identity_map_upload_rows r JOIN user_moves u "
+                             "ON u.migration = ANY($2::text[]) AND u.source_upn = r.source_key "
+                             "WHERE r.upload = $1 AND NOT r.is_group ORDER BY r.line LIMIT $3",
+                             {upload, TextArray(migrations), limit}));
+    users.clear();
+    for (int i = 0; i < read.rows(); ++i) users.push_back(read.Text(i, 0));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return users;
+}
+
+absl::Status PostgresMigrationStore::CreateMigrationFromUpload(
+    const Migration& migration, const std::vector<MigrationEvent>& events, const std::optional<RequestRecord>& request,
+    absl::string_view upload, const std::function<UserMove(const StagedIdentityMapRow&)>& make_move) {
+  return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
+    // Claimed first (the row stays locked to the end), so that a second migration from the same upload
+    // fails here and writes nothing.
+    ASSIGN_OR_RETURN(PgResult claim, db.Exec("UPDATE identity_map_uploads SET migration = $2 "
+                                             "WHERE name = $1 AND complete AND migration = ''",
+                                             {upload, migration.name()}));
+    if (claim.affected_rows() == 0) {
+      ASSIGN_OR_RETURN(PgResult exists, db.Exec("SELECT 1 FROM identity_map_uploads WHERE name = $1", {upload}));
+      if (exists.rows() == 0) {
+        return absl::NotFoundError(absl::StrCat(upload, " does not exist (unused uploads are deleted after 24 hours)"));
+      }
+      return absl::FailedPreconditionError(
+          absl::StrCat(upload, " is incomplete or a migration was already created from it"));
+    }
+    absl::Status inserted =
+        db.Exec("INSERT INTO migrations (name, create_time_us, state, revision, record) VALUES ($1, $2, $3, 1, $4)",
+                {migration.name(), stored::Micros(migration.create_time()), static_cast<int>(migration.state()),
+                 PgParam::Bytes(Serialized(migration))})
+            .status();
+    if (absl::IsAlreadyExists(inserted)) {
+      return absl::AlreadyExistsError(absl::StrCat(migration.name(), " already exists"));
+    }
+    RETURN_IF_ERROR(inserted);
+    if (request) RETURN_IF_ERROR(WriteRequest(db, *request));
+    std::vector<PgStatement> writes;
+    for (const MigrationEvent& event : events) writes.push_back(EventInsert(event));
+    writes.push_back({"INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)",
+                      {migration.name(), PgParam::Bytes("")}});
+    RETURN_IF_ERROR(WriteAll(db, writes));
+    int after_line = 0;
+    while (true) {
+      ASSIGN_OR_RETURN(std::vector<StagedIdentityMapRow> rows,
+                       ReadStagedRows(db, upload, StagedRows::kUsers, after_line, static_cast<int>(kRowsPerPipeline)));
+      if (rows.empty()) break;
+      writes.clear();
+      for (const StagedIdentityMapRow& row : rows) {
+        const UserMove move = make_move(row);
+        if (stored::MigrationOf(move.name()) != migration.name()) {
+          return absl::InternalError(absl::StrCat("user move ", move.name(), " does not belong to ", migration.name()));
+        }
+        writes.push_back(UserMoveWrite(move, /*insert=*/true));
+      }
+      RETURN_IF_ERROR(WriteAll(db, writes));
+      after_line = rows.back().line;
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<crosstenant::v1::SourceGeoQueue> PostgresMigrationStore::GetSourceGeoQueue(

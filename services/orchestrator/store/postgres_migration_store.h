@@ -40,7 +40,7 @@ class PostgresMigrationStore : public MigrationStore {
   using Options = PostgresMigrationStoreOptions;
 
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // `dsn`: a libpq connection string (`host=... dbname=... user=...` or `postgresql://...`). It is never
   // repeated in errors or logs, as it may hold a password.
@@ -57,6 +57,24 @@ class PostgresMigrationStore : public MigrationStore {
                                const std::vector<crosstenant::v1::MigrationEvent>& events,
                                const std::optional<RequestRecord>& request, absl::string_view identity_map_csv) override;
   absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) override;
+  absl::Status CreateIdentityMapUpload(absl::string_view name, absl::Time create_time) override;
+  absl::Status AppendStagedRows(absl::string_view upload, const std::vector<StagedIdentityMapRow>& rows) override;
+  absl::StatusOr<std::map<std::string, int>> FindStagedKeys(absl::string_view upload, bool target,
+                                                            const std::vector<std::string>& keys) override;
+  absl::StatusOr<std::vector<StagedIdentityMapRow>> ListStagedRows(absl::string_view upload, StagedRows which,
+                                                                  int after_line, int limit) override;
+  absl::Status CompleteIdentityMapUpload(absl::string_view upload,
+                                         const crosstenant::v1::IdentityMapSummary& summary) override;
+  absl::StatusOr<IdentityMapUpload> GetIdentityMapUpload(absl::string_view upload) override;
+  absl::StatusOr<std::optional<std::string>> IdentityMapUploadOf(absl::string_view migration) override;
+  absl::StatusOr<int> DeleteUnusedIdentityMapUploads(absl::Time created_before, absl::string_view upload) override;
+  absl::StatusOr<std::vector<std::string>> StagedUsersIn(absl::string_view upload,
+                                                         const std::vector<std::string>& migrations,
+                                                         int limit) override;
+  absl::Status CreateMigrationFromUpload(
+      const crosstenant::v1::Migration& migration, const std::vector<crosstenant::v1::MigrationEvent>& events,
+      const std::optional<RequestRecord>& request, absl::string_view upload,
+      const std::function<crosstenant::v1::UserMove(const StagedIdentityMapRow&)>& make_move) override;
   absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
                                                                   absl::string_view source_geo) override;
   absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,

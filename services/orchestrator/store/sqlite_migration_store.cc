@@ -121,6 +121,32 @@ constexpr const char* kSchemaMigrations[] = {
         UPDATE user_move_counts SET count = count - 1 WHERE migration = OLD.migration AND state = OLD.state;
       END;
     )sql",
+    // Version 7: identity maps staged by UploadIdentityMap, a page of rows at a time, and kept by the
+    // migration created from them (whose identity_maps csv is then empty).
+    R"sql(
+      CREATE TABLE identity_map_uploads (
+        name TEXT PRIMARY KEY,
+        create_time_us INTEGER NOT NULL,
+        complete INTEGER NOT NULL DEFAULT 0,
+        summary BLOB NOT NULL DEFAULT x'',
+        migration TEXT NOT NULL DEFAULT ''
+      );
+      CREATE INDEX identity_map_uploads_by_migration ON identity_map_uploads (migration, create_time_us);
+      CREATE TABLE identity_map_upload_rows (
+        upload TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        is_group INTEGER NOT NULL,
+        source_key TEXT NOT NULL,
+        target_key TEXT NOT NULL,
+        source TEXT NOT NULL,
+        target TEXT NOT NULL,
+        email TEXT NOT NULL,
+        csv TEXT NOT NULL,
+        PRIMARY KEY (upload, line)
+      );
+      CREATE INDEX identity_map_upload_rows_by_source ON identity_map_upload_rows (upload, source_key);
+      CREATE INDEX identity_map_upload_rows_by_target ON identity_map_upload_rows (upload, target_key);
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 
@@ -295,6 +321,251 @@ absl::StatusOr<std::string> SqliteMigrationStore::GetIdentityMap(absl::string_vi
   ASSIGN_OR_RETURN(bool row, select.Step());
   if (!row) return absl::NotFoundError(absl::StrCat("no identity map stored for ", migration));
   return select.ColumnBlob(0);
+}
+
+absl::Status SqliteMigrationStore::CreateIdentityMapUpload(absl::string_view name, absl::Time create_time) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement insert,
+                   db_->Prepare("INSERT INTO identity_map_uploads (name, create_time_us) VALUES (?1, ?2)"));
+  return insert.Bind(1, name).Bind(2, absl::ToUnixMicros(create_time)).Run();
+}
+
+absl::Status SqliteMigrationStore::AppendStagedRows(absl::string_view upload,
+                                                    const std::vector<StagedIdentityMapRow>& rows) {
+  absl::MutexLock lock(&mutex_);
+  {
+    ASSIGN_OR_RETURN(SqliteStatement select,
+                     db_->Prepare("SELECT complete FROM identity_map_uploads WHERE name = ?1"));
+    select.Bind(1, upload);
+    ASSIGN_OR_RETURN(bool found, select.Step());
+    if (!found) return absl::NotFoundError(absl::StrCat(upload, " does not exist"));
+    if (select.ColumnInt(0) != 0) return absl::FailedPreconditionError(absl::StrCat(upload, " is complete"));
+  }
+  RETURN_IF_ERROR(db_->Begin());
+  auto write = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::Status {
+    ASSIGN_OR_RETURN(SqliteStatement insert,
+                     db_->Prepare("INSERT INTO identity_map_upload_rows (upload, line, is_group, source_key, "
+                                  "target_key, source, target, email, csv) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+    for (const StagedIdentityMapRow& row : rows) {
+      RETURN_IF_ERROR(insert.Bind(1, upload)
+                          .Bind(2, int64_t{row.line})
+                          .Bind(3, int64_t{row.group ? 1 : 0})
+                          .Bind(4, row.source_key)
+                          .Bind(5, row.target_key)
+                          .Bind(6, row.source)
+                          .Bind(7, row.target)
+                          .Bind(8, row.email)
+                          .Bind(9, row.csv)
+                          .Run());
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status status = write(); !status.ok()) {
+    db_->Rollback();
+    return status;
+  }
+  return db_->Commit();
+}
+
+absl::StatusOr<std::map<std::string, int>> SqliteMigrationStore::FindStagedKeys(absl::string_view upload,
+                                                                                bool target,
+                                                                                const std::vector<std::string>& keys) {
+  absl::MutexLock lock(&mutex_);
+  // One indexed look-up per key: in-process, that is cheaper than building one statement for a page.
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   // No ORDER BY: SQLite would walk the rows by line rather than use the key's index. A
+                   // key is on one row at most, since duplicates are never staged.
+                   db_->Prepare(target ? "SELECT line FROM identity_map_upload_rows WHERE upload = ?1 AND "
+                                         "target_key = ?2 LIMIT 1"
+                                       : "SELECT line FROM identity_map_upload_rows WHERE upload = ?1 AND "
+                                         "source_key = ?2 LIMIT 1"));
+  std::map<std::string, int> found;
+  for (const std::string& key : keys) {
+    select.Bind(1, upload).Bind(2, key);
+    absl::StatusOr<bool> row = select.Step();
+    if (row.ok() && *row) found[key] = static_cast<int>(select.ColumnInt(0));
+    select.Reset();
+    if (!row.ok()) return row.status();
+  }
+  return found;
+}
+
+absl::StatusOr<std::vector<StagedIdentityMapRow>> SqliteMigrationStore::ReadStagedRows(absl::string_view upload,
+                                                                                     StagedRows which,
+                                                                                     int after_line, int limit) {
+  const char* kind = which == StagedRows::kUsers ? " AND is_group = 0" : which == StagedRows::kGroups ? " AND is_group = 1" : "";
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare(absl::StrCat("SELECT line, is_group, source_key, target_key, source, target, email, csv "
+                                             "FROM identity_map_upload_rows WHERE upload = ?1 AND line > ?2",
+                                             kind, " ORDER BY line LIMIT ?3")));
+  select.Bind(1, upload).Bind(2, int64_t{after_line}).Bind(3, int64_t{std::max(1, limit)});
+  std::vector<StagedIdentityMapRow> rows;
+  while (true) {
+    ASSIGN_OR_RETURN(bool found, select.Step());
+    if (!found) break;
+    StagedIdentityMapRow& row = rows.emplace_back();
+    row.line = static_cast<int>(select.ColumnInt(0));
+    row.group = select.ColumnInt(1) != 0;
+    row.source_key = select.ColumnText(2);
+    row.target_key = select.ColumnText(3);
+    row.source = select.ColumnText(4);
+    row.target = select.ColumnText(5);
+    row.email = select.ColumnText(6);
+    row.csv = select.ColumnText(7);
+  }
+  return rows;
+}
+
+absl::StatusOr<std::vector<StagedIdentityMapRow>> SqliteMigrationStore::ListStagedRows(absl::string_view upload,
+                                                                                     StagedRows which,
+                                                                                     int after_line, int limit) {
+  absl::MutexLock lock(&mutex_);
+  return ReadStagedRows(upload, which, after_line, limit);
+}
+
+absl::Status SqliteMigrationStore::CompleteIdentityMapUpload(absl::string_view upload,
+                                                             const crosstenant::v1::IdentityMapSummary& summary) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement update,
+                   db_->Prepare("UPDATE identity_map_uploads SET complete = 1, summary = ?2 WHERE name = ?1"));
+  RETURN_IF_ERROR(update.Bind(1, upload).BindBlob(2, summary.SerializeAsString()).Run());
+  if (sqlite3_changes(db_->handle()) == 0) return absl::NotFoundError(absl::StrCat(upload, " does not exist"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<IdentityMapUpload> SqliteMigrationStore::GetIdentityMapUpload(absl::string_view upload) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare("SELECT create_time_us, complete, summary, migration FROM identity_map_uploads "
+                                "WHERE name = ?1"));
+  select.Bind(1, upload);
+  ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) return absl::NotFoundError(absl::StrCat(upload, " does not exist"));
+  IdentityMapUpload result;
+  result.name = std::string(upload);
+  result.create_time = absl::FromUnixMicros(select.ColumnInt(0));
+  result.complete = select.ColumnInt(1) != 0;
+  if (!result.summary.ParseFromString(select.ColumnBlob(2))) {
+    return absl::DataLossError(absl::StrCat("the summary of ", upload, " is unreadable"));
+  }
+  result.migration = select.ColumnText(3);
+  return result;
+}
+
+absl::StatusOr<std::optional<std::string>> SqliteMigrationStore::IdentityMapUploadOf(absl::string_view migration) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare("SELECT name FROM identity_map_uploads WHERE migration = ?1 LIMIT 1"));
+  select.Bind(1, migration);
+  ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found || migration.empty()) return std::nullopt;
+  return select.ColumnText(0);
+}
+
+absl::StatusOr<int> SqliteMigrationStore::DeleteUnusedIdentityMapUploads(absl::Time created_before,
+                                                                        absl::string_view upload) {
+  absl::MutexLock lock(&mutex_);
+  RETURN_IF_ERROR(db_->Begin());
+  int deleted = 0;
+  auto remove = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::Status {
+    constexpr const char* kUnused =
+        "migration = '' AND (create_time_us < ?1 OR name = ?2)";
+    ASSIGN_OR_RETURN(SqliteStatement rows,
+                     db_->Prepare(absl::StrCat("DELETE FROM identity_map_upload_rows WHERE upload IN "
+                                               "(SELECT name FROM identity_map_uploads WHERE ", kUnused, ")")));
+    RETURN_IF_ERROR(rows.Bind(1, absl::ToUnixMicros(created_before)).Bind(2, upload).Run());
+    ASSIGN_OR_RETURN(SqliteStatement uploads,
+                     db_->Prepare(absl::StrCat("DELETE FROM identity_map_uploads WHERE ", kUnused)));
+    RETURN_IF_ERROR(uploads.Bind(1, absl::ToUnixMicros(created_before)).Bind(2, upload).Run());
+    deleted = sqlite3_changes(db_->handle());
+    return absl::OkStatus();
+  };
+  if (absl::Status status = remove(); !status.ok()) {
+    db_->Rollback();
+    return status;
+  }
+  RETURN_IF_ERROR(db_->Commit());
+  return deleted;
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteMigrationStore::StagedUsersIn(absl::string_view upload,
+                                                                             const std::vector<std::string>& migrations,
+                                                                             int limit) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare("SELECT r.line, r.source FROM identity_map_upload_rows r JOIN user_moves u "
+                                "ON u.migration = ?2 AND u.source_upn = r.source_key "
+                                "WHERE r.upload = ?1 AND r.is_group = 0 ORDER BY r.line LIMIT ?3"));
+  std::vector<std::pair<int64_t, std::string>> found;
+  for (const std::string& migration : migrations) {
+    select.Bind(1, upload).Bind(2, migration).Bind(3, int64_t{limit});
+    while (true) {
+      absl::StatusOr<bool> row = select.Step();
+      if (!row.ok()) {
+        select.Reset();
+        return row.status();
+      }
+      if (!*row) break;
+      found.emplace_back(select.ColumnInt(0), select.ColumnText(1));
+    }
+    select.Reset();
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> users;
+  for (auto& [line, user] : found) {
+    if (static_cast<int>(users.size()) >= limit) break;
+    users.push_back(std::move(user));
+  }
+  return users;
+}
+
+absl::Status SqliteMigrationStore::CreateMigrationFromUpload(
+    const Migration& migration, const std::vector<MigrationEvent>& events, const std::optional<RequestRecord>& request,
+    absl::string_view upload, const std::function<UserMove(const StagedIdentityMapRow&)>& make_move) {
+  absl::MutexLock lock(&mutex_);
+  RETURN_IF_ERROR(db_->Begin());
+  auto create = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::Status {
+    // Claimed first, so that a second migration from the same upload fails here and writes nothing.
+    ASSIGN_OR_RETURN(SqliteStatement claim,
+                     db_->Prepare("UPDATE identity_map_uploads SET migration = ?2 "
+                                  "WHERE name = ?1 AND complete = 1 AND migration = ''"));
+    RETURN_IF_ERROR(claim.Bind(1, upload).Bind(2, migration.name()).Run());
+    if (sqlite3_changes(db_->handle()) == 0) {
+      ASSIGN_OR_RETURN(SqliteStatement exists, db_->Prepare("SELECT 1 FROM identity_map_uploads WHERE name = ?1"));
+      exists.Bind(1, upload);
+      ASSIGN_OR_RETURN(bool found, exists.Step());
+      if (!found) return absl::NotFoundError(absl::StrCat(upload, " does not exist (unused uploads are deleted after 24 hours)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(upload, " is incomplete or a migration was already created from it"));
+    }
+    RETURN_IF_ERROR(WriteMigration(migration, /*insert=*/true));
+    if (request) RETURN_IF_ERROR(WriteRequest(*request));
+    RETURN_IF_ERROR(WriteEvents(events));
+    ASSIGN_OR_RETURN(SqliteStatement map, db_->Prepare("INSERT INTO identity_maps (migration, csv) VALUES (?1, x'')"));
+    RETURN_IF_ERROR(map.Bind(1, migration.name()).Run());
+    constexpr int kPage = 1000;
+    int after_line = 0;
+    while (true) {
+      ASSIGN_OR_RETURN(std::vector<StagedIdentityMapRow> rows, ReadStagedRows(upload, StagedRows::kUsers, after_line, kPage));
+      if (rows.empty()) break;
+      std::vector<UserMove> moves;
+      moves.reserve(rows.size());
+      for (const StagedIdentityMapRow& row : rows) moves.push_back(make_move(row));
+      for (const UserMove& move : moves) {
+        if (stored::MigrationOf(move.name()) != migration.name()) {
+          return absl::InternalError(absl::StrCat("user move ", move.name(), " does not belong to ", migration.name()));
+        }
+      }
+      RETURN_IF_ERROR(WriteUserMoves(moves, /*insert=*/true));
+      after_line = rows.back().line;
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status status = create(); !status.ok()) {
+    db_->Rollback();
+    return status;
+  }
+  return db_->Commit();
 }
 
 absl::StatusOr<crosstenant::v1::SourceGeoQueue> SqliteMigrationStore::GetSourceGeoQueue(absl::string_view migration,

@@ -17,7 +17,7 @@ namespace crosstenant::orchestrator {
 class SqliteMigrationStore : public MigrationStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
   static absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> Open(const std::string& path,
                                                                     const SqliteDatabase::Options& options = {});
@@ -32,6 +32,24 @@ class SqliteMigrationStore : public MigrationStore {
                                const std::vector<crosstenant::v1::MigrationEvent>& events,
                                const std::optional<RequestRecord>& request, absl::string_view identity_map_csv) override;
   absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) override;
+  absl::Status CreateIdentityMapUpload(absl::string_view name, absl::Time create_time) override;
+  absl::Status AppendStagedRows(absl::string_view upload, const std::vector<StagedIdentityMapRow>& rows) override;
+  absl::StatusOr<std::map<std::string, int>> FindStagedKeys(absl::string_view upload, bool target,
+                                                            const std::vector<std::string>& keys) override;
+  absl::StatusOr<std::vector<StagedIdentityMapRow>> ListStagedRows(absl::string_view upload, StagedRows which,
+                                                                  int after_line, int limit) override;
+  absl::Status CompleteIdentityMapUpload(absl::string_view upload,
+                                         const crosstenant::v1::IdentityMapSummary& summary) override;
+  absl::StatusOr<IdentityMapUpload> GetIdentityMapUpload(absl::string_view upload) override;
+  absl::StatusOr<std::optional<std::string>> IdentityMapUploadOf(absl::string_view migration) override;
+  absl::StatusOr<int> DeleteUnusedIdentityMapUploads(absl::Time created_before, absl::string_view upload) override;
+  absl::StatusOr<std::vector<std::string>> StagedUsersIn(absl::string_view upload,
+                                                         const std::vector<std::string>& migrations,
+                                                         int limit) override;
+  absl::Status CreateMigrationFromUpload(
+      const crosstenant::v1::Migration& migration, const std::vector<crosstenant::v1::MigrationEvent>& events,
+      const std::optional<RequestRecord>& request, absl::string_view upload,
+      const std::function<crosstenant::v1::UserMove(const StagedIdentityMapRow&)>& make_move) override;
   absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
                                                                   absl::string_view source_geo) override;
   absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,
@@ -69,6 +87,9 @@ class SqliteMigrationStore : public MigrationStore {
   absl::Status WriteChange(const MigrationChange& change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // ALREADY_EXISTS when the request id is taken.
   absl::Status WriteRequest(const RequestRecord& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::StatusOr<std::vector<StagedIdentityMapRow>> ReadStagedRows(absl::string_view upload, StagedRows which,
+                                                                   int after_line, int limit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // ABORTED unless `term` is the current, unexpired leadership term.
   absl::Status CheckLeaderTerm(int64_t term) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 

@@ -167,5 +167,39 @@ TEST(IdentityMapTest, GarbageCostsBoundedProblemsAndValidUtf8Messages) {
   for (const Problem& problem : result.problems) EXPECT_LT(problem.message.size(), 400u);
 }
 
+// CsvStream gives ParseCsv's rows and problems however the text is cut: inside a quoted line end, inside a
+// multi-byte character, inside the byte order mark.
+TEST(IdentityMapTest, CsvStreamCutAnywhereGivesParseCsvsRowsAndProblems) {
+  const std::string tenant = "7f1d1c1e-0000-4000-8000-000000000001";
+  const std::string csv =
+      "\xEF\xBB\xBFUser," + tenant + ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\r\n" +
+      "Group," + tenant + ",1b2c3d4e-0000-4000-8000-000000000001,2b2c3d4e-0000-4000-8000-000000000002,"
+      "\"Sales\nEurope\",RegularGroup\n\n" +
+      "User,7f1d1c1e-0000-4000-8000-000000000002,j\xC3\xBCrgen@contoso.com,b@fabrikam.com,b@fabrikam.com,Boss\n" +
+      "User," + tenant + ",c@contoso.com,c@fabrikam.com";
+  const ParseResult whole = ParseCsv(csv);
+  for (size_t piece : {size_t{1}, size_t{2}, size_t{5}, size_t{64}, csv.size()}) {
+    CsvStream stream;
+    IdentityMap rows;
+    for (size_t at = 0; at < csv.size(); at += piece) stream.Add(absl::string_view(csv).substr(at, piece), &rows);
+    stream.Finish(&rows);
+    ASSERT_EQ(rows.users.size(), whole.map.users.size()) << piece;
+    ASSERT_EQ(rows.groups.size(), 1u) << piece;
+    EXPECT_EQ(rows.groups[0].group_name, "Sales\nEurope") << piece;
+    EXPECT_EQ(rows.users[1].source_upn, "j\xC3\xBCrgen@contoso.com") << piece;
+    EXPECT_EQ(rows.users[1].line, 5) << piece;
+    EXPECT_EQ(ToCsv(rows), ToCsv(whole.map)) << piece;
+    EXPECT_EQ(stream.problem_count(), static_cast<int64_t>(whole.problems.size())) << piece;
+    std::vector<Problem> problems = stream.TakeProblems();
+    ASSERT_EQ(problems.size(), whole.problems.size()) << piece;
+    for (size_t i = 0; i < problems.size(); ++i) {
+      EXPECT_EQ(problems[i].line, whole.problems[i].line) << piece;
+      EXPECT_EQ(problems[i].column, whole.problems[i].column) << piece;
+      EXPECT_EQ(problems[i].code, whole.problems[i].code) << piece;
+      EXPECT_EQ(problems[i].message, whole.problems[i].message) << piece;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace crosstenant::identity_map

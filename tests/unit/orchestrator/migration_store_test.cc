@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/synchronization/mutex.h"
 #include "services/orchestrator/store/postgres.h"
 #include "services/orchestrator/store/postgres_migration_store.h"
@@ -198,6 +199,125 @@ TEST_P(MigrationStoreTest, CreatesAndReadsBackAMigrationWithItsUsersAndEvents) {
   auto counts = store_->CountUserMoves("migrations/m1");
   EXPECT_EQ((*counts)[crosstenant::v1::USER_MOVE_STATE_BLOCKED], 1);
   EXPECT_EQ(store_->ListEvents("migrations/m1", 0, 10)->size(), 1u);
+}
+
+StagedIdentityMapRow StagedUser(int line, const std::string& source, const std::string& target) {
+  StagedIdentityMapRow row;
+  row.line = line;
+  row.source_key = absl::AsciiStrToLower(source);
+  row.target_key = absl::AsciiStrToLower(target);
+  row.source = source;
+  row.target = target;
+  row.email = target;
+  row.csv = "User,t," + source + "," + target + "," + target + ",RegularUser\n";
+  return row;
+}
+
+TEST_P(MigrationStoreTest, AStagedIdentityMapIsWrittenInPagesReadBackInOrderAndConsumedOnce) {
+  const std::string upload = "identityMapUploads/u-1";
+  ASSERT_TRUE(store_->CreateIdentityMapUpload(upload, kT0).ok());
+  EXPECT_EQ(store_->CreateIdentityMapUpload(upload, kT0).code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store_->AppendStagedRows(upload, {StagedUser(1, "Alice@contoso.com", "alice@fabrikam.com"),
+                                                StagedUser(3, "bob@contoso.com", "bob@fabrikam.com")})
+                  .ok());
+  StagedIdentityMapRow group = StagedUser(4, "g-source", "g-target");
+  group.group = true;
+  ASSERT_TRUE(store_->AppendStagedRows(upload, {group, StagedUser(7, "carol@contoso.com", "carol@fabrikam.com")}).ok());
+
+  // Duplicates across pages are found by key (lower case), with the line that has it.
+  auto sources = store_->FindStagedKeys(upload, false, {"alice@contoso.com", "nobody@contoso.com"});
+  ASSERT_TRUE(sources.ok()) << sources.status();
+  EXPECT_EQ(*sources, (std::map<std::string, int>{{"alice@contoso.com", 1}}));
+  auto targets = store_->FindStagedKeys(upload, true, {"carol@fabrikam.com", "alice@contoso.com", "g-target"});
+  ASSERT_TRUE(targets.ok()) << targets.status();
+  EXPECT_EQ(*targets, (std::map<std::string, int>{{"carol@fabrikam.com", 7}, {"g-target", 4}}));
+  EXPECT_TRUE(store_->FindStagedKeys("identityMapUploads/other", false, {"alice@contoso.com"})->empty());
+
+  // Paged reads, by kind.
+  auto first = store_->ListStagedRows(upload, StagedRows::kAll, 0, 2);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].source, "Alice@contoso.com");
+  EXPECT_EQ((*first)[1].line, 3);
+  auto rest = store_->ListStagedRows(upload, StagedRows::kAll, 3, 2);
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_TRUE((*rest)[0].group);
+  EXPECT_EQ((*rest)[1].csv, "User,t,carol@contoso.com,carol@fabrikam.com,carol@fabrikam.com,RegularUser\n");
+  EXPECT_EQ(store_->ListStagedRows(upload, StagedRows::kUsers, 0, 10)->size(), 3u);
+  EXPECT_EQ(store_->ListStagedRows(upload, StagedRows::kGroups, 0, 10)->size(), 1u);
+
+  // Incomplete: no migration from it yet.
+  auto make_move = [](const StagedIdentityMapRow& row) {
+    return MakeMove("migrations/m1", row.source_key, crosstenant::v1::USER_MOVE_STATE_PENDING);
+  };
+  EXPECT_EQ(store_->CreateMigrationFromUpload(MakeMigration("m1", 1), {}, std::nullopt, upload, make_move).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetMigration("migrations/m1").status().code(), absl::StatusCode::kNotFound);
+
+  crosstenant::v1::IdentityMapSummary summary;
+  summary.set_user_rows(3);
+  summary.set_group_rows(1);
+  summary.set_sha256("abc");
+  ASSERT_TRUE(store_->CompleteIdentityMapUpload(upload, summary).ok());
+  EXPECT_EQ(store_->AppendStagedRows(upload, {StagedUser(9, "d@contoso.com", "d@fabrikam.com")}).code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto stored = store_->GetIdentityMapUpload(upload);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(stored->complete);
+  EXPECT_EQ(stored->summary.sha256(), "abc");
+  EXPECT_EQ(stored->create_time, kT0);
+  EXPECT_TRUE(stored->migration.empty());
+
+  ASSERT_TRUE(store_->CreateMigrationFromUpload(MakeMigration("m1", 1), {MakeEvent("migrations/m1", 1)},
+                                                Request("req-1", "migrations/m1"), upload, make_move)
+                  .ok());
+  EXPECT_EQ(store_->CountUserMoves("migrations/m1")->at(crosstenant::v1::USER_MOVE_STATE_PENDING), 3);
+  EXPECT_TRUE(store_->GetUserMove("migrations/m1/users/alice@contoso.com").ok());
+  EXPECT_EQ((*store_->FindRequest("req-1"))->migration, "migrations/m1");
+  EXPECT_EQ(store_->ListEvents("migrations/m1", 0, 10)->size(), 1u);
+  EXPECT_EQ(store_->GetIdentityMap("migrations/m1").value_or("x"), "");
+  // Which staged users another migration already has, by index, in line order.
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("other", 1),
+                                      {MakeMove("migrations/other", "carol@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
+                                       MakeMove("migrations/other", "alice@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+                                      {})
+                  .ok());
+  auto taken = store_->StagedUsersIn(upload, {"migrations/other", "migrations/none"}, 10);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(*taken, (std::vector<std::string>{"Alice@contoso.com", "carol@contoso.com"}));
+  EXPECT_EQ(store_->StagedUsersIn(upload, {"migrations/other"}, 1).value_or(std::vector<std::string>{}).size(), 1u);
+  EXPECT_TRUE(store_->StagedUsersIn(upload, {"migrations/none"}, 10)->empty());
+  EXPECT_EQ(store_->IdentityMapUploadOf("migrations/m1").value_or(std::nullopt), upload);
+  EXPECT_EQ(store_->IdentityMapUploadOf("migrations/m2").value_or("x"), std::nullopt);
+  // Used once; a used upload is kept with its migration, whatever its age.
+  EXPECT_EQ(store_->CreateMigrationFromUpload(MakeMigration("m2", 1), {}, std::nullopt, upload, make_move).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetMigration("migrations/m2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteUnusedIdentityMapUploads(absl::InfiniteFuture()).value_or(-1), 0);
+  EXPECT_EQ(store_->ListStagedRows(upload, StagedRows::kAll, 0, 10)->size(), 4u);
+  EXPECT_EQ(store_->CreateMigrationFromUpload(MakeMigration("m3", 1), {}, std::nullopt, "identityMapUploads/none",
+                                              make_move)
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(MigrationStoreTest, UnusedUploadsAreDeletedWithTheirRowsOnceOldOrByName) {
+  ASSERT_TRUE(store_->CreateIdentityMapUpload("identityMapUploads/old", kT0).ok());
+  ASSERT_TRUE(store_->CreateIdentityMapUpload("identityMapUploads/new", kT0 + absl::Hours(1)).ok());
+  ASSERT_TRUE(store_->CreateIdentityMapUpload("identityMapUploads/bad", kT0 + absl::Hours(1)).ok());
+  for (const char* upload : {"identityMapUploads/old", "identityMapUploads/new", "identityMapUploads/bad"}) {
+    ASSERT_TRUE(store_->AppendStagedRows(upload, {StagedUser(1, "a@contoso.com", "a@fabrikam.com")}).ok());
+  }
+  EXPECT_EQ(store_->DeleteUnusedIdentityMapUploads(kT0 + absl::Minutes(30)).value_or(-1), 1);
+  EXPECT_EQ(store_->GetIdentityMapUpload("identityMapUploads/old").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListStagedRows("identityMapUploads/old", StagedRows::kAll, 0, 10)->empty());
+  EXPECT_TRUE(store_->GetIdentityMapUpload("identityMapUploads/new").ok());
+  EXPECT_EQ(store_->DeleteUnusedIdentityMapUploads(absl::InfinitePast(), "identityMapUploads/bad").value_or(-1), 1);
+  EXPECT_EQ(store_->GetIdentityMapUpload("identityMapUploads/bad").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListStagedRows("identityMapUploads/new", StagedRows::kAll, 0, 10)->size(), 1u);
+  EXPECT_EQ(store_->AppendStagedRows("identityMapUploads/bad", {StagedUser(2, "b@contoso.com", "b@fabrikam.com")})
+                .code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_P(MigrationStoreTest, ANameIsTakenOnceAndAFailedCreateLeavesNothing) {

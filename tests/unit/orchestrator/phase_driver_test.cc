@@ -36,6 +36,7 @@ class FakeTenant : public TenantGateway {
   std::map<std::string, std::string> location;  // source UPN -> OneDrive location code
   std::vector<std::string> uploads;
   std::vector<std::string> upload_csvs;  // the CSV of every UploadIdentityMap call, in order
+  std::vector<std::string> upload_request_ids;  // and its request_id
   std::vector<std::string> trust_requests;
   std::map<std::string, int> throttled_checks;   // UPN -> checks answered THROTTLED before a real answer
   absl::Time throttled_until = absl::InfinitePast();  // Graph's Retry-After in force, as GetConnection says
@@ -151,6 +152,7 @@ class FakeTenant : public TenantGateway {
   absl::Status UploadIdentityMap(const v1::UploadIdentityMapRequest& request) override {
     uploads.push_back(request.geo());
     upload_csvs.push_back(request.identity_map().csv());
+    upload_request_ids.push_back(request.request_id());
     return absl::OkStatus();
   }
   absl::StatusOr<v1::CompatibilityStatus> GetCompatibilityStatus(const v1::GetCompatibilityStatusRequest&) override {
@@ -277,6 +279,58 @@ TEST_F(PhaseDriverTest, TheIdentityMapGoesToTheConnectorInPagesThatAddUpToTheWho
   }
   EXPECT_EQ(rows, (std::vector<size_t>{7, 7, 6}));
   EXPECT_EQ(whole, store_->GetIdentityMap("migrations/m").value()) << "every row once, in order";
+}
+
+TEST_F(PhaseDriverTest, AStagedIdentityMapGoesToTheConnectorInPagesReadFromTheStore) {
+  tenant_.dormant_checks = 0;
+  PhaseDriver::Options options;
+  options.now = [this] { return now_; };
+  options.identity_map_page = 7;
+  driver_ = std::make_unique<PhaseDriver>(migrations_.get(), &tenant_, options);
+  std::string csv;
+  for (int i = 0; i < 20; ++i) {
+    const std::string n = std::to_string(i);
+    csv += std::string("User,") + kTenant + ",u" + n + "@contoso.com,u" + n + "@fabrikam.com,u" + n +
+           "@fabrikam.com,RegularUser\n";
+    if (i == 3) csv += "\n";  // a blank line: rows keep their own line numbers
+  }
+  std::unique_ptr<IdentityMapUploadStream> upload = migrations_->NewIdentityMapUpload();
+  v1::OrchestratorUploadIdentityMapRequest piece;
+  piece.set_csv_chunk(csv);
+  ASSERT_TRUE(upload->Add(piece).ok());
+  auto staged = upload->Finish();
+  ASSERT_TRUE(staged.ok() && staged->valid()) << staged.status();
+  v1::CreateMigrationRequest create;
+  create.set_migration_id("m");
+  create.mutable_plan()->set_source_connection("connections/contoso");
+  create.mutable_plan()->set_target_connection("connections/fabrikam");
+  create.mutable_plan()->mutable_identity_map()->set_upload(staged->name());
+  ASSERT_TRUE(migrations_->CreateMigration(create).ok());
+
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  EXPECT_EQ(Get().phase(), v1::MIGRATION_PHASE_MOVES);
+  ASSERT_EQ(tenant_.upload_csvs.size(), 3u) << "20 rows in pages of 7";
+  std::string whole;
+  for (const std::string& page : tenant_.upload_csvs) whole += page;
+  csv.erase(csv.find("\n\n"), 1);
+  EXPECT_EQ(whole, csv) << "every row once, in order";
+  EXPECT_EQ(tenant_.upload_request_ids.back(), "migrations/m/identity-map/" + tenant_.uploads.back() + "/line-16")
+      << "named by the page's first row: the 15th row, on line 16 of the file";
+}
+
+TEST_F(PhaseDriverTest, TickDeletesUploadsLeftUnusedForADay) {
+  std::unique_ptr<IdentityMapUploadStream> upload = migrations_->NewIdentityMapUpload();
+  v1::OrchestratorUploadIdentityMapRequest piece;
+  piece.set_csv_chunk(std::string("User,") + kTenant + ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n");
+  ASSERT_TRUE(upload->Add(piece).ok());
+  auto staged = upload->Finish();
+  ASSERT_TRUE(staged.ok() && staged->valid()) << staged.status();
+  now_ += absl::Hours(23);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_TRUE(store_->GetIdentityMapUpload(staged->name()).ok());
+  now_ += absl::Hours(2);
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_EQ(store_->GetIdentityMapUpload(staged->name()).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(PhaseDriverTest, IdentityMapPagesNeverCutAQuotedLineEnd) {
