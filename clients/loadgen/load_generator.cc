@@ -102,8 +102,8 @@ class ClosedLoop {
     const Clock::time_point now = Clock::now();
     if (now >= measure_from_ && now < end_) {
       std::lock_guard<std::mutex> lock(mutex_);
-      latencies_.push_back(static_cast<uint32_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(now - call.sent).count()));
+      latencies_.push_back(
+          static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - call.sent).count()));
       if (!status.ok()) {
         ++errors_;
         if (first_error_.empty()) first_error_ = absl::StrCat(status.error_code(), ": ", status.error_message());

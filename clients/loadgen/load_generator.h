@@ -24,9 +24,9 @@ struct LoadSpec {
   int channels = 2;
   std::chrono::milliseconds warmup{2000};
   std::chrono::milliseconds duration{10000};
-  ClientTlsConfig tls;        // plaintext when tls.ca_file is empty
-  std::string server_name;    // TLS name to verify, when it differs from the target host
-  pid_t server_pid = 0;       // when set, the server's CPU over the measured window is reported too
+  ClientTlsConfig tls;      // plaintext when tls.ca_file is empty
+  std::string server_name;  // TLS name to verify, when it differs from the target host
+  pid_t server_pid = 0;     // when set, the server's CPU over the measured window is reported too
 };
 
 struct LoadReport {

@@ -182,7 +182,8 @@ int RunLoadgen(int argc, char** argv) {
   PrintRow(spec.method, *report);
   if (report->errors > 0) std::printf("first error: %s\n", report->first_error.c_str());
   if (echo_report) {
-    std::printf("ratio to bare echo: calls/s %.2f, p99 %.2f\n", report->calls_per_second / echo_report->calls_per_second,
+    std::printf("ratio to bare echo: calls/s %.2f, p99 %.2f\n",
+                report->calls_per_second / echo_report->calls_per_second,
                 report->p99_us / std::max(1.0, echo_report->p99_us));
   }
   return report->errors > 0 ? 3 : 0;

@@ -35,16 +35,14 @@ const std::vector<Command>& Commands() {
       {"preflight", "1-5", "the prerequisites, checked by hand", RunPreflight},
       {"trust establish", "2", "Get-SPOCrossTenantHostUrl + Set-SPOCrossTenantRelationship, both sides",
        RunTrustEstablish},
-      {"trust verify", "3", "Verify-SPOCrossTenantRelationship, both sides (--wait for GoodToProceed)",
-       RunTrustVerify},
+      {"trust verify", "3", "Verify-SPOCrossTenantRelationship, both sides (--wait for GoodToProceed)", RunTrustVerify},
       {"identity-map generate", "4", "the identity-map CSV written by hand", RunIdentityMapGenerate},
       {"identity-map validate", "5", "(checks Add-SPOTenantIdentityMap does not make)", RunIdentityMapValidate},
       {"identity-map upload", "5", "Add-SPOTenantIdentityMap -IdentityMapPath <file>, every target geo",
        RunIdentityMapUpload},
       {"compatibility", "5", "Get-SPOCrossTenantCompatibilityStatus -PartnerCrossTenantHostUrl <target>",
        RunCompatibility},
-      {"migrate start", "2-7", "Start-SPOCrossTenantUserContentMove per user, in batches of 4,000",
-       RunMigrateStart},
+      {"migrate start", "2-7", "Start-SPOCrossTenantUserContentMove per user, in batches of 4,000", RunMigrateStart},
       {"migrate status", "6", "Get-SPOCrossTenantUserContentMoveState (--watch: live)", RunMigrateStatus},
       {"migrate pause", "6", "(stop queueing by hand)", RunMigratePause},
       {"migrate resume", "6", "-PreferredMoveBeginDate/-PreferredMoveEndDate of the next batch", RunMigrateResume},
@@ -67,7 +65,8 @@ size_t EditDistance(absl::string_view a, absl::string_view b) {
     for (size_t j = 1; j <= b.size(); ++j) {
       const size_t substitution = d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, substitution});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.size()][b.size()];
@@ -100,34 +99,36 @@ std::string Overview() {
       "unattended, and every step can also be run and checked by hand.\n\n"
       "Usage: migratectl [global flags] COMMAND [SUBCOMMAND] [flags] [arguments]\n"
       "       migratectl COMMAND --help\n\n";
-  absl::StrAppend(&text, absl::StrFormat("%-5s %-23s %s\n", "STEP", "COMMAND", "REPLACES (SharePoint Online Management Shell)"));
+  absl::StrAppend(
+      &text, absl::StrFormat("%-5s %-23s %s\n", "STEP", "COMMAND", "REPLACES (SharePoint Online Management Shell)"));
   for (const Command& command : Commands()) {
     absl::StrAppend(&text, absl::StrFormat("%-5s %-23s %s\n", command.step, command.path, command.replaces));
   }
-  absl::StrAppend(&text,
-                  "\nGlobal flags (any command; environment variables in brackets):\n"
-                  "  --connector=HOST:PORT        tenant-connector [MIGRATECTL_CONNECTOR], default 127.0.0.1:50051\n"
-                  "  --orchestrator=HOST:PORT     orchestrator [MIGRATECTL_ORCHESTRATOR], default 127.0.0.1:50052\n"
-                  "  --tls-ca=FILE                verify the servers with this CA; turns TLS on [MIGRATECTL_TLS_CA]\n"
-                  "  --tls-cert=FILE --tls-key=FILE  client certificate for mTLS [MIGRATECTL_TLS_CERT, _KEY]\n"
-                  "  --tls-server-name=NAME       name expected on the server certificate [MIGRATECTL_TLS_SERVER_NAME]\n"
-                  "  --deadline=DURATION          deadline of each call, default 30s [MIGRATECTL_DEADLINE]\n"
-                  "  --format=table|csv|json      output format, default table [MIGRATECTL_FORMAT]\n"
-                  "  --progress=auto|bars|lines   live progress style, default auto (bars on a terminal)\n"
-                  "  --help                       help of a command; --version the build\n\n"
-                  "A typical migration:\n"
-                  "  migratectl connect --role=source https://contoso-admin.sharepoint.com --client-id=ID --client-secret-file=F\n"
-                  "  migratectl connect --role=target https://fabrikam-admin.sharepoint.com --device-code\n"
-                  "  migratectl preflight --source=contoso-source --target=fabrikam-target --ignore=trust,compatibility\n"
-                  "  migratectl trust establish --source=contoso-source --target=fabrikam-target\n"
-                  "  migratectl trust verify --source=contoso-source --target=fabrikam-target --wait\n"
-                  "  migratectl identity-map generate --source=contoso-source --target=fabrikam-target --output=map.csv\n"
-                  "  migratectl identity-map upload map.csv --target=fabrikam-target\n"
-                  "  migratectl migrate start --plan=plan.yaml --watch\n"
-                  "  migratectl migrate report wave1 --format=csv --output=wave1.csv\n"
-                  "  migratectl redirects list --source=contoso-source\n"
-                  "  migratectl trust remove --source=contoso-source --target=fabrikam-target\n\n",
-                  ExitCodeHelp());
+  absl::StrAppend(
+      &text,
+      "\nGlobal flags (any command; environment variables in brackets):\n"
+      "  --connector=HOST:PORT        tenant-connector [MIGRATECTL_CONNECTOR], default 127.0.0.1:50051\n"
+      "  --orchestrator=HOST:PORT     orchestrator [MIGRATECTL_ORCHESTRATOR], default 127.0.0.1:50052\n"
+      "  --tls-ca=FILE                verify the servers with this CA; turns TLS on [MIGRATECTL_TLS_CA]\n"
+      "  --tls-cert=FILE --tls-key=FILE  client certificate for mTLS [MIGRATECTL_TLS_CERT, _KEY]\n"
+      "  --tls-server-name=NAME       name expected on the server certificate [MIGRATECTL_TLS_SERVER_NAME]\n"
+      "  --deadline=DURATION          deadline of each call, default 30s [MIGRATECTL_DEADLINE]\n"
+      "  --format=table|csv|json      output format, default table [MIGRATECTL_FORMAT]\n"
+      "  --progress=auto|bars|lines   live progress style, default auto (bars on a terminal)\n"
+      "  --help                       help of a command; --version the build\n\n"
+      "A typical migration:\n"
+      "  migratectl connect --role=source https://contoso-admin.sharepoint.com --client-id=ID --client-secret-file=F\n"
+      "  migratectl connect --role=target https://fabrikam-admin.sharepoint.com --device-code\n"
+      "  migratectl preflight --source=contoso-source --target=fabrikam-target --ignore=trust,compatibility\n"
+      "  migratectl trust establish --source=contoso-source --target=fabrikam-target\n"
+      "  migratectl trust verify --source=contoso-source --target=fabrikam-target --wait\n"
+      "  migratectl identity-map generate --source=contoso-source --target=fabrikam-target --output=map.csv\n"
+      "  migratectl identity-map upload map.csv --target=fabrikam-target\n"
+      "  migratectl migrate start --plan=plan.yaml --watch\n"
+      "  migratectl migrate report wave1 --format=csv --output=wave1.csv\n"
+      "  migratectl redirects list --source=contoso-source\n"
+      "  migratectl trust remove --source=contoso-source --target=fabrikam-target\n\n",
+      ExitCodeHelp());
   return text;
 }
 
@@ -183,14 +184,16 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, bool out_i
   if (command == nullptr) {
     std::string group_commands;
     for (const Command& candidate : Commands()) {
-      if (absl::StartsWith(candidate.path, positionals[0] + " ")) absl::StrAppend(&group_commands, "  migratectl ", candidate.path, "\n");
+      if (absl::StartsWith(candidate.path, positionals[0] + " "))
+        absl::StrAppend(&group_commands, "  migratectl ", candidate.path, "\n");
     }
     if (!group_commands.empty() && positionals.size() == 1) {
       (help ? out : err) << "migratectl " << positionals[0] << " has these commands:\n" << group_commands;
       return help ? 0 : static_cast<int>(ExitCode::kUsage);
     }
     // A misspelt group ("mirgate start") or a misspelt command of a known group ("migrate strat").
-    const std::string typed = group_commands.empty() ? positionals[0] : absl::StrCat(positionals[0], " ", positionals[1]);
+    const std::string typed =
+        group_commands.empty() ? positionals[0] : absl::StrCat(positionals[0], " ", positionals[1]);
     err << "migratectl: unknown command '" << typed << "'";
     if (std::string closest = ClosestCommand(typed); !closest.empty()) err << "; did you mean '" << closest << "'?";
     err << "\n";

@@ -17,7 +17,7 @@ namespace crosstenant::migratectl {
 
 // Step 1 (commands_connections.cc).
 absl::Status RunConnect(Invocation& in);
-absl::Status RunConnections(Invocation& in);        // list, or --watch
+absl::Status RunConnections(Invocation& in);  // list, or --watch
 absl::Status RunConnectionsShow(Invocation& in);
 absl::Status RunConnectionsCheck(Invocation& in);
 absl::Status RunConnectionsDelete(Invocation& in);

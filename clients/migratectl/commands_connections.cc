@@ -124,9 +124,9 @@ void PrintConnection(Invocation& in, const v1::Connection& connection) {
 absl::StatusOr<v1::Connection> GetConnection(Invocation& in, const std::string& name) {
   v1::GetConnectionRequest request;
   request.set_name(ConnectionName(name));
-  ASSIGN_OR_RETURN(v1::GetConnectionResponse response,
-                   in.Call<v1::GetConnectionResponse>(in.connector(), &v1::TenantConnector::Stub::GetConnection,
-                                                      request));
+  ASSIGN_OR_RETURN(
+      v1::GetConnectionResponse response,
+      in.Call<v1::GetConnectionResponse>(in.connector(), &v1::TenantConnector::Stub::GetConnection, request));
   return response.connection();
 }
 
@@ -175,10 +175,14 @@ void AddConnectFlags(FlagSet& f, ConnectFlags* c) {
   f.Add("password-env", "VAR", "the admin's password from an environment variable", Text(&c->password_env));
   f.Add("workload-identity", "", "sign in with a Kubernetes service-account token (federated credential)",
         Switch(&c->workload_identity));
-  f.Add("token-file", "PATH", "with --workload-identity: token file on the connector's host "
-        "(default AZURE_FEDERATED_TOKEN_FILE there)", Text(&c->token_file));
-  f.Add("connector-reads-files", "", "send the secret, key and password files as paths the connector reads "
-        "(and re-reads when they rotate) instead of their content", Switch(&c->connector_reads_files));
+  f.Add("token-file", "PATH",
+        "with --workload-identity: token file on the connector's host "
+        "(default AZURE_FEDERATED_TOKEN_FILE there)",
+        Text(&c->token_file));
+  f.Add("connector-reads-files", "",
+        "send the secret, key and password files as paths the connector reads "
+        "(and re-reads when they rotate) instead of their content",
+        Switch(&c->connector_reads_files));
 }
 
 // The role, cloud and admin URL of the request.
@@ -198,12 +202,19 @@ absl::Status FillTarget(const ConnectFlags& c, v1::CreateConnectionRequest& requ
   if (c.admin_url.empty()) return UsageError("missing the admin URL (--admin-url=URL or argument)");
   if (!c.cloud.empty()) {
     const std::string cloud = absl::AsciiStrToLower(c.cloud);
-    if (cloud == "commercial") request.set_cloud(v1::CLOUD_COMMERCIAL);
-    else if (cloud == "gcc") request.set_cloud(v1::CLOUD_GCC);
-    else if (cloud == "gcc-high") request.set_cloud(v1::CLOUD_GCC_HIGH);
-    else if (cloud == "dod") request.set_cloud(v1::CLOUD_DOD);
-    else if (cloud == "china") request.set_cloud(v1::CLOUD_CHINA);
-    else return absl::InvalidArgumentError(absl::StrCat("--cloud: expected commercial, gcc, gcc-high, dod or china, got '", c.cloud, "'"));
+    if (cloud == "commercial")
+      request.set_cloud(v1::CLOUD_COMMERCIAL);
+    else if (cloud == "gcc")
+      request.set_cloud(v1::CLOUD_GCC);
+    else if (cloud == "gcc-high")
+      request.set_cloud(v1::CLOUD_GCC_HIGH);
+    else if (cloud == "dod")
+      request.set_cloud(v1::CLOUD_DOD);
+    else if (cloud == "china")
+      request.set_cloud(v1::CLOUD_CHINA);
+    else
+      return absl::InvalidArgumentError(
+          absl::StrCat("--cloud: expected commercial, gcc, gcc-high, dod or china, got '", c.cloud, "'"));
   }
   return absl::OkStatus();
 }
@@ -217,8 +228,9 @@ absl::Status FillCredential(const ConnectFlags& c, v1::Credential* credential) {
   if (!c.username.empty()) kinds.push_back("admin password");
   if (c.workload_identity) kinds.push_back("workload identity");
   if (kinds.empty()) {
-    return UsageError("no credential; give one of --client-secret-file/--client-secret-env, "
-                      "--certificate, --device-code, --username, --workload-identity (see --help)");
+    return UsageError(
+        "no credential; give one of --client-secret-file/--client-secret-env, "
+        "--certificate, --device-code, --username, --workload-identity (see --help)");
   }
   if (kinds.size() > 1) {
     return UsageError(absl::StrCat("one credential kind at a time, got ", absl::StrJoin(kinds, " and ")));
@@ -251,9 +263,12 @@ absl::Status FillCredential(const ConnectFlags& c, v1::Credential* credential) {
       cert->mutable_private_key_passphrase()->set_value(passphrase);
     }
     const std::string alg = absl::AsciiStrToLower(c.algorithm);
-    if (alg == "rs256") cert->set_assertion_algorithm(v1::ASSERTION_ALGORITHM_RS256);
-    else if (alg == "ps256") cert->set_assertion_algorithm(v1::ASSERTION_ALGORITHM_PS256);
-    else if (!alg.empty()) return absl::InvalidArgumentError(absl::StrCat("--assertion: expected ps256 or rs256, got '", c.algorithm, "'"));
+    if (alg == "rs256")
+      cert->set_assertion_algorithm(v1::ASSERTION_ALGORITHM_RS256);
+    else if (alg == "ps256")
+      cert->set_assertion_algorithm(v1::ASSERTION_ALGORITHM_PS256);
+    else if (!alg.empty())
+      return absl::InvalidArgumentError(absl::StrCat("--assertion: expected ps256 or rs256, got '", c.algorithm, "'"));
     return absl::OkStatus();
   }
   if (kind == "device code") {
@@ -297,26 +312,28 @@ absl::StatusOr<v1::Connection> FollowSignIn(Invocation& in, const ConnectFlags& 
 absl::Status RunConnect(Invocation& in) {
   ConnectFlags c;
   AddConnectFlags(in.flags(), &c);
-  ASSIGN_OR_RETURN(bool run, in.Parse({"Connects a source or target tenant: signs in, checks the admin role, finds "
-                                       "every geo. The connection is kept by the tenant-connector for the whole "
-                                       "migration, so the source and the target are connected at the same time.",
-                                       "Connect-SPOService -Url https://<tenant>-admin.sharepoint.com",
-                                       "[ADMIN_URL]",
-                                       "Credential kinds (exactly one):\n"
-                                       "  certificate        --client-id=GUID --certificate=FILE [--private-key-file=FILE]\n"
-                                       "  client secret      --client-id=GUID --client-secret-file=FILE|--client-secret-env=VAR\n"
-                                       "                     (Graph only: SharePoint refuses app-only tokens from a secret,\n"
-                                       "                     so trust, verify, compatibility and redirects need a certificate\n"
-                                       "                     or an admin sign-in)\n"
-                                       "  device code        --device-code [--client-id=GUID]   (prints Microsoft's prompt, waits)\n"
-                                       "  admin password     --username=UPN --password-file=FILE|--password-env=VAR [--client-id]\n"
-                                       "  workload identity  --workload-identity --client-id=GUID [--token-file=PATH]\n"
-                                       "Secrets are never put on the command line: they are read from files or the\n"
-                                       "environment and sealed by the connector; migratectl never prints them.\n\n"
-                                       "Example:\n"
-                                       "  migratectl connect --role=source https://contoso-admin.sharepoint.com \\\n"
-                                       "      --client-id=11111111-1111-4111-8111-111111111111 --certificate=app.pem --private-key-file=app.key"},
-                                      0, 1));
+  ASSIGN_OR_RETURN(
+      bool run,
+      in.Parse(
+          {"Connects a source or target tenant: signs in, checks the admin role, finds "
+           "every geo. The connection is kept by the tenant-connector for the whole "
+           "migration, so the source and the target are connected at the same time.",
+           "Connect-SPOService -Url https://<tenant>-admin.sharepoint.com", "[ADMIN_URL]",
+           "Credential kinds (exactly one):\n"
+           "  certificate        --client-id=GUID --certificate=FILE [--private-key-file=FILE]\n"
+           "  client secret      --client-id=GUID --client-secret-file=FILE|--client-secret-env=VAR\n"
+           "                     (Graph only: SharePoint refuses app-only tokens from a secret,\n"
+           "                     so trust, verify, compatibility and redirects need a certificate\n"
+           "                     or an admin sign-in)\n"
+           "  device code        --device-code [--client-id=GUID]   (prints Microsoft's prompt, waits)\n"
+           "  admin password     --username=UPN --password-file=FILE|--password-env=VAR [--client-id]\n"
+           "  workload identity  --workload-identity --client-id=GUID [--token-file=PATH]\n"
+           "Secrets are never put on the command line: they are read from files or the\n"
+           "environment and sealed by the connector; migratectl never prints them.\n\n"
+           "Example:\n"
+           "  migratectl connect --role=source https://contoso-admin.sharepoint.com \\\n"
+           "      --client-id=11111111-1111-4111-8111-111111111111 --certificate=app.pem --private-key-file=app.key"},
+          0, 1));
   if (!run) return absl::OkStatus();
   if (!in.positionals().empty()) {
     if (!c.admin_url.empty()) return UsageError("give the admin URL once: as --admin-url or as the argument");
@@ -327,9 +344,9 @@ absl::Status RunConnect(Invocation& in) {
   RETURN_IF_ERROR(FillTarget(c, request));
   RETURN_IF_ERROR(FillCredential(c, request.mutable_credential()));
 
-  ASSIGN_OR_RETURN(v1::CreateConnectionResponse response,
-                   in.Call<v1::CreateConnectionResponse>(in.connector(),
-                                                         &v1::TenantConnector::Stub::CreateConnection, request));
+  ASSIGN_OR_RETURN(
+      v1::CreateConnectionResponse response,
+      in.Call<v1::CreateConnectionResponse>(in.connector(), &v1::TenantConnector::Stub::CreateConnection, request));
   v1::Connection connection = response.connection();
   if (connection.state() == v1::CONNECTION_STATE_PENDING_SIGN_IN) {
     ASSIGN_OR_RETURN(connection, FollowSignIn(in, c, std::move(connection)));
@@ -342,8 +359,8 @@ absl::Status RunConnect(Invocation& in) {
   if (connection.state() == v1::CONNECTION_STATE_CONNECTED || connection.state() == v1::CONNECTION_STATE_DEGRADED) {
     return absl::OkStatus();
   }
-  return absl::FailedPreconditionError(absl::StrCat(connection.name(), " is ", StateName(connection.state()), ": ",
-                                                    connection.state_reason()));
+  return absl::FailedPreconditionError(
+      absl::StrCat(connection.name(), " is ", StateName(connection.state()), ": ", connection.state_reason()));
 }
 
 absl::Status RunConnections(Invocation& in) {
@@ -359,9 +376,9 @@ absl::Status RunConnections(Invocation& in) {
     v1::ListConnectionsRequest request;
     request.set_page_size(1000);
     do {
-      ASSIGN_OR_RETURN(v1::ListConnectionsResponse response,
-                       in.Call<v1::ListConnectionsResponse>(in.connector(),
-                                                            &v1::TenantConnector::Stub::ListConnections, request));
+      ASSIGN_OR_RETURN(
+          v1::ListConnectionsResponse response,
+          in.Call<v1::ListConnectionsResponse>(in.connector(), &v1::TenantConnector::Stub::ListConnections, request));
       connections.insert(connections.end(), response.connections().begin(), response.connections().end());
       request.set_page_token(response.next_page_token());
     } while (!request.page_token().empty());
@@ -383,10 +400,10 @@ absl::Status RunConnections(Invocation& in) {
     if (in.format() == OutputFormat::kJson) {
       in.out() << MessageToJson(event).dump() << "\n";
     } else {
-      std::string line = absl::StrCat(TimeText(event.event_time()), "  ",
-                                      ShortEnumName(v1::ConnectionEventType_Name(event.type()),
-                                                    "CONNECTION_EVENT_TYPE_"),
-                                      "  ", c.name(), "  ", RoleName(c.role()), "  ", StateName(c.state()));
+      std::string line =
+          absl::StrCat(TimeText(event.event_time()), "  ",
+                       ShortEnumName(v1::ConnectionEventType_Name(event.type()), "CONNECTION_EVENT_TYPE_"), "  ",
+                       c.name(), "  ", RoleName(c.role()), "  ", StateName(c.state()));
       if (!c.state_reason().empty()) absl::StrAppend(&line, "  ", c.state_reason());
       if (c.state() == v1::CONNECTION_STATE_PENDING_SIGN_IN && !c.sign_in_prompt().message().empty()) {
         absl::StrAppend(&line, "  ", c.sign_in_prompt().message());
@@ -402,7 +419,9 @@ absl::Status RunConnections(Invocation& in) {
 
 absl::Status RunConnectionsShow(Invocation& in) {
   ASSIGN_OR_RETURN(bool run, in.Parse({"Shows one connection: state, tenant, signed-in principal, geos, token, "
-                                       "warnings.", "", "NAME", ""}, 1, 1));
+                                       "warnings.",
+                                       "", "NAME", ""},
+                                      1, 1));
   if (!run) return absl::OkStatus();
   ASSIGN_OR_RETURN(v1::Connection connection, GetConnection(in, in.positionals()[0]));
   PrintConnection(in, connection);
@@ -410,14 +429,14 @@ absl::Status RunConnectionsShow(Invocation& in) {
 }
 
 absl::Status RunConnectionsCheck(Invocation& in) {
-  ASSIGN_OR_RETURN(bool run, in.Parse({"Probes a connection now: token, role, admin URL, geos, clock skew.", "",
-                                       "NAME", ""}, 1, 1));
+  ASSIGN_OR_RETURN(
+      bool run, in.Parse({"Probes a connection now: token, role, admin URL, geos, clock skew.", "", "NAME", ""}, 1, 1));
   if (!run) return absl::OkStatus();
   v1::CheckConnectionRequest request;
   request.set_name(ConnectionName(in.positionals()[0]));
-  ASSIGN_OR_RETURN(v1::CheckConnectionResponse response,
-                   in.Call<v1::CheckConnectionResponse>(in.connector(), &v1::TenantConnector::Stub::CheckConnection,
-                                                        request));
+  ASSIGN_OR_RETURN(
+      v1::CheckConnectionResponse response,
+      in.Call<v1::CheckConnectionResponse>(in.connector(), &v1::TenantConnector::Stub::CheckConnection, request));
   PrintConnection(in, response.connection());
   if (response.connection().state() == v1::CONNECTION_STATE_CONNECTED) return absl::OkStatus();
   return NotReadyError(absl::StrCat(response.connection().name(), " is ", StateName(response.connection().state()),
@@ -426,7 +445,8 @@ absl::Status RunConnectionsCheck(Invocation& in) {
 
 absl::Status RunConnectionsDelete(Invocation& in) {
   bool force = false;
-  in.flags().Add("force", "", "delete even while live migrations hold the connection (`connections show` lists "
+  in.flags().Add("force", "",
+                 "delete even while live migrations hold the connection (`connections show` lists "
                  "them); their users whose moves may have started wait until a connection of the same name is back",
                  Switch(&force));
   ASSIGN_OR_RETURN(bool run, in.Parse({"Forgets a connection, its tokens and its sealed secrets. Moves already "
@@ -439,9 +459,9 @@ absl::Status RunConnectionsDelete(Invocation& in) {
   request.set_name(ConnectionName(in.positionals()[0]));
   request.set_request_id(NewRequestId());
   request.set_force(force);
-  ASSIGN_OR_RETURN(v1::DeleteConnectionResponse response,
-                   in.Call<v1::DeleteConnectionResponse>(in.connector(), &v1::TenantConnector::Stub::DeleteConnection,
-                                                         request));
+  ASSIGN_OR_RETURN(
+      v1::DeleteConnectionResponse response,
+      in.Call<v1::DeleteConnectionResponse>(in.connector(), &v1::TenantConnector::Stub::DeleteConnection, request));
   (void)response;
   in.out() << "deleted " << request.name() << "\n";
   return absl::OkStatus();
@@ -451,8 +471,10 @@ absl::Status RunPreflight(Invocation& in) {
   std::string source, target, ignore;
   in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
   in.flags().Add("target", "CONNECTION", "the target connection (required)", Text(&target));
-  in.flags().Add("ignore", "CHECK,...", "checks whose errors do not count for the exit code, e.g. "
-                 "trust,compatibility before trust is established", Text(&ignore));
+  in.flags().Add("ignore", "CHECK,...",
+                 "checks whose errors do not count for the exit code, e.g. "
+                 "trust,compatibility before trust is established",
+                 Text(&ignore));
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Runs every preflight check across the source and the target at once: roles, app "
                              "permissions, cloud, feature enabled, licences, Customer Key, trust, compatibility, "

@@ -28,12 +28,13 @@ absl::Status IdentityMapError(const std::string& path, const std::vector<identit
     if (violations.size() == 100) break;
     std::string where = absl::StrCat(path, ":", problem.line);
     if (problem.column > 0) absl::StrAppend(&where, ":", problem.column);
-    violations.push_back({where, absl::StrCat(problem.code, problem.field.empty() ? "" : " " + problem.field, ": ",
-                                              problem.message)});
+    violations.push_back(
+        {where, absl::StrCat(problem.code, problem.field.empty() ? "" : " " + problem.field, ": ", problem.message)});
   }
   return InvalidArgumentWithViolations(
-      absl::StrCat(path, ": the identity map has ", problems.size(), " problem(s)",
-                   problems.size() > 100 ? " (the first 100 follow; `migratectl identity-map validate` lists all)" : ""),
+      absl::StrCat(
+          path, ": the identity map has ", problems.size(), " problem(s)",
+          problems.size() > 100 ? " (the first 100 follow; `migratectl identity-map validate` lists all)" : ""),
       violations);
 }
 
@@ -52,9 +53,9 @@ absl::StatusOr<std::vector<v1::TenantUser>> ListUsers(Invocation& in, const std:
   request.set_connection(ConnectionName(connection));
   request.set_page_size(999);
   do {
-    ASSIGN_OR_RETURN(v1::ListTenantUsersResponse response,
-                     in.Call<v1::ListTenantUsersResponse>(in.connector(), &v1::TenantConnector::Stub::ListTenantUsers,
-                                                          request));
+    ASSIGN_OR_RETURN(
+        v1::ListTenantUsersResponse response,
+        in.Call<v1::ListTenantUsersResponse>(in.connector(), &v1::TenantConnector::Stub::ListTenantUsers, request));
     users.insert(users.end(), response.users().begin(), response.users().end());
     request.set_page_token(response.next_page_token());
   } while (!request.page_token().empty());
@@ -87,8 +88,8 @@ absl::Status RunIdentityMapValidate(Invocation& in) {
   csv.clear();
   csv.shrink_to_fit();
   // Every problem found: those listed, without the TOO_MANY_PROBLEMS line, and those left out.
-  const int64_t problem_count = static_cast<int64_t>(parsed.problems.size()) -
-                                (parsed.problems_omitted > 0 ? 1 : 0) + parsed.problems_omitted;
+  const int64_t problem_count =
+      static_cast<int64_t>(parsed.problems.size()) - (parsed.problems_omitted > 0 ? 1 : 0) + parsed.problems_omitted;
   nlohmann::json json = {{"file", path},
                          {"valid", parsed.problems.empty()},
                          {"user_rows", parsed.map.users.size()},
@@ -100,8 +101,7 @@ absl::Status RunIdentityMapValidate(Invocation& in) {
   } else if (in.format() == OutputFormat::kCsv) {
     in.out() << RenderCsv(ProblemsTable(path, parsed.problems));
   } else if (parsed.problems.empty()) {
-    in.out() << path << ": valid: " << parsed.map.users.size() << " users, " << parsed.map.groups.size()
-             << " groups\n";
+    in.out() << path << ": valid: " << parsed.map.users.size() << " users, " << parsed.map.groups.size() << " groups\n";
   } else {
     in.out() << RenderTable(ProblemsTable(path, parsed.problems));
   }
@@ -135,9 +135,9 @@ absl::Status RunIdentityMapUpload(Invocation& in) {
     request.set_geo(g.name());
     request.mutable_identity_map()->set_csv(csv);
     request.set_request_id(NewRequestId());
-    ASSIGN_OR_RETURN(v1::UploadIdentityMapResponse response,
-                     in.Call<v1::UploadIdentityMapResponse>(in.connector(),
-                                                            &v1::TenantConnector::Stub::UploadIdentityMap, request));
+    ASSIGN_OR_RETURN(
+        v1::UploadIdentityMapResponse response,
+        in.Call<v1::UploadIdentityMapResponse>(in.connector(), &v1::TenantConnector::Stub::UploadIdentityMap, request));
     table.AddRow({g.name(), absl::StrCat(response.summary().user_rows()), absl::StrCat(response.summary().group_rows()),
                   absl::StrCat(response.upstream_request_count()), response.summary().sha256()});
     nlohmann::json row = MessageToJson(response);
@@ -184,8 +184,8 @@ absl::Status RunIdentityMapGenerate(Invocation& in) {
   }
   int by_upn = 0;
   for (const std::string& how : match.matched_by) by_upn += how == "upn" ? 1 : 0;
-  report << "matched " << match.map.users.size() << " of " << source_users.size() << " source users ("
-         << by_upn << " by UPN, " << match.map.users.size() - by_upn << " by mail) against " << target_users.size()
+  report << "matched " << match.map.users.size() << " of " << source_users.size() << " source users (" << by_upn
+         << " by UPN, " << match.map.users.size() - by_upn << " by mail) against " << target_users.size()
          << " target users" << (output.empty() ? "" : "; wrote " + output) << "\n";
   if (!match.unmatched.empty()) {
     Table table({"UNMATCHED SOURCE USER", "REASON"});

@@ -25,9 +25,9 @@ namespace {
 absl::StatusOr<v1::Migration> GetMigration(Invocation& in, const std::string& name) {
   v1::GetMigrationRequest request;
   request.set_name(MigrationName(name));
-  ASSIGN_OR_RETURN(v1::GetMigrationResponse response,
-                   in.Call<v1::GetMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::GetMigration,
-                                                     request));
+  ASSIGN_OR_RETURN(
+      v1::GetMigrationResponse response,
+      in.Call<v1::GetMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::GetMigration, request));
   return response.migration();
 }
 
@@ -95,9 +95,9 @@ absl::StatusOr<v1::Migration> Watch(Invocation& in, const std::string& name, abs
           ApplyUserTransition(migration.mutable_counts(), t.from_state(), t.to_state());
           if (t.to_state() == v1::USER_MOVE_STATE_BLOCKED || t.to_state() == v1::USER_MOVE_STATE_FAILED ||
               t.to_state() == v1::USER_MOVE_STATE_STOPPED) {
-            progress.Note(absl::StrCat(t.source_user_principal_name(), " ", StateName(t.to_state()),
-                                       t.has_error() ? absl::StrCat(": ", t.error().code(), " ", t.error().message())
-                                                     : ""));
+            progress.Note(
+                absl::StrCat(t.source_user_principal_name(), " ", StateName(t.to_state()),
+                             t.has_error() ? absl::StrCat(": ", t.error().code(), " ", t.error().message()) : ""));
           }
           break;
         }
@@ -130,8 +130,10 @@ absl::Status ParseWindowTime(const std::string& flag, const std::string& text, g
   absl::Time time;
   std::string error;
   if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": expected an RFC 3339 UTC time such as "
-                                                   "2026-12-05T20:00:00Z, got '", text, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("--", flag,
+                                                   ": expected an RFC 3339 UTC time such as "
+                                                   "2026-12-05T20:00:00Z, got '",
+                                                   text, "'"));
   }
   out->set_seconds(absl::ToUnixSeconds(time));
   return absl::OkStatus();
@@ -174,15 +176,14 @@ absl::StatusOr<v1::OrchestratorUploadIdentityMapResponse> StageIdentityMap(Invoc
   std::unique_ptr<grpc::ClientWriter<v1::OrchestratorUploadIdentityMapRequest>> writer =
       in.orchestrator().UploadIdentityMap(context.get(), &response);
   bool ended_by_server = false;
-  absl::Status read = ReadInputFileInPieces(
-      path, "identity map", kMaxStagedIdentityMapFileBytes, kIdentityMapPieceBytes,
-      [&](absl::string_view piece) -> absl::Status {
-        v1::OrchestratorUploadIdentityMapRequest request;
-        request.set_csv_chunk(std::string(piece));
-        if (writer->Write(request)) return absl::OkStatus();
-        ended_by_server = true;  // Finish says why
-        return absl::CancelledError("the orchestrator ended the upload");
-      });
+  absl::Status read = ReadInputFileInPieces(path, "identity map", kMaxStagedIdentityMapFileBytes,
+                                            kIdentityMapPieceBytes, [&](absl::string_view piece) -> absl::Status {
+                                              v1::OrchestratorUploadIdentityMapRequest request;
+                                              request.set_csv_chunk(std::string(piece));
+                                              if (writer->Write(request)) return absl::OkStatus();
+                                              ended_by_server = true;  // Finish says why
+                                              return absl::CancelledError("the orchestrator ended the upload");
+                                            });
   if (!read.ok() && !ended_by_server) {
     context->TryCancel();
     writer->Finish();
@@ -210,8 +211,10 @@ absl::Status RunMigrateStart(Invocation& in) {
   in.flags().Add("plan", "FILE", "the plan file (YAML; see deploy/local/demo-plan.yaml) (required)", Text(&plan_path));
   in.flags().Add("identity-map", "FILE", "use this identity map instead of the plan's", Text(&identity_map_override));
   in.flags().Add("id", "NAME", "use this migration id instead of the plan's", Text(&id_override));
-  in.flags().Add("validate-only", "", "a rehearsal whatever the plan says: every phase runs, Microsoft validates "
-                 "each user (-ValidationOnly) and nothing moves", Switch(&validate_only));
+  in.flags().Add("validate-only", "",
+                 "a rehearsal whatever the plan says: every phase runs, Microsoft validates "
+                 "each user (-ValidationOnly) and nothing moves",
+                 Switch(&validate_only));
   in.flags().Add("watch", "", "then follow the migration to its end, like `migrate status --watch`", Switch(&watch));
   in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long", DurationFlag(&timeout));
   ASSIGN_OR_RETURN(bool run,
@@ -241,9 +244,9 @@ absl::Status RunMigrateStart(Invocation& in) {
   p->set_target_connection(plan.target_connection);
   p->mutable_identity_map()->set_upload(staged.name());
   *p->mutable_options() = plan.options;
-  ASSIGN_OR_RETURN(v1::CreateMigrationResponse response,
-                   in.Call<v1::CreateMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::CreateMigration,
-                                                        request));
+  ASSIGN_OR_RETURN(
+      v1::CreateMigrationResponse response,
+      in.Call<v1::CreateMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::CreateMigration, request));
   if (!watch) {
     PrintMigration(in, response.migration());
     return absl::OkStatus();
@@ -262,8 +265,7 @@ absl::Status RunMigrateStatus(Invocation& in) {
   absl::Duration timeout = absl::InfiniteDuration();
   in.flags().Add("watch", "", "follow the migration live to its end (bars on a terminal, lines otherwise)",
                  Switch(&watch));
-  in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long (exit 8)",
-                 DurationFlag(&timeout));
+  in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long (exit 8)", DurationFlag(&timeout));
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Shows a migration (phase, state and why, users by state, queues per source geo, trust "
                              "and compatibility per geo pair), or lists every migration without NAME. With --watch, "
@@ -279,9 +281,9 @@ absl::Status RunMigrateStatus(Invocation& in) {
     v1::ListMigrationsRequest request;
     request.set_page_size(1000);
     do {
-      ASSIGN_OR_RETURN(v1::ListMigrationsResponse response,
-                       in.Call<v1::ListMigrationsResponse>(in.orchestrator(), &v1::Orchestrator::Stub::ListMigrations,
-                                                           request));
+      ASSIGN_OR_RETURN(
+          v1::ListMigrationsResponse response,
+          in.Call<v1::ListMigrationsResponse>(in.orchestrator(), &v1::Orchestrator::Stub::ListMigrations, request));
       migrations.insert(migrations.end(), response.migrations().begin(), response.migrations().end());
       request.set_page_token(response.next_page_token());
     } while (!request.page_token().empty());
@@ -306,19 +308,19 @@ absl::Status RunMigrateStatus(Invocation& in) {
 absl::Status RunMigratePause(Invocation& in) {
   std::string reason;
   in.flags().Add("reason", "TEXT", "why, recorded in the migration's events", Text(&reason));
-  ASSIGN_OR_RETURN(bool run, in.Parse({"Pauses a migration: no new move is started; moves already started at "
-                                       "Microsoft carry on and are still followed.",
-                                       "(no cmdlet: stop queueing Start-SPOCrossTenantUserContentMove by hand)", "NAME",
-                                       ""},
-                                      1, 1));
+  ASSIGN_OR_RETURN(bool run,
+                   in.Parse({"Pauses a migration: no new move is started; moves already started at "
+                             "Microsoft carry on and are still followed.",
+                             "(no cmdlet: stop queueing Start-SPOCrossTenantUserContentMove by hand)", "NAME", ""},
+                            1, 1));
   if (!run) return absl::OkStatus();
   v1::PauseMigrationRequest request;
   request.set_name(MigrationName(in.positionals()[0]));
   request.set_reason(reason);
   request.set_request_id(NewRequestId());
-  ASSIGN_OR_RETURN(v1::PauseMigrationResponse response,
-                   in.Call<v1::PauseMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::PauseMigration,
-                                                       request));
+  ASSIGN_OR_RETURN(
+      v1::PauseMigrationResponse response,
+      in.Call<v1::PauseMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::PauseMigration, request));
   PrintMigration(in, response.migration());
   return absl::OkStatus();
 }
@@ -342,9 +344,9 @@ absl::Status RunMigrateResume(Invocation& in) {
   if (!end.empty()) {
     RETURN_IF_ERROR(ParseWindowTime("window-end", end, request.mutable_window()->mutable_preferred_end_time()));
   }
-  ASSIGN_OR_RETURN(v1::ResumeMigrationResponse response,
-                   in.Call<v1::ResumeMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::ResumeMigration,
-                                                        request));
+  ASSIGN_OR_RETURN(
+      v1::ResumeMigrationResponse response,
+      in.Call<v1::ResumeMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::ResumeMigration, request));
   PrintMigration(in, response.migration());
   return absl::OkStatus();
 }
@@ -352,20 +354,20 @@ absl::Status RunMigrateResume(Invocation& in) {
 absl::Status RunMigrateCancel(Invocation& in) {
   std::string reason;
   in.flags().Add("reason", "TEXT", "why, recorded in the migration's events", Text(&reason));
-  ASSIGN_OR_RETURN(bool run, in.Parse({"Cancels a migration: users not yet started are STOPPED, moves Microsoft "
-                                       "can still stop are stopped, moves already in progress are followed to "
-                                       "their end. Trust is left in place.",
-                                       "Stop-SPOCrossTenantUserContentMove -SourceUserPrincipalName <upn>, per user",
-                                       "NAME", ""},
-                                      1, 1));
+  ASSIGN_OR_RETURN(bool run,
+                   in.Parse({"Cancels a migration: users not yet started are STOPPED, moves Microsoft "
+                             "can still stop are stopped, moves already in progress are followed to "
+                             "their end. Trust is left in place.",
+                             "Stop-SPOCrossTenantUserContentMove -SourceUserPrincipalName <upn>, per user", "NAME", ""},
+                            1, 1));
   if (!run) return absl::OkStatus();
   v1::CancelMigrationRequest request;
   request.set_name(MigrationName(in.positionals()[0]));
   request.set_reason(reason);
   request.set_request_id(NewRequestId());
-  ASSIGN_OR_RETURN(v1::CancelMigrationResponse response,
-                   in.Call<v1::CancelMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::CancelMigration,
-                                                        request));
+  ASSIGN_OR_RETURN(
+      v1::CancelMigrationResponse response,
+      in.Call<v1::CancelMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::CancelMigration, request));
   PrintMigration(in, response.migration());
   return absl::OkStatus();
 }
@@ -374,8 +376,7 @@ absl::Status RunMigrateReconcile(Invocation& in) {
   bool watch = false;
   absl::Duration timeout = absl::InfiniteDuration();
   in.flags().Add("watch", "", "then follow the migration to its end, like `migrate status --watch`", Switch(&watch));
-  in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long (exit 8)",
-                 DurationFlag(&timeout));
+  in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long (exit 8)", DurationFlag(&timeout));
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Asks Microsoft again about every user whose move may have started but whose final "
                              "state Microsoft has not confirmed (FAILED on the mesh's own error: a connection "
@@ -389,9 +390,9 @@ absl::Status RunMigrateReconcile(Invocation& in) {
   if (!run) return absl::OkStatus();
   v1::ReconcileMigrationRequest request;
   request.set_name(MigrationName(in.positionals()[0]));
-  ASSIGN_OR_RETURN(v1::ReconcileMigrationResponse response,
-                   in.Call<v1::ReconcileMigrationResponse>(in.orchestrator(),
-                                                           &v1::Orchestrator::Stub::ReconcileMigration, request));
+  ASSIGN_OR_RETURN(
+      v1::ReconcileMigrationResponse response,
+      in.Call<v1::ReconcileMigrationResponse>(in.orchestrator(), &v1::Orchestrator::Stub::ReconcileMigration, request));
   if (in.format() == OutputFormat::kTable) {
     in.out() << response.users_to_reconcile() << " user(s) to reconcile with Microsoft\n";
   }
@@ -419,8 +420,8 @@ absl::Status RunMigrateReport(Invocation& in) {
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"The migration report: one row per user (source, target, geos, state, attempts, times on "
                              "one clock, error code and text), as an aligned table, CSV (every column) or JSON.",
-                             "Get-SPOCrossTenantUserContentMoveState output collected by a script of your own",
-                             "NAME", "  migratectl migrate report merger --format=csv --output=report.csv"},
+                             "Get-SPOCrossTenantUserContentMoveState output collected by a script of your own", "NAME",
+                             "  migratectl migrate report merger --format=csv --output=report.csv"},
                             1, 1));
   if (!run) return absl::OkStatus();
   ASSIGN_OR_RETURN(const ReportClock clock, ParseReportClock(clock_name));
@@ -432,7 +433,8 @@ absl::Status RunMigrateReport(Invocation& in) {
     for (char& c : name) c = c == '-' ? '_' : c;
     v1::UserMoveState parsed;
     if (!v1::UserMoveState_Parse(name, &parsed) || parsed == v1::USER_MOVE_STATE_UNSPECIFIED) {
-      return absl::InvalidArgumentError(absl::StrCat("--state: '", state, "' is not a user state (pending, blocked, "
+      return absl::InvalidArgumentError(absl::StrCat("--state: '", state,
+                                                     "' is not a user state (pending, blocked, "
                                                      "queued, not_started, scheduled, ready_to_trigger, in_progress, "
                                                      "rescheduled, success, failed, stopped, validated)"));
     }
@@ -453,8 +455,8 @@ absl::Status RunMigrateReport(Invocation& in) {
   switch (in.format()) {
     case OutputFormat::kTable:
       text = absl::StrCat(RenderTable(ReportTable(rows, clock)), request.name(), "  ", PhaseName(summary.phase()), "  ",
-                          StateName(summary.state()), "  ", summary.counts().total(), " users: ",
-                          CountsSummary(summary.counts()), "\n");
+                          StateName(summary.state()), "  ", summary.counts().total(),
+                          " users: ", CountsSummary(summary.counts()), "\n");
       break;
     case OutputFormat::kCsv:
       text = RenderCsv(ReportCsvTable(rows, clock));

@@ -26,10 +26,10 @@ absl::Status RunRedirectsList(Invocation& in) {
   std::string source, geo;
   in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
   in.flags().Add("geo", "CODE", "only this source geo (default: every geo)", Text(&geo));
-  ASSIGN_OR_RETURN(bool run, in.Parse({"Lists the redirect sites left at the old OneDrive URLs on the source, on "
-                                       "every source geo.",
-                                       "Get-SPOSite -Template RedirectSite#0 -IncludePersonalSite $true (per geo)", "",
-                                       ""}));
+  ASSIGN_OR_RETURN(bool run,
+                   in.Parse({"Lists the redirect sites left at the old OneDrive URLs on the source, on "
+                             "every source geo.",
+                             "Get-SPOSite -Template RedirectSite#0 -IncludePersonalSite $true (per geo)", "", ""}));
   if (!run) return absl::OkStatus();
   if (source.empty()) return UsageError("--source=CONNECTION is required");
   ASSIGN_OR_RETURN(v1::Connection connection, GetConnection(in, source));
@@ -65,11 +65,11 @@ absl::Status RunRedirectsRemove(Invocation& in) {
   in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
   in.flags().Add("permanent", "", "also purge it from the site recycle bin, freeing the URL at once",
                  Switch(&permanent));
-  ASSIGN_OR_RETURN(bool run, in.Parse({"Removes redirect sites (needed before moving a user back). The geo is found "
-                                       "from each URL's host.",
-                                       "Remove-SPOSite -Identity <url> (and Remove-SPODeletedSite with --permanent)",
-                                       "URL...", ""},
-                                      1, 1000));
+  ASSIGN_OR_RETURN(
+      bool run, in.Parse({"Removes redirect sites (needed before moving a user back). The geo is found "
+                          "from each URL's host.",
+                          "Remove-SPOSite -Identity <url> (and Remove-SPODeletedSite with --permanent)", "URL...", ""},
+                         1, 1000));
   if (!run) return absl::OkStatus();
   if (source.empty()) return UsageError("--source=CONNECTION is required");
   ASSIGN_OR_RETURN(v1::Connection connection, GetConnection(in, source));
@@ -87,9 +87,9 @@ absl::Status RunRedirectsRemove(Invocation& in) {
     request.set_url(url);
     request.set_permanent(permanent);
     request.set_request_id(NewRequestId());
-    RETURN_IF_ERROR(in.Call<v1::RemoveRedirectSiteResponse>(in.connector(),
-                                                            &v1::TenantConnector::Stub::RemoveRedirectSite, request)
-                        .status());
+    RETURN_IF_ERROR(
+        in.Call<v1::RemoveRedirectSiteResponse>(in.connector(), &v1::TenantConnector::Stub::RemoveRedirectSite, request)
+            .status());
     in.out() << "removed " << url << (permanent ? " (permanently)" : " (to the site recycle bin)") << "\n";
   }
   return absl::OkStatus();

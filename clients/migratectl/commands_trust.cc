@@ -1,7 +1,6 @@
 // Steps 2, 3 and 7 (trust) and the compatibility check of step 5, for every pair of a source geo and a
 // target geo (Microsoft: with Multi-Geo, trust is needed between every pair of geographies involved).
 
-
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "clients/migratectl/commands.h"
@@ -81,18 +80,20 @@ struct VerifyRow {
 
 absl::StatusOr<std::vector<VerifyRow>> VerifyAll(Invocation& in, const Sides& sides) {
   std::vector<VerifyRow> rows;
-  RETURN_IF_ERROR(ForEachSide(sides, [&](const char* side, const SideGeo& geo, v1::ConnectionRole partner_role,
-                                         const SideGeo& partner) -> absl::Status {
-    v1::VerifyCrossTenantRelationshipRequest request;
-    request.set_geo(geo.geo);
-    *request.mutable_relationship() = Relationship(partner_role, partner);
-    ASSIGN_OR_RETURN(v1::VerifyCrossTenantRelationshipResponse response,
-                     in.Call<v1::VerifyCrossTenantRelationshipResponse>(
-                         in.connector(), &v1::TenantConnector::Stub::VerifyCrossTenantRelationship, request));
-    rows.push_back({side, geo.geo, PartnerRoleName(partner_role), partner.host_url, TrustName(response.status()),
-                    response.raw_status()});
-    return absl::OkStatus();
-  }));
+  RETURN_IF_ERROR(ForEachSide(
+      sides,
+      [&](const char* side, const SideGeo& geo, v1::ConnectionRole partner_role,
+          const SideGeo& partner) -> absl::Status {
+        v1::VerifyCrossTenantRelationshipRequest request;
+        request.set_geo(geo.geo);
+        *request.mutable_relationship() = Relationship(partner_role, partner);
+        ASSIGN_OR_RETURN(v1::VerifyCrossTenantRelationshipResponse response,
+                         in.Call<v1::VerifyCrossTenantRelationshipResponse>(
+                             in.connector(), &v1::TenantConnector::Stub::VerifyCrossTenantRelationship, request));
+        rows.push_back({side, geo.geo, PartnerRoleName(partner_role), partner.host_url, TrustName(response.status()),
+                        response.raw_status()});
+        return absl::OkStatus();
+      }));
   return rows;
 }
 
@@ -102,36 +103,39 @@ void PrintVerifyRows(Invocation& in, const std::vector<VerifyRow>& rows) {
   in.Print(table, nlohmann::json());
 }
 
-
 }  // namespace
 
 absl::Status RunTrustEstablish(Invocation& in) {
   std::string source, target;
   in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
   in.flags().Add("target", "CONNECTION", "the target connection (required)", Text(&target));
-  ASSIGN_OR_RETURN(bool run, in.Parse({"Establishes the trust on both tenants for every source-geo/target-geo pair, "
-                                       "with each geo's cross-tenant host URL read from the tenant itself.",
-                                       "Get-SPOCrossTenantHostUrl on both tenants, then Set-SPOCrossTenantRelationship "
-                                       "-Scenario MnA -PartnerRole Target|Source -PartnerCrossTenantHostUrl <partner> on "
-                                       "each side",
-                                       "", "Setting a relationship that exists already succeeds. Then wait for "
-                                       "GoodToProceed with `migratectl trust verify --wait`."}));
+  ASSIGN_OR_RETURN(bool run,
+                   in.Parse({"Establishes the trust on both tenants for every source-geo/target-geo pair, "
+                             "with each geo's cross-tenant host URL read from the tenant itself.",
+                             "Get-SPOCrossTenantHostUrl on both tenants, then Set-SPOCrossTenantRelationship "
+                             "-Scenario MnA -PartnerRole Target|Source -PartnerCrossTenantHostUrl <partner> on "
+                             "each side",
+                             "",
+                             "Setting a relationship that exists already succeeds. Then wait for "
+                             "GoodToProceed with `migratectl trust verify --wait`."}));
   if (!run) return absl::OkStatus();
   ASSIGN_OR_RETURN(Sides sides, LoadSides(in, source, target));
   Table table({"SIDE", "GEO", "HOST URL", "PARTNER ROLE", "PARTNER HOST URL", "RESULT"});
-  RETURN_IF_ERROR(ForEachSide(sides, [&](const char* side, const SideGeo& geo, v1::ConnectionRole partner_role,
-                                         const SideGeo& partner) -> absl::Status {
-    v1::SetCrossTenantRelationshipRequest request;
-    request.set_geo(geo.geo);
-    *request.mutable_relationship() = Relationship(partner_role, partner);
-    request.set_request_id(NewRequestId());
-    ASSIGN_OR_RETURN(v1::SetCrossTenantRelationshipResponse response,
-                     in.Call<v1::SetCrossTenantRelationshipResponse>(
-                         in.connector(), &v1::TenantConnector::Stub::SetCrossTenantRelationship, request));
-    (void)response;
-    table.AddRow({side, geo.geo, geo.host_url, PartnerRoleName(partner_role), partner.host_url, "set"});
-    return absl::OkStatus();
-  }));
+  RETURN_IF_ERROR(ForEachSide(
+      sides,
+      [&](const char* side, const SideGeo& geo, v1::ConnectionRole partner_role,
+          const SideGeo& partner) -> absl::Status {
+        v1::SetCrossTenantRelationshipRequest request;
+        request.set_geo(geo.geo);
+        *request.mutable_relationship() = Relationship(partner_role, partner);
+        request.set_request_id(NewRequestId());
+        ASSIGN_OR_RETURN(v1::SetCrossTenantRelationshipResponse response,
+                         in.Call<v1::SetCrossTenantRelationshipResponse>(
+                             in.connector(), &v1::TenantConnector::Stub::SetCrossTenantRelationship, request));
+        (void)response;
+        table.AddRow({side, geo.geo, geo.host_url, PartnerRoleName(partner_role), partner.host_url, "set"});
+        return absl::OkStatus();
+      }));
   in.Print(table, nlohmann::json());
   return absl::OkStatus();
 }
@@ -144,8 +148,10 @@ absl::Status RunTrustVerify(Invocation& in) {
   in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
   in.flags().Add("target", "CONNECTION", "the target connection (required)", Text(&target));
   in.flags().Add("wait", "", "check again until every side says GoodToProceed", Switch(&wait));
-  in.flags().Add("timeout", "DURATION", "with --wait: give up after this long (default 7 days and an hour: "
-                 "DormantByPartner lasts up to 7 days)", DurationFlag(&timeout));
+  in.flags().Add("timeout", "DURATION",
+                 "with --wait: give up after this long (default 7 days and an hour: "
+                 "DormantByPartner lasts up to 7 days)",
+                 DurationFlag(&timeout));
   in.flags().Add("interval", "DURATION", "with --wait: time between checks (default 2s)", DurationFlag(&interval));
   ASSIGN_OR_RETURN(bool run, in.Parse({"Verifies the trust on both tenants for every pair. Exit 10 unless every side "
                                        "says GoodToProceed.",
@@ -192,16 +198,18 @@ absl::Status RunTrustRemove(Invocation& in) {
                                        "", ""}));
   if (!run) return absl::OkStatus();
   ASSIGN_OR_RETURN(Sides sides, LoadSides(in, source, target));
-  RETURN_IF_ERROR(ForEachSide(sides, [&](const char*, const SideGeo& geo, v1::ConnectionRole partner_role,
-                                         const SideGeo& partner) -> absl::Status {
-    v1::RemoveCrossTenantRelationshipRequest request;
-    request.set_geo(geo.geo);
-    *request.mutable_relationship() = Relationship(partner_role, partner);
-    request.set_request_id(NewRequestId());
-    return in.Call<v1::RemoveCrossTenantRelationshipResponse>(
-                 in.connector(), &v1::TenantConnector::Stub::RemoveCrossTenantRelationship, request)
-        .status();
-  }));
+  RETURN_IF_ERROR(ForEachSide(
+      sides,
+      [&](const char*, const SideGeo& geo, v1::ConnectionRole partner_role, const SideGeo& partner) -> absl::Status {
+        v1::RemoveCrossTenantRelationshipRequest request;
+        request.set_geo(geo.geo);
+        *request.mutable_relationship() = Relationship(partner_role, partner);
+        request.set_request_id(NewRequestId());
+        return in
+            .Call<v1::RemoveCrossTenantRelationshipResponse>(
+                in.connector(), &v1::TenantConnector::Stub::RemoveCrossTenantRelationship, request)
+            .status();
+      }));
   ASSIGN_OR_RETURN(std::vector<VerifyRow> rows, VerifyAll(in, sides));
   PrintVerifyRows(in, rows);
   int removed = 0;

@@ -29,7 +29,8 @@ absl::Status ReadInputFileInPieces(const std::string& path, const std::string& w
                                    size_t piece_bytes, const std::function<absl::Status(absl::string_view)>& on_piece) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("the ", what, " file ", path, " cannot be opened: ", strerror(errno)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ", what, " file ", path, " cannot be opened: ", strerror(errno)));
   }
   struct Closer {
     int fd;
@@ -44,8 +45,9 @@ absl::Status ReadInputFileInPieces(const std::string& path, const std::string& w
     return absl::InvalidArgumentError(absl::StrCat("the ", what, " file ", path, " is not a regular file"));
   }
   if (info.st_size > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("the ", what, " file ", path, " is ", ApproximateByteSize(info.st_size),
-                                                   ", over the ", ApproximateByteSize(max_bytes), " limit"));
+    return absl::InvalidArgumentError(absl::StrCat("the ", what, " file ", path, " is ",
+                                                   ApproximateByteSize(info.st_size), ", over the ",
+                                                   ApproximateByteSize(max_bytes), " limit"));
   }
   std::string piece(piece_bytes, '\0');
   int64_t total = 0;
@@ -53,7 +55,8 @@ absl::Status ReadInputFileInPieces(const std::string& path, const std::string& w
     const ssize_t got = read(fd, piece.data(), piece.size());
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("the ", what, " file ", path, " cannot be read: ", strerror(errno)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the ", what, " file ", path, " cannot be read: ", strerror(errno)));
     }
     if (got == 0) return absl::OkStatus();
     total += got;
@@ -71,8 +74,8 @@ absl::StatusOr<std::string> ReadStandardInput(const std::string& what, int64_t m
   while (std::cin.read(buffer, sizeof buffer) || std::cin.gcount() > 0) {
     text.append(buffer, static_cast<size_t>(std::cin.gcount()));
     if (static_cast<int64_t>(text.size()) > max_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("the ", what, " on standard input is over the ",
-                                                     ApproximateByteSize(max_bytes), " limit"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the ", what, " on standard input is over the ", ApproximateByteSize(max_bytes), " limit"));
     }
   }
   return text;

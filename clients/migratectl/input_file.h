@@ -19,8 +19,8 @@ inline constexpr int64_t kMaxPlanFileBytes = int64_t{1} << 20;          // 1 MiB
 inline constexpr int64_t kMaxIdentityMapFileBytes = int64_t{64} << 20;  // 64 MiB, read whole (validate, upload)
 // An identity map streamed to the orchestrator (migrate start) is read a piece at a time, never whole.
 inline constexpr int64_t kMaxStagedIdentityMapFileBytes = int64_t{1} << 30;  // 1 GiB: millions of rows
-inline constexpr int64_t kMaxSecretFileBytes = int64_t{64} << 10;       // 64 KiB
-inline constexpr int64_t kMaxCertificateFileBytes = int64_t{1} << 20;   // 1 MiB: a certificate with its chain
+inline constexpr int64_t kMaxSecretFileBytes = int64_t{64} << 10;            // 64 KiB
+inline constexpr int64_t kMaxCertificateFileBytes = int64_t{1} << 20;        // 1 MiB: a certificate with its chain
 
 // The content of the file at `path`; `what` names it in messages ("plan", "identity map").
 absl::StatusOr<std::string> ReadInputFile(const std::string& path, const std::string& what, int64_t max_bytes);

@@ -92,7 +92,8 @@ TlsOutcome ProbeTls(const std::string& address, const GlobalOptions& o) {
     return {};
   }
   // A server that refused us has closed the socket: writing to it must fail, not raise SIGPIPE.
-  struct sigaction ignore {}, previous {};
+  struct sigaction ignore {
+  }, previous{};
   ignore.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ignore, &previous);
   TlsOutcome outcome;
@@ -219,8 +220,8 @@ FlagSet::Setter IntFlag(int* out, int min, int max) {
   return [out, min, max](absl::string_view value) {
     int parsed = 0;
     if (!absl::SimpleAtoi(value, &parsed) || parsed < min || parsed > max) {
-      return absl::InvalidArgumentError(absl::StrCat("expected a whole number from ", min, " to ", max, ", got '",
-                                                     value, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected a whole number from ", min, " to ", max, ", got '", value, "'"));
     }
     *out = parsed;
     return absl::OkStatus();
@@ -228,9 +229,17 @@ FlagSet::Setter IntFlag(int* out, int min, int max) {
 }
 
 bool IsSwitch(absl::string_view name) {
-  static const char* const kSwitches[] = {"watch",          "wait",     "permanent", "device-code",
-                                          "no-wait",        "include-guests", "workload-identity",
-                                          "connector-reads-files", "validate-only", "force", "verbose"};
+  static const char* const kSwitches[] = {"watch",
+                                          "wait",
+                                          "permanent",
+                                          "device-code",
+                                          "no-wait",
+                                          "include-guests",
+                                          "workload-identity",
+                                          "connector-reads-files",
+                                          "validate-only",
+                                          "force",
+                                          "verbose"};
   for (const char* candidate : kSwitches) {
     if (name == candidate) return true;
   }
@@ -256,8 +265,7 @@ absl::StatusOr<bool> Invocation::Parse(const CommandHelp& help, size_t min_posit
   GlobalOptions& o = options_;
   flags_.Add("connector", "HOST:PORT", "tenant-connector address (env MIGRATECTL_CONNECTOR; default 127.0.0.1:50051)",
              Text(&o.connector_address));
-  flags_.Add("orchestrator", "HOST:PORT",
-             "orchestrator address (env MIGRATECTL_ORCHESTRATOR; default 127.0.0.1:50052)",
+  flags_.Add("orchestrator", "HOST:PORT", "orchestrator address (env MIGRATECTL_ORCHESTRATOR; default 127.0.0.1:50052)",
              Text(&o.orchestrator_address));
   flags_.Add("tls-ca", "FILE", "CA to verify the servers with; turns TLS on (env MIGRATECTL_TLS_CA)", Text(&o.tls_ca));
   flags_.Add("tls-cert", "FILE", "client certificate for mTLS (env MIGRATECTL_TLS_CERT)", Text(&o.tls_cert));
@@ -319,12 +327,11 @@ absl::StatusOr<bool> Invocation::Parse(const CommandHelp& help, size_t min_posit
   }
   if (positionals_.size() < min_positionals || positionals_.size() > max_positionals) {
     if (positionals_.size() > max_positionals) {
-      return UsageError(absl::StrCat("unexpected argument '",
-                                     positionals_[max_positionals], "' (usage: migratectl ", command_, " [flags] ",
-                                     help.arguments, ")"));
+      return UsageError(absl::StrCat("unexpected argument '", positionals_[max_positionals], "' (usage: migratectl ",
+                                     command_, " [flags] ", help.arguments, ")"));
     }
-    return UsageError(absl::StrCat("missing ", help.arguments, " (usage: migratectl ",
-                                   command_, " [flags] ", help.arguments, ")"));
+    return UsageError(
+        absl::StrCat("missing ", help.arguments, " (usage: migratectl ", command_, " [flags] ", help.arguments, ")"));
   }
   if (o.verbose) err_ << "migratectl: trace_id " << trace_.trace_id << "\n";
   if (o.tls_cert.empty() != o.tls_key.empty()) {
@@ -373,9 +380,9 @@ absl::Status Invocation::ExplainConnectionFailure(absl::Status status) const {
   for (const std::string& address : addresses) {
     const TlsOutcome outcome = ProbeTls(address, options_);
     if (outcome.kind == TlsOutcome::kClientRefused) {
-      const std::string certificate =
-          options_.tls_cert.empty() ? std::string("no client certificate (give --tls-cert and --tls-key)")
-                                    : absl::StrCat("the client certificate ", options_.tls_cert, " (--tls-cert)");
+      const std::string certificate = options_.tls_cert.empty()
+                                          ? std::string("no client certificate (give --tls-cert and --tls-key)")
+                                          : absl::StrCat("the client certificate ", options_.tls_cert, " (--tls-cert)");
       const std::string problem = options_.tls_cert.empty() ? "" : ClientCertificateProblem(options_);
       return absl::PermissionDeniedError(absl::StrCat(
           "the server at ", address, " refused the TLS handshake with ", certificate, ": ", outcome.reason,

@@ -117,9 +117,7 @@ std::string TimeText(const google::protobuf::Timestamp& time) {
   return TimeText(absl::FromUnixSeconds(time.seconds()));
 }
 
-std::string TimeText(absl::Time time) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone());
-}
+std::string TimeText(absl::Time time) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", time, absl::UTCTimeZone()); }
 
 std::string FormatDurationShort(absl::Duration duration) {
   int64_t seconds = absl::ToInt64Seconds(duration);

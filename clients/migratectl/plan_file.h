@@ -41,8 +41,8 @@ struct PlanFile {
 
 // Parses plan text; `source_name` names it in errors, `base_dir` resolves a relative identity map
 // path, `default_id` is the migration id when the file sets none.
-absl::StatusOr<PlanFile> ParsePlan(absl::string_view text, absl::string_view source_name,
-                                   absl::string_view base_dir, absl::string_view default_id);
+absl::StatusOr<PlanFile> ParsePlan(absl::string_view text, absl::string_view source_name, absl::string_view base_dir,
+                                   absl::string_view default_id);
 
 // Reads and parses `path`; the default id is the file name without its extension, lower-cased, with
 // characters outside [a-z0-9-] turned into '-'.

@@ -71,9 +71,8 @@ std::string ProgressPrinter::Eta(const v1::Migration& migration, absl::Time now)
 std::string ProgressPrinter::Line(const v1::Migration& migration, absl::Time now) {
   const int total = migration.counts().total();
   const int done = DoneCount(migration.counts());
-  std::string line = absl::StrCat(TimeText(now), "  ", PhaseName(migration.phase()), "  ",
-                                  StateName(migration.state()), "  ", done, "/", total, " done (",
-                                  Percent(done, total), "%)");
+  std::string line = absl::StrCat(TimeText(now), "  ", PhaseName(migration.phase()), "  ", StateName(migration.state()),
+                                  "  ", done, "/", total, " done (", Percent(done, total), "%)");
   const std::string counts = CountsSummary(migration.counts());
   if (!counts.empty()) absl::StrAppend(&line, "  ", counts);
   const std::string eta = Eta(migration, now);
@@ -87,9 +86,9 @@ std::string ProgressPrinter::Line(const v1::Migration& migration, absl::Time now
 std::string ProgressPrinter::Block(const v1::Migration& migration, absl::Time now) {
   const int total = migration.counts().total();
   const int done = DoneCount(migration.counts());
-  std::string block = absl::StrCat(migration.name(), "  phase ", PhaseName(migration.phase()), " (",
-                                   static_cast<int>(migration.phase()), "/9)  state ", StateName(migration.state()),
-                                   "\n");
+  std::string block =
+      absl::StrCat(migration.name(), "  phase ", PhaseName(migration.phase()), " (",
+                   static_cast<int>(migration.phase()), "/9)  state ", StateName(migration.state()), "\n");
   if (!migration.state_reason().empty() && migration.state() != v1::MIGRATION_STATE_RUNNING) {
     absl::StrAppend(&block, "  ", migration.state_reason(), "\n");
   }
@@ -99,8 +98,8 @@ std::string ProgressPrinter::Block(const v1::Migration& migration, absl::Time no
   if (!eta.empty()) absl::StrAppend(&block, "  ", eta);
   absl::StrAppend(&block, "\n");
   for (const v1::UserMoveStateCount& count : migration.counts().by_state()) {
-    std::string bar = total > 0 ? Bar((count.count() * kStateBarWidth + total - 1) / total, kStateBarWidth, '#', ' ')
-                                : "";
+    std::string bar =
+        total > 0 ? Bar((count.count() * kStateBarWidth + total - 1) / total, kStateBarWidth, '#', ' ') : "";
     while (!bar.empty() && bar.back() == ' ') bar.pop_back();
     absl::StrAppend(&block, absl::StrFormat("  %-16s %6d  %s", Lower(StateName(count.state())), count.count(), bar),
                     "\n");
@@ -137,8 +136,8 @@ void ProgressPrinter::Draw(bool force) {
   if (!have_last_) return;
   const absl::Time now = clock_();
   if (mode_ == Mode::kLines) {
-    const std::string phase_state = absl::StrCat(PhaseName(last_.phase()), " ", StateName(last_.state()), " ",
-                                                 last_.state_reason());
+    const std::string phase_state =
+        absl::StrCat(PhaseName(last_.phase()), " ", StateName(last_.state()), " ", last_.state_reason());
     const std::string counts = CountsSummary(last_.counts());
     const bool phase_changed = phase_state != last_phase_state_;
     const bool counts_changed = counts != last_counts_;

@@ -26,9 +26,9 @@ struct UnmatchedUser {
 };
 
 struct UserMatch {
-  identity_map::IdentityMap map;          // one User row per matched user, in source order
-  std::vector<std::string> matched_by;    // per row: "upn" or "mail"
-  std::vector<UnmatchedUser> unmatched;   // in source order
+  identity_map::IdentityMap map;         // one User row per matched user, in source order
+  std::vector<std::string> matched_by;   // per row: "upn" or "mail"
+  std::vector<UnmatchedUser> unmatched;  // in source order
 };
 
 struct MatchOptions {

@@ -35,7 +35,8 @@ namespace {
 std::string CredentialName(const v1::CredentialInfo& credential) {
   std::string kind = ShortEnumName(v1::CredentialKind_Name(credential.kind()), "CREDENTIAL_KIND_");
   for (char& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (char& c : kind) if (c == '_') c = '-';
+  for (char& c : kind)
+    if (c == '_') c = '-';
   return kind;
 }
 
@@ -151,16 +152,16 @@ int DoneCount(const v1::UserMoveCounts& counts) {
 }
 
 std::string MigrationDetails(const v1::Migration& m) {
-  std::string out = absl::StrCat("name:      ", m.name(), m.display_name().empty() ? "" : "  (" + m.display_name() + ")",
-                                 "\n", "plan:      ", m.plan().source_connection(), " -> ", m.plan().target_connection(),
-                                 ", identity map ", m.identity_map_summary().user_rows(), " users, ",
-                                 m.identity_map_summary().group_rows(), " groups\n", "phase:     ",
-                                 PhaseName(m.phase()), "\n", "state:     ", StateName(m.state()), "\n");
+  std::string out =
+      absl::StrCat("name:      ", m.name(), m.display_name().empty() ? "" : "  (" + m.display_name() + ")", "\n",
+                   "plan:      ", m.plan().source_connection(), " -> ", m.plan().target_connection(), ", identity map ",
+                   m.identity_map_summary().user_rows(), " users, ", m.identity_map_summary().group_rows(), " groups\n",
+                   "phase:     ", PhaseName(m.phase()), "\n", "state:     ", StateName(m.state()), "\n");
   if (!m.state_reason().empty()) absl::StrAppend(&out, "reason:    ", m.state_reason(), "\n");
   if (m.has_next_check_time()) absl::StrAppend(&out, "next check ", TimeText(m.next_check_time()), "\n");
   if (m.has_error()) absl::StrAppend(&out, "error:     ", m.error().code(), ": ", m.error().message(), "\n");
-  absl::StrAppend(&out, "users:     ", m.counts().total(), " (", DoneCount(m.counts()), " done): ",
-                  CountsSummary(m.counts()), "\n");
+  absl::StrAppend(&out, "users:     ", m.counts().total(), " (", DoneCount(m.counts()),
+                  " done): ", CountsSummary(m.counts()), "\n");
   for (const v1::SourceGeoQueue& queue : m.queues()) {
     absl::StrAppend(&out, "queue:     ", queue.source_geo(), "  active ", queue.active(), "/", queue.limit(),
                     ", waiting ", queue.queued(), "\n");
@@ -199,11 +200,12 @@ namespace {
 // A row's times on one clock, named after it; the other clock's times are left out, so that no row
 // mixes them (Microsoft's clock and the mesh's can disagree by any amount).
 std::vector<std::pair<std::string, const google::protobuf::Timestamp*>> TimesOf(const v1::MigrationReportRow& row,
-                                                                                  ReportClock clock) {
+                                                                                ReportClock clock) {
   if (clock == ReportClock::kMicrosoft) {
     return {{"microsoft_start_time", &row.microsoft_start_time()}, {"microsoft_end_time", &row.microsoft_end_time()}};
   }
-  return {{"mesh_queue_time", &row.queue_time()}, {"mesh_start_time", &row.start_time()},
+  return {{"mesh_queue_time", &row.queue_time()},
+          {"mesh_start_time", &row.start_time()},
           {"mesh_end_time", &row.end_time()}};
 }
 
@@ -214,12 +216,12 @@ Table ReportTable(const std::vector<v1::MigrationReportRow>& rows, ReportClock c
   Table table({"SOURCE USER", "TARGET USER", "GEOS", "STATE", "ATTEMPTS",
                mesh ? "STARTED (mesh)" : "STARTED (Microsoft)", mesh ? "ENDED (mesh)" : "ENDED (Microsoft)", "ERROR"});
   for (const v1::MigrationReportRow& row : rows) {
-    std::string geos = row.source_location_code().empty() && row.target_location_code().empty()
-                           ? ""
-                           : absl::StrCat(GeoCode(row.source_location_code()), "->",
-                                          GeoCode(row.target_location_code()));
-    std::string error = row.error_code().empty() ? row.error_message()
-                                                 : absl::StrCat(row.error_code(), ": ", row.error_message());
+    std::string geos =
+        row.source_location_code().empty() && row.target_location_code().empty()
+            ? ""
+            : absl::StrCat(GeoCode(row.source_location_code()), "->", GeoCode(row.target_location_code()));
+    std::string error =
+        row.error_code().empty() ? row.error_message() : absl::StrCat(row.error_code(), ": ", row.error_message());
     table.AddRow({row.source_user_principal_name(), row.target_user_principal_name(), geos, StateName(row.state()),
                   absl::StrCat(row.attempts()), TimeText(mesh ? row.start_time() : row.microsoft_start_time()),
                   TimeText(mesh ? row.end_time() : row.microsoft_end_time()), error});
@@ -228,17 +230,24 @@ Table ReportTable(const std::vector<v1::MigrationReportRow>& rows, ReportClock c
 }
 
 Table ReportCsvTable(const std::vector<v1::MigrationReportRow>& rows, ReportClock clock) {
-  std::vector<std::string> header = {"user_move", "source_user_principal_name", "target_user_principal_name",
-                                     "source_location_code", "target_location_code", "state"};
+  std::vector<std::string> header = {"user_move",
+                                     "source_user_principal_name",
+                                     "target_user_principal_name",
+                                     "source_location_code",
+                                     "target_location_code",
+                                     "state"};
   for (const auto& [name, time] : TimesOf(v1::MigrationReportRow::default_instance(), clock)) {
     header.push_back(name);
   }
   header.insert(header.end(), {"error_code", "error_message", "attempts", "source_site_url", "target_site_url"});
   Table table(header);
   for (const v1::MigrationReportRow& row : rows) {
-    std::vector<std::string> cells = {row.user_move(), row.source_user_principal_name(),
-                                      row.target_user_principal_name(), row.source_location_code(),
-                                      row.target_location_code(), StateName(row.state())};
+    std::vector<std::string> cells = {row.user_move(),
+                                      row.source_user_principal_name(),
+                                      row.target_user_principal_name(),
+                                      row.source_location_code(),
+                                      row.target_location_code(),
+                                      StateName(row.state())};
     for (const auto& [name, time] : TimesOf(row, clock)) cells.push_back(TimeText(*time));
     cells.insert(cells.end(), {row.error_code(), row.error_message(), absl::StrCat(row.attempts()),
                                row.source_site_url(), row.target_site_url()});
@@ -250,7 +259,8 @@ Table ReportCsvTable(const std::vector<v1::MigrationReportRow>& rows, ReportCloc
 nlohmann::json ReportJson(const std::string& migration, const v1::GetMigrationReportResponse& summary,
                           const std::vector<v1::MigrationReportRow>& rows, ReportClock clock) {
   nlohmann::json counts = nlohmann::json::object();
-  for (const v1::UserMoveStateCount& count : summary.counts().by_state()) counts[StateName(count.state())] = count.count();
+  for (const v1::UserMoveStateCount& count : summary.counts().by_state())
+    counts[StateName(count.state())] = count.count();
   nlohmann::json json_rows = nlohmann::json::array();
   for (const v1::MigrationReportRow& row : rows) {
     nlohmann::json object = MessageToJson(row);

@@ -56,8 +56,7 @@ absl::StatusOr<ReportClock> ParseReportClock(absl::string_view text);
 
 // The report for people: SOURCE TARGET GEOS STATE ATTEMPTS STARTED ENDED ERROR, each time column
 // labelled with its clock: "STARTED (mesh)", or "STARTED (Microsoft)".
-Table ReportTable(const std::vector<crosstenant::v1::MigrationReportRow>& rows,
-                  ReportClock clock = ReportClock::kMesh);
+Table ReportTable(const std::vector<crosstenant::v1::MigrationReportRow>& rows, ReportClock clock = ReportClock::kMesh);
 // The report for spreadsheets: every column of MigrationReportRow in field order, the times of one clock
 // named after it (mesh_queue_time, mesh_start_time, mesh_end_time; or microsoft_start_time,
 // microsoft_end_time).

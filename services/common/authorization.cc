@@ -17,9 +17,12 @@ constexpr std::pair<Role, const char*> kRoleKeys[] = {
 
 std::vector<std::string>* ListOf(AuthorizationConfig* config, Role role) {
   switch (role) {
-    case Role::kRead: return &config->read;
-    case Role::kOperate: return &config->operate;
-    case Role::kAdminister: return &config->administer;
+    case Role::kRead:
+      return &config->read;
+    case Role::kOperate:
+      return &config->operate;
+    case Role::kAdminister:
+      return &config->administer;
   }
   return &config->read;
 }
@@ -118,10 +121,10 @@ absl::Status Authorizer::Check(const std::vector<std::string>& identity, absl::s
   }
   const Role needed = it->second;
   if (RoleOf(identity) >= static_cast<int>(needed)) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat(
-      server_, ": caller ", caller, " may not call ", full_method, ": it needs role ", RoleName(needed),
-      "; grant it by listing the caller's certificate name under authorization.", RoleName(needed),
-      " (or a role above it) in the ", server_, "'s config"));
+  return absl::PermissionDeniedError(
+      absl::StrCat(server_, ": caller ", caller, " may not call ", full_method, ": it needs role ", RoleName(needed),
+                   "; grant it by listing the caller's certificate name under authorization.", RoleName(needed),
+                   " (or a role above it) in the ", server_, "'s config"));
 }
 
 }  // namespace crosstenant

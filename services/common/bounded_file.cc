@@ -60,8 +60,8 @@ absl::Status CheckRegular(const std::string& path, const struct stat& info, cons
   }
   if (info.st_size > options.max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(Named(path, options), " is ", ApproximateByteSize(info.st_size),
-                                                   ", over the ", ApproximateByteSize(options.max_bytes),
-                                                   " limit for ", AFileOf(options.what)));
+                                                   ", over the ", ApproximateByteSize(options.max_bytes), " limit for ",
+                                                   AFileOf(options.what)));
   }
   return absl::OkStatus();
 }
@@ -69,9 +69,9 @@ absl::Status CheckRegular(const std::string& path, const struct stat& info, cons
 absl::Status CheckDirectory(const std::string& path, const std::string& resolved, const BoundedFileOptions& options) {
   if (!options.restrict_to_dirs) return absl::OkStatus();
   if (options.allowed_dirs.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(Named(path, options), " cannot be read: no directory is allowed for ",
-                                                   options.what, " files (setting ", options.dirs_setting,
-                                                   "); pass the value inline or configure ", options.dirs_setting));
+    return absl::InvalidArgumentError(absl::StrCat(
+        Named(path, options), " cannot be read: no directory is allowed for ", options.what, " files (setting ",
+        options.dirs_setting, "); pass the value inline or configure ", options.dirs_setting));
   }
   for (const std::string& dir : options.allowed_dirs) {
     std::string allowed = Resolved(dir);
@@ -182,7 +182,8 @@ absl::StatusOr<std::string> ReadBoundedFile(const std::string& path, const Bound
     return std::move(shared->result);
   }
   reader.detach();
-  return absl::UnavailableError(absl::StrCat("cannot read ", Named(path, options), ": no answer from the file system in ",
+  return absl::UnavailableError(absl::StrCat("cannot read ", Named(path, options),
+                                             ": no answer from the file system in ",
                                              absl::FormatDuration(options.timeout)));
 }
 

@@ -30,7 +30,8 @@ constexpr Unit kUnits[] = {
 
 absl::Status Invalid(absl::string_view text) {
   return absl::InvalidArgumentError(
-      absl::StrCat("'", text, "' is not a size: expected a number of bytes with an optional unit, such as 4096, "
+      absl::StrCat("'", text,
+                   "' is not a size: expected a number of bytes with an optional unit, such as 4096, "
                    "64KiB, 512MiB, 2GiB or 1.5GB"));
 }
 

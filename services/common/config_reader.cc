@@ -28,7 +28,8 @@ struct ConfigReader::State {
 
 absl::StatusOr<ConfigReader> ConfigReader::FromFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read config file ", path, ": ", std::strerror(errno)));
+  if (!in)
+    return absl::InvalidArgumentError(absl::StrCat("cannot read config file ", path, ": ", std::strerror(errno)));
   std::stringstream text;
   text << in.rdbuf();
   return FromString(text.str(), path);
@@ -93,15 +94,14 @@ absl::StatusOr<ConfigReader> ConfigReader::FromString(absl::string_view text, ab
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", e.mark.line + 1, ":", e.mark.column + 1,
-                                                   ": not valid YAML: ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ":", e.mark.line + 1, ":", e.mark.column + 1, ": not valid YAML: ", e.msg));
   }
   std::vector<std::string> problems;
   CheckSyntax(root, text, source_name, 0, &problems);
   if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
   if (!root.IsNull() && !root.IsMap()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_name, ": the top level must be a mapping of keys to values"));
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ": the top level must be a mapping of keys to values"));
   }
   auto state = std::make_shared<State>();
   state->source_name = std::string(source_name);
@@ -164,7 +164,8 @@ void ConfigReader::Read(absl::string_view key, int* out, int min, int max) {
   const YAML::Node& value = *found;
   long long parsed = 0;
   if (!value.IsScalar() || !YAML::convert<long long>::decode(value, parsed)) {
-    return ErrorAt(value.Mark(), key, absl::StrCat("expected an integer, got '", value.IsScalar() ? value.Scalar() : "", "'"));
+    return ErrorAt(value.Mark(), key,
+                   absl::StrCat("expected an integer, got '", value.IsScalar() ? value.Scalar() : "", "'"));
   }
   if (parsed < min || parsed > max) {
     return ErrorAt(value.Mark(), key, absl::StrCat("must be between ", min, " and ", max, ", got ", parsed));
@@ -178,9 +179,9 @@ void ConfigReader::Read(absl::string_view key, absl::Duration* out) {
   const YAML::Node& value = *found;
   absl::Duration parsed;
   if (!value.IsScalar() || !absl::ParseDuration(value.Scalar(), &parsed) || parsed < absl::ZeroDuration()) {
-    return ErrorAt(value.Mark(), key,
-                   absl::StrCat("expected a duration such as 30s or 5m, got '", value.IsScalar() ? value.Scalar() : "",
-                                "'"));
+    return ErrorAt(
+        value.Mark(), key,
+        absl::StrCat("expected a duration such as 30s or 5m, got '", value.IsScalar() ? value.Scalar() : "", "'"));
   }
   *out = parsed;
 }

@@ -10,8 +10,7 @@
 
 namespace crosstenant {
 
-absl::Status InvalidArgumentWithViolations(absl::string_view summary,
-                                           const std::vector<FieldViolation>& violations) {
+absl::Status InvalidArgumentWithViolations(absl::string_view summary, const std::vector<FieldViolation>& violations) {
   google::rpc::BadRequest bad_request;
   std::string message(summary);
   for (const FieldViolation& violation : violations) {
@@ -59,8 +58,7 @@ absl::Duration RetryDelayOf(const absl::Status& status) {
   auto payload = status.GetPayload(kRetryInfoTypeUrl);
   google::rpc::RetryInfo retry_info;
   if (!payload || !retry_info.ParseFromString(std::string(*payload))) return absl::ZeroDuration();
-  return absl::Seconds(retry_info.retry_delay().seconds()) +
-         absl::Nanoseconds(retry_info.retry_delay().nanos());
+  return absl::Seconds(retry_info.retry_delay().seconds()) + absl::Nanoseconds(retry_info.retry_delay().nanos());
 }
 
 absl::Status WithErrorInfo(absl::Status status, absl::string_view reason, absl::string_view domain,

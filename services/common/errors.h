@@ -32,8 +32,7 @@ inline constexpr absl::string_view kErrorInfoTypeUrl = "type.googleapis.com/goog
 
 // INVALID_ARGUMENT listing every violation (at least one). The message is `summary` followed by the
 // violations, so that a caller that reads only the message still learns what is wrong and where.
-absl::Status InvalidArgumentWithViolations(absl::string_view summary,
-                                           const std::vector<FieldViolation>& violations);
+absl::Status InvalidArgumentWithViolations(absl::string_view summary, const std::vector<FieldViolation>& violations);
 
 // The field violations attached to `status` by InvalidArgumentWithViolations (empty if none).
 std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status);

@@ -44,13 +44,14 @@ absl::Status Executor::TryRun(absl::string_view kind, std::function<void()> task
   ++it->second;
   std::string name(kind);
   std::weak_ptr<State> weak = state_;
-  state_->queue.push(Timed{absl::InfinitePast(), state_->sequence++, [weak, name, task = WithCurrentTrace(std::move(task))] {
-                             task();
-                             if (std::shared_ptr<State> state = weak.lock()) {
-                               absl::MutexLock done(&state->mu);
-                               if (--state->kinds[name] == 0) state->kinds.erase(name);
-                             }
-                           }});
+  state_->queue.push(
+      Timed{absl::InfinitePast(), state_->sequence++, [weak, name, task = WithCurrentTrace(std::move(task))] {
+              task();
+              if (std::shared_ptr<State> state = weak.lock()) {
+                absl::MutexLock done(&state->mu);
+                if (--state->kinds[name] == 0) state->kinds.erase(name);
+              }
+            }});
   return absl::OkStatus();
 }
 
@@ -93,8 +94,9 @@ void Executor::Loop(std::shared_ptr<State> state) {
         if (state->stopping) return;
         if (!state->queue.empty() && state->queue.top().when <= absl::Now()) break;
         // Wake for a new task, for the earliest timed one, or for shutdown.
-        absl::Time wake = state->queue.empty() ? absl::Now() + absl::Milliseconds(200)
-                                               : std::min(state->queue.top().when, absl::Now() + absl::Milliseconds(200));
+        absl::Time wake = state->queue.empty()
+                              ? absl::Now() + absl::Milliseconds(200)
+                              : std::min(state->queue.top().when, absl::Now() + absl::Milliseconds(200));
         uint64_t seen = state->sequence;
         auto changed = [&state, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
           return state->stopping || state->sequence != seen;

@@ -71,7 +71,7 @@ class Executor {
     std::priority_queue<Timed, std::vector<Timed>, std::greater<Timed>> queue ABSL_GUARDED_BY(mu);
     uint64_t sequence ABSL_GUARDED_BY(mu) = 0;
     bool stopping ABSL_GUARDED_BY(mu) = false;
-    int running ABSL_GUARDED_BY(mu) = 0;  // threads inside a task
+    int running ABSL_GUARDED_BY(mu) = 0;                                // threads inside a task
     std::map<std::string, int, std::less<>> kinds ABSL_GUARDED_BY(mu);  // queued or running, by kind
   };
   static void Loop(std::shared_ptr<State> state);

@@ -43,7 +43,8 @@ FlagSet::Setter FlagSet::StoreByteSize(int64_t* out) {
   };
 }
 
-FlagSet::FlagSet(std::string program, std::string summary) : program_(std::move(program)), summary_(std::move(summary)) {}
+FlagSet::FlagSet(std::string program, std::string summary)
+    : program_(std::move(program)), summary_(std::move(summary)) {}
 
 void FlagSet::Add(std::string name, std::string value_name, std::string help, Setter setter) {
   flags_.push_back({std::move(name), std::move(value_name), std::move(help), std::move(setter), false});
@@ -88,11 +89,13 @@ absl::Status FlagSet::Parse(int argc, char** argv) {
     if (flag == nullptr) {
       std::string known;
       for (const Flag& candidate : flags_) absl::StrAppend(&known, known.empty() ? "" : " ", "--", candidate.name);
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, "; the flags of ", program_, " are: ",
-                                                     known, " (see ", program_, " --help)"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, "; the flags of ", program_,
+                                                     " are: ", known, " (see ", program_, " --help)"));
     }
     if (!has_value) {
-      if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value: --", name, "=", flag->value_name));
+      if (i + 1 >= argc)
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag --", name, " needs a value: --", name, "=", flag->value_name));
       value = argv[++i];
     }
     if (flag->early) {
@@ -116,7 +119,8 @@ absl::Status FlagSet::Apply() const {
 }
 
 std::string FlagSet::Usage() const {
-  std::string usage = absl::StrCat(program_, ": ", summary_, "\n\nUsage: ", program_, " [--flag=value ...]\n\nFlags:\n");
+  std::string usage =
+      absl::StrCat(program_, ": ", summary_, "\n\nUsage: ", program_, " [--flag=value ...]\n\nFlags:\n");
   for (const Flag& flag : flags_) {
     std::string left = absl::StrCat("  --", flag.name, "=", flag.value_name);
     if (left.size() < 34) left.resize(34, ' ');

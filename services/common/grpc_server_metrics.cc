@@ -16,10 +16,14 @@ const prometheus::Histogram::BucketBoundaries kHandlingBuckets = {0.005, 0.01, 0
 const char* TypeName(grpc::experimental::ServerRpcInfo::Type type) {
   using Type = grpc::experimental::ServerRpcInfo::Type;
   switch (type) {
-    case Type::UNARY: return "unary";
-    case Type::CLIENT_STREAMING: return "client_stream";
-    case Type::SERVER_STREAMING: return "server_stream";
-    case Type::BIDI_STREAMING: return "bidi_stream";
+    case Type::UNARY:
+      return "unary";
+    case Type::CLIENT_STREAMING:
+      return "client_stream";
+    case Type::SERVER_STREAMING:
+      return "server_stream";
+    case Type::BIDI_STREAMING:
+      return "bidi_stream";
   }
   return "unary";
 }
@@ -50,9 +54,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
   }
 
  private:
-  double Elapsed() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
+  double Elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
 
   GrpcServerMetrics* metrics_;
   GrpcServerMetrics::MethodSeries& series_;
@@ -100,9 +102,8 @@ void GrpcServerMetrics::Preregister(const google::protobuf::ServiceDescriptor& s
   absl::MutexLock lock(&mutex_);
   for (int i = 0; i < service.method_count(); ++i) {
     const google::protobuf::MethodDescriptor* method = service.method(i);
-    const char* type = method->client_streaming()
-                           ? (method->server_streaming() ? "bidi_stream" : "client_stream")
-                           : (method->server_streaming() ? "server_stream" : "unary");
+    const char* type = method->client_streaming() ? (method->server_streaming() ? "bidi_stream" : "client_stream")
+                                                  : (method->server_streaming() ? "server_stream" : "unary");
     const std::string full_method = "/" + service.full_name() + "/" + method->name();
     if (series_.contains(full_method)) continue;
     MethodSeries& series = CreateSeries(full_method, type);

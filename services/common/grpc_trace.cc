@@ -31,9 +31,10 @@ class TraceInterceptor : public grpc::experimental::Interceptor {
     ScopedTrace scope(trace_);
     if (methods->QueryInterceptionHookPoint(Hook::PRE_SEND_STATUS)) {
       // One line per call at debug level, so that a trace shows every call it made through the mesh.
-      log::Debug("call handled",
-                 {{"method", method_}, {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(
-                                                    methods->GetSendStatus().error_code()))}});
+      log::Debug(
+          "call handled",
+          {{"method", method_},
+           {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(methods->GetSendStatus().error_code()))}});
     }
     methods->Proceed();
   }

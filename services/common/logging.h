@@ -34,7 +34,9 @@ bool ParseSeverity(absl::string_view text, Severity* severity);
 void Write(Severity severity, absl::string_view message, const Fields& fields = {});
 inline void Debug(absl::string_view message, const Fields& fields = {}) { Write(Severity::kDebug, message, fields); }
 inline void Info(absl::string_view message, const Fields& fields = {}) { Write(Severity::kInfo, message, fields); }
-inline void Warning(absl::string_view message, const Fields& fields = {}) { Write(Severity::kWarning, message, fields); }
+inline void Warning(absl::string_view message, const Fields& fields = {}) {
+  Write(Severity::kWarning, message, fields);
+}
 inline void Error(absl::string_view message, const Fields& fields = {}) { Write(Severity::kError, message, fields); }
 
 // The line Write would print (without the trailing newline), for tests.

@@ -70,8 +70,7 @@ std::vector<prometheus::MetricFamily> ProcessMetricsCollector::Collect() const {
                                 prometheus::MetricType::Counter, cpu));
       families.push_back(Family("process_threads", "Number of OS threads in the process.",
                                 prometheus::MetricType::Gauge, std::stod(values[17])));
-      families.push_back(Family("process_start_time_seconds",
-                                "Start time of the process since unix epoch in seconds.",
+      families.push_back(Family("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
                                 prometheus::MetricType::Gauge, BootTimeSeconds() + std::stod(values[19]) / ticks));
       families.push_back(Family("process_virtual_memory_bytes", "Virtual memory size in bytes.",
                                 prometheus::MetricType::Gauge, std::stod(values[20])));
@@ -79,8 +78,8 @@ std::vector<prometheus::MetricFamily> ProcessMetricsCollector::Collect() const {
                                 prometheus::MetricType::Gauge, std::stod(values[21]) * page));
     }
   }
-  families.push_back(Family("process_open_fds", "Number of open file descriptors.", prometheus::MetricType::Gauge,
-                            CountOpenFds()));
+  families.push_back(
+      Family("process_open_fds", "Number of open file descriptors.", prometheus::MetricType::Gauge, CountOpenFds()));
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
     families.push_back(Family("process_max_fds", "Maximum number of open file descriptors.",
@@ -88,8 +87,8 @@ std::vector<prometheus::MetricFamily> ProcessMetricsCollector::Collect() const {
   }
   if (getrlimit(RLIMIT_AS, &limit) == 0) {
     // RLIM_INFINITY is reported as -1, as the Go client does.
-    families.push_back(Family("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.",
-                              prometheus::MetricType::Gauge,
+    families.push_back(Family("process_virtual_memory_max_bytes",
+                              "Maximum amount of virtual memory available in bytes.", prometheus::MetricType::Gauge,
                               limit.rlim_cur == RLIM_INFINITY ? -1.0 : static_cast<double>(limit.rlim_cur)));
   }
   return families;

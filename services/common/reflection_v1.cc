@@ -24,8 +24,7 @@ void SetError(reflection::ServerReflectionResponse& response, grpc::StatusCode c
 }
 
 // `file` and, depth first, every file it imports that `sent` does not hold yet.
-void AddFile(const FileDescriptor* file, std::vector<std::string>& sent,
-             reflection::FileDescriptorResponse& out) {
+void AddFile(const FileDescriptor* file, std::vector<std::string>& sent, reflection::FileDescriptorResponse& out) {
   if (std::find(sent.begin(), sent.end(), file->name()) != sent.end()) return;
   sent.push_back(file->name());
   google::protobuf::FileDescriptorProto proto;
@@ -80,7 +79,8 @@ reflection::ServerReflectionResponse ReflectionV1Service::Answer(const reflectio
   *response.mutable_original_request() = request;
   switch (request.message_request_case()) {
     case reflection::ServerReflectionRequest::kListServices:
-      for (const std::string& name : services_) response.mutable_list_services_response()->add_service()->set_name(name);
+      for (const std::string& name : services_)
+        response.mutable_list_services_response()->add_service()->set_name(name);
       break;
     case reflection::ServerReflectionRequest::kFileByFilename:
       if (const FileDescriptor* file = Pool().FindFileByName(request.file_by_filename())) {

@@ -39,8 +39,7 @@ std::string RequestFingerprint(const google::protobuf::Message& request,
 
 std::string RequestIdProblem(absl::string_view request_id) {
   constexpr size_t kMaxRequestId = 128;
-  const bool printable =
-      std::all_of(request_id.begin(), request_id.end(), [](char c) { return c > ' ' && c < 0x7f; });
+  const bool printable = std::all_of(request_id.begin(), request_id.end(), [](char c) { return c > ' ' && c < 0x7f; });
   if (request_id.size() <= kMaxRequestId && printable) return "";
   return "must be at most 128 printable ASCII characters without spaces (a UUID is recommended)";
 }

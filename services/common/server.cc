@@ -139,9 +139,9 @@ PeerAuthorizer MakePeerAuthorizer(std::shared_ptr<const Authorizer> authorizer, 
           allowed_peers = std::move(allowed_peers)](const PeerIdentity& peer, absl::string_view method) {
     absl::Status allowed = absl::OkStatus();
     if (!PeerAllowed(peer, allowed_peers)) {
-      allowed = absl::PermissionDeniedError(absl::StrCat(server_name, ": client certificate (",
-                                                         absl::StrJoin(peer.names, ", "), ") may not call ",
-                                                         QuoteForMessage(method, 200), ": it is not in tls.allowed_peers"));
+      allowed = absl::PermissionDeniedError(
+          absl::StrCat(server_name, ": client certificate (", absl::StrJoin(peer.names, ", "), ") may not call ",
+                       QuoteForMessage(method, 200), ": it is not in tls.allowed_peers"));
     } else {
       allowed = authorizer->Check(peer.names, method);
     }
@@ -369,12 +369,15 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
 
   const std::string grpc_address = WithPort(config.grpc_address, grpc_port);
   const std::string health_address = health_server ? WithPort(config.health_address, health_port) : "";
-  diagnostics.SetInfo({definition.name, kVersion, kRevision, absl::Now(), grpc_address, metrics_address,
-                       health_address, config.tls.enabled()});
+  diagnostics.SetInfo({definition.name, kVersion, kRevision, absl::Now(), grpc_address, metrics_address, health_address,
+                       config.tls.enabled()});
 
-  const nlohmann::ordered_json ready = {{"service", definition.name},     {"pid", getpid()},
-                                        {"grpc_address", grpc_address},   {"metrics_address", metrics_address},
-                                        {"health_address", health_address}, {"mtls", config.tls.enabled()},
+  const nlohmann::ordered_json ready = {{"service", definition.name},
+                                        {"pid", getpid()},
+                                        {"grpc_address", grpc_address},
+                                        {"metrics_address", metrics_address},
+                                        {"health_address", health_address},
+                                        {"mtls", config.tls.enabled()},
                                         {"version", kVersion}};
   const int exit_code = BecomeReady(**host, health, config, ready);
   if (exit_code == kExitOk) {

@@ -121,7 +121,8 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
         {"tls.cert", &config.tls.cert_file}, {"tls.key", &config.tls.key_file}, {"tls.ca", &config.tls.ca_file}};
     for (const auto& [field, path] : files) {
       if (path->empty()) {
-        violations.push_back({field, "mTLS needs all three of tls.cert, tls.key and tls.ca (--tls-cert/--tls-key/--tls-ca)"});
+        violations.push_back(
+            {field, "mTLS needs all three of tls.cert, tls.key and tls.ca (--tls-cert/--tls-key/--tls-ca)"});
       } else if (access(path->c_str(), R_OK) != 0) {
         violations.push_back({field, absl::StrCat("cannot read ", *path)});
       }
@@ -136,11 +137,11 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   int grpc_port = 0;
   if (!config.tls.enabled() && !config.authorization.allow_plaintext &&
       SplitHostPort(config.grpc_address, &grpc_host, &grpc_port) && !IsLoopbackHost(grpc_host)) {
-    violations.push_back({"grpc_address",
-                          absl::StrCat("'", config.grpc_address,
-                                       "' is not a loopback address and TLS is off, so every caller could call "
-                                       "every RPC: set tls.cert, tls.key and tls.ca (--tls-cert/--tls-key/--tls-ca), "
-                                       "listen on 127.0.0.1, or set authorization.allow_plaintext: true")});
+    violations.push_back(
+        {"grpc_address", absl::StrCat("'", config.grpc_address,
+                                      "' is not a loopback address and TLS is off, so every caller could call "
+                                      "every RPC: set tls.cert, tls.key and tls.ca (--tls-cert/--tls-key/--tls-ca), "
+                                      "listen on 127.0.0.1, or set authorization.allow_plaintext: true")});
   }
   if (violations.empty()) return absl::OkStatus();
   return InvalidArgumentWithViolations("invalid server settings", violations);

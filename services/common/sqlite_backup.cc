@@ -25,7 +25,8 @@ absl::StatusOr<Database> OpenFile(const std::string& path, int flags) {
   const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   Database db(raw);
   if (rc != SQLITE_OK) {
-    return absl::InternalError(absl::StrCat("cannot open ", path, ": ", raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    return absl::InternalError(
+        absl::StrCat("cannot open ", path, ": ", raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   }
   sqlite3_busy_timeout(db.get(), 1000);
   return db;
@@ -33,7 +34,8 @@ absl::StatusOr<Database> OpenFile(const std::string& path, int flags) {
 
 absl::Status CopyPages(sqlite3* source, sqlite3* copy, const std::string& database) {
   sqlite3_backup* backup = sqlite3_backup_init(copy, "main", source, "main");
-  if (backup == nullptr) return absl::InternalError(absl::StrCat("cannot back up ", database, ": ", sqlite3_errmsg(copy)));
+  if (backup == nullptr)
+    return absl::InternalError(absl::StrCat("cannot back up ", database, ": ", sqlite3_errmsg(copy)));
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
   int rc = SQLITE_OK;
   // All pages in one step: the copy is one snapshot. A writer holding the lock only delays it.
@@ -62,7 +64,8 @@ absl::Status CheckIntegrity(sqlite3* copy, const std::string& path) {
     verdict = text ? reinterpret_cast<const char*>(text) : "";
   }
   sqlite3_finalize(statement);
-  if (verdict != "ok") return absl::InternalError(absl::StrCat("the copy ", path, " fails its integrity check: ", verdict));
+  if (verdict != "ok")
+    return absl::InternalError(absl::StrCat("the copy ", path, " fails its integrity check: ", verdict));
   return absl::OkStatus();
 }
 

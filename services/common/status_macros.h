@@ -15,10 +15,9 @@
 #define CROSSTENANT_STATUS_CONCAT_(a, b) CROSSTENANT_STATUS_CONCAT_INNER_(a, b)
 
 // Evaluates `expr` (an absl::Status) once and returns it from the enclosing function unless it is OK.
-#define RETURN_IF_ERROR(expr)                                                \
-  do {                                                                       \
-    if (absl::Status crosstenant_status_ = (expr); !crosstenant_status_.ok()) \
-      return crosstenant_status_;                                            \
+#define RETURN_IF_ERROR(expr)                                                                             \
+  do {                                                                                                    \
+    if (absl::Status crosstenant_status_ = (expr); !crosstenant_status_.ok()) return crosstenant_status_; \
   } while (false)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>) once; on error returns its status, otherwise moves the

@@ -27,8 +27,8 @@ class PeerAuthorizingProcessor : public grpc::AuthMetadataProcessor {
   bool IsBlocking() const override { return false; }
 
   // Runs for every call, with the call's metadata, which holds the method as ":path".
-  grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
-                       OutputMetadata* /*consumed*/, OutputMetadata* /*response*/) override {
+  grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context, OutputMetadata* /*consumed*/,
+                       OutputMetadata* /*response*/) override {
     PeerIdentity peer{PeerNamesOf(*context)};
     absl::string_view method;
     if (auto path = auth_metadata.find(":path"); path != auth_metadata.end()) {
@@ -91,8 +91,8 @@ std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const ClientTls
     return grpc::SslCredentials(options);
   }
   constexpr unsigned int kReloadSeconds = 60;
-  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      tls.key_file, tls.cert_file, tls.ca_file, kReloadSeconds);
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(tls.key_file, tls.cert_file,
+                                                                                       tls.ca_file, kReloadSeconds);
   grpc::experimental::TlsChannelCredentialsOptions options;
   options.set_certificate_provider(provider);
   options.watch_root_certs();

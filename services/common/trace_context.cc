@@ -70,7 +70,9 @@ std::string FormatTraceparent(const TraceContext& context) {
 
 TraceContext NewTrace() { return TraceContext{RandomHex(32), RandomHex(16), 0x01}; }
 
-TraceContext ChildSpan(const TraceContext& parent) { return TraceContext{parent.trace_id, RandomHex(16), parent.flags}; }
+TraceContext ChildSpan(const TraceContext& parent) {
+  return TraceContext{parent.trace_id, RandomHex(16), parent.flags};
+}
 
 std::optional<TraceContext> ContinueTrace(absl::string_view trace_id) {
   if (trace_id.size() != 32 || !IsLowerHex(trace_id) || AllZero(trace_id)) return std::nullopt;

@@ -20,8 +20,8 @@ constexpr size_t kMaxEchoedField = 80;
 constexpr size_t kMaxFieldBytes = 1024;
 constexpr const char* kUserColumns[kColumns] = {"Type",          "SourceTenantCompanyID", "SourceUserUpn",
                                                 "TargetUserUpn", "TargetUserEmail",       "UserType"};
-constexpr const char* kGroupColumns[kColumns] = {"Type",                "SourceTenantCompanyID", "SourceGroupObjectID",
-                                                 "TargetGroupObjectID", "GroupName",             "GroupType"};
+constexpr const char* kGroupColumns[kColumns] = {
+    "Type", "SourceTenantCompanyID", "SourceGroupObjectID", "TargetGroupObjectID", "GroupName", "GroupType"};
 
 // Collects problems up to a limit and counts the rest, so that a file of garbage costs a bounded
 // amount of memory and output however many lines it has.
@@ -146,13 +146,15 @@ void CheckAddress(ProblemList& problems, int line, int column, const char* const
   }
   if (is_upn && absl::StrContains(value, '\'')) {
     problems.Add(line, column, columns, "APOSTROPHE_IN_UPN",
-                 absl::StrCat("'", value, "' contains an apostrophe: Microsoft cannot move users whose UPN has one; "
+                 absl::StrCat("'", value,
+                              "' contains an apostrophe: Microsoft cannot move users whose UPN has one; "
                               "rename the user first"));
     return;
   }
   std::string problem = AddressProblem(value);
   if (!problem.empty()) {
-    problems.Add(line, column, columns, is_upn ? "BAD_UPN" : "BAD_EMAIL", absl::StrCat("'", Echo(value), "' ", problem));
+    problems.Add(line, column, columns, is_upn ? "BAD_UPN" : "BAD_EMAIL",
+                 absl::StrCat("'", Echo(value), "' ", problem));
   }
 }
 
@@ -240,8 +242,7 @@ struct CsvRecord {
 // never held twice). Problems with quoting are reported; the record is still handed on. A field is
 // kept up to kMaxFieldBytes (FIELD_TOO_LONG past that).
 // Returns the line after the last; `line` is the first record's.
-int SplitCsv(absl::string_view csv, int line, ProblemList& problems,
-             const std::function<void(CsvRecord&)>& on_record) {
+int SplitCsv(absl::string_view csv, int line, ProblemList& problems, const std::function<void(CsvRecord&)>& on_record) {
   size_t i = 0;
   while (i < csv.size()) {
     CsvRecord record;
@@ -321,17 +322,24 @@ int SplitCsv(absl::string_view csv, int line, ProblemList& problems,
 }
 
 bool ParseUserType(absl::string_view text, UserType* type) {
-  if (absl::EqualsIgnoreCase(text, "RegularUser")) *type = UserType::kRegularUser;
-  else if (absl::EqualsIgnoreCase(text, "AdminUser")) *type = UserType::kAdminUser;
-  else if (absl::EqualsIgnoreCase(text, "GuestUser")) *type = UserType::kGuestUser;
-  else return false;
+  if (absl::EqualsIgnoreCase(text, "RegularUser"))
+    *type = UserType::kRegularUser;
+  else if (absl::EqualsIgnoreCase(text, "AdminUser"))
+    *type = UserType::kAdminUser;
+  else if (absl::EqualsIgnoreCase(text, "GuestUser"))
+    *type = UserType::kGuestUser;
+  else
+    return false;
   return true;
 }
 
 bool ParseGroupType(absl::string_view text, GroupType* type) {
-  if (absl::EqualsIgnoreCase(text, "RegularGroup")) *type = GroupType::kRegularGroup;
-  else if (absl::EqualsIgnoreCase(text, "M365Group")) *type = GroupType::kM365Group;
-  else return false;
+  if (absl::EqualsIgnoreCase(text, "RegularGroup"))
+    *type = GroupType::kRegularGroup;
+  else if (absl::EqualsIgnoreCase(text, "M365Group"))
+    *type = GroupType::kM365Group;
+  else
+    return false;
   return true;
 }
 
@@ -409,16 +417,17 @@ void CheckRecord(CsvRecord& record, ProblemList& problems, IdentityMap& map, boo
 
 const char* UserTypeName(UserType type) {
   switch (type) {
-    case UserType::kRegularUser: return "RegularUser";
-    case UserType::kAdminUser: return "AdminUser";
-    case UserType::kGuestUser: return "GuestUser";
+    case UserType::kRegularUser:
+      return "RegularUser";
+    case UserType::kAdminUser:
+      return "AdminUser";
+    case UserType::kGuestUser:
+      return "GuestUser";
   }
   return "RegularUser";
 }
 
-const char* GroupTypeName(GroupType type) {
-  return type == GroupType::kM365Group ? "M365Group" : "RegularGroup";
-}
+const char* GroupTypeName(GroupType type) { return type == GroupType::kM365Group ? "M365Group" : "RegularGroup"; }
 
 ParseResult ParseCsv(absl::string_view csv, const ValidationOptions& options) {
   ParseResult result;
@@ -470,9 +479,9 @@ void AppendField(std::string& out, absl::string_view field) {
 
 namespace {
 void AppendRow(std::string& out, const UserMapping& user) {
-  for (absl::string_view field : {absl::string_view("User"), absl::string_view(user.source_tenant_id),
-                                  absl::string_view(user.source_upn), absl::string_view(user.target_upn),
-                                  absl::string_view(user.target_email)}) {
+  for (absl::string_view field :
+       {absl::string_view("User"), absl::string_view(user.source_tenant_id), absl::string_view(user.source_upn),
+        absl::string_view(user.target_upn), absl::string_view(user.target_email)}) {
     AppendField(out, field);
     out += ',';
   }
@@ -481,9 +490,9 @@ void AppendRow(std::string& out, const UserMapping& user) {
 }
 
 void AppendRow(std::string& out, const GroupMapping& group) {
-  for (absl::string_view field : {absl::string_view("Group"), absl::string_view(group.source_tenant_id),
-                                  absl::string_view(group.source_group_id), absl::string_view(group.target_group_id),
-                                  absl::string_view(group.group_name)}) {
+  for (absl::string_view field :
+       {absl::string_view("Group"), absl::string_view(group.source_tenant_id), absl::string_view(group.source_group_id),
+        absl::string_view(group.target_group_id), absl::string_view(group.group_name)}) {
     AppendField(out, field);
     out += ',';
   }
@@ -521,8 +530,10 @@ void CsvStream::Add(absl::string_view piece, IdentityMap* rows) {
   // quoted field flips the state twice, so counting quotes is enough.
   size_t cut = std::string::npos;
   for (size_t i = scanned_; i < pending_.size(); ++i) {
-    if (pending_[i] == '"') in_quotes_ = !in_quotes_;
-    else if (pending_[i] == '\n' && !in_quotes_) cut = i;
+    if (pending_[i] == '"')
+      in_quotes_ = !in_quotes_;
+    else if (pending_[i] == '\n' && !in_quotes_)
+      cut = i;
   }
   scanned_ = pending_.size();
   // The byte order mark is looked at once three bytes (or the end) are there.
@@ -548,8 +559,8 @@ void CsvStream::Parse(absl::string_view text, IdentityMap* rows) {
   }
   ProblemList problems(&problems_, options_.max_problems, omitted_);
   const size_t first_user = rows->users.size(), first_group = rows->groups.size();
-  next_line_ = SplitCsv(text, next_line_, problems,
-                        [&](CsvRecord& record) { CheckRecord(record, problems, *rows, any_row_); });
+  next_line_ =
+      SplitCsv(text, next_line_, problems, [&](CsvRecord& record) { CheckRecord(record, problems, *rows, any_row_); });
   for (size_t i = first_user; i < rows->users.size(); ++i) {
     CheckTenant(problems, tenant_, options_, rows->users[i].line, kUserColumns, rows->users[i].source_tenant_id);
   }

@@ -127,14 +127,14 @@ class CsvStream {
 
   ValidationOptions options_;
   std::vector<Problem> problems_;
-  std::string pending_;      // text not parsed yet: the open row
-  size_t scanned_ = 0;       // bytes of pending_ already looked at for a line end
-  bool in_quotes_ = false;   // inside a quoted field at pending_[scanned_]
-  bool started_ = false;     // the byte order mark, if any, has been dealt with
+  std::string pending_;     // text not parsed yet: the open row
+  size_t scanned_ = 0;      // bytes of pending_ already looked at for a line end
+  bool in_quotes_ = false;  // inside a quoted field at pending_[scanned_]
+  bool started_ = false;    // the byte order mark, if any, has been dealt with
   bool any_row_ = false;
   int next_line_ = 1;
-  std::string tenant_;       // the first row's (or the expected) source tenant
-  int64_t omitted_ = 0;      // problems found beyond the kept ones
+  std::string tenant_;   // the first row's (or the expected) source tenant
+  int64_t omitted_ = 0;  // problems found beyond the kept ones
 };
 
 // Microsoft's spellings of the type columns ("RegularUser", "M365Group", ...).

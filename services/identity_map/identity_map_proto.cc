@@ -11,17 +11,23 @@ namespace v1 = ::crosstenant::v1;
 
 UserType FromProto(v1::IdentityUserType type) {
   switch (type) {
-    case v1::IDENTITY_USER_TYPE_ADMIN_USER: return UserType::kAdminUser;
-    case v1::IDENTITY_USER_TYPE_GUEST_USER: return UserType::kGuestUser;
-    default: return UserType::kRegularUser;
+    case v1::IDENTITY_USER_TYPE_ADMIN_USER:
+      return UserType::kAdminUser;
+    case v1::IDENTITY_USER_TYPE_GUEST_USER:
+      return UserType::kGuestUser;
+    default:
+      return UserType::kRegularUser;
   }
 }
 
 v1::IdentityUserType ToProto(UserType type) {
   switch (type) {
-    case UserType::kAdminUser: return v1::IDENTITY_USER_TYPE_ADMIN_USER;
-    case UserType::kGuestUser: return v1::IDENTITY_USER_TYPE_GUEST_USER;
-    case UserType::kRegularUser: break;
+    case UserType::kAdminUser:
+      return v1::IDENTITY_USER_TYPE_ADMIN_USER;
+    case UserType::kGuestUser:
+      return v1::IDENTITY_USER_TYPE_GUEST_USER;
+    case UserType::kRegularUser:
+      break;
   }
   return v1::IDENTITY_USER_TYPE_REGULAR_USER;
 }

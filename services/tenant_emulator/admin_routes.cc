@@ -11,8 +11,9 @@ nlohmann::json AdminRoutes::FaultsJson() const { return c_.faults.Get().ToJson(c
 
 void AdminRoutes::Register(Router& router) {
   using Captures = const std::vector<std::string>&;
-  router.Add("GET", "/_emulator/health", "admin.health",
-             [](RequestContext& ctx, Captures) { SendJson(ctx.response, 200, {{"status", "ok"}}); });
+  router.Add("GET", "/_emulator/health", "admin.health", [](RequestContext& ctx, Captures) {
+    SendJson(ctx.response, 200, {{"status", "ok"}});
+  });
   router.Add("GET", "/_emulator/faults", "admin.faults",
              [this](RequestContext& ctx, Captures) { SendJson(ctx.response, 200, FaultsJson()); });
   for (const char* method : {"PUT", "POST", "PATCH"}) {

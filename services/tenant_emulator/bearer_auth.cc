@@ -53,7 +53,8 @@ std::optional<AccessClaims> Verify(EmulatorContext& c, RequestContext& ctx, bool
     if (claims->tenant != ctx.host.tenant) return reject("The token was issued for another tenant.");
     if (claims->app_only && claims->appidacr == "1") {
       // SharePoint Online takes app-only tokens only from apps that signed in with a certificate.
-      ctx.response.set_header("x-ms-diagnostics", "3001000;reason=\"Unsupported app only token.\";category=\"invalid_client\"");
+      ctx.response.set_header("x-ms-diagnostics",
+                              "3001000;reason=\"Unsupported app only token.\";category=\"invalid_client\"");
       return reject("Unsupported app only token.");
     }
   }
@@ -68,10 +69,11 @@ std::vector<std::string> SharePointAdminRoles() {
 
 void SendSharePointUnauthorized(const EmulatorContext& c, RequestContext& ctx, absl::string_view message) {
   const std::string realm = ctx.host.tenant >= 0 ? c.directory.tenant(ctx.host.tenant).seed.id : "";
-  ctx.response.set_header("WWW-Authenticate",
-                          absl::StrCat("Bearer realm=\"", realm, "\",client_id=\"", kSharePointAppId,
-                                       "\",trusted_issuers=\"00000001-0000-0000-c000-000000000000@*\","
-                                       "authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\""));
+  ctx.response.set_header(
+      "WWW-Authenticate",
+      absl::StrCat("Bearer realm=\"", realm, "\",client_id=\"", kSharePointAppId,
+                   "\",trusted_issuers=\"00000001-0000-0000-c000-000000000000@*\","
+                   "authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\""));
   SendJson(ctx.response, 401, {{"error_description", std::string(message)}});
 }
 

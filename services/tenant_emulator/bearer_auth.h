@@ -17,7 +17,7 @@ namespace crosstenant::emulator {
 struct AccessRule {
   std::vector<std::string> app_permissions;        // roles claim: any one suffices
   std::vector<std::string> delegated_permissions;  // scp claim: any one suffices; empty = no scope needed
-  bool delegated_only = false;           // /me routes
+  bool delegated_only = false;                     // /me routes
   // Delegated callers must also hold one of these directory roles (template ids); empty = none needed.
   std::vector<std::string> admin_roles;
   // The 403 answer: Graph's generic one unless the API documents its own.

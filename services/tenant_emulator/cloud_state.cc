@@ -17,11 +17,16 @@ CloudState::CloudState(const Directory& directory) {
 
 const char* TrustStatusName(TrustStatus status) {
   switch (status) {
-    case TrustStatus::kNotEstablished: return "NotEstablished";
-    case TrustStatus::kNotEstablishedByPartner: return "NotEstablishedByPartner";
-    case TrustStatus::kDormantByPartner: return "DormantByPartner";
-    case TrustStatus::kCouldNotContactPartner: return "CouldNotContactPartner";
-    case TrustStatus::kGoodToProceed: return "GoodToProceed";
+    case TrustStatus::kNotEstablished:
+      return "NotEstablished";
+    case TrustStatus::kNotEstablishedByPartner:
+      return "NotEstablishedByPartner";
+    case TrustStatus::kDormantByPartner:
+      return "DormantByPartner";
+    case TrustStatus::kCouldNotContactPartner:
+      return "CouldNotContactPartner";
+    case TrustStatus::kGoodToProceed:
+      return "GoodToProceed";
   }
   return "NotEstablished";
 }
@@ -37,8 +42,8 @@ std::string CanonicalRole(const std::string& role) {
 
 TrustStatus VerifyTrust(const Directory& directory, const CloudState& state, int tenant, int geo,
                         const std::string& partner_role, const std::string& partner_url, absl::Time now,
-                        absl::Duration dormant_period, const std::set<int>& unreachable)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                        absl::Duration dormant_period,
+                        const std::set<int>& unreachable) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   int partner_tenant = -1, partner_geo = -1;
   if (!directory.FindGeoByUrl(partner_url, &partner_tenant, &partner_geo) || unreachable.count(partner_tenant)) {
     return TrustStatus::kCouldNotContactPartner;

@@ -46,7 +46,13 @@ struct CloudState {
 };
 
 // The values Verify-SPOCrossTenantRelationship prints.
-enum class TrustStatus { kNotEstablished, kNotEstablishedByPartner, kDormantByPartner, kCouldNotContactPartner, kGoodToProceed };
+enum class TrustStatus {
+  kNotEstablished,
+  kNotEstablishedByPartner,
+  kDormantByPartner,
+  kCouldNotContactPartner,
+  kGoodToProceed
+};
 const char* TrustStatusName(TrustStatus status);
 
 // The trust from geo (tenant, geo) to the partner at `partner_url` whose role is `partner_role`, as

@@ -131,8 +131,8 @@ class Parser {
 
 absl::StatusOr<CsomRequest> Parser::Parse(absl::string_view xml) {
   if (xml.size() > kMaxCsomBodyBytes) {
-    return Invalid(absl::StrCat("the request body has ", xml.size(), " bytes; at most ", kMaxCsomBodyBytes,
-                                " are accepted"));
+    return Invalid(
+        absl::StrCat("the request body has ", xml.size(), " bytes; at most ", kMaxCsomBodyBytes, " are accepted"));
   }
   pugi::xml_document document;
   // parse_ws_pcdata_single keeps a string parameter that is only blanks; pugixml expands no DTD
@@ -140,8 +140,8 @@ absl::StatusOr<CsomRequest> Parser::Parse(absl::string_view xml) {
   const pugi::xml_parse_result parsed = document.load_buffer(
       xml.data(), xml.size(), pugi::parse_default | pugi::parse_ws_pcdata_single, pugi::encoding_utf8);
   if (!parsed) {
-    return Invalid(absl::StrCat("the request body is not well-formed XML: ", parsed.description(), " at offset ",
-                                parsed.offset));
+    return Invalid(
+        absl::StrCat("the request body is not well-formed XML: ", parsed.description(), " at offset ", parsed.offset));
   }
   const pugi::xml_node root = document.document_element();
   if (!Is(root, "Request")) {
@@ -234,7 +234,8 @@ absl::Status Parser::ParseActions(const pugi::xml_node& actions) {
   std::set<int> ids;
   for (const pugi::xml_node& node : actions.children()) {
     if (node.type() != pugi::node_element) continue;
-    if (request_.actions.size() >= kMaxCsomActions) return Invalid(absl::StrCat("more than ", kMaxCsomActions, " actions"));
+    if (request_.actions.size() >= kMaxCsomActions)
+      return Invalid(absl::StrCat("more than ", kMaxCsomActions, " actions"));
     absl::StatusOr<CsomAction> action = ParseAction(node);
     if (!action.ok()) return action.status();
     if (!ids.insert(action->id).second) return Invalid(absl::StrCat("two actions have Id ", action->id));
@@ -342,7 +343,8 @@ absl::StatusOr<std::vector<CsomValue>> Parser::ParseParameters(const pugi::xml_n
     seen = true;
     for (const pugi::xml_node& parameter : parameters.children()) {
       if (parameter.type() != pugi::node_element) continue;
-      if (!Is(parameter, "Parameter")) return Invalid(absl::StrCat("unexpected <", parameter.name(), "> in <Parameters>"));
+      if (!Is(parameter, "Parameter"))
+        return Invalid(absl::StrCat("unexpected <", parameter.name(), "> in <Parameters>"));
       absl::StatusOr<CsomValue> value = ParseValue(parameter, 0);
       if (!value.ok()) return value.status();
       out.push_back(*std::move(value));
@@ -359,8 +361,8 @@ absl::StatusOr<CsomValue> Parser::ParseValue(const pugi::xml_node& node, int dep
   const pugi::xml_attribute path = node.attribute("ObjectPathId");
   const std::string text = Text(node);
   auto bad = [&](absl::string_view why) {
-    return Invalid(absl::StrCat("<", node.name(), " Type=\"", type, "\">", text.substr(0, 100), "</", node.name(),
-                                ">: ", why));
+    return Invalid(
+        absl::StrCat("<", node.name(), " Type=\"", type, "\">", text.substr(0, 100), "</", node.name(), ">: ", why));
   };
   if (path) {
     int id = 0;
@@ -376,7 +378,8 @@ absl::StatusOr<CsomValue> Parser::ParseValue(const pugi::xml_node& node, int dep
       if (property.type() != pugi::node_element) continue;
       const std::string name = property.attribute("Name").value();
       if (!Is(property, "Property") || name.empty()) {
-        return Invalid(absl::StrCat("a value object (TypeId ", type_id, ") holds <Property Name=\"...\"> elements only"));
+        return Invalid(
+            absl::StrCat("a value object (TypeId ", type_id, ") holds <Property Name=\"...\"> elements only"));
       }
       absl::StatusOr<CsomValue> item = ParseValue(property, depth + 1);
       if (!item.ok()) return item.status();
@@ -400,8 +403,8 @@ absl::StatusOr<CsomValue> Parser::ParseValue(const pugi::xml_node& node, int dep
                  : type == "Int64"  ? CsomValue::Kind::kInt64
                                     : CsomValue::Kind::kEnum;
     if (!absl::SimpleAtoi(trimmed, &value.integer)) return bad("not a whole number");
-    if (type == "Int32" && (value.integer < std::numeric_limits<int32_t>::min() ||
-                            value.integer > std::numeric_limits<int32_t>::max())) {
+    if (type == "Int32" &&
+        (value.integer < std::numeric_limits<int32_t>::min() || value.integer > std::numeric_limits<int32_t>::max())) {
       return bad("out of the Int32 range");
     }
     if (type == "UInt32" && (value.integer < 0 || value.integer > std::numeric_limits<uint32_t>::max())) {
@@ -435,8 +438,8 @@ absl::StatusOr<CsomValue> Parser::ParseValue(const pugi::xml_node& node, int dep
 absl::Status Parser::CheckReferences() {
   for (const CsomAction& action : request_.actions) {
     if (action.kind != CsomAction::Kind::kStaticMethod && !request_.object_paths.count(action.object_path_id)) {
-      return Invalid(absl::StrCat("action ", action.id, " names object path ", action.object_path_id,
-                                  ", which is not declared"));
+      return Invalid(
+          absl::StrCat("action ", action.id, " names object path ", action.object_path_id, ", which is not declared"));
     }
   }
   for (const auto& [id, path] : request_.object_paths) {
@@ -448,7 +451,8 @@ absl::Status Parser::CheckReferences() {
       if (!request_.object_paths.count(at.parent_id)) {
         return Invalid(absl::StrCat("object path ", at.id, " names parent ", at.parent_id, ", which is not declared"));
       }
-      if (steps > request_.object_paths.size()) return Invalid(absl::StrCat("object path ", id, " is its own ancestor"));
+      if (steps > request_.object_paths.size())
+        return Invalid(absl::StrCat("object path ", id, " is its own ancestor"));
       current = at.parent_id;
     }
   }
@@ -466,19 +470,32 @@ const CsomValue* CsomValue::Property(absl::string_view name) const {
 
 const char* CsomKindName(CsomValue::Kind kind) {
   switch (kind) {
-    case CsomValue::Kind::kNull: return "Null";
-    case CsomValue::Kind::kString: return "String";
-    case CsomValue::Kind::kBoolean: return "Boolean";
-    case CsomValue::Kind::kInt32: return "Int32";
-    case CsomValue::Kind::kUInt32: return "UInt32";
-    case CsomValue::Kind::kInt64: return "Int64";
-    case CsomValue::Kind::kDouble: return "Double";
-    case CsomValue::Kind::kEnum: return "Enum";
-    case CsomValue::Kind::kGuid: return "Guid";
-    case CsomValue::Kind::kDateTime: return "DateTime";
-    case CsomValue::Kind::kArray: return "Array";
-    case CsomValue::Kind::kObject: return "Object";
-    case CsomValue::Kind::kObjectPath: return "ObjectPath";
+    case CsomValue::Kind::kNull:
+      return "Null";
+    case CsomValue::Kind::kString:
+      return "String";
+    case CsomValue::Kind::kBoolean:
+      return "Boolean";
+    case CsomValue::Kind::kInt32:
+      return "Int32";
+    case CsomValue::Kind::kUInt32:
+      return "UInt32";
+    case CsomValue::Kind::kInt64:
+      return "Int64";
+    case CsomValue::Kind::kDouble:
+      return "Double";
+    case CsomValue::Kind::kEnum:
+      return "Enum";
+    case CsomValue::Kind::kGuid:
+      return "Guid";
+    case CsomValue::Kind::kDateTime:
+      return "DateTime";
+    case CsomValue::Kind::kArray:
+      return "Array";
+    case CsomValue::Kind::kObject:
+      return "Object";
+    case CsomValue::Kind::kObjectPath:
+      return "ObjectPath";
   }
   return "Null";
 }

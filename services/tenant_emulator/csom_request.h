@@ -59,17 +59,28 @@ inline constexpr int kMaxCsomValueDepth = 16;
 // One typed value: a parameter, an array element or a value object's property.
 struct CsomValue {
   enum class Kind {
-    kNull, kString, kBoolean, kInt32, kUInt32, kInt64, kDouble, kEnum, kGuid, kDateTime,
-    kArray, kObject, kObjectPath
+    kNull,
+    kString,
+    kBoolean,
+    kInt32,
+    kUInt32,
+    kInt64,
+    kDouble,
+    kEnum,
+    kGuid,
+    kDateTime,
+    kArray,
+    kObject,
+    kObjectPath
   };
   Kind kind = Kind::kNull;
-  std::string text;        // String, Guid (as sent), DateTime (as sent), numbers (as sent)
-  bool boolean = false;    // Boolean
-  int64_t integer = 0;     // Int32, UInt32, Int64, Enum; ObjectPath: the path id
-  double number = 0;       // Double (and every integer kind)
-  absl::Time time;         // DateTime (absl::InfinitePast() for an empty one)
+  std::string text;              // String, Guid (as sent), DateTime (as sent), numbers (as sent)
+  bool boolean = false;          // Boolean
+  int64_t integer = 0;           // Int32, UInt32, Int64, Enum; ObjectPath: the path id
+  double number = 0;             // Double (and every integer kind)
+  absl::Time time;               // DateTime (absl::InfinitePast() for an empty one)
   std::vector<CsomValue> items;  // Array
-  std::string type_id;     // Object: the TypeId, as sent
+  std::string type_id;           // Object: the TypeId, as sent
   std::vector<std::pair<std::string, CsomValue>> properties;  // Object: name → value, in order
 
   // The value object's property of that name, or nullptr.
@@ -83,9 +94,9 @@ struct CsomObjectPath {
   enum class Kind { kConstructor, kMethod, kProperty, kIdentity, kStaticProperty, kStaticMethod };
   Kind kind = Kind::kConstructor;
   int id = 0;
-  int parent_id = -1;    // Method, Property
-  std::string type_id;   // Constructor, StaticProperty, StaticMethod
-  std::string name;      // Method, Property, Identity (the identity string), StaticProperty, StaticMethod
+  int parent_id = -1;                 // Method, Property
+  std::string type_id;                // Constructor, StaticProperty, StaticMethod
+  std::string name;                   // Method, Property, Identity (the identity string), StaticProperty, StaticMethod
   std::vector<CsomValue> parameters;  // Constructor, Method, StaticMethod
 };
 
@@ -100,11 +111,11 @@ struct CsomAction {
   enum class Kind { kObjectPath, kObjectIdentityQuery, kQuery, kMethod, kSetProperty, kStaticMethod };
   Kind kind = Kind::kObjectPath;
   int id = 0;
-  int object_path_id = -1;  // all but StaticMethod
-  std::string name;         // Method, SetProperty, StaticMethod
-  std::string type_id;      // StaticMethod
-  std::vector<CsomValue> parameters;  // Method, StaticMethod; SetProperty: its one value
-  CsomQuerySelection query;           // Query
+  int object_path_id = -1;              // all but StaticMethod
+  std::string name;                     // Method, SetProperty, StaticMethod
+  std::string type_id;                  // StaticMethod
+  std::vector<CsomValue> parameters;    // Method, StaticMethod; SetProperty: its one value
+  CsomQuerySelection query;             // Query
   CsomQuerySelection child_item_query;  // Query
 };
 
@@ -112,7 +123,7 @@ struct CsomRequest {
   std::string schema_version;
   std::string library_version;
   std::string application_name;
-  std::vector<CsomAction> actions;           // in document order
+  std::vector<CsomAction> actions;             // in document order
   std::map<int, CsomObjectPath> object_paths;  // by id
 };
 

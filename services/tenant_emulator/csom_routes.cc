@@ -47,24 +47,24 @@ constexpr char kSpoException[] = "Microsoft.Online.SharePoint.Common.SpoExceptio
 
 const std::vector<std::string>& SupportedApiVersions() {
   static const std::vector<std::string>* versions = new std::vector<std::string>{
-      "1.0",   "1.1",   "1.2-beta", "1.2.1-beta", "1.2.2", "1.3.0", "1.3.1", "1.3.2", "1.3.3", "1.3.4", "1.3.5",
-      "1.4.0", "1.4.1", "1.4.2",    "1.4.3",      "1.4.4", "1.4.5", "1.4.6", "1.4.7"};
+      "1.0",   "1.1",   "1.2-beta", "1.2.1-beta", "1.2.2", "1.3.0", "1.3.1", "1.3.2", "1.3.3", "1.3.4",
+      "1.3.5", "1.4.0", "1.4.1",    "1.4.2",      "1.4.3", "1.4.4", "1.4.5", "1.4.6", "1.4.7"};
   return *versions;
 }
 
 // The CSOM methods this emulator knows, for the accounting label (bounded: the rest are "unknown").
 const std::vector<std::string>& KnownMethods() {
-  static const std::vector<std::string>* methods = new std::vector<std::string>{
-      "GetMySiteHostUrl",
-      "GetTenantInstances",
-      "NewSPOTenantOrgRelation",
-      "VerifySPOTenantOrgRelation",
-      "RemoveSPOTenantOrgRelation",
-      "GetTenantUserIdentityMappingItem",
-      "GetSPOCrossTenantContentMoveState",
-      "GetSitePropertiesFromSharePointByFilters",
-      "RemoveSite",
-      "RemoveDeletedSite"};
+  static const std::vector<std::string>* methods =
+      new std::vector<std::string>{"GetMySiteHostUrl",
+                                   "GetTenantInstances",
+                                   "NewSPOTenantOrgRelation",
+                                   "VerifySPOTenantOrgRelation",
+                                   "RemoveSPOTenantOrgRelation",
+                                   "GetTenantUserIdentityMappingItem",
+                                   "GetSPOCrossTenantContentMoveState",
+                                   "GetSitePropertiesFromSharePointByFilters",
+                                   "RemoveSite",
+                                   "RemoveDeletedSite"};
   return *methods;
 }
 
@@ -157,22 +157,32 @@ enum class Param { kString, kInteger, kGuid, kDateTime, kObject };
 bool Accepts(Param param, CsomValue::Kind kind) {
   using K = CsomValue::Kind;
   switch (param) {
-    case Param::kString: return kind == K::kString || kind == K::kNull;
-    case Param::kInteger: return kind == K::kEnum || kind == K::kInt32 || kind == K::kUInt32 || kind == K::kInt64;
-    case Param::kGuid: return kind == K::kGuid || kind == K::kNull;
-    case Param::kDateTime: return kind == K::kDateTime || kind == K::kNull;
-    case Param::kObject: return kind == K::kObject;
+    case Param::kString:
+      return kind == K::kString || kind == K::kNull;
+    case Param::kInteger:
+      return kind == K::kEnum || kind == K::kInt32 || kind == K::kUInt32 || kind == K::kInt64;
+    case Param::kGuid:
+      return kind == K::kGuid || kind == K::kNull;
+    case Param::kDateTime:
+      return kind == K::kDateTime || kind == K::kNull;
+    case Param::kObject:
+      return kind == K::kObject;
   }
   return false;
 }
 
 const char* ParamName(Param param) {
   switch (param) {
-    case Param::kString: return "String";
-    case Param::kInteger: return "Enum or Int32";
-    case Param::kGuid: return "Guid";
-    case Param::kDateTime: return "DateTime";
-    case Param::kObject: return "value object";
+    case Param::kString:
+      return "String";
+    case Param::kInteger:
+      return "Enum or Int32";
+    case Param::kGuid:
+      return "Guid";
+    case Param::kDateTime:
+      return "DateTime";
+    case Param::kObject:
+      return "value object";
   }
   return "";
 }
@@ -214,8 +224,8 @@ class Execution {
 std::optional<CsomError> Execution::Run(Json* results) {
   for (const CsomAction& action : request_.actions) {
     if (action.kind == CsomAction::Kind::kStaticMethod) {
-      return QueryError(absl::StrCat("Type ", action.type_id, " has no static method ", action.name,
-                                     " in this emulator."));
+      return QueryError(
+          absl::StrCat("Type ", action.type_id, " has no static method ", action.name, " in this emulator."));
     }
     const Outcome target = Resolve(action.object_path_id, 0);
     if (target.kind == Outcome::Kind::kError) return target.error;
@@ -269,7 +279,8 @@ Outcome Execution::Resolve(int path_id, int depth) {
   switch (path.kind) {
     case CsomObjectPath::Kind::kConstructor: {
       if (BareGuid(path.type_id) != kTenantTypeId) {
-        outcome = Outcome::Error(QueryError(absl::StrCat("Type ", path.type_id, " does not exist or is not supported.")));
+        outcome =
+            Outcome::Error(QueryError(absl::StrCat("Type ", path.type_id, " does not exist or is not supported.")));
         break;
       }
       auto tenant = std::make_shared<ClientObject>();
@@ -313,8 +324,8 @@ Outcome Execution::Resolve(int path_id, int depth) {
     case CsomObjectPath::Kind::kProperty:
     case CsomObjectPath::Kind::kStaticProperty:
     case CsomObjectPath::Kind::kStaticMethod:
-      outcome = Outcome::Error(QueryError(absl::StrCat("The property or method \"", path.name,
-                                                       "\" is not supported by this emulator.")));
+      outcome = Outcome::Error(
+          QueryError(absl::StrCat("The property or method \"", path.name, "\" is not supported by this emulator.")));
       break;
   }
   resolved_[path_id] = outcome;
@@ -352,7 +363,8 @@ Outcome Execution::CallTenant(const std::string& name, const std::vector<CsomVal
       {"RemoveSite", {P::kString}},
       {"RemoveDeletedSite", {P::kString}}};
   auto signature = signatures->find(name);
-  if (signature == signatures->end()) return Outcome::Error(QueryError(absl::StrCat("Method \"", name, "\" does not exist.")));
+  if (signature == signatures->end())
+    return Outcome::Error(QueryError(absl::StrCat("Method \"", name, "\" does not exist.")));
   if (std::optional<CsomError> error = CheckParameters(name, p, signature->second)) return Outcome::Error(*error);
   if (name == "GetMySiteHostUrl") return MySiteHostUrl();
   if (name == "GetTenantInstances") return TenantInstances();
@@ -419,14 +431,17 @@ Outcome Execution::TenantInstances() {
 Outcome Execution::OrgRelation(const std::string& name, const std::vector<CsomValue>& p) {
   if (!FeatureEnabled()) return Outcome::Error({kSpoException, std::string(kNotEnabled), -1});
   // OrgRelationScenario: None 0, MnA 1. OrgRelationRole: None 0, Source 1, Target 2.
-  if (p[0].integer != 1) return Outcome::Error(ArgumentError("The scenario must be MnA (1).\r\nParameter name: scenario"));
+  if (p[0].integer != 1)
+    return Outcome::Error(ArgumentError("The scenario must be MnA (1).\r\nParameter name: scenario"));
   if (p[1].integer != 1 && p[1].integer != 2) {
-    return Outcome::Error(ArgumentError("The partner role must be Source (1) or Target (2).\r\nParameter name: partnerRole"));
+    return Outcome::Error(
+        ArgumentError("The partner role must be Source (1) or Target (2).\r\nParameter name: partnerRole"));
   }
   const std::string role = p[1].integer == 1 ? "Source" : "Target";
   const std::string& partner_url = p[2].text;
   if (partner_url.empty()) {
-    return Outcome::Error(ArgumentError("The partner cross-tenant host URL is required.\r\nParameter name: partnerCrossTenantHostUrl"));
+    return Outcome::Error(
+        ArgumentError("The partner cross-tenant host URL is required.\r\nParameter name: partnerCrossTenantHostUrl"));
   }
   const int tenant = ctx_.host.tenant, geo = ctx_.host.geo;
   int partner_tenant = -1, partner_geo = -1;
@@ -440,11 +455,16 @@ Outcome Execution::OrgRelation(const std::string& name, const std::vector<CsomVa
     // OrgRelationVerificationStatus: NotEstablished 0, NotEstablishedByPartner 1, Dormant 2,
     // DormantByPartner 3, GoodToProceed 4, CouldNotContactPartner 5.
     switch (status) {
-      case TrustStatus::kNotEstablished: return Outcome::Scalar(0);
-      case TrustStatus::kNotEstablishedByPartner: return Outcome::Scalar(1);
-      case TrustStatus::kDormantByPartner: return Outcome::Scalar(3);
-      case TrustStatus::kGoodToProceed: return Outcome::Scalar(4);
-      case TrustStatus::kCouldNotContactPartner: return Outcome::Scalar(5);
+      case TrustStatus::kNotEstablished:
+        return Outcome::Scalar(0);
+      case TrustStatus::kNotEstablishedByPartner:
+        return Outcome::Scalar(1);
+      case TrustStatus::kDormantByPartner:
+        return Outcome::Scalar(3);
+      case TrustStatus::kGoodToProceed:
+        return Outcome::Scalar(4);
+      case TrustStatus::kCouldNotContactPartner:
+        return Outcome::Scalar(5);
     }
     return Outcome::Scalar(0);
   }
@@ -460,11 +480,10 @@ Outcome Execution::OrgRelation(const std::string& name, const std::vector<CsomVa
   absl::MutexLock lock(&c_.cloud.mu);
   std::vector<Relationship>& relationships = c_.cloud.geos[tenant][geo].relationships;
   if (name == "RemoveSPOTenantOrgRelation") {
-    relationships.erase(std::remove_if(relationships.begin(), relationships.end(),
-                                       [&](const Relationship& r) {
-                                         return r.partner_url == normalized && r.partner_role == role;
-                                       }),
-                        relationships.end());
+    relationships.erase(
+        std::remove_if(relationships.begin(), relationships.end(),
+                       [&](const Relationship& r) { return r.partner_url == normalized && r.partner_role == role; }),
+        relationships.end());
     return Outcome::Void();
   }
   auto existing = std::find_if(relationships.begin(), relationships.end(),
@@ -520,10 +539,7 @@ Outcome Execution::IdentityMapping(const std::vector<CsomValue>& p) {
     std::string email = text(mapping, "targetUserMigrationData", "email");
     if (email.empty()) email = target_upn;
     const std::string puid = TargetPuid(target_upn);
-    const std::string candidate = field == 0   ? source_key
-                                  : field == 1 ? puid
-                                  : field == 2 ? target_upn
-                                               : email;
+    const std::string candidate = field == 0 ? source_key : field == 1 ? puid : field == 2 ? target_upn : email;
     if (absl::AsciiStrToLower(candidate) != wanted) continue;
     Json item = Json::object();
     item["_ObjectType_"] = absl::StrCat(kTypePrefix, "SPOTenantUserIdentityMapping");
@@ -551,7 +567,8 @@ Outcome Execution::MoveStates(const std::vector<CsomValue>& p) {
     return Outcome::Error(ArgumentError("The content type is not valid.\r\nParameter name: contentType"));
   }
   if (p[1].text.empty()) {
-    return Outcome::Error(ArgumentError("The partner cross-tenant host URL is required.\r\nParameter name: partnerHostUrl"));
+    return Outcome::Error(
+        ArgumentError("The partner cross-tenant host URL is required.\r\nParameter name: partnerHostUrl"));
   }
   if (p[0].integer != 0) return Outcome::Scalar("[]");
   std::string move_id = p[3].kind == CsomValue::Kind::kGuid ? BareGuid(p[3].text) : "";
@@ -563,9 +580,9 @@ Outcome Execution::MoveStates(const std::vector<CsomValue>& p) {
 Outcome Execution::SiteProperties(const std::vector<CsomValue>& p) {
   const CsomValue& filter = p[0];
   if (BareGuid(filter.type_id) != kSiteFilterTypeId) {
-    return Outcome::Error(ArgumentError(absl::StrCat("The filter must be a SPOSitePropertiesEnumerableFilter ({",
-                                                     kSiteFilterTypeId, "}), not ", filter.type_id,
-                                                     ".\r\nParameter name: speFilter")));
+    return Outcome::Error(
+        ArgumentError(absl::StrCat("The filter must be a SPOSitePropertiesEnumerableFilter ({", kSiteFilterTypeId,
+                                   "}), not ", filter.type_id, ".\r\nParameter name: speFilter")));
   }
   const CsomValue* template_name = filter.Property("Template");
   const CsomValue* personal = filter.Property("IncludePersonalSite");
@@ -574,7 +591,8 @@ Outcome Execution::SiteProperties(const std::vector<CsomValue>& p) {
   int64_t include_personal = 0;
   if (personal != nullptr && personal->kind != CsomValue::Kind::kNull) {
     if (!Accepts(Param::kInteger, personal->kind) || personal->integer < 0 || personal->integer > 2) {
-      return Outcome::Error(ArgumentError("IncludePersonalSite must be 0, 1 or 2.\r\nParameter name: IncludePersonalSite"));
+      return Outcome::Error(
+          ArgumentError("IncludePersonalSite must be 0, 1 or 2.\r\nParameter name: IncludePersonalSite"));
     }
     include_personal = personal->integer;
   }
@@ -709,8 +727,9 @@ void CsomRoutes::Register(Router& router) {
   router.Add("POST", "/_vti_bin/client.svc", "sharepoint.client_svc", bind(&CsomRoutes::ClientService));
   router.Add("POST", "/_api/contextinfo", "sharepoint.contextinfo", bind(&CsomRoutes::ContextInfo));
   router.Add("GET", "/_api/MultiGeoApiVersions", "sharepoint.multigeo.versions", bind(&CsomRoutes::MultiGeoVersions));
-  router.Add("GET", "/_api/XTenantMoveCompatibilityCheck(*", "sharepoint.multigeo.compatibility",
-             [this](RequestContext& ctx, const std::vector<std::string>& captures) { CompatibilityCheck(ctx, captures); });
+  router.Add(
+      "GET", "/_api/XTenantMoveCompatibilityCheck(*", "sharepoint.multigeo.compatibility",
+      [this](RequestContext& ctx, const std::vector<std::string>& captures) { CompatibilityCheck(ctx, captures); });
 }
 
 bool CsomRoutes::Authorize(RequestContext& ctx) { return AuthorizeSharePoint(c_, ctx, kSharePointAdmin).has_value(); }
@@ -730,8 +749,9 @@ void CsomRoutes::ProcessQuery(RequestContext& ctx) {
                {{"code", "-2130575252, Microsoft.SharePoint.SPException"},
                 {"message",
                  {{"lang", "en-US"},
-                  {"value", "The security validation for this page is invalid and might be corrupted. Please use "
-                            "your web browser's Back button to try your operation again."}}}}}});
+                  {"value",
+                   "The security validation for this page is invalid and might be corrupted. Please use "
+                   "your web browser's Back button to try your operation again."}}}}}});
     return;
   }
   const std::string correlation = RandomGuid();
@@ -755,8 +775,8 @@ void CsomRoutes::ProcessQuery(RequestContext& ctx) {
 void CsomRoutes::ContextInfo(RequestContext& ctx) {
   if (!Authorize(ctx)) return;
   const absl::Time now = absl::Now();
-  const std::string digest = absl::StrCat(
-      "0x", HexToken(64), ",", absl::FormatTime("%d %b %Y %H:%M:%S -0000", now, absl::UTCTimeZone()));
+  const std::string digest =
+      absl::StrCat("0x", HexToken(64), ",", absl::FormatTime("%d %b %Y %H:%M:%S -0000", now, absl::UTCTimeZone()));
   {
     absl::MutexLock lock(&mu_);
     for (auto it = digests_.begin(); it != digests_.end();) it = it->second < now ? digests_.erase(it) : std::next(it);
@@ -809,14 +829,16 @@ void CsomRoutes::CompatibilityCheck(RequestContext& ctx, const std::vector<std::
   const std::size_t open = segment.find('(');
   const std::size_t first_quote = segment.find('\'');
   const std::size_t last_quote = segment.rfind('\'');
-  if (open != absl::string_view::npos && absl::StartsWithIgnoreCase(segment.substr(open + 1), "targetTenantHostUrl='") &&
-      last_quote > first_quote && absl::EndsWith(segment, "')")) {
-    url = httplib::detail::decode_url(std::string(segment.substr(first_quote + 1, last_quote - first_quote - 1)), false);
+  if (open != absl::string_view::npos &&
+      absl::StartsWithIgnoreCase(segment.substr(open + 1), "targetTenantHostUrl='") && last_quote > first_quote &&
+      absl::EndsWith(segment, "')")) {
+    url =
+        httplib::detail::decode_url(std::string(segment.substr(first_quote + 1, last_quote - first_quote - 1)), false);
   }
   int partner_tenant = -1, partner_geo = -1;
   if (url.empty() || !c_.directory.FindGeoByUrl(url, &partner_tenant, &partner_geo)) {
-    return SendSharePointError(ctx.response, 400,
-                               absl::StrCat("The target tenant host URL '", url, "' is not valid."), kQueryCode);
+    return SendSharePointError(ctx.response, 400, absl::StrCat("The target tenant host URL '", url, "' is not valid."),
+                               kQueryCode);
   }
   if (c_.UnreachableTenants().count(partner_tenant)) {
     return SendSharePointError(ctx.response, 503, "The partner tenant could not be contacted.");

@@ -78,7 +78,7 @@ class CsomRoutes {
 
   EmulatorContext& c_;
   absl::Mutex mu_;
-  std::map<std::string, absl::Time> digests_ ABSL_GUARDED_BY(mu_);  // FormDigestValue → expiry (real time)
+  std::map<std::string, absl::Time> digests_ ABSL_GUARDED_BY(mu_);    // FormDigestValue → expiry (real time)
   std::map<std::string, Operation> operations_ ABSL_GUARDED_BY(mu_);  // by _ObjectIdentity_
   std::map<std::string, SitePage> site_pages_ ABSL_GUARDED_BY(mu_);   // by NextStartIndexFromSharePoint
 };

@@ -9,9 +9,13 @@
 namespace crosstenant::emulator {
 namespace {
 
-constexpr absl::string_view kLoginHosts[] = {"login.microsoftonline.com", "login.microsoftonline.us",
-                                             "login.chinacloudapi.cn", "login.partner.microsoftonline.cn",
-                                             "login.windows.net", "login.microsoft.com", "sts.windows.net"};
+constexpr absl::string_view kLoginHosts[] = {"login.microsoftonline.com",
+                                             "login.microsoftonline.us",
+                                             "login.chinacloudapi.cn",
+                                             "login.partner.microsoftonline.cn",
+                                             "login.windows.net",
+                                             "login.microsoft.com",
+                                             "sts.windows.net"};
 constexpr absl::string_view kGraphHosts[] = {"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us",
                                              "microsoftgraph.chinacloudapi.cn"};
 constexpr absl::string_view kSharePointSuffixes[] = {".sharepoint.com", ".sharepoint.us", ".sharepoint-mil.us",

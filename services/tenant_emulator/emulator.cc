@@ -190,7 +190,8 @@ int RunEmulator(int argc, char** argv) {
   log::Configure(options.log_format, kName);
 
   absl::StatusOr<Seed> seed = LoadSeedFile(options.seed_path);
-  if (!seed.ok()) return Fail(kExitBadInput, absl::StrCat("invalid seed file ", options.seed_path), seed.status().message());
+  if (!seed.ok())
+    return Fail(kExitBadInput, absl::StrCat("invalid seed file ", options.seed_path), seed.status().message());
   absl::StatusOr<Directory> directory = Directory::Build(*seed);
   if (!directory.ok()) {
     return Fail(kExitBadInput, absl::StrCat("invalid seed file ", options.seed_path), directory.status().message());
@@ -226,11 +227,11 @@ int RunEmulator(int argc, char** argv) {
   EmulatorContext context{*directory, seed->settings, clock, faults, accounting, metrics, tokens, cloud, moves};
   RequestDispatcher dispatcher(context);
 
-  absl::StatusOr<std::unique_ptr<HttpsServer>> server = HttpsServer::Create(
-      options.tls_cert, options.tls_key, options.threads,
-      [&dispatcher](const httplib::Request& request, httplib::Response& response) {
-        dispatcher.Handle(request, response);
-      });
+  absl::StatusOr<std::unique_ptr<HttpsServer>> server =
+      HttpsServer::Create(options.tls_cert, options.tls_key, options.threads,
+                          [&dispatcher](const httplib::Request& request, httplib::Response& response) {
+                            dispatcher.Handle(request, response);
+                          });
   if (!server.ok()) return Fail(kExitBadInput, "invalid TLS files", server.status().message());
   std::string host;
   int port = 0;
@@ -257,12 +258,9 @@ int RunEmulator(int argc, char** argv) {
   std::thread serving([&server] { (*server)->Run(); });
   nlohmann::json tenant_names = nlohmann::json::array();
   for (const DirectoryTenant& tenant : directory->tenants()) tenant_names.push_back(tenant.seed.name);
-  const nlohmann::ordered_json ready = {{"service", kName},
-                                        {"pid", getpid()},
-                                        {"address", address},
-                                        {"metrics_address", metrics_address},
-                                        {"tenants", tenant_names},
-                                        {"time_scale", options.time_scale},
+  const nlohmann::ordered_json ready = {{"service", kName},        {"pid", getpid()},
+                                        {"address", address},      {"metrics_address", metrics_address},
+                                        {"tenants", tenant_names}, {"time_scale", options.time_scale},
                                         {"version", kVersion}};
   int exit_code = kExitOk;
   if (!options.ready_file.empty()) {

@@ -55,9 +55,11 @@ struct LoginCloud {
 };
 const std::vector<LoginCloud>& LoginClouds() {
   static const auto* clouds = new std::vector<LoginCloud>{
-      {"login.microsoftonline.com", "login.windows.net",
+      {"login.microsoftonline.com",
+       "login.windows.net",
        {"login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"}},
-      {"login.partner.microsoftonline.cn", "login.partner.microsoftonline.cn",
+      {"login.partner.microsoftonline.cn",
+       "login.partner.microsoftonline.cn",
        {"login.partner.microsoftonline.cn", "login.chinacloudapi.cn"}},
       {"login.microsoftonline.us", "login.microsoftonline.us", {"login.microsoftonline.us", "login.usgovcloudapi.net"}},
       {"login-us.microsoftonline.com", "login-us.microsoftonline.com", {"login-us.microsoftonline.com"}}};
@@ -222,7 +224,8 @@ void EntraRoutes::ClientCredentials(RequestContext& ctx, int tenant, const std::
       return SendEntraError(ctx.response, 401, "invalid_client", 7000215,
                             absl::StrCat("Invalid client secret provided. Ensure the secret being sent in the request "
                                          "is the client secret value, not the client secret ID, for a secret added to "
-                                         "app '", client_id, "'."));
+                                         "app '",
+                                         client_id, "'."));
     }
   } else {
     return SendEntraError(ctx.response, 401, "invalid_client", 7000218,
@@ -255,9 +258,9 @@ void EntraRoutes::ClientCredentials(RequestContext& ctx, int tenant, const std::
            {{"token_type", "Bearer"},
             {"expires_in", lifetime},
             {"ext_expires_in", lifetime},
-            {"access_token", c_.tokens.IssueAppToken(tenant, app->second, parsed.resource,
-                                                    assertion.empty() ? ClientCredential::kSecret
-                                                                      : ClientCredential::kAssertion)}});
+            {"access_token",
+             c_.tokens.IssueAppToken(tenant, app->second, parsed.resource,
+                                     assertion.empty() ? ClientCredential::kSecret : ClientCredential::kAssertion)}});
 }
 
 bool EntraRoutes::CheckAssertion(RequestContext& ctx, int tenant, const std::string& tenant_ref,
@@ -375,8 +378,7 @@ bool EntraRoutes::CheckFederatedAssertion(RequestContext& ctx, const Jwt& jwt, c
   }
   const FederatedCredential* match = nullptr;
   for (const FederatedCredential& credential : app.federated_credentials) {
-    const bool audience_ok =
-        std::find(audiences.begin(), audiences.end(), credential.seed.audience) != audiences.end();
+    const bool audience_ok = std::find(audiences.begin(), audiences.end(), credential.seed.audience) != audiences.end();
     if (credential.seed.issuer == text("iss") && credential.seed.subject == text("sub") && audience_ok) {
       match = &credential;
     }
@@ -384,8 +386,9 @@ bool EntraRoutes::CheckFederatedAssertion(RequestContext& ctx, const Jwt& jwt, c
   if (match == nullptr) {
     SendEntraError(ctx.response, 400, "invalid_client", 70021,
                    absl::StrCat("No matching federated identity record found for presented assertion. Assertion "
-                                "Issuer: '", text("iss"), "'. Assertion Subject: '", text("sub"),
-                                "'. Assertion Audience: '", audiences.empty() ? "" : audiences[0], "'."));
+                                "Issuer: '",
+                                text("iss"), "'. Assertion Subject: '", text("sub"), "'. Assertion Audience: '",
+                                audiences.empty() ? "" : audiences[0], "'."));
     return false;
   }
   if (!VerifyJwtSignature(jwt, match->key.get())) {
@@ -397,9 +400,9 @@ bool EntraRoutes::CheckFederatedAssertion(RequestContext& ctx, const Jwt& jwt, c
   const absl::Time now = absl::Now();
   const auto exp = jwt.claims.find("exp");
   if (exp == jwt.claims.end() || !exp->is_number() || now > absl::FromUnixSeconds(exp->get<int64_t>()) + kClockSkew) {
-    SendEntraError(ctx.response, 401, "invalid_client", 700024,
-                   absl::StrCat("Client assertion is not within its valid time range. Current time: ", IsoTime(now),
-                                "."));
+    SendEntraError(
+        ctx.response, 401, "invalid_client", 700024,
+        absl::StrCat("Client assertion is not within its valid time range. Current time: ", IsoTime(now), "."));
     return false;
   }
   return true;
@@ -437,10 +440,11 @@ void EntraRoutes::Password(RequestContext& ctx, int tenant) {
   }
   const int user = directory_tenant.FindUserIndex(username);
   if (user < 0) {
-    return SendEntraError(ctx.response, 400, "invalid_grant", 50034,
-                          absl::StrCat("The user account {EUII Hidden} does not exist in the ", directory_tenant.seed.id,
-                                       " directory. To sign into this application, the account must be added to the "
-                                       "directory."));
+    return SendEntraError(
+        ctx.response, 400, "invalid_grant", 50034,
+        absl::StrCat("The user account {EUII Hidden} does not exist in the ", directory_tenant.seed.id,
+                     " directory. To sign into this application, the account must be added to the "
+                     "directory."));
   }
   const DirectoryUser& person = directory_tenant.users[user];
   if (!person.is_admin || person.password != password) {
@@ -476,10 +480,10 @@ void EntraRoutes::SendUserTokens(RequestContext& ctx, int tenant, int user, cons
   const HostRoute resource_host = c_.directory.Route(absl::string_view(parsed.resource).substr(8));
   if (resource_host.kind != HostRoute::Kind::kGraph &&
       !(resource_host.kind == HostRoute::Kind::kSharePoint && resource_host.tenant == tenant)) {
-    return SendEntraError(ctx.response, 400, "invalid_resource", 500011,
-                          absl::StrCat("The resource principal named ", parsed.resource,
-                                       " was not found in the tenant named ",
-                                       c_.directory.tenant(tenant).seed.display_name, "."));
+    return SendEntraError(
+        ctx.response, 400, "invalid_resource", 500011,
+        absl::StrCat("The resource principal named ", parsed.resource, " was not found in the tenant named ",
+                     c_.directory.tenant(tenant).seed.display_name, "."));
   }
   const DirectoryTenant& directory_tenant = c_.directory.tenant(tenant);
   auto app = directory_tenant.apps.find(client_id);
@@ -487,7 +491,8 @@ void EntraRoutes::SendUserTokens(RequestContext& ctx, int tenant, int user, cons
   const int64_t lifetime = absl::ToInt64Seconds(c_.tokens.TokenLifetime());
   std::vector<std::string> granted;
   if (app_ptr != nullptr) {
-    for (const std::string& p : app_ptr->seed.delegated_permissions) granted.push_back(absl::StrCat(parsed.resource, "/", p));
+    for (const std::string& p : app_ptr->seed.delegated_permissions)
+      granted.push_back(absl::StrCat(parsed.resource, "/", p));
   }
   if (granted.empty()) granted.push_back(absl::StrCat(parsed.resource, "/User.Read"));
   if (parsed.openid) granted.insert(granted.end(), {"openid", "profile"});
@@ -551,8 +556,9 @@ void EntraRoutes::DeviceCodeRequest(RequestContext& ctx, const std::vector<std::
     is_public = is_public || app->second.seed.public_client;
   }
   if (!known) {
-    return SendEntraError(ctx.response, 400, "unauthorized_client", 700016,
-                          absl::StrCat("Application with identifier '", client_id, "' was not found in the directory."));
+    return SendEntraError(
+        ctx.response, 400, "unauthorized_client", 700016,
+        absl::StrCat("Application with identifier '", client_id, "' was not found in the directory."));
   }
   if (!is_public) {
     return SendEntraError(ctx.response, 400, "invalid_client", 7000218,
@@ -576,7 +582,15 @@ void EntraRoutes::DeviceCodeToken(RequestContext& ctx) {
   if (device_code.empty()) return MissingParameter(ctx, "device_code");
   const std::string client_id = absl::AsciiStrToLower(Param(ctx.request, "client_id"));
   const absl::Time now = c_.clock.Now();
-  enum class Outcome { kUnknown, kExpired, kDeclined, kRedeemed, kSlowDown, kPending, kApproved } outcome = Outcome::kUnknown;
+  enum class Outcome {
+    kUnknown,
+    kExpired,
+    kDeclined,
+    kRedeemed,
+    kSlowDown,
+    kPending,
+    kApproved
+  } outcome = Outcome::kUnknown;
   int tenant = -1, user = -1;
   std::string scope;
   c_.tokens.WithDeviceCode(device_code, false, [&](DeviceCode& code) {
@@ -656,7 +670,8 @@ void EntraRoutes::OpenIdConfiguration(RequestContext& ctx, const std::vector<std
             {"id_token_signing_alg_values_supported", {"RS256"}},
             {"response_types_supported", {"code", "id_token", "code id_token", "id_token token"}},
             {"scopes_supported", {"openid", "profile", "email", "offline_access"}},
-            {"issuer", v2 ? absl::StrCat("https://", host, "/", tid, "/v2.0") : absl::StrCat("https://sts.windows.net/", tid, "/")},
+            {"issuer", v2 ? absl::StrCat("https://", host, "/", tid, "/v2.0")
+                          : absl::StrCat("https://sts.windows.net/", tid, "/")},
             {"request_uri_parameter_supported", false},
             {"userinfo_endpoint", absl::StrCat("https://", graph, "/oidc/userinfo")},
             {"authorization_endpoint", absl::StrCat(base, oauth, "/authorize")},
@@ -701,8 +716,9 @@ void EntraRoutes::InstanceDiscovery(RequestContext& ctx) {
       aliases.push_back(alias);
       known = known || host == alias;
     }
-    metadata.push_back(
-        {{"preferred_network", cloud.preferred_network}, {"preferred_cache", cloud.preferred_cache}, {"aliases", aliases}});
+    metadata.push_back({{"preferred_network", cloud.preferred_network},
+                        {"preferred_cache", cloud.preferred_cache},
+                        {"aliases", aliases}});
   }
   if (!known) return SendEntraError(ctx.response, 400, "invalid_instance", 50049, "Unknown or invalid instance.");
   SendJson(ctx.response, 200,

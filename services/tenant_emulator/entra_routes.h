@@ -38,8 +38,8 @@ class EntraRoutes {
   // Checks a workload identity federation assertion (no x5t: an external issuer's token).
   bool CheckFederatedAssertion(RequestContext& ctx, const Jwt& jwt, const DirectoryApp& app);
   // Answers a delegated token response.
-  void SendUserTokens(RequestContext& ctx, int tenant, int user, const std::string& client_id,
-                      const std::string& scope, const std::string& grant_type);
+  void SendUserTokens(RequestContext& ctx, int tenant, int user, const std::string& client_id, const std::string& scope,
+                      const std::string& grant_type);
 
   EmulatorContext& c_;
 };

@@ -51,16 +51,15 @@ nlohmann::json FaultSettings::ToJson(absl::Duration default_token_lifetime) cons
 
 absl::Status FaultSettings::Apply(const nlohmann::json& update) {
   if (!update.is_object()) return absl::InvalidArgumentError("expected a JSON object");
-  static const std::set<std::string> kKnown = {"throttle_ratio",         "retry_after_seconds",
-                                               "retry_after_max_seconds", "unavailable_ratio",
-                                               "latency_ms",             "token_lifetime_seconds",
-                                               "unreachable_tenants",    "require_form_digest",
-                                               "site_page_size"};
+  static const std::set<std::string> kKnown = {"throttle_ratio",      "retry_after_seconds", "retry_after_max_seconds",
+                                               "unavailable_ratio",   "latency_ms",          "token_lifetime_seconds",
+                                               "unreachable_tenants", "require_form_digest", "site_page_size"};
   for (const auto& [key, value] : update.items()) {
     if (!kKnown.count(key)) return absl::InvalidArgumentError(absl::StrCat(key, ": unknown field"));
   }
   FaultSettings next = *this;
-  double retry_after = next.retry_after_seconds, retry_after_max = next.retry_after_max_seconds, latency_ms = absl::ToDoubleMilliseconds(next.latency);
+  double retry_after = next.retry_after_seconds, retry_after_max = next.retry_after_max_seconds,
+         latency_ms = absl::ToDoubleMilliseconds(next.latency);
   double lifetime = absl::ToDoubleSeconds(next.token_lifetime);
   if (absl::Status s = ReadRatio(update, "throttle_ratio", &next.throttle_ratio); !s.ok()) return s;
   if (absl::Status s = ReadRatio(update, "unavailable_ratio", &next.unavailable_ratio); !s.ok()) return s;
@@ -78,7 +77,8 @@ absl::Status FaultSettings::Apply(const nlohmann::json& update) {
     }
   }
   if (update.contains("require_form_digest")) {
-    if (!update["require_form_digest"].is_boolean()) return absl::InvalidArgumentError("require_form_digest: expected true or false");
+    if (!update["require_form_digest"].is_boolean())
+      return absl::InvalidArgumentError("require_form_digest: expected true or false");
     next.require_form_digest = update["require_form_digest"].get<bool>();
   }
   if (update.contains("site_page_size")) {
@@ -209,14 +209,14 @@ nlohmann::json Accounting::ToJson() const {
   absl::MutexLock lock(&mu_);
   nlohmann::json faults = {{"throttled", 0}, {"unavailable", 0}, {"unreachable", 0}, {"latency", 0}};
   for (const auto& [kind, count] : faults_) faults[kind] = count;
-  return {{"requests",
-           {{"total", total_}, {"by_route", by_route_}, {"by_tenant", by_tenant_}, {"by_status", by_status_}}},
-          {"faults", faults},
-          {"retry_after",
-           {{"early_retries", early_total_}, {"by_client", early_retries_}, {"waiting_clients", retry_not_before_.size()}}},
-          {"moves", {{"starts", move_starts_}, {"duplicates", duplicate_starts_}, {"by_user", starts_by_user_}}},
-          {"client_assertions", client_assertions_},
-          {"client_request_ids", client_request_ids_}};
+  return {
+      {"requests", {{"total", total_}, {"by_route", by_route_}, {"by_tenant", by_tenant_}, {"by_status", by_status_}}},
+      {"faults", faults},
+      {"retry_after",
+       {{"early_retries", early_total_}, {"by_client", early_retries_}, {"waiting_clients", retry_not_before_.size()}}},
+      {"moves", {{"starts", move_starts_}, {"duplicates", duplicate_starts_}, {"by_user", starts_by_user_}}},
+      {"client_assertions", client_assertions_},
+      {"client_request_ids", client_request_ids_}};
 }
 
 void Accounting::Reset() {

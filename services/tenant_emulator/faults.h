@@ -21,12 +21,12 @@
 namespace crosstenant::emulator {
 
 struct FaultSettings {
-  double throttle_ratio = 0;     // share of requests answered 429
-  int retry_after_seconds = 2;   // Retry-After of 429 and 503 answers
-  int retry_after_max_seconds = 0;  // when above retry_after_seconds: each Retry-After drawn in between
-  double unavailable_ratio = 0;  // share of requests answered 503
-  absl::Duration latency;        // added before answering
-  absl::Duration token_lifetime;  // zero: the seed's token_lifetime
+  double throttle_ratio = 0;                     // share of requests answered 429
+  int retry_after_seconds = 2;                   // Retry-After of 429 and 503 answers
+  int retry_after_max_seconds = 0;               // when above retry_after_seconds: each Retry-After drawn in between
+  double unavailable_ratio = 0;                  // share of requests answered 503
+  absl::Duration latency;                        // added before answering
+  absl::Duration token_lifetime;                 // zero: the seed's token_lifetime
   std::vector<std::string> unreachable_tenants;  // names, ids or domains, as given
   // SharePoint: ProcessQuery without an X-RequestDigest from /_api/contextinfo → 403 (as a site that
   // insists on form digests answers).
@@ -102,7 +102,7 @@ class Accounting {
   int64_t move_starts_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t duplicate_starts_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, int64_t> starts_by_user_ ABSL_GUARDED_BY(mu_);
-  std::deque<nlohmann::json> client_assertions_ ABSL_GUARDED_BY(mu_);  // oldest first
+  std::deque<nlohmann::json> client_assertions_ ABSL_GUARDED_BY(mu_);   // oldest first
   std::deque<nlohmann::json> client_request_ids_ ABSL_GUARDED_BY(mu_);  // oldest first
 };
 

@@ -21,14 +21,13 @@ constexpr int kMaxBatchRequests = 20;
 constexpr int kMaxMappingItems = 50;
 constexpr int kMaxPageSize = 999;
 
-const AccessRule kReadOrganization{
-    {"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All",
-     "User.Read.All"},
-    {"User.Read", "Organization.Read.All", "Directory.Read.All", "User.Read.All"},
-    false,
-    {},
-    "Authorization_RequestDenied",
-    "Insufficient privileges to complete the operation."};
+const AccessRule kReadOrganization{{"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All",
+                                    "Directory.ReadWrite.All", "User.Read.All"},
+                                   {"User.Read", "Organization.Read.All", "Directory.Read.All", "User.Read.All"},
+                                   false,
+                                   {},
+                                   "Authorization_RequestDenied",
+                                   "Insufficient privileges to complete the operation."};
 const AccessRule kReadUsers{
     {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.ReadBasic.All"},
     {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.ReadBasic.All"},
@@ -43,7 +42,11 @@ const AccessRule kReadDrives{
     {},
     "Authorization_RequestDenied",
     "Insufficient privileges to complete the operation."};
-const AccessRule kMe{{}, {"User.Read", "Directory.Read.All", "User.Read.All"}, true, {}, "Authorization_RequestDenied",
+const AccessRule kMe{{},
+                     {"User.Read", "Directory.Read.All", "User.Read.All"},
+                     true,
+                     {},
+                     "Authorization_RequestDenied",
                      "Insufficient privileges to complete the operation."};
 
 AccessRule MigrationRule(bool write) {
@@ -77,11 +80,11 @@ nlohmann::json ParseBody(const httplib::Request& request) {
 
 // Graph v1.0's default properties of a user (the user resource page), and the beta set the emulator
 // has always returned.
-constexpr const char* kV1UserDefaults[] = {"businessPhones", "displayName",       "givenName", "jobTitle",
-                                           "mail",           "mobilePhone",       "officeLocation",
-                                           "preferredLanguage", "surname", "userPrincipalName", "id"};
-constexpr const char* kBetaUserDefaults[] = {"id", "userPrincipalName", "displayName", "mail", "accountEnabled",
-                                             "preferredDataLocation"};
+constexpr const char* kV1UserDefaults[] = {
+    "businessPhones", "displayName",       "givenName", "jobTitle",          "mail", "mobilePhone",
+    "officeLocation", "preferredLanguage", "surname",   "userPrincipalName", "id"};
+constexpr const char* kBetaUserDefaults[] = {"id",   "userPrincipalName", "displayName",
+                                             "mail", "accountEnabled",    "preferredDataLocation"};
 
 // The properties named by $select ("id, displayName" → {"id","displayName"}), empty without it.
 std::vector<std::string> SelectList(const httplib::Request& request) {
@@ -213,14 +216,16 @@ void GraphRoutes::Organization(RequestContext& ctx, const std::vector<std::strin
   std::optional<AccessClaims> claims = AuthorizeGraph(c_, ctx, kReadOrganization);
   if (!claims) return;
   const SeedTenant& seed = c_.directory.tenant(claims->tenant).seed;
-  nlohmann::json organization = {
-      {"id", seed.id},
-      {"displayName", seed.display_name},
-      {"tenantType", "AAD"},
-      {"countryLetterCode", "US"},
-      {"verifiedDomains",
-       {{{"name", seed.initial_domain}, {"isInitial", true}, {"isDefault", true}, {"type", "Managed"},
-         {"capabilities", "Email, OfficeCommunicationsOnline"}}}}};
+  nlohmann::json organization = {{"id", seed.id},
+                                 {"displayName", seed.display_name},
+                                 {"tenantType", "AAD"},
+                                 {"countryLetterCode", "US"},
+                                 {"verifiedDomains",
+                                  {{{"name", seed.initial_domain},
+                                    {"isInitial", true},
+                                    {"isDefault", true},
+                                    {"type", "Managed"},
+                                    {"capabilities", "Email, OfficeCommunicationsOnline"}}}}};
   SendJson(ctx.response, 200,
            {{"@odata.context", absl::StrCat("https://", ctx.host.host, "/", captures[0], "/$metadata#organization")},
             {"value", nlohmann::json::array({organization})}});
@@ -235,8 +240,9 @@ void GraphRoutes::ListUsers(RequestContext& ctx, const std::vector<std::string>&
   int top = c_.settings.users_page_size;
   if (const std::string text = Param(ctx.request, "$top"); !text.empty()) {
     if (!absl::SimpleAtoi(text, &top) || top < 1 || top > kMaxPageSize) {
-      return SendGraphError(ctx.request, ctx.response, 400, "Request_BadRequest",
-                            absl::StrCat("Invalid page size specified: '", text, "'. Must be between 1 and 999 inclusive."));
+      return SendGraphError(
+          ctx.request, ctx.response, 400, "Request_BadRequest",
+          absl::StrCat("Invalid page size specified: '", text, "'. Must be between 1 and 999 inclusive."));
     }
   }
   int offset = 0;
@@ -266,8 +272,9 @@ void GraphRoutes::ListUsers(RequestContext& ctx, const std::vector<std::string>&
   std::vector<int> matching;
   for (std::size_t i = 0; i < tenant.users.size(); ++i) {
     const DirectoryUser& u = tenant.users[i];
-    const absl::string_view field =
-        filter_field == "id" ? absl::string_view(u.id) : filter_field == "userType" ? kMember : absl::string_view(u.upn);
+    const absl::string_view field = filter_field == "id"         ? absl::string_view(u.id)
+                                    : filter_field == "userType" ? kMember
+                                                                 : absl::string_view(u.upn);
     if (!filter_field.empty() && field != filter_value) continue;
     matching.push_back(static_cast<int>(i));
   }
@@ -372,11 +379,11 @@ void GraphRoutes::MyDirectoryRoles(RequestContext& ctx, const std::vector<std::s
                        {"roleTemplateId", role}});
     }
   }
-  SendJson(ctx.response, 200,
-           {{"@odata.context",
-             absl::StrCat("https://", ctx.host.host, "/", captures[0], "/$metadata#directoryObjects")},
-            {"@odata.count", value.size()},
-            {"value", value}});
+  SendJson(
+      ctx.response, 200,
+      {{"@odata.context", absl::StrCat("https://", ctx.host.host, "/", captures[0], "/$metadata#directoryObjects")},
+       {"@odata.count", value.size()},
+       {"value", value}});
 }
 
 void GraphRoutes::Batch(RequestContext& ctx, const std::vector<std::string>& captures) {
@@ -410,11 +417,10 @@ void GraphRoutes::Batch(RequestContext& ctx, const std::vector<std::string>& cap
     }
     if (item.contains("dependsOn")) {
       const nlohmann::json& depends_on = item["dependsOn"];
-      const bool valid = depends_on.is_array() && std::all_of(depends_on.begin(), depends_on.end(),
-                                                              [&seen](const nlohmann::json& dependency) {
-                                                                return dependency.is_string() &&
-                                                                       seen.contains(BatchId(dependency));
-                                                              });
+      const bool valid = depends_on.is_array() &&
+                         std::all_of(depends_on.begin(), depends_on.end(), [&seen](const nlohmann::json& dependency) {
+                           return dependency.is_string() && seen.contains(BatchId(dependency));
+                         });
       if (!valid) {
         return SendGraphError(ctx.request, ctx.response, 400, "BadRequest",
                               absl::StrCat("Invalid dependency for request Id ", id,
@@ -472,9 +478,10 @@ void GraphRoutes::Batch(RequestContext& ctx, const std::vector<std::string>& cap
         headers[name] = value;
       }
     }
-    nlohmann::json sub_body = sub_response.body.empty() ? nlohmann::json(nullptr)
-                                                        : nlohmann::json::parse(sub_response.body, nullptr, false);
-    responses.push_back({{"id", item["id"]}, {"status", sub_response.status}, {"headers", headers}, {"body", sub_body}});
+    nlohmann::json sub_body =
+        sub_response.body.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(sub_response.body, nullptr, false);
+    responses.push_back(
+        {{"id", item["id"]}, {"status", sub_response.status}, {"headers", headers}, {"body", sub_body}});
   }
   SendJson(ctx.response, 200, {{"responses", responses}});
 }
@@ -553,10 +560,11 @@ void GraphRoutes::PatchUserMappings(RequestContext& ctx, const std::vector<std::
     mappings[upn] = mapping;
     value.push_back(mapping);
   }
-  SendJson(ctx.response, 200,
-           {{"@odata.context",
-             "https://graph.microsoft.com/beta/$metadata#solutions/sharePoint/migrations/crossOrganizationUserMappings"},
-            {"value", value}});
+  SendJson(
+      ctx.response, 200,
+      {{"@odata.context",
+        "https://graph.microsoft.com/beta/$metadata#solutions/sharePoint/migrations/crossOrganizationUserMappings"},
+       {"value", value}});
 }
 
 void GraphRoutes::GetUserMapping(RequestContext& ctx, const std::vector<std::string>& captures) {

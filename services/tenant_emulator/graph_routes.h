@@ -47,7 +47,8 @@ class GraphRoutes {
   // A user as Graph returns it: without `$select` (empty `select`) the version's default properties (v1.0:
   // businessPhones, displayName, givenName, jobTitle, mail, mobilePhone, officeLocation, preferredLanguage,
   // surname, userPrincipalName, id), with it exactly the selected properties the emulator models.
-  nlohmann::json UserJson(int tenant, int user, const std::string& version, const std::vector<std::string>& select) const;
+  nlohmann::json UserJson(int tenant, int user, const std::string& version,
+                          const std::vector<std::string>& select) const;
   // 200 with the user as UserJson gives it, and its @odata.context.
   void RespondUser(RequestContext& ctx, int tenant, int user, const std::string& version);
   // Answers one request of a $batch (`sub`, made from the envelope `ctx`) into `sub_response`: throttled

@@ -107,15 +107,15 @@ void SetGraphRequestIds(const httplib::Request& request, httplib::Response& resp
   const std::string request_id = RandomGuid();
   std::string client_request_id = request.get_header_value("client-request-id");
   // Echoed into a header and a body: nothing that could break either, nor an unbounded value.
-  const bool usable = !client_request_id.empty() && client_request_id.size() <= 128 &&
-                      std::all_of(client_request_id.begin(), client_request_id.end(),
-                                  [](char c) { return c > ' ' && c < 127; });
+  const bool usable =
+      !client_request_id.empty() && client_request_id.size() <= 128 &&
+      std::all_of(client_request_id.begin(), client_request_id.end(), [](char c) { return c > ' ' && c < 127; });
   response.set_header("request-id", request_id);
   response.set_header("client-request-id", usable ? client_request_id : request_id);
 }
 
-void SendGraphError(const httplib::Request& request, httplib::Response& response, int status,
-                    absl::string_view code, absl::string_view message) {
+void SendGraphError(const httplib::Request& request, httplib::Response& response, int status, absl::string_view code,
+                    absl::string_view message) {
   SetGraphRequestIds(request, response);
   SendJson(response, status,
            {{"error",
@@ -127,12 +127,10 @@ void SendGraphError(const httplib::Request& request, httplib::Response& response
                 {"client-request-id", response.get_header_value("client-request-id")}}}}}});
 }
 
-void SendSharePointError(httplib::Response& response, int status, absl::string_view message,
-                         absl::string_view code) {
+void SendSharePointError(httplib::Response& response, int status, absl::string_view message, absl::string_view code) {
   SendJson(response, status,
            {{"odata.error",
-             {{"code", std::string(code)},
-              {"message", {{"lang", "en-US"}, {"value", std::string(message)}}}}}});
+             {{"code", std::string(code)}, {"message", {{"lang", "en-US"}, {"value", std::string(message)}}}}}});
 }
 
 std::string BearerToken(const httplib::Request& request) {

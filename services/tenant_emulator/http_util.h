@@ -68,8 +68,8 @@ void SendEntraError(httplib::Response& response, int status, absl::string_view e
 void SetGraphRequestIds(const httplib::Request& request, httplib::Response& response);
 // Graph: {"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}, with the
 // ids of SetGraphRequestIds (set here if not yet) and the date as Graph writes it ("2026-12-05T09:30:00").
-void SendGraphError(const httplib::Request& request, httplib::Response& response, int status,
-                    absl::string_view code, absl::string_view message);
+void SendGraphError(const httplib::Request& request, httplib::Response& response, int status, absl::string_view code,
+                    absl::string_view message);
 // SharePoint: {"odata.error":{"code":"<hresult>, <type>","message":{"lang":"en-US","value":..}}}; `code`
 // is "<hresult>, <type>".
 inline constexpr absl::string_view kSPExceptionCode = "-2146232832, Microsoft.SharePoint.SPException";

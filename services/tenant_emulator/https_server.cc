@@ -5,8 +5,8 @@
 namespace crosstenant::emulator {
 
 absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Create(const std::string& cert_file,
-                                                                  const std::string& key_file, int threads,
-                                                                  Handler handler) {
+                                                                 const std::string& key_file, int threads,
+                                                                 Handler handler) {
   auto server = std::make_unique<httplib::SSLServer>(cert_file.c_str(), key_file.c_str());
   if (!server->is_valid()) {
     return absl::InvalidArgumentError(absl::StrCat("cannot load the TLS certificate ", cert_file, " and key ", key_file,

@@ -39,9 +39,8 @@ EmulatorMetrics::EmulatorMetrics()
 void EmulatorMetrics::RecordRequest(const std::string& family, int status, double seconds) {
   requests_.Add({{"family", family}, {"code", std::to_string(status)}}).Increment();
   durations_
-      .Add({{"family", family}},
-           prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                                   2.5})
+      .Add({{"family", family}}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                         0.05, 0.1, 0.25, 0.5, 1, 2.5})
       .Observe(seconds);
 }
 
@@ -53,8 +52,6 @@ void EmulatorMetrics::RecordMoveTransition(const std::string& state) {
   move_transitions_.Add({{"state", state}}).Increment();
 }
 
-std::string EmulatorMetrics::Serialize() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
-}
+std::string EmulatorMetrics::Serialize() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
 
 }  // namespace crosstenant::emulator

@@ -35,12 +35,17 @@ std::string GraphStatus(const MoveTask& task) {
   switch (task.state) {
     case MoveState::kNotStarted:
     case MoveState::kScheduled:
-    case MoveState::kReadyToTrigger: return "notStarted";
+    case MoveState::kReadyToTrigger:
+      return "notStarted";
     case MoveState::kInProgress:
-    case MoveState::kRescheduled: return "inProgress";
-    case MoveState::kSuccess: return "completed";
-    case MoveState::kFailed: return "failed";
-    case MoveState::kStopped: return "cancelled";
+    case MoveState::kRescheduled:
+      return "inProgress";
+    case MoveState::kSuccess:
+      return "completed";
+    case MoveState::kFailed:
+      return "failed";
+    case MoveState::kStopped:
+      return "cancelled";
   }
   return "notStarted";
 }
@@ -49,25 +54,38 @@ std::string GraphStatus(const MoveTask& task) {
 
 const char* MoveStateName(MoveState state) {
   switch (state) {
-    case MoveState::kNotStarted: return "NotStarted";
-    case MoveState::kScheduled: return "Scheduled";
-    case MoveState::kReadyToTrigger: return "ReadytoTrigger";
-    case MoveState::kInProgress: return "InProgress";
-    case MoveState::kSuccess: return "Success";
-    case MoveState::kFailed: return "Failed";
-    case MoveState::kRescheduled: return "Rescheduled";
-    case MoveState::kStopped: return "Stopped";
+    case MoveState::kNotStarted:
+      return "NotStarted";
+    case MoveState::kScheduled:
+      return "Scheduled";
+    case MoveState::kReadyToTrigger:
+      return "ReadytoTrigger";
+    case MoveState::kInProgress:
+      return "InProgress";
+    case MoveState::kSuccess:
+      return "Success";
+    case MoveState::kFailed:
+      return "Failed";
+    case MoveState::kRescheduled:
+      return "Rescheduled";
+    case MoveState::kStopped:
+      return "Stopped";
   }
   return "NotStarted";
 }
 
 const char* MoveStageName(MoveStage stage) {
   switch (stage) {
-    case MoveStage::kNone: return "";
-    case MoveStage::kValidation: return "Validation";
-    case MoveStage::kBackup: return "Backup";
-    case MoveStage::kRestore: return "Restore";
-    case MoveStage::kCleanup: return "Cleanup";
+    case MoveStage::kNone:
+      return "";
+    case MoveStage::kValidation:
+      return "Validation";
+    case MoveStage::kBackup:
+      return "Backup";
+    case MoveStage::kRestore:
+      return "Restore";
+    case MoveStage::kCleanup:
+      return "Cleanup";
   }
   return "";
 }
@@ -196,9 +214,8 @@ std::pair<std::string, std::string> MoveSimulator::ContentBlocker(const MoveTask
             "on the target."};
   }
   if (!source_user.licensed && !target_user.licensed) {
-    return {"userNotLicensed",
-            absl::StrCat("Neither ", source_user.upn, " nor ", target_user.upn,
-                         " has a Cross Tenant User Data Migration licence.")};
+    return {"userNotLicensed", absl::StrCat("Neither ", source_user.upn, " nor ", target_user.upn,
+                                            " has a Cross Tenant User Data Migration licence.")};
   }
   if (drive.size_bytes > settings_.max_onedrive_bytes) {
     return {"sizeLimitExceeded", absl::StrCat("The OneDrive holds ", drive.size_bytes, " bytes, over the limit of ",
@@ -226,16 +243,16 @@ int MoveSimulator::QueuedInGeo(int tenant, int geo) const {
 }
 
 std::optional<MoveAnswer> MoveSimulator::FindTargetGeo(const nlohmann::json& parameters, const std::string& target_upn,
-                                                      int* tenant, int* geo) const {
+                                                       int* tenant, int* geo) const {
   // The host if given, else the organization id (+ data location), else the UPN's domain.
   const std::string host = parameters.value("targetOrganizationHost", "");
   const std::string organization = parameters.value("targetOrganizationId", "");
   const std::string location = absl::AsciiStrToUpper(parameters.value("targetDataLocationCode", ""));
   if (!host.empty()) {
     if (!directory_.FindGeoByUrl(host, tenant, geo)) {
-      return Error(422, "unprocessableEntity",
-                   absl::StrCat("There is no Cross-Tenant relationship established for partner ", host,
-                                " and role target."));
+      return Error(
+          422, "unprocessableEntity",
+          absl::StrCat("There is no Cross-Tenant relationship established for partner ", host, " and role target."));
     }
     return std::nullopt;
   }
@@ -252,10 +269,11 @@ std::optional<MoveAnswer> MoveSimulator::FindTargetGeo(const nlohmann::json& par
   return std::nullopt;
 }
 
-std::optional<MoveAnswer> MoveSimulator::ReadStartRequest(int source_tenant, const nlohmann::json& body,
-                                                         MoveTask* task, absl::Time* preferred_start) const {
+std::optional<MoveAnswer> MoveSimulator::ReadStartRequest(int source_tenant, const nlohmann::json& body, MoveTask* task,
+                                                          absl::Time* preferred_start) const {
   if (!body.is_object() || !body.contains("parameters") || !body["parameters"].is_object()) {
-    return Error(400, "invalidRequest", "Cannot process the request because the required parameter parameters is missing.");
+    return Error(400, "invalidRequest",
+                 "Cannot process the request because the required parameter parameters is missing.");
   }
   const nlohmann::json& parameters = body["parameters"];
   const std::string source_upn = UpnOf(parameters, "sourceUserIdentity");
@@ -313,10 +331,10 @@ std::optional<MoveAnswer> MoveSimulator::ReadStartRequest(int source_tenant, con
 }
 
 std::optional<MoveAnswer> MoveSimulator::TargetRefusal(const MoveTask& task, absl::Time now,
-                                                      const std::set<int>& unreachable) const {
+                                                       const std::set<int>& unreachable) const {
   if (!state_.drives[task.source_tenant][task.source_user].exists) {
-    return Error(400, "invalidRequest", absl::StrCat("The user ", UpnOf(task.parameters, "sourceUserIdentity"),
-                                                     " has no OneDrive to move."));
+    return Error(400, "invalidRequest",
+                 absl::StrCat("The user ", UpnOf(task.parameters, "sourceUserIdentity"), " has no OneDrive to move."));
   }
   const std::string target_host = directory_.MySiteHostUrl(task.target_tenant, task.target_geo);
   const TrustStatus trust = VerifyTrust(directory_, state_, task.source_tenant, task.source_geo, "Target", target_host,
@@ -327,8 +345,9 @@ std::optional<MoveAnswer> MoveSimulator::TargetRefusal(const MoveTask& task, abs
                               " and role target."));
   }
   if (state_.drives[task.target_tenant][task.target_user].exists) {
-    return Error(409, "conflict", absl::StrCat("The target tenant has a conflict: a OneDrive already exists for ",
-                                               UpnOf(task.parameters, "targetUserIdentity"), "."));
+    return Error(409, "conflict",
+                 absl::StrCat("The target tenant has a conflict: a OneDrive already exists for ",
+                              UpnOf(task.parameters, "targetUserIdentity"), "."));
   }
   // Moving a user back: the redirect the first move left occupies the URL the OneDrive needs.
   const std::string target_url = directory_.PersonalSiteUrl(

@@ -27,7 +27,16 @@
 
 namespace crosstenant::emulator {
 
-enum class MoveState { kNotStarted, kScheduled, kReadyToTrigger, kInProgress, kSuccess, kFailed, kRescheduled, kStopped };
+enum class MoveState {
+  kNotStarted,
+  kScheduled,
+  kReadyToTrigger,
+  kInProgress,
+  kSuccess,
+  kFailed,
+  kRescheduled,
+  kStopped
+};
 enum class MoveStage { kNone, kValidation, kBackup, kRestore, kCleanup };
 const char* MoveStateName(MoveState state);
 const char* MoveStageName(MoveStage stage);
@@ -59,8 +68,8 @@ class MoveSimulator {
  public:
   using TransitionListener = std::function<void(MoveState)>;
 
-  MoveSimulator(const Directory& directory, const SeedSettings& settings, const ScaledClock& clock,
-                CloudState& state, Accounting& accounting, TransitionListener on_transition);
+  MoveSimulator(const Directory& directory, const SeedSettings& settings, const ScaledClock& clock, CloudState& state,
+                Accounting& accounting, TransitionListener on_transition);
 
   // POST crossOrganizationMigrationTasks by an admin or app of `source_tenant`.
   MoveAnswer Start(int source_tenant, const nlohmann::json& body, const std::set<int>& unreachable);
@@ -99,8 +108,8 @@ class MoveSimulator {
   // answer, or nullopt when the move may go on.
   std::optional<MoveAnswer> ReadStartRequest(int source_tenant, const nlohmann::json& body, MoveTask* task,
                                              absl::Time* preferred_start) const;
-  std::optional<MoveAnswer> FindTargetGeo(const nlohmann::json& parameters, const std::string& target_upn,
-                                          int* tenant, int* geo) const;
+  std::optional<MoveAnswer> FindTargetGeo(const nlohmann::json& parameters, const std::string& target_upn, int* tenant,
+                                          int* geo) const;
   std::optional<MoveAnswer> TargetRefusal(const MoveTask& task, absl::Time now, const std::set<int>& unreachable) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
   // An emulated instant as Microsoft writes it, on the real clock (ScaledClock::WallTimeOf).

@@ -14,10 +14,14 @@ namespace {
 
 const char* FamilyOf(HostRoute::Kind kind) {
   switch (kind) {
-    case HostRoute::Kind::kLogin: return "entra";
-    case HostRoute::Kind::kGraph: return "graph";
-    case HostRoute::Kind::kSharePoint: return "sharepoint";
-    case HostRoute::Kind::kUnknown: return "unknown";
+    case HostRoute::Kind::kLogin:
+      return "entra";
+    case HostRoute::Kind::kGraph:
+      return "graph";
+    case HostRoute::Kind::kSharePoint:
+      return "sharepoint";
+    case HostRoute::Kind::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -79,7 +83,8 @@ bool RequestDispatcher::InjectFault(RequestContext& ctx, HostRoute::Kind kind) {
                        "Retry-After.");
       } else {
         SendEntraError(ctx.response, status, "temporarily_unavailable", 90033,
-                       unreachable ? "The tenant cannot be reached at the moment." : "A transient error has occurred. Please try again.");
+                       unreachable ? "The tenant cannot be reached at the moment."
+                                   : "A transient error has occurred. Please try again.");
       }
       break;
     case HostRoute::Kind::kGraph:

@@ -42,7 +42,7 @@ struct SeedUser {
   std::string id;  // object id; derived from the tenant id and the UPN when not given
   std::string upn;
   std::string display_name;
-  std::string geo;  // data location code of the user's geo; empty = the tenant's default geo
+  std::string geo;       // data location code of the user's geo; empty = the tenant's default geo
   bool licensed = true;  // holds the Cross Tenant User Data Migration licence
   OneDriveFacts onedrive;
 };
@@ -73,7 +73,7 @@ struct SeedApp {
   std::vector<SeedFederatedCredential> federated_credentials;
   std::vector<std::string> application_permissions;  // roles claim of app-only tokens
   std::vector<std::string> delegated_permissions;    // scp claim of user tokens
-  bool public_client = false;  // may use device code and password grants without a secret
+  bool public_client = false;                        // may use device code and password grants without a secret
 };
 
 struct SeedGeo {
@@ -101,7 +101,7 @@ struct SeedTenant {
   std::string name;  // the default geo's SharePoint label
   std::string id;
   std::string display_name;
-  std::string initial_domain;  // <name>.onmicrosoft.com unless given
+  std::string initial_domain;    // <name>.onmicrosoft.com unless given
   std::string cloud = "global";  // global | usgov | usgovdod | china
   SeedFeatures features;
   std::vector<SeedGeo> geos;  // the first is the default geo
@@ -142,8 +142,7 @@ struct Seed {
 // directory. INVALID_ARGUMENT lists every problem found.
 absl::StatusOr<Seed> LoadSeedFile(const std::string& path);
 // The same, from text; certificate paths are resolved against `base_dir`.
-absl::StatusOr<Seed> LoadSeedText(absl::string_view text, absl::string_view source_name,
-                                  const std::string& base_dir);
+absl::StatusOr<Seed> LoadSeedText(absl::string_view text, absl::string_view source_name, const std::string& base_dir);
 
 // A stable GUID-shaped id derived from `parts` (the same input always gives the same id).
 std::string DerivedGuid(absl::string_view a, absl::string_view b);

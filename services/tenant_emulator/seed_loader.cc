@@ -34,8 +34,8 @@ bool IsLabel(absl::string_view text) {
 
 bool IsUpn(absl::string_view upn) {
   const std::size_t at = upn.find('@');
-  return at != absl::string_view::npos && at > 0 && at + 1 < upn.size() && upn.find('@', at + 1) == absl::string_view::npos &&
-         upn.find(' ') == absl::string_view::npos;
+  return at != absl::string_view::npos && at > 0 && at + 1 < upn.size() &&
+         upn.find('@', at + 1) == absl::string_view::npos && upn.find(' ') == absl::string_view::npos;
 }
 
 void ReadOneDrive(ConfigReader& reader, OneDriveFacts* facts) {
@@ -141,7 +141,8 @@ class TenantReader {
       item.Read("name", &geo.name);
       geo.location = absl::AsciiStrToUpper(geo.location);
       geo.name = absl::AsciiStrToLower(geo.name);
-      if (geo.location.size() != 3) item.AddError("location", "required: a 3-letter data location code such as NAM or EUR");
+      if (geo.location.size() != 3)
+        item.AddError("location", "required: a 3-letter data location code such as NAM or EUR");
       if (!IsLabel(geo.name)) item.AddError("name", "required: letters and digits only (e.g. contosoeur)");
       if (!locations.insert(geo.location).second) item.AddError("location", "another geo of this tenant has it");
       tenant_->geos.push_back(geo);
@@ -193,12 +194,12 @@ class TenantReader {
         if (credential.subject.empty()) {
           federated.AddError("subject", "required, e.g. system:serviceaccount:crosstenant:tenant-connector");
         }
-        const std::string full =
-            std::filesystem::path(key_file).is_absolute() ? key_file : base_dir_ + "/" + key_file;
+        const std::string full = std::filesystem::path(key_file).is_absolute() ? key_file : base_dir_ + "/" + key_file;
         bool ok = false;
         credential.key_pem = key_file.empty() ? "" : ReadFileText(full, &ok);
         if (!ok) {
-          federated.AddError("key", absl::StrCat("required: a readable PEM certificate or public key; cannot read ", full));
+          federated.AddError("key",
+                             absl::StrCat("required: a readable PEM certificate or public key; cannot read ", full));
         }
         app.federated_credentials.push_back(std::move(credential));
       }
@@ -357,8 +358,7 @@ std::string RoleDisplayName(absl::string_view template_id) {
   return std::string(template_id);
 }
 
-absl::StatusOr<Seed> LoadSeedText(absl::string_view text, absl::string_view source_name,
-                                  const std::string& base_dir) {
+absl::StatusOr<Seed> LoadSeedText(absl::string_view text, absl::string_view source_name, const std::string& base_dir) {
   absl::StatusOr<ConfigReader> parsed = ConfigReader::FromString(text, source_name);
   if (!parsed.ok()) return parsed.status();
   ConfigReader& reader = *parsed;

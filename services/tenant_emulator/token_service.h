@@ -55,9 +55,9 @@ struct DeviceCode {
   int tenant = -1;  // -1 for common/organizations: the approving user decides
   std::string client_id;
   std::string scope;
-  absl::Time expires;        // emulated
-  absl::Duration interval;   // grows by 5 s on each slow_down
-  absl::Time last_poll;      // emulated; InfinitePast before the first poll
+  absl::Time expires;       // emulated
+  absl::Duration interval;  // grows by 5 s on each slow_down
+  absl::Time last_poll;     // emulated; InfinitePast before the first poll
   enum class State { kPending, kApproved, kDeclined, kRedeemed } state = State::kPending;
   int approved_tenant = -1;
   int approved_user = -1;
@@ -67,14 +67,14 @@ struct RefreshGrant {
   int tenant = -1;
   int user = -1;
   std::string client_id;
-  std::string scope;  // as first granted
+  std::string scope;   // as first granted
   absl::Time expires;  // real time
 };
 
 class TokenService {
  public:
-  TokenService(const Directory& directory, const SeedSettings& settings, const Faults& faults,
-               const ScaledClock& clock, SigningKey key);
+  TokenService(const Directory& directory, const SeedSettings& settings, const Faults& faults, const ScaledClock& clock,
+               SigningKey key);
 
   const SigningKey& key() const { return key_; }
 

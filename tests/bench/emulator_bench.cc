@@ -88,7 +88,8 @@ Result Run(int clients, double seconds, int port, const std::string& ca, Setup s
       while (std::chrono::steady_clock::now() < deadline) {
         const auto before = std::chrono::steady_clock::now();
         if (Perform(client) != 200) ++errors;
-        latencies[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - before).count());
+        latencies[i].push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - before).count());
       }
       curl_slist_free_all(client.connect_to);
       curl_slist_free_all(client.headers);
@@ -129,10 +130,11 @@ int main(int argc, char** argv) {
   TempDir dir;
   const std::string seed = dir.WriteFile("seed.yaml", kSeed);
   const std::string ready_file = dir.path() + "/ready.json";
-  ServerProcess emulator(BinaryPath("tenant-emulator"),
-                         {"--seed", seed, "--address", "127.0.0.1:0", "--tls-cert", certs + "/emulator.pem", "--tls-key",
-                          certs + "/emulator.key", "--ready-file", ready_file, "--threads", emulator_threads},
-                         dir.path());
+  ServerProcess emulator(
+      BinaryPath("tenant-emulator"),
+      {"--seed", seed, "--address", "127.0.0.1:0", "--tls-cert", certs + "/emulator.pem", "--tls-key",
+       certs + "/emulator.key", "--ready-file", ready_file, "--threads", emulator_threads},
+      dir.path());
   std::optional<nlohmann::json> ready = emulator.WaitForReadyFile(ready_file);
   if (!ready) {
     std::fprintf(stderr, "the emulator did not start:\n%s\n", emulator.Stderr().c_str());
@@ -146,7 +148,8 @@ int main(int argc, char** argv) {
 
   // One token for the Graph phase.
   Client first = NewClient(port, ca);
-  curl_easy_setopt(first.curl, CURLOPT_URL, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
+  curl_easy_setopt(first.curl, CURLOPT_URL,
+                   "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
   curl_easy_setopt(first.curl, CURLOPT_POSTFIELDS, form.c_str());
   if (Perform(first) != 200) {
     std::fprintf(stderr, "cannot get a token: %s\n", first.body.c_str());
@@ -170,8 +173,9 @@ int main(int argc, char** argv) {
     client.headers = curl_slist_append(nullptr, authorization.c_str());
     curl_easy_setopt(client.curl, CURLOPT_HTTPHEADER, client.headers);
   });
-  std::printf("Graph GET /v1.0/users/{upn} (token verified):        %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %ld\n",
-              graph.per_second, graph.p50_ms, graph.p99_ms, graph.errors);
+  std::printf(
+      "Graph GET /v1.0/users/{upn} (token verified):        %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %ld\n",
+      graph.per_second, graph.p50_ms, graph.p99_ms, graph.errors);
   emulator.Signal(SIGTERM);
   emulator.WaitForExit(std::chrono::seconds(10));
   curl_global_cleanup();

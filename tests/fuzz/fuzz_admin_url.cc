@@ -36,9 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(url->host == absl::StrCat(url->tenant_name, "-admin.", ProfileOf(url->cloud).sharepoint_suffix),
              "host " << url->host << " for tenant " << url->tenant_name);
   FUZZ_CHECK(url->url == absl::StrCat("https://", url->host), "url " << url->url);
-  FUZZ_CHECK(cloud == Cloud::kUnspecified || url->cloud == cloud, "asked for cloud " << static_cast<int>(cloud)
-                                                                                     << ", got "
-                                                                                     << static_cast<int>(url->cloud));
+  FUZZ_CHECK(cloud == Cloud::kUnspecified || url->cloud == cloud,
+             "asked for cloud " << static_cast<int>(cloud) << ", got " << static_cast<int>(url->cloud));
 
   absl::StatusOr<AdminUrl> again = ParseAdminUrl(url->url, url->cloud);
   FUZZ_CHECK(again.ok(), "the canonical URL " << url->url << " is refused: " << again.status());

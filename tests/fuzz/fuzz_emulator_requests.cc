@@ -151,7 +151,8 @@ const Fixed& GetFixed() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Fixed& fixed = GetFixed();
   std::string input(reinterpret_cast<const char*>(data), size);
-  input = absl::StrReplaceAll(input, {{"$GRAPH_TOKEN", fixed.graph_token}, {"$SHAREPOINT_TOKEN", fixed.sharepoint_token}});
+  input =
+      absl::StrReplaceAll(input, {{"$GRAPH_TOKEN", fixed.graph_token}, {"$SHAREPOINT_TOKEN", fixed.sharepoint_token}});
 
   const size_t head_end = input.find("\n\n");
   const std::string head = input.substr(0, head_end);

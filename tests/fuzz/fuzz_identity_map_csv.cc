@@ -29,8 +29,8 @@ bool SameGroup(const GroupMapping& a, const GroupMapping& b) {
 void CheckProblems(const std::vector<Problem>& problems) {
   for (const Problem& problem : problems) {
     FUZZ_CHECK(problem.line >= 1, "problem " << problem.code << " has line " << problem.line);
-    FUZZ_CHECK(problem.column >= 0 && problem.column <= 6, "problem " << problem.code << " has column "
-                                                                      << problem.column);
+    FUZZ_CHECK(problem.column >= 0 && problem.column <= 6,
+               "problem " << problem.code << " has column " << problem.column);
     FUZZ_CHECK(!problem.code.empty() && !problem.message.empty(), "a problem without code or message");
     FUZZ_CHECK(problem.column == 0 || !problem.field.empty(), "problem " << problem.code << " names no field");
   }
@@ -53,12 +53,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!result.problems.empty()) return 0;
 
   std::vector<Problem> revalidated = Validate(result.map, options);
-  FUZZ_CHECK(revalidated.empty(), "ParseCsv found no problem but Validate found " << revalidated.size()
-                                      << ", the first " << revalidated[0].code << ": " << revalidated[0].message);
+  FUZZ_CHECK(revalidated.empty(), "ParseCsv found no problem but Validate found "
+                                      << revalidated.size() << ", the first " << revalidated[0].code << ": "
+                                      << revalidated[0].message);
   const std::string written = ToCsv(result.map);
   ParseResult again = ParseCsv(written, options);
-  FUZZ_CHECK(again.problems.empty(), "ToCsv wrote a map that ParseCsv refuses: line " << again.problems[0].line
-                                         << " " << again.problems[0].code << ": " << again.problems[0].message);
+  FUZZ_CHECK(again.problems.empty(), "ToCsv wrote a map that ParseCsv refuses: line " << again.problems[0].line << " "
+                                                                                      << again.problems[0].code << ": "
+                                                                                      << again.problems[0].message);
   FUZZ_CHECK(again.map.users.size() == result.map.users.size() && again.map.groups.size() == result.map.groups.size(),
              "ToCsv -> ParseCsv changed the number of rows");
   for (size_t i = 0; i < again.map.users.size(); ++i) {

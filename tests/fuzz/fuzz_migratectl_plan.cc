@@ -28,21 +28,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(!id.empty() && id.size() <= 63 && absl::ascii_islower(static_cast<unsigned char>(id[0])),
              "accepted migration id '" << id << "'");
   for (char c : id) {
-    FUZZ_CHECK(absl::ascii_islower(static_cast<unsigned char>(c)) || absl::ascii_isdigit(static_cast<unsigned char>(c)) ||
-                   c == '-',
+    FUZZ_CHECK(absl::ascii_islower(static_cast<unsigned char>(c)) ||
+                   absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '-',
                "accepted migration id '" << id << "'");
   }
   FUZZ_CHECK(absl::StartsWith(plan->source_connection, "connections/") &&
                  absl::StartsWith(plan->target_connection, "connections/"),
              "connections " << plan->source_connection << ", " << plan->target_connection);
-  FUZZ_CHECK(plan->source_connection != plan->target_connection, "source and target are both "
-                                                                      << plan->source_connection);
+  FUZZ_CHECK(plan->source_connection != plan->target_connection,
+             "source and target are both " << plan->source_connection);
   FUZZ_CHECK(!plan->identity_map_path.empty(), "an accepted plan without an identity map");
   if (plan->options.has_window() && plan->options.window().has_preferred_begin_time() &&
       plan->options.window().has_preferred_end_time()) {
-    FUZZ_CHECK(plan->options.window().preferred_end_time().seconds() >
-                   plan->options.window().preferred_begin_time().seconds(),
-               "an accepted window that ends before it begins");
+    FUZZ_CHECK(
+        plan->options.window().preferred_end_time().seconds() > plan->options.window().preferred_begin_time().seconds(),
+        "an accepted window that ends before it begins");
   }
   return 0;
 }

@@ -53,14 +53,29 @@ constexpr int kAdminister = static_cast<int>(Role::kAdminister);
 
 std::vector<Server> Servers() {
   return {
-      {"tenant-connector", "crosstenant.v1.TenantConnector", &tenant_connector::TenantConnectorMethodRoles(),
-       {{"reader", kRead}, {"orchestrator", kOperate}, {"worker", kOperate}, {"migratectl", kAdminister},
+      {"tenant-connector",
+       "crosstenant.v1.TenantConnector",
+       &tenant_connector::TenantConnectorMethodRoles(),
+       {{"reader", kRead},
+        {"orchestrator", kOperate},
+        {"worker", kOperate},
+        {"migratectl", kAdminister},
         {"stranger", kNone}}},
-      {"orchestrator", "crosstenant.v1.Orchestrator", &orchestrator::OrchestratorMethodRoles(),
-       {{"reader", kRead}, {"orchestrator", kNone}, {"worker", kOperate}, {"migratectl", kAdminister},
+      {"orchestrator",
+       "crosstenant.v1.Orchestrator",
+       &orchestrator::OrchestratorMethodRoles(),
+       {{"reader", kRead},
+        {"orchestrator", kNone},
+        {"worker", kOperate},
+        {"migratectl", kAdminister},
         {"stranger", kNone}}},
-      {"worker", "crosstenant.v1.Worker", &worker::WorkerMethodRoles(),
-       {{"reader", kRead}, {"orchestrator", kNone}, {"worker", kNone}, {"migratectl", kAdminister},
+      {"worker",
+       "crosstenant.v1.Worker",
+       &worker::WorkerMethodRoles(),
+       {{"reader", kRead},
+        {"orchestrator", kNone},
+        {"worker", kNone},
+        {"migratectl", kAdminister},
         {"stranger", kNone}}},
   };
 }
@@ -75,7 +90,8 @@ class AuthorizationWalkTest : public ::testing::Test {
     ASSERT_EQ(std::system(dev_certs.c_str()), 0);
     // A client certificate from the same CA with a name no config lists.
     const std::string stranger =
-        "cd " + certs_ + " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=stranger "
+        "cd " + certs_ +
+        " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=stranger "
         "-keyout client-stranger.key -out stranger.csr 2>/dev/null && "
         "printf 'extendedKeyUsage=clientAuth\\nsubjectAltName=DNS:stranger\\n' > stranger.ext && "
         "openssl x509 -req -in stranger.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile stranger.ext "
@@ -138,14 +154,13 @@ struct Call {
 
 TEST_F(AuthorizationWalkTest, EveryRpcOfEveryServiceWithEveryIdentity) {
   const std::string connector = Start("tenant-connector", {});
-  const std::string orchestrator =
-      Start("orchestrator", [&] {
-        std::vector<std::string> extra = {"--sqlite-path=" + dir_->path() + "/orchestrator.db",
-                                          "--connector-address=" + connector};
-        auto tls = ClientTls("orchestrator");
-        extra.insert(extra.end(), tls.begin(), tls.end());
-        return extra;
-      }());
+  const std::string orchestrator = Start("orchestrator", [&] {
+    std::vector<std::string> extra = {"--sqlite-path=" + dir_->path() + "/orchestrator.db",
+                                      "--connector-address=" + connector};
+    auto tls = ClientTls("orchestrator");
+    extra.insert(extra.end(), tls.begin(), tls.end());
+    return extra;
+  }());
   const std::string worker = Start("worker", [&] {
     std::vector<std::string> extra = {"--worker-id=walk", "--orchestrator-address=" + orchestrator,
                                       "--connector-address=" + connector};
@@ -167,8 +182,8 @@ TEST_F(AuthorizationWalkTest, EveryRpcOfEveryServiceWithEveryIdentity) {
   int walked_methods = 0;
   for (const Server& server : Servers()) {
     std::vector<std::pair<std::string, int>> methods;  // full method -> role needed
-    for (const std::string& service : {server.service, std::string("crosstenant.v1.Diagnostics"),
-                                      std::string("grpc.health.v1.Health")}) {
+    for (const std::string& service :
+         {server.service, std::string("crosstenant.v1.Diagnostics"), std::string("grpc.health.v1.Health")}) {
       const auto* descriptor = pool->FindServiceByName(service);
       ASSERT_NE(descriptor, nullptr) << service;
       const MethodRoles& roles = service == server.service ? *server.roles : CommonServiceRoles().at(service);
@@ -240,9 +255,12 @@ TEST_F(AuthorizationWalkTest, EveryRpcOfEveryServiceWithEveryIdentity) {
 // mTLS with no role configured: any certificate from the CA may read, nothing else (a `reader` once
 // created and cancelled a migration), and the denial names the config key that grants the role.
 TEST_F(AuthorizationWalkTest, WithoutAnyRoleConfiguredCertificatesMayOnlyRead) {
-  std::vector<std::string> args = {"--grpc-address=127.0.0.1:0", "--metrics-address=",
-                                   "--ready-file=" + dir_->path() + "/bare.ready", "--tls-cert=" + certs_ + "/server.pem",
-                                   "--tls-key=" + certs_ + "/server.key", "--tls-ca=" + certs_ + "/ca.pem",
+  std::vector<std::string> args = {"--grpc-address=127.0.0.1:0",
+                                   "--metrics-address=",
+                                   "--ready-file=" + dir_->path() + "/bare.ready",
+                                   "--tls-cert=" + certs_ + "/server.pem",
+                                   "--tls-key=" + certs_ + "/server.key",
+                                   "--tls-ca=" + certs_ + "/ca.pem",
                                    "--sqlite-path=" + dir_->path() + "/bare.db"};
   processes_.push_back(std::make_unique<ServerProcess>(testing::BinaryPath("orchestrator"), args, dir_->path()));
   auto ready = processes_.back()->WaitForReadyFile(dir_->path() + "/bare.ready");

@@ -59,8 +59,8 @@ TEST_F(OrchestratorApiTest, RefusesABrokenPlanWithFieldViolationsInTheStatusDeta
   request.mutable_plan()->set_source_connection("connections/contoso");
   request.mutable_plan()->set_target_connection("connections/fabrikam");
   request.mutable_plan()->mutable_identity_map()->set_csv(
-      std::string("User,") + kTenant + ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n" +
-      "User," + kTenant + ",b@contoso.com,a@fabrikam.com,b@fabrikam.com,RegularUser\n");
+      std::string("User,") + kTenant + ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n" + "User," +
+      kTenant + ",b@contoso.com,a@fabrikam.com,b@fabrikam.com,RegularUser\n");
   v1::CreateMigrationResponse response;
   grpc::Status status = stub_->CreateMigration(Context().get(), request, &response);
   ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -244,7 +244,9 @@ TEST_F(OrchestratorApiTest, WatchStreamsSnapshotReplayAndLiveEventsAndEndsOnATer
   std::vector<std::string> kinds;
   while (reader->Read(&event)) {
     if (is_driver_event(event)) continue;
-    kinds.push_back(event.event().has_user_transition() ? "user" : event.event().has_state_change() ? "state" : "other");
+    kinds.push_back(event.event().has_user_transition() ? "user"
+                    : event.event().has_state_change()  ? "state"
+                                                        : "other");
   }
   EXPECT_EQ(kinds, (std::vector<std::string>{"user", "user", "state"}));
   EXPECT_TRUE(reader->Finish().ok());
@@ -281,8 +283,8 @@ TEST_F(OrchestratorApiTest, ShutdownEndsWatchStreamsWithUnavailableAndTheResumeS
   request.set_migration_id("long");
   request.mutable_plan()->set_source_connection("connections/contoso");
   request.mutable_plan()->set_target_connection("connections/fabrikam");
-  request.mutable_plan()->mutable_identity_map()->set_csv(
-      std::string("User,") + kTenant + ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n");
+  request.mutable_plan()->mutable_identity_map()->set_csv(std::string("User,") + kTenant +
+                                                          ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n");
   v1::CreateMigrationResponse created;
   ASSERT_TRUE(stub_->CreateMigration(Context().get(), request, &created).ok());
   v1::WatchMigrationRequest watch;

@@ -102,8 +102,8 @@ TEST_P(ServerBinaryTest, ServesHealthOnBothAddressesOnceReady) {
   }
 
   // The health-only address serves nothing but health.
-  auto diagnostics = crosstenant::v1::Diagnostics::NewStub(
-      grpc::CreateChannel(health_address, grpc::InsecureChannelCredentials()));
+  auto diagnostics =
+      crosstenant::v1::Diagnostics::NewStub(grpc::CreateChannel(health_address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(In(std::chrono::seconds(5)));
   crosstenant::v1::GetServerInfoResponse info;
@@ -299,8 +299,9 @@ TEST_P(ServerBinaryTest, SigtermCutsCallsThatOutliveTheGrace) {
   stub->async()->Echo(&context, &request, &response, [&](grpc::Status s) { result.set_value(s); });
   // Signal only once the server counts the call as started, so that the failure below is the cut,
   // not a call that never arrived.
-  const std::string started = "grpc_server_started_total{grpc_method=\"Echo\",grpc_service=\"crosstenant.v1."
-                              "Diagnostics\",grpc_type=\"unary\"} 1";
+  const std::string started =
+      "grpc_server_started_total{grpc_method=\"Echo\",grpc_service=\"crosstenant.v1."
+      "Diagnostics\",grpc_type=\"unary\"} 1";
   bool arrived = false;
   for (int i = 0; i < 250 && !arrived; ++i) {
     auto metrics = testing::HttpGet("http://" + ready.value("metrics_address", "") + "/metrics");
@@ -321,8 +322,8 @@ class MutualTlsTest : public ServerBinaryTest {
  protected:
   void SetUp() override {
     certs_ = dir_.path() + "/certs";
-    const std::string command = std::string("bash ") + CROSSTENANT_SOURCE_DIR + "/deploy/local/dev-certs.sh " + certs_ +
-                                " >/dev/null";
+    const std::string command =
+        std::string("bash ") + CROSSTENANT_SOURCE_DIR + "/deploy/local/dev-certs.sh " + certs_ + " >/dev/null";
     ASSERT_EQ(std::system(command.c_str()), 0);
   }
 
@@ -335,8 +336,8 @@ class MutualTlsTest : public ServerBinaryTest {
                         crosstenant::v1::GetServerInfoResponse* info) {
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");
-    auto stub = crosstenant::v1::Diagnostics::NewStub(
-        grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args));
+    auto stub =
+        crosstenant::v1::Diagnostics::NewStub(grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args));
     grpc::ClientContext context;
     context.set_deadline(In(std::chrono::seconds(5)));
     return stub->GetServerInfo(&context, {}, info);
@@ -350,9 +351,11 @@ class MutualTlsTest : public ServerBinaryTest {
     for (char c : cn) subject += c == '/' ? std::string("\\/") : std::string(1, c);
     const std::string command =
         "cd " + certs_ + " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=" + subject +
-        "' -keyout " + base + ".key -out " + base + ".csr 2>/dev/null && printf 'basicConstraints=CA:FALSE\n"
-        "extendedKeyUsage=clientAuth\nsubjectAltName=" + san + "\n' > " + base + ".ext && openssl x509 -req -in " +
-        base + ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile " + base + ".ext -out " + base +
+        "' -keyout " + base + ".key -out " + base +
+        ".csr 2>/dev/null && printf 'basicConstraints=CA:FALSE\n"
+        "extendedKeyUsage=clientAuth\nsubjectAltName=" +
+        san + "\n' > " + base + ".ext && openssl x509 -req -in " + base +
+        ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile " + base + ".ext -out " + base +
         ".pem 2>/dev/null";
     EXPECT_EQ(std::system(command.c_str()), 0) << command;
     return {certs_ + "/ca.pem", base + ".pem", base + ".key"};
@@ -371,9 +374,9 @@ TEST_P(MutualTlsTest, RefusesClientsWithoutCertificateAndAcceptsTheMesh) {
   EXPECT_FALSE(CallInfo(address, {certs_ + "/ca.pem", "", ""}, &info).ok()) << "no client certificate";
   EXPECT_FALSE(CallInfo(address, {}, &info).ok()) << "plaintext";
 
-  ASSERT_TRUE(CallInfo(address, {certs_ + "/ca.pem", certs_ + "/client-worker.pem", certs_ + "/client-worker.key"},
-                       &info)
-                  .ok());
+  ASSERT_TRUE(
+      CallInfo(address, {certs_ + "/ca.pem", certs_ + "/client-worker.pem", certs_ + "/client-worker.key"}, &info)
+          .ok());
   EXPECT_TRUE(info.mtls());
   EXPECT_THAT(info.caller_identities(), ::testing::Contains("worker"));
 
@@ -384,10 +387,16 @@ TEST_P(MutualTlsTest, RefusesClientsWithoutCertificateAndAcceptsTheMesh) {
 TEST_P(MutualTlsTest, AllowedPeersRefusesOtherIdentities) {
   const std::string config = dir_.WriteFile("tls.yaml",
                                             "tls:\n"
-                                            "  cert: " + certs_ + "/server.pem\n"
-                                            "  key: " + certs_ + "/server.key\n"
-                                            "  ca: " + certs_ + "/ca.pem\n"
-                                            "  allowed_peers: [orchestrator]\n");
+                                            "  cert: " +
+                                                certs_ +
+                                                "/server.pem\n"
+                                                "  key: " +
+                                                certs_ +
+                                                "/server.key\n"
+                                                "  ca: " +
+                                                certs_ +
+                                                "/ca.pem\n"
+                                                "  allowed_peers: [orchestrator]\n");
   auto process = Start({"--config=" + config});
   nlohmann::json ready = WaitReady(*process);
   const std::string address = ready.value("grpc_address", "");
@@ -401,8 +410,9 @@ TEST_P(MutualTlsTest, AllowedPeersRefusesOtherIdentities) {
   EXPECT_THAT(refused.error_message(), HasSubstr("tls.allowed_peers"));
   auto metrics = testing::HttpGet("http://" + ready.value("metrics_address", "") + "/metrics");
   ASSERT_TRUE(metrics.has_value());
-  EXPECT_THAT(*metrics, HasSubstr("grpc_server_handled_total{grpc_code=\"PermissionDenied\",grpc_method=\"GetServerInfo\","
-                                  "grpc_service=\"crosstenant.v1.Diagnostics\",grpc_type=\"unary\"} 1"));
+  EXPECT_THAT(*metrics,
+              HasSubstr("grpc_server_handled_total{grpc_code=\"PermissionDenied\",grpc_method=\"GetServerInfo\","
+                        "grpc_service=\"crosstenant.v1.Diagnostics\",grpc_type=\"unary\"} 1"));
   EXPECT_TRUE(CallInfo(address,
                        {certs_ + "/ca.pem", certs_ + "/client-orchestrator.pem", certs_ + "/client-orchestrator.key"},
                        &info)
@@ -416,13 +426,22 @@ TEST_P(MutualTlsTest, SpiffeIdentitiesAdmitOnlyTheirOwnNamespacesUriSan) {
   const std::string operator_id = "spiffe://cluster.local/ns/crosstenant/sa/migratectl";
   const std::string config = dir_.WriteFile("tls.yaml",
                                             "tls:\n"
-                                            "  cert: " + certs_ + "/server.pem\n"
-                                            "  key: " + certs_ + "/server.key\n"
-                                            "  ca: " + certs_ + "/ca.pem\n"
-                                            "  allowed_peers: [" + operator_id + ", reader]\n"
-                                            "authorization:\n"
-                                            "  read: [reader]\n"
-                                            "  administer: [" + operator_id + "]\n");
+                                            "  cert: " +
+                                                certs_ +
+                                                "/server.pem\n"
+                                                "  key: " +
+                                                certs_ +
+                                                "/server.key\n"
+                                                "  ca: " +
+                                                certs_ +
+                                                "/ca.pem\n"
+                                                "  allowed_peers: [" +
+                                                operator_id +
+                                                ", reader]\n"
+                                                "authorization:\n"
+                                                "  read: [reader]\n"
+                                                "  administer: [" +
+                                                operator_id + "]\n");
   auto process = Start({"--config=" + config});
   nlohmann::json ready = WaitReady(*process);
   const std::string address = ready.value("grpc_address", "");
@@ -459,7 +478,8 @@ const Binary kBinaries[] = {
      crosstenant::v1::CreateConnectionRequest::descriptor()->file()->service(0)},
     {"orchestrator", "crosstenant.v1.Orchestrator", "orchestrator",
      crosstenant::v1::CreateMigrationRequest::descriptor()->file()->service(0)},
-    {"worker", "crosstenant.v1.Worker", "worker", crosstenant::v1::GetWorkerStatusRequest::descriptor()->file()->service(0)},
+    {"worker", "crosstenant.v1.Worker", "worker",
+     crosstenant::v1::GetWorkerStatusRequest::descriptor()->file()->service(0)},
 };
 
 std::string Name(const ::testing::TestParamInfo<Binary>& info) {

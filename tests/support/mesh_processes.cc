@@ -155,19 +155,20 @@ const std::vector<ExpectedBlocker>& MeshBlockers() {
 
 std::string MeshSeed::Yaml() const {
   const std::string& step = move_step;
-  std::string yaml = absl::StrCat(
-      "settings:\n  device_code_interval: 1s\n  dormant_period: ", dormant_period,
-      "\n  max_queued_per_geo: ", max_queued_per_geo, "\n  move_durations: {scheduled: ", step,
-      ", ready_to_trigger: ", step, ", validation: ", step, ", backup: ", step, ", restore: ", step,
-      ", cleanup: ", step, "}\ntenants:\n");
+  std::string yaml =
+      absl::StrCat("settings:\n  device_code_interval: 1s\n  dormant_period: ", dormant_period,
+                   "\n  max_queued_per_geo: ", max_queued_per_geo, "\n  move_durations: {scheduled: ", step,
+                   ", ready_to_trigger: ", step, ", validation: ", step, ", backup: ", step, ", restore: ", step,
+                   ", cleanup: ", step, "}\ntenants:\n");
   auto tenant = [&](const std::string& name, const std::string& id, const std::string& geos, const std::string& app,
                     const std::string& secret, const std::string& features) {
-    absl::StrAppend(&yaml, "  - name: ", name, "\n    id: ", id, "\n    features: ", features, "\n    geos: ", geos,
-                    "\n    apps:\n      - {client_id: ", app, ", secret: ", secret,
-                    ", certificates: [app.pem], application_permissions: [User.Read.All, Organization.Read.All, Files.Read.All, "
-                    "Sites.FullControl.All, SharePointCrossTenantMigration.Manage.All]}\n"
-                    "    admins:\n      - {upn: admin@",
-                    name, ".onmicrosoft.com, password: ", kAdminPassword, ", roles: [GlobalAdministrator]}\n");
+    absl::StrAppend(
+        &yaml, "  - name: ", name, "\n    id: ", id, "\n    features: ", features, "\n    geos: ", geos,
+        "\n    apps:\n      - {client_id: ", app, ", secret: ", secret,
+        ", certificates: [app.pem], application_permissions: [User.Read.All, Organization.Read.All, Files.Read.All, "
+        "Sites.FullControl.All, SharePointCrossTenantMigration.Manage.All]}\n"
+        "    admins:\n      - {upn: admin@",
+        name, ".onmicrosoft.com, password: ", kAdminPassword, ", roles: [GlobalAdministrator]}\n");
   };
   // Generated users; on the target they have no OneDrive yet and no geo of their own.
   auto users = [&](const std::string& name, bool target) {
@@ -184,9 +185,10 @@ std::string MeshSeed::Yaml() const {
                                        target ? seed.target : seed.source));
     }
   };
-  tenant("contoso", kContosoId, "[{location: NAM, name: contoso}, {location: EUR, name: contosoeur}]", kContosoApp,
-         kContosoSecret,
-         absl::StrCat("{compatibility: ", contoso_compatibility, ", compatible_after: ", contoso_compatible_after, "}"));
+  tenant(
+      "contoso", kContosoId, "[{location: NAM, name: contoso}, {location: EUR, name: contosoeur}]", kContosoApp,
+      kContosoSecret,
+      absl::StrCat("{compatibility: ", contoso_compatibility, ", compatible_after: ", contoso_compatible_after, "}"));
   users("contoso", false);
   tenant("fabrikam", "9a8b7c6d-0000-4000-8000-000000000002", "[{location: NAM, name: fabrikam}]", kFabrikamApp,
          kFabrikamSecret, "{compatibility: Compatible}");
@@ -230,10 +232,8 @@ bool Emulator::Start(const std::vector<std::string>& extra, const std::string& s
   }
   std::string seed = dir_.WriteFile("seed.yaml", seed_yaml.empty() ? std::string(kSeed) : seed_yaml);
   std::string ready = dir_.path() + "/emulator.ready";
-  std::vector<std::string> args = {"--seed=" + seed,
-                                   "--tls-cert=" + dir_.path() + "/emulator.pem",
-                                   "--tls-key=" + dir_.path() + "/emulator.key",
-                                   "--address=127.0.0.1:0",
+  std::vector<std::string> args = {"--seed=" + seed, "--tls-cert=" + dir_.path() + "/emulator.pem",
+                                   "--tls-key=" + dir_.path() + "/emulator.key", "--address=127.0.0.1:0",
                                    "--ready-file=" + ready};
   args.insert(args.end(), extra.begin(), extra.end());
   process_ = std::make_unique<ServerProcess>(BinaryPath("tenant-emulator"), args, dir_.path());
@@ -244,8 +244,8 @@ bool Emulator::Start(const std::vector<std::string>& extra, const std::string& s
   }
   std::string address = (*ready_json)["address"].get<std::string>();
   port_ = address.substr(address.rfind(':') + 1);
-  transport_ = std::make_unique<tenant_connector::CurlTransport>(
-      tenant_connector::CurlOptions{{ConnectTo()}, CaFile()});
+  transport_ =
+      std::make_unique<tenant_connector::CurlTransport>(tenant_connector::CurlOptions{{ConnectTo()}, CaFile()});
   return true;
 }
 
@@ -263,18 +263,18 @@ nlohmann::json Emulator::Admin(const std::string& method, const std::string& pat
     return nullptr;
   }
   nlohmann::json json = nlohmann::json::parse(response->body, nullptr, false);
-  if (response->status >= 300) ADD_FAILURE() << "emulator admin " << path << ": " << response->status << " " << response->body;
+  if (response->status >= 300)
+    ADD_FAILURE() << "emulator admin " << path << ": " << response->status << " " << response->body;
   return json;
 }
 
 bool Connector::Start(const Emulator& emulator, const std::string& state_dir, const std::vector<std::string>& extra) {
   std::string ready = dir_.path() + "/connector.ready";
-  std::vector<std::string> args = {"--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0",
-                                   "--ready-file=" + ready, "--log-format=json",
-                                   "--upstream-connect-to=" + emulator.ConnectTo(),
-                                   "--upstream-ca-file=" + emulator.CaFile(),
-                                   // Every test writes its credential files under the temporary directory.
-                                   "--credential-file-dirs=" + std::filesystem::temp_directory_path().string()};
+  std::vector<std::string> args = {
+      "--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0", "--ready-file=" + ready, "--log-format=json",
+      "--upstream-connect-to=" + emulator.ConnectTo(), "--upstream-ca-file=" + emulator.CaFile(),
+      // Every test writes its credential files under the temporary directory.
+      "--credential-file-dirs=" + std::filesystem::temp_directory_path().string()};
   if (!state_dir.empty()) args.push_back("--state-dir=" + state_dir);
   args.insert(args.end(), extra.begin(), extra.end());
   process_ = std::make_unique<ServerProcess>(BinaryPath("tenant-connector"), args, dir_.path());
@@ -320,12 +320,9 @@ Orchestrator::Orchestrator() : address_(absl::StrCat("127.0.0.1:", FreeLoopbackP
 bool Orchestrator::Start(const std::string& connector_address, const std::vector<std::string>& extra) {
   const std::string ready = dir_.path() + "/orchestrator.ready";
   std::remove(ready.c_str());
-  std::vector<std::string> args = {"--grpc-address=" + address_,
-                                   "--metrics-address=127.0.0.1:0",
-                                   "--ready-file=" + ready,
-                                   "--log-format=json",
-                                   "--sqlite-path=" + db_path(),
-                                   "--connector-address=" + connector_address};
+  std::vector<std::string> args = {"--grpc-address=" + address_, "--metrics-address=127.0.0.1:0",
+                                   "--ready-file=" + ready,      "--log-format=json",
+                                   "--sqlite-path=" + db_path(), "--connector-address=" + connector_address};
   args.insert(args.end(), extra.begin(), extra.end());
   process_ = std::make_unique<ServerProcess>(BinaryPath("orchestrator"), args, dir_.path());
   auto ready_json = process_->WaitForReadyFile(ready);
@@ -347,8 +344,8 @@ void Orchestrator::Kill() {
   process_->WaitForExit(std::chrono::seconds(10));
 }
 
-bool Worker::Start(const std::string& id, const std::string& orchestrator_address,
-                   const std::string& connector_address, const std::vector<std::string>& extra) {
+bool Worker::Start(const std::string& id, const std::string& orchestrator_address, const std::string& connector_address,
+                   const std::vector<std::string>& extra) {
   const std::string ready = dir_.path() + "/" + id + ".ready";
   std::remove(ready.c_str());
   std::vector<std::string> args = {"--grpc-address=127.0.0.1:0",

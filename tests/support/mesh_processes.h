@@ -42,8 +42,8 @@ struct MeshSeed {
   // Users that each hit one real blocker, on both sides: taken (target OneDrive exists), nodrive,
   // huge (> 5 TB), readonly, legalhold, unlicensed, manyitems (> 1M items).
   bool blocked_users = false;
-  std::string dormant_period = "0s";   // emulated
-  std::string move_step = "1m";        // emulated duration of each SharePoint move state
+  std::string dormant_period = "0s";  // emulated
+  std::string move_step = "1m";       // emulated duration of each SharePoint move state
   std::string max_queued_per_geo = "4000";
   std::string contoso_compatibility = "Compatible";
   std::string contoso_compatible_after = "0s";

@@ -53,8 +53,8 @@ absl::Status RunOnServer(const std::string& server_dsn, const std::string& sql) 
   PGresult* result = PQexec(conn, sql.c_str());
   absl::Status status = absl::OkStatus();
   if (PQresultStatus(result) != PGRES_COMMAND_OK) {
-    status = absl::InternalError(absl::StrCat("[", sql, "] failed on the test PostgreSQL server: ",
-                                              absl::StripAsciiWhitespace(PQerrorMessage(conn))));
+    status = absl::InternalError(absl::StrCat(
+        "[", sql, "] failed on the test PostgreSQL server: ", absl::StripAsciiWhitespace(PQerrorMessage(conn))));
   }
   PQclear(result);
   PQfinish(conn);
@@ -66,24 +66,26 @@ absl::Status RunOnServer(const std::string& server_dsn, const std::string& sql) 
 absl::StatusOr<std::unique_ptr<TestPostgresDatabase>> TestPostgresDatabase::Create() {
   const char* file = std::getenv(kDsnFileVariable);
   if (file == nullptr || *file == '\0') {
-    return absl::FailedPreconditionError(absl::StrCat(
-        kDsnFileVariable, " is not set: this test needs the test PostgreSQL server. Run it through ctest "
-                          "(the fixture `postgres` starts one), or start one with `tests/support/postgres_server.sh "
-                          "start DIR` and set ", kDsnFileVariable, "=DIR/dsn"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(kDsnFileVariable,
+                     " is not set: this test needs the test PostgreSQL server. Run it through ctest "
+                     "(the fixture `postgres` starts one), or start one with `tests/support/postgres_server.sh "
+                     "start DIR` and set ",
+                     kDsnFileVariable, "=DIR/dsn"));
   }
   std::ifstream in(file);
   std::stringstream content;
   content << in.rdbuf();
   const std::string server_dsn(absl::StripAsciiWhitespace(content.str()));
   if (!in || server_dsn.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot read the test PostgreSQL server's connection string from ", file, " (", kDsnFileVariable,
-        "): did tests/support/postgres_server.sh start fail?"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read the test PostgreSQL server's connection string from ", file, " (", kDsnFileVariable,
+                     "): did tests/support/postgres_server.sh start fail?"));
   }
   static std::atomic<int> counter{0};
   std::random_device random;
-  const std::string name = absl::StrCat("crosstenant_test_", getpid(), "_", counter++, "_",
-                                        absl::Hex(random(), absl::kZeroPad8));
+  const std::string name =
+      absl::StrCat("crosstenant_test_", getpid(), "_", counter++, "_", absl::Hex(random(), absl::kZeroPad8));
   absl::StatusOr<std::string> dsn = WithDatabase(server_dsn, name);
   if (!dsn.ok()) return dsn.status();
   if (absl::Status created = RunOnServer(server_dsn, absl::StrCat("CREATE DATABASE ", name)); !created.ok()) {

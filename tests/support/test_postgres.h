@@ -30,7 +30,10 @@ class TestPostgresDatabase {
 
  private:
   TestPostgresDatabase(std::string server_dsn, std::string name, std::string dsn, std::string ca_file)
-      : server_dsn_(std::move(server_dsn)), name_(std::move(name)), dsn_(std::move(dsn)), ca_file_(std::move(ca_file)) {}
+      : server_dsn_(std::move(server_dsn)),
+        name_(std::move(name)),
+        dsn_(std::move(dsn)),
+        ca_file_(std::move(ca_file)) {}
   std::string server_dsn_;
   std::string name_;
   std::string dsn_;

@@ -66,8 +66,8 @@ absl::Status IdentityMapUploadStream::Add(const v1::OrchestratorUploadIdentityMa
   if (!violations.empty()) return InvalidArgumentWithViolations("invalid upload", violations);
   csv_->Add(request.csv_chunk(), &page_);
   if (csv_->open_row_bytes() > kMaxRowBytes) {
-    return InvalidArgumentWithViolations(
-        "invalid upload", {{"csv_chunk", "a row longer than 64 KiB: is a quoted field never closed?"}});
+    return InvalidArgumentWithViolations("invalid upload",
+                                         {{"csv_chunk", "a row longer than 64 KiB: is a quoted field never closed?"}});
   }
   if (static_cast<int>(page_.users.size() + page_.groups.size()) >= kPageRows) RETURN_IF_ERROR(Flush());
   return absl::OkStatus();

@@ -28,7 +28,7 @@ absl::Status LeaderElection::Campaign() {
                 {{"replica", options_.replica_id}, {"term", std::to_string(term_)}});
     } else {
       log::Warning("this replica no longer drives the migrations",
-                {{"replica", options_.replica_id}, {"leader", leader_}});
+                   {{"replica", options_.replica_id}, {"leader", leader_}});
     }
   }
   return leadership.status();

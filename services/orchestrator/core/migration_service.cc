@@ -41,9 +41,7 @@ bool NotStartedAtMicrosoft(v1::UserMoveState state) {
 }
 
 // "connections/contoso/geos/eur" -> "EUR": a geo's id is its data location code.
-std::string LocationCodeOf(const std::string& geo) {
-  return absl::AsciiStrToUpper(geo.substr(geo.rfind('/') + 1));
-}
+std::string LocationCodeOf(const std::string& geo) { return absl::AsciiStrToUpper(geo.substr(geo.rfind('/') + 1)); }
 
 bool ValidResourceId(const std::string& id) {
   static const std::regex kId("[a-z]([a-z0-9-]{0,61}[a-z0-9])?");
@@ -78,7 +76,8 @@ absl::Status CheckWindow(const v1::MoveWindow& window, absl::string_view field, 
     violations.push_back({absl::StrCat(field, ".preferred_end_time"), "must be after preferred_begin_time"});
   }
   if (has_end && TimeOf(window.preferred_end_time()) <= now) {
-    violations.push_back({absl::StrCat(field, ".preferred_end_time"), "is in the past: give a window that has not ended"});
+    violations.push_back(
+        {absl::StrCat(field, ".preferred_end_time"), "is in the past: give a window that has not ended"});
   }
   return absl::OkStatus();
 }
@@ -135,16 +134,16 @@ absl::StatusOr<std::optional<std::string>> MigrationService::EarlierRequest(
   ASSIGN_OR_RETURN(std::optional<RequestRecord> earlier, store_->FindRequest(record->request_id));
   if (!earlier) return std::nullopt;
   // An id remembered before fingerprints were kept can only be compared by method and migration.
-  const bool same = earlier->method == record->method &&
-                    (earlier->fingerprint.empty() ? record->method == "CreateMigration" ||
-                                                        earlier->migration == record->migration
-                                                  : earlier->fingerprint == record->fingerprint);
+  const bool same =
+      earlier->method == record->method &&
+      (earlier->fingerprint.empty() ? record->method == "CreateMigration" || earlier->migration == record->migration
+                                    : earlier->fingerprint == record->fingerprint);
   if (!same) {
     return InvalidArgumentWithViolations(
         "request_id reused for another request",
-        {{"request_id", absl::StrCat("was already used by a different ", earlier->method, " request on ",
-                                     earlier->migration,
-                                     ": a retry must repeat the request exactly; a new request needs a new id")}});
+        {{"request_id",
+          absl::StrCat("was already used by a different ", earlier->method, " request on ", earlier->migration,
+                       ": a retry must repeat the request exactly; a new request needs a new id")}});
   }
   return earlier->migration;
 }
@@ -159,27 +158,29 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
   if (earlier) return GetMigration(*earlier);
 
   if (!request.migration_id().empty() && !ValidResourceId(request.migration_id())) {
-    violations.push_back({"migration_id", "must be 1-63 characters of a-z, 0-9 and '-', starting with a letter "
-                                          "and not ending with '-'"});
+    violations.push_back({"migration_id",
+                          "must be 1-63 characters of a-z, 0-9 and '-', starting with a letter "
+                          "and not ending with '-'"});
   }
   if (request.display_name().size() > kMaxDisplayName) {
     violations.push_back({"display_name", "must be at most 200 characters"});
   }
   const v1::MigrationPlan& plan = request.plan();
   if (!request.has_plan()) violations.push_back({"plan", "is required"});
-  for (const auto& [field, value] : {std::pair<const char*, const std::string*>{"plan.source_connection",
-                                                                                  &plan.source_connection()},
-                                     {"plan.target_connection", &plan.target_connection()}}) {
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string*>{"plan.source_connection", &plan.source_connection()},
+        {"plan.target_connection", &plan.target_connection()}}) {
     if (value->empty()) {
       violations.push_back({field, "is required: the name of a connection, e.g. connections/contoso"});
     } else if (!ValidResourceName(*value, "connections")) {
-      violations.push_back({field, absl::StrCat("'", *value, "' is not a connection name such as connections/contoso")});
+      violations.push_back(
+          {field, absl::StrCat("'", *value, "' is not a connection name such as connections/contoso")});
     }
   }
   if (!plan.source_connection().empty() && plan.source_connection() == plan.target_connection()) {
-    violations.push_back({"plan.target_connection",
-                          absl::StrCat("must differ from plan.source_connection: ", plan.source_connection(),
-                                       " twice is one tenant, and a cross-tenant migration needs two")});
+    violations.push_back(
+        {"plan.target_connection", absl::StrCat("must differ from plan.source_connection: ", plan.source_connection(),
+                                                " twice is one tenant, and a cross-tenant migration needs two")});
   }
   const v1::MigrationOptions& options = plan.options();
   if (options.max_queued_per_source_geo() < 0 || options.max_queued_per_source_geo() > kMaxQueuedPerSourceGeo) {
@@ -206,8 +207,8 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
       }
       RETURN_IF_ERROR(found.status());
       if (!found->migration.empty()) {
-        return absl::FailedPreconditionError(absl::StrCat(map_input.upload(), " was already used by ",
-                                                          found->migration, ": upload the map again"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(map_input.upload(), " was already used by ", found->migration, ": upload the map again"));
       }
       if (!found->complete) {
         return absl::FailedPreconditionError(absl::StrCat(map_input.upload(), " is still being uploaded"));
@@ -291,8 +292,8 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
   }
 
   v1::Migration migration;
-  migration.set_name(absl::StrCat("migrations/", request.migration_id().empty() ? options_.new_id()
-                                                                                 : request.migration_id()));
+  migration.set_name(
+      absl::StrCat("migrations/", request.migration_id().empty() ? options_.new_id() : request.migration_id()));
   migration.set_display_name(request.display_name());
   *migration.mutable_plan() = plan;
   migration.mutable_plan()->clear_identity_map();  // input-only: the summary stands for it
@@ -331,8 +332,8 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
   pending->set_count(users);
 
   v1::MigrationEvent created = NewEvent(
-      migration, absl::StrCat("migration created: ", users, " user(s), ", identity_map.summary.group_rows(),
-                              " group mapping(s)"));
+      migration,
+      absl::StrCat("migration created: ", users, " user(s), ", identity_map.summary.group_rows(), " group mapping(s)"));
   created.mutable_state_change()->set_to_state(migration.state());
   created.mutable_state_change()->set_reason(migration.state_reason());
   if (record) record->migration = migration.name();
@@ -341,8 +342,7 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
                                                  [&](const StagedIdentityMapRow& row) {
                                                    return make_move(row.source, row.target, row.email, row.line);
                                                  })
-             : store_->CreateMigration(migration, user_moves, {created}, record,
-                                       identity_map::ToCsv(identity_map.map));
+             : store_->CreateMigration(migration, user_moves, {created}, record, identity_map::ToCsv(identity_map.map));
   // Two tries raced: the other one took the id (or, from an upload, the upload) first.
   if ((absl::IsAlreadyExists(stored) || (upload && absl::IsFailedPrecondition(stored))) && record) {
     ASSIGN_OR_RETURN(std::optional<std::string> other, EarlierRequest(record));
@@ -409,8 +409,8 @@ absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const TransitionR
   }
   if (from == to) return migration;  // idempotent: pausing a paused migration succeeds
   if (MigrationHasEnded(from)) {
-    return absl::FailedPreconditionError(absl::StrCat(name, " has ended (", v1::MigrationState_Name(from),
-                                                      "): it can no longer change"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, " has ended (", v1::MigrationState_Name(from), "): it can no longer change"));
   }
   if (from == v1::MIGRATION_STATE_CANCELLING) {
     return absl::FailedPreconditionError(absl::StrCat(name, " is being cancelled"));
@@ -451,8 +451,8 @@ absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const TransitionR
     *migration.mutable_plan()->mutable_options()->mutable_window() = *step.window;
     events.push_back(NewEvent(migration, "window changed on resume"));
   }
-  v1::MigrationEvent event = NewEvent(migration, absl::StrCat("migration ", v1::MigrationState_Name(from), " -> ",
-                                                              v1::MigrationState_Name(to)));
+  v1::MigrationEvent event = NewEvent(
+      migration, absl::StrCat("migration ", v1::MigrationState_Name(from), " -> ", v1::MigrationState_Name(to)));
   event.mutable_state_change()->set_from_state(from);
   event.mutable_state_change()->set_to_state(to);
   event.mutable_state_change()->set_reason(reason);
@@ -488,8 +488,7 @@ absl::StatusOr<v1::Migration> MigrationService::ResumeMigration(const v1::Resume
   std::optional<RequestRecord> record = RecordOf("ResumeMigration", request, request.request_id(), request.name());
   ASSIGN_OR_RETURN(std::optional<std::string> earlier, EarlierRequest(record));
   ASSIGN_OR_RETURN(v1::Migration migration, GetMigration(request.name()));
-  if (earlier || migration.state() == v1::MIGRATION_STATE_WAITING ||
-      migration.state() == v1::MIGRATION_STATE_RUNNING) {
+  if (earlier || migration.state() == v1::MIGRATION_STATE_WAITING || migration.state() == v1::MIGRATION_STATE_RUNNING) {
     return migration;  // already going: a retried resume succeeds
   }
   return Transition({request.name(), v1::MIGRATION_STATE_RUNNING, "resumed by an operator",
@@ -538,7 +537,8 @@ absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigrat
     const v1::ReconcileMigrationRequest& request) {
   if (!ValidResourceName(request.name(), "migrations")) {
     return InvalidArgumentWithViolations(
-        "invalid migration name", {{"name", absl::StrCat("'", request.name(), "' is not of the form migrations/{id}")}});
+        "invalid migration name",
+        {{"name", absl::StrCat("'", request.name(), "' is not of the form migrations/{id}")}});
   }
   absl::MutexLock lock(&write_mutex_);
   ASSIGN_OR_RETURN(v1::ReconcileMigrationResponse response,
@@ -550,8 +550,7 @@ absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigrat
 absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigrationOnce(const std::string& name) {
   ASSIGN_OR_RETURN(v1::Migration migration, store_->GetMigration(name));
   if (migration.state() == v1::MIGRATION_STATE_CANCELLING) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(name, " is being cancelled: reconcile it once it is CANCELLED"));
+    return absl::FailedPreconditionError(absl::StrCat(name, " is being cancelled: reconcile it once it is CANCELLED"));
   }
   const bool ended = MigrationHasEnded(migration.state());
   const absl::Time now = options_.now();
@@ -595,8 +594,8 @@ absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigrat
   v1::ReconcileMigrationResponse response;
   response.set_users_to_reconcile(static_cast<int32_t>(change.new_tasks.size()));
   if (change.new_tasks.empty()) return response;  // nothing in doubt: nothing changes
-  const std::string reason = absl::StrCat("reconciling ", change.new_tasks.size(),
-                                          " user(s) whose final state Microsoft had not confirmed");
+  const std::string reason =
+      absl::StrCat("reconciling ", change.new_tasks.size(), " user(s) whose final state Microsoft had not confirmed");
   if (ended || migration.phase() == v1::MIGRATION_PHASE_POST_MIGRATION) {
     const v1::MigrationState from = migration.state();
     v1::MigrationEvent phase = NewEvent(migration, absl::StrCat("phase ", v1::MigrationPhase_Name(migration.phase()),
@@ -658,7 +657,8 @@ absl::StatusOr<v1::UserMove> MigrationService::GetUserMove(const std::string& na
   if (users == std::string::npos || !ValidResourceName(name.substr(0, users), "migrations") ||
       users + 7 >= name.size()) {
     return InvalidArgumentWithViolations(
-        "invalid user move name", {{"name", absl::StrCat("'", name, "' is not of the form migrations/{id}/users/{upn}")}});
+        "invalid user move name",
+        {{"name", absl::StrCat("'", name, "' is not of the form migrations/{id}/users/{upn}")}});
   }
   return store_->GetUserMove(name);
 }

@@ -102,7 +102,8 @@ std::vector<prometheus::MetricFamily> OrchestratorMetrics::Collect() const {
     }
     token = page->next_page_token;
   } while (!token.empty());
-  for (const auto& [key, count] : by_phase_state) AddSample(migrations, {{"phase", key.first}, {"state", key.second}}, count);
+  for (const auto& [key, count] : by_phase_state)
+    AddSample(migrations, {{"phase", key.first}, {"state", key.second}}, count);
   for (const auto& [state, count] : by_user_state) AddSample(users, {{"state", state}}, count);
   std::vector<prometheus::MetricFamily> families = {migrations, users, depth, limit};
   if (health_ != nullptr) {

@@ -87,8 +87,7 @@ constexpr absl::Duration kThrottleRecheckFloor = absl::Milliseconds(500);
 
 // How long Microsoft asked the tenants of `connections` to wait: the latest Retry-After in force in
 // their connector governors (GetConnection's health.throttling), zero when none is.
-absl::Duration MicrosoftRetryAfter(TenantGateway* tenant, const std::vector<std::string>& connections,
-                                   absl::Time now) {
+absl::Duration MicrosoftRetryAfter(TenantGateway* tenant, const std::vector<std::string>& connections, absl::Time now) {
   absl::Time until = now;
   for (const std::string& name : connections) {
     absl::StatusOr<v1::Connection> connection = tenant->GetConnection(name);
@@ -134,16 +133,16 @@ absl::StatusOr<bool> PhaseDriver::Commit(v1::Migration& migration, MigrationChan
                                          v1::MigrationState expected_state) {
   absl::MutexLock lock(&migrations_->write_mutex());
   if (options_.leader_term) change.leader_term = options_.leader_term();
-  return RetryOnConcurrentChange([&]() -> absl::StatusOr<bool> {
-    return CommitOnce(migration, change, expected_state);
-  });
+  return RetryOnConcurrentChange(
+      [&]() -> absl::StatusOr<bool> { return CommitOnce(migration, change, expected_state); });
 }
 
 absl::StatusOr<bool> PhaseDriver::CommitOnce(v1::Migration& migration, MigrationChange& change,
                                              v1::MigrationState expected_state) {
   ASSIGN_OR_RETURN(v1::Migration current, store_->GetMigration(migration.name()));
   // Paused or cancelled while we were upstream: the step's result no longer applies.
-  if (expected_state == v1::MIGRATION_STATE_UNSPECIFIED ? !Driven(current.state()) : current.state() != expected_state) {
+  if (expected_state == v1::MIGRATION_STATE_UNSPECIFIED ? !Driven(current.state())
+                                                        : current.state() != expected_state) {
     return false;
   }
   // The driver owns the phase fields; everything else (plan, counts, operator changes) stays current.
@@ -183,8 +182,8 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Advanced(v1::Migration& mig
   const v1::MigrationPhase from = migration.phase();
   const v1::MigrationState from_state = migration.state();
   MigrationChange change;
-  v1::MigrationEvent event = NewEvent(migration, absl::StrCat("phase ", v1::MigrationPhase_Name(from), " -> ",
-                                                              v1::MigrationPhase_Name(next)));
+  v1::MigrationEvent event =
+      NewEvent(migration, absl::StrCat("phase ", v1::MigrationPhase_Name(from), " -> ", v1::MigrationPhase_Name(next)));
   event.mutable_phase_change()->set_from_phase(from);
   event.mutable_phase_change()->set_to_phase(next);
   change.events.push_back(event);
@@ -221,13 +220,13 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::Wait(v1::Migration& migrati
   return StepResult{false};
 }
 
-absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::WaitForUpstream(v1::Migration& migration,
-                                                                     const std::string& what,
+absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::WaitForUpstream(v1::Migration& migration, const std::string& what,
                                                                      const absl::Status& status) {
   const std::string reason = absl::StrCat(what, ": ", Describe(status));
   // Throttling names its own delay; anything else (an outage included) gets the growing back-off.
   const absl::Duration retry_after = RetryDelayOf(status);
-  if (absl::IsResourceExhausted(status) && retry_after > absl::ZeroDuration()) return Wait(migration, reason, retry_after);
+  if (absl::IsResourceExhausted(status) && retry_after > absl::ZeroDuration())
+    return Wait(migration, reason, retry_after);
   return Wait(migration, reason);
 }
 
@@ -326,7 +325,8 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::EstablishTrust(v1::Migratio
       absl::Status status = tenant_->SetCrossTenantRelationship(*request);
       if (IsTransient(status)) return WaitForUpstream(migration, "setting trust", status);
       if (!status.ok()) {
-        return Fail(migration, "TRUST_REFUSED", absl::StrCat("trust on ", request->geo(), " refused: ", Describe(status)));
+        return Fail(migration, "TRUST_REFUSED",
+                    absl::StrCat("trust on ", request->geo(), " refused: ", Describe(status)));
       }
     }
   }
@@ -401,8 +401,8 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
       if (source.has_error() || target.has_error()) {
         const v1::UserCheck& failed = source.has_error() ? source : target;
         if (unanswered++ == 0) {
-          first_unanswered = absl::StrCat(failed.user_principal_name(), ": ", failed.error().code(), " ",
-                                          failed.error().message());
+          first_unanswered =
+              absl::StrCat(failed.user_principal_name(), ": ", failed.error().code(), " ", failed.error().message());
         }
         continue;
       }
@@ -464,9 +464,8 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
   if (unanswered > 0) {
     // The connector sends nothing to a tenant before its Retry-After; asking again then, not after a
     // growing back-off, is what Microsoft named.
-    const absl::Duration retry_after =
-        MicrosoftRetryAfter(tenant_, {migration.plan().source_connection(), migration.plan().target_connection()},
-                            options_.now());
+    const absl::Duration retry_after = MicrosoftRetryAfter(
+        tenant_, {migration.plan().source_connection(), migration.plan().target_connection()}, options_.now());
     return Wait(migration,
                 absl::StrCat("checking users: Microsoft did not answer the checks of ", unanswered,
                              " user(s) yet (first ", first_unanswered, "); checking those again after its Retry-After"),
@@ -523,8 +522,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::UploadIdentityMap(v1::Migra
         } else if (!status.ok()) {
           stopped = Fail(migration, "IDENTITY_MAP_REFUSED",
                          absl::StrCat("the identity map was refused on ", pair.target_geo(), " (the page from line ",
-                                      page.first_line, "; lines in the error count from there): ",
-                                      Describe(status)));
+                                      page.first_line, "; lines in the error count from there): ", Describe(status)));
         }
         return !stopped.has_value();
       }));
@@ -688,13 +686,12 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
   }
   if (!reconciling && waits.empty() && window_over && counts[v1::USER_MOVE_STATE_QUEUED] > 0) {
     // Users not started inside the window wait for the operator's new window (ResumeMigration).
-    ASSIGN_OR_RETURN(v1::Migration paused,
-                     migrations_->PauseMigration([&] {
-                       v1::PauseMigrationRequest pause;
-                       pause.set_name(migration.name());
-                       pause.set_reason("the window ended with users still queued: resume with a new window");
-                       return pause;
-                     }()));
+    ASSIGN_OR_RETURN(v1::Migration paused, migrations_->PauseMigration([&] {
+      v1::PauseMigrationRequest pause;
+      pause.set_name(migration.name());
+      pause.set_reason("the window ended with users still queued: resume with a new window");
+      return pause;
+    }()));
     migration = paused;
     return StepResult{false};
   }
@@ -730,9 +727,9 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
     change.events.push_back(ChangeState(migration, v1::MIGRATION_STATE_RUNNING, "running again"));
   }
   SetTimestamp(now + options_.moves_tick, migration.mutable_next_check_time());
-  migration.set_state_reason(reconciling ? absl::StrCat("reconciling: ", unfinished,
-                                                        " user(s) being asked of Microsoft again")
-                                         : absl::StrCat("moving: ", unfinished, " user(s) not finished"));
+  migration.set_state_reason(reconciling
+                                 ? absl::StrCat("reconciling: ", unfinished, " user(s) being asked of Microsoft again")
+                                 : absl::StrCat("moving: ", unfinished, " user(s) not finished"));
   RETURN_IF_ERROR(Commit(migration, std::move(change)).status());
   return StepResult{false};
 }
@@ -783,8 +780,8 @@ absl::StatusOr<bool> PhaseDriver::RemoveRedirects(v1::Migration& migration) {
       if (removed.ok()) {
         finding->set_code("REDIRECT_REMOVED");
         finding->set_severity(v1::SEVERITY_INFO);
-        finding->set_message(absl::StrCat("redirect site removed",
-                                          request.permanent() ? " and purged from the recycle bin" : ""));
+        finding->set_message(
+            absl::StrCat("redirect site removed", request.permanent() ? " and purged from the recycle bin" : ""));
       } else if (absl::IsNotFound(removed)) {
         finding->set_code("REDIRECT_NOT_FOUND");
         finding->set_severity(v1::SEVERITY_INFO);
@@ -844,7 +841,8 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::FinishMigration(v1::Migrati
     return sum;
   }();
   const int good = counts[v1::USER_MOVE_STATE_SUCCESS] + counts[v1::USER_MOVE_STATE_VALIDATED];
-  const v1::MigrationState end = good == total ? v1::MIGRATION_STATE_COMPLETED : v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS;
+  const v1::MigrationState end =
+      good == total ? v1::MIGRATION_STATE_COMPLETED : v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS;
   const std::string reason = absl::StrCat(good, " of ", total, " user(s) moved");
   MigrationChange change;
   v1::MigrationEvent phase = NewEvent(migration, "done");
@@ -871,10 +869,9 @@ absl::Status PhaseDriver::FinishCancellation(v1::Migration& migration) {
   MigrationChange change;
   int active = 0;
   UserMoveQuery query(migration.name());
-  query.states = {v1::USER_MOVE_STATE_PENDING,          v1::USER_MOVE_STATE_QUEUED,
-                  v1::USER_MOVE_STATE_NOT_STARTED,
-                  v1::USER_MOVE_STATE_SCHEDULED,        v1::USER_MOVE_STATE_READY_TO_TRIGGER,
-                  v1::USER_MOVE_STATE_IN_PROGRESS,      v1::USER_MOVE_STATE_RESCHEDULED};
+  query.states = {v1::USER_MOVE_STATE_PENDING,    v1::USER_MOVE_STATE_QUEUED,           v1::USER_MOVE_STATE_NOT_STARTED,
+                  v1::USER_MOVE_STATE_SCHEDULED,  v1::USER_MOVE_STATE_READY_TO_TRIGGER, v1::USER_MOVE_STATE_IN_PROGRESS,
+                  v1::USER_MOVE_STATE_RESCHEDULED};
   query.page_size = 1000;
   do {
     ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(query));
@@ -924,7 +921,8 @@ absl::Status PhaseDriver::FinishCancellation(v1::Migration& migration) {
     migration.clear_next_check_time();
     SetTimestamp(now, migration.mutable_end_time());
   } else {
-    migration.set_state_reason(absl::StrCat("cancelling: ", active, " move(s) at Microsoft being stopped or finishing"));
+    migration.set_state_reason(
+        absl::StrCat("cancelling: ", active, " move(s) at Microsoft being stopped or finishing"));
     SetTimestamp(now + options_.moves_tick, migration.mutable_next_check_time());
   }
   ASSIGN_OR_RETURN(const bool committed, Commit(migration, std::move(change), v1::MIGRATION_STATE_CANCELLING));
@@ -952,15 +950,32 @@ absl::Status PhaseDriver::Advance(const std::string& name) {
   for (int steps = 0; steps < 16 && Driven(migration.state()); ++steps) {
     absl::StatusOr<StepResult> result;
     switch (migration.phase()) {
-      case v1::MIGRATION_PHASE_CONNECTIONS_CHECK: result = CheckConnections(migration); break;
-      case v1::MIGRATION_PHASE_TRUST: result = EstablishTrust(migration); break;
-      case v1::MIGRATION_PHASE_TRUST_VERIFICATION: result = VerifyTrust(migration); break;
-      case v1::MIGRATION_PHASE_TARGET_USERS: result = CheckTargetUsers(migration); break;
-      case v1::MIGRATION_PHASE_IDENTITY_MAP: result = UploadIdentityMap(migration); break;
-      case v1::MIGRATION_PHASE_COMPATIBILITY: result = CheckCompatibility(migration); break;
-      case v1::MIGRATION_PHASE_MOVES: result = RunMoves(migration); break;
-      case v1::MIGRATION_PHASE_POST_MIGRATION: result = FinishMigration(migration); break;
-      default: return absl::OkStatus();
+      case v1::MIGRATION_PHASE_CONNECTIONS_CHECK:
+        result = CheckConnections(migration);
+        break;
+      case v1::MIGRATION_PHASE_TRUST:
+        result = EstablishTrust(migration);
+        break;
+      case v1::MIGRATION_PHASE_TRUST_VERIFICATION:
+        result = VerifyTrust(migration);
+        break;
+      case v1::MIGRATION_PHASE_TARGET_USERS:
+        result = CheckTargetUsers(migration);
+        break;
+      case v1::MIGRATION_PHASE_IDENTITY_MAP:
+        result = UploadIdentityMap(migration);
+        break;
+      case v1::MIGRATION_PHASE_COMPATIBILITY:
+        result = CheckCompatibility(migration);
+        break;
+      case v1::MIGRATION_PHASE_MOVES:
+        result = RunMoves(migration);
+        break;
+      case v1::MIGRATION_PHASE_POST_MIGRATION:
+        result = FinishMigration(migration);
+        break;
+      default:
+        return absl::OkStatus();
     }
     RETURN_IF_ERROR(result.status());
     if (!result->advanced) break;
@@ -1034,10 +1049,10 @@ absl::Status PhaseDriver::Tick() {
   std::set<std::string> listed;
   std::string token;
   do {
-    ASSIGN_OR_RETURN(MigrationPage page,
-                     store_->ListMigrations({v1::MIGRATION_STATE_RUNNING, v1::MIGRATION_STATE_WAITING,
-                                             v1::MIGRATION_STATE_CANCELLING},
-                                            100, token));
+    ASSIGN_OR_RETURN(
+        MigrationPage page,
+        store_->ListMigrations(
+            {v1::MIGRATION_STATE_RUNNING, v1::MIGRATION_STATE_WAITING, v1::MIGRATION_STATE_CANCELLING}, 100, token));
     for (const v1::Migration& migration : page.migrations) {
       listed.insert(migration.name());
       // Also while it waits out a long recheck: a replica that has just taken over knows its holds at once.

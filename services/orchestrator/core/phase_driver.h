@@ -91,8 +91,8 @@ class PhaseDriver {
   // user's error, code CONNECTION_NOT_FOUND, CONNECTION_NOT_USABLE...), by connection: users at
   // Microsoft (in doubt until it is back) and queued users whose start it refused.
   struct ConnectionWait {
-    int users = 0;   // at Microsoft
-    int starts = 0;  // queued, their start refused
+    int users = 0;        // at Microsoft
+    int starts = 0;       // queued, their start refused
     std::string message;  // the latest refusal's
     absl::Time latest = absl::InfinitePast();
   };
@@ -106,8 +106,9 @@ class PhaseDriver {
 
   // Commits `migration` (with user moves, events and tasks) if it is still running or waiting (or,
   // for the cancellation step, still cancelling); false if an operator changed its state meanwhile.
-  absl::StatusOr<bool> Commit(crosstenant::v1::Migration& migration, MigrationChange change,
-                              crosstenant::v1::MigrationState expected_state = crosstenant::v1::MIGRATION_STATE_UNSPECIFIED);
+  absl::StatusOr<bool> Commit(
+      crosstenant::v1::Migration& migration, MigrationChange change,
+      crosstenant::v1::MigrationState expected_state = crosstenant::v1::MIGRATION_STATE_UNSPECIFIED);
   absl::StatusOr<bool> CommitOnce(crosstenant::v1::Migration& migration, MigrationChange& change,
                                   crosstenant::v1::MigrationState expected_state);
   // Moves `migration` to `to` for `reason` and returns the event that records it.

@@ -57,16 +57,26 @@ TaskService::TaskService(MigrationStore* store, EventHub* events, absl::Mutex* w
 
 v1::UserMoveState TaskService::UserStateOf(v1::MoveState state) {
   switch (state) {
-    case v1::MOVE_STATE_NOT_STARTED: return v1::USER_MOVE_STATE_NOT_STARTED;
-    case v1::MOVE_STATE_SCHEDULED: return v1::USER_MOVE_STATE_SCHEDULED;
-    case v1::MOVE_STATE_READY_TO_TRIGGER: return v1::USER_MOVE_STATE_READY_TO_TRIGGER;
-    case v1::MOVE_STATE_IN_PROGRESS: return v1::USER_MOVE_STATE_IN_PROGRESS;
-    case v1::MOVE_STATE_SUCCESS: return v1::USER_MOVE_STATE_SUCCESS;
-    case v1::MOVE_STATE_RESCHEDULED: return v1::USER_MOVE_STATE_RESCHEDULED;
-    case v1::MOVE_STATE_FAILED: return v1::USER_MOVE_STATE_FAILED;
-    case v1::MOVE_STATE_STOPPED: return v1::USER_MOVE_STATE_STOPPED;
-    case v1::MOVE_STATE_NOT_SUPPORTED: return v1::USER_MOVE_STATE_FAILED;
-    default: return v1::USER_MOVE_STATE_UNSPECIFIED;
+    case v1::MOVE_STATE_NOT_STARTED:
+      return v1::USER_MOVE_STATE_NOT_STARTED;
+    case v1::MOVE_STATE_SCHEDULED:
+      return v1::USER_MOVE_STATE_SCHEDULED;
+    case v1::MOVE_STATE_READY_TO_TRIGGER:
+      return v1::USER_MOVE_STATE_READY_TO_TRIGGER;
+    case v1::MOVE_STATE_IN_PROGRESS:
+      return v1::USER_MOVE_STATE_IN_PROGRESS;
+    case v1::MOVE_STATE_SUCCESS:
+      return v1::USER_MOVE_STATE_SUCCESS;
+    case v1::MOVE_STATE_RESCHEDULED:
+      return v1::USER_MOVE_STATE_RESCHEDULED;
+    case v1::MOVE_STATE_FAILED:
+      return v1::USER_MOVE_STATE_FAILED;
+    case v1::MOVE_STATE_STOPPED:
+      return v1::USER_MOVE_STATE_STOPPED;
+    case v1::MOVE_STATE_NOT_SUPPORTED:
+      return v1::USER_MOVE_STATE_FAILED;
+    default:
+      return v1::USER_MOVE_STATE_UNSPECIFIED;
   }
 }
 
@@ -151,8 +161,8 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
   ASSIGN_OR_RETURN(std::optional<TaskContext> found, store_->GetTaskContext(request.task()));
   if (!found) {
     if (options_.metrics) options_.metrics->StaleCompletion();
-    return absl::AbortedError(absl::StrCat(request.task(), " is no longer leased to ", request.worker_id(),
-                                           ": drop the result"));
+    return absl::AbortedError(
+        absl::StrCat(request.task(), " is no longer leased to ", request.worker_id(), ": drop the result"));
   }
   const v1::Task& task = found->task;
   if (request.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
@@ -217,16 +227,16 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
         }
       } else if (request.has_move()) {
         const v1::UserContentMove& move = request.move();
-        const v1::UserMoveState state = task.kind() == v1::TASK_KIND_STOP_MOVE && UserStateOf(move.state()) ==
-                                                                                      v1::USER_MOVE_STATE_UNSPECIFIED
-                                            ? v1::USER_MOVE_STATE_STOPPED
-                                            : UserStateOf(move.state());
+        const v1::UserMoveState state =
+            task.kind() == v1::TASK_KIND_STOP_MOVE && UserStateOf(move.state()) == v1::USER_MOVE_STATE_UNSPECIFIED
+                ? v1::USER_MOVE_STATE_STOPPED
+                : UserStateOf(move.state());
         if (state == v1::USER_MOVE_STATE_UNSPECIFIED) {
           return InvalidArgumentWithViolations("invalid CompleteTaskRequest",
                                                {{"move.state", "must be a known move state"}});
         }
         user.set_state(move.validate_only() && state == v1::USER_MOVE_STATE_SUCCESS ? v1::USER_MOVE_STATE_VALIDATED
-                                                                                     : state);
+                                                                                    : state);
         user.set_stage(move.stage());
         user.set_raw_state(move.raw_state());
         if (!move.task_id().empty()) user.set_task_id(move.task_id());
@@ -270,7 +280,8 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
     event.set_sequence(migration.last_event_sequence() + 1);
     migration.set_last_event_sequence(event.sequence());
     SetTimestamp(now, event.mutable_event_time());
-    event.set_message(absl::StrCat("user ", v1::UserMoveState_Name(before), " -> ", v1::UserMoveState_Name(user.state())));
+    event.set_message(
+        absl::StrCat("user ", v1::UserMoveState_Name(before), " -> ", v1::UserMoveState_Name(user.state())));
     auto* transition = event.mutable_user_transition();
     transition->set_user_move(user.name());
     transition->set_source_user_principal_name(user.source_user_principal_name());

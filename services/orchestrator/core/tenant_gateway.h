@@ -26,7 +26,8 @@ class TenantGateway {
   virtual absl::StatusOr<crosstenant::v1::PreflightReport> Preflight(const std::string& source_connection,
                                                                      const std::string& target_connection) = 0;
   virtual absl::StatusOr<std::string> GetCrossTenantHostUrl(const std::string& geo) = 0;
-  virtual absl::Status SetCrossTenantRelationship(const crosstenant::v1::SetCrossTenantRelationshipRequest& request) = 0;
+  virtual absl::Status SetCrossTenantRelationship(
+      const crosstenant::v1::SetCrossTenantRelationshipRequest& request) = 0;
   virtual absl::StatusOr<crosstenant::v1::TrustStatus> VerifyCrossTenantRelationship(
       const crosstenant::v1::VerifyCrossTenantRelationshipRequest& request) = 0;
   virtual absl::Status RemoveCrossTenantRelationship(
@@ -45,8 +46,8 @@ class TenantGateway {
 inline std::string SameTenantProblem(const crosstenant::v1::Connection& source,
                                      const crosstenant::v1::Connection& target) {
   const bool same_id = !source.tenant_id().empty() && source.tenant_id() == target.tenant_id();
-  const bool same_name = (source.tenant_id().empty() || target.tenant_id().empty()) &&
-                         !source.tenant_name().empty() && source.tenant_name() == target.tenant_name();
+  const bool same_name = (source.tenant_id().empty() || target.tenant_id().empty()) && !source.tenant_name().empty() &&
+                         source.tenant_name() == target.tenant_name();
   if (!same_id && !same_name) return "";
   const std::string& tenant_name = source.tenant_name().empty() ? target.tenant_name() : source.tenant_name();
   const std::string& tenant_id = source.tenant_id().empty() ? target.tenant_id() : source.tenant_id();

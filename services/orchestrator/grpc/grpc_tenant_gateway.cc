@@ -18,8 +18,8 @@ constexpr std::chrono::minutes kUploadDeadline(30);
 absl::StatusOr<v1::Connection> GrpcTenantGateway::GetConnection(const std::string& name) {
   v1::GetConnectionRequest request;
   request.set_name(name);
-  ASSIGN_OR_RETURN(auto response, CallUnary<v1::GetConnectionResponse>(stub_.get(), &Stub::GetConnection, request,
-                                                                       kDeadline));
+  ASSIGN_OR_RETURN(auto response,
+                   CallUnary<v1::GetConnectionResponse>(stub_.get(), &Stub::GetConnection, request, kDeadline));
   return response.connection();
 }
 
@@ -34,8 +34,7 @@ absl::Status GrpcTenantGateway::ReleaseConnection(const std::string& name, const
   v1::ReleaseConnectionRequest request;
   request.set_name(name);
   request.set_holder(holder);
-  return CallUnary<v1::ReleaseConnectionResponse>(stub_.get(), &Stub::ReleaseConnection, request, kDeadline)
-      .status();
+  return CallUnary<v1::ReleaseConnectionResponse>(stub_.get(), &Stub::ReleaseConnection, request, kDeadline).status();
 }
 
 absl::StatusOr<v1::PreflightReport> GrpcTenantGateway::Preflight(const std::string& source_connection,

@@ -43,10 +43,10 @@ struct OrchestratorConfig {
   ClientTlsConfig client_tls;  // towards the connector
   std::string server_name;     // TLS name to verify on the connector, when it differs from the host
   absl::Duration driver_tick = absl::Seconds(1);
-  absl::Duration poll_interval = absl::Seconds(30);  // between two looks at a move in progress
-  absl::Duration recheck_max = absl::Hours(1);       // longest wait between checks of trust, compatibility
-  std::string replica_id;                            // default: host name and process id
-  absl::Duration leader_lease = absl::Seconds(6);    // a dead leader is replaced within about this long
+  absl::Duration poll_interval = absl::Seconds(30);          // between two looks at a move in progress
+  absl::Duration recheck_max = absl::Hours(1);               // longest wait between checks of trust, compatibility
+  std::string replica_id;                                    // default: host name and process id
+  absl::Duration leader_lease = absl::Seconds(6);            // a dead leader is replaced within about this long
   absl::Duration follow_interval = absl::Milliseconds(250);  // how often other replicas' events are looked for
 };
 
@@ -79,7 +79,8 @@ class RepeatedErrorLog {
   void Report(const absl::Status& status) {
     if (absl::IsResourceExhausted(status)) return;
     if (status.ok()) {
-      if (repeats_ > 0) log::Info(absl::StrCat(what_, " succeeds again"), {{"failures_not_logged", absl::StrCat(repeats_)}});
+      if (repeats_ > 0)
+        log::Info(absl::StrCat(what_, " succeeds again"), {{"failures_not_logged", absl::StrCat(repeats_)}});
       last_.clear();
       repeats_ = 0;
       return;
@@ -199,9 +200,9 @@ class OrchestratorHost : public ServiceHost {
   const absl::Duration grace_;
   std::shared_ptr<StoreHealth> health_;  // outlives the store, which reports to it
   std::unique_ptr<MigrationStore> store_;
-  std::shared_ptr<OrchestratorMetrics> metrics_;  // shared with the metrics exposer
-  RepeatedErrorLog campaign_errors_{"leadership"};   // used by campaign_ only
-  RepeatedErrorLog tick_errors_{"phase driver"};     // used by driver_thread_ only
+  std::shared_ptr<OrchestratorMetrics> metrics_;    // shared with the metrics exposer
+  RepeatedErrorLog campaign_errors_{"leadership"};  // used by campaign_ only
+  RepeatedErrorLog tick_errors_{"phase driver"};    // used by driver_thread_ only
   MigrationService migrations_;
   TaskService tasks_;
   GrpcTenantGateway connector_;
@@ -222,8 +223,8 @@ absl::StatusOr<std::unique_ptr<MigrationStore>> OpenStore(StoreHealth* health) {
     ASSIGN_OR_RETURN(std::unique_ptr<SqliteMigrationStore> store,
                      SqliteMigrationStore::Open(Config().sqlite_path, options));
     if (Config().sqlite_max_size > 0) {
-      log::Info("state database capped", {{"database", Config().sqlite_path},
-                                           {"sqlite_max_size", FormatByteSize(Config().sqlite_max_size)}});
+      log::Info("state database capped",
+                {{"database", Config().sqlite_path}, {"sqlite_max_size", FormatByteSize(Config().sqlite_max_size)}});
     }
     return std::unique_ptr<MigrationStore>(std::move(store));
   }
@@ -231,8 +232,7 @@ absl::StatusOr<std::unique_ptr<MigrationStore>> OpenStore(StoreHealth* health) {
   if (!Config().postgres_dsn_file.empty()) {
     std::ifstream file(Config().postgres_dsn_file);
     if (!file) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot read postgres_dsn_file ", Config().postgres_dsn_file));
+      return absl::FailedPreconditionError(absl::StrCat("cannot read postgres_dsn_file ", Config().postgres_dsn_file));
     }
     std::getline(file, dsn);
   } else if (const char* from_environment = std::getenv("CROSSTENANT_POSTGRES_DSN")) {
@@ -287,7 +287,8 @@ ServerDefinition OrchestratorDefinition() {
               FlagSet::StoreText(&Config().postgres_dsn_file));
     flags.Add("postgres-pool-size", "N", "connections to PostgreSQL (default 4)",
               FlagSet::StoreInt(&Config().postgres_pool_size, 1, 64));
-    flags.Add("sqlite-path", "FILE", "the SQLite state file (default ./orchestrator.db)", FlagSet::StoreText(&Config().sqlite_path));
+    flags.Add("sqlite-path", "FILE", "the SQLite state file (default ./orchestrator.db)",
+              FlagSet::StoreText(&Config().sqlite_path));
     flags.Add("sqlite-max-size", "SIZE",
               "cap on the SQLite state file, e.g. 512MiB or 2GiB (default 0: none); at the cap writes are refused "
               "RESOURCE_EXHAUSTED as on a full disk, and work resumes once pages are free",
@@ -298,8 +299,10 @@ ServerDefinition OrchestratorDefinition() {
               FlagSet::StoreText(&Config().client_tls.ca_file));
     flags.Add("client-tls-cert", "FILE", "the orchestrator's client certificate (mTLS)",
               FlagSet::StoreText(&Config().client_tls.cert_file));
-    flags.Add("client-tls-key", "FILE", "the orchestrator's client key (mTLS)", FlagSet::StoreText(&Config().client_tls.key_file));
-    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the connector", FlagSet::StoreText(&Config().server_name));
+    flags.Add("client-tls-key", "FILE", "the orchestrator's client key (mTLS)",
+              FlagSet::StoreText(&Config().client_tls.key_file));
+    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the connector",
+              FlagSet::StoreText(&Config().server_name));
     flags.Add("poll-interval", "DURATION", "how often a move in progress is looked at (default 30s)",
               FlagSet::StoreDuration(&Config().poll_interval));
     flags.Add("recheck-max", "DURATION",
@@ -342,9 +345,10 @@ ServerDefinition OrchestratorDefinition() {
     }
     if (Config().sqlite_max_size != 0 &&
         (Config().sqlite_max_size < kMinSqliteSize || Config().sqlite_max_size > kMaxSqliteSize)) {
-      violations.push_back({"sqlite_max_size", absl::StrCat("must be 0 (no cap) or from ", FormatByteSize(kMinSqliteSize),
-                                                            " to ", FormatByteSize(kMaxSqliteSize), ", got ",
-                                                            FormatByteSize(Config().sqlite_max_size))});
+      violations.push_back(
+          {"sqlite_max_size",
+           absl::StrCat("must be 0 (no cap) or from ", FormatByteSize(kMinSqliteSize), " to ",
+                        FormatByteSize(kMaxSqliteSize), ", got ", FormatByteSize(Config().sqlite_max_size))});
     }
 
     std::string host;

@@ -134,8 +134,15 @@ class LeaseWait : public std::enable_shared_from_this<LeaseWait> {
   LeaseWait(TaskService* tasks, LeaseWaiters* waiters, EventHub* hub, Executor* executor, absl::Duration recheck,
             std::atomic<int64_t>* looks, const v1::LeaseTasksRequest& request, v1::LeaseTasksResponse* response,
             grpc::ServerUnaryReactor* reactor)
-      : tasks_(tasks), waiters_(waiters), hub_(hub), executor_(executor), recheck_(recheck), looks_(looks),
-        request_(request), response_(response), reactor_(reactor) {
+      : tasks_(tasks),
+        waiters_(waiters),
+        hub_(hub),
+        executor_(executor),
+        recheck_(recheck),
+        looks_(looks),
+        request_(request),
+        response_(response),
+        reactor_(reactor) {
     const absl::Duration wait =
         absl::Seconds(request.wait_time().seconds()) + absl::Nanoseconds(request.wait_time().nanos());
     give_up_ = absl::Now() + std::min(wait, kMaxLeaseWait);
@@ -289,12 +296,11 @@ int OrchestratorService::waiting_leases() const { return lease_waiters_->size();
 
 template <typename Work>
 grpc::ServerUnaryReactor* OrchestratorService::Offload(grpc::CallbackServerContext* context, Work work,
-                                                      const char* method) {
+                                                       const char* method) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // Each RPC is its own kind: a flood of one cannot take every thread from the others.
-  absl::Status queued = executor_.TryRun(method, [reactor, work = std::move(work)]() mutable {
-    reactor->Finish(ToGrpcStatus(work()));
-  });
+  absl::Status queued =
+      executor_.TryRun(method, [reactor, work = std::move(work)]() mutable { reactor->Finish(ToGrpcStatus(work())); });
   if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;
 }
@@ -339,8 +345,7 @@ grpc::ServerUnaryReactor* OrchestratorService::GetMigration(grpc::CallbackServer
 grpc::ServerUnaryReactor* OrchestratorService::ListMigrations(grpc::CallbackServerContext* context,
                                                               const v1::ListMigrationsRequest* request,
                                                               v1::ListMigrationsResponse* response) {
-  return Offload(context,
-                 [this, request, response] { return Set(migrations_->ListMigrations(*request), response); });
+  return Offload(context, [this, request, response] { return Set(migrations_->ListMigrations(*request), response); });
 }
 
 grpc::ServerWriteReactor<v1::WatchMigrationResponse>* OrchestratorService::WatchMigration(
@@ -389,8 +394,7 @@ grpc::ServerUnaryReactor* OrchestratorService::GetMigrationReport(grpc::Callback
 grpc::ServerUnaryReactor* OrchestratorService::ListUserMoves(grpc::CallbackServerContext* context,
                                                              const v1::ListUserMovesRequest* request,
                                                              v1::ListUserMovesResponse* response) {
-  return Offload(context,
-                 [this, request, response] { return Set(migrations_->ListUserMoves(*request), response); });
+  return Offload(context, [this, request, response] { return Set(migrations_->ListUserMoves(*request), response); });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetUserMove(grpc::CallbackServerContext* context,

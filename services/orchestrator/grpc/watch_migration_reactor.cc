@@ -23,7 +23,10 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
  public:
   WatchMigrationReactor(MigrationService* migrations, const v1::WatchMigrationRequest& request, Executor* executor,
                         WatchOptions options)
-      : migrations_(migrations), request_(request), executor_(executor), options_(std::move(options)),
+      : migrations_(migrations),
+        request_(request),
+        executor_(executor),
+        options_(std::move(options)),
         guard_(std::make_shared<Guard>()) {
     options_.page_size = std::max(options_.page_size, 1);
     opened_ = options_.now();
@@ -164,7 +167,8 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
                 absl::StrCat("this watcher reads events more slowly than the migration makes them: its next event "
                              "has waited ",
                              absl::FormatDuration(absl::Trunc(behind, absl::Seconds(1))), " (more than ",
-                             absl::FormatDuration(options_.max_lag), ") and more wait behind it; watch again with "
+                             absl::FormatDuration(options_.max_lag),
+                             ") and more wait behind it; watch again with "
                              "after_sequence=",
                              cursor_, " to carry on without a gap (omit_user_transitions sends fewer events)"),
                 absl::ZeroDuration())));
@@ -195,9 +199,9 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
     if (ended_) {
       FinishOnce(grpc::Status::OK);
     } else if (migrations_->events().closed()) {
-      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              absl::StrCat("the orchestrator is shutting down; watch again with after_sequence=",
-                                           cursor_)));
+      FinishOnce(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       absl::StrCat("the orchestrator is shutting down; watch again with after_sequence=", cursor_)));
     }
   }
 
@@ -226,9 +230,10 @@ class WatchMigrationReactor : public grpc::ServerWriteReactor<v1::WatchMigration
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::WatchMigrationResponse>* NewWatchMigrationReactor(
-    MigrationService* migrations, const v1::WatchMigrationRequest& request, Executor* executor,
-    const WatchOptions& options) {
+grpc::ServerWriteReactor<v1::WatchMigrationResponse>* NewWatchMigrationReactor(MigrationService* migrations,
+                                                                               const v1::WatchMigrationRequest& request,
+                                                                               Executor* executor,
+                                                                               const WatchOptions& options) {
   return new WatchMigrationReactor(migrations, request, executor, options);
 }
 

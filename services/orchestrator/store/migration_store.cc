@@ -16,8 +16,8 @@ constexpr absl::string_view kConcurrentChange = "type.crosstenant.dev/crosstenan
 }  // namespace
 
 absl::Status ConcurrentChangeError(absl::string_view migration) {
-  absl::Status status = absl::AbortedError(
-      absl::StrCat(migration, " was changed by another writer since it was read: read it again"));
+  absl::Status status =
+      absl::AbortedError(absl::StrCat(migration, " was changed by another writer since it was read: read it again"));
   status.SetPayload(kConcurrentChange, absl::Cord(migration));
   return status;
 }

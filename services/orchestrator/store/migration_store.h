@@ -44,7 +44,7 @@ struct UserMovePage {
 
 struct UserMoveQuery {
   explicit UserMoveQuery(std::string migration_name = "") : migration(std::move(migration_name)) {}
-  std::string migration;  // migrations/{id}
+  std::string migration;                               // migrations/{id}
   std::vector<crosstenant::v1::UserMoveState> states;  // empty: all
   std::string source_geo;                              // empty: all
   // Only users that have a task (a start, poll, stop or redirect removal not done yet): their number is
@@ -92,7 +92,7 @@ struct MigrationChange {
   crosstenant::v1::Migration migration;
   std::vector<crosstenant::v1::UserMove> user_moves;  // user moves that changed
   std::vector<crosstenant::v1::MigrationEvent> events;
-  std::vector<NewTask> new_tasks;                 // replaces a task of the same name
+  std::vector<NewTask> new_tasks;  // replaces a task of the same name
   std::optional<CompletedLease> completed;
   // Set by the phase driver: the leadership term it drives under (Leadership::term). The change
   // commits only while that term is current and unexpired by the store's clock, so a replica that lost
@@ -113,9 +113,9 @@ struct TaskContext {
 // Who drives the phases of every migration: one orchestrator replica at a time, under a lease kept in
 // the store and renewed by its holder.
 struct Leadership {
-  bool held = false;    // true when the caller is the leader
-  int64_t term = 0;     // the fencing token: goes up each time the leadership changes hands
-  std::string leader;   // the current leader (possibly another replica); empty if none
+  bool held = false;                              // true when the caller is the leader
+  int64_t term = 0;                               // the fencing token: goes up each time the leadership changes hands
+  std::string leader;                             // the current leader (possibly another replica); empty if none
   absl::Time expire_time = absl::InfinitePast();  // when the current lease lapses, by the store's clock
 };
 
@@ -222,9 +222,8 @@ class MigrationStore {
   virtual absl::StatusOr<std::map<std::string, int>> FindStagedKeys(absl::string_view upload, bool target,
                                                                     const std::vector<std::string>& keys) = 0;
   // Up to `limit` rows of `which` kind with a line above `after_line`, in line order.
-  virtual absl::StatusOr<std::vector<StagedIdentityMapRow>> ListStagedRows(absl::string_view upload,
-                                                                          StagedRows which, int after_line,
-                                                                          int limit) = 0;
+  virtual absl::StatusOr<std::vector<StagedIdentityMapRow>> ListStagedRows(absl::string_view upload, StagedRows which,
+                                                                           int after_line, int limit) = 0;
   // Marks the upload complete with its summary. NOT_FOUND without it.
   virtual absl::Status CompleteIdentityMapUpload(absl::string_view upload,
                                                  const crosstenant::v1::IdentityMapSummary& summary) = 0;
@@ -254,12 +253,12 @@ class MigrationStore {
   // Microsoft's queue limit, moves active at Microsoft (NOT_STARTED to RESCHEDULED) plus QUEUED users
   // whose start task is waiting for a worker; `queued` the QUEUED users still waiting for a slot.
   virtual absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
-                                                                          absl::string_view source_geo) = 0;
+                                                                            absl::string_view source_geo) = 0;
 
   // Up to `limit` QUEUED users of `source_geo` with no task yet, by source UPN.
   virtual absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,
-                                                                                absl::string_view source_geo,
-                                                                                int limit) = 0;
+                                                                                 absl::string_view source_geo,
+                                                                                 int limit) = 0;
 
   // The request remembered under `request_id` (by CreateMigration or Apply), if any. Requests are kept
   // as long as their migration.
@@ -289,8 +288,7 @@ class MigrationStore {
   virtual absl::StatusOr<std::vector<crosstenant::v1::Task>> LeaseTasks(const LeaseQuery& query) = 0;
 
   // Extends a lease this worker still holds; `renewed` false with a reason otherwise.
-  virtual absl::StatusOr<crosstenant::v1::LeaseRenewal> RenewLease(const std::string& task,
-                                                                   const std::string& lease_id,
+  virtual absl::StatusOr<crosstenant::v1::LeaseRenewal> RenewLease(const std::string& task, const std::string& lease_id,
                                                                    const std::string& worker_id,
                                                                    absl::Duration lease_duration, absl::Time now) = 0;
 
@@ -314,8 +312,8 @@ class MigrationStore {
 
   // Events with sequence > `after_sequence`, oldest first, at most `limit`.
   virtual absl::StatusOr<std::vector<crosstenant::v1::MigrationEvent>> ListEvents(absl::string_view migration,
-                                                                                 int64_t after_sequence,
-                                                                                 int limit) = 0;
+                                                                                  int64_t after_sequence,
+                                                                                  int limit) = 0;
 
   // Makes `holder` the leader for `ttl` (by the store's clock) if nobody leads or the leader's lease
   // has lapsed (the term goes up), or renews the lease if `holder` already leads (same term).

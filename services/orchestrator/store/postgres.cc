@@ -122,8 +122,8 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::s
   PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &parse_error);
   if (options == nullptr) {
     PQfreemem(parse_error);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the connection string of ", kDatabase, " is malformed (not repeated here: it may hold a password)"));
+    return absl::InvalidArgumentError(absl::StrCat("the connection string of ", kDatabase,
+                                                   " is malformed (not repeated here: it may hold a password)"));
   }
   std::vector<std::string> secrets = {dsn};
   for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
@@ -177,8 +177,8 @@ absl::Status PgConnection::Error(PGresult* result, absl::string_view sql) const 
   }
   if (sqlstate == "23505") return absl::AlreadyExistsError(absl::StrCat("constraint violated: ", what));
   if (sqlstate == "53100" || sqlstate == "53200" || sqlstate == "54000") {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        kDatabase, " refuses writes (disk full, out of memory or a server limit reached): ", what));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(kDatabase, " refuses writes (disk full, out of memory or a server limit reached): ", what));
   }
   return absl::InternalError(what);
 }

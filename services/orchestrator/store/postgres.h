@@ -30,10 +30,10 @@ namespace crosstenant::orchestrator {
 // One query parameter, sent as text (or as raw bytes for a bytea, or as NULL).
 class PgParam {
  public:
-  PgParam(absl::string_view text) : value_(text) {}  // NOLINT: implicit, so that calls read as SQL
-  PgParam(const char* text) : value_(text) {}        // NOLINT
-  PgParam(const std::string& text) : value_(text) {}  // NOLINT
-  PgParam(int64_t value);                              // NOLINT
+  PgParam(absl::string_view text) : value_(text) {}             // NOLINT: implicit, so that calls read as SQL
+  PgParam(const char* text) : value_(text) {}                   // NOLINT
+  PgParam(const std::string& text) : value_(text) {}            // NOLINT
+  PgParam(int64_t value);                                       // NOLINT
   PgParam(int value) : PgParam(static_cast<int64_t>(value)) {}  // NOLINT
   // Raw bytes for a bytea parameter (sent in binary, so any byte goes through unchanged).
   static PgParam Bytes(absl::string_view bytes);
@@ -62,8 +62,8 @@ class PgResult {
   int64_t affected_rows() const;
   bool IsNull(int row, int column) const;
   std::string Text(int row, int column) const;
-  int64_t Int(int row, int column) const;  // 0 for NULL
-  bool Bool(int row, int column) const;    // PostgreSQL's 't'
+  int64_t Int(int row, int column) const;        // 0 for NULL
+  bool Bool(int row, int column) const;          // PostgreSQL's 't'
   std::string Bytes(int row, int column) const;  // a bytea column, decoded
 
  private:

@@ -257,9 +257,9 @@ absl::Status PostgresMigrationStore::ApplySchemaMigrations(PgConnection& db) {
       ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT version FROM schema_version"));
       const int version = read.rows() > 0 ? static_cast<int>(read.Int(0, 0)) : 0;
       if (version > kSchemaVersion) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("the state database has schema version ", version, ", newer than this orchestrator's ",
-                         kSchemaVersion, ": run the newer orchestrator, or restore a backup"));
+        return absl::FailedPreconditionError(absl::StrCat("the state database has schema version ", version,
+                                                          ", newer than this orchestrator's ", kSchemaVersion,
+                                                          ": run the newer orchestrator, or restore a backup"));
       }
       if (version == kSchemaVersion) return true;
       absl::Status applied = db.Execute(kSchemaMigrations[version]);
@@ -269,8 +269,8 @@ absl::Status PostgresMigrationStore::ApplySchemaMigrations(PgConnection& db) {
                       .status();
       }
       if (!applied.ok()) {
-        return absl::Status(applied.code(), absl::StrCat("schema migration to version ", version + 1,
-                                                         " failed: ", applied.message()));
+        return absl::Status(applied.code(),
+                            absl::StrCat("schema migration to version ", version + 1, " failed: ", applied.message()));
       }
       return false;
     };
@@ -377,8 +377,9 @@ absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
     }
     for (const MigrationEvent& event : events) rows.push_back(EventInsert(event));
     RETURN_IF_ERROR(WriteAll(db, rows));
-    return db.Exec("INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)",
-                   {migration.name(), PgParam::Bytes(identity_map_csv)})
+    return db
+        .Exec("INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)",
+              {migration.name(), PgParam::Bytes(identity_map_csv)})
         .status();
   });
 }
@@ -420,10 +421,11 @@ absl::StatusOr<std::vector<StagedIdentityMapRow>> ReadStagedRows(PgConnection& d
   const char* kind = which == StagedRows::kUsers    ? " AND NOT is_group"
                      : which == StagedRows::kGroups ? " AND is_group"
                                                     : "";
-  ASSIGN_OR_RETURN(PgResult read,
-                   db.Exec(absl::StrCat("SELECT ", kStagedRowColumns, " FROM identity_map_upload_rows "
-                                        "WHERE upload = $1 AND line > $2", kind, " ORDER BY line LIMIT $3"),
-                           {upload, after_line, std::max(1, limit)}));
+  ASSIGN_OR_RETURN(PgResult read, db.Exec(absl::StrCat("SELECT ", kStagedRowColumns,
+                                                       " FROM identity_map_upload_rows "
+                                                       "WHERE upload = $1 AND line > $2",
+                                                       kind, " ORDER BY line LIMIT $3"),
+                                          {upload, after_line, std::max(1, limit)}));
   std::vector<StagedIdentityMapRow> rows;
   rows.reserve(read.rows());
   for (int i = 0; i < read.rows(); ++i) {
@@ -444,8 +446,9 @@ absl::StatusOr<std::vector<StagedIdentityMapRow>> ReadStagedRows(PgConnection& d
 
 absl::Status PostgresMigrationStore::CreateIdentityMapUpload(absl::string_view name, absl::Time create_time) {
   return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
-    return db.Exec("INSERT INTO identity_map_uploads (name, create_time_us) VALUES ($1, $2)",
-                   {name, absl::ToUnixMicros(create_time)})
+    return db
+        .Exec("INSERT INTO identity_map_uploads (name, create_time_us) VALUES ($1, $2)",
+              {name, absl::ToUnixMicros(create_time)})
         .status();
   });
 }
@@ -460,10 +463,11 @@ absl::Status PostgresMigrationStore::AppendStagedRows(absl::string_view upload,
     std::vector<PgStatement> inserts;
     inserts.reserve(std::min(rows.size(), kRowsPerPipeline));
     for (const StagedIdentityMapRow& row : rows) {
-      inserts.push_back({"INSERT INTO identity_map_upload_rows (upload, line, is_group, source_key, target_key, "
-                         "source, target, email, csv) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                         {upload, row.line, row.group ? "t" : "f", row.source_key, row.target_key, row.source,
-                          row.target, row.email, row.csv}});
+      inserts.push_back(
+          {"INSERT INTO identity_map_upload_rows (upload, line, is_group, source_key, target_key, "
+           "source, target, email, csv) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+           {upload, row.line, row.group ? "t" : "f", row.source_key, row.target_key, row.source, row.target, row.email,
+            row.csv}});
       if (inserts.size() == kRowsPerPipeline) {
         RETURN_IF_ERROR(WriteAll(db, inserts));
         inserts.clear();
@@ -480,10 +484,11 @@ absl::StatusOr<std::map<std::string, int>> PostgresMigrationStore::FindStagedKey
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     // One round trip for a page of keys.
     const char* column = target ? "target_key" : "source_key";
-    ASSIGN_OR_RETURN(PgResult read,
-                     db.Exec(absl::StrCat("SELECT ", column, ", MIN(line) FROM identity_map_upload_rows "
-                                          "WHERE upload = $1 AND ", column, " = ANY($2::text[]) GROUP BY ", column),
-                             {upload, TextArray(keys)}));
+    ASSIGN_OR_RETURN(PgResult read, db.Exec(absl::StrCat("SELECT ", column,
+                                                         ", MIN(line) FROM identity_map_upload_rows "
+                                                         "WHERE upload = $1 AND ",
+                                                         column, " = ANY($2::text[]) GROUP BY ", column),
+                                            {upload, TextArray(keys)}));
     found.clear();
     for (int i = 0; i < read.rows(); ++i) found[read.Text(i, 0)] = static_cast<int>(read.Int(i, 1));
     return absl::OkStatus();
@@ -493,8 +498,8 @@ absl::StatusOr<std::map<std::string, int>> PostgresMigrationStore::FindStagedKey
 }
 
 absl::StatusOr<std::vector<StagedIdentityMapRow>> PostgresMigrationStore::ListStagedRows(absl::string_view upload,
-                                                                                       StagedRows which,
-                                                                                       int after_line, int limit) {
+                                                                                         StagedRows which,
+                                                                                         int after_line, int limit) {
   std::vector<StagedIdentityMapRow> rows;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     ASSIGN_OR_RETURN(rows, ReadStagedRows(db, upload, which, after_line, limit));
@@ -550,19 +555,17 @@ absl::StatusOr<std::optional<std::string>> PostgresMigrationStore::IdentityMapUp
 }
 
 absl::StatusOr<int> PostgresMigrationStore::DeleteUnusedIdentityMapUploads(absl::Time created_before,
-                                                                          absl::string_view upload) {
+                                                                           absl::string_view upload) {
   int deleted = 0;
   const absl::Status status = Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
-    ASSIGN_OR_RETURN(PgResult uploads,
-                     db.Exec("DELETE FROM identity_map_uploads WHERE migration = '' AND "
-                             "(create_time_us < $1 OR name = $2) RETURNING name",
-                             {absl::ToUnixMicros(created_before), upload}));
+    ASSIGN_OR_RETURN(PgResult uploads, db.Exec("DELETE FROM identity_map_uploads WHERE migration = '' AND "
+                                               "(create_time_us < $1 OR name = $2) RETURNING name",
+                                               {absl::ToUnixMicros(created_before), upload}));
     deleted = uploads.rows();
     if (deleted == 0) return absl::OkStatus();
     std::vector<std::string> names;
     for (int i = 0; i < uploads.rows(); ++i) names.push_back(uploads.Text(i, 0));
-    return db.Exec("DELETE FROM identity_map_upload_rows WHERE upload = ANY($1::text[])", {TextArray(names)})
-        .status();
+    return db.Exec("DELETE FROM identity_map_upload_rows WHERE upload = ANY($1::text[])", {TextArray(names)}).status();
   });
   if (!status.ok()) return status;
   return deleted;
@@ -573,11 +576,10 @@ absl::StatusOr<std::vector<std::string>> PostgresMigrationStore::StagedUsersIn(
   std::vector<std::string> users;
   if (migrations.empty()) return users;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
-    ASSIGN_OR_RETURN(PgResult read,
-                     db.Exec("SELECT r.source FROM identity_map_upload_rows r JOIN user_moves u "
-                             "ON u.migration = ANY($2::text[]) AND u.source_upn = r.source_key "
-                             "WHERE r.upload = $1 AND NOT r.is_group ORDER BY r.line LIMIT $3",
-                             {upload, TextArray(migrations), limit}));
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT r.source FROM identity_map_upload_rows r JOIN user_moves u "
+                                            "ON u.migration = ANY($2::text[]) AND u.source_upn = r.source_key "
+                                            "WHERE r.upload = $1 AND NOT r.is_group ORDER BY r.line LIMIT $3",
+                                            {upload, TextArray(migrations), limit}));
     users.clear();
     for (int i = 0; i < read.rows(); ++i) users.push_back(read.Text(i, 0));
     return absl::OkStatus();
@@ -615,8 +617,8 @@ absl::Status PostgresMigrationStore::CreateMigrationFromUpload(
     if (request) RETURN_IF_ERROR(WriteRequest(db, *request));
     std::vector<PgStatement> writes;
     for (const MigrationEvent& event : events) writes.push_back(EventInsert(event));
-    writes.push_back({"INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)",
-                      {migration.name(), PgParam::Bytes("")}});
+    writes.push_back(
+        {"INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)", {migration.name(), PgParam::Bytes("")}});
     RETURN_IF_ERROR(WriteAll(db, writes));
     int after_line = 0;
     while (true) {
@@ -665,15 +667,16 @@ absl::StatusOr<crosstenant::v1::SourceGeoQueue> PostgresMigrationStore::GetSourc
 }
 
 absl::StatusOr<std::vector<UserMove>> PostgresMigrationStore::NextQueuedUsers(absl::string_view migration,
-                                                                             absl::string_view source_geo, int limit) {
+                                                                              absl::string_view source_geo, int limit) {
   std::vector<UserMove> users;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     users.clear();
     ASSIGN_OR_RETURN(
         PgResult read,
-        db.Exec("SELECT u.record FROM user_moves u WHERE u.migration = $1 AND u.source_geo = $2 AND u.state = $3 "
-                "AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.user_move = u.name) ORDER BY u.source_upn LIMIT $4",
-                {migration, source_geo, static_cast<int>(crosstenant::v1::USER_MOVE_STATE_QUEUED), std::max(limit, 0)}));
+        db.Exec(
+            "SELECT u.record FROM user_moves u WHERE u.migration = $1 AND u.source_geo = $2 AND u.state = $3 "
+            "AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.user_move = u.name) ORDER BY u.source_upn LIMIT $4",
+            {migration, source_geo, static_cast<int>(crosstenant::v1::USER_MOVE_STATE_QUEUED), std::max(limit, 0)}));
     for (int row = 0; row < read.rows(); ++row) {
       ASSIGN_OR_RETURN(UserMove move, stored::ParseRecord<UserMove>(read.Bytes(row, 0), "user move"));
       users.push_back(std::move(move));
@@ -717,9 +720,9 @@ absl::StatusOr<MigrationPage> PostgresMigrationStore::ListMigrations(
   ASSIGN_OR_RETURN(const stored::MigrationPageKey after, stored::FromMigrationPageToken(page_token));
   Params params;
   const std::string time = params.Add(after.create_time_us);
-  std::string sql = absl::StrCat(
-      "SELECT record, revision, create_time_us, name FROM migrations WHERE (create_time_us < ", time,
-      " OR (create_time_us = ", time, " AND name > ", params.Add(after.name), "))");
+  std::string sql =
+      absl::StrCat("SELECT record, revision, create_time_us, name FROM migrations WHERE (create_time_us < ", time,
+                   " OR (create_time_us = ", time, " AND name > ", params.Add(after.name), "))");
   if (!states.empty()) absl::StrAppend(&sql, " AND state = ANY(", params.Add(IntArray(states)), "::INTEGER[])");
   absl::StrAppend(&sql, " ORDER BY create_time_us DESC, name LIMIT ", params.Add(page_size + 1));
   MigrationPage page;
@@ -753,23 +756,25 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
   if (change.leader_term) {
     leader_at = static_cast<int>(statements.size());
     // FOR SHARE: a replica taking the leadership over waits until this change has committed.
-    statements.push_back({"SELECT term FROM leadership WHERE id = 1 AND term = $1 "
-                          "AND expire_time > clock_timestamp() FOR SHARE",
-                          {*change.leader_term}});
+    statements.push_back(
+        {"SELECT term FROM leadership WHERE id = 1 AND term = $1 "
+         "AND expire_time > clock_timestamp() FOR SHARE",
+         {*change.leader_term}});
   }
   if (change.completed) {
     const CompletedLease& lease = *change.completed;
     lease_at = static_cast<int>(statements.size());
-    statements.push_back({"DELETE FROM tasks WHERE name = $1 AND lease_id = $2 AND lease_owner = $3 "
-                          "AND lease_expire_us >= $4",
-                          {lease.task, lease.lease_id, lease.worker_id, absl::ToUnixMicros(lease.now)}});
+    statements.push_back(
+        {"DELETE FROM tasks WHERE name = $1 AND lease_id = $2 AND lease_owner = $3 "
+         "AND lease_expire_us >= $4",
+         {lease.task, lease.lease_id, lease.worker_id, absl::ToUnixMicros(lease.now)}});
   }
   Params params;
-  std::string sql = absl::StrCat(
-      "UPDATE migrations SET create_time_us = ", params.Add(stored::Micros(migration.create_time())),
-      ", state = ", params.Add(static_cast<int>(migration.state())),
-      ", record = ", params.Add(PgParam::Bytes(Serialized(migration))),
-      ", revision = revision + 1 WHERE name = ", params.Add(migration.name()));
+  std::string sql =
+      absl::StrCat("UPDATE migrations SET create_time_us = ", params.Add(stored::Micros(migration.create_time())),
+                   ", state = ", params.Add(static_cast<int>(migration.state())),
+                   ", record = ", params.Add(PgParam::Bytes(Serialized(migration))),
+                   ", revision = revision + 1 WHERE name = ", params.Add(migration.name()));
   if (!migration.etag().empty()) {
     int64_t revision = 0;
     // An etag this store never issued cannot be the stored one.
@@ -838,13 +843,18 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
   const std::string at = params.Add(now);
   std::string sql = absl::StrCat(
       "SELECT t.name, t.attempt, t.record FROM tasks t JOIN migrations m ON m.name = t.migration "
-      "WHERE t.ready_time_us <= ", at, " AND (t.lease_id = '' OR t.lease_expire_us < ", at, ") AND "
+      "WHERE t.ready_time_us <= ",
+      at, " AND (t.lease_id = '' OR t.lease_expire_us < ", at,
+      ") AND "
       // While cancelling, a start no worker has taken yet is never handed out.
-      "(m.state IN (", params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_RUNNING)), ", ",
-      params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_WAITING)), ") OR (m.state = ",
-      params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_CANCELLING)), " AND NOT (t.kind = ",
-      params.Add(static_cast<int>(crosstenant::v1::TASK_KIND_START_MOVE)), " AND t.attempt = 0)))");
-  if (!query.kinds.empty()) absl::StrAppend(&sql, " AND t.kind = ANY(", params.Add(IntArray(query.kinds)), "::INTEGER[])");
+      "(m.state IN (",
+      params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_RUNNING)), ", ",
+      params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_WAITING)),
+      ") OR (m.state = ", params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_CANCELLING)),
+      " AND NOT (t.kind = ", params.Add(static_cast<int>(crosstenant::v1::TASK_KIND_START_MOVE)),
+      " AND t.attempt = 0)))");
+  if (!query.kinds.empty())
+    absl::StrAppend(&sql, " AND t.kind = ANY(", params.Add(IntArray(query.kinds)), "::INTEGER[])");
   // Rows another replica is leasing right now are skipped, not waited for: each goes to one worker.
   absl::StrAppend(&sql, " ORDER BY t.ready_time_us, t.name LIMIT ", params.Add(std::max(query.max_tasks, 1)),
                   " FOR UPDATE OF t SKIP LOCKED");
@@ -853,10 +863,11 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
   std::vector<PgStatement> reads = {{std::string(kBegin)}};
   if (!query.request_id.empty()) {
     // A retry of a call whose answer was lost: the leases it granted, if still held.
-    reads.push_back({"SELECT attempt, record, lease_id, lease_expire_us FROM tasks WHERE lease_owner = $1 "
-                     "AND lease_request = $2 AND lease_id != '' AND lease_expire_us >= $3 "
-                     "ORDER BY ready_time_us, name",
-                     {query.worker_id, query.request_id, now}});
+    reads.push_back(
+        {"SELECT attempt, record, lease_id, lease_expire_us FROM tasks WHERE lease_owner = $1 "
+         "AND lease_request = $2 AND lease_id != '' AND lease_expire_us >= $3 "
+         "ORDER BY ready_time_us, name",
+         {query.worker_id, query.request_id, now}});
   }
   reads.push_back({sql, params.list()});
   const absl::Status status = Run(Mode::kPipelinedTransaction, [&](PgConnection& db) -> absl::Status {
@@ -886,10 +897,11 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
     // The leases, all in one round trip.
     std::vector<PgStatement> leases;
     for (const Task& task : tasks) {
-      leases.push_back({"UPDATE tasks SET lease_id = $2, lease_owner = $3, lease_expire_us = $4, attempt = $5, "
-                        "lease_request = $6 WHERE name = $1",
-                        {task.name(), task.lease_id(), query.worker_id, expire, static_cast<int>(task.attempt()),
-                         query.request_id}});
+      leases.push_back(
+          {"UPDATE tasks SET lease_id = $2, lease_owner = $3, lease_expire_us = $4, attempt = $5, "
+           "lease_request = $6 WHERE name = $1",
+           {task.name(), task.lease_id(), query.worker_id, expire, static_cast<int>(task.attempt()),
+            query.request_id}});
     }
     return WriteAll(db, leases);
   });
@@ -993,8 +1005,9 @@ absl::StatusOr<UserMovePage> PostgresMigrationStore::ListUserMoves(const UserMov
     ASSIGN_OR_RETURN(after, stored::FromPageToken(query.page_token));
   }
   Params params;
-  std::string sql = absl::StrCat("SELECT record, source_upn FROM user_moves WHERE migration = ",
-                                 params.Add(query.migration), " AND source_upn > ", params.Add(after));
+  std::string sql =
+      absl::StrCat("SELECT record, source_upn FROM user_moves WHERE migration = ", params.Add(query.migration),
+                   " AND source_upn > ", params.Add(after));
   if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND source_geo = ", params.Add(query.source_geo));
   if (!query.states.empty()) {
     absl::StrAppend(&sql, " AND state = ANY(", params.Add(IntArray(query.states)), "::INTEGER[])");
@@ -1024,8 +1037,9 @@ absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> PostgresMigrationS
   std::map<crosstenant::v1::UserMoveState, int> counts;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     counts.clear();
-    ASSIGN_OR_RETURN(PgResult read,
-                     db.Exec("SELECT state, count FROM user_move_counts WHERE migration = $1 AND count > 0", {migration}));
+    ASSIGN_OR_RETURN(
+        PgResult read,
+        db.Exec("SELECT state, count FROM user_move_counts WHERE migration = $1 AND count > 0", {migration}));
     for (int row = 0; row < read.rows(); ++row) {
       counts[static_cast<crosstenant::v1::UserMoveState>(read.Int(row, 0))] = static_cast<int>(read.Int(row, 1));
     }
@@ -1036,7 +1050,7 @@ absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> PostgresMigrationS
 }
 
 absl::StatusOr<std::vector<MigrationEvent>> PostgresMigrationStore::ListEvents(absl::string_view migration,
-                                                                              int64_t after_sequence, int limit) {
+                                                                               int64_t after_sequence, int limit) {
   std::vector<MigrationEvent> events;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     events.clear();
@@ -1072,18 +1086,16 @@ absl::StatusOr<Leadership> PostgresMigrationStore::AcquireLeadership(absl::strin
       leadership.held = false;
       leadership.term = current.Int(0, 1);
       leadership.leader = leader;
-      leadership.expire_time =
-          current.IsNull(0, 3) ? absl::InfiniteFuture() : absl::FromUnixMicros(current.Int(0, 3));
+      leadership.expire_time = current.IsNull(0, 3) ? absl::InfiniteFuture() : absl::FromUnixMicros(current.Int(0, 3));
       return absl::OkStatus();
     }
     // The holder renews its live lease under the same term; anyone takes a lapsed one under the next.
-    ASSIGN_OR_RETURN(
-        PgResult taken,
-        db.Exec(absl::StrCat("UPDATE leadership SET holder = $1, term = term + $2, "
-                             "expire_time = clock_timestamp() + $3::BIGINT * INTERVAL '1 microsecond' "
-                             "WHERE id = 1 RETURNING term, ",
-                             kExpireMicros),
-                {holder, live ? 0 : 1, ttl_micros}));
+    ASSIGN_OR_RETURN(PgResult taken,
+                     db.Exec(absl::StrCat("UPDATE leadership SET holder = $1, term = term + $2, "
+                                          "expire_time = clock_timestamp() + $3::BIGINT * INTERVAL '1 microsecond' "
+                                          "WHERE id = 1 RETURNING term, ",
+                                          kExpireMicros),
+                             {holder, live ? 0 : 1, ttl_micros}));
     leadership.held = true;
     leadership.term = taken.Int(0, 0);
     leadership.leader = std::string(holder);
@@ -1096,9 +1108,11 @@ absl::StatusOr<Leadership> PostgresMigrationStore::AcquireLeadership(absl::strin
 
 absl::Status PostgresMigrationStore::ReleaseLeadership(absl::string_view holder) {
   return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
-    return db.Exec("UPDATE leadership SET expire_time = clock_timestamp() "
-                   "WHERE id = 1 AND holder = $1 AND expire_time > clock_timestamp()",
-                   {holder})
+    return db
+        .Exec(
+            "UPDATE leadership SET expire_time = clock_timestamp() "
+            "WHERE id = 1 AND holder = $1 AND expire_time > clock_timestamp()",
+            {holder})
         .status();
   });
 }

@@ -71,17 +71,17 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const std::
       return absl::InvalidArgumentError(absl::StrCat("the state database cap ", FormatByteSize(options.max_size_bytes),
                                                      " is smaller than one page (", *page_size, " bytes)"));
     }
-    absl::StatusOr<int64_t> applied =
-        PragmaInt(db, absl::StrCat("PRAGMA max_page_count = ", pages).c_str());
+    absl::StatusOr<int64_t> applied = PragmaInt(db, absl::StrCat("PRAGMA max_page_count = ", pages).c_str());
     if (!applied.ok()) return applied.status();
     database->max_pages_ = pages;
     if (*applied > pages) {
       // SQLite never sets the cap below the file's size: the file is over it already.
-      log::Warning("the state database is already larger than its cap: writes that need a new page are refused "
-                   "until pages are freed, or the cap is raised",
-                   {{"database", path},
-                    {"size", FormatByteSize(*applied * *page_size)},
-                    {"cap", FormatByteSize(pages * *page_size)}});
+      log::Warning(
+          "the state database is already larger than its cap: writes that need a new page are refused "
+          "until pages are freed, or the cap is raised",
+          {{"database", path},
+           {"size", FormatByteSize(*applied * *page_size)},
+           {"cap", FormatByteSize(pages * *page_size)}});
     }
   }
   if (options.health != nullptr) {
@@ -107,11 +107,10 @@ SqliteDatabase::~SqliteDatabase() {
 absl::Status SqliteDatabase::StatusFor(int rc, absl::string_view what, absl::string_view detail) const {
   switch (rc & 0xff) {
     case SQLITE_FULL: {
-      const std::string cap =
-          max_pages_ > 0
-              ? absl::StrCat("; the file is capped at ", FormatByteSize(options_.max_size_bytes),
-                             " (orchestrator --sqlite-max-size, config sqlite_max_size)")
-              : "";
+      const std::string cap = max_pages_ > 0
+                                  ? absl::StrCat("; the file is capped at ", FormatByteSize(options_.max_size_bytes),
+                                                 " (orchestrator --sqlite-max-size, config sqlite_max_size)")
+                                  : "";
       const char* remedy = max_pages_ > 0
                                ? "Raise the cap and restart the orchestrator (or free space on its disk, if that is "
                                  "what filled)"
@@ -124,16 +123,15 @@ absl::Status SqliteDatabase::StatusFor(int rc, absl::string_view what, absl::str
     }
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return absl::UnavailableError(absl::StrCat("the state database ", path_,
-                                                 " is locked by another connection (", what, ": ", detail,
-                                                 "): try again"));
+      return absl::UnavailableError(absl::StrCat("the state database ", path_, " is locked by another connection (",
+                                                 what, ": ", detail, "): try again"));
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::DataLossError(absl::StrCat("the state database ", path_, " is corrupt (", what, ": ", detail,
                                               "): stop the orchestrator and restore the file from a backup"));
     default:
-      return absl::InternalError(absl::StrCat(what, ": ", detail, " (", sqlite3_errstr(rc), ", state database ",
-                                              path_, ")"));
+      return absl::InternalError(
+          absl::StrCat(what, ": ", detail, " (", sqlite3_errstr(rc), ", state database ", path_, ")"));
   }
 }
 
@@ -218,8 +216,7 @@ absl::StatusOr<SqliteDatabase::Space> SqliteDatabase::MeasureSpace() {
   return space;
 }
 
-SqliteStatement::SqliteStatement(SqliteStatement&& other) noexcept
-    : db_(other.db_), statement_(other.statement_) {
+SqliteStatement::SqliteStatement(SqliteStatement&& other) noexcept : db_(other.db_), statement_(other.statement_) {
   other.statement_ = nullptr;
 }
 

@@ -52,9 +52,9 @@ class SqliteDatabase {
   // Room in the file and on its disk.
   struct Space {
     int64_t page_size = 0;
-    int64_t used_bytes = 0;    // pages in use (the file's pages minus its free list)
-    int64_t file_bytes = 0;    // pages in the file, used or free
-    int64_t limit_bytes = 0;   // the cap, 0 if none
+    int64_t used_bytes = 0;             // pages in use (the file's pages minus its free list)
+    int64_t file_bytes = 0;             // pages in the file, used or free
+    int64_t limit_bytes = 0;            // the cap, 0 if none
     int64_t disk_available_bytes = -1;  // for unprivileged writers on the file's file system; -1 unknown
     // Room for writes: the cap (if any) leaves at least min(1 MiB, cap / 64) and the disk at least 4 MiB.
     bool HasRoom() const;

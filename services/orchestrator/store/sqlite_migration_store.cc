@@ -159,8 +159,8 @@ std::string InList(const std::vector<Enum>& values, int first_index) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> SqliteMigrationStore::Open(const std::string& path,
-                                                                                const SqliteDatabase::Options& options) {
+absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> SqliteMigrationStore::Open(
+    const std::string& path, const SqliteDatabase::Options& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::Open(path, options));
   std::unique_ptr<SqliteMigrationStore> store(new SqliteMigrationStore(std::move(db)));
   absl::MutexLock lock(&store->mutex_);
@@ -184,9 +184,9 @@ absl::Status SqliteMigrationStore::ApplySchemaMigrations() {
     }
     if (*version > kSchemaVersion) {
       db_->Rollback();
-      return absl::FailedPreconditionError(
-          absl::StrCat("the state database has schema version ", *version, ", newer than this orchestrator's ",
-                       kSchemaVersion, ": run the newer orchestrator, or restore a backup"));
+      return absl::FailedPreconditionError(absl::StrCat("the state database has schema version ", *version,
+                                                        ", newer than this orchestrator's ", kSchemaVersion,
+                                                        ": run the newer orchestrator, or restore a backup"));
     }
     if (*version == kSchemaVersion) return db_->Commit();
     absl::Status applied = db_->Execute(kSchemaMigrations[*version]);
@@ -196,8 +196,8 @@ absl::Status SqliteMigrationStore::ApplySchemaMigrations() {
     }
     if (!applied.ok()) {
       db_->Rollback();
-      return absl::InternalError(absl::StrCat("schema migration to version ", *version + 1, " failed: ",
-                                              applied.message()));
+      return absl::InternalError(
+          absl::StrCat("schema migration to version ", *version + 1, " failed: ", applied.message()));
     }
     RETURN_IF_ERROR(db_->Commit());
   }
@@ -247,8 +247,8 @@ absl::Status SqliteMigrationStore::CheckLeaderTerm(int64_t term) {
   ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT term, expire_us FROM leadership WHERE id = 1"));
   ASSIGN_OR_RETURN(bool row, select.Step());
   if (!row || select.ColumnInt(0) != term || select.ColumnInt(1) <= absl::ToUnixMicros(absl::Now())) {
-    return absl::AbortedError(absl::StrCat("leadership term ", term,
-                                           " is over: another replica drives the migrations now"));
+    return absl::AbortedError(
+        absl::StrCat("leadership term ", term, " is over: another replica drives the migrations now"));
   }
   return absl::OkStatus();
 }
@@ -304,8 +304,8 @@ absl::Status SqliteMigrationStore::CreateMigration(const Migration& migration, c
   if (status.ok()) {
     absl::StatusOr<SqliteStatement> statement =
         db_->Prepare("INSERT INTO identity_maps (migration, csv) VALUES (?1, ?2)");
-    status = statement.ok() ? statement->Bind(1, migration.name()).BindBlob(2, identity_map_csv).Run()
-                            : statement.status();
+    status =
+        statement.ok() ? statement->Bind(1, migration.name()).BindBlob(2, identity_map_csv).Run() : statement.status();
   }
   if (!status.ok()) {
     db_->Rollback();
@@ -334,8 +334,7 @@ absl::Status SqliteMigrationStore::AppendStagedRows(absl::string_view upload,
                                                     const std::vector<StagedIdentityMapRow>& rows) {
   absl::MutexLock lock(&mutex_);
   {
-    ASSIGN_OR_RETURN(SqliteStatement select,
-                     db_->Prepare("SELECT complete FROM identity_map_uploads WHERE name = ?1"));
+    ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare("SELECT complete FROM identity_map_uploads WHERE name = ?1"));
     select.Bind(1, upload);
     ASSIGN_OR_RETURN(bool found, select.Step());
     if (!found) return absl::NotFoundError(absl::StrCat(upload, " does not exist"));
@@ -343,9 +342,10 @@ absl::Status SqliteMigrationStore::AppendStagedRows(absl::string_view upload,
   }
   RETURN_IF_ERROR(db_->Begin());
   auto write = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::Status {
-    ASSIGN_OR_RETURN(SqliteStatement insert,
-                     db_->Prepare("INSERT INTO identity_map_upload_rows (upload, line, is_group, source_key, "
-                                  "target_key, source, target, email, csv) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+    ASSIGN_OR_RETURN(
+        SqliteStatement insert,
+        db_->Prepare("INSERT INTO identity_map_upload_rows (upload, line, is_group, source_key, "
+                     "target_key, source, target, email, csv) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
     for (const StagedIdentityMapRow& row : rows) {
       RETURN_IF_ERROR(insert.Bind(1, upload)
                           .Bind(2, int64_t{row.line})
@@ -367,8 +367,7 @@ absl::Status SqliteMigrationStore::AppendStagedRows(absl::string_view upload,
   return db_->Commit();
 }
 
-absl::StatusOr<std::map<std::string, int>> SqliteMigrationStore::FindStagedKeys(absl::string_view upload,
-                                                                                bool target,
+absl::StatusOr<std::map<std::string, int>> SqliteMigrationStore::FindStagedKeys(absl::string_view upload, bool target,
                                                                                 const std::vector<std::string>& keys) {
   absl::MutexLock lock(&mutex_);
   // One indexed look-up per key: in-process, that is cheaper than building one statement for a page.
@@ -391,13 +390,16 @@ absl::StatusOr<std::map<std::string, int>> SqliteMigrationStore::FindStagedKeys(
 }
 
 absl::StatusOr<std::vector<StagedIdentityMapRow>> SqliteMigrationStore::ReadStagedRows(absl::string_view upload,
-                                                                                     StagedRows which,
-                                                                                     int after_line, int limit) {
-  const char* kind = which == StagedRows::kUsers ? " AND is_group = 0" : which == StagedRows::kGroups ? " AND is_group = 1" : "";
-  ASSIGN_OR_RETURN(SqliteStatement select,
-                   db_->Prepare(absl::StrCat("SELECT line, is_group, source_key, target_key, source, target, email, csv "
-                                             "FROM identity_map_upload_rows WHERE upload = ?1 AND line > ?2",
-                                             kind, " ORDER BY line LIMIT ?3")));
+                                                                                       StagedRows which, int after_line,
+                                                                                       int limit) {
+  const char* kind = which == StagedRows::kUsers    ? " AND is_group = 0"
+                     : which == StagedRows::kGroups ? " AND is_group = 1"
+                                                    : "";
+  ASSIGN_OR_RETURN(
+      SqliteStatement select,
+      db_->Prepare(absl::StrCat("SELECT line, is_group, source_key, target_key, source, target, email, csv "
+                                "FROM identity_map_upload_rows WHERE upload = ?1 AND line > ?2",
+                                kind, " ORDER BY line LIMIT ?3")));
   select.Bind(1, upload).Bind(2, int64_t{after_line}).Bind(3, int64_t{std::max(1, limit)});
   std::vector<StagedIdentityMapRow> rows;
   while (true) {
@@ -417,8 +419,8 @@ absl::StatusOr<std::vector<StagedIdentityMapRow>> SqliteMigrationStore::ReadStag
 }
 
 absl::StatusOr<std::vector<StagedIdentityMapRow>> SqliteMigrationStore::ListStagedRows(absl::string_view upload,
-                                                                                     StagedRows which,
-                                                                                     int after_line, int limit) {
+                                                                                       StagedRows which, int after_line,
+                                                                                       int limit) {
   absl::MutexLock lock(&mutex_);
   return ReadStagedRows(upload, which, after_line, limit);
 }
@@ -463,16 +465,16 @@ absl::StatusOr<std::optional<std::string>> SqliteMigrationStore::IdentityMapUplo
 }
 
 absl::StatusOr<int> SqliteMigrationStore::DeleteUnusedIdentityMapUploads(absl::Time created_before,
-                                                                        absl::string_view upload) {
+                                                                         absl::string_view upload) {
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(db_->Begin());
   int deleted = 0;
   auto remove = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::Status {
-    constexpr const char* kUnused =
-        "migration = '' AND (create_time_us < ?1 OR name = ?2)";
+    constexpr const char* kUnused = "migration = '' AND (create_time_us < ?1 OR name = ?2)";
     ASSIGN_OR_RETURN(SqliteStatement rows,
                      db_->Prepare(absl::StrCat("DELETE FROM identity_map_upload_rows WHERE upload IN "
-                                               "(SELECT name FROM identity_map_uploads WHERE ", kUnused, ")")));
+                                               "(SELECT name FROM identity_map_uploads WHERE ",
+                                               kUnused, ")")));
     RETURN_IF_ERROR(rows.Bind(1, absl::ToUnixMicros(created_before)).Bind(2, upload).Run());
     ASSIGN_OR_RETURN(SqliteStatement uploads,
                      db_->Prepare(absl::StrCat("DELETE FROM identity_map_uploads WHERE ", kUnused)));
@@ -526,15 +528,15 @@ absl::Status SqliteMigrationStore::CreateMigrationFromUpload(
   RETURN_IF_ERROR(db_->Begin());
   auto create = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::Status {
     // Claimed first, so that a second migration from the same upload fails here and writes nothing.
-    ASSIGN_OR_RETURN(SqliteStatement claim,
-                     db_->Prepare("UPDATE identity_map_uploads SET migration = ?2 "
-                                  "WHERE name = ?1 AND complete = 1 AND migration = ''"));
+    ASSIGN_OR_RETURN(SqliteStatement claim, db_->Prepare("UPDATE identity_map_uploads SET migration = ?2 "
+                                                         "WHERE name = ?1 AND complete = 1 AND migration = ''"));
     RETURN_IF_ERROR(claim.Bind(1, upload).Bind(2, migration.name()).Run());
     if (sqlite3_changes(db_->handle()) == 0) {
       ASSIGN_OR_RETURN(SqliteStatement exists, db_->Prepare("SELECT 1 FROM identity_map_uploads WHERE name = ?1"));
       exists.Bind(1, upload);
       ASSIGN_OR_RETURN(bool found, exists.Step());
-      if (!found) return absl::NotFoundError(absl::StrCat(upload, " does not exist (unused uploads are deleted after 24 hours)"));
+      if (!found)
+        return absl::NotFoundError(absl::StrCat(upload, " does not exist (unused uploads are deleted after 24 hours)"));
       return absl::FailedPreconditionError(
           absl::StrCat(upload, " is incomplete or a migration was already created from it"));
     }
@@ -546,7 +548,8 @@ absl::Status SqliteMigrationStore::CreateMigrationFromUpload(
     constexpr int kPage = 1000;
     int after_line = 0;
     while (true) {
-      ASSIGN_OR_RETURN(std::vector<StagedIdentityMapRow> rows, ReadStagedRows(upload, StagedRows::kUsers, after_line, kPage));
+      ASSIGN_OR_RETURN(std::vector<StagedIdentityMapRow> rows,
+                       ReadStagedRows(upload, StagedRows::kUsers, after_line, kPage));
       if (rows.empty()) break;
       std::vector<UserMove> moves;
       moves.reserve(rows.size());
@@ -569,7 +572,7 @@ absl::Status SqliteMigrationStore::CreateMigrationFromUpload(
 }
 
 absl::StatusOr<crosstenant::v1::SourceGeoQueue> SqliteMigrationStore::GetSourceGeoQueue(absl::string_view migration,
-                                                                                      absl::string_view source_geo) {
+                                                                                        absl::string_view source_geo) {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(
       SqliteStatement select,
@@ -579,9 +582,9 @@ absl::StatusOr<crosstenant::v1::SourceGeoQueue> SqliteMigrationStore::GetSourceG
                    "WHERE u.migration = ?1 AND u.source_geo = ?2"));
   select.Bind(1, migration).Bind(2, source_geo);
   const crosstenant::v1::UserMoveState active[] = {
-      crosstenant::v1::USER_MOVE_STATE_NOT_STARTED, crosstenant::v1::USER_MOVE_STATE_SCHEDULED,
+      crosstenant::v1::USER_MOVE_STATE_NOT_STARTED,      crosstenant::v1::USER_MOVE_STATE_SCHEDULED,
       crosstenant::v1::USER_MOVE_STATE_READY_TO_TRIGGER, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS,
-      crosstenant::v1::USER_MOVE_STATE_RESCHEDULED, crosstenant::v1::USER_MOVE_STATE_QUEUED};
+      crosstenant::v1::USER_MOVE_STATE_RESCHEDULED,      crosstenant::v1::USER_MOVE_STATE_QUEUED};
   for (int i = 0; i < 6; ++i) select.Bind(3 + i, static_cast<int64_t>(active[i]));
   crosstenant::v1::SourceGeoQueue queue;
   queue.set_source_geo(std::string(source_geo));
@@ -594,13 +597,15 @@ absl::StatusOr<crosstenant::v1::SourceGeoQueue> SqliteMigrationStore::GetSourceG
 }
 
 absl::StatusOr<std::vector<UserMove>> SqliteMigrationStore::NextQueuedUsers(absl::string_view migration,
-                                                                           absl::string_view source_geo, int limit) {
+                                                                            absl::string_view source_geo, int limit) {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(SqliteStatement select,
                    db_->Prepare("SELECT u.record FROM user_moves u WHERE u.migration = ?1 AND u.source_geo = ?2 AND "
                                 "u.state = ?3 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.user_move = u.name) "
                                 "ORDER BY u.source_upn LIMIT ?4"));
-  select.Bind(1, migration).Bind(2, source_geo).Bind(3, static_cast<int64_t>(crosstenant::v1::USER_MOVE_STATE_QUEUED))
+  select.Bind(1, migration)
+      .Bind(2, source_geo)
+      .Bind(3, static_cast<int64_t>(crosstenant::v1::USER_MOVE_STATE_QUEUED))
       .Bind(4, std::max(limit, 0));
   std::vector<UserMove> users;
   while (true) {
@@ -685,9 +690,8 @@ absl::Status SqliteMigrationStore::WriteChange(const MigrationChange& change) {
     remove.Bind(1, lease.task).Bind(2, lease.lease_id).Bind(3, lease.worker_id).Bind(4, absl::ToUnixMicros(lease.now));
     RETURN_IF_ERROR(remove.Run());
     if (sqlite3_changes(db_->handle()) == 0) {
-      return absl::AbortedError(absl::StrCat("the lease ", lease.lease_id, " on ", lease.task,
-                                             " is no longer held by ", lease.worker_id,
-                                             " (it expired or the task was done): drop the result"));
+      return absl::AbortedError(absl::StrCat("the lease ", lease.lease_id, " on ", lease.task, " is no longer held by ",
+                                             lease.worker_id, " (it expired or the task was done): drop the result"));
     }
   }
   RETURN_IF_ERROR(WriteMigration(change.migration, /*insert=*/false));
@@ -773,9 +777,11 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
     while (true) {
       ASSIGN_OR_RETURN(bool row, select.Step());
       if (!row) break;
-      ASSIGN_OR_RETURN(crosstenant::v1::Task task, stored::ParseRecord<crosstenant::v1::Task>(select.ColumnBlob(2), "task"));
+      ASSIGN_OR_RETURN(crosstenant::v1::Task task,
+                       stored::ParseRecord<crosstenant::v1::Task>(select.ColumnBlob(2), "task"));
       task.set_attempt(static_cast<int32_t>(select.ColumnInt(1)) + 1);
-      task.set_lease_id(absl::StrCat(absl::Hex(lease_ids_(), absl::kZeroPad16), absl::Hex(lease_ids_(), absl::kZeroPad16)));
+      task.set_lease_id(
+          absl::StrCat(absl::Hex(lease_ids_(), absl::kZeroPad16), absl::Hex(lease_ids_(), absl::kZeroPad16)));
       task.mutable_lease_expire_time()->set_seconds(expire / 1000000);
       task.mutable_lease_expire_time()->set_nanos(static_cast<int32_t>(expire % 1000000) * 1000);
       tasks.push_back(std::move(task));
@@ -784,8 +790,12 @@ absl::StatusOr<std::vector<crosstenant::v1::Task>> SqliteMigrationStore::LeaseTa
                      db_->Prepare("UPDATE tasks SET lease_id = ?2, lease_owner = ?3, lease_expire_us = ?4, "
                                   "attempt = ?5, lease_request = ?6 WHERE name = ?1"));
     for (const crosstenant::v1::Task& task : tasks) {
-      update.Bind(1, task.name()).Bind(2, task.lease_id()).Bind(3, query.worker_id).Bind(4, expire).Bind(
-          5, static_cast<int64_t>(task.attempt())).Bind(6, query.request_id);
+      update.Bind(1, task.name())
+          .Bind(2, task.lease_id())
+          .Bind(3, query.worker_id)
+          .Bind(4, expire)
+          .Bind(5, static_cast<int64_t>(task.attempt()))
+          .Bind(6, query.request_id);
       RETURN_IF_ERROR(update.Run());
     }
     return tasks;
@@ -830,7 +840,8 @@ absl::StatusOr<crosstenant::v1::Task> SqliteMigrationStore::GetTask(const std::s
   select.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, select.Step());
   if (!row) return absl::NotFoundError(absl::StrCat("task ", name, " does not exist (already done?)"));
-  ASSIGN_OR_RETURN(crosstenant::v1::Task task, stored::ParseRecord<crosstenant::v1::Task>(select.ColumnBlob(0), "task"));
+  ASSIGN_OR_RETURN(crosstenant::v1::Task task,
+                   stored::ParseRecord<crosstenant::v1::Task>(select.ColumnBlob(0), "task"));
   task.set_attempt(static_cast<int32_t>(select.ColumnInt(1)));
   return task;
 }
@@ -902,7 +913,7 @@ absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> SqliteMigrationSto
 }
 
 absl::StatusOr<std::vector<MigrationEvent>> SqliteMigrationStore::ListEvents(absl::string_view migration,
-                                                                            int64_t after_sequence, int limit) {
+                                                                             int64_t after_sequence, int limit) {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(SqliteStatement select,
                    db_->Prepare("SELECT record FROM events WHERE migration = ?1 AND sequence > ?2 "

@@ -30,14 +30,15 @@ class SqliteMigrationStore : public MigrationStore {
   absl::Status CreateMigration(const crosstenant::v1::Migration& migration,
                                const std::vector<crosstenant::v1::UserMove>& user_moves,
                                const std::vector<crosstenant::v1::MigrationEvent>& events,
-                               const std::optional<RequestRecord>& request, absl::string_view identity_map_csv) override;
+                               const std::optional<RequestRecord>& request,
+                               absl::string_view identity_map_csv) override;
   absl::StatusOr<std::string> GetIdentityMap(absl::string_view migration) override;
   absl::Status CreateIdentityMapUpload(absl::string_view name, absl::Time create_time) override;
   absl::Status AppendStagedRows(absl::string_view upload, const std::vector<StagedIdentityMapRow>& rows) override;
   absl::StatusOr<std::map<std::string, int>> FindStagedKeys(absl::string_view upload, bool target,
                                                             const std::vector<std::string>& keys) override;
   absl::StatusOr<std::vector<StagedIdentityMapRow>> ListStagedRows(absl::string_view upload, StagedRows which,
-                                                                  int after_line, int limit) override;
+                                                                   int after_line, int limit) override;
   absl::Status CompleteIdentityMapUpload(absl::string_view upload,
                                          const crosstenant::v1::IdentityMapSummary& summary) override;
   absl::StatusOr<IdentityMapUpload> GetIdentityMapUpload(absl::string_view upload) override;
@@ -51,10 +52,10 @@ class SqliteMigrationStore : public MigrationStore {
       const std::optional<RequestRecord>& request, absl::string_view upload,
       const std::function<crosstenant::v1::UserMove(const StagedIdentityMapRow&)>& make_move) override;
   absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
-                                                                  absl::string_view source_geo) override;
+                                                                    absl::string_view source_geo) override;
   absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,
-                                                                        absl::string_view source_geo,
-                                                                        int limit) override;
+                                                                         absl::string_view source_geo,
+                                                                         int limit) override;
   absl::StatusOr<std::optional<RequestRecord>> FindRequest(absl::string_view request_id) override;
   absl::StatusOr<crosstenant::v1::Migration> GetMigration(absl::string_view name) override;
   absl::StatusOr<MigrationPage> ListMigrations(const std::vector<crosstenant::v1::MigrationState>& states,
@@ -70,7 +71,7 @@ class SqliteMigrationStore : public MigrationStore {
   absl::StatusOr<UserMovePage> ListUserMoves(const UserMoveQuery& query) override;
   absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> CountUserMoves(absl::string_view migration) override;
   absl::StatusOr<std::vector<crosstenant::v1::MigrationEvent>> ListEvents(absl::string_view migration,
-                                                                         int64_t after_sequence, int limit) override;
+                                                                          int64_t after_sequence, int limit) override;
   // Leadership by this machine's clock: replicas sharing one SQLite file share one host.
   absl::StatusOr<Leadership> AcquireLeadership(absl::string_view holder, absl::Duration ttl) override;
   absl::Status ReleaseLeadership(absl::string_view holder) override;

@@ -84,7 +84,7 @@ class StoreHealth {
   absl::Time last_probe_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
   absl::Time last_full_log_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
   absl::Time last_room_log_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
-  int64_t episode_refused_ ABSL_GUARDED_BY(mutex_) = 0;  // RESOURCE_EXHAUSTED refusals in this episode
+  int64_t episode_refused_ ABSL_GUARDED_BY(mutex_) = 0;    // RESOURCE_EXHAUSTED refusals in this episode
   int64_t unlogged_episodes_ ABSL_GUARDED_BY(mutex_) = 0;  // episodes that started in a quiet period
 };
 

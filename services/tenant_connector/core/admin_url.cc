@@ -95,8 +95,8 @@ AdminUrl AdminUrlFor(absl::string_view tenant_name, Cloud cloud) {
 absl::StatusOr<AdminUrl> ParseAdminUrl(absl::string_view text, Cloud cloud) {
   const absl::string_view given = absl::StripAsciiWhitespace(text);
   if (given.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("admin_url is required; type the SharePoint admin URL, e.g. ",
-                                                   Example("contoso", cloud)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("admin_url is required; type the SharePoint admin URL, e.g. ", Example("contoso", cloud)));
   }
   std::string lower = absl::AsciiStrToLower(given);
   absl::string_view rest = lower;
@@ -130,8 +130,9 @@ absl::StatusOr<AdminUrl> ParseAdminUrl(absl::string_view text, Cloud cloud) {
   if (host.empty()) return Refuse(given, "has no host name", Example("<tenant>", cloud));
   for (char c : host) {
     if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) {
-      return Refuse(given, absl::StrCat("has an invalid character '", QuoteForMessage(std::string(1, c)), "' in its host name"),
-                    Example("<tenant>", cloud));
+      return Refuse(
+          given, absl::StrCat("has an invalid character '", QuoteForMessage(std::string(1, c)), "' in its host name"),
+          Example("<tenant>", cloud));
     }
   }
 
@@ -148,11 +149,11 @@ absl::StatusOr<AdminUrl> ParseAdminUrl(absl::string_view text, Cloud cloud) {
       return Refuse(given, "is the Microsoft 365 admin center, not the SharePoint admin center",
                     Example("<tenant>", cloud));
     }
-    return Refuse(given,
-                  absl::StrCat("is not a SharePoint Online host (expected a name ending in .",
-                               ProfileOf(cloud == Cloud::kUnspecified ? Cloud::kCommercial : cloud).sharepoint_suffix,
-                               ")"),
-                  Example("<tenant>", cloud));
+    return Refuse(
+        given,
+        absl::StrCat("is not a SharePoint Online host (expected a name ending in .",
+                     ProfileOf(cloud == Cloud::kUnspecified ? Cloud::kCommercial : cloud).sharepoint_suffix, ")"),
+        Example("<tenant>", cloud));
   }
   if (cloud == Cloud::kUnspecified) cloud = host_cloud;
   // GCC uses the commercial host names.
@@ -161,11 +162,11 @@ absl::StatusOr<AdminUrl> ParseAdminUrl(absl::string_view text, Cloud cloud) {
     absl::string_view name = label_part;
     absl::ConsumeSuffix(&name, "-admin");
     absl::ConsumeSuffix(&name, "-my");
-    return Refuse(given,
-                  absl::StrCat("is a ", ProfileOf(host_cloud).sharepoint_suffix, " URL but the cloud is ",
-                               ProfileOf(cloud).name, " (whose SharePoint suffix is ",
-                               ProfileOf(cloud).sharepoint_suffix, ")"),
-                  absl::StrCat(Example(name, cloud), ", or set the cloud to match the URL"));
+    return Refuse(
+        given,
+        absl::StrCat("is a ", ProfileOf(host_cloud).sharepoint_suffix, " URL but the cloud is ", ProfileOf(cloud).name,
+                     " (whose SharePoint suffix is ", ProfileOf(cloud).sharepoint_suffix, ")"),
+        absl::StrCat(Example(name, cloud), ", or set the cloud to match the URL"));
   }
 
   if (absl::StrContains(label_part, ".")) {
@@ -197,7 +198,8 @@ absl::StatusOr<AdminUrl> ParseAdminUrl(absl::string_view text, Cloud cloud) {
                   Example("<tenant>", cloud));
   }
   if (!IsAlnum(tenant_name) || tenant_name.size() > kMaxTenantNameLength) {
-    return Refuse(given, "has an invalid tenant name (letters and digits only, at most 63)", Example("<tenant>", cloud));
+    return Refuse(given, "has an invalid tenant name (letters and digits only, at most 63)",
+                  Example("<tenant>", cloud));
   }
 
   const std::string canonical = Example(tenant_name, cloud);

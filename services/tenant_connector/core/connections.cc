@@ -36,7 +36,6 @@ ProbeVerdict ProbeVerdictOf(const absl::Status& status) {
 
 }  // namespace internal
 
-
 namespace {
 
 std::string StateName(v1::ConnectionState state) {
@@ -57,11 +56,11 @@ std::string HolderList(const std::vector<std::string>& holders) {
 }
 
 absl::Status HeldError(const std::string& name, const std::vector<std::string>& holders) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      name, " is used by live migration(s) ", HolderList(holders),
-      ": deleting it would leave their users whose moves may have started unreconciled. Wait until they "
-      "end (or cancel them), or delete with force (migratectl connections delete ",
-      name, " --force)"));
+  return absl::FailedPreconditionError(
+      absl::StrCat(name, " is used by live migration(s) ", HolderList(holders),
+                   ": deleting it would leave their users whose moves may have started unreconciled. Wait until they "
+                   "end (or cancel them), or delete with force (migratectl connections delete ",
+                   name, " --force)"));
 }
 
 // The request of HoldConnection / ReleaseConnection: `name` of a connection, `holder` 1-200 characters
@@ -121,8 +120,10 @@ absl::StatusOr<v1::Connection> Connector::Create(const v1::CreateConnectionReque
   }
   absl::StatusOr<AdminUrl> admin = ParseAdminUrl(request.admin_url(), static_cast<Cloud>(request.cloud()));
   if (!admin.ok()) violations.push_back({"admin_url", std::string(admin.status().message())});
-  if (!request.connection_id().empty() && !std::regex_match(request.connection_id(), std::regex("^[a-z][a-z0-9-]{0,62}$"))) {
-    violations.push_back({"connection_id", "must be 1-63 characters of [a-z0-9-] starting with a letter, e.g. contoso-source"});
+  if (!request.connection_id().empty() &&
+      !std::regex_match(request.connection_id(), std::regex("^[a-z][a-z0-9-]{0,62}$"))) {
+    violations.push_back(
+        {"connection_id", "must be 1-63 characters of [a-z0-9-] starting with a letter, e.g. contoso-source"});
   }
   for (FieldViolation& violation : internal::CheckCredential(request.credential(), "credential")) {
     violations.push_back(std::move(violation));
@@ -246,8 +247,8 @@ absl::StatusOr<v1::Connection> Connector::SignIn(const std::shared_ptr<Entry>& e
     SetDuration(entry->poll_interval, prompt->mutable_poll_interval());
     prompt->set_message(start.message);
     entry->connection.set_state(v1::CONNECTION_STATE_PENDING_SIGN_IN);
-    entry->connection.set_state_reason(absl::StrCat("waiting for the admin to enter code ", start.user_code, " at ",
-                                                    start.verification_uri));
+    entry->connection.set_state_reason(
+        absl::StrCat("waiting for the admin to enter code ", start.user_code, " at ", start.verification_uri));
     return entry->connection;
   }
   absl::Status verified = Verify(*entry, deadline);
@@ -353,8 +354,7 @@ void Connector::PollDeviceCode(std::shared_ptr<Entry> entry, uint64_t generation
   absl::Status verified = Verify(*entry, clock_->Now() + options_.default_budget);
   if (!verified.ok()) {
     AuthFailure failure = AuthFailureOf(verified);
-    SetState(*entry,
-             failure == AuthFailure::kTransient ? v1::CONNECTION_STATE_DEGRADED : v1::CONNECTION_STATE_FAILED,
+    SetState(*entry, failure == AuthFailure::kTransient ? v1::CONNECTION_STATE_DEGRADED : v1::CONNECTION_STATE_FAILED,
              std::string(verified.message()));
   } else {
     {
@@ -512,9 +512,10 @@ absl::Status Connector::Delete(const v1::DeleteConnectionRequest& request) {
     if (!request.request_id().empty()) deleted_request_ids_[request.request_id()] = request.name();
   }
   if (!holders.empty()) {
-    log::Warning("connection deleted while held: its migrations' users whose moves may have started wait "
-                 "until a connection of the same name is back",
-                 {{"connection", request.name()}, {"holders", HolderList(holders)}});
+    log::Warning(
+        "connection deleted while held: its migrations' users whose moves may have started wait "
+        "until a connection of the same name is back",
+        {{"connection", request.name()}, {"holders", HolderList(holders)}});
   }
   v1::Connection last;
   {
@@ -556,8 +557,8 @@ absl::StatusOr<v1::Connection> Connector::Hold(const v1::HoldConnectionRequest& 
     const auto& holders = entry->connection.holders();
     if (std::find(holders.begin(), holders.end(), request.holder()) != holders.end()) return entry->connection;
     if (holders.size() >= kMaxHolders) {
-      return absl::ResourceExhaustedError(absl::StrCat(request.name(), " already has ", kMaxHolders,
-                                                       " holders, the most a connection may have"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat(request.name(), " already has ", kMaxHolders, " holders, the most a connection may have"));
     }
     auto* mutable_holders = entry->connection.mutable_holders();
     mutable_holders->Add(std::string(request.holder()));
@@ -569,7 +570,8 @@ absl::StatusOr<v1::Connection> Connector::Hold(const v1::HoldConnectionRequest& 
     absl::MutexLock lock(&entry->mu);
     auto* holders = entry->connection.mutable_holders();
     holders->erase(std::remove(holders->begin(), holders->end(), request.holder()), holders->end());
-    return absl::UnavailableError(absl::StrCat("cannot record the hold of ", request.name(), ": ", persisted.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot record the hold of ", request.name(), ": ", persisted.message()));
   }
   {
     absl::MutexLock lock(&entry->mu);
@@ -606,8 +608,8 @@ absl::Status Connector::Release(const v1::ReleaseConnectionRequest& request) {
     auto* holders = entry.connection.mutable_holders();
     holders->Add(std::string(request.holder()));
     std::sort(holders->begin(), holders->end());
-    return absl::UnavailableError(absl::StrCat("cannot record the release of ", request.name(), ": ",
-                                               persisted.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot record the release of ", request.name(), ": ", persisted.message()));
   }
   v1::Connection copy;
   {
@@ -692,9 +694,9 @@ absl::Status Connector::Load() {
     }
     absl::StatusOr<std::string> opened = Unseal(seal_key_, row.sealed_credential, row.name);
     if (!opened.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot open the sealed credential of ", row.name,
-          " with the configured seal key file (it is not the key the credential was sealed with)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot open the sealed credential of ", row.name,
+                       " with the configured seal key file (it is not the key the credential was sealed with)"));
     }
     nlohmann::json content = nlohmann::json::parse(*opened, nullptr, false);
     v1::Credential credential;

@@ -20,7 +20,6 @@
 
 namespace crosstenant::tenant_connector {
 
-
 namespace {
 
 const std::regex& GuidPattern() {
@@ -104,9 +103,9 @@ void CheckSecret(const v1::SecretValue& secret, const std::string& field, bool r
 
 void CheckClientId(const std::string& client_id, const std::string& field, std::vector<FieldViolation>* violations) {
   if (!std::regex_match(client_id, GuidPattern())) {
-    violations->push_back(
-        {field, "must be the application (client) id of the Entra app registration, a GUID such as "
-                "1b2c3d4e-0000-4000-8000-000000000001"});
+    violations->push_back({field,
+                           "must be the application (client) id of the Entra app registration, a GUID such as "
+                           "1b2c3d4e-0000-4000-8000-000000000001"});
   }
 }
 
@@ -121,7 +120,8 @@ v1::Finding internal::SharePointNeedsCertificate(const std::string& connection, 
   finding.set_code(kReasonNeedsCertificate);
   finding.set_severity(severity);
   finding.set_message(absl::StrCat(
-      connection, " signs in with a client secret; SharePoint Online refuses app-only tokens obtained with a client "
+      connection,
+      " signs in with a client secret; SharePoint Online refuses app-only tokens obtained with a client "
       "secret, so trust, verification, compatibility, geo discovery and redirect clean-up cannot run on it"));
   finding.set_remedy(absl::StrCat("Add a certificate to app ", client_id,
                                   " (Entra ID: Certificates & secrets) and reconnect with it (migratectl connect "
@@ -174,8 +174,9 @@ std::vector<FieldViolation> internal::CheckCredential(const v1::Credential& cred
       break;
     }
     default:
-      violations.push_back({prefix, "is required: set one of client_secret, certificate, device_code, "
-                                    "username_password, workload_identity"});
+      violations.push_back({prefix,
+                            "is required: set one of client_secret, certificate, device_code, "
+                            "username_password, workload_identity"});
   }
   return violations;
 }
@@ -232,7 +233,8 @@ Connector::Connector(ConnectorOptions options, HttpTransport* transport, Clock* 
                                     if (metrics) metrics->Throttled(UpstreamApiName(api), status);
                                   },
                                   [metrics](UpstreamApi api, absl::Duration wait) {
-                                    if (metrics) metrics->RetryAfterWait(UpstreamApiName(api), absl::ToDoubleSeconds(wait));
+                                    if (metrics)
+                                      metrics->RetryAfterWait(UpstreamApiName(api), absl::ToDoubleSeconds(wait));
                                   }}),
       tokens_(transport, &governors_, clock),
       graph_(transport, &governors_, clock, metrics, options_.throttle.max_attempts),
@@ -255,8 +257,8 @@ std::string Connector::GovernorKey(const Entry& entry) const { return entry.tena
 absl::StatusOr<std::shared_ptr<Connector::Entry>> Connector::Find(const std::string& name) {
   absl::string_view id = name;
   if (!absl::ConsumePrefix(&id, "connections/") || id.empty() || absl::StrContains(id, "/")) {
-    return InvalidArgumentWithViolations("invalid connection name",
-                                         {{"name", absl::StrCat("must be connections/{connection}, got \"", name, "\"")}});
+    return InvalidArgumentWithViolations(
+        "invalid connection name", {{"name", absl::StrCat("must be connections/{connection}, got \"", name, "\"")}});
   }
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(name);
@@ -326,13 +328,15 @@ void Connector::RefreshHealth(Entry& entry, bool update_metrics) {
     if (left < options_.credential_warning) {
       v1::Finding* finding = health->add_warnings();
       std::string what = certificate ? "certificate" : "client secret";
-      finding->set_code(left <= absl::ZeroDuration() ? (certificate ? "CERTIFICATE_EXPIRED" : "SECRET_EXPIRED")
-                                                     : (certificate ? "CERTIFICATE_EXPIRES_SOON" : "SECRET_EXPIRES_SOON"));
+      finding->set_code(left <= absl::ZeroDuration()
+                            ? (certificate ? "CERTIFICATE_EXPIRED" : "SECRET_EXPIRED")
+                            : (certificate ? "CERTIFICATE_EXPIRES_SOON" : "SECRET_EXPIRES_SOON"));
       finding->set_severity(left <= absl::Hours(24 * 7) ? v1::SEVERITY_ERROR : v1::SEVERITY_WARNING);
-      finding->set_message(left <= absl::ZeroDuration()
-                               ? absl::StrCat("the ", what, " expired at ", absl::FormatTime(expire, absl::UTCTimeZone()))
-                               : absl::StrCat("the ", what, " expires at ", absl::FormatTime(expire, absl::UTCTimeZone()),
-                                              " (in ", absl::ToInt64Hours(left) / 24, " days)"));
+      finding->set_message(
+          left <= absl::ZeroDuration()
+              ? absl::StrCat("the ", what, " expired at ", absl::FormatTime(expire, absl::UTCTimeZone()))
+              : absl::StrCat("the ", what, " expires at ", absl::FormatTime(expire, absl::UTCTimeZone()), " (in ",
+                             absl::ToInt64Hours(left) / 24, " days)"));
       finding->set_remedy(absl::StrCat("Add a new ", what, " to app ", entry.connection.credential().client_id(),
                                        " and call ReauthenticateConnection with it"));
       finding->set_subject(entry.connection.name());
@@ -368,7 +372,8 @@ absl::Status Connector::Persist(Entry& entry) {
     if (!refresh_token.empty()) sealed_content["refresh_token"] = refresh_token;
     absl::StatusOr<std::string> sealed = Seal(seal_key_, sealed_content.dump(), row.name);
     if (!sealed.ok()) {
-      log::Error("cannot seal a credential", {{"connection", row.name}, {"error", std::string(sealed.status().message())}});
+      log::Error("cannot seal a credential",
+                 {{"connection", row.name}, {"error", std::string(sealed.status().message())}});
       return sealed.status();
     }
     row.sealed_credential = *std::move(sealed);
@@ -420,9 +425,8 @@ void Connector::SetState(Entry& entry, v1::ConnectionState state, const std::str
     absl::MutexLock lock(&entry.mu);
     changed = entry.connection.state() != state || entry.connection.state_reason() != reason;
     if (changed) {
-      log::Info("connection state", {{"connection", entry.connection.name()},
-                                     {"state", StateName(state)},
-                                     {"reason", reason}});
+      log::Info("connection state",
+                {{"connection", entry.connection.name()}, {"state", StateName(state)}, {"reason", reason}});
     }
     entry.connection.set_state(state);
     entry.connection.set_state_reason(state == v1::CONNECTION_STATE_CONNECTED ? "" : reason);
@@ -466,12 +470,12 @@ absl::Status Connector::Describe(Entry& entry) {
       if (c.certificate_case() == v1::CertificateCredential::kCertificateFile) {
         info.add_file_paths(c.certificate_file());
         ASSIGN_OR_RETURN(pem, internal::ReadFileText(c.certificate_file(), "credential.certificate.certificate_file",
-                                                    internal::CredentialFileOptions("certificate", dirs)));
+                                                     internal::CredentialFileOptions("certificate", dirs)));
       }
       absl::StatusOr<CertificateInfo> cert = ParseCertificatePem(pem);
       if (!cert.ok()) {
-        return InvalidArgumentWithViolations("invalid certificate",
-                                             {{"credential.certificate.certificate_pem", std::string(cert.status().message())}});
+        return InvalidArgumentWithViolations(
+            "invalid certificate", {{"credential.certificate.certificate_pem", std::string(cert.status().message())}});
       }
       if (c.private_key().source_case() == v1::SecretValue::kFilePath) info.add_file_paths(c.private_key().file_path());
       info.set_fingerprint(cert->sha256_thumbprint_hex);
@@ -483,13 +487,14 @@ absl::Status Connector::Describe(Entry& entry) {
       // Check the key now, so that a wrong key is an INVALID_ARGUMENT rather than a refused sign-in.
       ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key",
                                                              "credential.certificate.private_key", dirs));
-      ASSIGN_OR_RETURN(std::string passphrase, internal::ReadSecret(c.private_key_passphrase(), "key passphrase",
-                                                                       "credential.certificate.private_key_passphrase", dirs));
+      ASSIGN_OR_RETURN(std::string passphrase,
+                       internal::ReadSecret(c.private_key_passphrase(), "key passphrase",
+                                            "credential.certificate.private_key_passphrase", dirs));
       absl::StatusOr<std::string> probe =
           SignClientAssertion(*cert, key, passphrase, true, info.client_id(), "https://check", clock_->Now());
       if (!probe.ok()) {
-        return InvalidArgumentWithViolations("invalid private key",
-                                             {{"credential.certificate.private_key", std::string(probe.status().message())}});
+        return InvalidArgumentWithViolations(
+            "invalid private key", {{"credential.certificate.private_key", std::string(probe.status().message())}});
       }
       break;
     }
@@ -519,7 +524,8 @@ absl::StatusOr<AccessToken> Connector::Acquire(Entry& entry, const std::string& 
   {
     absl::MutexLock lock(&entry.mu);
     credential = entry.credential;
-    tenant = entry.connection.tenant_id().empty() ? entry.connection.credential().tenant() : entry.connection.tenant_id();
+    tenant =
+        entry.connection.tenant_id().empty() ? entry.connection.credential().tenant() : entry.connection.tenant_id();
     login_host = ProfileOf(entry.admin.cloud).login_host;
   }
   std::vector<std::pair<std::string, std::string>> fields;
@@ -528,9 +534,9 @@ absl::StatusOr<AccessToken> Connector::Acquire(Entry& entry, const std::string& 
   switch (credential.kind_case()) {
     case v1::Credential::kClientSecret: {
       ASSIGN_OR_RETURN(std::string secret, internal::ReadSecret(credential.client_secret().secret(), "client secret",
-                                                                     "credential.client_secret.secret", dirs));
-      fields = {{"grant_type", "client_credentials"}, {"client_id", client_id}, {"scope", scope},
-                {"client_secret", secret}};
+                                                                "credential.client_secret.secret", dirs));
+      fields = {
+          {"grant_type", "client_credentials"}, {"client_id", client_id}, {"scope", scope}, {"client_secret", secret}};
       break;
     }
     case v1::Credential::kCertificate: {
@@ -538,16 +544,18 @@ absl::StatusOr<AccessToken> Connector::Acquire(Entry& entry, const std::string& 
       std::string pem = c.certificate_pem();
       if (c.certificate_case() == v1::CertificateCredential::kCertificateFile) {
         ASSIGN_OR_RETURN(pem, internal::ReadFileText(c.certificate_file(), "credential.certificate.certificate_file",
-                                                    internal::CredentialFileOptions("certificate", dirs)));
+                                                     internal::CredentialFileOptions("certificate", dirs)));
       }
       ASSIGN_OR_RETURN(CertificateInfo cert, ParseCertificatePem(pem));
       ASSIGN_OR_RETURN(std::string key, internal::ReadSecret(c.private_key(), "private key",
                                                              "credential.certificate.private_key", dirs));
-      ASSIGN_OR_RETURN(std::string passphrase, internal::ReadSecret(c.private_key_passphrase(), "key passphrase",
-                                                                       "credential.certificate.private_key_passphrase", dirs));
-      ASSIGN_OR_RETURN(std::string assertion,
-                       SignClientAssertion(cert, key, passphrase, c.assertion_algorithm() != v1::ASSERTION_ALGORITHM_RS256,
-                                           client_id, TokenClient::TokenEndpoint(login_host, tenant), clock_->Now()));
+      ASSIGN_OR_RETURN(std::string passphrase,
+                       internal::ReadSecret(c.private_key_passphrase(), "key passphrase",
+                                            "credential.certificate.private_key_passphrase", dirs));
+      ASSIGN_OR_RETURN(
+          std::string assertion,
+          SignClientAssertion(cert, key, passphrase, c.assertion_algorithm() != v1::ASSERTION_ALGORITHM_RS256,
+                              client_id, TokenClient::TokenEndpoint(login_host, tenant), clock_->Now()));
       fields = {{"grant_type", "client_credentials"},
                 {"client_id", client_id},
                 {"scope", scope},
@@ -575,16 +583,22 @@ absl::StatusOr<AccessToken> Connector::Acquire(Entry& entry, const std::string& 
     }
     case v1::Credential::kUsernamePassword: {
       ASSIGN_OR_RETURN(std::string password, internal::ReadSecret(credential.username_password().password(), "password",
-                                                                       "credential.username_password.password", dirs));
-      fields = {{"grant_type", "password"}, {"client_id", client_id}, {"scope", scope},
-                {"username", credential.username_password().username()}, {"password", password}};
+                                                                  "credential.username_password.password", dirs));
+      fields = {{"grant_type", "password"},
+                {"client_id", client_id},
+                {"scope", scope},
+                {"username", credential.username_password().username()},
+                {"password", password}};
       break;
     }
     case v1::Credential::kDeviceCode: {
       if (entry.refresh_token.empty()) {
-        return absl::FailedPreconditionError("the device code sign-in has not completed; the admin must enter the code");
+        return absl::FailedPreconditionError(
+            "the device code sign-in has not completed; the admin must enter the code");
       }
-      fields = {{"grant_type", "refresh_token"}, {"client_id", client_id}, {"scope", scope + " offline_access"},
+      fields = {{"grant_type", "refresh_token"},
+                {"client_id", client_id},
+                {"scope", scope + " offline_access"},
                 {"refresh_token", entry.refresh_token}};
       break;
     }
@@ -783,8 +797,8 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
   std::string tenant_id = internal::Str(*organization, "id");
   std::string tid = internal::Str(claims, "tid");
   if (!tid.empty() && !tenant_id.empty() && tid != tenant_id) {
-    return WithErrorInfo(absl::FailedPreconditionError(
-                             absl::StrCat("the token is for tenant ", tid, " but Graph reports organization ", tenant_id)),
+    return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat("the token is for tenant ", tid,
+                                                                    " but Graph reports organization ", tenant_id)),
                          kReasonTenantMismatch, kCrosstenantDomain, {{"token_tenant", tid}, {"tenant", tenant_id}});
   }
   std::string initial_domain;
@@ -801,8 +815,8 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
   principal.set_client_id(internal::Str(claims, "appid", internal::Str(claims, "azp")));
   if (Delegated(kind)) {
     principal.set_kind(v1::PRINCIPAL_KIND_USER);
-    principal.set_user_principal_name(
-        internal::Str(claims, "upn", internal::Str(claims, "preferred_username", internal::Str(claims, "unique_name"))));
+    principal.set_user_principal_name(internal::Str(
+        claims, "upn", internal::Str(claims, "preferred_username", internal::Str(claims, "unique_name"))));
     principal.set_display_name(internal::Str(claims, "name"));
     std::set<std::string> roles;
     if (claims.contains("wids") && claims["wids"].is_array()) {
@@ -840,10 +854,10 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
     for (const std::string& permission : permissions) principal.add_application_permissions(permission);
     std::vector<std::string> missing = MissingApplicationPermissions(permissions, /*to_connect=*/true);
     if (!missing.empty()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "app ", principal.client_id(), " lacks the application permission(s) ", absl::StrJoin(missing, ", "),
-          " in tenant ", initial_domain.empty() ? tenant_id : initial_domain,
-          "; grant them (with admin consent) to the app registration"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("app ", principal.client_id(), " lacks the application permission(s) ",
+                       absl::StrJoin(missing, ", "), " in tenant ", initial_domain.empty() ? tenant_id : initial_domain,
+                       "; grant them (with admin consent) to the app registration"));
     }
   }
 

@@ -87,7 +87,7 @@ class Connector {
 
   // --- Connections (step 1) ---
   absl::StatusOr<v1::Connection> Create(const v1::CreateConnectionRequest& request, absl::Time deadline);
-  absl::StatusOr<v1::Connection> Get(const std::string& name);  // cache only
+  absl::StatusOr<v1::Connection> Get(const std::string& name);                                  // cache only
   absl::StatusOr<v1::ListConnectionsResponse> List(const v1::ListConnectionsRequest& request);  // cache only
   // Refused with FAILED_PRECONDITION, naming the holders, while the connection is held, unless
   // `request.force()`; a forced delete logs a warning naming them.
@@ -132,8 +132,8 @@ class Connector {
   absl::StatusOr<v1::StartUserContentMoveResponse> StartMove(const v1::StartUserContentMoveRequest& request,
                                                              absl::Time deadline);
   absl::StatusOr<v1::UserContentMove> GetMove(const v1::GetUserContentMoveRequest& request, absl::Time deadline);
-  absl::StatusOr<v1::BatchGetUserContentMovesResponse> BatchGetMoves(
-      const v1::BatchGetUserContentMovesRequest& request, absl::Time deadline);
+  absl::StatusOr<v1::BatchGetUserContentMovesResponse> BatchGetMoves(const v1::BatchGetUserContentMovesRequest& request,
+                                                                     absl::Time deadline);
   absl::StatusOr<v1::ListUserContentMovesResponse> ListMoves(const v1::ListUserContentMovesRequest& request,
                                                              absl::Time deadline);
   absl::StatusOr<v1::UserContentMove> StopMove(const v1::StopUserContentMoveRequest& request, absl::Time deadline);

@@ -26,20 +26,20 @@ struct Connector::Entry {
   v1::Connection connection;  // public view (no secrets)
   v1::Credential credential;  // with secrets; never leaves the connector except sealed
   AdminUrl admin;
-  std::string tenant_key;   // throttle governor key: the tenant's SharePoint name (of its default geo)
+  std::string tenant_key;            // throttle governor key: the tenant's SharePoint name (of its default geo)
   std::string sharepoint_tenant_id;  // the tenant SharePoint names for the admin URL (its realm)
-  std::string graph_host;   // from the cloud profile
-  std::string graph_scope;  // "https://graph.microsoft.com/.default"
-  uint64_t generation = 0;  // bumped by reauthentication and deletion; stale polls and probes stop
+  std::string graph_host;            // from the cloud profile
+  std::string graph_scope;           // "https://graph.microsoft.com/.default"
+  uint64_t generation = 0;           // bumped by reauthentication and deletion; stale polls and probes stop
   bool deleted = false;
-  bool registered = false;  // in the registry: changes are persisted and published
+  bool registered = false;                                // in the registry: changes are persisted and published
   absl::Time health_refresh_time = absl::InfinitePast();  // last RefreshHealth
   // Device code sign-in in progress.
   std::string device_code;
   absl::Duration poll_interval = absl::Seconds(5);
   absl::Time device_code_expire_time;
 
-  absl::Mutex token_mu;  // serialises token acquisition for this connection
+  absl::Mutex token_mu;                       // serialises token acquisition for this connection
   std::map<std::string, AccessToken> tokens;  // by scope
   std::string refresh_token;
   nlohmann::json claims;  // of the latest Graph token

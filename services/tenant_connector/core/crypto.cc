@@ -31,9 +31,7 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, Free<EVP_PKEY, EVP_PKEY_free>>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Free<EVP_MD_CTX, EVP_MD_CTX_free>>;
 using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Free<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>>;
 
-BioPtr MemoryBio(absl::string_view data) {
-  return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
-}
+BioPtr MemoryBio(absl::string_view data) { return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size()))); }
 
 int PassphraseCallback(char* buffer, int size, int /*rwflag*/, void* user) {
   auto* passphrase = static_cast<absl::string_view*>(user);
@@ -145,9 +143,12 @@ absl::StatusOr<std::string> SignClientAssertion(const CertificateInfo& certifica
     header["x5t"] = Base64UrlEncode(Sha1(certificate.der));
   }
   int64_t seconds = absl::ToUnixSeconds(now);
-  nlohmann::json claims = {{"aud", std::string(audience)}, {"iss", std::string(client_id)},
-                           {"sub", std::string(client_id)}, {"jti", NewGuid()},
-                           {"nbf", seconds},               {"iat", seconds},
+  nlohmann::json claims = {{"aud", std::string(audience)},
+                           {"iss", std::string(client_id)},
+                           {"sub", std::string(client_id)},
+                           {"jti", NewGuid()},
+                           {"nbf", seconds},
+                           {"iat", seconds},
                            {"exp", seconds + 600}};
   std::string signing_input = absl::StrCat(Base64UrlEncode(header.dump()), ".", Base64UrlEncode(claims.dump()));
 

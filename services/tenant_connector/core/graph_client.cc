@@ -28,8 +28,10 @@ nlohmann::json UnansweredItem(const absl::Status& error) {
   }
   return {{"status", throttled ? 429 : 503},
           {"headers", headers},
-          {"body", {{"error", {{"code", throttled ? "TooManyRequests" : "serviceNotAvailable"},
-                               {"message", std::string(error.message())}}}}}};
+          {"body",
+           {{"error",
+             {{"code", throttled ? "TooManyRequests" : "serviceNotAvailable"},
+              {"message", std::string(error.message())}}}}}};
 }
 
 }  // namespace
@@ -69,14 +71,16 @@ absl::StatusOr<GraphResult> GraphClient::Send(const GraphTarget& target, const s
       request.body = body->dump();
     }
     request.timeout = std::clamp(deadline - clock_->Now(), absl::Seconds(1), absl::Seconds(60));
-    absl::StatusOr<HttpResponse> response = governors_->For(target.governor_key, UpstreamApi::kGraph).Run(
-        [&]() -> absl::StatusOr<HttpResponse> {
-          absl::StatusOr<HttpResponse> sent = transport_->Send(request);
-          if (metrics_) metrics_->UpstreamRequest("graph", sent.ok() ? sent->status : 0);
-          if (sent.ok() && inspect) inspect(*sent);  // still holding the permit
-          return sent;
-        },
-        deadline);
+    absl::StatusOr<HttpResponse> response =
+        governors_->For(target.governor_key, UpstreamApi::kGraph)
+            .Run(
+                [&]() -> absl::StatusOr<HttpResponse> {
+                  absl::StatusOr<HttpResponse> sent = transport_->Send(request);
+                  if (metrics_) metrics_->UpstreamRequest("graph", sent.ok() ? sent->status : 0);
+                  if (sent.ok() && inspect) inspect(*sent);  // still holding the permit
+                  return sent;
+                },
+                deadline);
     if (!response.ok()) return response.status();
     if (std::optional<absl::Duration> skew = response->ClockSkew(clock_->Now()); skew && target.on_clock_skew) {
       target.on_clock_skew(*skew);
@@ -87,12 +91,12 @@ absl::StatusOr<GraphResult> GraphClient::Send(const GraphTarget& target, const s
     result.raw = response->body;
     result.body = nlohmann::json::parse(response->body, nullptr, false);
     if (response->status == 401) {
-      if (target.on_token_rejected) target.on_token_rejected("Microsoft graph rejected a freshly acquired token (HTTP 401)");
+      if (target.on_token_rejected)
+        target.on_token_rejected("Microsoft graph rejected a freshly acquired token (HTTP 401)");
       return WithErrorInfo(
-          absl::FailedPreconditionError(
-              absl::StrCat("Microsoft graph rejected the connection's token after a refresh (HTTP 401): ",
-                           UpstreamMessage(result.body, result.raw),
-                           "; the connection is EXPIRED, call ReauthenticateConnection")),
+          absl::FailedPreconditionError(absl::StrCat(
+              "Microsoft graph rejected the connection's token after a refresh (HTTP 401): ",
+              UpstreamMessage(result.body, result.raw), "; the connection is EXPIRED, call ReauthenticateConnection")),
           kReasonConnectionNotUsable, "crosstenant", {});
     }
     if (response->status >= 200 && response->status < 300) {
@@ -149,8 +153,8 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
         // Throttled or unreachable after some answers came: keep those, and give every request left its
         // own transient error, for the caller to retry only those.
         const absl::Status& error = sent_batch.status();
-        const bool transient = absl::IsResourceExhausted(error) || absl::IsUnavailable(error) ||
-                               absl::IsDeadlineExceeded(error);
+        const bool transient =
+            absl::IsResourceExhausted(error) || absl::IsUnavailable(error) || absl::IsDeadlineExceeded(error);
         if (!transient || answers.empty()) return error;
         std::vector<nlohmann::json> left(requests.begin() + static_cast<std::ptrdiff_t>(start), requests.end());
         left.insert(left.end(), throttled.begin(), throttled.end());

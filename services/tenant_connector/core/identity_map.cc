@@ -28,12 +28,12 @@ absl::StatusOr<ParsedIdentityMap> ParseIdentityMap(const v1::IdentityMapInput& i
   }
   if (map.users.empty() && map.groups.empty()) {
     if (allow_empty) {
-      problems.erase(std::remove_if(problems.begin(), problems.end(),
-                                    [](const im::Problem& p) { return p.code == "EMPTY_MAP"; }),
-                     problems.end());
+      problems.erase(
+          std::remove_if(problems.begin(), problems.end(), [](const im::Problem& p) { return p.code == "EMPTY_MAP"; }),
+          problems.end());
     } else if (problems.empty()) {
-      return InvalidArgumentWithViolations("the identity map is invalid",
-                                           {{"identity_map", "is required: give `csv` or `rows` with at least one row"}});
+      return InvalidArgumentWithViolations(
+          "the identity map is invalid", {{"identity_map", "is required: give `csv` or `rows` with at least one row"}});
     }
   }
   if (!problems.empty()) {

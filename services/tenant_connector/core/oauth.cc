@@ -53,8 +53,8 @@ int64_t IntOr(const nlohmann::json& json, const char* key, int64_t fallback) {
 // Entra's AADSTS code of an error body: its `error_codes` (Microsoft's own field), else the code that
 // starts its `error_description` ("AADSTS7000222: ..."); "" if neither.
 std::string AadstsCode(const nlohmann::json& body, const std::string& description) {
-  if (auto codes = body.find("error_codes"); codes != body.end() && codes->is_array() && !codes->empty() &&
-                                             codes->front().is_number_integer()) {
+  if (auto codes = body.find("error_codes");
+      codes != body.end() && codes->is_array() && !codes->empty() && codes->front().is_number_integer()) {
     return absl::StrCat("AADSTS", codes->front().get<int64_t>());
   }
   absl::string_view text = description;
@@ -88,7 +88,8 @@ absl::Status EntraError(const HttpResponse& response) {
         absl::FailedPreconditionError(absl::StrCat("Entra ID refused the sign-in with HTTP ", response.status)), error,
         aadsts);
   }
-  std::string message = absl::StrCat("sign-in refused by Entra ID: ", error, description.empty() ? "" : ": ", description);
+  std::string message =
+      absl::StrCat("sign-in refused by Entra ID: ", error, description.empty() ? "" : ": ", description);
   if (std::find(std::begin(kMfaCodes), std::end(kMfaCodes), aadsts) != std::end(kMfaCodes)) {
     absl::StrAppend(&message,
                     " (the account requires multi-factor authentication, which a username and password can not "

@@ -87,9 +87,8 @@ class TokenClient {
                                                   const std::string& tenant_key, const std::string& client_id,
                                                   const std::string& scope, absl::Time deadline);
 
-  DeviceCodePoll PollDeviceCode(const std::string& login_host, const std::string& tenant,
-                                const std::string& tenant_key, const std::string& client_id,
-                                const std::string& device_code, absl::Time deadline);
+  DeviceCodePoll PollDeviceCode(const std::string& login_host, const std::string& tenant, const std::string& tenant_key,
+                                const std::string& client_id, const std::string& device_code, absl::Time deadline);
 
   // The token endpoint, "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token".
   static std::string TokenEndpoint(const std::string& login_host, const std::string& tenant);

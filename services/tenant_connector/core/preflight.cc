@@ -142,8 +142,7 @@ void CheckClockSkew(const Subject& s, Report& out) {
   if (!s.connection.health().has_clock_skew()) {
     // No answer with a `Date` header yet: an unmeasured skew is not a small one.
     out.Skip(v1::PREFLIGHT_CHECK_CLOCK_SKEW, "CLOCK_SKEW_NOT_MEASURED",
-             "clock skew not measured: no answer from Microsoft (token or Graph) carried a Date header yet",
-             subject);
+             "clock skew not measured: no answer from Microsoft (token or Graph) carried a Date header yet", subject);
   } else if (absl::AbsDuration(skew) > absl::Minutes(5)) {
     out.Fail(v1::PREFLIGHT_CHECK_CLOCK_SKEW, "CLOCK_SKEW", v1::SEVERITY_ERROR,
              absl::StrCat("the connector's clock is ", absl::FormatDuration(skew), " off Microsoft's"),
@@ -233,8 +232,9 @@ void CheckFeatureEnabled(const Subject& s, Report& out) {
 
 using ConnectionCheck = void (*)(const Subject&, Report&);
 constexpr ConnectionCheck kConnectionChecks[] = {
-    CheckCloud,         CheckStateAndRole, CheckPrincipal,        CheckClockSkew,        CheckTokenLifetime,
-    CheckCredentialExpiry, CheckCustomerKey, CheckSharePointAccess, CheckFeatureEnabled,
+    CheckCloud,       CheckStateAndRole,     CheckPrincipal,
+    CheckClockSkew,   CheckTokenLifetime,    CheckCredentialExpiry,
+    CheckCustomerKey, CheckSharePointAccess, CheckFeatureEnabled,
 };
 
 // A source geo and a target geo, and the tenant operations pair checks call.
@@ -242,12 +242,11 @@ struct GeoPair {
   const v1::Geo& source;
   const v1::Geo& target;
   std::string label;  // "src/geos/nam -> tgt/geos/nam"
-  std::function<absl::StatusOr<v1::VerifyCrossTenantRelationshipResponse>(const std::string& geo,
-                                                                          v1::ConnectionRole partner_role,
-                                                                          const std::string& partner_host)>
+  std::function<absl::StatusOr<v1::VerifyCrossTenantRelationshipResponse>(
+      const std::string& geo, v1::ConnectionRole partner_role, const std::string& partner_host)>
       verify;
   std::function<absl::StatusOr<v1::GetCompatibilityStatusResponse>(const std::string& geo,
-                                                                    const std::string& partner_host)>
+                                                                   const std::string& partner_host)>
       compatibility;
 };
 

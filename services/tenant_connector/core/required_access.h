@@ -23,10 +23,10 @@ bool HoldsSharePointAdminRole(const std::set<std::string>& roles);
 
 // One application permission (a `roles` claim value) an app needs.
 struct RequiredPermission {
-  std::string permission;                   // "Sites.FullControl.All"
-  std::vector<std::string> also_granted_by; // wider permissions that include it
-  std::string needed_for;                   // "trust, verification, compatibility and redirects (SharePoint admin)"
-  bool needed_to_connect;                   // checked by CreateConnection, not only by preflight
+  std::string permission;                    // "Sites.FullControl.All"
+  std::vector<std::string> also_granted_by;  // wider permissions that include it
+  std::string needed_for;                    // "trust, verification, compatibility and redirects (SharePoint admin)"
+  bool needed_to_connect;                    // checked by CreateConnection, not only by preflight
 };
 
 // Every application permission a migration app needs.

@@ -32,7 +32,8 @@ std::string ConnectionStore::DatabasePath(const std::string& state_dir) {
 
 absl::StatusOr<std::unique_ptr<ConnectionStore>> ConnectionStore::Open(const std::string& state_dir) {
   if (mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot create state directory ", state_dir, ": ", strerror(errno)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create state directory ", state_dir, ": ", strerror(errno)));
   }
   std::string path = DatabasePath(state_dir);
   sqlite3* db = nullptr;
@@ -97,8 +98,8 @@ absl::Status ConnectionStore::Delete(const std::string& name) {
 absl::StatusOr<std::vector<StoredConnection>> ConnectionStore::LoadAll() {
   absl::MutexLock lock(&mu_);
   Statement s;
-  if (sqlite3_prepare_v2(db_, "SELECT name, connection, sealed_credential FROM connections ORDER BY name", -1,
-                         &s.stmt, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT name, connection, sealed_credential FROM connections ORDER BY name", -1, &s.stmt,
+                         nullptr) != SQLITE_OK) {
     return SqlError(db_, "prepare select");
   }
   std::vector<StoredConnection> rows;
@@ -135,9 +136,9 @@ absl::StatusOr<std::string> LoadSealKey(const std::string& path, bool sealed_sec
       if (raw.size() == 32 && HexLower(raw) == absl::AsciiStrToLower(trimmed)) return raw;
     }
     if (content.size() == 32) return content;
-    return absl::FailedPreconditionError(absl::StrCat(
-        "seal key file ", path, " must hold 32 random bytes or 64 hex digits (e.g. `openssl rand -hex 32 > ", path,
-        "`)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("seal key file ", path,
+                     " must hold 32 random bytes or 64 hex digits (e.g. `openssl rand -hex 32 > ", path, "`)"));
   }
   if (sealed_secrets_exist) {
     return absl::FailedPreconditionError(absl::StrCat(

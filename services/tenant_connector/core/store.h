@@ -23,8 +23,8 @@ struct sqlite3;
 namespace crosstenant::tenant_connector {
 
 struct StoredConnection {
-  std::string name;            // "connections/contoso-source"
-  std::string connection;      // serialized crosstenant.v1.Connection
+  std::string name;               // "connections/contoso-source"
+  std::string connection;         // serialized crosstenant.v1.Connection
   std::string sealed_credential;  // Seal(key, serialized crosstenant.v1.Credential, name)
 };
 

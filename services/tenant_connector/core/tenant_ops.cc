@@ -38,9 +38,9 @@ bool MoveTaskExists(const absl::Status& status) {
 
 }  // namespace internal
 
-using internal::ParseIsoTime;
 using internal::Bool;
 using internal::Int;
+using internal::ParseIsoTime;
 using internal::Str;
 
 namespace {
@@ -59,7 +59,8 @@ void SetSubRequestError(int status, const nlohmann::json& item, const nlohmann::
   error->set_upstream_code(UpstreamCode(body));
   error->set_upstream_http_status(status);
   if (throttled) {
-    if (std::optional<absl::Duration> delay = SubResponseRetryAfter(item)) SetDuration(*delay, error->mutable_retry_delay());
+    if (std::optional<absl::Duration> delay = SubResponseRetryAfter(item))
+      SetDuration(*delay, error->mutable_retry_delay());
   }
 }
 
@@ -68,13 +69,15 @@ absl::StatusOr<std::string> NormaliseHostUrl(const std::string& text, const std:
   std::string url = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
   if (url.empty()) {
     return InvalidArgumentWithViolations(
-        "invalid request", {{field, "is required: the partner geo's cross-tenant host URL, e.g. "
-                                    "https://fabrikam-my.sharepoint.com/ (GetCrossTenantHostUrl on the partner)"}});
+        "invalid request", {{field,
+                             "is required: the partner geo's cross-tenant host URL, e.g. "
+                             "https://fabrikam-my.sharepoint.com/ (GetCrossTenantHostUrl on the partner)"}});
   }
   static const std::regex* pattern = new std::regex("^https://[a-z0-9-]+(\\.[a-z0-9-]+)+/?$");
   if (!std::regex_match(url, *pattern)) {
     return InvalidArgumentWithViolations(
-        "invalid request", {{field, absl::StrCat("\"", text, "\" is not a cross-tenant host URL; give the partner's "
+        "invalid request", {{field, absl::StrCat("\"", text,
+                                                 "\" is not a cross-tenant host URL; give the partner's "
                                                  "my-site host, e.g. https://fabrikam-my.sharepoint.com/")}});
   }
   if (!absl::EndsWith(url, "/")) url += "/";
@@ -165,7 +168,8 @@ absl::StatusOr<Connector::GeoRef> Connector::ResolveGeo(const std::string& geo_n
         (parts.size() == 2 || (parts[2] == "geos" && !parts[3].empty())))) {
     return InvalidArgumentWithViolations(
         "invalid geo", {{field, absl::StrCat("must be connections/{connection} or connections/{connection}/geos/{geo}, "
-                                             "got \"", geo_name, "\"")}});
+                                             "got \"",
+                                             geo_name, "\"")}});
   }
   std::string connection_name = absl::StrCat("connections/", parts[1]);
   ASSIGN_OR_RETURN(std::shared_ptr<Entry> entry, Find(connection_name));
@@ -177,13 +181,11 @@ absl::StatusOr<Connector::GeoRef> Connector::ResolveGeo(const std::string& geo_n
   if (connection.state() != v1::CONNECTION_STATE_CONNECTED && connection.state() != v1::CONNECTION_STATE_DEGRADED) {
     absl::string_view state = v1::ConnectionState_Name(connection.state());
     absl::ConsumePrefix(&state, "CONNECTION_STATE_");
-    return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(connection_name, " is ", state,
-                                                                    connection.state_reason().empty() ? "" : " (",
-                                                                    connection.state_reason(),
-                                                                    connection.state_reason().empty() ? "" : ")",
-                                                                    "; it must be CONNECTED or DEGRADED")),
-                         kReasonConnectionNotUsable, "crosstenant",
-                         {{"connection", connection_name}, {"state", std::string(state)}});
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            connection_name, " is ", state, connection.state_reason().empty() ? "" : " (", connection.state_reason(),
+            connection.state_reason().empty() ? "" : ")", "; it must be CONNECTED or DEGRADED")),
+        kReasonConnectionNotUsable, "crosstenant", {{"connection", connection_name}, {"state", std::string(state)}});
   }
   ref.role = connection.role();
   std::string wanted = parts.size() == 2 ? connection.home_geo() : geo_name;
@@ -195,8 +197,8 @@ absl::StatusOr<Connector::GeoRef> Connector::ResolveGeo(const std::string& geo_n
   }
   std::vector<std::string> names;
   for (const v1::Geo& geo : connection.geos()) names.push_back(geo.name());
-  return absl::NotFoundError(
-      absl::StrCat("geo ", geo_name, " does not exist; the geos of ", connection_name, " are ", absl::StrJoin(names, ", ")));
+  return absl::NotFoundError(absl::StrCat("geo ", geo_name, " does not exist; the geos of ", connection_name, " are ",
+                                          absl::StrJoin(names, ", ")));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -216,9 +218,11 @@ absl::StatusOr<std::string> Connector::GetCrossTenantHostUrl(const std::string& 
     }
   }
   if (host != ref.geo.my_site_host_url() && host != default_host) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "SharePoint's GetMySiteHostUrl on ", ref.geo.admin_url(), " answered ", host, ", but its GetTenantInstances "
-        "lists ", ref.geo.my_site_host_url(), " for ", ref.geo.name(), "; check the connection (CheckConnection)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("SharePoint's GetMySiteHostUrl on ", ref.geo.admin_url(), " answered ", host,
+                     ", but its GetTenantInstances "
+                     "lists ",
+                     ref.geo.my_site_host_url(), " for ", ref.geo.name(), "; check the connection (CheckConnection)"));
   }
   return ref.geo.my_site_host_url();
 }
@@ -233,8 +237,8 @@ absl::StatusOr<v1::CrossTenantRelationship> CompleteRelationship(const v1::Cross
     out.set_partner_role(own_role == v1::CONNECTION_ROLE_SOURCE ? v1::CONNECTION_ROLE_TARGET
                                                                 : v1::CONNECTION_ROLE_SOURCE);
   }
-  ASSIGN_OR_RETURN(std::string host, NormaliseHostUrl(relationship.partner_host_url(),
-                                                      "relationship.partner_host_url"));
+  ASSIGN_OR_RETURN(std::string host,
+                   NormaliseHostUrl(relationship.partner_host_url(), "relationship.partner_host_url"));
   out.set_partner_host_url(host);
   return out;
 }
@@ -287,8 +291,9 @@ absl::StatusOr<v1::GetCompatibilityStatusResponse> Connector::GetCompatibility(
   if (ref.role != v1::CONNECTION_ROLE_SOURCE) {
     return InvalidArgumentWithViolations(
         "GetCompatibilityStatus runs on the source tenant only",
-        {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection; ask a SOURCE geo (Microsoft: run "
-                                                   "Get-SPOCrossTenantCompatibilityStatus on the source)")}});
+        {{"geo", absl::StrCat(ref.connection_name,
+                              " is a TARGET connection; ask a SOURCE geo (Microsoft: run "
+                              "Get-SPOCrossTenantCompatibilityStatus on the source)")}});
   }
   ASSIGN_OR_RETURN(std::string partner, NormaliseHostUrl(request.partner_host_url(), "partner_host_url"));
   ASSIGN_OR_RETURN(SharePointTarget target, SharePointOf(*ref.entry, ref.geo));
@@ -371,7 +376,8 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
                         {"url", absl::StrCat("/users/", upn,
                                              "?$select=id,userPrincipalName,mail,displayName,userType,accountEnabled,"
                                              "preferredDataLocation,assignedLicenses")}});
-    requests.push_back({{"id", absl::StrCat("d", i)}, {"method", "GET"}, {"url", absl::StrCat("/users/", upn, "/drive")}});
+    requests.push_back(
+        {{"id", absl::StrCat("d", i)}, {"method", "GET"}, {"url", absl::StrCat("/users/", upn, "/drive")}});
   }
   absl::StatusOr<std::map<std::string, nlohmann::json>> answers =
       graph_.Batch(GraphOf(*ref.entry), "v1.0", std::move(requests), deadline);
@@ -430,22 +436,23 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
     if (source) {
       if (absl::StrContains(upn, "'")) {
         *check.add_findings() = MakeFinding("APOSTROPHE_IN_UPN", v1::SEVERITY_ERROR,
-                                            absl::StrCat(upn, " contains an apostrophe; Microsoft fails such moves with "
-                                                              "an \"invalid character\" error"),
+                                            absl::StrCat(upn,
+                                                         " contains an apostrophe; Microsoft fails such moves with "
+                                                         "an \"invalid character\" error"),
                                             "Rename the user without the apostrophe before moving", upn);
       }
       if (!check.found()) {
-        *check.add_findings() = MakeFinding("USER_NOT_FOUND", v1::SEVERITY_ERROR,
-                                            absl::StrCat(upn, " does not exist in the source tenant"),
-                                            "Check the user principal name", upn);
+        *check.add_findings() =
+            MakeFinding("USER_NOT_FOUND", v1::SEVERITY_ERROR, absl::StrCat(upn, " does not exist in the source tenant"),
+                        "Check the user principal name", upn);
       } else if (!check.onedrive().exists()) {
-        *check.add_findings() = MakeFinding("NO_ONEDRIVE", v1::SEVERITY_ERROR,
-                                            absl::StrCat(upn, " has no OneDrive in the source tenant"),
-                                            "Nothing to move for this user", upn);
+        *check.add_findings() =
+            MakeFinding("NO_ONEDRIVE", v1::SEVERITY_ERROR, absl::StrCat(upn, " has no OneDrive in the source tenant"),
+                        "Nothing to move for this user", upn);
       } else if (check.onedrive().used_bytes() > (int64_t{5} << 40)) {
-        *check.add_findings() = MakeFinding("SIZE_LIMIT_EXCEEDED", v1::SEVERITY_ERROR,
-                                            absl::StrCat(upn, "'s OneDrive holds more than 5 TB"),
-                                            "Reduce the OneDrive below 5 TB", upn);
+        *check.add_findings() =
+            MakeFinding("SIZE_LIMIT_EXCEEDED", v1::SEVERITY_ERROR,
+                        absl::StrCat(upn, "'s OneDrive holds more than 5 TB"), "Reduce the OneDrive below 5 TB", upn);
       }
     } else {
       if (!check.found()) {
@@ -468,8 +475,8 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
 
 absl::StatusOr<v1::UploadIdentityMapResponse> Connector::UploadIdentityMap(const v1::UploadIdentityMapRequest& request,
                                                                            absl::Time deadline) {
-  ASSIGN_OR_RETURN(ParsedIdentityMap map, ParseIdentityMap(request.identity_map(),
-                                                           request.remove_source_user_principal_names_size() > 0));
+  ASSIGN_OR_RETURN(ParsedIdentityMap map,
+                   ParseIdentityMap(request.identity_map(), request.remove_source_user_principal_names_size() > 0));
   std::vector<FieldViolation> violations;
   for (const std::string& upn : request.remove_source_user_principal_names()) {
     if (!absl::StrContains(upn, "@")) {
@@ -489,7 +496,8 @@ absl::StatusOr<v1::UploadIdentityMapResponse> Connector::UploadIdentityMap(const
   nlohmann::json body;
   auto flush = [&](const char* collection) -> absl::Status {
     if (body.is_null() || body["value"].empty()) return absl::OkStatus();
-    RETURN_IF_ERROR(Graph(*ref.entry, "PATCH", absl::StrCat(kMigrationsBeta, "/", collection), &body, deadline).status());
+    RETURN_IF_ERROR(
+        Graph(*ref.entry, "PATCH", absl::StrCat(kMigrationsBeta, "/", collection), &body, deadline).status());
     response.set_upstream_request_count(response.upstream_request_count() + 1);
     body = nullptr;
     return absl::OkStatus();
@@ -523,14 +531,14 @@ absl::StatusOr<v1::UploadIdentityMapResponse> Connector::UploadIdentityMap(const
   for (const v1::IdentityMapEntry& entry : map.entries) {
     if (!entry.has_group()) continue;
     const v1::GroupIdentityMapping& group = entry.group();
-    RETURN_IF_ERROR(add({{"@odata.type", "#microsoft.graph.sharePointGroupIdentityMapping"},
-                         {"sourceOrganizationId", group.source_tenant_id()},
-                         {"groupType", group.group_type() == v1::IDENTITY_GROUP_TYPE_M365_GROUP ? "m365Group"
-                                                                                               : "regularGroup"},
-                         {"sourceGroupObjectId", group.source_group_object_id()},
-                         {"targetGroupIdentity", {{"id", group.target_group_object_id()}}},
-                         {"targetGroupMigrationData", {{"mailNickname", group.group_name()}}}},
-                        kGroups));
+    RETURN_IF_ERROR(
+        add({{"@odata.type", "#microsoft.graph.sharePointGroupIdentityMapping"},
+             {"sourceOrganizationId", group.source_tenant_id()},
+             {"groupType", group.group_type() == v1::IDENTITY_GROUP_TYPE_M365_GROUP ? "m365Group" : "regularGroup"},
+             {"sourceGroupObjectId", group.source_group_object_id()},
+             {"targetGroupIdentity", {{"id", group.target_group_object_id()}}},
+             {"targetGroupMigrationData", {{"mailNickname", group.group_name()}}}},
+            kGroups));
   }
   RETURN_IF_ERROR(flush(kGroups));
   *response.mutable_summary() = map.summary;
@@ -577,7 +585,8 @@ namespace {
 
 std::string ByUpnPath(const std::string& upn) {
   std::string quoted = absl::StrReplaceAll(upn, {{"'", "''"}});
-  return absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/getBySourceUserPrincipalName(sourcePrincipalName='",
+  return absl::StrCat(kMigrationsBeta,
+                      "/crossOrganizationMigrationTasks/getBySourceUserPrincipalName(sourcePrincipalName='",
                       PathEscape(quoted), "')");
 }
 
@@ -599,8 +608,7 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
   absl::StatusOr<std::string> target_host = NormaliseHostUrl(request.target_host_url(), "target_host_url");
   if (!target_host.ok()) violations.push_back({"target_host_url", std::string(target_host.status().message())});
   if (request.window().has_preferred_begin_time() && request.window().has_preferred_end_time() &&
-      TimeOf(request.window().preferred_end_time()) <=
-          TimeOf(request.window().preferred_begin_time())) {
+      TimeOf(request.window().preferred_end_time()) <= TimeOf(request.window().preferred_begin_time())) {
     violations.push_back({"window.preferred_end_time", "must be after window.preferred_begin_time"});
   }
   if (!violations.empty()) return InvalidArgumentWithViolations("invalid request", violations);
@@ -628,9 +636,9 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
           response.set_already_started(true);
           return response;
         }
-        return absl::FailedPreconditionError(absl::StrCat(
-            "a move of ", request.source_user_principal_name(), " to ", move.target_host_url(),
-            " already exists (", move.raw_state(), "); Microsoft allows one move per OneDrive"));
+        return absl::FailedPreconditionError(absl::StrCat("a move of ", request.source_user_principal_name(), " to ",
+                                                          move.target_host_url(), " already exists (", move.raw_state(),
+                                                          "); Microsoft allows one move per OneDrive"));
       }
     }
   }
@@ -653,12 +661,12 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
   if (!target_tenant_id.empty()) parameters["targetOrganizationId"] = target_tenant_id;
   if (!request.target_location_code().empty()) parameters["targetDataLocationCode"] = request.target_location_code();
   if (request.window().has_preferred_begin_time()) {
-    parameters["preferredStartDateTime"] = absl::FormatTime(
-        "%Y-%m-%dT%H:%M:%SZ", TimeOf(request.window().preferred_begin_time()), absl::UTCTimeZone());
+    parameters["preferredStartDateTime"] =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", TimeOf(request.window().preferred_begin_time()), absl::UTCTimeZone());
   }
   if (request.window().has_preferred_end_time()) {
-    parameters["preferredLatestStartDateTime"] = absl::FormatTime(
-        "%Y-%m-%dT%H:%M:%SZ", TimeOf(request.window().preferred_end_time()), absl::UTCTimeZone());
+    parameters["preferredLatestStartDateTime"] =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", TimeOf(request.window().preferred_end_time()), absl::UTCTimeZone());
   }
   nlohmann::json body = {{"parameters", parameters}};
   absl::StatusOr<GraphResult> created =
@@ -688,10 +696,10 @@ absl::StatusOr<v1::UserContentMove> Connector::GetMove(const v1::GetUserContentM
   }
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
   if (request.key_case() == v1::GetUserContentMoveRequest::kTaskId) {
-    ASSIGN_OR_RETURN(GraphResult result,
-                     Graph(*ref.entry, "GET",
-                           absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/", UrlEscape(request.task_id())),
-                           nullptr, deadline));
+    ASSIGN_OR_RETURN(GraphResult result, Graph(*ref.entry, "GET",
+                                               absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/",
+                                                            UrlEscape(request.task_id())),
+                                               nullptr, deadline));
     return MoveFromTask(result.body);
   }
   if (!request.partner_host_url().empty()) {
@@ -734,9 +742,9 @@ absl::StatusOr<v1::BatchGetUserContentMovesResponse> Connector::BatchGetMoves(
   const std::string prefix = "/beta";
   std::vector<nlohmann::json> requests;
   for (int i = 0; i < total; ++i) {
-    const std::string full =
-        i < upns ? ByUpnPath(request.source_user_principal_names(i))
-                 : absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/", UrlEscape(request.task_ids(i - upns)));
+    const std::string full = i < upns ? ByUpnPath(request.source_user_principal_names(i))
+                                      : absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks/",
+                                                     UrlEscape(request.task_ids(i - upns)));
     absl::string_view path = full;
     absl::ConsumePrefix(&path, prefix);
     requests.push_back({{"id", std::to_string(i)}, {"method", "GET"}, {"url", std::string(path)}});
@@ -768,7 +776,8 @@ absl::StatusOr<v1::ListUserContentMovesResponse> Connector::ListMoves(const v1::
   if (!request.page_token().empty()) {
     absl::StatusOr<std::string> decoded = Base64UrlDecode(request.page_token());
     if (!decoded.ok() || !absl::SimpleAtoi(*decoded, &offset) || offset < 0) {
-      return InvalidArgumentWithViolations("invalid request", {{"page_token", "is not a token from ListUserContentMoves"}});
+      return InvalidArgumentWithViolations("invalid request",
+                                           {{"page_token", "is not a token from ListUserContentMoves"}});
     }
   }
   ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
@@ -777,8 +786,8 @@ absl::StatusOr<v1::ListUserContentMovesResponse> Connector::ListMoves(const v1::
                    sharepoint_.GetMoveStates(target, partner, "", RoleWord(PartnerRoleOf(ref.role)), deadline));
   std::vector<v1::UserContentMove> moves;
   for (const nlohmann::json& row : rows) {
-    v1::UserContentMove move =
-        sharepoint::MoveFromStateRow(row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
+    v1::UserContentMove move = sharepoint::MoveFromStateRow(
+        row, ref.role == v1::CONNECTION_ROLE_SOURCE ? partner : ref.geo.my_site_host_url());
     if (request.states_size() > 0 &&
         std::find(request.states().begin(), request.states().end(), move.state()) == request.states().end()) {
       continue;
@@ -815,8 +824,8 @@ absl::StatusOr<v1::UserContentMove> Connector::StopMove(const v1::StopUserConten
   if (move.state() == v1::MOVE_STATE_STOPPED) return move;
   if (move.state() == v1::MOVE_STATE_IN_PROGRESS || move.state() == v1::MOVE_STATE_SUCCESS ||
       move.state() == v1::MOVE_STATE_RESCHEDULED) {
-    return absl::FailedPreconditionError(absl::StrCat("Cancel is not possible. Current status is ", move.raw_state(),
-                                                      "; the migration continues"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("Cancel is not possible. Current status is ", move.raw_state(), "; the migration continues"));
   }
   absl::StatusOr<GraphResult> cancelled =
       Graph(*ref.entry, "POST",
@@ -871,7 +880,8 @@ absl::StatusOr<v1::ListRedirectSitesResponse> Connector::ListRedirectSites(const
   if (!request.page_token().empty()) {
     std::optional<SitePosition> decoded = DecodeSitePosition(request.page_token());
     if (!decoded) {
-      return InvalidArgumentWithViolations("invalid request", {{"page_token", "is not a token from ListRedirectSites"}});
+      return InvalidArgumentWithViolations("invalid request",
+                                           {{"page_token", "is not a token from ListRedirectSites"}});
     }
     position = *decoded;
   }

@@ -33,7 +33,7 @@ std::string UpstreamMessage(const nlohmann::json& body, const std::string& raw) 
     if (error->is_string()) {
       const nlohmann::json* description = Member(body, "error_description");
       return description != nullptr && description->is_string() ? description->get<std::string>()
-                                                                 : error->get<std::string>();
+                                                                : error->get<std::string>();
     }
   }
   for (const char* key : {"message", "error_description"}) {
@@ -57,8 +57,8 @@ std::string UpstreamCode(const nlohmann::json& body) {
 namespace {
 
 absl::Status MapStatus(const char* api, int status, const std::string& code, const std::string& message) {
-  std::string text = absl::StrCat("Microsoft ", api, " answered HTTP ", status, code.empty() ? "" : " ", code, ": ",
-                                  message);
+  std::string text =
+      absl::StrCat("Microsoft ", api, " answered HTTP ", status, code.empty() ? "" : " ", code, ": ", message);
   if (status == 400) return absl::InvalidArgumentError(text);
   if (status == 403) return absl::PermissionDeniedError(text);
   if (status == 404) return absl::NotFoundError(text);

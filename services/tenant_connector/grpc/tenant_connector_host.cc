@@ -83,9 +83,7 @@ absl::Status ParseDurationFlag(absl::string_view value, absl::Duration* out) {
   return absl::OkStatus();
 }
 
-std::vector<std::string> SplitList(absl::string_view value) {
-  return absl::StrSplit(value, ',', absl::SkipEmpty());
-}
+std::vector<std::string> SplitList(absl::string_view value) { return absl::StrSplit(value, ',', absl::SkipEmpty()); }
 
 }  // namespace
 
@@ -104,19 +102,22 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvir
     absl::StatusOr<std::string> key = LoadSealKey(key_file, *sealed > 0);
     if (!key.ok()) return key.status();
     seal_key = *std::move(key);
-    log::Info("state", {{"state_dir", settings.state_dir}, {"seal_key_file", key_file},
+    log::Info("state", {{"state_dir", settings.state_dir},
+                        {"seal_key_file", key_file},
                         {"stored_connections", std::to_string(*sealed)}});
   } else {
     log::Warning("no state_dir configured: connections are kept in memory only and lost on restart");
   }
   std::unique_ptr<sharepoint::WireLog> wire_log;
   if (!settings.sharepoint_wire_log.empty()) {
-    absl::StatusOr<std::unique_ptr<sharepoint::WireLog>> opened = sharepoint::WireLog::Open(settings.sharepoint_wire_log);
+    absl::StatusOr<std::unique_ptr<sharepoint::WireLog>> opened =
+        sharepoint::WireLog::Open(settings.sharepoint_wire_log);
     if (!opened.ok()) return opened.status();
     wire_log = *std::move(opened);
-    log::Warning("the SharePoint wire log is on: every SharePoint admin request and answer is written (secrets "
-                 "removed); turn it off when you are done",
-                 {{"sharepoint_wire_log", settings.sharepoint_wire_log}});
+    log::Warning(
+        "the SharePoint wire log is on: every SharePoint admin request and answer is written (secrets "
+        "removed); turn it off when you are done",
+        {{"sharepoint_wire_log", settings.sharepoint_wire_log}});
   }
   return std::make_unique<TenantConnectorHost>(environment, settings, std::move(store), std::move(seal_key),
                                                std::move(wire_log));
@@ -154,10 +155,11 @@ ServerDefinition TenantConnectorDefinition() {
     upstream.Read("backoff_max", &settings->backoff_max);
   };
   definition.add_flags = [settings](FlagSet& flags) {
-    flags.Add("state-dir", "DIR", "directory of the SQLite state file (empty: memory only)", [settings](absl::string_view v) {
-      settings->state_dir = std::string(v);
-      return absl::OkStatus();
-    });
+    flags.Add("state-dir", "DIR", "directory of the SQLite state file (empty: memory only)",
+              [settings](absl::string_view v) {
+                settings->state_dir = std::string(v);
+                return absl::OkStatus();
+              });
     flags.Add("seal-key-file", "FILE", "32-byte key sealing stored secrets (default STATE_DIR/seal.key)",
               [settings](absl::string_view v) {
                 settings->seal_key_file = std::string(v);

@@ -33,8 +33,7 @@ class TenantConnectorService::Watch final : public grpc::ServerWriteReactor<v1::
     // Not under mu_: the connector calls Enqueue under its own watch lock. Events that arrive before
     // the snapshot is queued wait in pending_.
     int64_t id = service_->connector_->Subscribe(
-        names,
-        [this](v1::ConnectionEventType type, const v1::Connection& connection) { Enqueue(type, connection); },
+        names, [this](v1::ConnectionEventType type, const v1::Connection& connection) { Enqueue(type, connection); },
         &snapshot);
     absl::MutexLock lock(&mu_);
     id_ = id;
@@ -140,22 +139,21 @@ void TenantConnectorService::EndStreams() {
 
 template <typename Work>
 grpc::ServerUnaryReactor* TenantConnectorService::Offload(grpc::CallbackServerContext* context, Work work,
-                                                         absl::string_view method) {
+                                                          absl::string_view method) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::Time deadline = connector_->Budget(DeadlineOf(context));
   // Each RPC is its own kind: a flood of one (or calls that block) cannot take every thread.
-  absl::Status queued = executor_->TryRun(method, [reactor, deadline, work = std::move(work)]() mutable {
-    reactor->Finish(ToGrpcStatus(work(deadline)));
-  });
+  absl::Status queued = executor_->TryRun(
+      method, [reactor, deadline, work = std::move(work)]() mutable { reactor->Finish(ToGrpcStatus(work(deadline))); });
   if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;
 }
 
 template <typename Work>
 grpc::ServerUnaryReactor* TenantConnectorService::OffloadOnce(grpc::CallbackServerContext* context,
-                                                             const google::protobuf::Message& request,
-                                                             google::protobuf::Message* response, Work work,
-                                                             std::vector<absl::string_view> retry_fields) {
+                                                              const google::protobuf::Message& request,
+                                                              google::protobuf::Message* response, Work work,
+                                                              std::vector<absl::string_view> retry_fields) {
   // Each RPC has its own request type: "StartUserContentMoveRequest" names StartUserContentMove.
   std::string method(absl::StripSuffix(request.GetDescriptor()->name(), "Request"));
   const std::string kind = method;  // the RPC is the executor's kind, as for Offload's other callers
@@ -163,7 +161,8 @@ grpc::ServerUnaryReactor* TenantConnectorService::OffloadOnce(grpc::CallbackServ
       context,
       [this, method = std::move(method), &request, response, work = std::move(work),
        retry_fields = std::move(retry_fields)](absl::Time deadline) mutable {
-        return requests_.Run(method, request, response, [&] { return work(deadline); }, retry_fields);
+        return requests_.Run(
+            method, request, response, [&] { return work(deadline); }, retry_fields);
       },
       kind);
 }
@@ -203,8 +202,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::ListConnections(grpc::Callback
 grpc::ServerUnaryReactor* TenantConnectorService::DeleteConnection(grpc::CallbackServerContext* context,
                                                                    const v1::DeleteConnectionRequest* request,
                                                                    v1::DeleteConnectionResponse* response) {
-  return OffloadOnce(context, *request, response,
-                     [this, request](absl::Time) { return connector_->Delete(*request); });
+  return OffloadOnce(context, *request, response, [this, request](absl::Time) { return connector_->Delete(*request); });
 }
 
 grpc::ServerUnaryReactor* TenantConnectorService::HoldConnection(grpc::CallbackServerContext* context,
@@ -368,12 +366,14 @@ grpc::ServerUnaryReactor* TenantConnectorService::GetIdentityMapEntry(grpc::Call
 grpc::ServerUnaryReactor* TenantConnectorService::StartUserContentMove(grpc::CallbackServerContext* context,
                                                                        const v1::StartUserContentMoveRequest* request,
                                                                        v1::StartUserContentMoveResponse* response) {
-  return OffloadOnce(context, *request, response, [this, request, response](absl::Time deadline) -> absl::Status {
-    auto result = connector_->StartMove(*request, deadline);
-    if (!result.ok()) return result.status();
-    *response = *std::move(result);
-    return absl::OkStatus();
-  }, {"attempt"});
+  return OffloadOnce(context, *request, response,
+                     [this, request, response](absl::Time deadline) -> absl::Status {
+                       auto result = connector_->StartMove(*request, deadline);
+                       if (!result.ok()) return result.status();
+                       *response = *std::move(result);
+                       return absl::OkStatus();
+                     },
+                     {"attempt"});
 }
 
 grpc::ServerUnaryReactor* TenantConnectorService::GetUserContentMove(grpc::CallbackServerContext* context,

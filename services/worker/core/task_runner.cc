@@ -25,8 +25,8 @@ bool IsTransient(absl::StatusCode code) {
 // Whether Microsoft may already know of `task`'s move: a start that an earlier attempt may have sent,
 // a poll or a stop.
 bool MayBeAtMicrosoft(const v1::Task& task) {
-  return (task.spec_case() == v1::Task::kStartMove && task.attempt() != 1) ||
-         task.spec_case() == v1::Task::kPollMove || task.spec_case() == v1::Task::kStopMove;
+  return (task.spec_case() == v1::Task::kStartMove && task.attempt() != 1) || task.spec_case() == v1::Task::kPollMove ||
+         task.spec_case() == v1::Task::kStopMove;
 }
 
 }  // namespace
@@ -88,8 +88,7 @@ v1::CompleteTaskRequest TaskRunner::Run(const v1::Task& task) {
   return completion;
 }
 
-void TaskRunner::Conclude(const v1::Task& task, const absl::Status& status,
-                          v1::CompleteTaskRequest& completion) const {
+void TaskRunner::Conclude(const v1::Task& task, const absl::Status& status, v1::CompleteTaskRequest& completion) const {
   if (status.ok()) {
     completion.set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
     return;
@@ -139,9 +138,9 @@ std::vector<v1::CompleteTaskRequest> TaskRunner::RunPolls(const std::vector<v1::
   for (const auto& [geo, members] : by_geo) {
     if (members.size() < 2) continue;  // a lone poll goes through Run
     for (size_t from = 0; from < members.size(); from += kMaxPollBatch) {
-      const std::vector<size_t> chunk(members.begin() + static_cast<std::ptrdiff_t>(from),
-                                      members.begin() + static_cast<std::ptrdiff_t>(
-                                                            std::min(members.size(), from + kMaxPollBatch)));
+      const std::vector<size_t> chunk(
+          members.begin() + static_cast<std::ptrdiff_t>(from),
+          members.begin() + static_cast<std::ptrdiff_t>(std::min(members.size(), from + kMaxPollBatch)));
       // The connector answers the UPNs first, then the task ids, each in request order.
       v1::BatchGetUserContentMovesRequest request;
       request.set_geo(geo);
@@ -174,17 +173,18 @@ std::vector<v1::CompleteTaskRequest> TaskRunner::RunPolls(const std::vector<v1::
             const int http = error.upstream_http_status();
             const std::string message = absl::StrCat(error.code(), ": ", error.message());
             // Microsoft's own delay for this item, not the worker's default back-off.
-            status = error.code() == "THROTTLED" || http == 429 ? ResourceExhaustedWithRetry(message, DurationOf(error.retry_delay()))
-                     : http >= 500 || http == 0                 ? absl::UnavailableError(message)
-                     : http == 404                              ? absl::NotFoundError(message)
-                     : http == 401 || http == 403               ? absl::PermissionDeniedError(message)
-                                                                : absl::FailedPreconditionError(message);
+            status = error.code() == "THROTTLED" || http == 429
+                         ? ResourceExhaustedWithRetry(message, DurationOf(error.retry_delay()))
+                     : http >= 500 || http == 0   ? absl::UnavailableError(message)
+                     : http == 404                ? absl::NotFoundError(message)
+                     : http == 401 || http == 403 ? absl::PermissionDeniedError(message)
+                                                  : absl::FailedPreconditionError(message);
           } else if (!result.found()) {
-            status = absl::NotFoundError(
-                absl::StrCat("Microsoft has no move ",
-                             result.task_id().empty() ? absl::StrCat("of ", result.source_user_principal_name())
-                                                      : absl::StrCat("with task id ", result.task_id()),
-                             " (HTTP 404)"));
+            status = absl::NotFoundError(absl::StrCat("Microsoft has no move ",
+                                                      result.task_id().empty()
+                                                          ? absl::StrCat("of ", result.source_user_principal_name())
+                                                          : absl::StrCat("with task id ", result.task_id()),
+                                                      " (HTTP 404)"));
           } else {
             *completion.mutable_move() = result.move();
           }

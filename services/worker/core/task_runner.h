@@ -50,7 +50,6 @@ class TaskRunner {
     absl::Duration connection_backoff = absl::Seconds(15);
   };
 
-
   TaskRunner(TenantOperations* tenant, std::string worker_id, Options options)
       : tenant_(tenant), worker_id_(std::move(worker_id)), options_(options) {}
 

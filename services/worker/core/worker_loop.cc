@@ -18,7 +18,6 @@ namespace {
 
 namespace v1 = ::crosstenant::v1;
 
-
 std::string Label(const std::string& enum_name, absl::string_view prefix) {
   return absl::AsciiStrToLower(absl::StripPrefix(enum_name, prefix));
 }
@@ -187,7 +186,8 @@ void WorkerLoop::Finish(const v1::Task& task, const v1::CompleteTaskRequest& com
         reported.ok() ? Label(v1::TaskOutcome_Name(completion.outcome()), "TASK_OUTCOME_") : "lease_lost";
     metrics_->tasks.Add({{"kind", kind}, {"outcome", outcome}}).Increment();
     metrics_->seconds
-        .Add({{"kind", kind}}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})
+        .Add({{"kind", kind}},
+             prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})
         .Observe(absl::ToDoubleSeconds(absl::Now() - leased_at));
   }
   absl::MutexLock lock(&mutex_);
@@ -260,17 +260,17 @@ absl::StatusOr<v1::CompleteTaskResponse> WorkerLoop::Report(const v1::CompleteTa
     if (found == active_.end()) return reported;
     Held& held = found->second;
     if (held.lost || absl::Now() >= held.held_until) {
-      log::Warning("completion not recorded and the lease is gone: the task will be handed out again and redone",
-                   {{"task", completion.task()},
-                    {"attempts", absl::StrCat(attempts)},
-                    {"error", Describe(reported.status())}});
+      log::Warning(
+          "completion not recorded and the lease is gone: the task will be handed out again and redone",
+          {{"task", completion.task()}, {"attempts", absl::StrCat(attempts)}, {"error", Describe(reported.status())}});
       return reported;
     }
     if (!held.reporting) {
       held.reporting = true;
-      log::Warning("the orchestrator did not record a completion: keeping the result and sending it again while "
-                   "the lease is held",
-                   {{"task", completion.task()}, {"error", Describe(reported.status())}});
+      log::Warning(
+          "the orchestrator did not record a completion: keeping the result and sending it again while "
+          "the lease is held",
+          {{"task", completion.task()}, {"error", Describe(reported.status())}});
     }
     if (metrics_) metrics_->completion_retries.Increment();
     // Wait out the backoff, but no longer than the lease lasts unless renewed (one more attempt then:
@@ -278,7 +278,9 @@ absl::StatusOr<v1::CompleteTaskResponse> WorkerLoop::Report(const v1::CompleteTa
     // lease is known lost (that attempt is refused ABORTED and ends it).
     const absl::Duration wait =
         std::min(std::max(backoff, RetryDelayOf(reported.status())), held.held_until - absl::Now());
-    mutex_.AwaitWithTimeout(absl::Condition(+[](Held* h) { return h->lost; }, &held), wait);
+    mutex_.AwaitWithTimeout(absl::Condition(
+                                +[](Held* h) { return h->lost; }, &held),
+                            wait);
     backoff = std::min(2 * backoff, options_.report_backoff_max);
   }
 }

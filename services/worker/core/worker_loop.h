@@ -79,7 +79,7 @@ class WorkerLoop {
   // A task in hand: its lease as far as this worker knows.
   struct Held {
     crosstenant::v1::Task task;
-    absl::Time held_until;  // by this worker's clock: when the lease runs out unless renewed
+    absl::Time held_until;   // by this worker's clock: when the lease runs out unless renewed
     bool lost = false;       // the orchestrator refused to renew it
     bool reporting = false;  // done; its completion is being sent again
   };

@@ -35,8 +35,8 @@ absl::StatusOr<v1::CompleteTaskResponse> GrpcLeaseClient::CompleteTask(const v1:
 
 absl::StatusOr<v1::UserContentMove> GrpcTenantOperations::StartUserContentMove(
     const v1::StartUserContentMoveRequest& request) {
-  auto response = Call<v1::StartUserContentMoveResponse>(stub_.get(), &v1::TenantConnector::Stub::StartUserContentMove,
-                                                         request);
+  auto response =
+      Call<v1::StartUserContentMoveResponse>(stub_.get(), &v1::TenantConnector::Stub::StartUserContentMove, request);
   if (!response.ok()) return response.status();
   return response->move();
 }
@@ -71,7 +71,8 @@ absl::StatusOr<v1::CheckUserResult> GrpcTenantOperations::CheckUser(const v1::Ch
     v1::BatchCheckUsersRequest request;
     request.set_connection(*connection);
     request.add_user_principal_names(*upn);
-    auto response = Call<v1::BatchCheckUsersResponse>(stub_.get(), &v1::TenantConnector::Stub::BatchCheckUsers, request);
+    auto response =
+        Call<v1::BatchCheckUsersResponse>(stub_.get(), &v1::TenantConnector::Stub::BatchCheckUsers, request);
     if (!response.ok()) return response.status();
     if (response->checks_size() != 1) {
       return absl::InternalError("the connector answered a one-user check with another number of users");

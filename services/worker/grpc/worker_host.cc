@@ -23,10 +23,10 @@ struct WorkerConfig {
   std::string connector_address = "127.0.0.1:50051";
   std::string worker_id;  // default: host name and pid
   int concurrency = 4;
-  int poll_batch = 20;  // polls read together in one BatchGetUserContentMoves
+  int poll_batch = 20;                                // polls read together in one BatchGetUserContentMoves
   absl::Duration lease_duration = absl::Seconds(60);  // a dead worker's tasks go to others after this
-  ClientTlsConfig client_tls;  // towards the orchestrator and the connector
-  std::string server_name;     // TLS name to verify on both, when it differs from the address host
+  ClientTlsConfig client_tls;                         // towards the orchestrator and the connector
+  std::string server_name;  // TLS name to verify on both, when it differs from the address host
 };
 
 WorkerConfig& Config() {
@@ -109,8 +109,10 @@ ServerDefinition WorkerDefinition() {
               FlagSet::StoreText(&Config().orchestrator_address));
     flags.Add("connector-address", "HOST:PORT", "the tenant connector to perform them through",
               FlagSet::StoreText(&Config().connector_address));
-    flags.Add("worker-id", "ID", "this worker's name in leases (default: host name and pid)", FlagSet::StoreText(&Config().worker_id));
-    flags.Add("concurrency", "N", "tasks worked on at once (default 4)", FlagSet::StoreInt(&Config().concurrency, 1, 256));
+    flags.Add("worker-id", "ID", "this worker's name in leases (default: host name and pid)",
+              FlagSet::StoreText(&Config().worker_id));
+    flags.Add("concurrency", "N", "tasks worked on at once (default 4)",
+              FlagSet::StoreInt(&Config().concurrency, 1, 256));
     flags.Add("poll-batch", "N",
               "polls of move states read together in one connector call, one Graph $batch request per 20 "
               "(default 20, 1 reads one at a time)",
@@ -121,9 +123,12 @@ ServerDefinition WorkerDefinition() {
               FlagSet::StoreDuration(&Config().lease_duration));
     flags.Add("client-tls-ca", "FILE", "CA that the orchestrator's and connector's certificates chain to",
               FlagSet::StoreText(&Config().client_tls.ca_file));
-    flags.Add("client-tls-cert", "FILE", "this worker's client certificate (mTLS)", FlagSet::StoreText(&Config().client_tls.cert_file));
-    flags.Add("client-tls-key", "FILE", "this worker's client key (mTLS)", FlagSet::StoreText(&Config().client_tls.key_file));
-    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the upstreams", FlagSet::StoreText(&Config().server_name));
+    flags.Add("client-tls-cert", "FILE", "this worker's client certificate (mTLS)",
+              FlagSet::StoreText(&Config().client_tls.cert_file));
+    flags.Add("client-tls-key", "FILE", "this worker's client key (mTLS)",
+              FlagSet::StoreText(&Config().client_tls.key_file));
+    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the upstreams",
+              FlagSet::StoreText(&Config().server_name));
   };
   definition.read_config = [](ConfigReader& reader) {
     reader.Read("orchestrator_address", &Config().orchestrator_address);
@@ -147,10 +152,10 @@ ServerDefinition WorkerDefinition() {
                         absl::StartsWith(orchestrator, "ipv6:");
     if (target ? orchestrator.find(':') + 1 == orchestrator.size()
                : !SplitHostPort(orchestrator, &host, &port) || port == 0) {
-      violations.push_back({"orchestrator_address",
-                            absl::StrCat("'", orchestrator,
-                                         "' is neither HOST:PORT with a port nor a gRPC target such as "
-                                         "dns:///orchestrator:50052 or ipv4:10.0.0.1:50052,10.0.0.2:50052")});
+      violations.push_back(
+          {"orchestrator_address", absl::StrCat("'", orchestrator,
+                                                "' is neither HOST:PORT with a port nor a gRPC target such as "
+                                                "dns:///orchestrator:50052 or ipv4:10.0.0.1:50052,10.0.0.2:50052")});
     }
     if (!SplitHostPort(Config().connector_address, &host, &port) || port == 0) {
       violations.push_back(
@@ -166,8 +171,8 @@ ServerDefinition WorkerDefinition() {
       violations.push_back({"lease_duration", "must be at least 5s (the orchestrator's shortest lease)"});
     }
     const ClientTlsConfig& tls = Config().client_tls;
-    if ((!tls.cert_file.empty() || !tls.key_file.empty()) && (tls.cert_file.empty() || tls.key_file.empty() ||
-                                                              tls.ca_file.empty())) {
+    if ((!tls.cert_file.empty() || !tls.key_file.empty()) &&
+        (tls.cert_file.empty() || tls.key_file.empty() || tls.ca_file.empty())) {
       violations.push_back({"client_tls", "a client certificate needs client_tls.cert, .key and .ca together"});
     }
     if (violations.empty()) return absl::OkStatus();

@@ -42,7 +42,8 @@ TEST(MigratectlLimitsTest, DevicesFifosAndDirectoriesAreRefusedWithTheReason) {
   testing::TempDir dir;
   const std::string fifo = dir.path() + "/fifo";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  ExpectInvalidInput({"identity-map", "validate", "/dev/zero"}, "the identity map file /dev/zero is a character device");
+  ExpectInvalidInput({"identity-map", "validate", "/dev/zero"},
+                     "the identity map file /dev/zero is a character device");
   ExpectInvalidInput({"identity-map", "validate", fifo}, "is a FIFO (named pipe), not a regular file");
   ExpectInvalidInput({"identity-map", "validate", dir.path()}, "is a directory, not a regular file");
   CliResult directory = RunCli({"identity-map", "validate", dir.path()});

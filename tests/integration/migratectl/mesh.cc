@@ -40,7 +40,8 @@ tenants:
     apps:
       - client_id: 11111111-1111-4111-8111-111111111111
         secret: contoso-cli-secret-4f2a
-        certificate: )", cert_dir, R"(/migration-app.pem
+        certificate: )",
+                      cert_dir, R"(/migration-app.pem
         application_permissions: [Organization.Read.All, User.Read.All, Files.Read.All, Sites.FullControl.All,
                                   SharePointCrossTenantMigration.Manage.All]
       - client_id: 14d82eec-204b-4c2f-b7e8-296a70dab67e
@@ -63,7 +64,8 @@ tenants:
     apps:
       - client_id: 22222222-2222-4222-8222-222222222222
         secret: fabrikam-cli-secret-8c1d
-        certificate: )", cert_dir, R"(/migration-app.pem
+        certificate: )",
+                      cert_dir, R"(/migration-app.pem
         application_permissions: [Organization.Read.All, User.Read.All, Files.Read.All, Sites.FullControl.All,
                                   SharePointCrossTenantMigration.Manage.All]
       - client_id: 14d82eec-204b-4c2f-b7e8-296a70dab67e
@@ -97,8 +99,9 @@ bool Mesh::Start() {
   emulator_ = std::make_unique<ServerProcess>(
       crosstenant::testing::BinaryPath("tenant-emulator"),
       std::vector<std::string>{"--seed=" + seed, "--tls-cert=" + certs + "/emulator.pem",
-                               "--tls-key=" + certs + "/emulator.key", "--signing-key=" + certs + "/emulator-signing.key",
-                               "--address=127.0.0.1:0", "--time-scale=3000", "--ready-file=" + dir() + "/emulator.ready"},
+                               "--tls-key=" + certs + "/emulator.key",
+                               "--signing-key=" + certs + "/emulator-signing.key", "--address=127.0.0.1:0",
+                               "--time-scale=3000", "--ready-file=" + dir() + "/emulator.ready"},
       dir());
   auto emulator = GrpcAddress(*emulator_, dir() + "/emulator.ready", "address");
   if (!emulator) {
@@ -107,13 +110,15 @@ bool Mesh::Start() {
   }
   emulator_address_ = *emulator;
   const std::vector<std::string> server_tls = {"--tls-cert=" + certs + "/server.pem",
-                                               "--tls-key=" + certs + "/server.key", "--tls-ca=" + certs + "/ca.pem",
-                                               "--grpc-address=127.0.0.1:0", "--metrics-address=", "--log-format=json"};
+                                               "--tls-key=" + certs + "/server.key",
+                                               "--tls-ca=" + certs + "/ca.pem",
+                                               "--grpc-address=127.0.0.1:0",
+                                               "--metrics-address=",
+                                               "--log-format=json"};
   auto client_tls = [&](const std::string& identity) {
-    return std::vector<std::string>{"--client-tls-ca=" + certs + "/ca.pem",
-                                    "--client-tls-cert=" + certs + "/client-" + identity + ".pem",
-                                    "--client-tls-key=" + certs + "/client-" + identity + ".key",
-                                    "--client-tls-server-name=localhost"};
+    return std::vector<std::string>{
+        "--client-tls-ca=" + certs + "/ca.pem", "--client-tls-cert=" + certs + "/client-" + identity + ".pem",
+        "--client-tls-key=" + certs + "/client-" + identity + ".key", "--client-tls-server-name=localhost"};
   };
   // The roles the demo ships (deploy/local/config): migratectl administers, the mesh operates.
   auto roles = [](const std::string& program) {
@@ -138,8 +143,9 @@ bool Mesh::Start() {
   connector_address_ = *connector;
   orchestrator_ = std::make_unique<ServerProcess>(
       crosstenant::testing::BinaryPath("orchestrator"),
-      with(with(server_tls, {roles("orchestrator"), "--ready-file=" + dir() + "/orchestrator.ready", "--sqlite-path=" + dir() + "/o.db",
-                             "--connector-address=" + connector_address_, "--poll-interval=1s"}),
+      with(with(server_tls, {roles("orchestrator"), "--ready-file=" + dir() + "/orchestrator.ready",
+                             "--sqlite-path=" + dir() + "/o.db", "--connector-address=" + connector_address_,
+                             "--poll-interval=1s"}),
            client_tls("orchestrator")),
       dir());
   auto orchestrator = GrpcAddress(*orchestrator_, dir() + "/orchestrator.ready", "grpc_address");
@@ -221,7 +227,8 @@ std::unique_ptr<ServerProcess> Mesh::Spawn(const std::vector<std::string>& args)
 }
 
 std::vector<std::string> Mesh::CertificateFlags() const {
-  return {"--certificate=" + CertDir() + "/migration-app.pem", "--private-key-file=" + CertDir() + "/migration-app.key"};
+  return {"--certificate=" + CertDir() + "/migration-app.pem",
+          "--private-key-file=" + CertDir() + "/migration-app.key"};
 }
 
 std::vector<std::string> Mesh::ConnectArgs(const std::string& role, const std::string& tenant, const std::string& id,

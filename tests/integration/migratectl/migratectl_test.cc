@@ -40,8 +40,9 @@ class MigratectlMeshTest : public ::testing::Test {
   }
 
   std::string PlanFile(const std::string& id, const std::string& map) {
-    return mesh_.WriteFile(id + ".yaml", absl::StrCat("migration: ", id, "\ndisplay_name: test ", id,
-                                                      "\nsource: contoso\ntarget: fabrikam\nidentity_map: ", map, "\n"));
+    return mesh_.WriteFile(id + ".yaml",
+                           absl::StrCat("migration: ", id, "\ndisplay_name: test ", id,
+                                        "\nsource: contoso\ntarget: fabrikam\nidentity_map: ", map, "\n"));
   }
 
   Mesh mesh_;
@@ -61,9 +62,9 @@ TEST_F(MigratectlMeshTest, ConnectWithSecretCertificateDeviceCodeAndPassword) {
   // Client secret: Graph accepts it, so it connects; SharePoint refuses app-only tokens obtained with a
   // secret, so nothing here runs a SharePoint step with it.
   const std::string secret_file = mesh_.WriteFile("contoso.secret", std::string(kContosoSecret) + "\n");
-  CliResult secret = mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com",
-                                "--id=contoso-secret", std::string("--client-id=") + kContosoApp,
-                                "--client-secret-file=" + secret_file});
+  CliResult secret =
+      mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--id=contoso-secret",
+                 std::string("--client-id=") + kContosoApp, "--client-secret-file=" + secret_file});
   EXPECT_EQ(secret.exit_code, 0) << secret.out << secret.err;
   EXPECT_THAT(secret.out, HasSubstr("credential:   client-secret"));
   EXPECT_THAT(secret.out + secret.err, Not(HasSubstr(kContosoSecret)));
@@ -81,8 +82,8 @@ TEST_F(MigratectlMeshTest, ConnectWithSecretCertificateDeviceCodeAndPassword) {
   }
   ASSERT_FALSE(code.empty()) << device->Stderr();
   EXPECT_THAT(device->Stderr(), HasSubstr("To sign in, use a web browser to open the page "
-                                          "https://microsoft.com/devicelogin and enter the code " + code +
-                                          " to authenticate."));
+                                          "https://microsoft.com/devicelogin and enter the code " +
+                                          code + " to authenticate."));
   EXPECT_THAT(device->Stderr(), HasSubstr("Waiting for the sign-in to connections/fabrikam-admin"));
   EXPECT_FALSE(device->WaitForExit(std::chrono::milliseconds(300)).has_value()) << "must wait for the sign-in";
   mesh_.EmulatorAdmin("/_emulator/devicecode/approve",
@@ -93,9 +94,9 @@ TEST_F(MigratectlMeshTest, ConnectWithSecretCertificateDeviceCodeAndPassword) {
 
   // An admin's user name and password (Connect-SPOService -Credential), the password from the environment.
   setenv("CONTOSO_ADMIN_PASSWORD", "Contoso-Admin-1!", 1);
-  CliResult password = mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com",
-                                  "--id=contoso-admin", "--username=admin@contoso.onmicrosoft.com",
-                                  "--password-env=CONTOSO_ADMIN_PASSWORD"});
+  CliResult password =
+      mesh_.Run({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--id=contoso-admin",
+                 "--username=admin@contoso.onmicrosoft.com", "--password-env=CONTOSO_ADMIN_PASSWORD"});
   unsetenv("CONTOSO_ADMIN_PASSWORD");
   EXPECT_EQ(password.exit_code, 0) << password.out << password.err;
   EXPECT_THAT(password.out, HasSubstr("credential:   username-password"));
@@ -151,7 +152,8 @@ TEST_F(MigratectlMeshTest, ConnectRefusalsHaveTheirExitCodes) {
 // A client certificate the servers do not trust is named as the cause, with a code that says not to retry.
 TEST_F(MigratectlMeshTest, RefusedClientCertificateIsNamedAndNotRetryable) {
   const std::string dir = mesh_.dir();
-  ASSERT_EQ(std::system(("cd '" + dir + "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=stranger' "
+  ASSERT_EQ(std::system(("cd '" + dir +
+                         "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=stranger' "
                          "-keyout stranger.key -out stranger.pem 2>/dev/null")
                             .c_str()),
             0);
@@ -162,7 +164,8 @@ TEST_F(MigratectlMeshTest, RefusedClientCertificateIsNamedAndNotRetryable) {
     args.push_back("--tls-key=" + dir + "/stranger.key");
     CliResult refused = mesh_.Run(args);
     EXPECT_EQ(refused.exit_code, 7) << refused.err;
-    EXPECT_THAT(refused.err, HasSubstr("refused the TLS handshake with the client certificate " + dir + "/stranger.pem"));
+    EXPECT_THAT(refused.err,
+                HasSubstr("refused the TLS handshake with the client certificate " + dir + "/stranger.pem"));
     EXPECT_THAT(refused.err, HasSubstr("the server at 127.0.0.1:"));
     EXPECT_THAT(refused.err, Not(HasSubstr("is the server running")));
   }
@@ -209,8 +212,8 @@ TEST_F(MigratectlMeshTest, PreflightTrustAndCompatibility) {
   EXPECT_THAT(established.out, HasSubstr("https://contosoeur-my.sharepoint.com/"));
   EXPECT_EQ(std::count(established.out.begin(), established.out.end(), '\n'), 5) << established.out;
 
-  CliResult verified = mesh_.Run({"trust", "verify", "--source=contoso", "--target=fabrikam", "--wait",
-                                  "--interval=200ms", "--timeout=60s"});
+  CliResult verified = mesh_.Run(
+      {"trust", "verify", "--source=contoso", "--target=fabrikam", "--wait", "--interval=200ms", "--timeout=60s"});
   EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
   EXPECT_THAT(verified.out, HasSubstr("GoodToProceed"));
   EXPECT_THAT(verified.out, Not(HasSubstr("Dormant")));
@@ -232,8 +235,8 @@ TEST_F(MigratectlMeshTest, PreflightTrustAndCompatibility) {
 TEST_F(MigratectlMeshTest, IdentityMapGenerateValidateUpload) {
   ASSERT_TRUE(mesh_.ConnectBoth());
   const std::string generated = mesh_.dir() + "/generated.csv";
-  CliResult generate = mesh_.Run({"identity-map", "generate", "--source=contoso", "--target=fabrikam",
-                                  "--output=" + generated});
+  CliResult generate =
+      mesh_.Run({"identity-map", "generate", "--source=contoso", "--target=fabrikam", "--output=" + generated});
   EXPECT_EQ(generate.exit_code, 0) << generate.err;
   const std::string csv = mesh_.ReadFile(generated);
   for (const char* user : {"alice", "bob", "carol", "taken", "admin"}) {
@@ -249,9 +252,10 @@ TEST_F(MigratectlMeshTest, IdentityMapGenerateValidateUpload) {
   EXPECT_THAT(valid.out, HasSubstr("valid: 5 users, 0 groups"));
 
   // Another tenant's map: column 2 is checked against the source connection's tenant id.
-  const std::string foreign = mesh_.WriteFile(
-      "foreign.csv", "User,9a2b3c4d-0000-4000-8000-000000000002,alice@contoso.onmicrosoft.com,"
-                     "alice@fabrikam.onmicrosoft.com,alice@fabrikam.onmicrosoft.com,RegularUser\n");
+  const std::string foreign =
+      mesh_.WriteFile("foreign.csv",
+                      "User,9a2b3c4d-0000-4000-8000-000000000002,alice@contoso.onmicrosoft.com,"
+                      "alice@fabrikam.onmicrosoft.com,alice@fabrikam.onmicrosoft.com,RegularUser\n");
   CliResult mismatch = mesh_.Run({"identity-map", "validate", foreign, "--source=contoso"});
   EXPECT_EQ(mismatch.exit_code, 3);
   EXPECT_THAT(mismatch.out, HasSubstr(foreign + ":1:2"));
@@ -269,9 +273,9 @@ TEST_F(MigratectlMeshTest, IdentityMapGenerateValidateUpload) {
 
 TEST_F(MigratectlMeshTest, MigrateStartWatchReportAndRedirects) {
   ASSERT_TRUE(mesh_.ConnectBoth());
-  CliResult start = mesh_.Run({"migrate", "start", "--plan=" + PlanFile("wave1", MapFile(false)), "--watch",
-                               "--timeout=90s"},
-                              std::chrono::seconds(120));
+  CliResult start =
+      mesh_.Run({"migrate", "start", "--plan=" + PlanFile("wave1", MapFile(false)), "--watch", "--timeout=90s"},
+                std::chrono::seconds(120));
   EXPECT_EQ(start.exit_code, 0) << start.out << start.err;  // every user moved: COMPLETED
   EXPECT_THAT(start.out, HasSubstr("created migrations/wave1: 3 users"));
   // Piped output: timestamped progress lines through every phase.
@@ -288,8 +292,9 @@ TEST_F(MigratectlMeshTest, MigrateStartWatchReportAndRedirects) {
 
   CliResult table = mesh_.Run({"migrate", "report", "wave1"});
   EXPECT_EQ(table.exit_code, 0) << table.err;
-  EXPECT_THAT(table.out, ::testing::ContainsRegex("bob@contoso.onmicrosoft.com +bob@fabrikam.onmicrosoft.com +[A-Z]+->NAM +"
-                                                  "SUCCESS +1 "));
+  EXPECT_THAT(table.out,
+              ::testing::ContainsRegex("bob@contoso.onmicrosoft.com +bob@fabrikam.onmicrosoft.com +[A-Z]+->NAM +"
+                                       "SUCCESS +1 "));
   EXPECT_THAT(table.out, HasSubstr("migrations/wave1  DONE  COMPLETED  3 users: success 3"));
   EXPECT_THAT(table.out, HasSubstr("STARTED (mesh)        ENDED (mesh)"));
   CliResult microsoft = mesh_.Run({"migrate", "report", "wave1", "--clock=microsoft"});
@@ -315,7 +320,8 @@ TEST_F(MigratectlMeshTest, MigrateStartWatchReportAndRedirects) {
   EXPECT_EQ(redirects.exit_code, 0) << redirects.err;
   const std::string alice = "https://contoso-my.sharepoint.com/personal/alice_contoso_onmicrosoft_com";
   EXPECT_THAT(redirects.out, HasSubstr("NAM  " + alice));
-  EXPECT_THAT(redirects.out, HasSubstr("EUR  https://contosoeur-my.sharepoint.com/personal/bob_contoso_onmicrosoft_com"));
+  EXPECT_THAT(redirects.out,
+              HasSubstr("EUR  https://contosoeur-my.sharepoint.com/personal/bob_contoso_onmicrosoft_com"));
   EXPECT_THAT(redirects.out, HasSubstr("3 redirect site(s)"));
   EXPECT_THAT(redirects.out, HasSubstr("CREATED (Microsoft)"));
   CliResult remove = mesh_.Run({"redirects", "remove", alice, "--source=contoso", "--permanent"});
@@ -323,7 +329,8 @@ TEST_F(MigratectlMeshTest, MigrateStartWatchReportAndRedirects) {
   CliResult after = mesh_.Run({"redirects", "list", "--source=contoso"});
   EXPECT_THAT(after.out, Not(HasSubstr(alice)));
   EXPECT_THAT(after.out, HasSubstr("2 redirect site(s)"));
-  CliResult elsewhere = mesh_.Run({"redirects", "remove", "https://example-my.sharepoint.com/personal/x", "--source=contoso"});
+  CliResult elsewhere =
+      mesh_.Run({"redirects", "remove", "https://example-my.sharepoint.com/personal/x", "--source=contoso"});
   EXPECT_EQ(elsewhere.exit_code, 3) << elsewhere.err;
 
   // A second migration of the same users is refused by the orchestrator, and an unknown one is not found.

@@ -57,9 +57,8 @@ TEST_F(BackupRestoreTest, AFreshConnectorAndOrchestratorOnTheBackupsResumeThePau
   options.set_max_queued_per_source_geo(3);  // waves, so that the pause finds users done, moving and queued
   ASSERT_TRUE(Create("restore", options));
   const std::string name = "migrations/restore";
-  v1::Migration migration =
-      WaitUntil(name, [&](const v1::Migration& m) { return Count(m, v1::USER_MOVE_STATE_SUCCESS) >= 4; },
-                absl::Seconds(90));
+  v1::Migration migration = WaitUntil(
+      name, [&](const v1::Migration& m) { return Count(m, v1::USER_MOVE_STATE_SUCCESS) >= 4; }, absl::Seconds(90));
   ASSERT_GE(Count(migration, v1::USER_MOVE_STATE_SUCCESS), 4) << migration.DebugString();
   {
     grpc::ClientContext context;
@@ -84,16 +83,17 @@ TEST_F(BackupRestoreTest, AFreshConnectorAndOrchestratorOnTheBackupsResumeThePau
       << log;
   const nlohmann::json connector_backup = nlohmann::json::parse(log);
   EXPECT_GT(connector_backup["bytes"].get<int64_t>(), 0);
-  ASSERT_EQ(RunToExit("orchestrator",
-                      {"--sqlite-path=" + orchestrator_.db_path(), "--backup-to=" + backups + "/orchestrator.db"}, &log),
-            0)
+  ASSERT_EQ(
+      RunToExit("orchestrator",
+                {"--sqlite-path=" + orchestrator_.db_path(), "--backup-to=" + backups + "/orchestrator.db"}, &log),
+      0)
       << log;
   EXPECT_GT(nlohmann::json::parse(log)["bytes"].get<int64_t>(), 0);
   fs::copy_file(connector_state + "/seal.key", backups + "/seal.key");
 
   // Misuse is refused, naming why: a copy over the live file, and a server with no SQLite state.
-  EXPECT_NE(RunToExit("orchestrator", {"--sqlite-path=" + orchestrator_.db_path(), "--backup-to=" + orchestrator_.db_path()},
-                      &log),
+  EXPECT_NE(RunToExit("orchestrator",
+                      {"--sqlite-path=" + orchestrator_.db_path(), "--backup-to=" + orchestrator_.db_path()}, &log),
             0);
   EXPECT_NE(log.find("is the database itself"), std::string::npos) << log;
   EXPECT_EQ(RunToExit("tenant-connector", {"--backup-to=" + backups + "/none.db"}, &log), 2);
@@ -122,7 +122,8 @@ TEST_F(BackupRestoreTest, AFreshConnectorAndOrchestratorOnTheBackupsResumeThePau
     request.set_name(connection);
     v1::GetConnectionResponse got;
     ASSERT_TRUE(connector_.stub().GetConnection(&context, request, &got).ok()) << connection;
-    EXPECT_EQ(got.connection().state(), v1::CONNECTION_STATE_CONNECTED) << connection << ": its sealed credential opens";
+    EXPECT_EQ(got.connection().state(), v1::CONNECTION_STATE_CONNECTED)
+        << connection << ": its sealed credential opens";
   }
   const v1::Migration restored = Get(name);
   EXPECT_EQ(restored.state(), v1::MIGRATION_STATE_PAUSED);

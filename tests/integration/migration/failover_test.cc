@@ -38,10 +38,8 @@ class FailoverTest : public MigrationTest {
 
   bool StartReplica(int i) {
     const bool started = Replica(i).Start(connector_.address(), {"--poll-interval=300ms", "--recheck-max=1s",
-                                                                 "--store=postgres",
-                                                                 "--postgres-dsn-file=" + dsn_file_,
-                                                                 "--replica-id=" + ReplicaId(i),
-                                                                 "--leader-lease=3s"});
+                                                                 "--store=postgres", "--postgres-dsn-file=" + dsn_file_,
+                                                                 "--replica-id=" + ReplicaId(i), "--leader-lease=3s"});
     EXPECT_TRUE(started) << Replica(i).error();
     return started;
   }
@@ -50,8 +48,8 @@ class FailoverTest : public MigrationTest {
 
   bool StartWorker(int n) override {
     const std::string target = absl::StrCat("ipv4:", orchestrator_.address(), ",", second_.address());
-    const bool started = workers_[n]->Start(absl::StrCat("worker-", n + 1), target, connector_.address(),
-                                            {"--concurrency=8"});
+    const bool started =
+        workers_[n]->Start(absl::StrCat("worker-", n + 1), target, connector_.address(), {"--concurrency=8"});
     EXPECT_TRUE(started) << workers_[n]->error();
     return started;
   }
@@ -253,9 +251,9 @@ TEST_F(FailoverTest, ThreeReplicasStartTogetherOnAnEmptyDatabase) {
   bool started[3] = {false, false, false};
   for (int i = 0; i < 3; ++i) {
     starting.emplace_back([&, i] {
-      started[i] = replicas[i].Start(connector_.address(), {"--store=postgres", "--postgres-dsn-file=" + dsn_file_,
-                                                            absl::StrCat("--replica-id=replica-", i),
-                                                            "--leader-lease=3s"});
+      started[i] =
+          replicas[i].Start(connector_.address(), {"--store=postgres", "--postgres-dsn-file=" + dsn_file_,
+                                                   absl::StrCat("--replica-id=replica-", i), "--leader-lease=3s"});
       all_started.DecrementCount();
       test_done.WaitForNotification();
       replicas[i].Kill();

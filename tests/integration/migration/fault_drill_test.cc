@@ -57,7 +57,8 @@ class DatabaseFiller {
     auto db = orchestrator::SqliteDatabase::Open(path, options);
     EXPECT_TRUE(db.ok()) << db.status();
     if (db.ok()) db_ = std::move(*db);
-    EXPECT_TRUE(db_ && db_->Execute("CREATE TABLE IF NOT EXISTS drill_filler (id INTEGER PRIMARY KEY, payload BLOB)").ok());
+    EXPECT_TRUE(db_ &&
+                db_->Execute("CREATE TABLE IF NOT EXISTS drill_filler (id INTEGER PRIMARY KEY, payload BLOB)").ok());
   }
   // Fills up to the cap; the number of rows it took.
   int Fill() {
@@ -79,7 +80,8 @@ class DatabaseFiller {
   // Deletes the filler rows, a few at a time: their pages become free for the orchestrator's writes.
   void Empty() {
     while (db_) {
-      const absl::Status status = db_->Execute("DELETE FROM drill_filler WHERE id IN (SELECT id FROM drill_filler LIMIT 8)");
+      const absl::Status status =
+          db_->Execute("DELETE FROM drill_filler WHERE id IN (SELECT id FROM drill_filler LIMIT 8)");
       ASSERT_TRUE(status.ok()) << status;
       if (sqlite3_changes(db_->handle()) == 0) break;
     }

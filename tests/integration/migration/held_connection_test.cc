@@ -57,7 +57,8 @@ TEST_F(MigrationTest, AConnectionALiveMigrationUsesIsNotDeletedUntilTheMigration
     EXPECT_TRUE(Eventually([&] {
       const std::vector<std::string> holders = HoldersOf(connector_, connection);
       return std::find(holders.begin(), holders.end(), "migrations/held") != holders.end();
-    })) << connection << " is not held by the migration";
+    })) << connection
+        << " is not held by the migration";
   }
   ASSERT_FALSE(Ended(Get("migrations/held")));
   const grpc::Status refused = Delete(connector_, "connections/fabrikam");

@@ -117,8 +117,8 @@ class InDoubtTest : public MigrationTest {
     while (EmulatorMovesIn("Success") < 10 && absl::Now() < finished_by) {
       const v1::Migration m = Get(name);
       most_failed = std::max(most_failed, Count(m, v1::USER_MOVE_STATE_FAILED));
-      said_why = said_why || (m.state() == v1::MIGRATION_STATE_WAITING &&
-                              absl::StrContains(m.state_reason(), waiting_for));
+      said_why =
+          said_why || (m.state() == v1::MIGRATION_STATE_WAITING && absl::StrContains(m.state_reason(), waiting_for));
       ASSERT_FALSE(Ended(m)) << "ended while its connection was broken: " << m.DebugString();
       absl::SleepFor(absl::Milliseconds(200));
     }
@@ -128,8 +128,8 @@ class InDoubtTest : public MigrationTest {
     EXPECT_FALSE(Ended(broken)) << broken.DebugString();
     EXPECT_EQ(most_failed, 0) << "a user was reported FAILED while Microsoft was completing its move";
     EXPECT_EQ(Count(broken, v1::USER_MOVE_STATE_FAILED), 0);
-    EXPECT_TRUE(said_why) << "the migration never said it waits for " << waiting_for << "; last: "
-                          << broken.state_reason();
+    EXPECT_TRUE(said_why) << "the migration never said it waits for " << waiting_for
+                          << "; last: " << broken.state_reason();
 
     restore_connection();
 
@@ -218,8 +218,14 @@ TEST_F(InDoubtTest, AConnectionThatExpiresEndsWithMicrosoftsRecordOnceSignedInAg
 
 TEST_F(InDoubtTest, AnUnreachableTenantEndsWithMicrosoftsRecordOnceItIsBack) {
   RunThroughOutage(
-      "unreachable", [&] { emulator_.Admin("PUT", "/_emulator/faults", {{"unreachable_tenants", {"contoso"}}}); },
-      [&] { emulator_.Admin("PUT", "/_emulator/faults", {{"unreachable_tenants", nlohmann::json::array()}}); }, "");
+      "unreachable",
+      [&] {
+        emulator_.Admin("PUT", "/_emulator/faults", {{"unreachable_tenants", {"contoso"}}});
+      },
+      [&] {
+        emulator_.Admin("PUT", "/_emulator/faults", {{"unreachable_tenants", nlohmann::json::array()}});
+      },
+      "");
 }
 
 }  // namespace

@@ -63,8 +63,8 @@ class MigrationTest : public ::testing::Test {
 
   // Starts the connector (again, after a SIGKILL) at its one address, with its state directory.
   bool StartConnector() {
-    const bool started = connector_.Start(emulator_, connector_state_.path() + "/state",
-                                          {"--grpc-address=" + connector_address_});
+    const bool started =
+        connector_.Start(emulator_, connector_state_.path() + "/state", {"--grpc-address=" + connector_address_});
     EXPECT_TRUE(started) << connector_.error();
     return started;
   }
@@ -192,9 +192,10 @@ class MigrationTest : public ::testing::Test {
       const std::string want = blocker == expected.end() ? "SUCCESS" : blocker->second;
       const std::vector<nlohmann::json>& tasks = moves[upn];
       std::string emulator_state = tasks.empty() ? "none" : tasks.back()["moveState"].get<std::string>();
-      const bool ok = StateName(row.state()) == want &&
-                      (want == "BLOCKED" ? tasks.empty()
-                                         : tasks.size() == 1 && emulator_state == (want == "SUCCESS" ? "Success" : "Failed"));
+      const bool ok =
+          StateName(row.state()) == want &&
+          (want == "BLOCKED" ? tasks.empty()
+                             : tasks.size() == 1 && emulator_state == (want == "SUCCESS" ? "Success" : "Failed"));
       if (!ok && ++mismatches <= 10) {
         ADD_FAILURE() << upn << ": report " << StateName(row.state()) << " (" << row.error_code() << " "
                       << row.error_message() << "), expected " << want << "; emulator has " << tasks.size()

@@ -76,8 +76,10 @@ TEST_F(MigrationTest, SurvivesKillNineOfOrchestratorAndWorkersFiveTimes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<>(500, 2500)(random)));
     const int worker = std::uniform_int_distribution<>(0, 1)(random);
     const int order = std::uniform_int_distribution<>(0, 2)(random);  // orchestrator first, worker first, both
-    std::cout << "round " << round << ": SIGKILL " << (order == 0 ? "orchestrator, then worker-"
-                                                      : order == 1 ? "worker-" : "orchestrator and worker-")
+    std::cout << "round " << round << ": SIGKILL "
+              << (order == 0   ? "orchestrator, then worker-"
+                  : order == 1 ? "worker-"
+                               : "orchestrator and worker-")
               << worker + 1 << "\n";
     if (order != 1) orchestrator_.Kill();
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<>(0, 700)(random)));
@@ -165,7 +167,8 @@ TEST_F(MigrationTest, WindowInTheFutureHoldsEveryMoveUntilItOpens) {
   ASSERT_TRUE(StartMesh(seed, 1, 1));
   const absl::Time begin = absl::Now() + absl::Seconds(15);
   v1::MigrationOptions options;
-  *options.mutable_window()->mutable_preferred_begin_time() = TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(begin));
+  *options.mutable_window()->mutable_preferred_begin_time() =
+      TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(begin));
   ASSERT_TRUE(Create("window", options));
 
   v1::Migration migration = WaitUntil(
@@ -263,8 +266,8 @@ TEST_F(MigrationTest, PauseHoldsNewMovesAndResumeFinishesTheMigration) {
   v1::MigrationOptions options;
   options.set_max_queued_per_source_geo(5);
   ASSERT_TRUE(Create("pause", options));
-  WaitUntil("migrations/pause", [this](const v1::Migration&) { return EmulatorMoveStarts() >= 5; },
-            absl::Seconds(30));
+  WaitUntil(
+      "migrations/pause", [this](const v1::Migration&) { return EmulatorMoveStarts() >= 5; }, absl::Seconds(30));
 
   grpc::ClientContext pause_context;
   v1::PauseMigrationRequest pause;
@@ -302,8 +305,8 @@ TEST_F(MigrationTest, CancelDuringMovesStopsWhatCanBeStoppedAndEndsCancelled) {
   v1::MigrationOptions options;
   options.set_max_queued_per_source_geo(10);
   ASSERT_TRUE(Create("cancel", options));
-  WaitUntil("migrations/cancel", [this](const v1::Migration&) { return EmulatorMoveStarts() >= 5; },
-            absl::Seconds(30));
+  WaitUntil(
+      "migrations/cancel", [this](const v1::Migration&) { return EmulatorMoveStarts() >= 5; }, absl::Seconds(30));
 
   grpc::ClientContext context;
   v1::CancelMigrationRequest cancel;

@@ -115,14 +115,13 @@ TEST_F(StormTest, AMigrationUnderAThrottlingStormCompletesWithNoEarlyRetryAndPri
   const nlohmann::json accounting = emulator_.Admin("GET", "/_emulator/accounting");
 
   std::ostringstream figures;
-  figures << "storm test, " << kUsers << " users: fault-free " << absl::FormatDuration(absl::Trunc(calm, absl::Milliseconds(10)))
-          << " (busiest tenant " << busiest << " requests, Retry-After floor "
-          << absl::FormatDuration(absl::Trunc(floor, absl::Milliseconds(10))) << "), storm "
-          << absl::FormatDuration(absl::Trunc(storm, absl::Milliseconds(10))) << ", ratio to fault-free "
+  figures << "storm test, " << kUsers << " users: fault-free "
+          << absl::FormatDuration(absl::Trunc(calm, absl::Milliseconds(10))) << " (busiest tenant " << busiest
+          << " requests, Retry-After floor " << absl::FormatDuration(absl::Trunc(floor, absl::Milliseconds(10)))
+          << "), storm " << absl::FormatDuration(absl::Trunc(storm, absl::Milliseconds(10))) << ", ratio to fault-free "
           << absl::FDivDuration(storm, calm) << ", ratio to max(fault-free, floor) "
           << absl::FDivDuration(storm, std::max(calm, floor))
-          << (storm <= bound ? " (bound 3: met)" : " (bound 3: MISSED)")
-          << "; storm requests "
+          << (storm <= bound ? " (bound 3: met)" : " (bound 3: MISSED)") << "; storm requests "
           << accounting["requests"]["total"] << ", faults " << accounting["faults"].dump() << ", early retries "
           << accounting["retry_after"]["early_retries"] << "\n";
   std::cout << figures.str();

@@ -100,7 +100,8 @@ std::string Summary(const v1::UserCheck& check) {
 
 TEST_F(ConnectorEmulatorBatchThrottlingTest, BatchingRpcsLoseNoAnswerAndNeverRetryEarly) {
   // Trust and five moves, without faults.
-  for (auto [geo, partner] : {std::make_pair("connections/src", kTargetHost), std::make_pair("connections/tgt", kSourceHost)}) {
+  for (auto [geo, partner] :
+       {std::make_pair("connections/src", kTargetHost), std::make_pair("connections/tgt", kSourceHost)}) {
     v1::SetCrossTenantRelationshipRequest request;
     request.set_geo(geo);
     request.mutable_relationship()->set_partner_host_url(partner);
@@ -138,7 +139,9 @@ TEST_F(ConnectorEmulatorBatchThrottlingTest, BatchingRpcsLoseNoAnswerAndNeverRet
 
   emulator_->Admin("DELETE", "/_emulator/accounting");
   emulator_->Admin("PUT", "/_emulator/faults",
-                   {{"throttle_ratio", 0.15}, {"unavailable_ratio", 0.15}, {"retry_after_seconds", 1},
+                   {{"throttle_ratio", 0.15},
+                    {"unavailable_ratio", 0.15},
+                    {"retry_after_seconds", 1},
                     {"retry_after_max_seconds", 2}});
   v1::BatchCheckUsersResponse source = CheckUsers("connections/src", "contoso");
   ASSERT_EQ(source.checks_size(), static_cast<int>(expected_source.size()));

@@ -95,11 +95,11 @@ class ConnectionHoldsTest : public ConnectorSuite {
     grpc::ClientContext context;
     context.set_deadline(In(std::chrono::seconds(30)));
     v1::CreateConnectionResponse response;
-    grpc::Status status = stub.CreateConnection(
-        &context,
-        ConnectRequest(id, v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
-                       SecretCredential(kFabrikamApp, kFabrikamSecret)),
-        &response);
+    grpc::Status status =
+        stub.CreateConnection(&context,
+                              ConnectRequest(id, v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
+                                             SecretCredential(kFabrikamApp, kFabrikamSecret)),
+                              &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
 };
@@ -195,22 +195,24 @@ TEST_F(ConnectionHoldsTest, HoldsSurviveARestart) {
 TEST_F(ConnectionHoldsTest, HoldAndReleaseNeedTheOperateRole) {
   TempDir dir;
   const std::string certs = dir.path() + "/certs";
-  ASSERT_EQ(std::system((std::string("bash ") + CROSSTENANT_SOURCE_DIR + "/deploy/local/dev-certs.sh " + certs +
-                         " >/dev/null")
-                            .c_str()),
+  ASSERT_EQ(std::system(
+                (std::string("bash ") + CROSSTENANT_SOURCE_DIR + "/deploy/local/dev-certs.sh " + certs + " >/dev/null")
+                    .c_str()),
             0);
   Connector secured;
-  ASSERT_TRUE(secured.Start(*emulator_, "",
-                            {"--tls-cert=" + certs + "/server.pem", "--tls-key=" + certs + "/server.key",
-                             "--tls-ca=" + certs + "/ca.pem",
-                             "--config=" + dir.WriteFile("roles.yaml", "authorization: {read: [worker], "
-                                                                       "administer: [orchestrator]}\n")}))
+  ASSERT_TRUE(secured.Start(
+      *emulator_, "",
+      {"--tls-cert=" + certs + "/server.pem", "--tls-key=" + certs + "/server.key", "--tls-ca=" + certs + "/ca.pem",
+       "--config=" + dir.WriteFile("roles.yaml",
+                                   "authorization: {read: [worker], "
+                                   "administer: [orchestrator]}\n")}))
       << secured.Stderr();
   auto stub_as = [&](const std::string& client) {
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");
     ClientTlsConfig tls{certs + "/ca.pem", certs + "/client-" + client + ".pem", certs + "/client-" + client + ".key"};
-    return v1::TenantConnector::NewStub(grpc::CreateCustomChannel(secured.address(), MakeChannelCredentials(tls), args));
+    return v1::TenantConnector::NewStub(
+        grpc::CreateCustomChannel(secured.address(), MakeChannelCredentials(tls), args));
   };
   auto worker = stub_as("worker");
   auto orchestrator = stub_as("orchestrator");

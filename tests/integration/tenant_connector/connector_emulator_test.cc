@@ -70,9 +70,7 @@ class ConnectorEmulatorTest : public ConnectorSuite {
     if (status) *status = got;
     return response.connection();
   }
-
 };
-
 
 TEST_F(ConnectorEmulatorTest, CertificateConnectsAndDiscoversGeosFromSharePoint) {
   v1::CreateConnectionResponse response;
@@ -134,10 +132,10 @@ TEST_F(ConnectorEmulatorTest, CertificateConnectsAndDiscoversGeosFromSharePoint)
 TEST_F(ConnectorEmulatorTest, ClientSecretConnectsWithAWarningAndSharePointStepsNameTheFix) {
   emulator_->Admin("DELETE", "/_emulator/accounting");
   v1::CreateConnectionResponse response;
-  grpc::Status status = Create(ConnectRequest("secret-src", v1::CONNECTION_ROLE_SOURCE,
-                                              "https://contoso-admin.sharepoint.com",
-                                              SecretCredential(kContosoApp, kContosoSecret)),
-                               &response);
+  grpc::Status status =
+      Create(ConnectRequest("secret-src", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                            SecretCredential(kContosoApp, kContosoSecret)),
+             &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   const v1::Connection& c = response.connection();
   EXPECT_EQ(c.state(), v1::CONNECTION_STATE_CONNECTED);
@@ -222,9 +220,8 @@ TEST_F(ConnectorEmulatorTest, CertificateAssertionsPs256AndRs256) {
     cert->set_assertion_algorithm(algorithm);
     std::string id = algorithm == v1::ASSERTION_ALGORITHM_PS256 ? "cert-ps256" : "cert-rs256";
     v1::CreateConnectionResponse response;
-    grpc::Status status =
-        Create(ConnectRequest(id, v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
-               &response);
+    grpc::Status status = Create(
+        ConnectRequest(id, v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential), &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(response.connection().state(), v1::CONNECTION_STATE_CONNECTED);
     EXPECT_EQ(response.connection().credential().kind(), v1::CREDENTIAL_KIND_CERTIFICATE);
@@ -253,9 +250,8 @@ TEST_F(ConnectorEmulatorTest, TheEmulatorRecordsTheAssertionsTheConnectorSigns) 
     const std::string id = ps256 ? "recorded-ps256" : "recorded-rs256";
     v1::CreateConnectionResponse response;
     const int64_t before = absl::ToUnixSeconds(absl::Now());
-    grpc::Status status =
-        Create(ConnectRequest(id, v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
-               &response);
+    grpc::Status status = Create(
+        ConnectRequest(id, v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential), &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
     const int64_t after = absl::ToUnixSeconds(absl::Now());
     const nlohmann::json accounting = emulator_->Admin("GET", "/_emulator/accounting");
@@ -271,8 +267,8 @@ TEST_F(ConnectorEmulatorTest, TheEmulatorRecordsTheAssertionsTheConnectorSigns) 
       EXPECT_EQ(header.value("typ", ""), "JWT");
       // PS256 names the certificate by its SHA-256 thumbprint, RS256 by the SHA-1 one (x5t).
       EXPECT_TRUE(header.contains(ps256 ? "x5t#S256" : "x5t"));
-      EXPECT_THAT(claims.value("aud", ""), ::testing::MatchesRegex(
-                                               "https://login\\.microsoftonline\\.com/[^/]+/oauth2/v2\\.0/token"));
+      EXPECT_THAT(claims.value("aud", ""),
+                  ::testing::MatchesRegex("https://login\\.microsoftonline\\.com/[^/]+/oauth2/v2\\.0/token"));
       EXPECT_EQ(claims.value("iss", ""), kContosoApp);
       EXPECT_EQ(claims.value("sub", ""), kContosoApp);
       ASSERT_TRUE(claims.contains("exp") && claims.contains("nbf") && claims.contains("jti"));
@@ -289,10 +285,10 @@ TEST_F(ConnectorEmulatorTest, TheEmulatorRecordsTheAssertionsTheConnectorSigns) 
 
 TEST_F(ConnectorEmulatorTest, WrongSecretIsRefusedAndNoConnectionIsCreated) {
   v1::CreateConnectionResponse response;
-  grpc::Status status = Create(ConnectRequest("wrong-secret", v1::CONNECTION_ROLE_SOURCE,
-                                              "https://contoso-admin.sharepoint.com",
-                                              SecretCredential(kContosoApp, "not-the-secret-5c1d")),
-                               &response);
+  grpc::Status status =
+      Create(ConnectRequest("wrong-secret", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                            SecretCredential(kContosoApp, "not-the-secret-5c1d")),
+             &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("AADSTS7000215"));
   EXPECT_THAT(status.error_message(), Not(HasSubstr("not-the-secret-5c1d")));
@@ -303,17 +299,17 @@ TEST_F(ConnectorEmulatorTest, WrongSecretIsRefusedAndNoConnectionIsCreated) {
 
 TEST_F(ConnectorEmulatorTest, AppWithoutSharePointPermissionIsDenied) {
   v1::CreateConnectionResponse response;
-  grpc::Status status = Create(ConnectRequest("weak-app", v1::CONNECTION_ROLE_SOURCE,
-                                              "https://contoso-admin.sharepoint.com",
-                                              SecretCredential(kContosoWeakApp, kContosoWeakSecret)),
-                               &response);
+  grpc::Status status =
+      Create(ConnectRequest("weak-app", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                            SecretCredential(kContosoWeakApp, kContosoWeakSecret)),
+             &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(status.error_message(), HasSubstr("Sites.FullControl.All"));
 }
 
 TEST_F(ConnectorEmulatorTest, BadRequestsCarryFieldViolations) {
-  v1::CreateConnectionRequest request = ConnectRequest("Bad_Id", v1::CONNECTION_ROLE_UNSPECIFIED,
-                                                       "https://contoso-my.sharepoint.com", v1::Credential());
+  v1::CreateConnectionRequest request =
+      ConnectRequest("Bad_Id", v1::CONNECTION_ROLE_UNSPECIFIED, "https://contoso-my.sharepoint.com", v1::Credential());
   v1::CreateConnectionResponse response;
   grpc::Status status = Create(request, &response);
   ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -340,10 +336,10 @@ TEST_F(ConnectorEmulatorTest, PasswordSignInRolesAndMfa) {
   };
   // SharePoint Administrator: connected, roles listed.
   v1::CreateConnectionResponse response;
-  grpc::Status status = Create(ConnectRequest("password-spadmin", v1::CONNECTION_ROLE_SOURCE,
-                                              "https://contoso-admin.sharepoint.com",
-                                              password("spadmin@contoso.onmicrosoft.com")),
-                               &response);
+  grpc::Status status =
+      Create(ConnectRequest("password-spadmin", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com",
+                            password("spadmin@contoso.onmicrosoft.com")),
+             &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.connection().principal().kind(), v1::PRINCIPAL_KIND_USER);
   EXPECT_EQ(response.connection().principal().user_principal_name(), "spadmin@contoso.onmicrosoft.com");
@@ -381,9 +377,9 @@ TEST_F(ConnectorEmulatorTest, DeviceCodeCompletesInTheBackgroundAndWatchersSeeIt
   credential.mutable_device_code()->set_client_id(kContosoPublicApp);
   v1::CreateConnectionResponse response;
   auto started = std::chrono::steady_clock::now();
-  grpc::Status status = Create(
-      ConnectRequest("device", v1::CONNECTION_ROLE_TARGET, "https://contoso-admin.sharepoint.com", credential),
-      &response);
+  grpc::Status status =
+      Create(ConnectRequest("device", v1::CONNECTION_ROLE_TARGET, "https://contoso-admin.sharepoint.com", credential),
+             &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));  // returns at once
   EXPECT_EQ(response.connection().state(), v1::CONNECTION_STATE_PENDING_SIGN_IN);
@@ -428,7 +424,8 @@ TEST_F(ConnectorEmulatorTest, DeviceCodeDeclinedFails) {
   v1::WatchConnectionsRequest watch_request;
   watch_request.add_names("connections/device-declined");
   auto reader = connector_->stub().WatchConnections(&watch_context, watch_request);
-  emulator_->Admin("POST", "/_emulator/devicecode/decline", {{"user_code", response.connection().sign_in_prompt().user_code()}});
+  emulator_->Admin("POST", "/_emulator/devicecode/decline",
+                   {{"user_code", response.connection().sign_in_prompt().user_code()}});
   v1::WatchConnectionsResponse event;
   bool failed = false;
   while (reader->Read(&event)) {
@@ -497,15 +494,15 @@ TEST_F(ConnectorEmulatorTest, WorkloadIdentityReadsTheProjectedTokenFile) {
   credential.mutable_workload_identity()->set_client_id(kContosoApp);
   credential.mutable_workload_identity()->set_token_file(token_file);
   v1::CreateConnectionResponse response;
-  grpc::Status status = Create(
-      ConnectRequest("workload", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
-      &response);
+  grpc::Status status =
+      Create(ConnectRequest("workload", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
+             &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("AADSTS"));
   credential.mutable_workload_identity()->set_token_file(dir.path() + "/missing");
-  status = Create(
-      ConnectRequest("workload", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
-      &response);
+  status =
+      Create(ConnectRequest("workload", v1::CONNECTION_ROLE_SOURCE, "https://contoso-admin.sharepoint.com", credential),
+             &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("workload identity token file"));
 }
@@ -561,8 +558,8 @@ TEST_F(ConnectorEmulatorTest, CertificateExpiryRaisesAWarningWellBefore) {
 // admin URL: contosoeur-admin is contoso's EUR geo. No tenant is given: SharePoint names it.
 TEST_F(ConnectorEmulatorTest, AnyGeosAdminUrlConnectsItsTenant) {
   for (const v1::Credential& credential :
-       {MigrationAppCredential(*emulator_, kContosoApp), MigrationAppCredential(*emulator_, kContosoApp,
-                                                                                "contoso.onmicrosoft.com")}) {
+       {MigrationAppCredential(*emulator_, kContosoApp),
+        MigrationAppCredential(*emulator_, kContosoApp, "contoso.onmicrosoft.com")}) {
     v1::CreateConnectionResponse response;
     grpc::Status status = Create(ConnectRequest("contoso-eur", v1::CONNECTION_ROLE_SOURCE,
                                                 "https://contosoeur-admin.sharepoint.com", credential),
@@ -586,10 +583,10 @@ TEST_F(ConnectorEmulatorTest, AnyGeosAdminUrlConnectsItsTenant) {
 
 TEST_F(ConnectorEmulatorTest, AdminUrlOfAnotherTenantIsRefused) {
   v1::CreateConnectionResponse response;
-  grpc::Status status = Create(ConnectRequest("mismatch", v1::CONNECTION_ROLE_SOURCE,
-                                              "https://fabrikam-admin.sharepoint.com",
-                                              MigrationAppCredential(*emulator_, kContosoApp, "contoso.onmicrosoft.com")),
-                               &response);
+  grpc::Status status =
+      Create(ConnectRequest("mismatch", v1::CONNECTION_ROLE_SOURCE, "https://fabrikam-admin.sharepoint.com",
+                            MigrationAppCredential(*emulator_, kContosoApp, "contoso.onmicrosoft.com")),
+             &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   // Both tenants named: SharePoint's (fabrikam) and the credential's (contoso).
   EXPECT_THAT(status.error_message(), HasSubstr("belongs to tenant 9a8b7c6d-0000-4000-8000-000000000002"));
@@ -720,18 +717,18 @@ TEST_F(ConnectorEmulatorTest, SecretsNeverInLogsOrResponses) {
 // DEGRADED by itself, and recovers when the tenant is back; watchers see both.
 TEST_F(ConnectorEmulatorTest, ScheduledProbesDegradeAndRecover) {
   Connector probing;
-  ASSERT_TRUE(probing.Start(*emulator_, "", {"--probe-interval=1s", "--upstream-backoff-base=100ms",
-                                             "--upstream-max-attempts=2"}))
+  ASSERT_TRUE(probing.Start(*emulator_, "",
+                            {"--probe-interval=1s", "--upstream-backoff-base=100ms", "--upstream-max-attempts=2"}))
       << probing.Stderr();
   {
     grpc::ClientContext context;
     v1::CreateConnectionResponse response;
     ASSERT_TRUE(probing.stub()
-                    .CreateConnection(&context,
-                                      ConnectRequest("probed", v1::CONNECTION_ROLE_TARGET,
-                                                     "https://fabrikam-admin.sharepoint.com",
-                                                     SecretCredential(kFabrikamApp, kFabrikamSecret)),
-                                      &response)
+                    .CreateConnection(
+                        &context,
+                        ConnectRequest("probed", v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
+                                       SecretCredential(kFabrikamApp, kFabrikamSecret)),
+                        &response)
                     .ok());
   }
   grpc::ClientContext watch_context;
@@ -761,28 +758,28 @@ TEST_F(ConnectorEmulatorTest, ScheduledProbesDegradeAndRecover) {
 TEST_F(ConnectorEmulatorTest, MutualTlsConnectionRoles) {
   TempDir dir;
   const std::string certs = dir.path() + "/certs";
-  ASSERT_EQ(std::system((std::string("bash ") + CROSSTENANT_SOURCE_DIR + "/deploy/local/dev-certs.sh " + certs +
-                         " >/dev/null")
-                            .c_str()),
+  ASSERT_EQ(std::system(
+                (std::string("bash ") + CROSSTENANT_SOURCE_DIR + "/deploy/local/dev-certs.sh " + certs + " >/dev/null")
+                    .c_str()),
             0);
   Connector secured;
-  ASSERT_TRUE(secured.Start(*emulator_, "",
-                            {"--tls-cert=" + certs + "/server.pem", "--tls-key=" + certs + "/server.key",
-                             "--tls-ca=" + certs + "/ca.pem",
-                             "--config=" + dir.WriteFile("roles.yaml",
-                                                         "authorization: {operate: [worker], administer: [orchestrator]}\n")}))
+  ASSERT_TRUE(secured.Start(
+      *emulator_, "",
+      {"--tls-cert=" + certs + "/server.pem", "--tls-key=" + certs + "/server.key", "--tls-ca=" + certs + "/ca.pem",
+       "--config=" + dir.WriteFile("roles.yaml", "authorization: {operate: [worker], administer: [orchestrator]}\n")}))
       << secured.Stderr();
   auto stub_as = [&](const std::string& client) {
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride("localhost");
     ClientTlsConfig tls{certs + "/ca.pem", certs + "/client-" + client + ".pem", certs + "/client-" + client + ".key"};
-    return v1::TenantConnector::NewStub(grpc::CreateCustomChannel(secured.address(), MakeChannelCredentials(tls), args));
+    return v1::TenantConnector::NewStub(
+        grpc::CreateCustomChannel(secured.address(), MakeChannelCredentials(tls), args));
   };
   auto worker = stub_as("worker");
   auto orchestrator = stub_as("orchestrator");
-  v1::CreateConnectionRequest request = ConnectRequest("tls-target", v1::CONNECTION_ROLE_TARGET,
-                                                       "https://fabrikam-admin.sharepoint.com",
-                                                       SecretCredential(kFabrikamApp, kFabrikamSecret));
+  v1::CreateConnectionRequest request =
+      ConnectRequest("tls-target", v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
+                     SecretCredential(kFabrikamApp, kFabrikamSecret));
   v1::CreateConnectionResponse response;
   {
     grpc::ClientContext context;
@@ -869,11 +866,11 @@ TEST_F(ConnectorEmulatorTest, RestartKeepsConnectionsAndRefusesWithoutKey) {
     grpc::ClientContext context;
     v1::CreateConnectionResponse response;
     ASSERT_TRUE(first.stub()
-                    .CreateConnection(&context,
-                                      ConnectRequest("durable", v1::CONNECTION_ROLE_TARGET,
-                                                     "https://fabrikam-admin.sharepoint.com",
-                                                     SecretCredential(kFabrikamApp, kFabrikamSecret)),
-                                      &response)
+                    .CreateConnection(
+                        &context,
+                        ConnectRequest("durable", v1::CONNECTION_ROLE_TARGET, "https://fabrikam-admin.sharepoint.com",
+                                       SecretCredential(kFabrikamApp, kFabrikamSecret)),
+                        &response)
                     .ok());
     EXPECT_EQ(first.Stop(), 0);
   }

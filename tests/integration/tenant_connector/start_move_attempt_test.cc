@@ -32,8 +32,8 @@ class StartMoveAttemptTest : public ConnectorSuite {
       setup_error_ = connector_->error();
       return;
     }
-    for (auto [geo, partner] : {std::make_pair("connections/src", kTargetHost),
-                                std::make_pair("connections/tgt", kSourceHost)}) {
+    for (auto [geo, partner] :
+         {std::make_pair("connections/src", kTargetHost), std::make_pair("connections/tgt", kSourceHost)}) {
       v1::SetCrossTenantRelationshipRequest request;
       request.set_geo(geo);
       request.mutable_relationship()->set_partner_host_url(partner);
@@ -68,10 +68,10 @@ class StartMoveAttemptTest : public ConnectorSuite {
 
   // What reached the emulator since the last Reset().
   struct Upstream {
-    int look_ups = 0;  // GET .../getBySourceUserPrincipalName(...)
-    int creates = 0;   // POST .../crossOrganizationMigrationTasks
-    int batches = 0;   // POST /$batch
-    int starts = 0;    // moves started
+    int look_ups = 0;    // GET .../getBySourceUserPrincipalName(...)
+    int creates = 0;     // POST .../crossOrganizationMigrationTasks
+    int batches = 0;     // POST /$batch
+    int starts = 0;      // moves started
     int duplicates = 0;  // starts Microsoft refused because the user already had a task
   };
   static Upstream Counted() {

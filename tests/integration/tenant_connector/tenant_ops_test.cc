@@ -61,10 +61,10 @@ class TenantOpsTest : public ConnectorSuite {
 
   static void EstablishTrust() {
     // Multi-Geo: every source geo with every target geo, on both sides.
-    for (auto [geo, partner] : {std::make_pair("connections/src", kTargetHost),
-                                std::make_pair("connections/src/geos/eur", kTargetHost),
-                                std::make_pair("connections/tgt", kSourceHost),
-                                std::make_pair("connections/tgt", "https://contosoeur-my.sharepoint.com/")}) {
+    for (auto [geo, partner] :
+         {std::make_pair("connections/src", kTargetHost), std::make_pair("connections/src/geos/eur", kTargetHost),
+          std::make_pair("connections/tgt", kSourceHost),
+          std::make_pair("connections/tgt", "https://contosoeur-my.sharepoint.com/")}) {
       v1::SetCrossTenantRelationshipRequest request;
       request.set_geo(geo);
       request.mutable_relationship()->set_partner_host_url(partner);
@@ -73,9 +73,7 @@ class TenantOpsTest : public ConnectorSuite {
       ASSERT_TRUE(status.ok()) << status.error_message();
     }
   }
-
 };
-
 
 TEST_F(TenantOpsTest, HostUrlsTrustAndCompatibility) {
   v1::GetCrossTenantHostUrlRequest host_request;
@@ -128,8 +126,8 @@ TEST_F(TenantOpsTest, HostUrlsTrustAndCompatibility) {
 TEST_F(TenantOpsTest, BatchCheckUsersByRole) {
   v1::BatchCheckUsersRequest request;
   request.set_connection("connections/tgt");
-  for (const char* upn : {"alice@fabrikam.onmicrosoft.com", "bob@fabrikam.onmicrosoft.com",
-                          "nobody@fabrikam.onmicrosoft.com"}) {
+  for (const char* upn :
+       {"alice@fabrikam.onmicrosoft.com", "bob@fabrikam.onmicrosoft.com", "nobody@fabrikam.onmicrosoft.com"}) {
     request.add_user_principal_names(upn);
   }
   v1::BatchCheckUsersResponse response;
@@ -208,8 +206,9 @@ TEST_F(TenantOpsTest, IdentityMapDeltasOfAtMostFifty) {
   EXPECT_EQ(entry.mapping().source_tenant_id(), kContosoTenantId);
 
   // A bad map: every problem reported, nothing sent.
-  request.mutable_identity_map()->set_csv(absl::StrCat("User,not-a-guid,a@contoso.com,b@fabrikam.com,b@fabrikam.com,RegularUser\n",
-                                                       "User,", kContosoTenantId, ",o'x@contoso.com\n"));
+  request.mutable_identity_map()->set_csv(
+      absl::StrCat("User,not-a-guid,a@contoso.com,b@fabrikam.com,b@fabrikam.com,RegularUser\n", "User,",
+                   kContosoTenantId, ",o'x@contoso.com\n"));
   status = Call(&v1::TenantConnector::Stub::UploadIdentityMap, request, &response);
   ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   google::rpc::Status details;
@@ -221,8 +220,8 @@ TEST_F(TenantOpsTest, IdentityMapDeltasOfAtMostFifty) {
 
   // The source is not where maps go.
   request.set_geo("connections/src");
-  request.mutable_identity_map()->set_csv(absl::StrCat("User,", kContosoTenantId,
-                                                       ",a@contoso.com,b@fabrikam.com,b@fabrikam.com,RegularUser\n"));
+  request.mutable_identity_map()->set_csv(
+      absl::StrCat("User,", kContosoTenantId, ",a@contoso.com,b@fabrikam.com,b@fabrikam.com,RegularUser\n"));
   EXPECT_EQ(Call(&v1::TenantConnector::Stub::UploadIdentityMap, request, &response).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 }

@@ -15,7 +15,8 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kGlobalRelationshipPartner[] = "https://fabrikam-my.sharepoint.com/";
-constexpr char kMappings[] = "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationUserMappings";
+constexpr char kMappings[] =
+    "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationUserMappings";
 
 class TenantEmulatorCsomTest : public EmulatorTest {
  protected:
@@ -44,8 +45,7 @@ class TenantEmulatorCsomTest : public EmulatorTest {
 TEST_F(TenantEmulatorCsomTest, RealmChallengeNamesTheTenantOnEveryGeo) {
   for (const char* path : {"/_vti_bin/client.svc", "/_vti_bin/client.svc/ProcessQuery"}) {
     for (const char* method : {"GET", "POST"}) {
-      HttpResult challenge =
-          Request(method, absl::StrCat(kContosoEurAdmin, path), "", {"Authorization: Bearer"});
+      HttpResult challenge = Request(method, absl::StrCat(kContosoEurAdmin, path), "", {"Authorization: Bearer"});
       EXPECT_EQ(challenge.status, 401) << method << " " << path;
       EXPECT_EQ(challenge.headers["www-authenticate"],
                 absl::StrCat("Bearer realm=\"", kContosoId,
@@ -63,8 +63,8 @@ TEST_F(TenantEmulatorCsomTest, SharePointRefusesSecretAppTokensAndTakesCertifica
   const std::string secret = AppToken("contoso.onmicrosoft.com", kContosoApp, kContosoSecret, kContosoAdmin);
   EXPECT_EQ(DecodeClaims(secret)["appidacr"], "1");
   for (const std::string& url : {std::string(kContosoAdmin) + "/_vti_bin/client.svc/ProcessQuery",
-                                std::string("https://contoso-my.sharepoint.com/_api/contextinfo"),
-                                std::string("https://contoso.sharepoint.com/_api/contextinfo")}) {
+                                 std::string("https://contoso-my.sharepoint.com/_api/contextinfo"),
+                                 std::string("https://contoso.sharepoint.com/_api/contextinfo")}) {
     HttpResult refused = Request("POST", url, CsomBody("", ""), {"Authorization: Bearer " + secret});
     EXPECT_EQ(refused.status, 401) << url;
     EXPECT_EQ(refused.body, R"({"error_description":"Unsupported app only token."})") << url;
@@ -162,10 +162,10 @@ TEST_F(TenantEmulatorCsomTest, ServerSideErrorsComeAsErrorInfo) {
                   "Microsoft.SharePoint.Client.InvalidClientQueryException", "SetSomethingUnheardOf", kArgument);
   ExpectErrorInfo(CallTenant(kContosoAdmin, "VerifySPOTenantOrgRelation", CsomParameter("Enum", "1")), 200,
                   "System.ArgumentException", "takes 3 parameters", kArgument);
-  ExpectErrorInfo(CallTenant(kContosoAdmin, "VerifySPOTenantOrgRelation",
-                             CsomParameter("String", "MnA") + CsomParameter("Enum", "2") +
-                                 CsomParameter("String", kFabrikamHost)),
-                  200, "System.ArgumentException", "must be a Enum or Int32, not String", kArgument);
+  ExpectErrorInfo(
+      CallTenant(kContosoAdmin, "VerifySPOTenantOrgRelation",
+                 CsomParameter("String", "MnA") + CsomParameter("Enum", "2") + CsomParameter("String", kFabrikamHost)),
+      200, "System.ArgumentException", "must be a Enum or Int32, not String", kArgument);
   ExpectErrorInfo(OrgRelation(kContosoAdmin, "NewSPOTenantOrgRelation", 7, kFabrikamHost), 200,
                   "System.ArgumentException", "Source (1) or Target (2)", kArgument);
   ExpectErrorInfo(OrgRelation(kContosoAdmin, "NewSPOTenantOrgRelation", 2, kContosoEurHost), 200,
@@ -179,14 +179,16 @@ TEST_F(TenantEmulatorCsomTest, ServerSideErrorsComeAsErrorInfo) {
   ExpectErrorInfo(CallTenant(northwind, "GetMySiteHostUrl"), 200, "Microsoft.Online.SharePoint.Common.SpoException",
                   "not enabled", -1);
   // An unknown TypeId, an unsupported path kind, a SetProperty.
-  ExpectErrorInfo(ProcessQuery(kContosoAdmin, CsomBody("<ObjectPath Id=\"2\" ObjectPathId=\"1\"/>",
-                                                       "<Constructor Id=\"1\" TypeId=\"{11111111-0000-0000-0000-000000000000}\"/>")),
-                  200, "Microsoft.SharePoint.Client.InvalidClientQueryException", "{11111111-0000", kArgument);
   ExpectErrorInfo(ProcessQuery(kContosoAdmin,
-                               CsomBody("<Query Id=\"3\" ObjectPathId=\"2\"><Query SelectAllProperties=\"true\"/></Query>",
-                                        "<Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\"/>"
-                                        "<Property Id=\"2\" ParentId=\"1\" Name=\"RootSite\"/>")),
-                  200, "Microsoft.SharePoint.Client.InvalidClientQueryException", "RootSite", kArgument);
+                               CsomBody("<ObjectPath Id=\"2\" ObjectPathId=\"1\"/>",
+                                        "<Constructor Id=\"1\" TypeId=\"{11111111-0000-0000-0000-000000000000}\"/>")),
+                  200, "Microsoft.SharePoint.Client.InvalidClientQueryException", "{11111111-0000", kArgument);
+  ExpectErrorInfo(
+      ProcessQuery(kContosoAdmin,
+                   CsomBody("<Query Id=\"3\" ObjectPathId=\"2\"><Query SelectAllProperties=\"true\"/></Query>",
+                            "<Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\"/>"
+                            "<Property Id=\"2\" ParentId=\"1\" Name=\"RootSite\"/>")),
+      200, "Microsoft.SharePoint.Client.InvalidClientQueryException", "RootSite", kArgument);
   // Malformed XML: HTTP 400, ErrorInfo all the same.
   ExpectErrorInfo(ProcessQuery(kContosoAdmin, "<Request><Actions>"), 400,
                   "Microsoft.SharePoint.Client.InvalidClientQueryException", "not well-formed", kArgument);
@@ -240,8 +242,9 @@ TEST_F(TenantEmulatorCsomTest, IdentityMappingReadBack) {
   EXPECT_EQ(lookup(1, by_source[0]["TargetUserPuid"])[0]["TargetUserUpn"], "user1@fabrikam.onmicrosoft.com");
   EXPECT_TRUE(lookup(0, "ghost@contoso.onmicrosoft.com").empty());
   // The mappings belong to the target tenant that uploaded them.
-  HttpResult contoso = QueryTenantMethod(kContosoAdmin, "GetTenantUserIdentityMappingItem",
-                                         CsomParameter("Enum", "0") + CsomParameter("String", "user1@contoso.onmicrosoft.com"));
+  HttpResult contoso =
+      QueryTenantMethod(kContosoAdmin, "GetTenantUserIdentityMappingItem",
+                        CsomParameter("Enum", "0") + CsomParameter("String", "user1@contoso.onmicrosoft.com"));
   EXPECT_TRUE(CsomResult(contoso, 5)["_Child_Items_"].empty()) << contoso.body;
   ExpectErrorInfo(QueryTenantMethod(kFabrikamAdmin, "GetTenantUserIdentityMappingItem",
                                     CsomParameter("Enum", "9") + CsomParameter("String", "x")),
@@ -267,9 +270,11 @@ TEST_F(TenantEmulatorCsomTest, ContextInfoAndTheFormDigestKnob) {
   EXPECT_TRUE(verbose.json["d"]["GetContextWebInformation"]["FormDigestValue"].is_string()) << verbose.body;
 
   // Sent without being asked for: accepted.
-  EXPECT_TRUE(CsomError(ProcessQuery(kContosoAdmin, CsomBody("", ""), token, {"X-RequestDigest: " + digest})).is_null());
+  EXPECT_TRUE(
+      CsomError(ProcessQuery(kContosoAdmin, CsomBody("", ""), token, {"X-RequestDigest: " + digest})).is_null());
   ASSERT_EQ(Admin("PUT", "faults", {{"require_form_digest", true}}).status, 200);
-  for (const std::string& header : {std::string("X-Nothing: 1"), std::string("X-RequestDigest: 0xFORGED,01 Jan 2026")}) {
+  for (const std::string& header :
+       {std::string("X-Nothing: 1"), std::string("X-RequestDigest: 0xFORGED,01 Jan 2026")}) {
     HttpResult refused = ProcessQuery(kContosoAdmin, CsomBody("", ""), token, {header});
     EXPECT_EQ(refused.status, 403) << refused.body;
     EXPECT_EQ(refused.json["error"]["code"], "-2130575252, Microsoft.SharePoint.SPException");
@@ -305,7 +310,8 @@ TEST_F(TenantEmulatorCsomTest, MultiGeoVersionsAndCompatibility) {
                 .json["XTenantMoveCompatibilityResult"],
             1)
       << "Incompatible";
-  EXPECT_EQ(check(kFabrikamAdmin, "https%3A%2F%2Fadatum-my.sharepoint.com%2F").json["XTenantMoveCompatibilityResult"], 2)
+  EXPECT_EQ(check(kFabrikamAdmin, "https%3A%2F%2Fadatum-my.sharepoint.com%2F").json["XTenantMoveCompatibilityResult"],
+            2)
       << "Warning, the worse of the two";
   EXPECT_EQ(check(kContosoAdmin, "https%3A%2F%2Ffabrikam-my.sharepoint.com%2F", "1.0").status, 200);
 

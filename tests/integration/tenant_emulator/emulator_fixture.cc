@@ -173,9 +173,12 @@ void EmulatorTest::SetUp() {
   dir_->WriteFile("app.pem", AppKey().CertificatePem());
   const std::string seed = dir_->WriteFile("seed.yaml", SeedYaml());
   ready_file_ = dir_->path() + "/ready.json";
-  std::vector<std::string> args = {"--seed",     seed,        "--address",  "127.0.0.1:0",
-                                   "--tls-cert", CertDir() + "/emulator.pem", "--tls-key", CertDir() + "/emulator.key",
-                                   "--ready-file", ready_file_, "--threads",  "16",
+  std::vector<std::string> args = {"--seed",        seed,
+                                   "--address",     "127.0.0.1:0",
+                                   "--tls-cert",    CertDir() + "/emulator.pem",
+                                   "--tls-key",     CertDir() + "/emulator.key",
+                                   "--ready-file",  ready_file_,
+                                   "--threads",     "16",
                                    "--signing-key", CertDir() + "/emulator-signing.key"};
   for (std::string& arg : ExtraArgs()) args.push_back(std::move(arg));
   process_ = std::make_unique<ServerProcess>(BinaryPath("tenant-emulator"), args, dir_->path());
@@ -234,7 +237,8 @@ HttpResult EmulatorTest::Request(const std::string& method, const std::string& u
   return result;
 }
 
-HttpResult EmulatorTest::Get(const std::string& url, const std::string& token, const std::vector<std::string>& headers) {
+HttpResult EmulatorTest::Get(const std::string& url, const std::string& token,
+                             const std::vector<std::string>& headers) {
   std::vector<std::string> all = headers;
   if (!token.empty()) all.push_back("Authorization: Bearer " + token);
   return Request("GET", url, "", all);
@@ -334,22 +338,23 @@ std::string EmulatorTest::MoveState(const std::string& user, const std::string& 
 }
 
 std::string EmulatorTest::CertToken(const std::string& tenant, const std::string& app, const std::string& resource) {
-  HttpResult result =
-      PostForm(TokenEndpoint(tenant),
-               {{"grant_type", "client_credentials"},
-                {"client_id", app},
-                {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-                {"client_assertion", Assertion("RS256", {{"iss", app}, {"sub", app}}, nullptr, tenant)},
-                {"scope", resource + "/.default"}});
+  HttpResult result = PostForm(TokenEndpoint(tenant),
+                               {{"grant_type", "client_credentials"},
+                                {"client_id", app},
+                                {"client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+                                {"client_assertion", Assertion("RS256", {{"iss", app}, {"sub", app}}, nullptr, tenant)},
+                                {"scope", resource + "/.default"}});
   EXPECT_EQ(result.status, 200) << result.body;
   return result.json.is_object() ? result.json.value("access_token", "") : "";
 }
 
 std::string EmulatorTest::SharePointToken(const std::string& host) {
   // "https://contosoeur-admin.sharepoint.com" → contoso (the geo label starts with the tenant name).
-  static const std::vector<std::pair<std::string, std::string>> kApps = {
-      {"fabrikam", kFabrikamApp}, {"northwind", kNorthwindApp}, {"litware", kLitwareApp},
-      {"adatum", kAdatumApp},     {"contoso", kContosoApp}};
+  static const std::vector<std::pair<std::string, std::string>> kApps = {{"fabrikam", kFabrikamApp},
+                                                                         {"northwind", kNorthwindApp},
+                                                                         {"litware", kLitwareApp},
+                                                                         {"adatum", kAdatumApp},
+                                                                         {"contoso", kContosoApp}};
   for (const auto& [name, app] : kApps) {
     if (absl::StartsWith(host, absl::StrCat("https://", name))) {
       return CertToken(absl::StrCat(name, ".onmicrosoft.com"), app, host);
@@ -384,12 +389,12 @@ HttpResult EmulatorTest::ProcessQuery(const std::string& host, const std::string
 
 HttpResult EmulatorTest::CallTenant(const std::string& host, const std::string& method, const std::string& parameters,
                                     const std::string& token) {
-  return ProcessQuery(host,
-                      CsomBody(absl::StrCat("<ObjectPath Id=\"2\" ObjectPathId=\"1\"/><Method Name=\"", method,
-                                            "\" Id=\"3\" ObjectPathId=\"1\"><Parameters>", parameters,
-                                            "</Parameters></Method>"),
-                               "<Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\"/>"),
-                      token);
+  return ProcessQuery(
+      host,
+      CsomBody(absl::StrCat("<ObjectPath Id=\"2\" ObjectPathId=\"1\"/><Method Name=\"", method,
+                            "\" Id=\"3\" ObjectPathId=\"1\"><Parameters>", parameters, "</Parameters></Method>"),
+               "<Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\"/>"),
+      token);
 }
 
 HttpResult EmulatorTest::QueryTenantMethod(const std::string& host, const std::string& method,
@@ -420,21 +425,21 @@ nlohmann::json EmulatorTest::CsomError(const HttpResult& result) {
 
 HttpResult EmulatorTest::OrgRelation(const std::string& host, const std::string& method, int role,
                                      const std::string& partner, const std::string& token) {
-  return CallTenant(host, method,
-                    CsomParameter("Enum", "1") + CsomParameter("Enum", std::to_string(role)) +
-                        CsomParameter("String", partner),
-                    token);
+  return CallTenant(
+      host, method,
+      CsomParameter("Enum", "1") + CsomParameter("Enum", std::to_string(role)) + CsomParameter("String", partner),
+      token);
 }
 
 nlohmann::json EmulatorTest::MoveRows(const std::string& host, const std::string& partner, const std::string& upn) {
-  HttpResult result = CallTenant(
-      host, "GetSPOCrossTenantContentMoveState",
-      CsomParameter("Enum", "0") + CsomParameter("String", partner) +
-          (upn.empty() ? CsomParameter("Null", "") : CsomParameter("String", upn)) +
-          CsomParameter("Guid", "{00000000-0000-0000-0000-000000000000}") + CsomParameter("Int32", "-1") +
-          CsomParameter("Int32", "0") + CsomParameter("UInt32", "0") +
-          CsomParameter("DateTime", "0001-01-01T00:00:00.0000000") +
-          CsomParameter("DateTime", "9999-12-31T23:59:59.0000000") + CsomParameter("Enum", "2"));
+  HttpResult result =
+      CallTenant(host, "GetSPOCrossTenantContentMoveState",
+                 CsomParameter("Enum", "0") + CsomParameter("String", partner) +
+                     (upn.empty() ? CsomParameter("Null", "") : CsomParameter("String", upn)) +
+                     CsomParameter("Guid", "{00000000-0000-0000-0000-000000000000}") + CsomParameter("Int32", "-1") +
+                     CsomParameter("Int32", "0") + CsomParameter("UInt32", "0") +
+                     CsomParameter("DateTime", "0001-01-01T00:00:00.0000000") +
+                     CsomParameter("DateTime", "9999-12-31T23:59:59.0000000") + CsomParameter("Enum", "2"));
   EXPECT_EQ(result.status, 200) << result.body;
   EXPECT_TRUE(CsomError(result).is_null()) << result.body;
   const nlohmann::json value = CsomResult(result, 3);

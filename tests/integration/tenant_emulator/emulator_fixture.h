@@ -42,7 +42,7 @@ inline constexpr char kFabrikamHost[] = "https://fabrikam-my.sharepoint.com/";
 struct HttpResult {
   long status = 0;
   std::string body;
-  nlohmann::json json;  // null unless the body is JSON
+  nlohmann::json json;                         // null unless the body is JSON
   std::map<std::string, std::string> headers;  // lowercase names
 };
 

@@ -90,9 +90,9 @@ TEST_F(TenantEmulatorEntraTest, V1EndpointTakesAResource) {
 TEST_F(TenantEmulatorEntraTest, ClientCredentialErrorsCarryAadstsCodes) {
   auto form = [](std::map<std::string, std::string> changes) {
     std::map<std::string, std::string> fields = {{"grant_type", "client_credentials"},
-                                               {"client_id", kContosoApp},
-                                               {"client_secret", kContosoSecret},
-                                               {"scope", "https://graph.microsoft.com/.default"}};
+                                                 {"client_id", kContosoApp},
+                                                 {"client_secret", kContosoSecret},
+                                                 {"scope", "https://graph.microsoft.com/.default"}};
     for (auto& [key, value] : changes) {
       if (value.empty()) {
         fields.erase(key);
@@ -134,8 +134,8 @@ TEST_F(TenantEmulatorEntraTest, Ps256AssertionWithX5tS256IsAccepted) {
 }
 
 TEST_F(TenantEmulatorEntraTest, AssertionAudienceMayNameTheTenantByDomain) {
-  HttpResult result = AssertionToken(
-      Assertion("RS256", {{"aud", absl::StrCat(kLogin, "/contoso.onmicrosoft.com/oauth2/v2.0/token")}}));
+  HttpResult result =
+      AssertionToken(Assertion("RS256", {{"aud", absl::StrCat(kLogin, "/contoso.onmicrosoft.com/oauth2/v2.0/token")}}));
   EXPECT_EQ(result.status, 200) << result.body;
 }
 
@@ -146,8 +146,8 @@ TEST_F(TenantEmulatorEntraTest, TamperedAssertionFailsSignatureValidation) {
   const std::size_t second = assertion.find('.', first + 1);
   nlohmann::json claims = DecodeClaims(assertion);
   claims["exp"] = claims["exp"].get<int64_t>() + 3600;
-  assertion = absl::StrCat(assertion.substr(0, first + 1), emulator::Base64UrlEncode(claims.dump()),
-                           assertion.substr(second));
+  assertion =
+      absl::StrCat(assertion.substr(0, first + 1), emulator::Base64UrlEncode(claims.dump()), assertion.substr(second));
   ExpectEntraError(AssertionToken(assertion), 401, "invalid_client", 700027);
 }
 
@@ -157,8 +157,9 @@ TEST_F(TenantEmulatorEntraTest, AssertionFromAnUnregisteredCertificateIsRejected
 }
 
 TEST_F(TenantEmulatorEntraTest, AssertionClaimsAreChecked) {
-  ExpectEntraError(AssertionToken(Assertion("RS256", {{"aud", "https://login.microsoftonline.com/other/oauth2/v2.0/token"}})),
-                   401, "invalid_client", 50027);
+  ExpectEntraError(
+      AssertionToken(Assertion("RS256", {{"aud", "https://login.microsoftonline.com/other/oauth2/v2.0/token"}})), 401,
+      "invalid_client", 50027);
   ExpectEntraError(AssertionToken(Assertion("RS256", {{"iss", kFabrikamApp}})), 401, "invalid_client", 700021);
   ExpectEntraError(AssertionToken(Assertion("RS256", {{"sub", kFabrikamApp}})), 401, "invalid_client", 700021);
   const int64_t now = absl::ToUnixSeconds(absl::Now());
@@ -237,11 +238,11 @@ TEST_F(TenantEmulatorEntraTest, TokenAnswersAreNotToBeCached) {
                                                             {"client_secret", "wrong"},
                                                             {"scope", "https://graph.microsoft.com/.default"}});
   ASSERT_EQ(refused.status, 401) << refused.body;
-  HttpResult v1 = PostForm(absl::StrCat(kLogin, "/", kContosoId, "/oauth2/token"),
-                           {{"grant_type", "client_credentials"},
-                            {"client_id", kContosoApp},
-                            {"client_secret", kContosoSecret},
-                            {"resource", "https://graph.microsoft.com"}});
+  HttpResult v1 =
+      PostForm(absl::StrCat(kLogin, "/", kContosoId, "/oauth2/token"), {{"grant_type", "client_credentials"},
+                                                                        {"client_id", kContosoApp},
+                                                                        {"client_secret", kContosoSecret},
+                                                                        {"resource", "https://graph.microsoft.com"}});
   ASSERT_EQ(v1.status, 200) << v1.body;
   for (HttpResult* answer : {&ok, &refused, &v1}) {
     EXPECT_THAT(answer->headers["cache-control"], HasSubstr("no-store")) << answer->body;
@@ -299,25 +300,25 @@ TEST_F(TenantEmulatorEntraTest, RefreshTokenGivesATokenForAnotherResource) {
   ASSERT_EQ(refreshed.status, 200) << refreshed.body;
   EXPECT_EQ(DecodeClaims(refreshed.json["access_token"])["aud"], "https://contoso-admin.sharepoint.com");
   EXPECT_TRUE(refreshed.json.contains("refresh_token"));
-  ExpectEntraError(PostForm(TokenEndpoint(), {{"grant_type", "refresh_token"},
-                                              {"client_id", kPublicClient},
-                                              {"refresh_token", "1.forged"}}),
-                   400, "invalid_grant", 9002313);
+  ExpectEntraError(
+      PostForm(TokenEndpoint(),
+               {{"grant_type", "refresh_token"}, {"client_id", kPublicClient}, {"refresh_token", "1.forged"}}),
+      400, "invalid_grant", 9002313);
 }
 
 class TenantEmulatorDeviceCodeTest : public TenantEmulatorEntraTest {
  protected:
   nlohmann::json Begin() {
-    HttpResult result = PostForm(absl::StrCat(kLogin, "/organizations/oauth2/v2.0/devicecode"),
-                                 {{"client_id", kPublicClient}, {"scope", "https://graph.microsoft.com/.default offline_access"}});
+    HttpResult result =
+        PostForm(absl::StrCat(kLogin, "/organizations/oauth2/v2.0/devicecode"),
+                 {{"client_id", kPublicClient}, {"scope", "https://graph.microsoft.com/.default offline_access"}});
     EXPECT_EQ(result.status, 200) << result.body;
     return result.json;
   }
   HttpResult Poll(const std::string& device_code,
                   const std::string& grant_type = "urn:ietf:params:oauth:grant-type:device_code") {
-    return PostForm(TokenEndpoint("organizations"), {{"grant_type", grant_type},
-                                                     {"client_id", kPublicClient},
-                                                     {"device_code", device_code}});
+    return PostForm(TokenEndpoint("organizations"),
+                    {{"grant_type", grant_type}, {"client_id", kPublicClient}, {"device_code", device_code}});
   }
 };
 
@@ -332,8 +333,8 @@ TEST_F(TenantEmulatorDeviceCodeTest, PendingSlowDownApprovedThenRedeemedOnce) {
   ExpectEntraError(Poll(code["device_code"]), 400, "slow_down", 70016);
   AdvanceTime(11);  // the interval is now 10 s
   ExpectEntraError(Poll(code["device_code"]), 400, "authorization_pending", 70016);
-  HttpResult approve = Admin("POST", "devicecode/approve",
-                             {{"user_code", code["user_code"]}, {"upn", "admin@contoso.onmicrosoft.com"}});
+  HttpResult approve =
+      Admin("POST", "devicecode/approve", {{"user_code", code["user_code"]}, {"upn", "admin@contoso.onmicrosoft.com"}});
   ASSERT_EQ(approve.status, 200) << approve.body;
   HttpResult token = Poll(code["device_code"]);
   ASSERT_EQ(token.status, 200) << token.body;
@@ -345,9 +346,10 @@ TEST_F(TenantEmulatorDeviceCodeTest, PendingSlowDownApprovedThenRedeemedOnce) {
 TEST_F(TenantEmulatorDeviceCodeTest, TheShortGrantTypeMsalSendsIsAccepted) {
   const nlohmann::json code = Begin();
   ExpectEntraError(Poll(code["device_code"], "device_code"), 400, "authorization_pending", 70016);
-  ASSERT_EQ(Admin("POST", "devicecode/approve", {{"user_code", code["user_code"]}, {"upn", "admin@contoso.onmicrosoft.com"}})
-                .status,
-            200);
+  ASSERT_EQ(
+      Admin("POST", "devicecode/approve", {{"user_code", code["user_code"]}, {"upn", "admin@contoso.onmicrosoft.com"}})
+          .status,
+      200);
   AdvanceTime(6);
   HttpResult token = Poll(code["device_code"], "device_code");
   ASSERT_EQ(token.status, 200) << token.body;
@@ -379,7 +381,8 @@ TEST_F(TenantEmulatorEntraTest, OpenIdConfigurationInstanceDiscoveryAndUserRealm
   ASSERT_EQ(oidc.status, 200) << oidc.body;
   EXPECT_EQ(oidc.json["issuer"], absl::StrCat(kLogin, "/", kContosoId, "/v2.0"));
   EXPECT_EQ(oidc.json["token_endpoint"], absl::StrCat(kLogin, "/", kContosoId, "/oauth2/v2.0/token"));
-  EXPECT_EQ(oidc.json["device_authorization_endpoint"], absl::StrCat(kLogin, "/", kContosoId, "/oauth2/v2.0/devicecode"));
+  EXPECT_EQ(oidc.json["device_authorization_endpoint"],
+            absl::StrCat(kLogin, "/", kContosoId, "/oauth2/v2.0/devicecode"));
   EXPECT_EQ(oidc.json["jwks_uri"], absl::StrCat(kLogin, "/", kContosoId, "/discovery/v2.0/keys"));
   EXPECT_THAT(oidc.json["token_endpoint_auth_methods_supported"], Contains("private_key_jwt"));
 
@@ -388,23 +391,25 @@ TEST_F(TenantEmulatorEntraTest, OpenIdConfigurationInstanceDiscoveryAndUserRealm
   EXPECT_EQ(sovereign.json["issuer"], "https://login.microsoftonline.us/{tenantid}/v2.0");
   EXPECT_EQ(sovereign.json["msgraph_host"], "graph.microsoft.us");
 
-  HttpResult instance = Get(absl::StrCat(
-      kLogin, "/common/discovery/instance?api-version=1.1&authorization_endpoint=",
-      "https%3A%2F%2Flogin.microsoftonline.com%2Fcontoso.onmicrosoft.com%2Foauth2%2Fv2.0%2Fauthorize"));
+  HttpResult instance = Get(
+      absl::StrCat(kLogin, "/common/discovery/instance?api-version=1.1&authorization_endpoint=",
+                   "https%3A%2F%2Flogin.microsoftonline.com%2Fcontoso.onmicrosoft.com%2Foauth2%2Fv2.0%2Fauthorize"));
   ASSERT_EQ(instance.status, 200) << instance.body;
   EXPECT_EQ(instance.json["api-version"], "1.1");
   EXPECT_EQ(instance.json["tenant_discovery_endpoint"],
             absl::StrCat(kLogin, "/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"));
   EXPECT_EQ(instance.json["metadata"][0]["preferred_network"], "login.microsoftonline.com");
-  HttpResult us = Get(absl::StrCat(kLogin, "/common/discovery/instance?api-version=1.1&authorization_endpoint=",
-                                   "https%3A%2F%2Flogin.microsoftonline.us%2Fcontoso.onmicrosoft.com%2Foauth2%2Fv2.0%2Fauthorize"));
+  HttpResult us =
+      Get(absl::StrCat(kLogin, "/common/discovery/instance?api-version=1.1&authorization_endpoint=",
+                       "https%3A%2F%2Flogin.microsoftonline.us%2Fcontoso.onmicrosoft.com%2Foauth2%2Fv2.0%2Fauthorize"));
   ASSERT_EQ(us.status, 200) << us.body;
   EXPECT_EQ(us.json["tenant_discovery_endpoint"],
             "https://login.microsoftonline.us/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration");
   // A host of no cloud Entra knows: MSAL reports the authority as untrusted.
-  ExpectEntraError(Get(absl::StrCat(kLogin, "/common/discovery/instance?api-version=1.1&authorization_endpoint=",
-                                    "https%3A%2F%2Flogin.contoso.example%2Fcontoso.onmicrosoft.com%2Foauth2%2Fv2.0%2Fauthorize")),
-                   400, "invalid_instance", 50049);
+  ExpectEntraError(
+      Get(absl::StrCat(kLogin, "/common/discovery/instance?api-version=1.1&authorization_endpoint=",
+                       "https%3A%2F%2Flogin.contoso.example%2Fcontoso.onmicrosoft.com%2Foauth2%2Fv2.0%2Fauthorize")),
+      400, "invalid_instance", 50049);
 
   HttpResult realm = Get(absl::StrCat(kLogin, "/common/userrealm/admin@contoso.onmicrosoft.com?api-version=1.0"));
   ASSERT_EQ(realm.status, 200);

@@ -92,8 +92,8 @@ TEST_F(TenantEmulatorFaultsTest, AccountingByRouteTenantAndStatus) {
 class TenantEmulatorStartupFaultsTest : public EmulatorTest {
  protected:
   std::vector<std::string> ExtraArgs() override {
-    return {"--fault-unavailable-ratio", "1", "--fault-retry-after", "7-7", "--fault-latency", "200ms",
-            "--unreachable-tenant", "fabrikam"};
+    return {"--fault-unavailable-ratio", "1",     "--fault-retry-after",  "7-7",
+            "--fault-latency",           "200ms", "--unreachable-tenant", "fabrikam"};
   }
 };
 
@@ -116,11 +116,11 @@ TEST_F(TenantEmulatorStartupFaultsTest, UnavailableLatencyAndUnreachableFromFlag
 
   ASSERT_EQ(Admin("PUT", "faults", {{"unavailable_ratio", 0}, {"latency_ms", 0}}).status, 200);
   EXPECT_FALSE(AppToken().empty());
-  HttpResult unreachable = PostForm(TokenEndpoint("fabrikam.onmicrosoft.com"),
-                                    {{"grant_type", "client_credentials"},
-                                     {"client_id", kFabrikamApp},
-                                     {"client_secret", kFabrikamSecret},
-                                     {"scope", "https://graph.microsoft.com/.default"}});
+  HttpResult unreachable =
+      PostForm(TokenEndpoint("fabrikam.onmicrosoft.com"), {{"grant_type", "client_credentials"},
+                                                           {"client_id", kFabrikamApp},
+                                                           {"client_secret", kFabrikamSecret},
+                                                           {"scope", "https://graph.microsoft.com/.default"}});
   EXPECT_EQ(unreachable.status, 503) << unreachable.body;
   EXPECT_EQ(Admin("GET", "accounting").json["faults"]["unreachable"], 1);
 }

@@ -18,7 +18,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAreArray;
 
-constexpr char kMappings[] = "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationUserMappings";
+constexpr char kMappings[] =
+    "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationUserMappings";
 
 class TenantEmulatorGraphTest : public EmulatorTest {};
 
@@ -60,8 +61,8 @@ TEST_F(TenantEmulatorGraphTest, UsersArePagedWithNextLinkUntilTheEnd) {
   EXPECT_EQ(pages, 6);          // users_page_size 4
   EXPECT_TRUE(seen.count("o'brien@contoso.onmicrosoft.com"));
 
-  HttpResult filtered = Get(absl::StrCat(kGraph, "/v1.0/users?$filter=userPrincipalName%20eq%20'user3@contoso.onmicrosoft.com'"),
-                            token);
+  HttpResult filtered =
+      Get(absl::StrCat(kGraph, "/v1.0/users?$filter=userPrincipalName%20eq%20'user3@contoso.onmicrosoft.com'"), token);
   ASSERT_EQ(filtered.status, 200) << filtered.body;
   ASSERT_EQ(filtered.json["value"].size(), 1u);
   ExpectGraphError(Get(absl::StrCat(kGraph, "/v1.0/users?$top=1000"), token), 400, "Request_BadRequest");
@@ -167,7 +168,8 @@ TEST_F(TenantEmulatorGraphTest, BatchRunsUpToTwentyRequests) {
   EXPECT_EQ(by_id["4"]["body"]["value"].size(), 2u);
 
   nlohmann::json too_many = nlohmann::json::array();
-  for (int i = 0; i < 21; ++i) too_many.push_back({{"id", std::to_string(i)}, {"method", "GET"}, {"url", "/organization"}});
+  for (int i = 0; i < 21; ++i)
+    too_many.push_back({{"id", std::to_string(i)}, {"method", "GET"}, {"url", "/organization"}});
   ExpectGraphError(PostJson(absl::StrCat(kGraph, "/v1.0/$batch"), {{"requests", too_many}}, AppToken()), 400,
                    "BadRequest");
   // Without a token every inner request is refused on its own.
@@ -180,12 +182,13 @@ TEST_F(TenantEmulatorGraphTest, UserMappingsDeltaGetAndLimits) {
   const std::string token = AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret);
   nlohmann::json value = nlohmann::json::array();
   for (int i = 1; i <= 2; ++i) {
-    value.push_back({{"@odata.type", "#microsoft.graph.sharePointUserIdentityMapping"},
-                     {"sourceOrganizationId", kContosoId},
-                     {"userType", "regularUser"},
-                     {"sourceUserIdentity", {{"userPrincipalName", absl::StrCat("user", i, "@contoso.onmicrosoft.com")}}},
-                     {"targetUserIdentity", {{"userPrincipalName", absl::StrCat("user", i, "@fabrikam.onmicrosoft.com")}}},
-                     {"targetUserMigrationData", {{"email", absl::StrCat("user", i, "@fabrikam.onmicrosoft.com")}}}});
+    value.push_back(
+        {{"@odata.type", "#microsoft.graph.sharePointUserIdentityMapping"},
+         {"sourceOrganizationId", kContosoId},
+         {"userType", "regularUser"},
+         {"sourceUserIdentity", {{"userPrincipalName", absl::StrCat("user", i, "@contoso.onmicrosoft.com")}}},
+         {"targetUserIdentity", {{"userPrincipalName", absl::StrCat("user", i, "@fabrikam.onmicrosoft.com")}}},
+         {"targetUserMigrationData", {{"email", absl::StrCat("user", i, "@fabrikam.onmicrosoft.com")}}}});
   }
   HttpResult patched = PostJson(kMappings, {{"@context", "#$delta"}, {"value", value}}, token, "PATCH");
   ASSERT_EQ(patched.status, 200) << patched.body;
@@ -224,8 +227,8 @@ bool IsGuid(const std::string& text) {
 }
 
 const std::vector<std::string> kV1DefaultUserProperties = {
-    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation",
-    "preferredLanguage", "surname", "userPrincipalName", "id"};
+    "businessPhones", "displayName",       "givenName", "jobTitle",          "mail", "mobilePhone",
+    "officeLocation", "preferredLanguage", "surname",   "userPrincipalName", "id"};
 
 TEST_F(TenantEmulatorGraphTest, UsersHaveGraphsDefaultPropertiesAndExactlyTheSelectedOnes) {
   const std::string token = AppToken();
@@ -244,12 +247,13 @@ TEST_F(TenantEmulatorGraphTest, UsersHaveGraphsDefaultPropertiesAndExactlyTheSel
   EXPECT_THAT(Properties(me.json), UnorderedElementsAreArray(kV1DefaultUserProperties)) << me.body;
 
   // $select: exactly what is named (id too only when named), case-insensitively, spelled as Graph does.
-  HttpResult selected = Get(absl::StrCat(kGraph, "/v1.0/users/user1@contoso.onmicrosoft.com?$select=displayName"), token);
+  HttpResult selected =
+      Get(absl::StrCat(kGraph, "/v1.0/users/user1@contoso.onmicrosoft.com?$select=displayName"), token);
   ASSERT_EQ(selected.status, 200) << selected.body;
   EXPECT_THAT(Properties(selected.json), UnorderedElementsAreArray({"displayName"}));
   EXPECT_EQ(selected.json["@odata.context"], "https://graph.microsoft.com/v1.0/$metadata#users(displayName)/$entity");
-  HttpResult mixed = Get(absl::StrCat(kGraph, "/v1.0/users?$top=2&$select=ID,preferreddatalocation,userType,accountEnabled"),
-                         token);
+  HttpResult mixed =
+      Get(absl::StrCat(kGraph, "/v1.0/users?$top=2&$select=ID,preferreddatalocation,userType,accountEnabled"), token);
   ASSERT_EQ(mixed.status, 200) << mixed.body;
   for (const nlohmann::json& user : mixed.json["value"]) {
     EXPECT_THAT(Properties(user),
@@ -264,7 +268,7 @@ TEST_F(TenantEmulatorGraphTest, UsersHaveGraphsDefaultPropertiesAndExactlyTheSel
   // beta keeps its own default set.
   HttpResult beta = Get(absl::StrCat(kGraph, "/beta/users/user1@contoso.onmicrosoft.com"), token);
   EXPECT_THAT(Properties(beta.json), UnorderedElementsAreArray({"id", "userPrincipalName", "displayName", "mail",
-                                                                 "accountEnabled", "preferredDataLocation"}));
+                                                                "accountEnabled", "preferredDataLocation"}));
 }
 
 TEST_F(TenantEmulatorGraphTest, UnknownPathsGetGraphsStatusAndCode) {
@@ -292,12 +296,14 @@ TEST_F(TenantEmulatorGraphTest, UnknownPathsGetGraphsStatusAndCode) {
   EXPECT_THAT(unknown_id.json["error"]["message"].get<std::string>(), HasSubstr("does not exist"));
   // The same answers for a request inside a $batch.
   HttpResult batch = PostJson(absl::StrCat(kGraph, "/v1.0/$batch"),
-                              {{"requests", {{{"id", "1"}, {"method", "GET"}, {"url", "/nosuchthing"}},
-                                             {{"id", "2"}, {"method", "DELETE"}, {"url", "/users"}}}}},
+                              {{"requests",
+                                {{{"id", "1"}, {"method", "GET"}, {"url", "/nosuchthing"}},
+                                 {{"id", "2"}, {"method", "DELETE"}, {"url", "/users"}}}}},
                               token);
   ASSERT_EQ(batch.status, 200) << batch.body;
   EXPECT_EQ(batch.json["responses"][0]["status"], 400);
-  EXPECT_EQ(batch.json["responses"][0]["body"]["error"]["message"], "Resource not found for the segment 'nosuchthing'.");
+  EXPECT_EQ(batch.json["responses"][0]["body"]["error"]["message"],
+            "Resource not found for the segment 'nosuchthing'.");
   EXPECT_EQ(batch.json["responses"][1]["status"], 405);
 }
 
@@ -333,8 +339,9 @@ TEST_F(TenantEmulatorGraphTest, RequestIdsOnEveryAnswerAndInErrorBodies) {
   }
   // A $batch: the envelope has the ids; each error inside has its own request-id and the client's id.
   HttpResult batch = Request("POST", absl::StrCat(kGraph, "/v1.0/$batch"),
-                             nlohmann::json({{"requests", {{{"id", "1"}, {"method", "GET"}, {"url", "/users/ghost@x"}},
-                                                           {{"id", "2"}, {"method", "GET"}, {"url", "/users/nobody@x"}}}}})
+                             nlohmann::json({{"requests",
+                                              {{{"id", "1"}, {"method", "GET"}, {"url", "/users/ghost@x"}},
+                                               {{"id", "2"}, {"method", "GET"}, {"url", "/users/nobody@x"}}}}})
                                  .dump(),
                              {auth, "Content-Type: application/json", echo});
   ASSERT_EQ(batch.status, 200) << batch.body;
@@ -353,8 +360,8 @@ TEST_F(TenantEmulatorGraphTest, RequestIdsOnEveryAnswerAndInErrorBodies) {
   EXPECT_EQ(throttled.status, 429);
   EXPECT_EQ(throttled.headers["client-request-id"], mine);
   EXPECT_EQ(throttled.json["error"]["innerError"]["request-id"], throttled.headers["request-id"]);
-  HttpResult long_id = Get(absl::StrCat(kGraph, "/v1.0/organization"), token,
-                           {"client-request-id: " + std::string(200, 'a')});
+  HttpResult long_id =
+      Get(absl::StrCat(kGraph, "/v1.0/organization"), token, {"client-request-id: " + std::string(200, 'a')});
   EXPECT_EQ(long_id.headers["client-request-id"], long_id.headers["request-id"]);
 }
 
@@ -368,13 +375,12 @@ std::map<std::string, nlohmann::json> ById(const HttpResult& batch) {
 TEST_F(TenantEmulatorGraphTest, BatchDependsOnRunsInOrderAndFailsTheDependantsOfAFailure) {
   const std::string token = AppToken();
   const std::string url = absl::StrCat(kGraph, "/v1.0/$batch");
-  nlohmann::json requests = {
-      {{"id", "1"}, {"method", "GET"}, {"url", "/users/ghost@contoso.onmicrosoft.com"}},
-      {{"id", "2"}, {"method", "GET"}, {"url", "/organization"}, {"dependsOn", {"1"}}},
-      {{"id", "3"}, {"method", "GET"}, {"url", "/organization"}, {"dependsOn", {"2"}}},
-      {{"id", "4"}, {"method", "GET"}, {"url", "/users/user1@contoso.onmicrosoft.com"}},
-      {{"id", "5"}, {"method", "GET"}, {"url", "/organization"}, {"dependsOn", {"4"}}},
-      {{"id", "6"}, {"method", "GET"}, {"url", "/organization"}, {"dependsOn", {"4", "3"}}}};
+  nlohmann::json requests = {{{"id", "1"}, {"method", "GET"}, {"url", "/users/ghost@contoso.onmicrosoft.com"}},
+                             {{"id", "2"}, {"method", "GET"}, {"url", "/organization"}, {"dependsOn", {"1"}}},
+                             {{"id", "3"}, {"method", "GET"}, {"url", "/organization"}, {"dependsOn", {"2"}}},
+                             {{"id", "4"}, {"method", "GET"}, {"url", "/users/user1@contoso.onmicrosoft.com"}},
+                             {{"id", "5"}, {"method", "GET"}, {"url", "/organization"}, {"dependsOn", {"4"}}},
+                             {{"id", "6"}, {"method", "GET"}, {"url", "/organization"}, {"dependsOn", {"4", "3"}}}};
   HttpResult batch = PostJson(url, {{"requests", requests}}, token);
   ASSERT_EQ(batch.status, 200) << batch.body;
   std::map<std::string, nlohmann::json> by_id = ById(batch);
@@ -411,7 +417,9 @@ TEST_F(TenantEmulatorGraphTest, BatchDependsOnRunsInOrderAndFailsTheDependantsOf
 TEST_F(TenantEmulatorGraphTest, BatchThrottlesEachRequestOnItsOwn) {
   const std::string token = AppToken();
   ASSERT_EQ(Admin("PUT", "faults",
-                  {{"throttle_ratio", 0.3}, {"unavailable_ratio", 0.3}, {"retry_after_seconds", 1},
+                  {{"throttle_ratio", 0.3},
+                   {"unavailable_ratio", 0.3},
+                   {"retry_after_seconds", 1},
                    {"retry_after_max_seconds", 9}})
                 .status,
             200);

@@ -13,7 +13,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kTasks[] = "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationMigrationTasks";
+constexpr char kTasks[] =
+    "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationMigrationTasks";
 
 class TenantEmulatorMovesTest : public EmulatorTest {
  protected:
@@ -27,14 +28,13 @@ class TenantEmulatorMovesTest : public EmulatorTest {
   }
   static std::string SiteFilter(const std::string& start, int include_personal,
                                 const std::string& template_name = "RedirectSite#0") {
-    return absl::StrCat("<Parameter TypeId=\"{b92aeee2-c92c-4b67-abcc-024e471bc140}\">",
-                        "<Property Name=\"Filter\" Type=\"Null\"/>",
-                        "<Property Name=\"IncludeDetail\" Type=\"Boolean\">false</Property>",
-                        "<Property Name=\"IncludePersonalSite\" Type=\"Enum\">", include_personal, "</Property>",
-                        start.empty() ? "<Property Name=\"StartIndex\" Type=\"Null\"/>"
-                                      : absl::StrCat("<Property Name=\"StartIndex\" Type=\"String\">",
-                                                     XmlEscape(start), "</Property>"),
-                        "<Property Name=\"Template\" Type=\"String\">", template_name, "</Property></Parameter>");
+    return absl::StrCat(
+        "<Parameter TypeId=\"{b92aeee2-c92c-4b67-abcc-024e471bc140}\">", "<Property Name=\"Filter\" Type=\"Null\"/>",
+        "<Property Name=\"IncludeDetail\" Type=\"Boolean\">false</Property>",
+        "<Property Name=\"IncludePersonalSite\" Type=\"Enum\">", include_personal, "</Property>",
+        start.empty() ? "<Property Name=\"StartIndex\" Type=\"Null\"/>"
+                      : absl::StrCat("<Property Name=\"StartIndex\" Type=\"String\">", XmlEscape(start), "</Property>"),
+        "<Property Name=\"Template\" Type=\"String\">", template_name, "</Property></Parameter>");
   }
   // Get-SPOSite -Template RedirectSite#0 -IncludePersonalSite $true: the SPOSitePropertiesEnumerable.
   nlohmann::json RedirectSites(const std::string& admin, const std::string& start = "", int include_personal = 1) {
@@ -53,11 +53,10 @@ class TenantEmulatorMovesTest : public EmulatorTest {
   // The operation queried through an <Identity> path for IsComplete and PollingInterval.
   nlohmann::json PollOperation(const std::string& admin, const std::string& identity) {
     HttpResult result = ProcessQuery(
-        admin,
-        CsomBody("<Query Id=\"2\" ObjectPathId=\"1\"><Query SelectAllProperties=\"false\"><Properties>"
-                 "<Property Name=\"IsComplete\" ScalarProperty=\"true\"/>"
-                 "<Property Name=\"PollingInterval\" ScalarProperty=\"true\"/></Properties></Query></Query>",
-                 absl::StrCat("<Identity Id=\"1\" Name=\"", XmlEscape(identity), "\"/>")));
+        admin, CsomBody("<Query Id=\"2\" ObjectPathId=\"1\"><Query SelectAllProperties=\"false\"><Properties>"
+                        "<Property Name=\"IsComplete\" ScalarProperty=\"true\"/>"
+                        "<Property Name=\"PollingInterval\" ScalarProperty=\"true\"/></Properties></Query></Query>",
+                        absl::StrCat("<Identity Id=\"1\" Name=\"", XmlEscape(identity), "\"/>")));
     EXPECT_TRUE(CsomError(result).is_null()) << result.body;
     return CsomResult(result, 2);
   }
@@ -102,8 +101,9 @@ TEST_F(TenantEmulatorMovesTest, AMoveGoesThroughEveryStateToSuccess) {
   AdvanceTime(60);
   EXPECT_EQ(MoveState("user1"), "Success");
 
-  HttpResult done = Get(absl::StrCat(kTasks, "/getBySourceUserPrincipalName(sourcePrincipalName='user1@contoso.onmicrosoft.com')"),
-                        AppToken());
+  HttpResult done =
+      Get(absl::StrCat(kTasks, "/getBySourceUserPrincipalName(sourcePrincipalName='user1@contoso.onmicrosoft.com')"),
+          AppToken());
   ASSERT_EQ(done.status, 200) << done.body;
   EXPECT_EQ(done.json["status"], "completed");
   EXPECT_EQ(done.json["id"], id);
@@ -114,7 +114,8 @@ TEST_F(TenantEmulatorMovesTest, AMoveGoesThroughEveryStateToSuccess) {
   const std::string fabrikam = AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret);
   HttpResult target = Get(absl::StrCat(kGraph, "/v1.0/users/user1@fabrikam.onmicrosoft.com/drive"), fabrikam);
   ASSERT_EQ(target.status, 200) << target.body;
-  EXPECT_EQ(target.json["webUrl"], "https://fabrikam-my.sharepoint.com/personal/user1_fabrikam_onmicrosoft_com/Documents");
+  EXPECT_EQ(target.json["webUrl"],
+            "https://fabrikam-my.sharepoint.com/personal/user1_fabrikam_onmicrosoft_com/Documents");
   const nlohmann::json sites = RedirectSites(kContosoAdmin);
   ASSERT_EQ(sites["_Child_Items_"].size(), 1u) << sites;
   const nlohmann::json& site = sites["_Child_Items_"][0];
@@ -177,11 +178,12 @@ TEST_F(TenantEmulatorMovesTest, RedirectSitesArePagedAndRemovingThemDoesNotSkip)
   for (const nlohmann::json& site : first["_Child_Items_"]) RemoveSite(kContosoAdmin, "RemoveSite", site["Url"]);
   const nlohmann::json second = RedirectSites(kContosoAdmin, first["NextStartIndexFromSharePoint"]);
   ASSERT_EQ(second["_Child_Items_"].size(), 1u) << second;
-  EXPECT_EQ(second["_Child_Items_"][0]["Url"], "https://contoso-my.sharepoint.com/personal/user3_contoso_onmicrosoft_com");
+  EXPECT_EQ(second["_Child_Items_"][0]["Url"],
+            "https://contoso-my.sharepoint.com/personal/user3_contoso_onmicrosoft_com");
   EXPECT_TRUE(second["NextStartIndexFromSharePoint"].is_null());
 
-  HttpResult bad = QueryTenantMethod(kContosoAdmin, "GetSitePropertiesFromSharePointByFilters",
-                                     SiteFilter("2;made-up", 1));
+  HttpResult bad =
+      QueryTenantMethod(kContosoAdmin, "GetSitePropertiesFromSharePointByFilters", SiteFilter("2;made-up", 1));
   EXPECT_EQ(CsomError(bad)["ErrorTypeName"], "System.ArgumentException") << bad.body;
   HttpResult other_geo = QueryTenantMethod(kContosoEurAdmin, "GetSitePropertiesFromSharePointByFilters",
                                            SiteFilter(first["NextStartIndexFromSharePoint"], 1));
@@ -198,12 +200,12 @@ TEST_F(TenantEmulatorMovesTest, RefusalsAtStart) {
   ExpectRefused(StartMove("taken"), 409, "conflict", "target tenant has a conflict");
   ExpectRefused(StartMove("nodrive"), 400, "invalidRequest", "has no OneDrive");
   ExpectRefused(StartMove("ghost"), 404, "itemNotFound", "could not be found");
-  HttpResult missing = PostJson(kTasks, {{"parameters", {{"targetOrganizationHost", "https://fabrikam-my.sharepoint.com"}}}},
-                                AppToken());
+  HttpResult missing = PostJson(
+      kTasks, {{"parameters", {{"targetOrganizationHost", "https://fabrikam-my.sharepoint.com"}}}}, AppToken());
   ExpectRefused(missing, 400, "invalidRequest", "required parameter sourceUserIdentity is missing");
   // The feature switched off on the source tenant.
-  const std::string northwind = AppToken("northwind.onmicrosoft.com", "44444444-4444-4444-8444-444444444444",
-                                         "northwind-secret");
+  const std::string northwind =
+      AppToken("northwind.onmicrosoft.com", "44444444-4444-4444-8444-444444444444", "northwind-secret");
   HttpResult off = PostJson(kTasks,
                             {{"parameters",
                               {{"targetOrganizationHost", "https://fabrikam-my.sharepoint.com"},
@@ -239,7 +241,8 @@ struct ValidationCase {
   const char* text;
 };
 
-class TenantEmulatorValidationFailureTest : public TenantEmulatorMovesTest, public ::testing::WithParamInterface<ValidationCase> {};
+class TenantEmulatorValidationFailureTest : public TenantEmulatorMovesTest,
+                                            public ::testing::WithParamInterface<ValidationCase> {};
 
 TEST_P(TenantEmulatorValidationFailureTest, FailsInValidationWithTheReason) {
   const ValidationCase& c = GetParam();
@@ -313,19 +316,21 @@ TEST_F(TenantEmulatorMovesTest, ValidateOnlyPassesWithoutQueueing) {
 TEST_F(TenantEmulatorMovesTest, CancelBeforeItRunsButNotAfter) {
   HttpResult first = StartMove("user1");
   ASSERT_EQ(first.status, 200);
-  HttpResult cancelled = PostJson(absl::StrCat(kTasks, "/", first.json["id"].get<std::string>(), "/cancel"), nullptr,
-                                  AppToken());
+  HttpResult cancelled =
+      PostJson(absl::StrCat(kTasks, "/", first.json["id"].get<std::string>(), "/cancel"), nullptr, AppToken());
   EXPECT_EQ(cancelled.status, 204) << cancelled.body;
   EXPECT_EQ(MoveState("user1"), "Stopped");
-  EXPECT_EQ(Get(absl::StrCat(kTasks, "/", first.json["id"].get<std::string>()), AppToken()).json["status"], "cancelled");
+  EXPECT_EQ(Get(absl::StrCat(kTasks, "/", first.json["id"].get<std::string>()), AppToken()).json["status"],
+            "cancelled");
 
   HttpResult second = StartMove("user2");
   AdvanceTime(150);
   EXPECT_EQ(MoveState("user2"), "InProgress");
-  ExpectRefused(PostJson(absl::StrCat(kTasks, "/", second.json["id"].get<std::string>(), "/cancel"), nullptr, AppToken()),
-                409, "conflict", "Cannot process the cancel request because the task is in progress");
-  ExpectRefused(PostJson(absl::StrCat(kTasks, "/00000000-0000-4000-8000-000000000000/cancel"), nullptr, AppToken()), 404,
-                "itemNotFound", "could not be found");
+  ExpectRefused(
+      PostJson(absl::StrCat(kTasks, "/", second.json["id"].get<std::string>(), "/cancel"), nullptr, AppToken()), 409,
+      "conflict", "Cannot process the cancel request because the task is in progress");
+  ExpectRefused(PostJson(absl::StrCat(kTasks, "/00000000-0000-4000-8000-000000000000/cancel"), nullptr, AppToken()),
+                404, "itemNotFound", "could not be found");
   // Tasks of another tenant are invisible.
   EXPECT_EQ(Get(absl::StrCat(kTasks, "/", second.json["id"].get<std::string>()),
                 AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret))
@@ -344,9 +349,9 @@ TEST_F(TenantEmulatorMovesTest, RescheduledThenSuccess) {
 }
 
 TEST_F(TenantEmulatorMovesTest, PreferredLatestStartCancelsAMoveThatDidNotStart) {
-  HttpResult started = StartMove("user3", false,
-                                 {{"preferredStartDateTime", "2099-01-01T00:00:00Z"},
-                                  {"preferredLatestStartDateTime", "2099-01-02T00:00:00Z"}});
+  HttpResult started = StartMove(
+      "user3", false,
+      {{"preferredStartDateTime", "2099-01-01T00:00:00Z"}, {"preferredLatestStartDateTime", "2099-01-02T00:00:00Z"}});
   ASSERT_EQ(started.status, 200) << started.body;
   EXPECT_EQ(MoveState("user3"), "NotStarted");
   HttpResult bad = StartMove("user4", false, {{"preferredStartDateTime", "tomorrow"}});

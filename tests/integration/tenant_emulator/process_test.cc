@@ -46,24 +46,29 @@ TEST_P(TenantEmulatorBadSeedTest, ExitsTwoNamingFileFieldAndReason) {
 INSTANTIATE_TEST_SUITE_P(
     Seeds, TenantEmulatorBadSeedTest,
     ::testing::Values(
-        BadSeedCase{"UnknownKey", "display_name: Contoso", "display_nam: Contoso", "tenants[0].display_nam: unknown key"},
+        BadSeedCase{"UnknownKey", "display_name: Contoso", "display_nam: Contoso",
+                    "tenants[0].display_nam: unknown key"},
         BadSeedCase{"BadTenantId", "id: 7f1d1c1e-0000-4000-8000-000000000001", "id: not-a-guid",
                     "tenants[0].id: must be a GUID"},
         BadSeedCase{"BadCompatibility", "features: {compatibility: Incompatible}", "features: {compatibility: Maybe}",
                     "tenants[3].features.compatibility: must be Compatible, Warning or Incompatible"},
-        BadSeedCase{"UnknownGeo", "geo: EUR}", "geo: APC}", "tenants[0].generate_users[1].geo: the tenant has no geo APC"},
-        BadSeedCase{"DuplicateUser", "{upn: taken@contoso.onmicrosoft.com}", "{upn: user1@contoso.onmicrosoft.com}",
-                    "tenants[0].generate_users[0].upn_pattern: generates user1@contoso.onmicrosoft.com, which another user already has"},
-        BadSeedCase{"BadDuration", "dormant_period: 1h", "dormant_period: soon", "settings.dormant_period: expected a duration"},
-        BadSeedCase{"MissingCertificate", "certificate: ", "certificate: /nonexistent/", "cannot read certificate file"},
+        BadSeedCase{"UnknownGeo", "geo: EUR}", "geo: APC}",
+                    "tenants[0].generate_users[1].geo: the tenant has no geo APC"},
+        BadSeedCase{
+            "DuplicateUser", "{upn: taken@contoso.onmicrosoft.com}", "{upn: user1@contoso.onmicrosoft.com}",
+            "tenants[0].generate_users[0].upn_pattern: generates user1@contoso.onmicrosoft.com, which another user already has"},
+        BadSeedCase{"BadDuration", "dormant_period: 1h", "dormant_period: soon",
+                    "settings.dormant_period: expected a duration"},
+        BadSeedCase{"MissingCertificate", "certificate: ", "certificate: /nonexistent/",
+                    "cannot read certificate file"},
         BadSeedCase{"NotYaml", "tenants:", "tenants: [", "not valid YAML"}),
     [](const ::testing::TestParamInfo<BadSeedCase>& param_info) { return std::string(param_info.param.name); });
 
 TEST(TenantEmulatorProcessFlagsTest, BadFlagsAndMissingFilesExitTwo) {
   TempDir dir;
   for (std::vector<std::string> args :
-       {std::vector<std::string>{"--no-such-flag"}, std::vector<std::string>{"--seed", "/nonexistent.yaml", "--tls-cert", "x",
-                                                                             "--tls-key", "y"},
+       {std::vector<std::string>{"--no-such-flag"},
+        std::vector<std::string>{"--seed", "/nonexistent.yaml", "--tls-cert", "x", "--tls-key", "y"},
         std::vector<std::string>{"--seed", "s.yaml"}, std::vector<std::string>{"--time-scale", "-1"}}) {
     ServerProcess process(BinaryPath("tenant-emulator"), args, dir.path());
     EXPECT_EQ(process.WaitForExit(std::chrono::seconds(10)), 2) << process.Stderr();
@@ -114,7 +119,8 @@ TEST_F(TenantEmulatorMetricsTest, MetricsCountRequestsByFamilyAndCode) {
   EXPECT_THAT(metrics.body, HasSubstr("tenant_emulator_http_requests_total{code=\"401\",family=\"graph\"} 1"));
   EXPECT_THAT(metrics.body, HasSubstr("tenant_emulator_tokens_issued_total{grant_type=\"client_credentials\"} 1"));
   EXPECT_THAT(metrics.body, HasSubstr("tenant_emulator_build_info"));
-  std::optional<std::string> exposed = HttpGet(absl::StrCat("http://", ready_["metrics_address"].get<std::string>(), "/metrics"));
+  std::optional<std::string> exposed =
+      HttpGet(absl::StrCat("http://", ready_["metrics_address"].get<std::string>(), "/metrics"));
   ASSERT_TRUE(exposed.has_value());
   EXPECT_THAT(*exposed, HasSubstr("tenant_emulator_http_request_duration_seconds_bucket"));
 }
@@ -133,9 +139,9 @@ TEST_F(TenantEmulatorProcessTest, MalformedInputIsRefusedNeverCrashes) {
   EXPECT_EQ(Admin("POST", "devicecode/approve", {{"user_code", 5}}).status, 400);
   EXPECT_EQ(Admin("POST", "time", "not json").status, 400);
   const std::string token = AppToken("fabrikam.onmicrosoft.com", kFabrikamApp, kFabrikamSecret);
-  HttpResult wrong_type = PostJson(
-      "https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationUserMappings",
-      {{"value", {{{"sourceUserIdentity", {{"userPrincipalName", 5}}}}}}}, token, "PATCH");
+  HttpResult wrong_type =
+      PostJson("https://graph.microsoft.com/beta/solutions/sharePoint/migrations/crossOrganizationUserMappings",
+               {{"value", {{{"sourceUserIdentity", {{"userPrincipalName", 5}}}}}}}, token, "PATCH");
   EXPECT_EQ(wrong_type.status, 400) << wrong_type.body;
   // A forged token whose claims have the wrong types is refused as a token, not as a crash.
   const std::string forged = emulator::Base64UrlEncode(R"({"alg":"RS256"})") + "." +

@@ -58,7 +58,8 @@ TEST(TraceTest, OneUsersMoveIsFoundByTheOperatorsTraceIdInEveryServiceAndAtMicro
   ASSERT_TRUE(connector.Start(emulator, "", {"--log-level=debug"})) << connector.error();
   ASSERT_TRUE(connector.ConnectSourceAndTarget()) << connector.error();
   Orchestrator orchestrator;
-  ASSERT_TRUE(orchestrator.Start(connector.address(), {"--poll-interval=300ms", "--recheck-max=1s", "--log-level=debug"}))
+  ASSERT_TRUE(
+      orchestrator.Start(connector.address(), {"--poll-interval=300ms", "--recheck-max=1s", "--log-level=debug"}))
       << orchestrator.error();
   Worker worker;
   ASSERT_TRUE(worker.Start("worker-1", orchestrator.address(), connector.address(), {"--log-level=debug"}))
@@ -107,8 +108,7 @@ TEST(TraceTest, OneUsersMoveIsFoundByTheOperatorsTraceIdInEveryServiceAndAtMicro
   // The connector: the orchestrator's calls for the migration's phases, the worker's call for the user,
   // and the requests to Microsoft with both ids.
   const std::vector<nlohmann::json> connector_lines = LinesOfTrace(connector.Stderr(), kTraceId);
-  EXPECT_TRUE(AnyLine(connector_lines, "method", "/crosstenant.v1.TenantConnector/Preflight"))
-      << connector.Stderr();
+  EXPECT_TRUE(AnyLine(connector_lines, "method", "/crosstenant.v1.TenantConnector/Preflight")) << connector.Stderr();
   EXPECT_TRUE(AnyLine(connector_lines, "method", "/crosstenant.v1.TenantConnector/StartUserContentMove"))
       << connector.Stderr();
   std::map<std::string, std::string> sent;  // client-request-id -> request-id, as the connector logged them
@@ -147,8 +147,8 @@ TEST(TraceTest, OneUsersMoveIsFoundByTheOperatorsTraceIdInEveryServiceAndAtMicro
     pclose(pipe);
   }
   EXPECT_TRUE(absl::StrContains(output, absl::StrCat("migratectl: trace_id ", kCliTraceId))) << output;
-  EXPECT_TRUE(AnyLine(LinesOfTrace(orchestrator.Stderr(), kCliTraceId), "method",
-                      "/crosstenant.v1.Orchestrator/GetMigration"))
+  EXPECT_TRUE(
+      AnyLine(LinesOfTrace(orchestrator.Stderr(), kCliTraceId), "method", "/crosstenant.v1.Orchestrator/GetMigration"))
       << output;
 }
 

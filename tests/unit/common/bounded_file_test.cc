@@ -49,7 +49,8 @@ TEST(BoundedFileTest, RefusesAFifoWithoutBlocking) {
   absl::StatusOr<std::string> read = ReadBoundedFile(fifo, Secret({dir.path()}));
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
   EXPECT_EQ(read.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(read.status().message(), HasSubstr("the secret file " + fifo + " is a FIFO (named pipe), not a regular file"));
+  EXPECT_THAT(read.status().message(),
+              HasSubstr("the secret file " + fifo + " is a FIFO (named pipe), not a regular file"));
 }
 
 TEST(BoundedFileTest, RefusesDevicesAndDirectories) {
@@ -67,9 +68,7 @@ TEST(BoundedFileTest, RefusesDevicesAndDirectories) {
 TEST(BoundedFileTest, RefusesAFileOverTheLimitBeforeReadingIt) {
   testing::TempDir dir;
   const std::string path = dir.path() + "/big";
-  {
-    std::ofstream out(path);
-  }
+  { std::ofstream out(path); }
   // A sparse 5.2 GiB file: refused from its size, never read.
   ASSERT_EQ(truncate(path.c_str(), static_cast<off_t>(5.2 * 1024 * 1024 * 1024)), 0);
   absl::StatusOr<std::string> read = ReadBoundedFile(path, Secret({dir.path()}));
@@ -101,10 +100,9 @@ TEST(BoundedFileTest, FollowsLinksInsideTheAllowedDirectoryOnly) {
   std::filesystem::create_directory(outside.path() + "/a");
   const std::string sibling = outside.WriteFile("ab", "sibling");
   EXPECT_FALSE(ReadBoundedFile(sibling, Secret({outside.path() + "/a"})).ok());
-  absl::StatusOr<std::string> dotdot = ReadBoundedFile(allowed.path() + "/../" +
-                                                           std::filesystem::path(target).parent_path().filename().string() +
-                                                           "/secret",
-                                                       Secret({allowed.path()}));
+  absl::StatusOr<std::string> dotdot = ReadBoundedFile(
+      allowed.path() + "/../" + std::filesystem::path(target).parent_path().filename().string() + "/secret",
+      Secret({allowed.path()}));
   EXPECT_EQ(dotdot.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -113,7 +111,8 @@ TEST(BoundedFileTest, NoAllowedDirectoryRefusesEveryFileNamingTheSetting) {
   const std::string path = dir.WriteFile("secret", "x");
   absl::StatusOr<std::string> read = ReadBoundedFile(path, Secret({}));
   EXPECT_EQ(read.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(read.status().message(), HasSubstr("no directory is allowed for secret files (setting credential_file_dirs)"));
+  EXPECT_THAT(read.status().message(),
+              HasSubstr("no directory is allowed for secret files (setting credential_file_dirs)"));
 }
 
 TEST(BoundedFileTest, AMissingFileIsAFailedPreconditionWithTheErrnoText) {

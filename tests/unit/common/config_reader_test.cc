@@ -36,8 +36,8 @@ TEST(ConfigReaderTest, ReadsTypedValuesAndLeavesAbsentKeysAlone) {
 }
 
 TEST(ConfigReaderTest, ReportsEveryProblemWithFileLineColumnAndKeyPath) {
-  auto reader = ConfigReader::FromString("count: 70\nwait: later\nnested:\n  inner: [1]\n  typo: 1\nextra: 2\n",
-                                         "svc.yaml");
+  auto reader =
+      ConfigReader::FromString("count: 70\nwait: later\nnested:\n  inner: [1]\n  typo: 1\nextra: 2\n", "svc.yaml");
   ASSERT_TRUE(reader.ok());
   int count = 0;
   absl::Duration wait;

@@ -30,10 +30,13 @@ TEST(ExecutorTest, OneKindHoldsAtMostItsLimitAndOtherKindsStillRun) {
   } guard{release};
   std::atomic<int> started{0};
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(executor.TryRun("CreateConnection", [release, &started] {
-      ++started;
-      release->WaitForNotification();
-    }).ok());
+    ASSERT_TRUE(executor
+                    .TryRun("CreateConnection",
+                            [release, &started] {
+                              ++started;
+                              release->WaitForNotification();
+                            })
+                    .ok());
   }
   for (absl::Time give_up = absl::Now() + absl::Seconds(5); started.load() < 3 && absl::Now() < give_up;) {
     absl::SleepFor(absl::Milliseconds(5));

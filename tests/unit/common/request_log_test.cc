@@ -28,14 +28,13 @@ v1::StartUserContentMoveRequest Start(const std::string& upn, int attempt) {
 class RequestLogTest : public ::testing::Test {
  protected:
   absl::Status Answer(const v1::StartUserContentMoveRequest& request, v1::StartUserContentMoveResponse* response) {
-    return log_.Run(
-        "StartUserContentMove", request, response,
-        [&] {
-          ++runs_;
-          response->mutable_move()->set_task_id(absl::StrCat("task-", runs_));
-          return next_.ok() ? absl::OkStatus() : std::exchange(next_, absl::OkStatus());
-        },
-        {"attempt"});
+    return log_.Run("StartUserContentMove", request, response,
+                    [&] {
+                      ++runs_;
+                      response->mutable_move()->set_task_id(absl::StrCat("task-", runs_));
+                      return next_.ok() ? absl::OkStatus() : std::exchange(next_, absl::OkStatus());
+                    },
+                    {"attempt"});
   }
 
   absl::Time now_ = absl::FromUnixSeconds(1800000000);
@@ -85,11 +84,13 @@ TEST_F(RequestLogTest, TheSameIdWhileTheFirstStillRunsIsAborted) {
   absl::Notification started, release;
   std::thread first([&] {
     v1::StartUserContentMoveResponse response;
-    EXPECT_TRUE(log_.Run("StartUserContentMove", request, &response, [&] {
-                       started.Notify();
-                       release.WaitForNotification();
-                       return absl::OkStatus();
-                     }).ok());
+    EXPECT_TRUE(log_.Run("StartUserContentMove", request, &response,
+                         [&] {
+                           started.Notify();
+                           release.WaitForNotification();
+                           return absl::OkStatus();
+                         })
+                    .ok());
   });
   started.WaitForNotification();
   v1::StartUserContentMoveResponse response;

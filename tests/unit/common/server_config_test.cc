@@ -35,7 +35,8 @@ TEST(ValidateServerConfigTest, NamesEveryBadField) {
   ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   std::vector<std::string> fields;
   for (const auto& violation : FieldViolationsOf(status)) fields.push_back(violation.field);
-  EXPECT_THAT(fields, ::testing::UnorderedElementsAre("grpc_address", "metrics_address", "tls.cert", "tls.key", "tls.ca"));
+  EXPECT_THAT(fields,
+              ::testing::UnorderedElementsAre("grpc_address", "metrics_address", "tls.cert", "tls.key", "tls.ca"));
   EXPECT_THAT(status.message(), HasSubstr("cannot read /nonexistent/cert.pem"));
 }
 

@@ -66,8 +66,7 @@ TEST(GrpcStatusTest, ErrorInfoTravelsAndAServersUnavailableAlwaysCarriesOne) {
   const absl::Status unavailable = FromGrpcStatus(ToGrpcStatus(absl::UnavailableError("store down")));
   EXPECT_EQ(ErrorInfoReasonOf(unavailable), kReasonUnavailable);
   EXPECT_TRUE(HasErrorDetails(unavailable));
-  EXPECT_EQ(ErrorInfoReasonOf(FromGrpcStatus(ToGrpcStatus(absl::DeadlineExceededError("x")))),
-            kReasonDeadlineExceeded);
+  EXPECT_EQ(ErrorInfoReasonOf(FromGrpcStatus(ToGrpcStatus(absl::DeadlineExceededError("x")))), kReasonDeadlineExceeded);
   // Other codes get no reason they did not have; a channel's own failure has no detail at all.
   EXPECT_TRUE(ToGrpcStatus(absl::FailedPreconditionError("x")).error_details().empty());
   EXPECT_FALSE(HasErrorDetails(FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "failed to connect"))));

@@ -32,23 +32,23 @@ TEST(TraceContextTest, RefusesMalformedValues) {
   const char* const kMalformed[] = {
       "",
       "00",
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",                // flags too short
-      "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",                 // trace id too short
-      "00-4bf92f3577b34da6a3ce929d0e0e47361-00f067aa0ba902b7-01",               // trace id too long
-      "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",                // upper case
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",                // upper case span
-      "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",                // not hex
-      "00-00000000000000000000000000000000-00f067aa0ba902b7-01",                // all-zero trace id
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",                // all-zero parent id
-      "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",                // version ff
-      "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",                // version not hex
-      "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",                // wrong separator
-      "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01",                // wrong separator
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x",                // flags not hex
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",          // version 00 has 4 fields
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ",               // trailing space
-      " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",               // leading space
-      "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",               // later version, no '-'
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",         // flags too short
+      "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",         // trace id too short
+      "00-4bf92f3577b34da6a3ce929d0e0e47361-00f067aa0ba902b7-01",       // trace id too long
+      "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",        // upper case
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",        // upper case span
+      "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",        // not hex
+      "00-00000000000000000000000000000000-00f067aa0ba902b7-01",        // all-zero trace id
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",        // all-zero parent id
+      "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",        // version ff
+      "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",        // version not hex
+      "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",        // wrong separator
+      "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01",        // wrong separator
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x",        // flags not hex
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  // version 00 has 4 fields
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ",       // trailing space
+      " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",       // leading space
+      "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",       // later version, no '-'
   };
   for (const char* value : kMalformed) EXPECT_FALSE(ParseTraceparent(value).has_value()) << "'" << value << "'";
 }

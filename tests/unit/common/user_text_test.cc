@@ -33,7 +33,8 @@ TEST(UserTextTest, RedactsUserInformationOfUrls) {
   EXPECT_EQ(RedactUrlUserinfo("https://admin:hunter2@contoso-admin.sharepoint.com/x@y"),
             "https://***@contoso-admin.sharepoint.com/x@y");
   EXPECT_EQ(RedactUrlUserinfo("admin:hunter2@contoso-admin.sharepoint.com"), "***@contoso-admin.sharepoint.com");
-  EXPECT_EQ(RedactUrlUserinfo("https://contoso-admin.sharepoint.com/?u=a@b"), "https://contoso-admin.sharepoint.com/?u=a@b");
+  EXPECT_EQ(RedactUrlUserinfo("https://contoso-admin.sharepoint.com/?u=a@b"),
+            "https://contoso-admin.sharepoint.com/?u=a@b");
   EXPECT_THAT(QuoteUrlForMessage("https://u:p%40ss\xFF@h.com"), Not(HasSubstr("p%40ss")));
   EXPECT_THAT(QuoteUrlForMessage("https://u:pw@" + std::string(1000, 'h')), EndsWith("bytes)"));
 }

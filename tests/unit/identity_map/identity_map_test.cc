@@ -20,13 +20,13 @@ std::string UserRow(const std::string& source, const std::string& target, const 
 // Problems as "line:column:code" for compact assertions.
 std::vector<std::string> Codes(const std::vector<Problem>& problems) {
   std::vector<std::string> codes;
-  for (const Problem& p : problems) codes.push_back(std::to_string(p.line) + ":" + std::to_string(p.column) + ":" + p.code);
+  for (const Problem& p : problems)
+    codes.push_back(std::to_string(p.line) + ":" + std::to_string(p.column) + ":" + p.code);
   return codes;
 }
 
 TEST(IdentityMapTest, ParsesUsersAndGroups) {
-  const std::string csv = UserRow("alice@contoso.com", "alice@fabrikam.com") +
-                          "Group," + kTenant +
+  const std::string csv = UserRow("alice@contoso.com", "alice@fabrikam.com") + "Group," + kTenant +
                           ",11111111-2222-3333-4444-555555555555,aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee,"
                           "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee,M365Group\r\n" +
                           UserRow("Bob.Smith@contoso.com", "bob@fabrikam.com", "guestuser");
@@ -40,21 +40,22 @@ TEST(IdentityMapTest, ParsesUsersAndGroups) {
 }
 
 TEST(IdentityMapTest, ReportsEveryProblemWithLineColumnAndMicrosoftColumnName) {
-  const std::string csv = std::string("Type,SourceTenantCompanyID,SourceUserUpn,TargetUserUpn,TargetUserEmail,UserType\n") +
-                          UserRow("o'brien@contoso.com", "obrien@fabrikam.com") +      // 2: apostrophe
-                          "User,not-a-guid,carol@contoso.com,carol@fabrikam,carol@fabrikam.com,Boss\n" +  // 3
-                          "User,a,b,c\n" +                                                  // 4: 4 columns
-                          UserRow("dave@contoso.com", "dave@fabrikam.com") +                // 5
-                          UserRow("DAVE@contoso.com", "dave2@fabrikam.com") +               // 6: duplicate source
-                          UserRow("erin@contoso.com", "dave@fabrikam.com") +                // 7: duplicate target
-                          "Person," + kTenant + ",x@y.com,x@y.com,x@y.com,RegularUser\n" +  // 8: bad kind
-                          "\n" +                                                            // 9: blank, skipped
-                          UserRow(" frank@contoso.com", "frank@fabrikam.com");              // 10: whitespace
+  const std::string csv =
+      std::string("Type,SourceTenantCompanyID,SourceUserUpn,TargetUserUpn,TargetUserEmail,UserType\n") +
+      UserRow("o'brien@contoso.com", "obrien@fabrikam.com") +                         // 2: apostrophe
+      "User,not-a-guid,carol@contoso.com,carol@fabrikam,carol@fabrikam.com,Boss\n" +  // 3
+      "User,a,b,c\n" +                                                                // 4: 4 columns
+      UserRow("dave@contoso.com", "dave@fabrikam.com") +                              // 5
+      UserRow("DAVE@contoso.com", "dave2@fabrikam.com") +                             // 6: duplicate source
+      UserRow("erin@contoso.com", "dave@fabrikam.com") +                              // 7: duplicate target
+      "Person," + kTenant + ",x@y.com,x@y.com,x@y.com,RegularUser\n" +                // 8: bad kind
+      "\n" +                                                                          // 9: blank, skipped
+      UserRow(" frank@contoso.com", "frank@fabrikam.com");                            // 10: whitespace
   ParseResult result = ParseCsv(csv);
   EXPECT_THAT(Codes(result.problems),
-              ElementsAre("1:0:HEADER_ROW", "2:3:APOSTROPHE_IN_UPN", "3:2:BAD_GUID", "3:4:BAD_UPN",
-                          "3:6:BAD_USER_TYPE", "4:0:WRONG_COLUMN_COUNT", "6:3:DUPLICATE_SOURCE",
-                          "7:4:DUPLICATE_TARGET", "8:1:BAD_ROW_KIND", "10:3:WHITESPACE"));
+              ElementsAre("1:0:HEADER_ROW", "2:3:APOSTROPHE_IN_UPN", "3:2:BAD_GUID", "3:4:BAD_UPN", "3:6:BAD_USER_TYPE",
+                          "4:0:WRONG_COLUMN_COUNT", "6:3:DUPLICATE_SOURCE", "7:4:DUPLICATE_TARGET", "8:1:BAD_ROW_KIND",
+                          "10:3:WHITESPACE"));
   const Problem& duplicate = result.problems[6];
   EXPECT_EQ(duplicate.field, "SourceUserUpn");
   EXPECT_THAT(duplicate.message, HasSubstr("already mapped on line 5"));
@@ -76,8 +77,10 @@ TEST(IdentityMapTest, OneSourceTenantPerMap) {
 }
 
 TEST(IdentityMapTest, HandlesQuotingBomAndLineEnds) {
-  const std::string csv = "\xEF\xBB\xBF" "\"User\"," + std::string(kTenant) +
-                          ",a@contoso.com,\"a@fabrikam.com\",a@fabrikam.com,RegularUser\r\n\r\n";
+  const std::string csv =
+      "\xEF\xBB\xBF"
+      "\"User\"," +
+      std::string(kTenant) + ",a@contoso.com,\"a@fabrikam.com\",a@fabrikam.com,RegularUser\r\n\r\n";
   ParseResult result = ParseCsv(csv);
   EXPECT_THAT(result.problems, IsEmpty());
   ASSERT_EQ(result.map.users.size(), 1u);
@@ -86,7 +89,8 @@ TEST(IdentityMapTest, HandlesQuotingBomAndLineEnds) {
   EXPECT_THAT(Codes(ParseCsv(std::string("User,\"") + kTenant + ",a@b.com\n").problems),
               ::testing::Contains("1:2:BAD_QUOTING"));
   EXPECT_THAT(Codes(ParseCsv("").problems), ElementsAre("1:0:EMPTY_MAP"));
-  EXPECT_THAT(Codes(ParseCsv(UserRow("b\xff@contoso.com", "b@fabrikam.com")).problems), ElementsAre("1:0:BAD_ENCODING"));
+  EXPECT_THAT(Codes(ParseCsv(UserRow("b\xff@contoso.com", "b@fabrikam.com")).problems),
+              ElementsAre("1:0:BAD_ENCODING"));
 }
 
 TEST(IdentityMapTest, BlankLinesAnywhereAreSkippedAndLinesKeepTheirNumbers) {
@@ -172,8 +176,9 @@ TEST(IdentityMapTest, GarbageCostsBoundedProblemsAndValidUtf8Messages) {
 TEST(IdentityMapTest, CsvStreamCutAnywhereGivesParseCsvsRowsAndProblems) {
   const std::string tenant = "7f1d1c1e-0000-4000-8000-000000000001";
   const std::string csv =
-      "\xEF\xBB\xBFUser," + tenant + ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\r\n" +
-      "Group," + tenant + ",1b2c3d4e-0000-4000-8000-000000000001,2b2c3d4e-0000-4000-8000-000000000002,"
+      "\xEF\xBB\xBFUser," + tenant + ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\r\n" + "Group," +
+      tenant +
+      ",1b2c3d4e-0000-4000-8000-000000000001,2b2c3d4e-0000-4000-8000-000000000002,"
       "\"Sales\nEurope\",RegularGroup\n\n" +
       "User,7f1d1c1e-0000-4000-8000-000000000002,j\xC3\xBCrgen@contoso.com,b@fabrikam.com,b@fabrikam.com,Boss\n" +
       "User," + tenant + ",c@contoso.com,c@fabrikam.com";

@@ -15,22 +15,36 @@ namespace {
 TEST(MigratectlCliTest, HelpNamesEveryStepAndTheCmdletItReplaces) {
   CliResult r = RunCli({"--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* text : {"Connect-SPOService", "Set-SPOCrossTenantRelationship", "Verify-SPOCrossTenantRelationship",
-                           "Add-SPOTenantIdentityMap", "Get-SPOCrossTenantCompatibilityStatus",
-                           "Start-SPOCrossTenantUserContentMove", "Stop-SPOCrossTenantUserContentMove",
-                           "Get-SPOCrossTenantUserContentMoveState", "RedirectSite#0", "Remove-SPOSite",
-                           "Remove-SPOCrossTenantRelationship", "Exit codes:", "MIGRATECTL_ORCHESTRATOR"}) {
+  for (const char* text :
+       {"Connect-SPOService", "Set-SPOCrossTenantRelationship", "Verify-SPOCrossTenantRelationship",
+        "Add-SPOTenantIdentityMap", "Get-SPOCrossTenantCompatibilityStatus", "Start-SPOCrossTenantUserContentMove",
+        "Stop-SPOCrossTenantUserContentMove", "Get-SPOCrossTenantUserContentMoveState", "RedirectSite#0",
+        "Remove-SPOSite", "Remove-SPOCrossTenantRelationship", "Exit codes:", "MIGRATECTL_ORCHESTRATOR"}) {
     EXPECT_TRUE(absl::StrContains(r.out, text)) << text;
   }
 }
 
 TEST(MigratectlCliTest, EveryCommandHasHelp) {
-  for (std::vector<std::string> command :
-       {std::vector<std::string>{"connect"}, {"connections"}, {"connections", "show"}, {"connections", "delete"},
-        {"preflight"}, {"trust", "establish"}, {"trust", "verify"}, {"trust", "remove"}, {"compatibility"},
-        {"identity-map", "validate"}, {"identity-map", "upload"}, {"identity-map", "generate"},
-        {"migrate", "start"}, {"migrate", "status"}, {"migrate", "pause"}, {"migrate", "resume"},
-        {"migrate", "cancel"}, {"migrate", "report"}, {"redirects", "list"}, {"redirects", "remove"}}) {
+  for (std::vector<std::string> command : {std::vector<std::string>{"connect"},
+                                           {"connections"},
+                                           {"connections", "show"},
+                                           {"connections", "delete"},
+                                           {"preflight"},
+                                           {"trust", "establish"},
+                                           {"trust", "verify"},
+                                           {"trust", "remove"},
+                                           {"compatibility"},
+                                           {"identity-map", "validate"},
+                                           {"identity-map", "upload"},
+                                           {"identity-map", "generate"},
+                                           {"migrate", "start"},
+                                           {"migrate", "status"},
+                                           {"migrate", "pause"},
+                                           {"migrate", "resume"},
+                                           {"migrate", "cancel"},
+                                           {"migrate", "report"},
+                                           {"redirects", "list"},
+                                           {"redirects", "remove"}}) {
     command.push_back("--help");
     CliResult r = RunCli(command);
     EXPECT_EQ(r.exit_code, 0) << command[0];
@@ -56,7 +70,7 @@ TEST(MigratectlCliTest, UsageErrorsExitTwo) {
   EXPECT_TRUE(absl::StrContains(group.err, "migratectl trust verify")) << group.err;
   EXPECT_EQ(RunCli({"connect", "--role=source"}).exit_code, 2);  // no admin URL, no credential
   EXPECT_EQ(RunCli({"connect", "--role=source", "https://contoso-admin.sharepoint.com", "--device-code",
-                 "--username=admin@contoso.onmicrosoft.com"})
+                    "--username=admin@contoso.onmicrosoft.com"})
                 .exit_code,
             2);  // two credential kinds
 }
@@ -110,8 +124,9 @@ TEST(MigratectlCliTest, BadFlagValuesAreInvalidInput) {
 
 TEST(MigratectlCliTest, PlanFileProblemsNameTheLine) {
   testing::TempDir dir;
-  const std::string plan = dir.WriteFile("wave1.yaml", "source: contoso\ntarget: fabrikam\nidentity_map: m.csv\n"
-                                                       "options:\n  redirect_cleanup: shred\n");
+  const std::string plan = dir.WriteFile("wave1.yaml",
+                                         "source: contoso\ntarget: fabrikam\nidentity_map: m.csv\n"
+                                         "options:\n  redirect_cleanup: shred\n");
   CliResult r = RunCli({"migrate", "start", "--plan=" + plan});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_TRUE(absl::StrContains(r.err, plan + ":5:21: options.redirect_cleanup")) << r.err;
@@ -139,9 +154,9 @@ TEST(MigratectlCliTest, IdentityMapProblemsAreListedWithFileLineAndColumn) {
   EXPECT_EQ(start.exit_code, 3);
   EXPECT_TRUE(absl::StrContains(start.err, "  " + map + ":2:2: BAD_GUID")) << start.err;
 
-  const std::string good = dir.WriteFile(
-      "good.csv", "User,7f1d1c1e-0000-4000-8000-000000000001,alice@contoso.onmicrosoft.com,"
-                  "alice@fabrikam.onmicrosoft.com,alice@fabrikam.com,RegularUser\n");
+  const std::string good = dir.WriteFile("good.csv",
+                                         "User,7f1d1c1e-0000-4000-8000-000000000001,alice@contoso.onmicrosoft.com,"
+                                         "alice@fabrikam.onmicrosoft.com,alice@fabrikam.com,RegularUser\n");
   CliResult valid = RunCli({"identity-map", "validate", good});
   EXPECT_EQ(valid.exit_code, 0) << valid.err;
   EXPECT_TRUE(absl::StrContains(valid.out, "valid: 1 users, 0 groups")) << valid.out;

@@ -91,19 +91,18 @@ TEST(MigratectlOutputTest, ReportAsJson) {
 TEST(MigratectlOutputTest, EachReportTimeColumnSaysItsClockAndARowShowsOneClock) {
   const std::string mesh = RenderTable(ReportTable(ReportRows()));
   EXPECT_THAT(mesh, ::testing::AllOf(::testing::HasSubstr("STARTED (mesh)"), ::testing::HasSubstr("ENDED (mesh)"),
-                                   ::testing::HasSubstr("2026-11-28T12:01:00Z"),
-                                   ::testing::Not(::testing::HasSubstr("2026-11-28T15:02:00Z")),
-                                   ::testing::Not(::testing::HasSubstr("(Microsoft)"))));
+                                     ::testing::HasSubstr("2026-11-28T12:01:00Z"),
+                                     ::testing::Not(::testing::HasSubstr("2026-11-28T15:02:00Z")),
+                                     ::testing::Not(::testing::HasSubstr("(Microsoft)"))));
   const std::string microsoft = RenderTable(ReportTable(ReportRows(), ReportClock::kMicrosoft));
-  EXPECT_THAT(microsoft, ::testing::AllOf(::testing::HasSubstr("STARTED (Microsoft)"),
-                                        ::testing::HasSubstr("ENDED (Microsoft)"),
-                                        ::testing::HasSubstr("2026-11-28T15:02:00Z"),
-                                        ::testing::Not(::testing::HasSubstr("2026-11-28T12:01:00Z")),
-                                        ::testing::Not(::testing::HasSubstr("mesh"))));
+  EXPECT_THAT(microsoft,
+              ::testing::AllOf(::testing::HasSubstr("STARTED (Microsoft)"), ::testing::HasSubstr("ENDED (Microsoft)"),
+                               ::testing::HasSubstr("2026-11-28T15:02:00Z"),
+                               ::testing::Not(::testing::HasSubstr("2026-11-28T12:01:00Z")),
+                               ::testing::Not(::testing::HasSubstr("mesh"))));
   ExpectGolden("report.microsoft.table.txt", microsoft);
   ExpectGolden("report.microsoft.csv", RenderCsv(ReportCsvTable(ReportRows(), ReportClock::kMicrosoft)));
-  const nlohmann::json json =
-      ReportJson("migrations/merger", ReportSummary(), ReportRows(), ReportClock::kMicrosoft);
+  const nlohmann::json json = ReportJson("migrations/merger", ReportSummary(), ReportRows(), ReportClock::kMicrosoft);
   EXPECT_EQ(json["clock"], "microsoft");
   EXPECT_EQ(json["rows"][0]["microsoft_start_time"], "2026-11-28T15:02:00Z");
   EXPECT_FALSE(json["rows"][0].contains("mesh_start_time"));
@@ -191,19 +190,19 @@ TEST(MigratectlProgressTest, PipedOutputIsTimestampedLinesWithEta) {
   ProgressPrinter progress(out, ProgressPrinter::Mode::kLines, clock.Fn());
   progress.Update(MigrationAt(v1::MIGRATION_PHASE_TARGET_USERS, {{v1::USER_MOVE_STATE_PENDING, 100}}));
   clock.now += absl::Seconds(2);
-  progress.Update(MigrationAt(v1::MIGRATION_PHASE_MOVES, {{v1::USER_MOVE_STATE_BLOCKED, 4},
-                                                          {v1::USER_MOVE_STATE_QUEUED, 96}}));
+  progress.Update(
+      MigrationAt(v1::MIGRATION_PHASE_MOVES, {{v1::USER_MOVE_STATE_BLOCKED, 4}, {v1::USER_MOVE_STATE_QUEUED, 96}}));
   clock.now += absl::Milliseconds(300);  // counts-only change within a second: no line
-  progress.Update(MigrationAt(v1::MIGRATION_PHASE_MOVES, {{v1::USER_MOVE_STATE_BLOCKED, 4},
-                                                          {v1::USER_MOVE_STATE_QUEUED, 90},
-                                                          {v1::USER_MOVE_STATE_NOT_STARTED, 6}}));
+  progress.Update(MigrationAt(
+      v1::MIGRATION_PHASE_MOVES,
+      {{v1::USER_MOVE_STATE_BLOCKED, 4}, {v1::USER_MOVE_STATE_QUEUED, 90}, {v1::USER_MOVE_STATE_NOT_STARTED, 6}}));
   clock.now += absl::Seconds(10);
-  progress.Update(MigrationAt(v1::MIGRATION_PHASE_MOVES, {{v1::USER_MOVE_STATE_BLOCKED, 4},
-                                                          {v1::USER_MOVE_STATE_IN_PROGRESS, 48},
-                                                          {v1::USER_MOVE_STATE_SUCCESS, 48}}));
+  progress.Update(MigrationAt(
+      v1::MIGRATION_PHASE_MOVES,
+      {{v1::USER_MOVE_STATE_BLOCKED, 4}, {v1::USER_MOVE_STATE_IN_PROGRESS, 48}, {v1::USER_MOVE_STATE_SUCCESS, 48}}));
   progress.Note("taken@contoso.onmicrosoft.com BLOCKED: TARGET_ONEDRIVE_EXISTS");
-  v1::Migration done = MigrationAt(v1::MIGRATION_PHASE_DONE, {{v1::USER_MOVE_STATE_BLOCKED, 4},
-                                                             {v1::USER_MOVE_STATE_SUCCESS, 96}});
+  v1::Migration done =
+      MigrationAt(v1::MIGRATION_PHASE_DONE, {{v1::USER_MOVE_STATE_BLOCKED, 4}, {v1::USER_MOVE_STATE_SUCCESS, 96}});
   done.set_state(v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS);
   done.set_state_reason("96 of 100 user(s) moved");
   clock.now += absl::Seconds(5);
@@ -216,8 +215,8 @@ TEST(MigratectlProgressTest, TerminalOutputRedrawsBarsInPlace) {
   FakeClock clock;
   std::ostringstream out;
   ProgressPrinter progress(out, ProgressPrinter::Mode::kBars, clock.Fn());
-  progress.Update(MigrationAt(v1::MIGRATION_PHASE_MOVES, {{v1::USER_MOVE_STATE_BLOCKED, 4},
-                                                          {v1::USER_MOVE_STATE_QUEUED, 96}}));
+  progress.Update(
+      MigrationAt(v1::MIGRATION_PHASE_MOVES, {{v1::USER_MOVE_STATE_BLOCKED, 4}, {v1::USER_MOVE_STATE_QUEUED, 96}}));
   clock.now += absl::Seconds(20);
   progress.Update(MigrationAt(v1::MIGRATION_PHASE_MOVES, {{v1::USER_MOVE_STATE_BLOCKED, 4},
                                                           {v1::USER_MOVE_STATE_QUEUED, 40},

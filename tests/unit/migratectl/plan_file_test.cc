@@ -93,8 +93,7 @@ identity_map: m.csv
 window: {begin: 2026-12-06T06:00:00Z, end: 2026-12-05T20:00:00Z}
 )");
   ASSERT_FALSE(plan.ok());
-  EXPECT_TRUE(absl::StrContains(plan.status().message(), "window.end: must be after window.begin"))
-      << plan.status();
+  EXPECT_TRUE(absl::StrContains(plan.status().message(), "window.end: must be after window.begin")) << plan.status();
 }
 
 TEST(MigratectlPlanFileTest, YamlSyntaxErrorNamesTheFile) {
@@ -104,8 +103,9 @@ TEST(MigratectlPlanFileTest, YamlSyntaxErrorNamesTheFile) {
 }
 
 TEST(MigratectlPlanFileTest, UnclosedQuoteIsReportedWhereItOpens) {
-  for (const std::string& text : {std::string("migration: wave1\nsource: \"contoso\ntarget: fabrikam\nidentity_map: m.csv\n"),
-                                  std::string("migration: wave1\nsource: 'contoso\ntarget: fabrikam\nidentity_map: m.csv\n")}) {
+  for (const std::string& text :
+       {std::string("migration: wave1\nsource: \"contoso\ntarget: fabrikam\nidentity_map: m.csv\n"),
+        std::string("migration: wave1\nsource: 'contoso\ntarget: fabrikam\nidentity_map: m.csv\n")}) {
     absl::StatusOr<PlanFile> plan = Parse(text);
     ASSERT_FALSE(plan.ok());
     EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
@@ -119,14 +119,15 @@ TEST(MigratectlPlanFileTest, UnclosedQuoteIsReportedWhereItOpens) {
 }
 
 TEST(MigratectlPlanFileTest, DuplicatedKeyNamesBothLines) {
-  absl::StatusOr<PlanFile> plan =
-      Parse("source: contoso\ntarget: fabrikam\nidentity_map: m.csv\noptions:\n  validate_only: true\n"
-            "  validate_only: false\nsource: northwind\n");
+  absl::StatusOr<PlanFile> plan = Parse(
+      "source: contoso\ntarget: fabrikam\nidentity_map: m.csv\noptions:\n  validate_only: true\n"
+      "  validate_only: false\nsource: northwind\n");
   ASSERT_FALSE(plan.ok());
-  EXPECT_TRUE(absl::StrContains(plan.status().message(),
-                                "plan.yaml:6:3: key 'validate_only' is given twice, on lines 5 and 6"))
+  EXPECT_TRUE(
+      absl::StrContains(plan.status().message(), "plan.yaml:6:3: key 'validate_only' is given twice, on lines 5 and 6"))
       << plan.status();
-  EXPECT_TRUE(absl::StrContains(plan.status().message(), "plan.yaml:7:1: key 'source' is given twice, on lines 1 and 7"))
+  EXPECT_TRUE(
+      absl::StrContains(plan.status().message(), "plan.yaml:7:1: key 'source' is given twice, on lines 1 and 7"))
       << plan.status();
 }
 

@@ -17,8 +17,9 @@ namespace v1 = ::crosstenant::v1;
 using ::testing::HasSubstr;
 
 constexpr const char* kTenant = "7f1d1c1e-0000-4000-8000-000000000001";
-constexpr const char* kGroup = "Group,7f1d1c1e-0000-4000-8000-000000000001,11111111-0000-4000-8000-000000000001,"
-                               "22222222-0000-4000-8000-000000000001,22222222-0000-4000-8000-000000000001,M365Group\n";
+constexpr const char* kGroup =
+    "Group,7f1d1c1e-0000-4000-8000-000000000001,11111111-0000-4000-8000-000000000001,"
+    "22222222-0000-4000-8000-000000000001,22222222-0000-4000-8000-000000000001,M365Group\n";
 
 std::string UserRow(int i) {
   return std::string("User,") + kTenant + ",User" + std::to_string(i) + "@contoso.com,user" + std::to_string(i) +
@@ -105,8 +106,7 @@ TEST_F(IdentityMapUploadTest, AMapStreamedInSmallPiecesIsStagedWithValidateIdent
   EXPECT_EQ(user->source_user_principal_name(), "User2499@contoso.com");
   EXPECT_EQ(user->target_user_principal_name(), "user2499@fabrikam.com");
   EXPECT_EQ(user->identity_map_line(), 2500 + 3) << "a group row and two blank lines before it";
-  EXPECT_EQ(service_->GetUserMove("migrations/merger/users/quoted@contoso.com")->state(),
-            v1::USER_MOVE_STATE_PENDING);
+  EXPECT_EQ(service_->GetUserMove("migrations/merger/users/quoted@contoso.com")->state(), v1::USER_MOVE_STATE_PENDING);
 
   // A retry is answered as the first call was; another migration cannot take the same upload.
   auto retry = service_->CreateMigration(request);
@@ -125,7 +125,7 @@ TEST_F(IdentityMapUploadTest, AMapStreamedInSmallPiecesIsStagedWithValidateIdent
 TEST_F(IdentityMapUploadTest, ProblemsAreThoseOfValidateIdentityMapWithTheirLinesAndNothingIsKept) {
   std::string csv;
   for (int i = 0; i < 1500; ++i) csv += UserRow(i);
-  csv += UserRow(3);                                                  // duplicate of line 4, a page earlier
+  csv += UserRow(3);  // duplicate of line 4, a page earlier
   csv += "User,bad,o'neil@contoso.com,x@fabrikam.com,x@fabrikam.com,Boss\n";
   csv += std::string("User,") + kTenant + ",new@contoso.com,USER1499@fabrikam.com,n@fabrikam.com,RegularUser\n";
   auto response = Upload(csv, 4096);
@@ -176,7 +176,8 @@ TEST_F(IdentityMapUploadTest, AUserInAnotherLiveMigrationFromTheSameSourceIsRefu
 }
 
 TEST_F(IdentityMapUploadTest, OversizedPiecesAndRowsAreRefused) {
-  auto big = Upload(std::string(IdentityMapUploadStream::kMaxChunkBytes + 1, 'x'), IdentityMapUploadStream::kMaxChunkBytes + 1);
+  auto big = Upload(std::string(IdentityMapUploadStream::kMaxChunkBytes + 1, 'x'),
+                    IdentityMapUploadStream::kMaxChunkBytes + 1);
   EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
   auto unclosed = Upload("User,\"" + std::string(70 * 1024, 'x'), 4096);
   EXPECT_EQ(unclosed.status().code(), absl::StatusCode::kInvalidArgument);

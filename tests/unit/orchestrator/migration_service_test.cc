@@ -52,11 +52,15 @@ class ConnectionsOnly : public TenantGateway {
   absl::StatusOr<v1::PreflightReport> Preflight(const std::string&, const std::string&) override { return Unused(); }
   absl::StatusOr<std::string> GetCrossTenantHostUrl(const std::string&) override { return Unused(); }
   absl::Status SetCrossTenantRelationship(const v1::SetCrossTenantRelationshipRequest&) override { return Unused(); }
-  absl::StatusOr<v1::TrustStatus> VerifyCrossTenantRelationship(const v1::VerifyCrossTenantRelationshipRequest&) override {
+  absl::StatusOr<v1::TrustStatus> VerifyCrossTenantRelationship(
+      const v1::VerifyCrossTenantRelationshipRequest&) override {
     return Unused();
   }
-  absl::Status RemoveCrossTenantRelationship(const v1::RemoveCrossTenantRelationshipRequest&) override { return Unused(); }
-  absl::StatusOr<std::vector<v1::UserCheck>> BatchCheckUsers(const std::string&, const std::vector<std::string>&) override {
+  absl::Status RemoveCrossTenantRelationship(const v1::RemoveCrossTenantRelationshipRequest&) override {
+    return Unused();
+  }
+  absl::StatusOr<std::vector<v1::UserCheck>> BatchCheckUsers(const std::string&,
+                                                             const std::vector<std::string>&) override {
     return Unused();
   }
   absl::Status UploadIdentityMap(const v1::UploadIdentityMapRequest&) override { return Unused(); }
@@ -112,7 +116,8 @@ TEST_F(MigrationServiceTest, CreatesAMigrationWithOnePendingUserPerUserRow) {
 }
 
 TEST_F(MigrationServiceTest, ABrokenPlanIsRefusedWithEveryProblemAsAFieldViolation) {
-  v1::CreateMigrationRequest request = Request(Csv(2) + "User,bad,o'neil@contoso.com,x@fabrikam.com,x@fabrikam.com,Boss\n");
+  v1::CreateMigrationRequest request =
+      Request(Csv(2) + "User,bad,o'neil@contoso.com,x@fabrikam.com,x@fabrikam.com,Boss\n");
   request.set_migration_id("Bad_Id");
   request.mutable_plan()->set_target_connection("fabrikam");
   request.mutable_plan()->mutable_options()->set_max_queued_per_source_geo(5000);
@@ -144,7 +149,8 @@ TEST_F(MigrationServiceTest, SourceAndTargetInOneTenantAreRefusedNamingBothAndTh
   EXPECT_EQ(FieldViolationsOf(refused)[0].field, "plan.target_connection");
   EXPECT_THAT(FieldViolationsOf(refused)[0].description,
               HasSubstr(std::string("connections/contoso and connections/contoso-again are the same tenant (contoso, "
-                                    "tenant id ") + kTenant + ")"));
+                                    "tenant id ") +
+                        kTenant + ")"));
 
   v1::CreateMigrationRequest same_connection = Request(Csv(1));
   same_connection.mutable_plan()->set_target_connection("connections/contoso");

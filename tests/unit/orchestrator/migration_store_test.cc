@@ -123,9 +123,8 @@ struct StoreKind {
 
 void PrintTo(const StoreKind& kind, std::ostream* out) { *out << kind.name; }
 
-const StoreKind kSqlite = {"SQLite", []() -> absl::StatusOr<std::unique_ptr<StoreBackend>> {
-                             return std::make_unique<SqliteBackend>();
-                           }};
+const StoreKind kSqlite = {
+    "SQLite", []() -> absl::StatusOr<std::unique_ptr<StoreBackend>> { return std::make_unique<SqliteBackend>(); }};
 const StoreKind kPostgres = {"PostgreSQL", []() -> absl::StatusOr<std::unique_ptr<StoreBackend>> {
                                auto database = testing::TestPostgresDatabase::Create();
                                if (!database.ok()) return database.status();
@@ -171,11 +170,12 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, MigrationStoreTest, ::testing::Values(kSqlite))
 INSTANTIATE_TEST_SUITE_P(Postgres, MigrationStoreTest, ::testing::Values(kPostgres));
 
 TEST_P(MigrationStoreTest, CreatesAndReadsBackAMigrationWithItsUsersAndEvents) {
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 100),
-                                      {MakeMove("migrations/m1", "bob@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
-                                       MakeMove("migrations/m1", "Alice@contoso.com",
-                                                crosstenant::v1::USER_MOVE_STATE_BLOCKED, "eur")},
-                                      {MakeEvent("migrations/m1", 1)}, Request("req-1", "migrations/m1"), "source,target\na,b\n")
+  ASSERT_TRUE(store_
+                  ->CreateMigration(
+                      MakeMigration("m1", 100),
+                      {MakeMove("migrations/m1", "bob@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
+                       MakeMove("migrations/m1", "Alice@contoso.com", crosstenant::v1::USER_MOVE_STATE_BLOCKED, "eur")},
+                      {MakeEvent("migrations/m1", 1)}, Request("req-1", "migrations/m1"), "source,target\na,b\n")
                   .ok());
   EXPECT_EQ(store_->GetMigration("migrations/m1")->state(), crosstenant::v1::MIGRATION_STATE_RUNNING);
   EXPECT_EQ(store_->GetMigration("migrations/none").status().code(), absl::StatusCode::kNotFound);
@@ -193,8 +193,7 @@ TEST_P(MigrationStoreTest, CreatesAndReadsBackAMigrationWithItsUsersAndEvents) {
   EXPECT_EQ(page->user_moves[0].source_user_principal_name(), "Alice@contoso.com") << "ordered by UPN, any case";
   EXPECT_EQ(store_->GetUserMove("migrations/m1/users/bob@contoso.com")->state(),
             crosstenant::v1::USER_MOVE_STATE_PENDING);
-  EXPECT_EQ(store_->GetUserMove("migrations/m1/users/nobody@contoso.com").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetUserMove("migrations/m1/users/nobody@contoso.com").status().code(), absl::StatusCode::kNotFound);
 
   auto counts = store_->CountUserMoves("migrations/m1");
   EXPECT_EQ((*counts)[crosstenant::v1::USER_MOVE_STATE_BLOCKED], 1);
@@ -217,8 +216,9 @@ TEST_P(MigrationStoreTest, AStagedIdentityMapIsWrittenInPagesReadBackInOrderAndC
   const std::string upload = "identityMapUploads/u-1";
   ASSERT_TRUE(store_->CreateIdentityMapUpload(upload, kT0).ok());
   EXPECT_EQ(store_->CreateIdentityMapUpload(upload, kT0).code(), absl::StatusCode::kAlreadyExists);
-  ASSERT_TRUE(store_->AppendStagedRows(upload, {StagedUser(1, "Alice@contoso.com", "alice@fabrikam.com"),
-                                                StagedUser(3, "bob@contoso.com", "bob@fabrikam.com")})
+  ASSERT_TRUE(store_
+                  ->AppendStagedRows(upload, {StagedUser(1, "Alice@contoso.com", "alice@fabrikam.com"),
+                                              StagedUser(3, "bob@contoso.com", "bob@fabrikam.com")})
                   .ok());
   StagedIdentityMapRow group = StagedUser(4, "g-source", "g-target");
   group.group = true;
@@ -268,8 +268,9 @@ TEST_P(MigrationStoreTest, AStagedIdentityMapIsWrittenInPagesReadBackInOrderAndC
   EXPECT_EQ(stored->create_time, kT0);
   EXPECT_TRUE(stored->migration.empty());
 
-  ASSERT_TRUE(store_->CreateMigrationFromUpload(MakeMigration("m1", 1), {MakeEvent("migrations/m1", 1)},
-                                                Request("req-1", "migrations/m1"), upload, make_move)
+  ASSERT_TRUE(store_
+                  ->CreateMigrationFromUpload(MakeMigration("m1", 1), {MakeEvent("migrations/m1", 1)},
+                                              Request("req-1", "migrations/m1"), upload, make_move)
                   .ok());
   EXPECT_EQ(store_->CountUserMoves("migrations/m1")->at(crosstenant::v1::USER_MOVE_STATE_PENDING), 3);
   EXPECT_TRUE(store_->GetUserMove("migrations/m1/users/alice@contoso.com").ok());
@@ -277,10 +278,12 @@ TEST_P(MigrationStoreTest, AStagedIdentityMapIsWrittenInPagesReadBackInOrderAndC
   EXPECT_EQ(store_->ListEvents("migrations/m1", 0, 10)->size(), 1u);
   EXPECT_EQ(store_->GetIdentityMap("migrations/m1").value_or("x"), "");
   // Which staged users another migration already has, by index, in line order.
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("other", 1),
-                                      {MakeMove("migrations/other", "carol@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
-                                       MakeMove("migrations/other", "alice@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
-                                      {})
+  ASSERT_TRUE(store_
+                  ->CreateMigration(
+                      MakeMigration("other", 1),
+                      {MakeMove("migrations/other", "carol@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
+                       MakeMove("migrations/other", "alice@contoso.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+                      {})
                   .ok());
   auto taken = store_->StagedUsersIn(upload, {"migrations/other", "migrations/none"}, 10);
   ASSERT_TRUE(taken.ok()) << taken.status();
@@ -295,10 +298,10 @@ TEST_P(MigrationStoreTest, AStagedIdentityMapIsWrittenInPagesReadBackInOrderAndC
   EXPECT_EQ(store_->GetMigration("migrations/m2").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->DeleteUnusedIdentityMapUploads(absl::InfiniteFuture()).value_or(-1), 0);
   EXPECT_EQ(store_->ListStagedRows(upload, StagedRows::kAll, 0, 10)->size(), 4u);
-  EXPECT_EQ(store_->CreateMigrationFromUpload(MakeMigration("m3", 1), {}, std::nullopt, "identityMapUploads/none",
-                                              make_move)
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      store_->CreateMigrationFromUpload(MakeMigration("m3", 1), {}, std::nullopt, "identityMapUploads/none", make_move)
+          .code(),
+      absl::StatusCode::kNotFound);
 }
 
 TEST_P(MigrationStoreTest, UnusedUploadsAreDeletedWithTheirRowsOnceOldOrByName) {
@@ -315,9 +318,9 @@ TEST_P(MigrationStoreTest, UnusedUploadsAreDeletedWithTheirRowsOnceOldOrByName) 
   EXPECT_EQ(store_->DeleteUnusedIdentityMapUploads(absl::InfinitePast(), "identityMapUploads/bad").value_or(-1), 1);
   EXPECT_EQ(store_->GetIdentityMapUpload("identityMapUploads/bad").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->ListStagedRows("identityMapUploads/new", StagedRows::kAll, 0, 10)->size(), 1u);
-  EXPECT_EQ(store_->AppendStagedRows("identityMapUploads/bad", {StagedUser(2, "b@contoso.com", "b@fabrikam.com")})
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      store_->AppendStagedRows("identityMapUploads/bad", {StagedUser(2, "b@contoso.com", "b@fabrikam.com")}).code(),
+      absl::StatusCode::kNotFound);
 }
 
 TEST_P(MigrationStoreTest, ANameIsTakenOnceAndAFailedCreateLeavesNothing) {
@@ -327,11 +330,11 @@ TEST_P(MigrationStoreTest, ANameIsTakenOnceAndAFailedCreateLeavesNothing) {
   EXPECT_THAT(again.message(), HasSubstr("migrations/m1 already exists"));
 
   // Two users with the same name: the whole creation rolls back.
-  absl::Status duplicate = store_->CreateMigration(
-      MakeMigration("m2", 3),
-      {MakeMove("migrations/m2", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
-       MakeMove("migrations/m2", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
-      {}, Request("req-m2", "migrations/m2"));
+  absl::Status duplicate =
+      store_->CreateMigration(MakeMigration("m2", 3),
+                              {MakeMove("migrations/m2", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
+                               MakeMove("migrations/m2", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+                              {}, Request("req-m2", "migrations/m2"));
   EXPECT_EQ(duplicate.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(store_->GetMigration("migrations/m2").status().code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(store_->FindRequest("req-m2")->has_value());
@@ -368,15 +371,17 @@ TEST_P(MigrationStoreTest, AChangeRemembersItsRequestAndATakenRequestIdWritesNot
 }
 
 TEST_P(MigrationStoreTest, UpdateWritesMigrationUsersAndEventsTogether) {
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1),
-                                      {MakeMove("migrations/m1", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
-                                      {MakeEvent("migrations/m1", 1)})
+  ASSERT_TRUE(store_
+                  ->CreateMigration(MakeMigration("m1", 1),
+                                    {MakeMove("migrations/m1", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+                                    {MakeEvent("migrations/m1", 1)})
                   .ok());
   Migration paused = MakeMigration("m1", 1);
   paused.set_state(crosstenant::v1::MIGRATION_STATE_PAUSED);
   paused.set_last_event_sequence(3);
-  ASSERT_TRUE(store_->Update(paused, {MakeMove("migrations/m1", "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
-                             {MakeEvent("migrations/m1", 2), MakeEvent("migrations/m1", 3)})
+  ASSERT_TRUE(store_
+                  ->Update(paused, {MakeMove("migrations/m1", "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
+                           {MakeEvent("migrations/m1", 2), MakeEvent("migrations/m1", 3)})
                   .ok());
   EXPECT_EQ(store_->GetMigration("migrations/m1")->state(), crosstenant::v1::MIGRATION_STATE_PAUSED);
   EXPECT_EQ(store_->GetUserMove("migrations/m1/users/a@x.com")->state(), crosstenant::v1::USER_MOVE_STATE_QUEUED);
@@ -387,8 +392,9 @@ TEST_P(MigrationStoreTest, UpdateWritesMigrationUsersAndEventsTogether) {
   // An update naming an unknown user changes nothing at all.
   Migration later = paused;
   later.set_state(crosstenant::v1::MIGRATION_STATE_CANCELLED);
-  EXPECT_EQ(store_->Update(later, {MakeMove("migrations/m1", "ghost@x.com", crosstenant::v1::USER_MOVE_STATE_STOPPED)},
-                           {MakeEvent("migrations/m1", 4)})
+  EXPECT_EQ(store_
+                ->Update(later, {MakeMove("migrations/m1", "ghost@x.com", crosstenant::v1::USER_MOVE_STATE_STOPPED)},
+                         {MakeEvent("migrations/m1", 4)})
                 .code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->GetMigration("migrations/m1")->state(), crosstenant::v1::MIGRATION_STATE_PAUSED);
@@ -415,10 +421,11 @@ TEST_P(MigrationStoreTest, PagesThroughMigrationsNewestFirstAndUsersByUpnWithFil
                                  "migrations/m0"));
   EXPECT_EQ(store_->ListMigrations({}, 2, "!!not-a-token").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->ListMigrations({crosstenant::v1::MIGRATION_STATE_PAUSED}, 10, "")->migrations.size(), 0u);
-  EXPECT_EQ(store_->ListMigrations({crosstenant::v1::MIGRATION_STATE_PAUSED, crosstenant::v1::MIGRATION_STATE_RUNNING},
-                                   10, "")
-                ->migrations.size(),
-            6u);
+  EXPECT_EQ(
+      store_
+          ->ListMigrations({crosstenant::v1::MIGRATION_STATE_PAUSED, crosstenant::v1::MIGRATION_STATE_RUNNING}, 10, "")
+          ->migrations.size(),
+      6u);
 }
 
 TEST_P(MigrationStoreTest, UserMovesMustBelongToTheMigrationTheyAreCreatedWith) {
@@ -431,9 +438,10 @@ TEST_P(MigrationStoreTest, UserMovesMustBelongToTheMigrationTheyAreCreatedWith) 
 TEST_P(MigrationStoreTest, FiltersUsersByStateAndGeoAcrossPages) {
   std::vector<UserMove> moves;
   for (int i = 0; i < 7; ++i) {
-    moves.push_back(MakeMove("migrations/m", "u" + std::to_string(i) + "@x.com",
-                             i % 2 ? crosstenant::v1::USER_MOVE_STATE_BLOCKED : crosstenant::v1::USER_MOVE_STATE_PENDING,
-                             i < 3 ? "eur" : "nam"));
+    moves.push_back(
+        MakeMove("migrations/m", "u" + std::to_string(i) + "@x.com",
+                 i % 2 ? crosstenant::v1::USER_MOVE_STATE_BLOCKED : crosstenant::v1::USER_MOVE_STATE_PENDING,
+                 i < 3 ? "eur" : "nam"));
   }
   ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}).ok());
   UserMoveQuery query;
@@ -455,7 +463,8 @@ TEST_P(MigrationStoreTest, OrdersUpnsByteWiseWhateverTheDatabaseLocale) {
   // A locale-aware collation would put these in another order (it ignores punctuation at first).
   const std::vector<std::string> upns = {"a-c@x.com", "a.b@x.com", "a_a@x.com", "ab@x.com", "a~z@x.com"};
   std::vector<UserMove> moves;
-  for (const std::string& upn : upns) moves.push_back(MakeMove("migrations/m", upn, crosstenant::v1::USER_MOVE_STATE_PENDING));
+  for (const std::string& upn : upns)
+    moves.push_back(MakeMove("migrations/m", upn, crosstenant::v1::USER_MOVE_STATE_PENDING));
   ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}).ok());
   UserMoveQuery query("migrations/m");
   query.page_size = 2;
@@ -483,11 +492,12 @@ TEST_P(MigrationStoreTest, StateSurvivesReopening) {
 
 TEST_P(MigrationStoreTest, ALeaseCallRetriedWithItsRequestIdGetsTheSameLeasesNotMore) {
   const std::string m = "migrations/m";
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1),
-                                      {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
-                                       MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
-                                       MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
-                                      {})
+  ASSERT_TRUE(store_
+                  ->CreateMigration(MakeMigration("m", 1),
+                                    {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                     MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                     MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
+                                    {})
                   .ok());
   MigrationChange change = ChangeOf(*store_->GetMigration(m));
   for (const char* upn : {"a@x.com", "b@x.com", "c@x.com"}) {
@@ -519,11 +529,12 @@ TEST_P(MigrationStoreTest, ALeaseCallRetriedWithItsRequestIdGetsTheSameLeasesNot
 
 TEST_P(MigrationStoreTest, LeasesReadyTasksOldestFirstEachToOneWorkerUntilTheLeaseExpires) {
   const std::string m = "migrations/m";
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1),
-                                      {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
-                                       MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
-                                       MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
-                                      {})
+  ASSERT_TRUE(store_
+                  ->CreateMigration(MakeMigration("m", 1),
+                                    {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                     MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                     MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
+                                    {})
                   .ok());
   MigrationChange change = ChangeOf(*store_->GetMigration(m));
   change.new_tasks = {MakeTask(m, "start", "b@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0 + absl::Seconds(1)),
@@ -553,10 +564,10 @@ TEST_P(MigrationStoreTest, LeasesReadyTasksOldestFirstEachToOneWorkerUntilTheLea
   ASSERT_TRUE(renewed.ok());
   EXPECT_TRUE(renewed->renewed());
   EXPECT_EQ(renewed->lease_expire_time().seconds(), absl::ToUnixSeconds(kT0 + absl::Seconds(50)));
-  EXPECT_FALSE(store_->RenewLease(held.name(), held.lease_id(), "w2", absl::Seconds(30), kT0 + absl::Seconds(20))
-                   ->renewed());
-  EXPECT_FALSE(store_->RenewLease(held.name(), "not-the-lease", "w1", absl::Seconds(30), kT0 + absl::Seconds(20))
-                   ->renewed());
+  EXPECT_FALSE(
+      store_->RenewLease(held.name(), held.lease_id(), "w2", absl::Seconds(30), kT0 + absl::Seconds(20))->renewed());
+  EXPECT_FALSE(
+      store_->RenewLease(held.name(), "not-the-lease", "w1", absl::Seconds(30), kT0 + absl::Seconds(20))->renewed());
   // ...and once it lapses the task goes to another worker, under a new lease id and the next attempt.
   query.now = kT0 + absl::Seconds(40);
   auto second = store_->LeaseTasks(query);
@@ -612,9 +623,10 @@ TEST_P(MigrationStoreTest, CountsUsersByStateAsTheyChangeAndNotWhatWasRolledBack
     moves.push_back(MakeMove(m, "u" + std::to_string(i) + "@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING));
   }
   ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}).ok());
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("other", 2),
-                                      {MakeMove("migrations/other", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
-                                      {})
+  ASSERT_TRUE(store_
+                  ->CreateMigration(MakeMigration("other", 2),
+                                    {MakeMove("migrations/other", "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+                                    {})
                   .ok());
   EXPECT_EQ(*store_->CountUserMoves(m), (Counts{{crosstenant::v1::USER_MOVE_STATE_PENDING, 5}}));
 
@@ -671,8 +683,8 @@ TEST_P(MigrationStoreTest, ANewTaskReplacesOneOfTheSameNameLeaseAndAll) {
   ASSERT_TRUE(store_->Apply(retry).ok());
   EXPECT_EQ(store_->CountTasks(m).value_or(-1), 1);
   EXPECT_EQ(store_->GetTask(again.task.name())->attempt(), 3);
-  EXPECT_FALSE(store_->RenewLease((*leased)[0].name(), (*leased)[0].lease_id(), "w1", absl::Seconds(30), kT0)
-                   ->renewed())
+  EXPECT_FALSE(
+      store_->RenewLease((*leased)[0].name(), (*leased)[0].lease_id(), "w1", absl::Seconds(30), kT0)->renewed())
       << "the old lease went with the old task";
   auto next = store_->LeaseTasks({"w2", 5, {}, absl::Seconds(30), kT0 + absl::Seconds(6)});
   ASSERT_EQ(next->size(), 1u);
@@ -681,11 +693,12 @@ TEST_P(MigrationStoreTest, ANewTaskReplacesOneOfTheSameNameLeaseAndAll) {
 
 TEST_P(MigrationStoreTest, LeasesOnlyForRunnableMigrationsAndNoUnstartedMovesWhileCancelling) {
   const std::string m = "migrations/m";
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1),
-                                      {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
-                                       MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS),
-                                       MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
-                                      {})
+  ASSERT_TRUE(store_
+                  ->CreateMigration(MakeMigration("m", 1),
+                                    {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                     MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS),
+                                     MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)},
+                                    {})
                   .ok());
   MigrationChange change = ChangeOf(*store_->GetMigration(m));
   NewTask retried_start = MakeTask(m, "start", "c@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0);
@@ -714,16 +727,17 @@ TEST_P(MigrationStoreTest, LeasesOnlyForRunnableMigrationsAndNoUnstartedMovesWhi
 
 TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
   const std::string m = "migrations/m";
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1),
-                                      {MakeMove(m, "q1@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
-                                       MakeMove(m, "q2@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
-                                       MakeMove(m, "q3@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
-                                       MakeMove(m, "p@x.com", crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS),
-                                       MakeMove(m, "s@x.com", crosstenant::v1::USER_MOVE_STATE_SCHEDULED),
-                                       MakeMove(m, "done@x.com", crosstenant::v1::USER_MOVE_STATE_SUCCESS),
-                                       MakeMove(m, "pending@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
-                                       MakeMove(m, "e@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED, "eur")},
-                                      {})
+  ASSERT_TRUE(store_
+                  ->CreateMigration(MakeMigration("m", 1),
+                                    {MakeMove(m, "q1@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                     MakeMove(m, "q2@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                     MakeMove(m, "q3@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED),
+                                     MakeMove(m, "p@x.com", crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS),
+                                     MakeMove(m, "s@x.com", crosstenant::v1::USER_MOVE_STATE_SCHEDULED),
+                                     MakeMove(m, "done@x.com", crosstenant::v1::USER_MOVE_STATE_SUCCESS),
+                                     MakeMove(m, "pending@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING),
+                                     MakeMove(m, "e@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED, "eur")},
+                                    {})
                   .ok());
   MigrationChange change = ChangeOf(*store_->GetMigration(m));
   change.new_tasks = {MakeTask(m, "start", "q2@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0)};
@@ -790,9 +804,10 @@ TEST_P(MigrationStoreTest, ThreadsLeasingFromOneStoreAtOnceNeverGetTheSameTask) 
 
 TEST_P(MigrationStoreTest, AChangeCommitsOnlyIfTheMigrationIsStillAtTheRevisionItWasReadAt) {
   const std::string m = "migrations/m1";
-  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1),
-                                      {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
-                                      {MakeEvent(m, 1)})
+  ASSERT_TRUE(store_
+                  ->CreateMigration(MakeMigration("m1", 1),
+                                    {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_PENDING)},
+                                    {MakeEvent(m, 1)})
                   .ok());
   Migration first = *store_->GetMigration(m);
   Migration second = *store_->GetMigration(m);
@@ -1154,8 +1169,9 @@ TEST_F(PostgresMigrationStoreTest, TellsStoreHealthOfEveryWriteTheDatabaseRefuse
   auto admin = Connect();
   ASSERT_NE(admin, nullptr);
   auto drop_sessions = [&] {
-    ASSERT_TRUE(admin->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    ASSERT_TRUE(admin
+                    ->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
                     .ok());
   };
   ASSERT_TRUE(admin->Execute("ALTER DATABASE " + database_->name() + " SET default_transaction_read_only = on").ok());

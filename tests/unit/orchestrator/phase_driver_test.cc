@@ -35,12 +35,12 @@ class FakeTenant : public TenantGateway {
   std::set<std::string> target_onedrive_exists;
   std::map<std::string, std::string> location;  // source UPN -> OneDrive location code
   std::vector<std::string> uploads;
-  std::vector<std::string> upload_csvs;  // the CSV of every UploadIdentityMap call, in order
+  std::vector<std::string> upload_csvs;         // the CSV of every UploadIdentityMap call, in order
   std::vector<std::string> upload_request_ids;  // and its request_id
   std::vector<std::string> trust_requests;
-  std::map<std::string, int> throttled_checks;   // UPN -> checks answered THROTTLED before a real answer
-  absl::Time throttled_until = absl::InfinitePast();  // Graph's Retry-After in force, as GetConnection says
-  std::vector<std::string> checked;              // every UPN asked, in order
+  std::map<std::string, int> throttled_checks;           // UPN -> checks answered THROTTLED before a real answer
+  absl::Time throttled_until = absl::InfinitePast();     // Graph's Retry-After in force, as GetConnection says
+  std::vector<std::string> checked;                      // every UPN asked, in order
   std::map<std::string, std::set<std::string>> holders;  // connection -> its holders
   int hold_calls = 0;
   int hold_failures = 0;  // HoldConnection calls still to answer UNAVAILABLE
@@ -109,7 +109,8 @@ class FakeTenant : public TenantGateway {
     trust_requests.push_back(request.geo() + " partner " + request.relationship().partner_host_url());
     return absl::OkStatus();
   }
-  absl::StatusOr<v1::TrustStatus> VerifyCrossTenantRelationship(const v1::VerifyCrossTenantRelationshipRequest&) override {
+  absl::StatusOr<v1::TrustStatus> VerifyCrossTenantRelationship(
+      const v1::VerifyCrossTenantRelationshipRequest&) override {
     if (Throttle(throttled_trust_verifications)) {
       return ResourceExhaustedWithRetry("SharePoint throttled", throttle_delay);
     }
@@ -124,7 +125,7 @@ class FakeTenant : public TenantGateway {
   }
   absl::Status RemoveRedirectSite(const v1::RemoveRedirectSiteRequest&) override { return absl::OkStatus(); }
   absl::StatusOr<std::vector<v1::UserCheck>> BatchCheckUsers(const std::string& connection,
-                                                            const std::vector<std::string>& upns) override {
+                                                             const std::vector<std::string>& upns) override {
     std::vector<v1::UserCheck> checks;
     for (const std::string& upn : upns) {
       checked.push_back(upn);
@@ -156,7 +157,8 @@ class FakeTenant : public TenantGateway {
     return absl::OkStatus();
   }
   absl::StatusOr<v1::CompatibilityStatus> GetCompatibilityStatus(const v1::GetCompatibilityStatusRequest&) override {
-    if (Throttle(throttled_compatibility_calls)) return ResourceExhaustedWithRetry("SharePoint throttled", throttle_delay);
+    if (Throttle(throttled_compatibility_calls))
+      return ResourceExhaustedWithRetry("SharePoint throttled", throttle_delay);
     return compatible ? v1::COMPATIBILITY_STATUS_COMPATIBLE : v1::COMPATIBILITY_STATUS_INCOMPATIBLE;
   }
 };
@@ -173,8 +175,8 @@ class PhaseDriverTest : public ::testing::Test {
     driver_ = std::make_unique<PhaseDriver>(migrations_.get(), &tenant_, driver_options);
     TaskService::Options task_options;
     task_options.now = [this] { return now_; };
-    tasks_ = std::make_unique<TaskService>(store_.get(), &migrations_->events(), &migrations_->write_mutex(),
-                                           task_options);
+    tasks_ =
+        std::make_unique<TaskService>(store_.get(), &migrations_->events(), &migrations_->write_mutex(), task_options);
   }
 
   void Create(int users, int max_queued = 0) {
@@ -346,10 +348,10 @@ TEST_F(PhaseDriverTest, IdentityMapPagesNeverCutAQuotedLineEnd) {
   const std::string group = absl::StrCat("Group,", kTenant,
                                          ",1b2c3d4e-0000-4000-8000-000000000001,2b2c3d4e-0000-4000-8000-000000000002,"
                                          "\"Sales\nEurope\",RegularGroup\n");
-  std::string csv = absl::StrCat("User,", kTenant, ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n",
-                                 "\n,,,,,\n", group,
-                                 "User,", kTenant, ",b@contoso.com,b@fabrikam.com,b@fabrikam.com,RegularUser\n",
-                                 "User,", kTenant, ",c@contoso.com,c@fabrikam.com,c@fabrikam.com,RegularUser\n\n");
+  std::string csv =
+      absl::StrCat("User,", kTenant, ",a@contoso.com,a@fabrikam.com,a@fabrikam.com,RegularUser\n", "\n,,,,,\n", group,
+                   "User,", kTenant, ",b@contoso.com,b@fabrikam.com,b@fabrikam.com,RegularUser\n", "User,", kTenant,
+                   ",c@contoso.com,c@fabrikam.com,c@fabrikam.com,RegularUser\n\n");
   create.mutable_plan()->mutable_identity_map()->set_csv(csv);
   absl::StatusOr<v1::Migration> created = migrations_->CreateMigration(create);
   ASSERT_TRUE(created.ok()) << created.status();
@@ -397,9 +399,9 @@ TEST_F(PhaseDriverTest, SourceAndTargetInOneTenantFailInConnectionsCheck) {
   EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_FAILED);
   EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
   EXPECT_EQ(migration.error().code(), "SAME_TENANT");
-  EXPECT_THAT(migration.state_reason(),
-              HasSubstr(std::string("connections/contoso and connections/fabrikam are the same tenant (tenant id ") +
-                        kTenant));
+  EXPECT_THAT(
+      migration.state_reason(),
+      HasSubstr(std::string("connections/contoso and connections/fabrikam are the same tenant (tenant id ") + kTenant));
   EXPECT_TRUE(tenant_.trust_requests.empty());
 }
 
@@ -503,8 +505,7 @@ TEST_F(UsersInDoubtTest, AConnectionRefusalKeepsUsersInFlightAndTheMigrationWait
   now_ += absl::Seconds(5);
   ASSERT_TRUE(driver_->Tick().ok());
   EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_RUNNING);
-  EXPECT_EQ(Work({}, Microsoft(v1::MOVE_STATE_SUCCESS, "Success")),
-            std::vector<v1::TaskKind>{v1::TASK_KIND_START_MOVE})
+  EXPECT_EQ(Work({}, Microsoft(v1::MOVE_STATE_SUCCESS, "Success")), std::vector<v1::TaskKind>{v1::TASK_KIND_START_MOVE})
       << "u2 is started now";
   now_ += absl::Seconds(1);
   ASSERT_TRUE(driver_->Tick().ok());
@@ -610,8 +611,7 @@ TEST_F(UsersInDoubtTest, ACancelledMigrationReconciledEndsCancelledAgainAndStart
   ASSERT_TRUE(reconciled.ok()) << reconciled.status();
   EXPECT_EQ(reconciled->users_to_reconcile(), 1);
   ASSERT_TRUE(driver_->Tick().ok());
-  EXPECT_EQ(Work({}, Microsoft(v1::MOVE_STATE_SUCCESS, "Success")),
-            std::vector<v1::TaskKind>{v1::TASK_KIND_POLL_MOVE})
+  EXPECT_EQ(Work({}, Microsoft(v1::MOVE_STATE_SUCCESS, "Success")), std::vector<v1::TaskKind>{v1::TASK_KIND_POLL_MOVE})
       << "only the poll: the stopped users are not started";
   now_ += absl::Seconds(1);
   ASSERT_TRUE(driver_->Tick().ok());
@@ -665,9 +665,9 @@ TEST_F(PhaseDriverTest, ThrottledTrustAndCompatibilityWaitForMicrosoftsRetryAfte
   EXPECT_EQ(tenant_.throttled_trust_sets, 0);
   EXPECT_EQ(tenant_.throttled_trust_verifications, 0);
   EXPECT_EQ(tenant_.throttled_compatibility_calls, 0);
-  EXPECT_EQ(throttled_in, (std::set<v1::MigrationPhase>{v1::MIGRATION_PHASE_TRUST,
-                                                        v1::MIGRATION_PHASE_TRUST_VERIFICATION,
-                                                        v1::MIGRATION_PHASE_COMPATIBILITY}));
+  EXPECT_EQ(throttled_in,
+            (std::set<v1::MigrationPhase>{v1::MIGRATION_PHASE_TRUST, v1::MIGRATION_PHASE_TRUST_VERIFICATION,
+                                          v1::MIGRATION_PHASE_COMPATIBILITY}));
 }
 
 TEST_F(PhaseDriverTest, APausedMigrationIsNotDriven) {
@@ -752,7 +752,7 @@ TEST_F(PhaseDriverTest, APausedMigrationKeepsItsHoldsAndACancelledOneReleasesThe
 // governor, as GetConnection reports it), however often it happens (no back-off towards an hour).
 TEST_F(PhaseDriverTest, ThrottledUserChecksAloneAreRetriedAtMicrosoftsRetryAfter) {
   tenant_.dormant_checks = 0;
-  tenant_.throttled_checks["u1@contoso.com"] = 3;  // the source side, three times
+  tenant_.throttled_checks["u1@contoso.com"] = 3;   // the source side, three times
   tenant_.throttled_checks["u3@fabrikam.com"] = 1;  // the target side, once
   Create(5);
   tenant_.throttled_until = now_ + absl::Seconds(3);

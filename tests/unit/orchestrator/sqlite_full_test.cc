@@ -74,11 +74,25 @@ int FaultyUnfetch(sqlite3_file* f, sqlite3_int64 offset, void* page) {
   return Real(f)->pMethods->xUnfetch(Real(f), offset, page);
 }
 
-const sqlite3_io_methods kFaultyMethods = {
-    3,           FaultyClose,          FaultyRead,         FaultyWrite,         FaultyTruncate,
-    FaultySync,  FaultyFileSize,       FaultyLock,         FaultyUnlock,        FaultyCheckReservedLock,
-    FaultyFileControl, FaultySectorSize, FaultyDeviceCharacteristics, FaultyShmMap, FaultyShmLock,
-    FaultyShmBarrier, FaultyShmUnmap,   FaultyFetch,        FaultyUnfetch};
+const sqlite3_io_methods kFaultyMethods = {3,
+                                           FaultyClose,
+                                           FaultyRead,
+                                           FaultyWrite,
+                                           FaultyTruncate,
+                                           FaultySync,
+                                           FaultyFileSize,
+                                           FaultyLock,
+                                           FaultyUnlock,
+                                           FaultyCheckReservedLock,
+                                           FaultyFileControl,
+                                           FaultySectorSize,
+                                           FaultyDeviceCharacteristics,
+                                           FaultyShmMap,
+                                           FaultyShmLock,
+                                           FaultyShmBarrier,
+                                           FaultyShmUnmap,
+                                           FaultyFetch,
+                                           FaultyUnfetch};
 
 int FaultyOpen(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out_flags) {
   auto* faulty = reinterpret_cast<FaultyFile*>(file);
@@ -232,7 +246,10 @@ TEST_F(SqliteFullTest, AWriteOverTheCapIsRefusedNamingTheFileAndLeavesTheStoreAs
   ASSERT_NE(store, nullptr);
   v1::Migration first = MakeMigration("first");
   first.set_last_event_sequence(1);
-  ASSERT_TRUE(store->CreateMigration(first, MakeMoves(first.name(), 20), {MakeEvent(first.name(), 1)}, Request("req-1", first.name())).ok());
+  ASSERT_TRUE(store
+                  ->CreateMigration(first, MakeMoves(first.name(), 20), {MakeEvent(first.name(), 1)},
+                                    Request("req-1", first.name()))
+                  .ok());
   EXPECT_FALSE(health_.full());
 
   Filler filler(path_, kCap);
@@ -243,8 +260,8 @@ TEST_F(SqliteFullTest, AWriteOverTheCapIsRefusedNamingTheFileAndLeavesTheStoreAs
   // A new migration of 300 users needs new pages: refused, and nothing of it stored.
   v1::Migration second = MakeMigration("second");
   second.set_last_event_sequence(1);
-  const absl::Status refused =
-      store->CreateMigration(second, MakeMoves(second.name(), 300), {MakeEvent(second.name(), 1)}, Request("req-2", second.name()), "csv");
+  const absl::Status refused = store->CreateMigration(
+      second, MakeMoves(second.name(), 300), {MakeEvent(second.name(), 1)}, Request("req-2", second.name()), "csv");
   ASSERT_TRUE(absl::IsResourceExhausted(refused)) << refused;
   EXPECT_THAT(refused.message(), HasSubstr("the state database " + path_ + " is full and refuses writes"));
   EXPECT_THAT(refused.message(), HasSubstr("capped at 1 MiB"));
@@ -273,7 +290,9 @@ TEST_F(SqliteFullTest, AWriteOverTheCapIsRefusedNamingTheFileAndLeavesTheStoreAs
   filler.Empty();
   EXPECT_FALSE(health_.full()) << "the probe sees the room";
   EXPECT_TRUE(health_.CheckWritable().ok());
-  ASSERT_TRUE(store->CreateMigration(second, MakeMoves(second.name(), 300), {MakeEvent(second.name(), 1)}, Request("req-2", second.name()), "csv")
+  ASSERT_TRUE(store
+                  ->CreateMigration(second, MakeMoves(second.name(), 300), {MakeEvent(second.name(), 1)},
+                                    Request("req-2", second.name()), "csv")
                   .ok());
   ASSERT_TRUE(store->Apply(EventsChange(store->GetMigration(first.name()).value(), 300)).ok());
   ExpectContiguous(*store, first.name());
@@ -372,7 +391,8 @@ TEST_F(SqliteFullTest, WhileFullNoTaskIsLeasedAndACompletionSentAgainLaterIsReco
   const auto no_lease = tasks.LeaseTasks(lease);
   g_disk_full = false;
   EXPECT_TRUE(absl::IsResourceExhausted(no_lease.status())) << no_lease.status();
-  EXPECT_EQ(store->GetTask(UserTaskName("migrations/m", "start", "migrations/m/users/b@contoso.com")).value().attempt(), 0);
+  EXPECT_EQ(store->GetTask(UserTaskName("migrations/m", "start", "migrations/m/users/b@contoso.com")).value().attempt(),
+            0);
   EXPECT_EQ(store->GetUserMove("migrations/m/users/a@contoso.com").value().DebugString(), user_before.DebugString());
   EXPECT_EQ(store->GetMigration("migrations/m").value().last_event_sequence(), sequence_before);
   EXPECT_TRUE(store->GetTask(leased.name()).ok()) << "the task and its lease are still there";
@@ -453,7 +473,8 @@ TEST_F(SqliteFullTest, LeasingIsRefusedWhileTheCapIsReachedAndResumesWhenPagesAr
   ASSERT_TRUE(store->CreateMigration(migration, MakeMoves(migration.name(), 5), {MakeEvent(migration.name(), 1)}).ok());
   Filler filler(path_, kCap);
   filler.Fill();
-  ASSERT_TRUE(absl::IsResourceExhausted(store->Apply(EventsChange(store->GetMigration(migration.name()).value(), 300))));
+  ASSERT_TRUE(
+      absl::IsResourceExhausted(store->Apply(EventsChange(store->GetMigration(migration.name()).value(), 300))));
 
   v1::LeaseTasksRequest lease;
   lease.set_worker_id("w1");
@@ -477,7 +498,8 @@ TEST_F(SqliteFullTest, SqliteErrorsMapToStatusCodesByWhatTheCallerCanDo) {
   EXPECT_TRUE(absl::IsDataLoss(db->StatusFor(SQLITE_NOTADB, "step", "file is not a database")));
   EXPECT_TRUE(absl::IsInternal(db->StatusFor(SQLITE_IOERR, "step", "disk I/O error")));
   EXPECT_TRUE(absl::IsInternal(db->StatusFor(SQLITE_MISUSE, "step", "bad parameter or other API misuse")));
-  EXPECT_THAT(db->StatusFor(SQLITE_CORRUPT, "step", "malformed").message(), HasSubstr("restore the file from a backup"));
+  EXPECT_THAT(db->StatusFor(SQLITE_CORRUPT, "step", "malformed").message(),
+              HasSubstr("restore the file from a backup"));
 }
 
 TEST_F(SqliteFullTest, ALockHeldPastTheBusyTimeoutIsUnavailableAndCounted) {
@@ -511,14 +533,15 @@ TEST_F(SqliteFullTest, AFileAlreadyOverItsCapOpensAndOnlyWritesThatNeedNewPagesA
     auto store = OpenStore({});
     v1::Migration migration = MakeMigration("big");
     migration.set_last_event_sequence(1);
-    ASSERT_TRUE(store->CreateMigration(migration, MakeMoves(migration.name(), 4000), {MakeEvent(migration.name(), 1)})
-                    .ok());
+    ASSERT_TRUE(
+        store->CreateMigration(migration, MakeMoves(migration.name(), 4000), {MakeEvent(migration.name(), 1)}).ok());
   }
   ASSERT_GT(SqliteDatabase::Open(path_).value()->MeasureSpace().value().file_bytes, kCap);
   auto store = OpenCapped();
   ASSERT_NE(store, nullptr) << "the cap does not stop the orchestrator from starting";
   EXPECT_EQ(store->ListUserMoves(UserMoveQuery("migrations/big")).value().user_moves.size(), 100u);
-  EXPECT_TRUE(absl::IsResourceExhausted(store->Apply(EventsChange(store->GetMigration("migrations/big").value(), 500))));
+  EXPECT_TRUE(
+      absl::IsResourceExhausted(store->Apply(EventsChange(store->GetMigration("migrations/big").value(), 500))));
 }
 
 // StoreHealth on its own: one ERROR line per episode, however many writes are refused; the episode

@@ -26,8 +26,8 @@ class TaskServiceTest : public ::testing::Test {
     TaskService::Options task_options;
     task_options.now = [this] { return now_; };
     task_options.poll_interval = absl::Seconds(30);
-    tasks_ = std::make_unique<TaskService>(store_.get(), &migrations_->events(), &migrations_->write_mutex(),
-                                           task_options);
+    tasks_ =
+        std::make_unique<TaskService>(store_.get(), &migrations_->events(), &migrations_->write_mutex(), task_options);
     v1::CreateMigrationRequest create;
     create.set_migration_id("m");
     create.mutable_plan()->set_source_connection("connections/contoso");

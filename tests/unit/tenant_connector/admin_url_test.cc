@@ -33,31 +33,30 @@ TEST_P(GoodAdminUrlTest, Normalises) {
   EXPECT_EQ(url->cloud, good.resolved);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Table, GoodAdminUrlTest,
-    ::testing::Values(
-        Good{"https://contoso-admin.sharepoint.com", Cloud::kUnspecified, "https://contoso-admin.sharepoint.com",
-             "contoso", Cloud::kCommercial},
-        Good{"https://contoso-admin.sharepoint.com/", Cloud::kUnspecified, "https://contoso-admin.sharepoint.com",
-             "contoso", Cloud::kCommercial},
-        Good{"  HTTPS://Contoso-Admin.SharePoint.com/  ", Cloud::kUnspecified,
-             "https://contoso-admin.sharepoint.com", "contoso", Cloud::kCommercial},
-        Good{"https://ContosoEUR-admin.sharepoint.com", Cloud::kCommercial, "https://contosoeur-admin.sharepoint.com",
-             "contosoeur", Cloud::kCommercial},
-        Good{"https://contoso-admin.sharepoint.com:443", Cloud::kUnspecified, "https://contoso-admin.sharepoint.com",
-             "contoso", Cloud::kCommercial},
-        Good{"https://contoso-admin.sharepoint.com.", Cloud::kUnspecified, "https://contoso-admin.sharepoint.com",
-             "contoso", Cloud::kCommercial},
-        Good{"https://fabrikam-admin.sharepoint.us", Cloud::kUnspecified, "https://fabrikam-admin.sharepoint.us",
-             "fabrikam", Cloud::kGccHigh},
-        Good{"https://army-admin.sharepoint-mil.us", Cloud::kUnspecified, "https://army-admin.sharepoint-mil.us",
-             "army", Cloud::kDod},
-        Good{"https://contoso-admin.sharepoint.cn", Cloud::kChina, "https://contoso-admin.sharepoint.cn", "contoso",
-             Cloud::kChina},
-        Good{"https://agency-admin.sharepoint.com", Cloud::kGcc, "https://agency-admin.sharepoint.com", "agency",
-             Cloud::kGcc},
-        Good{"https://t1-admin.sharepoint.com", Cloud::kUnspecified, "https://t1-admin.sharepoint.com", "t1",
-             Cloud::kCommercial}));
+INSTANTIATE_TEST_SUITE_P(Table, GoodAdminUrlTest,
+                         ::testing::Values(Good{"https://contoso-admin.sharepoint.com", Cloud::kUnspecified,
+                                                "https://contoso-admin.sharepoint.com", "contoso", Cloud::kCommercial},
+                                           Good{"https://contoso-admin.sharepoint.com/", Cloud::kUnspecified,
+                                                "https://contoso-admin.sharepoint.com", "contoso", Cloud::kCommercial},
+                                           Good{"  HTTPS://Contoso-Admin.SharePoint.com/  ", Cloud::kUnspecified,
+                                                "https://contoso-admin.sharepoint.com", "contoso", Cloud::kCommercial},
+                                           Good{"https://ContosoEUR-admin.sharepoint.com", Cloud::kCommercial,
+                                                "https://contosoeur-admin.sharepoint.com", "contosoeur",
+                                                Cloud::kCommercial},
+                                           Good{"https://contoso-admin.sharepoint.com:443", Cloud::kUnspecified,
+                                                "https://contoso-admin.sharepoint.com", "contoso", Cloud::kCommercial},
+                                           Good{"https://contoso-admin.sharepoint.com.", Cloud::kUnspecified,
+                                                "https://contoso-admin.sharepoint.com", "contoso", Cloud::kCommercial},
+                                           Good{"https://fabrikam-admin.sharepoint.us", Cloud::kUnspecified,
+                                                "https://fabrikam-admin.sharepoint.us", "fabrikam", Cloud::kGccHigh},
+                                           Good{"https://army-admin.sharepoint-mil.us", Cloud::kUnspecified,
+                                                "https://army-admin.sharepoint-mil.us", "army", Cloud::kDod},
+                                           Good{"https://contoso-admin.sharepoint.cn", Cloud::kChina,
+                                                "https://contoso-admin.sharepoint.cn", "contoso", Cloud::kChina},
+                                           Good{"https://agency-admin.sharepoint.com", Cloud::kGcc,
+                                                "https://agency-admin.sharepoint.com", "agency", Cloud::kGcc},
+                                           Good{"https://t1-admin.sharepoint.com", Cloud::kUnspecified,
+                                                "https://t1-admin.sharepoint.com", "t1", Cloud::kCommercial}));
 
 struct Bad {
   const char* input;
@@ -79,52 +78,51 @@ TEST_P(BadAdminUrlTest, RefusesWithSuggestion) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, BadAdminUrlTest,
-    ::testing::Values(
-        Bad{"", Cloud::kUnspecified, "required", "https://contoso-admin.sharepoint.com"},
-        Bad{"http://contoso-admin.sharepoint.com", Cloud::kUnspecified, "https",
-            "type https://contoso-admin.sharepoint.com instead"},
-        Bad{"contoso-admin.sharepoint.com", Cloud::kUnspecified, "https",
-            "type https://contoso-admin.sharepoint.com instead"},
-        Bad{"https://contoso-my.sharepoint.com", Cloud::kUnspecified, "OneDrive (my-site) host",
-            "type https://contoso-admin.sharepoint.com instead"},
-        Bad{"https://contoso-my.sharepoint.com/personal/alice_contoso_com", Cloud::kUnspecified,
-            "OneDrive (my-site) host", "https://contoso-admin.sharepoint.com"},
-        Bad{"https://contoso.sharepoint.com", Cloud::kUnspecified, "site URL",
-            "type https://contoso-admin.sharepoint.com instead"},
-        Bad{"https://contoso.sharepoint.com/sites/finance", Cloud::kUnspecified, "site URL",
-            "https://contoso-admin.sharepoint.com"},
-        Bad{"https://contoso-admin.sharepoint.com/_layouts/15/online/AdminHome.aspx", Cloud::kUnspecified,
-            "has a path", "type https://contoso-admin.sharepoint.com instead"},
-        Bad{"https://contoso-admin.sharepoint.com/?tab=home", Cloud::kUnspecified, "query",
-            "https://contoso-admin.sharepoint.com"},
-        Bad{"https://contoso-admin.sharepoint.com#home", Cloud::kUnspecified, "query or fragment",
-            "https://contoso-admin.sharepoint.com"},
-        Bad{"https://contoso.onmicrosoft.com", Cloud::kUnspecified, "Entra ID domain",
-            "https://contoso-admin.sharepoint.com"},
-        Bad{"https://admin.microsoft.com", Cloud::kUnspecified, "Microsoft 365 admin center",
-            "https://<tenant>-admin.sharepoint.com"},
-        Bad{"https://contoso-admin.example.com", Cloud::kUnspecified, "not a SharePoint Online host",
-            "https://<tenant>-admin.sharepoint.com"},
-        Bad{"https://con-toso-admin.sharepoint.com", Cloud::kUnspecified, "hyphen",
-            "https://<tenant>-admin.sharepoint.com"},
-        Bad{"https://-admin.sharepoint.com", Cloud::kUnspecified, "no tenant name",
-            "https://<tenant>-admin.sharepoint.com"},
-        Bad{"https://contoso-admin.sharepoint.com:8443", Cloud::kUnspecified, "port",
-            "https://contoso-admin.sharepoint.com"},
-        Bad{"https://admin@contoso-admin.sharepoint.com", Cloud::kUnspecified, "user name",
-            "https://<tenant>-admin.sharepoint.com"},
-        Bad{"https://www.contoso-admin.sharepoint.com", Cloud::kUnspecified, "extra labels",
-            "https://contoso-admin.sharepoint.com"},
-        Bad{"https://contoso-admin.sharepoint.us", Cloud::kCommercial, "cloud is COMMERCIAL",
-            "https://contoso-admin.sharepoint.com"},
-        Bad{"https://contoso-admin.sharepoint.com", Cloud::kGccHigh, "cloud is GCC_HIGH",
-            "https://contoso-admin.sharepoint.us"},
-        Bad{"ftp://contoso-admin.sharepoint.com", Cloud::kUnspecified, "not an https URL",
-            "https://<tenant>-admin.sharepoint.com"},
-        Bad{"https://contoso_1-admin.sharepoint.com", Cloud::kUnspecified, "invalid character",
-            "https://<tenant>-admin.sharepoint.com"},
-        Bad{"https://fabrikam-my.sharepoint.us/", Cloud::kGccHigh, "OneDrive (my-site) host",
-            "https://fabrikam-admin.sharepoint.us"}));
+    ::testing::Values(Bad{"", Cloud::kUnspecified, "required", "https://contoso-admin.sharepoint.com"},
+                      Bad{"http://contoso-admin.sharepoint.com", Cloud::kUnspecified, "https",
+                          "type https://contoso-admin.sharepoint.com instead"},
+                      Bad{"contoso-admin.sharepoint.com", Cloud::kUnspecified, "https",
+                          "type https://contoso-admin.sharepoint.com instead"},
+                      Bad{"https://contoso-my.sharepoint.com", Cloud::kUnspecified, "OneDrive (my-site) host",
+                          "type https://contoso-admin.sharepoint.com instead"},
+                      Bad{"https://contoso-my.sharepoint.com/personal/alice_contoso_com", Cloud::kUnspecified,
+                          "OneDrive (my-site) host", "https://contoso-admin.sharepoint.com"},
+                      Bad{"https://contoso.sharepoint.com", Cloud::kUnspecified, "site URL",
+                          "type https://contoso-admin.sharepoint.com instead"},
+                      Bad{"https://contoso.sharepoint.com/sites/finance", Cloud::kUnspecified, "site URL",
+                          "https://contoso-admin.sharepoint.com"},
+                      Bad{"https://contoso-admin.sharepoint.com/_layouts/15/online/AdminHome.aspx", Cloud::kUnspecified,
+                          "has a path", "type https://contoso-admin.sharepoint.com instead"},
+                      Bad{"https://contoso-admin.sharepoint.com/?tab=home", Cloud::kUnspecified, "query",
+                          "https://contoso-admin.sharepoint.com"},
+                      Bad{"https://contoso-admin.sharepoint.com#home", Cloud::kUnspecified, "query or fragment",
+                          "https://contoso-admin.sharepoint.com"},
+                      Bad{"https://contoso.onmicrosoft.com", Cloud::kUnspecified, "Entra ID domain",
+                          "https://contoso-admin.sharepoint.com"},
+                      Bad{"https://admin.microsoft.com", Cloud::kUnspecified, "Microsoft 365 admin center",
+                          "https://<tenant>-admin.sharepoint.com"},
+                      Bad{"https://contoso-admin.example.com", Cloud::kUnspecified, "not a SharePoint Online host",
+                          "https://<tenant>-admin.sharepoint.com"},
+                      Bad{"https://con-toso-admin.sharepoint.com", Cloud::kUnspecified, "hyphen",
+                          "https://<tenant>-admin.sharepoint.com"},
+                      Bad{"https://-admin.sharepoint.com", Cloud::kUnspecified, "no tenant name",
+                          "https://<tenant>-admin.sharepoint.com"},
+                      Bad{"https://contoso-admin.sharepoint.com:8443", Cloud::kUnspecified, "port",
+                          "https://contoso-admin.sharepoint.com"},
+                      Bad{"https://admin@contoso-admin.sharepoint.com", Cloud::kUnspecified, "user name",
+                          "https://<tenant>-admin.sharepoint.com"},
+                      Bad{"https://www.contoso-admin.sharepoint.com", Cloud::kUnspecified, "extra labels",
+                          "https://contoso-admin.sharepoint.com"},
+                      Bad{"https://contoso-admin.sharepoint.us", Cloud::kCommercial, "cloud is COMMERCIAL",
+                          "https://contoso-admin.sharepoint.com"},
+                      Bad{"https://contoso-admin.sharepoint.com", Cloud::kGccHigh, "cloud is GCC_HIGH",
+                          "https://contoso-admin.sharepoint.us"},
+                      Bad{"ftp://contoso-admin.sharepoint.com", Cloud::kUnspecified, "not an https URL",
+                          "https://<tenant>-admin.sharepoint.com"},
+                      Bad{"https://contoso_1-admin.sharepoint.com", Cloud::kUnspecified, "invalid character",
+                          "https://<tenant>-admin.sharepoint.com"},
+                      Bad{"https://fabrikam-my.sharepoint.us/", Cloud::kGccHigh, "OneDrive (my-site) host",
+                          "https://fabrikam-admin.sharepoint.us"}));
 
 TEST(AdminUrlTest, DerivedHosts) {
   AdminUrl url = *ParseAdminUrl("https://contosoeur-admin.sharepoint.com", Cloud::kUnspecified);
@@ -142,24 +140,27 @@ TEST(AdminUrlTest, DerivedHosts) {
 // metadata, which a 10 MB URL used to overflow).
 TEST(AdminUrlTest, RefusalsEchoTheUrlBoundedRedactedAndValidUtf8) {
   const auto valid_utf8 = [](absl::string_view text) { return QuoteForMessage(text, SIZE_MAX) == text; };
-  absl::StatusOr<AdminUrl> huge = ParseAdminUrl("https://" + std::string(10 << 20, 'a') + ".sharepoint.com/x", Cloud::kUnspecified);
+  absl::StatusOr<AdminUrl> huge =
+      ParseAdminUrl("https://" + std::string(10 << 20, 'a') + ".sharepoint.com/x", Cloud::kUnspecified);
   ASSERT_FALSE(huge.ok());
   EXPECT_LT(huge.status().message().size(), 1000u);
   EXPECT_THAT(huge.status().message(), HasSubstr("bytes)"));
 
-  absl::StatusOr<AdminUrl> password = ParseAdminUrl("https://admin:hunter2@contoso-admin.sharepoint.com", Cloud::kUnspecified);
+  absl::StatusOr<AdminUrl> password =
+      ParseAdminUrl("https://admin:hunter2@contoso-admin.sharepoint.com", Cloud::kUnspecified);
   ASSERT_FALSE(password.ok());
   EXPECT_THAT(password.status().message(), ::testing::Not(HasSubstr("hunter2")));
   EXPECT_THAT(password.status().message(), HasSubstr("https://***@contoso-admin.sharepoint.com"));
 
-  for (const std::string& input : {std::string("https://cöntoso-admin.sharepoint.com"),
-                                  std::string("https://c\xC3-admin.sharepoint.com"),
-                                  std::string("https://\xFF\xFE.example.com/\x01")}) {
+  for (const std::string& input :
+       {std::string("https://cöntoso-admin.sharepoint.com"), std::string("https://c\xC3-admin.sharepoint.com"),
+        std::string("https://\xFF\xFE.example.com/\x01")}) {
     absl::StatusOr<AdminUrl> url = ParseAdminUrl(input, Cloud::kUnspecified);
     ASSERT_FALSE(url.ok()) << input;
     EXPECT_TRUE(valid_utf8(url.status().message())) << url.status().message();
   }
-  EXPECT_THAT(ParseAdminUrl("https://c\xC3-admin.sharepoint.com", Cloud::kUnspecified).status().message(), HasSubstr("\\xC3"));
+  EXPECT_THAT(ParseAdminUrl("https://c\xC3-admin.sharepoint.com", Cloud::kUnspecified).status().message(),
+              HasSubstr("\\xC3"));
 }
 
 }  // namespace

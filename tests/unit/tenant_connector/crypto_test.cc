@@ -80,8 +80,8 @@ TEST(CryptoTest, Ps256AssertionWithSha256Thumbprint) {
   EXPECT_TRUE(VerifySignature(*jwt, test.certificate_pem, true));
   // A fresh jti every time.
   std::string again = *SignClientAssertion(cert, test.private_key_pem, "", true, "c", audience, now);
-  EXPECT_NE(JwtClaims(again)->at("jti"), JwtClaims(*SignClientAssertion(cert, test.private_key_pem, "", true, "c",
-                                                                        audience, now))->at("jti"));
+  EXPECT_NE(JwtClaims(again)->at("jti"),
+            JwtClaims(*SignClientAssertion(cert, test.private_key_pem, "", true, "c", audience, now))->at("jti"));
 }
 
 TEST(CryptoTest, Rs256AssertionWithSha1Thumbprint) {
@@ -152,11 +152,11 @@ TEST(CryptoTest, StoreRoundTrip) {
 TEST(OAuthTest, AuthFailureClassification) {
   EXPECT_EQ(AuthFailureOf(absl::UnavailableError("x")), AuthFailure::kTransient);
   // The AADSTS code is read from Entra's ErrorInfo (error_reasons_test.cc), not from the message.
-  EXPECT_EQ(AuthFailureOf(WithErrorInfo(absl::FailedPreconditionError("secret expired"), "AADSTS7000222",
-                                        kEntraDomain, {{kMetadataAadsts, "AADSTS7000222"}})),
+  EXPECT_EQ(AuthFailureOf(WithErrorInfo(absl::FailedPreconditionError("secret expired"), "AADSTS7000222", kEntraDomain,
+                                        {{kMetadataAadsts, "AADSTS7000222"}})),
             AuthFailure::kExpired);
-  EXPECT_EQ(AuthFailureOf(WithErrorInfo(absl::FailedPreconditionError("wrong secret"), "AADSTS7000215",
-                                        kEntraDomain, {{kMetadataAadsts, "AADSTS7000215"}})),
+  EXPECT_EQ(AuthFailureOf(WithErrorInfo(absl::FailedPreconditionError("wrong secret"), "AADSTS7000215", kEntraDomain,
+                                        {{kMetadataAadsts, "AADSTS7000215"}})),
             AuthFailure::kRefused);
   EXPECT_EQ(AuthFailureOf(absl::OkStatus()), AuthFailure::kNone);
 }

@@ -28,9 +28,9 @@ using ::testing::HasSubstr;
 
 TEST(CsomRequestTest, VerifyRelationIsTheDocumentedBody) {
   RequestBuilder request("crosstenant");
-  const int call = request.CallMethod(request.Tenant(), "VerifySPOTenantOrgRelation",
-                                      {Parameter::Enum(1), Parameter::Enum(2),
-                                       Parameter::String("https://fabrikam-my.sharepoint.com/")});
+  const int call = request.CallMethod(
+      request.Tenant(), "VerifySPOTenantOrgRelation",
+      {Parameter::Enum(1), Parameter::Enum(2), Parameter::String("https://fabrikam-my.sharepoint.com/")});
   EXPECT_EQ(call, 3);
   EXPECT_EQ(request.Build(),
             "<Request xmlns=\"http://schemas.microsoft.com/sharepoint/clientquery/2009\" SchemaVersion=\"15.0.0.0\" "
@@ -85,14 +85,15 @@ TEST(CsomRequestTest, ObjectPathsQueriesAndIdentities) {
   const int query = request.Query(operation, {"IsComplete", "PollingInterval"}, false);
   EXPECT_EQ(operation, 3);
   EXPECT_EQ(query, 5);
-  EXPECT_THAT(request.Build(),
-              HasSubstr("<Actions><ObjectPath Id=\"2\" ObjectPathId=\"1\" /><ObjectPath Id=\"4\" ObjectPathId=\"3\" />"
-                        "<Query Id=\"5\" ObjectPathId=\"3\"><Query SelectAllProperties=\"false\"><Properties>"
-                        "<Property Name=\"IsComplete\" ScalarProperty=\"true\" />"
-                        "<Property Name=\"PollingInterval\" ScalarProperty=\"true\" /></Properties></Query></Query>"
-                        "</Actions><ObjectPaths><Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\" />"
-                        "<Method Id=\"3\" ParentId=\"1\" Name=\"RemoveSite\"><Parameters>"
-                        "<Parameter Type=\"String\">https://x/</Parameter></Parameters></Method></ObjectPaths>"));
+  EXPECT_THAT(
+      request.Build(),
+      HasSubstr("<Actions><ObjectPath Id=\"2\" ObjectPathId=\"1\" /><ObjectPath Id=\"4\" ObjectPathId=\"3\" />"
+                "<Query Id=\"5\" ObjectPathId=\"3\"><Query SelectAllProperties=\"false\"><Properties>"
+                "<Property Name=\"IsComplete\" ScalarProperty=\"true\" />"
+                "<Property Name=\"PollingInterval\" ScalarProperty=\"true\" /></Properties></Query></Query>"
+                "</Actions><ObjectPaths><Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8425-127220d84719}\" />"
+                "<Method Id=\"3\" ParentId=\"1\" Name=\"RemoveSite\"><Parameters>"
+                "<Parameter Type=\"String\">https://x/</Parameter></Parameters></Method></ObjectPaths>"));
   RequestBuilder poll("crosstenant");
   poll.Query(poll.IdentityPath("740c6a0b-85e2-48a0-a494-e0f1759d4aa7|908bed80\nSpoOperation\nRemoveSite\n1"), {}, true);
   EXPECT_THAT(poll.Build(), HasSubstr("<Identity Id=\"1\" Name=\"740c6a0b-85e2-48a0-a494-e0f1759d4aa7|908bed80&#xa;"
@@ -104,10 +105,10 @@ TEST(CsomRequestTest, ObjectPathsQueriesAndIdentities) {
 
 TEST(CsomResponseTest, AnyJsonValueAfterAnActionId) {
   // Microsoft's answer to a knowledge-hub query, then values of every JSON type.
-  absl::StatusOr<Response> response = Response::Parse(
-      R"([{"SchemaVersion":"15.0.0.0","LibraryVersion":"16.0.20516.12005","ErrorInfo":null,)"
-      R"("TraceCorrelationId":"1f527f9f-00b0-0000-5545-a8da6b2fb12e"},5,{"IsNull":false},6,)"
-      R"("https://contoso.sharepoint.com/sites/knowledgesite",7,4,8,true,9,["a","b"],10,null])");
+  absl::StatusOr<Response> response =
+      Response::Parse(R"([{"SchemaVersion":"15.0.0.0","LibraryVersion":"16.0.20516.12005","ErrorInfo":null,)"
+                      R"("TraceCorrelationId":"1f527f9f-00b0-0000-5545-a8da6b2fb12e"},5,{"IsNull":false},6,)"
+                      R"("https://contoso.sharepoint.com/sites/knowledgesite",7,4,8,true,9,["a","b"],10,null])");
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_FALSE(response->error());
   EXPECT_TRUE(response->Status("X").ok());
@@ -155,9 +156,9 @@ TEST(CsomResponseTest, ErrorTypesMapToStatusCodes) {
 }
 
 TEST(CsomResponseTest, UnreadableAnswersAreErrorsNeverEmptyResults) {
-  for (const char* body : {"", "<html>", "{}", "[]", "[1,2]", R"([{"ErrorInfo":null},5])",
-                           R"([{"ErrorInfo":null},"5",{}])", R"([{"ErrorInfo":"oops"}])",
-                           R"([{"ErrorInfo":null},5,{"IsNull":false},6,"truncated)"}) {
+  for (const char* body :
+       {"", "<html>", "{}", "[]", "[1,2]", R"([{"ErrorInfo":null},5])", R"([{"ErrorInfo":null},"5",{}])",
+        R"([{"ErrorInfo":"oops"}])", R"([{"ErrorInfo":null},5,{"IsNull":false},6,"truncated)"}) {
     absl::StatusOr<Response> response = Response::Parse(body);
     EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << body;
   }
@@ -271,8 +272,7 @@ TEST(WireLogTest, WritesOneJsonLinePerExchangeWithMode0600) {
     ASSERT_TRUE(log.ok()) << log.status();
     (*log)->Write(absl::FromUnixSeconds(0), "connections/contoso", "POST", "https://contoso-admin.sharepoint.com/x",
                   200, "<Request/>", R"([{"ErrorInfo":null},3,4])");
-    (*log)->Write(absl::FromUnixSeconds(1), "connections/contoso", "GET", "https://a/", 401, "",
-                  "Bearer eyJa.eyJb.c");
+    (*log)->Write(absl::FromUnixSeconds(1), "connections/contoso", "GET", "https://a/", 401, "", "Bearer eyJa.eyJb.c");
   }
   struct stat info {};
   ASSERT_EQ(stat(path.c_str(), &info), 0);

@@ -42,15 +42,16 @@ TEST(ErrorReasonsTest, ProbeOfAnotherTenantFailsTheConnectionWhateverTheMessage)
 TEST(ErrorReasonsTest, AnExistingMigrationTaskIsToldByItsReasonNotByOurMessage) {
   const absl::Status exists = MapUpstreamError(
       "graph", 409,
-      {{"error", {{"code", "conflict"}, {"message", "A migration task already exists for a@contoso.com (status Queued)."}}}},
+      {{"error",
+        {{"code", "conflict"}, {"message", "A migration task already exists for a@contoso.com (status Queued)."}}}},
       "");
   EXPECT_EQ(exists.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ErrorInfoReasonOf(exists), kReasonMigrationTaskExists);
   EXPECT_EQ(ErrorInfoMetadataOf(exists, kMetadataUpstreamCode), "conflict");  // Microsoft's code kept
   EXPECT_EQ(ErrorInfoMetadataOf(exists, kMetadataHttpStatus), "409");
   EXPECT_TRUE(internal::MoveTaskExists(exists));
-  EXPECT_TRUE(internal::MoveTaskExists(
-      Reasoned(absl::FailedPreconditionError("unrelated words"), kReasonMigrationTaskExists)));
+  EXPECT_TRUE(
+      internal::MoveTaskExists(Reasoned(absl::FailedPreconditionError("unrelated words"), kReasonMigrationTaskExists)));
   // Another conflict of a start keeps Microsoft's code and is a refusal.
   const absl::Status other = MapUpstreamError(
       "graph", 409, {{"error", {{"code", "conflict"}, {"message", "The target user already has a OneDrive."}}}}, "");
@@ -123,8 +124,9 @@ class EntraReasonTest : public ::testing::Test {
 };
 
 TEST_F(EntraReasonTest, AnExpiredSecretIsToldByItsCodeWhateverTheDescription) {
-  const absl::Status expired =
-      Refusal({{"error", "invalid_client"}, {"error_description", "words Microsoft may change"}, {"error_codes", nlohmann::json::array({7000222})}});
+  const absl::Status expired = Refusal({{"error", "invalid_client"},
+                                        {"error_description", "words Microsoft may change"},
+                                        {"error_codes", nlohmann::json::array({7000222})}});
   EXPECT_EQ(ErrorInfoReasonOf(expired), "AADSTS7000222");
   EXPECT_EQ(ErrorInfoMetadataOf(expired, kMetadataOAuthError), "invalid_client");
   EXPECT_EQ(AuthFailureOf(expired), AuthFailure::kExpired);
@@ -134,8 +136,8 @@ TEST_F(EntraReasonTest, AnExpiredSecretIsToldByItsCodeWhateverTheDescription) {
   EXPECT_EQ(AuthFailureOf(WithErrorInfo(expired, kReasonConnectionNotUsable, kCrosstenantDomain, metadata)),
             AuthFailure::kExpired);
 
-  const absl::Status wrong = Refusal({{"error", "invalid_client"},
-                                      {"error_description", "AADSTS7000215: Invalid client secret provided."}});
+  const absl::Status wrong =
+      Refusal({{"error", "invalid_client"}, {"error_description", "AADSTS7000215: Invalid client secret provided."}});
   EXPECT_EQ(ErrorInfoReasonOf(wrong), "AADSTS7000215");  // from the description when error_codes is absent
   EXPECT_EQ(AuthFailureOf(wrong), AuthFailure::kRefused);
 }

@@ -55,7 +55,7 @@ TEST_F(GraphClientTest, AnswersAreReadAndPathsGoToTheGraphHost) {
 }
 
 TEST_F(GraphClientTest, ACutOffAnswerIsAnErrorNeverAnEmptyResult) {
-  for (const char* body : {R"({"value":[{"id":"1"},{"id")", "<html>gateway</html>", "{\"value\": [" }) {
+  for (const char* body : {R"({"value":[{"id":"1"},{"id")", "<html>gateway</html>", "{\"value\": ["}) {
     transport_.Answer(200, body);
     absl::Status status = graph_.Send(target_, "GET", "/v1.0/users?$select=id", nullptr, Deadline()).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << body;
@@ -81,7 +81,8 @@ TEST_F(GraphClientTest, ThrottledSubRequestsAloneAreSentAgainAfterTheirRetryAfte
                          R"({"id":"2","status":200,"body":{"n":2}}]})");
   transport_.Answer(200, R"({"responses":[{"id":"1","status":200,"body":{"n":1}}]})");
   const absl::Time start = clock_.Now();
-  absl::StatusOr<std::map<std::string, nlohmann::json>> answers = graph_.Batch(target_, "v1.0", Requests(3), Deadline());
+  absl::StatusOr<std::map<std::string, nlohmann::json>> answers =
+      graph_.Batch(target_, "v1.0", Requests(3), Deadline());
   ASSERT_TRUE(answers.ok()) << answers.status();
   ASSERT_EQ(answers->size(), 3u);
   EXPECT_EQ((*answers)["1"]["body"]["n"], 1);
@@ -102,7 +103,8 @@ TEST_F(GraphClientTest, ABatchRefusedAfterOthersWereAnsweredKeepsTheAnswers) {
   }
   transport_.Answer(200, first + "]}");
   transport_.Answer(429, R"({"error":{"code":"TooManyRequests","message":"slow down"}})", {{"retry-after", "600"}});
-  absl::StatusOr<std::map<std::string, nlohmann::json>> answers = graph_.Batch(target_, "v1.0", Requests(25), Deadline());
+  absl::StatusOr<std::map<std::string, nlohmann::json>> answers =
+      graph_.Batch(target_, "v1.0", Requests(25), Deadline());
   ASSERT_TRUE(answers.ok()) << answers.status();
   ASSERT_EQ(answers->size(), 25u);
   EXPECT_EQ((*answers)["19"]["status"], 200);

@@ -16,9 +16,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kHeader[] =
-    R"({"SchemaVersion":"15.0.0.0","LibraryVersion":"16.0.24106.12002","ErrorInfo":null,)"
-    R"("TraceCorrelationId":"6b2f5a9f-90a1-4000-8c1d-2e5b0c7a1d3e"})";
+constexpr char kHeader[] = R"({"SchemaVersion":"15.0.0.0","LibraryVersion":"16.0.24106.12002","ErrorInfo":null,)"
+                           R"("TraceCorrelationId":"6b2f5a9f-90a1-4000-8c1d-2e5b0c7a1d3e"})";
 constexpr char kRequestStart[] =
     "<Request xmlns=\"http://schemas.microsoft.com/sharepoint/clientquery/2009\" SchemaVersion=\"15.0.0.0\" "
     "LibraryVersion=\"16.0.0.0\" ApplicationName=\"crosstenant\" AddExpandoFieldTypeSuffix=\"true\">";
@@ -32,7 +31,6 @@ const std::string kQueriedMethodStart = absl::StrCat(
     "<ChildItemQuery SelectAllProperties=\"true\"><Properties></Properties></ChildItemQuery></Query></Actions>"
     "<ObjectPaths>",
     kTenant);
-
 
 // A 200 ProcessQuery answer: the header, then `pairs` (without brackets).
 void Csom(ScriptedTransport& transport, const std::string& pairs) {
@@ -83,7 +81,8 @@ TEST_F(SharePointAdminClientTest, GetMySiteHostUrl) {
 }
 
 TEST_F(SharePointAdminClientTest, GetTenantInstancesReadsTheCapturedShape) {
-  Csom(transport_, 
+  Csom(
+      transport_,
       R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":"SP.ClientObjectList","_Child_Items_":[)"
       R"({"_ObjectType_":"Microsoft.Online.SharePoint.TenantAdministration.SPOTenantInstance","DataLocation":"NAM",)"
       R"("IsDefaultDataLocation":true,"MySiteHostUrl":"https://contoso-my.sharepoint.com/","PortalUrl":null,)"
@@ -118,7 +117,8 @@ TEST_F(SharePointAdminClientTest, TrustCallsSendScenarioRoleAndPartner) {
     return absl::StrCat(kRequestStart, "<Actions><ObjectPath Id=\"2\" ObjectPathId=\"1\" /><Method Name=\"", method,
                         "\" Id=\"3\" ObjectPathId=\"1\"><Parameters><Parameter Type=\"Enum\">1</Parameter>"
                         "<Parameter Type=\"Enum\">",
-                        role, "</Parameter><Parameter Type=\"String\">https://fabrikam-my.sharepoint.com/</Parameter>"
+                        role,
+                        "</Parameter><Parameter Type=\"String\">https://fabrikam-my.sharepoint.com/</Parameter>"
                         "</Parameters></Method></Actions><ObjectPaths>",
                         kTenant, "</ObjectPaths></Request>");
   };
@@ -137,12 +137,11 @@ TEST_F(SharePointAdminClientTest, VerifyWithoutANumberIsAnErrorNotASuccess) {
 }
 
 TEST_F(SharePointAdminClientTest, ServerErrorKeepsTypeCodeAndCorrelationId) {
-  transport_.Answer(200,
-                    R"([{"SchemaVersion":"15.0.0.0","LibraryVersion":"16.0.1","ErrorInfo":{"ErrorMessage":)"
-                    R"("The Cross-Tenant content move feature is not enabled for this tenant.","ErrorValue":null,)"
-                    R"("TraceCorrelationId":"0f5e7a9f-1111-4000-8000-000000000009","ErrorCode":-1,)"
-                    R"("ErrorTypeName":"Microsoft.Online.SharePoint.Common.SpoException"},)"
-                    R"("TraceCorrelationId":"0f5e7a9f-1111-4000-8000-000000000009"}])");
+  transport_.Answer(200, R"([{"SchemaVersion":"15.0.0.0","LibraryVersion":"16.0.1","ErrorInfo":{"ErrorMessage":)"
+                         R"("The Cross-Tenant content move feature is not enabled for this tenant.","ErrorValue":null,)"
+                         R"("TraceCorrelationId":"0f5e7a9f-1111-4000-8000-000000000009","ErrorCode":-1,)"
+                         R"("ErrorTypeName":"Microsoft.Online.SharePoint.Common.SpoException"},)"
+                         R"("TraceCorrelationId":"0f5e7a9f-1111-4000-8000-000000000009"}])");
   absl::Status status = client_.NewOrgRelation(target_, "Target", "https://f-my.sharepoint.com/", Deadline());
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(status.message(), HasSubstr("not enabled for this tenant"));
@@ -153,8 +152,9 @@ TEST_F(SharePointAdminClientTest, ServerErrorKeepsTypeCodeAndCorrelationId) {
 
 TEST_F(SharePointAdminClientTest, CompatibilityNegotiatesTheApiVersionOnce) {
   transport_.Answer(200, R"({"SupportedVersions":["1.0","1.1","1.3.1","1.4.7","9.9.9"]})");
-  transport_.Answer(200, R"({"SourceTenantHostUrl":"https://contoso-my.sharepoint.com/",)"
-                         R"("TargetTenantHostUrl":"https://fabrikam-my.sharepoint.com/","XTenantMoveCompatibilityResult":2})");
+  transport_.Answer(
+      200, R"({"SourceTenantHostUrl":"https://contoso-my.sharepoint.com/",)"
+           R"("TargetTenantHostUrl":"https://fabrikam-my.sharepoint.com/","XTenantMoveCompatibilityResult":2})");
   transport_.Answer(200, R"({"XTenantMoveCompatibilityResult":0})");
   absl::StatusOr<CompatibilityCheck> check =
       client_.CheckCompatibility(target_, "https://fabrikam-my.sharepoint.com/", Deadline());
@@ -175,7 +175,8 @@ TEST_F(SharePointAdminClientTest, CompatibilityNegotiatesTheApiVersionOnce) {
 TEST_F(SharePointAdminClientTest, CompatibilityWithoutAResultIsReportedAsSuch) {
   transport_.Answer(200, R"({"SupportedVersions":["1.0"]})");
   transport_.Answer(200, R"({"SourceTenantHostUrl":"x"})");
-  absl::StatusOr<CompatibilityCheck> check = client_.CheckCompatibility(target_, "https://f-my.sharepoint.com/", Deadline());
+  absl::StatusOr<CompatibilityCheck> check =
+      client_.CheckCompatibility(target_, "https://f-my.sharepoint.com/", Deadline());
   ASSERT_TRUE(check.ok());
   EXPECT_FALSE(check->result);
 }
@@ -188,17 +189,16 @@ TEST_F(SharePointAdminClientTest, NoCommonApiVersionIsAClearError) {
 }
 
 TEST_F(SharePointAdminClientTest, ListSitesPagesWithNextStartIndexFromSharePoint) {
-  Csom(transport_, 
-      R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":)"
-      R"("Microsoft.Online.SharePoint.TenantAdministration.SPOSitePropertiesEnumerable","NextStartIndex":-1,)"
-      R"("NextStartIndexFromSharePoint":"page-2","_Child_Items_":[{"_ObjectType_":)"
-      R"("Microsoft.Online.SharePoint.TenantAdministration.SiteProperties","Url":)"
-      R"("https://contoso-my.sharepoint.com/personal/adele_contoso_com","Template":"RedirectSite#0",)"
-      R"("LastContentModifiedDate":"/Date(2026,11,5,2,28,0,0)/"}]})");
-  Csom(transport_, 
-      R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":)"
-      R"("Microsoft.Online.SharePoint.TenantAdministration.SPOSitePropertiesEnumerable",)"
-      R"("NextStartIndexFromSharePoint":null,"_Child_Items_":[]})");
+  Csom(transport_,
+       R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":)"
+       R"("Microsoft.Online.SharePoint.TenantAdministration.SPOSitePropertiesEnumerable","NextStartIndex":-1,)"
+       R"("NextStartIndexFromSharePoint":"page-2","_Child_Items_":[{"_ObjectType_":)"
+       R"("Microsoft.Online.SharePoint.TenantAdministration.SiteProperties","Url":)"
+       R"("https://contoso-my.sharepoint.com/personal/adele_contoso_com","Template":"RedirectSite#0",)"
+       R"("LastContentModifiedDate":"/Date(2026,11,5,2,28,0,0)/"}]})");
+  Csom(transport_, R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":)"
+                   R"("Microsoft.Online.SharePoint.TenantAdministration.SPOSitePropertiesEnumerable",)"
+                   R"("NextStartIndexFromSharePoint":null,"_Child_Items_":[]})");
   absl::StatusOr<SitePage> first = client_.ListSites(target_, "RedirectSite#0", "", Deadline());
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_EQ(first->sites.size(), 1u);
@@ -211,32 +211,35 @@ TEST_F(SharePointAdminClientTest, ListSitesPagesWithNextStartIndexFromSharePoint
   EXPECT_TRUE(second->sites.empty());
   EXPECT_EQ(second->next_start_index, "");
   EXPECT_EQ(transport_.sent.at(0).body,
-            absl::StrCat(kQueriedMethodStart,
-                         "<Method Id=\"3\" ParentId=\"1\" Name=\"GetSitePropertiesFromSharePointByFilters\"><Parameters>"
-                         "<Parameter TypeId=\"{b92aeee2-c92c-4b67-abcc-024e471bc140}\">"
-                         "<Property Name=\"Filter\" Type=\"Null\" /><Property Name=\"IncludeDetail\" Type=\"Boolean\">"
-                         "false</Property><Property Name=\"IncludePersonalSite\" Type=\"Enum\">1</Property>"
-                         "<Property Name=\"StartIndex\" Type=\"String\">0</Property><Property Name=\"Template\" Type=\"String\">"
-                         "RedirectSite#0</Property></Parameter></Parameters></Method></ObjectPaths></Request>"));
-  EXPECT_THAT(transport_.sent.at(1).body,
-              HasSubstr("<Property Name=\"StartIndex\" Type=\"String\">page-2</Property>"));
+            absl::StrCat(
+                kQueriedMethodStart,
+                "<Method Id=\"3\" ParentId=\"1\" Name=\"GetSitePropertiesFromSharePointByFilters\"><Parameters>"
+                "<Parameter TypeId=\"{b92aeee2-c92c-4b67-abcc-024e471bc140}\">"
+                "<Property Name=\"Filter\" Type=\"Null\" /><Property Name=\"IncludeDetail\" Type=\"Boolean\">"
+                "false</Property><Property Name=\"IncludePersonalSite\" Type=\"Enum\">1</Property>"
+                "<Property Name=\"StartIndex\" Type=\"String\">0</Property><Property Name=\"Template\" Type=\"String\">"
+                "RedirectSite#0</Property></Parameter></Parameters></Method></ObjectPaths></Request>"));
+  EXPECT_THAT(transport_.sent.at(1).body, HasSubstr("<Property Name=\"StartIndex\" Type=\"String\">page-2</Property>"));
 }
 
 TEST_F(SharePointAdminClientTest, RemoveSitePollsTheOperationUntilComplete) {
   const std::string identity = "740c6a0b-85e2-48a0-a494-e0f1759d4aa7|908bed80\\nSpoOperation\\nRemoveSite\\n1";
-  Csom(transport_, absl::StrCat(
-      R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":"Microsoft.Online.SharePoint.TenantAdministration.)",
-      R"(SpoOperation","_ObjectIdentity_":")", identity, R"(","IsComplete":false,"PollingInterval":15000,)",
-      R"("HasTimedout":false})"));
+  Csom(
+      transport_,
+      absl::StrCat(
+          R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":"Microsoft.Online.SharePoint.TenantAdministration.)",
+          R"(SpoOperation","_ObjectIdentity_":")", identity, R"(","IsComplete":false,"PollingInterval":15000,)",
+          R"("HasTimedout":false})"));
   Csom(transport_, R"(2,{"IsComplete":false,"PollingInterval":1000,"HasTimedout":false})");
   Csom(transport_, R"(2,{"IsComplete":true,"PollingInterval":1000,"HasTimedout":false})");
   absl::Status removed = client_.RemoveSite(target_, "https://contoso-my.sharepoint.com/personal/a", false, Deadline());
   ASSERT_TRUE(removed.ok()) << removed;
   ASSERT_EQ(transport_.sent.size(), 3u);
   EXPECT_EQ(clock_.slept_, (std::vector<absl::Duration>{absl::Seconds(15), absl::Seconds(1)}));
-  EXPECT_THAT(transport_.sent[0].body, HasSubstr("<Method Id=\"3\" ParentId=\"1\" Name=\"RemoveSite\"><Parameters>"
-                                                 "<Parameter Type=\"String\">https://contoso-my.sharepoint.com/personal/a"
-                                                 "</Parameter></Parameters></Method>"));
+  EXPECT_THAT(transport_.sent[0].body,
+              HasSubstr("<Method Id=\"3\" ParentId=\"1\" Name=\"RemoveSite\"><Parameters>"
+                        "<Parameter Type=\"String\">https://contoso-my.sharepoint.com/personal/a"
+                        "</Parameter></Parameters></Method>"));
   EXPECT_EQ(transport_.sent[1].body,
             absl::StrCat(kRequestStart,
                          "<Actions><Query Id=\"2\" ObjectPathId=\"1\"><Query SelectAllProperties=\"false\"><Properties>"
@@ -265,7 +268,8 @@ TEST_F(SharePointAdminClientTest, PermanentRemovalAlsoPurgesTheRecycleBin) {
 }
 
 TEST_F(SharePointAdminClientTest, IdentityMappingReadBack) {
-  Csom(transport_, 
+  Csom(
+      transport_,
       R"(2,{"IsNull":false},4,{"IsNull":false},5,{"_ObjectType_":"SP.ClientObjectList","_Child_Items_":[{)"
       R"("_ObjectType_":"Microsoft.Online.SharePoint.TenantAdministration.SPOTenantUserIdentityMapping",)"
       R"("SourceTenantCompanyId":"7F1D1C1E-0000-4000-8000-000000000001","SourceUserKey":"adele@contoso.com",)"
@@ -283,7 +287,8 @@ TEST_F(SharePointAdminClientTest, IdentityMappingReadBack) {
 }
 
 TEST_F(SharePointAdminClientTest, MoveStatesAreTheRowsOfTheJsonString) {
-  Csom(transport_, R"(2,{"IsNull":false},3,"[{\"SourceUserPrincipalName\":\"adele@contoso.com\",\"MoveState\":\"InProgress\"}]")");
+  Csom(transport_,
+       R"(2,{"IsNull":false},3,"[{\"SourceUserPrincipalName\":\"adele@contoso.com\",\"MoveState\":\"InProgress\"}]")");
   absl::StatusOr<std::vector<nlohmann::json>> rows =
       client_.GetMoveStates(target_, "https://fabrikam-my.sharepoint.com/", "adele@contoso.com", "Target", Deadline());
   ASSERT_TRUE(rows.ok()) << rows.status();
@@ -302,9 +307,10 @@ TEST_F(SharePointAdminClientTest, MoveStatesAreTheRowsOfTheJsonString) {
 }
 
 TEST_F(SharePointAdminClientTest, RealmChallengeNamesTheTenant) {
-  transport_.Answer(401, "", {{"www-authenticate",
-                               "Bearer realm=\"7F1D1C1E-0000-4000-8000-000000000001\",client_id=\"00000003-0000-0ff1-"
-                               "ce00-000000000000\",trusted_issuers=\"00000001-0000-0000-c000-000000000000@*\", NTLM"}});
+  transport_.Answer(401, "",
+                    {{"www-authenticate",
+                      "Bearer realm=\"7F1D1C1E-0000-4000-8000-000000000001\",client_id=\"00000003-0000-0ff1-"
+                      "ce00-000000000000\",trusted_issuers=\"00000001-0000-0000-c000-000000000000@*\", NTLM"}});
   absl::StatusOr<std::string> tenant =
       client_.DiscoverTenantId("https://contosoeur-admin.sharepoint.com", "contoso", Deadline());
   ASSERT_TRUE(tenant.ok()) << tenant.status();
@@ -322,7 +328,8 @@ TEST_F(SharePointAdminClientTest, RealmChallengeWaitsOutThrottlingAndNamesAnOuta
   transport_.Answer(429, "", {{"retry-after", "2"}});
   transport_.Answer(401, "", {{"www-authenticate", "Bearer realm=\"7f1d1c1e-0000-4000-8000-000000000001\""}});
   const absl::Time before = clock_.Now();
-  absl::StatusOr<std::string> tenant = client_.DiscoverTenantId("https://contoso-admin.sharepoint.com", "contoso", Deadline());
+  absl::StatusOr<std::string> tenant =
+      client_.DiscoverTenantId("https://contoso-admin.sharepoint.com", "contoso", Deadline());
   ASSERT_TRUE(tenant.ok()) << tenant.status();
   EXPECT_EQ(transport_.sent.size(), 2u);
   EXPECT_GE(clock_.Now() - before, absl::Seconds(2));
@@ -334,8 +341,9 @@ TEST_F(SharePointAdminClientTest, RealmChallengeWaitsOutThrottlingAndNamesAnOuta
 }
 
 TEST_F(SharePointAdminClientTest, DigestOnlyWhenSharePointAsksForIt) {
-  transport_.Answer(403, R"({"error":{"code":"-2130575252, Microsoft.SharePoint.SPException","message":{"lang":)"
-                         R"("en-US","value":"The security validation for this page is invalid and might be corrupted."}}})");
+  transport_.Answer(403,
+                    R"({"error":{"code":"-2130575252, Microsoft.SharePoint.SPException","message":{"lang":)"
+                    R"("en-US","value":"The security validation for this page is invalid and might be corrupted."}}})");
   transport_.Answer(200, R"({"FormDigestValue":"0xABC,05 Dec 2026 02:00:00 -0000","FormDigestTimeoutSeconds":1800})");
   Csom(transport_, R"(2,{"IsNull":false},3,"https://contoso-my.sharepoint.com/")");
   ASSERT_TRUE(client_.GetMySiteHostUrl(target_, Deadline()).ok());
@@ -374,8 +382,9 @@ TEST_F(SharePointAdminClientTest, A401IsAnsweredOnceByAFreshTokenThenTheConnecti
 }
 
 TEST_F(SharePointAdminClientTest, AppOnlySecretTokenRefusalNamesTheFix) {
-  transport_.Answer(401, R"({"error_description":"Unsupported app only token."})",
-                    {{"x-ms-diagnostics", "3001000;reason=\"Unsupported app only token.\";category=\"invalid_client\""}});
+  transport_.Answer(
+      401, R"({"error_description":"Unsupported app only token."})",
+      {{"x-ms-diagnostics", "3001000;reason=\"Unsupported app only token.\";category=\"invalid_client\""}});
   absl::Status status = client_.GetMySiteHostUrl(target_, Deadline()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ErrorInfoReasonOf(status), kReasonNeedsCertificate);

@@ -18,7 +18,6 @@
 namespace crosstenant::tenant_connector {
 namespace {
 
-
 HttpResponse Response(int status, std::string retry_after = "") {
   HttpResponse response;
   response.status = status;
@@ -58,7 +57,8 @@ TEST(ThrottleTest, HonoursRetryAfterExactly) {
 TEST(ThrottleTest, HttpDateRetryAfter) {
   FakeClock clock;
   ThrottleGovernor governor(UpstreamApi::kGraph, ThrottleOptions{}, &clock);
-  std::string date = absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", clock.Now() + absl::Seconds(12), absl::UTCTimeZone());
+  std::string date =
+      absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", clock.Now() + absl::Seconds(12), absl::UTCTimeZone());
   Script script{{Response(429, date), Response(200)}, {}, &clock};
   ASSERT_TRUE(governor.Run(std::ref(script), clock.Now() + absl::Minutes(5)).ok());
   EXPECT_EQ(script.sent_at[1] - script.sent_at[0], absl::Seconds(12));

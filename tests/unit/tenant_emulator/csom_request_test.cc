@@ -23,9 +23,9 @@ constexpr char kTenant[] = "<Constructor Id=\"1\" TypeId=\"{268004ae-ef6b-4e9b-8
 
 // One method action on the Tenant with these parameters.
 absl::StatusOr<CsomRequest> Call(const std::string& parameters) {
-  return ParseCsomRequest(Body(absl::StrCat("<Method Name=\"M\" Id=\"3\" ObjectPathId=\"1\"><Parameters>", parameters,
-                                            "</Parameters></Method>"),
-                               kTenant));
+  return ParseCsomRequest(Body(
+      absl::StrCat("<Method Name=\"M\" Id=\"3\" ObjectPathId=\"1\"><Parameters>", parameters, "</Parameters></Method>"),
+      kTenant));
 }
 
 std::string ErrorOf(const absl::StatusOr<CsomRequest>& parsed) {
@@ -33,7 +33,8 @@ std::string ErrorOf(const absl::StatusOr<CsomRequest>& parsed) {
 }
 
 TEST(TenantEmulatorCsomRequestTest, TheConnectorsVerifyRequest) {
-  absl::StatusOr<CsomRequest> parsed = ParseCsomRequest(R"(<Request xmlns="http://schemas.microsoft.com/sharepoint/clientquery/2009" SchemaVersion="15.0.0.0"
+  absl::StatusOr<CsomRequest> parsed = ParseCsomRequest(
+      R"(<Request xmlns="http://schemas.microsoft.com/sharepoint/clientquery/2009" SchemaVersion="15.0.0.0"
  LibraryVersion="16.0.0.0" ApplicationName="crosstenant" AddExpandoFieldTypeSuffix="true">
  <Actions><ObjectPath Id="2" ObjectPathId="1"/><Method Name="VerifySPOTenantOrgRelation" Id="3" ObjectPathId="1">
   <Parameters><Parameter Type="Enum">1</Parameter><Parameter Type="Enum">2</Parameter>
@@ -68,8 +69,9 @@ TEST(TenantEmulatorCsomRequestTest, EveryObjectPathAndAction) {
          <ObjectIdentityQuery Id="12" ObjectPathId="5"/>
          <SetProperty Id="13" ObjectPathId="1" Name="Title"><Parameter Type="String">x</Parameter></SetProperty>
          <StaticMethod Name="GetX" Id="14" TypeId="{00000000-0000-0000-0000-000000000001}"/>)",
-      absl::StrCat(kTenant,
-                   R"(<Method Id="4" ParentId="1" Name="RemoveSite"><Parameters><Parameter Type="String">u</Parameter></Parameters></Method>
+      absl::StrCat(
+          kTenant,
+          R"(<Method Id="4" ParentId="1" Name="RemoveSite"><Parameters><Parameter Type="String">u</Parameter></Parameters></Method>
          <Property Id="5" ParentId="1" Name="RootSite"/>
          <Identity Id="6" Name="a|b:c&#xA;SpoOperation&#xA;RemoveSite"/>
          <StaticProperty Id="7" TypeId="{3747adcd-a3c3-41b9-bfab-4a64dd2f1e0a}" Name="Current"/>
@@ -238,14 +240,15 @@ TEST(TenantEmulatorCsomRequestTest, WorkIsBounded) {
 
   // A chain of 1,000 methods is walked without trouble.
   std::string chain = kTenant;
-  for (int i = 2; i <= 1000; ++i) absl::StrAppend(&chain, "<Method Id=\"", i, "\" ParentId=\"", i - 1, "\" Name=\"M\"/>");
+  for (int i = 2; i <= 1000; ++i)
+    absl::StrAppend(&chain, "<Method Id=\"", i, "\" ParentId=\"", i - 1, "\" Name=\"M\"/>");
   EXPECT_TRUE(ParseCsomRequest(Body("<ObjectPath Id=\"1\" ObjectPathId=\"1000\"/>", chain)).ok());
 
   // Over 2 MiB.
-  const std::string big = Body(absl::StrCat("<Method Name=\"M\" Id=\"3\" ObjectPathId=\"1\"><Parameters>",
-                                            "<Parameter Type=\"String\">", std::string(2 * 1024 * 1024, 'a'),
-                                            "</Parameter></Parameters></Method>"),
-                               kTenant);
+  const std::string big =
+      Body(absl::StrCat("<Method Name=\"M\" Id=\"3\" ObjectPathId=\"1\"><Parameters>", "<Parameter Type=\"String\">",
+                        std::string(2 * 1024 * 1024, 'a'), "</Parameter></Parameters></Method>"),
+           kTenant);
   EXPECT_THAT(ErrorOf(ParseCsomRequest(big)), HasSubstr("at most 2097152"));
 
   // Value objects nested too deeply.
@@ -265,9 +268,10 @@ TEST(TenantEmulatorCsomRequestTest, WorkIsBounded) {
 TEST(TenantEmulatorCsomRequestTest, DoctypeEntitiesAreNotExpanded) {
   const std::string xml =
       "<!DOCTYPE Request [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>" +
-      Body("<Method Name=\"M\" Id=\"3\" ObjectPathId=\"1\"><Parameters><Parameter Type=\"String\">&b;</Parameter>"
-           "</Parameters></Method>",
-           kTenant);
+      Body(
+          "<Method Name=\"M\" Id=\"3\" ObjectPathId=\"1\"><Parameters><Parameter Type=\"String\">&b;</Parameter>"
+          "</Parameters></Method>",
+          kTenant);
   absl::StatusOr<CsomRequest> parsed = ParseCsomRequest(xml);
   if (parsed.ok()) {
     EXPECT_LT(parsed->actions[0].parameters[0].text.size(), 10u);

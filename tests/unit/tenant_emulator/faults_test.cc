@@ -7,7 +7,8 @@ namespace {
 
 TEST(TenantEmulatorFaultSettingsTest, AppliesPartialUpdatesAndRefusesBadOnes) {
   FaultSettings settings;
-  ASSERT_TRUE(settings.Apply({{"throttle_ratio", 0.5}, {"latency_ms", 25}, {"unreachable_tenants", {"fabrikam"}}}).ok());
+  ASSERT_TRUE(
+      settings.Apply({{"throttle_ratio", 0.5}, {"latency_ms", 25}, {"unreachable_tenants", {"fabrikam"}}}).ok());
   EXPECT_DOUBLE_EQ(settings.throttle_ratio, 0.5);
   EXPECT_EQ(settings.latency, absl::Milliseconds(25));
   EXPECT_EQ(settings.retry_after_seconds, 2);

@@ -11,8 +11,8 @@ const SigningKey& Key() {
 }
 
 TEST(TenantEmulatorJwtTest, Base64UrlRoundTrip) {
-  for (const std::string& text : {std::string(""), std::string("f"), std::string("fo"), std::string("foo"),
-                                  std::string("\xff\xfe\x00\x01", 4)}) {
+  for (const std::string& text :
+       {std::string(""), std::string("f"), std::string("fo"), std::string("foo"), std::string("\xff\xfe\x00\x01", 4)}) {
     std::string decoded;
     ASSERT_TRUE(Base64UrlDecode(Base64UrlEncode(text), &decoded));
     EXPECT_EQ(decoded, text);

@@ -78,9 +78,9 @@ TEST_F(TenantEmulatorMoveSimulatorTest, ProgressesAndMovesTheOneDrive) {
   EXPECT_EQ(State("a"), "Scheduled");
   clock_.Advance(absl::Minutes(6));
   EXPECT_EQ(State("a"), "Success");
-  EXPECT_EQ(transitions_, (std::vector<MoveState>{MoveState::kNotStarted, MoveState::kScheduled,
-                                                  MoveState::kReadyToTrigger, MoveState::kInProgress,
-                                                  MoveState::kSuccess}));
+  EXPECT_EQ(transitions_,
+            (std::vector<MoveState>{MoveState::kNotStarted, MoveState::kScheduled, MoveState::kReadyToTrigger,
+                                    MoveState::kInProgress, MoveState::kSuccess}));
   absl::MutexLock lock(&cloud_->mu);
   EXPECT_FALSE(cloud_->drives[0][0].exists);
   EXPECT_TRUE(cloud_->drives[1][0].exists);
@@ -120,8 +120,10 @@ TEST_F(TenantEmulatorMoveSimulatorTest, MovingBackNeedsTheRedirectRemoved) {
   Trust(clock_.Now() - absl::Hours(2));
   {
     absl::MutexLock lock(&cloud_->mu);
-    cloud_->geos[1][0].relationships.push_back({"https://contoso-my.sharepoint.com", "Target", clock_.Now() - absl::Hours(2)});
-    cloud_->geos[0][0].relationships.push_back({"https://fabrikam-my.sharepoint.com", "Source", clock_.Now() - absl::Hours(2)});
+    cloud_->geos[1][0].relationships.push_back(
+        {"https://contoso-my.sharepoint.com", "Target", clock_.Now() - absl::Hours(2)});
+    cloud_->geos[0][0].relationships.push_back(
+        {"https://fabrikam-my.sharepoint.com", "Source", clock_.Now() - absl::Hours(2)});
   }
   ASSERT_EQ(Start("a").status, 200);
   clock_.Advance(absl::Minutes(6));

@@ -34,8 +34,8 @@ TEST(TenantEmulatorSeedLoaderTest, ReadsTenantsAndGeneratesUsers) {
   EXPECT_EQ(contoso.initial_domain, "contoso.onmicrosoft.com");
   EXPECT_EQ(contoso.geos[0].location, "NAM");
   EXPECT_EQ(contoso.admins[0].upn, "admin@contoso.onmicrosoft.com");
-  EXPECT_EQ(contoso.admins[0].role_template_ids,
-            (std::vector<std::string>{std::string(kGlobalAdministratorRole), std::string(kSharePointAdministratorRole)}));
+  EXPECT_EQ(contoso.admins[0].role_template_ids, (std::vector<std::string>{std::string(kGlobalAdministratorRole),
+                                                                           std::string(kSharePointAdministratorRole)}));
   ASSERT_EQ(contoso.users.size(), 13u);
   EXPECT_EQ(contoso.users[0].geo, "EUR");
   EXPECT_FALSE(contoso.users[0].licensed);

@@ -154,11 +154,13 @@ TEST(CompletionRetryTest, AResultTheOrchestratorCannotStoreYetIsKeptAndSentAgain
   // Refused for about 2 s: longer than the lease, so only renewals keep it.
   // (30 refusals, each followed by a wait of at least the 50 ms RetryInfo, most by the 80 ms maximum.)
   FullOrchestrator orchestrator(
-      ResourceExhaustedWithRetry("the state database /x/orchestrator.db is full and refuses writes", absl::Milliseconds(50)),
+      ResourceExhaustedWithRetry("the state database /x/orchestrator.db is full and refuses writes",
+                                 absl::Milliseconds(50)),
       30, FullOrchestrator::Renew::kYes);
   prometheus::Registry registry;
   WorkerLoop loop(&orchestrator, &runner, FastOptions(&registry));
-  ASSERT_TRUE(RunUntil(loop, [&] { return orchestrator.recorded(); }, absl::Seconds(20)));
+  ASSERT_TRUE(RunUntil(
+      loop, [&] { return orchestrator.recorded(); }, absl::Seconds(20)));
   const std::vector<v1::CompleteTaskRequest> sent = orchestrator.completions();
   ASSERT_EQ(sent.size(), 31u);
   for (const v1::CompleteTaskRequest& completion : sent) {
@@ -178,7 +180,8 @@ TEST(CompletionRetryTest, ALeaseTheOrchestratorSaysIsLostEndsTheAttempts) {
   TaskRunner runner(&tenant, "w1", {});
   FullOrchestrator orchestrator(absl::ResourceExhaustedError("full"), 1000, FullOrchestrator::Renew::kLost);
   WorkerLoop loop(&orchestrator, &runner, FastOptions());
-  ASSERT_TRUE(RunUntil(loop, [&] { return loop.Status().abandoned_task_count() == 1; }, absl::Seconds(10)));
+  ASSERT_TRUE(RunUntil(
+      loop, [&] { return loop.Status().abandoned_task_count() == 1; }, absl::Seconds(10)));
   EXPECT_FALSE(orchestrator.recorded());
   EXPECT_LT(orchestrator.completions().size(), 100u);
 }
@@ -189,7 +192,8 @@ TEST(CompletionRetryTest, ALeaseThatCannotBeRenewedEndsTheAttemptsWhenItRunsOut)
   FullOrchestrator orchestrator(absl::ResourceExhaustedError("full"), 1000, FullOrchestrator::Renew::kFails);
   WorkerLoop loop(&orchestrator, &runner, FastOptions());
   const absl::Time start = absl::Now();
-  ASSERT_TRUE(RunUntil(loop, [&] { return loop.Status().abandoned_task_count() == 1; }, absl::Seconds(10)));
+  ASSERT_TRUE(RunUntil(
+      loop, [&] { return loop.Status().abandoned_task_count() == 1; }, absl::Seconds(10)));
   EXPECT_LT(absl::Now() - start, absl::Seconds(8)) << "given up once the 1.5 s lease ran out";
   EXPECT_GT(orchestrator.completions().size(), 1u) << "sent again while the lease lasted";
 }
@@ -201,7 +205,8 @@ TEST(CompletionRetryTest, ARefusalThatWillNotGoAwayIsNotRepeated) {
     TaskRunner runner(&tenant, "w1", {});
     FullOrchestrator orchestrator(refusal, 1000, FullOrchestrator::Renew::kYes);
     WorkerLoop loop(&orchestrator, &runner, FastOptions());
-    ASSERT_TRUE(RunUntil(loop, [&] { return loop.Status().abandoned_task_count() == 1; }, absl::Seconds(10)));
+    ASSERT_TRUE(RunUntil(
+        loop, [&] { return loop.Status().abandoned_task_count() == 1; }, absl::Seconds(10)));
     EXPECT_EQ(orchestrator.completions().size(), 1u) << refusal;
   }
 }

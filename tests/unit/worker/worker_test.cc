@@ -180,7 +180,7 @@ TEST(TaskRunnerTest, PollsOfOneGeoAreReadInOneBatchAndEachGetsItsOwnOutcome) {
   const std::vector<v1::Task> polls = {
       PollTask("p0", "connections/src", "id-ok"),
       PollTask("p1", "connections/src", "", "b@contoso.com"),  // no task id yet: by UPN
-      PollTask("p2", "connections/src/geos/eur", "id-eur"),     // alone in its geo: read on its own
+      PollTask("p2", "connections/src/geos/eur", "id-eur"),    // alone in its geo: read on its own
       PollTask("p3", "connections/src", "id-gone"),
       PollTask("p4", "connections/src", "id-throttled"),
       PollTask("p5", "connections/src", "id-refused"),
@@ -328,8 +328,7 @@ TEST(TaskRunnerTest, ABatchOfPollsRefusedBecauseOfTheConnectionWaitsAndOnlyMicro
   FakeTenant tenant;
   tenant.batch_status = ConnectionExpired();
   TaskRunner runner(&tenant, "w1", {});
-  std::vector<v1::CompleteTaskRequest> done =
-      runner.RunPolls({PollTask("p0", "g", "a"), PollTask("p1", "g", "b")});
+  std::vector<v1::CompleteTaskRequest> done = runner.RunPolls({PollTask("p0", "g", "a"), PollTask("p1", "g", "b")});
   ASSERT_EQ(done.size(), 2u);
   for (const v1::CompleteTaskRequest& completion : done) {
     EXPECT_EQ(completion.outcome(), v1::TASK_OUTCOME_RETRY);
@@ -371,8 +370,8 @@ class FakeOrchestrator : public LeaseClient {
     v1::LeaseTasksResponse response;
     requests_.push_back(request);
     for (auto it = tasks_.begin(); it != tasks_.end() && response.tasks_size() < request.max_tasks();) {
-      const bool wanted = request.kinds().empty() ||
-                          std::find(request.kinds().begin(), request.kinds().end(), it->kind()) != request.kinds().end();
+      const bool wanted = request.kinds().empty() || std::find(request.kinds().begin(), request.kinds().end(),
+                                                               it->kind()) != request.kinds().end();
       if (!wanted) {
         ++it;
         continue;
@@ -452,7 +451,8 @@ TEST(WorkerLoopTest, ASlotThatLeasesAPollTakesTheReadyPollsAlongAndReadsThemToge
   TaskRunner runner(&tenant, "w1", {});
   std::vector<v1::Task> tasks;
   for (int i = 0; i < 25; ++i) {
-    tasks.push_back(PollTask("migrations/m/tasks/poll-u" + std::to_string(i), "connections/src", "id" + std::to_string(i)));
+    tasks.push_back(
+        PollTask("migrations/m/tasks/poll-u" + std::to_string(i), "connections/src", "id" + std::to_string(i)));
   }
   tasks.insert(tasks.begin() + 3, StartTask("migrations/m/tasks/start-u99"));
   FakeOrchestrator orchestrator(tasks);

@@ -27,11 +27,10 @@ namespace {
 constexpr char kApplicationName[] = "crosstenant";
 // The Multi-Geo REST API versions this client knows, newest first (the versions PnP PowerShell knows).
 constexpr const char* kMultiGeoVersions[] = {
-    "1.6.0",  "1.5.20", "1.5.19", "1.5.18", "1.5.17", "1.5.16", "1.5.15", "1.5.14", "1.5.13", "1.5.12",
-    "1.5.11", "1.5.10", "1.5.9",  "1.5.8",  "1.5.7",  "1.5.6",  "1.5.5",  "1.5.4",  "1.5.3",  "1.5.2",
-    "1.5.1",  "1.5.0",  "1.4.7",  "1.4.6",  "1.4.5",  "1.4.4",  "1.4.3",  "1.4.2",  "1.4.1",  "1.4.0",
-    "1.3.11", "1.3.10", "1.3.9",  "1.3.8",  "1.3.7",  "1.3.6",  "1.3.5",  "1.3.4",  "1.3.2",  "1.3.1",
-    "1.3.0",  "1.2.2",  "1.1",    "1.0"};
+    "1.6.0",  "1.5.20", "1.5.19", "1.5.18", "1.5.17", "1.5.16", "1.5.15", "1.5.14", "1.5.13", "1.5.12", "1.5.11",
+    "1.5.10", "1.5.9",  "1.5.8",  "1.5.7",  "1.5.6",  "1.5.5",  "1.5.4",  "1.5.3",  "1.5.2",  "1.5.1",  "1.5.0",
+    "1.4.7",  "1.4.6",  "1.4.5",  "1.4.4",  "1.4.3",  "1.4.2",  "1.4.1",  "1.4.0",  "1.3.11", "1.3.10", "1.3.9",
+    "1.3.8",  "1.3.7",  "1.3.6",  "1.3.5",  "1.3.4",  "1.3.2",  "1.3.1",  "1.3.0",  "1.2.2",  "1.1",    "1.0"};
 constexpr absl::Duration kApiVersionLifetime = absl::Hours(1);
 // SpoOperation polling: SharePoint's own interval, within these bounds.
 constexpr absl::Duration kMinPoll = absl::Milliseconds(100);
@@ -99,8 +98,8 @@ absl::StatusOr<std::string> SharePointAdminClient::DiscoverTenantId(const std::s
     return MapUpstreamError("sharepoint", response.status, nlohmann::json::parse(response.body, nullptr, false),
                             response.body);
   }
-  static const auto* realm = new std::regex(
-      "realm=\"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\"");
+  static const auto* realm =
+      new std::regex("realm=\"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\"");
   const std::string challenge = response.Header("www-authenticate");
   std::smatch match;
   if (response.status != 401 || !std::regex_search(challenge, match, *realm)) {
@@ -137,9 +136,9 @@ absl::StatusOr<std::string> SharePointAdminClient::Send(const SharePointTarget& 
     if (response->status == 401) {
       if (absl::StrContains(response->body, "Unsupported app only token")) return NeedsCertificate(target.admin_url);
       if (auth_attempt++ == 0) continue;
-      const std::string message = absl::StrCat(
-          "SharePoint at ", target.admin_url, " rejected a freshly acquired token (HTTP 401): ",
-          UpstreamMessage(nlohmann::json::parse(response->body, nullptr, false), response->body));
+      const std::string message =
+          absl::StrCat("SharePoint at ", target.admin_url, " rejected a freshly acquired token (HTTP 401): ",
+                       UpstreamMessage(nlohmann::json::parse(response->body, nullptr, false), response->body));
       if (target.on_token_rejected) target.on_token_rejected(message);
       return WithErrorInfo(absl::FailedPreconditionError(message), kReasonTokenRejected, "crosstenant",
                            {{"admin_url", target.admin_url}});
@@ -154,8 +153,8 @@ absl::StatusOr<std::string> SharePointAdminClient::Send(const SharePointTarget& 
   }
 }
 
-absl::StatusOr<HttpResponse> SharePointAdminClient::Governed(const SharePointTarget& target,
-                                                             const HttpRequest& request, absl::Time deadline) {
+absl::StatusOr<HttpResponse> SharePointAdminClient::Governed(const SharePointTarget& target, const HttpRequest& request,
+                                                             absl::Time deadline) {
   return governors_->For(target.governor_key, UpstreamApi::kSharePoint)
       .Run(
           [&]() -> absl::StatusOr<HttpResponse> {
@@ -197,8 +196,9 @@ absl::StatusOr<std::string> SharePointAdminClient::FormDigest(const SharePointTa
 absl::StatusOr<csom::Response> SharePointAdminClient::ProcessQuery(const SharePointTarget& target,
                                                                    const csom::RequestBuilder& request,
                                                                    const std::string& method, absl::Time deadline) {
-  ASSIGN_OR_RETURN(std::string body, Send(target, "POST", absl::StrCat(target.admin_url, "/_vti_bin/client.svc/ProcessQuery"),
-                                          "text/xml", request.Build(), deadline));
+  ASSIGN_OR_RETURN(std::string body,
+                   Send(target, "POST", absl::StrCat(target.admin_url, "/_vti_bin/client.svc/ProcessQuery"), "text/xml",
+                        request.Build(), deadline));
   ASSIGN_OR_RETURN(csom::Response response, csom::Response::Parse(body));
   if (response.error()) {
     const csom::ServerError& error = *response.error();
@@ -246,8 +246,8 @@ absl::StatusOr<std::string> SharePointAdminClient::ApiVersion(const SharePointTa
 absl::StatusOr<nlohmann::json> SharePointAdminClient::MultiGeoGet(const SharePointTarget& target,
                                                                   const std::string& path, absl::Time deadline) {
   ASSIGN_OR_RETURN(std::string version, ApiVersion(target, deadline));
-  const std::string url = absl::StrCat(target.admin_url, "/_api/", path,
-                                       absl::StrContains(path, "?") ? "&" : "?", "api-version=", version);
+  const std::string url =
+      absl::StrCat(target.admin_url, "/_api/", path, absl::StrContains(path, "?") ? "&" : "?", "api-version=", version);
   ASSIGN_OR_RETURN(std::string body, Send(target, "GET", url, "", "", deadline));
   nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
   if (!parsed.is_object()) {
@@ -339,10 +339,10 @@ absl::StatusOr<CompatibilityCheck> SharePointAdminClient::CheckCompatibility(con
                                                                              absl::Time deadline) {
   // An OData string literal doubles its quotes; the URL is then percent-encoded into the path.
   const std::string literal = absl::StrReplaceAll(partner_host_url, {{"'", "''"}});
-  ASSIGN_OR_RETURN(nlohmann::json body,
-                   MultiGeoGet(target, absl::StrCat("XTenantMoveCompatibilityCheck(targetTenantHostUrl='",
-                                                    UrlEscape(literal), "')"),
-                               deadline));
+  ASSIGN_OR_RETURN(
+      nlohmann::json body,
+      MultiGeoGet(target, absl::StrCat("XTenantMoveCompatibilityCheck(targetTenantHostUrl='", UrlEscape(literal), "')"),
+                  deadline));
   CompatibilityCheck check;
   check.source_host_url = json_read::Str(body, "SourceTenantHostUrl");
   check.target_host_url = json_read::Str(body, "TargetTenantHostUrl");
@@ -355,14 +355,14 @@ absl::StatusOr<SitePage> SharePointAdminClient::ListSites(const SharePointTarget
                                                           const std::string& template_name,
                                                           const std::string& start_index, absl::Time deadline) {
   csom::RequestBuilder request(kApplicationName);
-  Parameter filter = Parameter::Object(
-      csom::kSitePropertiesFilterTypeId,
-      {{"Filter", Parameter::Null()},
-       {"IncludeDetail", Parameter::Boolean(false)},
-       {"IncludePersonalSite", Parameter::Enum(EnumNumber("PersonalSiteFilter", "Include"))},
-       // The first page starts at "0", as CLI for Microsoft 365 asks for it.
-       {"StartIndex", Parameter::String(start_index.empty() ? "0" : start_index)},
-       {"Template", Parameter::String(template_name)}});
+  Parameter filter =
+      Parameter::Object(csom::kSitePropertiesFilterTypeId,
+                        {{"Filter", Parameter::Null()},
+                         {"IncludeDetail", Parameter::Boolean(false)},
+                         {"IncludePersonalSite", Parameter::Enum(EnumNumber("PersonalSiteFilter", "Include"))},
+                         // The first page starts at "0", as CLI for Microsoft 365 asks for it.
+                         {"StartIndex", Parameter::String(start_index.empty() ? "0" : start_index)},
+                         {"Template", Parameter::String(template_name)}});
   const int sites = request.MethodPath(request.Tenant(), "GetSitePropertiesFromSharePointByFilters", {filter});
   const int query = request.Query(sites, {}, /*child_items=*/true);
   ASSIGN_OR_RETURN(csom::Response response,
@@ -377,8 +377,9 @@ absl::StatusOr<SitePage> SharePointAdminClient::ListSites(const SharePointTarget
     row.title = json_read::Str(item, "Title");
     row.last_content_modified = csom::ParseDate(json_read::Str(item, "LastContentModifiedDate"));
     if (row.url.empty()) {
-      return absl::UnavailableError("SharePoint answered GetSitePropertiesFromSharePointByFilters with a site "
-                                    "without Url");
+      return absl::UnavailableError(
+          "SharePoint answered GetSitePropertiesFromSharePointByFilters with a site "
+          "without Url");
     }
     page.sites.push_back(std::move(row));
   }
@@ -410,9 +411,9 @@ absl::Status SharePointAdminClient::WaitForOperation(const SharePointTarget& tar
     }
     const absl::Duration wait = std::clamp(absl::Milliseconds(interval_ms), kMinPoll, kMaxPoll);
     if (clock_->Now() + wait >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("SharePoint's ", method, " operation had not completed when the call's deadline came; it "
-                       "goes on at SharePoint: call again to see it finished"));
+      return absl::DeadlineExceededError(absl::StrCat("SharePoint's ", method,
+                                                      " operation had not completed when the call's deadline came; it "
+                                                      "goes on at SharePoint: call again to see it finished"));
     }
     clock_->SleepFor(wait);
     csom::RequestBuilder request(kApplicationName);
@@ -449,7 +450,8 @@ absl::StatusOr<std::vector<UserIdentityMappingRow>> SharePointAdminClient::GetUs
       request.Tenant(), "GetTenantUserIdentityMappingItem",
       {Parameter::Enum(EnumNumber("TenantIdentityMappingUserField", "SourceUserKey")), Parameter::String(source_upn)});
   const int query = request.Query(items, {}, /*child_items=*/true);
-  ASSIGN_OR_RETURN(csom::Response response, ProcessQuery(target, request, "GetTenantUserIdentityMappingItem", deadline));
+  ASSIGN_OR_RETURN(csom::Response response,
+                   ProcessQuery(target, request, "GetTenantUserIdentityMappingItem", deadline));
   ASSIGN_OR_RETURN(const nlohmann::json* rows, ChildItems(response.Find(query), "GetTenantUserIdentityMappingItem"));
   std::vector<UserIdentityMappingRow> out;
   for (const nlohmann::json& item : *rows) {
@@ -459,7 +461,8 @@ absl::StatusOr<std::vector<UserIdentityMappingRow>> SharePointAdminClient::GetUs
     row.target_user_upn = json_read::Str(item, "TargetUserUpn");
     row.target_user_email = json_read::Str(item, "TargetUserEmail");
     row.target_user_puid = json_read::Str(item, "TargetUserPuid");
-    if (auto it = item.find("UserType"); it != item.end() && it->is_number_integer()) row.user_type = it->get<int64_t>();
+    if (auto it = item.find("UserType"); it != item.end() && it->is_number_integer())
+      row.user_type = it->get<int64_t>();
     out.push_back(std::move(row));
   }
   return out;
@@ -480,7 +483,8 @@ absl::StatusOr<std::vector<nlohmann::json>> SharePointAdminClient::GetMoveStates
        Parameter::Int32(static_cast<int32_t>(EnumNumber("MoveDirection", "All"))), Parameter::UInt32(0),
        Parameter::DateTime(now - absl::Hours(24 * 365)), Parameter::DateTime(now + absl::Hours(24)),
        Parameter::Enum(EnumNumber("OrgRelationRole", partner_role))});
-  ASSIGN_OR_RETURN(csom::Response response, ProcessQuery(target, request, "GetSPOCrossTenantContentMoveState", deadline));
+  ASSIGN_OR_RETURN(csom::Response response,
+                   ProcessQuery(target, request, "GetSPOCrossTenantContentMoveState", deadline));
   const nlohmann::json* value = response.Find(call);
   if (value == nullptr || !value->is_string()) {
     return absl::UnavailableError("SharePoint answered GetSPOCrossTenantContentMoveState without a string");
@@ -497,9 +501,10 @@ absl::StatusOr<std::vector<nlohmann::json>> SharePointAdminClient::GetMoveStates
   }
   if (value->get<std::string>().empty()) rows = nlohmann::json::array();
   if (!rows.is_array()) {
-    return absl::UnavailableError(absl::StrCat("SharePoint answered GetSPOCrossTenantContentMoveState with a string "
-                                               "that is not a JSON list of moves: ",
-                                               value->get<std::string>().substr(0, 200)));
+    return absl::UnavailableError(
+        absl::StrCat("SharePoint answered GetSPOCrossTenantContentMoveState with a string "
+                     "that is not a JSON list of moves: ",
+                     value->get<std::string>().substr(0, 200)));
   }
   std::vector<nlohmann::json> out;
   for (nlohmann::json& row : rows) {

@@ -47,9 +47,9 @@ inline constexpr char kReasonNoRealm[] = "SHAREPOINT_NO_REALM";
 
 // Who calls, and where.
 struct SharePointTarget {
-  std::string admin_url;      // "https://contosoeur-admin.sharepoint.com": the geo's admin host, no slash
-  std::string governor_key;   // the tenant's throttle key (ThrottleGovernors::For)
-  std::string connection;     // "connections/contoso", for logs
+  std::string admin_url;     // "https://contosoeur-admin.sharepoint.com": the geo's admin host, no slash
+  std::string governor_key;  // the tenant's throttle key (ThrottleGovernors::For)
+  std::string connection;    // "connections/contoso", for logs
   // A bearer token whose audience is `admin_url`; `force` asks for a fresh one (after a 401).
   std::function<absl::StatusOr<std::string>(bool force, absl::Time deadline)> token;
   // Told when SharePoint refuses even a fresh token (the connection needs a new sign-in); may be empty.
@@ -58,7 +58,7 @@ struct SharePointTarget {
 
 // An SPOTenantInstance: one geography of the tenant.
 struct TenantInstance {
-  std::string data_location;     // "EUR"; empty for a tenant that is not Multi-Geo
+  std::string data_location;  // "EUR"; empty for a tenant that is not Multi-Geo
   bool is_default = false;
   std::string tenant_admin_url;  // "https://contosoeur-admin.sharepoint.com/"
   std::string my_site_host_url;  // "https://contosoeur-my.sharepoint.com/"
@@ -97,8 +97,8 @@ struct CompatibilityCheck {
 class SharePointAdminClient {
  public:
   // `metrics` and `wire_log` may be null.
-  SharePointAdminClient(HttpTransport* transport, ThrottleGovernors* governors, Clock* clock,
-                        ConnectorMetrics* metrics, sharepoint::WireLog* wire_log);
+  SharePointAdminClient(HttpTransport* transport, ThrottleGovernors* governors, Clock* clock, ConnectorMetrics* metrics,
+                        sharepoint::WireLog* wire_log);
 
   // The tenant id SharePoint announces for `admin_url` in the `realm` of its Bearer challenge to an
   // anonymous request of `/_vti_bin/client.svc`. FAILED_PRECONDITION (reason kReasonNoRealm) when the
@@ -135,8 +135,7 @@ class SharePointAdminClient {
                                      const std::string& start_index, absl::Time deadline);
   // Remove-SPOSite: RemoveSite and its SpoOperation polled until complete (then, with `permanent`,
   // RemoveDeletedSite the same way). NOT_FOUND when there is no such site.
-  absl::Status RemoveSite(const SharePointTarget& target, const std::string& url, bool permanent,
-                          absl::Time deadline);
+  absl::Status RemoveSite(const SharePointTarget& target, const std::string& url, bool permanent, absl::Time deadline);
   // Get-SPOTenantIdentityMappingUser -Field SourceUserKey -Value upn.
   absl::StatusOr<std::vector<UserIdentityMappingRow>> GetUserIdentityMapping(const SharePointTarget& target,
                                                                              const std::string& source_upn,
@@ -156,8 +155,7 @@ class SharePointAdminClient {
   // `request` through the tenant's throttle governor, counted in the metrics and the wire log.
   absl::StatusOr<HttpResponse> Governed(const SharePointTarget& target, const HttpRequest& request,
                                         absl::Time deadline);
-  absl::StatusOr<std::string> FormDigest(const SharePointTarget& target, const std::string& token,
-                                         absl::Time deadline);
+  absl::StatusOr<std::string> FormDigest(const SharePointTarget& target, const std::string& token, absl::Time deadline);
   absl::StatusOr<std::string> ApiVersion(const SharePointTarget& target, absl::Time deadline);
   // Polls the SpoOperation `operation` (a Query answer) until IsComplete.
   absl::Status WaitForOperation(const SharePointTarget& target, const nlohmann::json& operation,

@@ -16,11 +16,21 @@ std::string EscapeXml(absl::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           absl::StrAppend(&out, "&#x", absl::Hex(static_cast<unsigned char>(c)), ";");
@@ -87,7 +97,8 @@ void Parameter::AppendXml(std::string* out, absl::string_view name) const {
   }
   absl::StrAppend(out, ">");
   if (type_ == "Array") {
-    for (const std::string& value : strings_) absl::StrAppend(out, "<Object Type=\"String\">", EscapeXml(value), "</Object>");
+    for (const std::string& value : strings_)
+      absl::StrAppend(out, "<Object Type=\"String\">", EscapeXml(value), "</Object>");
   } else {
     absl::StrAppend(out, EscapeXml(text_));
   }
@@ -134,8 +145,8 @@ int RequestBuilder::IdentityPath(const std::string& identity) {
 
 int RequestBuilder::CallMethod(int object_path, const std::string& name, std::vector<Parameter> parameters) {
   const int action = next_id_++;
-  absl::StrAppend(&actions_, "<Method Name=\"", EscapeXml(name), "\" Id=\"", action, "\" ObjectPathId=\"",
-                  object_path, "\">");
+  absl::StrAppend(&actions_, "<Method Name=\"", EscapeXml(name), "\" Id=\"", action, "\" ObjectPathId=\"", object_path,
+                  "\">");
   AppendParameters(&actions_, parameters);
   absl::StrAppend(&actions_, "</Method>");
   return action;
@@ -170,12 +181,11 @@ std::string RequestBuilder::Build() const {
 // ---------------------------------------------------------------------------------------------------
 // Responses.
 
-
 absl::StatusOr<Response> Response::Parse(absl::string_view body) {
   nlohmann::json parsed = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
   auto unreadable = [&body](absl::string_view why) {
-    return absl::UnavailableError(absl::StrCat("SharePoint's ProcessQuery answer is unreadable (", why, "; ",
-                                               body.size(), " bytes)"));
+    return absl::UnavailableError(
+        absl::StrCat("SharePoint's ProcessQuery answer is unreadable (", why, "; ", body.size(), " bytes)"));
   };
   if (parsed.is_discarded()) return unreadable("not JSON");
   if (!parsed.is_array() || parsed.empty() || !parsed[0].is_object()) {
@@ -227,10 +237,10 @@ absl::Status StatusOfServerError(const ServerError& error, absl::string_view met
              absl::EndsWith(type, "ArgumentOutOfRangeException")) {
     code = absl::StatusCode::kInvalidArgument;
   }
-  absl::Status status(code, absl::StrCat("SharePoint refused ", method, ": ",
-                                         error.message.empty() ? "(no message)" : error.message, " (",
-                                         type.empty() ? "no error type" : type, ", code ", error.code,
-                                         ", correlation id ", error.correlation_id, ")"));
+  absl::Status status(
+      code, absl::StrCat("SharePoint refused ", method, ": ", error.message.empty() ? "(no message)" : error.message,
+                         " (", type.empty() ? "no error type" : type, ", code ", error.code, ", correlation id ",
+                         error.correlation_id, ")"));
   // Microsoft says "The Cross-Tenant content move feature is not enabled for this tenant." in the text of
   // a plain SpoException only: read once, here where its answer is parsed, into a reason of our own.
   if (absl::StrContains(error.message, "not enabled")) {

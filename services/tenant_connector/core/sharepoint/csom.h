@@ -64,8 +64,8 @@ class Parameter {
  private:
   static Parameter Typed(std::string type, std::string text);
 
-  std::string type_;   // "String", "Boolean", ...; empty for a value object
-  std::string text_;   // the value's text, unescaped
+  std::string type_;  // "String", "Boolean", ...; empty for a value object
+  std::string text_;  // the value's text, unescaped
   std::string type_id_;
   std::vector<std::string> strings_;
   std::vector<std::pair<std::string, Parameter>> properties_;

@@ -23,8 +23,8 @@ struct EnumEntry {
   const char* enum_name;   // "OrgRelationVerificationStatus"
   const char* value_name;  // "GoodToProceed"
   int64_t number;
-  const char* source;      // where the number comes from
-  bool confirmed;          // seen on a live tenant
+  const char* source;  // where the number comes from
+  bool confirmed;      // seen on a live tenant
 };
 
 // Every row.

@@ -35,7 +35,6 @@ std::string AnyField(const nlohmann::json& row, std::initializer_list<absl::stri
   return "";
 }
 
-
 }  // namespace
 
 WireState<v1::TrustStatus> TrustStatusFromWire(int64_t number) {

@@ -27,8 +27,8 @@ class WireLog {
   ~WireLog();
 
   // Appends one exchange. `status` is the HTTP status (0 when no answer came).
-  void Write(absl::Time time, absl::string_view connection, absl::string_view method, absl::string_view url,
-             int status, absl::string_view request_body, absl::string_view response_body);
+  void Write(absl::Time time, absl::string_view connection, absl::string_view method, absl::string_view url, int status,
+             absl::string_view request_body, absl::string_view response_body);
 
  private:
   explicit WireLog(std::FILE* file) : file_(file) {}
