@@ -286,7 +286,7 @@ OrchestratorService::OrchestratorService(MigrationService* migrations, TaskServi
     : migrations_(migrations),
       tasks_(tasks),
       watch_(std::move(watch)),
-      options_(std::move(options)),
+      options_(options),
       executor_(options_.executor_threads),
       lease_waiters_(LeaseWaiters::Create(&migrations->events(), &executor_, options_.lease_probe)) {}
 
