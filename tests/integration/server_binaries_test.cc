@@ -14,6 +14,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "crosstenant/v1/diagnostics.grpc.pb.h"
 #include "crosstenant/v1/orchestrator.pb.h"
 #include "crosstenant/v1/tenant_connector.pb.h"
@@ -343,6 +344,13 @@ class MutualTlsTest : public ServerBinaryTest {
     return stub->GetServerInfo(&context, {}, info);
   }
 
+  // Writes a server config whose `tls` section has the server's certificate, key and CA from certs_,
+  // followed by `more` (YAML lines: more keys of `tls`, then other sections); its path.
+  std::string WriteTlsConfig(const std::string& more) {
+    return dir_.WriteFile("tls.yaml", absl::StrCat("tls:\n  cert: ", certs_, "/server.pem\n  key: ", certs_,
+                                                   "/server.key\n  ca: ", certs_, "/ca.pem\n", more));
+  }
+
   // Issues a client certificate from the test CA with common name `cn` and SANs `san` (openssl syntax,
   // "DNS:a,URI:b"); its credentials.
   ClientTlsConfig Issue(const std::string& name, const std::string& cn, const std::string& san) {
@@ -385,18 +393,7 @@ TEST_P(MutualTlsTest, RefusesClientsWithoutCertificateAndAcceptsTheMesh) {
 }
 
 TEST_P(MutualTlsTest, AllowedPeersRefusesOtherIdentities) {
-  const std::string config = dir_.WriteFile("tls.yaml",
-                                            "tls:\n"
-                                            "  cert: " +
-                                                certs_ +
-                                                "/server.pem\n"
-                                                "  key: " +
-                                                certs_ +
-                                                "/server.key\n"
-                                                "  ca: " +
-                                                certs_ +
-                                                "/ca.pem\n"
-                                                "  allowed_peers: [orchestrator]\n");
+  const std::string config = WriteTlsConfig("  allowed_peers: [orchestrator]\n");
   auto process = Start({"--config=" + config});
   nlohmann::json ready = WaitReady(*process);
   const std::string address = ready.value("grpc_address", "");
@@ -424,24 +421,12 @@ TEST_P(MutualTlsTest, AllowedPeersRefusesOtherIdentities) {
 // spells the SPIFFE ID is refused; only the URI SAN itself is admitted.
 TEST_P(MutualTlsTest, SpiffeIdentitiesAdmitOnlyTheirOwnNamespacesUriSan) {
   const std::string operator_id = "spiffe://cluster.local/ns/crosstenant/sa/migratectl";
-  const std::string config = dir_.WriteFile("tls.yaml",
-                                            "tls:\n"
-                                            "  cert: " +
-                                                certs_ +
-                                                "/server.pem\n"
-                                                "  key: " +
-                                                certs_ +
-                                                "/server.key\n"
-                                                "  ca: " +
-                                                certs_ +
-                                                "/ca.pem\n"
-                                                "  allowed_peers: [" +
-                                                operator_id +
-                                                ", reader]\n"
-                                                "authorization:\n"
-                                                "  read: [reader]\n"
-                                                "  administer: [" +
-                                                operator_id + "]\n");
+  const std::string config = WriteTlsConfig(absl::StrCat("  allowed_peers: [", operator_id,
+                                                         ", reader]\n"
+                                                         "authorization:\n"
+                                                         "  read: [reader]\n"
+                                                         "  administer: [",
+                                                         operator_id, "]\n"));
   auto process = Start({"--config=" + config});
   nlohmann::json ready = WaitReady(*process);
   const std::string address = ready.value("grpc_address", "");

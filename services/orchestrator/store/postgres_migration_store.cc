@@ -225,6 +225,21 @@ absl::Status WriteRequest(PgConnection& db, const RequestRecord& request) {
   return inserted;
 }
 
+// A new migration's row, and the request that created it: ALREADY_EXISTS naming whichever is taken.
+absl::Status InsertMigration(PgConnection& db, const Migration& migration,
+                             const std::optional<RequestRecord>& request) {
+  absl::Status inserted =
+      db.Exec("INSERT INTO migrations (name, create_time_us, state, revision, record) VALUES ($1, $2, $3, 1, $4)",
+              {migration.name(), stored::Micros(migration.create_time()), static_cast<int>(migration.state()),
+               PgParam::Bytes(Serialized(migration))})
+          .status();
+  if (absl::IsAlreadyExists(inserted)) {
+    return absl::AlreadyExistsError(absl::StrCat(migration.name(), " already exists"));
+  }
+  RETURN_IF_ERROR(inserted);
+  return request ? WriteRequest(db, *request) : absl::OkStatus();
+}
+
 // CreateMigration's rows go in pipelines of this many: a round trip per thousand users, not per user,
 // without holding every user's statement in memory at once.
 constexpr size_t kRowsPerPipeline = 1000;
@@ -357,16 +372,7 @@ absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
     }
   }
   return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
-    absl::Status inserted =
-        db.Exec("INSERT INTO migrations (name, create_time_us, state, revision, record) VALUES ($1, $2, $3, 1, $4)",
-                {migration.name(), stored::Micros(migration.create_time()), static_cast<int>(migration.state()),
-                 PgParam::Bytes(Serialized(migration))})
-            .status();
-    if (absl::IsAlreadyExists(inserted)) {
-      return absl::AlreadyExistsError(absl::StrCat(migration.name(), " already exists"));
-    }
-    RETURN_IF_ERROR(inserted);
-    if (request) RETURN_IF_ERROR(WriteRequest(db, *request));
+    RETURN_IF_ERROR(InsertMigration(db, migration, request));
     std::vector<PgStatement> rows;
     for (const UserMove& move : user_moves) {
       rows.push_back(UserMoveWrite(move, /*insert=*/true));
@@ -605,16 +611,7 @@ absl::Status PostgresMigrationStore::CreateMigrationFromUpload(
       return absl::FailedPreconditionError(
           absl::StrCat(upload, " is incomplete or a migration was already created from it"));
     }
-    absl::Status inserted =
-        db.Exec("INSERT INTO migrations (name, create_time_us, state, revision, record) VALUES ($1, $2, $3, 1, $4)",
-                {migration.name(), stored::Micros(migration.create_time()), static_cast<int>(migration.state()),
-                 PgParam::Bytes(Serialized(migration))})
-            .status();
-    if (absl::IsAlreadyExists(inserted)) {
-      return absl::AlreadyExistsError(absl::StrCat(migration.name(), " already exists"));
-    }
-    RETURN_IF_ERROR(inserted);
-    if (request) RETURN_IF_ERROR(WriteRequest(db, *request));
+    RETURN_IF_ERROR(InsertMigration(db, migration, request));
     std::vector<PgStatement> writes;
     for (const MigrationEvent& event : events) writes.push_back(EventInsert(event));
     writes.push_back(
