@@ -479,6 +479,8 @@ const MethodRoles& OrchestratorMethodRoles() {
       {"LeaseTasks", Role::kOperate},
       {"RenewLeases", Role::kOperate},
       {"CompleteTask", Role::kOperate},
+      // Who did what: no secret is in it, and auditors need not be operators.
+      {"ListAuditRecords", Role::kRead},
   };
   return *roles;
 }

@@ -470,6 +470,8 @@ const MethodRoles& TenantConnectorMethodRoles() {
       {"ListRedirectSites", Role::kOperate},
       // Redirect sites are cleaned up by the workers once a migration allows it.
       {"RemoveRedirectSite", Role::kOperate},
+      // Who did what: no secret is in it, and auditors need not be operators.
+      {"ListAuditRecords", Role::kRead},
   };
   return *roles;
 }
