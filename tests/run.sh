@@ -11,6 +11,9 @@ bash deploy/local/bootstrap.sh
 preset=default
 if [ -n "${CI:-}" ] && [ "${CI}" != "false" ]; then preset=ci; fi
 
+# Cache compilations by paths relative to the checkout, so that another clone of the same sources (or
+# the image build, tests/deploy/image_test.sh) finds them.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
 # A test that fails is run once more before the run fails: two tests have been seen failing once under a

@@ -18,32 +18,27 @@ case "${1:-}" in
   *) echo "bootstrap: unknown argument '$1' (the only option is --build-only)" >&2; exit 2 ;;
 esac
 
-packages=(
-  # build
+# What builds the project and runs its unit tests (all --build-only installs: the image's build stage).
+build_packages=(
   g++ cmake ninja-build ccache pkg-config git
-  # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
   libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev libpugixml-dev
   # .proto files compiled into the services: grpc.health.v1, and google.rpc status details
   grpc-proto golang-github-gogo-googleapis-dev
-  # tests and tools
-  libgtest-dev libgmock-dev googletest curl openssl ca-certificates prometheus python3 yamllint postgresql
-  python3-grpcio python3-yaml nodejs npm
+  libgtest-dev libgmock-dev googletest openssl ca-certificates
+)
+# What the integration, deploy and compat tests, the fuzzers and the lint checks add.
+test_packages=(
+  curl prometheus python3 yamllint postgresql python3-grpcio python3-yaml nodejs npm
   # fuzzing: libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer
   clang libclang-rt-14-dev
   # the C++ format check (tests/layering/check_format.py)
   clang-format
 )
 
-if "$build_only"; then
-  # Node.js serves only the integration, compat and deploy tests.
-  kept=()
-  for package in "${packages[@]}"; do
-    case "$package" in nodejs|npm) ;; *) kept+=("$package") ;; esac
-  done
-  packages=("${kept[@]}")
-fi
+packages=("${build_packages[@]}")
+"$build_only" || packages+=("${test_packages[@]}")
 
 missing=()
 for package in "${packages[@]}"; do
