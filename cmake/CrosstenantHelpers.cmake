@@ -70,6 +70,13 @@ function(crosstenant_cc_test)
   set_target_properties(${ARG_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests")
   _crosstenant_warnings(${ARG_NAME})
   gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+  # `cmake --build --preset default --target unit_tests` builds only what `ctest -L unit` runs.
+  if("unit" IN_LIST ARG_LABELS)
+    if(NOT TARGET unit_tests)
+      add_custom_target(unit_tests)
+    endif()
+    add_dependencies(unit_tests ${ARG_NAME})
+  endif()
   # gtest_discover_tests flattens list-valued PROPERTIES (a second label would be read as a property
   # name), so the lists are set by a script ctest reads after the discovered tests, on <target>_TESTS.
   set(lists "")

@@ -34,6 +34,7 @@
 #include "services/common/grpc_trace.h"
 #include "services/common/logging.h"
 #include "services/common/sqlite_backup.h"
+#include "services/common/status_macros.h"
 #include "services/common/process_metrics.h"
 #include "services/common/reflection_v1.h"
 #include "services/common/user_text.h"
@@ -271,6 +272,49 @@ void StopServers(grpc::Server& server, grpc::Server* health_server, const Server
   }
 }
 
+// One authorizer for every call of every service. A method missing from its service's role table is an
+// error, so that it stops start-up rather than being denied at the first call.
+absl::StatusOr<std::shared_ptr<Authorizer>> AuthorizerFor(const ServerConfig& config, const std::string& server_name,
+                                                          const std::vector<HostedService>& services) {
+  auto authorizer = std::make_shared<Authorizer>(config.authorization, server_name);
+  for (const HostedService& hosted : services) {
+    if (std::vector<std::string> problems = RoleTableMismatches(hosted.full_name, hosted.roles); !problems.empty()) {
+      return absl::InternalError(absl::StrJoin(problems, "; "));
+    }
+    authorizer->AddService(hosted.full_name, hosted.roles);
+  }
+  return authorizer;
+}
+
+// The plaintext health server and the metrics endpoint, each when its address is configured.
+struct SideServers {
+  std::unique_ptr<grpc::Server> health_server;
+  std::string health_address;  // with the port bound, "" when not served
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string metrics_address;  // with the port bound, "" when not served
+};
+
+absl::StatusOr<SideServers> StartSideServers(const ServerConfig& config,
+                                             const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables,
+                                             grpc::CallbackGenericService* unimplemented) {
+  SideServers side;
+  if (!config.health_address.empty()) {
+    int health_port = 0;
+    ASSIGN_OR_RETURN(side.health_server, StartHealthServer(config.health_address, unimplemented, &health_port));
+    side.health_address = WithPort(config.health_address, health_port);
+  }
+  if (!config.metrics_address.empty()) {
+    absl::StatusOr<std::unique_ptr<prometheus::Exposer>> started = StartMetrics(config.metrics_address, collectables);
+    if (!started.ok()) {
+      if (side.health_server) side.health_server->Shutdown();
+      return started.status();
+    }
+    side.exposer = std::move(*started);
+    side.metrics_address = WithPort(config.metrics_address, side.exposer->GetListeningPorts().front());
+  }
+  return side;
+}
+
 }  // namespace
 
 int RunServer(int argc, char** argv, const ServerDefinition& definition) {
@@ -307,16 +351,8 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   std::vector<HostedService> services = (*host)->Services();
   services.push_back({&diagnostics, crosstenant::v1::Diagnostics::service_full_name(),
                       CommonServiceRoles().at(crosstenant::v1::Diagnostics::service_full_name())});
-  // One authorizer for every call of every service; a method missing from its table stops start-up
-  // rather than being denied at the first call.
-  auto authorizer = std::make_shared<Authorizer>(config.authorization, definition.name);
-  for (const HostedService& hosted : services) {
-    if (std::vector<std::string> problems = RoleTableMismatches(hosted.full_name, hosted.roles); !problems.empty()) {
-      return Fail(definition, kExitStartupFailed, "incomplete role table",
-                  absl::InternalError(absl::StrJoin(problems, "; ")));
-    }
-    authorizer->AddService(hosted.full_name, hosted.roles);
-  }
+  absl::StatusOr<std::shared_ptr<Authorizer>> authorizer = AuthorizerFor(config, definition.name, services);
+  if (!authorizer.ok()) return Fail(definition, kExitStartupFailed, "incomplete role table", authorizer.status());
   // Health.proto's descriptor must be linked in for reflection to describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
@@ -331,7 +367,7 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   int grpc_port = 0;
   std::unique_ptr<grpc::Server> server =
       StartMainServer(config, services, &reflection_v1,
-                      MakePeerAuthorizer(authorizer, grpc_metrics, definition.name, config.tls.allowed_peers),
+                      MakePeerAuthorizer(*authorizer, grpc_metrics, definition.name, config.tls.allowed_peers),
                       grpc_metrics, health, &grpc_port);
   if (server == nullptr || grpc_port == 0) {
     return Fail(definition, kExitStartupFailed, "cannot serve gRPC",
@@ -341,34 +377,16 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   health.Attach(server->GetHealthCheckService());
 
   grpc::CallbackGenericService unimplemented;
-  std::unique_ptr<grpc::Server> health_server;
-  int health_port = 0;
-  if (!config.health_address.empty()) {
-    absl::StatusOr<std::unique_ptr<grpc::Server>> started =
-        StartHealthServer(config.health_address, &unimplemented, &health_port);
-    if (!started.ok()) {
-      server->Shutdown();
-      return Fail(definition, kExitStartupFailed, "cannot serve health", started.status());
-    }
-    health_server = std::move(*started);
-    health.Attach(health_server->GetHealthCheckService());
+  absl::StatusOr<SideServers> side = StartSideServers(config, collectables, &unimplemented);
+  if (!side.ok()) {
+    server->Shutdown();
+    return Fail(definition, kExitStartupFailed, "cannot serve health or metrics", side.status());
   }
-
-  std::unique_ptr<prometheus::Exposer> exposer;
-  std::string metrics_address;
-  if (!config.metrics_address.empty()) {
-    absl::StatusOr<std::unique_ptr<prometheus::Exposer>> started = StartMetrics(config.metrics_address, collectables);
-    if (!started.ok()) {
-      server->Shutdown();
-      if (health_server) health_server->Shutdown();
-      return Fail(definition, kExitStartupFailed, "cannot serve metrics", started.status());
-    }
-    exposer = std::move(*started);
-    metrics_address = WithPort(config.metrics_address, exposer->GetListeningPorts().front());
-  }
+  if (side->health_server) health.Attach(side->health_server->GetHealthCheckService());
+  const std::string& metrics_address = side->metrics_address;
 
   const std::string grpc_address = WithPort(config.grpc_address, grpc_port);
-  const std::string health_address = health_server ? WithPort(config.health_address, health_port) : "";
+  const std::string& health_address = side->health_address;
   diagnostics.SetInfo({definition.name, kVersion, kRevision, absl::Now(), grpc_address, metrics_address, health_address,
                        config.tls.enabled()});
 
@@ -395,8 +413,8 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
 
   health.Shutdown();
   (*host)->BeginShutdown();
-  StopServers(*server, health_server.get(), config, exit_code);
-  exposer.reset();
+  StopServers(*server, side->health_server.get(), config, exit_code);
+  side->exposer.reset();
   if (!config.ready_file.empty()) unlink(config.ready_file.c_str());
   log::Info("stopped");
   return exit_code;

@@ -158,6 +158,29 @@ void AddFlags(FlagSet& flags, Options& o) {
             });
 }
 
+// The key the emulator signs tokens with: a new one, or the PEM private key in `path`.
+absl::StatusOr<SigningKey> TokenSigningKey(const std::string& path) {
+  if (path.empty()) return SigningKey::Generate("tenant-emulator token signing");
+  std::ifstream in(path);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  if (!in) return absl::InvalidArgumentError("cannot read the file");
+  return SigningKey::FromPrivateKeyPem(pem.str(), "tenant-emulator token signing");
+}
+
+// The emulator's /metrics endpoint on `address`.
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> ServeMetrics(const std::string& address,
+                                                                  EmulatorMetrics& metrics) {
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(address, 2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(e.what());
+  }
+  exposer->RegisterCollectable(metrics.registry());
+  return exposer;
+}
+
 }  // namespace
 
 int RunEmulator(int argc, char** argv) {
@@ -201,19 +224,12 @@ int RunEmulator(int argc, char** argv) {
       return Fail(kExitBadInput, "invalid command line", absl::StrCat("--unreachable-tenant: no tenant ", tenant));
     }
   }
-  absl::StatusOr<SigningKey> key = absl::InternalError("no key");
-  if (options.signing_key.empty()) {
-    key = SigningKey::Generate("tenant-emulator token signing");
-    if (!key.ok()) return Fail(kExitCannotServe, "cannot start", key.status().message());
-  } else {
-    std::ifstream in(options.signing_key);
-    std::stringstream pem;
-    pem << in.rdbuf();
-    key = SigningKey::FromPrivateKeyPem(pem.str(), "tenant-emulator token signing");
-    if (!in || !key.ok()) {
-      return Fail(kExitBadInput, absl::StrCat("invalid --signing-key ", options.signing_key),
-                  in ? key.status().message() : "cannot read the file");
-    }
+  absl::StatusOr<SigningKey> key = TokenSigningKey(options.signing_key);
+  if (!key.ok()) {
+    return Fail(
+        options.signing_key.empty() ? kExitCannotServe : kExitBadInput,
+        options.signing_key.empty() ? "cannot start" : absl::StrCat("invalid --signing-key ", options.signing_key),
+        key.status().message());
   }
 
   ScaledClock clock(options.time_scale);
@@ -243,12 +259,9 @@ int RunEmulator(int argc, char** argv) {
   std::unique_ptr<prometheus::Exposer> exposer;
   std::string metrics_address;
   if (!options.metrics_address.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(options.metrics_address, 2);
-    } catch (const std::exception& e) {
-      return Fail(kExitCannotServe, "cannot serve metrics", e.what());
-    }
-    exposer->RegisterCollectable(metrics.registry());
+    absl::StatusOr<std::unique_ptr<prometheus::Exposer>> started = ServeMetrics(options.metrics_address, metrics);
+    if (!started.ok()) return Fail(kExitCannotServe, "cannot serve metrics", started.status().message());
+    exposer = *std::move(started);
     std::string metrics_host;
     int metrics_port = 0;
     SplitHostPort(options.metrics_address, &metrics_host, &metrics_port);

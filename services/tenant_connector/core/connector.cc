@@ -109,6 +109,114 @@ void CheckClientId(const std::string& client_id, const std::string& field, std::
   }
 }
 
+// The tenant as Graph's /organization describes it.
+struct Organization {
+  std::string id;
+  std::string initial_domain;
+  std::string display_name;
+
+  // How messages name the tenant: its initial domain, else its id.
+  const std::string& label() const { return initial_domain.empty() ? id : initial_domain; }
+};
+
+// The organization in Graph's `GET /v1.0/organization` answer, checked against the token's tenant (`tid`).
+absl::StatusOr<Organization> OrganizationOf(const nlohmann::json& body, const nlohmann::json& claims) {
+  const nlohmann::json* organization = nullptr;
+  if (body.contains("value") && body["value"].is_array() && !body["value"].empty()) organization = &body["value"][0];
+  if (organization == nullptr) return absl::UnavailableError("Graph /organization returned no organization");
+  Organization out;
+  out.id = internal::Str(*organization, "id");
+  std::string tid = internal::Str(claims, "tid");
+  if (!tid.empty() && !out.id.empty() && tid != out.id) {
+    return WithErrorInfo(absl::FailedPreconditionError(
+                             absl::StrCat("the token is for tenant ", tid, " but Graph reports organization ", out.id)),
+                         kReasonTenantMismatch, kCrosstenantDomain, {{"token_tenant", tid}, {"tenant", out.id}});
+  }
+  if (organization->contains("verifiedDomains") && (*organization)["verifiedDomains"].is_array()) {
+    for (const auto& domain : (*organization)["verifiedDomains"]) {
+      if (internal::Bool(domain, "isInitial", false)) out.initial_domain = internal::Str(domain, "name");
+    }
+  }
+  out.display_name = internal::Str(*organization, "displayName");
+  return out;
+}
+
+// A signed-in admin from the token's claims and directory roles: PERMISSION_DENIED unless SharePoint
+// Administrator or Global Administrator.
+absl::StatusOr<v1::Principal> UserPrincipal(const nlohmann::json& claims, const std::set<std::string>& roles,
+                                            const Organization& organization) {
+  v1::Principal principal;
+  principal.set_kind(v1::PRINCIPAL_KIND_USER);
+  principal.set_object_id(internal::Str(claims, "oid"));
+  principal.set_client_id(internal::Str(claims, "appid", internal::Str(claims, "azp")));
+  principal.set_user_principal_name(
+      internal::Str(claims, "upn", internal::Str(claims, "preferred_username", internal::Str(claims, "unique_name"))));
+  principal.set_display_name(internal::Str(claims, "name"));
+  for (const std::string& role : roles) {
+    v1::DirectoryRole* out = principal.add_directory_roles();
+    out->set_template_id(role);
+    out->set_display_name(DirectoryRoleName(role));
+  }
+  if (!HoldsSharePointAdminRole(roles)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        principal.user_principal_name().empty() ? "the signed-in user" : principal.user_principal_name(),
+        " is neither SharePoint Administrator (", kSharePointAdministratorRole, ") nor Global Administrator (",
+        kGlobalAdministratorRole, ") in tenant ", organization.label(),
+        "; assign the SharePoint Administrator role to this account, or sign in as a Global Administrator"));
+  }
+  return principal;
+}
+
+// An app signed in with its own credential, from the token's `roles` claim: PERMISSION_DENIED when an
+// application permission needed to connect is missing.
+absl::StatusOr<v1::Principal> ApplicationPrincipal(const nlohmann::json& claims, const Organization& organization) {
+  v1::Principal principal;
+  principal.set_kind(v1::PRINCIPAL_KIND_APPLICATION);
+  principal.set_object_id(internal::Str(claims, "oid"));
+  principal.set_client_id(internal::Str(claims, "appid", internal::Str(claims, "azp")));
+  principal.set_display_name(organization.display_name);
+  std::set<std::string> permissions;
+  for (const auto& role : internal::Array(claims, "roles")) {
+    if (role.is_string()) permissions.insert(role.get<std::string>());
+  }
+  for (const std::string& permission : permissions) principal.add_application_permissions(permission);
+  std::vector<std::string> missing = MissingApplicationPermissions(permissions, /*to_connect=*/true);
+  if (!missing.empty()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "app ", principal.client_id(), " lacks the application permission(s) ", absl::StrJoin(missing, ", "),
+        " in tenant ", organization.label(), "; grant them (with admin consent) to the app registration"));
+  }
+  return principal;
+}
+
+// The connection's own geo among the tenant's, and the tenant name of its default geo.
+struct HomeGeo {
+  std::string name;
+  std::string tenant_name;
+};
+
+// FAILED_PRECONDITION when `admin_url` is none of `geos`' admin URLs (a credential of another tenant).
+absl::StatusOr<HomeGeo> HomeGeoOf(const std::vector<v1::Geo>& geos, const std::string& admin_url,
+                                  const std::string& tenant_name, const Organization& organization) {
+  HomeGeo home{"", tenant_name};
+  for (const v1::Geo& geo : geos) {
+    if (geo.admin_url() == admin_url) home.name = geo.name();
+    if (geo.default_geo()) {
+      absl::StatusOr<AdminUrl> parsed = ParseAdminUrl(geo.admin_url(), Cloud::kUnspecified);
+      if (parsed.ok()) home.tenant_name = parsed->tenant_name;
+    }
+  }
+  if (home.name.empty()) {
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            "admin URL ", admin_url, " is not a geography of tenant ", organization.label(), " (its geos are ",
+            absl::StrJoin(geos, ", ", [](std::string* out, const v1::Geo& g) { out->append(g.admin_url()); }),
+            "); use one of those, or a credential of the tenant that owns ", admin_url)),
+        kReasonTenantMismatch, kCrosstenantDomain, {{"admin_url", admin_url}, {"tenant", organization.id}});
+  }
+  return home;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------
@@ -781,49 +889,25 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
   v1::CredentialKind kind;
   std::string admin_url;
   std::string tenant_name;
+  std::string realm;  // the tenant SharePoint named for the admin URL
   {
     absl::MutexLock lock(&entry.mu);
     kind = entry.connection.credential().kind();
     admin_url = entry.admin.url;
     tenant_name = entry.admin.tenant_name;
+    realm = entry.sharepoint_tenant_id;
   }
-  // Tenant.
   ASSIGN_OR_RETURN(GraphResult org, Graph(entry, "GET", "/v1.0/organization", nullptr, deadline));
-  const nlohmann::json* organization = nullptr;
-  if (org.body.contains("value") && org.body["value"].is_array() && !org.body["value"].empty()) {
-    organization = &org.body["value"][0];
-  }
-  if (organization == nullptr) return absl::UnavailableError("Graph /organization returned no organization");
-  std::string tenant_id = internal::Str(*organization, "id");
-  std::string tid = internal::Str(claims, "tid");
-  if (!tid.empty() && !tenant_id.empty() && tid != tenant_id) {
-    return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat("the token is for tenant ", tid,
-                                                                    " but Graph reports organization ", tenant_id)),
-                         kReasonTenantMismatch, kCrosstenantDomain, {{"token_tenant", tid}, {"tenant", tenant_id}});
-  }
-  std::string initial_domain;
-  if (organization->contains("verifiedDomains") && (*organization)["verifiedDomains"].is_array()) {
-    for (const auto& domain : (*organization)["verifiedDomains"]) {
-      if (internal::Bool(domain, "isInitial", false)) initial_domain = internal::Str(domain, "name");
-    }
-  }
-  std::string display_name = internal::Str(*organization, "displayName");
+  ASSIGN_OR_RETURN(const Organization organization, OrganizationOf(org.body, claims));
 
-  // Principal and roles.
   v1::Principal principal;
-  principal.set_object_id(internal::Str(claims, "oid"));
-  principal.set_client_id(internal::Str(claims, "appid", internal::Str(claims, "azp")));
   if (Delegated(kind)) {
-    principal.set_kind(v1::PRINCIPAL_KIND_USER);
-    principal.set_user_principal_name(internal::Str(
-        claims, "upn", internal::Str(claims, "preferred_username", internal::Str(claims, "unique_name"))));
-    principal.set_display_name(internal::Str(claims, "name"));
     std::set<std::string> roles;
     if (claims.contains("wids") && claims["wids"].is_array()) {
       for (const auto& wid : claims["wids"]) {
         if (wid.is_string()) roles.insert(wid.get<std::string>());
       }
-    } else {
+    } else {  // a token without the `wids` claim: ask Graph
       std::vector<std::pair<std::string, std::string>> headers = {{"ConsistencyLevel", "eventual"}};
       ASSIGN_OR_RETURN(GraphResult member_of,
                        Graph(entry, "GET", "/v1.0/me/memberOf/microsoft.graph.directoryRole?$count=true", nullptr,
@@ -833,86 +917,39 @@ absl::Status Connector::Verify(Entry& entry, absl::Time deadline) {
         if (!id.empty()) roles.insert(id);
       }
     }
-    for (const std::string& role : roles) {
-      v1::DirectoryRole* out = principal.add_directory_roles();
-      out->set_template_id(role);
-      out->set_display_name(DirectoryRoleName(role));
-    }
-    if (!HoldsSharePointAdminRole(roles)) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          principal.user_principal_name().empty() ? "the signed-in user" : principal.user_principal_name(),
-          " is neither SharePoint Administrator (", kSharePointAdministratorRole, ") nor Global Administrator (",
-          kGlobalAdministratorRole, ") in tenant ", initial_domain.empty() ? tenant_id : initial_domain,
-          "; assign the SharePoint Administrator role to this account, or sign in as a Global Administrator"));
-    }
+    ASSIGN_OR_RETURN(principal, UserPrincipal(claims, roles, organization));
   } else {
-    principal.set_kind(v1::PRINCIPAL_KIND_APPLICATION);
-    std::set<std::string> permissions;
-    for (const auto& role : internal::Array(claims, "roles")) {
-      if (role.is_string()) permissions.insert(role.get<std::string>());
-    }
-    for (const std::string& permission : permissions) principal.add_application_permissions(permission);
-    std::vector<std::string> missing = MissingApplicationPermissions(permissions, /*to_connect=*/true);
-    if (!missing.empty()) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("app ", principal.client_id(), " lacks the application permission(s) ",
-                       absl::StrJoin(missing, ", "), " in tenant ", initial_domain.empty() ? tenant_id : initial_domain,
-                       "; grant them (with admin consent) to the app registration"));
-    }
+    ASSIGN_OR_RETURN(principal, ApplicationPrincipal(claims, organization));
   }
 
-  // The tenant SharePoint named for the admin URL must be the one the credential signed in to.
-  std::string realm;
-  {
-    absl::MutexLock lock(&entry.mu);
-    realm = entry.sharepoint_tenant_id;
-  }
-  const std::string tenant_label = initial_domain.empty() ? tenant_id : initial_domain;
-  if (!realm.empty() && !tenant_id.empty() && !absl::EqualsIgnoreCase(realm, tenant_id)) {
-    return WithErrorInfo(
-        absl::FailedPreconditionError(absl::StrCat(
-            "admin URL ", admin_url, " belongs to tenant ", realm, " but the credential signs in to tenant ", tenant_id,
-            " (", tenant_label, "); give this tenant's own admin URL, or a credential of tenant ", realm)),
-        kReasonTenantMismatch, kCrosstenantDomain,
-        {{"admin_url", admin_url}, {"admin_url_tenant", realm}, {"tenant", tenant_id}});
+  if (!realm.empty() && !organization.id.empty() && !absl::EqualsIgnoreCase(realm, organization.id)) {
+    return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                             "admin URL ", admin_url, " belongs to tenant ", realm,
+                             " but the credential signs in to tenant ", organization.id, " (", organization.label(),
+                             "); give this tenant's own admin URL, or a credential of tenant ", realm)),
+                         kReasonTenantMismatch, kCrosstenantDomain,
+                         {{"admin_url", admin_url}, {"admin_url_tenant", realm}, {"tenant", organization.id}});
   }
   ASSIGN_OR_RETURN(std::vector<v1::Geo> geos, DiscoverGeos(entry, deadline));
-  std::string home_geo;
-  std::string home_tenant_name = tenant_name;
-  for (const v1::Geo& geo : geos) {
-    if (geo.admin_url() == admin_url) home_geo = geo.name();
-    if (geo.default_geo()) {
-      absl::StatusOr<AdminUrl> parsed = ParseAdminUrl(geo.admin_url(), Cloud::kUnspecified);
-      if (parsed.ok()) home_tenant_name = parsed->tenant_name;
-    }
-  }
-  if (home_geo.empty()) {
-    return WithErrorInfo(
-        absl::FailedPreconditionError(absl::StrCat(
-            "admin URL ", admin_url, " is not a geography of tenant ", tenant_label, " (its geos are ",
-            absl::StrJoin(geos, ", ", [](std::string* out, const v1::Geo& g) { out->append(g.admin_url()); }),
-            "); use one of those, or a credential of the tenant that owns ", admin_url)),
-        kReasonTenantMismatch, kCrosstenantDomain, {{"admin_url", admin_url}, {"tenant", tenant_id}});
-  }
+  ASSIGN_OR_RETURN(const HomeGeo home, HomeGeoOf(geos, admin_url, tenant_name, organization));
 
   absl::MutexLock lock(&entry.mu);
-  if (!entry.connection.tenant_id().empty() && !tenant_id.empty() && entry.connection.tenant_id() != tenant_id) {
-    return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat("the credential signs in to tenant ", tenant_id,
-                                                                    " but this connection belongs to tenant ",
-                                                                    entry.connection.tenant_id())),
+  if (!entry.connection.tenant_id().empty() && !organization.id.empty() &&
+      entry.connection.tenant_id() != organization.id) {
+    return WithErrorInfo(absl::FailedPreconditionError(
+                             absl::StrCat("the credential signs in to tenant ", organization.id,
+                                          " but this connection belongs to tenant ", entry.connection.tenant_id())),
                          kReasonTenantChanged, kCrosstenantDomain,
-                         {{"tenant", tenant_id}, {"connection_tenant", entry.connection.tenant_id()}});
+                         {{"tenant", organization.id}, {"connection_tenant", entry.connection.tenant_id()}});
   }
-  entry.connection.set_tenant_id(tenant_id);
+  entry.connection.set_tenant_id(organization.id);
   // Every geo's connection to one tenant shares the tenant's throttle budget: keyed by the default geo.
-  entry.tenant_key = home_tenant_name;
-  entry.connection.set_initial_domain(initial_domain);
-  principal.set_display_name(principal.display_name().empty() && !Delegated(kind) ? display_name
-                                                                                  : principal.display_name());
+  entry.tenant_key = home.tenant_name;
+  entry.connection.set_initial_domain(organization.initial_domain);
   *entry.connection.mutable_principal() = principal;
   entry.connection.clear_geos();
   for (const v1::Geo& geo : geos) *entry.connection.add_geos() = geo;
-  entry.connection.set_home_geo(home_geo);
+  entry.connection.set_home_geo(home.name);
   return absl::OkStatus();
 }
 
