@@ -165,7 +165,7 @@ TEST_F(OrchestratorAuditTest, EveryActionIsRecordedInOrderWithItsOutcomeAndTheTr
     outcomes.push_back(OutcomeOf(status));
   }
 
-  // Created under the caller's trace, paused, resumed, resumed again (refused: it runs), cancelled.
+  // Created under the caller's trace, paused, resumed, cancelled, resumed again (refused).
   v1::CreateMigrationRequest create;
   create.set_migration_id("merger");
   create.set_request_id("create-merger");
@@ -193,16 +193,16 @@ TEST_F(OrchestratorAuditTest, EveryActionIsRecordedInOrderWithItsOutcomeAndTheTr
   status = operator_->ResumeMigration(Context().get(), resume, &resumed);
   ASSERT_TRUE(status.ok()) << status.error_message();
   outcomes.push_back(OutcomeOf(status));
-  resume.set_request_id("resume-2");
-  status = operator_->ResumeMigration(Context().get(), resume, &resumed);
-  ASSERT_FALSE(status.ok()) << "a running migration is not resumed";
-  outcomes.push_back(OutcomeOf(status));
   v1::CancelMigrationRequest cancel;
   cancel.set_name("migrations/merger");
   cancel.set_request_id("cancel-1");
   v1::CancelMigrationResponse cancelled;
   status = operator_->CancelMigration(Context().get(), cancel, &cancelled);
   ASSERT_TRUE(status.ok()) << status.error_message();
+  outcomes.push_back(OutcomeOf(status));
+  resume.set_request_id("resume-2");
+  status = operator_->ResumeMigration(Context().get(), resume, &resumed);
+  ASSERT_FALSE(status.ok()) << "a cancelled migration is not resumed";
   outcomes.push_back(OutcomeOf(status));
 
   // Reads are not recorded; the reader may read the trail, and nobody may forge one into it.
@@ -227,16 +227,16 @@ TEST_F(OrchestratorAuditTest, EveryActionIsRecordedInOrderWithItsOutcomeAndTheTr
     EXPECT_EQ(record.trace_id().size(), 32u) << "every call has a trace";
   }
   EXPECT_THAT(actions, ElementsAre("CreateMigration", "UploadIdentityMap", "CreateMigration", "PauseMigration",
-                                   "ResumeMigration", "ResumeMigration", "CancelMigration"));
+                                   "ResumeMigration", "CancelMigration", "ResumeMigration"));
   EXPECT_THAT(targets, ElementsAre("migrations/broken", staged.name(), "migrations/merger", "migrations/merger",
                                    "migrations/merger", "migrations/merger", "migrations/merger"));
   EXPECT_THAT(request_ids,
-              ElementsAre("create-broken", "", "create-merger", "pause-1", "resume-1", "resume-2", "cancel-1"));
+              ElementsAre("create-broken", "", "create-merger", "pause-1", "resume-1", "cancel-1", "resume-2"));
   EXPECT_EQ(trail[0].outcome(), "INVALID_ARGUMENT");
   EXPECT_THAT(trail[0].outcome_message(), Not(HasSubstr("\n")));
   EXPECT_EQ(trail[2].trace_id(), kTraceId) << "the caller's traceparent";
-  EXPECT_EQ(trail[5].outcome(), "FAILED_PRECONDITION");
-  EXPECT_FALSE(trail[5].outcome_message().empty());
+  EXPECT_EQ(trail[6].outcome(), "FAILED_PRECONDITION");
+  EXPECT_FALSE(trail[6].outcome_message().empty());
 
   // Filters reach the store.
   v1::ListAuditRecordsRequest failures;
