@@ -54,7 +54,8 @@ class AuditTrail {
 
   // Appends the record of `call`, which ended with `outcome` (the status the caller receives: its
   // code name and, when not OK, its message up to the first line break; the field violations that
-  // follow it there describe the request's body, which the trail never keeps). Blocks on the store: call
+  // follow it there describe the request's body, which the trail never keeps). A NUL byte in any of
+  // the texts is kept as the two characters \0 (PostgreSQL refuses it). Blocks on the store: call
   // it from a worker thread, never from a gRPC callback. If the store refuses the record, logs an error
   // and counts it in the metrics; returns nothing either way.
   void Record(const AuditedCall& call, const absl::Status& outcome);

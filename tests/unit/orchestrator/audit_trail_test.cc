@@ -68,6 +68,17 @@ TEST_F(AuditTrailTest, RecordsTheCallAndTheOutcomeItsCallerGotWithoutTheViolatio
   EXPECT_EQ(WriteFailures(), 0);
 }
 
+TEST_F(AuditTrailTest, ANulByteInARequestIsKeptVisiblyNotLeftToMakeTheRecordUnwritable) {
+  trail_->Record({"migratectl", "PauseMigration", std::string("migrations/m\0x", 14), std::string("id\0", 3), ""},
+                 absl::NotFoundError(std::string("migrations/m\0x does not exist", 29)));
+  auto page = trail_->List({});
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->records_size(), 1);
+  EXPECT_EQ(page->records(0).target(), "migrations/m\\0x");
+  EXPECT_EQ(page->records(0).request_id(), "id\\0");
+  EXPECT_EQ(page->records(0).outcome_message(), "migrations/m\\0x does not exist");
+}
+
 TEST_F(AuditTrailTest, ARecordTheStoreRefusesIsCountedAndNothingElseFails) {
   {
     auto db = SqliteDatabase::Open(path_);
