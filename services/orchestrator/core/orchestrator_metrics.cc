@@ -41,6 +41,12 @@ OrchestratorMetrics::OrchestratorMetrics(MigrationStore* store, prometheus::Regi
                              .Help("Task completions refused because their lease had expired or moved on.")
                              .Register(registry)
                              .Add({})),
+      audit_write_failures_(prometheus::BuildCounter()
+                                .Name("crosstenant_audit_write_failures_total")
+                                .Help("Audit records the store refused to append; the actions they record were "
+                                      "answered all the same.")
+                                .Register(registry)
+                                .Add({})),
       leader_(prometheus::BuildGauge()
                   .Name("orchestrator_leader")
                   .Help("1 while this replica drives the migrations' phases (holds the leadership lease), else 0.")
@@ -65,6 +71,8 @@ void OrchestratorMetrics::TaskCompleted(v1::TaskKind kind, v1::TaskOutcome outco
 }
 
 void OrchestratorMetrics::StaleCompletion() { stale_completions_.Increment(); }
+
+void OrchestratorMetrics::AuditWriteFailed() { audit_write_failures_.Increment(); }
 
 std::vector<prometheus::MetricFamily> OrchestratorMetrics::Collect() const {
   prometheus::MetricFamily migrations = Gauge("orchestrator_migrations", "Migrations by phase and state.");

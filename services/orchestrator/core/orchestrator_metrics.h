@@ -15,6 +15,8 @@
 //   orchestrator_store_full                          1 while the state database is full and refuses writes
 //   orchestrator_store_write_failures_total{code}    writes the state database refused, by status code
 //                                                    (resource_exhausted, unavailable, data_loss, internal)
+//   crosstenant_audit_write_failures_total           audit records the store refused (the action they
+//                                                    record was done, or refused, all the same)
 
 #include <memory>
 #include <vector>
@@ -38,6 +40,7 @@ class OrchestratorMetrics : public prometheus::Collectable {
 
   void TaskCompleted(crosstenant::v1::TaskKind kind, crosstenant::v1::TaskOutcome outcome);
   void StaleCompletion();
+  void AuditWriteFailed();
   // `term` 0: this replica does not lead.
   void SetLeadership(int64_t term);
 
@@ -48,6 +51,7 @@ class OrchestratorMetrics : public prometheus::Collectable {
   StoreHealth* health_;
   prometheus::Family<prometheus::Counter>& tasks_completed_;
   prometheus::Counter& stale_completions_;
+  prometheus::Counter& audit_write_failures_;
   prometheus::Gauge& leader_;
   prometheus::Gauge& leadership_term_;
 };

@@ -15,6 +15,7 @@
 #include "services/common/errors.h"
 #include "services/common/status_macros.h"
 #include "services/common/periodic_thread.h"
+#include "services/orchestrator/core/audit_trail.h"
 #include "services/orchestrator/core/event_follower.h"
 #include "services/orchestrator/core/leader_election.h"
 #include "services/orchestrator/core/migration_service.h"
@@ -136,7 +137,8 @@ class OrchestratorHost : public ServiceHost {
         election_(store_.get(), ElectionOptions()),
         driver_(&migrations_, &connector_, DriverOptions(&election_)),
         follower_(store_.get(), &migrations_.events()),
-        service_(&migrations_, &tasks_) {}
+        audit_(store_.get(), AuditOptions(metrics_.get())),
+        service_(&migrations_, &tasks_, {}, ServiceOptionsWith(&audit_)) {}
 
   // After the gRPC server's Shutdown, which waited (up to the grace) for the calls the service's
   // executor finishes: what still runs there gets as long again, then is abandoned.
@@ -189,6 +191,18 @@ class OrchestratorHost : public ServiceHost {
     return options;
   }
 
+  static AuditTrail::Options AuditOptions(OrchestratorMetrics* metrics) {
+    AuditTrail::Options options;
+    options.metrics = metrics;
+    return options;
+  }
+
+  static ServiceOptions ServiceOptionsWith(AuditTrail* audit) {
+    ServiceOptions options;
+    options.audit = audit;
+    return options;
+  }
+
   static PhaseDriver::Options DriverOptions(LeaderElection* election) {
     PhaseDriver::Options options;
     options.max_recheck = Config().recheck_max;
@@ -209,6 +223,7 @@ class OrchestratorHost : public ServiceHost {
   LeaderElection election_;
   PhaseDriver driver_;
   EventFollower follower_;
+  AuditTrail audit_;
   OrchestratorService service_;
   PeriodicThread campaign_;
   PeriodicThread driver_thread_;

@@ -7,9 +7,12 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "services/common/grpc_status.h"
+#include "services/common/tls.h"
+#include "services/common/trace_context.h"
 #include "services/orchestrator/grpc/watch_migration_reactor.h"
 
 namespace crosstenant::orchestrator {
@@ -25,6 +28,30 @@ template <typename Value>
 absl::Status Set(absl::StatusOr<Value> result, Value* out) {
   if (result.ok()) *out = *std::move(result);
   return result.status();
+}
+
+// An audited call's facts as its handler knows them: read on the gRPC thread, where the call's peer
+// and trace are current.
+AuditedCall AuditedCallOf(grpc::ServerContextBase* context, const char* action, std::string target,
+                          std::string request_id) {
+  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  return {auth != nullptr ? absl::StrJoin(PeerNamesOf(*auth), ",") : "", action, std::move(target),
+          std::move(request_id), CurrentTraceId()};
+}
+
+// The status as its caller receives it, as the audit trail records it.
+absl::Status AsReceived(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+// The name a CreateMigration that failed would have given its migration: only a well-formed id names
+// one (a migration id is 1-63 of [a-z0-9-]).
+std::string RequestedMigration(const std::string& migration_id) {
+  if (migration_id.empty() || migration_id.size() > 63) return "";
+  for (char c : migration_id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return "";
+  }
+  return "migrations/" + migration_id;
 }
 
 }  // namespace
@@ -287,6 +314,8 @@ OrchestratorService::OrchestratorService(MigrationService* migrations, TaskServi
       tasks_(tasks),
       watch_(std::move(watch)),
       options_(options),
+      own_audit_(options_.audit == nullptr ? std::make_unique<AuditTrail>(&migrations->store()) : nullptr),
+      audit_(options_.audit != nullptr ? options_.audit : own_audit_.get()),
       executor_(options_.executor_threads),
       lease_waiters_(LeaseWaiters::Create(&migrations->events(), &executor_, options_.lease_probe)) {}
 
@@ -301,6 +330,21 @@ grpc::ServerUnaryReactor* OrchestratorService::Offload(grpc::CallbackServerConte
   // Each RPC is its own kind: a flood of one cannot take every thread from the others.
   absl::Status queued =
       executor_.TryRun(method, [reactor, work = std::move(work)]() mutable { reactor->Finish(ToGrpcStatus(work())); });
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+  return reactor;
+}
+
+template <typename Work>
+grpc::ServerUnaryReactor* OrchestratorService::OffloadAudited(grpc::CallbackServerContext* context, std::string target,
+                                                              std::string request_id, Work work, const char* method) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  AuditedCall call = AuditedCallOf(context, method, std::move(target), std::move(request_id));
+  absl::Status queued =
+      executor_.TryRun(method, [this, reactor, call = std::move(call), work = std::move(work)]() mutable {
+        const grpc::Status status = ToGrpcStatus(work(call));
+        audit_->Record(call, AsReceived(status));
+        reactor->Finish(status);
+      });
   if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;
 }
@@ -329,9 +373,13 @@ grpc::ServerUnaryReactor* OrchestratorService::CompleteTask(grpc::CallbackServer
 grpc::ServerUnaryReactor* OrchestratorService::CreateMigration(grpc::CallbackServerContext* context,
                                                                const v1::CreateMigrationRequest* request,
                                                                v1::CreateMigrationResponse* response) {
-  return Offload(context, [this, request, response] {
-    return Set(migrations_->CreateMigration(*request), response->mutable_migration());
-  });
+  return OffloadAudited(context, RequestedMigration(request->migration_id()), request->request_id(),
+                        [this, request, response](AuditedCall& call) {
+                          absl::Status status =
+                              Set(migrations_->CreateMigration(*request), response->mutable_migration());
+                          if (status.ok()) call.target = response->migration().name();
+                          return status;
+                        });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetMigration(grpc::CallbackServerContext* context,
@@ -356,7 +404,7 @@ grpc::ServerWriteReactor<v1::WatchMigrationResponse>* OrchestratorService::Watch
 grpc::ServerUnaryReactor* OrchestratorService::PauseMigration(grpc::CallbackServerContext* context,
                                                               const v1::PauseMigrationRequest* request,
                                                               v1::PauseMigrationResponse* response) {
-  return Offload(context, [this, request, response] {
+  return OffloadAudited(context, request->name(), request->request_id(), [this, request, response](AuditedCall&) {
     return Set(migrations_->PauseMigration(*request), response->mutable_migration());
   });
 }
@@ -364,7 +412,7 @@ grpc::ServerUnaryReactor* OrchestratorService::PauseMigration(grpc::CallbackServ
 grpc::ServerUnaryReactor* OrchestratorService::ResumeMigration(grpc::CallbackServerContext* context,
                                                                const v1::ResumeMigrationRequest* request,
                                                                v1::ResumeMigrationResponse* response) {
-  return Offload(context, [this, request, response] {
+  return OffloadAudited(context, request->name(), request->request_id(), [this, request, response](AuditedCall&) {
     return Set(migrations_->ResumeMigration(*request), response->mutable_migration());
   });
 }
@@ -372,7 +420,7 @@ grpc::ServerUnaryReactor* OrchestratorService::ResumeMigration(grpc::CallbackSer
 grpc::ServerUnaryReactor* OrchestratorService::CancelMigration(grpc::CallbackServerContext* context,
                                                                const v1::CancelMigrationRequest* request,
                                                                v1::CancelMigrationResponse* response) {
-  return Offload(context, [this, request, response] {
+  return OffloadAudited(context, request->name(), request->request_id(), [this, request, response](AuditedCall&) {
     return Set(migrations_->CancelMigration(*request), response->mutable_migration());
   });
 }
@@ -380,8 +428,9 @@ grpc::ServerUnaryReactor* OrchestratorService::CancelMigration(grpc::CallbackSer
 grpc::ServerUnaryReactor* OrchestratorService::ReconcileMigration(grpc::CallbackServerContext* context,
                                                                   const v1::ReconcileMigrationRequest* request,
                                                                   v1::ReconcileMigrationResponse* response) {
-  return Offload(context,
-                 [this, request, response] { return Set(migrations_->ReconcileMigration(*request), response); });
+  return OffloadAudited(context, request->name(), "", [this, request, response](AuditedCall&) {
+    return Set(migrations_->ReconcileMigration(*request), response);
+  });
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::GetMigrationReport(grpc::CallbackServerContext* context,
@@ -412,9 +461,15 @@ namespace {
 // holds one message and one page of rows at a time.
 class UploadIdentityMapReactor : public grpc::ServerReadReactor<v1::OrchestratorUploadIdentityMapRequest> {
  public:
-  UploadIdentityMapReactor(grpc::CallbackServerContext* context, MigrationService* migrations, Executor* executor,
-                           v1::OrchestratorUploadIdentityMapResponse* response)
-      : context_(context), upload_(migrations->NewIdentityMapUpload()), executor_(executor), response_(response) {
+  // Constructed by the handler, on the gRPC thread where the call's peer and trace are current.
+  UploadIdentityMapReactor(grpc::CallbackServerContext* context, MigrationService* migrations, AuditTrail* audit,
+                           Executor* executor, v1::OrchestratorUploadIdentityMapResponse* response)
+      : context_(context),
+        upload_(migrations->NewIdentityMapUpload()),
+        audit_(audit),
+        call_(AuditedCallOf(context, "UploadIdentityMap", "", "")),
+        executor_(executor),
+        response_(response) {
     StartRead(&request_);
   }
 
@@ -423,12 +478,12 @@ class UploadIdentityMapReactor : public grpc::ServerReadReactor<v1::Orchestrator
       if (!ok) {
         // The client is done, or gone: a cancelled call's partial upload is never named, and is deleted
         // with the unused ones.
-        if (context_->IsCancelled()) return Finish(grpc::Status::CANCELLED);
+        if (context_->IsCancelled()) return Done(grpc::Status::CANCELLED);
         absl::StatusOr<v1::OrchestratorUploadIdentityMapResponse> done = upload_->Finish();
         if (done.ok()) *response_ = *std::move(done);
-        return Finish(ToGrpcStatus(done.status()));
+        return Done(ToGrpcStatus(done.status()));
       }
-      if (absl::Status added = upload_->Add(request_); !added.ok()) return Finish(ToGrpcStatus(added));
+      if (absl::Status added = upload_->Add(request_); !added.ok()) return Done(ToGrpcStatus(added));
       StartRead(&request_);
     });
     if (!queued.ok()) Finish(ToGrpcStatus(queued));
@@ -437,8 +492,18 @@ class UploadIdentityMapReactor : public grpc::ServerReadReactor<v1::Orchestrator
   void OnDone() override { delete this; }
 
  private:
+  // On the executor: records the call (its target is the staged map, none when the map was refused),
+  // then answers it.
+  void Done(const grpc::Status& status) {
+    call_.target = response_->name();
+    audit_->Record(call_, AsReceived(status));
+    Finish(status);
+  }
+
   grpc::CallbackServerContext* const context_;
   const std::unique_ptr<IdentityMapUploadStream> upload_;
+  AuditTrail* const audit_;
+  AuditedCall call_;
   Executor* const executor_;
   v1::OrchestratorUploadIdentityMapResponse* const response_;
   v1::OrchestratorUploadIdentityMapRequest request_;
@@ -448,7 +513,7 @@ class UploadIdentityMapReactor : public grpc::ServerReadReactor<v1::Orchestrator
 
 grpc::ServerReadReactor<v1::OrchestratorUploadIdentityMapRequest>* OrchestratorService::UploadIdentityMap(
     grpc::CallbackServerContext* context, v1::OrchestratorUploadIdentityMapResponse* response) {
-  return new UploadIdentityMapReactor(context, migrations_, &executor_, response);
+  return new UploadIdentityMapReactor(context, migrations_, audit_, &executor_, response);
 }
 
 grpc::ServerUnaryReactor* OrchestratorService::ValidateIdentityMap(grpc::CallbackServerContext* context,
@@ -456,6 +521,12 @@ grpc::ServerUnaryReactor* OrchestratorService::ValidateIdentityMap(grpc::Callbac
                                                                    v1::ValidateIdentityMapResponse* response) {
   return Offload(context,
                  [this, request, response] { return Set(migrations_->ValidateIdentityMap(*request), response); });
+}
+
+grpc::ServerUnaryReactor* OrchestratorService::ListAuditRecords(grpc::CallbackServerContext* context,
+                                                                const v1::ListAuditRecordsRequest* request,
+                                                                v1::ListAuditRecordsResponse* response) {
+  return Offload(context, [this, request, response] { return Set(audit_->List(*request), response); });
 }
 
 const MethodRoles& OrchestratorMethodRoles() {

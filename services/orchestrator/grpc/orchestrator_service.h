@@ -10,15 +10,22 @@
 // ends RESOURCE_EXHAUSTED with RetryInfo. A LeaseTasks with a wait_time that finds nothing holds no
 // thread while it waits: it looks again when the EventHub announces tasks (or when an announced task
 // becomes ready), and now and then in any case (ServiceOptions::lease_probe, lease_recheck).
+//
+// Audit: CreateMigration, UploadIdentityMap, PauseMigration, ResumeMigration, CancelMigration and
+// ReconcileMigration each leave one record in the AuditTrail (caller, action, target, request and trace
+// ids, outcome), written on the executor once the work is done and before the answer is sent. A call
+// refused before it ran (authorization, the executor's limit) leaves none: it changed nothing.
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.grpc.pb.h"
 #include "services/common/authorization.h"
 #include "services/common/executor.h"
+#include "services/orchestrator/core/audit_trail.h"
 #include "services/orchestrator/core/migration_service.h"
 #include "services/orchestrator/core/task_service.h"
 #include "services/orchestrator/grpc/watch_migration_reactor.h"
@@ -43,6 +50,9 @@ struct ServiceOptions {
   // `lease_recheck` without looking.
   absl::Duration lease_probe = absl::Seconds(1);
   absl::Duration lease_recheck = absl::Seconds(5);
+  // Where the administrative calls are recorded, and ListAuditRecords reads; not owned. Null: a trail
+  // of the service's own on the migrations' store, without metrics.
+  AuditTrail* audit = nullptr;
 };
 
 class OrchestratorService final : public crosstenant::v1::Orchestrator::CallbackService {
@@ -107,6 +117,9 @@ class OrchestratorService final : public crosstenant::v1::Orchestrator::Callback
   grpc::ServerUnaryReactor* ValidateIdentityMap(grpc::CallbackServerContext* context,
                                                 const crosstenant::v1::ValidateIdentityMapRequest* request,
                                                 crosstenant::v1::ValidateIdentityMapResponse* response) override;
+  grpc::ServerUnaryReactor* ListAuditRecords(grpc::CallbackServerContext* context,
+                                             const crosstenant::v1::ListAuditRecordsRequest* request,
+                                             crosstenant::v1::ListAuditRecordsResponse* response) override;
 
  private:
   // Runs `work` (returning absl::Status) on the executor as the kind `method`, and finishes the call
@@ -114,11 +127,20 @@ class OrchestratorService final : public crosstenant::v1::Orchestrator::Callback
   template <typename Work>
   grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Work work,
                                     const char* method = __builtin_FUNCTION());
+  // Offload for an audited call: `work` (taking the AuditedCall, whose target it may set once known)
+  // runs on the executor, then the call is recorded with the status its caller receives, then finished.
+  // The action is `method`.
+  template <typename Work>
+  grpc::ServerUnaryReactor* OffloadAudited(grpc::CallbackServerContext* context, std::string target,
+                                           std::string request_id, Work work,
+                                           const char* method = __builtin_FUNCTION());
 
   MigrationService* migrations_;
   TaskService* tasks_;
   WatchOptions watch_;
   ServiceOptions options_;
+  std::unique_ptr<AuditTrail> own_audit_;  // when options_.audit is null
+  AuditTrail* audit_;
   Executor executor_;
   std::shared_ptr<LeaseWaiters> lease_waiters_;  // uses executor_
   std::atomic<int64_t> lease_looks_{0};

@@ -1,8 +1,8 @@
 #ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_MIGRATION_STORE_H_
 #define CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_MIGRATION_STORE_H_
 
-// Durable state of the orchestrator: migrations, one record per user move, and each migration's event
-// log. Every write is one transaction: a migration's record, the user moves it changes and the events
+// Durable state of the orchestrator: migrations, one record per user move, each migration's event
+// log, and the audit trail of the operators' actions. Every write is one transaction: a migration's record, the user moves it changes and the events
 // that describe the change commit together or not at all, so a crash at any moment leaves a state the
 // orchestrator can resume from. SqliteMigrationStore (one replica) and PostgresMigrationStore (several
 // replicas on one database) implement it with the same semantics; one test suite runs against both.
@@ -14,6 +14,7 @@
 //
 // Records are the crosstenant.v1 messages themselves (protobuf, no gRPC types).
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -26,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "crosstenant/v1/audit.pb.h"
 #include "crosstenant/v1/identity_map.pb.h"
 #include "crosstenant/v1/migration.pb.h"
 #include "crosstenant/v1/task.pb.h"
@@ -170,6 +172,14 @@ auto RetryOnConcurrentChange(Write write, int attempts = 16) -> decltype(write()
     if (result.ok() || attempt >= attempts || !IsConcurrentChange(internal::StatusOf(result))) return result;
     BackOffAfterConflict(attempt);
   }
+}
+
+// ListAuditRecords' page size when the request asks for none, and the most it returns.
+inline constexpr int kDefaultAuditPageSize = 1000;
+inline constexpr int kMaxAuditPageSize = 10000;
+// The page size of a ListAuditRecordsRequest that asks for `requested` records.
+inline int AuditPageSize(int requested) {
+  return requested <= 0 ? kDefaultAuditPageSize : std::min(requested, kMaxAuditPageSize);
 }
 
 struct LeaseQuery {
@@ -322,6 +332,24 @@ class MigrationStore {
 
   // Ends `holder`'s lease now, if it holds it, so that another replica takes over without waiting.
   virtual absl::Status ReleaseLeadership(absl::string_view holder) = 0;
+
+  // The audit trail (crosstenant/v1/audit.proto): one chain of records for the whole store, shared by
+  // every replica writing to it.
+  //
+  // Appends `record` (service, caller, action, target, ... filled in) as the trail's next record. In
+  // one transaction, the store reads the newest record, numbers `record` after it and seals it
+  // (SealAuditRecord) with that record's hash, or kAuditGenesisHash for the first: writers appending at
+  // once (threads, or replicas sharing a PostgreSQL database) take turns, and the trail stays one
+  // unbroken chain. `time` is kept (to the microsecond), or set to now when unset. Returns the record as
+  // stored. The trail is append-only in the database too: it refuses to UPDATE or DELETE its rows.
+  virtual absl::StatusOr<crosstenant::v1::AuditRecord> AppendAuditRecord(crosstenant::v1::AuditRecord record) = 0;
+
+  // A page of the trail in sequence order, with the filters and paging of ListAuditRecordsRequest:
+  // page_size 0 means kDefaultAuditPageSize, and more than kMaxAuditPageSize means that many. The
+  // request is expected valid (a negative after_sequence or page_size counts as 0). `last_sequence` is
+  // the newest record when the page was read; the page holds no record past it.
+  virtual absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> ListAuditRecords(
+      const crosstenant::v1::ListAuditRecordsRequest& request) = 0;
 };
 
 }  // namespace crosstenant::orchestrator

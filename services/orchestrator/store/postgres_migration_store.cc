@@ -10,6 +10,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "services/common/audit_chain.h"
 #include "services/common/status_macros.h"
 #include "services/orchestrator/store/stored_records.h"
 
@@ -26,6 +28,10 @@ constexpr int kMaxPageSize = 1000;
 // The key of the transaction-level advisory lock that serialises schema migrations across replicas
 // ("crosstnt" in ASCII).
 constexpr int64_t kSchemaLockKey = 0x63726f7373746e74;
+
+// The key of the transaction-level advisory lock that appenders to the audit trail take in turn
+// ("crossaud").
+constexpr int64_t kAuditLockKey = 0x63726f7373617564;
 
 // Schema migrations, applied in order; entry i brings the database from version i to version i + 1.
 // Never edit a released entry: append a new one.
@@ -149,6 +155,32 @@ constexpr const char* kSchemaMigrations[] = {
       );
       CREATE INDEX identity_map_upload_rows_by_source ON identity_map_upload_rows (upload, source_key);
       CREATE INDEX identity_map_upload_rows_by_target ON identity_map_upload_rows (upload, target_key);
+    )sql",
+    // Version 5: the audit trail, append-only: the trigger refuses to change, delete or truncate its
+    // records (the hash chain shows it if the trigger is dropped to do so).
+    R"sql(
+      CREATE TABLE audit_records (
+        sequence BIGINT PRIMARY KEY,
+        time_us BIGINT NOT NULL,
+        service TEXT COLLATE "C" NOT NULL,
+        caller TEXT COLLATE "C" NOT NULL,
+        action TEXT COLLATE "C" NOT NULL,
+        target TEXT COLLATE "C" NOT NULL,
+        request_id TEXT COLLATE "C" NOT NULL,
+        trace_id TEXT COLLATE "C" NOT NULL,
+        outcome TEXT COLLATE "C" NOT NULL,
+        outcome_message TEXT NOT NULL,
+        previous_hash TEXT COLLATE "C" NOT NULL,
+        hash TEXT COLLATE "C" NOT NULL
+      );
+      CREATE OR REPLACE FUNCTION audit_records_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'the audit trail is append-only: % of its records refused', TG_OP;
+      END $$;
+      CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records
+        FOR EACH ROW EXECUTE FUNCTION audit_records_append_only();
+      CREATE TRIGGER audit_records_never_truncated BEFORE TRUNCATE ON audit_records
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_records_append_only();
     )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == PostgresMigrationStore::kSchemaVersion);
@@ -1112,6 +1144,82 @@ absl::Status PostgresMigrationStore::ReleaseLeadership(absl::string_view holder)
             {holder})
         .status();
   });
+}
+
+absl::StatusOr<crosstenant::v1::AuditRecord> PostgresMigrationStore::AppendAuditRecord(
+    crosstenant::v1::AuditRecord record) {
+  if (!record.has_time()) stored::SetMicros(absl::ToUnixMicros(absl::Now()), record.mutable_time());
+  const absl::Status status = Run(Mode::kPipelinedTransaction, [&](PgConnection& db) -> absl::Status {
+    // Every replica's appender takes the lock before it reads the newest record, and holds it until
+    // its own record is committed: the next one reads that record and chains after it.
+    std::vector<absl::StatusOr<PgResult>> read =
+        db.Pipeline({{std::string(kBegin)},
+                     {"SELECT pg_advisory_xact_lock($1)", {kAuditLockKey}},
+                     {"SELECT sequence, hash FROM audit_records ORDER BY sequence DESC LIMIT 1"}});
+    for (const absl::StatusOr<PgResult>& result : read) RETURN_IF_ERROR(result.status());
+    const PgResult& last = *read.back();
+    const bool found = last.rows() > 0;
+    record.set_sequence(found ? last.Int(0, 0) + 1 : 1);
+    SealAuditRecord(found ? last.Text(0, 1) : std::string(kAuditGenesisHash), &record);
+    return db
+        .Exec(absl::StrCat("INSERT INTO audit_records (", stored::kAuditColumns,
+                           ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+              {record.sequence(), stored::Micros(record.time()), record.service(), record.caller(), record.action(),
+               record.target(), record.request_id(), record.trace_id(), record.outcome(), record.outcome_message(),
+               record.previous_hash(), record.hash()})
+        .status();
+  });
+  if (!status.ok()) return status;
+  return record;
+}
+
+absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> PostgresMigrationStore::ListAuditRecords(
+    const crosstenant::v1::ListAuditRecordsRequest& request) {
+  const int page_size = AuditPageSize(request.page_size());
+  crosstenant::v1::ListAuditRecordsResponse response;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    response.Clear();
+    // The newest record first, and no record past it: appenders commit in sequence order (under the
+    // lock), so the page is a view of the trail as it was then, whatever is appended meanwhile.
+    ASSIGN_OR_RETURN(PgResult last, db.Exec("SELECT COALESCE(MAX(sequence), 0) FROM audit_records"));
+    response.set_last_sequence(last.Int(0, 0));
+    Params params;
+    std::string sql = absl::StrCat("SELECT ", stored::kAuditColumns, " FROM audit_records WHERE sequence > ",
+                                   params.Add(std::max<int64_t>(request.after_sequence(), 0)),
+                                   " AND sequence <= ", params.Add(response.last_sequence()));
+    if (request.has_since()) absl::StrAppend(&sql, " AND time_us >= ", params.Add(stored::Micros(request.since())));
+    if (request.has_until()) absl::StrAppend(&sql, " AND time_us < ", params.Add(stored::Micros(request.until())));
+    if (!request.action().empty()) absl::StrAppend(&sql, " AND action = ", params.Add(request.action()));
+    // strpos and left rather than LIKE, whose wildcards the caller's text may contain.
+    if (!request.caller().empty()) absl::StrAppend(&sql, " AND strpos(caller, ", params.Add(request.caller()), ") > 0");
+    if (!request.target().empty()) {
+      const std::string target = params.Add(request.target());
+      absl::StrAppend(&sql, " AND (target = ", target, " OR left(target, length(", target, ") + 1) = ", target,
+                      " || '/')");
+    }
+    if (request.failures_only()) absl::StrAppend(&sql, " AND outcome <> 'OK'");
+    absl::StrAppend(&sql, " ORDER BY sequence LIMIT ", params.Add(page_size + 1));
+    ASSIGN_OR_RETURN(PgResult read, db.Exec(sql, params.list()));
+    for (int row = 0; row < read.rows() && row < page_size; ++row) {
+      crosstenant::v1::AuditRecord* record = response.add_records();
+      record->set_sequence(read.Int(row, 0));
+      stored::SetMicros(read.Int(row, 1), record->mutable_time());
+      record->set_service(read.Text(row, 2));
+      record->set_caller(read.Text(row, 3));
+      record->set_action(read.Text(row, 4));
+      record->set_target(read.Text(row, 5));
+      record->set_request_id(read.Text(row, 6));
+      record->set_trace_id(read.Text(row, 7));
+      record->set_outcome(read.Text(row, 8));
+      record->set_outcome_message(read.Text(row, 9));
+      record->set_previous_hash(read.Text(row, 10));
+      record->set_hash(read.Text(row, 11));
+    }
+    stored::EndAuditPage(read.rows(), page_size, &response);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return response;
 }
 
 }  // namespace crosstenant::orchestrator

@@ -40,7 +40,7 @@ class PostgresMigrationStore : public MigrationStore {
   using Options = PostgresMigrationStoreOptions;
 
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // `dsn`: a libpq connection string (`host=... dbname=... user=...` or `postgresql://...`). It is never
   // repeated in errors or logs, as it may hold a password.
@@ -100,6 +100,10 @@ class PostgresMigrationStore : public MigrationStore {
                                                                           int64_t after_sequence, int limit) override;
   absl::StatusOr<Leadership> AcquireLeadership(absl::string_view holder, absl::Duration ttl) override;
   absl::Status ReleaseLeadership(absl::string_view holder) override;
+  // Appenders on every replica take turns under a transaction-level advisory lock.
+  absl::StatusOr<crosstenant::v1::AuditRecord> AppendAuditRecord(crosstenant::v1::AuditRecord record) override;
+  absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> ListAuditRecords(
+      const crosstenant::v1::ListAuditRecordsRequest& request) override;
 
  private:
   // kPipelinedTransaction: the body opens the transaction itself, as the first statement of a

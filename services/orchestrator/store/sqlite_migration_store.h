@@ -17,7 +17,7 @@ namespace crosstenant::orchestrator {
 class SqliteMigrationStore : public MigrationStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 
   static absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> Open(const std::string& path,
                                                                     const SqliteDatabase::Options& options = {});
@@ -75,6 +75,9 @@ class SqliteMigrationStore : public MigrationStore {
   // Leadership by this machine's clock: replicas sharing one SQLite file share one host.
   absl::StatusOr<Leadership> AcquireLeadership(absl::string_view holder, absl::Duration ttl) override;
   absl::Status ReleaseLeadership(absl::string_view holder) override;
+  absl::StatusOr<crosstenant::v1::AuditRecord> AppendAuditRecord(crosstenant::v1::AuditRecord record) override;
+  absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> ListAuditRecords(
+      const crosstenant::v1::ListAuditRecordsRequest& request) override;
 
  private:
   explicit SqliteMigrationStore(std::unique_ptr<SqliteDatabase> db) : db_(std::move(db)) {}

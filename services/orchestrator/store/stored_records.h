@@ -14,12 +14,32 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "crosstenant/v1/audit.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 
 namespace crosstenant::orchestrator::stored {
 
 inline int64_t Micros(const google::protobuf::Timestamp& time) {
   return time.seconds() * 1000000 + time.nanos() / 1000;
+}
+
+inline void SetMicros(int64_t micros, google::protobuf::Timestamp* time) {
+  time->set_seconds(micros / 1000000);
+  time->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+}
+
+// The audit trail's table: one column per AuditRecord field, so that filters are SQL and the trail
+// can be read (and checked) with the database's own tools.
+inline constexpr absl::string_view kAuditColumns =
+    "sequence, time_us, service, caller, action, target, request_id, trace_id, outcome, outcome_message, "
+    "previous_hash, hash";
+
+// The next page's cursor, when `matched` rows were read for a page of `page_size` (one more than a page
+// means there is a next page).
+inline void EndAuditPage(int matched, int page_size, crosstenant::v1::ListAuditRecordsResponse* response) {
+  response->set_next_after_sequence(matched > page_size && response->records_size() > 0
+                                        ? response->records(response->records_size() - 1).sequence()
+                                        : 0);
 }
 
 // `migrations/{m}` of a user move `migrations/{m}/users/{u}`.

@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "services/common/audit_chain.h"
 #include "services/orchestrator/store/postgres.h"
 #include "services/orchestrator/store/postgres_migration_store.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
@@ -89,6 +91,8 @@ class StoreBackend {
  public:
   virtual ~StoreBackend() = default;
   virtual absl::StatusOr<std::unique_ptr<MigrationStore>> Open() = 0;
+  // Runs SQL on a connection of its own, as someone with the database's credentials could.
+  virtual absl::Status ExecuteSql(const std::string& sql) = 0;
 };
 
 class SqliteBackend : public StoreBackend {
@@ -97,6 +101,11 @@ class SqliteBackend : public StoreBackend {
     auto store = SqliteMigrationStore::Open(dir_.path() + "/orchestrator.db");
     if (!store.ok()) return store.status();
     return std::unique_ptr<MigrationStore>(std::move(*store));
+  }
+  absl::Status ExecuteSql(const std::string& sql) override {
+    auto db = SqliteDatabase::Open(dir_.path() + "/orchestrator.db");
+    if (!db.ok()) return db.status();
+    return (*db)->Execute(sql);
   }
 
  private:
@@ -110,6 +119,11 @@ class PostgresBackend : public StoreBackend {
     auto store = PostgresMigrationStore::Open(database_->dsn());
     if (!store.ok()) return store.status();
     return std::unique_ptr<MigrationStore>(std::move(*store));
+  }
+  absl::Status ExecuteSql(const std::string& sql) override {
+    auto db = PgConnection::Connect(database_->dsn());
+    if (!db.ok()) return db.status();
+    return (*db)->Execute(sql);
   }
 
  private:
@@ -968,6 +982,245 @@ TEST_P(MigrationStoreTest, ALapsedLeaseIsTakenOverUnderTheNextTermAndFencesTheOl
   auto b_again = store_->AcquireLeadership("replica-b", absl::Minutes(1));
   EXPECT_TRUE(b_again->held);
   EXPECT_EQ(b_again->term, b->term + 1);
+}
+
+// --- The audit trail ---
+
+crosstenant::v1::AuditRecord MakeAuditRecord(const std::string& action, const std::string& target,
+                                             const std::string& outcome = "OK",
+                                             const std::string& caller = "migratectl", absl::Time time = kT0) {
+  crosstenant::v1::AuditRecord record;
+  record.set_service("orchestrator");
+  record.set_caller(caller);
+  record.set_action(action);
+  record.set_target(target);
+  record.set_request_id("request-" + action + "-" + target);
+  record.set_trace_id("4bf92f3577b34da6a3ce929d0e0e4736");
+  record.set_outcome(outcome);
+  record.set_outcome_message(outcome == "OK" ? "" : "refused: " + target);
+  record.mutable_time()->set_seconds(absl::ToUnixSeconds(time));
+  record.mutable_time()->set_nanos(123456789);  // kept to the microsecond
+  return record;
+}
+
+// The whole trail, read a page of `page_size` at a time and checked as migratectl audit verify does.
+std::vector<crosstenant::v1::AuditRecord> ReadWholeTrail(MigrationStore& store, int page_size = 0) {
+  std::vector<crosstenant::v1::AuditRecord> records;
+  AuditChainVerifier verifier;
+  crosstenant::v1::ListAuditRecordsRequest request;
+  request.set_page_size(page_size);
+  do {
+    auto page = store.ListAuditRecords(request);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) break;
+    for (const auto& record : page->records()) {
+      const absl::Status verified = verifier.Add(record);
+      EXPECT_TRUE(verified.ok()) << verified;
+      records.push_back(record);
+    }
+    request.set_after_sequence(page->next_after_sequence());
+  } while (request.after_sequence() != 0);
+  return records;
+}
+
+// The sequences of a listing.
+std::vector<int64_t> Sequences(const absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse>& page) {
+  std::vector<int64_t> sequences;
+  EXPECT_TRUE(page.ok()) << page.status();
+  if (page.ok()) {
+    for (const auto& record : page->records()) sequences.push_back(record.sequence());
+  }
+  return sequences;
+}
+
+TEST_P(MigrationStoreTest, AuditRecordsAreNumberedAndEachChainedToThePreviousOne) {
+  auto empty = store_->ListAuditRecords({});
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->records_size(), 0);
+  EXPECT_EQ(empty->last_sequence(), 0);
+  EXPECT_EQ(empty->next_after_sequence(), 0);
+
+  constexpr int kRecords = 60;
+  std::vector<crosstenant::v1::AuditRecord> appended;
+  for (int i = 0; i < kRecords; ++i) {
+    auto record = store_->AppendAuditRecord(
+        MakeAuditRecord(i % 2 ? "PauseMigration" : "ResumeMigration", "migrations/m" + std::to_string(i % 7)));
+    ASSERT_TRUE(record.ok()) << record.status();
+    EXPECT_EQ(record->sequence(), i + 1);
+    EXPECT_EQ(record->previous_hash(), i == 0 ? std::string(kAuditGenesisHash) : appended.back().hash());
+    EXPECT_EQ(record->hash(), AuditRecordHash(*record));
+    EXPECT_EQ(record->time().nanos(), 123456000) << "whole microseconds";
+    appended.push_back(*record);
+  }
+  const std::vector<crosstenant::v1::AuditRecord> whole = ReadWholeTrail(*store_, 7);
+  ASSERT_EQ(whole.size(), appended.size());
+  for (size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(whole[i].SerializeAsString(), appended[i].SerializeAsString()) << "record " << i + 1 << " as appended";
+  }
+  EXPECT_EQ(ReadWholeTrail(*store_).size(), appended.size()) << "in one page of the default size";
+
+  // A record without a time gets the store's; the trail survives reopening and chains on.
+  crosstenant::v1::AuditRecord untimed = MakeAuditRecord("CancelMigration", "migrations/m1");
+  untimed.clear_time();
+  store_.reset();
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  const absl::Time before = absl::Now() - absl::Seconds(1);
+  auto next = store_->AppendAuditRecord(untimed);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->sequence(), kRecords + 1);
+  EXPECT_EQ(next->previous_hash(), appended.back().hash());
+  EXPECT_GE(absl::FromUnixSeconds(next->time().seconds()), before);
+  EXPECT_EQ(ReadWholeTrail(*store_).size(), appended.size() + 1);
+}
+
+TEST_P(MigrationStoreTest, AuditRecordsAreFilteredAndPagedInSequenceOrder) {
+  const std::vector<crosstenant::v1::AuditRecord> records = {
+      MakeAuditRecord("CreateMigration", "migrations/m-1", "OK", "migratectl", kT0),                    // 1
+      MakeAuditRecord("PauseMigration", "migrations/m-1", "OK", "spiffe://a/ns/x/sa/migratectl", kT0),  // 2
+      MakeAuditRecord("ResumeMigration", "migrations/m-1", "FAILED_PRECONDITION", "migratectl", kT0),   // 3
+      MakeAuditRecord("PauseMigration", "migrations/m-10", "OK", "ops_100%", kT0 + absl::Hours(1)),     // 4
+      MakeAuditRecord("CancelMigration", "migrations/m-1/users/a@x.com", "OK", "migratectl",            // 5
+                      kT0 + absl::Hours(2)),
+      MakeAuditRecord("CreateMigration", "", "INVALID_ARGUMENT", "migratectl", kT0 + absl::Hours(3)),  // 6
+      MakeAuditRecord("UploadIdentityMap", "identityMapUploads/u-1", "OK", "", kT0 + absl::Hours(3)),  // 7
+  };
+  for (const auto& record : records) ASSERT_TRUE(store_->AppendAuditRecord(record).ok());
+
+  crosstenant::v1::ListAuditRecordsRequest request;
+  request.set_action("PauseMigration");
+  EXPECT_THAT(Sequences(store_->ListAuditRecords(request)), ElementsAre(2, 4));
+  request.Clear();
+  request.set_caller("migratectl");
+  EXPECT_THAT(Sequences(store_->ListAuditRecords(request)), ElementsAre(1, 2, 3, 5, 6)) << "contains";
+  request.set_caller("m_gratectl");
+  EXPECT_THAT(Sequences(store_->ListAuditRecords(request)), ElementsAre()) << "no LIKE wildcards";
+  request.set_caller("100%");
+  EXPECT_THAT(Sequences(store_->ListAuditRecords(request)), ElementsAre(4));
+  request.Clear();
+  request.set_target("migrations/m-1");
+  EXPECT_THAT(Sequences(store_->ListAuditRecords(request)), ElementsAre(1, 2, 3, 5))
+      << "the resource and what lies under it, not migrations/m-10";
+  request.set_target("migrations/m_1");
+  EXPECT_THAT(Sequences(store_->ListAuditRecords(request)), ElementsAre());
+  request.Clear();
+  request.set_failures_only(true);
+  EXPECT_THAT(Sequences(store_->ListAuditRecords(request)), ElementsAre(3, 6));
+  request.Clear();
+  request.mutable_since()->set_seconds(absl::ToUnixSeconds(kT0 + absl::Hours(1)));
+  request.mutable_until()->set_seconds(absl::ToUnixSeconds(kT0 + absl::Hours(3)));
+  EXPECT_THAT(Sequences(store_->ListAuditRecords(request)), ElementsAre(4, 5))
+      << "since inclusive (record 4 is at 1h and 123456us), until exclusive";
+  request.mutable_since()->set_nanos(123457000);
+  EXPECT_THAT(Sequences(store_->ListAuditRecords(request)), ElementsAre(5));
+
+  // Filters combine, and pages follow them; last_sequence is the whole trail's.
+  request.Clear();
+  request.set_caller("migratectl");
+  request.set_page_size(2);
+  auto page = store_->ListAuditRecords(request);
+  EXPECT_THAT(Sequences(page), ElementsAre(1, 2));
+  EXPECT_EQ(page->next_after_sequence(), 2);
+  EXPECT_EQ(page->last_sequence(), 7);
+  request.set_after_sequence(page->next_after_sequence());
+  page = store_->ListAuditRecords(request);
+  EXPECT_THAT(Sequences(page), ElementsAre(3, 5));
+  EXPECT_EQ(page->next_after_sequence(), 5);
+  request.set_after_sequence(page->next_after_sequence());
+  page = store_->ListAuditRecords(request);
+  EXPECT_THAT(Sequences(page), ElementsAre(6));
+  EXPECT_EQ(page->next_after_sequence(), 0) << "the last page";
+  request.Clear();
+  request.set_action("DeleteEverything");
+  page = store_->ListAuditRecords(request);
+  EXPECT_THAT(Sequences(page), ElementsAre());
+  EXPECT_EQ(page->last_sequence(), 7) << "where the trail ends, though nothing matched";
+  EXPECT_EQ(page->next_after_sequence(), 0);
+  request.Clear();
+  request.set_page_size(1000000);
+  EXPECT_EQ(Sequences(store_->ListAuditRecords(request)).size(), 7u) << "a page size above the most is the most";
+}
+
+TEST_P(MigrationStoreTest, TheDatabaseRefusesToChangeOrDeleteAuditRecordsAndTheChainShowsItIfForced) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store_->AppendAuditRecord(MakeAuditRecord("PauseMigration", "migrations/m" + std::to_string(i))).ok());
+  }
+  const std::vector<crosstenant::v1::AuditRecord> before = ReadWholeTrail(*store_);
+  ASSERT_EQ(before.size(), 3u);
+  absl::Status updated = backend_->ExecuteSql("UPDATE audit_records SET caller = 'someone else' WHERE sequence = 2");
+  EXPECT_FALSE(updated.ok());
+  EXPECT_THAT(updated.message(), HasSubstr("append-only"));
+  absl::Status deleted = backend_->ExecuteSql("DELETE FROM audit_records WHERE sequence = 3");
+  EXPECT_FALSE(deleted.ok());
+  EXPECT_THAT(deleted.message(), HasSubstr("append-only"));
+  if (GetParam().name == "PostgreSQL") {
+    EXPECT_THAT(backend_->ExecuteSql("TRUNCATE audit_records").message(), HasSubstr("append-only"));
+  }
+  const std::vector<crosstenant::v1::AuditRecord> after = ReadWholeTrail(*store_);
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(after[1].caller(), "migratectl");
+
+  // Whoever drops the guard to rewrite a record is caught by the chain, at that record.
+  ASSERT_TRUE(backend_
+                  ->ExecuteSql(GetParam().name == "PostgreSQL"
+                                   ? "DROP TRIGGER audit_records_append_only ON audit_records"
+                                   : "DROP TRIGGER audit_records_never_updated")
+                  .ok());
+  ASSERT_TRUE(backend_->ExecuteSql("UPDATE audit_records SET caller = 'someone else' WHERE sequence = 2").ok());
+  AuditChainVerifier verifier;
+  auto page = store_->ListAuditRecords({});
+  ASSERT_TRUE(page.ok()) << page.status();
+  absl::Status verified;
+  for (const auto& record : page->records()) verified.Update(verifier.Add(record));
+  EXPECT_EQ(verified.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(verified.message(), HasSubstr("orchestrator audit record 2: its content does not match its hash"));
+  EXPECT_EQ(verifier.last_sequence(), 1);
+}
+
+TEST_P(MigrationStoreTest, AppendsFromThreadsAndTwoStoresOnOneDatabaseAtOnceMakeOneUnbrokenChain) {
+  // Two stores on one database (two replicas, on PostgreSQL; two connections to one file, on SQLite),
+  // two threads appending through each.
+  std::unique_ptr<MigrationStore> other = OpenStore();
+  ASSERT_NE(other, nullptr);
+  constexpr int kPerThread = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      MigrationStore& store = t % 2 ? *other : *store_;
+      for (int i = 0; i < kPerThread; ++i) {
+        auto appended = store.AppendAuditRecord(MakeAuditRecord(
+            "PauseMigration", absl::StrCat("migrations/t", t, "-", i), "OK", "migratectl", absl::Now()));
+        if (!appended.ok()) {
+          ++failures;
+          ADD_FAILURE() << appended.status();
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  const std::vector<crosstenant::v1::AuditRecord> trail = ReadWholeTrail(*store_, 10);
+  ASSERT_EQ(trail.size(), 4u * kPerThread);
+  std::set<std::string> targets;
+  for (const auto& record : trail) targets.insert(record.target());
+  EXPECT_EQ(targets.size(), trail.size()) << "every append is in the trail once";
+  EXPECT_EQ(ReadWholeTrail(*other).size(), trail.size()) << "both see the same trail";
+}
+
+TEST_P(MigrationStoreTest, ADatabaseFromBeforeTheAuditTrailUpgradesAndKeepsItsMigrations) {
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
+  store_.reset();
+  // The database as the previous schema version left it.
+  ASSERT_TRUE(backend_->ExecuteSql("DROP TABLE audit_records").ok());
+  ASSERT_TRUE(backend_->ExecuteSql("UPDATE schema_version SET version = version - 1").ok());
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_TRUE(store_->GetMigration("migrations/m1").ok());
+  auto first = store_->AppendAuditRecord(MakeAuditRecord("CreateMigration", "migrations/m2"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->sequence(), 1);
+  EXPECT_FALSE(backend_->ExecuteSql("DELETE FROM audit_records").ok()) << "the upgrade installs the guard too";
 }
 
 // --- SQLite only ---
