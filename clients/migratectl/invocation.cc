@@ -239,7 +239,8 @@ bool IsSwitch(absl::string_view name) {
                                           "connector-reads-files",
                                           "validate-only",
                                           "force",
-                                          "verbose"};
+                                          "verbose",
+                                          "failures"};
   for (const char* candidate : kSwitches) {
     if (name == candidate) return true;
   }
