@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -37,8 +38,8 @@ absl::StatusOr<std::vector<TrailSource>> SourcesOf(Invocation& in, const std::st
   std::vector<TrailSource> sources;
   if (service != "orchestrator") {
     sources.push_back({"tenant-connector", in.options().connector_address, [&in](const v1::ListAuditRecordsRequest& r) {
-                         return in.Call<v1::ListAuditRecordsResponse>(
-                             in.connector(), &v1::TenantConnector::Stub::ListAuditRecords, r);
+                         return in.Call<v1::ListAuditRecordsResponse>(in.connector(),
+                                                                      &v1::TenantConnector::Stub::ListAuditRecords, r);
                        }});
   }
   if (service != "connector") {
@@ -69,7 +70,7 @@ absl::StatusOr<bool> ReadTrail(Invocation& in, const TrailSource& source, v1::Li
   }
 }
 
-FlagSet::Setter TimeFlag(google::protobuf::Timestamp* out) {
+FlagSet::Setter TimeFlag(std::optional<absl::Time>* out) {
   return [out](absl::string_view value) -> absl::Status {
     absl::Time time;
     std::string error;
@@ -77,7 +78,7 @@ FlagSet::Setter TimeFlag(google::protobuf::Timestamp* out) {
       return absl::InvalidArgumentError(
           absl::StrCat("expected an RFC 3339 time such as 2026-12-05T19:30:00Z, got '", value, "'"));
     }
-    SetTimestamp(time, out);
+    *out = time;
     return absl::OkStatus();
   };
 }
@@ -93,24 +94,22 @@ absl::Status RunAuditList(Invocation& in) {
   std::string service = "all", output;
   bool failures = false;
   int limit = 0;
-  v1::ListAuditRecordsRequest filter;
+  std::optional<absl::Time> since, until;
   std::string action, caller, target;
   in.flags().Add("service", "connector|orchestrator|all", "whose trail (default all, merged by time)", Text(&service));
-  in.flags().Add("since", "RFC3339", "only records at or after this time, e.g. 2026-12-05T08:00:00Z",
-                 TimeFlag(filter.mutable_since()));
-  in.flags().Add("until", "RFC3339", "only records before this time", TimeFlag(filter.mutable_until()));
+  in.flags().Add("since", "RFC3339", "only records at or after this time, e.g. 2026-12-05T08:00:00Z", TimeFlag(&since));
+  in.flags().Add("until", "RFC3339", "only records before this time", TimeFlag(&until));
   in.flags().Add("action", "NAME", "only this action, e.g. DeleteConnection, CancelMigration", Text(&action));
   in.flags().Add("caller", "TEXT", "only callers whose certificate names contain TEXT", Text(&caller));
   in.flags().Add("target", "NAME", "only this resource and what lies under it, e.g. connections/contoso",
                  Text(&target));
   in.flags().Add("failures", "", "only calls that did not succeed", Switch(&failures));
   in.flags().Add("limit", "N", "only the newest N records (default all)", IntFlag(&limit, 1, 100000000));
-  in.flags().Add("output-format", "table|jsonl", "-o: a table (default; CSV with --format=csv) or one JSON object per line",
-                 Text(&output));
+  in.flags().Add("output-format", "table|jsonl",
+                 "-o: a table (default; CSV with --format=csv) or one JSON object per line", Text(&output));
   ASSIGN_OR_RETURN(
       bool run,
-      in.Parse({"Lists who changed what: the audit records of the connector and the orchestrator, oldest first.",
-                "",
+      in.Parse({"Lists who changed what: the audit records of the connector and the orchestrator, oldest first.", "",
                 "",
                 "Each service keeps its own trail; with --service=all (the default) both are read page by page\n"
                 "and merged by time. A server without an audit trail (an older version) is named on stderr and\n"
@@ -124,9 +123,10 @@ absl::Status RunAuditList(Invocation& in) {
   if (output != "table" && output != "jsonl") {
     return UsageError(absl::StrCat("-o must be table or jsonl, got '", output, "'"));
   }
-  if (filter.has_since() && filter.has_until() && TimeOf(filter.since()) > TimeOf(filter.until())) {
-    return UsageError("--since must not be after --until");
-  }
+  if (since && until && *since > *until) return UsageError("--since must not be after --until");
+  v1::ListAuditRecordsRequest filter;
+  if (since) SetTimestamp(*since, filter.mutable_since());
+  if (until) SetTimestamp(*until, filter.mutable_until());
   filter.set_action(action);
   filter.set_caller(caller);
   filter.set_target(target);
@@ -174,9 +174,7 @@ absl::Status RunAuditVerify(Invocation& in) {
                  Text(&expect_last));
   ASSIGN_OR_RETURN(
       bool run,
-      in.Parse({"Verifies the audit trails' hash chains: every record, from the first, page by page.",
-                "",
-                "",
+      in.Parse({"Verifies the audit trails' hash chains: every record, from the first, page by page.", "", "",
                 "Prints per service how many records were checked and the last one's sequence and hash. Note\n"
                 "them: a change, insertion or deletion inside the trail breaks the chain and is named here, but\n"
                 "records deleted from the end leave a shorter, intact chain, which only a noted sequence and hash\n"
@@ -193,9 +191,10 @@ absl::Status RunAuditVerify(Invocation& in) {
     if (sources.size() != 1) return UsageError("--expect-last needs one --service (connector or orchestrator)");
     if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &expect_sequence) || expect_sequence < 1 ||
         parts[1].size() != 64) {
-      return UsageError(absl::StrCat("--expect-last must be SEQ:HASH (a sequence and 64 hex digits, as `audit "
-                                     "verify` printed them), got '",
-                                     expect_last, "'"));
+      return UsageError(
+          absl::StrCat("--expect-last must be SEQ:HASH (a sequence and 64 hex digits, as `audit "
+                       "verify` printed them), got '",
+                       expect_last, "'"));
     }
     expect_hash = parts[1];
   }
@@ -206,21 +205,20 @@ absl::Status RunAuditVerify(Invocation& in) {
     absl::Status chain;  // the first problem of the records themselves
     std::string problem;
     bool expected_seen = false;
-    ASSIGN_OR_RETURN(bool has_trail,
-                     ReadTrail(in, source, v1::ListAuditRecordsRequest(), [&](const v1::AuditRecord& record) {
-                       // The first problem is enough: the records after it cannot be trusted.
-                       if (!chain.ok()) return absl::OkStatus();
-                       chain = verifier.Add(record);
-                       if (chain.ok() && record.sequence() == expect_sequence) {
-                         expected_seen = true;
-                         if (record.hash() != expect_hash) {
-                           problem = absl::StrCat(source.name, " audit record ", expect_sequence, ": its hash is ",
-                                                  record.hash(), ", not the noted ", expect_hash,
-                                                  " (the trail was rewritten up to here)");
-                         }
-                       }
-                       return absl::OkStatus();
-                     }));
+    ASSIGN_OR_RETURN(
+        bool has_trail, ReadTrail(in, source, v1::ListAuditRecordsRequest(), [&](const v1::AuditRecord& record) {
+          // The first problem is enough: the records after it cannot be trusted.
+          if (!chain.ok()) return absl::OkStatus();
+          chain = verifier.Add(record);
+          if (chain.ok() && record.sequence() == expect_sequence) {
+            expected_seen = true;
+            if (record.hash() != expect_hash) {
+              problem = absl::StrCat(source.name, " audit record ", expect_sequence, ": its hash is ", record.hash(),
+                                     ", not the noted ", expect_hash, " (the trail was rewritten up to here)");
+            }
+          }
+          return absl::OkStatus();
+        }));
     if (!has_trail) continue;
     ++verified;
     if (!chain.ok()) {

@@ -216,11 +216,9 @@ absl::StatusOr<v1::AuditRecord> ConnectionStore::AppendAudit(v1::AuditRecord rec
     record.set_sequence(last_sequence + 1);
     SealAuditRecord(last_hash, &record);
     Statement s;
-    if (sqlite3_prepare_v2(db_,
-                           absl::StrCat("INSERT INTO audit_records(", kAuditColumns,
-                                        ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)")
-                               .c_str(),
-                           -1, &s.stmt, nullptr) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            db_, absl::StrCat("INSERT INTO audit_records(", kAuditColumns, ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)").c_str(),
+            -1, &s.stmt, nullptr) != SQLITE_OK) {
       return SqlError(db_, "prepare audit insert");
     }
     sqlite3_bind_int64(s.stmt, 1, record.sequence());
@@ -248,15 +246,15 @@ absl::StatusOr<v1::AuditRecord> ConnectionStore::AppendAudit(v1::AuditRecord rec
 absl::StatusOr<v1::ListAuditRecordsResponse> ConnectionStore::ListAudit(const v1::ListAuditRecordsRequest& request) {
   constexpr int kDefaultPageSize = 1000;
   constexpr int kMaxPageSize = 10000;
-  const int page_size =
-      request.page_size() <= 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
+  const int page_size = request.page_size() <= 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
   std::string sql = absl::StrCat("SELECT ", kAuditColumns, " FROM audit_records WHERE sequence > ?1");
   if (request.has_since()) absl::StrAppend(&sql, " AND time_micros >= ?2");
   if (request.has_until()) absl::StrAppend(&sql, " AND time_micros < ?3");
   if (!request.action().empty()) absl::StrAppend(&sql, " AND action = ?4");
   if (!request.caller().empty()) absl::StrAppend(&sql, " AND instr(caller, ?5) > 0");
   // The resource itself or anything under it; no LIKE, whose wildcards a name could contain.
-  if (!request.target().empty()) absl::StrAppend(&sql, " AND (target = ?6 OR substr(target, 1, length(?6) + 1) = ?6 || '/')");
+  if (!request.target().empty())
+    absl::StrAppend(&sql, " AND (target = ?6 OR substr(target, 1, length(?6) + 1) = ?6 || '/')");
   if (request.failures_only()) absl::StrAppend(&sql, " AND outcome != 'OK'");
   absl::StrAppend(&sql, " ORDER BY sequence LIMIT ?7");
 

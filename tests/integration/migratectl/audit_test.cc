@@ -60,12 +60,11 @@ TEST(MigratectlAuditTest, ConnectorTrailIsListedKeptAndVerified) {
   ASSERT_EQ(jsonl.exit_code, 0) << jsonl.out << jsonl.err;
   std::vector<nlohmann::json> records = JsonLines(jsonl.out);
   ASSERT_EQ(records.size(), 5u) << jsonl.out;
-  const std::vector<std::pair<std::string, std::string>> expected = {
-      {"CreateConnection", "connections/contoso"},
-      {"CreateConnection", "connections/fabrikam"},
-      {"CreateConnection", "connections/contoso-secret"},
-      {"DeleteConnection", "connections/nosuch"},
-      {"DeleteConnection", "connections/fabrikam"}};
+  const std::vector<std::pair<std::string, std::string>> expected = {{"CreateConnection", "connections/contoso"},
+                                                                     {"CreateConnection", "connections/fabrikam"},
+                                                                     {"CreateConnection", "connections/contoso-secret"},
+                                                                     {"DeleteConnection", "connections/nosuch"},
+                                                                     {"DeleteConnection", "connections/fabrikam"}};
   for (size_t i = 0; i < records.size(); ++i) {
     const nlohmann::json& record = records[i];
     EXPECT_EQ(record.value("sequence", ""), std::to_string(i + 1)) << record;  // int64: a JSON string
@@ -99,7 +98,8 @@ TEST(MigratectlAuditTest, ConnectorTrailIsListedKeptAndVerified) {
   CliResult verify = mesh.Run({"audit", "verify", "--service=connector"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   const std::string hash5 = records[4].value("hash", "");
-  EXPECT_THAT(verify.out, HasSubstr("tenant-connector: 5 record(s) checked, chain intact; last record 5 hash " + hash5));
+  EXPECT_THAT(verify.out,
+              HasSubstr("tenant-connector: 5 record(s) checked, chain intact; last record 5 hash " + hash5));
 
   // Kept across a restart, and the next record chains to the last one before it.
   ASSERT_TRUE(mesh.StopConnector());
@@ -117,7 +117,8 @@ TEST(MigratectlAuditTest, ConnectorTrailIsListedKeptAndVerified) {
   // A caller changed in the database (the trigger dropped first): verify names record 2.
   const std::string caller2 = records[1].value("caller", "");
   ASSERT_TRUE(mesh.StopConnector());
-  Tamper(mesh.dir(), "DROP TRIGGER audit_records_no_update; UPDATE audit_records SET caller = 'mallory' WHERE sequence = 2");
+  Tamper(mesh.dir(),
+         "DROP TRIGGER audit_records_no_update; UPDATE audit_records SET caller = 'mallory' WHERE sequence = 2");
   ASSERT_TRUE(mesh.StartConnector());
   verify = mesh.Run({"audit", "verify", "--service=connector"});
   EXPECT_EQ(verify.exit_code, kExitAuditChainBroken) << verify.out << verify.err;

@@ -166,8 +166,12 @@ bool Mesh::Start() {
 
 std::vector<std::string> Mesh::ServerTlsFlags() const {
   const std::string certs = CertDir();
-  return {"--tls-cert=" + certs + "/server.pem", "--tls-key=" + certs + "/server.key", "--tls-ca=" + certs + "/ca.pem",
-          "--grpc-address=127.0.0.1:0",          "--metrics-address=",                 "--log-format=json"};
+  return {"--tls-cert=" + certs + "/server.pem",
+          "--tls-key=" + certs + "/server.key",
+          "--tls-ca=" + certs + "/ca.pem",
+          "--grpc-address=127.0.0.1:0",
+          "--metrics-address=",
+          "--log-format=json"};
 }
 
 bool Mesh::StartConnector() {

@@ -108,7 +108,8 @@ TEST(MigratectlExitCodeTest, OwnOutcomesPrintTheirMessageOnly) {
 
 TEST(MigratectlExitCodeTest, HelpListsEveryCode) {
   const std::string help = ExitCodeHelp();
-  for (const char* code : {"  0 ", "  2 ", "  3 ", "  4 ", "  5 ", "  6 ", "  7 ", "  8 ", "  9 ", "  10 ", "  11 ", "  130 "}) {
+  for (const char* code :
+       {"  0 ", "  2 ", "  3 ", "  4 ", "  5 ", "  6 ", "  7 ", "  8 ", "  9 ", "  10 ", "  11 ", "  130 "}) {
     EXPECT_TRUE(absl::StrContains(help, code)) << code;
   }
 }

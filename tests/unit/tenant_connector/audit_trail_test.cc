@@ -90,15 +90,18 @@ TEST_F(AuditStoreTest, AppendNumbersAndChainsRecords) {
 TEST_F(AuditStoreTest, ListFiltersAndPages) {
   const absl::Time t0 = absl::FromUnixSeconds(1800000000);
   ASSERT_TRUE(store_->AppendAudit(Record("CreateConnection", "connections/contoso", "OK", "a,migratectl", t0)).ok());
-  ASSERT_TRUE(store_->AppendAudit(Record("CreateConnection", "connections/contoso-x", "OK", "orchestrator",
-                                         t0 + absl::Seconds(1)))
+  ASSERT_TRUE(store_
+                  ->AppendAudit(
+                      Record("CreateConnection", "connections/contoso-x", "OK", "orchestrator", t0 + absl::Seconds(1)))
                   .ok());
-  ASSERT_TRUE(store_->AppendAudit(Record("StartUserContentMove", "connections/contoso/geos/EUR/users/a@x",
-                                         "FAILED_PRECONDITION", "worker", t0 + absl::Seconds(2)))
+  ASSERT_TRUE(store_
+                  ->AppendAudit(Record("StartUserContentMove", "connections/contoso/geos/EUR/users/a@x",
+                                       "FAILED_PRECONDITION", "worker", t0 + absl::Seconds(2)))
                   .ok());
-  ASSERT_TRUE(store_->AppendAudit(Record("DeleteConnection", "connections/contoso", "OK", "b,migratectl",
-                                         t0 + absl::Seconds(3)))
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->AppendAudit(Record("DeleteConnection", "connections/contoso", "OK", "b,migratectl", t0 + absl::Seconds(3)))
+          .ok());
 
   auto list = [&](const std::function<void(v1::ListAuditRecordsRequest&)>& set) {
     v1::ListAuditRecordsRequest request;
@@ -143,8 +146,7 @@ TEST_F(AuditStoreTest, ListFiltersAndPages) {
 
 TEST_F(AuditStoreTest, TriggersRefuseChangesAndDeletes) {
   ASSERT_TRUE(store_->AppendAudit(Record("CreateConnection", "connections/contoso")).ok());
-  EXPECT_THAT(ExecOnFile(state_dir(), "UPDATE audit_records SET caller = 'someone else'"),
-              HasSubstr("append-only"));
+  EXPECT_THAT(ExecOnFile(state_dir(), "UPDATE audit_records SET caller = 'someone else'"), HasSubstr("append-only"));
   EXPECT_THAT(ExecOnFile(state_dir(), "DELETE FROM audit_records"), HasSubstr("append-only"));
   auto listed = store_->ListAudit(v1::ListAuditRecordsRequest());
   ASSERT_TRUE(listed.ok());
