@@ -96,7 +96,7 @@ absl::Status RunAuditList(Invocation& in) {
   int limit = 0;
   std::optional<absl::Time> since, until;
   std::string action, caller, target;
-  in.flags().Add("service", "connector|orchestrator|all", "whose trail (default all, merged by time)", Text(&service));
+  in.flags().Add("service", "NAME", "connector, orchestrator or all (default: both, merged by time)", Text(&service));
   in.flags().Add("since", "RFC3339", "only records at or after this time, e.g. 2026-12-05T08:00:00Z", TimeFlag(&since));
   in.flags().Add("until", "RFC3339", "only records before this time", TimeFlag(&until));
   in.flags().Add("action", "NAME", "only this action, e.g. DeleteConnection, CancelMigration", Text(&action));
@@ -167,7 +167,7 @@ absl::Status RunAuditList(Invocation& in) {
 
 absl::Status RunAuditVerify(Invocation& in) {
   std::string service = "all", expect_last;
-  in.flags().Add("service", "connector|orchestrator|all", "whose trail (default all)", Text(&service));
+  in.flags().Add("service", "NAME", "connector, orchestrator or all (default)", Text(&service));
   in.flags().Add("expect-last", "SEQ:HASH",
                  "a record noted earlier (needs --service=connector or orchestrator): the trail must still hold it "
                  "with this hash",
