@@ -147,5 +147,34 @@ TEST(MigratectlAuditTest, ConnectorTrailIsListedKeptAndVerified) {
   EXPECT_THAT(verify.err, HasSubstr("tenant-connector audit record 4: records 3 to 3 are missing"));
 }
 
+// A server without ListAuditRecords (here a connector asked for the orchestrator's trail) is named as
+// having no audit trail, and the other trail is still listed: a connector without a state directory
+// keeps its trail in memory.
+TEST(MigratectlAuditTest, ServerWithoutATrailIsNamedNotFatal) {
+  TempDir dir;
+  ServerProcess connector(crosstenant::testing::BinaryPath("tenant-connector"),
+                          {"--grpc-address=127.0.0.1:0", "--metrics-address=", "--ready-file=" + dir.path() + "/ready",
+                           "--log-format=json"},
+                          dir.path());
+  auto ready = connector.WaitForReadyFile(dir.path() + "/ready");
+  ASSERT_TRUE(ready) << connector.Stderr();
+  const std::string address = (*ready)["grpc_address"].get<std::string>();
+  Mesh cli;  // only to run migratectl; no server of its own is started
+  for (const char* name : {"MIGRATECTL_TLS_CA", "MIGRATECTL_TLS_CERT", "MIGRATECTL_TLS_KEY", "MIGRATECTL_FORMAT"}) {
+    unsetenv(name);
+  }
+  CliResult missing = cli.Run({"connections", "delete", "nosuch", "--connector=" + address});
+  EXPECT_EQ(missing.exit_code, 4) << missing.err;
+  CliResult list = cli.Run({"audit", "list", "--connector=" + address, "--orchestrator=" + address, "-o", "jsonl"});
+  EXPECT_EQ(list.exit_code, 0) << list.out << list.err;
+  EXPECT_THAT(list.err, HasSubstr("the orchestrator at " + address + " has no audit trail"));
+  std::vector<nlohmann::json> records = JsonLines(list.out);
+  ASSERT_EQ(records.size(), 1u) << list.out;
+  EXPECT_EQ(records[0].value("action", ""), "DeleteConnection");
+  EXPECT_EQ(records[0].value("caller", ""), "");  // no TLS, no caller identity
+  CliResult verify = cli.Run({"audit", "verify", "--service=orchestrator", "--orchestrator=" + address});
+  EXPECT_EQ(verify.exit_code, 10) << verify.out << verify.err;  // nothing to verify is not a success
+}
+
 }  // namespace
 }  // namespace crosstenant::migratectl::testing
