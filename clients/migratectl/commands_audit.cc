@@ -137,12 +137,11 @@ absl::Status RunAuditList(Invocation& in) {
   for (const TrailSource& source : sources) {
     // With --limit only the newest records of each trail can be among the newest of all.
     std::deque<v1::AuditRecord> newest;
-    ASSIGN_OR_RETURN(bool has_trail, ReadTrail(in, source, filter, [&](const v1::AuditRecord& record) {
-                       newest.push_back(record);
-                       if (limit > 0 && newest.size() > static_cast<size_t>(limit)) newest.pop_front();
-                       return absl::OkStatus();
-                     }));
-    (void)has_trail;
+    RETURN_IF_ERROR(ReadTrail(in, source, filter, [&](const v1::AuditRecord& record) {
+                      newest.push_back(record);
+                      if (limit > 0 && newest.size() > static_cast<size_t>(limit)) newest.pop_front();
+                      return absl::OkStatus();
+                    }).status());
     records.insert(records.end(), newest.begin(), newest.end());
   }
   std::stable_sort(records.begin(), records.end(), [](const v1::AuditRecord& a, const v1::AuditRecord& b) {
