@@ -30,6 +30,16 @@ target_compile_definitions(migratectl_mesh_test PRIVATE MIGRATECTL_TEST_CERT_DIR
 add_dependencies(migratectl_mesh_test migratectl tenant-emulator tenant-connector orchestrator worker
                  migratectl_test_certs)
 
+find_package(SQLite3 REQUIRED)
+# The connector's audit trail through migratectl: recorded, listed, kept across restarts, verified, and
+# tampered with in the database (the SQLite C API) to show that verify names the record.
+crosstenant_cc_test(NAME migratectl_audit_test
+  SRCS integration/migratectl/mesh.cc integration/migratectl/audit_test.cc
+  DEPS crosstenant_test_support absl::strings SQLite::SQLite3
+  LABELS integration)
+target_compile_definitions(migratectl_audit_test PRIVATE MIGRATECTL_TEST_CERT_DIR="${MIGRATECTL_TEST_CERT_DIR}")
+add_dependencies(migratectl_audit_test migratectl tenant-emulator tenant-connector migratectl_test_certs)
+
 # migratectl on devices, FIFOs, directories, oversized files and 50 MB of garbage (the real binary's
 # peak memory is measured).
 crosstenant_cc_test(NAME migratectl_limits_test

@@ -24,3 +24,9 @@ crosstenant_cc_test(NAME tenant_connector_misuse_test
   DEPS crosstenant_test_support crosstenant_proto gRPC::grpc++
   LABELS integration)
 add_dependencies(tenant_connector_misuse_test tenant-connector)
+
+# The audit trail in the state database (append, list, triggers, reopen) and its recorder.
+crosstenant_cc_test(NAME tenant_connector_audit_unit_test
+  SRCS unit/tenant_connector/audit_trail_test.cc
+  DEPS tenant_connector_core crosstenant_test_support
+  LABELS unit)

@@ -52,6 +52,8 @@ const std::vector<Command>& Commands() {
       {"redirects list", "7", "Get-SPOSite -Template RedirectSite#0 -IncludePersonalSite $true", RunRedirectsList},
       {"redirects remove", "7", "Remove-SPOSite -Identity <url> (+ Remove-SPODeletedSite)", RunRedirectsRemove},
       {"trust remove", "7", "Remove-SPOCrossTenantRelationship, both sides", RunTrustRemove},
+      {"audit list", "-", "(who changed what: the services' audit trails; -o table|jsonl)", RunAuditList},
+      {"audit verify", "-", "(the audit trails' hash chains, checked)", RunAuditVerify},
   };
   return commands;
 }
@@ -143,6 +145,12 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, bool out_i
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       help = true;
+    } else if (absl::StartsWith(arg, "-o") && !absl::StartsWith(arg, "--")) {
+      // -o FORMAT, -oFORMAT, -o=FORMAT: the output format of the commands that take --output-format.
+      std::string value = arg.substr(2);
+      if (absl::StartsWith(value, "=")) value.erase(0, 1);
+      if (value.empty() && i + 1 < argc) value = argv[++i];
+      flags.push_back("--output-format=" + value);
     } else if (arg == "--version") {
       out << "migratectl " << kVersion << " (" << kRevision << ")\n";
       return 0;

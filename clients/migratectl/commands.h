@@ -47,6 +47,10 @@ absl::Status RunMigrateReport(Invocation& in);
 absl::Status RunRedirectsList(Invocation& in);
 absl::Status RunRedirectsRemove(Invocation& in);
 
+// Who changed what: the audit trails (commands_audit.cc).
+absl::Status RunAuditList(Invocation& in);
+absl::Status RunAuditVerify(Invocation& in);
+
 // Shared by the commands: a connection, and the geos of a connection that its principal can
 // administer (all of them for a tenant admin), each with its cross-tenant host URL.
 absl::StatusOr<crosstenant::v1::Connection> GetConnection(Invocation& in, const std::string& name);

@@ -12,6 +12,7 @@ namespace {
 // Payload keys that mark migratectl's own outcomes on a status (never sent over the wire).
 constexpr absl::string_view kUsageKey = "migratectl/usage";
 constexpr absl::string_view kNotReadyKey = "migratectl/not-ready";
+constexpr absl::string_view kAuditChainBrokenKey = "migratectl/audit-chain-broken";
 
 absl::Status Marked(absl::StatusCode code, absl::string_view message, absl::string_view key) {
   absl::Status status(code, message);
@@ -29,6 +30,10 @@ absl::Status NotReadyError(absl::string_view message) {
   return Marked(absl::StatusCode::kFailedPrecondition, message, kNotReadyKey);
 }
 
+absl::Status AuditChainBrokenError(absl::string_view message) {
+  return Marked(absl::StatusCode::kDataLoss, message, kAuditChainBrokenKey);
+}
+
 absl::Status TimeoutError(absl::string_view message) {
   return WithErrorInfo(absl::DeadlineExceededError(message), kReasonTimeout, kMigratectlDomain, {});
 }
@@ -42,6 +47,7 @@ ExitCode ExitCodeOf(const absl::Status& status) {
   if (status.ok()) return ExitCode::kOk;
   if (status.GetPayload(kUsageKey)) return ExitCode::kUsage;
   if (status.GetPayload(kNotReadyKey)) return ExitCode::kNotReady;
+  if (status.GetPayload(kAuditChainBrokenKey)) return ExitCode::kAuditChainBroken;
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange:
@@ -104,6 +110,7 @@ std::string ExitCodeHelp() {
          "  9    throttled (RESOURCE_EXHAUSTED): Microsoft throttled the tenant (429, 503 with Retry-After);\n"
          "       wait the time named, then retry\n"
          "  10   not ready: preflight errors, trust not GoodToProceed, users not moved, migration failed\n"
+         "  11   audit trail broken (DATA_LOSS): `audit verify` found a record changed, deleted or inserted\n"
          "  130  interrupted (Ctrl-C)\n";
 }
 

@@ -31,11 +31,15 @@ enum class ExitCode : int {
   kThrottled = 9,           // RESOURCE_EXHAUSTED: throttled; the message says how long to wait
   kNotReady = 10,           // ran fine, but the answer is "no": preflight errors, trust not GoodToProceed,
                             // a migration that ended with users not moved, failed or cancelled
+  kAuditChainBroken = 11,   // `audit verify`: a trail's hash chain is broken (a record changed, deleted or
+                            // inserted), DATA_LOSS naming the record
   kInterrupted = 130,       // Ctrl-C (the shell's 128 + SIGINT; migratectl leaves SIGINT at its default)
 };
 
 // A usage problem (exit 2): unknown command, unknown flag, missing argument.
 absl::Status UsageError(absl::string_view message);
+// A broken audit trail (exit 11, DATA_LOSS): `message` names the first broken record.
+absl::Status AuditChainBrokenError(absl::string_view message);
 // A negative answer (exit 10): the command worked and printed its result, which is not good to go.
 absl::Status NotReadyError(absl::string_view message);
 

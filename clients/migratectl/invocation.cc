@@ -229,17 +229,10 @@ FlagSet::Setter IntFlag(int* out, int min, int max) {
 }
 
 bool IsSwitch(absl::string_view name) {
-  static const char* const kSwitches[] = {"watch",
-                                          "wait",
-                                          "permanent",
-                                          "device-code",
-                                          "no-wait",
-                                          "include-guests",
-                                          "workload-identity",
-                                          "connector-reads-files",
-                                          "validate-only",
-                                          "force",
-                                          "verbose"};
+  static const char* const kSwitches[] = {
+      "watch",         "wait",           "permanent",         "device-code",
+      "no-wait",       "include-guests", "workload-identity", "connector-reads-files",
+      "validate-only", "force",          "verbose",           "failures"};
   for (const char* candidate : kSwitches) {
     if (name == candidate) return true;
   }

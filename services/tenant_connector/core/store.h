@@ -10,6 +10,11 @@
 //   - key file absent and no sealed secret stored: a new key is created (mode 0600);
 //   - key file absent but sealed secrets stored: refused, naming the file, because those secrets
 //     could never be opened again.
+//
+// The same file keeps the connector's audit trail (crosstenant/v1/audit.proto): table `audit_records`,
+// one row per record, numbered without gaps and hash-chained (services/common/audit_chain.h). Triggers
+// refuse UPDATE and DELETE on it, so the trail is append-only in the database too; the services never
+// prune it.
 
 #include <memory>
 #include <string>
@@ -17,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "crosstenant/v1/audit.pb.h"
 
 struct sqlite3;
 
@@ -34,6 +40,9 @@ class ConnectionStore {
   static std::string DatabasePath(const std::string& state_dir);
   // Opens (creating) DatabasePath(state_dir).
   static absl::StatusOr<std::unique_ptr<ConnectionStore>> Open(const std::string& state_dir);
+  // A store in memory (lost when destroyed): the audit trail of a connector without a state directory,
+  // and tests.
+  static absl::StatusOr<std::unique_ptr<ConnectionStore>> OpenInMemory();
   ~ConnectionStore();
 
   absl::Status Put(const StoredConnection& row);
@@ -41,7 +50,16 @@ class ConnectionStore {
   absl::StatusOr<std::vector<StoredConnection>> LoadAll();
   absl::StatusOr<int> CountSealed();
 
+  // Appends `record` to the audit trail in one transaction: gives it the next sequence, seals it
+  // (SealAuditRecord) with the last record's hash, and stores it. Returns the record as stored.
+  absl::StatusOr<v1::AuditRecord> AppendAudit(v1::AuditRecord record);
+  // The records that pass `request`'s filters, in sequence order, after `after_sequence`, at most
+  // `page_size` (0: 1,000; capped at 10,000), with `next_after_sequence` and `last_sequence` set. The
+  // request is taken as valid (AuditTrail::List checks it).
+  absl::StatusOr<v1::ListAuditRecordsResponse> ListAudit(const v1::ListAuditRecordsRequest& request);
+
  private:
+  static absl::StatusOr<std::unique_ptr<ConnectionStore>> OpenPath(const std::string& path, bool in_memory);
   explicit ConnectionStore(sqlite3* db) : db_(db) {}
   absl::Mutex mu_;
   sqlite3* db_;

@@ -6,6 +6,7 @@
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
+#include "services/tenant_connector/core/audit_trail.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/common/executor.h"
 #include "services/tenant_connector/core/http.h"
@@ -20,17 +21,19 @@ namespace {
 class TenantConnectorHost : public ServiceHost {
  public:
   TenantConnectorHost(ServerEnvironment& environment, const ConnectorSettings& settings,
-                      std::unique_ptr<ConnectionStore> store, std::string seal_key,
-                      std::unique_ptr<sharepoint::WireLog> wire_log)
+                      std::unique_ptr<ConnectionStore> store, std::unique_ptr<ConnectionStore> audit_store,
+                      std::string seal_key, std::unique_ptr<sharepoint::WireLog> wire_log)
       : grace_(environment.config.shutdown_grace),
         executor_(settings.executor_threads),
         transport_(CurlOptions{settings.connect_to, settings.ca_file}),
         store_(std::move(store)),
+        audit_store_(std::move(audit_store)),
+        audit_(store_ ? store_.get() : audit_store_.get(), environment.metrics),
         metrics_(environment.metrics),
         wire_log_(std::move(wire_log)),
         connector_(Options(settings, wire_log_.get()), &transport_, Clock::Real(), &executor_, store_.get(),
                    std::move(seal_key), &metrics_),
-        service_(&connector_, &executor_) {}
+        service_(&connector_, &executor_, &audit_) {}
 
   ~TenantConnectorHost() override {
     connector_.Stop();
@@ -70,6 +73,9 @@ class TenantConnectorHost : public ServiceHost {
   Executor executor_;
   CurlTransport transport_;
   std::unique_ptr<ConnectionStore> store_;
+  // The audit trail's store when there is no state directory (in memory, like the connections then).
+  std::unique_ptr<ConnectionStore> audit_store_;
+  AuditTrail audit_;
   ConnectorMetrics metrics_;
   std::unique_ptr<sharepoint::WireLog> wire_log_;
   Connector connector_;
@@ -90,6 +96,7 @@ std::vector<std::string> SplitList(absl::string_view value) { return absl::StrSp
 absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvironment& environment,
                                                                      const ConnectorSettings& settings) {
   std::unique_ptr<ConnectionStore> store;
+  std::unique_ptr<ConnectionStore> audit_store;
   std::string seal_key;
   if (!settings.state_dir.empty()) {
     absl::StatusOr<std::unique_ptr<ConnectionStore>> opened = ConnectionStore::Open(settings.state_dir);
@@ -106,7 +113,11 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvir
                         {"seal_key_file", key_file},
                         {"stored_connections", std::to_string(*sealed)}});
   } else {
-    log::Warning("no state_dir configured: connections are kept in memory only and lost on restart");
+    log::Warning(
+        "no state_dir configured: connections and the audit trail are kept in memory only and lost on restart");
+    absl::StatusOr<std::unique_ptr<ConnectionStore>> opened = ConnectionStore::OpenInMemory();
+    if (!opened.ok()) return opened.status();
+    audit_store = *std::move(opened);
   }
   std::unique_ptr<sharepoint::WireLog> wire_log;
   if (!settings.sharepoint_wire_log.empty()) {
@@ -119,8 +130,8 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvir
         "removed); turn it off when you are done",
         {{"sharepoint_wire_log", settings.sharepoint_wire_log}});
   }
-  return std::make_unique<TenantConnectorHost>(environment, settings, std::move(store), std::move(seal_key),
-                                               std::move(wire_log));
+  return std::make_unique<TenantConnectorHost>(environment, settings, std::move(store), std::move(audit_store),
+                                               std::move(seal_key), std::move(wire_log));
 }
 
 ServerDefinition TenantConnectorDefinition() {

@@ -126,8 +126,8 @@ class TenantConnectorService::Watch final : public grpc::ServerWriteReactor<v1::
   bool ending_ = false;
 };
 
-TenantConnectorService::TenantConnectorService(Connector* connector, Executor* executor)
-    : connector_(connector), executor_(executor) {}
+TenantConnectorService::TenantConnectorService(Connector* connector, Executor* executor, AuditTrail* audit)
+    : connector_(connector), executor_(executor), audit_(audit) {}
 
 TenantConnectorService::~TenantConnectorService() = default;
 
@@ -157,12 +157,16 @@ grpc::ServerUnaryReactor* TenantConnectorService::OffloadOnce(grpc::CallbackServ
   // Each RPC has its own request type: "StartUserContentMoveRequest" names StartUserContentMove.
   std::string method(absl::StripSuffix(request.GetDescriptor()->name(), "Request"));
   const std::string kind = method;  // the RPC is the executor's kind, as for Offload's other callers
+  std::string caller = absl::StrJoin(PeerNamesOf(*context->auth_context()), ",");
   return Offload(
       context,
-      [this, method = std::move(method), &request, response, work = std::move(work),
+      [this, method = std::move(method), caller = std::move(caller), &request, response, work = std::move(work),
        retry_fields = std::move(retry_fields)](absl::Time deadline) mutable {
-        return requests_.Run(
+        absl::Status outcome = requests_.Run(
             method, request, response, [&] { return work(deadline); }, retry_fields);
+        // Before the answer leaves: a caller that got its answer finds the call in the trail.
+        audit_->Record(request, *response, caller, outcome);
+        return outcome;
       },
       kind);
 }
@@ -436,6 +440,18 @@ grpc::ServerUnaryReactor* TenantConnectorService::RemoveRedirectSite(grpc::Callb
                                                                      v1::RemoveRedirectSiteResponse* response) {
   return OffloadOnce(context, *request, response, [this, request](absl::Time deadline) {
     return connector_->RemoveRedirectSite(*request, deadline);
+  });
+}
+
+grpc::ServerUnaryReactor* TenantConnectorService::ListAuditRecords(grpc::CallbackServerContext* context,
+                                                                   const v1::ListAuditRecordsRequest* request,
+                                                                   v1::ListAuditRecordsResponse* response) {
+  // A database read: on the executor, as the other store reads.
+  return Offload(context, [this, request, response](absl::Time) -> absl::Status {
+    absl::StatusOr<v1::ListAuditRecordsResponse> page = audit_->List(*request);
+    if (!page.ok()) return page.status();
+    *response = *std::move(page);
+    return absl::OkStatus();
   });
 }
 

@@ -7,6 +7,8 @@
 // ToGrpcStatus. Cached reads (GetConnection, ListConnections) answer inline. Who may call what is
 // TenantConnectorMethodRoles(), checked by the server bootstrap before any handler runs. Each RPC holds
 // at most the executor's kind_limit() threads; beyond it the call ends RESOURCE_EXHAUSTED with RetryInfo.
+// Every mutating RPC (the ones with a `request_id`) leaves one record in the AuditTrail once its work
+// has ended, before its answer is sent.
 
 #include <set>
 #include <string>
@@ -19,6 +21,7 @@
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
 #include "services/common/authorization.h"
 #include "services/common/request_log.h"
+#include "services/tenant_connector/core/audit_trail.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/common/executor.h"
 
@@ -32,7 +35,8 @@ const MethodRoles& TenantConnectorMethodRoles();
 
 class TenantConnectorService final : public crosstenant::v1::TenantConnector::CallbackService {
  public:
-  TenantConnectorService(Connector* connector, Executor* executor);
+  // `audit` records every mutating call and serves ListAuditRecords; it must outlive the service.
+  TenantConnectorService(Connector* connector, Executor* executor, AuditTrail* audit);
   ~TenantConnectorService() override;
 
   // Ends every WatchConnections stream (on SIGTERM).
@@ -113,6 +117,9 @@ class TenantConnectorService final : public crosstenant::v1::TenantConnector::Ca
   grpc::ServerUnaryReactor* RemoveRedirectSite(grpc::CallbackServerContext* context,
                                                const v1::RemoveRedirectSiteRequest* request,
                                                v1::RemoveRedirectSiteResponse* response) override;
+  grpc::ServerUnaryReactor* ListAuditRecords(grpc::CallbackServerContext* context,
+                                             const v1::ListAuditRecordsRequest* request,
+                                             v1::ListAuditRecordsResponse* response) override;
 
  private:
   class Watch;
@@ -123,13 +130,15 @@ class TenantConnectorService final : public crosstenant::v1::TenantConnector::Ca
   grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context, Work work,
                                     absl::string_view method = __builtin_FUNCTION());
   // Offload for a mutating RPC with a `request_id`: through `requests_`, so that a retry is answered as
-  // the first call was and another request under the same id is refused (see RequestLog).
+  // the first call was and another request under the same id is refused (see RequestLog); then the
+  // call is recorded in `audit_` (a retry answered from `requests_` too: it is a call).
   template <typename Work>
   grpc::ServerUnaryReactor* OffloadOnce(grpc::CallbackServerContext* context, const google::protobuf::Message& request,
                                         google::protobuf::Message* response, Work work,
                                         std::vector<absl::string_view> retry_fields = {});
   Connector* const connector_;
   Executor* const executor_;
+  AuditTrail* const audit_;
   RequestLog requests_;
   absl::Mutex mu_;
   std::set<Watch*> watches_ ABSL_GUARDED_BY(mu_);

@@ -93,7 +93,7 @@ std::optional<std::string> GrpcAddress(ServerProcess& process, const std::string
 
 std::string Mesh::CertDir() const { return MIGRATECTL_TEST_CERT_DIR; }
 
-bool Mesh::Start() {
+bool Mesh::StartTenantSide() {
   const std::string certs = CertDir();
   const std::string seed = dir_.WriteFile("seed.yaml", Seed(certs));
   emulator_ = std::make_unique<ServerProcess>(
@@ -109,12 +109,20 @@ bool Mesh::Start() {
     return false;
   }
   emulator_address_ = *emulator;
-  const std::vector<std::string> server_tls = {"--tls-cert=" + certs + "/server.pem",
-                                               "--tls-key=" + certs + "/server.key",
-                                               "--tls-ca=" + certs + "/ca.pem",
-                                               "--grpc-address=127.0.0.1:0",
-                                               "--metrics-address=",
-                                               "--log-format=json"};
+  if (!StartConnector()) return false;
+  // migratectl reaches the mesh through its environment, as after the demo's `export` lines.
+  setenv("MIGRATECTL_TLS_CA", (certs + "/ca.pem").c_str(), 1);
+  setenv("MIGRATECTL_TLS_CERT", (certs + "/client-migratectl.pem").c_str(), 1);
+  setenv("MIGRATECTL_TLS_KEY", (certs + "/client-migratectl.key").c_str(), 1);
+  setenv("MIGRATECTL_TLS_SERVER_NAME", "localhost", 1);
+  unsetenv("MIGRATECTL_FORMAT");
+  return true;
+}
+
+bool Mesh::Start() {
+  if (!StartTenantSide()) return false;
+  const std::string certs = CertDir();
+  const std::vector<std::string> server_tls = ServerTlsFlags();
   auto client_tls = [&](const std::string& identity) {
     return std::vector<std::string>{
         "--client-tls-ca=" + certs + "/ca.pem", "--client-tls-cert=" + certs + "/client-" + identity + ".pem",
@@ -128,19 +136,6 @@ bool Mesh::Start() {
     a.insert(a.end(), b.begin(), b.end());
     return a;
   };
-  connector_ = std::make_unique<ServerProcess>(
-      crosstenant::testing::BinaryPath("tenant-connector"),
-      with(server_tls, {roles("tenant-connector"), "--ready-file=" + dir() + "/connector.ready",
-                        "--upstream-connect-to=*:443:" + emulator_address_, "--upstream-ca-file=" + certs + "/ca.pem",
-                        "--state-dir=" + dir() + "/connector-state",
-                        "--credential-file-dirs=" + certs + "," + std::filesystem::temp_directory_path().string()}),
-      dir());
-  auto connector = GrpcAddress(*connector_, dir() + "/connector.ready", "grpc_address");
-  if (!connector) {
-    ADD_FAILURE() << "tenant-connector did not start: " << connector_->Stderr();
-    return false;
-  }
-  connector_address_ = *connector;
   orchestrator_ = std::make_unique<ServerProcess>(
       crosstenant::testing::BinaryPath("orchestrator"),
       with(with(server_tls, {roles("orchestrator"), "--ready-file=" + dir() + "/orchestrator.ready",
@@ -165,15 +160,47 @@ bool Mesh::Start() {
     ADD_FAILURE() << "worker did not start: " << worker_->Stderr();
     return false;
   }
-  // migratectl reaches the mesh through its environment, as after the demo's `export` lines.
-  setenv("MIGRATECTL_CONNECTOR", connector_address_.c_str(), 1);
   setenv("MIGRATECTL_ORCHESTRATOR", orchestrator_address_.c_str(), 1);
-  setenv("MIGRATECTL_TLS_CA", (certs + "/ca.pem").c_str(), 1);
-  setenv("MIGRATECTL_TLS_CERT", (certs + "/client-migratectl.pem").c_str(), 1);
-  setenv("MIGRATECTL_TLS_KEY", (certs + "/client-migratectl.key").c_str(), 1);
-  setenv("MIGRATECTL_TLS_SERVER_NAME", "localhost", 1);
-  unsetenv("MIGRATECTL_FORMAT");
   return true;
+}
+
+std::vector<std::string> Mesh::ServerTlsFlags() const {
+  const std::string certs = CertDir();
+  return {"--tls-cert=" + certs + "/server.pem",
+          "--tls-key=" + certs + "/server.key",
+          "--tls-ca=" + certs + "/ca.pem",
+          "--grpc-address=127.0.0.1:0",
+          "--metrics-address=",
+          "--log-format=json"};
+}
+
+bool Mesh::StartConnector() {
+  const std::string certs = CertDir();
+  std::vector<std::string> args = ServerTlsFlags();
+  for (const std::string& arg :
+       {"--config=" + std::string(CROSSTENANT_SOURCE_DIR) + "/deploy/local/config/tenant-connector.yaml",
+        "--ready-file=" + dir() + "/connector.ready", "--upstream-connect-to=*:443:" + emulator_address_,
+        "--upstream-ca-file=" + certs + "/ca.pem", "--state-dir=" + dir() + "/connector-state",
+        "--credential-file-dirs=" + certs + "," + std::filesystem::temp_directory_path().string()}) {
+    args.push_back(arg);
+  }
+  std::filesystem::remove(dir() + "/connector.ready");
+  connector_ = std::make_unique<ServerProcess>(crosstenant::testing::BinaryPath("tenant-connector"), args, dir());
+  auto connector = GrpcAddress(*connector_, dir() + "/connector.ready", "grpc_address");
+  if (!connector) {
+    ADD_FAILURE() << "tenant-connector did not start: " << connector_->Stderr();
+    return false;
+  }
+  connector_address_ = *connector;
+  setenv("MIGRATECTL_CONNECTOR", connector_address_.c_str(), 1);
+  return true;
+}
+
+bool Mesh::StopConnector() {
+  connector_->Signal(SIGTERM);
+  const std::optional<int> code = connector_->WaitForExit(std::chrono::seconds(30));
+  EXPECT_EQ(code, 0) << connector_->Stderr();
+  return code == 0;
 }
 
 CliResult Mesh::Run(const std::vector<std::string>& args, std::chrono::seconds timeout) {

@@ -41,6 +41,14 @@ class Mesh {
  public:
   // Starts every process; fails the test (and returns false) if one does not come up.
   bool Start();
+  // Starts the tenant-emulator and the tenant-connector only (for tests of the connector alone).
+  bool StartTenantSide();
+
+  // Stops the tenant-connector with SIGTERM (false, and a test failure, unless it exits 0), and starts
+  // it again on the same state directory (MIGRATECTL_CONNECTOR follows its new port). The orchestrator
+  // and the worker keep the old address: for tests of the connector alone.
+  bool StopConnector();
+  bool StartConnector();
 
   // Runs migratectl with `args` against the mesh (TLS and addresses through its MIGRATECTL_*
   // environment), waits at most `timeout`.
@@ -70,6 +78,8 @@ class Mesh {
   std::string CertDir() const;
 
  private:
+  std::vector<std::string> ServerTlsFlags() const;
+
   TempDir dir_;
   std::string emulator_address_;
   std::string connector_address_;

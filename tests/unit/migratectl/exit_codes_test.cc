@@ -32,6 +32,9 @@ TEST(MigratectlExitCodeTest, EachCanonicalCodeHasItsExitCode) {
       {absl::DeadlineExceededError("x"), 8},
       {absl::ResourceExhaustedError("x"), 9},
       {NotReadyError("preflight found 2 error(s)"), 10},
+      // A broken audit chain has its own code; any other DATA_LOSS is an internal error.
+      {AuditChainBrokenError("tenant-connector audit record 2: changed"), 11},
+      {absl::DataLossError("x"), 1},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(static_cast<int>(ExitCodeOf(c.status)), c.exit_code) << c.status;
@@ -105,7 +108,8 @@ TEST(MigratectlExitCodeTest, OwnOutcomesPrintTheirMessageOnly) {
 
 TEST(MigratectlExitCodeTest, HelpListsEveryCode) {
   const std::string help = ExitCodeHelp();
-  for (const char* code : {"  0 ", "  2 ", "  3 ", "  4 ", "  5 ", "  6 ", "  7 ", "  8 ", "  9 ", "  10 ", "  130 "}) {
+  for (const char* code :
+       {"  0 ", "  2 ", "  3 ", "  4 ", "  5 ", "  6 ", "  7 ", "  8 ", "  9 ", "  10 ", "  11 ", "  130 "}) {
     EXPECT_TRUE(absl::StrContains(help, code)) << code;
   }
 }
