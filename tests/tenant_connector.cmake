@@ -24,3 +24,11 @@ crosstenant_cc_test(NAME tenant_connector_misuse_test
   DEPS crosstenant_test_support crosstenant_proto gRPC::grpc++
   LABELS integration)
 add_dependencies(tenant_connector_misuse_test tenant-connector)
+
+# The real tenant-connector behind the test CONNECT proxy (tests/support/connect_proxy.py, run with
+# /usr/bin/python3) in front of the real tenant-emulator: upstream.proxy, no_proxy, refusals, credentials.
+crosstenant_cc_test(NAME tenant_connector_proxy_test
+  SRCS integration/tenant_connector/upstream_proxy_test.cc
+  DEPS crosstenant_mesh_support tenant_connector_core crosstenant_proto gRPC::grpc++
+  LABELS integration)
+add_dependencies(tenant_connector_proxy_test tenant-connector tenant-emulator)
