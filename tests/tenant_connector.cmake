@@ -5,6 +5,7 @@ crosstenant_cc_test(NAME tenant_connector_unit_test
        unit/tenant_connector/crypto_test.cc unit/tenant_connector/test_certificates.cc
        unit/tenant_connector/csom_test.cc unit/tenant_connector/sharepoint_admin_client_test.cc
        unit/tenant_connector/graph_client_test.cc unit/tenant_connector/error_reasons_test.cc
+       unit/tenant_connector/proxy_url_test.cc
   DEPS tenant_connector_core crosstenant_test_support
   LABELS unit)
 

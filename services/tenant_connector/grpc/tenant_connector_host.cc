@@ -96,7 +96,11 @@ std::vector<std::string> SplitList(absl::string_view value) { return absl::StrSp
 
 // The upstream transport's options: the settings, and the proxy's credentials read from their file.
 absl::StatusOr<CurlOptions> TransportOptions(const ConnectorSettings& settings) {
-  CurlOptions options{settings.connect_to, settings.ca_file, settings.proxy, settings.no_proxy};
+  CurlOptions options;
+  options.connect_to = settings.connect_to;
+  options.ca_file = settings.ca_file;
+  options.proxy = settings.proxy;
+  options.no_proxy = settings.no_proxy;
   // libcurl would read these when no proxy is set; the transport never lets it, and says so once.
   std::vector<std::string> ignored;
   for (const char* name : {"HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"}) {
