@@ -904,7 +904,7 @@ def check_connector_accepts(variant, url, no_proxy):
     """The real tenant-connector (BIN_DIR) starts with the rendered proxy settings."""
     import tempfile
     import time
-    binary = os.path.join(os.environ.get("BIN_DIR", ""), "tenant-connector")
+    binary = os.path.abspath(os.path.join(os.environ.get("BIN_DIR", ""), "tenant-connector"))
     if not os.access(binary, os.X_OK):
         problem(f"{binary} is not built (set BIN_DIR to the build's bin directory)")
         return
