@@ -200,8 +200,9 @@ namespace {
 absl::Status ProxiedError(const std::string& host, const ProxyAddress& proxy, CURLcode code, long connect_code) {
   const std::string prefix = absl::StrCat("upstream ", host, " unreachable through the proxy ", proxy.HostPort(), ": ");
   if (connect_code == 407) {
-    return absl::UnavailableError(absl::StrCat(prefix, "the proxy requires authentication or refused the credentials "
-                                                       "(HTTP 407; see upstream.proxy_credentials_file)"));
+    return absl::UnavailableError(absl::StrCat(prefix,
+                                               "the proxy requires authentication or refused the credentials "
+                                               "(HTTP 407; see upstream.proxy_credentials_file)"));
   }
   if (connect_code >= 300) {
     return absl::UnavailableError(
@@ -238,9 +239,8 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
   headers = curl_slist_append(headers, "return-client-request-id: true");
   headers = curl_slist_append(headers, "Expect:");
   const std::string host = HostOf(request.url);
-  const ProxyAddress* proxy = proxy_.has_value() && !BypassesProxy(HostWithoutPort(host), options_.no_proxy)
-                                  ? &*proxy_
-                                  : nullptr;
+  const ProxyAddress* proxy =
+      proxy_.has_value() && !BypassesProxy(HostWithoutPort(host), options_.no_proxy) ? &*proxy_ : nullptr;
   // Through a proxy the CONNECT must name the real host (libcurl would name the connect-to target).
   if (proxy == nullptr) {
     for (const std::string& rule : rules_) connect_to = curl_slist_append(connect_to, rule.c_str());

@@ -28,8 +28,8 @@ namespace {
 
 class TenantConnectorHost : public ServiceHost {
  public:
-  TenantConnectorHost(ServerEnvironment& environment, const ConnectorSettings& settings,
-                      CurlOptions transport_options, std::unique_ptr<ConnectionStore> store, std::string seal_key,
+  TenantConnectorHost(ServerEnvironment& environment, const ConnectorSettings& settings, CurlOptions transport_options,
+                      std::unique_ptr<ConnectionStore> store, std::string seal_key,
                       std::unique_ptr<sharepoint::WireLog> wire_log)
       : grace_(environment.config.shutdown_grace),
         executor_(settings.executor_threads),
@@ -127,9 +127,8 @@ absl::StatusOr<CurlOptions> TransportOptions(const ConnectorSettings& settings) 
   const std::string line(absl::StripAsciiWhitespace(content.str()));
   const size_t colon = line.find(':');
   if (colon == std::string::npos || colon == 0 || absl::StrContains(line, '\n')) {
-    return absl::FailedPreconditionError(absl::StrCat("upstream.proxy_credentials_file ",
-                                                      settings.proxy_credentials_file,
-                                                      " must hold one line USER:PASSWORD"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "upstream.proxy_credentials_file ", settings.proxy_credentials_file, " must hold one line USER:PASSWORD"));
   }
   options.proxy_user = line.substr(0, colon);
   options.proxy_password = line.substr(colon + 1);
@@ -302,10 +301,10 @@ ServerDefinition TenantConnectorDefinition() {
       violations.push_back({"upstream.proxy_credentials_file", "is set but upstream.proxy is empty"});
     }
     for (const std::string& host : settings->no_proxy) {
-      const bool valid = host == "*" || (!host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
-                                           return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-                                                  c == '.' || c == ':';
-                                         }));
+      const bool valid =
+          host == "*" || (!host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+            return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == ':';
+          }));
       if (!valid) {
         violations.push_back(
             {"upstream.no_proxy", absl::StrCat("\"", host, "\" must be a host name suffix (e.g. .svc) or *")});

@@ -152,8 +152,7 @@ TEST_F(UpstreamProxyTest, AProxyThatIsDownFailsTheConnectionNamingTheProxy) {
 
   const grpc::Status status = ConnectContoso();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  EXPECT_THAT(status.error_message(),
-              AllOf(HasSubstr("proxy " + address), HasSubstr("does not accept connections")));
+  EXPECT_THAT(status.error_message(), AllOf(HasSubstr("proxy " + address), HasSubstr("does not accept connections")));
 }
 
 TEST_F(UpstreamProxyTest, ProxyCredentialsComeFromTheirFileAndNeverShow) {
@@ -217,8 +216,8 @@ TEST_F(UpstreamProxyTest, TheEnvironmentsProxyVariablesAreIgnored) {
   const grpc::Status status = ConnectContoso();
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_THAT(proxy.Targets(), IsEmpty());
-  EXPECT_THAT(connector_.Stderr(), AllOf(HasSubstr("proxy environment variables are ignored"),
-                                         HasSubstr("HTTPS_PROXY"), Not(HasSubstr(proxy.address()))));
+  EXPECT_THAT(connector_.Stderr(), AllOf(HasSubstr("proxy environment variables are ignored"), HasSubstr("HTTPS_PROXY"),
+                                         Not(HasSubstr(proxy.address()))));
 }
 
 }  // namespace
