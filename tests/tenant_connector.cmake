@@ -5,6 +5,7 @@ crosstenant_cc_test(NAME tenant_connector_unit_test
        unit/tenant_connector/crypto_test.cc unit/tenant_connector/test_certificates.cc
        unit/tenant_connector/csom_test.cc unit/tenant_connector/sharepoint_admin_client_test.cc
        unit/tenant_connector/graph_client_test.cc unit/tenant_connector/error_reasons_test.cc
+       unit/tenant_connector/proxy_url_test.cc
   DEPS tenant_connector_core crosstenant_test_support
   LABELS unit)
 
@@ -30,3 +31,11 @@ crosstenant_cc_test(NAME tenant_connector_audit_unit_test
   SRCS unit/tenant_connector/audit_trail_test.cc
   DEPS tenant_connector_core crosstenant_test_support
   LABELS unit)
+
+# The real tenant-connector behind the test CONNECT proxy (tests/support/connect_proxy.py, run with
+# /usr/bin/python3) in front of the real tenant-emulator: upstream.proxy, no_proxy, refusals, credentials.
+crosstenant_cc_test(NAME tenant_connector_proxy_test
+  SRCS integration/tenant_connector/upstream_proxy_test.cc
+  DEPS crosstenant_mesh_support tenant_connector_core crosstenant_proto gRPC::grpc++
+  LABELS integration)
+add_dependencies(tenant_connector_proxy_test tenant-connector tenant-emulator)

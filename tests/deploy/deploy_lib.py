@@ -27,6 +27,9 @@ except ImportError as error:  # say what to install instead of a traceback
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OVERLAYS = ("dev", "prod")
+# Variants an operator renders by adding components to an overlay: name -> (overlay, components). Rendered
+# through a temporary kustomization, as the operator's own overlay would include them.
+VARIANTS = {"prod+https-proxy": ("prod", ("https-proxy",))}
 
 # grpc.health.v1.HealthCheckResponse.ServingStatus
 SERVING = 1
@@ -52,13 +55,32 @@ def kustomize_command():
 
 
 def render(overlay):
-    """Renders deploy/k8s/overlays/OVERLAY; returns (text, list of objects)."""
+    """Renders deploy/k8s/overlays/OVERLAY, or a variant of VARIANTS; returns (text, list of objects)."""
+    if overlay in VARIANTS:
+        return render_variant(*VARIANTS[overlay])
     path = os.path.join(SOURCE_DIR, "deploy", "k8s", "overlays", overlay)
     result = subprocess.run(kustomize_command() + [path], capture_output=True, text=True)
     if result.returncode != 0:
         fail(f"rendering {path} failed: {result.stderr.strip()}")
     objects = [o for o in yaml.safe_load_all(result.stdout) if o]
     return result.stdout, objects
+
+
+def render_variant(overlay, components):
+    """Renders overlays/OVERLAY with deploy/k8s/components/COMPONENTS added, in the overlay's namespace."""
+    import tempfile
+    k8s = os.path.join(SOURCE_DIR, "deploy", "k8s")
+    with tempfile.TemporaryDirectory() as work:
+        relative = os.path.relpath(k8s, work)  # kustomize refuses absolute paths to other kustomizations
+        with open(os.path.join(work, "kustomization.yaml"), "w") as f:
+            yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                            "namespace": "crosstenant",
+                            "resources": [f"{relative}/overlays/{overlay}"],
+                            "components": [f"{relative}/components/{c}" for c in components]}, f)
+        result = subprocess.run(kustomize_command() + [work], capture_output=True, text=True)
+    if result.returncode != 0:
+        fail(f"rendering overlays/{overlay} with components {list(components)} failed: {result.stderr.strip()}")
+    return result.stdout, [o for o in yaml.safe_load_all(result.stdout) if o]
 
 
 def by_kind(objects, kind):

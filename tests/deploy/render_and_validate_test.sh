@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Static checks of deploy/ with the tools a user has, offline:
 #   - yamllint on every YAML file under deploy/k8s and deploy/prometheus;
-#   - each overlay renders (`kubectl kustomize`, or $KUSTOMIZE build) and every rendered object passes
+#   - each overlay, and each variant (an overlay with optional components: prod+https-proxy), renders
+#     (`kubectl kustomize`, or $KUSTOMIZE build) and every rendered object passes
 #     the OpenAPI schema of its kind (tests/deploy/validate_manifests.mjs: Kubernetes, cert-manager and
 #     Prometheus Operator schemas);
 #   - `promtool check rules`, `promtool check config` and the rule unit tests (`promtool test rules`);
@@ -39,8 +40,28 @@ else
   fail "yamllint:"; cat "$work/yamllint"
 fi
 
-for overlay in dev prod; do
-  if ! "${render[@]}" "$root/deploy/k8s/overlays/$overlay" >"$work/$overlay.yaml" 2>"$work/$overlay.err"; then
+# Variants: an overlay with optional components, as an operator's own overlay would add them (the same
+# list as VARIANTS in deploy_lib.py), rendered through a kustomization in $work.
+variant_dir() {  # OVERLAY COMPONENT...
+  local dir="$work/variant-$1-${*:2}" relative
+  dir=${dir// /-}
+  mkdir -p "$dir"
+  relative=$(realpath --relative-to="$dir" "$root/deploy/k8s")  # kustomize refuses absolute paths
+  {
+    echo "apiVersion: kustomize.config.k8s.io/v1beta1"
+    echo "kind: Kustomization"
+    echo "namespace: crosstenant"
+    echo "resources: [$relative/overlays/$1]"
+    echo "components:"
+    for component in "${@:2}"; do echo "  - $relative/components/$component"; done
+  } >"$dir/kustomization.yaml"
+  echo "$dir"
+}
+declare -A sources=([dev]="$root/deploy/k8s/overlays/dev" [prod]="$root/deploy/k8s/overlays/prod"
+                    [prod+https-proxy]="$(variant_dir prod https-proxy)")
+
+for overlay in dev prod prod+https-proxy; do
+  if ! "${render[@]}" "${sources[$overlay]}" >"$work/$overlay.yaml" 2>"$work/$overlay.err"; then
     fail "overlay $overlay does not render: $(cat "$work/$overlay.err")"
     continue
   fi

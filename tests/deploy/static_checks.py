@@ -7,6 +7,9 @@
   static_checks.py dashboard      deploy/grafana/crosstenant-dashboard.json against the dashboard model
   static_checks.py dockerfile     deploy/docker/Dockerfile and .dockerignore (BIN_DIR: the binaries whose
                                   shared libraries the runtime stage must install)
+  static_checks.py https-proxy    components/https-proxy on the prod overlay: the connector's proxy settings
+                                  (accepted by the real binary, BIN_DIR), the proxy's port admitted on IPv4
+                                  and IPv6, no direct egress to Microsoft left
   static_checks.py orchestrator-ha
                                   the orchestrator's store per overlay (dev: SQLite, one replica on a claim;
                                   prod: PostgreSQL, several replicas, rolling, spread, a PDB, the connection
@@ -137,7 +140,7 @@ def migratectl_job(objects):
 
 
 def pod_security():
-    for overlay in lib.OVERLAYS:
+    for overlay in lib.OVERLAYS + tuple(lib.VARIANTS):
         _, objects = lib.render(overlay)
         if overlay == "prod":
             migratectl_job(objects)
@@ -803,9 +806,130 @@ def check_autoscaled_replicas(overlay, objects):
             print(f"ok: {overlay}: Deployment/{target}'s replicas belong to its HorizontalPodAutoscaler", flush=True)
 
 
+# ------------------------------------------------------------------------------------------ https proxy
+# Addresses of Microsoft's endpoints (login.microsoftonline.com answered from these ranges): what the
+# connector must reach directly without a proxy, and must not with one.
+MICROSOFT_ADDRESSES = ("20.190.151.68", "2603:1037:1:c8::8")
+
+
+def egress_allowed(objects, template, address, port):
+    """Whether the NetworkPolicies let the pod open TCP to `address`:`port` outside the cluster (ipBlock
+    peers, or rules with no peer; pod and namespace selectors never match an outside address)."""
+    import ipaddress
+    ip = ipaddress.ip_address(address)
+    for _, peers, ports in policy_rules(objects, template, "egress"):
+        if ports and not any(p.get("protocol", "TCP") == "TCP" and (p.get("port") == port or (
+                isinstance(p.get("port"), int) and p["port"] <= port <= p.get("endPort", p["port"]))) for p in ports):
+            continue
+        if not peers:
+            return True
+        for peer in peers:
+            block = peer.get("ipBlock")
+            if not block:
+                continue
+            network = ipaddress.ip_network(block["cidr"])
+            if ip.version == network.version and ip in network and not any(
+                    ip.version == ipaddress.ip_network(e).version and ip in ipaddress.ip_network(e)
+                    for e in block.get("except", [])):
+                return True
+    return False
+
+
+def connector_of(overlay, objects):
+    deployment = lib.by_kind(objects, "Deployment").get("tenant-connector")
+    if not deployment:
+        problem(f"{overlay}: no Deployment tenant-connector")
+        return None, None, None
+    template = deployment["spec"]["template"]
+    container = next(c for c in template["spec"]["containers"] if c["name"] == "tenant-connector")
+    merged, _ = settings(objects, template["spec"], container)
+    return template, container, merged
+
+
+def https_proxy():
+    """components/https-proxy on the prod overlay: the connector's effective settings name the proxy, the
+    real binary accepts them, and the policies admit the proxy's port on IPv4 and IPv6 and nothing else
+    outside; the prod overlay alone reaches Microsoft directly (so that the evaluation can fail)."""
+    from urllib.parse import urlsplit
+    _, objects = lib.render("prod")
+    template, _, merged = connector_of("prod", objects)
+    if template:
+        direct = [a for a in MICROSOFT_ADDRESSES if egress_allowed(objects, template, a, 443)]
+        if len(direct) != len(MICROSOFT_ADDRESSES):
+            problem(f"prod: the connector reaches only {direct} of Microsoft's {list(MICROSOFT_ADDRESSES)} on 443")
+        if merged.get("upstream_proxy") or (merged.get("upstream") or {}).get("proxy"):
+            problem("prod: the connector has a proxy without the https-proxy component")
+        print("ok: prod: the connector reaches Microsoft on 443 directly, IPv4 and IPv6, with no proxy", flush=True)
+
+    variant = "prod+https-proxy"
+    _, objects = lib.render(variant)
+    template, container, merged = connector_of(variant, objects)
+    if not template:
+        return
+    url = merged.get("upstream_proxy") or (merged.get("upstream") or {}).get("proxy")
+    no_proxy = merged.get("upstream_no_proxy") or ",".join((merged.get("upstream") or {}).get("no_proxy", []))
+    if not url:
+        problem(f"{variant}: the connector's settings have no upstream.proxy")
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port or parts.username:
+        problem(f"{variant}: upstream.proxy {url} is not http(s)://HOST:PORT without credentials")
+        return
+    policy = lib.by_kind(objects, "NetworkPolicy").get("tenant-connector-egress-proxy")
+    if not policy:
+        problem(f"{variant}: no NetworkPolicy tenant-connector-egress-proxy")
+        return
+    import ipaddress
+    blocks = [peer["ipBlock"]["cidr"] for rule in policy["spec"].get("egress", []) for peer in rule.get("to", [])
+              if "ipBlock" in peer]
+    families = {ipaddress.ip_network(b).version for b in blocks}
+    if families != {4, 6}:
+        problem(f"{variant}: NetworkPolicy/tenant-connector-egress-proxy names IPv{sorted(families)} only; "
+                "expected an IPv4 and an IPv6 address of the proxy")
+    for block in blocks:
+        address = str(next(iter(ipaddress.ip_network(block))))
+        if not egress_allowed(objects, template, address, parts.port):
+            problem(f"{variant}: the connector may not reach the proxy at {address}, port {parts.port} of {url}")
+        if egress_allowed(objects, template, address, parts.port + 1):
+            problem(f"{variant}: the connector may reach {address} on other ports than the proxy's {parts.port}")
+    for address in MICROSOFT_ADDRESSES:
+        if egress_allowed(objects, template, address, 443):
+            problem(f"{variant}: the connector still reaches Microsoft ({address}:443) around the proxy")
+    print(f"ok: {variant}: the connector's upstream.proxy is {url} (no_proxy {no_proxy or 'none'}); the policies "
+          f"admit it on {parts.port} at {', '.join(blocks)} and nothing else outside the cluster", flush=True)
+    check_connector_accepts(variant, url, no_proxy)
+
+
+def check_connector_accepts(variant, url, no_proxy):
+    """The real tenant-connector (BIN_DIR) starts with the rendered proxy settings."""
+    import tempfile
+    import time
+    binary = os.path.abspath(os.path.join(os.environ.get("BIN_DIR", ""), "tenant-connector"))
+    if not os.access(binary, os.X_OK):
+        problem(f"{binary} is not built (set BIN_DIR to the build's bin directory)")
+        return
+    with tempfile.TemporaryDirectory() as work:
+        ready = os.path.join(work, "ready")
+        argv = [binary, "--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0",
+                f"--ready-file={ready}", f"--upstream-proxy={url}"] + ([f"--upstream-no-proxy={no_proxy}"]
+                                                                       if no_proxy else [])
+        with open(os.path.join(work, "log"), "w") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+        try:
+            lib.wait_until(lambda: os.path.exists(ready) or process.poll() is not None, 20)
+            if not os.path.exists(ready):
+                problem(f"{variant}: tenant-connector refused the rendered proxy settings: "
+                        f"{lib.log_tail(os.path.join(work, 'log'))}")
+                return
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+    print(f"ok: {variant}: tenant-connector starts with the rendered proxy settings", flush=True)
+
+
 def main():
     checks = {"pod-security": pod_security, "dashboard": dashboard, "dockerfile": dockerfile,
-              "orchestrator-ha": orchestrator_ha}
+              "orchestrator-ha": orchestrator_ha, "https-proxy": https_proxy}
     if len(sys.argv) != 2 or sys.argv[1] not in checks:
         sys.exit(f"usage: static_checks.py {'|'.join(checks)}")
     checks[sys.argv[1]]()

@@ -244,8 +244,10 @@ bool Emulator::Start(const std::vector<std::string>& extra, const std::string& s
   }
   std::string address = (*ready_json)["address"].get<std::string>();
   port_ = address.substr(address.rfind(':') + 1);
-  transport_ =
-      std::make_unique<tenant_connector::CurlTransport>(tenant_connector::CurlOptions{{ConnectTo()}, CaFile()});
+  tenant_connector::CurlOptions options;
+  options.connect_to = {ConnectTo()};
+  options.ca_file = CaFile();
+  transport_ = std::make_unique<tenant_connector::CurlTransport>(std::move(options));
   return true;
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "services/common/logging.h"
@@ -49,6 +50,12 @@ std::string HostOf(const std::string& url) {
   return std::string(rest.substr(0, rest.find_first_of("/?#")));
 }
 
+// The host of a URL's authority ("host", "host:port" or "[v6]:port"), without the port, in lower case.
+std::string HostWithoutPort(absl::string_view authority) {
+  if (absl::StartsWith(authority, "[")) return std::string(authority.substr(0, authority.find(']') + 1));
+  return absl::AsciiStrToLower(authority.substr(0, authority.find(':')));
+}
+
 // The URL's path without its query: queries may name users ($filter), never worth a log line.
 std::string PathOf(const std::string& url) {
   absl::string_view rest = url;
@@ -79,6 +86,75 @@ thread_local UpstreamIds last_ids;
 
 UpstreamIds LastUpstreamIds() { return last_ids; }
 
+std::string ProxyAddress::HostPort() const {
+  return absl::StrCat(absl::StrContains(host, ':') ? absl::StrCat("[", host, "]") : host, ":", port);
+}
+
+std::string ProxyAddress::Url() const { return absl::StrCat(scheme, "://", HostPort()); }
+
+absl::StatusOr<ProxyAddress> ParseProxyUrl(absl::string_view url) {
+  ProxyAddress address;
+  absl::string_view rest = url;
+  const size_t separator = rest.find("://");
+  if (separator != absl::string_view::npos) {
+    address.scheme = absl::AsciiStrToLower(rest.substr(0, separator));
+    rest.remove_prefix(separator + 3);
+  }
+  absl::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  // Before anything that quotes the URL: user info may hold a password.
+  if (absl::StrContains(authority, '@')) {
+    return absl::InvalidArgumentError(
+        "must not hold credentials (user:password@); put them in upstream.proxy_credentials_file");
+  }
+  const std::string quoted = absl::StrCat("\"", url, "\"");
+  if (address.scheme != "http" && address.scheme != "https") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(quoted, " must be http://HOST:PORT or https://HOST:PORT (an HTTP CONNECT proxy)"));
+  }
+  rest.remove_prefix(authority.size());
+  if (!rest.empty() && rest != "/") {
+    return absl::InvalidArgumentError(absl::StrCat(quoted, " must have no path or query"));
+  }
+  absl::string_view port;
+  if (absl::ConsumePrefix(&authority, "[")) {
+    const size_t close = authority.find(']');
+    if (close == absl::string_view::npos) return absl::InvalidArgumentError(absl::StrCat(quoted, " has no \"]\""));
+    address.host = std::string(authority.substr(0, close));
+    authority.remove_prefix(close + 1);
+    if (!absl::ConsumePrefix(&authority, ":")) authority = "";
+    port = authority;
+  } else {
+    const size_t colon = authority.find(':');
+    address.host = absl::AsciiStrToLower(authority.substr(0, colon));
+    if (colon != absl::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (address.host.empty()) return absl::InvalidArgumentError(absl::StrCat(quoted, " names no host"));
+  for (char c : address.host) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != ':') {
+      return absl::InvalidArgumentError(absl::StrCat(quoted, " has an invalid host"));
+    }
+  }
+  if (port.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(quoted, " names no port (e.g. http://proxy.example:3128)"));
+  }
+  if (!absl::SimpleAtoi(port, &address.port) || address.port < 1 || address.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(quoted, " has port ", port, ", not 1-65535"));
+  }
+  return address;
+}
+
+bool BypassesProxy(absl::string_view host, const std::vector<std::string>& no_proxy) {
+  const std::string name = absl::AsciiStrToLower(host);
+  for (absl::string_view entry : no_proxy) {
+    absl::ConsumePrefix(&entry, ".");
+    if (entry == "*") return true;
+    if (entry.empty()) continue;
+    const std::string suffix = absl::AsciiStrToLower(entry);
+    if (name == suffix || absl::EndsWith(name, absl::StrCat(".", suffix))) return true;
+  }
+  return false;
+}
+
 std::string HttpResponse::MicrosoftRequestId() const {
   for (const char* name : {"request-id", "sprequestguid", "x-ms-request-id"}) {
     if (std::string value = Header(name); !value.empty()) return value.substr(0, 128);
@@ -107,7 +183,43 @@ CurlTransport::CurlTransport(CurlOptions options) : options_(std::move(options))
     // libcurl spells "any host" as an empty first field.
     rules_.push_back(absl::StartsWith(rule, "*:") ? rule.substr(1) : rule);
   }
+  if (!options_.proxy.empty()) {
+    absl::StatusOr<ProxyAddress> proxy = ParseProxyUrl(options_.proxy);
+    if (proxy.ok()) {
+      proxy_ = *std::move(proxy);
+    } else {
+      log::Error("upstream proxy ignored", {{"error", std::string(proxy.status().message())}});
+    }
+  }
 }
+
+namespace {
+
+// The error of a request that went through `proxy` and failed with `code`: it names the proxy, so that
+// a proxy refusing or down is not read as Microsoft being down.
+absl::Status ProxiedError(const std::string& host, const ProxyAddress& proxy, CURLcode code, long connect_code) {
+  const std::string prefix = absl::StrCat("upstream ", host, " unreachable through the proxy ", proxy.HostPort(), ": ");
+  if (connect_code == 407) {
+    return absl::UnavailableError(absl::StrCat(prefix,
+                                               "the proxy requires authentication or refused the credentials "
+                                               "(HTTP 407; see upstream.proxy_credentials_file)"));
+  }
+  if (connect_code >= 300) {
+    return absl::UnavailableError(
+        absl::StrCat(prefix, "the proxy refused the tunnel to ", host, " (HTTP ", connect_code, ")"));
+  }
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return absl::UnavailableError(absl::StrCat(prefix, "the proxy's host name does not resolve"));
+    case CURLE_COULDNT_CONNECT:
+      // libcurl connects to the proxy only; the proxy's own failures come back as a CONNECT status.
+      return absl::UnavailableError(absl::StrCat(prefix, "the proxy does not accept connections"));
+    default:
+      return absl::UnavailableError(absl::StrCat(prefix, curl_easy_strerror(code)));
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
   thread_local std::unique_ptr<CURL, CurlDeleter> handle(curl_easy_init());
@@ -126,7 +238,13 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
   headers = curl_slist_append(headers, absl::StrCat("client-request-id: ", response.client_request_id).c_str());
   headers = curl_slist_append(headers, "return-client-request-id: true");
   headers = curl_slist_append(headers, "Expect:");
-  for (const std::string& rule : rules_) connect_to = curl_slist_append(connect_to, rule.c_str());
+  const std::string host = HostOf(request.url);
+  const ProxyAddress* proxy =
+      proxy_.has_value() && !BypassesProxy(HostWithoutPort(host), options_.no_proxy) ? &*proxy_ : nullptr;
+  // Through a proxy the CONNECT must name the real host (libcurl would name the connect-to target).
+  if (proxy == nullptr) {
+    for (const std::string& rule : rules_) connect_to = curl_slist_append(connect_to, rule.c_str());
+  }
 
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
@@ -138,6 +256,18 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   if (connect_to != nullptr) curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
+  // Always set, so that libcurl never falls back to the environment's proxy variables.
+  const std::string proxy_url = proxy == nullptr ? std::string() : proxy->Url();
+  curl_easy_setopt(curl, CURLOPT_PROXY, proxy_url.c_str());
+  if (proxy != nullptr) {
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, "");  // decided above; NO_PROXY from the environment is not read
+    curl_easy_setopt(curl, CURLOPT_HTTPPROXYTUNNEL, 1L);
+    if (!options_.proxy_user.empty()) {
+      curl_easy_setopt(curl, CURLOPT_PROXYAUTH, CURLAUTH_BASIC);
+      curl_easy_setopt(curl, CURLOPT_PROXYUSERNAME, options_.proxy_user.c_str());
+      curl_easy_setopt(curl, CURLOPT_PROXYPASSWORD, options_.proxy_password.c_str());
+    }
+  }
   if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -157,18 +287,22 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  long connect_code = 0;  // the proxy's answer to CONNECT
+  if (proxy != nullptr) curl_easy_getinfo(curl, CURLINFO_HTTP_CONNECTCODE, &connect_code);
   curl_slist_free_all(headers);
   curl_slist_free_all(connect_to);
   response.status = code == CURLE_OK ? static_cast<int>(status) : 0;
   last_ids.request_id = response.MicrosoftRequestId();
   // Never the headers or the body: they carry tokens and secrets.
   log::Fields fields = {{"method", request.method},
-                        {"host", HostOf(request.url)},
+                        {"host", host},
                         {"path", PathOf(request.url)},
                         {"status", absl::StrCat(response.status)},
                         {"client_request_id", last_ids.client_request_id},
                         {"request_id", last_ids.request_id},
                         {"duration_ms", absl::StrCat(elapsed)}};
+  if (proxy != nullptr) fields.emplace_back("proxy", proxy->HostPort());
+  if (connect_code >= 300) fields.emplace_back("proxy_status", absl::StrCat(connect_code));
   if (code != CURLE_OK) fields.emplace_back("error", curl_easy_strerror(code));
   const bool failed = code != CURLE_OK || response.status >= 400;
   log::Write(failed ? log::Severity::kInfo : log::Severity::kDebug,
@@ -177,8 +311,8 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
                                                               : "upstream request",
              fields);
   if (code != CURLE_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("upstream ", HostOf(request.url), " unreachable: ", curl_easy_strerror(code)));
+    if (proxy != nullptr) return ProxiedError(host, *proxy, code, connect_code);
+    return absl::UnavailableError(absl::StrCat("upstream ", host, " unreachable: ", curl_easy_strerror(code)));
   }
   return response;
 }

@@ -9,9 +9,17 @@
 // request to Microsoft support. Each request is logged with both ids and the current trace id
 // (trace_context.h): at debug level, and at info when it failed (HTTP 4xx/5xx or no answer).
 //
-// Requests always name Microsoft's real hosts. Two settings may differ between deployments, and only
-// these two: a connect-to map (libcurl CURLOPT_CONNECT_TO, e.g. "login.microsoftonline.com:443:127.0.0.1:8443"
-// or "*:443:127.0.0.1:8443" for every host) and a CA file. TLS verification is always on.
+// Requests always name Microsoft's real hosts. What may differ between deployments is the network path
+// and the trust: a connect-to map (libcurl CURLOPT_CONNECT_TO, e.g.
+// "login.microsoftonline.com:443:127.0.0.1:8443" or "*:443:127.0.0.1:8443" for every host), a CA file, and
+// an HTTP CONNECT proxy with its no-proxy list. TLS verification is always on, end to end through a
+// proxy's tunnel.
+//
+// Through a proxy the connector does not connect to Microsoft itself: the CONNECT request names the real
+// host and port (login.microsoftonline.com:443) and the proxy resolves it, so connect-to rules apply only
+// to requests that go direct (no proxy, or a host of the no-proxy list). The process environment
+// (HTTPS_PROXY, https_proxy, ALL_PROXY, NO_PROXY), which libcurl would otherwise read, is ignored: the
+// settings alone decide the path, as the cluster's network policies must.
 //
 //   CurlTransport transport({.connect_to = {"*:443:127.0.0.1:8443"}, .ca_file = "emulator.pem"});
 //   ASSIGN_OR_RETURN(HttpResponse response, transport.Send(request));
@@ -23,6 +31,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace crosstenant::tenant_connector {
@@ -65,7 +74,8 @@ struct UpstreamIds {
 UpstreamIds LastUpstreamIds();
 
 // Sends one request. Implementations are thread-safe. A transport failure (DNS, connect, TLS,
-// timeout) is UNAVAILABLE naming the host, never the request body.
+// timeout) is UNAVAILABLE naming the host, never the request body; through a proxy it also names the
+// proxy (HOST:PORT, never its credentials), and a proxy that is down or refuses the tunnel says so.
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;
@@ -77,9 +87,38 @@ struct CurlOptions {
   std::vector<std::string> connect_to;
   // PEM bundle of CAs to trust instead of the system store; empty means the system store.
   std::string ca_file;
+  // HTTP CONNECT proxy for upstream requests, as ParseProxyUrl accepts it; empty: direct.
+  std::string proxy;
+  // Hosts that go direct despite `proxy`: "example.com" (or ".example.com") matches example.com and
+  // every name under it, "*" every host. Case-insensitive.
+  std::vector<std::string> no_proxy;
+  // Basic credentials for the proxy (empty user: none). Never logged.
+  std::string proxy_user;
+  std::string proxy_password;
 };
 
-// libcurl-backed transport, reusing one handle (and its connections) per calling thread.
+// A proxy URL taken apart: `scheme` "http" or "https", `host` (an IPv6 address without brackets).
+struct ProxyAddress {
+  std::string scheme;
+  std::string host;
+  int port = 0;
+  // "host:port" ("[v6]:port"): what errors and logs name.
+  std::string HostPort() const;
+  // "scheme://host:port", as libcurl takes it.
+  std::string Url() const;
+};
+
+// Parses "http://HOST:PORT" or "https://HOST:PORT" (a trailing "/" allowed). INVALID_ARGUMENT when the
+// scheme is another, the host or port is missing, the port is not 1-65535, or there is a path, query or
+// user info; the message quotes the URL except when it holds user info ("user:password@"), which it
+// never echoes.
+absl::StatusOr<ProxyAddress> ParseProxyUrl(absl::string_view url);
+
+// Whether `host` (no port) matches an entry of a no-proxy list (see CurlOptions::no_proxy).
+bool BypassesProxy(absl::string_view host, const std::vector<std::string>& no_proxy);
+
+// libcurl-backed transport, reusing one handle (and its connections) per calling thread. `options.proxy`
+// must have passed ParseProxyUrl (an unparsable one is ignored, with an error logged).
 class CurlTransport : public HttpTransport {
  public:
   explicit CurlTransport(CurlOptions options);
@@ -88,6 +127,7 @@ class CurlTransport : public HttpTransport {
  private:
   CurlOptions options_;
   std::vector<std::string> rules_;
+  std::optional<ProxyAddress> proxy_;
 };
 
 // application/x-www-form-urlencoded body of `fields`.

@@ -1,8 +1,17 @@
 #include "services/tenant_connector/grpc/tenant_connector_host.h"
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
@@ -20,12 +29,12 @@ namespace {
 
 class TenantConnectorHost : public ServiceHost {
  public:
-  TenantConnectorHost(ServerEnvironment& environment, const ConnectorSettings& settings,
+  TenantConnectorHost(ServerEnvironment& environment, const ConnectorSettings& settings, CurlOptions transport_options,
                       std::unique_ptr<ConnectionStore> store, std::unique_ptr<ConnectionStore> audit_store,
                       std::string seal_key, std::unique_ptr<sharepoint::WireLog> wire_log)
       : grace_(environment.config.shutdown_grace),
         executor_(settings.executor_threads),
-        transport_(CurlOptions{settings.connect_to, settings.ca_file}),
+        transport_(std::move(transport_options)),
         store_(std::move(store)),
         audit_store_(std::move(audit_store)),
         audit_(store_ ? store_.get() : audit_store_.get(), environment.metrics),
@@ -91,6 +100,47 @@ absl::Status ParseDurationFlag(absl::string_view value, absl::Duration* out) {
 
 std::vector<std::string> SplitList(absl::string_view value) { return absl::StrSplit(value, ',', absl::SkipEmpty()); }
 
+// The upstream transport's options: the settings, and the proxy's credentials read from their file.
+absl::StatusOr<CurlOptions> TransportOptions(const ConnectorSettings& settings) {
+  CurlOptions options;
+  options.connect_to = settings.connect_to;
+  options.ca_file = settings.ca_file;
+  options.proxy = settings.proxy;
+  options.no_proxy = settings.no_proxy;
+  // libcurl would read these when no proxy is set; the transport never lets it, and says so once.
+  std::vector<std::string> ignored;
+  for (const char* name : {"HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"}) {
+    if (std::getenv(name) != nullptr) ignored.push_back(name);  // the name only: values may hold credentials
+  }
+  if (!ignored.empty()) {
+    log::Warning("proxy environment variables are ignored; the upstream.proxy and upstream.no_proxy settings decide",
+                 {{"variables", absl::StrJoin(ignored, ",")}});
+  }
+  if (settings.proxy.empty()) return options;
+  absl::StatusOr<ProxyAddress> proxy = ParseProxyUrl(settings.proxy);
+  if (!proxy.ok()) return proxy.status();
+  log::Info("upstream through a proxy",
+            {{"proxy", proxy->HostPort()}, {"no_proxy", absl::StrJoin(settings.no_proxy, ",")}});
+  if (settings.proxy_credentials_file.empty()) return options;
+  std::ifstream in(settings.proxy_credentials_file);
+  std::stringstream content;
+  content << in.rdbuf();
+  if (!in) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("upstream.proxy_credentials_file ", settings.proxy_credentials_file, " cannot be read"));
+  }
+  // Never quoted in an error: the line is the password.
+  const std::string line(absl::StripAsciiWhitespace(content.str()));
+  const size_t colon = line.find(':');
+  if (colon == std::string::npos || colon == 0 || absl::StrContains(line, '\n')) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "upstream.proxy_credentials_file ", settings.proxy_credentials_file, " must hold one line USER:PASSWORD"));
+  }
+  options.proxy_user = line.substr(0, colon);
+  options.proxy_password = line.substr(colon + 1);
+  return options;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvironment& environment,
@@ -130,8 +180,10 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> MakeTenantConnectorHost(ServerEnvir
         "removed); turn it off when you are done",
         {{"sharepoint_wire_log", settings.sharepoint_wire_log}});
   }
-  return std::make_unique<TenantConnectorHost>(environment, settings, std::move(store), std::move(audit_store),
-                                               std::move(seal_key), std::move(wire_log));
+  absl::StatusOr<CurlOptions> transport_options = TransportOptions(settings);
+  if (!transport_options.ok()) return transport_options.status();
+  return std::make_unique<TenantConnectorHost>(environment, settings, *std::move(transport_options), std::move(store),
+                                               std::move(audit_store), std::move(seal_key), std::move(wire_log));
 }
 
 ServerDefinition TenantConnectorDefinition() {
@@ -158,6 +210,9 @@ ServerDefinition TenantConnectorDefinition() {
     ConfigReader upstream = reader.Section("upstream");
     upstream.Read("connect_to", &settings->connect_to);
     upstream.Read("ca_file", &settings->ca_file);
+    upstream.Read("proxy", &settings->proxy);
+    upstream.Read("no_proxy", &settings->no_proxy);
+    upstream.Read("proxy_credentials_file", &settings->proxy_credentials_file);
     upstream.Read("budget", &settings->upstream_budget);
     upstream.Read("refresh_margin", &settings->refresh_margin);
     upstream.Read("max_attempts", &settings->max_attempts, 1, 20);
@@ -185,6 +240,25 @@ ServerDefinition TenantConnectorDefinition() {
     flags.Add("upstream-ca-file", "FILE", "PEM CA bundle trusted for upstream HTTPS (default: system store)",
               [settings](absl::string_view v) {
                 settings->ca_file = std::string(v);
+                return absl::OkStatus();
+              });
+    flags.Add("upstream-proxy", "URL",
+              "HTTP CONNECT proxy for every upstream request, http://HOST:PORT or https://HOST:PORT (empty: direct; "
+              "HTTPS_PROXY is ignored)",
+              [settings](absl::string_view v) {
+                settings->proxy = std::string(v);
+                return absl::OkStatus();
+              });
+    flags.Add("upstream-no-proxy", "HOSTS",
+              "comma-separated host suffixes that go direct despite the proxy, e.g. .svc,.cluster.local (replaces "
+              "the config list; NO_PROXY is ignored)",
+              [settings](absl::string_view v) {
+                settings->no_proxy = SplitList(v);
+                return absl::OkStatus();
+              });
+    flags.Add("upstream-proxy-credentials-file", "FILE", "file holding USER:PASSWORD for the proxy (Basic)",
+              [settings](absl::string_view v) {
+                settings->proxy_credentials_file = std::string(v);
                 return absl::OkStatus();
               });
     flags.Add("probe-interval", "DURATION", "how often each connection is probed (default 5m)",
@@ -228,6 +302,23 @@ ServerDefinition TenantConnectorDefinition() {
       std::vector<std::string> parts = absl::StrSplit(rule, ':');
       if (parts.size() != 4) {
         violations.push_back({"upstream.connect_to", absl::StrCat("\"", rule, "\" must be HOST:PORT:TO_HOST:TO_PORT")});
+      }
+    }
+    if (!settings->proxy.empty()) {
+      if (absl::StatusOr<ProxyAddress> proxy = ParseProxyUrl(settings->proxy); !proxy.ok()) {
+        violations.push_back({"upstream.proxy", std::string(proxy.status().message())});
+      }
+    } else if (!settings->proxy_credentials_file.empty()) {
+      violations.push_back({"upstream.proxy_credentials_file", "is set but upstream.proxy is empty"});
+    }
+    for (const std::string& host : settings->no_proxy) {
+      const bool valid =
+          host == "*" || (!host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+            return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == ':';
+          }));
+      if (!valid) {
+        violations.push_back(
+            {"upstream.no_proxy", absl::StrCat("\"", host, "\" must be a host name suffix (e.g. .svc) or *")});
       }
     }
     for (const std::string& dir : settings->credential_file_dirs) {

@@ -25,6 +25,12 @@ struct ConnectorSettings {
   // libcurl connect-to rules ("HOST:PORT:TO_HOST:TO_PORT", HOST "*" for any) and CA file for upstream.
   std::vector<std::string> connect_to;
   std::string ca_file;
+  // HTTP CONNECT proxy for every upstream request ("http://HOST:PORT" or "https://HOST:PORT"; empty:
+  // direct), the host suffixes that go direct despite it, and a file holding "user:password" for the
+  // proxy's Basic authentication (empty: none). HTTPS_PROXY and NO_PROXY in the environment are ignored.
+  std::string proxy;
+  std::vector<std::string> no_proxy;
+  std::string proxy_credentials_file;
   absl::Duration probe_interval = absl::Minutes(5);
   absl::Duration refresh_margin = absl::Minutes(5);
   absl::Duration upstream_budget = absl::Seconds(60);
