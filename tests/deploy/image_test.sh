@@ -60,7 +60,7 @@ started=$(date +%s)
 git -C "$root" archive --format=tar HEAD | (mkdir -p "$work/context" && tar -C "$work/context" -x)
 cp -r "$root/.git" "$work/context/.git"
 podman build --runtime runc --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --pull=never \
-  --build-arg WERROR="${IMAGE_WERROR:-ON}" -v "$cache:/ccache" -f "$work/context/deploy/docker/Dockerfile" -t "$image" "$work/context" \
+  --build-arg WERROR="${IMAGE_WERROR:-ON}" --build-arg LANG="${LANG:-C.UTF-8}" -v "$cache:/ccache" -f "$work/context/deploy/docker/Dockerfile" -t "$image" "$work/context" \
   >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; echo "image: the build failed (above)"; exit 1; }
 echo "image: built in $(($(date +%s) - started)) s"
 size=$(podman image inspect --format '{{.Size}}' "$image")
