@@ -18,7 +18,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 image=${IMAGE:-localhost/crosstenant:test}
 skip() { echo "SKIPPED: $*"; exit 77; }
 
-command -v podman >/dev/null || skip "podman is not installed (apt-get install podman runc; deploy/local/bootstrap.sh installs them)"
+command -v podman >/dev/null || skip "podman is not installed (apt-get install podman runc debootstrap to run this test; the bootstrap leaves them out to keep CI within its time)"
 command -v runc >/dev/null || skip "runc is not installed (apt-get install runc)"
 # runc, and explicit rlimits: crun cannot set rlimits in some sandboxes.
 podman_run=(podman run --rm --runtime runc --ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
