@@ -68,7 +68,20 @@ TEST_F(BackupRestoreTest, AFreshConnectorAndOrchestratorOnTheBackupsResumeThePau
     v1::PauseMigrationResponse paused;
     ASSERT_TRUE(orchestrator_.stub().PauseMigration(&context, pause, &paused).ok());
   }
-  const v1::Migration at_backup = Get(name);
+  // A pause starts no new move, but moves already started at Microsoft are still polled to their end: wait
+  // for them, so that the backup and the counts compared with it are one state.
+  const v1::Migration at_backup = WaitUntil(
+      name,
+      [&](const v1::Migration& m) {
+        int in_flight = 0;
+        for (v1::UserMoveState state :
+             {v1::USER_MOVE_STATE_NOT_STARTED, v1::USER_MOVE_STATE_SCHEDULED, v1::USER_MOVE_STATE_READY_TO_TRIGGER,
+              v1::USER_MOVE_STATE_IN_PROGRESS, v1::USER_MOVE_STATE_RESCHEDULED}) {
+          in_flight += Count(m, state);
+        }
+        return in_flight == 0;
+      },
+      absl::Seconds(90));
   ASSERT_EQ(at_backup.state(), v1::MIGRATION_STATE_PAUSED);
   ASSERT_LT(Count(at_backup, v1::USER_MOVE_STATE_SUCCESS), seed.nam_users + seed.eur_users) << "not done yet";
 
