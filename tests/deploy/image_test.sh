@@ -37,12 +37,14 @@ if ! podman image exists "$base"; then
     command -v debootstrap >/dev/null ||
       skip "no $base image, no registry to pull it from, and no debootstrap to make one (apt-get install debootstrap)"
     echo "image: $base is not available; making it with debootstrap (minbase, bookworm) from the Debian mirror"
+    # Either file may be missing (Debian 12 ships deb822 sources only), so sed's status is not ours.
     mirror=$(sed -n 's/^URIs: *//p; s/^deb \(http[^ ]*\) bookworm .*/\1/p' /etc/apt/sources.list.d/*.sources \
-               /etc/apt/sources.list 2>/dev/null | head -1)
+               /etc/apt/sources.list 2>/dev/null | head -1 || true)
     debootstrap --variant=minbase bookworm "$work/rootfs" "${mirror:-http://deb.debian.org/debian}" \
       >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; skip "debootstrap failed (log above)"; }
     rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
-    tar -C "$work/rootfs" -c . | podman import -q - "$base" >/dev/null
+    tar -C "$work/rootfs" -c . | podman import -q - "$base" >"$work/import.log" 2>&1 ||
+      { cat "$work/import.log"; skip "podman cannot import the debootstrap base (above)"; }
     rm -rf "$work/rootfs"
   fi
 fi
