@@ -81,13 +81,11 @@ bool Settled(v1::ConnectionState state) {
 
 // Waits (WatchConnections) until a device-code sign-in ends; the connection as it ended.
 absl::StatusOr<v1::Connection> WaitForSignIn(Invocation& in, const v1::Connection& pending, absl::Duration timeout) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
+  std::unique_ptr<grpc::ClientContext> context = in.StreamContext(absl::Now() + timeout);
   v1::WatchConnectionsRequest request;
   request.add_names(pending.name());
   std::unique_ptr<grpc::ClientReader<v1::WatchConnectionsResponse>> reader =
-      in.connector().WatchConnections(&context, request);
+      in.connector().WatchConnections(context.get(), request);
   v1::WatchConnectionsResponse event;
   while (reader->Read(&event)) {
     if (event.connection().name() != pending.name()) continue;
@@ -95,7 +93,7 @@ absl::StatusOr<v1::Connection> WaitForSignIn(Invocation& in, const v1::Connectio
       return absl::NotFoundError(absl::StrCat(pending.name(), " was deleted while waiting for sign-in"));
     }
     if (Settled(event.connection().state())) {
-      context.TryCancel();
+      context->TryCancel();
       return event.connection();
     }
   }
@@ -387,13 +385,9 @@ absl::Status RunConnections(Invocation& in) {
     in.Print(ConnectionsTable(connections), json);
     return absl::OkStatus();
   }
-  grpc::ClientContext context;
-  if (timeout != absl::InfiniteDuration()) {
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
-  }
+  std::unique_ptr<grpc::ClientContext> context = in.StreamContext(absl::Now() + timeout);
   std::unique_ptr<grpc::ClientReader<v1::WatchConnectionsResponse>> reader =
-      in.connector().WatchConnections(&context, v1::WatchConnectionsRequest());
+      in.connector().WatchConnections(context.get(), v1::WatchConnectionsRequest());
   v1::WatchConnectionsResponse event;
   while (reader->Read(&event)) {
     const v1::Connection& c = event.connection();

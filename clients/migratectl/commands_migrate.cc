@@ -61,13 +61,12 @@ absl::StatusOr<v1::Migration> Watch(Invocation& in, const std::string& name, abs
   int64_t after_sequence = 0;
   int failures = 0;
   while (true) {
-    grpc::ClientContext context;
-    if (deadline != absl::InfiniteFuture()) context.set_deadline(absl::ToChronoTime(deadline));
+    std::unique_ptr<grpc::ClientContext> context = in.StreamContext(deadline);
     v1::WatchMigrationRequest request;
     request.set_name(MigrationName(name));
     request.set_after_sequence(after_sequence);
     std::unique_ptr<grpc::ClientReader<v1::WatchMigrationResponse>> reader =
-        in.orchestrator().WatchMigration(&context, request);
+        in.orchestrator().WatchMigration(context.get(), request);
     v1::WatchMigrationResponse response;
     bool progressed = false;  // this stream delivered something
     while (reader->Read(&response)) {

@@ -392,9 +392,12 @@ absl::Status Invocation::ExplainConnectionFailure(absl::Status status) const {
 }
 
 std::unique_ptr<grpc::ClientContext> Invocation::Context() const {
+  return StreamContext(absl::Now() + options_.deadline);
+}
+
+std::unique_ptr<grpc::ClientContext> Invocation::StreamContext(absl::Time deadline) const {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.deadline)));
+  if (deadline != absl::InfiniteFuture()) context->set_deadline(absl::ToChronoTime(deadline));
   context->AddMetadata(kTraceparentKey, FormatTraceparent(ChildSpan(trace_)));
   called_ = true;
   return context;

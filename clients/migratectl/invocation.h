@@ -97,6 +97,8 @@ class Invocation {
 
   // A client context with the --deadline and the command's trace (a `traceparent` with a new span).
   std::unique_ptr<grpc::ClientContext> Context() const;
+  // The same for a stream that may outlive --deadline: ends at `deadline` (absl::InfiniteFuture(): never).
+  std::unique_ptr<grpc::ClientContext> StreamContext(absl::Time deadline) const;
 
   // The command's W3C trace: the one in the TRACEPARENT environment variable when it holds a valid
   // `traceparent` (a script's or a pipeline's trace), else a new one. Every call the command makes

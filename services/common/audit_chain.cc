@@ -2,8 +2,13 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/common/errors.h"
 #include "services/common/proto_time.h"
 
 namespace crosstenant {
@@ -13,7 +18,44 @@ namespace {
 // spill into the next one).
 void AppendField(absl::string_view value, std::string* out) { absl::StrAppend(out, value.size(), ":", value); }
 
+bool ValidTimestamp(const google::protobuf::Timestamp& time) {
+  using google::protobuf::util::TimeUtil;
+  return time.seconds() >= TimeUtil::kTimestampMinSeconds && time.seconds() <= TimeUtil::kTimestampMaxSeconds &&
+         time.nanos() >= 0 && time.nanos() <= 999999999;
+}
+
 }  // namespace
+
+absl::Status CheckAuditQuery(const v1::ListAuditRecordsRequest& request) {
+  std::vector<FieldViolation> violations;
+  if (request.after_sequence() < 0) {
+    violations.push_back({"after_sequence", "must not be negative: 0 lists from the first record"});
+  }
+  if (request.page_size() < 0) {
+    violations.push_back({"page_size", absl::StrCat("must not be negative: 0 means ", kDefaultAuditPageSize,
+                                                    ", at most ", kMaxAuditPageSize)});
+  }
+  const bool since_valid = !request.has_since() || ValidTimestamp(request.since());
+  const bool until_valid = !request.has_until() || ValidTimestamp(request.until());
+  if (!since_valid) violations.push_back({"since", "is not a valid timestamp"});
+  if (!until_valid) violations.push_back({"until", "is not a valid timestamp"});
+  if (request.has_since() && request.has_until() && since_valid && until_valid &&
+      TimeOf(request.since()) > TimeOf(request.until())) {
+    violations.push_back({"until", "must not be before since"});
+  }
+  if (violations.empty()) return absl::OkStatus();
+  return InvalidArgumentWithViolations("invalid ListAuditRecordsRequest", violations);
+}
+
+int AuditPageSize(int requested) {
+  return requested <= 0 ? kDefaultAuditPageSize : std::min(requested, kMaxAuditPageSize);
+}
+
+void EndAuditPage(int matched, int page_size, v1::ListAuditRecordsResponse* response) {
+  response->set_next_after_sequence(matched > page_size && response->records_size() > 0
+                                        ? response->records(response->records_size() - 1).sequence()
+                                        : 0);
+}
 
 absl::Time AuditTime(absl::Time time) { return absl::FromUnixMicros(absl::ToUnixMicros(time)); }
 

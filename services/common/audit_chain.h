@@ -36,6 +36,21 @@ std::string AuditRecordHash(const v1::AuditRecord& record);
 // Sets `record`'s time to whole microseconds, its `previous_hash` to `previous_hash` and its `hash`.
 void SealAuditRecord(absl::string_view previous_hash, v1::AuditRecord* record);
 
+// Listing a trail (ListAuditRecords): the same rules on every service and every store.
+inline constexpr int kDefaultAuditPageSize = 1000;
+inline constexpr int kMaxAuditPageSize = 10000;
+
+// OK, or INVALID_ARGUMENT with a field violation for each problem: a negative `after_sequence` or
+// `page_size`, a `since` or `until` outside google.protobuf.Timestamp's range, `until` before `since`.
+absl::Status CheckAuditQuery(const v1::ListAuditRecordsRequest& request);
+
+// The page a request asks for: 0 is kDefaultAuditPageSize, more than kMaxAuditPageSize is that many.
+int AuditPageSize(int requested);
+
+// Sets `response`'s `next_after_sequence` once a store has read `matched` rows for a page of `page_size`
+// (a store asks for one more than a page: a row beyond the page means that another page follows).
+void EndAuditPage(int matched, int page_size, v1::ListAuditRecordsResponse* response);
+
 // Checks a trail record by record. Feed every record of one service's trail in sequence order from
 // record 1 (or from any record, after Resume); the first problem is returned and every later call
 // returns it again.

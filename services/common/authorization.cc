@@ -111,6 +111,12 @@ int Authorizer::RoleOf(const std::vector<std::string>& identity) const {
   return strongest;
 }
 
+std::optional<Role> Authorizer::RoleFor(absl::string_view full_method) const {
+  auto it = method_roles_.find(full_method);
+  if (it == method_roles_.end()) return std::nullopt;
+  return it->second;
+}
+
 absl::Status Authorizer::Check(const std::vector<std::string>& identity, absl::string_view full_method) const {
   const std::string caller = identity.empty() ? "(no certificate name)" : absl::StrJoin(identity, ", ");
   auto it = method_roles_.find(full_method);

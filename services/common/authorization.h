@@ -25,6 +25,7 @@
 // development, the tests); on any other address the server refuses to start unless
 // `authorization.allow_plaintext: true` says so explicitly.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,9 @@ class Authorizer {
 
   // Adds the table of one service; its methods are then known as "/<service_full_name>/<method>".
   void AddService(absl::string_view service_full_name, const MethodRoles& roles);
+
+  // The role `full_method` needs; nullopt for a method in no table.
+  std::optional<Role> RoleFor(absl::string_view full_method) const;
 
   // The strongest role any of `identity`'s names has (0 for none).
   int RoleOf(const std::vector<std::string>& identity) const;

@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.pb.h"
@@ -132,12 +133,48 @@ int BackUp(const ServerDefinition& definition, const std::string& to) {
   return kExitOk;
 }
 
+// How many refused calls reach ServiceHost::CallDenied: at most kPerMinute in each minute, so that a
+// caller repeating a refused call cannot fill the audit trail (or the host's queue) with it.
+class DeniedCallBudget {
+ public:
+  static constexpr int kPerMinute = 60;
+
+  // Whether this refusal may be passed on; logs how many were not, once a minute.
+  bool Take() {
+    absl::MutexLock lock(&mutex_);
+    const absl::Time now = absl::Now();
+    if (now - window_start_ >= absl::Minutes(1)) {
+      if (dropped_ > 0) {
+        log::Warning("refused calls beyond the audit budget were not passed to the audit trail",
+                     {{"dropped", absl::StrCat(dropped_)}, {"budget_per_minute", absl::StrCat(kPerMinute)}});
+      }
+      window_start_ = now;
+      taken_ = 0;
+      dropped_ = 0;
+    }
+    if (taken_ < kPerMinute) {
+      ++taken_;
+      return true;
+    }
+    ++dropped_;
+    return false;
+  }
+
+ private:
+  absl::Mutex mutex_;
+  absl::Time window_start_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  int taken_ ABSL_GUARDED_BY(mutex_) = 0;
+  int64_t dropped_ ABSL_GUARDED_BY(mutex_) = 0;
+};
+
 // Admits a call: the caller's certificate must be in tls.allowed_peers (when set), then hold the
-// method's role. Every refusal is counted in the gRPC metrics.
+// method's role. Every refusal is counted in the gRPC metrics; one of a method that changes something
+// goes to the host too (within the budget).
 PeerAuthorizer MakePeerAuthorizer(std::shared_ptr<const Authorizer> authorizer, GrpcServerMetrics& metrics,
-                                  std::string server_name, std::vector<std::string> allowed_peers) {
+                                  std::string server_name, std::vector<std::string> allowed_peers, ServiceHost* host) {
   return [authorizer = std::move(authorizer), &metrics, server_name = std::move(server_name),
-          allowed_peers = std::move(allowed_peers)](const PeerIdentity& peer, absl::string_view method) {
+          allowed_peers = std::move(allowed_peers), host,
+          budget = std::make_shared<DeniedCallBudget>()](const PeerIdentity& peer, absl::string_view method) {
     absl::Status allowed = absl::OkStatus();
     if (!PeerAllowed(peer, allowed_peers)) {
       allowed = absl::PermissionDeniedError(
@@ -146,7 +183,10 @@ PeerAuthorizer MakePeerAuthorizer(std::shared_ptr<const Authorizer> authorizer, 
     } else {
       allowed = authorizer->Check(peer.names, method);
     }
-    if (!allowed.ok()) metrics.RecordDenied(std::string(method));
+    if (allowed.ok()) return allowed;
+    metrics.RecordDenied(std::string(method));
+    const std::optional<Role> role = authorizer->RoleFor(method);
+    if (role.has_value() && *role >= Role::kOperate && budget->Take()) host->CallDenied(peer.names, method, allowed);
     return allowed;
   };
 }
@@ -365,10 +405,10 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   ReflectionV1Service reflection_v1(std::move(served));
 
   int grpc_port = 0;
-  std::unique_ptr<grpc::Server> server =
-      StartMainServer(config, services, &reflection_v1,
-                      MakePeerAuthorizer(*authorizer, grpc_metrics, definition.name, config.tls.allowed_peers),
-                      grpc_metrics, health, &grpc_port);
+  std::unique_ptr<grpc::Server> server = StartMainServer(
+      config, services, &reflection_v1,
+      MakePeerAuthorizer(*authorizer, grpc_metrics, definition.name, config.tls.allowed_peers, host->get()),
+      grpc_metrics, health, &grpc_port);
   if (server == nullptr || grpc_port == 0) {
     return Fail(definition, kExitStartupFailed, "cannot serve gRPC",
                 absl::UnavailableError(absl::StrCat("cannot listen on ", config.grpc_address,

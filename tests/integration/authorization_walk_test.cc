@@ -2,13 +2,17 @@
 // with the local mesh's shipped role configs (deploy/local/config/*.yaml): PERMISSION_DENIED exactly
 // where the service's role table and the caller's role say so, and anything else (often
 // INVALID_ARGUMENT for an empty request: past authorization) everywhere else. Methods come from the
-// generated descriptor pool, so a new RPC is walked without editing this test.
+// generated descriptor pool, so a new RPC is walked without editing this test. The refused calls that
+// would have changed something are then found in the connector's and the orchestrator's audit trails.
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <google/protobuf/descriptor.h>
@@ -18,6 +22,8 @@
 #include <gtest/gtest.h>
 
 #include "crosstenant/v1/diagnostics.pb.h"
+#include "crosstenant/v1/orchestrator.grpc.pb.h"
+#include "crosstenant/v1/tenant_connector.grpc.pb.h"
 #include "grpc/health/v1/health.pb.h"
 #include "services/common/authorization.h"
 #include "services/common/tls.h"
@@ -29,6 +35,7 @@
 namespace crosstenant {
 namespace {
 
+namespace v1 = crosstenant::v1;
 using ::testing::HasSubstr;
 using testing::ServerProcess;
 using testing::TempDir;
@@ -133,6 +140,25 @@ class AuthorizationWalkTest : public ::testing::Test {
     ClientTlsConfig tls{certs_ + "/ca.pem", certs_ + "/client-" + identity + ".pem",
                         certs_ + "/client-" + identity + ".key"};
     return grpc::CreateCustomChannel(address, MakeChannelCredentials(tls), args);
+  }
+
+  // The PERMISSION_DENIED records of `server`'s audit trail, read as migratectl.
+  std::vector<v1::AuditRecord> RefusalsInTrail(const std::string& server, const std::string& address) {
+    v1::ListAuditRecordsRequest request;
+    request.set_failures_only(true);
+    v1::ListAuditRecordsResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status status = server == "orchestrator" ? v1::Orchestrator::NewStub(ChannelAs(address, "migratectl"))
+                                                         ->ListAuditRecords(&context, request, &response)
+                                                   : v1::TenantConnector::NewStub(ChannelAs(address, "migratectl"))
+                                                         ->ListAuditRecords(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << server << ": " << status.error_message();
+    std::vector<v1::AuditRecord> refusals;
+    for (const v1::AuditRecord& record : response.records()) {
+      if (record.outcome() == "PERMISSION_DENIED") refusals.push_back(record);
+    }
+    return refusals;
   }
 
   inline static TempDir* dir_ = nullptr;
@@ -241,6 +267,34 @@ TEST_F(AuthorizationWalkTest, EveryRpcOfEveryServiceWithEveryIdentity) {
     } else {
       EXPECT_NE(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << what;
       EXPECT_NE(status.error_code(), grpc::StatusCode::UNAVAILABLE) << what << " (the handshake failed?)";
+    }
+  }
+  // Each refusal of a method that changes something is in the server's audit trail (up to the budget of
+  // 60 a minute), with the caller and the refusal; reads and unknown methods are not.
+  for (const std::string server : {"tenant-connector", "orchestrator"}) {
+    std::multiset<std::string> expected;  // "identity method"
+    for (const auto& call : calls) {
+      if (call->server == server && call->has < call->needed && call->needed >= kOperate &&
+          call->needed <= kAdminister) {
+        expected.insert(call->identity + " " + call->method.substr(call->method.rfind('/') + 1));
+      }
+    }
+    ASSERT_FALSE(expected.empty()) << server;
+    const size_t want = std::min<size_t>(expected.size(), 60);
+    std::vector<v1::AuditRecord> records;
+    for (int attempt = 0; attempt < 100 && records.size() < want; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      records = RefusalsInTrail(server, addresses.at(server));
+    }
+    ASSERT_EQ(records.size(), want) << server << " audited " << records.size() << " of " << expected.size()
+                                    << " refused mutating calls";
+    for (const v1::AuditRecord& record : records) {
+      const std::string identity = record.caller().substr(0, record.caller().find(','));
+      auto found = expected.find(identity + " " + record.action());
+      EXPECT_NE(found, expected.end()) << server << ": unexpected record " << record.ShortDebugString();
+      if (found != expected.end()) expected.erase(found);
+      EXPECT_EQ(record.target(), "") << "the request of a refused call is never read";
+      EXPECT_THAT(record.outcome_message(), HasSubstr("may not call")) << record.ShortDebugString();
     }
   }
   // 3 servers x 5 identities; both outcomes happen, so neither half of the check is vacuous.

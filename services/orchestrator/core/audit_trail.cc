@@ -5,21 +5,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "services/common/audit_chain.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
+#include "services/common/status_macros.h"
 #include "services/common/proto_time.h"
 
 namespace crosstenant::orchestrator {
 namespace {
-
-// The range google.protobuf.Timestamp allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-constexpr int64_t kMinTimestampSeconds = -62135596800;
-constexpr int64_t kMaxTimestampSeconds = 253402300799;
-
-bool ValidTimestamp(const google::protobuf::Timestamp& time) {
-  return time.seconds() >= kMinTimestampSeconds && time.seconds() <= kMaxTimestampSeconds && time.nanos() >= 0 &&
-         time.nanos() <= 999999999;
-}
 
 // `text` as a record keeps it: a NUL byte (valid in a protobuf string, refused by PostgreSQL's text) as
 // the two characters \0, so that no request can make its own record unwritable.
@@ -67,23 +60,7 @@ void AuditTrail::Record(const AuditedCall& call, const absl::Status& outcome) {
 
 absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> AuditTrail::List(
     const crosstenant::v1::ListAuditRecordsRequest& request) {
-  std::vector<FieldViolation> violations;
-  if (request.after_sequence() < 0) {
-    violations.push_back({"after_sequence", "must not be negative: 0 lists from the first record"});
-  }
-  if (request.page_size() < 0) {
-    violations.push_back({"page_size", absl::StrCat("must not be negative: 0 means ", kDefaultAuditPageSize,
-                                                    ", at most ", kMaxAuditPageSize)});
-  }
-  const bool since_valid = !request.has_since() || ValidTimestamp(request.since());
-  const bool until_valid = !request.has_until() || ValidTimestamp(request.until());
-  if (!since_valid) violations.push_back({"since", "is not a valid timestamp"});
-  if (!until_valid) violations.push_back({"until", "is not a valid timestamp"});
-  if (request.has_since() && request.has_until() && since_valid && until_valid &&
-      TimeOf(request.since()) > TimeOf(request.until())) {
-    violations.push_back({"until", "must not be before since"});
-  }
-  if (!violations.empty()) return InvalidArgumentWithViolations("invalid ListAuditRecordsRequest", violations);
+  RETURN_IF_ERROR(CheckAuditQuery(request));
   return store_->ListAuditRecords(request);
 }
 

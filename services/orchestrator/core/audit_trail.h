@@ -4,7 +4,9 @@
 // The orchestrator's audit trail (crosstenant/v1/audit.proto): one record for each call that creates,
 // steers or stops a migration or stages an identity map (CreateMigration, UploadIdentityMap,
 // PauseMigration, ResumeMigration, CancelMigration, ReconcileMigration), written to the migration store
-// after the work ends and before the caller gets its answer, and the ListAuditRecords read of it.
+// after the work ends and before the caller gets its answer, and the ListAuditRecords read of it. A call
+// to a method that changes something which authorization refused is recorded too (the host's
+// CallDenied), with no target or request id: its request was never read.
 //
 // A record keeps who asked (the client certificate's names), the action, what it acted on, the
 // request and trace ids, and how it ended: never a request body, an identity-map row or a secret.

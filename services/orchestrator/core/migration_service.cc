@@ -19,6 +19,7 @@
 #include "services/orchestrator/core/identity_map_input.h"
 #include "services/orchestrator/core/identity_map_upload.h"
 #include "services/orchestrator/core/task_service.h"
+#include "services/orchestrator/core/user_transition.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -80,6 +81,96 @@ absl::Status CheckWindow(const v1::MoveWindow& window, absl::string_view field, 
         {absl::StrCat(field, ".preferred_end_time"), "is in the past: give a window that has not ended"});
   }
   return absl::OkStatus();
+}
+
+// The fields of a CreateMigrationRequest that need no store: the id, the display name, the plan's
+// connections, options and window. The identity map is ReadIdentityMap's.
+absl::Status CheckCreateRequest(const v1::CreateMigrationRequest& request, absl::Time now,
+                                std::vector<FieldViolation>& violations) {
+  if (!request.migration_id().empty() && !ValidResourceId(request.migration_id())) {
+    violations.push_back({"migration_id",
+                          "must be 1-63 characters of a-z, 0-9 and '-', starting with a letter "
+                          "and not ending with '-'"});
+  }
+  if (request.display_name().size() > kMaxDisplayName) {
+    violations.push_back({"display_name", "must be at most 200 characters"});
+  }
+  const v1::MigrationPlan& plan = request.plan();
+  if (!request.has_plan()) violations.push_back({"plan", "is required"});
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string*>{"plan.source_connection", &plan.source_connection()},
+        {"plan.target_connection", &plan.target_connection()}}) {
+    if (value->empty()) {
+      violations.push_back({field, "is required: the name of a connection, e.g. connections/contoso"});
+    } else if (!ValidResourceName(*value, "connections")) {
+      violations.push_back(
+          {field, absl::StrCat("'", *value, "' is not a connection name such as connections/contoso")});
+    }
+  }
+  if (!plan.source_connection().empty() && plan.source_connection() == plan.target_connection()) {
+    violations.push_back(
+        {"plan.target_connection", absl::StrCat("must differ from plan.source_connection: ", plan.source_connection(),
+                                                " twice is one tenant, and a cross-tenant migration needs two")});
+  }
+  const v1::MigrationOptions& options = plan.options();
+  if (options.max_queued_per_source_geo() < 0 || options.max_queued_per_source_geo() > kMaxQueuedPerSourceGeo) {
+    violations.push_back({"plan.options.max_queued_per_source_geo",
+                          "must be between 1 and 4000 (Microsoft's limit per source geo), or 0 for 4000"});
+  }
+  return CheckWindow(options.window(), "plan.options.window", now, violations);
+}
+
+// One violation per identity-map problem (at most MigrationService::kMaxViolations in all), named by CSV line and column
+// or by row.
+void AddIdentityMapProblems(const ParsedIdentityMap& identity_map, bool csv, std::vector<FieldViolation>& violations) {
+  for (const auto& problem : identity_map.problems) {
+    if (static_cast<int>(violations.size()) >= MigrationService::kMaxViolations) break;
+    violations.push_back(
+        {csv ? absl::StrCat("plan.identity_map.csv:", problem.line(), ":", problem.column())
+             : absl::StrCat("plan.identity_map.rows.entries[", problem.line() - 1, "]"),
+         absl::StrCat(problem.code(), problem.field().empty() ? "" : absl::StrCat(" (", problem.field(), ")"), ": ",
+                      problem.message())});
+  }
+}
+
+// A user of `migration` as created: PENDING, named by the source UPN in lower case.
+v1::UserMove NewUserMove(const std::string& migration, const std::string& source_upn, const std::string& target_upn,
+                         const std::string& target_email, int line, absl::Time now) {
+  v1::UserMove move;
+  move.set_name(absl::StrCat(migration, "/users/", absl::AsciiStrToLower(source_upn)));
+  move.set_source_user_principal_name(source_upn);
+  move.set_target_user_principal_name(target_upn);
+  move.set_target_user_email(target_email);
+  move.set_state(v1::USER_MOVE_STATE_PENDING);
+  move.set_identity_map_line(line);
+  SetTimestamp(now, move.mutable_update_time());
+  return move;
+}
+
+// The migration `request` creates, RUNNING in CONNECTIONS_CHECK with `users` users pending. The plan
+// keeps no identity map (input-only): `summary` stands for it.
+v1::Migration NewMigration(const v1::CreateMigrationRequest& request, const std::string& name,
+                           const v1::IdentityMapSummary& summary, int32_t users, absl::Time now) {
+  v1::Migration migration;
+  migration.set_name(name);
+  migration.set_display_name(request.display_name());
+  *migration.mutable_plan() = request.plan();
+  migration.mutable_plan()->clear_identity_map();
+  if (migration.plan().options().max_queued_per_source_geo() == 0) {
+    migration.mutable_plan()->mutable_options()->set_max_queued_per_source_geo(kMaxQueuedPerSourceGeo);
+  }
+  *migration.mutable_identity_map_summary() = summary;
+  migration.set_phase(v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
+  migration.set_state(v1::MIGRATION_STATE_RUNNING);
+  migration.set_state_reason("created");
+  migration.set_trace_id(CurrentTraceId());
+  SetTimestamp(now, migration.mutable_create_time());
+  SetTimestamp(now, migration.mutable_update_time());
+  migration.mutable_counts()->set_total(users);
+  auto* pending = migration.mutable_counts()->add_by_state();
+  pending->set_state(v1::USER_MOVE_STATE_PENDING);
+  pending->set_count(users);
+  return migration;
 }
 
 }  // namespace
@@ -157,67 +248,85 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
   ASSIGN_OR_RETURN(std::optional<std::string> earlier, EarlierRequest(record));
   if (earlier) return GetMigration(*earlier);
 
-  if (!request.migration_id().empty() && !ValidResourceId(request.migration_id())) {
-    violations.push_back({"migration_id",
-                          "must be 1-63 characters of a-z, 0-9 and '-', starting with a letter "
-                          "and not ending with '-'"});
-  }
-  if (request.display_name().size() > kMaxDisplayName) {
-    violations.push_back({"display_name", "must be at most 200 characters"});
-  }
+  RETURN_IF_ERROR(CheckCreateRequest(request, now, violations));
   const v1::MigrationPlan& plan = request.plan();
-  if (!request.has_plan()) violations.push_back({"plan", "is required"});
-  for (const auto& [field, value] :
-       {std::pair<const char*, const std::string*>{"plan.source_connection", &plan.source_connection()},
-        {"plan.target_connection", &plan.target_connection()}}) {
-    if (value->empty()) {
-      violations.push_back({field, "is required: the name of a connection, e.g. connections/contoso"});
-    } else if (!ValidResourceName(*value, "connections")) {
-      violations.push_back(
-          {field, absl::StrCat("'", *value, "' is not a connection name such as connections/contoso")});
-    }
-  }
-  if (!plan.source_connection().empty() && plan.source_connection() == plan.target_connection()) {
-    violations.push_back(
-        {"plan.target_connection", absl::StrCat("must differ from plan.source_connection: ", plan.source_connection(),
-                                                " twice is one tenant, and a cross-tenant migration needs two")});
-  }
-  const v1::MigrationOptions& options = plan.options();
-  if (options.max_queued_per_source_geo() < 0 || options.max_queued_per_source_geo() > kMaxQueuedPerSourceGeo) {
-    violations.push_back({"plan.options.max_queued_per_source_geo",
-                          "must be between 1 and 4000 (Microsoft's limit per source geo), or 0 for 4000"});
-  }
-  RETURN_IF_ERROR(CheckWindow(options.window(), "plan.options.window", now, violations));
-
-  // A large map comes staged (UploadIdentityMap): its rows stay in the store, and only its summary here.
-  const v1::IdentityMapInput& map_input = plan.identity_map();
   std::optional<IdentityMapUpload> upload;
   ParsedIdentityMap identity_map;
+  RETURN_IF_ERROR(ReadIdentityMap(plan.identity_map(), upload, identity_map, violations));
+  AddIdentityMapProblems(identity_map, plan.identity_map().has_csv(), violations);
+  if (violations.empty()) RETURN_IF_ERROR(CheckAgainstOtherMigrations(plan, upload, violations));
+  if (!violations.empty()) {
+    std::string summary = "invalid migration plan";
+    if (!identity_map.problems.empty()) {
+      absl::StrAppend(&summary, ": the identity map has ", identity_map.problems.size(), " problem(s)",
+                      identity_map.problems.size() > kMaxViolations
+                          ? " (the first 100 are listed; ValidateIdentityMap lists them all)"
+                          : "");
+    }
+    return InvalidArgumentWithViolations(summary, violations);
+  }
+
+  const std::string name =
+      absl::StrCat("migrations/", request.migration_id().empty() ? options_.new_id() : request.migration_id());
+  std::vector<v1::UserMove> user_moves;
+  user_moves.reserve(identity_map.map.users.size());
+  for (const identity_map::UserMapping& user : identity_map.map.users) {
+    user_moves.push_back(NewUserMove(name, user.source_upn, user.target_upn, user.target_email, user.line, now));
+  }
+  const int32_t users = upload ? upload->summary.user_rows() : static_cast<int32_t>(user_moves.size());
+  v1::Migration migration = NewMigration(request, name, identity_map.summary, users, now);
+  v1::MigrationEvent created = NewEvent(
+      migration,
+      absl::StrCat("migration created: ", users, " user(s), ", identity_map.summary.group_rows(), " group mapping(s)"));
+  created.mutable_state_change()->set_to_state(migration.state());
+  created.mutable_state_change()->set_reason(migration.state_reason());
+  if (record) record->migration = migration.name();
+  absl::Status stored =
+      upload ? store_->CreateMigrationFromUpload(migration, {created}, record, upload->name,
+                                                 [&](const StagedIdentityMapRow& row) {
+                                                   return NewUserMove(name, row.source, row.target, row.email, row.line,
+                                                                      now);
+                                                 })
+             : store_->CreateMigration(migration, user_moves, {created}, record, identity_map::ToCsv(identity_map.map));
+  // Two tries raced: the other one took the id (or, from an upload, the upload) first.
+  if ((absl::IsAlreadyExists(stored) || (upload && absl::IsFailedPrecondition(stored))) && record) {
+    ASSIGN_OR_RETURN(std::optional<std::string> other, EarlierRequest(record));
+    if (other) return GetMigration(*other);
+  }
+  RETURN_IF_ERROR(stored);
+  events_.Notify(migration.name());
+  return migration;
+}
+
+absl::Status MigrationService::ReadIdentityMap(const v1::IdentityMapInput& map_input,
+                                               std::optional<IdentityMapUpload>& upload,
+                                               ParsedIdentityMap& identity_map,
+                                               std::vector<FieldViolation>& violations) {
   if (map_input.has_upload()) {
     if (!ValidResourceName(map_input.upload(), "identityMapUploads")) {
       violations.push_back({"plan.identity_map.upload", absl::StrCat("'", map_input.upload(),
                                                                      "' is not an upload name such as "
                                                                      "identityMapUploads/u-0123456789abcdef")});
-    } else {
-      absl::StatusOr<IdentityMapUpload> found = store_->GetIdentityMapUpload(map_input.upload());
-      if (absl::IsNotFound(found.status())) {
-        return absl::NotFoundError(absl::StrCat(map_input.upload(), " does not exist: uploads are deleted ",
-                                                absl::FormatDuration(IdentityMapUploadStream::kUnusedLifetime),
-                                                " after UploadIdentityMap unless a migration is created from them"));
-      }
-      RETURN_IF_ERROR(found.status());
-      if (!found->migration.empty()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(map_input.upload(), " was already used by ", found->migration, ": upload the map again"));
-      }
-      if (!found->complete) {
-        return absl::FailedPreconditionError(absl::StrCat(map_input.upload(), " is still being uploaded"));
-      }
-      upload = *std::move(found);
-      identity_map.summary = upload->summary;
-      if (upload->summary.user_rows() == 0) {
-        violations.push_back({"plan.identity_map", "maps no user: a migration needs at least one User row"});
-      }
+      return absl::OkStatus();
+    }
+    absl::StatusOr<IdentityMapUpload> found = store_->GetIdentityMapUpload(map_input.upload());
+    if (absl::IsNotFound(found.status())) {
+      return absl::NotFoundError(absl::StrCat(map_input.upload(), " does not exist: uploads are deleted ",
+                                              absl::FormatDuration(IdentityMapUploadStream::kUnusedLifetime),
+                                              " after UploadIdentityMap unless a migration is created from them"));
+    }
+    RETURN_IF_ERROR(found.status());
+    if (!found->migration.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(map_input.upload(), " was already used by ", found->migration, ": upload the map again"));
+    }
+    if (!found->complete) {
+      return absl::FailedPreconditionError(absl::StrCat(map_input.upload(), " is still being uploaded"));
+    }
+    upload = *std::move(found);
+    identity_map.summary = upload->summary;
+    if (upload->summary.user_rows() == 0) {
+      violations.push_back({"plan.identity_map", "maps no user: a migration needs at least one User row"});
     }
   } else if (const int64_t rows = InlineRows(map_input); rows > kMaxInlineRows) {
     violations.push_back({map_input.has_csv() ? "plan.identity_map.csv" : "plan.identity_map.rows",
@@ -233,16 +342,13 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
       violations.push_back({"plan.identity_map", "maps no user: a migration needs at least one User row"});
     }
   }
-  const bool csv = plan.identity_map().has_csv();
-  for (const auto& problem : identity_map.problems) {
-    if (static_cast<int>(violations.size()) >= kMaxViolations) break;
-    violations.push_back(
-        {csv ? absl::StrCat("plan.identity_map.csv:", problem.line(), ":", problem.column())
-             : absl::StrCat("plan.identity_map.rows.entries[", problem.line() - 1, "]"),
-         absl::StrCat(problem.code(), problem.field().empty() ? "" : absl::StrCat(" (", problem.field(), ")"), ": ",
-                      problem.message())});
-  }
-  if (violations.empty() && options_.tenant != nullptr) {
+  return absl::OkStatus();
+}
+
+absl::Status MigrationService::CheckAgainstOtherMigrations(const v1::MigrationPlan& plan,
+                                                           const std::optional<IdentityMapUpload>& upload,
+                                                           std::vector<FieldViolation>& violations) {
+  if (options_.tenant != nullptr) {
     // Refused now rather than failing in TRUST with every user left pending. A connection the connector
     // cannot show (not connected yet, connector down) is checked again in CONNECTIONS_CHECK.
     absl::StatusOr<v1::Connection> source = options_.tenant->GetConnection(plan.source_connection());
@@ -251,106 +357,33 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
     if (target.ok()) {
       if (std::string problem = SameTenantProblem(*source, *target); !problem.empty()) {
         violations.push_back({"plan.target_connection", problem});
+        return absl::OkStatus();
       }
     }
   }
-  if (violations.empty() && upload) {
-    // A user in two live migrations from one source would be started twice at Microsoft. Live migrations
-    // are few; their users are matched against the staged rows by the store, by index.
-    std::vector<std::string> live;
-    std::string token;
-    do {
-      ASSIGN_OR_RETURN(MigrationPage page,
-                       store_->ListMigrations({v1::MIGRATION_STATE_RUNNING, v1::MIGRATION_STATE_WAITING,
-                                               v1::MIGRATION_STATE_PAUSED, v1::MIGRATION_STATE_CANCELLING},
-                                              1000, token));
-      for (const v1::Migration& other : page.migrations) {
-        if (other.plan().source_connection() == plan.source_connection()) live.push_back(other.name());
-      }
-      token = page.next_page_token;
-    } while (!token.empty());
-    if (!live.empty()) {
-      constexpr int kNamed = 10;
-      ASSIGN_OR_RETURN(std::vector<std::string> taken, store_->StagedUsersIn(upload->name, live, kNamed));
-      if (!taken.empty()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "user(s) already in another live migration from ", plan.source_connection(), " (",
-            absl::StrJoin(live, ", "), "): ", absl::StrJoin(taken, ", "),
-            taken.size() == kNamed ? " and maybe more" : "", "; leave them out of this map or wait for it to end"));
-      }
+  if (!upload) return absl::OkStatus();
+  // A user in two live migrations from one source would be started twice at Microsoft. Live migrations
+  // are few; their users are matched against the staged rows by the store, by index.
+  std::vector<std::string> live;
+  std::string token;
+  do {
+    ASSIGN_OR_RETURN(MigrationPage page,
+                     store_->ListMigrations({v1::MIGRATION_STATE_RUNNING, v1::MIGRATION_STATE_WAITING,
+                                             v1::MIGRATION_STATE_PAUSED, v1::MIGRATION_STATE_CANCELLING},
+                                            1000, token));
+    for (const v1::Migration& other : page.migrations) {
+      if (other.plan().source_connection() == plan.source_connection()) live.push_back(other.name());
     }
-  }
-  if (!violations.empty()) {
-    std::string summary = "invalid migration plan";
-    if (!identity_map.problems.empty()) {
-      absl::StrAppend(&summary, ": the identity map has ", identity_map.problems.size(), " problem(s)",
-                      identity_map.problems.size() > kMaxViolations
-                          ? " (the first 100 are listed; ValidateIdentityMap lists them all)"
-                          : "");
-    }
-    return InvalidArgumentWithViolations(summary, violations);
-  }
-
-  v1::Migration migration;
-  migration.set_name(
-      absl::StrCat("migrations/", request.migration_id().empty() ? options_.new_id() : request.migration_id()));
-  migration.set_display_name(request.display_name());
-  *migration.mutable_plan() = plan;
-  migration.mutable_plan()->clear_identity_map();  // input-only: the summary stands for it
-  if (migration.plan().options().max_queued_per_source_geo() == 0) {
-    migration.mutable_plan()->mutable_options()->set_max_queued_per_source_geo(kMaxQueuedPerSourceGeo);
-  }
-  *migration.mutable_identity_map_summary() = identity_map.summary;
-  migration.set_phase(v1::MIGRATION_PHASE_CONNECTIONS_CHECK);
-  migration.set_state(v1::MIGRATION_STATE_RUNNING);
-  migration.set_state_reason("created");
-  migration.set_trace_id(CurrentTraceId());
-  SetTimestamp(now, migration.mutable_create_time());
-  SetTimestamp(now, migration.mutable_update_time());
-
-  auto make_move = [&](const std::string& source_upn, const std::string& target_upn, const std::string& target_email,
-                       int line) {
-    v1::UserMove move;
-    move.set_name(absl::StrCat(migration.name(), "/users/", absl::AsciiStrToLower(source_upn)));
-    move.set_source_user_principal_name(source_upn);
-    move.set_target_user_principal_name(target_upn);
-    move.set_target_user_email(target_email);
-    move.set_state(v1::USER_MOVE_STATE_PENDING);
-    move.set_identity_map_line(line);
-    SetTimestamp(now, move.mutable_update_time());
-    return move;
-  };
-  std::vector<v1::UserMove> user_moves;
-  user_moves.reserve(identity_map.map.users.size());
-  for (const identity_map::UserMapping& user : identity_map.map.users) {
-    user_moves.push_back(make_move(user.source_upn, user.target_upn, user.target_email, user.line));
-  }
-  const int32_t users = upload ? upload->summary.user_rows() : static_cast<int32_t>(user_moves.size());
-  migration.mutable_counts()->set_total(users);
-  auto* pending = migration.mutable_counts()->add_by_state();
-  pending->set_state(v1::USER_MOVE_STATE_PENDING);
-  pending->set_count(users);
-
-  v1::MigrationEvent created = NewEvent(
-      migration,
-      absl::StrCat("migration created: ", users, " user(s), ", identity_map.summary.group_rows(), " group mapping(s)"));
-  created.mutable_state_change()->set_to_state(migration.state());
-  created.mutable_state_change()->set_reason(migration.state_reason());
-  if (record) record->migration = migration.name();
-  absl::Status stored =
-      upload ? store_->CreateMigrationFromUpload(migration, {created}, record, upload->name,
-                                                 [&](const StagedIdentityMapRow& row) {
-                                                   return make_move(row.source, row.target, row.email, row.line);
-                                                 })
-             : store_->CreateMigration(migration, user_moves, {created}, record, identity_map::ToCsv(identity_map.map));
-  // Two tries raced: the other one took the id (or, from an upload, the upload) first.
-  if ((absl::IsAlreadyExists(stored) || (upload && absl::IsFailedPrecondition(stored))) && record) {
-    ASSIGN_OR_RETURN(std::optional<std::string> other, EarlierRequest(record));
-    if (other) return GetMigration(*other);
-  }
-  RETURN_IF_ERROR(stored);
-  events_.Notify(migration.name());
-  return migration;
+    token = page.next_page_token;
+  } while (!token.empty());
+  if (live.empty()) return absl::OkStatus();
+  constexpr int kNamed = 10;
+  ASSIGN_OR_RETURN(std::vector<std::string> taken, store_->StagedUsersIn(upload->name, live, kNamed));
+  if (taken.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "user(s) already in another live migration from ", plan.source_connection(), " (", absl::StrJoin(live, ", "),
+      "): ", absl::StrJoin(taken, ", "), taken.size() == kNamed ? " and maybe more" : "",
+      "; leave them out of this map or wait for it to end"));
 }
 
 absl::StatusOr<v1::Migration> MigrationService::GetMigration(const std::string& name) {
@@ -432,12 +465,9 @@ absl::StatusOr<v1::Migration> MigrationService::TransitionOnce(const TransitionR
       for (v1::UserMove& move : page.user_moves) {
         if (!NotStartedAtMicrosoft(move.state())) continue;
         v1::MigrationEvent event = NewEvent(migration, "user stopped by cancellation");
-        auto* transition = event.mutable_user_transition();
-        transition->set_user_move(move.name());
-        transition->set_source_user_principal_name(move.source_user_principal_name());
-        transition->set_from_state(move.state());
-        transition->set_to_state(v1::USER_MOVE_STATE_STOPPED);
+        const v1::UserMoveState before = move.state();
         move.set_state(v1::USER_MOVE_STATE_STOPPED);
+        SetUserTransition(move, before, &event);
         SetTimestamp(now, move.mutable_update_time());
         SetTimestamp(now, move.mutable_end_time());
         changed.push_back(std::move(move));
@@ -579,11 +609,7 @@ absl::StatusOr<v1::ReconcileMigrationResponse> MigrationService::ReconcileMigrat
       change.new_tasks.push_back({PollTaskOf(name, user, base), now});
       if (user.state() != before) {
         v1::MigrationEvent event = NewEvent(migration, "user reconciled with Microsoft");
-        auto* transition = event.mutable_user_transition();
-        transition->set_user_move(user.name());
-        transition->set_source_user_principal_name(user.source_user_principal_name());
-        transition->set_from_state(before);
-        transition->set_to_state(user.state());
+        SetUserTransition(user, before, &event);
         change.events.push_back(std::move(event));
       }
       change.user_moves.push_back(std::move(user));

@@ -11,12 +11,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.pb.h"
+#include "services/common/errors.h"
 #include "services/orchestrator/core/event_hub.h"
+#include "services/orchestrator/core/identity_map_input.h"
 #include "services/orchestrator/core/identity_map_upload.h"
 #include "services/orchestrator/core/tenant_gateway.h"
 #include "services/orchestrator/store/migration_store.h"
@@ -112,6 +115,17 @@ class MigrationService {
   // What an earlier request under `record`'s id did: nullopt when the id is new; the migration it
   // created or changed when it was this same request; INVALID_ARGUMENT when it was another one.
   absl::StatusOr<std::optional<std::string>> EarlierRequest(const std::optional<RequestRecord>& record);
+  // CreateMigration's identity map: a staged upload (its summary; the rows stay in the store) or an
+  // inline map (parsed). Problems with the request go to `violations`; an upload that is missing, used
+  // or unfinished is an error.
+  absl::Status ReadIdentityMap(const crosstenant::v1::IdentityMapInput& map_input,
+                               std::optional<IdentityMapUpload>& upload, ParsedIdentityMap& identity_map,
+                               std::vector<FieldViolation>& violations);
+  // What other state refuses a plan: source and target connected to one tenant (a violation), or a
+  // staged user already in another live migration from the same source (FAILED_PRECONDITION).
+  absl::Status CheckAgainstOtherMigrations(const crosstenant::v1::MigrationPlan& plan,
+                                           const std::optional<IdentityMapUpload>& upload,
+                                           std::vector<FieldViolation>& violations);
   // Fills the live parts of `migration`: counts by state and each source geo's queue.
   absl::Status FillLiveFields(crosstenant::v1::Migration& migration);
   crosstenant::v1::MigrationEvent NewEvent(crosstenant::v1::Migration& migration, const std::string& message);

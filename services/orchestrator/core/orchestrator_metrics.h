@@ -28,7 +28,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
 #include "services/orchestrator/store/migration_store.h"
-#include "services/orchestrator/store/store_health.h"
+#include "services/common/store_health.h"
 
 namespace crosstenant::orchestrator {
 

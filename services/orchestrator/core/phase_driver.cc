@@ -23,6 +23,7 @@
 #include "services/common/proto_time.h"
 #include "services/common/status_macros.h"
 #include "services/common/trace_context.h"
+#include "services/orchestrator/core/user_transition.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -445,12 +446,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
       }
       SetTimestamp(now, user.mutable_update_time());
       v1::MigrationEvent event = NewEvent(migration, blocker.empty() ? "user queued" : blocker);
-      auto* transition = event.mutable_user_transition();
-      transition->set_user_move(user.name());
-      transition->set_source_user_principal_name(user.source_user_principal_name());
-      transition->set_from_state(before);
-      transition->set_to_state(user.state());
-      if (user.has_error()) *transition->mutable_error() = user.error();
+      SetUserTransition(user, before, &event);
       change.events.push_back(std::move(event));
       change.user_moves.push_back(std::move(user));
     }
@@ -886,12 +882,9 @@ absl::Status PhaseDriver::FinishCancellation(v1::Migration& migration) {
         }
         if (!start.ok() && !absl::IsNotFound(start.status())) return start.status();
         v1::MigrationEvent event = NewEvent(migration, "user stopped by cancellation");
-        auto* transition = event.mutable_user_transition();
-        transition->set_user_move(user.name());
-        transition->set_source_user_principal_name(user.source_user_principal_name());
-        transition->set_from_state(user.state());
-        transition->set_to_state(v1::USER_MOVE_STATE_STOPPED);
+        const v1::UserMoveState before = user.state();
         user.set_state(v1::USER_MOVE_STATE_STOPPED);
+        SetUserTransition(user, before, &event);
         SetTimestamp(now, user.mutable_update_time());
         SetTimestamp(now, user.mutable_end_time());
         change.user_moves.push_back(user);

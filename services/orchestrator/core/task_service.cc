@@ -9,6 +9,7 @@
 #include "services/common/request_fingerprint.h"
 #include "services/common/status_macros.h"
 #include "services/common/trace_context.h"
+#include "services/orchestrator/core/user_transition.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -33,6 +34,49 @@ bool IsTerminal(v1::UserMoveState state) {
   return state == v1::USER_MOVE_STATE_SUCCESS || state == v1::USER_MOVE_STATE_FAILED ||
          state == v1::USER_MOVE_STATE_STOPPED || state == v1::USER_MOVE_STATE_VALIDATED ||
          state == v1::USER_MOVE_STATE_BLOCKED;
+}
+
+// INVALID_ARGUMENT naming every field of `request` that is missing: those every result needs, and (with
+// the leased `task`) the answer its kind needs when it succeeded.
+absl::Status CheckCompleteTaskRequest(const v1::CompleteTaskRequest& request, const v1::Task* task) {
+  std::vector<FieldViolation> violations;
+  if (task == nullptr) {
+    if (request.worker_id().empty()) violations.push_back({"worker_id", "is required"});
+    if (request.task().empty()) violations.push_back({"task", "is required: the name of the leased task"});
+    if (request.lease_id().empty()) violations.push_back({"lease_id", "is required: the lease's fencing token"});
+    if (request.outcome() == v1::TASK_OUTCOME_UNSPECIFIED) {
+      violations.push_back({"outcome", "is required: SUCCEEDED, RETRY, FAILED or ABANDONED"});
+    }
+  } else if (request.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
+    const bool wants_move = task->kind() == v1::TASK_KIND_START_MOVE || task->kind() == v1::TASK_KIND_POLL_MOVE ||
+                            task->kind() == v1::TASK_KIND_STOP_MOVE;
+    if (wants_move && !request.has_move()) violations.push_back({"move", "is required for a move task"});
+    if (task->kind() == v1::TASK_KIND_CHECK_USER && !request.has_check_user()) {
+      violations.push_back({"check_user", "is required for a check-user task"});
+    }
+  }
+  if (violations.empty()) return absl::OkStatus();
+  return InvalidArgumentWithViolations("invalid CompleteTaskRequest", violations);
+}
+
+// A target user checked by a worker: QUEUED when it can take a OneDrive, else BLOCKED saying why.
+void ApplyUserCheck(const v1::UserCheck& target, absl::Time now, v1::UserMove& user) {
+  std::string blocker;
+  if (!target.found()) {
+    blocker = "the target user does not exist: create it first (step 4)";
+  } else if (!target.onedrive_licensed()) {
+    blocker = "the target user has no OneDrive licence";
+  } else if (target.has_onedrive() && target.onedrive().exists()) {
+    blocker = "the target user already has a OneDrive: Microsoft refuses to move onto it";
+  }
+  if (blocker.empty()) {
+    user.set_state(v1::USER_MOVE_STATE_QUEUED);
+    SetTimestamp(now, user.mutable_queue_time());
+    return;
+  }
+  user.set_state(v1::USER_MOVE_STATE_BLOCKED);
+  user.mutable_error()->set_code("TARGET_USER_NOT_READY");
+  user.mutable_error()->set_message(blocker);
 }
 
 }  // namespace
@@ -147,15 +191,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
   // The task, its migration and its user are read together, under the lock (one round trip on
   // PostgreSQL), and the change is written in one transaction: a result costs the store two or three
   // round trips whatever the migration's size.
-  std::vector<FieldViolation> violations;
-  if (request.worker_id().empty()) violations.push_back({"worker_id", "is required"});
-  if (request.task().empty()) violations.push_back({"task", "is required: the name of the leased task"});
-  if (request.lease_id().empty()) violations.push_back({"lease_id", "is required: the lease's fencing token"});
-  if (request.outcome() == v1::TASK_OUTCOME_UNSPECIFIED) {
-    violations.push_back({"outcome", "is required: SUCCEEDED, RETRY, FAILED or ABANDONED"});
-  }
-  if (!violations.empty()) return InvalidArgumentWithViolations("invalid CompleteTaskRequest", violations);
-
+  RETURN_IF_ERROR(CheckCompleteTaskRequest(request, nullptr));
   // One writer per migration at a time: the record's event sequence is read, advanced and written back.
   absl::MutexLock lock(write_mutex_);
   ASSIGN_OR_RETURN(std::optional<TaskContext> found, store_->GetTaskContext(request.task()));
@@ -165,31 +201,17 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
         absl::StrCat(request.task(), " is no longer leased to ", request.worker_id(), ": drop the result"));
   }
   const v1::Task& task = found->task;
-  if (request.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
-    const bool wants_move = task.kind() == v1::TASK_KIND_START_MOVE || task.kind() == v1::TASK_KIND_POLL_MOVE ||
-                            task.kind() == v1::TASK_KIND_STOP_MOVE;
-    if (wants_move && !request.has_move()) violations.push_back({"move", "is required for a move task"});
-    if (task.kind() == v1::TASK_KIND_CHECK_USER && !request.has_check_user()) {
-      violations.push_back({"check_user", "is required for a check-user task"});
-    }
-    if (!violations.empty()) return InvalidArgumentWithViolations("invalid CompleteTaskRequest", violations);
-  }
+  RETURN_IF_ERROR(CheckCompleteTaskRequest(request, &task));
 
   const absl::Time now = options_.now();
   v1::Migration& migration = found->migration;
   v1::UserMove& user = found->user_move;
   const v1::UserMoveState before = user.state();
-
   MigrationChange change;
   change.completed = CompletedLease{request.task(), request.lease_id(), request.worker_id(), now};
-  auto requeue = [&](absl::Time ready) {
-    v1::Task again = task;
-    change.new_tasks.push_back({again, ready});
-  };
-
   switch (request.outcome()) {
     case v1::TASK_OUTCOME_RETRY:
-      requeue(now + std::max(absl::Seconds(1), DurationOf(request.retry_after())));
+      change.new_tasks.push_back({task, now + std::max(absl::Seconds(1), DurationOf(request.retry_after()))});
       // Refused because of a connection of the mesh: the user keeps the state Microsoft last reported
       // and notes what it waits for, so that the phase driver can say so (and hold new starts).
       if (IsConnectionReason(request.error().code()) && !IsTerminal(user.state())) {
@@ -197,7 +219,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
       }
       break;
     case v1::TASK_OUTCOME_ABANDONED:
-      requeue(now);
+      change.new_tasks.push_back({task, now});
       break;
     case v1::TASK_OUTCOME_FAILED:
       // Microsoft refused to stop a move past the point of no return: the user's poll task follows it.
@@ -208,65 +230,9 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
       break;
     case v1::TASK_OUTCOME_SUCCEEDED:
       if (request.has_check_user()) {
-        const v1::UserCheck& target = request.check_user().target();
-        std::string blocker;
-        if (!target.found()) {
-          blocker = "the target user does not exist: create it first (step 4)";
-        } else if (!target.onedrive_licensed()) {
-          blocker = "the target user has no OneDrive licence";
-        } else if (target.has_onedrive() && target.onedrive().exists()) {
-          blocker = "the target user already has a OneDrive: Microsoft refuses to move onto it";
-        }
-        if (!blocker.empty()) {
-          user.set_state(v1::USER_MOVE_STATE_BLOCKED);
-          user.mutable_error()->set_code("TARGET_USER_NOT_READY");
-          user.mutable_error()->set_message(blocker);
-        } else {
-          user.set_state(v1::USER_MOVE_STATE_QUEUED);
-          SetTimestamp(now, user.mutable_queue_time());
-        }
+        ApplyUserCheck(request.check_user().target(), now, user);
       } else if (request.has_move()) {
-        const v1::UserContentMove& move = request.move();
-        const v1::UserMoveState state =
-            task.kind() == v1::TASK_KIND_STOP_MOVE && UserStateOf(move.state()) == v1::USER_MOVE_STATE_UNSPECIFIED
-                ? v1::USER_MOVE_STATE_STOPPED
-                : UserStateOf(move.state());
-        if (state == v1::USER_MOVE_STATE_UNSPECIFIED) {
-          return InvalidArgumentWithViolations("invalid CompleteTaskRequest",
-                                               {{"move.state", "must be a known move state"}});
-        }
-        user.set_state(move.validate_only() && state == v1::USER_MOVE_STATE_SUCCESS ? v1::USER_MOVE_STATE_VALIDATED
-                                                                                    : state);
-        user.set_stage(move.stage());
-        user.set_raw_state(move.raw_state());
-        if (!move.task_id().empty()) user.set_task_id(move.task_id());
-        if (!move.source_site_url().empty()) user.set_source_site_url(move.source_site_url());
-        if (!move.target_site_url().empty()) user.set_target_site_url(move.target_site_url());
-        // Microsoft answered: whatever connection the user waited on is back.
-        if (IsConnectionReason(user.error().code())) user.clear_error();
-        if (move.has_error()) *user.mutable_error() = move.error();
-        // One clock per row: the user's times are the mesh's, so that queued <= started <= ended holds
-        // whatever Microsoft's clock says; Microsoft's own times are kept beside them for an audit.
-        if (task.kind() == v1::TASK_KIND_START_MOVE) {
-          // A new start (also of a user that failed before): Microsoft's times of an earlier move go.
-          SetTimestamp(now, user.mutable_start_time());
-          user.clear_microsoft_start_time();
-          user.clear_microsoft_end_time();
-        } else if (!user.has_start_time() && task.kind() == v1::TASK_KIND_POLL_MOVE) {
-          SetTimestamp(now, user.mutable_start_time());  // first seen started (its start's answer was lost)
-        }
-        if (move.has_start_time()) *user.mutable_microsoft_start_time() = move.start_time();
-        if (move.has_end_time()) *user.mutable_microsoft_end_time() = move.end_time();
-        if (IsTerminal(user.state())) {
-          SetTimestamp(now, user.mutable_end_time());
-        } else {
-          user.clear_end_time();  // an earlier move's end, when a failed user was started again
-          // Follow the move: the next poll of this user, by Microsoft's task id when there is one.
-          v1::GetUserContentMoveRequest base;
-          if (task.has_start_move()) base.set_geo(task.start_move().geo());
-          if (task.has_poll_move()) base = task.poll_move();
-          change.new_tasks.push_back({PollTaskOf(migration.name(), user, base), now + options_.poll_interval});
-        }
+        RETURN_IF_ERROR(ApplyMoveAnswer(task, request.move(), migration.name(), now, user, change));
       }
       break;
     default:
@@ -282,12 +248,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
     SetTimestamp(now, event.mutable_event_time());
     event.set_message(
         absl::StrCat("user ", v1::UserMoveState_Name(before), " -> ", v1::UserMoveState_Name(user.state())));
-    auto* transition = event.mutable_user_transition();
-    transition->set_user_move(user.name());
-    transition->set_source_user_principal_name(user.source_user_principal_name());
-    transition->set_from_state(before);
-    transition->set_to_state(user.state());
-    if (user.has_error()) *transition->mutable_error() = user.error();
+    SetUserTransition(user, before, &event);
     change.events.push_back(std::move(event));
   }
   SetTimestamp(now, migration.mutable_update_time());
@@ -302,6 +263,50 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
   v1::CompleteTaskResponse response;
   response.set_user_move_state(user.state());
   return response;
+}
+
+absl::Status TaskService::ApplyMoveAnswer(const v1::Task& task, const v1::UserContentMove& move,
+                                          const std::string& migration, absl::Time now, v1::UserMove& user,
+                                          MigrationChange& change) const {
+  const v1::UserMoveState state =
+      task.kind() == v1::TASK_KIND_STOP_MOVE && UserStateOf(move.state()) == v1::USER_MOVE_STATE_UNSPECIFIED
+          ? v1::USER_MOVE_STATE_STOPPED
+          : UserStateOf(move.state());
+  if (state == v1::USER_MOVE_STATE_UNSPECIFIED) {
+    return InvalidArgumentWithViolations("invalid CompleteTaskRequest", {{"move.state", "must be a known move state"}});
+  }
+  user.set_state(move.validate_only() && state == v1::USER_MOVE_STATE_SUCCESS ? v1::USER_MOVE_STATE_VALIDATED : state);
+  user.set_stage(move.stage());
+  user.set_raw_state(move.raw_state());
+  if (!move.task_id().empty()) user.set_task_id(move.task_id());
+  if (!move.source_site_url().empty()) user.set_source_site_url(move.source_site_url());
+  if (!move.target_site_url().empty()) user.set_target_site_url(move.target_site_url());
+  // Microsoft answered: whatever connection the user waited on is back.
+  if (IsConnectionReason(user.error().code())) user.clear_error();
+  if (move.has_error()) *user.mutable_error() = move.error();
+  // One clock per row: the user's times are the mesh's, so that queued <= started <= ended holds
+  // whatever Microsoft's clock says; Microsoft's own times are kept beside them for an audit.
+  if (task.kind() == v1::TASK_KIND_START_MOVE) {
+    // A new start (also of a user that failed before): Microsoft's times of an earlier move go.
+    SetTimestamp(now, user.mutable_start_time());
+    user.clear_microsoft_start_time();
+    user.clear_microsoft_end_time();
+  } else if (!user.has_start_time() && task.kind() == v1::TASK_KIND_POLL_MOVE) {
+    SetTimestamp(now, user.mutable_start_time());  // first seen started (its start's answer was lost)
+  }
+  if (move.has_start_time()) *user.mutable_microsoft_start_time() = move.start_time();
+  if (move.has_end_time()) *user.mutable_microsoft_end_time() = move.end_time();
+  if (IsTerminal(user.state())) {
+    SetTimestamp(now, user.mutable_end_time());
+    return absl::OkStatus();
+  }
+  user.clear_end_time();  // an earlier move's end, when a failed user was started again
+  // Follow the move: the next poll of this user, by Microsoft's task id when there is one.
+  v1::GetUserContentMoveRequest base;
+  if (task.has_start_move()) base.set_geo(task.start_move().geo());
+  if (task.has_poll_move()) base = task.poll_move();
+  change.new_tasks.push_back({PollTaskOf(migration, user, base), now + options_.poll_interval});
+  return absl::OkStatus();
 }
 
 }  // namespace crosstenant::orchestrator

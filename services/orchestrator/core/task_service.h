@@ -17,7 +17,7 @@
 #include "services/orchestrator/core/event_hub.h"
 #include "services/orchestrator/core/orchestrator_metrics.h"
 #include "services/orchestrator/store/migration_store.h"
-#include "services/orchestrator/store/store_health.h"
+#include "services/common/store_health.h"
 
 namespace crosstenant::orchestrator {
 
@@ -55,6 +55,11 @@ class TaskService {
   // One try of CompleteTask: ConcurrentChangeError if another replica changed the migration meanwhile.
   absl::StatusOr<crosstenant::v1::CompleteTaskResponse> CompleteTaskOnce(
       const crosstenant::v1::CompleteTaskRequest& request);
+  // A move's answer from Microsoft (`move`, for a start, poll or stop `task`) applied to `user`, with
+  // the next poll added to `change` while the move goes on. INVALID_ARGUMENT for an unknown state.
+  absl::Status ApplyMoveAnswer(const crosstenant::v1::Task& task, const crosstenant::v1::UserContentMove& move,
+                               const std::string& migration, absl::Time now, crosstenant::v1::UserMove& user,
+                               MigrationChange& change) const;
   MigrationStore* store_;
   EventHub* events_;
   absl::Mutex* write_mutex_;

@@ -8,11 +8,13 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "services/common/byte_size.h"
 #include "services/common/logging.h"
 #include "services/common/tls.h"
 #include "services/common/errors.h"
+#include "services/common/executor.h"
 #include "services/common/status_macros.h"
 #include "services/common/periodic_thread.h"
 #include "services/orchestrator/core/audit_trail.h"
@@ -26,7 +28,7 @@
 #include "services/orchestrator/grpc/orchestrator_service.h"
 #include "services/orchestrator/store/postgres_migration_store.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
-#include "services/orchestrator/store/store_health.h"
+#include "services/common/store_health.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -151,6 +153,12 @@ class OrchestratorHost : public ServiceHost {
     return {{&service_, crosstenant::v1::Orchestrator::service_full_name(), OrchestratorMethodRoles()}};
   }
 
+  void CallDenied(const std::vector<std::string>& caller, absl::string_view method,
+                  const absl::Status& refusal) override {
+    AuditedCall call{absl::StrJoin(caller, ","), std::string(method.substr(method.rfind('/') + 1)), "", "", ""};
+    denied_calls_.Run([this, call = std::move(call), refusal] { audit_.Record(call, refusal); });
+  }
+
   absl::Status WarmUp() override {
     campaign_.Start(election_.renew_interval(), [this] {
       campaign_errors_.Report(election_.Campaign());
@@ -224,6 +232,7 @@ class OrchestratorHost : public ServiceHost {
   PhaseDriver driver_;
   EventFollower follower_;
   AuditTrail audit_;
+  Executor denied_calls_{1};  // records calls refused by authorization, off gRPC's threads (CallDenied)
   OrchestratorService service_;
   PeriodicThread campaign_;
   PeriodicThread driver_thread_;

@@ -174,14 +174,6 @@ auto RetryOnConcurrentChange(Write write, int attempts = 16) -> decltype(write()
   }
 }
 
-// ListAuditRecords' page size when the request asks for none, and the most it returns.
-inline constexpr int kDefaultAuditPageSize = 1000;
-inline constexpr int kMaxAuditPageSize = 10000;
-// The page size of a ListAuditRecordsRequest that asks for `requested` records.
-inline int AuditPageSize(int requested) {
-  return requested <= 0 ? kDefaultAuditPageSize : std::min(requested, kMaxAuditPageSize);
-}
-
 struct LeaseQuery {
   std::string worker_id;
   int max_tasks = 10;
@@ -345,9 +337,9 @@ class MigrationStore {
   virtual absl::StatusOr<crosstenant::v1::AuditRecord> AppendAuditRecord(crosstenant::v1::AuditRecord record) = 0;
 
   // A page of the trail in sequence order, with the filters and paging of ListAuditRecordsRequest:
-  // page_size 0 means kDefaultAuditPageSize, and more than kMaxAuditPageSize means that many. The
-  // request is expected valid (a negative after_sequence or page_size counts as 0). `last_sequence` is
-  // the newest record when the page was read; the page holds no record past it.
+  // page_size as AuditPageSize (services/common/audit_chain.h) reads it. The request is expected valid
+  // (CheckAuditQuery). `last_sequence` is the newest record when the page was read; the page holds no
+  // record past it.
   virtual absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> ListAuditRecords(
       const crosstenant::v1::ListAuditRecordsRequest& request) = 0;
 };

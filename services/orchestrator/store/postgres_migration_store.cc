@@ -1215,7 +1215,7 @@ absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> PostgresMigrationStore
       record->set_previous_hash(read.Text(row, 10));
       record->set_hash(read.Text(row, 11));
     }
-    stored::EndAuditPage(read.rows(), page_size, &response);
+    EndAuditPage(read.rows(), page_size, &response);
     return absl::OkStatus();
   });
   if (!status.ok()) return status;

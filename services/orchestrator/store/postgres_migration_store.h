@@ -9,7 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "services/orchestrator/store/migration_store.h"
 #include "services/orchestrator/store/postgres.h"
-#include "services/orchestrator/store/store_health.h"
+#include "services/common/store_health.h"
 
 namespace crosstenant::orchestrator {
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "services/common/audit_chain.h"
+#include "services/common/sqlite_audit_table.h"
 #include "services/common/status_macros.h"
 #include "services/orchestrator/store/stored_records.h"
 
@@ -149,8 +150,8 @@ constexpr const char* kSchemaMigrations[] = {
       CREATE INDEX identity_map_upload_rows_by_source ON identity_map_upload_rows (upload, source_key);
       CREATE INDEX identity_map_upload_rows_by_target ON identity_map_upload_rows (upload, target_key);
     )sql",
-    // Version 8: the audit trail, append-only: the triggers refuse to change or delete a record (the
-    // hash chain shows it if they are dropped to do so).
+    // Version 8: the audit trail. Its append-only triggers are created at every open
+    // (CreateSqliteAuditTable), so that one dropped by hand comes back.
     R"sql(
       CREATE TABLE audit_records (
         sequence INTEGER PRIMARY KEY,
@@ -166,12 +167,6 @@ constexpr const char* kSchemaMigrations[] = {
         previous_hash TEXT NOT NULL,
         hash TEXT NOT NULL
       );
-      CREATE TRIGGER audit_records_never_updated BEFORE UPDATE ON audit_records BEGIN
-        SELECT RAISE(ABORT, 'the audit trail is append-only: its records are never changed');
-      END;
-      CREATE TRIGGER audit_records_never_deleted BEFORE DELETE ON audit_records BEGIN
-        SELECT RAISE(ABORT, 'the audit trail is append-only: its records are never deleted');
-      END;
     )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
@@ -191,6 +186,7 @@ absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> SqliteMigrationStore::Open
   std::unique_ptr<SqliteMigrationStore> store(new SqliteMigrationStore(std::move(db)));
   absl::MutexLock lock(&store->mutex_);
   RETURN_IF_ERROR(store->ApplySchemaMigrations());
+  RETURN_IF_ERROR(CreateSqliteAuditTable(*store->db_));
   return store;
 }
 
@@ -1002,93 +998,14 @@ absl::Status SqliteMigrationStore::ReleaseLeadership(absl::string_view holder) {
 
 absl::StatusOr<crosstenant::v1::AuditRecord> SqliteMigrationStore::AppendAuditRecord(
     crosstenant::v1::AuditRecord record) {
-  if (!record.has_time()) stored::SetMicros(absl::ToUnixMicros(absl::Now()), record.mutable_time());
   absl::MutexLock lock(&mutex_);
-  // BEGIN IMMEDIATE takes the file's write lock before the newest record is read: another process
-  // appending to the same file waits until this record is committed, and chains after it.
-  RETURN_IF_ERROR(db_->Begin());
-  auto append = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::Status {
-    ASSIGN_OR_RETURN(SqliteStatement last,
-                     db_->Prepare("SELECT sequence, hash FROM audit_records ORDER BY sequence DESC LIMIT 1"));
-    ASSIGN_OR_RETURN(bool found, last.Step());
-    record.set_sequence(found ? last.ColumnInt(0) + 1 : 1);
-    SealAuditRecord(found ? last.ColumnText(1) : std::string(kAuditGenesisHash), &record);
-    ASSIGN_OR_RETURN(SqliteStatement insert,
-                     db_->Prepare(absl::StrCat("INSERT INTO audit_records (", stored::kAuditColumns,
-                                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")));
-    return insert.Bind(1, record.sequence())
-        .Bind(2, stored::Micros(record.time()))
-        .Bind(3, record.service())
-        .Bind(4, record.caller())
-        .Bind(5, record.action())
-        .Bind(6, record.target())
-        .Bind(7, record.request_id())
-        .Bind(8, record.trace_id())
-        .Bind(9, record.outcome())
-        .Bind(10, record.outcome_message())
-        .Bind(11, record.previous_hash())
-        .Bind(12, record.hash())
-        .Run();
-  };
-  if (absl::Status status = append(); !status.ok()) {
-    db_->Rollback();
-    return status;
-  }
-  RETURN_IF_ERROR(db_->Commit());
-  return record;
+  return AppendSqliteAuditRecord(*db_, std::move(record));
 }
 
 absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> SqliteMigrationStore::ListAuditRecords(
     const crosstenant::v1::ListAuditRecordsRequest& request) {
-  const int page_size = AuditPageSize(request.page_size());
-  std::string sql =
-      absl::StrCat("SELECT ", stored::kAuditColumns, " FROM audit_records WHERE sequence > ?1 AND sequence <= ?2");
-  if (request.has_since()) absl::StrAppend(&sql, " AND time_us >= ?4");
-  if (request.has_until()) absl::StrAppend(&sql, " AND time_us < ?5");
-  if (!request.action().empty()) absl::StrAppend(&sql, " AND action = ?6");
-  // instr and substr rather than LIKE, whose wildcards the caller's text may contain.
-  if (!request.caller().empty()) absl::StrAppend(&sql, " AND instr(caller, ?7) > 0");
-  if (!request.target().empty()) {
-    absl::StrAppend(&sql, " AND (target = ?8 OR substr(target, 1, length(?8) + 1) = ?8 || '/')");
-  }
-  if (request.failures_only()) absl::StrAppend(&sql, " AND outcome != 'OK'");
-  absl::StrAppend(&sql, " ORDER BY sequence LIMIT ?3");
   absl::MutexLock lock(&mutex_);
-  crosstenant::v1::ListAuditRecordsResponse response;
-  {
-    ASSIGN_OR_RETURN(SqliteStatement last, db_->Prepare("SELECT COALESCE(MAX(sequence), 0) FROM audit_records"));
-    ASSIGN_OR_RETURN(bool found, last.Step());
-    response.set_last_sequence(found ? last.ColumnInt(0) : 0);
-  }
-  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
-  select.Bind(1, std::max<int64_t>(request.after_sequence(), 0))
-      .Bind(2, response.last_sequence())
-      .Bind(3, int64_t{page_size} + 1);
-  if (request.has_since()) select.Bind(4, stored::Micros(request.since()));
-  if (request.has_until()) select.Bind(5, stored::Micros(request.until()));
-  if (!request.action().empty()) select.Bind(6, request.action());
-  if (!request.caller().empty()) select.Bind(7, request.caller());
-  if (!request.target().empty()) select.Bind(8, request.target());
-  int matched = 0;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, select.Step());
-    if (!row || ++matched > page_size) break;
-    crosstenant::v1::AuditRecord* record = response.add_records();
-    record->set_sequence(select.ColumnInt(0));
-    stored::SetMicros(select.ColumnInt(1), record->mutable_time());
-    record->set_service(select.ColumnText(2));
-    record->set_caller(select.ColumnText(3));
-    record->set_action(select.ColumnText(4));
-    record->set_target(select.ColumnText(5));
-    record->set_request_id(select.ColumnText(6));
-    record->set_trace_id(select.ColumnText(7));
-    record->set_outcome(select.ColumnText(8));
-    record->set_outcome_message(select.ColumnText(9));
-    record->set_previous_hash(select.ColumnText(10));
-    record->set_hash(select.ColumnText(11));
-  }
-  stored::EndAuditPage(matched, page_size, &response);
-  return response;
+  return ListSqliteAuditRecords(*db_, request);
 }
 
 }  // namespace crosstenant::orchestrator

@@ -7,7 +7,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "services/orchestrator/store/migration_store.h"
-#include "services/orchestrator/store/sqlite.h"
+#include "services/common/sqlite_database.h"
 
 namespace crosstenant::orchestrator {
 

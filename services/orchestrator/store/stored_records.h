@@ -34,14 +34,6 @@ inline constexpr absl::string_view kAuditColumns =
     "sequence, time_us, service, caller, action, target, request_id, trace_id, outcome, outcome_message, "
     "previous_hash, hash";
 
-// The next page's cursor, when `matched` rows were read for a page of `page_size` (one more than a page
-// means there is a next page).
-inline void EndAuditPage(int matched, int page_size, crosstenant::v1::ListAuditRecordsResponse* response) {
-  response->set_next_after_sequence(matched > page_size && response->records_size() > 0
-                                        ? response->records(response->records_size() - 1).sequence()
-                                        : 0);
-}
-
 // `migrations/{m}` of a user move `migrations/{m}/users/{u}`.
 inline std::string MigrationOf(absl::string_view user_move_name) {
   return std::string(user_move_name.substr(0, user_move_name.find("/users/")));

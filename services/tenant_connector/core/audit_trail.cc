@@ -7,8 +7,10 @@
 #include "absl/time/clock.h"
 #include "crosstenant/v1/tenant_connector.pb.h"
 #include "prometheus/family.h"
+#include "services/common/audit_chain.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
+#include "services/common/status_macros.h"
 #include "services/common/proto_time.h"
 #include "services/common/trace_context.h"
 
@@ -61,36 +63,39 @@ AuditTrail::AuditTrail(ConnectionStore* store, prometheus::Registry& registry)
 void AuditTrail::Record(const google::protobuf::Message& request, const google::protobuf::Message& response,
                         absl::string_view caller, const absl::Status& outcome) {
   v1::AuditRecord record;
-  SetTimestamp(absl::Now(), record.mutable_time());
-  record.set_service(std::string(kAuditService));
-  record.set_caller(std::string(caller));
   record.set_action(std::string(absl::StripSuffix(request.GetDescriptor()->name(), "Request")));
   record.set_target(AuditTargetOf(request, response));
   record.set_request_id(RequestIdOf(request));
   record.set_trace_id(CurrentTraceId());
+  Append(std::move(record), caller, outcome);
+}
+
+void AuditTrail::RecordRefused(absl::string_view action, absl::string_view caller, const absl::Status& refusal) {
+  v1::AuditRecord record;
+  record.set_action(std::string(action));
+  Append(std::move(record), caller, refusal);
+}
+
+void AuditTrail::Append(v1::AuditRecord record, absl::string_view caller, const absl::Status& outcome) {
+  SetTimestamp(absl::Now(), record.mutable_time());
+  record.set_service(std::string(kAuditService));
+  record.set_caller(std::string(caller));
   record.set_outcome(absl::StatusCodeToString(outcome.code()));
   record.set_outcome_message(std::string(outcome.message()));
+  const std::string action = record.action();
   absl::StatusOr<v1::AuditRecord> stored = store_->AppendAudit(std::move(record));
   if (!stored.ok()) {
     write_failures_.Increment();
     // Names and codes only: the store's error is SQLite's, and the record holds no secret either.
     log::Error("audit record not written; the action itself went ahead",
-               {{"action", std::string(absl::StripSuffix(request.GetDescriptor()->name(), "Request"))},
+               {{"action", action},
                 {"outcome", absl::StatusCodeToString(outcome.code())},
                 {"error", std::string(stored.status().message())}});
   }
 }
 
 absl::StatusOr<v1::ListAuditRecordsResponse> AuditTrail::List(const v1::ListAuditRecordsRequest& request) {
-  std::vector<FieldViolation> violations;
-  if (request.after_sequence() < 0) {
-    violations.push_back({"after_sequence", "must be 0 (from the start) or a record's sequence"});
-  }
-  if (request.page_size() < 0) violations.push_back({"page_size", "must be 0 (1,000) or positive (at most 10,000)"});
-  if (request.has_since() && request.has_until() && TimeOf(request.since()) > TimeOf(request.until())) {
-    violations.push_back({"since", "must not be after `until`"});
-  }
-  if (!violations.empty()) return InvalidArgumentWithViolations("invalid audit listing", violations);
+  RETURN_IF_ERROR(CheckAuditQuery(request));
   return store_->ListAudit(request);
 }
 

@@ -50,11 +50,18 @@ class AuditTrail {
   void Record(const google::protobuf::Message& request, const google::protobuf::Message& response,
               absl::string_view caller, const absl::Status& outcome);
 
+  // Records a call refused by authorization before its request was read: `action` is the method's
+  // name ("DeleteConnection"), the target, request id and trace are empty, the outcome is `refusal`.
+  void RecordRefused(absl::string_view action, absl::string_view caller, const absl::Status& refusal);
+
   // A page of the trail. INVALID_ARGUMENT with field violations for a negative `after_sequence` or
   // `page_size`, or `since` after `until`.
   absl::StatusOr<v1::ListAuditRecordsResponse> List(const v1::ListAuditRecordsRequest& request);
 
  private:
+  // Completes `record` (time, service, caller, outcome) and appends it; counts a failure.
+  void Append(v1::AuditRecord record, absl::string_view caller, const absl::Status& outcome);
+
   ConnectionStore* const store_;
   prometheus::Counter& write_failures_;
 };

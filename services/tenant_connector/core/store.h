@@ -11,10 +11,8 @@
 //   - key file absent but sealed secrets stored: refused, naming the file, because those secrets
 //     could never be opened again.
 //
-// The same file keeps the connector's audit trail (crosstenant/v1/audit.proto): table `audit_records`,
-// one row per record, numbered without gaps and hash-chained (services/common/audit_chain.h). Triggers
-// refuse UPDATE and DELETE on it, so the trail is append-only in the database too; the services never
-// prune it.
+// The same file keeps the connector's audit trail (services/common/sqlite_audit_table.h), which is never
+// pruned.
 
 #include <memory>
 #include <string>
@@ -23,8 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "crosstenant/v1/audit.pb.h"
-
-struct sqlite3;
+#include "services/common/sqlite_database.h"
 
 namespace crosstenant::tenant_connector {
 
@@ -54,15 +51,15 @@ class ConnectionStore {
   // (SealAuditRecord) with the last record's hash, and stores it. Returns the record as stored.
   absl::StatusOr<v1::AuditRecord> AppendAudit(v1::AuditRecord record);
   // The records that pass `request`'s filters, in sequence order, after `after_sequence`, at most
-  // `page_size` (0: 1,000; capped at 10,000), with `next_after_sequence` and `last_sequence` set. The
-  // request is taken as valid (AuditTrail::List checks it).
+  // `page_size` (AuditPageSize), with `next_after_sequence` and `last_sequence` set. The request is
+  // taken as valid (AuditTrail::List checks it).
   absl::StatusOr<v1::ListAuditRecordsResponse> ListAudit(const v1::ListAuditRecordsRequest& request);
 
  private:
   static absl::StatusOr<std::unique_ptr<ConnectionStore>> OpenPath(const std::string& path, bool in_memory);
-  explicit ConnectionStore(sqlite3* db) : db_(db) {}
+  explicit ConnectionStore(std::unique_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
   absl::Mutex mu_;
-  sqlite3* db_;
+  const std::unique_ptr<SqliteDatabase> db_ ABSL_PT_GUARDED_BY(mu_);
 };
 
 // Loads the 32-byte seal key from `path` (creating it when allowed, see above).

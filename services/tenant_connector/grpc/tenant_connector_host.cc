@@ -57,6 +57,13 @@ class TenantConnectorHost : public ServiceHost {
 
   absl::Status WarmUp() override { return connector_.Load(); }
 
+  void CallDenied(const std::vector<std::string>& caller, absl::string_view method,
+                  const absl::Status& refusal) override {
+    executor_.Run([this, caller = absl::StrJoin(caller, ","),
+                   action = std::string(method.substr(method.rfind('/') + 1)),
+                   refusal] { audit_.RecordRefused(action, caller, refusal); });
+  }
+
   void BeginShutdown() override {
     service_.EndStreams();
     connector_.Stop();

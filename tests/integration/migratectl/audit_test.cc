@@ -118,7 +118,7 @@ TEST(MigratectlAuditTest, ConnectorTrailIsListedKeptAndVerified) {
   const std::string caller2 = records[1].value("caller", "");
   ASSERT_TRUE(mesh.StopConnector());
   Tamper(mesh.dir(),
-         "DROP TRIGGER audit_records_no_update; UPDATE audit_records SET caller = 'mallory' WHERE sequence = 2");
+         "DROP TRIGGER audit_records_never_updated; UPDATE audit_records SET caller = 'mallory' WHERE sequence = 2");
   ASSERT_TRUE(mesh.StartConnector());
   verify = mesh.Run({"audit", "verify", "--service=connector"});
   EXPECT_EQ(verify.exit_code, kExitAuditChainBroken) << verify.out << verify.err;
@@ -128,7 +128,7 @@ TEST(MigratectlAuditTest, ConnectorTrailIsListedKeptAndVerified) {
   // Put back, then the last record deleted: the shorter chain is intact, and only the noted last
   // record shows the loss.
   ASSERT_TRUE(mesh.StopConnector());
-  Tamper(mesh.dir(), absl::StrCat("DROP TRIGGER audit_records_no_update; DROP TRIGGER audit_records_no_delete; "
+  Tamper(mesh.dir(), absl::StrCat("DROP TRIGGER audit_records_never_updated; DROP TRIGGER audit_records_never_deleted; "
                                   "UPDATE audit_records SET caller = '",
                                   caller2, "' WHERE sequence = 2; DELETE FROM audit_records WHERE sequence = 6"));
   ASSERT_TRUE(mesh.StartConnector());
@@ -140,7 +140,7 @@ TEST(MigratectlAuditTest, ConnectorTrailIsListedKeptAndVerified) {
 
   // A record deleted from the middle: the record after the gap is named.
   ASSERT_TRUE(mesh.StopConnector());
-  Tamper(mesh.dir(), "DROP TRIGGER audit_records_no_delete; DELETE FROM audit_records WHERE sequence = 3");
+  Tamper(mesh.dir(), "DROP TRIGGER audit_records_never_deleted; DELETE FROM audit_records WHERE sequence = 3");
   ASSERT_TRUE(mesh.StartConnector());
   verify = mesh.Run({"audit", "verify", "--service=connector"});
   EXPECT_EQ(verify.exit_code, kExitAuditChainBroken) << verify.out << verify.err;

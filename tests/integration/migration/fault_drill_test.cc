@@ -15,7 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "services/orchestrator/store/sqlite.h"
+#include "services/common/sqlite_database.h"
 #include "tests/integration/migration/migration_fixture.h"
 
 namespace crosstenant::testing {
@@ -52,9 +52,9 @@ int Occurrences(const std::string& text, const std::string& what) {
 class DatabaseFiller {
  public:
   DatabaseFiller(const std::string& path, int64_t cap) {
-    orchestrator::SqliteDatabase::Options options;
+    SqliteDatabase::Options options;
     options.max_size_bytes = cap;
-    auto db = orchestrator::SqliteDatabase::Open(path, options);
+    auto db = SqliteDatabase::Open(path, options);
     EXPECT_TRUE(db.ok()) << db.status();
     if (db.ok()) db_ = std::move(*db);
     EXPECT_TRUE(db_ &&
@@ -102,10 +102,10 @@ class DatabaseFiller {
     }
     return sequences;
   }
-  orchestrator::SqliteDatabase* db() { return db_.get(); }
+  SqliteDatabase* db() { return db_.get(); }
 
  private:
-  std::unique_ptr<orchestrator::SqliteDatabase> db_;
+  std::unique_ptr<SqliteDatabase> db_;
 };
 
 // kill -9 of each service in turn (connector, orchestrator, each worker), twice over, during a

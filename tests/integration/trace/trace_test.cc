@@ -135,10 +135,11 @@ TEST(TraceTest, OneUsersMoveIsFoundByTheOperatorsTraceIdInEveryServiceAndAtMicro
     EXPECT_FALSE(absl::StrContains(log, "Bearer ey"));
   }
 
-  // migratectl continues the trace of its environment (TRACEPARENT), sends it, and names it.
-  const std::string command =
-      absl::StrCat("TRACEPARENT=", kCliTraceparent, " ", CROSSTENANT_BIN_DIR, "/migratectl migrate status traced",
-                   " --orchestrator=", orchestrator.address(), " --connector=", connector.address(), " --verbose 2>&1");
+  // migratectl continues the trace of its environment (TRACEPARENT), sends it, and names it; its streams
+  // (--watch follows the migration with WatchMigration) carry it as its unary calls do.
+  const std::string command = absl::StrCat(
+      "TRACEPARENT=", kCliTraceparent, " ", CROSSTENANT_BIN_DIR, "/migratectl migrate status traced --watch",
+      " --orchestrator=", orchestrator.address(), " --connector=", connector.address(), " --verbose 2>&1");
   std::string output;
   if (FILE* pipe = popen(command.c_str(), "r"); pipe != nullptr) {
     char buffer[4096];
@@ -147,9 +148,9 @@ TEST(TraceTest, OneUsersMoveIsFoundByTheOperatorsTraceIdInEveryServiceAndAtMicro
     pclose(pipe);
   }
   EXPECT_TRUE(absl::StrContains(output, absl::StrCat("migratectl: trace_id ", kCliTraceId))) << output;
-  EXPECT_TRUE(
-      AnyLine(LinesOfTrace(orchestrator.Stderr(), kCliTraceId), "method", "/crosstenant.v1.Orchestrator/GetMigration"))
-      << output;
+  const std::vector<nlohmann::json> cli_lines = LinesOfTrace(orchestrator.Stderr(), kCliTraceId);
+  EXPECT_TRUE(AnyLine(cli_lines, "method", "/crosstenant.v1.Orchestrator/GetMigration")) << output;
+  EXPECT_TRUE(AnyLine(cli_lines, "method", "/crosstenant.v1.Orchestrator/WatchMigration")) << output;
 }
 
 // A malformed traceparent never fails a call: the server starts a trace of its own.

@@ -19,7 +19,7 @@
 #include "services/orchestrator/store/postgres.h"
 #include "services/orchestrator/store/postgres_migration_store.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
-#include "services/orchestrator/store/store_health.h"
+#include "services/common/store_health.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_postgres.h"
 

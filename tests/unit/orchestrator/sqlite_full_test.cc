@@ -17,9 +17,9 @@
 #include "services/common/errors.h"
 #include "services/orchestrator/core/migration_service.h"
 #include "services/orchestrator/core/task_service.h"
-#include "services/orchestrator/store/sqlite.h"
+#include "services/common/sqlite_database.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
-#include "services/orchestrator/store/store_health.h"
+#include "services/common/store_health.h"
 #include "tests/support/server_process.h"
 
 namespace crosstenant::orchestrator {

@@ -159,7 +159,7 @@ TEST_F(AuditStoreTest, TrailSurvivesReopenAndKeepsChaining) {
   ASSERT_TRUE(first.ok());
   store_.reset();
   // A trigger dropped while the connector was down comes back at the next start.
-  EXPECT_EQ(ExecOnFile(state_dir(), "DROP TRIGGER audit_records_no_update"), "");
+  EXPECT_EQ(ExecOnFile(state_dir(), "DROP TRIGGER audit_records_never_updated"), "");
   auto reopened = ConnectionStore::Open(state_dir());
   ASSERT_TRUE(reopened.ok());
   auto second = (*reopened)->AppendAudit(Record("DeleteConnection", "connections/contoso"));
@@ -167,6 +167,32 @@ TEST_F(AuditStoreTest, TrailSurvivesReopenAndKeepsChaining) {
   EXPECT_EQ(second->sequence(), 2);
   EXPECT_EQ(second->previous_hash(), first->hash());
   EXPECT_THAT(ExecOnFile(state_dir(), "UPDATE audit_records SET caller = 'x'"), HasSubstr("append-only"));
+}
+
+// A state database from a connector that named the time column `time_micros` (and its triggers
+// otherwise) is upgraded in place: the trail reads, verifies and keeps chaining, and stays append-only.
+TEST_F(AuditStoreTest, UpgradesTheEarlierTableLayout) {
+  auto first = store_->AppendAudit(Record("CreateConnection", "connections/contoso"));
+  ASSERT_TRUE(first.ok());
+  store_.reset();
+  ASSERT_EQ(ExecOnFile(state_dir(),
+                       "DROP TRIGGER audit_records_never_updated; DROP TRIGGER audit_records_never_deleted; "
+                       "ALTER TABLE audit_records RENAME COLUMN time_us TO time_micros; "
+                       "CREATE TRIGGER audit_records_no_update BEFORE UPDATE ON audit_records "
+                       "  BEGIN SELECT RAISE(ABORT, 'append-only'); END;"),
+            "");
+  auto reopened = ConnectionStore::Open(state_dir());
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  auto second = (*reopened)->AppendAudit(Record("DeleteConnection", "connections/contoso"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto listed = (*reopened)->ListAudit(v1::ListAuditRecordsRequest());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->records_size(), 2);
+  EXPECT_EQ(TimeOf(listed->records(0).time()), TimeOf(first->time()));
+  AuditChainVerifier verifier;
+  for (const v1::AuditRecord& record : listed->records()) EXPECT_TRUE(verifier.Add(record).ok());
+  EXPECT_THAT(ExecOnFile(state_dir(), "DELETE FROM audit_records"), HasSubstr("append-only"));
+  EXPECT_THAT(ExecOnFile(state_dir(), "SELECT time_micros FROM audit_records"), HasSubstr("no such column"));
 }
 
 TEST(AuditTrailTest, RecordsTheCallAndCountsWhatItCannotWrite) {
@@ -204,7 +230,7 @@ TEST(AuditTrailTest, RecordsTheCallAndCountsWhatItCannotWrite) {
 
   // A trail that cannot be written: the call is counted, nothing is thrown at the caller.
   EXPECT_EQ(ExecOnFile(dir.path() + "/state",
-                       "DROP TRIGGER audit_records_no_update; DROP TRIGGER audit_records_no_delete; "
+                       "DROP TRIGGER audit_records_never_updated; DROP TRIGGER audit_records_never_deleted; "
                        "ALTER TABLE audit_records RENAME TO gone"),
             "");
   trail.Record(start, v1::StartUserContentMoveResponse(), "worker", absl::OkStatus());
@@ -233,7 +259,7 @@ TEST(AuditTrailTest, ListRefusesInvalidRequests) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   std::vector<std::string> fields;
   for (const FieldViolation& violation : FieldViolationsOf(status)) fields.push_back(violation.field);
-  EXPECT_THAT(fields, ElementsAre("after_sequence", "page_size", "since"));
+  EXPECT_THAT(fields, ElementsAre("after_sequence", "page_size", "until"));
   request.Clear();
   request.set_page_size(20000);  // capped, not refused
   EXPECT_TRUE(trail.List(request).ok());

@@ -1,4 +1,4 @@
-#include "services/orchestrator/store/sqlite.h"
+#include "services/common/sqlite_database.h"
 
 #include <sys/statvfs.h>
 
@@ -8,9 +8,9 @@
 #include "services/common/byte_size.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
-#include "services/orchestrator/store/store_health.h"
+#include "services/common/store_health.h"
 
-namespace crosstenant::orchestrator {
+namespace crosstenant {
 namespace {
 
 // What a client refused because the database is full is told to wait before trying again.
@@ -109,12 +109,11 @@ absl::Status SqliteDatabase::StatusFor(int rc, absl::string_view what, absl::str
     case SQLITE_FULL: {
       const std::string cap = max_pages_ > 0
                                   ? absl::StrCat("; the file is capped at ", FormatByteSize(options_.max_size_bytes),
-                                                 " (orchestrator --sqlite-max-size, config sqlite_max_size)")
+                                                 " (", options_.max_size_setting, ")")
                                   : "";
-      const char* remedy = max_pages_ > 0
-                               ? "Raise the cap and restart the orchestrator (or free space on its disk, if that is "
-                                 "what filled)"
-                               : "Free space on its disk";
+      const std::string remedy = max_pages_ > 0 ? absl::StrCat("Raise the cap and restart the ", options_.owner,
+                                                               " (or free space on its disk, if that is what filled)")
+                                                : "Free space on its disk";
       return ResourceExhaustedWithRetry(
           absl::StrCat("the state database ", path_, " is full and refuses writes (SQLite: ", detail, cap,
                        "): nothing of this change was stored. ", remedy,
@@ -128,7 +127,7 @@ absl::Status SqliteDatabase::StatusFor(int rc, absl::string_view what, absl::str
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::DataLossError(absl::StrCat("the state database ", path_, " is corrupt (", what, ": ", detail,
-                                              "): stop the orchestrator and restore the file from a backup"));
+                                              "): stop the ", options_.owner, " and restore the file from a backup"));
     default:
       return absl::InternalError(
           absl::StrCat(what, ": ", detail, " (", sqlite3_errstr(rc), ", state database ", path_, ")"));
@@ -277,4 +276,4 @@ std::string SqliteStatement::ColumnBlob(int index) const {
   return blob ? std::string(static_cast<const char*>(blob), sqlite3_column_bytes(statement_, index)) : "";
 }
 
-}  // namespace crosstenant::orchestrator
+}  // namespace crosstenant

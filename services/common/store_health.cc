@@ -1,4 +1,4 @@
-#include "services/orchestrator/store/store_health.h"
+#include "services/common/store_health.h"
 
 #include <utility>
 
@@ -7,7 +7,7 @@
 #include "services/common/errors.h"
 #include "services/common/logging.h"
 
-namespace crosstenant::orchestrator {
+namespace crosstenant {
 namespace {
 
 std::string CodeLabel(absl::StatusCode code) { return absl::AsciiStrToLower(absl::StatusCodeToString(code)); }
@@ -124,4 +124,4 @@ std::map<std::string, int64_t> StoreHealth::WriteFailures() const {
   return counts;
 }
 
-}  // namespace crosstenant::orchestrator
+}  // namespace crosstenant

@@ -1,5 +1,5 @@
-#ifndef CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_STORE_HEALTH_H_
-#define CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_STORE_HEALTH_H_
+#ifndef CROSSTENANT_SERVICES_COMMON_STORE_HEALTH_H_
+#define CROSSTENANT_SERVICES_COMMON_STORE_HEALTH_H_
 
 // Whether the orchestrator's state database takes writes, as its store finds out write by write.
 //
@@ -30,7 +30,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace crosstenant::orchestrator {
+namespace crosstenant {
 
 class StoreHealth {
  public:
@@ -88,6 +88,6 @@ class StoreHealth {
   int64_t unlogged_episodes_ ABSL_GUARDED_BY(mutex_) = 0;  // episodes that started in a quiet period
 };
 
-}  // namespace crosstenant::orchestrator
+}  // namespace crosstenant
 
-#endif  // CROSSTENANT_SERVICES_ORCHESTRATOR_STORE_STORE_HEALTH_H_
+#endif  // CROSSTENANT_SERVICES_COMMON_STORE_HEALTH_H_
