@@ -12,6 +12,8 @@
 namespace crosstenant::tenant_connector {
 namespace {
 
+constexpr absl::string_view kOutage503 = "HTTP 503 without Retry-After";
+
 class RealClock : public Clock {
  public:
   absl::Time Now() override { return absl::Now(); }
@@ -91,6 +93,7 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
   for (int attempt = 1;; ++attempt) {
     absl::Time now = clock_->Now();
     absl::Time throttled_until, outage_until;
+    std::string outage_cause;
     bool permitted = false;
     {
       absl::MutexLock lock(&gate_->mu);
@@ -104,6 +107,7 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
           gate_->mu.AwaitWithTimeout(absl::Condition(&free), std::min(budget, absl::Hours(1)))) {
         throttled_until = gate_->not_before;
         outage_until = std::max(gate_->outage_not_before, own_not_before);
+        if (gate_->outage_failures > 0) outage_cause = gate_->outage_cause;
         now = clock_->Now();
         if (std::max(throttled_until, outage_until) <= now) {
           ++gate_->in_flight;
@@ -111,7 +115,7 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
         }
       } else {
         // Callers queued behind an outage's probe are told of the outage, not of throttling.
-        if (gate_->outage_failures > 0) return UnreachableError();
+        if (gate_->outage_failures > 0) return UnreachableError(gate_->outage_cause);
         return ResourceExhaustedWithRetry(
             absl::StrCat("too many requests to Microsoft ", UpstreamApiName(api_), " for this tenant are in flight"),
             absl::Seconds(1));
@@ -126,7 +130,7 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
           return ResourceExhaustedWithRetry(
               absl::StrCat("Microsoft ", UpstreamApiName(api_), " is throttling this tenant"), wait);
         }
-        return UnreachableError(absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1))));
+        return UnreachableError(outage_cause, absl::FormatDuration(absl::Ceil(wait, absl::Milliseconds(1))));
       }
       if (observer_.on_wait) observer_.on_wait(api_, wait);
       clock_->SleepFor(wait);
@@ -145,14 +149,14 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
     now = clock_->Now();
     if (!response.ok()) {
       // No answer (connection refused, timeout): the endpoint is unreachable, for every caller.
-      NoteOutage(now);
+      NoteOutage(now, response.status().message());
       if (attempt >= options_.max_attempts) return response.status();
       continue;
     }
     std::optional<absl::Duration> retry_after =
         Retryable(response->status) ? ParseRetryAfter(*response, now) : std::nullopt;
     if (response->status == 503 && !retry_after.has_value()) {
-      NoteOutage(now);
+      NoteOutage(now, kOutage503);
       // The caller maps the 503 to UNAVAILABLE.
       if (attempt >= options_.max_attempts) return response;
       continue;
@@ -183,18 +187,18 @@ absl::StatusOr<HttpResponse> ThrottleGovernor::Run(const std::function<absl::Sta
   }
 }
 
-absl::Status ThrottleGovernor::UnreachableError(const std::string& next_attempt) const {
-  return absl::UnavailableError(absl::StrCat("Microsoft ", UpstreamApiName(api_),
-                                             " is unreachable for this tenant (no answer, or HTTP 503 without "
-                                             "Retry-After)",
-                                             next_attempt.empty() ? "" : "; the next attempt in ", next_attempt));
+absl::Status ThrottleGovernor::UnreachableError(const std::string& cause, const std::string& next_attempt) const {
+  return absl::UnavailableError(
+      absl::StrCat("Microsoft ", UpstreamApiName(api_), " is unreachable for this tenant (",
+                   cause.empty() ? "no answer, or HTTP 503 without Retry-After" : absl::StrCat("last try: ", cause),
+                   ")", next_attempt.empty() ? "" : "; the next attempt in ", next_attempt));
 }
 
 void ThrottleGovernor::NoteThrottled(const HttpResponse& inner) {
   if (!SharedThrottle(inner.status)) return;
   const absl::Time now = clock_->Now();
   const std::optional<absl::Duration> retry_after = ParseRetryAfter(inner, now);
-  if (inner.status == 503 && !retry_after.has_value()) return NoteOutage(now);
+  if (inner.status == 503 && !retry_after.has_value()) return NoteOutage(now, kOutage503);
   HoldBackTenant(now, retry_after.has_value() ? *retry_after : Backoff(1), inner.status);
 }
 
@@ -203,11 +207,12 @@ bool ThrottleGovernor::InOutage() {
   return gate_->outage_failures > 0;
 }
 
-void ThrottleGovernor::NoteOutage(absl::Time now) {
+void ThrottleGovernor::NoteOutage(absl::Time now, absl::string_view cause) {
   int failures;
   {
     absl::MutexLock lock(&gate_->mu);
     failures = ++gate_->outage_failures;
+    gate_->outage_cause = std::string(cause);
   }
   // Short: the tenant is probed again within `outage_hold_max`, and used at once when it answers.
   const absl::Duration hold = std::min(Backoff(failures), options_.outage_hold_max);
@@ -218,6 +223,7 @@ void ThrottleGovernor::NoteOutage(absl::Time now) {
 void ThrottleGovernor::NoteAnswered() {
   absl::MutexLock lock(&gate_->mu);
   gate_->outage_failures = 0;
+  gate_->outage_cause.clear();
   gate_->outage_not_before = absl::InfinitePast();
 }
 

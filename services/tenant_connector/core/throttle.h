@@ -88,6 +88,9 @@ struct ThrottleGate {
   // The hold of an outage, and the outage answers in a row (above 0: half-open, one probe at a time).
   absl::Time outage_not_before ABSL_GUARDED_BY(mu) = absl::InfinitePast();
   int outage_failures ABSL_GUARDED_BY(mu) = 0;
+  // What the last outage answer was ("HTTP 503 without Retry-After", or the transport's error, which
+  // names the proxy when one is in the way), for the callers it turns away.
+  std::string outage_cause ABSL_GUARDED_BY(mu);
   int in_flight ABSL_GUARDED_BY(mu) = 0;
 };
 
@@ -118,10 +121,12 @@ class ThrottleGovernor {
   absl::Duration Backoff(int attempt);
   // A 429 or 503 (`status`): no request of the tenant before `now + delay`.
   void HoldBackTenant(absl::Time now, absl::Duration delay, int status);
-  // UNAVAILABLE: the tenant's endpoint does not answer (and when it is tried again, if known).
-  absl::Status UnreachableError(const std::string& next_attempt = "") const;
-  // No answer, or a 503 without Retry-After: the tenant is held back for a short, capped back-off.
-  void NoteOutage(absl::Time now);
+  // UNAVAILABLE: the tenant's endpoint does not answer, with the last outage's `cause` (when known) and
+  // when it is tried again (when known).
+  absl::Status UnreachableError(const std::string& cause, const std::string& next_attempt = "") const;
+  // No answer, or a 503 without Retry-After (`cause` says which): the tenant is held back for a short,
+  // capped back-off.
+  void NoteOutage(absl::Time now, absl::string_view cause);
   // An answer that is not an outage: the outage (if any) ends now.
   void NoteAnswered();
 
