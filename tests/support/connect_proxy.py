@@ -2,6 +2,7 @@
 """A small HTTP CONNECT proxy for tests, standing for a company's egress proxy (Python 3 stdlib only).
 
   connect_proxy.py --ready-file FILE --log FILE [--forward-to HOST:PORT] [--refuse] [--credentials USER:PASS]
+                   [--tls-cert PEM --tls-key PEM]
 
 Listens on 127.0.0.1 (port 0) and writes {"address": "127.0.0.1:PORT"} to the ready file once it
 accepts connections. Each CONNECT's target (HOST:PORT as the client asked) is appended to the log file, one
@@ -10,6 +11,8 @@ or `--forward-to` for every target: as a company proxy resolves Microsoft's name
 one sends every tunnel to the tenant emulator, which serves every Microsoft host name on one port.
 `--refuse` answers every CONNECT with 403 Forbidden; `--credentials` wants `Proxy-Authorization: Basic`
 with them and answers 407 otherwise. Anything but CONNECT gets 405: the proxy never sees plain HTTP.
+`--tls-cert` and `--tls-key` make it an https:// proxy: the client speaks TLS to the proxy itself (and,
+inside the tunnel, TLS to the target as always).
 """
 
 import argparse
@@ -19,6 +22,7 @@ import os
 import select
 import socket
 import socketserver
+import ssl
 import threading
 
 log_lock = threading.Lock()
@@ -31,6 +35,8 @@ def parse_args():
     parser.add_argument("--forward-to", help="HOST:PORT every tunnel goes to, whatever its target")
     parser.add_argument("--refuse", action="store_true", help="answer every CONNECT with 403")
     parser.add_argument("--credentials", help="USER:PASSWORD the client must send (Basic)")
+    parser.add_argument("--tls-cert", help="PEM certificate of the proxy itself (with --tls-key): TLS to the proxy")
+    parser.add_argument("--tls-key", help="PEM key of --tls-cert")
     return parser.parse_args()
 
 
@@ -97,15 +103,37 @@ def pipe(a, b):
             if not data:
                 return
             peers[sock].sendall(data)
+            # A TLS socket may hold decrypted bytes that select() cannot see.
+            while isinstance(sock, ssl.SSLSocket) and sock.pending():
+                peers[sock].sendall(sock.recv(65536))
 
 
 class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    tls = None  # an ssl.SSLContext for an https:// proxy
+
+    def get_request(self):
+        client, address = self.socket.accept()
+        if self.tls is None:
+            return client, address
+        # The handshake runs in the handler's thread (finish_request), not in the accepting one.
+        return self.tls.wrap_socket(client, server_side=True, do_handshake_on_connect=False), address
+
+    def finish_request(self, request, client_address):
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return  # the client did not trust the proxy's certificate: it says so itself
+        super().finish_request(request, client_address)
 
 
 def main():
     server = Server(("127.0.0.1", 0), Handler)
+    if ARGS.tls_cert:
+        server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
     address = "127.0.0.1:%d" % server.server_address[1]
     temporary = ARGS.ready_file + ".tmp"
     with open(temporary, "w") as ready:

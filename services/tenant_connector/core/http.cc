@@ -197,8 +197,13 @@ namespace {
 
 // The error of a request that went through `proxy` and failed with `code`: it names the proxy, so that
 // a proxy refusing or down is not read as Microsoft being down.
-absl::Status ProxiedError(const std::string& host, const ProxyAddress& proxy, CURLcode code, long connect_code) {
+absl::Status ProxiedError(const std::string& host, const ProxyAddress& proxy, CURLcode code, long connect_code,
+                          bool proxy_untrusted) {
   const std::string prefix = absl::StrCat("upstream ", host, " unreachable through the proxy ", proxy.HostPort(), ": ");
+  if (proxy_untrusted) {
+    return absl::UnavailableError(absl::StrCat(prefix, "the proxy's own TLS certificate is not trusted (",
+                                               curl_easy_strerror(code), "; see upstream.proxy_ca_file)"));
+  }
   if (connect_code == 407) {
     return absl::UnavailableError(absl::StrCat(prefix,
                                                "the proxy requires authentication or refused the credentials "
@@ -262,6 +267,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
   if (proxy != nullptr) {
     curl_easy_setopt(curl, CURLOPT_NOPROXY, "");  // decided above; NO_PROXY from the environment is not read
     curl_easy_setopt(curl, CURLOPT_HTTPPROXYTUNNEL, 1L);
+    if (!options_.proxy_ca_file.empty()) curl_easy_setopt(curl, CURLOPT_PROXY_CAINFO, options_.proxy_ca_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
     if (!options_.proxy_user.empty()) {
       curl_easy_setopt(curl, CURLOPT_PROXYAUTH, CURLAUTH_BASIC);
       curl_easy_setopt(curl, CURLOPT_PROXYUSERNAME, options_.proxy_user.c_str());
@@ -289,6 +297,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   long connect_code = 0;  // the proxy's answer to CONNECT
   if (proxy != nullptr) curl_easy_getinfo(curl, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+  long proxy_verify = 0;  // X509 verification of an https:// proxy's own certificate: 0 when it passed
+  if (proxy != nullptr && proxy->scheme == "https")
+    curl_easy_getinfo(curl, CURLINFO_PROXY_SSL_VERIFYRESULT, &proxy_verify);
   curl_slist_free_all(headers);
   curl_slist_free_all(connect_to);
   response.status = code == CURLE_OK ? static_cast<int>(status) : 0;
@@ -311,7 +322,7 @@ absl::StatusOr<HttpResponse> CurlTransport::Send(const HttpRequest& request) {
                                                               : "upstream request",
              fields);
   if (code != CURLE_OK) {
-    if (proxy != nullptr) return ProxiedError(host, *proxy, code, connect_code);
+    if (proxy != nullptr) return ProxiedError(host, *proxy, code, connect_code, proxy_verify != 0);
     return absl::UnavailableError(absl::StrCat("upstream ", host, " unreachable: ", curl_easy_strerror(code)));
   }
   return response;

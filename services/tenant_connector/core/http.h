@@ -92,6 +92,8 @@ struct CurlOptions {
   // Hosts that go direct despite `proxy`: "example.com" (or ".example.com") matches example.com and
   // every name under it, "*" every host. Case-insensitive.
   std::vector<std::string> no_proxy;
+  // PEM bundle of CAs to trust for the TLS to an https:// proxy itself; empty means the system store.
+  std::string proxy_ca_file;
   // Basic credentials for the proxy (empty user: none). Never logged.
   std::string proxy_user;
   std::string proxy_password;

@@ -112,6 +112,7 @@ absl::StatusOr<CurlOptions> TransportOptions(const ConnectorSettings& settings) 
   CurlOptions options;
   options.connect_to = settings.connect_to;
   options.ca_file = settings.ca_file;
+  options.proxy_ca_file = settings.proxy_ca_file;
   options.proxy = settings.proxy;
   options.no_proxy = settings.no_proxy;
   // libcurl would read these when no proxy is set; the transport never lets it, and says so once.
@@ -220,6 +221,7 @@ ServerDefinition TenantConnectorDefinition() {
     upstream.Read("proxy", &settings->proxy);
     upstream.Read("no_proxy", &settings->no_proxy);
     upstream.Read("proxy_credentials_file", &settings->proxy_credentials_file);
+    upstream.Read("proxy_ca_file", &settings->proxy_ca_file);
     upstream.Read("budget", &settings->upstream_budget);
     upstream.Read("refresh_margin", &settings->refresh_margin);
     upstream.Read("max_attempts", &settings->max_attempts, 1, 20);
@@ -268,6 +270,12 @@ ServerDefinition TenantConnectorDefinition() {
                 settings->proxy_credentials_file = std::string(v);
                 return absl::OkStatus();
               });
+    flags.Add("upstream-proxy-ca-file", "FILE",
+              "PEM CA bundle trusted for TLS to an https:// proxy itself (default: system store)",
+              [settings](absl::string_view v) {
+                settings->proxy_ca_file = std::string(v);
+                return absl::OkStatus();
+              });
     flags.Add("probe-interval", "DURATION", "how often each connection is probed (default 5m)",
               [settings](absl::string_view v) { return ParseDurationFlag(v, &settings->probe_interval); });
     flags.Add("upstream-budget", "DURATION", "time budget of an upstream operation without a client deadline",
@@ -312,11 +320,19 @@ ServerDefinition TenantConnectorDefinition() {
       }
     }
     if (!settings->proxy.empty()) {
-      if (absl::StatusOr<ProxyAddress> proxy = ParseProxyUrl(settings->proxy); !proxy.ok()) {
+      absl::StatusOr<ProxyAddress> proxy = ParseProxyUrl(settings->proxy);
+      if (!proxy.ok()) {
         violations.push_back({"upstream.proxy", std::string(proxy.status().message())});
+      } else if (!settings->proxy_ca_file.empty() && proxy->scheme != "https") {
+        violations.push_back({"upstream.proxy_ca_file", "is set but upstream.proxy is not an https:// URL"});
       }
-    } else if (!settings->proxy_credentials_file.empty()) {
-      violations.push_back({"upstream.proxy_credentials_file", "is set but upstream.proxy is empty"});
+    } else {
+      if (!settings->proxy_credentials_file.empty()) {
+        violations.push_back({"upstream.proxy_credentials_file", "is set but upstream.proxy is empty"});
+      }
+      if (!settings->proxy_ca_file.empty()) {
+        violations.push_back({"upstream.proxy_ca_file", "is set but upstream.proxy is empty"});
+      }
     }
     for (const std::string& host : settings->no_proxy) {
       const bool valid =

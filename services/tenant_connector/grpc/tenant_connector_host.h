@@ -28,9 +28,11 @@ struct ConnectorSettings {
   // HTTP CONNECT proxy for every upstream request ("http://HOST:PORT" or "https://HOST:PORT"; empty:
   // direct), the host suffixes that go direct despite it, and a file holding "user:password" for the
   // proxy's Basic authentication (empty: none). HTTPS_PROXY and NO_PROXY in the environment are ignored.
+  // `proxy_ca_file`: the CAs trusted for TLS to an https:// proxy itself (empty: the system store).
   std::string proxy;
   std::vector<std::string> no_proxy;
   std::string proxy_credentials_file;
+  std::string proxy_ca_file;
   absl::Duration probe_interval = absl::Minutes(5);
   absl::Duration refresh_margin = absl::Minutes(5);
   absl::Duration upstream_budget = absl::Seconds(60);

@@ -4,7 +4,8 @@
 // log shows them, so a connector that bypassed the proxy fails here); no_proxy sends a host direct; a
 // proxy that refuses (403), wants credentials (407) or does not listen fails the connection with
 // UNAVAILABLE naming the proxy; proxy credentials come from a file and never appear in an error; a proxy
-// URL with user info is refused at startup without echoing it; HTTPS_PROXY in the environment is ignored.
+// URL with user info is refused at startup without echoing it; HTTPS_PROXY in the environment is ignored;
+// an https:// proxy is verified against upstream.proxy_ca_file.
 
 #include <cstdlib>
 #include <fstream>
@@ -155,6 +156,37 @@ TEST_F(UpstreamProxyTest, AProxyThatIsDownFailsTheConnectionNamingTheProxy) {
   EXPECT_THAT(status.error_message(), AllOf(HasSubstr("proxy " + address), HasSubstr("does not accept connections")));
 }
 
+// An https:// proxy: TLS to the proxy itself, verified against upstream.proxy_ca_file (the emulator's
+// test CA signed the proxy's certificate), and TLS to Microsoft inside the tunnel as always.
+TEST_F(UpstreamProxyTest, AnHttpsProxyIsReachedOverTlsVerifiedAgainstItsCa) {
+  Proxy proxy;
+  ASSERT_TRUE(proxy.Start(
+      emulator_, {"--tls-cert=" + emulator_.dir() + "/emulator.pem", "--tls-key=" + emulator_.dir() + "/emulator.key"}))
+      << proxy.error();
+  StartConnector({"--upstream-proxy=https://" + proxy.address(), "--upstream-proxy-ca-file=" + emulator_.CaFile()});
+
+  ASSERT_TRUE(connector_.ConnectSourceAndTarget()) << connector_.error() << connector_.Stderr();
+  EXPECT_THAT(proxy.Targets(), Contains("graph.microsoft.com:443"));
+  EXPECT_THAT(proxy.Targets(), Contains("login.microsoftonline.com:443"));
+}
+
+// Without the proxy's CA the system store decides, and it does not know the test CA: the connection
+// fails naming the proxy and the setting, and no CONNECT was sent before the proxy was verified.
+TEST_F(UpstreamProxyTest, AnHttpsProxyWithAnUntrustedCertificateIsRefusedNamingTheSetting) {
+  Proxy proxy;
+  ASSERT_TRUE(proxy.Start(
+      emulator_, {"--tls-cert=" + emulator_.dir() + "/emulator.pem", "--tls-key=" + emulator_.dir() + "/emulator.key"}))
+      << proxy.error();
+  StartConnector({"--upstream-proxy=https://" + proxy.address()});
+
+  const grpc::Status status = ConnectContoso();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(),
+              AllOf(HasSubstr("proxy " + proxy.address()), HasSubstr("TLS certificate is not trusted"),
+                    HasSubstr("upstream.proxy_ca_file")));
+  EXPECT_THAT(proxy.Targets(), IsEmpty());
+}
+
 TEST_F(UpstreamProxyTest, ProxyCredentialsComeFromTheirFileAndNeverShow) {
   Proxy proxy;
   ASSERT_TRUE(proxy.Start(emulator_, {"--credentials=egress:Pr0xy-Secret-9a1"})) << proxy.error();
@@ -187,6 +219,7 @@ TEST_F(UpstreamProxyTest, MalformedProxySettingsStopTheStartNamingTheKey) {
            {"--upstream-proxy=http://proxy.example", "names no port"},
            {"--upstream-proxy=http://egress:S3cret-In-Url@proxy.example:3128", "must not hold credentials"},
            {"--upstream-no-proxy=bad/host", "must be a host name suffix"},
+           {"--upstream-proxy-ca-file=/etc/ssl/certs/ca-certificates.crt", "is set but upstream.proxy is empty"},
        }) {
     TempDir dir;
     ServerProcess process(BinaryPath("tenant-connector"),
@@ -194,7 +227,9 @@ TEST_F(UpstreamProxyTest, MalformedProxySettingsStopTheStartNamingTheKey) {
     const std::optional<int> exit_code = process.WaitForExit(std::chrono::seconds(20));
     ASSERT_TRUE(exit_code.has_value()) << bad.flag << " did not stop the start";
     EXPECT_NE(*exit_code, 0) << bad.flag;
-    const std::string key = absl::StrContains(bad.flag, "no-proxy") ? "upstream.no_proxy" : "upstream.proxy";
+    const std::string key = absl::StrContains(bad.flag, "no-proxy")        ? "upstream.no_proxy"
+                            : absl::StrContains(bad.flag, "proxy-ca-file") ? "upstream.proxy_ca_file"
+                                                                           : "upstream.proxy";
     EXPECT_THAT(process.Stderr(), AllOf(HasSubstr(key), HasSubstr(bad.message))) << bad.flag;
     EXPECT_THAT(process.Stderr(), Not(HasSubstr("S3cret-In-Url"))) << bad.flag;
   }
