@@ -254,7 +254,7 @@ absl::StatusOr<v1::Migration> MigrationService::CreateMigration(const v1::Create
   ParsedIdentityMap identity_map;
   RETURN_IF_ERROR(ReadIdentityMap(plan.identity_map(), upload, identity_map, violations));
   AddIdentityMapProblems(identity_map, plan.identity_map().has_csv(), violations);
-  if (violations.empty()) RETURN_IF_ERROR(CheckAgainstOtherMigrations(plan, upload, violations));
+  if (violations.empty()) RETURN_IF_ERROR(CheckAgainstOtherMigrations(plan, upload, identity_map, violations));
   if (!violations.empty()) {
     std::string summary = "invalid migration plan";
     if (!identity_map.problems.empty()) {
@@ -347,6 +347,7 @@ absl::Status MigrationService::ReadIdentityMap(const v1::IdentityMapInput& map_i
 
 absl::Status MigrationService::CheckAgainstOtherMigrations(const v1::MigrationPlan& plan,
                                                            const std::optional<IdentityMapUpload>& upload,
+                                                           const ParsedIdentityMap& identity_map,
                                                            std::vector<FieldViolation>& violations) {
   if (options_.tenant != nullptr) {
     // Refused now rather than failing in TRUST with every user left pending. A connection the connector
@@ -361,9 +362,8 @@ absl::Status MigrationService::CheckAgainstOtherMigrations(const v1::MigrationPl
       }
     }
   }
-  if (!upload) return absl::OkStatus();
   // A user in two live migrations from one source would be started twice at Microsoft. Live migrations
-  // are few; their users are matched against the staged rows by the store, by index.
+  // are few; their users are matched against the map's by the store, by index.
   std::vector<std::string> live;
   std::string token;
   do {
@@ -378,7 +378,17 @@ absl::Status MigrationService::CheckAgainstOtherMigrations(const v1::MigrationPl
   } while (!token.empty());
   if (live.empty()) return absl::OkStatus();
   constexpr int kNamed = 10;
-  ASSIGN_OR_RETURN(std::vector<std::string> taken, store_->StagedUsersIn(upload->name, live, kNamed));
+  std::vector<std::string> taken;
+  if (upload) {
+    ASSIGN_OR_RETURN(taken, store_->StagedUsersIn(upload->name, live, kNamed));
+  } else {
+    std::vector<std::string> source_keys;
+    source_keys.reserve(identity_map.map.users.size());
+    for (const identity_map::UserMapping& user : identity_map.map.users) {
+      source_keys.push_back(absl::AsciiStrToLower(user.source_upn));
+    }
+    ASSIGN_OR_RETURN(taken, store_->UsersIn(source_keys, live, kNamed));
+  }
   if (taken.empty()) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "user(s) already in another live migration from ", plan.source_connection(), " (", absl::StrJoin(live, ", "),

@@ -122,9 +122,11 @@ class MigrationService {
                                std::optional<IdentityMapUpload>& upload, ParsedIdentityMap& identity_map,
                                std::vector<FieldViolation>& violations);
   // What other state refuses a plan: source and target connected to one tenant (a violation), or a
-  // staged user already in another live migration from the same source (FAILED_PRECONDITION).
+  // user of the map (staged `upload`, else the inline `identity_map`) already in another live migration
+  // from the same source (FAILED_PRECONDITION naming up to 10 of them).
   absl::Status CheckAgainstOtherMigrations(const crosstenant::v1::MigrationPlan& plan,
                                            const std::optional<IdentityMapUpload>& upload,
+                                           const ParsedIdentityMap& identity_map,
                                            std::vector<FieldViolation>& violations);
   // Fills the live parts of `migration`: counts by state and each source geo's queue.
   absl::Status FillLiveFields(crosstenant::v1::Migration& migration);

@@ -242,6 +242,10 @@ class MigrationStore {
   virtual absl::StatusOr<std::vector<std::string>> StagedUsersIn(absl::string_view upload,
                                                                  const std::vector<std::string>& migrations,
                                                                  int limit) = 0;
+  // The same for an inline map: up to `limit` of `source_keys` (source UPNs in lower case) that already
+  // have a user move in one of `migrations`, in the order of `source_keys`.
+  virtual absl::StatusOr<std::vector<std::string>> UsersIn(const std::vector<std::string>& source_keys,
+                                                           const std::vector<std::string>& migrations, int limit) = 0;
   // CreateMigration for a migration whose identity map is the complete, unused upload `upload`: in the
   // same transaction, one user move per staged User row (made by `make_move`, a page of rows at a time,
   // never all at once), and the upload is given to the migration. FAILED_PRECONDITION when the upload is

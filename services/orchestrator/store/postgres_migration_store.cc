@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -623,6 +624,29 @@ absl::StatusOr<std::vector<std::string>> PostgresMigrationStore::StagedUsersIn(
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
+  return users;
+}
+
+absl::StatusOr<std::vector<std::string>> PostgresMigrationStore::UsersIn(const std::vector<std::string>& source_keys,
+                                                                         const std::vector<std::string>& migrations,
+                                                                         int limit) {
+  std::vector<std::string> users;
+  if (migrations.empty() || source_keys.empty()) return users;
+  std::set<std::string> taken;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    // One round trip for the whole map; the order of `source_keys` is restored below.
+    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT DISTINCT source_upn FROM user_moves "
+                                            "WHERE migration = ANY($1::text[]) AND source_upn = ANY($2::text[])",
+                                            {TextArray(migrations), TextArray(source_keys)}));
+    taken.clear();
+    for (int i = 0; i < read.rows(); ++i) taken.insert(read.Text(i, 0));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  for (const std::string& key : source_keys) {
+    if (static_cast<int>(users.size()) >= limit) break;
+    if (taken.count(key) > 0) users.push_back(key);
+  }
   return users;
 }
 

@@ -543,6 +543,30 @@ absl::StatusOr<std::vector<std::string>> SqliteMigrationStore::StagedUsersIn(abs
   return users;
 }
 
+absl::StatusOr<std::vector<std::string>> SqliteMigrationStore::UsersIn(const std::vector<std::string>& source_keys,
+                                                                       const std::vector<std::string>& migrations,
+                                                                       int limit) {
+  absl::MutexLock lock(&mutex_);
+  // One indexed look-up per key and migration: in-process, cheaper than one statement with every key.
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare("SELECT 1 FROM user_moves WHERE migration = ?1 AND source_upn = ?2 LIMIT 1"));
+  std::vector<std::string> users;
+  for (const std::string& key : source_keys) {
+    if (static_cast<int>(users.size()) >= limit) break;
+    for (const std::string& migration : migrations) {
+      select.Bind(1, migration).Bind(2, key);
+      absl::StatusOr<bool> row = select.Step();
+      select.Reset();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        users.push_back(key);
+        break;
+      }
+    }
+  }
+  return users;
+}
+
 absl::Status SqliteMigrationStore::CreateMigrationFromUpload(
     const Migration& migration, const std::vector<MigrationEvent>& events, const std::optional<RequestRecord>& request,
     absl::string_view upload, const std::function<UserMove(const StagedIdentityMapRow&)>& make_move) {

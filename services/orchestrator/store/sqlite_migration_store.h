@@ -47,6 +47,8 @@ class SqliteMigrationStore : public MigrationStore {
   absl::StatusOr<std::vector<std::string>> StagedUsersIn(absl::string_view upload,
                                                          const std::vector<std::string>& migrations,
                                                          int limit) override;
+  absl::StatusOr<std::vector<std::string>> UsersIn(const std::vector<std::string>& source_keys,
+                                                   const std::vector<std::string>& migrations, int limit) override;
   absl::Status CreateMigrationFromUpload(
       const crosstenant::v1::Migration& migration, const std::vector<crosstenant::v1::MigrationEvent>& events,
       const std::optional<RequestRecord>& request, absl::string_view upload,

@@ -17,11 +17,13 @@ using ::testing::HasSubstr;
 
 constexpr const char* kTenant = "7f1d1c1e-0000-4000-8000-000000000001";
 
-std::string Csv(int users) {
+// `users` User rows: <prefix>0@contoso.com to <prefix>0@fabrikam.com, and so on.
+std::string Csv(int users, const std::string& prefix = "user") {
   std::string csv;
   for (int i = 0; i < users; ++i) {
-    csv += std::string("User,") + kTenant + ",user" + std::to_string(i) + "@contoso.com,user" + std::to_string(i) +
-           "@fabrikam.com,user" + std::to_string(i) + "@fabrikam.com,RegularUser\n";
+    const std::string name = prefix + std::to_string(i);
+    csv += std::string("User,") + kTenant + "," + name + "@contoso.com," + name + "@fabrikam.com," + name +
+           "@fabrikam.com,RegularUser\n";
   }
   return csv;
 }
@@ -160,7 +162,7 @@ TEST_F(MigrationServiceTest, SourceAndTargetInOneTenantAreRefusedNamingBothAndTh
 
   // Two tenants pass; so does a connection the connector does not know yet (CONNECTIONS_CHECK decides).
   EXPECT_TRUE(service.CreateMigration(Request(Csv(1))).ok());
-  v1::CreateMigrationRequest unknown = Request(Csv(1));
+  v1::CreateMigrationRequest unknown = Request(Csv(1, "later"));
   unknown.set_migration_id("later");
   unknown.mutable_plan()->set_target_connection("connections/northwind");
   EXPECT_TRUE(service.CreateMigration(unknown).ok());
@@ -175,8 +177,8 @@ TEST_F(MigrationServiceTest, ARetriedCreateWithTheSameRequestIdReturnsTheSameMig
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_EQ(first->name(), second->name());
   EXPECT_EQ(service_->ListMigrations({})->migrations_size(), 1);
-  EXPECT_EQ(service_->CreateMigration(Request(Csv(1))).status().code(), absl::StatusCode::kOk);
-  EXPECT_EQ(service_->CreateMigration(Request(Csv(1))).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(service_->CreateMigration(Request(Csv(1, "other"))).status().code(), absl::StatusCode::kOk);
+  EXPECT_EQ(service_->CreateMigration(Request(Csv(1, "third"))).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(MigrationServiceTest, ARequestIdReusedWithAnotherBodyIsRefusedNamingTheField) {
@@ -232,6 +234,32 @@ TEST_F(MigrationServiceTest, ARequestIdReusedWithAnotherBodyIsRefusedNamingTheFi
   cancel.set_request_id(std::string(129, 'x'));
   EXPECT_EQ(service_->CancelMigration(cancel).status().code(), absl::StatusCode::kInvalidArgument)
       << "request ids are bounded";
+}
+
+// A user in two live migrations from one source would be started twice at Microsoft: an inline map is
+// checked against the live migrations as a staged one is, and a migration that is not live any more
+// (cancelled before its moves) no longer holds its users.
+TEST_F(MigrationServiceTest, AnInlineMapWithUsersOfAnotherLiveMigrationIsRefusedNamingThem) {
+  ASSERT_TRUE(service_->CreateMigration(Request(Csv(3))).ok());
+  v1::CreateMigrationRequest second = Request(
+      "User," + std::string(kTenant) + ",new@contoso.com,new@fabrikam.com,new@fabrikam.com,RegularUser\n" + Csv(2));
+  second.set_migration_id("second");
+  absl::Status refused = service_->CreateMigration(second).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("migrations/merger"));
+  EXPECT_THAT(refused.message(), HasSubstr("user0@contoso.com, user1@contoso.com"));
+  EXPECT_THAT(refused.message(), ::testing::Not(HasSubstr("new@contoso.com")));
+  EXPECT_FALSE(service_->GetMigration("migrations/second").ok()) << "nothing was created";
+
+  second.mutable_plan()->set_source_connection("connections/other-source");
+  EXPECT_TRUE(service_->CreateMigration(second).ok()) << "another source is another tenant's users";
+
+  v1::CancelMigrationRequest cancel;
+  cancel.set_name("migrations/merger");
+  ASSERT_TRUE(service_->CancelMigration(cancel).ok());
+  v1::CreateMigrationRequest third = Request(Csv(3));
+  third.set_migration_id("third");
+  EXPECT_TRUE(service_->CreateMigration(third).ok()) << "the cancelled migration holds its users no more";
 }
 
 TEST_F(MigrationServiceTest, PauseResumeAndCancelAreDurableIdempotentTransitions) {

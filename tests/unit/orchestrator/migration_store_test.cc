@@ -304,6 +304,17 @@ TEST_P(MigrationStoreTest, AStagedIdentityMapIsWrittenInPagesReadBackInOrderAndC
   EXPECT_EQ(*taken, (std::vector<std::string>{"Alice@contoso.com", "carol@contoso.com"}));
   EXPECT_EQ(store_->StagedUsersIn(upload, {"migrations/other"}, 1).value_or(std::vector<std::string>{}).size(), 1u);
   EXPECT_TRUE(store_->StagedUsersIn(upload, {"migrations/none"}, 10)->empty());
+  // The same for an inline map's keys, in the keys' order.
+  auto inline_taken = store_->UsersIn({"bob@contoso.com", "carol@contoso.com", "alice@contoso.com"},
+                                      {"migrations/none", "migrations/other"}, 10);
+  ASSERT_TRUE(inline_taken.ok()) << inline_taken.status();
+  EXPECT_EQ(*inline_taken, (std::vector<std::string>{"carol@contoso.com", "alice@contoso.com"}));
+  EXPECT_EQ(store_->UsersIn({"carol@contoso.com", "alice@contoso.com"}, {"migrations/other"}, 1)
+                .value_or(std::vector<std::string>{})
+                .size(),
+            1u);
+  EXPECT_TRUE(store_->UsersIn({"alice@contoso.com"}, {"migrations/none"}, 10)->empty());
+  EXPECT_TRUE(store_->UsersIn({"alice@contoso.com"}, {}, 10)->empty());
   EXPECT_EQ(store_->IdentityMapUploadOf("migrations/m1").value_or(std::nullopt), upload);
   EXPECT_EQ(store_->IdentityMapUploadOf("migrations/m2").value_or("x"), std::nullopt);
   // Used once; a used upload is kept with its migration, whatever its age.
