@@ -150,24 +150,9 @@ constexpr const char* kSchemaMigrations[] = {
       CREATE INDEX identity_map_upload_rows_by_source ON identity_map_upload_rows (upload, source_key);
       CREATE INDEX identity_map_upload_rows_by_target ON identity_map_upload_rows (upload, target_key);
     )sql",
-    // Version 8: the audit trail. Its append-only triggers are created at every open
-    // (CreateSqliteAuditTable), so that one dropped by hand comes back.
-    R"sql(
-      CREATE TABLE audit_records (
-        sequence INTEGER PRIMARY KEY,
-        time_us INTEGER NOT NULL,
-        service TEXT NOT NULL,
-        caller TEXT NOT NULL,
-        action TEXT NOT NULL,
-        target TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        trace_id TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        outcome_message TEXT NOT NULL,
-        previous_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
-      );
-    )sql",
+    // Version 8: the audit trail, whose table and append-only triggers CreateSqliteAuditTable makes at
+    // every open, before these steps (so that a later step may change the table).
+    "SELECT 1;",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 
@@ -185,8 +170,8 @@ absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> SqliteMigrationStore::Open
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::Open(path, options));
   std::unique_ptr<SqliteMigrationStore> store(new SqliteMigrationStore(std::move(db)));
   absl::MutexLock lock(&store->mutex_);
-  RETURN_IF_ERROR(store->ApplySchemaMigrations());
   RETURN_IF_ERROR(CreateSqliteAuditTable(*store->db_));
+  RETURN_IF_ERROR(store->ApplySchemaMigrations());
   return store;
 }
 

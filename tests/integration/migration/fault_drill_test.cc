@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "services/common/sqlite_database.h"
@@ -249,7 +250,9 @@ TEST_F(FaultDrillTest, StateDatabaseFullMidRunThenSpaceReturns) {
     request.set_migration_id("drill-full-second");
     request.mutable_plan()->set_source_connection("connections/contoso");
     request.mutable_plan()->set_target_connection("connections/fabrikam");
-    request.mutable_plan()->mutable_identity_map()->set_csv(seed_.IdentityMapCsv());
+    // Other users than the running migration's, which would be refused for being in it.
+    request.mutable_plan()->mutable_identity_map()->set_csv(
+        absl::StrReplaceAll(seed_.IdentityMapCsv(), {{",user", ",spare-user"}, {",euser", ",spare-euser"}}));
     grpc::ClientContext context;
     v1::CreateMigrationResponse response;
     const grpc::Status status = orchestrator_.stub().CreateMigration(&context, request, &response);

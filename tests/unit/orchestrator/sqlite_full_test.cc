@@ -422,8 +422,10 @@ TEST_F(SqliteFullTest, CreatePauseAndCancelAreRefusedWholeWhileTheDiskIsFull) {
     request.mutable_plan()->set_target_connection("connections/fabrikam");
     std::string csv;
     for (int i = 0; i < 50; ++i) {
-      csv += "User,7f1d1c1e-0000-4000-8000-000000000001,u" + std::to_string(i) + "@contoso.com,u" + std::to_string(i) +
-             "@fabrikam.com,u" + std::to_string(i) + "@fabrikam.com,RegularUser\n";
+      // Each migration its own users: one user in two live migrations is refused before any write.
+      const std::string user = id + std::to_string(i);
+      csv += "User,7f1d1c1e-0000-4000-8000-000000000001," + user + "@contoso.com," + user + "@fabrikam.com," + user +
+             "@fabrikam.com,RegularUser\n";
     }
     request.mutable_plan()->mutable_identity_map()->set_csv(csv);
     return request;
