@@ -29,7 +29,8 @@ SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")
 OVERLAYS = ("dev", "prod")
 # Variants an operator renders by adding components to an overlay: name -> (overlay, components). Rendered
 # through a temporary kustomization, as the operator's own overlay would include them.
-VARIANTS = {"prod+https-proxy": ("prod", ("https-proxy",))}
+VARIANTS = {"prod+https-proxy": ("prod", ("https-proxy",)),
+            "prod+https-proxy+credentials": ("prod", ("https-proxy", "https-proxy-credentials"))}
 
 # grpc.health.v1.HealthCheckResponse.ServingStatus
 SERVING = 1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Static checks of deploy/ with the tools a user has, offline:
 #   - yamllint on every YAML file under deploy/k8s and deploy/prometheus;
-#   - each overlay, and each variant (an overlay with optional components: prod+https-proxy), renders
+#   - each overlay, and each variant (an overlay with optional components: prod+https-proxy,
+#     prod+https-proxy+credentials), renders
 #     (`kubectl kustomize`, or $KUSTOMIZE build) and every rendered object passes
 #     the OpenAPI schema of its kind (tests/deploy/validate_manifests.mjs: Kubernetes, cert-manager and
 #     Prometheus Operator schemas);
@@ -58,9 +59,10 @@ variant_dir() {  # OVERLAY COMPONENT...
   echo "$dir"
 }
 declare -A sources=([dev]="$root/deploy/k8s/overlays/dev" [prod]="$root/deploy/k8s/overlays/prod"
-                    [prod+https-proxy]="$(variant_dir prod https-proxy)")
+                    [prod+https-proxy]="$(variant_dir prod https-proxy)"
+                    [prod+https-proxy+credentials]="$(variant_dir prod https-proxy https-proxy-credentials)")
 
-for overlay in dev prod prod+https-proxy; do
+for overlay in dev prod prod+https-proxy prod+https-proxy+credentials; do
   if ! "${render[@]}" "${sources[$overlay]}" >"$work/$overlay.yaml" 2>"$work/$overlay.err"; then
     fail "overlay $overlay does not render: $(cat "$work/$overlay.err")"
     continue

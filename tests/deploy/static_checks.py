@@ -9,7 +9,9 @@
                                   shared libraries the runtime stage must install)
   static_checks.py https-proxy    components/https-proxy on the prod overlay: the connector's proxy settings
                                   (accepted by the real binary, BIN_DIR), the proxy's port admitted on IPv4
-                                  and IPv6, no direct egress to Microsoft left
+                                  and IPv6, no direct egress to Microsoft left; with
+                                  components/https-proxy-credentials, the credentials file a read-only
+                                  mount of the Secret tenant-connector-proxy
   static_checks.py orchestrator-ha
                                   the orchestrator's store per overlay (dev: SQLite, one replica on a claim;
                                   prod: PostgreSQL, several replicas, rolling, spread, a PDB, the connection
@@ -898,10 +900,41 @@ def https_proxy():
     print(f"ok: {variant}: the connector's upstream.proxy is {url} (no_proxy {no_proxy or 'none'}); the policies "
           f"admit it on {parts.port} at {', '.join(blocks)} and nothing else outside the cluster", flush=True)
     check_connector_accepts(variant, url, no_proxy)
+    proxy_credentials(url, no_proxy)
 
 
-def check_connector_accepts(variant, url, no_proxy):
-    """The real tenant-connector (BIN_DIR) starts with the rendered proxy settings."""
+def proxy_credentials(url, no_proxy):
+    """components/https-proxy-credentials: the connector's upstream.proxy_credentials_file is a file of the
+    Secret tenant-connector-proxy, mounted read-only, and the real binary starts with it."""
+    variant = "prod+https-proxy+credentials"
+    _, objects = lib.render(variant)
+    template, container, merged = connector_of(variant, objects)
+    if not template:
+        return
+    path = merged.get("upstream_proxy_credentials_file") or (merged.get("upstream") or {}).get(
+        "proxy_credentials_file")
+    if not path:
+        problem(f"{variant}: the connector's settings have no upstream.proxy_credentials_file")
+        return
+    mount = next((m for m in container.get("volumeMounts", [])
+                  if os.path.dirname(path) == m["mountPath"].rstrip("/")), None)
+    volume = mount and next((v for v in template["spec"].get("volumes", []) if v["name"] == mount["name"]), None)
+    secret = (volume or {}).get("secret", {}).get("secretName")
+    if secret != "tenant-connector-proxy":
+        problem(f"{variant}: {path} is not in a mounted volume of the Secret tenant-connector-proxy")
+        return
+    if not mount.get("readOnly"):
+        problem(f"{variant}: the Secret tenant-connector-proxy is mounted writable at {mount['mountPath']}")
+    if merged.get("upstream_proxy") != url:
+        problem(f"{variant}: the proxy changed with the credentials: {merged.get('upstream_proxy')} != {url}")
+    print(f"ok: {variant}: upstream.proxy_credentials_file {path} is the Secret tenant-connector-proxy, read-only",
+          flush=True)
+    check_connector_accepts(variant, url, no_proxy, credentials=True)
+
+
+def check_connector_accepts(variant, url, no_proxy, credentials=False):
+    """The real tenant-connector (BIN_DIR) starts with the rendered proxy settings (and a credentials file
+    like the Secret's, when `credentials`)."""
     import tempfile
     import time
     binary = os.path.abspath(os.path.join(os.environ.get("BIN_DIR", ""), "tenant-connector"))
@@ -913,6 +946,10 @@ def check_connector_accepts(variant, url, no_proxy):
         argv = [binary, "--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0",
                 f"--ready-file={ready}", f"--upstream-proxy={url}"] + ([f"--upstream-no-proxy={no_proxy}"]
                                                                        if no_proxy else [])
+        if credentials:
+            with open(os.path.join(work, "credentials"), "w") as file:
+                file.write("egress:Pr0xy-Password\n")
+            argv.append(f"--upstream-proxy-credentials-file={os.path.join(work, 'credentials')}")
         with open(os.path.join(work, "log"), "w") as log:
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=work)
         try:
