@@ -3,11 +3,11 @@
 # token responses, the Graph and SharePoint JSON answers, the YAML config reader and the emulator's seed.
 #
 # The normal (gcc) build only registers the ctest case `fuzz_short`: it runs tests/fuzz/run_fuzzers.sh,
-# which configures and builds a separate clang build directory (build-fuzz/) with CROSSTENANT_FUZZ=ON,
-# builds only the fuzz targets and the libraries they need, runs each target for a few seconds and
-# replays tests/fuzz/regressions/. See tests/fuzz/README.md.
+# which configures and builds a separate clang build directory (build-fuzz/) with CROSSTENANT_FUZZ=ON
+# (the option, and ASan and UBSan for everything in that tree, are in the top CMakeLists.txt), runs each
+# fuzz target for a few seconds and replays tests/fuzz/regressions/; then, in the same tree, checks the
+# thread-safety annotations and runs the unit tests under the sanitizers. See tests/fuzz/README.md.
 
-option(CROSSTENANT_FUZZ "Build the libFuzzer targets (clang only; tests/fuzz/run_fuzzers.sh makes such a build)" OFF)
 
 # The short run in the test suite: a cold clang build of the fuzz targets takes several minutes on two
 # busy cores (about 20 minutes measured), then each target runs for 10 seconds.

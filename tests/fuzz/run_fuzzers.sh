@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) in their own build directory, replays every
 # saved regression input, then fuzzes each target for a bounded time. A run of every target also has the
-# same clang tree check the thread-safety annotations of every service and client library. Exits non-zero on any crash,
+# same clang tree check the thread-safety annotations of every service and client library, and run the
+# unit tests (`ctest -L unit`) under ASan (leaks included) and UBSan. Exits non-zero on any crash,
 # sanitizer report or failed check, printing the reproducer's path and the command that replays it.
 #
 #   tests/fuzz/run_fuzzers.sh                    # 10 s per target (the ctest case fuzz_short)
@@ -115,6 +116,19 @@ if [ "$all_requested" = 1 ]; then
   ts_start=$(date +%s)
   env -u CI cmake --build "$build_dir" --target crosstenant_thread_safety -j "$jobs"
   echo "== thread-safety annotations hold ($(( $(date +%s) - ts_start )) s)"
+
+  echo "== the unit tests under ASan and UBSan (this clang tree)"
+  unit_start=$(date +%s)
+  env -u CI cmake --build "$build_dir" --target unit_tests -j "$jobs"
+  if ! (cd "$build_dir" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -L unit -j "$jobs" --output-on-failure \
+          > "$build_dir/unit-tests.log" 2>&1); then
+    grep -E -A40 'Failed|ERROR: AddressSanitizer|runtime error' "$build_dir/unit-tests.log" | head -200 >&2
+    echo "run_fuzzers.sh: a unit test failed under the sanitizers (log: $build_dir/unit-tests.log)" >&2
+    exit 1
+  fi
+  echo "== $(grep -E 'tests passed' "$build_dir/unit-tests.log") under the sanitizers" \
+       "($(( $(date +%s) - unit_start )) s)"
 fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1}
