@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/common/errors.h"
 #include "services/common/proto_time.h"
@@ -55,6 +56,10 @@ void EndAuditPage(int matched, int page_size, v1::ListAuditRecordsResponse* resp
   response->set_next_after_sequence(matched > page_size && response->records_size() > 0
                                         ? response->records(response->records_size() - 1).sequence()
                                         : 0);
+}
+
+std::string AuditCaller(const std::vector<std::string>& certificate_names) {
+  return absl::StrJoin(certificate_names, ",");
 }
 
 absl::Time AuditTime(absl::Time time) { return absl::FromUnixMicros(absl::ToUnixMicros(time)); }

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -25,6 +26,9 @@ namespace crosstenant {
 // The `previous_hash` of record 1: 64 zeros.
 inline constexpr absl::string_view kAuditGenesisHash =
     "0000000000000000000000000000000000000000000000000000000000000000";
+
+// An audit record's `caller`: the client certificate's names joined with "," ("" without one).
+std::string AuditCaller(const std::vector<std::string>& certificate_names);
 
 // `time` in whole microseconds, as an audit record keeps it (and a PostgreSQL timestamptz stores it).
 absl::Time AuditTime(absl::Time time);

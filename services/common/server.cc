@@ -186,7 +186,9 @@ PeerAuthorizer MakePeerAuthorizer(std::shared_ptr<const Authorizer> authorizer, 
     if (allowed.ok()) return allowed;
     metrics.RecordDenied(std::string(method));
     const std::optional<Role> role = authorizer->RoleFor(method);
-    if (role.has_value() && *role >= Role::kOperate && budget->Take()) host->CallDenied(peer.names, method, allowed);
+    if (role.has_value() && *role >= Role::kOperate && budget->Take()) {
+      host->CallDenied(peer.names, method.substr(method.rfind('/') + 1), allowed);
+    }
     return allowed;
   };
 }

@@ -70,8 +70,8 @@ class ServiceHost {
 
   // Told of a call refused by authorization before any handler ran (its request was never read), when
   // the method changes something (its role is operate or administer): the place for an audit trail to
-  // record the attempt. `caller` is the certificate's names, `method` the full method
-  // ("/crosstenant.v1.Orchestrator/CancelMigration"), `refusal` the PERMISSION_DENIED the caller got.
+  // record the attempt. `caller` is the certificate's names, `method` the method's name without its
+  // service ("CancelMigration": a host serves one API), `refusal` the PERMISSION_DENIED the caller got.
   // Runs on a gRPC thread: hand any write to a thread of the host's own. At most 60 calls a minute
   // reach it; beyond that, refusals are counted in the gRPC metrics and logged once a minute.
   virtual void CallDenied(const std::vector<std::string>& /*caller*/, absl::string_view /*method*/,

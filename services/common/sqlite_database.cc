@@ -107,10 +107,12 @@ SqliteDatabase::~SqliteDatabase() {
 absl::Status SqliteDatabase::StatusFor(int rc, absl::string_view what, absl::string_view detail) const {
   switch (rc & 0xff) {
     case SQLITE_FULL: {
-      const std::string cap = max_pages_ > 0
-                                  ? absl::StrCat("; the file is capped at ", FormatByteSize(options_.max_size_bytes),
-                                                 " (", options_.max_size_setting, ")")
-                                  : "";
+      const std::string cap =
+          max_pages_ > 0
+              ? absl::StrCat(
+                    "; the file is capped at ", FormatByteSize(options_.max_size_bytes),
+                    options_.max_size_setting.empty() ? "" : absl::StrCat(" (", options_.max_size_setting, ")"))
+              : "";
       const std::string remedy = max_pages_ > 0 ? absl::StrCat("Raise the cap and restart the ", options_.owner,
                                                                " (or free space on its disk, if that is what filled)")
                                                 : "Free space on its disk";

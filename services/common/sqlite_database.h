@@ -2,7 +2,8 @@
 #define CROSSTENANT_SERVICES_COMMON_SQLITE_DATABASE_H_
 
 // A thin RAII layer over the SQLite C API that reports errors as absl::Status, so that a store reads
-// as SQL and not as error plumbing (the orchestrator's store and the connector's state database). Not thread-safe: the owner serialises access (except MeasureSpace).
+// as SQL and not as error plumbing (the orchestrator's store and the connector's state database). Not
+// thread-safe: the owner serialises access (except MeasureSpace).
 //
 // Errors map to codes by what the caller can do about them:
 //   SQLITE_FULL (the file reached its cap, or the disk is full)  RESOURCE_EXHAUSTED, with RetryInfo and a
@@ -35,9 +36,10 @@ class StoreHealth;
 class SqliteDatabase {
  public:
   struct Options {
-    // The program that owns the file, and the setting that caps it: named in the remedies of errors.
-    std::string owner = "orchestrator";
-    std::string max_size_setting = "orchestrator --sqlite-max-size, config sqlite_max_size";
+    // The program that owns the file, and the setting that caps it (empty: none named): named in the
+    // remedies of errors.
+    std::string owner = "service";
+    std::string max_size_setting;
     // Most bytes the file may hold, applied as PRAGMA max_page_count (whole pages, rounded down); 0: no
     // cap. A write that needs more fails RESOURCE_EXHAUSTED exactly as on a full disk; pages freed by
     // deletes are reused. The cap binds this connection's writes only: the orchestrator must be the

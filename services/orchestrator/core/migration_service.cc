@@ -120,8 +120,8 @@ absl::Status CheckCreateRequest(const v1::CreateMigrationRequest& request, absl:
   return CheckWindow(options.window(), "plan.options.window", now, violations);
 }
 
-// One violation per identity-map problem (at most MigrationService::kMaxViolations in all), named by CSV line and column
-// or by row.
+// One violation per identity-map problem (at most MigrationService::kMaxViolations in all), named by
+// CSV line and column or by row.
 void AddIdentityMapProblems(const ParsedIdentityMap& identity_map, bool csv, std::vector<FieldViolation>& violations) {
   for (const auto& problem : identity_map.problems) {
     if (static_cast<int>(violations.size()) >= MigrationService::kMaxViolations) break;

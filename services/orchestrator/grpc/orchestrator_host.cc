@@ -8,8 +8,8 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "services/common/audit_chain.h"
 #include "services/common/byte_size.h"
 #include "services/common/logging.h"
 #include "services/common/tls.h"
@@ -155,7 +155,7 @@ class OrchestratorHost : public ServiceHost {
 
   void CallDenied(const std::vector<std::string>& caller, absl::string_view method,
                   const absl::Status& refusal) override {
-    AuditedCall call{absl::StrJoin(caller, ","), std::string(method.substr(method.rfind('/') + 1)), "", "", ""};
+    AuditedCall call{AuditCaller(caller), std::string(method), "", "", ""};
     denied_calls_.Run([this, call = std::move(call), refusal] { audit_.Record(call, refusal); });
   }
 

@@ -7,9 +7,9 @@
 #include <memory>
 #include <vector>
 
-#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "services/common/audit_chain.h"
 #include "services/common/grpc_status.h"
 #include "services/common/tls.h"
 #include "services/common/trace_context.h"
@@ -35,8 +35,8 @@ absl::Status Set(absl::StatusOr<Value> result, Value* out) {
 AuditedCall AuditedCallOf(grpc::ServerContextBase* context, const char* action, std::string target,
                           std::string request_id) {
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
-  return {auth != nullptr ? absl::StrJoin(PeerNamesOf(*auth), ",") : "", action, std::move(target),
-          std::move(request_id), CurrentTraceId()};
+  return {auth != nullptr ? AuditCaller(PeerNamesOf(*auth)) : "", action, std::move(target), std::move(request_id),
+          CurrentTraceId()};
 }
 
 // The status as its caller receives it, as the audit trail records it.

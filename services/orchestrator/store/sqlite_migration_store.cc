@@ -167,7 +167,11 @@ std::string InList(const std::vector<Enum>& values, int first_index) {
 
 absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> SqliteMigrationStore::Open(
     const std::string& path, const SqliteDatabase::Options& options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::Open(path, options));
+  // The file's errors name the orchestrator's remedies and its cap's setting.
+  SqliteDatabase::Options named = options;
+  named.owner = "orchestrator";
+  named.max_size_setting = "orchestrator --sqlite-max-size, config sqlite_max_size";
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::Open(path, named));
   std::unique_ptr<SqliteMigrationStore> store(new SqliteMigrationStore(std::move(db)));
   absl::MutexLock lock(&store->mutex_);
   RETURN_IF_ERROR(CreateSqliteAuditTable(*store->db_));

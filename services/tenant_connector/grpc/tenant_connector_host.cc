@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
+#include "services/common/audit_chain.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
 #include "services/tenant_connector/core/audit_trail.h"
@@ -59,9 +60,9 @@ class TenantConnectorHost : public ServiceHost {
 
   void CallDenied(const std::vector<std::string>& caller, absl::string_view method,
                   const absl::Status& refusal) override {
-    executor_.Run([this, caller = absl::StrJoin(caller, ","),
-                   action = std::string(method.substr(method.rfind('/') + 1)),
-                   refusal] { audit_.RecordRefused(action, caller, refusal); });
+    executor_.Run([this, caller = AuditCaller(caller), action = std::string(method), refusal] {
+      audit_.RecordRefused(action, caller, refusal);
+    });
   }
 
   void BeginShutdown() override {

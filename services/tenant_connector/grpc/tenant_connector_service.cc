@@ -4,8 +4,8 @@
 #include <deque>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "services/common/audit_chain.h"
 #include "services/common/grpc_status.h"
 #include "services/common/proto_time.h"
 #include "services/common/tls.h"
@@ -157,7 +157,7 @@ grpc::ServerUnaryReactor* TenantConnectorService::OffloadOnce(grpc::CallbackServ
   // Each RPC has its own request type: "StartUserContentMoveRequest" names StartUserContentMove.
   std::string method(absl::StripSuffix(request.GetDescriptor()->name(), "Request"));
   const std::string kind = method;  // the RPC is the executor's kind, as for Offload's other callers
-  std::string caller = absl::StrJoin(PeerNamesOf(*context->auth_context()), ",");
+  std::string caller = AuditCaller(PeerNamesOf(*context->auth_context()));
   return Offload(
       context,
       [this, method = std::move(method), caller = std::move(caller), &request, response, work = std::move(work),
