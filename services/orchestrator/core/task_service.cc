@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
@@ -17,6 +19,7 @@ namespace {
 namespace v1 = ::crosstenant::v1;
 
 constexpr int kMaxTasksPerLease = 100;
+constexpr int kMaxCompletionsPerCall = 100;
 const absl::Duration kDefaultLease = absl::Seconds(60);
 const absl::Duration kMinLease = absl::Seconds(5);
 const absl::Duration kMaxLease = absl::Minutes(10);
@@ -184,34 +187,148 @@ absl::StatusOr<v1::RenewLeasesResponse> TaskService::RenewLeases(const v1::Renew
 }
 
 absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTask(const v1::CompleteTaskRequest& request) {
-  return RetryOnConcurrentChange([&] { return CompleteTaskOnce(request); });
+  RETURN_IF_ERROR(CheckCompleteTaskRequest(request, nullptr));
+  CompletionResults results = CompleteTogether({&request});
+  RETURN_IF_ERROR(results.front().status());
+  v1::CompleteTaskResponse response;
+  response.set_user_move_state(*results.front());
+  return response;
 }
 
-absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1::CompleteTaskRequest& request) {
-  // The task, its migration and its user are read together, under the lock (one round trip on
-  // PostgreSQL), and the change is written in one transaction: a result costs the store two or three
-  // round trips whatever the migration's size.
-  RETURN_IF_ERROR(CheckCompleteTaskRequest(request, nullptr));
+absl::StatusOr<v1::CompleteTasksResponse> TaskService::CompleteTasks(const v1::CompleteTasksRequest& request) {
+  if (request.completions().empty() || request.completions_size() > kMaxCompletionsPerCall) {
+    return InvalidArgumentWithViolations("invalid CompleteTasksRequest",
+                                         {{"completions", absl::StrCat("must hold 1 to ", kMaxCompletionsPerCall)}});
+  }
+  std::vector<FieldViolation> violations;
+  std::map<std::string, Completions> by_migration;
+  std::set<std::string> tasks;
+  for (int i = 0; i < request.completions_size(); ++i) {
+    const v1::CompleteTaskRequest& completion = request.completions(i);
+    const std::string at = absl::StrCat("completions[", i, "]");
+    if (!completion.task().empty() && !tasks.insert(completion.task()).second) {
+      violations.push_back({absl::StrCat(at, ".task"), "is given twice: one result per task"});
+    }
+    for (const FieldViolation& violation : FieldViolationsOf(CheckCompleteTaskRequest(completion, nullptr))) {
+      violations.push_back({absl::StrCat(at, ".", violation.field), violation.description});
+    }
+    if (!violations.empty()) continue;
+    by_migration[completion.task().substr(0, completion.task().find("/tasks/"))].push_back(&completion);
+  }
+  if (!violations.empty()) return InvalidArgumentWithViolations("invalid CompleteTasksRequest", violations);
+
+  std::map<const v1::CompleteTaskRequest*, absl::StatusOr<v1::UserMoveState>> outcomes;
+  for (const auto& [migration, completions] : by_migration) {
+    CompletionResults results = CompleteTogether(completions);
+    for (size_t i = 0; i < completions.size(); ++i) outcomes.emplace(completions[i], std::move(results[i]));
+  }
+  v1::CompleteTasksResponse response;
+  for (const v1::CompleteTaskRequest& completion : request.completions()) {
+    v1::TaskCompletionResult* result = response.add_results();
+    result->set_task(completion.task());
+    const absl::StatusOr<v1::UserMoveState>& outcome = outcomes.at(&completion);
+    if (outcome.ok()) {
+      result->set_user_move_state(*outcome);
+      continue;
+    }
+    v1::ErrorDetail* error = result->mutable_error();
+    error->set_code(absl::StatusCodeToString(outcome.status().code()));
+    error->set_message(std::string(outcome.status().message()));
+    if (absl::Duration delay = RetryDelayOf(outcome.status()); delay > absl::ZeroDuration()) {
+      SetDuration(delay, error->mutable_retry_delay());
+    }
+  }
+  return response;
+}
+
+TaskService::CompletionResults TaskService::CompleteTogether(const Completions& completions) {
+  CompletionResults results(completions.size(), absl::UnknownError("not applied"));
+  std::vector<size_t> left(completions.size());
+  for (size_t i = 0; i < left.size(); ++i) left[i] = i;
+  while (!left.empty()) {
+    absl::StatusOr<Round> round = RetryOnConcurrentChange([&] { return CompleteRound(completions, left); });
+    if (!round.ok()) {
+      if (absl::IsAborted(round.status()) && left.size() > 1 && !IsConcurrentChange(round.status())) {
+        // A lease among them is lost, which fences off the whole change: alone, each gets its own answer.
+        for (size_t i : left) results[i] = std::move(CompleteTogether({completions[i]}).front());
+        return results;
+      }
+      for (size_t i : left) results[i] = round.status();
+      return results;
+    }
+    for (auto& [i, result] : round->answered) results[i] = std::move(result);
+    left = std::move(round->deferred);
+  }
+  return results;
+}
+
+absl::StatusOr<TaskService::Round> TaskService::CompleteRound(const Completions& completions,
+                                                              const std::vector<size_t>& indices) {
+  Round round;
   // One writer per migration at a time: the record's event sequence is read, advanced and written back.
   absl::MutexLock lock(write_mutex_);
-  ASSIGN_OR_RETURN(std::optional<TaskContext> found, store_->GetTaskContext(request.task()));
-  if (!found) {
-    if (options_.metrics) options_.metrics->StaleCompletion();
-    return absl::AbortedError(
-        absl::StrCat(request.task(), " is no longer leased to ", request.worker_id(), ": drop the result"));
-  }
-  const v1::Task& task = found->task;
-  RETURN_IF_ERROR(CheckCompleteTaskRequest(request, &task));
-
   const absl::Time now = options_.now();
-  v1::Migration& migration = found->migration;
-  v1::UserMove& user = found->user_move;
-  const v1::UserMoveState before = user.state();
+  std::optional<v1::Migration> migration;  // as first read; every completion here is of this migration
+  std::set<std::string> users;
+  std::vector<std::pair<size_t, TaskContext>> applied;
   MigrationChange change;
-  change.completed = CompletedLease{request.task(), request.lease_id(), request.worker_id(), now};
+  for (size_t i : indices) {
+    const v1::CompleteTaskRequest& request = *completions[i];
+    // The task, its migration and its user are read together (one round trip on PostgreSQL).
+    absl::StatusOr<std::optional<TaskContext>> found = store_->GetTaskContext(request.task());
+    if (!found.ok()) {
+      round.answered.emplace_back(i, found.status());
+      continue;
+    }
+    if (!found->has_value()) {
+      if (options_.metrics) options_.metrics->StaleCompletion();
+      round.answered.emplace_back(i, absl::AbortedError(absl::StrCat(request.task(), " is no longer leased to ",
+                                                                     request.worker_id(), ": drop the result")));
+      continue;
+    }
+    TaskContext& context = **found;
+    if (!users.insert(context.user_move.name()).second) {
+      round.deferred.push_back(i);  // its user's row is already changed by this round: the next one reads it anew
+      continue;
+    }
+    if (!migration) migration = context.migration;
+    if (absl::Status status = ApplyCompletion(request, context, *migration, now, change); !status.ok()) {
+      round.answered.emplace_back(i, status);
+      continue;
+    }
+    applied.emplace_back(i, std::move(context));
+  }
+  if (applied.empty()) return round;
+  SetTimestamp(now, migration->mutable_update_time());
+  change.migration = *migration;
+  absl::Status written = store_->Apply(change);
+  if (IsConcurrentChange(written)) return written;
+  if (absl::IsAborted(written) && applied.size() > 1) return written;  // a lease among several: see CompleteTogether
+  if (absl::IsAborted(written) && options_.metrics) options_.metrics->StaleCompletion();
+  for (auto& [i, context] : applied) {
+    if (!written.ok()) {
+      round.answered.emplace_back(i, written);
+      continue;
+    }
+    if (options_.metrics) options_.metrics->TaskCompleted(context.task.kind(), completions[i]->outcome());
+    round.answered.emplace_back(i, context.user_move.state());
+  }
+  if (!written.ok()) return round;
+  if (!change.events.empty()) events_->Notify(change.migration.name());
+  events_->NotifyTasks(change.new_tasks);  // retries and next polls
+  return round;
+}
+
+absl::Status TaskService::ApplyCompletion(const v1::CompleteTaskRequest& request, TaskContext& context,
+                                          v1::Migration& migration, absl::Time now, MigrationChange& change) const {
+  const v1::Task& task = context.task;
+  RETURN_IF_ERROR(CheckCompleteTaskRequest(request, &task));
+  v1::UserMove user = context.user_move;  // changed here, and kept in `context` only once it all fits
+  const v1::UserMoveState before = user.state();
+  std::vector<NewTask> next;
   switch (request.outcome()) {
     case v1::TASK_OUTCOME_RETRY:
-      change.new_tasks.push_back({task, now + std::max(absl::Seconds(1), DurationOf(request.retry_after()))});
+      next.push_back({task, now + std::max(absl::Seconds(1), DurationOf(request.retry_after()))});
       // Refused because of a connection of the mesh: the user keeps the state Microsoft last reported
       // and notes what it waits for, so that the phase driver can say so (and hold new starts).
       if (IsConnectionReason(request.error().code()) && !IsTerminal(user.state())) {
@@ -219,7 +336,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
       }
       break;
     case v1::TASK_OUTCOME_ABANDONED:
-      change.new_tasks.push_back({task, now});
+      next.push_back({task, now});
       break;
     case v1::TASK_OUTCOME_FAILED:
       // Microsoft refused to stop a move past the point of no return: the user's poll task follows it.
@@ -232,7 +349,7 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
       if (request.has_check_user()) {
         ApplyUserCheck(request.check_user().target(), now, user);
       } else if (request.has_move()) {
-        RETURN_IF_ERROR(ApplyMoveAnswer(task, request.move(), migration.name(), now, user, change));
+        RETURN_IF_ERROR(ApplyMoveAnswer(task, request.move(), migration.name(), now, user, next));
       }
       break;
     default:
@@ -251,23 +368,15 @@ absl::StatusOr<v1::CompleteTaskResponse> TaskService::CompleteTaskOnce(const v1:
     SetUserTransition(user, before, &event);
     change.events.push_back(std::move(event));
   }
-  SetTimestamp(now, migration.mutable_update_time());
-  change.migration = migration;
+  change.completed.push_back({request.task(), request.lease_id(), request.worker_id(), now});
+  for (NewTask& added : next) change.new_tasks.push_back(std::move(added));
   change.user_moves.push_back(user);
-  absl::Status applied = store_->Apply(change);
-  if (absl::IsAborted(applied) && !IsConcurrentChange(applied) && options_.metrics) options_.metrics->StaleCompletion();
-  RETURN_IF_ERROR(applied);
-  if (options_.metrics) options_.metrics->TaskCompleted(task.kind(), request.outcome());
-  if (!change.events.empty()) events_->Notify(migration.name());
-  events_->NotifyTasks(change.new_tasks);  // a retry or the next poll
-  v1::CompleteTaskResponse response;
-  response.set_user_move_state(user.state());
-  return response;
+  context.user_move = std::move(user);
+  return absl::OkStatus();
 }
-
 absl::Status TaskService::ApplyMoveAnswer(const v1::Task& task, const v1::UserContentMove& move,
                                           const std::string& migration, absl::Time now, v1::UserMove& user,
-                                          MigrationChange& change) const {
+                                          std::vector<NewTask>& next) const {
   const v1::UserMoveState state =
       task.kind() == v1::TASK_KIND_STOP_MOVE && UserStateOf(move.state()) == v1::USER_MOVE_STATE_UNSPECIFIED
           ? v1::USER_MOVE_STATE_STOPPED
@@ -305,7 +414,7 @@ absl::Status TaskService::ApplyMoveAnswer(const v1::Task& task, const v1::UserCo
   v1::GetUserContentMoveRequest base;
   if (task.has_start_move()) base.set_geo(task.start_move().geo());
   if (task.has_poll_move()) base = task.poll_move();
-  change.new_tasks.push_back({PollTaskOf(migration, user, base), now + options_.poll_interval});
+  next.push_back({PollTaskOf(migration, user, base), now + options_.poll_interval});
   return absl::OkStatus();
 }
 

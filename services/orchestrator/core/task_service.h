@@ -9,6 +9,8 @@
 // The phase driver (phase_driver.h) creates the tasks; this class runs them to their end.
 
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -47,19 +49,40 @@ class TaskService {
   absl::StatusOr<crosstenant::v1::RenewLeasesResponse> RenewLeases(const crosstenant::v1::RenewLeasesRequest& request);
   absl::StatusOr<crosstenant::v1::CompleteTaskResponse> CompleteTask(
       const crosstenant::v1::CompleteTaskRequest& request);
+  // Several completions, each applied as CompleteTask applies it and answered on its own; those of one
+  // migration are written in one change (one transaction), so that a worker's batch of results costs the
+  // store about what one result does. INVALID_ARGUMENT only for a malformed request as a whole.
+  absl::StatusOr<crosstenant::v1::CompleteTasksResponse> CompleteTasks(
+      const crosstenant::v1::CompleteTasksRequest& request);
 
   // The user state a move state from Microsoft stands for.
   static crosstenant::v1::UserMoveState UserStateOf(crosstenant::v1::MoveState state);
 
  private:
-  // One try of CompleteTask: ConcurrentChangeError if another replica changed the migration meanwhile.
-  absl::StatusOr<crosstenant::v1::CompleteTaskResponse> CompleteTaskOnce(
-      const crosstenant::v1::CompleteTaskRequest& request);
+  using Completions = std::vector<const crosstenant::v1::CompleteTaskRequest*>;
+  using CompletionResults = std::vector<absl::StatusOr<crosstenant::v1::UserMoveState>>;
+  // The results of `completions` (checked, of one migration, of distinct tasks), one per completion, in
+  // order. Written in one change; when that change is refused because one of its leases is lost, each
+  // completion is applied alone, so that only the stale one is refused.
+  CompletionResults CompleteTogether(const Completions& completions);
+  // One try of the change of CompleteTogether: ConcurrentChangeError if another replica changed the
+  // migration meanwhile. A completion whose user another one of this try already changes is left out
+  // (`deferred`), for a next try.
+  struct Round {
+    std::vector<std::pair<size_t, absl::StatusOr<crosstenant::v1::UserMoveState>>> answered;  // by index
+    std::vector<size_t> deferred;
+  };
+  absl::StatusOr<Round> CompleteRound(const Completions& completions, const std::vector<size_t>& indices);
+  // The outcome of `request` applied to its task's user in `context`, with its lease, its event and the
+  // tasks that follow added to `change` (whose migration record is `migration`). INVALID_ARGUMENT when
+  // the result does not fit the task; nothing is added then.
+  absl::Status ApplyCompletion(const crosstenant::v1::CompleteTaskRequest& request, TaskContext& context,
+                               crosstenant::v1::Migration& migration, absl::Time now, MigrationChange& change) const;
   // A move's answer from Microsoft (`move`, for a start, poll or stop `task`) applied to `user`, with
-  // the next poll added to `change` while the move goes on. INVALID_ARGUMENT for an unknown state.
+  // the next poll added to `next` while the move goes on. INVALID_ARGUMENT for an unknown state.
   absl::Status ApplyMoveAnswer(const crosstenant::v1::Task& task, const crosstenant::v1::UserContentMove& move,
                                const std::string& migration, absl::Time now, crosstenant::v1::UserMove& user,
-                               MigrationChange& change) const;
+                               std::vector<NewTask>& next) const;
   MigrationStore* store_;
   EventHub* events_;
   absl::Mutex* write_mutex_;

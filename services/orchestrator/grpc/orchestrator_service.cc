@@ -370,6 +370,12 @@ grpc::ServerUnaryReactor* OrchestratorService::CompleteTask(grpc::CallbackServer
   return Offload(context, [this, request, response] { return Set(tasks_->CompleteTask(*request), response); });
 }
 
+grpc::ServerUnaryReactor* OrchestratorService::CompleteTasks(grpc::CallbackServerContext* context,
+                                                             const v1::CompleteTasksRequest* request,
+                                                             v1::CompleteTasksResponse* response) {
+  return Offload(context, [this, request, response] { return Set(tasks_->CompleteTasks(*request), response); });
+}
+
 grpc::ServerUnaryReactor* OrchestratorService::CreateMigration(grpc::CallbackServerContext* context,
                                                                const v1::CreateMigrationRequest* request,
                                                                v1::CreateMigrationResponse* response) {
@@ -550,6 +556,7 @@ const MethodRoles& OrchestratorMethodRoles() {
       {"LeaseTasks", Role::kOperate},
       {"RenewLeases", Role::kOperate},
       {"CompleteTask", Role::kOperate},
+      {"CompleteTasks", Role::kOperate},
       // Who did what: no secret is in it, and auditors need not be operators.
       {"ListAuditRecords", Role::kRead},
   };

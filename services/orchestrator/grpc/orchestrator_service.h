@@ -112,6 +112,9 @@ class OrchestratorService final : public crosstenant::v1::Orchestrator::Callback
   grpc::ServerUnaryReactor* CompleteTask(grpc::CallbackServerContext* context,
                                          const crosstenant::v1::CompleteTaskRequest* request,
                                          crosstenant::v1::CompleteTaskResponse* response) override;
+  grpc::ServerUnaryReactor* CompleteTasks(grpc::CallbackServerContext* context,
+                                          const crosstenant::v1::CompleteTasksRequest* request,
+                                          crosstenant::v1::CompleteTasksResponse* response) override;
   grpc::ServerReadReactor<crosstenant::v1::OrchestratorUploadIdentityMapRequest>* UploadIdentityMap(
       grpc::CallbackServerContext* context, crosstenant::v1::OrchestratorUploadIdentityMapResponse* response) override;
   grpc::ServerUnaryReactor* ValidateIdentityMap(grpc::CallbackServerContext* context,

@@ -26,6 +26,11 @@ bool IsConcurrentChange(const absl::Status& status) {
   return absl::IsAborted(status) && status.GetPayload(kConcurrentChange).has_value();
 }
 
+absl::Status LeaseLostError(const CompletedLease& lease) {
+  return absl::AbortedError(absl::StrCat("the lease ", lease.lease_id, " on ", lease.task, " is no longer held by ",
+                                         lease.worker_id, " (it expired or the task was done): drop the result"));
+}
+
 void BackOffAfterConflict(int attempt) {
   thread_local absl::BitGen random;
   absl::SleepFor(absl::Microseconds(absl::Uniform(random, 0, 500 * std::min(attempt, 10))));

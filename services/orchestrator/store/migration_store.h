@@ -95,7 +95,7 @@ struct MigrationChange {
   std::vector<crosstenant::v1::UserMove> user_moves;  // user moves that changed
   std::vector<crosstenant::v1::MigrationEvent> events;
   std::vector<NewTask> new_tasks;  // replaces a task of the same name
-  std::optional<CompletedLease> completed;
+  std::vector<CompletedLease> completed;  // the leases of the worker results it applies
   // Set by the phase driver: the leadership term it drives under (Leadership::term). The change
   // commits only while that term is current and unexpired by the store's clock, so a replica that lost
   // the leadership without knowing it (paused, partitioned) cannot write behind its successor's back.
@@ -149,6 +149,9 @@ struct IdentityMapUpload {
 // caller read it (its etag no longer matches). Read again and recompute the change.
 absl::Status ConcurrentChangeError(absl::string_view migration);
 bool IsConcurrentChange(const absl::Status& status);
+
+// ABORTED: a change's completed `lease` is no longer held by its worker (expired, or the task was done).
+absl::Status LeaseLostError(const CompletedLease& lease);
 
 namespace internal {
 inline const absl::Status& StatusOf(const absl::Status& status) { return status; }
@@ -285,7 +288,7 @@ class MigrationStore {
   absl::Status Update(const crosstenant::v1::Migration& migration,
                       const std::vector<crosstenant::v1::UserMove>& user_moves,
                       const std::vector<crosstenant::v1::MigrationEvent>& events) {
-    return Apply({migration, user_moves, events, {}, std::nullopt, std::nullopt, std::nullopt});
+    return Apply({migration, user_moves, events, {}, {}, std::nullopt, std::nullopt});
   }
 
   // Leases up to `max_tasks` ready tasks (ready time passed, no live lease) of migrations that are

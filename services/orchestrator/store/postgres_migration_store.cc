@@ -804,7 +804,6 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
   // first one that failed is the one reported; whatever ran after it is rolled back.
   std::vector<PgStatement> statements = {{std::string(kBegin)}};
   int leader_at = -1;
-  int lease_at = -1;
   int request_at = -1;
   if (change.leader_term) {
     leader_at = static_cast<int>(statements.size());
@@ -814,9 +813,8 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
          "AND expire_time > clock_timestamp() FOR SHARE",
          {*change.leader_term}});
   }
-  if (change.completed) {
-    const CompletedLease& lease = *change.completed;
-    lease_at = static_cast<int>(statements.size());
+  const int leases_at = static_cast<int>(statements.size());
+  for (const CompletedLease& lease : change.completed) {
     statements.push_back(
         {"DELETE FROM tasks WHERE name = $1 AND lease_id = $2 AND lease_owner = $3 "
          "AND lease_expire_us >= $4",
@@ -869,11 +867,9 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
         return absl::AbortedError(absl::StrCat("leadership term ", *change.leader_term,
                                                " is over: another replica drives the migrations now"));
       }
-      if (i == lease_at && result.affected_rows() == 0) {
-        const CompletedLease& lease = *change.completed;
-        return absl::AbortedError(absl::StrCat("the lease ", lease.lease_id, " on ", lease.task,
-                                               " is no longer held by ", lease.worker_id,
-                                               " (it expired or the task was done): drop the result"));
+      const int lease = i - leases_at;
+      if (lease >= 0 && lease < static_cast<int>(change.completed.size()) && result.affected_rows() == 0) {
+        return LeaseLostError(change.completed[lease]);
       }
       if (i == update_at && result.affected_rows() == 0) {
         ASSIGN_OR_RETURN(PgResult exists, db.Exec("SELECT 1 FROM migrations WHERE name = $1", {migration.name()}));

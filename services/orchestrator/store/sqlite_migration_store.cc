@@ -717,16 +717,14 @@ absl::StatusOr<MigrationPage> SqliteMigrationStore::ListMigrations(
 
 absl::Status SqliteMigrationStore::WriteChange(const MigrationChange& change) {
   if (change.leader_term) RETURN_IF_ERROR(CheckLeaderTerm(*change.leader_term));
-  if (change.completed) {
-    const CompletedLease& lease = *change.completed;
+  if (!change.completed.empty()) {
     ASSIGN_OR_RETURN(SqliteStatement remove,
                      db_->Prepare("DELETE FROM tasks WHERE name = ?1 AND lease_id = ?2 AND lease_owner = ?3 "
                                   "AND lease_expire_us >= ?4"));
-    remove.Bind(1, lease.task).Bind(2, lease.lease_id).Bind(3, lease.worker_id).Bind(4, absl::ToUnixMicros(lease.now));
-    RETURN_IF_ERROR(remove.Run());
-    if (sqlite3_changes(db_->handle()) == 0) {
-      return absl::AbortedError(absl::StrCat("the lease ", lease.lease_id, " on ", lease.task, " is no longer held by ",
-                                             lease.worker_id, " (it expired or the task was done): drop the result"));
+    for (const CompletedLease& lease : change.completed) {
+      remove.Bind(1, lease.task).Bind(2, lease.lease_id).Bind(3, lease.worker_id).Bind(4, absl::ToUnixMicros(lease.now));
+      RETURN_IF_ERROR(remove.Run());
+      if (sqlite3_changes(db_->handle()) == 0) return LeaseLostError(lease);
     }
   }
   RETURN_IF_ERROR(WriteMigration(change.migration, /*insert=*/false));

@@ -34,6 +34,23 @@ std::string Describe(const absl::Status& status) {
   return absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());
 }
 
+// The status the orchestrator gave one completion of a CompleteTasks call (OK when recorded).
+absl::Status StatusOf(const v1::TaskCompletionResult& result) {
+  if (!result.has_error()) return absl::OkStatus();
+  absl::StatusCode code = absl::StatusCode::kUnknown;
+  for (int i = 0; i <= static_cast<int>(absl::StatusCode::kUnauthenticated); ++i) {
+    if (absl::StatusCodeToString(static_cast<absl::StatusCode>(i)) == result.error().code()) {
+      code = static_cast<absl::StatusCode>(i);
+    }
+  }
+  absl::Status status(code, result.error().message());
+  if (result.error().has_retry_delay()) {
+    status = ResourceExhaustedWithRetry(result.error().message(), DurationOf(result.error().retry_delay()));
+    if (code != absl::StatusCode::kResourceExhausted) status = absl::Status(code, status.message());
+  }
+  return status;
+}
+
 }  // namespace
 
 struct WorkerLoop::Metrics {
@@ -83,8 +100,13 @@ void WorkerLoop::Start() {
     absl::MutexLock lock(&mutex_);
     counters_.set_state(v1::WORKER_STATE_RUNNING);
   }
+  {
+    absl::MutexLock lock(&mutex_);
+    slots_running_ = options_.concurrency;
+  }
   for (int i = 0; i < options_.concurrency; ++i) threads_.emplace_back([this] { RunSlot(); });
   threads_.emplace_back([this] { RenewLoop(); });
+  threads_.emplace_back([this] { ReportLoop(); });
 }
 
 void WorkerLoop::Drain() {
@@ -94,6 +116,8 @@ void WorkerLoop::Drain() {
     counters_.set_state(active_.empty() ? v1::WORKER_STATE_DRAINED : v1::WORKER_STATE_DRAINING);
   }
   wake_.SignalAll();
+  room_.SignalAll();
+  report_ready_.SignalAll();
 }
 
 void WorkerLoop::Stop() {
@@ -106,6 +130,13 @@ void WorkerLoop::Stop() {
 
 void WorkerLoop::RunSlot() {
   while (!draining_) {
+    {
+      // Results the orchestrator has not taken yet are enough: no new work until they are reported.
+      absl::MutexLock lock(&mutex_);
+      const size_t most = static_cast<size_t>(std::max(options_.report_batch, 1));
+      while (reports_.size() >= most && !draining_) room_.Wait(&mutex_);
+      if (draining_) break;
+    }
     v1::LeaseTasksRequest request;
     request.set_worker_id(options_.worker_id);
     request.set_max_tasks(1);
@@ -166,6 +197,9 @@ void WorkerLoop::RunSlot() {
       for (const v1::Task& task : tasks) Finish(task, runner_->Run(task), leased_at);
     }
   }
+  absl::MutexLock lock(&mutex_);
+  --slots_running_;
+  report_ready_.SignalAll();
 }
 
 void WorkerLoop::Finish(const v1::Task& task, const v1::CompleteTaskRequest& completion, absl::Time leased_at) {
@@ -178,25 +212,115 @@ void WorkerLoop::Finish(const v1::Task& task, const v1::CompleteTaskRequest& com
               {"kind", v1::TaskKind_Name(task.kind())},
               {"attempt", absl::StrCat(task.attempt())},
               {"outcome", v1::TaskOutcome_Name(completion.outcome())}});
-  absl::StatusOr<v1::CompleteTaskResponse> reported = Report(completion);
+  Report report;
+  report.completion = completion;
+  report.kind = task.kind();
+  report.leased_at = leased_at;
+  report.due = absl::Now() + options_.report_linger;
+  report.backoff = options_.report_backoff;
+  absl::MutexLock lock(&mutex_);
+  reports_.push_back(std::move(report));
+  report_ready_.Signal();
+}
+
+void WorkerLoop::ReportLoop() {
+  const size_t batch = static_cast<size_t>(std::clamp(options_.report_batch, 1, 100));
+  absl::MutexLock lock(&mutex_);
+  while (true) {
+    if (reports_.empty()) {
+      if (draining_ && slots_running_ == 0) break;
+      report_ready_.Wait(&mutex_);
+      continue;
+    }
+    // The reports due now, and those that would be within the linger: the first `batch` of them.
+    const absl::Time now = absl::Now();
+    absl::Time earliest = absl::InfiniteFuture();
+    size_t ready = 0;
+    for (const Report& report : reports_) {
+      earliest = std::min(earliest, report.due);
+      if (report.due <= now + options_.report_linger) ++ready;
+    }
+    if (earliest > now && ready < batch) {
+      report_ready_.WaitWithTimeout(&mutex_, earliest - now);
+      continue;
+    }
+    std::vector<Report> sending;
+    std::vector<Report> later;
+    for (Report& report : reports_) {
+      (sending.size() < batch && report.due <= now + options_.report_linger ? sending : later)
+          .push_back(std::move(report));
+    }
+    reports_ = std::move(later);
+    room_.SignalAll();
+    v1::CompleteTasksRequest request;
+    for (const Report& report : sending) *request.add_completions() = report.completion;
+    mutex_.Unlock();
+    absl::StatusOr<v1::CompleteTasksResponse> answer = orchestrator_->CompleteTasks(request);
+    mutex_.Lock();
+    for (size_t i = 0; i < sending.size(); ++i) {
+      absl::Status status = answer.status();
+      if (answer.ok()) {
+        status = static_cast<int>(i) < answer->results_size()
+                     ? StatusOf(answer->results(static_cast<int>(i)))
+                     : absl::InternalError("the orchestrator answered fewer results than completions sent");
+      }
+      Answered(std::move(sending[i]), status);
+    }
+  }
+}
+
+void WorkerLoop::Answered(Report report, const absl::Status& answer) {
+  ++report.attempts;
+  const std::string& name = report.completion.task();
+  if (answer.ok() || !RetryableCompletion(answer.code())) {
+    if (answer.ok() && report.attempts > 1) {
+      log::Info("completion recorded", {{"task", name}, {"attempts", absl::StrCat(report.attempts)}});
+    }
+    Done(report, answer);
+    return;
+  }
+  auto found = active_.find(name);
+  const absl::Time now = absl::Now();
+  if (found == active_.end() || found->second.lost || now >= found->second.held_until) {
+    log::Warning("completion not recorded and the lease is gone: the task will be handed out again and redone",
+                 {{"task", name}, {"attempts", absl::StrCat(report.attempts)}, {"error", Describe(answer)}});
+    Done(report, answer);
+    return;
+  }
+  Held& held = found->second;
+  if (!held.reporting) {
+    held.reporting = true;
+    log::Warning(
+        "the orchestrator did not record a completion: keeping the result and sending it again while "
+        "the lease is held",
+        {{"task", name}, {"error", Describe(answer)}});
+  }
+  if (metrics_) metrics_->completion_retries.Increment();
+  // Not later than the lease lasts unless renewed: one more attempt then (the orchestrator's lease ends
+  // a little later than this side reckons).
+  report.due = now + std::min(std::max(report.backoff, RetryDelayOf(answer)), held.held_until - now);
+  report.backoff = std::min(2 * report.backoff, options_.report_backoff_max);
+  reports_.push_back(std::move(report));
+}
+
+void WorkerLoop::Done(const Report& report, const absl::Status& answer) {
   if (metrics_) {
     metrics_->in_flight.Decrement();
-    const std::string kind = Label(v1::TaskKind_Name(task.kind()), "TASK_KIND_");
+    const std::string kind = Label(v1::TaskKind_Name(report.kind), "TASK_KIND_");
     const std::string outcome =
-        reported.ok() ? Label(v1::TaskOutcome_Name(completion.outcome()), "TASK_OUTCOME_") : "lease_lost";
+        answer.ok() ? Label(v1::TaskOutcome_Name(report.completion.outcome()), "TASK_OUTCOME_") : "lease_lost";
     metrics_->tasks.Add({{"kind", kind}, {"outcome", outcome}}).Increment();
     metrics_->seconds
         .Add({{"kind", kind}},
              prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})
-        .Observe(absl::ToDoubleSeconds(absl::Now() - leased_at));
+        .Observe(absl::ToDoubleSeconds(absl::Now() - report.leased_at));
   }
-  absl::MutexLock lock(&mutex_);
-  active_.erase(task.name());
-  if (!reported.ok()) {
+  active_.erase(report.completion.task());
+  if (!answer.ok()) {
     // The lease is lost (another worker may have the task) or ran out, or the orchestrator refused
     // the result for good: the task is handed out again and redone. Nothing more to do here.
     counters_.set_abandoned_task_count(counters_.abandoned_task_count() + 1);
-  } else if (completion.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
+  } else if (report.completion.outcome() == v1::TASK_OUTCOME_SUCCEEDED) {
     counters_.set_succeeded_task_count(counters_.succeeded_task_count() + 1);
   } else {
     counters_.set_failed_task_count(counters_.failed_task_count() + 1);
@@ -239,49 +363,6 @@ void WorkerLoop::RenewLoop() {
         it->second.lost = true;
       }
     }
-  }
-}
-
-absl::StatusOr<v1::CompleteTaskResponse> WorkerLoop::Report(const v1::CompleteTaskRequest& completion) {
-  absl::Duration backoff = options_.report_backoff;
-  int attempts = 0;
-  while (true) {
-    absl::StatusOr<v1::CompleteTaskResponse> reported = orchestrator_->CompleteTask(completion);
-    ++attempts;
-    if (reported.ok()) {
-      if (attempts > 1) {
-        log::Info("completion recorded", {{"task", completion.task()}, {"attempts", absl::StrCat(attempts)}});
-      }
-      return reported;
-    }
-    if (!RetryableCompletion(reported.status().code())) return reported;
-    absl::MutexLock lock(&mutex_);
-    auto found = active_.find(completion.task());
-    if (found == active_.end()) return reported;
-    Held& held = found->second;
-    if (held.lost || absl::Now() >= held.held_until) {
-      log::Warning(
-          "completion not recorded and the lease is gone: the task will be handed out again and redone",
-          {{"task", completion.task()}, {"attempts", absl::StrCat(attempts)}, {"error", Describe(reported.status())}});
-      return reported;
-    }
-    if (!held.reporting) {
-      held.reporting = true;
-      log::Warning(
-          "the orchestrator did not record a completion: keeping the result and sending it again while "
-          "the lease is held",
-          {{"task", completion.task()}, {"error", Describe(reported.status())}});
-    }
-    if (metrics_) metrics_->completion_retries.Increment();
-    // Wait out the backoff, but no longer than the lease lasts unless renewed (one more attempt then:
-    // the orchestrator's lease ends a little later than this side reckons), and not at all once the
-    // lease is known lost (that attempt is refused ABORTED and ends it).
-    const absl::Duration wait =
-        std::min(std::max(backoff, RetryDelayOf(reported.status())), held.held_until - absl::Now());
-    mutex_.AwaitWithTimeout(absl::Condition(
-                                +[](Held* h) { return h->lost; }, &held),
-                            wait);
-    backoff = std::min(2 * backoff, options_.report_backoff_max);
   }
 }
 

@@ -2,18 +2,22 @@
 #define CROSSTENANT_SERVICES_WORKER_CORE_WORKER_LOOP_H_
 
 // The worker's main loop: `concurrency` slots each lease one task at a time from the orchestrator (a
-// long poll), run it through TaskRunner and report the completion; one more thread renews the leases
-// of tasks in hand. A slot that leased a poll also takes the other polls ready at that moment (up to
-// `poll_batch`) and reads them together. Drain stops new leases and lets the tasks in hand finish.
+// long poll), run it through TaskRunner and hand its completion to the reporter; one thread renews the
+// leases of tasks in hand, and one reports the completions of every slot together (CompleteTasks, up to
+// `report_batch` per call, gathered for `report_linger`), so that the orchestrator records a batch of
+// results in one transaction instead of one each. A slot that leased a poll also takes the other polls
+// ready at that moment (up to `poll_batch`) and reads them together. Drain stops new leases and lets
+// the tasks in hand finish and be reported.
 //
 // A result is not dropped because the orchestrator could not record it for a while (its database full,
-// the orchestrator restarting, a timeout): the slot keeps the completion and sends it again, backing off,
-// for as long as it holds the lease, which the renew thread keeps extending. Only a lease the
+// the orchestrator restarting, a timeout): the reporter keeps the completion and sends it again, backing
+// off, for as long as the lease is held, which the renew thread keeps extending. Only a lease the
 // orchestrator says is lost (ABORTED, or a renewal refused), a lease that ran out because renewals kept
 // failing, or an error that will not go away (INVALID_ARGUMENT...) ends the attempts; the task is then
 // handed out again later and redone, which is safe: a start is looked up before it is retried. While
 // draining, leases of tasks that are only waiting to report are no longer renewed, so that shutdown
-// takes at most one lease duration more.
+// takes at most one lease duration more. A slot leases nothing new while `report_batch` completions
+// wait to be reported.
 
 #include <atomic>
 #include <map>
@@ -39,8 +43,8 @@ class LeaseClient {
       const crosstenant::v1::LeaseTasksRequest& request) = 0;
   virtual absl::StatusOr<crosstenant::v1::RenewLeasesResponse> RenewLeases(
       const crosstenant::v1::RenewLeasesRequest& request) = 0;
-  virtual absl::StatusOr<crosstenant::v1::CompleteTaskResponse> CompleteTask(
-      const crosstenant::v1::CompleteTaskRequest& request) = 0;
+  virtual absl::StatusOr<crosstenant::v1::CompleteTasksResponse> CompleteTasks(
+      const crosstenant::v1::CompleteTasksRequest& request) = 0;
 };
 
 class WorkerLoop {
@@ -55,6 +59,10 @@ class WorkerLoop {
     // `report_backoff` up to `report_backoff_max`, or the orchestrator's RetryInfo when longer.
     absl::Duration report_backoff = absl::Milliseconds(500);
     absl::Duration report_backoff_max = absl::Seconds(10);
+    // Most completions in one CompleteTasks call (1 to 100), and how long a completion waits for others
+    // to go with it. Zero linger reports each as soon as the reporter is free.
+    int report_batch = 50;
+    absl::Duration report_linger = absl::Milliseconds(20);
     // When a slot leases a POLL_MOVE task, it leases up to this many polls in all (the others that are
     // ready at once, without waiting) and reads them in one BatchGetUserContentMoves: one upstream Graph
     // $batch request per 20 polls instead of one GET each. 1 polls one task at a time.
@@ -84,13 +92,27 @@ class WorkerLoop {
     bool reporting = false;  // done; its completion is being sent again
   };
 
+  // A completion waiting to be reported.
+  struct Report {
+    crosstenant::v1::CompleteTaskRequest completion;
+    crosstenant::v1::TaskKind kind = crosstenant::v1::TASK_KIND_UNSPECIFIED;
+    absl::Time leased_at;
+    absl::Time due;          // not sent before
+    absl::Duration backoff;  // before the next attempt, should this one not be recorded
+    int attempts = 0;
+  };
+
   void RunSlot();
-  // Reports one task's completion (Report) and updates the counters and metrics.
+  // Logs a task's end and hands its completion to the reporter.
   void Finish(const crosstenant::v1::Task& task, const crosstenant::v1::CompleteTaskRequest& completion,
               absl::Time leased_at);
   void RenewLoop();
-  // Sends `completion` until the orchestrator records it or the lease is gone (see above).
-  absl::StatusOr<crosstenant::v1::CompleteTaskResponse> Report(const crosstenant::v1::CompleteTaskRequest& completion);
+  // The reporter: sends the completions that are due, in batches, until drained and none is left.
+  void ReportLoop();
+  // What became of one report `answer`ed by the orchestrator: done, or due again later (see above).
+  void Answered(Report report, const absl::Status& answer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // A report's end: the task leaves the worker, counted as recorded (`answer` OK) or abandoned.
+  void Done(const Report& report, const absl::Status& answer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   LeaseClient* orchestrator_;
   TaskRunner* runner_;
@@ -103,8 +125,12 @@ class WorkerLoop {
 
   mutable absl::Mutex mutex_;
   std::map<std::string, Held> active_ ABSL_GUARDED_BY(mutex_);
+  std::vector<Report> reports_ ABSL_GUARDED_BY(mutex_);
+  int slots_running_ ABSL_GUARDED_BY(mutex_) = 0;
   crosstenant::v1::WorkerStatus counters_ ABSL_GUARDED_BY(mutex_);
-  absl::CondVar wake_;  // signalled on Drain, for the renew thread
+  absl::CondVar wake_;          // signalled on Drain, for the renew thread and a slot backing off
+  absl::CondVar room_;          // signalled when reports are taken to be sent, and on Drain: for the slots
+  absl::CondVar report_ready_;  // signalled when a completion is handed over, a slot ends, and on Drain
 };
 
 }  // namespace crosstenant::worker

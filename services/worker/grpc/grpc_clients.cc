@@ -29,8 +29,8 @@ absl::StatusOr<v1::RenewLeasesResponse> GrpcLeaseClient::RenewLeases(const v1::R
   return Call<v1::RenewLeasesResponse>(stub_.get(), &v1::Orchestrator::Stub::RenewLeases, request);
 }
 
-absl::StatusOr<v1::CompleteTaskResponse> GrpcLeaseClient::CompleteTask(const v1::CompleteTaskRequest& request) {
-  return Call<v1::CompleteTaskResponse>(stub_.get(), &v1::Orchestrator::Stub::CompleteTask, request);
+absl::StatusOr<v1::CompleteTasksResponse> GrpcLeaseClient::CompleteTasks(const v1::CompleteTasksRequest& request) {
+  return Call<v1::CompleteTasksResponse>(stub_.get(), &v1::Orchestrator::Stub::CompleteTasks, request);
 }
 
 absl::StatusOr<v1::UserContentMove> GrpcTenantOperations::StartUserContentMove(

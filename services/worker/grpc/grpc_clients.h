@@ -24,8 +24,8 @@ class GrpcLeaseClient : public LeaseClient {
       const crosstenant::v1::LeaseTasksRequest& request) override;
   absl::StatusOr<crosstenant::v1::RenewLeasesResponse> RenewLeases(
       const crosstenant::v1::RenewLeasesRequest& request) override;
-  absl::StatusOr<crosstenant::v1::CompleteTaskResponse> CompleteTask(
-      const crosstenant::v1::CompleteTaskRequest& request) override;
+  absl::StatusOr<crosstenant::v1::CompleteTasksResponse> CompleteTasks(
+      const crosstenant::v1::CompleteTasksRequest& request) override;
 
  private:
   std::unique_ptr<crosstenant::v1::Orchestrator::Stub> stub_;

@@ -620,7 +620,7 @@ TEST_P(MigrationStoreTest, ACompletedLeaseIsConsumedOnlyWhileStillHeld) {
   late.migration.set_state_reason("from w1");
   late.migration.set_last_event_sequence(1);
   late.events = {MakeEvent(m, 1)};
-  late.completed = CompletedLease{task.name(), task.lease_id(), "w1", kT0 + absl::Seconds(10)};
+  late.completed = {CompletedLease{task.name(), task.lease_id(), "w1", kT0 + absl::Seconds(10)}};
   absl::Status refused = store_->Apply(late);
   EXPECT_EQ(refused.code(), absl::StatusCode::kAborted);
   EXPECT_FALSE(IsConcurrentChange(refused));
@@ -632,11 +632,40 @@ TEST_P(MigrationStoreTest, ACompletedLeaseIsConsumedOnlyWhileStillHeld) {
   // The current holder's result is taken, and the task is done.
   MigrationChange done = ChangeOf(*store_->GetMigration(m));
   done.migration.set_state_reason("from w2");
-  done.completed = CompletedLease{task.name(), (*stolen)[0].lease_id(), "w2", kT0 + absl::Minutes(1)};
+  done.completed = {CompletedLease{task.name(), (*stolen)[0].lease_id(), "w2", kT0 + absl::Minutes(1)}};
   ASSERT_TRUE(store_->Apply(done).ok());
   EXPECT_EQ(store_->GetMigration(m)->state_reason(), "from w2");
   EXPECT_EQ(store_->CountTasks(m).value_or(-1), 0);
   EXPECT_EQ(store_->GetTask(task.name()).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(MigrationStoreTest, AChangeOfSeveralResultsIsWrittenOnlyIfEveryLeaseIsStillHeld) {
+  CreateWithTasks("m", 3, crosstenant::v1::TASK_KIND_POLL_MOVE);
+  const std::string m = "migrations/m";
+  auto leased = store_->LeaseTasks({"w1", 3, {}, absl::Seconds(30), kT0});
+  ASSERT_EQ(leased->size(), 3u);
+  const absl::Time now = kT0 + absl::Seconds(10);
+  std::vector<CompletedLease> leases;
+  for (const Task& task : *leased) leases.push_back({task.name(), task.lease_id(), "w1", now});
+
+  // One of the three is not this worker's lease: nothing of the change is written, whichever it is.
+  MigrationChange mixed = ChangeOf(*store_->GetMigration(m));
+  mixed.migration.set_state_reason("three results");
+  mixed.completed = leases;
+  mixed.completed[1].lease_id = "not-the-lease";
+  absl::Status refused = store_->Apply(mixed);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kAborted);
+  EXPECT_FALSE(IsConcurrentChange(refused));
+  EXPECT_THAT(refused.message(), HasSubstr("not-the-lease"));
+  EXPECT_EQ(store_->GetMigration(m)->state_reason(), "");
+  EXPECT_EQ(store_->CountTasks(m).value_or(-1), 3) << "the two good leases were not consumed either";
+
+  MigrationChange all = ChangeOf(*store_->GetMigration(m));
+  all.migration.set_state_reason("three results");
+  all.completed = leases;
+  ASSERT_TRUE(store_->Apply(all).ok());
+  EXPECT_EQ(store_->GetMigration(m)->state_reason(), "three results");
+  EXPECT_EQ(store_->CountTasks(m).value_or(-1), 0);
 }
 
 TEST_P(MigrationStoreTest, CountsUsersByStateAsTheyChangeAndNotWhatWasRolledBack) {
@@ -1600,7 +1629,7 @@ TEST_F(PostgresMigrationStoreTest, AWorkersResultCostsThreeRoundTripsWhateverItW
     change.events = {MakeEvent(m, change.migration.last_event_sequence())};
     change.new_tasks = {MakeTask(m, "poll", user.source_user_principal_name(), crosstenant::v1::TASK_KIND_POLL_MOVE,
                                  kT0 + absl::Seconds(30))};
-    change.completed = CompletedLease{task.name(), task.lease_id(), "w1", kT0};
+    change.completed = {CompletedLease{task.name(), task.lease_id(), "w1", kT0}};
     ASSERT_TRUE(store->Apply(change).ok());
   }
   const PgTraffic end = PgTrafficSoFar();

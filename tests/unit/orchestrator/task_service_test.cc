@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "services/common/errors.h"
 #include "services/orchestrator/core/migration_service.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
 #include "tests/support/server_process.h"
@@ -206,6 +209,144 @@ TEST_F(TaskServiceTest, PausedMigrationsHandOutNoTasksAndBadRequestsNameTheField
   unknown.set_lease_id("x");
   unknown.set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
   EXPECT_EQ(tasks_->CompleteTask(unknown).status().code(), absl::StatusCode::kAborted);
+}
+
+// Start tasks for users u0..u{count-1} of a new migration `id`, ready now.
+void CreateWithStarts(MigrationService& migrations, MigrationStore& store, const std::string& id, int count,
+                      absl::Time now) {
+  v1::CreateMigrationRequest create;
+  create.set_migration_id(id);
+  create.mutable_plan()->set_source_connection("connections/contoso");
+  create.mutable_plan()->set_target_connection("connections/fabrikam");
+  std::string csv;
+  for (int i = 0; i < count; ++i) {
+    const std::string u = "u" + std::to_string(i);
+    csv += std::string("User,") + kTenant + "," + u + "@contoso.com," + u + "@fabrikam.com," + u +
+           "@fabrikam.com,RegularUser\n";
+  }
+  create.mutable_plan()->mutable_identity_map()->set_csv(csv);
+  ASSERT_TRUE(migrations.CreateMigration(create).ok());
+  MigrationChange change;
+  change.migration = store.GetMigration("migrations/" + id).value();
+  for (int i = 0; i < count; ++i) {
+    const std::string upn = "u" + std::to_string(i) + "@contoso.com";
+    v1::Task task;
+    task.set_name(UserTaskName(change.migration.name(), "start", upn));
+    task.set_kind(v1::TASK_KIND_START_MOVE);
+    task.set_user_move(change.migration.name() + "/users/" + upn);
+    task.mutable_start_move()->set_source_user_principal_name(upn);
+    change.new_tasks.push_back({task, now});
+  }
+  ASSERT_TRUE(store.Apply(change).ok());
+}
+
+TEST_F(TaskServiceTest, ABatchOfResultsIsWrittenTogetherAndEachIsAnsweredOnItsOwn) {
+  EnqueueStart();
+  CreateWithStarts(*migrations_, *store_, "b", 4, now_);
+  const int64_t events_before = store_->GetMigration("migrations/b")->last_event_sequence();
+  v1::LeaseTasksRequest lease;
+  lease.set_worker_id("w");
+  lease.set_max_tasks(10);
+  const v1::LeaseTasksResponse leased = tasks_->LeaseTasks(lease).value();
+  ASSERT_EQ(leased.tasks_size(), 5);
+  std::map<std::string, v1::Task> by_name;
+  for (const v1::Task& task : leased.tasks()) by_name[task.name()] = task;
+  auto task = [&](const std::string& user) { return by_name.at(UserTaskName("migrations/b", "start", user)); };
+
+  v1::CompleteTasksRequest request;
+  *request.add_completions() = Completion(task("u0@contoso.com"), "w", v1::MOVE_STATE_SCHEDULED);
+  *request.add_completions() = Completion(task("u1@contoso.com"), "w", v1::MOVE_STATE_IN_PROGRESS);
+  v1::CompleteTaskRequest stale = Completion(task("u2@contoso.com"), "w", v1::MOVE_STATE_SCHEDULED);
+  stale.set_lease_id("an-older-lease");
+  *request.add_completions() = stale;
+  v1::CompleteTaskRequest no_move = Completion(task("u3@contoso.com"), "w", v1::MOVE_STATE_SCHEDULED);
+  no_move.clear_move();
+  *request.add_completions() = no_move;
+  *request.add_completions() = Completion(by_name.at("migrations/m/tasks/start-a@contoso.com"), "w",
+                                          v1::MOVE_STATE_SCHEDULED);
+  const v1::CompleteTasksResponse response = tasks_->CompleteTasks(request).value();
+
+  ASSERT_EQ(response.results_size(), 5);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(response.results(i).task(), request.completions(i).task());
+  EXPECT_FALSE(response.results(0).has_error());
+  EXPECT_EQ(response.results(0).user_move_state(), v1::USER_MOVE_STATE_SCHEDULED);
+  EXPECT_EQ(response.results(1).user_move_state(), v1::USER_MOVE_STATE_IN_PROGRESS);
+  EXPECT_EQ(response.results(2).error().code(), "ABORTED") << "its lease is not the one held";
+  EXPECT_THAT(response.results(2).error().message(), HasSubstr("drop the result"));
+  EXPECT_EQ(response.results(3).error().code(), "INVALID_ARGUMENT");
+  EXPECT_THAT(response.results(3).error().message(), HasSubstr("move"));
+  EXPECT_FALSE(response.results(4).has_error()) << "another migration's result in the same call";
+
+  EXPECT_EQ(store_->GetUserMove("migrations/b/users/u0@contoso.com")->state(), v1::USER_MOVE_STATE_SCHEDULED);
+  EXPECT_EQ(store_->GetUserMove("migrations/b/users/u1@contoso.com")->state(), v1::USER_MOVE_STATE_IN_PROGRESS);
+  EXPECT_EQ(store_->GetUserMove("migrations/b/users/u2@contoso.com")->state(), v1::USER_MOVE_STATE_PENDING);
+  EXPECT_EQ(store_->GetUserMove("migrations/b/users/u3@contoso.com")->state(), v1::USER_MOVE_STATE_PENDING);
+  EXPECT_EQ(store_->GetUserMove(kUser)->state(), v1::USER_MOVE_STATE_SCHEDULED);
+  // The refused two keep their leased tasks; the two recorded left polls behind.
+  EXPECT_TRUE(store_->GetTask(task("u2@contoso.com").name()).ok());
+  EXPECT_TRUE(store_->GetTask(task("u3@contoso.com").name()).ok());
+  EXPECT_EQ(store_->CountTasks("migrations/b").value(), 4);
+  // One event per user that changed, numbered on from the migration's last.
+  auto events = store_->ListEvents("migrations/b", events_before, 10).value();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].sequence(), events_before + 1);
+  EXPECT_EQ(events[1].sequence(), events_before + 2);
+  EXPECT_EQ(store_->GetMigration("migrations/b")->last_event_sequence(), events_before + 2);
+}
+
+TEST_F(TaskServiceTest, TwoResultsForOneUserInABatchAreAppliedOneAfterTheOther) {
+  EnqueueStart();
+  v1::Task start = Lease("w").tasks(0);
+  ASSERT_TRUE(tasks_->CompleteTask(Completion(start, "w", v1::MOVE_STATE_IN_PROGRESS)).ok());
+  MigrationChange change;
+  change.migration = store_->GetMigration("migrations/m").value();
+  v1::Task stop;
+  stop.set_name(UserTaskName("migrations/m", "stop", kUser));
+  stop.set_kind(v1::TASK_KIND_STOP_MOVE);
+  stop.set_user_move(kUser);
+  change.new_tasks.push_back({stop, now_});
+  ASSERT_TRUE(store_->Apply(change).ok());
+  now_ += absl::Seconds(30);
+  v1::LeaseTasksRequest lease;
+  lease.set_worker_id("w");
+  lease.set_max_tasks(10);
+  const v1::LeaseTasksResponse leased = tasks_->LeaseTasks(lease).value();
+  ASSERT_EQ(leased.tasks_size(), 2) << "the poll and the stop of the one user";
+
+  v1::CompleteTasksRequest request;
+  for (const v1::Task& task : leased.tasks()) {
+    *request.add_completions() = Completion(task, "w",
+                                            task.kind() == v1::TASK_KIND_STOP_MOVE ? v1::MOVE_STATE_STOPPED
+                                                                                   : v1::MOVE_STATE_IN_PROGRESS);
+  }
+  const v1::CompleteTasksResponse response = tasks_->CompleteTasks(request).value();
+  ASSERT_EQ(response.results_size(), 2);
+  EXPECT_FALSE(response.results(0).has_error()) << response.results(0).error().message();
+  EXPECT_FALSE(response.results(1).has_error()) << response.results(1).error().message();
+  // In request order: the second saw the first's change, not the user as it was before both.
+  const v1::UserMoveState last = request.completions(1).move().state() == v1::MOVE_STATE_STOPPED
+                                     ? v1::USER_MOVE_STATE_STOPPED
+                                     : v1::USER_MOVE_STATE_IN_PROGRESS;
+  EXPECT_EQ(store_->GetUserMove(kUser)->state(), last);
+  EXPECT_EQ(response.results(1).user_move_state(), last);
+}
+
+TEST_F(TaskServiceTest, AMalformedBatchIsRefusedNamingEachCompletionsField) {
+  EXPECT_EQ(tasks_->CompleteTasks(v1::CompleteTasksRequest()).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::CompleteTasksRequest request;
+  v1::CompleteTaskRequest* first = request.add_completions();
+  first->set_task("migrations/m/tasks/start-a@contoso.com");
+  first->set_lease_id("l");
+  first->set_outcome(v1::TASK_OUTCOME_SUCCEEDED);
+  *request.add_completions() = *first;
+  request.mutable_completions(1)->set_worker_id("w");
+  const absl::Status status = tasks_->CompleteTasks(request).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> fields;
+  for (const FieldViolation& violation : FieldViolationsOf(status)) fields.push_back(violation.field);
+  EXPECT_THAT(fields, ::testing::ElementsAre("completions[0].worker_id", "completions[1].task"));
+  for (int i = 0; i < 101; ++i) *request.add_completions() = *first;
+  EXPECT_EQ(FieldViolationsOf(tasks_->CompleteTasks(request).status()).front().field, "completions");
 }
 
 TEST_F(TaskServiceTest, RenewingKeepsALeaseOnlyForItsHolder) {

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "prometheus/registry.h"
 #include "services/common/errors.h"
+#include "services/common/proto_time.h"
 #include "services/worker/core/task_runner.h"
 #include "services/worker/core/worker_loop.h"
 
@@ -80,16 +81,29 @@ class FullOrchestrator : public LeaseClient {
     }
     return response;
   }
-  absl::StatusOr<v1::CompleteTaskResponse> CompleteTask(const v1::CompleteTaskRequest& request) override {
+  absl::StatusOr<v1::CompleteTasksResponse> CompleteTasks(const v1::CompleteTasksRequest& request) override {
     absl::MutexLock lock(&mutex_);
-    completions_.push_back(request);
-    if (refusals_left_ > 0) {
+    v1::CompleteTasksResponse response;
+    for (const v1::CompleteTaskRequest& completion : request.completions()) {
+      completions_.push_back(completion);
+      v1::TaskCompletionResult* result = response.add_results();
+      result->set_task(completion.task());
+      if (refusals_left_ == 0) {
+        recorded_ = true;
+        continue;
+      }
       --refusals_left_;
-      return refusal_;
+      if (!refuse_in_results_) return refusal_;
+      result->mutable_error()->set_code(absl::StatusCodeToString(refusal_.code()));
+      result->mutable_error()->set_message(std::string(refusal_.message()));
+      if (RetryDelayOf(refusal_) > absl::ZeroDuration()) {
+        SetDuration(RetryDelayOf(refusal_), result->mutable_error()->mutable_retry_delay());
+      }
     }
-    recorded_ = true;
-    return v1::CompleteTaskResponse();
+    return response;
   }
+  // Refusals come as the completion's result in an answered call, not as the call's status.
+  void RefuseInResults() { refuse_in_results_ = true; }
 
   int renewals() {
     absl::MutexLock lock(&mutex_);
@@ -111,6 +125,7 @@ class FullOrchestrator : public LeaseClient {
   absl::Status refusal_;
   int refusals_left_ ABSL_GUARDED_BY(mutex_);
   Renew renew_;
+  bool refuse_in_results_ = false;
   bool leased_ ABSL_GUARDED_BY(mutex_) = false;
   bool recorded_ ABSL_GUARDED_BY(mutex_) = false;
   int renewals_ ABSL_GUARDED_BY(mutex_) = 0;
@@ -148,7 +163,12 @@ double CounterValue(prometheus::Registry& registry, const std::string& name) {
   return value;
 }
 
-TEST(CompletionRetryTest, AResultTheOrchestratorCannotStoreYetIsKeptAndSentAgainUnderARenewedLease) {
+class CompletionRetryTest : public ::testing::TestWithParam<bool> {};
+
+INSTANTIATE_TEST_SUITE_P(RefusedCallOrRefusedResult, CompletionRetryTest, ::testing::Bool(),
+                         [](const auto& param_info) { return param_info.param ? "InTheResult" : "AsTheCallsStatus"; });
+
+TEST_P(CompletionRetryTest, AResultTheOrchestratorCannotStoreYetIsKeptAndSentAgainUnderARenewedLease) {
   CountingTenant tenant;
   TaskRunner runner(&tenant, "w1", {});
   // Refused for about 2 s: longer than the lease, so only renewals keep it.
@@ -157,6 +177,7 @@ TEST(CompletionRetryTest, AResultTheOrchestratorCannotStoreYetIsKeptAndSentAgain
       ResourceExhaustedWithRetry("the state database /x/orchestrator.db is full and refuses writes",
                                  absl::Milliseconds(50)),
       30, FullOrchestrator::Renew::kYes);
+  if (GetParam()) orchestrator.RefuseInResults();
   prometheus::Registry registry;
   WorkerLoop loop(&orchestrator, &runner, FastOptions(&registry));
   ASSERT_TRUE(RunUntil(
@@ -175,10 +196,11 @@ TEST(CompletionRetryTest, AResultTheOrchestratorCannotStoreYetIsKeptAndSentAgain
   EXPECT_EQ(CounterValue(registry, "worker_completion_retries_total"), 30);
 }
 
-TEST(CompletionRetryTest, ALeaseTheOrchestratorSaysIsLostEndsTheAttempts) {
+TEST_P(CompletionRetryTest, ALeaseTheOrchestratorSaysIsLostEndsTheAttempts) {
   CountingTenant tenant;
   TaskRunner runner(&tenant, "w1", {});
   FullOrchestrator orchestrator(absl::ResourceExhaustedError("full"), 1000, FullOrchestrator::Renew::kLost);
+  if (GetParam()) orchestrator.RefuseInResults();
   WorkerLoop loop(&orchestrator, &runner, FastOptions());
   ASSERT_TRUE(RunUntil(
       loop, [&] { return loop.Status().abandoned_task_count() == 1; }, absl::Seconds(10)));
@@ -186,10 +208,11 @@ TEST(CompletionRetryTest, ALeaseTheOrchestratorSaysIsLostEndsTheAttempts) {
   EXPECT_LT(orchestrator.completions().size(), 100u);
 }
 
-TEST(CompletionRetryTest, ALeaseThatCannotBeRenewedEndsTheAttemptsWhenItRunsOut) {
+TEST_P(CompletionRetryTest, ALeaseThatCannotBeRenewedEndsTheAttemptsWhenItRunsOut) {
   CountingTenant tenant;
   TaskRunner runner(&tenant, "w1", {});
   FullOrchestrator orchestrator(absl::ResourceExhaustedError("full"), 1000, FullOrchestrator::Renew::kFails);
+  if (GetParam()) orchestrator.RefuseInResults();
   WorkerLoop loop(&orchestrator, &runner, FastOptions());
   const absl::Time start = absl::Now();
   ASSERT_TRUE(RunUntil(
@@ -198,12 +221,13 @@ TEST(CompletionRetryTest, ALeaseThatCannotBeRenewedEndsTheAttemptsWhenItRunsOut)
   EXPECT_GT(orchestrator.completions().size(), 1u) << "sent again while the lease lasted";
 }
 
-TEST(CompletionRetryTest, ARefusalThatWillNotGoAwayIsNotRepeated) {
+TEST_P(CompletionRetryTest, ARefusalThatWillNotGoAwayIsNotRepeated) {
   for (const absl::Status& refusal : {absl::AbortedError("the lease is no longer held: drop the result"),
                                       absl::InvalidArgumentError("invalid CompleteTaskRequest")}) {
     CountingTenant tenant;
     TaskRunner runner(&tenant, "w1", {});
     FullOrchestrator orchestrator(refusal, 1000, FullOrchestrator::Renew::kYes);
+    if (GetParam()) orchestrator.RefuseInResults();
     WorkerLoop loop(&orchestrator, &runner, FastOptions());
     ASSERT_TRUE(RunUntil(
         loop, [&] { return loop.Status().abandoned_task_count() == 1; }, absl::Seconds(10)));
@@ -211,10 +235,11 @@ TEST(CompletionRetryTest, ARefusalThatWillNotGoAwayIsNotRepeated) {
   }
 }
 
-TEST(CompletionRetryTest, DrainingDoesNotWaitForTheDatabaseBeyondTheLease) {
+TEST_P(CompletionRetryTest, DrainingDoesNotWaitForTheDatabaseBeyondTheLease) {
   CountingTenant tenant;
   TaskRunner runner(&tenant, "w1", {});
   FullOrchestrator orchestrator(absl::ResourceExhaustedError("full"), 1000000, FullOrchestrator::Renew::kYes);
+  if (GetParam()) orchestrator.RefuseInResults();
   WorkerLoop loop(&orchestrator, &runner, FastOptions());
   loop.Start();
   for (int i = 0; i < 400 && orchestrator.completions().size() < 3; ++i) absl::SleepFor(absl::Milliseconds(5));

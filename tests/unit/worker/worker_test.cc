@@ -388,10 +388,20 @@ class FakeOrchestrator : public LeaseClient {
   absl::StatusOr<v1::RenewLeasesResponse> RenewLeases(const v1::RenewLeasesRequest&) override {
     return v1::RenewLeasesResponse();
   }
-  absl::StatusOr<v1::CompleteTaskResponse> CompleteTask(const v1::CompleteTaskRequest& request) override {
+  absl::StatusOr<v1::CompleteTasksResponse> CompleteTasks(const v1::CompleteTasksRequest& request) override {
     absl::MutexLock lock(&mutex_);
-    completed_.push_back(request.task());
-    return v1::CompleteTaskResponse();
+    v1::CompleteTasksResponse response;
+    for (const v1::CompleteTaskRequest& completion : request.completions()) {
+      completed_.push_back(completion.task());
+      response.add_results()->set_task(completion.task());
+    }
+    call_sizes_.push_back(request.completions_size());
+    return response;
+  }
+  // The number of completions in each CompleteTasks call, in order.
+  std::vector<int> call_sizes() {
+    absl::MutexLock lock(&mutex_);
+    return call_sizes_;
   }
   size_t completed() {
     absl::MutexLock lock(&mutex_);
@@ -408,6 +418,7 @@ class FakeOrchestrator : public LeaseClient {
   bool never_ = false;
   std::deque<v1::Task> tasks_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::string> completed_ ABSL_GUARDED_BY(mutex_);
+  std::vector<int> call_sizes_ ABSL_GUARDED_BY(mutex_);
 };
 
 TEST(WorkerLoopTest, RunsEveryLeasedTaskAndStopsCleanly) {
@@ -444,6 +455,30 @@ TEST(WorkerLoopTest, RunsEveryLeasedTaskAndStopsCleanly) {
   }
   EXPECT_EQ(loop.Status().state(), v1::WORKER_STATE_DRAINED);
   loop.Stop();
+}
+
+TEST(WorkerLoopTest, TheSlotsResultsAreReportedTogetherInCallsOfAtMostTheBatch) {
+  FakeTenant tenant;
+  TaskRunner runner(&tenant, "w1", {});
+  std::vector<v1::Task> tasks;
+  for (int i = 0; i < 60; ++i) tasks.push_back(StartTask("migrations/m/tasks/t" + std::to_string(i)));
+  FakeOrchestrator orchestrator(tasks);
+  WorkerLoop::Options options;
+  options.worker_id = "w1";
+  options.concurrency = 4;
+  options.report_batch = 25;
+  options.report_linger = absl::Milliseconds(300);
+  WorkerLoop loop(&orchestrator, &runner, options);
+  loop.Start();
+  for (int i = 0; i < 500 && loop.Status().succeeded_task_count() < 60; ++i) absl::SleepFor(absl::Milliseconds(10));
+  loop.Stop();
+  EXPECT_EQ(loop.Status().succeeded_task_count(), 60);
+  EXPECT_EQ(orchestrator.completed(), 60u);
+  const std::vector<int> sizes = orchestrator.call_sizes();
+  for (int size : sizes) EXPECT_LE(size, 25);
+  // The fake tenant answers at once, so the four slots finish all sixty well within one linger: a
+  // handful of calls, not one per task.
+  EXPECT_LE(sizes.size(), 6u) << "calls of " << ::testing::PrintToString(sizes);
 }
 
 TEST(WorkerLoopTest, ASlotThatLeasesAPollTakesTheReadyPollsAlongAndReadsThemTogether) {
