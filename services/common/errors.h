@@ -77,6 +77,11 @@ inline constexpr absl::string_view kCrosstenantDomain = "crosstenant";
 inline constexpr absl::string_view kReasonUnavailable = "UNAVAILABLE";
 inline constexpr absl::string_view kReasonDeadlineExceeded = "DEADLINE_EXCEEDED";
 
+// ErrorInfo reason (domain "crosstenant") of a call a server refused before doing anything, because
+// calls of its kind already fill their share of the server's threads (Executor::TryRun). It carries a
+// RetryInfo; the call never reached Microsoft, so a caller may send it again as it was.
+inline constexpr absl::string_view kReasonServerBusy = "SERVER_BUSY";
+
 // The reason of the ErrorInfo attached by WithErrorInfo, or "" if none.
 std::string ErrorInfoReasonOf(const absl::Status& status);
 

@@ -36,10 +36,12 @@ absl::Status Executor::TryRun(absl::string_view kind, std::function<void()> task
   if (it == state_->kinds.end()) it = state_->kinds.emplace(std::string(kind), 0).first;
   if (it->second >= kind_limit_) {
     // A second is long enough for most calls of a kind to finish, short enough for a retrying caller.
-    return ResourceExhaustedWithRetry(absl::StrCat(kind, ": ", kind_limit_,
-                                                   " calls of this kind are already in progress (the limit of one "
-                                                   "kind, so that other calls keep threads); try again shortly"),
-                                      absl::Seconds(1));
+    return WithErrorInfo(
+        ResourceExhaustedWithRetry(absl::StrCat(kind, ": ", kind_limit_,
+                                                " calls of this kind are already in progress (the limit of one "
+                                                "kind, so that other calls keep threads); try again shortly"),
+                                   absl::Seconds(1)),
+        kReasonServerBusy, kCrosstenantDomain, {{"kind", std::string(kind)}});
   }
   ++it->second;
   std::string name(kind);

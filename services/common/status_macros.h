@@ -1,7 +1,8 @@
 #ifndef CROSSTENANT_SERVICES_COMMON_STATUS_MACROS_H_
 #define CROSSTENANT_SERVICES_COMMON_STATUS_MACROS_H_
 
-// RETURN_IF_ERROR and ASSIGN_OR_RETURN, which Abseil 20220623 does not have yet.
+// RETURN_IF_ERROR and ASSIGN_OR_RETURN, which Abseil 20220623 does not have yet, and StatusOf for
+// code that takes either an absl::Status or an absl::StatusOr<T>.
 //
 //   RETURN_IF_ERROR(store.Save(row));
 //   ASSIGN_OR_RETURN(Connection connection, registry.Get(name));
@@ -29,5 +30,16 @@
   auto statusor = (rexpr);                                       \
   if (!statusor.ok()) return std::move(statusor).status();       \
   lhs = *std::move(statusor)
+
+namespace crosstenant {
+
+// The status of a call's result, whether it is an absl::Status or an absl::StatusOr<T>.
+inline const absl::Status& StatusOf(const absl::Status& status) { return status; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& result) {
+  return result.status();
+}
+
+}  // namespace crosstenant
 
 #endif  // CROSSTENANT_SERVICES_COMMON_STATUS_MACROS_H_

@@ -31,6 +31,7 @@
 #include "crosstenant/v1/identity_map.pb.h"
 #include "crosstenant/v1/migration.pb.h"
 #include "crosstenant/v1/task.pb.h"
+#include "services/common/status_macros.h"
 
 namespace crosstenant::orchestrator {
 
@@ -94,7 +95,7 @@ struct MigrationChange {
   crosstenant::v1::Migration migration;
   std::vector<crosstenant::v1::UserMove> user_moves;  // user moves that changed
   std::vector<crosstenant::v1::MigrationEvent> events;
-  std::vector<NewTask> new_tasks;  // replaces a task of the same name
+  std::vector<NewTask> new_tasks;         // replaces a task of the same name
   std::vector<CompletedLease> completed;  // the leases of the worker results it applies
   // Set by the phase driver: the leadership term it drives under (Leadership::term). The change
   // commits only while that term is current and unexpired by the store's clock, so a replica that lost
@@ -153,14 +154,6 @@ bool IsConcurrentChange(const absl::Status& status);
 // ABORTED: a change's completed `lease` is no longer held by its worker (expired, or the task was done).
 absl::Status LeaseLostError(const CompletedLease& lease);
 
-namespace internal {
-inline const absl::Status& StatusOf(const absl::Status& status) { return status; }
-template <typename T>
-const absl::Status& StatusOf(const absl::StatusOr<T>& result) {
-  return result.status();
-}
-}  // namespace internal
-
 // Waits a little before the next try of a write that lost a race: random, growing with `attempt`,
 // so that the writers that collided do not collide again.
 void BackOffAfterConflict(int attempt);
@@ -172,7 +165,7 @@ template <typename Write>
 auto RetryOnConcurrentChange(Write write, int attempts = 16) -> decltype(write()) {
   for (int attempt = 1;; ++attempt) {
     auto result = write();
-    if (result.ok() || attempt >= attempts || !IsConcurrentChange(internal::StatusOf(result))) return result;
+    if (result.ok() || attempt >= attempts || !IsConcurrentChange(StatusOf(result))) return result;
     BackOffAfterConflict(attempt);
   }
 }

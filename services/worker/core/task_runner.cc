@@ -4,9 +4,11 @@
 #include <map>
 #include <string>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
 #include "services/common/proto_time.h"
+#include "services/common/status_macros.h"
 
 namespace crosstenant::worker {
 namespace {
@@ -31,6 +33,22 @@ bool MayBeAtMicrosoft(const v1::Task& task) {
 
 }  // namespace
 
+template <typename Call>
+auto TaskRunner::WhileBusy(Call call) const -> decltype(call()) {
+  thread_local absl::BitGen random;
+  const absl::Time give_up = absl::Now() + options_.busy_wait;
+  while (true) {
+    auto result = call();
+    const absl::Status& status = StatusOf(result);
+    if (ErrorInfoReasonOf(status) != kReasonServerBusy) return result;
+    // A part of the delay at random, so that the callers the connector turned away together do not
+    // come back together.
+    const absl::Duration wait = RetryDelayOf(status) * absl::Uniform(random, 0.25, 1.0);
+    if (absl::Now() + wait > give_up) return result;
+    absl::SleepFor(wait);
+  }
+}
+
 v1::CompleteTaskRequest TaskRunner::NewCompletion(const v1::Task& task) const {
   v1::CompleteTaskRequest completion;
   completion.set_worker_id(worker_id_);
@@ -53,31 +71,31 @@ v1::CompleteTaskRequest TaskRunner::Run(const v1::Task& task) {
       // connector starts without looking for an existing move first. From attempt 2 on (a retry, or a
       // lease lost while the start may have been in flight) it looks first.
       request.set_attempt(task.attempt());
-      auto move = tenant_->StartUserContentMove(request);
+      auto move = WhileBusy([&] { return tenant_->StartUserContentMove(request); });
       status = move.status();
       if (move.ok()) *completion.mutable_move() = *std::move(move);
       break;
     }
     case v1::Task::kPollMove: {
-      auto move = tenant_->GetUserContentMove(task.poll_move());
+      auto move = WhileBusy([&] { return tenant_->GetUserContentMove(task.poll_move()); });
       status = move.status();
       if (move.ok()) *completion.mutable_move() = *std::move(move);
       break;
     }
     case v1::Task::kStopMove: {
-      auto move = tenant_->StopUserContentMove(task.stop_move());
+      auto move = WhileBusy([&] { return tenant_->StopUserContentMove(task.stop_move()); });
       status = move.status();
       if (move.ok()) *completion.mutable_move() = *std::move(move);
       break;
     }
     case v1::Task::kCheckUser: {
-      auto result = tenant_->CheckUser(task.check_user());
+      auto result = WhileBusy([&] { return tenant_->CheckUser(task.check_user()); });
       status = result.status();
       if (result.ok()) *completion.mutable_check_user() = *std::move(result);
       break;
     }
     case v1::Task::kRemoveRedirect:
-      status = tenant_->RemoveRedirectSite(task.remove_redirect());
+      status = WhileBusy([&] { return tenant_->RemoveRedirectSite(task.remove_redirect()); });
       break;
     case v1::Task::SPEC_NOT_SET:
       status = absl::InvalidArgumentError("the task has no spec: this worker does not know what to do with it");
@@ -157,7 +175,8 @@ std::vector<v1::CompleteTaskRequest> TaskRunner::RunPolls(const std::vector<v1::
           order.push_back(i);
         }
       }
-      absl::StatusOr<v1::BatchGetUserContentMovesResponse> response = tenant_->BatchGetUserContentMoves(request);
+      absl::StatusOr<v1::BatchGetUserContentMovesResponse> response =
+          WhileBusy([&] { return tenant_->BatchGetUserContentMoves(request); });
       if (response.ok() && response->results_size() != static_cast<int>(order.size())) {
         // Not the answer this worker asked for (e.g. a connector that predates task ids): one by one.
         continue;

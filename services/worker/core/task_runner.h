@@ -3,6 +3,10 @@
 
 // Performs one leased task through the tenant connector and turns what happened into the task's
 // completion for the orchestrator. The outcome follows what the error means for the caller:
+//   - refused by the connector as busy (ErrorInfo SERVER_BUSY: calls of that kind fill its share of
+//     threads, and this one never reached Microsoft): sent again within the lease, after part of the
+//     RetryInfo delay, for up to `busy_wait`, so that a start keeps its attempt number and is not
+//     looked up at Microsoft for nothing; after that, as throttled;
 //   - throttled (RESOURCE_EXHAUSTED): RETRY after the connector's RetryInfo delay, exactly;
 //   - transient (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, INTERNAL): RETRY after a short back-off;
 //   - the mesh's own refusals, told apart by the google.rpc.ErrorInfo reason the connector attaches
@@ -48,6 +52,8 @@ class TaskRunner {
     // Wait before a task refused because of its connection is tried again: the connection comes back
     // only when an operator acts (re-creates, re-authenticates it), so polling it hard helps nobody.
     absl::Duration connection_backoff = absl::Seconds(15);
+    // Longest time a call refused by the connector as busy is sent again before the task is given back.
+    absl::Duration busy_wait = absl::Seconds(20);
   };
 
   TaskRunner(TenantOperations* tenant, std::string worker_id, Options options)
@@ -71,6 +77,9 @@ class TaskRunner {
 
  private:
   crosstenant::v1::CompleteTaskRequest NewCompletion(const crosstenant::v1::Task& task) const;
+  // `call()`, made again while the connector refuses it as busy, for up to `busy_wait` (see above).
+  template <typename Call>
+  auto WhileBusy(Call call) const -> decltype(call());
   // Sets the outcome (and error, retry delay) of `completion` from `status`, the result of `task`.
   void Conclude(const crosstenant::v1::Task& task, const absl::Status& status,
                 crosstenant::v1::CompleteTaskRequest& completion) const;

@@ -207,11 +207,14 @@ void WorkerLoop::Finish(const v1::Task& task, const v1::CompleteTaskRequest& com
   // debug for the checks and polls that repeat.
   const bool action = task.kind() == v1::TASK_KIND_START_MOVE || task.kind() == v1::TASK_KIND_STOP_MOVE ||
                       task.kind() == v1::TASK_KIND_REMOVE_REDIRECT;
-  log::Write(action ? log::Severity::kInfo : log::Severity::kDebug, "task done",
-             {{"task", task.name()},
-              {"kind", v1::TaskKind_Name(task.kind())},
-              {"attempt", absl::StrCat(task.attempt())},
-              {"outcome", v1::TaskOutcome_Name(completion.outcome())}});
+  log::Fields fields = {{"task", task.name()},
+                        {"kind", v1::TaskKind_Name(task.kind())},
+                        {"attempt", absl::StrCat(task.attempt())},
+                        {"outcome", v1::TaskOutcome_Name(completion.outcome())}};
+  if (completion.has_error()) {
+    fields.push_back({"error", absl::StrCat(completion.error().code(), ": ", completion.error().message())});
+  }
+  log::Write(action ? log::Severity::kInfo : log::Severity::kDebug, "task done", fields);
   Report report;
   report.completion = completion;
   report.kind = task.kind();

@@ -46,6 +46,8 @@ TEST(ExecutorTest, OneKindHoldsAtMostItsLimitAndOtherKindsStillRun) {
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.message(), HasSubstr("CreateConnection: 3 calls of this kind are already in progress"));
   EXPECT_EQ(RetryDelayOf(refused), absl::Seconds(1));
+  EXPECT_EQ(ErrorInfoReasonOf(refused), kReasonServerBusy) << "a caller may send it again as it was";
+  EXPECT_EQ(ErrorInfoMetadataOf(refused, "kind"), "CreateConnection");
 
   absl::Notification other;
   ASSERT_TRUE(executor.TryRun("CheckConnection", [&other] { other.Notify(); }).ok());

@@ -23,6 +23,7 @@ namespace v1 = ::crosstenant::v1;
 class FakeTenant : public TenantOperations {
  public:
   absl::Status next_status;
+  int busy_refusals = 0;  // starts refused as busy (SERVER_BUSY) before next_status applies
   std::vector<std::string> start_request_ids;
   std::vector<int> start_attempts;
   // Polls: the single reads and the batches, as asked.
@@ -36,6 +37,12 @@ class FakeTenant : public TenantOperations {
     absl::MutexLock lock(&mutex);
     start_request_ids.push_back(request.request_id());
     start_attempts.push_back(request.attempt());
+    if (busy_refusals > 0) {
+      --busy_refusals;
+      return WithErrorInfo(
+          ResourceExhaustedWithRetry("StartUserContentMove: 12 calls are already in progress", absl::Milliseconds(20)),
+          kReasonServerBusy, kCrosstenantDomain, {});
+    }
     if (!next_status.ok()) return next_status;
     v1::UserContentMove move;
     move.set_state(v1::MOVE_STATE_SCHEDULED);
@@ -90,6 +97,31 @@ v1::Task StartTask(const std::string& name) {
   task.set_kind(v1::TASK_KIND_START_MOVE);
   task.mutable_start_move()->set_source_user_principal_name("a@contoso.com");
   return task;
+}
+
+TEST(TaskRunnerTest, ACallTheConnectorRefusesAsBusyIsSentAgainUnderTheSameAttempt) {
+  FakeTenant tenant;
+  tenant.busy_refusals = 3;
+  TaskRunner runner(&tenant, "w1", {});
+  v1::Task start = StartTask("migrations/m/tasks/start-a");
+  start.set_attempt(1);
+  const v1::CompleteTaskRequest done = runner.Run(start);
+  EXPECT_EQ(done.outcome(), v1::TASK_OUTCOME_SUCCEEDED) << done.error().message();
+  EXPECT_THAT(tenant.start_attempts, ::testing::ElementsAre(1, 1, 1, 1))
+      << "the refusals never reached Microsoft: still the first attempt, so no look-up";
+}
+
+TEST(TaskRunnerTest, AConnectorBusyForLongerThanTheBusyWaitGivesTheTaskBackAsThrottled) {
+  FakeTenant tenant;
+  tenant.busy_refusals = 1000;
+  TaskRunner::Options options;
+  options.busy_wait = absl::Milliseconds(100);
+  TaskRunner runner(&tenant, "w1", options);
+  const v1::CompleteTaskRequest done = runner.Run(StartTask("migrations/m/tasks/start-a"));
+  EXPECT_EQ(done.outcome(), v1::TASK_OUTCOME_RETRY);
+  EXPECT_EQ(done.error().code(), "RESOURCE_EXHAUSTED");
+  EXPECT_GE(tenant.start_attempts.size(), 2u);
+  EXPECT_LE(tenant.start_attempts.size(), 25u) << "at least 5 ms apart within 100 ms";
 }
 
 TEST(TaskRunnerTest, SuccessCarriesTheMoveAndTheStartIsKeyedByTheTask) {
