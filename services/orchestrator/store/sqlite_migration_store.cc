@@ -722,7 +722,10 @@ absl::Status SqliteMigrationStore::WriteChange(const MigrationChange& change) {
                      db_->Prepare("DELETE FROM tasks WHERE name = ?1 AND lease_id = ?2 AND lease_owner = ?3 "
                                   "AND lease_expire_us >= ?4"));
     for (const CompletedLease& lease : change.completed) {
-      remove.Bind(1, lease.task).Bind(2, lease.lease_id).Bind(3, lease.worker_id).Bind(4, absl::ToUnixMicros(lease.now));
+      remove.Bind(1, lease.task)
+          .Bind(2, lease.lease_id)
+          .Bind(3, lease.worker_id)
+          .Bind(4, absl::ToUnixMicros(lease.now));
       RETURN_IF_ERROR(remove.Run());
       if (sqlite3_changes(db_->handle()) == 0) return LeaseLostError(lease);
     }

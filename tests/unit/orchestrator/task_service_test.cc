@@ -262,8 +262,8 @@ TEST_F(TaskServiceTest, ABatchOfResultsIsWrittenTogetherAndEachIsAnsweredOnItsOw
   v1::CompleteTaskRequest no_move = Completion(task("u3@contoso.com"), "w", v1::MOVE_STATE_SCHEDULED);
   no_move.clear_move();
   *request.add_completions() = no_move;
-  *request.add_completions() = Completion(by_name.at("migrations/m/tasks/start-a@contoso.com"), "w",
-                                          v1::MOVE_STATE_SCHEDULED);
+  *request.add_completions() =
+      Completion(by_name.at("migrations/m/tasks/start-a@contoso.com"), "w", v1::MOVE_STATE_SCHEDULED);
   const v1::CompleteTasksResponse response = tasks_->CompleteTasks(request).value();
 
   ASSERT_EQ(response.results_size(), 5);
@@ -315,9 +315,8 @@ TEST_F(TaskServiceTest, TwoResultsForOneUserInABatchAreAppliedOneAfterTheOther) 
 
   v1::CompleteTasksRequest request;
   for (const v1::Task& task : leased.tasks()) {
-    *request.add_completions() = Completion(task, "w",
-                                            task.kind() == v1::TASK_KIND_STOP_MOVE ? v1::MOVE_STATE_STOPPED
-                                                                                   : v1::MOVE_STATE_IN_PROGRESS);
+    *request.add_completions() = Completion(
+        task, "w", task.kind() == v1::TASK_KIND_STOP_MOVE ? v1::MOVE_STATE_STOPPED : v1::MOVE_STATE_IN_PROGRESS);
   }
   const v1::CompleteTasksResponse response = tasks_->CompleteTasks(request).value();
   ASSERT_EQ(response.results_size(), 2);
