@@ -272,10 +272,14 @@ absl::StatusOr<TaskService::Round> TaskService::CompleteRound(const Completions&
   std::set<std::string> users;
   std::vector<std::pair<size_t, TaskContext>> applied;
   MigrationChange change;
-  for (size_t i : indices) {
+  // Each task with its migration and its user, all read together (one round trip on PostgreSQL).
+  std::vector<std::string> names;
+  for (size_t i : indices) names.push_back(completions[i]->task());
+  ASSIGN_OR_RETURN(std::vector<absl::StatusOr<std::optional<TaskContext>>> contexts, store_->GetTaskContexts(names));
+  for (size_t k = 0; k < indices.size(); ++k) {
+    const size_t i = indices[k];
     const v1::CompleteTaskRequest& request = *completions[i];
-    // The task, its migration and its user are read together (one round trip on PostgreSQL).
-    absl::StatusOr<std::optional<TaskContext>> found = store_->GetTaskContext(request.task());
+    absl::StatusOr<std::optional<TaskContext>>& found = contexts[k];
     if (!found.ok()) {
       round.answered.emplace_back(i, found.status());
       continue;

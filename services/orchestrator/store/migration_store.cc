@@ -51,4 +51,12 @@ absl::StatusOr<std::optional<TaskContext>> MigrationStore::GetTaskContext(const 
   return context;
 }
 
+absl::StatusOr<std::vector<absl::StatusOr<std::optional<TaskContext>>>> MigrationStore::GetTaskContexts(
+    const std::vector<std::string>& tasks) {
+  std::vector<absl::StatusOr<std::optional<TaskContext>>> contexts;
+  contexts.reserve(tasks.size());
+  for (const std::string& task : tasks) contexts.push_back(GetTaskContext(task));
+  return contexts;
+}
+
 }  // namespace crosstenant::orchestrator

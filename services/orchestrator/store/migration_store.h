@@ -300,6 +300,10 @@ class MigrationStore {
   // The task with its migration and user move; nullopt if the task does not exist (done, or never
   // was); NOT_FOUND if its migration or user move does not. A store may read them in one go.
   virtual absl::StatusOr<std::optional<TaskContext>> GetTaskContext(const std::string& task);
+  // GetTaskContext of each of `tasks`, in order, each with its own answer; the call fails as a whole
+  // only when the store cannot be read. A store may read them all in one go.
+  virtual absl::StatusOr<std::vector<absl::StatusOr<std::optional<TaskContext>>>> GetTaskContexts(
+      const std::vector<std::string>& tasks);
 
   // How many tasks a migration has, leased or not.
   virtual absl::StatusOr<int> CountTasks(absl::string_view migration) = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -375,12 +376,6 @@ void PostgresMigrationStore::ReportWrite(const absl::Status& status) {
     default:
       break;
   }
-}
-
-std::string PostgresMigrationStore::NewLeaseId() {
-  absl::MutexLock lock(&random_mutex_);
-  return absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(random_), absl::kZeroPad16),
-                      absl::Hex(absl::Uniform<uint64_t>(random_), absl::kZeroPad16));
 }
 
 absl::StatusOr<int> PostgresMigrationStore::SchemaVersion() {
@@ -890,8 +885,10 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
   const int64_t expire = absl::ToUnixMicros(query.now + query.lease_duration);
   Params params;
   const std::string at = params.Add(now);
-  std::string sql = absl::StrCat(
-      "SELECT t.name, t.attempt, t.record FROM tasks t JOIN migrations m ON m.name = t.migration "
+  const std::string worker = params.Add(query.worker_id);
+  const std::string request = params.Add(query.request_id);
+  std::string picked = absl::StrCat(
+      "SELECT t.name FROM tasks t JOIN migrations m ON m.name = t.migration "
       "WHERE t.ready_time_us <= ",
       at, " AND (t.lease_id = '' OR t.lease_expire_us < ", at,
       ") AND "
@@ -902,57 +899,56 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
       ") OR (m.state = ", params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_CANCELLING)),
       " AND NOT (t.kind = ", params.Add(static_cast<int>(crosstenant::v1::TASK_KIND_START_MOVE)),
       " AND t.attempt = 0)))");
-  if (!query.kinds.empty())
-    absl::StrAppend(&sql, " AND t.kind = ANY(", params.Add(IntArray(query.kinds)), "::INTEGER[])");
-  // Rows another replica is leasing right now are skipped, not waited for: each goes to one worker.
-  absl::StrAppend(&sql, " ORDER BY t.ready_time_us, t.name LIMIT ", params.Add(std::max(query.max_tasks, 1)),
-                  " FOR UPDATE OF t SKIP LOCKED");
-  std::vector<Task> tasks;
-  // BEGIN and the reads in one round trip, the leases in a second, COMMIT in a third.
-  std::vector<PgStatement> reads = {{std::string(kBegin)}};
+  if (!query.kinds.empty()) {
+    absl::StrAppend(&picked, " AND t.kind = ANY(", params.Add(IntArray(query.kinds)), "::INTEGER[])");
+  }
   if (!query.request_id.empty()) {
-    // A retry of a call whose answer was lost: the leases it granted, if still held.
-    reads.push_back(
-        {"SELECT attempt, record, lease_id, lease_expire_us FROM tasks WHERE lease_owner = $1 "
-         "AND lease_request = $2 AND lease_id != '' AND lease_expire_us >= $3 "
-         "ORDER BY ready_time_us, name",
+    // A retry of a call whose answer was lost leases nothing more while the first call's leases are held.
+    absl::StrAppend(&picked, " AND NOT EXISTS (SELECT 1 FROM tasks g WHERE g.lease_owner = ", worker,
+                    " AND g.lease_request = ", request, " AND g.lease_id != '' AND g.lease_expire_us >= ", at, ")");
+  }
+  // Rows another replica is leasing right now are skipped, not waited for: each goes to one worker.
+  absl::StrAppend(&picked, " ORDER BY t.ready_time_us, t.name LIMIT ", params.Add(std::max(query.max_tasks, 1)),
+                  " FOR UPDATE OF t SKIP LOCKED");
+  // Lease ids are fencing tokens: random (gen_random_uuid draws from the server's strong random
+  // source), so that no two leases, on any replica, ever share one.
+  const std::string lease = absl::StrCat(
+      "WITH picked AS (", picked,
+      ") UPDATE tasks SET lease_id = replace(gen_random_uuid()::text, '-', ''), lease_owner = ", worker,
+      ", lease_expire_us = ", params.Add(expire), ", attempt = tasks.attempt + 1, lease_request = ", request,
+      " FROM picked WHERE tasks.name = picked.name "
+      "RETURNING tasks.attempt, tasks.record, tasks.lease_id, tasks.lease_expire_us, tasks.ready_time_us, tasks.name");
+  // BEGIN, the leases already granted to this request (a retry's) and the new leases in one round trip;
+  // COMMIT in a second.
+  std::vector<PgStatement> statements = {{std::string(kBegin)}};
+  if (!query.request_id.empty()) {
+    statements.push_back(
+        {"SELECT attempt, record, lease_id, lease_expire_us, ready_time_us, name FROM tasks WHERE lease_owner = $1 "
+         "AND lease_request = $2 AND lease_id != '' AND lease_expire_us >= $3",
          {query.worker_id, query.request_id, now}});
   }
-  reads.push_back({sql, params.list()});
+  statements.push_back({lease, params.list()});
+  std::vector<Task> tasks;
   const absl::Status status = Run(Mode::kPipelinedTransaction, [&](PgConnection& db) -> absl::Status {
     tasks.clear();
-    std::vector<absl::StatusOr<PgResult>> results = db.Pipeline(reads);
-    for (const absl::StatusOr<PgResult>& result : results) RETURN_IF_ERROR(result.status());
-    if (!query.request_id.empty()) {
-      const PgResult& granted = *results[1];
-      for (int row = 0; row < granted.rows(); ++row) {
-        ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(granted.Bytes(row, 1), "task"));
-        task.set_attempt(static_cast<int32_t>(granted.Int(row, 0)));
-        task.set_lease_id(granted.Text(row, 2));
-        SetMicros(granted.Int(row, 3), task.mutable_lease_expire_time());
-        tasks.push_back(std::move(task));
+    std::vector<absl::StatusOr<PgResult>> results = db.Pipeline(statements);
+    std::vector<std::pair<std::pair<int64_t, std::string>, Task>> ordered;
+    for (size_t i = 1; i < results.size(); ++i) {
+      RETURN_IF_ERROR(results[i].status());
+      const PgResult& read = *results[i];
+      for (int row = 0; row < read.rows(); ++row) {
+        ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(read.Bytes(row, 1), "task"));
+        task.set_attempt(static_cast<int32_t>(read.Int(row, 0)));
+        task.set_lease_id(read.Text(row, 2));
+        SetMicros(read.Int(row, 3), task.mutable_lease_expire_time());
+        ordered.push_back({{read.Int(row, 4), read.Text(row, 5)}, std::move(task)});
       }
-      // The rows the other read locked are let go at COMMIT.
-      if (!tasks.empty()) return absl::OkStatus();
     }
-    const PgResult& read = *results.back();
-    for (int row = 0; row < read.rows(); ++row) {
-      ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(read.Bytes(row, 2), "task"));
-      task.set_attempt(static_cast<int32_t>(read.Int(row, 1)) + 1);
-      task.set_lease_id(NewLeaseId());
-      SetMicros(expire, task.mutable_lease_expire_time());
-      tasks.push_back(std::move(task));
-    }
-    // The leases, all in one round trip.
-    std::vector<PgStatement> leases;
-    for (const Task& task : tasks) {
-      leases.push_back(
-          {"UPDATE tasks SET lease_id = $2, lease_owner = $3, lease_expire_us = $4, attempt = $5, "
-           "lease_request = $6 WHERE name = $1",
-           {task.name(), task.lease_id(), query.worker_id, expire, static_cast<int>(task.attempt()),
-            query.request_id}});
-    }
-    return WriteAll(db, leases);
+    RETURN_IF_ERROR(results.front().status());
+    // Oldest first, as they were picked (RETURNING keeps no order).
+    std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [key, task] : ordered) tasks.push_back(std::move(task));
+    return absl::OkStatus();
   });
   if (!status.ok()) return status;
   return tasks;
@@ -1000,28 +996,42 @@ absl::StatusOr<Task> PostgresMigrationStore::GetTask(const std::string& name) {
 }
 
 absl::StatusOr<std::optional<TaskContext>> PostgresMigrationStore::GetTaskContext(const std::string& task) {
-  std::optional<TaskContext> context;
+  ASSIGN_OR_RETURN(auto contexts, GetTaskContexts({task}));
+  return std::move(contexts.front());
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<std::optional<TaskContext>>>> PostgresMigrationStore::GetTaskContexts(
+    const std::vector<std::string>& tasks) {
+  std::vector<absl::StatusOr<std::optional<TaskContext>>> contexts;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
-    context.reset();
-    // One round trip for the three rows a worker's result is applied to.
+    contexts.assign(tasks.size(), std::optional<TaskContext>());
+    // One round trip for the three rows each worker result is applied to, for every task.
     ASSIGN_OR_RETURN(PgResult read,
-                     db.Exec("SELECT t.record, t.attempt, m.record, m.revision, u.record, t.migration, t.user_move "
-                             "FROM tasks t LEFT JOIN migrations m ON m.name = t.migration "
-                             "LEFT JOIN user_moves u ON u.name = t.user_move WHERE t.name = $1",
-                             {task}));
-    if (read.rows() == 0) return absl::OkStatus();
-    if (read.IsNull(0, 2)) return absl::NotFoundError(absl::StrCat(read.Text(0, 5), " does not exist"));
-    if (read.IsNull(0, 4)) return absl::NotFoundError(absl::StrCat(read.Text(0, 6), " does not exist"));
-    TaskContext found;
-    ASSIGN_OR_RETURN(found.task, stored::ParseRecord<Task>(read.Bytes(0, 0), "task"));
-    found.task.set_attempt(static_cast<int32_t>(read.Int(0, 1)));
-    ASSIGN_OR_RETURN(found.migration, ReadMigration(read, 0, 2, 3));
-    ASSIGN_OR_RETURN(found.user_move, stored::ParseRecord<UserMove>(read.Bytes(0, 4), read.Text(0, 6)));
-    context = std::move(found);
+                     db.Exec("SELECT t.record, t.attempt, m.record, m.revision, u.record, t.migration, t.user_move, "
+                             "t.name FROM tasks t LEFT JOIN migrations m ON m.name = t.migration "
+                             "LEFT JOIN user_moves u ON u.name = t.user_move WHERE t.name = ANY($1::text[])",
+                             {TextArray(tasks)}));
+    std::map<std::string, int> rows;
+    for (int row = 0; row < read.rows(); ++row) rows[read.Text(row, 7)] = row;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      auto found = rows.find(tasks[i]);
+      if (found == rows.end()) continue;
+      const int row = found->second;
+      contexts[i] = [&]() -> absl::StatusOr<std::optional<TaskContext>> {
+        if (read.IsNull(row, 2)) return absl::NotFoundError(absl::StrCat(read.Text(row, 5), " does not exist"));
+        if (read.IsNull(row, 4)) return absl::NotFoundError(absl::StrCat(read.Text(row, 6), " does not exist"));
+        TaskContext context;
+        ASSIGN_OR_RETURN(context.task, stored::ParseRecord<Task>(read.Bytes(row, 0), "task"));
+        context.task.set_attempt(static_cast<int32_t>(read.Int(row, 1)));
+        ASSIGN_OR_RETURN(context.migration, ReadMigration(read, row, 2, 3));
+        ASSIGN_OR_RETURN(context.user_move, stored::ParseRecord<UserMove>(read.Bytes(row, 4), read.Text(row, 6)));
+        return context;
+      }();
+    }
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  return context;
+  return contexts;
 }
 
 absl::StatusOr<int> PostgresMigrationStore::CountTasks(absl::string_view migration) {

@@ -5,7 +5,6 @@
 #include <memory>
 #include <string>
 
-#include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
 #include "services/orchestrator/store/migration_store.h"
 #include "services/orchestrator/store/postgres.h"
@@ -94,6 +93,8 @@ class PostgresMigrationStore : public MigrationStore {
                                                            absl::Time now) override;
   absl::StatusOr<crosstenant::v1::Task> GetTask(const std::string& name) override;
   absl::StatusOr<std::optional<TaskContext>> GetTaskContext(const std::string& task) override;
+  absl::StatusOr<std::vector<absl::StatusOr<std::optional<TaskContext>>>> GetTaskContexts(
+      const std::vector<std::string>& tasks) override;
   absl::StatusOr<int> CountTasks(absl::string_view migration) override;
   absl::StatusOr<crosstenant::v1::UserMove> GetUserMove(absl::string_view name) override;
   absl::StatusOr<UserMovePage> ListUserMoves(const UserMoveQuery& query) override;
@@ -120,14 +121,9 @@ class PostgresMigrationStore : public MigrationStore {
   absl::Status ApplySchemaMigrations(PgConnection& db);
   // Tells health_ (if any) how a write ended.
   void ReportWrite(const absl::Status& status);
-  std::string NewLeaseId();
 
   std::unique_ptr<PgConnectionPool> pool_;
   StoreHealth* const health_;
-  absl::Mutex random_mutex_;
-  // Lease ids are fencing tokens: random (from the OS's entropy), so that no two leases, on any replica,
-  // ever share one.
-  absl::BitGen random_ ABSL_GUARDED_BY(random_mutex_);
 };
 
 }  // namespace crosstenant::orchestrator
