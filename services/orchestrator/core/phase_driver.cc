@@ -630,8 +630,7 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
   for (const v1::GeoPair& pair : migration.geo_pairs()) {
     if (window_over || reconciling || !waits.empty()) break;
     if (!source_geos.insert(pair.source_geo()).second) continue;
-    ASSIGN_OR_RETURN(const v1::SourceGeoQueue queue, store_->GetSourceGeoQueue(migration.name(), pair.source_geo()));
-    const int active = queue.active();
+    ASSIGN_OR_RETURN(const int active, store_->CountActiveMoves(migration.name(), pair.source_geo()));
     if (active >= limit) continue;
     ASSIGN_OR_RETURN(std::vector<v1::UserMove> users,
                      store_->NextQueuedUsers(migration.name(), pair.source_geo(), limit - active));

@@ -254,8 +254,12 @@ class MigrationStore {
   // The queue of `source_geo` (without its limit): `active` counts the users that count against
   // Microsoft's queue limit, moves active at Microsoft (NOT_STARTED to RESCHEDULED) plus QUEUED users
   // whose start task is waiting for a worker; `queued` the QUEUED users still waiting for a slot.
+  // Costs in proportion to the users of the geo that are QUEUED or active, not to the migration's size.
   virtual absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
                                                                             absl::string_view source_geo) = 0;
+  // The `active` of GetSourceGeoQueue alone, in proportion to those users only: what the phase driver
+  // reads each time it fills the queue.
+  virtual absl::StatusOr<int> CountActiveMoves(absl::string_view migration, absl::string_view source_geo) = 0;
 
   // Up to `limit` QUEUED users of `source_geo` with no task yet, by source UPN.
   virtual absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,

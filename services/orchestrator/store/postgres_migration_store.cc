@@ -688,30 +688,58 @@ absl::Status PostgresMigrationStore::CreateMigrationFromUpload(
   });
 }
 
-absl::StatusOr<crosstenant::v1::SourceGeoQueue> PostgresMigrationStore::GetSourceGeoQueue(
-    absl::string_view migration, absl::string_view source_geo) {
+namespace {
+
+// The users of a source geo ($1 migration, $2 geo) that count against its queue limit, as two counts
+// each read through an index in proportion to what it counts: the moves active at Microsoft ($3), and
+// the QUEUED users ($4) whose start task waits for a worker (tasks exist only for users in flight).
+constexpr absl::string_view kPostgresActiveMoves =
+    "(SELECT COUNT(*) FROM user_moves WHERE migration = $1 AND state = ANY($3::INTEGER[]) AND source_geo = $2), "
+    "(SELECT COUNT(DISTINCT t.user_move) FROM tasks t JOIN user_moves u ON u.name = t.user_move "
+    "WHERE t.migration = $1 AND u.state = $4 AND u.source_geo = $2)";
+
+std::vector<PgParam> ActiveMovesParams(absl::string_view migration, absl::string_view source_geo) {
   const std::vector<crosstenant::v1::UserMoveState> active = {
       crosstenant::v1::USER_MOVE_STATE_NOT_STARTED, crosstenant::v1::USER_MOVE_STATE_SCHEDULED,
       crosstenant::v1::USER_MOVE_STATE_READY_TO_TRIGGER, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS,
       crosstenant::v1::USER_MOVE_STATE_RESCHEDULED};
+  return {migration, source_geo, IntArray(active), static_cast<int>(crosstenant::v1::USER_MOVE_STATE_QUEUED)};
+}
+
+}  // namespace
+
+absl::StatusOr<crosstenant::v1::SourceGeoQueue> PostgresMigrationStore::GetSourceGeoQueue(
+    absl::string_view migration, absl::string_view source_geo) {
   crosstenant::v1::SourceGeoQueue queue;
   queue.set_source_geo(std::string(source_geo));
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
-    ASSIGN_OR_RETURN(
-        PgResult read,
-        db.Exec("SELECT COUNT(*) FILTER (WHERE u.state = ANY($3::INTEGER[]) OR (u.state = $4 AND t.task IS NOT NULL)), "
-                "COUNT(*) FILTER (WHERE u.state = $4 AND t.task IS NULL) "
-                "FROM user_moves u LEFT JOIN (SELECT DISTINCT user_move AS task FROM tasks) t ON t.task = u.name "
-                "WHERE u.migration = $1 AND u.source_geo = $2",
-                {migration, source_geo, IntArray(active), static_cast<int>(crosstenant::v1::USER_MOVE_STATE_QUEUED)}));
+    ASSIGN_OR_RETURN(PgResult read,
+                     db.Exec(absl::StrCat("SELECT ", kPostgresActiveMoves,
+                                          ", (SELECT COUNT(*) FROM user_moves WHERE migration = $1 AND state = $4 "
+                                          "AND source_geo = $2)"),
+                             ActiveMovesParams(migration, source_geo)));
     if (read.rows() > 0) {
-      queue.set_active(static_cast<int32_t>(read.Int(0, 0)));
-      queue.set_queued(static_cast<int32_t>(read.Int(0, 1)));
+      const int64_t starting = read.Int(0, 1);
+      queue.set_active(static_cast<int32_t>(read.Int(0, 0) + starting));
+      queue.set_queued(static_cast<int32_t>(read.Int(0, 2) - starting));
     }
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
   return queue;
+}
+
+absl::StatusOr<int> PostgresMigrationStore::CountActiveMoves(absl::string_view migration,
+                                                             absl::string_view source_geo) {
+  int active = 0;
+  const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
+    ASSIGN_OR_RETURN(PgResult read,
+                     db.Exec(absl::StrCat("SELECT ", kPostgresActiveMoves), ActiveMovesParams(migration, source_geo)));
+    if (read.rows() > 0) active = static_cast<int>(read.Int(0, 0) + read.Int(0, 1));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return active;
 }
 
 absl::StatusOr<std::vector<UserMove>> PostgresMigrationStore::NextQueuedUsers(absl::string_view migration,

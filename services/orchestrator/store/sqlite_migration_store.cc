@@ -606,29 +606,53 @@ absl::Status SqliteMigrationStore::CreateMigrationFromUpload(
   return db_->Commit();
 }
 
-absl::StatusOr<crosstenant::v1::SourceGeoQueue> SqliteMigrationStore::GetSourceGeoQueue(absl::string_view migration,
-                                                                                        absl::string_view source_geo) {
-  absl::MutexLock lock(&mutex_);
-  ASSIGN_OR_RETURN(
-      SqliteStatement select,
-      db_->Prepare("SELECT COALESCE(SUM(u.state IN (?3, ?4, ?5, ?6, ?7) OR (u.state = ?8 AND t.task IS NOT NULL)), 0), "
-                   "COALESCE(SUM(u.state = ?8 AND t.task IS NULL), 0) "
-                   "FROM user_moves u LEFT JOIN (SELECT DISTINCT user_move AS task FROM tasks) t ON t.task = u.name "
-                   "WHERE u.migration = ?1 AND u.source_geo = ?2"));
+namespace {
+
+// The users of a source geo (?1 migration, ?2 geo) that count against its queue limit, as two counts
+// each read through an index in proportion to what it counts: the moves active at Microsoft (?3 to
+// ?7), and the QUEUED users (?8) whose start task waits for a worker (tasks exist only for users in
+// flight).
+constexpr absl::string_view kSqliteActiveMoves =
+    "(SELECT COUNT(*) FROM user_moves WHERE migration = ?1 AND state IN (?3, ?4, ?5, ?6, ?7) AND source_geo = ?2), "
+    "(SELECT COUNT(DISTINCT t.user_move) FROM tasks t JOIN user_moves u ON u.name = t.user_move "
+    "WHERE t.migration = ?1 AND u.state = ?8 AND u.source_geo = ?2)";
+
+void BindActiveMoves(SqliteStatement& select, absl::string_view migration, absl::string_view source_geo) {
   select.Bind(1, migration).Bind(2, source_geo);
-  const crosstenant::v1::UserMoveState active[] = {
+  const crosstenant::v1::UserMoveState states[] = {
       crosstenant::v1::USER_MOVE_STATE_NOT_STARTED,      crosstenant::v1::USER_MOVE_STATE_SCHEDULED,
       crosstenant::v1::USER_MOVE_STATE_READY_TO_TRIGGER, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS,
       crosstenant::v1::USER_MOVE_STATE_RESCHEDULED,      crosstenant::v1::USER_MOVE_STATE_QUEUED};
-  for (int i = 0; i < 6; ++i) select.Bind(3 + i, static_cast<int64_t>(active[i]));
+  for (int i = 0; i < 6; ++i) select.Bind(3 + i, static_cast<int64_t>(states[i]));
+}
+
+}  // namespace
+
+absl::StatusOr<crosstenant::v1::SourceGeoQueue> SqliteMigrationStore::GetSourceGeoQueue(absl::string_view migration,
+                                                                                        absl::string_view source_geo) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare(absl::StrCat("SELECT ", kSqliteActiveMoves,
+                                             ", (SELECT COUNT(*) FROM user_moves WHERE migration = ?1 AND state = ?8 "
+                                             "AND source_geo = ?2)")));
+  BindActiveMoves(select, migration, source_geo);
   crosstenant::v1::SourceGeoQueue queue;
   queue.set_source_geo(std::string(source_geo));
   ASSIGN_OR_RETURN(bool row, select.Step());
   if (row) {
-    queue.set_active(static_cast<int32_t>(select.ColumnInt(0)));
-    queue.set_queued(static_cast<int32_t>(select.ColumnInt(1)));
+    const int64_t starting = select.ColumnInt(1);
+    queue.set_active(static_cast<int32_t>(select.ColumnInt(0) + starting));
+    queue.set_queued(static_cast<int32_t>(select.ColumnInt(2) - starting));
   }
   return queue;
+}
+
+absl::StatusOr<int> SqliteMigrationStore::CountActiveMoves(absl::string_view migration, absl::string_view source_geo) {
+  absl::MutexLock lock(&mutex_);
+  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(absl::StrCat("SELECT ", kSqliteActiveMoves)));
+  BindActiveMoves(select, migration, source_geo);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  return row ? static_cast<int>(select.ColumnInt(0) + select.ColumnInt(1)) : 0;
 }
 
 absl::StatusOr<std::vector<UserMove>> SqliteMigrationStore::NextQueuedUsers(absl::string_view migration,

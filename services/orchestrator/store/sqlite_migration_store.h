@@ -55,6 +55,7 @@ class SqliteMigrationStore : public MigrationStore {
       const std::function<crosstenant::v1::UserMove(const StagedIdentityMapRow&)>& make_move) override;
   absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
                                                                     absl::string_view source_geo) override;
+  absl::StatusOr<int> CountActiveMoves(absl::string_view migration, absl::string_view source_geo) override;
   absl::StatusOr<std::vector<crosstenant::v1::UserMove>> NextQueuedUsers(absl::string_view migration,
                                                                          absl::string_view source_geo,
                                                                          int limit) override;

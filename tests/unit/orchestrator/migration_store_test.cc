@@ -821,6 +821,15 @@ TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
   EXPECT_EQ(queue->queued(), 2);
   EXPECT_EQ(store_->GetSourceGeoQueue(m, "eur")->queued(), 1);
   EXPECT_EQ(store_->GetSourceGeoQueue(m, "apc")->active(), 0);
+  EXPECT_EQ(store_->CountActiveMoves(m, "nam").value_or(-1), 3);
+  EXPECT_EQ(store_->CountActiveMoves(m, "eur").value_or(-1), 0);
+  // A queued user with two tasks (its start, and a stop asked meanwhile) is one user in the queue.
+  MigrationChange stop = ChangeOf(*store_->GetMigration(m));
+  stop.new_tasks = {MakeTask(m, "stop", "q2@x.com", crosstenant::v1::TASK_KIND_STOP_MOVE, kT0)};
+  ASSERT_TRUE(store_->Apply(stop).ok());
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "nam")->active(), 3);
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "nam")->queued(), 2);
+  EXPECT_EQ(store_->CountActiveMoves(m, "nam").value_or(-1), 3);
 
   auto next = store_->NextQueuedUsers(m, "nam", 10);
   ASSERT_TRUE(next.ok()) << next.status();
