@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/error_detail.h"
 #include "services/common/errors.h"
 #include "services/common/proto_time.h"
 #include "services/common/request_fingerprint.h"
@@ -231,12 +232,7 @@ absl::StatusOr<v1::CompleteTasksResponse> TaskService::CompleteTasks(const v1::C
       result->set_user_move_state(*outcome);
       continue;
     }
-    v1::ErrorDetail* error = result->mutable_error();
-    error->set_code(absl::StatusCodeToString(outcome.status().code()));
-    error->set_message(std::string(outcome.status().message()));
-    if (absl::Duration delay = RetryDelayOf(outcome.status()); delay > absl::ZeroDuration()) {
-      SetDuration(delay, error->mutable_retry_delay());
-    }
+    *result->mutable_error() = ErrorDetailOf(outcome.status());
   }
   return response;
 }

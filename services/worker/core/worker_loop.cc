@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "services/common/error_detail.h"
 #include "services/common/errors.h"
 #include "services/common/proto_time.h"
 #include "services/common/logging.h"
@@ -32,23 +33,6 @@ bool RetryableCompletion(absl::StatusCode code) {
 
 std::string Describe(const absl::Status& status) {
   return absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());
-}
-
-// The status the orchestrator gave one completion of a CompleteTasks call (OK when recorded).
-absl::Status StatusOf(const v1::TaskCompletionResult& result) {
-  if (!result.has_error()) return absl::OkStatus();
-  absl::StatusCode code = absl::StatusCode::kUnknown;
-  for (int i = 0; i <= static_cast<int>(absl::StatusCode::kUnauthenticated); ++i) {
-    if (absl::StatusCodeToString(static_cast<absl::StatusCode>(i)) == result.error().code()) {
-      code = static_cast<absl::StatusCode>(i);
-    }
-  }
-  absl::Status status(code, result.error().message());
-  if (result.error().has_retry_delay()) {
-    status = ResourceExhaustedWithRetry(result.error().message(), DurationOf(result.error().retry_delay()));
-    if (code != absl::StatusCode::kResourceExhausted) status = absl::Status(code, status.message());
-  }
-  return status;
 }
 
 }  // namespace
@@ -262,10 +246,10 @@ void WorkerLoop::ReportLoop() {
     mutex_.Lock();
     for (size_t i = 0; i < sending.size(); ++i) {
       absl::Status status = answer.status();
-      if (answer.ok()) {
-        status = static_cast<int>(i) < answer->results_size()
-                     ? StatusOf(answer->results(static_cast<int>(i)))
-                     : absl::InternalError("the orchestrator answered fewer results than completions sent");
+      if (answer.ok() && static_cast<int>(i) >= answer->results_size()) {
+        status = absl::InternalError("the orchestrator answered fewer results than completions sent");
+      } else if (answer.ok() && answer->results(static_cast<int>(i)).has_error()) {
+        status = StatusOfErrorDetail(answer->results(static_cast<int>(i)).error());
       }
       Answered(std::move(sending[i]), status);
     }

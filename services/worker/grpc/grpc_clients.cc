@@ -1,6 +1,8 @@
 #include "services/worker/grpc/grpc_clients.h"
 
+#include "services/common/error_detail.h"
 #include "services/common/grpc_client.h"
+#include "services/common/logging.h"
 
 namespace crosstenant::worker {
 namespace {
@@ -30,7 +32,25 @@ absl::StatusOr<v1::RenewLeasesResponse> GrpcLeaseClient::RenewLeases(const v1::R
 }
 
 absl::StatusOr<v1::CompleteTasksResponse> GrpcLeaseClient::CompleteTasks(const v1::CompleteTasksRequest& request) {
-  return Call<v1::CompleteTasksResponse>(stub_.get(), &v1::Orchestrator::Stub::CompleteTasks, request);
+  if (!one_at_a_time_) {
+    auto batched = Call<v1::CompleteTasksResponse>(stub_.get(), &v1::Orchestrator::Stub::CompleteTasks, request);
+    if (!absl::IsUnimplemented(batched.status())) return batched;
+    // An orchestrator of an earlier version (a rolling upgrade that reached the workers first).
+    log::Warning("the orchestrator does not take results in batches (CompleteTasks): sending them one by one");
+    one_at_a_time_ = true;
+  }
+  v1::CompleteTasksResponse response;
+  for (const v1::CompleteTaskRequest& completion : request.completions()) {
+    auto one = Call<v1::CompleteTaskResponse>(stub_.get(), &v1::Orchestrator::Stub::CompleteTask, completion);
+    v1::TaskCompletionResult* result = response.add_results();
+    result->set_task(completion.task());
+    if (one.ok()) {
+      result->set_user_move_state(one->user_move_state());
+    } else {
+      *result->mutable_error() = ErrorDetailOf(one.status());
+    }
+  }
+  return response;
 }
 
 absl::StatusOr<v1::UserContentMove> GrpcTenantOperations::StartUserContentMove(

@@ -4,6 +4,7 @@
 // The worker's two upstreams over gRPC: the orchestrator's lease calls and the connector's tenant
 // operations. Each call has a deadline; statuses come back through the one translation.
 
+#include <atomic>
 #include <memory>
 
 #include <grpcpp/channel.h>
@@ -24,11 +25,14 @@ class GrpcLeaseClient : public LeaseClient {
       const crosstenant::v1::LeaseTasksRequest& request) override;
   absl::StatusOr<crosstenant::v1::RenewLeasesResponse> RenewLeases(
       const crosstenant::v1::RenewLeasesRequest& request) override;
+  // One CompleteTasks call; against an orchestrator that does not have it yet (UNIMPLEMENTED), one
+  // CompleteTask per result from then on, each answered as CompleteTasks would answer it.
   absl::StatusOr<crosstenant::v1::CompleteTasksResponse> CompleteTasks(
       const crosstenant::v1::CompleteTasksRequest& request) override;
 
  private:
   std::unique_ptr<crosstenant::v1::Orchestrator::Stub> stub_;
+  std::atomic<bool> one_at_a_time_{false};
 };
 
 class GrpcTenantOperations : public TenantOperations {

@@ -98,7 +98,7 @@ TEST(TraceTest, OneUsersMoveIsFoundByTheOperatorsTraceIdInEveryServiceAndAtMicro
   const std::vector<nlohmann::json> orchestrator_lines = LinesOfTrace(orchestrator.Stderr(), kTraceId);
   EXPECT_TRUE(AnyLine(orchestrator_lines, "method", "/crosstenant.v1.Orchestrator/CreateMigration"))
       << orchestrator.Stderr();
-  EXPECT_TRUE(AnyLine(orchestrator_lines, "method", "/crosstenant.v1.Orchestrator/CompleteTask"))
+  EXPECT_TRUE(AnyLine(orchestrator_lines, "method", "/crosstenant.v1.Orchestrator/CompleteTasks"))
       << orchestrator.Stderr();
 
   // The worker: the user's start, leased long after the operator's call.

@@ -1,10 +1,12 @@
-// errors.h, grpc_status.h and status_macros.h together: how a business error reaches the wire.
+// errors.h, error_detail.h, grpc_status.h and status_macros.h together: how a business error reaches
+// the wire.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "services/common/error_detail.h"
 #include "services/common/errors.h"
 #include "services/common/grpc_status.h"
 #include "services/common/status_macros.h"
@@ -13,6 +15,25 @@ namespace crosstenant {
 namespace {
 
 using ::testing::HasSubstr;
+
+TEST(ErrorDetailTest, AStatusInsideAResponseReadsBackWithItsCodeMessageAndDelay) {
+  const absl::Status full = ResourceExhaustedWithRetry("the state database is full", absl::Milliseconds(1500));
+  const crosstenant::v1::ErrorDetail detail = ErrorDetailOf(full);
+  EXPECT_EQ(detail.code(), "RESOURCE_EXHAUSTED");
+  EXPECT_EQ(detail.retry_delay().seconds(), 1);
+  EXPECT_EQ(detail.retry_delay().nanos(), 500000000);
+  const absl::Status again = StatusOfErrorDetail(detail);
+  EXPECT_EQ(again.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(again.message(), full.message());
+  EXPECT_EQ(RetryDelayOf(again), absl::Milliseconds(1500));
+
+  const absl::Status lost = StatusOfErrorDetail(ErrorDetailOf(absl::AbortedError("the lease is lost")));
+  EXPECT_EQ(lost.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(RetryDelayOf(lost), absl::ZeroDuration());
+  crosstenant::v1::ErrorDetail odd;
+  odd.set_code("NOT_A_CODE");
+  EXPECT_EQ(StatusOfErrorDetail(odd).code(), absl::StatusCode::kUnknown);
+}
 
 TEST(ErrorsTest, InvalidArgumentCarriesEveryViolationInMessageAndDetails) {
   absl::Status status = InvalidArgumentWithViolations(

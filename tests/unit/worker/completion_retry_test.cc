@@ -11,7 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "prometheus/registry.h"
 #include "services/common/errors.h"
-#include "services/common/proto_time.h"
+#include "services/common/error_detail.h"
 #include "services/worker/core/task_runner.h"
 #include "services/worker/core/worker_loop.h"
 
@@ -94,11 +94,7 @@ class FullOrchestrator : public LeaseClient {
       }
       --refusals_left_;
       if (!refuse_in_results_) return refusal_;
-      result->mutable_error()->set_code(absl::StatusCodeToString(refusal_.code()));
-      result->mutable_error()->set_message(std::string(refusal_.message()));
-      if (RetryDelayOf(refusal_) > absl::ZeroDuration()) {
-        SetDuration(RetryDelayOf(refusal_), result->mutable_error()->mutable_retry_delay());
-      }
+      *result->mutable_error() = ErrorDetailOf(refusal_);
     }
     return response;
   }
