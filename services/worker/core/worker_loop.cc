@@ -1,6 +1,8 @@
 #include "services/worker/core/worker_loop.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -202,6 +204,7 @@ void WorkerLoop::Finish(const v1::Task& task, const v1::CompleteTaskRequest& com
   Report report;
   report.completion = completion;
   report.kind = task.kind();
+  report.traceparent = task.traceparent();
   report.leased_at = leased_at;
   report.due = absl::Now() + options_.report_linger;
   report.backoff = options_.report_backoff;
@@ -231,18 +234,27 @@ void WorkerLoop::ReportLoop() {
       report_ready_.WaitWithTimeout(&mutex_, earliest - now);
       continue;
     }
+    // Those of the first one's trace (its migration's), so that the call is found under that trace.
     std::vector<Report> sending;
     std::vector<Report> later;
+    std::optional<std::string> trace_id;
     for (Report& report : reports_) {
-      (sending.size() < batch && report.due <= now + options_.report_linger ? sending : later)
-          .push_back(std::move(report));
+      const std::optional<TraceContext> trace = ParseTraceparent(report.traceparent);
+      const std::string id = trace ? trace->trace_id : "";
+      const bool due_soon = report.due <= now + options_.report_linger;
+      if (due_soon && !trace_id) trace_id = id;
+      (due_soon && sending.size() < batch && id == *trace_id ? sending : later).push_back(std::move(report));
     }
     reports_ = std::move(later);
     room_.SignalAll();
     v1::CompleteTasksRequest request;
     for (const Report& report : sending) *request.add_completions() = report.completion;
     mutex_.Unlock();
-    absl::StatusOr<v1::CompleteTasksResponse> answer = orchestrator_->CompleteTasks(request);
+    absl::StatusOr<v1::CompleteTasksResponse> answer;
+    {
+      ScopedTrace trace(ParseTraceparent(sending.front().traceparent));
+      answer = orchestrator_->CompleteTasks(request);
+    }
     mutex_.Lock();
     for (size_t i = 0; i < sending.size(); ++i) {
       absl::Status status = answer.status();

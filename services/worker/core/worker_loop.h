@@ -4,8 +4,8 @@
 // The worker's main loop: `concurrency` slots each lease one task at a time from the orchestrator (a
 // long poll), run it through TaskRunner and hand its completion to the reporter; one thread renews the
 // leases of tasks in hand, and one reports the completions of every slot together (CompleteTasks, up to
-// `report_batch` per call, gathered for `report_linger`), so that the orchestrator records a batch of
-// results in one transaction instead of one each. A slot that leased a poll also takes the other polls
+// `report_batch` per call, gathered for `report_linger`, one migration's trace per call), so that the
+// orchestrator records a batch of results in one transaction instead of one each. A slot that leased a poll also takes the other polls
 // ready at that moment (up to `poll_batch`) and reads them together. Drain stops new leases and lets
 // the tasks in hand finish and be reported.
 //
@@ -96,6 +96,7 @@ class WorkerLoop {
   struct Report {
     crosstenant::v1::CompleteTaskRequest completion;
     crosstenant::v1::TaskKind kind = crosstenant::v1::TASK_KIND_UNSPECIFIED;
+    std::string traceparent;  // the task's: each call carries one trace (one migration's)
     absl::Time leased_at;
     absl::Time due;          // not sent before
     absl::Duration backoff;  // before the next attempt, should this one not be recorded

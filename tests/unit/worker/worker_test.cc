@@ -12,6 +12,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "services/common/errors.h"
+#include "services/common/trace_context.h"
 #include "services/worker/core/task_runner.h"
 #include "services/worker/core/worker_loop.h"
 
@@ -428,12 +429,17 @@ class FakeOrchestrator : public LeaseClient {
       response.add_results()->set_task(completion.task());
     }
     call_sizes_.push_back(request.completions_size());
+    call_traces_.push_back(CurrentTraceId());
     return response;
   }
-  // The number of completions in each CompleteTasks call, in order.
+  // The number of completions in each CompleteTasks call, in order, and the trace each was made under.
   std::vector<int> call_sizes() {
     absl::MutexLock lock(&mutex_);
     return call_sizes_;
+  }
+  std::vector<std::string> call_traces() {
+    absl::MutexLock lock(&mutex_);
+    return call_traces_;
   }
   size_t completed() {
     absl::MutexLock lock(&mutex_);
@@ -451,6 +457,7 @@ class FakeOrchestrator : public LeaseClient {
   std::deque<v1::Task> tasks_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::string> completed_ ABSL_GUARDED_BY(mutex_);
   std::vector<int> call_sizes_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::string> call_traces_ ABSL_GUARDED_BY(mutex_);
 };
 
 TEST(WorkerLoopTest, RunsEveryLeasedTaskAndStopsCleanly) {
@@ -511,6 +518,34 @@ TEST(WorkerLoopTest, TheSlotsResultsAreReportedTogetherInCallsOfAtMostTheBatch) 
   // The fake tenant answers at once, so the four slots finish all sixty well within one linger: a
   // handful of calls, not one per task.
   EXPECT_LE(sizes.size(), 6u) << "calls of " << ::testing::PrintToString(sizes);
+}
+
+TEST(WorkerLoopTest, EachReportCallCarriesTheTraceOfOneMigration) {
+  FakeTenant tenant;
+  TaskRunner runner(&tenant, "w1", {});
+  const TraceContext first = NewTrace();
+  const TraceContext second = NewTrace();
+  std::vector<v1::Task> tasks;
+  for (int i = 0; i < 20; ++i) {
+    v1::Task task = StartTask("migrations/m" + std::to_string(i % 2) + "/tasks/t" + std::to_string(i));
+    task.set_traceparent(FormatTraceparent(ChildSpan(i % 2 == 0 ? first : second)));
+    tasks.push_back(task);
+  }
+  FakeOrchestrator orchestrator(tasks);
+  WorkerLoop::Options options;
+  options.worker_id = "w1";
+  options.concurrency = 4;
+  options.report_linger = absl::Milliseconds(300);
+  WorkerLoop loop(&orchestrator, &runner, options);
+  loop.Start();
+  for (int i = 0; i < 500 && loop.Status().succeeded_task_count() < 20; ++i) absl::SleepFor(absl::Milliseconds(10));
+  loop.Stop();
+  ASSERT_EQ(orchestrator.completed(), 20u);
+  const std::vector<std::string> traces = orchestrator.call_traces();
+  EXPECT_GE(traces.size(), 2u) << "two migrations' traces: at least one call each";
+  for (const std::string& trace : traces) {
+    EXPECT_TRUE(trace == first.trace_id || trace == second.trace_id) << "call under trace '" << trace << "'";
+  }
 }
 
 TEST(WorkerLoopTest, ASlotThatLeasesAPollTakesTheReadyPollsAlongAndReadsThemTogether) {
