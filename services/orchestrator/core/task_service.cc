@@ -202,7 +202,7 @@ absl::StatusOr<v1::CompleteTasksResponse> TaskService::CompleteTasks(const v1::C
                                          {{"completions", absl::StrCat("must hold 1 to ", kMaxCompletionsPerCall)}});
   }
   std::vector<FieldViolation> violations;
-  std::map<std::string, Completions> by_migration;
+  std::map<std::string, std::vector<int>> by_migration;  // indices into the request
   std::set<std::string> tasks;
   for (int i = 0; i < request.completions_size(); ++i) {
     const v1::CompleteTaskRequest& completion = request.completions(i);
@@ -214,20 +214,23 @@ absl::StatusOr<v1::CompleteTasksResponse> TaskService::CompleteTasks(const v1::C
       violations.push_back({absl::StrCat(at, ".", violation.field), violation.description});
     }
     if (!violations.empty()) continue;
-    by_migration[completion.task().substr(0, completion.task().find("/tasks/"))].push_back(&completion);
+    by_migration[completion.task().substr(0, completion.task().find("/tasks/"))].push_back(i);
   }
   if (!violations.empty()) return InvalidArgumentWithViolations("invalid CompleteTasksRequest", violations);
 
-  std::map<const v1::CompleteTaskRequest*, absl::StatusOr<v1::UserMoveState>> outcomes;
-  for (const auto& [migration, completions] : by_migration) {
+  std::vector<absl::StatusOr<v1::UserMoveState>> outcomes(request.completions_size(),
+                                                          absl::InternalError("no outcome"));
+  for (const auto& [migration, indices] : by_migration) {
+    Completions completions;
+    for (int i : indices) completions.push_back(&request.completions(i));
     CompletionResults results = CompleteTogether(completions);
-    for (size_t i = 0; i < completions.size(); ++i) outcomes.emplace(completions[i], std::move(results[i]));
+    for (size_t k = 0; k < indices.size(); ++k) outcomes[indices[k]] = std::move(results[k]);
   }
   v1::CompleteTasksResponse response;
-  for (const v1::CompleteTaskRequest& completion : request.completions()) {
+  for (int i = 0; i < request.completions_size(); ++i) {
     v1::TaskCompletionResult* result = response.add_results();
-    result->set_task(completion.task());
-    const absl::StatusOr<v1::UserMoveState>& outcome = outcomes.at(&completion);
+    result->set_task(request.completions(i).task());
+    const absl::StatusOr<v1::UserMoveState>& outcome = outcomes[i];
     if (outcome.ok()) {
       result->set_user_move_state(*outcome);
       continue;

@@ -73,6 +73,8 @@ struct WorkerLoop::Metrics {
 
 WorkerLoop::WorkerLoop(LeaseClient* orchestrator, TaskRunner* runner, Options options)
     : orchestrator_(orchestrator), runner_(runner), options_(std::move(options)) {
+  // CompleteTasks takes 1-100 completions; the slots' hold-back counts against the same number.
+  options_.report_batch = std::clamp(options_.report_batch, 1, 100);
   if (options_.metrics) metrics_ = std::make_unique<Metrics>(*options_.metrics);
   counters_.set_worker_id(options_.worker_id);
   counters_.set_concurrency(options_.concurrency);
@@ -119,7 +121,7 @@ void WorkerLoop::RunSlot() {
     {
       // Results the orchestrator has not taken yet are enough: no new work until they are reported.
       absl::MutexLock lock(&mutex_);
-      const size_t most = static_cast<size_t>(std::max(options_.report_batch, 1));
+      const size_t most = static_cast<size_t>(options_.report_batch);
       while (reports_.size() >= most && !draining_) room_.Wait(&mutex_);
       if (draining_) break;
     }
@@ -204,7 +206,7 @@ void WorkerLoop::Finish(const v1::Task& task, const v1::CompleteTaskRequest& com
   Report report;
   report.completion = completion;
   report.kind = task.kind();
-  report.traceparent = task.traceparent();
+  report.trace = ParseTraceparent(task.traceparent());
   report.leased_at = leased_at;
   report.due = absl::Now() + options_.report_linger;
   report.backoff = options_.report_backoff;
@@ -214,7 +216,7 @@ void WorkerLoop::Finish(const v1::Task& task, const v1::CompleteTaskRequest& com
 }
 
 void WorkerLoop::ReportLoop() {
-  const size_t batch = static_cast<size_t>(std::clamp(options_.report_batch, 1, 100));
+  const size_t batch = static_cast<size_t>(options_.report_batch);
   absl::MutexLock lock(&mutex_);
   while (true) {
     if (reports_.empty()) {
@@ -239,8 +241,7 @@ void WorkerLoop::ReportLoop() {
     std::vector<Report> later;
     std::optional<std::string> trace_id;
     for (Report& report : reports_) {
-      const std::optional<TraceContext> trace = ParseTraceparent(report.traceparent);
-      const std::string id = trace ? trace->trace_id : "";
+      const std::string id = report.trace ? report.trace->trace_id : "";
       const bool due_soon = report.due <= now + options_.report_linger;
       if (due_soon && !trace_id) trace_id = id;
       (due_soon && sending.size() < batch && id == *trace_id ? sending : later).push_back(std::move(report));
@@ -252,7 +253,7 @@ void WorkerLoop::ReportLoop() {
     mutex_.Unlock();
     absl::StatusOr<v1::CompleteTasksResponse> answer;
     {
-      ScopedTrace trace(ParseTraceparent(sending.front().traceparent));
+      ScopedTrace trace(sending.front().trace);
       answer = orchestrator_->CompleteTasks(request);
     }
     mutex_.Lock();

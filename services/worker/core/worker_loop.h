@@ -22,6 +22,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "absl/time/time.h"
 #include "crosstenant/v1/worker.pb.h"
 #include "prometheus/registry.h"
+#include "services/common/trace_context.h"
 #include "services/worker/core/task_runner.h"
 
 namespace crosstenant::worker {
@@ -96,7 +98,7 @@ class WorkerLoop {
   struct Report {
     crosstenant::v1::CompleteTaskRequest completion;
     crosstenant::v1::TaskKind kind = crosstenant::v1::TASK_KIND_UNSPECIFIED;
-    std::string traceparent;  // the task's: each call carries one trace (one migration's)
+    std::optional<TraceContext> trace;  // the task's: each call carries one trace (one migration's)
     absl::Time leased_at;
     absl::Time due;          // not sent before
     absl::Duration backoff;  // before the next attempt, should this one not be recorded
