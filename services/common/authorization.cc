@@ -121,9 +121,11 @@ absl::Status Authorizer::Check(const std::vector<std::string>& identity, absl::s
   const std::string caller = identity.empty() ? "(no certificate name)" : absl::StrJoin(identity, ", ");
   auto it = method_roles_.find(full_method);
   if (it == method_roles_.end()) {
-    // The path is the caller's own text: echo a bounded, valid UTF-8 piece of it.
-    return absl::PermissionDeniedError(absl::StrCat(server_, ": ", QuoteForMessage(full_method, 200),
-                                                    " has no role in this server's table; denied to ", caller));
+    // Every method served has a role (RoleTableMismatches), so this one is not served here: the answer
+    // gRPC gives for an unknown method, which lets a client tell an older server from a refusal. The
+    // path is the caller's own text: echo a bounded, valid UTF-8 piece of it.
+    return absl::UnimplementedError(
+        absl::StrCat(server_, ": ", QuoteForMessage(full_method, 200), " is not a method this server serves"));
   }
   const Role needed = it->second;
   if (RoleOf(identity) >= static_cast<int>(needed)) return absl::OkStatus();

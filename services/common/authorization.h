@@ -86,7 +86,7 @@ class Authorizer {
   // OK if `identity` (the caller's certificate names) has the role `full_method`
   // ("/crosstenant.v1.Orchestrator/CancelMigration") needs. Otherwise PERMISSION_DENIED naming the
   // identity, the method, the role it needs and the config key that grants it. A method in no table
-  // is denied.
+  // is not served here: UNIMPLEMENTED, as gRPC answers an unknown method.
   absl::Status Check(const std::vector<std::string>& identity, absl::string_view full_method) const;
 
  private:

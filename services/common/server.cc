@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -34,6 +35,7 @@
 #include "services/common/grpc_server_metrics.h"
 #include "services/common/grpc_trace.h"
 #include "services/common/logging.h"
+#include "services/common/periodic_thread.h"
 #include "services/common/sqlite_backup.h"
 #include "services/common/status_macros.h"
 #include "services/common/process_metrics.h"
@@ -133,48 +135,81 @@ int BackUp(const ServerDefinition& definition, const std::string& to) {
   return kExitOk;
 }
 
-// How many refused calls reach ServiceHost::CallDenied: at most kPerMinute in each minute, so that a
-// caller repeating a refused call cannot fill the audit trail (or the host's queue) with it.
+// Passes refused calls to ServiceHost::CallDenied: one by one up to kPerMinute in each minute, so that a
+// caller repeating a refused call cannot fill the audit trail (or the host's queue) with it; the rest
+// as one summary per caller and method once the minute is over, so that none goes unrecorded.
 class DeniedCallBudget {
  public:
   static constexpr int kPerMinute = 60;
+  // Callers and methods summarised per minute; more are only counted in the log line.
+  static constexpr size_t kMaxSummaries = 100;
 
-  // Whether this refusal may be passed on; logs how many were not, once a minute.
-  bool Take() {
+  explicit DeniedCallBudget(ServiceHost* host) : host_(host) {}
+
+  void Refused(const std::vector<std::string>& caller, absl::string_view method, const absl::Status& refusal) {
+    Flush(/*now_or_never=*/false);
     absl::MutexLock lock(&mutex_);
-    const absl::Time now = absl::Now();
-    if (now - window_start_ >= absl::Minutes(1)) {
-      if (dropped_ > 0) {
-        log::Warning("refused calls beyond the audit budget were not passed to the audit trail",
-                     {{"dropped", absl::StrCat(dropped_)}, {"budget_per_minute", absl::StrCat(kPerMinute)}});
-      }
-      window_start_ = now;
-      taken_ = 0;
-      dropped_ = 0;
-    }
     if (taken_ < kPerMinute) {
       ++taken_;
-      return true;
+      host_->CallDenied(caller, method, refusal);
+      return;
     }
-    ++dropped_;
-    return false;
+    auto key = std::make_pair(caller, std::string(method));
+    auto found = dropped_.find(key);
+    if (found == dropped_.end() && dropped_.size() >= kMaxSummaries) {
+      ++unsummarised_;
+      return;
+    }
+    Dropped& dropped = dropped_[std::move(key)];
+    ++dropped.count;
+    dropped.last = refusal;
+  }
+
+  // Once the minute is over (or at once, `now_or_never`, when the server stops): tells the host of the
+  // refusals it was not passed one by one, one summary per caller and method, and starts a new minute.
+  void Flush(bool now_or_never) {
+    absl::MutexLock lock(&mutex_);
+    const absl::Time now = absl::Now();
+    if (!now_or_never && now - window_start_ < absl::Minutes(1)) return;
+    for (const auto& [key, dropped] : dropped_) {
+      host_->CallDenied(key.first, key.second,
+                        absl::PermissionDeniedError(absl::StrCat(
+                            dropped.count, " more refusals of this call between ", absl::FormatTime(window_start_),
+                            " and ", absl::FormatTime(now), ", beyond ", kPerMinute,
+                            " a minute recorded one by one; the last: ", dropped.last.message())));
+    }
+    if (unsummarised_ > 0) {
+      log::Warning("refused calls of too many callers and methods to summarise in the audit trail",
+                   {{"not_recorded", absl::StrCat(unsummarised_)}, {"summaries", absl::StrCat(kMaxSummaries)}});
+    }
+    window_start_ = now;
+    taken_ = 0;
+    dropped_.clear();
+    unsummarised_ = 0;
   }
 
  private:
+  struct Dropped {
+    int64_t count = 0;
+    absl::Status last;
+  };
+  ServiceHost* const host_;
   absl::Mutex mutex_;
-  absl::Time window_start_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  absl::Time window_start_ ABSL_GUARDED_BY(mutex_) = absl::Now();
   int taken_ ABSL_GUARDED_BY(mutex_) = 0;
-  int64_t dropped_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::map<std::pair<std::vector<std::string>, std::string>, Dropped> dropped_ ABSL_GUARDED_BY(mutex_);
+  int64_t unsummarised_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 // Admits a call: the caller's certificate must be in tls.allowed_peers (when set), then hold the
 // method's role. Every refusal is counted in the gRPC metrics; one of a method that changes something
-// goes to the host too (within the budget).
+// goes to the host too, through `denied`.
 PeerAuthorizer MakePeerAuthorizer(std::shared_ptr<const Authorizer> authorizer, GrpcServerMetrics& metrics,
-                                  std::string server_name, std::vector<std::string> allowed_peers, ServiceHost* host) {
+                                  std::string server_name, std::vector<std::string> allowed_peers,
+                                  std::shared_ptr<DeniedCallBudget> denied) {
   return [authorizer = std::move(authorizer), &metrics, server_name = std::move(server_name),
-          allowed_peers = std::move(allowed_peers), host,
-          budget = std::make_shared<DeniedCallBudget>()](const PeerIdentity& peer, absl::string_view method) {
+          allowed_peers = std::move(allowed_peers),
+          denied = std::move(denied)](const PeerIdentity& peer, absl::string_view method) {
     absl::Status allowed = absl::OkStatus();
     if (!PeerAllowed(peer, allowed_peers)) {
       allowed = absl::PermissionDeniedError(
@@ -186,8 +221,8 @@ PeerAuthorizer MakePeerAuthorizer(std::shared_ptr<const Authorizer> authorizer, 
     if (allowed.ok()) return allowed;
     metrics.RecordDenied(std::string(method));
     const std::optional<Role> role = authorizer->RoleFor(method);
-    if (role.has_value() && *role >= Role::kOperate && budget->Take()) {
-      host->CallDenied(peer.names, method.substr(method.rfind('/') + 1), allowed);
+    if (role.has_value() && *role >= Role::kOperate) {
+      denied->Refused(peer.names, method.substr(method.rfind('/') + 1), allowed);
     }
     return allowed;
   };
@@ -406,11 +441,14 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   for (const HostedService& hosted : services) served.push_back(hosted.full_name);
   ReflectionV1Service reflection_v1(std::move(served));
 
+  auto denied = std::make_shared<DeniedCallBudget>(host->get());
+  PeriodicThread denied_flush;
+  denied_flush.Start(absl::Seconds(10), [denied] { denied->Flush(/*now_or_never=*/false); });
   int grpc_port = 0;
-  std::unique_ptr<grpc::Server> server = StartMainServer(
-      config, services, &reflection_v1,
-      MakePeerAuthorizer(*authorizer, grpc_metrics, definition.name, config.tls.allowed_peers, host->get()),
-      grpc_metrics, health, &grpc_port);
+  std::unique_ptr<grpc::Server> server =
+      StartMainServer(config, services, &reflection_v1,
+                      MakePeerAuthorizer(*authorizer, grpc_metrics, definition.name, config.tls.allowed_peers, denied),
+                      grpc_metrics, health, &grpc_port);
   if (server == nullptr || grpc_port == 0) {
     return Fail(definition, kExitStartupFailed, "cannot serve gRPC",
                 absl::UnavailableError(absl::StrCat("cannot listen on ", config.grpc_address,
@@ -454,6 +492,8 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   }
 
   health.Shutdown();
+  denied_flush.Stop();
+  denied->Flush(/*now_or_never=*/true);
   (*host)->BeginShutdown();
   StopServers(*server, side->health_server.get(), config, exit_code);
   side->exposer.reset();

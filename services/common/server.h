@@ -73,7 +73,8 @@ class ServiceHost {
   // record the attempt. `caller` is the certificate's names, `method` the method's name without its
   // service ("CancelMigration": a host serves one API), `refusal` the PERMISSION_DENIED the caller got.
   // Runs on a gRPC thread: hand any write to a thread of the host's own. At most 60 calls a minute
-  // reach it; beyond that, refusals are counted in the gRPC metrics and logged once a minute.
+  // reach it one by one; the refusals beyond come once the minute is over (and at shutdown), one call
+  // per caller and method whose `refusal` says how many there were, between which times, and the last.
   virtual void CallDenied(const std::vector<std::string>& /*caller*/, absl::string_view /*method*/,
                           const absl::Status& /*refusal*/) {}
 

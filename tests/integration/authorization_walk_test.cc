@@ -5,6 +5,8 @@
 // generated descriptor pool, so a new RPC is walked without editing this test. The refused calls that
 // would have changed something are then found in the connector's and the orchestrator's audit trails.
 
+#include <signal.h>
+
 #include <algorithm>
 #include <chrono>
 #include <future>
@@ -57,6 +59,7 @@ constexpr int kNone = 0;
 constexpr int kRead = static_cast<int>(Role::kRead);
 constexpr int kOperate = static_cast<int>(Role::kOperate);
 constexpr int kAdminister = static_cast<int>(Role::kAdminister);
+constexpr int kNotServed = kAdminister + 1;  // a method no table has
 
 std::vector<Server> Servers() {
   return {
@@ -219,12 +222,12 @@ TEST_F(AuthorizationWalkTest, EveryRpcOfEveryServiceWithEveryIdentity) {
         methods.emplace_back("/" + service + "/" + descriptor->method(i)->name(), static_cast<int>(role->second));
       }
     }
-    // Reflection's descriptor is not linked into the tests; its one method is read. v1 is not served
-    // (UNIMPLEMENTED), but must not be denied: buf and grpcurl try it before v1alpha.
+    // Reflection's descriptor is not linked into the tests; its one method is read, in v1 (which buf and
+    // grpcurl try first) and v1alpha.
     methods.emplace_back("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", kRead);
     methods.emplace_back("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", kRead);
-    // And a method no table has: denied to everyone.
-    methods.emplace_back("/" + server.service + "/NoSuchMethod", kAdminister + 1);
+    // And a method no table has: UNIMPLEMENTED to everyone, as gRPC answers an unknown method.
+    methods.emplace_back("/" + server.service + "/NoSuchMethod", kNotServed);
     walked_methods += static_cast<int>(methods.size());
 
     for (const char* identity : kIdentities) {
@@ -254,7 +257,10 @@ TEST_F(AuthorizationWalkTest, EveryRpcOfEveryServiceWithEveryIdentity) {
     const grpc::Status status = call->done.get_future().get();
     const std::string what = call->server + " " + call->method + " as " + call->identity + ": " +
                              std::to_string(status.error_code()) + " " + status.error_message();
-    if (call->has < call->needed) {
+    if (call->needed == kNotServed) {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << what;
+      EXPECT_THAT(status.error_message(), HasSubstr("NoSuchMethod")) << what;
+    } else if (call->has < call->needed) {
       ++denied;
       EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << what;
       EXPECT_THAT(status.error_message(), HasSubstr(call->identity)) << what;
@@ -306,34 +312,72 @@ TEST_F(AuthorizationWalkTest, EveryRpcOfEveryServiceWithEveryIdentity) {
   }
 }
 
+// An orchestrator with mTLS and no role configured, on the SQLite file `name`.db; its gRPC address.
+std::string StartBareOrchestrator(std::vector<std::unique_ptr<ServerProcess>>& processes, const std::string& dir,
+                                  const std::string& certs, const std::string& name) {
+  std::vector<std::string> args = {"--grpc-address=127.0.0.1:0",
+                                   "--metrics-address=",
+                                   "--ready-file=" + dir + "/" + name + ".ready",
+                                   "--tls-cert=" + certs + "/server.pem",
+                                   "--tls-key=" + certs + "/server.key",
+                                   "--tls-ca=" + certs + "/ca.pem",
+                                   "--sqlite-path=" + dir + "/" + name + ".db"};
+  processes.push_back(std::make_unique<ServerProcess>(testing::BinaryPath("orchestrator"), args, dir));
+  auto ready = processes.back()->WaitForReadyFile(dir + "/" + name + ".ready");
+  EXPECT_TRUE(ready.has_value()) << processes.back()->Stderr();
+  return ready ? ready->value("grpc_address", "") : "";
+}
+
+// One call of `method` with an empty request.
+grpc::Status CallWithEmptyRequest(grpc::GenericStub& stub, const std::string& method) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1), response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status status) { done.set_value(std::move(status)); });
+  return done.get_future().get();
+}
+
 // mTLS with no role configured: any certificate from the CA may read, nothing else (a `reader` once
 // created and cancelled a migration), and the denial names the config key that grants the role.
 TEST_F(AuthorizationWalkTest, WithoutAnyRoleConfiguredCertificatesMayOnlyRead) {
-  std::vector<std::string> args = {"--grpc-address=127.0.0.1:0",
-                                   "--metrics-address=",
-                                   "--ready-file=" + dir_->path() + "/bare.ready",
-                                   "--tls-cert=" + certs_ + "/server.pem",
-                                   "--tls-key=" + certs_ + "/server.key",
-                                   "--tls-ca=" + certs_ + "/ca.pem",
-                                   "--sqlite-path=" + dir_->path() + "/bare.db"};
-  processes_.push_back(std::make_unique<ServerProcess>(testing::BinaryPath("orchestrator"), args, dir_->path()));
-  auto ready = processes_.back()->WaitForReadyFile(dir_->path() + "/bare.ready");
-  ASSERT_TRUE(ready.has_value()) << processes_.back()->Stderr();
-  grpc::GenericStub stub(ChannelAs(ready->value("grpc_address", ""), "reader"));
-  auto call = [&stub](const std::string& method) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::Slice empty("");
-    grpc::ByteBuffer request(&empty, 1), response;
-    std::promise<grpc::Status> done;
-    stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
-                   [&done](grpc::Status status) { done.set_value(std::move(status)); });
-    return done.get_future().get();
-  };
-  EXPECT_NE(call("/crosstenant.v1.Orchestrator/ListMigrations").error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  const grpc::Status cancel = call("/crosstenant.v1.Orchestrator/CancelMigration");
+  const std::string address = StartBareOrchestrator(processes_, dir_->path(), certs_, "bare");
+  ASSERT_FALSE(address.empty());
+  grpc::GenericStub stub(ChannelAs(address, "reader"));
+  EXPECT_NE(CallWithEmptyRequest(stub, "/crosstenant.v1.Orchestrator/ListMigrations").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  const grpc::Status cancel = CallWithEmptyRequest(stub, "/crosstenant.v1.Orchestrator/CancelMigration");
   EXPECT_EQ(cancel.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(cancel.error_message(), HasSubstr("authorization.administer")) << "names the key to set";
+}
+
+// Refusals beyond the 60 a minute recorded one by one are not lost: the server records one summary per
+// caller and method when the minute is over, or when it stops (here), and the trail keeps it across the
+// restart.
+TEST_F(AuthorizationWalkTest, RefusalsBeyondTheBudgetAreSummarisedInTheTrail) {
+  std::string address = StartBareOrchestrator(processes_, dir_->path(), certs_, "budget");
+  ASSERT_FALSE(address.empty());
+  {
+    grpc::GenericStub stub(ChannelAs(address, "reader"));
+    for (int i = 0; i < 70; ++i) {
+      ASSERT_EQ(CallWithEmptyRequest(stub, "/crosstenant.v1.Orchestrator/CancelMigration").error_code(),
+                grpc::StatusCode::PERMISSION_DENIED);
+    }
+  }
+  processes_.back()->Signal(SIGTERM);
+  ASSERT_EQ(processes_.back()->WaitForExit(std::chrono::seconds(30)), 0) << processes_.back()->Stderr();
+  address = StartBareOrchestrator(processes_, dir_->path(), certs_, "budget");
+  ASSERT_FALSE(address.empty());
+
+  const std::vector<v1::AuditRecord> refusals = RefusalsInTrail("orchestrator", address);
+  ASSERT_EQ(refusals.size(), 61u) << "60 one by one and one summary";
+  for (size_t i = 0; i < 60; ++i) EXPECT_THAT(refusals[i].outcome_message(), HasSubstr("may not call"));
+  EXPECT_EQ(refusals.back().action(), "CancelMigration");
+  EXPECT_THAT(refusals.back().caller(), HasSubstr("reader"));
+  EXPECT_THAT(refusals.back().outcome_message(), HasSubstr("10 more refusals of this call between"));
+  EXPECT_THAT(refusals.back().outcome_message(), HasSubstr("may not call")) << "the last refusal's words";
 }
 
 }  // namespace

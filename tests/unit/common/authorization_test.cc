@@ -121,13 +121,16 @@ TEST(AuthorizerTest, WithoutRolesEveryCertificateMayReadAndNothingElse) {
   EXPECT_THAT(denied.message(), AllOf(HasSubstr("needs role administer"), HasSubstr("authorization.administer")));
 }
 
-TEST(AuthorizerTest, MethodInNoTableIsDenied) {
+TEST(AuthorizerTest, MethodInNoTableIsUnimplementedAsGrpcAnswersAnUnknownMethod) {
   AuthorizationConfig config;
   config.administer = {"migratectl"};
   Authorizer authorizer = TestAuthorizer(config);
   EXPECT_EQ(authorizer.Check({"migratectl"}, "/crosstenant.v1.Orchestrator/DropEverything").code(),
-            absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(authorizer.Check({"migratectl"}, "").code(), absl::StatusCode::kPermissionDenied);
+            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(authorizer.Check({"reader"}, "/crosstenant.v1.Orchestrator/DropEverything").code(),
+            absl::StatusCode::kUnimplemented)
+      << "whoever asks: a refusal would read as missing rights";
+  EXPECT_EQ(authorizer.Check({"migratectl"}, "").code(), absl::StatusCode::kUnimplemented);
   absl::Status long_path = authorizer.Check({"migratectl"}, "/" + std::string(10000, 'x'));
   EXPECT_LT(long_path.message().size(), 500u) << "the caller's path is echoed bounded";
 }
