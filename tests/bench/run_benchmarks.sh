@@ -15,7 +15,9 @@
 # A missed target prints MISSED and does not fail the script; something broken (a service that does not
 # start, a migration that does not end COMPLETED, in time or at all) fails its row and the script exits 1.
 # Every process it starts is stopped at exit, also on Ctrl-C. CROSSTENANT_BIN_DIR picks the binaries
-# (default build/bin); the run directory (logs, seeds, samples) is kept when KEEP=1.
+# (default build/bin); the run directory (logs, seeds, samples) is kept when KEEP=1. PROFILE=1 (with KEEP=1)
+# records each process's CPU profile over each migration with perf (perf-NAME.data in its directory;
+# `perf report -i FILE --time 90%-100%` shows where the last tenth of the run went).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -179,7 +181,13 @@ migrate() {
   # shellcheck disable=SC2086
   "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/before.json"
   accounting "$dir/acct-before.json"
-  local t0
+  local t0 profilers=() p
+  if [ "${PROFILE:-0}" = 1 ]; then  # a CPU profile of each process over the migration, in the run directory
+    for p in $mesh_pids; do
+      perf record -q -F 99 -g -T -o "$dir/perf-${p%=*}.data" -p "${p#*=}" 2>"$dir/perf-${p%=*}.log" &
+      profilers+=("$!")
+    done
+  fi
   t0=$("$py" -c 'import time; print(time.time())')
   "$bin/migratectl" migrate start --plan="$dir/plan.yaml" >"$dir/start.out"
   # shellcheck disable=SC2086
@@ -188,6 +196,7 @@ migrate() {
   local follower=$!
   pids+=("$follower")
   wait "$follower" || { echo "run_benchmarks: following the migration failed" >&2; exit 1; }
+  for p in "${profilers[@]}"; do kill -INT "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
   sleep 5  # the RSS after the end: the last results written, the services idle
   # shellcheck disable=SC2086
   "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/after.json"
