@@ -20,44 +20,45 @@
 #include "nlohmann/json.hpp"
 #include "services/common/atomic_file.h"
 #include "services/common/diagnostics_service.h"
-#include "services/common/flag_set.h"
+#include "services/common/settings_table.h"
 
 namespace crosstenant::loadgen {
 namespace {
 
 constexpr const char* kEchoMethod = "/crosstenant.v1.Diagnostics/Echo";
 
-FlagSet::Setter Int(int* out) {
-  return [out](absl::string_view value) {
-    if (!absl::SimpleAtoi(value, out) || *out < 1) return absl::InvalidArgumentError("expected a positive integer");
-    return absl::OkStatus();
-  };
-}
-
-FlagSet::Setter Millis(std::chrono::milliseconds* out) {
-  return [out](absl::string_view value) {
-    absl::Duration duration;
-    if (!absl::ParseDuration(value, &duration) || duration < absl::ZeroDuration()) {
-      return absl::InvalidArgumentError("expected a duration such as 10s");
-    }
-    *out = std::chrono::milliseconds(absl::ToInt64Milliseconds(duration));
-    return absl::OkStatus();
-  };
+// A duration setting kept in whole milliseconds.
+SettingsTable::Setting& Millis(SettingsTable& table, std::string key, std::chrono::milliseconds* out,
+                               std::string help) {
+  return table.Custom(
+      std::move(key), "DURATION", absl::FormatDuration(absl::FromChrono(*out)), std::move(help),
+      [out](absl::string_view value) {
+        absl::Duration duration;
+        if (!absl::ParseDuration(value, &duration) || duration < absl::ZeroDuration()) {
+          return absl::InvalidArgumentError(absl::StrCat("expected a duration such as 10s, got '", value, "'"));
+        }
+        *out = std::chrono::milliseconds(absl::ToInt64Milliseconds(duration));
+        return absl::OkStatus();
+      });
 }
 
 // A bare gRPC server with nothing but Diagnostics: the machine's limit for a unary call.
 int ServeEcho(int argc, char** argv) {
   std::string address = "127.0.0.1:0", ready_file;
-  FlagSet flags("loadgen serve-echo", "a bare gRPC echo server (crosstenant.v1.Diagnostics, no interceptors)");
-  flags.Add("address", "HOST:PORT", "listen address", FlagSet::StoreText(&address));
-  flags.Add("ready-file", "FILE", "written with {\"grpc_address\":...} once serving", FlagSet::StoreText(&ready_file));
+  SettingsTable table("loadgen serve-echo", "a bare gRPC echo server (crosstenant.v1.Diagnostics, no interceptors)");
+  table.Text("address", &address, "HOST:PORT", "listen address");
+  table.Text("ready_file", &ready_file, "FILE", "written with {\"grpc_address\":...} once serving");
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  absl::Status parsed = flags.Parse(argc, argv);
-  if (parsed.ok()) parsed = flags.Apply();
+  absl::Status parsed = table.ParseCommandLine(argc, argv);
+  if (parsed.ok() && table.help_requested()) {
+    std::cout << table.Usage();
+    return 0;
+  }
+  if (parsed.ok()) parsed = table.ApplyCommandLine();
   if (!parsed.ok()) {
     std::cerr << "loadgen serve-echo: " << parsed.message() << "\n";
     return 2;
@@ -99,39 +100,33 @@ int RunLoadgen(int argc, char** argv) {
   (void)crosstenant::v1::GetWorkerStatusRequest::descriptor();
 
   LoadSpec spec;
-  std::string request_text, server_pid;
+  std::string request_text;
+  int64_t server_pid = 0;
   bool baseline = false;
-  FlagSet flags("loadgen", "closed-loop gRPC load generator; `loadgen serve-echo --help` for the echo server");
-  flags.Add("target", "HOST:PORT", "server to load", FlagSet::StoreText(&spec.target));
-  flags.Add("method", "/pkg.Service/Method", "unary method to call", FlagSet::StoreText(&spec.method));
-  flags.Add("request", "TEXT", "the request in protobuf text format, e.g. \"name: 'connections/c1'\"",
-            FlagSet::StoreText(&request_text));
-  flags.Add("in-flight", "N", "calls kept outstanding (default 64)", Int(&spec.in_flight));
-  flags.Add("channels", "N", "separate TCP connections (default 2)", Int(&spec.channels));
-  flags.Add("warmup", "DURATION", "load before measuring (default 2s)", Millis(&spec.warmup));
-  flags.Add("duration", "DURATION", "measured time (default 10s)", Millis(&spec.duration));
-  flags.Add("server-pid", "PID", "also report this process's CPU per call", FlagSet::StoreText(&server_pid));
-  flags.Add("tls-ca", "FILE", "CA to verify the server (turns TLS on)", FlagSet::StoreText(&spec.tls.ca_file));
-  flags.Add("tls-cert", "FILE", "client certificate for mTLS", FlagSet::StoreText(&spec.tls.cert_file));
-  flags.Add("tls-key", "FILE", "client key for mTLS", FlagSet::StoreText(&spec.tls.key_file));
-  flags.Add("server-name", "NAME", "TLS name to verify (e.g. localhost)", FlagSet::StoreText(&spec.server_name));
-  flags.Add("baseline", "true|false", "also measure a bare echo server of this build and print the ratios",
-            [&baseline](absl::string_view value) {
-              baseline = value == "true" || value == "1";
-              return absl::OkStatus();
-            });
-  absl::Status parsed = flags.Parse(argc, argv);
-  if (parsed.ok() && flags.help_requested()) {
-    std::cout << flags.Usage();
+  SettingsTable table("loadgen", "closed-loop gRPC load generator; `loadgen serve-echo --help` for the echo server");
+  table.Text("target", &spec.target, "HOST:PORT", "server to load");
+  table.Text("method", &spec.method, "/pkg.Service/Method", "unary method to call");
+  table.Text("request", &request_text, "TEXT", "the request in protobuf text format, e.g. \"name: 'connections/c1'\"");
+  table.Int("in_flight", &spec.in_flight, 1, 100000, "calls kept outstanding");
+  table.Int("channels", &spec.channels, 1, 1024, "separate TCP connections");
+  Millis(table, "warmup", &spec.warmup, "load before measuring");
+  Millis(table, "duration", &spec.duration, "measured time");
+  table.Int64("server_pid", &server_pid, 1, INT32_MAX, "PID", "also report this process's CPU per call");
+  table.Text("tls_ca", &spec.tls.ca_file, "FILE", "CA to verify the server (turns TLS on)");
+  table.Text("tls_cert", &spec.tls.cert_file, "FILE", "client certificate for mTLS");
+  table.Text("tls_key", &spec.tls.key_file, "FILE", "client key for mTLS");
+  table.Text("server_name", &spec.server_name, "NAME", "TLS name to verify (e.g. localhost)");
+  table.Switch("baseline", &baseline, "also measure a bare echo server of this build and print the ratios");
+  absl::Status parsed = table.ParseCommandLine(argc, argv);
+  if (parsed.ok() && table.help_requested()) {
+    std::cout << table.Usage();
     return 0;
   }
-  if (parsed.ok()) parsed = flags.Apply();
+  if (parsed.ok()) parsed = table.ApplyCommandLine();
   if (parsed.ok() && (spec.target.empty() || spec.method.empty())) {
     parsed = absl::InvalidArgumentError("--target and --method are required");
   }
-  if (parsed.ok() && !server_pid.empty() && !absl::SimpleAtoi(server_pid, &spec.server_pid)) {
-    parsed = absl::InvalidArgumentError("--server-pid: expected a process id");
-  }
+  spec.server_pid = static_cast<pid_t>(server_pid);
   absl::StatusOr<std::string> request = parsed.ok() ? SerializeRequest(spec.method, request_text) : parsed;
   if (!request.ok()) {
     std::cerr << "loadgen: " << request.status().message() << "\n";

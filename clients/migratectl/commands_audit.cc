@@ -70,7 +70,7 @@ absl::StatusOr<bool> ReadTrail(Invocation& in, const TrailSource& source, v1::Li
   }
 }
 
-FlagSet::Setter TimeFlag(std::optional<absl::Time>* out) {
+SettingsTable::Parser TimeFlag(std::optional<absl::Time>* out) {
   return [out](absl::string_view value) -> absl::Status {
     absl::Time time;
     std::string error;
@@ -96,17 +96,17 @@ absl::Status RunAuditList(Invocation& in) {
   int limit = 0;
   std::optional<absl::Time> since, until;
   std::string action, caller, target;
-  in.flags().Add("service", "NAME", "connector, orchestrator or all (default: both, merged by time)", Text(&service));
-  in.flags().Add("since", "RFC3339", "only records at or after this time, e.g. 2026-12-05T08:00:00Z", TimeFlag(&since));
-  in.flags().Add("until", "RFC3339", "only records before this time", TimeFlag(&until));
-  in.flags().Add("action", "NAME", "only this action, e.g. DeleteConnection, CancelMigration", Text(&action));
-  in.flags().Add("caller", "TEXT", "only callers whose certificate names contain TEXT", Text(&caller));
-  in.flags().Add("target", "NAME", "only this resource and what lies under it, e.g. connections/contoso",
-                 Text(&target));
-  in.flags().Add("failures", "", "only calls that did not succeed", Switch(&failures));
-  in.flags().Add("limit", "N", "only the newest N records (default all)", IntFlag(&limit, 1, 100000000));
-  in.flags().Add("output-format", "table|jsonl",
-                 "-o: a table (default; CSV with --format=csv) or one JSON object per line", Text(&output));
+  in.flags().Text("service", &service, "NAME", "connector, orchestrator or all (default: both, merged by time)");
+  in.flags().Custom("since", "RFC3339", "", "only records at or after this time, e.g. 2026-12-05T08:00:00Z",
+                    TimeFlag(&since));
+  in.flags().Custom("until", "RFC3339", "", "only records before this time", TimeFlag(&until));
+  in.flags().Text("action", &action, "NAME", "only this action, e.g. DeleteConnection, CancelMigration");
+  in.flags().Text("caller", &caller, "TEXT", "only callers whose certificate names contain TEXT");
+  in.flags().Text("target", &target, "NAME", "only this resource and what lies under it, e.g. connections/contoso");
+  in.flags().Switch("failures", &failures, "only calls that did not succeed");
+  in.flags().Int("limit", &limit, 1, 100000000, "only the newest N records (default all)");
+  in.flags().Text("output-format", &output, "table|jsonl",
+                  "-o: a table (default; CSV with --format=csv) or one JSON object per line");
   ASSIGN_OR_RETURN(
       bool run,
       in.Parse({"Lists who changed what: the audit records of the connector and the orchestrator, oldest first.", "",
@@ -166,11 +166,10 @@ absl::Status RunAuditList(Invocation& in) {
 
 absl::Status RunAuditVerify(Invocation& in) {
   std::string service = "all", expect_last;
-  in.flags().Add("service", "NAME", "connector, orchestrator or all (default)", Text(&service));
-  in.flags().Add("expect-last", "SEQ:HASH",
-                 "a record noted earlier (needs --service=connector or orchestrator): the trail must still hold it "
-                 "with this hash",
-                 Text(&expect_last));
+  in.flags().Text("service", &service, "NAME", "connector, orchestrator or all (default)");
+  in.flags().Text("expect-last", &expect_last, "SEQ:HASH",
+                  "a record noted earlier (needs --service=connector or orchestrator): the trail must still hold it "
+                  "with this hash");
   ASSIGN_OR_RETURN(
       bool run,
       in.Parse({"Verifies the audit trails' hash chains: every record, from the first, page by page.", "", "",

@@ -148,39 +148,35 @@ struct ConnectFlags {
   absl::Duration timeout = absl::Minutes(15);
 };
 
-void AddConnectFlags(FlagSet& f, ConnectFlags* c) {
-  f.Add("role", "source|target", "the tenant's role in the migration (required)", Text(&c->role));
-  f.Add("admin-url", "URL", "SharePoint admin URL, https://<tenant>-admin.sharepoint.com (or the argument)",
-        Text(&c->admin_url));
-  f.Add("id", "NAME", "connection id (default <tenant>-<role>)", Text(&c->id));
-  f.Add("tenant", "ID|DOMAIN", "Entra tenant for sign-in (default <tenant>.onmicrosoft.com)", Text(&c->tenant));
-  f.Add("cloud", "NAME", "commercial, gcc, gcc-high, dod or china (default: from the admin URL)", Text(&c->cloud));
-  f.Add("client-id", "GUID", "application (client) id of the app registration", Text(&c->client_id));
-  f.Add("client-secret-file", "FILE", "client secret from a file ('-' reads stdin)", Text(&c->secret_file));
-  f.Add("client-secret-env", "VAR", "client secret from an environment variable", Text(&c->secret_env));
-  f.Add("certificate", "FILE", "certificate (PEM) for app-only sign-in, like -CertificatePath", Text(&c->certificate));
-  f.Add("private-key-file", "FILE", "its private key (PEM; default: the certificate file)", Text(&c->key_file));
-  f.Add("private-key-env", "VAR", "its private key (PEM) from an environment variable", Text(&c->key_env));
-  f.Add("private-key-passphrase-env", "VAR", "passphrase of an encrypted key", Text(&c->passphrase_env));
-  f.Add("assertion", "ps256|rs256", "client assertion algorithm (default ps256)", Text(&c->algorithm));
-  f.Add("device-code", "", "sign in as an admin in a browser (works with MFA); waits for the sign-in",
-        Switch(&c->device_code));
-  f.Add("no-wait", "", "with --device-code: print the prompt and return without waiting", Switch(&c->no_wait));
-  f.Add("timeout", "DURATION", "with --device-code: how long to wait for the sign-in (default 15m)",
-        DurationFlag(&c->timeout));
-  f.Add("username", "UPN", "admin user name for a password sign-in (-Credential)", Text(&c->username));
-  f.Add("password-file", "FILE", "the admin's password from a file ('-' reads stdin)", Text(&c->password_file));
-  f.Add("password-env", "VAR", "the admin's password from an environment variable", Text(&c->password_env));
-  f.Add("workload-identity", "", "sign in with a Kubernetes service-account token (federated credential)",
-        Switch(&c->workload_identity));
-  f.Add("token-file", "PATH",
-        "with --workload-identity: token file on the connector's host "
-        "(default AZURE_FEDERATED_TOKEN_FILE there)",
-        Text(&c->token_file));
-  f.Add("connector-reads-files", "",
-        "send the secret, key and password files as paths the connector reads "
-        "(and re-reads when they rotate) instead of their content",
-        Switch(&c->connector_reads_files));
+void AddConnectFlags(SettingsTable& f, ConnectFlags* c) {
+  f.Text("role", &c->role, "source|target", "the tenant's role in the migration (required)");
+  f.Text("admin-url", &c->admin_url, "URL",
+         "SharePoint admin URL, https://<tenant>-admin.sharepoint.com (or the argument)");
+  f.Text("id", &c->id, "NAME", "connection id (default <tenant>-<role>)");
+  f.Text("tenant", &c->tenant, "ID|DOMAIN", "Entra tenant for sign-in (default <tenant>.onmicrosoft.com)");
+  f.Text("cloud", &c->cloud, "NAME", "commercial, gcc, gcc-high, dod or china (default: from the admin URL)");
+  f.Text("client-id", &c->client_id, "GUID", "application (client) id of the app registration");
+  f.Text("client-secret-file", &c->secret_file, "FILE", "client secret from a file ('-' reads stdin)");
+  f.Text("client-secret-env", &c->secret_env, "VAR", "client secret from an environment variable");
+  f.Text("certificate", &c->certificate, "FILE", "certificate (PEM) for app-only sign-in, like -CertificatePath");
+  f.Text("private-key-file", &c->key_file, "FILE", "its private key (PEM; default: the certificate file)");
+  f.Text("private-key-env", &c->key_env, "VAR", "its private key (PEM) from an environment variable");
+  f.Text("private-key-passphrase-env", &c->passphrase_env, "VAR", "passphrase of an encrypted key");
+  f.Text("assertion", &c->algorithm, "ps256|rs256", "client assertion algorithm (default ps256)");
+  f.Switch("device-code", &c->device_code, "sign in as an admin in a browser (works with MFA); waits for the sign-in");
+  f.Switch("no-wait", &c->no_wait, "with --device-code: print the prompt and return without waiting");
+  f.Duration("timeout", &c->timeout, absl::Milliseconds(1), "with --device-code: how long to wait for the sign-in");
+  f.Text("username", &c->username, "UPN", "admin user name for a password sign-in (-Credential)");
+  f.Text("password-file", &c->password_file, "FILE", "the admin's password from a file ('-' reads stdin)");
+  f.Text("password-env", &c->password_env, "VAR", "the admin's password from an environment variable");
+  f.Switch("workload-identity", &c->workload_identity,
+           "sign in with a Kubernetes service-account token (federated credential)");
+  f.Text("token-file", &c->token_file, "PATH",
+         "with --workload-identity: token file on the connector's host "
+         "(default AZURE_FEDERATED_TOKEN_FILE there)");
+  f.Switch("connector-reads-files", &c->connector_reads_files,
+           "send the secret, key and password files as paths the connector reads "
+           "(and re-reads when they rotate) instead of their content");
 }
 
 // The role, cloud and admin URL of the request.
@@ -364,8 +360,8 @@ absl::Status RunConnect(Invocation& in) {
 absl::Status RunConnections(Invocation& in) {
   bool watch = false;
   absl::Duration timeout = absl::InfiniteDuration();
-  in.flags().Add("watch", "", "stream every change (state, health, sign-in) until Ctrl-C", Switch(&watch));
-  in.flags().Add("timeout", "DURATION", "with --watch: stop after this long (exit 0)", DurationFlag(&timeout));
+  in.flags().Switch("watch", &watch, "stream every change (state, health, sign-in) until Ctrl-C");
+  in.flags().Duration("timeout", &timeout, absl::Milliseconds(1), "with --watch: stop after this long (exit 0)");
   ASSIGN_OR_RETURN(bool run, in.Parse({"Lists the connections the tenant-connector holds, or watches them.",
                                        "Get-SPOTenant / the single connection of a PowerShell session", "", ""}));
   if (!run) return absl::OkStatus();
@@ -439,10 +435,9 @@ absl::Status RunConnectionsCheck(Invocation& in) {
 
 absl::Status RunConnectionsDelete(Invocation& in) {
   bool force = false;
-  in.flags().Add("force", "",
-                 "delete even while live migrations hold the connection (`connections show` lists "
-                 "them); their users whose moves may have started wait until a connection of the same name is back",
-                 Switch(&force));
+  in.flags().Switch("force", &force,
+                    "delete even while live migrations hold the connection (`connections show` lists "
+                    "them); their users whose moves may have started wait until a connection of the same name is back");
   ASSIGN_OR_RETURN(bool run, in.Parse({"Forgets a connection, its tokens and its sealed secrets. Moves already "
                                        "started at Microsoft are not affected. Refused (exit 6, naming the "
                                        "migrations) while a live migration holds the connection, unless --force.",
@@ -463,12 +458,11 @@ absl::Status RunConnectionsDelete(Invocation& in) {
 
 absl::Status RunPreflight(Invocation& in) {
   std::string source, target, ignore;
-  in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
-  in.flags().Add("target", "CONNECTION", "the target connection (required)", Text(&target));
-  in.flags().Add("ignore", "CHECK,...",
-                 "checks whose errors do not count for the exit code, e.g. "
-                 "trust,compatibility before trust is established",
-                 Text(&ignore));
+  in.flags().Text("source", &source, "CONNECTION", "the source connection (required)");
+  in.flags().Text("target", &target, "CONNECTION", "the target connection (required)");
+  in.flags().Text("ignore", &ignore, "CHECK,...",
+                  "checks whose errors do not count for the exit code, e.g. "
+                  "trust,compatibility before trust is established");
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Runs every preflight check across the source and the target at once: roles, app "
                              "permissions, cloud, feature enabled, licences, Customer Key, trust, compatibility, "

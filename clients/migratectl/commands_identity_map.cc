@@ -67,10 +67,9 @@ absl::StatusOr<std::vector<v1::TenantUser>> ListUsers(Invocation& in, const std:
 absl::Status RunIdentityMapValidate(Invocation& in) {
   std::string source, tenant_id;
   int max_problems = 100;
-  in.flags().Add("source", "CONNECTION", "check column 2 against this source connection's tenant id", Text(&source));
-  in.flags().Add("source-tenant-id", "GUID", "check column 2 against this tenant id", Text(&tenant_id));
-  in.flags().Add("max-problems", "N", "list at most N problems, then count the rest (default 100)",
-                 IntFlag(&max_problems, 1, 1000000));
+  in.flags().Text("source", &source, "CONNECTION", "check column 2 against this source connection's tenant id");
+  in.flags().Text("source-tenant-id", &tenant_id, "GUID", "check column 2 against this tenant id");
+  in.flags().Int("max-problems", &max_problems, 1, 1000000, "list at most N problems, then count the rest");
   ASSIGN_OR_RETURN(bool run, in.Parse({"Validates Microsoft's identity-map CSV the way the orchestrator does, and "
                                        "lists its problems at once with their file, line and column (the first "
                                        "--max-problems, then how many more): six columns, "
@@ -111,8 +110,8 @@ absl::Status RunIdentityMapValidate(Invocation& in) {
 
 absl::Status RunIdentityMapUpload(Invocation& in) {
   std::string target, geo;
-  in.flags().Add("target", "CONNECTION", "the target connection (required)", Text(&target));
-  in.flags().Add("geo", "CODE", "only this target geo (default: every geo, as Microsoft requires)", Text(&geo));
+  in.flags().Text("target", &target, "CONNECTION", "the target connection (required)");
+  in.flags().Text("geo", &geo, "CODE", "only this target geo (default: every geo, as Microsoft requires)");
   ASSIGN_OR_RETURN(bool run, in.Parse({"Validates the identity map, then uploads it to every geo of the target "
                                        "tenant (Graph crossOrganizationUserMappings, 50 rows a request).",
                                        "Add-SPOTenantIdentityMap -IdentityMapPath <file> (on each target geo)", "FILE",
@@ -152,10 +151,10 @@ absl::Status RunIdentityMapUpload(Invocation& in) {
 absl::Status RunIdentityMapGenerate(Invocation& in) {
   std::string source, target, output;
   bool include_guests = false;
-  in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
-  in.flags().Add("target", "CONNECTION", "the target connection (required)", Text(&target));
-  in.flags().Add("output", "FILE", "write the CSV here (default: standard output)", Text(&output));
-  in.flags().Add("include-guests", "", "map guest users too (as GuestUser)", Switch(&include_guests));
+  in.flags().Text("source", &source, "CONNECTION", "the source connection (required)");
+  in.flags().Text("target", &target, "CONNECTION", "the target connection (required)");
+  in.flags().Text("output", &output, "FILE", "write the CSV here (default: standard output)");
+  in.flags().Switch("include-guests", &include_guests, "map guest users too (as GuestUser)");
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Reads the users of both tenants and matches each source user to the target user "
                              "pre-created for it: same UPN local part, else same mail. Writes Microsoft's "

@@ -207,15 +207,14 @@ absl::Status RunMigrateStart(Invocation& in) {
   std::string plan_path, identity_map_override, id_override;
   bool watch = false, validate_only = false;
   absl::Duration timeout = absl::InfiniteDuration();
-  in.flags().Add("plan", "FILE", "the plan file (YAML; see deploy/local/demo-plan.yaml) (required)", Text(&plan_path));
-  in.flags().Add("identity-map", "FILE", "use this identity map instead of the plan's", Text(&identity_map_override));
-  in.flags().Add("id", "NAME", "use this migration id instead of the plan's", Text(&id_override));
-  in.flags().Add("validate-only", "",
-                 "a rehearsal whatever the plan says: every phase runs, Microsoft validates "
-                 "each user (-ValidationOnly) and nothing moves",
-                 Switch(&validate_only));
-  in.flags().Add("watch", "", "then follow the migration to its end, like `migrate status --watch`", Switch(&watch));
-  in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long", DurationFlag(&timeout));
+  in.flags().Text("plan", &plan_path, "FILE", "the plan file (YAML; see deploy/local/demo-plan.yaml) (required)");
+  in.flags().Text("identity-map", &identity_map_override, "FILE", "use this identity map instead of the plan's");
+  in.flags().Text("id", &id_override, "NAME", "use this migration id instead of the plan's");
+  in.flags().Switch("validate-only", &validate_only,
+                    "a rehearsal whatever the plan says: every phase runs, Microsoft validates "
+                    "each user (-ValidationOnly) and nothing moves");
+  in.flags().Switch("watch", &watch, "then follow the migration to its end, like `migrate status --watch`");
+  in.flags().Duration("timeout", &timeout, absl::Milliseconds(1), "with --watch: stop watching after this long");
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Creates a migration from a plan file and starts it: the orchestrator runs trust, "
                              "verification, user checks, identity map, compatibility, the moves (at most 4,000 "
@@ -262,9 +261,9 @@ absl::Status RunMigrateStart(Invocation& in) {
 absl::Status RunMigrateStatus(Invocation& in) {
   bool watch = false;
   absl::Duration timeout = absl::InfiniteDuration();
-  in.flags().Add("watch", "", "follow the migration live to its end (bars on a terminal, lines otherwise)",
-                 Switch(&watch));
-  in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long (exit 8)", DurationFlag(&timeout));
+  in.flags().Switch("watch", &watch, "follow the migration live to its end (bars on a terminal, lines otherwise)");
+  in.flags().Duration("timeout", &timeout, absl::Milliseconds(1),
+                      "with --watch: stop watching after this long (exit 8)");
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Shows a migration (phase, state and why, users by state, queues per source geo, trust "
                              "and compatibility per geo pair), or lists every migration without NAME. With --watch, "
@@ -306,7 +305,7 @@ absl::Status RunMigrateStatus(Invocation& in) {
 
 absl::Status RunMigratePause(Invocation& in) {
   std::string reason;
-  in.flags().Add("reason", "TEXT", "why, recorded in the migration's events", Text(&reason));
+  in.flags().Text("reason", &reason, "TEXT", "why, recorded in the migration's events");
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Pauses a migration: no new move is started; moves already started at "
                              "Microsoft carry on and are still followed.",
@@ -326,8 +325,8 @@ absl::Status RunMigratePause(Invocation& in) {
 
 absl::Status RunMigrateResume(Invocation& in) {
   std::string begin, end;
-  in.flags().Add("window-begin", "TIME", "new window start, RFC 3339 UTC (e.g. after the window ended)", Text(&begin));
-  in.flags().Add("window-end", "TIME", "new window end, RFC 3339 UTC", Text(&end));
+  in.flags().Text("window-begin", &begin, "TIME", "new window start, RFC 3339 UTC (e.g. after the window ended)");
+  in.flags().Text("window-end", &end, "TIME", "new window end, RFC 3339 UTC");
   ASSIGN_OR_RETURN(bool run, in.Parse({"Resumes a paused migration where it stopped, optionally with a new window.",
                                        "Start-SPOCrossTenantUserContentMove -PreferredMoveBeginDate/-EndDate for the "
                                        "next batch",
@@ -352,7 +351,7 @@ absl::Status RunMigrateResume(Invocation& in) {
 
 absl::Status RunMigrateCancel(Invocation& in) {
   std::string reason;
-  in.flags().Add("reason", "TEXT", "why, recorded in the migration's events", Text(&reason));
+  in.flags().Text("reason", &reason, "TEXT", "why, recorded in the migration's events");
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Cancels a migration: users not yet started are STOPPED, moves Microsoft "
                              "can still stop are stopped, moves already in progress are followed to "
@@ -374,8 +373,9 @@ absl::Status RunMigrateCancel(Invocation& in) {
 absl::Status RunMigrateReconcile(Invocation& in) {
   bool watch = false;
   absl::Duration timeout = absl::InfiniteDuration();
-  in.flags().Add("watch", "", "then follow the migration to its end, like `migrate status --watch`", Switch(&watch));
-  in.flags().Add("timeout", "DURATION", "with --watch: stop watching after this long (exit 8)", DurationFlag(&timeout));
+  in.flags().Switch("watch", &watch, "then follow the migration to its end, like `migrate status --watch`");
+  in.flags().Duration("timeout", &timeout, absl::Milliseconds(1),
+                      "with --watch: stop watching after this long (exit 8)");
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Asks Microsoft again about every user whose move may have started but whose final "
                              "state Microsoft has not confirmed (FAILED on the mesh's own error: a connection "
@@ -410,12 +410,11 @@ absl::Status RunMigrateReconcile(Invocation& in) {
 
 absl::Status RunMigrateReport(Invocation& in) {
   std::string states, output, clock_name = "mesh";
-  in.flags().Add("state", "STATE,...", "only users in these states, e.g. failed,blocked", Text(&states));
-  in.flags().Add("clock", "mesh|microsoft",
-                 "whose times to show: the mesh's (when it queued, started and saw each move end; the default) "
-                 "or Microsoft's (what Microsoft reported); never both in a row",
-                 Text(&clock_name));
-  in.flags().Add("output", "FILE", "write the report to a file instead of standard output", Text(&output));
+  in.flags().Text("state", &states, "STATE,...", "only users in these states, e.g. failed,blocked");
+  in.flags().Text("clock", &clock_name, "mesh|microsoft",
+                  "whose times to show: the mesh's (when it queued, started and saw each move end; the default) "
+                  "or Microsoft's (what Microsoft reported); never both in a row");
+  in.flags().Text("output", &output, "FILE", "write the report to a file instead of standard output");
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"The migration report: one row per user (source, target, geos, state, attempts, times on "
                              "one clock, error code and text), as an aligned table, CSV (every column) or JSON.",

@@ -24,8 +24,8 @@ std::string HostOf(absl::string_view url) {
 
 absl::Status RunRedirectsList(Invocation& in) {
   std::string source, geo;
-  in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
-  in.flags().Add("geo", "CODE", "only this source geo (default: every geo)", Text(&geo));
+  in.flags().Text("source", &source, "CONNECTION", "the source connection (required)");
+  in.flags().Text("geo", &geo, "CODE", "only this source geo (default: every geo)");
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Lists the redirect sites left at the old OneDrive URLs on the source, on "
                              "every source geo.",
@@ -62,9 +62,8 @@ absl::Status RunRedirectsList(Invocation& in) {
 absl::Status RunRedirectsRemove(Invocation& in) {
   std::string source;
   bool permanent = false;
-  in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
-  in.flags().Add("permanent", "", "also purge it from the site recycle bin, freeing the URL at once",
-                 Switch(&permanent));
+  in.flags().Text("source", &source, "CONNECTION", "the source connection (required)");
+  in.flags().Switch("permanent", &permanent, "also purge it from the site recycle bin, freeing the URL at once");
   ASSIGN_OR_RETURN(
       bool run, in.Parse({"Removes redirect sites (needed before moving a user back). The geo is found "
                           "from each URL's host.",

@@ -107,8 +107,8 @@ void PrintVerifyRows(Invocation& in, const std::vector<VerifyRow>& rows) {
 
 absl::Status RunTrustEstablish(Invocation& in) {
   std::string source, target;
-  in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
-  in.flags().Add("target", "CONNECTION", "the target connection (required)", Text(&target));
+  in.flags().Text("source", &source, "CONNECTION", "the source connection (required)");
+  in.flags().Text("target", &target, "CONNECTION", "the target connection (required)");
   ASSIGN_OR_RETURN(bool run,
                    in.Parse({"Establishes the trust on both tenants for every source-geo/target-geo pair, "
                              "with each geo's cross-tenant host URL read from the tenant itself.",
@@ -145,14 +145,13 @@ absl::Status RunTrustVerify(Invocation& in) {
   bool wait = false;
   absl::Duration timeout = absl::Hours(24 * 7 + 1);
   absl::Duration interval = absl::Seconds(2);
-  in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
-  in.flags().Add("target", "CONNECTION", "the target connection (required)", Text(&target));
-  in.flags().Add("wait", "", "check again until every side says GoodToProceed", Switch(&wait));
-  in.flags().Add("timeout", "DURATION",
-                 "with --wait: give up after this long (default 7 days and an hour: "
-                 "DormantByPartner lasts up to 7 days)",
-                 DurationFlag(&timeout));
-  in.flags().Add("interval", "DURATION", "with --wait: time between checks (default 2s)", DurationFlag(&interval));
+  in.flags().Text("source", &source, "CONNECTION", "the source connection (required)");
+  in.flags().Text("target", &target, "CONNECTION", "the target connection (required)");
+  in.flags().Switch("wait", &wait, "check again until every side says GoodToProceed");
+  in.flags().Duration("timeout", &timeout, absl::Milliseconds(1),
+                      "with --wait: give up after this long (default 7 days and an hour: "
+                      "DormantByPartner lasts up to 7 days)");
+  in.flags().Duration("interval", &interval, absl::Milliseconds(1), "with --wait: time between checks");
   ASSIGN_OR_RETURN(bool run, in.Parse({"Verifies the trust on both tenants for every pair. Exit 10 unless every side "
                                        "says GoodToProceed.",
                                        "Verify-SPOCrossTenantRelationship -Scenario MnA -PartnerRole Target|Source "
@@ -188,8 +187,8 @@ absl::Status RunTrustVerify(Invocation& in) {
 
 absl::Status RunTrustRemove(Invocation& in) {
   std::string source, target;
-  in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
-  in.flags().Add("target", "CONNECTION", "the target connection (required)", Text(&target));
+  in.flags().Text("source", &source, "CONNECTION", "the source connection (required)");
+  in.flags().Text("target", &target, "CONNECTION", "the target connection (required)");
   ASSIGN_OR_RETURN(bool run, in.Parse({"Removes the trust on both tenants for every pair, then verifies that each "
                                        "side says NotEstablished. Do it before the source licences expire.",
                                        "Remove-SPOCrossTenantRelationship -Scenario MnA -PartnerRole Target|Source "
@@ -222,8 +221,8 @@ absl::Status RunTrustRemove(Invocation& in) {
 
 absl::Status RunCompatibility(Invocation& in) {
   std::string source, target;
-  in.flags().Add("source", "CONNECTION", "the source connection (required)", Text(&source));
-  in.flags().Add("target", "CONNECTION", "the target connection (required)", Text(&target));
+  in.flags().Text("source", &source, "CONNECTION", "the source connection (required)");
+  in.flags().Text("target", &target, "CONNECTION", "the target connection (required)");
   ASSIGN_OR_RETURN(bool run, in.Parse({"Asks every source geo whether it is compatible with every target geo. "
                                        "Compatible and Warning may proceed; exit 10 when a pair is Incompatible "
                                        "(Microsoft: wait up to 48 hours, then contact support).",

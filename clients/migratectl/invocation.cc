@@ -185,49 +185,6 @@ GlobalOptions OptionsFromEnvironment() {
   return options;
 }
 
-FlagSet::Setter Text(std::string* out) {
-  return [out](absl::string_view value) {
-    *out = std::string(value);
-    return absl::OkStatus();
-  };
-}
-
-FlagSet::Setter Switch(bool* out) {
-  return [out](absl::string_view value) {
-    if (value == "true" || value == "1" || value == "yes") {
-      *out = true;
-    } else if (value == "false" || value == "0" || value == "no") {
-      *out = false;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("expected true or false, got '", value, "'"));
-    }
-    return absl::OkStatus();
-  };
-}
-
-FlagSet::Setter DurationFlag(absl::Duration* out) {
-  return [out](absl::string_view value) {
-    absl::Duration parsed;
-    if (!absl::ParseDuration(value, &parsed) || parsed <= absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(absl::StrCat("expected a duration such as 30s or 5m, got '", value, "'"));
-    }
-    *out = parsed;
-    return absl::OkStatus();
-  };
-}
-
-FlagSet::Setter IntFlag(int* out, int min, int max) {
-  return [out, min, max](absl::string_view value) {
-    int parsed = 0;
-    if (!absl::SimpleAtoi(value, &parsed) || parsed < min || parsed > max) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("expected a whole number from ", min, " to ", max, ", got '", value, "'"));
-    }
-    *out = parsed;
-    return absl::OkStatus();
-  };
-}
-
 bool IsSwitch(absl::string_view name) {
   static const char* const kSwitches[] = {
       "watch",         "wait",           "permanent",         "device-code",
@@ -256,67 +213,50 @@ Invocation::Invocation(std::string command, std::vector<std::string> flag_args, 
 
 absl::StatusOr<bool> Invocation::Parse(const CommandHelp& help, size_t min_positionals, size_t max_positionals) {
   GlobalOptions& o = options_;
-  flags_.Add("connector", "HOST:PORT", "tenant-connector address (env MIGRATECTL_CONNECTOR; default 127.0.0.1:50051)",
-             Text(&o.connector_address));
-  flags_.Add("orchestrator", "HOST:PORT", "orchestrator address (env MIGRATECTL_ORCHESTRATOR; default 127.0.0.1:50052)",
-             Text(&o.orchestrator_address));
-  flags_.Add("tls-ca", "FILE", "CA to verify the servers with; turns TLS on (env MIGRATECTL_TLS_CA)", Text(&o.tls_ca));
-  flags_.Add("tls-cert", "FILE", "client certificate for mTLS (env MIGRATECTL_TLS_CERT)", Text(&o.tls_cert));
-  flags_.Add("tls-key", "FILE", "its private key (env MIGRATECTL_TLS_KEY)", Text(&o.tls_key));
-  flags_.Add("tls-server-name", "NAME", "name to verify on the server certificate (env MIGRATECTL_TLS_SERVER_NAME)",
-             Text(&o.tls_server_name));
-  flags_.Add("deadline", "DURATION", "deadline of each call (env MIGRATECTL_DEADLINE; default 30s)",
-             DurationFlag(&o.deadline));
-  flags_.Add("format", "table|csv|json", "output format (env MIGRATECTL_FORMAT; default table)",
-             [&o](absl::string_view value) -> absl::Status {
-               absl::StatusOr<OutputFormat> format = ParseOutputFormat(value);
-               if (!format.ok()) return format.status();
-               o.format = *format;
-               return absl::OkStatus();
-             });
-  flags_.Add("progress", "auto|bars|lines",
-             "live progress: bars on a terminal, timestamped lines otherwise (default auto)",
-             [&o](absl::string_view value) -> absl::Status {
-               if (value != "auto" && value != "bars" && value != "lines") {
-                 return absl::InvalidArgumentError(absl::StrCat("expected auto, bars or lines, got '", value, "'"));
-               }
-               o.progress = std::string(value);
-               return absl::OkStatus();
-             });
-  flags_.Add("verbose", "", "print the command's trace id (W3C trace context) on stderr first", Switch(&o.verbose));
+  flags_.Text("connector", &o.connector_address, "HOST:PORT", "tenant-connector address (env MIGRATECTL_CONNECTOR)");
+  flags_.Text("orchestrator", &o.orchestrator_address, "HOST:PORT",
+              "orchestrator address (env MIGRATECTL_ORCHESTRATOR)");
+  flags_.Text("tls-ca", &o.tls_ca, "FILE", "CA to verify the servers with; turns TLS on (env MIGRATECTL_TLS_CA)");
+  flags_.Text("tls-cert", &o.tls_cert, "FILE", "client certificate for mTLS (env MIGRATECTL_TLS_CERT)");
+  flags_.Text("tls-key", &o.tls_key, "FILE", "its private key (env MIGRATECTL_TLS_KEY)");
+  flags_.Text("tls-server-name", &o.tls_server_name, "NAME",
+              "name to verify on the server certificate (env MIGRATECTL_TLS_SERVER_NAME)");
+  flags_.Duration("deadline", &o.deadline, absl::Milliseconds(1), "deadline of each call (env MIGRATECTL_DEADLINE)");
+  flags_.Custom("format", "table|csv|json",
+                o.format == OutputFormat::kTable ? "table"
+                : o.format == OutputFormat::kCsv ? "csv"
+                                                 : "json",
+                "output format (env MIGRATECTL_FORMAT)", [&o](absl::string_view value) -> absl::Status {
+                  absl::StatusOr<OutputFormat> format = ParseOutputFormat(value);
+                  if (!format.ok()) return format.status();
+                  o.format = *format;
+                  return absl::OkStatus();
+                });
+  flags_.Custom("progress", "auto|bars|lines", o.progress,
+                "live progress: bars on a terminal, timestamped lines otherwise",
+                [&o](absl::string_view value) -> absl::Status {
+                  if (value != "auto" && value != "bars" && value != "lines") {
+                    return absl::InvalidArgumentError(absl::StrCat("expected auto, bars or lines, got '", value, "'"));
+                  }
+                  o.progress = std::string(value);
+                  return absl::OkStatus();
+                });
+  flags_.Switch("verbose", &o.verbose, "print the command's trace id (W3C trace context) on stderr first");
 
-  std::vector<std::string> argv_storage = {"migratectl"};
-  argv_storage.insert(argv_storage.end(), flag_args_.begin(), flag_args_.end());
-  std::vector<char*> argv;
-  for (std::string& arg : argv_storage) argv.push_back(arg.data());
-  absl::Status parsed = flags_.Parse(static_cast<int>(argv.size()), argv.data());
+  absl::Status parsed = flags_.ParseCommandLine(flag_args_);
   if (!parsed.ok()) return UsageError(absl::StrCat(parsed.message()));
   if (flags_.help_requested()) {
-    std::string usage = flags_.Usage();
-    // "migratectl x: \n\nUsage: migratectl x [--flag=value ...]" -> our own head and usage line.
-    size_t flags_at = usage.find("Flags:\n");
     std::string text = absl::StrCat("migratectl ", command_, ": ", help.summary, "\n");
     if (!help.replaces.empty()) absl::StrAppend(&text, "Replaces: ", help.replaces, "\n");
     absl::StrAppend(&text, "\nUsage: migratectl ", command_, " [flags]",
-                    help.arguments.empty() ? "" : " " + help.arguments, "\n\n");
-    for (absl::string_view line : absl::StrSplit(usage.substr(flags_at == std::string::npos ? 0 : flags_at), '\n')) {
-      std::string shown(line);
-      if (absl::StartsWith(shown, "  --")) {
-        size_t eq = shown.find('=');
-        size_t space = shown.find(' ', 4);
-        if (eq != std::string::npos && eq < space && IsSwitch(shown.substr(4, eq - 4))) shown[eq] = ' ';
-      }
-      absl::StrAppend(&text, shown, "\n");
-    }
-    while (absl::EndsWith(text, "\n\n")) text.pop_back();
+                    help.arguments.empty() ? "" : " " + help.arguments, "\n\nFlags:\n", flags_.FlagLines());
     if (!help.details.empty()) absl::StrAppend(&text, "\n", help.details, "\n");
     absl::StrAppend(&text, "\n", ExitCodeHelp());
     out_ << text;
     return false;
   }
-  absl::Status applied = flags_.Apply();
-  if (!applied.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(applied.message()));
+  if (absl::Status applied = flags_.ApplyCommandLine(); !applied.ok()) {
+    return absl::InvalidArgumentError(applied.message());
   }
   if (positionals_.size() < min_positionals || positionals_.size() > max_positionals) {
     if (positionals_.size() > max_positionals) {

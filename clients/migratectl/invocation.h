@@ -2,14 +2,14 @@
 #define CROSSTENANT_CLIENTS_MIGRATECTL_INVOCATION_H_
 
 // One run of one migratectl command: its flags (the global ones and its own, parsed with the mesh's
-// FlagSet), its positional arguments, the output streams and format, and the gRPC stubs for the
+// SettingsTable), its positional arguments, the output streams and format, and the gRPC stubs for the
 // connector and the orchestrator built from the global address and TLS flags.
 //
 // Every command is one function that registers its flags, parses, and runs:
 //
 //   absl::Status RunPreflight(Invocation& in) {
 //     std::string source;
-//     in.flags().Add("source", "CONNECTION", "the source connection", Text(&source));
+//     in.flags().Text("source", &source, "CONNECTION", "the source connection");
 //     ASSIGN_OR_RETURN(bool run, in.Parse({"Runs every preflight check", "(none)", ""}));
 //     if (!run) return absl::OkStatus();   // --help was printed
 //     ...
@@ -31,7 +31,7 @@
 #include "clients/migratectl/progress.h"
 #include "crosstenant/v1/orchestrator.grpc.pb.h"
 #include "crosstenant/v1/tenant_connector.grpc.pb.h"
-#include "services/common/flag_set.h"
+#include "services/common/settings_table.h"
 #include "services/common/grpc_status.h"
 #include "services/common/trace_context.h"
 
@@ -63,12 +63,6 @@ struct CommandHelp {
   std::string details;    // more text after the flags, may be empty
 };
 
-// Setters for FlagSet.
-FlagSet::Setter Text(std::string* out);
-FlagSet::Setter Switch(bool* out);
-FlagSet::Setter DurationFlag(absl::Duration* out);
-FlagSet::Setter IntFlag(int* out, int min, int max);
-
 // Flag names that take no value (`--watch` is read as `--watch=true`), across every command.
 bool IsSwitch(absl::string_view name);
 
@@ -79,7 +73,7 @@ class Invocation {
   Invocation(std::string command, std::vector<std::string> flag_args, std::vector<std::string> positionals,
              GlobalOptions options, std::ostream& out, std::ostream& err, bool out_is_terminal);
 
-  FlagSet& flags() { return flags_; }
+  SettingsTable& flags() { return flags_; }
 
   // Adds the global flags, parses and applies every flag, checks the number of positionals. Returns
   // false after printing the help for --help.
@@ -136,7 +130,7 @@ class Invocation {
   std::ostream& out_;
   std::ostream& err_;
   bool out_is_terminal_;
-  FlagSet flags_;
+  SettingsTable flags_;
   std::unique_ptr<crosstenant::v1::TenantConnector::Stub> connector_;
   std::unique_ptr<crosstenant::v1::Orchestrator::Stub> orchestrator_;
   TraceContext trace_;

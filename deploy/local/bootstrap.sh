@@ -23,7 +23,7 @@ build_packages=(
   g++ cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
-  libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev libpugixml-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev libpugixml-dev libcli11-dev
   # .proto files compiled into the services: grpc.health.v1, and google.rpc status details
   grpc-proto golang-github-gogo-googleapis-dev
   libgtest-dev libgmock-dev googletest openssl ca-certificates

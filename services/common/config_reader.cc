@@ -147,6 +147,16 @@ void ConfigReader::Read(absl::string_view key, std::string* out) {
   *out = value.Scalar();
 }
 
+std::optional<std::string> ConfigReader::ReadScalar(absl::string_view key) {
+  std::optional<YAML::Node> found = Lookup(key);
+  if (!found) return std::nullopt;
+  if (!found->IsScalar()) {
+    ErrorAt(found->Mark(), key, "expected a single value, not a list or a mapping");
+    return std::nullopt;
+  }
+  return found->Scalar();
+}
+
 void ConfigReader::Read(absl::string_view key, bool* out) {
   std::optional<YAML::Node> found = Lookup(key);
   if (!found) return;

@@ -37,6 +37,9 @@ class ConfigReader {
   static absl::StatusOr<ConfigReader> FromString(absl::string_view text, absl::string_view source_name);
 
   void Read(absl::string_view key, std::string* out);
+  // The text of a scalar (a string, number or boolean as written), or nullopt when the key is absent
+  // or not a scalar (then an error is recorded).
+  std::optional<std::string> ReadScalar(absl::string_view key);
   void Read(absl::string_view key, bool* out);
   // Integers must lie in [min, max].
   void Read(absl::string_view key, int* out, int min, int max);

@@ -85,34 +85,34 @@ std::optional<int> LoadSettings(int argc, char** argv, const ServerDefinition& d
   config.metrics_address = definition.default_metrics_address;
 
   std::string config_path;
-  FlagSet flags(definition.name, definition.summary);
-  flags.AddEarlyString("config", "FILE", "YAML config file; flags override its values", &config_path);
-  AddServerFlags(flags, &config);
-  if (definition.add_flags) definition.add_flags(flags);
+  SettingsTable table(definition.name, definition.summary);
+  table.ConfigFile(&config_path);
+  DeclareServerSettings(table, &config);
+  if (definition.declare_settings) definition.declare_settings(table);
   if (definition.state_database) {
-    flags.Add("backup-to", "FILE",
+    table
+        .Text("backup_to", &backup_to, "FILE",
               "write a consistent copy of the state database to FILE and exit, instead of serving (safe while "
-              "the server runs; docs/deploy.md, Backup and restore)",
-              FlagSet::StoreText(&backup_to));
+              "the server runs; docs/deploy.md, Backup and restore)")
+        .NoConfigKey();
   }
 
-  if (absl::Status status = flags.Parse(argc, argv); !status.ok()) {
+  if (absl::Status status = table.ParseCommandLine(argc, argv); !status.ok()) {
     return Fail(definition, kExitBadConfig, "invalid command line", status);
   }
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
+  if (table.help_requested()) {
+    std::cout << table.Usage();
     return kExitOk;
   }
   if (!config_path.empty()) {
     absl::StatusOr<ConfigReader> reader = ConfigReader::FromFile(config_path);
     if (!reader.ok()) return Fail(definition, kExitBadConfig, "invalid config", reader.status());
-    ReadServerConfig(*reader, &config);
-    if (definition.read_config) definition.read_config(*reader);
+    table.ReadConfig(*reader);
     if (absl::Status status = reader->Finish(); !status.ok()) {
       return Fail(definition, kExitBadConfig, absl::StrCat("invalid config file ", config_path), status);
     }
   }
-  if (absl::Status status = flags.Apply(); !status.ok()) {
+  if (absl::Status status = table.ApplyCommandLine(); !status.ok()) {
     return Fail(definition, kExitBadConfig, "invalid command line", status);
   }
   absl::Status valid = ValidateServerConfig(config);

@@ -7,12 +7,13 @@
 //     crosstenant::ServerDefinition definition;
 //     definition.name = "orchestrator";
 //     ...
-//     definition.create = [](crosstenant::ServerEnvironment& env) { return MakeOrchestratorHost(env); };
+//     definition.create = [](crosstenant::ServerEnvironment& env) { /* ... */ };
 //     return crosstenant::RunServer(argc, argv, definition);
 //   }
 //
-// RunServer parses the common flags and the --config file (flags win), then serves:
-//   - the service's gRPC services, plus grpc.health.v1, reflection (v1alpha) and
+// RunServer reads the settings table (the common settings and the service's declare_settings) from
+// the command line and the --config file (flags win), then serves:
+//   - the service's gRPC services, plus grpc.health.v1, reflection (v1 and v1alpha) and
 //     crosstenant.v1.Diagnostics, on --grpc-address, with mTLS when TLS files are configured; with
 //     mTLS every call is authorized before any handler runs: the caller's certificate must pass
 //     tls.allowed_peers and have the role the method's table names (authorization.h);
@@ -39,7 +40,7 @@
 #include "prometheus/registry.h"
 #include "services/common/authorization.h"
 #include "services/common/config_reader.h"
-#include "services/common/flag_set.h"
+#include "services/common/settings_table.h"
 #include "services/common/health.h"
 #include "services/common/server_config.h"
 #include "services/common/tls.h"
@@ -104,11 +105,9 @@ struct ServerDefinition {
   // Defaults that work on a laptop; a config file or flags override them.
   std::string default_grpc_address;
   std::string default_metrics_address;
-  // Service-specific flags (optional). Their setters run after the config file is read.
-  std::function<void(FlagSet&)> add_flags;
-  // Reads the service's own keys from the config file (optional); unread keys are errors.
-  std::function<void(ConfigReader&)> read_config;
-  // Validates the service's assembled settings (optional); report field violations.
+  // Declares the service's own settings (optional): each once, for its flag, config key and --help.
+  std::function<void(SettingsTable&)> declare_settings;
+  // Checks what the table cannot: settings that depend on each other (optional); field violations.
   std::function<absl::Status()> validate_config;
   // Builds the host once the settings are final.
   std::function<absl::StatusOr<std::unique_ptr<ServiceHost>>(ServerEnvironment&)> create;

@@ -8,16 +8,7 @@
 #include "services/common/errors.h"
 
 namespace crosstenant {
-namespace {
-
-FlagSet::Setter StringSetter(std::string* out) {
-  return [out](absl::string_view value) {
-    *out = std::string(value);
-    return absl::OkStatus();
-  };
-}
-
-}  // namespace
+namespace {}  // namespace
 
 bool SplitHostPort(const std::string& address, std::string* host, int* port) {
   const size_t colon = address.rfind(':');
@@ -39,65 +30,40 @@ bool IsLoopbackHost(const std::string& host) {
   return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
 }
 
-void ReadServerConfig(ConfigReader& reader, ServerConfig* config) {
-  reader.Read("grpc_address", &config->grpc_address);
-  reader.Read("metrics_address", &config->metrics_address);
-  reader.Read("health_address", &config->health_address);
-  reader.Read("ready_file", &config->ready_file);
-  std::string log_format;
-  reader.Read("log_format", &log_format);
-  if (!log_format.empty() && !log::ParseFormat(log_format, &config->log_format)) {
-    reader.AddError("log_format", absl::StrCat("expected json or text, got '", log_format, "'"));
-  }
-  std::string log_level;
-  reader.Read("log_level", &log_level);
-  if (!log_level.empty() && !log::ParseSeverity(log_level, &config->log_level)) {
-    reader.AddError("log_level", absl::StrCat("expected debug, info, warning or error, got '", log_level, "'"));
-  }
-  reader.Read("shutdown_grace", &config->shutdown_grace);
-  ConfigReader tls = reader.Section("tls");
-  tls.Read("cert", &config->tls.cert_file);
-  tls.Read("key", &config->tls.key_file);
-  tls.Read("ca", &config->tls.ca_file);
-  tls.Read("reload_interval", &config->tls.reload_interval);
-  tls.Read("allowed_peers", &config->tls.allowed_peers);
-  ReadAuthorizationConfig(reader, &config->authorization);
-}
-
-void AddServerFlags(FlagSet& flags, ServerConfig* config) {
-  flags.Add("grpc-address", "HOST:PORT", "gRPC listen address (port 0 picks a free port)",
-            StringSetter(&config->grpc_address));
-  flags.Add("metrics-address", "HOST:PORT", "Prometheus /metrics listen address; empty turns it off",
-            StringSetter(&config->metrics_address));
-  flags.Add("health-address", "HOST:PORT", "plaintext health-only gRPC address for Kubernetes probes",
-            StringSetter(&config->health_address));
-  flags.Add("ready-file", "FILE", "written atomically once serving: JSON with the bound addresses",
-            StringSetter(&config->ready_file));
-  flags.Add("log-format", "json|text", "log line format on stderr", [config](absl::string_view value) {
-    if (!log::ParseFormat(value, &config->log_format)) return absl::InvalidArgumentError("expected json or text");
+void DeclareServerSettings(SettingsTable& table, ServerConfig* config) {
+  table.Text("grpc_address", &config->grpc_address, "HOST:PORT", "gRPC listen address (port 0 picks a free port)");
+  table.Text("metrics_address", &config->metrics_address, "HOST:PORT",
+             "Prometheus /metrics listen address; empty turns it off");
+  table.Text("health_address", &config->health_address, "HOST:PORT",
+             "plaintext health-only gRPC address for Kubernetes probes");
+  table.Text("ready_file", &config->ready_file, "FILE",
+             "written atomically once serving: JSON with the bound addresses");
+  table.Custom("log_format", "json|text", "text", "log line format on stderr", [config](absl::string_view value) {
+    if (!log::ParseFormat(value, &config->log_format)) {
+      return absl::InvalidArgumentError(absl::StrCat("expected json or text, got '", value, "'"));
+    }
     return absl::OkStatus();
   });
-  flags.Add("log-level", "debug|info|warning|error", "the least severe log lines written (default info)",
-            [config](absl::string_view value) {
-              if (!log::ParseSeverity(value, &config->log_level)) {
-                return absl::InvalidArgumentError("expected debug, info, warning or error");
-              }
-              return absl::OkStatus();
-            });
-  flags.Add("shutdown-grace", "DURATION", "time in-flight RPCs get after SIGTERM, e.g. 10s",
-            [config](absl::string_view value) {
-              absl::Duration grace;
-              if (!absl::ParseDuration(value, &grace) || grace < absl::ZeroDuration()) {
-                return absl::InvalidArgumentError("expected a duration such as 10s");
-              }
-              config->shutdown_grace = grace;
-              return absl::OkStatus();
-            });
-  flags.Add("tls-cert", "FILE", "server certificate (PEM); with --tls-key and --tls-ca turns on mTLS",
-            StringSetter(&config->tls.cert_file));
-  flags.Add("tls-key", "FILE", "server private key (PEM)", StringSetter(&config->tls.key_file));
-  flags.Add("tls-ca", "FILE", "CA bundle (PEM) that client certificates must chain to",
-            StringSetter(&config->tls.ca_file));
+  table.Custom(
+      "log_level", "debug|info|warning|error", "info", "the least severe log lines written",
+      [config](absl::string_view value) {
+        if (!log::ParseSeverity(value, &config->log_level)) {
+          return absl::InvalidArgumentError(absl::StrCat("expected debug, info, warning or error, got '", value, "'"));
+        }
+        return absl::OkStatus();
+      });
+  table.Duration("shutdown_grace", &config->shutdown_grace, absl::ZeroDuration(),
+                 "time in-flight RPCs get after SIGTERM");
+  table.Text("tls.cert", &config->tls.cert_file, "FILE",
+             "server certificate (PEM); with tls.key and tls.ca turns on mTLS");
+  table.Text("tls.key", &config->tls.key_file, "FILE", "server private key (PEM)");
+  table.Text("tls.ca", &config->tls.ca_file, "FILE", "CA bundle (PEM) that client certificates must chain to");
+  table.Duration("tls.reload_interval", &config->tls.reload_interval, absl::Seconds(1),
+                 "how often the certificate files are looked at for a renewal");
+  table.TextList("tls.allowed_peers", &config->tls.allowed_peers, "IDS",
+                 "client identities admitted at all (certificate names or SPIFFE URIs; empty: any the CA signed)");
+  table.Section("authorization", "roles of the client identities: docs/deploy.md, Authorization",
+                [config](ConfigReader& reader) { ReadAuthorizationConfig(reader, &config->authorization); });
 }
 
 absl::Status ValidateServerConfig(const ServerConfig& config) {
@@ -126,9 +92,6 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
       } else if (access(path->c_str(), R_OK) != 0) {
         violations.push_back({field, absl::StrCat("cannot read ", *path)});
       }
-    }
-    if (config.tls.reload_interval < absl::Seconds(1)) {
-      violations.push_back({"tls.reload_interval", "must be at least 1s"});
     }
   }
   // Plaintext carries no caller identity, so every call would be allowed: only on loopback, unless

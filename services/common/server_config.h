@@ -2,7 +2,8 @@
 #define CROSSTENANT_SERVICES_COMMON_SERVER_CONFIG_H_
 
 // The settings every crosstenant server shares: listen addresses, TLS, logging, shutdown. They are
-// read from the top level of the service's YAML config file and overridden by the common flags.
+// read from the top level of the service's YAML config file and overridden by the common flags
+// (DeclareServerSettings).
 //
 //   grpc_address: 0.0.0.0:50051        # gRPC API (mTLS when tls is set)
 //   metrics_address: 0.0.0.0:9464      # Prometheus /metrics; "" turns it off
@@ -30,8 +31,8 @@
 #include "absl/time/time.h"
 #include "services/common/authorization.h"
 #include "services/common/config_reader.h"
-#include "services/common/flag_set.h"
 #include "services/common/logging.h"
+#include "services/common/settings_table.h"
 
 namespace crosstenant {
 
@@ -59,12 +60,9 @@ struct ServerConfig {
   AuthorizationConfig authorization;
 };
 
-// Reads the common keys from the top level of a config file.
-void ReadServerConfig(ConfigReader& reader, ServerConfig* config);
-
-// Registers --grpc-address, --metrics-address, --health-address, --ready-file, --log-format, --log-level,
-// --shutdown-grace and --tls-{cert,key,ca}; their setters write into `config` when applied.
-void AddServerFlags(FlagSet& flags, ServerConfig* config);
+// Declares the common settings (the keys above, and their flags --grpc-address, --tls-cert, ...) in
+// `table`, writing into `config`.
+void DeclareServerSettings(SettingsTable& table, ServerConfig* config);
 
 // Checks a fully assembled config: addresses are HOST:PORT, TLS has all three files (each readable),
 // and a gRPC address other than loopback has TLS unless authorization.allow_plaintext is set.

@@ -16,10 +16,9 @@
 #include "prometheus/exposer.h"
 #include "services/common/atomic_file.h"
 #include "services/common/build_info.h"
-#include "services/common/flag_set.h"
 #include "services/common/logging.h"
 #include "services/common/server_config.h"
-#include "services/common/status_macros.h"
+#include "services/common/settings_table.h"
 #include "services/tenant_emulator/emulator_context.h"
 #include "services/tenant_emulator/https_server.h"
 #include "services/tenant_emulator/request_dispatcher.h"
@@ -45,7 +44,6 @@ struct Options {
   int threads = 128;
   log::Format log_format = log::Format::kText;
   FaultSettings faults;
-  bool token_lifetime_set = false;
 };
 
 int Fail(int code, absl::string_view what, absl::string_view why) {
@@ -53,109 +51,64 @@ int Fail(int code, absl::string_view what, absl::string_view why) {
   return code;
 }
 
-absl::Status ParseRatio(absl::string_view value, double* out) {
-  if (!absl::SimpleAtod(value, out) || *out < 0 || *out > 1) {
-    return absl::InvalidArgumentError("expected a number between 0 and 1");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ParseDurationFlag(absl::string_view value, absl::Duration* out) {
-  if (!absl::ParseDuration(value, out) || *out < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("expected a duration such as 250ms, 30s or 5m");
-  }
-  return absl::OkStatus();
-}
-
-void AddFlags(FlagSet& flags, Options& o) {
-  flags.Add("seed", "FILE", "the seed file: tenants, apps, admins and users (required)", [&o](absl::string_view v) {
-    o.seed_path = std::string(v);
-    return absl::OkStatus();
-  });
-  flags.Add("address", "HOST:PORT", "HTTPS listen address; port 0 picks a free port (default 127.0.0.1:8443)",
-            [&o](absl::string_view v) {
-              std::string host;
-              int port = 0;
-              if (!SplitHostPort(std::string(v), &host, &port)) {
-                return absl::InvalidArgumentError("expected HOST:PORT, e.g. 127.0.0.1:0");
-              }
-              o.address = std::string(v);
-              return absl::OkStatus();
-            });
-  flags.Add("ready-file", "FILE", "written (JSON, atomically) once serving; removed on clean exit",
-            [&o](absl::string_view v) {
-              o.ready_file = std::string(v);
-              return absl::OkStatus();
-            });
-  flags.Add("tls-cert", "FILE", "server certificate (PEM) naming the Microsoft hosts (required)",
-            [&o](absl::string_view v) {
-              o.tls_cert = std::string(v);
-              return absl::OkStatus();
-            });
-  flags.Add("tls-key", "FILE", "server private key (PEM) (required)", [&o](absl::string_view v) {
-    o.tls_key = std::string(v);
-    return absl::OkStatus();
-  });
-  flags.Add("signing-key", "FILE",
-            "RSA private key (PEM) that signs tokens (default: a fresh key at each start; dev-certs.sh makes "
-            "emulator-signing.key)",
-            [&o](absl::string_view v) {
-              o.signing_key = std::string(v);
-              return absl::OkStatus();
-            });
-  flags.Add("time-scale", "X", "emulated seconds per real second for moves, trust and device codes (default 1)",
-            [&o](absl::string_view v) {
-              if (!absl::SimpleAtod(v, &o.time_scale) || o.time_scale <= 0) {
-                return absl::InvalidArgumentError("expected a number above 0");
-              }
-              return absl::OkStatus();
-            });
-  flags.Add("threads", "N", "HTTP worker threads, one per open connection (default 128)", [&o](absl::string_view v) {
-    if (!absl::SimpleAtoi(v, &o.threads) || o.threads < 2 || o.threads > 4096) {
-      return absl::InvalidArgumentError("expected an integer between 2 and 4096");
-    }
-    return absl::OkStatus();
-  });
-  flags.Add("metrics-address", "HOST:PORT", "plain-HTTP Prometheus /metrics (default: off; see /_emulator/metrics)",
-            [&o](absl::string_view v) {
-              o.metrics_address = std::string(v);
-              return absl::OkStatus();
-            });
-  flags.Add("log-format", "text|json", "log line format on stderr (default text)", [&o](absl::string_view v) {
+// Flags only: the emulator is started by scripts and tests, never from a config file.
+void DeclareSettings(SettingsTable& table, Options& o) {
+  table.Text("seed", &o.seed_path, "FILE", "the seed file: tenants, apps, admins and users (required)");
+  table.Custom("address", "HOST:PORT", o.address, "HTTPS listen address; port 0 picks a free port",
+               [&o](absl::string_view v) {
+                 std::string host;
+                 int port = 0;
+                 if (!SplitHostPort(std::string(v), &host, &port)) {
+                   return absl::InvalidArgumentError("expected HOST:PORT, e.g. 127.0.0.1:0");
+                 }
+                 o.address = std::string(v);
+                 return absl::OkStatus();
+               });
+  table.Text("ready_file", &o.ready_file, "FILE", "written (JSON, atomically) once serving; removed on clean exit");
+  table.Text("tls_cert", &o.tls_cert, "FILE", "server certificate (PEM) naming the Microsoft hosts (required)");
+  table.Text("tls_key", &o.tls_key, "FILE", "server private key (PEM) (required)");
+  table.Text("signing_key", &o.signing_key, "FILE",
+             "RSA private key (PEM) that signs tokens (default: a fresh key at each start; dev-certs.sh makes "
+             "emulator-signing.key)");
+  table.Number("time_scale", &o.time_scale, 1e-3, 1e6, "X",
+               "emulated seconds per real second for moves, trust and device codes");
+  table.Int("threads", &o.threads, 2, 4096, "HTTP worker threads, one per open connection");
+  table.Text("metrics_address", &o.metrics_address, "HOST:PORT",
+             "plain-HTTP Prometheus /metrics (default: off; see /_emulator/metrics)");
+  table.Custom("log_format", "text|json", "text", "log line format on stderr", [&o](absl::string_view v) {
     if (!log::ParseFormat(v, &o.log_format)) return absl::InvalidArgumentError("expected text or json");
     return absl::OkStatus();
   });
-  flags.Add("fault-throttle-ratio", "R", "share of requests answered 429 with Retry-After (0..1)",
-            [&o](absl::string_view v) { return ParseRatio(v, &o.faults.throttle_ratio); });
-  flags.Add("fault-retry-after", "SECONDS|MIN-MAX",
-            "Retry-After sent with 429 and 503 answers, or a range each one is drawn from, e.g. 1-3 (default 2)",
-            [&o](absl::string_view v) {
-              const size_t dash = v.find('-');
-              int low = 0, high = 0;
-              if (!absl::SimpleAtoi(v.substr(0, dash), &low) ||
-                  (dash != absl::string_view::npos && !absl::SimpleAtoi(v.substr(dash + 1), &high)) || low < 0 ||
-                  (dash != absl::string_view::npos && high < low)) {
-                return absl::InvalidArgumentError("expected whole seconds, or a range MIN-MAX such as 1-3");
-              }
-              o.faults.retry_after_seconds = low;
-              o.faults.retry_after_max_seconds = dash == absl::string_view::npos ? 0 : high;
-              return absl::OkStatus();
-            });
-  flags.Add("fault-unavailable-ratio", "R", "share of requests answered 503 with Retry-After (0..1)",
-            [&o](absl::string_view v) { return ParseRatio(v, &o.faults.unavailable_ratio); });
-  flags.Add("fault-latency", "DURATION", "latency added to every Microsoft request, e.g. 50ms",
-            [&o](absl::string_view v) { return ParseDurationFlag(v, &o.faults.latency); });
-  flags.Add("token-lifetime", "DURATION", "access token lifetime, e.g. 30s (default: the seed's, 1h)",
-            [&o](absl::string_view v) {
-              RETURN_IF_ERROR(ParseDurationFlag(v, &o.faults.token_lifetime));
-              if (o.faults.token_lifetime < absl::Seconds(1)) return absl::InvalidArgumentError("must be at least 1s");
-              return absl::OkStatus();
-            });
-  flags.Add("unreachable-tenant", "NAME", "a tenant (name, id or domain) that cannot be reached; repeatable",
-            [&o](absl::string_view v) {
-              o.faults.unreachable_tenants.push_back(std::string(v));
-              return absl::OkStatus();
-            });
+  table.Number("fault_throttle_ratio", &o.faults.throttle_ratio, 0, 1, "R",
+               "share of requests answered 429 with Retry-After");
+  table.Custom("fault_retry_after", "SECONDS|MIN-MAX", "2",
+               "Retry-After sent with 429 and 503 answers, or a range each one is drawn from, e.g. 1-3",
+               [&o](absl::string_view v) {
+                 const size_t dash = v.find('-');
+                 int low = 0, high = 0;
+                 if (!absl::SimpleAtoi(v.substr(0, dash), &low) ||
+                     (dash != absl::string_view::npos && !absl::SimpleAtoi(v.substr(dash + 1), &high)) || low < 0 ||
+                     (dash != absl::string_view::npos && high < low)) {
+                   return absl::InvalidArgumentError("expected whole seconds, or a range MIN-MAX such as 1-3");
+                 }
+                 o.faults.retry_after_seconds = low;
+                 o.faults.retry_after_max_seconds = dash == absl::string_view::npos ? 0 : high;
+                 return absl::OkStatus();
+               });
+  table.Number("fault_unavailable_ratio", &o.faults.unavailable_ratio, 0, 1, "R",
+               "share of requests answered 503 with Retry-After");
+  table.Duration("fault_latency", &o.faults.latency, absl::ZeroDuration(), "latency added to every Microsoft request");
+  table.Custom("token_lifetime", "DURATION", "the seed's, 1h", "access token lifetime, at least 1s",
+               [&o](absl::string_view v) {
+                 absl::Duration lifetime;
+                 if (!absl::ParseDuration(v, &lifetime) || lifetime < absl::Seconds(1)) {
+                   return absl::InvalidArgumentError(absl::StrCat("expected a duration of 1s or more, got '", v, "'"));
+                 }
+                 o.faults.token_lifetime = lifetime;
+                 return absl::OkStatus();
+               });
+  table.TextList("unreachable_tenant", &o.faults.unreachable_tenants, "NAME",
+                 "tenants (name, id or domain) that cannot be reached");
 }
 
 // The key the emulator signs tokens with: a new one, or the PEM private key in `path`.
@@ -193,16 +146,16 @@ int RunEmulator(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   Options options;
-  FlagSet flags(kName, "Microsoft's cloud on loopback: Entra ID, Graph and SharePoint admin for seeded tenants.");
-  AddFlags(flags, options);
-  if (absl::Status status = flags.Parse(argc, argv); !status.ok()) {
+  SettingsTable table(kName, "Microsoft's cloud on loopback: Entra ID, Graph and SharePoint admin for seeded tenants.");
+  DeclareSettings(table, options);
+  if (absl::Status status = table.ParseCommandLine(argc, argv); !status.ok()) {
     return Fail(kExitBadInput, "invalid command line", status.message());
   }
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
+  if (table.help_requested()) {
+    std::cout << table.Usage();
     return kExitOk;
   }
-  if (absl::Status status = flags.Apply(); !status.ok()) {
+  if (absl::Status status = table.ApplyCommandLine(); !status.ok()) {
     return Fail(kExitBadInput, "invalid command line", status.message());
   }
   if (options.seed_path.empty()) return Fail(kExitBadInput, "invalid command line", "--seed FILE is required");

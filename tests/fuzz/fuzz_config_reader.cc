@@ -1,6 +1,6 @@
-// Fuzzes ConfigReader, the YAML config reader every server uses (and the migratectl plan file will),
-// with a server's schema: the common keys (ReadServerConfig) plus the tenant connector's own keys, as
-// services/tenant_connector/grpc/tenant_connector_host.cc reads them, and a list of mappings as a plan
+// Fuzzes ConfigReader, the YAML config reader every server uses (and the migratectl plan file), with a
+// server's settings table: the common settings (DeclareServerSettings) plus keys of every kind a
+// service declares (text, lists, whole numbers, durations, sections), and a list of mappings as a plan
 // has (`migrations: [{name, users, dry_run, ratio, max_bytes}]`), so that every Read overload, Section
 // and Items run on hostile YAML.
 //
@@ -16,35 +16,29 @@
 #include "absl/time/time.h"
 #include "services/common/config_reader.h"
 #include "services/common/server_config.h"
+#include "services/common/settings_table.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 constexpr char kSource[] = "fuzz.yaml";
 
-// The tenant connector's own keys (tenant_connector_host.cc).
+// Keys of the kinds the tenant connector declares (tenant_connector_host.cc).
 struct ConnectorKeys {
-  std::string state_dir, seal_key_file, ca_file;
-  absl::Duration probe_interval, credential_warning, budget, refresh_margin, backoff_base, backoff_max;
+  std::string state_dir, ca_file;
+  absl::Duration probe_interval = absl::Minutes(5), budget = absl::Seconds(60);
   std::vector<std::string> connect_to;
-  int executor_threads = 16, max_attempts = 5, max_concurrency = 1;
+  int executor_threads = 16, max_attempts = 5;
 };
 
-void ReadConnectorKeys(crosstenant::ConfigReader& reader, ConnectorKeys* keys) {
-  reader.Read("state_dir", &keys->state_dir);
-  reader.Read("seal_key_file", &keys->seal_key_file);
-  reader.Read("probe_interval", &keys->probe_interval);
-  reader.Read("credential_warning", &keys->credential_warning);
-  reader.Read("executor_threads", &keys->executor_threads, 2, 1024);
-  crosstenant::ConfigReader upstream = reader.Section("upstream");
-  upstream.Read("connect_to", &keys->connect_to);
-  upstream.Read("ca_file", &keys->ca_file);
-  upstream.Read("budget", &keys->budget);
-  upstream.Read("refresh_margin", &keys->refresh_margin);
-  upstream.Read("max_attempts", &keys->max_attempts, 1, 20);
-  upstream.Read("max_concurrency", &keys->max_concurrency, 1, 64);
-  upstream.Read("backoff_base", &keys->backoff_base);
-  upstream.Read("backoff_max", &keys->backoff_max);
+void DeclareConnectorKeys(crosstenant::SettingsTable& table, ConnectorKeys* keys) {
+  table.Text("state_dir", &keys->state_dir, "DIR", "");
+  table.Duration("probe_interval", &keys->probe_interval, absl::Seconds(1), "");
+  table.Int("executor_threads", &keys->executor_threads, 2, 1024, "");
+  table.TextList("upstream.connect_to", &keys->connect_to, "RULES", "");
+  table.Text("upstream.ca_file", &keys->ca_file, "FILE", "");
+  table.Duration("upstream.budget", &keys->budget, absl::Seconds(1), "");
+  table.Int("upstream.max_attempts", &keys->max_attempts, 1, 20, "");
 }
 
 // A plan-like list of mappings: the remaining overloads (bool, int64, double) and Items.
@@ -78,9 +72,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   crosstenant::ServerConfig server;
-  crosstenant::ReadServerConfig(*reader, &server);
   ConnectorKeys connector;
-  ReadConnectorKeys(*reader, &connector);
+  crosstenant::SettingsTable table("fuzz", "");
+  crosstenant::DeclareServerSettings(table, &server);
+  DeclareConnectorKeys(table, &connector);
+  table.ReadConfig(*reader);
   ReadPlanLikeItems(*reader);
   absl::Status finished = reader->Finish();
   if (!finished.ok()) {
@@ -90,6 +86,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   FUZZ_CHECK(connector.executor_threads >= 2 && connector.executor_threads <= 1024, "range not enforced");
   FUZZ_CHECK(server.shutdown_grace >= absl::ZeroDuration(), "a negative duration was accepted");
+  FUZZ_CHECK(connector.probe_interval >= absl::Seconds(1), "a duration below its minimum was accepted");
   for (const std::string* address : {&server.grpc_address, &server.metrics_address, &server.health_address}) {
     std::string host;
     int port = -1;

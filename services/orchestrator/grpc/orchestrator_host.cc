@@ -58,14 +58,9 @@ struct OrchestratorConfig {
 constexpr int64_t kMinSqliteSize = int64_t{1} << 20;
 constexpr int64_t kMaxSqliteSize = int64_t{16} << 40;
 
-OrchestratorConfig& Config() {
-  static OrchestratorConfig config;
-  return config;
-}
-
-TaskService::Options TaskOptions(OrchestratorMetrics* metrics, StoreHealth* health) {
+TaskService::Options TaskOptions(const OrchestratorConfig& config, OrchestratorMetrics* metrics, StoreHealth* health) {
   TaskService::Options options;
-  options.poll_interval = Config().poll_interval;
+  options.poll_interval = config.poll_interval;
   options.metrics = metrics;
   options.health = health;
   return options;
@@ -109,16 +104,16 @@ class RepeatedErrorLog {
   int64_t repeats_ = 0;  // failures with that error since
 };
 
-std::shared_ptr<grpc::Channel> ConnectorChannel() {
+std::shared_ptr<grpc::Channel> ConnectorChannel(const OrchestratorConfig& config) {
   grpc::ChannelArguments args;
-  if (!Config().server_name.empty()) args.SetSslTargetNameOverride(Config().server_name);
-  return grpc::CreateCustomChannel(Config().connector_address, MakeChannelCredentials(Config().client_tls), args);
+  if (!config.server_name.empty()) args.SetSslTargetNameOverride(config.server_name);
+  return grpc::CreateCustomChannel(config.connector_address, MakeChannelCredentials(config.client_tls), args);
 }
 
-LeaderElection::Options ElectionOptions() {
+LeaderElection::Options ElectionOptions(const OrchestratorConfig& config) {
   LeaderElection::Options options;
-  options.replica_id = Config().replica_id;
-  options.lease = Config().leader_lease;
+  options.replica_id = config.replica_id;
+  options.lease = config.leader_lease;
   return options;
 }
 
@@ -126,18 +121,19 @@ LeaderElection::Options ElectionOptions() {
 // phases. With one replica it simply always leads.
 class OrchestratorHost : public ServiceHost {
  public:
-  OrchestratorHost(absl::Duration grace, std::shared_ptr<StoreHealth> health, std::unique_ptr<MigrationStore> store,
-                   std::shared_ptr<OrchestratorMetrics> metrics)
-      : grace_(grace),
+  OrchestratorHost(const OrchestratorConfig& config, absl::Duration grace, std::shared_ptr<StoreHealth> health,
+                   std::unique_ptr<MigrationStore> store, std::shared_ptr<OrchestratorMetrics> metrics)
+      : config_(config),
+        grace_(grace),
         health_(std::move(health)),
         store_(std::move(store)),
         metrics_(std::move(metrics)),
         migrations_(store_.get(), MigrationOptions(&connector_)),
         tasks_(store_.get(), &migrations_.events(), &migrations_.write_mutex(),
-               TaskOptions(metrics_.get(), health_.get())),
-        connector_(ConnectorChannel()),
-        election_(store_.get(), ElectionOptions()),
-        driver_(&migrations_, &connector_, DriverOptions(&election_)),
+               TaskOptions(config, metrics_.get(), health_.get())),
+        connector_(ConnectorChannel(config)),
+        election_(store_.get(), ElectionOptions(config)),
+        driver_(&migrations_, &connector_, DriverOptions(config, &election_)),
         follower_(store_.get(), &migrations_.events()),
         audit_(store_.get(), AuditOptions(metrics_.get())),
         service_(&migrations_, &tasks_, {}, ServiceOptionsWith(&audit_)) {}
@@ -164,7 +160,7 @@ class OrchestratorHost : public ServiceHost {
       campaign_errors_.Report(election_.Campaign());
       metrics_->SetLeadership(election_.term());
     });
-    driver_thread_.Start(Config().driver_tick, [this] {
+    driver_thread_.Start(config_.driver_tick, [this] {
       if (!election_.leading()) return;
       // While the state database is full no step is taken: each would call Microsoft and then fail to
       // record what it did. The first tick after space returns picks up where the last one stopped.
@@ -172,7 +168,7 @@ class OrchestratorHost : public ServiceHost {
       if (ticked.ok()) ticked = driver_.Tick();
       tick_errors_.Report(ticked);
     });
-    follow_.Start(Config().follow_interval, [this] {
+    follow_.Start(config_.follow_interval, [this] {
       absl::Status followed = follower_.PollOnce();
       if (!followed.ok()) log::Error("event follower", {{"error", std::string(followed.message())}});
     });
@@ -211,14 +207,15 @@ class OrchestratorHost : public ServiceHost {
     return options;
   }
 
-  static PhaseDriver::Options DriverOptions(LeaderElection* election) {
+  static PhaseDriver::Options DriverOptions(const OrchestratorConfig& config, LeaderElection* election) {
     PhaseDriver::Options options;
-    options.max_recheck = Config().recheck_max;
+    options.max_recheck = config.recheck_max;
     options.first_recheck = std::min(options.first_recheck, options.max_recheck);
     options.leader_term = [election] { return election->term(); };
     return options;
   }
 
+  const OrchestratorConfig config_;
   const absl::Duration grace_;
   std::shared_ptr<StoreHealth> health_;  // outlives the store, which reports to it
   std::unique_ptr<MigrationStore> store_;
@@ -239,24 +236,24 @@ class OrchestratorHost : public ServiceHost {
   PeriodicThread follow_;
 };
 
-absl::StatusOr<std::unique_ptr<MigrationStore>> OpenStore(StoreHealth* health) {
-  if (Config().store == "sqlite") {
+absl::StatusOr<std::unique_ptr<MigrationStore>> OpenStore(const OrchestratorConfig& config, StoreHealth* health) {
+  if (config.store == "sqlite") {
     SqliteDatabase::Options options;
-    options.max_size_bytes = Config().sqlite_max_size;
+    options.max_size_bytes = config.sqlite_max_size;
     options.health = health;
     ASSIGN_OR_RETURN(std::unique_ptr<SqliteMigrationStore> store,
-                     SqliteMigrationStore::Open(Config().sqlite_path, options));
-    if (Config().sqlite_max_size > 0) {
+                     SqliteMigrationStore::Open(config.sqlite_path, options));
+    if (config.sqlite_max_size > 0) {
       log::Info("state database capped",
-                {{"database", Config().sqlite_path}, {"sqlite_max_size", FormatByteSize(Config().sqlite_max_size)}});
+                {{"database", config.sqlite_path}, {"sqlite_max_size", FormatByteSize(config.sqlite_max_size)}});
     }
     return std::unique_ptr<MigrationStore>(std::move(store));
   }
   std::string dsn;
-  if (!Config().postgres_dsn_file.empty()) {
-    std::ifstream file(Config().postgres_dsn_file);
+  if (!config.postgres_dsn_file.empty()) {
+    std::ifstream file(config.postgres_dsn_file);
     if (!file) {
-      return absl::FailedPreconditionError(absl::StrCat("cannot read postgres_dsn_file ", Config().postgres_dsn_file));
+      return absl::FailedPreconditionError(absl::StrCat("cannot read postgres_dsn_file ", config.postgres_dsn_file));
     }
     std::getline(file, dsn);
   } else if (const char* from_environment = std::getenv("CROSSTENANT_POSTGRES_DSN")) {
@@ -268,131 +265,105 @@ absl::StatusOr<std::unique_ptr<MigrationStore>> OpenStore(StoreHealth* health) {
         "or the CROSSTENANT_POSTGRES_DSN environment variable");
   }
   PostgresMigrationStore::Options options;
-  options.pool_size = Config().postgres_pool_size;
+  options.pool_size = config.postgres_pool_size;
   options.health = health;
   ASSIGN_OR_RETURN(std::unique_ptr<PostgresMigrationStore> store, PostgresMigrationStore::Open(dsn, options));
   return std::unique_ptr<MigrationStore>(std::move(store));
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& environment) {
-  if (Config().replica_id.empty()) {
+absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& environment,
+                                                                  OrchestratorConfig config) {
+  if (config.replica_id.empty()) {
     char host[256] = {};
     gethostname(host, sizeof(host) - 1);
-    Config().replica_id = absl::StrCat(host, "-", getpid());
+    config.replica_id = absl::StrCat(host, "-", getpid());
   }
-  auto health = std::make_shared<StoreHealth>(Config().store == "sqlite" ? Config().sqlite_path : "postgres");
-  ASSIGN_OR_RETURN(std::unique_ptr<MigrationStore> store, OpenStore(health.get()));
+  auto health = std::make_shared<StoreHealth>(config.store == "sqlite" ? config.sqlite_path : "postgres");
+  ASSIGN_OR_RETURN(std::unique_ptr<MigrationStore> store, OpenStore(config, health.get()));
   auto metrics = std::make_shared<OrchestratorMetrics>(store.get(), environment.metrics, health.get());
   environment.add_collectable(metrics);
-  return std::make_unique<OrchestratorHost>(environment.config.shutdown_grace, std::move(health), std::move(store),
-                                            std::move(metrics));
+  return std::make_unique<OrchestratorHost>(config, environment.config.shutdown_grace, std::move(health),
+                                            std::move(store), std::move(metrics));
 }
 
+}  // namespace
+
 ServerDefinition OrchestratorDefinition() {
+  auto config = std::make_shared<OrchestratorConfig>();
   ServerDefinition definition;
   definition.name = "orchestrator";
   definition.summary =
       "Drives cross-tenant OneDrive migrations (steps 2-7) as durable, resumable state machines and leases "
       "per-user work to workers.";
   definition.metrics_prefix = "orchestrator";
-  definition.state_database = [] { return Config().store == "sqlite" ? Config().sqlite_path : std::string(); };
+  definition.state_database = [config] { return config->store == "sqlite" ? config->sqlite_path : std::string(); };
   definition.default_grpc_address = "127.0.0.1:50052";
   definition.default_metrics_address = "127.0.0.1:9465";
-  definition.add_flags = [](FlagSet& flags) {
-    flags.Add("store", "sqlite|postgres",
-              "where migrations are kept: sqlite (one replica, a local file) or postgres (several replicas "
-              "sharing one database; default sqlite)",
-              FlagSet::StoreText(&Config().store));
-    flags.Add("postgres-dsn-file", "FILE",
-              "file holding PostgreSQL's connection string (libpq; sslmode=verify-full sslrootcert=... for TLS); "
-              "default: the CROSSTENANT_POSTGRES_DSN environment variable",
-              FlagSet::StoreText(&Config().postgres_dsn_file));
-    flags.Add("postgres-pool-size", "N", "connections to PostgreSQL (default 4)",
-              FlagSet::StoreInt(&Config().postgres_pool_size, 1, 64));
-    flags.Add("sqlite-path", "FILE", "the SQLite state file (default ./orchestrator.db)",
-              FlagSet::StoreText(&Config().sqlite_path));
-    flags.Add("sqlite-max-size", "SIZE",
-              "cap on the SQLite state file, e.g. 512MiB or 2GiB (default 0: none); at the cap writes are refused "
-              "RESOURCE_EXHAUSTED as on a full disk, and work resumes once pages are free",
-              FlagSet::StoreByteSize(&Config().sqlite_max_size));
-    flags.Add("connector-address", "HOST:PORT", "the tenant connector (default 127.0.0.1:50051)",
-              FlagSet::StoreText(&Config().connector_address));
-    flags.Add("client-tls-ca", "FILE", "CA that the connector's certificate chains to (turns TLS on)",
-              FlagSet::StoreText(&Config().client_tls.ca_file));
-    flags.Add("client-tls-cert", "FILE", "the orchestrator's client certificate (mTLS)",
-              FlagSet::StoreText(&Config().client_tls.cert_file));
-    flags.Add("client-tls-key", "FILE", "the orchestrator's client key (mTLS)",
-              FlagSet::StoreText(&Config().client_tls.key_file));
-    flags.Add("client-tls-server-name", "NAME", "TLS name to verify on the connector",
-              FlagSet::StoreText(&Config().server_name));
-    flags.Add("poll-interval", "DURATION", "how often a move in progress is looked at (default 30s)",
-              FlagSet::StoreDuration(&Config().poll_interval));
-    flags.Add("recheck-max", "DURATION",
-              "longest wait between two checks of trust or compatibility, which back off up to it (default 1h)",
-              FlagSet::StoreDuration(&Config().recheck_max));
-    flags.Add("replica-id", "NAME",
-              "this replica's unique name among the orchestrators sharing a store (default: host name and pid; "
-              "the pod name on Kubernetes)",
-              FlagSet::StoreText(&Config().replica_id));
-    flags.Add("leader-lease", "DURATION",
-              "how long the driving replica's lease lasts: another replica takes over this long after it dies "
-              "(default 6s)",
-              FlagSet::StoreDuration(&Config().leader_lease));
+  definition.declare_settings = [config](SettingsTable& table) {
+    OrchestratorConfig& c = *config;
+    table.Custom(
+        "store", "sqlite|postgres", c.store,
+        "where migrations are kept: sqlite (one replica, a local file) or postgres (several replicas sharing "
+        "one database)",
+        [config](absl::string_view value) {
+          if (value != "sqlite" && value != "postgres") {
+            return absl::InvalidArgumentError(absl::StrCat("'", value, "' is not supported: use sqlite or postgres"));
+          }
+          config->store = std::string(value);
+          return absl::OkStatus();
+        });
+    table.Text("sqlite_path", &c.sqlite_path, "FILE", "the SQLite state file");
+    table.ByteSize("sqlite_max_size", &c.sqlite_max_size, 0, kMaxSqliteSize,
+                   "cap on the SQLite state file, e.g. 512MiB or 2GiB (0: none); at the cap writes are refused "
+                   "RESOURCE_EXHAUSTED as on a full disk, and work resumes once pages are free");
+    table.Text("postgres_dsn_file", &c.postgres_dsn_file, "FILE",
+               "file holding PostgreSQL's connection string (libpq; sslmode=verify-full sslrootcert=... for TLS); "
+               "default: the CROSSTENANT_POSTGRES_DSN environment variable");
+    table.Int("postgres_pool_size", &c.postgres_pool_size, 1, 64, "connections to PostgreSQL");
+    table.Text("connector_address", &c.connector_address, "HOST:PORT", "the tenant connector");
+    table.Text("client_tls.ca", &c.client_tls.ca_file, "FILE",
+               "CA that the connector's certificate chains to (turns TLS on)");
+    table.Text("client_tls.cert", &c.client_tls.cert_file, "FILE", "the orchestrator's client certificate (mTLS)");
+    table.Text("client_tls.key", &c.client_tls.key_file, "FILE", "the orchestrator's client key (mTLS)");
+    table.Text("client_tls.server_name", &c.server_name, "NAME", "TLS name to verify on the connector");
+    table.Duration("driver_tick", &c.driver_tick, absl::Milliseconds(10), "how often the phases are driven");
+    table.Duration("poll_interval", &c.poll_interval, absl::Milliseconds(100),
+                   "how often a move in progress is looked at");
+    table.Duration("recheck_max", &c.recheck_max, absl::Milliseconds(100),
+                   "longest wait between two checks of trust or compatibility, which back off up to it");
+    table.Text("replica_id", &c.replica_id, "NAME",
+               "this replica's unique name among the orchestrators sharing a store (default: host name and pid; the "
+               "pod name on Kubernetes)");
+    table.Duration("leader_lease", &c.leader_lease, absl::Seconds(1),
+                   "how long the driving replica's lease lasts: another replica takes over this long after it dies "
+                   "(at most 5m)");
+    table.Duration("follow_interval", &c.follow_interval, absl::Milliseconds(10),
+                   "how often the events other replicas wrote are looked for (watch streams of this replica)");
   };
-  definition.read_config = [](ConfigReader& reader) {
-    reader.Read("store", &Config().store);
-    reader.Read("sqlite_path", &Config().sqlite_path);
-    reader.ReadByteSize("sqlite_max_size", &Config().sqlite_max_size, 0, kMaxSqliteSize);
-    reader.Read("postgres_dsn_file", &Config().postgres_dsn_file);
-    reader.Read("postgres_pool_size", &Config().postgres_pool_size, 1, 64);
-    reader.Read("connector_address", &Config().connector_address);
-    reader.Read("driver_tick", &Config().driver_tick);
-    reader.Read("poll_interval", &Config().poll_interval);
-    reader.Read("recheck_max", &Config().recheck_max);
-    reader.Read("replica_id", &Config().replica_id);
-    reader.Read("leader_lease", &Config().leader_lease);
-    ConfigReader tls = reader.Section("client_tls");
-    tls.Read("ca", &Config().client_tls.ca_file);
-    tls.Read("cert", &Config().client_tls.cert_file);
-    tls.Read("key", &Config().client_tls.key_file);
-    tls.Read("server_name", &Config().server_name);
-  };
-  definition.validate_config = []() -> absl::Status {
+  definition.validate_config = [config]() -> absl::Status {
     std::vector<FieldViolation> violations;
-    if (Config().store != "sqlite" && Config().store != "postgres") {
-      violations.push_back({"store", absl::StrCat("'", Config().store, "' is not supported: use sqlite or postgres")});
-    }
-    if (Config().store == "sqlite" && Config().sqlite_path.empty()) {
+    if (config->store == "sqlite" && config->sqlite_path.empty()) {
       violations.push_back({"sqlite_path", "must name a file"});
     }
-    if (Config().sqlite_max_size != 0 &&
-        (Config().sqlite_max_size < kMinSqliteSize || Config().sqlite_max_size > kMaxSqliteSize)) {
+    if (config->sqlite_max_size != 0 &&
+        (config->sqlite_max_size < kMinSqliteSize || config->sqlite_max_size > kMaxSqliteSize)) {
       violations.push_back(
           {"sqlite_max_size",
            absl::StrCat("must be 0 (no cap) or from ", FormatByteSize(kMinSqliteSize), " to ",
-                        FormatByteSize(kMaxSqliteSize), ", got ", FormatByteSize(Config().sqlite_max_size))});
+                        FormatByteSize(kMaxSqliteSize), ", got ", FormatByteSize(config->sqlite_max_size))});
     }
 
     std::string host;
     int port = 0;
-    if (!SplitHostPort(Config().connector_address, &host, &port) || port == 0) {
+    if (!SplitHostPort(config->connector_address, &host, &port) || port == 0) {
       violations.push_back(
-          {"connector_address", absl::StrCat("'", Config().connector_address, "' is not HOST:PORT with a port")});
+          {"connector_address", absl::StrCat("'", config->connector_address, "' is not HOST:PORT with a port")});
     }
-    if (Config().driver_tick < absl::Milliseconds(10)) violations.push_back({"driver_tick", "must be at least 10ms"});
-    if (Config().poll_interval < absl::Milliseconds(100)) {
-      violations.push_back({"poll_interval", "must be at least 100ms"});
-    }
-    if (Config().recheck_max < absl::Milliseconds(100)) violations.push_back({"recheck_max", "must be at least 100ms"});
-    if (Config().leader_lease < absl::Seconds(1) || Config().leader_lease > absl::Minutes(5)) {
-      violations.push_back({"leader_lease", "must be between 1s and 5m"});
-    }
+    if (config->leader_lease > absl::Minutes(5)) violations.push_back({"leader_lease", "must be at most 5m"});
     if (violations.empty()) return absl::OkStatus();
     return InvalidArgumentWithViolations("invalid orchestrator settings", violations);
   };
-  definition.create = MakeOrchestratorHost;
+  definition.create = [config](ServerEnvironment& environment) { return MakeOrchestratorHost(environment, *config); };
   return definition;
 }
 

@@ -10,11 +10,7 @@
 
 namespace crosstenant::orchestrator {
 
-// Builds the orchestrator host: the configured store (SQLite or PostgreSQL), MigrationService and the gRPC
-// adapter.
-absl::StatusOr<std::unique_ptr<ServiceHost>> MakeOrchestratorHost(ServerEnvironment& environment);
-
-// The program's definition for RunServer (name, defaults, flags, host factory).
+// The program's definition for RunServer (name, defaults, settings, host factory).
 ServerDefinition OrchestratorDefinition();
 
 }  // namespace crosstenant::orchestrator

@@ -99,16 +99,6 @@ class TenantConnectorHost : public ServiceHost {
   TenantConnectorService service_;
 };
 
-absl::Status ParseDurationFlag(absl::string_view value, absl::Duration* out) {
-  if (!absl::ParseDuration(value, out) || *out < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("expected a duration such as 30s or 5m, got '", value, "'"));
-  }
-  return absl::OkStatus();
-}
-
-std::vector<std::string> SplitList(absl::string_view value) { return absl::StrSplit(value, ',', absl::SkipEmpty()); }
-
-// The upstream transport's options: the settings, and the proxy's credentials read from their file.
 absl::StatusOr<CurlOptions> TransportOptions(const ConnectorSettings& settings) {
   CurlOptions options;
   options.connect_to = settings.connect_to;
@@ -208,109 +198,45 @@ ServerDefinition TenantConnectorDefinition() {
   definition.state_database = [settings] {
     return settings->state_dir.empty() ? std::string() : ConnectionStore::DatabasePath(settings->state_dir);
   };
-  definition.read_config = [settings](ConfigReader& reader) {
-    reader.Read("state_dir", &settings->state_dir);
-    reader.Read("seal_key_file", &settings->seal_key_file);
-    reader.Read("probe_interval", &settings->probe_interval);
-    reader.Read("credential_warning", &settings->credential_warning);
-    reader.Read("credential_file_dirs", &settings->credential_file_dirs);
-    reader.Read("executor_threads", &settings->executor_threads, 2, 1024);
-    reader.Read("sharepoint_wire_log", &settings->sharepoint_wire_log);
-    ConfigReader upstream = reader.Section("upstream");
-    upstream.Read("connect_to", &settings->connect_to);
-    upstream.Read("ca_file", &settings->ca_file);
-    upstream.Read("proxy", &settings->proxy);
-    upstream.Read("no_proxy", &settings->no_proxy);
-    upstream.Read("proxy_credentials_file", &settings->proxy_credentials_file);
-    upstream.Read("proxy_ca_file", &settings->proxy_ca_file);
-    upstream.Read("budget", &settings->upstream_budget);
-    upstream.Read("refresh_margin", &settings->refresh_margin);
-    upstream.Read("max_attempts", &settings->max_attempts, 1, 20);
-    upstream.Read("max_concurrency", &settings->max_concurrency, 1, 64);
-    upstream.Read("backoff_base", &settings->backoff_base);
-    upstream.Read("backoff_max", &settings->backoff_max);
-  };
-  definition.add_flags = [settings](FlagSet& flags) {
-    flags.Add("state-dir", "DIR", "directory of the SQLite state file (empty: memory only)",
-              [settings](absl::string_view v) {
-                settings->state_dir = std::string(v);
-                return absl::OkStatus();
-              });
-    flags.Add("seal-key-file", "FILE", "32-byte key sealing stored secrets (default STATE_DIR/seal.key)",
-              [settings](absl::string_view v) {
-                settings->seal_key_file = std::string(v);
-                return absl::OkStatus();
-              });
-    flags.Add("upstream-connect-to", "RULES",
-              "comma-separated libcurl connect-to rules, e.g. *:443:127.0.0.1:8443 (replaces the config list)",
-              [settings](absl::string_view v) {
-                settings->connect_to = SplitList(v);
-                return absl::OkStatus();
-              });
-    flags.Add("upstream-ca-file", "FILE", "PEM CA bundle trusted for upstream HTTPS (default: system store)",
-              [settings](absl::string_view v) {
-                settings->ca_file = std::string(v);
-                return absl::OkStatus();
-              });
-    flags.Add("upstream-proxy", "URL",
-              "HTTP CONNECT proxy for every upstream request, http://HOST:PORT or https://HOST:PORT (empty: direct; "
-              "HTTPS_PROXY is ignored)",
-              [settings](absl::string_view v) {
-                settings->proxy = std::string(v);
-                return absl::OkStatus();
-              });
-    flags.Add("upstream-no-proxy", "HOSTS",
-              "comma-separated host suffixes that go direct despite the proxy, e.g. .svc,.cluster.local (replaces "
-              "the config list; NO_PROXY is ignored)",
-              [settings](absl::string_view v) {
-                settings->no_proxy = SplitList(v);
-                return absl::OkStatus();
-              });
-    flags.Add("upstream-proxy-credentials-file", "FILE", "file holding USER:PASSWORD for the proxy (Basic)",
-              [settings](absl::string_view v) {
-                settings->proxy_credentials_file = std::string(v);
-                return absl::OkStatus();
-              });
-    flags.Add("upstream-proxy-ca-file", "FILE",
-              "PEM CA bundle trusted for TLS to an https:// proxy itself (default: system store)",
-              [settings](absl::string_view v) {
-                settings->proxy_ca_file = std::string(v);
-                return absl::OkStatus();
-              });
-    flags.Add("probe-interval", "DURATION", "how often each connection is probed (default 5m)",
-              [settings](absl::string_view v) { return ParseDurationFlag(v, &settings->probe_interval); });
-    flags.Add("upstream-budget", "DURATION", "time budget of an upstream operation without a client deadline",
-              [settings](absl::string_view v) { return ParseDurationFlag(v, &settings->upstream_budget); });
-    flags.Add("upstream-max-attempts", "N", "sends per upstream call before giving up on throttling (default 5)",
-              [settings](absl::string_view v) {
-                if (!absl::SimpleAtoi(v, &settings->max_attempts) || settings->max_attempts < 1) {
-                  return absl::InvalidArgumentError("expected a positive integer");
-                }
-                return absl::OkStatus();
-              });
-    flags.Add("upstream-max-concurrency", "N", "upstream requests in flight per tenant and API group (default 1)",
-              [settings](absl::string_view v) {
-                if (!absl::SimpleAtoi(v, &settings->max_concurrency) || settings->max_concurrency < 1) {
-                  return absl::InvalidArgumentError("expected a positive integer");
-                }
-                return absl::OkStatus();
-              });
-    flags.Add("upstream-backoff-base", "DURATION", "first back-off when Microsoft sends no Retry-After (default 5s)",
-              [settings](absl::string_view v) { return ParseDurationFlag(v, &settings->backoff_base); });
-    flags.Add("sharepoint-wire-log", "FILE",
-              "append every SharePoint admin request and answer to FILE, secrets removed (off by default; see "
-              "docs/sharepoint-admin-protocol.md)",
-              [settings](absl::string_view v) {
-                settings->sharepoint_wire_log = std::string(v);
-                return absl::OkStatus();
-              });
-    flags.Add("credential-file-dirs", "DIRS",
-              "comma-separated directories from which credential files named in requests may be read "
-              "(default none: credentials are passed inline)",
-              [settings](absl::string_view v) {
-                settings->credential_file_dirs = SplitList(v);
-                return absl::OkStatus();
-              });
+  definition.declare_settings = [settings](SettingsTable& table) {
+    ConnectorSettings& s = *settings;
+    table.Text("state_dir", &s.state_dir, "DIR", "directory of the SQLite state file (empty: memory only)");
+    table.Text("seal_key_file", &s.seal_key_file, "FILE",
+               "32-byte key sealing stored secrets (default STATE_DIR/seal.key)");
+    table.Duration("probe_interval", &s.probe_interval, absl::Seconds(1), "how often each connection is probed");
+    table.Duration("credential_warning", &s.credential_warning, absl::ZeroDuration(),
+                   "how long before a secret or certificate expires its connection warns");
+    table.TextList("credential_file_dirs", &s.credential_file_dirs, "DIRS",
+                   "absolute directories from which credential files named in requests may be read (default none: "
+                   "credentials are passed inline)");
+    table.Int("executor_threads", &s.executor_threads, 2, 1024, "threads running upstream operations");
+    table.Text("sharepoint_wire_log", &s.sharepoint_wire_log, "FILE",
+               "append every SharePoint admin request and answer to FILE, secrets removed (off by default; see "
+               "docs/sharepoint-admin-protocol.md)");
+    table.TextList("upstream.connect_to", &s.connect_to, "RULES",
+                   "libcurl connect-to rules HOST:PORT:TO_HOST:TO_PORT, e.g. *:443:127.0.0.1:8443");
+    table.Text("upstream.ca_file", &s.ca_file, "FILE",
+               "PEM CA bundle trusted for upstream HTTPS (default: system store)");
+    table.Text("upstream.proxy", &s.proxy, "URL",
+               "HTTP CONNECT proxy for every upstream request, http://HOST:PORT or https://HOST:PORT (empty: direct; "
+               "HTTPS_PROXY is ignored)");
+    table.TextList("upstream.no_proxy", &s.no_proxy, "HOSTS",
+                   "host suffixes that go direct despite the proxy, e.g. .svc,.cluster.local (NO_PROXY is ignored)");
+    table.Text("upstream.proxy_credentials_file", &s.proxy_credentials_file, "FILE",
+               "file holding USER:PASSWORD for the proxy (Basic)");
+    table.Text("upstream.proxy_ca_file", &s.proxy_ca_file, "FILE",
+               "PEM CA bundle trusted for TLS to an https:// proxy itself (default: system store)");
+    table.Duration("upstream.budget", &s.upstream_budget, absl::Seconds(1),
+                   "time budget of an upstream operation without a client deadline");
+    table.Duration("upstream.refresh_margin", &s.refresh_margin, absl::ZeroDuration(),
+                   "how long before an access token expires it is renewed");
+    table.Int("upstream.max_attempts", &s.max_attempts, 1, 20,
+              "sends per upstream call before giving up on throttling");
+    table.Int("upstream.max_concurrency", &s.max_concurrency, 1, 64,
+              "upstream requests in flight per tenant and API group");
+    table.Duration("upstream.backoff_base", &s.backoff_base, absl::Milliseconds(1),
+                   "first back-off when Microsoft sends no Retry-After");
+    table.Duration("upstream.backoff_max", &s.backoff_max, absl::Milliseconds(1), "longest back-off between sends");
   };
   definition.validate_config = [settings]() -> absl::Status {
     std::vector<FieldViolation> violations;
@@ -349,9 +275,6 @@ ServerDefinition TenantConnectorDefinition() {
       if (dir.empty() || dir[0] != '/') {
         violations.push_back({"credential_file_dirs", absl::StrCat("\"", dir, "\" must be an absolute directory")});
       }
-    }
-    if (settings->probe_interval < absl::Seconds(1)) {
-      violations.push_back({"probe_interval", "must be at least 1s"});
     }
     if (!violations.empty()) return InvalidArgumentWithViolations("invalid tenant-connector settings", violations);
     return absl::OkStatus();

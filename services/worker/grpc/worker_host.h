@@ -10,11 +10,7 @@
 
 namespace crosstenant::worker {
 
-// Builds the worker host: the lease loop over the orchestrator and the connector, and the
-// crosstenant.v1.Worker service (status, drain).
-absl::StatusOr<std::unique_ptr<ServiceHost>> MakeWorkerHost(ServerEnvironment& environment);
-
-// The program's definition for RunServer (name, defaults, flags, host factory).
+// The program's definition for RunServer (name, defaults, settings, host factory).
 ServerDefinition WorkerDefinition();
 
 }  // namespace crosstenant::worker

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "services/common/config_reader.h"
-#include "services/common/flag_set.h"
+#include "services/common/settings_table.h"
 
 namespace crosstenant {
 namespace {
@@ -43,10 +43,13 @@ TEST(ByteSizeTest, FormatsExactly) {
 
 TEST(ByteSizeTest, FlagAndConfigKeyTakeTheSameSpelling) {
   int64_t from_flag = 0;
-  FlagSet::Setter set = FlagSet::StoreByteSize(&from_flag);
-  ASSERT_TRUE(set("512MiB").ok());
+  SettingsTable table("prog", "");
+  table.ByteSize("max_size", &from_flag, 0, int64_t{1} << 40, "a cap");
+  ASSERT_TRUE(table.ParseCommandLine({"--max-size=512MiB"}).ok());
+  ASSERT_TRUE(table.ApplyCommandLine().ok());
   EXPECT_EQ(from_flag, int64_t{512} << 20);
-  EXPECT_THAT(set("lots").message(), HasSubstr("is not a size"));
+  ASSERT_TRUE(table.ParseCommandLine({"--max-size=lots"}).ok());
+  EXPECT_THAT(table.ApplyCommandLine().message(), HasSubstr("is not a size"));
 
   auto reader = ConfigReader::FromString("a: 2GiB\nb: 4096\nc: huge\nd: 1KiB\n", "o.yaml").value();
   int64_t a = 0, b = 0, c = 0, d = 0;

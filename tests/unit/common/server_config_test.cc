@@ -46,14 +46,16 @@ TEST(ValidateServerConfigTest, DefaultsWithAnAddressAreValid) {
   EXPECT_TRUE(ValidateServerConfig(config).ok());
 }
 
-TEST(ReadServerConfigTest, ReadsTheCommonKeys) {
+TEST(DeclareServerSettingsTest, ReadsTheCommonKeys) {
   auto reader = ConfigReader::FromString(
       "grpc_address: 0.0.0.0:50051\nlog_format: json\nshutdown_grace: 3s\n"
       "tls: {cert: c, key: k, ca: a, reload_interval: 5s, allowed_peers: [orchestrator]}\n",
       "c.yaml");
   ASSERT_TRUE(reader.ok());
   ServerConfig config;
-  ReadServerConfig(*reader, &config);
+  SettingsTable table("server", "");
+  DeclareServerSettings(table, &config);
+  table.ReadConfig(*reader);
   ASSERT_TRUE(reader->Finish().ok());
   EXPECT_EQ(config.grpc_address, "0.0.0.0:50051");
   EXPECT_EQ(config.log_format, log::Format::kJson);
