@@ -109,23 +109,25 @@ void MoveSimulator::Tick() {
 }
 
 void MoveSimulator::TickLocked(absl::Time now) {
-  if (now < earliest_due_) return;
-  absl::Time earliest = absl::InfiniteFuture();
-  for (MoveTask& task : tasks_) {
-    while (!IsTerminal(task.state) && task.next_at <= now) Advance(task);
-    if (!IsTerminal(task.state)) earliest = std::min(earliest, task.next_at);
+  while (!due_.empty() && due_.top().first <= now) {
+    const auto [at, index] = due_.top();
+    due_.pop();
+    MoveTask& task = tasks_[index];
+    // Advance enters the next state, which queues the task again for when that one ends.
+    if (!IsTerminal(task.state) && task.next_at == at) Advance(task);
   }
-  earliest_due_ = earliest;
 }
 
 void MoveSimulator::Enter(MoveTask& task, MoveState state, MoveStage stage, absl::Time at, absl::Duration stay) {
   const bool changed_state = task.state != state;
+  if (!IsTerminal(task.state) && IsTerminal(state)) --queued_in_geo_[{task.source_tenant, task.source_geo}];
   task.state = state;
   task.stage = stage;
   task.updated = at;
   task.next_at = IsTerminal(state) ? absl::InfiniteFuture() : at + stay;
   if (state == MoveState::kInProgress && !task.started) task.started = at;
   if (IsTerminal(state)) task.finished = at;
+  if (!IsTerminal(state)) due_.push({task.next_at, static_cast<std::size_t>(&task - tasks_.data())});
   if (changed_state && on_transition_) on_transition_(state);
 }
 
@@ -232,14 +234,6 @@ std::pair<std::string, std::string> MoveSimulator::ContentBlocker(const MoveTask
                                         settings_.max_path_length, "-character limit. Shorten it before the move.")};
   }
   return {"", ""};
-}
-
-int MoveSimulator::QueuedInGeo(int tenant, int geo) const {
-  int queued = 0;
-  for (const MoveTask& task : tasks_) {
-    if (task.source_tenant == tenant && task.source_geo == geo && !IsTerminal(task.state)) ++queued;
-  }
-  return queued;
 }
 
 std::optional<MoveAnswer> MoveSimulator::FindTargetGeo(const nlohmann::json& parameters, const std::string& target_upn,
@@ -397,7 +391,8 @@ MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, c
     answer.body = TaskJson(task);
     return answer;
   }
-  if (QueuedInGeo(source_tenant, task.source_geo) >= settings_.max_queued_per_geo) {
+  int& queued = queued_in_geo_[{source_tenant, task.source_geo}];
+  if (queued >= settings_.max_queued_per_geo) {
     return Error(409, "conflict",
                  absl::StrCat("The source instance already has ", settings_.max_queued_per_geo,
                               " queued OneDrive moves; start more when the current batch is near completion."));
@@ -408,7 +403,8 @@ MoveAnswer MoveSimulator::Start(int source_tenant, const nlohmann::json& body, c
   tasks_.push_back(task);
   task_by_id_[task.id] = index;
   latest_by_user_[{source_tenant, task.source_user}] = index;
-  earliest_due_ = std::min(earliest_due_, task.next_at);
+  ++queued;
+  due_.push({task.next_at, index});
   if (on_transition_) on_transition_(MoveState::kNotStarted);
   MoveAnswer answer;
   answer.body = TaskJson(tasks_[index]);

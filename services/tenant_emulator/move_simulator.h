@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <map>
+#include <queue>
 #include <optional>
 #include <set>
 #include <string>
@@ -101,7 +102,6 @@ class MoveSimulator {
   // The first content-level blocker of a move, as (code, message); empty code if none.
   std::pair<std::string, std::string> ContentBlocker(const MoveTask& task) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
-  int QueuedInGeo(int tenant, int geo) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
 
   // The parts of Start. ReadStartRequest reads the users, the window and the target geo into `task`;
   // TargetRefusal says what refuses the move once source and target are known. Each returns the error
@@ -129,7 +129,12 @@ class MoveSimulator {
   std::map<std::string, std::size_t> task_by_id_ ABSL_GUARDED_BY(state_.mu);
   // (tenant, user) → index of the user's latest task
   std::map<std::pair<int, int>, std::size_t> latest_by_user_ ABSL_GUARDED_BY(state_.mu);
-  absl::Time earliest_due_ ABSL_GUARDED_BY(state_.mu) = absl::InfiniteFuture();
+  // When each task that is not over next changes, earliest first, so that a tick looks only at the
+  // tasks due (an entry whose time is no longer the task's next_at is stale and skipped).
+  using Due = std::pair<absl::Time, std::size_t>;
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> due_ ABSL_GUARDED_BY(state_.mu);
+  // (source tenant, source geo) → its tasks that are not over: the queue Microsoft caps.
+  std::map<std::pair<int, int>, int> queued_in_geo_ ABSL_GUARDED_BY(state_.mu);
 };
 
 bool IsTerminal(MoveState state);
