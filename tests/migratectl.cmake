@@ -24,7 +24,7 @@ add_custom_target(migratectl_test_certs DEPENDS ${MIGRATECTL_TEST_CERT_DIR}/clie
 
 crosstenant_cc_test(NAME migratectl_mesh_test
   SRCS integration/migratectl/mesh.cc integration/migratectl/migratectl_test.cc
-  DEPS crosstenant_test_support absl::strings
+  DEPS crosstenant_mesh_support absl::strings
   LABELS integration)
 target_compile_definitions(migratectl_mesh_test PRIVATE MIGRATECTL_TEST_CERT_DIR="${MIGRATECTL_TEST_CERT_DIR}")
 add_dependencies(migratectl_mesh_test migratectl tenant-emulator tenant-connector orchestrator worker
@@ -35,10 +35,11 @@ find_package(SQLite3 REQUIRED)
 # tampered with in the database (the SQLite C API) to show that verify names the record.
 crosstenant_cc_test(NAME migratectl_audit_test
   SRCS integration/migratectl/mesh.cc integration/migratectl/audit_test.cc
-  DEPS crosstenant_test_support absl::strings SQLite::SQLite3
+  DEPS crosstenant_mesh_support absl::strings SQLite::SQLite3
   LABELS integration)
 target_compile_definitions(migratectl_audit_test PRIVATE MIGRATECTL_TEST_CERT_DIR="${MIGRATECTL_TEST_CERT_DIR}")
-add_dependencies(migratectl_audit_test migratectl tenant-emulator tenant-connector migratectl_test_certs)
+add_dependencies(migratectl_audit_test migratectl tenant-emulator tenant-connector orchestrator worker
+                 migratectl_test_certs)
 
 # migratectl on devices, FIFOs, directories, oversized files and 50 MB of garbage (the real binary's
 # peak memory is measured).

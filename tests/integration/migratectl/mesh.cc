@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -15,33 +14,32 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 
 namespace crosstenant::migratectl::testing {
 namespace {
 
-std::string Quote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
 // Two tenants: contoso (NAM, EUR) and fabrikam (NAM). alice and carol move cleanly, bob's OneDrive is
 // in EUR, taken's target already has a OneDrive, o'brien has an apostrophe, dave has no target user.
-std::string Seed(const std::string& cert_dir) {
+// `app_certificate` is the emulator's (Emulator::AppCertificate).
+std::string Seed(const std::string& app_certificate) {
   return absl::StrCat(R"(settings:
   dormant_period: 1h
   device_code_interval: 5s
 tenants:
   - name: contoso
-    id: 7f1d1c1e-0000-4000-8000-000000000001
+    id: )",
+                      kContosoTenantId, R"(
     geos:
       - {location: NAM, name: contoso}
       - {location: EUR, name: contosoeur}
     apps:
-      - client_id: 11111111-1111-4111-8111-111111111111
-        secret: contoso-cli-secret-4f2a
+      - client_id: )",
+                      kContosoApp, R"(
+        secret: )",
+                      kContosoSecret, R"(
         certificate: )",
-                      cert_dir, R"(/migration-app.pem
+                      app_certificate, R"(
         application_permissions: [Organization.Read.All, User.Read.All, Files.Read.All, Sites.FullControl.All,
                                   SharePointCrossTenantMigration.Manage.All]
       - client_id: 14d82eec-204b-4c2f-b7e8-296a70dab67e
@@ -62,10 +60,12 @@ tenants:
     geos:
       - {location: NAM, name: fabrikam}
     apps:
-      - client_id: 22222222-2222-4222-8222-222222222222
-        secret: fabrikam-cli-secret-8c1d
+      - client_id: )",
+                      kFabrikamApp, R"(
+        secret: )",
+                      kFabrikamSecret, R"(
         certificate: )",
-                      cert_dir, R"(/migration-app.pem
+                      app_certificate, R"(
         application_permissions: [Organization.Read.All, User.Read.All, Files.Read.All, Sites.FullControl.All,
                                   SharePointCrossTenantMigration.Manage.All]
       - client_id: 14d82eec-204b-4c2f-b7e8-296a70dab67e
@@ -83,34 +83,32 @@ tenants:
 )");
 }
 
-std::optional<std::string> GrpcAddress(ServerProcess& process, const std::string& ready, const char* key) {
-  auto json = process.WaitForReadyFile(ready);
-  if (!json) return std::nullopt;
-  return (*json)[key].get<std::string>();
-}
-
 }  // namespace
 
 std::string Mesh::CertDir() const { return MIGRATECTL_TEST_CERT_DIR; }
 
-bool Mesh::StartTenantSide() {
+std::vector<std::string> Mesh::ServerFlags(const std::string& program) const {
   const std::string certs = CertDir();
-  const std::string seed = dir_.WriteFile("seed.yaml", Seed(certs));
-  emulator_ = std::make_unique<ServerProcess>(
-      crosstenant::testing::BinaryPath("tenant-emulator"),
-      std::vector<std::string>{"--seed=" + seed, "--tls-cert=" + certs + "/emulator.pem",
-                               "--tls-key=" + certs + "/emulator.key",
-                               "--signing-key=" + certs + "/emulator-signing.key", "--address=127.0.0.1:0",
-                               "--time-scale=3000", "--ready-file=" + dir() + "/emulator.ready"},
-      dir());
-  auto emulator = GrpcAddress(*emulator_, dir() + "/emulator.ready", "address");
-  if (!emulator) {
-    ADD_FAILURE() << "tenant-emulator did not start: " << emulator_->Stderr();
+  return {"--tls-cert=" + certs + "/server.pem", "--tls-key=" + certs + "/server.key", "--tls-ca=" + certs + "/ca.pem",
+          "--metrics-address=",
+          // The roles the demo ships: migratectl administers, the mesh operates.
+          "--config=" + std::string(CROSSTENANT_SOURCE_DIR) + "/deploy/local/config/" + program + ".yaml"};
+}
+
+std::vector<std::string> Mesh::ClientTlsFlags(const std::string& identity) const {
+  const std::string certs = CertDir();
+  return {"--client-tls-ca=" + certs + "/ca.pem", "--client-tls-cert=" + certs + "/client-" + identity + ".pem",
+          "--client-tls-key=" + certs + "/client-" + identity + ".key", "--client-tls-server-name=localhost"};
+}
+
+bool Mesh::StartTenantSide() {
+  if (!emulator_.Start({"--time-scale=3000"}, Seed(emulator_.AppCertificate()))) {
+    ADD_FAILURE() << emulator_.error();
     return false;
   }
-  emulator_address_ = *emulator;
   if (!StartConnector()) return false;
   // migratectl reaches the mesh through its environment, as after the demo's `export` lines.
+  const std::string certs = CertDir();
   setenv("MIGRATECTL_TLS_CA", (certs + "/ca.pem").c_str(), 1);
   setenv("MIGRATECTL_TLS_CERT", (certs + "/client-migratectl.pem").c_str(), 1);
   setenv("MIGRATECTL_TLS_KEY", (certs + "/client-migratectl.key").c_str(), 1);
@@ -121,85 +119,36 @@ bool Mesh::StartTenantSide() {
 
 bool Mesh::Start() {
   if (!StartTenantSide()) return false;
-  const std::string certs = CertDir();
-  const std::vector<std::string> server_tls = ServerTlsFlags();
-  auto client_tls = [&](const std::string& identity) {
-    return std::vector<std::string>{
-        "--client-tls-ca=" + certs + "/ca.pem", "--client-tls-cert=" + certs + "/client-" + identity + ".pem",
-        "--client-tls-key=" + certs + "/client-" + identity + ".key", "--client-tls-server-name=localhost"};
-  };
-  // The roles the demo ships (deploy/local/config): migratectl administers, the mesh operates.
-  auto roles = [](const std::string& program) {
-    return "--config=" + std::string(CROSSTENANT_SOURCE_DIR) + "/deploy/local/config/" + program + ".yaml";
-  };
-  auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
-    a.insert(a.end(), b.begin(), b.end());
-    return a;
-  };
-  orchestrator_ = std::make_unique<ServerProcess>(
-      crosstenant::testing::BinaryPath("orchestrator"),
-      with(with(server_tls, {roles("orchestrator"), "--ready-file=" + dir() + "/orchestrator.ready",
-                             "--sqlite-path=" + dir() + "/o.db", "--connector-address=" + connector_address_,
-                             "--poll-interval=1s"}),
-           client_tls("orchestrator")),
-      dir());
-  auto orchestrator = GrpcAddress(*orchestrator_, dir() + "/orchestrator.ready", "grpc_address");
-  if (!orchestrator) {
-    ADD_FAILURE() << "orchestrator did not start: " << orchestrator_->Stderr();
+  std::vector<std::string> orchestrator = ServerFlags("orchestrator");
+  orchestrator.push_back("--poll-interval=1s");
+  for (std::string& flag : ClientTlsFlags("orchestrator")) orchestrator.push_back(std::move(flag));
+  if (!orchestrator_.Start(connector_.address(), orchestrator)) {
+    ADD_FAILURE() << orchestrator_.error();
     return false;
   }
-  orchestrator_address_ = *orchestrator;
-  worker_ = std::make_unique<ServerProcess>(
-      crosstenant::testing::BinaryPath("worker"),
-      with(with(server_tls, {roles("worker"), "--ready-file=" + dir() + "/worker.ready", "--worker-id=worker-1",
-                             "--orchestrator-address=" + orchestrator_address_,
-                             "--connector-address=" + connector_address_, "--concurrency=8"}),
-           client_tls("worker")),
-      dir());
-  if (!worker_->WaitForReadyFile(dir() + "/worker.ready")) {
-    ADD_FAILURE() << "worker did not start: " << worker_->Stderr();
+  std::vector<std::string> worker = ServerFlags("worker");
+  worker.push_back("--concurrency=8");
+  for (std::string& flag : ClientTlsFlags("worker")) worker.push_back(std::move(flag));
+  if (!worker_.Start("worker-1", orchestrator_.address(), connector_.address(), worker)) {
+    ADD_FAILURE() << worker_.error();
     return false;
   }
-  setenv("MIGRATECTL_ORCHESTRATOR", orchestrator_address_.c_str(), 1);
+  setenv("MIGRATECTL_ORCHESTRATOR", orchestrator_.address().c_str(), 1);
   return true;
 }
 
-std::vector<std::string> Mesh::ServerTlsFlags() const {
-  const std::string certs = CertDir();
-  return {"--tls-cert=" + certs + "/server.pem",
-          "--tls-key=" + certs + "/server.key",
-          "--tls-ca=" + certs + "/ca.pem",
-          "--grpc-address=127.0.0.1:0",
-          "--metrics-address=",
-          "--log-format=json"};
-}
-
 bool Mesh::StartConnector() {
-  const std::string certs = CertDir();
-  std::vector<std::string> args = ServerTlsFlags();
-  for (const std::string& arg :
-       {"--config=" + std::string(CROSSTENANT_SOURCE_DIR) + "/deploy/local/config/tenant-connector.yaml",
-        "--ready-file=" + dir() + "/connector.ready", "--upstream-connect-to=*:443:" + emulator_address_,
-        "--upstream-ca-file=" + certs + "/ca.pem", "--state-dir=" + dir() + "/connector-state",
-        "--credential-file-dirs=" + certs + "," + std::filesystem::temp_directory_path().string()}) {
-    args.push_back(arg);
-  }
-  std::filesystem::remove(dir() + "/connector.ready");
-  connector_ = std::make_unique<ServerProcess>(crosstenant::testing::BinaryPath("tenant-connector"), args, dir());
-  auto connector = GrpcAddress(*connector_, dir() + "/connector.ready", "grpc_address");
-  if (!connector) {
-    ADD_FAILURE() << "tenant-connector did not start: " << connector_->Stderr();
+  if (!connector_.Start(emulator_, dir() + "/connector-state", ServerFlags("tenant-connector"))) {
+    ADD_FAILURE() << connector_.error();
     return false;
   }
-  connector_address_ = *connector;
-  setenv("MIGRATECTL_CONNECTOR", connector_address_.c_str(), 1);
+  setenv("MIGRATECTL_CONNECTOR", connector_.address().c_str(), 1);
   return true;
 }
 
 bool Mesh::StopConnector() {
-  connector_->Signal(SIGTERM);
-  const std::optional<int> code = connector_->WaitForExit(std::chrono::seconds(30));
-  EXPECT_EQ(code, 0) << connector_->Stderr();
+  const int code = connector_.Stop();
+  EXPECT_EQ(code, 0) << connector_.Stderr();
   return code == 0;
 }
 
@@ -239,7 +188,7 @@ CliResult Mesh::Run(const std::vector<std::string>& args, std::chrono::seconds t
     if (std::chrono::steady_clock::now() > deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      ADD_FAILURE() << "migratectl did not finish in time: " << Quote(args.empty() ? "" : args[0]);
+      ADD_FAILURE() << "migratectl did not finish in time: " << (args.empty() ? "" : args[0]);
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -254,8 +203,7 @@ std::unique_ptr<ServerProcess> Mesh::Spawn(const std::vector<std::string>& args)
 }
 
 std::vector<std::string> Mesh::CertificateFlags() const {
-  return {"--certificate=" + CertDir() + "/migration-app.pem",
-          "--private-key-file=" + CertDir() + "/migration-app.key"};
+  return {"--certificate=" + emulator_.AppCertificate(), "--private-key-file=" + emulator_.AppKey()};
 }
 
 std::vector<std::string> Mesh::ConnectArgs(const std::string& role, const std::string& tenant, const std::string& id,
@@ -283,13 +231,9 @@ bool Mesh::ConnectBoth() {
 }
 
 std::string Mesh::EmulatorAdmin(const std::string& path, const std::string& json_body) {
-  const std::string out = absl::StrCat(dir(), "/admin", ++runs_, ".json");
-  std::string command = absl::StrCat("curl -fsS --connect-to ::", emulator_address_, " --cacert ", Quote(CertDir()),
-                                     "/ca.pem -o ", Quote(out));
-  if (!json_body.empty()) absl::StrAppend(&command, " -H 'Content-Type: application/json' -d ", Quote(json_body));
-  absl::StrAppend(&command, " ", Quote("https://login.microsoftonline.com" + path));
-  EXPECT_EQ(std::system(command.c_str()), 0) << command;
-  return ReadFile(out);
+  const nlohmann::json body = json_body.empty() ? nlohmann::json() : nlohmann::json::parse(json_body);
+  const nlohmann::json answer = emulator_.Admin(json_body.empty() ? "GET" : "POST", path, body);
+  return answer.is_null() ? "" : answer.dump();
 }
 
 std::string Mesh::ReadFile(const std::string& path) const {

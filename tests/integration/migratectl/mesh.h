@@ -1,9 +1,10 @@
 #ifndef CROSSTENANT_TESTS_INTEGRATION_MIGRATECTL_MESH_H_
 #define CROSSTENANT_TESTS_INTEGRATION_MIGRATECTL_MESH_H_
 
-// The real mesh for migratectl's integration tests: tenant-emulator (a small seed written here),
-// tenant-connector, orchestrator and one worker, all on loopback port 0 with mutual TLS from
-// deploy/local/dev-certs.sh; and the real migratectl binary run against it as a separate process,
+// The real mesh for migratectl's integration tests, started by the tests' one launcher
+// (tests/support/mesh_processes.h): tenant-emulator (a small seed written here), tenant-connector,
+// orchestrator and one worker, on loopback with mutual TLS from deploy/local/dev-certs.sh and the
+// roles of deploy/local/config; and the real migratectl binary run against it as a separate process,
 // as an admin runs it.
 
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/mesh_processes.h"
 #include "tests/support/server_process.h"
 
 namespace crosstenant::migratectl::testing {
@@ -27,14 +29,14 @@ struct CliResult {
   std::string err;
 };
 
-// Ids and secrets of the test seed. Both migration apps also have the certificate of dev-certs.sh
-// (CertDir()/migration-app.pem): the tests connect them with CertificateFlags(), since SharePoint refuses
-// app-only tokens obtained with a client secret (docs/sharepoint-admin-protocol.md). The secrets stay
-// for the tests of the secret path itself.
-inline constexpr char kContosoApp[] = "11111111-1111-4111-8111-111111111111";
-inline constexpr char kContosoSecret[] = "contoso-cli-secret-4f2a";
-inline constexpr char kFabrikamApp[] = "22222222-2222-4222-8222-222222222222";
-inline constexpr char kFabrikamSecret[] = "fabrikam-cli-secret-8c1d";
+// Ids and secrets of the test seed, the launcher's. Both migration apps also have the emulator's app
+// certificate: the tests connect them with CertificateFlags(), since SharePoint refuses app-only tokens
+// obtained with a client secret (docs/sharepoint-admin-protocol.md). The secrets stay for the tests of
+// the secret path itself.
+using crosstenant::testing::kContosoApp;
+using crosstenant::testing::kContosoSecret;
+using crosstenant::testing::kFabrikamApp;
+using crosstenant::testing::kFabrikamSecret;
 inline constexpr char kContosoTenantId[] = "7f1d1c1e-0000-4000-8000-000000000001";
 
 class Mesh {
@@ -78,16 +80,16 @@ class Mesh {
   std::string CertDir() const;
 
  private:
-  std::vector<std::string> ServerTlsFlags() const;
+  // The flags that give a server the dev-certs.sh mTLS and `program`'s demo roles (--config), and those
+  // of a client certificate named `identity` towards the upstreams.
+  std::vector<std::string> ServerFlags(const std::string& program) const;
+  std::vector<std::string> ClientTlsFlags(const std::string& identity) const;
 
   TempDir dir_;
-  std::string emulator_address_;
-  std::string connector_address_;
-  std::string orchestrator_address_;
-  std::unique_ptr<ServerProcess> emulator_;
-  std::unique_ptr<ServerProcess> connector_;
-  std::unique_ptr<ServerProcess> orchestrator_;
-  std::unique_ptr<ServerProcess> worker_;
+  crosstenant::testing::Emulator emulator_;
+  crosstenant::testing::Connector connector_;
+  crosstenant::testing::Orchestrator orchestrator_;
+  crosstenant::testing::Worker worker_;
   int runs_ = 0;
 };
 
