@@ -9,6 +9,7 @@
 #                    PostgreSQL; 6 runs 2 too)
 #   --users=N        users of row 2 (default 10000); --big-users=N of row 3 (default 250000; 100000 is
 #                    the quicker option)
+#   --stores=S       the stores of row 3: sqlite, postgres or both (default both)
 #   --watch-users=N  users of the migration watched in row 5 (default 500); --watchers=N (default 1000)
 #   --stall=S        a migration whose status has not changed for S seconds fails its row (default 600)
 #
@@ -27,6 +28,7 @@ util="$root/tests/bench/bench_util.py"
 rows="1,2,3,4,5,6"
 users=10000
 big_users=250000
+big_stores=both
 stall=600
 failed=0  # 1 when a row failed: the script exits 1 after printing the table
 watch_users=500
@@ -37,6 +39,7 @@ for arg in "$@"; do
     --only=*) rows="${arg#--only=}" ;;
     --users=*) users="${arg#--users=}" ;;
     --big-users=*) big_users="${arg#--big-users=}" ;;
+    --stores=sqlite|--stores=postgres|--stores=both) big_stores="${arg#--stores=}" ;;
     --watch-users=*) watch_users="${arg#--watch-users=}" ;;
     --watchers=*) watchers="${arg#--watchers=}" ;;
     --stall=*) stall="${arg#--stall=}" ;;
@@ -404,9 +407,8 @@ big() {
 
 if want 3; then
   declare -A big_wall=()
-  big SQLite
-  use_postgres "bench$big_users"
-  big PostgreSQL
+  case $big_stores in sqlite|both) big SQLite ;; esac
+  case $big_stores in postgres|both) use_postgres "bench$big_users"; big PostgreSQL ;; esac
 fi
 
 # ---- 4. identity map validation of 100,000 rows -----------------------------------------------------------------

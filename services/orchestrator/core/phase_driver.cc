@@ -1,7 +1,6 @@
 #include "services/orchestrator/core/phase_driver.h"
 
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 
 #include <algorithm>
@@ -529,12 +528,6 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::UploadIdentityMap(v1::Migra
   csv.clear();
   csv.shrink_to_fit();
   inline_pages.clear();
-#ifdef __GLIBC__
-  // The map's text, and CreateMigration's parse of every row moments before, are freed by now, but glibc
-  // keeps freed memory of its per-thread arenas resident unless asked: a migration that runs for days
-  // would keep its identity-map peak all along.
-  malloc_trim(0);
-#endif
   return Advanced(migration, v1::MIGRATION_PHASE_COMPATIBILITY);
 }
 
