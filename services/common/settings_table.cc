@@ -111,9 +111,17 @@ SettingsTable::SettingsTable(std::string program, std::string summary)
 
 SettingsTable::~SettingsTable() = default;
 
-SettingsTable::Setting& SettingsTable::Add(Setting setting) {
-  if (setting.flag.empty()) setting.flag = DashedFlag(setting.key);
-  settings_.push_back(std::make_unique<Setting>(std::move(setting)));
+SettingsTable::Setting& SettingsTable::Declare(std::string key, std::string value_name, std::string help,
+                                               std::string default_text, Parser parse, bool needs_value) {
+  auto setting = std::make_unique<Setting>();
+  setting->flag = DashedFlag(key);
+  setting->key = std::move(key);
+  setting->value_name = std::move(value_name);
+  setting->help = std::move(help);
+  setting->default_text = std::move(default_text);
+  setting->parse = std::move(parse);
+  setting->needs_value = needs_value;
+  settings_.push_back(std::move(setting));
   return *settings_.back();
 }
 
@@ -124,60 +132,36 @@ SettingsTable::Setting& SettingsTable::ConfigFile(std::string* path) {
 
 SettingsTable::Setting& SettingsTable::Text(std::string key, std::string* field, std::string value_name,
                                             std::string help) {
-  Setting setting;
-  setting.key = std::move(key);
-  setting.value_name = std::move(value_name);
-  setting.help = std::move(help);
-  setting.default_text = *field;
-  setting.parse = [field](absl::string_view text) {
+  return Declare(std::move(key), std::move(value_name), std::move(help), *field, [field](absl::string_view text) {
     *field = std::string(text);
     return absl::OkStatus();
-  };
-  return Add(std::move(setting));
+  });
 }
 
 SettingsTable::Setting& SettingsTable::Switch(std::string key, bool* field, std::string help) {
-  Setting setting;
-  setting.key = std::move(key);
-  setting.help = std::move(help);
-  setting.default_text = *field ? "true" : "";
-  setting.parse = [field](absl::string_view text) { return ParseBool(text, field); };
-  return Add(std::move(setting));
+  return Declare(std::move(key), "", std::move(help), *field ? "true" : "",
+                 [field](absl::string_view text) { return ParseBool(text, field); });
 }
 
 SettingsTable::Setting& SettingsTable::Int(std::string key, int* field, int min, int max, std::string help) {
-  Setting setting;
-  setting.needs_value = true;
-  setting.key = std::move(key);
-  setting.value_name = "N";
-  setting.help = absl::StrCat(help, " (", min, "-", max, ")");
   // A default outside the range means "not set" (the help says what then happens).
-  setting.default_text = *field >= min && *field <= max ? absl::StrCat(*field) : "";
-  setting.parse = [field, min, max](absl::string_view text) { return ParseWhole(text, min, max, field); };
-  return Add(std::move(setting));
+  return Declare(
+      std::move(key), "N", absl::StrCat(help, " (", min, "-", max, ")"),
+      *field >= min && *field <= max ? absl::StrCat(*field) : "",
+      [field, min, max](absl::string_view text) { return ParseWhole(text, min, max, field); }, true);
 }
 
 SettingsTable::Setting& SettingsTable::Int64(std::string key, int64_t* field, int64_t min, int64_t max,
                                              std::string value_name, std::string help) {
-  Setting setting;
-  setting.needs_value = true;
-  setting.key = std::move(key);
-  setting.value_name = std::move(value_name);
-  setting.help = std::move(help);
-  setting.default_text = *field >= min && *field <= max ? absl::StrCat(*field) : "";
-  setting.parse = [field, min, max](absl::string_view text) { return ParseWhole(text, min, max, field); };
-  return Add(std::move(setting));
+  return Declare(
+      std::move(key), std::move(value_name), std::move(help),
+      *field >= min && *field <= max ? absl::StrCat(*field) : "",
+      [field, min, max](absl::string_view text) { return ParseWhole(text, min, max, field); }, true);
 }
 
 SettingsTable::Setting& SettingsTable::ByteSize(std::string key, int64_t* field, int64_t min, int64_t max,
                                                 std::string help) {
-  Setting setting;
-  setting.needs_value = true;
-  setting.key = std::move(key);
-  setting.value_name = "SIZE";
-  setting.help = std::move(help);
-  setting.default_text = absl::StrCat(*field);
-  setting.parse = [field, min, max](absl::string_view text) -> absl::Status {
+  auto parse = [field, min, max](absl::string_view text) -> absl::Status {
     absl::StatusOr<int64_t> parsed = ParseByteSize(text);
     if (!parsed.ok()) return parsed.status();
     if (*parsed < min || *parsed > max) {
@@ -187,18 +171,12 @@ SettingsTable::Setting& SettingsTable::ByteSize(std::string key, int64_t* field,
     *field = *parsed;
     return absl::OkStatus();
   };
-  return Add(std::move(setting));
+  return Declare(std::move(key), "SIZE", std::move(help), absl::StrCat(*field), parse, true);
 }
 
 SettingsTable::Setting& SettingsTable::Number(std::string key, double* field, double min, double max,
                                               std::string value_name, std::string help) {
-  Setting setting;
-  setting.needs_value = true;
-  setting.key = std::move(key);
-  setting.value_name = std::move(value_name);
-  setting.help = std::move(help);
-  setting.default_text = absl::StrCat(*field);
-  setting.parse = [field, min, max](absl::string_view text) {
+  auto parse = [field, min, max](absl::string_view text) {
     double parsed = 0;
     if (!absl::SimpleAtod(text, &parsed) || !(parsed >= min && parsed <= max)) {
       return absl::InvalidArgumentError(
@@ -207,18 +185,12 @@ SettingsTable::Setting& SettingsTable::Number(std::string key, double* field, do
     *field = parsed;
     return absl::OkStatus();
   };
-  return Add(std::move(setting));
+  return Declare(std::move(key), std::move(value_name), std::move(help), absl::StrCat(*field), parse, true);
 }
 
 SettingsTable::Setting& SettingsTable::Duration(std::string key, absl::Duration* field, absl::Duration min,
                                                 std::string help) {
-  Setting setting;
-  setting.needs_value = true;
-  setting.key = std::move(key);
-  setting.value_name = "DURATION";
-  setting.help = std::move(help);
-  setting.default_text = *field == absl::InfiniteDuration() ? "none" : absl::FormatDuration(*field);
-  setting.parse = [field, min](absl::string_view text) {
+  auto parse = [field, min](absl::string_view text) {
     absl::Duration parsed;
     if (!absl::ParseDuration(text, &parsed)) {
       return absl::InvalidArgumentError(absl::StrCat("expected a duration such as 30s or 250ms, got '", text, "'"));
@@ -230,33 +202,25 @@ SettingsTable::Setting& SettingsTable::Duration(std::string key, absl::Duration*
     *field = parsed;
     return absl::OkStatus();
   };
-  return Add(std::move(setting));
+  return Declare(std::move(key), "DURATION", std::move(help),
+                 *field == absl::InfiniteDuration() ? "none" : absl::FormatDuration(*field), parse, true);
 }
 
 SettingsTable::Setting& SettingsTable::TextList(std::string key, std::vector<std::string>* field,
                                                 std::string value_name, std::string help) {
-  Setting setting;
-  setting.key = std::move(key);
-  setting.value_name = std::move(value_name);
-  setting.help = absl::StrCat(help, " (comma-separated or repeated; replaces the config file's list)");
-  setting.default_text = absl::StrJoin(*field, ",");
+  Setting& setting = Declare(std::move(key), std::move(value_name),
+                             absl::StrCat(help, " (comma-separated or repeated; replaces the config file's list)"),
+                             absl::StrJoin(*field, ","), [field](absl::string_view text) {
+                               for (std::string& item : SplitCommaList(text)) field->push_back(std::move(item));
+                               return absl::OkStatus();
+                             });
   setting.list = field;
-  setting.parse = [field](absl::string_view text) {
-    for (std::string& item : SplitCommaList(text)) field->push_back(std::move(item));
-    return absl::OkStatus();
-  };
-  return Add(std::move(setting));
+  return setting;
 }
 
 SettingsTable::Setting& SettingsTable::Custom(std::string key, std::string value_name, std::string default_text,
                                               std::string help, Parser parse) {
-  Setting setting;
-  setting.key = std::move(key);
-  setting.value_name = std::move(value_name);
-  setting.help = std::move(help);
-  setting.default_text = std::move(default_text);
-  setting.parse = std::move(parse);
-  return Add(std::move(setting));
+  return Declare(std::move(key), std::move(value_name), std::move(help), std::move(default_text), std::move(parse));
 }
 
 void SettingsTable::Section(std::string key, std::string help, std::function<void(ConfigReader&)> read) {

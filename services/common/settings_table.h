@@ -108,7 +108,8 @@ class SettingsTable {
 
  private:
   struct Parsed;
-  Setting& Add(Setting setting);
+  Setting& Declare(std::string key, std::string value_name, std::string help, std::string default_text, Parser parse,
+                   bool needs_value = false);
   const Setting* FindFlag(absl::string_view flag) const;
 
   std::string program_;
