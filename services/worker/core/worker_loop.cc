@@ -75,6 +75,7 @@ WorkerLoop::WorkerLoop(LeaseClient* orchestrator, TaskRunner* runner, Options op
     : orchestrator_(orchestrator), runner_(runner), options_(std::move(options)) {
   // CompleteTasks takes 1-100 completions; the slots' hold-back counts against the same number.
   options_.report_batch = std::clamp(options_.report_batch, 1, 100);
+  options_.lease_batch = std::clamp(options_.lease_batch, 1, 100);
   if (options_.metrics) metrics_ = std::make_unique<Metrics>(*options_.metrics);
   counters_.set_worker_id(options_.worker_id);
   counters_.set_concurrency(options_.concurrency);
@@ -127,7 +128,7 @@ void WorkerLoop::RunSlot() {
     }
     v1::LeaseTasksRequest request;
     request.set_worker_id(options_.worker_id);
-    request.set_max_tasks(1);
+    request.set_max_tasks(options_.lease_batch);
     SetDuration(options_.lease_duration, request.mutable_lease_duration());
     SetDuration(options_.lease_wait, request.mutable_wait_time());
     const absl::Time asked_at = absl::Now();
@@ -144,11 +145,13 @@ void WorkerLoop::RunSlot() {
     }
     std::vector<v1::Task> tasks(leased->tasks().begin(), leased->tasks().end());
     const absl::Time leased_at = absl::Now();
-    if (options_.poll_batch > 1 && tasks.size() == 1 && TaskRunner::Batchable(tasks.front()) && !draining_) {
+    const bool only_polls = !tasks.empty() && std::all_of(tasks.begin(), tasks.end(), TaskRunner::Batchable);
+    const int poll_room = std::min(options_.poll_batch, 100) - static_cast<int>(tasks.size());
+    if (only_polls && poll_room > 0 && !draining_) {
       // Polls are cheap to read together: take the others that are ready now, without waiting.
       v1::LeaseTasksRequest more;
       more.set_worker_id(options_.worker_id);
-      more.set_max_tasks(std::min(options_.poll_batch, 100) - 1);
+      more.set_max_tasks(poll_room);
       more.add_kinds(v1::TASK_KIND_POLL_MOVE);
       SetDuration(options_.lease_duration, more.mutable_lease_duration());
       absl::StatusOr<v1::LeaseTasksResponse> extra = orchestrator_->LeaseTasks(more);
@@ -177,12 +180,18 @@ void WorkerLoop::RunSlot() {
     // that its calls to the connector and its log lines carry that trace id; polls read together
     // carry the first one's.
     ScopedTrace trace(tasks.empty() ? std::nullopt : ParseTraceparent(tasks.front().traceparent()));
-    if (tasks.size() > 1) {
-      // Only polls are leased together (see above); non-batchable ones among them run one by one.
-      const std::vector<v1::CompleteTaskRequest> completions = runner_->RunPolls(tasks);
-      for (size_t i = 0; i < tasks.size(); ++i) Finish(tasks[i], completions[i], leased_at);
-    } else {
-      for (const v1::Task& task : tasks) Finish(task, runner_->Run(task), leased_at);
+    // Polls among them are read together, `poll_batch` at a time; the others run one by one.
+    const size_t chunk = static_cast<size_t>(std::max(options_.poll_batch, 1));
+    for (size_t from = 0; from < tasks.size(); from += chunk) {
+      const std::vector<v1::Task> some(
+          tasks.begin() + static_cast<std::ptrdiff_t>(from),
+          tasks.begin() + static_cast<std::ptrdiff_t>(std::min(tasks.size(), from + chunk)));
+      if (some.size() == 1) {
+        Finish(some.front(), runner_->Run(some.front()), leased_at);
+        continue;
+      }
+      const std::vector<v1::CompleteTaskRequest> completions = runner_->RunPolls(some);
+      for (size_t i = 0; i < some.size(); ++i) Finish(some[i], completions[i], leased_at);
     }
   }
   absl::MutexLock lock(&mutex_);

@@ -1,13 +1,14 @@
 #ifndef CROSSTENANT_SERVICES_WORKER_CORE_WORKER_LOOP_H_
 #define CROSSTENANT_SERVICES_WORKER_CORE_WORKER_LOOP_H_
 
-// The worker's main loop: `concurrency` slots each lease one task at a time from the orchestrator (a
-// long poll), run it through TaskRunner and hand its completion to the reporter; one thread renews the
-// leases of tasks in hand, and one reports the completions of every slot together (CompleteTasks, up to
-// `report_batch` per call, gathered for `report_linger`, one migration's trace per call), so that the
-// orchestrator records a batch of results in one transaction instead of one each. A slot that leased a poll also takes the other polls
-// ready at that moment (up to `poll_batch`) and reads them together. Drain stops new leases and lets
-// the tasks in hand finish and be reported.
+// The worker's main loop: `concurrency` slots each lease up to `lease_batch` tasks at a time from the
+// orchestrator (a long poll that returns as soon as one is ready), run them one after the other through
+// TaskRunner and hand their completions to the reporter; one thread renews the leases of tasks in hand,
+// and one reports the completions of every slot together (CompleteTasks, up to `report_batch` per call,
+// gathered for `report_linger`, one migration's trace per call), so that the orchestrator records a
+// batch of results in one transaction instead of one each. A slot whose lease brought only polls also
+// takes the other polls ready at that moment (up to `poll_batch` in all) and reads them together. Drain
+// stops new leases and lets the tasks in hand finish and be reported.
 //
 // A result is not dropped because the orchestrator could not record it for a while (its database full,
 // the orchestrator restarting, a timeout): the reporter keeps the completion and sends it again, backing
@@ -65,10 +66,15 @@ class WorkerLoop {
     // to go with it. Zero linger reports each as soon as the reporter is free.
     int report_batch = 50;
     absl::Duration report_linger = absl::Milliseconds(20);
-    // When a slot leases a POLL_MOVE task, it leases up to this many polls in all (the others that are
-    // ready at once, without waiting) and reads them in one BatchGetUserContentMoves: one upstream Graph
-    // $batch request per 20 polls instead of one GET each. 1 polls one task at a time.
+    // When a slot's lease brings only POLL_MOVE tasks, it leases up to this many polls in all (the others
+    // that are ready at once, without waiting) and reads them in one BatchGetUserContentMoves: one
+    // upstream Graph $batch request per 20 polls instead of one GET each. Polls leased with other tasks
+    // are read together up to this many too. 1 polls one task at a time.
     int poll_batch = 20;
+    // Tasks a slot leases in one call (1 to 100, clamped), run one after the other (polls among them read
+    // together): fewer lease calls and orchestrator transactions per user. A long poll still returns as
+    // soon as one task is ready, so a small migration is not held back.
+    int lease_batch = 4;
     // When set, the loop exports worker_tasks_total{kind,outcome}, worker_task_seconds{kind},
     // worker_tasks_in_flight, worker_lease_errors_total and worker_completion_retries_total here.
     prometheus::Registry* metrics = nullptr;

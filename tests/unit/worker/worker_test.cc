@@ -562,6 +562,7 @@ TEST(WorkerLoopTest, ASlotThatLeasesAPollTakesTheReadyPollsAlongAndReadsThemToge
   options.worker_id = "w1";
   options.concurrency = 1;
   options.poll_batch = 10;
+  options.lease_batch = 1;
   WorkerLoop loop(&orchestrator, &runner, options);
   loop.Start();
   for (int i = 0; i < 500 && orchestrator.completed() < 26; ++i) absl::SleepFor(absl::Milliseconds(10));
@@ -585,7 +586,7 @@ TEST(WorkerLoopTest, ASlotThatLeasesAPollTakesTheReadyPollsAlongAndReadsThemToge
   }
 }
 
-TEST(WorkerLoopTest, PollBatchOfOneLeasesOneTaskAtATime) {
+TEST(WorkerLoopTest, PollBatchOfOneReadsEveryPollAlone) {
   FakeTenant tenant;
   TaskRunner runner(&tenant, "w1", {});
   std::vector<v1::Task> tasks;
@@ -595,6 +596,7 @@ TEST(WorkerLoopTest, PollBatchOfOneLeasesOneTaskAtATime) {
   options.worker_id = "w1";
   options.concurrency = 1;
   options.poll_batch = 1;
+  options.lease_batch = 4;
   WorkerLoop loop(&orchestrator, &runner, options);
   loop.Start();
   for (int i = 0; i < 500 && orchestrator.completed() < 5; ++i) absl::SleepFor(absl::Milliseconds(10));
@@ -602,7 +604,69 @@ TEST(WorkerLoopTest, PollBatchOfOneLeasesOneTaskAtATime) {
   EXPECT_EQ(orchestrator.completed(), 5u);
   EXPECT_TRUE(tenant.batches.empty());
   EXPECT_EQ(tenant.gets.size(), 5u);
-  for (const v1::LeaseTasksRequest& request : orchestrator.requests()) EXPECT_EQ(request.max_tasks(), 1);
+  for (const v1::LeaseTasksRequest& request : orchestrator.requests()) {
+    EXPECT_EQ(request.max_tasks(), 4);
+    EXPECT_TRUE(request.kinds().empty()) << "no extra lease of polls to read together";
+  }
+}
+
+TEST(WorkerLoopTest, ASlotLeasesUpToTheLeaseBatchAndRunsThemInTurn) {
+  FakeTenant tenant;
+  TaskRunner runner(&tenant, "w1", {});
+  std::vector<v1::Task> tasks;
+  for (int i = 0; i < 10; ++i) tasks.push_back(StartTask("migrations/m/tasks/start-u" + std::to_string(i)));
+  FakeOrchestrator orchestrator(tasks);
+  WorkerLoop::Options options;
+  options.worker_id = "w1";
+  options.concurrency = 1;
+  options.lease_batch = 4;
+  WorkerLoop loop(&orchestrator, &runner, options);
+  loop.Start();
+  for (int i = 0; i < 500 && orchestrator.completed() < 10; ++i) absl::SleepFor(absl::Milliseconds(10));
+  loop.Stop();
+  EXPECT_EQ(orchestrator.completed(), 10u);
+  EXPECT_EQ(tenant.start_attempts.size(), 10u);
+  const std::vector<v1::LeaseTasksRequest> requests = orchestrator.requests();
+  ASSERT_GE(requests.size(), 3u) << "10 tasks in leases of 4, 4 and 2";
+  for (const v1::LeaseTasksRequest& request : requests) {
+    EXPECT_EQ(request.max_tasks(), 4);
+    EXPECT_TRUE(request.has_wait_time()) << "every lease is the long poll";
+  }
+}
+
+TEST(WorkerLoopTest, PollsLeasedWithOtherTasksAreReadTogetherAndOnlyPollsTakeMore) {
+  FakeTenant tenant;
+  TaskRunner runner(&tenant, "w1", {});
+  std::vector<v1::Task> tasks = {StartTask("migrations/m/tasks/start-u99")};
+  for (int i = 0; i < 23; ++i) {
+    tasks.push_back(
+        PollTask("migrations/m/tasks/poll-u" + std::to_string(i), "connections/src", "id" + std::to_string(i)));
+  }
+  FakeOrchestrator orchestrator(tasks);
+  WorkerLoop::Options options;
+  options.worker_id = "w1";
+  options.concurrency = 1;
+  options.poll_batch = 10;
+  options.lease_batch = 4;
+  WorkerLoop loop(&orchestrator, &runner, options);
+  loop.Start();
+  for (int i = 0; i < 500 && orchestrator.completed() < 24; ++i) absl::SleepFor(absl::Milliseconds(10));
+  loop.Stop();
+  EXPECT_EQ(orchestrator.completed(), 24u);
+  EXPECT_EQ(tenant.start_attempts.size(), 1u);
+  EXPECT_TRUE(tenant.gets.empty());
+  // The start and 3 polls; then 4 polls and 6 more twice.
+  std::vector<int> batch_sizes;
+  for (const auto& batch : tenant.batches) batch_sizes.push_back(batch.task_ids_size());
+  EXPECT_THAT(batch_sizes, ::testing::ElementsAre(3, 10, 10));
+  int extra_leases = 0;
+  for (const v1::LeaseTasksRequest& request : orchestrator.requests()) {
+    if (request.kinds().empty()) continue;
+    ++extra_leases;
+    EXPECT_EQ(request.max_tasks(), 6);
+    EXPECT_THAT(request.kinds(), ::testing::ElementsAre(v1::TASK_KIND_POLL_MOVE));
+  }
+  EXPECT_EQ(extra_leases, 2) << "none after the lease that brought the start";
 }
 
 }  // namespace
