@@ -131,10 +131,11 @@ mesh() {
     --state-dir="$dir/connector-state" --upstream-connect-to="*:443:$emulator" --upstream-ca-file="$certs/ca.pem" \
     --credential-file-dirs="$certs"
   connector=$(json "$dir/connector.ready.json" grpc_address)
-  launch "$dir" orchestrator orchestrator --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
+  launch "$dir" orchestrator orchestrator --grpc-address=127.0.0.1:0 --metrics-address=127.0.0.1:0 --log-format=json \
     --sqlite-path="$dir/orchestrator.db" --connector-address="$connector" --poll-interval=200ms --recheck-max=1s \
     "${store_flags[@]}"
   orchestrator=$(json "$dir/orchestrator.ready.json" grpc_address)
+  orchestrator_metrics=$(json "$dir/orchestrator.ready.json" metrics_address)
   local w
   for w in 1 2; do
     launch "$dir" "worker-$w" worker --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
@@ -184,6 +185,7 @@ migrate() {
   # shellcheck disable=SC2086
   "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/before.json"
   accounting "$dir/acct-before.json"
+  store_traffic "$dir/traffic-before.txt"
   local t0 profilers=() p
   if [ "${PROFILE:-0}" = 1 ]; then  # a CPU profile of each process over the migration, in the run directory
     for p in $mesh_pids; do
@@ -204,6 +206,12 @@ migrate() {
   # shellcheck disable=SC2086
   "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/after.json"
   accounting "$dir/acct-after.json"
+  store_traffic "$dir/traffic-after.txt"
+}
+
+# store_traffic FILE: the orchestrator's statements and round trips to PostgreSQL so far (none on SQLite)
+store_traffic() {
+  curl -fsS "http://$orchestrator_metrics/metrics" | grep -E '^orchestrator_store_(statements|round_trips)_total' >"$1" || true
 }
 
 summary() {  # summary DIR USERS: prints KEY=VALUE lines for the shell (figures of one migration)
@@ -225,6 +233,12 @@ top = sorted(((v, k) for k, v in routes.items() if v), reverse=True)  # every ro
 print("routes='%s'" % "; ".join("%s %d" % (k, v) for v, k in top))
 print("starts=%d" % (a1["moves"]["starts"] - a0["moves"]["starts"]))
 print("duplicates=%d" % (a1["moves"]["duplicates"] - a0["moves"]["duplicates"]))
+def traffic(name):  # name -> value of the orchestrator's store traffic counters
+    return {l.split()[0]: float(l.split()[1]) for l in open(d + "/" + name) if l.strip()}
+t0, t1 = traffic("traffic-before.txt"), traffic("traffic-after.txt")
+for key in ("statements", "round_trips"):
+    metric = "orchestrator_store_%s_total" % key
+    print("store_%s=%d" % (key, t1.get(metric, 0) - t0.get(metric, 0)))
 for name, pid in pids.items():
     b, e = before[pid], r["proc"][name]
     key = name.replace("-", "_")
@@ -239,6 +253,11 @@ for name, pid in pids.items():
     print("peakphase_%s=%s" % (key, phase.replace("MIGRATION_PHASE_", "")))
     print("rssend_%s=%d" % (key, e["rss_kb"]))
 EOF
+}
+
+# store_per_user USERS: the orchestrator's statements and round trips to PostgreSQL per user (after summary)
+store_per_user() {
+  "$py" -c "print('%.2f statements in %.2f round trips (%d and %d, CreateMigration to COMPLETED)' % ($store_statements / $1, $store_round_trips / $1, $store_statements, $store_round_trips))"
 }
 
 # the moved count over time: users/s of the first and the last 10% of the users
@@ -349,6 +368,7 @@ if want 6; then
   row "6 orchestrator CPU s per 1,000 users" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($cpu_orchestrator * 1000 / $users, $sqlite_cpu_orchestrator * 1000 / $users))") (the database server's own CPU not counted)" "-" "-"
   row "6 upstream requests per user" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($requests / $users, $sqlite_requests / $users))")" "<= 2" \
     "$(verdict "$requests / $users <= 2")"
+  row "6 PostgreSQL statements per user" "$(store_per_user "$users")" "(reported)" "-"
 fi
 
 # ---- 3. the big migration (250,000 users), on SQLite and then on PostgreSQL ------------------------------------
@@ -381,6 +401,7 @@ big() {
       "$("$py" -c "print('%.0f / %.0f users/s = %.2f' % ($n / $wall, $n / ${big_wall[SQLite]}, ${big_wall[SQLite]} / $wall))")" \
       ">= 0.8" "$(verdict "${big_wall[SQLite]} / $wall >= 0.8")"
   fi
+  if [ "$store" = PostgreSQL ]; then row "$label: statements per user" "$(store_per_user "$n")" "(reported)" "-"; fi
   local s limit h r0 rp ra ph target v
   for s in connector orchestrator worker_1 worker_2; do
     case $s in connector) limit=64 ;; orchestrator) limit=150 ;; *) limit="" ;; esac

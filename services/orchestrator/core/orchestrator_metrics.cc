@@ -20,6 +20,12 @@ prometheus::MetricFamily Gauge(const char* name, const char* help) {
   return prometheus::MetricFamily{name, help, prometheus::MetricType::Gauge, {}};
 }
 
+prometheus::MetricFamily Counter(const char* name, const char* help, int64_t value) {
+  prometheus::ClientMetric metric;
+  metric.counter.value = static_cast<double>(value);
+  return prometheus::MetricFamily{name, help, prometheus::MetricType::Counter, {metric}};
+}
+
 void AddSample(prometheus::MetricFamily& family, std::vector<prometheus::ClientMetric::Label> labels, double value) {
   prometheus::ClientMetric metric;
   metric.label = std::move(labels);
@@ -132,6 +138,14 @@ std::vector<prometheus::MetricFamily> OrchestratorMetrics::Collect() const {
     }
     families.push_back(std::move(full));
     families.push_back(std::move(failures));
+  }
+  if (const std::optional<MigrationStore::Traffic> traffic = store_->ServerTraffic()) {
+    families.push_back(Counter("orchestrator_store_statements_total",
+                               "Statements this process sent to the database server.", traffic->statements));
+    families.push_back(Counter("orchestrator_store_round_trips_total",
+                               "Waits for the database server's answers; fewer than statements where they are "
+                               "pipelined.",
+                               traffic->round_trips));
   }
   return families;
 }

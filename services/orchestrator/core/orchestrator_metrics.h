@@ -17,6 +17,9 @@
 //                                                    (resource_exhausted, unavailable, data_loss, internal)
 //   crosstenant_audit_write_failures_total           audit records the store refused (the action they
 //                                                    record was done, or refused, all the same)
+//   orchestrator_store_statements_total              statements sent to the database server (PostgreSQL)
+//   orchestrator_store_round_trips_total             waits for its answers: fewer than statements where
+//                                                    they are pipelined
 
 #include <memory>
 #include <vector>

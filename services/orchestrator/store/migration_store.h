@@ -350,6 +350,14 @@ class MigrationStore {
   // record past it.
   virtual absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> ListAuditRecords(
       const crosstenant::v1::ListAuditRecordsRequest& request) = 0;
+
+  // What this process sent to a database server so far: statements, and round trips (waits for the
+  // server's answer; fewer than statements where they are pipelined). nullopt for an in-process store.
+  struct Traffic {
+    int64_t statements = 0;
+    int64_t round_trips = 0;
+  };
+  virtual std::optional<Traffic> ServerTraffic() const { return std::nullopt; }
 };
 
 }  // namespace crosstenant::orchestrator

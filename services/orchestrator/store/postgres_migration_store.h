@@ -108,6 +108,8 @@ class PostgresMigrationStore : public MigrationStore {
   absl::StatusOr<crosstenant::v1::AuditRecord> AppendAuditRecord(crosstenant::v1::AuditRecord record) override;
   absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> ListAuditRecords(
       const crosstenant::v1::ListAuditRecordsRequest& request) override;
+  // Every PostgreSQL connection of this process, this store's and any other's (PgTrafficSoFar).
+  std::optional<Traffic> ServerTraffic() const override;
 
  private:
   // kPipelinedTransaction: the body opens the transaction itself, as the first statement of a

@@ -1696,6 +1696,12 @@ TEST_F(PostgresMigrationStoreTest, AWorkersResultsCostThreeRoundTripsHoweverMany
   EXPECT_EQ(store->CountUserMoves(m)->at(crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS), 10);
   EXPECT_EQ(store->ListEvents(m, 0, 100)->size(), 10u);
   EXPECT_EQ(store->CountTasks(m).value_or(-1), 10);
+  // What the orchestrator's metrics export (orchestrator_store_statements_total, ..._round_trips_total).
+  const std::optional<MigrationStore::Traffic> exported = store->ServerTraffic();
+  const PgTraffic now = PgTrafficSoFar();
+  ASSERT_TRUE(exported.has_value());
+  EXPECT_EQ(exported->statements, now.statements);
+  EXPECT_EQ(exported->round_trips, now.round_trips);
 }
 
 TEST_F(PostgresMigrationStoreTest, APipelineAnswersEachStatementAndSkipsWhatFollowsAFailure) {
