@@ -722,7 +722,7 @@ namespace {
 // tasks (they exist only for users in flight), each user looked up by its key in a subquery, which
 // PostgreSQL runs per task and never turns into a join: as a join, with statistics older than the
 // migration's rows, the planner chose a nested loop over every QUEUED user that read the migration's
-// tasks again for each (6 s per call at 10,000 users, most of the database server's time).
+// tasks again for each (up to 6 s per call at 10,000 users).
 constexpr absl::string_view kPostgresActiveMoves =
     "(SELECT COUNT(*) FROM user_moves WHERE migration = $1 AND state = ANY($3::INTEGER[]) AND source_geo = $2), "
     "(SELECT COUNT(*) FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = $1) t "
