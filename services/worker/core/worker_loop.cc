@@ -76,6 +76,7 @@ WorkerLoop::WorkerLoop(LeaseClient* orchestrator, TaskRunner* runner, Options op
   // CompleteTasks takes 1-100 completions; the slots' hold-back counts against the same number.
   options_.report_batch = std::clamp(options_.report_batch, 1, 100);
   options_.lease_batch = std::clamp(options_.lease_batch, 1, 100);
+  options_.poll_batch = std::clamp(options_.poll_batch, 1, 100);
   if (options_.metrics) metrics_ = std::make_unique<Metrics>(*options_.metrics);
   counters_.set_worker_id(options_.worker_id);
   counters_.set_concurrency(options_.concurrency);
@@ -146,7 +147,7 @@ void WorkerLoop::RunSlot() {
     std::vector<v1::Task> tasks(leased->tasks().begin(), leased->tasks().end());
     const absl::Time leased_at = absl::Now();
     const bool only_polls = !tasks.empty() && std::all_of(tasks.begin(), tasks.end(), TaskRunner::Batchable);
-    const int poll_room = std::min(options_.poll_batch, 100) - static_cast<int>(tasks.size());
+    const int poll_room = options_.poll_batch - static_cast<int>(tasks.size());
     if (only_polls && poll_room > 0 && !draining_) {
       // Polls are cheap to read together: take the others that are ready now, without waiting.
       v1::LeaseTasksRequest more;
@@ -181,15 +182,11 @@ void WorkerLoop::RunSlot() {
     // carry the first one's.
     ScopedTrace trace(tasks.empty() ? std::nullopt : ParseTraceparent(tasks.front().traceparent()));
     // Polls among them are read together, `poll_batch` at a time; the others run one by one.
-    const size_t chunk = static_cast<size_t>(std::max(options_.poll_batch, 1));
+    const size_t chunk = static_cast<size_t>(options_.poll_batch);
     for (size_t from = 0; from < tasks.size(); from += chunk) {
       const std::vector<v1::Task> some(
           tasks.begin() + static_cast<std::ptrdiff_t>(from),
           tasks.begin() + static_cast<std::ptrdiff_t>(std::min(tasks.size(), from + chunk)));
-      if (some.size() == 1) {
-        Finish(some.front(), runner_->Run(some.front()), leased_at);
-        continue;
-      }
       const std::vector<v1::CompleteTaskRequest> completions = runner_->RunPolls(some);
       for (size_t i = 0; i < some.size(); ++i) Finish(some[i], completions[i], leased_at);
     }

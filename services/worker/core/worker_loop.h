@@ -69,7 +69,7 @@ class WorkerLoop {
     // When a slot's lease brings only POLL_MOVE tasks, it leases up to this many polls in all (the others
     // that are ready at once, without waiting) and reads them in one BatchGetUserContentMoves: one
     // upstream Graph $batch request per 20 polls instead of one GET each. Polls leased with other tasks
-    // are read together up to this many too. 1 polls one task at a time.
+    // are read together up to this many too. 1 to 100, clamped; 1 polls one task at a time.
     int poll_batch = 20;
     // Tasks a slot leases in one call (1 to 100, clamped), run one after the other (polls among them read
     // together): fewer lease calls and orchestrator transactions per user. A long poll still returns as
