@@ -5,6 +5,8 @@
                                                  instant moves; both migration apps have the certificate CERT
                                                  (dev-certs.sh's migration-app.pem)
   bench_util.py proc PID...                      JSON {pid: {cpu_s, rss_kb, hwm_kb}} from /proc
+  bench_util.py tree_cpu PID                     CPU seconds of PID and all its descendants, those alive and
+                                                 those already reaped (a database server and its backends)
   bench_util.py follow OUT MIGRATECTL NAME T0 TIMEOUT STALL NAME=PID...
                                                  polls `migratectl migrate status NAME --format=json` (every
                                                  second) and each process's RSS (every 0.2 s) until the
@@ -40,6 +42,29 @@ def proc_or_zero(pid):
         return proc(pid)
     except OSError:  # the process has exited
         return {"cpu_s": 0.0, "rss_kb": 0, "hwm_kb": 0}
+
+
+def tree_cpu(root):
+    """utime + stime of root and every live descendant, with each one's reaped children (cutime, cstime)."""
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile: its CPU is now in its parent's cutime, or lost with a race
+            continue
+        total += sum(int(x) for x in fields[11:15]) / CLK  # utime, stime, cutime, cstime (fields 14-17)
+        todo.extend(child for child, p in parent.items() if p == pid)
+    return total
 
 
 def seed(n, path, certificate):
@@ -299,6 +324,8 @@ def main(argv):
         seed(int(argv[2]), argv[3], os.path.abspath(argv[4]))
     elif cmd == "proc":
         print(json.dumps({p: proc_or_zero(int(p)) for p in argv[2:]}))
+    elif cmd == "tree_cpu":
+        print("%.2f" % tree_cpu(int(argv[2])))
     elif cmd == "follow":
         pids = dict(a.split("=") for a in argv[8:])
         follow(argv[2], argv[3], argv[4], {k: int(v) for k, v in pids.items()}, float(argv[5]), float(argv[6]),

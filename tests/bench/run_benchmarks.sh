@@ -18,7 +18,8 @@
 # Every process it starts is stopped at exit, also on Ctrl-C. CROSSTENANT_BIN_DIR picks the binaries
 # (default build/bin); the run directory (logs, seeds, samples) is kept when KEEP=1. PROFILE=1 (with KEEP=1)
 # records each process's CPU profile over each migration with perf (perf-NAME.data in its directory;
-# `perf report -i FILE --time 90%-100%` shows where the last tenth of the run went).
+# `perf report -i FILE --time 90%-100%` shows where the last tenth of the run went); on PostgreSQL it also
+# loads pg_stat_statements and writes the statements by total time (pg-statements.txt).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -66,6 +67,7 @@ bash "$root/deploy/local/dev-certs.sh" "$certs" >/dev/null
 pids=()
 store_flags=()  # the orchestrator's store: SQLite in its run directory unless use_postgres sets PostgreSQL
 postgres_dir=""
+postgres_database=""
 table="$work/table.tsv"
 : >"$table"
 
@@ -186,6 +188,10 @@ migrate() {
   "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/before.json"
   accounting "$dir/acct-before.json"
   store_traffic "$dir/traffic-before.txt"
+  database_cpu "$dir/database-cpu-before.txt"
+  if [ "${PROFILE:-0}" = 1 ] && [ "${store_flags[0]:-}" = --store=postgres ]; then
+    postgres_admin "$postgres_database" -c "SELECT pg_stat_statements_reset()" >/dev/null
+  fi
   local t0 profilers=() p
   if [ "${PROFILE:-0}" = 1 ]; then  # a CPU profile of each process over the migration, in the run directory
     for p in $mesh_pids; do
@@ -207,11 +213,39 @@ migrate() {
   "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/after.json"
   accounting "$dir/acct-after.json"
   store_traffic "$dir/traffic-after.txt"
+  database_cpu "$dir/database-cpu-after.txt"
+  if [ "${PROFILE:-0}" = 1 ] && [ "${store_flags[0]:-}" = --store=postgres ]; then
+    postgres_admin "$postgres_database" -c "SELECT calls, round(total_plan_time) AS plan_ms,
+        round(total_exec_time) AS exec_ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
+      FROM pg_stat_statements ORDER BY total_plan_time + total_exec_time DESC LIMIT 30" >"$dir/pg-statements.txt"
+  fi
 }
 
 # store_traffic FILE: the orchestrator's statements and round trips to PostgreSQL so far (none on SQLite)
 store_traffic() {
   curl -fsS "http://$orchestrator_metrics/metrics" | grep -E '^orchestrator_store_(statements|round_trips)_total' >"$1" || true
+}
+
+# postgres_admin DATABASE PSQL-ARGS...: psql as the server's superuser, over its unix socket
+postgres_admin() {
+  local database=$1 server_dir=$postgres_dir port
+  shift
+  [ -f "$postgres_dir/server_dir" ] && server_dir=$(cat "$postgres_dir/server_dir")
+  port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$postgres_dir/dsn")
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- psql -qX -h "$server_dir" -p "$port" -U postgres -d "$database" "$@"
+  else
+    psql -qX -h "$server_dir" -p "$port" -U "$(id -un)" -d "$database" "$@"
+  fi
+}
+
+# database_cpu FILE: the PostgreSQL server's CPU seconds so far (its postmaster and every backend), or 0 on
+# SQLite, where the store runs inside the orchestrator and its CPU is the orchestrator's
+database_cpu() {
+  local server_dir=$postgres_dir
+  if [ "${store_flags[0]:-}" != --store=postgres ]; then echo 0 >"$1"; return; fi
+  [ -f "$postgres_dir/server_dir" ] && server_dir=$(cat "$postgres_dir/server_dir")
+  "$py" "$util" tree_cpu "$(head -n 1 "$server_dir/data/postmaster.pid")" >"$1"
 }
 
 summary() {  # summary DIR USERS: prints KEY=VALUE lines for the shell (figures of one migration)
@@ -239,6 +273,8 @@ t0, t1 = traffic("traffic-before.txt"), traffic("traffic-after.txt")
 for key in ("statements", "round_trips"):
     metric = "orchestrator_store_%s_total" % key
     print("store_%s=%d" % (key, t1.get(metric, 0) - t0.get(metric, 0)))
+print("cpu_database=%.3f" % (float(open(d + "/database-cpu-after.txt").read())
+                             - float(open(d + "/database-cpu-before.txt").read())))
 for name, pid in pids.items():
     b, e = before[pid], r["proc"][name]
     key = name.replace("-", "_")
@@ -257,7 +293,7 @@ EOF
 
 # store_per_user USERS: the orchestrator's statements and round trips to PostgreSQL per user (after summary)
 store_per_user() {
-  "$py" -c "print('%.2f statements in %.2f round trips (%d and %d, CreateMigration to COMPLETED)' % ($store_statements / $1, $store_round_trips / $1, $store_statements, $store_round_trips))"
+  "$py" -c "print('%.2f statements in %.2f round trips (%d and %d, from migrate start to 5 s after the end)' % ($store_statements / $1, $store_round_trips / $1, $store_statements, $store_round_trips))"
 }
 
 # the moved count over time: users/s of the first and the last 10% of the users
@@ -291,13 +327,18 @@ EOF
 use_postgres() {
   if [ -z "$postgres_dir" ]; then
     postgres_dir="$work/postgres"
+    [ "${PROFILE:-0}" = 1 ] &&
+      export POSTGRES_SERVER_CONF="shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track_planning = on"
     bash "$root/tests/support/postgres_server.sh" start "$postgres_dir" >"$work/postgres-start.log" 2>&1 || {
       echo "run_benchmarks: PostgreSQL did not start:" >&2; tail -20 "$work/postgres-start.log" >&2; exit 1; }
   fi
   # a database of the test role's own (it may not create tables in the server's default database)
   psql -qX "$(cat "$postgres_dir/dsn")" -c "CREATE DATABASE $1" >/dev/null
+  if [ "${PROFILE:-0}" = 1 ]; then postgres_admin "$1" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"; fi
   (umask 077 && sed "s/dbname=postgres/dbname=$1/" "$postgres_dir/dsn" >"$work/postgres-$1.dsn")
   store_flags=(--store=postgres --postgres-dsn-file="$work/postgres-$1.dsn")
+  postgres_database=$1
 }
 
 verdict() {  # verdict EXPR: ok when the python expression is true
@@ -365,7 +406,8 @@ if want 6; then
   row "6 migration $users users on PostgreSQL: wall time" "${wall} s (SQLite: ${sqlite_wall} s)" "-" "-"
   row "6 users/s PostgreSQL / SQLite" "$("$py" -c "print('%.0f / %.0f users/s = %.2f' % ($users / $wall, $users / $sqlite_wall, $sqlite_wall / $wall))")" \
     ">= 0.8" "$(verdict "$sqlite_wall / $wall >= 0.8")"
-  row "6 orchestrator CPU s per 1,000 users" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($cpu_orchestrator * 1000 / $users, $sqlite_cpu_orchestrator * 1000 / $users))") (the database server's own CPU not counted)" "-" "-"
+  row "6 orchestrator CPU s per 1,000 users" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($cpu_orchestrator * 1000 / $users, $sqlite_cpu_orchestrator * 1000 / $users))")" "-" "-"
+  row "6 PostgreSQL server CPU s per 1,000 users" "$("$py" -c "print('%.2f (postmaster and backends)' % ($cpu_database * 1000 / $users))")" "(reported)" "-"
   row "6 upstream requests per user" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($requests / $users, $sqlite_requests / $users))")" "<= 2" \
     "$(verdict "$requests / $users <= 2")"
   row "6 PostgreSQL statements per user" "$(store_per_user "$users")" "(reported)" "-"
@@ -401,7 +443,11 @@ big() {
       "$("$py" -c "print('%.0f / %.0f users/s = %.2f' % ($n / $wall, $n / ${big_wall[SQLite]}, ${big_wall[SQLite]} / $wall))")" \
       ">= 0.8" "$(verdict "${big_wall[SQLite]} / $wall >= 0.8")"
   fi
-  if [ "$store" = PostgreSQL ]; then row "$label: statements per user" "$(store_per_user "$n")" "(reported)" "-"; fi
+  if [ "$store" = PostgreSQL ]; then
+    row "$label: statements per user" "$(store_per_user "$n")" "(reported)" "-"
+    row "$label: PostgreSQL server CPU s per 1,000 users" \
+      "$("$py" -c "print('%.2f (postmaster and backends; not in the total below)' % ($cpu_database * 1000 / $n))")" "(reported)" "-"
+  fi
   local s limit h r0 rp ra ph target v
   for s in connector orchestrator worker_1 worker_2; do
     case $s in connector) limit=64 ;; orchestrator) limit=150 ;; *) limit="" ;; esac

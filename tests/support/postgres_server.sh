@@ -11,6 +11,9 @@
 #                                  to a fresh directory under /tmp instead, named in DIR/server_dir.
 #   postgres_server.sh stop DIR    stop it (fast shutdown) and remove DIR.
 #
+# POSTGRES_SERVER_CONF, when set, holds more postgresql.conf lines for the server (the benchmark's
+# PROFILE=1 loads pg_stat_statements with it).
+#
 # PostgreSQL refuses to run as root: as root (CI, containers), the server runs as the `postgres` system
 # user that Debian's postgresql package creates; otherwise as the current user. Server binaries come from
 # /usr/lib/postgresql/<version>/bin (the newest installed).
@@ -121,6 +124,7 @@ logging_collector = off
 ssl = on
 ssl_cert_file = '$server_dir/server.crt'
 ssl_key_file = '$server_dir/server.key'
+${POSTGRES_SERVER_CONF:-}
 EOF
     [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$server_dir/port.conf"
     grep -q "^include '$server_dir/port.conf'" "$server_dir/data/postgresql.conf" ||

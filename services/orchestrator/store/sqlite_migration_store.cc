@@ -153,6 +153,12 @@ constexpr const char* kSchemaMigrations[] = {
     // Version 8: the audit trail, whose table and append-only triggers CreateSqliteAuditTable makes at
     // every open, before these steps (so that a later step may change the table).
     "SELECT 1;",
+    // Version 9: tasks by kind in ready order, so that a lease of polls alone does not walk past every
+    // queued start; leases by the request that took them, so that a retried lease finds its own at once.
+    R"sql(
+      CREATE INDEX IF NOT EXISTS tasks_by_kind ON tasks (kind, ready_time_us, name);
+      CREATE INDEX IF NOT EXISTS tasks_by_lease_request ON tasks (lease_owner, lease_request) WHERE lease_id != '';
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 

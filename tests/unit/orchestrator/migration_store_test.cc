@@ -1630,6 +1630,49 @@ TEST_F(PostgresMigrationStoreTest, MapsServerErrorsBySqlstate) {
   EXPECT_EQ(db->Exec("SELECT COUNT(*) FROM t")->Int(0, 0), 0);
 }
 
+TEST_F(PostgresMigrationStoreTest, PreparesEachStatementOnItsFirstRunWithoutAnExtraRoundTrip) {
+  auto db = Connect();
+  ASSERT_NE(db, nullptr);
+  // A statement is prepared on its first run, in the same round trip, and its preparation outlives a
+  // transaction that rolled back; a text that does not parse fails with its own error, alone or in a
+  // pipeline, and leaves the connection usable.
+  const PgTraffic before_first = PgTrafficSoFar();
+  EXPECT_EQ(db->Exec("SELECT $1::INTEGER + 1", {41})->Int(0, 0), 42);
+  EXPECT_EQ(PgTrafficSoFar().round_trips - before_first.round_trips, 1);
+  ASSERT_TRUE(db->Begin().ok());
+  EXPECT_EQ(db->Exec("SELECT $1::INTEGER + 1", {1})->Int(0, 0), 2);
+  EXPECT_EQ(db->Exec("SELECT $1::INTEGER + 2", {1})->Int(0, 0), 3) << "prepared inside the transaction";
+  db->Rollback();
+  EXPECT_EQ(db->Exec("SELECT $1::INTEGER + 1", {2})->Int(0, 0), 3);
+  EXPECT_EQ(db->Exec("SELECT $1::INTEGER + 2", {2})->Int(0, 0), 4);
+  auto prepared = db->Exec("SELECT COUNT(*) FROM pg_prepared_statements WHERE statement = ANY($1::TEXT[])",
+                           {"{\"SELECT $1::INTEGER + 1\",\"SELECT $1::INTEGER + 2\"}"});
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ(prepared->Int(0, 0), 2) << "both prepared in this session, once each";
+  absl::StatusOr<PgResult> unparsed = db->Exec("SELEC $1", {"x"});
+  EXPECT_EQ(unparsed.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(unparsed.status().message(), HasSubstr("42601"));
+  EXPECT_EQ(db->Exec("SELEC $1", {"x"}).status().code(), absl::StatusCode::kInternal) << "not taken as prepared";
+  std::vector<absl::StatusOr<PgResult>> piped =
+      db->Pipeline({{"SELECT $1::INTEGER * 2", {4}}, {"SELEC $1", {"y"}}, {"SELECT $1::INTEGER * 2", {5}}});
+  ASSERT_EQ(piped.size(), 3u);
+  EXPECT_EQ(piped[0]->Int(0, 0), 8);
+  EXPECT_THAT(piped[1].status().message(), HasSubstr("42601")) << "the preparation's own error";
+  EXPECT_EQ(piped[2].status().code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(db->idle());
+  piped = db->Pipeline({{"SELECT $1::INTEGER * 3", {1}}, {"SELECT $1::INTEGER * 3", {2}}});
+  EXPECT_EQ(piped[0]->Int(0, 0), 3);
+  EXPECT_EQ(piped[1]->Int(0, 0), 6) << "a text repeated in one pipeline is prepared once";
+  // Past the limit of prepared texts per connection, statements still run (unprepared).
+  for (size_t i = 0; i < PgConnection::kMaxPrepared + 20; ++i) {
+    const std::string sql = "SELECT $1::BIGINT + " + std::to_string(i);
+    absl::StatusOr<PgResult> sum = db->Exec(sql, {int64_t{1}});
+    ASSERT_TRUE(sum.ok()) << sql << ": " << sum.status();
+    ASSERT_EQ(sum->Int(0, 0), static_cast<int64_t>(i) + 1);
+  }
+  EXPECT_EQ(db->Exec("SELECT $1::BIGINT + 7", {int64_t{1}})->Int(0, 0), 8);
+}
+
 TEST_F(PostgresMigrationStoreTest, AWorkersResultsCostThreeRoundTripsHoweverManyArriveTogether) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
