@@ -19,7 +19,8 @@
 # (default build/bin); the run directory (logs, seeds, samples) is kept when KEEP=1. PROFILE=1 (with KEEP=1)
 # records each process's CPU profile over each migration with perf (perf-NAME.data in its directory;
 # `perf report -i FILE --time 90%-100%` shows where the last tenth of the run went); on PostgreSQL it also
-# loads pg_stat_statements and writes the statements by total time (pg-statements.txt).
+# loads pg_stat_statements and writes the statements by total time (pg-statements.txt), and auto_explain,
+# which logs the plan of each statement slower than PROFILE_PG_SLOW_MS (default 20) to pg-server.log.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -218,6 +219,9 @@ migrate() {
     postgres_admin "$postgres_database" -c "SELECT calls, round(total_plan_time) AS plan_ms,
         round(total_exec_time) AS exec_ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
       FROM pg_stat_statements ORDER BY total_plan_time + total_exec_time DESC LIMIT 30" >"$dir/pg-statements.txt"
+    local server_dir=$postgres_dir
+    [ -f "$postgres_dir/server_dir" ] && server_dir=$(cat "$postgres_dir/server_dir")
+    cp "$server_dir/server.log" "$dir/pg-server.log"  # with auto_explain's plans of the slow statements
   fi
 }
 
@@ -329,7 +333,9 @@ use_postgres() {
     postgres_dir="$work/postgres"
     [ "${PROFILE:-0}" = 1 ] &&
       export POSTGRES_SERVER_CONF="shared_preload_libraries = 'pg_stat_statements'
-pg_stat_statements.track_planning = on"
+pg_stat_statements.track_planning = on
+session_preload_libraries = 'auto_explain'
+auto_explain.log_min_duration = '${PROFILE_PG_SLOW_MS:-20}ms'"
     bash "$root/tests/support/postgres_server.sh" start "$postgres_dir" >"$work/postgres-start.log" 2>&1 || {
       echo "run_benchmarks: PostgreSQL did not start:" >&2; tail -20 "$work/postgres-start.log" >&2; exit 1; }
   fi

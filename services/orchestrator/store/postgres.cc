@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "services/common/status_macros.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -160,6 +161,10 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::s
   PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
   std::unique_ptr<PgConnection> connection(new PgConnection(conn));
   connection->secrets_ = std::move(secrets);
+  // A prepared statement is still planned for its parameters on every run. PostgreSQL would otherwise
+  // switch to one generic plan after five runs, made from the statistics of that moment: the tasks
+  // table's, taken while it was nearly empty, gave every lease a scan and sort of the whole table.
+  RETURN_IF_ERROR(connection->Execute("SET plan_cache_mode = force_custom_plan"));
   return connection;
 }
 

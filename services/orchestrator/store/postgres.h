@@ -97,9 +97,10 @@ class PgConnection {
   PgConnection& operator=(const PgConnection&) = delete;
 
   // One statement with $1, $2... parameters. The first time a connection runs a statement's text, it
-  // prepares it (a named server-side statement of this session), so that later runs skip the server's
-  // parse and, once PostgreSQL settles on a generic plan, its planning; up to kMaxPrepared texts per
-  // connection, the rest run unprepared. Exec and Pipeline share the prepared statements.
+  // prepares it (a named server-side statement of this session, in the same round trip), so that later
+  // runs skip the server's parsing and send only the name and the parameters; each run is still planned
+  // for its own parameters (plan_cache_mode = force_custom_plan, set at connect). Up to kMaxPrepared
+  // texts per connection; the rest run unprepared. Exec and Pipeline share the prepared statements.
   absl::StatusOr<PgResult> Exec(absl::string_view sql, const std::vector<PgParam>& params = {});
   // One or more statements without parameters or results, never prepared (DDL, BEGIN).
   absl::Status Execute(absl::string_view sql);

@@ -204,11 +204,8 @@ constexpr const char* kSchemaMigrations[] = {
       END $$;
     )sql",
     // Version 7: tasks by kind in ready order, so that a lease of polls alone does not walk past every
-    // queued start; leases by the request that took them, so that a retried lease finds its own at once.
-    R"sql(
-      CREATE INDEX IF NOT EXISTS tasks_by_kind ON tasks (kind, ready_time_us, name);
-      CREATE INDEX IF NOT EXISTS tasks_by_lease_request ON tasks (lease_owner, lease_request) WHERE lease_id != '';
-    )sql",
+    // queued start.
+    "CREATE INDEX IF NOT EXISTS tasks_by_kind ON tasks (kind, ready_time_us, name);",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == PostgresMigrationStore::kSchemaVersion);
 
@@ -975,10 +972,7 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
                     " AND g.lease_request = ", request, " AND g.lease_id != '' AND g.lease_expire_us >= ", at, ")");
   }
   // Rows another replica is leasing right now are skipped, not waited for: each goes to one worker.
-  // The limit is written into the text, not passed as a parameter: the statement is prepared, and
-  // PostgreSQL's generic plan for an unknown limit expects a tenth of the table and joins the picked
-  // rows back to tasks by scanning all of it on every lease.
-  absl::StrAppend(&picked, " ORDER BY t.ready_time_us, t.name LIMIT ", std::max(query.max_tasks, 1),
+  absl::StrAppend(&picked, " ORDER BY t.ready_time_us, t.name LIMIT ", params.Add(std::max(query.max_tasks, 1)),
                   " FOR UPDATE OF t SKIP LOCKED");
   // Lease ids are fencing tokens: random (gen_random_uuid draws from the server's strong random
   // source), so that no two leases, on any replica, ever share one.

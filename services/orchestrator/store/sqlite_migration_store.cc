@@ -154,11 +154,8 @@ constexpr const char* kSchemaMigrations[] = {
     // every open, before these steps (so that a later step may change the table).
     "SELECT 1;",
     // Version 9: tasks by kind in ready order, so that a lease of polls alone does not walk past every
-    // queued start; leases by the request that took them, so that a retried lease finds its own at once.
-    R"sql(
-      CREATE INDEX IF NOT EXISTS tasks_by_kind ON tasks (kind, ready_time_us, name);
-      CREATE INDEX IF NOT EXISTS tasks_by_lease_request ON tasks (lease_owner, lease_request) WHERE lease_id != '';
-    )sql",
+    // queued start.
+    "CREATE INDEX IF NOT EXISTS tasks_by_kind ON tasks (kind, ready_time_us, name);",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 

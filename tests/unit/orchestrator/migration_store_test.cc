@@ -1649,6 +1649,9 @@ TEST_F(PostgresMigrationStoreTest, PreparesEachStatementOnItsFirstRunWithoutAnEx
                            {"{\"SELECT $1::INTEGER + 1\",\"SELECT $1::INTEGER + 2\"}"});
   ASSERT_TRUE(prepared.ok()) << prepared.status();
   EXPECT_EQ(prepared->Int(0, 0), 2) << "both prepared in this session, once each";
+  auto plan_mode = db->Exec("SELECT current_setting($1)", {"plan_cache_mode"});
+  ASSERT_TRUE(plan_mode.ok()) << plan_mode.status();
+  EXPECT_EQ(plan_mode->Text(0, 0), "force_custom_plan") << "planned for each run's own values";
   absl::StatusOr<PgResult> unparsed = db->Exec("SELEC $1", {"x"});
   EXPECT_EQ(unparsed.status().code(), absl::StatusCode::kInternal);
   EXPECT_THAT(unparsed.status().message(), HasSubstr("42601"));
