@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
-#include "services/common/status_macros.h"
 
 namespace crosstenant::orchestrator {
 namespace {
@@ -52,21 +51,6 @@ void CountRoundTrip(size_t statements) {
   statements_sent.fetch_add(static_cast<int64_t>(statements), std::memory_order_relaxed);
   round_trips.fetch_add(1, std::memory_order_relaxed);
 }
-
-// The parameters of one statement, as libpq takes them.
-struct PgParamArrays {
-  explicit PgParamArrays(const std::vector<PgParam>& params) {
-    for (const PgParam& param : params) {
-      values.push_back(param.null() ? nullptr : param.value().c_str());
-      lengths.push_back(static_cast<int>(param.value().size()));
-      formats.push_back(param.binary() ? 1 : 0);
-    }
-  }
-  int size() const { return static_cast<int>(values.size()); }
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  std::vector<int> formats;
-};
 
 }  // namespace
 
@@ -161,10 +145,6 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::s
   PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
   std::unique_ptr<PgConnection> connection(new PgConnection(conn));
   connection->secrets_ = std::move(secrets);
-  // A prepared statement is still planned for its parameters on every run. PostgreSQL would otherwise
-  // switch to one generic plan after five runs, made from the statistics of that moment: the tasks
-  // table's, taken while it was nearly empty, gave every lease a scan and sort of the whole table.
-  RETURN_IF_ERROR(connection->Execute("SET plan_cache_mode = force_custom_plan"));
   return connection;
 }
 
@@ -204,20 +184,18 @@ absl::Status PgConnection::Error(PGresult* result, absl::string_view sql) const 
 }
 
 absl::StatusOr<PgResult> PgConnection::Exec(absl::string_view sql, const std::vector<PgParam>& params) {
-  const std::string statement(sql);
-  auto prepared = prepared_.find(statement);
-  if (prepared == prepared_.end() && prepared_.size() < kMaxPrepared) {
-    // The first run prepares it: both go in one pipeline, so that it costs no extra round trip.
-    return std::move(Pipeline({PgStatement{statement, params}}).front());
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+  for (const PgParam& param : params) {
+    values.push_back(param.null() ? nullptr : param.value().c_str());
+    lengths.push_back(static_cast<int>(param.value().size()));
+    formats.push_back(param.binary() ? 1 : 0);
   }
-  const PgParamArrays arrays(params);
+  const std::string statement(sql);
   CountRoundTrip(1);
-  PGresult* result =
-      prepared != prepared_.end()
-          ? PQexecPrepared(conn_, prepared->second.c_str(), arrays.size(), arrays.values.data(), arrays.lengths.data(),
-                           arrays.formats.data(), /*resultFormat=*/0)
-          : PQexecParams(conn_, statement.c_str(), arrays.size(), /*paramTypes=*/nullptr, arrays.values.data(),
-                         arrays.lengths.data(), arrays.formats.data(), /*resultFormat=*/0);
+  PGresult* result = PQexecParams(conn_, statement.c_str(), static_cast<int>(params.size()), /*paramTypes=*/nullptr,
+                                  values.data(), lengths.data(), formats.data(), /*resultFormat=*/0);
   const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return PgResult(result);
   absl::Status error = Error(result, sql);
@@ -272,63 +250,28 @@ std::vector<absl::StatusOr<PgResult>> PgConnection::Pipeline(const std::vector<P
     return std::move(results);
   };
   if (PQenterPipelineMode(conn_) != 1) return fail_rest(Error(nullptr, statements.front().sql));
-  // Texts this pipeline prepares (a text repeated in it is prepared by its first occurrence): they join
-  // prepared_ once the server has answered that the preparation succeeded.
-  absl::flat_hash_map<std::string, std::string> preparing;
-  std::vector<bool> prepares(statements.size(), false);
-  for (size_t i = 0; i < statements.size(); ++i) {
-    const PgStatement& statement = statements[i];
-    const PgParamArrays arrays(statement.params);
-    const std::string* name = nullptr;
-    if (auto found = prepared_.find(statement.sql); found != prepared_.end()) {
-      name = &found->second;
-    } else if (auto pending = preparing.find(statement.sql); pending != preparing.end()) {
-      name = &pending->second;
-    } else if (prepared_.size() + preparing.size() < kMaxPrepared) {
-      name = &preparing.emplace(statement.sql, absl::StrCat("crosstenant_", next_name_++)).first->second;
-      prepares[i] = true;
-      if (PQsendPrepare(conn_, name->c_str(), statement.sql.c_str(), arrays.size(), /*paramTypes=*/nullptr) != 1) {
-        return fail_rest(Error(nullptr, statement.sql));
-      }
+  for (const PgStatement& statement : statements) {
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    std::vector<int> formats;
+    for (const PgParam& param : statement.params) {
+      values.push_back(param.null() ? nullptr : param.value().c_str());
+      lengths.push_back(static_cast<int>(param.value().size()));
+      formats.push_back(param.binary() ? 1 : 0);
     }
-    const int sent = name != nullptr
-                         ? PQsendQueryPrepared(conn_, name->c_str(), arrays.size(), arrays.values.data(),
-                                               arrays.lengths.data(), arrays.formats.data(), /*resultFormat=*/0)
-                         : PQsendQueryParams(conn_, statement.sql.c_str(), arrays.size(), /*paramTypes=*/nullptr,
-                                             arrays.values.data(), arrays.lengths.data(), arrays.formats.data(),
-                                             /*resultFormat=*/0);
-    // Only a connection that broke refuses to queue a statement; the pool replaces it.
-    if (sent != 1) return fail_rest(Error(nullptr, statement.sql));
+    if (PQsendQueryParams(conn_, statement.sql.c_str(), static_cast<int>(statement.params.size()),
+                          /*paramTypes=*/nullptr, values.data(), lengths.data(), formats.data(),
+                          /*resultFormat=*/0) != 1) {
+      // Only a connection that broke refuses to queue a statement; the pool replaces it.
+      return fail_rest(Error(nullptr, statement.sql));
+    }
   }
   if (PQpipelineSync(conn_) != 1) return fail_rest(Error(nullptr, statements.front().sql));
-  // Reads the next command's result and the null one that ends it; nullptr when the connection broke.
-  auto next_result = [this]() {
+  for (const PgStatement& statement : statements) {
     PGresult* result = PQgetResult(conn_);
-    if (result != nullptr) {
-      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
-    }
-    return result;
-  };
-  for (size_t i = 0; i < statements.size(); ++i) {
-    const PgStatement& statement = statements[i];
-    absl::Status prepare_error;
-    if (prepares[i]) {
-      PGresult* prepare = next_result();
-      if (prepare == nullptr) return fail_rest(Error(nullptr, statement.sql));
-      if (PQresultStatus(prepare) == PGRES_COMMAND_OK) {
-        prepared_.emplace(statement.sql, preparing[statement.sql]);
-      } else {
-        prepare_error = Error(prepare, statement.sql);
-      }
-      PQclear(prepare);
-    }
-    PGresult* result = next_result();
     if (result == nullptr) return fail_rest(Error(nullptr, statement.sql));
     const ExecStatusType status = PQresultStatus(result);
-    if (!prepare_error.ok()) {
-      results.push_back(prepare_error);  // the statement itself was skipped for it
-      PQclear(result);
-    } else if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
       results.push_back(PgResult(result));
     } else {
       results.push_back(status == PGRES_PIPELINE_ABORTED
@@ -336,6 +279,8 @@ std::vector<absl::StatusOr<PgResult>> PgConnection::Pipeline(const std::vector<P
                             : Error(result, statement.sql));
       PQclear(result);
     }
+    // Each statement's results end with a null one.
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
   }
   // The sync point's own result; then the connection takes single statements again.
   while (PGresult* sync = PQgetResult(conn_)) {

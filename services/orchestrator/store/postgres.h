@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -96,13 +95,9 @@ class PgConnection {
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  // One statement with $1, $2... parameters. The first time a connection runs a statement's text, it
-  // prepares it (a named server-side statement of this session, in the same round trip), so that later
-  // runs skip the server's parsing and send only the name and the parameters; each run is still planned
-  // for its own parameters (plan_cache_mode = force_custom_plan, set at connect). Up to kMaxPrepared
-  // texts per connection; the rest run unprepared. Exec and Pipeline share the prepared statements.
+  // One statement with $1, $2... parameters.
   absl::StatusOr<PgResult> Exec(absl::string_view sql, const std::vector<PgParam>& params = {});
-  // One or more statements without parameters or results, never prepared (DDL, BEGIN).
+  // One or more statements without parameters or results.
   absl::Status Execute(absl::string_view sql);
   // Sends all `statements` at once (libpq's pipeline mode) and waits for their answers once: one round
   // trip instead of one per statement. One result per statement, in order. When one fails, the server
@@ -120,17 +115,10 @@ class PgConnection {
   // Connected and outside any transaction: fit to be used again.
   bool idle() const;
 
-  // Statement texts one connection keeps prepared: the store's statements are a fixed set of shapes (a
-  // few dozen), so the limit only guards against a caller that builds texts with values in them.
-  static constexpr size_t kMaxPrepared = 256;
-
  private:
   explicit PgConnection(pg_conn* conn) : conn_(conn) {}
   absl::Status Error(pg_result* result, absl::string_view sql) const;
   pg_conn* conn_;
-  // Statement text -> the name it is prepared under in this session.
-  absl::flat_hash_map<std::string, std::string> prepared_;
-  int64_t next_name_ = 0;
   std::vector<std::string> secrets_;  // the connection string and its password: never in a message
 };
 

@@ -203,9 +203,6 @@ constexpr const char* kSchemaMigrations[] = {
         RETURN NULL;
       END $$;
     )sql",
-    // Version 7: tasks by kind in ready order, so that a lease of polls alone does not walk past every
-    // queued start.
-    "CREATE INDEX IF NOT EXISTS tasks_by_kind ON tasks (kind, ready_time_us, name);",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == PostgresMigrationStore::kSchemaVersion);
 
@@ -960,10 +957,7 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
       ") OR (m.state = ", params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_CANCELLING)),
       " AND NOT (t.kind = ", params.Add(static_cast<int>(crosstenant::v1::TASK_KIND_START_MOVE)),
       " AND t.attempt = 0)))");
-  if (query.kinds.size() == 1) {
-    // Equality, not ANY: it lets the scan run along tasks_by_kind in ready order.
-    absl::StrAppend(&picked, " AND t.kind = ", params.Add(static_cast<int>(query.kinds.front())));
-  } else if (!query.kinds.empty()) {
+  if (!query.kinds.empty()) {
     absl::StrAppend(&picked, " AND t.kind = ANY(", params.Add(IntArray(query.kinds)), "::INTEGER[])");
   }
   if (!query.request_id.empty()) {
@@ -1128,15 +1122,23 @@ absl::StatusOr<UserMovePage> PostgresMigrationStore::ListUserMoves(const UserMov
     ASSIGN_OR_RETURN(after, stored::FromPageToken(query.page_token));
   }
   Params params;
+  const std::string migration = params.Add(query.migration);
+  // With a task: driven by the migration's tasks, each user read by key (OFFSET 0 keeps the planner
+  // from flattening the lookup into a join it may run over every user of the migration), so that the
+  // cost follows the tasks and not the users.
   std::string sql =
-      absl::StrCat("SELECT record, source_upn FROM user_moves WHERE migration = ", params.Add(query.migration),
-                   " AND source_upn > ", params.Add(after));
-  if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND source_geo = ", params.Add(query.source_geo));
+      query.with_task
+          ? absl::StrCat("SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = ",
+                         migration,
+                         ") t, LATERAL (SELECT record, source_upn, source_geo, state FROM user_moves "
+                         "WHERE name = t.user_move OFFSET 0) u WHERE ")
+          : absl::StrCat("SELECT u.record, u.source_upn FROM user_moves u WHERE u.migration = ", migration, " AND ");
+  absl::StrAppend(&sql, "u.source_upn > ", params.Add(after));
+  if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND u.source_geo = ", params.Add(query.source_geo));
   if (!query.states.empty()) {
-    absl::StrAppend(&sql, " AND state = ANY(", params.Add(IntArray(query.states)), "::INTEGER[])");
+    absl::StrAppend(&sql, " AND u.state = ANY(", params.Add(IntArray(query.states)), "::INTEGER[])");
   }
-  if (query.with_task) absl::StrAppend(&sql, " AND EXISTS (SELECT 1 FROM tasks t WHERE t.user_move = user_moves.name)");
-  absl::StrAppend(&sql, " ORDER BY source_upn LIMIT ", params.Add(page_size + 1));
+  absl::StrAppend(&sql, " ORDER BY u.source_upn LIMIT ", params.Add(page_size + 1));
   UserMovePage page;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     page = UserMovePage();

@@ -153,9 +153,6 @@ constexpr const char* kSchemaMigrations[] = {
     // Version 8: the audit trail, whose table and append-only triggers CreateSqliteAuditTable makes at
     // every open, before these steps (so that a later step may change the table).
     "SELECT 1;",
-    // Version 9: tasks by kind in ready order, so that a lease of polls alone does not walk past every
-    // queued start.
-    "CREATE INDEX IF NOT EXISTS tasks_by_kind ON tasks (kind, ready_time_us, name);",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 
@@ -932,11 +929,17 @@ absl::StatusOr<UserMovePage> SqliteMigrationStore::ListUserMoves(const UserMoveQ
   if (!query.page_token.empty()) {
     ASSIGN_OR_RETURN(after, stored::FromPageToken(query.page_token));
   }
-  std::string sql = "SELECT record, source_upn FROM user_moves WHERE migration = ?1 AND source_upn > ?2";
-  if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND source_geo = ?4");
-  if (!query.states.empty()) absl::StrAppend(&sql, " AND state IN ", InList(query.states, 5));
-  if (query.with_task) absl::StrAppend(&sql, " AND name IN (SELECT user_move FROM tasks WHERE migration = ?1)");
-  absl::StrAppend(&sql, " ORDER BY source_upn LIMIT ?3");
+  // With a task: driven by the migration's tasks, each user read by key (CROSS JOIN fixes that order),
+  // so that the cost follows the tasks and not the migration's users, which SQLite would otherwise walk
+  // in source_upn order, testing each against the tasks.
+  std::string sql =
+      query.with_task
+          ? "SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = ?1) t "
+            "CROSS JOIN user_moves u ON u.name = t.user_move WHERE u.source_upn > ?2"
+          : "SELECT u.record, u.source_upn FROM user_moves u WHERE u.migration = ?1 AND u.source_upn > ?2";
+  if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND u.source_geo = ?4");
+  if (!query.states.empty()) absl::StrAppend(&sql, " AND u.state IN ", InList(query.states, 5));
+  absl::StrAppend(&sql, " ORDER BY u.source_upn LIMIT ?3");
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
   select.Bind(1, query.migration).Bind(2, after).Bind(3, page_size + 1);

@@ -859,6 +859,32 @@ TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
   EXPECT_EQ(with_task->user_moves[0].source_user_principal_name(), "q2@x.com");
   starting.states.clear();
   EXPECT_EQ(store_->ListUserMoves(starting)->user_moves.size(), 1u) << "no other user has a task";
+
+  // Users with a task come in source UPN order, a page at a time, filtered by geo and state.
+  MigrationChange polls = ChangeOf(*store_->GetMigration(m));
+  polls.new_tasks = {MakeTask(m, "poll-p", "p@x.com", crosstenant::v1::TASK_KIND_POLL_MOVE, kT0),
+                     MakeTask(m, "poll-s", "s@x.com", crosstenant::v1::TASK_KIND_POLL_MOVE, kT0),
+                     MakeTask(m, "start-e", "e@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0)};
+  ASSERT_TRUE(store_->Apply(polls).ok());
+  starting.page_size = 1;
+  std::vector<std::string> listed;
+  do {
+    auto page = store_->ListUserMoves(starting);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_LE(page->user_moves.size(), 1u);
+    for (const UserMove& user : page->user_moves) listed.push_back(user.source_user_principal_name());
+    starting.page_token = page->next_page_token;
+  } while (!starting.page_token.empty());
+  EXPECT_THAT(listed, ElementsAre("e@x.com", "p@x.com", "q2@x.com", "s@x.com"));
+  UserMoveQuery nam_active(m);
+  nam_active.with_task = true;
+  nam_active.source_geo = "nam";
+  nam_active.states = {crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS, crosstenant::v1::USER_MOVE_STATE_QUEUED};
+  auto filtered = store_->ListUserMoves(nam_active);
+  ASSERT_TRUE(filtered.ok()) << filtered.status();
+  ASSERT_EQ(filtered->user_moves.size(), 2u);
+  EXPECT_EQ(filtered->user_moves[0].source_user_principal_name(), "p@x.com");
+  EXPECT_EQ(filtered->user_moves[1].source_user_principal_name(), "q2@x.com");
 }
 
 TEST_P(MigrationStoreTest, ThreadsLeasingFromOneStoreAtOnceNeverGetTheSameTask) {
@@ -1628,52 +1654,6 @@ TEST_F(PostgresMigrationStoreTest, MapsServerErrorsBySqlstate) {
   EXPECT_EQ(db->Execute("INSERT INTO t VALUES (1)").code(), absl::StatusCode::kAlreadyExists);
   EXPECT_FALSE(db->Commit().ok());
   EXPECT_EQ(db->Exec("SELECT COUNT(*) FROM t")->Int(0, 0), 0);
-}
-
-TEST_F(PostgresMigrationStoreTest, PreparesEachStatementOnItsFirstRunWithoutAnExtraRoundTrip) {
-  auto db = Connect();
-  ASSERT_NE(db, nullptr);
-  // A statement is prepared on its first run, in the same round trip, and its preparation outlives a
-  // transaction that rolled back; a text that does not parse fails with its own error, alone or in a
-  // pipeline, and leaves the connection usable.
-  const PgTraffic before_first = PgTrafficSoFar();
-  EXPECT_EQ(db->Exec("SELECT $1::INTEGER + 1", {41})->Int(0, 0), 42);
-  EXPECT_EQ(PgTrafficSoFar().round_trips - before_first.round_trips, 1);
-  ASSERT_TRUE(db->Begin().ok());
-  EXPECT_EQ(db->Exec("SELECT $1::INTEGER + 1", {1})->Int(0, 0), 2);
-  EXPECT_EQ(db->Exec("SELECT $1::INTEGER + 2", {1})->Int(0, 0), 3) << "prepared inside the transaction";
-  db->Rollback();
-  EXPECT_EQ(db->Exec("SELECT $1::INTEGER + 1", {2})->Int(0, 0), 3);
-  EXPECT_EQ(db->Exec("SELECT $1::INTEGER + 2", {2})->Int(0, 0), 4);
-  auto prepared = db->Exec("SELECT COUNT(*) FROM pg_prepared_statements WHERE statement = ANY($1::TEXT[])",
-                           {"{\"SELECT $1::INTEGER + 1\",\"SELECT $1::INTEGER + 2\"}"});
-  ASSERT_TRUE(prepared.ok()) << prepared.status();
-  EXPECT_EQ(prepared->Int(0, 0), 2) << "both prepared in this session, once each";
-  auto plan_mode = db->Exec("SELECT current_setting($1)", {"plan_cache_mode"});
-  ASSERT_TRUE(plan_mode.ok()) << plan_mode.status();
-  EXPECT_EQ(plan_mode->Text(0, 0), "force_custom_plan") << "planned for each run's own values";
-  absl::StatusOr<PgResult> unparsed = db->Exec("SELEC $1", {"x"});
-  EXPECT_EQ(unparsed.status().code(), absl::StatusCode::kInternal);
-  EXPECT_THAT(unparsed.status().message(), HasSubstr("42601"));
-  EXPECT_EQ(db->Exec("SELEC $1", {"x"}).status().code(), absl::StatusCode::kInternal) << "not taken as prepared";
-  std::vector<absl::StatusOr<PgResult>> piped =
-      db->Pipeline({{"SELECT $1::INTEGER * 2", {4}}, {"SELEC $1", {"y"}}, {"SELECT $1::INTEGER * 2", {5}}});
-  ASSERT_EQ(piped.size(), 3u);
-  EXPECT_EQ(piped[0]->Int(0, 0), 8);
-  EXPECT_THAT(piped[1].status().message(), HasSubstr("42601")) << "the preparation's own error";
-  EXPECT_EQ(piped[2].status().code(), absl::StatusCode::kAborted);
-  EXPECT_TRUE(db->idle());
-  piped = db->Pipeline({{"SELECT $1::INTEGER * 3", {1}}, {"SELECT $1::INTEGER * 3", {2}}});
-  EXPECT_EQ(piped[0]->Int(0, 0), 3);
-  EXPECT_EQ(piped[1]->Int(0, 0), 6) << "a text repeated in one pipeline is prepared once";
-  // Past the limit of prepared texts per connection, statements still run (unprepared).
-  for (size_t i = 0; i < PgConnection::kMaxPrepared + 20; ++i) {
-    const std::string sql = "SELECT $1::BIGINT + " + std::to_string(i);
-    absl::StatusOr<PgResult> sum = db->Exec(sql, {int64_t{1}});
-    ASSERT_TRUE(sum.ok()) << sql << ": " << sum.status();
-    ASSERT_EQ(sum->Int(0, 0), static_cast<int64_t>(i) + 1);
-  }
-  EXPECT_EQ(db->Exec("SELECT $1::BIGINT + 7", {int64_t{1}})->Int(0, 0), 8);
 }
 
 TEST_F(PostgresMigrationStoreTest, AWorkersResultsCostThreeRoundTripsHoweverManyArriveTogether) {
