@@ -707,8 +707,15 @@ def check_upstreams_and_scrapes(overlay, objects):
                 if service is None or not any(p.get("name") == "metrics" for p in service["spec"]["ports"]):
                     problem(f"{overlay}: prometheus.yml job {job['job_name']} scrapes {srv}, no Service with a metrics port")
                     continue
-                targets = [d for d in deployments.values() if d["metadata"]["name"] == job["job_name"]]
-                if targets and max_replicas(objects, targets[0]) > 1 and service["spec"].get("clusterIP") != "None":
+                # The Deployments behind the Service (job names carry the application's prefix; the
+                # Deployments do not).
+                targets = [d for d in deployments.values()
+                           if any(s["metadata"]["name"] == service["metadata"]["name"]
+                                  for s in services_of(objects, d["spec"]["template"]))]
+                if not targets:
+                    problem(f"{overlay}: prometheus.yml job {job['job_name']} scrapes {srv}, which selects no Deployment")
+                    continue
+                if max(max_replicas(objects, d) for d in targets) > 1 and service["spec"].get("clusterIP") != "None":
                     problem(f"{overlay}: prometheus.yml job {job['job_name']} scrapes {srv} of a ClusterIP Service: "
                             "one replica at random each time")
     print(f"ok: {overlay}: upstream addresses, their TLS names and the scrape targets reach every replica once",
