@@ -250,18 +250,148 @@ std::string Serialized(Migration migration) {
 
 constexpr absl::string_view kBegin = "BEGIN ISOLATION LEVEL READ COMMITTED";
 
+// A text[] literal: every element quoted, with its quotes and backslashes escaped.
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+// A bytea[] literal: every element in hex.
+std::string ByteaArray(const std::vector<std::string>& values) {
+  std::vector<std::string> hex;
+  hex.reserve(values.size());
+  for (const std::string& value : values) hex.push_back(absl::StrCat("\\x", absl::BytesToHexString(value)));
+  return TextArray(hex);
+}
+
+// A change's rows go to the server as one statement per table, the rows as arrays (unnest), whatever
+// their number: the server parses, plans and answers once per table instead of once per row.
+
+// Deletes the completed leases' tasks; returns the names of those it deleted (a lease no longer held
+// deletes nothing).
+PgStatement LeasesDelete(const std::vector<CompletedLease>& leases) {
+  std::vector<std::string> tasks, lease_ids, workers;
+  std::vector<int64_t> now;
+  for (const CompletedLease& lease : leases) {
+    tasks.push_back(lease.task);
+    lease_ids.push_back(lease.lease_id);
+    workers.push_back(lease.worker_id);
+    now.push_back(absl::ToUnixMicros(lease.now));
+  }
+  return {
+      "DELETE FROM tasks t USING unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[]) "
+      "AS c (name, lease_id, worker, now_us) WHERE t.name = c.name AND t.lease_id = c.lease_id "
+      "AND t.lease_owner = c.worker AND t.lease_expire_us >= c.now_us RETURNING t.name",
+      {TextArray(tasks), TextArray(lease_ids), TextArray(workers), IntArray(now)}};
+}
+
+// Rewrites the users' rows (each named once: the caller keeps the last of a user's versions); returns
+// the names of those it found.
+PgStatement UserMovesUpdate(const std::vector<const UserMove*>& moves) {
+  std::vector<std::string> names, migrations, upns, geos, records;
+  std::vector<int64_t> states;
+  for (const UserMove* move : moves) {
+    names.push_back(move->name());
+    migrations.push_back(stored::MigrationOf(move->name()));
+    upns.push_back(absl::AsciiStrToLower(move->source_user_principal_name()));
+    geos.push_back(move->source_geo());
+    states.push_back(move->state());
+    records.push_back(move->SerializeAsString());
+  }
+  return {
+      "UPDATE user_moves u SET source_geo = c.source_geo, state = c.state, record = c.record "
+      "FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INTEGER[], $6::BYTEA[]) "
+      "AS c (name, migration, source_upn, source_geo, state, record) "
+      "WHERE u.name = c.name AND u.migration = c.migration AND u.source_upn = c.source_upn RETURNING u.name",
+      {TextArray(names), TextArray(migrations), TextArray(upns), TextArray(geos), IntArray(states),
+       ByteaArray(records)}};
+}
+
+PgStatement EventsInsert(const std::vector<MigrationEvent>& events) {
+  std::vector<std::string> migrations, records;
+  std::vector<int64_t> sequences;
+  for (const MigrationEvent& event : events) {
+    migrations.push_back(event.name());
+    sequences.push_back(event.sequence());
+    records.push_back(event.SerializeAsString());
+  }
+  return {
+      "INSERT INTO events (migration, sequence, record) SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::BYTEA[])",
+      {TextArray(migrations), IntArray(sequences), ByteaArray(records)}};
+}
+
+// Inserts the tasks, each replacing a task of the same name whole, lease and all (each named once: the
+// caller keeps the last of a name's versions).
+PgStatement TasksUpsert(const std::string& migration, const std::vector<const NewTask*>& added) {
+  std::vector<std::string> names, migrations, records, user_moves;
+  std::vector<int64_t> kinds, ready, attempts;
+  for (const NewTask* task : added) {
+    Task record = task->task;
+    record.clear_lease_id();
+    record.clear_lease_expire_time();
+    names.push_back(record.name());
+    migrations.push_back(migration);
+    kinds.push_back(record.kind());
+    ready.push_back(absl::ToUnixMicros(task->ready_time));
+    attempts.push_back(record.attempt());
+    records.push_back(record.SerializeAsString());
+    user_moves.push_back(record.user_move());
+  }
+  return {
+      "INSERT INTO tasks (name, migration, kind, ready_time_us, attempt, record, user_move) "
+      "SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::INTEGER[], $4::BIGINT[], $5::INTEGER[], $6::BYTEA[], "
+      "$7::TEXT[]) ON CONFLICT (name) DO UPDATE SET "
+      "migration = EXCLUDED.migration, kind = EXCLUDED.kind, ready_time_us = EXCLUDED.ready_time_us, "
+      "attempt = EXCLUDED.attempt, record = EXCLUDED.record, user_move = EXCLUDED.user_move, "
+      "lease_id = '', lease_owner = '', lease_expire_us = 0",
+      {TextArray(names), TextArray(migrations), IntArray(kinds), IntArray(ready), IntArray(attempts),
+       ByteaArray(records), TextArray(user_moves)}};
+}
+
+// The last of each name's items, in the order of their first appearance.
+template <typename Item, typename NameOf>
+std::vector<const Item*> LastOfEachName(const std::vector<Item>& items, NameOf name_of) {
+  std::map<std::string, size_t> slot;
+  std::vector<const Item*> kept;
+  for (const Item& item : items) {
+    auto [it, added] = slot.emplace(name_of(item), kept.size());
+    if (added) {
+      kept.push_back(&item);
+    } else {
+      kept[it->second] = &item;
+    }
+  }
+  return kept;
+}
+
+// The names a RETURNING clause gave back, with how many times each came.
+std::map<std::string, int> ReturnedNames(const PgResult& result) {
+  std::map<std::string, int> names;
+  for (int row = 0; row < result.rows(); ++row) ++names[result.Text(row, 0)];
+  return names;
+}
+
 PgStatement RequestInsert(const RequestRecord& request) {
   return {"INSERT INTO migration_requests (request_id, migration, method, fingerprint) VALUES ($1, $2, $3, $4)",
           {request.request_id, request.migration, request.method, request.fingerprint}};
 }
 
-PgStatement UserMoveWrite(const UserMove& move, bool insert) {
-  return {insert ? "INSERT INTO user_moves (name, migration, source_upn, source_geo, state, record) "
-                   "VALUES ($1, $2, $3, $4, $5, $6)"
-                 : "UPDATE user_moves SET source_geo = $4, state = $5, record = $6 "
-                   "WHERE name = $1 AND migration = $2 AND source_upn = $3",
-          {move.name(), stored::MigrationOf(move.name()), absl::AsciiStrToLower(move.source_user_principal_name()),
-           move.source_geo(), static_cast<int>(move.state()), PgParam::Bytes(move.SerializeAsString())}};
+PgStatement UserMoveInsert(const UserMove& move) {
+  return {
+      "INSERT INTO user_moves (name, migration, source_upn, source_geo, state, record) "
+      "VALUES ($1, $2, $3, $4, $5, $6)",
+      {move.name(), stored::MigrationOf(move.name()), absl::AsciiStrToLower(move.source_user_principal_name()),
+       move.source_geo(), static_cast<int>(move.state()), PgParam::Bytes(move.SerializeAsString())}};
 }
 
 PgStatement EventInsert(const MigrationEvent& event) {
@@ -422,7 +552,7 @@ absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
     RETURN_IF_ERROR(InsertMigration(db, migration, request));
     std::vector<PgStatement> rows;
     for (const UserMove& move : user_moves) {
-      rows.push_back(UserMoveWrite(move, /*insert=*/true));
+      rows.push_back(UserMoveInsert(move));
       if (rows.size() == kRowsPerPipeline) {
         RETURN_IF_ERROR(WriteAll(db, rows));
         rows.clear();
@@ -450,22 +580,6 @@ absl::StatusOr<std::string> PostgresMigrationStore::GetIdentityMap(absl::string_
 }
 
 namespace {
-
-// A text[] literal: every element quoted, with its quotes and backslashes escaped.
-std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
 
 constexpr const char* kStagedRowColumns = "line, is_group, source_key, target_key, source, target, email, csv";
 
@@ -700,7 +814,7 @@ absl::Status PostgresMigrationStore::CreateMigrationFromUpload(
         if (stored::MigrationOf(move.name()) != migration.name()) {
           return absl::InternalError(absl::StrCat("user move ", move.name(), " does not belong to ", migration.name()));
         }
-        writes.push_back(UserMoveWrite(move, /*insert=*/true));
+        writes.push_back(UserMoveInsert(move));
       }
       RETURN_IF_ERROR(WriteAll(db, writes));
       after_line = rows.back().line;
@@ -866,12 +980,10 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
          "AND expire_time > clock_timestamp() FOR SHARE",
          {*change.leader_term}});
   }
-  const int leases_at = static_cast<int>(statements.size());
-  for (const CompletedLease& lease : change.completed) {
-    statements.push_back(
-        {"DELETE FROM tasks WHERE name = $1 AND lease_id = $2 AND lease_owner = $3 "
-         "AND lease_expire_us >= $4",
-         {lease.task, lease.lease_id, lease.worker_id, absl::ToUnixMicros(lease.now)}});
+  int leases_at = -1;
+  if (!change.completed.empty()) {
+    leases_at = static_cast<int>(statements.size());
+    statements.push_back(LeasesDelete(change.completed));
   }
   Params params;
   std::string sql =
@@ -891,22 +1003,18 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
     request_at = static_cast<int>(statements.size());
     statements.push_back(RequestInsert(*change.request));
   }
-  const int moves_at = static_cast<int>(statements.size());
-  for (const UserMove& move : change.user_moves) statements.push_back(UserMoveWrite(move, /*insert=*/false));
-  for (const MigrationEvent& event : change.events) statements.push_back(EventInsert(event));
-  for (const NewTask& added : change.new_tasks) {
-    Task task = added.task;
-    task.clear_lease_id();
-    task.clear_lease_expire_time();
-    // Replaces a task of the same name whole, lease and all.
+  // A user or a task named twice in one change is written once, as its last version: the same rows as
+  // writing each version in turn (a user's row and its count by state are rewritten whole each time).
+  int moves_at = -1;
+  if (!change.user_moves.empty()) {
+    moves_at = static_cast<int>(statements.size());
     statements.push_back(
-        {"INSERT INTO tasks (name, migration, kind, ready_time_us, attempt, record, user_move) "
-         "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO UPDATE SET "
-         "migration = EXCLUDED.migration, kind = EXCLUDED.kind, ready_time_us = EXCLUDED.ready_time_us, "
-         "attempt = EXCLUDED.attempt, record = EXCLUDED.record, user_move = EXCLUDED.user_move, "
-         "lease_id = '', lease_owner = '', lease_expire_us = 0",
-         {task.name(), migration.name(), static_cast<int>(task.kind()), absl::ToUnixMicros(added.ready_time),
-          static_cast<int>(task.attempt()), PgParam::Bytes(task.SerializeAsString()), task.user_move()}});
+        UserMovesUpdate(LastOfEachName(change.user_moves, [](const UserMove& move) { return move.name(); })));
+  }
+  if (!change.events.empty()) statements.push_back(EventsInsert(change.events));
+  if (!change.new_tasks.empty()) {
+    statements.push_back(TasksUpsert(
+        migration.name(), LastOfEachName(change.new_tasks, [](const NewTask& added) { return added.task.name(); })));
   }
   return Run(Mode::kPipelinedTransaction, [&](PgConnection& db) -> absl::Status {
     std::vector<absl::StatusOr<PgResult>> results = db.Pipeline(statements);
@@ -920,18 +1028,24 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
         return absl::AbortedError(absl::StrCat("leadership term ", *change.leader_term,
                                                " is over: another replica drives the migrations now"));
       }
-      const int lease = i - leases_at;
-      if (lease >= 0 && lease < static_cast<int>(change.completed.size()) && result.affected_rows() == 0) {
-        return LeaseLostError(change.completed[lease]);
+      if (i == leases_at) {
+        // The first lease, in the change's order, whose task was not deleted (a task named twice
+        // is deleted once: its second lease is lost, as it would be deleting them in turn).
+        std::map<std::string, int> deleted = ReturnedNames(result);
+        for (const CompletedLease& lease : change.completed) {
+          if (deleted[lease.task]-- <= 0) return LeaseLostError(lease);
+        }
       }
       if (i == update_at && result.affected_rows() == 0) {
         ASSIGN_OR_RETURN(PgResult exists, db.Exec("SELECT 1 FROM migrations WHERE name = $1", {migration.name()}));
         if (exists.rows() == 0) return absl::NotFoundError(absl::StrCat(migration.name(), " does not exist"));
         return ConcurrentChangeError(migration.name());
       }
-      const int move = i - moves_at;
-      if (move >= 0 && move < static_cast<int>(change.user_moves.size()) && result.affected_rows() == 0) {
-        return absl::NotFoundError(absl::StrCat(change.user_moves[move].name(), " does not exist"));
+      if (i == moves_at) {
+        const std::map<std::string, int> found = ReturnedNames(result);
+        for (const UserMove& move : change.user_moves) {
+          if (found.count(move.name()) == 0) return absl::NotFoundError(absl::StrCat(move.name(), " does not exist"));
+        }
       }
     }
     return absl::OkStatus();
