@@ -746,6 +746,7 @@ def orchestrator_ha():
         check_orchestrator(overlay, objects, base_dir)
         check_upstreams_and_scrapes(overlay, objects)
         check_autoscaled_replicas(overlay, objects)
+        check_singletons_leave_lost_nodes(overlay, objects)
         check_kept_on_prune(overlay, objects)
         check_identities(overlay, objects)
 
@@ -813,6 +814,28 @@ def check_autoscaled_replicas(overlay, objects):
                     "would undo the scaling")
         else:
             print(f"ok: {overlay}: Deployment/{target}'s replicas belong to its HorizontalPodAutoscaler", flush=True)
+
+
+def check_singletons_leave_lost_nodes(overlay, objects):
+    """A singleton (one replica, Recreate) gives up a lost node (NotReady or unreachable) within a minute,
+    not Kubernetes' default 300 s: its replacement cannot start before (docs/deploy.md, "When a node is
+    lost")."""
+    for name, deployment in lib.by_kind(objects, "Deployment").items():
+        spec = deployment["spec"]
+        if spec.get("strategy", {}).get("type") != "Recreate" or max_replicas(objects, deployment) != 1:
+            continue
+        if name == "tenant-emulator":
+            continue  # the dev overlay's stand-in for Microsoft, not a part of the mesh
+        tolerations = spec["template"]["spec"].get("tolerations", [])
+        for taint in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"):
+            seconds = [t.get("tolerationSeconds") for t in tolerations
+                       if t.get("key") == taint and t.get("effect") == "NoExecute"]
+            if not seconds or seconds[0] is None or seconds[0] > 60:
+                problem(f"{overlay}: singleton Deployment/{name} tolerates {taint} for {seconds[0] if seconds else 300} s "
+                        "(more than 60): a lost node keeps it away for minutes longer")
+            else:
+                print(f"ok: {overlay}: singleton Deployment/{name} leaves a node that is {taint.split('/')[1]} "
+                      f"after {seconds[0]} s", flush=True)
 
 
 # ------------------------------------------------------------------------------------------ https proxy
