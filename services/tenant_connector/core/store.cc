@@ -56,6 +56,15 @@ absl::StatusOr<std::unique_ptr<ConnectionStore>> ConnectionStore::OpenPath(const
   options.busy_timeout = absl::Seconds(5);
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteDatabase> db, SqliteDatabase::Open(path, options));
   if (!in_memory) chmod(path.c_str(), 0600);
+  // A file written by a newer release may hold what this one cannot read: refused, never rewritten.
+  ASSIGN_OR_RETURN(SqliteStatement read_version, db->Prepare("PRAGMA user_version"));
+  ASSIGN_OR_RETURN(bool has_version, read_version.Step());
+  const int64_t version = has_version ? read_version.ColumnInt(0) : 0;
+  if (version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat("the state database ", path, " has schema version ", version,
+                                                      ", newer than this tenant-connector's ", kSchemaVersion,
+                                                      ": run the newer tenant-connector, or restore a backup"));
+  }
   absl::Status initialised = db->Execute(
       "CREATE TABLE IF NOT EXISTS connections ("
       "  name TEXT PRIMARY KEY,"
@@ -64,6 +73,7 @@ absl::StatusOr<std::unique_ptr<ConnectionStore>> ConnectionStore::OpenPath(const
       "  update_time INTEGER NOT NULL);");
   if (initialised.ok()) initialised = UpgradeAuditTable(*db);
   if (initialised.ok()) initialised = CreateSqliteAuditTable(*db);
+  if (initialised.ok()) initialised = db->Execute(absl::StrCat("PRAGMA user_version = ", kSchemaVersion));
   if (!initialised.ok()) {
     return absl::FailedPreconditionError(absl::StrCat("cannot initialise ", path, ": ", initialised.message()));
   }

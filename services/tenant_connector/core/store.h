@@ -33,9 +33,14 @@ struct StoredConnection {
 
 class ConnectionStore {
  public:
+  // The layout this build writes, kept in the file's `PRAGMA user_version`. Version 1: connections and
+  // the audit trail (files from before it carried no version and are taken as version 1). Open refuses
+  // a file of a newer version (FAILED_PRECONDITION), so that a rolled-back connector never misreads it.
+  static constexpr int kSchemaVersion = 1;
+
   // The database file in `state_dir`: `<state_dir>/tenant-connector.db`.
   static std::string DatabasePath(const std::string& state_dir);
-  // Opens (creating) DatabasePath(state_dir).
+  // Opens (creating) DatabasePath(state_dir), bringing its layout to kSchemaVersion.
   static absl::StatusOr<std::unique_ptr<ConnectionStore>> Open(const std::string& state_dir);
   // A store in memory (lost when destroyed): the audit trail of a connector without a state directory,
   // and tests.

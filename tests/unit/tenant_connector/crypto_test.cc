@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "services/common/errors.h"
+#include "services/common/sqlite_database.h"
 #include "services/tenant_connector/core/oauth.h"
 #include "services/tenant_connector/core/store.h"
 #include "tests/support/server_process.h"
@@ -147,6 +148,46 @@ TEST(CryptoTest, StoreRoundTrip) {
   EXPECT_EQ((*rows)[0].connection, "conn-a2");
   ASSERT_TRUE((*store)->Delete("connections/a").ok());
   EXPECT_EQ(*(*store)->CountSealed(), 1);
+}
+
+TEST(CryptoTest, StoreRefusesAFileOfANewerSchemaAndStampsItsOwn) {
+  crosstenant::testing::TempDir dir;
+  const std::string state = dir.path() + "/state";
+  const std::string path = ConnectionStore::DatabasePath(state);
+  auto user_version = [&](const std::string& set = "") -> int64_t {
+    auto db = SqliteDatabase::Open(path);
+    EXPECT_TRUE(db.ok()) << db.status();
+    if (!set.empty()) {
+      EXPECT_TRUE((*db)->Execute("PRAGMA user_version = " + set).ok());
+    }
+    auto read = (*db)->Prepare("PRAGMA user_version");
+    EXPECT_TRUE(read.ok() && read->Step().value_or(false));
+    return read->ColumnInt(0);
+  };
+  {
+    auto store = ConnectionStore::Open(state);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Put({"connections/a", "conn-a", "sealed-a"}).ok());
+  }
+  EXPECT_EQ(user_version(), ConnectionStore::kSchemaVersion);
+
+  // Written by a newer release: refused, naming the file and both versions, and left as it was.
+  user_version(std::to_string(ConnectionStore::kSchemaVersion + 1));
+  auto newer = ConnectionStore::Open(state);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(newer.status().message(), HasSubstr(path));
+  EXPECT_THAT(newer.status().message(),
+              HasSubstr("schema version " + std::to_string(ConnectionStore::kSchemaVersion + 1)));
+  EXPECT_EQ(user_version(), ConnectionStore::kSchemaVersion + 1);
+
+  // Written before versions were kept (0): opened, its rows kept, and stamped.
+  user_version("0");
+  auto older = ConnectionStore::Open(state);
+  ASSERT_TRUE(older.ok()) << older.status();
+  ASSERT_EQ((*older)->LoadAll()->size(), 1u);
+  older->reset();
+  EXPECT_EQ(user_version(), ConnectionStore::kSchemaVersion);
 }
 
 TEST(OAuthTest, AuthFailureClassification) {
