@@ -190,7 +190,7 @@ migrate() {
   accounting "$dir/acct-before.json"
   store_traffic "$dir/traffic-before.txt"
   database_cpu "$dir/database-cpu-before.txt"
-  if [ "${PROFILE:-0}" = 1 ] && [ "${store_flags[0]:-}" = --store=postgres ]; then
+  if profiling_postgres; then
     postgres_admin "$postgres_database" -c "SELECT pg_stat_statements_reset()" >/dev/null
   fi
   local t0 profilers=() p
@@ -215,13 +215,11 @@ migrate() {
   accounting "$dir/acct-after.json"
   store_traffic "$dir/traffic-after.txt"
   database_cpu "$dir/database-cpu-after.txt"
-  if [ "${PROFILE:-0}" = 1 ] && [ "${store_flags[0]:-}" = --store=postgres ]; then
+  if profiling_postgres; then
     postgres_admin "$postgres_database" -c "SELECT calls, round(total_plan_time) AS plan_ms,
         round(total_exec_time) AS exec_ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
       FROM pg_stat_statements ORDER BY total_plan_time + total_exec_time DESC LIMIT 30" >"$dir/pg-statements.txt"
-    local server_dir=$postgres_dir
-    [ -f "$postgres_dir/server_dir" ] && server_dir=$(cat "$postgres_dir/server_dir")
-    cp "$server_dir/server.log" "$dir/pg-server.log"  # with auto_explain's plans of the slow statements
+    cp "$(postgres_server_dir)/server.log" "$dir/pg-server.log"  # with auto_explain's plans of the slow statements
   fi
 }
 
@@ -230,11 +228,20 @@ store_traffic() {
   curl -fsS "http://$orchestrator_metrics/metrics" | grep -E '^orchestrator_store_(statements|round_trips)_total' >"$1" || true
 }
 
+# postgres_server_dir: where the PostgreSQL server's own files are (postgres_server.sh may put them under
+# /tmp and name the place in server_dir)
+postgres_server_dir() {
+  if [ -f "$postgres_dir/server_dir" ]; then cat "$postgres_dir/server_dir"; else echo "$postgres_dir"; fi
+}
+
+# profiling_postgres: PROFILE=1 and the mesh's orchestrator on PostgreSQL
+profiling_postgres() { [ "${PROFILE:-0}" = 1 ] && [ "${store_flags[0]:-}" = --store=postgres ]; }
+
 # postgres_admin DATABASE PSQL-ARGS...: psql as the server's superuser, over its unix socket
 postgres_admin() {
-  local database=$1 server_dir=$postgres_dir port
+  local database=$1 server_dir port
   shift
-  [ -f "$postgres_dir/server_dir" ] && server_dir=$(cat "$postgres_dir/server_dir")
+  server_dir=$(postgres_server_dir)
   port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$postgres_dir/dsn")
   if [ "$(id -u)" -eq 0 ]; then
     runuser -u postgres -- psql -qX -h "$server_dir" -p "$port" -U postgres -d "$database" "$@"
@@ -246,10 +253,8 @@ postgres_admin() {
 # database_cpu FILE: the PostgreSQL server's CPU seconds so far (its postmaster and every backend), or 0 on
 # SQLite, where the store runs inside the orchestrator and its CPU is the orchestrator's
 database_cpu() {
-  local server_dir=$postgres_dir
   if [ "${store_flags[0]:-}" != --store=postgres ]; then echo 0 >"$1"; return; fi
-  [ -f "$postgres_dir/server_dir" ] && server_dir=$(cat "$postgres_dir/server_dir")
-  "$py" "$util" tree_cpu "$(head -n 1 "$server_dir/data/postmaster.pid")" >"$1"
+  "$py" "$util" tree_cpu "$(head -n 1 "$(postgres_server_dir)/data/postmaster.pid")" >"$1"
 }
 
 summary() {  # summary DIR USERS: prints KEY=VALUE lines for the shell (figures of one migration)
@@ -331,11 +336,12 @@ EOF
 use_postgres() {
   if [ -z "$postgres_dir" ]; then
     postgres_dir="$work/postgres"
-    [ "${PROFILE:-0}" = 1 ] &&
+    if [ "${PROFILE:-0}" = 1 ]; then
       export POSTGRES_SERVER_CONF="shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track_planning = on
 session_preload_libraries = 'auto_explain'
 auto_explain.log_min_duration = '${PROFILE_PG_SLOW_MS:-20}ms'"
+    fi
     bash "$root/tests/support/postgres_server.sh" start "$postgres_dir" >"$work/postgres-start.log" 2>&1 || {
       echo "run_benchmarks: PostgreSQL did not start:" >&2; tail -20 "$work/postgres-start.log" >&2; exit 1; }
   fi

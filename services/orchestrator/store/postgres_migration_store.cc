@@ -394,11 +394,6 @@ PgStatement UserMoveInsert(const UserMove& move) {
        move.source_geo(), static_cast<int>(move.state()), PgParam::Bytes(move.SerializeAsString())}};
 }
 
-PgStatement EventInsert(const MigrationEvent& event) {
-  return {"INSERT INTO events (migration, sequence, record) VALUES ($1, $2, $3)",
-          {event.name(), event.sequence(), PgParam::Bytes(event.SerializeAsString())}};
-}
-
 absl::Status WriteRequest(PgConnection& db, const RequestRecord& request) {
   const PgStatement insert = RequestInsert(request);
   absl::Status inserted = db.Exec(insert.sql, insert.params).status();
@@ -558,7 +553,7 @@ absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
         rows.clear();
       }
     }
-    for (const MigrationEvent& event : events) rows.push_back(EventInsert(event));
+    if (!events.empty()) rows.push_back(EventsInsert(events));
     RETURN_IF_ERROR(WriteAll(db, rows));
     return db
         .Exec("INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)",
@@ -797,7 +792,7 @@ absl::Status PostgresMigrationStore::CreateMigrationFromUpload(
     }
     RETURN_IF_ERROR(InsertMigration(db, migration, request));
     std::vector<PgStatement> writes;
-    for (const MigrationEvent& event : events) writes.push_back(EventInsert(event));
+    if (!events.empty()) writes.push_back(EventsInsert(events));
     writes.push_back(
         {"INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)", {migration.name(), PgParam::Bytes("")}});
     // The users are counted once, after the last of them (schema version 6), not one update each.
