@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -137,39 +138,42 @@ std::string Overview() {
 }  // namespace
 
 int Main(int argc, char** argv, std::ostream& out, std::ostream& err, bool out_is_terminal) {
-  // Split the arguments into flags (normalised to --name=value) and positionals; the command is the
-  // longest run of leading positionals that names one.
-  std::vector<std::string> flags, positionals;
+  // The command line is [global flags] COMMAND WORDS [flags and arguments]. Only the global flags may
+  // come before the command's words, so that their own declarations say which of them takes a value;
+  // the command's flags are read by its own parse, which knows them.
+  GlobalOptions global_defaults;
+  SettingsTable global_flags("migratectl", "");
+  AddGlobalFlags(global_flags, global_defaults);
+  std::vector<std::string> leading_flags, positionals, rest;
   bool help = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       help = true;
-    } else if (absl::StartsWith(arg, "-o") && !absl::StartsWith(arg, "--")) {
-      // -o FORMAT, -oFORMAT, -o=FORMAT: the output format of the commands that take --output-format.
-      std::string value = arg.substr(2);
-      if (absl::StartsWith(value, "=")) value.erase(0, 1);
-      if (value.empty() && i + 1 < argc) value = argv[++i];
-      flags.push_back("--output-format=" + value);
     } else if (arg == "--version") {
       out << "migratectl " << kVersion << " (" << kRevision << ")\n";
       return 0;
-    } else if (absl::StartsWith(arg, "--") && arg.size() > 2) {
-      const size_t eq = arg.find('=');
-      const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-      if (eq != std::string::npos) {
-        flags.push_back(arg);
-      } else if (IsSwitch(name)) {
-        flags.push_back(arg + "=true");
-      } else if (i + 1 < argc) {
-        flags.push_back(absl::StrCat(arg, "=", argv[++i]));
-      } else {
-        // Left bare: the command's flags decide whether it is unknown or lacks its value.
-        flags.push_back(arg);
-      }
-    } else {
+    } else if (!rest.empty()) {
+      rest.push_back(arg);
+    } else if (!absl::StartsWith(arg, "-")) {
       positionals.push_back(arg);
+    } else {
+      const std::string name = arg.substr(0, arg.find('=')).substr(arg.size() > 1 && arg[1] == '-' ? 2 : 1);
+      const std::optional<bool> takes_value =
+          absl::StartsWith(arg, "--") && !name.empty() ? global_flags.FlagTakesValue(name) : std::nullopt;
+      if (!takes_value.has_value()) {
+        rest.push_back(arg);  // the command's own flags (or `--`) begin
+        continue;
+      }
+      leading_flags.push_back(arg);
+      if (*takes_value && arg.find('=') == std::string::npos && i + 1 < argc) leading_flags.push_back(argv[++i]);
     }
+  }
+  if (positionals.empty() && !rest.empty() && rest[0] != "--") {
+    err << "migratectl: " << rest[0].substr(0, rest[0].find('='))
+        << " is not a global flag, and a command's own flags come after the command: migratectl [global flags] "
+           "COMMAND [flags] [arguments] (migratectl --help lists the global flags)\n";
+    return static_cast<int>(ExitCode::kUsage);
   }
   if (positionals.empty() || positionals[0] == "help") {
     if (positionals.size() < 2) {
@@ -212,9 +216,22 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, bool out_i
     }
     return static_cast<int>(ExitCode::kUsage);
   }
-  if (help) flags.push_back("--help");
-  positionals.erase(positionals.begin(), positionals.begin() + static_cast<long>(words));
-  Invocation invocation(command->path, flags, positionals, OptionsFromEnvironment(), out, err, out_is_terminal);
+  // The command's arguments: the global flags given before it, the words after its own, then the rest.
+  std::vector<std::string> args = std::move(leading_flags);
+  args.insert(args.end(), positionals.begin() + static_cast<long>(words), positionals.end());
+  for (size_t i = 0; i < rest.size(); ++i) {
+    // -o FORMAT, -oFORMAT, -o=FORMAT: --output-format of the commands that take it.
+    if (absl::StartsWith(rest[i], "-o") && !absl::StartsWith(rest[i], "--")) {
+      std::string value = rest[i].substr(2);
+      if (absl::StartsWith(value, "=")) value.erase(0, 1);
+      if (value.empty() && i + 1 < rest.size()) value = rest[++i];
+      args.push_back("--output-format=" + value);
+    } else {
+      args.push_back(rest[i]);
+    }
+  }
+  if (help) args.push_back("--help");
+  Invocation invocation(command->path, std::move(args), OptionsFromEnvironment(), out, err, out_is_terminal);
   absl::Status status = invocation.ExplainConnectionFailure(command->run(invocation));
   out.flush();
   if (!status.ok()) {

@@ -185,22 +185,10 @@ GlobalOptions OptionsFromEnvironment() {
   return options;
 }
 
-bool IsSwitch(absl::string_view name) {
-  static const char* const kSwitches[] = {
-      "watch",         "wait",           "permanent",         "device-code",
-      "no-wait",       "include-guests", "workload-identity", "connector-reads-files",
-      "validate-only", "force",          "verbose",           "failures"};
-  for (const char* candidate : kSwitches) {
-    if (name == candidate) return true;
-  }
-  return false;
-}
-
-Invocation::Invocation(std::string command, std::vector<std::string> flag_args, std::vector<std::string> positionals,
-                       GlobalOptions options, std::ostream& out, std::ostream& err, bool out_is_terminal)
+Invocation::Invocation(std::string command, std::vector<std::string> args, GlobalOptions options, std::ostream& out,
+                       std::ostream& err, bool out_is_terminal)
     : command_(std::move(command)),
-      flag_args_(std::move(flag_args)),
-      positionals_(std::move(positionals)),
+      args_(std::move(args)),
       options_(std::move(options)),
       out_(out),
       err_(err),
@@ -211,39 +199,42 @@ Invocation::Invocation(std::string command, std::vector<std::string> flag_args, 
   trace_ = parent ? ChildSpan(*parent) : NewTrace();
 }
 
+void AddGlobalFlags(SettingsTable& table, GlobalOptions& o) {
+  table.Text("connector", &o.connector_address, "HOST:PORT", "tenant-connector address (env MIGRATECTL_CONNECTOR)");
+  table.Text("orchestrator", &o.orchestrator_address, "HOST:PORT",
+             "orchestrator address (env MIGRATECTL_ORCHESTRATOR)");
+  table.Text("tls-ca", &o.tls_ca, "FILE", "CA to verify the servers with; turns TLS on (env MIGRATECTL_TLS_CA)");
+  table.Text("tls-cert", &o.tls_cert, "FILE", "client certificate for mTLS (env MIGRATECTL_TLS_CERT)");
+  table.Text("tls-key", &o.tls_key, "FILE", "its private key (env MIGRATECTL_TLS_KEY)");
+  table.Text("tls-server-name", &o.tls_server_name, "NAME",
+             "name to verify on the server certificate (env MIGRATECTL_TLS_SERVER_NAME)");
+  table.Duration("deadline", &o.deadline, absl::Milliseconds(1), "deadline of each call (env MIGRATECTL_DEADLINE)");
+  table.Custom("format", "table|csv|json",
+               o.format == OutputFormat::kTable ? "table"
+               : o.format == OutputFormat::kCsv ? "csv"
+                                                : "json",
+               "output format (env MIGRATECTL_FORMAT)", [&o](absl::string_view value) -> absl::Status {
+                 absl::StatusOr<OutputFormat> format = ParseOutputFormat(value);
+                 if (!format.ok()) return format.status();
+                 o.format = *format;
+                 return absl::OkStatus();
+               });
+  table.Custom("progress", "auto|bars|lines", o.progress,
+               "live progress: bars on a terminal, timestamped lines otherwise",
+               [&o](absl::string_view value) -> absl::Status {
+                 if (value != "auto" && value != "bars" && value != "lines") {
+                   return absl::InvalidArgumentError(absl::StrCat("expected auto, bars or lines, got '", value, "'"));
+                 }
+                 o.progress = std::string(value);
+                 return absl::OkStatus();
+               });
+  table.Switch("verbose", &o.verbose, "print the command's trace id (W3C trace context) on stderr first");
+}
+
 absl::StatusOr<bool> Invocation::Parse(const CommandHelp& help, size_t min_positionals, size_t max_positionals) {
   GlobalOptions& o = options_;
-  flags_.Text("connector", &o.connector_address, "HOST:PORT", "tenant-connector address (env MIGRATECTL_CONNECTOR)");
-  flags_.Text("orchestrator", &o.orchestrator_address, "HOST:PORT",
-              "orchestrator address (env MIGRATECTL_ORCHESTRATOR)");
-  flags_.Text("tls-ca", &o.tls_ca, "FILE", "CA to verify the servers with; turns TLS on (env MIGRATECTL_TLS_CA)");
-  flags_.Text("tls-cert", &o.tls_cert, "FILE", "client certificate for mTLS (env MIGRATECTL_TLS_CERT)");
-  flags_.Text("tls-key", &o.tls_key, "FILE", "its private key (env MIGRATECTL_TLS_KEY)");
-  flags_.Text("tls-server-name", &o.tls_server_name, "NAME",
-              "name to verify on the server certificate (env MIGRATECTL_TLS_SERVER_NAME)");
-  flags_.Duration("deadline", &o.deadline, absl::Milliseconds(1), "deadline of each call (env MIGRATECTL_DEADLINE)");
-  flags_.Custom("format", "table|csv|json",
-                o.format == OutputFormat::kTable ? "table"
-                : o.format == OutputFormat::kCsv ? "csv"
-                                                 : "json",
-                "output format (env MIGRATECTL_FORMAT)", [&o](absl::string_view value) -> absl::Status {
-                  absl::StatusOr<OutputFormat> format = ParseOutputFormat(value);
-                  if (!format.ok()) return format.status();
-                  o.format = *format;
-                  return absl::OkStatus();
-                });
-  flags_.Custom("progress", "auto|bars|lines", o.progress,
-                "live progress: bars on a terminal, timestamped lines otherwise",
-                [&o](absl::string_view value) -> absl::Status {
-                  if (value != "auto" && value != "bars" && value != "lines") {
-                    return absl::InvalidArgumentError(absl::StrCat("expected auto, bars or lines, got '", value, "'"));
-                  }
-                  o.progress = std::string(value);
-                  return absl::OkStatus();
-                });
-  flags_.Switch("verbose", &o.verbose, "print the command's trace id (W3C trace context) on stderr first");
-
-  absl::Status parsed = flags_.ParseCommandLine(flag_args_);
+  AddGlobalFlags(flags_, o);
+  absl::Status parsed = flags_.ParseCommandLine(args_, &positionals_);
   if (!parsed.ok()) return UsageError(absl::StrCat(parsed.message()));
   if (flags_.help_requested()) {
     std::string text = absl::StrCat("migratectl ", command_, ": ", help.summary, "\n");

@@ -63,19 +63,21 @@ struct CommandHelp {
   std::string details;    // more text after the flags, may be empty
 };
 
-// Flag names that take no value (`--watch` is read as `--watch=true`), across every command.
-bool IsSwitch(absl::string_view name);
+// Declares the global flags in `table`, each writing its field of `options`. The one declaration serves
+// every command's parse and the dispatcher, which reads the global flags given before a command.
+void AddGlobalFlags(SettingsTable& table, GlobalOptions& options);
 
 class Invocation {
  public:
-  // `command` is the command path for messages ("migrate status"); `args` are the arguments after it,
-  // already split by the dispatcher into flags (`--name=value`) and positionals.
-  Invocation(std::string command, std::vector<std::string> flag_args, std::vector<std::string> positionals,
-             GlobalOptions options, std::ostream& out, std::ostream& err, bool out_is_terminal);
+  // `command` is the command path for messages ("migrate status"); `args` are the command line without
+  // the command's words: flags (global and the command's own) and positional arguments, in order.
+  Invocation(std::string command, std::vector<std::string> args, GlobalOptions options, std::ostream& out,
+             std::ostream& err, bool out_is_terminal);
 
   SettingsTable& flags() { return flags_; }
 
-  // Adds the global flags, parses and applies every flag, checks the number of positionals. Returns
+  // Adds the global flags, parses and applies every flag (the declarations say which take a value, so
+  // `--source NAME` and `--watch NAME` both read right), checks the number of positionals. Returns
   // false after printing the help for --help.
   absl::StatusOr<bool> Parse(const CommandHelp& help, size_t min_positionals = 0, size_t max_positionals = 0);
 
@@ -124,7 +126,7 @@ class Invocation {
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) const;
 
   std::string command_;
-  std::vector<std::string> flag_args_;
+  std::vector<std::string> args_;
   std::vector<std::string> positionals_;
   GlobalOptions options_;
   std::ostream& out_;

@@ -1,6 +1,7 @@
 #include "services/common/settings_table.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -240,7 +241,18 @@ absl::Status SettingsTable::ParseCommandLine(int argc, char** argv) {
   return ParseCommandLine(args);
 }
 
+std::optional<bool> SettingsTable::FlagTakesValue(absl::string_view name) const {
+  const Setting* setting = FindFlag(name);
+  if (setting == nullptr) return std::nullopt;
+  return !setting->value_name.empty();
+}
+
 absl::Status SettingsTable::ParseCommandLine(const std::vector<std::string>& args) {
+  return ParseCommandLine(args, nullptr);
+}
+
+absl::Status SettingsTable::ParseCommandLine(const std::vector<std::string>& args,
+                                             std::vector<std::string>* positionals) {
   given_.clear();
   help_requested_ = false;
   CLI::App app(summary_, program_);
@@ -272,7 +284,9 @@ absl::Status SettingsTable::ParseCommandLine(const std::vector<std::string>& arg
           absl::StrCat("flag ", args[i], " needs a value: ", args[i], "=", setting->value_name));
     }
   }
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  // After `--` every argument is positional; CLI11 is given only what comes before it.
+  const auto end_of_flags = std::find(args.begin(), args.end(), "--");
+  std::vector<std::string> reversed(std::make_reverse_iterator(end_of_flags), args.rend());
   try {
     app.parse(reversed);
   } catch (const CLI::ArgumentMismatch& e) {
@@ -289,8 +303,11 @@ absl::Status SettingsTable::ParseCommandLine(const std::vector<std::string>& arg
     help_requested_ = true;
     return absl::OkStatus();
   }
-  for (const std::string& extra : app.remaining()) {
+  // CLI11 leaves what it did not take, in order: words are arguments, dashed ones unknown flags.
+  const std::vector<std::string> remaining = app.remaining();
+  for (const std::string& extra : remaining) {
     if (!absl::StartsWith(extra, "-")) {
+      if (positionals != nullptr) continue;
       return absl::InvalidArgumentError(
           absl::StrCat("unexpected argument '", extra, "': ", program_, " takes only --flags (see --help)"));
     }
@@ -316,6 +333,13 @@ absl::Status SettingsTable::ParseCommandLine(const std::vector<std::string>& arg
       absl::StrAppend(&message, "; the flags of ", program_, " are: ", known);
     }
     return absl::InvalidArgumentError(absl::StrCat(message, " (see ", program_, " --help)"));
+  }
+  if (positionals != nullptr) {
+    positionals->insert(positionals->end(), remaining.begin(), remaining.end());
+    if (end_of_flags != args.end()) positionals->insert(positionals->end(), end_of_flags + 1, args.end());
+  } else if (end_of_flags != args.end() && end_of_flags + 1 != args.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", end_of_flags[1], "': ", program_, " takes only --flags (see --help)"));
   }
   // parse_order() lists an option once per value, in command-line order.
   std::map<const CLI::Option*, size_t> next_result;

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,7 +93,14 @@ class SettingsTable {
   // config key are applied now; the others wait for ApplyCommandLine.
   absl::Status ParseCommandLine(int argc, char** argv);
   absl::Status ParseCommandLine(const std::vector<std::string>& args);  // without the program
+  // The same for a command that takes arguments besides its flags (migratectl's): they are appended
+  // to `positionals` in command-line order instead of being refused. After `--` every argument is one.
+  absl::Status ParseCommandLine(const std::vector<std::string>& args, std::vector<std::string>* positionals);
   bool help_requested() const { return help_requested_; }
+
+  // Whether the flag `--name` takes a value (true) or stands alone (a switch: false); nullopt when no
+  // setting has that flag.
+  std::optional<bool> FlagTakesValue(absl::string_view name) const;
 
   // Reads every setting that has a config key, and every Section; problems are recorded in `reader`,
   // whose Finish() reports them together with the keys nobody declared.

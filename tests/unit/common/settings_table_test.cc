@@ -30,6 +30,7 @@ struct Example {
     table.TextList("upstream.connect_to", &rules, "RULES", "connect-to rules");
   }
   absl::Status Parse(const std::vector<std::string>& args) { return table.ParseCommandLine(args); }
+  std::optional<bool> FlagTakesValue(absl::string_view name) const { return table.FlagTakesValue(name); }
   absl::Status Read(absl::string_view yaml) {
     absl::StatusOr<ConfigReader> reader = ConfigReader::FromString(yaml, "prog.yaml");
     if (!reader.ok()) return reader.status();
@@ -105,6 +106,31 @@ TEST(SettingsTableTest, ErrorsNameTheArgument) {
   ASSERT_TRUE(e.Parse({"--grpc-address="}).ok()) << "text may be given empty explicitly";
   ASSERT_TRUE(e.table.ApplyCommandLine().ok());
   EXPECT_EQ(e.address, "");
+}
+
+// A command with arguments (migratectl's): the declarations decide what a word after a flag is, so a
+// switch never swallows the argument after it and a text flag always takes its value.
+TEST(SettingsTableTest, ArgumentsBesideFlagsAreKeptInOrderWhenAsked) {
+  Example e;
+  std::vector<std::string> positionals;
+  const absl::Status parsed = e.table.ParseCommandLine(
+      {"first", "--verbose", "second", "--grpc-address", "third", "--", "--fourth"}, &positionals);
+  ASSERT_TRUE(parsed.ok()) << parsed;
+  EXPECT_THAT(positionals, ElementsAre("first", "second", "--fourth"));
+  ASSERT_TRUE(e.table.ApplyCommandLine().ok());
+  EXPECT_TRUE(e.verbose);
+  EXPECT_EQ(e.address, "third");
+
+  EXPECT_EQ(e.FlagTakesValue("grpc-address"), true);
+  EXPECT_EQ(e.FlagTakesValue("verbose"), false);
+  EXPECT_EQ(e.FlagTakesValue("grpc-adress"), std::nullopt);
+
+  std::vector<std::string> unused;
+  EXPECT_THAT(e.table.ParseCommandLine({"word", "--frobnicate", "x"}, &unused).message(),
+              HasSubstr("unknown flag --frobnicate"))
+      << "an unknown flag is refused even where arguments are welcome";
+  EXPECT_THAT(e.Parse({"--verbose", "--", "stray"}).message(), HasSubstr("unexpected argument 'stray'"))
+      << "without room for arguments, one after -- is still refused";
 }
 
 TEST(SettingsTableTest, HelpShowsFlagDefaultRangeAndKey) {

@@ -92,6 +92,28 @@ TEST(MigratectlCliTest, TrailingUnknownFlagIsUnknownAndTheValidFlagsAreListed) {
   EXPECT_TRUE(absl::StrContains(value.err, "flag --source needs a value")) << value.err;
 }
 
+// Global flags may come before the command; a command's own flags after it, in any order with its
+// arguments. The flags' declarations say which take a value: a switch leaves the next word an argument.
+TEST(MigratectlCliTest, GlobalFlagsLeadAndTheCommandsFlagsFollowItsWords) {
+  CliResult lead = RunCli({"--orchestrator", "127.0.0.1:1", "--deadline", "300ms", "migrate", "status", "wave1"});
+  EXPECT_EQ(lead.exit_code, 8) << lead.err;
+  EXPECT_TRUE(absl::StrContains(lead.err, "127.0.0.1:1")) << "the global flag's value was read: " << lead.err;
+
+  CliResult switch_then_argument =
+      RunCli({"migrate", "status", "--watch", "wave1", "--orchestrator", "127.0.0.1:1", "--deadline=300ms"});
+  EXPECT_EQ(switch_then_argument.exit_code, 8) << switch_then_argument.err;
+  EXPECT_FALSE(absl::StrContains(switch_then_argument.err, "missing NAME")) << switch_then_argument.err;
+
+  CliResult two = RunCli({"migrate", "status", "wave1", "--watch", "wave2"});
+  EXPECT_EQ(two.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(two.err, "unexpected argument 'wave2'")) << two.err;
+
+  CliResult early = RunCli({"--watch", "migrate", "status", "wave1"});
+  EXPECT_EQ(early.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(early.err, "--watch is not a global flag")) << early.err;
+  EXPECT_TRUE(absl::StrContains(early.err, "COMMAND [flags]")) << early.err;
+}
+
 TEST(MigratectlCliTest, MisspeltCommandIsUnknownWithTheClosestSuggested) {
   CliResult group = RunCli({"mirgate", "start"});
   EXPECT_EQ(group.exit_code, 2);
