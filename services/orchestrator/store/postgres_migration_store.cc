@@ -437,7 +437,34 @@ absl::StatusOr<std::unique_ptr<PostgresMigrationStore>> PostgresMigrationStore::
   // The first connection fails fast (UNAVAILABLE) if the database cannot be reached.
   ASSIGN_OR_RETURN(PgConnectionPool::Lease connection, store->pool_->Acquire());
   RETURN_IF_ERROR(store->ApplySchemaMigrations(*connection));
+  store->dsn_ = dsn;
+  if (store->health_ != nullptr) {
+    PostgresMigrationStore* probed = store.get();
+    store->health_->SetRoomProbe([probed] { return probed->ProbeRoom(); });
+  }
   return store;
+}
+
+PostgresMigrationStore::~PostgresMigrationStore() {
+  if (health_ != nullptr) health_->SetRoomProbe(nullptr);
+}
+
+absl::StatusOr<bool> PostgresMigrationStore::ProbeRoom() {
+  absl::MutexLock lock(&probe_mutex_);
+  if (probe_db_ == nullptr || probe_db_->broken()) {
+    probe_db_.reset();
+    ASSIGN_OR_RETURN(probe_db_, PgConnection::Connect(dsn_));
+  }
+  RETURN_IF_ERROR(probe_db_->Begin());
+  // Sequence 0 is never a real event's (they start at 1); the row is rolled back whatever happens.
+  const absl::Status inserted =
+      probe_db_
+          ->Exec("INSERT INTO events (migration, sequence, record) SELECT name, 0, ''::BYTEA FROM migrations LIMIT 1")
+          .status();
+  probe_db_->Rollback();
+  if (absl::IsResourceExhausted(inserted)) return false;
+  RETURN_IF_ERROR(inserted);
+  return true;
 }
 
 absl::Status PostgresMigrationStore::ApplySchemaMigrations(PgConnection& db) {

@@ -18,8 +18,9 @@ struct PostgresMigrationStoreOptions {
   // Told of every write (a transaction) that committed and of every one the database refused
   // (RESOURCE_EXHAUSTED: disk full, out of memory, a server limit; UNAVAILABLE: the server unreachable,
   // shutting down, or a read-only standby; INTERNAL, DATA_LOSS), so that the state database's health
-  // metrics and alerts work as on SQLite. An episode of "full" ends at the next write that commits (the
-  // leader renews its lease every few seconds). Not owned; may be null.
+  // metrics and alerts work as on SQLite. An episode of "full" ends when an event can be written again
+  // (the store installs a room probe: one event inserted and rolled back), not at the next write that
+  // commits: a lease renewal updates a row in place and commits on a full disk. Not owned; may be null.
   StoreHealth* health = nullptr;
 };
 
@@ -45,6 +46,7 @@ class PostgresMigrationStore : public MigrationStore {
   // repeated in errors or logs, as it may hold a password.
   static absl::StatusOr<std::unique_ptr<PostgresMigrationStore>> Open(const std::string& dsn,
                                                                       Options options = Options());
+  ~PostgresMigrationStore() override;
 
   // The schema version of the database (kSchemaVersion once Open succeeded).
   absl::StatusOr<int> SchemaVersion();
@@ -118,6 +120,9 @@ class PostgresMigrationStore : public MigrationStore {
 
   PostgresMigrationStore(std::unique_ptr<PgConnectionPool> pool, StoreHealth* health)
       : pool_(std::move(pool)), health_(health) {}
+  // Whether an event could be written now: one inserted and rolled back, on a connection of its own
+  // (the probe runs under StoreHealth's lock, which pooled writers take while holding a connection).
+  absl::StatusOr<bool> ProbeRoom();
   // Runs `body` on a pooled connection (inside BEGIN ... COMMIT for kTransaction), once more on a new
   // connection if the pooled one turns out to be broken before anything could have been committed.
   absl::Status Run(Mode mode, const std::function<absl::Status(PgConnection&)>& body);
@@ -127,6 +132,9 @@ class PostgresMigrationStore : public MigrationStore {
 
   std::unique_ptr<PgConnectionPool> pool_;
   StoreHealth* const health_;
+  std::string dsn_;
+  absl::Mutex probe_mutex_;
+  std::unique_ptr<PgConnection> probe_db_ ABSL_GUARDED_BY(probe_mutex_);
 };
 
 }  // namespace crosstenant::orchestrator
