@@ -130,7 +130,7 @@ mesh() {
     --tls-cert "$certs/emulator.pem" --tls-key "$certs/emulator.key" --time-scale 10000
   emulator=$(json "$dir/emulator.ready.json" address)
   seed_s=$(since "$t")
-  launch "$dir" connector tenant-connector --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
+  launch "$dir" connector tenant-connector --grpc-address=127.0.0.1:0 --metrics-address=127.0.0.1:0 --log-format=json \
     --state-dir="$dir/connector-state" --upstream-connect-to="*:443:$emulator" --upstream-ca-file="$certs/ca.pem" \
     --credential-file-dirs="$certs"
   connector=$(json "$dir/connector.ready.json" grpc_address)
@@ -141,7 +141,7 @@ mesh() {
   orchestrator_metrics=$(json "$dir/orchestrator.ready.json" metrics_address)
   local w
   for w in 1 2; do
-    launch "$dir" "worker-$w" worker --grpc-address=127.0.0.1:0 --metrics-address= --log-format=json \
+    launch "$dir" "worker-$w" worker --grpc-address=127.0.0.1:0 --metrics-address=127.0.0.1:0 --log-format=json \
       --worker-id="worker-$w" --orchestrator-address="$orchestrator" --connector-address="$connector" --concurrency=16
   done
   export MIGRATECTL_CONNECTOR="$connector" MIGRATECTL_ORCHESTRATOR="$orchestrator"
@@ -214,6 +214,7 @@ migrate() {
   "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/after.json"
   accounting "$dir/acct-after.json"
   store_traffic "$dir/traffic-after.txt"
+  save_metrics "$dir"
   database_cpu "$dir/database-cpu-after.txt"
   if profiling_postgres; then
     postgres_admin "$postgres_database" -c "SELECT calls, round(total_plan_time) AS plan_ms,
@@ -221,6 +222,16 @@ migrate() {
       FROM pg_stat_statements ORDER BY total_plan_time + total_exec_time DESC LIMIT 30" >"$dir/pg-statements.txt"
     cp "$(postgres_server_dir)/server.log" "$dir/pg-server.log"  # with auto_explain's plans of the slow statements
   fi
+}
+
+# save_metrics DIR: each service's /metrics at the end of the run (DIR/metrics-NAME.txt): per-method call
+# latencies (grpc_server_handling_seconds), the workers' task times by kind, the store's traffic
+save_metrics() {
+  local name address
+  for name in connector orchestrator worker-1 worker-2; do
+    address=$(json "$1/$name.ready.json" metrics_address)
+    curl -fsS "http://$address/metrics" >"$1/metrics-$name.txt" || true
+  done
 }
 
 # store_traffic FILE: the orchestrator's statements and round trips to PostgreSQL so far (none on SQLite)

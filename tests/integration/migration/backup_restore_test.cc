@@ -37,13 +37,6 @@ class BackupRestoreTest : public MigrationTest {
     return WEXITSTATUS(status);
   }
 
-  int Count(const v1::Migration& migration, v1::UserMoveState state) {
-    for (const v1::UserMoveStateCount& count : migration.counts().by_state()) {
-      if (count.state() == state) return count.count();
-    }
-    return 0;
-  }
-
   TempDir work_;
 };
 

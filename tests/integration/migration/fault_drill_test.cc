@@ -24,27 +24,6 @@ namespace {
 
 using FaultDrillTest = MigrationTest;
 
-// Waits until the emulator has seen `starts` move starts, so that a fault lands mid-run.
-void WaitForStarts(const std::function<int()>& starts, int wanted) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (starts() < wanted && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
-}
-
-// The value of one series (`name` or `name{label="value"}`, as exposed) in Prometheus text; -1 if absent.
-double SeriesValue(const std::string& text, const std::string& series) {
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (absl::StartsWith(line, series + " ")) return std::stod(line.substr(series.size() + 1));
-  }
-  return -1;
-}
-
-int Occurrences(const std::string& text, const std::string& what) {
-  int count = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
-  return count;
-}
-
 // Fills a SQLite file up to `cap` bytes from a connection of its own, with rows of a filler table: big
 // blobs first, then smaller and smaller until not even a small row fits. Each row is its own short
 // transaction, so the orchestrator's writes wait at most one insert for the lock. The connection is given

@@ -82,13 +82,6 @@ class InDoubtTest : public MigrationTest {
     return n;
   }
 
-  static int Count(const v1::Migration& m, v1::UserMoveState state) {
-    for (const v1::UserMoveStateCount& count : m.counts().by_state()) {
-      if (count.state() == state) return count.count();
-    }
-    return 0;
-  }
-
   // Starts a migration of 10 users whose moves take about 15 s each, breaks the source connection
   // once every move has started at Microsoft, lets Microsoft finish them all, restores the connection
   // and checks the end against the emulator. `waiting_for`: what the migration must say meanwhile

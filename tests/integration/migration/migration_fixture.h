@@ -14,12 +14,14 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -35,6 +37,37 @@ inline std::string LocalPart(const std::string& upn) { return upn.substr(0, upn.
 inline std::string StateName(v1::UserMoveState state) {
   std::string name = v1::UserMoveState_Name(state);
   return name.substr(std::string("USER_MOVE_STATE_").size());
+}
+
+// How many of the migration's users are in `state`.
+inline int Count(const v1::Migration& migration, v1::UserMoveState state) {
+  for (const v1::UserMoveStateCount& count : migration.counts().by_state()) {
+    if (count.state() == state) return count.count();
+  }
+  return 0;
+}
+
+// Waits (60 s at most) until `starts()`, the emulator's count of move starts, reaches `wanted`, so that a
+// fault lands mid-run.
+inline void WaitForStarts(const std::function<int()>& starts, int wanted) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (starts() < wanted && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
+}
+
+// The value of one series (`name` or `name{label="value"}`, as exposed) in Prometheus text; -1 if absent.
+inline double SeriesValue(const std::string& text, const std::string& series) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (absl::StartsWith(line, series + " ")) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+// How many times `what` occurs in `text` (log lines, say).
+inline int Occurrences(const std::string& text, const std::string& what) {
+  int count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
 }
 
 class MigrationTest : public ::testing::Test {

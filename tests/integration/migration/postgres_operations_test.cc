@@ -78,34 +78,6 @@ SplitDsn SplitPassword(const std::string& dsn) {
   return split;
 }
 
-int Count(const v1::Migration& migration, v1::UserMoveState state) {
-  for (const v1::UserMoveStateCount& count : migration.counts().by_state()) {
-    if (count.state() == state) return count.count();
-  }
-  return 0;
-}
-
-// Waits until the emulator has seen `wanted` move starts, so that a fault lands mid-run.
-void WaitForStarts(const std::function<int()>& starts, int wanted) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (starts() < wanted && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
-}
-
-// The value of one series (`name` or `name{label="value"}`, as exposed) in Prometheus text; -1 if absent.
-double SeriesValue(const std::string& text, const std::string& series) {
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (absl::StartsWith(line, series + " ")) return std::stod(line.substr(series.size() + 1));
-  }
-  return -1;
-}
-
-int Occurrences(const std::string& text, const std::string& what) {
-  int count = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
-  return count;
-}
-
 // A mesh whose orchestrator keeps its state in a fresh PostgreSQL database of its own.
 class PostgresOperationsTest : public MigrationTest {
  protected:
