@@ -26,7 +26,25 @@ Executor::~Executor() { Shutdown(); }
 void Executor::RunAt(absl::Time when, std::function<void()> task) {
   absl::MutexLock lock(&state_->mu);
   if (state_->stopping) return;
-  state_->queue.push(Timed{when, state_->sequence++, std::move(task)});
+  Push(*state_, Timed{when, state_->sequence++, std::move(task)});
+}
+
+void Executor::Push(State& state, Timed task) {
+  const absl::Time when = task.when;
+  state.queue.push(std::move(task));
+  // Waking every idle thread for each task (and each at every timed task's time) made the threads'
+  // sleeps and wake-ups a quarter of a busy server's CPU: one thread is told, the one that needs to know.
+  if (when <= absl::Now()) {
+    if (state.idle > 0) {
+      state.work.Signal();
+    } else if (state.timer_waiting) {
+      state.timer.Signal();  // the timer thread is the only idle one: it runs the task
+    }
+  } else if (state.timer_waiting) {
+    if (when < state.timer_deadline) state.timer.Signal();  // it waits again, for this earlier time
+  } else if (state.idle > 0) {
+    state.work.Signal();  // one idle thread becomes the timer
+  }
 }
 
 absl::Status Executor::TryRun(absl::string_view kind, std::function<void()> task) {
@@ -46,14 +64,13 @@ absl::Status Executor::TryRun(absl::string_view kind, std::function<void()> task
   ++it->second;
   std::string name(kind);
   std::weak_ptr<State> weak = state_;
-  state_->queue.push(
-      Timed{absl::InfinitePast(), state_->sequence++, [weak, name, task = WithCurrentTrace(std::move(task))] {
-              task();
-              if (std::shared_ptr<State> state = weak.lock()) {
-                absl::MutexLock done(&state->mu);
-                if (--state->kinds[name] == 0) state->kinds.erase(name);
-              }
-            }});
+  Push(*state_, Timed{absl::InfinitePast(), state_->sequence++, [weak, name, task = WithCurrentTrace(std::move(task))] {
+                        task();
+                        if (std::shared_ptr<State> state = weak.lock()) {
+                          absl::MutexLock done(&state->mu);
+                          if (--state->kinds[name] == 0) state->kinds.erase(name);
+                        }
+                      }});
   return absl::OkStatus();
 }
 
@@ -62,6 +79,8 @@ int Executor::Shutdown(absl::Duration grace) {
     absl::MutexLock lock(&state_->mu);
     if (state_->stopping && threads_.empty()) return 0;
     state_->stopping = true;
+    state_->work.SignalAll();
+    state_->timer.SignalAll();
     // Dropped tasks release their kind's places too.
     while (!state_->queue.empty()) state_->queue.pop();
     state_->kinds.clear();
@@ -92,22 +111,30 @@ void Executor::Loop(std::shared_ptr<State> state) {
     std::function<void()> task;
     {
       absl::MutexLock lock(&state->mu);
+      absl::Time now;
       for (;;) {
         if (state->stopping) return;
-        if (!state->queue.empty() && state->queue.top().when <= absl::Now()) break;
-        // Wake for a new task, for the earliest timed one, or for shutdown.
-        absl::Time wake = state->queue.empty()
-                              ? absl::Now() + absl::Milliseconds(200)
-                              : std::min(state->queue.top().when, absl::Now() + absl::Milliseconds(200));
-        uint64_t seen = state->sequence;
-        auto changed = [&state, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state->mu) {
-          return state->stopping || state->sequence != seen;
-        };
-        state->mu.AwaitWithDeadline(absl::Condition(&changed), wake);
+        now = absl::Now();
+        if (!state->queue.empty() && state->queue.top().when <= now) break;
+        if (!state->queue.empty() && !state->timer_waiting) {
+          state->timer_waiting = true;
+          state->timer_deadline = state->queue.top().when;
+          state->timer.WaitWithDeadline(&state->mu, state->timer_deadline);
+          state->timer_waiting = false;
+        } else {
+          ++state->idle;
+          state->work.Wait(&state->mu);
+          --state->idle;
+        }
       }
       task = std::move(const_cast<Timed&>(state->queue.top()).task);
       state->queue.pop();
       ++state->running;
+      // What is left needs a thread: one due now, or a timer for the next timed task (this thread may
+      // have been the timer).
+      if (!state->queue.empty() && state->idle > 0 && (state->queue.top().when <= now || !state->timer_waiting)) {
+        state->work.Signal();
+      }
     }
     task();
     absl::MutexLock lock(&state->mu);

@@ -71,10 +71,19 @@ class Executor {
     std::priority_queue<Timed, std::vector<Timed>, std::greater<Timed>> queue ABSL_GUARDED_BY(mu);
     uint64_t sequence ABSL_GUARDED_BY(mu) = 0;
     bool stopping ABSL_GUARDED_BY(mu) = false;
-    int running ABSL_GUARDED_BY(mu) = 0;                                // threads inside a task
+    int running ABSL_GUARDED_BY(mu) = 0;  // threads inside a task
+    // Idle threads wait on `work`, except one, the timer, which waits on `timer` for the earliest timed
+    // task: a new task wakes one thread, never all of them.
+    absl::CondVar work;
+    absl::CondVar timer;
+    int idle ABSL_GUARDED_BY(mu) = 0;  // threads waiting on `work`
+    bool timer_waiting ABSL_GUARDED_BY(mu) = false;
+    absl::Time timer_deadline ABSL_GUARDED_BY(mu);
     std::map<std::string, int, std::less<>> kinds ABSL_GUARDED_BY(mu);  // queued or running, by kind
   };
   static void Loop(std::shared_ptr<State> state);
+  // Queues `task` and wakes the one thread that should see it.
+  static void Push(State& state, Timed task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
 
   const int kind_limit_;
   std::shared_ptr<State> state_;

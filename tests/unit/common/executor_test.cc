@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -83,6 +84,63 @@ TEST(ExecutorTest, RunAtRunsTimedTasksInTheirTimeOrderAfterTasksDueNow) {
   auto all_ran = [&order] { return order.size() == 3; };
   ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all_ran), absl::Seconds(5)));
   EXPECT_THAT(order, ::testing::ElementsAre(0, 1, 2));
+}
+
+// One idle thread waits for the earliest timed task; a task timed earlier than the one it waits for
+// wakes it, so it is not late.
+TEST(ExecutorTest, AnEarlierTimedTaskIsNotLateBehindALaterOne) {
+  Executor executor(8);
+  absl::Notification early_ran;
+  const absl::Time start = absl::Now();
+  executor.RunAt(start + absl::Seconds(30), [] {});
+  absl::SleepFor(absl::Milliseconds(20));  // the timer thread is waiting for the 30 s task by now
+  absl::Time ran_at;
+  executor.RunAt(start + absl::Milliseconds(50), [&] {
+    ran_at = absl::Now();
+    early_ran.Notify();
+  });
+  ASSERT_TRUE(early_ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_LT(ran_at - start, absl::Seconds(5));
+  EXPECT_GE(ran_at - start, absl::Milliseconds(50));
+}
+
+// With every other thread busy, the one waiting for a timed task runs a task due now.
+TEST(ExecutorTest, ATaskDueNowRunsWhileTheOnlyIdleThreadWaitsForATimedOne) {
+  Executor executor(2);
+  absl::Notification busy_started, release, due_ran;
+  executor.Run([&] {
+    busy_started.Notify();
+    release.WaitForNotification();
+  });
+  ASSERT_TRUE(busy_started.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  executor.RunAt(absl::Now() + absl::Seconds(30), [] {});
+  absl::SleepFor(absl::Milliseconds(20));
+  executor.Run([&] { due_ran.Notify(); });
+  EXPECT_TRUE(due_ran.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  release.Notify();
+}
+
+// Many producers, many tasks, some timed: every one runs, once.
+TEST(ExecutorTest, EveryTaskFromManyProducersRunsOnce) {
+  Executor executor(8);
+  constexpr int kProducers = 4, kTasks = 2000;
+  std::atomic<int> ran{0};
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&executor, &ran, p] {
+      for (int i = 0; i < kTasks; ++i) {
+        if (i % 10 == p) {
+          executor.RunAt(absl::Now() + absl::Milliseconds(i % 7), [&ran] { ++ran; });
+        } else {
+          executor.Run([&ran] { ++ran; });
+        }
+      }
+    });
+  }
+  for (std::thread& producer : producers) producer.join();
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (ran.load() < kProducers * kTasks && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(ran.load(), kProducers * kTasks);
 }
 
 TEST(ExecutorTest, ShutdownAbandonsATaskBlockedPastTheGrace) {
