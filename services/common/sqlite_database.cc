@@ -8,6 +8,7 @@
 #include "services/common/byte_size.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
+#include "services/common/status_macros.h"
 #include "services/common/store_health.h"
 
 namespace crosstenant {
@@ -101,6 +102,9 @@ SqliteDatabase::~SqliteDatabase() {
     absl::MutexLock lock(&probe_mutex_);
     sqlite3_close_v2(probe_db_);
   }
+  for (auto& [sql, statements] : kept_) {
+    for (sqlite3_stmt* statement : statements) sqlite3_finalize(statement);
+  }
   sqlite3_close_v2(db_);
 }
 
@@ -161,17 +165,49 @@ absl::Status SqliteDatabase::Execute(absl::string_view sql) {
 }
 
 absl::StatusOr<SqliteStatement> SqliteDatabase::Prepare(absl::string_view sql) {
+  if (auto it = kept_.find(std::string(sql)); it != kept_.end() && !it->second.empty()) {
+    sqlite3_stmt* statement = it->second.back();
+    it->second.pop_back();
+    if (it->second.empty()) kept_.erase(it);
+    --kept_count_;
+    return SqliteStatement(this, statement);
+  }
   sqlite3_stmt* statement = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &statement, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &statement,
+                         nullptr) != SQLITE_OK) {
     return Error(absl::StrCat("cannot prepare [", sql, "]"));
   }
   return SqliteStatement(this, statement);
 }
 
-absl::Status SqliteDatabase::Begin() { return Execute("BEGIN IMMEDIATE"); }
+void SqliteDatabase::Keep(sqlite3_stmt* statement) {
+  // Enough for every text a store uses, with a few of each in use at once; a text built with values in
+  // it would otherwise fill the map.
+  constexpr size_t kMostKept = 256;
+  const char* sql = sqlite3_sql(statement);
+  if (kept_count_ >= kMostKept || sql == nullptr) {
+    sqlite3_finalize(statement);
+    return;
+  }
+  sqlite3_reset(statement);
+  sqlite3_clear_bindings(statement);
+  kept_[sql].push_back(statement);
+  ++kept_count_;
+}
+
+absl::Status SqliteDatabase::RunKept(absl::string_view sql) {
+  ASSIGN_OR_RETURN(SqliteStatement statement, Prepare(sql));
+  const int rc = sqlite3_step(statement.statement_);
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return absl::OkStatus();
+  absl::Status status = StatusFor(rc, "SQL failed", sqlite3_errmsg(db_));
+  WriteFailed(status);
+  return status;
+}
+
+absl::Status SqliteDatabase::Begin() { return RunKept("BEGIN IMMEDIATE"); }
 
 absl::Status SqliteDatabase::Commit() {
-  absl::Status status = Execute("COMMIT");
+  absl::Status status = RunKept("COMMIT");
   if (!status.ok()) {
     // A COMMIT refused for want of space (or by an I/O error) may leave the transaction open, or SQLite
     // may have rolled it back already. Either way none of it is kept, and the connection must be out of
@@ -221,7 +257,9 @@ SqliteStatement::SqliteStatement(SqliteStatement&& other) noexcept : db_(other.d
   other.statement_ = nullptr;
 }
 
-SqliteStatement::~SqliteStatement() { sqlite3_finalize(statement_); }
+SqliteStatement::~SqliteStatement() {
+  if (statement_ != nullptr) db_->Keep(statement_);
+}
 
 SqliteStatement& SqliteStatement::Bind(int index, int64_t value) {
   sqlite3_bind_int64(statement_, index, value);

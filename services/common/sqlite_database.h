@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -73,6 +75,8 @@ class SqliteDatabase {
 
   // Runs one or more statements without results.
   absl::Status Execute(absl::string_view sql);
+  // One statement. SQLite parses a text once per connection: a SqliteStatement that goes out of scope is
+  // reset and kept, and the next Prepare of the same text gets it back.
   absl::StatusOr<SqliteStatement> Prepare(absl::string_view sql);
 
   // BEGIN IMMEDIATE / COMMIT / ROLLBACK. A COMMIT that fails rolls the transaction back.
@@ -98,11 +102,18 @@ class SqliteDatabase {
   // Tell the health tracker (if any).
   void WriteFailed(const absl::Status& status) const;
   void WriteSucceeded() const;
+  // Runs one statement without results through the kept statements (BEGIN, COMMIT).
+  absl::Status RunKept(absl::string_view sql);
+  // Takes back a statement its SqliteStatement is done with: reset and kept for its text, or finalized
+  // when enough are kept.
+  void Keep(sqlite3_stmt* statement);
 
   sqlite3* db_;
   const std::string path_;
   const Options options_;
-  int64_t max_pages_ = 0;  // the cap in pages, 0 if none
+  int64_t max_pages_ = 0;                                             // the cap in pages, 0 if none
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> kept_;  // statements not in use, by text
+  size_t kept_count_ = 0;
 
   absl::Mutex probe_mutex_;
   sqlite3* probe_db_ ABSL_GUARDED_BY(probe_mutex_) = nullptr;  // MeasureSpace's own connection
@@ -131,8 +142,8 @@ class SqliteStatement {
 
  private:
   friend class SqliteDatabase;
-  SqliteStatement(const SqliteDatabase* db, sqlite3_stmt* statement) : db_(db), statement_(statement) {}
-  const SqliteDatabase* db_;
+  SqliteStatement(SqliteDatabase* db, sqlite3_stmt* statement) : db_(db), statement_(statement) {}
+  SqliteDatabase* db_;
   sqlite3_stmt* statement_;
 };
 
