@@ -402,6 +402,12 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
   // 1-3% of a service's CPU under load (perf). The unit tests, which do not come here, keep it, and the
   // clang build checks the lock annotations at compile time.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#ifdef __GLIBC__
+  // glibc gives each thread that meets a locked arena a new one, up to 8 per core; a server's dozens of
+  // threads then spread its heap over arenas whose half-used pages stay resident after a busy hour. Two
+  // keep the heap compact at no measurable cost in CPU.
+  mallopt(M_ARENA_MAX, 2);
+#endif
 
   ServerConfig config;
   std::string backup_to;

@@ -169,12 +169,20 @@ std::string HttpResponse::Header(const std::string& name) const {
 
 std::optional<absl::Duration> HttpResponse::ClockSkew(absl::Time now) const {
   const std::string date = Header("date");
-  absl::Time server;
-  std::string error;
-  if (date.empty() || !absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", date, absl::UTCTimeZone(), &server, &error)) {
-    return std::nullopt;
+  if (date.empty()) return std::nullopt;
+  // The header changes once a second and parsing it is dear: each thread keeps the last one parsed.
+  thread_local std::string last_date;
+  thread_local std::optional<absl::Time> last_server;
+  if (date != last_date) {
+    absl::Time server;
+    std::string error;
+    last_date = date;
+    last_server = absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", date, absl::UTCTimeZone(), &server, &error)
+                      ? std::optional<absl::Time>(server)
+                      : std::nullopt;
   }
-  return absl::Trunc(server - now, absl::Seconds(1));
+  if (!last_server) return std::nullopt;
+  return absl::Trunc(*last_server - now, absl::Seconds(1));
 }
 
 CurlTransport::CurlTransport(CurlOptions options) : options_(std::move(options)) {
