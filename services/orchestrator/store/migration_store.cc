@@ -1,6 +1,7 @@
 #include "services/orchestrator/store/migration_store.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/random/random.h"
 #include "absl/strings/cord.h"
@@ -36,26 +37,47 @@ void BackOffAfterConflict(int attempt) {
   absl::SleepFor(absl::Microseconds(absl::Uniform(random, 0, 500 * std::min(attempt, 10))));
 }
 
-absl::StatusOr<std::optional<TaskContext>> MigrationStore::GetTaskContext(const std::string& task) {
-  absl::StatusOr<crosstenant::v1::Task> found = GetTask(task);
+namespace {
+
+// The context of `task`, its migration read through `migrations` (name -> record) so that the
+// contexts of one call read each migration once.
+absl::StatusOr<std::optional<TaskContext>> ReadTaskContext(
+    MigrationStore& store, const std::string& task,
+    std::map<std::string, crosstenant::v1::Migration, std::less<>>& migrations) {
+  absl::StatusOr<crosstenant::v1::Task> found = store.GetTask(task);
   if (absl::IsNotFound(found.status())) return std::nullopt;
   if (!found.ok()) return found.status();
   TaskContext context;
   context.task = *std::move(found);
-  absl::StatusOr<crosstenant::v1::Migration> migration = GetMigration(task.substr(0, task.find("/tasks/")));
-  if (!migration.ok()) return migration.status();
-  context.migration = *std::move(migration);
-  absl::StatusOr<crosstenant::v1::UserMove> user_move = GetUserMove(context.task.user_move());
+  const std::string name = task.substr(0, task.find("/tasks/"));
+  auto it = migrations.find(name);
+  if (it == migrations.end()) {
+    absl::StatusOr<crosstenant::v1::Migration> migration = store.GetMigration(name);
+    if (!migration.ok()) return migration.status();
+    it = migrations.emplace(name, *std::move(migration)).first;
+  }
+  context.migration = it->second;
+  absl::StatusOr<crosstenant::v1::UserMove> user_move = store.GetUserMove(context.task.user_move());
   if (!user_move.ok()) return user_move.status();
   context.user_move = *std::move(user_move);
   return context;
 }
 
+}  // namespace
+
+absl::StatusOr<std::optional<TaskContext>> MigrationStore::GetTaskContext(const std::string& task) {
+  std::map<std::string, crosstenant::v1::Migration, std::less<>> migrations;
+  return ReadTaskContext(*this, task, migrations);
+}
+
 absl::StatusOr<std::vector<absl::StatusOr<std::optional<TaskContext>>>> MigrationStore::GetTaskContexts(
     const std::vector<std::string>& tasks) {
+  // A batch of results is mostly of one migration, whose record (its findings, its queues) is the
+  // largest read of all: it is read and parsed once.
+  std::map<std::string, crosstenant::v1::Migration, std::less<>> migrations;
   std::vector<absl::StatusOr<std::optional<TaskContext>>> contexts;
   contexts.reserve(tasks.size());
-  for (const std::string& task : tasks) contexts.push_back(GetTaskContext(task));
+  for (const std::string& task : tasks) contexts.push_back(ReadTaskContext(*this, task, migrations));
   return contexts;
 }
 
