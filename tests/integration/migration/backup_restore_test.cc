@@ -41,42 +41,10 @@ class BackupRestoreTest : public MigrationTest {
 };
 
 TEST_F(BackupRestoreTest, AFreshConnectorAndOrchestratorOnTheBackupsResumeThePausedMigrationToItsEnd) {
-  MeshSeed seed;
-  seed.nam_users = 16;
-  seed.eur_users = 4;
-  seed.move_step = "10m";  // 1 s a state at 600x
-  ASSERT_TRUE(StartMesh(seed, 600, 2));
-  v1::MigrationOptions options;
-  options.set_max_queued_per_source_geo(3);  // waves, so that the pause finds users done, moving and queued
-  ASSERT_TRUE(Create("restore", options));
   const std::string name = "migrations/restore";
-  v1::Migration migration = WaitUntil(
-      name, [&](const v1::Migration& m) { return Count(m, v1::USER_MOVE_STATE_SUCCESS) >= 4; }, absl::Seconds(90));
-  ASSERT_GE(Count(migration, v1::USER_MOVE_STATE_SUCCESS), 4) << migration.DebugString();
-  {
-    grpc::ClientContext context;
-    v1::PauseMigrationRequest pause;
-    pause.set_name(name);
-    pause.set_reason("backup before the upgrade");
-    v1::PauseMigrationResponse paused;
-    ASSERT_TRUE(orchestrator_.stub().PauseMigration(&context, pause, &paused).ok());
-  }
-  // A pause starts no new move, but moves already started at Microsoft are still polled to their end: wait
-  // for them, so that the backup and the counts compared with it are one state.
-  const v1::Migration at_backup = WaitUntil(
-      name,
-      [&](const v1::Migration& m) {
-        int in_flight = 0;
-        for (v1::UserMoveState state :
-             {v1::USER_MOVE_STATE_NOT_STARTED, v1::USER_MOVE_STATE_SCHEDULED, v1::USER_MOVE_STATE_READY_TO_TRIGGER,
-              v1::USER_MOVE_STATE_IN_PROGRESS, v1::USER_MOVE_STATE_RESCHEDULED}) {
-          in_flight += Count(m, state);
-        }
-        return in_flight == 0;
-      },
-      absl::Seconds(90));
+  const v1::Migration at_backup = StartAndPauseHalfway();
   ASSERT_EQ(at_backup.state(), v1::MIGRATION_STATE_PAUSED);
-  ASSERT_LT(Count(at_backup, v1::USER_MOVE_STATE_SUCCESS), seed.nam_users + seed.eur_users) << "not done yet";
+  ASSERT_LT(Count(at_backup, v1::USER_MOVE_STATE_SUCCESS), seed_.nam_users + seed_.eur_users) << "not done yet";
 
   // The backups, taken while both servers still serve from their files.
   const std::string backups = work_.path() + "/backups";
@@ -135,14 +103,8 @@ TEST_F(BackupRestoreTest, AFreshConnectorAndOrchestratorOnTheBackupsResumeThePau
   EXPECT_EQ(restored.state(), v1::MIGRATION_STATE_PAUSED);
   EXPECT_EQ(restored.counts().DebugString(), at_backup.counts().DebugString()) << "the state at the backup";
 
-  {
-    grpc::ClientContext context;
-    v1::ResumeMigrationRequest resume;
-    resume.set_name(name);
-    v1::ResumeMigrationResponse resumed;
-    ASSERT_TRUE(orchestrator_.stub().ResumeMigration(&context, resume, &resumed).ok());
-  }
-  migration = WaitUntil(name, Ended, absl::Seconds(180));
+  ASSERT_TRUE(Resume(name));
+  const v1::Migration migration = WaitUntil(name, Ended, absl::Seconds(180));
   EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
   ExpectFinalStatesMatchEmulator(name);
 }

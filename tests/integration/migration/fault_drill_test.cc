@@ -225,24 +225,11 @@ TEST_F(FaultDrillTest, StateDatabaseFullMidRunThenSpaceReturns) {
 
   // Loud: an operator's write is refused, naming the file and what is wrong, and leaves nothing behind.
   {
-    v1::CreateMigrationRequest request;
-    request.set_migration_id("drill-full-second");
-    request.mutable_plan()->set_source_connection("connections/contoso");
-    request.mutable_plan()->set_target_connection("connections/fabrikam");
-    // Other users than the running migration's, which would be refused for being in it.
-    request.mutable_plan()->mutable_identity_map()->set_csv(
-        absl::StrReplaceAll(seed_.IdentityMapCsv(), {{",user", ",spare-user"}, {",euser", ",spare-euser"}}));
-    grpc::ClientContext context;
-    v1::CreateMigrationResponse response;
-    const grpc::Status status = orchestrator_.stub().CreateMigration(&context, request, &response);
+    const grpc::Status status = CreateOfSpareUsers("drill-full-second");
     EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
     EXPECT_THAT(status.error_message(),
                 ::testing::HasSubstr("the state database " + orchestrator_.db_path() + " is full and refuses writes"));
-    grpc::ClientContext get_context;
-    v1::GetMigrationRequest get;
-    get.set_name("migrations/drill-full-second");
-    v1::GetMigrationResponse got;
-    EXPECT_EQ(orchestrator_.stub().GetMigration(&get_context, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(GetCode("migrations/drill-full-second"), grpc::StatusCode::NOT_FOUND);
   }
 
   // The migration stops (tasks already in a worker's hands finish and wait to be recorded), and stays
@@ -250,15 +237,8 @@ TEST_F(FaultDrillTest, StateDatabaseFullMidRunThenSpaceReturns) {
   auto progress = [this] {
     return std::make_tuple(EmulatorMoveStarts(), Get("migrations/drill-full").last_event_sequence());
   };
-  auto stopped = progress();
-  for (const absl::Time settle = absl::Now() + absl::Seconds(30); absl::Now() < settle;) {
-    absl::SleepFor(absl::Seconds(2));
-    const auto now = progress();
-    if (now == stopped) break;
-    stopped = now;
-  }
-  absl::SleepFor(absl::Seconds(5));
-  EXPECT_EQ(progress(), stopped) << "the migration went on while its database refused writes";
+  const auto [stopped, held] = SettleAndHold(progress);
+  EXPECT_TRUE(held) << "the migration went on while its database refused writes";
   EXPECT_EQ(scrape(kFull), 1);
   const v1::Migration during = Get("migrations/drill-full");
   ASSERT_FALSE(Ended(during)) << "the migration ended before the database filled: the drill tested nothing";

@@ -23,6 +23,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.grpc.pb.h"
@@ -142,6 +143,97 @@ class MigrationTest : public ::testing::Test {
     grpc::ClientContext context;
     v1::CreateMigrationResponse response;
     const grpc::Status status = orchestrator_.stub().CreateMigration(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return status.ok();
+  }
+
+  // CreateMigration `id` of users the seed does not have ("spare-user..."), so that it is refused for
+  // no reason but the one a test provokes; the status as the orchestrator answered.
+  grpc::Status CreateOfSpareUsers(const std::string& id) {
+    v1::CreateMigrationRequest request;
+    request.set_migration_id(id);
+    request.mutable_plan()->set_source_connection("connections/contoso");
+    request.mutable_plan()->set_target_connection("connections/fabrikam");
+    request.mutable_plan()->mutable_identity_map()->set_csv(
+        absl::StrReplaceAll(seed_.IdentityMapCsv(), {{",user", ",spare-user"}, {",euser", ",spare-euser"}}));
+    grpc::ClientContext context;
+    v1::CreateMigrationResponse response;
+    return orchestrator_.stub().CreateMigration(&context, request, &response);
+  }
+
+  // The code of one GetMigration (NOT_FOUND: the migration does not exist), not retried.
+  grpc::StatusCode GetCode(const std::string& name) {
+    grpc::ClientContext context;
+    v1::GetMigrationRequest request;
+    request.set_name(name);
+    v1::GetMigrationResponse response;
+    return orchestrator_.stub().GetMigration(&context, request, &response).error_code();
+  }
+
+  // Lets migration `name` (created in waves) move 4 users, pauses it, and waits until no move is left
+  // at Microsoft (a pause starts none, but those started are polled to their end): one state, to back up
+  // and to compare a restore with. The migration as it then is.
+  v1::Migration PauseHalfway(const std::string& name) {
+    const v1::Migration moved = WaitUntil(
+        name, [](const v1::Migration& m) { return Count(m, v1::USER_MOVE_STATE_SUCCESS) >= 4; }, absl::Seconds(90));
+    EXPECT_GE(Count(moved, v1::USER_MOVE_STATE_SUCCESS), 4) << moved.DebugString();
+    grpc::ClientContext context;
+    v1::PauseMigrationRequest pause;
+    pause.set_name(name);
+    pause.set_reason("backup before the upgrade");
+    v1::PauseMigrationResponse paused;
+    const grpc::Status status = orchestrator_.stub().PauseMigration(&context, pause, &paused);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return WaitUntil(
+        name,
+        [](const v1::Migration& m) {
+          int in_flight = 0;
+          for (v1::UserMoveState state :
+               {v1::USER_MOVE_STATE_NOT_STARTED, v1::USER_MOVE_STATE_SCHEDULED, v1::USER_MOVE_STATE_READY_TO_TRIGGER,
+                v1::USER_MOVE_STATE_IN_PROGRESS, v1::USER_MOVE_STATE_RESCHEDULED}) {
+            in_flight += Count(m, state);
+          }
+          return in_flight == 0;
+        },
+        absl::Seconds(90));
+  }
+
+  // A mesh with 20 users whose moves take a few seconds, migration "restore" created in waves (3 queued
+  // per source geo) and paused halfway (PauseHalfway): what the backup tests back up. The migration as it
+  // then is; its state is not PAUSED if anything failed on the way.
+  v1::Migration StartAndPauseHalfway() {
+    MeshSeed seed;
+    seed.nam_users = 16;
+    seed.eur_users = 4;
+    seed.move_step = "10m";  // 1 s a state at 600x
+    v1::MigrationOptions options;
+    options.set_max_queued_per_source_geo(3);  // waves, so that the pause finds users done, moving and queued
+    if (!StartMesh(seed, 600, 2) || !Create("restore", options)) return v1::Migration();
+    return PauseHalfway("migrations/restore");
+  }
+
+  // Samples `progress` every 2 s until two samples agree (30 s at most), then once more 5 s later:
+  // the settled sample, and whether the last one still agreed with it (nothing moved meanwhile).
+  template <typename Progress>
+  auto SettleAndHold(Progress progress) -> std::pair<decltype(progress()), bool> {
+    auto settled = progress();
+    for (const absl::Time give_up = absl::Now() + absl::Seconds(30); absl::Now() < give_up;) {
+      absl::SleepFor(absl::Seconds(2));
+      const auto now = progress();
+      if (now == settled) break;
+      settled = now;
+    }
+    absl::SleepFor(absl::Seconds(5));
+    return {settled, progress() == settled};
+  }
+
+  // ResumeMigration of `name`; whether it was accepted.
+  bool Resume(const std::string& name) {
+    grpc::ClientContext context;
+    v1::ResumeMigrationRequest resume;
+    resume.set_name(name);
+    v1::ResumeMigrationResponse resumed;
+    const grpc::Status status = orchestrator_.stub().ResumeMigration(&context, resume, &resumed);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return status.ok();
   }

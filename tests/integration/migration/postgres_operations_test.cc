@@ -138,15 +138,6 @@ class PostgresOperationsTest : public MigrationTest {
     return text ? SeriesValue(*text, series) : -1;
   }
 
-  void Resume(const std::string& name) {
-    grpc::ClientContext context;
-    v1::ResumeMigrationRequest resume;
-    resume.set_name(name);
-    v1::ResumeMigrationResponse resumed;
-    const grpc::Status status = orchestrator_.stub().ResumeMigration(&context, resume, &resumed);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
-
   TempDir secrets_;
   TempDir work_;
   std::unique_ptr<TestPostgresDatabase> database_;
@@ -156,42 +147,10 @@ class PostgresOperationsTest : public MigrationTest {
 };
 
 TEST_F(PostgresOperationsTest, PgDumpWhileServingThenPgRestoreIntoAFreshDatabaseResumesThePausedMigration) {
-  MeshSeed seed;
-  seed.nam_users = 16;
-  seed.eur_users = 4;
-  seed.move_step = "10m";  // 1 s a state at 600x
-  ASSERT_TRUE(StartMesh(seed, 600, 2));
-  v1::MigrationOptions options;
-  options.set_max_queued_per_source_geo(3);  // waves, so that the pause finds users done, moving and queued
-  ASSERT_TRUE(Create("restore", options));
   const std::string name = "migrations/restore";
-  v1::Migration migration = WaitUntil(
-      name, [&](const v1::Migration& m) { return Count(m, v1::USER_MOVE_STATE_SUCCESS) >= 4; }, absl::Seconds(90));
-  ASSERT_GE(Count(migration, v1::USER_MOVE_STATE_SUCCESS), 4) << migration.DebugString();
-  {
-    grpc::ClientContext context;
-    v1::PauseMigrationRequest pause;
-    pause.set_name(name);
-    pause.set_reason("backup before the upgrade");
-    v1::PauseMigrationResponse paused;
-    ASSERT_TRUE(orchestrator_.stub().PauseMigration(&context, pause, &paused).ok());
-  }
-  // A pause starts no new move, but moves already started at Microsoft are still polled to their end: wait
-  // for them, so that the backup and the counts compared with it are one state.
-  const v1::Migration at_backup = WaitUntil(
-      name,
-      [&](const v1::Migration& m) {
-        int in_flight = 0;
-        for (v1::UserMoveState state :
-             {v1::USER_MOVE_STATE_NOT_STARTED, v1::USER_MOVE_STATE_SCHEDULED, v1::USER_MOVE_STATE_READY_TO_TRIGGER,
-              v1::USER_MOVE_STATE_IN_PROGRESS, v1::USER_MOVE_STATE_RESCHEDULED}) {
-          in_flight += Count(m, state);
-        }
-        return in_flight == 0;
-      },
-      absl::Seconds(90));
+  const v1::Migration at_backup = StartAndPauseHalfway();
   ASSERT_EQ(at_backup.state(), v1::MIGRATION_STATE_PAUSED);
-  ASSERT_LT(Count(at_backup, v1::USER_MOVE_STATE_SUCCESS), seed.nam_users + seed.eur_users) << "not done yet";
+  ASSERT_LT(Count(at_backup, v1::USER_MOVE_STATE_SUCCESS), seed_.nam_users + seed_.eur_users) << "not done yet";
 
   // The backup, taken while the orchestrator still serves from the database (and its workers still poll).
   const std::string dump = work_.path() + "/orchestrator.dump";
@@ -223,8 +182,8 @@ TEST_F(PostgresOperationsTest, PgDumpWhileServingThenPgRestoreIntoAFreshDatabase
   EXPECT_EQ(restored.counts().DebugString(), at_backup.counts().DebugString()) << "the state at the backup";
   EXPECT_EQ(restored.last_event_sequence(), at_backup.last_event_sequence());
 
-  Resume(name);
-  migration = WaitUntil(name, Ended, absl::Seconds(180));
+  ASSERT_TRUE(Resume(name));
+  const v1::Migration migration = WaitUntil(name, Ended, absl::Seconds(180));
   EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
   ExpectFinalStatesMatchEmulator(name);
 }
@@ -269,25 +228,12 @@ TEST_F(PostgresOperationsTest, ServerRefusingWritesAsADiskFullMidRunThenTakingTh
 
   // Loud: an operator's write is refused, saying what is wrong and not the password, and leaves nothing.
   {
-    v1::CreateMigrationRequest request;
-    request.set_migration_id("drill-disk-full-second");
-    request.mutable_plan()->set_source_connection("connections/contoso");
-    request.mutable_plan()->set_target_connection("connections/fabrikam");
-    // Other users than the running migration's, which would be refused for being in it.
-    request.mutable_plan()->mutable_identity_map()->set_csv(
-        absl::StrReplaceAll(seed_.IdentityMapCsv(), {{",user", ",spare-user"}, {",euser", ",spare-euser"}}));
-    grpc::ClientContext context;
-    v1::CreateMigrationResponse response;
-    const grpc::Status status = orchestrator_.stub().CreateMigration(&context, request, &response);
+    const grpc::Status status = CreateOfSpareUsers("drill-disk-full-second");
     EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
     EXPECT_THAT(status.error_message(), ::testing::HasSubstr("the PostgreSQL state database refuses writes"));
     EXPECT_THAT(status.error_message(), ::testing::HasSubstr("No space left on device (SQLSTATE 53100)"));
     EXPECT_FALSE(absl::StrContains(status.error_message(), password_)) << status.error_message();
-    grpc::ClientContext get_context;
-    v1::GetMigrationRequest get;
-    get.set_name("migrations/drill-disk-full-second");
-    v1::GetMigrationResponse got;
-    EXPECT_EQ(orchestrator_.stub().GetMigration(&get_context, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(GetCode("migrations/drill-disk-full-second"), grpc::StatusCode::NOT_FOUND);
   }
 
   // The migration stops (tasks already in a worker's hands finish and wait to be recorded), and stays
@@ -295,15 +241,8 @@ TEST_F(PostgresOperationsTest, ServerRefusingWritesAsADiskFullMidRunThenTakingTh
   auto progress = [&] {
     return std::make_tuple(EmulatorMoveStarts(), Get(name).last_event_sequence(), EventSequences(*db, name).size());
   };
-  auto stopped = progress();
-  for (const absl::Time settle = absl::Now() + absl::Seconds(30); absl::Now() < settle;) {
-    absl::SleepFor(absl::Seconds(2));
-    const auto now = progress();
-    if (now == stopped) break;
-    stopped = now;
-  }
-  absl::SleepFor(absl::Seconds(5));
-  EXPECT_EQ(progress(), stopped) << "the migration went on while its database refused writes";
+  const auto [stopped, held] = SettleAndHold(progress);
+  EXPECT_TRUE(held) << "the migration went on while its database refused writes";
   EXPECT_EQ(Scrape(kFull), 1);
   const v1::Migration during = Get(name);
   ASSERT_FALSE(Ended(during)) << "the migration ended before the server refused writes: the drill tested nothing";
