@@ -158,9 +158,10 @@ int Main(int argc, char** argv, std::ostream& out, std::ostream& err, bool out_i
     } else if (!absl::StartsWith(arg, "-")) {
       positionals.push_back(arg);
     } else {
-      const std::string name = arg.substr(0, arg.find('=')).substr(arg.size() > 1 && arg[1] == '-' ? 2 : 1);
-      const std::optional<bool> takes_value =
-          absl::StartsWith(arg, "--") && !name.empty() ? global_flags.FlagTakesValue(name) : std::nullopt;
+      // `--name` or `--name=value`; npos - 2 still reaches the end when there is no '='.
+      const std::optional<bool> takes_value = absl::StartsWith(arg, "--") && arg.size() > 2
+                                                  ? global_flags.FlagTakesValue(arg.substr(2, arg.find('=') - 2))
+                                                  : std::nullopt;
       if (!takes_value.has_value()) {
         rest.push_back(arg);  // the command's own flags (or `--`) begin
         continue;

@@ -13,7 +13,6 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "services/common/sqlite_database.h"
@@ -195,14 +194,8 @@ TEST_F(FaultDrillTest, StateDatabaseFullMidRunThenSpaceReturns) {
   seed.eur_users = 20;
   orchestrator_flags_ = {"--sqlite-max-size=16MiB"};
   ASSERT_TRUE(StartMesh(seed, 600, 2));
-  auto scrape = [this](const std::string& series) {
-    const std::optional<std::string> text = HttpGet("http://" + orchestrator_.metrics_address() + "/metrics");
-    return text ? SeriesValue(*text, series) : -1;
-  };
-  const std::string kFull = "orchestrator_store_full";
-  const std::string kRefused = "orchestrator_store_write_failures_total{code=\"resource_exhausted\"}";
-  EXPECT_EQ(scrape(kFull), 0);
-  EXPECT_EQ(scrape(kRefused), 0);
+  EXPECT_EQ(OrchestratorSeries(kStoreFull), 0);
+  EXPECT_EQ(OrchestratorSeries(kStoreRefused), 0);
   v1::MigrationOptions options;
   options.set_max_queued_per_source_geo(40);  // spreads the moves out: the fault lands mid-run
   ASSERT_TRUE(Create("drill-full", options));
@@ -218,10 +211,9 @@ TEST_F(FaultDrillTest, StateDatabaseFullMidRunThenSpaceReturns) {
             << " move starts\n";
 
   // Loud: the gauge goes to 1 as soon as a write is refused, and the refusals are counted.
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (scrape(kFull) != 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
-  ASSERT_EQ(scrape(kFull), 1) << "orchestrator_store_full did not go to 1";
-  EXPECT_GT(scrape(kRefused), 0);
+  ASSERT_EQ(WaitForOrchestratorSeries(kStoreFull, 1, absl::Seconds(30)), 1)
+      << "orchestrator_store_full did not go to 1";
+  EXPECT_GT(OrchestratorSeries(kStoreRefused), 0);
 
   // Loud: an operator's write is refused, naming the file and what is wrong, and leaves nothing behind.
   {
@@ -239,7 +231,7 @@ TEST_F(FaultDrillTest, StateDatabaseFullMidRunThenSpaceReturns) {
   };
   const auto [stopped, held] = SettleAndHold(progress);
   EXPECT_TRUE(held) << "the migration went on while its database refused writes";
-  EXPECT_EQ(scrape(kFull), 1);
+  EXPECT_EQ(OrchestratorSeries(kStoreFull), 1);
   const v1::Migration during = Get("migrations/drill-full");
   ASSERT_FALSE(Ended(during)) << "the migration ended before the database filled: the drill tested nothing";
   std::cout << "stopped at " << std::get<0>(stopped) << " move starts, event " << std::get<1>(stopped) << "\n";
@@ -247,8 +239,8 @@ TEST_F(FaultDrillTest, StateDatabaseFullMidRunThenSpaceReturns) {
   // Space returns: the filler rows go, their pages are free, and the migration carries on by itself.
   filler.Empty();
   const absl::Time freed = absl::Now();
-  while (scrape(kFull) != 0 && absl::Now() < freed + absl::Seconds(30)) absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_EQ(scrape(kFull), 0) << "orchestrator_store_full did not go back to 0";
+  EXPECT_EQ(WaitForOrchestratorSeries(kStoreFull, 0, absl::Seconds(30)), 0)
+      << "orchestrator_store_full did not go back to 0";
   const v1::Migration migration = WaitUntil("migrations/drill-full", Ended, absl::Seconds(150));
   ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
   std::cout << "completed " << absl::ToInt64Seconds(absl::Now() - freed) << "s after space returned\n";

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -28,6 +29,7 @@
 #include "absl/time/time.h"
 #include "crosstenant/v1/orchestrator.grpc.pb.h"
 #include "tests/support/mesh_processes.h"
+#include "tests/support/server_process.h"
 
 namespace crosstenant::testing {
 
@@ -225,6 +227,28 @@ class MigrationTest : public ::testing::Test {
     }
     absl::SleepFor(absl::Seconds(5));
     return {settled, progress() == settled};
+  }
+
+  // The state database's health as the orchestrator exports it: full, and writes refused for want of room.
+  static inline const std::string kStoreFull = "orchestrator_store_full";
+  static inline const std::string kStoreRefused =
+      "orchestrator_store_write_failures_total{code=\"resource_exhausted\"}";
+
+  // The value of `series` on the orchestrator's /metrics now; -1 if absent or unreadable.
+  double OrchestratorSeries(const std::string& series) {
+    const std::optional<std::string> text = HttpGet("http://" + orchestrator_.metrics_address() + "/metrics");
+    return text ? SeriesValue(*text, series) : -1;
+  }
+
+  // Reads `series` every 200 ms until it is `value` or `timeout` has passed; the value last read.
+  double WaitForOrchestratorSeries(const std::string& series, double value, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    double read = OrchestratorSeries(series);
+    while (read != value && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(200));
+      read = OrchestratorSeries(series);
+    }
+    return read;
   }
 
   // ResumeMigration of `name`; whether it was accepted.

@@ -133,11 +133,6 @@ class PostgresOperationsTest : public MigrationTest {
     return sequences;
   }
 
-  double Scrape(const std::string& series) {
-    const std::optional<std::string> text = HttpGet("http://" + orchestrator_.metrics_address() + "/metrics");
-    return text ? SeriesValue(*text, series) : -1;
-  }
-
   TempDir secrets_;
   TempDir work_;
   std::unique_ptr<TestPostgresDatabase> database_;
@@ -189,16 +184,14 @@ TEST_F(PostgresOperationsTest, PgDumpWhileServingThenPgRestoreIntoAFreshDatabase
 }
 
 // The SQLite drill StateDatabaseFullMidRunThenSpaceReturns (fault_drill_test), on PostgreSQL.
-TEST_F(PostgresOperationsTest, ServerRefusingWritesAsADiskFullMidRunThenTakingThemAgain) {
+TEST_F(PostgresOperationsTest, ServerRefusingWritesAsADiskStoreFullMidRunThenTakingThemAgain) {
   MeshSeed seed;
   seed.nam_users = 56;
   seed.eur_users = 4;
   seed.move_step = "10m";  // 1 s a state at 600x
   ASSERT_TRUE(StartMesh(seed, 600, 2));
-  const std::string kFull = "orchestrator_store_full";
-  const std::string kRefused = "orchestrator_store_write_failures_total{code=\"resource_exhausted\"}";
-  EXPECT_EQ(Scrape(kFull), 0);
-  EXPECT_EQ(Scrape(kRefused), 0);
+  EXPECT_EQ(OrchestratorSeries(kStoreFull), 0);
+  EXPECT_EQ(OrchestratorSeries(kStoreRefused), 0);
   v1::MigrationOptions options;
   options.set_max_queued_per_source_geo(6);  // spreads the moves out: the fault lands mid-run
   ASSERT_TRUE(Create("drill-disk-full", options));
@@ -221,10 +214,9 @@ TEST_F(PostgresOperationsTest, ServerRefusingWritesAsADiskFullMidRunThenTakingTh
   std::cout << "the server refuses event writes (SQLSTATE 53100) after " << EmulatorMoveStarts() << " move starts\n";
 
   // Loud: the gauge goes to 1 as soon as a write is refused, and the refusals are counted.
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (Scrape(kFull) != 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
-  ASSERT_EQ(Scrape(kFull), 1) << "orchestrator_store_full did not go to 1";
-  EXPECT_GT(Scrape(kRefused), 0);
+  ASSERT_EQ(WaitForOrchestratorSeries(kStoreFull, 1, absl::Seconds(30)), 1)
+      << "orchestrator_store_full did not go to 1";
+  EXPECT_GT(OrchestratorSeries(kStoreRefused), 0);
 
   // Loud: an operator's write is refused, saying what is wrong and not the password, and leaves nothing.
   {
@@ -243,7 +235,7 @@ TEST_F(PostgresOperationsTest, ServerRefusingWritesAsADiskFullMidRunThenTakingTh
   };
   const auto [stopped, held] = SettleAndHold(progress);
   EXPECT_TRUE(held) << "the migration went on while its database refused writes";
-  EXPECT_EQ(Scrape(kFull), 1);
+  EXPECT_EQ(OrchestratorSeries(kStoreFull), 1);
   const v1::Migration during = Get(name);
   ASSERT_FALSE(Ended(during)) << "the migration ended before the server refused writes: the drill tested nothing";
   std::cout << "stopped at " << std::get<0>(stopped) << " move starts, event " << std::get<1>(stopped) << "\n";
@@ -251,8 +243,8 @@ TEST_F(PostgresOperationsTest, ServerRefusingWritesAsADiskFullMidRunThenTakingTh
   // The server takes writes again: the gauge goes back to 0 and the migration carries on by itself.
   ASSERT_TRUE(db->Execute("DROP TRIGGER drill_disk_full ON events; DROP FUNCTION drill_refuse_as_disk_full()").ok());
   const absl::Time freed = absl::Now();
-  while (Scrape(kFull) != 0 && absl::Now() < freed + absl::Seconds(30)) absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_EQ(Scrape(kFull), 0) << "orchestrator_store_full did not go back to 0";
+  EXPECT_EQ(WaitForOrchestratorSeries(kStoreFull, 0, absl::Seconds(30)), 0)
+      << "orchestrator_store_full did not go back to 0";
   std::cout << "orchestrator_store_full back to 0 " << absl::FormatDuration(absl::Now() - freed)
             << " after the server took writes again\n";
   const v1::Migration migration = WaitUntil(name, Ended, absl::Seconds(150));
