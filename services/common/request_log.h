@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
@@ -48,6 +49,16 @@ class RequestLog {
   absl::Status Run(absl::string_view method, const google::protobuf::Message& request,
                    google::protobuf::Message* response, const std::function<absl::Status()>& run,
                    absl::Span<const absl::string_view> retry_fields = {});
+
+  // Run in two halves, for requests that run together (the items of a batch call): Begin decides as
+  // Run does and returns true when the caller must run the request now, false when `*response` holds
+  // the remembered answer, or the refusal; every request Begin returned true for must then be passed
+  // to Finish with its outcome and the response it filled.
+  absl::StatusOr<bool> Begin(absl::string_view method, const google::protobuf::Message& request,
+                             google::protobuf::Message* response,
+                             absl::Span<const absl::string_view> retry_fields = {});
+  void Finish(const google::protobuf::Message& request, const google::protobuf::Message& response,
+              const absl::Status& status);
 
   // Number of answers remembered now.
   size_t size() const;

@@ -411,6 +411,20 @@ void GraphRoutes::Batch(RequestContext& ctx, const std::vector<std::string>& cap
                             "Invalid batch payload format: every request needs a string id, method and url.");
     }
     const std::string& id = item["id"].get_ref<const std::string&>();
+    // Graph reads a request's body by its Content-Type, which the request must then name.
+    if (item.contains("body")) {
+      bool typed = false;
+      if (item.contains("headers") && item["headers"].is_object()) {
+        for (const auto& [name, value] : item["headers"].items()) {
+          typed = typed || (absl::EqualsIgnoreCase(name, "Content-Type") && value.is_string());
+        }
+      }
+      if (!typed) {
+        return SendGraphError(
+            ctx.request, ctx.response, 400, "BadRequest",
+            absl::StrCat("Invalid batch payload format: request Id ", id, " has a body but no Content-Type header."));
+      }
+    }
     if (seen.contains(BatchId(item["id"]))) {
       return SendGraphError(ctx.request, ctx.response, 400, "BadRequest",
                             absl::StrCat("Request Id ", id, " has to be unique in a batch."));

@@ -131,6 +131,18 @@ class Connector {
                                                                       absl::Time deadline);
   absl::StatusOr<v1::StartUserContentMoveResponse> StartMove(const v1::StartUserContentMoveRequest& request,
                                                              absl::Time deadline);
+  // BatchStartUserContentMoves: one result per request, in order, each what StartMove would have
+  // returned for it with `geo` as its geo (a request's own `geo` must be empty or `geo`); an item that
+  // does not validate is INVALID_ARGUMENT naming its fields as StartMove names them (`geo` for one on
+  // another geo). The first attempts (and
+  // validate-only starts) go to Microsoft as one Graph `$batch`; other attempts through StartMove, each
+  // looked up first. The call itself fails (with StartMove's status) when `geo` is not a usable SOURCE
+  // geo, when the `$batch` is refused whole, and when any start fails for the connection's own state.
+  static constexpr size_t kMaxBatchedStarts = 20;
+  // INVALID_ARGUMENT on `requests` unless 1 <= `count` <= kMaxBatchedStarts.
+  static absl::Status CheckStartCount(size_t count);
+  absl::StatusOr<std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>>> StartMoves(
+      const std::string& geo, const std::vector<v1::StartUserContentMoveRequest>& requests, absl::Time deadline);
   absl::StatusOr<v1::UserContentMove> GetMove(const v1::GetUserContentMoveRequest& request, absl::Time deadline);
   absl::StatusOr<v1::BatchGetUserContentMovesResponse> BatchGetMoves(const v1::BatchGetUserContentMovesRequest& request,
                                                                      absl::Time deadline);
@@ -170,6 +182,15 @@ class Connector {
   // Where and as whom to reach SharePoint admin on `geo`. A connection whose credential is a client
   // secret gets FAILED_PRECONDITION naming the fix: SharePoint refuses app-only tokens from a secret.
   absl::StatusOr<SharePointTarget> SharePointOf(Entry& entry, const v1::Geo& geo);
+
+  // Moves: a start validated and made ready to send, and the answer to give once Microsoft answered
+  // its POST (`created`; a refusal because the task exists is looked up and returned as started).
+  struct PreparedStart;
+  absl::StatusOr<PreparedStart> PrepareStart(const v1::StartUserContentMoveRequest& request);
+  absl::StatusOr<v1::StartUserContentMoveResponse> AnswerOfStart(const PreparedStart& start,
+                                                                 const std::string& source_upn,
+                                                                 absl::StatusOr<GraphResult> created,
+                                                                 absl::Time deadline);
 
   // Registry helpers.
   absl::StatusOr<std::shared_ptr<Entry>> Find(const std::string& name);

@@ -150,12 +150,11 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
       absl::StatusOr<GraphResult> sent_batch = Send(target, "POST", absl::StrCat("/", version, "/$batch"), &batch,
                                                     deadline, /*allow_404=*/false, {}, note_throttled);
       if (!sent_batch.ok()) {
-        // Throttled or unreachable after some answers came: keep those, and give every request left its
-        // own transient error, for the caller to retry only those.
+        // Refused after some answers came: keep those (a sub-request answered may have changed something
+        // at Microsoft, e.g. started a move), and give every request left its own transient error, for
+        // the caller to retry only those.
         const absl::Status& error = sent_batch.status();
-        const bool transient =
-            absl::IsResourceExhausted(error) || absl::IsUnavailable(error) || absl::IsDeadlineExceeded(error);
-        if (!transient || answers.empty()) return error;
+        if (answers.empty()) return error;
         std::vector<nlohmann::json> left(requests.begin() + static_cast<std::ptrdiff_t>(start), requests.end());
         left.insert(left.end(), throttled.begin(), throttled.end());
         for (const nlohmann::json& request : left) answers[json_read::Str(request, "id")] = UnansweredItem(error);

@@ -65,8 +65,8 @@ class GraphClient {
   // by id. Sub-requests throttled (429, 503) hold the tenant back for their Retry-After and are sent
   // again, up to `max_attempts`; those still throttled then come back with their 429 or 503. A whole
   // batch refused is the error when nothing was answered yet; once some sub-requests were answered, a
-  // batch refused as throttled (or unreachable) keeps those answers and gives each sub-request left a
-  // 429 with Retry-After (or a 503), so that the caller retries only them.
+  // batch refused keeps those answers and gives each sub-request left a 429 with Retry-After (when
+  // refused as throttled) or a 503, so that the caller retries only them.
   absl::StatusOr<std::map<std::string, nlohmann::json>> Batch(const GraphTarget& target, const std::string& version,
                                                               std::vector<nlohmann::json> requests,
                                                               absl::Time deadline);

@@ -596,8 +596,13 @@ bool ActiveOrDone(v1::MoveState state) {
 
 }  // namespace
 
-absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::StartUserContentMoveRequest& request,
-                                                                      absl::Time deadline) {
+struct Connector::PreparedStart {
+  GeoRef ref;
+  std::string target_host;  // normalised, ending in "/"
+  nlohmann::json body;      // the crossOrganizationMigrationTask to create
+};
+
+absl::StatusOr<Connector::PreparedStart> Connector::PrepareStart(const v1::StartUserContentMoveRequest& request) {
   std::vector<FieldViolation> violations;
   if (!absl::StrContains(request.source_user_principal_name(), "@")) {
     violations.push_back({"source_user_principal_name", "is required: the OneDrive owner's UPN on the source"});
@@ -612,36 +617,13 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
     violations.push_back({"window.preferred_end_time", "must be after window.preferred_begin_time"});
   }
   if (!violations.empty()) return InvalidArgumentWithViolations("invalid request", violations);
-  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(request.geo(), "geo"));
-  if (ref.role != v1::CONNECTION_ROLE_SOURCE) {
+  PreparedStart start;
+  ASSIGN_OR_RETURN(start.ref, ResolveGeo(request.geo(), "geo"));
+  if (start.ref.role != v1::CONNECTION_ROLE_SOURCE) {
     return InvalidArgumentWithViolations("moves start on the source",
-                                         {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection")}});
+                                         {{"geo", absl::StrCat(start.ref.connection_name, " is a TARGET connection")}});
   }
-  // Idempotency on (source UPN, target host): one-and-done. The look-up protects a start that an earlier
-  // attempt may already have sent (Microsoft would refuse the second POST, and the refusal itself counts
-  // as a duplicate start against the tenant); on a caller's first attempt nothing can have been sent, so
-  // the POST goes at once and a refusal for an existing task still falls back to the look-up below.
-  if (!request.validate_only() && request.attempt() != 1) {
-    absl::StatusOr<GraphResult> looked =
-        Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline, true);
-    if (!looked.ok() && looked.status().code() != absl::StatusCode::kInvalidArgument) return looked.status();
-    // 400 (e.g. a UPN Microsoft refuses): let the start below return Microsoft's reason.
-    if (looked.ok() && looked->status == 200) {
-      const GraphResult& existing = *looked;
-      v1::UserContentMove move = MoveFromTask(existing.body);
-      if (!move.validate_only() && ActiveOrDone(move.state())) {
-        if (move.target_host_url().empty() || move.target_host_url() == *target_host) {
-          v1::StartUserContentMoveResponse response;
-          *response.mutable_move() = move;
-          response.set_already_started(true);
-          return response;
-        }
-        return absl::FailedPreconditionError(absl::StrCat("a move of ", request.source_user_principal_name(), " to ",
-                                                          move.target_host_url(), " already exists (", move.raw_state(),
-                                                          "); Microsoft allows one move per OneDrive"));
-      }
-    }
-  }
+  start.target_host = *std::move(target_host);
   std::string target_tenant_id = request.target_tenant_id();
   if (target_tenant_id.empty()) {
     absl::MutexLock lock(&mu_);
@@ -649,12 +631,12 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
       absl::MutexLock other_lock(&other->mu);
       if (other->connection.role() != v1::CONNECTION_ROLE_TARGET) continue;
       for (const v1::Geo& geo : other->connection.geos()) {
-        if (geo.my_site_host_url() == *target_host) target_tenant_id = other->connection.tenant_id();
+        if (geo.my_site_host_url() == start.target_host) target_tenant_id = other->connection.tenant_id();
       }
     }
   }
   nlohmann::json parameters = {{"@odata.type", "#microsoft.graph.sharePointUserMigrationTaskParameters"},
-                               {"targetOrganizationHost", target_host->substr(0, target_host->size() - 1)},
+                               {"targetOrganizationHost", start.target_host.substr(0, start.target_host.size() - 1)},
                                {"sourceUserIdentity", {{"userPrincipalName", request.source_user_principal_name()}}},
                                {"targetUserIdentity", {{"userPrincipalName", request.target_user_principal_name()}}},
                                {"validateOnly", request.validate_only()}};
@@ -668,24 +650,138 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
     parameters["preferredLatestStartDateTime"] =
         absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", TimeOf(request.window().preferred_end_time()), absl::UTCTimeZone());
   }
-  nlohmann::json body = {{"parameters", parameters}};
-  absl::StatusOr<GraphResult> created =
-      Graph(*ref.entry, "POST", absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks"), &body, deadline);
-  if (!created.ok()) {
-    if (internal::MoveTaskExists(created.status())) {
-      ASSIGN_OR_RETURN(GraphResult again,
-                       Graph(*ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline));
-      v1::StartUserContentMoveResponse response;
-      *response.mutable_move() = MoveFromTask(again.body);
-      response.set_already_started(true);
-      return response;
-    }
-    return created.status();
-  }
+  start.body = {{"parameters", parameters}};
+  return start;
+}
+
+absl::StatusOr<v1::StartUserContentMoveResponse> Connector::AnswerOfStart(const PreparedStart& start,
+                                                                          const std::string& source_upn,
+                                                                          absl::StatusOr<GraphResult> created,
+                                                                          absl::Time deadline) {
   v1::StartUserContentMoveResponse response;
+  if (!created.ok()) {
+    if (!internal::MoveTaskExists(created.status())) return created.status();
+    ASSIGN_OR_RETURN(GraphResult again, Graph(*start.ref.entry, "GET", ByUpnPath(source_upn), nullptr, deadline));
+    *response.mutable_move() = MoveFromTask(again.body);
+    response.set_already_started(true);
+    return response;
+  }
   *response.mutable_move() = MoveFromTask(created->body);
-  if (response.move().target_host_url().empty()) response.mutable_move()->set_target_host_url(*target_host);
+  if (response.move().target_host_url().empty()) response.mutable_move()->set_target_host_url(start.target_host);
   return response;
+}
+
+absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::StartUserContentMoveRequest& request,
+                                                                      absl::Time deadline) {
+  ASSIGN_OR_RETURN(PreparedStart start, PrepareStart(request));
+  // Idempotency on (source UPN, target host): one-and-done. The look-up protects a start that an earlier
+  // attempt may already have sent (Microsoft would refuse the second POST, and the refusal itself counts
+  // as a duplicate start against the tenant); on a caller's first attempt nothing can have been sent, so
+  // the POST goes at once and a refusal for an existing task still falls back to the look-up.
+  if (!request.validate_only() && request.attempt() != 1) {
+    absl::StatusOr<GraphResult> looked =
+        Graph(*start.ref.entry, "GET", ByUpnPath(request.source_user_principal_name()), nullptr, deadline, true);
+    if (!looked.ok() && looked.status().code() != absl::StatusCode::kInvalidArgument) return looked.status();
+    // 400 (e.g. a UPN Microsoft refuses): let the start below return Microsoft's reason.
+    if (looked.ok() && looked->status == 200) {
+      v1::UserContentMove move = MoveFromTask(looked->body);
+      if (!move.validate_only() && ActiveOrDone(move.state())) {
+        if (move.target_host_url().empty() || move.target_host_url() == start.target_host) {
+          v1::StartUserContentMoveResponse response;
+          *response.mutable_move() = std::move(move);
+          response.set_already_started(true);
+          return response;
+        }
+        return absl::FailedPreconditionError(absl::StrCat("a move of ", request.source_user_principal_name(), " to ",
+                                                          move.target_host_url(), " already exists (", move.raw_state(),
+                                                          "); Microsoft allows one move per OneDrive"));
+      }
+    }
+  }
+  return AnswerOfStart(start, request.source_user_principal_name(),
+                       Graph(*start.ref.entry, "POST",
+                             absl::StrCat(kMigrationsBeta, "/crossOrganizationMigrationTasks"), &start.body, deadline),
+                       deadline);
+}
+
+absl::Status Connector::CheckStartCount(size_t count) {
+  if (count >= 1 && count <= kMaxBatchedStarts) return absl::OkStatus();
+  return InvalidArgumentWithViolations(
+      "invalid request",
+      {{"requests", absl::StrCat("give between 1 and ", kMaxBatchedStarts, " starts; got ", count)}});
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>>> Connector::StartMoves(
+    const std::string& geo, const std::vector<v1::StartUserContentMoveRequest>& requests, absl::Time deadline) {
+  RETURN_IF_ERROR(CheckStartCount(requests.size()));
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
+  if (ref.role != v1::CONNECTION_ROLE_SOURCE) {
+    return InvalidArgumentWithViolations("moves start on the source",
+                                         {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection")}});
+  }
+  std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>> results(requests.size(),
+                                                                        absl::UnknownError("the start was not tried"));
+  // Each item checked as StartUserContentMove checks it.
+  std::vector<std::optional<PreparedStart>> prepared(requests.size());
+  std::vector<nlohmann::json> batch;
+  std::vector<size_t> alone;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    v1::StartUserContentMoveRequest item = requests[i];
+    std::vector<FieldViolation> violations;
+    if (!item.geo().empty() && item.geo() != geo) {
+      violations.push_back({"geo", absl::StrCat("must be empty or the batch's geo ", geo)});
+    }
+    item.set_geo(geo);
+    absl::StatusOr<PreparedStart> start = PrepareStart(item);
+    if (start.ok() && violations.empty()) {
+      prepared[i] = *std::move(start);
+    } else {
+      if (!start.ok()) {
+        if (start.status().code() != absl::StatusCode::kInvalidArgument) return start.status();  // the connection's
+        for (FieldViolation& violation : FieldViolationsOf(start.status())) violations.push_back(std::move(violation));
+      }
+      results[i] = InvalidArgumentWithViolations("invalid request", violations);
+      continue;
+    }
+    if (item.validate_only() || item.attempt() == 1) {
+      batch.push_back({{"id", std::to_string(i)},
+                       {"method", "POST"},
+                       {"url", "/solutions/sharePoint/migrations/crossOrganizationMigrationTasks"},
+                       {"headers", {{"Content-Type", "application/json"}}},
+                       {"body", prepared[i]->body}});
+    } else {
+      alone.push_back(i);
+    }
+  }
+  if (!batch.empty()) {
+    ASSIGN_OR_RETURN(auto answers, graph_.Batch(GraphOf(*ref.entry), "beta", std::move(batch), deadline));
+    for (const auto& [id, item] : answers) {
+      size_t i = 0;
+      if (!absl::SimpleAtoi(id, &i) || i >= requests.size() || !prepared[i]) continue;
+      const int status = static_cast<int>(Int(item, "status", 0));
+      const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
+      absl::StatusOr<GraphResult> created = GraphResult{status, body, ""};
+      if (status == 429 || (status == 503 && SubResponseRetryAfter(item).has_value())) {
+        created = ResourceExhaustedWithRetry(absl::StrCat("Microsoft graph throttled this start (HTTP ", status,
+                                                          "): ", internal::UpstreamMessage(body, "")),
+                                             SubResponseRetryAfter(item).value_or(absl::Seconds(5)));
+      } else if (status < 200 || status > 299) {
+        created = MapUpstreamError("graph", status, body, body.dump());
+      }
+      results[i] = AnswerOfStart(*prepared[i], requests[i].source_user_principal_name(), std::move(created), deadline);
+    }
+  }
+  for (size_t i : alone) {
+    v1::StartUserContentMoveRequest item = requests[i];
+    item.set_geo(geo);
+    results[i] = StartMove(item, deadline);
+  }
+  // The connection itself failing fails the call, as it fails StartUserContentMove: the caller must
+  // learn it from the status (and retry every start, looking each up first), not from one item.
+  for (const auto& result : results) {
+    if (!result.ok() && IsConnectionReason(ErrorInfoReasonOf(result.status()))) return result.status();
+  }
+  return results;
 }
 
 absl::StatusOr<v1::UserContentMove> Connector::GetMove(const v1::GetUserContentMoveRequest& request,

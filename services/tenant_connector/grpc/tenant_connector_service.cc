@@ -3,13 +3,19 @@
 #include <chrono>
 #include <deque>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "services/common/audit_chain.h"
+#include "services/common/error_detail.h"
+#include "services/common/errors.h"
 #include "services/common/grpc_status.h"
 #include "services/common/proto_time.h"
+#include "services/common/status_macros.h"
 #include "services/common/tls.h"
 #include "services/tenant_connector/core/connector.h"
+#include "services/tenant_connector/core/upstream_error.h"
 
 namespace crosstenant::tenant_connector {
 namespace {
@@ -20,6 +26,29 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
     return absl::InfiniteFuture();
   }
   return absl::FromChrono(deadline);
+}
+
+// `status` of the start at `index` of a BatchStartUserContentMoves: its field violations named as the
+// batch's fields (`requests[index].<field>`).
+absl::Status OfBatchItem(size_t index, absl::Status status) {
+  std::vector<FieldViolation> violations = FieldViolationsOf(status);
+  if (violations.empty()) return status;
+  for (FieldViolation& violation : violations)
+    violation.field = absl::StrCat("requests[", index, "].", violation.field);
+  return InvalidArgumentWithViolations("invalid request", violations);
+}
+
+// A start's failure as a BatchStartUserContentMoves result carries it: ErrorDetailOf (the message of an
+// INVALID_ARGUMENT names its fields), and Microsoft's code and HTTP status when Microsoft answered.
+v1::ErrorDetail StartErrorOf(const absl::Status& status) {
+  v1::ErrorDetail error = ErrorDetailOf(status);
+  int http_status = 0;
+  if (absl::SimpleAtoi(ErrorInfoMetadataOf(status, kMetadataHttpStatus), &http_status)) {
+    error.set_upstream_http_status(http_status);
+    const std::string reason = ErrorInfoReasonOf(status);
+    error.set_upstream_code(absl::StartsWith(reason, "HTTP_") ? "" : reason);
+  }
+  return error;
 }
 
 }  // namespace
@@ -380,6 +409,53 @@ grpc::ServerUnaryReactor* TenantConnectorService::StartUserContentMove(grpc::Cal
                      {"attempt"});
 }
 
+grpc::ServerUnaryReactor* TenantConnectorService::BatchStartUserContentMoves(
+    grpc::CallbackServerContext* context, const v1::BatchStartUserContentMovesRequest* request,
+    v1::BatchStartUserContentMovesResponse* response) {
+  std::string caller = AuditCaller(PeerNamesOf(*context->auth_context()));
+  return Offload(context, [this, caller = std::move(caller), request, response](absl::Time deadline) -> absl::Status {
+    // Each start is a StartUserContentMove: its request_id is honoured against both RPCs (a start the
+    // batch made and a worker retries alone is answered from memory), and it gets its own audit record.
+    RETURN_IF_ERROR(Connector::CheckStartCount(request->requests().size()));
+    const int count = request->requests_size();
+    std::vector<v1::StartUserContentMoveRequest> starts(request->requests().begin(), request->requests().end());
+    std::vector<v1::StartUserContentMoveResponse> answers(static_cast<size_t>(count));
+    std::vector<absl::Status> outcomes(static_cast<size_t>(count));
+    std::vector<size_t> run;
+    std::vector<v1::StartUserContentMoveRequest> running;
+    for (size_t i = 0; i < starts.size(); ++i) {
+      if (starts[i].geo().empty()) starts[i].set_geo(request->geo());
+      absl::StatusOr<bool> must_run = requests_.Begin("StartUserContentMove", starts[i], &answers[i], {"attempt"});
+      if (!must_run.ok()) {
+        outcomes[i] = OfBatchItem(i, must_run.status());
+      } else if (*must_run) {
+        run.push_back(i);
+        running.push_back(starts[i]);
+      }
+    }
+    absl::StatusOr<std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>>> results =
+        running.empty() ? std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>>()
+                        : connector_->StartMoves(request->geo(), running, deadline);
+    for (size_t k = 0; k < run.size(); ++k) {
+      const size_t i = run[k];
+      outcomes[i] = results.ok() ? OfBatchItem(i, results->at(k).status()) : results.status();
+      if (outcomes[i].ok()) answers[i] = *std::move(results->at(k));
+      requests_.Finish(starts[i], answers[i], outcomes[i]);
+    }
+    for (size_t i = 0; i < starts.size(); ++i) {
+      audit_->Record(starts[i], answers[i], caller, outcomes[i]);
+      if (!results.ok()) continue;
+      v1::StartUserContentMoveResult* result = response->add_results();
+      if (outcomes[i].ok()) {
+        *result->mutable_response() = std::move(answers[i]);
+      } else {
+        *result->mutable_error() = StartErrorOf(outcomes[i]);
+      }
+    }
+    return results.status();
+  });
+}
+
 grpc::ServerUnaryReactor* TenantConnectorService::GetUserContentMove(grpc::CallbackServerContext* context,
                                                                      const v1::GetUserContentMoveRequest* request,
                                                                      v1::GetUserContentMoveResponse* response) {
@@ -479,6 +555,7 @@ const MethodRoles& TenantConnectorMethodRoles() {
       {"UploadIdentityMap", Role::kOperate},
       {"GetIdentityMapEntry", Role::kOperate},
       {"StartUserContentMove", Role::kOperate},
+      {"BatchStartUserContentMoves", Role::kOperate},
       {"GetUserContentMove", Role::kOperate},
       {"BatchGetUserContentMoves", Role::kOperate},
       {"ListUserContentMoves", Role::kOperate},

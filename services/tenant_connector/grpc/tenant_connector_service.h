@@ -102,6 +102,9 @@ class TenantConnectorService final : public crosstenant::v1::TenantConnector::Ca
   grpc::ServerUnaryReactor* GetUserContentMove(grpc::CallbackServerContext* context,
                                                const v1::GetUserContentMoveRequest* request,
                                                v1::GetUserContentMoveResponse* response) override;
+  grpc::ServerUnaryReactor* BatchStartUserContentMoves(grpc::CallbackServerContext* context,
+                                                       const v1::BatchStartUserContentMovesRequest* request,
+                                                       v1::BatchStartUserContentMovesResponse* response) override;
   grpc::ServerUnaryReactor* BatchGetUserContentMoves(grpc::CallbackServerContext* context,
                                                      const v1::BatchGetUserContentMovesRequest* request,
                                                      v1::BatchGetUserContentMovesResponse* response) override;

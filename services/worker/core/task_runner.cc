@@ -6,6 +6,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/error_detail.h"
 #include "services/common/errors.h"
 #include "services/common/proto_time.h"
 #include "services/common/status_macros.h"
@@ -14,9 +15,6 @@ namespace crosstenant::worker {
 namespace {
 
 namespace v1 = ::crosstenant::v1;
-
-// The connector takes up to 1,000 moves a BatchGetUserContentMoves.
-constexpr size_t kMaxPollBatch = 1000;
 
 bool IsTransient(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
@@ -59,18 +57,23 @@ v1::CompleteTaskRequest TaskRunner::NewCompletion(const v1::Task& task) const {
   return completion;
 }
 
+v1::StartUserContentMoveRequest TaskRunner::StartRequestOf(const v1::Task& task) {
+  v1::StartUserContentMoveRequest request = task.start_move();
+  // A start retried on another worker reaches the connector with the same key: never started twice.
+  if (request.request_id().empty()) request.set_request_id(task.name());
+  // Attempt 1 is the task's first lease: no earlier attempt can have reached Microsoft, so the
+  // connector starts without looking for an existing move first. From attempt 2 on (a retry, or a
+  // lease lost while the start may have been in flight) it looks first.
+  request.set_attempt(task.attempt());
+  return request;
+}
+
 v1::CompleteTaskRequest TaskRunner::Run(const v1::Task& task) {
   v1::CompleteTaskRequest completion = NewCompletion(task);
   absl::Status status;
   switch (task.spec_case()) {
     case v1::Task::kStartMove: {
-      v1::StartUserContentMoveRequest request = task.start_move();
-      // A start retried on another worker reaches the connector with the same key: never started twice.
-      if (request.request_id().empty()) request.set_request_id(task.name());
-      // Attempt 1 is the task's first lease: no earlier attempt can have reached Microsoft, so the
-      // connector starts without looking for an existing move first. From attempt 2 on (a retry, or a
-      // lease lost while the start may have been in flight) it looks first.
-      request.set_attempt(task.attempt());
+      const v1::StartUserContentMoveRequest request = StartRequestOf(task);
       auto move = WhileBusy([&] { return tenant_->StartUserContentMove(request); });
       status = move.status();
       if (move.ok()) *completion.mutable_move() = *std::move(move);
@@ -139,26 +142,75 @@ void TaskRunner::Conclude(const v1::Task& task, const absl::Status& status, v1::
   }
 }
 
-bool TaskRunner::Batchable(const v1::Task& task) {
+bool TaskRunner::BatchablePoll(const v1::Task& task) {
   if (task.spec_case() != v1::Task::kPollMove) return false;
   const v1::GetUserContentMoveRequest& poll = task.poll_move();
   return poll.partner_host_url().empty() && poll.key_case() != v1::GetUserContentMoveRequest::KEY_NOT_SET;
 }
 
-std::vector<v1::CompleteTaskRequest> TaskRunner::RunPolls(const std::vector<v1::Task>& polls) {
-  std::vector<v1::CompleteTaskRequest> completions(polls.size());
-  std::vector<bool> done(polls.size(), false);
+std::vector<v1::CompleteTaskRequest> TaskRunner::RunTogether(const std::vector<v1::Task>& tasks, size_t poll_batch,
+                                                             size_t start_batch) {
+  std::vector<v1::CompleteTaskRequest> completions(tasks.size());
+  std::vector<bool> done(tasks.size(), false);
+  RunPollBatches(tasks, std::clamp<size_t>(poll_batch, 1, kMaxPollBatch), completions, done);
+  RunStartBatches(tasks, std::clamp<size_t>(start_batch, 1, kMaxStartBatch), completions, done);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (!done[i]) completions[i] = Run(tasks[i]);
+  }
+  return completions;
+}
+
+void TaskRunner::RunStartBatches(const std::vector<v1::Task>& tasks, size_t batch,
+                                 std::vector<v1::CompleteTaskRequest>& completions, std::vector<bool>& done) {
+  std::map<std::string, std::vector<size_t>> by_geo;  // the starts, by geo, in lease order
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (tasks[i].spec_case() == v1::Task::kStartMove) by_geo[tasks[i].start_move().geo()].push_back(i);
+  }
+  for (const auto& [geo, members] : by_geo) {
+    for (size_t from = 0; from < members.size(); from += batch) {
+      const size_t to = std::min(members.size(), from + batch);
+      if (to - from < 2) continue;  // a lone start goes through Run
+      v1::BatchStartUserContentMovesRequest request;
+      request.set_geo(geo);
+      for (size_t k = from; k < to; ++k) *request.add_requests() = StartRequestOf(tasks[members[k]]);
+      absl::StatusOr<v1::BatchStartUserContentMovesResponse> response =
+          WhileBusy([&] { return tenant_->BatchStartUserContentMoves(request); });
+      // A connector that predates batched starts, or an answer that is not for this request: one by one.
+      if (response.status().code() == absl::StatusCode::kUnimplemented) continue;
+      if (response.ok() && response->results_size() != static_cast<int>(to - from)) continue;
+      for (size_t k = from; k < to; ++k) {
+        const size_t i = members[k];
+        v1::CompleteTaskRequest completion = NewCompletion(tasks[i]);
+        absl::Status status = response.status();
+        if (response.ok()) {
+          const v1::StartUserContentMoveResult& result = response->results(static_cast<int>(k - from));
+          if (result.has_response()) {
+            *completion.mutable_move() = result.response().move();
+          } else {
+            status = StatusOfErrorDetail(result.error());
+          }
+        }
+        Conclude(tasks[i], status, completion);
+        completions[i] = std::move(completion);
+        done[i] = true;
+      }
+    }
+  }
+}
+
+void TaskRunner::RunPollBatches(const std::vector<v1::Task>& polls, size_t batch,
+                                std::vector<v1::CompleteTaskRequest>& completions, std::vector<bool>& done) {
   // The batchable polls, by geo, in lease order.
   std::map<std::string, std::vector<size_t>> by_geo;
   for (size_t i = 0; i < polls.size(); ++i) {
-    if (Batchable(polls[i])) by_geo[polls[i].poll_move().geo()].push_back(i);
+    if (BatchablePoll(polls[i])) by_geo[polls[i].poll_move().geo()].push_back(i);
   }
   for (const auto& [geo, members] : by_geo) {
-    if (members.size() < 2) continue;  // a lone poll goes through Run
-    for (size_t from = 0; from < members.size(); from += kMaxPollBatch) {
+    for (size_t from = 0; from < members.size(); from += batch) {
       const std::vector<size_t> chunk(
           members.begin() + static_cast<std::ptrdiff_t>(from),
-          members.begin() + static_cast<std::ptrdiff_t>(std::min(members.size(), from + kMaxPollBatch)));
+          members.begin() + static_cast<std::ptrdiff_t>(std::min(members.size(), from + batch)));
+      if (chunk.size() < 2) continue;  // a lone poll goes through Run
       // The connector answers the UPNs first, then the task ids, each in request order.
       v1::BatchGetUserContentMovesRequest request;
       request.set_geo(geo);
@@ -214,10 +266,6 @@ std::vector<v1::CompleteTaskRequest> TaskRunner::RunPolls(const std::vector<v1::
       }
     }
   }
-  for (size_t i = 0; i < polls.size(); ++i) {
-    if (!done[i]) completions[i] = Run(polls[i]);
-  }
-  return completions;
 }
 
 }  // namespace crosstenant::worker

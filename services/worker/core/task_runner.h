@@ -37,6 +37,8 @@ class TenantOperations {
       const crosstenant::v1::StartUserContentMoveRequest& request) = 0;
   virtual absl::StatusOr<crosstenant::v1::UserContentMove> GetUserContentMove(
       const crosstenant::v1::GetUserContentMoveRequest& request) = 0;
+  virtual absl::StatusOr<crosstenant::v1::BatchStartUserContentMovesResponse> BatchStartUserContentMoves(
+      const crosstenant::v1::BatchStartUserContentMovesRequest& request) = 0;
   virtual absl::StatusOr<crosstenant::v1::BatchGetUserContentMovesResponse> BatchGetUserContentMoves(
       const crosstenant::v1::BatchGetUserContentMovesRequest& request) = 0;
   virtual absl::StatusOr<crosstenant::v1::UserContentMove> StopUserContentMove(
@@ -64,19 +66,37 @@ class TaskRunner {
   // first attempt only.
   crosstenant::v1::CompleteTaskRequest Run(const crosstenant::v1::Task& task);
 
-  // Whether `task` is a poll that RunPolls can read in a batch: POLL_MOVE by task id or UPN, without a
+  // Whether `task` is a poll that RunTogether can read in a batch: POLL_MOVE by task id or UPN, without a
   // partner host URL (those read SharePoint's move states, one user at a time).
-  static bool Batchable(const crosstenant::v1::Task& task);
+  static bool BatchablePoll(const crosstenant::v1::Task& task);
 
-  // Runs several POLL_MOVE tasks, one completion per task in the same order: the batchable ones of the
-  // same geo go to the connector in one BatchGetUserContentMoves (upstream, one Graph $batch request per
-  // 20 polls instead of one GET each), the others through Run. A user's result maps to an outcome as
-  // Run's GetUserContentMove would: found -> SUCCEEDED; not found -> FAILED (NOT_FOUND); throttled or
-  // unavailable -> RETRY.
-  std::vector<crosstenant::v1::CompleteTaskRequest> RunPolls(const std::vector<crosstenant::v1::Task>& polls);
+  // Runs several tasks, one completion per task in the same order, those that can go together in one
+  // connector call together:
+  //   - batchable polls of the same geo in one BatchGetUserContentMoves (upstream, one Graph $batch
+  //     request per 20 polls instead of one GET each); a user's result maps to an outcome as Run's
+  //     GetUserContentMove would: found -> SUCCEEDED; not found -> FAILED (NOT_FOUND); throttled or
+  //     unavailable -> RETRY;
+  //   - starts of the same geo, up to 20 at a time, in one BatchStartUserContentMoves (upstream, one $batch of
+  //     first attempts instead of one POST each); each start's result maps to an outcome as Run's
+  //     StartUserContentMove would, and a failure of the whole call concludes each start as Run would
+  //     conclude that failure. A connector without that RPC gets the starts one by one;
+  //   - every other task (and a lone poll or start) through Run.
+  // At most `poll_batch` polls (`start_batch` starts) go in one call; a batch of 1 is a lone task.
+  static constexpr size_t kMaxPollBatch = 1000;  // the connector's limit of a BatchGetUserContentMoves
+  static constexpr size_t kMaxStartBatch = 20;   // and of a BatchStartUserContentMoves
+  std::vector<crosstenant::v1::CompleteTaskRequest> RunTogether(const std::vector<crosstenant::v1::Task>& tasks,
+                                                                size_t poll_batch = kMaxPollBatch,
+                                                                size_t start_batch = kMaxStartBatch);
 
  private:
   crosstenant::v1::CompleteTaskRequest NewCompletion(const crosstenant::v1::Task& task) const;
+  // The connector request of a START_MOVE task: its request id (the task's name unless set) and attempt.
+  static crosstenant::v1::StartUserContentMoveRequest StartRequestOf(const crosstenant::v1::Task& task);
+  // RunTogether's two kinds of batches: each fills the completions of the tasks it ran and marks them done.
+  void RunPollBatches(const std::vector<crosstenant::v1::Task>& tasks, size_t batch,
+                      std::vector<crosstenant::v1::CompleteTaskRequest>& completions, std::vector<bool>& done);
+  void RunStartBatches(const std::vector<crosstenant::v1::Task>& tasks, size_t batch,
+                       std::vector<crosstenant::v1::CompleteTaskRequest>& completions, std::vector<bool>& done);
   // `call()`, made again while the connector refuses it as busy, for up to `busy_wait` (see above).
   template <typename Call>
   auto WhileBusy(Call call) const -> decltype(call());

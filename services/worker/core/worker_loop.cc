@@ -77,6 +77,7 @@ WorkerLoop::WorkerLoop(LeaseClient* orchestrator, TaskRunner* runner, Options op
   options_.report_batch = std::clamp(options_.report_batch, 1, 100);
   options_.lease_batch = std::clamp(options_.lease_batch, 1, 100);
   options_.poll_batch = std::clamp(options_.poll_batch, 1, 100);
+  options_.start_batch = std::clamp(options_.start_batch, 1, 20);
   if (options_.metrics) metrics_ = std::make_unique<Metrics>(*options_.metrics);
   counters_.set_worker_id(options_.worker_id);
   counters_.set_concurrency(options_.concurrency);
@@ -146,14 +147,24 @@ void WorkerLoop::RunSlot() {
     }
     std::vector<v1::Task> tasks(leased->tasks().begin(), leased->tasks().end());
     const absl::Time leased_at = absl::Now();
-    const bool only_polls = !tasks.empty() && std::all_of(tasks.begin(), tasks.end(), TaskRunner::Batchable);
-    const int poll_room = options_.poll_batch - static_cast<int>(tasks.size());
-    if (only_polls && poll_room > 0 && !draining_) {
-      // Polls are cheap to read together: take the others that are ready now, without waiting.
+    // A lease of only polls, or of only starts, takes the others of its kind ready now (without
+    // waiting), up to `poll_batch` or `start_batch` in all: they go to the connector together.
+    v1::TaskKind together = v1::TASK_KIND_UNSPECIFIED;
+    int room = 0;
+    if (!tasks.empty() && std::all_of(tasks.begin(), tasks.end(), TaskRunner::BatchablePoll)) {
+      together = v1::TASK_KIND_POLL_MOVE;
+      room = options_.poll_batch - static_cast<int>(tasks.size());
+    } else if (!tasks.empty() && std::all_of(tasks.begin(), tasks.end(), [](const v1::Task& task) {
+                 return task.spec_case() == v1::Task::kStartMove;
+               })) {
+      together = v1::TASK_KIND_START_MOVE;
+      room = options_.start_batch - static_cast<int>(tasks.size());
+    }
+    if (room > 0 && !draining_) {
       v1::LeaseTasksRequest more;
       more.set_worker_id(options_.worker_id);
-      more.set_max_tasks(poll_room);
-      more.add_kinds(v1::TASK_KIND_POLL_MOVE);
+      more.set_max_tasks(room);
+      more.add_kinds(together);
       SetDuration(options_.lease_duration, more.mutable_lease_duration());
       absl::StatusOr<v1::LeaseTasksResponse> extra = orchestrator_->LeaseTasks(more);
       if (extra.ok()) {
@@ -181,13 +192,15 @@ void WorkerLoop::RunSlot() {
     // that its calls to the connector and its log lines carry that trace id; polls read together
     // carry the first one's.
     ScopedTrace trace(tasks.empty() ? std::nullopt : ParseTraceparent(tasks.front().traceparent()));
-    // Polls among them are read together, `poll_batch` at a time; the others run one by one.
-    const size_t chunk = static_cast<size_t>(options_.poll_batch);
+    // Polls and starts among them go together (RunTogether), as many as were leased together at most;
+    // the others run one by one.
+    const size_t chunk = static_cast<size_t>(std::max(options_.poll_batch, options_.start_batch));
     for (size_t from = 0; from < tasks.size(); from += chunk) {
       const std::vector<v1::Task> some(
           tasks.begin() + static_cast<std::ptrdiff_t>(from),
           tasks.begin() + static_cast<std::ptrdiff_t>(std::min(tasks.size(), from + chunk)));
-      const std::vector<v1::CompleteTaskRequest> completions = runner_->RunPolls(some);
+      const std::vector<v1::CompleteTaskRequest> completions = runner_->RunTogether(
+          some, static_cast<size_t>(options_.poll_batch), static_cast<size_t>(options_.start_batch));
       for (size_t i = 0; i < some.size(); ++i) Finish(some[i], completions[i], leased_at);
     }
   }

@@ -6,8 +6,9 @@
 // TaskRunner and hand their completions to the reporter; one thread renews the leases of tasks in hand,
 // and one reports the completions of every slot together (CompleteTasks, up to `report_batch` per call,
 // gathered for `report_linger`, one migration's trace per call), so that the orchestrator records a
-// batch of results in one transaction instead of one each. A slot whose lease brought only polls also
-// takes the other polls ready at that moment (up to `poll_batch` in all) and reads them together. Drain
+// batch of results in one transaction instead of one each. A slot whose lease brought only polls (only
+// starts) also takes the other polls (starts) ready at that moment, up to `poll_batch` (`start_batch`)
+// in all, and sends them to the connector together. Drain
 // stops new leases and lets the tasks in hand finish and be reported.
 //
 // A result is not dropped because the orchestrator could not record it for a while (its database full,
@@ -71,6 +72,9 @@ class WorkerLoop {
     // upstream Graph $batch request per 20 polls instead of one GET each. Polls leased with other tasks
     // are read together up to this many too. 1 to 100, clamped; 1 polls one task at a time.
     int poll_batch = 20;
+    // The same for START_MOVE tasks, sent in one BatchStartUserContentMoves: one upstream Graph $batch
+    // request per 20 first attempts instead of one POST each. 1 to 20, clamped; 1 starts one at a time.
+    int start_batch = 20;
     // Tasks a slot leases in one call (1 to 100, clamped), run one after the other (polls among them read
     // together): fewer lease calls and orchestrator transactions per user. A long poll still returns as
     // soon as one task is ready, so a small migration is not held back.

@@ -69,6 +69,12 @@ absl::StatusOr<v1::UserContentMove> GrpcTenantOperations::GetUserContentMove(
   return response->move();
 }
 
+absl::StatusOr<v1::BatchStartUserContentMovesResponse> GrpcTenantOperations::BatchStartUserContentMoves(
+    const v1::BatchStartUserContentMovesRequest& request) {
+  return Call<v1::BatchStartUserContentMovesResponse>(stub_.get(),
+                                                      &v1::TenantConnector::Stub::BatchStartUserContentMoves, request);
+}
+
 absl::StatusOr<v1::BatchGetUserContentMovesResponse> GrpcTenantOperations::BatchGetUserContentMoves(
     const v1::BatchGetUserContentMovesRequest& request) {
   return Call<v1::BatchGetUserContentMovesResponse>(stub_.get(), &v1::TenantConnector::Stub::BatchGetUserContentMoves,

@@ -44,6 +44,8 @@ class GrpcTenantOperations : public TenantOperations {
       const crosstenant::v1::StartUserContentMoveRequest& request) override;
   absl::StatusOr<crosstenant::v1::UserContentMove> GetUserContentMove(
       const crosstenant::v1::GetUserContentMoveRequest& request) override;
+  absl::StatusOr<crosstenant::v1::BatchStartUserContentMovesResponse> BatchStartUserContentMoves(
+      const crosstenant::v1::BatchStartUserContentMovesRequest& request) override;
   absl::StatusOr<crosstenant::v1::BatchGetUserContentMovesResponse> BatchGetUserContentMoves(
       const crosstenant::v1::BatchGetUserContentMovesRequest& request) override;
   absl::StatusOr<crosstenant::v1::UserContentMove> StopUserContentMove(

@@ -24,6 +24,7 @@ struct WorkerConfig {
   std::string worker_id;  // default: host name and pid
   int concurrency = 4;
   int poll_batch = 20;                                // polls read together in one BatchGetUserContentMoves
+  int start_batch = 20;                               // starts sent together in one BatchStartUserContentMoves
   int lease_batch = 4;                                // tasks a slot leases in one call
   absl::Duration lease_duration = absl::Seconds(60);  // a dead worker's tasks go to others after this
   ClientTlsConfig client_tls;                         // towards the orchestrator and the connector
@@ -65,6 +66,7 @@ class WorkerHost : public ServiceHost {
     options.worker_id = WorkerId(config);
     options.concurrency = config.concurrency;
     options.poll_batch = config.poll_batch;
+    options.start_batch = config.start_batch;
     options.lease_batch = config.lease_batch;
     options.lease_duration = config.lease_duration;
     options.metrics = &metrics;
@@ -107,6 +109,8 @@ ServerDefinition WorkerDefinition() {
     table.Int("poll_batch", &config->poll_batch, 1, 100,
               "polls of move states read together in one connector call, one Graph $batch request per 20 (1 reads "
               "one at a time)");
+    table.Int("start_batch", &config->start_batch, 1, 20,
+              "moves started together in one connector call, one Graph $batch request (1 starts one at a time)");
     table.Int("lease_batch", &config->lease_batch, 1, 100,
               "tasks a slot leases in one call and runs one after the other (1 leases one at a time)");
     table.Duration("lease_duration", &config->lease_duration, absl::Seconds(5),

@@ -168,6 +168,77 @@ TEST_F(StartMoveAttemptTest, AWrongFirstAttemptStillNeverStartsTwice) {
   EXPECT_EQ(counted.duplicates, 1) << "the refused POST";
 }
 
+TEST_F(StartMoveAttemptTest, BatchStartTreatsEachStartAsItsOwnStartWouldAndOneRefusalHoldsNoneBack) {
+  // alice and carol have moves (started here, or by the tests above).
+  v1::StartUserContentMoveResponse alice;
+  v1::StartUserContentMoveResponse carol;
+  ASSERT_TRUE(Start("alice", 1, &alice).ok());
+  ASSERT_TRUE(Start("carol", 2, &carol).ok());
+  Reset();
+  v1::BatchStartUserContentMovesRequest request;
+  request.set_geo("connections/src");
+  const auto add = [&request](const std::string& user, int attempt, const std::string& request_id) {
+    v1::StartUserContentMoveRequest* start = request.add_requests();
+    start->set_source_user_principal_name(user + "@contoso.onmicrosoft.com");
+    start->set_target_user_principal_name(user + "@fabrikam.onmicrosoft.com");
+    start->set_target_host_url(kTargetHost);
+    start->set_request_id(request_id);
+    start->set_attempt(attempt);
+    return start;
+  };
+  add("alice", 1, "migrations/m/tasks/start-alice");  // 0: the start above, answered from memory
+  add("carol", 1, "batch/carol");                     // 1: a first attempt Microsoft refuses: the move exists
+  add("o'brien", 1, "batch/obrien");                  // 2: Microsoft refuses the UPN
+  add("carol", 1, "batch/no-target")->clear_target_user_principal_name();  // 3: does not validate
+  add("carol", 1, "batch/other-geo")->set_geo("connections/tgt");          // 4: not the batch's geo
+  add("carol", 2, "batch/carol-retried");  // 5: a retry, looked up first and not sent again
+  v1::BatchStartUserContentMovesResponse response;
+  grpc::Status status = Call(&v1::TenantConnector::Stub::BatchStartUserContentMoves, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.results_size(), 6);
+
+  ASSERT_TRUE(response.results(0).has_response()) << response.results(0).error().message();
+  EXPECT_EQ(response.results(0).response().move().task_id(), alice.move().task_id());
+  ASSERT_TRUE(response.results(1).has_response()) << response.results(1).error().message();
+  EXPECT_TRUE(response.results(1).response().already_started());
+  EXPECT_EQ(response.results(1).response().move().task_id(), carol.move().task_id());
+  const v1::ErrorDetail& refused = response.results(2).error();
+  EXPECT_EQ(refused.code(), "INVALID_ARGUMENT");
+  EXPECT_EQ(refused.upstream_http_status(), 400);
+  EXPECT_EQ(refused.upstream_code(), "invalidRequest");
+  EXPECT_THAT(refused.message(), ::testing::HasSubstr("contains an invalid character"));
+  EXPECT_EQ(response.results(3).error().code(), "INVALID_ARGUMENT");
+  EXPECT_THAT(response.results(3).error().message(), ::testing::HasSubstr("requests[3].target_user_principal_name"));
+  EXPECT_THAT(response.results(4).error().message(), ::testing::HasSubstr("requests[4].geo"));
+  ASSERT_TRUE(response.results(5).has_response()) << response.results(5).error().message();
+  EXPECT_TRUE(response.results(5).response().already_started());
+  EXPECT_EQ(response.results(5).response().move().task_id(), carol.move().task_id());
+
+  const Upstream counted = Counted();
+  EXPECT_EQ(counted.batches, 1) << "the two first attempts sent went in one $batch";
+  EXPECT_EQ(counted.look_ups, 2) << "carol's refused start, and the retry looked up before starting";
+  EXPECT_EQ(counted.starts, 1) << "carol's first attempt, which Microsoft refused:";
+  EXPECT_EQ(counted.duplicates, 1) << "a duplicate start";
+
+  // Each start is recorded as a StartUserContentMove, with its own outcome.
+  v1::ListAuditRecordsRequest audit;
+  audit.set_action("StartUserContentMove");
+  audit.set_target("connections/src/users/o'brien@contoso.onmicrosoft.com");
+  v1::ListAuditRecordsResponse records;
+  ASSERT_TRUE(Call(&v1::TenantConnector::Stub::ListAuditRecords, audit, &records).ok());
+  ASSERT_EQ(records.records_size(), 1);
+  EXPECT_EQ(records.records(0).outcome(), "INVALID_ARGUMENT");
+  EXPECT_EQ(records.records(0).request_id(), "batch/obrien");
+
+  // More than Graph's 20 in one $batch is refused whole, naming the field.
+  v1::BatchStartUserContentMovesRequest too_many;
+  too_many.set_geo("connections/src");
+  for (int i = 0; i < 21; ++i) *too_many.add_requests() = request.requests(1);
+  status = Call(&v1::TenantConnector::Stub::BatchStartUserContentMoves, too_many, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("between 1 and 20"));
+}
+
 TEST_F(StartMoveAttemptTest, BatchGetReadsMovesByTaskIdAndByUpnInOneUpstreamRequest) {
   v1::StartUserContentMoveResponse alice;
   ASSERT_TRUE(Start("alice", 2, &alice).ok());

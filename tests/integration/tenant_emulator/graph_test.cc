@@ -400,7 +400,9 @@ TEST_F(TenantEmulatorGraphTest, BatchDependsOnRunsInOrderAndFailsTheDependantsOf
        {{"id", "2"}, {"method", "GET"}, {"url", "/organization"}, {"dependsOn", {"1"}}}},
       {{{"id", "1"}, {"method", "GET"}, {"url", "/organization"}, {"dependsOn", {"1"}}}},
       {{{"id", "a"}, {"method", "GET"}, {"url", "/organization"}}, {{"id", "A"}, {"method", "GET"}, {"url", "/me"}}},
-      {{{"id", "1"}, {"method", "GET"}}}};
+      {{{"id", "1"}, {"method", "GET"}}},
+      // A body needs a Content-Type among the request's headers.
+      {{{"id", "b1"}, {"method", "PATCH"}, {"url", "/me"}, {"body", {{"city", "Redmond"}}}}}};
   for (const nlohmann::json& bad : refused) {
     HttpResult result = PostJson(url, {{"requests", bad}}, token);
     ExpectGraphError(result, 400, "BadRequest");
@@ -408,6 +410,8 @@ TEST_F(TenantEmulatorGraphTest, BatchDependsOnRunsInOrderAndFailsTheDependantsOf
   }
   HttpResult duplicate = PostJson(url, {{"requests", refused[3]}}, token);
   EXPECT_EQ(duplicate.json["error"]["message"], "Request Id A has to be unique in a batch.");
+  EXPECT_EQ(PostJson(url, {{"requests", refused.back()}}, token).json["error"]["message"],
+            "Invalid batch payload format: request Id b1 has a body but no Content-Type header.");
   HttpResult forward = PostJson(url, {{"requests", refused[1]}}, token);
   EXPECT_THAT(forward.json["error"]["message"].get<std::string>(), HasSubstr("Invalid dependency for request Id 1"));
 }

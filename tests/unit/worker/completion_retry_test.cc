@@ -32,6 +32,10 @@ class CountingTenant : public TenantOperations {
   absl::StatusOr<v1::UserContentMove> GetUserContentMove(const v1::GetUserContentMoveRequest&) override {
     return absl::UnimplementedError("not used");
   }
+  absl::StatusOr<v1::BatchStartUserContentMovesResponse> BatchStartUserContentMoves(
+      const v1::BatchStartUserContentMovesRequest&) override {
+    return absl::UnimplementedError("not used");
+  }
   absl::StatusOr<v1::BatchGetUserContentMovesResponse> BatchGetUserContentMoves(
       const v1::BatchGetUserContentMovesRequest&) override {
     return absl::UnimplementedError("not used");

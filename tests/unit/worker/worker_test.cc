@@ -11,7 +11,9 @@
 #include "prometheus/registry.h"
 
 #include "absl/synchronization/notification.h"
+#include "services/common/error_detail.h"
 #include "services/common/errors.h"
+#include "services/common/proto_time.h"
 #include "services/common/trace_context.h"
 #include "services/worker/core/task_runner.h"
 #include "services/worker/core/worker_loop.h"
@@ -58,6 +60,28 @@ class FakeTenant : public TenantOperations {
     move.set_state(v1::MOVE_STATE_SUCCESS);
     return move;
   }
+  // Starts sent together: the batches as asked, the whole call's status, and per UPN an item's error
+  // (default: started, SCHEDULED).
+  std::vector<v1::BatchStartUserContentMovesRequest> start_batches;
+  absl::Status start_batch_status;
+  std::map<std::string, absl::Status> start_errors;
+  absl::StatusOr<v1::BatchStartUserContentMovesResponse> BatchStartUserContentMoves(
+      const v1::BatchStartUserContentMovesRequest& request) override {
+    absl::MutexLock lock(&mutex);
+    start_batches.push_back(request);
+    if (!start_batch_status.ok()) return start_batch_status;
+    v1::BatchStartUserContentMovesResponse response;
+    for (const v1::StartUserContentMoveRequest& start : request.requests()) {
+      v1::StartUserContentMoveResult* result = response.add_results();
+      if (auto error = start_errors.find(start.source_user_principal_name()); error != start_errors.end()) {
+        *result->mutable_error() = ErrorDetailOf(error->second);
+        continue;
+      }
+      result->mutable_response()->mutable_move()->set_state(v1::MOVE_STATE_SCHEDULED);
+      result->mutable_response()->mutable_move()->set_source_user_principal_name(start.source_user_principal_name());
+    }
+    return response;
+  }
   absl::StatusOr<v1::BatchGetUserContentMovesResponse> BatchGetUserContentMoves(
       const v1::BatchGetUserContentMovesRequest& request) override {
     absl::MutexLock lock(&mutex);
@@ -98,6 +122,75 @@ v1::Task StartTask(const std::string& name) {
   task.set_kind(v1::TASK_KIND_START_MOVE);
   task.mutable_start_move()->set_source_user_principal_name("a@contoso.com");
   return task;
+}
+
+v1::Task StartOf(const std::string& name, const std::string& geo, const std::string& upn, int attempt) {
+  v1::Task task = StartTask(name);
+  task.mutable_start_move()->set_geo(geo);
+  task.mutable_start_move()->set_source_user_principal_name(upn);
+  task.set_attempt(attempt);
+  return task;
+}
+
+TEST(TaskRunnerTest, StartsOfOneGeoGoInOneBatchAndEachConcludesAsItsOwnStartWould) {
+  FakeTenant tenant;
+  tenant.start_errors["refused@contoso.com"] = absl::FailedPreconditionError("the target already has a OneDrive");
+  tenant.start_errors["throttled@contoso.com"] =
+      ResourceExhaustedWithRetry("Microsoft throttled this start", absl::Seconds(7));
+  TaskRunner runner(&tenant, "w1", {});
+  const std::vector<v1::CompleteTaskRequest> done =
+      runner.RunTogether({StartOf("t/a", "connections/src", "a@contoso.com", 1),
+                          StartOf("t/b", "connections/src", "refused@contoso.com", 1),
+                          StartOf("t/c", "connections/src", "throttled@contoso.com", 2),
+                          StartOf("t/d", "connections/other", "d@contoso.com", 1)});
+  ASSERT_EQ(done.size(), 4u);
+  // One batch for the geo with three starts, each with its task's name as request id and its attempt;
+  // the lone start of the other geo goes alone.
+  ASSERT_EQ(tenant.start_batches.size(), 1u);
+  const v1::BatchStartUserContentMovesRequest& batch = tenant.start_batches[0];
+  EXPECT_EQ(batch.geo(), "connections/src");
+  ASSERT_EQ(batch.requests_size(), 3);
+  EXPECT_EQ(batch.requests(0).request_id(), "t/a");
+  EXPECT_EQ(batch.requests(2).attempt(), 2);
+  EXPECT_EQ(tenant.start_request_ids, std::vector<std::string>{"t/d"});
+
+  EXPECT_EQ(done[0].task(), "t/a");
+  EXPECT_EQ(done[0].outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_EQ(done[0].move().source_user_principal_name(), "a@contoso.com");
+  EXPECT_EQ(done[1].outcome(), v1::TASK_OUTCOME_FAILED);
+  EXPECT_EQ(done[1].error().code(), "FAILED_PRECONDITION");
+  EXPECT_EQ(done[1].error().message(), "the target already has a OneDrive");
+  EXPECT_EQ(done[2].outcome(), v1::TASK_OUTCOME_RETRY);
+  EXPECT_EQ(DurationOf(done[2].retry_after()), absl::Seconds(7)) << "Microsoft's delay for this start";
+  EXPECT_EQ(done[3].task(), "t/d");
+  EXPECT_EQ(done[3].outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+}
+
+TEST(TaskRunnerTest, ABatchOfStartsFailedForItsConnectionRetriesEveryStartLater) {
+  FakeTenant tenant;
+  tenant.start_batch_status = WithErrorInfo(absl::FailedPreconditionError("connections/src is EXPIRED"),
+                                            kReasonConnectionNotUsable, kCrosstenantDomain, {});
+  TaskRunner runner(&tenant, "w1", {});
+  const std::vector<v1::CompleteTaskRequest> done = runner.RunTogether(
+      {StartOf("t/a", "connections/src", "a@contoso.com", 1), StartOf("t/b", "connections/src", "b@contoso.com", 1)});
+  ASSERT_EQ(done.size(), 2u);
+  for (const v1::CompleteTaskRequest& completion : done) {
+    EXPECT_EQ(completion.outcome(), v1::TASK_OUTCOME_RETRY) << completion.task();
+    EXPECT_EQ(completion.error().code(), kReasonConnectionNotUsable);
+  }
+  EXPECT_TRUE(tenant.start_request_ids.empty()) << "the starts were not sent again one by one";
+}
+
+TEST(TaskRunnerTest, StartsGoOneByOneToAConnectorWithoutBatchedStarts) {
+  FakeTenant tenant;
+  tenant.start_batch_status = absl::UnimplementedError("unknown method BatchStartUserContentMoves");
+  TaskRunner runner(&tenant, "w1", {});
+  const std::vector<v1::CompleteTaskRequest> done = runner.RunTogether(
+      {StartOf("t/a", "connections/src", "a@contoso.com", 1), StartOf("t/b", "connections/src", "b@contoso.com", 1)});
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_EQ(done[1].outcome(), v1::TASK_OUTCOME_SUCCEEDED);
+  EXPECT_EQ(tenant.start_request_ids, (std::vector<std::string>{"t/a", "t/b"}));
 }
 
 TEST(TaskRunnerTest, ACallTheConnectorRefusesAsBusyIsSentAgainUnderTheSameAttempt) {
@@ -219,7 +312,7 @@ TEST(TaskRunnerTest, PollsOfOneGeoAreReadInOneBatchAndEachGetsItsOwnOutcome) {
       PollTask("p5", "connections/src", "id-refused"),
       partner,  // SharePoint's move states: one at a time
   };
-  const std::vector<v1::CompleteTaskRequest> done = runner.RunPolls(polls);
+  const std::vector<v1::CompleteTaskRequest> done = runner.RunTogether(polls);
   ASSERT_EQ(done.size(), polls.size());
   for (size_t i = 0; i < polls.size(); ++i) {
     EXPECT_EQ(done[i].task(), polls[i].name());
@@ -260,8 +353,8 @@ TEST(TaskRunnerTest, AThrottledPollInABatchWaitsForMicrosoftsOwnDelay) {
   unnamed.mutable_error()->set_upstream_http_status(429);
   tenant.batch_answers["id-unnamed"] = unnamed;
   TaskRunner runner(&tenant, "w1", {absl::Seconds(3)});
-  const std::vector<v1::CompleteTaskRequest> done =
-      runner.RunPolls({PollTask("p0", "connections/src", "id-named"), PollTask("p1", "connections/src", "id-unnamed")});
+  const std::vector<v1::CompleteTaskRequest> done = runner.RunTogether(
+      {PollTask("p0", "connections/src", "id-named"), PollTask("p1", "connections/src", "id-unnamed")});
   ASSERT_EQ(done.size(), 2u);
   EXPECT_EQ(done[0].outcome(), v1::TASK_OUTCOME_RETRY);
   EXPECT_EQ(done[0].retry_after().seconds(), 11) << "Microsoft's Retry-After for that item";
@@ -274,7 +367,7 @@ TEST(TaskRunnerTest, AFailedBatchCallGivesEveryPollTheSameOutcome) {
   tenant.batch_status = absl::UnavailableError("connector restarting");
   TaskRunner runner(&tenant, "w1", {absl::Seconds(4)});
   const std::vector<v1::CompleteTaskRequest> done =
-      runner.RunPolls({PollTask("p0", "g", "a"), PollTask("p1", "g", "b"), PollTask("p2", "g", "c")});
+      runner.RunTogether({PollTask("p0", "g", "a"), PollTask("p1", "g", "b"), PollTask("p2", "g", "c")});
   ASSERT_EQ(done.size(), 3u);
   for (const v1::CompleteTaskRequest& completion : done) {
     EXPECT_EQ(completion.outcome(), v1::TASK_OUTCOME_RETRY);
@@ -361,7 +454,7 @@ TEST(TaskRunnerTest, ABatchOfPollsRefusedBecauseOfTheConnectionWaitsAndOnlyMicro
   FakeTenant tenant;
   tenant.batch_status = ConnectionExpired();
   TaskRunner runner(&tenant, "w1", {});
-  std::vector<v1::CompleteTaskRequest> done = runner.RunPolls({PollTask("p0", "g", "a"), PollTask("p1", "g", "b")});
+  std::vector<v1::CompleteTaskRequest> done = runner.RunTogether({PollTask("p0", "g", "a"), PollTask("p1", "g", "b")});
   ASSERT_EQ(done.size(), 2u);
   for (const v1::CompleteTaskRequest& completion : done) {
     EXPECT_EQ(completion.outcome(), v1::TASK_OUTCOME_RETRY);
@@ -383,7 +476,7 @@ TEST(TaskRunnerTest, ABatchOfPollsRefusedBecauseOfTheConnectionWaitsAndOnlyMicro
   failed.set_found(true);
   failed.mutable_move()->set_state(v1::MOVE_STATE_FAILED);
   tenant.batch_answers["c"] = failed;
-  done = runner.RunPolls({PollTask("p0", "g", "a"), PollTask("p1", "g", "b"), PollTask("p2", "g", "c")});
+  done = runner.RunTogether({PollTask("p0", "g", "a"), PollTask("p1", "g", "b"), PollTask("p2", "g", "c")});
   ASSERT_EQ(done.size(), 3u);
   EXPECT_EQ(done[0].outcome(), v1::TASK_OUTCOME_RETRY) << "403 on a poll: the connection's access";
   EXPECT_EQ(done[0].error().code(), "CONNECTION_NOT_USABLE");
@@ -562,6 +655,7 @@ TEST(WorkerLoopTest, ASlotThatLeasesAPollTakesTheReadyPollsAlongAndReadsThemToge
   options.worker_id = "w1";
   options.concurrency = 1;
   options.poll_batch = 10;
+  options.start_batch = 1;  // the start alone: this test is about polls
   options.lease_batch = 1;
   WorkerLoop loop(&orchestrator, &runner, options);
   loop.Start();
@@ -620,6 +714,7 @@ TEST(WorkerLoopTest, ASlotLeasesUpToTheLeaseBatchAndRunsThemInTurn) {
   options.worker_id = "w1";
   options.concurrency = 1;
   options.lease_batch = 4;
+  options.start_batch = 1;  // no extra lease of starts to send together
   WorkerLoop loop(&orchestrator, &runner, options);
   loop.Start();
   for (int i = 0; i < 500 && orchestrator.completed() < 10; ++i) absl::SleepFor(absl::Milliseconds(10));
