@@ -719,8 +719,9 @@ absl::StatusOr<std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>>> Co
     return InvalidArgumentWithViolations("moves start on the source",
                                          {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection")}});
   }
-  std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>> results(requests.size(),
-                                                                        absl::UnknownError("the start was not tried"));
+  // A start that Graph's $batch answer leaves out is one to try again later (looked up first).
+  std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>> results(
+      requests.size(), absl::UnavailableError("Microsoft graph's $batch answer has no answer for this start"));
   // Each item checked as StartUserContentMove checks it.
   std::vector<std::optional<PreparedStart>> prepared(requests.size());
   std::vector<nlohmann::json> batch;
