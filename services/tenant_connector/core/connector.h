@@ -134,10 +134,11 @@ class Connector {
   // BatchStartUserContentMoves: one result per request, in order, each what StartMove would have
   // returned for it with `geo` as its geo (a request's own `geo` must be empty or `geo`); an item that
   // does not validate is INVALID_ARGUMENT naming its fields as StartMove names them (`geo` for one on
-  // another geo). The first attempts (and
-  // validate-only starts) go to Microsoft as one Graph `$batch`; other attempts through StartMove, each
-  // looked up first. The call itself fails (with StartMove's status) when `geo` is not a usable SOURCE
-  // geo, when the `$batch` is refused whole, and when any start fails for the connection's own state.
+  // another geo). Upstream, at most two Graph `$batch` requests: the look-ups of the items that are not
+  // first attempts (as StartMove looks them up), then the POSTs of the first attempts, the validate-only
+  // starts and the looked-up users without a move. The call itself fails (with StartMove's status) when
+  // `geo` is not a usable SOURCE geo, when a `$batch` is refused whole, and when any start fails for the
+  // connection's own state.
   static constexpr size_t kMaxBatchedStarts = 20;
   // INVALID_ARGUMENT on `requests` unless 1 <= `count` <= kMaxBatchedStarts.
   static absl::Status CheckStartCount(size_t count);

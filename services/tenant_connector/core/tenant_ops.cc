@@ -64,6 +64,22 @@ void SetSubRequestError(int status, const nlohmann::json& item, const nlohmann::
   }
 }
 
+// The status of a `$batch` sub-response that is not a 2xx, as Send would have returned it for the
+// request alone: a 429, or a 503 with Retry-After, is RESOURCE_EXHAUSTED with Microsoft's delay (the
+// governor has already held the tenant back for it); anything else MapUpstreamError's. `what` names
+// the sub-request in a throttling message.
+absl::Status StatusOfSubResponse(absl::string_view what, const nlohmann::json& item) {
+  const int status = static_cast<int>(Int(item, "status", 0));
+  const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
+  const std::optional<absl::Duration> retry_after = SubResponseRetryAfter(item);
+  if (status == 429 || (status == 503 && retry_after.has_value())) {
+    return ResourceExhaustedWithRetry(
+        absl::StrCat("Microsoft graph throttled ", what, " (HTTP ", status, "): ", internal::UpstreamMessage(body, "")),
+        retry_after.value_or(absl::Seconds(5)));
+  }
+  return MapUpstreamError("graph", status, body, body.dump());
+}
+
 // "https://Fabrikam-my.sharepoint.com" -> "https://fabrikam-my.sharepoint.com/".
 absl::StatusOr<std::string> NormaliseHostUrl(const std::string& text, const std::string& field) {
   std::string url = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
@@ -594,6 +610,25 @@ bool ActiveOrDone(v1::MoveState state) {
   return state != v1::MOVE_STATE_FAILED && state != v1::MOVE_STATE_STOPPED && state != v1::MOVE_STATE_NOT_SUPPORTED;
 }
 
+// What a start's look-up (`task`, the 200 answer of getBySourceUserPrincipalName) decides: the move to
+// return as started when it is live or done towards `target_host`, a refusal when it goes to another
+// host, nothing (start it) when there is none that counts.
+std::optional<absl::StatusOr<v1::StartUserContentMoveResponse>> ExistingStart(const nlohmann::json& task,
+                                                                              const std::string& source_upn,
+                                                                              const std::string& target_host) {
+  v1::UserContentMove move = MoveFromTask(task);
+  if (move.validate_only() || !ActiveOrDone(move.state())) return std::nullopt;
+  if (!move.target_host_url().empty() && move.target_host_url() != target_host) {
+    return absl::FailedPreconditionError(absl::StrCat("a move of ", source_upn, " to ", move.target_host_url(),
+                                                      " already exists (", move.raw_state(),
+                                                      "); Microsoft allows one move per OneDrive"));
+  }
+  v1::StartUserContentMoveResponse response;
+  *response.mutable_move() = std::move(move);
+  response.set_already_started(true);
+  return response;
+}
+
 }  // namespace
 
 struct Connector::PreparedStart {
@@ -684,17 +719,8 @@ absl::StatusOr<v1::StartUserContentMoveResponse> Connector::StartMove(const v1::
     if (!looked.ok() && looked.status().code() != absl::StatusCode::kInvalidArgument) return looked.status();
     // 400 (e.g. a UPN Microsoft refuses): let the start below return Microsoft's reason.
     if (looked.ok() && looked->status == 200) {
-      v1::UserContentMove move = MoveFromTask(looked->body);
-      if (!move.validate_only() && ActiveOrDone(move.state())) {
-        if (move.target_host_url().empty() || move.target_host_url() == start.target_host) {
-          v1::StartUserContentMoveResponse response;
-          *response.mutable_move() = std::move(move);
-          response.set_already_started(true);
-          return response;
-        }
-        return absl::FailedPreconditionError(absl::StrCat("a move of ", request.source_user_principal_name(), " to ",
-                                                          move.target_host_url(), " already exists (", move.raw_state(),
-                                                          "); Microsoft allows one move per OneDrive"));
+      if (auto existing = ExistingStart(looked->body, request.source_user_principal_name(), start.target_host)) {
+        return *std::move(existing);
       }
     }
   }
@@ -724,8 +750,8 @@ absl::StatusOr<std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>>> Co
       requests.size(), absl::UnavailableError("Microsoft graph's $batch answer has no answer for this start"));
   // Each item checked as StartUserContentMove checks it.
   std::vector<std::optional<PreparedStart>> prepared(requests.size());
-  std::vector<nlohmann::json> batch;
-  std::vector<size_t> alone;
+  std::vector<size_t> to_post;
+  std::vector<size_t> to_look_up;
   for (size_t i = 0; i < requests.size(); ++i) {
     v1::StartUserContentMoveRequest item = requests[i];
     std::vector<FieldViolation> violations;
@@ -745,37 +771,59 @@ absl::StatusOr<std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>>> Co
       continue;
     }
     if (item.validate_only() || item.attempt() == 1) {
-      batch.push_back({{"id", std::to_string(i)},
+      to_post.push_back(i);
+    } else {
+      to_look_up.push_back(i);
+    }
+  }
+  // A retry's look-up, as StartMove makes it, for all of them in one $batch: a move found is returned
+  // (or refused, for another host), the others are started with the first attempts.
+  if (!to_look_up.empty()) {
+    std::vector<nlohmann::json> look_ups;
+    for (size_t i : to_look_up) {
+      const std::string full = ByUpnPath(requests[i].source_user_principal_name());
+      absl::string_view path = full;
+      absl::ConsumePrefix(&path, "/beta");
+      look_ups.push_back({{"id", std::to_string(i)}, {"method", "GET"}, {"url", std::string(path)}});
+    }
+    ASSIGN_OR_RETURN(auto answers, graph_.Batch(GraphOf(*ref.entry), "beta", std::move(look_ups), deadline));
+    for (size_t i : to_look_up) {
+      const auto answer = answers.find(std::to_string(i));
+      if (answer == answers.end()) continue;  // unanswered: UNAVAILABLE, tried again later
+      const nlohmann::json& item = answer->second;
+      const int status = static_cast<int>(Int(item, "status", 0));
+      const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
+      if (status == 200) {
+        auto existing = ExistingStart(body, requests[i].source_user_principal_name(), prepared[i]->target_host);
+        if (existing) {
+          results[i] = *std::move(existing);
+          continue;
+        }
+      } else if (status != 404 && status != 400) {  // 400: the POST gives Microsoft's reason
+        results[i] = StatusOfSubResponse("this start's look-up", item);
+        continue;
+      }
+      to_post.push_back(i);
+    }
+  }
+  if (!to_post.empty()) {
+    std::vector<nlohmann::json> posts;
+    for (size_t i : to_post) {
+      posts.push_back({{"id", std::to_string(i)},
                        {"method", "POST"},
                        {"url", "/solutions/sharePoint/migrations/crossOrganizationMigrationTasks"},
                        {"headers", {{"Content-Type", "application/json"}}},
                        {"body", prepared[i]->body}});
-    } else {
-      alone.push_back(i);
     }
-  }
-  if (!batch.empty()) {
-    ASSIGN_OR_RETURN(auto answers, graph_.Batch(GraphOf(*ref.entry), "beta", std::move(batch), deadline));
+    ASSIGN_OR_RETURN(auto answers, graph_.Batch(GraphOf(*ref.entry), "beta", std::move(posts), deadline));
     for (const auto& [id, item] : answers) {
       size_t i = 0;
       if (!absl::SimpleAtoi(id, &i) || i >= requests.size() || !prepared[i]) continue;
       const int status = static_cast<int>(Int(item, "status", 0));
-      const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
-      absl::StatusOr<GraphResult> created = GraphResult{status, body, ""};
-      if (status == 429 || (status == 503 && SubResponseRetryAfter(item).has_value())) {
-        created = ResourceExhaustedWithRetry(absl::StrCat("Microsoft graph throttled this start (HTTP ", status,
-                                                          "): ", internal::UpstreamMessage(body, "")),
-                                             SubResponseRetryAfter(item).value_or(absl::Seconds(5)));
-      } else if (status < 200 || status > 299) {
-        created = MapUpstreamError("graph", status, body, body.dump());
-      }
+      absl::StatusOr<GraphResult> created = StatusOfSubResponse("this start", item);
+      if (status >= 200 && status <= 299) created = GraphResult{status, item.value("body", nlohmann::json()), ""};
       results[i] = AnswerOfStart(*prepared[i], requests[i].source_user_principal_name(), std::move(created), deadline);
     }
-  }
-  for (size_t i : alone) {
-    v1::StartUserContentMoveRequest item = requests[i];
-    item.set_geo(geo);
-    results[i] = StartMove(item, deadline);
   }
   // The connection itself failing fails the call, as it fails StartUserContentMove: the caller must
   // learn it from the status (and retry every start, looking each up first), not from one item.

@@ -215,8 +215,8 @@ TEST_F(StartMoveAttemptTest, BatchStartTreatsEachStartAsItsOwnStartWouldAndOneRe
   EXPECT_EQ(response.results(5).response().move().task_id(), carol.move().task_id());
 
   const Upstream counted = Counted();
-  EXPECT_EQ(counted.batches, 1) << "the two first attempts sent went in one $batch";
-  EXPECT_EQ(counted.look_ups, 2) << "carol's refused start, and the retry looked up before starting";
+  EXPECT_EQ(counted.batches, 2) << "the retry's look-up in one $batch, the two first attempts in another";
+  EXPECT_EQ(counted.look_ups, 1) << "carol's refused start, looked up alone after Microsoft's refusal";
   EXPECT_EQ(counted.starts, 1) << "carol's first attempt, which Microsoft refused:";
   EXPECT_EQ(counted.duplicates, 1) << "a duplicate start";
 
