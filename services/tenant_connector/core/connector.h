@@ -184,10 +184,14 @@ class Connector {
   // secret gets FAILED_PRECONDITION naming the fix: SharePoint refuses app-only tokens from a secret.
   absl::StatusOr<SharePointTarget> SharePointOf(Entry& entry, const v1::Geo& geo);
 
-  // Moves: a start validated and made ready to send, and the answer to give once Microsoft answered
-  // its POST (`created`; a refusal because the task exists is looked up and returned as started).
+  // Moves: the SOURCE geo named `geo` (a TARGET one is INVALID_ARGUMENT); a start validated and made
+  // ready to send on `source` (resolved from the request's geo when null); and the answer to give once
+  // Microsoft answered its POST (`created`; a refusal because the task exists is looked up and returned
+  // as started).
   struct PreparedStart;
-  absl::StatusOr<PreparedStart> PrepareStart(const v1::StartUserContentMoveRequest& request);
+  absl::StatusOr<GeoRef> SourceGeo(const std::string& geo);
+  absl::StatusOr<PreparedStart> PrepareStart(const v1::StartUserContentMoveRequest& request,
+                                             const GeoRef* source = nullptr);
   absl::StatusOr<v1::StartUserContentMoveResponse> AnswerOfStart(const PreparedStart& start,
                                                                  const std::string& source_upn,
                                                                  absl::StatusOr<GraphResult> created,

@@ -49,6 +49,11 @@ std::optional<absl::Duration> SubResponseRetryAfter(const nlohmann::json& item) 
   return std::nullopt;
 }
 
+bool IsThrottledSubResponse(const nlohmann::json& item) {
+  const int64_t status = json_read::Int(item, "status", 0);
+  return status == 429 || (status == 503 && SubResponseRetryAfter(item).has_value());
+}
+
 GraphClient::GraphClient(HttpTransport* transport, ThrottleGovernors* governors, Clock* clock,
                          ConnectorMetrics* metrics, int max_attempts)
     : transport_(transport), governors_(governors), clock_(clock), metrics_(metrics), max_attempts_(max_attempts) {}

@@ -46,6 +46,9 @@ struct GraphResult {
 
 // The Retry-After of one `$batch` answer item (seconds), if it has one.
 std::optional<absl::Duration> SubResponseRetryAfter(const nlohmann::json& item);
+// Whether one `$batch` answer item is Microsoft throttling it: a 429, or a 503 with Retry-After (a 503
+// without it is an outage).
+bool IsThrottledSubResponse(const nlohmann::json& item);
 
 class GraphClient {
  public:

@@ -53,7 +53,7 @@ constexpr int kMappingDeltaLimit = 50;
 // which GetConnection reports as health.throttling[].retry_after_time); another 5xx is
 // UPSTREAM_UNAVAILABLE, anything else UPSTREAM_ERROR.
 void SetSubRequestError(int status, const nlohmann::json& item, const nlohmann::json& body, v1::ErrorDetail* error) {
-  const bool throttled = status == 429 || (status == 503 && SubResponseRetryAfter(item).has_value());
+  const bool throttled = IsThrottledSubResponse(item);
   error->set_code(throttled ? "THROTTLED" : status >= 500 ? "UPSTREAM_UNAVAILABLE" : "UPSTREAM_ERROR");
   error->set_message(internal::UpstreamMessage(body, ""));
   error->set_upstream_code(UpstreamCode(body));
@@ -71,11 +71,10 @@ void SetSubRequestError(int status, const nlohmann::json& item, const nlohmann::
 absl::Status StatusOfSubResponse(absl::string_view what, const nlohmann::json& item) {
   const int status = static_cast<int>(Int(item, "status", 0));
   const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
-  const std::optional<absl::Duration> retry_after = SubResponseRetryAfter(item);
-  if (status == 429 || (status == 503 && retry_after.has_value())) {
+  if (IsThrottledSubResponse(item)) {
     return ResourceExhaustedWithRetry(
         absl::StrCat("Microsoft graph throttled ", what, " (HTTP ", status, "): ", internal::UpstreamMessage(body, "")),
-        retry_after.value_or(absl::Seconds(5)));
+        SubResponseRetryAfter(item).value_or(absl::Seconds(5)));
   }
   return MapUpstreamError("graph", status, body, body.dump());
 }
@@ -637,7 +636,17 @@ struct Connector::PreparedStart {
   nlohmann::json body;      // the crossOrganizationMigrationTask to create
 };
 
-absl::StatusOr<Connector::PreparedStart> Connector::PrepareStart(const v1::StartUserContentMoveRequest& request) {
+absl::StatusOr<Connector::GeoRef> Connector::SourceGeo(const std::string& geo) {
+  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
+  if (ref.role != v1::CONNECTION_ROLE_SOURCE) {
+    return InvalidArgumentWithViolations("moves start on the source",
+                                         {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection")}});
+  }
+  return ref;
+}
+
+absl::StatusOr<Connector::PreparedStart> Connector::PrepareStart(const v1::StartUserContentMoveRequest& request,
+                                                                 const GeoRef* source) {
   std::vector<FieldViolation> violations;
   if (!absl::StrContains(request.source_user_principal_name(), "@")) {
     violations.push_back({"source_user_principal_name", "is required: the OneDrive owner's UPN on the source"});
@@ -653,10 +662,10 @@ absl::StatusOr<Connector::PreparedStart> Connector::PrepareStart(const v1::Start
   }
   if (!violations.empty()) return InvalidArgumentWithViolations("invalid request", violations);
   PreparedStart start;
-  ASSIGN_OR_RETURN(start.ref, ResolveGeo(request.geo(), "geo"));
-  if (start.ref.role != v1::CONNECTION_ROLE_SOURCE) {
-    return InvalidArgumentWithViolations("moves start on the source",
-                                         {{"geo", absl::StrCat(start.ref.connection_name, " is a TARGET connection")}});
+  if (source != nullptr) {
+    start.ref = *source;
+  } else {
+    ASSIGN_OR_RETURN(start.ref, SourceGeo(request.geo()));
   }
   start.target_host = *std::move(target_host);
   std::string target_tenant_id = request.target_tenant_id();
@@ -740,11 +749,7 @@ absl::Status Connector::CheckStartCount(size_t count) {
 absl::StatusOr<std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>>> Connector::StartMoves(
     const std::string& geo, const std::vector<v1::StartUserContentMoveRequest>& requests, absl::Time deadline) {
   RETURN_IF_ERROR(CheckStartCount(requests.size()));
-  ASSIGN_OR_RETURN(GeoRef ref, ResolveGeo(geo, "geo"));
-  if (ref.role != v1::CONNECTION_ROLE_SOURCE) {
-    return InvalidArgumentWithViolations("moves start on the source",
-                                         {{"geo", absl::StrCat(ref.connection_name, " is a TARGET connection")}});
-  }
+  ASSIGN_OR_RETURN(const GeoRef ref, SourceGeo(geo));
   // A start that Graph's $batch answer leaves out is one to try again later (looked up first).
   std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>> results(
       requests.size(), absl::UnavailableError("Microsoft graph's $batch answer has no answer for this start"));
@@ -753,18 +758,17 @@ absl::StatusOr<std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>>> Co
   std::vector<size_t> to_post;
   std::vector<size_t> to_look_up;
   for (size_t i = 0; i < requests.size(); ++i) {
-    v1::StartUserContentMoveRequest item = requests[i];
+    const v1::StartUserContentMoveRequest& item = requests[i];
     std::vector<FieldViolation> violations;
     if (!item.geo().empty() && item.geo() != geo) {
       violations.push_back({"geo", absl::StrCat("must be empty or the batch's geo ", geo)});
     }
-    item.set_geo(geo);
-    absl::StatusOr<PreparedStart> start = PrepareStart(item);
+    // On a resolved geo, only the item's own fields can be refused (INVALID_ARGUMENT).
+    absl::StatusOr<PreparedStart> start = PrepareStart(item, &ref);
     if (start.ok() && violations.empty()) {
       prepared[i] = *std::move(start);
     } else {
       if (!start.ok()) {
-        if (start.status().code() != absl::StatusCode::kInvalidArgument) return start.status();  // the connection's
         for (FieldViolation& violation : FieldViolationsOf(start.status())) violations.push_back(std::move(violation));
       }
       results[i] = InvalidArgumentWithViolations("invalid request", violations);
