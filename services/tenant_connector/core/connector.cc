@@ -784,6 +784,10 @@ GraphTarget Connector::GraphOf(Entry& entry) {
   GraphTarget target;
   target.graph_host = entry.graph_host;
   target.governor_key = GovernorKey(entry);
+  {
+    absl::MutexLock lock(&entry.mu);
+    target.connection = entry.connection.name();
+  }
   const std::string scope = entry.graph_scope;
   // The target lives only as long as the call that made it, which holds the entry.
   Entry* raw = &entry;

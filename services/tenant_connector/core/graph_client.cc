@@ -1,6 +1,7 @@
 #include "services/tenant_connector/core/graph_client.h"
 
 #include <algorithm>
+#include <deque>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -118,14 +119,131 @@ absl::StatusOr<GraphResult> GraphClient::Send(const GraphTarget& target, const s
   }
 }
 
+// One caller's sub-requests and what became of each: an answer, or the error of the envelope that
+// carried it (or of the wait that outlasted the call's deadline).
+struct GraphClient::BatchCall {
+  std::vector<nlohmann::json> requests;
+  absl::Time deadline;
+  std::vector<std::optional<nlohmann::json>> answers;
+  std::vector<absl::Status> errors;
+  size_t left = 0;  // neither answered nor failed yet
+  size_t answered = 0;
+};
+
+// A sub-request waiting for an envelope, or in one.
+struct GraphClient::BatchItem {
+  BatchCall* call;
+  size_t index;  // in call->requests
+  int sends;     // sends so far
+};
+
+struct GraphClient::BatchQueue {
+  absl::Mutex mu;
+  std::deque<BatchItem> waiting ABSL_GUARDED_BY(mu);
+  bool sending ABSL_GUARDED_BY(mu) = false;  // an envelope is in flight (or waiting for the governor)
+};
+
+GraphClient::~GraphClient() = default;
+
+size_t GraphClient::SubRequestsWaiting() {
+  absl::MutexLock lock(&queues_mu_);
+  size_t waiting = 0;
+  for (const auto& [key, queue] : queues_) {
+    absl::MutexLock queue_lock(&queue->mu);
+    waiting += queue->waiting.size();
+  }
+  return waiting;
+}
+
+GraphClient::BatchQueue& GraphClient::QueueOf(const GraphTarget& target, const std::string& version) {
+  absl::MutexLock lock(&queues_mu_);
+  std::unique_ptr<BatchQueue>& queue =
+      queues_[absl::StrCat(target.graph_host, " ", target.governor_key, " ", target.connection, " ", version)];
+  if (queue == nullptr) queue = std::make_unique<BatchQueue>();
+  return *queue;
+}
+
 absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const GraphTarget& target,
                                                                          const std::string& version,
                                                                          std::vector<nlohmann::json> requests,
                                                                          absl::Time deadline) {
+  BatchCall call;
+  call.requests = std::move(requests);
+  call.deadline = deadline;
+  call.answers.resize(call.requests.size());
+  call.errors.resize(call.requests.size());
+  call.left = call.requests.size();
+  BatchQueue& queue = QueueOf(target, version);
+  {
+    absl::MutexLock lock(&queue.mu);
+    for (size_t i = 0; i < call.requests.size(); ++i) queue.waiting.push_back({&call, i, 0});
+    // The waits are in real time: the governor, not this queue, keeps Microsoft's clock.
+    const absl::Time give_up = absl::Now() + (deadline - clock_->Now());
+    bool gave_up = false;
+    const auto holds_some = [&]() ABSL_SHARED_LOCKS_REQUIRED(queue.mu) {
+      return std::any_of(queue.waiting.begin(), queue.waiting.end(),
+                         [&](const BatchItem& item) { return item.call == &call; });
+    };
+    while (call.left > 0) {
+      // Until its deadline, a call whose sub-requests wait sends the next envelope whenever none is in
+      // flight, whoever's sub-requests it holds. Past it, the call takes its own out of the queue and
+      // waits only for those already in an envelope.
+      const auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(queue.mu) {
+        return call.left == 0 || (gave_up ? holds_some() : !queue.sending && !queue.waiting.empty());
+      };
+      if (!queue.mu.AwaitWithDeadline(absl::Condition(&ready), gave_up ? absl::InfiniteFuture() : give_up)) {
+        gave_up = true;
+      }
+      if (gave_up) {
+        const absl::Status late = ResourceExhaustedWithRetry(
+            "Microsoft graph's $batch sub-request waited behind the tenant's throttling past the call's deadline",
+            absl::Seconds(1));
+        for (auto it = queue.waiting.begin(); it != queue.waiting.end();) {
+          if (it->call != &call) {
+            ++it;
+            continue;
+          }
+          call.errors[it->index] = late;
+          --call.left;
+          it = queue.waiting.erase(it);
+        }
+        continue;
+      }
+      if (call.left == 0) break;
+      std::vector<BatchItem> envelope;
+      while (!queue.waiting.empty() && envelope.size() < kBatchLimit) {
+        envelope.push_back(queue.waiting.front());
+        queue.waiting.pop_front();
+      }
+      queue.sending = true;
+      queue.mu.Unlock();
+      SendEnvelope(target, version, queue, envelope);
+      queue.mu.Lock();
+      queue.sending = false;
+    }
+  }
+  // Refused before anything was answered, or for the connection itself: the call's error.
+  absl::Status first_error;
+  for (const absl::Status& error : call.errors) {
+    if (error.ok()) continue;
+    if (first_error.ok()) first_error = error;
+    if (IsConnectionReason(ErrorInfoReasonOf(error))) return error;
+  }
+  if (call.answered == 0 && !first_error.ok()) return first_error;
+  std::map<std::string, nlohmann::json> answers;
+  for (size_t i = 0; i < call.requests.size(); ++i) {
+    answers[json_read::Str(call.requests[i], "id")] =
+        call.answers[i].has_value() ? *std::move(call.answers[i]) : UnansweredItem(call.errors[i]);
+  }
+  return answers;
+}
+
+void GraphClient::SendEnvelope(const GraphTarget& target, const std::string& version, BatchQueue& queue,
+                               const std::vector<BatchItem>& items) {
   ThrottleGovernor& governor = governors_->For(target.governor_key, UpstreamApi::kGraph);
   // A throttled sub-response holds the tenant back as a throttled response would, and it must do so
-  // before the batch's permit is released: otherwise a request of another caller could leave before its
-  // Retry-After has elapsed.
+  // before the envelope's permit is released: otherwise a request of another caller could leave before
+  // its Retry-After has elapsed.
   const auto note_throttled = [&governor](const HttpResponse& response) {
     if (response.status != 200 ||
         (!absl::StrContains(response.body, "429") && !absl::StrContains(response.body, "503"))) {
@@ -144,53 +262,54 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
       governor.NoteThrottled(inner);
     }
   };
-  std::map<std::string, nlohmann::json> answers;
-  for (int attempt = 1; !requests.empty(); ++attempt) {
-    std::vector<nlohmann::json> throttled;
-    for (size_t start = 0; start < requests.size(); start += kBatchLimit) {
-      nlohmann::json batch = {{"requests", nlohmann::json::array()}};
-      for (size_t i = start; i < std::min(start + kBatchLimit, requests.size()); ++i) {
-        batch["requests"].push_back(requests[i]);
-      }
-      absl::StatusOr<GraphResult> sent_batch = Send(target, "POST", absl::StrCat("/", version, "/$batch"), &batch,
-                                                    deadline, /*allow_404=*/false, {}, note_throttled);
-      if (!sent_batch.ok()) {
-        // Refused after some answers came: keep those (a sub-request answered may have changed something
-        // at Microsoft, e.g. started a move), and give every request left its own transient error, for
-        // the caller to retry only those.
-        const absl::Status& error = sent_batch.status();
-        if (answers.empty()) return error;
-        std::vector<nlohmann::json> left(requests.begin() + static_cast<std::ptrdiff_t>(start), requests.end());
-        left.insert(left.end(), throttled.begin(), throttled.end());
-        for (const nlohmann::json& request : left) answers[json_read::Str(request, "id")] = UnansweredItem(error);
-        return answers;
-      }
-      GraphResult& result = *sent_batch;
-      std::map<std::string, const nlohmann::json*> sent;
-      for (const nlohmann::json& request : batch["requests"]) sent[json_read::Str(request, "id")] = &request;
-      for (const nlohmann::json& item : json_read::Array(result.body, "responses")) {
-        const std::string id = json_read::Str(item, "id");
-        const auto request = sent.find(id);
-        if (request == sent.end()) continue;
-        const int status = static_cast<int>(json_read::Int(item, "status", 0));
-        if ((status == 429 || status == 503) && attempt < max_attempts_) {
-          // Already held back by note_throttled; sent again once the governor lets it.
-          throttled.push_back(*request->second);
-        } else {
-          answers[id] = item;
-        }
-        sent.erase(request);
-      }
-      // A sub-request without an answer has no result: never read it as "not found".
-      if (!sent.empty()) {
-        return absl::UnavailableError(absl::StrCat("Microsoft graph's $batch answer lacks ", sent.size(), " of ",
-                                                   batch["requests"].size(), " sub-requests (first id \"",
-                                                   sent.begin()->first, "\"); retry the call"));
-      }
-    }
-    requests = std::move(throttled);
+  // Ids are positions in the envelope: the callers' own ids need not be unique across callers. The
+  // envelope gives up with the earliest deadline among its sub-requests' calls.
+  nlohmann::json batch = {{"requests", nlohmann::json::array()}};
+  absl::Time deadline = absl::InfiniteFuture();
+  for (size_t k = 0; k < items.size(); ++k) {
+    nlohmann::json request = items[k].call->requests[items[k].index];
+    request["id"] = std::to_string(k);
+    batch["requests"].push_back(std::move(request));
+    deadline = std::min(deadline, items[k].call->deadline);
   }
-  return answers;
+  absl::StatusOr<GraphResult> sent = Send(target, "POST", absl::StrCat("/", version, "/$batch"), &batch, deadline,
+                                          /*allow_404=*/false, {}, note_throttled);
+  std::vector<const nlohmann::json*> answer_of(items.size(), nullptr);
+  if (sent.ok()) {
+    for (const nlohmann::json& item : json_read::Array(sent->body, "responses")) {
+      size_t k = 0;
+      if (absl::SimpleAtoi(json_read::Str(item, "id"), &k) && k < items.size()) answer_of[k] = &item;
+    }
+  }
+  const size_t lacking = static_cast<size_t>(std::count(answer_of.begin(), answer_of.end(), nullptr));
+  // A sub-request without an answer has no result: never read it as "not found".
+  const absl::Status unanswered =
+      !sent.ok() ? sent.status()
+                 : absl::UnavailableError(absl::StrCat("Microsoft graph's $batch answer lacks ", lacking, " of ",
+                                                       items.size(), " sub-requests; retry the call"));
+  absl::MutexLock lock(&queue.mu);
+  std::vector<BatchItem> again;
+  for (size_t k = 0; k < items.size(); ++k) {
+    BatchItem item = items[k];
+    BatchCall& call = *item.call;
+    ++item.sends;
+    if (answer_of[k] == nullptr) {
+      call.errors[item.index] = unanswered;
+      --call.left;
+      continue;
+    }
+    const int status = static_cast<int>(json_read::Int(*answer_of[k], "status", 0));
+    if ((status == 429 || status == 503) && item.sends < max_attempts_ && clock_->Now() < call.deadline) {
+      again.push_back(item);  // already held back by note_throttled; goes first in the next envelope
+      continue;
+    }
+    nlohmann::json answer = *answer_of[k];
+    answer["id"] = json_read::Str(call.requests[item.index], "id");
+    call.answers[item.index] = std::move(answer);
+    ++call.answered;
+    --call.left;
+  }
+  queue.waiting.insert(queue.waiting.begin(), again.begin(), again.end());
 }
 
 }  // namespace crosstenant::tenant_connector

@@ -11,12 +11,15 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "services/tenant_connector/core/http.h"
@@ -35,6 +38,9 @@ struct GraphTarget {
   std::function<void(const std::string& message)> on_token_rejected;
   // Told Microsoft's clock minus ours, from each answer's Date header; may be empty.
   std::function<void(absl::Duration skew)> on_clock_skew;
+  // The connection's name: `$batch` sub-requests of callers with the same one (one token) may share an
+  // envelope.
+  std::string connection;
 };
 
 // A Graph answer: its status, the parsed body (discarded when not JSON) and the raw body.
@@ -64,22 +70,44 @@ class GraphClient {
                                    std::vector<std::pair<std::string, std::string>> extra_headers = {},
                                    const std::function<void(const HttpResponse&)>& inspect = nullptr);
 
-  // Sends `requests` (`$batch` sub-requests, ids unique) in batches of 20 and returns each one's answer
-  // by id. Sub-requests throttled (429, 503) hold the tenant back for their Retry-After and are sent
-  // again, up to `max_attempts`; those still throttled then come back with their 429 or 503. A whole
-  // batch refused is the error when nothing was answered yet; once some sub-requests were answered, a
-  // batch refused keeps those answers and gives each sub-request left a 429 with Retry-After (when
-  // refused as throttled) or a 503, so that the caller retries only them.
+  // Sends `requests` (`$batch` sub-requests, ids unique, no `dependsOn`) and returns each one's answer
+  // by id. The sub-requests of every caller on one connection and Graph version share envelopes of
+  // 20: while one envelope is in flight or held back by the tenant's Retry-After, the sub-requests that
+  // arrive wait in one queue and leave together in the next, so that a throttled tenant gets a few full
+  // envelopes, each costing one Retry-After, instead of many small ones (the governor sends one request
+  // of a tenant at a time). Sub-requests throttled (429, 503) hold the tenant back for their
+  // Retry-After and go again at the head of the queue, up to `max_attempts` sends; those still
+  // throttled then come back with their 429 or 503. An envelope refused whole (or an answer that lacks
+  // some of its sub-requests) gives each of its sub-requests a 429 with Retry-After (refused as
+  // throttled) or a 503, so that the caller retries only those; the call itself fails with that error
+  // when nothing of it was answered, or when the connection itself was refused. Sub-requests still
+  // waiting at `deadline` come back as 429s with the time still to wait.
   absl::StatusOr<std::map<std::string, nlohmann::json>> Batch(const GraphTarget& target, const std::string& version,
                                                               std::vector<nlohmann::json> requests,
                                                               absl::Time deadline);
 
+  // Sub-requests of every connection waiting for an envelope now.
+  size_t SubRequestsWaiting();
+
+  ~GraphClient();
+
  private:
+  struct BatchCall;
+  struct BatchItem;
+  struct BatchQueue;
+  // The queue of `target`'s connection for Graph `version`, created on first use.
+  BatchQueue& QueueOf(const GraphTarget& target, const std::string& version);
+  // Sends the envelope `items` (taken from `queue`, not under its lock) and hands each its answer.
+  void SendEnvelope(const GraphTarget& target, const std::string& version, BatchQueue& queue,
+                    const std::vector<BatchItem>& items);
+
   HttpTransport* const transport_;
   ThrottleGovernors* const governors_;
   Clock* const clock_;
   ConnectorMetrics* const metrics_;
   const int max_attempts_;
+  absl::Mutex queues_mu_;
+  std::map<std::string, std::unique_ptr<BatchQueue>> queues_ ABSL_GUARDED_BY(queues_mu_);
 };
 
 }  // namespace crosstenant::tenant_connector

@@ -23,7 +23,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "tests/integration/migration/migration_fixture.h"
@@ -66,12 +68,28 @@ class StormTest : public MigrationTest {
     return status.ok();
   }
 
-  // Runs one migration of `count` users from row `from` to its end; its wall time.
-  absl::Duration Run(const std::string& id, int from, int count, absl::Duration timeout) {
+  // Runs one migration of `count` users from row `from` to its end; its wall time. `phases` gets the
+  // time spent in each phase ("TARGET_USERS 12.3s, MOVES 40.1s"), as seen by polling the migration.
+  absl::Duration Run(const std::string& id, int from, int count, absl::Duration timeout, std::string* phases) {
     const absl::Time started = absl::Now();
     if (!CreateWithRows(id, from, count)) return absl::InfiniteDuration();
-    const v1::Migration migration = WaitUntil("migrations/" + id, Ended, timeout);
+    std::vector<std::pair<v1::MigrationPhase, absl::Time>> seen;
+    const v1::Migration migration = WaitUntil(
+        "migrations/" + id,
+        [&seen](const v1::Migration& m) {
+          if (seen.empty() || seen.back().first != m.phase()) seen.push_back({m.phase(), absl::Now()});
+          return Ended(m);
+        },
+        timeout);
     const absl::Duration took = absl::Now() - started;
+    for (size_t i = 0; i < seen.size(); ++i) {
+      const absl::Time end = i + 1 < seen.size() ? seen[i + 1].second : started + took;
+      const std::string full = v1::MigrationPhase_Name(seen[i].first);
+      absl::string_view name = full;
+      absl::ConsumePrefix(&name, "MIGRATION_PHASE_");
+      absl::StrAppend(phases, phases->empty() ? "" : ", ", name, " ",
+                      absl::FormatDuration(absl::Trunc(end - seen[i].second, absl::Milliseconds(100))));
+    }
     EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
     int succeeded = 0;
     for (const v1::MigrationReportRow& row : Report("migrations/" + id)) {
@@ -90,7 +108,8 @@ TEST_F(StormTest, AMigrationUnderAThrottlingStormCompletesWithNoEarlyRetryAndPri
   ASSERT_TRUE(StartMesh(seed, 3000, 2));
 
   emulator_.Admin("DELETE", "/_emulator/accounting");
-  const absl::Duration calm = Run("calm", 0, kUsers, absl::Seconds(120));
+  std::string calm_phases, storm_phases;
+  const absl::Duration calm = Run("calm", 0, kUsers, absl::Seconds(120), &calm_phases);
   const nlohmann::json calm_accounting = emulator_.Admin("GET", "/_emulator/accounting");
   int busiest = 0;
   for (const auto& [tenant, count] : calm_accounting["requests"]["by_tenant"].items()) {
@@ -110,7 +129,7 @@ TEST_F(StormTest, AMigrationUnderAThrottlingStormCompletesWithNoEarlyRetryAndPri
                    {"retry_after_max_seconds", kRetryAfterMax},
                    {"unavailable_ratio", kUnavailableRatio},
                    {"latency_ms", 50}});
-  const absl::Duration storm = Run("storm", kUsers, kUsers, 3 * bound + absl::Minutes(1));
+  const absl::Duration storm = Run("storm", kUsers, kUsers, 3 * bound + absl::Minutes(1), &storm_phases);
   emulator_.Admin("DELETE", "/_emulator/faults");
   const nlohmann::json accounting = emulator_.Admin("GET", "/_emulator/accounting");
 
@@ -123,7 +142,8 @@ TEST_F(StormTest, AMigrationUnderAThrottlingStormCompletesWithNoEarlyRetryAndPri
           << absl::FDivDuration(storm, std::max(calm, floor))
           << (storm <= bound ? " (bound 3: met)" : " (bound 3: MISSED)") << "; storm requests "
           << accounting["requests"]["total"] << ", faults " << accounting["faults"].dump() << ", early retries "
-          << accounting["retry_after"]["early_retries"] << "\n";
+          << accounting["retry_after"]["early_retries"] << "\n  phases without faults: " << calm_phases
+          << "\n  phases in the storm: " << storm_phases << "\n";
   std::cout << figures.str();
   RecordProperty("figures", figures.str());
 

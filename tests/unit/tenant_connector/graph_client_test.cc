@@ -1,12 +1,17 @@
 // GraphClient against a scripted transport: an answer that does not parse is an error, never an empty
-// result; a $batch answer missing sub-requests is an error; throttled sub-requests are sent again
-// after their Retry-After; one token refresh on a 401, then the connection is told.
+// result; a sub-request missing from a $batch answer is unanswered, never "not found"; throttled
+// sub-requests are sent again after their Retry-After; callers on one connection share envelopes; one
+// token refresh on a 401, then the connection is told.
 
 #include "services/tenant_connector/core/graph_client.h"
+
+#include <set>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/synchronization/notification.h"
 #include "services/common/errors.h"
 #include "tests/unit/tenant_connector/fake_clock.h"
 #include "tests/unit/tenant_connector/scripted_transport.h"
@@ -65,12 +70,16 @@ TEST_F(GraphClientTest, ACutOffAnswerIsAnErrorNeverAnEmptyResult) {
   }
 }
 
-TEST_F(GraphClientTest, ABatchAnswerMissingSubRequestsIsAnError) {
+TEST_F(GraphClientTest, ASubRequestMissingFromTheAnswerIsUnansweredNeverNotFound) {
   transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{}},{"id":"2","status":404,"body":{}}]})");
   std::vector<nlohmann::json> requests = Requests(3);
-  absl::Status status = graph_.Batch(target_, "v1.0", requests, Deadline()).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(status.message(), HasSubstr("lacks 1 of 3 sub-requests (first id \"1\")"));
+  absl::StatusOr<std::map<std::string, nlohmann::json>> answers = graph_.Batch(target_, "v1.0", requests, Deadline());
+  ASSERT_TRUE(answers.ok()) << answers.status();
+  EXPECT_EQ((*answers)["0"]["status"], 200);
+  EXPECT_EQ((*answers)["2"]["status"], 404);
+  EXPECT_EQ((*answers)["1"]["status"], 503) << "unanswered, for the caller to retry";
+  EXPECT_THAT((*answers)["1"]["body"]["error"]["message"].get<std::string>(), HasSubstr("lacks 1 of 3 sub-requests"));
+  // An answer that does not parse answers nothing: the call's error.
   transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{}},{"id":"1","status":200,"body":{}})");
   EXPECT_EQ(graph_.Batch(target_, "v1.0", requests, Deadline()).status().code(), absl::StatusCode::kUnavailable);
 }
@@ -79,7 +88,7 @@ TEST_F(GraphClientTest, ThrottledSubRequestsAloneAreSentAgainAfterTheirRetryAfte
   transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{"n":0}},)"
                          R"({"id":"1","status":429,"headers":{"Retry-After":"4"},"body":{}},)"
                          R"({"id":"2","status":200,"body":{"n":2}}]})");
-  transport_.Answer(200, R"({"responses":[{"id":"1","status":200,"body":{"n":1}}]})");
+  transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{"n":1}}]})");
   const absl::Time start = clock_.Now();
   absl::StatusOr<std::map<std::string, nlohmann::json>> answers =
       graph_.Batch(target_, "v1.0", Requests(3), Deadline());
@@ -89,7 +98,7 @@ TEST_F(GraphClientTest, ThrottledSubRequestsAloneAreSentAgainAfterTheirRetryAfte
   ASSERT_EQ(transport_.sent.size(), 2u);
   const nlohmann::json again = nlohmann::json::parse(transport_.sent[1].body);
   ASSERT_EQ(again["requests"].size(), 1u);  // only the throttled one
-  EXPECT_EQ(again["requests"][0]["id"], "1");
+  EXPECT_EQ(again["requests"][0]["url"], "/users/u1");
   EXPECT_GE(clock_.Now() - start, absl::Seconds(4));
 }
 
@@ -118,6 +127,45 @@ TEST_F(GraphClientTest, ABatchRefusedAfterOthersWereAnsweredKeepsTheAnswers) {
   // Refused before anything was answered, the batch is the error.
   EXPECT_EQ(graph_.Batch(target_, "v1.0", Requests(2), Deadline()).status().code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+// While one envelope is in flight, the sub-requests of other callers on the connection wait and leave
+// together in the next one; each caller gets its own answers under its own ids.
+TEST_F(GraphClientTest, CallersOnOneConnectionShareTheNextEnvelope) {
+  absl::Notification first_in_flight, release;
+  transport_.before_answer = [&](size_t index) {
+    if (index != 0) return;
+    first_in_flight.Notify();
+    release.WaitForNotification();
+  };
+  const auto answer = [](int n) {
+    nlohmann::json responses = nlohmann::json::array();
+    for (int i = 0; i < n; ++i) responses.push_back({{"id", std::to_string(i)}, {"status", 200}, {"body", {{"k", i}}}});
+    return nlohmann::json{{"responses", responses}}.dump();
+  };
+  transport_.Answer(200, answer(2));
+  transport_.Answer(200, answer(3));
+  absl::StatusOr<std::map<std::string, nlohmann::json>> first, second, third;
+  std::thread a([&] { first = graph_.Batch(target_, "v1.0", Requests(2), Deadline()); });
+  first_in_flight.WaitForNotification();
+  std::thread b([&] { second = graph_.Batch(target_, "v1.0", Requests(2), Deadline()); });
+  std::thread c([&] { third = graph_.Batch(target_, "v1.0", {Requests(1)[0]}, Deadline()); });
+  while (graph_.SubRequestsWaiting() < 3) absl::SleepFor(absl::Milliseconds(1));
+  release.Notify();
+  a.join();
+  b.join();
+  c.join();
+  ASSERT_EQ(transport_.sent.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(transport_.sent[1].body)["requests"].size(), 3u);
+  ASSERT_TRUE(first.ok() && second.ok() && third.ok());
+  EXPECT_EQ(first->size(), 2u);
+  EXPECT_EQ(second->size(), 2u);
+  ASSERT_EQ(third->size(), 1u);
+  // The second envelope's three answers went back to their callers, under the callers' ids.
+  std::set<int> keys = {(*second)["0"]["body"]["k"].get<int>(), (*second)["1"]["body"]["k"].get<int>(),
+                        (*third)["0"]["body"]["k"].get<int>()};
+  EXPECT_EQ(keys, (std::set<int>{0, 1, 2}));
+  EXPECT_EQ(graph_.SubRequestsWaiting(), 0u);
 }
 
 TEST_F(GraphClientTest, OneRefreshOnA401ThenTheConnectionIsTold) {

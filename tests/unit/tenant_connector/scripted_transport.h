@@ -5,6 +5,7 @@
 // keeps every request it was sent.
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -17,6 +18,7 @@ namespace crosstenant::tenant_connector {
 class ScriptedTransport : public HttpTransport {
  public:
   absl::StatusOr<HttpResponse> Send(const HttpRequest& request) override {
+    if (before_answer) before_answer(sent.size());
     sent.push_back(request);
     if (answers.empty()) return absl::UnavailableError("script exhausted");
     HttpResponse next = answers.front();
@@ -40,6 +42,8 @@ class ScriptedTransport : public HttpTransport {
 
   std::deque<HttpResponse> answers;
   std::vector<HttpRequest> sent;
+  // Called with the request's index before it is answered (e.g. to hold the answer back); may be empty.
+  std::function<void(size_t index)> before_answer;
 };
 
 }  // namespace crosstenant::tenant_connector
