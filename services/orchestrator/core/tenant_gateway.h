@@ -3,6 +3,7 @@
 
 // The migration-wide tenant operations the orchestrator performs itself, through the tenant connector
 // (implemented over gRPC in ../grpc). Per-user work goes through workers instead (TaskService).
+// Thread-safe: the users of the source and of the target are checked at the same time.
 
 #include <string>
 #include <vector>

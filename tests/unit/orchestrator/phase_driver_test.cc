@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "services/common/errors.h"
 #include "services/orchestrator/core/task_service.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
@@ -126,6 +127,7 @@ class FakeTenant : public TenantGateway {
   absl::Status RemoveRedirectSite(const v1::RemoveRedirectSiteRequest&) override { return absl::OkStatus(); }
   absl::StatusOr<std::vector<v1::UserCheck>> BatchCheckUsers(const std::string& connection,
                                                              const std::vector<std::string>& upns) override {
+    absl::MutexLock lock(&checks_mu_);  // the source and the target are checked at once
     std::vector<v1::UserCheck> checks;
     for (const std::string& upn : upns) {
       checked.push_back(upn);
@@ -161,6 +163,9 @@ class FakeTenant : public TenantGateway {
       return ResourceExhaustedWithRetry("SharePoint throttled", throttle_delay);
     return compatible ? v1::COMPATIBILITY_STATUS_COMPATIBLE : v1::COMPATIBILITY_STATUS_INCOMPATIBLE;
   }
+
+ private:
+  absl::Mutex checks_mu_;
 };
 
 class PhaseDriverTest : public ::testing::Test {
