@@ -5,7 +5,7 @@
 // retries) and no duplicate start. Its time against 3x the larger of the fault-free run and the
 // Retry-After floor below is printed as a figure (met or MISSED), not asserted: it depends on how many
 // 429s the random draw gives, so a timed assertion would fail now and then on a busy machine. The
-// 100-user run takes about 6 minutes, nearly all of it the Retry-Afters:
+// 100-user run takes about 4 minutes, nearly all of it the Retry-Afters:
 // `STORM_USERS=100 build/tests/storm_test` (tests/bench/README.md).
 //
 // The fault-free time gets a floor, the time Microsoft's Retry-Afters alone take: every refused request
