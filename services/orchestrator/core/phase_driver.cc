@@ -385,10 +385,10 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
       targets.push_back(user.target_user_principal_name());
     }
     // Each tenant has its own throttling: under a storm, checking one after the other would add the
-    // two waits up.
+    // two waits up. The target's check keeps the migration's trace.
     absl::StatusOr<std::vector<v1::UserCheck>> target_checks;
-    std::thread target_thread(
-        [&] { target_checks = tenant_->BatchCheckUsers(migration.plan().target_connection(), targets); });
+    std::thread target_thread(WithCurrentTrace(
+        [&] { target_checks = tenant_->BatchCheckUsers(migration.plan().target_connection(), targets); }));
     absl::StatusOr<std::vector<v1::UserCheck>> source_checks =
         tenant_->BatchCheckUsers(migration.plan().source_connection(), sources);
     target_thread.join();

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "services/common/errors.h"
+#include "services/common/trace_context.h"
 #include "services/orchestrator/core/task_service.h"
 #include "services/orchestrator/store/sqlite_migration_store.h"
 #include "tests/support/server_process.h"
@@ -42,6 +43,7 @@ class FakeTenant : public TenantGateway {
   std::map<std::string, int> throttled_checks;           // UPN -> checks answered THROTTLED before a real answer
   absl::Time throttled_until = absl::InfinitePast();     // Graph's Retry-After in force, as GetConnection says
   std::vector<std::string> checked;                      // every UPN asked, in order
+  std::map<std::string, std::string> check_trace_ids;    // connection -> the trace its last check ran under
   std::map<std::string, std::set<std::string>> holders;  // connection -> its holders
   int hold_calls = 0;
   int hold_failures = 0;  // HoldConnection calls still to answer UNAVAILABLE
@@ -128,6 +130,7 @@ class FakeTenant : public TenantGateway {
   absl::StatusOr<std::vector<v1::UserCheck>> BatchCheckUsers(const std::string& connection,
                                                              const std::vector<std::string>& upns) override {
     absl::MutexLock lock(&checks_mu_);  // the source and the target are checked at once
+    check_trace_ids[connection] = CurrentTraceId();
     std::vector<v1::UserCheck> checks;
     for (const std::string& upn : upns) {
       checked.push_back(upn);
@@ -750,6 +753,21 @@ TEST_F(PhaseDriverTest, APausedMigrationKeepsItsHoldsAndACancelledOneReleasesThe
   ASSERT_TRUE(driver_->Tick().ok());
   EXPECT_TRUE(tenant_.HoldersOf("connections/contoso").empty());
   EXPECT_TRUE(tenant_.HoldersOf("connections/fabrikam").empty());
+}
+
+// The source's and the target's users are checked at the same time, both under the migration's trace.
+TEST_F(PhaseDriverTest, BothTenantsChecksCarryTheMigrationsTrace) {
+  tenant_.dormant_checks = 0;
+  {
+    ScopedTrace operator_call(ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+    Create(3);
+  }
+  const std::string trace_id = Get().trace_id();
+  ASSERT_EQ(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  EXPECT_EQ(tenant_.check_trace_ids["connections/contoso"], trace_id);
+  EXPECT_EQ(tenant_.check_trace_ids["connections/fabrikam"], trace_id);
+  EXPECT_EQ(migrations_->GetUserMove("migrations/m/users/u2@contoso.com")->state(), v1::USER_MOVE_STATE_QUEUED);
 }
 
 // Microsoft throttles some of a page's checks: the users whose checks both answered are decided at
