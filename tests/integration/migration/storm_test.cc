@@ -69,26 +69,37 @@ class StormTest : public MigrationTest {
   }
 
   // Runs one migration of `count` users from row `from` to its end; its wall time. `phases` gets the
-  // time spent in each phase ("TARGET_USERS 12.3s, MOVES 40.1s"), as seen by polling the migration.
+  // time spent in each phase and the times it waited for Microsoft ("TARGET_USERS 12.3s (2 waits),
+  // MOVES 40.1s"), as seen by polling the migration.
   absl::Duration Run(const std::string& id, int from, int count, absl::Duration timeout, std::string* phases) {
     const absl::Time started = absl::Now();
     if (!CreateWithRows(id, from, count)) return absl::InfiniteDuration();
-    std::vector<std::pair<v1::MigrationPhase, absl::Time>> seen;
+    struct Phase {
+      v1::MigrationPhase phase;
+      absl::Time since;
+      int waits = 0;
+    };
+    std::vector<Phase> seen;
+    bool waiting = false;
     const v1::Migration migration = WaitUntil(
         "migrations/" + id,
-        [&seen](const v1::Migration& m) {
-          if (seen.empty() || seen.back().first != m.phase()) seen.push_back({m.phase(), absl::Now()});
+        [&](const v1::Migration& m) {
+          if (seen.empty() || seen.back().phase != m.phase()) seen.push_back({m.phase(), absl::Now()});
+          const bool waits_now = m.state() == v1::MIGRATION_STATE_WAITING;
+          if (waits_now && !waiting) ++seen.back().waits;
+          waiting = waits_now;
           return Ended(m);
         },
         timeout);
     const absl::Duration took = absl::Now() - started;
     for (size_t i = 0; i < seen.size(); ++i) {
-      const absl::Time end = i + 1 < seen.size() ? seen[i + 1].second : started + took;
-      const std::string full = v1::MigrationPhase_Name(seen[i].first);
+      const absl::Time end = i + 1 < seen.size() ? seen[i + 1].since : started + took;
+      const std::string full = v1::MigrationPhase_Name(seen[i].phase);
       absl::string_view name = full;
       absl::ConsumePrefix(&name, "MIGRATION_PHASE_");
       absl::StrAppend(phases, phases->empty() ? "" : ", ", name, " ",
-                      absl::FormatDuration(absl::Trunc(end - seen[i].second, absl::Milliseconds(100))));
+                      absl::FormatDuration(absl::Trunc(end - seen[i].since, absl::Milliseconds(100))),
+                      seen[i].waits > 0 ? absl::StrCat(" (", seen[i].waits, " waits)") : "");
     }
     EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
     int succeeded = 0;
