@@ -195,9 +195,16 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
         gave_up = true;
       }
       if (gave_up) {
-        const absl::Status late = ResourceExhaustedWithRetry(
-            "Microsoft graph's $batch sub-request waited behind the tenant's throttling past the call's deadline",
-            absl::Seconds(1));
+        // Behind an outage, not throttling, when the tenant does not answer: told apart for the caller.
+        const absl::Status late =
+            governors_->For(target.governor_key, UpstreamApi::kGraph).InOutage()
+                ? absl::UnavailableError(
+                      "Microsoft graph's $batch sub-request waited past the call's deadline: the tenant's endpoint "
+                      "is unreachable")
+                : ResourceExhaustedWithRetry(
+                      "Microsoft graph's $batch sub-request waited behind the tenant's "
+                      "throttling past the call's deadline",
+                      absl::Seconds(1));
         for (auto it = queue.waiting.begin(); it != queue.waiting.end();) {
           if (it->call != &call) {
             ++it;

@@ -168,6 +168,29 @@ TEST_F(GraphClientTest, CallersOnOneConnectionShareTheNextEnvelope) {
   EXPECT_EQ(graph_.SubRequestsWaiting(), 0u);
 }
 
+// A call whose deadline comes while its sub-requests still wait behind another envelope takes them out
+// of the queue and fails as throttled, to be retried later; the envelope in flight is not disturbed.
+TEST_F(GraphClientTest, SubRequestsStillQueuedAtTheirCallsDeadlineComeBackThrottled) {
+  absl::Notification first_in_flight, release;
+  transport_.before_answer = [&](size_t index) {
+    if (index != 0) return;
+    first_in_flight.Notify();
+    release.WaitForNotification();
+  };
+  transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{}}]})");
+  absl::StatusOr<std::map<std::string, nlohmann::json>> first;
+  std::thread a([&] { first = graph_.Batch(target_, "v1.0", Requests(1), Deadline()); });
+  first_in_flight.WaitForNotification();
+  absl::Status late = graph_.Batch(target_, "v1.0", Requests(2), clock_.Now() + absl::Milliseconds(50)).status();
+  EXPECT_EQ(late.code(), absl::StatusCode::kResourceExhausted) << late;
+  EXPECT_THAT(late.message(), HasSubstr("past the call's deadline"));
+  EXPECT_EQ(graph_.SubRequestsWaiting(), 0u);
+  release.Notify();
+  a.join();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(transport_.sent.size(), 1u) << "the late call's sub-requests were never sent";
+}
+
 TEST_F(GraphClientTest, OneRefreshOnA401ThenTheConnectionIsTold) {
   transport_.Answer(401, R"({"error":{"code":"InvalidAuthenticationToken","message":"expired"}})");
   transport_.Answer(200, "{}");
