@@ -127,7 +127,6 @@ struct GraphClient::BatchCall {
   std::vector<std::optional<nlohmann::json>> answers;
   std::vector<absl::Status> errors;
   size_t left = 0;  // neither answered nor failed yet
-  size_t answered = 0;
 };
 
 // A sub-request waiting for an envelope, or in one.
@@ -236,7 +235,10 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
     if (first_error.ok()) first_error = error;
     if (IsConnectionReason(ErrorInfoReasonOf(error))) return error;
   }
-  if (call.answered == 0 && !first_error.ok()) return first_error;
+  const bool answered_some =
+      std::any_of(call.answers.begin(), call.answers.end(),
+                  [](const std::optional<nlohmann::json>& answer) { return answer.has_value(); });
+  if (!answered_some && !first_error.ok()) return first_error;
   std::map<std::string, nlohmann::json> answers;
   for (size_t i = 0; i < call.requests.size(); ++i) {
     answers[json_read::Str(call.requests[i], "id")] =
@@ -313,7 +315,6 @@ void GraphClient::SendEnvelope(const GraphTarget& target, const std::string& ver
     nlohmann::json answer = *answer_of[k];
     answer["id"] = json_read::Str(call.requests[item.index], "id");
     call.answers[item.index] = std::move(answer);
-    ++call.answered;
     --call.left;
   }
   queue.waiting.insert(queue.waiting.begin(), again.begin(), again.end());

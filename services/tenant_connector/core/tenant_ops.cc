@@ -824,8 +824,10 @@ absl::StatusOr<std::vector<absl::StatusOr<v1::StartUserContentMoveResponse>>> Co
       size_t i = 0;
       if (!absl::SimpleAtoi(id, &i) || i >= requests.size() || !prepared[i]) continue;
       const int status = static_cast<int>(Int(item, "status", 0));
-      absl::StatusOr<GraphResult> created = StatusOfSubResponse("this start", item);
-      if (status >= 200 && status <= 299) created = GraphResult{status, item.value("body", nlohmann::json()), ""};
+      absl::StatusOr<GraphResult> created =
+          status >= 200 && status <= 299
+              ? absl::StatusOr<GraphResult>(GraphResult{status, item.value("body", nlohmann::json()), ""})
+              : StatusOfSubResponse("this start", item);
       results[i] = AnswerOfStart(*prepared[i], requests[i].source_user_principal_name(), std::move(created), deadline);
     }
   }

@@ -32,6 +32,14 @@ class GraphClientTest : public ::testing::Test {
     target_.on_token_rejected = [this](const std::string&) { ++rejected_; };
   }
   absl::Time Deadline() { return clock_.Now() + absl::Minutes(5); }
+  // The first request sent is answered only once `release_` is notified; `first_in_flight_` says it was sent.
+  void HoldFirstAnswer() {
+    transport_.before_answer = [this](size_t index) {
+      if (index != 0) return;
+      first_in_flight_.Notify();
+      release_.WaitForNotification();
+    };
+  }
   static nlohmann::json Requests(int n) {
     nlohmann::json requests = nlohmann::json::array();
     for (int i = 0; i < n; ++i) {
@@ -46,6 +54,7 @@ class GraphClientTest : public ::testing::Test {
   GraphClient graph_;
   GraphTarget target_;
   int rejected_ = 0;
+  absl::Notification first_in_flight_, release_;
 };
 
 TEST_F(GraphClientTest, AnswersAreReadAndPathsGoToTheGraphHost) {
@@ -132,12 +141,7 @@ TEST_F(GraphClientTest, ABatchRefusedAfterOthersWereAnsweredKeepsTheAnswers) {
 // While one envelope is in flight, the sub-requests of other callers on the connection wait and leave
 // together in the next one; each caller gets its own answers under its own ids.
 TEST_F(GraphClientTest, CallersOnOneConnectionShareTheNextEnvelope) {
-  absl::Notification first_in_flight, release;
-  transport_.before_answer = [&](size_t index) {
-    if (index != 0) return;
-    first_in_flight.Notify();
-    release.WaitForNotification();
-  };
+  HoldFirstAnswer();
   const auto answer = [](int n) {
     nlohmann::json responses = nlohmann::json::array();
     for (int i = 0; i < n; ++i) responses.push_back({{"id", std::to_string(i)}, {"status", 200}, {"body", {{"k", i}}}});
@@ -147,11 +151,11 @@ TEST_F(GraphClientTest, CallersOnOneConnectionShareTheNextEnvelope) {
   transport_.Answer(200, answer(3));
   absl::StatusOr<std::map<std::string, nlohmann::json>> first, second, third;
   std::thread a([&] { first = graph_.Batch(target_, "v1.0", Requests(2), Deadline()); });
-  first_in_flight.WaitForNotification();
+  first_in_flight_.WaitForNotification();
   std::thread b([&] { second = graph_.Batch(target_, "v1.0", Requests(2), Deadline()); });
   std::thread c([&] { third = graph_.Batch(target_, "v1.0", {Requests(1)[0]}, Deadline()); });
   while (graph_.SubRequestsWaiting() < 3) absl::SleepFor(absl::Milliseconds(1));
-  release.Notify();
+  release_.Notify();
   a.join();
   b.join();
   c.join();
@@ -171,21 +175,16 @@ TEST_F(GraphClientTest, CallersOnOneConnectionShareTheNextEnvelope) {
 // A call whose deadline comes while its sub-requests still wait behind another envelope takes them out
 // of the queue and fails as throttled, to be retried later; the envelope in flight is not disturbed.
 TEST_F(GraphClientTest, SubRequestsStillQueuedAtTheirCallsDeadlineComeBackThrottled) {
-  absl::Notification first_in_flight, release;
-  transport_.before_answer = [&](size_t index) {
-    if (index != 0) return;
-    first_in_flight.Notify();
-    release.WaitForNotification();
-  };
+  HoldFirstAnswer();
   transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{}}]})");
   absl::StatusOr<std::map<std::string, nlohmann::json>> first;
   std::thread a([&] { first = graph_.Batch(target_, "v1.0", Requests(1), Deadline()); });
-  first_in_flight.WaitForNotification();
+  first_in_flight_.WaitForNotification();
   absl::Status late = graph_.Batch(target_, "v1.0", Requests(2), clock_.Now() + absl::Milliseconds(50)).status();
   EXPECT_EQ(late.code(), absl::StatusCode::kResourceExhausted) << late;
   EXPECT_THAT(late.message(), HasSubstr("past the call's deadline"));
   EXPECT_EQ(graph_.SubRequestsWaiting(), 0u);
-  release.Notify();
+  release_.Notify();
   a.join();
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(transport_.sent.size(), 1u) << "the late call's sub-requests were never sent";
