@@ -46,14 +46,16 @@ nlohmann::json FaultSettings::ToJson(absl::Duration default_token_lifetime) cons
           {"token_lifetime_seconds", absl::ToInt64Seconds(lifetime)},
           {"unreachable_tenants", unreachable_tenants},
           {"require_form_digest", require_form_digest},
-          {"site_page_size", site_page_size}};
+          {"site_page_size", site_page_size},
+          {"refuse_filter_in", refuse_filter_in}};
 }
 
 absl::Status FaultSettings::Apply(const nlohmann::json& update) {
   if (!update.is_object()) return absl::InvalidArgumentError("expected a JSON object");
   static const std::set<std::string> kKnown = {"throttle_ratio",      "retry_after_seconds", "retry_after_max_seconds",
                                                "unavailable_ratio",   "latency_ms",          "token_lifetime_seconds",
-                                               "unreachable_tenants", "require_form_digest", "site_page_size"};
+                                               "unreachable_tenants", "require_form_digest", "site_page_size",
+                                               "refuse_filter_in"};
   for (const auto& [key, value] : update.items()) {
     if (!kKnown.count(key)) return absl::InvalidArgumentError(absl::StrCat(key, ": unknown field"));
   }
@@ -80,6 +82,11 @@ absl::Status FaultSettings::Apply(const nlohmann::json& update) {
     if (!update["require_form_digest"].is_boolean())
       return absl::InvalidArgumentError("require_form_digest: expected true or false");
     next.require_form_digest = update["require_form_digest"].get<bool>();
+  }
+  if (update.contains("refuse_filter_in")) {
+    if (!update["refuse_filter_in"].is_boolean())
+      return absl::InvalidArgumentError("refuse_filter_in: expected true or false");
+    next.refuse_filter_in = update["refuse_filter_in"].get<bool>();
   }
   if (update.contains("site_page_size")) {
     const nlohmann::json& size = update["site_page_size"];

@@ -33,10 +33,12 @@ struct FaultSettings {
   bool require_form_digest = false;
   // SharePoint: sites per page of GetSitePropertiesFromSharePointByFilters (1..5000).
   int site_page_size = 300;
+  // Graph: `$filter` with `in` on users → 400 Request_UnsupportedQuery (as a Graph that supports only eq).
+  bool refuse_filter_in = false;
 
   // {"throttle_ratio":..,"retry_after_seconds":..,"unavailable_ratio":..,"latency_ms":..,
   //  "retry_after_max_seconds":..,"token_lifetime_seconds":..,"unreachable_tenants":[..],
-  //  "require_form_digest":false,"site_page_size":300}
+  //  "require_form_digest":false,"site_page_size":300,"refuse_filter_in":false}
   nlohmann::json ToJson(absl::Duration default_token_lifetime) const;
   // Overwrites the fields present in `update`; INVALID_ARGUMENT naming the first bad field.
   absl::Status Apply(const nlohmann::json& update);

@@ -1,6 +1,9 @@
 #include "services/tenant_emulator/graph_routes.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -20,6 +23,8 @@ namespace {
 constexpr int kMaxBatchRequests = 20;
 constexpr int kMaxMappingItems = 50;
 constexpr int kMaxPageSize = 999;
+// Values in one $filter `in` list (Graph: "requests are limited to 15 expressions in the filter clause").
+constexpr std::size_t kMaxFilterValues = 15;
 
 const AccessRule kReadOrganization{{"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All",
                                     "Directory.ReadWrite.All", "User.Read.All"},
@@ -68,6 +73,31 @@ std::string QuotedArgument(const std::string& segment) {
     if (value[i] == '\'' && i + 1 < value.size() && value[i + 1] == '\'') ++i;
   }
   return out;
+}
+
+// The values of an OData `in` list: "('a','b''c')" → {"a", "b'c"}; nullopt when it is not a
+// parenthesised, comma-separated list of quoted strings.
+std::optional<std::vector<std::string>> QuotedList(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  if (!absl::ConsumePrefix(&text, "(") || !absl::ConsumeSuffix(&text, ")")) return std::nullopt;
+  std::vector<std::string> values;
+  while (true) {
+    text = absl::StripLeadingAsciiWhitespace(text);
+    if (!absl::ConsumePrefix(&text, "'")) return std::nullopt;
+    std::string value;
+    while (true) {
+      const std::size_t quote = text.find('\'');
+      if (quote == absl::string_view::npos) return std::nullopt;
+      value.append(text.data(), quote);
+      text.remove_prefix(quote + 1);
+      if (!absl::ConsumePrefix(&text, "'")) break;  // '' is a quote inside the value
+      value += '\'';
+    }
+    values.push_back(std::move(value));
+    text = absl::StripLeadingAsciiWhitespace(text);
+    if (text.empty()) return values;
+    if (!absl::ConsumePrefix(&text, ",")) return std::nullopt;
+  }
 }
 
 std::string Param(const httplib::Request& request, const char* name) {
@@ -254,29 +284,57 @@ void GraphRoutes::ListUsers(RequestContext& ctx, const std::vector<std::string>&
       return SendGraphError(ctx.request, ctx.response, 400, "Request_BadRequest", "Invalid $skiptoken.");
     }
   }
-  // $filter: only equality on userPrincipalName, mail, id or userType (every seeded user is a Member).
-  std::string filter_field, filter_value;
+  // $filter: equality (eq) or membership (in, at most 15 values, as Graph allows) on userPrincipalName,
+  // mail, id or userType (every seeded user is a Member).
+  std::string filter_field;
+  std::vector<std::string> filter_values;  // lowercase
   if (const std::string filter = Param(ctx.request, "$filter"); !filter.empty()) {
     std::vector<std::string> parts = absl::StrSplit(filter, absl::MaxSplits(' ', 2));
-    if (parts.size() != 3 || parts[1] != "eq" || parts[2].size() < 2 || parts[2].front() != '\'' ||
-        (parts[0] != "userPrincipalName" && parts[0] != "mail" && parts[0] != "id" && parts[0] != "userType")) {
+    const bool known_field = parts.size() == 3 && (parts[0] == "userPrincipalName" || parts[0] == "mail" ||
+                                                   parts[0] == "id" || parts[0] == "userType");
+    std::optional<std::vector<std::string>> values;
+    if (known_field && parts[1] == "eq" && parts[2].size() >= 2 && parts[2].front() == '\'') {
+      values = std::vector<std::string>{QuotedArgument(parts[2])};
+    } else if (known_field && parts[1] == "in" && !c_.faults.Get().refuse_filter_in) {
+      values = QuotedList(parts[2]);
+    }
+    if (!values) {
       return SendGraphError(ctx.request, ctx.response, 400, "Request_UnsupportedQuery",
                             "Unsupported query: the emulator filters users only by userPrincipalName, mail, id or "
-                            "userType with eq.");
+                            "userType with eq or in.");
+    }
+    if (values->size() > kMaxFilterValues) {
+      return SendGraphError(ctx.request, ctx.response, 400, "Request_UnsupportedQuery",
+                            absl::StrCat("Too many child clauses specified in search filter expression containing "
+                                         "'OR' operators: ",
+                                         values->size(), ". Max allowed: ", kMaxFilterValues, "."));
     }
     filter_field = parts[0];
-    filter_value = absl::AsciiStrToLower(QuotedArgument(parts[2]));
+    for (const std::string& value : *values) filter_values.push_back(absl::AsciiStrToLower(value));
   }
   const std::vector<std::string> select = SelectList(ctx.request);
 
+  // By the directory's index for a user principal name or id (a check of many users asks for 15 at a
+  // time), by a scan otherwise.
   std::vector<int> matching;
-  for (std::size_t i = 0; i < tenant.users.size(); ++i) {
-    const DirectoryUser& u = tenant.users[i];
-    const absl::string_view field = filter_field == "id"         ? absl::string_view(u.id)
-                                    : filter_field == "userType" ? kMember
-                                                                 : absl::string_view(u.upn);
-    if (!filter_field.empty() && field != filter_value) continue;
-    matching.push_back(static_cast<int>(i));
+  if (filter_field == "userPrincipalName" || filter_field == "id") {
+    for (const std::string& value : filter_values) {
+      const int i = tenant.FindUserIndex(value);
+      if (i < 0) continue;
+      const DirectoryUser& u = tenant.users[i];
+      if (absl::AsciiStrToLower(filter_field == "id" ? u.id : u.upn) == value) matching.push_back(i);
+    }
+    std::sort(matching.begin(), matching.end());
+    matching.erase(std::unique(matching.begin(), matching.end()), matching.end());
+  } else {
+    for (std::size_t i = 0; i < tenant.users.size(); ++i) {
+      const std::string field = filter_field == "userType" ? std::string(kMember) : tenant.users[i].upn;
+      if (!filter_field.empty() &&
+          std::find(filter_values.begin(), filter_values.end(), field) == filter_values.end()) {
+        continue;
+      }
+      matching.push_back(static_cast<int>(i));
+    }
   }
   nlohmann::json value = nlohmann::json::array();
   const int end = std::min<int>(static_cast<int>(matching.size()), offset + top);

@@ -47,6 +47,28 @@ namespace {
 
 constexpr char kMigrationsBeta[] = "/beta/solutions/sharePoint/migrations";
 constexpr int kMappingDeltaLimit = 50;
+// Users looked up by one `$filter=userPrincipalName in (...)`: Graph allows 15 values in a filter.
+constexpr int kUsersPerLookup = 15;
+constexpr char kCheckedUserFields[] =
+    "id,userPrincipalName,mail,displayName,userType,accountEnabled,preferredDataLocation,assignedLicenses";
+
+// A user Microsoft found, from its Graph representation (kCheckedUserFields).
+void SetCheckedUser(const nlohmann::json& body, v1::UserCheck* check) {
+  check->set_found(true);
+  v1::TenantUser* user = check->mutable_user();
+  user->set_id(Str(body, "id"));
+  user->set_user_principal_name(Str(body, "userPrincipalName"));
+  user->set_mail(Str(body, "mail"));
+  user->set_display_name(Str(body, "displayName"));
+  user->set_user_type(Str(body, "userType", "Member"));
+  user->set_account_enabled(Bool(body, "accountEnabled", true));
+  user->set_preferred_data_location(Str(body, "preferredDataLocation"));
+  if (body.contains("assignedLicenses") && body["assignedLicenses"].is_array()) {
+    check->set_onedrive_licensed(!body["assignedLicenses"].empty());
+  } else {
+    check->set_onedrive_licensed(true);  // not reported: assume, the move validation checks it
+  }
+}
 
 // The error of one `$batch` sub-request Microsoft did not answer for good: a 429, or a 503 with
 // Retry-After, is THROTTLED (the tenant's governor holds every request back until that Retry-After,
@@ -382,51 +404,70 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
   for (const std::string& upn : request.user_principal_names()) {
     response.add_checks()->set_user_principal_name(upn);
   }
-  // Two sub-requests per user: the user and the drive.
+  // One look-up per kUsersPerLookup users (`$filter=userPrincipalName in (...)`) and one drive per user:
+  // about half the sub-requests of a user and a drive each, so half the envelopes a throttled tenant
+  // makes wait.
+  const int count = request.user_principal_names_size();
   std::vector<nlohmann::json> requests;
-  for (int i = 0; i < request.user_principal_names_size(); ++i) {
-    const std::string upn = PathEscape(request.user_principal_names(i));
-    requests.push_back({{"id", absl::StrCat("u", i)},
-                        {"method", "GET"},
-                        {"url", absl::StrCat("/users/", upn,
-                                             "?$select=id,userPrincipalName,mail,displayName,userType,accountEnabled,"
-                                             "preferredDataLocation,assignedLicenses")}});
-    requests.push_back(
-        {{"id", absl::StrCat("d", i)}, {"method", "GET"}, {"url", absl::StrCat("/users/", upn, "/drive")}});
-  }
-  absl::StatusOr<std::map<std::string, nlohmann::json>> answers =
-      graph_.Batch(GraphOf(*ref.entry), "v1.0", std::move(requests), deadline);
-  if (!answers.ok()) return answers.status();
-  for (const auto& [id, item] : *answers) {
-    int index = 0;
-    if (id.size() < 2 || !absl::SimpleAtoi(id.substr(1), &index) || index < 0 ||
-        index >= request.user_principal_names_size()) {
-      continue;
+  for (int first = 0; first < count; first += kUsersPerLookup) {
+    std::vector<std::string> quoted;
+    for (int i = first; i < std::min(count, first + kUsersPerLookup); ++i) {
+      quoted.push_back(absl::StrCat("'", absl::StrReplaceAll(request.user_principal_names(i), {{"'", "''"}}), "'"));
     }
-    v1::UserCheck* check = response.mutable_checks(index);
+    requests.push_back(
+        {{"id", absl::StrCat("u", first / kUsersPerLookup)},
+         {"method", "GET"},
+         {"url", absl::StrCat("/users?$filter=",
+                              UrlEscape(absl::StrCat("userPrincipalName in (", absl::StrJoin(quoted, ","), ")")),
+                              "&$select=", kCheckedUserFields)}});
+  }
+  for (int i = 0; i < count; ++i) {
+    requests.push_back({{"id", absl::StrCat("d", i)},
+                        {"method", "GET"},
+                        {"url", absl::StrCat("/users/", PathEscape(request.user_principal_names(i)), "/drive")}});
+  }
+  ASSIGN_OR_RETURN(auto answers, graph_.Batch(GraphOf(*ref.entry), "v1.0", std::move(requests), deadline));
+  // Users whose look-up Microsoft refused as a query (a 4xx): each looked up alone, as a user's own
+  // answer says more than its group's.
+  std::vector<int> alone;
+  for (const auto& [id, item] : answers) {
+    int index = 0;
+    if (id.size() < 2 || !absl::SimpleAtoi(id.substr(1), &index) || index < 0) continue;
     const int status = static_cast<int>(Int(item, "status", 0));
     const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
-    if (status == 429 || status >= 500) {
-      SetSubRequestError(status, item, body, check->mutable_error());
+    if (id[0] == 'u') {
+      if (index >= (count + kUsersPerLookup - 1) / kUsersPerLookup) continue;
+      const int first = index * kUsersPerLookup;
+      const int last = std::min(count, first + kUsersPerLookup);
+      if (status == 200 && body.contains("value") && body["value"].is_array()) {
+        std::map<std::string, const nlohmann::json*> by_upn;
+        for (const nlohmann::json& user : body["value"]) {
+          by_upn[absl::AsciiStrToLower(Str(user, "userPrincipalName"))] = &user;
+        }
+        for (int i = first; i < last; ++i) {
+          auto found = by_upn.find(absl::AsciiStrToLower(request.user_principal_names(i)));
+          if (found != by_upn.end()) SetCheckedUser(*found->second, response.mutable_checks(i));
+        }
+      } else if (status == 200 || status == 429 || status >= 500) {
+        for (int i = first; i < last; ++i) {
+          v1::ErrorDetail* error = response.mutable_checks(i)->mutable_error();
+          if (status != 200) {
+            SetSubRequestError(status, item, body, error);
+          } else {
+            error->set_code("UPSTREAM_ERROR");
+            error->set_message("Microsoft graph answered the user look-up without a list of users (\"value\")");
+            error->set_upstream_http_status(status);
+          }
+        }
+      } else {
+        for (int i = first; i < last; ++i) alone.push_back(i);
+      }
       continue;
     }
-    if (id[0] == 'u') {
-      if (status == 200) {
-        check->set_found(true);
-        v1::TenantUser* user = check->mutable_user();
-        user->set_id(Str(body, "id"));
-        user->set_user_principal_name(Str(body, "userPrincipalName"));
-        user->set_mail(Str(body, "mail"));
-        user->set_display_name(Str(body, "displayName"));
-        user->set_user_type(Str(body, "userType", "Member"));
-        user->set_account_enabled(Bool(body, "accountEnabled", true));
-        user->set_preferred_data_location(Str(body, "preferredDataLocation"));
-        if (body.contains("assignedLicenses") && body["assignedLicenses"].is_array()) {
-          check->set_onedrive_licensed(!body["assignedLicenses"].empty());
-        } else {
-          check->set_onedrive_licensed(true);  // not reported: assume, the move validation checks it
-        }
-      }
+    if (index >= count) continue;
+    v1::UserCheck* check = response.mutable_checks(index);
+    if (status == 429 || status >= 500) {
+      SetSubRequestError(status, item, body, check->mutable_error());
     } else if (status == 200) {
       v1::OneDrive* drive = check->mutable_onedrive();
       drive->set_exists(true);
@@ -436,6 +477,28 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
       }
     } else {
       check->mutable_onedrive()->set_exists(false);
+    }
+  }
+  if (!alone.empty()) {
+    std::vector<nlohmann::json> look_ups;
+    for (int i : alone) {
+      look_ups.push_back({{"id", std::to_string(i)},
+                          {"method", "GET"},
+                          {"url", absl::StrCat("/users/", PathEscape(request.user_principal_names(i)),
+                                               "?$select=", kCheckedUserFields)}});
+    }
+    ASSIGN_OR_RETURN(auto users, graph_.Batch(GraphOf(*ref.entry), "v1.0", std::move(look_ups), deadline));
+    for (const auto& [id, item] : users) {
+      int i = 0;
+      if (!absl::SimpleAtoi(id, &i) || i < 0 || i >= count) continue;
+      const int status = static_cast<int>(Int(item, "status", 0));
+      const nlohmann::json& body = item.contains("body") ? item["body"] : nlohmann::json::object();
+      v1::UserCheck* check = response.mutable_checks(i);
+      if (status == 429 || status >= 500) {
+        SetSubRequestError(status, item, body, check->mutable_error());
+      } else if (status == 200) {
+        SetCheckedUser(body, check);
+      }
     }
   }
   // With Multi-Geo, a OneDrive lives in its user's preferred data location.

@@ -154,7 +154,9 @@ TEST_F(StormTest, AMigrationUnderAThrottlingStormCompletesWithNoEarlyRetryAndPri
           << (storm <= bound ? " (bound 3: met)" : " (bound 3: MISSED)") << "; storm requests "
           << accounting["requests"]["total"] << ", faults " << accounting["faults"].dump() << ", early retries "
           << accounting["retry_after"]["early_retries"] << "\n  phases without faults: " << calm_phases
-          << "\n  phases in the storm: " << storm_phases << "\n";
+          << "\n  phases in the storm: " << storm_phases
+          << "\n  requests by route without faults: " << calm_accounting["requests"]["by_route"].dump()
+          << "\n  requests by route in the storm: " << accounting["requests"]["by_route"].dump() << "\n";
   std::cout << figures.str();
   RecordProperty("figures", figures.str());
 

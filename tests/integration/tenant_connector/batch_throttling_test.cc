@@ -23,7 +23,8 @@ namespace v1 = ::crosstenant::v1;
 
 constexpr char kSourceHost[] = "https://contoso-my.sharepoint.com/";
 constexpr char kTargetHost[] = "https://fabrikam-my.sharepoint.com/";
-constexpr int kUsers = 10;  // 22 sub-requests per BatchCheckUsers: two batches
+// 23 sub-requests per BatchCheckUsers (two look-ups of up to 15 users, a drive each): two envelopes.
+constexpr int kUsers = 20;
 constexpr int kMoving = 5;  // user001..user005 have a move
 
 std::string Upn(int n, const std::string& tenant) { return absl::StrFormat("user%03d@%s.onmicrosoft.com", n, tenant); }

@@ -151,6 +151,39 @@ TEST_F(TenantOpsTest, BatchCheckUsersByRole) {
   EXPECT_EQ(response.checks(0).findings(0).code(), "APOSTROPHE_IN_UPN");
 }
 
+// More users than one `$filter ... in (...)` look-up holds (15): every user is answered, found or not
+// and whatever the case of its name, and the same when Graph refuses `in` and each user is looked up alone.
+TEST_F(TenantOpsTest, BatchCheckUsersLooksUsersUpFifteenAtATimeOrAloneWhenGraphRefusesTheList) {
+  v1::BatchCheckUsersRequest request;
+  request.set_connection("connections/src");
+  for (int i = 0; i < 17; ++i) request.add_user_principal_names(absl::StrCat("nobody", i, "@contoso.onmicrosoft.com"));
+  request.add_user_principal_names("Alice@Contoso.onmicrosoft.com");
+  request.add_user_principal_names("o'brien@contoso.onmicrosoft.com");
+  auto summaries = [&] {
+    v1::BatchCheckUsersResponse response;
+    const grpc::Status status = Call(&v1::TenantConnector::Stub::BatchCheckUsers, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::vector<std::string> out;
+    for (const v1::UserCheck& check : response.checks()) {
+      EXPECT_FALSE(check.has_error()) << check.DebugString();
+      out.push_back(absl::StrCat(check.user_principal_name(), " found=", check.found(),
+                                 " onedrive=", check.onedrive().exists(), " id=", check.user().id()));
+    }
+    return out;
+  };
+  const std::vector<std::string> listed = summaries();
+  ASSERT_EQ(listed.size(), 19u);
+  for (int i = 0; i < 17; ++i) EXPECT_THAT(listed[i], ::testing::HasSubstr("found=0 onedrive=0"));
+  EXPECT_THAT(listed[17], ::testing::HasSubstr("found=1 onedrive=1 id="));
+  EXPECT_THAT(listed[18], ::testing::HasSubstr("found=1"));
+  EXPECT_THAT(listed[17], ::testing::Not(::testing::EndsWith("id="))) << "Graph's id of the user";
+
+  emulator_->Admin("PUT", "/_emulator/faults", {{"refuse_filter_in", true}});
+  const std::vector<std::string> alone = summaries();
+  emulator_->Admin("DELETE", "/_emulator/faults");
+  EXPECT_EQ(alone, listed);
+}
+
 TEST_F(TenantOpsTest, ListTenantUsersFollowsNextLink) {
   std::vector<std::string> upns;
   std::string token;

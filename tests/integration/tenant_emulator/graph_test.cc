@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "tests/integration/tenant_emulator/emulator_fixture.h"
 
 namespace crosstenant::testing {
@@ -66,6 +68,35 @@ TEST_F(TenantEmulatorGraphTest, UsersArePagedWithNextLinkUntilTheEnd) {
   ASSERT_EQ(filtered.status, 200) << filtered.body;
   ASSERT_EQ(filtered.json["value"].size(), 1u);
   ExpectGraphError(Get(absl::StrCat(kGraph, "/v1.0/users?$top=1000"), token), 400, "Request_BadRequest");
+}
+
+// Graph's `in` operator, as a check of many users asks for them: up to 15 values, compared without
+// case, '' for a quote; absent users are simply not in the answer.
+TEST_F(TenantEmulatorGraphTest, UsersFilteredByAListOfUserPrincipalNames) {
+  const std::string token = AppToken();
+  auto in_filter = [&](const std::vector<std::string>& upns) {
+    std::vector<std::string> quoted;
+    for (const std::string& upn : upns) quoted.push_back(absl::StrCat("'", upn, "'"));
+    return Get(
+        absl::StrCat(kGraph, "/v1.0/users?$select=userPrincipalName&$filter=",
+                     absl::StrReplaceAll(absl::StrCat("userPrincipalName in (", absl::StrJoin(quoted, ", "), ")"),
+                                         {{" ", "%20"}})),
+        token);
+  };
+  HttpResult found =
+      in_filter({"USER3@contoso.onmicrosoft.com", "ghost@contoso.onmicrosoft.com", "o''brien@contoso.onmicrosoft.com"});
+  ASSERT_EQ(found.status, 200) << found.body;
+  std::set<std::string> upns;
+  for (const auto& user : found.json["value"]) upns.insert(user["userPrincipalName"].get<std::string>());
+  EXPECT_EQ(upns, (std::set<std::string>{"user3@contoso.onmicrosoft.com", "o'brien@contoso.onmicrosoft.com"}));
+
+  std::vector<std::string> sixteen;
+  for (int i = 0; i < 16; ++i) sixteen.push_back(absl::StrCat("user", i, "@contoso.onmicrosoft.com"));
+  HttpResult too_many = in_filter(sixteen);
+  ExpectGraphError(too_many, 400, "Request_UnsupportedQuery");
+  EXPECT_THAT(too_many.body, ::testing::HasSubstr("Max allowed: 15"));
+  ExpectGraphError(Get(absl::StrCat(kGraph, "/v1.0/users?$filter=", "userPrincipalName%20in%20('a@b.c'"), token), 400,
+                   "Request_UnsupportedQuery");
 }
 
 TEST_F(TenantEmulatorGraphTest, UserByIdOrUpnAndItsDrive) {

@@ -28,6 +28,11 @@ TEST(TenantEmulatorFaultSettingsTest, AppliesPartialUpdatesAndRefusesBadOnes) {
   EXPECT_FALSE(settings.Apply({{"require_form_digest", "yes"}}).ok());
   EXPECT_EQ(settings.ToJson(absl::Hours(1))["site_page_size"], 2);
   EXPECT_EQ(settings.ToJson(absl::Hours(1))["require_form_digest"], true);
+  // The Graph knob.
+  EXPECT_FALSE(settings.refuse_filter_in);
+  ASSERT_TRUE(settings.Apply({{"refuse_filter_in", true}}).ok());
+  EXPECT_EQ(settings.ToJson(absl::Hours(1))["refuse_filter_in"], true);
+  EXPECT_FALSE(settings.Apply({{"refuse_filter_in", 1}}).ok());
   EXPECT_DOUBLE_EQ(settings.throttle_ratio, 0.5) << "a refused update changes nothing";
   EXPECT_EQ(settings.ToJson(absl::Hours(1))["token_lifetime_seconds"], 3600);
 }
