@@ -169,6 +169,12 @@ void Accounting::RecordRequest(const std::string& route, const std::string& tena
   ++by_status_[std::to_string(status)];
 }
 
+void Accounting::RecordSubRequest(const std::string& route) {
+  absl::MutexLock lock(&mu_);
+  ++sub_total_;
+  ++sub_by_route_[route];
+}
+
 void Accounting::RecordFault(const std::string& kind) {
   absl::MutexLock lock(&mu_);
   ++faults_[kind];
@@ -218,6 +224,7 @@ nlohmann::json Accounting::ToJson() const {
   for (const auto& [kind, count] : faults_) faults[kind] = count;
   return {
       {"requests", {{"total", total_}, {"by_route", by_route_}, {"by_tenant", by_tenant_}, {"by_status", by_status_}}},
+      {"batched_requests", {{"total", sub_total_}, {"by_route", sub_by_route_}}},
       {"faults", faults},
       {"retry_after",
        {{"early_retries", early_total_}, {"by_client", early_retries_}, {"waiting_clients", retry_not_before_.size()}}},
@@ -232,6 +239,8 @@ void Accounting::Reset() {
   by_route_.clear();
   by_tenant_.clear();
   by_status_.clear();
+  sub_total_ = 0;
+  sub_by_route_.clear();
   faults_.clear();
   retry_not_before_.clear();
   early_retries_.clear();

@@ -117,6 +117,15 @@ const v1::Geo* HomeGeo(const v1::Connection& connection) {
   return connection.geos().empty() ? nullptr : &connection.geos(0);
 }
 
+// Runs `on_source` here and `on_target` on a thread of its own under the current trace, and returns
+// when both have: each tenant has its own throttling, and asking one after the other would add the two
+// tenants' waits up.
+void OnBothTenants(const std::function<void()>& on_source, const std::function<void()>& on_target) {
+  std::thread target(WithCurrentTrace(on_target));
+  on_source();
+  target.join();
+}
+
 }  // namespace
 
 PhaseDriver::PhaseDriver(MigrationService* migrations, TenantGateway* tenant, Options options)
@@ -301,43 +310,81 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckConnections(v1::Migrat
 }
 
 absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::EstablishTrust(v1::Migration& migration) {
-  for (v1::GeoPair& pair : *migration.mutable_geo_pairs()) {
-    absl::StatusOr<std::string> source_host = tenant_->GetCrossTenantHostUrl(pair.source_geo());
-    absl::StatusOr<std::string> target_host =
-        source_host.ok() ? tenant_->GetCrossTenantHostUrl(pair.target_geo()) : source_host;
-    if (!target_host.ok()) {
-      return WaitForUpstream(migration, "cannot read the cross-tenant host URLs", target_host.status());
+  // First every geo's host URL (each trust names its partner's), then the trusts: each time the
+  // source's calls and the target's at once, one after the other within a tenant.
+  std::set<std::string> source_geos, target_geos;
+  for (const v1::GeoPair& pair : migration.geo_pairs()) {
+    source_geos.insert(pair.source_geo());
+    target_geos.insert(pair.target_geo());
+  }
+  std::map<std::string, absl::StatusOr<std::string>> host_of;  // by geo
+  std::map<std::string, absl::StatusOr<std::string>> target_host_of;
+  auto look_up = [this](const std::set<std::string>& geos, std::map<std::string, absl::StatusOr<std::string>>* out) {
+    for (const std::string& geo : geos) {
+      if (!out->emplace(geo, tenant_->GetCrossTenantHostUrl(geo)).first->second.ok()) return;
     }
-    pair.set_source_host_url(*source_host);
-    pair.set_target_host_url(*target_host);
-    v1::SetCrossTenantRelationshipRequest on_source;
-    on_source.set_geo(pair.source_geo());
-    on_source.mutable_relationship()->set_scenario(v1::RELATIONSHIP_SCENARIO_MNA);
-    on_source.mutable_relationship()->set_partner_role(v1::CONNECTION_ROLE_TARGET);
-    on_source.mutable_relationship()->set_partner_host_url(*target_host);
-    on_source.set_request_id(absl::StrCat(migration.name(), "/trust/", pair.source_geo()));
-    v1::SetCrossTenantRelationshipRequest on_target;
-    on_target.set_geo(pair.target_geo());
-    on_target.mutable_relationship()->set_scenario(v1::RELATIONSHIP_SCENARIO_MNA);
-    on_target.mutable_relationship()->set_partner_role(v1::CONNECTION_ROLE_SOURCE);
-    on_target.mutable_relationship()->set_partner_host_url(*source_host);
-    on_target.set_request_id(absl::StrCat(migration.name(), "/trust/", pair.target_geo(), "/", pair.source_geo()));
-    for (const auto* request : {&on_source, &on_target}) {
-      absl::Status status = tenant_->SetCrossTenantRelationship(*request);
-      if (IsTransient(status)) return WaitForUpstream(migration, "setting trust", status);
+  };
+  OnBothTenants([&] { look_up(source_geos, &host_of); }, [&] { look_up(target_geos, &target_host_of); });
+  host_of.merge(target_host_of);
+  for (const auto& [geo, host] : host_of) {
+    if (!host.ok()) return WaitForUpstream(migration, "cannot read the cross-tenant host URLs", host.status());
+  }
+  std::vector<v1::SetCrossTenantRelationshipRequest> on_source, on_target;
+  for (v1::GeoPair& pair : *migration.mutable_geo_pairs()) {
+    pair.set_source_host_url(*host_of.at(pair.source_geo()));
+    pair.set_target_host_url(*host_of.at(pair.target_geo()));
+    v1::SetCrossTenantRelationshipRequest& source = on_source.emplace_back();
+    source.set_geo(pair.source_geo());
+    source.mutable_relationship()->set_scenario(v1::RELATIONSHIP_SCENARIO_MNA);
+    source.mutable_relationship()->set_partner_role(v1::CONNECTION_ROLE_TARGET);
+    source.mutable_relationship()->set_partner_host_url(pair.target_host_url());
+    source.set_request_id(absl::StrCat(migration.name(), "/trust/", pair.source_geo()));
+    v1::SetCrossTenantRelationshipRequest& target = on_target.emplace_back();
+    target.set_geo(pair.target_geo());
+    target.mutable_relationship()->set_scenario(v1::RELATIONSHIP_SCENARIO_MNA);
+    target.mutable_relationship()->set_partner_role(v1::CONNECTION_ROLE_SOURCE);
+    target.mutable_relationship()->set_partner_host_url(pair.source_host_url());
+    target.set_request_id(absl::StrCat(migration.name(), "/trust/", pair.target_geo(), "/", pair.source_geo()));
+  }
+  // The first failure of each side, with the geo it named.
+  struct Failure {
+    std::string geo;
+    absl::Status status;
+  };
+  auto set_all = [this](const std::vector<v1::SetCrossTenantRelationshipRequest>& requests, Failure* failure) {
+    for (const v1::SetCrossTenantRelationshipRequest& request : requests) {
+      absl::Status status = tenant_->SetCrossTenantRelationship(request);
       if (!status.ok()) {
-        return Fail(migration, "TRUST_REFUSED",
-                    absl::StrCat("trust on ", request->geo(), " refused: ", Describe(status)));
+        *failure = {request.geo(), std::move(status)};
+        return;
       }
     }
+  };
+  Failure failures[2];
+  OnBothTenants([&] { set_all(on_source, &failures[0]); }, [&] { set_all(on_target, &failures[1]); });
+  // A refusal does not pass by waiting: it fails the migration even when the other side only has to wait.
+  for (const Failure& failure : failures) {
+    if (!failure.status.ok() && !IsTransient(failure.status)) {
+      return Fail(migration, "TRUST_REFUSED",
+                  absl::StrCat("trust on ", failure.geo, " refused: ", Describe(failure.status)));
+    }
+  }
+  for (const Failure& failure : failures) {
+    if (!failure.status.ok()) return WaitForUpstream(migration, "setting trust", failure.status);
   }
   return Advanced(migration, v1::MIGRATION_PHASE_TRUST_VERIFICATION);
 }
 
 absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::VerifyTrust(v1::Migration& migration) {
-  std::vector<std::string> pending;
-  for (v1::GeoPair& pair : *migration.mutable_geo_pairs()) {
-    for (const bool source_side : {true, false}) {
+  const int pairs = migration.geo_pairs_size();
+  // Each pair's trust as the source sees it and as the target does, the two sides at once; a side
+  // stops at its first error, and the pairs after it stay unasked.
+  std::vector<absl::StatusOr<v1::TrustStatus>> seen[2] = {
+      std::vector<absl::StatusOr<v1::TrustStatus>>(pairs, absl::CancelledError("not asked")),
+      std::vector<absl::StatusOr<v1::TrustStatus>>(pairs, absl::CancelledError("not asked"))};
+  auto verify_side = [&](bool source_side) {
+    for (int i = 0; i < pairs; ++i) {
+      const v1::GeoPair& pair = migration.geo_pairs(i);
       v1::VerifyCrossTenantRelationshipRequest request;
       request.set_geo(source_side ? pair.source_geo() : pair.target_geo());
       request.mutable_relationship()->set_scenario(v1::RELATIONSHIP_SCENARIO_MNA);
@@ -345,11 +392,27 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::VerifyTrust(v1::Migration& 
                                                                    : v1::CONNECTION_ROLE_SOURCE);
       request.mutable_relationship()->set_partner_host_url(source_side ? pair.target_host_url()
                                                                        : pair.source_host_url());
-      absl::StatusOr<v1::TrustStatus> status = tenant_->VerifyCrossTenantRelationship(request);
+      absl::StatusOr<v1::TrustStatus>& status = seen[source_side ? 0 : 1][i];
+      status = tenant_->VerifyCrossTenantRelationship(request);
+      if (!status.ok()) return;
+    }
+  };
+  OnBothTenants([&] { verify_side(true); }, [&] { verify_side(false); });
+  for (const std::vector<absl::StatusOr<v1::TrustStatus>>& side : seen) {
+    for (const absl::StatusOr<v1::TrustStatus>& status : side) {
       if (!status.ok()) return WaitForUpstream(migration, "verifying trust", status.status());
-      source_side ? pair.set_source_trust(*status) : pair.set_target_trust(*status);
-      if (*status != v1::TRUST_STATUS_GOOD_TO_PROCEED) {
-        pending.push_back(absl::StrCat(request.geo(), " ", v1::TrustStatus_Name(*status)));
+    }
+  }
+  std::vector<std::string> pending;
+  for (int i = 0; i < pairs; ++i) {
+    v1::GeoPair& pair = *migration.mutable_geo_pairs(i);
+    pair.set_source_trust(*seen[0][i]);
+    pair.set_target_trust(*seen[1][i]);
+    for (const bool source_side : {true, false}) {
+      const v1::TrustStatus status = source_side ? pair.source_trust() : pair.target_trust();
+      if (status != v1::TRUST_STATUS_GOOD_TO_PROCEED) {
+        pending.push_back(
+            absl::StrCat(source_side ? pair.source_geo() : pair.target_geo(), " ", v1::TrustStatus_Name(status)));
       }
     }
     SetTimestamp(options_.now(), pair.mutable_last_check_time());
@@ -384,14 +447,10 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
       sources.push_back(user.source_user_principal_name());
       targets.push_back(user.target_user_principal_name());
     }
-    // Each tenant has its own throttling: under a storm, checking one after the other would add the
-    // two waits up. The target's check keeps the migration's trace.
-    absl::StatusOr<std::vector<v1::UserCheck>> target_checks;
-    std::thread target_thread(WithCurrentTrace(
-        [&] { target_checks = tenant_->BatchCheckUsers(migration.plan().target_connection(), targets); }));
-    absl::StatusOr<std::vector<v1::UserCheck>> source_checks =
-        tenant_->BatchCheckUsers(migration.plan().source_connection(), sources);
-    target_thread.join();
+    // Both tenants at once: each has its own throttling.
+    absl::StatusOr<std::vector<v1::UserCheck>> source_checks, target_checks;
+    OnBothTenants([&] { source_checks = tenant_->BatchCheckUsers(migration.plan().source_connection(), sources); },
+                  [&] { target_checks = tenant_->BatchCheckUsers(migration.plan().target_connection(), targets); });
     if (!source_checks.ok()) return WaitForUpstream(migration, "checking users", source_checks.status());
     if (!target_checks.ok()) return WaitForUpstream(migration, "checking users", target_checks.status());
     if (source_checks->size() != sources.size() || target_checks->size() != targets.size()) {

@@ -156,7 +156,9 @@ TEST_F(StormTest, AMigrationUnderAThrottlingStormCompletesWithNoEarlyRetryAndPri
           << accounting["retry_after"]["early_retries"] << "\n  phases without faults: " << calm_phases
           << "\n  phases in the storm: " << storm_phases
           << "\n  requests by route without faults: " << calm_accounting["requests"]["by_route"].dump()
-          << "\n  requests by route in the storm: " << accounting["requests"]["by_route"].dump() << "\n";
+          << ", in $batch envelopes " << calm_accounting["batched_requests"]["by_route"].dump()
+          << "\n  requests by route in the storm: " << accounting["requests"]["by_route"].dump()
+          << ", in $batch envelopes " << accounting["batched_requests"]["by_route"].dump() << "\n";
   std::cout << figures.str();
   RecordProperty("figures", figures.str());
 

@@ -50,6 +50,8 @@ class FakeTenant : public TenantGateway {
   // Trust and compatibility calls still to answer as the connector answers throttling: RESOURCE_EXHAUSTED
   // with Microsoft's Retry-After as RetryInfo.
   int throttled_trust_sets = 0;
+  std::string refused_trust_geo;              // SetCrossTenantRelationship on it: FAILED_PRECONDITION
+  std::map<std::string, int> host_url_calls;  // geo -> GetCrossTenantHostUrl calls
   int throttled_trust_verifications = 0;
   int throttled_compatibility_calls = 0;
   absl::Duration throttle_delay = absl::Seconds(7);
@@ -105,15 +107,20 @@ class FakeTenant : public TenantGateway {
     return report;
   }
   absl::StatusOr<std::string> GetCrossTenantHostUrl(const std::string& geo) override {
+    absl::MutexLock lock(&mu_);
+    ++host_url_calls[geo];
     return "https://" + geo.substr(geo.rfind('/') + 1) + ".host";
   }
   absl::Status SetCrossTenantRelationship(const v1::SetCrossTenantRelationshipRequest& request) override {
+    absl::MutexLock lock(&mu_);
+    if (request.geo() == refused_trust_geo) return absl::FailedPreconditionError("SharePoint refused the trust");
     if (Throttle(throttled_trust_sets)) return ResourceExhaustedWithRetry("SharePoint throttled", throttle_delay);
     trust_requests.push_back(request.geo() + " partner " + request.relationship().partner_host_url());
     return absl::OkStatus();
   }
   absl::StatusOr<v1::TrustStatus> VerifyCrossTenantRelationship(
       const v1::VerifyCrossTenantRelationshipRequest&) override {
+    absl::MutexLock lock(&mu_);
     if (Throttle(throttled_trust_verifications)) {
       return ResourceExhaustedWithRetry("SharePoint throttled", throttle_delay);
     }
@@ -129,7 +136,7 @@ class FakeTenant : public TenantGateway {
   absl::Status RemoveRedirectSite(const v1::RemoveRedirectSiteRequest&) override { return absl::OkStatus(); }
   absl::StatusOr<std::vector<v1::UserCheck>> BatchCheckUsers(const std::string& connection,
                                                              const std::vector<std::string>& upns) override {
-    absl::MutexLock lock(&checks_mu_);  // the source and the target are checked at once
+    absl::MutexLock lock(&mu_);
     check_trace_ids[connection] = CurrentTraceId();
     std::vector<v1::UserCheck> checks;
     for (const std::string& upn : upns) {
@@ -168,7 +175,8 @@ class FakeTenant : public TenantGateway {
   }
 
  private:
-  absl::Mutex checks_mu_;
+  // The driver asks the source and the target at once (checks, trust).
+  absl::Mutex mu_;
 };
 
 class PhaseDriverTest : public ::testing::Test {
@@ -676,6 +684,21 @@ TEST_F(PhaseDriverTest, ThrottledTrustAndCompatibilityWaitForMicrosoftsRetryAfte
   EXPECT_EQ(throttled_in,
             (std::set<v1::MigrationPhase>{v1::MIGRATION_PHASE_TRUST, v1::MIGRATION_PHASE_TRUST_VERIFICATION,
                                           v1::MIGRATION_PHASE_COMPATIBILITY}));
+}
+
+// The source's and the target's trust calls run at once: the target's host is asked once for every
+// pair, and a refusal on one side fails the migration even while the other side is throttled.
+TEST_F(PhaseDriverTest, TrustOnBothTenantsAtOnceAsksTheTargetsHostOnceAndARefusalOutweighsAWait) {
+  tenant_.throttled_trust_sets = 100;  // every source call throttled: the target's is the one refused
+  tenant_.refused_trust_geo = "connections/fabrikam/geos/nam";
+  Create(1);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  const v1::Migration migration = Get();
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_FAILED) << migration.state_reason();
+  EXPECT_EQ(migration.error().code(), "TRUST_REFUSED");
+  EXPECT_THAT(migration.error().message(), HasSubstr("connections/fabrikam/geos/nam"));
+  EXPECT_EQ(tenant_.host_url_calls["connections/fabrikam/geos/nam"], 1) << "two pairs, one target geo";
+  EXPECT_EQ(tenant_.host_url_calls["connections/contoso/geos/eur"], 1);
 }
 
 TEST_F(PhaseDriverTest, APausedMigrationIsNotDriven) {

@@ -63,13 +63,18 @@ TEST(TenantEmulatorAccountingTest, CountsEarlyRetriesPerClient) {
   accounting.RecordMoveStart("u@x", false);
   accounting.RecordMoveStart("u@x", true);
   accounting.RecordRequest("graph.users.list", "contoso", 200);
+  accounting.RecordSubRequest("graph.users.drive");
+  accounting.RecordSubRequest("graph.users.drive");
   nlohmann::json json = accounting.ToJson();
   EXPECT_EQ(json["retry_after"]["early_retries"], 1);
   EXPECT_EQ(json["retry_after"]["by_client"]["contoso/app/a"], 1);
   EXPECT_EQ(json["moves"]["duplicates"], 1);
   EXPECT_EQ(json["requests"]["by_route"]["graph.users.list"], 1);
+  EXPECT_EQ(json["batched_requests"]["total"], 2);
+  EXPECT_EQ(json["batched_requests"]["by_route"]["graph.users.drive"], 2);
   accounting.Reset();
   EXPECT_EQ(accounting.ToJson()["requests"]["total"], 0);
+  EXPECT_EQ(accounting.ToJson()["batched_requests"]["total"], 0);
 }
 
 // One $batch answer throttles several sub-requests: the client must wait for the longest Retry-After,
