@@ -169,10 +169,11 @@ void Accounting::RecordRequest(const std::string& route, const std::string& tena
   ++by_status_[std::to_string(status)];
 }
 
-void Accounting::RecordSubRequest(const std::string& route) {
+void Accounting::RecordSubRequest(const std::string& route, const std::string& tenant) {
   absl::MutexLock lock(&mu_);
   ++sub_total_;
   ++sub_by_route_[route];
+  ++sub_by_tenant_[tenant.empty() ? "(none)" : tenant];
 }
 
 void Accounting::RecordFault(const std::string& kind) {
@@ -224,7 +225,7 @@ nlohmann::json Accounting::ToJson() const {
   for (const auto& [kind, count] : faults_) faults[kind] = count;
   return {
       {"requests", {{"total", total_}, {"by_route", by_route_}, {"by_tenant", by_tenant_}, {"by_status", by_status_}}},
-      {"batched_requests", {{"total", sub_total_}, {"by_route", sub_by_route_}}},
+      {"batched_requests", {{"total", sub_total_}, {"by_route", sub_by_route_}, {"by_tenant", sub_by_tenant_}}},
       {"faults", faults},
       {"retry_after",
        {{"early_retries", early_total_}, {"by_client", early_retries_}, {"waiting_clients", retry_not_before_.size()}}},
@@ -241,6 +242,7 @@ void Accounting::Reset() {
   by_status_.clear();
   sub_total_ = 0;
   sub_by_route_.clear();
+  sub_by_tenant_.clear();
   faults_.clear();
   retry_not_before_.clear();
   early_retries_.clear();

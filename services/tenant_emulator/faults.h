@@ -73,8 +73,9 @@ class Accounting {
   // it was given has passed).
   void NoteRetryAfter(const std::string& client, absl::Time now, int seconds);
   void RecordRequest(const std::string& route, const std::string& tenant, int status);
-  // One request inside a Graph `$batch` (its route, as RecordRequest names routes), throttled or not.
-  void RecordSubRequest(const std::string& route);
+  // One request inside a Graph `$batch` (its route, as RecordRequest names routes, and the tenant of
+  // the envelope), throttled or not.
+  void RecordSubRequest(const std::string& route, const std::string& tenant);
   void RecordFault(const std::string& kind);
   void RecordMoveStart(const std::string& upn, bool duplicate);
   // A client assertion presented for `client_id` on `tenant`'s token endpoint: keeps the JOSE header
@@ -101,6 +102,7 @@ class Accounting {
   std::map<std::string, int64_t> by_status_ ABSL_GUARDED_BY(mu_);
   int64_t sub_total_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, int64_t> sub_by_route_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> sub_by_tenant_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> faults_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Time> retry_not_before_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> early_retries_ ABSL_GUARDED_BY(mu_);

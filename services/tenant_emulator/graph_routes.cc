@@ -564,7 +564,7 @@ void GraphRoutes::RunBatchStep(RequestContext& ctx, const httplib::Request& sub,
     return SendGraphError(sub, sub_response, 400, "BadRequest", "A $batch request cannot hold another $batch.");
   }
   if (match.handler == nullptr) return SendUnrouted(sub, sub_response, sub.path);
-  c_.accounting.RecordSubRequest(match.name);
+  c_.accounting.RecordSubRequest(match.name, ctx.tenant >= 0 ? c_.directory.tenant(ctx.tenant).seed.name : "");
   // Graph throttles each request of a batch on its own: a 429, or a 503, with its own Retry-After in
   // the sub-response's headers.
   const InjectedFault fault = c_.faults.Draw();

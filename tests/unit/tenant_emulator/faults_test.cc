@@ -63,8 +63,8 @@ TEST(TenantEmulatorAccountingTest, CountsEarlyRetriesPerClient) {
   accounting.RecordMoveStart("u@x", false);
   accounting.RecordMoveStart("u@x", true);
   accounting.RecordRequest("graph.users.list", "contoso", 200);
-  accounting.RecordSubRequest("graph.users.drive");
-  accounting.RecordSubRequest("graph.users.drive");
+  accounting.RecordSubRequest("graph.users.drive", "contoso");
+  accounting.RecordSubRequest("graph.users.drive", "contoso");
   nlohmann::json json = accounting.ToJson();
   EXPECT_EQ(json["retry_after"]["early_retries"], 1);
   EXPECT_EQ(json["retry_after"]["by_client"]["contoso/app/a"], 1);
@@ -72,6 +72,7 @@ TEST(TenantEmulatorAccountingTest, CountsEarlyRetriesPerClient) {
   EXPECT_EQ(json["requests"]["by_route"]["graph.users.list"], 1);
   EXPECT_EQ(json["batched_requests"]["total"], 2);
   EXPECT_EQ(json["batched_requests"]["by_route"]["graph.users.drive"], 2);
+  EXPECT_EQ(json["batched_requests"]["by_tenant"]["contoso"], 2);
   accounting.Reset();
   EXPECT_EQ(accounting.ToJson()["requests"]["total"], 0);
   EXPECT_EQ(accounting.ToJson()["batched_requests"]["total"], 0);
