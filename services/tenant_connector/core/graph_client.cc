@@ -18,6 +18,8 @@ namespace crosstenant::tenant_connector {
 namespace {
 
 constexpr size_t kBatchLimit = 20;  // Graph's limit of sub-requests in one $batch
+// How often a queue whose sub-requests could none be sent in time looks at the tenant's hold again.
+constexpr absl::Duration kStalledRecheck = absl::Milliseconds(500);
 
 // A `$batch` answer item for a sub-request that was not answered because the whole batch was refused
 // with `error`: 429 with Retry-After for throttling, 503 without it for an outage.
@@ -127,6 +129,9 @@ struct GraphClient::BatchCall {
   std::vector<std::optional<nlohmann::json>> answers;
   std::vector<absl::Status> errors;
   size_t left = 0;  // neither answered nor failed yet
+  // Some of its sub-requests were left out of an envelope as they could not be sent before the
+  // deadline: the call is woken to give them up.
+  bool too_late = false;
 };
 
 // A sub-request waiting for an envelope, or in one.
@@ -140,6 +145,9 @@ struct GraphClient::BatchQueue {
   absl::Mutex mu;
   std::deque<BatchItem> waiting ABSL_GUARDED_BY(mu);
   bool sending ABSL_GUARDED_BY(mu) = false;  // an envelope is in flight (or waiting for the governor)
+  // No sub-request waiting could be sent before its call's deadline: nothing is sent until new ones
+  // arrive, or until this time (real time) when the tenant's hold is looked at again.
+  absl::Time stalled_until ABSL_GUARDED_BY(mu) = absl::InfinitePast();
 };
 
 GraphClient::~GraphClient() = default;
@@ -173,9 +181,11 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
   call.errors.resize(call.requests.size());
   call.left = call.requests.size();
   BatchQueue& queue = QueueOf(target, version);
+  ThrottleGovernor& governor = governors_->For(target.governor_key, UpstreamApi::kGraph);
   {
     absl::MutexLock lock(&queue.mu);
     for (size_t i = 0; i < call.requests.size(); ++i) queue.waiting.push_back({&call, i, 0});
+    queue.stalled_until = absl::InfinitePast();
     // The waits are in real time: the governor, not this queue, keeps Microsoft's clock.
     const absl::Time give_up = absl::Now() + (deadline - clock_->Now());
     bool gave_up = false;
@@ -188,22 +198,39 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
       // flight, whoever's sub-requests it holds. Past it, the call takes its own out of the queue and
       // waits only for those already in an envelope.
       const auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(queue.mu) {
-        return call.left == 0 || (gave_up ? holds_some() : !queue.sending && !queue.waiting.empty());
+        return call.left == 0 || (gave_up ? holds_some()
+                                          : call.too_late || (!queue.sending && !queue.waiting.empty() &&
+                                                              queue.stalled_until == absl::InfinitePast()));
       };
-      if (!queue.mu.AwaitWithDeadline(absl::Condition(&ready), gave_up ? absl::InfiniteFuture() : give_up)) {
+      absl::Time wake = give_up;
+      if (gave_up) {
+        wake = absl::InfiniteFuture();
+      } else if (queue.stalled_until != absl::InfinitePast()) {
+        wake = std::min(give_up, queue.stalled_until);
+      }
+      if (!queue.mu.AwaitWithDeadline(absl::Condition(&ready), wake)) {
+        if (absl::Now() < give_up) {
+          queue.stalled_until = absl::InfinitePast();  // look at the tenant's hold again
+          continue;
+        }
         gave_up = true;
       }
+      const absl::Time next_send = governor.NextSendTime();
+      // Sub-requests that cannot be sent before their call's deadline come back now, with the time
+      // still to wait, rather than at the deadline.
+      call.too_late = false;  // woken for it: looked at now
+      if (!gave_up && call.deadline <= next_send && holds_some()) gave_up = true;
       if (gave_up) {
         // Behind an outage, not throttling, when the tenant does not answer: told apart for the caller.
         const absl::Status late =
-            governors_->For(target.governor_key, UpstreamApi::kGraph).InOutage()
+            governor.InOutage()
                 ? absl::UnavailableError(
-                      "Microsoft graph's $batch sub-request waited past the call's deadline: the tenant's endpoint "
-                      "is unreachable")
+                      "Microsoft graph's $batch sub-request cannot be sent before the call's deadline: the tenant's "
+                      "endpoint is unreachable")
                 : ResourceExhaustedWithRetry(
-                      "Microsoft graph's $batch sub-request waited behind the tenant's "
-                      "throttling past the call's deadline",
-                      absl::Seconds(1));
+                      "Microsoft graph's $batch sub-request waited behind the tenant's throttling past the call's "
+                      "deadline",
+                      std::max(next_send - clock_->Now(), absl::Seconds(1)));
         for (auto it = queue.waiting.begin(); it != queue.waiting.end();) {
           if (it->call != &call) {
             ++it;
@@ -216,10 +243,22 @@ absl::StatusOr<std::map<std::string, nlohmann::json>> GraphClient::Batch(const G
         continue;
       }
       if (call.left == 0) break;
+      // A sub-request whose call ends before the tenant may be sent anything again stays out: the
+      // envelope gives up at its earliest deadline, and would give up for everyone in it. Its call takes
+      // it out of the queue when it next wakes.
       std::vector<BatchItem> envelope;
-      while (!queue.waiting.empty() && envelope.size() < kBatchLimit) {
-        envelope.push_back(queue.waiting.front());
-        queue.waiting.pop_front();
+      for (auto it = queue.waiting.begin(); it != queue.waiting.end() && envelope.size() < kBatchLimit;) {
+        if (it->call->deadline <= next_send) {
+          it->call->too_late = true;
+          ++it;
+          continue;
+        }
+        envelope.push_back(*it);
+        it = queue.waiting.erase(it);
+      }
+      if (envelope.empty()) {
+        queue.stalled_until = absl::Now() + kStalledRecheck;
+        continue;
       }
       queue.sending = true;
       queue.mu.Unlock();
@@ -296,6 +335,10 @@ void GraphClient::SendEnvelope(const GraphTarget& target, const std::string& ver
       !sent.ok() ? sent.status()
                  : absl::UnavailableError(absl::StrCat("Microsoft graph's $batch answer lacks ", lacking, " of ",
                                                        items.size(), " sub-requests; retry the call"));
+  // An envelope held back past its earliest call's deadline was refused for that call: the others'
+  // sub-requests go again (the connection itself refused, or anything else, fails them all).
+  const bool held_back =
+      !sent.ok() && absl::IsResourceExhausted(sent.status()) && !IsConnectionReason(ErrorInfoReasonOf(sent.status()));
   absl::MutexLock lock(&queue.mu);
   std::vector<BatchItem> again;
   for (size_t k = 0; k < items.size(); ++k) {
@@ -303,6 +346,10 @@ void GraphClient::SendEnvelope(const GraphTarget& target, const std::string& ver
     BatchCall& call = *item.call;
     ++item.sends;
     if (answer_of[k] == nullptr) {
+      if (held_back && item.sends < max_attempts_ && clock_->Now() < call.deadline) {
+        again.push_back(item);
+        continue;
+      }
       call.errors[item.index] = unanswered;
       --call.left;
       continue;

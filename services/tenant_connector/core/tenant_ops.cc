@@ -52,10 +52,8 @@ constexpr int kUsersPerLookup = 15;
 constexpr char kCheckedUserFields[] =
     "id,userPrincipalName,mail,displayName,userType,accountEnabled,preferredDataLocation,assignedLicenses";
 
-// A user Microsoft found, from its Graph representation (kCheckedUserFields).
-void SetCheckedUser(const nlohmann::json& body, v1::UserCheck* check) {
-  check->set_found(true);
-  v1::TenantUser* user = check->mutable_user();
+// A user from its Graph representation.
+void SetTenantUser(const nlohmann::json& body, v1::TenantUser* user) {
   user->set_id(Str(body, "id"));
   user->set_user_principal_name(Str(body, "userPrincipalName"));
   user->set_mail(Str(body, "mail"));
@@ -63,6 +61,12 @@ void SetCheckedUser(const nlohmann::json& body, v1::UserCheck* check) {
   user->set_user_type(Str(body, "userType", "Member"));
   user->set_account_enabled(Bool(body, "accountEnabled", true));
   user->set_preferred_data_location(Str(body, "preferredDataLocation"));
+}
+
+// A user Microsoft found, from its Graph representation (kCheckedUserFields).
+void SetCheckedUser(const nlohmann::json& body, v1::UserCheck* check) {
+  check->set_found(true);
+  SetTenantUser(body, check->mutable_user());
   if (body.contains("assignedLicenses") && body["assignedLicenses"].is_array()) {
     check->set_onedrive_licensed(!body["assignedLicenses"].empty());
   } else {
@@ -377,14 +381,7 @@ absl::StatusOr<v1::ListTenantUsersResponse> Connector::ListTenantUsers(const v1:
   v1::ListTenantUsersResponse response;
   for (const auto& user : internal::Array(result.body, "value")) {
     if (request.members_only() && Str(user, "userType", "Member") != "Member") continue;
-    v1::TenantUser* out = response.add_users();
-    out->set_id(Str(user, "id"));
-    out->set_user_principal_name(Str(user, "userPrincipalName"));
-    out->set_mail(Str(user, "mail"));
-    out->set_display_name(Str(user, "displayName"));
-    out->set_user_type(Str(user, "userType", "Member"));
-    out->set_account_enabled(Bool(user, "accountEnabled", true));
-    out->set_preferred_data_location(Str(user, "preferredDataLocation"));
+    SetTenantUser(user, response.add_users());
   }
   if (std::string next = Str(result.body, "@odata.nextLink"); !next.empty()) {
     response.set_next_page_token(Base64UrlEncode(next));

@@ -207,6 +207,11 @@ bool ThrottleGovernor::InOutage() {
   return gate_->outage_failures > 0;
 }
 
+absl::Time ThrottleGovernor::NextSendTime() {
+  absl::MutexLock lock(&gate_->mu);
+  return std::max(gate_->not_before, gate_->outage_not_before);
+}
+
 void ThrottleGovernor::NoteOutage(absl::Time now, absl::string_view cause) {
   int failures;
   {

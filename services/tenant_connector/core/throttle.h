@@ -112,6 +112,9 @@ class ThrottleGovernor {
 
   // Whether the tenant is in an outage now (the last answer was none, or a 503 without Retry-After).
   bool InOutage();
+  // The earliest time a request may be sent to the tenant: the end of its Retry-After or outage hold
+  // (in the past when there is none).
+  absl::Time NextSendTime();
 
   ThrottleSnapshot Snapshot();
 

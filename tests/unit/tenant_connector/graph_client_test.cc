@@ -138,6 +138,36 @@ TEST_F(GraphClientTest, ABatchRefusedAfterOthersWereAnsweredKeepsTheAnswers) {
             absl::StatusCode::kResourceExhausted);
 }
 
+// A caller whose deadline comes before the tenant's Retry-After has passed is left out of the next
+// envelope and told at once: its deadline would otherwise make the whole envelope give up, and every
+// caller in it retry.
+TEST_F(GraphClientTest, ACallerThatCannotBeSentInTimeIsLeftOutAndTheOthersEnvelopeGoes) {
+  HoldFirstAnswer();
+  transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{}},)"
+                         R"({"id":"1","status":429,"headers":{"Retry-After":"60"},"body":{}}]})");
+  transport_.Answer(200, R"({"responses":[{"id":"0","status":200,"body":{}},{"id":"1","status":200,"body":{}},)"
+                         R"({"id":"2","status":200,"body":{}}]})");
+  absl::StatusOr<std::map<std::string, nlohmann::json>> first, hurried, patient;
+  std::thread a([&] { first = graph_.Batch(target_, "v1.0", Requests(2), Deadline()); });
+  first_in_flight_.WaitForNotification();
+  std::thread b([&] { hurried = graph_.Batch(target_, "v1.0", Requests(1), clock_.Now() + absl::Seconds(30)); });
+  std::thread c([&] { patient = graph_.Batch(target_, "v1.0", Requests(2), Deadline()); });
+  while (graph_.SubRequestsWaiting() < 3) absl::SleepFor(absl::Milliseconds(1));
+  release_.Notify();
+  a.join();
+  b.join();
+  c.join();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(patient.ok()) << patient.status();
+  EXPECT_EQ((*first)["1"]["status"], 200);
+  EXPECT_EQ((*patient)["1"]["status"], 200);
+  EXPECT_EQ(hurried.status().code(), absl::StatusCode::kResourceExhausted) << hurried.status();
+  EXPECT_THAT(hurried.status().message(), HasSubstr("past the call's deadline"));
+  ASSERT_EQ(transport_.sent.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(transport_.sent[1].body)["requests"].size(), 3u)
+      << "the throttled one and the patient caller's two, not the hurried caller's";
+}
+
 // While one envelope is in flight, the sub-requests of other callers on the connection wait and leave
 // together in the next one; each caller gets its own answers under its own ids.
 TEST_F(GraphClientTest, CallersOnOneConnectionShareTheNextEnvelope) {
