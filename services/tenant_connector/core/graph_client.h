@@ -81,7 +81,10 @@ class GraphClient {
   // some of its sub-requests) gives each of its sub-requests a 429 with Retry-After (refused as
   // throttled) or a 503, so that the caller retries only those; the call itself fails with that error
   // when nothing of it was answered, or when the connection itself was refused. Sub-requests still
-  // waiting at `deadline` come back as 429s with the time still to wait.
+  // waiting at `deadline` come back as 429s with the time still to wait, and so do, at once, those that
+  // cannot be sent before it (the tenant's Retry-After or outage hold ends later): an envelope gives up
+  // at its earliest call's deadline, so they are never put in one, and when an envelope is held back
+  // past that deadline all the same, the other calls' sub-requests go back to the head of the queue.
   absl::StatusOr<std::map<std::string, nlohmann::json>> Batch(const GraphTarget& target, const std::string& version,
                                                               std::vector<nlohmann::json> requests,
                                                               absl::Time deadline);
