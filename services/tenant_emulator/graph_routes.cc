@@ -328,7 +328,7 @@ void GraphRoutes::ListUsers(RequestContext& ctx, const std::vector<std::string>&
     matching.erase(std::unique(matching.begin(), matching.end()), matching.end());
   } else {
     for (std::size_t i = 0; i < tenant.users.size(); ++i) {
-      const std::string field = filter_field == "userType" ? std::string(kMember) : tenant.users[i].upn;
+      const absl::string_view field = filter_field == "userType" ? kMember : absl::string_view(tenant.users[i].upn);
       if (!filter_field.empty() &&
           std::find(filter_values.begin(), filter_values.end(), field) == filter_values.end()) {
         continue;

@@ -446,16 +446,15 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
           if (found != by_upn.end()) SetCheckedUser(*found->second, response.mutable_checks(i));
         }
       } else if (status == 200 || status == 429 || status >= 500) {
-        for (int i = first; i < last; ++i) {
-          v1::ErrorDetail* error = response.mutable_checks(i)->mutable_error();
-          if (status != 200) {
-            SetSubRequestError(status, item, body, error);
-          } else {
-            error->set_code("UPSTREAM_ERROR");
-            error->set_message("Microsoft graph answered the user look-up without a list of users (\"value\")");
-            error->set_upstream_http_status(status);
-          }
+        v1::ErrorDetail error;
+        if (status != 200) {
+          SetSubRequestError(status, item, body, &error);
+        } else {
+          error.set_code("UPSTREAM_ERROR");
+          error.set_message("Microsoft graph answered the user look-up without a list of users (\"value\")");
+          error.set_upstream_http_status(status);
         }
+        for (int i = first; i < last; ++i) *response.mutable_checks(i)->mutable_error() = error;
       } else {
         for (int i = first; i < last; ++i) alone.push_back(i);
       }
