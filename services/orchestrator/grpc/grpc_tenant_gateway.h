@@ -10,7 +10,8 @@
 
 namespace crosstenant::orchestrator {
 
-// TenantGateway over the tenant connector's gRPC API.
+// TenantGateway over the tenant connector's gRPC API. A call the connector refuses as busy (ErrorInfo
+// SERVER_BUSY: it never ran) is sent again for up to 30 s before that refusal is the answer.
 class GrpcTenantGateway : public TenantGateway {
  public:
   explicit GrpcTenantGateway(std::shared_ptr<grpc::Channel> channel)

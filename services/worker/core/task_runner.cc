@@ -4,8 +4,8 @@
 #include <map>
 #include <string>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/busy_retry.h"
 #include "services/common/error_detail.h"
 #include "services/common/errors.h"
 #include "services/common/proto_time.h"
@@ -30,22 +30,6 @@ bool MayBeAtMicrosoft(const v1::Task& task) {
 }
 
 }  // namespace
-
-template <typename Call>
-auto TaskRunner::WhileBusy(Call call) const -> decltype(call()) {
-  thread_local absl::BitGen random;
-  const absl::Time give_up = absl::Now() + options_.busy_wait;
-  while (true) {
-    auto result = call();
-    const absl::Status& status = StatusOf(result);
-    if (ErrorInfoReasonOf(status) != kReasonServerBusy) return result;
-    // A part of the delay at random, so that the callers the connector turned away together do not
-    // come back together.
-    const absl::Duration wait = RetryDelayOf(status) * absl::Uniform(random, 0.25, 1.0);
-    if (absl::Now() + wait > give_up) return result;
-    absl::SleepFor(wait);
-  }
-}
 
 v1::CompleteTaskRequest TaskRunner::NewCompletion(const v1::Task& task) const {
   v1::CompleteTaskRequest completion;
@@ -74,31 +58,31 @@ v1::CompleteTaskRequest TaskRunner::Run(const v1::Task& task) {
   switch (task.spec_case()) {
     case v1::Task::kStartMove: {
       const v1::StartUserContentMoveRequest request = StartRequestOf(task);
-      auto move = WhileBusy([&] { return tenant_->StartUserContentMove(request); });
+      auto move = RetryWhileBusy(options_.busy_wait, [&] { return tenant_->StartUserContentMove(request); });
       status = move.status();
       if (move.ok()) *completion.mutable_move() = *std::move(move);
       break;
     }
     case v1::Task::kPollMove: {
-      auto move = WhileBusy([&] { return tenant_->GetUserContentMove(task.poll_move()); });
+      auto move = RetryWhileBusy(options_.busy_wait, [&] { return tenant_->GetUserContentMove(task.poll_move()); });
       status = move.status();
       if (move.ok()) *completion.mutable_move() = *std::move(move);
       break;
     }
     case v1::Task::kStopMove: {
-      auto move = WhileBusy([&] { return tenant_->StopUserContentMove(task.stop_move()); });
+      auto move = RetryWhileBusy(options_.busy_wait, [&] { return tenant_->StopUserContentMove(task.stop_move()); });
       status = move.status();
       if (move.ok()) *completion.mutable_move() = *std::move(move);
       break;
     }
     case v1::Task::kCheckUser: {
-      auto result = WhileBusy([&] { return tenant_->CheckUser(task.check_user()); });
+      auto result = RetryWhileBusy(options_.busy_wait, [&] { return tenant_->CheckUser(task.check_user()); });
       status = result.status();
       if (result.ok()) *completion.mutable_check_user() = *std::move(result);
       break;
     }
     case v1::Task::kRemoveRedirect:
-      status = WhileBusy([&] { return tenant_->RemoveRedirectSite(task.remove_redirect()); });
+      status = RetryWhileBusy(options_.busy_wait, [&] { return tenant_->RemoveRedirectSite(task.remove_redirect()); });
       break;
     case v1::Task::SPEC_NOT_SET:
       status = absl::InvalidArgumentError("the task has no spec: this worker does not know what to do with it");
@@ -174,7 +158,7 @@ void TaskRunner::RunStartBatches(const std::vector<v1::Task>& tasks, size_t batc
       request.set_geo(geo);
       for (size_t k = from; k < to; ++k) *request.add_requests() = StartRequestOf(tasks[members[k]]);
       absl::StatusOr<v1::BatchStartUserContentMovesResponse> response =
-          WhileBusy([&] { return tenant_->BatchStartUserContentMoves(request); });
+          RetryWhileBusy(options_.busy_wait, [&] { return tenant_->BatchStartUserContentMoves(request); });
       // A connector that predates batched starts, or an answer that is not for this request: one by one.
       if (response.status().code() == absl::StatusCode::kUnimplemented) continue;
       if (response.ok() && response->results_size() != static_cast<int>(to - from)) continue;
@@ -228,7 +212,7 @@ void TaskRunner::RunPollBatches(const std::vector<v1::Task>& polls, size_t batch
         }
       }
       absl::StatusOr<v1::BatchGetUserContentMovesResponse> response =
-          WhileBusy([&] { return tenant_->BatchGetUserContentMoves(request); });
+          RetryWhileBusy(options_.busy_wait, [&] { return tenant_->BatchGetUserContentMoves(request); });
       if (response.ok() && response->results_size() != static_cast<int>(order.size())) {
         // Not the answer this worker asked for (e.g. a connector that predates task ids): one by one.
         continue;

@@ -97,9 +97,6 @@ class TaskRunner {
                       std::vector<crosstenant::v1::CompleteTaskRequest>& completions, std::vector<bool>& done);
   void RunStartBatches(const std::vector<crosstenant::v1::Task>& tasks, size_t batch,
                        std::vector<crosstenant::v1::CompleteTaskRequest>& completions, std::vector<bool>& done);
-  // `call()`, made again while the connector refuses it as busy, for up to `busy_wait` (see above).
-  template <typename Call>
-  auto WhileBusy(Call call) const -> decltype(call());
   // Sets the outcome (and error, retry delay) of `completion` from `status`, the result of `task`.
   void Conclude(const crosstenant::v1::Task& task, const absl::Status& status,
                 crosstenant::v1::CompleteTaskRequest& completion) const;

@@ -99,8 +99,9 @@ class MigrationTest : public ::testing::Test {
 
   // Starts the connector (again, after a SIGKILL) at its one address, with its state directory.
   bool StartConnector() {
-    const bool started =
-        connector_.Start(emulator_, connector_state_.path() + "/state", {"--grpc-address=" + connector_address_});
+    std::vector<std::string> flags = {"--grpc-address=" + connector_address_};
+    flags.insert(flags.end(), connector_flags_.begin(), connector_flags_.end());
+    const bool started = connector_.Start(emulator_, connector_state_.path() + "/state", flags);
     EXPECT_TRUE(started) << connector_.error();
     return started;
   }
@@ -359,6 +360,7 @@ class MigrationTest : public ::testing::Test {
 
   MeshSeed seed_;
   std::vector<std::string> orchestrator_flags_;  // more flags for every start of the orchestrator
+  std::vector<std::string> connector_flags_;     // more flags for every start of the connector
   Emulator emulator_;
   TempDir connector_state_;
   const std::string connector_address_ = absl::StrCat("127.0.0.1:", FreeLoopbackPort());

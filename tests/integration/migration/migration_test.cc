@@ -54,6 +54,20 @@ TEST_F(MigrationTest, TwoHundredUsersWithBlockersAllReachTheirRightFinalState) {
   ExpectFinalStatesMatchEmulator("migrations/two-hundred");
 }
 
+// A connector with the fewest threads it accepts has room for one call of a kind at a time, and the
+// orchestrator checks the source's and the target's users at once: the one it refuses as busy is sent
+// again, not the whole check started over (which, refused the same way each time, never ended).
+TEST_F(MigrationTest, AConnectorWithRoomForOneCallOfAKindStillFinishesTheMigration) {
+  MeshSeed seed;
+  seed.nam_users = 40;
+  connector_flags_ = {"--executor-threads=2"};
+  ASSERT_TRUE(StartMesh(seed, 600, 1));
+  ASSERT_TRUE(Create("narrow", v1::MigrationOptions()));
+  const v1::Migration migration = WaitUntil("migrations/narrow", Ended, absl::Seconds(90));
+  ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
+  ExpectFinalStatesMatchEmulator("migrations/narrow");
+}
+
 // kill -9 of the orchestrator and of a worker at random moments, five times, each restarted: the
 // migration carries on, no user is lost and none is started twice.
 TEST_F(MigrationTest, SurvivesKillNineOfOrchestratorAndWorkersFiveTimes) {
