@@ -1,5 +1,6 @@
 #include "services/common/request_log.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
 #include "services/common/request_fingerprint.h"
@@ -34,19 +35,19 @@ absl::StatusOr<bool> RequestLog::Begin(absl::string_view method, const google::p
   if (std::string problem = RequestIdProblem(id); !problem.empty()) {
     return InvalidArgumentWithViolations("invalid request_id", {{"request_id", problem}});
   }
-  const std::string fingerprint = RequestFingerprint(request, retry_fields);
+  const std::string fingerprint = absl::HexStringToBytes(RequestFingerprint(request, retry_fields));
   absl::MutexLock lock(&mu_);
   ForgetOldLocked(options_.now());
   auto [entry, added] = entries_.try_emplace(id);
   if (added) {
-    entry->second.method = std::string(method);
+    entry->second.method = &*methods_.emplace(method).first;
     entry->second.fingerprint = fingerprint;
     return true;
   }
-  if (entry->second.method != method || entry->second.fingerprint != fingerprint) {
+  if (*entry->second.method != method || entry->second.fingerprint != fingerprint) {
     return InvalidArgumentWithViolations(
         "request_id reused for another request",
-        {{"request_id", absl::StrCat("was already used by a different ", entry->second.method,
+        {{"request_id", absl::StrCat("was already used by a different ", *entry->second.method,
                                      " request: a retry must repeat the request exactly; a new request needs "
                                      "a new id")}});
   }
@@ -74,19 +75,20 @@ void RequestLog::Finish(const google::protobuf::Message& request, const google::
   entry->second.running = false;
   entry->second.answered = options_.now();
   entry->second.response = response.SerializeAsString();
-  order_.push_back(id);
+  order_.push_back(&entry->first);
   while (order_.size() > options_.capacity) {
-    entries_.erase(order_.front());
-    order_.pop_front();
+    auto oldest = entries_.find(*order_.front());
+    order_.pop_front();  // before the erase, which frees the key it points at
+    entries_.erase(oldest);
   }
 }
 
 void RequestLog::ForgetOldLocked(absl::Time now) {
   while (!order_.empty()) {
-    auto oldest = entries_.find(order_.front());
-    if (oldest != entries_.end() && now - oldest->second.answered < options_.retention) break;
-    if (oldest != entries_.end()) entries_.erase(oldest);
-    order_.pop_front();
+    auto oldest = entries_.find(*order_.front());
+    if (now - oldest->second.answered < options_.retention) break;
+    order_.pop_front();  // before the erase, which frees the key it points at
+    entries_.erase(oldest);
   }
 }
 

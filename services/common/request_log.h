@@ -14,7 +14,8 @@
 #include <functional>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/container/node_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -64,9 +65,12 @@ class RequestLog {
   size_t size() const;
 
  private:
+  // About 400 bytes with a move's answer, so that a full log (`capacity`) stays a few megabytes: the
+  // method is one of a handful of names, kept once; the fingerprint is kept as its 32 raw bytes; the
+  // oldest-first order points at the map's keys instead of copying them.
   struct Entry {
-    std::string method;
-    std::string fingerprint;
+    const std::string* method = nullptr;  // in methods_
+    std::string fingerprint;              // raw SHA-256: 32 bytes, not 64 hex characters
     bool running = true;
     absl::Time answered;
     std::string response;  // serialized, once answered
@@ -75,8 +79,10 @@ class RequestLog {
 
   const Options options_;
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);  // answered ids, oldest first
+  absl::node_hash_set<std::string> methods_ ABSL_GUARDED_BY(mu_);
+  // node_hash_map: its keys stay where they are, so order_ can point at them.
+  absl::node_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::deque<const std::string*> order_ ABSL_GUARDED_BY(mu_);  // keys of answered ids, oldest first
 };
 
 }  // namespace crosstenant
