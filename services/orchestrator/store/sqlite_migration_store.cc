@@ -1,6 +1,7 @@
 #include "services/orchestrator/store/sqlite_migration_store.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
@@ -153,6 +154,12 @@ constexpr const char* kSchemaMigrations[] = {
     // Version 8: the audit trail, whose table and append-only triggers CreateSqliteAuditTable makes at
     // every open, before these steps (so that a later step may change the table).
     "SELECT 1;",
+    // Version 9: users by state in name order, so that a page of the users in some states reads those
+    // users only (ListUserMoves), not every user of the migration before them.
+    R"sql(
+      CREATE INDEX IF NOT EXISTS user_moves_by_state_and_upn ON user_moves (migration, state, source_upn);
+      DROP INDEX IF EXISTS user_moves_by_state;
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 
@@ -929,35 +936,75 @@ absl::StatusOr<UserMovePage> SqliteMigrationStore::ListUserMoves(const UserMoveQ
   if (!query.page_token.empty()) {
     ASSIGN_OR_RETURN(after, stored::FromPageToken(query.page_token));
   }
-  // With a task: driven by the migration's tasks, each user read by key (CROSS JOIN fixes that order),
-  // so that the cost follows the tasks and not the migration's users, which SQLite would otherwise walk
-  // in source_upn order, testing each against the tasks.
-  std::string sql =
-      query.with_task
-          ? "SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = ?1) t "
-            "CROSS JOIN user_moves u ON u.name = t.user_move WHERE u.source_upn > ?2"
-          : "SELECT u.record, u.source_upn FROM user_moves u WHERE u.migration = ?1 AND u.source_upn > ?2";
-  if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND u.source_geo = ?4");
-  if (!query.states.empty()) absl::StrAppend(&sql, " AND u.state IN ", InList(query.states, 5));
-  absl::StrAppend(&sql, " ORDER BY u.source_upn LIMIT ?3");
   absl::MutexLock lock(&mutex_);
-  ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
-  select.Bind(1, query.migration).Bind(2, after).Bind(3, page_size + 1);
-  if (!query.source_geo.empty()) select.Bind(4, query.source_geo);
-  for (size_t i = 0; i < query.states.size(); ++i) {
-    select.Bind(static_cast<int>(5 + i), static_cast<int64_t>(query.states[i]));
+  // (source_upn, record) of up to page_size + 1 users after `after`, in source_upn order.
+  std::vector<std::pair<std::string, std::string>> rows;
+  auto read = [&](SqliteStatement& select) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::Status {
+    while (static_cast<int>(rows.size()) <= page_size) {
+      ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      rows.emplace_back(select.ColumnText(1), select.ColumnBlob(0));
+    }
+    return absl::OkStatus();
+  };
+  if (query.with_task) {
+    // Driven by the migration's tasks, each user read by key (CROSS JOIN fixes that order), so that the
+    // cost follows the tasks and not the migration's users, which SQLite would otherwise walk in
+    // source_upn order, testing each against the tasks.
+    std::string sql =
+        "SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = ?1) t "
+        "CROSS JOIN user_moves u ON u.name = t.user_move WHERE u.source_upn > ?2";
+    if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND u.source_geo = ?4");
+    if (!query.states.empty()) absl::StrAppend(&sql, " AND u.state IN ", InList(query.states, 5));
+    absl::StrAppend(&sql, " ORDER BY u.source_upn LIMIT ?3");
+    ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
+    select.Bind(1, query.migration).Bind(2, after).Bind(3, page_size + 1);
+    if (!query.source_geo.empty()) select.Bind(4, query.source_geo);
+    for (size_t i = 0; i < query.states.size(); ++i) {
+      select.Bind(static_cast<int>(5 + i), static_cast<int64_t>(query.states[i]));
+    }
+    RETURN_IF_ERROR(read(select));
+  } else if (!query.states.empty()) {
+    // One range of user_moves_by_state_and_upn per state, merged here. SQLite, asked for several states
+    // at once in name order, walks every user of the migration in name order and tests its state: a
+    // scan of the whole table, for a page of the few users at Microsoft, on every round of the moves.
+    std::string sql =
+        "SELECT u.record, u.source_upn FROM user_moves u INDEXED BY user_moves_by_state_and_upn "
+        "WHERE u.migration = ?1 AND u.state = ?4 AND u.source_upn > ?2";
+    if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND u.source_geo = ?5");
+    absl::StrAppend(&sql, " ORDER BY u.source_upn LIMIT ?3");
+    for (const crosstenant::v1::UserMoveState state :
+         std::set<crosstenant::v1::UserMoveState>(query.states.begin(), query.states.end())) {
+      ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
+      select.Bind(1, query.migration).Bind(2, after).Bind(3, page_size + 1).Bind(4, static_cast<int64_t>(state));
+      if (!query.source_geo.empty()) select.Bind(5, query.source_geo);
+      // Each state's range gives up to page_size + 1 rows; the merge below keeps the first of all.
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, select.Step());
+        if (!row) break;
+        rows.emplace_back(select.ColumnText(1), select.ColumnBlob(0));
+      }
+    }
+    std::sort(rows.begin(), rows.end());
+    if (static_cast<int>(rows.size()) > page_size + 1) rows.resize(page_size + 1);
+  } else {
+    ASSIGN_OR_RETURN(SqliteStatement select,
+                     db_->Prepare(query.source_geo.empty()
+                                      ? "SELECT u.record, u.source_upn FROM user_moves u WHERE u.migration = ?1 "
+                                        "AND u.source_upn > ?2 ORDER BY u.source_upn LIMIT ?3"
+                                      : "SELECT u.record, u.source_upn FROM user_moves u WHERE u.migration = ?1 "
+                                        "AND u.source_upn > ?2 AND u.source_geo = ?4 ORDER BY u.source_upn LIMIT ?3"));
+    select.Bind(1, query.migration).Bind(2, after).Bind(3, page_size + 1);
+    if (!query.source_geo.empty()) select.Bind(4, query.source_geo);
+    RETURN_IF_ERROR(read(select));
   }
   UserMovePage page;
-  std::string last_key;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, select.Step());
-    if (!row) break;
-    if (static_cast<int>(page.user_moves.size()) == page_size) {
-      page.next_page_token = stored::PageToken(last_key);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (static_cast<int>(i) == page_size) {
+      page.next_page_token = stored::PageToken(rows[i - 1].first);
       break;
     }
-    ASSIGN_OR_RETURN(UserMove move, stored::ParseRecord<UserMove>(select.ColumnBlob(0), "user move"));
-    last_key = select.ColumnText(1);
+    ASSIGN_OR_RETURN(UserMove move, stored::ParseRecord<UserMove>(rows[i].second, "user move"));
     page.user_moves.push_back(std::move(move));
   }
   return page;

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <iostream>
@@ -948,6 +949,46 @@ TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
   ASSERT_EQ(filtered->user_moves.size(), 2u);
   EXPECT_EQ(filtered->user_moves[0].source_user_principal_name(), "p@x.com");
   EXPECT_EQ(filtered->user_moves[1].source_user_principal_name(), "q2@x.com");
+}
+
+// Users in any of several states come in one source UPN order, page after page, each once, whatever
+// the state of the users between them; a geo narrows them further.
+TEST_P(MigrationStoreTest, UsersInSeveralStatesArePagedInOneUpnOrder) {
+  const std::string m = "migrations/states";
+  std::vector<UserMove> moves;
+  const crosstenant::v1::UserMoveState cycle[] = {
+      crosstenant::v1::USER_MOVE_STATE_SUCCESS, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS,
+      crosstenant::v1::USER_MOVE_STATE_PENDING, crosstenant::v1::USER_MOVE_STATE_SCHEDULED,
+      crosstenant::v1::USER_MOVE_STATE_SUCCESS};
+  std::vector<std::string> expected, expected_eur;
+  for (int i = 0; i < 25; ++i) {
+    const std::string upn = absl::StrCat("u", 100 - i, "@x.com");  // created out of UPN order
+    const crosstenant::v1::UserMoveState state = cycle[i % 5];
+    const std::string geo = i % 2 == 0 ? "nam" : "eur";
+    moves.push_back(MakeMove(m, upn, state, geo));
+    if (state == crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS || state == crosstenant::v1::USER_MOVE_STATE_SCHEDULED) {
+      expected.push_back(upn);
+      if (geo == "eur") expected_eur.push_back(upn);
+    }
+  }
+  std::sort(expected.begin(), expected.end());
+  std::sort(expected_eur.begin(), expected_eur.end());
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("states", 25), moves, {}).ok());
+  for (const std::string& geo : {std::string(), std::string("eur")}) {
+    UserMoveQuery query(m);
+    query.states = {crosstenant::v1::USER_MOVE_STATE_SCHEDULED, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS};
+    query.source_geo = geo;
+    query.page_size = 3;
+    std::vector<std::string> listed;
+    do {
+      auto page = store_->ListUserMoves(query);
+      ASSERT_TRUE(page.ok()) << page.status();
+      ASSERT_LE(page->user_moves.size(), 3u);
+      for (const UserMove& user : page->user_moves) listed.push_back(user.source_user_principal_name());
+      query.page_token = page->next_page_token;
+    } while (!query.page_token.empty());
+    EXPECT_EQ(listed, geo.empty() ? expected : expected_eur) << "geo '" << geo << "'";
+  }
 }
 
 TEST_P(MigrationStoreTest, ThreadsLeasingFromOneStoreAtOnceNeverGetTheSameTask) {
