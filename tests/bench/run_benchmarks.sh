@@ -20,7 +20,8 @@
 # records each process's CPU profile over each migration with perf (perf-NAME.data in its directory;
 # `perf report -i FILE --time 90%-100%` shows where the last tenth of the run went); on PostgreSQL it also
 # loads pg_stat_statements and writes the statements by total time (pg-statements.txt), and auto_explain,
-# which logs the plan of each statement slower than PROFILE_PG_SLOW_MS (default 20) to pg-server.log.
+# which logs the plan of each statement slower than PROFILE_PG_SLOW_MS (default 20) to pg-server.log, with
+# what each step really read when PROFILE_PG_ANALYZE=1 (slower).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -352,6 +353,11 @@ use_postgres() {
 pg_stat_statements.track_planning = on
 session_preload_libraries = 'auto_explain'
 auto_explain.log_min_duration = '${PROFILE_PG_SLOW_MS:-20}ms'"
+      if [ "${PROFILE_PG_ANALYZE:-0}" = 1 ]; then  # the plans with the rows and buffers each step really read
+        POSTGRES_SERVER_CONF+="
+auto_explain.log_analyze = on
+auto_explain.log_buffers = on"
+      fi
     fi
     bash "$root/tests/support/postgres_server.sh" start "$postgres_dir" >"$work/postgres-start.log" 2>&1 || {
       echo "run_benchmarks: PostgreSQL did not start:" >&2; tail -20 "$work/postgres-start.log" >&2; exit 1; }

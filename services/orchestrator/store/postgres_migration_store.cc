@@ -203,6 +203,72 @@ constexpr const char* kSchemaMigrations[] = {
         RETURN NULL;
       END $$;
     )sql",
+    // Version 7, for migrations of hundreds of thousands of users:
+    // - users by state in name order, so that a page of the users in some states (the users at
+    //   Microsoft, the next queued users) reads those users only, not every user of the migration
+    //   before them in name order;
+    // - the leases a request was granted found by index: the lease of every task looked for them in the
+    //   whole tasks table, dead rows included;
+    // - users counted by source geo as well as by state, so that a geo's queue is read from its counts
+    //   (not by counting its queued users, every user of the migration at the start), and once per
+    //   statement (transition tables) instead of by two statements per row;
+    // - the tables every user's move rewrites vacuumed after a fixed number of dead rows instead of a
+    //   fifth of the table: with the default, a 250,000-user migration leaves 50,000 dead versions of
+    //   its users in the indexes that every read of a state walks.
+    R"sql(
+      CREATE INDEX IF NOT EXISTS user_moves_by_state_and_upn ON user_moves (migration, state, source_upn);
+      DROP INDEX IF EXISTS user_moves_by_state;
+      CREATE INDEX IF NOT EXISTS tasks_by_lease_request ON tasks (lease_request, lease_owner)
+        WHERE lease_request <> '';
+      DROP TABLE IF EXISTS user_move_counts;
+      CREATE TABLE user_move_counts (
+        migration TEXT COLLATE "C" NOT NULL,
+        source_geo TEXT COLLATE "C" NOT NULL,
+        state INTEGER NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (migration, source_geo, state)
+      );
+      INSERT INTO user_move_counts (migration, source_geo, state, count)
+        SELECT migration, source_geo, state, COUNT(*) FROM user_moves GROUP BY migration, source_geo, state;
+      CREATE OR REPLACE FUNCTION count_user_move_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          INSERT INTO user_move_counts (migration, source_geo, state, count)
+            SELECT migration, source_geo, state, COUNT(*) FROM new_rows GROUP BY migration, source_geo, state
+            ON CONFLICT (migration, source_geo, state) DO UPDATE SET count = user_move_counts.count + EXCLUDED.count;
+        ELSIF TG_OP = 'DELETE' THEN
+          UPDATE user_move_counts c SET count = c.count - d.removed
+            FROM (SELECT migration, source_geo, state, COUNT(*) AS removed FROM old_rows
+                  GROUP BY migration, source_geo, state) d
+            WHERE c.migration = d.migration AND c.source_geo = d.source_geo AND c.state = d.state;
+        ELSE
+          INSERT INTO user_move_counts (migration, source_geo, state, count)
+            SELECT migration, source_geo, state, SUM(delta) FROM (
+              SELECT migration, source_geo, state, -1 AS delta FROM old_rows
+              UNION ALL SELECT migration, source_geo, state, 1 FROM new_rows) changes
+            GROUP BY migration, source_geo, state HAVING SUM(delta) <> 0
+            ON CONFLICT (migration, source_geo, state) DO UPDATE SET count = user_move_counts.count + EXCLUDED.count;
+        END IF;
+        RETURN NULL;
+      END $$;
+      DROP TRIGGER IF EXISTS user_moves_counted ON user_moves;
+      DROP TRIGGER IF EXISTS user_moves_counted_on_update ON user_moves;
+      DROP TRIGGER IF EXISTS user_moves_counted_on_insert ON user_moves;
+      DROP TRIGGER IF EXISTS user_moves_counted_on_delete ON user_moves;
+      CREATE TRIGGER user_moves_counted_on_insert AFTER INSERT ON user_moves
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_user_move_changes();
+      CREATE TRIGGER user_moves_counted_on_update AFTER UPDATE ON user_moves
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION count_user_move_changes();
+      CREATE TRIGGER user_moves_counted_on_delete AFTER DELETE ON user_moves
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION count_user_move_changes();
+      DROP FUNCTION IF EXISTS count_user_moves();
+      ALTER TABLE user_moves SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+                                  autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 20000);
+      ALTER TABLE tasks SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000);
+      ALTER TABLE user_move_counts SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
+      ALTER TABLE migrations SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == PostgresMigrationStore::kSchemaVersion);
 
@@ -295,9 +361,8 @@ PgStatement LeasesDelete(const std::vector<CompletedLease>& leases) {
       {TextArray(tasks), TextArray(lease_ids), TextArray(workers), IntArray(now)}};
 }
 
-// Rewrites the users' rows (each named once: the caller keeps the last of a user's versions); returns
-// the names of those it found.
-PgStatement UserMovesUpdate(const std::vector<const UserMove*>& moves) {
+// The columns of the users' rows, one array each: name, migration, source_upn, source_geo, state, record.
+std::vector<PgParam> UserMoveColumns(const std::vector<const UserMove*>& moves) {
   std::vector<std::string> names, migrations, upns, geos, records;
   std::vector<int64_t> states;
   for (const UserMove* move : moves) {
@@ -308,13 +373,29 @@ PgStatement UserMovesUpdate(const std::vector<const UserMove*>& moves) {
     states.push_back(move->state());
     records.push_back(move->SerializeAsString());
   }
-  return {
-      "UPDATE user_moves u SET source_geo = c.source_geo, state = c.state, record = c.record "
-      "FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INTEGER[], $6::BYTEA[]) "
-      "AS c (name, migration, source_upn, source_geo, state, record) "
-      "WHERE u.name = c.name AND u.migration = c.migration AND u.source_upn = c.source_upn RETURNING u.name",
-      {TextArray(names), TextArray(migrations), TextArray(upns), TextArray(geos), IntArray(states),
-       ByteaArray(records)}};
+  return {TextArray(names), TextArray(migrations), TextArray(upns),
+          TextArray(geos),  IntArray(states),      ByteaArray(records)};
+}
+
+constexpr absl::string_view kUserMoveColumns =
+    "unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INTEGER[], $6::BYTEA[]) "
+    "AS c (name, migration, source_upn, source_geo, state, record)";
+
+PgStatement UserMovesInsert(const std::vector<const UserMove*>& moves) {
+  return {absl::StrCat("INSERT INTO user_moves (name, migration, source_upn, source_geo, state, record) "
+                       "SELECT * FROM ",
+                       kUserMoveColumns),
+          UserMoveColumns(moves)};
+}
+
+// Rewrites the users' rows (each named once: the caller keeps the last of a user's versions); returns
+// the names of those it found.
+PgStatement UserMovesUpdate(const std::vector<const UserMove*>& moves) {
+  return {absl::StrCat("UPDATE user_moves u SET source_geo = c.source_geo, state = c.state, record = c.record FROM ",
+                       kUserMoveColumns,
+                       " WHERE u.name = c.name AND u.migration = c.migration AND u.source_upn = c.source_upn "
+                       "RETURNING u.name"),
+          UserMoveColumns(moves)};
 }
 
 PgStatement EventsInsert(const std::vector<MigrationEvent>& events) {
@@ -386,14 +467,6 @@ PgStatement RequestInsert(const RequestRecord& request) {
           {request.request_id, request.migration, request.method, request.fingerprint}};
 }
 
-PgStatement UserMoveInsert(const UserMove& move) {
-  return {
-      "INSERT INTO user_moves (name, migration, source_upn, source_geo, state, record) "
-      "VALUES ($1, $2, $3, $4, $5, $6)",
-      {move.name(), stored::MigrationOf(move.name()), absl::AsciiStrToLower(move.source_user_principal_name()),
-       move.source_geo(), static_cast<int>(move.state()), PgParam::Bytes(move.SerializeAsString())}};
-}
-
 absl::Status WriteRequest(PgConnection& db, const RequestRecord& request) {
   const PgStatement insert = RequestInsert(request);
   absl::Status inserted = db.Exec(insert.sql, insert.params).status();
@@ -418,8 +491,8 @@ absl::Status InsertMigration(PgConnection& db, const Migration& migration,
   return request ? WriteRequest(db, *request) : absl::OkStatus();
 }
 
-// CreateMigration's rows go in pipelines of this many: a round trip per thousand users, not per user,
-// without holding every user's statement in memory at once.
+// CreateMigration's users go in statements of this many: a round trip per thousand users, not per
+// user, without holding every user's row in memory at once.
 constexpr size_t kRowsPerPipeline = 1000;
 
 // Rows written together: one round trip for all of them.
@@ -572,14 +645,16 @@ absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
   }
   return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
     RETURN_IF_ERROR(InsertMigration(db, migration, request));
-    std::vector<PgStatement> rows;
+    std::vector<const UserMove*> batch;
     for (const UserMove& move : user_moves) {
-      rows.push_back(UserMoveInsert(move));
-      if (rows.size() == kRowsPerPipeline) {
-        RETURN_IF_ERROR(WriteAll(db, rows));
-        rows.clear();
+      batch.push_back(&move);
+      if (batch.size() == kRowsPerPipeline) {
+        RETURN_IF_ERROR(WriteAll(db, {UserMovesInsert(batch)}));
+        batch.clear();
       }
     }
+    std::vector<PgStatement> rows;
+    if (!batch.empty()) rows.push_back(UserMovesInsert(batch));
     if (!events.empty()) rows.push_back(EventsInsert(events));
     RETURN_IF_ERROR(WriteAll(db, rows));
     return db
@@ -822,45 +897,43 @@ absl::Status PostgresMigrationStore::CreateMigrationFromUpload(
     if (!events.empty()) writes.push_back(EventsInsert(events));
     writes.push_back(
         {"INSERT INTO identity_maps (migration, csv) VALUES ($1, $2)", {migration.name(), PgParam::Bytes("")}});
-    // The users are counted once, after the last of them (schema version 6), not one update each.
-    writes.push_back({"SET LOCAL crosstenant.count_at_end = 'on'"});
     RETURN_IF_ERROR(WriteAll(db, writes));
+    // A statement per page of users: the users are counted once per page (schema version 7), not once
+    // per user.
     int after_line = 0;
     while (true) {
       ASSIGN_OR_RETURN(std::vector<StagedIdentityMapRow> rows,
                        ReadStagedRows(db, upload, StagedRows::kUsers, after_line, static_cast<int>(kRowsPerPipeline)));
-      if (rows.empty()) break;
-      writes.clear();
+      if (rows.empty()) return absl::OkStatus();
+      std::vector<UserMove> moves;
+      moves.reserve(rows.size());
+      std::vector<const UserMove*> batch;
       for (const StagedIdentityMapRow& row : rows) {
-        const UserMove move = make_move(row);
-        if (stored::MigrationOf(move.name()) != migration.name()) {
-          return absl::InternalError(absl::StrCat("user move ", move.name(), " does not belong to ", migration.name()));
+        moves.push_back(make_move(row));
+        if (stored::MigrationOf(moves.back().name()) != migration.name()) {
+          return absl::InternalError(
+              absl::StrCat("user move ", moves.back().name(), " does not belong to ", migration.name()));
         }
-        writes.push_back(UserMoveInsert(move));
       }
-      RETURN_IF_ERROR(WriteAll(db, writes));
+      for (const UserMove& move : moves) batch.push_back(&move);
+      RETURN_IF_ERROR(WriteAll(db, {UserMovesInsert(batch)}));
       after_line = rows.back().line;
     }
-    return WriteAll(db, {{"SET LOCAL crosstenant.count_at_end = 'off'"},
-                         {"INSERT INTO user_move_counts (migration, state, count) "
-                          "SELECT migration, state, COUNT(*) FROM user_moves WHERE migration = $1 "
-                          "GROUP BY migration, state ON CONFLICT (migration, state) "
-                          "DO UPDATE SET count = user_move_counts.count + EXCLUDED.count",
-                          {migration.name()}}});
   });
 }
 
 namespace {
 
-// The users of a source geo ($1 migration, $2 geo) that count against its queue limit, as two counts
-// each read through an index in proportion to what it counts: the moves active at Microsoft ($3), and
-// the QUEUED users ($4) whose start task waits for a worker. The second is driven by the migration's
-// tasks (they exist only for users in flight), each user looked up by its key in a subquery, which
-// PostgreSQL runs per task and never turns into a join: as a join, with statistics older than the
-// migration's rows, the planner chose a nested loop over every QUEUED user that read the migration's
-// tasks again for each (up to 6 s per call at 10,000 users).
+// The users of a source geo ($1 migration, $2 geo) that count against its queue limit, as two counts:
+// the moves active at Microsoft ($3), from the counts by geo and state, and the QUEUED users ($4) whose
+// start task waits for a worker. The second is driven by the migration's tasks (they exist only for
+// users in flight), each user looked up by its key in a subquery, which PostgreSQL runs per task and
+// never turns into a join: as a join, with statistics older than the migration's rows, the planner
+// chose a nested loop over every QUEUED user that read the migration's tasks again for each (up to 6 s
+// per call at 10,000 users).
 constexpr absl::string_view kPostgresActiveMoves =
-    "(SELECT COUNT(*) FROM user_moves WHERE migration = $1 AND state = ANY($3::INTEGER[]) AND source_geo = $2), "
+    "(SELECT COALESCE(SUM(count), 0)::BIGINT FROM user_move_counts WHERE migration = $1 AND source_geo = $2 "
+    "AND state = ANY($3::INTEGER[])), "
     "(SELECT COUNT(*) FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = $1) t "
     "WHERE (SELECT u.state = $4 AND u.source_geo = $2 FROM user_moves u WHERE u.name = t.user_move))";
 
@@ -881,8 +954,8 @@ absl::StatusOr<crosstenant::v1::SourceGeoQueue> PostgresMigrationStore::GetSourc
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     ASSIGN_OR_RETURN(PgResult read,
                      db.Exec(absl::StrCat("SELECT ", kPostgresActiveMoves,
-                                          ", (SELECT COUNT(*) FROM user_moves WHERE migration = $1 AND state = $4 "
-                                          "AND source_geo = $2)"),
+                                          ", (SELECT COALESCE(SUM(count), 0)::BIGINT FROM user_move_counts "
+                                          "WHERE migration = $1 AND source_geo = $2 AND state = $4)"),
                              ActiveMovesParams(migration, source_geo)));
     if (read.rows() > 0) {
       const int64_t starting = read.Int(0, 1);
@@ -1098,8 +1171,9 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
   }
   if (!query.request_id.empty()) {
     // A retry of a call whose answer was lost leases nothing more while the first call's leases are held.
-    absl::StrAppend(&picked, " AND NOT EXISTS (SELECT 1 FROM tasks g WHERE g.lease_owner = ", worker,
-                    " AND g.lease_request = ", request, " AND g.lease_id != '' AND g.lease_expire_us >= ", at, ")");
+    absl::StrAppend(&picked, " AND NOT EXISTS (SELECT 1 FROM tasks g WHERE g.lease_request = ", request,
+                    " AND g.lease_request <> '' AND g.lease_owner = ", worker,
+                    " AND g.lease_id != '' AND g.lease_expire_us >= ", at, ")");
   }
   // Rows another replica is leasing right now are skipped, not waited for: each goes to one worker.
   absl::StrAppend(&picked, " ORDER BY t.ready_time_us, t.name LIMIT ", params.Add(std::max(query.max_tasks, 1)),
@@ -1117,8 +1191,8 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
   std::vector<PgStatement> statements = {{std::string(kBegin)}};
   if (!query.request_id.empty()) {
     statements.push_back(
-        {"SELECT attempt, record, lease_id, lease_expire_us, ready_time_us, name FROM tasks WHERE lease_owner = $1 "
-         "AND lease_request = $2 AND lease_id != '' AND lease_expire_us >= $3",
+        {"SELECT attempt, record, lease_id, lease_expire_us, ready_time_us, name FROM tasks WHERE lease_request = $2 "
+         "AND lease_request <> '' AND lease_owner = $1 AND lease_id != '' AND lease_expire_us >= $3",
          {query.worker_id, query.request_id, now}});
   }
   statements.push_back({lease, params.list()});
@@ -1259,22 +1333,36 @@ absl::StatusOr<UserMovePage> PostgresMigrationStore::ListUserMoves(const UserMov
   }
   Params params;
   const std::string migration = params.Add(query.migration);
-  // With a task: driven by the migration's tasks, each user read by key (OFFSET 0 keeps the planner
-  // from flattening the lookup into a join it may run over every user of the migration), so that the
-  // cost follows the tasks and not the users.
-  std::string sql =
-      query.with_task
-          ? absl::StrCat("SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = ",
-                         migration,
-                         ") t, LATERAL (SELECT record, source_upn, source_geo, state FROM user_moves "
-                         "WHERE name = t.user_move OFFSET 0) u WHERE ")
-          : absl::StrCat("SELECT u.record, u.source_upn FROM user_moves u WHERE u.migration = ", migration, " AND ");
-  absl::StrAppend(&sql, "u.source_upn > ", params.Add(after));
-  if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND u.source_geo = ", params.Add(query.source_geo));
-  if (!query.states.empty()) {
-    absl::StrAppend(&sql, " AND u.state = ANY(", params.Add(IntArray(query.states)), "::INTEGER[])");
+  const std::string after_upn = params.Add(after);
+  const std::string limit = params.Add(page_size + 1);
+  std::string geo;
+  if (!query.source_geo.empty()) geo = absl::StrCat(" AND u.source_geo = ", params.Add(query.source_geo));
+  const std::string states = query.states.empty() ? "" : params.Add(IntArray(query.states));
+  std::string sql;
+  if (query.with_task) {
+    // Driven by the migration's tasks, each user read by key (OFFSET 0 keeps the planner from
+    // flattening the lookup into a join it may run over every user of the migration), so that the cost
+    // follows the tasks and not the users.
+    sql = absl::StrCat(
+        "SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = ", migration,
+        ") t, LATERAL (SELECT record, source_upn, source_geo, state FROM user_moves WHERE name = t.user_move "
+        "OFFSET 0) u WHERE u.source_upn > ",
+        after_upn, geo);
+    if (!states.empty()) absl::StrAppend(&sql, " AND u.state = ANY(", states, "::INTEGER[])");
+  } else if (!states.empty()) {
+    // One range of user_moves_by_state_and_upn per state, each cut at the page, merged by name: asked
+    // for several states at once, the planner walks every user of the migration in name order and
+    // tests its state, or sorts every user in those states.
+    sql = absl::StrCat("SELECT u.record, u.source_upn FROM (SELECT DISTINCT unnest(", states,
+                       "::INTEGER[]) AS state) s, LATERAL (SELECT record, source_upn FROM user_moves u "
+                       "WHERE u.migration = ",
+                       migration, " AND u.state = s.state AND u.source_upn > ", after_upn, geo,
+                       " ORDER BY u.source_upn LIMIT ", limit, ") u");
+  } else {
+    sql = absl::StrCat("SELECT u.record, u.source_upn FROM user_moves u WHERE u.migration = ", migration,
+                       " AND u.source_upn > ", after_upn, geo);
   }
-  absl::StrAppend(&sql, " ORDER BY u.source_upn LIMIT ", params.Add(page_size + 1));
+  absl::StrAppend(&sql, " ORDER BY u.source_upn LIMIT ", limit);
   UserMovePage page;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     page = UserMovePage();
@@ -1300,7 +1388,9 @@ absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> PostgresMigrationS
     counts.clear();
     ASSIGN_OR_RETURN(
         PgResult read,
-        db.Exec("SELECT state, count FROM user_move_counts WHERE migration = $1 AND count > 0", {migration}));
+        db.Exec("SELECT state, SUM(count)::BIGINT FROM user_move_counts WHERE migration = $1 GROUP BY state "
+                "HAVING SUM(count) > 0",
+                {migration}));
     for (int row = 0; row < read.rows(); ++row) {
       counts[static_cast<crosstenant::v1::UserMoveState>(read.Int(row, 0))] = static_cast<int>(read.Int(row, 1));
     }

@@ -160,6 +160,40 @@ constexpr const char* kSchemaMigrations[] = {
       CREATE INDEX IF NOT EXISTS user_moves_by_state_and_upn ON user_moves (migration, state, source_upn);
       DROP INDEX IF EXISTS user_moves_by_state;
     )sql",
+    // Version 10: users counted by source geo as well as by state, so that a geo's queue is read from its
+    // counts, not by counting its queued users (every user of the migration at the start).
+    R"sql(
+      DROP TRIGGER IF EXISTS user_moves_counted_on_insert;
+      DROP TRIGGER IF EXISTS user_moves_counted_on_update;
+      DROP TRIGGER IF EXISTS user_moves_counted_on_delete;
+      DROP TABLE IF EXISTS user_move_counts;
+      CREATE TABLE user_move_counts (
+        migration TEXT NOT NULL,
+        source_geo TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (migration, source_geo, state)
+      );
+      INSERT INTO user_move_counts (migration, source_geo, state, count)
+        SELECT migration, source_geo, state, COUNT(*) FROM user_moves GROUP BY migration, source_geo, state;
+      CREATE TRIGGER user_moves_counted_on_insert AFTER INSERT ON user_moves BEGIN
+        INSERT INTO user_move_counts (migration, source_geo, state, count)
+          VALUES (NEW.migration, NEW.source_geo, NEW.state, 1)
+          ON CONFLICT (migration, source_geo, state) DO UPDATE SET count = count + 1;
+      END;
+      CREATE TRIGGER user_moves_counted_on_update AFTER UPDATE OF state, source_geo ON user_moves
+        WHEN OLD.state != NEW.state OR OLD.source_geo != NEW.source_geo BEGIN
+        UPDATE user_move_counts SET count = count - 1
+          WHERE migration = OLD.migration AND source_geo = OLD.source_geo AND state = OLD.state;
+        INSERT INTO user_move_counts (migration, source_geo, state, count)
+          VALUES (NEW.migration, NEW.source_geo, NEW.state, 1)
+          ON CONFLICT (migration, source_geo, state) DO UPDATE SET count = count + 1;
+      END;
+      CREATE TRIGGER user_moves_counted_on_delete AFTER DELETE ON user_moves BEGIN
+        UPDATE user_move_counts SET count = count - 1
+          WHERE migration = OLD.migration AND source_geo = OLD.source_geo AND state = OLD.state;
+      END;
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == SqliteMigrationStore::kSchemaVersion);
 
@@ -615,12 +649,12 @@ absl::Status SqliteMigrationStore::CreateMigrationFromUpload(
 
 namespace {
 
-// The users of a source geo (?1 migration, ?2 geo) that count against its queue limit, as two counts
-// each read through an index in proportion to what it counts: the moves active at Microsoft (?3 to
-// ?7), and the QUEUED users (?8) whose start task waits for a worker (tasks exist only for users in
-// flight).
+// The users of a source geo (?1 migration, ?2 geo) that count against its queue limit, as two counts:
+// the moves active at Microsoft (?3 to ?7), from the counts by geo and state, and the QUEUED users (?8)
+// whose start task waits for a worker, read through the tasks (they exist only for users in flight).
 constexpr absl::string_view kSqliteActiveMoves =
-    "(SELECT COUNT(*) FROM user_moves WHERE migration = ?1 AND state IN (?3, ?4, ?5, ?6, ?7) AND source_geo = ?2), "
+    "(SELECT COALESCE(SUM(count), 0) FROM user_move_counts WHERE migration = ?1 AND source_geo = ?2 "
+    "AND state IN (?3, ?4, ?5, ?6, ?7)), "
     "(SELECT COUNT(DISTINCT t.user_move) FROM tasks t JOIN user_moves u ON u.name = t.user_move "
     "WHERE t.migration = ?1 AND u.state = ?8 AND u.source_geo = ?2)";
 
@@ -640,8 +674,8 @@ absl::StatusOr<crosstenant::v1::SourceGeoQueue> SqliteMigrationStore::GetSourceG
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(SqliteStatement select,
                    db_->Prepare(absl::StrCat("SELECT ", kSqliteActiveMoves,
-                                             ", (SELECT COUNT(*) FROM user_moves WHERE migration = ?1 AND state = ?8 "
-                                             "AND source_geo = ?2)")));
+                                             ", (SELECT COALESCE(SUM(count), 0) FROM user_move_counts "
+                                             "WHERE migration = ?1 AND source_geo = ?2 AND state = ?8)")));
   BindActiveMoves(select, migration, source_geo);
   crosstenant::v1::SourceGeoQueue queue;
   queue.set_source_geo(std::string(source_geo));
@@ -1014,7 +1048,8 @@ absl::StatusOr<std::map<crosstenant::v1::UserMoveState, int>> SqliteMigrationSto
     absl::string_view migration) {
   absl::MutexLock lock(&mutex_);
   ASSIGN_OR_RETURN(SqliteStatement select,
-                   db_->Prepare("SELECT state, count FROM user_move_counts WHERE migration = ?1 AND count > 0"));
+                   db_->Prepare("SELECT state, SUM(count) FROM user_move_counts WHERE migration = ?1 GROUP BY state "
+                                "HAVING SUM(count) > 0"));
   select.Bind(1, migration);
   std::map<crosstenant::v1::UserMoveState, int> counts;
   while (true) {

@@ -17,7 +17,7 @@ namespace crosstenant::orchestrator {
 class SqliteMigrationStore : public MigrationStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 9;
+  static constexpr int kSchemaVersion = 10;
 
   static absl::StatusOr<std::unique_ptr<SqliteMigrationStore>> Open(const std::string& path,
                                                                     const SqliteDatabase::Options& options = {});

@@ -871,6 +871,41 @@ TEST_P(MigrationStoreTest, LeasesOnlyForRunnableMigrationsAndNoUnstartedMovesWhi
   EXPECT_EQ((*rest)[0].kind(), crosstenant::v1::TASK_KIND_POLL_MOVE);
 }
 
+TEST_P(MigrationStoreTest, AUserCountsInTheQueueOfItsSourceGeoAsItsGeoAndStateChange) {
+  const std::string m = "migrations/m";
+  UserMove unchecked = MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED, "");
+  UserMove queued = MakeMove(m, "b@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED, "nam");
+  UserMove moving = MakeMove(m, "d@x.com", crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS, "nam");
+  ASSERT_TRUE(
+      store_
+          ->CreateMigration(
+              MakeMigration("m", 1),
+              {unchecked, queued, moving, MakeMove(m, "c@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED, "eur")}, {})
+          .ok());
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "")->queued(), 1);
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "nam")->queued(), 1);
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "nam")->active(), 1);
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "eur")->queued(), 1);
+
+  // In one change: a's geo found (eur), b started, d done.
+  MigrationChange change = ChangeOf(*store_->GetMigration(m));
+  unchecked.set_source_geo("eur");
+  queued.set_state(crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS);
+  moving.set_state(crosstenant::v1::USER_MOVE_STATE_SUCCESS);
+  change.user_moves = {unchecked, queued, moving};
+  ASSERT_TRUE(store_->Apply(change).ok());
+
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "")->queued(), 0);
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "eur")->queued(), 2);
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "nam")->queued(), 0);
+  EXPECT_EQ(store_->GetSourceGeoQueue(m, "nam")->active(), 1) << "b, in progress; d is done";
+  EXPECT_EQ(store_->CountActiveMoves(m, "nam").value_or(-1), 1);
+  EXPECT_EQ(*store_->CountUserMoves(m), (std::map<UserMoveState, int>{{crosstenant::v1::USER_MOVE_STATE_QUEUED, 2},
+                                                                      {crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS, 1},
+                                                                      {crosstenant::v1::USER_MOVE_STATE_SUCCESS, 1}}))
+      << "the counts of every geo, summed by state";
+}
+
 TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
   const std::string m = "migrations/m";
   ASSERT_TRUE(store_
