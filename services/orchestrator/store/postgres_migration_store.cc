@@ -209,6 +209,9 @@ constexpr const char* kSchemaMigrations[] = {
     //   before them in name order;
     // - the leases a request was granted found by index: the lease of every task looked for them in the
     //   whole tasks table, dead rows included;
+    // - tasks leased in the order they become available (available_us: the ready time of a free task,
+    //   just after the lease's expiry for a leased one), so that a lease reads the tasks it may take and
+    //   not, first, every task other workers hold (hundreds, with a full queue of starts);
     // - users counted by source geo as well as by state, so that a geo's queue is read from its counts
     //   (not by counting its queued users, every user of the migration at the start), and once per
     //   statement (transition tables) instead of by two statements per row;
@@ -220,6 +223,11 @@ constexpr const char* kSchemaMigrations[] = {
       DROP INDEX IF EXISTS user_moves_by_state;
       CREATE INDEX IF NOT EXISTS tasks_by_lease_request ON tasks (lease_request, lease_owner)
         WHERE lease_request <> '';
+      ALTER TABLE tasks ADD COLUMN IF NOT EXISTS available_us BIGINT;
+      UPDATE tasks SET available_us = CASE WHEN lease_id = '' THEN ready_time_us ELSE lease_expire_us + 1 END;
+      ALTER TABLE tasks ALTER COLUMN available_us SET NOT NULL;
+      CREATE INDEX IF NOT EXISTS tasks_by_available_time ON tasks (available_us, name);
+      DROP INDEX IF EXISTS tasks_by_ready_time;
       DROP TABLE IF EXISTS user_move_counts;
       CREATE TABLE user_move_counts (
         migration TEXT COLLATE "C" NOT NULL,
@@ -429,10 +437,11 @@ PgStatement TasksUpsert(const std::string& migration, const std::vector<const Ne
     user_moves.push_back(record.user_move());
   }
   return {
-      "INSERT INTO tasks (name, migration, kind, ready_time_us, attempt, record, user_move) "
-      "SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::INTEGER[], $4::BIGINT[], $5::INTEGER[], $6::BYTEA[], "
-      "$7::TEXT[]) ON CONFLICT (name) DO UPDATE SET "
+      "INSERT INTO tasks (name, migration, kind, ready_time_us, attempt, record, user_move, available_us) "
+      "SELECT *, ready FROM unnest($1::TEXT[], $2::TEXT[], $3::INTEGER[], $4::BIGINT[], $5::INTEGER[], $6::BYTEA[], "
+      "$7::TEXT[]) AS c (name, migration, kind, ready, attempt, record, user_move) ON CONFLICT (name) DO UPDATE SET "
       "migration = EXCLUDED.migration, kind = EXCLUDED.kind, ready_time_us = EXCLUDED.ready_time_us, "
+      "available_us = EXCLUDED.available_us, "
       "attempt = EXCLUDED.attempt, record = EXCLUDED.record, user_move = EXCLUDED.user_move, "
       "lease_id = '', lease_owner = '', lease_expire_us = 0",
       {TextArray(names), TextArray(migrations), IntArray(kinds), IntArray(ready), IntArray(attempts),
@@ -1156,9 +1165,9 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
   const std::string request = params.Add(query.request_id);
   std::string picked = absl::StrCat(
       "SELECT t.name FROM tasks t JOIN migrations m ON m.name = t.migration "
-      "WHERE t.ready_time_us <= ",
-      at, " AND (t.lease_id = '' OR t.lease_expire_us < ", at,
-      ") AND "
+      "WHERE t.available_us <= ",
+      at,
+      " AND "
       // While cancelling, a start no worker has taken yet is never handed out.
       "(m.state IN (",
       params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_RUNNING)), ", ",
@@ -1176,14 +1185,15 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
                     " AND g.lease_id != '' AND g.lease_expire_us >= ", at, ")");
   }
   // Rows another replica is leasing right now are skipped, not waited for: each goes to one worker.
-  absl::StrAppend(&picked, " ORDER BY t.ready_time_us, t.name LIMIT ", params.Add(std::max(query.max_tasks, 1)),
+  absl::StrAppend(&picked, " ORDER BY t.available_us, t.name LIMIT ", params.Add(std::max(query.max_tasks, 1)),
                   " FOR UPDATE OF t SKIP LOCKED");
   // Lease ids are fencing tokens: random (gen_random_uuid draws from the server's strong random
   // source), so that no two leases, on any replica, ever share one.
   const std::string lease = absl::StrCat(
       "WITH picked AS (", picked,
       ") UPDATE tasks SET lease_id = replace(gen_random_uuid()::text, '-', ''), lease_owner = ", worker,
-      ", lease_expire_us = ", params.Add(expire), ", attempt = tasks.attempt + 1, lease_request = ", request,
+      ", lease_expire_us = ", params.Add(expire), ", available_us = ", params.Add(expire + 1),
+      ", attempt = tasks.attempt + 1, lease_request = ", request,
       " FROM picked WHERE tasks.name = picked.name "
       "RETURNING tasks.attempt, tasks.record, tasks.lease_id, tasks.lease_expire_us, tasks.ready_time_us, tasks.name");
   // BEGIN, the leases already granted to this request (a retry's) and the new leases in one round trip;
@@ -1231,9 +1241,9 @@ absl::StatusOr<crosstenant::v1::LeaseRenewal> PostgresMigrationStore::RenewLease
   int64_t renewed = 0;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     ASSIGN_OR_RETURN(PgResult updated,
-                     db.Exec("UPDATE tasks SET lease_expire_us = $4 WHERE name = $1 AND lease_id = $2 "
-                             "AND lease_owner = $3 AND lease_expire_us >= $5",
-                             {task, lease_id, worker_id, expire, absl::ToUnixMicros(now)}));
+                     db.Exec("UPDATE tasks SET lease_expire_us = $4, available_us = $6 WHERE name = $1 "
+                             "AND lease_id = $2 AND lease_owner = $3 AND lease_expire_us >= $5",
+                             {task, lease_id, worker_id, expire, absl::ToUnixMicros(now), expire + 1}));
     renewed = updated.affected_rows();
     return absl::OkStatus();
   });
