@@ -124,6 +124,8 @@ logging_collector = off
 ssl = on
 ssl_cert_file = '$server_dir/server.crt'
 ssl_key_file = '$server_dir/server.key'
+# as docs/deploy.md asks of the orchestrator's database: the tasks table turns over every few seconds
+autovacuum_naptime = 10s
 ${POSTGRES_SERVER_CONF:-}
 EOF
     [ "$server_user" = "$(id -un)" ] || chown "$server_user" "$server_dir/port.conf"

@@ -211,7 +211,8 @@ constexpr const char* kSchemaMigrations[] = {
     //   whole tasks table, dead rows included;
     // - tasks leased in the order they become available (available_us: the ready time of a free task,
     //   just after the lease's expiry for a leased one), so that a lease reads the tasks it may take and
-    //   not, first, every task other workers hold (hundreds, with a full queue of starts);
+    //   not, first, every task other workers hold (hundreds, with a full queue of starts), and by kind
+    //   in that order, for a worker that asks for one kind (the rest of a batch of starts or polls);
     // - users counted by source geo as well as by state, so that a geo's queue is read from its counts
     //   (not by counting its queued users, every user of the migration at the start), and once per
     //   statement (transition tables) instead of by two statements per row;
@@ -227,6 +228,7 @@ constexpr const char* kSchemaMigrations[] = {
       UPDATE tasks SET available_us = CASE WHEN lease_id = '' THEN ready_time_us ELSE lease_expire_us + 1 END;
       ALTER TABLE tasks ALTER COLUMN available_us SET NOT NULL;
       CREATE INDEX IF NOT EXISTS tasks_by_available_time ON tasks (available_us, name);
+      CREATE INDEX IF NOT EXISTS tasks_by_kind_and_available_time ON tasks (kind, available_us, name);
       DROP INDEX IF EXISTS tasks_by_ready_time;
       DROP TABLE IF EXISTS user_move_counts;
       CREATE TABLE user_move_counts (
@@ -1175,7 +1177,10 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
       ") OR (m.state = ", params.Add(static_cast<int>(crosstenant::v1::MIGRATION_STATE_CANCELLING)),
       " AND NOT (t.kind = ", params.Add(static_cast<int>(crosstenant::v1::TASK_KIND_START_MOVE)),
       " AND t.attempt = 0)))");
-  if (!query.kinds.empty()) {
+  if (query.kinds.size() == 1) {
+    // As an equality, so that tasks_by_kind_and_available_time gives this kind's tasks in order.
+    absl::StrAppend(&picked, " AND t.kind = ", params.Add(static_cast<int>(query.kinds.front())));
+  } else if (!query.kinds.empty()) {
     absl::StrAppend(&picked, " AND t.kind = ANY(", params.Add(IntArray(query.kinds)), "::INTEGER[])");
   }
   if (!query.request_id.empty()) {
