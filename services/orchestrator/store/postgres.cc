@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -245,12 +246,19 @@ std::vector<absl::StatusOr<PgResult>> PgConnection::Pipeline(const std::vector<P
   std::vector<absl::StatusOr<PgResult>> results;
   if (statements.empty()) return results;
   CountRoundTrip(statements.size());
+  // The statements this pipeline prepares, by position: forgotten again unless the server says they were
+  // prepared (a name is never used twice, so one prepared after all is merely left unused).
+  std::vector<std::string> preparing(statements.size());
   auto fail_rest = [&](const absl::Status& status) {
-    while (results.size() < statements.size()) results.push_back(status);
+    for (size_t i = results.size(); i < statements.size(); ++i) {
+      if (!preparing[i].empty()) prepared_.erase(statements[i].sql);
+      results.push_back(status);
+    }
     return std::move(results);
   };
   if (PQenterPipelineMode(conn_) != 1) return fail_rest(Error(nullptr, statements.front().sql));
-  for (const PgStatement& statement : statements) {
+  for (size_t i = 0; i < statements.size(); ++i) {
+    const PgStatement& statement = statements[i];
     std::vector<const char*> values;
     std::vector<int> lengths;
     std::vector<int> formats;
@@ -259,19 +267,52 @@ std::vector<absl::StatusOr<PgResult>> PgConnection::Pipeline(const std::vector<P
       lengths.push_back(static_cast<int>(param.value().size()));
       formats.push_back(param.binary() ? 1 : 0);
     }
-    if (PQsendQueryParams(conn_, statement.sql.c_str(), static_cast<int>(statement.params.size()),
-                          /*paramTypes=*/nullptr, values.data(), lengths.data(), formats.data(),
-                          /*resultFormat=*/0) != 1) {
-      // Only a connection that broke refuses to queue a statement; the pool replaces it.
-      return fail_rest(Error(nullptr, statement.sql));
+    const int count = static_cast<int>(statement.params.size());
+    int sent = 0;
+    if (statement.prepared) {
+      auto [known, added] = prepared_.emplace(statement.sql, "");
+      if (added) {
+        known->second = absl::StrCat("crosstenant_", ++statements_prepared_);
+        sent = PQsendPrepare(conn_, known->second.c_str(), statement.sql.c_str(), count, /*paramTypes=*/nullptr);
+        preparing[i] = known->second;
+      } else {
+        sent = 1;
+      }
+      const std::string name = known->second;
+      if (sent == 1) {
+        sent = PQsendQueryPrepared(conn_, name.c_str(), count, values.data(), lengths.data(), formats.data(),
+                                   /*resultFormat=*/0);
+      }
+    } else {
+      sent = PQsendQueryParams(conn_, statement.sql.c_str(), count, /*paramTypes=*/nullptr, values.data(),
+                               lengths.data(), formats.data(), /*resultFormat=*/0);
     }
+    // Only a connection that broke refuses to queue a statement; the pool replaces it.
+    if (sent != 1) return fail_rest(Error(nullptr, statement.sql));
   }
   if (PQpipelineSync(conn_) != 1) return fail_rest(Error(nullptr, statements.front().sql));
-  for (const PgStatement& statement : statements) {
+  for (size_t i = 0; i < statements.size(); ++i) {
+    const PgStatement& statement = statements[i];
+    std::optional<absl::Status> prepare_failed;
+    if (!preparing[i].empty()) {
+      PGresult* prepared = PQgetResult(conn_);
+      if (prepared == nullptr) return fail_rest(Error(nullptr, statement.sql));
+      if (PQresultStatus(prepared) != PGRES_COMMAND_OK) {
+        prepared_.erase(statement.sql);
+        prepare_failed = PQresultStatus(prepared) == PGRES_PIPELINE_ABORTED
+                             ? absl::AbortedError("skipped: an earlier statement of its pipeline failed")
+                             : Error(prepared, statement.sql);
+      }
+      PQclear(prepared);
+      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+    }
     PGresult* result = PQgetResult(conn_);
     if (result == nullptr) return fail_rest(Error(nullptr, statement.sql));
     const ExecStatusType status = PQresultStatus(result);
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+    if (prepare_failed) {
+      results.push_back(*prepare_failed);
+      PQclear(result);
+    } else if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
       results.push_back(PgResult(result));
     } else {
       results.push_back(status == PGRES_PIPELINE_ABORTED

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -76,6 +77,10 @@ class PgResult {
 struct PgStatement {
   std::string sql;
   std::vector<PgParam> params = {};
+  // Planned once per connection (a prepared statement) instead of on every call: for statements run
+  // many times a second whose plan does not depend on their parameters' values. Each connection keeps
+  // every prepared text, so `sql` must be one of a few texts, never one built from values.
+  bool prepared = false;
 };
 
 // What this process's connections sent to the database, all together: statements, and round trips
@@ -120,6 +125,8 @@ class PgConnection {
   absl::Status Error(pg_result* result, absl::string_view sql) const;
   pg_conn* conn_;
   std::vector<std::string> secrets_;  // the connection string and its password: never in a message
+  absl::flat_hash_map<std::string, std::string> prepared_;  // statement text -> its name on this connection
+  int64_t statements_prepared_ = 0;                         // names them: crosstenant_1, crosstenant_2...
 };
 
 // Up to `size` connections to one database, shared by threads. A connection that broke is closed when

@@ -1901,5 +1901,30 @@ TEST_F(PostgresMigrationStoreTest, APipelineAnswersEachStatementAndSkipsWhatFoll
   EXPECT_EQ(rows[1]->Text(0, 0), "3");
 }
 
+TEST_F(PostgresMigrationStoreTest, APreparedStatementIsPreparedOncePerConnectionAndAgainIfItsPipelineFailedFirst) {
+  auto db = Connect();
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Execute("CREATE TABLE p (k INTEGER PRIMARY KEY)").ok());
+  const PgStatement insert{"INSERT INTO p VALUES ($1) RETURNING k", {1}, /*prepared=*/true};
+  auto prepared_count = [&] { return db->Exec("SELECT COUNT(*) FROM pg_prepared_statements")->Int(0, 0); };
+
+  // Skipped behind a failure: nothing prepared, and the next pipeline prepares it.
+  auto failed = db->Pipeline({{"SELECT 1/0"}, insert});
+  EXPECT_EQ(failed[1].status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(prepared_count(), 0);
+  auto first = db->Pipeline({insert, {"INSERT INTO p VALUES ($1) RETURNING k", {2}, /*prepared=*/true}});
+  ASSERT_TRUE(first[0].ok()) << first[0].status();
+  ASSERT_TRUE(first[1].ok()) << first[1].status() << ": the same text twice in one pipeline, prepared once";
+  EXPECT_EQ(first[1]->Text(0, 0), "2");
+  EXPECT_EQ(prepared_count(), 1);
+
+  // Run again under the same name; an error of its own is reported as any statement's.
+  auto again = db->Pipeline({{"INSERT INTO p VALUES ($1) RETURNING k", {3}, /*prepared=*/true}, insert});
+  ASSERT_TRUE(again[0].ok()) << again[0].status();
+  EXPECT_EQ(again[1].status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(prepared_count(), 1);
+  EXPECT_EQ(db->Exec("SELECT COUNT(*) FROM p")->Int(0, 0), 2) << "a pipeline is one transaction: 3 was undone";
+}
+
 }  // namespace
 }  // namespace crosstenant::orchestrator
