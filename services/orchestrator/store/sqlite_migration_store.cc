@@ -973,8 +973,10 @@ absl::StatusOr<UserMovePage> SqliteMigrationStore::ListUserMoves(const UserMoveQ
   absl::MutexLock lock(&mutex_);
   // (source_upn, record) of up to page_size + 1 users after `after`, in source_upn order.
   std::vector<std::pair<std::string, std::string>> rows;
+  // Appends up to page_size + 1 rows of `select` to `rows`.
   auto read = [&](SqliteStatement& select) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> absl::Status {
-    while (static_cast<int>(rows.size()) <= page_size) {
+    const size_t first = rows.size();
+    while (static_cast<int>(rows.size() - first) <= page_size) {
       ASSIGN_OR_RETURN(bool row, select.Step());
       if (!row) break;
       rows.emplace_back(select.ColumnText(1), select.ColumnBlob(0));
@@ -1013,21 +1015,15 @@ absl::StatusOr<UserMovePage> SqliteMigrationStore::ListUserMoves(const UserMoveQ
       select.Bind(1, query.migration).Bind(2, after).Bind(3, page_size + 1).Bind(4, static_cast<int64_t>(state));
       if (!query.source_geo.empty()) select.Bind(5, query.source_geo);
       // Each state's range gives up to page_size + 1 rows; the merge below keeps the first of all.
-      while (true) {
-        ASSIGN_OR_RETURN(bool row, select.Step());
-        if (!row) break;
-        rows.emplace_back(select.ColumnText(1), select.ColumnBlob(0));
-      }
+      RETURN_IF_ERROR(read(select));
     }
     std::sort(rows.begin(), rows.end());
     if (static_cast<int>(rows.size()) > page_size + 1) rows.resize(page_size + 1);
   } else {
-    ASSIGN_OR_RETURN(SqliteStatement select,
-                     db_->Prepare(query.source_geo.empty()
-                                      ? "SELECT u.record, u.source_upn FROM user_moves u WHERE u.migration = ?1 "
-                                        "AND u.source_upn > ?2 ORDER BY u.source_upn LIMIT ?3"
-                                      : "SELECT u.record, u.source_upn FROM user_moves u WHERE u.migration = ?1 "
-                                        "AND u.source_upn > ?2 AND u.source_geo = ?4 ORDER BY u.source_upn LIMIT ?3"));
+    std::string sql = "SELECT u.record, u.source_upn FROM user_moves u WHERE u.migration = ?1 AND u.source_upn > ?2";
+    if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND u.source_geo = ?4");
+    absl::StrAppend(&sql, " ORDER BY u.source_upn LIMIT ?3");
+    ASSIGN_OR_RETURN(SqliteStatement select, db_->Prepare(sql));
     select.Bind(1, query.migration).Bind(2, after).Bind(3, page_size + 1);
     if (!query.source_geo.empty()) select.Bind(4, query.source_geo);
     RETURN_IF_ERROR(read(select));

@@ -181,6 +181,22 @@ class MigrationStoreTest : public ::testing::TestWithParam<StoreKind> {
     ASSERT_TRUE(store_->Apply(change).ok());
   }
 
+  // The source UPNs of every page of `query`, in order; no page holds more than query.page_size users.
+  std::vector<std::string> ListAllUpns(UserMoveQuery query) {
+    std::vector<std::string> upns;
+    do {
+      auto page = store_->ListUserMoves(query);
+      if (!page.ok()) {
+        ADD_FAILURE() << page.status();
+        break;
+      }
+      EXPECT_LE(page->user_moves.size(), static_cast<size_t>(query.page_size));
+      for (const UserMove& user : page->user_moves) upns.push_back(user.source_user_principal_name());
+      query.page_token = page->next_page_token;
+    } while (!query.page_token.empty());
+    return upns;
+  }
+
   std::unique_ptr<StoreBackend> backend_;  // outlives the stores
   std::unique_ptr<MigrationStore> store_;
 };
@@ -486,14 +502,7 @@ TEST_P(MigrationStoreTest, FiltersUsersByStateAndGeoAcrossPages) {
   query.states = {crosstenant::v1::USER_MOVE_STATE_PENDING};
   query.source_geo = "nam";
   query.page_size = 1;
-  std::vector<std::string> upns;
-  do {
-    auto page = store_->ListUserMoves(query);
-    ASSERT_TRUE(page.ok()) << page.status();
-    for (const auto& move : page->user_moves) upns.push_back(move.source_user_principal_name());
-    query.page_token = page->next_page_token;
-  } while (!query.page_token.empty());
-  EXPECT_THAT(upns, ElementsAre("u4@x.com", "u6@x.com"));
+  EXPECT_THAT(ListAllUpns(query), ElementsAre("u4@x.com", "u6@x.com"));
 }
 
 TEST_P(MigrationStoreTest, OrdersUpnsByteWiseWhateverTheDatabaseLocale) {
@@ -505,14 +514,7 @@ TEST_P(MigrationStoreTest, OrdersUpnsByteWiseWhateverTheDatabaseLocale) {
   ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), moves, {}).ok());
   UserMoveQuery query("migrations/m");
   query.page_size = 2;
-  std::vector<std::string> listed;
-  do {
-    auto page = store_->ListUserMoves(query);
-    ASSERT_TRUE(page.ok()) << page.status();
-    for (const auto& move : page->user_moves) listed.push_back(move.source_user_principal_name());
-    query.page_token = page->next_page_token;
-  } while (!query.page_token.empty());
-  EXPECT_THAT(listed, ElementsAre("a-c@x.com", "a.b@x.com", "a_a@x.com", "ab@x.com", "a~z@x.com"));
+  EXPECT_THAT(ListAllUpns(query), ElementsAre("a-c@x.com", "a.b@x.com", "a_a@x.com", "ab@x.com", "a~z@x.com"));
 }
 
 TEST_P(MigrationStoreTest, StateSurvivesReopening) {
@@ -966,15 +968,7 @@ TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
                      MakeTask(m, "start-e", "e@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0)};
   ASSERT_TRUE(store_->Apply(polls).ok());
   starting.page_size = 1;
-  std::vector<std::string> listed;
-  do {
-    auto page = store_->ListUserMoves(starting);
-    ASSERT_TRUE(page.ok()) << page.status();
-    ASSERT_LE(page->user_moves.size(), 1u);
-    for (const UserMove& user : page->user_moves) listed.push_back(user.source_user_principal_name());
-    starting.page_token = page->next_page_token;
-  } while (!starting.page_token.empty());
-  EXPECT_THAT(listed, ElementsAre("e@x.com", "p@x.com", "q2@x.com", "s@x.com"));
+  EXPECT_THAT(ListAllUpns(starting), ElementsAre("e@x.com", "p@x.com", "q2@x.com", "s@x.com"));
   UserMoveQuery nam_active(m);
   nam_active.with_task = true;
   nam_active.source_geo = "nam";
@@ -1014,15 +1008,7 @@ TEST_P(MigrationStoreTest, UsersInSeveralStatesArePagedInOneUpnOrder) {
     query.states = {crosstenant::v1::USER_MOVE_STATE_SCHEDULED, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS};
     query.source_geo = geo;
     query.page_size = 3;
-    std::vector<std::string> listed;
-    do {
-      auto page = store_->ListUserMoves(query);
-      ASSERT_TRUE(page.ok()) << page.status();
-      ASSERT_LE(page->user_moves.size(), 3u);
-      for (const UserMove& user : page->user_moves) listed.push_back(user.source_user_principal_name());
-      query.page_token = page->next_page_token;
-    } while (!query.page_token.empty());
-    EXPECT_EQ(listed, geo.empty() ? expected : expected_eur) << "geo '" << geo << "'";
+    EXPECT_EQ(ListAllUpns(query), geo.empty() ? expected : expected_eur) << "geo '" << geo << "'";
   }
 }
 
