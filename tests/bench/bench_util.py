@@ -4,7 +4,7 @@
   bench_util.py seed N FILE CERT                 an emulator seed: N users on contoso (NAM) and N on fabrikam,
                                                  instant moves; both migration apps have the certificate CERT
                                                  (dev-certs.sh's migration-app.pem)
-  bench_util.py proc PID...                      JSON {pid: {cpu_s, rss_kb, hwm_kb}} from /proc
+  bench_util.py proc PID...                      JSON {pid: {cpu_s, rss_kb, hwm_kb, anon_kb, file_kb, threads}} from /proc
   bench_util.py tree_cpu PID                     CPU seconds of PID and all its descendants, those alive and
                                                  those already reaped (a database server and its backends)
   bench_util.py follow OUT MIGRATECTL NAME T0 TIMEOUT STALL NAME=PID...
@@ -27,21 +27,22 @@ def proc(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLK  # utime, stime (fields 14, 15)
-    rss = hwm = 0
+    status = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-    return {"cpu_s": cpu, "rss_kb": rss, "hwm_kb": hwm}
+            key, _, value = line.partition(":")
+            status[key] = value.split()
+    kb = lambda key: int(status.get(key, ["0"])[0])
+    # RssAnon is the heap and stacks; RssFile is mapped code and data, which grows as code first runs
+    return {"cpu_s": cpu, "rss_kb": kb("VmRSS"), "hwm_kb": kb("VmHWM"), "anon_kb": kb("RssAnon"),
+            "file_kb": kb("RssFile"), "threads": kb("Threads")}
 
 
 def proc_or_zero(pid):
     try:
         return proc(pid)
     except OSError:  # the process has exited
-        return {"cpu_s": 0.0, "rss_kb": 0, "hwm_kb": 0}
+        return {"cpu_s": 0.0, "rss_kb": 0, "hwm_kb": 0, "anon_kb": 0, "file_kb": 0, "threads": 0}
 
 
 def tree_cpu(root):

@@ -304,6 +304,8 @@ for name, pid in pids.items():
     print("rss0_%s=%d" % (key, b["rss_kb"]))
     print("rsspeak_%s=%d" % (key, r["rss_peak_kb"][name]))
     print("rssafter_%s=%d" % (key, after[pid]["rss_kb"]))
+    print("anon0_%s=%d" % (key, b["anon_kb"]))
+    print("anonafter_%s=%d" % (key, after[pid]["anon_kb"]))
     # the phase in which the RSS first came within 5% of its highest sample, and the RSS at the end
     peak = max((s["rss_kb"][name] for s in r["samples"]), default=0)
     phase = next((s["status"].get("phase", "?") for s in r["samples"] if s["rss_kb"][name] >= 0.95 * peak), "?")
@@ -477,16 +479,17 @@ big() {
     row "$label: PostgreSQL server CPU s per 1,000 users" \
       "$("$py" -c "print('%.2f (postmaster and backends; not in the total below)' % ($cpu_database * 1000 / $n))")" "(reported)" "-"
   fi
-  local s limit h r0 rp ra ph target v
+  local s limit h r0 rp ra a0 aa ph target v
   for s in connector orchestrator worker_1 worker_2; do
     case $s in connector) limit=64 ;; orchestrator) limit=150 ;; *) limit="" ;; esac
     h=$(eval echo "\$hwm_$s"); r0=$(eval echo "\$rss0_$s"); rp=$(eval echo "\$rsspeak_$s")
     ra=$(eval echo "\$rssafter_$s"); ph=$(eval echo "\$peakphase_$s")
+    a0=$(eval echo "\$anon0_$s"); aa=$(eval echo "\$anonafter_$s")
     if [ -n "$limit" ]; then target="<= $limit MB"; v=$(verdict "$h / 1024 <= $limit"); else target="(reported)"; v=-; fi
     row "$label: $s peak memory" \
       "$("$py" -c "print('VmHWM %.1f MB, highest RSS sample %.1f MB (in $ph)' % ($h / 1024, $rp / 1024))")" "$target" "$v"
     row "$label: $s RSS after / before" \
-      "$("$py" -c "print('%.1f / %.1f MB = %.2f' % ($ra / 1024, $r0 / 1024, $ra / $r0 if $r0 else 0))")" \
+      "$("$py" -c "print('%.1f / %.1f MB = %.2f (anonymous: %.1f / %.1f MB)' % ($ra / 1024, $r0 / 1024, $ra / $r0 if $r0 else 0, $aa / 1024, $a0 / 1024))")" \
       "<= 1.20" "$(verdict "$r0 and $ra <= 1.2 * $r0")"
   done
   local total

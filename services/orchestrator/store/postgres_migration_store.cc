@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "absl/types/span.h"
 #include "services/common/audit_chain.h"
 #include "services/common/status_macros.h"
 #include "services/orchestrator/store/stored_records.h"
@@ -371,8 +372,23 @@ PgStatement LeasesDelete(const std::vector<CompletedLease>& leases) {
       {TextArray(tasks), TextArray(lease_ids), TextArray(workers), IntArray(now)}};
 }
 
+// Most rows one statement writes. Many users go in statements of this many: a round trip per thousand
+// users, not per user, without holding every user's row in memory at once. No statement is larger
+// either: libpq keeps a connection's send buffer as large as the largest statement it ever sent, for
+// the connection's life, so one round that queues thousands of users would otherwise leave megabytes
+// behind in every pooled connection.
+constexpr size_t kRowsPerStatement = 1000;
+
+// Appends `build(chunk)` for each chunk of at most kRowsPerStatement of `rows`, in order.
+template <typename Row, typename Build>
+void AppendInChunks(absl::Span<const Row> rows, Build build, std::vector<PgStatement>* statements) {
+  for (size_t from = 0; from < rows.size(); from += kRowsPerStatement) {
+    statements->push_back(build(rows.subspan(from, kRowsPerStatement)));
+  }
+}
+
 // The columns of the users' rows, one array each: name, migration, source_upn, source_geo, state, record.
-std::vector<PgParam> UserMoveColumns(const std::vector<const UserMove*>& moves) {
+std::vector<PgParam> UserMoveColumns(absl::Span<const UserMove* const> moves) {
   std::vector<std::string> names, migrations, upns, geos, records;
   std::vector<int64_t> states;
   for (const UserMove* move : moves) {
@@ -391,7 +407,7 @@ constexpr absl::string_view kUserMoveColumns =
     "unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::INTEGER[], $6::BYTEA[]) "
     "AS c (name, migration, source_upn, source_geo, state, record)";
 
-PgStatement UserMovesInsert(const std::vector<const UserMove*>& moves) {
+PgStatement UserMovesInsert(absl::Span<const UserMove* const> moves) {
   return {absl::StrCat("INSERT INTO user_moves (name, migration, source_upn, source_geo, state, record) "
                        "SELECT * FROM ",
                        kUserMoveColumns),
@@ -400,7 +416,7 @@ PgStatement UserMovesInsert(const std::vector<const UserMove*>& moves) {
 
 // Rewrites the users' rows (each named once: the caller keeps the last of a user's versions); returns
 // the names of those it found.
-PgStatement UserMovesUpdate(const std::vector<const UserMove*>& moves) {
+PgStatement UserMovesUpdate(absl::Span<const UserMove* const> moves) {
   return {absl::StrCat("UPDATE user_moves u SET source_geo = c.source_geo, state = c.state, record = c.record FROM ",
                        kUserMoveColumns,
                        " WHERE u.name = c.name AND u.migration = c.migration AND u.source_upn = c.source_upn "
@@ -408,7 +424,7 @@ PgStatement UserMovesUpdate(const std::vector<const UserMove*>& moves) {
           UserMoveColumns(moves)};
 }
 
-PgStatement EventsInsert(const std::vector<MigrationEvent>& events) {
+PgStatement EventsInsert(absl::Span<const MigrationEvent> events) {
   std::vector<std::string> migrations, records;
   std::vector<int64_t> sequences;
   for (const MigrationEvent& event : events) {
@@ -423,7 +439,7 @@ PgStatement EventsInsert(const std::vector<MigrationEvent>& events) {
 
 // Inserts the tasks, each replacing a task of the same name whole, lease and all (each named once: the
 // caller keeps the last of a name's versions).
-PgStatement TasksUpsert(const std::string& migration, const std::vector<const NewTask*>& added) {
+PgStatement TasksUpsert(const std::string& migration, absl::Span<const NewTask* const> added) {
   std::vector<std::string> names, migrations, records, user_moves;
   std::vector<int64_t> kinds, ready, attempts;
   for (const NewTask* task : added) {
@@ -501,10 +517,6 @@ absl::Status InsertMigration(PgConnection& db, const Migration& migration,
   RETURN_IF_ERROR(inserted);
   return request ? WriteRequest(db, *request) : absl::OkStatus();
 }
-
-// CreateMigration's users go in statements of this many: a round trip per thousand users, not per
-// user, without holding every user's row in memory at once.
-constexpr size_t kRowsPerPipeline = 1000;
 
 // Rows written together: one round trip for all of them.
 absl::Status WriteAll(PgConnection& db, const std::vector<PgStatement>& statements) {
@@ -659,7 +671,7 @@ absl::Status PostgresMigrationStore::CreateMigration(const Migration& migration,
     std::vector<const UserMove*> batch;
     for (const UserMove& move : user_moves) {
       batch.push_back(&move);
-      if (batch.size() == kRowsPerPipeline) {
+      if (batch.size() == kRowsPerStatement) {
         RETURN_IF_ERROR(WriteAll(db, {UserMovesInsert(batch)}));
         batch.clear();
       }
@@ -736,14 +748,14 @@ absl::Status PostgresMigrationStore::AppendStagedRows(absl::string_view upload,
     if (upload_row.rows() == 0) return absl::NotFoundError(absl::StrCat(upload, " does not exist"));
     if (upload_row.Bool(0, 0)) return absl::FailedPreconditionError(absl::StrCat(upload, " is complete"));
     std::vector<PgStatement> inserts;
-    inserts.reserve(std::min(rows.size(), kRowsPerPipeline));
+    inserts.reserve(std::min(rows.size(), kRowsPerStatement));
     for (const StagedIdentityMapRow& row : rows) {
       inserts.push_back(
           {"INSERT INTO identity_map_upload_rows (upload, line, is_group, source_key, target_key, "
            "source, target, email, csv) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
            {upload, row.line, row.group ? "t" : "f", row.source_key, row.target_key, row.source, row.target, row.email,
             row.csv}});
-      if (inserts.size() == kRowsPerPipeline) {
+      if (inserts.size() == kRowsPerStatement) {
         RETURN_IF_ERROR(WriteAll(db, inserts));
         inserts.clear();
       }
@@ -914,7 +926,7 @@ absl::Status PostgresMigrationStore::CreateMigrationFromUpload(
     int after_line = 0;
     while (true) {
       ASSIGN_OR_RETURN(std::vector<StagedIdentityMapRow> rows,
-                       ReadStagedRows(db, upload, StagedRows::kUsers, after_line, static_cast<int>(kRowsPerPipeline)));
+                       ReadStagedRows(db, upload, StagedRows::kUsers, after_line, static_cast<int>(kRowsPerStatement)));
       if (rows.empty()) return absl::OkStatus();
       std::vector<UserMove> moves;
       moves.reserve(rows.size());
@@ -1111,19 +1123,17 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
   }
   // A user or a task named twice in one change is written once, as its last version: the same rows as
   // writing each version in turn (a user's row and its count by state are rewritten whole each time).
-  int moves_at = -1;
-  if (!change.user_moves.empty()) {
-    moves_at = static_cast<int>(statements.size());
-    statements.push_back(
-        UserMovesUpdate(LastOfEachName(change.user_moves, [](const UserMove& move) { return move.name(); })));
-  }
-  if (!change.events.empty()) statements.push_back(EventsInsert(change.events));
-  if (!change.new_tasks.empty()) {
-    statements.push_back(TasksUpsert(
-        migration.name(), LastOfEachName(change.new_tasks, [](const NewTask& added) { return added.task.name(); })));
-  }
+  const int moves_from = static_cast<int>(statements.size());
+  AppendInChunks<const UserMove*>(LastOfEachName(change.user_moves, [](const UserMove& move) { return move.name(); }),
+                                  UserMovesUpdate, &statements);
+  const int moves_to = static_cast<int>(statements.size());
+  AppendInChunks<MigrationEvent>(change.events, EventsInsert, &statements);
+  AppendInChunks<const NewTask*>(
+      LastOfEachName(change.new_tasks, [](const NewTask& added) { return added.task.name(); }),
+      [&](absl::Span<const NewTask* const> tasks) { return TasksUpsert(migration.name(), tasks); }, &statements);
   return Run(Mode::kPipelinedTransaction, [&](PgConnection& db) -> absl::Status {
     std::vector<absl::StatusOr<PgResult>> results = db.Pipeline(statements);
+    std::map<std::string, int> found_moves;
     for (int i = 0; i < static_cast<int>(results.size()); ++i) {
       if (i == request_at && absl::IsAlreadyExists(results[i].status())) {
         return absl::AlreadyExistsError(absl::StrCat("request_id ", change.request->request_id, " is already taken"));
@@ -1147,12 +1157,12 @@ absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
         if (exists.rows() == 0) return absl::NotFoundError(absl::StrCat(migration.name(), " does not exist"));
         return ConcurrentChangeError(migration.name());
       }
-      if (i == moves_at) {
-        const std::map<std::string, int> found = ReturnedNames(result);
-        for (const UserMove& move : change.user_moves) {
-          if (found.count(move.name()) == 0) return absl::NotFoundError(absl::StrCat(move.name(), " does not exist"));
-        }
+      if (i >= moves_from && i < moves_to) {
+        for (auto& [name, count] : ReturnedNames(result)) found_moves[name] += count;
       }
+    }
+    for (const UserMove& move : change.user_moves) {
+      if (found_moves.count(move.name()) == 0) return absl::NotFoundError(absl::StrCat(move.name(), " does not exist"));
     }
     return absl::OkStatus();
   });

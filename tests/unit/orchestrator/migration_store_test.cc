@@ -908,6 +908,51 @@ TEST_P(MigrationStoreTest, AUserCountsInTheQueueOfItsSourceGeoAsItsGeoAndStateCh
       << "the counts of every geo, summed by state";
 }
 
+TEST_P(MigrationStoreTest, AChangeOfThousandsOfUsersIsWrittenWholeOrNotAtAll) {
+  // More users, events and tasks than one statement of the PostgreSQL store carries (1,000).
+  const std::string m = "migrations/m";
+  const int n = 2500;
+  std::vector<UserMove> users;
+  for (int i = 0; i < n; ++i) {
+    users.push_back(MakeMove(m, absl::StrCat("u", i, "@x.com"), crosstenant::v1::USER_MOVE_STATE_QUEUED));
+  }
+  ASSERT_TRUE(store_->CreateMigration(MakeMigration("m", 1), users, {}).ok());
+
+  MigrationChange start = ChangeOf(*store_->GetMigration(m));
+  for (int i = 0; i < n; ++i) {
+    UserMove started = users[i];
+    started.set_state(crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS);
+    start.user_moves.push_back(started);
+    start.events.push_back(MakeEvent(m, i + 1));
+    start.new_tasks.push_back(
+        MakeTask(m, "poll", started.source_user_principal_name(), crosstenant::v1::TASK_KIND_POLL_MOVE, kT0));
+  }
+  ASSERT_TRUE(store_->Apply(start).ok());
+  EXPECT_EQ(*store_->CountUserMoves(m),
+            (std::map<UserMoveState, int>{{crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS, n}}));
+  EXPECT_EQ(store_->CountTasks(m).value_or(-1), n);
+  auto events = store_->ListEvents(m, 0, 2 * n);
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_EQ(events->size(), static_cast<size_t>(n));
+
+  // The last user of the next change does not exist: none of its writes stays, whichever statement
+  // carried them.
+  MigrationChange finish = ChangeOf(*store_->GetMigration(m));
+  for (int i = 0; i < n; ++i) {
+    UserMove done = users[i];
+    done.set_state(crosstenant::v1::USER_MOVE_STATE_SUCCESS);
+    finish.user_moves.push_back(done);
+    finish.events.push_back(MakeEvent(m, n + i + 1));
+  }
+  finish.user_moves.push_back(MakeMove(m, "nobody@x.com", crosstenant::v1::USER_MOVE_STATE_SUCCESS));
+  const absl::Status refused = store_->Apply(finish);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kNotFound) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("nobody@x.com"));
+  EXPECT_EQ(*store_->CountUserMoves(m),
+            (std::map<UserMoveState, int>{{crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS, n}}));
+  EXPECT_EQ(store_->ListEvents(m, 0, 3 * n)->size(), static_cast<size_t>(n));
+}
+
 TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
   const std::string m = "migrations/m";
   ASSERT_TRUE(store_
