@@ -143,6 +143,50 @@ TEST(ExecutorTest, EveryTaskFromManyProducersRunsOnce) {
   EXPECT_EQ(ran.load(), kProducers * kTasks);
 }
 
+// Waits up to 5 s for `executor` to have `want` threads; returns how many it has.
+int AwaitThreads(const Executor& executor, int want) {
+  for (absl::Time give_up = absl::Now() + absl::Seconds(5); executor.threads() != want && absl::Now() < give_up;) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return executor.threads();
+}
+
+TEST(ExecutorTest, ThreadsGrowWithTheWorkAndThoseIdleForTheKeepAliveEnd) {
+  Executor executor(8, 0, absl::Milliseconds(50));
+  EXPECT_EQ(executor.threads(), 1) << "an idle executor holds one thread";
+  for (int round = 0; round < 2; ++round) {
+    absl::Notification release;
+    std::atomic<int> started{0};
+    for (int i = 0; i < 6; ++i) {
+      executor.Run([&] {
+        ++started;
+        release.WaitForNotification();
+      });
+    }
+    for (absl::Time give_up = absl::Now() + absl::Seconds(5); started.load() < 6 && absl::Now() < give_up;) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    EXPECT_EQ(started.load(), 6) << "round " << round << ": every task runs at once, a thread each";
+    EXPECT_GE(executor.threads(), 6);
+    release.Notify();
+    EXPECT_EQ(AwaitThreads(executor, 1), 1) << "round " << round << ": back to one once idle";
+  }
+}
+
+TEST(ExecutorTest, ATimedTaskIsOnTimeWhileEveryLiveThreadIsBusy) {
+  Executor executor(4, 0, absl::Milliseconds(50));
+  ASSERT_EQ(AwaitThreads(executor, 1), 1);
+  absl::Notification busy_started, release, timed_ran;
+  executor.Run([&] {
+    busy_started.Notify();
+    release.WaitForNotification();
+  });
+  ASSERT_TRUE(busy_started.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  executor.RunAt(absl::Now() + absl::Milliseconds(20), [&] { timed_ran.Notify(); });
+  EXPECT_TRUE(timed_ran.WaitForNotificationWithTimeout(absl::Seconds(5))) << "a thread is started to wait for it";
+  release.Notify();
+}
+
 TEST(ExecutorTest, ShutdownAbandonsATaskBlockedPastTheGrace) {
   auto executor = std::make_unique<Executor>(2);
   auto release = std::make_shared<absl::Notification>();
