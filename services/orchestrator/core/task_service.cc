@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/error_detail.h"
@@ -151,18 +152,33 @@ absl::StatusOr<v1::LeaseTasksResponse> TaskService::LeaseTasks(const v1::LeaseTa
   v1::LeaseTasksResponse response;
   // Each task carries the trace of the operator call behind its migration, with a span of this lease,
   // so that the worker's calls for the user can be found by the operator's trace id.
-  std::map<std::string, std::string> trace_ids;  // by migration: one read each
   for (v1::Task& task : tasks) {
-    const std::string migration = task.name().substr(0, task.name().find("/tasks/"));
-    auto [it, fresh] = trace_ids.try_emplace(migration);
-    if (fresh) {
-      absl::StatusOr<v1::Migration> record = store_->GetMigration(migration);
-      if (record.ok()) it->second = record->trace_id();
-    }
-    if (std::optional<TraceContext> trace = ContinueTrace(it->second)) task.set_traceparent(FormatTraceparent(*trace));
+    const std::string trace_id = TraceIdOf(task.name().substr(0, task.name().find("/tasks/")));
+    if (std::optional<TraceContext> trace = ContinueTrace(trace_id)) task.set_traceparent(FormatTraceparent(*trace));
     *response.add_tasks() = std::move(task);
   }
   return response;
+}
+
+std::string TaskService::TraceIdOf(const std::string& migration) {
+  // A second: a call that resumes a migration under a new trace is seen by the leases a second later
+  // at most, on every replica.
+  constexpr absl::Duration kFresh = absl::Seconds(1);
+  const absl::Time now = options_.now();
+  {
+    absl::MutexLock lock(&trace_ids_mutex_);
+    auto it = trace_ids_.find(migration);
+    if (it != trace_ids_.end() && now - it->second.second < kFresh) return it->second.first;
+  }
+  absl::StatusOr<v1::Migration> record = store_->GetMigration(migration);
+  const std::string trace_id = record.ok() ? record->trace_id() : "";
+  absl::MutexLock lock(&trace_ids_mutex_);
+  // Those of migrations no longer leased from go too: the map holds the migrations of the last second.
+  for (auto it = trace_ids_.begin(); it != trace_ids_.end();) {
+    it = now - it->second.second >= kFresh ? trace_ids_.erase(it) : std::next(it);
+  }
+  if (record.ok()) trace_ids_[migration] = {trace_id, now};
+  return trace_id;
 }
 
 absl::StatusOr<v1::RenewLeasesResponse> TaskService::RenewLeases(const v1::RenewLeasesRequest& request) {

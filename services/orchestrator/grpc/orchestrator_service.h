@@ -40,7 +40,7 @@ const MethodRoles& OrchestratorMethodRoles();
 class LeaseWaiters;  // the LeaseTasks calls waiting for a task (orchestrator_service.cc)
 
 struct ServiceOptions {
-  // Threads running the calls' core work; one RPC may hold at most three quarters of them. Most of
+  // Most threads running the calls' core work; one RPC may hold at most three quarters of them. Most of
   // them wait for the store's writer at busy times: 48 completions in flight at once stay below the
   // limit of one RPC (two workers of 16 slots each send at most 32).
   int executor_threads = 64;

@@ -209,7 +209,7 @@ ServerDefinition TenantConnectorDefinition() {
     table.TextList("credential_file_dirs", &s.credential_file_dirs, "DIRS",
                    "absolute directories from which credential files named in requests may be read (default none: "
                    "credentials are passed inline)");
-    table.Int("executor_threads", &s.executor_threads, 2, 1024, "threads running upstream operations");
+    table.Int("executor_threads", &s.executor_threads, 2, 1024, "most threads running upstream operations");
     table.Text("sharepoint_wire_log", &s.sharepoint_wire_log, "FILE",
                "append every SharePoint admin request and answer to FILE, secrets removed (off by default; see "
                "docs/sharepoint-admin-protocol.md)");

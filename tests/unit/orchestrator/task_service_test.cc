@@ -104,6 +104,38 @@ TEST_F(TaskServiceTest, ATaskIsLeasedToOneWorkerAtATimeUntilItsLeaseExpires) {
   EXPECT_EQ(store_->GetUserMove(kUser)->attempts(), 2);
 }
 
+TEST_F(TaskServiceTest, ALeaseCarriesItsMigrationsTraceReadAtMostASecondBefore) {
+  const std::string first_trace = "0af7651916cd43dd8448eb211c80319c", second_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  auto set_trace = [&](const std::string& trace_id) {
+    MigrationChange change;
+    change.migration = store_->GetMigration("migrations/m").value();
+    change.migration.set_trace_id(trace_id);
+    ASSERT_TRUE(store_->Apply(change).ok());
+  };
+  auto lease_one = [&](const std::string& verb) {
+    MigrationChange change;
+    change.migration = store_->GetMigration("migrations/m").value();
+    v1::Task task;
+    task.set_name("migrations/m/tasks/" + verb + "-a@contoso.com");
+    task.set_kind(v1::TASK_KIND_START_MOVE);
+    task.set_user_move(kUser);
+    task.mutable_start_move()->set_geo("connections/contoso/geos/nam");
+    task.mutable_start_move()->set_source_user_principal_name("a@contoso.com");
+    change.new_tasks.push_back({task, now_});
+    EXPECT_TRUE(store_->Apply(change).ok());
+    v1::LeaseTasksResponse leased = Lease("worker-1");
+    EXPECT_EQ(leased.tasks_size(), 1);
+    return leased.tasks_size() == 1 ? leased.tasks(0).traceparent() : "";
+  };
+  set_trace(first_trace);
+  EXPECT_THAT(lease_one("start"), HasSubstr(first_trace));
+  set_trace(second_trace);  // as a resume under another trace would
+  now_ += absl::Milliseconds(500);
+  EXPECT_THAT(lease_one("retry"), HasSubstr(first_trace)) << "read half a second before";
+  now_ += absl::Seconds(1);
+  EXPECT_THAT(lease_one("again"), HasSubstr(second_trace));
+}
+
 TEST_F(TaskServiceTest, ANonTerminalMoveIsPolledAgainAfterTheIntervalUntilItEnds) {
   EnqueueStart();
   v1::Task start = Lease("w").tasks(0);
