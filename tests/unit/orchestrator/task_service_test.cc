@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
 
 #include "services/common/errors.h"
 #include "services/orchestrator/core/migration_service.h"
@@ -40,12 +41,12 @@ class TaskServiceTest : public ::testing::Test {
     ASSERT_TRUE(migrations_->CreateMigration(create).ok());
   }
 
-  // Hands a start-move task for the one user to workers.
-  void EnqueueStart() {
+  // Hands a start-move task for the one user to workers, named `{verb}-a@contoso.com`.
+  void EnqueueStart(const std::string& verb = "start") {
     MigrationChange change;
     change.migration = store_->GetMigration("migrations/m").value();
     v1::Task task;
-    task.set_name("migrations/m/tasks/start-a@contoso.com");
+    task.set_name("migrations/m/tasks/" + verb + "-a@contoso.com");
     task.set_kind(v1::TASK_KIND_START_MOVE);
     task.set_user_move(kUser);
     task.mutable_start_move()->set_geo("connections/contoso/geos/nam");
@@ -113,16 +114,7 @@ TEST_F(TaskServiceTest, ALeaseCarriesItsMigrationsTraceReadAtMostASecondBefore) 
     ASSERT_TRUE(store_->Apply(change).ok());
   };
   auto lease_one = [&](const std::string& verb) {
-    MigrationChange change;
-    change.migration = store_->GetMigration("migrations/m").value();
-    v1::Task task;
-    task.set_name("migrations/m/tasks/" + verb + "-a@contoso.com");
-    task.set_kind(v1::TASK_KIND_START_MOVE);
-    task.set_user_move(kUser);
-    task.mutable_start_move()->set_geo("connections/contoso/geos/nam");
-    task.mutable_start_move()->set_source_user_principal_name("a@contoso.com");
-    change.new_tasks.push_back({task, now_});
-    EXPECT_TRUE(store_->Apply(change).ok());
+    EnqueueStart(verb);
     v1::LeaseTasksResponse leased = Lease("worker-1");
     EXPECT_EQ(leased.tasks_size(), 1);
     return leased.tasks_size() == 1 ? leased.tasks(0).traceparent() : "";
