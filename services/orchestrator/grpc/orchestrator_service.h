@@ -40,9 +40,9 @@ const MethodRoles& OrchestratorMethodRoles();
 class LeaseWaiters;  // the LeaseTasks calls waiting for a task (orchestrator_service.cc)
 
 struct ServiceOptions {
-  // Most threads running the calls' core work; one RPC may hold at most three quarters of them. Most of
-  // them wait for the store's writer at busy times: 48 completions in flight at once stay below the
-  // limit of one RPC (two workers of 16 slots each send at most 32).
+  // At most this many threads run the calls' core work (started as needed); one RPC may hold at most
+  // three quarters of them. Most of them wait for the store's writer at busy times: 48 completions in
+  // flight at once stay below the limit of one RPC (two workers of 16 slots each send at most 32).
   int executor_threads = 64;
   // The EventHub sees only this process's commits: a task another replica adds (PostgreSQL), or one
   // whose lease expires, is found by looking. Every `lease_probe` the longest-waiting LeaseTasks looks

@@ -278,7 +278,7 @@ std::vector<absl::StatusOr<PgResult>> PgConnection::Pipeline(const std::vector<P
       } else {
         sent = 1;
       }
-      const std::string name = known->second;
+      const std::string& name = known->second;  // no insertion until it is used
       if (sent == 1) {
         sent = PQsendQueryPrepared(conn_, name.c_str(), count, values.data(), lengths.data(), formats.data(),
                                    /*resultFormat=*/0);

@@ -1,6 +1,7 @@
 #include "services/common/executor.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -17,6 +18,13 @@ namespace crosstenant {
 namespace {
 
 using ::testing::HasSubstr;
+
+// Polls `done` every 5 ms until it holds or `within` has passed; the test then asserts what it expects.
+void Await(const std::function<bool()>& done, absl::Duration within = absl::Seconds(5)) {
+  for (const absl::Time give_up = absl::Now() + within; !done() && absl::Now() < give_up;) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
 
 TEST(ExecutorTest, OneKindHoldsAtMostItsLimitAndOtherKindsStillRun) {
   Executor executor(4);
@@ -39,9 +47,7 @@ TEST(ExecutorTest, OneKindHoldsAtMostItsLimitAndOtherKindsStillRun) {
                             })
                     .ok());
   }
-  for (absl::Time give_up = absl::Now() + absl::Seconds(5); started.load() < 3 && absl::Now() < give_up;) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  Await([&] { return started.load() >= 3; });
   ASSERT_EQ(started.load(), 3);  // all three run at once, each holding a thread
   absl::Status refused = executor.TryRun("CreateConnection", [] {});
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
@@ -138,17 +144,8 @@ TEST(ExecutorTest, EveryTaskFromManyProducersRunsOnce) {
     });
   }
   for (std::thread& producer : producers) producer.join();
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (ran.load() < kProducers * kTasks && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  Await([&] { return ran.load() >= kProducers * kTasks; }, absl::Seconds(10));
   EXPECT_EQ(ran.load(), kProducers * kTasks);
-}
-
-// Waits up to 5 s for `executor` to have `want` threads; returns how many it has.
-int AwaitThreads(const Executor& executor, int want) {
-  for (absl::Time give_up = absl::Now() + absl::Seconds(5); executor.threads() != want && absl::Now() < give_up;) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return executor.threads();
 }
 
 TEST(ExecutorTest, ThreadsGrowWithTheWorkAndThoseIdleForTheKeepAliveEnd) {
@@ -163,19 +160,19 @@ TEST(ExecutorTest, ThreadsGrowWithTheWorkAndThoseIdleForTheKeepAliveEnd) {
         release.WaitForNotification();
       });
     }
-    for (absl::Time give_up = absl::Now() + absl::Seconds(5); started.load() < 6 && absl::Now() < give_up;) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
+    Await([&] { return started.load() >= 6; });
     EXPECT_EQ(started.load(), 6) << "round " << round << ": every task runs at once, a thread each";
     EXPECT_GE(executor.threads(), 6);
     release.Notify();
-    EXPECT_EQ(AwaitThreads(executor, 1), 1) << "round " << round << ": back to one once idle";
+    Await([&] { return executor.threads() == 1; });
+    EXPECT_EQ(executor.threads(), 1) << "round " << round << ": back to one once idle";
   }
 }
 
 TEST(ExecutorTest, ATimedTaskIsOnTimeWhileEveryLiveThreadIsBusy) {
   Executor executor(4, 0, absl::Milliseconds(50));
-  ASSERT_EQ(AwaitThreads(executor, 1), 1);
+  Await([&] { return executor.threads() == 1; });
+  ASSERT_EQ(executor.threads(), 1);
   absl::Notification busy_started, release, timed_ran;
   executor.Run([&] {
     busy_started.Notify();
