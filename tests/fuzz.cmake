@@ -6,7 +6,8 @@
 # which configures and builds a separate clang build directory (build-fuzz/) with CROSSTENANT_FUZZ=ON
 # (the option, and ASan and UBSan for everything in that tree, are in the top CMakeLists.txt), runs each
 # fuzz target for a few seconds and replays tests/fuzz/regressions/; then, in the same tree, checks the
-# thread-safety annotations and runs the unit tests under the sanitizers. See tests/fuzz/README.md.
+# thread-safety annotations, and runs the unit tests and a few whole-mesh integration tests under the
+# sanitizers. See tests/fuzz/README.md.
 
 
 # The short run in the test suite: a cold clang build of the fuzz targets takes several minutes on two

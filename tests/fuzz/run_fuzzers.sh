@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) in their own build directory, replays every
 # saved regression input, then fuzzes each target for a bounded time. A run of every target also has the
-# same clang tree check the thread-safety annotations of every service and client library, and run the
-# unit tests (`ctest -L unit`) under ASan (leaks included) and UBSan. Exits non-zero on any crash,
+# same clang tree check the thread-safety annotations of every service and client library, run the
+# unit tests (`ctest -L unit`) under ASan (leaks included) and UBSan, and run a few integration tests
+# (`mesh_tests`) with this tree's real binaries as the mesh. Exits non-zero on any crash,
 # sanitizer report or failed check, printing the reproducer's path and the command that replays it.
 #
 #   tests/fuzz/run_fuzzers.sh                    # 10 s per target (the ctest case fuzz_short)
@@ -52,6 +53,8 @@ for source in "$fuzz_dir"/fuzz_*.cc; do
   all_targets+=("$(basename "$source" .cc)")
 done
 all_requested=0
+# The integration tests a run of every target also runs with this tree's binaries (ctest -R).
+mesh_tests='^(MigrationTest\.(TwoHundredUsersWithBlockers|SurvivesKillNine|CancelDuringMoves|PauseHolds)|TraceTest\.)'
 if [ ${#targets[@]} -eq 0 ]; then targets=("${all_targets[@]}"); all_requested=1; fi
 for target in "${targets[@]}"; do
   if [ ! -f "$fuzz_dir/$target.cc" ]; then
@@ -129,6 +132,29 @@ if [ "$all_requested" = 1 ]; then
   fi
   echo "== $(grep -E 'tests passed' "$build_dir/unit-tests.log") under the sanitizers" \
        "($(( $(date +%s) - unit_start )) s)"
+
+  # The same tree's real binaries as a mesh: whole migrations, a kill -9 of the orchestrator and the
+  # workers, a cancel and a pause, and one user's trace, with every process (emulator, connector,
+  # orchestrator, workers, migratectl) built with ASan and UBSan. A report from a child process does not
+  # always fail its test (a server may be stopped before it exits), so every process writes its reports
+  # to sanitizer-reports/ and any file there fails the run.
+  echo "== the mesh under ASan and UBSan (real binaries of this clang tree: ${mesh_tests})"
+  mesh_start=$(date +%s)
+  env -u CI cmake --build "$build_dir" --target migration_test trace_test -j "$jobs"
+  reports="$build_dir/sanitizer-reports"
+  rm -rf "$reports" && mkdir -p "$reports"
+  if ! (cd "$build_dir" && ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$reports/asan" \
+          UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan" \
+          ctest -R "$mesh_tests" -j 1 --output-on-failure > "$build_dir/mesh-tests.log" 2>&1) ||
+     [ -n "$(ls -A "$reports")" ]; then
+    grep -E -A40 'Failed|ERROR: AddressSanitizer|runtime error' "$build_dir/mesh-tests.log" | head -100 >&2 || true
+    for report in "$reports"/*; do [ -f "$report" ] && { echo "-- $report" >&2; head -60 "$report" >&2; }; done
+    echo "run_fuzzers.sh: the mesh failed under the sanitizers (log: $build_dir/mesh-tests.log," \
+         "reports: $reports)" >&2
+    exit 1
+  fi
+  echo "== $(grep -E 'tests passed' "$build_dir/mesh-tests.log") with the mesh under the sanitizers, no" \
+       "report ($(( $(date +%s) - mesh_start )) s)"
 fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1}
