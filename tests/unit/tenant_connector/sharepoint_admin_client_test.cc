@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "services/common/errors.h"
+#include "services/common/logging.h"
 #include "tests/unit/tenant_connector/fake_clock.h"
 #include "tests/unit/tenant_connector/scripted_transport.h"
 
@@ -125,6 +126,24 @@ TEST_F(SharePointAdminClientTest, TrustCallsSendScenarioRoleAndPartner) {
   EXPECT_EQ(transport_.sent.at(0).body, call("NewSPOTenantOrgRelation", "2"));
   EXPECT_EQ(transport_.sent.at(1).body, call("VerifySPOTenantOrgRelation", "2"));
   EXPECT_EQ(transport_.sent.at(2).body, call("RemoveSPOTenantOrgRelation", "1"));
+}
+
+TEST_F(SharePointAdminClientTest, AChangeThatSucceedsIsLoggedWithSharePointsCorrelationIdAndAReadIsNot) {
+  log::Configure(log::Format::kJson, "test", log::Severity::kInfo);
+  Csom(transport_, R"(2,{"IsNull":false})");      // NewSPOTenantOrgRelation
+  Csom(transport_, R"(2,{"IsNull":false},3,4)");  // VerifySPOTenantOrgRelation: a read
+  const std::string partner = "https://fabrikam-my.sharepoint.com/";
+  testing::internal::CaptureStderr();
+  const absl::Status created = client_.NewOrgRelation(target_, "Target", partner, Deadline());
+  const std::string change_log = testing::internal::GetCapturedStderr();
+  testing::internal::CaptureStderr();
+  const absl::StatusOr<int64_t> verified = client_.VerifyOrgRelation(target_, "Target", partner, Deadline());
+  const std::string read_log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(created.ok()) << created;
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_THAT(change_log, HasSubstr("\"method\":\"NewSPOTenantOrgRelation\""));
+  EXPECT_THAT(change_log, HasSubstr("\"trace_correlation_id\":\"6b2f5a9f-90a1-4000-8c1d-2e5b0c7a1d3e\""));
+  EXPECT_THAT(read_log, testing::Not(HasSubstr("SharePoint answered a call")));
 }
 
 TEST_F(SharePointAdminClientTest, VerifyWithoutANumberIsAnErrorNotASuccess) {

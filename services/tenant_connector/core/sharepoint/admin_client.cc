@@ -38,6 +38,12 @@ constexpr absl::Duration kMaxPoll = absl::Seconds(30);
 
 std::string UserAgent() { return absl::StrCat("NONISV|crosstenant|tenant-connector/", kVersion); }
 
+// The CSOM methods that change a tenant (and the operations they start, polled under the same name).
+bool ChangesTenant(absl::string_view method) {
+  return method == "NewSPOTenantOrgRelation" || method == "RemoveSPOTenantOrgRelation" || method == "RemoveSite" ||
+         method == "RemoveDeletedSite";
+}
+
 // The child items of a collection answer, or UNAVAILABLE if the answer is not a collection.
 absl::StatusOr<const nlohmann::json*> ChildItems(const nlohmann::json* value, const std::string& method) {
   if (value == nullptr || !value->is_object()) {
@@ -210,6 +216,11 @@ absl::StatusOr<csom::Response> SharePointAdminClient::ProcessQuery(const SharePo
                                                {"message", error.message}});
     return response.Status(method);
   }
+  // A change is logged with SharePoint's correlation id when it succeeds too: that id is what Microsoft
+  // support asks for about one call, and a change that went through can still be the one to ask about.
+  log::Write(
+      ChangesTenant(method) ? log::Severity::kInfo : log::Severity::kDebug, "SharePoint answered a call",
+      {{"connection", target.connection}, {"method", method}, {"trace_correlation_id", response.correlation_id()}});
   return response;
 }
 
