@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -53,6 +54,43 @@ void CountRoundTrip(size_t statements) {
   round_trips.fetch_add(1, std::memory_order_relaxed);
 }
 
+// PostgreSQL's type oids (pg_type.dat) of the array elements PgParam sends.
+constexpr uint32_t kByteaOid = 17;
+constexpr uint32_t kBigintOid = 20;
+constexpr uint32_t kIntegerOid = 23;
+constexpr uint32_t kTextOid = 25;
+
+void AppendBigEndian32(uint32_t value, std::string* out) {
+  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>((value >> shift) & 0xff));
+}
+
+// The header of a one-dimensional array without NULLs (array_recv): dimensions, has-nulls flag, element
+// type, then the length and lower bound (1) of the one dimension. An empty array has no dimension.
+std::string ArrayHeader(uint32_t element_oid, size_t count) {
+  std::string out;
+  AppendBigEndian32(count == 0 ? 0 : 1, &out);
+  AppendBigEndian32(0, &out);
+  AppendBigEndian32(element_oid, &out);
+  if (count > 0) {
+    AppendBigEndian32(static_cast<uint32_t>(count), &out);
+    AppendBigEndian32(1, &out);
+  }
+  return out;
+}
+
+// Each element: its length in bytes, then its bytes (text and bytea alike, in binary).
+std::string StringArray(uint32_t element_oid, absl::Span<const std::string> values) {
+  std::string out = ArrayHeader(element_oid, values.size());
+  size_t size = out.size();
+  for (const std::string& value : values) size += 4 + value.size();
+  out.reserve(size);
+  for (const std::string& value : values) {
+    AppendBigEndian32(static_cast<uint32_t>(value.size()), &out);
+    out.append(value);
+  }
+  return out;
+}
+
 }  // namespace
 
 PgTraffic PgTrafficSoFar() {
@@ -61,11 +99,36 @@ PgTraffic PgTrafficSoFar() {
 
 PgParam::PgParam(int64_t value) : value_(absl::StrCat(value)) {}
 
-PgParam PgParam::Bytes(absl::string_view bytes) {
+PgParam PgParam::Bytes(absl::string_view bytes) { return Binary(std::string(bytes)); }
+
+PgParam PgParam::Binary(std::string value) {
   PgParam param;
-  param.value_ = std::string(bytes);
+  param.value_ = std::move(value);
   param.binary_ = true;
   return param;
+}
+
+PgParam PgParam::TextArray(absl::Span<const std::string> values) { return Binary(StringArray(kTextOid, values)); }
+
+PgParam PgParam::ByteaArray(absl::Span<const std::string> values) { return Binary(StringArray(kByteaOid, values)); }
+
+PgParam PgParam::BigintArray(absl::Span<const int64_t> values) {
+  std::string out = ArrayHeader(kBigintOid, values.size());
+  for (int64_t value : values) {
+    AppendBigEndian32(8, &out);
+    AppendBigEndian32(static_cast<uint32_t>(static_cast<uint64_t>(value) >> 32), &out);
+    AppendBigEndian32(static_cast<uint32_t>(static_cast<uint64_t>(value) & 0xffffffffu), &out);
+  }
+  return Binary(std::move(out));
+}
+
+PgParam PgParam::IntegerArray(absl::Span<const int32_t> values) {
+  std::string out = ArrayHeader(kIntegerOid, values.size());
+  for (int32_t value : values) {
+    AppendBigEndian32(4, &out);
+    AppendBigEndian32(static_cast<uint32_t>(value), &out);
+  }
+  return Binary(std::move(out));
 }
 
 PgParam PgParam::Null() {

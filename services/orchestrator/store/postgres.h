@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
 
 struct pg_conn;
@@ -39,6 +40,13 @@ class PgParam {
   // Raw bytes for a bytea parameter (sent in binary, so any byte goes through unchanged).
   static PgParam Bytes(absl::string_view bytes);
   static PgParam Null();
+  // A one-dimensional array in PostgreSQL's binary array format: the server takes its elements as they
+  // are, where an array literal has each one parsed, unquoted and (for bytea) hex-decoded. The statement
+  // must cast the parameter to the same type: $n::TEXT[], $n::BYTEA[], $n::BIGINT[] or $n::INTEGER[].
+  static PgParam TextArray(absl::Span<const std::string> values);
+  static PgParam ByteaArray(absl::Span<const std::string> values);
+  static PgParam BigintArray(absl::Span<const int64_t> values);
+  static PgParam IntegerArray(absl::Span<const int32_t> values);
 
   const std::string& value() const { return value_; }
   bool binary() const { return binary_; }
@@ -46,6 +54,7 @@ class PgParam {
 
  private:
   PgParam() = default;
+  static PgParam Binary(std::string value);
   std::string value_;
   bool binary_ = false;
   bool null_ = false;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 #include <thread>
@@ -1955,6 +1956,47 @@ TEST_F(PostgresMigrationStoreTest, APreparedStatementIsPreparedOncePerConnection
   EXPECT_EQ(again[1].status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(prepared_count(), 1);
   EXPECT_EQ(db->Exec("SELECT COUNT(*) FROM p")->Int(0, 0), 2) << "a pipeline is one transaction: 3 was undone";
+}
+
+TEST_F(PostgresMigrationStoreTest, BinaryArraysArriveElementForElementWhateverTheyHold) {
+  auto db = Connect();
+  ASSERT_NE(db, nullptr);
+  std::string every_byte;
+  for (int c = 0; c < 256; ++c) every_byte.push_back(static_cast<char>(c));
+  const std::vector<std::string> texts = {"", "a,b", "{braces}", "\"quoted\" \\ back", "NULL", "zürich 東京", " "};
+  const std::vector<std::string> bytes = {every_byte, "", std::string("\0\0", 2)};
+  const std::vector<int64_t> bigints = {0, -1, std::numeric_limits<int64_t>::min(),
+                                        std::numeric_limits<int64_t>::max()};
+  const std::vector<int32_t> integers = {0, -7, std::numeric_limits<int32_t>::min(),
+                                         std::numeric_limits<int32_t>::max()};
+  auto read = db->Pipeline({{"SELECT t, ordinality FROM unnest($1::TEXT[]) WITH ORDINALITY t ORDER BY ordinality",
+                             {PgParam::TextArray(texts)}},
+                            {"SELECT b, ordinality FROM unnest($1::BYTEA[]) WITH ORDINALITY b ORDER BY ordinality",
+                             {PgParam::ByteaArray(bytes)}},
+                            {"SELECT n::TEXT FROM unnest($1::BIGINT[]) WITH ORDINALITY n ORDER BY ordinality",
+                             {PgParam::BigintArray(bigints)}},
+                            {"SELECT n::TEXT FROM unnest($1::INTEGER[]) WITH ORDINALITY n ORDER BY ordinality",
+                             {PgParam::IntegerArray(integers)}},
+                            {"SELECT cardinality($1::TEXT[]), cardinality($2::BIGINT[])",
+                             {PgParam::TextArray({}), PgParam::BigintArray({})}}});
+  for (const auto& result : read) ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(read[0]->rows(), static_cast<int>(texts.size()));
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(read[0]->Text(static_cast<int>(i), 0), texts[i]) << i;
+  ASSERT_EQ(read[1]->rows(), static_cast<int>(bytes.size()));
+  for (size_t i = 0; i < bytes.size(); ++i) EXPECT_EQ(read[1]->Bytes(static_cast<int>(i), 0), bytes[i]) << i;
+  ASSERT_EQ(read[2]->rows(), static_cast<int>(bigints.size()));
+  for (size_t i = 0; i < bigints.size(); ++i)
+    EXPECT_EQ(read[2]->Text(static_cast<int>(i), 0), absl::StrCat(bigints[i]));
+  ASSERT_EQ(read[3]->rows(), static_cast<int>(integers.size()));
+  for (size_t i = 0; i < integers.size(); ++i) {
+    EXPECT_EQ(read[3]->Text(static_cast<int>(i), 0), absl::StrCat(integers[i]));
+  }
+  EXPECT_EQ(read[4]->Int(0, 0), 0) << "an empty array is an array, not NULL";
+  EXPECT_EQ(read[4]->Int(0, 1), 0);
+
+  // An array cast to another element type is refused by the server, not misread.
+  auto mismatched = db->Exec("SELECT cardinality($1::INTEGER[])", {PgParam::BigintArray({1})});
+  EXPECT_FALSE(mismatched.ok());
 }
 
 }  // namespace
