@@ -19,7 +19,8 @@
 # (default build/bin); the run directory (logs, seeds, samples) is kept when KEEP=1. PROFILE=1 (with KEEP=1)
 # records each process's CPU profile over each migration with perf (perf-NAME.data in its directory;
 # `perf report -i FILE --time 90%-100%` shows where the last tenth of the run went); on PostgreSQL it also
-# loads pg_stat_statements and writes the statements by total time (pg-statements.txt), and auto_explain,
+# loads pg_stat_statements and writes the statements by total time (pg-statements.txt), the rows each table
+# had inserted, updated (HOT: without new index entries), deleted and vacuumed (pg-tables.txt), and auto_explain,
 # which logs the plan of each statement slower than PROFILE_PG_SLOW_MS (default 20) to pg-server.log, with
 # what each step really read when PROFILE_PG_ANALYZE=1 (slower).
 set -euo pipefail
@@ -192,7 +193,7 @@ migrate() {
   store_traffic "$dir/traffic-before.txt"
   database_cpu "$dir/database-cpu-before.txt"
   if profiling_postgres; then
-    postgres_admin "$postgres_database" -c "SELECT pg_stat_statements_reset()" >/dev/null
+    postgres_admin "$postgres_database" -c "SELECT pg_stat_statements_reset(), pg_stat_reset(), pg_stat_reset_shared('wal')" >/dev/null
   fi
   local t0 profilers=() p
   if [ "${PROFILE:-0}" = 1 ]; then  # a CPU profile of each process over the migration, in the run directory
@@ -219,8 +220,13 @@ migrate() {
   database_cpu "$dir/database-cpu-after.txt"
   if profiling_postgres; then
     postgres_admin "$postgres_database" -c "SELECT calls, round(total_plan_time) AS plan_ms,
-        round(total_exec_time) AS exec_ms, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
+        round(total_exec_time) AS exec_ms, rows, shared_blks_hit AS blocks, wal_records, wal_fpi,
+        wal_bytes, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
       FROM pg_stat_statements ORDER BY total_plan_time + total_exec_time DESC LIMIT 30" >"$dir/pg-statements.txt"
+    postgres_admin "$postgres_database" -c "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del,
+        n_live_tup, n_dead_tup, autovacuum_count, autoanalyze_count
+      FROM pg_stat_user_tables ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC" >"$dir/pg-tables.txt"
+    postgres_admin "$postgres_database" -c "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal" >>"$dir/pg-tables.txt"
     cp "$(postgres_server_dir)/server.log" "$dir/pg-server.log"  # with auto_explain's plans of the slow statements
   fi
 }

@@ -586,7 +586,10 @@ absl::Status PostgresMigrationStore::Run(Mode mode, const std::function<absl::St
     ASSIGN_OR_RETURN(PgConnectionPool::Lease db, pool_->Acquire(/*fresh=*/attempt > 0));
     absl::Status status;
     bool committing = false;
-    if (mode != Mode::kRead) {
+    if (mode == Mode::kPipelinedCommit) {
+      status = body(*db);
+      if (!status.ok()) db->Rollback();  // keeps the connection: the pool closes one left in a transaction
+    } else if (mode != Mode::kRead) {
       status = mode == Mode::kTransaction ? db->Begin() : absl::OkStatus();
       if (status.ok()) status = body(*db);
       if (status.ok()) {
@@ -1194,8 +1197,9 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
       ", attempt = tasks.attempt + 1, lease_request = ", request,
       " FROM picked WHERE tasks.name = picked.name "
       "RETURNING tasks.attempt, tasks.record, tasks.lease_id, tasks.lease_expire_us, tasks.ready_time_us, tasks.name");
-  // BEGIN, the leases already granted to this request (a retry's) and the new leases in one round trip;
-  // COMMIT in a second.
+  // BEGIN, the leases already granted to this request (a retry's), the new leases and COMMIT in one
+  // round trip. A lease may be asked for twice (kPipelinedCommit): under its request id, the second
+  // call is answered with what the first granted; without one, what the first granted expires unused.
   std::vector<PgStatement> statements = {{std::string(kBegin)}};
   if (!query.request_id.empty()) {
     statements.push_back(
@@ -1210,13 +1214,15 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
   // indexes on available_us give the tasks in lease order whatever the time and the limit.
   statements.insert(statements.begin() + 1, {"SET LOCAL plan_cache_mode = force_generic_plan"});
   statements.push_back({lease, params.list(), /*prepared=*/true});
+  statements.push_back({"COMMIT"});
   std::vector<Task> tasks;
-  const absl::Status status = Run(Mode::kPipelinedTransaction, [&](PgConnection& db) -> absl::Status {
+  const absl::Status status = Run(Mode::kPipelinedCommit, [&](PgConnection& db) -> absl::Status {
     tasks.clear();
     std::vector<absl::StatusOr<PgResult>> results = db.Pipeline(statements);
+    // The first failure: the statements after it, COMMIT included, were skipped.
+    for (const absl::StatusOr<PgResult>& result : results) RETURN_IF_ERROR(result.status());
     std::vector<std::pair<std::pair<int64_t, std::string>, Task>> ordered;
-    for (size_t i = 1; i < results.size(); ++i) {
-      RETURN_IF_ERROR(results[i].status());
+    for (size_t i = 1; i + 1 < results.size(); ++i) {
       const PgResult& read = *results[i];
       for (int row = 0; row < read.rows(); ++row) {
         ASSIGN_OR_RETURN(Task task, stored::ParseRecord<Task>(read.Bytes(row, 1), "task"));
@@ -1226,7 +1232,6 @@ absl::StatusOr<std::vector<Task>> PostgresMigrationStore::LeaseTasks(const Lease
         ordered.push_back({{read.Int(row, 4), read.Text(row, 5)}, std::move(task)});
       }
     }
-    RETURN_IF_ERROR(results.front().status());
     // Oldest first, as they were picked (RETURNING keeps no order).
     std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [key, task] : ordered) tasks.push_back(std::move(task));

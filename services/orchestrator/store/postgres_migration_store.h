@@ -116,7 +116,10 @@ class PostgresMigrationStore : public MigrationStore {
  private:
   // kPipelinedTransaction: the body opens the transaction itself, as the first statement of a
   // pipeline (saving BEGIN's own round trip); Run commits or rolls back as for kTransaction.
-  enum class Mode { kRead, kTransaction, kPipelinedTransaction };
+  // kPipelinedCommit: the body's one pipeline opens and commits it (BEGIN first, COMMIT last: one round
+  // trip in all); Run rolls back what a failed statement left open. Only for a body that may run twice
+  // (Run repeats it on a new connection when the first broke, though its COMMIT may have been done).
+  enum class Mode { kRead, kTransaction, kPipelinedTransaction, kPipelinedCommit };
 
   PostgresMigrationStore(std::unique_ptr<PgConnectionPool> pool, StoreHealth* health)
       : pool_(std::move(pool)), health_(health) {}
