@@ -96,7 +96,7 @@ TEST_F(FaultDrillTest, KillNineOfEachServiceInTurnDuringTwoThousandUsers) {
   seed.move_step = "1m";
   ASSERT_TRUE(StartMesh(seed, 3000, 2));
   ASSERT_TRUE(Create("drill-kill"));
-  WaitForStarts([this] { return EmulatorMoveStarts(); }, 100);
+  ASSERT_TRUE(WaitForCount([this] { return EmulatorMoveStarts(); }, 100, absl::Seconds(60)));
 
   const char* victims[] = {"connector", "orchestrator", "worker-1", "worker-2"};
   for (int round = 0; round < 8; ++round) {
@@ -160,8 +160,9 @@ TEST_F(FaultDrillTest, TokensLivingTenSecondsForTheWholeRun) {
   ExpectFinalStatesMatchEmulator("migrations/drill-tokens");
 }
 
-// The source tenant unreachable for 30 seconds in the middle of the moves.
-TEST_F(FaultDrillTest, SourceTenantUnreachableForThirtySecondsMidRun) {
+// The source tenant unreachable in the middle of the moves, until the mesh has been refused five more
+// calls (about 10 s: the queue is full, so what it tries is polls, with backoff), then back.
+TEST_F(FaultDrillTest, SourceTenantUnreachableMidRunHoldsNewMovesUntilItIsBack) {
   MeshSeed seed;
   seed.nam_users = 120;
   seed.eur_users = 10;
@@ -169,10 +170,16 @@ TEST_F(FaultDrillTest, SourceTenantUnreachableForThirtySecondsMidRun) {
   v1::MigrationOptions options;
   options.set_max_queued_per_source_geo(10);
   ASSERT_TRUE(Create("drill-unreachable", options));
-  WaitForStarts([this] { return EmulatorMoveStarts(); }, 20);
+  ASSERT_TRUE(WaitForCount([this] { return EmulatorMoveStarts(); }, 20, absl::Seconds(60)));
   emulator_.Admin("PUT", "/_emulator/faults", {{"unreachable_tenants", {"contoso"}}});
   const int starts_before = EmulatorMoveStarts();
-  absl::SleepFor(absl::Seconds(30));
+  const auto refused = [this] {
+    return emulator_.Admin("GET", "/_emulator/accounting")["faults"]["unreachable"].get<int>();
+  };
+  const absl::Time outage = absl::Now();
+  ASSERT_TRUE(WaitForCount(refused, refused() + 5, absl::Seconds(60))) << "the mesh stopped trying";
+  std::cout << "unreachable drill: the outage lasted " << absl::FormatDuration(absl::Now() - outage) << ", "
+            << refused() << " calls refused; " << Get("migrations/drill-unreachable").state_reason() << "\n";
   EXPECT_EQ(EmulatorMoveStarts(), starts_before) << "a move started while the source was unreachable";
   emulator_.Admin("DELETE", "/_emulator/faults");
   const v1::Migration migration = WaitUntil("migrations/drill-unreachable", Ended, absl::Seconds(70));
@@ -199,7 +206,7 @@ TEST_F(FaultDrillTest, StateDatabaseFullMidRunThenSpaceReturns) {
   v1::MigrationOptions options;
   options.set_max_queued_per_source_geo(40);  // spreads the moves out: the fault lands mid-run
   ASSERT_TRUE(Create("drill-full", options));
-  WaitForStarts([this] { return EmulatorMoveStarts(); }, 100);
+  ASSERT_TRUE(WaitForCount([this] { return EmulatorMoveStarts(); }, 100, absl::Seconds(60)));
 
   DatabaseFiller filler(orchestrator_.db_path(), kCap);
   ASSERT_NE(filler.db(), nullptr);

@@ -50,13 +50,6 @@ inline int Count(const v1::Migration& migration, v1::UserMoveState state) {
   return 0;
 }
 
-// Waits (60 s at most) until `starts()`, the emulator's count of move starts, reaches `wanted`, so that a
-// fault lands mid-run.
-inline void WaitForStarts(const std::function<int()>& starts, int wanted) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (starts() < wanted && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
-}
-
 // The value of one series (`name` or `name{label="value"}`, as exposed) in Prometheus text; -1 if absent.
 inline double SeriesValue(const std::string& text, const std::string& series) {
   std::istringstream lines(text);
@@ -324,6 +317,27 @@ class MigrationTest : public ::testing::Test {
     return by_user;
   }
   int EmulatorMoveStarts() { return emulator_.Admin("GET", "/_emulator/accounting")["moves"]["starts"].get<int>(); }
+  // Requests the emulator answered on `route`, its accounting label (e.g.
+  // "sharepoint.csom.VerifySPOTenantOrgRelation"), Graph `$batch` items included; 0 if none yet.
+  int EmulatorRequests(const std::string& route) {
+    const nlohmann::json accounting = emulator_.Admin("GET", "/_emulator/accounting");
+    int count = 0;
+    for (const char* part : {"requests", "batched_requests"}) {
+      const nlohmann::json& by_route = accounting[part]["by_route"];
+      if (by_route.contains(route)) count += by_route[route].get<int>();
+    }
+    return count;
+  }
+  // Waits (`timeout` at most) until `count()` reaches `wanted`; whether it did. For a fault that must
+  // land mid-run (so many moves started), and for "nothing happened" checks: instead of a fixed sleep,
+  // wait until the mesh demonstrably did what could have made it happen (rechecked, retried), then look.
+  static bool WaitForCount(const std::function<int()>& count, int wanted, absl::Duration timeout) {
+    for (const absl::Time deadline = absl::Now() + timeout; count() < wanted;) {
+      if (absl::Now() >= deadline) return false;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return true;
+  }
 
   // Every user of the seed is in the report in its right final state, the same as the emulator's record,
   // and the emulator saw no duplicate start and no early retry.

@@ -129,8 +129,10 @@ TEST_F(MigrationTest, TrustDormantByPartnerWaitsUntilThePeriodHasPassed) {
       absl::Seconds(30));
   ASSERT_EQ(migration.phase(), v1::MIGRATION_PHASE_TRUST_VERIFICATION) << migration.DebugString();
   ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_WAITING);
-  // Several rechecks later it still waits, and nothing has been started.
-  absl::SleepFor(absl::Seconds(3));
+  // Three rechecks later it still waits, and nothing has been started.
+  const std::string verify = "sharepoint.csom.VerifySPOTenantOrgRelation";
+  ASSERT_TRUE(WaitForCount([&] { return EmulatorRequests(verify); }, EmulatorRequests(verify) + 3, absl::Seconds(30)))
+      << "the trust was not checked again";
   migration = Get("migrations/dormant");
   EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_TRUST_VERIFICATION);
   EXPECT_EQ(EmulatorMoveStarts(), 0);
@@ -160,7 +162,10 @@ TEST_F(MigrationTest, IncompatibleTenantWaitsAndGoesOnOnceCompatible) {
       },
       absl::Seconds(30));
   ASSERT_EQ(migration.phase(), v1::MIGRATION_PHASE_COMPATIBILITY) << migration.DebugString();
-  absl::SleepFor(absl::Seconds(3));
+  // Three rechecks later it still waits, and nothing has been started.
+  const std::string check = "sharepoint.multigeo.compatibility";
+  ASSERT_TRUE(WaitForCount([&] { return EmulatorRequests(check); }, EmulatorRequests(check) + 3, absl::Seconds(30)))
+      << "compatibility was not checked again";
   migration = Get("migrations/incompatible");
   EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_COMPATIBILITY);
   EXPECT_EQ(EmulatorMoveStarts(), 0);

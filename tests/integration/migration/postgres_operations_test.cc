@@ -196,7 +196,7 @@ TEST_F(PostgresOperationsTest, ServerRefusingWritesAsADiskStoreFullMidRunThenTak
   options.set_max_queued_per_source_geo(6);  // spreads the moves out: the fault lands mid-run
   ASSERT_TRUE(Create("drill-disk-full", options));
   const std::string name = "migrations/drill-disk-full";
-  WaitForStarts([this] { return EmulatorMoveStarts(); }, 15);
+  ASSERT_TRUE(WaitForCount([this] { return EmulatorMoveStarts(); }, 15, absl::Seconds(60)));
 
   // From now on every write that records an event is refused with the error of a full disk.
   std::unique_ptr<PgConnection> db = Connect(*database_);
