@@ -268,11 +268,18 @@ postgres_admin() {
   fi
 }
 
-# database_cpu FILE: the PostgreSQL server's CPU seconds so far (its postmaster and every backend), or 0 on
-# SQLite, where the store runs inside the orchestrator and its CPU is the orchestrator's
+# database_cpu FILE: the PostgreSQL server's work so far, as "CPU_SECONDS WAL_BYTES BLOCKS": the CPU of its
+# postmaster and every backend, the write-ahead log it wrote, and the pages its queries read from its
+# buffers or from disk in the benchmark's database. The last two do not depend on how busy the machine
+# is, so they compare two builds of the store where CPU seconds are within the run-to-run spread.
+# "0 0 0" on SQLite, where the store runs inside the orchestrator and its CPU is the orchestrator's.
 database_cpu() {
-  if [ "${store_flags[0]:-}" != --store=postgres ]; then echo 0 >"$1"; return; fi
-  "$py" "$util" tree_cpu "$(head -n 1 "$(postgres_server_dir)/data/postmaster.pid")" >"$1"
+  if [ "${store_flags[0]:-}" != --store=postgres ]; then echo "0 0 0" >"$1"; return; fi
+  local cpu work
+  cpu=$("$py" "$util" tree_cpu "$(head -n 1 "$(postgres_server_dir)/data/postmaster.pid")")
+  work=$(postgres_admin "$postgres_database" -At -F " " -c "SELECT (SELECT wal_bytes FROM pg_stat_wal),
+      (SELECT blks_hit + blks_read FROM pg_stat_database WHERE datname = current_database())")
+  echo "$cpu $work" >"$1"
 }
 
 summary() {  # summary DIR USERS: prints KEY=VALUE lines for the shell (figures of one migration)
@@ -300,8 +307,9 @@ t0, t1 = traffic("traffic-before.txt"), traffic("traffic-after.txt")
 for key in ("statements", "round_trips"):
     metric = "orchestrator_store_%s_total" % key
     print("store_%s=%d" % (key, t1.get(metric, 0) - t0.get(metric, 0)))
-print("cpu_database=%.3f" % (float(open(d + "/database-cpu-after.txt").read())
-                             - float(open(d + "/database-cpu-before.txt").read())))
+database = [[float(x) for x in open(d + "/database-%s.txt" % when).read().split()] for when in ("cpu-before", "cpu-after")]
+for i, key in enumerate(("cpu_database", "wal_database", "blocks_database")):
+    print("%s=%.3f" % (key, database[1][i] - database[0][i]))
 for name, pid in pids.items():
     b, e = before[pid], r["proc"][name]
     key = name.replace("-", "_")
@@ -445,6 +453,8 @@ if want 6; then
     ">= 0.8" "$(verdict "$sqlite_wall / $wall >= 0.8")"
   row "6 orchestrator CPU s per 1,000 users" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($cpu_orchestrator * 1000 / $users, $sqlite_cpu_orchestrator * 1000 / $users))")" "-" "-"
   row "6 PostgreSQL server CPU s per 1,000 users" "$("$py" -c "print('%.2f (postmaster and backends)' % ($cpu_database * 1000 / $users))")" "(reported)" "-"
+  row "6 PostgreSQL server work per user" \
+    "$("$py" -c "print('%.1f kB of WAL, %.0f pages read' % ($wal_database / 1000 / $users, $blocks_database / $users))")" "(reported)" "-"
   row "6 upstream requests per user" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($requests / $users, $sqlite_requests / $users))")" "<= 2" \
     "$(verdict "$requests / $users <= 2")"
   row "6 PostgreSQL statements per user" "$(store_per_user "$users")" "(reported)" "-"
@@ -484,6 +494,8 @@ big() {
     row "$label: statements per user" "$(store_per_user "$n")" "(reported)" "-"
     row "$label: PostgreSQL server CPU s per 1,000 users" \
       "$("$py" -c "print('%.2f (postmaster and backends; not in the total below)' % ($cpu_database * 1000 / $n))")" "(reported)" "-"
+    row "$label: PostgreSQL server work per user" \
+      "$("$py" -c "print('%.1f kB of WAL, %.0f pages read' % ($wal_database / 1000 / $n, $blocks_database / $n))")" "(reported)" "-"
   fi
   local s limit h r0 rp ra a0 aa ph target v
   for s in connector orchestrator worker_1 worker_2; do

@@ -32,6 +32,16 @@ absl::Status LeaseLostError(const CompletedLease& lease) {
                                          lease.worker_id, " (it expired or the task was done): drop the result"));
 }
 
+absl::Status CheckTaskNames(const MigrationChange& change) {
+  for (const NewTask& added : change.new_tasks) {
+    if (!IsTaskOf(added.task.name(), change.migration.name())) {
+      return absl::InternalError(absl::StrCat("task ", added.task.name(), " is not named as a task of ",
+                                              change.migration.name(), " (", change.migration.name(), "/tasks/...)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 void BackOffAfterConflict(int attempt) {
   thread_local absl::BitGen random;
   absl::SleepFor(absl::Microseconds(absl::Uniform(random, 0, 500 * std::min(attempt, 10))));

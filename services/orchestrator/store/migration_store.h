@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -62,6 +63,13 @@ struct UserMoveQuery {
 // so whoever needs that task again (a retry, the cancellation) finds it by this name.
 inline std::string UserTaskName(absl::string_view migration, absl::string_view verb, absl::string_view user_move) {
   return absl::StrCat(migration, "/tasks/", verb, "-", user_move.substr(user_move.rfind('/') + 1));
+}
+
+// Whether `task` is named as a task of `migration` (`migrations/{m}/tasks/...`): the stores find a
+// migration's tasks, and a task's migration, by its name.
+inline bool IsTaskOf(absl::string_view task, absl::string_view migration) {
+  return task.size() > migration.size() + 7 && absl::StartsWith(task, migration) &&
+         task.substr(migration.size(), 7) == "/tasks/";
 }
 
 // A task a change hands to workers, ready from `ready_time`.
@@ -153,6 +161,10 @@ bool IsConcurrentChange(const absl::Status& status);
 
 // ABORTED: a change's completed `lease` is no longer held by its worker (expired, or the task was done).
 absl::Status LeaseLostError(const CompletedLease& lease);
+
+// INTERNAL naming the first of the change's new tasks that is not named as a task of its migration
+// (IsTaskOf); OK if none.
+absl::Status CheckTaskNames(const MigrationChange& change);
 
 // Waits a little before the next try of a write that lost a race: random, growing with `attempt`,
 // so that the writers that collided do not collide again.

@@ -278,6 +278,12 @@ constexpr const char* kSchemaMigrations[] = {
       ALTER TABLE user_move_counts SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
       ALTER TABLE migrations SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
     )sql",
+    // Version 8: a migration's tasks found as a range of the primary key (their names start with the
+    // migration's, TasksOf), not by an index on the migration column: one index less to write on each of
+    // the hundreds of thousands of tasks a big migration inserts and leases.
+    R"sql(
+      DROP INDEX IF EXISTS tasks_by_migration;
+    )sql",
 };
 static_assert(sizeof(kSchemaMigrations) / sizeof(kSchemaMigrations[0]) == PostgresMigrationStore::kSchemaVersion);
 
@@ -932,6 +938,13 @@ absl::Status PostgresMigrationStore::CreateMigrationFromUpload(
 
 namespace {
 
+// The condition on `name` that selects the tasks of the migration whose name is `migration` (a Params
+// placeholder, or $1 as in PostgresActiveMoves): every task is named "<migration>/tasks/<id>"
+// (UserTaskName), and '0' is the byte after '/', so they are one range of the primary key.
+std::string TasksOf(absl::string_view migration) {
+  return absl::StrCat("name >= ", migration, "::TEXT || '/tasks/' AND name < ", migration, "::TEXT || '/tasks0'");
+}
+
 // The users of a source geo ($1 migration, $2 geo) that count against its queue limit, as two counts:
 // the moves active at Microsoft ($3), from the counts by geo and state, and the QUEUED users ($4) whose
 // start task waits for a worker. The second is driven by the migration's tasks (they exist only for
@@ -939,11 +952,15 @@ namespace {
 // never turns into a join: as a join, with statistics older than the migration's rows, the planner
 // chose a nested loop over every QUEUED user that read the migration's tasks again for each (up to 6 s
 // per call at 10,000 users).
-constexpr absl::string_view kPostgresActiveMoves =
-    "(SELECT COALESCE(SUM(count), 0)::BIGINT FROM user_move_counts WHERE migration = $1 AND source_geo = $2 "
-    "AND state = ANY($3::INTEGER[])), "
-    "(SELECT COUNT(*) FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = $1) t "
-    "WHERE (SELECT u.state = $4 AND u.source_geo = $2 FROM user_moves u WHERE u.name = t.user_move))";
+const std::string& PostgresActiveMoves() {
+  static const std::string* const sql = new std::string(absl::StrCat(
+      "(SELECT COALESCE(SUM(count), 0)::BIGINT FROM user_move_counts WHERE migration = $1 AND source_geo = $2 "
+      "AND state = ANY($3::INTEGER[])), "
+      "(SELECT COUNT(*) FROM (SELECT DISTINCT user_move FROM tasks WHERE ",
+      TasksOf("$1"),
+      ") t WHERE (SELECT u.state = $4 AND u.source_geo = $2 FROM user_moves u WHERE u.name = t.user_move))"));
+  return *sql;
+}
 
 std::vector<PgParam> ActiveMovesParams(absl::string_view migration, absl::string_view source_geo) {
   const std::vector<crosstenant::v1::UserMoveState> active = {
@@ -961,7 +978,7 @@ absl::StatusOr<crosstenant::v1::SourceGeoQueue> PostgresMigrationStore::GetSourc
   queue.set_source_geo(std::string(source_geo));
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     ASSIGN_OR_RETURN(PgResult read,
-                     db.Exec(absl::StrCat("SELECT ", kPostgresActiveMoves,
+                     db.Exec(absl::StrCat("SELECT ", PostgresActiveMoves(),
                                           ", (SELECT COALESCE(SUM(count), 0)::BIGINT FROM user_move_counts "
                                           "WHERE migration = $1 AND source_geo = $2 AND state = $4)"),
                              ActiveMovesParams(migration, source_geo)));
@@ -981,7 +998,7 @@ absl::StatusOr<int> PostgresMigrationStore::CountActiveMoves(absl::string_view m
   int active = 0;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
     ASSIGN_OR_RETURN(PgResult read,
-                     db.Exec(absl::StrCat("SELECT ", kPostgresActiveMoves), ActiveMovesParams(migration, source_geo)));
+                     db.Exec(absl::StrCat("SELECT ", PostgresActiveMoves()), ActiveMovesParams(migration, source_geo)));
     if (read.rows() > 0) active = static_cast<int>(read.Int(0, 0) + read.Int(0, 1));
     return absl::OkStatus();
   });
@@ -1067,6 +1084,7 @@ absl::StatusOr<MigrationPage> PostgresMigrationStore::ListMigrations(
 }
 
 absl::Status PostgresMigrationStore::Apply(const MigrationChange& change) {
+  RETURN_IF_ERROR(CheckTaskNames(change));
   const Migration& migration = change.migration;
   // The whole change goes to the server in one pipeline, BEGIN included, and COMMIT follows once the
   // answers show every condition held: two round trips however many rows the change writes. The
@@ -1327,7 +1345,8 @@ absl::StatusOr<std::vector<absl::StatusOr<std::optional<TaskContext>>>> Postgres
 absl::StatusOr<int> PostgresMigrationStore::CountTasks(absl::string_view migration) {
   int count = 0;
   const absl::Status status = Run(Mode::kRead, [&](PgConnection& db) -> absl::Status {
-    ASSIGN_OR_RETURN(PgResult read, db.Exec("SELECT COUNT(*) FROM tasks WHERE migration = $1", {migration}));
+    ASSIGN_OR_RETURN(PgResult read,
+                     db.Exec(absl::StrCat("SELECT COUNT(*) FROM tasks WHERE ", TasksOf("$1")), {migration}));
     count = read.rows() > 0 ? static_cast<int>(read.Int(0, 0)) : 0;
     return absl::OkStatus();
   });
@@ -1366,7 +1385,7 @@ absl::StatusOr<UserMovePage> PostgresMigrationStore::ListUserMoves(const UserMov
     // flattening the lookup into a join it may run over every user of the migration), so that the cost
     // follows the tasks and not the users.
     sql = absl::StrCat(
-        "SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = ", migration,
+        "SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE ", TasksOf(migration),
         ") t, LATERAL (SELECT record, source_upn, source_geo, state FROM user_moves WHERE name = t.user_move "
         "OFFSET 0) u WHERE u.source_upn > ",
         after_upn, geo);

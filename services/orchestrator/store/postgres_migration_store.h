@@ -40,7 +40,7 @@ class PostgresMigrationStore : public MigrationStore {
   using Options = PostgresMigrationStoreOptions;
 
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 
   // `dsn`: a libpq connection string (`host=... dbname=... user=...` or `postgresql://...`). It is never
   // repeated in errors or logs, as it may hold a password.

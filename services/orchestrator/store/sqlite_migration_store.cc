@@ -821,6 +821,7 @@ absl::Status SqliteMigrationStore::WriteChange(const MigrationChange& change) {
 }
 
 absl::Status SqliteMigrationStore::Apply(const MigrationChange& change) {
+  RETURN_IF_ERROR(CheckTaskNames(change));
   absl::MutexLock lock(&mutex_);
   RETURN_IF_ERROR(db_->Begin());
   absl::Status status = WriteChange(change);

@@ -489,6 +489,35 @@ TEST_P(MigrationStoreTest, UserMovesMustBelongToTheMigrationTheyAreCreatedWith) 
   EXPECT_EQ(store_->GetMigration("migrations/m1").status().code(), absl::StatusCode::kNotFound);
 }
 
+// A migration's tasks are found by their names (migrations/{m}/tasks/...): a task named otherwise is
+// refused, and the tasks of migrations whose names share a prefix ("m", "m2") are kept apart.
+TEST_P(MigrationStoreTest, TasksBelongToTheMigrationTheirNameStartsWith) {
+  for (const std::string id : {"m", "m2"}) {
+    const std::string m = "migrations/" + id;
+    ASSERT_TRUE(store_
+                    ->CreateMigration(MakeMigration(id, 1),
+                                      {MakeMove(m, "a@x.com", crosstenant::v1::USER_MOVE_STATE_QUEUED)}, {})
+                    .ok());
+  }
+  MigrationChange stray = ChangeOf(*store_->GetMigration("migrations/m"));
+  stray.new_tasks = {MakeTask("migrations/m2", "start", "a@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0)};
+  EXPECT_EQ(store_->Apply(stray).code(), absl::StatusCode::kInternal);
+
+  MigrationChange second = ChangeOf(*store_->GetMigration("migrations/m2"));
+  second.new_tasks = {MakeTask("migrations/m2", "start", "a@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0),
+                      MakeTask("migrations/m2", "poll", "a@x.com", crosstenant::v1::TASK_KIND_POLL_MOVE, kT0)};
+  ASSERT_TRUE(store_->Apply(second).ok());
+  EXPECT_EQ(store_->CountTasks("migrations/m").value_or(-1), 0);
+  EXPECT_EQ(store_->CountTasks("migrations/m2").value_or(-1), 2);
+  UserMoveQuery with_task("migrations/m");
+  with_task.with_task = true;
+  EXPECT_TRUE(store_->ListUserMoves(with_task)->user_moves.empty()) << "m2's tasks are not m's";
+  with_task.migration = "migrations/m2";
+  EXPECT_EQ(store_->ListUserMoves(with_task)->user_moves.size(), 1u);
+  EXPECT_EQ(store_->CountActiveMoves("migrations/m", "nam").value_or(-1), 0);
+  EXPECT_EQ(store_->CountActiveMoves("migrations/m2", "nam").value_or(-1), 1) << "a queued user with a start task";
+}
+
 TEST_P(MigrationStoreTest, FiltersUsersByStateAndGeoAcrossPages) {
   std::vector<UserMove> moves;
   for (int i = 0; i < 7; ++i) {
