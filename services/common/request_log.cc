@@ -3,7 +3,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/errors.h"
+#include "services/common/logging.h"
 #include "services/common/request_fingerprint.h"
+#include "services/common/status_macros.h"
 
 namespace crosstenant {
 
@@ -27,6 +29,16 @@ absl::Status RequestLog::Run(absl::string_view method, const google::protobuf::M
   return status;
 }
 
+absl::Status RequestLog::CheckSameRequest(absl::string_view method, absl::string_view fingerprint,
+                                          absl::string_view seen_method, absl::string_view seen_fingerprint) {
+  if (seen_method == method && seen_fingerprint == fingerprint) return absl::OkStatus();
+  return InvalidArgumentWithViolations(
+      "request_id reused for another request",
+      {{"request_id", absl::StrCat("was already used by a different ", seen_method,
+                                   " request: a retry must repeat the request exactly; a new request needs "
+                                   "a new id")}});
+}
+
 absl::StatusOr<bool> RequestLog::Begin(absl::string_view method, const google::protobuf::Message& request,
                                        google::protobuf::Message* response,
                                        absl::Span<const absl::string_view> retry_fields) {
@@ -35,27 +47,26 @@ absl::StatusOr<bool> RequestLog::Begin(absl::string_view method, const google::p
   if (std::string problem = RequestIdProblem(id); !problem.empty()) {
     return InvalidArgumentWithViolations("invalid request_id", {{"request_id", problem}});
   }
-  const std::string fingerprint = absl::HexStringToBytes(RequestFingerprint(request, retry_fields));
-  absl::MutexLock lock(&mu_);
-  ForgetOldLocked(options_.now());
-  auto [entry, added] = entries_.try_emplace(id);
-  if (added) {
-    entry->second.method = &*methods_.emplace(method).first;
-    entry->second.fingerprint = fingerprint;
-    return true;
+  std::string fingerprint = absl::HexStringToBytes(RequestFingerprint(request, retry_fields));
+  {
+    // Claimed before the store is read, so that a second call under the id waits for the first's answer.
+    absl::MutexLock lock(&mu_);
+    auto [running, claimed] = running_.try_emplace(id, Running{std::string(method), fingerprint});
+    if (!claimed) {
+      RETURN_IF_ERROR(CheckSameRequest(method, fingerprint, running->second.method, running->second.fingerprint));
+      return absl::AbortedError(
+          absl::StrCat("the ", method, " request with this request_id is still running: retry in a moment"));
+    }
   }
-  if (*entry->second.method != method || entry->second.fingerprint != fingerprint) {
-    return InvalidArgumentWithViolations(
-        "request_id reused for another request",
-        {{"request_id", absl::StrCat("was already used by a different ", *entry->second.method,
-                                     " request: a retry must repeat the request exactly; a new request needs "
-                                     "a new id")}});
+  absl::StatusOr<std::optional<AnswerStore::Answer>> answer = answers_->FindAnswer(id);
+  if (answer.ok() && (!answer->has_value() || options_.now() - (*answer)->answered >= options_.retention)) return true;
+  {
+    absl::MutexLock lock(&mu_);
+    running_.erase(id);
   }
-  if (entry->second.running) {
-    return absl::AbortedError(
-        absl::StrCat("the ", method, " request with this request_id is still running: retry in a moment"));
-  }
-  if (!response->ParseFromString(entry->second.response)) {
+  if (!answer.ok()) return answer.status();
+  RETURN_IF_ERROR(CheckSameRequest(method, fingerprint, (*answer)->method, (*answer)->fingerprint));
+  if (!response->ParseFromString((*answer)->response)) {
     return absl::InternalError(absl::StrCat("the remembered answer to this ", method, " does not parse"));
   }
   return false;
@@ -65,36 +76,27 @@ void RequestLog::Finish(const google::protobuf::Message& request, const google::
                         const absl::Status& status) {
   const std::string id = RequestIdOf(request);
   if (id.empty()) return;
+  Running running;
+  {
+    absl::MutexLock lock(&mu_);
+    auto entry = running_.find(id);
+    if (entry == running_.end()) return;
+    running = entry->second;
+  }
+  // Kept before the claim ends, so that a retry in between waits instead of running again. A failure
+  // is not an answer to remember: the client may try again.
+  if (status.ok()) {
+    const absl::Time now = options_.now();
+    const absl::Status kept = answers_->KeepAnswer(
+        id, {std::move(running.method), std::move(running.fingerprint), response.SerializeAsString(), now},
+        now - options_.retention, options_.capacity);
+    if (!kept.ok()) {
+      log::Warning("an answer was not remembered: a retry under its request_id runs again",
+                   {{"request_id", id}, {"error", std::string(kept.message())}});
+    }
+  }
   absl::MutexLock lock(&mu_);
-  auto entry = entries_.find(id);
-  if (entry == entries_.end() || !entry->second.running) return;
-  if (!status.ok()) {
-    entries_.erase(entry);  // a failure is not an answer to remember: the client may try again
-    return;
-  }
-  entry->second.running = false;
-  entry->second.answered = options_.now();
-  entry->second.response = response.SerializeAsString();
-  order_.push_back(&entry->first);
-  while (order_.size() > options_.capacity) {
-    auto oldest = entries_.find(*order_.front());
-    order_.pop_front();  // before the erase, which frees the key it points at
-    entries_.erase(oldest);
-  }
-}
-
-void RequestLog::ForgetOldLocked(absl::Time now) {
-  while (!order_.empty()) {
-    auto oldest = entries_.find(*order_.front());
-    if (now - oldest->second.answered < options_.retention) break;
-    order_.pop_front();  // before the erase, which frees the key it points at
-    entries_.erase(oldest);
-  }
-}
-
-size_t RequestLog::size() const {
-  absl::MutexLock lock(&mu_);
-  return order_.size();
+  running_.erase(id);
 }
 
 }  // namespace crosstenant

@@ -3,19 +3,20 @@
 
 // A server's memory of the mutating requests it answered, by their client-chosen `request_id`
 // (AIP-155), so that a retry is answered as the first call was instead of being done twice, and another
-// request that reuses an id is refused. In memory: a server that restarts forgets, which is why every
-// operation behind it must also be safe to repeat (the connector's are: Microsoft's calls are looked up
-// before they are repeated).
+// request that reuses an id is refused. The answers are kept in an AnswerStore (the connector's state
+// database: they survive a restart and take no memory of the process); the requests still running are
+// kept in memory. Every operation behind it must still be safe to repeat, for a retry that comes after
+// its answer was forgotten (the connector's are: Microsoft's calls are looked up before they are
+// repeated).
 //
 // Thread-safe.
 
 #include <cstddef>
-#include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 
-#include "absl/container/node_hash_map.h"
-#include "absl/container/node_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -25,6 +26,25 @@
 #include "google/protobuf/message.h"
 
 namespace crosstenant {
+
+// Where a RequestLog keeps the answers it gave. Implementations are thread-safe.
+class AnswerStore {
+ public:
+  struct Answer {
+    std::string method;       // the RPC's name
+    std::string fingerprint;  // SHA-256 of the request (retry fields left out), 32 raw bytes
+    std::string response;     // serialized
+    absl::Time answered;
+  };
+  virtual ~AnswerStore() = default;
+
+  // The answer kept under `request_id`, or nullopt.
+  virtual absl::StatusOr<std::optional<Answer>> FindAnswer(absl::string_view request_id) = 0;
+  // Keeps `answer` under `request_id` (replacing one kept before), and may forget answers given before
+  // `forget_before` and all but the newest `capacity`.
+  virtual absl::Status KeepAnswer(absl::string_view request_id, const Answer& answer, absl::Time forget_before,
+                                  size_t capacity) = 0;
+};
 
 class RequestLog {
  public:
@@ -36,17 +56,20 @@ class RequestLog {
     std::function<absl::Time()> now = absl::Now;
   };
 
-  explicit RequestLog(Options options) : options_(std::move(options)) {}
-  RequestLog() : RequestLog(Options()) {}
+  // `answers` must outlive the log.
+  RequestLog(Options options, AnswerStore* answers) : options_(std::move(options)), answers_(answers) {}
+  explicit RequestLog(AnswerStore* answers) : RequestLog(Options(), answers) {}
 
   // Runs `run` (which fills `*response`) for `request` of `method`, unless its `request_id` was seen:
   //   - no `request_id`: runs it;
   //   - an id longer than 128 characters or not printable ASCII: INVALID_ARGUMENT on `request_id`;
   //   - the same method and body answered before: `*response` is that answer, OK, `run` not called;
   //   - another method or body under the id: INVALID_ARGUMENT naming `request_id`;
-  //   - the same id still running: ABORTED (retry later).
-  // Only successes are remembered: a request that failed may be tried again under its id. Fields named
-  // in `retry_fields` (e.g. an attempt counter) are left out of the comparison of bodies.
+  //   - the same id still running: ABORTED (retry later);
+  //   - the answers cannot be read: the store's error, `run` not called.
+  // Only successes are remembered: a request that failed may be tried again under its id. An answer
+  // the store fails to keep is logged and forgotten (a retry then runs again). Fields named in
+  // `retry_fields` (e.g. an attempt counter) are left out of the comparison of bodies.
   absl::Status Run(absl::string_view method, const google::protobuf::Message& request,
                    google::protobuf::Message* response, const std::function<absl::Status()>& run,
                    absl::Span<const absl::string_view> retry_fields = {});
@@ -61,28 +84,19 @@ class RequestLog {
   void Finish(const google::protobuf::Message& request, const google::protobuf::Message& response,
               const absl::Status& status);
 
-  // Number of answers remembered now.
-  size_t size() const;
-
  private:
-  // About 400 bytes with a move's answer, so that a full log (`capacity`) stays a few megabytes: the
-  // method is one of a handful of names, kept once; the fingerprint is kept as its 32 raw bytes; the
-  // oldest-first order points at the map's keys instead of copying them.
-  struct Entry {
-    const std::string* method = nullptr;  // in methods_
-    std::string fingerprint;              // raw SHA-256: 32 bytes, not 64 hex characters
-    bool running = true;
-    absl::Time answered;
-    std::string response;  // serialized, once answered
+  struct Running {
+    std::string method;
+    std::string fingerprint;
   };
-  void ForgetOldLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // INVALID_ARGUMENT on `request_id` unless `method` and `fingerprint` are the ones seen under it.
+  static absl::Status CheckSameRequest(absl::string_view method, absl::string_view fingerprint,
+                                       absl::string_view seen_method, absl::string_view seen_fingerprint);
 
   const Options options_;
+  AnswerStore* const answers_;
   mutable absl::Mutex mu_;
-  absl::node_hash_set<std::string> methods_ ABSL_GUARDED_BY(mu_);
-  // node_hash_map: its keys stay where they are, so order_ can point at them.
-  absl::node_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
-  std::deque<const std::string*> order_ ABSL_GUARDED_BY(mu_);  // keys of answered ids, oldest first
+  absl::flat_hash_map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);  // by request_id
 };
 
 }  // namespace crosstenant

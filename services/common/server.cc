@@ -454,8 +454,9 @@ int RunServer(int argc, char** argv, const ServerDefinition& definition) {
 
   auto denied = std::make_shared<DeniedCallBudget>(host->get());
   PeriodicThread housekeeping;
-  housekeeping.Start(absl::Seconds(10), [denied] {
+  housekeeping.Start(absl::Seconds(10), [denied, service_host = host->get()] {
     denied->Flush(/*now_or_never=*/false);
+    service_host->ReleaseMemory();
 #ifdef __GLIBC__
     // glibc keeps what its per-thread arenas freed resident unless asked, so a service would keep the
     // peak of its busiest hour (an identity map, a migration's last results) for as long as it runs.

@@ -96,6 +96,12 @@ absl::StatusOr<std::unique_ptr<SqliteDatabase>> SqliteDatabase::Open(const std::
   return database;
 }
 
+void SqliteDatabase::ReleaseMemory() {
+  sqlite3_db_release_memory(db_);
+  absl::MutexLock lock(&probe_mutex_);
+  if (probe_db_ != nullptr) sqlite3_db_release_memory(probe_db_);
+}
+
 SqliteDatabase::~SqliteDatabase() {
   if (options_.health != nullptr) options_.health->SetRoomProbe(nullptr);
   {

@@ -182,6 +182,14 @@ accounting() {  # accounting FILE: the emulator's accounting document
   curl -fsS --connect-to "::$emulator" --cacert "$certs/ca.pem" "https://login.microsoftonline.com/_emulator/accounting" >"$1"
 }
 
+# save_smaps DIR WHEN: with KEEP=1, each process's memory map (DIR/smaps-NAME-WHEN.txt), to tell what the RSS
+# after a migration is made of: the heap, other anonymous mappings (malloc arenas, thread stacks) or files
+save_smaps() {
+  [ "${KEEP:-0}" = 1 ] || return 0
+  local p
+  for p in $mesh_pids; do cat "/proc/${p#*=}/smaps" >"$1/smaps-${p%=*}-$2.txt" 2>/dev/null || true; done
+}
+
 # migrate DIR USERS: migrate start, follow to the end; DIR/before.json, DIR/result.json (samples, peaks, the
 # end), DIR/after.json (/proc 5 s after the end), DIR/acct-{before,after}.json. The follower gives up after
 # 600 s + 1 s per 20 users, or after --stall seconds without a change of the migration's status.
@@ -189,6 +197,7 @@ migrate() {
   local dir=$1 n=$2
   # shellcheck disable=SC2086
   "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/before.json"
+  save_smaps "$dir" before
   accounting "$dir/acct-before.json"
   store_traffic "$dir/traffic-before.txt"
   database_cpu "$dir/database-cpu-before.txt"
@@ -214,6 +223,7 @@ migrate() {
   sleep 5  # the RSS after the end: the last results written, the services idle
   # shellcheck disable=SC2086
   "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/after.json"
+  save_smaps "$dir" after
   accounting "$dir/acct-after.json"
   store_traffic "$dir/traffic-after.txt"
   save_metrics "$dir"

@@ -175,6 +175,8 @@ class OrchestratorHost : public ServiceHost {
     return absl::OkStatus();
   }
 
+  void ReleaseMemory() override { store_->ReleaseMemory(); }
+
   // Stops driving phases, hands the leadership on at once and ends every watch stream with
   // UNAVAILABLE, so that watchers resume on another replica. Requests in flight still complete.
   void BeginShutdown() override {

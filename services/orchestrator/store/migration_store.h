@@ -370,6 +370,9 @@ class MigrationStore {
     int64_t round_trips = 0;
   };
   virtual std::optional<Traffic> ServerTraffic() const { return std::nullopt; }
+
+  // Gives back memory kept only for speed (an in-process database's page cache). Safe from any thread.
+  virtual void ReleaseMemory() {}
 };
 
 }  // namespace crosstenant::orchestrator

@@ -1131,4 +1131,9 @@ absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> SqliteMigrationStore::
   return ListSqliteAuditRecords(*db_, request);
 }
 
+void SqliteMigrationStore::ReleaseMemory() {
+  absl::MutexLock lock(&mutex_);
+  db_->ReleaseMemory();
+}
+
 }  // namespace crosstenant::orchestrator

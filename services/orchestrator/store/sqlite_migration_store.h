@@ -81,6 +81,7 @@ class SqliteMigrationStore : public MigrationStore {
   absl::StatusOr<crosstenant::v1::AuditRecord> AppendAuditRecord(crosstenant::v1::AuditRecord record) override;
   absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> ListAuditRecords(
       const crosstenant::v1::ListAuditRecordsRequest& request) override;
+  void ReleaseMemory() override;
 
  private:
   explicit SqliteMigrationStore(std::unique_ptr<SqliteDatabase> db) : db_(std::move(db)) {}

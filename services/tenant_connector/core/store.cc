@@ -71,6 +71,16 @@ absl::StatusOr<std::unique_ptr<ConnectionStore>> ConnectionStore::OpenPath(const
       "  connection BLOB NOT NULL,"
       "  sealed_credential BLOB NOT NULL,"
       "  update_time INTEGER NOT NULL);");
+  if (initialised.ok()) {
+    // The answer's order of arrival is its rowid: the oldest are forgotten first.
+    initialised = db->Execute(
+        "CREATE TABLE IF NOT EXISTS answered_requests ("
+        "  request_id TEXT NOT NULL UNIQUE,"
+        "  method TEXT NOT NULL,"
+        "  fingerprint BLOB NOT NULL,"
+        "  answer_time_us INTEGER NOT NULL,"
+        "  response BLOB NOT NULL);");
+  }
   if (initialised.ok()) initialised = UpgradeAuditTable(*db);
   if (initialised.ok()) initialised = CreateSqliteAuditTable(*db);
   if (initialised.ok()) initialised = db->Execute(absl::StrCat("PRAGMA user_version = ", kSchemaVersion));
@@ -128,6 +138,42 @@ absl::StatusOr<v1::AuditRecord> ConnectionStore::AppendAudit(v1::AuditRecord rec
 absl::StatusOr<v1::ListAuditRecordsResponse> ConnectionStore::ListAudit(const v1::ListAuditRecordsRequest& request) {
   absl::MutexLock lock(&mu_);
   return ListSqliteAuditRecords(*db_, request);
+}
+
+absl::StatusOr<std::optional<AnswerStore::Answer>> ConnectionStore::FindAnswer(absl::string_view request_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(SqliteStatement select,
+                   db_->Prepare("SELECT method, fingerprint, answer_time_us, response FROM answered_requests "
+                                "WHERE request_id = ?1"));
+  select.Bind(1, request_id);
+  ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) return std::nullopt;
+  return Answer{select.ColumnText(0), select.ColumnBlob(1), select.ColumnBlob(3),
+                absl::FromUnixMicros(select.ColumnInt(2))};
+}
+
+absl::Status ConnectionStore::KeepAnswer(absl::string_view request_id, const Answer& answer, absl::Time forget_before,
+                                         size_t capacity) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(
+      SqliteStatement insert,
+      db_->Prepare("INSERT OR REPLACE INTO answered_requests "
+                   "(request_id, method, fingerprint, answer_time_us, response) VALUES (?1, ?2, ?3, ?4, ?5)"));
+  RETURN_IF_ERROR(insert.Bind(1, request_id)
+                      .Bind(2, answer.method)
+                      .BindBlob(3, answer.fingerprint)
+                      .Bind(4, absl::ToUnixMicros(answer.answered))
+                      .BindBlob(5, answer.response)
+                      .Run());
+  if (++answers_kept_ % 1000 != 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(SqliteStatement forget, db_->Prepare("DELETE FROM answered_requests WHERE answer_time_us < ?1 "
+                                                        "OR rowid <= (SELECT MAX(rowid) FROM answered_requests) - ?2"));
+  return forget.Bind(1, absl::ToUnixMicros(forget_before)).Bind(2, static_cast<int64_t>(capacity)).Run();
+}
+
+void ConnectionStore::ReleaseMemory() {
+  absl::MutexLock lock(&mu_);
+  db_->ReleaseMemory();
 }
 
 absl::StatusOr<std::string> LoadSealKey(const std::string& path, bool sealed_secrets_exist) {

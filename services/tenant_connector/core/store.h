@@ -12,7 +12,8 @@
 //     could never be opened again.
 //
 // The same file keeps the connector's audit trail (services/common/sqlite_audit_table.h), which is never
-// pruned.
+// pruned, and the answers to requests made with a request_id (RequestLog), so that a retry after a
+// restart is answered as the first call was.
 
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "crosstenant/v1/audit.pb.h"
+#include "services/common/request_log.h"
 #include "services/common/sqlite_database.h"
 
 namespace crosstenant::tenant_connector {
@@ -31,12 +33,13 @@ struct StoredConnection {
   std::string sealed_credential;  // Seal(key, serialized crosstenant.v1.Credential, name)
 };
 
-class ConnectionStore {
+class ConnectionStore : public AnswerStore {
  public:
   // The layout this build writes, kept in the file's `PRAGMA user_version`. Version 1: connections and
-  // the audit trail (files from before it carried no version and are taken as version 1). Open refuses
-  // a file of a newer version (FAILED_PRECONDITION), so that a rolled-back connector never misreads it.
-  static constexpr int kSchemaVersion = 1;
+  // the audit trail (files from before it carried no version and are taken as version 1). Version 2:
+  // the answered requests. Open refuses a file of a newer version (FAILED_PRECONDITION), so that a
+  // rolled-back connector never misreads it.
+  static constexpr int kSchemaVersion = 2;
 
   // The database file in `state_dir`: `<state_dir>/tenant-connector.db`.
   static std::string DatabasePath(const std::string& state_dir);
@@ -45,7 +48,7 @@ class ConnectionStore {
   // A store in memory (lost when destroyed): the audit trail of a connector without a state directory,
   // and tests.
   static absl::StatusOr<std::unique_ptr<ConnectionStore>> OpenInMemory();
-  ~ConnectionStore();
+  ~ConnectionStore() override;
 
   absl::Status Put(const StoredConnection& row);
   absl::Status Delete(const std::string& name);
@@ -60,11 +63,21 @@ class ConnectionStore {
   // taken as valid (AuditTrail::List checks it).
   absl::StatusOr<v1::ListAuditRecordsResponse> ListAudit(const v1::ListAuditRecordsRequest& request);
 
+  // AnswerStore. An answer is one row; the oldest are forgotten once every 1,000 answers kept, so the
+  // table holds up to `capacity` + 1,000 rows.
+  absl::StatusOr<std::optional<Answer>> FindAnswer(absl::string_view request_id) override;
+  absl::Status KeepAnswer(absl::string_view request_id, const Answer& answer, absl::Time forget_before,
+                          size_t capacity) override;
+
+  // Frees the database's page cache (SqliteDatabase::ReleaseMemory).
+  void ReleaseMemory();
+
  private:
   static absl::StatusOr<std::unique_ptr<ConnectionStore>> OpenPath(const std::string& path, bool in_memory);
   explicit ConnectionStore(std::unique_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
   absl::Mutex mu_;
   const std::unique_ptr<SqliteDatabase> db_ ABSL_PT_GUARDED_BY(mu_);
+  int64_t answers_kept_ ABSL_GUARDED_BY(mu_) = 0;  // since open: every 1,000th forgets the oldest
 };
 
 // Loads the 32-byte seal key from `path` (creating it when allowed, see above).

@@ -38,12 +38,12 @@ class TenantConnectorHost : public ServiceHost {
         transport_(std::move(transport_options)),
         store_(std::move(store)),
         audit_store_(std::move(audit_store)),
-        audit_(store_ ? store_.get() : audit_store_.get(), environment.metrics),
+        audit_(durable_store(), environment.metrics),
         metrics_(environment.metrics),
         wire_log_(std::move(wire_log)),
         connector_(Options(settings, wire_log_.get()), &transport_, Clock::Real(), &executor_, store_.get(),
                    std::move(seal_key), &metrics_),
-        service_(&connector_, &executor_, &audit_) {}
+        service_(&connector_, &executor_, &audit_, durable_store()) {}
 
   ~TenantConnectorHost() override {
     connector_.Stop();
@@ -65,12 +65,21 @@ class TenantConnectorHost : public ServiceHost {
     });
   }
 
+  void ReleaseMemory() override {
+    for (ConnectionStore* store : {store_.get(), audit_store_.get()}) {
+      if (store != nullptr) store->ReleaseMemory();
+    }
+  }
+
   void BeginShutdown() override {
     service_.EndStreams();
     connector_.Stop();
   }
 
  private:
+  // Where the audit trail and the answered requests go: the state database, or one in memory.
+  ConnectionStore* durable_store() const { return store_ ? store_.get() : audit_store_.get(); }
+
   static ConnectorOptions Options(const ConnectorSettings& settings, sharepoint::WireLog* wire_log) {
     ConnectorOptions options;
     options.sharepoint_wire_log = wire_log;
@@ -90,7 +99,8 @@ class TenantConnectorHost : public ServiceHost {
   Executor executor_;
   CurlTransport transport_;
   std::unique_ptr<ConnectionStore> store_;
-  // The audit trail's store when there is no state directory (in memory, like the connections then).
+  // The audit trail's and the answers' store when there is no state directory (in memory, like the
+  // connections then).
   std::unique_ptr<ConnectionStore> audit_store_;
   AuditTrail audit_;
   ConnectorMetrics metrics_;

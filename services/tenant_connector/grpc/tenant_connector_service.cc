@@ -155,8 +155,9 @@ class TenantConnectorService::Watch final : public grpc::ServerWriteReactor<v1::
   bool ending_ = false;
 };
 
-TenantConnectorService::TenantConnectorService(Connector* connector, Executor* executor, AuditTrail* audit)
-    : connector_(connector), executor_(executor), audit_(audit) {}
+TenantConnectorService::TenantConnectorService(Connector* connector, Executor* executor, AuditTrail* audit,
+                                               AnswerStore* answers)
+    : connector_(connector), executor_(executor), audit_(audit), requests_(answers) {}
 
 TenantConnectorService::~TenantConnectorService() = default;
 

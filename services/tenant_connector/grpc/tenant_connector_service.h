@@ -36,7 +36,8 @@ const MethodRoles& TenantConnectorMethodRoles();
 class TenantConnectorService final : public crosstenant::v1::TenantConnector::CallbackService {
  public:
   // `audit` records every mutating call and serves ListAuditRecords; it must outlive the service.
-  TenantConnectorService(Connector* connector, Executor* executor, AuditTrail* audit);
+  // `answers` keeps the answers to requests with a request_id (RequestLog).
+  TenantConnectorService(Connector* connector, Executor* executor, AuditTrail* audit, AnswerStore* answers);
   ~TenantConnectorService() override;
 
   // Ends every WatchConnections stream (on SIGTERM).

@@ -2,7 +2,7 @@
 // look-up (a Graph GET before the POST) is skipped on attempt 1 only; a retry (attempt 2, e.g. after a
 // worker lost its lease while the first start was in flight) is answered from the connector's memory of
 // the request id, or, when the connector no longer remembers it, looks first and returns the move the
-// first attempt started, so no second start reaches Microsoft. Also BatchGetUserContentMoves by task id, which the
+// first attempt started, so no second start reaches Microsoft; the answers outlive a restart. Also BatchGetUserContentMoves by task id, which the
 // workers' batched polls use.
 
 #include <chrono>
@@ -133,6 +133,49 @@ TEST_F(StartMoveAttemptTest, FirstAttemptStartsWithoutTheLookUpAndARetryLooksFir
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("request_id reused for another request"));
   EXPECT_EQ(Counted().creates, 0);
+}
+
+// The connector keeps its answers in its state database: a worker's retry that reaches a connector
+// restarted since the first call (a node lost, a rollout) gets the first answer, and nothing reaches
+// Microsoft; another request under the id is still refused.
+TEST_F(StartMoveAttemptTest, AnAnswerOutlivesARestartOfTheConnector) {
+  TempDir state;
+  Connector durable;
+  ASSERT_TRUE(durable.Start(*emulator_, state.path() + "/state", {"--probe-interval=1h"})) << durable.error();
+  ASSERT_TRUE(durable.ConnectSourceAndTarget("src", "tgt")) << durable.error();
+  auto start = [&](const std::string& user, int attempt, v1::StartUserContentMoveResponse* response) {
+    v1::StartUserContentMoveRequest request;
+    request.set_geo("connections/src");
+    request.set_source_user_principal_name(user + "@contoso.onmicrosoft.com");
+    request.set_target_user_principal_name(user + "@fabrikam.onmicrosoft.com");
+    request.set_target_host_url(kTargetHost);
+    request.set_request_id("migrations/m/tasks/start-carol");
+    request.set_attempt(attempt);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return durable.stub().StartUserContentMove(&context, request, response);
+  };
+  v1::StartUserContentMoveResponse first;
+  grpc::Status status = start("carol", 1, &first);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(first.already_started());
+  ASSERT_EQ(durable.Stop(), 0);
+
+  ASSERT_TRUE(durable.Start(*emulator_, state.path() + "/state", {"--probe-interval=1h"})) << durable.error();
+  Reset();
+  v1::StartUserContentMoveResponse replayed;
+  status = start("carol", 2, &replayed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(replayed.SerializeAsString(), first.SerializeAsString()) << "the first answer, already_started unset";
+  Upstream counted = Counted();
+  EXPECT_EQ(counted.look_ups + counted.creates + counted.starts, 0) << "answered from the state database";
+
+  v1::StartUserContentMoveResponse refused;
+  status = start("dave", 1, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("request_id reused for another request"));
+  EXPECT_EQ(Counted().creates, 0);
+  EXPECT_EQ(durable.Stop(), 0);
 }
 
 TEST_F(StartMoveAttemptTest, UnsetAttemptLooksFirstAsBefore) {

@@ -1,5 +1,6 @@
 #include "services/common/request_log.h"
 
+#include <map>
 #include <thread>
 #include <utility>
 
@@ -25,6 +26,30 @@ v1::StartUserContentMoveRequest Start(const std::string& upn, int attempt) {
   return request;
 }
 
+// The answers in a map, with failures on demand: the store of RequestLog's tests.
+class AnswersInMemory : public AnswerStore {
+ public:
+  absl::StatusOr<std::optional<Answer>> FindAnswer(absl::string_view request_id) override {
+    if (!find_error.ok()) return find_error;
+    auto answer = answers.find(std::string(request_id));
+    if (answer == answers.end()) return std::nullopt;
+    return answer->second;
+  }
+  absl::Status KeepAnswer(absl::string_view request_id, const Answer& answer, absl::Time forget_before,
+                          size_t capacity) override {
+    if (!keep_error.ok()) return keep_error;
+    answers[std::string(request_id)] = answer;
+    last_forget_before = forget_before;
+    last_capacity = capacity;
+    return absl::OkStatus();
+  }
+
+  std::map<std::string, Answer> answers;
+  absl::Status find_error, keep_error;
+  absl::Time last_forget_before;
+  size_t last_capacity = 0;
+};
+
 class RequestLogTest : public ::testing::Test {
  protected:
   absl::Status Answer(const v1::StartUserContentMoveRequest& request, v1::StartUserContentMoveResponse* response) {
@@ -38,7 +63,8 @@ class RequestLogTest : public ::testing::Test {
   }
 
   absl::Time now_ = absl::FromUnixSeconds(1800000000);
-  RequestLog log_{{absl::Hours(24), 3, [this] { return now_; }}};
+  AnswersInMemory answers_;
+  RequestLog log_{{absl::Hours(24), 3, [this] { return now_; }}, &answers_};
   int runs_ = 0;
   absl::Status next_;
 };
@@ -76,7 +102,7 @@ TEST_F(RequestLogTest, AFailureIsNotRememberedAndMayBeTriedAgain) {
   EXPECT_EQ(Answer(Start("alice@contoso.com", 1), &response).code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(Answer(Start("alice@contoso.com", 2), &response).ok());
   EXPECT_EQ(runs_, 2);
-  EXPECT_EQ(log_.size(), 1u);
+  EXPECT_EQ(answers_.answers.size(), 1u);
 }
 
 TEST_F(RequestLogTest, TheSameIdWhileTheFirstStillRunsIsAborted) {
@@ -101,19 +127,33 @@ TEST_F(RequestLogTest, TheSameIdWhileTheFirstStillRunsIsAborted) {
   first.join();
 }
 
-TEST_F(RequestLogTest, AnswersAreForgottenAfterTheRetentionOrBeyondTheCapacity) {
+TEST_F(RequestLogTest, AnAnswerOlderThanTheRetentionIsNotReplayedAndTheStoreIsToldWhatToForget) {
   v1::StartUserContentMoveResponse response;
   ASSERT_TRUE(Answer(Start("a@contoso.com", 1), &response).ok());
+  EXPECT_EQ(answers_.last_capacity, 3u);
+  EXPECT_EQ(answers_.last_forget_before, now_ - absl::Hours(24));
   now_ += absl::Hours(25);
   ASSERT_TRUE(Answer(Start("a@contoso.com", 1), &response).ok());
   EXPECT_EQ(runs_, 2) << "older than the retention: run again";
+  EXPECT_EQ(response.move().task_id(), "task-2");
+  ASSERT_TRUE(Answer(Start("a@contoso.com", 2), &response).ok());
+  EXPECT_EQ(runs_, 2) << "the new answer replaced the old one";
+}
 
-  for (const char* upn : {"b@contoso.com", "c@contoso.com", "d@contoso.com"}) {
-    ASSERT_TRUE(Answer(Start(upn, 1), &response).ok());
-  }
-  EXPECT_EQ(log_.size(), 3u);
-  ASSERT_TRUE(Answer(Start("a@contoso.com", 1), &response).ok());
-  EXPECT_EQ(runs_, 6) << "the oldest answer was forgotten first";
+TEST_F(RequestLogTest, AStoreThatCannotBeReadRunsNothingAndOneThatCannotKeepForgetsTheAnswer) {
+  v1::StartUserContentMoveResponse response;
+  answers_.find_error = absl::UnavailableError("database is locked");
+  EXPECT_EQ(Answer(Start("a@contoso.com", 1), &response).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(runs_, 0);
+  answers_.find_error = absl::OkStatus();
+
+  answers_.keep_error = absl::ResourceExhaustedError("disk full");
+  EXPECT_TRUE(Answer(Start("a@contoso.com", 1), &response).ok()) << "the call itself succeeded";
+  answers_.keep_error = absl::OkStatus();
+  EXPECT_TRUE(Answer(Start("a@contoso.com", 2), &response).ok());
+  EXPECT_EQ(runs_, 2) << "nothing was remembered: the retry ran";
+  EXPECT_TRUE(Answer(Start("a@contoso.com", 3), &response).ok());
+  EXPECT_EQ(runs_, 2) << "but its own answer was";
 }
 
 TEST_F(RequestLogTest, WithoutAnIdEveryCallRunsAndABadIdIsRefused) {

@@ -546,6 +546,30 @@ TEST_F(SqliteFullTest, AFileAlreadyOverItsCapOpensAndOnlyWritesThatNeedNewPagesA
       absl::IsResourceExhausted(store->Apply(EventsChange(store->GetMigration("migrations/big").value(), 500))));
 }
 
+// A busy hour's page cache is given back (what the services' housekeeping asks for every 10 s) and the
+// next reads find every row in the file.
+TEST_F(SqliteFullTest, ReleasingMemoryEmptiesThePageCacheAndLosesNothing) {
+  auto store = OpenStore({});
+  v1::Migration migration = MakeMigration("big");
+  migration.set_last_event_sequence(1);
+  ASSERT_TRUE(
+      store->CreateMigration(migration, MakeMoves(migration.name(), 4000), {MakeEvent(migration.name(), 1)}).ok());
+
+  // A connection of its own, whose cache a read of every user fills.
+  auto db = SqliteDatabase::Open(path_).value();
+  ASSERT_EQ(sqlite3_exec(db->handle(), "SELECT COUNT(record) FROM user_moves", nullptr, nullptr, nullptr), SQLITE_OK);
+  int filled = 0, released = 0, highest = 0;
+  ASSERT_EQ(sqlite3_db_status(db->handle(), SQLITE_DBSTATUS_CACHE_USED, &filled, &highest, 0), SQLITE_OK);
+  db->ReleaseMemory();
+  ASSERT_EQ(sqlite3_db_status(db->handle(), SQLITE_DBSTATUS_CACHE_USED, &released, &highest, 0), SQLITE_OK);
+  EXPECT_GT(filled, 256 * 1024) << "the read did not fill the cache";
+  EXPECT_LT(released, filled / 4);
+
+  store->ReleaseMemory();
+  EXPECT_EQ(store->CountUserMoves(migration.name()).value().at(v1::USER_MOVE_STATE_PENDING), 4000);
+  EXPECT_EQ(store->ListUserMoves(UserMoveQuery(migration.name())).value().user_moves.size(), 100u);
+}
+
 // StoreHealth on its own: one ERROR line per episode, however many writes are refused; the episode
 // ends when the probe sees room.
 TEST(StoreHealthTest, OneEpisodePerFullSpellAndTheProbeEndsIt) {

@@ -190,6 +190,43 @@ TEST(CryptoTest, StoreRefusesAFileOfANewerSchemaAndStampsItsOwn) {
   EXPECT_EQ(user_version(), ConnectionStore::kSchemaVersion);
 }
 
+// The answers RequestLog keeps: found after a restart, replaced under the same id, and the oldest
+// forgotten, by age or beyond the capacity, once every 1,000 answers kept.
+TEST(CryptoTest, StoreKeepsAnswersAcrossARestartAndForgetsTheOldest) {
+  crosstenant::testing::TempDir dir;
+  const std::string state = dir.path() + "/state";
+  const absl::Time t0 = absl::FromUnixSeconds(1800000000);
+  auto answer = [&](int i) {
+    return AnswerStore::Answer{"StartUserContentMove", std::string(32, static_cast<char>(i % 256)),
+                               "response-" + std::to_string(i), t0 + absl::Seconds(i)};
+  };
+  {
+    auto store = ConnectionStore::Open(state).value();
+    ASSERT_TRUE(store->KeepAnswer("id-0", answer(0), t0 - absl::Hours(1), 10).ok());
+    ASSERT_TRUE(store->KeepAnswer("id-1", answer(1), t0 - absl::Hours(1), 10).ok());
+    ASSERT_TRUE(store->KeepAnswer("id-1", answer(2), t0 - absl::Hours(1), 10).ok());
+    EXPECT_FALSE(store->FindAnswer("id-2").value().has_value());
+  }
+  auto store = ConnectionStore::Open(state).value();
+  std::optional<AnswerStore::Answer> found = store->FindAnswer("id-1").value();
+  ASSERT_TRUE(found.has_value()) << "kept across the restart";
+  EXPECT_EQ(found->method, "StartUserContentMove");
+  EXPECT_EQ(found->fingerprint, std::string(32, '\x02'));
+  EXPECT_EQ(found->response, "response-2") << "the later answer under the same id";
+  EXPECT_EQ(found->answered, t0 + absl::Seconds(2));
+
+  // 1,000 more (this store's count starts again at its open): the 1,000th forgets what is older than
+  // `forget_before` (id-0, id-1) and all but the newest `capacity`.
+  for (int i = 3; i < 1003; ++i) {
+    ASSERT_TRUE(store->KeepAnswer("id-" + std::to_string(i), answer(i), t0 + absl::Seconds(3), 500).ok());
+  }
+  EXPECT_FALSE(store->FindAnswer("id-0").value().has_value());
+  EXPECT_FALSE(store->FindAnswer("id-1").value().has_value()) << "older than forget_before";
+  EXPECT_FALSE(store->FindAnswer("id-502").value().has_value()) << "beyond the capacity";
+  EXPECT_TRUE(store->FindAnswer("id-503").value().has_value());
+  EXPECT_EQ(store->FindAnswer("id-1002").value()->response, "response-1002");
+}
+
 TEST(OAuthTest, AuthFailureClassification) {
   EXPECT_EQ(AuthFailureOf(absl::UnavailableError("x")), AuthFailure::kTransient);
   // The AADSTS code is read from Entra's ErrorInfo (error_reasons_test.cc), not from the message.
