@@ -191,7 +191,7 @@ save_smaps() {
 }
 
 # migrate DIR USERS: migrate start, follow to the end; DIR/before.json, DIR/result.json (samples, peaks, the
-# end), DIR/after.json (/proc 5 s after the end), DIR/acct-{before,after}.json. The follower gives up after
+# end), DIR/after.json (/proc 15 s after the end), DIR/acct-{before,after}.json. The follower gives up after
 # 600 s + 1 s per 20 users, or after --stall seconds without a change of the migration's status.
 migrate() {
   local dir=$1 n=$2
@@ -200,10 +200,10 @@ migrate() {
   save_smaps "$dir" before
   accounting "$dir/acct-before.json"
   store_traffic "$dir/traffic-before.txt"
-  database_cpu "$dir/database-cpu-before.txt"
   if profiling_postgres; then
     postgres_admin "$postgres_database" -c "SELECT pg_stat_statements_reset(), pg_stat_reset(), pg_stat_reset_shared('wal')" >/dev/null
   fi
+  database_cpu "$dir/database-cpu-before.txt"  # after the reset, which zeroes the counters it reads
   local t0 profilers=() p
   if [ "${PROFILE:-0}" = 1 ]; then  # a CPU profile of each process over the migration, in the run directory
     for p in $mesh_pids; do
@@ -220,7 +220,9 @@ migrate() {
   pids+=("$follower")
   wait "$follower" || { echo "run_benchmarks: following the migration failed" >&2; exit 1; }
   for p in "${profilers[@]}"; do kill -INT "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
-  sleep 5  # the RSS after the end: the last results written, the services idle
+  # The RSS after the end: the last results written, the services idle, and one round of their
+  # housekeeping (every 10 s: SQLite page caches and idle database connections given back, malloc_trim).
+  sleep 15
   # shellcheck disable=SC2086
   "$py" "$util" proc $(for p in $mesh_pids; do printf '%s ' "${p#*=}"; done) >"$dir/after.json"
   save_smaps "$dir" after
@@ -284,11 +286,12 @@ postgres_admin() {
 # is, so they compare two builds of the store where CPU seconds are within the run-to-run spread.
 # "0 0 0" on SQLite, where the store runs inside the orchestrator and its CPU is the orchestrator's.
 database_cpu() {
-  if [ "${store_flags[0]:-}" != --store=postgres ]; then echo "0 0 0" >"$1"; return; fi
+  if [ "${store_flags[0]:-}" != --store=postgres ]; then echo "0 0 0 0" >"$1"; return; fi
   local cpu work
   cpu=$("$py" "$util" tree_cpu "$(head -n 1 "$(postgres_server_dir)/data/postmaster.pid")")
   work=$(postgres_admin "$postgres_database" -At -F " " -c "SELECT (SELECT wal_bytes FROM pg_stat_wal),
-      (SELECT blks_hit + blks_read FROM pg_stat_database WHERE datname = current_database())")
+      (SELECT blks_hit + blks_read FROM pg_stat_database WHERE datname = current_database()),
+      (SELECT sessions FROM pg_stat_database WHERE datname = current_database())")
   echo "$cpu $work" >"$1"
 }
 
@@ -318,7 +321,7 @@ for key in ("statements", "round_trips"):
     metric = "orchestrator_store_%s_total" % key
     print("store_%s=%d" % (key, t1.get(metric, 0) - t0.get(metric, 0)))
 database = [[float(x) for x in open(d + "/database-%s.txt" % when).read().split()] for when in ("cpu-before", "cpu-after")]
-for i, key in enumerate(("cpu_database", "wal_database", "blocks_database")):
+for i, key in enumerate(("cpu_database", "wal_database", "blocks_database", "sessions_database")):
     print("%s=%.3f" % (key, database[1][i] - database[0][i]))
 for name, pid in pids.items():
     b, e = before[pid], r["proc"][name]
@@ -340,7 +343,7 @@ EOF
 
 # store_per_user USERS: the orchestrator's statements and round trips to PostgreSQL per user (after summary)
 store_per_user() {
-  "$py" -c "print('%.2f statements in %.2f round trips (%d and %d, from migrate start to 5 s after the end)' % ($store_statements / $1, $store_round_trips / $1, $store_statements, $store_round_trips))"
+  "$py" -c "print('%.2f statements in %.2f round trips (%d and %d, from migrate start to 15 s after the end)' % ($store_statements / $1, $store_round_trips / $1, $store_statements, $store_round_trips))"
 }
 
 # the moved count over time: users/s of the first and the last 10% of the users
@@ -464,7 +467,7 @@ if want 6; then
   row "6 orchestrator CPU s per 1,000 users" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($cpu_orchestrator * 1000 / $users, $sqlite_cpu_orchestrator * 1000 / $users))")" "-" "-"
   row "6 PostgreSQL server CPU s per 1,000 users" "$("$py" -c "print('%.2f (postmaster and backends)' % ($cpu_database * 1000 / $users))")" "(reported)" "-"
   row "6 PostgreSQL server work per user" \
-    "$("$py" -c "print('%.1f kB of WAL, %.0f pages read' % ($wal_database / 1000 / $users, $blocks_database / $users))")" "(reported)" "-"
+    "$("$py" -c "print('%.1f kB of WAL, %.0f pages read; %d sessions opened' % ($wal_database / 1000 / $users, $blocks_database / $users, $sessions_database))")" "(reported)" "-"
   row "6 upstream requests per user" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($requests / $users, $sqlite_requests / $users))")" "<= 2" \
     "$(verdict "$requests / $users <= 2")"
   row "6 PostgreSQL statements per user" "$(store_per_user "$users")" "(reported)" "-"
@@ -505,7 +508,7 @@ big() {
     row "$label: PostgreSQL server CPU s per 1,000 users" \
       "$("$py" -c "print('%.2f (postmaster and backends; not in the total below)' % ($cpu_database * 1000 / $n))")" "(reported)" "-"
     row "$label: PostgreSQL server work per user" \
-      "$("$py" -c "print('%.1f kB of WAL, %.0f pages read' % ($wal_database / 1000 / $n, $blocks_database / $n))")" "(reported)" "-"
+      "$("$py" -c "print('%.1f kB of WAL, %.0f pages read; %d sessions opened' % ($wal_database / 1000 / $n, $blocks_database / $n, $sessions_database))")" "(reported)" "-"
   fi
   local s limit h r0 rp ra a0 aa ph target v
   for s in connector orchestrator worker_1 worker_2; do

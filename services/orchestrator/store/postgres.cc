@@ -2,9 +2,11 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <utility>
 
@@ -410,7 +412,7 @@ absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire(bool fresh) {
     absl::MutexLock lock(&mutex_);
     while (idle_.empty() && open_ >= size_) released_.Wait(&mutex_);
     if (!idle_.empty() && (!fresh || open_ >= size_)) {
-      std::unique_ptr<PgConnection> connection = std::move(idle_.back());
+      std::unique_ptr<PgConnection> connection = std::move(idle_.back().connection);
       idle_.pop_back();
       if (!fresh) return Lease(this, std::move(connection));
       stale = std::move(connection);  // closed below, outside the lock; its slot goes to the new one
@@ -429,13 +431,28 @@ absl::StatusOr<PgConnectionPool::Lease> PgConnectionPool::Acquire(bool fresh) {
   return Lease(this, std::move(*connection));
 }
 
+int PgConnectionPool::CloseIdle(absl::Duration idle_for) {
+  std::vector<Idle> closing;  // closed outside the lock
+  {
+    absl::MutexLock lock(&mutex_);
+    const absl::Time cutoff = absl::Now() - idle_for;
+    // Acquire takes from the back: the connections idle longest are at the front.
+    auto kept = std::find_if(idle_.begin(), idle_.end(), [&](const Idle& idle) { return idle.since > cutoff; });
+    closing.assign(std::make_move_iterator(idle_.begin()), std::make_move_iterator(kept));
+    idle_.erase(idle_.begin(), kept);
+    open_ -= static_cast<int>(closing.size());
+    if (!closing.empty()) released_.SignalAll();
+  }
+  return static_cast<int>(closing.size());
+}
+
 void PgConnectionPool::Release(std::unique_ptr<PgConnection> connection) {
   // A broken connection, or one left inside a transaction, is closed, not reused.
   const bool reusable = connection->idle();
   if (!reusable) connection.reset();
   absl::MutexLock lock(&mutex_);
   if (reusable) {
-    idle_.push_back(std::move(connection));
+    idle_.push_back({std::move(connection), absl::Now()});
   } else {
     --open_;
   }

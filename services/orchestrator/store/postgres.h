@@ -23,6 +23,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 struct pg_conn;
 struct pg_result;
@@ -165,14 +167,23 @@ class PgConnectionPool {
   // hands out an idle one (which may have been broken by a server restart without knowing it yet).
   absl::StatusOr<Lease> Acquire(bool fresh = false);
 
+  // Closes the connections idle for at least `idle_for`: libpq keeps each connection's buffers as large
+  // as the largest statement it sent or result it read (hundreds of kilobytes after a migration's
+  // batches) for as long as the connection lives. Returns how many it closed.
+  int CloseIdle(absl::Duration idle_for);
+
  private:
+  struct Idle {
+    std::unique_ptr<PgConnection> connection;
+    absl::Time since;
+  };
   void Release(std::unique_ptr<PgConnection> connection);
 
   const std::string dsn_;
   const int size_;
   absl::Mutex mutex_;
-  std::vector<std::unique_ptr<PgConnection>> idle_ ABSL_GUARDED_BY(mutex_);
-  int open_ ABSL_GUARDED_BY(mutex_) = 0;  // idle and leased
+  std::vector<Idle> idle_ ABSL_GUARDED_BY(mutex_);  // the most recently used last
+  int open_ ABSL_GUARDED_BY(mutex_) = 0;            // idle and leased
   absl::CondVar released_;
 };
 

@@ -1541,6 +1541,8 @@ std::optional<MigrationStore::Traffic> PostgresMigrationStore::ServerTraffic() c
   return Traffic{traffic.statements, traffic.round_trips};
 }
 
+void PostgresMigrationStore::ReleaseMemory() { pool_->CloseIdle(absl::Seconds(5)); }
+
 absl::StatusOr<crosstenant::v1::ListAuditRecordsResponse> PostgresMigrationStore::ListAuditRecords(
     const crosstenant::v1::ListAuditRecordsRequest& request) {
   const int page_size = AuditPageSize(request.page_size());

@@ -112,6 +112,9 @@ class PostgresMigrationStore : public MigrationStore {
       const crosstenant::v1::ListAuditRecordsRequest& request) override;
   // Every PostgreSQL connection of this process, this store's and any other's (PgTrafficSoFar).
   std::optional<Traffic> ServerTraffic() const override;
+  // Closes the pooled connections idle for 5 s or more (PgConnectionPool::CloseIdle): a busy store
+  // keeps its connections, an idle one gives back their buffers and opens them again when called.
+  void ReleaseMemory() override;
 
  private:
   // kPipelinedTransaction: the body opens the transaction itself, as the first statement of a

@@ -1617,6 +1617,38 @@ TEST_F(PostgresMigrationStoreTest, ReplicasStartingTogetherOnAnEmptyDatabaseAllO
   EXPECT_EQ(leadership->Int(0, 0), 1);
 }
 
+// An idle store gives its connections back (and libpq's buffers with them); a busy one keeps them, and
+// the next call opens what it needs again.
+TEST_F(PostgresMigrationStoreTest, ThePoolClosesConnectionsIdleLongEnoughAndOpensThemAgainWhenCalled) {
+  auto observer = Connect();
+  ASSERT_NE(observer, nullptr);
+  auto backends = [&] {
+    auto rows = observer->Exec(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? rows->Int(0, 0) : -1;
+  };
+  PgConnectionPool pool(database_->dsn(), 3);
+  {
+    auto first = pool.Acquire();
+    auto second = pool.Acquire();
+    ASSERT_TRUE(first.ok() && second.ok());
+  }
+  EXPECT_EQ(backends(), 2);
+  EXPECT_EQ(pool.CloseIdle(absl::Hours(1)), 0) << "used a moment ago";
+  EXPECT_EQ(backends(), 2);
+  EXPECT_EQ(pool.CloseIdle(absl::ZeroDuration()), 2);
+  // A backend leaves pg_stat_activity a moment after its client said goodbye.
+  for (int i = 0; i < 100 && backends() != 0; ++i) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(backends(), 0);
+
+  auto again = pool.Acquire();
+  ASSERT_TRUE(again.ok()) << again.status();
+  auto answered = (*again)->Exec("SELECT 1");
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  EXPECT_EQ(answered->Int(0, 0), 1);
+}
+
 TEST_F(PostgresMigrationStoreTest, RefusesADatabaseWrittenByANewerOrchestrator) {
   {
     auto store = Open();
