@@ -54,7 +54,7 @@ for source in "$fuzz_dir"/fuzz_*.cc; do
 done
 all_requested=0
 # The integration tests a run of every target also runs with this tree's binaries (ctest -R).
-mesh_tests='^(MigrationTest\.(TwoHundredUsersWithBlockers|SurvivesKillNine|CancelDuringMoves|PauseHolds)|TraceTest\.)'
+mesh_tests='^(MigrationTest\.(TwoHundredUsersWithBlockers|SurvivesKillNine|CancelDuringMoves|PauseHolds)|TraceTest\.|StartMoveAttemptTest\.|BackupRestoreTest\.)'
 if [ ${#targets[@]} -eq 0 ]; then targets=("${all_targets[@]}"); all_requested=1; fi
 for target in "${targets[@]}"; do
   if [ ! -f "$fuzz_dir/$target.cc" ]; then
@@ -134,13 +134,15 @@ if [ "$all_requested" = 1 ]; then
        "($(( $(date +%s) - unit_start )) s)"
 
   # The same tree's real binaries as a mesh: whole migrations, a kill -9 of the orchestrator and the
-  # workers, a cancel and a pause, and one user's trace, with every process (emulator, connector,
+  # workers, a cancel and a pause, one user's trace, starts retried across a connector's restart, and a
+  # backup restored into fresh services, with every process (emulator, connector,
   # orchestrator, workers, migratectl) built with ASan and UBSan. A report from a child process does not
   # always fail its test (a server may be stopped before it exits), so every process writes its reports
   # to sanitizer-reports/ and any file there fails the run.
   echo "== the mesh under ASan and UBSan (real binaries of this clang tree: ${mesh_tests})"
   mesh_start=$(date +%s)
-  env -u CI cmake --build "$build_dir" --target migration_test trace_test -j "$jobs"
+  env -u CI cmake --build "$build_dir" --target migration_test trace_test tenant_connector_emulator_test \
+    backup_restore_test -j "$jobs"
   reports="$build_dir/sanitizer-reports"
   rm -rf "$reports" && mkdir -p "$reports"
   if ! (cd "$build_dir" && ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$reports/asan" \

@@ -159,10 +159,13 @@ absl::StatusOr<bool> PhaseDriver::CommitOnce(v1::Migration& migration, Migration
   current.set_phase(migration.phase());
   current.set_state(migration.state());
   current.set_state_reason(migration.state_reason());
-  *current.mutable_next_check_time() = migration.next_check_time();
+  // Copied as present or absent: an empty message set here would read as an error with no text.
+  current.clear_next_check_time();
+  if (migration.has_next_check_time()) *current.mutable_next_check_time() = migration.next_check_time();
   *current.mutable_geo_pairs() = migration.geo_pairs();
   *current.mutable_findings() = migration.findings();
-  *current.mutable_error() = migration.error();
+  current.clear_error();
+  if (migration.has_error()) *current.mutable_error() = migration.error();
   if (migration.has_end_time()) *current.mutable_end_time() = migration.end_time();
   SetTimestamp(options_.now(), current.mutable_update_time());
   for (v1::MigrationEvent& event : change.events) {

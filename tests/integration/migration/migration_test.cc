@@ -295,10 +295,27 @@ TEST_F(MigrationTest, PauseHoldsNewMovesAndResumeFinishesTheMigration) {
   v1::PauseMigrationResponse paused;
   ASSERT_TRUE(orchestrator_.stub().PauseMigration(&pause_context, pause, &paused).ok());
   EXPECT_EQ(paused.migration().state(), v1::MIGRATION_STATE_PAUSED);
-  // Starts already in the workers' hands may still land; after that, none.
-  absl::SleepFor(absl::Seconds(2));
+  // Starts already in the workers' hands may still land; after that, none. The worker's 8 slots each
+  // hold at most one lease call, so once the orchestrator has answered 16 more, it answered lease calls
+  // made after the pause: it had the chance to hand out starts, and must not have. Every start that
+  // reached Microsoft is reported by then.
+  auto leases_answered = [this] {
+    return static_cast<int>(
+        OrchestratorSeries("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"LeaseTasks\","
+                           "grpc_service=\"crosstenant.v1.Orchestrator\",grpc_type=\"unary\"}"));
+  };
+  auto starts_reported = [this] {
+    return static_cast<int>(
+        OrchestratorSeries("orchestrator_tasks_completed_total{kind=\"start_move\",outcome=\"succeeded\"}"));
+  };
+  const int answered_at_pause = leases_answered();
+  ASSERT_GE(answered_at_pause, 0) << "no LeaseTasks series on the orchestrator's /metrics";
+  ASSERT_TRUE(WaitForCount(leases_answered, answered_at_pause + 16, absl::Seconds(30)));
+  ASSERT_TRUE(WaitForCount([&] { return starts_reported() >= EmulatorMoveStarts() ? 1 : 0; }, 1, absl::Seconds(30)))
+      << "starts reported " << starts_reported() << ", at Microsoft " << EmulatorMoveStarts();
   const int starts_when_paused = EmulatorMoveStarts();
-  absl::SleepFor(absl::Seconds(3));
+  // Another lease call from every slot, each made after the pause, and still no start.
+  ASSERT_TRUE(WaitForCount(leases_answered, leases_answered() + 8, absl::Seconds(30)));
   EXPECT_EQ(EmulatorMoveStarts(), starts_when_paused);
   EXPECT_LT(starts_when_paused, 60);
   EXPECT_EQ(Get("migrations/pause").state(), v1::MIGRATION_STATE_PAUSED);

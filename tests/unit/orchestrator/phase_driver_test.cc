@@ -259,6 +259,7 @@ TEST_F(PhaseDriverTest, RunsAMultiGeoMigrationToTheEndWithABlockedUser) {
   ASSERT_TRUE(driver_->Tick().ok());
   migration = Get();
   EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_MOVES);
+  EXPECT_FALSE(migration.has_error()) << "no error, not an empty one: " << migration.error().DebugString();
   EXPECT_EQ(tenant_.uploads, std::vector<std::string>{"connections/fabrikam/geos/nam"});
   auto blocked = migrations_->GetUserMove("migrations/m/users/u2@contoso.com").value();
   EXPECT_EQ(blocked.state(), v1::USER_MOVE_STATE_BLOCKED);
@@ -276,6 +277,8 @@ TEST_F(PhaseDriverTest, RunsAMultiGeoMigrationToTheEndWithABlockedUser) {
   EXPECT_EQ(migration.phase(), v1::MIGRATION_PHASE_DONE);
   EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED_WITH_ERRORS);
   EXPECT_EQ(migration.state_reason(), "2 of 3 user(s) moved");
+  EXPECT_FALSE(migration.has_error()) << "the blocked user's error is the user's, not the migration's";
+  EXPECT_FALSE(migration.has_next_check_time()) << "an ended migration is never checked again";
 }
 
 TEST_F(PhaseDriverTest, TheIdentityMapGoesToTheConnectorInPagesThatAddUpToTheWholeMap) {
