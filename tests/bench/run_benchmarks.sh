@@ -280,11 +280,11 @@ postgres_admin() {
   fi
 }
 
-# database_cpu FILE: the PostgreSQL server's work so far, as "CPU_SECONDS WAL_BYTES BLOCKS": the CPU of its
-# postmaster and every backend, the write-ahead log it wrote, and the pages its queries read from its
-# buffers or from disk in the benchmark's database. The last two do not depend on how busy the machine
-# is, so they compare two builds of the store where CPU seconds are within the run-to-run spread.
-# "0 0 0" on SQLite, where the store runs inside the orchestrator and its CPU is the orchestrator's.
+# database_cpu FILE: the PostgreSQL server's work so far, as "CPU_SECONDS WAL_BYTES BLOCKS SESSIONS": the CPU
+# of its postmaster and every backend, the write-ahead log it wrote, the pages its queries read from its
+# buffers or from disk in the benchmark's database, and the sessions opened on it. WAL and pages do not
+# depend on how busy the machine is, so they compare two builds of the store where CPU seconds are within
+# the run-to-run spread. "0 0 0 0" on SQLite, where the store runs inside the orchestrator and its CPU is the orchestrator's.
 database_cpu() {
   if [ "${store_flags[0]:-}" != --store=postgres ]; then echo "0 0 0 0" >"$1"; return; fi
   local cpu work
@@ -339,6 +339,12 @@ for name, pid in pids.items():
     print("peakphase_%s=%s" % (key, phase.replace("MIGRATION_PHASE_", "")))
     print("rssend_%s=%d" % (key, e["rss_kb"]))
 EOF
+}
+
+# server_work_per_user USERS: the PostgreSQL server's write-ahead log and pages read per user, and the
+# sessions opened (after summary)
+server_work_per_user() {
+  "$py" -c "print('%.1f kB of WAL, %.0f pages read; %d sessions opened' % ($wal_database / 1000 / $1, $blocks_database / $1, $sessions_database))"
 }
 
 # store_per_user USERS: the orchestrator's statements and round trips to PostgreSQL per user (after summary)
@@ -467,7 +473,7 @@ if want 6; then
   row "6 orchestrator CPU s per 1,000 users" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($cpu_orchestrator * 1000 / $users, $sqlite_cpu_orchestrator * 1000 / $users))")" "-" "-"
   row "6 PostgreSQL server CPU s per 1,000 users" "$("$py" -c "print('%.2f (postmaster and backends)' % ($cpu_database * 1000 / $users))")" "(reported)" "-"
   row "6 PostgreSQL server work per user" \
-    "$("$py" -c "print('%.1f kB of WAL, %.0f pages read; %d sessions opened' % ($wal_database / 1000 / $users, $blocks_database / $users, $sessions_database))")" "(reported)" "-"
+    "$(server_work_per_user "$users")" "(reported)" "-"
   row "6 upstream requests per user" "$("$py" -c "print('%.2f on PostgreSQL, %.2f on SQLite' % ($requests / $users, $sqlite_requests / $users))")" "<= 2" \
     "$(verdict "$requests / $users <= 2")"
   row "6 PostgreSQL statements per user" "$(store_per_user "$users")" "(reported)" "-"
@@ -508,7 +514,7 @@ big() {
     row "$label: PostgreSQL server CPU s per 1,000 users" \
       "$("$py" -c "print('%.2f (postmaster and backends; not in the total below)' % ($cpu_database * 1000 / $n))")" "(reported)" "-"
     row "$label: PostgreSQL server work per user" \
-      "$("$py" -c "print('%.1f kB of WAL, %.0f pages read; %d sessions opened' % ($wal_database / 1000 / $n, $blocks_database / $n, $sessions_database))")" "(reported)" "-"
+      "$(server_work_per_user "$n")" "(reported)" "-"
   fi
   local s limit h r0 rp ra a0 aa ph target v
   for s in connector orchestrator worker_1 worker_2; do

@@ -440,8 +440,8 @@ int PgConnectionPool::CloseIdle(absl::Duration idle_for) {
     auto kept = std::find_if(idle_.begin(), idle_.end(), [&](const Idle& idle) { return idle.since > cutoff; });
     closing.assign(std::make_move_iterator(idle_.begin()), std::make_move_iterator(kept));
     idle_.erase(idle_.begin(), kept);
+    // Nobody to wake: Acquire waits only while no connection is idle.
     open_ -= static_cast<int>(closing.size());
-    if (!closing.empty()) released_.SignalAll();
   }
   return static_cast<int>(closing.size());
 }

@@ -65,11 +65,7 @@ class TenantConnectorHost : public ServiceHost {
     });
   }
 
-  void ReleaseMemory() override {
-    for (ConnectionStore* store : {store_.get(), audit_store_.get()}) {
-      if (store != nullptr) store->ReleaseMemory();
-    }
-  }
+  void ReleaseMemory() override { durable_store()->ReleaseMemory(); }
 
   void BeginShutdown() override {
     service_.EndStreams();
@@ -77,7 +73,8 @@ class TenantConnectorHost : public ServiceHost {
   }
 
  private:
-  // Where the audit trail and the answered requests go: the state database, or one in memory.
+  // Where the audit trail and the answered requests go: the state database, or one in memory. Exactly one
+  // of the two stores is open.
   ConnectionStore* durable_store() const { return store_ ? store_.get() : audit_store_.get(); }
 
   static ConnectorOptions Options(const ConnectorSettings& settings, sharepoint::WireLog* wire_log) {

@@ -47,15 +47,17 @@ class StartMoveAttemptTest : public ConnectorSuite {
     emulator_->Admin("POST", "/_emulator/time", {{"advance_seconds", 8 * 86400}});  // past the dormancy
   }
 
+  // `method` on `stub`, by default the suite's connector's.
   template <typename Request, typename Response, typename Method>
-  static grpc::Status Call(Method method, const Request& request, Response* response) {
+  static grpc::Status Call(Method method, const Request& request, Response* response,
+                           v1::TenantConnector::Stub* stub = nullptr) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return (connector_->stub().*method)(&context, request, response);
+    return ((stub != nullptr ? *stub : connector_->stub()).*method)(&context, request, response);
   }
 
   static grpc::Status Start(const std::string& user, int attempt, v1::StartUserContentMoveResponse* response,
-                            const std::string& request_id = "") {
+                            const std::string& request_id = "", v1::TenantConnector::Stub* stub = nullptr) {
     v1::StartUserContentMoveRequest request;
     request.set_geo("connections/src");
     request.set_source_user_principal_name(user + "@contoso.onmicrosoft.com");
@@ -63,7 +65,7 @@ class StartMoveAttemptTest : public ConnectorSuite {
     request.set_target_host_url(kTargetHost);
     request.set_request_id(request_id.empty() ? "migrations/m/tasks/start-" + user : request_id);
     request.set_attempt(attempt);
-    return Call(&v1::TenantConnector::Stub::StartUserContentMove, request, response);
+    return Call(&v1::TenantConnector::Stub::StartUserContentMove, request, response, stub);
   }
 
   // What reached the emulator since the last Reset().
@@ -143,20 +145,9 @@ TEST_F(StartMoveAttemptTest, AnAnswerOutlivesARestartOfTheConnector) {
   Connector durable;
   ASSERT_TRUE(durable.Start(*emulator_, state.path() + "/state", {"--probe-interval=1h"})) << durable.error();
   ASSERT_TRUE(durable.ConnectSourceAndTarget("src", "tgt")) << durable.error();
-  auto start = [&](const std::string& user, int attempt, v1::StartUserContentMoveResponse* response) {
-    v1::StartUserContentMoveRequest request;
-    request.set_geo("connections/src");
-    request.set_source_user_principal_name(user + "@contoso.onmicrosoft.com");
-    request.set_target_user_principal_name(user + "@fabrikam.onmicrosoft.com");
-    request.set_target_host_url(kTargetHost);
-    request.set_request_id("migrations/m/tasks/start-carol");
-    request.set_attempt(attempt);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return durable.stub().StartUserContentMove(&context, request, response);
-  };
+  const std::string carols = "migrations/m/tasks/start-carol";
   v1::StartUserContentMoveResponse first;
-  grpc::Status status = start("carol", 1, &first);
+  grpc::Status status = Start("carol", 1, &first, carols, &durable.stub());
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_FALSE(first.already_started());
   ASSERT_EQ(durable.Stop(), 0);
@@ -164,14 +155,14 @@ TEST_F(StartMoveAttemptTest, AnAnswerOutlivesARestartOfTheConnector) {
   ASSERT_TRUE(durable.Start(*emulator_, state.path() + "/state", {"--probe-interval=1h"})) << durable.error();
   Reset();
   v1::StartUserContentMoveResponse replayed;
-  status = start("carol", 2, &replayed);
+  status = Start("carol", 2, &replayed, carols, &durable.stub());
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(replayed.SerializeAsString(), first.SerializeAsString()) << "the first answer, already_started unset";
   Upstream counted = Counted();
   EXPECT_EQ(counted.look_ups + counted.creates + counted.starts, 0) << "answered from the state database";
 
   v1::StartUserContentMoveResponse refused;
-  status = start("dave", 1, &refused);
+  status = Start("dave", 1, &refused, carols, &durable.stub());
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("request_id reused for another request"));
   EXPECT_EQ(Counted().creates, 0);
