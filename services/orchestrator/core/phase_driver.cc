@@ -627,12 +627,13 @@ absl::StatusOr<std::map<std::string, PhaseDriver::ConnectionWait>> PhaseDriver::
   at_microsoft.states = {v1::USER_MOVE_STATE_NOT_STARTED, v1::USER_MOVE_STATE_SCHEDULED,
                          v1::USER_MOVE_STATE_READY_TO_TRIGGER, v1::USER_MOVE_STATE_IN_PROGRESS,
                          v1::USER_MOVE_STATE_RESCHEDULED};
-  // Queued users with a start task: a refused first start leaves nothing in doubt, but the migration
-  // waits for the connection all the same. Only users with a task are read (bounded as above), not
-  // every queued user.
+  // Queued users whose start was refused: a refused first start leaves nothing in doubt, but the
+  // migration waits for the connection all the same. A refused start is retried under the same task,
+  // leased before, so only users with a leased task are read: at most the leases in flight and the
+  // retries, where every queued user with a start task would be thousands of reads a round.
   UserMoveQuery starting(migration.name());
   starting.states = {v1::USER_MOVE_STATE_QUEUED};
-  starting.with_task = true;
+  starting.with_leased_task = true;
   for (UserMoveQuery* query : {&at_microsoft, &starting}) {
     query->page_size = 1000;
     do {

@@ -51,9 +51,11 @@ struct UserMoveQuery {
   std::string migration;                               // migrations/{id}
   std::vector<crosstenant::v1::UserMoveState> states;  // empty: all
   std::string source_geo;                              // empty: all
-  // Only users that have a task (a start, poll, stop or redirect removal not done yet): their number is
-  // bounded by the queue limits, so this stays cheap however many users the migration has.
-  bool with_task = false;
+  // Only users with a task (a start, poll, stop or redirect removal not done yet) that a worker has
+  // leased at least once (its attempt is 1 or more): the only users a worker's answer can have changed
+  // since their task was made. Their number is bounded by the leases in flight and the tasks being
+  // retried, not by the migration's users nor by its queue limit, so this stays cheap at any size.
+  bool with_leased_task = false;
   int page_size = 100;
   std::string page_token;
 };

@@ -1380,13 +1380,13 @@ absl::StatusOr<UserMovePage> PostgresMigrationStore::ListUserMoves(const UserMov
   if (!query.source_geo.empty()) geo = absl::StrCat(" AND u.source_geo = ", params.Add(query.source_geo));
   const std::string states = query.states.empty() ? "" : params.Add(IntegerArray(query.states));
   std::string sql;
-  if (query.with_task) {
-    // Driven by the migration's tasks, each user read by key (OFFSET 0 keeps the planner from
+  if (query.with_leased_task) {
+    // Driven by the migration's leased tasks, each user read by key (OFFSET 0 keeps the planner from
     // flattening the lookup into a join it may run over every user of the migration), so that the cost
-    // follows the tasks and not the users.
+    // follows those tasks and not the users.
     sql = absl::StrCat(
         "SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE ", TasksOf(migration),
-        ") t, LATERAL (SELECT record, source_upn, source_geo, state FROM user_moves WHERE name = t.user_move "
+        " AND attempt > 0) t, LATERAL (SELECT record, source_upn, source_geo, state FROM user_moves WHERE name = t.user_move "
         "OFFSET 0) u WHERE u.source_upn > ",
         after_upn, geo);
     if (!states.empty()) absl::StrAppend(&sql, " AND u.state = ANY(", states, "::INTEGER[])");

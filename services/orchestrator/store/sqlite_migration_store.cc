@@ -984,12 +984,13 @@ absl::StatusOr<UserMovePage> SqliteMigrationStore::ListUserMoves(const UserMoveQ
     }
     return absl::OkStatus();
   };
-  if (query.with_task) {
-    // Driven by the migration's tasks, each user read by key (CROSS JOIN fixes that order), so that the
-    // cost follows the tasks and not the migration's users, which SQLite would otherwise walk in
-    // source_upn order, testing each against the tasks.
+  if (query.with_leased_task) {
+    // Driven by the migration's leased tasks, each user read by key (CROSS JOIN fixes that order), so
+    // that the cost follows those tasks and not the migration's users, which SQLite would otherwise walk
+    // in source_upn order, testing each against the tasks.
     std::string sql =
-        "SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = ?1) t "
+        "SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE migration = ?1 "
+        "AND attempt > 0) t "
         "CROSS JOIN user_moves u ON u.name = t.user_move WHERE u.source_upn > ?2";
     if (!query.source_geo.empty()) absl::StrAppend(&sql, " AND u.source_geo = ?4");
     if (!query.states.empty()) absl::StrAppend(&sql, " AND u.state IN ", InList(query.states, 5));

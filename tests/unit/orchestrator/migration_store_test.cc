@@ -506,11 +506,12 @@ TEST_P(MigrationStoreTest, TasksBelongToTheMigrationTheirNameStartsWith) {
   MigrationChange second = ChangeOf(*store_->GetMigration("migrations/m2"));
   second.new_tasks = {MakeTask("migrations/m2", "start", "a@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0),
                       MakeTask("migrations/m2", "poll", "a@x.com", crosstenant::v1::TASK_KIND_POLL_MOVE, kT0)};
+  second.new_tasks[0].task.set_attempt(1);  // leased once, and retried
   ASSERT_TRUE(store_->Apply(second).ok());
   EXPECT_EQ(store_->CountTasks("migrations/m").value_or(-1), 0);
   EXPECT_EQ(store_->CountTasks("migrations/m2").value_or(-1), 2);
   UserMoveQuery with_task("migrations/m");
-  with_task.with_task = true;
+  with_task.with_leased_task = true;
   EXPECT_TRUE(store_->ListUserMoves(with_task)->user_moves.empty()) << "m2's tasks are not m's";
   with_task.migration = "migrations/m2";
   EXPECT_EQ(store_->ListUserMoves(with_task)->user_moves.size(), 1u);
@@ -1028,10 +1029,18 @@ TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
 
   UserMoveQuery starting(m);
   starting.states = {crosstenant::v1::USER_MOVE_STATE_QUEUED};
-  starting.with_task = true;
+  starting.with_leased_task = true;
+  ASSERT_TRUE(store_->ListUserMoves(starting).ok());
+  EXPECT_TRUE(store_->ListUserMoves(starting)->user_moves.empty()) << "no worker has leased q2's tasks yet";
+  // q2's start, leased and then retried (a retry keeps the task's attempt).
+  MigrationChange retried = ChangeOf(*store_->GetMigration(m));
+  retried.new_tasks = {MakeTask(m, "start", "q2@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0)};
+  retried.new_tasks[0].task.set_attempt(1);
+  ASSERT_TRUE(store_->Apply(retried).ok());
+  EXPECT_EQ(store_->CountActiveMoves(m, "nam").value_or(-1), 3) << "still one user in the queue";
   auto with_task = store_->ListUserMoves(starting);
   ASSERT_TRUE(with_task.ok()) << with_task.status();
-  ASSERT_EQ(with_task->user_moves.size(), 1u) << "only the queued user that has a task";
+  ASSERT_EQ(with_task->user_moves.size(), 1u) << "only the queued user that has a leased task";
   EXPECT_EQ(with_task->user_moves[0].source_user_principal_name(), "q2@x.com");
   starting.states.clear();
   EXPECT_EQ(store_->ListUserMoves(starting)->user_moves.size(), 1u) << "no other user has a task";
@@ -1040,12 +1049,14 @@ TEST_P(MigrationStoreTest, CountsASourceGeoQueueAndPicksTheNextQueuedUsers) {
   MigrationChange polls = ChangeOf(*store_->GetMigration(m));
   polls.new_tasks = {MakeTask(m, "poll-p", "p@x.com", crosstenant::v1::TASK_KIND_POLL_MOVE, kT0),
                      MakeTask(m, "poll-s", "s@x.com", crosstenant::v1::TASK_KIND_POLL_MOVE, kT0),
-                     MakeTask(m, "start-e", "e@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0)};
+                     MakeTask(m, "start-e", "e@x.com", crosstenant::v1::TASK_KIND_START_MOVE, kT0),
+                     MakeTask(m, "poll-d", "done@x.com", crosstenant::v1::TASK_KIND_POLL_MOVE, kT0)};
+  for (int i = 0; i < 3; ++i) polls.new_tasks[i].task.set_attempt(i + 1);  // done@x.com's was never leased
   ASSERT_TRUE(store_->Apply(polls).ok());
   starting.page_size = 1;
   EXPECT_THAT(ListAllUpns(starting), ElementsAre("e@x.com", "p@x.com", "q2@x.com", "s@x.com"));
   UserMoveQuery nam_active(m);
-  nam_active.with_task = true;
+  nam_active.with_leased_task = true;
   nam_active.source_geo = "nam";
   nam_active.states = {crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS, crosstenant::v1::USER_MOVE_STATE_QUEUED};
   auto filtered = store_->ListUserMoves(nam_active);
