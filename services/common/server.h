@@ -122,7 +122,10 @@ struct ServerDefinition {
 };
 
 // Runs a server until SIGTERM/SIGINT; returns the process exit code. Call it first thing in main(),
-// before any thread exists, because it blocks the stop signals for every thread it starts.
+// before any thread exists, because it blocks the stop signals for every thread it starts. On glibc,
+// unless GLIBC_TUNABLES already sets glibc.malloc.tcache_count, it first executes the binary again in
+// place (same pid, arguments, environment) with that set to 0, so that idle threads keep no freed
+// memory resident; `argv` must be main()'s, ending in nullptr.
 int RunServer(int argc, char** argv, const ServerDefinition& definition);
 
 }  // namespace crosstenant

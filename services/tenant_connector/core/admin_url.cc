@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/common/status_macros.h"
 #include "services/common/user_text.h"
 
 namespace crosstenant::tenant_connector {
@@ -92,30 +93,28 @@ AdminUrl AdminUrlFor(absl::string_view tenant_name, Cloud cloud) {
   return url;
 }
 
-absl::StatusOr<AdminUrl> ParseAdminUrl(absl::string_view text, Cloud cloud) {
-  const absl::string_view given = absl::StripAsciiWhitespace(text);
-  if (given.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("admin_url is required; type the SharePoint admin URL, e.g. ", Example("contoso", cloud)));
-  }
-  std::string lower = absl::AsciiStrToLower(given);
+namespace {
+
+// A typed URL split at its host: whether it said https, its host (no port, no trailing dot) and
+// whatever followed the host.
+struct UrlParts {
+  bool https = false;
+  absl::string_view host;
+  absl::string_view tail;
+};
+
+// Splits `lower` (the URL `given`, in lower case) or says what is wrong with its scheme or host.
+absl::StatusOr<UrlParts> SplitUrl(absl::string_view given, absl::string_view lower, Cloud cloud) {
+  UrlParts parts;
   absl::string_view rest = lower;
-
-  // Scheme.
-  bool had_scheme = true;
   if (absl::ConsumePrefix(&rest, "https://")) {
-  } else if (absl::ConsumePrefix(&rest, "http://")) {
-    had_scheme = false;
-  } else if (absl::StrContains(rest, "://")) {
+    parts.https = true;
+  } else if (!absl::ConsumePrefix(&rest, "http://") && absl::StrContains(rest, "://")) {
     return Refuse(given, "is not an https URL", Example("<tenant>", cloud));
-  } else {
-    had_scheme = false;
   }
-
-  // Host, then whatever follows it.
-  size_t host_end = rest.find_first_of("/?#");
+  const size_t host_end = rest.find_first_of("/?#");
   absl::string_view host = rest.substr(0, host_end);
-  absl::string_view tail = host_end == absl::string_view::npos ? absl::string_view() : rest.substr(host_end);
+  if (host_end != absl::string_view::npos) parts.tail = rest.substr(host_end);
   if (absl::StrContains(host, "@")) {
     return Refuse(given, "contains a user name; the admin URL carries no credentials", Example("<tenant>", cloud));
   }
@@ -135,31 +134,76 @@ absl::StatusOr<AdminUrl> ParseAdminUrl(absl::string_view text, Cloud cloud) {
           Example("<tenant>", cloud));
     }
   }
+  parts.host = host;
+  return parts;
+}
 
-  std::string label_part;
-  Cloud host_cloud = CloudOfHost(host, &label_part);
-  if (host_cloud == Cloud::kUnspecified) {
-    // Common confusions: the Entra domain, the Microsoft 365 admin center, a custom domain.
-    std::vector<absl::string_view> labels = absl::StrSplit(host, '.');
-    std::string first(labels.front());
-    if (absl::EndsWith(host, ".onmicrosoft.com") || absl::EndsWith(host, ".onmicrosoft.us")) {
-      return Refuse(given, "is the tenant's Entra ID domain, not its SharePoint admin URL", Example(first, cloud));
-    }
-    if (host == "admin.microsoft.com" || host == "portal.office.com" || host == "admin.cloud.microsoft") {
-      return Refuse(given, "is the Microsoft 365 admin center, not the SharePoint admin center",
-                    Example("<tenant>", cloud));
-    }
-    return Refuse(
-        given,
-        absl::StrCat("is not a SharePoint Online host (expected a name ending in .",
-                     ProfileOf(cloud == Cloud::kUnspecified ? Cloud::kCommercial : cloud).sharepoint_suffix, ")"),
-        Example("<tenant>", cloud));
+// The refusal of a host that is no SharePoint Online host, naming the usual confusions: the Entra
+// domain, the Microsoft 365 admin center, a custom domain.
+absl::Status RefuseForeignHost(absl::string_view given, absl::string_view host, Cloud cloud) {
+  const std::string first(host.substr(0, host.find('.')));
+  if (absl::EndsWith(host, ".onmicrosoft.com") || absl::EndsWith(host, ".onmicrosoft.us")) {
+    return Refuse(given, "is the tenant's Entra ID domain, not its SharePoint admin URL", Example(first, cloud));
   }
+  if (host == "admin.microsoft.com" || host == "portal.office.com" || host == "admin.cloud.microsoft") {
+    return Refuse(given, "is the Microsoft 365 admin center, not the SharePoint admin center",
+                  Example("<tenant>", cloud));
+  }
+  return Refuse(
+      given,
+      absl::StrCat("is not a SharePoint Online host (expected a name ending in .",
+                   ProfileOf(cloud == Cloud::kUnspecified ? Cloud::kCommercial : cloud).sharepoint_suffix, ")"),
+      Example("<tenant>", cloud));
+}
+
+// The tenant name in `label`, what precedes a SharePoint suffix ("<tenant>-admin"), or why it is none.
+absl::StatusOr<std::string> TenantNameOf(absl::string_view given, absl::string_view label, Cloud cloud) {
+  if (absl::StrContains(label, ".")) {
+    absl::string_view name = label.substr(label.rfind('.') + 1);
+    absl::ConsumeSuffix(&name, "-admin");
+    absl::ConsumeSuffix(&name, "-my");
+    return Refuse(given, "has extra labels before the tenant's SharePoint host", Example(name, cloud));
+  }
+  if (absl::ConsumeSuffix(&label, "-my")) {
+    return Refuse(given, "is the OneDrive (my-site) host, which is the cross-tenant host URL, not the admin URL",
+                  Example(label, cloud));
+  }
+  if (!absl::ConsumeSuffix(&label, "-admin")) {
+    return Refuse(given, "is a SharePoint site URL, not the SharePoint admin center", Example(label, cloud));
+  }
+  if (label.empty()) return Refuse(given, "has no tenant name before -admin", Example("<tenant>", cloud));
+  if (absl::StrContains(label, "-")) {
+    return Refuse(given,
+                  "has a hyphen in the tenant name; SharePoint tenant names are letters and digits only (the "
+                  "service adds -admin and -my itself)",
+                  Example("<tenant>", cloud));
+  }
+  if (!IsAlnum(label) || label.size() > kMaxTenantNameLength) {
+    return Refuse(given, "has an invalid tenant name (letters and digits only, at most 63)",
+                  Example("<tenant>", cloud));
+  }
+  return std::string(label);
+}
+
+}  // namespace
+
+absl::StatusOr<AdminUrl> ParseAdminUrl(absl::string_view text, Cloud cloud) {
+  const absl::string_view given = absl::StripAsciiWhitespace(text);
+  if (given.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("admin_url is required; type the SharePoint admin URL, e.g. ", Example("contoso", cloud)));
+  }
+  const std::string lower = absl::AsciiStrToLower(given);
+  ASSIGN_OR_RETURN(const UrlParts parts, SplitUrl(given, lower, cloud));
+
+  std::string label;
+  const Cloud host_cloud = CloudOfHost(parts.host, &label);
+  if (host_cloud == Cloud::kUnspecified) return RefuseForeignHost(given, parts.host, cloud);
   if (cloud == Cloud::kUnspecified) cloud = host_cloud;
   // GCC uses the commercial host names.
   const Cloud expected_host_cloud = cloud == Cloud::kGcc ? Cloud::kCommercial : cloud;
   if (host_cloud != expected_host_cloud) {
-    absl::string_view name = label_part;
+    absl::string_view name = label;
     absl::ConsumeSuffix(&name, "-admin");
     absl::ConsumeSuffix(&name, "-my");
     return Refuse(
@@ -168,52 +212,16 @@ absl::StatusOr<AdminUrl> ParseAdminUrl(absl::string_view text, Cloud cloud) {
                      " (whose SharePoint suffix is ", ProfileOf(cloud).sharepoint_suffix, ")"),
         absl::StrCat(Example(name, cloud), ", or set the cloud to match the URL"));
   }
-
-  if (absl::StrContains(label_part, ".")) {
-    std::vector<absl::string_view> labels = absl::StrSplit(label_part, '.');
-    std::string last(labels.back());
-    absl::string_view name = last;
-    absl::ConsumeSuffix(&name, "-admin");
-    absl::ConsumeSuffix(&name, "-my");
-    return Refuse(given, "has extra labels before the tenant's SharePoint host", Example(name, cloud));
-  }
-
-  absl::string_view label = label_part;
-  std::string tenant_name;
-  if (absl::ConsumeSuffix(&label, "-admin")) {
-    tenant_name = std::string(label);
-  } else if (absl::ConsumeSuffix(&label, "-my")) {
-    return Refuse(given,
-                  absl::StrCat("is the OneDrive (my-site) host, which is the cross-tenant host URL, not the admin URL"),
-                  Example(label, cloud));
-  } else {
-    return Refuse(given, "is a SharePoint site URL, not the SharePoint admin center", Example(label, cloud));
-  }
-
-  if (tenant_name.empty()) return Refuse(given, "has no tenant name before -admin", Example("<tenant>", cloud));
-  if (absl::StrContains(tenant_name, "-")) {
-    return Refuse(given,
-                  "has a hyphen in the tenant name; SharePoint tenant names are letters and digits only (the "
-                  "service adds -admin and -my itself)",
-                  Example("<tenant>", cloud));
-  }
-  if (!IsAlnum(tenant_name) || tenant_name.size() > kMaxTenantNameLength) {
-    return Refuse(given, "has an invalid tenant name (letters and digits only, at most 63)",
-                  Example("<tenant>", cloud));
-  }
+  ASSIGN_OR_RETURN(const std::string tenant_name, TenantNameOf(given, label, cloud));
 
   const std::string canonical = Example(tenant_name, cloud);
-  if (!had_scheme) {
-    return Refuse(given, "must use https", canonical);
-  }
-  if (!tail.empty() && tail != "/") {
-    absl::string_view path = tail.substr(0, tail.find_first_of("?#"));
+  if (!parts.https) return Refuse(given, "must use https", canonical);
+  if (!parts.tail.empty() && parts.tail != "/") {
+    const absl::string_view path = parts.tail.substr(0, parts.tail.find_first_of("?#"));
     if (path.size() > 1) return Refuse(given, "has a path; the admin URL is the host alone", canonical);
     return Refuse(given, "has a query or fragment; the admin URL is the host alone", canonical);
   }
-
-  AdminUrl result = AdminUrlFor(tenant_name, cloud);
-  return result;
+  return AdminUrlFor(tenant_name, cloud);
 }
 
 }  // namespace crosstenant::tenant_connector
