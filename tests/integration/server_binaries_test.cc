@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -109,6 +110,36 @@ TEST_P(ServerBinaryTest, ServesHealthOnBothAddressesOnceReady) {
   context.set_deadline(In(std::chrono::seconds(5)));
   crosstenant::v1::GetServerInfoResponse info;
   EXPECT_EQ(diagnostics->GetServerInfo(&context, {}, &info).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+// The environment of process `pid`, as "NAME=value" entries.
+std::vector<std::string> EnvironmentOf(pid_t pid) {
+  std::ifstream file(absl::StrCat("/proc/", pid, "/environ"), std::ios::binary);
+  std::vector<std::string> entries;
+  for (std::string entry; std::getline(file, entry, '\0');) entries.push_back(entry);
+  return entries;
+}
+
+// The server starts itself again in place with glibc's per-thread caches off (what idle threads
+// cached stayed resident), and leaves an operator's own setting of them alone.
+TEST_P(ServerBinaryTest, RunsWithGlibcThreadCachesOffUnlessTheOperatorSetsThem) {
+  const char* inherited = std::getenv("GLIBC_TUNABLES");
+  const std::optional<std::string> saved = inherited == nullptr ? std::nullopt : std::optional<std::string>(inherited);
+  unsetenv("GLIBC_TUNABLES");
+  auto plain = Start();
+  const nlohmann::json ready = WaitReady(*plain);
+  setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=3", 1);
+  auto tuned = Start();
+  if (saved.has_value()) {
+    setenv("GLIBC_TUNABLES", saved->c_str(), 1);
+  } else {
+    unsetenv("GLIBC_TUNABLES");
+  }
+
+  EXPECT_EQ(ready.value("pid", 0), plain->pid()) << "started again in place, not as a child";
+  EXPECT_THAT(EnvironmentOf(plain->pid()), ::testing::Contains("GLIBC_TUNABLES=glibc.malloc.tcache_count=0"));
+  WaitReady(*tuned);
+  EXPECT_THAT(EnvironmentOf(tuned->pid()), ::testing::Contains("GLIBC_TUNABLES=glibc.malloc.tcache_count=3"));
 }
 
 TEST_P(ServerBinaryTest, AnswersDiagnosticsAndEmptyRequestsToEveryMethodWithoutAnInternalError) {
