@@ -71,6 +71,11 @@ absl::Status WithErrorInfo(absl::Status status, absl::string_view reason, absl::
   return status;
 }
 
+bool IsUnansweredCode(absl::string_view code) {
+  return code == absl::StatusCodeToString(absl::StatusCode::kUnavailable) ||
+         code == absl::StatusCodeToString(absl::StatusCode::kDeadlineExceeded);
+}
+
 bool IsConnectionReason(absl::string_view reason) {
   return reason == kReasonConnectionNotFound || reason == kReasonConnectionNotUsable ||
          reason == "SHAREPOINT_TOKEN_REJECTED" || reason == "SHAREPOINT_NEEDS_CERTIFICATE";

@@ -66,6 +66,11 @@ inline constexpr absl::string_view kReasonConnectionNotUsable = "CONNECTION_NOT_
 // SHAREPOINT_NEEDS_CERTIFICATE (the connection's token or credential kind refused).
 bool IsConnectionReason(absl::string_view reason);
 
+// Whether `code`, the ErrorDetail.code of a task a worker gives back to be tried again, says that no
+// answer came: UNAVAILABLE or DEADLINE_EXCEEDED, from the connector (Microsoft, or what the connector
+// needed, did not answer in time) or from the worker's own channel to the connector.
+bool IsUnansweredCode(absl::string_view code);
+
 // The domain of the mesh's own reasons; an upstream reason has Microsoft's (e.g.
 // "sharepoint.microsoft.com", "graph.microsoft.com", "login.microsoftonline.com").
 inline constexpr absl::string_view kCrosstenantDomain = "crosstenant";

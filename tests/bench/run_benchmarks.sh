@@ -374,7 +374,11 @@ def when(k):  # first time the count reached k (linear between samples)
 t10, t0, t90, t100 = when(max(1, n // 10)), when(1), when(n - n // 10), when(n)
 first = (n // 10) / (t10 - t0) if t10 and t0 is not None and t10 > t0 else 0
 last = (n // 10) / (t100 - t90) if t100 and t90 and t100 > t90 else 0
-print("first10=%.0f last10=%.0f" % (first, last))
+# and the pace of each tenth, to tell a slowdown that grows with the migration from the machine's ups and downs
+edges = [when(max(1, n * i // 10)) for i in range(11)]
+tenths = ["%.0f" % ((n // 10) / (b - a)) if a is not None and b is not None and b > a else "-"
+          for a, b in zip(edges, edges[1:])]
+print("first10=%.0f last10=%.0f tenths='%s'" % (first, last, " ".join(tenths)))
 EOF
 }
 
@@ -504,6 +508,7 @@ big() {
   local rr
   rr=$("$py" -c "print('%.2f' % ($last10 / $first10 if $first10 else 0))")
   row "$label: users/s last 10% / first 10%" "$last10 / $first10 = $rr" ">= 0.95" "$(verdict "$rr >= 0.95")"
+  row "$label: users/s of each tenth of the users" "$tenths" "(reported)" "-"
   if [ "$store" = PostgreSQL ] && [ -n "${big_wall[SQLite]:-}" ]; then
     row "$label: users/s PostgreSQL / SQLite" \
       "$("$py" -c "print('%.0f / %.0f users/s = %.2f' % ($n / $wall, $n / ${big_wall[SQLite]}, ${big_wall[SQLite]} / $wall))")" \

@@ -348,9 +348,13 @@ absl::Status TaskService::ApplyCompletion(const v1::CompleteTaskRequest& request
   switch (request.outcome()) {
     case v1::TASK_OUTCOME_RETRY:
       next.push_back({task, now + std::max(absl::Seconds(1), DurationOf(request.retry_after()))});
-      // Refused because of a connection of the mesh: the user keeps the state Microsoft last reported
-      // and notes what it waits for, so that the phase driver can say so (and hold new starts).
-      if (IsConnectionReason(request.error().code()) && !IsTerminal(user.state())) {
+      // Refused because of a connection of the mesh, or left without an answer try after try (Microsoft
+      // or the connector out of reach; one unanswered try is a blip): the user keeps the state Microsoft
+      // last reported and notes what it waits for, so that the phase driver can say so (and hold new
+      // starts). The task keeps its attempt count when retried, so it counts the tries in a row.
+      if (!IsTerminal(user.state()) &&
+          (IsConnectionReason(request.error().code()) ||
+           (IsUnansweredCode(request.error().code()) && task.attempt() >= kUnansweredTriesBeforeWaiting))) {
         *user.mutable_error() = request.error();
       }
       break;
@@ -410,7 +414,7 @@ absl::Status TaskService::ApplyMoveAnswer(const v1::Task& task, const v1::UserCo
   if (!move.source_site_url().empty()) user.set_source_site_url(move.source_site_url());
   if (!move.target_site_url().empty()) user.set_target_site_url(move.target_site_url());
   // Microsoft answered: whatever connection the user waited on is back.
-  if (IsConnectionReason(user.error().code())) user.clear_error();
+  if (IsConnectionReason(user.error().code()) || IsUnansweredCode(user.error().code())) user.clear_error();
   if (move.has_error()) *user.mutable_error() = move.error();
   // One clock per row: the user's times are the mesh's, so that queued <= started <= ended holds
   // whatever Microsoft's clock says; Microsoft's own times are kept beside them for an audit.

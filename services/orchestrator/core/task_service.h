@@ -25,6 +25,13 @@
 
 namespace crosstenant::orchestrator {
 
+// Tries in a row of one task left without an answer (UNAVAILABLE, DEADLINE_EXCEEDED; IsUnansweredCode)
+// after which its user notes the error, like a connection's refusal: the phase driver then holds new
+// starts and says the migration is WAITING, until an answer comes. One such try is a blip (a restart of
+// the connector, one slow call); a second, 5 s later, comes after the connector's own retries of
+// Microsoft's 503s failed twice over: with a tenant out of reach the migration says so within a minute.
+inline constexpr int kUnansweredTriesBeforeWaiting = 2;
+
 // The task that asks Microsoft for `user`'s move in `migration`: `base` (geo, partner host) keyed by
 // Microsoft's task id when the user has one, else by the source UPN.
 crosstenant::v1::Task PollTaskOf(const std::string& migration, const crosstenant::v1::UserMove& user,

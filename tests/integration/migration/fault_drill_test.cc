@@ -160,9 +160,10 @@ TEST_F(FaultDrillTest, TokensLivingTenSecondsForTheWholeRun) {
   ExpectFinalStatesMatchEmulator("migrations/drill-tokens");
 }
 
-// The source tenant unreachable in the middle of the moves, until the mesh has been refused five more
-// calls (about 10 s: the queue is full, so what it tries is polls, with backoff), then back.
-TEST_F(FaultDrillTest, SourceTenantUnreachableMidRunHoldsNewMovesUntilItIsBack) {
+// The source tenant unreachable in the middle of the moves. The queue is full, so what the mesh tries
+// is polls, each retried after 5 s: after two unanswered tries in a row the migration says it WAITS for
+// the source connection, and starts nothing, until the tenant is back; then it runs to its end.
+TEST_F(FaultDrillTest, SourceTenantUnreachableMidRunMakesTheMigrationWaitAndHoldNewMovesUntilItIsBack) {
   MeshSeed seed;
   seed.nam_users = 120;
   seed.eur_users = 10;
@@ -173,16 +174,19 @@ TEST_F(FaultDrillTest, SourceTenantUnreachableMidRunHoldsNewMovesUntilItIsBack) 
   ASSERT_TRUE(WaitForCount([this] { return EmulatorMoveStarts(); }, 20, absl::Seconds(60)));
   emulator_.Admin("PUT", "/_emulator/faults", {{"unreachable_tenants", {"contoso"}}});
   const int starts_before = EmulatorMoveStarts();
-  const auto refused = [this] {
-    return emulator_.Admin("GET", "/_emulator/accounting")["faults"]["unreachable"].get<int>();
-  };
   const absl::Time outage = absl::Now();
-  ASSERT_TRUE(WaitForCount(refused, refused() + 5, absl::Seconds(60))) << "the mesh stopped trying";
-  std::cout << "unreachable drill: the outage lasted " << absl::FormatDuration(absl::Now() - outage) << ", "
-            << refused() << " calls refused; " << Get("migrations/drill-unreachable").state_reason() << "\n";
+  const v1::Migration waiting = WaitUntil(
+      "migrations/drill-unreachable",
+      [](const v1::Migration& m) { return m.state() == v1::MIGRATION_STATE_WAITING || Ended(m); }, absl::Seconds(90));
+  const int refused = emulator_.Admin("GET", "/_emulator/accounting")["faults"]["unreachable"].get<int>();
+  std::cout << "unreachable drill: WAITING after " << absl::FormatDuration(absl::Now() - outage) << ", " << refused
+            << " calls refused; " << waiting.state_reason() << "\n";
+  ASSERT_EQ(waiting.state(), v1::MIGRATION_STATE_WAITING) << waiting.DebugString();
+  EXPECT_THAT(waiting.state_reason(), ::testing::HasSubstr("waiting for connections/contoso ("));
+  EXPECT_THAT(waiting.state_reason(), ::testing::HasSubstr("no new move is started meanwhile"));
   EXPECT_EQ(EmulatorMoveStarts(), starts_before) << "a move started while the source was unreachable";
   emulator_.Admin("DELETE", "/_emulator/faults");
-  const v1::Migration migration = WaitUntil("migrations/drill-unreachable", Ended, absl::Seconds(70));
+  const v1::Migration migration = WaitUntil("migrations/drill-unreachable", Ended, absl::Seconds(90));
   ASSERT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED) << migration.DebugString();
   ExpectFinalStatesMatchEmulator("migrations/drill-unreachable");
 }

@@ -457,6 +457,14 @@ void ConnectionGone(const v1::Task&, v1::CompleteTaskRequest& done) {
   done.mutable_error()->set_message("connections/contoso does not exist");
 }
 
+// No answer came (Microsoft out of reach): a RETRY after the worker's short back-off.
+void Unanswered(const v1::Task&, v1::CompleteTaskRequest& done) {
+  done.set_outcome(v1::TASK_OUTCOME_RETRY);
+  done.mutable_retry_after()->set_seconds(5);
+  done.mutable_error()->set_code("UNAVAILABLE");
+  done.mutable_error()->set_message("graph.microsoft.com did not answer");
+}
+
 // What an older worker reported for the same refusal: the user's final failure.
 void ConnectionGoneAsFailure(const v1::Task&, v1::CompleteTaskRequest& done) {
   done.set_outcome(v1::TASK_OUTCOME_FAILED);
@@ -531,6 +539,47 @@ TEST_F(UsersInDoubtTest, AConnectionRefusalKeepsUsersInFlightAndTheMigrationWait
   migration = Get();
   EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_COMPLETED);
   EXPECT_EQ(migration.state_reason(), "3 of 3 user(s) moved");
+}
+
+// Microsoft out of reach: one unanswered try is a blip and changes nothing; the same task unanswered
+// two tries in a row makes the migration WAIT, naming the connection, with no new start until an
+// answer comes.
+TEST_F(UsersInDoubtTest, TriesLeftUnansweredTwiceInARowMakeTheMigrationWaitUntilAnAnswerComes) {
+  tenant_.dormant_checks = 0;
+  Create(3, /*max_queued=*/2);
+  ASSERT_TRUE(driver_->Advance("migrations/m").ok());
+  ASSERT_EQ(Work({}, Microsoft(v1::MOVE_STATE_IN_PROGRESS, "InProgress")).size(), 2u) << "u0 and u1 started";
+  // u0's move ends at its first poll, u2 then takes its slot and runs; u1's poll goes unanswered.
+  const std::map<std::string, Answer> answers = {
+      {"u0@contoso.com", Microsoft(v1::MOVE_STATE_SUCCESS, "Success")},
+      {"u1@contoso.com", Unanswered},
+      {"u2@contoso.com", Microsoft(v1::MOVE_STATE_IN_PROGRESS, "InProgress")}};
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    now_ += absl::Seconds(30);
+    Work(answers, nullptr);
+    ASSERT_TRUE(driver_->Tick().ok());
+    if (attempt == 1) {
+      ASSERT_TRUE(store_->GetTask("migrations/m/tasks/start-u2@contoso.com").ok()) << "u0's slot went to u2";
+      ASSERT_EQ(Work(answers, nullptr), std::vector<v1::TaskKind>{v1::TASK_KIND_START_MOVE});
+    }
+    if (attempt < 2) {
+      EXPECT_EQ(Get().state(), v1::MIGRATION_STATE_RUNNING) << "after " << attempt << " unanswered tries";
+      EXPECT_FALSE(User("u1@contoso.com").has_error());
+    }
+  }
+  const v1::Migration migration = Get();
+  EXPECT_EQ(migration.state(), v1::MIGRATION_STATE_WAITING);
+  EXPECT_THAT(migration.state_reason(),
+              HasSubstr("waiting for connections/contoso (graph.microsoft.com did not answer): "));
+  EXPECT_EQ(User("u1@contoso.com").state(), v1::USER_MOVE_STATE_IN_PROGRESS) << "the state Microsoft last reported";
+  EXPECT_EQ(User("u1@contoso.com").error().code(), "UNAVAILABLE");
+
+  // Microsoft answers again: the wait is over.
+  now_ += absl::Seconds(5);
+  Work({}, Microsoft(v1::MOVE_STATE_SUCCESS, "Success"));
+  EXPECT_FALSE(User("u1@contoso.com").has_error());
+  ASSERT_TRUE(driver_->Tick().ok());
+  EXPECT_NE(Get().state(), v1::MIGRATION_STATE_WAITING);
 }
 
 // The connection is gone before any move started: nothing is in doubt, but the migration still waits,
