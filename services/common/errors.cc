@@ -81,6 +81,8 @@ bool IsConnectionReason(absl::string_view reason) {
          reason == "SHAREPOINT_TOKEN_REJECTED" || reason == "SHAREPOINT_NEEDS_CERTIFICATE";
 }
 
+bool IsConnectionWait(absl::string_view code) { return IsConnectionReason(code) || IsUnansweredCode(code); }
+
 std::string ErrorInfoReasonOf(const absl::Status& status) {
   auto payload = status.GetPayload(kErrorInfoTypeUrl);
   google::rpc::ErrorInfo info;

@@ -71,6 +71,11 @@ bool IsConnectionReason(absl::string_view reason);
 // needed, did not answer in time) or from the worker's own channel to the connector.
 bool IsUnansweredCode(absl::string_view code);
 
+// Whether `code`, a user's ErrorDetail.code, says the user waits for its connection (a refusal,
+// IsConnectionReason, or tries left without an answer, IsUnansweredCode) rather than being Microsoft's
+// word about its move: the next answer from Microsoft clears it.
+bool IsConnectionWait(absl::string_view code);
+
 // The domain of the mesh's own reasons; an upstream reason has Microsoft's (e.g.
 // "sharepoint.microsoft.com", "graph.microsoft.com", "login.microsoftonline.com").
 inline constexpr absl::string_view kCrosstenantDomain = "crosstenant";

@@ -371,14 +371,12 @@ def when(k):  # first time the count reached k (linear between samples)
             return prev[0] + (t - prev[0]) * (k - prev[1]) / (c - prev[1])
         prev = (t, c)
     return None
-t10, t0, t90, t100 = when(max(1, n // 10)), when(1), when(n - n // 10), when(n)
-first = (n // 10) / (t10 - t0) if t10 and t0 is not None and t10 > t0 else 0
-last = (n // 10) / (t100 - t90) if t100 and t90 and t100 > t90 else 0
-# and the pace of each tenth, to tell a slowdown that grows with the migration from the machine's ups and downs
+# the pace of each tenth (0 when unknown): the first and the last are the row's ratio; all ten tell a
+# slowdown that grows with the migration from the machine's ups and downs
 edges = [when(max(1, n * i // 10)) for i in range(11)]
-tenths = ["%.0f" % ((n // 10) / (b - a)) if a is not None and b is not None and b > a else "-"
-          for a, b in zip(edges, edges[1:])]
-print("first10=%.0f last10=%.0f tenths='%s'" % (first, last, " ".join(tenths)))
+pace = [(n * (i + 1) // 10 - n * i // 10) / (b - a) if a is not None and b is not None and b > a else 0
+        for i, (a, b) in enumerate(zip(edges, edges[1:]))]
+print("first10=%.0f last10=%.0f tenths='%s'" % (pace[0], pace[-1], " ".join("%.0f" % p if p else "-" for p in pace)))
 EOF
 }
 

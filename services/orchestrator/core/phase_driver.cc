@@ -639,7 +639,7 @@ absl::StatusOr<std::map<std::string, PhaseDriver::ConnectionWait>> PhaseDriver::
     do {
       ASSIGN_OR_RETURN(UserMovePage page, store_->ListUserMoves(*query));
       for (const v1::UserMove& user : page.user_moves) {
-        if (!IsConnectionReason(user.error().code()) && !IsUnansweredCode(user.error().code())) continue;
+        if (!IsConnectionWait(user.error().code())) continue;
         // Every call for a user goes through its source geo, connections/{c}/geos/{g}.
         const std::string& geo = user.source_geo();
         const size_t cut = geo.find("/geos/");

@@ -414,7 +414,7 @@ absl::Status TaskService::ApplyMoveAnswer(const v1::Task& task, const v1::UserCo
   if (!move.source_site_url().empty()) user.set_source_site_url(move.source_site_url());
   if (!move.target_site_url().empty()) user.set_target_site_url(move.target_site_url());
   // Microsoft answered: whatever connection the user waited on is back.
-  if (IsConnectionReason(user.error().code()) || IsUnansweredCode(user.error().code())) user.clear_error();
+  if (IsConnectionWait(user.error().code())) user.clear_error();
   if (move.has_error()) *user.mutable_error() = move.error();
   // One clock per row: the user's times are the mesh's, so that queued <= started <= ended holds
   // whatever Microsoft's clock says; Microsoft's own times are kept beside them for an audit.

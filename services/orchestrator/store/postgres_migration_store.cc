@@ -1386,8 +1386,9 @@ absl::StatusOr<UserMovePage> PostgresMigrationStore::ListUserMoves(const UserMov
     // follows those tasks and not the users.
     sql = absl::StrCat(
         "SELECT u.record, u.source_upn FROM (SELECT DISTINCT user_move FROM tasks WHERE ", TasksOf(migration),
-        " AND attempt > 0) t, LATERAL (SELECT record, source_upn, source_geo, state FROM user_moves WHERE name = t.user_move "
-        "OFFSET 0) u WHERE u.source_upn > ",
+        " AND attempt > 0) t, "
+        "LATERAL (SELECT record, source_upn, source_geo, state FROM user_moves WHERE name = t.user_move OFFSET 0) u "
+        "WHERE u.source_upn > ",
         after_upn, geo);
     if (!states.empty()) absl::StrAppend(&sql, " AND u.state = ANY(", states, "::INTEGER[])");
   } else if (!states.empty()) {

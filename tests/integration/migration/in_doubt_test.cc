@@ -105,13 +105,15 @@ class InDoubtTest : public MigrationTest {
 
     // Microsoft finishes every move meanwhile; the mesh must not contradict it.
     const absl::Time finished_by = absl::Now() + absl::Seconds(60);
+    const auto says_why = [&](const v1::Migration& m) {
+      return m.state() == v1::MIGRATION_STATE_WAITING && absl::StrContains(m.state_reason(), waiting_for);
+    };
     bool said_why = waiting_for.empty();
     int most_failed = 0;
     while (EmulatorMovesIn("Success") < 10 && absl::Now() < finished_by) {
       const v1::Migration m = Get(name);
       most_failed = std::max(most_failed, Count(m, v1::USER_MOVE_STATE_FAILED));
-      said_why =
-          said_why || (m.state() == v1::MIGRATION_STATE_WAITING && absl::StrContains(m.state_reason(), waiting_for));
+      said_why = said_why || says_why(m);
       ASSERT_FALSE(Ended(m)) << "ended while its connection was broken: " << m.DebugString();
       absl::SleepFor(absl::Milliseconds(200));
     }
@@ -119,14 +121,8 @@ class InDoubtTest : public MigrationTest {
     if (!said_why) {
       // An unreachable tenant is named once a user's poll has gone unanswered two tries in a row, which
       // may be after Microsoft finished: each try waits for the connector's own retries of the 503s.
-      const v1::Migration named = WaitUntil(
-          name,
-          [&](const v1::Migration& m) {
-            return Ended(m) ||
-                   (m.state() == v1::MIGRATION_STATE_WAITING && absl::StrContains(m.state_reason(), waiting_for));
-          },
-          absl::Seconds(60));
-      said_why = named.state() == v1::MIGRATION_STATE_WAITING && absl::StrContains(named.state_reason(), waiting_for);
+      said_why = says_why(WaitUntil(
+          name, [&](const v1::Migration& m) { return Ended(m) || says_why(m); }, absl::Seconds(60)));
     }
     // A few more polls' worth of time with every move done at Microsoft and the connection still broken.
     const v1::Migration broken = WaitUntil(name, Ended, absl::Seconds(3));
