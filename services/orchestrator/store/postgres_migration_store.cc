@@ -721,6 +721,35 @@ absl::StatusOr<std::vector<StagedIdentityMapRow>> ReadStagedRows(PgConnection& d
 
 }  // namespace
 
+namespace {
+
+// Stages rows of an upload, as arrays like a change's rows (one statement per page of rows, not per row).
+PgStatement StagedRowsInsert(absl::string_view upload, absl::Span<const StagedIdentityMapRow> rows) {
+  std::vector<int32_t> lines, groups;
+  std::vector<std::string> source_keys, target_keys, sources, targets, emails, csvs;
+  for (const StagedIdentityMapRow& row : rows) {
+    lines.push_back(row.line);
+    groups.push_back(row.group ? 1 : 0);
+    source_keys.push_back(row.source_key);
+    target_keys.push_back(row.target_key);
+    sources.push_back(row.source);
+    targets.push_back(row.target);
+    emails.push_back(row.email);
+    csvs.push_back(row.csv);
+  }
+  return {
+      "INSERT INTO identity_map_upload_rows (upload, line, is_group, source_key, target_key, source, target, "
+      "email, csv) SELECT $1, c.line, c.is_group <> 0, c.source_key, c.target_key, c.source, c.target, c.email, "
+      "c.csv FROM unnest($2::INTEGER[], $3::INTEGER[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], "
+      "$8::TEXT[], $9::TEXT[]) AS c (line, is_group, source_key, target_key, source, target, email, csv)",
+      {upload, PgParam::IntegerArray(lines), PgParam::IntegerArray(groups), PgParam::TextArray(source_keys),
+       PgParam::TextArray(target_keys), PgParam::TextArray(sources), PgParam::TextArray(targets),
+       PgParam::TextArray(emails), PgParam::TextArray(csvs)},
+      /*prepared=*/true};
+}
+
+}  // namespace
+
 absl::Status PostgresMigrationStore::CreateIdentityMapUpload(absl::string_view name, absl::Time create_time) {
   return Run(Mode::kTransaction, [&](PgConnection& db) -> absl::Status {
     return db
@@ -738,17 +767,8 @@ absl::Status PostgresMigrationStore::AppendStagedRows(absl::string_view upload,
     if (upload_row.rows() == 0) return absl::NotFoundError(absl::StrCat(upload, " does not exist"));
     if (upload_row.Bool(0, 0)) return absl::FailedPreconditionError(absl::StrCat(upload, " is complete"));
     std::vector<PgStatement> inserts;
-    inserts.reserve(std::min(rows.size(), kRowsPerStatement));
-    for (const StagedIdentityMapRow& row : rows) {
-      inserts.push_back(
-          {"INSERT INTO identity_map_upload_rows (upload, line, is_group, source_key, target_key, "
-           "source, target, email, csv) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-           {upload, row.line, row.group ? "t" : "f", row.source_key, row.target_key, row.source, row.target, row.email,
-            row.csv}});
-      if (inserts.size() == kRowsPerStatement) {
-        RETURN_IF_ERROR(WriteAll(db, inserts));
-        inserts.clear();
-      }
+    for (size_t first = 0; first < rows.size(); first += kRowsPerStatement) {
+      inserts.push_back(StagedRowsInsert(upload, absl::MakeConstSpan(rows).subspan(first, kRowsPerStatement)));
     }
     return WriteAll(db, inserts);
   });
