@@ -63,6 +63,7 @@ const std::vector<std::string>& KnownMethods() {
                                    "GetTenantUserIdentityMappingItem",
                                    "GetSPOCrossTenantContentMoveState",
                                    "GetSitePropertiesFromSharePointByFilters",
+                                   "GetSitePropertiesByUrl",
                                    "RemoveSite",
                                    "RemoveDeletedSite"};
   return *methods;
@@ -152,13 +153,15 @@ struct Outcome {
 };
 
 // What a method parameter accepts.
-enum class Param { kString, kInteger, kGuid, kDateTime, kObject };
+enum class Param { kString, kBoolean, kInteger, kGuid, kDateTime, kObject };
 
 bool Accepts(Param param, CsomValue::Kind kind) {
   using K = CsomValue::Kind;
   switch (param) {
     case Param::kString:
       return kind == K::kString || kind == K::kNull;
+    case Param::kBoolean:
+      return kind == K::kBoolean;
     case Param::kInteger:
       return kind == K::kEnum || kind == K::kInt32 || kind == K::kUInt32 || kind == K::kInt64;
     case Param::kGuid:
@@ -175,6 +178,8 @@ const char* ParamName(Param param) {
   switch (param) {
     case Param::kString:
       return "String";
+    case Param::kBoolean:
+      return "Boolean";
     case Param::kInteger:
       return "Enum or Int32";
     case Param::kGuid:
@@ -212,6 +217,7 @@ class Execution {
   Outcome IdentityMapping(const std::vector<CsomValue>& p);
   Outcome MoveStates(const std::vector<CsomValue>& p);
   Outcome SiteProperties(const std::vector<CsomValue>& p);
+  Outcome SitePropertiesByUrl(const std::vector<CsomValue>& p);
   Outcome RemoveSite(const std::vector<CsomValue>& p, bool deleted);
 
   CsomRoutes& routes_;
@@ -360,6 +366,7 @@ Outcome Execution::CallTenant(const std::string& name, const std::vector<CsomVal
        {P::kInteger, P::kString, P::kString, P::kGuid, P::kInteger, P::kInteger, P::kInteger, P::kDateTime,
         P::kDateTime, P::kInteger}},
       {"GetSitePropertiesFromSharePointByFilters", {P::kObject}},
+      {"GetSitePropertiesByUrl", {P::kString, P::kBoolean}},
       {"RemoveSite", {P::kString}},
       {"RemoveDeletedSite", {P::kString}}};
   auto signature = signatures->find(name);
@@ -372,6 +379,7 @@ Outcome Execution::CallTenant(const std::string& name, const std::vector<CsomVal
   if (name == "GetTenantUserIdentityMappingItem") return IdentityMapping(p);
   if (name == "GetSPOCrossTenantContentMoveState") return MoveStates(p);
   if (name == "GetSitePropertiesFromSharePointByFilters") return SiteProperties(p);
+  if (name == "GetSitePropertiesByUrl") return SitePropertiesByUrl(p);
   return RemoveSite(p, name == "RemoveDeletedSite");
 }
 
@@ -648,6 +656,34 @@ Outcome Execution::SiteProperties(const std::vector<CsomValue>& p) {
     list->properties["NextStartIndexFromSharePoint"] = routes_.NewSitePage(ctx_.host.tenant, ctx_.host.geo, last_url);
   }
   return Outcome::Object(std::move(list));
+}
+
+Outcome Execution::SitePropertiesByUrl(const std::vector<CsomValue>& p) {
+  const std::string& url = p[0].text;
+  // Only OneDrives (personal sites of this geo) and the redirect sites moves leave are emulated.
+  const int owner = c_.directory.FindPersonalSiteOwner(ctx_.host.tenant, ctx_.host.geo, url);
+  auto site = std::make_shared<ClientObject>();
+  site->type = absl::StrCat(kTypePrefix, "SiteProperties");
+  site->properties["Url"] = NormalizeUrl(url);
+  site->properties["Status"] = "Active";
+  c_.moves.Tick();
+  absl::MutexLock lock(&c_.cloud.mu);
+  if (owner >= 0 && c_.cloud.drives[ctx_.host.tenant][owner].exists) {
+    const OneDriveFacts& drive = c_.cloud.drives[ctx_.host.tenant][owner];
+    site->properties["Template"] = "SPSPERS#10";
+    site->properties["LockState"] = drive.read_only ? "ReadOnly" : "Unlock";
+    site->properties["StorageUsage"] = drive.size_bytes >> 20;  // MB
+    return Outcome::Object(std::move(site));
+  }
+  const std::string wanted = NormalizeUrl(url);
+  for (const RedirectSite& redirect : c_.cloud.geos[ctx_.host.tenant][ctx_.host.geo].redirects) {
+    if (NormalizeUrl(redirect.url) != wanted) continue;
+    site->properties["Template"] = "RedirectSite#0";
+    site->properties["LockState"] = "Unlock";
+    site->properties["StorageUsage"] = 0;
+    return Outcome::Object(std::move(site));
+  }
+  return Outcome::Error({kNoSite, absl::StrCat("Cannot get site ", url, "."), -1});
 }
 
 Outcome Execution::RemoveSite(const std::vector<CsomValue>& p, bool deleted) {

@@ -9,6 +9,10 @@
 namespace crosstenant::emulator {
 namespace {
 
+// A personal site's last path segment: the owner's UPN with "@" and "." as "_" (lower case, as UPNs are
+// kept).
+std::string PersonalSiteSlug(absl::string_view upn) { return absl::StrReplaceAll(upn, {{"@", "_"}, {".", "_"}}); }
+
 constexpr absl::string_view kLoginHosts[] = {"login.microsoftonline.com",
                                              "login.microsoftonline.us",
                                              "login.chinacloudapi.cn",
@@ -86,6 +90,7 @@ absl::StatusOr<Directory> Directory::Build(const Seed& seed) {
     for (std::size_t i = 0; i < tenant.users.size(); ++i) {
       tenant.user_by_id[tenant.users[i].id] = static_cast<int>(i);
       tenant.user_by_upn[tenant.users[i].upn] = static_cast<int>(i);
+      tenant.user_by_site_slug.emplace(PersonalSiteSlug(tenant.users[i].upn), static_cast<int>(i));
     }
     for (const SeedApp& seed_app : source.apps) {
       DirectoryApp app;
@@ -193,8 +198,19 @@ std::string Directory::RootUrl(int tenant, int geo) const {
 }
 
 std::string Directory::PersonalSiteUrl(int tenant, int geo, absl::string_view upn) const {
-  std::string slug = absl::StrReplaceAll(upn, {{"@", "_"}, {".", "_"}});
-  return absl::StrCat(MySiteHostUrl(tenant, geo), "personal/", slug);
+  return absl::StrCat(MySiteHostUrl(tenant, geo), "personal/", PersonalSiteSlug(upn));
+}
+
+int Directory::FindPersonalSiteOwner(int tenant, int geo, absl::string_view url) const {
+  const std::string wanted = absl::AsciiStrToLower(url);
+  absl::string_view rest = wanted;
+  if (!absl::ConsumePrefix(&rest, absl::AsciiStrToLower(absl::StrCat(MySiteHostUrl(tenant, geo), "personal/")))) {
+    return -1;
+  }
+  const absl::string_view slug = rest.substr(0, rest.find('/'));
+  auto found = tenants_[tenant].user_by_site_slug.find(slug);
+  if (found == tenants_[tenant].user_by_site_slug.end() || tenants_[tenant].users[found->second].geo != geo) return -1;
+  return found->second;
 }
 
 }  // namespace crosstenant::emulator

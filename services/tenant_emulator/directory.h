@@ -46,6 +46,7 @@ struct DirectoryTenant {
   std::vector<DirectoryUser> users;
   absl::flat_hash_map<std::string, int> user_by_id;
   absl::flat_hash_map<std::string, int> user_by_upn;
+  absl::flat_hash_map<std::string, int> user_by_site_slug;  // "pat_contoso_com": the first user it names
   absl::flat_hash_map<std::string, DirectoryApp> apps;
 
   const DirectoryUser* FindUser(absl::string_view id_or_upn) const;
@@ -84,6 +85,9 @@ class Directory {
   std::string RootUrl(int tenant, int geo) const;
   // https://<name>-my.sharepoint.com/personal/<upn with @ and . as _>
   std::string PersonalSiteUrl(int tenant, int geo, absl::string_view upn) const;
+  // The user whose OneDrive is the personal site at `url` (any case, with or without a trailing path)
+  // in that geo; -1 if none.
+  int FindPersonalSiteOwner(int tenant, int geo, absl::string_view url) const;
 
  private:
   std::string SharePointSuffix(int tenant) const;

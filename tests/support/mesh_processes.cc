@@ -90,6 +90,9 @@ tenants:
         geo: EUR
       - upn: o'brien@contoso.onmicrosoft.com
       - upn: carol@contoso.onmicrosoft.com
+      - upn: locked@contoso.onmicrosoft.com
+        geo: EUR
+        onedrive: {read_only: true}
   - name: fabrikam
     id: 9a8b7c6d-0000-4000-8000-000000000002
     display_name: Fabrikam
@@ -128,7 +131,7 @@ const std::vector<BlockerSeed>& BlockerSeeds() {
       {{"taken", "BLOCKED"}, "{}", "{onedrive: {exists: true}}"},
       {{"nodrive", "BLOCKED"}, "{onedrive: {exists: false}}", "{onedrive: {exists: false}}"},
       {{"huge", "BLOCKED"}, "{onedrive: {size_bytes: 6597069766656}}", "{onedrive: {exists: false}}"},
-      {{"readonly", "FAILED"}, "{onedrive: {read_only: true}}", "{onedrive: {exists: false}}"},
+      {{"readonly", "BLOCKED"}, "{onedrive: {read_only: true}}", "{onedrive: {exists: false}}"},
       {{"legalhold", "FAILED"}, "{onedrive: {legal_hold: true}}", "{onedrive: {exists: false}}"},
       {{"unlicensed", "FAILED"}, "{licensed: false}", "{licensed: false, onedrive: {exists: false}}"},
       {{"manyitems", "FAILED"}, "{onedrive: {items: 1500000}}", "{onedrive: {exists: false}}"},

@@ -480,7 +480,10 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::CheckTargetUsers(v1::Migrat
       } else if (!source.onedrive().exists()) {
         code = "NO_SOURCE_ONEDRIVE", blocker = "the source user has no OneDrive to move";
       } else if (source.onedrive().read_only()) {
-        code = "SOURCE_READ_ONLY", blocker = "the source OneDrive is read-only";
+        code = "SOURCE_READ_ONLY",
+        blocker =
+            "the source OneDrive is locked (its LockState is not Unlock): Microsoft moves only a read/write "
+            "OneDrive";
       } else if (source.onedrive().legal_hold()) {
         code = "SOURCE_LEGAL_HOLD", blocker = "the source OneDrive is on legal hold";
       } else if (!target.found()) {

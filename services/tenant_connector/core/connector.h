@@ -183,6 +183,8 @@ class Connector {
   // Where and as whom to reach SharePoint admin on `geo`. A connection whose credential is a client
   // secret gets FAILED_PRECONDITION naming the fix: SharePoint refuses app-only tokens from a secret.
   absl::StatusOr<SharePointTarget> SharePointOf(Entry& entry, const v1::Geo& geo);
+  // BatchCheckUsers on a source: each OneDrive's lock state, from its geo's SharePoint admin.
+  void CheckSiteLocks(Entry& entry, v1::BatchCheckUsersResponse& response, absl::Time deadline);
 
   // Moves: the SOURCE geo named `geo` (a TARGET one is INVALID_ARGUMENT); a start validated and made
   // ready to send on `source` (resolved from the request's geo when null); and the answer to give once

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <regex>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -16,6 +17,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "services/common/error_detail.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
 #include "services/common/status_macros.h"
@@ -182,6 +184,21 @@ v1::ConnectionRole PartnerRoleOf(v1::ConnectionRole own) {
 }
 
 std::string RoleWord(v1::ConnectionRole role) { return role == v1::CONNECTION_ROLE_SOURCE ? "Source" : "Target"; }
+
+// The personal site a OneDrive's drive lives in: ".../personal/pat_contoso_com/Documents" ->
+// ".../personal/pat_contoso_com". Other URLs are kept as they are.
+std::string PersonalSiteOf(absl::string_view drive_url) {
+  constexpr absl::string_view kPersonal = "/personal/";
+  const size_t personal = drive_url.find(kPersonal);
+  if (personal == absl::string_view::npos) return std::string(drive_url);
+  return std::string(drive_url.substr(0, drive_url.find('/', personal + kPersonal.size())));
+}
+
+// "https://Contoso-my.sharepoint.com/personal/x" -> "contoso-my.sharepoint.com".
+std::string HostOf(absl::string_view url) {
+  absl::ConsumePrefix(&url, "https://");
+  return absl::AsciiStrToLower(url.substr(0, url.find('/')));
+}
 
 v1::Finding MakeFinding(const std::string& code, v1::Severity severity, const std::string& message,
                         const std::string& remedy, const std::string& subject) {
@@ -467,7 +484,7 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
     } else if (status == 200) {
       v1::OneDrive* drive = check->mutable_onedrive();
       drive->set_exists(true);
-      drive->set_site_url(Str(body, "webUrl"));
+      drive->set_site_url(PersonalSiteOf(Str(body, "webUrl")));
       if (body.contains("quota") && body["quota"].is_object()) {
         drive->set_used_bytes(Int(body["quota"], "used", 0));
       }
@@ -503,6 +520,7 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
       check.mutable_onedrive()->set_location_code(check.user().preferred_data_location());
     }
   }
+  if (source) CheckSiteLocks(*ref.entry, response, deadline);
   // Findings, by role.
   for (v1::UserCheck& check : *response.mutable_checks()) {
     if (check.has_error()) continue;
@@ -542,6 +560,84 @@ absl::StatusOr<v1::BatchCheckUsersResponse> Connector::BatchCheckUsers(const v1:
     }
   }
   return response;
+}
+
+void Connector::CheckSiteLocks(Entry& entry, v1::BatchCheckUsersResponse& response, absl::Time deadline) {
+  std::vector<v1::Geo> geos;
+  {
+    absl::MutexLock lock(&entry.mu);
+    geos.assign(entry.connection.geos().begin(), entry.connection.geos().end());
+  }
+  auto not_checked = [&](int i, const absl::Status& why) {
+    v1::UserCheck& check = *response.mutable_checks(i);
+    if (why.code() == absl::StatusCode::kUnavailable || why.code() == absl::StatusCode::kDeadlineExceeded ||
+        why.code() == absl::StatusCode::kResourceExhausted) {
+      *check.mutable_error() = ErrorDetailOf(why);  // asked again later, as an unanswered look-up
+      return;
+    }
+    *check.add_findings() = MakeFinding(
+        "LOCK_STATE_UNKNOWN", v1::SEVERITY_WARNING,
+        absl::StrCat("SharePoint did not say whether ", check.user_principal_name(),
+                     "'s OneDrive is locked: ", why.message()),
+        "Check it with Get-SPOSite -Identity <OneDrive URL>: Microsoft moves only a OneDrive whose LockState is Unlock",
+        check.user_principal_name());
+  };
+  auto apply = [&](int i, const std::string& lock_state) {
+    v1::UserCheck& check = *response.mutable_checks(i);
+    if (lock_state == "Unlock") return;
+    check.mutable_onedrive()->set_read_only(true);
+    *check.add_findings() =
+        MakeFinding("ONEDRIVE_LOCKED", v1::SEVERITY_ERROR,
+                    absl::StrCat(check.user_principal_name(), "'s OneDrive is locked (LockState ", lock_state,
+                                 "); Microsoft moves only a OneDrive that is read/write"),
+                    absl::StrCat("Unlock it before the move: Set-SPOSite -Identity ", check.onedrive().site_url(),
+                                 " -LockState Unlock"),
+                    check.user_principal_name());
+  };
+  // Each OneDrive is asked of the admin of the geo whose my-site host holds it.
+  std::map<size_t, std::vector<int>> checks_by_geo;
+  for (int i = 0; i < response.checks_size(); ++i) {
+    const v1::UserCheck& check = response.checks(i);
+    if (check.has_error() || !check.onedrive().exists() || check.onedrive().site_url().empty()) continue;
+    const std::string host = HostOf(check.onedrive().site_url());
+    auto geo =
+        std::find_if(geos.begin(), geos.end(), [&](const v1::Geo& g) { return HostOf(g.my_site_host_url()) == host; });
+    if (geo == geos.end()) {
+      not_checked(i, absl::FailedPreconditionError(
+                         absl::StrCat("its host ", host, " is the my-site host of none of the connection's geos")));
+    } else {
+      checks_by_geo[static_cast<size_t>(geo - geos.begin())].push_back(i);
+    }
+  }
+  for (const auto& [g, indices] : checks_by_geo) {
+    absl::StatusOr<SharePointTarget> target = SharePointOf(entry, geos[g]);
+    for (size_t first = 0; first < indices.size(); first += SharePointAdminClient::kMaxSitesPerQuery) {
+      const std::vector<int> chunk(
+          indices.begin() + first,
+          indices.begin() + std::min(indices.size(), first + SharePointAdminClient::kMaxSitesPerQuery));
+      std::vector<std::string> urls;
+      for (int i : chunk) urls.push_back(response.checks(i).onedrive().site_url());
+      absl::StatusOr<std::vector<std::string>> states =
+          target.ok() ? sharepoint_.GetSiteLockStates(*target, urls, deadline) : target.status();
+      if (states.ok()) {
+        for (size_t k = 0; k < chunk.size(); ++k) apply(chunk[k], (*states)[k]);
+        continue;
+      }
+      if (states.status().code() != absl::StatusCode::kNotFound || chunk.size() == 1) {
+        for (int i : chunk) not_checked(i, states.status());
+        continue;
+      }
+      // SharePoint stops at the first site it cannot find: the others are asked alone.
+      for (size_t k = 0; k < chunk.size(); ++k) {
+        absl::StatusOr<std::vector<std::string>> alone = sharepoint_.GetSiteLockStates(*target, {urls[k]}, deadline);
+        if (alone.ok()) {
+          apply(chunk[k], alone->front());
+        } else {
+          not_checked(chunk[k], alone.status());
+        }
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------

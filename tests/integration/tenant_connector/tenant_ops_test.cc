@@ -151,6 +151,48 @@ TEST_F(TenantOpsTest, BatchCheckUsersByRole) {
   EXPECT_EQ(response.checks(0).findings(0).code(), "APOSTROPHE_IN_UPN");
 }
 
+// On a source, each OneDrive's lock state comes from the SharePoint admin of its own geo (Get-SPOSite),
+// for a whole page of users in one request per geo; a OneDrive that is not Unlock is read-only and
+// blocked, its finding naming the lock state and how to lift it.
+TEST_F(TenantOpsTest, BatchCheckUsersReadsEachSourceOneDrivesLockStateFromItsGeo) {
+  v1::BatchCheckUsersRequest request;
+  request.set_connection("connections/src");
+  for (const char* upn : {"alice@contoso.onmicrosoft.com", "bob@contoso.onmicrosoft.com",
+                          "locked@contoso.onmicrosoft.com", "nobody@contoso.onmicrosoft.com"}) {
+    request.add_user_principal_names(upn);
+  }
+  emulator_->Admin("POST", "/_emulator/accounting/reset");
+  v1::BatchCheckUsersResponse response;
+  const grpc::Status status = Call(&v1::TenantConnector::Stub::BatchCheckUsers, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.checks_size(), 4);
+  auto codes = [](const v1::UserCheck& check) {
+    std::vector<std::string> out;
+    for (const v1::Finding& finding : check.findings()) out.push_back(finding.code());
+    return out;
+  };
+  for (int i : {0, 1}) {
+    EXPECT_FALSE(response.checks(i).has_error()) << response.checks(i).DebugString();
+    EXPECT_FALSE(response.checks(i).onedrive().read_only()) << response.checks(i).DebugString();
+    EXPECT_THAT(codes(response.checks(i)), ::testing::IsEmpty());
+  }
+  EXPECT_EQ(response.checks(0).onedrive().site_url(),
+            "https://contoso-my.sharepoint.com/personal/alice_contoso_onmicrosoft_com");
+  const v1::UserCheck& locked = response.checks(2);
+  EXPECT_EQ(locked.onedrive().location_code(), "EUR");
+  EXPECT_TRUE(locked.onedrive().read_only()) << locked.DebugString();
+  ASSERT_THAT(codes(locked), ::testing::ElementsAre("ONEDRIVE_LOCKED"));
+  EXPECT_THAT(locked.findings(0).message(), HasSubstr("LockState ReadOnly"));
+  EXPECT_THAT(locked.findings(0).remedy(),
+              HasSubstr("Set-SPOSite -Identity https://contosoeur-my.sharepoint.com/personal/"
+                        "locked_contoso_onmicrosoft_com -LockState Unlock"));
+  EXPECT_FALSE(response.checks(3).onedrive().read_only());
+  // One request per geo: alice's (NAM) on contoso-admin, bob's and locked's (EUR) on contosoeur-admin.
+  const nlohmann::json accounting = emulator_->Admin("GET", "/_emulator/accounting");
+  EXPECT_EQ(accounting["requests"]["by_route"].value("sharepoint.csom.GetSitePropertiesByUrl", 0), 2)
+      << accounting.dump();
+}
+
 // More users than one `$filter ... in (...)` look-up holds (15): every user is answered, found or not
 // and whatever the case of its name, and the same when Graph refuses `in` and each user is looked up alone.
 TEST_F(TenantOpsTest, BatchCheckUsersLooksUsersUpFifteenAtATimeOrAloneWhenGraphRefusesTheList) {

@@ -401,6 +401,32 @@ absl::StatusOr<SitePage> SharePointAdminClient::ListSites(const SharePointTarget
   return page;
 }
 
+absl::StatusOr<std::vector<std::string>> SharePointAdminClient::GetSiteLockStates(
+    const SharePointTarget& target, const std::vector<std::string>& site_urls, absl::Time deadline) {
+  if (site_urls.size() > kMaxSitesPerQuery) {
+    return absl::InternalError(
+        absl::StrCat("GetSiteLockStates was asked for ", site_urls.size(), " sites, over ", kMaxSitesPerQuery));
+  }
+  std::vector<std::string> states;
+  if (site_urls.empty()) return states;
+  csom::RequestBuilder request(kApplicationName);
+  const int tenant = request.Tenant();
+  std::vector<int> queries;
+  for (const std::string& url : site_urls) {
+    const int site = request.MethodPath(tenant, "GetSitePropertiesByUrl",
+                                        {Parameter::String(url), /*includeDetail=*/Parameter::Boolean(false)});
+    queries.push_back(request.Query(site, {"LockState", "Url"}, /*child_items=*/false));
+  }
+  ASSIGN_OR_RETURN(csom::Response response, ProcessQuery(target, request, "GetSitePropertiesByUrl", deadline));
+  for (const int query : queries) {
+    const nlohmann::json* site = response.Find(query);
+    std::string state = site != nullptr ? json_read::Str(*site, "LockState") : "";
+    if (state.empty()) return absl::UnavailableError("SharePoint answered GetSitePropertiesByUrl without a LockState");
+    states.push_back(std::move(state));
+  }
+  return states;
+}
+
 absl::Status SharePointAdminClient::WaitForOperation(const SharePointTarget& target, const nlohmann::json& operation,
                                                      const std::string& method, absl::Time deadline) {
   nlohmann::json current = operation;

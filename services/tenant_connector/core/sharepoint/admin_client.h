@@ -133,6 +133,13 @@ class SharePointAdminClient {
   // ("" for the first page).
   absl::StatusOr<SitePage> ListSites(const SharePointTarget& target, const std::string& template_name,
                                      const std::string& start_index, absl::Time deadline);
+  // Get-SPOSite -Identity, for at most kMaxSitesPerQuery sites in one ProcessQuery: each site's
+  // LockState ("Unlock", "ReadOnly", "NoAccess", "NoAdditions"), in the order of `site_urls`. SharePoint
+  // stops at the first site it cannot find and answers NOT_FOUND (SpoNoSiteException) for them all.
+  static constexpr size_t kMaxSitesPerQuery = 100;
+  absl::StatusOr<std::vector<std::string>> GetSiteLockStates(const SharePointTarget& target,
+                                                             const std::vector<std::string>& site_urls,
+                                                             absl::Time deadline);
   // Remove-SPOSite: RemoveSite and its SpoOperation polled until complete (then, with `permanent`,
   // RemoveDeletedSite the same way). NOT_FOUND when there is no such site.
   absl::Status RemoveSite(const SharePointTarget& target, const std::string& url, bool permanent, absl::Time deadline);
