@@ -9,7 +9,7 @@ add_test(NAME deploy_render_and_validate COMMAND bash ${CROSSTENANT_DEPLOY_TESTS
 set_tests_properties(deploy_render_and_validate PROPERTIES
   ENVIRONMENT "TOOLS_DIR=${CMAKE_SOURCE_DIR}/tools" LABELS deploy TIMEOUT 120)
 
-foreach(check pod-security dashboard dockerfile orchestrator-ha https-proxy)
+foreach(check pod-security dashboard dockerfile orchestrator-ha https-proxy retained-volumes)
   string(REPLACE "-" "_" test_name "deploy_${check}")
   add_test(NAME ${test_name} COMMAND ${CROSSTENANT_PYTHON} ${CROSSTENANT_DEPLOY_TESTS}/static_checks.py ${check})
   set_tests_properties(${test_name} PROPERTIES

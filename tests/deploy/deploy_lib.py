@@ -30,7 +30,9 @@ OVERLAYS = ("dev", "prod")
 # Variants an operator renders by adding components to an overlay: name -> (overlay, components). Rendered
 # through a temporary kustomization, as the operator's own overlay would include them.
 VARIANTS = {"prod+https-proxy": ("prod", ("https-proxy",)),
-            "prod+https-proxy+credentials": ("prod", ("https-proxy", "https-proxy-credentials"))}
+            "prod+https-proxy+credentials": ("prod", ("https-proxy", "https-proxy-credentials")),
+            "dev+retained-volumes": ("dev", ("retained-volumes",)),
+            "prod+retained-volumes": ("prod", ("retained-volumes",))}
 
 # grpc.health.v1.HealthCheckResponse.ServingStatus
 SERVING = 1

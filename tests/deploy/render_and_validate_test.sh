@@ -2,7 +2,7 @@
 # Static checks of deploy/ with the tools a user has, offline:
 #   - yamllint on every YAML file under deploy/k8s and deploy/prometheus;
 #   - each overlay, and each variant (an overlay with optional components: prod+https-proxy,
-#     prod+https-proxy+credentials), renders
+#     prod+https-proxy+credentials, dev+retained-volumes, prod+retained-volumes), renders
 #     (`kubectl kustomize`, or $KUSTOMIZE build) and every rendered object passes
 #     the OpenAPI schema of its kind (tests/deploy/validate_manifests.mjs: Kubernetes, cert-manager and
 #     Prometheus Operator schemas);
@@ -60,9 +60,11 @@ variant_dir() {  # OVERLAY COMPONENT...
 }
 declare -A sources=([dev]="$root/deploy/k8s/overlays/dev" [prod]="$root/deploy/k8s/overlays/prod"
                     [prod+https-proxy]="$(variant_dir prod https-proxy)"
-                    [prod+https-proxy+credentials]="$(variant_dir prod https-proxy https-proxy-credentials)")
+                    [prod+https-proxy+credentials]="$(variant_dir prod https-proxy https-proxy-credentials)"
+                    [dev+retained-volumes]="$(variant_dir dev retained-volumes)"
+                    [prod+retained-volumes]="$(variant_dir prod retained-volumes)")
 
-for overlay in dev prod prod+https-proxy prod+https-proxy+credentials; do
+for overlay in dev prod prod+https-proxy prod+https-proxy+credentials dev+retained-volumes prod+retained-volumes; do
   if ! "${render[@]}" "${sources[$overlay]}" >"$work/$overlay.yaml" 2>"$work/$overlay.err"; then
     fail "overlay $overlay does not render: $(cat "$work/$overlay.err")"
     continue

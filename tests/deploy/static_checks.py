@@ -12,6 +12,10 @@
                                   and IPv6, no direct egress to Microsoft left; with
                                   components/https-proxy-credentials, the credentials file a read-only
                                   mount of the Secret tenant-connector-proxy
+  static_checks.py retained-volumes
+                                  components/retained-volumes on dev and prod: every claim asks for a
+                                  StorageClass of the render whose reclaimPolicy is Retain and which prunes
+                                  keep; without the component no claim names a class (the cluster's default)
   static_checks.py orchestrator-ha
                                   the orchestrator's store per overlay (dev: SQLite, one replica on a claim;
                                   prod: PostgreSQL, several replicas, rolling, spread, a PDB, the connection
@@ -994,9 +998,44 @@ def check_connector_accepts(variant, url, no_proxy, credentials=False):
     print(f"ok: {variant}: tenant-connector starts with the rendered proxy settings", flush=True)
 
 
+def retained_volumes():
+    """components/retained-volumes: the volume under every claim is kept when its claim is deleted."""
+    for overlay in ("dev", "prod"):
+        _, objects = lib.render(overlay)
+        named = [n for n, c in lib.by_kind(objects, "PersistentVolumeClaim").items() if "storageClassName" in c["spec"]]
+        if named or lib.by_kind(objects, "StorageClass"):
+            problem(f"{overlay}: claims {named} name a StorageClass without the retained-volumes component")
+        variant = f"{overlay}+retained-volumes"
+        _, objects = lib.render(variant)
+        classes = lib.by_kind(objects, "StorageClass")
+        claims = lib.by_kind(objects, "PersistentVolumeClaim")
+        if not claims:
+            problem(f"{variant}: renders no PersistentVolumeClaim")
+        for name, claim in claims.items():
+            wanted = claim["spec"].get("storageClassName")
+            storage_class = classes.get(wanted)
+            where = f"{variant}: PersistentVolumeClaim/{name}"
+            if storage_class is None:
+                problem(f"{where} asks for StorageClass {wanted!r}, which the render does not hold")
+                continue
+            if storage_class.get("reclaimPolicy") != "Retain":
+                problem(f"{where}: StorageClass/{wanted} has reclaimPolicy {storage_class.get('reclaimPolicy')!r}, "
+                        "not Retain")
+                continue
+            print(f"ok: {where} is bound through StorageClass/{wanted}, whose volumes outlive their claims",
+                  flush=True)
+        for name, storage_class in classes.items():
+            annotations = storage_class["metadata"].get("annotations", {})
+            missing = [k for k, v in PRUNE_PROTECTION.items() if annotations.get(k) != v]
+            if missing:
+                problem(f"{variant}: StorageClass/{name} is not protected from a GitOps prune (missing {missing})")
+            if not storage_class.get("provisioner"):
+                problem(f"{variant}: StorageClass/{name} has no provisioner")
+
+
 def main():
     checks = {"pod-security": pod_security, "dashboard": dashboard, "dockerfile": dockerfile,
-              "orchestrator-ha": orchestrator_ha, "https-proxy": https_proxy}
+              "orchestrator-ha": orchestrator_ha, "https-proxy": https_proxy, "retained-volumes": retained_volumes}
     if len(sys.argv) != 2 or sys.argv[1] not in checks:
         sys.exit(f"usage: static_checks.py {'|'.join(checks)}")
     checks[sys.argv[1]]()
