@@ -268,7 +268,9 @@ class MigrationStore {
   // The queue of `source_geo` (without its limit): `active` counts the users that count against
   // Microsoft's queue limit, moves active at Microsoft (NOT_STARTED to RESCHEDULED) plus QUEUED users
   // whose start task is waiting for a worker; `queued` the QUEUED users still waiting for a slot.
-  // Costs in proportion to the users of the geo that are QUEUED or active, not to the migration's size.
+  // Costs in proportion to the migration's start tasks (the starts in flight), not to its size nor to
+  // its moves at Microsoft. Relies on what the phase driver and the task service keep: start tasks are
+  // made for QUEUED users only, and a QUEUED user has no task of another kind.
   virtual absl::StatusOr<crosstenant::v1::SourceGeoQueue> GetSourceGeoQueue(absl::string_view migration,
                                                                             absl::string_view source_geo) = 0;
   // The `active` of GetSourceGeoQueue alone, in proportion to those users only: what the phase driver

@@ -967,16 +967,18 @@ std::string TasksOf(absl::string_view migration) {
 
 // The users of a source geo ($1 migration, $2 geo) that count against its queue limit, as two counts:
 // the moves active at Microsoft ($3), from the counts by geo and state, and the QUEUED users ($4) whose
-// start task waits for a worker. The second is driven by the migration's tasks (they exist only for
-// users in flight), each user looked up by its key in a subquery, which PostgreSQL runs per task and
-// never turns into a join: as a join, with statistics older than the migration's rows, the planner
-// chose a nested loop over every QUEUED user that read the migration's tasks again for each (up to 6 s
-// per call at 10,000 users).
+// start task ($5, one per user) waits for a worker. Only a QUEUED user has a start task, and a user has
+// no other task while QUEUED, so the second reads the migration's start tasks only (the starts in
+// flight, not every poll of the moves at Microsoft), each user looked up by its key in a subquery, which
+// PostgreSQL runs per task and never turns into a join: as a join, with statistics older than the
+// migration's rows, the planner chose a nested loop over every QUEUED user that read the migration's
+// tasks again for each (up to 6 s per call at 10,000 users). The user's state is checked all the same:
+// a cancelled migration's users keep start tasks no worker took.
 const std::string& PostgresActiveMoves() {
   static const std::string* const sql = new std::string(absl::StrCat(
       "(SELECT COALESCE(SUM(count), 0)::BIGINT FROM user_move_counts WHERE migration = $1 AND source_geo = $2 "
       "AND state = ANY($3::INTEGER[])), "
-      "(SELECT COUNT(*) FROM (SELECT DISTINCT user_move FROM tasks WHERE ",
+      "(SELECT COUNT(*) FROM (SELECT user_move FROM tasks WHERE kind = $5 AND ",
       TasksOf("$1"),
       ") t WHERE (SELECT u.state = $4 AND u.source_geo = $2 FROM user_moves u WHERE u.name = t.user_move))"));
   return *sql;
@@ -987,7 +989,8 @@ std::vector<PgParam> ActiveMovesParams(absl::string_view migration, absl::string
       crosstenant::v1::USER_MOVE_STATE_NOT_STARTED, crosstenant::v1::USER_MOVE_STATE_SCHEDULED,
       crosstenant::v1::USER_MOVE_STATE_READY_TO_TRIGGER, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS,
       crosstenant::v1::USER_MOVE_STATE_RESCHEDULED};
-  return {migration, source_geo, IntegerArray(active), static_cast<int>(crosstenant::v1::USER_MOVE_STATE_QUEUED)};
+  return {migration, source_geo, IntegerArray(active), static_cast<int>(crosstenant::v1::USER_MOVE_STATE_QUEUED),
+          static_cast<int>(crosstenant::v1::TASK_KIND_START_MOVE)};
 }
 
 }  // namespace

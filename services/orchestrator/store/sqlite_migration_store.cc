@@ -652,11 +652,16 @@ namespace {
 // The users of a source geo (?1 migration, ?2 geo) that count against its queue limit, as two counts:
 // the moves active at Microsoft (?3 to ?7), from the counts by geo and state, and the QUEUED users (?8)
 // whose start task waits for a worker, read through the tasks (they exist only for users in flight).
+// The moves active at Microsoft (?3 to ?7) from the counts by geo and state, and the QUEUED users (?8)
+// whose start task (?9, one per user) waits for a worker. Only a QUEUED user has a start task, and a
+// user has no other task while QUEUED: only the migration's start tasks are joined to their users (the
+// starts in flight, not every poll of the moves at Microsoft). The user's state is checked all the same:
+// a cancelled migration's users keep start tasks no worker took.
 constexpr absl::string_view kSqliteActiveMoves =
     "(SELECT COALESCE(SUM(count), 0) FROM user_move_counts WHERE migration = ?1 AND source_geo = ?2 "
     "AND state IN (?3, ?4, ?5, ?6, ?7)), "
-    "(SELECT COUNT(DISTINCT t.user_move) FROM tasks t JOIN user_moves u ON u.name = t.user_move "
-    "WHERE t.migration = ?1 AND u.state = ?8 AND u.source_geo = ?2)";
+    "(SELECT COUNT(*) FROM tasks t JOIN user_moves u ON u.name = t.user_move "
+    "WHERE t.migration = ?1 AND t.kind = ?9 AND u.state = ?8 AND u.source_geo = ?2)";
 
 void BindActiveMoves(SqliteStatement& select, absl::string_view migration, absl::string_view source_geo) {
   select.Bind(1, migration).Bind(2, source_geo);
@@ -665,6 +670,7 @@ void BindActiveMoves(SqliteStatement& select, absl::string_view migration, absl:
       crosstenant::v1::USER_MOVE_STATE_READY_TO_TRIGGER, crosstenant::v1::USER_MOVE_STATE_IN_PROGRESS,
       crosstenant::v1::USER_MOVE_STATE_RESCHEDULED,      crosstenant::v1::USER_MOVE_STATE_QUEUED};
   for (int i = 0; i < 6; ++i) select.Bind(3 + i, static_cast<int64_t>(states[i]));
+  select.Bind(9, static_cast<int64_t>(crosstenant::v1::TASK_KIND_START_MOVE));
 }
 
 }  // namespace

@@ -1524,8 +1524,8 @@ TEST_P(MigrationStoreTest, AppendsFromThreadsAndTwoStoresOnOneDatabaseAtOnceMake
 
 TEST_P(MigrationStoreTest, ADatabaseFromBeforeTheAuditTrailUpgradesAndKeepsItsMigrations) {
   ASSERT_TRUE(store_->CreateMigration(MakeMigration("m1", 1), {}, {}).ok());
-  // A migration under way: users counted, one task leased.
-  CreateWithTasks("m3", 3, crosstenant::v1::TASK_KIND_POLL_MOVE);
+  // A migration under way: users counted, their starts waiting for workers, one leased.
+  CreateWithTasks("m3", 3, crosstenant::v1::TASK_KIND_START_MOVE);
   auto held = store_->LeaseTasks({"w1", 1, {}, absl::Seconds(30), kT0});
   ASSERT_TRUE(held.ok() && held->size() == 1u);
   store_.reset();
@@ -1544,7 +1544,7 @@ TEST_P(MigrationStoreTest, ADatabaseFromBeforeTheAuditTrailUpgradesAndKeepsItsMi
   EXPECT_FALSE(backend_->ExecuteSql("DELETE FROM audit_records").ok()) << "the upgrade installs the guard too";
   // The migration under way goes on: its counts, and its leases (the held one stays held until it lapses).
   EXPECT_EQ(store_->CountUserMoves("migrations/m3")->at(crosstenant::v1::USER_MOVE_STATE_QUEUED), 3);
-  EXPECT_EQ(store_->GetSourceGeoQueue("migrations/m3", "nam")->queued(), 0) << "each queued user has a task";
+  EXPECT_EQ(store_->GetSourceGeoQueue("migrations/m3", "nam")->queued(), 0) << "each queued user has a start task";
   EXPECT_EQ(store_->LeaseTasks({"w2", 10, {}, absl::Seconds(30), kT0 + absl::Seconds(1)})->size(), 2u);
   EXPECT_EQ(store_->LeaseTasks({"w2", 10, {}, absl::Seconds(30), kT0 + absl::Seconds(31)})->size(), 1u);
 }
