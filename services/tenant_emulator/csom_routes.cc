@@ -664,7 +664,8 @@ Outcome Execution::SitePropertiesByUrl(const std::vector<CsomValue>& p) {
   const int owner = c_.directory.FindPersonalSiteOwner(ctx_.host.tenant, ctx_.host.geo, url);
   auto site = std::make_shared<ClientObject>();
   site->type = absl::StrCat(kTypePrefix, "SiteProperties");
-  site->properties["Url"] = NormalizeUrl(url);
+  const std::string wanted = NormalizeUrl(url);
+  site->properties["Url"] = wanted;
   site->properties["Status"] = "Active";
   c_.moves.Tick();
   absl::MutexLock lock(&c_.cloud.mu);
@@ -675,7 +676,6 @@ Outcome Execution::SitePropertiesByUrl(const std::vector<CsomValue>& p) {
     site->properties["StorageUsage"] = drive.size_bytes >> 20;  // MB
     return Outcome::Object(std::move(site));
   }
-  const std::string wanted = NormalizeUrl(url);
   for (const RedirectSite& redirect : c_.cloud.geos[ctx_.host.tenant][ctx_.host.geo].redirects) {
     if (NormalizeUrl(redirect.url) != wanted) continue;
     site->properties["Template"] = "RedirectSite#0";

@@ -43,13 +43,6 @@ struct CurlDeleter {
   void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
 };
 
-std::string HostOf(const std::string& url) {
-  absl::string_view rest = url;
-  absl::ConsumePrefix(&rest, "https://");
-  absl::ConsumePrefix(&rest, "http://");
-  return std::string(rest.substr(0, rest.find_first_of("/?#")));
-}
-
 // The host of a URL's authority ("host", "host:port" or "[v6]:port"), without the port, in lower case.
 std::string HostWithoutPort(absl::string_view authority) {
   if (absl::StartsWith(authority, "[")) return std::string(authority.substr(0, authority.find(']') + 1));
@@ -358,6 +351,13 @@ std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& f
     absl::StrAppend(&out, UrlEscape(name), "=", UrlEscape(value));
   }
   return out;
+}
+
+std::string HostOf(const std::string& url) {
+  absl::string_view rest = url;
+  absl::ConsumePrefix(&rest, "https://");
+  absl::ConsumePrefix(&rest, "http://");
+  return std::string(rest.substr(0, rest.find_first_of("/?#")));
 }
 
 }  // namespace crosstenant::tenant_connector

@@ -136,6 +136,9 @@ class CurlTransport : public HttpTransport {
 std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields);
 // Percent-encodes one URL component.
 std::string UrlEscape(const std::string& text);
+// The authority of an http(s) URL, as written: "https://Contoso-my.sharepoint.com/personal/x" ->
+// "Contoso-my.sharepoint.com".
+std::string HostOf(const std::string& url);
 
 }  // namespace crosstenant::tenant_connector
 

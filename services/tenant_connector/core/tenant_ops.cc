@@ -194,12 +194,6 @@ std::string PersonalSiteOf(absl::string_view drive_url) {
   return std::string(drive_url.substr(0, drive_url.find('/', personal + kPersonal.size())));
 }
 
-// "https://Contoso-my.sharepoint.com/personal/x" -> "contoso-my.sharepoint.com".
-std::string HostOf(absl::string_view url) {
-  absl::ConsumePrefix(&url, "https://");
-  return absl::AsciiStrToLower(url.substr(0, url.find('/')));
-}
-
 v1::Finding MakeFinding(const std::string& code, v1::Severity severity, const std::string& message,
                         const std::string& remedy, const std::string& subject) {
   v1::Finding finding;
@@ -600,8 +594,9 @@ void Connector::CheckSiteLocks(Entry& entry, v1::BatchCheckUsersResponse& respon
     const v1::UserCheck& check = response.checks(i);
     if (check.has_error() || !check.onedrive().exists() || check.onedrive().site_url().empty()) continue;
     const std::string host = HostOf(check.onedrive().site_url());
-    auto geo =
-        std::find_if(geos.begin(), geos.end(), [&](const v1::Geo& g) { return HostOf(g.my_site_host_url()) == host; });
+    auto geo = std::find_if(geos.begin(), geos.end(), [&](const v1::Geo& g) {
+      return absl::EqualsIgnoreCase(HostOf(g.my_site_host_url()), host);
+    });
     if (geo == geos.end()) {
       not_checked(i, absl::FailedPreconditionError(
                          absl::StrCat("its host ", host, " is the my-site host of none of the connection's geos")));
