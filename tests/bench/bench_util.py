@@ -38,6 +38,16 @@ def proc(pid):
             "file_kb": kb("RssFile"), "threads": kb("Threads")}
 
 
+def machine_cpu():
+    """The whole machine's CPU seconds since boot, busy and idle (idle and iowait), from /proc/stat: the
+    busy ones include the kernel's own threads (writeback) and any other program, which no process of the
+    mesh is charged for."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    idle = ticks[3] + ticks[4]
+    return {"busy_s": (sum(ticks) - idle) / CLK, "idle_s": idle / CLK}
+
+
 def proc_or_zero(pid):
     try:
         return proc(pid)
@@ -159,8 +169,11 @@ def follow(out, migratectl, name, pids, start_time, timeout, stall_timeout, stat
             except (subprocess.SubprocessError, ValueError) as e:
                 why = "migrate status failed: %s" % e
                 break
+            now_proc = {n: proc(pid) for n, pid in pids.items()}
             samples.append({"t": time.time() - start_time, "status": st,
-                            "rss_kb": {n: proc(pid)["rss_kb"] for n, pid in pids.items()}})
+                            "rss_kb": {n: p["rss_kb"] for n, p in now_proc.items()},
+                            "cpu_s": {n: p["cpu_s"] for n, p in now_proc.items()},
+                            "machine": machine_cpu()})
             state = st.get("state", "")
             if state.startswith("MIGRATION_STATE_COMPLETED") or state in (
                     "MIGRATION_STATE_FAILED", "MIGRATION_STATE_CANCELLED"):

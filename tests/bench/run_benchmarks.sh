@@ -377,6 +377,33 @@ edges = [when(max(1, n * i // 10)) for i in range(11)]
 pace = [(n * (i + 1) // 10 - n * i // 10) / (b - a) if a is not None and b is not None and b > a else 0
         for i, (a, b) in enumerate(zip(edges, edges[1:]))]
 print("first10=%.0f last10=%.0f tenths='%s'" % (pace[0], pace[-1], " ".join("%.0f" % p if p else "-" for p in pace)))
+# The mesh's CPU s per 1,000 users in the first and the last tenth (the emulator's apart): unlike users/s,
+# a machine that other work slows down leaves it alone, so it tells a cost that grows with the migration.
+def cpu_at(t, mesh):  # the CPU seconds used by t, from the nearest sample at or after t
+    for s in r["samples"]:
+        if s["t"] >= t and "cpu_s" in s:
+            return sum(v for k, v in s["cpu_s"].items() if (k != "emulator") == mesh)
+    return None
+def cpu_per_1000(i, mesh):
+    a, b = edges[i], edges[i + 1]
+    ca, cb = (cpu_at(a, mesh) if a is not None else None), (cpu_at(b, mesh) if b is not None else None)
+    users = n * (i + 1) // 10 - n * i // 10
+    return (cb - ca) * 1000 / users if ca is not None and cb is not None and users else 0
+print("cpu_first10=%.3f cpu_last10=%.3f emulator_cpu_first10=%.3f emulator_cpu_last10=%.3f" % (
+    cpu_per_1000(0, True), cpu_per_1000(9, True), cpu_per_1000(0, False), cpu_per_1000(9, False)))
+# How busy the whole machine was in each tenth (0 to 1; 1: every CPU busy all the time)
+def machine_at(t):
+    for s in r["samples"]:
+        if s["t"] >= t and "machine" in s:
+            return s["machine"]
+    return None
+def busy(i):
+    a, b = (machine_at(e) if e is not None else None for e in edges[i:i + 2])
+    if not a or not b:
+        return 0
+    spent = (b["busy_s"] - a["busy_s"]) + (b["idle_s"] - a["idle_s"])
+    return (b["busy_s"] - a["busy_s"]) / spent if spent > 0 else 0
+print("busy_tenths='%s'" % " ".join("%.2f" % busy(i) for i in range(10)))
 EOF
 }
 
@@ -507,6 +534,10 @@ big() {
   rr=$("$py" -c "print('%.2f' % ($last10 / $first10 if $first10 else 0))")
   row "$label: users/s last 10% / first 10%" "$last10 / $first10 = $rr" ">= 0.95" "$(verdict "$rr >= 0.95")"
   row "$label: users/s of each tenth of the users" "$tenths" "(reported)" "-"
+  row "$label: CPU s per 1,000 users, last 10% / first 10%" \
+    "$("$py" -c "print('mesh %.2f / %.2f = %.2f; emulator %.2f / %.2f (not counted)' % ($cpu_last10, $cpu_first10, $cpu_last10 / $cpu_first10 if $cpu_first10 else 0, $emulator_cpu_last10, $emulator_cpu_first10))")" \
+    "(reported)" "-"
+  row "$label: the machine's busy share in each tenth" "$busy_tenths" "(reported)" "-"
   if [ "$store" = PostgreSQL ] && [ -n "${big_wall[SQLite]:-}" ]; then
     row "$label: users/s PostgreSQL / SQLite" \
       "$("$py" -c "print('%.0f / %.0f users/s = %.2f' % ($n / $wall, $n / ${big_wall[SQLite]}, ${big_wall[SQLite]} / $wall))")" \
