@@ -20,6 +20,7 @@
 #include "services/common/errors.h"
 #include "services/common/logging.h"
 #include "services/common/migration_state.h"
+#include "services/common/onedrive_url.h"
 #include "services/common/proto_time.h"
 #include "services/common/status_macros.h"
 #include "services/common/trace_context.h"
@@ -794,19 +795,6 @@ absl::StatusOr<PhaseDriver::StepResult> PhaseDriver::RunMoves(v1::Migration& mig
   return StepResult{false};
 }
 
-namespace {
-
-// The personal site of a OneDrive URL: ".../personal/pat_contoso_com/Documents" -> ".../personal/pat_contoso_com".
-// After the move, Microsoft leaves a redirect site at that address.
-std::string PersonalSiteUrl(const std::string& url) {
-  const size_t personal = url.find("/personal/");
-  if (personal == std::string::npos) return url;
-  const size_t end = url.find('/', personal + std::string("/personal/").size());
-  return end == std::string::npos ? url : url.substr(0, end);
-}
-
-}  // namespace
-
 absl::StatusOr<bool> PhaseDriver::RemoveRedirects(v1::Migration& migration) {
   const v1::RedirectCleanup cleanup = migration.plan().options().redirect_cleanup();
   if (cleanup != v1::REDIRECT_CLEANUP_REMOVE && cleanup != v1::REDIRECT_CLEANUP_REMOVE_PERMANENTLY) return true;
@@ -827,7 +815,7 @@ absl::StatusOr<bool> PhaseDriver::RemoveRedirects(v1::Migration& migration) {
       if (done(user) || user.source_site_url().empty()) continue;
       v1::RemoveRedirectSiteRequest request;
       request.set_geo(user.source_geo());
-      request.set_url(PersonalSiteUrl(user.source_site_url()));
+      request.set_url(PersonalSiteOf(user.source_site_url()));
       request.set_permanent(cleanup == v1::REDIRECT_CLEANUP_REMOVE_PERMANENTLY);
       request.set_request_id(absl::StrCat(user.name(), "/redirect"));
       const absl::Status removed = tenant_->RemoveRedirectSite(request);

@@ -20,6 +20,7 @@
 #include "services/common/error_detail.h"
 #include "services/common/errors.h"
 #include "services/common/logging.h"
+#include "services/common/onedrive_url.h"
 #include "services/common/status_macros.h"
 #include "services/tenant_connector/core/connector.h"
 #include "services/tenant_connector/core/connector_internal.h"
@@ -184,15 +185,6 @@ v1::ConnectionRole PartnerRoleOf(v1::ConnectionRole own) {
 }
 
 std::string RoleWord(v1::ConnectionRole role) { return role == v1::CONNECTION_ROLE_SOURCE ? "Source" : "Target"; }
-
-// The personal site a OneDrive's drive lives in: ".../personal/pat_contoso_com/Documents" ->
-// ".../personal/pat_contoso_com". Other URLs are kept as they are.
-std::string PersonalSiteOf(absl::string_view drive_url) {
-  constexpr absl::string_view kPersonal = "/personal/";
-  const size_t personal = drive_url.find(kPersonal);
-  if (personal == absl::string_view::npos) return std::string(drive_url);
-  return std::string(drive_url.substr(0, drive_url.find('/', personal + kPersonal.size())));
-}
 
 v1::Finding MakeFinding(const std::string& code, v1::Severity severity, const std::string& message,
                         const std::string& remedy, const std::string& subject) {
