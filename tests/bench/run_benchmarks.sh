@@ -379,26 +379,22 @@ pace = [(n * (i + 1) // 10 - n * i // 10) / (b - a) if a is not None and b is no
 print("first10=%.0f last10=%.0f tenths='%s'" % (pace[0], pace[-1], " ".join("%.0f" % p if p else "-" for p in pace)))
 # The mesh's CPU s per 1,000 users in the first and the last tenth (the emulator's apart): unlike users/s,
 # a machine that other work slows down leaves it alone, so it tells a cost that grows with the migration.
-def cpu_at(t, mesh):  # the CPU seconds used by t, from the nearest sample at or after t
-    for s in r["samples"]:
-        if s["t"] >= t and "cpu_s" in s:
-            return sum(v for k, v in s["cpu_s"].items() if (k != "emulator") == mesh)
-    return None
+def sample_at(t, key):  # `key` of the first sample taken at or after t that has it (None if none)
+    if t is None:
+        return None
+    return next((s[key] for s in r["samples"] if s["t"] >= t and key in s), None)
+def cpu_at(t, mesh):  # the CPU seconds the mesh (or the emulator) had used by t
+    cpu = sample_at(t, "cpu_s")
+    return None if cpu is None else sum(v for k, v in cpu.items() if (k != "emulator") == mesh)
 def cpu_per_1000(i, mesh):
-    a, b = edges[i], edges[i + 1]
-    ca, cb = (cpu_at(a, mesh) if a is not None else None), (cpu_at(b, mesh) if b is not None else None)
+    ca, cb = cpu_at(edges[i], mesh), cpu_at(edges[i + 1], mesh)
     users = n * (i + 1) // 10 - n * i // 10
     return (cb - ca) * 1000 / users if ca is not None and cb is not None and users else 0
 print("cpu_first10=%.3f cpu_last10=%.3f emulator_cpu_first10=%.3f emulator_cpu_last10=%.3f" % (
     cpu_per_1000(0, True), cpu_per_1000(9, True), cpu_per_1000(0, False), cpu_per_1000(9, False)))
 # How busy the whole machine was in each tenth (0 to 1; 1: every CPU busy all the time)
-def machine_at(t):
-    for s in r["samples"]:
-        if s["t"] >= t and "machine" in s:
-            return s["machine"]
-    return None
 def busy(i):
-    a, b = (machine_at(e) if e is not None else None for e in edges[i:i + 2])
+    a, b = sample_at(edges[i], "machine"), sample_at(edges[i + 1], "machine")
     if not a or not b:
         return 0
     spent = (b["busy_s"] - a["busy_s"]) + (b["idle_s"] - a["idle_s"])
