@@ -581,19 +581,20 @@ void Connector::CheckSiteLocks(Entry& entry, v1::BatchCheckUsersResponse& respon
                     check.user_principal_name());
   };
   // Each OneDrive is asked of the admin of the geo whose my-site host holds it.
+  std::vector<std::string> geo_hosts;
+  for (const v1::Geo& geo : geos) geo_hosts.push_back(HostOf(geo.my_site_host_url()));
   std::map<size_t, std::vector<int>> checks_by_geo;
   for (int i = 0; i < response.checks_size(); ++i) {
     const v1::UserCheck& check = response.checks(i);
     if (check.has_error() || !check.onedrive().exists() || check.onedrive().site_url().empty()) continue;
     const std::string host = HostOf(check.onedrive().site_url());
-    auto geo = std::find_if(geos.begin(), geos.end(), [&](const v1::Geo& g) {
-      return absl::EqualsIgnoreCase(HostOf(g.my_site_host_url()), host);
-    });
-    if (geo == geos.end()) {
+    auto geo = std::find_if(geo_hosts.begin(), geo_hosts.end(),
+                            [&](const std::string& geo_host) { return absl::EqualsIgnoreCase(geo_host, host); });
+    if (geo == geo_hosts.end()) {
       not_checked(i, absl::FailedPreconditionError(
                          absl::StrCat("its host ", host, " is the my-site host of none of the connection's geos")));
     } else {
-      checks_by_geo[static_cast<size_t>(geo - geos.begin())].push_back(i);
+      checks_by_geo[static_cast<size_t>(geo - geo_hosts.begin())].push_back(i);
     }
   }
   for (const auto& [g, indices] : checks_by_geo) {
